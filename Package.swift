@@ -1,0 +1,92 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+let package = Package(
+    name: "osprey",
+    platforms: [.macOS(.v15)],
+    products: [.executable(name: "osprey", targets: ["OspreyCLI"])],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // Domain values: IDs, JSON, events, config, errors. Crypto for the hash chain.
+        .target(
+            name: "OspreyCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
+        // SQLite through GRDB: migrations, the hash-chained ledger, sessions and messages.
+        .target(
+            name: "OspreyStore",
+            dependencies: [
+                "OspreyCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Kernel assembly and the HTTP/SSE/WebSocket surface.
+        .target(
+            name: "OspreyGateway",
+            dependencies: [
+                "OspreyCore",
+                "OspreyStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The `osprey` executable: the daemon and every client command.
+        .executableTarget(
+            name: "OspreyCLI",
+            dependencies: [
+                "OspreyCore",
+                "OspreyStore",
+                "OspreyGateway",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Test doubles: temp homes, a gateway process launcher.
+        .target(
+            name: "OspreyTesting",
+            dependencies: ["OspreyCore"]
+        ),
+        .testTarget(
+            name: "OspreyTests",
+            dependencies: [
+                "OspreyCore",
+                "OspreyStore",
+                "OspreyGateway",
+                "OspreyTesting",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+    ]
+)
+
+// One place for language settings, applied to every target (the swift-log pattern).
+for target in package.targets where target.type != .plugin {
+    target.swiftSettings =
+        (target.swiftSettings ?? []) + [
+            .enableUpcomingFeature("ExistentialAny"),
+            .enableUpcomingFeature("MemberImportVisibility"),
+            .enableUpcomingFeature("InternalImportsByDefault"),
+            .enableUpcomingFeature("NonisolatedNonsendingByDefault"),
+            .enableUpcomingFeature("InferIsolatedConformances"),
+        ]
+}

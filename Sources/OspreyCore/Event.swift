@@ -1,0 +1,129 @@
+import Crypto
+import Foundation
+
+/// One immutable entry of the ledger: something that happened, hash-chained to the entry before it.
+///
+/// `hash = SHA-256(canonical JSON of every field but hash)`; the first event's `prevHash` is 64 zeros.
+public struct Event: Hashable, Sendable {
+    public typealias ID = Identifier<Event>
+
+    public var seq: Int
+    public var id: ID
+    /// RFC 3339 UTC with milliseconds, kept as text so hashing never depends on date formatting.
+    public var ts: String
+    public var type: String
+    public var actor: String
+    public var session: String?
+    public var task: String?
+    public var payload: JSONValue
+    public var prevHash: String
+    public var hash: String
+
+    public init(
+        seq: Int, id: ID, ts: String, type: String, actor: String, session: String?, task: String?,
+        payload: JSONValue, prevHash: String, hash: String
+    ) {
+        self.seq = seq
+        self.id = id
+        self.ts = ts
+        self.type = type
+        self.actor = actor
+        self.session = session
+        self.task = task
+        self.payload = payload
+        self.prevHash = prevHash
+        self.hash = hash
+    }
+
+    /// The hash of the first event's predecessor.
+    public static let genesisHash = String(repeating: "0", count: 64)
+
+    /// Every field but `hash`, as the JSON object that is hashed.
+    public var hashedFields: JSONValue {
+        .object([
+            "seq": .int(seq),
+            "id": .string(id.rawValue),
+            "ts": .string(ts),
+            "type": .string(type),
+            "actor": .string(actor),
+            "session": session.map(JSONValue.string) ?? .null,
+            "task": task.map(JSONValue.string) ?? .null,
+            "payload": payload,
+            "prev_hash": .string(prevHash),
+        ])
+    }
+
+    /// The hash these fields should carry.
+    public var computedHash: String {
+        Self.sha256Hex(hashedFields.canonicalJSON)
+    }
+
+    /// The full envelope, as sent on the wire and exported.
+    public var envelope: JSONValue {
+        guard case .object(var members) = hashedFields else { return hashedFields }
+        members["hash"] = .string(hash)
+        return .object(members)
+    }
+
+    /// Rebuilds an event from its envelope; nil when a field is missing or of the wrong type.
+    public init?(envelope: JSONValue) {
+        guard let seq = envelope["seq"]?.intValue, let id = envelope["id"]?.stringValue,
+            let ts = envelope["ts"]?.stringValue, let type = envelope["type"]?.stringValue,
+            let actor = envelope["actor"]?.stringValue, let payload = envelope["payload"],
+            let prevHash = envelope["prev_hash"]?.stringValue, let hash = envelope["hash"]?.stringValue
+        else { return nil }
+        self.init(
+            seq: seq, id: ID(id), ts: ts, type: type, actor: actor, session: envelope["session"]?.stringValue,
+            task: envelope["task"]?.stringValue, payload: payload, prevHash: prevHash, hash: hash)
+    }
+
+    /// Lowercase hex SHA-256 of a string's UTF-8 bytes.
+    public static func sha256Hex(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).hexString
+    }
+}
+
+extension Event: Codable {
+    public init(from decoder: any Decoder) throws {
+        let value = try JSONValue(from: decoder)
+        guard let event = Event(envelope: value) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "Not an event"))
+        }
+        self = event
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try envelope.encode(to: encoder)
+    }
+}
+
+/// What a caller asks the ledger to record; the ledger assigns seq, id, time and hashes.
+public struct EventDraft: Hashable, Sendable {
+    public var type: String
+    public var actor: String
+    public var session: String?
+    public var task: String?
+    public var payload: JSONValue
+
+    public init(type: String, actor: String = "system", session: String? = nil, task: String? = nil, payload: JSONValue = [:]) {
+        self.type = type
+        self.actor = actor
+        self.session = session
+        self.task = task
+        self.payload = payload
+    }
+}
+
+extension Sequence where Element == UInt8 {
+    /// Lowercase hexadecimal, two digits a byte.
+    public var hexString: String {
+        let digits = Array("0123456789abcdef".utf8)
+        var output: [UInt8] = []
+        output.reserveCapacity(64)
+        for byte in self {
+            output.append(digits[Int(byte >> 4)])
+            output.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: output, as: UTF8.self)
+    }
+}

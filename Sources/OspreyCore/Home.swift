@@ -1,0 +1,138 @@
+public import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Why the home directory cannot be used.
+public struct HomeError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// The Osprey home directory (`--home`, `$OSPREY_HOME`, or `~/.osprey`) and the files in it.
+public struct Home: Hashable, Sendable {
+    public var root: URL
+
+    public init(root: URL) { self.root = root.standardizedFileURL }
+
+    /// The home a command should use: the flag, then `OSPREY_HOME`, then `~/.osprey`.
+    public static func resolve(_ flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> Home {
+        if let flag, !flag.isEmpty { return Home(root: URL(fileURLWithPath: flag)) }
+        if let env = environment["OSPREY_HOME"], !env.isEmpty { return Home(root: URL(fileURLWithPath: env)) }
+        let base = environment["HOME"] ?? NSHomeDirectory()
+        return Home(root: URL(fileURLWithPath: base).appendingPathComponent(".osprey"))
+    }
+
+    public var configFile: URL { root.appendingPathComponent("config.toml") }
+    public var tokenFile: URL { root.appendingPathComponent("token") }
+    public var databaseFile: URL { root.appendingPathComponent("osprey.db") }
+    public var secretsDirectory: URL { root.appendingPathComponent("secrets") }
+    /// The key that signs the ledger head; it lives outside the database so editing the database cannot forge it.
+    public var ledgerKeyFile: URL { secretsDirectory.appendingPathComponent("ledger.key") }
+    public var memoryDirectory: URL { root.appendingPathComponent("memory") }
+    public var workspaceDirectory: URL { root.appendingPathComponent("workspace") }
+    public var logsDirectory: URL { root.appendingPathComponent("logs") }
+    /// Held with an exclusive lock while a gateway runs on this home; records its pid and address.
+    public var lockFile: URL { root.appendingPathComponent("gateway.lock") }
+
+    /// Subdirectories created on first start, all private to the owner.
+    public var directories: [URL] {
+        [
+            root, secretsDirectory, memoryDirectory, workspaceDirectory, logsDirectory,
+            root.appendingPathComponent("skills"), root.appendingPathComponent("plugins"),
+        ]
+    }
+
+    /// Creates whatever is missing: directories (0700), `config.toml`, `token` (0600), the ledger key (0600).
+    ///
+    /// Existing files are never overwritten. Returns true when the home was new.
+    @discardableResult
+    public func bootstrap() throws -> Bool {
+        let isNew = !FileManager.default.fileExists(atPath: configFile.path)
+        for directory in directories {
+            do {
+                try FileManager.default.createDirectory(
+                    at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw HomeError("cannot create \(directory.path): \(error.localizedDescription)")
+            }
+        }
+        try Self.createFile(at: configFile, contents: OspreyConfig.defaultText, mode: 0o600)
+        try Self.createFile(at: tokenFile, contents: Self.newToken() + "\n", mode: 0o600)
+        try Self.createFile(at: ledgerKeyFile, contents: Self.randomHex(bytes: 32) + "\n", mode: 0o600)
+        return isNew
+    }
+
+    /// The admin token the CLI presents to the gateway.
+    public func readToken() throws -> String {
+        guard let text = try? String(contentsOf: tokenFile, encoding: .utf8) else {
+            throw HomeError("no token at \(tokenFile.path): start the gateway once with `osprey gateway --home \(root.path)`")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw HomeError("token file \(tokenFile.path) is empty") }
+        return token
+    }
+
+    /// The bytes of the ledger head key.
+    public func readLedgerKey() throws -> [UInt8] {
+        guard let text = try? String(contentsOf: ledgerKeyFile, encoding: .utf8) else {
+            throw HomeError("no ledger key at \(ledgerKeyFile.path)")
+        }
+        let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard hex.count == 64, let bytes = Self.bytes(fromHex: hex) else {
+            throw HomeError("ledger key at \(ledgerKeyFile.path) is malformed")
+        }
+        return bytes
+    }
+
+    /// A fresh API token: `osp_` and 64 hex digits from the system's secure generator.
+    public static func newToken() -> String { "osp_" + randomHex(bytes: 32) }
+
+    public static func randomHex(bytes count: Int) -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }.hexString
+    }
+
+    static func bytes(fromHex hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count % 2 == 0 else { return nil }
+        var output: [UInt8] = []
+        for position in stride(from: 0, to: digits.count, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[position..<position + 2], as: UTF8.self), radix: 16) else {
+                return nil
+            }
+            output.append(byte)
+        }
+        return output
+    }
+
+    /// Creates a file with `mode` from the first byte (no window where it is world-readable); keeps an existing one.
+    static func createFile(at url: URL, contents: String, mode: mode_t) throws {
+        let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
+        if descriptor < 0 {
+            if errno == EEXIST { return }
+            throw HomeError("cannot create \(url.path): \(String(cString: strerror(errno)))")
+        }
+        defer { close(descriptor) }
+        let bytes = Array(contents.utf8)
+        var written = 0
+        while written < bytes.count {
+            let result = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw HomeError("cannot write \(url.path): \(String(cString: strerror(errno)))")
+            }
+            written += result
+        }
+        _ = fsync(descriptor)
+    }
+
+    /// The permission bits of a file, or nil if it does not exist.
+    public static func mode(of url: URL) -> Int? {
+        var info = stat()
+        guard stat(url.path, &info) == 0 else { return nil }
+        return Int(info.st_mode & 0o777)
+    }
+}

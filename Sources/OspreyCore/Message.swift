@@ -1,0 +1,170 @@
+public import Foundation
+
+/// Who wrote a message.
+public enum Role: String, Hashable, Codable, Sendable {
+    case system
+    case user
+    case assistant
+    case tool
+}
+
+/// A request from the model to run a tool.
+public struct ToolCall: Hashable, Codable, Sendable {
+    public typealias ID = Identifier<ToolCall>
+    public var id: ID
+    public var name: String
+    /// The arguments exactly as the model wrote them (JSON text); decoded, strictly, at the tool's edge.
+    public var arguments: String
+
+    public init(id: ID, name: String, arguments: String) {
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+    }
+}
+
+/// A tool's answer to one call.
+public struct ToolResult: Hashable, Sendable {
+    public var callID: ToolCall.ID
+    public var output: String
+    public var isError: Bool
+
+    public init(callID: ToolCall.ID, output: String, isError: Bool = false) {
+        self.callID = callID
+        self.output = output
+        self.isError = isError
+    }
+}
+
+extension ToolResult: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case callID = "call_id"
+        case output
+        case isError = "is_error"
+    }
+}
+
+/// A piece of a message: text, a request to call a tool, or a tool's answer.
+public enum Content: Hashable, Sendable {
+    case text(String)
+    case toolCall(ToolCall)
+    case toolResult(ToolResult)
+}
+
+/// Stored and sent as `{"type":"text","text":"…"}`, `{"type":"tool_call",…}`, `{"type":"tool_result",…}`.
+extension Content: Codable {
+    private enum CodingKeys: String, CodingKey {
+        case type, text, id, name, arguments, callID = "call_id", output, isError = "is_error"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(String.self, forKey: .type) {
+        case "text":
+            self = .text(try container.decode(String.self, forKey: .text))
+        case "tool_call":
+            self = .toolCall(
+                ToolCall(
+                    id: try container.decode(ToolCall.ID.self, forKey: .id),
+                    name: try container.decode(String.self, forKey: .name),
+                    arguments: try container.decode(String.self, forKey: .arguments)))
+        case "tool_result":
+            self = .toolResult(
+                ToolResult(
+                    callID: try container.decode(ToolCall.ID.self, forKey: .callID),
+                    output: try container.decode(String.self, forKey: .output),
+                    isError: try container.decodeIfPresent(Bool.self, forKey: .isError) ?? false))
+        case let other:
+            throw DecodingError.dataCorruptedError(
+                forKey: .type, in: container, debugDescription: "Unknown content type '\(other)'")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .text(let text):
+            try container.encode("text", forKey: .type)
+            try container.encode(text, forKey: .text)
+        case .toolCall(let call):
+            try container.encode("tool_call", forKey: .type)
+            try container.encode(call.id, forKey: .id)
+            try container.encode(call.name, forKey: .name)
+            try container.encode(call.arguments, forKey: .arguments)
+        case .toolResult(let result):
+            try container.encode("tool_result", forKey: .type)
+            try container.encode(result.callID, forKey: .callID)
+            try container.encode(result.output, forKey: .output)
+            try container.encode(result.isError, forKey: .isError)
+        }
+    }
+}
+
+/// One turn of a conversation.
+public struct Message: Hashable, Codable, Sendable {
+    public var role: Role
+    public var content: [Content]
+
+    public init(role: Role, content: [Content]) {
+        self.role = role
+        self.content = content
+    }
+
+    public static func user(_ text: String) -> Message { Message(role: .user, content: [.text(text)]) }
+    public static func assistant(_ text: String) -> Message { Message(role: .assistant, content: [.text(text)]) }
+    public static func system(_ text: String) -> Message { Message(role: .system, content: [.text(text)]) }
+
+    /// The text parts, joined.
+    public var text: String {
+        content.compactMap { if case .text(let text) = $0 { text } else { nil } }.joined()
+    }
+
+    /// The tool calls this message asks for, in order.
+    public var toolCalls: [ToolCall] {
+        content.compactMap { if case .toolCall(let call) = $0 { call } else { nil } }
+    }
+}
+
+/// A conversation with an agent, as listed and shown by the API.
+public struct Session: Hashable, Codable, Sendable {
+    public typealias ID = Identifier<Session>
+
+    public var id: ID
+    public var agent: String
+    public var title: String?
+    public var createdAt: Date
+    public var updatedAt: Date
+    public var messageCount: Int
+
+    public init(id: ID, agent: String, title: String?, createdAt: Date, updatedAt: Date, messageCount: Int = 0) {
+        self.id = id
+        self.agent = agent
+        self.title = title
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.messageCount = messageCount
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, agent, title, createdAt = "created_at", updatedAt = "updated_at", messageCount = "message_count"
+    }
+}
+
+/// A message as stored in a session's transcript.
+public struct StoredMessage: Hashable, Codable, Sendable {
+    public var seq: Int
+    public var sessionID: Session.ID
+    public var message: Message
+    public var createdAt: Date
+
+    public init(seq: Int, sessionID: Session.ID, message: Message, createdAt: Date) {
+        self.seq = seq
+        self.sessionID = sessionID
+        self.message = message
+        self.createdAt = createdAt
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case seq, sessionID = "session_id", message, createdAt = "created_at"
+    }
+}

@@ -1,0 +1,37 @@
+import Crypto
+import Foundation
+public import OspreyCore
+
+/// Signs and checks the ledger head (last seq and hash) with an HMAC key kept outside the database.
+///
+/// Someone who can edit `osprey.db` but cannot read the key can no longer cut the tail off the chain
+/// and re-point the head: verification finds the signed head beyond the last row.
+struct HeadSigner: Sendable {
+    private let key: SymmetricKey
+
+    init(key: [UInt8]) { self.key = SymmetricKey(data: key) }
+
+    func signature(seq: Int, hash: String) -> String {
+        let message = Data("osprey-ledger-head:\(seq):\(hash)".utf8)
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: key)).hexString
+    }
+
+    func isValid(_ signature: String, seq: Int, hash: String) -> Bool {
+        guard let bytes = hexBytes(signature) else { return false }
+        let message = Data("osprey-ledger-head:\(seq):\(hash)".utf8)
+        return HMAC<SHA256>.isValidAuthenticationCode(bytes, authenticating: message, using: key)
+    }
+
+    private func hexBytes(_ hex: String) -> [UInt8]? {
+        let digits = Array(hex.utf8)
+        guard digits.count == 64 else { return nil }
+        var output: [UInt8] = []
+        for position in stride(from: 0, to: 64, by: 2) {
+            guard let byte = UInt8(String(decoding: digits[position..<position + 2], as: UTF8.self), radix: 16) else {
+                return nil
+            }
+            output.append(byte)
+        }
+        return output
+    }
+}

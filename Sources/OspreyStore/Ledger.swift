@@ -1,0 +1,304 @@
+public import Foundation
+public import GRDB
+public import OspreyCore
+
+/// Which events a query or a live follow wants.
+public struct EventFilter: Hashable, Sendable {
+    /// An exact type (`session.created`) or a prefix ending in `.*` (`session.*`).
+    public var type: String?
+    public var session: String?
+    public var task: String?
+
+    public init(type: String? = nil, session: String? = nil, task: String? = nil) {
+        self.type = type
+        self.session = session
+        self.task = task
+    }
+
+    /// True when `event` passes every condition.
+    public func matches(_ event: Event) -> Bool {
+        if let type {
+            if type.hasSuffix(".*") {
+                guard event.type.hasPrefix(String(type.dropLast(1))) else { return false }
+            } else if event.type != type {
+                return false
+            }
+        }
+        if let session, event.session != session { return false }
+        if let task, event.task != task { return false }
+        return true
+    }
+
+    var sql: (clause: String, arguments: StatementArguments) {
+        var clauses: [String] = []
+        var arguments: StatementArguments = []
+        if let type {
+            if type.hasSuffix(".*") {
+                clauses.append("substr(type, 1, ?) = ?")
+                let prefix = String(type.dropLast(1))
+                arguments += [prefix.utf8.count, prefix]
+            } else {
+                clauses.append("type = ?")
+                arguments += [type]
+            }
+        }
+        if let session {
+            clauses.append("session = ?")
+            arguments += [session]
+        }
+        if let task {
+            clauses.append("task = ?")
+            arguments += [task]
+        }
+        return (clauses.map { " AND " + $0 }.joined(), arguments)
+    }
+}
+
+/// The result of walking the whole chain.
+public struct LedgerVerification: Hashable, Sendable, Codable {
+    public var ok: Bool
+    /// Events checked.
+    public var count: Int
+    /// The hash of the last good event (64 zeros for an empty ledger).
+    public var head: String
+    /// The first seq at which the chain is broken: edited, missing, reordered, or cut off.
+    public var firstBadSeq: Int?
+    /// What was wrong, in words.
+    public var reason: String?
+
+    private enum CodingKeys: String, CodingKey {
+        case ok, count, head, firstBadSeq = "first_bad_seq", reason
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(ok, forKey: .ok)
+        try container.encode(count, forKey: .count)
+        try container.encode(head, forKey: .head)
+        try container.encode(firstBadSeq, forKey: .firstBadSeq)  // null, not absent, when the chain is good
+        try container.encodeIfPresent(reason, forKey: .reason)
+    }
+}
+
+/// The append-only, hash-chained event log: every message, decision and effect, in one order.
+///
+/// Appends are serialized by the database's single writer inside `BEGIN IMMEDIATE` transactions, so
+/// concurrent appenders (in this process or another) can never fork the chain. Subscribers hear of an
+/// event only after its transaction commits, in commit order.
+public struct Ledger: Sendable {
+    let writer: any DatabaseWriter
+    let signer: HeadSigner
+    public let bus: EventBus
+
+    init(writer: any DatabaseWriter, signer: HeadSigner, bus: EventBus) {
+        self.writer = writer
+        self.signer = signer
+        self.bus = bus
+    }
+
+    /// Records one event in its own durable transaction and returns it as stored.
+    @discardableResult
+    public func append(_ draft: EventDraft) async throws -> Event {
+        try await append(contentsOf: [draft])[0]
+    }
+
+    /// Records several events in one transaction (group commit): one fsync for all of them.
+    @discardableResult
+    public func append(contentsOf drafts: [EventDraft]) async throws -> [Event] {
+        guard !drafts.isEmpty else { return [] }
+        return try await writer.writeWithoutTransaction { db in
+            var events: [Event] = []
+            try db.inTransaction(.immediate) {
+                events = try append(drafts, in: db)
+                return .commit
+            }
+            return events
+        }
+    }
+
+    /// Appends inside a transaction the caller already holds, so a state change and its event commit together.
+    ///
+    /// Subscribers are told after the commit; if the transaction rolls back, nobody hears of these events.
+    public func append(_ drafts: [EventDraft], in db: Database) throws -> [Event] {
+        let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+        var seq: Int = last?["seq"] ?? 0
+        var previous: String = last?["hash"] ?? Event.genesisHash
+        let now = WireFormat.timestamp(Date())
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT INTO events (seq, id, ts, type, actor, session, task, payload, prev_hash, hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
+        var events: [Event] = []
+        events.reserveCapacity(drafts.count)
+        for draft in drafts {
+            seq += 1
+            var event = Event(
+                seq: seq, id: .random(prefix: "evt"), ts: now, type: draft.type, actor: draft.actor,
+                session: draft.session, task: draft.task, payload: draft.payload, prevHash: previous, hash: "")
+            event.hash = event.computedHash
+            try insert.execute(arguments: [
+                event.seq, event.id.rawValue, event.ts, event.type, event.actor, event.session, event.task,
+                event.payload.canonicalJSON, event.prevHash, event.hash,
+            ])
+            previous = event.hash
+            events.append(event)
+        }
+        try db.execute(
+            sql: """
+                INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature
+                """,
+            arguments: [seq, previous, signer.signature(seq: seq, hash: previous)])
+        let bus = self.bus
+        let committed = events
+        db.afterNextTransaction(onCommit: { _ in bus.publish(committed) })
+        return events
+    }
+
+    /// Events after `after`, oldest first, at most `limit`.
+    public func events(after: Int = 0, filter: EventFilter = EventFilter(), limit: Int = 100) async throws -> [Event] {
+        try await writer.read { db in try Self.events(db, after: after, through: nil, filter: filter, limit: limit) }
+    }
+
+    /// The highest seq written so far (0 for an empty ledger).
+    public func lastSeq() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0 }
+    }
+
+    static func events(_ db: Database, after: Int, through: Int?, filter: EventFilter, limit: Int) throws -> [Event] {
+        let (clause, filterArguments) = filter.sql
+        var arguments: StatementArguments = [after]
+        var bound = ""
+        if let through {
+            bound = " AND seq <= ?"
+            arguments += [through]
+        }
+        arguments += filterArguments
+        arguments += [limit]
+        let rows = try Row.fetchCursor(
+            db, sql: "SELECT * FROM events WHERE seq > ?\(bound)\(clause) ORDER BY seq LIMIT ?", arguments: arguments)
+        var events: [Event] = []
+        while let row = try rows.next() { events.append(try event(from: row)) }
+        return events
+    }
+
+    static func event(from row: Row) throws -> Event {
+        let payloadText: String = row["payload"]
+        let payload: JSONValue
+        do {
+            payload = try JSONValue.parse(payloadText)
+        } catch {
+            // A payload that no longer parses was edited outside the gateway; keep it as text so verify flags it.
+            payload = .string(payloadText)
+        }
+        return Event(
+            seq: row["seq"], id: Event.ID(row["id"] as String), ts: row["ts"], type: row["type"], actor: row["actor"],
+            session: row["session"], task: row["task"], payload: payload, prevHash: row["prev_hash"], hash: row["hash"])
+    }
+
+    /// Delivers every matching event after `after`, then each new one as it commits, until cancelled.
+    ///
+    /// It subscribes before reading the backlog, so nothing committed in between is missed, and it skips
+    /// what it already sent, so nothing is sent twice. A gap in the live feed (a slow consumer) is refilled
+    /// from the database.
+    public func follow(
+        after: Int, filter: EventFilter = EventFilter(), onEvent: (Event) async throws -> Void
+    ) async throws {
+        let live = bus.subscribe()
+        let high = try await lastSeq()
+        var sent = after
+        try await replay(after: after, through: high, filter: filter, onEvent: onEvent)
+        sent = max(sent, high)
+        for await event in live {
+            try Task.checkCancellation()
+            if event.seq <= sent { continue }
+            if event.seq > sent + 1 {
+                try await replay(after: sent, through: event.seq - 1, filter: filter, onEvent: onEvent)
+            }
+            sent = event.seq
+            if filter.matches(event) { try await onEvent(event) }
+        }
+        try Task.checkCancellation()
+    }
+
+    private func replay(
+        after: Int, through: Int, filter: EventFilter, onEvent: (Event) async throws -> Void
+    ) async throws {
+        var cursor = after
+        while cursor < through {
+            let page = try await writer.read { [cursor] db in
+                try Self.events(db, after: cursor, through: through, filter: filter, limit: 500)
+            }
+            for event in page { try await onEvent(event) }
+            guard let last = page.last, page.count == 500 else { return }
+            cursor = last.seq
+        }
+    }
+
+    /// Walks the whole chain and the signed head, and names the first seq where anything is wrong.
+    public func verify() async throws -> LedgerVerification {
+        try await writer.read { db in try verify(db) }
+    }
+
+    func verify(_ db: Database) throws -> LedgerVerification {
+        var expectedSeq = 1
+        var previous = Event.genesisHash
+        var count = 0
+        func broken(_ seq: Int, _ reason: String) -> LedgerVerification {
+            LedgerVerification(ok: false, count: count, head: previous, firstBadSeq: seq, reason: reason)
+        }
+        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY seq")
+        while let row = try rows.next() {
+            let event = try Self.event(from: row)
+            if event.seq != expectedSeq {
+                return broken(expectedSeq, "event \(expectedSeq) is missing")
+            }
+            if event.prevHash != previous {
+                return broken(event.seq, "event \(event.seq) does not link to the event before it")
+            }
+            if event.computedHash != event.hash || event.payload.canonicalJSON != row["payload"] as String {
+                return broken(event.seq, "event \(event.seq) was altered after it was written")
+            }
+            previous = event.hash
+            expectedSeq += 1
+            count += 1
+        }
+        let head = try Row.fetchOne(db, sql: "SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
+        guard let head else {
+            return count == 0
+                ? LedgerVerification(ok: true, count: 0, head: previous, firstBadSeq: nil, reason: nil)
+                : broken(1, "the signed head record is missing")
+        }
+        let headSeq: Int = head["seq"]
+        let headHash: String = head["hash"]
+        guard signer.isValid(head["signature"], seq: headSeq, hash: headHash) else {
+            return broken(min(headSeq, count + 1), "the head record's signature is invalid (wrong key or forged head)")
+        }
+        if headSeq > count {
+            return broken(count + 1, "the ledger ends at \(count) but its signed head is at \(headSeq): events were removed")
+        }
+        if headSeq < count {
+            return broken(headSeq + 1, "events after the signed head (\(headSeq)) were added outside the gateway")
+        }
+        if headHash != previous {
+            return broken(count, "the last event's hash differs from the signed head")
+        }
+        return LedgerVerification(ok: true, count: count, head: previous, firstBadSeq: nil, reason: nil)
+    }
+
+    /// Writes every event after `after` as one canonical JSON line (the envelope with its hash).
+    public func export(after: Int = 0, to write: (String) throws -> Void) async throws -> Int {
+        var cursor = after
+        var written = 0
+        while true {
+            let page = try await writer.read { [cursor] db in
+                try Self.events(db, after: cursor, through: nil, filter: EventFilter(), limit: 1000)
+            }
+            for event in page { try write(event.envelope.canonicalJSON) }
+            written += page.count
+            guard let last = page.last else { return written }
+            cursor = last.seq
+        }
+    }
+}

@@ -1,0 +1,129 @@
+public import Foundation
+public import GRDB
+public import OspreyCore
+
+/// The gateway's SQLite database: one file in WAL mode, migrated on open, one serialized writer.
+///
+/// There is no protocol in front of it. Tests use ``inMemory(ledgerKey:)``, which runs the same SQL.
+public struct Store: Sendable {
+    /// How hard a commit tries to survive power loss.
+    public enum Durability: String, Sendable {
+        /// `synchronous = FULL`: the WAL is fsynced at every commit.
+        case full
+        /// `synchronous = NORMAL`: fsync at checkpoints only; a crash of the process alone loses nothing.
+        case normal
+    }
+
+    public let writer: any DatabaseWriter
+    public let ledger: Ledger
+    public let sessions: Sessions
+    public let tokens: Tokens
+
+    public init(writer: any DatabaseWriter, ledgerKey: [UInt8], bus: EventBus = EventBus()) throws {
+        self.writer = writer
+        try Self.migrator.migrate(writer)
+        let ledger = Ledger(writer: writer, signer: HeadSigner(key: ledgerKey), bus: bus)
+        self.ledger = ledger
+        self.sessions = Sessions(writer: writer, ledger: ledger)
+        self.tokens = Tokens(writer: writer, ledger: ledger)
+    }
+
+    /// Opens (creating if needed) the database file in WAL mode with a busy timeout.
+    public static func open(
+        path: String, ledgerKey: [UInt8], durability: Durability = .full, readOnly: Bool = false,
+        bus: EventBus = EventBus()
+    ) throws -> Store {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.readonly = readOnly
+        configuration.foreignKeysEnabled = true
+        let synchronous = durability == .full ? "FULL" : "NORMAL"
+        configuration.prepareDatabase { db in
+            if !db.configuration.readonly {
+                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            }
+        }
+        do {
+            let pool = try DatabasePool(path: path, configuration: configuration)
+            return try Store(writer: pool, ledgerKey: ledgerKey, bus: bus)
+        } catch let error as DatabaseError {
+            throw StoreError.unavailable("cannot open \(path): \(error.message ?? error.description)")
+        }
+    }
+
+    /// Opens the database of a home, with the home's ledger key.
+    public static func open(home: Home, durability: Durability = .full, bus: EventBus = EventBus()) throws -> Store {
+        try open(path: home.databaseFile.path, ledgerKey: try home.readLedgerKey(), durability: durability, bus: bus)
+    }
+
+    /// An in-memory database with the same schema, for tests.
+    public static func inMemory(ledgerKey: [UInt8] = Array(repeating: 7, count: 32), bus: EventBus = EventBus()) throws -> Store {
+        var configuration = Configuration()
+        configuration.foreignKeysEnabled = true
+        return try Store(writer: DatabaseQueue(configuration: configuration), ledgerKey: ledgerKey, bus: bus)
+    }
+
+    /// `PRAGMA integrity_check`: "ok" or the first problems SQLite reports.
+    public func integrityCheck() async throws -> [String] {
+        try await writer.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE events (
+                        seq INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        ts TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        session TEXT,
+                        task TEXT,
+                        payload TEXT NOT NULL,
+                        prev_hash TEXT NOT NULL,
+                        hash TEXT NOT NULL
+                    );
+                    CREATE INDEX events_by_type ON events(type, seq);
+                    CREATE INDEX events_by_session ON events(session, seq);
+                    -- The ledger is append-only: the gateway never updates or deletes an event.
+                    CREATE TRIGGER events_are_immutable BEFORE UPDATE ON events
+                        BEGIN SELECT RAISE(ABORT, 'events are immutable'); END;
+                    CREATE TRIGGER events_are_permanent BEFORE DELETE ON events
+                        BEGIN SELECT RAISE(ABORT, 'events are permanent'); END;
+                    -- The last event's seq and hash, signed with a key kept outside the database.
+                    CREATE TABLE ledger_head (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        seq INTEGER NOT NULL,
+                        hash TEXT NOT NULL,
+                        signature TEXT NOT NULL
+                    );
+                    CREATE TABLE sessions (
+                        id TEXT PRIMARY KEY,
+                        agent TEXT NOT NULL,
+                        title TEXT,
+                        created_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL
+                    );
+                    CREATE TABLE messages (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                        role TEXT NOT NULL,
+                        content TEXT NOT NULL,
+                        created_at TEXT NOT NULL
+                    );
+                    CREATE INDEX messages_by_session ON messages(session_id, seq);
+                    CREATE TABLE tokens (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        role TEXT NOT NULL,
+                        digest TEXT NOT NULL UNIQUE,
+                        created_at TEXT NOT NULL,
+                        revoked_at TEXT
+                    );
+                    """)
+        }
+        return migrator
+    }
+}
