@@ -8,6 +8,7 @@ import Synchronization
 public final class EventBus: Sendable {
     private struct State {
         var nextID = 0
+        var closed = false
         var subscribers: [Int: AsyncStream<Event>.Continuation] = [:]
     }
 
@@ -19,10 +20,15 @@ public final class EventBus: Sendable {
     /// A stream of every event committed from now on. It ends when the consumer stops iterating.
     public func subscribe() -> AsyncStream<Event> {
         let (stream, continuation) = AsyncStream<Event>.makeStream(bufferingPolicy: .bufferingNewest(bufferSize))
-        let id = state.withLock { state in
+        let id = state.withLock { state -> Int? in
+            guard !state.closed else { return nil }
             state.nextID += 1
             state.subscribers[state.nextID] = continuation
             return state.nextID
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
         }
         continuation.onTermination = { [weak self] _ in
             _ = self?.state.withLock { $0.subscribers.removeValue(forKey: id) }
@@ -41,9 +47,10 @@ public final class EventBus: Sendable {
         }
     }
 
-    /// Ends every subscription (on shutdown).
+    /// Ends every subscription and refuses new ones (on shutdown).
     public func finishAll() {
         let subscribers = state.withLock { state in
+            state.closed = true
             defer { state.subscribers.removeAll() }
             return Array(state.subscribers.values)
         }

@@ -1,0 +1,124 @@
+import ArgumentParser
+import Foundation
+import OspreyCore
+import OspreyGateway
+import OspreyStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `osprey doctor`: checks the home, the database, the port, the sandbox mechanisms and the providers.
+struct DoctorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "doctor", abstract: "Check the installation and say what is wrong.")
+    @OptionGroup var options: HomeOptions
+
+    enum Level: String {
+        case ok = "ok  "
+        case warn = "warn"
+        case fail = "FAIL"
+    }
+
+    func run() async throws {
+        try await report {
+            let home = options.resolved
+            var failures = 0
+            func line(_ level: Level, _ text: String) {
+                if level == .fail { failures += 1 }
+                print("\(level.rawValue)  \(text)")
+            }
+            guard FileManager.default.fileExists(atPath: home.root.path) else {
+                line(.fail, "home \(home.root.path) does not exist: run `osprey gateway --home \(home.root.path)` once")
+                throw ExitCode(1)
+            }
+            // Home and file permissions.
+            let homeMode = Home.mode(of: home.root) ?? 0
+            line(homeMode & 0o077 == 0 ? .ok : .warn, String(format: "home %@ mode %o", home.root.path, homeMode))
+            for (name, url) in [("token", home.tokenFile), ("ledger key", home.ledgerKeyFile)] {
+                guard let mode = Home.mode(of: url) else {
+                    line(.fail, "\(name) \(url.path) is missing")
+                    continue
+                }
+                line(mode == 0o600 ? .ok : .fail, String(format: "%@ %@ mode %o%@", name, url.path, mode, mode == 0o600 ? "" : " (must be 600)"))
+            }
+            // Configuration.
+            var config = OspreyConfig()
+            do {
+                config = try OspreyConfig.load(from: home.configFile)
+                line(.ok, "config \(home.configFile.path) parses")
+            } catch {
+                line(.fail, "config: \(error)")
+            }
+            // Database integrity and the ledger chain.
+            if FileManager.default.fileExists(atPath: home.databaseFile.path) {
+                do {
+                    let store = try Store.open(path: home.databaseFile.path, ledgerKey: try home.readLedgerKey(), durability: .normal)
+                    let integrity = try await store.integrityCheck()
+                    line(integrity == ["ok"] ? .ok : .fail, "database integrity: \(integrity.prefix(3).joined(separator: "; "))")
+                    let verification = try await store.ledger.verify()
+                    if verification.ok {
+                        line(.ok, "ledger chain verified: \(verification.count) events")
+                    } else {
+                        line(.fail, "ledger broken at seq \(verification.firstBadSeq ?? 0): \(verification.reason ?? "")")
+                    }
+                } catch {
+                    line(.fail, "database: \(error)")
+                }
+            } else {
+                line(.warn, "no database yet (created on first gateway start)")
+            }
+            // Port: owned by our gateway, free, or taken by something else.
+            if let holder = HomeLock.holder(of: home.lockFile) {
+                line(.ok, "gateway running on this home (pid \(holder["pid"] ?? "?"), port \(holder["port"] ?? "?"))")
+            } else if Self.portIsFree(host: config.gateway.host, port: config.gateway.port) {
+                line(.ok, "port \(config.gateway.port) on \(config.gateway.host) is free (gateway not running)")
+            } else {
+                line(.fail, "port \(config.gateway.port) on \(config.gateway.host) is in use by another process")
+            }
+            // Sandbox mechanisms the kernel offers.
+            for (name, available, detail) in Self.sandboxProbes() {
+                line(available ? .ok : .warn, "sandbox \(name): \(available ? "available" : "missing")\(detail.isEmpty ? "" : " (\(detail))")")
+            }
+            // Providers.
+            if config.providers.isEmpty {
+                line(.warn, "no providers configured in config.toml")
+            } else {
+                for provider in config.providers {
+                    let key = provider.apiKey == nil ? "no api_key" : "api_key set"
+                    line(.ok, "provider \(provider.name) (\(provider.kind), \(provider.baseURL ?? "default URL"), \(key))")
+                }
+            }
+            if failures > 0 { throw ExitCode(1) }
+        }
+    }
+
+    static func portIsFree(host: String, port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return false }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        return result == 0
+    }
+
+    /// What the kernel and the system offer for the sandbox ladder: bubblewrap, Landlock, seccomp, cgroup v1.
+    static func sandboxProbes() -> [(String, Bool, String)] {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        let bwrap = path.split(separator: ":").map { "\($0)/bwrap" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        let lsm = (try? String(contentsOfFile: "/sys/kernel/security/lsm", encoding: .utf8)) ?? ""
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let seccomp = status.contains("Seccomp:")
+        let cgroupMemory = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.limit_in_bytes")
+        return [
+            ("bubblewrap", bwrap != nil, bwrap ?? "install the bubblewrap package"),
+            ("landlock", lsm.contains("landlock"), lsm.isEmpty ? "cannot read /sys/kernel/security/lsm" : ""),
+            ("seccomp", seccomp, ""),
+            ("cgroup v1 memory", cgroupMemory, ""),
+        ]
+    }
+}

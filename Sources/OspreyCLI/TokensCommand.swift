@@ -1,0 +1,54 @@
+import ArgumentParser
+import Foundation
+import NIOCore
+import NIOHTTP1
+import OspreyCore
+
+struct TokensCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokens", abstract: "Create, list and revoke API tokens.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a token; it is printed once.")
+        @OptionGroup var options: HomeOptions
+        @Option(help: "admin, operator or viewer.") var role = "viewer"
+        @Option(help: "A name to recognise it by.") var name: String?
+
+        func run() async throws {
+            try await report {
+                let result = try await GatewayClient(home: options.resolved).request(
+                    .POST, "/api/tokens", body: ["role": .string(role), "name": .string(name ?? role)])
+                print(result["token"]?.stringValue ?? "")
+                FileHandle.standardError.write(Data("token \(result["id"]?.stringValue ?? "") (\(role)); store it now, it is not shown again\n".utf8))
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tokens (never their values).")
+        @OptionGroup var options: HomeOptions
+
+        func run() async throws {
+            try await report {
+                let result = try await GatewayClient(home: options.resolved).request(.GET, "/api/tokens")
+                for token in result["tokens"]?.arrayValue ?? [] {
+                    let revoked = token["revoked_at"]?.stringValue.map { "revoked \($0)" } ?? "active"
+                    print("\(token["id"]?.stringValue ?? "")  \(token["role"]?.stringValue ?? "")  \(token["name"]?.stringValue ?? "")  \(revoked)")
+                }
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a token at once.")
+        @OptionGroup var options: HomeOptions
+        @Argument(help: "Token id.") var id: String
+
+        func run() async throws {
+            try await report {
+                _ = try await GatewayClient(home: options.resolved).request(.DELETE, "/api/tokens/\(id)")
+                print("revoked \(id)")
+            }
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import Logging
+public import HTTPTypes
+public import Hummingbird
+import NIOCore
+import OspreyCore
+import OspreyStore
+
+/// An error as the API reports it: a status and `{"error":{"code","message"}}`.
+///
+/// This file is the one place where domain errors become HTTP.
+public struct APIError: Error, HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json"
+        let body: JSONValue = ["error": ["code": .string(code), "message": .string(message)]]
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body.canonicalJSON)))
+    }
+
+    static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "invalid_request", message) }
+
+    /// Translates any error into what the client sees; unknown failures become a bare 500.
+    static func from(_ error: any Error) -> APIError? {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as StoreError:
+            switch error {
+            case .notFound(let kind, _): return APIError(.notFound, "not_found", error.description.replacingOccurrences(of: "no \(kind)", with: "No \(kind)"))
+            case .invalid(let message): return .badRequest(message)
+            case .unavailable(let message): return APIError(.serviceUnavailable, "unavailable", message)
+            }
+        case let error as JSONParseError:
+            return APIError(.badRequest, "malformed_json", "Request body is not valid JSON: \(error)")
+        case let error as any HTTPResponseError:
+            switch error.status {
+            case .notFound: return APIError(.notFound, "not_found", "No such route.")
+            case .contentTooLarge: return APIError(.contentTooLarge, "payload_too_large", "Request body is too large.")
+            case .methodNotAllowed: return APIError(.methodNotAllowed, "method_not_allowed", "Method not allowed.")
+            default: return APIError(error.status, "http_error", error.status.reasonPhrase)
+            }
+        default:
+            return nil
+        }
+    }
+}
+
+/// Turns every error into a JSON error response, so no handler can leak a stack trace or an empty 500.
+struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    @concurrent func handle(
+        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            if let apiError = APIError.from(error) {
+                return try apiError.response(from: request, context: context)
+            }
+            context.logger.error(
+                "Request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
+            return try APIError(.internalServerError, "internal_error", "Internal error.").response(from: request, context: context)
+        }
+    }
+}

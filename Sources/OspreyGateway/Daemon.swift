@@ -1,0 +1,114 @@
+public import Foundation
+import Hummingbird
+public import Logging
+import NIOCore
+public import OspreyCore
+import OspreyStore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Why the daemon refuses to start.
+public struct DaemonError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
+/// `osprey gateway`: checks the address, takes the home's lock, boots the kernel, serves until SIGINT/SIGTERM.
+public enum Daemon {
+    /// True for 127.0.0.0/8, ::1 and `localhost`.
+    public static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        let parts = host.split(separator: ".")
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+    }
+
+    /// Runs the gateway in the foreground until a shutdown signal; records `gateway.started` and `gateway.stopped`.
+    public static func run(home: Home, host: String?, port: Int?, allowRemote: Bool, logger: Logger) async throws {
+        try home.bootstrap()
+        let config = try OspreyConfig.load(from: home.configFile)
+        let host = host ?? config.gateway.host
+        let port = port ?? config.gateway.port
+        if !isLoopback(host) && !(allowRemote && config.gateway.allowRemote) {
+            throw DaemonError(
+                description:
+                    "refusing to listen on non-loopback host \(host): pass --allow-remote and set gateway.allow_remote = true in config.toml")
+        }
+        let lock = try HomeLock.acquire(home.lockFile)
+        defer { lock.release() }
+        let kernel = try await Kernel.boot(home: home, config: config, port: port)
+        let pid = Int(getpid())
+        let app = buildApplication(kernel: kernel, host: host, port: port, logger: logger) { channel in
+            let bound = channel.localAddress?.port ?? port
+            lock.record(pid: pid, host: host, port: bound)
+            // One line on stdout that scripts (and tests) wait for.
+            let line = "osprey gateway listening on http://\(host):\(bound) (home \(home.root.path))\n"
+            _ = line.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+        }
+        try await kernel.store.ledger.append(
+            EventDraft(
+                type: "gateway.started",
+                payload: ["version": .string(Kernel.version), "host": .string(host), "port": .int(port), "pid": .int(pid)]))
+        do {
+            try await app.runService()
+        } catch {
+            _ = try? await kernel.store.ledger.append(
+                EventDraft(type: "gateway.stopped", payload: ["reason": .string("error"), "error": .string("\(error)")]))
+            throw error
+        }
+        try await kernel.store.ledger.append(EventDraft(type: "gateway.stopped", payload: ["reason": "signal"]))
+    }
+}
+
+/// An exclusive `flock` on `gateway.lock`: one gateway per home. The file also says who holds it.
+public final class HomeLock: Sendable {
+    let descriptor: Int32
+    let path: String
+
+    init(descriptor: Int32, path: String) {
+        self.descriptor = descriptor
+        self.path = path
+    }
+
+    public static func acquire(_ url: URL) throws -> HomeLock {
+        let descriptor = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw DaemonError(description: "cannot open \(url.path): \(String(cString: strerror(errno)))") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            let holder = (try? String(contentsOf: url, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            throw DaemonError(description: "another gateway is already running on this home (\(holder.isEmpty ? "lock held" : holder))")
+        }
+        return HomeLock(descriptor: descriptor, path: url.path)
+    }
+
+    /// Writes `pid=N host=H port=P` into the lock file.
+    func record(pid: Int, host: String, port: Int) {
+        let text = "pid=\(pid) host=\(host) port=\(port)\n"
+        _ = ftruncate(descriptor, 0)
+        _ = text.withCString { pwrite(descriptor, $0, strlen($0), 0) }
+    }
+
+    public func release() {
+        _ = ftruncate(descriptor, 0)
+        _ = flock(descriptor, LOCK_UN)
+        close(descriptor)
+    }
+
+    /// The `pid=… port=…` record of the gateway holding a home, or nil when none does.
+    public static func holder(of url: URL) -> [String: String]? {
+        let descriptor = open(url.path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        if flock(descriptor, LOCK_SH | LOCK_NB) == 0 {
+            _ = flock(descriptor, LOCK_UN)
+            return nil
+        }
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return [:] }
+        var fields: [String: String] = [:]
+        for part in text.split(whereSeparator: { $0 == " " || $0 == "\n" }) {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            if pair.count == 2 { fields[String(pair[0])] = String(pair[1]) }
+        }
+        return fields
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import OspreyCore
+import OspreyStore
+
+/// `/api/events` (paged query) and `/api/events/stream` (live SSE, resumable with `Last-Event-ID`).
+struct EventsController {
+    let kernel: Kernel
+
+    /// How often an idle stream sends a comment, so proxies keep it open and dead clients are noticed.
+    static let keepAlive: Duration = .seconds(15)
+
+    func add(to routes: inout RouteTable) {
+        routes.on(.get, "/api/events", list)
+        routes.on(.get, "/api/events/stream", stream)
+    }
+
+    static func filter(_ request: Request) -> EventFilter {
+        EventFilter(type: request.stringQuery("type"), session: request.stringQuery("session"), task: request.stringQuery("task"))
+    }
+
+    @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let after = try request.intQuery("after", default: 0, range: 0...Int.max)
+        let limit = try request.intQuery("limit", default: 100, range: 1...1000)
+        let events = try await kernel.store.ledger.events(after: after, filter: Self.filter(request), limit: limit)
+        return try .json(EventPage(events: events, nextAfter: events.last?.seq ?? after))
+    }
+
+    /// Streams matching events after `Last-Event-ID` (or `?after=`), then live ones, until the client leaves.
+    @Sendable func stream(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        var after = try request.intQuery("after", default: 0, range: 0...Int.max)
+        if let header = request.headers[HTTPField.Name("Last-Event-ID")!] {
+            guard let seq = Int(header), seq >= 0 else { throw APIError.badRequest("Last-Event-ID must be an event seq.") }
+            after = seq
+        }
+        let filter = Self.filter(request)
+        let start = after
+        let ledger = kernel.store.ledger
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
+            body: ResponseBody { @concurrent writer in
+                let (chunks, sink) = AsyncStream<ByteBuffer>.makeStream()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        defer { sink.finish() }
+                        try await ledger.follow(after: start, filter: filter) { event in
+                            sink.yield(ByteBuffer(string: Self.frame(event)))
+                        }
+                    }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: Self.keepAlive)
+                            sink.yield(ByteBuffer(string: ": keep-alive\n\n"))
+                        }
+                    }
+                    try await writer.write(ByteBuffer(string: ": connected\n\n"))
+                    // A write fails once the client has gone; that ends the loop and cancels both producers.
+                    for await chunk in chunks { try await writer.write(chunk) }
+                    group.cancelAll()
+                }
+                try await writer.finish(nil)
+            })
+    }
+
+    static func frame(_ event: Event) -> String {
+        ServerSentEvent(event: event.type, data: event.envelope.canonicalJSON, id: String(event.seq)).encoded
+    }
+
+    struct EventPage: Encodable {
+        var events: [Event]
+        var nextAfter: Int
+        private enum CodingKeys: String, CodingKey { case events, nextAfter = "next_after" }
+    }
+}

@@ -1,0 +1,48 @@
+public import Foundation
+public import Logging
+public import OspreyCore
+public import OspreyStore
+
+/// The assembled gateway: home, configuration, database and ledger, authentication. Routes and the daemon share it.
+public struct Kernel: Sendable {
+    public static let version = "0.1.0"
+
+    public let home: Home
+    public let config: OspreyConfig
+    public let store: Store
+    let authenticator: Authenticator
+    let authLimiter: AuthFailureLimiter
+    public let startedAt: Date
+    /// The port actually bound (known after start; used for the WebSocket Origin check).
+    public let port: Int
+
+    /// Opens (creating on first start) the home's files and database and registers the home token.
+    public static func boot(home: Home, config: OspreyConfig, port: Int? = nil) async throws -> Kernel {
+        try home.bootstrap()
+        let durability: Store.Durability = config.ledger.synchronous == "normal" ? .normal : .full
+        let store = try Store.open(home: home, durability: durability)
+        try await store.tokens.registerHomeToken(try home.readToken())
+        return try await Kernel(home: home, config: config, store: store, port: port ?? config.gateway.port)
+    }
+
+    /// Assembles a kernel around an existing store (tests use an in-memory one).
+    public init(home: Home, config: OspreyConfig, store: Store, port: Int) async throws {
+        self.home = home
+        self.config = config
+        self.store = store
+        self.port = port
+        self.authenticator = Authenticator(tokens: store.tokens)
+        self.authLimiter = AuthFailureLimiter(
+            maxFailures: config.auth.maxFailures, window: Double(config.auth.windowSeconds),
+            lockout: Double(config.auth.lockoutSeconds))
+        self.startedAt = Date()
+        try await authenticator.refresh()
+    }
+
+    /// Origins allowed to open the WebSocket: the gateway's own loopback names, plus configured ones.
+    var allowedOrigins: Set<String> {
+        var origins: Set<String> = ["http://127.0.0.1:\(port)", "http://localhost:\(port)", "http://[::1]:\(port)"]
+        for origin in config.gateway.allowedOrigins { origins.insert(origin.lowercased()) }
+        return origins
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import OspreyCore
+import OspreyStore
+
+/// `/api/sessions`: create, list, show, delete, transcript, send.
+struct SessionsController {
+    let kernel: Kernel
+
+    /// Longest accepted message, in bytes of UTF-8.
+    static let maxMessageBytes = 256 * 1024
+
+    func add(to routes: inout RouteTable) {
+        routes.on(.post, "/api/sessions", create)
+        routes.on(.get, "/api/sessions", list)
+        routes.on(.get, "/api/sessions/:id", show)
+        routes.on(.delete, "/api/sessions/:id", delete)
+        routes.on(.get, "/api/sessions/:id/messages", transcript)
+        routes.on(.post, "/api/sessions/:id/messages", send)
+    }
+
+    static func id(_ context: GatewayRequestContext) throws -> Session.ID {
+        guard let raw = context.parameters.get("id"), !raw.isEmpty else { throw APIError.badRequest("Missing session id.") }
+        return Session.ID(raw)
+    }
+
+    @Sendable func create(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let body = try await JSONBody.read(request, maxBytes: kernel.config.gateway.maxBodyBytes, allowed: ["agent", "title"])
+        let session = try await kernel.store.sessions.create(
+            agent: try body.optionalString("agent") ?? "default", title: try body.optionalString("title"), actor: context.actor)
+        return try .json(session, status: .created)
+    }
+
+    @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let limit = try request.intQuery("limit", default: 100, range: 1...1000)
+        let offset = try request.intQuery("offset", default: 0, range: 0...Int.max)
+        return try .json(["sessions": try await kernel.store.sessions.list(limit: limit, offset: offset)])
+    }
+
+    @Sendable func show(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try .json(try await kernel.store.sessions.get(try Self.id(context)))
+    }
+
+    @Sendable func delete(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        try await kernel.store.sessions.delete(try Self.id(context), actor: context.actor)
+        return Response(status: .noContent)
+    }
+
+    @Sendable func transcript(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let after = try request.intQuery("after", default: 0, range: 0...Int.max)
+        let limit = try request.intQuery("limit", default: 1000, range: 1...10_000)
+        return try .json(["messages": try await kernel.store.sessions.messages(of: try Self.id(context), after: after, limit: limit)])
+    }
+
+    /// Stores the user's message (the agent that answers arrives with the agent runtime) and reports its event.
+    @Sendable func send(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let id = try Self.id(context)
+        let body = try await JSONBody.read(request, maxBytes: kernel.config.gateway.maxBodyBytes, allowed: ["content"])
+        let content = try body.string("content")
+        try Self.validate(content)
+        let (stored, event) = try await kernel.store.sessions.append(.user(content), to: id, actor: context.actor)
+        if request.wantsEventStream {
+            let frames = [
+                ServerSentEvent(event: event.type, data: event.envelope.canonicalJSON, id: String(event.seq)).encoded,
+                ServerSentEvent(event: "done", data: try WireFormat.string(["message": stored])).encoded,
+            ]
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: .init(byteBuffer: ByteBuffer(string: frames.joined())))
+        }
+        return try .json(SendResult(message: stored, event: event), status: .created)
+    }
+
+    static func validate(_ content: String) throws {
+        guard !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw APIError.badRequest("Field 'content' must not be empty.")
+        }
+        guard content.utf8.count <= maxMessageBytes else {
+            throw APIError(.contentTooLarge, "payload_too_large", "Message is longer than \(maxMessageBytes) bytes.")
+        }
+    }
+
+    struct SendResult: Encodable {
+        var message: StoredMessage
+        var event: Event
+    }
+}

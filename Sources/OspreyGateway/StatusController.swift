@@ -1,0 +1,77 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import OspreyCore
+import OspreyStore
+
+/// `/health`, `/api/status`, `/metrics`, `/api/audit/*`.
+struct StatusController {
+    let kernel: Kernel
+
+    func add(to routes: inout RouteTable) {
+        routes.on(.get, "/health") { _, _ in
+            try .json(["status": "ok", "version": JSONValue.string(Kernel.version)] as JSONValue)
+        }
+        routes.on(.get, "/api/status", status)
+        routes.on(.get, "/metrics", metrics)
+        routes.on(.get, "/api/audit/verify") { _, _ in try .json(try await kernel.store.ledger.verify()) }
+        routes.on(.get, "/api/audit/export", export)
+    }
+
+    @Sendable func status(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let lastSeq = try await kernel.store.ledger.lastSeq()
+        let sessions = try await kernel.store.sessions.count()
+        let body: JSONValue = [
+            "status": "ok",
+            "version": .string(Kernel.version),
+            "home": .string(kernel.home.root.path),
+            "started_at": .string(WireFormat.timestamp(kernel.startedAt)),
+            "uptime_seconds": .int(Int(Date().timeIntervalSince(kernel.startedAt))),
+            "sessions": .int(sessions),
+            "events": .int(lastSeq),
+            "subscribers": .int(kernel.store.ledger.bus.subscriberCount),
+            "providers": .array(kernel.config.providers.map { .string($0.name) }),
+        ]
+        return try .json(body)
+    }
+
+    @Sendable func metrics(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let lastSeq = try await kernel.store.ledger.lastSeq()
+        let text = """
+            # HELP osprey_ledger_events_total Events written to the ledger.
+            # TYPE osprey_ledger_events_total counter
+            osprey_ledger_events_total \(lastSeq)
+            # HELP osprey_event_subscribers Live event subscribers (SSE and WebSocket).
+            # TYPE osprey_event_subscribers gauge
+            osprey_event_subscribers \(kernel.store.ledger.bus.subscriberCount)
+            # HELP osprey_uptime_seconds Seconds since the gateway started.
+            # TYPE osprey_uptime_seconds gauge
+            osprey_uptime_seconds \(Int(Date().timeIntervalSince(kernel.startedAt)))
+
+            """
+        return Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    /// Streams the ledger as JSON Lines, one canonical envelope a line.
+    @Sendable func export(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let after = try request.intQuery("after", default: 0, range: 0...Int.max)
+        let ledger = kernel.store.ledger
+        return Response(
+            status: .ok, headers: [.contentType: "application/x-ndjson"],
+            body: ResponseBody { @concurrent writer in
+                var lines: [String] = []
+                var cursor = after
+                // Page through so memory stays flat however long the ledger is.
+                while true {
+                    lines.removeAll(keepingCapacity: true)
+                    let page = try await ledger.events(after: cursor, limit: 1000)
+                    guard let last = page.last else { break }
+                    for event in page { lines.append(event.envelope.canonicalJSON) }
+                    try await writer.write(ByteBuffer(string: lines.joined(separator: "\n") + "\n"))
+                    cursor = last.seq
+                }
+                try await writer.finish(nil)
+            })
+    }
+}

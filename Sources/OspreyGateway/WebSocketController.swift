@@ -1,0 +1,154 @@
+import Foundation
+import Hummingbird
+import HummingbirdWebSocket
+import NIOCore
+import OspreyCore
+import OspreyStore
+
+/// `/api/ws`: request/response frames and live events over one WebSocket.
+///
+/// Frames are `{"type":"req","id":…,"method":…,"params":{…}}` in and
+/// `{"type":"res","id":…,"ok":true,"payload":…}` / `{"type":"res","id":…,"ok":false,"error":{…}}` /
+/// `{"type":"event","payload":<event>}` out. Auth and the Origin check happen before the upgrade.
+struct WebSocketController {
+    let kernel: Kernel
+
+    func add(to router: Router<GatewayRequestContext>) {
+        let kernel = self.kernel
+        router.ws("/api/ws") { inbound, outbound, context in
+            let connection = WebSocketConnection(kernel: kernel, token: context.requestContext.token, outbound: outbound)
+            await connection.run(inbound)
+        }
+    }
+}
+
+/// One open WebSocket: reads request frames in order, answers each, and runs at most one event subscription.
+struct WebSocketConnection: Sendable {
+    let kernel: Kernel
+    let token: TokenRecord?
+    let outbound: WebSocketOutboundWriter
+
+    var actor: String { token.map { "user:\($0.name)" } ?? "anonymous" }
+
+    func run(_ inbound: WebSocketInboundStream) async {
+        // The subscription must outlive one request and be cancellable by a later one, which a task group
+        // child cannot be: this is the bridging edge where an unstructured Task is the right tool.
+        var follower: Task<Void, Never>?
+        defer { follower?.cancel() }
+        do {
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                guard case .text(let text) = message else {
+                    try await send(["type": "res", "id": .null, "ok": false, "error": Self.error("bad_frame", "Frames must be JSON text.")])
+                    continue
+                }
+                let frame: [String: JSONValue]
+                do {
+                    guard case .object(let members) = try JSONValue.parse(text), members["type"]?.stringValue == "req" else {
+                        throw APIError.badRequest("A frame must be an object with type \"req\".")
+                    }
+                    frame = members
+                } catch {
+                    let apiError = APIError.from(error) ?? APIError.badRequest("Malformed frame.")
+                    try await send(["type": "res", "id": .null, "ok": false, "error": Self.error(apiError.code, apiError.message)])
+                    continue
+                }
+                let id = frame["id"] ?? .null
+                let method = frame["method"]?.stringValue ?? ""
+                let params = frame["params"]?.objectValue ?? [:]
+                do {
+                    let payload: JSONValue
+                    switch method {
+                    case "subscribe":
+                        let lastSeq = try await kernel.store.ledger.lastSeq()
+                        let after = params["after"]?.intValue ?? lastSeq
+                        let filter = EventFilter(
+                            type: params["type"]?.stringValue, session: params["session"]?.stringValue,
+                            task: params["task"]?.stringValue)
+                        follower?.cancel()
+                        let ledger = kernel.store.ledger
+                        let outbound = self.outbound
+                        follower = Task {
+                            try? await ledger.follow(after: after, filter: filter) { event in
+                                let frame: JSONValue = ["type": "event", "payload": event.envelope]
+                                try await outbound.write(.text(frame.canonicalJSON))
+                            }
+                        }
+                        payload = ["subscribed": true, "after": .int(after)]
+                    case "unsubscribe":
+                        follower?.cancel()
+                        follower = nil
+                        payload = ["subscribed": false]
+                    default:
+                        payload = try await handle(method, params)
+                    }
+                    try await send(["type": "res", "id": id, "ok": true, "payload": payload])
+                } catch is CancellationError {
+                    return
+                } catch {
+                    let apiError = APIError.from(error) ?? APIError(.internalServerError, "internal_error", "Internal error.")
+                    try await send(["type": "res", "id": id, "ok": false, "error": Self.error(apiError.code, apiError.message)])
+                }
+            }
+        } catch {
+            // The peer closed or sent an invalid frame; the connection ends either way.
+        }
+    }
+
+    func handle(_ method: String, _ params: [String: JSONValue]) async throws -> JSONValue {
+        let sessions = kernel.store.sessions
+        func sessionID() throws -> Session.ID {
+            guard let raw = params["session"]?.stringValue ?? params["id"]?.stringValue else {
+                throw APIError.badRequest("params.session is required.")
+            }
+            return Session.ID(raw)
+        }
+        func require(_ role: TokenRole) throws {
+            guard let token, token.role >= role else {
+                throw APIError(.forbidden, "forbidden", "This token's role cannot call \(method).")
+            }
+        }
+        switch method {
+        case "ping":
+            return ["pong": true]
+        case "sessions.list":
+            return try JSONValue(encoding: try await sessions.list(limit: params["limit"]?.intValue ?? 100))
+        case "sessions.get":
+            return try JSONValue(encoding: try await sessions.get(try sessionID()))
+        case "sessions.create":
+            try require(.operator)
+            return try JSONValue(
+                encoding: try await sessions.create(
+                    agent: params["agent"]?.stringValue ?? "default", title: params["title"]?.stringValue, actor: actor))
+        case "sessions.delete":
+            try require(.operator)
+            try await sessions.delete(try sessionID(), actor: actor)
+            return ["deleted": true]
+        case "sessions.messages":
+            return try JSONValue(encoding: try await sessions.messages(of: try sessionID()))
+        case "sessions.send":
+            try require(.operator)
+            guard let content = params["content"]?.stringValue else { throw APIError.badRequest("params.content is required.") }
+            try SessionsController.validate(content)
+            let (stored, event) = try await sessions.append(.user(content), to: try sessionID(), actor: actor)
+            return ["message": try JSONValue(encoding: stored), "event_seq": .int(event.seq)]
+        case "events.list":
+            let events = try await kernel.store.ledger.events(
+                after: params["after"]?.intValue ?? 0,
+                filter: EventFilter(type: params["type"]?.stringValue, session: params["session"]?.stringValue),
+                limit: min(max(params["limit"]?.intValue ?? 100, 1), 1000))
+            return .array(events.map(\.envelope))
+        case "audit.verify":
+            return try JSONValue(encoding: try await kernel.store.ledger.verify())
+        default:
+            throw APIError(.notFound, "unknown_method", "No method named '\(method)'.")
+        }
+    }
+
+    func send(_ frame: JSONValue) async throws {
+        try await outbound.write(.text(frame.canonicalJSON))
+    }
+
+    static func error(_ code: String, _ message: String) -> JSONValue {
+        ["code": .string(code), "message": .string(message)]
+    }
+}

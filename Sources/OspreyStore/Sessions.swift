@@ -1,0 +1,146 @@
+public import Foundation
+public import GRDB
+public import OspreyCore
+
+/// Sessions and their transcripts. Every change commits together with its ledger event.
+public struct Sessions: Sendable {
+    let writer: any DatabaseWriter
+    let ledger: Ledger
+
+    /// Longest accepted title, in characters.
+    public static let maxTitleLength = 200
+
+    /// Starts a session for `agent` and records `session.created`.
+    public func create(agent: String = "default", title: String? = nil, actor: String) async throws -> Session {
+        guard agent.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
+            throw StoreError.invalid("agent must be 1-64 letters, digits, '_', '-' or '.'")
+        }
+        if let title, title.count > Self.maxTitleLength {
+            throw StoreError.invalid("title is longer than \(Self.maxTitleLength) characters")
+        }
+        let now = Date()
+        let session = Session(id: .random(prefix: "ses"), agent: agent, title: title, createdAt: now, updatedAt: now)
+        try await writer.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                try db.execute(
+                    sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [
+                        session.id.rawValue, agent, title, WireFormat.timestamp(now), WireFormat.timestamp(now),
+                    ])
+                _ = try ledger.append(
+                    [
+                        EventDraft(
+                            type: "session.created", actor: actor, session: session.id.rawValue,
+                            payload: ["agent": .string(agent), "title": title.map(JSONValue.string) ?? .null])
+                    ], in: db)
+                return .commit
+            }
+        }
+        return session
+    }
+
+    /// Sessions, most recently active first.
+    public func list(limit: Int = 100, offset: Int = 0) async throws -> [Session] {
+        try await writer.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
+                    FROM sessions s ORDER BY s.updated_at DESC, s.id LIMIT ? OFFSET ?
+                    """, arguments: [limit, offset]
+            ).map(Self.session(from:))
+        }
+    }
+
+    /// How many sessions exist.
+    public func count() async throws -> Int {
+        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sessions") ?? 0 }
+    }
+
+    /// One session; throws ``StoreError/notFound(kind:id:)`` for an unknown id.
+    public func get(_ id: Session.ID) async throws -> Session {
+        try await writer.read { db in try Self.fetch(db, id) }
+    }
+
+    static func fetch(_ db: Database, _ id: Session.ID) throws -> Session {
+        let row = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
+                FROM sessions s WHERE s.id = ?
+                """, arguments: [id.rawValue])
+        guard let row else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
+        return session(from: row)
+    }
+
+    /// Deletes a session and its messages and records `session.deleted`. Its events stay in the ledger.
+    public func delete(_ id: Session.ID, actor: String) async throws {
+        try await writer.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id.rawValue])
+                guard db.changesCount > 0 else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
+                _ = try ledger.append(
+                    [EventDraft(type: "session.deleted", actor: actor, session: id.rawValue, payload: [:])], in: db)
+                return .commit
+            }
+        }
+    }
+
+    /// Adds a message to a session's transcript and records `message.<role>` with it, in one transaction.
+    @discardableResult
+    public func append(_ message: Message, to id: Session.ID, actor: String) async throws -> (StoredMessage, Event) {
+        try await writer.writeWithoutTransaction { db in
+            var result: (StoredMessage, Event)?
+            try db.inTransaction(.immediate) {
+                result = try append(message, to: id, actor: actor, in: db)
+                return .commit
+            }
+            return result!  // set by the committed transaction above
+        }
+    }
+
+    /// The same, inside a transaction the caller holds.
+    public func append(_ message: Message, to id: Session.ID, actor: String, in db: Database) throws -> (StoredMessage, Event) {
+        let now = Date()
+        let content = try WireFormat.string(message.content)
+        try db.execute(
+            sql: "INSERT INTO messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?)",
+            arguments: [id.rawValue, message.role.rawValue, content, WireFormat.timestamp(now)])
+        guard db.changesCount > 0 else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
+        let seq = Int(db.lastInsertedRowID)
+        try db.execute(
+            sql: "UPDATE sessions SET updated_at = ? WHERE id = ?", arguments: [WireFormat.timestamp(now), id.rawValue])
+        let events = try ledger.append(
+            [
+                EventDraft(
+                    type: "message.\(message.role.rawValue)", actor: actor, session: id.rawValue,
+                    payload: ["message_seq": .int(seq), "message": try JSONValue(encoding: message)])
+            ], in: db)
+        return (StoredMessage(seq: seq, sessionID: id, message: message, createdAt: now), events[0])
+    }
+
+    /// A session's transcript, oldest first; throws ``StoreError/notFound(kind:id:)`` for an unknown session.
+    public func messages(of id: Session.ID, after: Int = 0, limit: Int = 1000) async throws -> [StoredMessage] {
+        try await writer.read { db in
+            _ = try Self.fetch(db, id)
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                arguments: [id.rawValue, after, limit]
+            ).map { row in
+                let content = try WireFormat.decoder.decode([Content].self, from: Data((row["content"] as String).utf8))
+                return StoredMessage(
+                    seq: row["seq"], sessionID: id,
+                    message: Message(role: Role(rawValue: row["role"]) ?? .user, content: content),
+                    createdAt: WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0))
+            }
+        }
+    }
+
+    static func session(from row: Row) -> Session {
+        Session(
+            id: Session.ID(row["id"] as String), agent: row["agent"], title: row["title"],
+            createdAt: WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0),
+            updatedAt: WireFormat.date(from: row["updated_at"]) ?? Date(timeIntervalSince1970: 0),
+            messageCount: row["message_count"] ?? 0)
+    }
+}

@@ -1,0 +1,139 @@
+public import Foundation
+public import GRDB
+public import OspreyCore
+
+/// What an API token may do. Routes check the role; a token with no role is impossible.
+public enum TokenRole: String, Hashable, Codable, Sendable, CaseIterable, Comparable {
+    /// Reads only.
+    case viewer
+    /// Reads and acts (sessions, messages), but cannot manage tokens.
+    case `operator`
+    /// Everything.
+    case admin
+
+    private var rank: Int {
+        switch self {
+        case .viewer: 0
+        case .operator: 1
+        case .admin: 2
+        }
+    }
+
+    public static func < (lhs: TokenRole, rhs: TokenRole) -> Bool { lhs.rank < rhs.rank }
+}
+
+/// An API token as stored: never the token itself, only its SHA-256 digest.
+public struct TokenRecord: Hashable, Codable, Sendable {
+    public typealias ID = Identifier<TokenRecord>
+    public var id: ID
+    public var name: String
+    public var role: TokenRole
+    public var digest: String
+    public var createdAt: Date
+    public var revokedAt: Date?
+
+    private enum CodingKeys: String, CodingKey {
+        case id, name, role, createdAt = "created_at", revokedAt = "revoked_at"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(ID.self, forKey: .id)
+        name = try container.decode(String.self, forKey: .name)
+        role = try container.decode(TokenRole.self, forKey: .role)
+        createdAt = try container.decode(Date.self, forKey: .createdAt)
+        revokedAt = try container.decodeIfPresent(Date.self, forKey: .revokedAt)
+        digest = ""
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(id, forKey: .id)
+        try container.encode(name, forKey: .name)
+        try container.encode(role, forKey: .role)
+        try container.encode(createdAt, forKey: .createdAt)
+        try container.encode(revokedAt, forKey: .revokedAt)
+    }
+
+    init(row: Row) {
+        id = ID(row["id"] as String)
+        name = row["name"]
+        role = TokenRole(rawValue: row["role"]) ?? .viewer
+        digest = row["digest"]
+        createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
+        revokedAt = (row["revoked_at"] as String?).flatMap(WireFormat.date(from:))
+    }
+}
+
+/// API tokens: created, listed, revoked; only digests are stored.
+public struct Tokens: Sendable {
+    let writer: any DatabaseWriter
+    let ledger: Ledger
+
+    /// Registers the home's admin token (from the `token` file) if it is not known yet.
+    public func registerHomeToken(_ token: String) async throws {
+        let digest = Event.sha256Hex(token)
+        try await writer.write { db in
+            let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE digest = ?", arguments: [digest]) ?? false
+            if !known {
+                try db.execute(
+                    sql: "INSERT INTO tokens (id, name, role, digest, created_at) VALUES (?, 'home', 'admin', ?, ?)",
+                    arguments: [TokenRecord.ID.random(prefix: "tok").rawValue, digest, WireFormat.timestamp(Date())])
+            }
+        }
+    }
+
+    /// Creates a token; the plaintext is returned once and never stored.
+    public func create(name: String, role: TokenRole, actor: String) async throws -> (TokenRecord, String) {
+        guard !name.isEmpty, name.count <= 64 else { throw StoreError.invalid("token name must be 1-64 characters") }
+        let token = Home.newToken()
+        let id = TokenRecord.ID.random(prefix: "tok")
+        let record = try await writer.writeWithoutTransaction { db in
+            var record: TokenRecord?
+            try db.inTransaction(.immediate) {
+                try db.execute(
+                    sql: "INSERT INTO tokens (id, name, role, digest, created_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date())])
+                _ = try ledger.append(
+                    [
+                        EventDraft(
+                            type: "token.created", actor: actor,
+                            payload: ["token_id": .string(id.rawValue), "name": .string(name), "role": .string(role.rawValue)])
+                    ], in: db)
+                record = TokenRecord(row: try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue])!)
+                return .commit
+            }
+            return record!  // set by the committed transaction above
+        }
+        return (record, token)
+    }
+
+    /// Every token, newest first, revoked ones included.
+    public func list() async throws -> [TokenRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created_at DESC, id").map(TokenRecord.init(row:))
+        }
+    }
+
+    /// Tokens that still open the API.
+    public func active() async throws -> [TokenRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM tokens WHERE revoked_at IS NULL").map(TokenRecord.init(row:))
+        }
+    }
+
+    /// Revokes a token at once; throws ``StoreError/notFound(kind:id:)`` for an unknown id.
+    public func revoke(_ id: TokenRecord.ID, actor: String) async throws {
+        try await writer.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                try db.execute(
+                    sql: "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                    arguments: [WireFormat.timestamp(Date()), id.rawValue])
+                guard db.changesCount > 0 else { throw StoreError.notFound(kind: "token", id: id.rawValue) }
+                _ = try ledger.append(
+                    [EventDraft(type: "token.revoked", actor: actor, payload: ["token_id": .string(id.rawValue)])], in: db)
+                return .commit
+            }
+        }
+    }
+}
