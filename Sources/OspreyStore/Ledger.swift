@@ -66,6 +66,14 @@ public struct LedgerVerification: Hashable, Sendable, Codable {
     /// What was wrong, in words.
     public var reason: String?
 
+    public init(ok: Bool, count: Int, head: String, firstBadSeq: Int?, reason: String?) {
+        self.ok = ok
+        self.count = count
+        self.head = head
+        self.firstBadSeq = firstBadSeq
+        self.reason = reason
+    }
+
     private enum CodingKeys: String, CodingKey {
         case ok, count, head, firstBadSeq = "first_bad_seq", reason
     }

@@ -101,12 +101,14 @@ public struct Sessions: Sendable {
 
     /// The same, inside a transaction the caller holds.
     public func append(_ message: Message, to id: Session.ID, actor: String, in db: Database) throws -> (StoredMessage, Event) {
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM sessions WHERE id = ?", arguments: [id.rawValue]) ?? false else {
+            throw StoreError.notFound(kind: "session", id: id.rawValue)
+        }
         let now = Date()
         let content = try WireFormat.string(message.content)
         try db.execute(
             sql: "INSERT INTO messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?)",
             arguments: [id.rawValue, message.role.rawValue, content, WireFormat.timestamp(now)])
-        guard db.changesCount > 0 else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
         let seq = Int(db.lastInsertedRowID)
         try db.execute(
             sql: "UPDATE sessions SET updated_at = ? WHERE id = ?", arguments: [WireFormat.timestamp(now), id.rawValue])

@@ -1,0 +1,129 @@
+public import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The built `osprey` executable, run as a real process: the CLI and the gateway daemon under test.
+public struct OspreyExecutable: Sendable {
+    public let path: String
+
+    /// `$OSPREY_BIN`, else `.build/debug/osprey` beside this package.
+    public static func locate(filePath: String = #filePath) throws -> OspreyExecutable {
+        if let override = ProcessInfo.processInfo.environment["OSPREY_BIN"] { return OspreyExecutable(path: override) }
+        var root = URL(fileURLWithPath: filePath)
+        while root.path != "/" && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
+            root.deleteLastPathComponent()
+        }
+        for candidate in [".build/debug/osprey", ".build/release/osprey"] {
+            let path = root.appendingPathComponent(candidate).path
+            if FileManager.default.isExecutableFile(atPath: path) { return OspreyExecutable(path: path) }
+        }
+        throw ProcessFailure(message: "no osprey executable under \(root.path)/.build: run `swift build` first")
+    }
+
+    /// What a finished command printed and how it exited.
+    public struct Output: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    /// Runs `osprey ARGS` to completion (at most `timeout`).
+    public func run(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> Output {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        // Drain both pipes concurrently so a chatty command cannot block on a full pipe.
+        async let stdout = Task.detachedRead(out.fileHandleForReading)
+        async let stderr = Task.detachedRead(err.fileHandleForReading)
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning {
+            if ContinuousClock.now > deadline {
+                process.terminate()
+                throw ProcessFailure(message: "osprey \(arguments.joined(separator: " ")) timed out")
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        return Output(status: process.terminationStatus, stdout: await stdout, stderr: await stderr)
+    }
+
+    /// Starts `osprey gateway` on a home and port and waits for its "listening" line.
+    public func startGateway(home: String, port: Int, extraArguments: [String] = []) async throws -> GatewayProcess {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = ["gateway", "--home", home, "--port", String(port)] + extraArguments
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        let gateway = GatewayProcess(process: process, port: port)
+        let reader = out.fileHandleForReading
+        var seen = ""
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !seen.contains("listening on") {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                gateway.kill()
+                throw ProcessFailure(message: "gateway did not start (output: \(seen))")
+            }
+            let data = reader.availableData
+            if data.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+            seen += String(decoding: data, as: UTF8.self)
+        }
+        return gateway
+    }
+}
+
+/// A running gateway process.
+public final class GatewayProcess {
+    let process: Process
+    public let port: Int
+
+    init(process: Process, port: Int) {
+        self.process = process
+        self.port = port
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var isRunning: Bool { process.isRunning }
+
+    /// Sends SIGTERM and waits for a graceful exit; returns the exit status.
+    @discardableResult
+    public func stop() -> Int32 {
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    /// SIGKILL: the daemon dies with no chance to clean up.
+    public func kill() {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+}
+
+/// A test process that failed to start, finish, or be found.
+public struct ProcessFailure: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
+}
+
+extension Task where Success == String, Failure == Never {
+    /// Reads a pipe to its end off the cooperative pool (the read blocks).
+    static func detachedRead(_ handle: FileHandle) async -> String {
+        await withCheckedContinuation { continuation in
+            // A blocking read must not occupy a cooperative thread: this is the bridging edge to a plain thread.
+            Thread.detachNewThread {
+                continuation.resume(returning: String(decoding: handle.readDataToEndOfFile(), as: UTF8.self))
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+import OspreyCore
+import Testing
+
+struct TOMLTests {
+    @Test func readsTablesArraysOfTablesAndEveryStringKind() throws {
+        let document = try TOML.parse(
+            #"""
+            # comment
+            title = "Osprey \"kernel\"" # trailing
+            literal = 'C:\path'
+            multi = """
+            line one
+            line two"""
+            raw = '''
+            keep \n as is'''
+            [gateway]
+            port = 18_470
+            ratio = 0.5
+            on = true
+            hosts = ["a", "b",
+              "c", ] # multi-line array
+            inline = { x = 1, y.z = "w" }
+            a.b.c = 1
+
+            [[providers]]
+            name = "one"
+            [[providers]]
+            name = "two"
+            models = []
+            [providers.extra]
+            k = 'v'
+            """#)
+        #expect(document["title"] == "Osprey \"kernel\"")
+        #expect(document["literal"] == "C:\\path")
+        #expect(document["multi"] == "line one\nline two")
+        #expect(document["raw"] == "keep \\n as is")
+        #expect(document["gateway"]?["port"] == 18470)
+        #expect(document["gateway"]?["ratio"] == 0.5)
+        #expect(document["gateway"]?["on"] == true)
+        #expect(document["gateway"]?["hosts"] == ["a", "b", "c"])
+        #expect(document["gateway"]?["inline"] == ["x": 1, "y": ["z": "w"]])
+        #expect(document["gateway"]?["a"]?["b"]?["c"] == 1)
+        #expect(document["providers"]?.arrayValue?.count == 2)
+        #expect(document["providers"]?.arrayValue?[1]["extra"]?["k"] == "v")
+    }
+
+    @Test(arguments: [
+        ("a = 1\na = 2", "defined twice"),
+        ("[t]\n[t]", "defined twice"),
+        ("a = unquoted", "strings need quotes"),
+        ("a = \"open", "unterminated"),
+        ("a = 1 b = 2", "expected end of line"),
+        ("= 1", "expected a key"),
+    ])
+    func badDocumentsNameTheLineAndTheProblem(text: String, fragment: String) {
+        do {
+            _ = try TOML.parse(text)
+            Issue.record("expected an error for \(text)")
+        } catch let error as TOMLError {
+            #expect(error.description.contains(fragment), "\(error)")
+            #expect(error.line >= 1)
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+}
+
+struct ConfigTests {
+    @Test func theWrittenDefaultsParseToTheBuiltInDefaults() throws {
+        #expect(try OspreyConfig(toml: OspreyConfig.defaultText) == OspreyConfig())
+    }
+
+    @Test func settingsOverrideDefaults() throws {
+        let config = try OspreyConfig(
+            toml: """
+                [gateway]
+                port = 9000
+                max_body_bytes = 4096
+                [ledger]
+                synchronous = "normal"
+                [[providers]]
+                name = "local"
+                kind = "openai"
+                base_url = "http://127.0.0.1:8080/v1"
+                """)
+        #expect(config.gateway.port == 9000)
+        #expect(config.gateway.maxBodyBytes == 4096)
+        #expect(config.ledger.synchronous == "normal")
+        #expect(config.providers.map(\.name) == ["local"])
+    }
+
+    @Test(arguments: [
+        ("[gateway]\nprot = 1", "unknown key 'gateway.prot'"),
+        ("[gateway]\nport = \"80\"", "gateway.port must be an integer"),
+        ("[gateway]\nport = 70000", "gateway.port must be an integer"),
+        ("[ledger]\nsynchronous = \"off\"", "ledger.synchronous"),
+        ("[[providers]]\nkind = \"openai\"", "providers[0].name is required"),
+        ("gateway = 1", "[gateway] must be a table"),
+    ])
+    func invalidSettingsAreRejectedWithTheirKey(text: String, fragment: String) {
+        do {
+            _ = try OspreyConfig(toml: text)
+            Issue.record("expected an error")
+        } catch let error as ConfigError {
+            #expect(error.message.contains(fragment), "\(error)")
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+}
