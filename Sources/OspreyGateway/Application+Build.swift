@@ -3,7 +3,6 @@ import HummingbirdWebSocket
 public import Logging
 public import NIOCore
 import OspreyStore
-import ServiceLifecycle
 import OspreyCore
 
 /// Builds the gateway's HTTP application. The `gateway` command runs it; tests call it directly.
@@ -14,9 +13,8 @@ public func buildApplication(
     let router = buildRouter(kernel: kernel)
     return Application(
         router: router,
-        server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: .init(maxFrameSize: 1 << 20))),
+        server: .guardedWebSocketUpgrade(router: router, gatekeeper: Gatekeeper(kernel: kernel), maxFrameSize: 1 << 20),
         configuration: .init(address: .hostname(host, port: port), serverName: "osprey"),
-        services: [EventStreamCloser(bus: kernel.store.ledger.bus)],
         onServerRunning: onServerRunning,
         logger: logger)
 }
@@ -65,16 +63,5 @@ struct RouteTable {
                 }
             }
         }
-    }
-}
-
-/// Ends every live event stream when graceful shutdown begins, so open SSE and WebSocket
-/// subscriptions finish instead of holding the server open.
-struct EventStreamCloser: Service {
-    let bus: EventBus
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        bus.finishAll()
     }
 }

@@ -5,51 +5,53 @@ import NIOCore
 import OspreyCore
 import OspreyStore
 
-/// Guards `/api/*`: WebSocket origin, lockout, bearer token, role. `/health` stays open.
+/// The access decision for one request, made the same way for HTTP routes and WebSocket upgrades.
 ///
 /// Order matters: a foreign `Origin` on the WebSocket is refused (403) before anything else, so a
 /// web page can never learn whether a token works; a locked-out address gets 429 without its token
-/// being looked at.
-struct AuthMiddleware: RouterMiddleware {
-    typealias Context = GatewayRequestContext
+/// being looked at; then the bearer token, then the role the route needs.
+struct Gatekeeper: Sendable {
     let kernel: Kernel
 
-    @concurrent func handle(
-        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
-    ) async throws -> Response {
-        let path = request.uri.path
-        guard path == "/api" || path.hasPrefix("/api/") else { return try await next(request, context) }
-        if path == "/api/ws", let origin = request.headers[.origin], !kernel.allowedOrigins.contains(origin.lowercased()) {
-            throw APIError(.forbidden, "forbidden_origin", "WebSocket connections from origin '\(origin)' are not allowed.")
+    enum Decision {
+        case allow(TokenRecord?)
+        /// Refused; `failure` is the `auth.failed` event to record, if this refusal counts as one.
+        case reject(APIError, failure: EventDraft?)
+    }
+
+    func decide(method: HTTPRequest.Method, path: String, origin: String?, authorization: String?, address: String) -> Decision {
+        guard path == "/api" || path.hasPrefix("/api/") else { return .allow(nil) }
+        if path == "/api/ws", let origin, !kernel.allowedOrigins.contains(origin.lowercased()) {
+            return .reject(
+                APIError(.forbidden, "forbidden_origin", "WebSocket connections from origin '\(origin)' are not allowed."), failure: nil)
         }
-        let address = Self.address(context.remoteAddress)
         if let wait = kernel.authLimiter.retryAfter(address: address) {
             var headers = HTTPFields()
             headers[.retryAfter] = String(Int(wait.rounded(.up)))
-            throw APIError(.tooManyRequests, "too_many_auth_failures", "Too many failed authentications; retry later.", headers: headers)
+            return .reject(
+                APIError(.tooManyRequests, "too_many_auth_failures", "Too many failed authentications; retry later.", headers: headers),
+                failure: nil)
         }
-        let presented = Self.bearer(request)
+        let presented = Self.bearer(authorization)
         guard let presented, let token = kernel.authenticator.authenticate(presented) else {
-            let reason = presented == nil ? "missing" : "invalid"
             let lockedOut = kernel.authLimiter.fail(address: address)
             var payload: [String: JSONValue] = [
-                "reason": .string(reason), "address": .string(address), "path": .string(path),
-                "method": .string(request.method.rawValue),
+                "reason": .string(presented == nil ? "missing" : "invalid"), "address": .string(address),
+                "path": .string(path), "method": .string(method.rawValue),
             ]
             if lockedOut { payload["locked_out_seconds"] = .int(kernel.config.auth.lockoutSeconds) }
-            try await kernel.store.ledger.append(EventDraft(type: "auth.failed", actor: "anonymous", payload: .object(payload)))
-            throw APIError(
-                .unauthorized, "unauthorized",
-                presented == nil ? "Missing bearer token." : "Invalid or revoked token.",
+            let error = APIError(
+                .unauthorized, "unauthorized", presented == nil ? "Missing bearer token." : "Invalid or revoked token.",
                 headers: [.wwwAuthenticate: "Bearer"])
+            return .reject(error, failure: EventDraft(type: "auth.failed", actor: "anonymous", payload: .object(payload)))
         }
-        let required = Self.requiredRole(method: request.method, path: path)
+        let required = Self.requiredRole(method: method, path: path)
         guard token.role >= required else {
-            throw APIError(.forbidden, "forbidden", "This token's role (\(token.role.rawValue)) cannot do this; it needs \(required.rawValue).")
+            return .reject(
+                APIError(.forbidden, "forbidden", "This token's role (\(token.role.rawValue)) cannot do this; it needs \(required.rawValue)."),
+                failure: nil)
         }
-        var context = context
-        context.token = token
-        return try await next(request, context)
+        return .allow(token)
     }
 
     /// The least role a route needs: tokens are admin-only, reads are for viewers, the rest for operators.
@@ -59,8 +61,8 @@ struct AuthMiddleware: RouterMiddleware {
         return .operator
     }
 
-    static func bearer(_ request: Request) -> String? {
-        guard let header = request.headers[.authorization] else { return nil }
+    static func bearer(_ header: String?) -> String? {
+        guard let header else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
         let token = parts[1].trimmingCharacters(in: .whitespaces)
@@ -69,6 +71,29 @@ struct AuthMiddleware: RouterMiddleware {
 
     static func address(_ socket: SocketAddress?) -> String {
         socket?.ipAddress ?? "unknown"
+    }
+}
+
+/// Guards `/api/*` routes with the ``Gatekeeper``; `/health` and `/metrics` stay open.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = GatewayRequestContext
+    let kernel: Kernel
+
+    @concurrent func handle(
+        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        let decision = Gatekeeper(kernel: kernel).decide(
+            method: request.method, path: request.uri.path, origin: request.headers[.origin],
+            authorization: request.headers[.authorization], address: Gatekeeper.address(context.remoteAddress))
+        switch decision {
+        case .allow(let token):
+            var context = context
+            context.token = token
+            return try await next(request, context)
+        case .reject(let error, let failure):
+            if let failure { try await kernel.store.ledger.append(failure) }
+            throw error
+        }
     }
 }
 

@@ -4,6 +4,7 @@ import Hummingbird
 import NIOCore
 import OspreyCore
 import OspreyStore
+import ServiceLifecycle
 
 /// `/api/events` (paged query) and `/api/events/stream` (live SSE, resumable with `Last-Event-ID`).
 struct EventsController {
@@ -58,7 +59,12 @@ struct EventsController {
                     }
                     try await writer.write(ByteBuffer(string: ": connected\n\n"))
                     // A write fails once the client has gone; that ends the loop and cancels both producers.
-                    for await chunk in chunks { try await writer.write(chunk) }
+                    // Graceful shutdown ends the stream too, so an open subscriber never holds the server up.
+                    try await withGracefulShutdownHandler {
+                        for await chunk in chunks { try await writer.write(chunk) }
+                    } onGracefulShutdown: {
+                        sink.finish()
+                    }
                     group.cancelAll()
                 }
                 try await writer.finish(nil)

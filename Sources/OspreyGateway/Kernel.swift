@@ -39,6 +39,9 @@ public struct Kernel: Sendable {
         try await authenticator.refresh()
     }
 
+    /// Reloads the active tokens after they were changed outside the API (tests, the CLI's offline commands).
+    public func refreshTokens() async throws { try await authenticator.refresh() }
+
     /// Origins allowed to open the WebSocket: the gateway's own loopback names, plus configured ones.
     var allowedOrigins: Set<String> {
         var origins: Set<String> = ["http://127.0.0.1:\(port)", "http://localhost:\(port)", "http://[::1]:\(port)"]

@@ -1,0 +1,42 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import OspreyCore
+import OspreyGateway
+import OspreyStore
+import OspreyTesting
+
+/// A kernel on an in-memory store with one admin token, and the app around it.
+struct TestGateway {
+    static let adminToken = "osp_test_admin_token"
+    let kernel: Kernel
+    let directory: TemporaryDirectory
+
+    init(config: OspreyConfig = OspreyConfig(), port: Int = 18470) async throws {
+        directory = try TemporaryDirectory()
+        let store = try Store.inMemory()
+        try await store.tokens.registerHomeToken(Self.adminToken)
+        kernel = try await Kernel(home: Home(root: directory.url), config: config, store: store, port: port)
+    }
+
+    var store: Store { kernel.store }
+
+    func app(port: Int = 0) -> some ApplicationProtocol {
+        buildApplication(kernel: kernel, host: "127.0.0.1", port: port, logger: Logger(label: "test"))
+    }
+
+    static func auth(_ token: String = adminToken) -> HTTPFields { [.authorization: "Bearer \(token)"] }
+
+    static func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+}
+
+extension TestResponse {
+    /// The body parsed as JSON (null when empty).
+    var json: JSONValue {
+        body.readableBytes == 0 ? .null : ((try? JSONValue.parse(body.readableBytesView)) ?? .string(String(buffer: body)))
+    }
+
+    var errorCode: String? { json["error"]?["code"]?.stringValue }
+}

@@ -1,0 +1,173 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import HummingbirdWSClient
+import Logging
+import NIOCore
+import NIOHTTP1
+import OspreyCore
+import OspreyGateway
+import OspreyStore
+import Testing
+
+/// Tests against a real listening server: SSE streaming and resume, WebSocket upgrade rules and frames.
+struct LiveGatewayTests {
+    /// Reads `count` SSE events from the stream, sending `lastEventID` if given.
+    static func readEvents(port: Int, count: Int, lastEventID: Int?, query: String = "") async throws -> [ServerSentEvent] {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/events/stream\(query)")
+        request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        if let lastEventID { request.headers.add(name: "Last-Event-ID", value: String(lastEventID)) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        #expect(response.status == .ok)
+        #expect(response.headers.first(name: "content-type") == "text/event-stream")
+        var parser = ServerSentEventParser()
+        var events: [ServerSentEvent] = []
+        for try await chunk in response.body {
+            events += parser.feed(chunk.readableBytesView)
+            if events.count >= count { break }
+        }
+        return Array(events.prefix(count))
+    }
+
+    @Test
+    func theEventStreamResumesFromLastEventIDWithNoGapAndNoDuplicate() async throws {
+        let gateway = try await TestGateway()
+        for n in 1...10 { try await gateway.store.ledger.append(EventDraft(type: "test.before", payload: ["n": .int(n)])) }
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            // Given a client that saw events 1...4 and reconnects with Last-Event-ID: 4
+            async let resumed = Self.readEvents(port: port, count: 16, lastEventID: 4)
+            // When more events are written while it streams
+            try await Task.sleep(for: .milliseconds(200))
+            for n in 11...20 { try await gateway.store.ledger.append(EventDraft(type: "test.after", payload: ["n": .int(n)])) }
+            // Then it gets 5...20 exactly once each, in order, with id = seq
+            let events = try await resumed
+            #expect(events.compactMap { $0.id.flatMap(Int.init) } == Array(5...20))
+            #expect(events.map(\.event) == Array(repeating: "test.before", count: 6) + Array(repeating: "test.after", count: 10))
+            let parsed = try events.map { try #require(Event(envelope: try JSONValue.parse($0.data))) }
+            #expect(parsed.allSatisfy { $0.hash == $0.computedHash })
+        }
+    }
+
+    @Test
+    func theEventStreamFiltersByType() async throws {
+        let gateway = try await TestGateway()
+        try await gateway.store.ledger.append(EventDraft(type: "auth.failed"))
+        _ = try await gateway.store.sessions.create(actor: "test")
+        try await gateway.app().test(.live) { client in
+            let events = try await Self.readEvents(port: try #require(client.port), count: 1, lastEventID: nil, query: "?type=session.*")
+            #expect(events.map(\.event) == ["session.created"])
+        }
+    }
+
+    /// Sends a raw WebSocket upgrade request and returns the status line's code.
+    static func upgradeStatus(port: Int, headers: [String: String]) async throws -> UInt {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/ws")
+        request.headers.add(name: "Connection", value: "Upgrade")
+        request.headers.add(name: "Upgrade", value: "websocket")
+        request.headers.add(name: "Sec-WebSocket-Version", value: "13")
+        request.headers.add(name: "Sec-WebSocket-Key", value: "dGhlIHNhbXBsZSBub25jZQ==")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        return response.status.code
+    }
+
+    @Test
+    func aWebSocketFromAForeignOriginGets403BeforeTheUpgrade() async throws {
+        let gateway = try await TestGateway()
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            let auth = "Bearer \(TestGateway.adminToken)"
+            #expect(try await Self.upgradeStatus(port: port, headers: ["Origin": "https://evil.example", "Authorization": auth]) == 403)
+            #expect(try await Self.upgradeStatus(port: port, headers: ["Origin": "http://localhost:9999", "Authorization": auth]) == 403)
+            #expect(try await Self.upgradeStatus(port: port, headers: ["Origin": "https://evil.example"]) == 403)
+            #expect(try await Self.upgradeStatus(port: port, headers: [:]) == 401)
+        }
+        // The foreign-origin attempts never reached authentication.
+        #expect(try await gateway.store.ledger.events(filter: EventFilter(type: "auth.failed")).count == 1)
+    }
+
+    @Test
+    func theWebSocketAnswersRequestsAndStreamsSubscribedEvents() async throws {
+        // The WebSocket client library always sends `Origin: ws://127.0.0.1` (no port): allow it explicitly.
+        var config = OspreyConfig()
+        config.gateway.allowedOrigins = ["ws://127.0.0.1"]
+        let gateway = try await TestGateway(config: config)
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            let frames = try await Self.converse(port: port, origin: nil)
+            // Responses come back with the request ids, in order.
+            let responses = frames.filter { $0["type"] == "res" }
+            // The last frame has duplicate keys, so it is refused whole and its id cannot be trusted.
+            #expect(responses.map { $0["id"] } == [1, 2, 3, 4, 5, .null])
+            #expect(responses[0]["ok"] == true)
+            #expect(responses[2]["ok"] == true)
+            #expect(responses[3]["ok"] == false)
+            #expect(responses[3]["error"]?["code"] == "unknown_method")
+            #expect(responses[4]["ok"] == false)
+            #expect(responses[4]["error"]?["code"] == "not_found")
+            #expect(responses[5]["error"]?["code"] == "malformed_json")
+            // The subscription delivered session.created and the echoed message.user as events.
+            let events = frames.filter { $0["type"] == "event" }.compactMap { $0["payload"]?["type"]?.stringValue }
+            #expect(events.contains("session.created"))
+            #expect(events.contains("message.user"))
+        }
+        let sessions = try await gateway.store.sessions.list()
+        #expect(sessions.count == 1)
+        #expect(try await gateway.store.sessions.messages(of: sessions[0].id).map(\.message) == [.user("hello over ws")])
+    }
+
+    /// Opens a WebSocket, subscribes, creates a session, sends a message and a few bad frames; returns every frame received.
+    static func converse(port: Int, origin: String?) async throws -> [JSONValue] {
+        var headers: HTTPFields = [.authorization: "Bearer \(TestGateway.adminToken)"]
+        if let origin { headers[.origin] = origin }
+        let collected = Collected()
+        try await WebSocketClient.connect(
+            url: "ws://127.0.0.1:\(port)/api/ws", configuration: .init(additionalHeaders: headers), logger: Logger(label: "ws-test")
+        ) { inbound, outbound, _ in
+            // Requests go out one at a time, each after the previous response; the session id comes from reply 2.
+            var pending = [#"{"type":"req","id":1,"method":"subscribe","params":{"after":0}}"#,
+                #"{"type":"req","id":2,"method":"sessions.create","params":{"title":"ws"}}"#]
+            var responses = 0
+            var sawMessageEvent = false
+            try await outbound.write(.text(pending.removeFirst()))
+            for try await message in inbound.messages(maxSize: 1 << 20) {
+                guard case .text(let text) = message else { continue }
+                let frame = try JSONValue.parse(text)
+                collected.append(frame)
+                if frame["payload"]?["type"] == "message.user" { sawMessageEvent = true }
+                guard frame["type"] == "res" else {
+                    if responses == 6 && sawMessageEvent { break }
+                    continue
+                }
+                responses += 1
+                if responses == 2, let session = frame["payload"]?["id"]?.stringValue {
+                    pending += [
+                        #"{"type":"req","id":3,"method":"sessions.send","params":{"session":"\#(session)","content":"hello over ws"}}"#,
+                        #"{"type":"req","id":4,"method":"no.such.method"}"#,
+                        #"{"type":"req","id":5,"method":"sessions.get","params":{"session":"ses_missing"}}"#,
+                        #"{"type":"req","id":6,"method":"sessions.send","params":{"session":"x","content":"a","content":"b"}}"#,
+                    ]
+                }
+                if !pending.isEmpty {
+                    try await outbound.write(.text(pending.removeFirst()))
+                } else if sawMessageEvent {
+                    break
+                }
+            }
+        }
+        return collected.frames
+    }
+}
+
+/// Frames gathered by a WebSocket handler, read after it returns.
+final class Collected: Sendable {
+    private let storage = Mutex<[JSONValue]>([])
+    func append(_ frame: JSONValue) { storage.withLock { $0.append(frame) } }
+    var frames: [JSONValue] { storage.withLock { $0 } }
+}
+
+import Synchronization
