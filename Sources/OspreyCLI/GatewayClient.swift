@@ -14,11 +14,13 @@ struct GatewayClient {
         let config = try OspreyConfig.load(from: home.configFile)
         var host = config.gateway.host
         var port = config.gateway.port
-        // A running gateway records where it actually listens; prefer that over the config.
-        if let holder = HomeLock.holder(of: home.lockFile) {
-            if let recorded = holder["host"] { host = recorded }
-            if let recorded = holder["port"].flatMap(Int.init) { port = recorded }
+        // A running gateway holds the home's lock and records where it listens. Without it there is nothing
+        // to connect to: say so at once rather than let the HTTP client retry until its deadline.
+        guard let holder = HomeLock.holder(of: home.lockFile) else {
+            throw CLIError("the gateway is not running on \(home.root.path) (start it with `osprey gateway --home \(home.root.path)`)")
         }
+        if let recorded = holder["host"] { host = recorded }
+        if let recorded = holder["port"].flatMap(Int.init) { port = recorded }
         if host == "0.0.0.0" { host = "127.0.0.1" }
         if host.contains(":") && !host.hasPrefix("[") { host = "[\(host)]" }
         self.baseURL = "http://\(host):\(port)"

@@ -59,6 +59,10 @@ public struct Home: Hashable, Sendable {
                 throw HomeError("cannot create \(directory.path): \(error.localizedDescription)")
             }
         }
+        if isNew {
+            // A new home is private to its owner, even if its directory was made beforehand with a looser mode.
+            _ = chmod(root.path, 0o700)
+        }
         try Self.createFile(at: configFile, contents: OspreyConfig.defaultText, mode: 0o600)
         try Self.createFile(at: tokenFile, contents: Self.newToken() + "\n", mode: 0o600)
         try Self.createFile(at: ledgerKeyFile, contents: Self.randomHex(bytes: 32) + "\n", mode: 0o600)

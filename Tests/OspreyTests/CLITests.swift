@@ -1,0 +1,153 @@
+import Foundation
+import GRDB
+import OspreyCore
+import OspreyTesting
+import Testing
+
+/// The `osprey` executable against a real gateway process on a temp home.
+@Suite(.serialized)
+struct CLITests {
+    let osprey: OspreyExecutable
+    init() throws { osprey = try OspreyExecutable.locate() }
+
+    @Test func aFreshHomeIsCreatedWithPrivateFilesAndTheCLIDrivesTheGateway() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        let port = freeLoopbackPort()
+        let gateway = try await osprey.startGateway(home: home.path, port: port)
+        defer { gateway.kill() }
+        // The first start created the home.
+        for file in ["token", "secrets/ledger.key", "config.toml"] {
+            #expect(Home.mode(of: home.url.appendingPathComponent(file)) == 0o600, "\(file)")
+        }
+        #expect(Home.mode(of: home.url) == 0o700)
+        for directory in ["workspace", "memory", "logs"] {
+            #expect(FileManager.default.fileExists(atPath: home.url.appendingPathComponent(directory).path))
+        }
+        let args = ["--home", home.path]
+
+        let status = try await osprey.run(["status"] + args)
+        #expect(status.status == 0)
+        #expect(status.stdout.contains("running"))
+
+        let created = try await osprey.run(["sessions", "create", "--title", "CLI demo"] + args)
+        #expect(created.status == 0, "\(created.stderr)")
+        let id = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(id.hasPrefix("ses_"))
+
+        #expect(try await osprey.run(["sessions", "send", id, "hello from the CLI"] + args).status == 0)
+        let listed = try await osprey.run(["sessions", "list"] + args)
+        #expect(listed.stdout.contains(id) && listed.stdout.contains("1 messages"))
+        let shown = try await osprey.run(["sessions", "show", id] + args)
+        #expect(shown.stdout.contains("[user] hello from the CLI"))
+
+        let events = try await osprey.run(["events", "--json"] + args)
+        let types = events.stdout.split(separator: "\n").compactMap { try? JSONValue.parse(String($0))["type"]?.stringValue }
+        #expect(types == ["gateway.started", "session.created", "message.user"])
+        let filtered = try await osprey.run(["events", "--type", "session.*"] + args)
+        #expect(filtered.stdout.split(separator: "\n").count == 1)
+
+        let token = try await osprey.run(["tokens", "create", "--role", "viewer", "--name", "dash"] + args)
+        #expect(token.stdout.hasPrefix("osp_"))
+        #expect(try await osprey.run(["tokens", "list"] + args).stdout.contains("dash"))
+
+        let verify = try await osprey.run(["audit", "verify"] + args)
+        #expect(verify.status == 0)
+        #expect(verify.stdout.hasPrefix("ok: 4 events"))
+
+        let doctor = try await osprey.run(["doctor"] + args)
+        #expect(doctor.status == 0, "\(doctor.stdout)")
+        #expect(doctor.stdout.contains("gateway running on this home"))
+        #expect(doctor.stdout.contains("ledger chain verified"))
+
+        #expect(try await osprey.run(["sessions", "delete", id] + args).status == 0)
+        let missing = try await osprey.run(["sessions", "show", id] + args)
+        #expect(missing.status == 1)
+        #expect(missing.stderr == "osprey: No session with id '\(id)' (HTTP 404)\n")
+
+        // SIGTERM stops it gracefully and the ledger says so.
+        #expect(gateway.stop() == 0)
+        let export = home.url.appendingPathComponent("export.jsonl")
+        #expect(try await osprey.run(["audit", "export", "-o", export.path] + args).status == 0)
+        let lines = try String(contentsOf: export, encoding: .utf8).split(separator: "\n")
+        #expect(try JSONValue.parse(String(lines.last!))["type"] == "gateway.stopped")
+        let independent = try await LedgerTests.runVerifier(export)
+        #expect(independent.status == 0, "\(independent.output)")
+
+        let down = try await osprey.run(["status"] + args)
+        #expect(down.status == 1)
+        #expect(down.stderr.contains("the gateway is not running on"))
+        #expect(down.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func oneGatewayPerHomeAndLoopbackUnlessAllowed() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
+        defer { gateway.kill() }
+        let second = try await osprey.run(["gateway", "--home", home.path, "--port", String(freeLoopbackPort())])
+        #expect(second.status == 2)
+        #expect(second.stderr.contains("another gateway is already running on this home"))
+
+        let other = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { other.remove() }
+        let remote = try await osprey.run(["gateway", "--home", other.path, "--host", "0.0.0.0", "--port", String(freeLoopbackPort())])
+        #expect(remote.status == 2)
+        #expect(remote.stderr.contains("refusing to listen on non-loopback host 0.0.0.0"))
+    }
+
+    @Test func eventsFollowStreamsNewEvents() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
+        defer { gateway.kill() }
+        let follower = Process()
+        follower.executableURL = URL(fileURLWithPath: osprey.path)
+        follower.arguments = ["events", "--follow", "--type", "session.*", "--home", home.path]
+        let pipe = Pipe()
+        follower.standardOutput = pipe
+        try follower.run()
+        defer { if follower.isRunning { follower.terminate() } }
+        try await Task.sleep(for: .milliseconds(300))
+        _ = try await osprey.run(["sessions", "create", "--home", home.path])
+        var output = ""
+        let deadline = ContinuousClock.now + .seconds(20)
+        while !output.contains("session.created"), ContinuousClock.now < deadline {
+            let data = pipe.fileHandleForReading.availableData
+            output += String(decoding: data, as: UTF8.self)
+        }
+        #expect(output.contains("session.created"))
+        #expect(!output.contains("gateway.started"))
+    }
+
+    @Test func aTamperedLedgerFailsAuditVerifyAndDoctor() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
+        for _ in 0..<3 { _ = try await osprey.run(["sessions", "create", "--home", home.path]) }
+        gateway.stop()
+        // Someone with file access edits event 2.
+        let queue = try DatabaseQueue(path: home.url.appendingPathComponent("osprey.db").path)
+        try await queue.write { db in
+            try db.execute(sql: "DROP TRIGGER events_are_immutable")
+            try db.execute(sql: "UPDATE events SET actor = 'user:someone-else' WHERE seq = 2")
+        }
+        let verify = try await osprey.run(["audit", "verify", "--home", home.path])
+        #expect(verify.status == 1)
+        #expect(verify.stdout.contains("BROKEN at seq 2"))
+        let doctor = try await osprey.run(["doctor", "--home", home.path])
+        #expect(doctor.status == 1)
+        #expect(doctor.stdout.contains("FAIL  ledger broken at seq 2"))
+    }
+
+    @Test func usageAndConfigurationErrorsExitWithTwo() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        try "[gateway]\nprot = 1\n".write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+        let bad = try await osprey.run(["gateway", "--home", home.path])
+        #expect(bad.status == 2)
+        #expect(bad.stderr == "osprey: config.toml: unknown key 'gateway.prot'\n")
+        let unknown = try await osprey.run(["sessions", "frobnicate"])
+        #expect(unknown.status != 0)
+    }
+}
