@@ -6,7 +6,10 @@ import OspreyStore
 /// `osprey audit`: works on the database directly, so it also runs while the gateway is down.
 struct AuditCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "audit", abstract: "Verify or export the hash-chained ledger.", subcommands: [Verify.self, Export.self])
+        commandName: "audit",
+        abstract: "Verify or export the hash-chained ledger.",
+        subcommands: [Verify.self, Export.self]
+    )
 
     static func openStore(_ home: Home) throws -> Store {
         guard FileManager.default.fileExists(atPath: home.databaseFile.path) else {
@@ -16,7 +19,9 @@ struct AuditCommand: AsyncParsableCommand {
     }
 
     struct Verify: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Check every event's hash, the chain links and the signed head.")
+        static let configuration = CommandConfiguration(
+            abstract: "Check every event's hash, the chain links and the signed head."
+        )
         @OptionGroup var options: HomeOptions
         @Flag(help: "Print JSON.") var json = false
 
@@ -37,7 +42,8 @@ struct AuditCommand: AsyncParsableCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Write the ledger as JSON Lines (canonical envelopes), for independent verification.")
+            abstract: "Write the ledger as JSON Lines (canonical envelopes), for independent verification."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "Only events after this seq.") var after = 0
         @Option(name: .shortAndLong, help: "Write to this file instead of stdout.") var output: String?
@@ -54,7 +60,8 @@ struct AuditCommand: AsyncParsableCommand {
                 } else {
                     handle = FileHandle.standardOutput
                 }
-                let count = try await store.ledger.export(after: after) { line in handle.write(Data((line + "\n").utf8)) }
+                let count = try await store.ledger.export(after: after) { line in handle.write(Data((line + "\n").utf8))
+                }
                 if output != nil {
                     try handle.close()
                     FileHandle.standardError.write(Data("exported \(count) events\n".utf8))

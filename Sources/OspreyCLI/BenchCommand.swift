@@ -5,18 +5,23 @@ import OspreyCore
 import OspreyStore
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `osprey bench`: measurements reported in notes, never asserted in tests.
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Run benchmarks and print the figures.", subcommands: [LedgerBench.self, StartupBench.self])
+        commandName: "bench",
+        abstract: "Run benchmarks and print the figures.",
+        subcommands: [LedgerBench.self, StartupBench.self]
+    )
 }
 
 struct LedgerBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "ledger", abstract: "Events/s: durable, group commit, WAL NORMAL, beside raw SQLite inserts of the same rows.")
+        commandName: "ledger",
+        abstract: "Events/s: durable, group commit, WAL NORMAL, beside raw SQLite inserts of the same rows."
+    )
     @Option(help: "Events for the unbatched (one fsync each) runs.") var events = 2000
     @Option(help: "Events for the batched runs.") var batchedEvents = 100_000
     @Option(help: "Events per transaction in the batched runs.") var batch = 500
@@ -24,10 +29,14 @@ struct LedgerBench: AsyncParsableCommand {
 
     func run() async throws {
         try await report {
-            let base = URL(fileURLWithPath: dir ?? NSTemporaryDirectory()).appendingPathComponent("osprey-bench-\(getpid())")
+            let base = URL(fileURLWithPath: dir ?? NSTemporaryDirectory()).appendingPathComponent(
+                "osprey-bench-\(getpid())"
+            )
             try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(at: base) }
-            print("ledger benchmark in \(base.path) (\(events) unbatched events, \(batchedEvents) batched in \(batch)s)")
+            print(
+                "ledger benchmark in \(base.path) (\(events) unbatched events, \(batchedEvents) batched in \(batch)s)"
+            )
             let fsyncRate = try Self.fsyncRate(in: base, count: min(events, 1000))
             print(String(format: "%-40@ %10.0f /s", "fsync (4 KiB write + fdatasync)" as NSString, fsyncRate))
             var results: [(String, Double)] = []
@@ -35,12 +44,30 @@ struct LedgerBench: AsyncParsableCommand {
                 results.append((name, rate))
                 print(String(format: "%-40@ %10.0f events/s", name as NSString, rate))
             }
-            record("raw SQLite insert, FULL, 1/txn", try Self.raw(base.appendingPathComponent("raw-full.db").path, "FULL", events, 1))
-            record("ledger append, FULL, 1/txn", try await Self.ledger(base.appendingPathComponent("ledger-full.db").path, .full, events, 1))
-            record("raw SQLite insert, NORMAL, 1/txn", try Self.raw(base.appendingPathComponent("raw-normal.db").path, "NORMAL", events, 1))
-            record("ledger append, NORMAL, 1/txn", try await Self.ledger(base.appendingPathComponent("ledger-normal.db").path, .normal, events, 1))
-            record("raw SQLite insert, FULL, batched", try Self.raw(base.appendingPathComponent("raw-batch.db").path, "FULL", batchedEvents, batch))
-            record("ledger group commit, FULL, batched", try await Self.ledger(base.appendingPathComponent("ledger-batch.db").path, .full, batchedEvents, batch))
+            record(
+                "raw SQLite insert, FULL, 1/txn",
+                try Self.raw(base.appendingPathComponent("raw-full.db").path, "FULL", events, 1)
+            )
+            record(
+                "ledger append, FULL, 1/txn",
+                try await Self.ledger(base.appendingPathComponent("ledger-full.db").path, .full, events, 1)
+            )
+            record(
+                "raw SQLite insert, NORMAL, 1/txn",
+                try Self.raw(base.appendingPathComponent("raw-normal.db").path, "NORMAL", events, 1)
+            )
+            record(
+                "ledger append, NORMAL, 1/txn",
+                try await Self.ledger(base.appendingPathComponent("ledger-normal.db").path, .normal, events, 1)
+            )
+            record(
+                "raw SQLite insert, FULL, batched",
+                try Self.raw(base.appendingPathComponent("raw-batch.db").path, "FULL", batchedEvents, batch)
+            )
+            record(
+                "ledger group commit, FULL, batched",
+                try await Self.ledger(base.appendingPathComponent("ledger-batch.db").path, .full, batchedEvents, batch)
+            )
             let durable = results[1].1
             print(String(format: "durable ledger / fsync rate = %.2f", durable / fsyncRate))
             print(String(format: "durable ledger / raw SQLite durable = %.2f", durable / results[0].1))
@@ -78,7 +105,8 @@ struct LedgerBench: AsyncParsableCommand {
                 sql: """
                     CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, ts TEXT NOT NULL, type TEXT NOT NULL,
                     actor TEXT NOT NULL, session TEXT, task TEXT, payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)
-                    """)
+                    """
+            )
         }
         let rows = (1...count).map { n in
             (n, "evt_\(n)", WireFormat.timestamp(Date()), payload(n).canonicalJSON, String(repeating: "a", count: 64))
@@ -88,7 +116,8 @@ struct LedgerBench: AsyncParsableCommand {
             for chunk in stride(from: 0, to: count, by: batch) {
                 try pool.write { db in
                     let statement = try db.cachedStatement(
-                        sql: "INSERT INTO events VALUES (?, ?, ?, 'bench.event', 'system', NULL, NULL, ?, ?, ?)")
+                        sql: "INSERT INTO events VALUES (?, ?, ?, 'bench.event', 'system', NULL, NULL, ?, ?, ?)"
+                    )
                     for row in rows[chunk..<min(chunk + batch, count)] {
                         try statement.execute(arguments: [row.0, row.1, row.2, row.3, row.4, row.4])
                     }
@@ -98,7 +127,12 @@ struct LedgerBench: AsyncParsableCommand {
         return Double(count) / elapsed.seconds
     }
 
-    static func ledger(_ path: String, _ durability: Store.Durability, _ count: Int, _ batch: Int) async throws -> Double {
+    static func ledger(
+        _ path: String,
+        _ durability: Store.Durability,
+        _ count: Int,
+        _ batch: Int
+    ) async throws -> Double {
         let store = try Store.open(path: path, ledgerKey: Array(repeating: 1, count: 32), durability: durability)
         let drafts = (1...count).map { EventDraft(type: "bench.event", payload: payload($0)) }
         let clock = ContinuousClock()
@@ -123,7 +157,9 @@ extension Duration {
 
 struct StartupBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "startup", abstract: "Gateway cold start to first /health 200 (ms) and idle RSS (MB).")
+        commandName: "startup",
+        abstract: "Gateway cold start to first /health 200 (ms) and idle RSS (MB)."
+    )
     @Option(help: "Runs (each on a fresh home).") var runs = 5
     @Option(help: "Port to use.") var port = 18599
 
@@ -133,7 +169,9 @@ struct StartupBench: AsyncParsableCommand {
             var starts: [Double] = []
             var rss: [Double] = []
             for run in 0..<runs {
-                let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("osprey-start-\(getpid())-\(run)")
+                let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+                    "osprey-start-\(getpid())-\(run)"
+                )
                 defer { try? FileManager.default.removeItem(at: home) }
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: executable)
@@ -162,11 +200,24 @@ struct StartupBench: AsyncParsableCommand {
                 process.waitUntilExit()
                 starts.append(elapsed.seconds * 1000)
                 rss.append(resident)
-                print(String(format: "run %d: first /health 200 after %.1f ms, idle RSS %.1f MB", run + 1, elapsed.seconds * 1000, resident))
+                print(
+                    String(
+                        format: "run %d: first /health 200 after %.1f ms, idle RSS %.1f MB",
+                        run + 1,
+                        elapsed.seconds * 1000,
+                        resident
+                    )
+                )
             }
             let sortedStarts = starts.sorted()
             let sortedRSS = rss.sorted()
-            print(String(format: "median cold start %.1f ms, median idle RSS %.1f MB", sortedStarts[runs / 2], sortedRSS[runs / 2]))
+            print(
+                String(
+                    format: "median cold start %.1f ms, median idle RSS %.1f MB",
+                    sortedStarts[runs / 2],
+                    sortedRSS[runs / 2]
+                )
+            )
         }
     }
 
@@ -188,7 +239,9 @@ struct StartupBench: AsyncParsableCommand {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard connected == 0 else { return false }
         let request = "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"

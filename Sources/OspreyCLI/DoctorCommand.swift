@@ -5,12 +5,15 @@ import OspreyGateway
 import OspreyStore
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `osprey doctor`: checks the home, the database, the port, the sandbox mechanisms and the providers.
 struct DoctorCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "doctor", abstract: "Check the installation and say what is wrong.")
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Check the installation and say what is wrong."
+    )
     @OptionGroup var options: HomeOptions
 
     enum Level: String {
@@ -39,7 +42,10 @@ struct DoctorCommand: AsyncParsableCommand {
                     line(.fail, "\(name) \(url.path) is missing")
                     continue
                 }
-                line(mode == 0o600 ? .ok : .fail, String(format: "%@ %@ mode %o%@", name, url.path, mode, mode == 0o600 ? "" : " (must be 600)"))
+                line(
+                    mode == 0o600 ? .ok : .fail,
+                    String(format: "%@ %@ mode %o%@", name, url.path, mode, mode == 0o600 ? "" : " (must be 600)")
+                )
             }
             // Configuration.
             var config = OspreyConfig()
@@ -52,14 +58,24 @@ struct DoctorCommand: AsyncParsableCommand {
             // Database integrity and the ledger chain.
             if FileManager.default.fileExists(atPath: home.databaseFile.path) {
                 do {
-                    let store = try Store.open(path: home.databaseFile.path, ledgerKey: try home.readLedgerKey(), durability: .normal)
+                    let store = try Store.open(
+                        path: home.databaseFile.path,
+                        ledgerKey: try home.readLedgerKey(),
+                        durability: .normal
+                    )
                     let integrity = try await store.integrityCheck()
-                    line(integrity == ["ok"] ? .ok : .fail, "database integrity: \(integrity.prefix(3).joined(separator: "; "))")
+                    line(
+                        integrity == ["ok"] ? .ok : .fail,
+                        "database integrity: \(integrity.prefix(3).joined(separator: "; "))"
+                    )
                     let verification = try await store.ledger.verify()
                     if verification.ok {
                         line(.ok, "ledger chain verified: \(verification.count) events")
                     } else {
-                        line(.fail, "ledger broken at seq \(verification.firstBadSeq ?? 0): \(verification.reason ?? "")")
+                        line(
+                            .fail,
+                            "ledger broken at seq \(verification.firstBadSeq ?? 0): \(verification.reason ?? "")"
+                        )
                     }
                 } catch {
                     line(.fail, "database: \(error)")
@@ -77,7 +93,10 @@ struct DoctorCommand: AsyncParsableCommand {
             }
             // Sandbox mechanisms the kernel offers.
             for (name, available, detail) in Self.sandboxProbes() {
-                line(available ? .ok : .warn, "sandbox \(name): \(available ? "available" : "missing")\(detail.isEmpty ? "" : " (\(detail))")")
+                line(
+                    available ? .ok : .warn,
+                    "sandbox \(name): \(available ? "available" : "missing")\(detail.isEmpty ? "" : " (\(detail))")"
+                )
             }
             // Providers.
             if config.providers.isEmpty {
@@ -85,7 +104,10 @@ struct DoctorCommand: AsyncParsableCommand {
             } else {
                 for provider in config.providers {
                     let key = provider.apiKey == nil ? "no api_key" : "api_key set"
-                    line(.ok, "provider \(provider.name) (\(provider.kind), \(provider.baseURL ?? "default URL"), \(key))")
+                    line(
+                        .ok,
+                        "provider \(provider.name) (\(provider.kind), \(provider.baseURL ?? "default URL"), \(key))"
+                    )
                 }
             }
             if failures > 0 { throw ExitCode(1) }
@@ -101,7 +123,9 @@ struct DoctorCommand: AsyncParsableCommand {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
         let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         return result == 0
     }
@@ -109,7 +133,9 @@ struct DoctorCommand: AsyncParsableCommand {
     /// What the kernel and the system offer for the sandbox ladder: bubblewrap, Landlock, seccomp, cgroup v1.
     static func sandboxProbes() -> [(String, Bool, String)] {
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        let bwrap = path.split(separator: ":").map { "\($0)/bwrap" }.first { FileManager.default.isExecutableFile(atPath: $0) }
+        let bwrap = path.split(separator: ":").map { "\($0)/bwrap" }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
         let lsm = (try? String(contentsOfFile: "/sys/kernel/security/lsm", encoding: .utf8)) ?? ""
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let seccomp = status.contains("Seccomp:")

@@ -5,7 +5,10 @@ import NIOHTTP1
 import OspreyCore
 
 struct EventsCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "events", abstract: "Print ledger events; --follow streams new ones.")
+    static let configuration = CommandConfiguration(
+        commandName: "events",
+        abstract: "Print ledger events; --follow streams new ones."
+    )
     @OptionGroup var options: HomeOptions
     @Flag(help: "Keep streaming new events until interrupted.") var follow = false
     @Option(help: "Only this type (or a prefix like 'session.*').") var type: String?
@@ -18,14 +21,21 @@ struct EventsCommand: AsyncParsableCommand {
         try await report {
             let client = try GatewayClient(home: options.resolved)
             var query = "after=\(after)"
-            if let type { query += "&type=\(type.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? type)" }
-            if let session { query += "&session=\(session.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? session)" }
+            if let type {
+                query += "&type=\(type.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? type)"
+            }
+            if let session {
+                query += "&session=\(session.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? session)"
+            }
             if follow {
                 var parser = ServerSentEventParser()
-                try await client.stream("/api/events/stream?\(query)", headers: [("Accept", "text/event-stream")]) { chunk in
+                try await client.stream("/api/events/stream?\(query)", headers: [("Accept", "text/event-stream")]) {
+                    chunk in
                     for event in parser.feed(chunk.readableBytesView) {
                         guard let value = try? JSONValue.parse(event.data) else { continue }
-                        FileHandle.standardOutput.write(Data(((json ? value.canonicalJSON : Self.line(value)) + "\n").utf8))
+                        FileHandle.standardOutput.write(
+                            Data(((json ? value.canonicalJSON : Self.line(value)) + "\n").utf8)
+                        )
                     }
                 }
                 return

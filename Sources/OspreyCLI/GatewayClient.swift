@@ -17,7 +17,9 @@ struct GatewayClient {
         // A running gateway holds the home's lock and records where it listens. Without it there is nothing
         // to connect to: say so at once rather than let the HTTP client retry until its deadline.
         guard let holder = HomeLock.holder(of: home.lockFile) else {
-            throw CLIError("the gateway is not running on \(home.root.path) (start it with `osprey gateway --home \(home.root.path)`)")
+            throw CLIError(
+                "the gateway is not running on \(home.root.path) (start it with `osprey gateway --home \(home.root.path)`)"
+            )
         }
         if let recorded = holder["host"] { host = recorded }
         if let recorded = holder["port"].flatMap(Int.init) { port = recorded }
@@ -44,7 +46,11 @@ struct GatewayClient {
     }
 
     /// Streams a long-lived response (SSE or JSON Lines) chunk by chunk.
-    func stream(_ path: String, headers: [(String, String)] = [], onChunk: (ByteBuffer) async throws -> Void) async throws {
+    func stream(
+        _ path: String,
+        headers: [(String, String)] = [],
+        onChunk: (ByteBuffer) async throws -> Void
+    ) async throws {
         var request = HTTPClientRequest(url: baseURL + path)
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -82,7 +88,9 @@ func printJSON(_ value: JSONValue) {
     let data = Data(value.canonicalJSON.utf8)
     if let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]),
         let pretty = try? JSONSerialization.data(
-            withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed])
+            withJSONObject: object,
+            options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes, .fragmentsAllowed]
+        )
     {
         print(String(decoding: pretty, as: UTF8.self))
     } else {

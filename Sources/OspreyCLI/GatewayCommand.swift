@@ -8,7 +8,9 @@ import OspreyGateway
 
 struct GatewayCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "gateway", abstract: "Run the gateway daemon in the foreground (SIGINT/SIGTERM stop it gracefully).")
+        commandName: "gateway",
+        abstract: "Run the gateway daemon in the foreground (SIGINT/SIGTERM stop it gracefully)."
+    )
 
     @OptionGroup var options: HomeOptions
     @Option(help: "Address to listen on (default from config.toml: 127.0.0.1).") var host: String?
@@ -21,12 +23,19 @@ struct GatewayCommand: AsyncParsableCommand {
             LoggingSystem.bootstrap { label in
                 var handler = StreamLogHandler.standardError(label: label)
                 handler.logLevel =
-                    ProcessInfo.processInfo.environment["OSPREY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+                    ProcessInfo.processInfo.environment["OSPREY_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+                    ?? .info
                 return handler
             }
             let logger = Logger(label: "osprey")
             do {
-                try await Daemon.run(home: options.resolved, host: host, port: port, allowRemote: allowRemote, logger: logger)
+                try await Daemon.run(
+                    home: options.resolved,
+                    host: host,
+                    port: port,
+                    allowRemote: allowRemote,
+                    logger: logger
+                )
             } catch let error as DaemonError {
                 throw CLIError(error.description, exitCode: 2)
             }
@@ -35,7 +44,10 @@ struct GatewayCommand: AsyncParsableCommand {
 }
 
 struct StatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show whether the gateway runs, and its counters.")
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show whether the gateway runs, and its counters."
+    )
     @OptionGroup var options: HomeOptions
     @Flag(help: "Print JSON.") var json = false
 

@@ -13,7 +13,8 @@ struct Osprey: AsyncParsableCommand {
         subcommands: [
             GatewayCommand.self, StatusCommand.self, DoctorCommand.self, VersionCommand.self, SessionsCommand.self,
             EventsCommand.self, AuditCommand.self, TokensCommand.self, BenchCommand.self,
-        ])
+        ]
+    )
 }
 
 /// `--home DIR`, shared by every command.

@@ -6,8 +6,10 @@ import OspreyCore
 
 struct SessionsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "sessions", abstract: "List, show, create and delete sessions.",
-        subcommands: [List.self, Show.self, Create.self, Delete.self, Send.self])
+        commandName: "sessions",
+        abstract: "List, show, create and delete sessions.",
+        subcommands: [List.self, Show.self, Create.self, Delete.self, Send.self]
+    )
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List sessions, most recent first.")
@@ -17,7 +19,10 @@ struct SessionsCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await report {
-                let result = try await GatewayClient(home: options.resolved).request(.GET, "/api/sessions?limit=\(limit)")
+                let result = try await GatewayClient(home: options.resolved).request(
+                    .GET,
+                    "/api/sessions?limit=\(limit)"
+                )
                 let sessions = result["sessions"]?.arrayValue ?? []
                 if json { return printJSON(.array(sessions)) }
                 if sessions.isEmpty { return print("no sessions") }
@@ -47,14 +52,17 @@ struct SessionsCommand: AsyncParsableCommand {
                 print("session \(session["id"]?.stringValue ?? id) (agent \(session["agent"]?.stringValue ?? "?"))")
                 for stored in messages["messages"]?.arrayValue ?? [] {
                     let role = stored["message"]?["role"]?.stringValue ?? "?"
-                    let text = (stored["message"]?["content"]?.arrayValue ?? []).compactMap { $0["text"]?.stringValue }.joined()
+                    let text = (stored["message"]?["content"]?.arrayValue ?? []).compactMap { $0["text"]?.stringValue }
+                        .joined()
                     print("[\(role)] \(text)")
                 }
             }
         }
 
         static func escape(_ id: String) -> String {
-            id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? id
+            id.addingPercentEncoding(
+                withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))
+            ) ?? id
         }
     }
 
@@ -69,14 +77,20 @@ struct SessionsCommand: AsyncParsableCommand {
                 var body: [String: JSONValue] = [:]
                 if let agent { body["agent"] = .string(agent) }
                 if let title { body["title"] = .string(title) }
-                let session = try await GatewayClient(home: options.resolved).request(.POST, "/api/sessions", body: .object(body))
+                let session = try await GatewayClient(home: options.resolved).request(
+                    .POST,
+                    "/api/sessions",
+                    body: .object(body)
+                )
                 print(session["id"]?.stringValue ?? "")
             }
         }
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a session and its transcript (its events stay).")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a session and its transcript (its events stay)."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Session id.") var id: String
 
@@ -97,8 +111,13 @@ struct SessionsCommand: AsyncParsableCommand {
         func run() async throws {
             try await report {
                 let result = try await GatewayClient(home: options.resolved).request(
-                    .POST, "/api/sessions/\(Show.escape(id))/messages", body: ["content": .string(content)])
-                print("stored message \(result["message"]?["seq"]?.intValue ?? 0) (event \(result["event"]?["seq"]?.intValue ?? 0))")
+                    .POST,
+                    "/api/sessions/\(Show.escape(id))/messages",
+                    body: ["content": .string(content)]
+                )
+                print(
+                    "stored message \(result["message"]?["seq"]?.intValue ?? 0) (event \(result["event"]?["seq"]?.intValue ?? 0))"
+                )
             }
         }
     }

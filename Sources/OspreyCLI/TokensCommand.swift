@@ -6,7 +6,10 @@ import OspreyCore
 
 struct TokensCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "tokens", abstract: "Create, list and revoke API tokens.", subcommands: [Create.self, List.self, Revoke.self])
+        commandName: "tokens",
+        abstract: "Create, list and revoke API tokens.",
+        subcommands: [Create.self, List.self, Revoke.self]
+    )
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create a token; it is printed once.")
@@ -17,9 +20,16 @@ struct TokensCommand: AsyncParsableCommand {
         func run() async throws {
             try await report {
                 let result = try await GatewayClient(home: options.resolved).request(
-                    .POST, "/api/tokens", body: ["role": .string(role), "name": .string(name ?? role)])
+                    .POST,
+                    "/api/tokens",
+                    body: ["role": .string(role), "name": .string(name ?? role)]
+                )
                 print(result["token"]?.stringValue ?? "")
-                FileHandle.standardError.write(Data("token \(result["id"]?.stringValue ?? "") (\(role)); store it now, it is not shown again\n".utf8))
+                FileHandle.standardError.write(
+                    Data(
+                        "token \(result["id"]?.stringValue ?? "") (\(role)); store it now, it is not shown again\n".utf8
+                    )
+                )
             }
         }
     }
@@ -33,7 +43,9 @@ struct TokensCommand: AsyncParsableCommand {
                 let result = try await GatewayClient(home: options.resolved).request(.GET, "/api/tokens")
                 for token in result["tokens"]?.arrayValue ?? [] {
                     let revoked = token["revoked_at"]?.stringValue.map { "revoked \($0)" } ?? "active"
-                    print("\(token["id"]?.stringValue ?? "")  \(token["role"]?.stringValue ?? "")  \(token["name"]?.stringValue ?? "")  \(revoked)")
+                    print(
+                        "\(token["id"]?.stringValue ?? "")  \(token["role"]?.stringValue ?? "")  \(token["name"]?.stringValue ?? "")  \(revoked)"
+                    )
                 }
             }
         }

@@ -133,7 +133,9 @@ private struct ConfigReader {
     func int(_ table: [String: JSONValue], _ key: String, section: String, range: ClosedRange<Int>) throws -> Int? {
         guard let value = table[key] else { return nil }
         guard case .int(let number) = value, range.contains(number) else {
-            throw ConfigError("config.toml: \(section).\(key) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+            throw ConfigError(
+                "config.toml: \(section).\(key) must be an integer in \(range.lowerBound)...\(range.upperBound)"
+            )
         }
         return number
     }
@@ -146,7 +148,9 @@ private struct ConfigReader {
 
     func bool(_ table: [String: JSONValue], _ key: String, section: String) throws -> Bool? {
         guard let value = table[key] else { return nil }
-        guard let flag = value.boolValue else { throw ConfigError("config.toml: \(section).\(key) must be true or false") }
+        guard let flag = value.boolValue else {
+            throw ConfigError("config.toml: \(section).\(key) must be true or false")
+        }
         return flag
     }
 
@@ -160,7 +164,11 @@ private struct ConfigReader {
 
     mutating func read(into config: inout OspreyConfig) throws {
         if let gateway = try table("gateway") {
-            try checkKeys(gateway, section: "gateway", known: ["host", "port", "max_body_bytes", "allow_remote", "allowed_origins"])
+            try checkKeys(
+                gateway,
+                section: "gateway",
+                known: ["host", "port", "max_body_bytes", "allow_remote", "allowed_origins"]
+            )
             if let host = try string(gateway, "host", section: "gateway") { config.gateway.host = host }
             if let port = try int(gateway, "port", section: "gateway", range: 0...65535) { config.gateway.port = port }
             if let limit = try int(gateway, "max_body_bytes", section: "gateway", range: 1024...(1 << 30)) {
@@ -173,8 +181,12 @@ private struct ConfigReader {
         }
         if let auth = try table("auth") {
             try checkKeys(auth, section: "auth", known: ["max_failures", "window_seconds", "lockout_seconds"])
-            if let value = try int(auth, "max_failures", section: "auth", range: 1...100_000) { config.auth.maxFailures = value }
-            if let value = try int(auth, "window_seconds", section: "auth", range: 1...86_400) { config.auth.windowSeconds = value }
+            if let value = try int(auth, "max_failures", section: "auth", range: 1...100_000) {
+                config.auth.maxFailures = value
+            }
+            if let value = try int(auth, "window_seconds", section: "auth", range: 1...86_400) {
+                config.auth.windowSeconds = value
+            }
             if let value = try int(auth, "lockout_seconds", section: "auth", range: 0...86_400) {
                 config.auth.lockoutSeconds = value
             }
@@ -194,7 +206,9 @@ private struct ConfigReader {
             }
             config.providers = try entries.enumerated().map { position, entry in
                 let section = "providers[\(position)]"
-                guard let table = entry.objectValue else { throw ConfigError("config.toml: \(section) must be a table") }
+                guard let table = entry.objectValue else {
+                    throw ConfigError("config.toml: \(section) must be a table")
+                }
                 guard let name = try string(table, "name", section: section) else {
                     throw ConfigError("config.toml: \(section).name is required")
                 }
@@ -203,9 +217,12 @@ private struct ConfigReader {
                     throw ConfigError("config.toml: \(section).kind must be \"openai\" or \"anthropic\"")
                 }
                 return OspreyConfig.Provider(
-                    name: name, kind: kind, baseURL: try string(table, "base_url", section: section),
+                    name: name,
+                    kind: kind,
+                    baseURL: try string(table, "base_url", section: section),
                     apiKey: try string(table, "api_key", section: section),
-                    models: try strings(table, "models", section: section) ?? [])
+                    models: try strings(table, "models", section: section) ?? []
+                )
             }
         }
     }

@@ -20,8 +20,16 @@ public struct Event: Hashable, Sendable {
     public var hash: String
 
     public init(
-        seq: Int, id: ID, ts: String, type: String, actor: String, session: String?, task: String?,
-        payload: JSONValue, prevHash: String, hash: String
+        seq: Int,
+        id: ID,
+        ts: String,
+        type: String,
+        actor: String,
+        session: String?,
+        task: String?,
+        payload: JSONValue,
+        prevHash: String,
+        hash: String
     ) {
         self.seq = seq
         self.id = id
@@ -73,8 +81,17 @@ public struct Event: Hashable, Sendable {
             let prevHash = envelope["prev_hash"]?.stringValue, let hash = envelope["hash"]?.stringValue
         else { return nil }
         self.init(
-            seq: seq, id: ID(id), ts: ts, type: type, actor: actor, session: envelope["session"]?.stringValue,
-            task: envelope["task"]?.stringValue, payload: payload, prevHash: prevHash, hash: hash)
+            seq: seq,
+            id: ID(id),
+            ts: ts,
+            type: type,
+            actor: actor,
+            session: envelope["session"]?.stringValue,
+            task: envelope["task"]?.stringValue,
+            payload: payload,
+            prevHash: prevHash,
+            hash: hash
+        )
     }
 
     /// Lowercase hex SHA-256 of a string's UTF-8 bytes.
@@ -105,7 +122,13 @@ public struct EventDraft: Hashable, Sendable {
     public var task: String?
     public var payload: JSONValue
 
-    public init(type: String, actor: String = "system", session: String? = nil, task: String? = nil, payload: JSONValue = [:]) {
+    public init(
+        type: String,
+        actor: String = "system",
+        session: String? = nil,
+        task: String? = nil,
+        payload: JSONValue = [:]
+    ) {
         self.type = type
         self.actor = actor
         self.session = session

@@ -1,7 +1,7 @@
 public import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Why the home directory cannot be used.
@@ -18,7 +18,10 @@ public struct Home: Hashable, Sendable {
     public init(root: URL) { self.root = root.standardizedFileURL }
 
     /// The home a command should use: the flag, then `OSPREY_HOME`, then `~/.osprey`.
-    public static func resolve(_ flag: String?, environment: [String: String] = ProcessInfo.processInfo.environment) -> Home {
+    public static func resolve(
+        _ flag: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> Home {
         if let flag, !flag.isEmpty { return Home(root: URL(fileURLWithPath: flag)) }
         if let env = environment["OSPREY_HOME"], !env.isEmpty { return Home(root: URL(fileURLWithPath: env)) }
         let base = environment["HOME"] ?? NSHomeDirectory()
@@ -54,7 +57,10 @@ public struct Home: Hashable, Sendable {
         for directory in directories {
             do {
                 try FileManager.default.createDirectory(
-                    at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+                    at: directory,
+                    withIntermediateDirectories: true,
+                    attributes: [.posixPermissions: 0o700]
+                )
             } catch {
                 throw HomeError("cannot create \(directory.path): \(error.localizedDescription)")
             }
@@ -72,7 +78,9 @@ public struct Home: Hashable, Sendable {
     /// The admin token the CLI presents to the gateway.
     public func readToken() throws -> String {
         guard let text = try? String(contentsOf: tokenFile, encoding: .utf8) else {
-            throw HomeError("no token at \(tokenFile.path): start the gateway once with `osprey gateway --home \(root.path)`")
+            throw HomeError(
+                "no token at \(tokenFile.path): start the gateway once with `osprey gateway --home \(root.path)`"
+            )
         }
         let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else { throw HomeError("token file \(tokenFile.path) is empty") }

@@ -54,7 +54,10 @@ public enum Content: Hashable, Sendable {
 /// Stored and sent as `{"type":"text","text":"…"}`, `{"type":"tool_call",…}`, `{"type":"tool_result",…}`.
 extension Content: Codable {
     private enum CodingKeys: String, CodingKey {
-        case type, text, id, name, arguments, callID = "call_id", output, isError = "is_error"
+        case type, text, id, name, arguments
+        case callID = "call_id"
+        case output
+        case isError = "is_error"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -67,16 +70,23 @@ extension Content: Codable {
                 ToolCall(
                     id: try container.decode(ToolCall.ID.self, forKey: .id),
                     name: try container.decode(String.self, forKey: .name),
-                    arguments: try container.decode(String.self, forKey: .arguments)))
+                    arguments: try container.decode(String.self, forKey: .arguments)
+                )
+            )
         case "tool_result":
             self = .toolResult(
                 ToolResult(
                     callID: try container.decode(ToolCall.ID.self, forKey: .callID),
                     output: try container.decode(String.self, forKey: .output),
-                    isError: try container.decodeIfPresent(Bool.self, forKey: .isError) ?? false))
+                    isError: try container.decodeIfPresent(Bool.self, forKey: .isError) ?? false
+                )
+            )
         case let other:
             throw DecodingError.dataCorruptedError(
-                forKey: .type, in: container, debugDescription: "Unknown content type '\(other)'")
+                forKey: .type,
+                in: container,
+                debugDescription: "Unknown content type '\(other)'"
+            )
         }
     }
 
@@ -146,7 +156,10 @@ public struct Session: Hashable, Codable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, agent, title, createdAt = "created_at", updatedAt = "updated_at", messageCount = "message_count"
+        case id, agent, title
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case messageCount = "message_count"
     }
 }
 
@@ -165,6 +178,9 @@ public struct StoredMessage: Hashable, Codable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case seq, sessionID = "session_id", message, createdAt = "created_at"
+        case seq
+        case sessionID = "session_id"
+        case message
+        case createdAt = "created_at"
     }
 }

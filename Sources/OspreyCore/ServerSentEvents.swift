@@ -109,6 +109,11 @@ public struct ServerSentEventParser: Sendable {
             retry = nil
         }
         guard hasData else { return nil }
-        return ServerSentEvent(event: eventType, data: dataLines.joined(separator: "\n"), id: eventID ?? lastEventID, retry: retry)
+        return ServerSentEvent(
+            event: eventType,
+            data: dataLines.joined(separator: "\n"),
+            id: eventID ?? lastEventID,
+            retry: retry
+        )
     }
 }

@@ -90,7 +90,9 @@ private struct TOMLReader {
                     try appendTable(at: path)
                     tablePath = path + ["#last"]
                 } else {
-                    guard declared.insert(path).inserted else { throw fail("table [\(path.joined(separator: "."))] defined twice") }
+                    guard declared.insert(path).inserted else {
+                        throw fail("table [\(path.joined(separator: "."))] defined twice")
+                    }
                     try ensureTable(at: path)
                     tablePath = path
                 }
@@ -164,7 +166,10 @@ private struct TOMLReader {
     mutating func assign(_ value: JSONValue, at path: [String]) throws {
         root = try Self.update(root, path: path[...], line: line) { existing in
             guard existing == nil else {
-                throw TOMLError(line: line, reason: "key '\(path.filter { $0 != "#last" }.joined(separator: "."))' defined twice")
+                throw TOMLError(
+                    line: line,
+                    reason: "key '\(path.filter { $0 != "#last" }.joined(separator: "."))' defined twice"
+                )
             }
             return value
         }
@@ -172,7 +177,9 @@ private struct TOMLReader {
 
     /// Rewrites the value at `path`, creating intermediate tables; `#last` steps into an array's last table.
     static func update(
-        _ table: [String: JSONValue], path: ArraySlice<String>, line: Int,
+        _ table: [String: JSONValue],
+        path: ArraySlice<String>,
+        line: Int,
         _ change: (JSONValue?) throws -> JSONValue
     ) throws -> [String: JSONValue] {
         var table = table
@@ -276,8 +283,11 @@ private struct TOMLReader {
 
     mutating func scalar() throws -> JSONValue {
         let start = index
-        while let byte = current, ![0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"),
-            UInt8(ascii: "#")].contains(byte)
+        while let byte = current,
+            ![
+                0x20, 0x09, 0x0A, 0x0D, UInt8(ascii: ","), UInt8(ascii: "]"), UInt8(ascii: "}"),
+                UInt8(ascii: "#"),
+            ].contains(byte)
         {
             index += 1
         }

@@ -1,7 +1,7 @@
 import Foundation
-import Logging
 public import HTTPTypes
 public import Hummingbird
+import Logging
 import NIOCore
 import OspreyCore
 import OspreyStore
@@ -26,7 +26,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         var headers = self.headers
         headers[.contentType] = "application/json"
         let body: JSONValue = ["error": ["code": .string(code), "message": .string(message)]]
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body.canonicalJSON)))
+        return Response(
+            status: status,
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(string: body.canonicalJSON))
+        )
     }
 
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "invalid_request", message) }
@@ -38,7 +42,12 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             return error
         case let error as StoreError:
             switch error {
-            case .notFound(let kind, _): return APIError(.notFound, "not_found", error.description.replacingOccurrences(of: "no \(kind)", with: "No \(kind)"))
+            case .notFound(let kind, _):
+                return APIError(
+                    .notFound,
+                    "not_found",
+                    error.description.replacingOccurrences(of: "no \(kind)", with: "No \(kind)")
+                )
             case .invalid(let message): return .badRequest(message)
             case .unavailable(let message): return APIError(.serviceUnavailable, "unavailable", message)
             }
@@ -60,7 +69,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 /// Turns every error into a JSON error response, so no handler can leak a stack trace or an empty 500.
 struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     @concurrent func handle(
-        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
+        _ request: Request,
+        context: Context,
+        next: @concurrent (Request, Context) async throws -> Response
     ) async throws -> Response {
         do {
             return try await next(request, context)
@@ -71,8 +82,13 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 return try apiError.response(from: request, context: context)
             }
             context.logger.error(
-                "Request failed", metadata: ["http.path": "\(request.uri.path)", "error": "\(String(reflecting: error))"])
-            return try APIError(.internalServerError, "internal_error", "Internal error.").response(from: request, context: context)
+                "Request failed",
+                metadata: ["http.path": "\(request.uri.path)", "error": "\(String(reflecting: error))"]
+            )
+            return try APIError(.internalServerError, "internal_error", "Internal error.").response(
+                from: request,
+                context: context
+            )
         }
     }
 }

@@ -2,12 +2,15 @@ public import Hummingbird
 import HummingbirdWebSocket
 public import Logging
 public import NIOCore
-import OspreyStore
 import OspreyCore
+import OspreyStore
 
 /// Builds the gateway's HTTP application. The `gateway` command runs it; tests call it directly.
 public func buildApplication(
-    kernel: Kernel, host: String, port: Int, logger: Logger,
+    kernel: Kernel,
+    host: String,
+    port: Int,
+    logger: Logger,
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let router = buildRouter(kernel: kernel)
@@ -16,7 +19,8 @@ public func buildApplication(
         server: .guardedWebSocketUpgrade(router: router, gatekeeper: Gatekeeper(kernel: kernel), maxFrameSize: 1 << 20),
         configuration: .init(address: .hostname(host, port: port), serverName: "osprey"),
         onServerRunning: onServerRunning,
-        logger: logger)
+        logger: logger
+    )
 }
 
 /// The router with every route and middleware; shared by the daemon and in-process tests.
@@ -58,8 +62,11 @@ struct RouteTable {
             for method in all where !used.contains(method) {
                 router.on(RouterPath(path), method: method) { request, _ -> Response in
                     throw APIError(
-                        .methodNotAllowed, "method_not_allowed", "\(request.method.rawValue) is not allowed on \(path).",
-                        headers: [.allow: allow])
+                        .methodNotAllowed,
+                        "method_not_allowed",
+                        "\(request.method.rawValue) is not allowed on \(path).",
+                        headers: [.allow: allow]
+                    )
                 }
             }
         }

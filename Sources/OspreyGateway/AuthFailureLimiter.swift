@@ -49,7 +49,12 @@ final class AuthFailureLimiter: Sendable {
                 // Bounded memory under a spray of source addresses: forget idle windows.
                 windows = windows.filter { $0.value.retryAfter(now: now) != nil || !$0.value.failures.isEmpty }
             }
-            return windows[address, default: Window()].fail(now: now, maxFailures: maxFailures, window: window, lockout: lockout)
+            return windows[address, default: Window()].fail(
+                now: now,
+                maxFailures: maxFailures,
+                window: window,
+                lockout: lockout
+            )
         }
     }
 }

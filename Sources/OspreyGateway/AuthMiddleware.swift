@@ -19,18 +19,36 @@ struct Gatekeeper: Sendable {
         case reject(APIError, failure: EventDraft?)
     }
 
-    func decide(method: HTTPRequest.Method, path: String, origin: String?, authorization: String?, address: String) -> Decision {
+    func decide(
+        method: HTTPRequest.Method,
+        path: String,
+        origin: String?,
+        authorization: String?,
+        address: String
+    ) -> Decision {
         guard path == "/api" || path.hasPrefix("/api/") else { return .allow(nil) }
         if path == "/api/ws", let origin, !kernel.allowedOrigins.contains(origin.lowercased()) {
             return .reject(
-                APIError(.forbidden, "forbidden_origin", "WebSocket connections from origin '\(origin)' are not allowed."), failure: nil)
+                APIError(
+                    .forbidden,
+                    "forbidden_origin",
+                    "WebSocket connections from origin '\(origin)' are not allowed."
+                ),
+                failure: nil
+            )
         }
         if let wait = kernel.authLimiter.retryAfter(address: address) {
             var headers = HTTPFields()
             headers[.retryAfter] = String(Int(wait.rounded(.up)))
             return .reject(
-                APIError(.tooManyRequests, "too_many_auth_failures", "Too many failed authentications; retry later.", headers: headers),
-                failure: nil)
+                APIError(
+                    .tooManyRequests,
+                    "too_many_auth_failures",
+                    "Too many failed authentications; retry later.",
+                    headers: headers
+                ),
+                failure: nil
+            )
         }
         let presented = Self.bearer(authorization)
         guard let presented, let token = kernel.authenticator.authenticate(presented) else {
@@ -41,15 +59,26 @@ struct Gatekeeper: Sendable {
             ]
             if lockedOut { payload["locked_out_seconds"] = .int(kernel.config.auth.lockoutSeconds) }
             let error = APIError(
-                .unauthorized, "unauthorized", presented == nil ? "Missing bearer token." : "Invalid or revoked token.",
-                headers: [.wwwAuthenticate: "Bearer"])
-            return .reject(error, failure: EventDraft(type: "auth.failed", actor: "anonymous", payload: .object(payload)))
+                .unauthorized,
+                "unauthorized",
+                presented == nil ? "Missing bearer token." : "Invalid or revoked token.",
+                headers: [.wwwAuthenticate: "Bearer"]
+            )
+            return .reject(
+                error,
+                failure: EventDraft(type: "auth.failed", actor: "anonymous", payload: .object(payload))
+            )
         }
         let required = Self.requiredRole(method: method, path: path)
         guard token.role >= required else {
             return .reject(
-                APIError(.forbidden, "forbidden", "This token's role (\(token.role.rawValue)) cannot do this; it needs \(required.rawValue)."),
-                failure: nil)
+                APIError(
+                    .forbidden,
+                    "forbidden",
+                    "This token's role (\(token.role.rawValue)) cannot do this; it needs \(required.rawValue)."
+                ),
+                failure: nil
+            )
         }
         return .allow(token)
     }
@@ -80,11 +109,17 @@ struct AuthMiddleware: RouterMiddleware {
     let kernel: Kernel
 
     @concurrent func handle(
-        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
+        _ request: Request,
+        context: Context,
+        next: @concurrent (Request, Context) async throws -> Response
     ) async throws -> Response {
         let decision = Gatekeeper(kernel: kernel).decide(
-            method: request.method, path: request.uri.path, origin: request.headers[.origin],
-            authorization: request.headers[.authorization], address: Gatekeeper.address(context.remoteAddress))
+            method: request.method,
+            path: request.uri.path,
+            origin: request.headers[.origin],
+            authorization: request.headers[.authorization],
+            address: Gatekeeper.address(context.remoteAddress)
+        )
         switch decision {
         case .allow(let token):
             var context = context
@@ -102,10 +137,16 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     let maxBytes: Int
 
     @concurrent func handle(
-        _ request: Request, context: Context, next: @concurrent (Request, Context) async throws -> Response
+        _ request: Request,
+        context: Context,
+        next: @concurrent (Request, Context) async throws -> Response
     ) async throws -> Response {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxBytes {
-            throw APIError(.contentTooLarge, "payload_too_large", "Request body of \(length) bytes exceeds the limit of \(maxBytes).")
+            throw APIError(
+                .contentTooLarge,
+                "payload_too_large",
+                "Request body of \(length) bytes exceeds the limit of \(maxBytes)."
+            )
         }
         return try await next(request, context)
     }

@@ -6,7 +6,7 @@ public import OspreyCore
 import OspreyStore
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// Why the daemon refuses to start.
@@ -32,7 +32,8 @@ public enum Daemon {
         if !isLoopback(host) && !(allowRemote && config.gateway.allowRemote) {
             throw DaemonError(
                 description:
-                    "refusing to listen on non-loopback host \(host): pass --allow-remote and set gateway.allow_remote = true in config.toml")
+                    "refusing to listen on non-loopback host \(host): pass --allow-remote and set gateway.allow_remote = true in config.toml"
+            )
         }
         let lock = try HomeLock.acquire(home.lockFile)
         defer { lock.release() }
@@ -48,12 +49,20 @@ public enum Daemon {
         try await kernel.store.ledger.append(
             EventDraft(
                 type: "gateway.started",
-                payload: ["version": .string(Kernel.version), "host": .string(host), "port": .int(port), "pid": .int(pid)]))
+                payload: [
+                    "version": .string(Kernel.version), "host": .string(host), "port": .int(port), "pid": .int(pid),
+                ]
+            )
+        )
         do {
             try await app.runService()
         } catch {
             _ = try? await kernel.store.ledger.append(
-                EventDraft(type: "gateway.stopped", payload: ["reason": .string("error"), "error": .string("\(error)")]))
+                EventDraft(
+                    type: "gateway.stopped",
+                    payload: ["reason": .string("error"), "error": .string("\(error)")]
+                )
+            )
             throw error
         }
         try await kernel.store.ledger.append(EventDraft(type: "gateway.stopped", payload: ["reason": "signal"]))
@@ -72,11 +81,17 @@ public final class HomeLock: Sendable {
 
     public static func acquire(_ url: URL) throws -> HomeLock {
         let descriptor = open(url.path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw DaemonError(description: "cannot open \(url.path): \(String(cString: strerror(errno)))") }
+        guard descriptor >= 0 else {
+            throw DaemonError(description: "cannot open \(url.path): \(String(cString: strerror(errno)))")
+        }
         guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
             close(descriptor)
-            let holder = (try? String(contentsOf: url, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-            throw DaemonError(description: "another gateway is already running on this home (\(holder.isEmpty ? "lock held" : holder))")
+            let holder =
+                (try? String(contentsOf: url, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            throw DaemonError(
+                description:
+                    "another gateway is already running on this home (\(holder.isEmpty ? "lock held" : holder))"
+            )
         }
         return HomeLock(descriptor: descriptor, path: url.path)
     }

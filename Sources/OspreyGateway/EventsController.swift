@@ -19,7 +19,11 @@ struct EventsController {
     }
 
     static func filter(_ request: Request) -> EventFilter {
-        EventFilter(type: request.stringQuery("type"), session: request.stringQuery("session"), task: request.stringQuery("task"))
+        EventFilter(
+            type: request.stringQuery("type"),
+            session: request.stringQuery("session"),
+            task: request.stringQuery("task")
+        )
     }
 
     @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
@@ -33,7 +37,9 @@ struct EventsController {
     @Sendable func stream(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         var after = try request.intQuery("after", default: 0, range: 0...Int.max)
         if let header = request.headers[HTTPField.Name("Last-Event-ID")!] {
-            guard let seq = Int(header), seq >= 0 else { throw APIError.badRequest("Last-Event-ID must be an event seq.") }
+            guard let seq = Int(header), seq >= 0 else {
+                throw APIError.badRequest("Last-Event-ID must be an event seq.")
+            }
             after = seq
         }
         let filter = Self.filter(request)
@@ -68,7 +74,8 @@ struct EventsController {
                     group.cancelAll()
                 }
                 try await writer.finish(nil)
-            })
+            }
+        )
     }
 
     static func frame(_ event: Event) -> String {
@@ -78,6 +85,9 @@ struct EventsController {
     struct EventPage: Encodable {
         var events: [Event]
         var nextAfter: Int
-        private enum CodingKeys: String, CodingKey { case events, nextAfter = "next_after" }
+        private enum CodingKeys: String, CodingKey {
+            case events
+            case nextAfter = "next_after"
+        }
     }
 }

@@ -40,8 +40,10 @@ extension Response {
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
         let data = try WireFormat.encoder.encode(value)
         return Response(
-            status: status, headers: [.contentType: "application/json"],
-            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            status: status,
+            headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 }
 
@@ -50,7 +52,9 @@ extension Request {
     func intQuery(_ name: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
         guard let text = uri.queryParameters[name[...]] else { return fallback }
         guard let value = Int(text), range.contains(value) else {
-            throw APIError.badRequest("Query parameter '\(name)' must be an integer in \(range.lowerBound)...\(range.upperBound).")
+            throw APIError.badRequest(
+                "Query parameter '\(name)' must be an integer in \(range.lowerBound)...\(range.upperBound)."
+            )
         }
         return value
     }

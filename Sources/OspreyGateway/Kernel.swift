@@ -33,8 +33,10 @@ public struct Kernel: Sendable {
         self.port = port
         self.authenticator = Authenticator(tokens: store.tokens)
         self.authLimiter = AuthFailureLimiter(
-            maxFailures: config.auth.maxFailures, window: Double(config.auth.windowSeconds),
-            lockout: Double(config.auth.lockoutSeconds))
+            maxFailures: config.auth.maxFailures,
+            window: Double(config.auth.windowSeconds),
+            lockout: Double(config.auth.lockoutSeconds)
+        )
         self.startedAt = Date()
         try await authenticator.refresh()
     }

@@ -21,14 +21,23 @@ struct SessionsController {
     }
 
     static func id(_ context: GatewayRequestContext) throws -> Session.ID {
-        guard let raw = context.parameters.get("id"), !raw.isEmpty else { throw APIError.badRequest("Missing session id.") }
+        guard let raw = context.parameters.get("id"), !raw.isEmpty else {
+            throw APIError.badRequest("Missing session id.")
+        }
         return Session.ID(raw)
     }
 
     @Sendable func create(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let body = try await JSONBody.read(request, maxBytes: kernel.config.gateway.maxBodyBytes, allowed: ["agent", "title"])
+        let body = try await JSONBody.read(
+            request,
+            maxBytes: kernel.config.gateway.maxBodyBytes,
+            allowed: ["agent", "title"]
+        )
         let session = try await kernel.store.sessions.create(
-            agent: try body.optionalString("agent") ?? "default", title: try body.optionalString("title"), actor: context.actor)
+            agent: try body.optionalString("agent") ?? "default",
+            title: try body.optionalString("title"),
+            actor: context.actor
+        )
         return try .json(session, status: .created)
     }
 
@@ -50,7 +59,9 @@ struct SessionsController {
     @Sendable func transcript(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let after = try request.intQuery("after", default: 0, range: 0...Int.max)
         let limit = try request.intQuery("limit", default: 1000, range: 1...10_000)
-        return try .json(["messages": try await kernel.store.sessions.messages(of: try Self.id(context), after: after, limit: limit)])
+        return try .json([
+            "messages": try await kernel.store.sessions.messages(of: try Self.id(context), after: after, limit: limit)
+        ])
     }
 
     /// Stores the user's message (the agent that answers arrives with the agent runtime) and reports its event.
@@ -66,8 +77,10 @@ struct SessionsController {
                 ServerSentEvent(event: "done", data: try WireFormat.string(["message": stored])).encoded,
             ]
             return Response(
-                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                body: .init(byteBuffer: ByteBuffer(string: frames.joined())))
+                status: .ok,
+                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: .init(byteBuffer: ByteBuffer(string: frames.joined()))
+            )
         }
         return try .json(SendResult(message: stored, event: event), status: .created)
     }

@@ -50,7 +50,10 @@ struct StatusController {
 
             """
         return Response(
-            status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
+            status: .ok,
+            headers: [.contentType: "text/plain; version=0.0.4"],
+            body: .init(byteBuffer: ByteBuffer(string: text))
+        )
     }
 
     /// Streams the ledger as JSON Lines, one canonical envelope a line.
@@ -58,7 +61,8 @@ struct StatusController {
         let after = try request.intQuery("after", default: 0, range: 0...Int.max)
         let ledger = kernel.store.ledger
         return Response(
-            status: .ok, headers: [.contentType: "application/x-ndjson"],
+            status: .ok,
+            headers: [.contentType: "application/x-ndjson"],
             body: ResponseBody { @concurrent writer in
                 var lines: [String] = []
                 var cursor = after
@@ -72,6 +76,7 @@ struct StatusController {
                     cursor = last.seq
                 }
                 try await writer.finish(nil)
-            })
+            }
+        )
     }
 }

@@ -14,13 +14,20 @@ struct TokensController {
     }
 
     @Sendable func create(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let body = try await JSONBody.read(request, maxBytes: kernel.config.gateway.maxBodyBytes, allowed: ["name", "role"])
+        let body = try await JSONBody.read(
+            request,
+            maxBytes: kernel.config.gateway.maxBodyBytes,
+            allowed: ["name", "role"]
+        )
         let roleName = try body.optionalString("role") ?? "viewer"
         guard let role = TokenRole(rawValue: roleName) else {
             throw APIError.badRequest("Field 'role' must be admin, operator or viewer.")
         }
         let (record, token) = try await kernel.store.tokens.create(
-            name: try body.optionalString("name") ?? role.rawValue, role: role, actor: context.actor)
+            name: try body.optionalString("name") ?? role.rawValue,
+            role: role,
+            actor: context.actor
+        )
         try await kernel.authenticator.refresh()
         return try .json(Created(token: token, record: record), status: .created)
     }

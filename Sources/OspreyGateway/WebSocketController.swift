@@ -16,7 +16,11 @@ struct WebSocketController {
     func add(to router: Router<GatewayRequestContext>) {
         let kernel = self.kernel
         router.ws("/api/ws") { inbound, outbound, context in
-            let connection = WebSocketConnection(kernel: kernel, token: context.requestContext.token, outbound: outbound)
+            let connection = WebSocketConnection(
+                kernel: kernel,
+                token: context.requestContext.token,
+                outbound: outbound
+            )
             await connection.run(inbound)
         }
     }
@@ -38,18 +42,24 @@ struct WebSocketConnection: Sendable {
         do {
             for try await message in inbound.messages(maxSize: 1 << 20) {
                 guard case .text(let text) = message else {
-                    try await send(["type": "res", "id": .null, "ok": false, "error": Self.error("bad_frame", "Frames must be JSON text.")])
+                    try await send([
+                        "type": "res", "id": .null, "ok": false,
+                        "error": Self.error("bad_frame", "Frames must be JSON text."),
+                    ])
                     continue
                 }
                 let frame: [String: JSONValue]
                 do {
-                    guard case .object(let members) = try JSONValue.parse(text), members["type"]?.stringValue == "req" else {
+                    guard case .object(let members) = try JSONValue.parse(text), members["type"]?.stringValue == "req"
+                    else {
                         throw APIError.badRequest("A frame must be an object with type \"req\".")
                     }
                     frame = members
                 } catch {
                     let apiError = APIError.from(error) ?? APIError.badRequest("Malformed frame.")
-                    try await send(["type": "res", "id": .null, "ok": false, "error": Self.error(apiError.code, apiError.message)])
+                    try await send([
+                        "type": "res", "id": .null, "ok": false, "error": Self.error(apiError.code, apiError.message),
+                    ])
                     continue
                 }
                 let id = frame["id"] ?? .null
@@ -62,8 +72,10 @@ struct WebSocketConnection: Sendable {
                         let lastSeq = try await kernel.store.ledger.lastSeq()
                         let after = params["after"]?.intValue ?? lastSeq
                         let filter = EventFilter(
-                            type: params["type"]?.stringValue, session: params["session"]?.stringValue,
-                            task: params["task"]?.stringValue)
+                            type: params["type"]?.stringValue,
+                            session: params["session"]?.stringValue,
+                            task: params["task"]?.stringValue
+                        )
                         follower?.cancel()
                         let ledger = kernel.store.ledger
                         let outbound = self.outbound
@@ -85,8 +97,11 @@ struct WebSocketConnection: Sendable {
                 } catch is CancellationError {
                     return
                 } catch {
-                    let apiError = APIError.from(error) ?? APIError(.internalServerError, "internal_error", "Internal error.")
-                    try await send(["type": "res", "id": id, "ok": false, "error": Self.error(apiError.code, apiError.message)])
+                    let apiError =
+                        APIError.from(error) ?? APIError(.internalServerError, "internal_error", "Internal error.")
+                    try await send([
+                        "type": "res", "id": id, "ok": false, "error": Self.error(apiError.code, apiError.message),
+                    ])
                 }
             }
         } catch {
@@ -118,7 +133,11 @@ struct WebSocketConnection: Sendable {
             try require(.operator)
             return try JSONValue(
                 encoding: try await sessions.create(
-                    agent: params["agent"]?.stringValue ?? "default", title: params["title"]?.stringValue, actor: actor))
+                    agent: params["agent"]?.stringValue ?? "default",
+                    title: params["title"]?.stringValue,
+                    actor: actor
+                )
+            )
         case "sessions.delete":
             try require(.operator)
             try await sessions.delete(try sessionID(), actor: actor)
@@ -127,7 +146,9 @@ struct WebSocketConnection: Sendable {
             return try JSONValue(encoding: try await sessions.messages(of: try sessionID()))
         case "sessions.send":
             try require(.operator)
-            guard let content = params["content"]?.stringValue else { throw APIError.badRequest("params.content is required.") }
+            guard let content = params["content"]?.stringValue else {
+                throw APIError.badRequest("params.content is required.")
+            }
             try SessionsController.validate(content)
             let (stored, event) = try await sessions.append(.user(content), to: try sessionID(), actor: actor)
             return ["message": try JSONValue(encoding: stored), "event_seq": .int(event.seq)]
@@ -135,7 +156,8 @@ struct WebSocketConnection: Sendable {
             let events = try await kernel.store.ledger.events(
                 after: params["after"]?.intValue ?? 0,
                 filter: EventFilter(type: params["type"]?.stringValue, session: params["session"]?.stringValue),
-                limit: min(max(params["limit"]?.intValue ?? 100, 1), 1000))
+                limit: min(max(params["limit"]?.intValue ?? 100, 1), 1000)
+            )
             return .array(events.map(\.envelope))
         case "audit.verify":
             return try JSONValue(encoding: try await kernel.store.ledger.verify())

@@ -22,9 +22,13 @@ struct GuardedWebSocketChannel: ServerChildChannel {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         let gatekeeper = self.gatekeeper
         return inner.setup(channel: channel, logger: logger).flatMapThrowing { value in
-            let decoder = try channel.pipeline.syncOperations.context(handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self)
+            let decoder = try channel.pipeline.syncOperations.context(
+                handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self
+            )
             try channel.pipeline.syncOperations.addHandler(
-                UpgradeGuardHandler(gatekeeper: gatekeeper), position: .after(decoder.handler))
+                UpgradeGuardHandler(gatekeeper: gatekeeper),
+                position: .after(decoder.handler)
+            )
             return value
         }
     }
@@ -37,15 +41,20 @@ struct GuardedWebSocketChannel: ServerChildChannel {
 extension HTTPServerBuilder {
     /// HTTP/1 with WebSocket upgrades on `router`, refused upgrades answered by ``Gatekeeper``.
     static func guardedWebSocketUpgrade(
-        router: Router<GatewayRequestContext>, gatekeeper: Gatekeeper, maxFrameSize: Int
+        router: Router<GatewayRequestContext>,
+        gatekeeper: Gatekeeper,
+        maxFrameSize: Int
     ) -> HTTPServerBuilder {
         let webSocketResponder = router.buildResponder()
         return HTTPServerBuilder { responder in
             GuardedWebSocketChannel(
                 inner: HTTP1WebSocketUpgradeChannel(
-                    responder: responder, webSocketResponder: webSocketResponder,
-                    configuration: .init(ws: .init(maxFrameSize: maxFrameSize))),
-                gatekeeper: gatekeeper)
+                    responder: responder,
+                    webSocketResponder: webSocketResponder,
+                    configuration: .init(ws: .init(maxFrameSize: maxFrameSize))
+                ),
+                gatekeeper: gatekeeper
+            )
         }
     }
 }
@@ -90,8 +99,12 @@ final class UpgradeGuardHandler: ChannelInboundHandler, RemovableChannelHandler 
     private func refusal(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> (APIError, EventDraft?)? {
         let path = String(head.uri.split(separator: "?", maxSplits: 1).first ?? "")
         let decision = gatekeeper.decide(
-            method: HTTPRequest.Method(head.method.rawValue) ?? .get, path: path, origin: head.headers.first(name: "origin"),
-            authorization: head.headers.first(name: "authorization"), address: Gatekeeper.address(context.remoteAddress))
+            method: HTTPRequest.Method(head.method.rawValue) ?? .get,
+            path: path,
+            origin: head.headers.first(name: "origin"),
+            authorization: head.headers.first(name: "authorization"),
+            address: Gatekeeper.address(context.remoteAddress)
+        )
         if case .reject(let error, let failure) = decision { return (error, failure) }
         return nil
     }
@@ -101,12 +114,15 @@ final class UpgradeGuardHandler: ChannelInboundHandler, RemovableChannelHandler 
         var buffer = context.channel.allocator.buffer(capacity: 256)
         buffer.writeString(body.canonicalJSON)
         var headers = HTTPHeaders([
-            ("Content-Type", "application/json"), ("Content-Length", String(buffer.readableBytes)), ("Connection", "close"),
+            ("Content-Type", "application/json"), ("Content-Length", String(buffer.readableBytes)),
+            ("Connection", "close"),
         ])
         for field in error.headers { headers.add(name: field.name.canonicalName, value: field.value) }
         let head = HTTPResponseHead(
-            version: .http1_1, status: HTTPResponseStatus(statusCode: error.status.code, reasonPhrase: error.status.reasonPhrase),
-            headers: headers)
+            version: .http1_1,
+            status: HTTPResponseStatus(statusCode: error.status.code, reasonPhrase: error.status.reasonPhrase),
+            headers: headers
+        )
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(buffer))), promise: nil)
         let bound = NIOLoopBound(context, eventLoop: context.eventLoop)

@@ -75,7 +75,9 @@ public struct LedgerVerification: Hashable, Sendable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case ok, count, head, firstBadSeq = "first_bad_seq", reason
+        case ok, count, head
+        case firstBadSeq = "first_bad_seq"
+        case reason
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -136,14 +138,24 @@ public struct Ledger: Sendable {
             sql: """
                 INSERT INTO events (seq, id, ts, type, actor, session, task, payload, prev_hash, hash)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
+                """
+        )
         var events: [Event] = []
         events.reserveCapacity(drafts.count)
         for draft in drafts {
             seq += 1
             var event = Event(
-                seq: seq, id: .random(prefix: "evt"), ts: now, type: draft.type, actor: draft.actor,
-                session: draft.session, task: draft.task, payload: draft.payload, prevHash: previous, hash: "")
+                seq: seq,
+                id: .random(prefix: "evt"),
+                ts: now,
+                type: draft.type,
+                actor: draft.actor,
+                session: draft.session,
+                task: draft.task,
+                payload: draft.payload,
+                prevHash: previous,
+                hash: ""
+            )
             event.hash = event.computedHash
             try insert.execute(arguments: [
                 event.seq, event.id.rawValue, event.ts, event.type, event.actor, event.session, event.task,
@@ -157,7 +169,8 @@ public struct Ledger: Sendable {
                 INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature
                 """,
-            arguments: [seq, previous, signer.signature(seq: seq, hash: previous)])
+            arguments: [seq, previous, signer.signature(seq: seq, hash: previous)]
+        )
         let bus = self.bus
         let committed = events
         db.afterNextTransaction(onCommit: { _ in bus.publish(committed) })
@@ -185,7 +198,10 @@ public struct Ledger: Sendable {
         arguments += filterArguments
         arguments += [limit]
         let rows = try Row.fetchCursor(
-            db, sql: "SELECT * FROM events WHERE seq > ?\(bound)\(clause) ORDER BY seq LIMIT ?", arguments: arguments)
+            db,
+            sql: "SELECT * FROM events WHERE seq > ?\(bound)\(clause) ORDER BY seq LIMIT ?",
+            arguments: arguments
+        )
         var events: [Event] = []
         while let row = try rows.next() { events.append(try event(from: row)) }
         return events
@@ -201,8 +217,17 @@ public struct Ledger: Sendable {
             payload = .string(payloadText)
         }
         return Event(
-            seq: row["seq"], id: Event.ID(row["id"] as String), ts: row["ts"], type: row["type"], actor: row["actor"],
-            session: row["session"], task: row["task"], payload: payload, prevHash: row["prev_hash"], hash: row["hash"])
+            seq: row["seq"],
+            id: Event.ID(row["id"] as String),
+            ts: row["ts"],
+            type: row["type"],
+            actor: row["actor"],
+            session: row["session"],
+            task: row["task"],
+            payload: payload,
+            prevHash: row["prev_hash"],
+            hash: row["hash"]
+        )
     }
 
     /// Delivers every matching event after `after`, then each new one as it commits, until cancelled.
@@ -211,7 +236,9 @@ public struct Ledger: Sendable {
     /// what it already sent, so nothing is sent twice. A gap in the live feed (a slow consumer) is refilled
     /// from the database.
     public func follow(
-        after: Int, filter: EventFilter = EventFilter(), onEvent: (Event) async throws -> Void
+        after: Int,
+        filter: EventFilter = EventFilter(),
+        onEvent: (Event) async throws -> Void
     ) async throws {
         let live = bus.subscribe()
         let high = try await lastSeq()
@@ -231,7 +258,10 @@ public struct Ledger: Sendable {
     }
 
     private func replay(
-        after: Int, through: Int, filter: EventFilter, onEvent: (Event) async throws -> Void
+        after: Int,
+        through: Int,
+        filter: EventFilter,
+        onEvent: (Event) async throws -> Void
     ) async throws {
         var cursor = after
         while cursor < through {
@@ -284,7 +314,10 @@ public struct Ledger: Sendable {
             return broken(min(headSeq, count + 1), "the head record's signature is invalid (wrong key or forged head)")
         }
         if headSeq > count {
-            return broken(count + 1, "the ledger ends at \(count) but its signed head is at \(headSeq): events were removed")
+            return broken(
+                count + 1,
+                "the ledger ends at \(count) but its signed head is at \(headSeq): events were removed"
+            )
         }
         if headSeq < count {
             return broken(headSeq + 1, "events after the signed head (\(headSeq)) were added outside the gateway")

@@ -26,13 +26,19 @@ public struct Sessions: Sendable {
                     sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
                     arguments: [
                         session.id.rawValue, agent, title, WireFormat.timestamp(now), WireFormat.timestamp(now),
-                    ])
+                    ]
+                )
                 _ = try ledger.append(
                     [
                         EventDraft(
-                            type: "session.created", actor: actor, session: session.id.rawValue,
-                            payload: ["agent": .string(agent), "title": title.map(JSONValue.string) ?? .null])
-                    ], in: db)
+                            type: "session.created",
+                            actor: actor,
+                            session: session.id.rawValue,
+                            payload: ["agent": .string(agent), "title": title.map(JSONValue.string) ?? .null]
+                        )
+                    ],
+                    in: db
+                )
                 return .commit
             }
         }
@@ -47,7 +53,8 @@ public struct Sessions: Sendable {
                 sql: """
                     SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
                     FROM sessions s ORDER BY s.updated_at DESC, s.id LIMIT ? OFFSET ?
-                    """, arguments: [limit, offset]
+                    """,
+                arguments: [limit, offset]
             ).map(Self.session(from:))
         }
     }
@@ -68,7 +75,9 @@ public struct Sessions: Sendable {
             sql: """
                 SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
                 FROM sessions s WHERE s.id = ?
-                """, arguments: [id.rawValue])
+                """,
+            arguments: [id.rawValue]
+        )
         guard let row else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
         return session(from: row)
     }
@@ -80,7 +89,9 @@ public struct Sessions: Sendable {
                 try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id.rawValue])
                 guard db.changesCount > 0 else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
                 _ = try ledger.append(
-                    [EventDraft(type: "session.deleted", actor: actor, session: id.rawValue, payload: [:])], in: db)
+                    [EventDraft(type: "session.deleted", actor: actor, session: id.rawValue, payload: [:])],
+                    in: db
+                )
                 return .commit
             }
         }
@@ -100,24 +111,38 @@ public struct Sessions: Sendable {
     }
 
     /// The same, inside a transaction the caller holds.
-    public func append(_ message: Message, to id: Session.ID, actor: String, in db: Database) throws -> (StoredMessage, Event) {
-        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM sessions WHERE id = ?", arguments: [id.rawValue]) ?? false else {
+    public func append(
+        _ message: Message,
+        to id: Session.ID,
+        actor: String,
+        in db: Database
+    ) throws -> (StoredMessage, Event) {
+        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM sessions WHERE id = ?", arguments: [id.rawValue]) ?? false
+        else {
             throw StoreError.notFound(kind: "session", id: id.rawValue)
         }
         let now = Date()
         let content = try WireFormat.string(message.content)
         try db.execute(
             sql: "INSERT INTO messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?)",
-            arguments: [id.rawValue, message.role.rawValue, content, WireFormat.timestamp(now)])
+            arguments: [id.rawValue, message.role.rawValue, content, WireFormat.timestamp(now)]
+        )
         let seq = Int(db.lastInsertedRowID)
         try db.execute(
-            sql: "UPDATE sessions SET updated_at = ? WHERE id = ?", arguments: [WireFormat.timestamp(now), id.rawValue])
+            sql: "UPDATE sessions SET updated_at = ? WHERE id = ?",
+            arguments: [WireFormat.timestamp(now), id.rawValue]
+        )
         let events = try ledger.append(
             [
                 EventDraft(
-                    type: "message.\(message.role.rawValue)", actor: actor, session: id.rawValue,
-                    payload: ["message_seq": .int(seq), "message": try JSONValue(encoding: message)])
-            ], in: db)
+                    type: "message.\(message.role.rawValue)",
+                    actor: actor,
+                    session: id.rawValue,
+                    payload: ["message_seq": .int(seq), "message": try JSONValue(encoding: message)]
+                )
+            ],
+            in: db
+        )
         return (StoredMessage(seq: seq, sessionID: id, message: message, createdAt: now), events[0])
     }
 
@@ -126,23 +151,29 @@ public struct Sessions: Sendable {
         try await writer.read { db in
             _ = try Self.fetch(db, id)
             return try Row.fetchAll(
-                db, sql: "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                db,
+                sql: "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 arguments: [id.rawValue, after, limit]
             ).map { row in
                 let content = try WireFormat.decoder.decode([Content].self, from: Data((row["content"] as String).utf8))
                 return StoredMessage(
-                    seq: row["seq"], sessionID: id,
+                    seq: row["seq"],
+                    sessionID: id,
                     message: Message(role: Role(rawValue: row["role"]) ?? .user, content: content),
-                    createdAt: WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0))
+                    createdAt: WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
+                )
             }
         }
     }
 
     static func session(from row: Row) -> Session {
         Session(
-            id: Session.ID(row["id"] as String), agent: row["agent"], title: row["title"],
+            id: Session.ID(row["id"] as String),
+            agent: row["agent"],
+            title: row["title"],
             createdAt: WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0),
             updatedAt: WireFormat.date(from: row["updated_at"]) ?? Date(timeIntervalSince1970: 0),
-            messageCount: row["message_count"] ?? 0)
+            messageCount: row["message_count"] ?? 0
+        )
     }
 }

@@ -30,7 +30,10 @@ public struct Store: Sendable {
 
     /// Opens (creating if needed) the database file in WAL mode with a busy timeout.
     public static func open(
-        path: String, ledgerKey: [UInt8], durability: Durability = .full, readOnly: Bool = false,
+        path: String,
+        ledgerKey: [UInt8],
+        durability: Durability = .full,
+        readOnly: Bool = false,
         bus: EventBus = EventBus()
     ) throws -> Store {
         var configuration = Configuration()
@@ -57,7 +60,10 @@ public struct Store: Sendable {
     }
 
     /// An in-memory database with the same schema, for tests.
-    public static func inMemory(ledgerKey: [UInt8] = Array(repeating: 7, count: 32), bus: EventBus = EventBus()) throws -> Store {
+    public static func inMemory(
+        ledgerKey: [UInt8] = Array(repeating: 7, count: 32),
+        bus: EventBus = EventBus()
+    ) throws -> Store {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         return try Store(writer: DatabaseQueue(configuration: configuration), ledgerKey: ledgerKey, bus: bus)
@@ -122,7 +128,8 @@ public struct Store: Sendable {
                         created_at TEXT NOT NULL,
                         revoked_at TEXT
                     );
-                    """)
+                    """
+            )
         }
         return migrator
     }

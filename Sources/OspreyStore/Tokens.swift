@@ -33,7 +33,9 @@ public struct TokenRecord: Hashable, Codable, Sendable {
     public var revokedAt: Date?
 
     private enum CodingKeys: String, CodingKey {
-        case id, name, role, createdAt = "created_at", revokedAt = "revoked_at"
+        case id, name, role
+        case createdAt = "created_at"
+        case revokedAt = "revoked_at"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -74,11 +76,13 @@ public struct Tokens: Sendable {
     public func registerHomeToken(_ token: String) async throws {
         let digest = Event.sha256Hex(token)
         try await writer.write { db in
-            let known = try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE digest = ?", arguments: [digest]) ?? false
+            let known =
+                try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE digest = ?", arguments: [digest]) ?? false
             if !known {
                 try db.execute(
                     sql: "INSERT INTO tokens (id, name, role, digest, created_at) VALUES (?, 'home', 'admin', ?, ?)",
-                    arguments: [TokenRecord.ID.random(prefix: "tok").rawValue, digest, WireFormat.timestamp(Date())])
+                    arguments: [TokenRecord.ID.random(prefix: "tok").rawValue, digest, WireFormat.timestamp(Date())]
+                )
             }
         }
     }
@@ -93,14 +97,23 @@ public struct Tokens: Sendable {
             try db.inTransaction(.immediate) {
                 try db.execute(
                     sql: "INSERT INTO tokens (id, name, role, digest, created_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date())])
+                    arguments: [id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date())]
+                )
                 _ = try ledger.append(
                     [
                         EventDraft(
-                            type: "token.created", actor: actor,
-                            payload: ["token_id": .string(id.rawValue), "name": .string(name), "role": .string(role.rawValue)])
-                    ], in: db)
-                record = TokenRecord(row: try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue])!)
+                            type: "token.created",
+                            actor: actor,
+                            payload: [
+                                "token_id": .string(id.rawValue), "name": .string(name), "role": .string(role.rawValue),
+                            ]
+                        )
+                    ],
+                    in: db
+                )
+                record = TokenRecord(
+                    row: try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue])!
+                )
                 return .commit
             }
             return record!  // set by the committed transaction above
@@ -128,10 +141,13 @@ public struct Tokens: Sendable {
             try db.inTransaction(.immediate) {
                 try db.execute(
                     sql: "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                    arguments: [WireFormat.timestamp(Date()), id.rawValue])
+                    arguments: [WireFormat.timestamp(Date()), id.rawValue]
+                )
                 guard db.changesCount > 0 else { throw StoreError.notFound(kind: "token", id: id.rawValue) }
                 _ = try ledger.append(
-                    [EventDraft(type: "token.revoked", actor: actor, payload: ["token_id": .string(id.rawValue)])], in: db)
+                    [EventDraft(type: "token.revoked", actor: actor, payload: ["token_id": .string(id.rawValue)])],
+                    in: db
+                )
                 return .commit
             }
         }

@@ -1,7 +1,7 @@
 public import Foundation
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The built `osprey` executable, run as a real process: the CLI and the gateway daemon under test.
@@ -12,7 +12,9 @@ public struct OspreyExecutable: Sendable {
     public static func locate(filePath: String = #filePath) throws -> OspreyExecutable {
         if let override = ProcessInfo.processInfo.environment["OSPREY_BIN"] { return OspreyExecutable(path: override) }
         var root = URL(fileURLWithPath: filePath)
-        while root.path != "/" && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
+        while root.path != "/"
+            && !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path)
+        {
             root.deleteLastPathComponent()
         }
         for candidate in [".build/debug/osprey", ".build/release/osprey"] {

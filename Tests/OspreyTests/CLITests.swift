@@ -42,7 +42,9 @@ struct CLITests {
         #expect(shown.stdout.contains("[user] hello from the CLI"))
 
         let events = try await osprey.run(["events", "--json"] + args)
-        let types = events.stdout.split(separator: "\n").compactMap { try? JSONValue.parse(String($0))["type"]?.stringValue }
+        let types = events.stdout.split(separator: "\n").compactMap {
+            try? JSONValue.parse(String($0))["type"]?.stringValue
+        }
         #expect(types == ["gateway.started", "session.created", "message.user"])
         let filtered = try await osprey.run(["events", "--type", "session.*"] + args)
         #expect(filtered.stdout.split(separator: "\n").count == 1)
@@ -91,7 +93,9 @@ struct CLITests {
 
         let other = try TemporaryDirectory(prefix: "osprey-cli")
         defer { other.remove() }
-        let remote = try await osprey.run(["gateway", "--home", other.path, "--host", "0.0.0.0", "--port", String(freeLoopbackPort())])
+        let remote = try await osprey.run([
+            "gateway", "--home", other.path, "--host", "0.0.0.0", "--port", String(freeLoopbackPort()),
+        ])
         #expect(remote.status == 2)
         #expect(remote.stderr.contains("refusing to listen on non-loopback host 0.0.0.0"))
     }
@@ -143,7 +147,11 @@ struct CLITests {
     @Test func usageAndConfigurationErrorsExitWithTwo() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-cli")
         defer { home.remove() }
-        try "[gateway]\nprot = 1\n".write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+        try "[gateway]\nprot = 1\n".write(
+            to: home.url.appendingPathComponent("config.toml"),
+            atomically: true,
+            encoding: .utf8
+        )
         let bad = try await osprey.run(["gateway", "--home", home.path])
         #expect(bad.status == 2)
         #expect(bad.stderr == "osprey: config.toml: unknown key 'gateway.prot'\n")

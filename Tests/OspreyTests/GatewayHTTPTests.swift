@@ -16,9 +16,11 @@ struct GatewayHTTPTests {
                 #expect(response.status == .ok)
                 #expect(response.json["status"] == "ok")
             }
-            for (method, uri) in [(HTTPRequest.Method.get, "/api/status"), (.get, "/api/sessions"), (.post, "/api/sessions"),
-                (.get, "/api/events"), (.get, "/api/audit/verify"), (.delete, "/api/sessions/x"), (.get, "/api/nothing-here")]
-            {
+            for (method, uri) in [
+                (HTTPRequest.Method.get, "/api/status"), (.get, "/api/sessions"), (.post, "/api/sessions"),
+                (.get, "/api/events"), (.get, "/api/audit/verify"), (.delete, "/api/sessions/x"),
+                (.get, "/api/nothing-here"),
+            ] {
                 try await client.execute(uri: uri, method: method) { response in
                     #expect(response.status == .unauthorized, "\(method) \(uri)")
                     #expect(response.errorCode == "unauthorized")
@@ -38,7 +40,9 @@ struct GatewayHTTPTests {
             try await client.execute(uri: "/api/sessions", method: .get, headers: [.authorization: "Basic abc"]) {
                 #expect($0.status == .unauthorized)
             }
-            try await client.execute(uri: "/api/sessions", method: .get, headers: TestGateway.auth()) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/api/sessions", method: .get, headers: TestGateway.auth()) {
+                #expect($0.status == .ok)
+            }
         }
         let failures = try await gateway.store.ledger.events(filter: EventFilter(type: "auth.failed"))
         #expect(failures.map { $0.payload["reason"] } == ["missing", "invalid", "missing"])
@@ -49,13 +53,20 @@ struct GatewayHTTPTests {
         let gateway = try await TestGateway()
         try await gateway.app().test(.router) { client in
             let created = try await client.execute(
-                uri: "/api/tokens", method: .post, headers: TestGateway.auth(), body: TestGateway.json(#"{"name":"ci","role":"operator"}"#)
+                uri: "/api/tokens",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json(#"{"name":"ci","role":"operator"}"#)
             ) { $0 }
             #expect(created.status == .created)
             let token = try #require(created.json["token"]?.stringValue)
             let id = try #require(created.json["id"]?.stringValue)
-            try await client.execute(uri: "/api/sessions", method: .post, headers: TestGateway.auth(token)) { #expect($0.status == .created) }
-            try await client.execute(uri: "/api/tokens/\(id)", method: .delete, headers: TestGateway.auth()) { #expect($0.status == .noContent) }
+            try await client.execute(uri: "/api/sessions", method: .post, headers: TestGateway.auth(token)) {
+                #expect($0.status == .created)
+            }
+            try await client.execute(uri: "/api/tokens/\(id)", method: .delete, headers: TestGateway.auth()) {
+                #expect($0.status == .noContent)
+            }
             try await client.execute(uri: "/api/sessions", method: .get, headers: TestGateway.auth(token)) {
                 #expect($0.status == .unauthorized)
             }
@@ -70,13 +81,19 @@ struct GatewayHTTPTests {
         let (_, op) = try await gateway.store.tokens.create(name: "o", role: .operator, actor: "test")
         try await gateway.kernel.refreshTokens()
         try await gateway.app().test(.router) { client in
-            try await client.execute(uri: "/api/sessions", method: .get, headers: TestGateway.auth(viewer)) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/api/sessions", method: .get, headers: TestGateway.auth(viewer)) {
+                #expect($0.status == .ok)
+            }
             try await client.execute(uri: "/api/sessions", method: .post, headers: TestGateway.auth(viewer)) {
                 #expect($0.status == .forbidden)
                 #expect($0.errorCode == "forbidden")
             }
-            try await client.execute(uri: "/api/tokens", method: .get, headers: TestGateway.auth(op)) { #expect($0.status == .forbidden) }
-            try await client.execute(uri: "/api/tokens", method: .get, headers: TestGateway.auth()) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/api/tokens", method: .get, headers: TestGateway.auth(op)) {
+                #expect($0.status == .forbidden)
+            }
+            try await client.execute(uri: "/api/tokens", method: .get, headers: TestGateway.auth()) {
+                #expect($0.status == .ok)
+            }
         }
     }
 
@@ -108,25 +125,36 @@ struct GatewayHTTPTests {
         let gateway = try await TestGateway()
         try await gateway.app().test(.router) { client in
             let created = try await client.execute(
-                uri: "/api/sessions", method: .post, headers: TestGateway.auth(), body: TestGateway.json(#"{"title":"Demo"}"#)) { $0 }
+                uri: "/api/sessions",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json(#"{"title":"Demo"}"#)
+            ) { $0 }
             #expect(created.status == .created)
             let id = try #require(created.json["id"]?.stringValue)
             #expect(created.json["agent"] == "default")
             try await client.execute(
-                uri: "/api/sessions/\(id)/messages", method: .post, headers: TestGateway.auth(), body: TestGateway.json(#"{"content":"Hi"}"#)
+                uri: "/api/sessions/\(id)/messages",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json(#"{"content":"Hi"}"#)
             ) { response in
                 #expect(response.status == .created)
                 #expect(response.json["event"]?["type"] == "message.user")
                 #expect(response.json["message"]?["message"]?["content"]?.arrayValue?.first?["text"] == "Hi")
             }
-            try await client.execute(uri: "/api/sessions/\(id)/messages", method: .get, headers: TestGateway.auth()) { response in
+            try await client.execute(uri: "/api/sessions/\(id)/messages", method: .get, headers: TestGateway.auth()) {
+                response in
                 #expect(response.json["messages"]?.arrayValue?.count == 1)
             }
             try await client.execute(uri: "/api/sessions", method: .get, headers: TestGateway.auth()) { response in
                 #expect(response.json["sessions"]?.arrayValue?.first?["message_count"] == 1)
             }
-            try await client.execute(uri: "/api/sessions/\(id)", method: .delete, headers: TestGateway.auth()) { #expect($0.status == .noContent) }
-            try await client.execute(uri: "/api/sessions/\(id)", method: .get, headers: TestGateway.auth()) { response in
+            try await client.execute(uri: "/api/sessions/\(id)", method: .delete, headers: TestGateway.auth()) {
+                #expect($0.status == .noContent)
+            }
+            try await client.execute(uri: "/api/sessions/\(id)", method: .get, headers: TestGateway.auth()) {
+                response in
                 #expect(response.status == .notFound)
                 #expect(response.errorCode == "not_found")
             }
@@ -141,7 +169,10 @@ struct GatewayHTTPTests {
             var headers = TestGateway.auth()
             headers[.accept] = "text/event-stream"
             try await client.execute(
-                uri: "/api/sessions/\(session.id)/messages", method: .post, headers: headers, body: TestGateway.json(#"{"content":"Hi"}"#)
+                uri: "/api/sessions/\(session.id)/messages",
+                method: .post,
+                headers: headers,
+                body: TestGateway.json(#"{"content":"Hi"}"#)
             ) { response in
                 #expect(response.headers[.contentType] == "text/event-stream")
                 var parser = ServerSentEventParser()
@@ -163,19 +194,73 @@ struct GatewayHTTPTests {
     @Test(arguments: [
         BadRequest(method: .post, uri: "/api/sessions", body: "{not json", status: .badRequest, code: "malformed_json"),
         BadRequest(method: .post, uri: "/api/sessions", body: "[1,2]", status: .badRequest, code: "invalid_request"),
-        BadRequest(method: .post, uri: "/api/sessions", body: #"{"title":"a","title":"b"}"#, status: .badRequest, code: "malformed_json"),
-        BadRequest(method: .post, uri: "/api/sessions", body: #"{"titel":"typo"}"#, status: .badRequest, code: "invalid_request"),
-        BadRequest(method: .post, uri: "/api/sessions", body: #"{"title":5}"#, status: .badRequest, code: "invalid_request"),
-        BadRequest(method: .post, uri: "/api/sessions", body: #"{"agent":"../etc"}"#, status: .badRequest, code: "invalid_request"),
-        BadRequest(method: .post, uri: "/api/sessions/ses_unknown/messages", body: #"{"content":"x"}"#, status: .notFound, code: "not_found"),
-        BadRequest(method: .post, uri: "/api/sessions/SESSION/messages", body: #"{"content":"   "}"#, status: .badRequest, code: "invalid_request"),
-        BadRequest(method: .post, uri: "/api/sessions/SESSION/messages", body: #"{}"#, status: .badRequest, code: "invalid_request"),
+        BadRequest(
+            method: .post,
+            uri: "/api/sessions",
+            body: #"{"title":"a","title":"b"}"#,
+            status: .badRequest,
+            code: "malformed_json"
+        ),
+        BadRequest(
+            method: .post,
+            uri: "/api/sessions",
+            body: #"{"titel":"typo"}"#,
+            status: .badRequest,
+            code: "invalid_request"
+        ),
+        BadRequest(
+            method: .post,
+            uri: "/api/sessions",
+            body: #"{"title":5}"#,
+            status: .badRequest,
+            code: "invalid_request"
+        ),
+        BadRequest(
+            method: .post,
+            uri: "/api/sessions",
+            body: #"{"agent":"../etc"}"#,
+            status: .badRequest,
+            code: "invalid_request"
+        ),
+        BadRequest(
+            method: .post,
+            uri: "/api/sessions/ses_unknown/messages",
+            body: #"{"content":"x"}"#,
+            status: .notFound,
+            code: "not_found"
+        ),
+        BadRequest(
+            method: .post,
+            uri: "/api/sessions/SESSION/messages",
+            body: #"{"content":"   "}"#,
+            status: .badRequest,
+            code: "invalid_request"
+        ),
+        BadRequest(
+            method: .post,
+            uri: "/api/sessions/SESSION/messages",
+            body: #"{}"#,
+            status: .badRequest,
+            code: "invalid_request"
+        ),
         BadRequest(method: .get, uri: "/api/sessions/ses_unknown", body: nil, status: .notFound, code: "not_found"),
         BadRequest(method: .delete, uri: "/api/sessions/ses_unknown", body: nil, status: .notFound, code: "not_found"),
         BadRequest(method: .delete, uri: "/api/tokens/tok_unknown", body: nil, status: .notFound, code: "not_found"),
         BadRequest(method: .get, uri: "/api/no/such/route", body: nil, status: .notFound, code: "not_found"),
-        BadRequest(method: .put, uri: "/api/sessions", body: nil, status: .methodNotAllowed, code: "method_not_allowed"),
-        BadRequest(method: .patch, uri: "/api/sessions/SESSION", body: nil, status: .methodNotAllowed, code: "method_not_allowed"),
+        BadRequest(
+            method: .put,
+            uri: "/api/sessions",
+            body: nil,
+            status: .methodNotAllowed,
+            code: "method_not_allowed"
+        ),
+        BadRequest(
+            method: .patch,
+            uri: "/api/sessions/SESSION",
+            body: nil,
+            status: .methodNotAllowed,
+            code: "method_not_allowed"
+        ),
         BadRequest(method: .post, uri: "/api/events", body: nil, status: .methodNotAllowed, code: "method_not_allowed"),
         BadRequest(method: .get, uri: "/api/events?after=-1", body: nil, status: .badRequest, code: "invalid_request"),
         BadRequest(method: .get, uri: "/api/events?limit=abc", body: nil, status: .badRequest, code: "invalid_request"),
@@ -187,8 +272,10 @@ struct GatewayHTTPTests {
         let before = try await gateway.store.ledger.lastSeq()
         try await gateway.app().test(.router) { client in
             try await client.execute(
-                uri: bad.uri.replacingOccurrences(of: "SESSION", with: session.id.rawValue), method: bad.method,
-                headers: TestGateway.auth(), body: bad.body.map(TestGateway.json)
+                uri: bad.uri.replacingOccurrences(of: "SESSION", with: session.id.rawValue),
+                method: bad.method,
+                headers: TestGateway.auth(),
+                body: bad.body.map(TestGateway.json)
             ) { response in
                 #expect(response.status == bad.status)
                 #expect(response.errorCode == bad.code)
@@ -207,12 +294,22 @@ struct GatewayHTTPTests {
         let gateway = try await TestGateway(config: config)
         let big = "{\"title\":\"" + String(repeating: "x", count: 5000) + "\"}"
         try await gateway.app().test(.live) { client in
-            try await client.execute(uri: "/api/sessions", method: .post, headers: TestGateway.auth(), body: TestGateway.json(big)) {
+            try await client.execute(
+                uri: "/api/sessions",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json(big)
+            ) {
                 #expect($0.status == .contentTooLarge)
                 #expect($0.errorCode == "payload_too_large")
             }
             // The daemon is fine afterwards.
-            try await client.execute(uri: "/api/sessions", method: .post, headers: TestGateway.auth(), body: TestGateway.json("{}")) {
+            try await client.execute(
+                uri: "/api/sessions",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json("{}")
+            ) {
                 #expect($0.status == .created)
             }
         }
@@ -225,14 +322,23 @@ struct GatewayHTTPTests {
         _ = try await gateway.store.sessions.create(actor: "test")
         try await gateway.store.sessions.append(.user("a"), to: first.id, actor: "test")
         try await gateway.app().test(.router) { client in
-            try await client.execute(uri: "/api/events?type=session.created&limit=1", method: .get, headers: TestGateway.auth()) { response in
+            try await client.execute(
+                uri: "/api/events?type=session.created&limit=1",
+                method: .get,
+                headers: TestGateway.auth()
+            ) { response in
                 #expect(response.json["events"]?.arrayValue?.map { $0["seq"] } == [1])
                 #expect(response.json["next_after"] == 1)
             }
-            try await client.execute(uri: "/api/events?after=1&type=session.created", method: .get, headers: TestGateway.auth()) { response in
+            try await client.execute(
+                uri: "/api/events?after=1&type=session.created",
+                method: .get,
+                headers: TestGateway.auth()
+            ) { response in
                 #expect(response.json["events"]?.arrayValue?.map { $0["seq"] } == [2])
             }
-            try await client.execute(uri: "/api/events?session=\(first.id)", method: .get, headers: TestGateway.auth()) { response in
+            try await client.execute(uri: "/api/events?session=\(first.id)", method: .get, headers: TestGateway.auth())
+            { response in
                 #expect(response.json["events"]?.arrayValue?.map { $0["type"] } == ["session.created", "message.user"])
             }
             try await client.execute(uri: "/api/audit/verify", method: .get, headers: TestGateway.auth()) { response in

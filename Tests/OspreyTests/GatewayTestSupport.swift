@@ -35,7 +35,8 @@ struct TestGateway {
 extension TestResponse {
     /// The body parsed as JSON (null when empty).
     var json: JSONValue {
-        body.readableBytes == 0 ? .null : ((try? JSONValue.parse(body.readableBytesView)) ?? .string(String(buffer: body)))
+        body.readableBytes == 0
+            ? .null : ((try? JSONValue.parse(body.readableBytesView)) ?? .string(String(buffer: body)))
     }
 
     var errorCode: String? { json["error"]?["code"]?.stringValue }

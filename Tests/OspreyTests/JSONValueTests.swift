@@ -69,7 +69,8 @@ struct ContentCodingTests {
             content: [
                 .text("hi"), .toolCall(ToolCall(id: ToolCall.ID("c1"), name: "read_file", arguments: #"{"path":"a"}"#)),
                 .toolResult(ToolResult(callID: ToolCall.ID("c1"), output: "x", isError: true)),
-            ])
+            ]
+        )
         let json = try WireFormat.string(message)
         #expect(
             json

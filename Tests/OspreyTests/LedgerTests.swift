@@ -10,7 +10,11 @@ struct LedgerTests {
 
     /// A file-backed store in a temp dir (tamper tests edit it the way an attacker with sqlite3 would).
     static func fileStore(_ directory: TemporaryDirectory, durability: Store.Durability = .normal) throws -> Store {
-        try Store.open(path: directory.url.appendingPathComponent("osprey.db").path, ledgerKey: key, durability: durability)
+        try Store.open(
+            path: directory.url.appendingPathComponent("osprey.db").path,
+            ledgerKey: key,
+            durability: durability
+        )
     }
 
     static func seed(_ store: Store, count: Int = 10) async throws {
@@ -22,7 +26,9 @@ struct LedgerTests {
     /// Edits the database behind the ledger's back, as someone with file access would (dropping the guards first).
     static func tamper(_ store: Store, _ sql: String) async throws {
         try await store.writer.write { db in
-            try db.execute(sql: "DROP TRIGGER IF EXISTS events_are_immutable; DROP TRIGGER IF EXISTS events_are_permanent;")
+            try db.execute(
+                sql: "DROP TRIGGER IF EXISTS events_are_immutable; DROP TRIGGER IF EXISTS events_are_permanent;"
+            )
             try db.execute(sql: sql)
         }
     }
@@ -39,7 +45,9 @@ struct LedgerTests {
             #expect(event.id.rawValue.hasPrefix("evt_"))
         }
         let verification = try await store.ledger.verify()
-        #expect(verification == LedgerVerification(ok: true, count: 3, head: events[2].hash, firstBadSeq: nil, reason: nil))
+        #expect(
+            verification == LedgerVerification(ok: true, count: 3, head: events[2].hash, firstBadSeq: nil, reason: nil)
+        )
     }
 
     @Test func anEmptyLedgerVerifies() async throws {
@@ -61,7 +69,10 @@ struct LedgerTests {
 
     @Test(arguments: [
         ("edited payload", "UPDATE events SET payload = '{\"n\":99}' WHERE seq = 4", 4),
-        ("edited payload with recomputed hash", "UPDATE events SET payload = '{\"n\":99}', hash = 'f' || substr(hash, 2) WHERE seq = 4", 4),
+        (
+            "edited payload with recomputed hash",
+            "UPDATE events SET payload = '{\"n\":99}', hash = 'f' || substr(hash, 2) WHERE seq = 4", 4
+        ),
         ("edited type", "UPDATE events SET type = 'test.other' WHERE seq = 6", 6),
         ("deleted row", "DELETE FROM events WHERE seq = 5", 5),
         (
@@ -95,7 +106,9 @@ struct LedgerTests {
         defer { directory.remove() }
         try await Self.seed(try Self.fileStore(directory), count: 3)
         let other = try Store.open(
-            path: directory.url.appendingPathComponent("osprey.db").path, ledgerKey: Array(repeating: 1, count: 32))
+            path: directory.url.appendingPathComponent("osprey.db").path,
+            ledgerKey: Array(repeating: 1, count: 32)
+        )
         let verification = try await other.ledger.verify()
         #expect(!verification.ok)
         #expect(verification.reason?.contains("signature") == true)
@@ -111,7 +124,8 @@ struct LedgerTests {
                 group.addTask {
                     for n in 0..<1000 {
                         try await store.ledger.append(
-                            EventDraft(type: "test.concurrent", actor: "agent:\(writer)", payload: ["n": .int(n)]))
+                            EventDraft(type: "test.concurrent", actor: "agent:\(writer)", payload: ["n": .int(n)])
+                        )
                     }
                 }
             }
@@ -121,7 +135,8 @@ struct LedgerTests {
         let verification = try await store.ledger.verify()
         #expect(verification.ok)
         #expect(verification.count == 8000)
-        let seqs = try await store.writer.read { db in try Int.fetchAll(db, sql: "SELECT seq FROM events ORDER BY seq") }
+        let seqs = try await store.writer.read { db in try Int.fetchAll(db, sql: "SELECT seq FROM events ORDER BY seq")
+        }
         #expect(seqs == Array(1...8000))
         // And each writer's own events are in its own order
         let perWriter = try await store.writer.read { db in
@@ -204,7 +219,11 @@ struct LedgerTests {
         defer { directory.remove() }
         let store = try Self.fileStore(directory)
         try await store.ledger.append(
-            EventDraft(type: "test.unicode", payload: ["text": "é😀 \"quoted\"\n\u{1}", "cost": 0.000123, "big": 1e20, "n": 3]))
+            EventDraft(
+                type: "test.unicode",
+                payload: ["text": "é😀 \"quoted\"\n\u{1}", "cost": 0.000123, "big": 1e20, "n": 3]
+            )
+        )
         try await Self.seed(store, count: 5)
         var lines: [String] = []
         let count = try await store.ledger.export { lines.append($0) }

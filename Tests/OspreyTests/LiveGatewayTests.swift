@@ -10,12 +10,18 @@ import NIOHTTP1
 import OspreyCore
 import OspreyGateway
 import OspreyStore
+import Synchronization
 import Testing
 
 /// Tests against a real listening server: SSE streaming and resume, WebSocket upgrade rules and frames.
 struct LiveGatewayTests {
     /// Reads `count` SSE events from the stream, sending `lastEventID` if given.
-    static func readEvents(port: Int, count: Int, lastEventID: Int?, query: String = "") async throws -> [ServerSentEvent] {
+    static func readEvents(
+        port: Int,
+        count: Int,
+        lastEventID: Int?,
+        query: String = ""
+    ) async throws -> [ServerSentEvent] {
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/events/stream\(query)")
         request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
         request.headers.add(name: "Accept", value: "text/event-stream")
@@ -35,18 +41,25 @@ struct LiveGatewayTests {
     @Test
     func theEventStreamResumesFromLastEventIDWithNoGapAndNoDuplicate() async throws {
         let gateway = try await TestGateway()
-        for n in 1...10 { try await gateway.store.ledger.append(EventDraft(type: "test.before", payload: ["n": .int(n)])) }
+        for n in 1...10 {
+            try await gateway.store.ledger.append(EventDraft(type: "test.before", payload: ["n": .int(n)]))
+        }
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
             // Given a client that saw events 1...4 and reconnects with Last-Event-ID: 4
             async let resumed = Self.readEvents(port: port, count: 16, lastEventID: 4)
             // When more events are written while it streams
             try await Task.sleep(for: .milliseconds(200))
-            for n in 11...20 { try await gateway.store.ledger.append(EventDraft(type: "test.after", payload: ["n": .int(n)])) }
+            for n in 11...20 {
+                try await gateway.store.ledger.append(EventDraft(type: "test.after", payload: ["n": .int(n)]))
+            }
             // Then it gets 5...20 exactly once each, in order, with id = seq
             let events = try await resumed
             #expect(events.compactMap { $0.id.flatMap(Int.init) } == Array(5...20))
-            #expect(events.map(\.event) == Array(repeating: "test.before", count: 6) + Array(repeating: "test.after", count: 10))
+            #expect(
+                events.map(\.event) == Array(repeating: "test.before", count: 6)
+                    + Array(repeating: "test.after", count: 10)
+            )
             let parsed = try events.map { try #require(Event(envelope: try JSONValue.parse($0.data))) }
             #expect(parsed.allSatisfy { $0.hash == $0.computedHash })
         }
@@ -58,7 +71,12 @@ struct LiveGatewayTests {
         try await gateway.store.ledger.append(EventDraft(type: "auth.failed"))
         _ = try await gateway.store.sessions.create(actor: "test")
         try await gateway.app().test(.live) { client in
-            let events = try await Self.readEvents(port: try #require(client.port), count: 1, lastEventID: nil, query: "?type=session.*")
+            let events = try await Self.readEvents(
+                port: try #require(client.port),
+                count: 1,
+                lastEventID: nil,
+                query: "?type=session.*"
+            )
             #expect(events.map(\.event) == ["session.created"])
         }
     }
@@ -81,8 +99,18 @@ struct LiveGatewayTests {
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
             let auth = "Bearer \(TestGateway.adminToken)"
-            #expect(try await Self.upgradeStatus(port: port, headers: ["Origin": "https://evil.example", "Authorization": auth]) == 403)
-            #expect(try await Self.upgradeStatus(port: port, headers: ["Origin": "http://localhost:9999", "Authorization": auth]) == 403)
+            #expect(
+                try await Self.upgradeStatus(
+                    port: port,
+                    headers: ["Origin": "https://evil.example", "Authorization": auth]
+                ) == 403
+            )
+            #expect(
+                try await Self.upgradeStatus(
+                    port: port,
+                    headers: ["Origin": "http://localhost:9999", "Authorization": auth]
+                ) == 403
+            )
             #expect(try await Self.upgradeStatus(port: port, headers: ["Origin": "https://evil.example"]) == 403)
             #expect(try await Self.upgradeStatus(port: port, headers: [:]) == 401)
         }
@@ -117,7 +145,9 @@ struct LiveGatewayTests {
         }
         let sessions = try await gateway.store.sessions.list()
         #expect(sessions.count == 1)
-        #expect(try await gateway.store.sessions.messages(of: sessions[0].id).map(\.message) == [.user("hello over ws")])
+        #expect(
+            try await gateway.store.sessions.messages(of: sessions[0].id).map(\.message) == [.user("hello over ws")]
+        )
     }
 
     /// Opens a WebSocket, subscribes, creates a session, sends a message and a few bad frames; returns every frame received.
@@ -126,11 +156,15 @@ struct LiveGatewayTests {
         if let origin { headers[.origin] = origin }
         let collected = Collected()
         try await WebSocketClient.connect(
-            url: "ws://127.0.0.1:\(port)/api/ws", configuration: .init(additionalHeaders: headers), logger: Logger(label: "ws-test")
+            url: "ws://127.0.0.1:\(port)/api/ws",
+            configuration: .init(additionalHeaders: headers),
+            logger: Logger(label: "ws-test")
         ) { inbound, outbound, _ in
             // Requests go out one at a time, each after the previous response; the session id comes from reply 2.
-            var pending = [#"{"type":"req","id":1,"method":"subscribe","params":{"after":0}}"#,
-                #"{"type":"req","id":2,"method":"sessions.create","params":{"title":"ws"}}"#]
+            var pending = [
+                #"{"type":"req","id":1,"method":"subscribe","params":{"after":0}}"#,
+                #"{"type":"req","id":2,"method":"sessions.create","params":{"title":"ws"}}"#,
+            ]
             var responses = 0
             var sawMessageEvent = false
             try await outbound.write(.text(pending.removeFirst()))
@@ -169,5 +203,3 @@ final class Collected: Sendable {
     func append(_ frame: JSONValue) { storage.withLock { $0.append(frame) } }
     var frames: [JSONValue] { storage.withLock { $0 } }
 }
-
-import Synchronization

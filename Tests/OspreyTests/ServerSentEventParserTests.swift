@@ -4,7 +4,8 @@ import Testing
 struct ServerSentEventParserTests {
     static let stream = Array(
         ": comment\r\nid: 7\r\nevent: llm.delta\r\ndata: first line\r\ndata: second line\r\n\r\ndata: {\"done\":true}\n\nretry: 10\nid\ndata\n\n"
-            .utf8)
+            .utf8
+    )
 
     static let expected = [
         ServerSentEvent(event: "llm.delta", data: "first line\nsecond line", id: "7"),

@@ -18,7 +18,9 @@ struct SessionsTests {
         }
         let types = try await store.ledger.events().map(\.type)
         #expect(types == ["session.created", "message.user", "session.deleted"])
-        #expect(try await store.ledger.events().allSatisfy { $0.session == session.id.rawValue && $0.actor == "user:test" })
+        #expect(
+            try await store.ledger.events().allSatisfy { $0.session == session.id.rawValue && $0.actor == "user:test" }
+        )
         // Deleting a session removes its messages but never its events.
         let orphans = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") }
         #expect(orphans == 0)

@@ -29,7 +29,8 @@ struct TOMLTests {
             models = []
             [providers.extra]
             k = 'v'
-            """#)
+            """#
+        )
         #expect(document["title"] == "Osprey \"kernel\"")
         #expect(document["literal"] == "C:\\path")
         #expect(document["multi"] == "line one\nline two")
@@ -82,7 +83,8 @@ struct ConfigTests {
                 name = "local"
                 kind = "openai"
                 base_url = "http://127.0.0.1:8080/v1"
-                """)
+                """
+        )
         #expect(config.gateway.port == 9000)
         #expect(config.gateway.maxBodyBytes == 4096)
         #expect(config.ledger.synchronous == "normal")
