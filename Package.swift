@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     ],
     targets: [
+        // Linux system calls Swift cannot make directly (Landlock, later seccomp): a few lines of C.
+        .target(name: "COspreySystem"),
         // Domain values: IDs, JSON, events, config, errors. Crypto for the hash chain.
         .target(
             name: "OspreyCore",
@@ -31,12 +33,37 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // LLM drivers (OpenAI-compatible, Anthropic), retries, circuit breakers, the router.
+        .target(
+            name: "OspreyProviders",
+            dependencies: [
+                "OspreyCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // Built-in tools, the workspace jail, the command runner, the Toolbox check point.
+        .target(name: "OspreyTools", dependencies: ["OspreyCore", "COspreySystem"]),
+        // The agent loop (a pure state machine), its driver, context compaction, budgets.
+        .target(
+            name: "OspreyAgent",
+            dependencies: [
+                "OspreyCore", "OspreyProviders", "OspreyTools", "OspreyStore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         // Kernel assembly and the HTTP/SSE/WebSocket surface.
         .target(
             name: "OspreyGateway",
             dependencies: [
                 "OspreyCore",
                 "OspreyStore",
+                "OspreyProviders",
+                "OspreyTools",
+                "OspreyAgent",
+                "COspreySystem",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
@@ -53,6 +80,7 @@ let package = Package(
                 "OspreyCore",
                 "OspreyStore",
                 "OspreyGateway",
+                "COspreySystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -64,7 +92,12 @@ let package = Package(
         // Test doubles: temp homes, a gateway process launcher.
         .target(
             name: "OspreyTesting",
-            dependencies: ["OspreyCore"]
+            dependencies: [
+                "OspreyCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "OspreyTests",
@@ -73,6 +106,9 @@ let package = Package(
                 "OspreyStore",
                 "OspreyGateway",
                 "OspreyTesting",
+                "OspreyProviders",
+                "OspreyTools",
+                "OspreyAgent",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
@@ -88,7 +124,7 @@ let package = Package(
 )
 
 // One place for language settings, applied to every target (the swift-log pattern).
-for target in package.targets where target.type != .plugin {
+for target in package.targets where target.type != .plugin && target.name != "COspreySystem" {
     target.swiftSettings =
         (target.swiftSettings ?? []) + [
             .enableUpcomingFeature("ExistentialAny"),

@@ -1,4 +1,5 @@
 import ArgumentParser
+import COspreySystem
 import Foundation
 import OspreyCore
 import OspreyGateway
@@ -136,13 +137,16 @@ struct DoctorCommand: AsyncParsableCommand {
         let bwrap = path.split(separator: ":").map { "\($0)/bwrap" }.first {
             FileManager.default.isExecutableFile(atPath: $0)
         }
-        let lsm = (try? String(contentsOfFile: "/sys/kernel/security/lsm", encoding: .utf8)) ?? ""
+        let landlock = osprey_landlock_abi_version()
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let seccomp = status.contains("Seccomp:")
         let cgroupMemory = FileManager.default.fileExists(atPath: "/sys/fs/cgroup/memory/memory.limit_in_bytes")
         return [
             ("bubblewrap", bwrap != nil, bwrap ?? "install the bubblewrap package"),
-            ("landlock", lsm.contains("landlock"), lsm.isEmpty ? "cannot read /sys/kernel/security/lsm" : ""),
+            (
+                "landlock", landlock > 0,
+                landlock > 0 ? "ABI \(landlock)" : "kernel says \(String(cString: strerror(-landlock)))"
+            ),
             ("seccomp", seccomp, ""),
             ("cgroup v1 memory", cgroupMemory, ""),
         ]

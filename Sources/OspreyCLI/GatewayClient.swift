@@ -48,10 +48,16 @@ struct GatewayClient {
     /// Streams a long-lived response (SSE or JSON Lines) chunk by chunk.
     func stream(
         _ path: String,
+        body: JSONValue? = nil,
         headers: [(String, String)] = [],
         onChunk: (ByteBuffer) async throws -> Void
     ) async throws {
         var request = HTTPClientRequest(url: baseURL + path)
+        if let body {
+            request.method = .POST
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body.canonicalJSON))
+        }
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         let response = try await execute(request, timeout: .hours(24 * 365))

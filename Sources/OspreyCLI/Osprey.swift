@@ -12,7 +12,9 @@ struct Osprey: AsyncParsableCommand {
         version: Kernel.version,
         subcommands: [
             GatewayCommand.self, StatusCommand.self, DoctorCommand.self, VersionCommand.self, SessionsCommand.self,
-            EventsCommand.self, AuditCommand.self, TokensCommand.self, BenchCommand.self,
+            EventsCommand.self, AuditCommand.self, TokensCommand.self, BenchCommand.self, AskCommand.self,
+            ChatCommand.self,
+            ModelsCommand.self,
         ]
     )
 }

@@ -103,7 +103,9 @@ struct SessionsCommand: AsyncParsableCommand {
     }
 
     struct Send: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a user message to a session.")
+        static let configuration = CommandConfiguration(
+            abstract: "Send a message to the session's agent; prints its answer."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Session id.") var id: String
         @Argument(help: "Message text.") var content: String
@@ -115,9 +117,7 @@ struct SessionsCommand: AsyncParsableCommand {
                     "/api/sessions/\(Show.escape(id))/messages",
                     body: ["content": .string(content)]
                 )
-                print(
-                    "stored message \(result["message"]?["seq"]?.intValue ?? 0) (event \(result["event"]?["seq"]?.intValue ?? 0))"
-                )
+                print(result["response"]?.stringValue ?? "")
             }
         }
     }

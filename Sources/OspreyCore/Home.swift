@@ -53,7 +53,7 @@ public struct Home: Hashable, Sendable {
     /// Existing files are never overwritten. Returns true when the home was new.
     @discardableResult
     public func bootstrap() throws -> Bool {
-        let isNew = !FileManager.default.fileExists(atPath: configFile.path)
+        let isNew = !FileManager.default.fileExists(atPath: tokenFile.path)
         for directory in directories {
             do {
                 try FileManager.default.createDirectory(

@@ -3,6 +3,7 @@ public import HTTPTypes
 public import Hummingbird
 import Logging
 import NIOCore
+import OspreyAgent
 import OspreyCore
 import OspreyStore
 
@@ -51,6 +52,17 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             case .invalid(let message): return .badRequest(message)
             case .unavailable(let message): return APIError(.serviceUnavailable, "unavailable", message)
             }
+        case let error as AgentError:
+            let status: HTTPResponse.Status =
+                switch error {
+                case .budgetExceeded: .tooManyRequests
+                case .model: .badGateway
+                case .timeLimit: .gatewayTimeout
+                case .tooManyTurns: .unprocessableContent
+                }
+            return APIError(status, error.code, error.description)
+        case let error as ConfigError:
+            return APIError(.serviceUnavailable, "configuration_error", error.message)
         case let error as JSONParseError:
             return APIError(.badRequest, "malformed_json", "Request body is not valid JSON: \(error)")
         case let error as any HTTPResponseError:

@@ -10,6 +10,7 @@ public struct Kernel: Sendable {
     public let home: Home
     public let config: OspreyConfig
     public let store: Store
+    public let runtime: AgentRuntime
     let authenticator: Authenticator
     let authLimiter: AuthFailureLimiter
     public let startedAt: Date
@@ -22,14 +23,22 @@ public struct Kernel: Sendable {
         let durability: Store.Durability = config.ledger.synchronous == "normal" ? .normal : .full
         let store = try Store.open(home: home, durability: durability)
         try await store.tokens.registerHomeToken(try home.readToken())
-        return try await Kernel(home: home, config: config, store: store, port: port ?? config.gateway.port)
+        let runtime = try AgentRuntime(config: config, store: store, home: home)
+        return try await Kernel(
+            home: home,
+            config: config,
+            store: store,
+            runtime: runtime,
+            port: port ?? config.gateway.port
+        )
     }
 
     /// Assembles a kernel around an existing store (tests use an in-memory one).
-    public init(home: Home, config: OspreyConfig, store: Store, port: Int) async throws {
+    public init(home: Home, config: OspreyConfig, store: Store, runtime: AgentRuntime? = nil, port: Int) async throws {
         self.home = home
         self.config = config
         self.store = store
+        self.runtime = try runtime ?? AgentRuntime(config: config, store: store, home: home)
         self.port = port
         self.authenticator = Authenticator(tokens: store.tokens)
         self.authLimiter = AuthFailureLimiter(

@@ -18,6 +18,7 @@ struct SessionsController {
         routes.on(.delete, "/api/sessions/:id", delete)
         routes.on(.get, "/api/sessions/:id/messages", transcript)
         routes.on(.post, "/api/sessions/:id/messages", send)
+        routes.on(.post, "/api/sessions/:id/cancel", cancel)
     }
 
     static func id(_ context: GatewayRequestContext) throws -> Session.ID {
@@ -64,25 +65,67 @@ struct SessionsController {
         ])
     }
 
-    /// Stores the user's message (the agent that answers arrives with the agent runtime) and reports its event.
+    /// Runs the session's agent on the message: streams its events as SSE, or answers with the final result.
     @Sendable func send(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let id = try Self.id(context)
         let body = try await JSONBody.read(request, maxBytes: kernel.config.gateway.maxBodyBytes, allowed: ["content"])
         let content = try body.string("content")
         try Self.validate(content)
-        let (stored, event) = try await kernel.store.sessions.append(.user(content), to: id, actor: context.actor)
-        if request.wantsEventStream {
-            let frames = [
-                ServerSentEvent(event: event.type, data: event.envelope.canonicalJSON, id: String(event.seq)).encoded,
-                ServerSentEvent(event: "done", data: try WireFormat.string(["message": stored])).encoded,
-            ]
-            return Response(
-                status: .ok,
-                headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                body: .init(byteBuffer: ByteBuffer(string: frames.joined()))
-            )
+        _ = try await kernel.store.sessions.get(id)
+        let runner = AgentRunner(kernel: kernel)
+        let actor = context.actor
+        guard request.wantsEventStream else {
+            let result = try await runner.run(session: id, content: content, actor: actor) { _ in }
+            return try .json(AgentRunner.summary(result))
         }
-        return try .json(SendResult(message: stored, event: event), status: .created)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+            body: ResponseBody { @concurrent writer in
+                let (frames, sink) = AsyncStream<ByteBuffer>.makeStream()
+                // The run writes frames into a stream the response drains: deltas reach the client as they arrive.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        defer { sink.finish() }
+                        do {
+                            let result = try await runner.run(session: id, content: content, actor: actor) { event in
+                                let (type, data) = AgentRunner.frame(event)
+                                sink.yield(
+                                    ByteBuffer(string: ServerSentEvent(event: type, data: data.canonicalJSON).encoded)
+                                )
+                            }
+                            let done = ServerSentEvent(event: "done", data: AgentRunner.summary(result).canonicalJSON)
+                            sink.yield(ByteBuffer(string: done.encoded))
+                        } catch is CancellationError {
+                            throw CancellationError()
+                        } catch {
+                            let apiError =
+                                APIError.from(error)
+                                ?? APIError(.internalServerError, "internal_error", "Internal error.")
+                            let data: JSONValue = [
+                                "error": ["code": .string(apiError.code), "message": .string(apiError.message)]
+                            ]
+                            sink.yield(
+                                ByteBuffer(string: ServerSentEvent(event: "error", data: data.canonicalJSON).encoded)
+                            )
+                        }
+                    }
+                    for await frame in frames { try await writer.write(frame) }
+                    try await group.waitForAll()
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    /// Cancels the run in progress on a session.
+    @Sendable func cancel(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let id = try Self.id(context)
+        _ = try await kernel.store.sessions.get(id)
+        guard kernel.runtime.runs.cancel(id.rawValue) else {
+            throw APIError(.notFound, "not_running", "Session \(id) has no run in progress.")
+        }
+        return Response(status: .accepted)
     }
 
     static func validate(_ content: String) throws {
@@ -94,8 +137,4 @@ struct SessionsController {
         }
     }
 
-    struct SendResult: Encodable {
-        var message: StoredMessage
-        var event: Event
-    }
 }

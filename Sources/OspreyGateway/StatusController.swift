@@ -2,7 +2,9 @@ import Foundation
 import Hummingbird
 import NIOCore
 import OspreyCore
+import OspreyProviders
 import OspreyStore
+import OspreyTools
 
 /// `/health`, `/api/status`, `/metrics`, `/api/audit/*`.
 struct StatusController {
@@ -16,6 +18,48 @@ struct StatusController {
         routes.on(.get, "/metrics", metrics)
         routes.on(.get, "/api/audit/verify") { _, _ in try .json(try await kernel.store.ledger.verify()) }
         routes.on(.get, "/api/audit/export", export)
+        routes.on(.get, "/api/models", models)
+    }
+
+    /// Providers with their models and breaker state, the local model, and each agent's routes.
+    @Sendable func models(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+        let runtime = kernel.runtime
+        let breakers = runtime.router.breakerStates()
+        var providers: [JSONValue] = kernel.config.providers.map { provider in
+            [
+                "name": .string(provider.name), "kind": .string(provider.kind),
+                "base_url": provider.baseURL.map(JSONValue.string) ?? .null,
+                "models": .array(provider.models.map(JSONValue.string)),
+                "breaker": .string(breakers[provider.name] ?? "closed"),
+            ]
+        }
+        var local: JSONValue = ["enabled": false]
+        if let server = runtime.localModel {
+            let running = await server.isRunning
+            let lastError = await server.lastError
+            local = [
+                "enabled": true, "running": .bool(running), "base_url": .string(server.baseURL),
+                "model": .string(kernel.config.localModel.modelName),
+                "last_error": lastError.map(JSONValue.string) ?? .null,
+            ]
+            providers.append([
+                "name": "local", "kind": "openai", "base_url": .string(server.baseURL),
+                "models": [.string(kernel.config.localModel.modelName)],
+                "breaker": .string(breakers["local"] ?? "closed"),
+            ])
+        }
+        var agents: [String: JSONValue] = [:]
+        for name in Set(["default"] + kernel.config.agents.keys) {
+            let settings = kernel.config.agent(name)
+            let routes = (try? runtime.routes(for: settings)) ?? []
+            agents[name] = [
+                "routes": .array(routes.map { .string($0.description) }),
+                "tools": .array((settings.tools ?? runtime.toolbox.names).map(JSONValue.string)),
+            ]
+        }
+        return try .json(
+            ["providers": .array(providers), "local_model": local, "agents": .object(agents)] as JSONValue
+        )
     }
 
     @Sendable func status(_ request: Request, context: GatewayRequestContext) async throws -> Response {

@@ -150,8 +150,24 @@ struct WebSocketConnection: Sendable {
                 throw APIError.badRequest("params.content is required.")
             }
             try SessionsController.validate(content)
-            let (stored, event) = try await sessions.append(.user(content), to: try sessionID(), actor: actor)
-            return ["message": try JSONValue(encoding: stored), "event_seq": .int(event.seq)]
+            let session = try sessionID()
+            let outbound = self.outbound
+            let result = try await AgentRunner(kernel: kernel).run(session: session, content: content, actor: actor) {
+                event in
+                let (type, data) = AgentRunner.frame(event)
+                let frame: JSONValue = [
+                    "type": "event",
+                    "payload": ["type": .string(type), "session": .string(session.rawValue), "data": data],
+                ]
+                try await outbound.write(.text(frame.canonicalJSON))
+            }
+            return AgentRunner.summary(result)
+        case "sessions.cancel":
+            try require(.operator)
+            guard kernel.runtime.runs.cancel(try sessionID().rawValue) else {
+                throw APIError(.notFound, "not_running", "That session has no run in progress.")
+            }
+            return ["cancelled": true]
         case "events.list":
             let events = try await kernel.store.ledger.events(
                 after: params["after"]?.intValue ?? 0,

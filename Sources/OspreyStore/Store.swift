@@ -131,6 +131,20 @@ public struct Store: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v2-usage") { db in
+            try db.execute(
+                sql: """
+                    -- Tokens and cost per agent per UTC day, settled with each llm.call event: the daily budget's ground truth.
+                    CREATE TABLE usage_daily (
+                        agent TEXT NOT NULL,
+                        day TEXT NOT NULL,
+                        tokens INTEGER NOT NULL DEFAULT 0,
+                        cost_usd REAL NOT NULL DEFAULT 0,
+                        PRIMARY KEY (agent, day)
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -10,14 +10,45 @@ struct CLITests {
     let osprey: OspreyExecutable
     init() throws { osprey = try OspreyExecutable.locate() }
 
+    /// An OpenAI-compatible server that always answers "Hello from the mock." (streamed, with usage).
+    static let mockModel = ScriptedHTTPServer(
+        responses: [],
+        fallback: .sse([
+            #"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello from"}}]}"#,
+            #"{"choices":[{"index":0,"delta":{"content":" the mock."},"finish_reason":"stop"}]}"#,
+            #"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":4}}"#, "[DONE]",
+        ])
+    )
+
+    /// Writes a config whose default agent uses the mock model server.
+    static func configure(_ home: TemporaryDirectory, server: ScriptedHTTPServer) throws {
+        let config = """
+            [[providers]]
+            name = "mock"
+            kind = "openai"
+            base_url = "\(server.baseURL)/v1"
+            models = ["test"]
+            pricing = { "test" = { input = 1.0, output = 2.0 } }
+
+            [agents.default]
+            model = "mock/test"
+            """
+        try config.write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+    }
+
     @Test func aFreshHomeIsCreatedWithPrivateFilesAndTheCLIDrivesTheGateway() async throws {
+        try await Self.mockModel.run { server in try await drive(server) }
+    }
+
+    func drive(_ server: ScriptedHTTPServer) async throws {
         let home = try TemporaryDirectory(prefix: "osprey-cli")
         defer { home.remove() }
         let port = freeLoopbackPort()
+        try Self.configure(home, server: server)
         let gateway = try await osprey.startGateway(home: home.path, port: port)
         defer { gateway.kill() }
         // The first start created the home.
-        for file in ["token", "secrets/ledger.key", "config.toml"] {
+        for file in ["token", "secrets/ledger.key"] {
             #expect(Home.mode(of: home.url.appendingPathComponent(file)) == 0o600, "\(file)")
         }
         #expect(Home.mode(of: home.url) == 0o700)
@@ -35,17 +66,20 @@ struct CLITests {
         let id = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(id.hasPrefix("ses_"))
 
-        #expect(try await osprey.run(["sessions", "send", id, "hello from the CLI"] + args).status == 0)
+        let sent = try await osprey.run(["sessions", "send", id, "hello from the CLI"] + args)
+        #expect(sent.status == 0)
+        #expect(sent.stdout == "Hello from the mock.\n")
         let listed = try await osprey.run(["sessions", "list"] + args)
-        #expect(listed.stdout.contains(id) && listed.stdout.contains("1 messages"))
+        #expect(listed.stdout.contains(id) && listed.stdout.contains("2 messages"))
         let shown = try await osprey.run(["sessions", "show", id] + args)
         #expect(shown.stdout.contains("[user] hello from the CLI"))
+        #expect(shown.stdout.contains("[assistant] Hello from the mock."))
 
         let events = try await osprey.run(["events", "--json"] + args)
         let types = events.stdout.split(separator: "\n").compactMap {
             try? JSONValue.parse(String($0))["type"]?.stringValue
         }
-        #expect(types == ["gateway.started", "session.created", "message.user"])
+        #expect(types == ["gateway.started", "session.created", "message.user", "llm.call", "message.assistant"])
         let filtered = try await osprey.run(["events", "--type", "session.*"] + args)
         #expect(filtered.stdout.split(separator: "\n").count == 1)
 
@@ -55,7 +89,7 @@ struct CLITests {
 
         let verify = try await osprey.run(["audit", "verify"] + args)
         #expect(verify.status == 0)
-        #expect(verify.stdout.hasPrefix("ok: 4 events"))
+        #expect(verify.stdout.hasPrefix("ok: 6 events"))
 
         let doctor = try await osprey.run(["doctor"] + args)
         #expect(doctor.status == 0, "\(doctor.stdout)")
@@ -80,6 +114,38 @@ struct CLITests {
         #expect(down.status == 1)
         #expect(down.stderr.contains("the gateway is not running on"))
         #expect(down.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func askStreamsTheAnswerAndPrintsOneJSONObjectWithJSON() async throws {
+        try await Self.mockModel.run { server in
+            let home = try TemporaryDirectory(prefix: "osprey-cli")
+            defer { home.remove() }
+            try Self.configure(home, server: server)
+            let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
+            defer { gateway.kill() }
+            let plain = try await osprey.run(["ask", "--home", home.path, "Say", "hello"])
+            #expect(plain.status == 0)
+            #expect(plain.stdout == "Hello from the mock.\n")
+            let json = try await osprey.run(["ask", "--json", "--home", home.path, "Say hello"])
+            #expect(json.status == 0)
+            let result = try JSONValue.parse(json.stdout)
+            #expect(result["response"] == "Hello from the mock.")
+            #expect(result["tokens"] == 16)
+            #expect(result["exit_code"] == 0)
+            #expect(result["cost_usd"]?.doubleValue == 0.00002)
+            #expect(result["session_id"]?.stringValue?.hasPrefix("ses_") == true)
+            #expect(result["duration_ms"]?.intValue != nil)
+            // The request reached the model in OpenAI's wire format.
+            let request = try JSONValue.parse(try #require(server.requests.last).body)
+            #expect(request["model"] == "test")
+            #expect(request["stream"] == true)
+            #expect(request["messages"]?.arrayValue?.last?["content"] == "Say hello")
+            let models = try await osprey.run(["models", "--home", home.path])
+            #expect(models.stdout.contains("mock  openai  breaker closed  models: test"))
+            #expect(models.stdout.contains("agent default: mock/test"))
+            let empty = try await osprey.run(["ask", "--home", home.path])
+            #expect(empty.status == 2)
+        }
     }
 
     @Test func oneGatewayPerHomeAndLoopbackUnlessAllowed() async throws {

@@ -139,16 +139,19 @@ struct GatewayHTTPTests {
                 headers: TestGateway.auth(),
                 body: TestGateway.json(#"{"content":"Hi"}"#)
             ) { response in
-                #expect(response.status == .created)
-                #expect(response.json["event"]?["type"] == "message.user")
-                #expect(response.json["message"]?["message"]?["content"]?.arrayValue?.first?["text"] == "Hi")
+                #expect(response.status == .ok)
+                #expect(response.json["response"] == "Hello!")
+                #expect(response.json["session_id"]?.stringValue == id)
+                #expect(response.json["tokens"] == 15)
+                #expect(response.json["exit_code"] == 0)
             }
             try await client.execute(uri: "/api/sessions/\(id)/messages", method: .get, headers: TestGateway.auth()) {
                 response in
-                #expect(response.json["messages"]?.arrayValue?.count == 1)
+                let roles = response.json["messages"]?.arrayValue?.compactMap { $0["message"]?["role"]?.stringValue }
+                #expect(roles == ["user", "assistant"])
             }
             try await client.execute(uri: "/api/sessions", method: .get, headers: TestGateway.auth()) { response in
-                #expect(response.json["sessions"]?.arrayValue?.first?["message_count"] == 1)
+                #expect(response.json["sessions"]?.arrayValue?.first?["message_count"] == 2)
             }
             try await client.execute(uri: "/api/sessions/\(id)", method: .delete, headers: TestGateway.auth()) {
                 #expect($0.status == .noContent)
@@ -162,7 +165,7 @@ struct GatewayHTTPTests {
         #expect(try await gateway.store.ledger.verify().ok)
     }
 
-    @Test func sendingWithAnEventStreamAcceptHeaderStreamsTheEvent() async throws {
+    @Test func sendingWithAnEventStreamAcceptHeaderStreamsTheRun() async throws {
         let gateway = try await TestGateway()
         let session = try await gateway.store.sessions.create(actor: "test")
         try await gateway.app().test(.router) { client in
@@ -177,7 +180,8 @@ struct GatewayHTTPTests {
                 #expect(response.headers[.contentType] == "text/event-stream")
                 var parser = ServerSentEventParser()
                 let events = parser.feed(response.body.readableBytesView)
-                #expect(events.map(\.event) == ["message.user", "done"])
+                #expect(events.map(\.event) == ["text_delta", "message", "done"])
+                #expect((try? JSONValue.parse(events[2].data))?["response"] == "Hello!")
             }
         }
     }

@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import OspreyAgent
 import OspreyCore
 import OspreyGateway
 import OspreyStore
@@ -14,11 +15,24 @@ struct TestGateway {
     let kernel: Kernel
     let directory: TemporaryDirectory
 
-    init(config: OspreyConfig = OspreyConfig(), port: Int = 18470) async throws {
+    /// A gateway whose default agent talks to `provider` (as `scripted/test`).
+    init(
+        config: OspreyConfig = OspreyConfig(),
+        port: Int = 18470,
+        provider: any ModelProvider = ScriptedProvider(messages: [.assistant("Hello!")])
+    ) async throws {
         directory = try TemporaryDirectory()
         let store = try Store.inMemory()
         try await store.tokens.registerHomeToken(Self.adminToken)
-        kernel = try await Kernel(home: Home(root: directory.url), config: config, store: store, port: port)
+        var config = config
+        if config.agents["default"] == nil {
+            var agent = OspreyConfig.Agent()
+            agent.model = "scripted/test"
+            config.agents["default"] = agent
+        }
+        let home = Home(root: directory.url)
+        let runtime = try AgentRuntime(config: config, store: store, home: home, providers: ["scripted": provider])
+        kernel = try await Kernel(home: home, config: config, store: store, runtime: runtime, port: port)
     }
 
     var store: Store { kernel.store }

@@ -146,7 +146,9 @@ struct LiveGatewayTests {
         let sessions = try await gateway.store.sessions.list()
         #expect(sessions.count == 1)
         #expect(
-            try await gateway.store.sessions.messages(of: sessions[0].id).map(\.message) == [.user("hello over ws")]
+            try await gateway.store.sessions.messages(of: sessions[0].id).map(\.message) == [
+                .user("hello over ws"), .assistant("Hello!"),
+            ]
         )
     }
 

@@ -80,7 +80,7 @@ struct ConfigTests {
                 [ledger]
                 synchronous = "normal"
                 [[providers]]
-                name = "local"
+                name = "llamacpp"
                 kind = "openai"
                 base_url = "http://127.0.0.1:8080/v1"
                 """
@@ -88,7 +88,7 @@ struct ConfigTests {
         #expect(config.gateway.port == 9000)
         #expect(config.gateway.maxBodyBytes == 4096)
         #expect(config.ledger.synchronous == "normal")
-        #expect(config.providers.map(\.name) == ["local"])
+        #expect(config.providers.map(\.name) == ["llamacpp"])
     }
 
     @Test(arguments: [

@@ -1,0 +1,24 @@
+#ifndef OSPREY_SYSTEM_H
+#define OSPREY_SYSTEM_H
+
+#include <sys/types.h>
+
+/// The Landlock ABI version the running kernel offers, or a negative errno (-ENOSYS, -EOPNOTSUPP) when it offers none.
+int osprey_landlock_abi_version(void);
+
+/// openat2(2) with RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS: opens `path` relative to `dirfd` only if it stays
+/// beneath it (no "..", absolute path or symlink leading out). Returns a descriptor (O_CLOEXEC) or -errno.
+int osprey_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+
+/// Spawns argv[0] (a path) with `envp`, in `cwd`, as the leader of a new process group, with stdin from
+/// /dev/null, stdout and stderr to `output_fd`, and every other descriptor closed. Returns 0 and the pid,
+/// or an errno.
+int osprey_spawn(const char *const argv[], const char *const envp[], const char *cwd, int output_fd, pid_t *pid);
+
+/// O_PATH, which Swift's Glibc module does not export.
+int osprey_o_path(void);
+
+/// pipe2(fds, O_CLOEXEC); 0 or -errno.
+int osprey_pipe_cloexec(int fds[2]);
+
+#endif

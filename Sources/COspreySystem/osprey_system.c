@@ -1,0 +1,81 @@
+#define _GNU_SOURCE
+#include "osprey_system.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <signal.h>
+#include <spawn.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef __NR_landlock_create_ruleset
+#define __NR_landlock_create_ruleset 444
+#endif
+#ifndef __NR_openat2
+#define __NR_openat2 437
+#endif
+#define OSPREY_LANDLOCK_CREATE_RULESET_VERSION (1U << 0)
+
+int osprey_landlock_abi_version(void) {
+    long result = syscall(__NR_landlock_create_ruleset, (void *)0, (unsigned long)0, OSPREY_LANDLOCK_CREATE_RULESET_VERSION);
+    if (result < 0) {
+        return -errno;
+    }
+    return (int)result;
+}
+
+int osprey_open_beneath(int dirfd, const char *path, int flags, mode_t mode) {
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = (unsigned long long)(flags | O_CLOEXEC);
+    how.mode = (flags & O_CREAT) ? mode : 0;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    long fd = syscall(__NR_openat2, dirfd, path, &how, sizeof(how));
+    if (fd < 0) {
+        return -errno;
+    }
+    return (int)fd;
+}
+
+int osprey_spawn(const char *const argv[], const char *const envp[], const char *cwd, int output_fd, pid_t *pid) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int result = posix_spawn_file_actions_init(&actions);
+    if (result != 0) return result;
+    result = posix_spawnattr_init(&attributes);
+    if (result != 0) {
+        posix_spawn_file_actions_destroy(&actions);
+        return result;
+    }
+    sigset_t defaults;
+    sigemptyset(&defaults);
+    sigaddset(&defaults, SIGPIPE);
+    sigaddset(&defaults, SIGTERM);
+    sigaddset(&defaults, SIGINT);
+    sigset_t none;
+    sigemptyset(&none);
+    if (result == 0) result = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK);
+    if (result == 0) result = posix_spawnattr_setpgroup(&attributes, 0);
+    if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &defaults);
+    if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
+    if (result == 0) result = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, output_fd, 1);
+    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, output_fd, 2);
+    if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
+    if (result == 0 && cwd != NULL) result = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+    if (result == 0) result = posix_spawn(pid, argv[0], &actions, &attributes, (char *const *)argv, (char *const *)envp);
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attributes);
+    return result;
+}
+
+int osprey_o_path(void) { return O_PATH; }
+
+int osprey_pipe_cloexec(int fds[2]) {
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        return -errno;
+    }
+    return 0;
+}

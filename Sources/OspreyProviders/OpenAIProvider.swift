@@ -1,0 +1,182 @@
+public import OspreyCore
+
+/// The OpenAI Chat Completions wire format, spoken by OpenAI, Ollama, llama.cpp, vLLM, Mistral and OpenRouter.
+public struct OpenAIProvider: ModelProvider {
+    public let name: String
+    /// Up to and including `/v1`, e.g. `https://api.openai.com/v1` or `http://127.0.0.1:8080/v1`.
+    public let baseURL: String
+    let apiKey: String?
+    let transport: HTTPTransport
+
+    public init(name: String, baseURL: String, apiKey: String?, transport: HTTPTransport = .shared) {
+        self.name = name
+        self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
+        self.apiKey = apiKey
+        self.transport = transport
+    }
+
+    public func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply
+    {
+        var headers: [(String, String)] = []
+        if let apiKey, !apiKey.isEmpty { headers.append(("Authorization", "Bearer \(apiKey)")) }
+        var stream = OpenAIStream(provider: name)
+        let clean = try await transport.streamEvents(
+            provider: name,
+            url: baseURL + "/chat/completions",
+            headers: headers,
+            body: Self.body(for: request)
+        ) { event in
+            for modelEvent in try stream.consume(event) { try await onEvent(modelEvent) }
+        }
+        return try stream.reply(cleanEnd: clean)
+    }
+
+    /// The request body in OpenAI's format.
+    static func body(for request: ModelRequest) -> JSONValue {
+        var messages: [JSONValue] = []
+        if let instructions = request.instructions, !instructions.isEmpty {
+            messages.append(["role": "system", "content": .string(instructions)])
+        }
+        for message in request.messages {
+            switch message.role {
+            case .system:
+                messages.append(["role": "system", "content": .string(message.text)])
+            case .user:
+                messages.append(["role": "user", "content": .string(message.text)])
+            case .assistant:
+                var entry: [String: JSONValue] = ["role": "assistant"]
+                entry["content"] = message.text.isEmpty ? .null : .string(message.text)
+                let calls = message.toolCalls
+                if !calls.isEmpty {
+                    entry["tool_calls"] = .array(
+                        calls.map { call in
+                            [
+                                "id": .string(call.id.rawValue), "type": "function",
+                                "function": ["name": .string(call.name), "arguments": .string(call.arguments)],
+                            ]
+                        }
+                    )
+                }
+                messages.append(.object(entry))
+            case .tool:
+                for case .toolResult(let result) in message.content {
+                    messages.append(
+                        [
+                            "role": "tool", "tool_call_id": .string(result.callID.rawValue),
+                            "content": .string(result.output),
+                        ])
+                }
+            }
+        }
+        var body: [String: JSONValue] = [
+            "model": .string(request.model), "messages": .array(messages), "stream": true,
+            "stream_options": ["include_usage": true], "max_tokens": .int(request.maxTokens),
+        ]
+        if let temperature = request.temperature { body["temperature"] = .double(temperature) }
+        if !request.tools.isEmpty {
+            body["tools"] = .array(
+                request.tools.map { tool in
+                    [
+                        "type": "function",
+                        "function": [
+                            "name": .string(tool.name), "description": .string(tool.description),
+                            "parameters": tool.parameters,
+                        ],
+                    ]
+                }
+            )
+        }
+        return .object(body)
+    }
+}
+
+/// Assembles a streamed Chat Completions reply from its chunks, with no I/O.
+struct OpenAIStream {
+    let provider: String
+    var text = ""
+    /// Tool calls by their stream index, in first-seen order.
+    var calls: [(index: Int, id: String, name: String, arguments: String)] = []
+    var finishReason: String?
+    var usage: Usage?
+    var done = false
+
+    init(provider: String) { self.provider = provider }
+
+    /// Applies one server-sent event; returns what to tell the listener.
+    mutating func consume(_ event: ServerSentEvent) throws -> [ModelEvent] {
+        if event.data == "[DONE]" {
+            done = true
+            return []
+        }
+        let chunk: JSONValue
+        do {
+            chunk = try JSONValue.parse(event.data)
+        } catch {
+            throw ProviderError.invalidResponse(provider: provider, message: "stream chunk is not JSON: \(error)")
+        }
+        if let error = chunk["error"] {
+            throw ProviderError.server(
+                provider: provider,
+                status: error["code"]?.intValue ?? 500,
+                message: error["message"]?.stringValue ?? error.canonicalJSON
+            )
+        }
+        if let reported = chunk["usage"], reported != .null {
+            usage = Usage(
+                inputTokens: reported["prompt_tokens"]?.intValue ?? 0,
+                outputTokens: reported["completion_tokens"]?.intValue ?? 0
+            )
+        }
+        var events: [ModelEvent] = []
+        for choice in chunk["choices"]?.arrayValue ?? [] {
+            if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
+            let delta = choice["delta"] ?? choice["message"] ?? .null
+            if let content = delta["content"]?.stringValue, !content.isEmpty {
+                text += content
+                events.append(.textDelta(content))
+            }
+            for (position, call) in (delta["tool_calls"]?.arrayValue ?? []).enumerated() {
+                let index = call["index"]?.intValue ?? position
+                if let slot = calls.firstIndex(where: { $0.index == index }) {
+                    if let id = call["id"]?.stringValue, !id.isEmpty { calls[slot].id = id }
+                    if let name = call["function"]?["name"]?.stringValue, !name.isEmpty { calls[slot].name += name }
+                    calls[slot].arguments += call["function"]?["arguments"]?.stringValue ?? ""
+                } else {
+                    let id = call["id"]?.stringValue ?? "call_\(index)"
+                    let name = call["function"]?["name"]?.stringValue ?? ""
+                    calls.append((index, id, name, call["function"]?["arguments"]?.stringValue ?? ""))
+                    events.append(.toolCallStarted(id: ToolCall.ID(id), name: name))
+                }
+            }
+        }
+        return events
+    }
+
+    /// The assembled reply, or ``ProviderError/streamCut(provider:usage:emittedOutput:)`` if it never finished.
+    func reply(cleanEnd: Bool) throws -> ModelReply {
+        guard done || finishReason != nil else {
+            throw ProviderError.streamCut(
+                provider: provider,
+                usage: usage,
+                emittedOutput: !text.isEmpty || !calls.isEmpty
+            )
+        }
+        var content: [Content] = []
+        if !text.isEmpty { content.append(.text(text)) }
+        for call in calls {
+            content.append(.toolCall(ToolCall(id: ToolCall.ID(call.id), name: call.name, arguments: call.arguments)))
+        }
+        let stop: StopReason
+        switch finishReason {
+        case "tool_calls", "function_call": stop = .toolUse
+        case "length": stop = .maxTokens
+        case "content_filter": stop = .refusal
+        default: stop = calls.isEmpty ? .endTurn : .toolUse
+        }
+        return ModelReply(
+            message: Message(role: .assistant, content: content),
+            usage: usage ?? Usage(),
+            stopReason: stop
+        )
+    }
+}

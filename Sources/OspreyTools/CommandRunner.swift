@@ -1,0 +1,220 @@
+import COspreySystem
+public import Foundation
+public import OspreyCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// How a command ended and what it printed (stdout and stderr interleaved).
+public struct CommandResult: Hashable, Sendable {
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var output: String
+    public var timedOut: Bool
+    public var truncated: Bool
+}
+
+/// Runs a program as the leader of its own process group, with a timeout and an output cap, and kills the
+/// whole group when it ends, times out, floods its output, or the caller is cancelled.
+///
+/// Spawned with posix_spawn and closefrom(3), so no descriptor of the gateway leaks into the child
+/// (Foundation's `Process` leaks one). The blocking wait runs on its own thread, never on the cooperative pool.
+public enum CommandRunner {
+    public static func run(
+        _ argv: [String],
+        environment: [String: String],
+        directory: String,
+        timeout: Duration,
+        outputLimit: Int
+    ) async throws -> CommandResult {
+        precondition(!argv.isEmpty, "argv[0] is the program")  // callers always pass a program
+        let cancelled = CancelFlag()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                // The wait blocks in poll(2): a plain thread is the bridging edge here, not a Task.
+                Thread.detachNewThread {
+                    continuation.resume(
+                        with: Result {
+                            try runBlocking(
+                                argv,
+                                environment: environment,
+                                directory: directory,
+                                timeout: timeout,
+                                outputLimit: outputLimit,
+                                cancelled: cancelled
+                            )
+                        }
+                    )
+                }
+            }
+        } onCancel: {
+            cancelled.set()
+        }
+    }
+
+    final class CancelFlag: Sendable {
+        private let flag = Atomic(false)
+        func set() { flag.store(true, ordering: .relaxed) }
+        var isSet: Bool { flag.load(ordering: .relaxed) }
+    }
+
+    struct SpawnError: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    static func runBlocking(
+        _ argv: [String],
+        environment: [String: String],
+        directory: String,
+        timeout: Duration,
+        outputLimit: Int,
+        cancelled: CancelFlag
+    ) throws -> CommandResult {
+        var fds: [Int32] = [0, 0]
+        let piped = osprey_pipe_cloexec(&fds)
+        guard piped == 0 else { throw SpawnError(description: "pipe: \(String(cString: strerror(-piped)))") }
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        var pid: pid_t = 0
+        let environmentList = environment.map { "\($0.key)=\($0.value)" }.sorted()
+        let status = withCStrings(argv) { argvPointers in
+            withCStrings(environmentList) { envPointers in
+                osprey_spawn(argvPointers, envPointers, directory, writeEnd, &pid)
+            }
+        }
+        close(writeEnd)
+        guard status == 0 else {
+            close(readEnd)
+            throw SpawnError(description: "cannot start \(argv[0]): \(String(cString: strerror(status)))")
+        }
+        defer { close(readEnd) }
+        let deadline = ContinuousClock.now + timeout
+        var output: [UInt8] = []
+        var truncated = false
+        var timedOut = false
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        var waitStatus: Int32 = 0
+        var leaderExited = false
+        var eof = false
+        while !eof {
+            if cancelled.isSet {
+                kill(-pid, SIGKILL)
+                _ = waitpid(pid, &waitStatus, 0)
+                throw CancellationError()
+            }
+            if ContinuousClock.now > deadline && !timedOut {
+                timedOut = true
+                kill(-pid, SIGKILL)
+            }
+            var poller = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, 50)
+            if ready > 0 {
+                let count = read(readEnd, &buffer, buffer.count)
+                if count > 0 {
+                    let room = max(0, outputLimit - output.count)
+                    output.append(contentsOf: buffer[0..<min(count, room)])
+                    if count > room && !truncated {
+                        truncated = true
+                        kill(-pid, SIGKILL)
+                    }
+                } else if count == 0 || (count < 0 && errno != EINTR && errno != EAGAIN) {
+                    eof = true
+                }
+            }
+            if !leaderExited && waitpid(pid, &waitStatus, WNOHANG) == pid {
+                leaderExited = true
+                // Background children of the command must not outlive it or keep its output open.
+                kill(-pid, SIGKILL)
+            }
+        }
+        if !leaderExited { _ = waitpid(pid, &waitStatus, 0) }
+        kill(-pid, SIGKILL)
+        let exited = (waitStatus & 0x7f) == 0
+        return CommandResult(
+            exitCode: exited ? (waitStatus >> 8) & 0xff : nil,
+            signal: exited ? nil : waitStatus & 0x7f,
+            output: String(decoding: output, as: UTF8.self),
+            timedOut: timedOut,
+            truncated: truncated
+        )
+    }
+
+    static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+        let copies = strings.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        var pointers: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) }
+        pointers.append(nil)
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }  // a non-empty array always has storage
+    }
+}
+
+/// `run_command`: a shell command in the workspace, with a timeout and an output cap.
+public struct RunCommand: Tool {
+    public struct Arguments: Decodable {
+        var command: String
+        var timeoutSeconds: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case command
+            case timeoutSeconds = "timeout_seconds"
+        }
+    }
+
+    public init() {}
+
+    public var definition: ToolDefinition {
+        ToolDefinition(
+            name: "run_command",
+            description: "Run a shell command in the workspace directory. Returns its exit code and combined output.",
+            parameters: [
+                "type": "object",
+                "properties": [
+                    "command": ["type": "string"],
+                    "timeout_seconds": ["type": "integer", "description": "At most 600"],
+                ],
+                "required": ["command"],
+            ]
+        )
+    }
+
+    /// The whole environment a command sees: no secrets, no inherited variables.
+    static func environment(workspace: String) -> [String: String] {
+        [
+            "PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workspace, "LANG": "C.UTF-8", "TERM": "dumb",
+            "PWD": workspace,
+        ]
+    }
+
+    public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
+        guard !arguments.command.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw ToolArgumentError(description: "command must not be empty")
+        }
+        var timeout = context.commandTimeout
+        if let seconds = arguments.timeoutSeconds {
+            guard (1...600).contains(seconds) else {
+                throw ToolArgumentError(description: "timeout_seconds must be 1...600")
+            }
+            timeout = .seconds(seconds)
+        }
+        let root = context.workspace.root.path
+        let result = try await CommandRunner.run(
+            ["/bin/sh", "-c", arguments.command],
+            environment: Self.environment(workspace: root),
+            directory: root,
+            timeout: timeout,
+            outputLimit: context.outputLimit
+        )
+        var summary: String
+        if result.timedOut {
+            summary = "timed out after \(timeout); process group killed"
+        } else if result.truncated {
+            summary = "output exceeded \(context.outputLimit) bytes; process group killed"
+        } else if let code = result.exitCode {
+            summary = "exit code \(code)"
+        } else {
+            summary = "killed by signal \(result.signal ?? 0)"
+        }
+        return "[\(summary)]\n" + result.output
+    }
+}
