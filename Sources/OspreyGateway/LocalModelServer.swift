@@ -6,6 +6,7 @@ import NIOCore
 import NIOHTTP1
 public import OspreyCore
 import OspreyProviders
+import OspreyTools
 
 #if canImport(Glibc)
 import Glibc
@@ -96,8 +97,10 @@ public actor LocalModelServer {
         ]
         if let home = ProcessInfo.processInfo.environment["HOME"] { environment.append("HOME=" + home) }
         var child: pid_t = 0
-        let status = withCStringArray([executable] + argv.dropFirst()) { argvPointers in
-            withCStringArray(environment) { envPointers in osprey_spawn(argvPointers, envPointers, nil, log, &child) }
+        let status = CommandRunner.withCStrings([executable] + argv.dropFirst()) { argvPointers in
+            CommandRunner.withCStrings(environment) { envPointers in
+                osprey_spawn(argvPointers, envPointers, nil, log, &child)
+            }
         }
         guard status == 0 else {
             throw ConfigError("cannot start the local model: \(String(cString: strerror(status)))")
@@ -168,12 +171,4 @@ public actor LocalModelServer {
             FileManager.default.isExecutableFile(atPath: $0)
         }
     }
-}
-
-func withCStringArray<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
-    let copies = strings.map { strdup($0) }
-    defer { copies.forEach { free($0) } }
-    var pointers: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) }
-    pointers.append(nil)
-    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }  // a non-empty array always has storage
 }

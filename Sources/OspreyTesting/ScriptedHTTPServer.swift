@@ -92,7 +92,8 @@ public final class ScriptedHTTPServer: Sendable {
             let next = self.script.withLock { $0.isEmpty ? nil : $0.removeFirst() } ?? self.fallback
             guard let next else { return HummingbirdCore.Response(status: .internalServerError) }
             var fields = HTTPFields()
-            for (name, value) in next.headers { fields[HTTPField.Name(name)!] = value }  // scripted names are valid tokens
+            // Scripted header names are valid tokens, written by the tests themselves.
+            for (name, value) in next.headers { fields[HTTPField.Name(name)!] = value }
             return HummingbirdCore.Response(
                 status: HTTPResponse.Status(code: next.status),
                 headers: fields,

@@ -140,9 +140,10 @@ public enum CommandRunner {
         )
     }
 
-    static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    /// Calls `body` with a NULL-terminated C array of the strings (for argv and envp).
+    public static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
         let copies = strings.map { strdup($0) }
-        defer { copies.forEach { free($0) } }
+        defer { for copy in copies { free(copy) } }
         var pointers: [UnsafePointer<CChar>?] = copies.map { UnsafePointer($0) }
         pointers.append(nil)
         return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }  // a non-empty array always has storage
