@@ -122,6 +122,7 @@ public struct Agent: Sendable {
         var run = Meter.RunUsage()
         let context = ToolContext(workspace: workspace, agent: name, sessionID: session.rawValue)
         let guardrail = ContextGuard(threshold: settings.contextTokens)
+        let instructions = systemPrompt()
         func elapsed() -> Double {
             let (seconds, attoseconds) = (clock.now - start).components
             return Double(seconds) + Double(attoseconds) / 1e18
@@ -133,7 +134,7 @@ public struct Agent: Sendable {
             case .callModel(var messages):
                 if let count = guardrail.compactionCount(
                     messages,
-                    instructions: settings.instructions,
+                    instructions: instructions,
                     tools: toolbox.definitions
                 ) {
                     let summary = try await compact(Array(messages.prefix(count)), session: session)
@@ -143,14 +144,16 @@ public struct Agent: Sendable {
                 }
                 let request = ModelRequest(
                     model: routes.first?.model ?? "",
-                    instructions: settings.instructions,
+                    instructions: instructions,
                     messages: messages,
                     tools: toolbox.definitions,
-                    maxTokens: settings.maxReplyTokens
+                    maxTokens: settings.maxReplyTokens,
+                    temperature: settings.temperature,
+                    toolChoice: toolChoice(loop)
                 )
                 let estimate = ContextGuard.estimate(
                     messages,
-                    instructions: settings.instructions,
+                    instructions: instructions,
                     tools: toolbox.definitions
                 )
                 let reservation = try await meter.reserve(
@@ -235,6 +238,25 @@ public struct Agent: Sendable {
                 throw error
             }
         }
+    }
+
+    /// The tool choice for the next call: `none` once the tool rounds are spent, the first-turn choice, else the API's default.
+    func toolChoice(_ loop: AgentLoop) -> String? {
+        if settings.maxToolRounds > 0 && loop.toolRounds >= settings.maxToolRounds { return "none" }
+        return loop.turns == 1 ? settings.firstToolChoice : nil
+    }
+
+    static let defaultInstructions =
+        "You are Osprey, a careful assistant. Use the tools to read, search and change files in the workspace; paths are relative to it. Answer concisely."
+
+    /// The agent's instructions, and the workspace's top-level entries so the model knows what it can open.
+    func systemPrompt() -> String {
+        var prompt = settings.instructions ?? Self.defaultInstructions
+        if let entries = try? workspace.list("."), !entries.isEmpty {
+            let names = entries.prefix(50).map { $0.isDirectory ? $0.name + "/" : $0.name }
+            prompt += "\nFiles in the workspace: " + names.joined(separator: ", ")
+        }
+        return prompt
     }
 
     /// The session's transcript as the model should see it: after the latest compaction, its summary and what followed.

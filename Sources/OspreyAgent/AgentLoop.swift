@@ -38,6 +38,8 @@ public struct AgentLoop: Sendable {
 
     public private(set) var transcript: [Message]
     public private(set) var turns = 0
+    /// Rounds of tool calls so far.
+    public private(set) var toolRounds = 0
     public let maxTurns: Int
     public let maxSeconds: Int
 
@@ -56,6 +58,7 @@ public struct AgentLoop: Sendable {
         let calls = reply.toolCalls
         guard !calls.isEmpty else { return .finish(reply) }
         guard elapsedSeconds < Double(maxSeconds) else { return .fail(.timeLimit(seconds: maxSeconds)) }
+        toolRounds += 1
         return .callTools(calls)
     }
 

@@ -90,6 +90,11 @@ public struct OspreyConfig: Hashable, Sendable {
         public var maxReplyTokens = 2048
         /// Estimated prompt size past which older turns are compacted.
         public var contextTokens = 6000
+        /// Tool choice for the first model call of a run (`auto`, `required`, `none`, a tool name); later calls use `auto`.
+        public var firstToolChoice: String?
+        /// After this many rounds of tool calls the model must answer in words (tool choice `none`); 0 = no limit.
+        public var maxToolRounds = 0
+        public var temperature: Double?
         public var tokensPerDay = 0
         public var costPerDayUSD = 0.0
         public var tokensPerRun = 0
@@ -323,6 +328,7 @@ private struct ConfigReader {
                         "model", "fallbacks", "instructions", "tools", "max_turns", "max_wall_seconds",
                         "max_reply_tokens",
                         "context_tokens", "tokens_per_day", "cost_per_day_usd", "tokens_per_run", "cost_per_run_usd",
+                        "first_tool_choice", "temperature", "max_tool_rounds",
                     ]
                 )
                 var agent = OspreyConfig.Agent()
@@ -332,6 +338,11 @@ private struct ConfigReader {
                 }
                 agent.fallbacks = try strings(table, "fallbacks", section: section) ?? []
                 agent.instructions = try string(table, "instructions", section: section)
+                agent.firstToolChoice = try string(table, "first_tool_choice", section: section)
+                if let value = try int(table, "max_tool_rounds", section: section, range: 0...10_000) {
+                    agent.maxToolRounds = value
+                }
+                agent.temperature = try number(table, "temperature", section: section)
                 agent.tools = try strings(table, "tools", section: section)
                 if let value = try int(table, "max_turns", section: section, range: 1...10_000) {
                     agent.maxTurns = value

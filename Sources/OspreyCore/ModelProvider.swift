@@ -50,6 +50,8 @@ public struct ModelRequest: Hashable, Sendable {
     public var tools: [ToolDefinition]
     public var maxTokens: Int
     public var temperature: Double?
+    /// `auto` (the model decides), `required` (it must call a tool), `none`, or a tool's name; nil leaves it to the API.
+    public var toolChoice: String?
 
     public init(
         model: String,
@@ -57,8 +59,10 @@ public struct ModelRequest: Hashable, Sendable {
         messages: [Message],
         tools: [ToolDefinition] = [],
         maxTokens: Int = 4096,
-        temperature: Double? = nil
+        temperature: Double? = nil,
+        toolChoice: String? = nil
     ) {
+        self.toolChoice = toolChoice
         self.model = model
         self.instructions = instructions
         self.messages = messages

@@ -116,11 +116,19 @@ public final class AgentRuntime: Sendable {
         guard name == "default" || config.agents[name] != nil else {
             throw StoreError.invalid("no agent named '\(name)' in config.toml")
         }
-        let settings = config.agent(name)
+        var settings = config.agent(name)
+        let routes = try routes(for: settings)
+        if routes.first?.provider == "local" {
+            // The embedded SmolLM2-135M is small: sample it greedily so the same question gets the same answer,
+            // unless the agent's table sets a temperature.
+            settings.temperature = settings.temperature ?? 0
+            // It also never stops calling tools once it has started: after one round it must answer.
+            if config.agents[name] == nil { settings.maxToolRounds = 1 }
+        }
         return Agent(
             name: name,
             settings: settings,
-            routes: try routes(for: settings),
+            routes: routes,
             router: router,
             toolbox: toolbox,
             store: store,
@@ -140,7 +148,13 @@ struct LocalModelProvider: ModelProvider {
         } catch let error as ConfigError {
             throw ProviderError.configuration(provider: "local", status: 0, message: error.message)
         }
-        return try await OpenAIProvider(name: "local", baseURL: server.baseURL, apiKey: nil).respond(
+        return try await OpenAIProvider(
+            name: "local",
+            baseURL: server.baseURL,
+            apiKey: nil,
+            toolResultsAsUser: true,
+            streaming: false
+        ).respond(
             to: request,
             onEvent: onEvent
         )

@@ -56,7 +56,9 @@ public enum Daemon {
         )
         do {
             try await app.runService()
+            await kernel.runtime.localModel?.stop()
         } catch {
+            await kernel.runtime.localModel?.stop()
             _ = try? await kernel.store.ledger.append(
                 EventDraft(
                     type: "gateway.stopped",

@@ -77,8 +77,25 @@ public actor LocalModelServer {
         return directory + "/" + file
     }
 
+    /// Where the running server's pid is kept, so a gateway that was killed outright can stop its orphan next time.
+    nonisolated var pidFile: URL { logFile.deletingPathExtension().appendingPathExtension("pid") }
+
+    /// Stops a server left behind by a gateway that died without stopping it (its pid file names it).
+    private func stopOrphan() {
+        guard let text = try? String(contentsOf: pidFile, encoding: .utf8),
+            let orphan = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+            orphan > 1,
+            let command = try? String(contentsOfFile: "/proc/\(orphan)/cmdline", encoding: .utf8),
+            command.contains("--port\u{0}\(settings.port)")
+        else { return }
+        kill(-orphan, SIGKILL)
+        kill(orphan, SIGKILL)
+        try? FileManager.default.removeItem(at: pidFile)
+    }
+
     private func start() async throws {
         stopProcess()
+        stopOrphan()
         let model = try resolveModelPath()
         let argv =
             settings.command + [
@@ -106,6 +123,7 @@ public actor LocalModelServer {
             throw ConfigError("cannot start the local model: \(String(cString: strerror(status)))")
         }
         pid = child
+        try? "\(child)\n".write(to: pidFile, atomically: true, encoding: .utf8)
         let deadline = ContinuousClock.now + .seconds(120)
         while ContinuousClock.now < deadline {
             if reaped(child) {
@@ -146,6 +164,7 @@ public actor LocalModelServer {
         kill(-pid, SIGKILL)
         _ = reaped(pid)
         self.pid = nil
+        try? FileManager.default.removeItem(at: pidFile)
     }
 
     /// Whether the child has exited (and reaps it if so).

@@ -75,6 +75,14 @@ public struct AnthropicProvider: ModelProvider {
         ]
         if !system.isEmpty { body["system"] = .string(system) }
         if let temperature = request.temperature { body["temperature"] = .double(temperature) }
+        if !request.tools.isEmpty, let choice = request.toolChoice {
+            switch choice {
+            case "auto": body["tool_choice"] = ["type": "auto"]
+            case "required": body["tool_choice"] = ["type": "any"]
+            case "none": body["tool_choice"] = ["type": "none"]
+            default: body["tool_choice"] = ["type": "tool", "name": .string(choice)]
+            }
+        }
         if !request.tools.isEmpty {
             body["tools"] = .array(
                 request.tools.map {

@@ -69,6 +69,35 @@ public struct HTTPTransport: Sendable {
         return parser.finish()
     }
 
+    /// POSTs JSON and returns the parsed JSON answer; non-2xx answers become ``ProviderError``s.
+    func postJSON(provider: String, url: String, headers: [(String, String)], body: JSONValue) async throws -> JSONValue
+    {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: body.canonicalJSON))
+        let response: HTTPClientResponse
+        let bytes: ByteBuffer
+        do {
+            response = try await client.execute(request, timeout: headTimeout)
+            bytes = try await response.body.collect(upTo: 32 << 20)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            throw ProviderError.transport(provider: provider, message: "\(error)")
+        }
+        let status = Int(response.status.code)
+        guard (200..<300).contains(status) else {
+            throw Self.error(provider: provider, status: status, headers: response.headers, body: bytes)
+        }
+        do {
+            return try JSONValue.parse(bytes.readableBytesView)
+        } catch {
+            throw ProviderError.invalidResponse(provider: provider, message: "response is not JSON: \(error)")
+        }
+    }
+
     /// Maps an HTTP error answer to the error the router acts on.
     static func error(provider: String, status: Int, headers: HTTPHeaders, body: ByteBuffer) -> ProviderError {
         let parsed = try? JSONValue.parse(body.readableBytesView)

@@ -7,11 +7,28 @@ public struct OpenAIProvider: ModelProvider {
     public let baseURL: String
     let apiKey: String?
     let transport: HTTPTransport
+    /// Send tool results as user messages instead of `role: tool` messages.
+    ///
+    /// Some OpenAI-compatible servers accept `tool` messages but drop them when they render the prompt
+    /// (llama-cpp-python's `chatml-function-calling` template does), so the model never sees the result.
+    public let toolResultsAsUser: Bool
+    /// Ask for a streamed reply. Off for servers that cannot stream a reply that may call tools
+    /// (llama-cpp-python refuses "automatic streaming tool choice"): the reply then arrives whole.
+    public let streaming: Bool
 
-    public init(name: String, baseURL: String, apiKey: String?, transport: HTTPTransport = .shared) {
+    public init(
+        name: String,
+        baseURL: String,
+        apiKey: String?,
+        toolResultsAsUser: Bool = false,
+        streaming: Bool = true,
+        transport: HTTPTransport = .shared
+    ) {
+        self.streaming = streaming
         self.name = name
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.apiKey = apiKey
+        self.toolResultsAsUser = toolResultsAsUser
         self.transport = transport
     }
 
@@ -20,11 +37,28 @@ public struct OpenAIProvider: ModelProvider {
         var headers: [(String, String)] = []
         if let apiKey, !apiKey.isEmpty { headers.append(("Authorization", "Bearer \(apiKey)")) }
         var stream = OpenAIStream(provider: name)
+        var body = Self.body(for: request, toolResultsAsUser: toolResultsAsUser)
+        stream.promptEstimate = body.canonicalJSON.utf8.count / 4 + 1
+        if !streaming, case .object(var members) = body {
+            members["stream"] = false
+            members["stream_options"] = nil
+            body = .object(members)
+            let answer = try await transport.postJSON(
+                provider: name,
+                url: baseURL + "/chat/completions",
+                headers: headers,
+                body: body
+            )
+            // A whole reply is one chunk whose choices carry `message` instead of `delta`.
+            for event in try stream.consume(ServerSentEvent(data: answer.canonicalJSON)) { try await onEvent(event) }
+            stream.done = true
+            return try stream.reply(cleanEnd: true)
+        }
         let clean = try await transport.streamEvents(
             provider: name,
             url: baseURL + "/chat/completions",
             headers: headers,
-            body: Self.body(for: request)
+            body: body
         ) { event in
             for modelEvent in try stream.consume(event) { try await onEvent(modelEvent) }
         }
@@ -32,7 +66,7 @@ public struct OpenAIProvider: ModelProvider {
     }
 
     /// The request body in OpenAI's format.
-    static func body(for request: ModelRequest) -> JSONValue {
+    static func body(for request: ModelRequest, toolResultsAsUser: Bool = false) -> JSONValue {
         var messages: [JSONValue] = []
         if let instructions = request.instructions, !instructions.isEmpty {
             messages.append(["role": "system", "content": .string(instructions)])
@@ -45,7 +79,8 @@ public struct OpenAIProvider: ModelProvider {
                 messages.append(["role": "user", "content": .string(message.text)])
             case .assistant:
                 var entry: [String: JSONValue] = ["role": "assistant"]
-                entry["content"] = message.text.isEmpty ? .null : .string(message.text)
+                // An empty string, not null: OpenAI accepts both, llama-cpp-python rejects null with a 500.
+                entry["content"] = .string(message.text)
                 let calls = message.toolCalls
                 if !calls.isEmpty {
                     entry["tool_calls"] = .array(
@@ -58,6 +93,14 @@ public struct OpenAIProvider: ModelProvider {
                     )
                 }
                 messages.append(.object(entry))
+            case .tool where toolResultsAsUser:
+                let calls = request.messages.flatMap(\.toolCalls)
+                let text = message.content.compactMap { part -> String? in
+                    guard case .toolResult(let result) = part else { return nil }
+                    let name = calls.first { $0.id == result.callID }?.name ?? "tool"
+                    return "Result of \(name)\(result.isError ? " (error)" : ""):\n\(result.output)"
+                }.joined(separator: "\n\n")
+                messages.append(["role": "user", "content": .string(text)])
             case .tool:
                 for case .toolResult(let result) in message.content {
                     messages.append(
@@ -73,6 +116,14 @@ public struct OpenAIProvider: ModelProvider {
             "stream_options": ["include_usage": true], "max_tokens": .int(request.maxTokens),
         ]
         if let temperature = request.temperature { body["temperature"] = .double(temperature) }
+        if !request.tools.isEmpty {
+            // "auto" is OpenAI's default, but llama.cpp's server ignores the tools without it: always say it.
+            let choice = request.toolChoice ?? "auto"
+            switch choice {
+            case "auto", "required", "none": body["tool_choice"] = .string(choice)
+            default: body["tool_choice"] = ["type": "function", "function": ["name": .string(choice)]]
+            }
+        }
         if !request.tools.isEmpty {
             body["tools"] = .array(
                 request.tools.map { tool in
@@ -139,7 +190,10 @@ struct OpenAIStream {
                 let index = call["index"]?.intValue ?? position
                 if let slot = calls.firstIndex(where: { $0.index == index }) {
                     if let id = call["id"]?.stringValue, !id.isEmpty { calls[slot].id = id }
-                    if let name = call["function"]?["name"]?.stringValue, !name.isEmpty { calls[slot].name += name }
+                    // OpenAI sends the name once; llama.cpp repeats it in every chunk. Keep the first.
+                    if let name = call["function"]?["name"]?.stringValue, calls[slot].name.isEmpty {
+                        calls[slot].name = name
+                    }
                     calls[slot].arguments += call["function"]?["arguments"]?.stringValue ?? ""
                 } else {
                     let id = call["id"]?.stringValue ?? "call_\(index)"
@@ -153,6 +207,15 @@ struct OpenAIStream {
     }
 
     /// The assembled reply, or ``ProviderError/streamCut(provider:usage:emittedOutput:)`` if it never finished.
+    /// Set by the driver: the request's estimated size in tokens, for servers that report no usage.
+    var promptEstimate = 0
+
+    /// Servers that report no usage (llama.cpp's stream) are metered by estimate, so budgets still hold.
+    var estimatedUsage: Usage {
+        let output = text.utf8.count + calls.reduce(0) { $0 + $1.name.utf8.count + $1.arguments.utf8.count }
+        return Usage(inputTokens: promptEstimate, outputTokens: output / 4 + 1)
+    }
+
     func reply(cleanEnd: Bool) throws -> ModelReply {
         guard done || finishReason != nil else {
             throw ProviderError.streamCut(
@@ -175,7 +238,7 @@ struct OpenAIStream {
         }
         return ModelReply(
             message: Message(role: .assistant, content: content),
-            usage: usage ?? Usage(),
+            usage: usage ?? estimatedUsage,
             stopReason: stop
         )
     }
