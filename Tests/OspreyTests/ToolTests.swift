@@ -1,0 +1,165 @@
+import Foundation
+import OspreyCore
+import OspreyTesting
+import OspreyTools
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A workspace inside a temp dir, with a canary file beside it (outside) that no tool may read.
+struct JailFixture {
+    let directory: TemporaryDirectory
+    let workspace: Workspace
+    static let canary = "CANARY-7f3a-outside-the-workspace"
+
+    init() throws {
+        directory = try TemporaryDirectory(prefix: "osprey-jail")
+        let outside = directory.url.appendingPathComponent("outside")
+        try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+        try Self.canary.write(to: outside.appendingPathComponent("secret.txt"), atomically: true, encoding: .utf8)
+        workspace = try Workspace(root: directory.url.appendingPathComponent("ws"))
+        try "hello\nworld\n".write(to: workspace.root.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(
+            atPath: workspace.root.appendingPathComponent("link-out").path, withDestinationPath: outside.path)
+        try FileManager.default.createSymbolicLink(
+            atPath: workspace.root.appendingPathComponent("escape.txt").path,
+            withDestinationPath: outside.appendingPathComponent("secret.txt").path)
+    }
+
+    var context: ToolContext { ToolContext(workspace: workspace, commandTimeout: .seconds(5), outputLimit: 4096) }
+
+    func call(_ name: String, _ arguments: String) async throws -> ToolResult {
+        try await Toolbox.builtIn.call(ToolCall(id: ToolCall.ID("c"), name: name, arguments: arguments), context: context)
+    }
+}
+
+struct ToolTests {
+    @Test(arguments: [
+        "../outside/secret.txt", "/etc/passwd", "link-out/secret.txt", "escape.txt", "/proc/self/root/etc/passwd",
+        "sub/../../outside/secret.txt", "../ws/../outside/secret.txt",
+    ])
+    func pathsThatLeadOutOfTheWorkspaceAreRefused(path: String) async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        for (tool, arguments) in [
+            ("read_file", #"{"path":"\#(path)"}"#), ("write_file", #"{"path":"\#(path)","content":"pwned"}"#),
+            ("edit_file", #"{"path":"\#(path)","old_string":"C","new_string":"D"}"#), ("list_dir", #"{"path":"\#(path)"}"#),
+        ] {
+            let result = try await jail.call(tool, arguments)
+            #expect(result.isError, "\(tool) \(path)")
+            #expect(!result.output.contains(JailFixture.canary))
+        }
+        let canary = try String(contentsOf: jail.directory.url.appendingPathComponent("outside/secret.txt"), encoding: .utf8)
+        #expect(canary == JailFixture.canary)
+    }
+
+    @Test func aDirectorySwappedForASymlinkBetweenTwoCallsIsRefused() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let sub = jail.workspace.root.appendingPathComponent("sub")
+        try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+        try "inside".write(to: sub.appendingPathComponent("secret.txt"), atomically: true, encoding: .utf8)
+        #expect(try await jail.call("read_file", #"{"path":"sub/secret.txt"}"#).output == "inside")
+        // The directory is replaced by a symlink to the outside after the first read.
+        try FileManager.default.removeItem(at: sub)
+        try FileManager.default.createSymbolicLink(atPath: sub.path, withDestinationPath: jail.directory.url.appendingPathComponent("outside").path)
+        let result = try await jail.call("read_file", #"{"path":"sub/secret.txt"}"#)
+        #expect(result.isError)
+        #expect(result.output.contains("outside the workspace"))
+    }
+
+    @Test func fileToolsReadWriteEditListGlobAndGrepInsideTheWorkspace() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        #expect(try await jail.call("write_file", #"{"path":"src/deep/a.swift","content":"let x = 1\nlet y = 2\n"}"#).isError == false)
+        #expect(try await jail.call("read_file", #"{"path":"src/deep/a.swift","offset":2,"limit":1}"#).output == "let y = 2")
+        #expect(try await jail.call("edit_file", #"{"path":"src/deep/a.swift","old_string":"x = 1","new_string":"x = 3"}"#).isError == false)
+        #expect(try await jail.call("read_file", #"{"path":"./src/deep/a.swift"}"#).output == "let x = 3\nlet y = 2\n")
+        let ambiguous = try await jail.call("edit_file", #"{"path":"src/deep/a.swift","old_string":"let","new_string":"var"}"#)
+        #expect(ambiguous.isError && ambiguous.output.contains("occurs 2 times"))
+        let missing = try await jail.call("edit_file", #"{"path":"src/deep/a.swift","old_string":"nope","new_string":"x"}"#)
+        #expect(missing.isError && missing.output.contains("not found"))
+        let listing = try await jail.call("list_dir", "{}")
+        #expect(listing.output.contains("notes.txt (12 bytes)") && listing.output.contains("src/") && listing.output.contains("escape.txt -> (symlink)"))
+        #expect(try await jail.call("glob", #"{"pattern":"**/*.swift"}"#).output == "src/deep/a.swift")
+        #expect(try await jail.call("glob", #"{"pattern":"*.txt"}"#).output == "notes.txt")
+        #expect(try await jail.call("grep", #"{"pattern":"y = \\d"}"#).output == "src/deep/a.swift:2: let y = 2")
+        // grep never follows the symlinks out.
+        #expect(try await jail.call("grep", #"{"pattern":"CANARY"}"#).output == "No matches.")
+    }
+
+    @Test func modelMistakesBecomeErrorResultsNotCrashes() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let unknown = try await jail.call("delete_everything", "{}")
+        #expect(unknown.isError && unknown.output.contains("No tool named 'delete_everything'"))
+        let missing = try await jail.call("read_file", "{}")
+        #expect(missing.isError && missing.output.contains("missing required field 'path'"))
+        let duplicate = try await jail.call("read_file", #"{"path":"notes.txt","path":"../outside/secret.txt"}"#)
+        #expect(duplicate.isError && duplicate.output.contains("duplicate key 'path'"))
+        let notJSON = try await jail.call("read_file", "{path: notes.txt")
+        #expect(notJSON.isError && notJSON.output.contains("not valid JSON"))
+        let wrongType = try await jail.call("read_file", #"{"path":42}"#)
+        #expect(wrongType.isError && wrongType.output.contains("path"))
+    }
+
+    @Test func aRestrictedToolboxDeniesWhatItWasNotGranted() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let toolbox = Toolbox.builtIn.restricted(to: ["read_file", "no_such_tool"])
+        #expect(toolbox.names == ["read_file"])
+        let denied = try await toolbox.call(ToolCall(id: ToolCall.ID("c"), name: "run_command", arguments: #"{"command":"id"}"#), context: jail.context)
+        #expect(denied.isError)
+    }
+
+    @Test func commandsRunInTheWorkspaceWithAScrubbedEnvironment() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        setenv("OSPREY_TEST_SECRET", "hunter2", 1)
+        let result = try await jail.call("run_command", #"{"command":"pwd; env; cat notes.txt; exit 3"}"#)
+        #expect(!result.isError)
+        #expect(result.output.hasPrefix("[exit code 3]\n" + jail.workspace.root.path))
+        #expect(result.output.contains("PATH=/usr/local/bin:/usr/bin:/bin"))
+        #expect(!result.output.contains("hunter2"))
+        #expect(result.output.contains("hello\nworld"))
+    }
+
+    @Test func aTimeoutKillsTheWholeProcessGroup() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        // A background child that would outlive its shell, and a foreground sleep.
+        let result = try await jail.call(
+            "run_command", #"{"command":"sleep 300 & echo $! > child.pid; sleep 300","timeout_seconds":1}"#)
+        #expect(result.output.hasPrefix("[timed out after 1.0 seconds; process group killed]"))
+        let pid = try #require(Int32(try String(contentsOf: jail.workspace.root.appendingPathComponent("child.pid"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(!Self.isAlive(pid), "the background child survived")
+    }
+
+    @Test func floodingOutputIsCappedAndKilled() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let result = try await jail.call("run_command", #"{"command":"yes osprey"}"#)
+        #expect(result.output.hasPrefix("[output exceeded 4096 bytes; process group killed]"))
+        #expect(result.output.utf8.count < 4096 + 200)
+    }
+
+    @Test func cancellingTheCallerKillsTheCommand() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let task = Task { try await jail.call("run_command", #"{"command":"echo $$ > shell.pid; sleep 300"}"#) }
+        try await Task.sleep(for: .milliseconds(300))
+        task.cancel()
+        await #expect(throws: CancellationError.self) { _ = try await task.value }
+        let pid = try #require(Int32(try String(contentsOf: jail.workspace.root.appendingPathComponent("shell.pid"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(!Self.isAlive(pid))
+    }
+
+    /// Running or sleeping, not gone and not a zombie waiting for a reaper.
+    static func isAlive(_ pid: Int32) -> Bool {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return false }
+        return !status.contains("State:\tZ")
+    }
+}
