@@ -1,0 +1,95 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import NIOHTTP1
+import OspreyCore
+import OspreyGateway
+import OspreyStore
+import OspreyTesting
+import Testing
+
+/// A model that takes its time: it streams a word, then waits (cancellably) before answering.
+struct SlowProvider: ModelProvider {
+    func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply {
+        try await onEvent(.textDelta("Thinking"))
+        try await Task.sleep(for: .seconds(30))
+        return ModelReply(message: .assistant("too late"), usage: Usage(), stopReason: .endTurn)
+    }
+}
+
+@Suite(.serialized)
+struct AgentRunTests {
+    @Test func aRunCanBeCancelledFromAnotherClientAndASecondSendIsRefusedMeanwhile() async throws {
+        let gateway = try await TestGateway(provider: SlowProvider())
+        let session = try await gateway.store.sessions.create(actor: "test")
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session.id)/messages")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
+            request.headers.add(name: "Accept", value: "text/event-stream")
+            request.body = .bytes(ByteBuffer(string: #"{"content":"think hard"}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+            var parser = ServerSentEventParser()
+            var iterator = response.body.makeAsyncIterator()
+            // Given a run that has started streaming
+            var events: [ServerSentEvent] = []
+            while events.isEmpty, let chunk = try await iterator.next() { events += parser.feed(chunk.readableBytesView) }
+            #expect(events.first?.event == "text_delta")
+            // When a second message arrives for the same session, it is refused
+            try await client.execute(
+                uri: "/api/sessions/\(session.id)/messages", method: .post, headers: TestGateway.auth(),
+                body: ByteBuffer(string: #"{"content":"me too"}"#)
+            ) { response in
+                #expect(response.status == .conflict)
+                #expect(response.errorCode == "session_busy")
+            }
+            // And another client cancels the run
+            try await client.execute(uri: "/api/sessions/\(session.id)/cancel", method: .post, headers: TestGateway.auth()) {
+                #expect($0.status == .accepted)
+            }
+            // Then the stream ends with a cancelled error, long before the model's 30 s
+            while let chunk = try await iterator.next() { events += parser.feed(chunk.readableBytesView) }
+            #expect(events.last?.event == "error")
+            #expect(events.last.flatMap { try? JSONValue.parse($0.data) }?["error"]?["code"] == "cancelled")
+            try await client.execute(uri: "/api/sessions/\(session.id)/cancel", method: .post, headers: TestGateway.auth()) {
+                #expect($0.status == .notFound)
+            }
+        }
+        #expect(try await gateway.store.ledger.events(filter: EventFilter(type: "run.cancelled")).count == 1)
+    }
+
+    @Test func modelsListsProvidersBreakersAndAgentRoutes() async throws {
+        let gateway = try await TestGateway()
+        try await gateway.app().test(.router) { client in
+            try await client.execute(uri: "/api/models", method: .get, headers: TestGateway.auth()) { response in
+                #expect(response.status == .ok)
+                #expect(response.json["agents"]?["default"]?["routes"] == ["scripted/test"])
+                #expect(response.json["agents"]?["default"]?["tools"]?.arrayValue?.contains("read_file") == true)
+                #expect(response.json["local_model"]?["enabled"] == false)
+            }
+        }
+    }
+
+    @Test func anAgentErrorReachesJSONClientsWithItsStatus() async throws {
+        var config = OspreyConfig()
+        var agent = OspreyConfig.Agent()
+        agent.model = "scripted/test"
+        agent.tokensPerRun = 10
+        config.agents["default"] = agent
+        let gateway = try await TestGateway(config: config)
+        let session = try await gateway.store.sessions.create(actor: "test")
+        try await gateway.app().test(.router) { client in
+            try await client.execute(
+                uri: "/api/sessions/\(session.id)/messages", method: .post, headers: TestGateway.auth(),
+                body: ByteBuffer(string: #"{"content":"hello"}"#)
+            ) { response in
+                #expect(response.status == .tooManyRequests)
+                #expect(response.errorCode == "budget_exceeded")
+            }
+        }
+    }
+}

@@ -1,0 +1,267 @@
+import Foundation
+import OspreyAgent
+import OspreyCore
+import OspreyProviders
+import OspreyStore
+import OspreyTesting
+import OspreyTools
+import Synchronization
+import Testing
+
+/// An agent on an in-memory store with a scripted model and a temp workspace.
+struct AgentFixture {
+    let store: Store
+    let directory: TemporaryDirectory
+    let workspace: Workspace
+    let agent: Agent
+    let session: Session
+
+    init(
+        provider: any ModelProvider, settings: OspreyConfig.Agent = OspreyConfig.Agent(),
+        pricing: Pricing? = nil, routes: [ModelRoute] = [ModelRoute(provider: "scripted", model: "test")],
+        providers: [String: any ModelProvider]? = nil
+    ) async throws {
+        store = try Store.inMemory()
+        directory = try TemporaryDirectory(prefix: "osprey-agent")
+        workspace = try Workspace(root: directory.url)
+        try "The osprey returns at dawn.\nSecond line.\n".write(
+            to: directory.url.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        let router = Router(providers: providers ?? ["scripted": provider], policy: RetryPolicy(maxAttempts: 1), sleep: { _ in })
+        let meter = Meter(store: store) { _ in pricing }
+        agent = Agent(
+            name: "default", settings: settings, routes: routes, router: router, toolbox: .builtIn, store: store, meter: meter,
+            workspace: workspace)
+        session = try await store.sessions.create(actor: "user:test")
+    }
+
+    func run(_ prompt: String) async throws -> RunResult {
+        try await agent.run(prompt, session: session.id, actor: "user:test") { _ in }
+    }
+
+    var eventTypes: [String] {
+        get async throws { try await store.ledger.events(limit: 1000).map(\.type) }
+    }
+}
+
+struct AgentLoopTests {
+    @Test func aReplyWithoutToolCallsFinishes() {
+        var loop = AgentLoop(history: [], prompt: .user("hi"), maxTurns: 5, maxSeconds: 60)
+        #expect(loop.start() == .callModel([.user("hi")]))
+        #expect(loop.modelReplied(.assistant("hello"), elapsedSeconds: 1) == .finish(.assistant("hello")))
+    }
+
+    @Test func toolCallsGoToTheToolsAndTheirResultsBackToTheModel() {
+        var loop = AgentLoop(history: [.user("before"), .assistant("ok")], prompt: .user("read"), maxTurns: 5, maxSeconds: 60)
+        _ = loop.start()
+        let call = Message.toolCall("read_file", #"{"path":"a"}"#)
+        #expect(loop.modelReplied(call, elapsedSeconds: 1) == .callTools(call.toolCalls))
+        let result = ToolResult(callID: ToolCall.ID("call_1"), output: "A")
+        guard case .callModel(let messages) = loop.toolsReturned([result], elapsedSeconds: 2) else {
+            Issue.record("expected a model call")
+            return
+        }
+        #expect(messages.count == 5)
+        #expect(messages.last == Message(role: .tool, content: [.toolResult(result)]))
+        #expect(loop.toolRounds == 1)
+    }
+
+    @Test(arguments: [1, 2, 5])
+    func theTurnLimitStopsARunaway(maxTurns: Int) {
+        var loop = AgentLoop(history: [], prompt: .user("loop"), maxTurns: maxTurns, maxSeconds: 60)
+        var action = loop.start()
+        var calls = 0
+        while case .callModel = action {
+            calls += 1
+            _ = loop.modelReplied(.toolCall("list_dir", "{}"), elapsedSeconds: 0)
+            action = loop.toolsReturned([ToolResult(callID: ToolCall.ID("call_1"), output: "")], elapsedSeconds: 0)
+        }
+        #expect(calls == maxTurns)
+        #expect(action == .fail(.tooManyTurns(maxTurns)))
+    }
+
+    @Test func theTimeLimitIsCheckedBeforeEveryStep() {
+        var loop = AgentLoop(history: [], prompt: .user("slow"), maxTurns: 50, maxSeconds: 10)
+        _ = loop.start()
+        #expect(loop.modelReplied(.toolCall("list_dir", "{}"), elapsedSeconds: 11) == .fail(.timeLimit(seconds: 10)))
+    }
+
+    @Test func compactionWaitsForTheThresholdAndNeverSplitsAToolCallFromItsResult() {
+        let guardrail = ContextGuard(threshold: 50, keepRecent: 2)
+        let call = Message.toolCall("read_file", #"{"path":"a.txt"}"#)
+        let result = Message(role: .tool, content: [.toolResult(ToolResult(callID: ToolCall.ID("call_1"), output: "x"))])
+        let long = String(repeating: "words ", count: 100)
+        #expect(guardrail.compactionCount([.user("short")], instructions: nil, tools: []) == nil)
+        let messages: [Message] = [.user(long), .assistant(long), .user("now"), call, result, .assistant("done")]
+        // Keeping the last 2 would start at the tool result: the cut moves back to keep the call with it.
+        #expect(guardrail.compactionCount(messages, instructions: nil, tools: []) == 3)
+        let checkpoint = ContextGuard.checkpoint(messages)
+        #expect(checkpoint.contains("Files touched: read_file a.txt"))
+        #expect(checkpoint.contains("User requests: \"words"))
+    }
+}
+
+@Suite(.serialized)
+struct AgentTests {
+    @Test func theAgentReadsAFileWithAToolAndAnswers() async throws {
+        let provider = ScriptedProvider(messages: [
+            .toolCall("read_file", #"{"path":"notes.txt"}"#), .assistant("The first line is: The osprey returns at dawn."),
+        ])
+        let fixture = try await AgentFixture(provider: provider)
+        defer { fixture.directory.remove() }
+        let events = Mutex<[AgentEvent]>([])
+        let result = try await fixture.agent.run("Read notes.txt", session: fixture.session.id, actor: "user:test") { event in
+            events.withLock { $0.append(event) }
+        }
+        #expect(result.message.text == "The first line is: The osprey returns at dawn.")
+        #expect(result.turns == 2)
+        #expect(result.usage == Usage(inputTokens: 20, outputTokens: 10))
+        // The second request carried the tool's real output.
+        let second = try #require(provider.requests.last)
+        guard case .toolResult(let toolResult)? = second.messages.last?.content.first else {
+            Issue.record("the model never saw the tool result")
+            return
+        }
+        #expect(toolResult.output == "The osprey returns at dawn.\nSecond line.\n")
+        #expect(second.instructions?.contains("Files in the workspace: notes.txt") == true)
+        #expect(events.withLock { $0 }.contains(.toolResult(toolResult)))
+        #expect(
+            try await fixture.eventTypes == [
+                "session.created", "message.user", "llm.call", "message.assistant", "tool.call.requested", "tool.call.completed",
+                "message.tool", "llm.call", "message.assistant",
+            ])
+        let transcript = try await fixture.store.sessions.messages(of: fixture.session.id).map(\.message.role)
+        #expect(transcript == [.user, .assistant, .tool, .assistant])
+        #expect(try await fixture.store.ledger.verify().ok)
+    }
+
+    @Test func toolMistakesGoBackToTheModelAsErrors() async throws {
+        let provider = ScriptedProvider(messages: [
+            Message(
+                role: .assistant,
+                content: [
+                    .toolCall(ToolCall(id: ToolCall.ID("a"), name: "no_such_tool", arguments: "{}")),
+                    .toolCall(ToolCall(id: ToolCall.ID("b"), name: "read_file", arguments: #"{"path":"x","path":"y"}"#)),
+                    .toolCall(ToolCall(id: ToolCall.ID("c"), name: "read_file", arguments: #"{"path":"../../etc/passwd"}"#)),
+                ]), .assistant("Sorry."),
+        ])
+        let fixture = try await AgentFixture(provider: provider)
+        defer { fixture.directory.remove() }
+        let result = try await fixture.run("do things")
+        #expect(result.message.text == "Sorry.")
+        let results = try #require(provider.requests.last?.messages.last?.content).compactMap { part -> ToolResult? in
+            if case .toolResult(let result) = part { return result }
+            return nil
+        }
+        #expect(results.map(\.callID.rawValue) == ["a", "b", "c"])
+        #expect(results.allSatisfy { $0.isError })
+        #expect(results[1].output.contains("duplicate key"))
+        #expect(results[2].output.contains("outside the workspace"))
+        #expect(try await fixture.eventTypes.filter { $0 == "tool.call.failed" }.count == 3)
+    }
+
+    @Test func aRunawayModelStopsAtTheTurnLimit() async throws {
+        let provider = ScriptedProvider(messages: Array(repeating: .toolCall("list_dir", "{}"), count: 10))
+        var settings = OspreyConfig.Agent()
+        settings.maxTurns = 3
+        let fixture = try await AgentFixture(provider: provider, settings: settings)
+        defer { fixture.directory.remove() }
+        await #expect(throws: AgentError.tooManyTurns(3)) { _ = try await fixture.run("loop forever") }
+        #expect(provider.requests.count == 3)
+    }
+
+    @Test func aRunOverItsTokenBudgetIsRefusedBeforeTheCall() async throws {
+        let provider = ScriptedProvider(messages: [.assistant("never sent")])
+        var settings = OspreyConfig.Agent()
+        settings.tokensPerRun = 100
+        settings.maxReplyTokens = 200
+        let fixture = try await AgentFixture(provider: provider, settings: settings)
+        defer { fixture.directory.remove() }
+        do {
+            _ = try await fixture.run("hi")
+            Issue.record("expected the budget to refuse")
+        } catch let error as AgentError {
+            #expect(error.code == "budget_exceeded")
+        }
+        #expect(provider.requests.isEmpty)
+        let refused = try await fixture.store.ledger.events(filter: EventFilter(type: "budget.exceeded"))
+        #expect(refused.count == 1)
+        #expect(refused[0].payload["reason"]?.stringValue?.contains("limit is 100") == true)
+    }
+
+    @Test func theDailyCostBudgetHoldsAcrossRuns() async throws {
+        let provider = ScriptedProvider(
+            replies: Array(
+                repeating: ModelReply(message: .assistant("ok"), usage: Usage(inputTokens: 400_000, outputTokens: 0), stopReason: .endTurn),
+                count: 4))
+        var settings = OspreyConfig.Agent()
+        settings.costPerDayUSD = 1.0
+        settings.maxReplyTokens = 10
+        // $1 per million input tokens: each run costs $0.40.
+        let fixture = try await AgentFixture(provider: provider, settings: settings, pricing: Pricing(inputPerMillion: 1, outputPerMillion: 1))
+        defer { fixture.directory.remove() }
+        // A call is reserved at its estimate (small here), so the third run still fits; it settles at $0.40
+        // and takes the day to $1.20. From then on every call is refused before it is made.
+        _ = try await fixture.run("one")
+        _ = try await fixture.run("two")
+        _ = try await fixture.run("three")
+        await #expect(throws: AgentError.self) { _ = try await fixture.run("four") }
+        #expect(provider.requests.count == 3)
+        let calls = try await fixture.store.ledger.events(filter: EventFilter(type: "llm.call"))
+        #expect(calls.map { $0.payload["cost_usd"]?.doubleValue } == [0.4, 0.4, 0.4])
+        #expect(calls.allSatisfy { $0.payload["tokens_in"] == 400_000 && $0.payload["provider"] == "scripted" })
+    }
+
+    @Test func aStreamCutInsideAToolCallNeverRunsTheToolAndIsCountedOnce() async throws {
+        let server = ScriptedHTTPServer(responses: [
+            .sse(
+                [
+                    #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_x","function":{"name":"write_file","arguments":"{\"path\":\"pwned.txt\",\"con"}}]}}]}"#
+                ], cut: true)
+        ])
+        try await server.run { server in
+            let provider = OpenAIProvider(name: "scripted", baseURL: server.baseURL + "/v1", apiKey: nil)
+            let fixture = try await AgentFixture(provider: provider)
+            defer { fixture.directory.remove() }
+            await #expect(throws: AgentError.self) { _ = try await fixture.run("write a file") }
+            #expect(!FileManager.default.fileExists(atPath: fixture.directory.url.appendingPathComponent("pwned.txt").path))
+            let types = try await fixture.eventTypes
+            #expect(!types.contains("tool.call.requested"))
+            let calls = try await fixture.store.ledger.events(filter: EventFilter(type: "llm.call"))
+            #expect(calls.count == 1)
+            #expect(calls.first?.payload["outcome"] == "stream_cut")
+            #expect(server.requests.count == 1)  // output had reached the client: no retry
+        }
+    }
+
+    @Test func aLongConversationIsCompactedWithACheckpointAndRecentTurnsKept() async throws {
+        let provider = ScriptedProvider(messages: [
+            .assistant("Summary: the user asked about notes."), .toolCall("read_file", #"{"path":"notes.txt"}"#), .assistant("Done."),
+        ])
+        var settings = OspreyConfig.Agent()
+        settings.contextTokens = 800
+        let fixture = try await AgentFixture(provider: provider, settings: settings)
+        defer { fixture.directory.remove() }
+        let filler = String(repeating: "background detail ", count: 60)
+        for turn in 0..<4 {
+            let text = turn < 2 ? "question \(turn) \(filler)" : "question \(turn)"
+            try await fixture.store.sessions.append(.user(text), to: fixture.session.id, actor: "user:test")
+            try await fixture.store.sessions.append(.assistant("answer \(turn)"), to: fixture.session.id, actor: "agent:default")
+        }
+        let result = try await fixture.run("read notes.txt please")
+        #expect(result.message.text == "Done.")
+        let compacted = try await fixture.store.ledger.events(filter: EventFilter(type: "session.compacted"))
+        #expect(compacted.count == 1)
+        #expect(compacted.first?.payload["checkpoint"]?.stringValue?.contains("User requests: \"question 0") == true)
+        // The request after compaction starts with the summary (model-written and deterministic) and keeps the prompt.
+        let request = try #require(provider.requests.dropFirst().first)
+        let summary = try #require(request.messages.first)
+        #expect(summary.role == .system)
+        #expect(summary.text.contains("Summary: the user asked about notes."))
+        #expect(summary.text.contains("Checkpoint of"))
+        #expect(request.messages.contains(.user("read notes.txt please")))
+        #expect(!request.messages.contains { $0.text.contains("question 0") && $0.role == .user })
+        // A later run starts from the summary, not from the full history.
+        let history = try await fixture.store.sessions.messages(of: fixture.session.id).count
+        #expect(history > 8)
+    }
+}

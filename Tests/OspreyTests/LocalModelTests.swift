@@ -1,0 +1,49 @@
+import Foundation
+import OspreyAgent
+import OspreyCore
+import OspreyGateway
+import OspreyStore
+import OspreyTesting
+import Testing
+
+/// End to end against the real local model (SmolLM2-135M under llama.cpp's server), which `.ci/run` installs.
+@Suite(.serialized)
+struct LocalModelTests {
+    @Test func theLocalModelReadsAFileWithAToolAndQuotesIt() async throws {
+        let directory = try TemporaryDirectory(prefix: "osprey-local")
+        defer { directory.remove() }
+        let home = Home(root: directory.url)
+        try home.bootstrap()
+        try "The osprey returns at dawn.\nSecond line.\n".write(
+            to: home.workspaceDirectory.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        var config = OspreyConfig()
+        config.localModel.port = freeLoopbackPort()
+        #expect(config.localModelEnabled)
+        let store = try Store.inMemory()
+        let runtime = try AgentRuntime(config: config, store: store, home: home)
+        let server = try #require(runtime.localModel)
+        do {
+            let agent = try runtime.agent(named: "default")
+            #expect(agent.routes.map(\.description) == ["local/smollm2"])
+            let session = try await store.sessions.create(actor: "user:test")
+            let result = try await agent.run("Read notes.txt and tell me its first line", session: session.id, actor: "user:test") {
+                _ in
+            }
+            // The model called read_file on the real file and its answer quotes the first line.
+            let completed = try await store.ledger.events(filter: EventFilter(type: "tool.call.completed"))
+            #expect(completed.first?.payload["tool"] == "read_file")
+            #expect(completed.first?.payload["output"]?.stringValue?.contains("The osprey returns at dawn.") == true)
+            #expect(result.message.text.contains("The osprey returns at dawn"))
+            // Every model call is metered, by estimate when the server reports no usage.
+            let calls = try await store.ledger.events(filter: EventFilter(type: "llm.call"))
+            #expect(calls.count == result.turns)
+            #expect(calls.allSatisfy { $0.payload["outcome"] == "ok" && ($0.payload["tokens_in"]?.intValue ?? 0) > 0 })
+            #expect(await server.isRunning)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+        #expect(await !server.isRunning)
+    }
+}
