@@ -159,6 +159,39 @@ public struct OspreyConfig: Hashable, Sendable {
         return try OspreyConfig(toml: text)
     }
 
+    /// The first config of a new home: the defaults, plus a provider for each API key found in the environment
+    /// (referenced as `${env:VAR}`, never copied), so a key that is set is used and the local model is not.
+    public static func initialText(environment: [String: String]) -> String {
+        var text = defaultText
+        if environment["ANTHROPIC_API_KEY"].map({ !$0.isEmpty }) == true {
+            text += """
+
+                [[providers]]
+                name = "anthropic"
+                kind = "anthropic"
+                base_url = "https://api.anthropic.com"
+                api_key = "${env:ANTHROPIC_API_KEY}"
+                models = ["claude-sonnet-4-5"]
+                pricing = { "claude-sonnet-4-5" = { input = 3.0, output = 15.0 } }
+
+                """
+        }
+        if environment["OPENAI_API_KEY"].map({ !$0.isEmpty }) == true {
+            text += """
+
+                [[providers]]
+                name = "openai"
+                kind = "openai"
+                base_url = "https://api.openai.com/v1"
+                api_key = "${env:OPENAI_API_KEY}"
+                models = ["gpt-4o-mini"]
+                pricing = { "gpt-4o-mini" = { input = 0.15, output = 0.6 } }
+
+                """
+        }
+        return text
+    }
+
     /// The file written on first start: every setting at its default, commented.
     public static let defaultText = """
         # Osprey configuration. Every setting below is shown at its default.

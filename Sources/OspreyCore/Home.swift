@@ -52,7 +52,7 @@ public struct Home: Hashable, Sendable {
     ///
     /// Existing files are never overwritten. Returns true when the home was new.
     @discardableResult
-    public func bootstrap() throws -> Bool {
+    public func bootstrap(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> Bool {
         let isNew = !FileManager.default.fileExists(atPath: tokenFile.path)
         for directory in directories {
             do {
@@ -69,7 +69,7 @@ public struct Home: Hashable, Sendable {
             // A new home is private to its owner, even if its directory was made beforehand with a looser mode.
             _ = chmod(root.path, 0o700)
         }
-        try Self.createFile(at: configFile, contents: OspreyConfig.defaultText, mode: 0o600)
+        try Self.createFile(at: configFile, contents: OspreyConfig.initialText(environment: environment), mode: 0o600)
         try Self.createFile(at: tokenFile, contents: Self.newToken() + "\n", mode: 0o600)
         try Self.createFile(at: ledgerKeyFile, contents: Self.randomHex(bytes: 32) + "\n", mode: 0o600)
         return isNew

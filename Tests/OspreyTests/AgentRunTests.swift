@@ -37,25 +37,37 @@ struct AgentRunTests {
             var iterator = response.body.makeAsyncIterator()
             // Given a run that has started streaming
             var events: [ServerSentEvent] = []
-            while events.isEmpty, let chunk = try await iterator.next() { events += parser.feed(chunk.readableBytesView) }
+            while events.isEmpty, let chunk = try await iterator.next() {
+                events += parser.feed(chunk.readableBytesView)
+            }
             #expect(events.first?.event == "text_delta")
             // When a second message arrives for the same session, it is refused
             try await client.execute(
-                uri: "/api/sessions/\(session.id)/messages", method: .post, headers: TestGateway.auth(),
+                uri: "/api/sessions/\(session.id)/messages",
+                method: .post,
+                headers: TestGateway.auth(),
                 body: ByteBuffer(string: #"{"content":"me too"}"#)
             ) { response in
                 #expect(response.status == .conflict)
                 #expect(response.errorCode == "session_busy")
             }
             // And another client cancels the run
-            try await client.execute(uri: "/api/sessions/\(session.id)/cancel", method: .post, headers: TestGateway.auth()) {
+            try await client.execute(
+                uri: "/api/sessions/\(session.id)/cancel",
+                method: .post,
+                headers: TestGateway.auth()
+            ) {
                 #expect($0.status == .accepted)
             }
             // Then the stream ends with a cancelled error, long before the model's 30 s
             while let chunk = try await iterator.next() { events += parser.feed(chunk.readableBytesView) }
             #expect(events.last?.event == "error")
             #expect(events.last.flatMap { try? JSONValue.parse($0.data) }?["error"]?["code"] == "cancelled")
-            try await client.execute(uri: "/api/sessions/\(session.id)/cancel", method: .post, headers: TestGateway.auth()) {
+            try await client.execute(
+                uri: "/api/sessions/\(session.id)/cancel",
+                method: .post,
+                headers: TestGateway.auth()
+            ) {
                 #expect($0.status == .notFound)
             }
         }
@@ -84,7 +96,9 @@ struct AgentRunTests {
         let session = try await gateway.store.sessions.create(actor: "test")
         try await gateway.app().test(.router) { client in
             try await client.execute(
-                uri: "/api/sessions/\(session.id)/messages", method: .post, headers: TestGateway.auth(),
+                uri: "/api/sessions/\(session.id)/messages",
+                method: .post,
+                headers: TestGateway.auth(),
                 body: ByteBuffer(string: #"{"content":"hello"}"#)
             ) { response in
                 #expect(response.status == .tooManyRequests)

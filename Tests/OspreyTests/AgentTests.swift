@@ -17,20 +17,36 @@ struct AgentFixture {
     let session: Session
 
     init(
-        provider: any ModelProvider, settings: OspreyConfig.Agent = OspreyConfig.Agent(),
-        pricing: Pricing? = nil, routes: [ModelRoute] = [ModelRoute(provider: "scripted", model: "test")],
+        provider: any ModelProvider,
+        settings: OspreyConfig.Agent = OspreyConfig.Agent(),
+        pricing: Pricing? = nil,
+        routes: [ModelRoute] = [ModelRoute(provider: "scripted", model: "test")],
         providers: [String: any ModelProvider]? = nil
     ) async throws {
         store = try Store.inMemory()
         directory = try TemporaryDirectory(prefix: "osprey-agent")
         workspace = try Workspace(root: directory.url)
         try "The osprey returns at dawn.\nSecond line.\n".write(
-            to: directory.url.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
-        let router = Router(providers: providers ?? ["scripted": provider], policy: RetryPolicy(maxAttempts: 1), sleep: { _ in })
+            to: directory.url.appendingPathComponent("notes.txt"),
+            atomically: true,
+            encoding: .utf8
+        )
+        let router = Router(
+            providers: providers ?? ["scripted": provider],
+            policy: RetryPolicy(maxAttempts: 1),
+            sleep: { _ in }
+        )
         let meter = Meter(store: store) { _ in pricing }
         agent = Agent(
-            name: "default", settings: settings, routes: routes, router: router, toolbox: .builtIn, store: store, meter: meter,
-            workspace: workspace)
+            name: "default",
+            settings: settings,
+            routes: routes,
+            router: router,
+            toolbox: .builtIn,
+            store: store,
+            meter: meter,
+            workspace: workspace
+        )
         session = try await store.sessions.create(actor: "user:test")
     }
 
@@ -51,7 +67,12 @@ struct AgentLoopTests {
     }
 
     @Test func toolCallsGoToTheToolsAndTheirResultsBackToTheModel() {
-        var loop = AgentLoop(history: [.user("before"), .assistant("ok")], prompt: .user("read"), maxTurns: 5, maxSeconds: 60)
+        var loop = AgentLoop(
+            history: [.user("before"), .assistant("ok")],
+            prompt: .user("read"),
+            maxTurns: 5,
+            maxSeconds: 60
+        )
         _ = loop.start()
         let call = Message.toolCall("read_file", #"{"path":"a"}"#)
         #expect(loop.modelReplied(call, elapsedSeconds: 1) == .callTools(call.toolCalls))
@@ -88,7 +109,10 @@ struct AgentLoopTests {
     @Test func compactionWaitsForTheThresholdAndNeverSplitsAToolCallFromItsResult() {
         let guardrail = ContextGuard(threshold: 50, keepRecent: 2)
         let call = Message.toolCall("read_file", #"{"path":"a.txt"}"#)
-        let result = Message(role: .tool, content: [.toolResult(ToolResult(callID: ToolCall.ID("call_1"), output: "x"))])
+        let result = Message(
+            role: .tool,
+            content: [.toolResult(ToolResult(callID: ToolCall.ID("call_1"), output: "x"))]
+        )
         let long = String(repeating: "words ", count: 100)
         #expect(guardrail.compactionCount([.user("short")], instructions: nil, tools: []) == nil)
         let messages: [Message] = [.user(long), .assistant(long), .user("now"), call, result, .assistant("done")]
@@ -104,12 +128,14 @@ struct AgentLoopTests {
 struct AgentTests {
     @Test func theAgentReadsAFileWithAToolAndAnswers() async throws {
         let provider = ScriptedProvider(messages: [
-            .toolCall("read_file", #"{"path":"notes.txt"}"#), .assistant("The first line is: The osprey returns at dawn."),
+            .toolCall("read_file", #"{"path":"notes.txt"}"#),
+            .assistant("The first line is: The osprey returns at dawn."),
         ])
         let fixture = try await AgentFixture(provider: provider)
         defer { fixture.directory.remove() }
         let events = Mutex<[AgentEvent]>([])
-        let result = try await fixture.agent.run("Read notes.txt", session: fixture.session.id, actor: "user:test") { event in
+        let result = try await fixture.agent.run("Read notes.txt", session: fixture.session.id, actor: "user:test") {
+            event in
             events.withLock { $0.append(event) }
         }
         #expect(result.message.text == "The first line is: The osprey returns at dawn.")
@@ -126,9 +152,11 @@ struct AgentTests {
         #expect(events.withLock { $0 }.contains(.toolResult(toolResult)))
         #expect(
             try await fixture.eventTypes == [
-                "session.created", "message.user", "llm.call", "message.assistant", "tool.call.requested", "tool.call.completed",
+                "session.created", "message.user", "llm.call", "message.assistant", "tool.call.requested",
+                "tool.call.completed",
                 "message.tool", "llm.call", "message.assistant",
-            ])
+            ]
+        )
         let transcript = try await fixture.store.sessions.messages(of: fixture.session.id).map(\.message.role)
         #expect(transcript == [.user, .assistant, .tool, .assistant])
         #expect(try await fixture.store.ledger.verify().ok)
@@ -140,9 +168,14 @@ struct AgentTests {
                 role: .assistant,
                 content: [
                     .toolCall(ToolCall(id: ToolCall.ID("a"), name: "no_such_tool", arguments: "{}")),
-                    .toolCall(ToolCall(id: ToolCall.ID("b"), name: "read_file", arguments: #"{"path":"x","path":"y"}"#)),
-                    .toolCall(ToolCall(id: ToolCall.ID("c"), name: "read_file", arguments: #"{"path":"../../etc/passwd"}"#)),
-                ]), .assistant("Sorry."),
+                    .toolCall(
+                        ToolCall(id: ToolCall.ID("b"), name: "read_file", arguments: #"{"path":"x","path":"y"}"#)
+                    ),
+                    .toolCall(
+                        ToolCall(id: ToolCall.ID("c"), name: "read_file", arguments: #"{"path":"../../etc/passwd"}"#)
+                    ),
+                ]
+            ), .assistant("Sorry."),
         ])
         let fixture = try await AgentFixture(provider: provider)
         defer { fixture.directory.remove() }
@@ -191,13 +224,23 @@ struct AgentTests {
     @Test func theDailyCostBudgetHoldsAcrossRuns() async throws {
         let provider = ScriptedProvider(
             replies: Array(
-                repeating: ModelReply(message: .assistant("ok"), usage: Usage(inputTokens: 400_000, outputTokens: 0), stopReason: .endTurn),
-                count: 4))
+                repeating: ModelReply(
+                    message: .assistant("ok"),
+                    usage: Usage(inputTokens: 400_000, outputTokens: 0),
+                    stopReason: .endTurn
+                ),
+                count: 4
+            )
+        )
         var settings = OspreyConfig.Agent()
         settings.costPerDayUSD = 1.0
         settings.maxReplyTokens = 10
         // $1 per million input tokens: each run costs $0.40.
-        let fixture = try await AgentFixture(provider: provider, settings: settings, pricing: Pricing(inputPerMillion: 1, outputPerMillion: 1))
+        let fixture = try await AgentFixture(
+            provider: provider,
+            settings: settings,
+            pricing: Pricing(inputPerMillion: 1, outputPerMillion: 1)
+        )
         defer { fixture.directory.remove() }
         // A call is reserved at its estimate (small here), so the third run still fits; it settles at $0.40
         // and takes the day to $1.20. From then on every call is refused before it is made.
@@ -216,14 +259,18 @@ struct AgentTests {
             .sse(
                 [
                     #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_x","function":{"name":"write_file","arguments":"{\"path\":\"pwned.txt\",\"con"}}]}}]}"#
-                ], cut: true)
+                ],
+                cut: true
+            )
         ])
         try await server.run { server in
             let provider = OpenAIProvider(name: "scripted", baseURL: server.baseURL + "/v1", apiKey: nil)
             let fixture = try await AgentFixture(provider: provider)
             defer { fixture.directory.remove() }
             await #expect(throws: AgentError.self) { _ = try await fixture.run("write a file") }
-            #expect(!FileManager.default.fileExists(atPath: fixture.directory.url.appendingPathComponent("pwned.txt").path))
+            #expect(
+                !FileManager.default.fileExists(atPath: fixture.directory.url.appendingPathComponent("pwned.txt").path)
+            )
             let types = try await fixture.eventTypes
             #expect(!types.contains("tool.call.requested"))
             let calls = try await fixture.store.ledger.events(filter: EventFilter(type: "llm.call"))
@@ -235,7 +282,8 @@ struct AgentTests {
 
     @Test func aLongConversationIsCompactedWithACheckpointAndRecentTurnsKept() async throws {
         let provider = ScriptedProvider(messages: [
-            .assistant("Summary: the user asked about notes."), .toolCall("read_file", #"{"path":"notes.txt"}"#), .assistant("Done."),
+            .assistant("Summary: the user asked about notes."), .toolCall("read_file", #"{"path":"notes.txt"}"#),
+            .assistant("Done."),
         ])
         var settings = OspreyConfig.Agent()
         settings.contextTokens = 800
@@ -245,7 +293,11 @@ struct AgentTests {
         for turn in 0..<4 {
             let text = turn < 2 ? "question \(turn) \(filler)" : "question \(turn)"
             try await fixture.store.sessions.append(.user(text), to: fixture.session.id, actor: "user:test")
-            try await fixture.store.sessions.append(.assistant("answer \(turn)"), to: fixture.session.id, actor: "agent:default")
+            try await fixture.store.sessions.append(
+                .assistant("answer \(turn)"),
+                to: fixture.session.id,
+                actor: "agent:default"
+            )
         }
         let result = try await fixture.run("read notes.txt please")
         #expect(result.message.text == "Done.")

@@ -15,7 +15,10 @@ struct LocalModelTests {
         let home = Home(root: directory.url)
         try home.bootstrap()
         try "The osprey returns at dawn.\nSecond line.\n".write(
-            to: home.workspaceDirectory.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+            to: home.workspaceDirectory.appendingPathComponent("notes.txt"),
+            atomically: true,
+            encoding: .utf8
+        )
         var config = OspreyConfig()
         config.localModel.port = freeLoopbackPort()
         #expect(config.localModelEnabled)
@@ -26,7 +29,11 @@ struct LocalModelTests {
             let agent = try runtime.agent(named: "default")
             #expect(agent.routes.map(\.description) == ["local/smollm2"])
             let session = try await store.sessions.create(actor: "user:test")
-            let result = try await agent.run("Read notes.txt and tell me its first line", session: session.id, actor: "user:test") {
+            let result = try await agent.run(
+                "Read notes.txt and tell me its first line",
+                session: session.id,
+                actor: "user:test"
+            ) {
                 _ in
             }
             // The model called read_file on the real file and its answer quotes the first line.

@@ -1,18 +1,23 @@
 import Foundation
 import OspreyCore
-@testable import OspreyProviders
 import OspreyTesting
 import Synchronization
 import Testing
 
+@testable import OspreyProviders
+
 @Suite(.serialized)
 struct ProviderTests {
     static let request = ModelRequest(
-        model: "gpt-test", instructions: "Be brief.", messages: [.user("Read a.txt and b.txt")],
-        tools: [ToolDefinition(name: "read_file", description: "Read a file.", parameters: ["type": "object"])])
+        model: "gpt-test",
+        instructions: "Be brief.",
+        messages: [.user("Read a.txt and b.txt")],
+        tools: [ToolDefinition(name: "read_file", description: "Read a file.", parameters: ["type": "object"])]
+    )
 
     static func collect(
-        _ provider: some ModelProvider, _ request: ModelRequest = request
+        _ provider: some ModelProvider,
+        _ request: ModelRequest = request
     ) async throws -> (ModelReply, [ModelEvent]) {
         let events = Mutex<[ModelEvent]>([])
         let reply = try await provider.respond(to: request) { event in events.withLock { $0.append(event) } }
@@ -42,14 +47,17 @@ struct ProviderTests {
                 reply.message.toolCalls == [
                     ToolCall(id: ToolCall.ID("call_a"), name: "read_file", arguments: #"{"path":"a.txt"}"#),
                     ToolCall(id: ToolCall.ID("call_b"), name: "read_file", arguments: #"{"path":"b.txt"}"#),
-                ])
+                ]
+            )
             #expect(reply.usage == Usage(inputTokens: 42, outputTokens: 17))
             #expect(reply.stopReason == .toolUse)
             #expect(
                 events == [
-                    .textDelta("Reading "), .textDelta("both."), .toolCallStarted(id: ToolCall.ID("call_a"), name: "read_file"),
+                    .textDelta("Reading "), .textDelta("both."),
+                    .toolCallStarted(id: ToolCall.ID("call_a"), name: "read_file"),
                     .toolCallStarted(id: ToolCall.ID("call_b"), name: "read_file"),
-                ])
+                ]
+            )
             let sent = try #require(server.requests.first)
             #expect(sent.path == "/v1/chat/completions")
             #expect(sent.headers["authorization"] == "Bearer sk-test")
@@ -69,7 +77,9 @@ struct ProviderTests {
             messages: [
                 .user("go"), Message(role: .assistant, content: [.toolCall(call)]),
                 Message(role: .tool, content: [.toolResult(ToolResult(callID: call.id, output: "A", isError: false))]),
-            ], toolChoice: "read_file")
+            ],
+            toolChoice: "read_file"
+        )
         let messages = try #require(OpenAIProvider.body(for: request)["messages"]?.arrayValue)
         #expect(messages[1]["content"] == "")
         #expect(messages[1]["tool_calls"]?.arrayValue?.first?["function"]?["arguments"] == #"{"path":"a"}"#)
@@ -93,9 +103,11 @@ struct ProviderTests {
             #"{"type":"message_stop"}"#,
         ],
         events: [
-            "message_start", "content_block_start", "ping", "content_block_delta", "content_block_stop", "content_block_start",
+            "message_start", "content_block_start", "ping", "content_block_delta", "content_block_stop",
+            "content_block_start",
             "content_block_delta", "content_block_delta", "content_block_stop", "message_delta", "message_stop",
-        ])
+        ]
+    )
 
     @Test func anthropicStreamsTextAndToolUseBlocks() async throws {
         let server = ScriptedHTTPServer(responses: [Self.anthropicStream])
@@ -109,7 +121,11 @@ struct ProviderTests {
             ]
             let (reply, events) = try await Self.collect(provider, request)
             #expect(reply.message.text == "Let me read it.")
-            #expect(reply.message.toolCalls == [ToolCall(id: ToolCall.ID("toolu_1"), name: "read_file", arguments: #"{"path": "a.txt"}"#)])
+            #expect(
+                reply.message.toolCalls == [
+                    ToolCall(id: ToolCall.ID("toolu_1"), name: "read_file", arguments: #"{"path": "a.txt"}"#)
+                ]
+            )
             #expect(reply.usage == Usage(inputTokens: 25, outputTokens: 89))
             #expect(reply.stopReason == .toolUse)
             #expect(events.first == .textDelta("Let me read it."))
@@ -126,7 +142,8 @@ struct ProviderTests {
             #expect(messages[2]["role"] == "user")
             #expect(
                 messages[2]["content"]?.arrayValue?.first
-                    == ["type": "tool_result", "tool_use_id": "toolu_0", "content": "X", "is_error": true])
+                    == ["type": "tool_result", "tool_use_id": "toolu_0", "content": "X", "is_error": true]
+            )
         }
     }
 
@@ -147,7 +164,9 @@ struct ProviderTests {
     ])
     func httpErrorsAreClassifiedForBothProviders(_ error: ErrorCase) async throws {
         let body = #"{"type":"error","error":{"type":"some_error","message":"scripted failure"}}"#
-        let server = ScriptedHTTPServer(responses: [.error(error.status, body, headers: error.headers), .error(error.status, body, headers: error.headers)])
+        let server = ScriptedHTTPServer(responses: [
+            .error(error.status, body, headers: error.headers), .error(error.status, body, headers: error.headers),
+        ])
         try await server.run { server in
             let providers: [any ModelProvider] = [
                 OpenAIProvider(name: "openai", baseURL: server.baseURL + "/v1", apiKey: "k"),
@@ -187,7 +206,9 @@ struct ProviderTests {
             .sse(
                 [
                     #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_x","function":{"name":"run_command","arguments":"{\"command\":\"rm -"}}]}}]}"#
-                ], cut: true)
+                ],
+                cut: true
+            )
         ])
         try await server.run { server in
             do {
@@ -246,7 +267,11 @@ struct ProviderTests {
     ])
 
     @Test func theRouterHonoursRetryAfterRetriesServerErrorsAndFallsBack() async throws {
-        let limited = ScriptedHTTPServer.Response.error(429, #"{"error":{"message":"slow down"}}"#, headers: ["Retry-After": "3"])
+        let limited = ScriptedHTTPServer.Response.error(
+            429,
+            #"{"error":{"message":"slow down"}}"#,
+            headers: ["Retry-After": "3"]
+        )
         let broken = ScriptedHTTPServer.Response.error(500, #"{"error":{"message":"boom"}}"#)
         let denied = ScriptedHTTPServer.Response.error(401, #"{"error":{"message":"bad key"}}"#)
         let primary = ScriptedHTTPServer(responses: [limited, broken, Self.okStream, denied])
@@ -258,13 +283,20 @@ struct ProviderTests {
                     providers: [
                         "primary": OpenAIProvider(name: "primary", baseURL: primary.baseURL + "/v1", apiKey: nil),
                         "backup": OpenAIProvider(name: "backup", baseURL: backup.baseURL + "/v1", apiKey: nil),
-                    ], policy: RetryPolicy(maxAttempts: 3, baseDelay: 0.5, maxDelay: 30),
-                    sleep: { seconds in slept.withLock { $0.append(seconds) } })
+                    ],
+                    policy: RetryPolicy(maxAttempts: 3, baseDelay: 0.5, maxDelay: 30),
+                    sleep: { seconds in slept.withLock { $0.append(seconds) } }
+                )
                 let routes = [ModelRoute(provider: "primary", model: "a"), ModelRoute(provider: "backup", model: "b")]
                 let attempts = Mutex<[String]>([])
                 let (reply, route) = try await router.respond(
-                    to: Self.request, routes: routes, onEvent: { _ in },
-                    onAttempt: { attempt in attempts.withLock { $0.append("\(attempt.route.provider):\(attempt.outcome)") } })
+                    to: Self.request,
+                    routes: routes,
+                    onEvent: { _ in },
+                    onAttempt: { attempt in
+                        attempts.withLock { $0.append("\(attempt.route.provider):\(attempt.outcome)") }
+                    }
+                )
                 // 429 waited exactly Retry-After, 500 was retried with backoff, the third attempt succeeded.
                 #expect(reply.message.text == "ok")
                 #expect(route.provider == "primary")
@@ -274,8 +306,13 @@ struct ProviderTests {
                 // A 401 is not retried: the router falls back to the next route at once.
                 attempts.withLock { $0.removeAll() }
                 let (_, fallback) = try await router.respond(
-                    to: Self.request, routes: routes, onEvent: { _ in },
-                    onAttempt: { attempt in attempts.withLock { $0.append("\(attempt.route.provider):\(attempt.outcome)") } })
+                    to: Self.request,
+                    routes: routes,
+                    onEvent: { _ in },
+                    onAttempt: { attempt in
+                        attempts.withLock { $0.append("\(attempt.route.provider):\(attempt.outcome)") }
+                    }
+                )
                 #expect(fallback.provider == "backup")
                 #expect(attempts.withLock { $0 } == ["primary:config_error", "backup:ok"])
             }
@@ -288,12 +325,19 @@ struct ProviderTests {
         try await server.run { server in
             let router = Router(
                 providers: ["p": OpenAIProvider(name: "p", baseURL: server.baseURL + "/v1", apiKey: nil)],
-                policy: RetryPolicy(maxAttempts: 2), breaker: CircuitBreaker(failureThreshold: 2, cooldown: 60),
-                sleep: { _ in })
+                policy: RetryPolicy(maxAttempts: 2),
+                breaker: CircuitBreaker(failureThreshold: 2, cooldown: 60),
+                sleep: { _ in }
+            )
             let route = [ModelRoute(provider: "p", model: "m")]
             for _ in 0..<2 {
                 await #expect(throws: ProviderError.self) {
-                    _ = try await router.respond(to: Self.request, routes: route, onEvent: { _ in }, onAttempt: { _ in })
+                    _ = try await router.respond(
+                        to: Self.request,
+                        routes: route,
+                        onEvent: { _ in },
+                        onAttempt: { _ in }
+                    )
                 }
             }
             #expect(router.breakerStates()["p"] == "open")

@@ -71,6 +71,18 @@ struct ConfigTests {
         #expect(try OspreyConfig(toml: OspreyConfig.defaultText) == OspreyConfig())
     }
 
+    @Test func aNewHomeGetsAProviderForEachAPIKeyInTheEnvironment() throws {
+        let none = try OspreyConfig(toml: OspreyConfig.initialText(environment: [:]))
+        #expect(none.providers.isEmpty && none.localModelEnabled)
+        let both = try OspreyConfig(
+            toml: OspreyConfig.initialText(environment: ["ANTHROPIC_API_KEY": "sk-ant", "OPENAI_API_KEY": "sk"])
+        )
+        #expect(both.providers.map(\.name) == ["anthropic", "openai"])
+        #expect(both.providers.allSatisfy { $0.apiKey?.hasPrefix("${env:") == true })
+        #expect(!both.localModelEnabled)
+        #expect(!OspreyConfig.initialText(environment: ["OPENAI_API_KEY": "sk-secret"]).contains("sk-secret"))
+    }
+
     @Test func settingsOverrideDefaults() throws {
         let config = try OspreyConfig(
             toml: """

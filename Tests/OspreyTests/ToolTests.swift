@@ -5,7 +5,7 @@ import OspreyTools
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A workspace inside a temp dir, with a canary file beside it (outside) that no tool may read.
@@ -20,18 +20,28 @@ struct JailFixture {
         try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
         try Self.canary.write(to: outside.appendingPathComponent("secret.txt"), atomically: true, encoding: .utf8)
         workspace = try Workspace(root: directory.url.appendingPathComponent("ws"))
-        try "hello\nworld\n".write(to: workspace.root.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)
+        try "hello\nworld\n".write(
+            to: workspace.root.appendingPathComponent("notes.txt"),
+            atomically: true,
+            encoding: .utf8
+        )
         try FileManager.default.createSymbolicLink(
-            atPath: workspace.root.appendingPathComponent("link-out").path, withDestinationPath: outside.path)
+            atPath: workspace.root.appendingPathComponent("link-out").path,
+            withDestinationPath: outside.path
+        )
         try FileManager.default.createSymbolicLink(
             atPath: workspace.root.appendingPathComponent("escape.txt").path,
-            withDestinationPath: outside.appendingPathComponent("secret.txt").path)
+            withDestinationPath: outside.appendingPathComponent("secret.txt").path
+        )
     }
 
     var context: ToolContext { ToolContext(workspace: workspace, commandTimeout: .seconds(5), outputLimit: 4096) }
 
     func call(_ name: String, _ arguments: String) async throws -> ToolResult {
-        try await Toolbox.builtIn.call(ToolCall(id: ToolCall.ID("c"), name: name, arguments: arguments), context: context)
+        try await Toolbox.builtIn.call(
+            ToolCall(id: ToolCall.ID("c"), name: name, arguments: arguments),
+            context: context
+        )
     }
 }
 
@@ -45,13 +55,17 @@ struct ToolTests {
         defer { jail.directory.remove() }
         for (tool, arguments) in [
             ("read_file", #"{"path":"\#(path)"}"#), ("write_file", #"{"path":"\#(path)","content":"pwned"}"#),
-            ("edit_file", #"{"path":"\#(path)","old_string":"C","new_string":"D"}"#), ("list_dir", #"{"path":"\#(path)"}"#),
+            ("edit_file", #"{"path":"\#(path)","old_string":"C","new_string":"D"}"#),
+            ("list_dir", #"{"path":"\#(path)"}"#),
         ] {
             let result = try await jail.call(tool, arguments)
             #expect(result.isError, "\(tool) \(path)")
             #expect(!result.output.contains(JailFixture.canary))
         }
-        let canary = try String(contentsOf: jail.directory.url.appendingPathComponent("outside/secret.txt"), encoding: .utf8)
+        let canary = try String(
+            contentsOf: jail.directory.url.appendingPathComponent("outside/secret.txt"),
+            encoding: .utf8
+        )
         #expect(canary == JailFixture.canary)
     }
 
@@ -64,7 +78,10 @@ struct ToolTests {
         #expect(try await jail.call("read_file", #"{"path":"sub/secret.txt"}"#).output == "inside")
         // The directory is replaced by a symlink to the outside after the first read.
         try FileManager.default.removeItem(at: sub)
-        try FileManager.default.createSymbolicLink(atPath: sub.path, withDestinationPath: jail.directory.url.appendingPathComponent("outside").path)
+        try FileManager.default.createSymbolicLink(
+            atPath: sub.path,
+            withDestinationPath: jail.directory.url.appendingPathComponent("outside").path
+        )
         let result = try await jail.call("read_file", #"{"path":"sub/secret.txt"}"#)
         #expect(result.isError)
         #expect(result.output.contains("outside the workspace"))
@@ -73,16 +90,33 @@ struct ToolTests {
     @Test func fileToolsReadWriteEditListGlobAndGrepInsideTheWorkspace() async throws {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
-        #expect(try await jail.call("write_file", #"{"path":"src/deep/a.swift","content":"let x = 1\nlet y = 2\n"}"#).isError == false)
-        #expect(try await jail.call("read_file", #"{"path":"src/deep/a.swift","offset":2,"limit":1}"#).output == "let y = 2")
-        #expect(try await jail.call("edit_file", #"{"path":"src/deep/a.swift","old_string":"x = 1","new_string":"x = 3"}"#).isError == false)
+        #expect(
+            try await jail.call("write_file", #"{"path":"src/deep/a.swift","content":"let x = 1\nlet y = 2\n"}"#)
+                .isError == false
+        )
+        #expect(
+            try await jail.call("read_file", #"{"path":"src/deep/a.swift","offset":2,"limit":1}"#).output == "let y = 2"
+        )
+        #expect(
+            try await jail.call("edit_file", #"{"path":"src/deep/a.swift","old_string":"x = 1","new_string":"x = 3"}"#)
+                .isError == false
+        )
         #expect(try await jail.call("read_file", #"{"path":"./src/deep/a.swift"}"#).output == "let x = 3\nlet y = 2\n")
-        let ambiguous = try await jail.call("edit_file", #"{"path":"src/deep/a.swift","old_string":"let","new_string":"var"}"#)
+        let ambiguous = try await jail.call(
+            "edit_file",
+            #"{"path":"src/deep/a.swift","old_string":"let","new_string":"var"}"#
+        )
         #expect(ambiguous.isError && ambiguous.output.contains("occurs 2 times"))
-        let missing = try await jail.call("edit_file", #"{"path":"src/deep/a.swift","old_string":"nope","new_string":"x"}"#)
+        let missing = try await jail.call(
+            "edit_file",
+            #"{"path":"src/deep/a.swift","old_string":"nope","new_string":"x"}"#
+        )
         #expect(missing.isError && missing.output.contains("not found"))
         let listing = try await jail.call("list_dir", "{}")
-        #expect(listing.output.contains("notes.txt (12 bytes)") && listing.output.contains("src/") && listing.output.contains("escape.txt -> (symlink)"))
+        #expect(
+            listing.output.contains("notes.txt (12 bytes)") && listing.output.contains("src/")
+                && listing.output.contains("escape.txt -> (symlink)")
+        )
         #expect(try await jail.call("glob", #"{"pattern":"**/*.swift"}"#).output == "src/deep/a.swift")
         #expect(try await jail.call("glob", #"{"pattern":"*.txt"}"#).output == "notes.txt")
         #expect(try await jail.call("grep", #"{"pattern":"y = \\d"}"#).output == "src/deep/a.swift:2: let y = 2")
@@ -110,7 +144,10 @@ struct ToolTests {
         defer { jail.directory.remove() }
         let toolbox = Toolbox.builtIn.restricted(to: ["read_file", "no_such_tool"])
         #expect(toolbox.names == ["read_file"])
-        let denied = try await toolbox.call(ToolCall(id: ToolCall.ID("c"), name: "run_command", arguments: #"{"command":"id"}"#), context: jail.context)
+        let denied = try await toolbox.call(
+            ToolCall(id: ToolCall.ID("c"), name: "run_command", arguments: #"{"command":"id"}"#),
+            context: jail.context
+        )
         #expect(denied.isError)
     }
 
@@ -131,9 +168,16 @@ struct ToolTests {
         defer { jail.directory.remove() }
         // A background child that would outlive its shell, and a foreground sleep.
         let result = try await jail.call(
-            "run_command", #"{"command":"sleep 300 & echo $! > child.pid; sleep 300","timeout_seconds":1}"#)
+            "run_command",
+            #"{"command":"sleep 300 & echo $! > child.pid; sleep 300","timeout_seconds":1}"#
+        )
         #expect(result.output.hasPrefix("[timed out after 1.0 seconds; process group killed]"))
-        let pid = try #require(Int32(try String(contentsOf: jail.workspace.root.appendingPathComponent("child.pid"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(
+            Int32(
+                try String(contentsOf: jail.workspace.root.appendingPathComponent("child.pid"), encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+            )
+        )
         try await Task.sleep(for: .milliseconds(100))
         #expect(!Self.isAlive(pid), "the background child survived")
     }
@@ -153,7 +197,12 @@ struct ToolTests {
         try await Task.sleep(for: .milliseconds(300))
         task.cancel()
         await #expect(throws: CancellationError.self) { _ = try await task.value }
-        let pid = try #require(Int32(try String(contentsOf: jail.workspace.root.appendingPathComponent("shell.pid"), encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(
+            Int32(
+                try String(contentsOf: jail.workspace.root.appendingPathComponent("shell.pid"), encoding: .utf8)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)
+            )
+        )
         #expect(!Self.isAlive(pid))
     }
 
