@@ -1,0 +1,194 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOCore
+import NIOHTTP1
+import OspreyAgent
+import OspreyCore
+import OspreyProviders
+import OspreyStore
+import OspreyTools
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `osprey bench agent`: the gateway's own cost per agent step, against a scripted OpenAI-compatible server in
+/// this process, beside the same requests made by a bare HTTP client in the same run.
+struct AgentBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "CPU per LLM round trip with a tool call (N = 1, 10, 50) and added time to first byte.")
+    @Option(help: "Repetitions of each measurement.") var repetitions = 20
+
+    /// Answers like a model that calls `list_dir` until the conversation holds `steps - 1` tool results, then says "done".
+    static func scriptedModel() -> Hummingbird.Router<BasicRequestContext> {
+        let router = Hummingbird.Router()
+        router.post("/v1/chat/completions") { request, _ -> Response in
+            var request = request
+            let body = try await request.collectBody(upTo: 16 << 20)
+            let json = try JSONValue.parse(body.readableBytesView)
+            let steps = Int(json["model"]?.stringValue?.split(separator: "-").last ?? "1") ?? 1
+            let results = json["messages"]?.arrayValue?.filter { $0["role"] == "tool" }.count ?? 0
+            let chunks: [String]
+            if results < steps - 1 {
+                chunks = [
+                    #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_\#(results)","type":"function","function":{"name":"list_dir","arguments":""}}]}}]}"#,
+                    #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]},"finish_reason":"tool_calls"}]}"#,
+                ]
+            } else {
+                chunks = [
+                    #"{"choices":[{"index":0,"delta":{"role":"assistant","content":"do"}}]}"#,
+                    #"{"choices":[{"index":0,"delta":{"content":"ne"},"finish_reason":"stop"}]}"#,
+                ]
+            }
+            let text =
+                (chunks + [#"{"choices":[],"usage":{"prompt_tokens":100,"completion_tokens":5}}"#, "[DONE]"]).map { "data: \($0)\n\n" }
+                .joined()
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        return router
+    }
+
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
+    func run() async throws {
+        try await report {
+            let (ready, signal) = AsyncStream<Int>.makeStream()
+            let app = Application(
+                router: Self.scriptedModel(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                onServerRunning: { channel in
+                    signal.yield(channel.localAddress?.port ?? 0)
+                    signal.finish()
+                }, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await app.run() }
+                var port = 0
+                for await bound in ready { port = bound }
+                try await measure(baseURL: "http://127.0.0.1:\(port)/v1")
+                group.cancelAll()
+            }
+        }
+    }
+
+    func measure(baseURL: String) async throws {
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("osprey-bench-agent-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try Store.open(path: directory.appendingPathComponent("osprey.db").path, ledgerKey: Array(repeating: 3, count: 32))
+        let workspace = try Workspace(root: directory.appendingPathComponent("workspace"))
+        let provider = OpenAIProvider(name: "bench", baseURL: baseURL, apiKey: nil)
+        let router = OspreyProviders.Router(providers: ["bench": provider])
+        let meter = Meter(store: store) { _ in Pricing(inputPerMillion: 1, outputPerMillion: 2) }
+        print("agent step overhead (scripted OpenAI-compatible server in-process, \(repetitions) repetitions, ledger synchronous=FULL)")
+        var perStep: [Int: Double] = [:]
+        for steps in [1, 10, 50] {
+            var settings = OspreyConfig.Agent()
+            settings.maxTurns = steps + 1
+            settings.contextTokens = 10_000_000
+            let agent = Agent(
+                name: "bench", settings: settings, routes: [ModelRoute(provider: "bench", model: "bench-\(steps)")], router: router,
+                toolbox: .builtIn, store: store, meter: meter, workspace: workspace)
+            // Warm up both paths once.
+            let warm = try await store.sessions.create(agent: "bench", actor: "bench")
+            _ = try await agent.run("go", session: warm.id, actor: "bench") { _ in }
+            _ = try await Self.bareLoop(baseURL: baseURL, steps: steps)
+            var agentCPU = 0.0
+            var bareCPU = 0.0
+            for _ in 0..<repetitions {
+                let session = try await store.sessions.create(agent: "bench", actor: "bench")
+                let before = Self.cpuSeconds()
+                _ = try await agent.run("go", session: session.id, actor: "bench") { _ in }
+                agentCPU += Self.cpuSeconds() - before
+                let bareBefore = Self.cpuSeconds()
+                _ = try await Self.bareLoop(baseURL: baseURL, steps: steps)
+                bareCPU += Self.cpuSeconds() - bareBefore
+            }
+            let agentMS = agentCPU / Double(repetitions) * 1000
+            let bareMS = bareCPU / Double(repetitions) * 1000
+            perStep[steps] = (agentMS - bareMS) / Double(steps)
+            print(
+                String(
+                    format: "N=%2d  agent %.2f ms CPU/run, bare client %.2f ms CPU/run, gateway overhead %.3f ms CPU/step", steps,
+                    agentMS, bareMS, perStep[steps]!))  // set on the line above
+        }
+        if let one = perStep[1], let fifty = perStep[50], one > 0 {
+            print(String(format: "per-step cost N=50 / N=1 = %.2f", fifty / one))
+        }
+        // Added time to first streamed byte: agent run start -> first text delta, vs bare request -> first content chunk.
+        var settings = OspreyConfig.Agent()
+        settings.contextTokens = 10_000_000
+        let agent = Agent(
+            name: "bench", settings: settings, routes: [ModelRoute(provider: "bench", model: "bench-1")], router: router,
+            toolbox: .builtIn, store: store, meter: meter, workspace: workspace)
+        var agentFirst: [Double] = []
+        var bareFirst: [Double] = []
+        for _ in 0..<repetitions {
+            let session = try await store.sessions.create(agent: "bench", actor: "bench")
+            let clock = ContinuousClock()
+            let start = clock.now
+            let first = FirstDelta()
+            _ = try await agent.run("go", session: session.id, actor: "bench") { event in
+                if case .textDelta = event { first.mark(clock.now - start) }
+            }
+            agentFirst.append(first.value.seconds * 1000)
+            bareFirst.append(try await Self.bareFirstByte(baseURL: baseURL) * 1000)
+        }
+        agentFirst.sort()
+        bareFirst.sort()
+        let median = repetitions / 2
+        print(
+            String(
+                format: "time to first streamed byte: agent %.2f ms, bare client %.2f ms, added %.2f ms (medians)", agentFirst[median],
+                bareFirst[median], agentFirst[median] - bareFirst[median]))
+    }
+
+    /// Records the first mark only.
+    final class FirstDelta: Sendable {
+        private let first = Mutex<Duration?>(nil)
+        func mark(_ duration: Duration) { first.withLock { $0 = $0 ?? duration } }
+        var value: Duration { first.withLock { $0 } ?? .zero }
+    }
+
+    static func request(baseURL: String, model: String, tools: Int) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: baseURL + "/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        var messages = #"[{"role":"user","content":"go"}"#
+        for index in 0..<tools {
+            messages +=
+                #",{"role":"assistant","content":"","tool_calls":[{"id":"call_\#(index)","type":"function","function":{"name":"list_dir","arguments":"{}"}}]},{"role":"tool","tool_call_id":"call_\#(index)","content":"x"}"#
+        }
+        request.body = .bytes(ByteBuffer(string: #"{"model":"\#(model)","stream":true,"messages":\#(messages)]}"#))
+        return request
+    }
+
+    /// The same conversation as the agent's, made with a bare client: N requests, each body read to its end.
+    static func bareLoop(baseURL: String, steps: Int) async throws -> Int {
+        var bytes = 0
+        for step in 0..<steps {
+            let response = try await HTTPTransport.shared.client.execute(
+                request(baseURL: baseURL, model: "bench-\(steps)", tools: step), timeout: .seconds(30))
+            for try await chunk in response.body { bytes += chunk.readableBytes }
+        }
+        return bytes
+    }
+
+    static func bareFirstByte(baseURL: String) async throws -> Double {
+        let clock = ContinuousClock()
+        let start = clock.now
+        let response = try await HTTPTransport.shared.client.execute(request(baseURL: baseURL, model: "bench-1", tools: 0), timeout: .seconds(30))
+        var first: Duration?
+        for try await chunk in response.body where first == nil && chunk.readableBytes > 0 {
+            first = clock.now - start
+        }
+        return (first ?? .zero).seconds
+    }
+}
