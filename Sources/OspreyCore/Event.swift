@@ -63,7 +63,7 @@ public struct Event: Hashable, Sendable {
 
     /// The hash these fields should carry.
     public var computedHash: String {
-        Self.sha256Hex(hashedFields.canonicalJSON)
+        SHA256.hash(data: hashedFields.canonicalBytes).hexString
     }
 
     /// The full envelope, as sent on the wire and exported.

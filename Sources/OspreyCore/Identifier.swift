@@ -10,7 +10,15 @@ public struct Identifier<Subject>: RawRepresentable, Hashable, Codable, Sendable
 
     /// A new random identifier with a readable prefix (`ses_…`, `evt_…`).
     public static func random(prefix: String) -> Self {
-        Self(rawValue: prefix + "_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: ""))
+        var generator = SystemRandomNumberGenerator()
+        let high = generator.next() as UInt64
+        let low = generator.next() as UInt64
+        return Self(rawValue: prefix + "_" + hex(high) + hex(low))
+    }
+
+    private static func hex(_ value: UInt64) -> String {
+        let digits = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     public init(from decoder: any Decoder) throws {

@@ -130,7 +130,7 @@ public struct Ledger: Sendable {
     ///
     /// Subscribers are told after the commit; if the transaction rolls back, nobody hears of these events.
     public func append(_ drafts: [EventDraft], in db: Database) throws -> [Event] {
-        let last = try Row.fetchOne(db, sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+        let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
         var seq: Int = last?["seq"] ?? 0
         var previous: String = last?["hash"] ?? Event.genesisHash
         let now = WireFormat.timestamp(Date())
@@ -164,13 +164,12 @@ public struct Ledger: Sendable {
             previous = event.hash
             events.append(event)
         }
-        try db.execute(
+        try db.cachedStatement(
             sql: """
                 INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature
-                """,
-            arguments: [seq, previous, signer.signature(seq: seq, hash: previous)]
-        )
+                """
+        ).execute(arguments: [seq, previous, signer.signature(seq: seq, hash: previous)])
         let bus = self.bus
         let committed = events
         db.afterNextTransaction(onCommit: { _ in bus.publish(committed) })
