@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 public import OspreyCore
 public import OspreyProviders
 public import OspreyStore
@@ -167,6 +168,7 @@ public struct Agent: Sendable {
                 )
                 defer { meter.release(reservation) }
                 let reply: ModelReply
+                var answered: CallAttempt?
                 do {
                     (reply, _) = try await router.respond(
                         to: request,
@@ -175,22 +177,38 @@ public struct Agent: Sendable {
                             if case .textDelta(let text) = event { try await onEvent(.textDelta(text)) }
                         },
                         onAttempt: { attempt in
-                            let cost = try await meter.record(attempt, agent: name, session: session.rawValue)
-                            run.tokens += attempt.usage.inputTokens + attempt.usage.outputTokens
-                            run.cost += cost
                             usage = usage + attempt.usage
+                            run.tokens += attempt.usage.inputTokens + attempt.usage.outputTokens
+                            // The successful call is recorded with the message it produced, in one transaction.
+                            guard attempt.outcome != "ok" else {
+                                answered = attempt
+                                return
+                            }
+                            run.cost += try await meter.record(attempt, agent: name, session: session.rawValue)
                         }
                     )
                 } catch let error as ProviderError {
                     throw AgentError.model(error.description)
                 }
-                try await store.sessions.append(reply.message, to: session, actor: actor)
+                let settled = answered
+                let cost = try await store.writer.writeWithoutTransaction { db in
+                    var cost = 0.0
+                    try db.inTransaction(.immediate) {
+                        if let settled {
+                            cost = try meter.record(settled, agent: name, session: session.rawValue, in: db)
+                        }
+                        _ = try store.sessions.append(reply.message, to: session, actor: actor, in: db)
+                        return .commit
+                    }
+                    return cost
+                }
+                run.cost += cost
                 try await onEvent(.message(reply.message))
                 action = loop.modelReplied(reply.message, elapsedSeconds: elapsed())
             case .callTools(let calls):
-                for call in calls {
-                    try await onEvent(.toolCall(call))
-                    try await store.ledger.append(
+                for call in calls { try await onEvent(.toolCall(call)) }
+                try await store.ledger.append(
+                    contentsOf: calls.map { call in
                         EventDraft(
                             type: "tool.call.requested",
                             actor: actor,
@@ -200,29 +218,31 @@ public struct Agent: Sendable {
                                 "arguments": .string(call.arguments),
                             ]
                         )
-                    )
-                }
-                let results = try await toolbox.callAll(calls, context: context)
-                for (call, result) in zip(calls, results) {
-                    try await store.ledger.append(
-                        EventDraft(
-                            type: result.isError ? "tool.call.failed" : "tool.call.completed",
-                            actor: actor,
-                            session: session.rawValue,
-                            payload: [
-                                "tool": .string(call.name), "call_id": .string(call.id.rawValue),
-                                "output": .string(String(result.output.prefix(2000))),
-                                "output_bytes": .int(result.output.utf8.count),
-                            ]
-                        )
-                    )
-                    try await onEvent(.toolResult(result))
-                }
-                try await store.sessions.append(
-                    Message(role: .tool, content: results.map(Content.toolResult)),
-                    to: session,
-                    actor: actor
+                    }
                 )
+                let results = try await toolbox.callAll(calls, context: context)
+                let outcomes = zip(calls, results).map { call, result in
+                    EventDraft(
+                        type: result.isError ? "tool.call.failed" : "tool.call.completed",
+                        actor: actor,
+                        session: session.rawValue,
+                        payload: [
+                            "tool": .string(call.name), "call_id": .string(call.id.rawValue),
+                            "output": .string(String(result.output.prefix(2000))),
+                            "output_bytes": .int(result.output.utf8.count),
+                        ]
+                    )
+                }
+                // The outcomes and the tool message the model will see commit together.
+                let toolMessage = Message(role: .tool, content: results.map(Content.toolResult))
+                try await store.writer.writeWithoutTransaction { db in
+                    try db.inTransaction(.immediate) {
+                        _ = try store.ledger.append(outcomes, in: db)
+                        _ = try store.sessions.append(toolMessage, to: session, actor: actor, in: db)
+                        return .commit
+                    }
+                }
+                for result in results { try await onEvent(.toolResult(result)) }
                 action = loop.toolsReturned(results, elapsedSeconds: elapsed())
             case .finish(let message):
                 let (seconds, attoseconds) = (clock.now - start).components

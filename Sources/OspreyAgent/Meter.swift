@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+public import GRDB
 public import OspreyCore
 public import OspreyProviders
 public import OspreyStore
@@ -120,6 +120,24 @@ public final class Meter: Sendable {
         session: String?,
         task: String? = nil
     ) async throws -> Double {
+        try await store.writer.writeWithoutTransaction { db in
+            var cost = 0.0
+            try db.inTransaction(.immediate) {
+                cost = try record(attempt, agent: agent, session: session, task: task, in: db)
+                return .commit
+            }
+            return cost
+        }
+    }
+
+    /// The same, inside a transaction the caller holds (so the call and the message it produced commit together).
+    public func record(
+        _ attempt: CallAttempt,
+        agent: String,
+        session: String?,
+        task: String? = nil,
+        in db: Database
+    ) throws -> Double {
         let cost = pricing(attempt.route)?.cost(attempt.usage) ?? 0
         var payload: [String: JSONValue] = [
             "provider": .string(attempt.route.provider), "model": .string(attempt.route.model),
@@ -135,20 +153,14 @@ public final class Meter: Sendable {
             task: task,
             payload: .object(payload)
         )
-        try await store.writer.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
-                _ = try store.ledger.append([draft], in: db)
-                if tokens > 0 || cost > 0 {
-                    try db.execute(
-                        sql: """
-                            INSERT INTO usage_daily (agent, day, tokens, cost_usd) VALUES (?, ?, ?, ?)
-                            ON CONFLICT(agent, day) DO UPDATE SET tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd
-                            """,
-                        arguments: [agent, Self.day(), tokens, cost]
-                    )
-                }
-                return .commit
-            }
+        _ = try store.ledger.append([draft], in: db)
+        if tokens > 0 || cost > 0 {
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO usage_daily (agent, day, tokens, cost_usd) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(agent, day) DO UPDATE SET tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd
+                    """
+            ).execute(arguments: [agent, Self.day(), tokens, cost])
         }
         return cost
     }

@@ -13,14 +13,16 @@ import OspreyTools
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// `osprey bench agent`: the gateway's own cost per agent step, against a scripted OpenAI-compatible server in
 /// this process, beside the same requests made by a bare HTTP client in the same run.
 struct AgentBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "agent", abstract: "CPU per LLM round trip with a tool call (N = 1, 10, 50) and added time to first byte.")
+        commandName: "agent",
+        abstract: "CPU per LLM round trip with a tool call (N = 1, 10, 50) and added time to first byte."
+    )
     @Option(help: "Repetitions of each measurement.") var repetitions = 20
 
     /// Answers like a model that calls `list_dir` until the conversation holds `steps - 1` tool results, then says "done".
@@ -45,10 +47,15 @@ struct AgentBench: AsyncParsableCommand {
                 ]
             }
             let text =
-                (chunks + [#"{"choices":[],"usage":{"prompt_tokens":100,"completion_tokens":5}}"#, "[DONE]"]).map { "data: \($0)\n\n" }
+                (chunks + [#"{"choices":[],"usage":{"prompt_tokens":100,"completion_tokens":5}}"#, "[DONE]"]).map {
+                    "data: \($0)\n\n"
+                }
                 .joined()
             return Response(
-                status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: text)))
+                status: .ok,
+                headers: [.contentType: "text/event-stream"],
+                body: .init(byteBuffer: ByteBuffer(string: text))
+            )
         }
         return router
     }
@@ -56,18 +63,23 @@ struct AgentBench: AsyncParsableCommand {
     static func cpuSeconds() -> Double {
         var usage = rusage()
         getrusage(Int32(RUSAGE_SELF.rawValue), &usage)
-        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(
+            usage.ru_utime.tv_usec + usage.ru_stime.tv_usec
+        ) / 1e6
     }
 
     func run() async throws {
         try await report {
             let (ready, signal) = AsyncStream<Int>.makeStream()
             let app = Application(
-                router: Self.scriptedModel(), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                router: Self.scriptedModel(),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                 onServerRunning: { channel in
                     signal.yield(channel.localAddress?.port ?? 0)
                     signal.finish()
-                }, logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() }))
+                },
+                logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+            )
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await app.run() }
                 var port = 0
@@ -79,23 +91,37 @@ struct AgentBench: AsyncParsableCommand {
     }
 
     func measure(baseURL: String) async throws {
-        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("osprey-bench-agent-\(getpid())")
+        let directory = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+            "osprey-bench-agent-\(getpid())"
+        )
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
-        let store = try Store.open(path: directory.appendingPathComponent("osprey.db").path, ledgerKey: Array(repeating: 3, count: 32))
+        let store = try Store.open(
+            path: directory.appendingPathComponent("osprey.db").path,
+            ledgerKey: Array(repeating: 3, count: 32)
+        )
         let workspace = try Workspace(root: directory.appendingPathComponent("workspace"))
         let provider = OpenAIProvider(name: "bench", baseURL: baseURL, apiKey: nil)
         let router = OspreyProviders.Router(providers: ["bench": provider])
         let meter = Meter(store: store) { _ in Pricing(inputPerMillion: 1, outputPerMillion: 2) }
-        print("agent step overhead (scripted OpenAI-compatible server in-process, \(repetitions) repetitions, ledger synchronous=FULL)")
+        print(
+            "agent step overhead (scripted OpenAI-compatible server in-process, \(repetitions) repetitions, ledger synchronous=FULL)"
+        )
         var perStep: [Int: Double] = [:]
         for steps in [1, 10, 50] {
             var settings = OspreyConfig.Agent()
             settings.maxTurns = steps + 1
             settings.contextTokens = 10_000_000
             let agent = Agent(
-                name: "bench", settings: settings, routes: [ModelRoute(provider: "bench", model: "bench-\(steps)")], router: router,
-                toolbox: .builtIn, store: store, meter: meter, workspace: workspace)
+                name: "bench",
+                settings: settings,
+                routes: [ModelRoute(provider: "bench", model: "bench-\(steps)")],
+                router: router,
+                toolbox: .builtIn,
+                store: store,
+                meter: meter,
+                workspace: workspace
+            )
             // Warm up both paths once.
             let warm = try await store.sessions.create(agent: "bench", actor: "bench")
             _ = try await agent.run("go", session: warm.id, actor: "bench") { _ in }
@@ -116,8 +142,14 @@ struct AgentBench: AsyncParsableCommand {
             perStep[steps] = (agentMS - bareMS) / Double(steps)
             print(
                 String(
-                    format: "N=%2d  agent %.2f ms CPU/run, bare client %.2f ms CPU/run, gateway overhead %.3f ms CPU/step", steps,
-                    agentMS, bareMS, perStep[steps]!))  // set on the line above
+                    format:
+                        "N=%2d  agent %.2f ms CPU/run, bare client %.2f ms CPU/run, gateway overhead %.3f ms CPU/step",
+                    steps,
+                    agentMS,
+                    bareMS,
+                    perStep[steps]!
+                )
+            )  // set on the line above
         }
         if let one = perStep[1], let fifty = perStep[50], one > 0 {
             print(String(format: "per-step cost N=50 / N=1 = %.2f", fifty / one))
@@ -126,8 +158,15 @@ struct AgentBench: AsyncParsableCommand {
         var settings = OspreyConfig.Agent()
         settings.contextTokens = 10_000_000
         let agent = Agent(
-            name: "bench", settings: settings, routes: [ModelRoute(provider: "bench", model: "bench-1")], router: router,
-            toolbox: .builtIn, store: store, meter: meter, workspace: workspace)
+            name: "bench",
+            settings: settings,
+            routes: [ModelRoute(provider: "bench", model: "bench-1")],
+            router: router,
+            toolbox: .builtIn,
+            store: store,
+            meter: meter,
+            workspace: workspace
+        )
         var agentFirst: [Double] = []
         var bareFirst: [Double] = []
         for _ in 0..<repetitions {
@@ -146,8 +185,12 @@ struct AgentBench: AsyncParsableCommand {
         let median = repetitions / 2
         print(
             String(
-                format: "time to first streamed byte: agent %.2f ms, bare client %.2f ms, added %.2f ms (medians)", agentFirst[median],
-                bareFirst[median], agentFirst[median] - bareFirst[median]))
+                format: "time to first streamed byte: agent %.2f ms, bare client %.2f ms, added %.2f ms (medians)",
+                agentFirst[median],
+                bareFirst[median],
+                agentFirst[median] - bareFirst[median]
+            )
+        )
     }
 
     /// Records the first mark only.
@@ -175,7 +218,9 @@ struct AgentBench: AsyncParsableCommand {
         var bytes = 0
         for step in 0..<steps {
             let response = try await HTTPTransport.shared.client.execute(
-                request(baseURL: baseURL, model: "bench-\(steps)", tools: step), timeout: .seconds(30))
+                request(baseURL: baseURL, model: "bench-\(steps)", tools: step),
+                timeout: .seconds(30)
+            )
             for try await chunk in response.body { bytes += chunk.readableBytes }
         }
         return bytes
@@ -184,7 +229,10 @@ struct AgentBench: AsyncParsableCommand {
     static func bareFirstByte(baseURL: String) async throws -> Double {
         let clock = ContinuousClock()
         let start = clock.now
-        let response = try await HTTPTransport.shared.client.execute(request(baseURL: baseURL, model: "bench-1", tools: 0), timeout: .seconds(30))
+        let response = try await HTTPTransport.shared.client.execute(
+            request(baseURL: baseURL, model: "bench-1", tools: 0),
+            timeout: .seconds(30)
+        )
         var first: Duration?
         for try await chunk in response.body where first == nil && chunk.readableBytes > 0 {
             first = clock.now - start
