@@ -116,19 +116,9 @@ struct DoctorCommand: AsyncParsableCommand {
     }
 
     static func portIsFree(host: String, port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return false }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr(host == "localhost" ? "127.0.0.1" : host)
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        return result == 0
+        IPv4Socket.open(host: host == "localhost" ? "127.0.0.1" : host, port: port) { descriptor, address, length in
+            bind(descriptor, address, length) == 0
+        } ?? false
     }
 
     /// What the kernel and the system offer for the sandbox ladder: bubblewrap, Landlock, seccomp, cgroup v1.
@@ -150,5 +140,24 @@ struct DoctorCommand: AsyncParsableCommand {
             ("seccomp", seccomp, ""),
             ("cgroup v1 memory", cgroupMemory, ""),
         ]
+    }
+}
+
+/// A TCP socket to or on an IPv4 address, for the CLI's raw probes (doctor's port check, the start-up benchmark).
+enum IPv4Socket {
+    /// Opens a socket, hands it and the address to `body`, and closes it afterwards; nil if no socket could be made.
+    static func open<R>(host: String, port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> R) -> R? {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr(host)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                body(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
     }
 }

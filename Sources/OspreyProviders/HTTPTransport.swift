@@ -24,20 +24,16 @@ public struct HTTPTransport: Sendable {
         self.headTimeout = headTimeout
     }
 
-    /// POSTs JSON and feeds each server-sent event to `onEvent`; non-2xx answers become ``ProviderError``s.
-    ///
-    /// Returns true when the stream ended cleanly between events, false when it was cut mid-event.
-    func streamEvents(
+    /// POSTs JSON and returns the response once its head has arrived; non-2xx answers become ``ProviderError``s.
+    private func post(
         provider: String,
         url: String,
         headers: [(String, String)],
-        body: JSONValue,
-        onEvent: (ServerSentEvent) async throws -> Void
-    ) async throws -> Bool {
+        body: JSONValue
+    ) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
-        request.headers.add(name: "Accept", value: "text/event-stream")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         request.body = .bytes(ByteBuffer(string: body.canonicalJSON))
         let response: HTTPClientResponse
@@ -53,6 +49,25 @@ public struct HTTPTransport: Sendable {
             let bytes = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
             throw Self.error(provider: provider, status: status, headers: response.headers, body: bytes)
         }
+        return response
+    }
+
+    /// POSTs JSON and feeds each server-sent event to `onEvent`.
+    ///
+    /// Returns true when the stream ended cleanly between events, false when it was cut mid-event.
+    func streamEvents(
+        provider: String,
+        url: String,
+        headers: [(String, String)],
+        body: JSONValue,
+        onEvent: (ServerSentEvent) async throws -> Void
+    ) async throws -> Bool {
+        let response = try await post(
+            provider: provider,
+            url: url,
+            headers: headers + [("Accept", "text/event-stream")],
+            body: body
+        )
         var parser = ServerSentEventParser()
         do {
             for try await chunk in response.body {
@@ -69,27 +84,17 @@ public struct HTTPTransport: Sendable {
         return parser.finish()
     }
 
-    /// POSTs JSON and returns the parsed JSON answer; non-2xx answers become ``ProviderError``s.
+    /// POSTs JSON and returns the parsed JSON answer.
     func postJSON(provider: String, url: String, headers: [(String, String)], body: JSONValue) async throws -> JSONValue
     {
-        var request = HTTPClientRequest(url: url)
-        request.method = .POST
-        request.headers.add(name: "Content-Type", value: "application/json")
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(string: body.canonicalJSON))
-        let response: HTTPClientResponse
+        let response = try await post(provider: provider, url: url, headers: headers, body: body)
         let bytes: ByteBuffer
         do {
-            response = try await client.execute(request, timeout: headTimeout)
             bytes = try await response.body.collect(upTo: 32 << 20)
         } catch is CancellationError {
             throw CancellationError()
         } catch {
             throw ProviderError.transport(provider: provider, message: "\(error)")
-        }
-        let status = Int(response.status.code)
-        guard (200..<300).contains(status) else {
-            throw Self.error(provider: provider, status: status, headers: response.headers, body: bytes)
         }
         do {
             return try JSONValue.parse(bytes.readableBytesView)
