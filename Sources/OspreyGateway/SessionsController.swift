@@ -110,8 +110,15 @@ struct SessionsController {
                             )
                         }
                     }
+                    // A slow model or tool can be silent for minutes: comments keep proxies and clients from timing out.
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: EventsController.keepAlive)
+                            sink.yield(ByteBuffer(string: ": keep-alive\n\n"))
+                        }
+                    }
                     for await frame in frames { try await writer.write(frame) }
-                    try await group.waitForAll()
+                    group.cancelAll()
                 }
                 try await writer.finish(nil)
             }
