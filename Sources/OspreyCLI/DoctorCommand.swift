@@ -105,7 +105,8 @@ struct DoctorCommand: AsyncParsableCommand {
                     config.localModelEnabled ? .ok : .warn,
                     config.localModelEnabled
                         ? "no providers configured: agents use the local model (\(config.localModel.modelName))"
-                        : "no providers configured and the local model is disabled: agents cannot run")
+                        : "no providers configured and the local model is disabled: agents cannot run"
+                )
             } else {
                 for provider in config.providers {
                     let key = provider.apiKey == nil ? "no api_key" : "api_key set"
