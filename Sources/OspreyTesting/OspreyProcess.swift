@@ -32,7 +32,11 @@ public struct OspreyExecutable: Sendable {
     }
 
     /// Runs `osprey ARGS` to completion (at most `timeout`).
-    public func run(_ arguments: [String], timeout: Duration = .seconds(60)) async throws -> Output {
+    public func run(
+        _ arguments: [String],
+        input: String? = nil,
+        timeout: Duration = .seconds(60)
+    ) async throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
@@ -40,8 +44,13 @@ public struct OspreyExecutable: Sendable {
         let err = Pipe()
         process.standardOutput = out
         process.standardError = err
-        process.standardInput = FileHandle.nullDevice
+        let stdin = Pipe()
+        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
         try process.run()
+        if let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
         // Drain both pipes concurrently so a chatty command cannot block on a full pipe.
         async let stdout = Task.detachedRead(out.fileHandleForReading)
         async let stderr = Task.detachedRead(err.fileHandleForReading)

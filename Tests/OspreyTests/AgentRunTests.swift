@@ -74,6 +74,40 @@ struct AgentRunTests {
         #expect(try await gateway.store.ledger.events(filter: EventFilter(type: "run.cancelled")).count == 1)
     }
 
+    @Test func aClientThatHangsUpCancelsItsRun() async throws {
+        let gateway = try await TestGateway(provider: SlowProvider())
+        let session = try await gateway.store.sessions.create(actor: "test")
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            let reader = Task {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session.id)/messages")
+                request.method = .POST
+                request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
+                request.headers.add(name: "Accept", value: "text/event-stream")
+                request.body = .bytes(ByteBuffer(string: #"{"content":"think"}"#))
+                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+                for try await _ in response.body {}
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            // The client goes away mid-run.
+            reader.cancel()
+            _ = await reader.result
+            // The session is free again well before the model's 30 s: the run was cancelled, not abandoned.
+            var freed = false
+            for _ in 0..<50 where !freed {
+                try await Task.sleep(for: .milliseconds(100))
+                try await client.execute(
+                    uri: "/api/sessions/\(session.id)/cancel",
+                    method: .post,
+                    headers: TestGateway.auth()
+                ) {
+                    freed = $0.status == .notFound
+                }
+            }
+            #expect(freed)
+        }
+    }
+
     @Test func modelsListsProvidersBreakersAndAgentRoutes() async throws {
         let gateway = try await TestGateway()
         try await gateway.app().test(.router) { client in

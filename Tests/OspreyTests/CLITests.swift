@@ -145,6 +145,15 @@ struct CLITests {
             #expect(models.stdout.contains("agent default: mock/test"))
             let empty = try await osprey.run(["ask", "--home", home.path])
             #expect(empty.status == 2)
+            // chat keeps one session across lines and quits on /exit.
+            let chat = try await osprey.run(["chat", "--home", home.path], input: "first\nsecond\n/exit\n")
+            #expect(chat.status == 0)
+            #expect(chat.stdout.components(separatedBy: "Hello from the mock.").count == 3)
+            let chatSession = try #require(
+                chat.stderr.split(separator: "\n").last?.split(separator: " ").last.map(String.init)
+            )
+            let shown = try await osprey.run(["sessions", "show", chatSession, "--home", home.path])
+            #expect(shown.stdout.contains("[user] first") && shown.stdout.contains("[user] second"))
         }
     }
 
