@@ -44,12 +44,14 @@ let package = Package(
             ]
         ),
         // Built-in tools, the workspace jail, the command runner, the Toolbox check point.
-        .target(name: "OspreyTools", dependencies: ["OspreyCore", "COspreySystem"]),
+        // The shell-line parser and command policy (later: the sandbox ladder).
+        .target(name: "OspreySandbox", dependencies: ["OspreyCore"]),
+        .target(name: "OspreyTools", dependencies: ["OspreyCore", "OspreySandbox", "COspreySystem"]),
         // The agent loop (a pure state machine), its driver, context compaction, budgets.
         .target(
             name: "OspreyAgent",
             dependencies: [
-                "OspreyCore", "OspreyProviders", "OspreyTools", "OspreyStore",
+                "OspreyCore", "OspreyProviders", "OspreyTools", "OspreyStore", "OspreySandbox",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
@@ -62,6 +64,7 @@ let package = Package(
                 "OspreyProviders",
                 "OspreyTools",
                 "OspreyAgent",
+                "OspreySandbox",
                 "COspreySystem",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -110,6 +113,7 @@ let package = Package(
                 "OspreyStore",
                 "OspreyGateway",
                 "OspreyTesting",
+                "OspreySandbox",
                 "OspreyProviders",
                 "OspreyTools",
                 "OspreyAgent",

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 public import OspreyCore
 public import OspreyProviders
+public import OspreySandbox
 public import OspreyStore
 public import OspreyTools
 
@@ -39,6 +40,7 @@ public struct Agent: Sendable {
     let store: Store
     let meter: Meter
     let workspace: Workspace
+    let commandPolicy: CommandPolicy
 
     /// Marks the system message that stands for compacted turns; the seq after it is where verbatim history resumes.
     static let compactionMarker = "[compacted through message "
@@ -51,8 +53,10 @@ public struct Agent: Sendable {
         toolbox: Toolbox,
         store: Store,
         meter: Meter,
-        workspace: Workspace
+        workspace: Workspace,
+        commandPolicy: CommandPolicy = CommandPolicy()
     ) {
+        self.commandPolicy = commandPolicy
         self.name = name
         self.settings = settings
         self.routes = routes
@@ -121,7 +125,12 @@ public struct Agent: Sendable {
         )
         var usage = Usage()
         var run = Meter.RunUsage()
-        let context = ToolContext(workspace: workspace, agent: name, sessionID: session.rawValue)
+        let context = ToolContext(
+            workspace: workspace,
+            agent: name,
+            sessionID: session.rawValue,
+            commandPolicy: commandPolicy
+        )
         let guardrail = ContextGuard(threshold: settings.contextTokens)
         let instructions = systemPrompt()
         func elapsed() -> Double {

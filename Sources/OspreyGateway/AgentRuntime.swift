@@ -2,6 +2,7 @@ import Foundation
 public import OspreyAgent
 public import OspreyCore
 public import OspreyProviders
+import OspreySandbox
 public import OspreyStore
 public import OspreyTools
 import Synchronization
@@ -15,6 +16,8 @@ public final class AgentRuntime: Sendable {
     public let workspace: Workspace
     public let config: OspreyConfig
     public let localModel: LocalModelServer?
+    /// Protects the home's own files from commands, whatever the agent.
+    let commandPolicy: CommandPolicy
     let store: Store
     let runs = RunRegistry()
 
@@ -31,6 +34,10 @@ public final class AgentRuntime: Sendable {
         self.store = store
         self.toolbox = toolbox
         self.workspace = try Workspace(root: home.workspaceDirectory)
+        self.commandPolicy = CommandPolicy(protectedPaths: [
+            home.configFile.path, home.tokenFile.path, home.secretsDirectory.path, home.databaseFile.path,
+            home.lockFile.path,
+        ])
         var table: [String: any ModelProvider] = [:]
         var local: LocalModelServer?
         if let providers {
@@ -133,7 +140,8 @@ public final class AgentRuntime: Sendable {
             toolbox: toolbox,
             store: store,
             meter: meter,
-            workspace: workspace
+            workspace: workspace,
+            commandPolicy: commandPolicy
         )
     }
 }

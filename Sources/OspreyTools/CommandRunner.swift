@@ -1,6 +1,7 @@
 import COspreySystem
 public import Foundation
 public import OspreyCore
+import OspreySandbox
 import Synchronization
 
 #if canImport(Glibc)
@@ -190,6 +191,17 @@ public struct RunCommand: Tool {
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         guard !arguments.command.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ToolArgumentError(description: "command must not be empty")
+        }
+        switch context.commandPolicy.evaluate(arguments.command) {
+        case .allow:
+            break
+        case .deny(let reason):
+            throw ToolArgumentError(description: "Refused by policy: \(reason). The command was not run.")
+        case .needsApproval(let reason):
+            // Approvals are not wired to run_command yet: fail closed rather than run unapproved.
+            throw ToolArgumentError(
+                description: "Refused: \(reason), and no approval is available. The command was not run."
+            )
         }
         var timeout = context.commandTimeout
         if let seconds = arguments.timeoutSeconds {

@@ -1,5 +1,6 @@
 public import Foundation
 public import OspreyCore
+public import OspreySandbox
 
 /// What a tool call may touch: the workspace, the session it runs for, and its limits.
 public struct ToolContext: Sendable {
@@ -10,14 +11,18 @@ public struct ToolContext: Sendable {
     public var commandTimeout: Duration
     /// Most bytes of output a tool returns to the model.
     public var outputLimit: Int
+    /// What commands may run at all; checked for every command of every line before anything starts.
+    public var commandPolicy: CommandPolicy
 
     public init(
         workspace: Workspace,
         agent: String = "default",
         sessionID: String? = nil,
         commandTimeout: Duration = .seconds(60),
-        outputLimit: Int = 64 * 1024
+        outputLimit: Int = 64 * 1024,
+        commandPolicy: CommandPolicy = CommandPolicy()
     ) {
+        self.commandPolicy = commandPolicy
         self.workspace = workspace
         self.agent = agent
         self.sessionID = sessionID

@@ -163,6 +163,19 @@ struct ToolTests {
         #expect(result.output.contains("hello\nworld"))
     }
 
+    @Test(arguments: [
+        "touch marker && sudo id", "touch marker; rm -rf /", "touch marker | sh -c 'mkfs /dev/sda'",
+        "touch marker; python3 -c 'print(1)'",
+    ])
+    func aLineWithOneRefusedCommandRunsNothing(line: String) async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let result = try await jail.call("run_command", JSONValue.object(["command": .string(line)]).canonicalJSON)
+        #expect(result.isError)
+        #expect(result.output.contains("Refused"))
+        #expect(!FileManager.default.fileExists(atPath: jail.workspace.root.appendingPathComponent("marker").path))
+    }
+
     @Test func aTimeoutKillsTheWholeProcessGroup() async throws {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
