@@ -129,7 +129,7 @@ public enum ShellParser {
                     }
                 }
             }
-            if terminator != nil { throw ShellParseError(description: "unterminated '\(terminator!)'") }  // checked non-nil
+            if let terminator { throw ShellParseError(description: "unterminated '\(terminator)'") }
             flush()
             if !pendingHeredocs.isEmpty { throw ShellParseError(description: "unterminated heredoc") }
         }
