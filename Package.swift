@@ -87,6 +87,7 @@ let package = Package(
                 "OspreyAgent",
                 "OspreyProviders",
                 "OspreyTools",
+                "OspreySandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),

@@ -41,6 +41,7 @@ public struct Agent: Sendable {
     let meter: Meter
     let workspace: Workspace
     let commandPolicy: CommandPolicy
+    let sandbox: Sandbox
 
     /// Marks the system message that stands for compacted turns; the seq after it is where verbatim history resumes.
     static let compactionMarker = "[compacted through message "
@@ -54,9 +55,11 @@ public struct Agent: Sendable {
         store: Store,
         meter: Meter,
         workspace: Workspace,
-        commandPolicy: CommandPolicy = CommandPolicy()
+        commandPolicy: CommandPolicy = CommandPolicy(),
+        sandbox: Sandbox = Sandbox(rung: .process)
     ) {
         self.commandPolicy = commandPolicy
+        self.sandbox = sandbox
         self.name = name
         self.settings = settings
         self.routes = routes
@@ -129,7 +132,8 @@ public struct Agent: Sendable {
             workspace: workspace,
             agent: name,
             sessionID: session.rawValue,
-            commandPolicy: commandPolicy
+            commandPolicy: commandPolicy,
+            sandbox: sandbox
         )
         let guardrail = ContextGuard(threshold: settings.contextTokens)
         let instructions = systemPrompt()

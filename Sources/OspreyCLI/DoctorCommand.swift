@@ -3,6 +3,7 @@ import COspreySystem
 import Foundation
 import OspreyCore
 import OspreyGateway
+import OspreySandbox
 import OspreyStore
 
 #if canImport(Glibc)
@@ -98,6 +99,15 @@ struct DoctorCommand: AsyncParsableCommand {
                     available ? .ok : .warn,
                     "sandbox \(name): \(available ? "available" : "missing")\(detail.isEmpty ? "" : " (\(detail))")"
                 )
+            }
+            // The rung commands would run under with this config.
+            let sandbox = Sandbox.resolve(backend: config.sandbox.backend, hidden: [])
+            switch sandbox.rung {
+            case .bubblewrap(let path):
+                line(.ok, "commands run under bubblewrap (\(path)), no network, capabilities dropped")
+            case .process:
+                line(.warn, "sandbox.backend = \"\(config.sandbox.backend)\": commands get process limits only")
+            case .unavailable(let reason): line(.fail, "commands are refused: \(reason)")
             }
             // Providers.
             if config.providers.isEmpty {

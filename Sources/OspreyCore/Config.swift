@@ -119,6 +119,14 @@ public struct OspreyConfig: Hashable, Sendable {
         public init() {}
     }
 
+    /// `[sandbox]`: the OS rung commands run under.
+    public struct Sandbox: Hashable, Sendable {
+        /// `auto` (bubblewrap, refused when missing), `bwrap`, or `process` (process limits only, chosen explicitly).
+        public var backend = "auto"
+        public init() {}
+    }
+
+    public var sandbox = Sandbox()
     public var agents: [String: Agent] = [:]
     public var localModel = LocalModel()
 
@@ -216,6 +224,12 @@ public struct OspreyConfig: Hashable, Sendable {
         # "full": every event is fsynced before it is acknowledged. "normal": faster, may lose the
         # last events on power failure (never on a crash of the gateway alone).
         synchronous = "full"
+
+        [sandbox]
+        # Commands run under bubblewrap (no network, no capabilities, read-only system, only the workspace
+        # writable, the home hidden). "auto" refuses commands when bwrap is missing; "process" accepts process
+        # limits only (own process group, timeout, output cap, scrubbed environment).
+        backend = "auto"
 
         # The local model the gateway runs when no provider is configured (llama.cpp's OpenAI-compatible server).
         [local_model]
@@ -398,6 +412,17 @@ private struct ConfigReader {
                 if let value = try number(table, "cost_per_day_usd", section: section) { agent.costPerDayUSD = value }
                 if let value = try number(table, "cost_per_run_usd", section: section) { agent.costPerRunUSD = value }
                 config.agents[name] = agent
+            }
+        }
+        if let sandbox = try table("sandbox") {
+            try checkKeys(sandbox, section: "sandbox", known: ["backend"])
+            if let backend = try string(sandbox, "backend", section: "sandbox") {
+                guard ["auto", "bwrap", "process", "none"].contains(backend) else {
+                    throw ConfigError(
+                        "config.toml: sandbox.backend must be \"auto\", \"bwrap\", \"process\" or \"none\""
+                    )
+                }
+                config.sandbox.backend = backend
             }
         }
         if let local = try table("local_model") {

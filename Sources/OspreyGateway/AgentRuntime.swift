@@ -2,7 +2,7 @@ import Foundation
 public import OspreyAgent
 public import OspreyCore
 public import OspreyProviders
-import OspreySandbox
+public import OspreySandbox
 public import OspreyStore
 public import OspreyTools
 import Synchronization
@@ -18,6 +18,8 @@ public final class AgentRuntime: Sendable {
     public let localModel: LocalModelServer?
     /// Protects the home's own files from commands, whatever the agent.
     let commandPolicy: CommandPolicy
+    /// The OS sandbox rung for every command, resolved at start-up (fail closed when missing).
+    public let sandbox: Sandbox
     let store: Store
     let runs = RunRegistry()
 
@@ -34,6 +36,11 @@ public final class AgentRuntime: Sendable {
         self.store = store
         self.toolbox = toolbox
         self.workspace = try Workspace(root: home.workspaceDirectory)
+        var hidden = [home.root.path]
+        if let user = ProcessInfo.processInfo.environment["HOME"], !user.isEmpty {
+            hidden.append(user)
+        }
+        self.sandbox = Sandbox.resolve(backend: config.sandbox.backend, hidden: Array(Set(hidden)).sorted())
         self.commandPolicy = CommandPolicy(protectedPaths: [
             home.configFile.path, home.tokenFile.path, home.secretsDirectory.path, home.databaseFile.path,
             home.lockFile.path,
@@ -141,7 +148,8 @@ public final class AgentRuntime: Sendable {
             store: store,
             meter: meter,
             workspace: workspace,
-            commandPolicy: commandPolicy
+            commandPolicy: commandPolicy,
+            sandbox: sandbox
         )
     }
 }

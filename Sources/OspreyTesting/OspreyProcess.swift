@@ -124,6 +124,7 @@ public final class GatewayProcess {
 /// A test process that failed to start, finish, or be found.
 public struct ProcessFailure: Error, CustomStringConvertible {
     public var message: String
+    public init(message: String) { self.message = message }
     public var description: String { message }
 }
 

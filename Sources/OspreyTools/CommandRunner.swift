@@ -211,8 +211,14 @@ public struct RunCommand: Tool {
             timeout = .seconds(seconds)
         }
         let root = context.workspace.root.path
+        let argv: [String]
+        switch context.sandbox.wrap(["/bin/sh", "-c", arguments.command], workspace: root) {
+        case .success(let wrapped): argv = wrapped
+        case .failure(let error):
+            throw ToolArgumentError(description: "Refused: \(error.reason). The command was not run.")
+        }
         let result = try await CommandRunner.run(
-            ["/bin/sh", "-c", arguments.command],
+            argv,
             environment: Self.environment(workspace: root),
             directory: root,
             timeout: timeout,

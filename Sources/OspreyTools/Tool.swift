@@ -13,6 +13,8 @@ public struct ToolContext: Sendable {
     public var outputLimit: Int
     /// What commands may run at all; checked for every command of every line before anything starts.
     public var commandPolicy: CommandPolicy
+    /// The OS sandbox rung every command runs under.
+    public var sandbox: Sandbox
 
     public init(
         workspace: Workspace,
@@ -20,9 +22,11 @@ public struct ToolContext: Sendable {
         sessionID: String? = nil,
         commandTimeout: Duration = .seconds(60),
         outputLimit: Int = 64 * 1024,
-        commandPolicy: CommandPolicy = CommandPolicy()
+        commandPolicy: CommandPolicy = CommandPolicy(),
+        sandbox: Sandbox = Sandbox(rung: .process)
     ) {
         self.commandPolicy = commandPolicy
+        self.sandbox = sandbox
         self.workspace = workspace
         self.agent = agent
         self.sessionID = sessionID
