@@ -84,6 +84,8 @@ public struct Agent: Sendable {
     ) async throws -> RunResult {
         let clock = ContinuousClock()
         let start = clock.now
+        // A secret typed into a prompt is redacted before the model, the transcript or the ledger sees it.
+        let prompt = store.ledger.redactor.redact(prompt)
         let history = try await loadHistory(session)
         try await store.sessions.append(.user(prompt), to: session, actor: actor)
         let limit = Duration.seconds(settings.maxWallSeconds)
@@ -233,7 +235,11 @@ public struct Agent: Sendable {
                         )
                     }
                 )
-                let results = try await toolbox.callAll(calls, context: context)
+                // A tool may read a secret (a key in a file, an env dump): the model and the transcript get it redacted.
+                let redactor = store.ledger.redactor
+                let results = try await toolbox.callAll(calls, context: context).map { result in
+                    ToolResult(callID: result.callID, output: redactor.redact(result.output), isError: result.isError)
+                }
                 let outcomes = zip(calls, results).map { call, result in
                     EventDraft(
                         type: result.isError ? "tool.call.failed" : "tool.call.completed",

@@ -14,7 +14,7 @@ struct Osprey: AsyncParsableCommand {
             GatewayCommand.self, StatusCommand.self, DoctorCommand.self, VersionCommand.self, SessionsCommand.self,
             EventsCommand.self, AuditCommand.self, TokensCommand.self, BenchCommand.self, AskCommand.self,
             ChatCommand.self,
-            ModelsCommand.self,
+            ModelsCommand.self, SecretsCommand.self,
         ]
     )
 }
@@ -47,6 +47,9 @@ extension AsyncParsableCommand {
         } catch let error as CLIError {
             FileHandle.standardError.write(Data("osprey: \(error.description)\n".utf8))
             throw ExitCode(error.exitCode)
+        } catch let error as SecretError {
+            FileHandle.standardError.write(Data("osprey: \(error.description)\n".utf8))
+            throw ExitCode(2)
         } catch let error as ConfigError {
             FileHandle.standardError.write(Data("osprey: \(error.description)\n".utf8))
             throw ExitCode(2)

@@ -51,7 +51,7 @@ public final class AgentRuntime: Sendable {
             table = providers
         } else {
             for provider in config.providers {
-                let key = try Self.resolve(provider.apiKey, provider: provider.name)
+                let key = try Self.resolve(provider.apiKey, provider: provider.name, secrets: SecretStore(home: home))
                 switch provider.kind {
                 case "anthropic":
                     table[provider.name] = AnthropicProvider(
@@ -89,17 +89,20 @@ public final class AgentRuntime: Sendable {
         self.meter = Meter(store: store) { route in prices[route.description] }
     }
 
-    /// Resolves `${env:VAR}`; `${secret:NAME}` needs the secret store. The value never leaves the provider.
-    static func resolve(_ reference: String?, provider: String) throws -> String? {
+    /// Resolves `${env:VAR}` and `${secret:NAME}` (the encrypted store). The value never leaves the provider.
+    static func resolve(_ reference: String?, provider: String, secrets: SecretStore) throws -> String? {
         guard let reference else { return nil }
         if reference.hasPrefix("${env:"), reference.hasSuffix("}") {
             let name = String(reference.dropFirst(6).dropLast())
             return ProcessInfo.processInfo.environment[name]
         }
-        if reference.hasPrefix("${secret:") {
-            throw ConfigError(
-                "providers '\(provider)': ${secret:…} needs the secret store, which is not available yet; use ${env:VAR}"
-            )
+        if reference.hasPrefix("${secret:"), reference.hasSuffix("}") {
+            let name = String(reference.dropFirst(9).dropLast())
+            do {
+                return try secrets.value(name)
+            } catch let error as SecretError {
+                throw ConfigError("providers '\(provider)': \(error.message)")
+            }
         }
         return reference
     }

@@ -99,11 +99,14 @@ public struct Ledger: Sendable {
     let writer: any DatabaseWriter
     let signer: HeadSigner
     public let bus: EventBus
+    /// Applied to every payload before it is hashed and stored: no secret reaches the ledger.
+    public let redactor: Redactor
 
-    init(writer: any DatabaseWriter, signer: HeadSigner, bus: EventBus) {
+    init(writer: any DatabaseWriter, signer: HeadSigner, bus: EventBus, redactor: Redactor) {
         self.writer = writer
         self.signer = signer
         self.bus = bus
+        self.redactor = redactor
     }
 
     /// Records one event in its own durable transaction and returns it as stored.
@@ -152,7 +155,7 @@ public struct Ledger: Sendable {
                 actor: draft.actor,
                 session: draft.session,
                 task: draft.task,
-                payload: draft.payload,
+                payload: redactor.redact(draft.payload),
                 prevHash: previous,
                 hash: ""
             )

@@ -110,13 +110,14 @@ public struct Sessions: Sendable {
         }
     }
 
-    /// The same, inside a transaction the caller holds.
+    /// The same, inside a transaction the caller holds. Secrets are redacted from the message before it is kept.
     public func append(
         _ message: Message,
         to id: Session.ID,
         actor: String,
         in db: Database
     ) throws -> (StoredMessage, Event) {
+        let message = ledger.redactor.redact(message)
         guard try Bool.fetchOne(db, sql: "SELECT 1 FROM sessions WHERE id = ?", arguments: [id.rawValue]) ?? false
         else {
             throw StoreError.notFound(kind: "session", id: id.rawValue)

@@ -19,10 +19,15 @@ public struct Store: Sendable {
     public let sessions: Sessions
     public let tokens: Tokens
 
-    public init(writer: any DatabaseWriter, ledgerKey: [UInt8], bus: EventBus = EventBus()) throws {
+    public init(
+        writer: any DatabaseWriter,
+        ledgerKey: [UInt8],
+        bus: EventBus = EventBus(),
+        redactor: Redactor = Redactor()
+    ) throws {
         self.writer = writer
         try Self.migrator.migrate(writer)
-        let ledger = Ledger(writer: writer, signer: HeadSigner(key: ledgerKey), bus: bus)
+        let ledger = Ledger(writer: writer, signer: HeadSigner(key: ledgerKey), bus: bus, redactor: redactor)
         self.ledger = ledger
         self.sessions = Sessions(writer: writer, ledger: ledger)
         self.tokens = Tokens(writer: writer, ledger: ledger)
@@ -34,7 +39,8 @@ public struct Store: Sendable {
         ledgerKey: [UInt8],
         durability: Durability = .full,
         readOnly: Bool = false,
-        bus: EventBus = EventBus()
+        bus: EventBus = EventBus(),
+        redactor: Redactor = Redactor()
     ) throws -> Store {
         var configuration = Configuration()
         configuration.busyMode = .timeout(10)
@@ -48,25 +54,38 @@ public struct Store: Sendable {
         }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
-            return try Store(writer: pool, ledgerKey: ledgerKey, bus: bus)
+            return try Store(writer: pool, ledgerKey: ledgerKey, bus: bus, redactor: redactor)
         } catch let error as DatabaseError {
             throw StoreError.unavailable("cannot open \(path): \(error.message ?? error.description)")
         }
     }
 
     /// Opens the database of a home, with the home's ledger key.
+    /// The redactor sees every secret in the home's store, so none of them can be written into an event.
     public static func open(home: Home, durability: Durability = .full, bus: EventBus = EventBus()) throws -> Store {
-        try open(path: home.databaseFile.path, ledgerKey: try home.readLedgerKey(), durability: durability, bus: bus)
+        try open(
+            path: home.databaseFile.path,
+            ledgerKey: try home.readLedgerKey(),
+            durability: durability,
+            bus: bus,
+            redactor: Redactor(secrets: try SecretStore(home: home).allValues())
+        )
     }
 
     /// An in-memory database with the same schema, for tests.
     public static func inMemory(
         ledgerKey: [UInt8] = Array(repeating: 7, count: 32),
-        bus: EventBus = EventBus()
+        bus: EventBus = EventBus(),
+        redactor: Redactor = Redactor()
     ) throws -> Store {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
-        return try Store(writer: DatabaseQueue(configuration: configuration), ledgerKey: ledgerKey, bus: bus)
+        return try Store(
+            writer: DatabaseQueue(configuration: configuration),
+            ledgerKey: ledgerKey,
+            bus: bus,
+            redactor: redactor
+        )
     }
 
     /// `PRAGMA integrity_check`: "ok" or the first problems SQLite reports.

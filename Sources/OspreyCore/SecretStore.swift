@@ -1,0 +1,174 @@
+import Crypto
+public import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why a secret could not be stored or read.
+public struct SecretError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Named secrets, encrypted at rest with AES-GCM under a key file (0600) in the home's `secrets/` directory.
+///
+/// Values are only ever decrypted into memory to be injected at a boundary (a provider's headers); the gateway
+/// also hands them to the ``Redactor`` so that none can reach an event, a log or a tool's output.
+public struct SecretStore: Sendable {
+    let directory: URL
+
+    public init(home: Home) { directory = home.secretsDirectory }
+
+    var keyFile: URL { directory.appendingPathComponent("master.key") }
+    var storeFile: URL { directory.appendingPathComponent("secrets.json") }
+
+    /// Names are letters, digits, `_`, `-` and `.`: they appear in config as `${secret:NAME}`.
+    public static func validate(name: String) throws {
+        guard name.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
+            throw SecretError("secret names are 1-64 letters, digits, '_', '-' or '.'")
+        }
+    }
+
+    func key() throws -> SymmetricKey {
+        try FileManager.default.createDirectory(
+            at: directory,
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        try Home.createFile(at: keyFile, contents: Home.randomHex(bytes: 32) + "\n", mode: 0o600)
+        guard let text = try? String(contentsOf: keyFile, encoding: .utf8),
+            let bytes = Home.bytes(fromHex: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32
+        else { throw SecretError("the secret key \(keyFile.path) is unreadable or malformed") }
+        return SymmetricKey(data: bytes)
+    }
+
+    /// name → base64 of AES-GCM's combined nonce + ciphertext + tag.
+    func sealed() throws -> [String: String] {
+        guard FileManager.default.fileExists(atPath: storeFile.path) else { return [:] }
+        let data = try Data(contentsOf: storeFile)
+        guard let table = try JSONValue.parse(Array(data)).objectValue else {
+            throw SecretError("\(storeFile.path) is malformed")
+        }
+        return table.compactMapValues(\.stringValue)
+    }
+
+    func write(_ table: [String: String]) throws {
+        let text = JSONValue.object(table.mapValues(JSONValue.string)).canonicalJSON
+        let temporary = directory.appendingPathComponent("secrets.json.tmp")
+        try? FileManager.default.removeItem(at: temporary)
+        try Home.createFile(at: temporary, contents: text, mode: 0o600)
+        _ = rename(temporary.path, storeFile.path)
+    }
+
+    /// Stores (or replaces) a secret.
+    public func set(_ name: String, value: String) throws {
+        try Self.validate(name: name)
+        guard !value.isEmpty else { throw SecretError("a secret's value must not be empty") }
+        let box = try AES.GCM.seal(Data(value.utf8), using: try key())
+        guard let combined = box.combined else { throw SecretError("encryption failed") }
+        var table = try sealed()
+        table[name] = combined.base64EncodedString()
+        try write(table)
+    }
+
+    /// The names of the stored secrets, sorted (never their values).
+    public func names() throws -> [String] { try sealed().keys.sorted() }
+
+    /// Removes a secret; false when there was none by that name.
+    @discardableResult
+    public func remove(_ name: String) throws -> Bool {
+        var table = try sealed()
+        guard table.removeValue(forKey: name) != nil else { return false }
+        try write(table)
+        return true
+    }
+
+    /// One secret's value.
+    public func value(_ name: String) throws -> String {
+        guard let encoded = try sealed()[name] else {
+            throw SecretError("no secret named '\(name)' (add it with `osprey secrets set \(name)`)")
+        }
+        guard let data = Data(base64Encoded: encoded) else { throw SecretError("secret '\(name)' is corrupted") }
+        do {
+            let opened = try AES.GCM.open(try AES.GCM.SealedBox(combined: data), using: try key())
+            return String(decoding: opened, as: UTF8.self)
+        } catch {
+            throw SecretError("secret '\(name)' cannot be decrypted with \(keyFile.path) (wrong key or tampered store)")
+        }
+    }
+
+    /// Every secret's value, for the redactor.
+    public func allValues() throws -> [String: String] {
+        var values: [String: String] = [:]
+        for name in try names() { values[name] = try value(name) }
+        return values
+    }
+}
+
+/// Removes secrets from text before it is stored or shown: every known secret value, and the shapes of common
+/// API keys and tokens even when they are not known.
+public struct Redactor: Sendable {
+    let known: [(name: String, value: String)]
+
+    public init(secrets: [String: String] = [:]) {
+        // Longest first, so a secret that contains another is replaced whole; very short values would erase noise.
+        known = secrets.filter { $0.value.count >= 6 }.map { ($0.key, $0.value) }.sorted {
+            $0.value.count > $1.value.count
+        }
+    }
+
+    static let patterns: [NSRegularExpression] = [
+        #"sk-ant-[A-Za-z0-9_\-]{16,}"#, #"sk-(proj-)?[A-Za-z0-9_\-]{20,}"#, #"AKIA[0-9A-Z]{16}"#,
+        #"gh[pousr]_[A-Za-z0-9]{30,}"#,
+        #"xox[abpr]-[A-Za-z0-9\-]{10,}"#, #"osp_[0-9a-f]{64}"#, #"AIza[0-9A-Za-z_\-]{35}"#,
+        #"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"#,
+    ].compactMap { try? NSRegularExpression(pattern: $0) }
+
+    /// The text with secrets replaced by `[REDACTED:NAME]` (known) or `[REDACTED]` (pattern).
+    public func redact(_ text: String) -> String {
+        var output = text
+        for (name, value) in known where output.contains(value) {
+            output = output.replacingOccurrences(of: value, with: "[REDACTED:\(name)]")
+        }
+        for pattern in Self.patterns {
+            let range = NSRange(output.startIndex..., in: output)
+            if pattern.firstMatch(in: output, range: range) != nil {
+                output = pattern.stringByReplacingMatches(in: output, range: range, withTemplate: "[REDACTED]")
+            }
+        }
+        return output
+    }
+
+    /// A message with every text, tool argument and tool output redacted.
+    public func redact(_ message: Message) -> Message {
+        Message(
+            role: message.role,
+            content: message.content.map { part in
+                switch part {
+                case .text(let text): .text(redact(text))
+                case .toolCall(let call):
+                    .toolCall(ToolCall(id: call.id, name: call.name, arguments: redact(call.arguments)))
+                case .toolResult(let result):
+                    .toolResult(
+                        ToolResult(callID: result.callID, output: redact(result.output), isError: result.isError)
+                    )
+                }
+            }
+        )
+    }
+
+    /// Every string in a JSON value redacted (keys included).
+    public func redact(_ value: JSONValue) -> JSONValue {
+        switch value {
+        case .string(let text): return .string(redact(text))
+        case .array(let items): return .array(items.map(redact))
+        case .object(let members):
+            return .object(
+                Dictionary(members.map { (redact($0.key), redact($0.value)) }, uniquingKeysWith: { first, _ in first })
+            )
+        default: return value
+        }
+    }
+}
