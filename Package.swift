@@ -46,7 +46,15 @@ let package = Package(
         // Built-in tools, the workspace jail, the command runner, the Toolbox check point.
         // The shell-line parser and command policy (later: the sandbox ladder).
         .target(name: "OspreySandbox", dependencies: ["OspreyCore"]),
-        .target(name: "OspreyTools", dependencies: ["OspreyCore", "OspreySandbox", "COspreySystem"]),
+        .target(
+            name: "OspreyTools",
+            dependencies: [
+                "OspreyCore", "OspreySandbox", "COspreySystem",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         // The agent loop (a pure state machine), its driver, context compaction, budgets.
         .target(
             name: "OspreyAgent",

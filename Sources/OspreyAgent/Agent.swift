@@ -135,7 +135,11 @@ public struct Agent: Sendable {
             agent: name,
             sessionID: session.rawValue,
             commandPolicy: commandPolicy,
-            sandbox: sandbox
+            sandbox: sandbox,
+            egress: EgressPolicy(
+                allowedHosts: settings.networkHosts,
+                allowedPrivateAddresses: settings.privateAddresses
+            )
         )
         let guardrail = ContextGuard(threshold: settings.contextTokens)
         let instructions = systemPrompt()

@@ -91,6 +91,10 @@ public struct OspreyConfig: Hashable, Sendable {
         /// Estimated prompt size past which older turns are compacted.
         public var contextTokens = 6000
         /// Tool choice for the first model call of a run (`auto`, `required`, `none`, a tool name); later calls use `auto`.
+        /// Hosts (or `*.domain`) network tools may reach; empty means no network at all.
+        public var networkHosts: [String] = []
+        /// Private or loopback IP literals network tools may reach anyway (a trusted local service).
+        public var privateAddresses: [String] = []
         public var firstToolChoice: String?
         /// After this many rounds of tool calls the model must answer in words (tool choice `none`); 0 = no limit.
         public var maxToolRounds = 0
@@ -375,7 +379,7 @@ private struct ConfigReader {
                         "model", "fallbacks", "instructions", "tools", "max_turns", "max_wall_seconds",
                         "max_reply_tokens",
                         "context_tokens", "tokens_per_day", "cost_per_day_usd", "tokens_per_run", "cost_per_run_usd",
-                        "first_tool_choice", "temperature", "max_tool_rounds",
+                        "first_tool_choice", "temperature", "max_tool_rounds", "network_hosts", "private_addresses",
                     ]
                 )
                 var agent = OspreyConfig.Agent()
@@ -386,6 +390,8 @@ private struct ConfigReader {
                 agent.fallbacks = try strings(table, "fallbacks", section: section) ?? []
                 agent.instructions = try string(table, "instructions", section: section)
                 agent.firstToolChoice = try string(table, "first_tool_choice", section: section)
+                agent.networkHosts = try strings(table, "network_hosts", section: section) ?? []
+                agent.privateAddresses = try strings(table, "private_addresses", section: section) ?? []
                 if let value = try int(table, "max_tool_rounds", section: section, range: 0...10_000) {
                     agent.maxToolRounds = value
                 }

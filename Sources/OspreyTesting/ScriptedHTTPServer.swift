@@ -81,7 +81,7 @@ public final class ScriptedHTTPServer: Sendable {
     /// Runs the server for the duration of `body`, then stops it.
     public func run<T: Sendable>(_ body: @Sendable (ScriptedHTTPServer) async throws -> T) async throws -> T {
         let router = Router()
-        router.post("**") { request, _ -> HummingbirdCore.Response in
+        let handler: @Sendable (Request, BasicRequestContext) async throws -> HummingbirdCore.Response = { request, _ in
             var request = request
             let bytes = try await request.collectBody(upTo: 16 << 20)
             var headers: [String: String] = [:]
@@ -107,6 +107,8 @@ public final class ScriptedHTTPServer: Sendable {
                 }
             )
         }
+        router.post("**", use: handler)
+        router.get("**", use: handler)
         let (ready, readySignal) = AsyncStream<Void>.makeStream()
         let app = Application(
             router: router,

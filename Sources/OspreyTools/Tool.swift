@@ -15,6 +15,8 @@ public struct ToolContext: Sendable {
     public var commandPolicy: CommandPolicy
     /// The OS sandbox rung every command runs under.
     public var sandbox: Sandbox
+    /// Where network tools may connect (deny by default).
+    public var egress: EgressPolicy
 
     public init(
         workspace: Workspace,
@@ -23,10 +25,12 @@ public struct ToolContext: Sendable {
         commandTimeout: Duration = .seconds(60),
         outputLimit: Int = 64 * 1024,
         commandPolicy: CommandPolicy = CommandPolicy(),
-        sandbox: Sandbox = Sandbox(rung: .process)
+        sandbox: Sandbox = Sandbox(rung: .process),
+        egress: EgressPolicy = EgressPolicy()
     ) {
         self.commandPolicy = commandPolicy
         self.sandbox = sandbox
+        self.egress = egress
         self.workspace = workspace
         self.agent = agent
         self.sessionID = sessionID
@@ -106,7 +110,7 @@ public struct Toolbox: Sendable {
 
     /// The built-in file and shell tools.
     public static var builtIn: Toolbox {
-        Toolbox([ReadFile(), WriteFile(), EditFile(), ListDirectory(), Glob(), Grep(), RunCommand()])
+        Toolbox([ReadFile(), WriteFile(), EditFile(), ListDirectory(), Glob(), Grep(), RunCommand(), HTTPFetch()])
     }
 
     /// Only the tools named in `allowed` (deny by default: an unknown name grants nothing).

@@ -1,0 +1,157 @@
+public import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+public import OspreyCore
+public import OspreySandbox
+
+/// Where an agent may connect: hosts it may name (deny by default) and private addresses it may reach anyway.
+public struct EgressPolicy: Hashable, Sendable {
+    /// Host names, or `*.domain` patterns.
+    public var allowedHosts: [String]
+    /// IP literals that may be reached although they are private or loopback (a local service the operator trusts).
+    public var allowedPrivateAddresses: [String]
+
+    public init(allowedHosts: [String] = [], allowedPrivateAddresses: [String] = []) {
+        self.allowedHosts = allowedHosts
+        self.allowedPrivateAddresses = allowedPrivateAddresses
+    }
+
+    public func allows(host: String) -> Bool {
+        let host = host.lowercased()
+        return allowedHosts.contains { pattern in
+            let pattern = pattern.lowercased()
+            if pattern.hasPrefix("*.") { return host.hasSuffix(pattern.dropFirst(1)) }
+            return host == pattern
+        }
+    }
+}
+
+/// `http_fetch`: GET or POST a URL on the agent's egress allowlist, with the SSRF guard on every hop.
+///
+/// The host is resolved once, every address it resolves to is checked, and the connection is pinned to the
+/// checked address (so a second DNS answer cannot point it elsewhere); redirects are followed by hand and each
+/// new host is checked again. Bodies are capped in size and time; HTML comes back as readable text.
+public struct HTTPFetch: Tool {
+    public struct Arguments: Decodable {
+        var url: String
+        var method: String?
+        var body: String?
+    }
+
+    public init() {}
+
+    public var definition: ToolDefinition {
+        ToolDefinition(
+            name: "http_fetch",
+            description: "Fetch a web page or API (GET, or POST with a body). HTML is returned as text.",
+            parameters: [
+                "type": "object",
+                "properties": [
+                    "url": ["type": "string"], "method": ["type": "string", "enum": ["GET", "POST"]],
+                    "body": ["type": "string"],
+                ],
+                "required": ["url"],
+            ]
+        )
+    }
+
+    static let maxBytes = 1 << 20
+    static let maxRedirects = 5
+
+    public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
+        let method = (arguments.method ?? "GET").uppercased()
+        guard method == "GET" || method == "POST" else {
+            throw ToolArgumentError(description: "method must be GET or POST")
+        }
+        guard var url = URL(string: arguments.url) else {
+            throw ToolArgumentError(description: "'\(arguments.url)' is not a URL")
+        }
+        for _ in 0...Self.maxRedirects {
+            let target = try Self.check(url, egress: context.egress)
+            var configuration = HTTPClient.Configuration(
+                redirectConfiguration: .disallow,
+                timeout: .init(connect: .seconds(10), read: .seconds(30))
+            )
+            // Connect to the address that was checked, whatever DNS says next; TLS still verifies the host name.
+            configuration.dnsOverride = [target.host: target.address.description]
+            let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+            var request = HTTPClientRequest(url: url.absoluteString)
+            request.method = method == "POST" ? .POST : .GET
+            if let body = arguments.body, method == "POST" { request.body = .bytes(ByteBuffer(string: body)) }
+            let outcome: Result<(Int, HTTPHeaders, ByteBuffer), any Error>
+            do {
+                let response = try await client.execute(request, timeout: .seconds(30))
+                let body = try await response.body.collect(upTo: Self.maxBytes + 1)
+                outcome = .success((Int(response.status.code), response.headers, body))
+            } catch let error as NIOTooManyBytesError {
+                outcome = .failure(ToolArgumentError(description: "the response is larger than 1 MiB: \(error)"))
+            } catch {
+                outcome = .failure(error)
+            }
+            try? await client.shutdown()
+            let (status, headers, fetched) = try outcome.get()
+            if (300..<400).contains(status), let location = headers.first(name: "location") {
+                guard let next = URL(string: location, relativeTo: url)?.absoluteURL else {
+                    throw ToolArgumentError(description: "redirect to an invalid location '\(location)'")
+                }
+                url = next
+                continue
+            }
+            var text = String(buffer: fetched)
+            if headers.first(name: "content-type")?.contains("html") == true { text = Self.readable(html: text) }
+            return "[HTTP \(status) \(url.absoluteString)]\n" + text
+        }
+        throw ToolArgumentError(description: "more than \(Self.maxRedirects) redirects")
+    }
+
+    /// The host and the one address a request may go to, or why not.
+    static func check(_ url: URL, egress: EgressPolicy) throws -> (host: String, address: IPAddress) {
+        guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
+            throw ToolArgumentError(description: "only http and https URLs can be fetched")
+        }
+        guard let host = url.host, !host.isEmpty else { throw ToolArgumentError(description: "the URL has no host") }
+        let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        guard egress.allows(host: bare) else {
+            throw ToolArgumentError(description: "'\(bare)' is not on this agent's network allowlist")
+        }
+        let addresses: [IPAddress]
+        do {
+            addresses = try AddressGuard.resolve(bare)
+        } catch let error as SandboxError {
+            throw ToolArgumentError(description: error.reason)
+        }
+        guard !addresses.isEmpty else { throw ToolArgumentError(description: "'\(bare)' has no address") }
+        // Every answer is checked: a host that resolves to one public and one private address is refused.
+        for address in addresses {
+            if let reason = AddressGuard.refusal(address),
+                !egress.allowedPrivateAddresses.contains(where: { IPAddress(literal: $0) == address })
+            {
+                throw ToolArgumentError(description: "refused to connect to \(bare): \(reason)")
+            }
+        }
+        return (bare, addresses[0])
+    }
+
+    /// HTML as readable text: scripts and styles dropped, tags to breaks, entities decoded, blank runs collapsed.
+    static func readable(html: String) -> String {
+        var text = html
+        for pattern in [#"(?is)<(script|style|noscript)[^>]*>.*?</\1>"#, #"(?s)<!--.*?-->"#] {
+            text = text.replacingOccurrences(of: pattern, with: " ", options: .regularExpression)
+        }
+        text = text.replacingOccurrences(
+            of: #"(?i)<(br|/p|/div|/h[1-6]|/li|/tr)[^>]*>"#,
+            with: "\n",
+            options: .regularExpression
+        )
+        text = text.replacingOccurrences(of: #"<[^>]+>"#, with: " ", options: .regularExpression)
+        for (entity, character) in [
+            ("&nbsp;", " "), ("&lt;", "<"), ("&gt;", ">"), ("&quot;", "\""), ("&#39;", "'"), ("&amp;", "&"),
+        ] {
+            text = text.replacingOccurrences(of: entity, with: character)
+        }
+        text = text.replacingOccurrences(of: #"[ \t]+"#, with: " ", options: .regularExpression)
+        text = text.replacingOccurrences(of: #"\s*\n\s*"#, with: "\n", options: .regularExpression)
+        return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
