@@ -35,13 +35,7 @@ struct AddressGuardTests {
 @Suite(.serialized)
 struct HTTPFetchTests {
     static func fetch(_ url: String, egress: EgressPolicy, jail: JailFixture) async throws -> ToolResult {
-        var context = jail.context
-        context.egress = egress
-        let arguments = JSONValue.object(["url": .string(url)]).canonicalJSON
-        return try await Toolbox.builtIn.call(
-            ToolCall(id: ToolCall.ID("f"), name: "http_fetch", arguments: arguments),
-            context: context
-        )
+        try await jail.call("http_fetch", JSONValue.object(["url": .string(url)]).canonicalJSON) { $0.egress = egress }
     }
 
     @Test func loopbackIsRefusedWhateverTheNotationAndTheListenerHearsNothing() async throws {

@@ -13,13 +13,9 @@ import Glibc
 @Suite(.serialized)
 struct SandboxTests {
     static func run(_ command: String, sandbox: Sandbox, jail: JailFixture) async throws -> ToolResult {
-        var context = jail.context
-        context.sandbox = sandbox
-        let arguments = JSONValue.object(["command": .string(command)]).canonicalJSON
-        return try await Toolbox.builtIn.call(
-            ToolCall(id: ToolCall.ID("c"), name: "run_command", arguments: arguments),
-            context: context
-        )
+        try await jail.call("run_command", JSONValue.object(["command": .string(command)]).canonicalJSON) {
+            $0.sandbox = sandbox
+        }
     }
 
     static func bubblewrap() throws -> Sandbox {

@@ -37,8 +37,15 @@ struct JailFixture {
 
     var context: ToolContext { ToolContext(workspace: workspace, commandTimeout: .seconds(5), outputLimit: 4096) }
 
-    func call(_ name: String, _ arguments: String) async throws -> ToolResult {
-        try await Toolbox.builtIn.call(
+    /// Calls a built-in tool, with the fixture's context changed by `adjust` (a sandbox rung, an egress policy).
+    func call(
+        _ name: String,
+        _ arguments: String,
+        adjust: (inout ToolContext) -> Void = { _ in }
+    ) async throws -> ToolResult {
+        var context = context
+        adjust(&context)
+        return try await Toolbox.builtIn.call(
             ToolCall(id: ToolCall.ID("c"), name: name, arguments: arguments),
             context: context
         )
