@@ -126,12 +126,17 @@ public struct Redactor: Sendable {
         #"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"#,
     ].compactMap { try? NSRegularExpression(pattern: $0) }
 
+    /// Fixed text every pattern starts with.
+    static let markers = ["sk-", "AKIA", "gho_", "ghp_", "ghu_", "ghs_", "ghr_", "xox", "osp_", "AIza", "-----BEGIN"]
+
     /// The text with secrets replaced by `[REDACTED:NAME]` (known) or `[REDACTED]` (pattern).
     public func redact(_ text: String) -> String {
         var output = text
         for (name, value) in known where output.contains(value) {
             output = output.replacingOccurrences(of: value, with: "[REDACTED:\(name)]")
         }
+        // The patterns are costly; most text has none of their fixed prefixes and skips them all.
+        guard Self.markers.contains(where: { output.contains($0) }) else { return output }
         for pattern in Self.patterns {
             let range = NSRange(output.startIndex..., in: output)
             if pattern.firstMatch(in: output, range: range) != nil {
