@@ -126,8 +126,28 @@ public struct Redactor: Sendable {
         #"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----"#,
     ].compactMap { try? NSRegularExpression(pattern: $0) }
 
-    /// Fixed text every pattern starts with.
-    static let markers = ["sk-", "AKIA", "gho_", "ghp_", "ghu_", "ghs_", "ghr_", "xox", "osp_", "AIza", "-----BEGIN"]
+    /// Fixed text every pattern starts with, as bytes.
+    static let markers: [[UInt8]] = [
+        "sk-", "AKIA", "gho_", "ghp_", "ghu_", "ghs_", "ghr_", "xox", "osp_", "AIza", "-----BEGIN",
+    ]
+    .map { Array($0.utf8) }
+
+    /// One pass over the bytes: true when any pattern's fixed prefix occurs.
+    static func mayContainKeyShape(_ text: String) -> Bool {
+        let bytes = Array(text.utf8)
+        guard bytes.count >= 3 else { return false }
+        for start in 0..<(bytes.count - 2) {
+            let first = bytes[start]
+            guard
+                first == UInt8(ascii: "s") || first == UInt8(ascii: "A") || first == UInt8(ascii: "g")
+                    || first == UInt8(ascii: "x") || first == UInt8(ascii: "o") || first == UInt8(ascii: "-")
+            else { continue }
+            for marker in markers where marker[0] == first && start + marker.count <= bytes.count {
+                if bytes[start..<start + marker.count].elementsEqual(marker) { return true }
+            }
+        }
+        return false
+    }
 
     /// The text with secrets replaced by `[REDACTED:NAME]` (known) or `[REDACTED]` (pattern).
     public func redact(_ text: String) -> String {
@@ -136,7 +156,7 @@ public struct Redactor: Sendable {
             output = output.replacingOccurrences(of: value, with: "[REDACTED:\(name)]")
         }
         // The patterns are costly; most text has none of their fixed prefixes and skips them all.
-        guard Self.markers.contains(where: { output.contains($0) }) else { return output }
+        guard Self.mayContainKeyShape(output) else { return output }
         for pattern in Self.patterns {
             let range = NSRange(output.startIndex..., in: output)
             if pattern.firstMatch(in: output, range: range) != nil {
@@ -164,16 +184,34 @@ public struct Redactor: Sendable {
         )
     }
 
-    /// Every string in a JSON value redacted (keys included).
+    /// Every string in a JSON value redacted (keys included); the value itself when nothing needed it.
     public func redact(_ value: JSONValue) -> JSONValue {
+        changed(value) ?? value
+    }
+
+    /// The redacted value, or nil when no string in it changed (so clean payloads are not rebuilt).
+    func changed(_ value: JSONValue) -> JSONValue? {
         switch value {
-        case .string(let text): return .string(redact(text))
-        case .array(let items): return .array(items.map(redact))
+        case .string(let text):
+            let redacted = redact(text)
+            return redacted == text ? nil : .string(redacted)
+        case .array(let items):
+            let updated = items.map(changed)
+            guard updated.contains(where: { $0 != nil }) else { return nil }
+            return .array(zip(items, updated).map { $1 ?? $0 })
         case .object(let members):
-            return .object(
-                Dictionary(members.map { (redact($0.key), redact($0.value)) }, uniquingKeysWith: { first, _ in first })
-            )
-        default: return value
+            var result: [String: JSONValue]?
+            for (key, member) in members {
+                let newKey = changed(.string(key))?.stringValue
+                let newValue = changed(member)
+                if newKey == nil && newValue == nil { continue }
+                if result == nil { result = members }
+                result?.removeValue(forKey: key)
+                result?[newKey ?? key] = newValue ?? member
+            }
+            return result.map(JSONValue.object)
+        default:
+            return nil
         }
     }
 }
