@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
+import NIOWebSocket
 import OspreyCore
 import OspreyStore
 
@@ -16,12 +17,15 @@ struct WebSocketController {
     func add(to router: Router<GatewayRequestContext>) {
         let kernel = self.kernel
         router.ws("/api/ws") { inbound, outbound, context in
-            let connection = WebSocketConnection(
-                kernel: kernel,
-                token: context.requestContext.token,
-                outbound: outbound
-            )
-            await connection.run(inbound)
+            let token = context.requestContext.token
+            let connection = WebSocketConnection(kernel: kernel, token: token, outbound: outbound)
+            // Whichever ends first ends the connection: the client leaving, or its token being revoked.
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await connection.run(inbound) }
+                if let token { group.addTask { await connection.closeWhenRevoked(token) } }
+                await group.next()
+                group.cancelAll()
+            }
         }
     }
 }
@@ -106,6 +110,15 @@ struct WebSocketConnection: Sendable {
             }
         } catch {
             // The peer closed or sent an invalid frame; the connection ends either way.
+        }
+    }
+
+    /// Waits for this connection's token to be revoked (a `token.revoked` event), then closes the socket at once.
+    func closeWhenRevoked(_ token: TokenRecord) async {
+        for await event in kernel.store.ledger.bus.subscribe()
+        where event.type == "token.revoked" && event.payload["token_id"]?.stringValue == token.id.rawValue {
+            try? await outbound.close(.policyViolation, reason: "token revoked")
+            return
         }
     }
 

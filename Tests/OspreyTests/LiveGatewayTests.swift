@@ -7,6 +7,7 @@ import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOWebSocket
 import OspreyCore
 import OspreyGateway
 import OspreyStore
@@ -150,6 +151,33 @@ struct LiveGatewayTests {
                 .user("hello over ws"), .assistant("Hello!"),
             ]
         )
+    }
+
+    @Test func anOpenWebSocketIsClosedWhenItsTokenIsRevoked() async throws {
+        var config = OspreyConfig()
+        config.gateway.allowedOrigins = ["ws://127.0.0.1"]
+        let gateway = try await TestGateway(config: config)
+        let (record, token) = try await gateway.store.tokens.create(name: "dash", role: .viewer, actor: "test")
+        try await gateway.kernel.refreshTokens()
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            let store = gateway.store
+            let close = try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(port)/api/ws",
+                configuration: .init(additionalHeaders: [.authorization: "Bearer \(token)"]),
+                logger: Logger(label: "ws-test")
+            ) { inbound, outbound, _ in
+                // Given a working connection
+                try await outbound.write(.text(#"{"type":"req","id":1,"method":"ping"}"#))
+                var iterator = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+                _ = try await iterator.next()
+                // When the token is revoked elsewhere
+                try await store.tokens.revoke(record.id, actor: "user:admin")
+                // Then the server closes this socket: the stream ends without another message.
+                while try await iterator.next() != nil {}
+            }
+            #expect(close?.closeCode == .policyViolation)
+        }
     }
 
     /// Opens a WebSocket, subscribes, creates a session, sends a message and a few bad frames; returns every frame received.
