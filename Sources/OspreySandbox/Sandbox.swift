@@ -15,13 +15,27 @@ public struct Sandbox: Hashable, Sendable {
         case unavailable(String)
     }
 
+    /// Resource limits (rlimits) every command starts under.
+    public struct Limits: Hashable, Sendable {
+        public var cpuSeconds = 600
+        public var addressSpaceBytes = 4 << 30
+        public var fileSizeBytes = 1 << 30
+        public var openFiles = 1024
+        public init() {}
+    }
+
     public let rung: Rung
     /// Directories hidden from commands (the Osprey home, the user's home); the workspace is bound back.
     public let hidden: [String]
+    /// The `prlimit` program that applies ``limits`` in the child before the command runs (nil: no limits).
+    public let prlimit: String?
+    public let limits: Limits
 
-    public init(rung: Rung, hidden: [String] = []) {
+    public init(rung: Rung, hidden: [String] = [], prlimit: String? = nil, limits: Limits = Limits()) {
         self.rung = rung
         self.hidden = hidden
+        self.prlimit = prlimit
+        self.limits = limits
     }
 
     /// Resolves `backend` (`auto`, `bwrap`, `process`, `none`) against the machine; `searchPath` is where bwrap is looked for.
@@ -30,14 +44,28 @@ public struct Sandbox: Hashable, Sendable {
         hidden: [String],
         searchPath: String = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
     ) -> Sandbox {
-        let bwrap = searchPath.split(separator: ":").map { "\($0)/bwrap" }.first {
-            FileManager.default.isExecutableFile(atPath: $0)
+        func find(_ program: String) -> String? {
+            searchPath.split(separator: ":").map { "\($0)/\(program)" }.first {
+                FileManager.default.isExecutableFile(atPath: $0)
+            }
         }
+        // rlimits are part of every rung but "none": without util-linux's prlimit to apply them, nothing runs.
+        let prlimit = find("prlimit")
+        let noLimits = Sandbox(
+            rung: .unavailable("prlimit (util-linux) is not installed, so resource limits cannot be applied"),
+            hidden: hidden
+        )
         switch backend {
-        case "process", "none":
+        case "none":
             return Sandbox(rung: .process, hidden: hidden)
+        case "process":
+            guard let prlimit else { return noLimits }
+            return Sandbox(rung: .process, hidden: hidden, prlimit: prlimit)
         case "bwrap", "auto":
-            if let bwrap { return Sandbox(rung: .bubblewrap(path: bwrap), hidden: hidden) }
+            if let bwrap = find("bwrap") {
+                guard let prlimit else { return noLimits }
+                return Sandbox(rung: .bubblewrap(path: bwrap), hidden: hidden, prlimit: prlimit)
+            }
             return Sandbox(
                 rung: .unavailable(
                     "no OS sandbox: bubblewrap (bwrap) is not installed; install it, or set [sandbox] backend = \"process\" to accept process limits only"
@@ -64,7 +92,7 @@ public struct Sandbox: Hashable, Sendable {
         case .unavailable(let reason):
             return .failure(SandboxError(reason: reason))
         case .process:
-            return .success(argv)
+            return .success(limited(argv))
         case .bubblewrap(let path):
             var wrapped = [path, "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--unshare-all"]
             if network { wrapped.append("--share-net") }
@@ -73,8 +101,20 @@ public struct Sandbox: Hashable, Sendable {
                 wrapped += ["--tmpfs", directory]
             }
             wrapped += ["--bind", workspace, workspace, "--chdir", workspace, "--"]
-            return .success(wrapped + argv)
+            return .success(wrapped + limited(argv))
         }
+    }
+}
+
+extension Sandbox {
+    /// `argv` behind `prlimit`, which sets the limits in the child and then executes it.
+    func limited(_ argv: [String]) -> [String] {
+        guard let prlimit else { return argv }
+        return [
+            prlimit, "--cpu=\(limits.cpuSeconds)", "--as=\(limits.addressSpaceBytes)",
+            "--fsize=\(limits.fileSizeBytes)",
+            "--nofile=\(limits.openFiles)", "--",
+        ] + argv
     }
 }
 

@@ -30,13 +30,16 @@ struct SandboxTests {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
         let result = try await Self.run(
-            "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; readlink /proc/self/ns/net /proc/self/ns/pid; echo ok > made.txt",
+            "grep -E '^(CapEff|NoNewPrivs)' /proc/self/status; readlink /proc/self/ns/net /proc/self/ns/pid; "
+                + "echo open files $(ulimit -n); echo file size $(ulimit -f); echo ok > made.txt",
             sandbox: try Self.bubblewrap(),
             jail: jail
         )
         #expect(!result.isError, "\(result.output)")
         #expect(result.output.contains("CapEff:\t0000000000000000"))
         #expect(result.output.contains("NoNewPrivs:\t1"))
+        #expect(result.output.contains("open files 1024"), "\(result.output)")
+        #expect(result.output.contains("file size 2097152"))
         let ours = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
         #expect(result.output.contains("net:["))
         #expect(!result.output.contains(ours))
