@@ -4,7 +4,10 @@ import PackageDescription
 let package = Package(
     name: "osprey",
     platforms: [.macOS(.v15)],
-    products: [.executable(name: "osprey", targets: ["OspreyCLI"])],
+    products: [
+        .executable(name: "osprey", targets: ["OspreyCLI"]),
+        .executable(name: "osprey-jail", targets: ["OspreyJail"]),
+    ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
@@ -19,6 +22,9 @@ let package = Package(
     targets: [
         // Linux system calls Swift cannot make directly (Landlock, later seccomp): a few lines of C.
         .target(name: "COspreySystem"),
+        // `osprey-jail`, the last step before a sandboxed command: Landlock, seccomp, no-new-privileges, cgroup
+        // join, then exec. A few hundred lines of C, so it starts in a millisecond and never runs in the daemon.
+        .executableTarget(name: "OspreyJail"),
         // Domain values: IDs, JSON, events, config, errors. Crypto for the hash chain.
         .target(
             name: "OspreyCore",
@@ -45,7 +51,7 @@ let package = Package(
         ),
         // Built-in tools, the workspace jail, the command runner, the Toolbox check point.
         // The shell-line parser and command policy (later: the sandbox ladder).
-        .target(name: "OspreySandbox", dependencies: ["OspreyCore"]),
+        .target(name: "OspreySandbox", dependencies: ["OspreyCore", "COspreySystem"]),
         .target(
             name: "OspreyTools",
             dependencies: [
@@ -111,6 +117,7 @@ let package = Package(
             name: "OspreyTesting",
             dependencies: [
                 "OspreyCore",
+                "OspreyTools",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -143,7 +150,7 @@ let package = Package(
 )
 
 // One place for language settings, applied to every target (the swift-log pattern).
-for target in package.targets where target.type != .plugin && target.name != "COspreySystem" {
+for target in package.targets where target.type != .plugin && !["COspreySystem", "OspreyJail"].contains(target.name) {
     target.swiftSettings =
         (target.swiftSettings ?? []) + [
             .enableUpcomingFeature("ExistentialAny"),

@@ -18,6 +18,8 @@ public enum AgentEvent: Hashable, Sendable {
     case message(Message)
     /// Older turns were folded into a summary.
     case compacted(removedMessages: Int)
+    /// A tool call waits for a human's approval (the `approval.requested` event's payload).
+    case approvalRequested(JSONValue)
 }
 
 /// How a run ended.
@@ -42,6 +44,10 @@ public struct Agent: Sendable {
     let workspace: Workspace
     let commandPolicy: CommandPolicy
     let sandbox: Sandbox
+    /// Where tool calls that need a human wait; nil refuses them.
+    let approvals: (any ApprovalGate)?
+    /// Directories beside the workspace the agent's capabilities open.
+    let roots: [FileRoot]
 
     /// Marks the system message that stands for compacted turns; the seq after it is where verbatim history resumes.
     static let compactionMarker = "[compacted through message "
@@ -56,8 +62,13 @@ public struct Agent: Sendable {
         meter: Meter,
         workspace: Workspace,
         commandPolicy: CommandPolicy = CommandPolicy(),
-        sandbox: Sandbox = Sandbox(rung: .process)
+        sandbox: Sandbox = Sandbox(rung: .bare),
+        approvals: (any ApprovalGate)? = nil
     ) {
+        self.approvals = approvals
+        self.roots =
+            settings.readRoots.compactMap { FileRoot(path: $0, writable: false) }
+            + settings.writeRoots.compactMap { FileRoot(path: $0, writable: true) }
         self.commandPolicy = commandPolicy
         self.sandbox = sandbox
         self.name = name
@@ -130,7 +141,8 @@ public struct Agent: Sendable {
         )
         var usage = Usage()
         var run = Meter.RunUsage()
-        let context = ToolContext(
+        let ledger = store.ledger
+        var context = ToolContext(
             workspace: workspace,
             agent: name,
             sessionID: session.rawValue,
@@ -139,8 +151,12 @@ public struct Agent: Sendable {
             egress: EgressPolicy(
                 allowedHosts: settings.networkHosts,
                 allowedPrivateAddresses: settings.privateAddresses
-            )
+            ),
+            capabilities: Capabilities(settings),
+            approvals: approvals,
+            record: { draft in try await ledger.append(draft) }
         )
+        context.roots = roots
         let guardrail = ContextGuard(threshold: settings.contextTokens)
         let instructions = systemPrompt()
         func elapsed() -> Double {
@@ -239,10 +255,21 @@ public struct Agent: Sendable {
                         )
                     }
                 )
+                // Once untrusted content is in the context, commands need a human whatever the approval mode.
+                context.tainted = loop.transcript.contains { message in
+                    message.content.contains {
+                        if case .toolResult(let result) = $0 { result.untrusted } else { false }
+                    }
+                }
                 // A tool may read a secret (a key in a file, an env dump): the model and the transcript get it redacted.
                 let redactor = store.ledger.redactor
                 let results = try await toolbox.callAll(calls, context: context).map { result in
-                    ToolResult(callID: result.callID, output: redactor.redact(result.output), isError: result.isError)
+                    ToolResult(
+                        callID: result.callID,
+                        output: redactor.redact(result.output),
+                        isError: result.isError,
+                        untrusted: result.untrusted
+                    )
                 }
                 let outcomes = zip(calls, results).map { call, result in
                     EventDraft(
@@ -252,7 +279,7 @@ public struct Agent: Sendable {
                         payload: [
                             "tool": .string(call.name), "call_id": .string(call.id.rawValue),
                             "output": .string(String(result.output.prefix(2000))),
-                            "output_bytes": .int(result.output.utf8.count),
+                            "output_bytes": .int(result.output.utf8.count), "untrusted": .bool(result.untrusted),
                         ]
                     )
                 }

@@ -52,6 +52,15 @@ struct Conversation {
                             Data("[tool error] \(data["output"]?.stringValue?.prefix(200) ?? "")\n".utf8)
                         )
                     }
+                case "approval_requested":
+                    // Shown even with --json: the run waits for a human.
+                    let id = data["id"]?.stringValue ?? "?"
+                    FileHandle.standardError.write(
+                        Data(
+                            "[approval needed] \(data["tool"]?.stringValue ?? "?"): \(data["reason"]?.stringValue ?? "")\n  osprey approvals approve \(id)   (or: osprey approvals reject \(id))\n"
+                                .utf8
+                        )
+                    )
                 case "done":
                     outcome = .done(data)
                 case "error":

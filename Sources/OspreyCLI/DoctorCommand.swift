@@ -5,6 +5,7 @@ import OspreyCore
 import OspreyGateway
 import OspreySandbox
 import OspreyStore
+import OspreyTools
 
 #if canImport(Glibc)
 import Glibc
@@ -100,14 +101,34 @@ struct DoctorCommand: AsyncParsableCommand {
                     "sandbox \(name): \(available ? "available" : "missing")\(detail.isEmpty ? "" : " (\(detail))")"
                 )
             }
-            // The rung commands would run under with this config.
-            let sandbox = Sandbox.resolve(backend: config.sandbox.backend, hidden: [])
+            // The ladder commands would run under with this config, proven by running one through it.
+            var limits = Sandbox.Limits()
+            limits.memoryBytes = config.sandbox.memoryBytes
+            limits.processes = config.sandbox.maxProcesses
+            let sandbox = Sandbox.resolve(
+                backend: config.sandbox.backend,
+                hidden: [home.root.path],
+                limits: limits
+            )
             switch sandbox.rung {
-            case .bubblewrap(let path):
-                line(.ok, "commands run under bubblewrap (\(path)), no network, capabilities dropped")
-            case .process:
-                line(.warn, "sandbox.backend = \"\(config.sandbox.backend)\": commands get process limits only")
-            case .unavailable(let reason): line(.fail, "commands are refused: \(reason)")
+            case .unavailable(let reason):
+                line(.fail, "commands are refused: \(reason)")
+            case .bare:
+                line(.warn, "sandbox.backend = \"none\": commands run bare, with no limits (development only)")
+            case .process, .bubblewrap:
+                let probe = await SandboxProbe.run(sandbox)
+                for layer in probe {
+                    line(
+                        layer.active ? .ok : .fail,
+                        "sandbox layer \(layer.name): \(layer.active ? "active" : "NOT active")\(layer.detail)"
+                    )
+                }
+                if case .process = sandbox.rung {
+                    line(.warn, "sandbox.backend = \"process\": no namespaces (Landlock, seccomp and limits only)")
+                }
+                if sandbox.controlGroups == nil {
+                    line(.warn, "cgroup v1 memory/pids limits unavailable: commands get rlimits only")
+                }
             }
             // Providers.
             if config.providers.isEmpty {

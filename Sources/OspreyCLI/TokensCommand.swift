@@ -16,13 +16,20 @@ struct TokensCommand: AsyncParsableCommand {
         @OptionGroup var options: HomeOptions
         @Option(help: "admin, operator or viewer.") var role = "viewer"
         @Option(help: "A name to recognise it by.") var name: String?
+        @Option(help: "Bind the token to an agent: it acts for that agent and can never decide approvals.")
+        var agent: String?
 
         func run() async throws {
             try await report {
                 let result = try await GatewayClient(home: options.resolved).request(
                     .POST,
                     "/api/tokens",
-                    body: ["role": .string(role), "name": .string(name ?? role)]
+                    body: .object(
+                        ["role": .string(role), "name": .string(name ?? role)].merging(
+                            agent.map { ["agent": JSONValue.string($0)] } ?? [:],
+                            uniquingKeysWith: { $1 }
+                        )
+                    )
                 )
                 print(result["token"]?.stringValue ?? "")
                 FileHandle.standardError.write(

@@ -103,7 +103,28 @@ public struct OspreyConfig: Hashable, Sendable {
         public var costPerDayUSD = 0.0
         public var tokensPerRun = 0
         public var costPerRunUSD = 0.0
+        /// Directories file tools may read besides the workspace (absolute paths); their content counts as untrusted.
+        public var readRoots: [String] = []
+        /// Directories file tools and commands may write besides the workspace (absolute paths).
+        public var writeRoots: [String] = []
+        /// How `run_command` may run: `none`, `allowlist` (only `exec_allow` programs, sandboxed),
+        /// `sandboxed` (any program, under the OS sandbox) or `full` (process rung: rlimits, Landlock, seccomp; no bwrap).
+        public var exec = "sandboxed"
+        /// Programs `allowlist` exec mode lets run; in approval mode `allowlist`, commands made only of these run unasked.
+        public var execAllow = [
+            "ls", "cat", "head", "tail", "wc", "grep", "find", "echo", "pwd", "sort", "uniq", "diff", "stat", "file",
+            "date", "true", "false", "test", "basename", "dirname", "cut", "tr", "printf", "seq",
+        ]
+        /// Which tool calls need a human: `manual` (all but reads), `allowlist` (exec beyond `exec_allow` and
+        /// dangerous calls) or `autonomous` (only dangerous calls, and exec after untrusted content).
+        public var approval = "allowlist"
 
+        public init() {}
+    }
+
+    /// `[approvals]`: how long a pending approval waits for a human before it expires (to deny).
+    public struct Approvals: Hashable, Sendable {
+        public var timeoutSeconds = 300
         public init() {}
     }
 
@@ -127,10 +148,14 @@ public struct OspreyConfig: Hashable, Sendable {
     public struct Sandbox: Hashable, Sendable {
         /// `auto` (bubblewrap, refused when missing), `bwrap`, or `process` (process limits only, chosen explicitly).
         public var backend = "auto"
+        /// cgroup v1 limits of each command (applied where the machine offers cgroup v1 memory and pids controllers).
+        public var memoryBytes = 1 << 30
+        public var maxProcesses = 256
         public init() {}
     }
 
     public var sandbox = Sandbox()
+    public var approvals = Approvals()
     public var agents: [String: Agent] = [:]
     public var localModel = LocalModel()
 
@@ -234,6 +259,13 @@ public struct OspreyConfig: Hashable, Sendable {
         # writable, the home hidden). "auto" refuses commands when bwrap is missing; "process" accepts process
         # limits only (own process group, timeout, output cap, scrubbed environment).
         backend = "auto"
+        # cgroup v1 limits per command, where the machine offers the memory and pids controllers.
+        memory_bytes = 1073741824
+        max_processes = 256
+
+        [approvals]
+        # A tool call waiting for a human is denied after this many seconds.
+        timeout_seconds = 300
 
         # The local model the gateway runs when no provider is configured (llama.cpp's OpenAI-compatible server).
         [local_model]
@@ -259,6 +291,12 @@ public struct OspreyConfig: Hashable, Sendable {
         # cost_per_day_usd = 0.0
         # tokens_per_run = 0
         # cost_per_run_usd = 0.0
+        # network_hosts = []         # hosts http_fetch may reach ("*.example.com" for subdomains); none by default
+        # read_roots = []            # absolute directories file tools may read besides the workspace (untrusted)
+        # write_roots = []           # absolute directories file tools and commands may write besides the workspace
+        # exec = "sandboxed"         # none | allowlist (exec_allow only) | sandboxed (bwrap) | full (no bwrap)
+        # exec_allow = ["ls", "cat", "grep", ...]
+        # approval = "allowlist"     # manual | allowlist | autonomous: which tool calls wait for a human
 
         # LLM providers. The key is never written here in clear: use ${secret:NAME} or ${env:VAR}.
         # [[providers]]
@@ -380,6 +418,7 @@ private struct ConfigReader {
                         "max_reply_tokens",
                         "context_tokens", "tokens_per_day", "cost_per_day_usd", "tokens_per_run", "cost_per_run_usd",
                         "first_tool_choice", "temperature", "max_tool_rounds", "network_hosts", "private_addresses",
+                        "read_roots", "write_roots", "exec", "exec_allow", "approval",
                     ]
                 )
                 var agent = OspreyConfig.Agent()
@@ -397,6 +436,38 @@ private struct ConfigReader {
                 }
                 agent.temperature = try number(table, "temperature", section: section)
                 agent.tools = try strings(table, "tools", section: section)
+                for (key, roots) in [
+                    ("read_roots", try strings(table, "read_roots", section: section)),
+                    ("write_roots", try strings(table, "write_roots", section: section)),
+                ] {
+                    guard let roots else { continue }
+                    if let relative = roots.first(where: {
+                        !$0.hasPrefix("/") || $0.split(separator: "/").contains("..")
+                    }
+                    ) {
+                        throw ConfigError(
+                            "config.toml: \(section).\(key): '\(relative)' must be an absolute path without .."
+                        )
+                    }
+                    if key == "read_roots" { agent.readRoots = roots } else { agent.writeRoots = roots }
+                }
+                if let mode = try string(table, "exec", section: section) {
+                    guard ["none", "allowlist", "sandboxed", "full"].contains(mode) else {
+                        throw ConfigError(
+                            "config.toml: \(section).exec must be \"none\", \"allowlist\", \"sandboxed\" or \"full\""
+                        )
+                    }
+                    agent.exec = mode
+                }
+                if let programs = try strings(table, "exec_allow", section: section) { agent.execAllow = programs }
+                if let mode = try string(table, "approval", section: section) {
+                    guard ["manual", "allowlist", "autonomous"].contains(mode) else {
+                        throw ConfigError(
+                            "config.toml: \(section).approval must be \"manual\", \"allowlist\" or \"autonomous\""
+                        )
+                    }
+                    agent.approval = mode
+                }
                 if let value = try int(table, "max_turns", section: section, range: 1...10_000) {
                     agent.maxTurns = value
                 }
@@ -421,7 +492,13 @@ private struct ConfigReader {
             }
         }
         if let sandbox = try table("sandbox") {
-            try checkKeys(sandbox, section: "sandbox", known: ["backend"])
+            try checkKeys(sandbox, section: "sandbox", known: ["backend", "memory_bytes", "max_processes"])
+            if let value = try int(sandbox, "memory_bytes", section: "sandbox", range: (16 << 20)...(1 << 40)) {
+                config.sandbox.memoryBytes = value
+            }
+            if let value = try int(sandbox, "max_processes", section: "sandbox", range: 4...100_000) {
+                config.sandbox.maxProcesses = value
+            }
             if let backend = try string(sandbox, "backend", section: "sandbox") {
                 guard ["auto", "bwrap", "process", "none"].contains(backend) else {
                     throw ConfigError(
@@ -429,6 +506,12 @@ private struct ConfigReader {
                     )
                 }
                 config.sandbox.backend = backend
+            }
+        }
+        if let approvals = try table("approvals") {
+            try checkKeys(approvals, section: "approvals", known: ["timeout_seconds"])
+            if let value = try int(approvals, "timeout_seconds", section: "approvals", range: 1...86_400) {
+                config.approvals.timeoutSeconds = value
             }
         }
         if let local = try table("local_model") {

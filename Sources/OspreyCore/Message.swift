@@ -28,11 +28,15 @@ public struct ToolResult: Hashable, Sendable {
     public var callID: ToolCall.ID
     public var output: String
     public var isError: Bool
+    /// The output came from outside the trust boundary (network, files outside the workspace, MCP, plugins):
+    /// data for the model, never instructions, and it taints the turns that follow.
+    public var untrusted: Bool
 
-    public init(callID: ToolCall.ID, output: String, isError: Bool = false) {
+    public init(callID: ToolCall.ID, output: String, isError: Bool = false, untrusted: Bool = false) {
         self.callID = callID
         self.output = output
         self.isError = isError
+        self.untrusted = untrusted
     }
 }
 
@@ -41,6 +45,25 @@ extension ToolResult: Codable {
         case callID = "call_id"
         case output
         case isError = "is_error"
+        case untrusted
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            callID: try container.decode(ToolCall.ID.self, forKey: .callID),
+            output: try container.decode(String.self, forKey: .output),
+            isError: try container.decodeIfPresent(Bool.self, forKey: .isError) ?? false,
+            untrusted: try container.decodeIfPresent(Bool.self, forKey: .untrusted) ?? false
+        )
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(callID, forKey: .callID)
+        try container.encode(output, forKey: .output)
+        try container.encode(isError, forKey: .isError)
+        if untrusted { try container.encode(true, forKey: .untrusted) }
     }
 }
 
@@ -58,6 +81,7 @@ extension Content: Codable {
         case callID = "call_id"
         case output
         case isError = "is_error"
+        case untrusted
     }
 
     public init(from decoder: any Decoder) throws {
@@ -78,7 +102,8 @@ extension Content: Codable {
                 ToolResult(
                     callID: try container.decode(ToolCall.ID.self, forKey: .callID),
                     output: try container.decode(String.self, forKey: .output),
-                    isError: try container.decodeIfPresent(Bool.self, forKey: .isError) ?? false
+                    isError: try container.decodeIfPresent(Bool.self, forKey: .isError) ?? false,
+                    untrusted: try container.decodeIfPresent(Bool.self, forKey: .untrusted) ?? false
                 )
             )
         case let other:
@@ -106,6 +131,7 @@ extension Content: Codable {
             try container.encode(result.callID, forKey: .callID)
             try container.encode(result.output, forKey: .output)
             try container.encode(result.isError, forKey: .isError)
+            if result.untrusted { try container.encode(true, forKey: .untrusted) }
         }
     }
 }

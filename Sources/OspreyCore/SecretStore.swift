@@ -177,7 +177,12 @@ public struct Redactor: Sendable {
                     .toolCall(ToolCall(id: call.id, name: call.name, arguments: redact(call.arguments)))
                 case .toolResult(let result):
                     .toolResult(
-                        ToolResult(callID: result.callID, output: redact(result.output), isError: result.isError)
+                        ToolResult(
+                            callID: result.callID,
+                            output: redact(result.output),
+                            isError: result.isError,
+                            untrusted: result.untrusted
+                        )
                     )
                 }
             }

@@ -51,6 +51,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
                 )
             case .invalid(let message): return .badRequest(message)
             case .unavailable(let message): return APIError(.serviceUnavailable, "unavailable", message)
+            case .conflict(let message): return APIError(.conflict, "conflict", message)
             }
         case let error as AgentError:
             let status: HTTPResponse.Status =

@@ -35,6 +35,15 @@ struct AgentRunner {
                     if Task.isCancelled { return nil }
                     throw Cancelled()
                 }
+                // The client sees at once when the run waits for a human.
+                let bus = kernel.store.ledger.bus
+                group.addTask {
+                    for await event in bus.subscribe()
+                    where event.type == "approval.requested" && event.session == session.rawValue {
+                        try await onEvent(.approvalRequested(event.payload))
+                    }
+                    return nil
+                }
                 defer { group.cancelAll() }
                 guard let first = try await group.next(), let result = first else { throw CancellationError() }
                 return result
@@ -88,11 +97,12 @@ struct AgentRunner {
                 "tool_result",
                 [
                     "call_id": .string(result.callID.rawValue), "output": .string(result.output),
-                    "is_error": .bool(result.isError),
+                    "is_error": .bool(result.isError), "untrusted": .bool(result.untrusted),
                 ]
             )
         case .message(let message): ("message", ["message": (try? JSONValue(encoding: message)) ?? .null])
         case .compacted(let removed): ("compacted", ["removed_messages": .int(removed)])
+        case .approvalRequested(let approval): ("approval_requested", approval)
         }
     }
 }

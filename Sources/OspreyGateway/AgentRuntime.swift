@@ -1,3 +1,4 @@
+import COspreySystem
 import Foundation
 public import OspreyAgent
 public import OspreyCore
@@ -22,6 +23,8 @@ public final class AgentRuntime: Sendable {
     public let sandbox: Sandbox
     let store: Store
     let runs = RunRegistry()
+    /// Where tool calls that need a human wait, and where the API's decisions arrive.
+    public let approvals: ApprovalDesk
 
     /// Builds the runtime; `providers` overrides the configured ones (tests pass scripted providers).
     public init(
@@ -30,7 +33,8 @@ public final class AgentRuntime: Sendable {
         home: Home,
         providers: [String: any ModelProvider]? = nil,
         toolbox: Toolbox = .builtIn,
-        retry: RetryPolicy = RetryPolicy()
+        retry: RetryPolicy = RetryPolicy(),
+        sandbox: Sandbox? = nil
     ) throws {
         self.config = config
         self.store = store
@@ -40,7 +44,20 @@ public final class AgentRuntime: Sendable {
         if let user = ProcessInfo.processInfo.environment["HOME"], !user.isEmpty {
             hidden.append(user)
         }
-        self.sandbox = Sandbox.resolve(backend: config.sandbox.backend, hidden: Array(Set(hidden)).sorted())
+        var limits = Sandbox.Limits()
+        limits.memoryBytes = config.sandbox.memoryBytes
+        limits.processes = config.sandbox.maxProcesses
+        self.sandbox =
+            sandbox
+            ?? Sandbox.resolve(
+                backend: config.sandbox.backend,
+                hidden: Array(Set(hidden)).sorted(),
+                limits: limits
+            )
+        self.approvals = ApprovalDesk(
+            approvals: store.approvals,
+            lifetime: .seconds(config.approvals.timeoutSeconds)
+        )
         self.commandPolicy = CommandPolicy(protectedPaths: [
             home.configFile.path, home.tokenFile.path, home.secretsDirectory.path, home.databaseFile.path,
             home.lockFile.path,
@@ -152,7 +169,8 @@ public final class AgentRuntime: Sendable {
             meter: meter,
             workspace: workspace,
             commandPolicy: commandPolicy,
-            sandbox: sandbox
+            sandbox: sandbox,
+            approvals: approvals
         )
     }
 }

@@ -34,6 +34,7 @@ public func buildRouter(kernel: Kernel) -> Router<GatewayRequestContext> {
     SessionsController(kernel: kernel).add(to: &routes)
     EventsController(kernel: kernel).add(to: &routes)
     TokensController(kernel: kernel).add(to: &routes)
+    ApprovalsController(kernel: kernel).add(to: &routes)
     WebSocketController(kernel: kernel).add(to: router)
     routes.extraMethods["/api/ws"] = [.get]
     routes.refuseOtherMethods()

@@ -23,6 +23,8 @@ public struct Kernel: Sendable {
         let durability: Store.Durability = config.ledger.synchronous == "normal" ? .normal : .full
         let store = try Store.open(home: home, durability: durability)
         try await store.tokens.registerHomeToken(try home.readToken())
+        // A request left pending by a previous run of the gateway has nobody waiting for it any more.
+        _ = try await store.approvals.expireAllPending()
         let runtime = try AgentRuntime(config: config, store: store, home: home)
         return try await Kernel(
             home: home,

@@ -17,7 +17,7 @@ struct TokensController {
         let body = try await JSONBody.read(
             request,
             maxBytes: kernel.config.gateway.maxBodyBytes,
-            allowed: ["name", "role"]
+            allowed: ["name", "role", "agent"]
         )
         let roleName = try body.optionalString("role") ?? "viewer"
         guard let role = TokenRole(rawValue: roleName) else {
@@ -26,6 +26,7 @@ struct TokensController {
         let (record, token) = try await kernel.store.tokens.create(
             name: try body.optionalString("name") ?? role.rawValue,
             role: role,
+            agent: try body.optionalString("agent"),
             actor: context.actor
         )
         try await kernel.authenticator.refresh()

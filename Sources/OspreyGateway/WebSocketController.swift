@@ -3,6 +3,7 @@ import Hummingbird
 import HummingbirdWebSocket
 import NIOCore
 import NIOWebSocket
+import OspreyAgent
 import OspreyCore
 import OspreyStore
 
@@ -44,69 +45,82 @@ struct WebSocketConnection: Sendable {
         var follower: Task<Void, Never>?
         defer { follower?.cancel() }
         do {
-            for try await message in inbound.messages(maxSize: 1 << 20) {
-                guard case .text(let text) = message else {
-                    try await send([
-                        "type": "res", "id": .null, "ok": false,
-                        "error": Self.error("bad_frame", "Frames must be JSON text."),
-                    ])
-                    continue
-                }
-                let frame: [String: JSONValue]
-                do {
-                    guard case .object(let members) = try JSONValue.parse(text), members["type"]?.stringValue == "req"
-                    else {
-                        throw APIError.badRequest("A frame must be an object with type \"req\".")
+            try await withThrowingDiscardingTaskGroup { group in
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    guard case .text(let text) = message else {
+                        try await send([
+                            "type": "res", "id": .null, "ok": false,
+                            "error": Self.error("bad_frame", "Frames must be JSON text."),
+                        ])
+                        continue
                     }
-                    frame = members
-                } catch {
-                    let apiError = APIError.from(error) ?? APIError.badRequest("Malformed frame.")
-                    try await send([
-                        "type": "res", "id": .null, "ok": false, "error": Self.error(apiError.code, apiError.message),
-                    ])
-                    continue
-                }
-                let id = frame["id"] ?? .null
-                let method = frame["method"]?.stringValue ?? ""
-                let params = frame["params"]?.objectValue ?? [:]
-                do {
-                    let payload: JSONValue
-                    switch method {
-                    case "subscribe":
-                        let lastSeq = try await kernel.store.ledger.lastSeq()
-                        let after = params["after"]?.intValue ?? lastSeq
-                        let filter = EventFilter(
-                            type: params["type"]?.stringValue,
-                            session: params["session"]?.stringValue,
-                            task: params["task"]?.stringValue
-                        )
-                        follower?.cancel()
-                        let ledger = kernel.store.ledger
-                        let outbound = self.outbound
-                        follower = Task {
-                            try? await ledger.follow(after: after, filter: filter) { event in
-                                let frame: JSONValue = ["type": "event", "payload": event.envelope]
-                                try await outbound.write(.text(frame.canonicalJSON))
-                            }
+                    let frame: [String: JSONValue]
+                    do {
+                        guard case .object(let members) = try JSONValue.parse(text),
+                            members["type"]?.stringValue == "req"
+                        else {
+                            throw APIError.badRequest("A frame must be an object with type \"req\".")
                         }
-                        payload = ["subscribed": true, "after": .int(after)]
-                    case "unsubscribe":
-                        follower?.cancel()
-                        follower = nil
-                        payload = ["subscribed": false]
-                    default:
-                        payload = try await handle(method, params)
+                        frame = members
+                    } catch {
+                        let apiError = APIError.from(error) ?? APIError.badRequest("Malformed frame.")
+                        try await send([
+                            "type": "res", "id": .null, "ok": false,
+                            "error": Self.error(apiError.code, apiError.message),
+                        ])
+                        continue
                     }
-                    try await send(["type": "res", "id": id, "ok": true, "payload": payload])
-                } catch is CancellationError {
-                    return
-                } catch {
-                    let apiError =
-                        APIError.from(error) ?? APIError(.internalServerError, "internal_error", "Internal error.")
-                    try await send([
-                        "type": "res", "id": id, "ok": false, "error": Self.error(apiError.code, apiError.message),
-                    ])
+                    let id = frame["id"] ?? .null
+                    let method = frame["method"]?.stringValue ?? ""
+                    let params = frame["params"]?.objectValue ?? [:]
+                    if method == "subscribe" || method == "unsubscribe" {
+                        let payload: JSONValue
+                        if method == "subscribe" {
+                            let lastSeq = try await kernel.store.ledger.lastSeq()
+                            let after = params["after"]?.intValue ?? lastSeq
+                            let filter = EventFilter(
+                                type: params["type"]?.stringValue,
+                                session: params["session"]?.stringValue,
+                                task: params["task"]?.stringValue
+                            )
+                            follower?.cancel()
+                            let ledger = kernel.store.ledger
+                            let outbound = self.outbound
+                            follower = Task {
+                                try? await ledger.follow(after: after, filter: filter) { event in
+                                    let frame: JSONValue = ["type": "event", "payload": event.envelope]
+                                    try await outbound.write(.text(frame.canonicalJSON))
+                                }
+                            }
+                            payload = ["subscribed": true, "after": .int(after)]
+                        } else {
+                            follower?.cancel()
+                            follower = nil
+                            payload = ["subscribed": false]
+                        }
+                        try await send(["type": "res", "id": id, "ok": true, "payload": payload])
+                        continue
+                    }
+                    // Requests run side by side, so an approval can be answered while a send on the same socket waits for it.
+                    group.addTask {
+                        do {
+                            let payload = try await handle(method, params)
+                            try await send(["type": "res", "id": id, "ok": true, "payload": payload])
+                        } catch is CancellationError {
+                            return
+                        } catch {
+                            let apiError =
+                                APIError.from(error)
+                                ?? APIError(.internalServerError, "internal_error", "Internal error.")
+                            try? await send([
+                                "type": "res", "id": id, "ok": false,
+                                "error": Self.error(apiError.code, apiError.message),
+                            ])
+                        }
+                    }
                 }
+                // The peer is gone: nothing is left to answer to.
+                group.cancelAll()
             }
         } catch {
             // The peer closed or sent an invalid frame; the connection ends either way.
@@ -190,6 +204,34 @@ struct WebSocketConnection: Sendable {
             return .array(events.map(\.envelope))
         case "audit.verify":
             return try JSONValue(encoding: try await kernel.store.ledger.verify())
+        case "approvals.list":
+            let status = params["status"]?.stringValue ?? "pending"
+            guard ApprovalsController.statuses.contains(status) else {
+                throw APIError.badRequest("params.status must be pending, granted, denied, expired, used or all.")
+            }
+            let approvals = try await kernel.store.approvals.list(status: status == "all" ? nil : status)
+            return ["approvals": .array(approvals.map(\.json))]
+        case "approvals.approve", "approvals.reject":
+            try require(.operator)
+            if let agent = token?.agent {
+                throw APIError(
+                    .forbidden,
+                    "human_required",
+                    "Approvals can only be decided with a human's token; this token acts for agent '\(agent)'."
+                )
+            }
+            guard let raw = params["id"]?.stringValue else { throw APIError.badRequest("params.id is required.") }
+            let scope = params["scope"]?.stringValue ?? "once"
+            guard ["once", "session"].contains(scope) else {
+                throw APIError.badRequest("params.scope must be once or session.")
+            }
+            let approval = try await kernel.runtime.approvals.resolve(
+                Approval.ID(raw),
+                grant: method == "approvals.approve",
+                scope: scope,
+                by: actor
+            )
+            return approval.json
         default:
             throw APIError(.notFound, "unknown_method", "No method named '\(method)'.")
         }

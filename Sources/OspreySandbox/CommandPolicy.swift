@@ -47,6 +47,36 @@ public struct CommandPolicy: Sendable {
         evaluate(line, depth: 0)
     }
 
+    /// The programs a line runs (the first word of each command, as a base name) and, if one of them is
+    /// dangerous even inside the sandbox (deleting recursively, force-pushing, killing), why.
+    public func inventory(_ line: String) -> (programs: [String], dangerous: String?) {
+        guard let commands = try? ShellParser.parse(line) else { return ([], nil) }
+        var programs: [String] = []
+        var dangerous: String?
+        for command in commands {
+            guard let first = command.argv.first else { continue }
+            let program = (first as NSString).lastPathComponent
+            if !programs.contains(program) { programs.append(program) }
+            let arguments = command.argv.dropFirst()
+            let flags = arguments.filter { $0.hasPrefix("-") && !$0.hasPrefix("--") }.joined()
+            switch program {
+            case "rm"
+            where flags.contains("r") || flags.contains("R") || flags.contains("f")
+                || arguments.contains("--recursive"):
+                dangerous = dangerous ?? "rm -r/-f deletes without recovery"
+            case "git"
+            where arguments.contains("push") || arguments.contains("clean")
+                || (arguments.contains("reset") && arguments.contains("--hard")):
+                dangerous = dangerous ?? "git \(arguments.first ?? "") changes or discards history"
+            case "kill", "pkill", "killall", "shred", "chmod", "chown", "crontab", "systemctl", "ssh", "scp":
+                dangerous = dangerous ?? "\(program) is dangerous"
+            default:
+                break
+            }
+        }
+        return (programs, dangerous)
+    }
+
     func evaluate(_ line: String, depth: Int) -> CommandDecision {
         guard depth < 8 else { return .deny("commands nested too deeply") }
         if Self.isForkBomb(line) { return .deny("fork bomb") }
@@ -228,7 +258,7 @@ public struct CommandPolicy: Sendable {
     }
 
     /// Why writing `path` is refused, or nil: git hooks, shell start-up files, Osprey's own files.
-    func protectedWrite(_ path: String) -> String? {
+    public func protectedWrite(_ path: String) -> String? {
         let components = path.split(separator: "/").map(String.init)
         if path.contains(".git/hooks") || (components.contains(".git") && components.last == "config") {
             return "writing git hooks or git config is not allowed"

@@ -1,108 +1,239 @@
+import COspreySystem
 public import Foundation
 
-/// The OS sandbox rung commands run under, resolved once from `[sandbox] backend` and what the machine offers.
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The sandbox ladder commands run under, resolved once at start-up from `[sandbox] backend` and what the
+/// machine offers.
 ///
-/// Fail closed: when the configured rung (or, for `auto`, bubblewrap) is missing, commands are refused,
-/// never run bare.
+/// Every command gets, in order: rlimits (`prlimit`), cgroup v1 memory and pids limits where the machine has
+/// them, bubblewrap (the OS rung), and `osprey-jail` inside, which sets no-new-privileges, a Landlock ruleset
+/// (the system read-only, the workspace and write roots writable, nothing else readable) and a seccomp filter,
+/// then executes the command. Fail closed: when a rung the configuration asks for is missing, commands are
+/// refused, never run bare.
 public struct Sandbox: Hashable, Sendable {
     public enum Rung: Hashable, Sendable {
-        /// bubblewrap: every namespace unshared (no network), all capabilities dropped, no new privileges,
-        /// the system read-only, the workspace the only writable bind, the home and /tmp hidden.
+        /// bubblewrap: every namespace unshared (no network), all capabilities dropped, the system read-only,
+        /// the workspace the only writable bind, the home and /tmp hidden; then the jail.
         case bubblewrap(path: String)
-        /// Process limits only (process group, timeout, output cap, scrubbed environment); chosen explicitly.
+        /// Process limits, Landlock and seccomp, no namespaces: chosen explicitly (`backend = "process"` or an
+        /// agent with `exec = "full"`).
         case process
-        /// Nothing acceptable is available: commands are refused with this reason.
+        /// Nothing: backend `none`, an explicit opt-out for development.
+        case bare
+        /// A rung the configuration needs is missing: commands are refused with this reason.
         case unavailable(String)
     }
 
-    /// Resource limits (rlimits) every command starts under.
+    /// Resource limits every command starts under: rlimits always, cgroup limits where available.
     public struct Limits: Hashable, Sendable {
         public var cpuSeconds = 600
         public var addressSpaceBytes = 4 << 30
         public var fileSizeBytes = 1 << 30
         public var openFiles = 1024
+        public var memoryBytes = 1 << 30
+        public var processes = 256
         public init() {}
+    }
+
+    /// The cgroup v1 directories under which each command gets its own limited group.
+    public struct ControlGroups: Hashable, Sendable {
+        /// e.g. /sys/fs/cgroup/memory/osprey
+        public var memory: String
+        /// e.g. /sys/fs/cgroup/pids/osprey
+        public var pids: String
     }
 
     public let rung: Rung
     /// Directories hidden from commands (the Osprey home, the user's home); the workspace is bound back.
     public let hidden: [String]
-    /// The `prlimit` program that applies ``limits`` in the child before the command runs (nil: no limits).
+    /// The `prlimit` program that applies the rlimits in the child before the command runs.
     public let prlimit: String?
+    /// The `osprey-jail` program (Landlock, seccomp, no-new-privileges, cgroup join).
+    public let jail: String?
+    /// cgroup v1 limits, when the machine offers them; nil otherwise (reported by `doctor`).
+    public let controlGroups: ControlGroups?
     public let limits: Limits
 
-    public init(rung: Rung, hidden: [String] = [], prlimit: String? = nil, limits: Limits = Limits()) {
+    public init(
+        rung: Rung,
+        hidden: [String] = [],
+        prlimit: String? = nil,
+        jail: String? = nil,
+        controlGroups: ControlGroups? = nil,
+        limits: Limits = Limits()
+    ) {
         self.rung = rung
         self.hidden = hidden
         self.prlimit = prlimit
+        self.jail = jail
+        self.controlGroups = controlGroups
         self.limits = limits
     }
 
-    /// Resolves `backend` (`auto`, `bwrap`, `process`, `none`) against the machine; `searchPath` is where bwrap is looked for.
+    /// System directories a command may read (and execute from); everything else outside its roots is invisible
+    /// to it under Landlock.
+    public static let systemDirectories = [
+        "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/dev", "/proc",
+    ]
+
+    /// Resolves `backend` (`auto`, `bwrap`, `process`, `none`) against the machine.
+    ///
+    /// `searchPath` is where bwrap and prlimit are looked for; `jail` is the `osprey-jail` path (default: beside
+    /// the running executable, then on `searchPath`); `landlockABI` is what the kernel reported.
     public static func resolve(
         backend: String,
         hidden: [String],
-        searchPath: String = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        limits: Limits = Limits(),
+        searchPath: String = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin",
+        jail: String? = nil,
+        landlockABI: Int = Sandbox.kernelLandlockABI,
+        controlGroupRoot: String? = "/sys/fs/cgroup"
     ) -> Sandbox {
         func find(_ program: String) -> String? {
             searchPath.split(separator: ":").map { "\($0)/\(program)" }.first {
                 FileManager.default.isExecutableFile(atPath: $0)
             }
         }
-        // rlimits are part of every rung but "none": without util-linux's prlimit to apply them, nothing runs.
-        let prlimit = find("prlimit")
-        let noLimits = Sandbox(
-            rung: .unavailable("prlimit (util-linux) is not installed, so resource limits cannot be applied"),
-            hidden: hidden
-        )
-        switch backend {
-        case "none":
-            return Sandbox(rung: .process, hidden: hidden)
-        case "process":
-            guard let prlimit else { return noLimits }
-            return Sandbox(rung: .process, hidden: hidden, prlimit: prlimit)
-        case "bwrap", "auto":
-            if let bwrap = find("bwrap") {
-                guard let prlimit else { return noLimits }
-                return Sandbox(rung: .bubblewrap(path: bwrap), hidden: hidden, prlimit: prlimit)
-            }
-            return Sandbox(
-                rung: .unavailable(
-                    "no OS sandbox: bubblewrap (bwrap) is not installed; install it, or set [sandbox] backend = \"process\" to accept process limits only"
-                ),
-                hidden: hidden
-            )
-        default:
-            return Sandbox(rung: .unavailable("unknown sandbox backend '\(backend)'"), hidden: hidden)
+        func refuse(_ reason: String) -> Sandbox { Sandbox(rung: .unavailable(reason), hidden: hidden, limits: limits) }
+        if backend == "none" { return Sandbox(rung: .bare, hidden: hidden, limits: limits) }
+        guard ["auto", "bwrap", "process"].contains(backend) else {
+            return refuse("unknown sandbox backend '\(backend)'")
         }
+        guard let prlimit = find("prlimit") else {
+            return refuse("prlimit (util-linux) is not installed, so resource limits cannot be applied")
+        }
+        guard let jail = jail ?? locateJail(searchPath: searchPath), FileManager.default.isExecutableFile(atPath: jail)
+        else {
+            return refuse("osprey-jail is missing (it is built and installed beside osprey)")
+        }
+        guard landlockABI >= 1 else {
+            return refuse("the kernel offers no Landlock, so commands cannot be confined to their files")
+        }
+        let groups = controlGroupRoot.flatMap { ControlGroups.probe(root: $0) }
+        var rung = Rung.process
+        if backend != "process" {
+            guard let bwrap = find("bwrap") else {
+                return refuse(
+                    "no OS sandbox: bubblewrap (bwrap) is not installed; install it, or set [sandbox] backend = \"process\" to accept process limits, Landlock and seccomp only"
+                )
+            }
+            rung = .bubblewrap(path: bwrap)
+        }
+        return Sandbox(
+            rung: rung,
+            hidden: hidden,
+            prlimit: prlimit,
+            jail: jail,
+            controlGroups: groups,
+            limits: limits
+        )
     }
 
-    /// A name for `doctor` and events: `bwrap`, `process` or `unavailable`.
+    /// The Landlock ABI version the running kernel offers; 0 or less when it offers none.
+    public static var kernelLandlockABI: Int { Int(osprey_landlock_abi_version()) }
+
+    /// `osprey-jail` beside the running executable (an installed `osprey`, or the test runner in `.build`), else on PATH.
+    static func locateJail(searchPath: String) -> String? {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        let candidates =
+            [URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("osprey-jail").path]
+            + searchPath.split(separator: ":").map { "\($0)/osprey-jail" }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    /// A name for `doctor` and events: `bwrap`, `process`, `none` or `unavailable`.
     public var name: String {
         switch rung {
         case .bubblewrap: "bwrap"
         case .process: "process"
+        case .bare: "none"
         case .unavailable: "unavailable"
         }
     }
 
+    /// This sandbox without bubblewrap: what an agent with `exec = "full"` runs under (still rlimits, Landlock, seccomp).
+    public var withoutNamespaces: Sandbox {
+        guard case .bubblewrap = rung else { return self }
+        return Sandbox(
+            rung: .process,
+            hidden: hidden,
+            prlimit: prlimit,
+            jail: jail,
+            controlGroups: controlGroups,
+            limits: limits
+        )
+    }
+
     /// The argv to spawn for `argv` run in `workspace`, or the reason it must not run.
-    public func wrap(_ argv: [String], workspace: String, network: Bool = false) -> Result<[String], SandboxError> {
+    ///
+    /// `writeRoots` are writable besides the workspace, `readRoots` readable; `network` lets the command reach
+    /// the network (a new network namespace otherwise, and Landlock's TCP rules on the process rung).
+    public func launch(
+        _ argv: [String],
+        workspace: String,
+        readRoots: [String] = [],
+        writeRoots: [String] = [],
+        network: Bool = false
+    ) -> Result<Launch, SandboxError> {
+        let bubblewrap: String?
         switch rung {
-        case .unavailable(let reason):
-            return .failure(SandboxError(reason: reason))
-        case .process:
-            return .success(limited(argv))
-        case .bubblewrap(let path):
-            var wrapped = [path, "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--unshare-all"]
-            if network { wrapped.append("--share-net") }
-            wrapped += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
-            for directory in hidden {
-                wrapped += ["--tmpfs", directory]
-            }
-            wrapped += ["--bind", workspace, workspace, "--chdir", workspace, "--"]
-            return .success(wrapped + limited(argv))
+        case .unavailable(let reason): return .failure(SandboxError(reason: reason))
+        case .bare: return .success(Launch(argv: argv, controlGroups: []))
+        case .process: bubblewrap = nil
+        case .bubblewrap(let path): bubblewrap = path
         }
+        guard let jail, prlimit != nil else { return .failure(SandboxError(reason: "the sandbox is not resolved")) }
+        if bubblewrap == nil,
+            let exposed = hidden.first(where: { hidden in
+                (Self.systemDirectories + readRoots).contains { hidden == $0 || hidden.hasPrefix($0 + "/") }
+            })
+        {
+            // Without namespaces nothing hides the home: it must not lie inside a directory commands may read.
+            return .failure(
+                SandboxError(reason: "\(exposed) lies inside a directory commands may read; the process rung refuses")
+            )
+        }
+        let groups: [String]
+        do {
+            groups = try controlGroups?.create(limits: limits) ?? []
+        } catch {
+            return .failure(SandboxError(reason: "cannot create the command's cgroup: \(error)"))
+        }
+        // Landlock inside: the system read-only, the workspace and write roots writable, nothing else visible.
+        func confine(_ program: String, extraWrites: [String]) -> [String] {
+            var arguments = [program, "--seccomp"]
+            for directory in Self.systemDirectories + readRoots { arguments += ["--read", directory] }
+            for directory in [workspace] + writeRoots + extraWrites + ["/dev/null"] {
+                arguments += ["--write", directory]
+            }
+            return arguments
+        }
+        var command = limited([])
+        if !groups.isEmpty {
+            // Join the cgroups outside bubblewrap, where /sys/fs/cgroup is still writable.
+            command += [jail] + groups.flatMap { ["--cgroup", $0] } + ["--"]
+        }
+        if let bubblewrap {
+            // The jail is bound at a fixed path: its real directory may be hidden (an install under the home).
+            let inner = "/run/osprey-jail"
+            command += [bubblewrap, "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--unshare-all"]
+            if network { command.append("--share-net") }
+            // /run is replaced too: it holds the daemon sockets (D-Bus, Docker) a command has no business with.
+            command += [
+                "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
+            ]
+            for directory in hidden { command += ["--tmpfs", directory] }
+            for directory in readRoots { command += ["--ro-bind-try", directory, directory] }
+            for directory in writeRoots { command += ["--bind-try", directory, directory] }
+            command += ["--bind", workspace, workspace, "--ro-bind", jail, inner, "--chdir", workspace, "--"]
+            command += confine(inner, extraWrites: ["/tmp"]) + ["--"] + argv
+        } else {
+            command += confine(jail, extraWrites: []) + (network ? [] : ["--no-network"]) + ["--"] + argv
+        }
+        return .success(Launch(argv: command, controlGroups: groups))
     }
 }
 
@@ -118,7 +249,65 @@ extension Sandbox {
     }
 }
 
-/// Why a command was refused by the sandbox rung.
+/// A command ready to spawn under its sandbox, and the per-command cgroups to remove once it has ended.
+public struct Launch: Hashable, Sendable {
+    public var argv: [String]
+    public var controlGroups: [String]
+
+    /// Removes the command's cgroups (after its process group is gone).
+    public func release() {
+        for directory in controlGroups {
+            // The kernel refuses while the last member is still exiting; it is a matter of milliseconds.
+            for _ in 0..<50 {
+                if rmdir(directory) == 0 || errno == ENOENT { break }
+                usleep(2000)
+            }
+        }
+    }
+}
+
+extension Sandbox.ControlGroups {
+    /// The `osprey` groups under a cgroup v1 hierarchy with memory and pids controllers, created if needed;
+    /// nil when the machine has no such hierarchy or it is not writable (cgroup v2 only, no privileges).
+    static func probe(root: String) -> Self? {
+        let memory = root + "/memory"
+        let pids = root + "/pids"
+        let manager = FileManager.default
+        guard manager.fileExists(atPath: memory + "/memory.limit_in_bytes"),
+            manager.fileExists(atPath: pids + "/cgroup.procs")
+        else { return nil }
+        for directory in [memory + "/osprey", pids + "/osprey"] {
+            if mkdir(directory, 0o755) != 0 && errno != EEXIST { return nil }
+        }
+        guard manager.isWritableFile(atPath: pids + "/osprey/cgroup.procs") else { return nil }
+        return Self(memory: memory + "/osprey", pids: pids + "/osprey")
+    }
+
+    /// Creates one memory group and one pids group for a command, with the limits written; returns their paths.
+    func create(limits: Sandbox.Limits) throws -> [String] {
+        let name = "cmd-" + UUID().uuidString.lowercased()
+        let groups = [
+            (memory + "/" + name, "memory.limit_in_bytes", limits.memoryBytes),
+            (pids + "/" + name, "pids.max", limits.processes),
+        ]
+        var created: [String] = []
+        do {
+            for (directory, file, value) in groups {
+                guard mkdir(directory, 0o755) == 0 else {
+                    throw SandboxError(reason: "mkdir \(directory): \(String(cString: strerror(errno)))")
+                }
+                created.append(directory)
+                try Data("\(value)\n".utf8).write(to: URL(fileURLWithPath: directory + "/" + file))
+            }
+        } catch {
+            Launch(argv: [], controlGroups: created).release()
+            throw error
+        }
+        return created
+    }
+}
+
+/// Why a command was refused by the sandbox.
 public struct SandboxError: Error, Hashable, Sendable, CustomStringConvertible {
     public var reason: String
     public var description: String { reason }

@@ -18,6 +18,7 @@ public struct Store: Sendable {
     public let ledger: Ledger
     public let sessions: Sessions
     public let tokens: Tokens
+    public let approvals: Approvals
 
     public init(
         writer: any DatabaseWriter,
@@ -31,6 +32,7 @@ public struct Store: Sendable {
         self.ledger = ledger
         self.sessions = Sessions(writer: writer, ledger: ledger)
         self.tokens = Tokens(writer: writer, ledger: ledger)
+        self.approvals = Approvals(writer: writer, ledger: ledger)
     }
 
     /// Opens (creating if needed) the database file in WAL mode with a busy timeout.
@@ -161,6 +163,35 @@ public struct Store: Sendable {
                         cost_usd REAL NOT NULL DEFAULT 0,
                         PRIMARY KEY (agent, day)
                     );
+                    """
+            )
+        }
+        migrator.registerMigration("v3-approvals") { db in
+            try db.execute(
+                sql: """
+                    -- Tool calls waiting for (or decided by) a human, bound to a hash of their exact arguments.
+                    CREATE TABLE approvals (
+                        id TEXT PRIMARY KEY,
+                        agent TEXT NOT NULL,
+                        session TEXT,
+                        call_id TEXT NOT NULL,
+                        tool TEXT NOT NULL,
+                        arguments TEXT NOT NULL,
+                        arguments_hash TEXT NOT NULL,
+                        risk TEXT NOT NULL,
+                        rule TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        status TEXT NOT NULL,        -- pending | granted | denied | expired | used
+                        scope TEXT,                  -- once | session, when granted
+                        created_at TEXT NOT NULL,
+                        expires_at TEXT NOT NULL,
+                        decided_at TEXT,
+                        decided_by TEXT
+                    );
+                    CREATE INDEX approvals_by_status ON approvals(status, created_at);
+                    CREATE INDEX approvals_by_grant ON approvals(session, tool, arguments_hash, status);
+                    -- A token bound to an agent acts for that agent and may never grant approvals.
+                    ALTER TABLE tokens ADD COLUMN agent TEXT;
                     """
             )
         }

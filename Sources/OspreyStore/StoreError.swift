@@ -8,12 +8,15 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     case invalid(String)
     /// The home has no usable ledger key or database.
     case unavailable(String)
+    /// The record is in a state that forbids the change (an approval already decided or expired).
+    case conflict(String)
 
     public var description: String {
         switch self {
         case .notFound(let kind, let id): "no \(kind) with id '\(id)'"
         case .invalid(let message): message
         case .unavailable(let message): message
+        case .conflict(let message): message
         }
     }
 }

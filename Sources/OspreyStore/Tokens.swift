@@ -31,9 +31,11 @@ public struct TokenRecord: Hashable, Codable, Sendable {
     public var digest: String
     public var createdAt: Date
     public var revokedAt: Date?
+    /// The agent this token acts for; nil for a human's token. Only human tokens may decide approvals.
+    public var agent: String?
 
     private enum CodingKeys: String, CodingKey {
-        case id, name, role
+        case id, name, role, agent
         case createdAt = "created_at"
         case revokedAt = "revoked_at"
     }
@@ -45,6 +47,7 @@ public struct TokenRecord: Hashable, Codable, Sendable {
         role = try container.decode(TokenRole.self, forKey: .role)
         createdAt = try container.decode(Date.self, forKey: .createdAt)
         revokedAt = try container.decodeIfPresent(Date.self, forKey: .revokedAt)
+        agent = try container.decodeIfPresent(String.self, forKey: .agent)
         digest = ""
     }
 
@@ -55,6 +58,7 @@ public struct TokenRecord: Hashable, Codable, Sendable {
         try container.encode(role, forKey: .role)
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(revokedAt, forKey: .revokedAt)
+        try container.encode(agent, forKey: .agent)
     }
 
     init(row: Row) {
@@ -64,6 +68,7 @@ public struct TokenRecord: Hashable, Codable, Sendable {
         digest = row["digest"]
         createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
         revokedAt = (row["revoked_at"] as String?).flatMap(WireFormat.date(from:))
+        agent = row["agent"]
     }
 }
 
@@ -88,16 +93,26 @@ public struct Tokens: Sendable {
     }
 
     /// Creates a token; the plaintext is returned once and never stored.
-    public func create(name: String, role: TokenRole, actor: String) async throws -> (TokenRecord, String) {
+    public func create(
+        name: String,
+        role: TokenRole,
+        agent: String? = nil,
+        actor: String
+    ) async throws -> (TokenRecord, String) {
         guard !name.isEmpty, name.count <= 64 else { throw StoreError.invalid("token name must be 1-64 characters") }
+        if let agent, agent.isEmpty || agent.count > 64 {
+            throw StoreError.invalid("agent name must be 1-64 characters")
+        }
         let token = Home.newToken()
         let id = TokenRecord.ID.random(prefix: "tok")
         let record = try await writer.writeWithoutTransaction { db in
             var record: TokenRecord?
             try db.inTransaction(.immediate) {
                 try db.execute(
-                    sql: "INSERT INTO tokens (id, name, role, digest, created_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date())]
+                    sql: "INSERT INTO tokens (id, name, role, digest, created_at, agent) VALUES (?, ?, ?, ?, ?, ?)",
+                    arguments: [
+                        id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date()), agent,
+                    ]
                 )
                 _ = try ledger.append(
                     [
@@ -106,6 +121,7 @@ public struct Tokens: Sendable {
                             actor: actor,
                             payload: [
                                 "token_id": .string(id.rawValue), "name": .string(name), "role": .string(role.rawValue),
+                                "agent": agent.map(JSONValue.string) ?? .null,
                             ]
                         )
                     ],

@@ -188,20 +188,27 @@ public struct RunCommand: Tool {
         ]
     }
 
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        var assessment = ToolAssessment(risk: .exec)
+        let (programs, dangerous) = context.commandPolicy.inventory(arguments.command)
+        assessment.programs = programs
+        if dangerous != nil { assessment.risk = .dangerous }
+        switch context.commandPolicy.evaluate(arguments.command) {
+        case .allow: break
+        case .deny(let reason): assessment.refusal = reason
+        case .needsApproval(let reason): assessment.approvalReason = reason
+        }
+        return assessment
+    }
+
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         guard !arguments.command.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw ToolArgumentError(description: "command must not be empty")
         }
-        switch context.commandPolicy.evaluate(arguments.command) {
-        case .allow:
-            break
-        case .deny(let reason):
+        // The policy judged this line already; the blacklist is checked again here so that no path around the
+        // Toolbox can run a forbidden command.
+        if case .deny(let reason) = context.commandPolicy.evaluate(arguments.command) {
             throw ToolArgumentError(description: "Refused by policy: \(reason). The command was not run.")
-        case .needsApproval(let reason):
-            // Approvals are not wired to run_command yet: fail closed rather than run unapproved.
-            throw ToolArgumentError(
-                description: "Refused: \(reason), and no approval is available. The command was not run."
-            )
         }
         var timeout = context.commandTimeout
         if let seconds = arguments.timeoutSeconds {
@@ -211,14 +218,26 @@ public struct RunCommand: Tool {
             timeout = .seconds(seconds)
         }
         let root = context.workspace.root.path
-        let argv: [String]
-        switch context.sandbox.wrap(["/bin/sh", "-c", arguments.command], workspace: root) {
-        case .success(let wrapped): argv = wrapped
+        let capabilities = context.capabilities
+        guard capabilities.exec != .none else {
+            throw ToolArgumentError(description: "Refused: this agent may not run commands. The command was not run.")
+        }
+        let sandbox = capabilities.exec == .full ? context.sandbox.withoutNamespaces : context.sandbox
+        let launch: Launch
+        switch sandbox.launch(
+            ["/bin/sh", "-c", arguments.command],
+            workspace: root,
+            readRoots: context.roots.filter { !$0.writable }.map(\.path),
+            writeRoots: context.roots.filter(\.writable).map(\.path),
+            network: capabilities.commandNetwork
+        ) {
+        case .success(let prepared): launch = prepared
         case .failure(let error):
             throw ToolArgumentError(description: "Refused: \(error.reason). The command was not run.")
         }
+        defer { launch.release() }
         let result = try await CommandRunner.run(
-            argv,
+            launch.argv,
             environment: Self.environment(workspace: root),
             directory: root,
             timeout: timeout,

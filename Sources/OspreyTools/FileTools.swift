@@ -28,8 +28,13 @@ public struct ReadFile: Tool {
         )
     }
 
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        context.assessPath(arguments.path, writing: false)
+    }
+
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
-        let (data, truncated) = try context.workspace.read(arguments.path, limit: 4 << 20)
+        let (directory, path, _) = try context.place(arguments.path, writing: false)
+        let (data, truncated) = try directory.read(path, limit: 4 << 20)
         guard let text = String(data: data, encoding: .utf8) else {
             throw WorkspaceError("'\(arguments.path)' is not UTF-8 text")
         }
@@ -65,9 +70,14 @@ public struct WriteFile: Tool {
         )
     }
 
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        context.assessPath(arguments.path, writing: true)
+    }
+
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         let data = Data(arguments.content.utf8)
-        try context.workspace.write(arguments.path, data: data)
+        let (directory, path, _) = try context.place(arguments.path, writing: true)
+        try directory.write(path, data: data)
         return "Wrote \(data.count) bytes to \(arguments.path)."
     }
 }
@@ -102,9 +112,14 @@ public struct EditFile: Tool {
         )
     }
 
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        context.assessPath(arguments.path, writing: true)
+    }
+
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         guard !arguments.oldString.isEmpty else { throw ToolArgumentError(description: "old_string must not be empty") }
-        let (data, truncated) = try context.workspace.read(arguments.path, limit: 16 << 20)
+        let (directory, path, _) = try context.place(arguments.path, writing: true)
+        let (data, truncated) = try directory.read(path, limit: 16 << 20)
         guard !truncated, let text = String(data: data, encoding: .utf8) else {
             throw WorkspaceError("'\(arguments.path)' is not a UTF-8 text file under 16 MiB")
         }
@@ -117,7 +132,7 @@ public struct EditFile: Tool {
             )
         }
         let updated = text.replacingOccurrences(of: arguments.oldString, with: arguments.newString)
-        try context.workspace.write(arguments.path, data: Data(updated.utf8))
+        try directory.write(path, data: Data(updated.utf8))
         return "Edited \(arguments.path)."
     }
 }
@@ -136,8 +151,13 @@ public struct ListDirectory: Tool {
         )
     }
 
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        context.assessPath(arguments.path, writing: false)
+    }
+
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
-        let entries = try context.workspace.list(arguments.path ?? ".")
+        let (directory, path, _) = try context.place(arguments.path ?? ".", writing: false)
+        let entries = try directory.list(path)
         if entries.isEmpty { return "(empty)" }
         return entries.map { entry in
             entry.isDirectory
@@ -167,9 +187,14 @@ public struct Glob: Tool {
         )
     }
 
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        context.assessPath(arguments.path, writing: false)
+    }
+
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         let matcher = try Self.regex(arguments.pattern)
-        let matches = try context.workspace.files(under: arguments.path ?? ".", limit: 100_000).filter { path in
+        let (directory, base, _) = try context.place(arguments.path ?? ".", writing: false)
+        let matches = try directory.files(under: base, limit: 100_000).filter { path in
             matcher.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil
         }
         return matches.isEmpty ? "No files match \(arguments.pattern)." : matches.prefix(1000).joined(separator: "\n")
@@ -233,10 +258,11 @@ public struct Grep: Tool {
         }
         let filter = try arguments.glob.map(Glob.regex)
         var results: [String] = []
-        for path in try context.workspace.files(under: arguments.path ?? ".", limit: 20_000) {
+        let (directory, base, _) = try context.place(arguments.path ?? ".", writing: false)
+        for path in try directory.files(under: base, limit: 20_000) {
             try Task.checkCancellation()
             if let filter, filter.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) == nil { continue }
-            guard let (data, _) = try? context.workspace.read(path, limit: 2 << 20),
+            guard let (data, _) = try? directory.read(path, limit: 2 << 20),
                 let text = String(data: data, encoding: .utf8)
             else { continue }
             for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
@@ -248,5 +274,9 @@ public struct Grep: Tool {
             }
         }
         return results.isEmpty ? "No matches." : results.joined(separator: "\n")
+    }
+
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        context.assessPath(arguments.path, writing: false)
     }
 }

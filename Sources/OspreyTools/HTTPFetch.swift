@@ -59,6 +59,10 @@ public struct HTTPFetch: Tool {
     static let maxBytes = 1 << 20
     static let maxRedirects = 5
 
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        ToolAssessment(risk: .network, untrustedOutput: true)
+    }
+
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         let method = (arguments.method ?? "GET").uppercased()
         guard method == "GET" || method == "POST" else {

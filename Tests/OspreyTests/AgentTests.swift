@@ -2,6 +2,7 @@ import Foundation
 import OspreyAgent
 import OspreyCore
 import OspreyProviders
+import OspreySandbox
 import OspreyStore
 import OspreyTesting
 import OspreyTools
@@ -21,7 +22,9 @@ struct AgentFixture {
         settings: OspreyConfig.Agent = OspreyConfig.Agent(),
         pricing: Pricing? = nil,
         routes: [ModelRoute] = [ModelRoute(provider: "scripted", model: "test")],
-        providers: [String: any ModelProvider]? = nil
+        providers: [String: any ModelProvider]? = nil,
+        approvals: (any ApprovalGate)? = nil,
+        sandbox: Sandbox = Sandbox(rung: .bare)
     ) async throws {
         store = try Store.inMemory()
         directory = try TemporaryDirectory(prefix: "osprey-agent")
@@ -45,7 +48,9 @@ struct AgentFixture {
             toolbox: .builtIn,
             store: store,
             meter: meter,
-            workspace: workspace
+            workspace: workspace,
+            sandbox: sandbox,
+            approvals: approvals
         )
         session = try await store.sessions.create(actor: "user:test")
     }
@@ -153,7 +158,7 @@ struct AgentTests {
         #expect(
             try await fixture.eventTypes == [
                 "session.created", "message.user", "llm.call", "message.assistant", "tool.call.requested",
-                "tool.call.completed",
+                "policy.decision", "tool.call.completed",
                 "message.tool", "llm.call", "message.assistant",
             ]
         )

@@ -11,14 +11,14 @@ struct CLITests {
     init() throws { osprey = try OspreyExecutable.locate() }
 
     /// An OpenAI-compatible server that always answers "Hello from the mock." (streamed, with usage).
-    static let mockModel = ScriptedHTTPServer(
-        responses: [],
-        fallback: .sse([
-            #"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello from"}}]}"#,
-            #"{"choices":[{"index":0,"delta":{"content":" the mock."},"finish_reason":"stop"}]}"#,
-            #"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":4}}"#, "[DONE]",
-        ])
-    )
+    static let mockModel = ScriptedHTTPServer(responses: [], fallback: hello)
+
+    /// A streamed "Hello from the mock." with usage.
+    static let hello = ScriptedHTTPServer.Response.sse([
+        #"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello from"}}]}"#,
+        #"{"choices":[{"index":0,"delta":{"content":" the mock."},"finish_reason":"stop"}]}"#,
+        #"{"choices":[],"usage":{"prompt_tokens":12,"completion_tokens":4}}"#, "[DONE]",
+    ])
 
     /// Writes a config whose default agent uses the mock model server.
     static func configure(_ home: TemporaryDirectory, server: ScriptedHTTPServer) throws {
@@ -232,5 +232,44 @@ struct CLITests {
         #expect(bad.stderr == "osprey: config.toml: unknown key 'gateway.prot'\n")
         let unknown = try await osprey.run(["sessions", "frobnicate"])
         #expect(unknown.status != 0)
+    }
+
+    @Test func aCallThatWaitsForAHumanIsApprovedFromTheCLI() async throws {
+        // A model that asks for inline Python (which always needs a human), then answers.
+        let arguments = JSONValue.object(["command": .string("python3 -c \"open('made.txt','w').write('x')\"")])
+        let call =
+            #"{"choices":[{"index":0,"finish_reason":"tool_calls","delta":{"role":"assistant","tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"run_command","arguments":"#
+            + JSONValue.string(arguments.canonicalJSON).canonicalJSON + "}}]}}]}"
+        let server = ScriptedHTTPServer(responses: [.sse([call, "[DONE]"])], fallback: Self.hello)
+        try await server.run { server in
+            let home = try TemporaryDirectory(prefix: "osprey-cli")
+            defer { home.remove() }
+            try Self.configure(home, server: server)
+            let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
+            defer { gateway.kill() }
+            let args = ["--home", home.path]
+            let osprey = self.osprey
+            async let asked = osprey.run(["ask", "make the file"] + args)
+            // The run waits; the approval shows up in the CLI.
+            var id: String?
+            for _ in 0..<200 where id == nil {
+                let listed = try await osprey.run(["approvals", "list", "--json"] + args)
+                id = try JSONValue.parse(listed.stdout)["approvals"]?.arrayValue?.first?["id"]?.stringValue
+                if id == nil { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            let approval = try #require(id)
+            let approved = try await osprey.run(["approvals", "approve", approval] + args)
+            #expect(approved.status == 0, "\(approved.stderr)")
+            #expect(approved.stdout.contains("granted"))
+            let answer = try await asked
+            #expect(answer.status == 0, "\(answer.stderr)")
+            #expect(answer.stderr.contains("[approval needed]"))
+            #expect(answer.stderr.contains("osprey approvals approve \(approval)"))
+            #expect(FileManager.default.fileExists(atPath: home.url.appendingPathComponent("workspace/made.txt").path))
+            // A second approval of the same id is refused: it was used.
+            let again = try await osprey.run(["approvals", "approve", approval] + args)
+            #expect(again.status == 1)
+            #expect(again.stderr.contains("already used"))
+        }
     }
 }

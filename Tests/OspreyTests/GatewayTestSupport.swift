@@ -19,10 +19,11 @@ struct TestGateway {
     init(
         config: OspreyConfig = OspreyConfig(),
         port: Int = 18470,
-        provider: any ModelProvider = ScriptedProvider(messages: [.assistant("Hello!")])
+        provider: any ModelProvider = ScriptedProvider(messages: [.assistant("Hello!")]),
+        redactor: Redactor = Redactor()
     ) async throws {
         directory = try TemporaryDirectory()
-        let store = try Store.inMemory()
+        let store = try Store.inMemory(redactor: redactor)
         try await store.tokens.registerHomeToken(Self.adminToken)
         var config = config
         if config.agents["default"] == nil {

@@ -93,7 +93,13 @@ struct HTTPFetchTests {
             )
             let fetched = try await Self.fetch("http://127.0.0.1:\(server.port)/page", egress: egress, jail: jail)
             #expect(!fetched.isError, "\(fetched.output)")
-            #expect(fetched.output.hasPrefix("[HTTP 200 http://127.0.0.1:\(server.port)/page]"))
+            // Fetched content is untrusted: fenced as data for the model.
+            #expect(fetched.untrusted)
+            #expect(
+                fetched.output.hasPrefix(
+                    "<untrusted-data source=\"http_fetch\">\n[HTTP 200 http://127.0.0.1:\(server.port)/page]"
+                )
+            )
             #expect(fetched.output.contains("Osprey\nFish & sky"))
             #expect(!fetched.output.contains("alert"))
             let redirected = try await Self.fetch("http://127.0.0.1:\(server.port)/go", egress: egress, jail: jail)

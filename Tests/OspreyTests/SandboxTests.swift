@@ -12,9 +12,15 @@ import Glibc
 /// Commands under the bubblewrap rung (`.ci/run` installs bubblewrap): the sandbox is really applied, fail closed.
 @Suite(.serialized)
 struct SandboxTests {
-    static func run(_ command: String, sandbox: Sandbox, jail: JailFixture) async throws -> ToolResult {
+    static func run(
+        _ command: String,
+        sandbox: Sandbox,
+        jail: JailFixture,
+        adjust: (inout ToolContext) -> Void = { _ in }
+    ) async throws -> ToolResult {
         try await jail.call("run_command", JSONValue.object(["command": .string(command)]).canonicalJSON) {
             $0.sandbox = sandbox
+            adjust(&$0)
         }
     }
 
@@ -93,10 +99,122 @@ struct SandboxTests {
         #expect(accept(listener, nil, nil) < 0, "the canary listener received a connection")
     }
 
+    /// A PATH with prlimit but without bwrap.
+    static func pathWithoutBubblewrap(_ directory: TemporaryDirectory) throws -> String {
+        let bin = directory.url.appendingPathComponent("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(
+            atPath: bin.appendingPathComponent("prlimit").path,
+            withDestinationPath: "/usr/bin/prlimit"
+        )
+        return bin.path
+    }
+
+    @Test func everyLayerOfTheLadderIsInForceInsideTheCommand() async throws {
+        let sandbox = try Self.bubblewrap()
+        let layers = await SandboxProbe.run(sandbox)
+        let names = Set(layers.map(\.name))
+        #expect(names.isSuperset(of: ["rlimits", "no_new_privs", "seccomp", "landlock", "namespaces", "capabilities"]))
+        for layer in layers { #expect(layer.active, "\(layer.name)\(layer.detail)") }
+        // The process rung keeps rlimits, Landlock and seccomp.
+        for layer in await SandboxProbe.run(sandbox.withoutNamespaces) { #expect(layer.active, "\(layer.name)") }
+    }
+
+    @Test func seccompRefusesNamespaceEscapesAndPtrace() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        // A script file (inline interpreter code would need an approval) that tries what exploits start with.
+        try """
+        import ctypes, os
+        libc = ctypes.CDLL(None, use_errno=True)
+        print("unshare", libc.unshare(0x10000000), ctypes.get_errno())
+        print("ptrace", libc.ptrace(16, 1, 0, 0), ctypes.get_errno())
+        print("mount", libc.mount(b"none", b"/tmp", b"tmpfs", 0, None), ctypes.get_errno())
+        """.write(to: jail.workspace.root.appendingPathComponent("escape.py"), atomically: true, encoding: .utf8)
+        for sandbox in [try Self.bubblewrap(), try Self.bubblewrap().withoutNamespaces] {
+            let result = try await Self.run("python3 escape.py", sandbox: sandbox, jail: jail) {
+                $0.capabilities = Capabilities(exec: .full, approval: .autonomous)
+            }
+            // EPERM (1) from the filter for each.
+            for call in ["unshare", "ptrace", "mount"] {
+                #expect(result.output.contains("\(call) -1 1"), "\(sandbox.name): \(result.output)")
+            }
+        }
+    }
+
+    @Test func withoutNamespacesLandlockStillConfinesFilesAndNetwork() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let outside = jail.directory.url.appendingPathComponent("outside")
+        let result = try await Self.run(
+            "echo pwned > \(outside.path)/written.txt; cat \(outside.path)/secret.txt; echo x > inside.txt && echo wrote-inside",
+            sandbox: try Self.bubblewrap().withoutNamespaces,
+            jail: jail
+        ) { $0.capabilities = Capabilities(exec: .full, approval: .autonomous) }
+        #expect(result.output.contains("wrote-inside"), "\(result.output)")
+        #expect(!result.output.contains(JailFixture.canary))
+        #expect(!FileManager.default.fileExists(atPath: outside.appendingPathComponent("written.txt").path))
+    }
+
+    @Test func aGrantedWriteRootIsWritableAndNothingElse() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let shared = jail.directory.url.appendingPathComponent("shared")
+        try FileManager.default.createDirectory(at: shared, withIntermediateDirectories: true)
+        let result = try await Self.run(
+            "echo ok > \(shared.path)/out.txt && echo shared-ok; cat \(jail.directory.path)/outside/secret.txt",
+            sandbox: try Self.bubblewrap(),
+            jail: jail
+        ) { context in context.roots = [FileRoot(path: shared.path, writable: true)].compactMap { $0 } }
+        #expect(result.output.contains("shared-ok"), "\(result.output)")
+        #expect(!result.output.contains(JailFixture.canary))
+    }
+
+    @Test func commandsJoinTheirOwnCgroupWithMemoryAndProcessLimits() async throws {
+        let sandbox = try Self.bubblewrap()
+        guard let groups = sandbox.controlGroups else {
+            // cgroup v1 is "where available"; doctor reports its absence.
+            return
+        }
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        // The command's cgroup namespace hides the path from inside: watch its group from outside while it runs.
+        async let ran = Self.run("sleep 1; echo finished", sandbox: sandbox, jail: jail)
+        var seen: (name: String, limit: String, memory: String)?
+        for _ in 0..<100 where seen == nil {
+            try await Task.sleep(for: .milliseconds(20))
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: groups.pids)) ?? []
+            for name in names where name.hasPrefix("cmd-") {
+                let pids = groups.pids + "/" + name
+                let members = (try? String(contentsOfFile: pids + "/cgroup.procs", encoding: .utf8)) ?? ""
+                guard !members.isEmpty else { continue }
+                seen = (
+                    name,
+                    (try? String(contentsOfFile: pids + "/pids.max", encoding: .utf8)) ?? "",
+                    (try? String(contentsOfFile: groups.memory + "/" + name + "/memory.limit_in_bytes", encoding: .utf8))
+                        ?? ""
+                )
+            }
+        }
+        let result = try await ran
+        #expect(result.output.contains("finished"), "\(result.output)")
+        let group = try #require(seen, "no command cgroup had members while the command ran")
+        #expect(group.limit.trimmingCharacters(in: .whitespacesAndNewlines) == "\(sandbox.limits.processes)")
+        // The kernel rounds the memory limit down to whole pages.
+        #expect(Int(group.memory.trimmingCharacters(in: .whitespacesAndNewlines)) == sandbox.limits.memoryBytes)
+        // The command's groups are removed once it has ended.
+        #expect(!FileManager.default.fileExists(atPath: groups.pids + "/" + group.name))
+        #expect(!FileManager.default.fileExists(atPath: groups.memory + "/" + group.name))
+    }
+
     @Test func withoutBubblewrapCommandsAreRefusedNotRunBare() async throws {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
-        let missing = Sandbox.resolve(backend: "auto", hidden: [], searchPath: "/nonexistent")
+        let missing = Sandbox.resolve(
+            backend: "auto",
+            hidden: [],
+            searchPath: try Self.pathWithoutBubblewrap(jail.directory)
+        )
         let result = try await Self.run("touch marker", sandbox: missing, jail: jail)
         #expect(result.isError)
         #expect(result.output.contains("bubblewrap"))
@@ -107,6 +225,12 @@ struct SandboxTests {
             sandbox: Sandbox.resolve(backend: "process", hidden: []),
             jail: jail
         )
-        #expect(!chosen.isError)
+        #expect(!chosen.isError, "\(chosen.output)")
+        // Without Landlock in the kernel, or without the jail, nothing runs either.
+        let noLandlock = Sandbox.resolve(backend: "auto", hidden: [], landlockABI: -38)
+        #expect(try await Self.run("touch marker2", sandbox: noLandlock, jail: jail).output.contains("Landlock"))
+        let noJail = Sandbox.resolve(backend: "auto", hidden: [], jail: "/nonexistent/osprey-jail")
+        #expect(try await Self.run("touch marker2", sandbox: noJail, jail: jail).output.contains("osprey-jail"))
+        #expect(!FileManager.default.fileExists(atPath: jail.workspace.root.appendingPathComponent("marker2").path))
     }
 }

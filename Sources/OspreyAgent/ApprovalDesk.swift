@@ -1,0 +1,88 @@
+public import Foundation
+public import OspreyCore
+public import OspreyStore
+public import OspreyTools
+import Synchronization
+
+/// The gateway's approval gate: stores each request, lets the run wait until a human decides over the API,
+/// WebSocket or CLI, and turns silence into a denial when the request expires.
+///
+/// The store is the single source of truth: whatever the waiting run sees, it re-reads the final state there,
+/// so a grant racing an expiry resolves one way only, and a once-grant is used up by the call it allowed.
+public final class ApprovalDesk: ApprovalGate {
+    let approvals: Approvals
+    let lifetime: Duration
+    /// Wakes the run waiting on an approval when a human decides it.
+    private let waiters = Mutex<[String: AsyncStream<Void>.Continuation]>([:])
+
+    public init(approvals: Approvals, lifetime: Duration) {
+        self.approvals = approvals
+        self.lifetime = lifetime
+    }
+
+    public func decide(_ request: ApprovalRequest) async throws -> ApprovalOutcome {
+        if let session = request.session,
+            let grant = try await approvals.sessionGrant(
+                session: session,
+                tool: request.tool,
+                argumentsHash: request.argumentsHash
+            )
+        {
+            return .granted(approvalID: grant.id.rawValue, scope: "session")
+        }
+        let (seconds, attoseconds) = lifetime.components
+        let pending = try await approvals.request(
+            Approvals.Draft(
+                agent: request.agent,
+                session: request.session,
+                callID: request.callID,
+                tool: request.tool,
+                arguments: request.arguments,
+                argumentsHash: request.argumentsHash,
+                risk: request.risk.rawValue,
+                rule: request.rule,
+                reason: request.reason
+            ),
+            lifetime: Double(seconds) + Double(attoseconds) / 1e18
+        )
+        let id = pending.id.rawValue
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        waiters.withLock { $0[id] = continuation }
+        defer { _ = waiters.withLock { $0.removeValue(forKey: id) } }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { for await _ in stream { return } }
+                group.addTask { try await Task.sleep(for: self.lifetime) }
+                defer { group.cancelAll() }
+                try await group.next()
+            }
+        } catch {
+            // The run was cancelled: the request must not stay pending for a run that is gone.
+            _ = try? await approvals.settle(pending.id)
+            throw error
+        }
+        let final = try await approvals.settle(pending.id)
+        switch (final.status, final.scope) {
+        case ("used", _), ("granted", "session"):
+            return .granted(approvalID: id, scope: final.scope ?? "once")
+        case ("denied", _):
+            return .denied(approvalID: id, by: final.decidedBy ?? "unknown")
+        default:
+            return .expired(approvalID: id)
+        }
+    }
+
+    /// Records a human's decision and wakes the run waiting for it.
+    public func resolve(
+        _ id: Approval.ID,
+        grant: Bool,
+        scope: String = "once",
+        by actor: String
+    ) async throws -> Approval {
+        let approval = try await approvals.decide(id, grant: grant, scope: scope, by: actor)
+        let waiter = waiters.withLock { $0[id.rawValue] }
+        waiter?.yield()
+        waiter?.finish()
+        return approval
+    }
+}

@@ -1,0 +1,245 @@
+// osprey-jail: the last step before a sandboxed command runs. It confines itself, then executes the command,
+// so the confinement applies to the command and everything it starts, and never to the gateway.
+//
+//   osprey-jail [--cgroup DIR]... [--read PATH]... [--write PATH]... [--no-network] [--seccomp] -- PROGRAM ARG...
+//
+//   --cgroup DIR   join the cgroup v1 directory DIR (write our pid to DIR/cgroup.procs); the gateway created it
+//                  with its limits (memory.limit_in_bytes, pids.max)
+//   --read PATH    Landlock: PATH (and below) may be read and executed
+//   --write PATH   Landlock: PATH (and below) may be read, executed, written, created and removed
+//   --no-network   Landlock (ABI 4+): no TCP bind or connect
+//   --seccomp      a seccomp filter: kernel-attack and escape system calls fail with EPERM
+//
+// Landlock is applied when at least one --read or --write is given; everything not listed is then unreadable.
+// Any step that fails is fatal (exit 126 with a message on stderr): the command never runs half-confined.
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/landlock.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef LANDLOCK_ACCESS_FS_REFER
+#define LANDLOCK_ACCESS_FS_REFER (1ULL << 13)
+#endif
+#ifndef LANDLOCK_ACCESS_FS_TRUNCATE
+#define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
+#endif
+#ifndef LANDLOCK_ACCESS_FS_IOCTL_DEV
+#define LANDLOCK_ACCESS_FS_IOCTL_DEV (1ULL << 15)
+#endif
+#ifndef LANDLOCK_ACCESS_NET_BIND_TCP
+#define LANDLOCK_ACCESS_NET_BIND_TCP (1ULL << 0)
+#define LANDLOCK_ACCESS_NET_CONNECT_TCP (1ULL << 1)
+#endif
+
+static void die(const char *step, const char *detail) {
+    fprintf(stderr, "osprey-jail: %s%s%s: %s\n", step, detail ? " " : "", detail ? detail : "", strerror(errno));
+    _exit(126);
+}
+
+static void join_cgroup(const char *directory) {
+    char path[4096];
+    if (snprintf(path, sizeof(path), "%s/cgroup.procs", directory) >= (int)sizeof(path)) {
+        errno = ENAMETOOLONG;
+        die("cgroup", directory);
+    }
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) die("cgroup", directory);
+    char pid[32];
+    int length = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+    if (write(fd, pid, (size_t)length) != length) die("cgroup", directory);
+    close(fd);
+}
+
+// The file-system rights Landlock handles at `abi`: everything it can restrict.
+static uint64_t handled_fs(int abi) {
+    uint64_t rights = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE | LANDLOCK_ACCESS_FS_READ_FILE |
+                      LANDLOCK_ACCESS_FS_READ_DIR | LANDLOCK_ACCESS_FS_REMOVE_DIR | LANDLOCK_ACCESS_FS_REMOVE_FILE |
+                      LANDLOCK_ACCESS_FS_MAKE_CHAR | LANDLOCK_ACCESS_FS_MAKE_DIR | LANDLOCK_ACCESS_FS_MAKE_REG |
+                      LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_MAKE_FIFO | LANDLOCK_ACCESS_FS_MAKE_BLOCK |
+                      LANDLOCK_ACCESS_FS_MAKE_SYM;
+    if (abi >= 2) rights |= LANDLOCK_ACCESS_FS_REFER;
+    if (abi >= 3) rights |= LANDLOCK_ACCESS_FS_TRUNCATE;
+    if (abi >= 5) rights |= LANDLOCK_ACCESS_FS_IOCTL_DEV;
+    return rights;
+}
+
+static void allow_path(int ruleset, const char *path, uint64_t rights) {
+    int fd = open(path, O_PATH | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return;  // a root that does not exist grants nothing
+        die("landlock: open", path);
+    }
+    struct landlock_path_beneath_attr rule = {.allowed_access = rights, .parent_fd = fd};
+    // Directory-only rights are refused (EINVAL) on a file: retry with the file ones.
+    if (syscall(__NR_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0) {
+        if (errno != EINVAL) die("landlock: add rule", path);
+        rule.allowed_access &= LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_WRITE_FILE |
+                               LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_TRUNCATE | LANDLOCK_ACCESS_FS_IOCTL_DEV;
+        if (syscall(__NR_landlock_add_rule, ruleset, LANDLOCK_RULE_PATH_BENEATH, &rule, 0) != 0)
+            die("landlock: add rule", path);
+    }
+    close(fd);
+}
+
+static void apply_landlock(char **reads, int read_count, char **writes, int write_count, int no_network) {
+    long abi = syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
+    if (abi < 1) die("landlock", "is not available in this kernel");
+    uint64_t fs = handled_fs((int)abi);
+    // The kernel's newer layout; the system headers may predate the network field (ABI 4).
+    struct {
+        uint64_t handled_access_fs;
+        uint64_t handled_access_net;
+    } attributes = {.handled_access_fs = fs, .handled_access_net = 0};
+    size_t size = sizeof(uint64_t);
+    if (no_network) {
+        if (abi < 4) {
+            errno = EOPNOTSUPP;
+            die("landlock", "cannot restrict the network below ABI 4");
+        }
+        attributes.handled_access_net = LANDLOCK_ACCESS_NET_BIND_TCP | LANDLOCK_ACCESS_NET_CONNECT_TCP;
+        size = sizeof(attributes);
+    }
+    int ruleset = (int)syscall(__NR_landlock_create_ruleset, &attributes, size, 0);
+    if (ruleset < 0) die("landlock", "create ruleset");
+    uint64_t read = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
+    for (int i = 0; i < read_count; i++) allow_path(ruleset, reads[i], read);
+    for (int i = 0; i < write_count; i++) allow_path(ruleset, writes[i], fs);
+    if (syscall(__NR_landlock_restrict_self, ruleset, 0) != 0) die("landlock", "restrict self");
+    close(ruleset);
+}
+
+#if defined(__x86_64__)
+#define OSPREY_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define OSPREY_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#else
+#error "osprey-jail knows the seccomp architecture of x86_64 and aarch64 only"
+#endif
+
+#define DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+
+static void apply_seccomp(void) {
+    // Namespace flags a clone(2) may not carry: a new user namespace is the usual first step of a kernel exploit.
+    const uint32_t namespaces = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWPID | CLONE_NEWIPC |
+                                CLONE_NEWUTS | CLONE_NEWCGROUP;
+    struct sock_filter filter[] = {
+        // Another architecture's system call numbers mean something else: kill.
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, OSPREY_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#ifdef __x86_64__
+        // The x32 ABI shares the architecture number: refuse it.
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+#endif
+        // clone3 passes its flags in memory the filter cannot read: ENOSYS makes libc fall back to clone.
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone3, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
+        BPF_JUMP(BPF_JMP | BPF_JSET | BPF_K, namespaces, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        DENY(__NR_ptrace),
+        DENY(__NR_process_vm_readv),
+        DENY(__NR_process_vm_writev),
+        DENY(__NR_mount),
+        DENY(__NR_umount2),
+        DENY(__NR_pivot_root),
+        DENY(__NR_chroot),
+        DENY(__NR_unshare),
+        DENY(__NR_setns),
+        DENY(__NR_swapon),
+        DENY(__NR_swapoff),
+        DENY(__NR_reboot),
+        DENY(__NR_kexec_load),
+        DENY(__NR_kexec_file_load),
+        DENY(__NR_init_module),
+        DENY(__NR_finit_module),
+        DENY(__NR_delete_module),
+        DENY(__NR_bpf),
+        DENY(__NR_perf_event_open),
+        DENY(__NR_keyctl),
+        DENY(__NR_add_key),
+        DENY(__NR_request_key),
+        DENY(__NR_userfaultfd),
+        DENY(__NR_open_by_handle_at),
+        DENY(__NR_name_to_handle_at),
+        DENY(__NR_acct),
+        DENY(__NR_settimeofday),
+        DENY(__NR_clock_settime),
+        DENY(__NR_syslog),
+        DENY(__NR_quotactl),
+        DENY(__NR_fanotify_init),
+        DENY(__NR_move_mount),
+        DENY(__NR_open_tree),
+        DENY(__NR_fsopen),
+        DENY(__NR_fsmount),
+#ifdef __x86_64__
+        DENY(__NR_iopl),
+        DENY(__NR_ioperm),
+#endif
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = {.len = (unsigned short)(sizeof(filter) / sizeof(filter[0])), .filter = filter};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) die("seccomp", "install filter");
+}
+
+int main(int argc, char **argv) {
+    char **reads = calloc((size_t)argc, sizeof(char *));
+    char **writes = calloc((size_t)argc, sizeof(char *));
+    if (reads == NULL || writes == NULL) die("memory", NULL);
+    int read_count = 0, write_count = 0, no_network = 0, seccomp = 0;
+    int index = 1;
+    for (; index < argc; index++) {
+        const char *option = argv[index];
+        if (strcmp(option, "--") == 0) {
+            index++;
+            break;
+        }
+        int takes_value = strcmp(option, "--cgroup") == 0 || strcmp(option, "--read") == 0 ||
+                          strcmp(option, "--write") == 0;
+        if (takes_value && index + 1 >= argc) {
+            errno = EINVAL;
+            die("usage: missing value after", option);
+        }
+        if (strcmp(option, "--cgroup") == 0) {
+            join_cgroup(argv[++index]);
+        } else if (strcmp(option, "--read") == 0) {
+            reads[read_count++] = argv[++index];
+        } else if (strcmp(option, "--write") == 0) {
+            writes[write_count++] = argv[++index];
+        } else if (strcmp(option, "--no-network") == 0) {
+            no_network = 1;
+        } else if (strcmp(option, "--seccomp") == 0) {
+            seccomp = 1;
+        } else {
+            errno = EINVAL;
+            die("usage: unknown option", option);
+        }
+    }
+    if (index >= argc) {
+        errno = EINVAL;
+        die("usage: no program after --", NULL);
+    }
+    // No setuid binary may regain what the sandbox takes away; also required for an unprivileged filter.
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs", NULL);
+    if (read_count + write_count > 0 || no_network) apply_landlock(reads, read_count, writes, write_count, no_network);
+    if (seccomp) apply_seccomp();
+    execvp(argv[index], &argv[index]);
+    die("exec", argv[index]);
+    return 126;
+}

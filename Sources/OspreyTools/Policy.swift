@@ -1,0 +1,168 @@
+public import OspreyCore
+
+/// How much harm a tool call can do, from the policy's point of view.
+public enum ToolRisk: String, Hashable, Sendable, CaseIterable {
+    case read, write, exec, network, dangerous
+}
+
+/// How an agent may run commands.
+public enum ExecMode: String, Hashable, Sendable, CaseIterable {
+    /// No commands at all.
+    case none
+    /// Only programs in the agent's `exec_allow` list, under the OS sandbox.
+    case allowlist
+    /// Any program the blacklist lets through, under the OS sandbox.
+    case sandboxed
+    /// Any program, under rlimits, Landlock and seccomp but without bubblewrap's namespaces.
+    case full
+}
+
+/// Which tool calls wait for a human.
+public enum ApprovalMode: String, Hashable, Sendable, CaseIterable {
+    /// Everything but reads.
+    case manual
+    /// Commands beyond the agent's `exec_allow` programs, and dangerous calls.
+    case allowlist
+    /// Dangerous calls only (and exec after untrusted content, as in every mode).
+    case autonomous
+}
+
+/// What an agent may do: deny by default, read from its `[agents.NAME]` table.
+public struct Capabilities: Hashable, Sendable {
+    public var exec: ExecMode
+    public var approval: ApprovalMode
+    /// Programs `allowlist` exec mode permits, and that approval mode `allowlist` runs without asking.
+    public var execAllow: Set<String>
+    /// Absolute directories readable besides the workspace (their content is untrusted).
+    public var readRoots: [String]
+    /// Absolute directories writable besides the workspace.
+    public var writeRoots: [String]
+    /// Whether commands may reach the network (only when the agent has network hosts).
+    public var commandNetwork: Bool
+
+    public init(
+        exec: ExecMode = .sandboxed,
+        approval: ApprovalMode = .allowlist,
+        execAllow: Set<String> = [],
+        readRoots: [String] = [],
+        writeRoots: [String] = [],
+        commandNetwork: Bool = false
+    ) {
+        self.exec = exec
+        self.approval = approval
+        self.execAllow = execAllow
+        self.readRoots = readRoots
+        self.writeRoots = writeRoots
+        self.commandNetwork = commandNetwork
+    }
+
+    /// The capabilities an agent's config grants.
+    public init(_ settings: OspreyConfig.Agent) {
+        self.init(
+            exec: ExecMode(rawValue: settings.exec) ?? .none,
+            approval: ApprovalMode(rawValue: settings.approval) ?? .manual,
+            execAllow: Set(settings.execAllow),
+            readRoots: settings.readRoots,
+            writeRoots: settings.writeRoots
+        )
+    }
+}
+
+/// What a tool says about one call before it runs: its risk, and anything that forbids it or needs a human.
+public struct ToolAssessment: Hashable, Sendable {
+    public var risk: ToolRisk
+    /// A reason no mode may override (the command blacklist, a path outside every root).
+    public var refusal: String?
+    /// The rule behind ``refusal``.
+    public var refusalRule = "blacklist"
+    /// A reason a human must approve, whatever the approval mode (inline interpreter code).
+    public var approvalReason: String?
+    /// The programs a command line would run (for the exec allowlist).
+    public var programs: [String] = []
+    /// Whether the tool's output comes from outside the trust boundary (network, files outside the workspace).
+    public var untrustedOutput = false
+
+    public init(risk: ToolRisk, untrustedOutput: Bool = false) {
+        self.risk = risk
+        self.untrustedOutput = untrustedOutput
+    }
+}
+
+/// The policy's answer for one tool call, with the rule that decided it.
+public struct PolicyDecision: Hashable, Sendable {
+    public enum Verdict: String, Hashable, Sendable {
+        case allow, deny, approve
+    }
+    public var verdict: Verdict
+    /// Which rule decided: `blacklist`, `fs_roots`, `exec_mode`, `exec_allowlist`, `interpreter`, `dangerous`,
+    /// `taint`, `approval_mode`.
+    public var rule: String
+    public var reason: String
+
+    public init(_ verdict: Verdict, rule: String, reason: String) {
+        self.verdict = verdict
+        self.rule = rule
+        self.reason = reason
+    }
+}
+
+/// The one check point between a model's tool call and its effect: a pure function of the call's
+/// assessment, the agent's capabilities and whether untrusted content is in the context.
+public enum Policy {
+    public static func decide(
+        _ assessment: ToolAssessment,
+        capabilities: Capabilities,
+        tainted: Bool
+    ) -> PolicyDecision {
+        if let refusal = assessment.refusal {
+            return PolicyDecision(.deny, rule: assessment.refusalRule, reason: refusal)
+        }
+        let isExec = assessment.risk == .exec || (assessment.risk == .dangerous && !assessment.programs.isEmpty)
+        let foreign = assessment.programs.filter { !capabilities.execAllow.contains($0) }
+        if isExec {
+            switch capabilities.exec {
+            case .none:
+                return PolicyDecision(.deny, rule: "exec_mode", reason: "this agent may not run commands (exec = none)")
+            case .allowlist where !foreign.isEmpty:
+                return PolicyDecision(
+                    .deny,
+                    rule: "exec_allowlist",
+                    reason: "\(foreign.joined(separator: ", ")) not in this agent's exec_allow list"
+                )
+            default:
+                break
+            }
+        }
+        if let reason = assessment.approvalReason {
+            return PolicyDecision(.approve, rule: "interpreter", reason: reason)
+        }
+        if assessment.risk == .dangerous {
+            return PolicyDecision(.approve, rule: "dangerous", reason: "a dangerous action needs a human's approval")
+        }
+        if tainted && isExec {
+            return PolicyDecision(
+                .approve,
+                rule: "taint",
+                reason: "a command after untrusted content (network, outside files) needs a human's approval"
+            )
+        }
+        switch (capabilities.approval, assessment.risk) {
+        case (_, .read):
+            return PolicyDecision(.allow, rule: "approval_mode", reason: "reads run without approval")
+        case (.manual, _):
+            return PolicyDecision(.approve, rule: "approval_mode", reason: "approval mode manual")
+        case (.allowlist, .exec) where !foreign.isEmpty:
+            return PolicyDecision(
+                .approve,
+                rule: "approval_mode",
+                reason: "approval mode allowlist: \(foreign.joined(separator: ", ")) not in exec_allow"
+            )
+        default:
+            return PolicyDecision(
+                .allow,
+                rule: "approval_mode",
+                reason: "approval mode \(capabilities.approval.rawValue)"
+            )
+        }
+    }
+}
