@@ -69,6 +69,12 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // Background work: the task supervisor (priority queue, caps, lanes, crash recovery), cron and event
+        // triggers, and the agent tools that reach them. The schedule expressions are pure values.
+        .target(
+            name: "OspreyScheduler",
+            dependencies: ["OspreyCore", "OspreyStore", "OspreyTools", "OspreyAgent"]
+        ),
         // Kernel assembly and the HTTP/SSE/WebSocket surface.
         .target(
             name: "OspreyGateway",
@@ -78,6 +84,7 @@ let package = Package(
                 "OspreyProviders",
                 "OspreyTools",
                 "OspreyAgent",
+                "OspreyScheduler",
                 "OspreySandbox",
                 "COspreySystem",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -85,6 +92,7 @@ let package = Package(
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -103,6 +111,7 @@ let package = Package(
                 "OspreyProviders",
                 "OspreyTools",
                 "OspreySandbox",
+                "OspreyScheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -134,6 +143,7 @@ let package = Package(
                 "OspreyProviders",
                 "OspreyTools",
                 "OspreyAgent",
+                "OspreyScheduler",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

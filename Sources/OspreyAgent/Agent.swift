@@ -48,6 +48,8 @@ public struct Agent: Sendable {
     let approvals: (any ApprovalGate)?
     /// Directories beside the workspace the agent's capabilities open.
     let roots: [FileRoot]
+    /// The background task this agent runs for, if any.
+    public var taskID: String?
 
     /// Marks the system message that stands for compacted turns; the seq after it is where verbatim history resumes.
     static let compactionMarker = "[compacted through message "
@@ -93,12 +95,71 @@ public struct Agent: Sendable {
         actor: String,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
-        let clock = ContinuousClock()
-        let start = clock.now
         // A secret typed into a prompt is redacted before the model, the transcript or the ledger sees it.
         let prompt = store.ledger.redactor.redact(prompt)
         let history = try await loadHistory(session)
         try await store.sessions.append(.user(prompt), to: session, actor: actor)
+        return try await drive(history: history, prompt: .user(prompt), session: session, onEvent: onEvent)
+    }
+
+    /// Continues a session's run from its last stored step, after the gateway died mid-run.
+    ///
+    /// Nothing that finished is repeated: its result is in the transcript. Tool calls the transcript shows as
+    /// requested but not answered had an unknown outcome; they are not run again but answered with an
+    /// "interrupted" error result (and a `tool.call.interrupted` event), so the model (or, for a dangerous
+    /// call it repeats, the human the policy asks) decides what to do. A run whose answer was already stored
+    /// finishes with that answer without calling the model.
+    public func resume(
+        session: Session.ID,
+        onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
+    ) async throws -> RunResult {
+        var history = try await loadHistory(session)
+        guard let last = history.last else { throw AgentError.model("the session has nothing to resume") }
+        if last.role == .assistant, !last.toolCalls.isEmpty {
+            let results = last.toolCalls.map { call in
+                ToolResult(
+                    callID: call.id,
+                    output:
+                        "Interrupted: the gateway stopped while this call was running, so its outcome is unknown. It was not run again; check its effects before repeating it.",
+                    isError: true
+                )
+            }
+            let message = Message(role: .tool, content: results.map(Content.toolResult))
+            let actor = "agent:\(name)"
+            try await store.writer.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    _ = try store.ledger.append(
+                        last.toolCalls.map { call in
+                            EventDraft(
+                                type: "tool.call.interrupted",
+                                actor: actor,
+                                session: session.rawValue,
+                                payload: ["tool": .string(call.name), "call_id": .string(call.id.rawValue)]
+                            )
+                        },
+                        in: db
+                    )
+                    _ = try store.sessions.append(message, to: session, actor: actor, in: db)
+                    return .commit
+                }
+            }
+            history.append(message)
+        } else if last.role == .assistant {
+            return RunResult(message: last, sessionID: session, usage: Usage(), costUSD: 0, turns: 0, durationMS: 0)
+        }
+        let prompt = history.removeLast()
+        return try await drive(history: history, prompt: prompt, session: session, onEvent: onEvent)
+    }
+
+    /// Runs the loop from `history` + `prompt` under the wall-time limit.
+    func drive(
+        history: [Message],
+        prompt: Message,
+        session: Session.ID,
+        onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
+    ) async throws -> RunResult {
+        let clock = ContinuousClock()
+        let start = clock.now
         let limit = Duration.seconds(settings.maxWallSeconds)
         // The wall-time limit covers everything, including one slow model or tool call: race the run against it.
         return try await withThrowingTaskGroup(of: RunResult?.self) { group in
@@ -126,7 +187,7 @@ public struct Agent: Sendable {
 
     private func loop(
         history: [Message],
-        prompt: String,
+        prompt: Message,
         session: Session.ID,
         start: ContinuousClock.Instant,
         clock: ContinuousClock,
@@ -135,7 +196,7 @@ public struct Agent: Sendable {
         let actor = "agent:\(name)"
         var loop = AgentLoop(
             history: history,
-            prompt: .user(prompt),
+            prompt: prompt,
             maxTurns: settings.maxTurns,
             maxSeconds: settings.maxWallSeconds
         )
@@ -157,6 +218,8 @@ public struct Agent: Sendable {
             record: { draft in try await ledger.append(draft) }
         )
         context.roots = roots
+        context.taskID = taskID
+        context.toolNames = toolbox.names
         let guardrail = ContextGuard(threshold: settings.contextTokens)
         let instructions = systemPrompt()
         func elapsed() -> Double {

@@ -14,7 +14,7 @@ struct Osprey: AsyncParsableCommand {
             GatewayCommand.self, StatusCommand.self, DoctorCommand.self, VersionCommand.self, SessionsCommand.self,
             EventsCommand.self, AuditCommand.self, TokensCommand.self, BenchCommand.self, AskCommand.self,
             ChatCommand.self,
-            ModelsCommand.self, SecretsCommand.self, ApprovalsCommand.self,
+            ModelsCommand.self, SecretsCommand.self, ApprovalsCommand.self, TasksCommand.self, CronCommand.self,
         ]
     )
 }

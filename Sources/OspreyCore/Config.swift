@@ -156,6 +156,14 @@ public struct OspreyConfig: Hashable, Sendable {
 
     public var sandbox = Sandbox()
     public var approvals = Approvals()
+    public var tasks = Tasks()
+
+    /// `[tasks]`: how many background tasks run at once, overall and per provider.
+    public struct Tasks: Hashable, Sendable {
+        public var maxConcurrent = 4
+        public var perProvider = 2
+        public init() {}
+    }
     public var agents: [String: Agent] = [:]
     public var localModel = LocalModel()
 
@@ -266,6 +274,11 @@ public struct OspreyConfig: Hashable, Sendable {
         [approvals]
         # A tool call waiting for a human is denied after this many seconds.
         timeout_seconds = 300
+
+        [tasks]
+        # Background tasks running at once, overall and per provider (a provider that answers 429 gets none for a while).
+        max_concurrent = 4
+        per_provider = 2
 
         # The local model the gateway runs when no provider is configured (llama.cpp's OpenAI-compatible server).
         [local_model]
@@ -506,6 +519,15 @@ private struct ConfigReader {
                     )
                 }
                 config.sandbox.backend = backend
+            }
+        }
+        if let tasks = try table("tasks") {
+            try checkKeys(tasks, section: "tasks", known: ["max_concurrent", "per_provider"])
+            if let value = try int(tasks, "max_concurrent", section: "tasks", range: 1...1000) {
+                config.tasks.maxConcurrent = value
+            }
+            if let value = try int(tasks, "per_provider", section: "tasks", range: 1...1000) {
+                config.tasks.perProvider = value
             }
         }
         if let approvals = try table("approvals") {

@@ -19,13 +19,8 @@ struct AgentRunner {
     ) async throws -> RunResult {
         let record = try await kernel.store.sessions.get(session)
         let agent = try kernel.runtime.agent(named: record.agent)
-        guard let cancelSignal = kernel.runtime.runs.begin(session.rawValue) else {
-            throw APIError(
-                .conflict,
-                "session_busy",
-                "Session \(session) is already running a message; wait or cancel it."
-            )
-        }
+        // Messages to one session run one at a time, in order: a second one waits in the session's lane.
+        let cancelSignal = try await kernel.runtime.runs.begin(session.rawValue)
         defer { kernel.runtime.runs.end(session.rawValue) }
         do {
             return try await withThrowingTaskGroup(of: RunResult?.self) { group in

@@ -14,6 +14,7 @@ public final class AgentRuntime: Sendable {
     public let router: Router
     public let meter: Meter
     public let toolbox: Toolbox
+    let toolboxTools: [any Tool]
     public let workspace: Workspace
     public let config: OspreyConfig
     public let localModel: LocalModelServer?
@@ -25,6 +26,8 @@ public final class AgentRuntime: Sendable {
     let runs = RunRegistry()
     /// Where tool calls that need a human wait, and where the API's decisions arrive.
     public let approvals: ApprovalDesk
+    /// Tools that reach gateway services (tasks, schedules), attached once the kernel has built them.
+    private let attached = Mutex<[any Tool]>([])
 
     /// Builds the runtime; `providers` overrides the configured ones (tests pass scripted providers).
     public init(
@@ -32,13 +35,14 @@ public final class AgentRuntime: Sendable {
         store: Store,
         home: Home,
         providers: [String: any ModelProvider]? = nil,
-        toolbox: Toolbox = .builtIn,
+        toolbox: [any Tool] = Toolbox.builtInTools,
         retry: RetryPolicy = RetryPolicy(),
         sandbox: Sandbox? = nil
     ) throws {
         self.config = config
         self.store = store
-        self.toolbox = toolbox
+        self.toolboxTools = toolbox
+        self.toolbox = Toolbox(toolbox)
         self.workspace = try Workspace(root: home.workspaceDirectory)
         var hidden = [home.root.path]
         if let user = ProcessInfo.processInfo.environment["HOME"], !user.isEmpty {
@@ -145,12 +149,22 @@ public final class AgentRuntime: Sendable {
         return routes
     }
 
-    /// The named agent, ready to run.
-    public func agent(named name: String) throws -> Agent {
-        guard name == "default" || config.agents[name] != nil else {
+    /// Adds tools that reach gateway services to every agent (still restricted by each agent's `tools`).
+    public func attach(_ tools: [any Tool]) { attached.withLock { $0 += tools } }
+
+    /// Whether `name` is an agent this gateway can run.
+    public func knows(agent name: String) -> Bool { name == "default" || config.agents[name] != nil }
+
+    /// The named agent, ready to run; `tools` narrows its tool set further (a delegated task's grant).
+    public func agent(named name: String, tools: [String]? = nil) throws -> Agent {
+        guard knows(agent: name) else {
             throw StoreError.invalid("no agent named '\(name)' in config.toml")
         }
         var settings = config.agent(name)
+        if let tools {
+            settings.tools = (settings.tools ?? (toolbox.names + attached.withLock { $0 }.map(\.definition.name)))
+                .filter { tools.contains($0) }
+        }
         let routes = try routes(for: settings)
         if routes.first?.provider == "local" {
             // The embedded SmolLM2-135M is small: sample it greedily so the same question gets the same answer,
@@ -164,7 +178,7 @@ public final class AgentRuntime: Sendable {
             settings: settings,
             routes: routes,
             router: router,
-            toolbox: toolbox,
+            toolbox: Toolbox(toolboxTools + attached.withLock { $0 }),
             store: store,
             meter: meter,
             workspace: workspace,
@@ -200,29 +214,78 @@ struct LocalModelProvider: ModelProvider {
 
 /// Runs in progress, by session: one at a time per session, cancellable from any client.
 final class RunRegistry: Sendable {
-    private let running = Mutex<[String: AsyncStream<Void>.Continuation]>([:])
+    /// One session's lane: whether a run holds it, how to cancel that run, and who waits, in arrival order.
+    private struct Lane {
+        var cancel: AsyncStream<Void>.Continuation?
+        var waiting: [(ticket: UInt64, wake: CheckedContinuation<Bool, Never>)] = []
+    }
 
-    /// Registers a run; returns a stream that finishes when someone cancels it, or nil if the session is busy.
-    func begin(_ session: String) -> AsyncStream<Void>? {
-        let (stream, continuation) = AsyncStream<Void>.makeStream()
-        let accepted = running.withLock { running -> Bool in
-            guard running[session] == nil else { return false }
-            running[session] = continuation
-            return true
+    private let lanes = Mutex<(next: UInt64, lanes: [String: Lane])>((0, [:]))
+
+    /// Waits for the session's lane (runs of one session go one at a time, in the order they arrived), then
+    /// registers the run; returns a stream that finishes when someone cancels it.
+    func begin(_ session: String) async throws -> AsyncStream<Void> {
+        let (stream, cancel) = AsyncStream<Void>.makeStream()
+        let ticket = lanes.withLock { state in
+            state.next += 1
+            return state.next
         }
-        return accepted ? stream : nil
+        let granted = await withTaskCancellationHandler {
+            await withCheckedContinuation { (wake: CheckedContinuation<Bool, Never>) in
+                let now = lanes.withLock { state -> Bool in
+                    guard var lane = state.lanes[session] else {
+                        state.lanes[session] = Lane(cancel: cancel)
+                        return true
+                    }
+                    lane.waiting.append((ticket, wake))
+                    state.lanes[session] = lane
+                    return false
+                }
+                if now { wake.resume(returning: true) }
+            }
+        } onCancel: {
+            let waiter = lanes.withLock { state -> CheckedContinuation<Bool, Never>? in
+                guard var lane = state.lanes[session],
+                    let index = lane.waiting.firstIndex(where: { $0.ticket == ticket })
+                else { return nil }
+                let waiter = lane.waiting.remove(at: index).wake
+                state.lanes[session] = lane
+                return waiter
+            }
+            waiter?.resume(returning: false)
+        }
+        guard granted else { throw CancellationError() }
+        lanes.withLock { $0.lanes[session]?.cancel = cancel }
+        if Task.isCancelled {
+            end(session)
+            throw CancellationError()
+        }
+        return stream
     }
 
+    /// Releases the session's lane to the next waiting run, if any.
     func end(_ session: String) {
-        _ = running.withLock { $0.removeValue(forKey: session) }
+        let next = lanes.withLock { state -> CheckedContinuation<Bool, Never>? in
+            guard var lane = state.lanes[session] else { return nil }
+            guard !lane.waiting.isEmpty else {
+                state.lanes[session] = nil
+                return nil
+            }
+            let next = lane.waiting.removeFirst().wake
+            lane.cancel = nil
+            state.lanes[session] = lane
+            return next
+        }
+        next?.resume(returning: true)
     }
 
-    /// Cancels the session's run; false when none is running.
+    /// Cancels the session's running run; false when none is running.
     func cancel(_ session: String) -> Bool {
-        guard let continuation = running.withLock({ $0[session] }) else { return false }
+        guard let continuation = lanes.withLock({ $0.lanes[session]?.cancel }) else { return false }
         continuation.finish()
         return true
     }
 
-    var sessions: [String] { running.withLock { Array($0.keys) } }
+    /// Sessions with a run in progress.
+    var sessions: [String] { lanes.withLock { $0.lanes.filter { $0.value.cancel != nil }.map(\.key) } }
 }

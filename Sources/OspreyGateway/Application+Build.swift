@@ -35,6 +35,7 @@ public func buildRouter(kernel: Kernel) -> Router<GatewayRequestContext> {
     EventsController(kernel: kernel).add(to: &routes)
     TokensController(kernel: kernel).add(to: &routes)
     ApprovalsController(kernel: kernel).add(to: &routes)
+    TasksController(kernel: kernel).add(to: &routes)
     WebSocketController(kernel: kernel).add(to: router)
     routes.extraMethods["/api/ws"] = [.get]
     routes.refuseOtherMethods()

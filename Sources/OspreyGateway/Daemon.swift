@@ -4,6 +4,8 @@ public import Logging
 import NIOCore
 public import OspreyCore
 import OspreyStore
+import ServiceLifecycle
+import UnixSignals
 
 #if canImport(Glibc)
 import Glibc
@@ -55,7 +57,16 @@ public enum Daemon {
             )
         )
         do {
-            try await app.runService()
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [
+                        .init(service: app), .init(service: BackgroundService(kernel: kernel)),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
             await kernel.runtime.localModel?.stop()
         } catch {
             await kernel.runtime.localModel?.stop()

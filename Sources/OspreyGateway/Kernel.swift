@@ -1,6 +1,9 @@
 public import Foundation
 public import Logging
+import OspreyAgent
 public import OspreyCore
+import OspreyProviders
+public import OspreyScheduler
 public import OspreyStore
 
 /// The assembled gateway: home, configuration, database and ledger, authentication. Routes and the daemon share it.
@@ -11,6 +14,10 @@ public struct Kernel: Sendable {
     public let config: OspreyConfig
     public let store: Store
     public let runtime: AgentRuntime
+    /// Background tasks: queue, caps, crash recovery.
+    public let supervisor: Supervisor
+    /// Cron, `@every`, `@at` and event-triggered schedules.
+    public let scheduler: Scheduler
     let authenticator: Authenticator
     let authLimiter: AuthFailureLimiter
     public let startedAt: Date
@@ -40,7 +47,27 @@ public struct Kernel: Sendable {
         self.home = home
         self.config = config
         self.store = store
-        self.runtime = try runtime ?? AgentRuntime(config: config, store: store, home: home)
+        let runtime = try runtime ?? AgentRuntime(config: config, store: store, home: home)
+        self.runtime = runtime
+        let supervisor = Supervisor(
+            store: store,
+            limits: Supervisor.Limits(
+                maxConcurrent: config.tasks.maxConcurrent,
+                perProvider: config.tasks.perProvider
+            ),
+            provider: { task in
+                (try? runtime.routes(for: runtime.config.agent(task.agent)).first?.provider) ?? "default"
+            },
+            runner: { task, resume in try await Self.run(task, resume: resume, runtime: runtime, store: store) }
+        )
+        self.supervisor = supervisor
+        let scheduler = Scheduler(store: store, supervisor: supervisor) { runtime.knows(agent: $0) }
+        self.scheduler = scheduler
+        runtime.attach([
+            SubmitTask(supervisor: supervisor), CheckTask(store: store), CancelTask(supervisor: supervisor),
+            ListTasks(store: store), ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store),
+            ListSchedules(store: store),
+        ])
         self.port = port
         self.authenticator = Authenticator(tokens: store.tokens)
         self.authLimiter = AuthFailureLimiter(
@@ -50,6 +77,22 @@ public struct Kernel: Sendable {
         )
         self.startedAt = Date()
         try await authenticator.refresh()
+    }
+
+    /// Runs one background task with its agent: fresh, or resumed from its transcript after a crash.
+    static func run(_ task: TaskRecord, resume: Bool, runtime: AgentRuntime, store: Store) async throws -> TaskOutcome {
+        var agent = try runtime.agent(named: task.agent, tools: task.tools)
+        agent.taskID = task.id.rawValue
+        let started = try await !store.sessions.messages(of: task.session, limit: 1).isEmpty
+        let result =
+            resume && started
+            ? try await agent.resume(session: task.session) { _ in }
+            : try await agent.run(task.instructions, session: task.session, actor: "task:\(task.id.rawValue)") { _ in }
+        return TaskOutcome(
+            result: result.message.text,
+            tokens: result.usage.inputTokens + result.usage.outputTokens,
+            costUSD: result.costUSD
+        )
     }
 
     /// Reloads the active tokens after they were changed outside the API (tests, the CLI's offline commands).

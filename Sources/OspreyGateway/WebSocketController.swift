@@ -5,6 +5,7 @@ import NIOCore
 import NIOWebSocket
 import OspreyAgent
 import OspreyCore
+import OspreyScheduler
 import OspreyStore
 
 /// `/api/ws`: request/response frames and live events over one WebSocket.
@@ -204,6 +205,31 @@ struct WebSocketConnection: Sendable {
             return .array(events.map(\.envelope))
         case "audit.verify":
             return try JSONValue(encoding: try await kernel.store.ledger.verify())
+        case "tasks.submit":
+            try require(.operator)
+            let draft = try TasksController.draft(params, knows: kernel.runtime.knows(agent:))
+            return try await kernel.supervisor.submit(draft, actor: actor).json
+        case "tasks.list":
+            let tasks = try await kernel.store.tasks.list(status: params["status"]?.stringValue)
+            return ["tasks": .array(tasks.map(\.json))]
+        case "tasks.get":
+            guard let raw = params["id"]?.stringValue else { throw APIError.badRequest("params.id is required.") }
+            return try await kernel.store.tasks.get(TaskRecord.ID(raw)).json
+        case "tasks.cancel":
+            try require(.operator)
+            guard let raw = params["id"]?.stringValue else { throw APIError.badRequest("params.id is required.") }
+            return try await kernel.supervisor.cancel(TaskRecord.ID(raw), actor: actor).json
+        case "schedules.list":
+            return ["schedules": .array(try await kernel.store.schedules.list().map(\.json))]
+        case "schedules.remove":
+            try require(.operator)
+            guard let raw = params["id"]?.stringValue else { throw APIError.badRequest("params.id is required.") }
+            try await kernel.store.schedules.remove(ScheduleRecord.ID(raw), actor: actor)
+            return ["removed": true]
+        case "schedules.run":
+            try require(.operator)
+            guard let raw = params["id"]?.stringValue else { throw APIError.badRequest("params.id is required.") }
+            return try await kernel.scheduler.fire(ScheduleRecord.ID(raw)).json
         case "approvals.list":
             let status = params["status"]?.stringValue ?? "pending"
             guard ApprovalsController.statuses.contains(status) else {

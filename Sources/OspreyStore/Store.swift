@@ -19,6 +19,8 @@ public struct Store: Sendable {
     public let sessions: Sessions
     public let tokens: Tokens
     public let approvals: Approvals
+    public let tasks: Tasks
+    public let schedules: Schedules
 
     public init(
         writer: any DatabaseWriter,
@@ -33,6 +35,8 @@ public struct Store: Sendable {
         self.sessions = Sessions(writer: writer, ledger: ledger)
         self.tokens = Tokens(writer: writer, ledger: ledger)
         self.approvals = Approvals(writer: writer, ledger: ledger)
+        self.tasks = Tasks(writer: writer, ledger: ledger)
+        self.schedules = Schedules(writer: writer, ledger: ledger)
     }
 
     /// Opens (creating if needed) the database file in WAL mode with a busy timeout.
@@ -192,6 +196,54 @@ public struct Store: Sendable {
                     CREATE INDEX approvals_by_grant ON approvals(session, tool, arguments_hash, status);
                     -- A token bound to an agent acts for that agent and may never grant approvals.
                     ALTER TABLE tokens ADD COLUMN agent TEXT;
+                    """
+            )
+        }
+        migrator.registerMigration("v4-tasks") { db in
+            try db.execute(
+                sql: """
+                    -- Background agent work. The transcript of each task is its own session's messages.
+                    CREATE TABLE tasks (
+                        id TEXT PRIMARY KEY,
+                        title TEXT NOT NULL,
+                        instructions TEXT NOT NULL,
+                        agent TEXT NOT NULL,
+                        tools TEXT,                  -- JSON array, or NULL for the agent's own tool set
+                        priority INTEGER NOT NULL,   -- 0 (lowest) ... 9 (highest)
+                        status TEXT NOT NULL,        -- queued | running | completed | failed | cancelled
+                        parent TEXT REFERENCES tasks(id),
+                        depth INTEGER NOT NULL,
+                        session TEXT NOT NULL,
+                        schedule TEXT,
+                        result TEXT,
+                        error TEXT,
+                        tokens INTEGER NOT NULL DEFAULT 0,
+                        cost_usd REAL NOT NULL DEFAULT 0,
+                        attempts INTEGER NOT NULL DEFAULT 0,
+                        created_at TEXT NOT NULL,
+                        started_at TEXT,
+                        finished_at TEXT,
+                        heartbeat_at TEXT
+                    );
+                    CREATE INDEX tasks_by_status ON tasks(status, priority DESC, created_at);
+                    CREATE TABLE schedules (
+                        id TEXT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        spec TEXT,                   -- cron, @every, @at; NULL for an event trigger
+                        timezone TEXT NOT NULL,
+                        missed TEXT NOT NULL,        -- skip | run_once
+                        trigger_event TEXT,          -- event type (or prefix.*) that fires it
+                        trigger_filter TEXT,         -- JSON object: payload fields that must match
+                        cooldown_seconds INTEGER NOT NULL DEFAULT 0,
+                        agent TEXT NOT NULL,
+                        title TEXT NOT NULL,
+                        instructions TEXT NOT NULL,
+                        tools TEXT,
+                        priority INTEGER NOT NULL,
+                        created_at TEXT NOT NULL,
+                        last_fired_at TEXT,
+                        next_fire_at TEXT
+                    );
                     """
             )
         }

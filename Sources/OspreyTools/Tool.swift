@@ -27,6 +27,10 @@ public struct ToolContext: Sendable {
     public var tainted = false
     /// Directories beside the workspace the agent may read (and, if writable, write).
     public var roots: [FileRoot] = []
+    /// The background task this run belongs to, if any (the parent of tasks it delegates).
+    public var taskID: String?
+    /// The tools this run may call: a delegated task can only get a subset of them.
+    public var toolNames: [String] = []
 
     public init(
         workspace: Workspace,
@@ -82,6 +86,7 @@ extension Tool {
 /// A mistake in the model's arguments, explained so it can correct itself.
 public struct ToolArgumentError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 /// A tool call the policy has judged, ready to run.
@@ -147,10 +152,13 @@ public struct Toolbox: Sendable {
         self.order = order
     }
 
-    /// The built-in file and shell tools.
-    public static var builtIn: Toolbox {
-        Toolbox([ReadFile(), WriteFile(), EditFile(), ListDirectory(), Glob(), Grep(), RunCommand(), HTTPFetch()])
+    /// The built-in file, shell and network tools.
+    public static var builtInTools: [any Tool] {
+        [ReadFile(), WriteFile(), EditFile(), ListDirectory(), Glob(), Grep(), RunCommand(), HTTPFetch()]
     }
+
+    /// A toolbox of the built-in tools.
+    public static var builtIn: Toolbox { Toolbox(builtInTools) }
 
     /// Only the tools named in `allowed` (deny by default: an unknown name grants nothing).
     public func restricted(to allowed: [String]) -> Toolbox {

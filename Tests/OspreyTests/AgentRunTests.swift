@@ -22,7 +22,7 @@ struct SlowProvider: ModelProvider {
 
 @Suite(.serialized)
 struct AgentRunTests {
-    @Test func aRunCanBeCancelledFromAnotherClientAndASecondSendIsRefusedMeanwhile() async throws {
+    @Test func aRunCanBeCancelledFromAnotherClientAndASecondSendWaitsItsTurn() async throws {
         let gateway = try await TestGateway(provider: SlowProvider())
         let session = try await gateway.store.sessions.create(actor: "test")
         try await gateway.app().test(.live) { client in
@@ -41,16 +41,16 @@ struct AgentRunTests {
                 events += parser.feed(chunk.readableBytesView)
             }
             #expect(events.first?.event == "text_delta")
-            // When a second message arrives for the same session, it is refused
-            try await client.execute(
-                uri: "/api/sessions/\(session.id)/messages",
-                method: .post,
-                headers: TestGateway.auth(),
-                body: ByteBuffer(string: #"{"content":"me too"}"#)
-            ) { response in
-                #expect(response.status == .conflict)
-                #expect(response.errorCode == "session_busy")
-            }
+            // When a second message arrives for the same session, it waits in the session's lane
+            var queued = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session.id)/messages")
+            queued.method = .POST
+            queued.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
+            queued.body = .bytes(ByteBuffer(string: #"{"content":"me too"}"#))
+            let pending = queued
+            // A separate connection: the test client's one connection would queue the cancel behind it.
+            async let second = HTTPClient.shared.execute(pending, timeout: .seconds(30))
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(try await gateway.store.sessions.messages(of: session.id).count == 1)
             // And another client cancels the run
             try await client.execute(
                 uri: "/api/sessions/\(session.id)/cancel",
@@ -63,6 +63,19 @@ struct AgentRunTests {
             while let chunk = try await iterator.next() { events += parser.feed(chunk.readableBytesView) }
             #expect(events.last?.event == "error")
             #expect(events.last.flatMap { try? JSONValue.parse($0.data) }?["error"]?["code"] == "cancelled")
+            // The second message now runs; cancel it too.
+            for _ in 0..<200 where try await gateway.store.sessions.messages(of: session.id).count < 2 {
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            try await client.execute(
+                uri: "/api/sessions/\(session.id)/cancel",
+                method: .post,
+                headers: TestGateway.auth()
+            ) { #expect($0.status == .accepted) }
+            let answer = try await second
+            let body = try await answer.body.collect(upTo: 1 << 16)
+            #expect(answer.status == .conflict)
+            #expect((try? JSONValue.parse(body.readableBytesView))?["error"]?["code"] == "cancelled")
             try await client.execute(
                 uri: "/api/sessions/\(session.id)/cancel",
                 method: .post,
@@ -71,7 +84,9 @@ struct AgentRunTests {
                 #expect($0.status == .notFound)
             }
         }
-        #expect(try await gateway.store.ledger.events(filter: EventFilter(type: "run.cancelled")).count == 1)
+        #expect(try await gateway.store.ledger.events(filter: EventFilter(type: "run.cancelled")).count == 2)
+        let prompts = try await gateway.store.sessions.messages(of: session.id).map(\.message.text)
+        #expect(prompts == ["think hard", "me too"])
     }
 
     @Test func aClientThatHangsUpCancelsItsRun() async throws {

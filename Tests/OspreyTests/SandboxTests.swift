@@ -171,7 +171,11 @@ struct SandboxTests {
     }
 
     @Test func commandsJoinTheirOwnCgroupWithMemoryAndProcessLimits() async throws {
-        let sandbox = try Self.bubblewrap()
+        // Limits no other test uses, so this command's groups are recognisable among concurrent ones.
+        var limits = Sandbox.Limits()
+        limits.processes = 77
+        limits.memoryBytes = 300 << 20
+        let sandbox = Sandbox.resolve(backend: "auto", hidden: [], limits: limits)
         guard let groups = sandbox.controlGroups else {
             // cgroup v1 is "where available"; doctor reports its absence.
             return
@@ -187,7 +191,8 @@ struct SandboxTests {
             for name in names where name.hasPrefix("cmd-") {
                 let pids = groups.pids + "/" + name
                 let members = (try? String(contentsOfFile: pids + "/cgroup.procs", encoding: .utf8)) ?? ""
-                guard !members.isEmpty else { continue }
+                let limit = (try? String(contentsOfFile: pids + "/pids.max", encoding: .utf8)) ?? ""
+                guard !members.isEmpty, limit == "77\n" else { continue }
                 seen = (
                     name,
                     (try? String(contentsOfFile: pids + "/pids.max", encoding: .utf8)) ?? "",

@@ -1,0 +1,188 @@
+import ArgumentParser
+import Foundation
+import NIOHTTP1
+import OspreyCore
+
+/// `osprey tasks`: background agent tasks.
+struct TasksCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tasks",
+        abstract: "Submit, list, show and cancel background tasks.",
+        subcommands: [Submit.self, List.self, Show.self, Cancel.self]
+    )
+
+    static func line(_ task: JSONValue) -> String {
+        let field = { (key: String) in task[key]?.stringValue ?? "-" }
+        return
+            "\(field("id"))  \(field("status"))  p\(task["priority"]?.intValue ?? 0)  \(field("agent"))  \(field("title"))"
+    }
+
+    struct Submit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Queue a task; prints its id.")
+        @OptionGroup var options: HomeOptions
+        @Option(help: "A short title.") var title: String
+        @Option(help: "The agent that runs it.") var agent = "default"
+        @Option(help: "0-9, 9 runs first.") var priority = 5
+        @Option(help: "Comma-separated tool names the task may use (default: the agent's).") var tools: String?
+        @Argument(help: "What the task should do.") var instructions: String
+
+        func run() async throws {
+            try await report {
+                var body: [String: JSONValue] = [
+                    "title": .string(title), "instructions": .string(instructions), "agent": .string(agent),
+                    "priority": .int(priority),
+                ]
+                if let tools {
+                    body["tools"] = .array(tools.split(separator: ",").map { .string(String($0)) })
+                }
+                let task = try await GatewayClient(home: options.resolved).request(
+                    .POST,
+                    "/api/tasks",
+                    body: .object(body)
+                )
+                print(task["id"]?.stringValue ?? "")
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List recent tasks.")
+        @OptionGroup var options: HomeOptions
+        @Option(help: "queued, running, completed, failed or cancelled.") var status: String?
+        @Flag(help: "Print the API's JSON.") var json = false
+
+        func run() async throws {
+            try await report {
+                let query =
+                    status.map { "?status=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+                    ?? ""
+                let result = try await GatewayClient(home: options.resolved).request(.GET, "/api/tasks" + query)
+                if json { return print(result.canonicalJSON) }
+                for task in result["tasks"]?.arrayValue ?? [] { print(TasksCommand.line(task)) }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A task's state, result and cost.")
+        @OptionGroup var options: HomeOptions
+        @Argument(help: "Task id.") var id: String
+        @Flag(help: "Print the API's JSON.") var json = false
+
+        func run() async throws {
+            try await report {
+                let task = try await GatewayClient(home: options.resolved).request(.GET, "/api/tasks/\(id)")
+                if json { return print(task.canonicalJSON) }
+                print(TasksCommand.line(task))
+                if let result = task["result"]?.stringValue { print("result: \(result)") }
+                if let error = task["error"]?.stringValue { print("error: \(error)") }
+                print(
+                    "tokens \(task["tokens"]?.intValue ?? 0), cost $\(task["cost_usd"]?.doubleValue ?? 0), attempts \(task["attempts"]?.intValue ?? 0), session \(task["session"]?.stringValue ?? "-")"
+                )
+            }
+        }
+    }
+
+    struct Cancel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Cancel a queued or running task.")
+        @OptionGroup var options: HomeOptions
+        @Argument(help: "Task id.") var id: String
+
+        func run() async throws {
+            try await report {
+                let task = try await GatewayClient(home: options.resolved).request(.POST, "/api/tasks/\(id)/cancel")
+                print(TasksCommand.line(task))
+            }
+        }
+    }
+}
+
+/// `osprey cron`: schedules that submit tasks.
+struct CronCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cron",
+        abstract: "Add, list, remove and run schedules (cron, @every, @at, event triggers).",
+        subcommands: [Add.self, List.self, Remove.self, Run.self]
+    )
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Add a schedule; prints its id and next run.")
+        @OptionGroup var options: HomeOptions
+        @Option(help: "Cron expression (5 fields or @daily …), '@every 10m' or '@at 2026-12-24T18:00:00Z'.")
+        var spec: String?
+        @Option(help: "Fire on this event type instead (e.g. task.failed, session.*).") var on: String?
+        @Option(help: "With --on: seconds between two firings.") var cooldown = 60
+        @Option(help: "IANA time zone of the spec.") var timezone = "UTC"
+        @Option(help: "After downtime: skip or run_once.") var missed = "skip"
+        @Option(help: "The agent that runs the task.") var agent = "default"
+        @Option(help: "0-9, 9 runs first.") var priority = 5
+        @Option(help: "A short title.") var title: String
+        @Argument(help: "What each run should do.") var instructions: String
+
+        func run() async throws {
+            try await report {
+                var body: [String: JSONValue] = [
+                    "title": .string(title), "instructions": .string(instructions), "agent": .string(agent),
+                    "timezone": .string(timezone), "missed": .string(missed), "priority": .int(priority),
+                ]
+                if let spec { body["spec"] = .string(spec) }
+                if let on { body["trigger"] = ["event": .string(on), "cooldown_seconds": .int(cooldown)] }
+                let schedule = try await GatewayClient(home: options.resolved).request(
+                    .POST,
+                    "/api/schedules",
+                    body: .object(body)
+                )
+                print(
+                    "\(schedule["id"]?.stringValue ?? "")  next \(schedule["next_fire_at"]?.stringValue ?? "on event")"
+                )
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List schedules.")
+        @OptionGroup var options: HomeOptions
+        @Flag(help: "Print the API's JSON.") var json = false
+
+        func run() async throws {
+            try await report {
+                let result = try await GatewayClient(home: options.resolved).request(.GET, "/api/schedules")
+                if json { return print(result.canonicalJSON) }
+                for schedule in result["schedules"]?.arrayValue ?? [] {
+                    let field = { (key: String) in schedule[key]?.stringValue ?? "-" }
+                    let when =
+                        schedule["spec"]?.stringValue ?? "on \(schedule["trigger"]?["event"]?.stringValue ?? "?")"
+                    print(
+                        "\(field("id"))  [\(when)] \(field("timezone"))  next \(field("next_fire_at"))  \(field("title"))"
+                    )
+                }
+            }
+        }
+    }
+
+    struct Remove: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a schedule.")
+        @OptionGroup var options: HomeOptions
+        @Argument(help: "Schedule id.") var id: String
+
+        func run() async throws {
+            try await report {
+                _ = try await GatewayClient(home: options.resolved).request(.DELETE, "/api/schedules/\(id)")
+                print("removed \(id)")
+            }
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Fire a schedule now; prints the task id.")
+        @OptionGroup var options: HomeOptions
+        @Argument(help: "Schedule id.") var id: String
+
+        func run() async throws {
+            try await report {
+                let task = try await GatewayClient(home: options.resolved).request(.POST, "/api/schedules/\(id)/run")
+                print(task["id"]?.stringValue ?? "")
+            }
+        }
+    }
+}

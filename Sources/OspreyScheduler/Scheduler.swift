@@ -1,0 +1,216 @@
+public import Foundation
+public import OspreyCore
+public import OspreyStore
+
+/// Fires schedules: time specs (cron, `@every`, `@at`) when they come due, event triggers when a matching event
+/// is committed; applies the missed-run policy after downtime. Each firing submits a task to the supervisor.
+public actor Scheduler {
+    let store: Store
+    let supervisor: Supervisor
+    /// Whether an agent name is configured (an unknown agent is refused when the schedule is added).
+    let agentExists: @Sendable (String) -> Bool
+    /// Tasks each trigger schedule submitted, so a task's own events never fire its schedule again.
+    private var firedTasks: [String: Set<String>] = [:]
+
+    public init(store: Store, supervisor: Supervisor, agentExists: @escaping @Sendable (String) -> Bool) {
+        self.store = store
+        self.supervisor = supervisor
+        self.agentExists = agentExists
+    }
+
+    /// What a client asks for; validated by ``add(_:actor:now:)``.
+    public struct Request: Sendable {
+        public var name: String?
+        public var spec: String?
+        public var timezone: String
+        public var missed: String
+        public var triggerEvent: String?
+        public var triggerFilter: [String: JSONValue]
+        public var cooldownSeconds: Int
+        public var agent: String
+        public var title: String
+        public var instructions: String
+        public var tools: [String]?
+        public var priority: Int
+
+        public init(
+            name: String? = nil,
+            spec: String? = nil,
+            timezone: String = "UTC",
+            missed: String = "skip",
+            triggerEvent: String? = nil,
+            triggerFilter: [String: JSONValue] = [:],
+            cooldownSeconds: Int = 60,
+            agent: String = "default",
+            title: String,
+            instructions: String,
+            tools: [String]? = nil,
+            priority: Int = 5
+        ) {
+            self.name = name
+            self.spec = spec
+            self.timezone = timezone
+            self.missed = missed
+            self.triggerEvent = triggerEvent
+            self.triggerFilter = triggerFilter
+            self.cooldownSeconds = cooldownSeconds
+            self.agent = agent
+            self.title = title
+            self.instructions = instructions
+            self.tools = tools
+            self.priority = priority
+        }
+    }
+
+    /// Validates and stores a schedule: a bad expression, time zone, policy, agent or priority is a clear
+    /// ``StoreError/invalid(_:)`` and nothing is stored.
+    public func add(_ request: Request, actor: String, now: Date = Date()) async throws -> ScheduleRecord {
+        guard (request.spec == nil) != (request.triggerEvent == nil) else {
+            throw StoreError.invalid("give exactly one of spec (cron, @every, @at) or trigger (an event type)")
+        }
+        guard let zone = TimeZone(identifier: request.timezone) else {
+            throw StoreError.invalid("unknown time zone '\(request.timezone)' (use an IANA name such as Europe/Berlin)")
+        }
+        guard ["skip", "run_once"].contains(request.missed) else {
+            throw StoreError.invalid("missed must be skip or run_once")
+        }
+        guard agentExists(request.agent) else { throw StoreError.invalid("no agent named '\(request.agent)'") }
+        guard (0...9).contains(request.priority) else { throw StoreError.invalid("priority must be 0...9") }
+        guard (0...86_400 * 30).contains(request.cooldownSeconds) else {
+            throw StoreError.invalid("cooldown_seconds must be 0...2592000")
+        }
+        guard !request.title.trimmingCharacters(in: .whitespaces).isEmpty,
+            !request.instructions.trimmingCharacters(in: .whitespaces).isEmpty
+        else { throw StoreError.invalid("title and instructions must not be empty") }
+        var next: Date?
+        if let text = request.spec {
+            let spec: ScheduleSpec
+            do {
+                spec = try ScheduleSpec(parsing: text)
+            } catch let error as ScheduleError {
+                throw StoreError.invalid("\(error)")
+            }
+            next = spec.nextFire(after: now, in: zone)
+            guard next != nil else { throw StoreError.invalid("'\(text)' never fires after now") }
+        }
+        if let event = request.triggerEvent,
+            event.range(of: #"^[a-z_]+(\.[a-z_]+)*(\.\*)?$"#, options: .regularExpression) == nil
+        {
+            throw StoreError.invalid("trigger event must be a dotted event type such as task.completed or task.*")
+        }
+        return try await store.schedules.add(
+            Schedules.Draft(
+                name: request.name ?? request.title,
+                spec: request.spec,
+                timezone: zone.identifier,
+                missed: request.missed,
+                triggerEvent: request.triggerEvent,
+                triggerFilter: request.triggerFilter,
+                cooldownSeconds: request.cooldownSeconds,
+                agent: request.agent,
+                title: request.title,
+                instructions: request.instructions,
+                tools: request.tools,
+                priority: request.priority,
+                nextFireAt: next
+            ),
+            actor: actor
+        )
+    }
+
+    /// Fires a schedule now (`osprey cron run`), whatever its spec says; returns the task it submitted.
+    @discardableResult
+    public func fire(_ id: ScheduleRecord.ID, reason: String = "manual", now: Date = Date()) async throws -> TaskRecord
+    {
+        let schedule = try await store.schedules.get(id)
+        return try await fire(schedule, reason: reason, now: now, next: schedule.nextFireAt)
+    }
+
+    func fire(_ schedule: ScheduleRecord, reason: String, now: Date, next: Date?) async throws -> TaskRecord {
+        let task = try await supervisor.submit(
+            Tasks.Draft(
+                title: schedule.title,
+                instructions: schedule.instructions,
+                agent: schedule.agent,
+                tools: schedule.tools,
+                priority: schedule.priority,
+                schedule: schedule.id.rawValue
+            ),
+            actor: "schedule:\(schedule.id.rawValue)"
+        )
+        firedTasks[schedule.id.rawValue, default: []].insert(task.id.rawValue)
+        try await store.schedules.fired(schedule.id, at: now, next: next, task: task.id.rawValue, reason: reason)
+        return task
+    }
+
+    /// After downtime: time schedules whose fire time passed are skipped or run once, per their policy.
+    public func catchUp(now: Date = Date()) async throws {
+        for schedule in try await store.schedules.list() {
+            guard let text = schedule.spec, let due = schedule.nextFireAt, due <= now,
+                let spec = try? ScheduleSpec(parsing: text), let zone = TimeZone(identifier: schedule.timezone)
+            else { continue }
+            let next = spec.nextFire(after: now, in: zone)
+            if schedule.missed == "run_once" {
+                _ = try await fire(schedule, reason: "missed", now: now, next: next)
+            } else {
+                try await store.schedules.reschedule(schedule.id, next: next)
+            }
+        }
+    }
+
+    /// Fires every time schedule that is due at `now`; returns how many fired.
+    @discardableResult
+    public func tick(now: Date = Date()) async throws -> Int {
+        var fired = 0
+        for schedule in try await store.schedules.list() {
+            guard let text = schedule.spec, let due = schedule.nextFireAt, due <= now,
+                let spec = try? ScheduleSpec(parsing: text), let zone = TimeZone(identifier: schedule.timezone)
+            else { continue }
+            // The next fire is computed from the due time, so a slow tick never skips one (nor repeats it).
+            var next = spec.nextFire(after: due, in: zone)
+            if let upcoming = next, upcoming <= now { next = spec.nextFire(after: now, in: zone) }
+            _ = try await fire(schedule, reason: "schedule", now: now, next: next)
+            fired += 1
+        }
+        return fired
+    }
+
+    /// Fires the trigger schedules an event matches (type, payload filter, cooldown); returns the tasks submitted.
+    @discardableResult
+    public func observe(_ event: Event, now: Date = Date()) async throws -> [TaskRecord] {
+        var submitted: [TaskRecord] = []
+        for schedule in try await store.schedules.list() {
+            guard let type = schedule.triggerEvent, Self.matches(type, event.type) else { continue }
+            if let task = event.task, firedTasks[schedule.id.rawValue]?.contains(task) == true { continue }
+            guard schedule.triggerFilter.allSatisfy({ event.payload[$0.key] == $0.value }) else { continue }
+            if let last = schedule.lastFiredAt, now.timeIntervalSince(last) < Double(schedule.cooldownSeconds) {
+                continue
+            }
+            submitted.append(try await fire(schedule, reason: "event \(event.type) #\(event.seq)", now: now, next: nil))
+        }
+        return submitted
+    }
+
+    static func matches(_ pattern: String, _ type: String) -> Bool {
+        pattern.hasSuffix(".*") ? type.hasPrefix(String(pattern.dropLast(1))) : pattern == type
+    }
+
+    /// Runs until cancelled: due time schedules each second, triggers as events commit.
+    public func run() async {
+        _ = try? await catchUp()
+        let bus = store.ledger.bus
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                for await event in bus.subscribe() where !event.type.hasPrefix("schedule.") {
+                    _ = try? await self.observe(event)
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    _ = try? await self.tick()
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+}

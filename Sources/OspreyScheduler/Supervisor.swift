@@ -1,0 +1,228 @@
+public import Foundation
+public import OspreyCore
+public import OspreyStore
+
+/// What running one task produced.
+public struct TaskOutcome: Hashable, Sendable {
+    public var result: String
+    public var tokens: Int
+    public var costUSD: Double
+
+    public init(result: String, tokens: Int = 0, costUSD: Double = 0) {
+        self.result = result
+        self.tokens = tokens
+        self.costUSD = costUSD
+    }
+}
+
+/// Runs background tasks as supervised jobs: a priority queue, a global concurrency cap, a per-provider cap
+/// with back-off after a 429, a heartbeat while each runs, cancellation, and recovery after a crash.
+///
+/// The store is the ground truth: a task is `running` in the database before its first step, and a job that
+/// dies with the process is found `running` at the next start and resumed from its transcript.
+public actor Supervisor {
+    /// The caps and clocks of the supervisor.
+    public struct Limits: Hashable, Sendable {
+        public var maxConcurrent: Int
+        public var perProvider: Int
+        public var heartbeat: Duration
+        /// How long a provider that answered 429 gets no new task.
+        public var rateLimitBackoff: Duration
+
+        public init(
+            maxConcurrent: Int = 4,
+            perProvider: Int = 4,
+            heartbeat: Duration = .seconds(5),
+            rateLimitBackoff: Duration = .seconds(10)
+        ) {
+            self.maxConcurrent = maxConcurrent
+            self.perProvider = perProvider
+            self.heartbeat = heartbeat
+            self.rateLimitBackoff = rateLimitBackoff
+        }
+    }
+
+    /// Runs one task (fresh, or resumed from its transcript after a crash) and says what it produced.
+    public typealias Runner = @Sendable (_ task: TaskRecord, _ resume: Bool) async throws -> TaskOutcome
+
+    struct Entry: Sendable {
+        var task: TaskRecord
+        var resume: Bool
+        var sequence: Int
+    }
+
+    struct Job {
+        var provider: String
+        var cancel: AsyncStream<Void>.Continuation
+    }
+
+    let store: Store
+    let limits: Limits
+    let runner: Runner
+    /// The provider a task's model calls go to, for the per-provider cap.
+    let provider: @Sendable (TaskRecord) -> String
+    private var queue: [Entry] = []
+    private var running: [String: Job] = [:]
+    private var backoff: [String: ContinuousClock.Instant] = [:]
+    private var sequence = 0
+    /// Jobs to start; ``run()`` consumes it inside its task group, so every job is a structured child.
+    private let starts: AsyncStream<Entry>
+    private let startSink: AsyncStream<Entry>.Continuation
+
+    public init(
+        store: Store,
+        limits: Limits = Limits(),
+        provider: @escaping @Sendable (TaskRecord) -> String = { _ in "default" },
+        runner: @escaping Runner
+    ) {
+        self.store = store
+        self.limits = limits
+        self.provider = provider
+        self.runner = runner
+        (starts, startSink) = AsyncStream<Entry>.makeStream()
+    }
+
+    /// Runs jobs until cancelled (the gateway's graceful shutdown). Jobs still running then stay `running` in
+    /// the store and resume at the next start.
+    public func run() async {
+        await withDiscardingTaskGroup { group in
+            for await entry in starts {
+                group.addTask { await self.execute(entry) }
+            }
+        }
+    }
+
+    /// Stores and queues a new task.
+    public func submit(_ draft: Tasks.Draft, actor: String) async throws -> TaskRecord {
+        let task = try await store.tasks.submit(draft, actor: actor)
+        enqueue(task, resume: false)
+        return task
+    }
+
+    /// Queues every task the store says is unfinished: queued ones as they are, running ones (cut off by a
+    /// crash) to resume. Returns how many.
+    @discardableResult
+    public func recover() async throws -> Int {
+        let unfinished = try await store.tasks.unfinished()
+        for task in unfinished
+        where running[task.id.rawValue] == nil && !queue.contains(where: { $0.task.id == task.id }) {
+            enqueue(task, resume: task.status == "running")
+        }
+        return unfinished.count
+    }
+
+    /// Cancels a queued or running task.
+    public func cancel(_ id: TaskRecord.ID, actor: String) async throws -> TaskRecord {
+        let cancelled = try await store.tasks.cancel(id, actor: actor)
+        queue.removeAll { $0.task.id == id }
+        running[id.rawValue]?.cancel.finish()
+        return cancelled
+    }
+
+    /// A provider answered 429: give it no new task for a while.
+    public func rateLimited(provider: String) {
+        backoff[provider] = ContinuousClock.now + limits.rateLimitBackoff
+    }
+
+    /// Queued and running counts.
+    public var load: (queued: Int, running: Int) { (queue.count, running.count) }
+
+    func enqueue(_ task: TaskRecord, resume: Bool) {
+        sequence += 1
+        queue.append(Entry(task: task, resume: resume, sequence: sequence))
+        dispatch()
+    }
+
+    /// Starts the best queued tasks while the caps allow.
+    func dispatch() {
+        let now = ContinuousClock.now
+        while running.count < limits.maxConcurrent, let index = nextIndex(now: now) {
+            let entry = queue.remove(at: index)
+            let (_, cancel) = AsyncStream<Void>.makeStream()
+            running[entry.task.id.rawValue] = Job(provider: provider(entry.task), cancel: cancel)
+            startSink.yield(entry)
+        }
+    }
+
+    /// The highest priority, then oldest, queued task whose provider has room and is not backing off.
+    func nextIndex(now: ContinuousClock.Instant) -> Int? {
+        var perProvider: [String: Int] = [:]
+        for job in running.values { perProvider[job.provider, default: 0] += 1 }
+        var best: Int?
+        for (index, entry) in queue.enumerated() {
+            let name = provider(entry.task)
+            if perProvider[name, default: 0] >= limits.perProvider { continue }
+            if let until = backoff[name], until > now { continue }
+            if let current = best {
+                let other = queue[current]
+                if entry.task.priority > other.task.priority
+                    || (entry.task.priority == other.task.priority && entry.sequence < other.sequence)
+                {
+                    best = index
+                }
+            } else {
+                best = index
+            }
+        }
+        return best
+    }
+
+    func cancelSignal(_ id: String) -> AsyncStream<Void> {
+        let (stream, continuation) = AsyncStream<Void>.makeStream()
+        running[id]?.cancel = continuation
+        return stream
+    }
+
+    func finished(_ id: String) {
+        running[id] = nil
+        dispatch()
+    }
+
+    /// Runs one job: `running` in the store, a heartbeat, the runner raced against cancellation; the outcome stored.
+    func execute(_ entry: Entry) async {
+        let id = entry.task.id
+        let cancelled = cancelSignal(id.rawValue)
+        defer { finished(id.rawValue) }
+        let task: TaskRecord
+        do {
+            task = try await store.tasks.start(id)
+        } catch {
+            return  // cancelled before it started, or the store is gone
+        }
+        let store = self.store
+        let runner = self.runner
+        let heartbeat = limits.heartbeat
+        do {
+            let outcome = try await withThrowingTaskGroup(of: TaskOutcome?.self) { group in
+                group.addTask { try await runner(task, entry.resume) }
+                group.addTask {
+                    for await _ in cancelled {}
+                    return nil
+                }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: heartbeat)
+                        try await store.tasks.heartbeat(id)
+                    }
+                }
+                defer { group.cancelAll() }
+                while let next = try await group.next() {
+                    return next
+                }
+                return nil
+            }
+            guard let outcome else { return }  // cancelled by a client: the store already says so
+            _ = try? await store.tasks.finish(
+                id,
+                result: outcome.result,
+                error: nil,
+                tokens: outcome.tokens,
+                costUSD: outcome.costUSD
+            )
+        } catch is CancellationError {
+            // The gateway is shutting down: the task stays `running` and resumes at the next start.
+        } catch {
+            _ = try? await store.tasks.finish(id, result: nil, error: "\(error)", tokens: 0, costUSD: 0)
+        }
+    }
+}

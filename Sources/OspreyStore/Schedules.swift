@@ -1,0 +1,219 @@
+public import Foundation
+public import GRDB
+public import OspreyCore
+
+/// A schedule as stored: when it fires (a time spec or an event trigger) and the task it submits.
+public struct ScheduleRecord: Hashable, Sendable {
+    public typealias ID = Identifier<ScheduleRecord>
+    public var id: ID
+    public var name: String
+    /// `cron`, `@every`, `@at` text; nil for an event trigger.
+    public var spec: String?
+    public var timezone: String
+    /// `skip` or `run_once`.
+    public var missed: String
+    public var triggerEvent: String?
+    public var triggerFilter: [String: JSONValue]
+    public var cooldownSeconds: Int
+    public var agent: String
+    public var title: String
+    public var instructions: String
+    public var tools: [String]?
+    public var priority: Int
+    public var createdAt: Date
+    public var lastFiredAt: Date?
+    public var nextFireAt: Date?
+
+    init(row: Row) {
+        id = ID(row["id"] as String)
+        name = row["name"]
+        spec = row["spec"]
+        timezone = row["timezone"]
+        missed = row["missed"]
+        triggerEvent = row["trigger_event"]
+        triggerFilter = (row["trigger_filter"] as String?).flatMap { try? JSONValue.parse($0).objectValue } ?? [:]
+        cooldownSeconds = row["cooldown_seconds"]
+        agent = row["agent"]
+        title = row["title"]
+        instructions = row["instructions"]
+        tools = (row["tools"] as String?).flatMap { try? JSONValue.parse($0).arrayValue?.compactMap(\.stringValue) }
+        priority = row["priority"]
+        createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
+        lastFiredAt = (row["last_fired_at"] as String?).flatMap(WireFormat.date(from:))
+        nextFireAt = (row["next_fire_at"] as String?).flatMap(WireFormat.date(from:))
+    }
+
+    /// The API and event form.
+    public var json: JSONValue {
+        func time(_ value: Date?) -> JSONValue { value.map { .string(WireFormat.timestamp($0)) } ?? .null }
+        return [
+            "id": .string(id.rawValue), "name": .string(name), "spec": spec.map(JSONValue.string) ?? .null,
+            "timezone": .string(timezone), "missed": .string(missed),
+            "trigger": triggerEvent.map {
+                ["event": .string($0), "filter": .object(triggerFilter), "cooldown_seconds": .int(cooldownSeconds)]
+            } ?? .null,
+            "agent": .string(agent), "title": .string(title), "instructions": .string(instructions),
+            "tools": tools.map { .array($0.map(JSONValue.string)) } ?? .null, "priority": .int(priority),
+            "created_at": time(createdAt), "last_fired_at": time(lastFiredAt), "next_fire_at": time(nextFireAt),
+        ]
+    }
+}
+
+/// Schedules: added, fired, removed; each change with its `schedule.*` event.
+public struct Schedules: Sendable {
+    let writer: any DatabaseWriter
+    let ledger: Ledger
+
+    /// A validated schedule to store (the scheduler parses and checks the spec before it gets here).
+    public struct Draft: Hashable, Sendable {
+        public var name: String
+        public var spec: String?
+        public var timezone: String
+        public var missed: String
+        public var triggerEvent: String?
+        public var triggerFilter: [String: JSONValue]
+        public var cooldownSeconds: Int
+        public var agent: String
+        public var title: String
+        public var instructions: String
+        public var tools: [String]?
+        public var priority: Int
+        public var nextFireAt: Date?
+
+        public init(
+            name: String,
+            spec: String?,
+            timezone: String,
+            missed: String,
+            triggerEvent: String? = nil,
+            triggerFilter: [String: JSONValue] = [:],
+            cooldownSeconds: Int = 0,
+            agent: String,
+            title: String,
+            instructions: String,
+            tools: [String]? = nil,
+            priority: Int = 5,
+            nextFireAt: Date?
+        ) {
+            self.name = name
+            self.spec = spec
+            self.timezone = timezone
+            self.missed = missed
+            self.triggerEvent = triggerEvent
+            self.triggerFilter = triggerFilter
+            self.cooldownSeconds = cooldownSeconds
+            self.agent = agent
+            self.title = title
+            self.instructions = instructions
+            self.tools = tools
+            self.priority = priority
+            self.nextFireAt = nextFireAt
+        }
+    }
+
+    public func add(_ draft: Draft, actor: String) async throws -> ScheduleRecord {
+        let id = ScheduleRecord.ID.random(prefix: "sch")
+        return try await writer.writeWithoutTransaction { db in
+            var record: ScheduleRecord?
+            try db.inTransaction(.immediate) {
+                try db.execute(
+                    sql: """
+                        INSERT INTO schedules (id, name, spec, timezone, missed, trigger_event, trigger_filter,
+                            cooldown_seconds, agent, title, instructions, tools, priority, created_at, next_fire_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        id.rawValue, draft.name, draft.spec, draft.timezone, draft.missed, draft.triggerEvent,
+                        draft.triggerEvent == nil ? nil : JSONValue.object(draft.triggerFilter).canonicalJSON,
+                        draft.cooldownSeconds, draft.agent, draft.title, draft.instructions,
+                        draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
+                        WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
+                    ]
+                )
+                let created = try Self.fetch(id, in: db)
+                _ = try ledger.append(
+                    [EventDraft(type: "schedule.created", actor: actor, payload: created.json)],
+                    in: db
+                )
+                record = created
+                return .commit
+            }
+            return record!  // set by the committed transaction above
+        }
+    }
+
+    /// Records a firing (and the next fire time) with `schedule.fired`, naming the task it submitted.
+    public func fired(
+        _ id: ScheduleRecord.ID,
+        at date: Date,
+        next: Date?,
+        task: String?,
+        reason: String
+    ) async throws {
+        try await writer.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                try db.execute(
+                    sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ? WHERE id = ?",
+                    arguments: [WireFormat.timestamp(date), next.map(WireFormat.timestamp), id.rawValue]
+                )
+                guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
+                _ = try ledger.append(
+                    [
+                        EventDraft(
+                            type: "schedule.fired",
+                            actor: "system",
+                            task: task,
+                            payload: [
+                                "schedule": .string(id.rawValue), "reason": .string(reason),
+                                "task": task.map(JSONValue.string) ?? .null,
+                                "next_fire_at": next.map { .string(WireFormat.timestamp($0)) } ?? .null,
+                            ]
+                        )
+                    ],
+                    in: db
+                )
+                return .commit
+            }
+        }
+    }
+
+    /// Moves the next fire time without firing (the missed-run policy skipped).
+    public func reschedule(_ id: ScheduleRecord.ID, next: Date?) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE schedules SET next_fire_at = ? WHERE id = ?",
+                arguments: [next.map(WireFormat.timestamp), id.rawValue]
+            )
+        }
+    }
+
+    public func remove(_ id: ScheduleRecord.ID, actor: String) async throws {
+        try await writer.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                try db.execute(sql: "DELETE FROM schedules WHERE id = ?", arguments: [id.rawValue])
+                guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
+                _ = try ledger.append(
+                    [EventDraft(type: "schedule.removed", actor: actor, payload: ["schedule": .string(id.rawValue)])],
+                    in: db
+                )
+                return .commit
+            }
+        }
+    }
+
+    public func get(_ id: ScheduleRecord.ID) async throws -> ScheduleRecord {
+        try await writer.read { db in try Self.fetch(id, in: db) }
+    }
+
+    public func list() async throws -> [ScheduleRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM schedules ORDER BY created_at, id").map(ScheduleRecord.init(row:))
+        }
+    }
+
+    static func fetch(_ id: ScheduleRecord.ID, in db: Database) throws -> ScheduleRecord {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM schedules WHERE id = ?", arguments: [id.rawValue])
+        else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
+        return ScheduleRecord(row: row)
+    }
+}

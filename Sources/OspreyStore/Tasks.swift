@@ -1,0 +1,355 @@
+public import Foundation
+public import GRDB
+public import OspreyCore
+
+/// A background agent job as stored: what to do, its state, and what it cost.
+public struct TaskRecord: Hashable, Sendable {
+    public typealias ID = Identifier<TaskRecord>
+    public var id: ID
+    public var title: String
+    public var instructions: String
+    public var agent: String
+    /// The tools the task may use (never more than its parent's); nil means the agent's own set.
+    public var tools: [String]?
+    /// 0 (lowest) ... 9 (highest).
+    public var priority: Int
+    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
+    public var status: String
+    public var parent: ID?
+    public var depth: Int
+    /// The session holding the task's transcript.
+    public var session: Session.ID
+    public var schedule: String?
+    public var result: String?
+    public var error: String?
+    public var tokens: Int
+    public var costUSD: Double
+    /// How many times a run was started (more than one after a crash recovery).
+    public var attempts: Int
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var heartbeatAt: Date?
+
+    /// True once the task can change no more.
+    public var isFinished: Bool { ["completed", "failed", "cancelled"].contains(status) }
+
+    init(row: Row) {
+        id = ID(row["id"] as String)
+        title = row["title"]
+        instructions = row["instructions"]
+        agent = row["agent"]
+        tools = (row["tools"] as String?).flatMap { try? JSONValue.parse($0).arrayValue?.compactMap(\.stringValue) }
+        priority = row["priority"]
+        status = row["status"]
+        parent = (row["parent"] as String?).map { ID($0) }
+        depth = row["depth"]
+        session = Session.ID(row["session"] as String)
+        schedule = row["schedule"]
+        result = row["result"]
+        error = row["error"]
+        tokens = row["tokens"]
+        costUSD = row["cost_usd"]
+        attempts = row["attempts"]
+        createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
+        startedAt = (row["started_at"] as String?).flatMap(WireFormat.date(from:))
+        finishedAt = (row["finished_at"] as String?).flatMap(WireFormat.date(from:))
+        heartbeatAt = (row["heartbeat_at"] as String?).flatMap(WireFormat.date(from:))
+    }
+
+    /// The API and event form.
+    public var json: JSONValue {
+        func optional(_ value: String?) -> JSONValue { value.map(JSONValue.string) ?? .null }
+        func time(_ value: Date?) -> JSONValue { value.map { .string(WireFormat.timestamp($0)) } ?? .null }
+        return [
+            "id": .string(id.rawValue), "title": .string(title), "instructions": .string(instructions),
+            "agent": .string(agent), "tools": tools.map { .array($0.map(JSONValue.string)) } ?? .null,
+            "priority": .int(priority), "status": .string(status), "parent": optional(parent?.rawValue),
+            "depth": .int(depth), "session": .string(session.rawValue), "schedule": optional(schedule),
+            "result": optional(result), "error": optional(error), "tokens": .int(tokens),
+            "cost_usd": .double(costUSD), "attempts": .int(attempts), "created_at": time(createdAt),
+            "started_at": time(startedAt), "finished_at": time(finishedAt), "heartbeat_at": time(heartbeatAt),
+        ]
+    }
+}
+
+/// Tasks: submitted, started, finished; every change commits with its `task.*` event.
+public struct Tasks: Sendable {
+    let writer: any DatabaseWriter
+    let ledger: Ledger
+
+    /// What a new task is.
+    public struct Draft: Hashable, Sendable {
+        public var title: String
+        public var instructions: String
+        public var agent: String
+        public var tools: [String]?
+        public var priority: Int
+        public var parent: TaskRecord.ID?
+        public var schedule: String?
+
+        public init(
+            title: String,
+            instructions: String,
+            agent: String = "default",
+            tools: [String]? = nil,
+            priority: Int = 5,
+            parent: TaskRecord.ID? = nil,
+            schedule: String? = nil
+        ) {
+            self.title = title
+            self.instructions = instructions
+            self.agent = agent
+            self.tools = tools
+            self.priority = priority
+            self.parent = parent
+            self.schedule = schedule
+        }
+    }
+
+    /// Deepest chain of delegation (a task's sub-task's sub-task ...).
+    public static let maxDepth = 3
+
+    /// Stores a queued task with its own session, after checking it: non-empty, priority 0-9, a parent that
+    /// exists, a delegation depth within `maxDepth`, no cycle.
+    public func submit(_ draft: Draft, actor: String, maxDepth: Int = Tasks.maxDepth) async throws -> TaskRecord {
+        let title = draft.title.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !title.isEmpty, title.count <= 200 else { throw StoreError.invalid("title must be 1-200 characters") }
+        guard !draft.instructions.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
+            draft.instructions.utf8.count <= 64 * 1024
+        else { throw StoreError.invalid("instructions must be 1 byte to 64 KiB") }
+        guard (0...9).contains(draft.priority) else {
+            throw StoreError.invalid("priority must be an integer in 0...9 (9 runs first)")
+        }
+        guard draft.agent.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
+            throw StoreError.invalid("agent must be 1-64 letters, digits, '_', '-' or '.'")
+        }
+        let id = TaskRecord.ID.random(prefix: "tsk")
+        let session = Session.ID.random(prefix: "ses")
+        let now = WireFormat.timestamp(Date())
+        return try await writer.writeWithoutTransaction { db in
+            var record: TaskRecord?
+            try db.inTransaction(.immediate) {
+                var depth = 0
+                if let parent = draft.parent {
+                    // Walk up the chain: its length is the depth, and meeting ourselves would be a cycle.
+                    var cursor: TaskRecord.ID? = parent
+                    var seen: Set<String> = [id.rawValue]
+                    while let current = cursor {
+                        guard seen.insert(current.rawValue).inserted else {
+                            throw StoreError.invalid("task delegation would form a cycle")
+                        }
+                        let row = try Row.fetchOne(
+                            db,
+                            sql: "SELECT parent FROM tasks WHERE id = ?",
+                            arguments: [current.rawValue]
+                        )
+                        guard let row else { throw StoreError.notFound(kind: "task", id: current.rawValue) }
+                        depth += 1
+                        cursor = (row["parent"] as String?).map { TaskRecord.ID($0) }
+                    }
+                    guard depth <= maxDepth else {
+                        throw StoreError.invalid("delegation depth \(depth) exceeds the limit of \(maxDepth)")
+                    }
+                }
+                try db.execute(
+                    sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [session.rawValue, draft.agent, "task: " + title, now, now]
+                )
+                try db.execute(
+                    sql: """
+                        INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
+                            session, schedule, created_at)
+                        VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        id.rawValue, title, draft.instructions, draft.agent,
+                        draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
+                        draft.parent?.rawValue, depth, session.rawValue, draft.schedule, now,
+                    ]
+                )
+                let created = try Self.fetch(id, in: db)
+                _ = try ledger.append(
+                    [
+                        EventDraft(
+                            type: "task.created",
+                            actor: actor,
+                            session: session.rawValue,
+                            task: id.rawValue,
+                            payload: Self.summary(created)
+                        )
+                    ],
+                    in: db
+                )
+                record = created
+                return .commit
+            }
+            return record!  // set by the committed transaction above
+        }
+    }
+
+    /// Marks a queued (or, after a crash, running) task as running: one more attempt, `task.started`.
+    public func start(_ id: TaskRecord.ID) async throws -> TaskRecord {
+        try await change(id, event: "task.started", actor: "system") { db, current in
+            guard ["queued", "running"].contains(current.status) else {
+                throw StoreError.conflict("task \(id.rawValue) is \(current.status)")
+            }
+            let now = WireFormat.timestamp(Date())
+            try db.execute(
+                sql: """
+                    UPDATE tasks SET status = 'running', attempts = attempts + 1,
+                        started_at = COALESCE(started_at, ?), heartbeat_at = ? WHERE id = ?
+                    """,
+                arguments: [now, now, id.rawValue]
+            )
+            return [:]
+        }
+    }
+
+    /// Records that a running task is alive (no event: heartbeats are not history).
+    public func heartbeat(_ id: TaskRecord.ID) async throws {
+        try await writer.write { db in
+            try db.execute(
+                sql: "UPDATE tasks SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
+                arguments: [WireFormat.timestamp(Date()), id.rawValue]
+            )
+        }
+    }
+
+    /// Ends a task: `completed` with its result, or `failed` with its error; usage is added.
+    public func finish(
+        _ id: TaskRecord.ID,
+        result: String?,
+        error: String?,
+        tokens: Int,
+        costUSD: Double
+    ) async throws -> TaskRecord {
+        let status = error == nil ? "completed" : "failed"
+        return try await change(id, event: "task.\(status)", actor: "system") { db, current in
+            guard current.status == "running" || current.status == "queued" else {
+                throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
+            }
+            try db.execute(
+                sql: """
+                    UPDATE tasks SET status = ?, result = ?, error = ?, tokens = tokens + ?, cost_usd = cost_usd + ?,
+                        finished_at = ? WHERE id = ?
+                    """,
+                arguments: [status, result, error, tokens, costUSD, WireFormat.timestamp(Date()), id.rawValue]
+            )
+            return error.map { ["error": .string($0)] } ?? ["result": .string(String((result ?? "").prefix(2000)))]
+        }
+    }
+
+    /// Cancels a task that has not finished; finished ones are a conflict.
+    public func cancel(_ id: TaskRecord.ID, actor: String) async throws -> TaskRecord {
+        try await change(id, event: "task.cancelled", actor: actor) { db, current in
+            guard !current.isFinished else {
+                throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
+            }
+            try db.execute(
+                sql: "UPDATE tasks SET status = 'cancelled', finished_at = ? WHERE id = ?",
+                arguments: [WireFormat.timestamp(Date()), id.rawValue]
+            )
+            return [:]
+        }
+    }
+
+    /// One task; ``StoreError/notFound(kind:id:)`` for an unknown id.
+    public func get(_ id: TaskRecord.ID) async throws -> TaskRecord {
+        try await writer.read { db in try Self.fetch(id, in: db) }
+    }
+
+    /// Tasks, newest first, optionally of one status or one parent.
+    public func list(
+        status: String? = nil,
+        parent: TaskRecord.ID? = nil,
+        limit: Int = 100
+    ) async throws
+        -> [TaskRecord]
+    {
+        try await writer.read { db in
+            var clauses: [String] = []
+            var arguments: StatementArguments = []
+            if let status {
+                clauses.append("status = ?")
+                arguments += [status]
+            }
+            if let parent {
+                clauses.append("parent = ?")
+                arguments += [parent.rawValue]
+            }
+            let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
+            arguments += [limit]
+            return try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM tasks \(condition) ORDER BY created_at DESC, id LIMIT ?",
+                arguments: arguments
+            ).map(TaskRecord.init(row:))
+        }
+    }
+
+    /// Tasks that still have to run, highest priority first, oldest first within a priority: the queue after a
+    /// restart (a `running` one was interrupted by the crash and resumes).
+    public func unfinished() async throws -> [TaskRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM tasks WHERE status IN ('queued', 'running')
+                    ORDER BY priority DESC, created_at, id
+                    """
+            ).map(TaskRecord.init(row:))
+        }
+    }
+
+    static func fetch(_ id: TaskRecord.ID, in db: Database) throws -> TaskRecord {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id.rawValue]) else {
+            throw StoreError.notFound(kind: "task", id: id.rawValue)
+        }
+        return TaskRecord(row: row)
+    }
+
+    static func summary(_ task: TaskRecord) -> JSONValue {
+        [
+            "title": .string(task.title), "agent": .string(task.agent), "priority": .int(task.priority),
+            "depth": .int(task.depth), "parent": task.parent.map { .string($0.rawValue) } ?? .null,
+            "tools": task.tools.map { .array($0.map(JSONValue.string)) } ?? .null,
+            "schedule": task.schedule.map(JSONValue.string) ?? .null,
+        ]
+    }
+
+    /// Applies `body` to the current record in one immediate transaction and appends `event` with its payload.
+    func change(
+        _ id: TaskRecord.ID,
+        event: String,
+        actor: String,
+        _ body: @escaping @Sendable (Database, TaskRecord) throws -> [String: JSONValue]
+    ) async throws -> TaskRecord {
+        try await writer.writeWithoutTransaction { db in
+            var record: TaskRecord?
+            try db.inTransaction(.immediate) {
+                let current = try Self.fetch(id, in: db)
+                var payload = try body(db, current)
+                let updated = try Self.fetch(id, in: db)
+                payload["attempts"] = .int(updated.attempts)
+                payload["tokens"] = .int(updated.tokens)
+                payload["cost_usd"] = .double(updated.costUSD)
+                _ = try ledger.append(
+                    [
+                        EventDraft(
+                            type: event,
+                            actor: actor,
+                            session: updated.session.rawValue,
+                            task: id.rawValue,
+                            payload: .object(payload)
+                        )
+                    ],
+                    in: db
+                )
+                record = updated
+                return .commit
+            }
+            return record!  // set by the committed transaction above
+        }
+    }
+}

@@ -1,0 +1,334 @@
+import Foundation
+import OspreyCore
+import OspreyScheduler
+import OspreyStore
+import OspreyTesting
+import Synchronization
+import Testing
+
+/// Counts how many runner calls overlap, per provider and overall, and the order they started in.
+final class RunnerProbe: Sendable {
+    private let state = Mutex<(now: [String: Int], peak: [String: Int], total: Int, peakTotal: Int, order: [String])>(
+        ([:], [:], 0, 0, [])
+    )
+
+    func enter(_ provider: String, _ title: String) {
+        state.withLock { state in
+            state.now[provider, default: 0] += 1
+            state.peak[provider] = max(state.peak[provider] ?? 0, state.now[provider]!)  // just set above
+            state.total += 1
+            state.peakTotal = max(state.peakTotal, state.total)
+            state.order.append(title)
+        }
+    }
+
+    func leave(_ provider: String) {
+        state.withLock { state in
+            state.now[provider, default: 0] -= 1
+            state.total -= 1
+        }
+    }
+
+    var peakTotal: Int { state.withLock { $0.peakTotal } }
+    func peak(_ provider: String) -> Int { state.withLock { $0.peak[provider] ?? 0 } }
+    var order: [String] { state.withLock { $0.order } }
+}
+
+struct SupervisorTests {
+    /// Runs the supervisor for the duration of `body`.
+    static func running<T: Sendable>(_ supervisor: Supervisor, _ body: () async throws -> T) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask {
+                await supervisor.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body()
+        }
+    }
+
+    static func waitUntil(_ condition: () async throws -> Bool) async throws {
+        for _ in 0..<1000 {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("condition not met in 10 s")
+    }
+
+    @Test func theCapsHoldUnderAHundredSubmissions() async throws {
+        let store = try Store.inMemory()
+        let probe = RunnerProbe()
+        let supervisor = Supervisor(
+            store: store,
+            limits: Supervisor.Limits(maxConcurrent: 4, perProvider: 3),
+            provider: { $0.title.hasPrefix("a") ? "alpha" : "beta" },
+            runner: { task, _ in
+                let provider = task.title.hasPrefix("a") ? "alpha" : "beta"
+                probe.enter(provider, task.title)
+                try await Task.sleep(for: .milliseconds(5))
+                probe.leave(provider)
+                return TaskOutcome(result: "ok \(task.title)", tokens: 3)
+            }
+        )
+        try await Self.running(supervisor) {
+            for index in 0..<100 {
+                _ = try await supervisor.submit(
+                    Tasks.Draft(title: (index.isMultiple(of: 2) ? "a" : "b") + "\(index)", instructions: "work"),
+                    actor: "user:test"
+                )
+            }
+            try await Self.waitUntil { try await store.tasks.list(status: "completed", limit: 1000).count == 100 }
+        }
+        #expect(probe.peakTotal <= 4 && probe.peakTotal >= 2)
+        #expect(probe.peak("alpha") <= 3 && probe.peak("beta") <= 3)
+        let done = try await store.tasks.list(limit: 1000)
+        #expect(done.allSatisfy { $0.status == "completed" && $0.tokens == 3 && $0.attempts == 1 })
+        let types = try await store.ledger.events(limit: 10_000).map(\.type)
+        #expect(types.filter { $0 == "task.completed" }.count == 100)
+    }
+
+    @Test func higherPriorityRunsFirstAndEqualPrioritiesInOrder() async throws {
+        let store = try Store.inMemory()
+        let probe = RunnerProbe()
+        let gate = AsyncStream<Void>.makeStream()
+        let supervisor = Supervisor(store: store, limits: Supervisor.Limits(maxConcurrent: 1)) { task, _ in
+            probe.enter("p", task.title)
+            if task.title == "blocker" { for await _ in gate.stream {} }
+            probe.leave("p")
+            return TaskOutcome(result: "ok")
+        }
+        try await Self.running(supervisor) {
+            _ = try await supervisor.submit(Tasks.Draft(title: "blocker", instructions: "x"), actor: "t")
+            try await Self.waitUntil { probe.order == ["blocker"] }
+            for (title, priority) in [("low", 1), ("high", 9), ("mid-1", 5), ("mid-2", 5)] {
+                _ = try await supervisor.submit(
+                    Tasks.Draft(title: title, instructions: "x", priority: priority),
+                    actor: "t"
+                )
+            }
+            gate.continuation.finish()
+            try await Self.waitUntil { probe.order.count == 5 }
+        }
+        #expect(probe.order == ["blocker", "high", "mid-1", "mid-2", "low"])
+    }
+
+    @Test func queuedAndRunningTasksCanBeCancelled() async throws {
+        let store = try Store.inMemory()
+        let supervisor = Supervisor(store: store, limits: Supervisor.Limits(maxConcurrent: 1)) { _, _ in
+            try await Task.sleep(for: .seconds(30))
+            return TaskOutcome(result: "never")
+        }
+        try await Self.running(supervisor) {
+            let first = try await supervisor.submit(Tasks.Draft(title: "long", instructions: "x"), actor: "t")
+            let second = try await supervisor.submit(Tasks.Draft(title: "queued", instructions: "x"), actor: "t")
+            try await Self.waitUntil { try await store.tasks.get(first.id).status == "running" }
+            #expect(try await supervisor.cancel(second.id, actor: "user:test").status == "cancelled")
+            #expect(try await supervisor.cancel(first.id, actor: "user:test").status == "cancelled")
+            try await Self.waitUntil { await supervisor.load.running == 0 }
+            await #expect(throws: StoreError.conflict("task \(first.id.rawValue) is already cancelled")) {
+                try await supervisor.cancel(first.id, actor: "user:test")
+            }
+        }
+        await #expect(throws: StoreError.notFound(kind: "task", id: "tsk_unknown")) {
+            try await supervisor.cancel(TaskRecord.ID("tsk_unknown"), actor: "user:test")
+        }
+    }
+
+    @Test func afterACrashRunningTasksResumeAndQueuedOnesStart() async throws {
+        let store = try Store.inMemory()
+        // Given a task that was running when the process died, and one still queued,
+        let interrupted = try await store.tasks.submit(Tasks.Draft(title: "interrupted", instructions: "x"), actor: "t")
+        _ = try await store.tasks.start(interrupted.id)
+        let queued = try await store.tasks.submit(Tasks.Draft(title: "queued", instructions: "x"), actor: "t")
+        let resumed = Mutex<[String: Bool]>([:])
+        let supervisor = Supervisor(store: store) { task, resume in
+            resumed.withLock { $0[task.title] = resume }
+            return TaskOutcome(result: "done")
+        }
+        // when a new supervisor recovers,
+        try await Self.running(supervisor) {
+            #expect(try await supervisor.recover() == 2)
+            try await Self.waitUntil { try await store.tasks.list(status: "completed").count == 2 }
+        }
+        // then the running one resumed (a second attempt) and the queued one started fresh.
+        #expect(resumed.withLock { $0 } == ["interrupted": true, "queued": false])
+        #expect(try await store.tasks.get(interrupted.id).attempts == 2)
+        #expect(try await store.tasks.get(queued.id).attempts == 1)
+    }
+
+    @Test func aRateLimitedProviderGetsNoNewTaskUntilItsBackOffEnds() async throws {
+        let store = try Store.inMemory()
+        let probe = RunnerProbe()
+        let supervisor = Supervisor(
+            store: store,
+            limits: Supervisor.Limits(rateLimitBackoff: .milliseconds(400))
+        ) { task, _ in
+            probe.enter("p", task.title)
+            probe.leave("p")
+            return TaskOutcome(result: "ok")
+        }
+        try await Self.running(supervisor) {
+            await supervisor.rateLimited(provider: "default")
+            _ = try await supervisor.submit(Tasks.Draft(title: "waits", instructions: "x"), actor: "t")
+            try await Task.sleep(for: .milliseconds(150))
+            #expect(probe.order.isEmpty)
+            // A later submission (or finished job) re-dispatches once the back-off has passed.
+            try await Task.sleep(for: .milliseconds(350))
+            _ = try await supervisor.submit(Tasks.Draft(title: "then", instructions: "x"), actor: "t")
+            try await Self.waitUntil { probe.order.count == 2 }
+        }
+        #expect(probe.order == ["waits", "then"])
+    }
+
+    @Test(arguments: [
+        (
+            Tasks.Draft(title: "t", instructions: "x", priority: 10),
+            "priority must be an integer in 0...9 (9 runs first)"
+        ),
+        (Tasks.Draft(title: "", instructions: "x"), "title must be 1-200 characters"),
+        (Tasks.Draft(title: "t", instructions: "  "), "instructions must be 1 byte to 64 KiB"),
+        (
+            Tasks.Draft(title: "t", instructions: "x", agent: "bad agent!"),
+            "agent must be 1-64 letters, digits, '_', '-' or '.'"
+        ),
+    ])
+    func badSubmissionsAreClearErrorsAndStoreNothing(draft: Tasks.Draft, message: String) async throws {
+        let store = try Store.inMemory()
+        await #expect(throws: StoreError.invalid(message)) { try await store.tasks.submit(draft, actor: "t") }
+        #expect(try await store.tasks.list().isEmpty)
+        #expect(try await store.ledger.events().isEmpty)
+    }
+
+    @Test func delegationIsLimitedInDepthAndNeedsAKnownParent() async throws {
+        let store = try Store.inMemory()
+        var parent = try await store.tasks.submit(Tasks.Draft(title: "root", instructions: "x"), actor: "t")
+        for level in 1...3 {
+            parent = try await store.tasks.submit(
+                Tasks.Draft(title: "level \(level)", instructions: "x", parent: parent.id),
+                actor: "t"
+            )
+            #expect(parent.depth == level)
+        }
+        await #expect(throws: StoreError.invalid("delegation depth 4 exceeds the limit of 3")) {
+            try await store.tasks.submit(
+                Tasks.Draft(title: "too deep", instructions: "x", parent: parent.id),
+                actor: "t"
+            )
+        }
+        await #expect(throws: StoreError.notFound(kind: "task", id: "tsk_nope")) {
+            try await store.tasks.submit(
+                Tasks.Draft(title: "orphan", instructions: "x", parent: TaskRecord.ID("tsk_nope")),
+                actor: "t"
+            )
+        }
+    }
+}
+
+struct SchedulerTests {
+    static func scheduler(_ store: Store) -> (Scheduler, Supervisor) {
+        let supervisor = Supervisor(store: store) { _, _ in TaskOutcome(result: "ok") }
+        return (Scheduler(store: store, supervisor: supervisor) { $0 == "default" }, supervisor)
+    }
+
+    @Test(arguments: [
+        ("61 * * * *", "minute"), ("*/0 * * * *", "step"), ("0 0 30 2 *", "never"), ("@every 0s", "every"),
+        ("* * *", "5 fields"),
+    ])
+    func invalidSpecsAreRefusedAndNothingIsScheduled(spec: String, fragment: String) async throws {
+        let store = try Store.inMemory()
+        let (scheduler, _) = Self.scheduler(store)
+        do {
+            _ = try await scheduler.add(Scheduler.Request(spec: spec, title: "t", instructions: "x"), actor: "t")
+            Issue.record("\(spec) was accepted")
+        } catch let error as StoreError {
+            guard case .invalid = error else { throw error }
+        }
+        #expect(try await store.schedules.list().isEmpty)
+        #expect(try await store.ledger.events().isEmpty)
+    }
+
+    @Test func unknownAgentsZonesAndPoliciesAreRefused() async throws {
+        let store = try Store.inMemory()
+        let (scheduler, _) = Self.scheduler(store)
+        for request in [
+            Scheduler.Request(spec: "@daily", agent: "ghost", title: "t", instructions: "x"),
+            Scheduler.Request(spec: "@daily", timezone: "Mars/Olympus", title: "t", instructions: "x"),
+            Scheduler.Request(spec: "@daily", missed: "sometimes", title: "t", instructions: "x"),
+            Scheduler.Request(spec: "@daily", title: "t", instructions: "x", priority: 11),
+            Scheduler.Request(title: "t", instructions: "x"),
+        ] {
+            await #expect(throws: StoreError.self) { try await scheduler.add(request, actor: "t") }
+        }
+        #expect(try await store.schedules.list().isEmpty)
+    }
+
+    @Test func aDueScheduleFiresOnceAndMovesToItsNextTime() async throws {
+        let store = try Store.inMemory()
+        let (scheduler, _) = Self.scheduler(store)
+        let now = try instant("2026-12-02T10:00:30Z")
+        let schedule = try await scheduler.add(
+            Scheduler.Request(spec: "*/5 * * * *", title: "tidy", instructions: "x"),
+            actor: "t",
+            now: now
+        )
+        #expect(schedule.nextFireAt == (try instant("2026-12-02T10:05:00Z")))
+        #expect(try await scheduler.tick(now: try instant("2026-12-02T10:04:59Z")) == 0)
+        #expect(try await scheduler.tick(now: try instant("2026-12-02T10:05:01Z")) == 1)
+        #expect(try await scheduler.tick(now: try instant("2026-12-02T10:05:02Z")) == 0)
+        #expect(try await store.schedules.get(schedule.id).nextFireAt == (try instant("2026-12-02T10:10:00Z")))
+        let tasks = try await store.tasks.list()
+        #expect(tasks.map(\.schedule) == [schedule.id.rawValue])
+        #expect(try await store.ledger.events().map(\.type).contains("schedule.fired"))
+    }
+
+    @Test(arguments: [("skip", 0), ("run_once", 1)])
+    func afterDowntimeTheMissedRunPolicyDecides(policy: String, runs: Int) async throws {
+        let store = try Store.inMemory()
+        let (scheduler, _) = Self.scheduler(store)
+        _ = try await scheduler.add(
+            Scheduler.Request(spec: "@hourly", missed: policy, title: "report", instructions: "x"),
+            actor: "t",
+            now: try instant("2026-12-02T10:30:00Z")
+        )
+        // The gateway was down from 10:30 to 14:10: four runs were missed.
+        try await scheduler.catchUp(now: try instant("2026-12-02T14:10:00Z"))
+        #expect(try await store.tasks.list().count == runs)
+        #expect(try await store.schedules.list().first?.nextFireAt == (try instant("2026-12-02T15:00:00Z")))
+    }
+
+    @Test func anEventTriggerHonoursItsFilterAndCooldownAndNeverFiresOnItsOwnTask() async throws {
+        let store = try Store.inMemory()
+        let (scheduler, _) = Self.scheduler(store)
+        _ = try await scheduler.add(
+            Scheduler.Request(
+                triggerEvent: "tool.call.*",
+                triggerFilter: ["tool": "run_command"],
+                cooldownSeconds: 60,
+                title: "review",
+                instructions: "look at the command"
+            ),
+            actor: "t"
+        )
+        let start = try instant("2026-12-02T10:00:00Z")
+        func event(_ type: String, tool: String, task: String? = nil) async throws -> Event {
+            try await store.ledger.append(EventDraft(type: type, task: task, payload: ["tool": .string(tool)]))
+        }
+        #expect(
+            try await scheduler.observe(try await event("tool.call.completed", tool: "read_file"), now: start).isEmpty
+        )
+        let fired = try await scheduler.observe(try await event("tool.call.completed", tool: "run_command"), now: start)
+        #expect(fired.count == 1)
+        // Within the cooldown nothing fires; a task's own events never fire its schedule.
+        let soon = start.addingTimeInterval(30)
+        #expect(
+            try await scheduler.observe(try await event("tool.call.failed", tool: "run_command"), now: soon).isEmpty
+        )
+        let later = start.addingTimeInterval(120)
+        let own = try await event("tool.call.completed", tool: "run_command", task: fired[0].id.rawValue)
+        #expect(try await scheduler.observe(own, now: later).isEmpty)
+        #expect(
+            try await scheduler.observe(try await event("tool.call.completed", tool: "run_command"), now: later).count
+                == 1
+        )
+    }
+}
