@@ -117,6 +117,11 @@ struct CronCommand: AsyncParsableCommand {
         @Option(help: "The agent that runs the task.") var agent = "default"
         @Option(help: "0-9, 9 runs first.") var priority = 5
         @Option(help: "A short title.") var title: String
+        @Option(
+            help: "Routine check (repeatable): file:PATH, command:CMD, disk:MIN_FREE_BYTES, memory:MIN_AVAILABLE_BYTES."
+        )
+        var check: [String] = []
+        @Option(help: "With --check: a command tried before the agent when a check changes.") var remediation: String?
         @Argument(help: "What each run should do.") var instructions: String
 
         func run() async throws {
@@ -127,6 +132,8 @@ struct CronCommand: AsyncParsableCommand {
                 ]
                 if let spec { body["spec"] = .string(spec) }
                 if let on { body["trigger"] = ["event": .string(on), "cooldown_seconds": .int(cooldown)] }
+                if !check.isEmpty { body["checks"] = .array(try check.map(CronCommand.check)) }
+                if let remediation { body["remediation"] = .string(remediation) }
                 let schedule = try await GatewayClient(home: options.resolved).request(
                     .POST,
                     "/api/schedules",
@@ -136,6 +143,24 @@ struct CronCommand: AsyncParsableCommand {
                     "\(schedule["id"]?.stringValue ?? "")  next \(schedule["next_fire_at"]?.stringValue ?? "on event")"
                 )
             }
+        }
+    }
+
+    /// `file:notes.md` → `{"kind":"file","path":"notes.md"}`, and so on.
+    static func check(_ text: String) throws -> JSONValue {
+        guard let colon = text.firstIndex(of: ":") else {
+            throw ValidationError("--check must be KIND:VALUE (file:PATH, command:CMD, disk:BYTES, memory:BYTES)")
+        }
+        let kind = String(text[..<colon])
+        let value = String(text[text.index(after: colon)...])
+        switch kind {
+        case "file": return ["kind": "file", "path": .string(value)]
+        case "command": return ["kind": "command", "command": .string(value)]
+        case "disk", "memory":
+            guard let bytes = Int(value) else { throw ValidationError("--check \(kind): needs a number of bytes") }
+            return ["kind": .string(kind), kind == "disk" ? "min_free_bytes" : "min_available_bytes": .int(bytes)]
+        default:
+            throw ValidationError("unknown check kind '\(kind)' (file, command, disk, memory)")
         }
     }
 
@@ -180,8 +205,8 @@ struct CronCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await report {
-                let task = try await GatewayClient(home: options.resolved).request(.POST, "/api/schedules/\(id)/run")
-                print(task["id"]?.stringValue ?? "")
+                let fired = try await GatewayClient(home: options.resolved).request(.POST, "/api/schedules/\(id)/run")
+                print(fired["task"]?["id"]?.stringValue ?? "no task (the routine's checks did not change)")
             }
         }
     }

@@ -19,7 +19,7 @@ public final class AgentRuntime: Sendable {
     public let config: OspreyConfig
     public let localModel: LocalModelServer?
     /// Protects the home's own files from commands, whatever the agent.
-    let commandPolicy: CommandPolicy
+    public let commandPolicy: CommandPolicy
     /// The OS sandbox rung for every command, resolved at start-up (fail closed when missing).
     public let sandbox: Sandbox
     let store: Store

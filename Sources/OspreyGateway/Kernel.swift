@@ -5,6 +5,7 @@ public import OspreyCore
 import OspreyProviders
 public import OspreyScheduler
 public import OspreyStore
+import OspreyTools
 
 /// The assembled gateway: home, configuration, database and ledger, authentication. Routes and the daemon share it.
 public struct Kernel: Sendable {
@@ -61,7 +62,17 @@ public struct Kernel: Sendable {
             runner: { task, resume in try await Self.run(task, resume: resume, runtime: runtime, store: store) }
         )
         self.supervisor = supervisor
-        let scheduler = Scheduler(store: store, supervisor: supervisor) { runtime.knows(agent: $0) }
+        let scheduler = Scheduler(
+            store: store,
+            supervisor: supervisor,
+            routineContext: ToolContext(
+                workspace: runtime.workspace,
+                agent: "routine",
+                commandTimeout: .seconds(60),
+                commandPolicy: runtime.commandPolicy,
+                sandbox: runtime.sandbox
+            )
+        ) { runtime.knows(agent: $0) }
         self.scheduler = scheduler
         runtime.attach([
             SubmitTask(supervisor: supervisor), CheckTask(store: store), CancelTask(supervisor: supervisor),

@@ -86,8 +86,14 @@ struct TasksController {
             maxBytes: kernel.config.gateway.maxBodyBytes,
             allowed: [
                 "name", "spec", "timezone", "missed", "trigger", "agent", "title", "instructions", "tools", "priority",
+                "checks", "remediation",
             ]
         )
+        var checks: [JSONValue] = []
+        if let value = body.members["checks"], value != .null {
+            guard let items = value.arrayValue else { throw APIError.badRequest("Field 'checks' must be an array.") }
+            checks = items
+        }
         let draft = try Self.draft(body.members, knows: kernel.runtime.knows(agent:))
         var trigger: (event: String, filter: [String: JSONValue], cooldown: Int)?
         if let value = body.members["trigger"], value != .null {
@@ -107,23 +113,23 @@ struct TasksController {
             }
             trigger = (event, object["filter"]?.objectValue ?? [:], object["cooldown_seconds"]?.intValue ?? 60)
         }
-        let schedule = try await kernel.scheduler.add(
-            Scheduler.Request(
-                name: try body.optionalString("name"),
-                spec: try body.optionalString("spec"),
-                timezone: try body.optionalString("timezone") ?? "UTC",
-                missed: try body.optionalString("missed") ?? "skip",
-                triggerEvent: trigger?.event,
-                triggerFilter: trigger?.filter ?? [:],
-                cooldownSeconds: trigger?.cooldown ?? 60,
-                agent: draft.agent,
-                title: draft.title,
-                instructions: draft.instructions,
-                tools: draft.tools,
-                priority: draft.priority
-            ),
-            actor: context.actor
+        var scheduleRequest = Scheduler.Request(
+            name: try body.optionalString("name"),
+            spec: try body.optionalString("spec"),
+            timezone: try body.optionalString("timezone") ?? "UTC",
+            missed: try body.optionalString("missed") ?? "skip",
+            triggerEvent: trigger?.event,
+            triggerFilter: trigger?.filter ?? [:],
+            cooldownSeconds: trigger?.cooldown ?? 60,
+            agent: draft.agent,
+            title: draft.title,
+            instructions: draft.instructions,
+            tools: draft.tools,
+            priority: draft.priority
         )
+        scheduleRequest.checks = checks
+        scheduleRequest.remediation = try body.optionalString("remediation")
+        let schedule = try await kernel.scheduler.add(scheduleRequest, actor: context.actor)
         return try .json(schedule.json, status: .created)
     }
 
@@ -142,7 +148,8 @@ struct TasksController {
 
     @Sendable func runNow(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let task = try await kernel.scheduler.fire(ScheduleRecord.ID(try Self.id(context)))
-        return try .json(task.json, status: .created)
+        // A routine whose checks did not change submits nothing.
+        return try .json(JSONValue.object(["task": task?.json ?? .null]), status: task == nil ? .ok : .created)
     }
 
     static func id(_ context: GatewayRequestContext) throws -> String {

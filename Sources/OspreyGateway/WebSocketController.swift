@@ -229,7 +229,7 @@ struct WebSocketConnection: Sendable {
         case "schedules.run":
             try require(.operator)
             guard let raw = params["id"]?.stringValue else { throw APIError.badRequest("params.id is required.") }
-            return try await kernel.scheduler.fire(ScheduleRecord.ID(raw)).json
+            return ["task": try await kernel.scheduler.fire(ScheduleRecord.ID(raw))?.json ?? .null]
         case "approvals.list":
             let status = params["status"]?.stringValue ?? "pending"
             guard ApprovalsController.statuses.contains(status) else {

@@ -1,6 +1,8 @@
 public import Foundation
 public import OspreyCore
+import OspreySandbox
 public import OspreyStore
+public import OspreyTools
 
 /// Fires schedules: time specs (cron, `@every`, `@at`) when they come due, event triggers when a matching event
 /// is committed; applies the missed-run policy after downtime. Each firing submits a task to the supervisor.
@@ -11,10 +13,18 @@ public actor Scheduler {
     let agentExists: @Sendable (String) -> Bool
     /// Tasks each trigger schedule submitted, so a task's own events never fire its schedule again.
     private var firedTasks: [String: Set<String>] = [:]
+    /// Where routine checks and remediation commands run (the workspace, the sandbox ladder, the blacklist).
+    let routineContext: ToolContext?
 
-    public init(store: Store, supervisor: Supervisor, agentExists: @escaping @Sendable (String) -> Bool) {
+    public init(
+        store: Store,
+        supervisor: Supervisor,
+        routineContext: ToolContext? = nil,
+        agentExists: @escaping @Sendable (String) -> Bool
+    ) {
         self.store = store
         self.supervisor = supervisor
+        self.routineContext = routineContext
         self.agentExists = agentExists
     }
 
@@ -32,6 +42,10 @@ public actor Scheduler {
         public var instructions: String
         public var tools: [String]?
         public var priority: Int
+        /// A routine's deterministic checks; the agent runs only when one changes.
+        public var checks: [JSONValue] = []
+        /// A routine's remediation command, tried before the agent.
+        public var remediation: String?
 
         public init(
             name: String? = nil,
@@ -82,6 +96,18 @@ public actor Scheduler {
         guard !request.title.trimmingCharacters(in: .whitespaces).isEmpty,
             !request.instructions.trimmingCharacters(in: .whitespaces).isEmpty
         else { throw StoreError.invalid("title and instructions must not be empty") }
+        for check in request.checks {
+            do {
+                _ = try RoutineCheck(json: check)
+            } catch {
+                throw StoreError.invalid("\(error)")
+            }
+        }
+        if let command = request.remediation, let policy = routineContext?.commandPolicy,
+            case .deny(let reason) = policy.evaluate(command)
+        {
+            throw StoreError.invalid("remediation refused by policy: \(reason)")
+        }
         var next: Date?
         if let text = request.spec {
             let spec: ScheduleSpec
@@ -99,34 +125,41 @@ public actor Scheduler {
             throw StoreError.invalid("trigger event must be a dotted event type such as task.completed or task.*")
         }
         return try await store.schedules.add(
-            Schedules.Draft(
-                name: request.name ?? request.title,
-                spec: request.spec,
-                timezone: zone.identifier,
-                missed: request.missed,
-                triggerEvent: request.triggerEvent,
-                triggerFilter: request.triggerFilter,
-                cooldownSeconds: request.cooldownSeconds,
-                agent: request.agent,
-                title: request.title,
-                instructions: request.instructions,
-                tools: request.tools,
-                priority: request.priority,
-                nextFireAt: next
-            ),
+            {
+                var draft = Schedules.Draft(
+                    name: request.name ?? request.title,
+                    spec: request.spec,
+                    timezone: zone.identifier,
+                    missed: request.missed,
+                    triggerEvent: request.triggerEvent,
+                    triggerFilter: request.triggerFilter,
+                    cooldownSeconds: request.cooldownSeconds,
+                    agent: request.agent,
+                    title: request.title,
+                    instructions: request.instructions,
+                    tools: request.tools,
+                    priority: request.priority,
+                    nextFireAt: next
+                )
+                draft.checks = request.checks
+                draft.remediation = request.remediation
+                return draft
+            }(),
             actor: actor
         )
     }
 
-    /// Fires a schedule now (`osprey cron run`), whatever its spec says; returns the task it submitted.
+    /// Fires a schedule now (`osprey cron run`), whatever its spec says; returns the task it submitted (none for a
+    /// routine whose checks did not change).
     @discardableResult
-    public func fire(_ id: ScheduleRecord.ID, reason: String = "manual", now: Date = Date()) async throws -> TaskRecord
+    public func fire(_ id: ScheduleRecord.ID, reason: String = "manual", now: Date = Date()) async throws -> TaskRecord?
     {
         let schedule = try await store.schedules.get(id)
         return try await fire(schedule, reason: reason, now: now, next: schedule.nextFireAt)
     }
 
-    func fire(_ schedule: ScheduleRecord, reason: String, now: Date, next: Date?) async throws -> TaskRecord {
+    func fire(_ schedule: ScheduleRecord, reason: String, now: Date, next: Date?) async throws -> TaskRecord? {
+        if !schedule.checks.isEmpty { return try await heartbeat(schedule, now: now, next: next) }
         let task = try await supervisor.submit(
             Tasks.Draft(
                 title: schedule.title,
@@ -186,9 +219,81 @@ public actor Scheduler {
             if let last = schedule.lastFiredAt, now.timeIntervalSince(last) < Double(schedule.cooldownSeconds) {
                 continue
             }
-            submitted.append(try await fire(schedule, reason: "event \(event.type) #\(event.seq)", now: now, next: nil))
+            if let task = try await fire(schedule, reason: "event \(event.type) #\(event.seq)", now: now, next: nil) {
+                submitted.append(task)
+            }
         }
         return submitted
+    }
+
+    /// A routine's beat: observe every check; if none changed, record that and stop (no model call). If one did,
+    /// escalate: an alert event, then the remediation command and a second look, then, if still changed, the agent.
+    func heartbeat(_ schedule: ScheduleRecord, now: Date, next: Date?) async throws -> TaskRecord? {
+        let checks = schedule.checks.compactMap { try? RoutineCheck(json: $0) }
+        guard let context = routineContext else {
+            throw StoreError.unavailable("routines need a workspace and sandbox")
+        }
+        func observe() async -> [String: JSONValue] {
+            var state: [String: JSONValue] = [:]
+            for (index, check) in checks.enumerated() { state["\(index)"] = .string(await check.observe(in: context)) }
+            return state
+        }
+        var state = await observe()
+        // The first beat sets the baseline: there is nothing to compare with yet.
+        var changed = state.keys.sorted().filter { schedule.state[$0] != nil && schedule.state[$0] != state[$0] }
+        var task: TaskRecord?
+        if !changed.isEmpty {
+            let report = changed.map {
+                "check \($0) \(schedule.checks[Int($0) ?? 0].canonicalJSON): \(schedule.state[$0]?.stringValue ?? "?") -> \(state[$0]?.stringValue ?? "?")"
+            }
+            try await store.ledger.append(
+                EventDraft(
+                    type: "watcher.alert",
+                    payload: [
+                        "schedule": .string(schedule.id.rawValue), "changes": .array(report.map(JSONValue.string)),
+                    ]
+                )
+            )
+            var remediated = ""
+            if let command = schedule.remediation {
+                let outcome = await RoutineCheck.command(command).observe(in: context)
+                remediated = "\nRemediation `\(command)`: \(outcome)."
+                state = await observe()
+                changed = state.keys.sorted().filter { schedule.state[$0] != nil && schedule.state[$0] != state[$0] }
+                try await store.ledger.append(
+                    EventDraft(
+                        type: "watcher.remediated",
+                        payload: [
+                            "schedule": .string(schedule.id.rawValue), "command": .string(command),
+                            "outcome": .string(outcome), "still_changed": .array(changed.map(JSONValue.string)),
+                        ]
+                    )
+                )
+            }
+            if !changed.isEmpty {
+                task = try await supervisor.submit(
+                    Tasks.Draft(
+                        title: schedule.title,
+                        instructions: schedule.instructions + "\n\nWhat changed:\n" + report.joined(separator: "\n")
+                            + remediated,
+                        agent: schedule.agent,
+                        tools: schedule.tools,
+                        priority: schedule.priority,
+                        schedule: schedule.id.rawValue
+                    ),
+                    actor: "schedule:\(schedule.id.rawValue)"
+                )
+            }
+        }
+        try await store.schedules.heartbeat(
+            schedule.id,
+            at: now,
+            next: next,
+            state: state,
+            changed: changed,
+            task: task?.id.rawValue
+        )
+        return task
     }
 
     static func matches(_ pattern: String, _ type: String) -> Bool {

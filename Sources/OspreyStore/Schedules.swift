@@ -23,6 +23,12 @@ public struct ScheduleRecord: Hashable, Sendable {
     public var createdAt: Date
     public var lastFiredAt: Date?
     public var nextFireAt: Date?
+    /// A routine's checks (JSON objects); empty for a plain schedule.
+    public var checks: [JSONValue]
+    /// A routine's remediation command, run before the agent is called.
+    public var remediation: String?
+    /// A routine's last observations, by check index.
+    public var state: [String: JSONValue]
 
     init(row: Row) {
         id = ID(row["id"] as String)
@@ -41,6 +47,9 @@ public struct ScheduleRecord: Hashable, Sendable {
         createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
         lastFiredAt = (row["last_fired_at"] as String?).flatMap(WireFormat.date(from:))
         nextFireAt = (row["next_fire_at"] as String?).flatMap(WireFormat.date(from:))
+        checks = (row["checks"] as String?).flatMap { try? JSONValue.parse($0).arrayValue } ?? []
+        remediation = row["remediation"]
+        state = (row["state"] as String?).flatMap { try? JSONValue.parse($0).objectValue } ?? [:]
     }
 
     /// The API and event form.
@@ -55,6 +64,7 @@ public struct ScheduleRecord: Hashable, Sendable {
             "agent": .string(agent), "title": .string(title), "instructions": .string(instructions),
             "tools": tools.map { .array($0.map(JSONValue.string)) } ?? .null, "priority": .int(priority),
             "created_at": time(createdAt), "last_fired_at": time(lastFiredAt), "next_fire_at": time(nextFireAt),
+            "checks": .array(checks), "remediation": remediation.map(JSONValue.string) ?? .null,
         ]
     }
 }
@@ -79,6 +89,8 @@ public struct Schedules: Sendable {
         public var tools: [String]?
         public var priority: Int
         public var nextFireAt: Date?
+        public var checks: [JSONValue] = []
+        public var remediation: String?
 
         public init(
             name: String,
@@ -119,8 +131,9 @@ public struct Schedules: Sendable {
                 try db.execute(
                     sql: """
                         INSERT INTO schedules (id, name, spec, timezone, missed, trigger_event, trigger_filter,
-                            cooldown_seconds, agent, title, instructions, tools, priority, created_at, next_fire_at)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            cooldown_seconds, agent, title, instructions, tools, priority, created_at, next_fire_at,
+                            checks, remediation)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         id.rawValue, draft.name, draft.spec, draft.timezone, draft.missed, draft.triggerEvent,
@@ -128,6 +141,7 @@ public struct Schedules: Sendable {
                         draft.cooldownSeconds, draft.agent, draft.title, draft.instructions,
                         draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
                         WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
+                        draft.checks.isEmpty ? nil : JSONValue.array(draft.checks).canonicalJSON, draft.remediation,
                     ]
                 )
                 let created = try Self.fetch(id, in: db)
@@ -167,6 +181,45 @@ public struct Schedules: Sendable {
                                 "schedule": .string(id.rawValue), "reason": .string(reason),
                                 "task": task.map(JSONValue.string) ?? .null,
                                 "next_fire_at": next.map { .string(WireFormat.timestamp($0)) } ?? .null,
+                            ]
+                        )
+                    ],
+                    in: db
+                )
+                return .commit
+            }
+        }
+    }
+
+    /// Records a routine's heartbeat: its observations, whether they changed, and what that cost (`heartbeat.tick`).
+    public func heartbeat(
+        _ id: ScheduleRecord.ID,
+        at date: Date,
+        next: Date?,
+        state: [String: JSONValue],
+        changed: [String],
+        task: String?
+    ) async throws {
+        try await writer.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                try db.execute(
+                    sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ?, state = ? WHERE id = ?",
+                    arguments: [
+                        WireFormat.timestamp(date), next.map(WireFormat.timestamp),
+                        JSONValue.object(state).canonicalJSON,
+                        id.rawValue,
+                    ]
+                )
+                guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
+                _ = try ledger.append(
+                    [
+                        EventDraft(
+                            type: "heartbeat.tick",
+                            actor: "system",
+                            task: task,
+                            payload: [
+                                "schedule": .string(id.rawValue), "changed": .array(changed.map(JSONValue.string)),
+                                "task": task.map(JSONValue.string) ?? .null, "llm_calls": .int(0), "tokens": .int(0),
                             ]
                         )
                     ],

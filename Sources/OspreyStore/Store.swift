@@ -247,6 +247,16 @@ public struct Store: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v5-routines") { db in
+            try db.execute(
+                sql: """
+                    -- A routine: deterministic checks first; the agent only when an observation changed.
+                    ALTER TABLE schedules ADD COLUMN checks TEXT;       -- JSON array of checks, NULL for a plain schedule
+                    ALTER TABLE schedules ADD COLUMN remediation TEXT; -- a command run (sandboxed) when a check changes
+                    ALTER TABLE schedules ADD COLUMN state TEXT;       -- JSON: the last observation of each check
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -3,6 +3,7 @@ import OspreyCore
 import OspreyScheduler
 import OspreyStore
 import OspreyTesting
+import OspreyTools
 import Synchronization
 import Testing
 
@@ -330,5 +331,79 @@ struct SchedulerTests {
             try await scheduler.observe(try await event("tool.call.completed", tool: "run_command"), now: later).count
                 == 1
         )
+    }
+}
+
+struct RoutineTests {
+    static func routine(_ store: Store, directory: TemporaryDirectory) throws -> (Scheduler, Workspace) {
+        let supervisor = Supervisor(store: store) { _, _ in TaskOutcome(result: "ok") }
+        let workspace = try Workspace(root: directory.url)
+        let context = ToolContext(workspace: workspace, commandTimeout: .seconds(10))
+        return (Scheduler(store: store, supervisor: supervisor, routineContext: context) { _ in true }, workspace)
+    }
+
+    @Test func aHeartbeatWithUnchangedChecksCallsNoModelOverAHundredTicks() async throws {
+        let store = try Store.inMemory()
+        let directory = try TemporaryDirectory(prefix: "osprey-routine")
+        defer { directory.remove() }
+        let (scheduler, workspace) = try Self.routine(store, directory: directory)
+        try "v1".write(to: workspace.root.appendingPathComponent("status.txt"), atomically: true, encoding: .utf8)
+        var request = Scheduler.Request(spec: "* * * * *", title: "watch", instructions: "Investigate the change.")
+        request.checks = [
+            ["kind": "file", "path": "status.txt"], ["kind": "command", "command": "test -f status.txt"],
+            ["kind": "disk", "min_free_bytes": 1], ["kind": "memory", "min_available_bytes": 1],
+        ]
+        var now = try instant("2026-12-02T10:00:30Z")
+        let schedule = try await scheduler.add(request, actor: "t", now: now)
+        for _ in 0..<100 {
+            now = now.addingTimeInterval(60)
+            #expect(try await scheduler.tick(now: now) == 1)
+        }
+        #expect(try await store.tasks.list().isEmpty)
+        let events = try await store.ledger.events(limit: 10_000)
+        #expect(events.filter { $0.type == "heartbeat.tick" }.count == 100)
+        #expect(!events.contains { $0.type == "llm.call" || $0.type == "task.created" })
+        #expect(events.filter { $0.type == "heartbeat.tick" }.allSatisfy { $0.payload["tokens"] == 0 })
+        // When the file changes, the next beat alerts and hands the change to an agent.
+        try "v2".write(to: workspace.root.appendingPathComponent("status.txt"), atomically: true, encoding: .utf8)
+        let task = try #require(try await scheduler.fire(schedule.id, now: now.addingTimeInterval(60)))
+        #expect(task.instructions.contains("What changed:"))
+        #expect(try await store.ledger.events(filter: EventFilter(type: "watcher.alert")).count == 1)
+    }
+
+    @Test func aRemediationThatFixesTheChangeKeepsTheAgentAsleep() async throws {
+        let store = try Store.inMemory()
+        let directory = try TemporaryDirectory(prefix: "osprey-routine")
+        defer { directory.remove() }
+        let (scheduler, workspace) = try Self.routine(store, directory: directory)
+        let flag = workspace.root.appendingPathComponent("service.up")
+        try "".write(to: flag, atomically: true, encoding: .utf8)
+        var request = Scheduler.Request(spec: "@hourly", title: "keep it up", instructions: "Fix the service.")
+        request.checks = [["kind": "command", "command": "test -f service.up"]]
+        request.remediation = "touch service.up"
+        let schedule = try await scheduler.add(request, actor: "t")
+        #expect(try await scheduler.fire(schedule.id) == nil)  // baseline
+        try FileManager.default.removeItem(at: flag)
+        // Notify, remediate, look again: fixed, so no agent.
+        #expect(try await scheduler.fire(schedule.id) == nil)
+        #expect(FileManager.default.fileExists(atPath: flag.path))
+        let types = try await store.ledger.events(limit: 1000).map(\.type)
+        #expect(types.contains("watcher.alert") && types.contains("watcher.remediated"))
+        #expect(try await store.tasks.list().isEmpty)
+    }
+
+    @Test func badChecksAndBlacklistedRemediationsAreRefused() async throws {
+        let store = try Store.inMemory()
+        let directory = try TemporaryDirectory(prefix: "osprey-routine")
+        defer { directory.remove() }
+        let (scheduler, _) = try Self.routine(store, directory: directory)
+        var unknown = Scheduler.Request(spec: "@hourly", title: "t", instructions: "x")
+        unknown.checks = [["kind": "weather"]]
+        await #expect(throws: StoreError.self) { try await scheduler.add(unknown, actor: "t") }
+        var hostile = Scheduler.Request(spec: "@hourly", title: "t", instructions: "x")
+        hostile.checks = [["kind": "disk", "min_free_bytes": 1]]
+        hostile.remediation = "rm -rf /"
+        await #expect(throws: StoreError.self) { try await scheduler.add(hostile, actor: "t") }
+        #expect(try await store.schedules.list().isEmpty)
     }
 }
