@@ -69,6 +69,15 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // Long-term memory: Markdown records, the FTS5 + vector index, RRF, and all-MiniLM-L6-v2 in Swift. Its hot
+        // loops (matrix products, SIMD dot products) are optimized even in debug builds, or tests would take minutes.
+        .target(
+            name: "OspreyMemory",
+            dependencies: [
+                "OspreyCore", "OspreyStore", "OspreyTools", .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            swiftSettings: [.unsafeFlags(["-O"])]
+        ),
         // Background work: the task supervisor (priority queue, caps, lanes, crash recovery), cron and event
         // triggers, and the agent tools that reach them. The schedule expressions are pure values.
         .target(
@@ -85,6 +94,7 @@ let package = Package(
                 "OspreyTools",
                 "OspreyAgent",
                 "OspreyScheduler",
+                "OspreyMemory",
                 "OspreySandbox",
                 "COspreySystem",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -112,6 +122,7 @@ let package = Package(
                 "OspreyTools",
                 "OspreySandbox",
                 "OspreyScheduler",
+                "OspreyMemory",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -144,6 +155,7 @@ let package = Package(
                 "OspreyTools",
                 "OspreyAgent",
                 "OspreyScheduler",
+                "OspreyMemory",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),

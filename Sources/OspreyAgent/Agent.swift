@@ -50,6 +50,8 @@ public struct Agent: Sendable {
     let roots: [FileRoot]
     /// The background task this agent runs for, if any.
     public var taskID: String?
+    /// Relevant long-term memories for a prompt, added to the system prompt (background, never user words).
+    public var recall: (@Sendable (String) async -> String?)?
 
     /// Marks the system message that stands for compacted turns; the seq after it is where verbatim history resumes.
     static let compactionMarker = "[compacted through message "
@@ -221,7 +223,8 @@ public struct Agent: Sendable {
         context.taskID = taskID
         context.toolNames = toolbox.names
         let guardrail = ContextGuard(threshold: settings.contextTokens)
-        let instructions = systemPrompt()
+        var instructions = systemPrompt()
+        if let recall, let background = await recall(prompt.text) { instructions += "\n\n" + background }
         func elapsed() -> Double {
             let (seconds, attoseconds) = (clock.now - start).components
             return Double(seconds) + Double(attoseconds) / 1e18

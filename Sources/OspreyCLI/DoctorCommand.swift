@@ -3,6 +3,7 @@ import COspreySystem
 import Foundation
 import OspreyCore
 import OspreyGateway
+import OspreyMemory
 import OspreySandbox
 import OspreyStore
 import OspreyTools
@@ -129,6 +130,21 @@ struct DoctorCommand: AsyncParsableCommand {
                 if sandbox.controlGroups == nil {
                     line(.warn, "cgroup v1 memory/pids limits unavailable: commands get rlimits only")
                 }
+            }
+            // Memory: files that do not parse are reported, never silently dropped; the embedder's files.
+            let invalid = MemoryBank.invalidFiles(in: home.memoryDirectory)
+            for (file, reason) in invalid.sorted(by: { $0.key < $1.key }) {
+                line(.warn, "memory/\(file) does not parse: \(reason) (it is left out of the index)")
+            }
+            if config.memory.embedder == "minilm" {
+                let found = Kernel.modelDirectories(config: config, home: home).first {
+                    FileManager.default.fileExists(atPath: $0.appendingPathComponent("model.safetensors").path)
+                }
+                line(
+                    found == nil ? .warn : .ok,
+                    found.map { "memory embedder all-MiniLM-L6-v2 (\($0.path))" }
+                        ?? "memory embedder all-MiniLM-L6-v2 not installed (run scripts/install-deps): keyword search only"
+                )
             }
             // Providers.
             if config.providers.isEmpty {

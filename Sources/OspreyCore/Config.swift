@@ -157,6 +157,19 @@ public struct OspreyConfig: Hashable, Sendable {
     public var sandbox = Sandbox()
     public var approvals = Approvals()
     public var tasks = Tasks()
+    public var memory = Memory()
+
+    /// `[memory]`: the embedder and how much memory is injected at the start of a run.
+    public struct Memory: Hashable, Sendable {
+        /// `minilm` (built in; keyword search only until its files are installed) or `none`.
+        public var embedder = "minilm"
+        /// Directory of the all-MiniLM-L6-v2 files; "" = `models/all-minilm-l6-v2` in the home, then
+        /// `~/.cache/osprey/models/all-minilm-l6-v2` (where scripts/install-deps puts them).
+        public var modelPath = ""
+        /// Most tokens of memories injected into a run's system prompt; 0 turns injection off.
+        public var injectTokens = 1500
+        public init() {}
+    }
 
     /// `[tasks]`: how many background tasks run at once, overall and per provider.
     public struct Tasks: Hashable, Sendable {
@@ -274,6 +287,12 @@ public struct OspreyConfig: Hashable, Sendable {
         [approvals]
         # A tool call waiting for a human is denied after this many seconds.
         timeout_seconds = 300
+
+        [memory]
+        # "minilm": all-MiniLM-L6-v2 in Swift (files from scripts/install-deps); "none": keyword search only.
+        embedder = "minilm"
+        model_path = ""             # "" = models/all-minilm-l6-v2 in the home, then ~/.cache/osprey/models/…
+        inject_tokens = 1500        # memories added to a run's system prompt (0 = off)
 
         [tasks]
         # Background tasks running at once, overall and per provider (a provider that answers 429 gets none for a while).
@@ -519,6 +538,19 @@ private struct ConfigReader {
                     )
                 }
                 config.sandbox.backend = backend
+            }
+        }
+        if let memory = try table("memory") {
+            try checkKeys(memory, section: "memory", known: ["embedder", "model_path", "inject_tokens"])
+            if let embedder = try string(memory, "embedder", section: "memory") {
+                guard ["minilm", "none"].contains(embedder) else {
+                    throw ConfigError("config.toml: memory.embedder must be \"minilm\" or \"none\"")
+                }
+                config.memory.embedder = embedder
+            }
+            if let path = try string(memory, "model_path", section: "memory") { config.memory.modelPath = path }
+            if let value = try int(memory, "inject_tokens", section: "memory", range: 0...100_000) {
+                config.memory.injectTokens = value
             }
         }
         if let tasks = try table("tasks") {

@@ -106,3 +106,11 @@ public struct ModelReply: Hashable, Sendable {
 public protocol ModelProvider: Sendable {
     func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply
 }
+
+/// Turns texts into unit-length vectors of a fixed size: the built-in MiniLM, or an `/v1/embeddings` endpoint.
+public protocol Embedder: Sendable {
+    /// A name that changes when the vectors would (model and version), stored beside each vector.
+    var model: String { get }
+    var dimensions: Int { get }
+    func embed(_ texts: [String]) async throws -> [[Float]]
+}

@@ -28,6 +28,13 @@ public final class AgentRuntime: Sendable {
     public let approvals: ApprovalDesk
     /// Tools that reach gateway services (tasks, schedules), attached once the kernel has built them.
     private let attached = Mutex<[any Tool]>([])
+    private let recallHook = Mutex<(@Sendable (String) async -> String?)?>(nil)
+
+    /// Finds relevant memories for a run's first prompt (set by the kernel when memory injection is on).
+    public var recall: (@Sendable (String) async -> String?)? {
+        get { recallHook.withLock { $0 } }
+        set { recallHook.withLock { $0 = newValue } }
+    }
 
     /// Builds the runtime; `providers` overrides the configured ones (tests pass scripted providers).
     public init(
@@ -173,7 +180,7 @@ public final class AgentRuntime: Sendable {
             // It also never stops calling tools once it has started: after one round it must answer.
             if config.agents[name] == nil { settings.maxToolRounds = 1 }
         }
-        return Agent(
+        var agent = Agent(
             name: name,
             settings: settings,
             routes: routes,
@@ -186,6 +193,8 @@ public final class AgentRuntime: Sendable {
             sandbox: sandbox,
             approvals: approvals
         )
+        agent.recall = recall
+        return agent
     }
 }
 

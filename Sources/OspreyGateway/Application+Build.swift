@@ -36,6 +36,7 @@ public func buildRouter(kernel: Kernel) -> Router<GatewayRequestContext> {
     TokensController(kernel: kernel).add(to: &routes)
     ApprovalsController(kernel: kernel).add(to: &routes)
     TasksController(kernel: kernel).add(to: &routes)
+    MemoryController(kernel: kernel).add(to: &routes)
     WebSocketController(kernel: kernel).add(to: router)
     routes.extraMethods["/api/ws"] = [.get]
     routes.refuseOtherMethods()

@@ -1,4 +1,5 @@
 import OspreyCore
+import OspreyMemory
 import OspreyScheduler
 import OspreyStore
 public import ServiceLifecycle
@@ -15,11 +16,13 @@ public struct BackgroundService: Service {
         try await kernel.supervisor.recover()
         let supervisor = kernel.supervisor
         let scheduler = kernel.scheduler
+        let memory = kernel.memory
         let bus = kernel.store.ledger.bus
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask { await supervisor.run() }
                 group.addTask { await scheduler.run() }
+                group.addTask { await memory.run() }
                 group.addTask {
                     for await event in bus.subscribe()
                     where event.type == "llm.call" && event.payload["outcome"] == "rate_limited" {

@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 import OspreyAgent
 public import OspreyCore
+public import OspreyMemory
 import OspreyProviders
 public import OspreyScheduler
 public import OspreyStore
@@ -19,6 +20,8 @@ public struct Kernel: Sendable {
     public let supervisor: Supervisor
     /// Cron, `@every`, `@at` and event-triggered schedules.
     public let scheduler: Scheduler
+    /// Long-term memory: Markdown files, FTS5 + vector index.
+    public let memory: MemoryBank
     let authenticator: Authenticator
     let authLimiter: AuthFailureLimiter
     public let startedAt: Date
@@ -79,6 +82,17 @@ public struct Kernel: Sendable {
             ListTasks(store: store), ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store),
             ListSchedules(store: store),
         ])
+        let memory = try MemoryBank(
+            directory: home.memoryDirectory,
+            store: store,
+            embedder: Self.embedder(config: config, home: home)
+        )
+        self.memory = memory
+        runtime.attach([StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory)])
+        if config.memory.injectTokens > 0 {
+            let cap = config.memory.injectTokens
+            runtime.recall = { prompt in await memory.recall(for: prompt, tokenCap: cap) }
+        }
         self.port = port
         self.authenticator = Authenticator(tokens: store.tokens)
         self.authLimiter = AuthFailureLimiter(
@@ -88,6 +102,29 @@ public struct Kernel: Sendable {
         )
         self.startedAt = Date()
         try await authenticator.refresh()
+    }
+
+    /// Where the all-MiniLM-L6-v2 files are looked for: `[memory] model_path`, the home's `models/`, the install cache.
+    public static func modelDirectories(config: OspreyConfig, home: Home) -> [URL] {
+        if !config.memory.modelPath.isEmpty { return [URL(fileURLWithPath: config.memory.modelPath)] }
+        let environment = ProcessInfo.processInfo.environment
+        let cache =
+            environment["OSPREY_MODELS"].map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: environment["HOME"] ?? "/root").appendingPathComponent(".cache/osprey/models")
+        return [
+            home.root.appendingPathComponent("models/all-minilm-l6-v2"),
+            cache.appendingPathComponent("all-minilm-l6-v2"),
+        ]
+    }
+
+    /// The configured embedder, or nil (keyword search only) when it is off or its files are not installed.
+    static func embedder(config: OspreyConfig, home: Home) -> (any Embedder)? {
+        guard config.memory.embedder == "minilm" else { return nil }
+        for directory in modelDirectories(config: config, home: home)
+        where FileManager.default.fileExists(atPath: directory.appendingPathComponent("model.safetensors").path) {
+            if let embedder = try? MiniLMEmbedder(directory: directory) { return embedder }
+        }
+        return nil
     }
 
     /// Runs one background task with its agent: fresh, or resumed from its transcript after a crash.

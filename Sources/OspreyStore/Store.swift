@@ -257,6 +257,40 @@ public struct Store: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v6-memory") { db in
+            try db.execute(
+                sql: """
+                    -- The memory index, derived from memory/*.md and rebuildable from them (osprey memory reindex).
+                    CREATE TABLE memories (
+                        id TEXT PRIMARY KEY,
+                        file TEXT NOT NULL,
+                        type TEXT NOT NULL,
+                        tags TEXT NOT NULL,          -- JSON array
+                        source TEXT NOT NULL,
+                        provenance TEXT NOT NULL,
+                        trust TEXT NOT NULL,
+                        importance REAL NOT NULL,
+                        created_at TEXT NOT NULL,
+                        last_used_at TEXT,
+                        title TEXT,
+                        body TEXT NOT NULL,
+                        content_hash TEXT NOT NULL,
+                        embedding BLOB,              -- little-endian Float32, unit length
+                        embedded_with TEXT
+                    );
+                    CREATE VIRTUAL TABLE memory_fts USING fts5(
+                        id UNINDEXED, title, body, tags, tokenize = 'porter unicode61'
+                    );
+                    -- Query embeddings, so the same question is embedded once.
+                    CREATE TABLE query_embeddings (
+                        model TEXT NOT NULL,
+                        query TEXT NOT NULL,
+                        embedding BLOB NOT NULL,
+                        PRIMARY KEY (model, query)
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

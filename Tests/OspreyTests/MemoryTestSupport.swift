@@ -1,0 +1,37 @@
+import Foundation
+import OspreyMemory
+
+/// A seeded SplitMix64 generator, so random test data is the same on every run.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
+
+/// `count` random unit vectors of `dimension` floats, the same for the same seed.
+func randomUnitVectors(count: Int, dimension: Int, seed: UInt64) -> [[Float]] {
+    var generator = SeededGenerator(seed: seed)
+    return (0..<count).map { _ in
+        let raw = (0..<dimension).map { _ in Float.random(in: -1...1, using: &generator) }
+        let norm = raw.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        return raw.map { $0 / norm }
+    }
+}
+
+/// A date from its RFC 3339 text, for readable fixtures.
+func date(_ text: String) -> Date {
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    if let date = formatter.date(from: text) { return date }
+    formatter.formatOptions = [.withInternetDateTime]
+    // Fixtures are literals in this file's callers; a typo there is a broken test, not a runtime condition.
+    return formatter.date(from: text)!
+}
