@@ -239,6 +239,16 @@ public final class MemoryBank: Sendable {
 
     // MARK: Searching
 
+    /// The raw keyword (BM25) and vector rankings of a query, best first, before fusion (for evaluation).
+    public func rankings(_ query: String, depth: Int) async throws -> (keyword: [String], vector: [String]) {
+        let keyword = try await keywordRanking(query, limit: depth)
+        guard let embedder else { return (keyword, []) }
+        let vector = try await queryEmbedding(query, embedder: embedder)
+        let semantic = try vectors.withLock { try $0.search(vector, k: depth, filter: nil) }
+            .filter { $0.score >= Self.minimumSimilarity }.map(\.id)
+        return (keyword, semantic)
+    }
+
     /// Keyword and vector search fused by RRF, boosted by importance and recency, filtered, near-duplicates removed.
     public func search(
         _ query: String,

@@ -1,17 +1,17 @@
-import Foundation
+public import Foundation
 
 /// The Cranfield documents and queries, as the reference embeddings in `minilm.npz` saw them.
-struct CranfieldCollection {
+public struct CranfieldCollection {
     /// Each document's number and the text that was embedded for it: its title and text, trimmed, joined by ". ".
     ///
     /// The join was found by comparison with the reference vectors: text alone gives cosines near 0.99, title
     /// + " " + text 0.999, and title + ". " + text reproduces them (1.000000); an empty document embeds ".".
-    var documents: [(number: String, text: String)]
+    public var documents: [(number: String, text: String)]
     /// The query texts in file order (query *i* is qrel id *i*, as the data README says).
-    var queries: [String]
+    public var queries: [String]
 
     /// Reads `cran.all.1400.xml` and `cran.qry.xml` from `directory`.
-    init(directory: URL) throws {
+    public init(directory: URL) throws {
         let documentsXML = try String(
             contentsOf: directory.appendingPathComponent("cran.all.1400.xml"),
             encoding: .utf8

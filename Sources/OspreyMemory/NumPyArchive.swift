@@ -1,18 +1,18 @@
-import Foundation
+public import Foundation
 
 /// The arrays of an uncompressed `.npz` file (what `np.savez` writes): a zip archive of `.npy` files.
 ///
 /// Only what the reference file needs: stored (not deflated) entries with ZIP64 sizes, little-endian `<f4`
 /// matrices and `<U` string vectors in C order.
-struct NumPyArchive {
+public struct NumPyArchive {
     /// One `.npy` array: its dtype descriptor, shape and raw data bytes.
-    struct Array {
-        var descriptor: String
-        var shape: [Int]
-        var data: Data
+    public struct Array {
+        public var descriptor: String
+        public var shape: [Int]
+        public var data: Data
 
         /// The rows of a `<f4` matrix.
-        func floatRows() throws -> [[Float]] {
+        public func floatRows() throws -> [[Float]] {
             guard descriptor == "<f4", shape.count == 2 else { throw NumPyError("not a <f4 matrix: \(descriptor)") }
             let columns = shape[1]
             let values = data.withUnsafeBytes { raw in
@@ -26,7 +26,7 @@ struct NumPyArchive {
         }
 
         /// The elements of a `<U` vector of fixed-width UTF-32 strings.
-        func strings() throws -> [String] {
+        public func strings() throws -> [String] {
             guard descriptor.hasPrefix("<U"), let width = Int(descriptor.dropFirst(2)), shape.count == 1 else {
                 throw NumPyError("not a <U vector: \(descriptor)")
             }
@@ -46,10 +46,10 @@ struct NumPyArchive {
     }
 
     /// The arrays by name, without the `.npy` suffix.
-    var arrays: [String: Array] = [:]
+    public var arrays: [String: Array] = [:]
 
     /// Reads the archive at `url`.
-    init(contentsOf url: URL) throws {
+    public init(contentsOf url: URL) throws {
         let bytes = [UInt8](try Data(contentsOf: url))
         func integer(at offset: Int, size: Int) throws -> Int {
             guard offset >= 0, offset + size <= bytes.count else { throw NumPyError("truncated at \(offset)") }
@@ -117,8 +117,8 @@ struct NumPyArchive {
 }
 
 /// A malformed or unsupported `.npz` file.
-struct NumPyError: Error, CustomStringConvertible {
-    var description: String
+public struct NumPyError: Error, CustomStringConvertible {
+    public var description: String
 
     init(_ description: String) { self.description = description }
 }

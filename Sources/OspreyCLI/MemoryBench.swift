@@ -1,0 +1,162 @@
+import ArgumentParser
+import Foundation
+import OspreyCore
+import OspreyMemory
+import OspreyStore
+
+/// `osprey bench memory`: retrieval quality on the Cranfield collection (nDCG@10 of BM25, vectors and their RRF
+/// fusion through the real memory bank), query latency, and the Swift MiniLM's embedding speed.
+struct MemoryBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "memory",
+        abstract: "nDCG@10 on Cranfield (BM25, MiniLM vectors, RRF), search latency, embeddings/s."
+    )
+    @Option(help: "The Cranfield directory (cran.all.1400.xml, cran.qry.xml, cranqrel.trec.txt, minilm.npz).")
+    var data = "../shared/data/cranfield"
+    @Option(help: "The all-MiniLM-L6-v2 directory, to time the Swift embedder (skipped when absent).")
+    var model = (ProcessInfo.processInfo.environment["HOME"] ?? "/root") + "/.cache/osprey/models/all-minilm-l6-v2"
+    @Option(help: "Documents to embed with the Swift MiniLM for the speed figure.") var embed = 20
+
+    /// Answers with the reference vectors (sentence-transformers' all-MiniLM-L6-v2, which the Swift embedder
+    /// matches at cosine ≥ 0.999 on every Cranfield text), so quality is measured without an hour of CPU.
+    struct ReferenceEmbedder: Embedder {
+        let table: [String: [Float]]
+        var model: String { "all-MiniLM-L6-v2" }
+        var dimensions: Int { 384 }
+        func embed(_ texts: [String]) async throws -> [[Float]] {
+            try texts.map { text in
+                guard let vector = table[text] else {
+                    throw ValidationError("no reference vector for '\(text.prefix(40))'")
+                }
+                return vector
+            }
+        }
+    }
+
+    func run() async throws {
+        let directory = URL(fileURLWithPath: data)
+        let collection = try CranfieldCollection(directory: directory)
+        let archive = try NumPyArchive(contentsOf: directory.appendingPathComponent("minilm.npz"))
+        guard let documents = try archive.arrays["docs"]?.floatRows(),
+            let queries = try archive.arrays["queries"]?.floatRows()
+        else { throw ValidationError("minilm.npz has no docs/queries arrays") }
+        // qrels: "query 0 doc relevance", queries numbered by their order in the query file.
+        var relevant: [Int: [String: Int]] = [:]
+        for line in try String(contentsOf: directory.appendingPathComponent("cranqrel.trec.txt"), encoding: .utf8)
+            .split(whereSeparator: \.isNewline)  // the file has CRLF line ends
+        {
+            let fields = line.split(whereSeparator: \.isWhitespace)
+            guard fields.count == 4, let query = Int(fields[0]), let grade = Int(fields[3]), grade > 0 else { continue }
+            relevant[query, default: [:]][String(fields[2])] = grade
+        }
+        var table: [String: [Float]] = [:]
+        for (index, document) in collection.documents.enumerated() {
+            table[document.text.trimmingCharacters(in: .whitespacesAndNewlines)] = documents[index]
+        }
+        for (index, query) in collection.queries.enumerated() { table[query] = queries[index] }
+
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("osprey-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let store = try Store.open(
+            path: scratch.appendingPathComponent("osprey.db").path,
+            ledgerKey: Array(repeating: 5, count: 32),
+            durability: .normal
+        )
+        let bank = try MemoryBank(
+            directory: scratch.appendingPathComponent("memory"),
+            store: store,
+            embedder: ReferenceEmbedder(table: table)
+        )
+        let clock = ContinuousClock()
+        var number: [String: String] = [:]
+        let indexing = try await clock.measure {
+            for document in collection.documents {
+                let record = try await bank.store(
+                    document.text,
+                    source: .user,
+                    provenance: "cranfield \(document.number)",
+                    trust: .trusted,
+                    actor: "bench"
+                )
+                number[record.id] = document.number
+            }
+            try await bank.embedPending()
+        }
+        print(
+            "Cranfield: \(collection.documents.count) documents, \(collection.queries.count) queries; indexed in \(indexing)"
+        )
+
+        var totals = (keyword: 0.0, vector: 0.0, fused: 0.0, search: 0.0)
+        var searchTime = Duration.zero
+        for (index, query) in collection.queries.enumerated() {
+            let grades = relevant[index + 1] ?? [:]
+            let (keyword, vector) = try await bank.rankings(query, depth: 100)
+            let fused = ReciprocalRankFusion.fuse([keyword, vector]).map(\.id)
+            var hits: [MemoryBank.Hit] = []
+            searchTime += try await clock.measure { hits = try await bank.search(query, limit: 10) }
+            func ndcg(_ ids: [String]) -> Double { Self.ndcg(ids.prefix(10).map { number[$0] ?? "" }, grades) }
+            totals.keyword += ndcg(keyword)
+            totals.vector += ndcg(vector)
+            totals.fused += ndcg(fused)
+            totals.search += ndcg(hits.map(\.record.id))
+        }
+        let count = Double(collection.queries.count)
+        print(
+            String(
+                format:
+                    "  nDCG@10  FTS5 BM25 %.3f   MiniLM cosine %.3f   RRF fused %.3f   memory search (fused, boosts, dedupe) %.3f",
+                totals.keyword / count,
+                totals.vector / count,
+                totals.fused / count,
+                totals.search / count
+            )
+        )
+        let (seconds, attoseconds) = (searchTime / collection.queries.count).components
+        print(
+            String(
+                format: "  search latency %.2f ms/query (1,400 memories, exact vector search, cached query vectors)",
+                Double(seconds) * 1000 + Double(attoseconds) / 1e15
+            )
+        )
+
+        let modelDirectory = URL(fileURLWithPath: model)
+        guard embed > 0,
+            FileManager.default.fileExists(atPath: modelDirectory.appendingPathComponent("model.safetensors").path)
+        else {
+            print("  (Swift MiniLM speed skipped: no model at \(model))")
+            return
+        }
+        let embedder = try MiniLMEmbedder(directory: modelDirectory)
+        let sample = collection.documents.prefix(embed).map(\.text)
+        var worst: Float = 1
+        let elapsed = try await clock.measure {
+            for (index, text) in sample.enumerated() {
+                let vector = try await embedder.embed([text])[0]
+                worst = min(worst, zip(vector, documents[index]).reduce(0) { $0 + $1.0 * $1.1 })
+            }
+        }
+        let (embedSeconds, embedAtto) = elapsed.components
+        let total = Double(embedSeconds) + Double(embedAtto) / 1e18
+        print(
+            String(
+                format:
+                    "  Swift MiniLM: %d documents in %.2f s = %.1f embeddings/s, lowest cosine to the reference %.6f",
+                sample.count,
+                total,
+                Double(sample.count) / total,
+                worst
+            )
+        )
+    }
+
+    /// nDCG@10 with the graded relevance as gain.
+    static func ndcg(_ ranked: [String], _ grades: [String: Int]) -> Double {
+        func dcg(_ gains: [Int]) -> Double {
+            gains.enumerated().reduce(0) { $0 + Double($1.element) / log2(Double($1.offset) + 2) }
+        }
+        let ideal = dcg(Array(grades.values.sorted(by: >).prefix(10)))
+        guard ideal > 0 else { return 0 }
+        return dcg(ranked.map { grades[$0] ?? 0 }) / ideal
+    }
+}
