@@ -168,6 +168,11 @@ public struct OspreyConfig: Hashable, Sendable {
         public var modelPath = ""
         /// Most tokens of memories injected into a run's system prompt; 0 turns injection off.
         public var injectTokens = 1500
+        /// With `embedder = "openai"`: the `[[providers]]` entry whose `/embeddings` endpoint to use, the model and
+        /// its vector size.
+        public var provider = ""
+        public var model = ""
+        public var dimensions = 0
         public init() {}
     }
 
@@ -289,7 +294,8 @@ public struct OspreyConfig: Hashable, Sendable {
         timeout_seconds = 300
 
         [memory]
-        # "minilm": all-MiniLM-L6-v2 in Swift (files from scripts/install-deps); "none": keyword search only.
+        # "minilm": all-MiniLM-L6-v2 in Swift (files from scripts/install-deps); "openai": the /embeddings endpoint of
+        # a [[providers]] entry (provider = "…", model = "…", dimensions = N); "none": keyword search only.
         embedder = "minilm"
         model_path = ""             # "" = models/all-minilm-l6-v2 in the home, then ~/.cache/osprey/models/…
         inject_tokens = 1500        # memories added to a run's system prompt (0 = off)
@@ -541,12 +547,26 @@ private struct ConfigReader {
             }
         }
         if let memory = try table("memory") {
-            try checkKeys(memory, section: "memory", known: ["embedder", "model_path", "inject_tokens"])
+            try checkKeys(
+                memory,
+                section: "memory",
+                known: ["embedder", "model_path", "inject_tokens", "provider", "model", "dimensions"]
+            )
             if let embedder = try string(memory, "embedder", section: "memory") {
-                guard ["minilm", "none"].contains(embedder) else {
-                    throw ConfigError("config.toml: memory.embedder must be \"minilm\" or \"none\"")
+                guard ["minilm", "openai", "none"].contains(embedder) else {
+                    throw ConfigError("config.toml: memory.embedder must be \"minilm\", \"openai\" or \"none\"")
                 }
                 config.memory.embedder = embedder
+            }
+            config.memory.provider = try string(memory, "provider", section: "memory") ?? ""
+            config.memory.model = try string(memory, "model", section: "memory") ?? ""
+            config.memory.dimensions = try int(memory, "dimensions", section: "memory", range: 0...65536) ?? 0
+            if config.memory.embedder == "openai"
+                && (config.memory.provider.isEmpty || config.memory.model.isEmpty || config.memory.dimensions == 0)
+            {
+                throw ConfigError(
+                    "config.toml: memory.embedder = \"openai\" needs memory.provider, memory.model and memory.dimensions"
+                )
             }
             if let path = try string(memory, "model_path", section: "memory") { config.memory.modelPath = path }
             if let value = try int(memory, "inject_tokens", section: "memory", range: 0...100_000) {

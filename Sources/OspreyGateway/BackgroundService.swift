@@ -23,6 +23,7 @@ public struct BackgroundService: Service {
                 group.addTask { await supervisor.run() }
                 group.addTask { await scheduler.run() }
                 group.addTask { await memory.run() }
+                group.addTask { await memory.maintain() }
                 group.addTask {
                     for await event in bus.subscribe()
                     where event.type == "llm.call" && event.payload["outcome"] == "rate_limited" {

@@ -53,6 +53,12 @@ public struct Kernel: Sendable {
         self.store = store
         let runtime = try runtime ?? AgentRuntime(config: config, store: store, home: home)
         self.runtime = runtime
+        let memory = try MemoryBank(
+            directory: home.memoryDirectory,
+            store: store,
+            embedder: try Self.embedder(config: config, home: home)
+        )
+        self.memory = memory
         let supervisor = Supervisor(
             store: store,
             limits: Supervisor.Limits(
@@ -62,7 +68,22 @@ public struct Kernel: Sendable {
             provider: { task in
                 (try? runtime.routes(for: runtime.config.agent(task.agent)).first?.provider) ?? "default"
             },
-            runner: { task, resume in try await Self.run(task, resume: resume, runtime: runtime, store: store) }
+            runner: { task, resume in
+                let outcome = try await Self.run(task, resume: resume, runtime: runtime, store: store)
+                // What a task did becomes an episode in memory, with its provenance, for later runs to recall.
+                _ = try? await memory.store(
+                    outcome.result,
+                    title: "Task: \(task.title)",
+                    type: .episode,
+                    tags: ["task"],
+                    source: .agent,
+                    provenance: "task \(task.id.rawValue), agent \(task.agent)",
+                    trust: .untrusted,
+                    importance: 0.3,
+                    actor: "agent:\(task.agent)"
+                )
+                return outcome
+            }
         )
         self.supervisor = supervisor
         let scheduler = Scheduler(
@@ -82,12 +103,6 @@ public struct Kernel: Sendable {
             ListTasks(store: store), ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store),
             ListSchedules(store: store),
         ])
-        let memory = try MemoryBank(
-            directory: home.memoryDirectory,
-            store: store,
-            embedder: Self.embedder(config: config, home: home)
-        )
-        self.memory = memory
         runtime.attach([StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory)])
         if config.memory.injectTokens > 0 {
             let cap = config.memory.injectTokens
@@ -118,7 +133,23 @@ public struct Kernel: Sendable {
     }
 
     /// The configured embedder, or nil (keyword search only) when it is off or its files are not installed.
-    static func embedder(config: OspreyConfig, home: Home) -> (any Embedder)? {
+    static func embedder(config: OspreyConfig, home: Home) throws -> (any Embedder)? {
+        if config.memory.embedder == "openai" {
+            guard let provider = config.providers.first(where: { $0.name == config.memory.provider }) else {
+                throw ConfigError("memory.provider '\(config.memory.provider)' is not a [[providers]] name")
+            }
+            return OpenAIEmbedder(
+                name: provider.name,
+                baseURL: provider.baseURL ?? "https://api.openai.com/v1",
+                apiKey: try AgentRuntime.resolve(
+                    provider.apiKey,
+                    provider: provider.name,
+                    secrets: SecretStore(home: home)
+                ),
+                model: config.memory.model,
+                dimensions: config.memory.dimensions
+            )
+        }
         guard config.memory.embedder == "minilm" else { return nil }
         for directory in modelDirectories(config: config, home: home)
         where FileManager.default.fileExists(atPath: directory.appendingPathComponent("model.safetensors").path) {

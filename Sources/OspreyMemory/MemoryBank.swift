@@ -359,6 +359,67 @@ public final class MemoryBank: Sendable {
             + lines.joined(separator: "\n")
     }
 
+    // MARK: Consolidation
+
+    /// What a consolidation pass did.
+    public struct Consolidation: Hashable, Sendable {
+        public var merged = 0
+        public var decayed = 0
+        public var forgotten = 0
+    }
+
+    /// Merges near-duplicates (the more important survives, with the union of tags) and decays memories unused
+    /// for `staleDays` whose importance is low; one that decays below 0.05 is forgotten.
+    public func consolidate(
+        now: Date = Date(),
+        staleDays: Double = 30,
+        actor: String = "system"
+    ) async throws -> Consolidation {
+        var result = Consolidation()
+        let ids = try await store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM memories ORDER BY importance DESC, created_at")
+        }
+        var gone: Set<String> = []
+        for id in ids where !gone.contains(id) {
+            guard let keeper = try? await get(id), let vector = vectors.withLock({ $0.vector(for: id) }) else {
+                continue
+            }
+            let twins = try vectors.withLock { try $0.search(vector, k: 8, filter: { $0 != id && !gone.contains($0) }) }
+                .filter { $0.score >= 0.97 }
+            guard !twins.isEmpty else { continue }
+            var merged = keeper
+            for twin in twins {
+                guard let other = try? await get(twin.id), other.trust == keeper.trust else { continue }
+                merged.tags = Array(Set(merged.tags + other.tags)).sorted().prefix(MemoryRecord.maximumTags).map { $0 }
+                merged.importance = max(merged.importance, other.importance)
+                try await forget(other.id, actor: actor)
+                gone.insert(other.id)
+                result.merged += 1
+            }
+            if merged != keeper {
+                try write(merged)
+                try await index(merged, event: nil, actor: actor)
+                pendingSink.yield(merged.id)
+            }
+        }
+        for id in ids where !gone.contains(id) {
+            guard var record = try? await get(id), record.importance < 0.3 else { continue }
+            let last = record.lastUsed ?? record.created
+            guard now.timeIntervalSince(last) > staleDays * 86_400 else { continue }
+            record.importance = (record.importance * 0.5 * 100).rounded() / 100
+            if record.importance < 0.05 {
+                try await forget(id, actor: actor)
+                result.forgotten += 1
+            } else {
+                try write(record)
+                try await index(record, event: nil, actor: actor)
+                pendingSink.yield(id)
+                result.decayed += 1
+            }
+        }
+        return result
+    }
+
     // MARK: Embedding in the background
 
     /// Embeds memories as they are stored or reindexed, until cancelled.
@@ -376,6 +437,19 @@ public final class MemoryBank: Sendable {
         for id in missing { pendingSink.yield(id) }
         for await id in pending {
             _ = try? await embed(id, with: embedder)
+        }
+    }
+
+    /// Keeps the index in step with the files (hand edits are picked up within `every`) and consolidates daily.
+    public func maintain(every interval: Duration = .seconds(30)) async {
+        var lastConsolidation = Date.distantPast
+        while !Task.isCancelled {
+            _ = try? await reindex()
+            if Date().timeIntervalSince(lastConsolidation) > 86_400 {
+                _ = try? await consolidate()
+                lastConsolidation = Date()
+            }
+            try? await Task.sleep(for: interval)
         }
     }
 

@@ -156,3 +156,41 @@ struct AgentRunTests {
         }
     }
 }
+
+/// A model that takes a moment and says which prompt it answered.
+struct EchoProvider: ModelProvider {
+    func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply {
+        try await Task.sleep(for: .milliseconds(50))
+        return ModelReply(
+            message: .assistant("re: \(request.messages.last?.text ?? "")"),
+            usage: Usage(),
+            stopReason: .endTurn
+        )
+    }
+}
+
+struct SessionLaneTests {
+    @Test func messagesToOneSessionRunOneAtATimeInArrivalOrder() async throws {
+        let gateway = try await TestGateway(provider: EchoProvider())
+        let session = try await gateway.store.sessions.create(actor: "test")
+        try await gateway.app().test(.router) { client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 1...5 {
+                    group.addTask {
+                        try await client.execute(
+                            uri: "/api/sessions/\(session.id)/messages",
+                            method: .post,
+                            headers: TestGateway.auth(),
+                            body: ByteBuffer(string: #"{"content":"m\#(index)"}"#)
+                        ) { #expect($0.status == .ok) }
+                    }
+                    // Arrival order is the order of the sends.
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                try await group.waitForAll()
+            }
+        }
+        let transcript = try await gateway.store.sessions.messages(of: session.id).map(\.message.text)
+        #expect(transcript == (1...5).flatMap { ["m\($0)", "re: m\($0)"] })
+    }
+}

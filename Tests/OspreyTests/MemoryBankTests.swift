@@ -6,6 +6,7 @@ import OspreyAgent
 import OspreyCore
 import OspreyGateway
 import OspreyMemory
+import OspreyProviders
 import OspreyStore
 import OspreyTesting
 import Testing
@@ -218,5 +219,70 @@ struct MemoryAPITests {
         }
         let types = try await gateway.store.ledger.events().map(\.type)
         #expect(types.contains("memory.stored") && types.contains("memory.forgotten"))
+    }
+}
+
+struct MemoryMaintenanceTests {
+    @Test func consolidationMergesDuplicatesAndDecaysStaleUnimportantMemories() async throws {
+        let memory = try MemoryFixture()
+        defer { memory.directory.remove() }
+        let first = try await memory.bank.store(
+            "The VPN gateway is vpn.example.net",
+            tags: ["net"],
+            source: .user,
+            provenance: "t",
+            trust: .trusted,
+            importance: 0.8,
+            actor: "t"
+        )
+        _ = try await memory.bank.store(
+            "The VPN gateway is vpn.example.net",
+            tags: ["vpn"],
+            source: .user,
+            provenance: "t",
+            trust: .trusted,
+            importance: 0.4,
+            actor: "t"
+        )
+        let stale = try await memory.bank.store(
+            "An old note nobody needs",
+            source: .user,
+            provenance: "t",
+            trust: .trusted,
+            importance: 0.08,
+            actor: "t"
+        )
+        try await memory.bank.embedPending()
+        let result = try await memory.bank.consolidate(now: Date().addingTimeInterval(60 * 86_400))
+        #expect(result.merged == 1)
+        #expect(result.forgotten == 1)
+        let kept = try await memory.bank.get(first.id)
+        #expect(kept.tags == ["net", "vpn"] && kept.importance == 0.8)
+        await #expect(throws: StoreError.self) { try await memory.bank.get(stale.id) }
+    }
+}
+
+struct OpenAIEmbedderTests {
+    @Test func vectorsComeBackInInputOrderNormalizedAndBadAnswersAreErrors() async throws {
+        let answer = #"{"data":[{"index":1,"embedding":[0,3,4]},{"index":0,"embedding":[2,0,0]}],"model":"m"}"#
+        let server = ScriptedHTTPServer(
+            responses: [.init(headers: ["Content-Type": "application/json"], chunks: [answer]), .error(500, "{}")],
+            fallback: .init(headers: ["Content-Type": "application/json"], chunks: [#"{"data":[]}"#])
+        )
+        try await server.run { server in
+            let embedder = OpenAIEmbedder(
+                name: "local",
+                baseURL: server.baseURL + "/v1",
+                apiKey: "sk-test",
+                model: "m",
+                dimensions: 3
+            )
+            let vectors = try await embedder.embed(["a", "b"])
+            #expect(vectors == [[1, 0, 0], [0, 0.6, 0.8]])
+            #expect(server.requests.first?.path == "/v1/embeddings")
+            #expect(server.requests.first?.headers["authorization"] == "Bearer sk-test")
+            await #expect(throws: ProviderError.self) { try await embedder.embed(["a"]) }
+            await #expect(throws: ProviderError.self) { try await embedder.embed(["a"]) }
+        }
     }
 }

@@ -94,7 +94,10 @@ struct WordPieceTokenizerTests {
         #expect(fromText["##ling"] == 2989)
     }
 
-    @Test(.enabled(if: TestResources.modelDirectory != nil, TestResources.modelAbsent))
+    @Test(
+        .enabled(if: TestResources.modelDirectory != nil, TestResources.modelAbsent),
+        .enabled(if: TestResources.cranfieldPresent, "the Cranfield data (../shared/data/cranfield) is absent")
+    )
     func aLongCranfieldDocumentIsCutTo256Tokens() throws {
         let directory = try #require(TestResources.modelDirectory)
         let tokenizer = try WordPieceTokenizer(directory: directory)
