@@ -160,7 +160,7 @@ struct AgentRunTests {
 /// A model that takes a moment and says which prompt it answered.
 struct EchoProvider: ModelProvider {
     func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply {
-        try await Task.sleep(for: .milliseconds(50))
+        try await Task.sleep(for: .milliseconds(400))
         return ModelReply(
             message: .assistant("re: \(request.messages.last?.text ?? "")"),
             usage: Usage(),
@@ -184,8 +184,8 @@ struct SessionLaneTests {
                             body: ByteBuffer(string: #"{"content":"m\#(index)"}"#)
                         ) { #expect($0.status == .ok) }
                     }
-                    // Arrival order is the order of the sends.
-                    try await Task.sleep(for: .milliseconds(10))
+                    // Arrival order is the order of the sends; all but the first arrive while a run is in progress.
+                    try await Task.sleep(for: .milliseconds(100))
                 }
                 try await group.waitForAll()
             }

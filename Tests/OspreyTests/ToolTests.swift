@@ -214,7 +214,12 @@ struct ToolTests {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
         let task = Task { try await jail.call("run_command", #"{"command":"echo $$ > shell.pid; sleep 300"}"#) }
-        try await Task.sleep(for: .milliseconds(300))
+        // Wait until the command is really running (a loaded CI machine may take seconds to start it).
+        let pidFile = jail.workspace.root.appendingPathComponent("shell.pid")
+        for _ in 0..<200 where !FileManager.default.fileExists(atPath: pidFile.path) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try await Task.sleep(for: .milliseconds(100))
         task.cancel()
         await #expect(throws: CancellationError.self) { _ = try await task.value }
         let pid = try #require(
