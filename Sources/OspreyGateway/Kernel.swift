@@ -151,11 +151,10 @@ public struct Kernel: Sendable {
             )
         }
         guard config.memory.embedder == "minilm" else { return nil }
-        for directory in modelDirectories(config: config, home: home)
-        where FileManager.default.fileExists(atPath: directory.appendingPathComponent("model.safetensors").path) {
-            if let embedder = try? MiniLMEmbedder(directory: directory) { return embedder }
-        }
-        return nil
+        // Loaded on first use, so start-up time and idle memory do not pay for the weights.
+        return modelDirectories(config: config, home: home).first {
+            FileManager.default.fileExists(atPath: $0.appendingPathComponent("model.safetensors").path)
+        }.map { LazyEmbedder(directory: $0) }
     }
 
     /// Runs one background task with its agent: fresh, or resumed from its transcript after a crash.

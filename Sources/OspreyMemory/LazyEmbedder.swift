@@ -1,0 +1,24 @@
+public import Foundation
+public import OspreyCore
+import Synchronization
+
+/// The built-in MiniLM, loaded on first use: the gateway starts without reading 90 MB of weights, and an idle
+/// gateway that never embeds never holds them.
+public final class LazyEmbedder: Embedder {
+    public let directory: URL
+    public var model: String { "all-MiniLM-L6-v2" }
+    public var dimensions: Int { 384 }
+    private let loaded = Mutex<MiniLMEmbedder?>(nil)
+
+    public init(directory: URL) { self.directory = directory }
+
+    public func embed(_ texts: [String]) async throws -> [[Float]] {
+        let embedder = try loaded.withLock { loaded in
+            if let loaded { return loaded }
+            let embedder = try MiniLMEmbedder(directory: directory)
+            loaded = embedder
+            return embedder
+        }
+        return try await embedder.embed(texts)
+    }
+}
