@@ -118,34 +118,17 @@ public struct Agent: Sendable {
         var history = try await loadHistory(session)
         guard let last = history.last else { throw AgentError.model("the session has nothing to resume") }
         if last.role == .assistant, !last.toolCalls.isEmpty {
-            let results = last.toolCalls.map { call in
-                ToolResult(
-                    callID: call.id,
-                    output:
-                        "Interrupted: the gateway stopped while this call was running, so its outcome is unknown. It was not run again; check its effects before repeating it.",
-                    isError: true
-                )
+            try await Self.close(
+                last.toolCalls,
+                in: session,
+                because: .restart,
+                actor: "agent:\(name)",
+                store: store
+            )
+            let results = last.toolCalls.map {
+                ToolResult(callID: $0.id, output: Interruption.restart.output, isError: true)
             }
-            let message = Message(role: .tool, content: results.map(Content.toolResult))
-            let actor = "agent:\(name)"
-            try await store.writer.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    _ = try store.ledger.append(
-                        last.toolCalls.map { call in
-                            EventDraft(
-                                type: "tool.call.interrupted",
-                                actor: actor,
-                                session: session.rawValue,
-                                payload: ["tool": .string(call.name), "call_id": .string(call.id.rawValue)]
-                            )
-                        },
-                        in: db
-                    )
-                    _ = try store.sessions.append(message, to: session, actor: actor, in: db)
-                    return .commit
-                }
-            }
-            history.append(message)
+            history.append(Message(role: .tool, content: results.map(Content.toolResult)))
         } else if last.role == .assistant {
             return RunResult(message: last, sessionID: session, usage: Usage(), costUSD: 0, turns: 0, durationMS: 0)
         }
@@ -163,27 +146,45 @@ public struct Agent: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         let limit = Duration.seconds(settings.maxWallSeconds)
-        // The wall-time limit covers everything, including one slow model or tool call: race the run against it.
-        return try await withThrowingTaskGroup(of: RunResult?.self) { group in
-            group.addTask {
-                try await loop(
-                    history: history,
-                    prompt: prompt,
-                    session: session,
-                    start: start,
-                    clock: clock,
-                    onEvent: onEvent
-                )
+        let open = OpenCalls()
+        do {
+            // The wall-time limit covers everything, including one slow model or tool call: race the run against it.
+            return try await withThrowingTaskGroup(of: RunResult?.self) { group in
+                group.addTask {
+                    try await loop(
+                        history: history,
+                        prompt: prompt,
+                        session: session,
+                        start: start,
+                        clock: clock,
+                        open: open,
+                        onEvent: onEvent
+                    )
+                }
+                group.addTask {
+                    try await Task.sleep(for: limit)
+                    open.timeRanOut()
+                    return nil
+                }
+                defer { group.cancelAll() }
+                guard let first = try await group.next(), let result = first else {
+                    throw AgentError.timeLimit(seconds: settings.maxWallSeconds)
+                }
+                return result
             }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else {
-                throw AgentError.timeLimit(seconds: settings.maxWallSeconds)
-            }
-            return result
+        } catch {
+            // The run has stopped (the group waited for it). A call it stored but never answered gets its
+            // outcome now, before the run ends, so the session stays valid for the next message.
+            let reason: Interruption =
+                if open.timedOut || error as? AgentError == .timeLimit(seconds: settings.maxWallSeconds) {
+                    .timeLimit
+                } else if error is CancellationError {
+                    .cancelled
+                } else {
+                    .failed
+                }
+            try await Self.close(open.calls, in: session, because: reason, actor: "agent:\(name)", store: store)
+            throw error
         }
     }
 
@@ -193,6 +194,7 @@ public struct Agent: Sendable {
         session: Session.ID,
         start: ContinuousClock.Instant,
         clock: ContinuousClock,
+        open: OpenCalls,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
         let actor = "agent:\(name)"
@@ -292,6 +294,18 @@ public struct Agent: Sendable {
                     throw AgentError.model(error.description)
                 }
                 let settled = answered
+                // The calls the reply asks for are requested in the same transaction as the message itself.
+                let requested = reply.message.toolCalls.map { call in
+                    EventDraft(
+                        type: "tool.call.requested",
+                        actor: actor,
+                        session: session.rawValue,
+                        payload: [
+                            "tool": .string(call.name), "call_id": .string(call.id.rawValue),
+                            "arguments": .string(call.arguments),
+                        ]
+                    )
+                }
                 let cost = try await store.writer.writeWithoutTransaction { db in
                     var cost = 0.0
                     try db.inTransaction(.immediate) {
@@ -299,28 +313,18 @@ public struct Agent: Sendable {
                             cost = try meter.record(settled, agent: name, session: session.rawValue, in: db)
                         }
                         _ = try store.sessions.append(reply.message, to: session, actor: actor, in: db)
+                        _ = try store.ledger.append(requested, in: db)
                         return .commit
                     }
                     return cost
                 }
+                // From here until their results are stored, the calls are open: a cut run answers them.
+                open.opened(reply.message.toolCalls)
                 run.cost += cost
                 try await onEvent(.message(reply.message))
                 action = loop.modelReplied(reply.message, elapsedSeconds: elapsed())
             case .callTools(let calls):
                 for call in calls { try await onEvent(.toolCall(call)) }
-                try await store.ledger.append(
-                    contentsOf: calls.map { call in
-                        EventDraft(
-                            type: "tool.call.requested",
-                            actor: actor,
-                            session: session.rawValue,
-                            payload: [
-                                "tool": .string(call.name), "call_id": .string(call.id.rawValue),
-                                "arguments": .string(call.arguments),
-                            ]
-                        )
-                    }
-                )
                 // Once untrusted content is in the context, commands need a human whatever the approval mode.
                 context.tainted = loop.transcript.contains { message in
                     message.content.contains {
@@ -349,15 +353,19 @@ public struct Agent: Sendable {
                         ]
                     )
                 }
-                // The outcomes and the tool message the model will see commit together.
+                // The outcomes and the tool message the model will see commit together, even if the run is being
+                // cancelled right now: the tools ran, so their results are kept.
                 let toolMessage = Message(role: .tool, content: results.map(Content.toolResult))
-                try await store.writer.writeWithoutTransaction { db in
-                    try db.inTransaction(.immediate) {
-                        _ = try store.ledger.append(outcomes, in: db)
-                        _ = try store.sessions.append(toolMessage, to: session, actor: actor, in: db)
-                        return .commit
+                try await uncancelled {
+                    try await store.writer.writeWithoutTransaction { db in
+                        try db.inTransaction(.immediate) {
+                            _ = try store.ledger.append(outcomes, in: db)
+                            _ = try store.sessions.append(toolMessage, to: session, actor: actor, in: db)
+                            return .commit
+                        }
                     }
                 }
+                open.answered()
                 for result in results { try await onEvent(.toolResult(result)) }
                 action = loop.toolsReturned(results, elapsedSeconds: elapsed())
             case .finish(let message):

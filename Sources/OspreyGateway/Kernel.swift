@@ -36,6 +36,8 @@ public struct Kernel: Sendable {
         try await store.tokens.registerHomeToken(try home.readToken())
         // A request left pending by a previous run of the gateway has nobody waiting for it any more.
         _ = try await store.approvals.expireAllPending()
+        // An interactive run the previous gateway was in the middle of is closed, so its session can go on.
+        try await Agent.closeInterruptedRuns(in: store)
         let runtime = try AgentRuntime(config: config, store: store, home: home)
         return try await Kernel(
             home: home,

@@ -35,7 +35,8 @@ public struct AnthropicProvider: ModelProvider {
     static func body(for request: ModelRequest) -> JSONValue {
         var system = request.instructions ?? ""
         var messages: [JSONValue] = []
-        for message in request.messages {
+        // A call cut off from its result (an interrupted run) is answered, not sent dangling: Anthropic answers 400.
+        for message in request.messages.pairingToolCalls() {
             switch message.role {
             case .system:
                 system += (system.isEmpty ? "" : "\n\n") + message.text

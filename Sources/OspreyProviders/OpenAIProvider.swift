@@ -71,7 +71,9 @@ public struct OpenAIProvider: ModelProvider {
         if let instructions = request.instructions, !instructions.isEmpty {
             messages.append(["role": "system", "content": .string(instructions)])
         }
-        for message in request.messages {
+        // A call cut off from its result (an interrupted run) is answered, not sent dangling: OpenAI answers 400.
+        let transcript = request.messages.pairingToolCalls()
+        for message in transcript {
             switch message.role {
             case .system:
                 messages.append(["role": "system", "content": .string(message.text)])
@@ -94,7 +96,7 @@ public struct OpenAIProvider: ModelProvider {
                 }
                 messages.append(.object(entry))
             case .tool where toolResultsAsUser:
-                let calls = request.messages.flatMap(\.toolCalls)
+                let calls = transcript.flatMap(\.toolCalls)
                 let text = message.content.compactMap { part -> String? in
                     guard case .toolResult(let result) = part else { return nil }
                     let name = calls.first { $0.id == result.callID }?.name ?? "tool"

@@ -1,0 +1,218 @@
+import Foundation
+import OspreyAgent
+import OspreyCore
+import OspreyStore
+import OspreyTesting
+import OspreyTools
+import Testing
+
+@testable import OspreyProviders
+
+/// A tool that takes its time: it waits (cancellably) for 30 s before answering.
+struct SlowTool: Tool {
+    struct Arguments: Decodable {}
+
+    var definition: ToolDefinition {
+        ToolDefinition(name: "slow", description: "Takes its time.", parameters: ["type": "object"])
+    }
+
+    func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment { ToolAssessment(risk: .read) }
+
+    func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
+        try await Task.sleep(for: .seconds(30))
+        return "done"
+    }
+}
+
+/// An agent with the slow tool beside the built-in ones, on an in-memory store, with a scripted model.
+struct SlowToolFixture {
+    let store: Store
+    let directory: TemporaryDirectory
+    let agent: Agent
+    let session: Session
+    let provider: ScriptedProvider
+
+    init(replies: [Message], settings: OspreyConfig.Agent = OspreyConfig.Agent(), store: Store? = nil) async throws {
+        let store = try store ?? Store.inMemory()
+        self.store = store
+        directory = try TemporaryDirectory(prefix: "osprey-interrupted")
+        provider = ScriptedProvider(messages: replies)
+        agent = Agent(
+            name: "default",
+            settings: settings,
+            routes: [ModelRoute(provider: "scripted", model: "test")],
+            router: Router(providers: ["scripted": provider], policy: RetryPolicy(maxAttempts: 1), sleep: { _ in }),
+            toolbox: Toolbox([SlowTool()] + Toolbox.builtInTools),
+            store: store,
+            meter: Meter(store: store) { _ in nil },
+            workspace: try Workspace(root: directory.url)
+        )
+        session = try await store.sessions.create(actor: "user:test")
+    }
+
+    /// Every tool call of the transcript has a result in the tool message right after it.
+    static func everyCallIsAnswered(_ messages: [Message]) -> Bool {
+        for (index, message) in messages.enumerated() where !message.toolCalls.isEmpty {
+            guard index + 1 < messages.count, messages[index + 1].role == .tool else { return false }
+            let answered = Set(
+                messages[index + 1].content.compactMap { if case .toolResult(let r) = $0 { r.callID } else { nil } }
+            )
+            if !message.toolCalls.allSatisfy({ answered.contains($0.id) }) { return false }
+        }
+        return true
+    }
+
+    /// Every `tool_calls` id of an OpenAI request body has a `role: tool` message answering it.
+    static func openAIBodyAnswersEveryCall(_ request: ModelRequest) -> Bool {
+        let messages = OpenAIProvider.body(for: request)["messages"]?.arrayValue ?? []
+        let calls = messages.flatMap { $0["tool_calls"]?.arrayValue ?? [] }.compactMap { $0["id"]?.stringValue }
+        let answers = messages.filter { $0["role"]?.stringValue == "tool" }.compactMap {
+            $0["tool_call_id"]?.stringValue
+        }
+        return !calls.isEmpty && Set(calls) == Set(answers)
+    }
+}
+
+struct InterruptedRunTests {
+    @Test func aCancelledRunAnswersItsOpenCallSoTheNextMessageIsValid() async throws {
+        let fixture = try await SlowToolFixture(replies: [.toolCall("slow", "{}"), .assistant("Still here.")])
+        let store = fixture.store
+        // Given a run waiting on a slow tool
+        let run = Task {
+            try await fixture.agent.run("go slow", session: fixture.session.id, actor: "user:test") { _ in }
+        }
+        try await SupervisorTests.waitUntil {
+            try await store.ledger.events(limit: 1000).contains { $0.type == "tool.call.requested" }
+        }
+        // When the run is cancelled
+        run.cancel()
+        await #expect(throws: CancellationError.self) { try await run.value }
+        // Then the call has an outcome in the transcript and the ledger
+        let transcript = try await store.sessions.messages(of: fixture.session.id).map(\.message)
+        #expect(SlowToolFixture.everyCallIsAnswered(transcript))
+        #expect(transcript.last?.content.first.map { "\($0)" }?.contains("cancelled") == true)
+        let interrupted = try await store.ledger.events(limit: 1000).filter { $0.type == "tool.call.interrupted" }
+        #expect(interrupted.count == 1)
+        #expect(interrupted.first?.payload["reason"]?.stringValue == "cancelled")
+        // And the next message reaches the model with a result for every call
+        let answer = try await fixture.agent.run("are you there?", session: fixture.session.id, actor: "user:test") {
+            _ in
+        }
+        #expect(answer.message.text == "Still here.")
+        let next = try #require(fixture.provider.requests.last)
+        #expect(SlowToolFixture.everyCallIsAnswered(next.messages))
+        #expect(SlowToolFixture.openAIBodyAnswersEveryCall(next))
+    }
+
+    @Test func aRunOutOfTimeAnswersItsOpenCallBeforeItEnds() async throws {
+        var settings = OspreyConfig.Agent()
+        settings.maxWallSeconds = 1
+        let fixture = try await SlowToolFixture(
+            replies: [.toolCall("slow", "{}"), .assistant("Back.")],
+            settings: settings
+        )
+        await #expect(throws: AgentError.timeLimit(seconds: 1)) {
+            try await fixture.agent.run("go slow", session: fixture.session.id, actor: "user:test") { _ in }
+        }
+        let transcript = try await fixture.store.sessions.messages(of: fixture.session.id).map(\.message)
+        #expect(SlowToolFixture.everyCallIsAnswered(transcript))
+        let events = try await fixture.store.ledger.events(limit: 1000)
+        let requested = events.filter { $0.type == "tool.call.requested" }.count
+        let outcomes = events.filter { $0.type.hasPrefix("tool.call.") && $0.type != "tool.call.requested" }
+        #expect(requested == 1 && outcomes.map(\.type) == ["tool.call.interrupted"])
+        #expect(outcomes.first?.payload["reason"]?.stringValue == "time_limit")
+        _ = try await fixture.agent.run("again", session: fixture.session.id, actor: "user:test") { _ in }
+        let next = try #require(fixture.provider.requests.last)
+        #expect(SlowToolFixture.openAIBodyAnswersEveryCall(next))
+    }
+
+    @Test func startUpClosesAnInteractiveRunTheGatewayStopped() async throws {
+        let fixture = try await SlowToolFixture(replies: [.assistant("Hello again.")])
+        let store = fixture.store
+        let session = fixture.session.id
+        // Given a session whose run stopped between a stored call and its result (as `kill -9` leaves it)
+        try await store.sessions.append(.user("read it"), to: session, actor: "user:test")
+        try await store.sessions.append(
+            Message(
+                role: .assistant,
+                content: [
+                    .toolCall(ToolCall(id: ToolCall.ID("c1"), name: "read_file", arguments: #"{"path":"a"}"#)),
+                    .toolCall(ToolCall(id: ToolCall.ID("c2"), name: "slow", arguments: "{}")),
+                ]
+            ),
+            to: session,
+            actor: "agent:default"
+        )
+        // and a finished session beside it, which must be left alone
+        let finished = try await store.sessions.create(actor: "user:test")
+        try await store.sessions.append(.user("hi"), to: finished.id, actor: "user:test")
+        try await store.sessions.append(.assistant("hello"), to: finished.id, actor: "agent:default")
+        // When the gateway starts
+        #expect(try await Agent.closeInterruptedRuns(in: store) == 1)
+        // Then each call has an interrupted result and event, and the run is marked interrupted
+        let transcript = try await store.sessions.messages(of: session).map(\.message)
+        #expect(SlowToolFixture.everyCallIsAnswered(transcript))
+        #expect(transcript.last == .assistant(Agent.interruptedRunNote))
+        let events = try await store.ledger.events(limit: 1000)
+        #expect(events.filter { $0.type == "tool.call.interrupted" }.count == 2)
+        #expect(events.filter { $0.type == "run.interrupted" }.map(\.session) == [session.rawValue])
+        #expect(try await store.sessions.messages(of: finished.id).count == 2)
+        // And a second start finds nothing left to close; the session goes on
+        #expect(try await Agent.closeInterruptedRuns(in: store) == 0)
+        let answer = try await fixture.agent.run("again", session: session, actor: "user:test") { _ in }
+        #expect(answer.message.text == "Hello again.")
+        #expect(SlowToolFixture.openAIBodyAnswersEveryCall(try #require(fixture.provider.requests.last)))
+    }
+
+    @Test func startUpLeavesTheSessionsOfUnfinishedTasksToTheSupervisor() async throws {
+        let store = try Store.inMemory()
+        let task = try await store.tasks.submit(Tasks.Draft(title: "t", instructions: "do"), actor: "test")
+        try await store.sessions.append(.user("do"), to: task.session, actor: "task")
+        #expect(try await Agent.closeInterruptedRuns(in: store) == 0)
+        #expect(try await store.sessions.messages(of: task.session).count == 1)
+    }
+}
+
+/// The drivers' repair of a transcript that holds a call without a result (a session broken before the fix).
+struct ToolPairingTests {
+    static let call1 = ToolCall(id: ToolCall.ID("c1"), name: "read_file", arguments: #"{"path":"a"}"#)
+    static let call2 = ToolCall(id: ToolCall.ID("c2"), name: "run_command", arguments: #"{"command":"ls"}"#)
+    static let result1 = ToolResult(callID: ToolCall.ID("c1"), output: "A")
+
+    @Test func aDanglingCallGetsAnErrorResultRightAfterIt() {
+        let history: [Message] = [
+            .user("read and list"),
+            Message(role: .assistant, content: [.toolCall(Self.call1), .toolCall(Self.call2)]),
+            Message(role: .tool, content: [.toolResult(Self.result1)]),
+            .user("hello?"),
+            Message(role: .assistant, content: [.toolCall(Self.call1)]),
+        ]
+        let repaired = history.pairingToolCalls()
+        let unanswered = ToolResult(callID: Self.call2.id, output: [Message].unansweredCallOutput, isError: true)
+        let interrupted = ToolResult(callID: Self.call1.id, output: [Message].unansweredCallOutput, isError: true)
+        #expect(
+            repaired == [
+                history[0], history[1],
+                Message(role: .tool, content: [.toolResult(Self.result1), .toolResult(unanswered)]),
+                history[3], history[4], Message(role: .tool, content: [.toolResult(interrupted)]),
+            ]
+        )
+        // The wire forms answer every call.
+        #expect(SlowToolFixture.openAIBodyAnswersEveryCall(ModelRequest(model: "m", messages: history)))
+        let anthropic = AnthropicProvider.body(for: ModelRequest(model: "m", messages: history))["messages"]?.arrayValue
+        let uses = (anthropic ?? []).flatMap { $0["content"]?.arrayValue ?? [] }
+        let toolUses = uses.filter { $0["type"]?.stringValue == "tool_use" }.count
+        let toolResults = uses.filter { $0["type"]?.stringValue == "tool_result" }.count
+        #expect(toolUses == 3 && toolResults == 3)
+    }
+
+    @Test func aResultThatAnswersNoCallIsDroppedAndAValidTranscriptIsUnchanged() {
+        let valid: [Message] = [
+            .user("read"), Message(role: .assistant, content: [.toolCall(Self.call1)]),
+            Message(role: .tool, content: [.toolResult(Self.result1)]), .assistant("A"),
+        ]
+        #expect(valid.pairingToolCalls() == valid)
+        let orphan = [.user("x"), Message(role: .tool, content: [.toolResult(Self.result1)]), .assistant("y")]
+        #expect(orphan.pairingToolCalls() == [.user("x"), .assistant("y")])
+    }
+}
