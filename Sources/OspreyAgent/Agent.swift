@@ -97,11 +97,19 @@ public struct Agent: Sendable {
         actor: String,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
-        // A secret typed into a prompt is redacted before the model, the transcript or the ledger sees it.
-        let prompt = store.ledger.redactor.redact(prompt)
-        let history = try await loadHistory(session)
-        try await store.sessions.append(.user(prompt), to: session, actor: actor)
-        return try await drive(history: history, prompt: .user(prompt), session: session, onEvent: onEvent)
+        try await forTask {
+            // A secret typed into a prompt is redacted before the model, the transcript or the ledger sees it.
+            let prompt = store.ledger.redactor.redact(prompt)
+            let history = try await loadHistory(session)
+            try await store.sessions.append(.user(prompt), to: session, actor: actor)
+            return try await drive(history: history, prompt: .user(prompt), session: session, onEvent: onEvent)
+        }
+    }
+
+    /// Runs `body` with the agent's task (if any) as the task of every event it produces.
+    func forTask<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        guard let taskID, EventDraft.currentTask != taskID else { return try await body() }
+        return try await EventDraft.$currentTask.withValue(taskID) { try await body() }
     }
 
     /// Continues a session's run from its last stored step, after the gateway died mid-run.
@@ -112,6 +120,13 @@ public struct Agent: Sendable {
     /// call it repeats, the human the policy asks) decides what to do. A run whose answer was already stored
     /// finishes with that answer without calling the model.
     public func resume(
+        session: Session.ID,
+        onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
+    ) async throws -> RunResult {
+        try await forTask { try await resumeForTask(session: session, onEvent: onEvent) }
+    }
+
+    private func resumeForTask(
         session: Session.ID,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {

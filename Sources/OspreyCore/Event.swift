@@ -122,6 +122,14 @@ public struct EventDraft: Hashable, Sendable {
     public var task: String?
     public var payload: JSONValue
 
+    /// The background task the current code runs for, if any: a draft made inside it carries its id.
+    ///
+    /// Bound once where a task's run starts (the supervisor, an agent with a task id), so every event the
+    /// run produces (model calls, tool calls, policy decisions, messages, approvals) knows its task without
+    /// each producer having to be told.
+    @TaskLocal public static var currentTask: String?
+
+    /// A draft; `task` defaults to the task the caller runs for (``currentTask``).
     public init(
         type: String,
         actor: String = "system",
@@ -132,7 +140,7 @@ public struct EventDraft: Hashable, Sendable {
         self.type = type
         self.actor = actor
         self.session = session
-        self.task = task
+        self.task = task ?? Self.currentTask
         self.payload = payload
     }
 }

@@ -194,7 +194,10 @@ public actor Supervisor {
         let heartbeat = limits.heartbeat
         do {
             let outcome = try await withThrowingTaskGroup(of: TaskOutcome?.self) { group in
-                group.addTask { try await runner(task, entry.resume) }
+                // Every event the run produces carries the task's id.
+                group.addTask {
+                    try await EventDraft.$currentTask.withValue(id.rawValue) { try await runner(task, entry.resume) }
+                }
                 group.addTask {
                     for await _ in cancelled {}
                     return nil

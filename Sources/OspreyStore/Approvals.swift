@@ -250,6 +250,7 @@ public struct Approvals: Sendable {
                                 type: event.type,
                                 actor: event.actor,
                                 session: approval.session,
+                                task: try Tasks.id(ofSession: approval.session, in: db),
                                 payload: approval.json
                             )
                         ],

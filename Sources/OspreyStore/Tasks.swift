@@ -302,6 +302,12 @@ public struct Tasks: Sendable {
         }
     }
 
+    /// The task whose transcript is `session`, if any: the task of an event about that session.
+    static func id(ofSession session: String?, in db: Database) throws -> String? {
+        guard let session else { return nil }
+        return try String.fetchOne(db, sql: "SELECT id FROM tasks WHERE session = ?", arguments: [session])
+    }
+
     static func fetch(_ id: TaskRecord.ID, in db: Database) throws -> TaskRecord {
         guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id.rawValue]) else {
             throw StoreError.notFound(kind: "task", id: id.rawValue)
