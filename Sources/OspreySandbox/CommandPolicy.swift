@@ -31,174 +31,102 @@ public struct CommandPolicy: Sendable {
         "mkfs", "mke2fs", "mkswap", "wipefs", "fdisk", "sfdisk", "parted", "shutdown", "reboot", "halt", "poweroff",
         "init", "telinit",
     ]
-    static let shells: Set<String> = ["sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"]
-    static let interpreters: [String: Set<String>] = [
-        "python": ["-c"], "python3": ["-c"], "python2": ["-c"], "node": ["-e", "--eval", "-p", "--print"],
-        "nodejs": ["-e", "--eval"],
-        "perl": ["-e", "-E"], "ruby": ["-e"], "php": ["-r"], "lua": ["-e"], "osascript": ["-e"],
-    ]
     static let rcFiles: Set<String> = [
         ".bashrc", ".bash_profile", ".bash_login", ".bash_logout", ".profile", ".zshrc", ".zprofile", ".zshenv",
         ".zlogin",
         ".inputrc", ".kshrc", ".cshrc", ".tcshrc",
     ]
 
+    /// Judges every program the line runs, wrappers and what they wrap: the first refusal wins, else the first
+    /// reason to ask a human.
     public func evaluate(_ line: String) -> CommandDecision {
-        evaluate(line, depth: 0)
-    }
-
-    /// The programs a line runs (the first word of each command, as a base name) and, if one of them is
-    /// dangerous even inside the sandbox (deleting recursively, force-pushing, killing), why.
-    public func inventory(_ line: String) -> (programs: [String], dangerous: String?) {
-        guard let commands = try? ShellParser.parse(line) else { return ([], nil) }
-        var programs: [String] = []
-        var dangerous: String?
-        for command in commands {
-            guard let first = command.argv.first else { continue }
-            let program = (first as NSString).lastPathComponent
-            if !programs.contains(program) { programs.append(program) }
-            let arguments = command.argv.dropFirst()
-            let flags = arguments.filter { $0.hasPrefix("-") && !$0.hasPrefix("--") }.joined()
-            switch program {
-            case "rm"
-            where flags.contains("r") || flags.contains("R") || flags.contains("f")
-                || arguments.contains("--recursive"):
-                dangerous = dangerous ?? "rm -r/-f deletes without recovery"
-            case "git"
-            where arguments.contains("push") || arguments.contains("clean")
-                || (arguments.contains("reset") && arguments.contains("--hard")):
-                dangerous = dangerous ?? "git \(arguments.first ?? "") changes or discards history"
-            case "kill", "pkill", "killall", "shred", "chmod", "chown", "crontab", "systemctl", "ssh", "scp":
-                dangerous = dangerous ?? "\(program) is dangerous"
-            default:
-                break
-            }
-        }
-        return (programs, dangerous)
-    }
-
-    func evaluate(_ line: String, depth: Int) -> CommandDecision {
-        guard depth < 8 else { return .deny("commands nested too deeply") }
-        if Self.isForkBomb(line) { return .deny("fork bomb") }
-        let commands: [SimpleCommand]
+        let invocations: [Invocation]
         do {
-            commands = try ShellParser.parse(line)
+            invocations = try Self.invocations(of: line)
         } catch {
-            return .deny("cannot parse the command: \(error)")
+            return .deny(error.reason)
         }
+        let movesDirectory = invocations.contains { $0.program == "cd" || $0.program == "pushd" }
         var approval: String?
-        for command in commands {
-            switch check(command, depth: depth) {
+        for invocation in invocations {
+            switch check(invocation) {
             case .deny(let reason): return .deny(reason)
             case .needsApproval(let reason): approval = approval ?? reason
             case .allow: break
+            }
+            if let reason = Self.inlineCode(invocation, movesDirectory: movesDirectory) {
+                approval = approval ?? reason
             }
         }
         return approval.map(CommandDecision.needsApproval) ?? .allow
     }
 
-    static func isForkBomb(_ line: String) -> Bool {
-        // name(){ name | name & }; name — the classic and its renamings.
-        line.range(of: #"([A-Za-z_:][A-Za-z0-9_:]*)\s*\(\s*\)\s*\{[^}]*\1\s*\|\s*\1"#, options: .regularExpression)
-            != nil
+    /// The programs a line runs (each as a base name, wrappers and what they wrap) and, if one of them is
+    /// dangerous even inside the sandbox (deleting recursively or in bulk, force-pushing, killing), why.
+    public func inventory(_ line: String) -> (programs: [String], dangerous: String?) {
+        guard let invocations = try? Self.invocations(of: line) else { return ([], nil) }
+        var programs: [String] = []
+        var dangerous: String?
+        for invocation in invocations {
+            guard let program = invocation.program else { continue }
+            if !programs.contains(program) { programs.append(program) }
+            dangerous = dangerous ?? Self.danger(of: invocation)
+        }
+        return (programs, dangerous)
     }
 
-    func check(_ command: SimpleCommand, depth: Int) -> CommandDecision {
-        for assignment in command.assignments where Self.forbiddenVariables.contains(assignment.name) {
+    /// Why `invocation` is dangerous even inside the sandbox, or nil.
+    static func danger(of invocation: Invocation) -> String? {
+        guard let program = invocation.program else { return nil }
+        let arguments = invocation.arguments
+        let flags = arguments.filter { $0.hasPrefix("-") && !$0.hasPrefix("--") }.joined()
+        switch program {
+        case "rm"
+        where flags.contains("r") || flags.contains("R") || flags.contains("f")
+            || arguments.contains("--recursive") || arguments.contains("--force"):
+            return "rm -r/-f deletes without recovery"
+        case _ where invocation.fed && ["rm", "unlink", "rmdir", "shred"].contains(program):
+            return "\(program) on files chosen at run time (xargs, find -exec) deletes without recovery"
+        case "find" where arguments.contains("-delete"):
+            return "find -delete deletes without recovery"
+        case "rsync" where arguments.contains { $0.hasPrefix("--delete") || $0.hasPrefix("--remove-source") }:
+            return "rsync --delete deletes without recovery"
+        case "git"
+        where arguments.contains("push") || arguments.contains("clean")
+            || (arguments.contains("reset") && arguments.contains("--hard")):
+            return "git \(arguments.first ?? "") changes or discards history"
+        case "kill", "pkill", "killall", "shred", "chmod", "chown", "crontab", "systemctl", "ssh", "scp":
+            return "\(program) is dangerous"
+        default:
+            return nil
+        }
+    }
+
+    /// The blacklist for one program: what no approval mode may run.
+    func check(_ invocation: Invocation) -> CommandDecision {
+        for assignment in invocation.assignments where Self.forbiddenVariables.contains(assignment.name) {
             return .deny("commands may not set \(assignment.name)")
         }
-        for redirection in command.redirections where redirection.kind == .write || redirection.kind == .append {
+        for redirection in invocation.redirections where redirection.kind == .write || redirection.kind == .append {
             if let reason = protectedWrite(redirection.target) { return .deny(reason) }
         }
-        return check(argv: command.argv, dynamic: command.hasDynamicWords, depth: depth)
-    }
-
-    func check(argv: [String], dynamic: Bool, depth: Int) -> CommandDecision {
-        guard let first = argv.first else { return .allow }
-        if first.contains("$(…)") || first.hasPrefix("$") { return .deny("the program to run is decided at run time") }
-        let program = (first as NSString).lastPathComponent
-        let arguments = Array(argv.dropFirst())
+        guard let program = invocation.program else { return .allow }
+        if invocation.programIsDynamic { return .deny("the program to run is decided at run time") }
+        let arguments = invocation.arguments
         if Self.privilege.contains(program) { return .deny("\(program) is not allowed") }
         if Self.destroyers.contains(program) || program.hasPrefix("mkfs.") { return .deny("\(program) is not allowed") }
         switch program {
         case "env":
-            var rest = arguments[...]
-            while let next = rest.first {
-                if next == "-u" || next == "-C" || next == "--unset" || next == "--chdir" {
-                    rest = rest.dropFirst(2)
-                } else if next.hasPrefix("-") {
-                    rest = rest.dropFirst()
-                } else if let equals = next.firstIndex(of: "="), next.first != "=" {
-                    let name = String(next[..<equals])
-                    if Self.forbiddenVariables.contains(name) { return .deny("commands may not set \(name)") }
-                    rest = rest.dropFirst()
-                } else {
-                    break
-                }
+            for variable in Self.envParts(arguments).variables {
+                let name = String(variable.prefix { $0 != "=" })
+                if Self.forbiddenVariables.contains(name) { return .deny("commands may not set \(name)") }
             }
-            return check(argv: Array(rest), dynamic: dynamic, depth: depth + 1)
-        case "nice", "ionice":
-            return check(
-                argv: Self.skipOptions(arguments, taking: ["-n", "--adjustment", "-c", "-p"]),
-                dynamic: dynamic,
-                depth: depth + 1
-            )
-        case "timeout":
-            let rest = Self.skipOptions(arguments, taking: ["-s", "--signal", "-k", "--kill-after"])
-            return check(argv: Array(rest.dropFirst()), dynamic: dynamic, depth: depth + 1)  // drop the duration
-        case "nohup", "time", "command", "exec", "setsid", "stdbuf", "builtin":
-            return check(
-                argv: Self.skipOptions(arguments, taking: ["-o", "-e", "-i"]),
-                dynamic: dynamic,
-                depth: depth + 1
-            )
-        case "xargs":
-            let rest = Self.skipOptions(
-                arguments,
-                taking: ["-n", "-I", "-P", "-L", "-s", "-d", "-E", "-a", "--max-args", "--max-procs"]
-            )
-            return check(argv: rest.isEmpty ? ["echo"] : rest, dynamic: true, depth: depth + 1)
         case "find":
-            var index = 0
-            while index < arguments.count {
-                if ["-exec", "-execdir", "-ok", "-okdir"].contains(arguments[index]) {
-                    let inner = arguments[(index + 1)...].prefix { $0 != ";" && $0 != "+" }
-                    let decision = check(argv: Array(inner), dynamic: true, depth: depth + 1)
-                    if decision != .allow { return decision }
-                    index += inner.count + 1
-                }
-                if arguments[index...].first == "-delete",
-                    arguments.first.map({ ["/", "~", "/*"].contains($0) }) == true
-                {
-                    return .deny("find -delete on \(arguments[0]) is not allowed")
-                }
-                index += 1
+            if arguments.contains("-delete"), arguments.first.map({ ["/", "~", "/*"].contains($0) }) == true {
+                return .deny("find -delete on \(arguments[0]) is not allowed")
             }
-            return .allow
         default:
             break
-        }
-        if Self.shells.contains(program) {
-            let rest = program == "busybox" ? Array(arguments.dropFirst()) : arguments
-            if program == "busybox", let applet = arguments.first {
-                return check(argv: [applet] + rest, dynamic: dynamic, depth: depth + 1)
-            }
-            if let flag = rest.firstIndex(where: { $0.hasPrefix("-") && $0.contains("c") && !$0.hasPrefix("--") }),
-                flag + 1 < rest.count
-            {
-                return evaluate(rest[flag + 1], depth: depth + 1)
-            }
-            return .allow
-        }
-        let interpreter = program.trimmingCharacters(in: CharacterSet(charactersIn: "0123456789."))
-        if let flags = Self.interpreters[interpreter] ?? Self.interpreters[program],
-            arguments.contains(where: { argument in
-                // `-c code` and the glued form `-ccode`.
-                flags.contains(argument)
-                    || flags.contains { argument.hasPrefix($0) && $0.count == 2 && argument.count > 2 }
-            })
-        {
-            return .needsApproval("\(program) with inline code needs approval")
         }
         switch program {
         case "rm":
@@ -275,17 +203,5 @@ public struct CommandPolicy: Sendable {
             return "writing Osprey's own files is not allowed"
         }
         return nil
-    }
-
-    static func skipOptions(_ arguments: [String], taking: Set<String>) -> [String] {
-        var rest = arguments[...]
-        while let next = rest.first, next.hasPrefix("-") {
-            if next == "--" {
-                rest = rest.dropFirst()
-                break
-            }
-            rest = rest.dropFirst(taking.contains(next) ? 2 : 1)
-        }
-        return Array(rest)
     }
 }
