@@ -34,7 +34,7 @@ public struct ReadFile: Tool {
 
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         let (directory, path, _) = try context.place(arguments.path, writing: false)
-        let (data, truncated) = try directory.read(path, limit: 4 << 20)
+        let (data, truncated) = try await Workspace.offload { try directory.read(path, limit: 4 << 20) }
         guard let text = String(data: data, encoding: .utf8) else {
             throw WorkspaceError("'\(arguments.path)' is not UTF-8 text")
         }
@@ -77,7 +77,7 @@ public struct WriteFile: Tool {
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         let data = Data(arguments.content.utf8)
         let (directory, path, _) = try context.place(arguments.path, writing: true)
-        try directory.write(path, data: data)
+        try await Workspace.offload { try directory.write(path, data: data) }
         return "Wrote \(data.count) bytes to \(arguments.path)."
     }
 }
@@ -119,7 +119,7 @@ public struct EditFile: Tool {
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         guard !arguments.oldString.isEmpty else { throw ToolArgumentError(description: "old_string must not be empty") }
         let (directory, path, _) = try context.place(arguments.path, writing: true)
-        let (data, truncated) = try directory.read(path, limit: 16 << 20)
+        let (data, truncated) = try await Workspace.offload { try directory.read(path, limit: 16 << 20) }
         guard !truncated, let text = String(data: data, encoding: .utf8) else {
             throw WorkspaceError("'\(arguments.path)' is not a UTF-8 text file under 16 MiB")
         }
@@ -132,7 +132,7 @@ public struct EditFile: Tool {
             )
         }
         let updated = text.replacingOccurrences(of: arguments.oldString, with: arguments.newString)
-        try directory.write(path, data: Data(updated.utf8))
+        try await Workspace.offload { try directory.write(path, data: Data(updated.utf8)) }
         return "Edited \(arguments.path)."
     }
 }
@@ -157,7 +157,7 @@ public struct ListDirectory: Tool {
 
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         let (directory, path, _) = try context.place(arguments.path ?? ".", writing: false)
-        let entries = try directory.list(path)
+        let entries = try await Workspace.offload { try directory.list(path) }
         if entries.isEmpty { return "(empty)" }
         return entries.map { entry in
             entry.isDirectory
@@ -194,7 +194,8 @@ public struct Glob: Tool {
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         let matcher = try Self.regex(arguments.pattern)
         let (directory, base, _) = try context.place(arguments.path ?? ".", writing: false)
-        let matches = try directory.files(under: base, limit: 100_000).filter { path in
+        let files = try await Workspace.offload { try directory.files(under: base, limit: 100_000) }
+        let matches = files.filter { path in
             matcher.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) != nil
         }
         return matches.isEmpty ? "No files match \(arguments.pattern)." : matches.prefix(1000).joined(separator: "\n")
@@ -259,10 +260,10 @@ public struct Grep: Tool {
         let filter = try arguments.glob.map(Glob.regex)
         var results: [String] = []
         let (directory, base, _) = try context.place(arguments.path ?? ".", writing: false)
-        for path in try directory.files(under: base, limit: 20_000) {
+        for path in try await Workspace.offload({ try directory.files(under: base, limit: 20_000) }) {
             try Task.checkCancellation()
             if let filter, filter.firstMatch(in: path, range: NSRange(path.startIndex..., in: path)) == nil { continue }
-            guard let (data, _) = try? directory.read(path, limit: 2 << 20),
+            guard let (data, _) = try? await Workspace.offload({ try directory.read(path, limit: 2 << 20) }),
                 let text = String(data: data, encoding: .utf8)
             else { continue }
             for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {

@@ -33,6 +33,14 @@ public final class Workspace: Sendable {
 
     static func reason(_ code: Int32) -> String { String(cString: strerror(code)) }
 
+    /// Runs blocking file work on a Dispatch thread, never on the cooperative pool, whose few threads must stay
+    /// free for the gateway's requests (`/health`) even when a file is slow.
+    public static func offload<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
     /// The path relative to the root, with a leading "/" or "./" removed; "" and "." mean the root.
     static func relative(_ path: String) -> String {
         var trimmed = path
@@ -51,18 +59,47 @@ public final class Workspace: Sendable {
         case EISDIR: throw WorkspaceError("'\(path)' is a directory")
         case ENOTDIR: throw WorkspaceError("a component of '\(path)' is not a directory")
         case EACCES, EPERM: throw WorkspaceError("permission denied for '\(path)'")
+        case ENXIO:
+            throw WorkspaceError(
+                "'\(path)' is not a regular file (a FIFO or socket); file tools only handle regular files"
+            )
         default: throw WorkspaceError("cannot open '\(path)': \(Self.reason(-descriptor))")
         }
     }
 
+    /// Opens `path` for `flags` only if it is a regular file with no other name: never waits on a FIFO, a socket
+    /// or a device, and never follows a hard link to a file that may lie outside the workspace.
+    ///
+    /// The open is non-blocking (a FIFO without a peer would otherwise wait for ever) and never truncates; the
+    /// checks run on the opened descriptor, so nothing can be swapped in between.
+    func openRegularFile(_ path: String, flags: Int32) throws -> Int32 {
+        let descriptor = try open(path, flags: flags | O_NOFOLLOW | O_NONBLOCK)
+        var info = stat()
+        guard fstat(descriptor, &info) == 0 else {
+            let code = errno
+            Glibc.close(descriptor)
+            throw WorkspaceError("cannot inspect '\(path)': \(Self.reason(code))")
+        }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            Glibc.close(descriptor)
+            throw WorkspaceError(
+                "'\(path)' is not a regular file (a FIFO, socket or device); file tools only handle regular files"
+            )
+        }
+        guard info.st_nlink <= 1 else {
+            Glibc.close(descriptor)
+            throw WorkspaceError(
+                "'\(path)' is a hard link (\(info.st_nlink) names): it may be a file outside the workspace, so file tools refuse it; use a copy"
+            )
+        }
+        _ = fcntl(descriptor, F_SETFL, fcntl(descriptor, F_GETFL) & ~O_NONBLOCK)
+        return descriptor
+    }
+
     /// Reads a regular file, at most `limit` bytes; says so when it was longer.
     public func read(_ path: String, limit: Int) throws -> (data: Data, truncated: Bool) {
-        let descriptor = try open(path, flags: O_RDONLY | O_NOFOLLOW)
+        let descriptor = try openRegularFile(path, flags: O_RDONLY)
         defer { Glibc.close(descriptor) }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
-            throw WorkspaceError("'\(path)' is not a regular file")
-        }
         var data = Data()
         var buffer = [UInt8](repeating: 0, count: 65536)
         while data.count <= limit {
@@ -99,8 +136,12 @@ public final class Workspace: Sendable {
                 }
             }
         }
-        let descriptor = try open(relative, flags: O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, mode: 0o644)
+        // Truncated only after the checks: O_TRUNC would empty a hard-linked file before it could be refused.
+        let descriptor = try openRegularFile(relative, flags: O_WRONLY | O_CREAT)
         defer { Glibc.close(descriptor) }
+        guard ftruncate(descriptor, 0) == 0 else {
+            throw WorkspaceError("cannot write '\(path)': \(Self.reason(errno))")
+        }
         var written = 0
         let bytes = [UInt8](data)
         while written < bytes.count {

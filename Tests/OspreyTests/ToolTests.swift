@@ -76,6 +76,71 @@ struct ToolTests {
         #expect(canary == JailFixture.canary)
     }
 
+    @Test func aHardLinkToAFileOutsideTheWorkspaceIsNeitherReadNorWritten() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        // Given a file outside the workspace, hard-linked inside it
+        let outside = jail.directory.url.appendingPathComponent("outside/secret.txt")
+        try FileManager.default.linkItem(at: outside, to: jail.workspace.root.appendingPathComponent("linked.txt"))
+        // When the file tools read, write and edit it
+        for (tool, arguments) in [
+            ("read_file", #"{"path":"linked.txt"}"#), ("write_file", #"{"path":"linked.txt","content":"pwned"}"#),
+            ("edit_file", #"{"path":"linked.txt","old_string":"CANARY","new_string":"pwned"}"#),
+            ("grep", #"{"pattern":"CANARY"}"#),
+        ] {
+            let result = try await jail.call(tool, arguments)
+            // Then nothing of it is shown and nothing written
+            #expect(tool == "grep" || result.isError, "\(tool): \(result.output)")
+            #expect(!result.output.contains(JailFixture.canary), "\(tool)")
+            if tool == "read_file" { #expect(result.output.contains("hard link"), "\(result.output)") }
+        }
+        #expect(try String(contentsOf: outside, encoding: .utf8) == JailFixture.canary)
+    }
+
+    /// Runs `body`; if it has not finished after `patience`, opens both ends of the FIFO so that a call blocked on
+    /// it can return (and the test fail rather than hang).
+    static func unblocking(
+        _ fifo: String,
+        after patience: Duration,
+        _ body: @escaping @Sendable () async throws -> ToolResult
+    ) async throws -> ToolResult {
+        try await withThrowingTaskGroup(of: ToolResult?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: patience)
+                let descriptor = open(fifo, O_RDWR | O_NONBLOCK)
+                try await Task.sleep(for: .milliseconds(200))
+                close(descriptor)
+                return nil
+            }
+            while let next = try await group.next() {
+                if let result = next {
+                    group.cancelAll()
+                    return result
+                }
+            }
+            throw CancellationError()
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aFIFOInTheWorkspaceIsRefusedAtOnceNotWaitedOn() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let fifo = jail.workspace.root.appendingPathComponent("pipe").path
+        #expect(mkfifo(fifo, 0o644) == 0)
+        for (tool, arguments) in [
+            ("read_file", #"{"path":"pipe"}"#), ("write_file", #"{"path":"pipe","content":"x"}"#),
+            ("edit_file", #"{"path":"pipe","old_string":"a","new_string":"b"}"#), ("grep", #"{"pattern":"x"}"#),
+        ] {
+            let started = ContinuousClock.now
+            let result = try await Self.unblocking(fifo, after: .seconds(3)) { try await jail.call(tool, arguments) }
+            #expect(ContinuousClock.now - started < .seconds(2), "\(tool) waited on the FIFO")
+            #expect(tool == "grep" || result.isError, "\(tool): \(result.output)")
+            if tool == "read_file" { #expect(result.output.contains("not a regular file"), "\(result.output)") }
+        }
+    }
+
     @Test func aDirectorySwappedForASymlinkBetweenTwoCallsIsRefused() async throws {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
