@@ -1,14 +1,19 @@
 // osprey-jail: the last step before a sandboxed command runs. It confines itself, then executes the command,
 // so the confinement applies to the command and everything it starts, and never to the gateway.
 //
-//   osprey-jail [--cgroup DIR]... [--read PATH]... [--write PATH]... [--no-network] [--seccomp] -- PROGRAM ARG...
+//   osprey-jail [--cgroup DIR]... [--list PATH]... [--read PATH]... [--write PATH]... [--no-network] [--seccomp]
+//               [--pid-namespace] -- PROGRAM ARG...
 //
 //   --cgroup DIR   join the cgroup v1 directory DIR (write our pid to DIR/cgroup.procs); the gateway created it
 //                  with its limits (memory.limit_in_bytes, pids.max)
+//   --list PATH    Landlock: directories at PATH (and below) may be listed, their files not read (unless --read)
 //   --read PATH    Landlock: PATH (and below) may be read and executed
 //   --write PATH   Landlock: PATH (and below) may be read, executed, written, created and removed
 //   --no-network   Landlock (ABI 4+): no TCP bind or connect
 //   --seccomp      a seccomp filter: kernel-attack and escape system calls fail with EPERM
+//   --pid-namespace  run the command as process 1 of a new PID namespace with its own /proc: it sees no process
+//                  of the host (the gateway, its environment), and everything it starts, daemons included, dies
+//                  with it; the jail waits outside and exits as the command did
 //
 // Landlock is applied when at least one --read or --write is given; everything not listed is then unreadable.
 // Any step that fails is fatal (exit 126 with a message on stderr): the command never runs half-confined.
@@ -25,7 +30,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -93,7 +101,8 @@ static void allow_path(int ruleset, const char *path, uint64_t rights) {
     close(fd);
 }
 
-static void apply_landlock(char **reads, int read_count, char **writes, int write_count, int no_network) {
+static void apply_landlock(char **lists, int list_count, char **reads, int read_count, char **writes, int write_count,
+                           int no_network) {
     long abi = syscall(__NR_landlock_create_ruleset, NULL, 0, LANDLOCK_CREATE_RULESET_VERSION);
     if (abi < 1) die("landlock", "is not available in this kernel");
     uint64_t fs = handled_fs((int)abi);
@@ -114,6 +123,7 @@ static void apply_landlock(char **reads, int read_count, char **writes, int writ
     int ruleset = (int)syscall(__NR_landlock_create_ruleset, &attributes, size, 0);
     if (ruleset < 0) die("landlock", "create ruleset");
     uint64_t read = LANDLOCK_ACCESS_FS_EXECUTE | LANDLOCK_ACCESS_FS_READ_FILE | LANDLOCK_ACCESS_FS_READ_DIR;
+    for (int i = 0; i < list_count; i++) allow_path(ruleset, lists[i], LANDLOCK_ACCESS_FS_READ_DIR);
     for (int i = 0; i < read_count; i++) allow_path(ruleset, reads[i], read);
     for (int i = 0; i < write_count; i++) allow_path(ruleset, writes[i], fs);
     if (syscall(__NR_landlock_restrict_self, ruleset, 0) != 0) die("landlock", "restrict self");
@@ -198,11 +208,58 @@ static void apply_seccomp(void) {
     if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) die("seccomp", "install filter");
 }
 
+static void write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) die("pid namespace: open", path);
+    ssize_t length = (ssize_t)strlen(text);
+    if (write(fd, text, (size_t)length) != length) die("pid namespace: write", path);
+    close(fd);
+}
+
+// Forks the command into a new PID namespace (and a mount namespace for its /proc). The child returns and goes
+// on to confine itself; this process waits and exits as the child did. When the child (process 1 of the
+// namespace) ends, the kernel kills everything else in the namespace, so no daemon outlives the command.
+static void enter_pid_namespace(void) {
+    if (geteuid() != 0) {
+        // Unprivileged: a user namespace of our own first, mapping us to ourselves, grants the right to the rest.
+        uid_t uid = geteuid();
+        gid_t gid = getegid();
+        if (unshare(CLONE_NEWUSER) != 0) die("pid namespace", "user namespace");
+        char map[64];
+        write_file("/proc/self/setgroups", "deny");
+        snprintf(map, sizeof(map), "%d %d 1\n", (int)uid, (int)uid);
+        write_file("/proc/self/uid_map", map);
+        snprintf(map, sizeof(map), "%d %d 1\n", (int)gid, (int)gid);
+        write_file("/proc/self/gid_map", map);
+    }
+    if (unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) die("pid namespace", "unshare");
+    pid_t child = fork();
+    if (child < 0) die("pid namespace", "fork");
+    if (child == 0) {
+        // The jail outside may be killed (a timeout kills the process group): take the namespace down with it.
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) die("pid namespace", "death signal");
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) die("pid namespace", "private mounts");
+        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) die("pid namespace", "/proc");
+        return;
+    }
+    // Signals that would end this process are left at their defaults; the command's own end is mirrored.
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0) {
+        if (errno != EINTR) die("pid namespace", "wait");
+    }
+    if (WIFEXITED(status)) _exit(WEXITSTATUS(status));
+    int signal_number = WTERMSIG(status);
+    signal(signal_number, SIG_DFL);
+    kill(getpid(), signal_number);
+    _exit(128 + signal_number);
+}
+
 int main(int argc, char **argv) {
     char **reads = calloc((size_t)argc, sizeof(char *));
     char **writes = calloc((size_t)argc, sizeof(char *));
-    if (reads == NULL || writes == NULL) die("memory", NULL);
-    int read_count = 0, write_count = 0, no_network = 0, seccomp = 0;
+    char **lists = calloc((size_t)argc, sizeof(char *));
+    if (reads == NULL || writes == NULL || lists == NULL) die("memory", NULL);
+    int list_count = 0, read_count = 0, write_count = 0, no_network = 0, seccomp = 0, pid_namespace = 0;
     int index = 1;
     for (; index < argc; index++) {
         const char *option = argv[index];
@@ -211,13 +268,17 @@ int main(int argc, char **argv) {
             break;
         }
         int takes_value = strcmp(option, "--cgroup") == 0 || strcmp(option, "--read") == 0 ||
-                          strcmp(option, "--write") == 0;
+                          strcmp(option, "--write") == 0 || strcmp(option, "--list") == 0;
         if (takes_value && index + 1 >= argc) {
             errno = EINVAL;
             die("usage: missing value after", option);
         }
         if (strcmp(option, "--cgroup") == 0) {
             join_cgroup(argv[++index]);
+        } else if (strcmp(option, "--list") == 0) {
+            lists[list_count++] = argv[++index];
+        } else if (strcmp(option, "--pid-namespace") == 0) {
+            pid_namespace = 1;
         } else if (strcmp(option, "--read") == 0) {
             reads[read_count++] = argv[++index];
         } else if (strcmp(option, "--write") == 0) {
@@ -235,9 +296,11 @@ int main(int argc, char **argv) {
         errno = EINVAL;
         die("usage: no program after --", NULL);
     }
+    if (pid_namespace) enter_pid_namespace();
     // No setuid binary may regain what the sandbox takes away; also required for an unprivileged filter.
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs", NULL);
-    if (read_count + write_count > 0 || no_network) apply_landlock(reads, read_count, writes, write_count, no_network);
+    if (list_count + read_count + write_count > 0 || no_network)
+        apply_landlock(lists, list_count, reads, read_count, writes, write_count, no_network);
     if (seccomp) apply_seccomp();
     execvp(argv[index], &argv[index]);
     die("exec", argv[index]);

@@ -79,6 +79,50 @@ public struct Sandbox: Hashable, Sendable {
         "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/dev", "/proc",
     ]
 
+    /// Entries of /etc that hold secrets of the host (password hashes, sudo rules, private keys, VPN and Wi-Fi
+    /// credentials): hidden by bubblewrap and left out of Landlock's readable set on every rung.
+    static let etcSecrets: Set<String> = [
+        "shadow", "shadow-", "gshadow", "gshadow-", "sudoers", "sudoers.d", "security", "credstore",
+        "credstore.encrypted", "wireguard", "NetworkManager", "openvpn", "ppp", "ipsec.secrets", "ssh", "ssl",
+    ]
+
+    /// bubblewrap arguments that cover the secrets of /etc: an empty directory over a directory, /dev/null
+    /// over a file; of `ssh` only the host keys, of `ssl` only `private`.
+    static func hidingConfiguration(etc: String = "/etc") -> [String] {
+        let manager = FileManager.default
+        var secrets = etcSecrets.subtracting(["ssh", "ssl"]).sorted().map { etc + "/" + $0 }
+        secrets.append(etc + "/ssl/private")
+        for name in ((try? manager.contentsOfDirectory(atPath: etc + "/ssh")) ?? []).sorted()
+        where !readableConfiguration(etc: etc).contains(etc + "/ssh/" + name) {
+            secrets.append(etc + "/ssh/" + name)
+        }
+        var arguments: [String] = []
+        for path in secrets {
+            var isDirectory: ObjCBool = false
+            guard manager.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
+            arguments += isDirectory.boolValue ? ["--tmpfs", path] : ["--ro-bind", "/dev/null", path]
+        }
+        return arguments
+    }
+
+    /// What Landlock may let a command read in `etc`: every entry but the secrets, with the public part of
+    /// `ssh` (client configuration, not host keys) and `ssl` (certificates, not `private`).
+    static func readableConfiguration(etc: String = "/etc") -> [String] {
+        let manager = FileManager.default
+        var paths: [String] = []
+        for name in ((try? manager.contentsOfDirectory(atPath: etc)) ?? []).sorted() {
+            if !etcSecrets.contains(name) { paths.append(etc + "/" + name) }
+        }
+        for name in ((try? manager.contentsOfDirectory(atPath: etc + "/ssh")) ?? []).sorted()
+        where (!name.hasSuffix("_key") && !name.hasPrefix("ssh_host_")) || name.hasSuffix(".pub") {
+            paths.append(etc + "/ssh/" + name)
+        }
+        for name in ((try? manager.contentsOfDirectory(atPath: etc + "/ssl")) ?? []).sorted() where name != "private" {
+            paths.append(etc + "/ssl/" + name)
+        }
+        return paths
+    }
+
     /// Resolves `backend` (`auto`, `bwrap`, `process`, `none`) against the machine.
     ///
     /// `searchPath` is where bwrap and prlimit are looked for; `jail` is the `osprey-jail` path (default: beside
@@ -205,7 +249,12 @@ public struct Sandbox: Hashable, Sendable {
         // Landlock inside: the system read-only, the workspace and write roots writable, nothing else visible.
         func confine(_ program: String, extraWrites: [String]) -> [String] {
             var arguments = [program, "--seccomp"]
-            for directory in Self.systemDirectories + readRoots { arguments += ["--read", directory] }
+            // /etc may be listed, and every file in it read except the host's secrets.
+            arguments += ["--list", "/etc"]
+            for path in Self.readableConfiguration() { arguments += ["--read", path] }
+            for directory in Self.systemDirectories + readRoots where directory != "/etc" {
+                arguments += ["--read", directory]
+            }
             for directory in [workspace] + writeRoots + extraWrites + ["/dev/null"] {
                 arguments += ["--write", directory]
             }
@@ -220,18 +269,28 @@ public struct Sandbox: Hashable, Sendable {
             // The jail is bound at a fixed path: its real directory may be hidden (an install under the home).
             let inner = "/run/osprey-jail"
             command += [bubblewrap, "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--unshare-all"]
+            // An unprivileged user inside its own user namespace, never root (who owns /etc/shadow).
+            command += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
             if network { command.append("--share-net") }
             // /run is replaced too: it holds the daemon sockets (D-Bus, Docker) a command has no business with.
             command += [
                 "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
             ]
+            // Other users' homes, root's, and the secrets in /etc are not there.
+            for directory in ["/root", "/home"] where FileManager.default.fileExists(atPath: directory) {
+                command += ["--tmpfs", directory]
+            }
+            command += Self.hidingConfiguration()
             for directory in hidden { command += ["--tmpfs", directory] }
             for directory in readRoots { command += ["--ro-bind-try", directory, directory] }
             for directory in writeRoots { command += ["--bind-try", directory, directory] }
             command += ["--bind", workspace, workspace, "--ro-bind", jail, inner, "--chdir", workspace, "--"]
             command += confine(inner, extraWrites: ["/tmp"]) + ["--"] + argv
         } else {
-            command += confine(jail, extraWrites: []) + (network ? [] : ["--no-network"]) + ["--"] + argv
+            // Without bubblewrap the jail still gives the command a PID namespace of its own: it cannot see or
+            // signal the gateway, and nothing it starts outlives it.
+            command += confine(jail, extraWrites: []) + ["--pid-namespace"] + (network ? [] : ["--no-network"])
+            command += ["--"] + argv
         }
         return .success(Launch(argv: command, controlGroups: groups))
     }
@@ -254,15 +313,22 @@ public struct Launch: Hashable, Sendable {
     public var argv: [String]
     public var controlGroups: [String]
 
-    /// Removes the command's cgroups (after its process group is gone).
+    /// Kills whatever is left in the command's cgroups (a daemon that left its process group), then removes them.
     public func release() {
         for directory in controlGroups {
             // The kernel refuses while the last member is still exiting; it is a matter of milliseconds.
-            for _ in 0..<50 {
+            for _ in 0..<100 {
+                for pid in Self.members(of: directory) { kill(pid, SIGKILL) }
                 if rmdir(directory) == 0 || errno == ENOENT { break }
                 usleep(2000)
             }
         }
+    }
+
+    /// The processes in a cgroup v1 directory.
+    static func members(of directory: String) -> [pid_t] {
+        guard let text = try? String(contentsOfFile: directory + "/cgroup.procs", encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { pid_t($0) }.filter { $0 > 1 }
     }
 }
 

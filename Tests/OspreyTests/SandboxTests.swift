@@ -212,6 +212,83 @@ struct SandboxTests {
         #expect(!FileManager.default.fileExists(atPath: groups.memory + "/" + group.name))
     }
 
+    @Test func aSandboxedCommandIsNotRootAndSeesNoSecretsOfTheHost() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let result = try await Self.run(
+            "echo uid=$(id -u); cat /etc/shadow && echo READ-SHADOW; cat /etc/gshadow && echo READ-GSHADOW; "
+                + "ls -A /root /home && echo LISTED-HOMES; echo listed",
+            sandbox: try Self.bubblewrap(),
+            jail: jail
+        )
+        #expect(result.output.contains("listed"), "\(result.output)")
+        #expect(!result.output.contains("uid=0"), "\(result.output)")
+        #expect(!result.output.contains("READ-SHADOW") && !result.output.contains("READ-GSHADOW"), "\(result.output)")
+        #expect(!result.output.contains("root:"), "\(result.output)")
+        #expect(!result.output.contains("LISTED-HOMES"), "\(result.output)")
+    }
+
+    @Test func theFullRungCannotReadTheHostsPasswordHashes() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let result = try await Self.run(
+            "cat /etc/shadow && echo READ-SHADOW; cat /etc/gshadow && echo READ-GSHADOW; ls /root && echo LISTED-ROOT; "
+                + "cat /etc/passwd | head -1",
+            sandbox: try Self.bubblewrap().withoutNamespaces,
+            jail: jail
+        ) { $0.capabilities = Capabilities(exec: .full, approval: .autonomous) }
+        #expect(!result.output.contains("READ-SHADOW") && !result.output.contains("READ-GSHADOW"), "\(result.output)")
+        #expect(!result.output.contains("LISTED-ROOT"), "\(result.output)")
+        // /etc itself stays readable.
+        #expect(result.output.contains("root:x:0:0"), "\(result.output)")
+    }
+
+    /// The pids of processes whose command line contains `marker`.
+    static func processes(containing marker: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
+            return String(decoding: data, as: UTF8.self).contains(marker)
+        }
+    }
+
+    @Test func onTheFullRungTheGatewayIsInvisibleAndNothingOutlivesTheCommand() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        // Given a secret in the gateway's environment and a probe script in the workspace
+        setenv("OSPREY_PLANTED_SECRET", "planted-7c1e", 1)
+        defer { unsetenv("OSPREY_PLANTED_SECRET") }
+        let gateway = getpid()
+        try """
+        cat /proc/$PPID/environ /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep planted-7c1e
+        kill -0 \(gateway) 2>/dev/null && echo GATEWAY-REACHABLE || echo gateway-unreachable
+        echo processes $(ls /proc | grep -c '^[0-9]')
+        setsid sleep 86399.25 > /dev/null 2>&1 < /dev/null &
+        grep pids /proc/self/cgroup
+        """.write(to: jail.workspace.root.appendingPathComponent("probe.sh"), atomically: true, encoding: .utf8)
+        // When it runs on the full rung
+        let result = try await Self.run("sh probe.sh", sandbox: try Self.bubblewrap().withoutNamespaces, jail: jail) {
+            $0.capabilities = Capabilities(exec: .full, approval: .autonomous)
+        }
+        defer { for pid in Self.processes(containing: "86399.25") { kill(pid, SIGKILL) } }
+        // Then it saw neither the gateway's environment nor the gateway
+        #expect(result.output.contains("gateway-unreachable"), "\(result.output)")
+        #expect(!result.output.contains("planted-7c1e"), "\(result.output)")
+        let count = result.output.components(separatedBy: "processes ").last.flatMap { Int($0.prefix { $0.isNumber }) }
+        #expect((count ?? 1000) < 10, "\(result.output)")
+        // And its daemon and its cgroup are gone once it has returned
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(Self.processes(containing: "86399.25").isEmpty, "a setsid daemon outlived its command")
+        if let groups = Sandbox.resolve(backend: "auto", hidden: []).controlGroups,
+            let line = result.output.split(separator: "\n").first(where: { $0.contains("pids:") }),
+            let name = line.split(separator: "/").last
+        {
+            #expect(name.hasPrefix("cmd-"), "\(line)")
+            #expect(!FileManager.default.fileExists(atPath: groups.pids + "/" + name), "cgroup \(name) left behind")
+            #expect(!FileManager.default.fileExists(atPath: groups.memory + "/" + name), "cgroup \(name) left behind")
+        }
+    }
+
     @Test func withoutBubblewrapCommandsAreRefusedNotRunBare() async throws {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
