@@ -2,7 +2,7 @@
 // so the confinement applies to the command and everything it starts, and never to the gateway.
 //
 //   osprey-jail [--cgroup DIR]... [--list PATH]... [--read PATH]... [--write PATH]... [--no-network] [--seccomp]
-//               [--pid-namespace] -- PROGRAM ARG...
+//               [--pid-namespace] [--drop-capabilities] -- PROGRAM ARG...
 //
 //   --cgroup DIR   join the cgroup v1 directory DIR (write our pid to DIR/cgroup.procs); the gateway created it
 //                  with its limits (memory.limit_in_bytes, pids.max)
@@ -14,6 +14,8 @@
 //   --pid-namespace  run the command as process 1 of a new PID namespace with its own /proc: it sees no process
 //                  of the host (the gateway, its environment), and everything it starts, daemons included, dies
 //                  with it; the jail waits outside and exits as the command did
+//   --drop-capabilities  empty the capability bounding, ambient and process sets (after --pid-namespace, which
+//                  needs them): a command started by a root gateway is root without root's powers
 //
 // Landlock is applied when at least one --read or --write is given; everything not listed is then unreadable.
 // Any step that fails is fatal (exit 126 with a message on stderr): the command never runs half-confined.
@@ -21,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/audit.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
@@ -254,12 +257,28 @@ static void enter_pid_namespace(void) {
     _exit(128 + signal_number);
 }
 
+// Empties every capability set, so not even a uid 0 command regains one at exec.
+static void drop_capabilities(void) {
+    for (int capability = 0; capability <= 63; capability++) {
+        if (prctl(PR_CAPBSET_DROP, capability, 0, 0, 0) != 0) {
+            if (errno == EINVAL) break;  // past the kernel's last capability
+            die("capabilities", "bounding set");
+        }
+    }
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0) die("capabilities", "ambient set");
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    if (syscall(__NR_capset, &header, data) != 0) die("capabilities", "capset");
+}
+
 int main(int argc, char **argv) {
     char **reads = calloc((size_t)argc, sizeof(char *));
     char **writes = calloc((size_t)argc, sizeof(char *));
     char **lists = calloc((size_t)argc, sizeof(char *));
     if (reads == NULL || writes == NULL || lists == NULL) die("memory", NULL);
     int list_count = 0, read_count = 0, write_count = 0, no_network = 0, seccomp = 0, pid_namespace = 0;
+    int drop = 0;
     int index = 1;
     for (; index < argc; index++) {
         const char *option = argv[index];
@@ -279,6 +298,8 @@ int main(int argc, char **argv) {
             lists[list_count++] = argv[++index];
         } else if (strcmp(option, "--pid-namespace") == 0) {
             pid_namespace = 1;
+        } else if (strcmp(option, "--drop-capabilities") == 0) {
+            drop = 1;
         } else if (strcmp(option, "--read") == 0) {
             reads[read_count++] = argv[++index];
         } else if (strcmp(option, "--write") == 0) {
@@ -297,6 +318,7 @@ int main(int argc, char **argv) {
         die("usage: no program after --", NULL);
     }
     if (pid_namespace) enter_pid_namespace();
+    if (drop) drop_capabilities();
     // No setuid binary may regain what the sandbox takes away; also required for an unprivileged filter.
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) die("no_new_privs", NULL);
     if (list_count + read_count + write_count > 0 || no_network)

@@ -79,6 +79,12 @@ public struct Sandbox: Hashable, Sendable {
         "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/dev", "/proc",
     ]
 
+    /// The devices a command may read: never a disk, the kernel log or memory, which a uid 0 command could read.
+    static let harmlessDevices = [
+        "/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty", "/dev/ptmx", "/dev/pts",
+        "/dev/shm",
+    ]
+
     /// Entries of /etc that hold secrets of the host (password hashes, sudo rules, private keys, VPN and Wi-Fi
     /// credentials): hidden by bubblewrap and left out of Landlock's readable set on every rung.
     static let etcSecrets: Set<String> = [
@@ -252,7 +258,10 @@ public struct Sandbox: Hashable, Sendable {
             // /etc may be listed, and every file in it read except the host's secrets.
             arguments += ["--list", "/etc"]
             for path in Self.readableConfiguration() { arguments += ["--read", path] }
-            for directory in Self.systemDirectories + readRoots where directory != "/etc" {
+            // Of /dev only the harmless devices: never a disk, the kernel log or memory.
+            arguments += ["--list", "/dev"]
+            for device in Self.harmlessDevices { arguments += ["--read", device] }
+            for directory in Self.systemDirectories + readRoots where directory != "/etc" && directory != "/dev" {
                 arguments += ["--read", directory]
             }
             for directory in [workspace] + writeRoots + extraWrites + ["/dev/null"] {
@@ -289,7 +298,8 @@ public struct Sandbox: Hashable, Sendable {
         } else {
             // Without bubblewrap the jail still gives the command a PID namespace of its own: it cannot see or
             // signal the gateway, and nothing it starts outlives it.
-            command += confine(jail, extraWrites: []) + ["--pid-namespace"] + (network ? [] : ["--no-network"])
+            command += confine(jail, extraWrites: []) + ["--pid-namespace", "--drop-capabilities"]
+            command += network ? [] : ["--no-network"]
             command += ["--"] + argv
         }
         return .success(Launch(argv: command, controlGroups: groups))

@@ -243,6 +243,22 @@ struct SandboxTests {
         #expect(result.output.contains("root:x:0:0"), "\(result.output)")
     }
 
+    @Test func theFullRungHasNoCapabilitiesAndNoDevicesOfTheHost() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        let result = try await Self.run(
+            "grep CapEff /proc/self/status; for device in /dev/vda /dev/sda /dev/nvme0n1 /dev/kmsg /dev/loop0; do "
+                + "test -e $device && head -c 1 $device > /dev/null 2>&1 && echo OPENED-$device; done; "
+                + "head -c 4 /dev/urandom | wc -c",
+            sandbox: try Self.bubblewrap().withoutNamespaces,
+            jail: jail
+        ) { $0.capabilities = Capabilities(exec: .full, approval: .autonomous) }
+        #expect(result.output.contains("CapEff:\t0000000000000000"), "\(result.output)")
+        #expect(!result.output.contains("OPENED-"), "\(result.output)")
+        // The harmless devices stay usable.
+        #expect(result.output.contains("\n4\n"), "\(result.output)")
+    }
+
     /// The pids of processes whose command line contains `marker`.
     static func processes(containing marker: String) -> [Int32] {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
