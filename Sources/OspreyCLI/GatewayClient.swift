@@ -34,10 +34,11 @@ struct GatewayClient {
         var request = HTTPClientRequest(url: baseURL + path)
         request.method = method
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
-        if let body {
+        // The gateway refuses state-changing requests that are not JSON, even bodiless ones.
+        if body != nil || [.POST, .PUT, .PATCH].contains(method) {
             request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: body.canonicalJSON))
         }
+        if let body { request.body = .bytes(ByteBuffer(string: body.canonicalJSON)) }
         let response = try await execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 64 << 20)
         let value = bytes.readableBytes == 0 ? JSONValue.null : try JSONValue.parse(bytes.readableBytesView)

@@ -12,10 +12,10 @@ struct ApprovalsController {
     let kernel: Kernel
 
     func add(to routes: inout RouteTable) {
-        routes.on(.get, "/api/approvals", list)
-        routes.on(.get, "/api/approvals/:id", show)
-        routes.on(.post, "/api/approvals/:id/approve", approve)
-        routes.on(.post, "/api/approvals/:id/reject", reject)
+        routes.on(.get, "/api/approvals", .role(.viewer), list)
+        routes.on(.get, "/api/approvals/:id", .role(.viewer), show)
+        routes.on(.post, "/api/approvals/:id/approve", .role(.operator), approve)
+        routes.on(.post, "/api/approvals/:id/reject", .role(.operator), reject)
     }
 
     static let statuses: Set<String> = ["pending", "granted", "denied", "expired", "used", "all"]

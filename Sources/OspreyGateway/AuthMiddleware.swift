@@ -5,13 +5,32 @@ import NIOCore
 import OspreyCore
 import OspreyStore
 
+/// What the gatekeeper reads of a request: the same fields for HTTP routes and WebSocket upgrades.
+struct RequestFacts: Sendable {
+    var method: HTTPRequest.Method
+    /// The raw path, without the query.
+    var path: String
+    var host: String?
+    var origin: String?
+    var authorization: String?
+    var contentType: String?
+    var address: String
+}
+
 /// The access decision for one request, made the same way for HTTP routes and WebSocket upgrades.
 ///
-/// Order matters: a foreign `Origin` on the WebSocket is refused (403) before anything else, so a
-/// web page can never learn whether a token works; a locked-out address gets 429 without its token
-/// being looked at; then the bearer token, then the role the route needs.
+/// Order matters:
+/// 1. a `Host` that is not the gateway's own (DNS rebinding) is refused on every route, `/health` included;
+/// 2. a path the router would read differently from its string (`//api`, `/api/./x`) is refused;
+/// 3. outside `/api`, routes are open;
+/// 4. a foreign `Origin` is refused (403) before anything else, so a web page can never learn whether a token works;
+/// 5. a locked-out address gets 429 without its token being looked at;
+/// 6. the bearer token (unrevoked, unexpired);
+/// 7. a state-changing request that is not JSON is refused (415): it is what a page can send without a preflight;
+/// 8. the route: unknown under `/api` is 404 before any handler; then the role and scopes the route declares.
 struct Gatekeeper: Sendable {
     let kernel: Kernel
+    let routes: RouteCatalog
 
     enum Decision {
         case allow(TokenRecord?)
@@ -19,25 +38,42 @@ struct Gatekeeper: Sendable {
         case reject(APIError, failure: EventDraft?)
     }
 
-    func decide(
-        method: HTTPRequest.Method,
-        path: String,
-        origin: String?,
-        authorization: String?,
-        address: String
-    ) -> Decision {
-        guard path == "/api" || path.hasPrefix("/api/") else { return .allow(nil) }
-        if path == "/api/ws", let origin, !kernel.allowedOrigins.contains(origin.lowercased()) {
+    func decide(_ request: RequestFacts) -> Decision {
+        if let host = request.host, !Self.isOwnHost(host, configured: kernel.config.gateway) {
+            return .reject(
+                APIError(.misdirectedRequest, "unknown_host", "Host '\(host)' is not this gateway's."),
+                failure: nil
+            )
+        }
+        guard let segments = RequestPath.canonicalSegments(request.path) else {
             return .reject(
                 APIError(
-                    .forbidden,
-                    "forbidden_origin",
-                    "WebSocket connections from origin '\(origin)' are not allowed."
+                    .badRequest,
+                    "non_canonical_path",
+                    "The path must be canonical: no empty, '.' or '..' segments and no encoded separators."
                 ),
                 failure: nil
             )
         }
-        if let wait = kernel.authLimiter.retryAfter(address: address) {
+        guard segments.first == "api" else {
+            if case .route(let route) = routes.match(method: request.method, segments: segments), route.access != .open
+            {
+                // A route outside /api that needs a token: decided like any other below.
+                return authorize(request, segments: segments)
+            }
+            return .allow(nil)
+        }
+        return authorize(request, segments: segments)
+    }
+
+    private func authorize(_ request: RequestFacts, segments: [Substring]) -> Decision {
+        if let origin = request.origin, !kernel.allowedOrigins.contains(origin.lowercased()) {
+            return .reject(
+                APIError(.forbidden, "forbidden_origin", "Requests from origin '\(origin)' are not allowed."),
+                failure: nil
+            )
+        }
+        if let wait = kernel.authLimiter.retryAfter(address: request.address) {
             var headers = HTTPFields()
             headers[.retryAfter] = String(Int(wait.rounded(.up)))
             return .reject(
@@ -50,18 +86,18 @@ struct Gatekeeper: Sendable {
                 failure: nil
             )
         }
-        let presented = Self.bearer(authorization)
+        let presented = Self.bearer(request.authorization)
         guard let presented, let token = kernel.authenticator.authenticate(presented) else {
-            let lockedOut = kernel.authLimiter.fail(address: address)
+            let lockedOut = kernel.authLimiter.fail(address: request.address)
             var payload: [String: JSONValue] = [
-                "reason": .string(presented == nil ? "missing" : "invalid"), "address": .string(address),
-                "path": .string(path), "method": .string(method.rawValue),
+                "reason": .string(presented == nil ? "missing" : "invalid"), "address": .string(request.address),
+                "path": .string(request.path), "method": .string(request.method.rawValue),
             ]
             if lockedOut { payload["locked_out_seconds"] = .int(kernel.config.auth.lockoutSeconds) }
             let error = APIError(
                 .unauthorized,
                 "unauthorized",
-                presented == nil ? "Missing bearer token." : "Invalid or revoked token.",
+                presented == nil ? "Missing bearer token." : "Invalid, expired or revoked token.",
                 headers: [.wwwAuthenticate: "Bearer"]
             )
             return .reject(
@@ -69,25 +105,83 @@ struct Gatekeeper: Sendable {
                 failure: EventDraft(type: "auth.failed", actor: "anonymous", payload: .object(payload))
             )
         }
-        let required = Self.requiredRole(method: method, path: path)
-        guard token.role >= required else {
+        if [.post, .put, .patch].contains(request.method), !Self.isJSON(request.contentType) {
             return .reject(
                 APIError(
-                    .forbidden,
-                    "forbidden",
-                    "This token's role (\(token.role.rawValue)) cannot do this; it needs \(required.rawValue)."
+                    .unsupportedMediaType,
+                    "unsupported_media_type",
+                    "State-changing requests must send 'Content-Type: application/json'."
                 ),
                 failure: nil
             )
         }
-        return .allow(token)
+        switch routes.match(method: request.method, segments: segments) {
+        case .none:
+            return .reject(APIError(.notFound, "not_found", "No route \(request.path)."), failure: nil)
+        case .otherMethod:
+            return .allow(token)  // the router answers 405 with `Allow`
+        case .route(let route):
+            if let refusal = Self.refusal(token: token, route: route) { return .reject(refusal, failure: nil) }
+            return .allow(token)
+        }
     }
 
-    /// The least role a route needs: tokens are admin-only, reads are for viewers, the rest for operators.
-    static func requiredRole(method: HTTPRequest.Method, path: String) -> TokenRole {
-        if path == "/api/tokens" || path.hasPrefix("/api/tokens/") { return .admin }
-        if method == .get || method == .head { return .viewer }
-        return .operator
+    /// Why `token` may not call `route`, or nil. Also checked again by the route itself.
+    static func refusal(token: TokenRecord?, route: RouteDeclaration) -> APIError? {
+        guard case .role(let required) = route.access else { return nil }
+        guard let token else {
+            return APIError(
+                .unauthorized,
+                "unauthorized",
+                "Missing bearer token.",
+                headers: [.wwwAuthenticate: "Bearer"]
+            )
+        }
+        guard token.role >= required else {
+            return APIError(
+                .forbidden,
+                "forbidden",
+                "This token's role (\(token.role.rawValue)) cannot do this; it needs \(required.rawValue)."
+            )
+        }
+        if let scopes = token.scopes, !scopes.contains(route.group) {
+            return APIError(
+                .forbidden,
+                "out_of_scope",
+                "This token is limited to \(scopes.joined(separator: ", ")); '\(route.group)' is outside its scopes."
+            )
+        }
+        return nil
+    }
+
+    /// `application/json`, with or without parameters.
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let media = contentType.split(separator: ";", maxSplits: 1).first ?? ""
+        return media.trimmingCharacters(in: .whitespaces).lowercased() == "application/json"
+    }
+
+    /// Whether a `Host` header names this gateway: an IP literal (a rebinding page cannot send one of its own),
+    /// `localhost`, the configured listen host, or a name in `[gateway] allowed_hosts`.
+    static func isOwnHost(_ header: String, configured: OspreyConfig.Gateway) -> Bool {
+        let value = header.trimmingCharacters(in: .whitespaces).lowercased()
+        var name = value
+        if value.hasPrefix("[") {
+            guard let close = value.firstIndex(of: "]") else { return false }
+            name = String(value[value.index(after: value.startIndex)..<close])
+            let rest = value[value.index(after: close)...]
+            guard rest.isEmpty || (rest.hasPrefix(":") && Int(rest.dropFirst()) != nil) else { return false }
+            return name.contains(":") && name.allSatisfy { $0.isHexDigit || $0 == ":" || $0 == "." }
+        }
+        if let colon = value.lastIndex(of: ":") {
+            guard Int(value[value.index(after: colon)...]) != nil else { return false }
+            name = String(value[..<colon])
+        }
+        if name.isEmpty { return false }
+        let parts = name.split(separator: ".", omittingEmptySubsequences: false)
+        if parts.count == 4, parts.allSatisfy({ UInt8($0) != nil }) { return true }
+        if name == "localhost" || name == configured.host.lowercased() { return true }
+        return configured.allowedHosts.contains { $0.lowercased() == name }
     }
 
     static func bearer(_ header: String?) -> String? {
@@ -103,22 +197,27 @@ struct Gatekeeper: Sendable {
     }
 }
 
-/// Guards `/api/*` routes with the ``Gatekeeper``; `/health` and `/metrics` stay open.
+/// Puts every request through the ``Gatekeeper``: the Host check everywhere, tokens and roles on `/api/*`.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
     let kernel: Kernel
+    let routes: RouteCatalog
 
     @concurrent func handle(
         _ request: Request,
         context: Context,
         next: @concurrent (Request, Context) async throws -> Response
     ) async throws -> Response {
-        let decision = Gatekeeper(kernel: kernel).decide(
-            method: request.method,
-            path: request.uri.path,
-            origin: request.headers[.origin],
-            authorization: request.headers[.authorization],
-            address: Gatekeeper.address(context.remoteAddress)
+        let decision = Gatekeeper(kernel: kernel, routes: routes).decide(
+            RequestFacts(
+                method: request.method,
+                path: request.uri.path,
+                host: request.head.authority,
+                origin: request.headers[.origin],
+                authorization: request.headers[.authorization],
+                contentType: request.headers[.contentType],
+                address: Gatekeeper.address(context.remoteAddress)
+            )
         )
         switch decision {
         case .allow(let token):

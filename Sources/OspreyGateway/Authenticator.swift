@@ -17,8 +17,43 @@ final class Authenticator: Sendable {
         cache.withLock { $0 = active }
     }
 
-    /// The token record for `presented`, or nil. Every active digest is compared, with no early exit.
-    func authenticate(_ presented: String) -> TokenRecord? {
+    /// Whether `token` is still active (not revoked since the cache was loaded, not expired).
+    func isActive(_ token: TokenRecord, now: Date = Date()) -> Bool {
+        if let expiry = token.expiresAt, expiry <= now { return false }
+        return cache.withLock { $0.contains { $0.id == token.id } }
+    }
+
+    /// Returns true once `token` is revoked or expires; false if the bus closes first or the caller is cancelled.
+    ///
+    /// Every long-lived stream (WebSocket, SSE) races its work against this, so a revoked token stops at once.
+    func waitUntilEnded(_ token: TokenRecord, bus: EventBus) async -> Bool {
+        let revocations = bus.subscribe()  // before the check, so a revocation in between is not missed
+        if !isActive(token) { return true }
+        return await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                for await event in revocations
+                where event.type == "token.revoked" && event.payload["token_id"]?.stringValue == token.id.rawValue {
+                    return true
+                }
+                return false
+            }
+            if let expiry = token.expiresAt {
+                group.addTask {
+                    do {
+                        try await Task.sleep(for: .milliseconds(max(0, Int64(expiry.timeIntervalSinceNow * 1000))))
+                        return true
+                    } catch { return false }
+                }
+            }
+            let ended = await group.next() ?? false
+            group.cancelAll()
+            return ended
+        }
+    }
+
+    /// The token record for `presented`, or nil. Every active digest is compared, with no early exit; an expired
+    /// token is refused like a revoked one.
+    func authenticate(_ presented: String, now: Date = Date()) -> TokenRecord? {
         let digest = Array(SHA256.hash(data: Data(presented.utf8)))
         let candidates = cache.withLock { $0 }
         var match: TokenRecord?
@@ -29,6 +64,7 @@ final class Authenticator: Sendable {
             for index in 0..<min(stored.count, computed.count) { difference |= stored[index] ^ computed[index] }
             if difference == 0 { match = record }
         }
+        if let expiry = match?.expiresAt, expiry <= now { return nil }
         return match
     }
 }

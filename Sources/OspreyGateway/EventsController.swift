@@ -14,8 +14,8 @@ struct EventsController {
     static let keepAlive: Duration = .seconds(15)
 
     func add(to routes: inout RouteTable) {
-        routes.on(.get, "/api/events", list)
-        routes.on(.get, "/api/events/stream", stream)
+        routes.on(.get, "/api/events", .role(.viewer), list)
+        routes.on(.get, "/api/events/stream", .role(.viewer), stream)
     }
 
     static func filter(_ request: Request) -> EventFilter {
@@ -45,6 +45,8 @@ struct EventsController {
         let filter = Self.filter(request)
         let start = after
         let ledger = kernel.store.ledger
+        let authenticator = kernel.authenticator
+        let token = context.token
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
@@ -61,6 +63,15 @@ struct EventsController {
                         while true {
                             try await Task.sleep(for: Self.keepAlive)
                             sink.yield(ByteBuffer(string: ": keep-alive\n\n"))
+                        }
+                    }
+                    if let token {
+                        // The stream ends the moment its token is revoked or expires, like the WebSocket.
+                        group.addTask {
+                            if await authenticator.waitUntilEnded(token, bus: ledger.bus) {
+                                sink.yield(ByteBuffer(string: "event: revoked\ndata: {}\n\n"))
+                                sink.finish()
+                            }
                         }
                     }
                     try await writer.write(ByteBuffer(string: ": connected\n\n"))

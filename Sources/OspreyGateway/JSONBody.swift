@@ -29,6 +29,28 @@ struct JSONBody {
         }
     }
 
+    func optionalInt(_ key: String) throws -> Int? {
+        switch members[key] {
+        case nil, .null?: return nil
+        case .int(let value)?: return value
+        default: throw APIError.badRequest("Field '\(key)' must be an integer.")
+        }
+    }
+
+    func optionalStrings(_ key: String) throws -> [String]? {
+        switch members[key] {
+        case nil, .null?: return nil
+        case .array(let values)?:
+            return try values.map { value in
+                guard case .string(let text) = value else {
+                    throw APIError.badRequest("Field '\(key)' must be an array of strings.")
+                }
+                return text
+            }
+        default: throw APIError.badRequest("Field '\(key)' must be an array of strings.")
+        }
+    }
+
     func string(_ key: String) throws -> String {
         guard let value = try optionalString(key) else { throw APIError.badRequest("Field '\(key)' is required.") }
         return value

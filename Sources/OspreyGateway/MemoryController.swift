@@ -9,11 +9,11 @@ struct MemoryController {
     let kernel: Kernel
 
     func add(to routes: inout RouteTable) {
-        routes.on(.post, "/api/memory", store)
-        routes.on(.post, "/api/memory/search", search)
-        routes.on(.post, "/api/memory/reindex", reindex)
-        routes.on(.get, "/api/memory/:id", show)
-        routes.on(.delete, "/api/memory/:id", forget)
+        routes.on(.post, "/api/memory", .role(.operator), store)
+        routes.on(.post, "/api/memory/search", .role(.viewer), search)
+        routes.on(.post, "/api/memory/reindex", .role(.operator), reindex)
+        routes.on(.get, "/api/memory/:id", .role(.viewer), show)
+        routes.on(.delete, "/api/memory/:id", .role(.operator), forget)
     }
 
     static func json(_ record: MemoryRecord) -> JSONValue {

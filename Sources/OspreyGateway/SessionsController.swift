@@ -12,13 +12,13 @@ struct SessionsController {
     static let maxMessageBytes = 256 * 1024
 
     func add(to routes: inout RouteTable) {
-        routes.on(.post, "/api/sessions", create)
-        routes.on(.get, "/api/sessions", list)
-        routes.on(.get, "/api/sessions/:id", show)
-        routes.on(.delete, "/api/sessions/:id", delete)
-        routes.on(.get, "/api/sessions/:id/messages", transcript)
-        routes.on(.post, "/api/sessions/:id/messages", send)
-        routes.on(.post, "/api/sessions/:id/cancel", cancel)
+        routes.on(.post, "/api/sessions", .role(.operator), create)
+        routes.on(.get, "/api/sessions", .role(.viewer), list)
+        routes.on(.get, "/api/sessions/:id", .role(.viewer), show)
+        routes.on(.delete, "/api/sessions/:id", .role(.operator), delete)
+        routes.on(.get, "/api/sessions/:id/messages", .role(.viewer), transcript)
+        routes.on(.post, "/api/sessions/:id/messages", .role(.operator), send)
+        routes.on(.post, "/api/sessions/:id/cancel", .role(.operator), cancel)
     }
 
     static func id(_ context: GatewayRequestContext) throws -> Session.ID {

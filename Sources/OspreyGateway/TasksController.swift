@@ -10,15 +10,15 @@ struct TasksController {
     let kernel: Kernel
 
     func add(to routes: inout RouteTable) {
-        routes.on(.post, "/api/tasks", submit)
-        routes.on(.get, "/api/tasks", list)
-        routes.on(.get, "/api/tasks/:id", show)
-        routes.on(.post, "/api/tasks/:id/cancel", cancel)
-        routes.on(.post, "/api/schedules", schedule)
-        routes.on(.get, "/api/schedules", schedules)
-        routes.on(.get, "/api/schedules/:id", showSchedule)
-        routes.on(.delete, "/api/schedules/:id", unschedule)
-        routes.on(.post, "/api/schedules/:id/run", runNow)
+        routes.on(.post, "/api/tasks", .role(.operator), submit)
+        routes.on(.get, "/api/tasks", .role(.viewer), list)
+        routes.on(.get, "/api/tasks/:id", .role(.viewer), show)
+        routes.on(.post, "/api/tasks/:id/cancel", .role(.operator), cancel)
+        routes.on(.post, "/api/schedules", .role(.operator), schedule)
+        routes.on(.get, "/api/schedules", .role(.viewer), schedules)
+        routes.on(.get, "/api/schedules/:id", .role(.viewer), showSchedule)
+        routes.on(.delete, "/api/schedules/:id", .role(.operator), unschedule)
+        routes.on(.post, "/api/schedules/:id/run", .role(.operator), runNow)
     }
 
     static let statuses: Set<String> = ["queued", "running", "completed", "failed", "cancelled"]

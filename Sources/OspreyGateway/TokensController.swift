@@ -8,25 +8,49 @@ struct TokensController {
     let kernel: Kernel
 
     func add(to routes: inout RouteTable) {
-        routes.on(.get, "/api/tokens") { _, _ in try .json(["tokens": try await kernel.store.tokens.list()]) }
-        routes.on(.post, "/api/tokens", create)
-        routes.on(.delete, "/api/tokens/:id", revoke)
+        routes.on(.get, "/api/tokens", .role(.admin)) { _, _ in
+            try .json(["tokens": try await kernel.store.tokens.list()])
+        }
+        routes.on(.post, "/api/tokens", .role(.admin), create)
+        routes.on(.delete, "/api/tokens/:id", .role(.admin), revoke)
     }
 
     @Sendable func create(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let body = try await JSONBody.read(
             request,
             maxBytes: kernel.config.gateway.maxBodyBytes,
-            allowed: ["name", "role", "agent"]
+            allowed: ["name", "role", "agent", "expires_in_seconds", "scopes"]
         )
         let roleName = try body.optionalString("role") ?? "viewer"
         guard let role = TokenRole(rawValue: roleName) else {
             throw APIError.badRequest("Field 'role' must be admin, operator or viewer.")
         }
+        var expiresAt: Date?
+        if let seconds = try body.optionalInt("expires_in_seconds") {
+            guard (1...(366 * 86_400)).contains(seconds) else {
+                throw APIError.badRequest("Field 'expires_in_seconds' must be between 1 and 31622400.")
+            }
+            expiresAt = Date().addingTimeInterval(Double(seconds))
+        }
+        let caller = context.token
+        // A token never mints one with more authority than itself: a bound token's children are bound to the same
+        // agent, a scoped token's are scoped within its scopes, an expiring token's expire no later.
+        let agent = try body.optionalString("agent") ?? caller?.agent
+        if caller?.expiresAt != nil, expiresAt == nil { expiresAt = caller?.expiresAt }
+        let scopes = try body.optionalStrings("scopes") ?? caller?.scopes
+        if let caller, !caller.covers(role: role, agent: agent, expiresAt: expiresAt, scopes: scopes) {
+            throw APIError(
+                .forbidden,
+                "exceeds_authority",
+                "A token cannot create a token with more authority than its own (role, agent, expiry or scopes)."
+            )
+        }
         let (record, token) = try await kernel.store.tokens.create(
             name: try body.optionalString("name") ?? role.rawValue,
             role: role,
-            agent: try body.optionalString("agent"),
+            agent: agent,
+            expiresAt: expiresAt,
+            scopes: scopes,
             actor: context.actor
         )
         try await kernel.authenticator.refresh()

@@ -15,6 +15,8 @@ import OspreyStore
 /// `{"type":"event","payload":<event>}` out. Auth and the Origin check happen before the upgrade.
 struct WebSocketController {
     let kernel: Kernel
+    /// Opening the socket needs a viewer; each method then checks its own role and the token's scopes.
+    static let access = RouteAccess.role(.viewer)
 
     func add(to router: Router<GatewayRequestContext>) {
         let kernel = self.kernel
@@ -130,11 +132,8 @@ struct WebSocketConnection: Sendable {
 
     /// Waits for this connection's token to be revoked (a `token.revoked` event), then closes the socket at once.
     func closeWhenRevoked(_ token: TokenRecord) async {
-        for await event in kernel.store.ledger.bus.subscribe()
-        where event.type == "token.revoked" && event.payload["token_id"]?.stringValue == token.id.rawValue {
-            try? await outbound.close(.policyViolation, reason: "token revoked")
-            return
-        }
+        guard await kernel.authenticator.waitUntilEnded(token, bus: kernel.store.ledger.bus) else { return }
+        try? await outbound.close(.policyViolation, reason: "token revoked or expired")
     }
 
     func handle(_ method: String, _ params: [String: JSONValue]) async throws -> JSONValue {
@@ -148,6 +147,13 @@ struct WebSocketConnection: Sendable {
         func require(_ role: TokenRole) throws {
             guard let token, token.role >= role else {
                 throw APIError(.forbidden, "forbidden", "This token's role cannot call \(method).")
+            }
+        }
+        // A scoped token reaches only the methods of its groups: `sessions.send` needs the `sessions` scope.
+        if let scopes = token?.scopes, method != "ping" {
+            let group = String(method.split(separator: ".").first ?? "")
+            guard scopes.contains(group) else {
+                throw APIError(.forbidden, "out_of_scope", "This token's scopes do not include '\(group)'.")
             }
         }
         switch method {

@@ -33,11 +33,29 @@ public struct TokenRecord: Hashable, Codable, Sendable {
     public var revokedAt: Date?
     /// The agent this token acts for; nil for a human's token. Only human tokens may decide approvals.
     public var agent: String?
+    /// After this instant the token opens nothing; nil for no expiry.
+    public var expiresAt: Date?
+    /// The route groups (`sessions`, `events`, `tasks`, ...) the token may reach; nil for all that its role allows.
+    public var scopes: [String]?
 
     private enum CodingKeys: String, CodingKey {
-        case id, name, role, agent
+        case id, name, role, agent, scopes
         case createdAt = "created_at"
         case revokedAt = "revoked_at"
+        case expiresAt = "expires_at"
+    }
+
+    /// Whether this token holds at least the authority of `other`: a token may only mint tokens it covers.
+    public func covers(role: TokenRole, agent: String?, expiresAt: Date?, scopes: [String]?) -> Bool {
+        guard role <= self.role else { return false }
+        if let bound = self.agent, agent != bound { return false }
+        if let limit = self.expiresAt {
+            guard let expiresAt, expiresAt <= limit else { return false }
+        }
+        if let own = self.scopes {
+            guard let scopes, Set(scopes).isSubset(of: own) else { return false }
+        }
+        return true
     }
 
     public init(from decoder: any Decoder) throws {
@@ -48,6 +66,8 @@ public struct TokenRecord: Hashable, Codable, Sendable {
         createdAt = try container.decode(Date.self, forKey: .createdAt)
         revokedAt = try container.decodeIfPresent(Date.self, forKey: .revokedAt)
         agent = try container.decodeIfPresent(String.self, forKey: .agent)
+        expiresAt = try container.decodeIfPresent(Date.self, forKey: .expiresAt)
+        scopes = try container.decodeIfPresent([String].self, forKey: .scopes)
         digest = ""
     }
 
@@ -59,6 +79,8 @@ public struct TokenRecord: Hashable, Codable, Sendable {
         try container.encode(createdAt, forKey: .createdAt)
         try container.encode(revokedAt, forKey: .revokedAt)
         try container.encode(agent, forKey: .agent)
+        try container.encode(expiresAt, forKey: .expiresAt)
+        try container.encode(scopes, forKey: .scopes)
     }
 
     init(row: Row) {
@@ -69,6 +91,8 @@ public struct TokenRecord: Hashable, Codable, Sendable {
         createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
         revokedAt = (row["revoked_at"] as String?).flatMap(WireFormat.date(from:))
         agent = row["agent"]
+        expiresAt = (row["expires_at"] as String?).flatMap(WireFormat.date(from:))
+        scopes = (row["scopes"] as String?).map { $0.split(separator: ",").map(String.init) }
     }
 }
 
@@ -97,11 +121,21 @@ public struct Tokens: Sendable {
         name: String,
         role: TokenRole,
         agent: String? = nil,
+        expiresAt: Date? = nil,
+        scopes: [String]? = nil,
         actor: String
     ) async throws -> (TokenRecord, String) {
         guard !name.isEmpty, name.count <= 64 else { throw StoreError.invalid("token name must be 1-64 characters") }
         if let agent, agent.isEmpty || agent.count > 64 {
             throw StoreError.invalid("agent name must be 1-64 characters")
+        }
+        if let scopes {
+            let valid = scopes.allSatisfy { scope in
+                !scope.isEmpty && scope.count <= 32 && scope.allSatisfy { $0.isLetter || $0 == "-" || $0 == "_" }
+            }
+            guard valid, !scopes.isEmpty else {
+                throw StoreError.invalid("scopes must be 1 or more route groups such as sessions, events, tasks")
+            }
         }
         let token = Home.newToken()
         let id = TokenRecord.ID.random(prefix: "tok")
@@ -109,9 +143,13 @@ public struct Tokens: Sendable {
             var record: TokenRecord?
             try db.inTransaction(.immediate) {
                 try db.execute(
-                    sql: "INSERT INTO tokens (id, name, role, digest, created_at, agent) VALUES (?, ?, ?, ?, ?, ?)",
+                    sql: """
+                        INSERT INTO tokens (id, name, role, digest, created_at, agent, expires_at, scopes)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
                     arguments: [
                         id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date()), agent,
+                        expiresAt.map(WireFormat.timestamp), scopes?.joined(separator: ","),
                     ]
                 )
                 _ = try ledger.append(
@@ -122,6 +160,8 @@ public struct Tokens: Sendable {
                             payload: [
                                 "token_id": .string(id.rawValue), "name": .string(name), "role": .string(role.rawValue),
                                 "agent": agent.map(JSONValue.string) ?? .null,
+                                "expires_at": expiresAt.map { .string(WireFormat.timestamp($0)) } ?? .null,
+                                "scopes": scopes.map { .array($0.map(JSONValue.string)) } ?? .null,
                             ]
                         )
                     ],

@@ -30,6 +30,7 @@ struct AgentRunTests {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session.id)/messages")
             request.method = .POST
             request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
+            request.headers.add(name: "Content-Type", value: "application/json")
             request.headers.add(name: "Accept", value: "text/event-stream")
             request.body = .bytes(ByteBuffer(string: #"{"content":"think hard"}"#))
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
@@ -45,6 +46,7 @@ struct AgentRunTests {
             var queued = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session.id)/messages")
             queued.method = .POST
             queued.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
+            queued.headers.add(name: "Content-Type", value: "application/json")
             queued.body = .bytes(ByteBuffer(string: #"{"content":"me too"}"#))
             let pending = queued
             // A separate connection: the test client's one connection would queue the cancel behind it.
@@ -98,6 +100,7 @@ struct AgentRunTests {
                 var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session.id)/messages")
                 request.method = .POST
                 request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
+                request.headers.add(name: "Content-Type", value: "application/json")
                 request.headers.add(name: "Accept", value: "text/event-stream")
                 request.body = .bytes(ByteBuffer(string: #"{"content":"think"}"#))
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
@@ -138,6 +141,7 @@ struct AgentRunTests {
     @Test func anAgentErrorReachesJSONClientsWithItsStatus() async throws {
         var config = OspreyConfig()
         var agent = OspreyConfig.Agent()
+        agent.tools = ["*"]
         agent.model = "scripted/test"
         agent.tokensPerRun = 10
         config.agents["default"] = agent

@@ -29,6 +29,7 @@ struct TestGateway {
         if config.agents["default"] == nil {
             var agent = OspreyConfig.Agent()
             agent.model = "scripted/test"
+            agent.tools = ["*"]
             config.agents["default"] = agent
         }
         let home = Home(root: directory.url)
@@ -42,7 +43,10 @@ struct TestGateway {
         buildApplication(kernel: kernel, host: "127.0.0.1", port: port, logger: Logger(label: "test"))
     }
 
-    static func auth(_ token: String = adminToken) -> HTTPFields { [.authorization: "Bearer \(token)"] }
+    /// The bearer token, and the JSON content type the gateway requires on every state-changing request.
+    static func auth(_ token: String = adminToken) -> HTTPFields {
+        [.authorization: "Bearer \(token)", .contentType: "application/json"]
+    }
 
     static func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 }

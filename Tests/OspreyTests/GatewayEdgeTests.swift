@@ -1,0 +1,368 @@
+import AsyncHTTPClient
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOCore
+import OspreyCore
+import OspreyGateway
+import OspreyStore
+import OspreyTesting
+import Testing
+
+/// The gateway's edge as an attacker meets it: every request over a real socket, with the bytes an attacker sends.
+struct GatewayEdgeTests {
+    /// Sends one raw request on a new connection and returns the status and whether the server closed after it.
+    static func exchange(_ request: String, port: Int, timeout: Double = 5) async throws -> (status: Int?, text: String)
+    {
+        let connection = try RawHTTPConnection(port: port)
+        await connection.send(request)
+        let (text, _) = await connection.readAll(timeout: timeout)
+        return (RawHTTPConnection.status(text), text)
+    }
+
+    static func request(
+        _ method: String,
+        _ target: String,
+        token: String? = nil,
+        host: String = "127.0.0.1",
+        contentType: String? = "application/json",
+        body: String = ""
+    ) -> String {
+        var text = "\(method) \(target) HTTP/1.1\r\nHost: \(host)\r\nConnection: close\r\n"
+        if let token { text += "Authorization: Bearer \(token)\r\n" }
+        if let contentType, !body.isEmpty || method == "POST" { text += "Content-Type: \(contentType)\r\n" }
+        text += "Content-Length: \(body.utf8.count)\r\n\r\n\(body)"
+        return text
+    }
+
+    @Test func pathsTheRouterWouldReadDifferentlyNeverReachAHandler() async throws {
+        // Given a pending approval and a viewer token
+        let gateway = try await TestGateway()
+        let (_, viewer) = try await gateway.store.tokens.create(name: "v", role: .viewer, actor: "test")
+        try await gateway.kernel.refreshTokens()
+        let approval = try await gateway.store.approvals.request(
+            Approvals.Draft(
+                agent: "default",
+                session: nil,
+                callID: "call_1",
+                tool: "run_command",
+                arguments: #"{"command":"rm -rf /tmp/x"}"#,
+                argumentsHash: "h",
+                risk: "dangerous",
+                rule: "dangerous",
+                reason: "test"
+            ),
+            lifetime: 60
+        )
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            // When the reported bypasses are sent with no token (or a viewer's)
+            let attempts: [(String, String, String?, String)] = [
+                ("GET", "//api/status", nil, ""),
+                ("POST", "//api/tokens", nil, #"{"role":"admin"}"#),
+                ("POST", "//api/approvals/\(approval.id.rawValue)/approve", nil, ""),
+                ("GET", "/api//tokens", viewer, ""),
+                ("POST", "/api//tokens", viewer, #"{"role":"admin"}"#),
+                ("GET", "/api/status/", nil, ""),
+                ("GET", "/api/./status", nil, ""),
+                ("GET", "/x/../api/status", nil, ""),
+                ("GET", "/api/%2e%2e/api/status", nil, ""),
+                ("GET", "/api%2fstatus", nil, ""),
+                ("GET", "//api/ws", nil, ""),
+            ]
+            for (method, target, token, body) in attempts {
+                let (status, text) = try await Self.exchange(
+                    Self.request(method, target, token: token, body: body),
+                    port: port
+                )
+                // Then each is refused as non-canonical before anyone decides on it
+                #expect(status == 400, "\(method) \(target): \(text.prefix(200))")
+                #expect(text.contains("non_canonical_path"), "\(method) \(target)")
+            }
+            // And a path outside every route under /api is 401 without a token and 404 with one
+            #expect(try await Self.exchange(Self.request("GET", "/api/nothing"), port: port).status == 401)
+            #expect(
+                try await Self.exchange(Self.request("GET", "/api/nothing", token: viewer), port: port).status == 404
+            )
+            // And the viewer still gets 403 on the canonical admin route
+            #expect(
+                try await Self.exchange(Self.request("GET", "/api/tokens", token: viewer), port: port).status == 403
+            )
+        }
+        // And nothing was minted or granted
+        let tokens = try await gateway.store.tokens.list()
+        #expect(tokens.count == 2)
+        #expect(try await gateway.store.approvals.get(approval.id).status == "pending")
+    }
+
+    @Test func aForeignWebSocketOriginIsRefusedOnEverySpellingOfThePath() async throws {
+        let gateway = try await TestGateway()
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            for target in ["/api/ws", "/api/ws/", "//api/ws", "/api//ws"] {
+                let upgrade =
+                    "GET \(target) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                    + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                    + "Origin: http://evil.example\r\nAuthorization: Bearer \(TestGateway.adminToken)\r\n\r\n"
+                let (status, text) = try await Self.exchange(upgrade, port: port)
+                #expect(status == 403 || status == 400, "\(target): \(text.prefix(120))")
+                #expect(status != 101)
+            }
+        }
+    }
+
+    @Test func aHostThatIsNotTheGatewaysIsRefusedOnEveryRoute() async throws {
+        var config = OspreyConfig()
+        config.gateway.allowedHosts = ["osprey.lan"]
+        let gateway = try await TestGateway(config: config)
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            for host in ["evil.example", "evil.example:\(port)", "127.0.0.1.evil.example", "localhost.evil.example"] {
+                for target in ["/health", "/api/status", "/metrics"] {
+                    let (status, text) = try await Self.exchange(
+                        Self.request("GET", target, token: TestGateway.adminToken, host: host),
+                        port: port
+                    )
+                    #expect(status == 421, "\(host) \(target)")
+                    #expect(text.contains("unknown_host"))
+                }
+            }
+            for host in ["127.0.0.1:\(port)", "localhost:\(port)", "[::1]:\(port)", "osprey.lan", "LOCALHOST"] {
+                let (status, _) = try await Self.exchange(Self.request("GET", "/health", host: host), port: port)
+                #expect(status == 200, "\(host)")
+            }
+        }
+    }
+
+    @Test func stateChangingRequestsThatAreNotJSONAreRefused() async throws {
+        let gateway = try await TestGateway()
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            let body = #"{"prompt":"hello"}"#
+            for contentType in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"] {
+                for token in [nil, TestGateway.adminToken] {
+                    let (status, text) = try await Self.exchange(
+                        Self.request("POST", "/api/tasks", token: token, contentType: contentType, body: body),
+                        port: port
+                    )
+                    #expect(status == (token == nil ? 401 : 415), "\(contentType): \(text.prefix(120))")
+                }
+            }
+            let (status, _) = try await Self.exchange(
+                Self.request("POST", "/api/sessions", token: TestGateway.adminToken, contentType: nil, body: ""),
+                port: port
+            )
+            #expect(status == 415)
+            let (created, _) = try await Self.exchange(
+                Self.request("POST", "/api/sessions", token: TestGateway.adminToken, body: "{}"),
+                port: port
+            )
+            #expect(created == 201)
+        }
+        #expect(try await gateway.store.tasks.list(limit: 10).isEmpty)
+    }
+
+    @Test func aTokenNeverMintsOneWithMoreAuthorityThanItself() async throws {
+        let gateway = try await TestGateway()
+        let (_, bound) = try await gateway.store.tokens.create(name: "bot", role: .admin, agent: "a", actor: "test")
+        let (_, scoped) = try await gateway.store.tokens.create(
+            name: "s",
+            role: .admin,
+            scopes: ["tokens", "events"],
+            actor: "test"
+        )
+        try await gateway.kernel.refreshTokens()
+        try await gateway.app().test(.router) { client in
+            // A bound token's child is bound to the same agent, whatever it asks for
+            let child = try await client.execute(
+                uri: "/api/tokens",
+                method: .post,
+                headers: TestGateway.auth(bound),
+                body: TestGateway.json(#"{"role":"admin"}"#)
+            ) { $0 }
+            #expect(child.status == .created)
+            #expect(child.json["agent"] == "a")
+            for body in [#"{"role":"admin","agent":"b"}"#] {
+                try await client.execute(
+                    uri: "/api/tokens",
+                    method: .post,
+                    headers: TestGateway.auth(bound),
+                    body: TestGateway.json(body)
+                ) { response in
+                    #expect(response.status == .forbidden)
+                    #expect(response.errorCode == "exceeds_authority")
+                }
+            }
+            // A scoped token cannot widen its scopes
+            try await client.execute(
+                uri: "/api/tokens",
+                method: .post,
+                headers: TestGateway.auth(scoped),
+                body: TestGateway.json(#"{"role":"viewer","scopes":["sessions"]}"#)
+            ) { #expect($0.status == .forbidden) }
+            let narrower = try await client.execute(
+                uri: "/api/tokens",
+                method: .post,
+                headers: TestGateway.auth(scoped),
+                body: TestGateway.json(#"{"role":"viewer"}"#)
+            ) { $0 }
+            #expect(narrower.status == .created)
+            #expect(narrower.json["scopes"] == ["tokens", "events"])
+            // And the child of the bound token still cannot decide approvals
+            let childToken = try #require(child.json["token"]?.stringValue)
+            try await client.execute(
+                uri: "/api/approvals/apr_none/approve",
+                method: .post,
+                headers: TestGateway.auth(childToken)
+            ) { #expect($0.status == .forbidden) }
+        }
+    }
+
+    @Test func scopesAndExpiryLimitWhatATokenReaches() async throws {
+        let gateway = try await TestGateway()
+        try await gateway.app().test(.router) { client in
+            let created = try await client.execute(
+                uri: "/api/tokens",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json(#"{"role":"viewer","scopes":["events"],"expires_in_seconds":1}"#)
+            ) { $0 }
+            #expect(created.status == .created)
+            let token = try #require(created.json["token"]?.stringValue)
+            #expect(created.json["expires_at"]?.stringValue != nil)
+            try await client.execute(uri: "/api/events", method: .get, headers: TestGateway.auth(token)) {
+                #expect($0.status == .ok)
+            }
+            try await client.execute(uri: "/api/sessions", method: .get, headers: TestGateway.auth(token)) {
+                #expect($0.status == .forbidden)
+                #expect($0.errorCode == "out_of_scope")
+            }
+            try await Task.sleep(for: .milliseconds(1300))
+            try await client.execute(uri: "/api/events", method: .get, headers: TestGateway.auth(token)) {
+                #expect($0.status == .unauthorized)
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func revokingATokenEndsItsOpenEventStream() async throws {
+        let gateway = try await TestGateway()
+        let (record, token) = try await gateway.store.tokens.create(name: "watcher", role: .viewer, actor: "test")
+        try await gateway.kernel.refreshTokens()
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            let connection = try RawHTTPConnection(port: port)
+            await connection.send(
+                "GET /api/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
+            )
+            let opened = await connection.read(until: ": connected", timeout: 20)
+            #expect(RawHTTPConnection.status(opened) == 200)
+            try await gateway.store.tokens.revoke(record.id, actor: "test")
+            try await gateway.kernel.refreshTokens()
+            // The response ends (the last chunk) at once; the connection itself may stay open for keep-alive.
+            let (rest, _) = await connection.readAll(timeout: 3)
+            #expect(rest.contains("event: revoked"))
+            #expect(rest.hasSuffix("0\r\n\r\n"), "the stream did not end after its token was revoked")
+        }
+    }
+
+    @Test func malformedRequestsAreAnsweredAndClosed() async throws {
+        let gateway = try await TestGateway()
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            let hugeURL = "/api/status?" + String(repeating: "a", count: 1 << 20)
+            let manyHeaders = (0..<10_000).map { "X-H\($0): v\r\n" }.joined()
+            let cases: [(String, [UInt8], Set<Int>)] = [
+                (
+                    "NUL in a header", Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-A: a\u{0}b\r\n\r\n".utf8),
+                    [400]
+                ),
+                (
+                    "invalid bytes in the path",
+                    Array("GET /he".utf8) + [0xFF, 0xFE] + Array("alth HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8),
+                    [400]
+                ),
+                ("a garbage request line", Array("HELLO THERE\r\n\r\n".utf8), [400]),
+                ("a 1 MB URL", Array("GET \(hugeURL) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8), [414]),
+                (
+                    "a 1 MB header",
+                    Array(
+                        "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: \(String(repeating: "b", count: 1 << 20))\r\n\r\n"
+                            .utf8
+                    ),
+                    [431]
+                ),
+                ("10,000 headers", Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\(manyHeaders)\r\n".utf8), [431]),
+            ]
+            for (name, bytes, expected) in cases {
+                let connection = try RawHTTPConnection(port: port)
+                await connection.send(bytes)
+                let (text, closed) = await connection.readAll(timeout: 5)
+                let status = RawHTTPConnection.status(text)
+                #expect(status.map(expected.contains) == true, "\(name): \(text.prefix(160))")
+                #expect(closed, "\(name): the connection stayed open")
+            }
+            // And the gateway still serves
+            #expect(try await Self.exchange(Self.request("GET", "/health"), port: port).status == 200)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func slowClientsAreCutOffAndDoNotHoldTheGateway() async throws {
+        var config = OspreyConfig()
+        config.gateway.headerTimeoutSeconds = 1
+        let gateway = try await TestGateway(config: config)
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            // Given 200 connections that each send half a request head and then nothing
+            let connections = try (0..<200).map { _ in try RawHTTPConnection(port: port) }
+            for connection in connections {
+                await connection.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            }
+            // Then the gateway still answers while they hang
+            #expect(try await Self.exchange(Self.request("GET", "/health"), port: port).status == 200)
+            // And every one of them is closed once the header timeout passes: with 408 if its bytes had arrived,
+            // silently if the timeout came first (the sends race the timer on a loaded machine)
+            var closedCount = 0
+            var answered = 0
+            for connection in connections {
+                let (text, closed) = await connection.readAll(timeout: 5)
+                if closed { closedCount += 1 }
+                let status = RawHTTPConnection.status(text)
+                if status == 408 { answered += 1 }
+                #expect(status == 408 || text.isEmpty, "\(text.prefix(80))")
+            }
+            #expect(closedCount == 200)
+            #expect(answered > 0)
+        }
+    }
+
+    @Test func theStatusRouteShowsTheLedgerWritersLiveSynchronousMode() async throws {
+        let directory = try TemporaryDirectory()
+        let home = Home(root: directory.url)
+        _ = try home.bootstrap()
+        try TestGateway.adminToken.write(to: home.tokenFile, atomically: true, encoding: .utf8)
+        let kernel = try await Kernel.boot(home: home, config: OspreyConfig())
+        let response = try await buildApplication(kernel: kernel, host: "127.0.0.1", port: 0, logger: Logger(label: "t"))
+            .test(.router) { client in
+                try await client.execute(uri: "/api/status", method: .get, headers: TestGateway.auth()) { $0 }
+            }
+        #expect(response.json["ledger_synchronous"] == "full")
+    }
+
+    @Test func theLedgerWriterReallyUsesTheConfiguredSynchronousMode() async throws {
+        let directory = try TemporaryDirectory()
+        let full = try Store.open(
+            path: directory.url.appendingPathComponent("full.db").path,
+            ledgerKey: Array(repeating: 1, count: 32),
+            durability: .full
+        )
+        #expect(try await full.writerSynchronous() == 2)
+        let normal = try Store.open(
+            path: directory.url.appendingPathComponent("normal.db").path,
+            ledgerKey: Array(repeating: 1, count: 32),
+            durability: .normal
+        )
+        #expect(try await normal.writerSynchronous() == 1)
+    }
+}
