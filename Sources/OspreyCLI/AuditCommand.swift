@@ -24,10 +24,20 @@ struct AuditCommand: AsyncParsableCommand {
         )
         @OptionGroup var options: HomeOptions
         @Flag(help: "Print JSON.") var json = false
+        @Option(help: "Also check every signed head this witness file holds ([ledger] witness).") var witness: String?
 
         func run() async throws {
             try await report {
-                let result = try await openStore(options.resolved).ledger.verify()
+                let ledger = try openStore(options.resolved).ledger
+                let result: LedgerVerification
+                if let witness {
+                    guard let text = try? String(contentsOfFile: witness, encoding: .utf8) else {
+                        throw CLIError("cannot read the witness file \(witness)", exitCode: 2)
+                    }
+                    result = try await ledger.verify(witness: text)
+                } else {
+                    result = try await ledger.verify()
+                }
                 if json {
                     printJSON(try JSONValue(encoding: result))
                 } else if result.ok {

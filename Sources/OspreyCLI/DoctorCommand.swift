@@ -59,6 +59,26 @@ struct DoctorCommand: AsyncParsableCommand {
             } catch {
                 line(.fail, "config: \(error)")
             }
+            // Agents that can act on the host or the network without a human.
+            let agentNames = ["default"] + config.agents.keys.sorted().filter { $0 != "default" }
+            for name in agentNames {
+                let agent = config.agent(name)
+                let tools = agent.tools ?? OspreyConfig.Agent.readOnlyTools
+                let all = tools.contains("*")
+                var reach: [String] = []
+                if (all || tools.contains("run_command")) && agent.exec != "none" {
+                    reach.append("exec (\(agent.exec))")
+                }
+                if all || tools.contains("http_fetch") { reach.append("network") }
+                if all { reach.append("every tool (\"*\")") }
+                if reach.isEmpty {
+                    line(.ok, "agent \(name): tools \(tools.joined(separator: ", "))")
+                } else if agent.approval == "autonomous" {
+                    line(.warn, "agent \(name) has \(reach.joined(separator: ", ")) and approval = autonomous")
+                } else {
+                    line(.ok, "agent \(name) has \(reach.joined(separator: ", ")); approval = \(agent.approval)")
+                }
+            }
             // Database integrity and the ledger chain.
             if FileManager.default.fileExists(atPath: home.databaseFile.path) {
                 do {
@@ -71,6 +91,19 @@ struct DoctorCommand: AsyncParsableCommand {
                     line(
                         integrity == ["ok"] ? .ok : .fail,
                         "database integrity: \(integrity.prefix(3).joined(separator: "; "))"
+                    )
+                    // What the writer connection really uses, not what the configuration asked for.
+                    let live = try Store.open(
+                        path: home.databaseFile.path,
+                        ledgerKey: try home.readLedgerKey(),
+                        durability: config.ledger.synchronous == "normal" ? .normal : .full
+                    )
+                    let synchronous = try await live.writerSynchronous()
+                    let expected = config.ledger.synchronous == "normal" ? 1 : 2
+                    line(
+                        synchronous == expected ? .ok : .fail,
+                        "ledger writer synchronous = \([0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"][synchronous] ?? "?")"
+                            + " (configured \(config.ledger.synchronous))"
                     )
                     let verification = try await store.ledger.verify()
                     if verification.ok {

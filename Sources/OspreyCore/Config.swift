@@ -19,6 +19,14 @@ public struct OspreyConfig: Hashable, Sendable {
         public var allowRemote = false
         /// Origins, besides the gateway's own, that may open a WebSocket (e.g. a dashboard on another port).
         public var allowedOrigins: [String] = []
+        /// Host names, besides IP literals, `localhost` and `host`, that requests may name in `Host` (DNS rebinding).
+        public var allowedHosts: [String] = []
+        /// A new connection must deliver its request head within this many seconds (slow clients are cut off).
+        public var headerTimeoutSeconds = 10.0
+        /// A kept-alive connection with no request in progress is closed after this many seconds.
+        public var idleTimeoutSeconds = 60
+        /// Connections open at once; more wait in the listen backlog.
+        public var maxConnections = 512
         public init() {}
     }
 
@@ -35,6 +43,9 @@ public struct OspreyConfig: Hashable, Sendable {
     public struct Ledger: Hashable, Sendable {
         /// `full` fsyncs every commit (no acknowledged event is lost on power failure); `normal` is faster.
         public var synchronous = "full"
+        /// A file outside the home that the gateway appends each new signed head to (`osprey audit verify
+        /// --witness FILE` checks the ledger against it); "" for none.
+        public var witness = ""
         public init() {}
     }
 
@@ -82,8 +93,18 @@ public struct OspreyConfig: Hashable, Sendable {
         public var fallbacks: [String] = []
         /// The system prompt.
         public var instructions: String?
-        /// Tools the agent may call; nil means every built-in tool.
+        /// Tools the agent may call; nil means ``readOnlyTools`` (deny by default), `["*"]` every tool.
         public var tools: [String]?
+        /// The default agent's grant in the generated `config.toml`: every built-in tool, written out.
+        public static let defaultAgentTools = [
+            "read_file", "write_file", "edit_file", "list_dir", "glob", "grep", "run_command", "http_fetch",
+            "store_memory", "query_memories", "forget_memory", "submit_task", "check_task", "cancel_task",
+            "list_tasks", "schedule_task", "unschedule_task", "list_schedules",
+        ]
+        /// What an agent whose table names no `tools` may call: reading, never writing, running or fetching.
+        public static let readOnlyTools = [
+            "read_file", "list_dir", "glob", "grep", "query_memories", "check_task", "list_tasks", "list_schedules",
+        ]
         public var maxTurns = 50
         public var maxWallSeconds = 300
         /// Output token limit of one reply.
@@ -266,8 +287,15 @@ public struct OspreyConfig: Hashable, Sendable {
         port = 18470
         # Request bodies larger than this are refused with 413 before they are read.
         max_body_bytes = 1048576
-        # Origins besides the gateway's own that may open /api/ws (e.g. "http://localhost:5173").
+        # Origins besides the gateway's own that may call /api (e.g. "http://localhost:5173").
         allowed_origins = []
+        # Host names requests may carry in Host besides IP literals, localhost and `host` (DNS rebinding defence).
+        allowed_hosts = []
+        # Seconds a new connection has to send its request head; seconds an idle kept-alive connection stays open.
+        header_timeout_seconds = 10
+        idle_timeout_seconds = 60
+        # Connections served at once; more wait in the listen backlog.
+        max_connections = 512
 
         [auth]
         # After this many bad tokens from one address within window_seconds, the address is locked out.
@@ -279,6 +307,9 @@ public struct OspreyConfig: Hashable, Sendable {
         # "full": every event is fsynced before it is acknowledged. "normal": faster, may lose the
         # last events on power failure (never on a crash of the gateway alone).
         synchronous = "full"
+        # A file outside the home (ideally append-only: chattr +a) that receives every new signed head within a
+        # second; `osprey audit verify --witness FILE` then detects a ledger cut or rolled back below it.
+        witness = ""
 
         [sandbox]
         # Commands run under bubblewrap (no network, no capabilities, read-only system, only the workspace
@@ -316,11 +347,14 @@ public struct OspreyConfig: Hashable, Sendable {
         model_name = "smollm2"
 
         # Agents. Without a table, "default" uses the first provider's first model (or local/smollm2).
-        # [agents.default]
+        # An agent's tools are deny-by-default: a table without `tools` gets only the read-only ones
+        # (read_file, list_dir, glob, grep, query_memories, check_task, list_tasks, list_schedules);
+        # `tools = ["*"]` grants every tool. The default agent's grant is written out here:
+        [agents.default]
+        tools = [\(Agent.defaultAgentTools.map { "\"\($0)\"" }.joined(separator: ", "))]
         # model = "anthropic/claude-sonnet-4-5"
         # fallbacks = ["openai/gpt-4o-mini"]
         # instructions = "You are a careful assistant."
-        # tools = ["read_file", "list_dir", "glob", "grep"]   # default: all built-in tools
         # max_turns = 50
         # max_wall_seconds = 300
         # max_reply_tokens = 2048
@@ -409,7 +443,10 @@ private struct ConfigReader {
             try checkKeys(
                 gateway,
                 section: "gateway",
-                known: ["host", "port", "max_body_bytes", "allow_remote", "allowed_origins"]
+                known: [
+                    "host", "port", "max_body_bytes", "allow_remote", "allowed_origins", "allowed_hosts",
+                    "header_timeout_seconds", "idle_timeout_seconds", "max_connections",
+                ]
             )
             if let host = try string(gateway, "host", section: "gateway") { config.gateway.host = host }
             if let port = try int(gateway, "port", section: "gateway", range: 0...65535) { config.gateway.port = port }
@@ -419,6 +456,18 @@ private struct ConfigReader {
             if let flag = try bool(gateway, "allow_remote", section: "gateway") { config.gateway.allowRemote = flag }
             if let origins = try strings(gateway, "allowed_origins", section: "gateway") {
                 config.gateway.allowedOrigins = origins
+            }
+            if let hosts = try strings(gateway, "allowed_hosts", section: "gateway") {
+                config.gateway.allowedHosts = hosts
+            }
+            if let seconds = try int(gateway, "header_timeout_seconds", section: "gateway", range: 1...3600) {
+                config.gateway.headerTimeoutSeconds = Double(seconds)
+            }
+            if let seconds = try int(gateway, "idle_timeout_seconds", section: "gateway", range: 1...86_400) {
+                config.gateway.idleTimeoutSeconds = seconds
+            }
+            if let count = try int(gateway, "max_connections", section: "gateway", range: 1...1_000_000) {
+                config.gateway.maxConnections = count
             }
         }
         if let auth = try table("auth") {
@@ -434,7 +483,13 @@ private struct ConfigReader {
             }
         }
         if let ledger = try table("ledger") {
-            try checkKeys(ledger, section: "ledger", known: ["synchronous"])
+            try checkKeys(ledger, section: "ledger", known: ["synchronous", "witness"])
+            if let witness = try string(ledger, "witness", section: "ledger") {
+                guard witness.isEmpty || witness.hasPrefix("/") else {
+                    throw ConfigError("config.toml: ledger.witness must be an absolute path")
+                }
+                config.ledger.witness = witness
+            }
             if let mode = try string(ledger, "synchronous", section: "ledger") {
                 guard ["full", "normal"].contains(mode) else {
                     throw ConfigError("config.toml: ledger.synchronous must be \"full\" or \"normal\"")

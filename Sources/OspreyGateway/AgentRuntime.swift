@@ -159,6 +159,13 @@ public final class AgentRuntime: Sendable {
     /// Adds tools that reach gateway services to every agent (still restricted by each agent's `tools`).
     public func attach(_ tools: [any Tool]) { attached.withLock { $0 += tools } }
 
+    /// The tools an agent's table grants: deny by default (no `tools`: the read-only set), `["*"]` for every tool.
+    public func grantedTools(_ settings: OspreyConfig.Agent) -> [String] {
+        guard let tools = settings.tools else { return OspreyConfig.Agent.readOnlyTools }
+        if tools.contains("*") { return toolbox.names + attached.withLock { $0 }.map(\.definition.name) }
+        return tools
+    }
+
     /// Whether `name` is an agent this gateway can run.
     public func knows(agent name: String) -> Bool { name == "default" || config.agents[name] != nil }
 
@@ -168,17 +175,16 @@ public final class AgentRuntime: Sendable {
             throw StoreError.invalid("no agent named '\(name)' in config.toml")
         }
         var settings = config.agent(name)
-        if let tools {
-            settings.tools = (settings.tools ?? (toolbox.names + attached.withLock { $0 }.map(\.definition.name)))
-                .filter { tools.contains($0) }
-        }
+        settings.tools = grantedTools(settings)
+        if let tools { settings.tools = settings.tools?.filter { tools.contains($0) } }
         let routes = try routes(for: settings)
         if routes.first?.provider == "local" {
             // The embedded SmolLM2-135M is small: sample it greedily so the same question gets the same answer,
             // unless the agent's table sets a temperature.
             settings.temperature = settings.temperature ?? 0
-            // It also never stops calling tools once it has started: after one round it must answer.
-            if config.agents[name] == nil { settings.maxToolRounds = 1 }
+            // It also never stops calling tools once it has started: after one round it must answer, unless the
+            // agent's table sets max_tool_rounds.
+            if settings.maxToolRounds == 0 { settings.maxToolRounds = 1 }
         }
         var agent = Agent(
             name: name,

@@ -24,6 +24,9 @@ public struct BackgroundService: Service {
                 group.addTask { await scheduler.run() }
                 group.addTask { await memory.run() }
                 group.addTask { await memory.maintain() }
+                if let witness = kernel.witness {
+                    group.addTask { await witness.run(ledger: kernel.store.ledger) }
+                }
                 group.addTask {
                     for await event in bus.subscribe()
                     where event.type == "llm.call" && event.payload["outcome"] == "rate_limited" {

@@ -7,6 +7,7 @@ import NIOHTTP1
 public import OspreyCore
 import OspreyProviders
 import OspreyTools
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -25,9 +26,13 @@ public actor LocalModelServer {
     public init(settings: OspreyConfig.LocalModel, logFile: URL) {
         self.settings = settings
         self.logFile = logFile
+        self.port = Mutex(settings.port)
     }
 
-    public nonisolated var baseURL: String { "http://127.0.0.1:\(settings.port)/v1" }
+    /// The port the server was started on: the configured one, or a free one when another process holds it.
+    private let port: Mutex<Int>
+
+    public nonisolated var baseURL: String { "http://127.0.0.1:\(port.withLock { $0 })/v1" }
 
     /// True while the server process is alive.
     public var isRunning: Bool {
@@ -86,7 +91,7 @@ public actor LocalModelServer {
             let orphan = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
             orphan > 1,
             let command = try? String(contentsOfFile: "/proc/\(orphan)/cmdline", encoding: .utf8),
-            command.contains("--port\u{0}\(settings.port)")
+            command.contains("--chat_format\u{0}\(settings.chatFormat)")
         else { return }
         kill(-orphan, SIGKILL)
         kill(orphan, SIGKILL)
@@ -97,9 +102,12 @@ public actor LocalModelServer {
         stopProcess()
         stopOrphan()
         let model = try resolveModelPath()
+        // Another process on the configured port must never be mistaken for ours: take a free port instead.
+        let chosen = Self.portIsFree(settings.port) ? settings.port : (Self.freePort() ?? settings.port)
+        port.withLock { $0 = chosen }
         let argv =
             settings.command + [
-                "--model", model, "--port", String(settings.port), "--host", "127.0.0.1", "--chat_format",
+                "--model", model, "--port", String(chosen), "--host", "127.0.0.1", "--chat_format",
                 settings.chatFormat,
                 "--n_ctx", String(settings.contextTokens),
             ]
@@ -132,6 +140,12 @@ public actor LocalModelServer {
                 throw ConfigError(lastError!)  // set on the line above
             }
             if await Self.healthy(baseURL) {
+                // Whoever answered must be our child: the listening socket on the port is one of its descriptors.
+                guard Self.listener(onPort: chosen, belongsTo: child) else {
+                    stopProcess()
+                    lastError = "port \(chosen) answers, but not from the local model server the gateway started"
+                    throw ConfigError(lastError!)  // set on the line above
+                }
                 lastError = nil
                 return
             }
@@ -181,6 +195,69 @@ public actor LocalModelServer {
         }
         _ = try? await response.body.collect(upTo: 1 << 20)
         return response.status.code == 200
+    }
+
+    /// Whether nothing listens on `port` on loopback (a bind succeeds).
+    nonisolated static func portIsFree(_ port: Int) -> Bool {
+        withLoopbackSocket(port: port) { _ in true } ?? false
+    }
+
+    /// A port the kernel picks as free right now.
+    nonisolated static func freePort() -> Int? {
+        withLoopbackSocket(port: 0) { descriptor in
+            var address = sockaddr_in()
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            let result = withUnsafeMutablePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
+            }
+            return result == 0 ? Int(UInt16(bigEndian: address.sin_port)) : nil
+        } ?? nil
+    }
+
+    private nonisolated static func withLoopbackSocket<T>(port: Int, _ body: (Int32) -> T) -> T? {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        return bound == 0 ? body(descriptor) : nil
+    }
+
+    /// Whether the socket listening on TCP `port` is held by `pid` (or one of its children), from `/proc`.
+    nonisolated static func listener(onPort port: Int, belongsTo pid: pid_t) -> Bool {
+        let hexPort = String(format: ":%04X", port)
+        var inodes = Set<String>()
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            guard let text = try? String(contentsOfFile: table, encoding: .utf8) else { continue }
+            for line in text.split(separator: "\n").dropFirst() {
+                let fields = line.split(separator: " ")
+                guard fields.count > 9, fields[1].hasSuffix(hexPort), fields[3] == "0A" else { continue }
+                inodes.insert("socket:[\(fields[9])]")
+            }
+        }
+        guard !inodes.isEmpty else { return false }
+        var candidates = [pid]
+        if let children = try? String(contentsOfFile: "/proc/\(pid)/task/\(pid)/children", encoding: .utf8) {
+            candidates += children.split(separator: " ").compactMap { pid_t($0) }
+        }
+        for candidate in candidates {
+            let directory = "/proc/\(candidate)/fd"
+            for entry in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] {
+                if let target = try? FileManager.default.destinationOfSymbolicLink(atPath: "\(directory)/\(entry)"),
+                    inodes.contains(target)
+                {
+                    return true
+                }
+            }
+        }
+        return false
     }
 
     static func which(_ program: String) -> String? {

@@ -11,14 +11,15 @@ struct StatusController {
     let kernel: Kernel
 
     func add(to routes: inout RouteTable) {
-        routes.on(.get, "/health") { _, _ in
+        routes.on(.get, "/health", .open) { _, _ in
             try .json(["status": "ok", "version": JSONValue.string(Kernel.version)] as JSONValue)
         }
-        routes.on(.get, "/api/status", status)
-        routes.on(.get, "/metrics", metrics)
-        routes.on(.get, "/api/audit/verify") { _, _ in try .json(try await kernel.store.ledger.verify()) }
-        routes.on(.get, "/api/audit/export", export)
-        routes.on(.get, "/api/models", models)
+        routes.on(.get, "/api/status", .role(.viewer), status)
+        routes.on(.get, "/metrics", .open, metrics)
+        routes.on(.get, "/api/audit/verify", .role(.viewer)) { _, _ in try .json(try await kernel.store.ledger.verify())
+        }
+        routes.on(.get, "/api/audit/export", .role(.viewer), export)
+        routes.on(.get, "/api/models", .role(.viewer), models)
     }
 
     /// Providers with their models and breaker state, the local model, and each agent's routes.
@@ -54,7 +55,7 @@ struct StatusController {
             let routes = (try? runtime.routes(for: settings)) ?? []
             agents[name] = [
                 "routes": .array(routes.map { .string($0.description) }),
-                "tools": .array((settings.tools ?? runtime.toolbox.names).map(JSONValue.string)),
+                "tools": .array(runtime.grantedTools(settings).map(JSONValue.string)),
             ]
         }
         return try .json(
@@ -65,7 +66,9 @@ struct StatusController {
     @Sendable func status(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let lastSeq = try await kernel.store.ledger.lastSeq()
         let sessions = try await kernel.store.sessions.count()
+        let synchronous = try await kernel.store.writerSynchronous()
         let body: JSONValue = [
+            "ledger_synchronous": .string([0: "off", 1: "normal", 2: "full", 3: "extra"][synchronous] ?? "unknown"),
             "status": "ok",
             "version": .string(Kernel.version),
             "home": .string(kernel.home.root.path),

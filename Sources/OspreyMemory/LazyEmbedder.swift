@@ -13,12 +13,18 @@ public final class LazyEmbedder: Embedder {
     public init(directory: URL) { self.directory = directory }
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {
-        let embedder = try loaded.withLock { loaded in
+        try Task.checkCancellation()
+        // Reading 90 MB of weights blocks: it happens on the embedding queue, like the embedding itself.
+        let embedder = try await MiniLMEmbedder.offPool { Result { try self.load() } }.get()
+        return try await embedder.embed(texts)
+    }
+
+    private func load() throws -> MiniLMEmbedder {
+        try loaded.withLock { loaded in
             if let loaded { return loaded }
             let embedder = try MiniLMEmbedder(directory: directory)
             loaded = embedder
             return embedder
         }
-        return try await embedder.embed(texts)
     }
 }

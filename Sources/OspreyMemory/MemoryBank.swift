@@ -155,10 +155,11 @@ public final class MemoryBank: Sendable {
         guard id.range(of: #"^[A-Za-z0-9_-]{1,64}$"#, options: .regularExpression) != nil else {
             throw StoreError.notFound(kind: "memory", id: id)
         }
-        let row = try await store.writer.read { db in
-            try Row.fetchOne(db, sql: "SELECT file FROM memories WHERE id = ?", arguments: [id])
+        // A Sendable result, so the async (non-blocking) read is the one chosen.
+        let known = try await store.writer.read { db in
+            try String.fetchOne(db, sql: "SELECT file FROM memories WHERE id = ?", arguments: [id]) != nil
         }
-        guard row != nil, let text = try? String(contentsOf: file(for: id), encoding: .utf8) else {
+        guard known, let text = try? String(contentsOf: file(for: id), encoding: .utf8) else {
             throw StoreError.notFound(kind: "memory", id: id)
         }
         do {
@@ -183,6 +184,7 @@ public final class MemoryBank: Sendable {
             )
         }
         for name in names.sorted() where name.hasSuffix(".md") {
+            try Task.checkCancellation()
             let url = directory.appendingPathComponent(name)
             guard let text = try? String(contentsOf: url, encoding: .utf8) else {
                 report.invalid[name] = "not UTF-8 text"
@@ -436,6 +438,8 @@ public final class MemoryBank: Sendable {
             }) ?? []
         for id in missing { pendingSink.yield(id) }
         for await id in pending {
+            // Shutdown must not wait for a backlog of embeddings: stop between items.
+            if Task.isCancelled { return }
             _ = try? await embed(id, with: embedder)
         }
     }
@@ -477,7 +481,10 @@ public final class MemoryBank: Sendable {
                 arguments: [embedder.model]
             )
         }
-        for id in missing { try await embed(id, with: embedder) }
+        for id in missing {
+            try Task.checkCancellation()
+            try await embed(id, with: embedder)
+        }
         return missing.count
     }
 

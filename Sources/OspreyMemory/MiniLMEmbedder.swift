@@ -190,5 +190,20 @@ extension MiniLMEmbedder: Embedder {
     public var model: String { "all-MiniLM-L6-v2" }
 
     /// Embeds on the calling task: CPU-bound work, a few hundred milliseconds for a long text.
-    public func embed(_ texts: [String]) async throws -> [[Float]] { embed(batch: texts) }
+    /// Embeds on ``workQueue``, off Swift's cooperative pool: a batch is seconds of CPU, which on a two-thread pool
+    /// would starve every other task (graceful shutdown included).
+    public func embed(_ texts: [String]) async throws -> [[Float]] {
+        try Task.checkCancellation()
+        return await Self.offPool { embed(batch: texts) }
+    }
+
+    /// Where embedding and weight loading run: one serial queue, so one core is left to the gateway.
+    static let workQueue = DispatchQueue(label: "osprey.memory.embedding", qos: .utility)
+
+    /// Runs blocking `work` on ``workQueue`` and waits for it without holding a cooperative thread.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            workQueue.async { continuation.resume(returning: work()) }
+        }
+    }
 }

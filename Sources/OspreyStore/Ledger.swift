@@ -330,6 +330,69 @@ public struct Ledger: Sendable {
         return LedgerVerification(ok: true, count: count, head: previous, firstBadSeq: nil, reason: nil)
     }
 
+    /// The signed head as one witness line (`{"seq":…,"hash":…,"signature":…}`), or nil for an empty ledger.
+    ///
+    /// A witness file outside the home collects these lines (``LedgerWitness``). Someone who can rewrite the home,
+    /// key included, can re-sign a shorter chain, but cannot take back a line an append-only witness already holds.
+    public func witnessLine() async throws -> (seq: Int, line: String)? {
+        try await writer.read { db -> (Int, String)? in
+            guard let head = try Row.fetchOne(db, sql: "SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
+            else { return nil }
+            let seq: Int = head["seq"]
+            let line: JSONValue = [
+                "seq": .int(seq), "hash": .string(head["hash"]), "signature": .string(head["signature"]),
+            ]
+            return (seq, line.canonicalJSON)
+        }
+    }
+
+    /// ``verify()``, then every line of a witness file: each must be a correctly signed head whose event is still
+    /// in the chain with that hash. A ledger cut (or rolled back) below a witnessed head fails here.
+    public func verify(witness text: String) async throws -> LedgerVerification {
+        try await writer.read { db in
+            var result = try verify(db)
+            guard result.ok else { return result }
+            for (number, raw) in text.split(separator: "\n").enumerated() where !raw.isEmpty {
+                let line = number + 1
+                guard case .object(let fields)? = try? JSONValue.parse(String(raw)),
+                    let seq = fields["seq"]?.intValue, let hash = fields["hash"]?.stringValue,
+                    let signature = fields["signature"]?.stringValue
+                else {
+                    return LedgerVerification(
+                        ok: false,
+                        count: result.count,
+                        head: result.head,
+                        firstBadSeq: nil,
+                        reason: "witness line \(line) is not a signed head"
+                    )
+                }
+                guard signer.isValid(signature, seq: seq, hash: hash) else {
+                    return LedgerVerification(
+                        ok: false,
+                        count: result.count,
+                        head: result.head,
+                        firstBadSeq: seq,
+                        reason: "witness line \(line) is not signed with this ledger's key"
+                    )
+                }
+                let stored = try String.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [seq])
+                if stored != hash {
+                    result = LedgerVerification(
+                        ok: false,
+                        count: result.count,
+                        head: result.head,
+                        firstBadSeq: seq,
+                        reason: stored == nil
+                            ? "the witness saw event \(seq), which the ledger no longer holds: events were removed"
+                            : "event \(seq) differs from the one the witness saw: the chain was rewritten"
+                    )
+                    return result
+                }
+            }
+            return result
+        }
+    }
+
     /// Writes every event after `after` as one canonical JSON line (the envelope with its hash).
     public func export(after: Int = 0, to write: (String) throws -> Void) async throws -> Int {
         var cursor = after

@@ -222,6 +222,7 @@ struct ApprovalAPITests {
         let arguments = JSONValue.object(["command": .string(command)]).canonicalJSON
         var config = OspreyConfig()
         var agent = OspreyConfig.Agent()
+        agent.tools = ["*"]
         agent.model = "scripted/test"
         agent.approval = "autonomous"
         config.agents["default"] = agent

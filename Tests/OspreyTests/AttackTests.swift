@@ -66,6 +66,7 @@ struct AttackRun {
         )
         var config = OspreyConfig()
         var agent = OspreyConfig.Agent()
+        agent.tools = ["*"]
         agent.model = "scripted/test"
         agent.approval = "autonomous"
         agent.maxTurns = 100

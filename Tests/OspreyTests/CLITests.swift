@@ -32,6 +32,7 @@ struct CLITests {
 
             [agents.default]
             model = "mock/test"
+            tools = ["*"]
             """
         try config.write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
     }

@@ -33,6 +33,38 @@ struct LedgerTests {
         }
     }
 
+    @Test func aWitnessCatchesALedgerRolledBackToAnOlderSignedHead() async throws {
+        // Given a ledger whose heads were witnessed at seq 3 and seq 5
+        let store = try Store.inMemory()
+        try await Self.seed(store, count: 3)
+        let old = try await store.writer.read { db -> [String] in
+            let row = try Row.fetchOne(db, sql: "SELECT seq, hash, signature FROM ledger_head WHERE id = 1")!
+            return [String(row["seq"] as Int), row["hash"], row["signature"]]
+        }
+        var witness = try #require(try await store.ledger.witnessLine()).line + "\n"
+        try await Self.seed(store, count: 2)
+        witness += try #require(try await store.ledger.witnessLine()).line + "\n"
+        #expect(try await store.ledger.verify(witness: witness).ok)
+        // When someone cuts the last two events and puts the older signed head back
+        try await Self.tamper(store, "DELETE FROM events WHERE seq > 3")
+        try await store.writer.write { db in
+            try db.execute(
+                sql: "UPDATE ledger_head SET seq = ?, hash = ?, signature = ? WHERE id = 1",
+                arguments: [Int(old[0])!, old[1], old[2]]
+            )
+        }
+        // Then the chain alone still verifies (the gap the witness closes), but not against the witness
+        #expect(try await store.ledger.verify().ok)
+        let checked = try await store.ledger.verify(witness: witness)
+        #expect(!checked.ok)
+        #expect(checked.firstBadSeq == 5)
+        #expect(checked.reason?.contains("no longer holds") == true)
+        // And a forged witness line is refused
+        let forged =
+            #"{"hash":"\#(String(repeating: "a", count: 64))","seq":1,"signature":"\#(String(repeating: "b", count: 64))"}"#
+        #expect(try await store.ledger.verify(witness: forged).reason?.contains("not signed") == true)
+    }
+
     @Test func eachEventHashesItsFieldsAndLinksToThePreviousOne() async throws {
         let store = try Store.inMemory()
         try await Self.seed(store, count: 3)

@@ -68,7 +68,11 @@ struct TOMLTests {
 
 struct ConfigTests {
     @Test func theWrittenDefaultsParseToTheBuiltInDefaults() throws {
-        #expect(try OspreyConfig(toml: OspreyConfig.defaultText) == OspreyConfig())
+        var expected = OspreyConfig()
+        var agent = OspreyConfig.Agent()
+        agent.tools = OspreyConfig.Agent.defaultAgentTools
+        expected.agents["default"] = agent
+        #expect(try OspreyConfig(toml: OspreyConfig.defaultText) == expected)
     }
 
     @Test func aNewHomeGetsAProviderForEachAPIKeyInTheEnvironment() throws {

@@ -67,6 +67,7 @@ struct TaskRecoveryTests {
             models = ["test"]
 
             [agents.default]
+            tools = ["*"]
             model = "mock/test"
             approval = "autonomous"
             """.write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
