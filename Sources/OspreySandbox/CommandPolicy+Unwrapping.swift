@@ -16,8 +16,11 @@ struct Invocation: Hashable, Sendable {
     /// The program's base name, or nil for a command of assignments or redirections only.
     var program: String? { argv.first.map { ($0 as NSString).lastPathComponent } }
     var arguments: [String] { Array(argv.dropFirst()) }
-    /// True when the program itself is an expansion (`$CMD`, `$(echo rm)`): no rule can know what runs.
-    var programIsDynamic: Bool { argv.first.map { $0.contains("$(…)") || $0.hasPrefix("$") } ?? false }
+    /// True when the program itself is an expansion (`$CMD`, `$(echo rm)`, `/bin/r?`): no rule can know what runs.
+    var programIsDynamic: Bool {
+        argv.first.map { $0.contains("$(…)") || $0.hasPrefix("$") || $0.contains(where: { "*?[".contains($0) }) }
+            ?? false
+    }
 }
 
 /// Why a line is refused before any single program is judged: it does not parse, nests too deeply, or is a fork bomb.
@@ -115,6 +118,16 @@ extension CommandPolicy {
             try line(rest.joined(separator: " "))
         case "eval":
             try line(arguments.joined(separator: " "))
+        case "script":
+            // util-linux script runs its -c string through a shell.
+            if let flag = arguments.firstIndex(where: {
+                $0 == "--command" || ($0.hasPrefix("-") && !$0.hasPrefix("--") && $0.hasSuffix("c"))
+            }), flag + 1 < arguments.count {
+                try line(arguments[flag + 1])
+            }
+        case "parallel":
+            let rest = skipOptions(arguments, taking: ["-j", "--jobs", "-S", "--sshlogin", "-a", "--arg-file"])
+            try inner(Array(rest.prefix { !$0.hasPrefix(":::") }), fed: true)
         case "xargs":
             let rest = skipOptions(
                 arguments,

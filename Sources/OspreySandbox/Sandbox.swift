@@ -278,8 +278,9 @@ public struct Sandbox: Hashable, Sendable {
             // The jail is bound at a fixed path: its real directory may be hidden (an install under the home).
             let inner = "/run/osprey-jail"
             command += [bubblewrap, "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--unshare-all"]
-            // An unprivileged user inside its own user namespace, never root (who owns /etc/shadow).
-            command += ["--unshare-user", "--uid", "65534", "--gid", "65534"]
+            // Under a root gateway, an unprivileged user inside its own user namespace, never root (who owns
+            // /etc/shadow). Under any other user the command already runs as that unprivileged user.
+            if geteuid() == 0 { command += ["--unshare-user", "--uid", "65534", "--gid", "65534"] }
             if network { command.append("--share-net") }
             // /run is replaced too: it holds the daemon sockets (D-Bus, Docker) a command has no business with.
             command += [

@@ -28,7 +28,8 @@ struct CommandWrapperTests {
         "find victim -type f -exec rm -f {} \\;", "find victim -execdir rm {} \\;", "ls; (cd . && rm -r victim)",
         "echo $(rm -rf victim)", "env git push origin main", "timeout 5 kill -CONT 999999",
         "nohup pkill -CONT osprey-no-such-program",
-        "rsync -a --delete empty/ victim/",
+        "rsync -a --delete empty/ victim/", "/bin/r? -rf victim", "r[m] -rf victim", "script -qc 'rm -rf victim'",
+        "script -q -c 'rm -rf victim' /dev/null", "parallel rm -rf ::: victim",
     ]
 
     @Test(arguments: hiddenDeletions)
