@@ -12,7 +12,7 @@ public enum SandboxProbe {
     }
 
     static let script = """
-        cat /proc/self/status; echo @@; cat /proc/self/limits; echo @@; readlink /proc/self/ns/net /proc/self/ns/mnt
+        cat /proc/self/status; echo @@; cat /proc/self/limits; echo @@; readlink /proc/self/ns/net /proc/self/ns/mnt /proc/self/ns/pid
         echo @@; cat /proc/self/cgroup; echo @@; if ls /var >/dev/null 2>&1; then echo open; else echo confined; fi
         sleep 0.5
         """
@@ -60,7 +60,7 @@ public enum SandboxProbe {
             }
         }
         let namespaces = parts[2].split(separator: "\n").map(String.init)
-        let own = ["/proc/self/ns/net", "/proc/self/ns/mnt"].map {
+        let own = ["/proc/self/ns/net", "/proc/self/ns/mnt", "/proc/self/ns/pid"].map {
             (try? FileManager.default.destinationOfSymbolicLink(atPath: $0)) ?? ""
         }
         let openFiles = parts[1].split(separator: "\n").first { $0.hasPrefix("Max open files") }.map(String.init) ?? ""
@@ -82,8 +82,18 @@ public enum SandboxProbe {
             layers.append(
                 Layer(
                     name: "namespaces",
-                    active: namespaces.count == 2 && namespaces[0] != own[0] && namespaces[1] != own[1],
+                    active: namespaces.count == 3 && namespaces[0] != own[0] && namespaces[1] != own[1],
                     detail: " (own network and mount namespaces)"
+                )
+            )
+        }
+        if sandbox.rung != .bare {
+            // Every rung, the full one too, hides the gateway's processes and drops every capability.
+            layers.append(
+                Layer(
+                    name: "pid_namespace",
+                    active: namespaces.count == 3 && namespaces[2] != own[2],
+                    detail: " (the gateway's processes are invisible)"
                 )
             )
             layers.append(

@@ -114,10 +114,16 @@ struct SandboxTests {
         let sandbox = try Self.bubblewrap()
         let layers = await SandboxProbe.run(sandbox)
         let names = Set(layers.map(\.name))
-        #expect(names.isSuperset(of: ["rlimits", "no_new_privs", "seccomp", "landlock", "namespaces", "capabilities"]))
+        #expect(
+            names.isSuperset(of: [
+                "rlimits", "no_new_privs", "seccomp", "landlock", "namespaces", "pid_namespace", "capabilities",
+            ])
+        )
         for layer in layers { #expect(layer.active, "\(layer.name)\(layer.detail)") }
-        // The process rung keeps rlimits, Landlock and seccomp.
-        for layer in await SandboxProbe.run(sandbox.withoutNamespaces) { #expect(layer.active, "\(layer.name)") }
+        // The process rung keeps rlimits, Landlock, seccomp, a PID namespace and no capabilities.
+        let full = await SandboxProbe.run(sandbox.withoutNamespaces)
+        #expect(Set(full.map(\.name)).isSuperset(of: ["landlock", "seccomp", "pid_namespace", "capabilities"]))
+        for layer in full { #expect(layer.active, "\(layer.name)\(layer.detail)") }
     }
 
     @Test func seccompRefusesNamespaceEscapesAndPtrace() async throws {
