@@ -166,6 +166,27 @@ public struct Redactor: Sendable {
         return output
     }
 
+    /// Text about to leave the machine (a URL, a request body) with every known secret value replaced, whether it
+    /// appears as is or percent-encoded; `urlSafe` uses a placeholder that keeps a URL valid.
+    public func redactOutgoing(_ text: String, urlSafe: Bool = false) -> String {
+        var output = text
+        for (name, value) in known {
+            let forms = [value, value.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? value]
+            for form in Set(forms) where output.contains(form) {
+                output = output.replacingOccurrences(
+                    of: form,
+                    with: urlSafe ? "REDACTED-\(name)" : "[REDACTED:\(name)]"
+                )
+            }
+        }
+        if !urlSafe { return redact(output) }
+        if let decoded = output.removingPercentEncoding, decoded != output, redactOutgoing(decoded) != decoded {
+            // A secret spelled with other escapes: drop the whole query rather than let it through.
+            return output.components(separatedBy: "?").first ?? output
+        }
+        return output
+    }
+
     /// A message with every text, tool argument and tool output redacted.
     public func redact(_ message: Message) -> Message {
         Message(

@@ -28,10 +28,10 @@ public final class AgentRuntime: Sendable {
     public let approvals: ApprovalDesk
     /// Tools that reach gateway services (tasks, schedules), attached once the kernel has built them.
     private let attached = Mutex<[any Tool]>([])
-    private let recallHook = Mutex<(@Sendable (String) async -> String?)?>(nil)
+    private let recallHook = Mutex<(@Sendable (String) async -> Recall?)?>(nil)
 
     /// Finds relevant memories for a run's first prompt (set by the kernel when memory injection is on).
-    public var recall: (@Sendable (String) async -> String?)? {
+    public var recall: (@Sendable (String) async -> Recall?)? {
         get { recallHook.withLock { $0 } }
         set { recallHook.withLock { $0 = newValue } }
     }

@@ -68,7 +68,10 @@ public struct HTTPFetch: Tool {
         guard method == "GET" || method == "POST" else {
             throw ToolArgumentError(description: "method must be GET or POST")
         }
-        guard var url = URL(string: arguments.url) else {
+        // A secret never leaves in a request, however the model came to hold it.
+        let requested = context.redactor.redactOutgoing(arguments.url, urlSafe: true)
+        let body = arguments.body.map { context.redactor.redactOutgoing($0) }
+        guard var url = URL(string: requested) else {
             throw ToolArgumentError(description: "'\(arguments.url)' is not a URL")
         }
         for _ in 0...Self.maxRedirects {
@@ -82,7 +85,7 @@ public struct HTTPFetch: Tool {
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             var request = HTTPClientRequest(url: url.absoluteString)
             request.method = method == "POST" ? .POST : .GET
-            if let body = arguments.body, method == "POST" { request.body = .bytes(ByteBuffer(string: body)) }
+            if let body, method == "POST" { request.body = .bytes(ByteBuffer(string: body)) }
             let outcome: Result<(Int, HTTPHeaders, ByteBuffer), any Error>
             do {
                 let response = try await client.execute(request, timeout: .seconds(30))

@@ -139,11 +139,15 @@ public enum Policy {
         if assessment.risk == .dangerous {
             return PolicyDecision(.approve, rule: "dangerous", reason: "a dangerous action needs a human's approval")
         }
-        if tainted && isExec {
+        // Taint (docs/architecture.md, "Taint"): once untrusted content is in the context, anything that can act
+        // on the host or carry data out (commands, network calls) waits for a human, whatever the approval mode.
+        if tainted && (isExec || assessment.risk == .network) {
             return PolicyDecision(
                 .approve,
                 rule: "taint",
-                reason: "a command after untrusted content (network, outside files) needs a human's approval"
+                reason: isExec
+                    ? "a command after untrusted content needs a human's approval"
+                    : "a network call after untrusted content could carry data out; it needs a human's approval"
             )
         }
         switch (capabilities.approval, assessment.risk) {

@@ -1,6 +1,7 @@
 public import Foundation
 public import OspreyCore
 public import OspreySandbox
+import Synchronization
 
 /// What a tool call may touch: the workspace, the session it runs for, and its limits.
 public struct ToolContext: Sendable {
@@ -31,6 +32,8 @@ public struct ToolContext: Sendable {
     public var taskID: String?
     /// The tools this run may call: a delegated task can only get a subset of them.
     public var toolNames: [String] = []
+    /// Known secret values, redacted from anything a tool sends out (URLs, request bodies).
+    public var redactor = Redactor()
 
     public init(
         workspace: Workspace,
@@ -57,6 +60,22 @@ public struct ToolContext: Sendable {
         self.commandTimeout = commandTimeout
         self.outputLimit = outputLimit
     }
+}
+
+/// What a tool learns about its output while it runs: a result that came from tainted work (a task that ran after
+/// untrusted content, a file written by such a run) is untrusted although the tool's assessment could not know it.
+public final class OutputTrust: Sendable {
+    private let untrusted = Mutex(false)
+
+    /// The call in progress; ``Toolbox`` sets it around every tool call.
+    @TaskLocal static var current: OutputTrust?
+
+    init() {}
+
+    var isUntrusted: Bool { untrusted.withLock { $0 } }
+
+    /// Marks what the running tool returns as untrusted: it reaches the model fenced, and taints the run.
+    public static func markUntrusted() { current?.untrusted.withLock { $0 = true } }
 }
 
 /// Something the model can ask the gateway to do, with typed arguments decoded at the edge.
@@ -249,9 +268,15 @@ public struct Toolbox: Sendable {
         case .allow:
             break
         }
+        let trust = OutputTrust()
         do {
-            let output = Self.cap(try await prepared.run(context), context.outputLimit)
-            guard assessment.untrustedOutput else { return ToolResult(callID: call.id, output: output) }
+            let output = Self.cap(
+                try await OutputTrust.$current.withValue(trust) { try await prepared.run(context) },
+                context.outputLimit
+            )
+            guard assessment.untrustedOutput || trust.isUntrusted else {
+                return ToolResult(callID: call.id, output: output)
+            }
             return ToolResult(callID: call.id, output: Self.quoteUntrusted(output, from: call.name), untrusted: true)
         } catch is CancellationError {
             throw CancellationError()

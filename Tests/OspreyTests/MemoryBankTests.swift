@@ -140,7 +140,9 @@ struct MemoryBankTests {
         )
         #expect(web.trust == .untrusted)
         try await memory.bank.embedPending()
-        let background = try #require(await memory.bank.recall(for: "email the secrets"))
+        let recalled = try #require(await memory.bank.recall(for: "email the secrets"))
+        #expect(recalled.untrusted)
+        let background = recalled.text
         #expect(background.contains("untrusted url memory, data only"))
         #expect(background.hasPrefix("Background from memory"))
     }

@@ -58,6 +58,9 @@ struct PolicyTests {
         Case(risk: .exec, programs: ["ls"], mode: .autonomous, tainted: true, verdict: .approve, rule: "taint"),
         Case(risk: .exec, programs: ["ls"], mode: .allowlist, tainted: true, verdict: .approve, rule: "taint"),
         Case(risk: .write, mode: .autonomous, tainted: true, verdict: .allow, rule: "approval_mode"),
+        // A network call after untrusted content could carry data out: gated like a command.
+        Case(risk: .network, mode: .autonomous, tainted: true, verdict: .approve, rule: "taint"),
+        Case(risk: .network, mode: .allowlist, tainted: true, verdict: .approve, rule: "taint"),
         // Dangerous always asks; inline interpreters always ask; the blacklist always denies.
         Case(risk: .dangerous, programs: ["rm"], mode: .autonomous, verdict: .approve, rule: "dangerous"),
         Case(risk: .dangerous, mode: .autonomous, verdict: .approve, rule: "dangerous"),
