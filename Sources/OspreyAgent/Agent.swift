@@ -51,7 +51,10 @@ public struct Agent: Sendable {
     /// The background task this agent runs for, if any.
     public var taskID: String?
     /// Relevant long-term memories for a prompt, added to the system prompt (background, never user words).
-    public var recall: (@Sendable (String) async -> String?)?
+    public var recall: (@Sendable (String) async -> Recall?)?
+    /// True when the run starts with untrusted content already behind it (a task delegated or scheduled by a
+    /// tainted run): its commands and network calls need a human from the first call.
+    public var startsTainted = false
 
     /// Marks the system message that stands for compacted turns; the seq after it is where verbatim history resumes.
     static let compactionMarker = "[compacted through message "
@@ -239,9 +242,16 @@ public struct Agent: Sendable {
         context.roots = roots
         context.taskID = taskID
         context.toolNames = toolbox.names
+        context.redactor = store.ledger.redactor
         let guardrail = ContextGuard(threshold: settings.contextTokens)
         var instructions = systemPrompt()
-        if let recall, let background = await recall(prompt.text) { instructions += "\n\n" + background }
+        var recalledUntrusted = false
+        if let recall, let background = await recall(prompt.text) {
+            instructions += "\n\n" + background.text
+            // An untrusted memory in the system prompt is untrusted content in the context like any other.
+            recalledUntrusted = background.untrusted
+        }
+        let inheritedTaint = startsTainted || recalledUntrusted
         func elapsed() -> Double {
             let (seconds, attoseconds) = (clock.now - start).components
             return Double(seconds) + Double(attoseconds) / 1e18
@@ -256,7 +266,7 @@ public struct Agent: Sendable {
                     instructions: instructions,
                     tools: toolbox.definitions
                 ) {
-                    let summary = try await compact(Array(messages.prefix(count)), session: session)
+                    let summary = try await compact(Array(messages.prefix(count)), session: session, run: &run)
                     loop.compact(replacingFirst: count, with: summary)
                     messages = loop.transcript
                     try await onEvent(.compacted(removedMessages: count))
@@ -282,7 +292,8 @@ public struct Agent: Sendable {
                     estimatedInput: estimate,
                     maxOutput: settings.maxReplyTokens,
                     run: run,
-                    session: session.rawValue
+                    session: session.rawValue,
+                    task: taskID
                 )
                 defer { meter.release(reservation) }
                 let reply: ModelReply
@@ -302,7 +313,12 @@ public struct Agent: Sendable {
                                 answered = attempt
                                 return
                             }
-                            run.cost += try await meter.record(attempt, agent: name, session: session.rawValue)
+                            run.cost += try await meter.record(
+                                attempt,
+                                agent: name,
+                                session: session.rawValue,
+                                task: taskID
+                            )
                         }
                     )
                 } catch let error as ProviderError {
@@ -325,7 +341,13 @@ public struct Agent: Sendable {
                     var cost = 0.0
                     try db.inTransaction(.immediate) {
                         if let settled {
-                            cost = try meter.record(settled, agent: name, session: session.rawValue, in: db)
+                            cost = try meter.record(
+                                settled,
+                                agent: name,
+                                session: session.rawValue,
+                                task: taskID,
+                                in: db
+                            )
                         }
                         _ = try store.sessions.append(reply.message, to: session, actor: actor, in: db)
                         _ = try store.ledger.append(requested, in: db)
@@ -341,11 +363,13 @@ public struct Agent: Sendable {
             case .callTools(let calls):
                 for call in calls { try await onEvent(.toolCall(call)) }
                 // Once untrusted content is in the context, commands need a human whatever the approval mode.
-                context.tainted = loop.transcript.contains { message in
-                    message.content.contains {
-                        if case .toolResult(let result) = $0 { result.untrusted } else { false }
+                context.tainted =
+                    inheritedTaint
+                    || loop.transcript.contains { message in
+                        message.content.contains {
+                            if case .toolResult(let result) = $0 { result.untrusted } else { false }
+                        }
                     }
-                }
                 // A tool may read a secret (a key in a file, an env dump): the model and the transcript get it redacted.
                 let redactor = store.ledger.redactor
                 let results = try await toolbox.callAll(calls, context: context).map { result in
@@ -434,7 +458,10 @@ public struct Agent: Sendable {
     }
 
     /// Folds `messages` into one system message: a model-written summary (best effort) and a deterministic checkpoint.
-    func compact(_ messages: [Message], session: Session.ID) async throws -> Message {
+    ///
+    /// The summary call is a model call of the run: it is reserved against the run's limits and what it spends
+    /// is added to `run` (and to the task, if any), like any other.
+    func compact(_ messages: [Message], session: Session.ID, run: inout Meter.RunUsage) async throws -> Message {
         let checkpoint = ContextGuard.checkpoint(messages)
         var summary = ""
         let request = ModelRequest(
@@ -456,15 +483,19 @@ public struct Agent: Sendable {
                 route: routes.first ?? ModelRoute(provider: "none", model: "none"),
                 estimatedInput: ContextGuard.estimate(request.messages),
                 maxOutput: 400,
-                run: Meter.RunUsage(),
-                session: session.rawValue
+                run: run,
+                session: session.rawValue,
+                task: taskID
             )
             defer { meter.release(reservation) }
             let (reply, _) = try await router.respond(
                 to: request,
                 routes: routes,
                 onEvent: { _ in },
-                onAttempt: { attempt in try await meter.record(attempt, agent: name, session: session.rawValue) }
+                onAttempt: { attempt in
+                    run.tokens += attempt.usage.inputTokens + attempt.usage.outputTokens
+                    run.cost += try await meter.record(attempt, agent: name, session: session.rawValue, task: taskID)
+                }
             )
             summary = reply.message.text
         } catch is CancellationError {

@@ -12,6 +12,8 @@ public final class Meter: Sendable {
     let pricing: @Sendable (ModelRoute) -> Pricing?
     /// Tokens and cost reserved by calls in flight, by agent, so concurrent runs cannot overspend together.
     private let reserved = Mutex<[String: (tokens: Int, cost: Double)]>([:])
+    /// The same by task (a call for a sub-task holds against every ancestor too), for the per-task limits.
+    private let reservedByTask = Mutex<[String: (tokens: Int, cost: Double)]>([:])
 
     public init(store: Store, pricing: @escaping @Sendable (ModelRoute) -> Pricing?) {
         self.store = store
@@ -30,12 +32,16 @@ public final class Meter: Sendable {
         let agent: String
         let tokens: Int
         let cost: Double
+        /// The task the call is for and its ancestors, each holding the reservation too.
+        var tasks: [String] = []
     }
 
     static func day(_ date: Date = Date()) -> String { String(WireFormat.timestamp(date).prefix(10)) }
 
     /// Reserves the worst case of the next call (estimated prompt + the reply limit) or refuses it.
     ///
+    /// A call for a task must also fit the task's limits and those of every ancestor: what each has spent
+    /// (stored, so it survives a crash and includes its sub-tasks), plus what calls in flight hold.
     /// A refusal is recorded as `budget.exceeded` and thrown as ``AgentError/budgetExceeded(_:)``; the call is never made.
     public func reserve(
         agent: String,
@@ -44,8 +50,11 @@ public final class Meter: Sendable {
         estimatedInput: Int,
         maxOutput: Int,
         run: RunUsage,
-        session: String?
+        session: String?,
+        task: String? = nil
     ) async throws -> Reservation {
+        var lineage: [TaskRecord] = []
+        if let task { lineage = try await store.tasks.lineage(of: TaskRecord.ID(task)) }
         let tokens = estimatedInput + maxOutput
         let cost = pricing(route)?.cost(Usage(inputTokens: estimatedInput, outputTokens: maxOutput)) ?? 0
         let today = try await store.writer.read { db in
@@ -81,6 +90,7 @@ public final class Meter: Sendable {
                     limits.costPerDayUSD
                 )
             }
+            if let refusal = reserveForTasks(lineage, tokens: tokens, cost: cost) { return refusal }
             reserved[agent] = (held.tokens + tokens, held.cost + cost)
             return nil
         }
@@ -99,7 +109,36 @@ public final class Meter: Sendable {
             )
             throw AgentError.budgetExceeded(refusal)
         }
-        return Reservation(agent: agent, tokens: tokens, cost: cost)
+        return Reservation(agent: agent, tokens: tokens, cost: cost, tasks: lineage.map { $0.id.rawValue })
+    }
+
+    /// Holds `tokens` and `cost` against each task of `lineage` (a task, then its ancestors), or says which
+    /// limit the call would break and holds nothing.
+    private func reserveForTasks(_ lineage: [TaskRecord], tokens: Int, cost: Double) -> String? {
+        reservedByTask.withLock { reserved in
+            for (level, task) in lineage.enumerated() {
+                let held = reserved[task.id.rawValue] ?? (0, 0)
+                let whose = level == 0 ? "task \(task.id)" : "its ancestor task \(task.id)"
+                if task.maxTokens > 0, task.tokens + held.tokens + tokens > task.maxTokens {
+                    return
+                        "\(whose) would use up to \(task.tokens + held.tokens + tokens) tokens (it has spent \(task.tokens)); its limit is \(task.maxTokens)"
+                }
+                if task.maxCostUSD > 0, task.costUSD + held.cost + cost > task.maxCostUSD {
+                    return String(
+                        format: "%@ would spend up to $%.4f (it has spent $%.4f); its limit is $%.4f",
+                        whose,
+                        task.costUSD + held.cost + cost,
+                        task.costUSD,
+                        task.maxCostUSD
+                    )
+                }
+            }
+            for task in lineage {
+                let held = reserved[task.id.rawValue] ?? (0, 0)
+                reserved[task.id.rawValue] = (held.tokens + tokens, held.cost + cost)
+            }
+            return nil
+        }
     }
 
     /// Releases a reservation once its call has been settled (or failed).
@@ -109,6 +148,14 @@ public final class Meter: Sendable {
             reserved[reservation.agent] = (
                 max(0, held.tokens - reservation.tokens), max(0, held.cost - reservation.cost)
             )
+        }
+        reservedByTask.withLock { reserved in
+            for task in reservation.tasks {
+                let held = reserved[task] ?? (0, 0)
+                let tokens = max(0, held.tokens - reservation.tokens)
+                let cost = max(0, held.cost - reservation.cost)
+                reserved[task] = tokens == 0 && cost <= 0 ? nil : (tokens, cost)
+            }
         }
     }
 
@@ -154,6 +201,10 @@ public final class Meter: Sendable {
             payload: .object(payload)
         )
         _ = try store.ledger.append([draft], in: db)
+        // The task (and its ancestors) spent it too, committed with the call so a crash cannot lose it.
+        if let task = task ?? EventDraft.currentTask {
+            try store.tasks.spend(TaskRecord.ID(task), tokens: tokens, costUSD: cost, in: db)
+        }
         if tokens > 0 || cost > 0 {
             try db.cachedStatement(
                 sql: """

@@ -168,11 +168,8 @@ public struct Kernel: Sendable {
             resume && started
             ? try await agent.resume(session: task.session) { _ in }
             : try await agent.run(task.instructions, session: task.session, actor: "task:\(task.id.rawValue)") { _ in }
-        return TaskOutcome(
-            result: result.message.text,
-            tokens: result.usage.inputTokens + result.usage.outputTokens,
-            costUSD: result.costUSD
-        )
+        // What the run spent is already on the task: the meter charges each call to it as the call settles.
+        return TaskOutcome(result: result.message.text)
     }
 
     /// Reloads the active tokens after they were changed outside the API (tests, the CLI's offline commands).

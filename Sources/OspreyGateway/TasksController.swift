@@ -27,7 +27,7 @@ struct TasksController {
         let body = try await JSONBody.read(
             request,
             maxBytes: kernel.config.gateway.maxBodyBytes,
-            allowed: ["title", "instructions", "agent", "tools", "priority"]
+            allowed: ["title", "instructions", "agent", "tools", "priority", "max_tokens", "max_cost_usd"]
         )
         let draft = try Self.draft(body.members, knows: kernel.runtime.knows(agent:))
         let task = try await kernel.supervisor.submit(draft, actor: context.actor)
@@ -56,7 +56,26 @@ struct TasksController {
             }
             priority = number
         }
-        return Tasks.Draft(title: title, instructions: instructions, agent: agent, tools: tools, priority: priority)
+        var draft = Tasks.Draft(
+            title: title,
+            instructions: instructions,
+            agent: agent,
+            tools: tools,
+            priority: priority
+        )
+        if let value = members["max_tokens"], value != .null {
+            guard let number = value.intValue, number >= 0 else {
+                throw APIError.badRequest("Field 'max_tokens' must be an integer, 0 (no limit) or more.")
+            }
+            draft.maxTokens = number
+        }
+        if let value = members["max_cost_usd"], value != .null {
+            guard let number = value.doubleValue, number >= 0, number.isFinite else {
+                throw APIError.badRequest("Field 'max_cost_usd' must be a number, 0 (no limit) or more.")
+            }
+            draft.maxCostUSD = number
+        }
+        return draft
     }
 
     @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
@@ -86,7 +105,7 @@ struct TasksController {
             maxBytes: kernel.config.gateway.maxBodyBytes,
             allowed: [
                 "name", "spec", "timezone", "missed", "trigger", "agent", "title", "instructions", "tools", "priority",
-                "checks", "remediation",
+                "checks", "remediation", "max_tokens", "max_cost_usd",
             ]
         )
         var checks: [JSONValue] = []
@@ -128,6 +147,8 @@ struct TasksController {
             priority: draft.priority
         )
         scheduleRequest.checks = checks
+        scheduleRequest.maxTokens = draft.maxTokens
+        scheduleRequest.maxCostUSD = draft.maxCostUSD
         scheduleRequest.remediation = try body.optionalString("remediation")
         let schedule = try await kernel.scheduler.add(scheduleRequest, actor: context.actor)
         return try .json(schedule.json, status: .created)

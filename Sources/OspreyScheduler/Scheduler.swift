@@ -46,6 +46,10 @@ public actor Scheduler {
         public var checks: [JSONValue] = []
         /// A routine's remediation command, tried before the agent.
         public var remediation: String?
+        /// The token limit of each task it fires; 0 for none.
+        public var maxTokens = 0
+        /// The cost limit of each task it fires, in dollars; 0 for none.
+        public var maxCostUSD = 0.0
 
         public init(
             name: String? = nil,
@@ -90,6 +94,9 @@ public actor Scheduler {
         }
         guard agentExists(request.agent) else { throw StoreError.invalid("no agent named '\(request.agent)'") }
         guard (0...9).contains(request.priority) else { throw StoreError.invalid("priority must be 0...9") }
+        guard request.maxTokens >= 0, request.maxCostUSD >= 0, request.maxCostUSD.isFinite else {
+            throw StoreError.invalid("max_tokens and max_cost_usd must be 0 (no limit) or more")
+        }
         guard (0...86_400 * 30).contains(request.cooldownSeconds) else {
             throw StoreError.invalid("cooldown_seconds must be 0...2592000")
         }
@@ -143,6 +150,8 @@ public actor Scheduler {
                 )
                 draft.checks = request.checks
                 draft.remediation = request.remediation
+                draft.maxTokens = request.maxTokens
+                draft.maxCostUSD = request.maxCostUSD
                 return draft
             }(),
             actor: actor
@@ -167,7 +176,9 @@ public actor Scheduler {
                 agent: schedule.agent,
                 tools: schedule.tools,
                 priority: schedule.priority,
-                schedule: schedule.id.rawValue
+                schedule: schedule.id.rawValue,
+                maxTokens: schedule.maxTokens,
+                maxCostUSD: schedule.maxCostUSD
             ),
             actor: "schedule:\(schedule.id.rawValue)"
         )
@@ -279,7 +290,9 @@ public actor Scheduler {
                         agent: schedule.agent,
                         tools: schedule.tools,
                         priority: schedule.priority,
-                        schedule: schedule.id.rawValue
+                        schedule: schedule.id.rawValue,
+                        maxTokens: schedule.maxTokens,
+                        maxCostUSD: schedule.maxCostUSD
                     ),
                     actor: "schedule:\(schedule.id.rawValue)"
                 )

@@ -5,7 +5,10 @@ public import OspreyStore
 /// What running one task produced.
 public struct TaskOutcome: Hashable, Sendable {
     public var result: String
+    /// Tokens spent that the meter did not already charge to the task (an agent's calls are charged as they
+    /// settle, so an agent runner reports 0 here).
     public var tokens: Int
+    /// Dollars spent the same way.
     public var costUSD: Double
 
     public init(result: String, tokens: Int = 0, costUSD: Double = 0) {

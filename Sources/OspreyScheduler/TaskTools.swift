@@ -9,6 +9,14 @@ public struct SubmitTask: Tool {
         var instructions: String
         var tools: [String]?
         var priority: Int?
+        var maxTokens: Int?
+        var maxCostUSD: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case title, instructions, tools, priority
+            case maxTokens = "max_tokens"
+            case maxCostUSD = "max_cost_usd"
+        }
     }
 
     let supervisor: Supervisor
@@ -25,6 +33,11 @@ public struct SubmitTask: Tool {
                     "title": ["type": "string"], "instructions": ["type": "string"],
                     "tools": ["type": "array", "items": ["type": "string"]],
                     "priority": ["type": "integer", "description": "0-9, 9 first (default 5)"],
+                    "max_tokens": [
+                        "type": "integer",
+                        "description": "Most tokens the task may spend (it also counts against your own limit)",
+                    ],
+                    "max_cost_usd": ["type": "number", "description": "Most dollars the task may spend"],
                 ],
                 "required": ["title", "instructions"],
             ]
@@ -50,7 +63,9 @@ public struct SubmitTask: Tool {
                 agent: context.agent,
                 tools: (arguments.tools ?? context.toolNames).filter { context.toolNames.contains($0) },
                 priority: arguments.priority ?? 5,
-                parent: context.taskID.map { TaskRecord.ID($0) }
+                parent: context.taskID.map { TaskRecord.ID($0) },
+                maxTokens: arguments.maxTokens ?? 0,
+                maxCostUSD: arguments.maxCostUSD ?? 0
             ),
             actor: "agent:\(context.agent)"
         )
@@ -136,6 +151,14 @@ public struct ScheduleTask: Tool {
         var title: String
         var instructions: String
         var timezone: String?
+        var maxTokens: Int?
+        var maxCostUSD: Double?
+
+        enum CodingKeys: String, CodingKey {
+            case spec, title, instructions, timezone
+            case maxTokens = "max_tokens"
+            case maxCostUSD = "max_cost_usd"
+        }
     }
 
     let scheduler: Scheduler
@@ -151,6 +174,8 @@ public struct ScheduleTask: Tool {
                 "properties": [
                     "spec": ["type": "string"], "title": ["type": "string"], "instructions": ["type": "string"],
                     "timezone": ["type": "string", "description": "IANA name, default UTC"],
+                    "max_tokens": ["type": "integer", "description": "Most tokens each run may spend"],
+                    "max_cost_usd": ["type": "number", "description": "Most dollars each run may spend"],
                 ],
                 "required": ["spec", "title", "instructions"],
             ]
@@ -161,17 +186,17 @@ public struct ScheduleTask: Tool {
 
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         do {
-            let schedule = try await scheduler.add(
-                Scheduler.Request(
-                    spec: arguments.spec,
-                    timezone: arguments.timezone ?? "UTC",
-                    agent: context.agent,
-                    title: arguments.title,
-                    instructions: arguments.instructions,
-                    tools: context.toolNames
-                ),
-                actor: "agent:\(context.agent)"
+            var request = Scheduler.Request(
+                spec: arguments.spec,
+                timezone: arguments.timezone ?? "UTC",
+                agent: context.agent,
+                title: arguments.title,
+                instructions: arguments.instructions,
+                tools: context.toolNames
             )
+            request.maxTokens = arguments.maxTokens ?? 0
+            request.maxCostUSD = arguments.maxCostUSD ?? 0
+            let schedule = try await scheduler.add(request, actor: "agent:\(context.agent)")
             let next = schedule.nextFireAt.map(WireFormat.timestamp) ?? "never"
             return "Scheduled \(schedule.id.rawValue); next run \(next)."
         } catch let error as StoreError {

@@ -29,6 +29,10 @@ public struct ScheduleRecord: Hashable, Sendable {
     public var remediation: String?
     /// A routine's last observations, by check index.
     public var state: [String: JSONValue]
+    /// The token limit of each task it fires; 0 for none.
+    public var maxTokens: Int
+    /// The cost limit of each task it fires, in dollars; 0 for none.
+    public var maxCostUSD: Double
 
     init(row: Row) {
         id = ID(row["id"] as String)
@@ -50,6 +54,8 @@ public struct ScheduleRecord: Hashable, Sendable {
         checks = (row["checks"] as String?).flatMap { try? JSONValue.parse($0).arrayValue } ?? []
         remediation = row["remediation"]
         state = (row["state"] as String?).flatMap { try? JSONValue.parse($0).objectValue } ?? [:]
+        maxTokens = row["max_tokens"] ?? 0
+        maxCostUSD = row["max_cost_usd"] ?? 0
     }
 
     /// The API and event form.
@@ -65,6 +71,7 @@ public struct ScheduleRecord: Hashable, Sendable {
             "tools": tools.map { .array($0.map(JSONValue.string)) } ?? .null, "priority": .int(priority),
             "created_at": time(createdAt), "last_fired_at": time(lastFiredAt), "next_fire_at": time(nextFireAt),
             "checks": .array(checks), "remediation": remediation.map(JSONValue.string) ?? .null,
+            "max_tokens": .int(maxTokens), "max_cost_usd": .double(maxCostUSD),
         ]
     }
 }
@@ -91,6 +98,10 @@ public struct Schedules: Sendable {
         public var nextFireAt: Date?
         public var checks: [JSONValue] = []
         public var remediation: String?
+        /// The token limit of each task it fires; 0 for none.
+        public var maxTokens = 0
+        /// The cost limit of each task it fires, in dollars; 0 for none.
+        public var maxCostUSD = 0.0
 
         public init(
             name: String,
@@ -132,8 +143,8 @@ public struct Schedules: Sendable {
                     sql: """
                         INSERT INTO schedules (id, name, spec, timezone, missed, trigger_event, trigger_filter,
                             cooldown_seconds, agent, title, instructions, tools, priority, created_at, next_fire_at,
-                            checks, remediation)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            checks, remediation, max_tokens, max_cost_usd)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         id.rawValue, draft.name, draft.spec, draft.timezone, draft.missed, draft.triggerEvent,
@@ -142,6 +153,7 @@ public struct Schedules: Sendable {
                         draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
                         WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
                         draft.checks.isEmpty ? nil : JSONValue.array(draft.checks).canonicalJSON, draft.remediation,
+                        draft.maxTokens, draft.maxCostUSD,
                     ]
                 )
                 let created = try Self.fetch(id, in: db)

@@ -291,6 +291,17 @@ public struct Store: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v7-task-budgets") { db in
+            try db.execute(
+                sql: """
+                    -- Per-task limits (0: none); a task's tokens and cost_usd include its sub-tasks' spending.
+                    ALTER TABLE tasks ADD COLUMN max_tokens INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE tasks ADD COLUMN max_cost_usd REAL NOT NULL DEFAULT 0;
+                    ALTER TABLE schedules ADD COLUMN max_tokens INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE schedules ADD COLUMN max_cost_usd REAL NOT NULL DEFAULT 0;
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -22,8 +22,14 @@ public struct TaskRecord: Hashable, Sendable {
     public var schedule: String?
     public var result: String?
     public var error: String?
+    /// Tokens spent by the task's model calls and by those of its sub-tasks, over every attempt.
     public var tokens: Int
+    /// Dollars spent the same way.
     public var costUSD: Double
+    /// Most tokens the task (with its sub-tasks) may spend; 0 for no limit.
+    public var maxTokens: Int
+    /// Most dollars the task (with its sub-tasks) may spend; 0 for no limit.
+    public var maxCostUSD: Double
     /// How many times a run was started (more than one after a crash recovery).
     public var attempts: Int
     public var createdAt: Date
@@ -50,6 +56,8 @@ public struct TaskRecord: Hashable, Sendable {
         error = row["error"]
         tokens = row["tokens"]
         costUSD = row["cost_usd"]
+        maxTokens = row["max_tokens"] ?? 0
+        maxCostUSD = row["max_cost_usd"] ?? 0
         attempts = row["attempts"]
         createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
         startedAt = (row["started_at"] as String?).flatMap(WireFormat.date(from:))
@@ -67,7 +75,8 @@ public struct TaskRecord: Hashable, Sendable {
             "priority": .int(priority), "status": .string(status), "parent": optional(parent?.rawValue),
             "depth": .int(depth), "session": .string(session.rawValue), "schedule": optional(schedule),
             "result": optional(result), "error": optional(error), "tokens": .int(tokens),
-            "cost_usd": .double(costUSD), "attempts": .int(attempts), "created_at": time(createdAt),
+            "cost_usd": .double(costUSD), "max_tokens": .int(maxTokens), "max_cost_usd": .double(maxCostUSD),
+            "attempts": .int(attempts), "created_at": time(createdAt),
             "started_at": time(startedAt), "finished_at": time(finishedAt), "heartbeat_at": time(heartbeatAt),
         ]
     }
@@ -87,6 +96,10 @@ public struct Tasks: Sendable {
         public var priority: Int
         public var parent: TaskRecord.ID?
         public var schedule: String?
+        /// Most tokens the task (with its sub-tasks) may spend; 0 for no limit.
+        public var maxTokens: Int
+        /// Most dollars the task (with its sub-tasks) may spend; 0 for no limit.
+        public var maxCostUSD: Double
 
         public init(
             title: String,
@@ -95,7 +108,9 @@ public struct Tasks: Sendable {
             tools: [String]? = nil,
             priority: Int = 5,
             parent: TaskRecord.ID? = nil,
-            schedule: String? = nil
+            schedule: String? = nil,
+            maxTokens: Int = 0,
+            maxCostUSD: Double = 0
         ) {
             self.title = title
             self.instructions = instructions
@@ -104,6 +119,8 @@ public struct Tasks: Sendable {
             self.priority = priority
             self.parent = parent
             self.schedule = schedule
+            self.maxTokens = maxTokens
+            self.maxCostUSD = maxCostUSD
         }
     }
 
@@ -120,6 +137,9 @@ public struct Tasks: Sendable {
         else { throw StoreError.invalid("instructions must be 1 byte to 64 KiB") }
         guard (0...9).contains(draft.priority) else {
             throw StoreError.invalid("priority must be an integer in 0...9 (9 runs first)")
+        }
+        guard draft.maxTokens >= 0, draft.maxCostUSD >= 0, draft.maxCostUSD.isFinite else {
+            throw StoreError.invalid("max_tokens and max_cost_usd must be 0 (no limit) or more")
         }
         guard draft.agent.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
             throw StoreError.invalid("agent must be 1-64 letters, digits, '_', '-' or '.'")
@@ -159,13 +179,14 @@ public struct Tasks: Sendable {
                 try db.execute(
                     sql: """
                         INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
-                            session, schedule, created_at)
-                        VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)
+                            session, schedule, created_at, max_tokens, max_cost_usd)
+                        VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         id.rawValue, title, draft.instructions, draft.agent,
                         draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
-                        draft.parent?.rawValue, depth, session.rawValue, draft.schedule, now,
+                        draft.parent?.rawValue, depth, session.rawValue, draft.schedule, now, draft.maxTokens,
+                        draft.maxCostUSD,
                     ]
                 )
                 let created = try Self.fetch(id, in: db)
@@ -216,7 +237,8 @@ public struct Tasks: Sendable {
         }
     }
 
-    /// Ends a task: `completed` with its result, or `failed` with its error; usage is added.
+    /// Ends a task: `completed` with its result, or `failed` with its error; usage the meter did not already
+    /// add as the calls settled (``spend(_:tokens:costUSD:in:)``) is added.
     public func finish(
         _ id: TaskRecord.ID,
         result: String?,
@@ -302,6 +324,44 @@ public struct Tasks: Sendable {
         }
     }
 
+    /// The task and its ancestors, nearest first: whose limits a call made for the task must fit.
+    public func lineage(of id: TaskRecord.ID) async throws -> [TaskRecord] {
+        try await writer.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    WITH RECURSIVE chain(id, level) AS (
+                        SELECT ?, 0
+                        UNION ALL
+                        SELECT t.parent, c.level + 1 FROM tasks t JOIN chain c ON t.id = c.id
+                        WHERE t.parent IS NOT NULL AND c.level < 64
+                    )
+                    SELECT tasks.* FROM chain JOIN tasks ON tasks.id = chain.id ORDER BY chain.level
+                    """,
+                arguments: [id.rawValue]
+            ).map(TaskRecord.init(row:))
+        }
+    }
+
+    /// Adds a settled model call's tokens and cost to the task and to every ancestor, inside the caller's
+    /// transaction (the one that records the call): a sub-task's spending counts against its parents, and
+    /// what an attempt spent survives a crash, so a resumed task goes on from it.
+    public func spend(_ id: TaskRecord.ID, tokens: Int, costUSD: Double, in db: Database) throws {
+        guard tokens != 0 || costUSD != 0 else { return }
+        try db.execute(
+            sql: """
+                WITH RECURSIVE chain(id, level) AS (
+                    SELECT ?, 0
+                    UNION ALL
+                    SELECT t.parent, c.level + 1 FROM tasks t JOIN chain c ON t.id = c.id
+                    WHERE t.parent IS NOT NULL AND c.level < 64
+                )
+                UPDATE tasks SET tokens = tokens + ?, cost_usd = cost_usd + ? WHERE id IN (SELECT id FROM chain)
+                """,
+            arguments: [id.rawValue, tokens, costUSD]
+        )
+    }
+
     /// The task whose transcript is `session`, if any: the task of an event about that session.
     static func id(ofSession session: String?, in db: Database) throws -> String? {
         guard let session else { return nil }
@@ -321,6 +381,7 @@ public struct Tasks: Sendable {
             "depth": .int(task.depth), "parent": task.parent.map { .string($0.rawValue) } ?? .null,
             "tools": task.tools.map { .array($0.map(JSONValue.string)) } ?? .null,
             "schedule": task.schedule.map(JSONValue.string) ?? .null,
+            "max_tokens": .int(task.maxTokens), "max_cost_usd": .double(task.maxCostUSD),
         ]
     }
 

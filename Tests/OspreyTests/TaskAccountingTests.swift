@@ -1,6 +1,10 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
 import OspreyAgent
 import OspreyCore
+import OspreyGateway
 import OspreyProviders
 import OspreyScheduler
 import OspreyStore
@@ -111,5 +115,201 @@ struct TaskEventTests {
         let events = try await store.ledger.events(limit: 100).filter { $0.type.hasPrefix("approval.") }
         #expect(events.map(\.type) == ["approval.requested", "approval.granted"])
         #expect(events.allSatisfy { $0.task == task.id.rawValue })
+    }
+}
+
+struct TaskBudgetTests {
+    /// One call that asks for `read_file`, then an answer: 1,000 tokens each.
+    static func expensiveModel(
+        tool: String = "read_file",
+        arguments: String = #"{"path":"notes.txt"}"#
+    )
+        -> ScriptedProvider
+    {
+        ScriptedProvider(replies: [
+            ModelReply(
+                message: .toolCall(tool, arguments),
+                usage: Usage(inputTokens: 900, outputTokens: 100),
+                stopReason: .toolUse
+            ),
+            ModelReply(
+                message: .assistant("Done."),
+                usage: Usage(inputTokens: 900, outputTokens: 100),
+                stopReason: .endTurn
+            ),
+        ])
+    }
+
+    /// Small replies and one tool, so a call reserves about 250 tokens: two calls of 1,000 never fit in 1,200.
+    static func settings(tools: [String] = ["read_file"]) -> OspreyConfig.Agent {
+        var settings = OspreyConfig.Agent()
+        settings.tools = tools
+        settings.maxReplyTokens = 100
+        return settings
+    }
+
+    @Test func aTaskThatWouldOverspendFailsWithABudgetErrorAfterItsFirstCall() async throws {
+        let store = try Store.inMemory()
+        let provider = Self.expensiveModel()
+        let runner = try ScriptedTaskRunner(store: store, provider: provider, settings: Self.settings())
+        let supervisor = Supervisor(store: store) { task, resume in try await runner.run(task, resume: resume) }
+        let task = try await SupervisorTests.running(supervisor) {
+            let task = try await supervisor.submit(
+                Tasks.Draft(title: "read", instructions: "Read notes.txt", maxTokens: 1200),
+                actor: "t"
+            )
+            try await SupervisorTests.waitUntil { try await store.tasks.get(task.id).isFinished }
+            return try await store.tasks.get(task.id)
+        }
+        #expect(task.status == "failed")
+        #expect(task.error?.contains("budget exceeded") == true)
+        #expect(task.tokens == 1000 && task.maxTokens == 1200)
+        #expect(provider.requests.count == 1)
+        let refusals = try await store.ledger.events(limit: 1000).filter { $0.type == "budget.exceeded" }
+        #expect(refusals.map(\.task) == [task.id.rawValue])
+    }
+
+    @Test func aSubTasksSpendingCountsAgainstItsParentAndTheParentsLimitStopsIt() async throws {
+        let store = try Store.inMemory()
+        let provider = Self.expensiveModel()
+        let runner = try ScriptedTaskRunner(store: store, provider: provider, settings: Self.settings())
+        let supervisor = Supervisor(store: store) { task, resume in try await runner.run(task, resume: resume) }
+        // Given a parent with a limit and a child without one
+        let parent = try await store.tasks.submit(
+            Tasks.Draft(title: "parent", instructions: "delegate", maxTokens: 1200),
+            actor: "t"
+        )
+        let child = try await SupervisorTests.running(supervisor) {
+            let child = try await supervisor.submit(
+                Tasks.Draft(title: "child", instructions: "Read notes.txt", parent: parent.id),
+                actor: "agent:default"
+            )
+            try await SupervisorTests.waitUntil { try await store.tasks.get(child.id).isFinished }
+            return try await store.tasks.get(child.id)
+        }
+        // Then the child's spending is the parent's too, and the parent's limit stopped the child
+        #expect(child.status == "failed")
+        #expect(child.error?.contains("ancestor task \(parent.id)") == true)
+        #expect(child.tokens == 1000)
+        #expect(try await store.tasks.get(parent.id).tokens == 1000)
+        #expect(provider.requests.count == 1)
+    }
+
+    @Test(arguments: [(limit: 0, status: "completed", spent: 2000), (limit: 1200, status: "failed", spent: 1000)])
+    func aResumedTaskGoesOnFromWhatItHadSpent(limit: Int, status: String, spent: Int) async throws {
+        let store = try Store.inMemory()
+        let provider = Self.expensiveModel(tool: "slow", arguments: "{}")
+        let runner = try ScriptedTaskRunner(store: store, provider: provider, settings: Self.settings(tools: ["slow"]))
+        // Given a task whose first attempt spent 1,000 tokens and was cut off in a slow tool (the gateway died)
+        let task = try await store.tasks.submit(
+            Tasks.Draft(title: "slow", instructions: "Go slow", maxTokens: limit),
+            actor: "t"
+        )
+        let started = try await store.tasks.start(task.id)
+        let first = Task { try await runner.run(started, resume: false, extraTools: [SlowTool()]) }
+        try await SupervisorTests.waitUntil {
+            try await store.ledger.events(limit: 1000).contains { $0.type == "tool.call.requested" }
+        }
+        first.cancel()
+        _ = await first.result
+        #expect(try await store.tasks.get(task.id).tokens == 1000)
+        // When the next gateway resumes it
+        let supervisor = Supervisor(store: store) { task, resume in
+            try await runner.run(task, resume: resume, extraTools: [SlowTool()])
+        }
+        let resumed = try await SupervisorTests.running(supervisor) {
+            try await supervisor.recover()
+            try await SupervisorTests.waitUntil { try await store.tasks.get(task.id).isFinished }
+            return try await store.tasks.get(task.id)
+        }
+        // Then what it had spent still counts: in its total and against its limit
+        #expect(resumed.status == status)
+        #expect(resumed.tokens == spent)
+        #expect(resumed.attempts == 2)
+    }
+
+    @Test func aCompactionSummaryCallCountsAgainstTheRunsLimit() async throws {
+        var settings = Self.settings()
+        settings.contextTokens = 10
+        settings.tokensPerRun = 900
+        let provider = ScriptedProvider(replies: [
+            ModelReply(
+                message: .assistant("A summary."),
+                usage: Usage(inputTokens: 900, outputTokens: 100),
+                stopReason: .endTurn
+            ),
+            ModelReply(
+                message: .assistant("Answer."),
+                usage: Usage(inputTokens: 10, outputTokens: 5),
+                stopReason: .endTurn
+            ),
+        ])
+        let fixture = try await AgentFixture(provider: provider, settings: settings)
+        for turn in 1...4 {
+            try await fixture.store.sessions.append(.user("question \(turn)"), to: fixture.session.id, actor: "u")
+            try await fixture.store.sessions.append(.assistant("answer \(turn)"), to: fixture.session.id, actor: "a")
+        }
+        // The summary call spends 1,000 tokens of the run's 900: the next call may not be made.
+        await #expect(throws: AgentError.self) { try await fixture.run("and now?") }
+        let types = try await fixture.eventTypes
+        #expect(types.contains("session.compacted"))
+        #expect(types.filter { $0 == "llm.call" }.count == 1)
+        #expect(types.contains("budget.exceeded"))
+        #expect(provider.requests.count == 1)
+    }
+}
+
+/// The budget fields at every door that makes a task: the API, `submit_task`, schedules.
+struct TaskBudgetFieldTests {
+    @Test func theTasksAPITakesAndShowsABudgetAndRefusesABadOne() async throws {
+        let gateway = try await TestGateway()
+        try await gateway.app().test(.router) { client in
+            let created = try await client.execute(
+                uri: "/api/tasks",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json(#"{"title":"t","instructions":"x","max_tokens":5000,"max_cost_usd":0.25}"#)
+            ) { ($0.status, $0.json) }
+            #expect(created.0 == .created)
+            #expect(created.1["max_tokens"] == 5000 && created.1["max_cost_usd"] == 0.25)
+            let refused = try await client.execute(
+                uri: "/api/tasks",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json(#"{"title":"t","instructions":"x","max_tokens":-1}"#)
+            ) { ($0.status, $0.errorCode) }
+            #expect(refused.0 == .badRequest)
+        }
+    }
+
+    @Test func aScheduleGivesEveryTaskItFiresItsBudget() async throws {
+        let store = try Store.inMemory()
+        let (scheduler, _) = SchedulerTests.scheduler(store)
+        var request = Scheduler.Request(spec: "@daily", title: "tidy", instructions: "x")
+        request.maxTokens = 3000
+        request.maxCostUSD = 0.5
+        let schedule = try await scheduler.add(request, actor: "t")
+        #expect(schedule.maxTokens == 3000 && schedule.json["max_cost_usd"] == 0.5)
+        let task = try #require(try await scheduler.fire(schedule.id))
+        #expect(task.maxTokens == 3000 && task.maxCostUSD == 0.5)
+    }
+
+    @Test func submitTaskPassesItsBudgetOn() async throws {
+        let store = try Store.inMemory()
+        let supervisor = Supervisor(store: store) { _, _ in TaskOutcome(result: "ok") }
+        let directory = try TemporaryDirectory(prefix: "osprey-submit")
+        var context = ToolContext(workspace: try Workspace(root: directory.url))
+        context.toolNames = ["submit_task"]
+        let result = try await Toolbox([SubmitTask(supervisor: supervisor)]).call(
+            ToolCall(
+                id: ToolCall.ID("c1"),
+                name: "submit_task",
+                arguments: #"{"title":"sub","instructions":"x","max_tokens":800,"max_cost_usd":0.1}"#
+            ),
+            context: context
+        )
+        #expect(!result.isError, "\(result.output)")
+        let task = try #require(try await store.tasks.list().first)
+        #expect(task.maxTokens == 800 && task.maxCostUSD == 0.1)
     }
 }
