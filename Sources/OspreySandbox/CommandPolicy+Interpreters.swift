@@ -130,7 +130,11 @@ extension CommandPolicy {
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
-            if argument == "--" || argument == "-" { break }
+            if argument == "-" {
+                standardInput = true
+                break
+            }
+            if argument == "--" { break }
             if argument.hasPrefix("--") {
                 if ["--rcfile", "--init-file"].contains(argument) { index += 1 }
                 continue

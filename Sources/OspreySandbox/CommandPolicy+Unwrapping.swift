@@ -18,8 +18,8 @@ struct Invocation: Hashable, Sendable {
     var arguments: [String] { Array(argv.dropFirst()) }
     /// True when the program itself is an expansion (`$CMD`, `$(echo rm)`, `/bin/r?`): no rule can know what runs.
     var programIsDynamic: Bool {
-        argv.first.map { $0.contains("$(…)") || $0.hasPrefix("$") || $0.contains(where: { "*?[".contains($0) }) }
-            ?? false
+        guard let first = argv.first, first != "[", first != "[[" else { return false }  // test, not a glob
+        return first.contains("$(…)") || first.hasPrefix("$") || first.contains(where: { "*?[".contains($0) })
     }
 }
 
@@ -100,6 +100,8 @@ extension CommandPolicy {
         case "timeout":
             let rest = skipOptions(arguments, taking: ["-s", "--signal", "-k", "--kill-after"])
             try inner(Array(rest.dropFirst()))  // drop the duration
+        case "command" where arguments.contains("-v") || arguments.contains("-V"):
+            break  // `command -v python3` asks whether it exists; it runs nothing
         case "nohup", "time", "command", "exec", "setsid", "stdbuf", "builtin", "unbuffer", "chronic":
             try inner(skipOptions(arguments, taking: ["-o", "-e", "-i", "-a", "--output", "--error", "--input"]))
         case "taskset", "chrt":

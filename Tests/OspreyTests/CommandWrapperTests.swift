@@ -68,7 +68,7 @@ struct CommandWrapperTests {
         "python3 /dev/stdin", "python3 /proc/self/fd/0", "python3 ../outside/evil.py", "cd /tmp && python3 evil.py",
         "echo 'echo hi' | sh", "bash -s < script.sh", "sh", "bash /dev/stdin", ". /dev/stdin", "source /dev/stdin",
         "env python3 -c 1", "timeout 5 python3 -c 1", "xargs python3", "sh -c 'python3 -c 1'",
-        "find . -name '*.py' -exec python3 {} \\;", "osascript -e 1", "nice perl -e 1",
+        "find . -name '*.py' -exec python3 {} \\;", "osascript -e 1", "nice perl -e 1", "sh - < script.sh",
     ]
 
     @Test(arguments: inlineCode)
@@ -83,7 +83,8 @@ struct CommandWrapperTests {
         "python3 script.py", "python3 -u tools/run.py -c x", "python3 -m pip --version", "python3 --version",
         "node app.js", "node --check app.js", "perl -w script.pl", "ruby -I lib test.rb", "bash build.sh",
         "sh -c 'echo safe'", "php -f index.php", "lua main.lua", "python3 -W ignore script.py", "rm notes.txt",
-        "find . -name '*.o'", "xargs echo < list", "timeout 5 make test",
+        "find . -name '*.o'", "xargs echo < list", "timeout 5 make test", "[ -f notes.txt ] && echo yes",
+        "[[ -n x ]] && echo yes", "command -v python3", "test -f x || echo no",
     ])
     func programsFromWorkspaceFilesAndHarmlessWrappersRunWithoutApproval(line: String) {
         #expect(Self.policy.evaluate(line) == .allow, "\(line)")
