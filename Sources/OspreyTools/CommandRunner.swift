@@ -188,6 +188,11 @@ public struct RunCommand: Tool {
         ]
     }
 
+    /// Kills what is left of a command and removes its cgroups on a Dispatch thread: it may wait for the kernel.
+    static func release(_ launch: Launch) async {
+        _ = try? await Workspace.offload { launch.release() }
+    }
+
     public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
         var assessment = ToolAssessment(risk: .exec)
         let (programs, dangerous) = context.commandPolicy.inventory(arguments.command)
@@ -235,14 +240,20 @@ public struct RunCommand: Tool {
         case .failure(let error):
             throw ToolArgumentError(description: "Refused: \(error.reason). The command was not run.")
         }
-        defer { launch.release() }
-        let result = try await CommandRunner.run(
-            launch.argv,
-            environment: Self.environment(workspace: root),
-            directory: root,
-            timeout: timeout,
-            outputLimit: context.outputLimit
-        )
+        let result: CommandResult
+        do {
+            result = try await CommandRunner.run(
+                launch.argv,
+                environment: Self.environment(workspace: root),
+                directory: root,
+                timeout: timeout,
+                outputLimit: context.outputLimit
+            )
+        } catch {
+            await Self.release(launch)
+            throw error
+        }
+        await Self.release(launch)
         var summary: String
         if result.timedOut {
             summary = "timed out after \(timeout); process group killed"
