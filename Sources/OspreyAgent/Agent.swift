@@ -243,6 +243,7 @@ public struct Agent: Sendable {
         context.taskID = taskID
         context.toolNames = toolbox.names
         context.redactor = store.ledger.redactor
+        context.provenance = store.provenance
         let guardrail = ContextGuard(threshold: settings.contextTokens)
         var instructions = systemPrompt()
         var recalledUntrusted = false
@@ -462,7 +463,12 @@ public struct Agent: Sendable {
     /// The summary call is a model call of the run: it is reserved against the run's limits and what it spends
     /// is added to `run` (and to the task, if any), like any other.
     func compact(_ messages: [Message], session: Session.ID, run: inout Meter.RunUsage) async throws -> Message {
-        let checkpoint = ContextGuard.checkpoint(messages)
+        // The checkpoint is cumulative: the previous one (in the summary these messages start with) carried
+        // forward, then what the newly compacted messages did.
+        let summarized = messages.first.map { $0.role == .system && $0.text.hasPrefix(Self.compactionMarker) } ?? false
+        let carried = summarized ? messages.first.flatMap { Checkpoint(parsing: $0.text) } : nil
+        let checkpoint = (carried ?? Checkpoint()).merging(Checkpoint(Array(messages.dropFirst(summarized ? 1 : 0))))
+            .text
         var summary = ""
         let request = ModelRequest(
             model: routes.first?.model ?? "",

@@ -48,34 +48,5 @@ public struct ContextGuard: Hashable, Sendable {
     }
 
     /// What the compacted messages did, extracted without a model: requests, files touched, commands, failures.
-    public static func checkpoint(_ messages: [Message]) -> String {
-        var requests: [String] = []
-        var files: [String] = []
-        var commands: [String] = []
-        var failures = 0
-        for message in messages {
-            for part in message.content {
-                switch part {
-                case .text(let text) where message.role == .user:
-                    requests.append(String(text.split(separator: "\n").first ?? "").prefix(160).description)
-                case .toolCall(let call):
-                    let arguments = try? JSONValue.parse(call.arguments)
-                    if let path = arguments?["path"]?.stringValue, !files.contains("\(call.name) \(path)") {
-                        files.append("\(call.name) \(path)")
-                    }
-                    if let command = arguments?["command"]?.stringValue { commands.append(String(command.prefix(160))) }
-                case .toolResult(let result) where result.isError:
-                    failures += 1
-                default:
-                    break
-                }
-            }
-        }
-        var lines = ["Checkpoint of \(messages.count) earlier messages:"]
-        if !requests.isEmpty { lines.append("User requests: " + requests.map { "\"\($0)\"" }.joined(separator: "; ")) }
-        if !files.isEmpty { lines.append("Files touched: " + files.joined(separator: ", ")) }
-        if !commands.isEmpty { lines.append("Commands run: " + commands.joined(separator: "; ")) }
-        if failures > 0 { lines.append("Tool calls that failed: \(failures)") }
-        return lines.joined(separator: "\n")
-    }
+    public static func checkpoint(_ messages: [Message]) -> String { Checkpoint(messages).text }
 }

@@ -124,8 +124,8 @@ struct AgentLoopTests {
         // Keeping the last 2 would start at the tool result: the cut moves back to keep the call with it.
         #expect(guardrail.compactionCount(messages, instructions: nil, tools: []) == 3)
         let checkpoint = ContextGuard.checkpoint(messages)
-        #expect(checkpoint.contains("Files touched: read_file a.txt"))
-        #expect(checkpoint.contains("User requests: \"words"))
+        #expect(checkpoint.contains("Files touched:\n- read_file a.txt"))
+        #expect(checkpoint.contains("User requests:\n- \"words"))
     }
 }
 
@@ -308,7 +308,7 @@ struct AgentTests {
         #expect(result.message.text == "Done.")
         let compacted = try await fixture.store.ledger.events(filter: EventFilter(type: "session.compacted"))
         #expect(compacted.count == 1)
-        #expect(compacted.first?.payload["checkpoint"]?.stringValue?.contains("User requests: \"question 0") == true)
+        #expect(compacted.first?.payload["checkpoint"]?.stringValue?.contains("User requests:\n- \"question 0") == true)
         // The request after compaction starts with the summary (model-written and deterministic) and keeps the prompt.
         let request = try #require(provider.requests.dropFirst().first)
         let summary = try #require(request.messages.first)
