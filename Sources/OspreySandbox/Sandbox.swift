@@ -98,8 +98,9 @@ public struct Sandbox: Hashable, Sendable {
         let manager = FileManager.default
         var secrets = etcSecrets.subtracting(["ssh", "ssl"]).sorted().map { etc + "/" + $0 }
         secrets.append(etc + "/ssl/private")
+        let readable = Set(readableConfiguration(etc: etc))
         for name in ((try? manager.contentsOfDirectory(atPath: etc + "/ssh")) ?? []).sorted()
-        where !readableConfiguration(etc: etc).contains(etc + "/ssh/" + name) {
+        where !readable.contains(etc + "/ssh/" + name) {
             secrets.append(etc + "/ssh/" + name)
         }
         var arguments: [String] = []
