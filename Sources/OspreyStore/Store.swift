@@ -21,6 +21,7 @@ public struct Store: Sendable {
     public let approvals: Approvals
     public let tasks: Tasks
     public let schedules: Schedules
+    public let provenance: Provenance
 
     public init(
         writer: any DatabaseWriter,
@@ -37,6 +38,7 @@ public struct Store: Sendable {
         self.approvals = Approvals(writer: writer, ledger: ledger)
         self.tasks = Tasks(writer: writer, ledger: ledger)
         self.schedules = Schedules(writer: writer, ledger: ledger)
+        self.provenance = Provenance(writer: writer, ledger: ledger)
     }
 
     /// Opens (creating if needed) the database file in WAL mode with a busy timeout.
@@ -53,13 +55,15 @@ public struct Store: Sendable {
         configuration.readonly = readOnly
         configuration.foreignKeysEnabled = true
         let synchronous = durability == .full ? "FULL" : "NORMAL"
-        configuration.prepareDatabase { db in
-            if !db.configuration.readonly {
-                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
-            }
-        }
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
+            // Not in `prepareDatabase`: the pool's WAL set-up runs after that hook and resets `synchronous` to
+            // NORMAL. The pool has one writer connection for its lifetime, so setting it there, now, holds.
+            if !readOnly {
+                try pool.barrierWriteWithoutTransaction { db in
+                    try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+                }
+            }
             return try Store(writer: pool, ledgerKey: ledgerKey, bus: bus, redactor: redactor)
         } catch let error as DatabaseError {
             throw StoreError.unavailable("cannot open \(path): \(error.message ?? error.description)")
@@ -92,6 +96,11 @@ public struct Store: Sendable {
             bus: bus,
             redactor: redactor
         )
+    }
+
+    /// `PRAGMA synchronous` on the writer connection, the one that commits: 2 is FULL, 1 NORMAL, 0 OFF.
+    public func writerSynchronous() async throws -> Int {
+        try await writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
     }
 
     /// `PRAGMA integrity_check`: "ok" or the first problems SQLite reports.
@@ -299,6 +308,27 @@ public struct Store: Sendable {
                     ALTER TABLE tasks ADD COLUMN max_cost_usd REAL NOT NULL DEFAULT 0;
                     ALTER TABLE schedules ADD COLUMN max_tokens INTEGER NOT NULL DEFAULT 0;
                     ALTER TABLE schedules ADD COLUMN max_cost_usd REAL NOT NULL DEFAULT 0;
+                    """
+            )
+        }
+        migrator.registerMigration("v7-token-limits") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE tokens ADD COLUMN expires_at TEXT;  -- RFC 3339; NULL: never
+                    ALTER TABLE tokens ADD COLUMN scopes TEXT;      -- comma-separated route groups; NULL: all
+                    """
+            )
+        }
+        migrator.registerMigration("v8-file-provenance") { db in
+            try db.execute(
+                sql: """
+                    -- Workspace files written by a run with untrusted content in its context (absolute paths).
+                    CREATE TABLE file_provenance (
+                        path TEXT PRIMARY KEY,
+                        session TEXT,
+                        agent TEXT NOT NULL,
+                        written_at TEXT NOT NULL
+                    );
                     """
             )
         }

@@ -81,6 +81,10 @@ public struct ToolAssessment: Hashable, Sendable {
     public var programs: [String] = []
     /// Whether the tool's output comes from outside the trust boundary (network, files outside the workspace).
     public var untrustedOutput = false
+    /// The file or directory a file tool touches, as an absolute path (for its provenance).
+    public var filePath: String?
+    /// True when the call writes ``filePath``.
+    public var writesFile = false
 
     public init(risk: ToolRisk, untrustedOutput: Bool = false) {
         self.risk = risk

@@ -34,6 +34,8 @@ public struct ToolContext: Sendable {
     public var toolNames: [String] = []
     /// Known secret values, redacted from anything a tool sends out (URLs, request bodies).
     public var redactor = Redactor()
+    /// Which files were written by tainted runs; nil keeps no provenance (pure tool tests).
+    public var provenance: (any FileProvenance)?
 
     public init(
         workspace: Workspace,
@@ -75,7 +77,17 @@ public final class OutputTrust: Sendable {
     var isUntrusted: Bool { untrusted.withLock { $0 } }
 
     /// Marks what the running tool returns as untrusted: it reaches the model fenced, and taints the run.
-    public static func markUntrusted() { current?.untrusted.withLock { $0 = true } }
+    public static func markUntrusted() { current?.markUntrusted() }
+
+    func markUntrusted() { untrusted.withLock { $0 = true } }
+}
+
+/// Where the provenance of workspace files is kept: which ones a tainted run wrote.
+public protocol FileProvenance: Sendable {
+    /// Records that a run with untrusted content in its context wrote `path`.
+    func recordTaintedWrite(_ path: String, session: String?, agent: String) async throws
+    /// Whether `path`, or any file below it, was written by a tainted run.
+    func holdsTaintedContent(_ path: String) async throws -> Bool
 }
 
 /// Something the model can ask the gateway to do, with typed arguments decoded at the edge.
@@ -269,11 +281,20 @@ public struct Toolbox: Sendable {
             break
         }
         let trust = OutputTrust()
+        // A file a tainted run wrote is untrusted content when it is read back, in this run or any later one.
+        if !assessment.writesFile, let path = assessment.filePath, let provenance = context.provenance,
+            try await provenance.holdsTaintedContent(path)
+        {
+            trust.markUntrusted()
+        }
         do {
             let output = Self.cap(
                 try await OutputTrust.$current.withValue(trust) { try await prepared.run(context) },
                 context.outputLimit
             )
+            if assessment.writesFile, context.tainted, let path = assessment.filePath {
+                try await context.provenance?.recordTaintedWrite(path, session: context.sessionID, agent: context.agent)
+            }
             guard assessment.untrustedOutput || trust.isUntrusted else {
                 return ToolResult(callID: call.id, output: output)
             }
@@ -355,8 +376,10 @@ extension ToolContext {
         var assessment = ToolAssessment(risk: writing ? .write : .read)
         guard let path else { return assessment }
         do {
-            let (_, _, outside) = try place(path, writing: writing)
+            let (directory, relative, outside) = try place(path, writing: writing)
             assessment.untrustedOutput = outside && !writing
+            assessment.filePath = URL(fileURLWithPath: relative, relativeTo: directory.root).standardizedFileURL.path
+            assessment.writesFile = writing
         } catch {
             assessment.refusal = "\(error)"
             assessment.refusalRule = "fs_roots"

@@ -1,0 +1,58 @@
+public import Foundation
+import GRDB
+public import OspreyCore
+
+/// Which workspace files were written by a run with untrusted content in its context.
+///
+/// Reading such a file back is reading untrusted content, in the same run or any later one, so the workspace cannot
+/// launder taint: the file tools consult this before they return a file's text.
+public struct Provenance: Sendable {
+    let writer: any DatabaseWriter
+    let ledger: Ledger
+
+    /// Records a tainted write of `path` with its `file.tainted` event (once per path and session).
+    public func recordTaintedWrite(_ path: String, session: String?, agent: String) async throws {
+        try await writer.writeWithoutTransaction { db in
+            try db.inTransaction(.immediate) {
+                let known =
+                    try Bool.fetchOne(
+                        db,
+                        sql: "SELECT 1 FROM file_provenance WHERE path = ? AND session IS ?",
+                        arguments: [path, session]
+                    ) ?? false
+                if known { return .commit }
+                try db.execute(
+                    sql: """
+                        INSERT INTO file_provenance (path, session, agent, written_at) VALUES (?, ?, ?, ?)
+                        ON CONFLICT(path) DO UPDATE SET session = excluded.session, agent = excluded.agent,
+                            written_at = excluded.written_at
+                        """,
+                    arguments: [path, session, agent, WireFormat.timestamp(Date())]
+                )
+                _ = try ledger.append(
+                    [
+                        EventDraft(
+                            type: "file.tainted",
+                            actor: "agent:\(agent)",
+                            session: session,
+                            payload: ["path": .string(path)]
+                        )
+                    ],
+                    in: db
+                )
+                return .commit
+            }
+        }
+    }
+
+    /// Whether `path` or anything below it was written by a tainted run.
+    public func holdsTaintedContent(_ path: String) async throws -> Bool {
+        try await writer.read { db in
+            try Bool.fetchOne(
+                db,
+                sql: "SELECT 1 FROM file_provenance WHERE path = ? OR substr(path, 1, ?) = ? LIMIT 1",
+                arguments: [path, path.count + 1, path.hasSuffix("/") ? path : path + "/"]
+            ) ?? false
+        }
+    }
+}
