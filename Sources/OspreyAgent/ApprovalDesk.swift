@@ -57,11 +57,16 @@ public final class ApprovalDesk: ApprovalGate {
                 try await group.next()
             }
         } catch {
-            // The run was cancelled: the request must not stay pending for a run that is gone.
-            _ = try? await approvals.settle(pending.id)
+            // The run was cancelled: the request must not stay pending for a run that is gone. A cancelled task's
+            // database writes are refused, so the settling runs to its end outside the cancellation.
+            let approvals = self.approvals
+            _ = try? await uncancelled { try await approvals.settle(pending.id) }
             throw error
         }
-        let final = try await approvals.settle(pending.id)
+        // A cancelled run also gets here (its wait ends without an error): settle outside the cancellation, then stop.
+        let approvals = self.approvals
+        let final = try await uncancelled { try await approvals.settle(pending.id) }
+        try Task.checkCancellation()
         switch (final.status, final.scope) {
         case ("used", _), ("granted", "session"):
             return .granted(approvalID: id, scope: final.scope ?? "once")

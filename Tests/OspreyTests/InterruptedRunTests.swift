@@ -216,3 +216,15 @@ struct ToolPairingTests {
         #expect(orphan.pairingToolCalls() == [.user("x"), .assistant("y")])
     }
 }
+
+struct CancelledApprovalTests {
+    @Test func aCancelledRunLeavesNoApprovalPending() async throws {
+        let store = try Store.inMemory()
+        let desk = ApprovalDesk(approvals: store.approvals, lifetime: .seconds(30))
+        let waiting = Task { try await desk.decide(ApprovalDeskTests.request()) }
+        let pending = try await ApprovalDeskTests.pending(store)
+        waiting.cancel()
+        _ = await waiting.result
+        #expect(try await store.approvals.get(pending.id).status == "expired")
+    }
+}
