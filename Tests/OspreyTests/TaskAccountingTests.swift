@@ -313,3 +313,40 @@ struct TaskBudgetFieldTests {
         #expect(task.maxTokens == 800 && task.maxCostUSD == 0.1)
     }
 }
+
+struct TaskReservationTests {
+    @Test func siblingsInFlightCannotOverspendTheirParentTogether() async throws {
+        let store = try Store.inMemory()
+        let meter = Meter(store: store) { _ in nil }
+        let parent = try await store.tasks.submit(
+            Tasks.Draft(title: "p", instructions: "x", maxTokens: 1000),
+            actor: "t"
+        )
+        let first = try await store.tasks.submit(
+            Tasks.Draft(title: "a", instructions: "x", parent: parent.id),
+            actor: "t"
+        )
+        let second = try await store.tasks.submit(
+            Tasks.Draft(title: "b", instructions: "x", parent: parent.id),
+            actor: "t"
+        )
+        func reserve(_ task: TaskRecord) async throws -> Meter.Reservation {
+            try await meter.reserve(
+                agent: "default",
+                limits: OspreyConfig.Agent(),
+                route: ModelRoute(provider: "scripted", model: "test"),
+                estimatedInput: 300,
+                maxOutput: 300,
+                run: Meter.RunUsage(),
+                session: task.session.rawValue,
+                task: task.id.rawValue
+            )
+        }
+        // Given one sub-task's call in flight holding 600 of the parent's 1,000 tokens
+        let held = try await reserve(first)
+        // Then its sibling's call of 600 is refused, until the first one settles
+        await #expect(throws: AgentError.self) { try await reserve(second) }
+        meter.release(held)
+        meter.release(try await reserve(second))
+    }
+}
