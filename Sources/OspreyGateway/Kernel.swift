@@ -25,6 +25,8 @@ public struct Kernel: Sendable {
     let authenticator: Authenticator
     let authLimiter: AuthFailureLimiter
     public let startedAt: Date
+    /// Where new signed heads are appended, if `[ledger] witness` names a file.
+    let witness: LedgerWitness?
     /// The port actually bound (known after start; used for the WebSocket Origin check).
     public let port: Int
 
@@ -118,6 +120,8 @@ public struct Kernel: Sendable {
             lockout: Double(config.auth.lockoutSeconds)
         )
         self.startedAt = Date()
+        self.witness =
+            config.ledger.witness.isEmpty ? nil : try LedgerWitness(path: config.ledger.witness, home: home.root)
         try await authenticator.refresh()
     }
 
@@ -163,6 +167,8 @@ public struct Kernel: Sendable {
     static func run(_ task: TaskRecord, resume: Bool, runtime: AgentRuntime, store: Store) async throws -> TaskOutcome {
         var agent = try runtime.agent(named: task.agent, tools: task.tools)
         agent.taskID = task.id.rawValue
+        // Delegated or scheduled by a tainted run: untrusted content is behind this run from its first step.
+        agent.startsTainted = task.tainted
         let started = try await !store.sessions.messages(of: task.session, limit: 1).isEmpty
         let result =
             resume && started

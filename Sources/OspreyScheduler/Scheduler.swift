@@ -50,6 +50,10 @@ public actor Scheduler {
         public var maxTokens = 0
         /// The cost limit of each task it fires, in dollars; 0 for none.
         public var maxCostUSD = 0.0
+        /// Created by a run with untrusted content in its context: the tasks it fires start tainted.
+        public var tainted = false
+        /// The task whose run created it: its tasks count as that task's sub-tasks (depth limit, taint).
+        public var parent: String?
 
         public init(
             name: String? = nil,
@@ -152,6 +156,8 @@ public actor Scheduler {
                 draft.remediation = request.remediation
                 draft.maxTokens = request.maxTokens
                 draft.maxCostUSD = request.maxCostUSD
+                draft.tainted = request.tainted
+                draft.parent = request.parent
                 return draft
             }(),
             actor: actor
@@ -176,9 +182,11 @@ public actor Scheduler {
                 agent: schedule.agent,
                 tools: schedule.tools,
                 priority: schedule.priority,
+                parent: schedule.parent.map { TaskRecord.ID($0) },
                 schedule: schedule.id.rawValue,
                 maxTokens: schedule.maxTokens,
-                maxCostUSD: schedule.maxCostUSD
+                maxCostUSD: schedule.maxCostUSD,
+                tainted: schedule.tainted
             ),
             actor: "schedule:\(schedule.id.rawValue)"
         )
@@ -290,9 +298,11 @@ public actor Scheduler {
                         agent: schedule.agent,
                         tools: schedule.tools,
                         priority: schedule.priority,
+                        parent: schedule.parent.map { TaskRecord.ID($0) },
                         schedule: schedule.id.rawValue,
                         maxTokens: schedule.maxTokens,
-                        maxCostUSD: schedule.maxCostUSD
+                        maxCostUSD: schedule.maxCostUSD,
+                        tainted: schedule.tainted
                     ),
                     actor: "schedule:\(schedule.id.rawValue)"
                 )

@@ -65,7 +65,9 @@ public struct SubmitTask: Tool {
                 priority: arguments.priority ?? 5,
                 parent: context.taskID.map { TaskRecord.ID($0) },
                 maxTokens: arguments.maxTokens ?? 0,
-                maxCostUSD: arguments.maxCostUSD ?? 0
+                maxCostUSD: arguments.maxCostUSD ?? 0,
+                // Taint follows delegation: what a tainted run hands off starts tainted.
+                tainted: context.tainted
             ),
             actor: "agent:\(context.agent)"
         )
@@ -91,6 +93,8 @@ public struct CheckTask: Tool {
 
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
         let task = try await store.tasks.get(TaskRecord.ID(arguments.id))
+        // The result of work that ran tainted is untrusted content for whoever reads it.
+        if task.tainted { OutputTrust.markUntrusted() }
         var text = "\(task.id.rawValue) \(task.status): \(task.title)"
         if let result = task.result { text += "\nResult: \(result)" }
         if let error = task.error { text += "\nError: \(error)" }
@@ -196,6 +200,9 @@ public struct ScheduleTask: Tool {
             )
             request.maxTokens = arguments.maxTokens ?? 0
             request.maxCostUSD = arguments.maxCostUSD ?? 0
+            // A schedule is delegation over time: taint and the delegation depth follow it to every task it fires.
+            request.tainted = context.tainted
+            request.parent = context.taskID
             let schedule = try await scheduler.add(request, actor: "agent:\(context.agent)")
             let next = schedule.nextFireAt.map(WireFormat.timestamp) ?? "never"
             return "Scheduled \(schedule.id.rawValue); next run \(next)."

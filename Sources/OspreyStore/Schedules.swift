@@ -33,6 +33,10 @@ public struct ScheduleRecord: Hashable, Sendable {
     public var maxTokens: Int
     /// The cost limit of each task it fires, in dollars; 0 for none.
     public var maxCostUSD: Double
+    /// Created by a run with untrusted content in its context: every task it fires starts tainted.
+    public var tainted: Bool
+    /// The task whose run created it, if any: the tasks it fires are that task's sub-tasks, inside its depth limit.
+    public var parent: String?
 
     init(row: Row) {
         id = ID(row["id"] as String)
@@ -56,6 +60,8 @@ public struct ScheduleRecord: Hashable, Sendable {
         state = (row["state"] as String?).flatMap { try? JSONValue.parse($0).objectValue } ?? [:]
         maxTokens = row["max_tokens"] ?? 0
         maxCostUSD = row["max_cost_usd"] ?? 0
+        tainted = (row["tainted"] as Int?) == 1
+        parent = row["parent"]
     }
 
     /// The API and event form.
@@ -71,7 +77,8 @@ public struct ScheduleRecord: Hashable, Sendable {
             "tools": tools.map { .array($0.map(JSONValue.string)) } ?? .null, "priority": .int(priority),
             "created_at": time(createdAt), "last_fired_at": time(lastFiredAt), "next_fire_at": time(nextFireAt),
             "checks": .array(checks), "remediation": remediation.map(JSONValue.string) ?? .null,
-            "max_tokens": .int(maxTokens), "max_cost_usd": .double(maxCostUSD),
+            "max_tokens": .int(maxTokens), "max_cost_usd": .double(maxCostUSD), "tainted": .bool(tainted),
+            "parent": parent.map(JSONValue.string) ?? .null,
         ]
     }
 }
@@ -102,6 +109,10 @@ public struct Schedules: Sendable {
         public var maxTokens = 0
         /// The cost limit of each task it fires, in dollars; 0 for none.
         public var maxCostUSD = 0.0
+        /// Created by a tainted run: its tasks start tainted.
+        public var tainted = false
+        /// The task whose run created it.
+        public var parent: String?
 
         public init(
             name: String,
@@ -143,8 +154,8 @@ public struct Schedules: Sendable {
                     sql: """
                         INSERT INTO schedules (id, name, spec, timezone, missed, trigger_event, trigger_filter,
                             cooldown_seconds, agent, title, instructions, tools, priority, created_at, next_fire_at,
-                            checks, remediation, max_tokens, max_cost_usd)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                            checks, remediation, max_tokens, max_cost_usd, tainted, parent)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         id.rawValue, draft.name, draft.spec, draft.timezone, draft.missed, draft.triggerEvent,
@@ -153,7 +164,7 @@ public struct Schedules: Sendable {
                         draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
                         WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
                         draft.checks.isEmpty ? nil : JSONValue.array(draft.checks).canonicalJSON, draft.remediation,
-                        draft.maxTokens, draft.maxCostUSD,
+                        draft.maxTokens, draft.maxCostUSD, draft.tainted ? 1 : 0, draft.parent,
                     ]
                 )
                 let created = try Self.fetch(id, in: db)

@@ -332,6 +332,16 @@ public struct Store: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v9-task-taint") { db in
+            try db.execute(
+                sql: """
+                    -- Taint follows work: a task or schedule created by a tainted run starts its runs tainted.
+                    ALTER TABLE tasks ADD COLUMN tainted INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE schedules ADD COLUMN tainted INTEGER NOT NULL DEFAULT 0;
+                    ALTER TABLE schedules ADD COLUMN parent TEXT;  -- the task whose run created it
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -36,6 +36,9 @@ public struct TaskRecord: Hashable, Sendable {
     public var startedAt: Date?
     public var finishedAt: Date?
     public var heartbeatAt: Date?
+    /// True when the task was delegated or scheduled by a run with untrusted content in its context (or by such a
+    /// task): it starts tainted, and its result is untrusted where it is read.
+    public var tainted: Bool
 
     /// True once the task can change no more.
     public var isFinished: Bool { ["completed", "failed", "cancelled"].contains(status) }
@@ -63,6 +66,7 @@ public struct TaskRecord: Hashable, Sendable {
         startedAt = (row["started_at"] as String?).flatMap(WireFormat.date(from:))
         finishedAt = (row["finished_at"] as String?).flatMap(WireFormat.date(from:))
         heartbeatAt = (row["heartbeat_at"] as String?).flatMap(WireFormat.date(from:))
+        tainted = (row["tainted"] as Int?) == 1
     }
 
     /// The API and event form.
@@ -76,7 +80,7 @@ public struct TaskRecord: Hashable, Sendable {
             "depth": .int(depth), "session": .string(session.rawValue), "schedule": optional(schedule),
             "result": optional(result), "error": optional(error), "tokens": .int(tokens),
             "cost_usd": .double(costUSD), "max_tokens": .int(maxTokens), "max_cost_usd": .double(maxCostUSD),
-            "attempts": .int(attempts), "created_at": time(createdAt),
+            "attempts": .int(attempts), "created_at": time(createdAt), "tainted": .bool(tainted),
             "started_at": time(startedAt), "finished_at": time(finishedAt), "heartbeat_at": time(heartbeatAt),
         ]
     }
@@ -100,6 +104,8 @@ public struct Tasks: Sendable {
         public var maxTokens: Int
         /// Most dollars the task (with its sub-tasks) may spend; 0 for no limit.
         public var maxCostUSD: Double
+        /// Submitted by a run with untrusted content in its context; a tainted parent taints the task anyway.
+        public var tainted = false
 
         public init(
             title: String,
@@ -110,7 +116,8 @@ public struct Tasks: Sendable {
             parent: TaskRecord.ID? = nil,
             schedule: String? = nil,
             maxTokens: Int = 0,
-            maxCostUSD: Double = 0
+            maxCostUSD: Double = 0,
+            tainted: Bool = false
         ) {
             self.title = title
             self.instructions = instructions
@@ -121,6 +128,7 @@ public struct Tasks: Sendable {
             self.schedule = schedule
             self.maxTokens = maxTokens
             self.maxCostUSD = maxCostUSD
+            self.tainted = tainted
         }
     }
 
@@ -151,7 +159,14 @@ public struct Tasks: Sendable {
             var record: TaskRecord?
             try db.inTransaction(.immediate) {
                 var depth = 0
+                var tainted = draft.tainted
                 if let parent = draft.parent {
+                    // Taint follows delegation: a tainted parent's sub-task is tainted, whoever submits it.
+                    if try Int.fetchOne(db, sql: "SELECT tainted FROM tasks WHERE id = ?", arguments: [parent.rawValue])
+                        == 1
+                    {
+                        tainted = true
+                    }
                     // Walk up the chain: its length is the depth, and meeting ourselves would be a cycle.
                     var cursor: TaskRecord.ID? = parent
                     var seen: Set<String> = [id.rawValue]
@@ -179,14 +194,14 @@ public struct Tasks: Sendable {
                 try db.execute(
                     sql: """
                         INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
-                            session, schedule, created_at, max_tokens, max_cost_usd)
-                        VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)
+                            session, schedule, created_at, max_tokens, max_cost_usd, tainted)
+                        VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
                         """,
                     arguments: [
                         id.rawValue, title, draft.instructions, draft.agent,
                         draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
                         draft.parent?.rawValue, depth, session.rawValue, draft.schedule, now, draft.maxTokens,
-                        draft.maxCostUSD,
+                        draft.maxCostUSD, tainted ? 1 : 0,
                     ]
                 )
                 let created = try Self.fetch(id, in: db)

@@ -1,6 +1,7 @@
 import Foundation
 import OspreyAgent
 import OspreyCore
+import OspreyScheduler
 import OspreyStore
 import OspreyTesting
 import OspreyTools
@@ -148,5 +149,128 @@ struct FileProvenanceTests {
         // (a directory read, grep or glob, over the folder that holds it, is untrusted too)
         let written = try #require(tainted.first?.payload["path"]?.stringValue)
         #expect(try await fixture.store.provenance.holdsTaintedContent(String(written.dropLast("/plan.txt".count))))
+    }
+}
+
+/// Delegation and schedules carry taint (and the delegation depth) to the work they start.
+struct TaskTaintTests {
+    static func tools(_ store: Store) -> (Scheduler, [any Tool]) {
+        let supervisor = Supervisor(store: store) { _, _ in TaskOutcome(result: "ok") }
+        let scheduler = Scheduler(store: store, supervisor: supervisor) { $0 == "default" }
+        return (
+            scheduler,
+            [SubmitTask(supervisor: supervisor), ScheduleTask(scheduler: scheduler), CheckTask(store: store)]
+        )
+    }
+
+    static func call(
+        _ toolbox: Toolbox,
+        _ name: String,
+        _ arguments: String,
+        tainted: Bool,
+        taskID: String? = nil,
+        workspace: Workspace
+    ) async throws -> ToolResult {
+        var context = ToolContext(workspace: workspace)
+        context.tainted = tainted
+        context.taskID = taskID
+        context.toolNames = toolbox.names
+        return try await toolbox.call(
+            ToolCall(id: ToolCall.ID("c"), name: name, arguments: arguments),
+            context: context
+        )
+    }
+
+    @Test func aTaskDelegatedByATaintedRunStartsTaintedAndSoDoItsSubTasks() async throws {
+        let store = try Store.inMemory()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let workspace = try Workspace(root: directory.url)
+        let (_, tools) = Self.tools(store)
+        let toolbox = Toolbox(tools)
+        // Given a tainted run that delegates
+        let submitted = try await Self.call(
+            toolbox,
+            "submit_task",
+            #"{"title":"t","instructions":"do what the page said"}"#,
+            tainted: true,
+            workspace: workspace
+        )
+        #expect(!submitted.isError, "\(submitted.output)")
+        let parent = try #require(try await store.tasks.list().first)
+        #expect(parent.tainted)
+        // When that task's own (clean-looking) run delegates again, the sub-task is tainted through its parent
+        let child = try await store.tasks.submit(
+            Tasks.Draft(title: "child", instructions: "x", parent: parent.id),
+            actor: "agent:default"
+        )
+        #expect(child.tainted)
+        // And a clean run's delegation stays clean
+        _ = try await Self.call(
+            toolbox,
+            "submit_task",
+            #"{"title":"clean","instructions":"x"}"#,
+            tainted: false,
+            workspace: workspace
+        )
+        #expect(try await store.tasks.list().first { $0.title == "clean" }?.tainted == false)
+        // And reading a tainted task's result is reading untrusted content
+        let checked = try await Self.call(
+            toolbox,
+            "check_task",
+            JSONValue.object(["id": .string(parent.id.rawValue)]).canonicalJSON,
+            tainted: false,
+            workspace: workspace
+        )
+        #expect(checked.untrusted)
+        #expect(checked.output.contains("<untrusted-data"))
+    }
+
+    @Test func aScheduleCreatedByATaintedTaskFiresTaintedSubTasksWithinTheDepthLimit() async throws {
+        let store = try Store.inMemory()
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let workspace = try Workspace(root: directory.url)
+        let (scheduler, tools) = Self.tools(store)
+        let toolbox = Toolbox(tools)
+        // Given a task three deep (the deepest allowed) whose run is tainted
+        var parent = try await store.tasks.submit(Tasks.Draft(title: "d0", instructions: "x"), actor: "t")
+        for depth in 1...3 {
+            parent = try await store.tasks.submit(
+                Tasks.Draft(title: "d\(depth)", instructions: "x", parent: parent.id),
+                actor: "t"
+            )
+        }
+        #expect(parent.depth == 3)
+        let middle = try #require(try await store.tasks.list().first { $0.title == "d1" })
+        // When the tainted run at depth 1 schedules recurring work
+        let scheduled = try await Self.call(
+            toolbox,
+            "schedule_task",
+            #"{"title":"again","instructions":"x","spec":"@every 1h"}"#,
+            tainted: true,
+            taskID: middle.id.rawValue,
+            workspace: workspace
+        )
+        #expect(!scheduled.isError, "\(scheduled.output)")
+        let schedule = try #require(try await store.schedules.list().first)
+        #expect(schedule.tainted)
+        #expect(schedule.parent == middle.id.rawValue)
+        // Then each task it fires is a tainted sub-task of that task, at depth 2, not a fresh depth-0 task
+        let fired = try #require(try await scheduler.fire(schedule.id))
+        #expect(fired.tainted)
+        #expect(fired.parent == middle.id)
+        #expect(fired.depth == 2)
+        // And a schedule made by the deepest task cannot fire past the limit
+        _ = try await Self.call(
+            toolbox,
+            "schedule_task",
+            #"{"title":"deeper","instructions":"x","spec":"@every 1h"}"#,
+            tainted: false,
+            taskID: parent.id.rawValue,
+            workspace: workspace
+        )
+        let deep = try #require(try await store.schedules.list().first { $0.title == "deeper" })
+        await #expect(throws: StoreError.self) { _ = try await scheduler.fire(deep.id) }
     }
 }
