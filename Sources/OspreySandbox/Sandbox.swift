@@ -358,7 +358,28 @@ extension Sandbox.ControlGroups {
             if mkdir(directory, 0o755) != 0 && errno != EEXIST { return nil }
         }
         guard manager.isWritableFile(atPath: pids + "/osprey/cgroup.procs") else { return nil }
-        return Self(memory: memory + "/osprey", pids: pids + "/osprey")
+        let groups = Self(memory: memory + "/osprey", pids: pids + "/osprey")
+        groups.sweep()
+        return groups
+    }
+
+    /// Removes command groups a crashed gateway left behind: empty, and older than any command being set up.
+    ///
+    /// A group is created, filled and emptied within one command; one that is empty a minute after its creation
+    /// belongs to no running command (gateways sharing the hierarchy included).
+    func sweep(olderThan age: TimeInterval = 60) {
+        let cutoff = Date().timeIntervalSince1970 - age
+        for parent in [memory, pids] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+            where name.hasPrefix("cmd-") {
+                let directory = parent + "/" + name
+                var info = stat()
+                guard stat(directory, &info) == 0, Double(info.st_ctim.tv_sec) < cutoff,
+                    Launch.members(of: directory).isEmpty
+                else { continue }
+                rmdir(directory)
+            }
+        }
     }
 
     /// Creates one memory group and one pids group for a command, with the limits written; returns their paths.
