@@ -57,15 +57,17 @@ public final class Meter: Sendable {
         if let task { lineage = try await store.tasks.lineage(of: TaskRecord.ID(task)) }
         let tokens = estimatedInput + maxOutput
         let cost = pricing(route)?.cost(Usage(inputTokens: estimatedInput, outputTokens: maxOutput)) ?? 0
-        let today = try await store.writer.read { db in
-            try Row.fetchOne(
+        // The closure returns a Sendable tuple, not a `Row`: GRDB's async `read` requires a Sendable result, and
+        // with a `Row` the blocking overload is chosen, which parks a cooperative thread waiting for a reader.
+        let day = Self.day()
+        let (usedTokens, usedCost) = try await store.writer.read { db -> (Int, Double) in
+            let row = try Row.fetchOne(
                 db,
                 sql: "SELECT tokens, cost_usd FROM usage_daily WHERE agent = ? AND day = ?",
-                arguments: [agent, Self.day()]
+                arguments: [agent, day]
             )
+            return (row?["tokens"] ?? 0, row?["cost_usd"] ?? 0)
         }
-        let usedTokens: Int = today?["tokens"] ?? 0
-        let usedCost: Double = today?["cost_usd"] ?? 0
         let refusal: String? = reserved.withLock { reserved in
             let held = reserved[agent] ?? (0, 0)
             if limits.tokensPerRun > 0, run.tokens + tokens > limits.tokensPerRun {
