@@ -227,11 +227,10 @@ struct GatewayEdgeTests {
                 uri: "/api/tokens",
                 method: .post,
                 headers: TestGateway.auth(),
-                body: TestGateway.json(#"{"role":"viewer","scopes":["events"],"expires_in_seconds":1}"#)
+                body: TestGateway.json(#"{"role":"viewer","scopes":["events"]}"#)
             ) { $0 }
             #expect(created.status == .created)
             let token = try #require(created.json["token"]?.stringValue)
-            #expect(created.json["expires_at"]?.stringValue != nil)
             try await client.execute(uri: "/api/events", method: .get, headers: TestGateway.auth(token)) {
                 #expect($0.status == .ok)
             }
@@ -239,8 +238,17 @@ struct GatewayEdgeTests {
                 #expect($0.status == .forbidden)
                 #expect($0.errorCode == "out_of_scope")
             }
-            try await Task.sleep(for: .milliseconds(1300))
-            try await client.execute(uri: "/api/events", method: .get, headers: TestGateway.auth(token)) {
+            // An expiring token opens nothing once its expiry has passed
+            let expiring = try await client.execute(
+                uri: "/api/tokens",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json(#"{"role":"viewer","expires_in_seconds":1}"#)
+            ) { $0 }
+            let short = try #require(expiring.json["token"]?.stringValue)
+            let expiry = try #require(expiring.json["expires_at"]?.stringValue.flatMap(WireFormat.date(from:)))
+            try await Task.sleep(for: .milliseconds(max(0, Int(expiry.timeIntervalSinceNow * 1000)) + 200))
+            try await client.execute(uri: "/api/events", method: .get, headers: TestGateway.auth(short)) {
                 #expect($0.status == .unauthorized)
             }
         }
@@ -343,10 +351,15 @@ struct GatewayEdgeTests {
         _ = try home.bootstrap()
         try TestGateway.adminToken.write(to: home.tokenFile, atomically: true, encoding: .utf8)
         let kernel = try await Kernel.boot(home: home, config: OspreyConfig())
-        let response = try await buildApplication(kernel: kernel, host: "127.0.0.1", port: 0, logger: Logger(label: "t"))
-            .test(.router) { client in
-                try await client.execute(uri: "/api/status", method: .get, headers: TestGateway.auth()) { $0 }
-            }
+        let response = try await buildApplication(
+            kernel: kernel,
+            host: "127.0.0.1",
+            port: 0,
+            logger: Logger(label: "t")
+        )
+        .test(.router) { client in
+            try await client.execute(uri: "/api/status", method: .get, headers: TestGateway.auth()) { $0 }
+        }
         #expect(response.json["ledger_synchronous"] == "full")
     }
 

@@ -53,4 +53,31 @@ struct LocalModelTests {
         await server.stop()
         #expect(await !server.isRunning)
     }
+
+    @Test func anotherProcessOnTheConfiguredPortIsNeverMistakenForTheLocalModel() async throws {
+        let directory = try TemporaryDirectory(prefix: "osprey-local-port")
+        defer { directory.remove() }
+        // Given an impostor that answers like a model server on the configured port
+        let impostor = ScriptedHTTPServer(responses: [], fallback: .init(chunks: [#"{"data":[{"id":"evil"}]}"#]))
+        try await impostor.run { impostor in
+            var settings = OspreyConfig().localModel
+            settings.port = impostor.port
+            let server = LocalModelServer(
+                settings: settings,
+                logFile: directory.url.appendingPathComponent("local.log")
+            )
+            // When the gateway starts its local model
+            do {
+                try await server.ensureRunning()
+            } catch {
+                await server.stop()
+                throw error
+            }
+            // Then it runs its own server on another port and never talks to the impostor
+            #expect(!server.baseURL.contains(":\(impostor.port)/"))
+            #expect(await server.isRunning)
+            #expect(impostor.requests.isEmpty)
+            await server.stop()
+        }
+    }
 }
