@@ -18,18 +18,24 @@ struct TokensCommand: AsyncParsableCommand {
         @Option(help: "A name to recognise it by.") var name: String?
         @Option(help: "Bind the token to an agent: it acts for that agent and can never decide approvals.")
         var agent: String?
+        @Option(help: "Seconds until the token stops working (it also ends its open streams then).")
+        var expiresIn: Int?
+        @Option(
+            name: .customLong("scope"),
+            help: "A route group the token may reach (sessions, events, tasks, ...); repeat for more. Default: all."
+        )
+        var scopes: [String] = []
 
         func run() async throws {
             try await report {
+                var body: [String: JSONValue] = ["role": .string(role), "name": .string(name ?? role)]
+                if let agent { body["agent"] = .string(agent) }
+                if let expiresIn { body["expires_in_seconds"] = .int(expiresIn) }
+                if !scopes.isEmpty { body["scopes"] = .array(scopes.map(JSONValue.string)) }
                 let result = try await GatewayClient(home: options.resolved).request(
                     .POST,
                     "/api/tokens",
-                    body: .object(
-                        ["role": .string(role), "name": .string(name ?? role)].merging(
-                            agent.map { ["agent": JSONValue.string($0)] } ?? [:],
-                            uniquingKeysWith: { $1 }
-                        )
-                    )
+                    body: .object(body)
                 )
                 print(result["token"]?.stringValue ?? "")
                 FileHandle.standardError.write(
@@ -50,8 +56,14 @@ struct TokensCommand: AsyncParsableCommand {
                 let result = try await GatewayClient(home: options.resolved).request(.GET, "/api/tokens")
                 for token in result["tokens"]?.arrayValue ?? [] {
                     let revoked = token["revoked_at"]?.stringValue.map { "revoked \($0)" } ?? "active"
+                    var limits = ""
+                    if let agent = token["agent"]?.stringValue { limits += "  agent \(agent)" }
+                    if let scopes = token["scopes"]?.arrayValue {
+                        limits += "  scopes \(scopes.compactMap(\.stringValue).joined(separator: ","))"
+                    }
+                    if let expiry = token["expires_at"]?.stringValue { limits += "  expires \(expiry)" }
                     print(
-                        "\(token["id"]?.stringValue ?? "")  \(token["role"]?.stringValue ?? "")  \(token["name"]?.stringValue ?? "")  \(revoked)"
+                        "\(token["id"]?.stringValue ?? "")  \(token["role"]?.stringValue ?? "")  \(token["name"]?.stringValue ?? "")  \(revoked)\(limits)"
                     )
                 }
             }

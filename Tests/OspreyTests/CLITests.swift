@@ -235,6 +235,45 @@ struct CLITests {
         #expect(unknown.status != 0)
     }
 
+    @Test func aWitnessFileOutsideTheHomeBacksTheLedgerAndScopedTokensComeFromTheCLI() async throws {
+        try await Self.mockModel.run { server in
+            let home = try TemporaryDirectory(prefix: "osprey-cli")
+            let outside = try TemporaryDirectory(prefix: "osprey-witness")
+            defer {
+                home.remove()
+                outside.remove()
+            }
+            let witness = outside.url.appendingPathComponent("heads.log").path
+            try Self.configure(home, server: server)
+            let config = home.url.appendingPathComponent("config.toml")
+            try (String(contentsOf: config, encoding: .utf8) + "\n[ledger]\nwitness = \"\(witness)\"\n")
+                .write(to: config, atomically: true, encoding: .utf8)
+            let args = ["--home", home.path]
+            let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
+            defer { gateway.kill() }
+            let token = try await osprey.run(
+                ["tokens", "create", "--role", "viewer", "--scope", "events", "--expires-in", "600"] + args
+            )
+            #expect(token.status == 0, "\(token.stderr)")
+            let listed = try await osprey.run(["tokens", "list"] + args)
+            #expect(listed.stdout.contains("scopes events  expires "), "\(listed.stdout)")
+            #expect(gateway.stop() == 0)
+            // The gateway appended its signed heads outside the home; the ledger verifies against them.
+            let lines = try String(contentsOfFile: witness, encoding: .utf8).split(separator: "\n")
+            #expect(!lines.isEmpty)
+            let verified = try await osprey.run(["audit", "verify", "--witness", witness] + args)
+            #expect(verified.status == 0, "\(verified.stdout)")
+            // A line the ledger's key did not sign is caught.
+            let forged =
+                #"{"hash":"\#(String(repeating: "0", count: 64))","seq":1,"signature":"\#(String(repeating: "0", count: 64))"}"#
+            try (String(contentsOfFile: witness, encoding: .utf8) + forged + "\n")
+                .write(toFile: witness, atomically: false, encoding: .utf8)
+            let broken = try await osprey.run(["audit", "verify", "--witness", witness] + args)
+            #expect(broken.status == 1)
+            #expect(broken.stdout.contains("not signed"))
+        }
+    }
+
     @Test func aCallThatWaitsForAHumanIsApprovedFromTheCLI() async throws {
         // A model that asks for inline Python (which always needs a human), then answers.
         let arguments = JSONValue.object(["command": .string("python3 -c \"open('made.txt','w').write('x')\"")])
