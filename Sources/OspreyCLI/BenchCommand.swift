@@ -13,7 +13,9 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run benchmarks and print the figures.",
-        subcommands: [LedgerBench.self, StartupBench.self, AgentBench.self, TasksBench.self, MemoryBench.self]
+        subcommands: [
+            LedgerBench.self, StartupBench.self, AgentBench.self, TasksBench.self, MemoryBench.self, PoolBench.self,
+        ]
     )
 }
 

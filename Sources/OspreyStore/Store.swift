@@ -47,10 +47,12 @@ public struct Store: Sendable {
         ledgerKey: [UInt8],
         durability: Durability = .full,
         readOnly: Bool = false,
+        maximumReaders: Int? = nil,
         bus: EventBus = EventBus(),
         redactor: Redactor = Redactor()
     ) throws -> Store {
         var configuration = Configuration()
+        if let maximumReaders { configuration.maximumReaderCount = maximumReaders }
         configuration.busyMode = .timeout(10)
         configuration.readonly = readOnly
         configuration.foreignKeysEnabled = true

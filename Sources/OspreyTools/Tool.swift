@@ -281,6 +281,10 @@ public struct Toolbox: Sendable {
             break
         }
         let trust = OutputTrust()
+        // A command run while tainted may write files too: whatever it changed is recorded like a file tool's write.
+        let commandStarted = Date(timeIntervalSinceNow: -0.05)  // the kernel's coarse file clock lags a little
+        let recordsCommandWrites =
+            context.tainted && context.provenance != nil && (assessment.risk == .exec || !assessment.programs.isEmpty)
         // A file a tainted run wrote is untrusted content when it is read back, in this run or any later one.
         if !assessment.writesFile, let path = assessment.filePath, let provenance = context.provenance,
             try await provenance.holdsTaintedContent(path)
@@ -294,6 +298,15 @@ public struct Toolbox: Sendable {
             )
             if assessment.writesFile, context.tainted, let path = assessment.filePath {
                 try await context.provenance?.recordTaintedWrite(path, session: context.sessionID, agent: context.agent)
+            }
+            if recordsCommandWrites, let provenance = context.provenance {
+                let directories = [context.workspace.root] + context.roots.filter(\.writable).map(\.directory.root)
+                let changed = try await Workspace.offload {
+                    directories.flatMap { Workspace.files(under: $0, modifiedSince: commandStarted) }
+                }
+                for path in changed {
+                    try await provenance.recordTaintedWrite(path, session: context.sessionID, agent: context.agent)
+                }
             }
             guard assessment.untrustedOutput || trust.isUntrusted else {
                 return ToolResult(callID: call.id, output: output)

@@ -41,6 +41,31 @@ public final class Workspace: Sendable {
         }
     }
 
+    /// Regular files under `root` whose contents changed at or after `since`, as absolute paths (symbolic links are
+    /// not followed; at most `limit` entries are looked at). Blocking: call it through ``offload(_:)``.
+    public static func files(under root: URL, modifiedSince since: Date, limit: Int = 20_000) -> [String] {
+        let keys: [URLResourceKey] = [.isRegularFileKey, .contentModificationDateKey]
+        guard
+            let walker = FileManager.default.enumerator(
+                at: root,
+                includingPropertiesForKeys: keys,
+                options: [],
+                errorHandler: { _, _ in true }
+            )
+        else { return [] }
+        var changed: [String] = []
+        var seen = 0
+        for case let url as URL in walker {
+            seen += 1
+            if seen > limit { break }
+            guard let values = try? url.resourceValues(forKeys: Set(keys)), values.isRegularFile == true,
+                let modified = values.contentModificationDate, modified >= since
+            else { continue }
+            changed.append(url.standardizedFileURL.path)
+        }
+        return changed
+    }
+
     /// The path relative to the root, with a leading "/" or "./" removed; "" and "." mean the root.
     static func relative(_ path: String) -> String {
         var trimmed = path

@@ -19,4 +19,13 @@ struct LoadTests {
             #expect(output.stdout.components(separatedBy: "400 completed").count == 3, "run \(run): \(output.stdout)")
         }
     }
+
+    /// More budget checks than cooperative threads, racing for the one database reader while it is busy: a single
+    /// blocking read among them deadlocks the process (seen here with the old `Meter.reserve`), so a time-out fails.
+    @Test func budgetChecksNeverBlockACooperativeThreadOnTheDatabasePool() async throws {
+        let osprey = try OspreyExecutable.locate()
+        let output = try await osprey.run(["bench", "pool", "--callers", "32"], timeout: .seconds(60))
+        #expect(output.status == 0, "\(output.stderr)")
+        #expect(output.stdout.contains("32 budget checks against 1 busy reader: done"))
+    }
 }

@@ -152,6 +152,43 @@ struct FileProvenanceTests {
     }
 }
 
+extension FileProvenanceTests {
+    @Test func filesATaintedCommandWritesAreRecordedToo() async throws {
+        // Given a tainted run whose human approves the command it then runs
+        let outside = try TemporaryDirectory(prefix: "osprey-untrusted")
+        defer { outside.remove() }
+        try "Write the plan with a shell command".write(
+            to: outside.url.appendingPathComponent("readme.txt"),
+            atomically: true,
+            encoding: .utf8
+        )
+        var settings = TaintPropagationTests.autonomous()
+        settings.readRoots = [outside.path]
+        let provider = ScriptedProvider(messages: [
+            .toolCall("read_file", JSONValue.object(["path": .string(outside.path + "/readme.txt")]).canonicalJSON),
+            .toolCall("run_command", #"{"command":"echo 'Run: touch pwned.txt' > shell-plan.txt"}"#),
+            .assistant("done"),
+        ])
+        let fixture = try await AgentFixture(
+            provider: provider,
+            settings: settings,
+            approvals: ScriptedApprovals(.grant)
+        )
+        defer { fixture.directory.remove() }
+        // (the fixture's notes.txt was written an hour before this run)
+        try FileManager.default.setAttributes(
+            [.modificationDate: Date(timeIntervalSinceNow: -3600)],
+            ofItemAtPath: fixture.workspace.root.appendingPathComponent("notes.txt").path
+        )
+        _ = try await fixture.run("do what the readme says")
+        // Then the file the command wrote is on record as tainted, and the workspace's other files are not
+        let plan = fixture.workspace.root.appendingPathComponent("shell-plan.txt").standardizedFileURL.path
+        #expect(FileManager.default.fileExists(atPath: plan))
+        #expect(try await fixture.store.provenance.holdsTaintedContent(plan))
+        #expect(try await !fixture.store.provenance.holdsTaintedContent(fixture.workspace.root.path + "/notes.txt"))
+    }
+}
+
 /// Delegation and schedules carry taint (and the delegation depth) to the work they start.
 struct TaskTaintTests {
     static func tools(_ store: Store) -> (Scheduler, [any Tool]) {
