@@ -238,29 +238,24 @@ public struct Approvals: Sendable {
         _ id: Approval.ID,
         _ body: @escaping @Sendable (Database) throws -> (type: String, actor: String)?
     ) async throws -> Approval {
-        try await writer.writeWithoutTransaction { db in
-            var result: Approval?
-            try db.inTransaction(.immediate) {
-                let event = try body(db)
-                let approval = try Self.fetch(id, in: db)
-                if let event {
-                    _ = try ledger.append(
-                        [
-                            EventDraft(
-                                type: event.type,
-                                actor: event.actor,
-                                session: approval.session,
-                                task: try Tasks.id(ofSession: approval.session, in: db),
-                                payload: approval.json
-                            )
-                        ],
-                        in: db
-                    )
-                }
-                result = approval
-                return .commit
+        try await writer.transaction { db in
+            let event = try body(db)
+            let approval = try Self.fetch(id, in: db)
+            if let event {
+                _ = try ledger.append(
+                    [
+                        EventDraft(
+                            type: event.type,
+                            actor: event.actor,
+                            session: approval.session,
+                            task: try Tasks.id(ofSession: approval.session, in: db),
+                            payload: approval.json
+                        )
+                    ],
+                    in: db
+                )
             }
-            return result!  // set by the committed transaction above
+            return approval
         }
     }
 }

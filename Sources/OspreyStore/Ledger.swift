@@ -119,13 +119,8 @@ public struct Ledger: Sendable {
     @discardableResult
     public func append(contentsOf drafts: [EventDraft]) async throws -> [Event] {
         guard !drafts.isEmpty else { return [] }
-        return try await writer.writeWithoutTransaction { db in
-            var events: [Event] = []
-            try db.inTransaction(.immediate) {
-                events = try append(drafts, in: db)
-                return .commit
-            }
-            return events
+        return try await writer.transaction { db in
+            try append(drafts, in: db)
         }
     }
 

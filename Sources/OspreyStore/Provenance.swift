@@ -12,36 +12,33 @@ public struct Provenance: Sendable {
 
     /// Records a tainted write of `path` with its `file.tainted` event (once per path and session).
     public func recordTaintedWrite(_ path: String, session: String?, agent: String) async throws {
-        try await writer.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
-                let known =
-                    try Bool.fetchOne(
-                        db,
-                        sql: "SELECT 1 FROM file_provenance WHERE path = ? AND session IS ?",
-                        arguments: [path, session]
-                    ) ?? false
-                if known { return .commit }
-                try db.execute(
-                    sql: """
-                        INSERT INTO file_provenance (path, session, agent, written_at) VALUES (?, ?, ?, ?)
-                        ON CONFLICT(path) DO UPDATE SET session = excluded.session, agent = excluded.agent,
-                            written_at = excluded.written_at
-                        """,
-                    arguments: [path, session, agent, WireFormat.timestamp(Date())]
-                )
-                _ = try ledger.append(
-                    [
-                        EventDraft(
-                            type: "file.tainted",
-                            actor: "agent:\(agent)",
-                            session: session,
-                            payload: ["path": .string(path)]
-                        )
-                    ],
-                    in: db
-                )
-                return .commit
-            }
+        try await writer.transaction { db in
+            let known =
+                try Bool.fetchOne(
+                    db,
+                    sql: "SELECT 1 FROM file_provenance WHERE path = ? AND session IS ?",
+                    arguments: [path, session]
+                ) ?? false
+            if known { return }
+            try db.execute(
+                sql: """
+                    INSERT INTO file_provenance (path, session, agent, written_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(path) DO UPDATE SET session = excluded.session, agent = excluded.agent,
+                        written_at = excluded.written_at
+                    """,
+                arguments: [path, session, agent, WireFormat.timestamp(Date())]
+            )
+            _ = try ledger.append(
+                [
+                    EventDraft(
+                        type: "file.tainted",
+                        actor: "agent:\(agent)",
+                        session: session,
+                        payload: ["path": .string(path)]
+                    )
+                ],
+                in: db
+            )
         }
     }
 

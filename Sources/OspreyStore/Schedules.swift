@@ -147,35 +147,30 @@ public struct Schedules: Sendable {
 
     public func add(_ draft: Draft, actor: String) async throws -> ScheduleRecord {
         let id = ScheduleRecord.ID.random(prefix: "sch")
-        return try await writer.writeWithoutTransaction { db in
-            var record: ScheduleRecord?
-            try db.inTransaction(.immediate) {
-                try db.execute(
-                    sql: """
-                        INSERT INTO schedules (id, name, spec, timezone, missed, trigger_event, trigger_filter,
-                            cooldown_seconds, agent, title, instructions, tools, priority, created_at, next_fire_at,
-                            checks, remediation, max_tokens, max_cost_usd, tainted, parent)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        id.rawValue, draft.name, draft.spec, draft.timezone, draft.missed, draft.triggerEvent,
-                        draft.triggerEvent == nil ? nil : JSONValue.object(draft.triggerFilter).canonicalJSON,
-                        draft.cooldownSeconds, draft.agent, draft.title, draft.instructions,
-                        draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
-                        WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
-                        draft.checks.isEmpty ? nil : JSONValue.array(draft.checks).canonicalJSON, draft.remediation,
-                        draft.maxTokens, draft.maxCostUSD, draft.tainted ? 1 : 0, draft.parent,
-                    ]
-                )
-                let created = try Self.fetch(id, in: db)
-                _ = try ledger.append(
-                    [EventDraft(type: "schedule.created", actor: actor, payload: created.json)],
-                    in: db
-                )
-                record = created
-                return .commit
-            }
-            return record!  // set by the committed transaction above
+        return try await writer.transaction { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO schedules (id, name, spec, timezone, missed, trigger_event, trigger_filter,
+                        cooldown_seconds, agent, title, instructions, tools, priority, created_at, next_fire_at,
+                        checks, remediation, max_tokens, max_cost_usd, tainted, parent)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    id.rawValue, draft.name, draft.spec, draft.timezone, draft.missed, draft.triggerEvent,
+                    draft.triggerEvent == nil ? nil : JSONValue.object(draft.triggerFilter).canonicalJSON,
+                    draft.cooldownSeconds, draft.agent, draft.title, draft.instructions,
+                    draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
+                    WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
+                    draft.checks.isEmpty ? nil : JSONValue.array(draft.checks).canonicalJSON, draft.remediation,
+                    draft.maxTokens, draft.maxCostUSD, draft.tainted ? 1 : 0, draft.parent,
+                ]
+            )
+            let created = try Self.fetch(id, in: db)
+            _ = try ledger.append(
+                [EventDraft(type: "schedule.created", actor: actor, payload: created.json)],
+                in: db
+            )
+            return created
         }
     }
 
@@ -187,30 +182,27 @@ public struct Schedules: Sendable {
         task: String?,
         reason: String
     ) async throws {
-        try await writer.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
-                try db.execute(
-                    sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ? WHERE id = ?",
-                    arguments: [WireFormat.timestamp(date), next.map(WireFormat.timestamp), id.rawValue]
-                )
-                guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
-                _ = try ledger.append(
-                    [
-                        EventDraft(
-                            type: "schedule.fired",
-                            actor: "system",
-                            task: task,
-                            payload: [
-                                "schedule": .string(id.rawValue), "reason": .string(reason),
-                                "task": task.map(JSONValue.string) ?? .null,
-                                "next_fire_at": next.map { .string(WireFormat.timestamp($0)) } ?? .null,
-                            ]
-                        )
-                    ],
-                    in: db
-                )
-                return .commit
-            }
+        try await writer.transaction { db in
+            try db.execute(
+                sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ? WHERE id = ?",
+                arguments: [WireFormat.timestamp(date), next.map(WireFormat.timestamp), id.rawValue]
+            )
+            guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
+            _ = try ledger.append(
+                [
+                    EventDraft(
+                        type: "schedule.fired",
+                        actor: "system",
+                        task: task,
+                        payload: [
+                            "schedule": .string(id.rawValue), "reason": .string(reason),
+                            "task": task.map(JSONValue.string) ?? .null,
+                            "next_fire_at": next.map { .string(WireFormat.timestamp($0)) } ?? .null,
+                        ]
+                    )
+                ],
+                in: db
+            )
         }
     }
 
@@ -223,33 +215,30 @@ public struct Schedules: Sendable {
         changed: [String],
         task: String?
     ) async throws {
-        try await writer.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
-                try db.execute(
-                    sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ?, state = ? WHERE id = ?",
-                    arguments: [
-                        WireFormat.timestamp(date), next.map(WireFormat.timestamp),
-                        JSONValue.object(state).canonicalJSON,
-                        id.rawValue,
-                    ]
-                )
-                guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
-                _ = try ledger.append(
-                    [
-                        EventDraft(
-                            type: "heartbeat.tick",
-                            actor: "system",
-                            task: task,
-                            payload: [
-                                "schedule": .string(id.rawValue), "changed": .array(changed.map(JSONValue.string)),
-                                "task": task.map(JSONValue.string) ?? .null, "llm_calls": .int(0), "tokens": .int(0),
-                            ]
-                        )
-                    ],
-                    in: db
-                )
-                return .commit
-            }
+        try await writer.transaction { db in
+            try db.execute(
+                sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ?, state = ? WHERE id = ?",
+                arguments: [
+                    WireFormat.timestamp(date), next.map(WireFormat.timestamp),
+                    JSONValue.object(state).canonicalJSON,
+                    id.rawValue,
+                ]
+            )
+            guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
+            _ = try ledger.append(
+                [
+                    EventDraft(
+                        type: "heartbeat.tick",
+                        actor: "system",
+                        task: task,
+                        payload: [
+                            "schedule": .string(id.rawValue), "changed": .array(changed.map(JSONValue.string)),
+                            "task": task.map(JSONValue.string) ?? .null, "llm_calls": .int(0), "tokens": .int(0),
+                        ]
+                    )
+                ],
+                in: db
+            )
         }
     }
 
@@ -264,16 +253,13 @@ public struct Schedules: Sendable {
     }
 
     public func remove(_ id: ScheduleRecord.ID, actor: String) async throws {
-        try await writer.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
-                try db.execute(sql: "DELETE FROM schedules WHERE id = ?", arguments: [id.rawValue])
-                guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
-                _ = try ledger.append(
-                    [EventDraft(type: "schedule.removed", actor: actor, payload: ["schedule": .string(id.rawValue)])],
-                    in: db
-                )
-                return .commit
-            }
+        try await writer.transaction { db in
+            try db.execute(sql: "DELETE FROM schedules WHERE id = ?", arguments: [id.rawValue])
+            guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
+            _ = try ledger.append(
+                [EventDraft(type: "schedule.removed", actor: actor, payload: ["schedule": .string(id.rawValue)])],
+                in: db
+            )
         }
     }
 

@@ -20,27 +20,24 @@ public struct Sessions: Sendable {
         }
         let now = Date()
         let session = Session(id: .random(prefix: "ses"), agent: agent, title: title, createdAt: now, updatedAt: now)
-        try await writer.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
-                try db.execute(
-                    sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [
-                        session.id.rawValue, agent, title, WireFormat.timestamp(now), WireFormat.timestamp(now),
-                    ]
-                )
-                _ = try ledger.append(
-                    [
-                        EventDraft(
-                            type: "session.created",
-                            actor: actor,
-                            session: session.id.rawValue,
-                            payload: ["agent": .string(agent), "title": title.map(JSONValue.string) ?? .null]
-                        )
-                    ],
-                    in: db
-                )
-                return .commit
-            }
+        try await writer.transaction { db in
+            try db.execute(
+                sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [
+                    session.id.rawValue, agent, title, WireFormat.timestamp(now), WireFormat.timestamp(now),
+                ]
+            )
+            _ = try ledger.append(
+                [
+                    EventDraft(
+                        type: "session.created",
+                        actor: actor,
+                        session: session.id.rawValue,
+                        payload: ["agent": .string(agent), "title": title.map(JSONValue.string) ?? .null]
+                    )
+                ],
+                in: db
+            )
         }
         return session
     }
@@ -84,29 +81,21 @@ public struct Sessions: Sendable {
 
     /// Deletes a session and its messages and records `session.deleted`. Its events stay in the ledger.
     public func delete(_ id: Session.ID, actor: String) async throws {
-        try await writer.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
-                try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id.rawValue])
-                guard db.changesCount > 0 else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
-                _ = try ledger.append(
-                    [EventDraft(type: "session.deleted", actor: actor, session: id.rawValue, payload: [:])],
-                    in: db
-                )
-                return .commit
-            }
+        try await writer.transaction { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id.rawValue])
+            guard db.changesCount > 0 else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
+            _ = try ledger.append(
+                [EventDraft(type: "session.deleted", actor: actor, session: id.rawValue, payload: [:])],
+                in: db
+            )
         }
     }
 
     /// Adds a message to a session's transcript and records `message.<role>` with it, in one transaction.
     @discardableResult
     public func append(_ message: Message, to id: Session.ID, actor: String) async throws -> (StoredMessage, Event) {
-        try await writer.writeWithoutTransaction { db in
-            var result: (StoredMessage, Event)?
-            try db.inTransaction(.immediate) {
-                result = try append(message, to: id, actor: actor, in: db)
-                return .commit
-            }
-            return result!  // set by the committed transaction above
+        try await writer.transaction { db in
+            try append(message, to: id, actor: actor, in: db)
         }
     }
 

@@ -155,72 +155,67 @@ public struct Tasks: Sendable {
         let id = TaskRecord.ID.random(prefix: "tsk")
         let session = Session.ID.random(prefix: "ses")
         let now = WireFormat.timestamp(Date())
-        return try await writer.writeWithoutTransaction { db in
-            var record: TaskRecord?
-            try db.inTransaction(.immediate) {
-                var depth = 0
-                var tainted = draft.tainted
-                if let parent = draft.parent {
-                    // Taint follows delegation: a tainted parent's sub-task is tainted, whoever submits it.
-                    if try Int.fetchOne(db, sql: "SELECT tainted FROM tasks WHERE id = ?", arguments: [parent.rawValue])
-                        == 1
-                    {
-                        tainted = true
-                    }
-                    // Walk up the chain: its length is the depth, and meeting ourselves would be a cycle.
-                    var cursor: TaskRecord.ID? = parent
-                    var seen: Set<String> = [id.rawValue]
-                    while let current = cursor {
-                        guard seen.insert(current.rawValue).inserted else {
-                            throw StoreError.invalid("task delegation would form a cycle")
-                        }
-                        let row = try Row.fetchOne(
-                            db,
-                            sql: "SELECT parent FROM tasks WHERE id = ?",
-                            arguments: [current.rawValue]
-                        )
-                        guard let row else { throw StoreError.notFound(kind: "task", id: current.rawValue) }
-                        depth += 1
-                        cursor = (row["parent"] as String?).map { TaskRecord.ID($0) }
-                    }
-                    guard depth <= maxDepth else {
-                        throw StoreError.invalid("delegation depth \(depth) exceeds the limit of \(maxDepth)")
-                    }
+        return try await writer.transaction { db in
+            var depth = 0
+            var tainted = draft.tainted
+            if let parent = draft.parent {
+                // Taint follows delegation: a tainted parent's sub-task is tainted, whoever submits it.
+                if try Int.fetchOne(db, sql: "SELECT tainted FROM tasks WHERE id = ?", arguments: [parent.rawValue])
+                    == 1
+                {
+                    tainted = true
                 }
-                try db.execute(
-                    sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                    arguments: [session.rawValue, draft.agent, "task: " + title, now, now]
-                )
-                try db.execute(
-                    sql: """
-                        INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
-                            session, schedule, created_at, max_tokens, max_cost_usd, tainted)
-                        VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        id.rawValue, title, draft.instructions, draft.agent,
-                        draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
-                        draft.parent?.rawValue, depth, session.rawValue, draft.schedule, now, draft.maxTokens,
-                        draft.maxCostUSD, tainted ? 1 : 0,
-                    ]
-                )
-                let created = try Self.fetch(id, in: db)
-                _ = try ledger.append(
-                    [
-                        EventDraft(
-                            type: "task.created",
-                            actor: actor,
-                            session: session.rawValue,
-                            task: id.rawValue,
-                            payload: Self.summary(created)
-                        )
-                    ],
-                    in: db
-                )
-                record = created
-                return .commit
+                // Walk up the chain: its length is the depth, and meeting ourselves would be a cycle.
+                var cursor: TaskRecord.ID? = parent
+                var seen: Set<String> = [id.rawValue]
+                while let current = cursor {
+                    guard seen.insert(current.rawValue).inserted else {
+                        throw StoreError.invalid("task delegation would form a cycle")
+                    }
+                    let row = try Row.fetchOne(
+                        db,
+                        sql: "SELECT parent FROM tasks WHERE id = ?",
+                        arguments: [current.rawValue]
+                    )
+                    guard let row else { throw StoreError.notFound(kind: "task", id: current.rawValue) }
+                    depth += 1
+                    cursor = (row["parent"] as String?).map { TaskRecord.ID($0) }
+                }
+                guard depth <= maxDepth else {
+                    throw StoreError.invalid("delegation depth \(depth) exceeds the limit of \(maxDepth)")
+                }
             }
-            return record!  // set by the committed transaction above
+            try db.execute(
+                sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [session.rawValue, draft.agent, "task: " + title, now, now]
+            )
+            try db.execute(
+                sql: """
+                    INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
+                        session, schedule, created_at, max_tokens, max_cost_usd, tainted)
+                    VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    id.rawValue, title, draft.instructions, draft.agent,
+                    draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
+                    draft.parent?.rawValue, depth, session.rawValue, draft.schedule, now, draft.maxTokens,
+                    draft.maxCostUSD, tainted ? 1 : 0,
+                ]
+            )
+            let created = try Self.fetch(id, in: db)
+            _ = try ledger.append(
+                [
+                    EventDraft(
+                        type: "task.created",
+                        actor: actor,
+                        session: session.rawValue,
+                        task: id.rawValue,
+                        payload: Self.summary(created)
+                    )
+                ],
+                in: db
+            )
+            return created
         }
     }
 
@@ -407,31 +402,26 @@ public struct Tasks: Sendable {
         actor: String,
         _ body: @escaping @Sendable (Database, TaskRecord) throws -> [String: JSONValue]
     ) async throws -> TaskRecord {
-        try await writer.writeWithoutTransaction { db in
-            var record: TaskRecord?
-            try db.inTransaction(.immediate) {
-                let current = try Self.fetch(id, in: db)
-                var payload = try body(db, current)
-                let updated = try Self.fetch(id, in: db)
-                payload["attempts"] = .int(updated.attempts)
-                payload["tokens"] = .int(updated.tokens)
-                payload["cost_usd"] = .double(updated.costUSD)
-                _ = try ledger.append(
-                    [
-                        EventDraft(
-                            type: event,
-                            actor: actor,
-                            session: updated.session.rawValue,
-                            task: id.rawValue,
-                            payload: .object(payload)
-                        )
-                    ],
-                    in: db
-                )
-                record = updated
-                return .commit
-            }
-            return record!  // set by the committed transaction above
+        try await writer.transaction { db in
+            let current = try Self.fetch(id, in: db)
+            var payload = try body(db, current)
+            let updated = try Self.fetch(id, in: db)
+            payload["attempts"] = .int(updated.attempts)
+            payload["tokens"] = .int(updated.tokens)
+            payload["cost_usd"] = .double(updated.costUSD)
+            _ = try ledger.append(
+                [
+                    EventDraft(
+                        type: event,
+                        actor: actor,
+                        session: updated.session.rawValue,
+                        task: id.rawValue,
+                        payload: .object(payload)
+                    )
+                ],
+                in: db
+            )
+            return updated
         }
     }
 }

@@ -139,40 +139,35 @@ public struct Tokens: Sendable {
         }
         let token = Home.newToken()
         let id = TokenRecord.ID.random(prefix: "tok")
-        let record = try await writer.writeWithoutTransaction { db in
-            var record: TokenRecord?
-            try db.inTransaction(.immediate) {
-                try db.execute(
-                    sql: """
-                        INSERT INTO tokens (id, name, role, digest, created_at, agent, expires_at, scopes)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                        """,
-                    arguments: [
-                        id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date()), agent,
-                        expiresAt.map(WireFormat.timestamp), scopes?.joined(separator: ","),
-                    ]
-                )
-                _ = try ledger.append(
-                    [
-                        EventDraft(
-                            type: "token.created",
-                            actor: actor,
-                            payload: [
-                                "token_id": .string(id.rawValue), "name": .string(name), "role": .string(role.rawValue),
-                                "agent": agent.map(JSONValue.string) ?? .null,
-                                "expires_at": expiresAt.map { .string(WireFormat.timestamp($0)) } ?? .null,
-                                "scopes": scopes.map { .array($0.map(JSONValue.string)) } ?? .null,
-                            ]
-                        )
-                    ],
-                    in: db
-                )
-                record = TokenRecord(
-                    row: try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue])!
-                )
-                return .commit
-            }
-            return record!  // set by the committed transaction above
+        let record = try await writer.transaction { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO tokens (id, name, role, digest, created_at, agent, expires_at, scopes)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date()), agent,
+                    expiresAt.map(WireFormat.timestamp), scopes?.joined(separator: ","),
+                ]
+            )
+            _ = try ledger.append(
+                [
+                    EventDraft(
+                        type: "token.created",
+                        actor: actor,
+                        payload: [
+                            "token_id": .string(id.rawValue), "name": .string(name), "role": .string(role.rawValue),
+                            "agent": agent.map(JSONValue.string) ?? .null,
+                            "expires_at": expiresAt.map { .string(WireFormat.timestamp($0)) } ?? .null,
+                            "scopes": scopes.map { .array($0.map(JSONValue.string)) } ?? .null,
+                        ]
+                    )
+                ],
+                in: db
+            )
+            return TokenRecord(
+                row: try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue])!
+            )
         }
         return (record, token)
     }
@@ -193,19 +188,16 @@ public struct Tokens: Sendable {
 
     /// Revokes a token at once; throws ``StoreError/notFound(kind:id:)`` for an unknown id.
     public func revoke(_ id: TokenRecord.ID, actor: String) async throws {
-        try await writer.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
-                try db.execute(
-                    sql: "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                    arguments: [WireFormat.timestamp(Date()), id.rawValue]
-                )
-                guard db.changesCount > 0 else { throw StoreError.notFound(kind: "token", id: id.rawValue) }
-                _ = try ledger.append(
-                    [EventDraft(type: "token.revoked", actor: actor, payload: ["token_id": .string(id.rawValue)])],
-                    in: db
-                )
-                return .commit
-            }
+        try await writer.transaction { db in
+            try db.execute(
+                sql: "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                arguments: [WireFormat.timestamp(Date()), id.rawValue]
+            )
+            guard db.changesCount > 0 else { throw StoreError.notFound(kind: "token", id: id.rawValue) }
+            _ = try ledger.append(
+                [EventDraft(type: "token.revoked", actor: actor, payload: ["token_id": .string(id.rawValue)])],
+                in: db
+            )
         }
     }
 }
