@@ -66,7 +66,6 @@ let package = Package(
             name: "OspreyAgent",
             dependencies: [
                 "OspreyCore", "OspreyProviders", "OspreyTools", "OspreyStore", "OspreySandbox",
-                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         // Long-term memory: Markdown records, the FTS5 + vector index, RRF, and all-MiniLM-L6-v2 in Swift. Its hot

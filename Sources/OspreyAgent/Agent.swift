@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import OspreyCore
 public import OspreyProviders
 public import OspreySandbox
@@ -338,27 +337,15 @@ public struct Agent: Sendable {
                         ]
                     )
                 }
-                let cost = try await store.writer.writeWithoutTransaction { db in
-                    var cost = 0.0
-                    try db.inTransaction(.immediate) {
-                        if let settled {
-                            cost = try meter.record(
-                                settled,
-                                agent: name,
-                                session: session.rawValue,
-                                task: taskID,
-                                in: db
-                            )
-                        }
-                        _ = try store.sessions.append(reply.message, to: session, actor: actor, in: db)
-                        _ = try store.ledger.append(requested, in: db)
-                        return .commit
-                    }
-                    return cost
-                }
+                let charge = settled.map { meter.charge(for: $0, agent: name, session: session.rawValue, task: taskID) }
+                try await store.sessions.record(
+                    Sessions.Step(charge: charge, messages: [reply.message], followUps: requested),
+                    in: session,
+                    actor: actor
+                )
                 // From here until their results are stored, the calls are open: a cut run answers them.
                 open.opened(reply.message.toolCalls)
-                run.cost += cost
+                run.cost += charge?.costUSD ?? 0
                 try await onEvent(.message(reply.message))
                 action = loop.modelReplied(reply.message, elapsedSeconds: elapsed())
             case .callTools(let calls):
@@ -397,13 +384,11 @@ public struct Agent: Sendable {
                 // cancelled right now: the tools ran, so their results are kept.
                 let toolMessage = Message(role: .tool, content: results.map(Content.toolResult))
                 try await uncancelled {
-                    try await store.writer.writeWithoutTransaction { db in
-                        try db.inTransaction(.immediate) {
-                            _ = try store.ledger.append(outcomes, in: db)
-                            _ = try store.sessions.append(toolMessage, to: session, actor: actor, in: db)
-                            return .commit
-                        }
-                    }
+                    try await store.sessions.record(
+                        Sessions.Step(events: outcomes, messages: [toolMessage]),
+                        in: session,
+                        actor: actor
+                    )
                 }
                 open.answered()
                 for result in results { try await onEvent(.toolResult(result)) }

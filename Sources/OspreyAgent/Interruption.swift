@@ -1,4 +1,3 @@
-import GRDB
 import OspreyCore
 public import OspreyStore
 import Synchronization
@@ -84,35 +83,22 @@ extension Agent {
                 ]
             )
         }
+        var messages = calls.isEmpty ? [] : [Message(role: .tool, content: results.map(Content.toolResult))]
+        var followUps: [EventDraft] = []
+        if let note {
+            messages.append(note)
+            followUps.append(
+                EventDraft(
+                    type: "run.interrupted",
+                    actor: actor,
+                    session: session.rawValue,
+                    payload: ["reason": .string(reason.rawValue), "closed_calls": .int(calls.count)]
+                )
+            )
+        }
+        let step = Sessions.Step(events: events, messages: messages, followUps: followUps)
         try await uncancelled {
-            try await store.writer.writeWithoutTransaction { db in
-                try db.inTransaction(.immediate) {
-                    if !calls.isEmpty {
-                        _ = try store.ledger.append(events, in: db)
-                        _ = try store.sessions.append(
-                            Message(role: .tool, content: results.map(Content.toolResult)),
-                            to: session,
-                            actor: actor,
-                            in: db
-                        )
-                    }
-                    if let note {
-                        _ = try store.sessions.append(note, to: session, actor: actor, in: db)
-                        _ = try store.ledger.append(
-                            [
-                                EventDraft(
-                                    type: "run.interrupted",
-                                    actor: actor,
-                                    session: session.rawValue,
-                                    payload: ["reason": .string(reason.rawValue), "closed_calls": .int(calls.count)]
-                                )
-                            ],
-                            in: db
-                        )
-                    }
-                    return .commit
-                }
-            }
+            try await store.sessions.record(step, in: session, actor: actor)
         }
     }
 

@@ -1,5 +1,4 @@
 import Foundation
-public import GRDB
 public import OspreyCore
 public import OspreyProviders
 public import OspreyStore
@@ -36,8 +35,6 @@ public final class Meter: Sendable {
         var tasks: [String] = []
     }
 
-    static func day(_ date: Date = Date()) -> String { String(WireFormat.timestamp(date).prefix(10)) }
-
     /// Reserves the worst case of the next call (estimated prompt + the reply limit) or refuses it.
     ///
     /// A call for a task must also fit the task's limits and those of every ancestor: what each has spent
@@ -57,17 +54,8 @@ public final class Meter: Sendable {
         if let task { lineage = try await store.tasks.lineage(of: TaskRecord.ID(task)) }
         let tokens = estimatedInput + maxOutput
         let cost = pricing(route)?.cost(Usage(inputTokens: estimatedInput, outputTokens: maxOutput)) ?? 0
-        // The closure returns a Sendable tuple, not a `Row`: GRDB's async `read` requires a Sendable result, and
-        // with a `Row` the blocking overload is chosen, which parks a cooperative thread waiting for a reader.
-        let day = Self.day()
-        let (usedTokens, usedCost) = try await store.writer.read { db -> (Int, Double) in
-            let row = try Row.fetchOne(
-                db,
-                sql: "SELECT tokens, cost_usd FROM usage_daily WHERE agent = ? AND day = ?",
-                arguments: [agent, day]
-            )
-            return (row?["tokens"] ?? 0, row?["cost_usd"] ?? 0)
-        }
+        let spent = try await store.spending.today(agent: agent)
+        let (usedTokens, usedCost) = (spent.tokens, spent.costUSD)
         let refusal: String? = reserved.withLock { reserved in
             let held = reserved[agent] ?? (0, 0)
             if limits.tokensPerRun > 0, run.tokens + tokens > limits.tokensPerRun {
@@ -161,7 +149,7 @@ public final class Meter: Sendable {
         }
     }
 
-    /// Records one attempt as an `llm.call` event and adds its tokens and cost to the day, atomically.
+    /// Records one attempt as an `llm.call` event and adds its tokens and cost to the day (and to the task), atomically.
     @discardableResult
     public func record(
         _ attempt: CallAttempt,
@@ -169,24 +157,14 @@ public final class Meter: Sendable {
         session: String?,
         task: String? = nil
     ) async throws -> Double {
-        try await store.writer.writeWithoutTransaction { db in
-            var cost = 0.0
-            try db.inTransaction(.immediate) {
-                cost = try record(attempt, agent: agent, session: session, task: task, in: db)
-                return .commit
-            }
-            return cost
-        }
+        let charge = charge(for: attempt, agent: agent, session: session, task: task)
+        try await store.spending.record(charge)
+        return charge.costUSD
     }
 
-    /// The same, inside a transaction the caller holds (so the call and the message it produced commit together).
-    public func record(
-        _ attempt: CallAttempt,
-        agent: String,
-        session: String?,
-        task: String? = nil,
-        in db: Database
-    ) throws -> Double {
+    /// What `attempt` costs and the `llm.call` event that records it, for the store to settle, alone or with the
+    /// message the call produced (``Sessions/Step``).
+    func charge(for attempt: CallAttempt, agent: String, session: String?, task: String? = nil) -> Spending.Charge {
         let cost = pricing(attempt.route)?.cost(attempt.usage) ?? 0
         var payload: [String: JSONValue] = [
             "provider": .string(attempt.route.provider), "model": .string(attempt.route.model),
@@ -194,7 +172,8 @@ public final class Meter: Sendable {
             "cost_usd": .double(cost), "duration_ms": .int(attempt.durationMS), "outcome": .string(attempt.outcome),
         ]
         if let error = attempt.error { payload["error"] = .string(error) }
-        let tokens = attempt.usage.inputTokens + attempt.usage.outputTokens
+        // The event's task is `task`, else the task this run is for (``EventDraft/currentTask``): the store
+        // charges that task and its ancestors too.
         let draft = EventDraft(
             type: "llm.call",
             actor: "agent:\(agent)",
@@ -202,19 +181,11 @@ public final class Meter: Sendable {
             task: task,
             payload: .object(payload)
         )
-        _ = try store.ledger.append([draft], in: db)
-        // The task (and its ancestors) spent it too, committed with the call so a crash cannot lose it.
-        if let task = task ?? EventDraft.currentTask {
-            try store.tasks.spend(TaskRecord.ID(task), tokens: tokens, costUSD: cost, in: db)
-        }
-        if tokens > 0 || cost > 0 {
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO usage_daily (agent, day, tokens, cost_usd) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(agent, day) DO UPDATE SET tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd
-                    """
-            ).execute(arguments: [agent, Self.day(), tokens, cost])
-        }
-        return cost
+        return Spending.Charge(
+            agent: agent,
+            tokens: attempt.usage.inputTokens + attempt.usage.outputTokens,
+            costUSD: cost,
+            event: draft
+        )
     }
 }

@@ -6,6 +6,8 @@ public import OspreyCore
 public struct Sessions: Sendable {
     let writer: any DatabaseWriter
     let ledger: Ledger
+    /// Settles the model call of a ``Step`` with the messages it produced.
+    let spending: Spending
 
     /// Longest accepted title, in characters.
     public static let maxTitleLength = 200

@@ -22,6 +22,7 @@ public struct Store: Sendable {
     public let tasks: Tasks
     public let schedules: Schedules
     public let provenance: Provenance
+    public let spending: Spending
 
     public init(
         writer: any DatabaseWriter,
@@ -33,7 +34,9 @@ public struct Store: Sendable {
         try Self.migrator.migrate(writer)
         let ledger = Ledger(writer: writer, signer: HeadSigner(key: ledgerKey), bus: bus, redactor: redactor)
         self.ledger = ledger
-        self.sessions = Sessions(writer: writer, ledger: ledger)
+        let spending = Spending(writer: writer, ledger: ledger)
+        self.spending = spending
+        self.sessions = Sessions(writer: writer, ledger: ledger, spending: spending)
         self.tokens = Tokens(writer: writer, ledger: ledger)
         self.approvals = Approvals(writer: writer, ledger: ledger)
         self.tasks = Tasks(writer: writer, ledger: ledger)

@@ -356,7 +356,7 @@ public struct Tasks: Sendable {
     /// Adds a settled model call's tokens and cost to the task and to every ancestor, inside the caller's
     /// transaction (the one that records the call): a sub-task's spending counts against its parents, and
     /// what an attempt spent survives a crash, so a resumed task goes on from it.
-    public func spend(_ id: TaskRecord.ID, tokens: Int, costUSD: Double, in db: Database) throws {
+    static func spend(_ id: TaskRecord.ID, tokens: Int, costUSD: Double, in db: Database) throws {
         guard tokens != 0 || costUSD != 0 else { return }
         try db.execute(
             sql: """

@@ -1,0 +1,79 @@
+public import Foundation
+public import GRDB
+public import OspreyCore
+
+/// What each agent spends on model calls: tokens and cost per UTC day (the daily budget's ground truth),
+/// settled with each call's `llm.call` event.
+///
+/// Not named `Usage`: that is the token count of one model reply, in `OspreyCore`.
+public struct Spending: Sendable {
+    let writer: any DatabaseWriter
+    let ledger: Ledger
+
+    /// Tokens and cost added up.
+    public struct Total: Hashable, Sendable {
+        public var tokens: Int
+        public var costUSD: Double
+
+        public init(tokens: Int = 0, costUSD: Double = 0) {
+            self.tokens = tokens
+            self.costUSD = costUSD
+        }
+    }
+
+    /// One settled model call: its `llm.call` event, and the tokens and cost it adds to the agent's day and to
+    /// the task the event names (with the task's ancestors).
+    public struct Charge: Sendable {
+        public var agent: String
+        public var tokens: Int
+        public var costUSD: Double
+        public var event: EventDraft
+
+        public init(agent: String, tokens: Int, costUSD: Double, event: EventDraft) {
+            self.agent = agent
+            self.tokens = tokens
+            self.costUSD = costUSD
+            self.event = event
+        }
+    }
+
+    /// The UTC day `date` counts against, as stored: `YYYY-MM-DD`.
+    static func day(_ date: Date = Date()) -> String { String(WireFormat.timestamp(date).prefix(10)) }
+
+    /// What `agent` has spent today (UTC).
+    public func today(agent: String) async throws -> Total {
+        let day = Self.day()
+        // The closure returns a Sendable `Total`, not a `Row`: GRDB's async `read` requires a Sendable result, and
+        // with a `Row` the blocking overload is chosen, which parks a cooperative thread waiting for a reader.
+        return try await writer.read { db in
+            let row = try Row.fetchOne(
+                db,
+                sql: "SELECT tokens, cost_usd FROM usage_daily WHERE agent = ? AND day = ?",
+                arguments: [agent, day]
+            )
+            return Total(tokens: row?["tokens"] ?? 0, costUSD: row?["cost_usd"] ?? 0)
+        }
+    }
+
+    /// Records `charge` in a transaction of its own.
+    public func record(_ charge: Charge) async throws {
+        try await writer.transaction { db in try record(charge, in: db) }
+    }
+
+    /// The same, inside a transaction the caller holds: the event, the task's spending and the day's, together.
+    func record(_ charge: Charge, in db: Database) throws {
+        _ = try ledger.append([charge.event], in: db)
+        // The task (and its ancestors) spent it too, committed with the call so a crash cannot lose it.
+        if let task = charge.event.task {
+            try Tasks.spend(TaskRecord.ID(task), tokens: charge.tokens, costUSD: charge.costUSD, in: db)
+        }
+        if charge.tokens > 0 || charge.costUSD > 0 {
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO usage_daily (agent, day, tokens, cost_usd) VALUES (?, ?, ?, ?)
+                    ON CONFLICT(agent, day) DO UPDATE SET tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd
+                    """
+            ).execute(arguments: [charge.agent, Self.day(), charge.tokens, charge.costUSD])
+        }
+    }
+}
