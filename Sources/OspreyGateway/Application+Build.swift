@@ -48,15 +48,35 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthMiddleware(kernel: kernel, routes: catalog))
     router.add(middleware: BodyLimitMiddleware(maxBytes: kernel.config.gateway.maxBodyBytes))
-    var routes = RouteTable(router: router, catalog: catalog)
+    var routes = RouteTable(router: router, catalog: catalog, maxBodyBytes: kernel.config.gateway.maxBodyBytes)
+    let sessions = SessionsController(
+        sessions: kernel.store.sessions,
+        runner: AgentRunner(kernel: kernel),
+        runs: kernel.runtime.runs
+    )
+    let events = EventsController(ledger: kernel.store.ledger, authenticator: kernel.authenticator)
+    let approvals = ApprovalsController(approvals: kernel.store.approvals, desk: kernel.runtime.approvals)
+    let tasks = TasksController(
+        tasks: kernel.store.tasks,
+        schedules: kernel.store.schedules,
+        supervisor: kernel.supervisor,
+        scheduler: kernel.scheduler,
+        knows: kernel.runtime.knows(agent:)
+    )
     StatusController(kernel: kernel).add(to: &routes)
-    SessionsController(kernel: kernel).add(to: &routes)
-    EventsController(kernel: kernel).add(to: &routes)
+    sessions.add(to: &routes)
+    events.add(to: &routes)
     TokensController(kernel: kernel).add(to: &routes)
-    ApprovalsController(kernel: kernel).add(to: &routes)
-    TasksController(kernel: kernel).add(to: &routes)
+    approvals.add(to: &routes)
+    tasks.add(to: &routes)
     MemoryController(kernel: kernel).add(to: &routes)
-    WebSocketController(kernel: kernel).add(to: router)
+    // The WebSocket binds the same operations by name: one role check and one request decoding for both doors.
+    let operations = sessions.operations + events.operations + approvals.operations + tasks.operations
+    WebSocketController(
+        operations: Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) }),
+        ledger: kernel.store.ledger,
+        authenticator: kernel.authenticator
+    ).add(to: router)
     catalog.declare(.get, "/api/ws", access: WebSocketController.access)
     routes.extraMethods["/api/ws"] = [.get]
     routes.refuseOtherMethods()
@@ -71,12 +91,15 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
 struct RouteTable {
     let router: Router<GatewayRequestContext>
     let catalog: RouteCatalog
+    /// The largest request body an operation's route reads.
+    let maxBodyBytes: Int
     private var methods: [String: [HTTPRequest.Method]] = [:]
     var extraMethods: [String: [HTTPRequest.Method]] = [:]
 
-    init(router: Router<GatewayRequestContext>, catalog: RouteCatalog) {
+    init(router: Router<GatewayRequestContext>, catalog: RouteCatalog, maxBodyBytes: Int) {
         self.router = router
         self.catalog = catalog
+        self.maxBodyBytes = maxBodyBytes
     }
 
     typealias Handler = @Sendable (Request, GatewayRequestContext) async throws -> Response
@@ -97,6 +120,53 @@ struct RouteTable {
         router.on(RouterPath(path), method: method) { request, context in
             if let refusal = Gatekeeper.refusal(token: context.token, route: route) { throw refusal }
             return try await handler(request, context)
+        }
+    }
+
+    /// Binds `operation` to a route: the route needs the operation's role, and the request's fields come from
+    /// the path (`parameters` maps a `:name` to a field), the query (only the names in `query`; others are
+    /// ignored) and, when `body` is true, a JSON body that may hold only the operation's other fields.
+    ///
+    /// `status` picks the success status from the answer; 202 and 204 send no body. `eventStream`, when given,
+    /// answers a request that accepts `text/event-stream` instead of the JSON answer.
+    mutating func bind(
+        _ method: HTTPRequest.Method,
+        _ path: String,
+        _ operation: Operation,
+        parameters: [String: String] = [:],
+        query: Set<String> = [],
+        body: Bool = false,
+        status: @escaping @Sendable (JSONValue) -> HTTPResponse.Status = { _ in .ok },
+        eventStream: (@Sendable (Fields, Caller) async throws -> Response)? = nil
+    ) {
+        // A scoped token reaches a route and its operation through the same group, or the two checks disagree.
+        assert(
+            RouteDeclaration.group(of: path.split(separator: "/")) == operation.group,
+            "\(path) is not \(operation.name)"
+        )
+        let maxBodyBytes = self.maxBodyBytes
+        let bodyFields = operation.fields.subtracting(parameters.values).subtracting(query)
+        on(method, path, .role(operation.role)) { request, context in
+            var fields = Fields()
+            if body {
+                fields = Fields(
+                    json: try await JSONBody.read(request, maxBytes: maxBodyBytes, allowed: bodyFields).members
+                )
+            }
+            for (parameter, field) in parameters {
+                fields.set(field, .string(context.parameters.get(parameter) ?? ""), from: .path)
+            }
+            for name in query {
+                if let text = request.uri.queryParameters[name[...]] {
+                    fields.set(name, .string(String(text)), from: .query)
+                }
+            }
+            let caller = Caller(token: context.token)
+            if let eventStream, request.wantsEventStream { return try await eventStream(fields, caller) }
+            let answer = try await operation.call(fields, caller: caller)
+            let status = status(answer)
+            if status == .noContent || status == .accepted { return Response(status: status) }
+            return try .json(answer, status: status)
         }
     }
 

@@ -9,66 +9,80 @@ import OspreyStore
 /// Only a human's token decides: a token bound to an agent is refused (403), so a hijacked agent that found
 /// a token still cannot approve its own calls.
 struct ApprovalsController {
-    let kernel: Kernel
+    let approvals: Approvals
+    let desk: ApprovalDesk
+
+    var operations: [Operation] { [list, show, approve, reject] }
 
     func add(to routes: inout RouteTable) {
-        routes.on(.get, "/api/approvals", .role(.viewer), list)
-        routes.on(.get, "/api/approvals/:id", .role(.viewer), show)
-        routes.on(.post, "/api/approvals/:id/approve", .role(.operator), approve)
-        routes.on(.post, "/api/approvals/:id/reject", .role(.operator), reject)
+        routes.bind(.get, "/api/approvals", list, query: List.fields)
+        routes.bind(.get, "/api/approvals/:id", show, parameters: ["id": "id"])
+        routes.bind(.post, "/api/approvals/:id/approve", approve, parameters: ["id": "id"], body: true)
+        routes.bind(.post, "/api/approvals/:id/reject", reject, parameters: ["id": "id"], body: true)
     }
 
     static let statuses: Set<String> = ["pending", "granted", "denied", "expired", "used", "all"]
 
-    @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let status = request.stringQuery("status") ?? "pending"
-        guard Self.statuses.contains(status) else {
-            throw APIError.badRequest(
-                "Query parameter 'status' must be one of \(Self.statuses.sorted().joined(separator: ", "))."
-            )
+    struct List: OperationRequest {
+        static let fields: Set<String> = ["status", "limit"]
+        /// nil for all.
+        let status: String?
+        let limit: Int
+        init(_ fields: Fields) throws {
+            let status = try fields.optionalString("status") ?? "pending"
+            guard ApprovalsController.statuses.contains(status) else {
+                throw APIError.badRequest(
+                    "\(fields.label("status")) must be one of \(ApprovalsController.statuses.sorted().joined(separator: ", "))."
+                )
+            }
+            self.status = status == "all" ? nil : status
+            limit = try fields.int("limit", default: 100, range: 1...1000)
         }
-        let limit = try request.intQuery("limit", default: 100, range: 1...1000)
-        let approvals = try await kernel.store.approvals.list(status: status == "all" ? nil : status, limit: limit)
-        return try .json(JSONValue.object(["approvals": .array(approvals.map(\.json))]))
     }
 
-    @Sendable func show(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try .json(try await kernel.store.approvals.get(try Self.id(context)).json)
-    }
-
-    @Sendable func approve(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let body = try await JSONBody.read(request, maxBytes: kernel.config.gateway.maxBodyBytes, allowed: ["scope"])
-        let scope = try body.optionalString("scope") ?? "once"
-        guard ["once", "session"].contains(scope) else {
-            throw APIError.badRequest("Field 'scope' must be once or session.")
+    var list: Operation {
+        Operation("approvals.list", role: .viewer) { (request: List, _) in
+            let approvals = try await approvals.list(status: request.status, limit: request.limit)
+            return ["approvals": .array(approvals.map(\.json))]
         }
-        try Self.requireHuman(context)
-        let approval = try await kernel.runtime.approvals.resolve(
-            try Self.id(context),
-            grant: true,
-            scope: scope,
-            by: context.actor
-        )
-        return try .json(approval.json)
     }
 
-    @Sendable func reject(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        _ = try await JSONBody.read(request, maxBytes: kernel.config.gateway.maxBodyBytes, allowed: [])
-        try Self.requireHuman(context)
-        let approval = try await kernel.runtime.approvals.resolve(try Self.id(context), grant: false, by: context.actor)
-        return try .json(approval.json)
-    }
-
-    static func id(_ context: GatewayRequestContext) throws -> Approval.ID {
-        guard let raw = context.parameters.get("id"), !raw.isEmpty else {
-            throw APIError.badRequest("Missing approval id.")
+    var show: Operation {
+        Operation("approvals.get", role: .viewer) { (request: RecordID, _) in
+            try await approvals.get(Approval.ID(request.id)).json
         }
-        return Approval.ID(raw)
+    }
+
+    struct Approve: OperationRequest {
+        static let fields: Set<String> = ["id", "scope"]
+        let id: Approval.ID
+        let scope: String
+        init(_ fields: Fields) throws {
+            id = Approval.ID(try fields.string("id"))
+            scope = try fields.optionalString("scope") ?? "once"
+            guard ["once", "session"].contains(scope) else {
+                throw APIError.badRequest("Field 'scope' must be once or session.")
+            }
+        }
+    }
+
+    var approve: Operation {
+        Operation("approvals.approve", role: .operator) { (request: Approve, caller) in
+            try Self.requireHuman(caller)
+            return try await desk.resolve(request.id, grant: true, scope: request.scope, by: caller.actor).json
+        }
+    }
+
+    var reject: Operation {
+        Operation("approvals.reject", role: .operator) { (request: RecordID, caller) in
+            try Self.requireHuman(caller)
+            return try await desk.resolve(Approval.ID(request.id), grant: false, by: caller.actor).json
+        }
     }
 
     /// Refuses tokens that act for an agent.
-    static func requireHuman(_ context: GatewayRequestContext) throws {
-        if let agent = context.token?.agent {
+    static func requireHuman(_ caller: Caller) throws {
+        if let agent = caller.token?.agent {
             throw APIError(
                 .forbidden,
                 "human_required",

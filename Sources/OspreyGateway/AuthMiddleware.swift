@@ -129,6 +129,12 @@ struct Gatekeeper: Sendable {
     /// Why `token` may not call `route`, or nil. Also checked again by the route itself.
     static func refusal(token: TokenRecord?, route: RouteDeclaration) -> APIError? {
         guard case .role(let required) = route.access else { return nil }
+        return refusal(token: token, role: required, group: route.group)
+    }
+
+    /// Why `token` may not do what needs `required` in scope group `group`, or nil: the one role and scope check
+    /// for routes and operations alike.
+    static func refusal(token: TokenRecord?, role required: TokenRole, group: String) -> APIError? {
         guard let token else {
             return APIError(
                 .unauthorized,
@@ -144,11 +150,11 @@ struct Gatekeeper: Sendable {
                 "This token's role (\(token.role.rawValue)) cannot do this; it needs \(required.rawValue)."
             )
         }
-        if let scopes = token.scopes, !scopes.contains(route.group) {
+        if let scopes = token.scopes, !scopes.contains(group) {
             return APIError(
                 .forbidden,
                 "out_of_scope",
-                "This token is limited to \(scopes.joined(separator: ", ")); '\(route.group)' is outside its scopes."
+                "This token is limited to \(scopes.joined(separator: ", ")); '\(group)' is outside its scopes."
             )
         }
         return nil

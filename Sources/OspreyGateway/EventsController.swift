@@ -6,16 +6,22 @@ import OspreyCore
 import OspreyStore
 import ServiceLifecycle
 
-/// `/api/events` (paged query) and `/api/events/stream` (live SSE, resumable with `Last-Event-ID`).
+/// `/api/events` (paged query), `/api/events/stream` (live SSE, resumable with `Last-Event-ID`) and
+/// `/api/audit/verify`.
 struct EventsController {
-    let kernel: Kernel
+    let ledger: Ledger
+    let authenticator: Authenticator
 
     /// How often an idle stream sends a comment, so proxies keep it open and dead clients are noticed.
     static let keepAlive: Duration = .seconds(15)
 
+    var operations: [Operation] { [list, verify] }
+
     func add(to routes: inout RouteTable) {
-        routes.on(.get, "/api/events", .role(.viewer), list)
+        routes.bind(.get, "/api/events", list, query: List.fields)
+        // A live stream is not a request with one answer: it stays a route of its own.
         routes.on(.get, "/api/events/stream", .role(.viewer), stream)
+        routes.bind(.get, "/api/audit/verify", verify)
     }
 
     static func filter(_ request: Request) -> EventFilter {
@@ -26,11 +32,33 @@ struct EventsController {
         )
     }
 
-    @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let after = try request.intQuery("after", default: 0, range: 0...Int.max)
-        let limit = try request.intQuery("limit", default: 100, range: 1...1000)
-        let events = try await kernel.store.ledger.events(after: after, filter: Self.filter(request), limit: limit)
-        return try .json(EventPage(events: events, nextAfter: events.last?.seq ?? after))
+    struct List: OperationRequest {
+        static let fields: Set<String> = ["after", "limit", "type", "session", "task"]
+        let after: Int
+        let limit: Int
+        let filter: EventFilter
+        init(_ fields: Fields) throws {
+            after = try fields.int("after", default: 0, range: 0...Int.max)
+            limit = try fields.int("limit", default: 100, range: 1...1000)
+            filter = EventFilter(
+                type: try fields.optionalString("type"),
+                session: try fields.optionalString("session"),
+                task: try fields.optionalString("task")
+            )
+        }
+    }
+
+    var list: Operation {
+        Operation("events.list", role: .viewer) { (request: List, _) in
+            let events = try await ledger.events(after: request.after, filter: request.filter, limit: request.limit)
+            return try JSONValue(encoding: EventPage(events: events, nextAfter: events.last?.seq ?? request.after))
+        }
+    }
+
+    var verify: Operation {
+        Operation("audit.verify", role: .viewer) { (_: NoFields, _) in
+            try JSONValue(encoding: try await ledger.verify())
+        }
     }
 
     /// Streams matching events after `Last-Event-ID` (or `?after=`), then live ones, until the client leaves.
@@ -44,8 +72,8 @@ struct EventsController {
         }
         let filter = Self.filter(request)
         let start = after
-        let ledger = kernel.store.ledger
-        let authenticator = kernel.authenticator
+        let ledger = self.ledger
+        let authenticator = self.authenticator
         let token = context.token
         return Response(
             status: .ok,

@@ -4,98 +4,149 @@ import NIOCore
 import OspreyCore
 import OspreyStore
 
-/// `/api/sessions`: create, list, show, delete, transcript, send.
+/// `/api/sessions`: create, list, show, delete, transcript, send, cancel.
 struct SessionsController {
-    let kernel: Kernel
+    let sessions: Sessions
+    let runner: AgentRunner
+    let runs: RunRegistry
 
     /// Longest accepted message, in bytes of UTF-8.
     static let maxMessageBytes = 256 * 1024
 
+    var operations: [Operation] { [create, list, show, delete, transcript, send, cancel] }
+
     func add(to routes: inout RouteTable) {
-        routes.on(.post, "/api/sessions", .role(.operator), create)
-        routes.on(.get, "/api/sessions", .role(.viewer), list)
-        routes.on(.get, "/api/sessions/:id", .role(.viewer), show)
-        routes.on(.delete, "/api/sessions/:id", .role(.operator), delete)
-        routes.on(.get, "/api/sessions/:id/messages", .role(.viewer), transcript)
-        routes.on(.post, "/api/sessions/:id/messages", .role(.operator), send)
-        routes.on(.post, "/api/sessions/:id/cancel", .role(.operator), cancel)
-    }
-
-    static func id(_ context: GatewayRequestContext) throws -> Session.ID {
-        guard let raw = context.parameters.get("id"), !raw.isEmpty else {
-            throw APIError.badRequest("Missing session id.")
-        }
-        return Session.ID(raw)
-    }
-
-    @Sendable func create(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let body = try await JSONBody.read(
-            request,
-            maxBytes: kernel.config.gateway.maxBodyBytes,
-            allowed: ["agent", "title"]
+        let id = ["id": "session"]
+        routes.bind(.post, "/api/sessions", create, body: true, status: { _ in .created })
+        routes.bind(.get, "/api/sessions", list, query: ["limit", "offset"])
+        routes.bind(.get, "/api/sessions/:id", show, parameters: id)
+        routes.bind(.delete, "/api/sessions/:id", delete, parameters: id, status: { _ in .noContent })
+        routes.bind(.get, "/api/sessions/:id/messages", transcript, parameters: id, query: ["after", "limit"])
+        routes.bind(
+            .post,
+            "/api/sessions/:id/messages",
+            send,
+            parameters: id,
+            body: true,
+            eventStream: { fields, caller in try await stream(fields, caller: caller) }
         )
-        let session = try await kernel.store.sessions.create(
-            agent: try body.optionalString("agent") ?? "default",
-            title: try body.optionalString("title"),
-            actor: context.actor
-        )
-        return try .json(session, status: .created)
+        routes.bind(.post, "/api/sessions/:id/cancel", cancel, parameters: id, status: { _ in .accepted })
     }
 
-    @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let limit = try request.intQuery("limit", default: 100, range: 1...1000)
-        let offset = try request.intQuery("offset", default: 0, range: 0...Int.max)
-        return try .json(["sessions": try await kernel.store.sessions.list(limit: limit, offset: offset)])
-    }
-
-    @Sendable func show(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try .json(try await kernel.store.sessions.get(try Self.id(context)))
-    }
-
-    @Sendable func delete(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try await kernel.store.sessions.delete(try Self.id(context), actor: context.actor)
-        return Response(status: .noContent)
-    }
-
-    @Sendable func transcript(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let after = try request.intQuery("after", default: 0, range: 0...Int.max)
-        let limit = try request.intQuery("limit", default: 1000, range: 1...10_000)
-        return try .json([
-            "messages": try await kernel.store.sessions.messages(of: try Self.id(context), after: after, limit: limit)
-        ])
-    }
-
-    /// Runs the session's agent on the message: streams its events as SSE, or answers with the final result.
-    @Sendable func send(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let id = try Self.id(context)
-        let body = try await JSONBody.read(request, maxBytes: kernel.config.gateway.maxBodyBytes, allowed: ["content"])
-        let content = try body.string("content")
-        try Self.validate(content)
-        _ = try await kernel.store.sessions.get(id)
-        let runner = AgentRunner(kernel: kernel)
-        let actor = context.actor
-        guard request.wantsEventStream else {
-            let result = try await runner.run(session: id, content: content, actor: actor) { _ in }
-            return try .json(AgentRunner.summary(result))
+    struct Create: OperationRequest {
+        static let fields: Set<String> = ["agent", "title"]
+        let agent: String
+        let title: String?
+        init(_ fields: Fields) throws {
+            agent = try fields.optionalString("agent") ?? "default"
+            title = try fields.optionalString("title")
         }
+    }
+
+    var create: Operation {
+        Operation("sessions.create", role: .operator) { (request: Create, caller) in
+            try JSONValue(
+                encoding: try await sessions.create(agent: request.agent, title: request.title, actor: caller.actor)
+            )
+        }
+    }
+
+    struct List: OperationRequest {
+        static let fields: Set<String> = ["limit", "offset"]
+        let limit: Int
+        let offset: Int
+        init(_ fields: Fields) throws {
+            limit = try fields.int("limit", default: 100, range: 1...1000)
+            offset = try fields.int("offset", default: 0, range: 0...Int.max)
+        }
+    }
+
+    var list: Operation {
+        Operation("sessions.list", role: .viewer) { (request: List, _) in
+            ["sessions": try JSONValue(encoding: try await sessions.list(limit: request.limit, offset: request.offset))]
+        }
+    }
+
+    var show: Operation {
+        Operation("sessions.get", role: .viewer) { (request: SessionRef, _) in
+            try JSONValue(encoding: try await sessions.get(request.session))
+        }
+    }
+
+    var delete: Operation {
+        Operation("sessions.delete", role: .operator) { (request: SessionRef, caller) in
+            try await sessions.delete(request.session, actor: caller.actor)
+            return ["deleted": true]
+        }
+    }
+
+    struct Transcript: OperationRequest {
+        static let fields: Set<String> = ["session", "after", "limit"]
+        let session: Session.ID
+        let after: Int
+        let limit: Int
+        init(_ fields: Fields) throws {
+            session = Session.ID(try fields.string("session"))
+            after = try fields.int("after", default: 0, range: 0...Int.max)
+            limit = try fields.int("limit", default: 1000, range: 1...10_000)
+        }
+    }
+
+    var transcript: Operation {
+        Operation("sessions.messages", role: .viewer) { (request: Transcript, _) in
+            let messages = try await sessions.messages(of: request.session, after: request.after, limit: request.limit)
+            return ["messages": try JSONValue(encoding: messages)]
+        }
+    }
+
+    struct Send: OperationRequest {
+        static let fields: Set<String> = ["session", "content"]
+        let session: Session.ID
+        let content: String
+        init(_ fields: Fields) throws {
+            session = Session.ID(try fields.string("session"))
+            content = try fields.string("content")
+            try SessionsController.validate(content)
+        }
+    }
+
+    /// Runs the session's agent on the message and answers with the final result; progress goes to the caller.
+    var send: Operation {
+        let runner = self.runner
+        return Operation("sessions.send", role: .operator) { (request: Send, caller) in
+            let result = try await runner.run(session: request.session, content: request.content, actor: caller.actor) {
+                event in try await caller.onRunEvent(request.session, event)
+            }
+            return AgentRunner.summary(result)
+        }
+    }
+
+    /// `sessions.send` as server-sent events: the run's events as they happen, then `done` (or `error`).
+    ///
+    /// The request is decoded and the session looked up first, so those failures are still plain HTTP errors.
+    func stream(_ fields: Fields, caller: Caller) async throws -> Response {
+        let request = try Send(fields.strict(Send.fields))
+        _ = try await sessions.get(request.session)
+        let send = self.send
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
             body: ResponseBody { @concurrent writer in
                 let (frames, sink) = AsyncStream<ByteBuffer>.makeStream()
+                var caller = caller
+                caller.onRunEvent = { _, event in
+                    let (type, data) = AgentRunner.frame(event)
+                    sink.yield(ByteBuffer(string: ServerSentEvent(event: type, data: data.canonicalJSON).encoded))
+                }
                 // The run writes frames into a stream the response drains: deltas reach the client as they arrive.
                 try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
+                    group.addTask { [caller] in
                         defer { sink.finish() }
                         do {
-                            let result = try await runner.run(session: id, content: content, actor: actor) { event in
-                                let (type, data) = AgentRunner.frame(event)
-                                sink.yield(
-                                    ByteBuffer(string: ServerSentEvent(event: type, data: data.canonicalJSON).encoded)
-                                )
-                            }
-                            let done = ServerSentEvent(event: "done", data: AgentRunner.summary(result).canonicalJSON)
-                            sink.yield(ByteBuffer(string: done.encoded))
+                            let summary = try await send.call(fields, caller: caller)
+                            sink.yield(
+                                ByteBuffer(string: ServerSentEvent(event: "done", data: summary.canonicalJSON).encoded)
+                            )
                         } catch is CancellationError {
                             throw CancellationError()
                         } catch {
@@ -126,13 +177,14 @@ struct SessionsController {
     }
 
     /// Cancels the run in progress on a session.
-    @Sendable func cancel(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let id = try Self.id(context)
-        _ = try await kernel.store.sessions.get(id)
-        guard kernel.runtime.runs.cancel(id.rawValue) else {
-            throw APIError(.notFound, "not_running", "Session \(id) has no run in progress.")
+    var cancel: Operation {
+        Operation("sessions.cancel", role: .operator) { (request: SessionRef, _) in
+            _ = try await sessions.get(request.session)
+            guard runs.cancel(request.session.rawValue) else {
+                throw APIError(.notFound, "not_running", "Session \(request.session) has no run in progress.")
+            }
+            return ["cancelled": true]
         }
-        return Response(status: .accepted)
     }
 
     static func validate(_ content: String) throws {

@@ -16,8 +16,6 @@ struct StatusController {
         }
         routes.on(.get, "/api/status", .role(.viewer), status)
         routes.on(.get, "/metrics", .open, metrics)
-        routes.on(.get, "/api/audit/verify", .role(.viewer)) { _, _ in try .json(try await kernel.store.ledger.verify())
-        }
         routes.on(.get, "/api/audit/export", .role(.viewer), export)
         routes.on(.get, "/api/models", .role(.viewer), models)
     }

@@ -7,41 +7,69 @@ import OspreyStore
 /// `/api/tasks` and `/api/schedules`: background tasks (submit, list, show, cancel) and their schedules
 /// (add, list, show, remove, run now).
 struct TasksController {
-    let kernel: Kernel
+    let tasks: Tasks
+    let schedules: Schedules
+    let supervisor: Supervisor
+    let scheduler: Scheduler
+    /// Whether config.toml defines an agent by this name.
+    let knows: @Sendable (String) -> Bool
+
+    var operations: [Operation] {
+        [submit, list, show, cancel, schedule, listSchedules, showSchedule, unschedule, runNow]
+    }
 
     func add(to routes: inout RouteTable) {
-        routes.on(.post, "/api/tasks", .role(.operator), submit)
-        routes.on(.get, "/api/tasks", .role(.viewer), list)
-        routes.on(.get, "/api/tasks/:id", .role(.viewer), show)
-        routes.on(.post, "/api/tasks/:id/cancel", .role(.operator), cancel)
-        routes.on(.post, "/api/schedules", .role(.operator), schedule)
-        routes.on(.get, "/api/schedules", .role(.viewer), schedules)
-        routes.on(.get, "/api/schedules/:id", .role(.viewer), showSchedule)
-        routes.on(.delete, "/api/schedules/:id", .role(.operator), unschedule)
-        routes.on(.post, "/api/schedules/:id/run", .role(.operator), runNow)
+        let id = ["id": "id"]
+        routes.bind(.post, "/api/tasks", submit, body: true, status: { _ in .created })
+        routes.bind(.get, "/api/tasks", list, query: List.fields)
+        routes.bind(.get, "/api/tasks/:id", show, parameters: id)
+        routes.bind(.post, "/api/tasks/:id/cancel", cancel, parameters: id)
+        routes.bind(.post, "/api/schedules", schedule, body: true, status: { _ in .created })
+        routes.bind(.get, "/api/schedules", listSchedules)
+        routes.bind(.get, "/api/schedules/:id", showSchedule, parameters: id)
+        routes.bind(.delete, "/api/schedules/:id", unschedule, parameters: id, status: { _ in .noContent })
+        // A routine whose checks did not change submits nothing.
+        routes.bind(
+            .post,
+            "/api/schedules/:id/run",
+            runNow,
+            parameters: id,
+            status: { $0["task"] == .null ? .ok : .created }
+        )
     }
 
     static let statuses: Set<String> = ["queued", "running", "completed", "failed", "cancelled"]
 
-    @Sendable func submit(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let body = try await JSONBody.read(
-            request,
-            maxBytes: kernel.config.gateway.maxBodyBytes,
-            allowed: ["title", "instructions", "agent", "tools", "priority", "max_tokens", "max_cost_usd"]
-        )
-        let draft = try Self.draft(body.members, knows: kernel.runtime.knows(agent:))
-        let task = try await kernel.supervisor.submit(draft, actor: context.actor)
-        return try .json(task.json, status: .created)
+    static let draftFields: Set<String> = [
+        "title", "instructions", "agent", "tools", "priority", "max_tokens", "max_cost_usd",
+    ]
+
+    struct Submit: OperationRequest {
+        static let fields = TasksController.draftFields
+        let draft: Tasks.Draft
+        init(_ fields: Fields) throws { draft = try TasksController.draft(fields.members) }
+    }
+
+    var submit: Operation {
+        Operation("tasks.submit", role: .operator) { (request: Submit, caller) in
+            try check(agent: request.draft.agent)
+            return try await supervisor.submit(request.draft, actor: caller.actor).json
+        }
+    }
+
+    func check(agent: String) throws {
+        guard knows(agent) else { throw APIError.badRequest("No agent named '\(agent)'.") }
     }
 
     /// A task draft from JSON members, every field checked.
-    static func draft(_ members: [String: JSONValue], knows: (String) -> Bool) throws -> Tasks.Draft {
+    ///
+    /// Whether the agent exists is the handler's check (``check(agent:)``): decoding needs no configuration.
+    static func draft(_ members: [String: JSONValue]) throws -> Tasks.Draft {
         guard let title = members["title"]?.stringValue else { throw APIError.badRequest("Field 'title' is required.") }
         guard let instructions = members["instructions"]?.stringValue else {
             throw APIError.badRequest("Field 'instructions' is required.")
         }
         let agent = members["agent"]?.stringValue ?? "default"
-        guard knows(agent) else { throw APIError.badRequest("No agent named '\(agent)'.") }
         var tools: [String]?
         if let value = members["tools"], value != .null {
             guard let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
@@ -78,103 +106,124 @@ struct TasksController {
         return draft
     }
 
-    @Sendable func list(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let status = request.stringQuery("status")
-        if let status, !Self.statuses.contains(status) {
-            throw APIError.badRequest(
-                "Query parameter 'status' must be one of \(Self.statuses.sorted().joined(separator: ", "))."
-            )
-        }
-        let limit = try request.intQuery("limit", default: 100, range: 1...1000)
-        let tasks = try await kernel.store.tasks.list(status: status, limit: limit)
-        return try .json(JSONValue.object(["tasks": .array(tasks.map(\.json))]))
-    }
-
-    @Sendable func show(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try .json(try await kernel.store.tasks.get(TaskRecord.ID(try Self.id(context))).json)
-    }
-
-    @Sendable func cancel(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let task = try await kernel.supervisor.cancel(TaskRecord.ID(try Self.id(context)), actor: context.actor)
-        return try .json(task.json)
-    }
-
-    @Sendable func schedule(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let body = try await JSONBody.read(
-            request,
-            maxBytes: kernel.config.gateway.maxBodyBytes,
-            allowed: [
-                "name", "spec", "timezone", "missed", "trigger", "agent", "title", "instructions", "tools", "priority",
-                "checks", "remediation", "max_tokens", "max_cost_usd",
-            ]
-        )
-        var checks: [JSONValue] = []
-        if let value = body.members["checks"], value != .null {
-            guard let items = value.arrayValue else { throw APIError.badRequest("Field 'checks' must be an array.") }
-            checks = items
-        }
-        let draft = try Self.draft(body.members, knows: kernel.runtime.knows(agent:))
-        var trigger: (event: String, filter: [String: JSONValue], cooldown: Int)?
-        if let value = body.members["trigger"], value != .null {
-            guard let object = value.objectValue, let event = object["event"]?.stringValue else {
+    struct List: OperationRequest {
+        static let fields: Set<String> = ["status", "limit"]
+        let status: String?
+        let limit: Int
+        init(_ fields: Fields) throws {
+            status = try fields.optionalString("status")
+            if let status, !TasksController.statuses.contains(status) {
                 throw APIError.badRequest(
-                    "Field 'trigger' must be {\"event\": TYPE, \"filter\"?: {...}, \"cooldown_seconds\"?: N}."
+                    "\(fields.label("status")) must be one of \(TasksController.statuses.sorted().joined(separator: ", "))."
                 )
             }
-            if let unknown = object.keys.first(where: { !["event", "filter", "cooldown_seconds"].contains($0) }) {
-                throw APIError.badRequest("Unknown field 'trigger.\(unknown)'.")
-            }
-            guard object["filter"] == nil || object["filter"]?.objectValue != nil else {
-                throw APIError.badRequest("Field 'trigger.filter' must be an object.")
-            }
-            guard object["cooldown_seconds"] == nil || object["cooldown_seconds"]?.intValue != nil else {
-                throw APIError.badRequest("Field 'trigger.cooldown_seconds' must be an integer.")
-            }
-            trigger = (event, object["filter"]?.objectValue ?? [:], object["cooldown_seconds"]?.intValue ?? 60)
+            limit = try fields.int("limit", default: 100, range: 1...1000)
         }
-        var scheduleRequest = Scheduler.Request(
-            name: try body.optionalString("name"),
-            spec: try body.optionalString("spec"),
-            timezone: try body.optionalString("timezone") ?? "UTC",
-            missed: try body.optionalString("missed") ?? "skip",
-            triggerEvent: trigger?.event,
-            triggerFilter: trigger?.filter ?? [:],
-            cooldownSeconds: trigger?.cooldown ?? 60,
-            agent: draft.agent,
-            title: draft.title,
-            instructions: draft.instructions,
-            tools: draft.tools,
-            priority: draft.priority
-        )
-        scheduleRequest.checks = checks
-        scheduleRequest.maxTokens = draft.maxTokens
-        scheduleRequest.maxCostUSD = draft.maxCostUSD
-        scheduleRequest.remediation = try body.optionalString("remediation")
-        let schedule = try await kernel.scheduler.add(scheduleRequest, actor: context.actor)
-        return try .json(schedule.json, status: .created)
     }
 
-    @Sendable func schedules(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try .json(JSONValue.object(["schedules": .array(try await kernel.store.schedules.list().map(\.json))]))
+    var list: Operation {
+        Operation("tasks.list", role: .viewer) { (request: List, _) in
+            ["tasks": .array(try await tasks.list(status: request.status, limit: request.limit).map(\.json))]
+        }
     }
 
-    @Sendable func showSchedule(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try .json(try await kernel.store.schedules.get(ScheduleRecord.ID(try Self.id(context))).json)
+    var show: Operation {
+        Operation("tasks.get", role: .viewer) { (request: RecordID, _) in
+            try await tasks.get(TaskRecord.ID(request.id)).json
+        }
     }
 
-    @Sendable func unschedule(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try await kernel.store.schedules.remove(ScheduleRecord.ID(try Self.id(context)), actor: context.actor)
-        return Response(status: .noContent)
+    var cancel: Operation {
+        Operation("tasks.cancel", role: .operator) { (request: RecordID, caller) in
+            try await supervisor.cancel(TaskRecord.ID(request.id), actor: caller.actor).json
+        }
     }
 
-    @Sendable func runNow(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let task = try await kernel.scheduler.fire(ScheduleRecord.ID(try Self.id(context)))
-        // A routine whose checks did not change submits nothing.
-        return try .json(JSONValue.object(["task": task?.json ?? .null]), status: task == nil ? .ok : .created)
+    struct Schedule: OperationRequest {
+        static let fields = TasksController.draftFields.union([
+            "name", "spec", "timezone", "missed", "trigger", "checks", "remediation",
+        ])
+        let request: Scheduler.Request
+
+        init(_ fields: Fields) throws {
+            let members = fields.members
+            var checks: [JSONValue] = []
+            if let value = members["checks"], value != .null {
+                guard let items = value.arrayValue else {
+                    throw APIError.badRequest("Field 'checks' must be an array.")
+                }
+                checks = items
+            }
+            let draft = try TasksController.draft(members)
+            var trigger: (event: String, filter: [String: JSONValue], cooldown: Int)?
+            if let value = members["trigger"], value != .null {
+                guard let object = value.objectValue, let event = object["event"]?.stringValue else {
+                    throw APIError.badRequest(
+                        "Field 'trigger' must be {\"event\": TYPE, \"filter\"?: {...}, \"cooldown_seconds\"?: N}."
+                    )
+                }
+                if let unknown = object.keys.first(where: { !["event", "filter", "cooldown_seconds"].contains($0) }) {
+                    throw APIError.badRequest("Unknown field 'trigger.\(unknown)'.")
+                }
+                guard object["filter"] == nil || object["filter"]?.objectValue != nil else {
+                    throw APIError.badRequest("Field 'trigger.filter' must be an object.")
+                }
+                guard object["cooldown_seconds"] == nil || object["cooldown_seconds"]?.intValue != nil else {
+                    throw APIError.badRequest("Field 'trigger.cooldown_seconds' must be an integer.")
+                }
+                trigger = (event, object["filter"]?.objectValue ?? [:], object["cooldown_seconds"]?.intValue ?? 60)
+            }
+            var request = Scheduler.Request(
+                name: try fields.optionalString("name"),
+                spec: try fields.optionalString("spec"),
+                timezone: try fields.optionalString("timezone") ?? "UTC",
+                missed: try fields.optionalString("missed") ?? "skip",
+                triggerEvent: trigger?.event,
+                triggerFilter: trigger?.filter ?? [:],
+                cooldownSeconds: trigger?.cooldown ?? 60,
+                agent: draft.agent,
+                title: draft.title,
+                instructions: draft.instructions,
+                tools: draft.tools,
+                priority: draft.priority
+            )
+            request.checks = checks
+            request.maxTokens = draft.maxTokens
+            request.maxCostUSD = draft.maxCostUSD
+            request.remediation = try fields.optionalString("remediation")
+            self.request = request
+        }
     }
 
-    static func id(_ context: GatewayRequestContext) throws -> String {
-        guard let raw = context.parameters.get("id"), !raw.isEmpty else { throw APIError.badRequest("Missing id.") }
-        return raw
+    var schedule: Operation {
+        Operation("schedules.add", role: .operator) { (request: Schedule, caller) in
+            try check(agent: request.request.agent)
+            return try await scheduler.add(request.request, actor: caller.actor).json
+        }
+    }
+
+    var listSchedules: Operation {
+        Operation("schedules.list", role: .viewer) { (_: NoFields, _) in
+            ["schedules": .array(try await schedules.list().map(\.json))]
+        }
+    }
+
+    var showSchedule: Operation {
+        Operation("schedules.get", role: .viewer) { (request: RecordID, _) in
+            try await schedules.get(ScheduleRecord.ID(request.id)).json
+        }
+    }
+
+    var unschedule: Operation {
+        Operation("schedules.remove", role: .operator) { (request: RecordID, caller) in
+            try await schedules.remove(ScheduleRecord.ID(request.id), actor: caller.actor)
+            return ["removed": true]
+        }
+    }
+
+    var runNow: Operation {
+        Operation("schedules.run", role: .operator) { (request: RecordID, _) in
+            ["task": try await scheduler.fire(ScheduleRecord.ID(request.id))?.json ?? .null]
+        }
     }
 }

@@ -14,15 +14,26 @@ import OspreyStore
 /// `{"type":"res","id":…,"ok":true,"payload":…}` / `{"type":"res","id":…,"ok":false,"error":{…}}` /
 /// `{"type":"event","payload":<event>}` out. Auth and the Origin check happen before the upgrade.
 struct WebSocketController {
-    let kernel: Kernel
+    /// The operations the socket may reach, by name; ``WebSocketConnection/methods`` says which it serves.
+    let operations: [String: Operation]
+    let ledger: Ledger
+    let authenticator: Authenticator
     /// Opening the socket needs a viewer; each method then checks its own role and the token's scopes.
     static let access = RouteAccess.role(.viewer)
 
     func add(to router: Router<GatewayRequestContext>) {
-        let kernel = self.kernel
+        let operations = self.operations
+        let ledger = self.ledger
+        let authenticator = self.authenticator
         router.ws("/api/ws") { inbound, outbound, context in
             let token = context.requestContext.token
-            let connection = WebSocketConnection(kernel: kernel, token: token, outbound: outbound)
+            let connection = WebSocketConnection(
+                operations: operations,
+                ledger: ledger,
+                authenticator: authenticator,
+                token: token,
+                outbound: outbound
+            )
             // Whichever ends first ends the connection: the client leaving, or its token being revoked.
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await connection.run(inbound) }
@@ -35,12 +46,26 @@ struct WebSocketController {
 }
 
 /// One open WebSocket: reads request frames in order, answers each, and runs at most one event subscription.
+///
+/// A request frame calls the operation its `method` names with its `params` as the fields; `ping`, `subscribe`
+/// and `unsubscribe` belong to the socket itself.
 struct WebSocketConnection: Sendable {
-    let kernel: Kernel
+    let operations: [String: Operation]
+    let ledger: Ledger
+    let authenticator: Authenticator
     let token: TokenRecord?
     let outbound: WebSocketOutboundWriter
 
-    var actor: String { token.map { "user:\($0.name)" } ?? "anonymous" }
+    /// The operations the socket serves, and for three of them the member of the REST answer it sends
+    /// (the socket has always answered these with the bare list).
+    static let methods: [String: String?] = [
+        "sessions.list": "sessions", "sessions.get": nil, "sessions.create": nil, "sessions.delete": nil,
+        "sessions.messages": "messages", "sessions.send": nil, "sessions.cancel": nil,
+        "events.list": "events", "audit.verify": nil,
+        "tasks.submit": nil, "tasks.list": nil, "tasks.get": nil, "tasks.cancel": nil,
+        "schedules.list": nil, "schedules.remove": nil, "schedules.run": nil,
+        "approvals.list": nil, "approvals.approve": nil, "approvals.reject": nil,
+    ]
 
     func run(_ inbound: WebSocketInboundStream) async {
         // The subscription must outlive one request and be cancellable by a later one, which a task group
@@ -79,7 +104,7 @@ struct WebSocketConnection: Sendable {
                     if method == "subscribe" || method == "unsubscribe" {
                         let payload: JSONValue
                         if method == "subscribe" {
-                            let lastSeq = try await kernel.store.ledger.lastSeq()
+                            let lastSeq = try await ledger.lastSeq()
                             let after = params["after"]?.intValue ?? lastSeq
                             let filter = EventFilter(
                                 type: params["type"]?.stringValue,
@@ -87,7 +112,7 @@ struct WebSocketConnection: Sendable {
                                 task: params["task"]?.stringValue
                             )
                             follower?.cancel()
-                            let ledger = kernel.store.ledger
+                            let ledger = self.ledger
                             let outbound = self.outbound
                             follower = Task {
                                 try? await ledger.follow(after: after, filter: filter) { event in
@@ -132,141 +157,34 @@ struct WebSocketConnection: Sendable {
 
     /// Waits for this connection's token to be revoked (a `token.revoked` event), then closes the socket at once.
     func closeWhenRevoked(_ token: TokenRecord) async {
-        guard await kernel.authenticator.waitUntilEnded(token, bus: kernel.store.ledger.bus) else { return }
+        guard await authenticator.waitUntilEnded(token, bus: ledger.bus) else { return }
         try? await outbound.close(.policyViolation, reason: "token revoked or expired")
     }
 
     func handle(_ method: String, _ params: [String: JSONValue]) async throws -> JSONValue {
-        let sessions = kernel.store.sessions
-        func sessionID() throws -> Session.ID {
-            guard let raw = params["session"]?.stringValue ?? params["id"]?.stringValue else {
-                throw APIError.badRequest("params.session is required.")
-            }
-            return Session.ID(raw)
-        }
-        func require(_ role: TokenRole) throws {
-            guard let token, token.role >= role else {
-                throw APIError(.forbidden, "forbidden", "This token's role cannot call \(method).")
-            }
-        }
-        // A scoped token reaches only the methods of its groups: `sessions.send` needs the `sessions` scope.
-        if let scopes = token?.scopes, method != "ping" {
-            let group = String(method.split(separator: ".").first ?? "")
-            guard scopes.contains(group) else {
-                throw APIError(.forbidden, "out_of_scope", "This token's scopes do not include '\(group)'.")
-            }
-        }
-        switch method {
-        case "ping":
-            return ["pong": true]
-        case "sessions.list":
-            return try JSONValue(encoding: try await sessions.list(limit: params["limit"]?.intValue ?? 100))
-        case "sessions.get":
-            return try JSONValue(encoding: try await sessions.get(try sessionID()))
-        case "sessions.create":
-            try require(.operator)
-            return try JSONValue(
-                encoding: try await sessions.create(
-                    agent: params["agent"]?.stringValue ?? "default",
-                    title: params["title"]?.stringValue,
-                    actor: actor
-                )
-            )
-        case "sessions.delete":
-            try require(.operator)
-            try await sessions.delete(try sessionID(), actor: actor)
-            return ["deleted": true]
-        case "sessions.messages":
-            return try JSONValue(encoding: try await sessions.messages(of: try sessionID()))
-        case "sessions.send":
-            try require(.operator)
-            guard let content = params["content"]?.stringValue else {
-                throw APIError.badRequest("params.content is required.")
-            }
-            try SessionsController.validate(content)
-            let session = try sessionID()
-            let outbound = self.outbound
-            let result = try await AgentRunner(kernel: kernel).run(session: session, content: content, actor: actor) {
-                event in
-                let (type, data) = AgentRunner.frame(event)
-                let frame: JSONValue = [
-                    "type": "event",
-                    "payload": ["type": .string(type), "session": .string(session.rawValue), "data": data],
-                ]
-                try await outbound.write(.text(frame.canonicalJSON))
-            }
-            return AgentRunner.summary(result)
-        case "sessions.cancel":
-            try require(.operator)
-            guard kernel.runtime.runs.cancel(try sessionID().rawValue) else {
-                throw APIError(.notFound, "not_running", "That session has no run in progress.")
-            }
-            return ["cancelled": true]
-        case "events.list":
-            let events = try await kernel.store.ledger.events(
-                after: params["after"]?.intValue ?? 0,
-                filter: EventFilter(type: params["type"]?.stringValue, session: params["session"]?.stringValue),
-                limit: min(max(params["limit"]?.intValue ?? 100, 1), 1000)
-            )
-            return .array(events.map(\.envelope))
-        case "audit.verify":
-            return try JSONValue(encoding: try await kernel.store.ledger.verify())
-        case "tasks.submit":
-            try require(.operator)
-            let draft = try TasksController.draft(params, knows: kernel.runtime.knows(agent:))
-            return try await kernel.supervisor.submit(draft, actor: actor).json
-        case "tasks.list":
-            let tasks = try await kernel.store.tasks.list(status: params["status"]?.stringValue)
-            return ["tasks": .array(tasks.map(\.json))]
-        case "tasks.get":
-            guard let raw = params["id"]?.stringValue else { throw APIError.badRequest("params.id is required.") }
-            return try await kernel.store.tasks.get(TaskRecord.ID(raw)).json
-        case "tasks.cancel":
-            try require(.operator)
-            guard let raw = params["id"]?.stringValue else { throw APIError.badRequest("params.id is required.") }
-            return try await kernel.supervisor.cancel(TaskRecord.ID(raw), actor: actor).json
-        case "schedules.list":
-            return ["schedules": .array(try await kernel.store.schedules.list().map(\.json))]
-        case "schedules.remove":
-            try require(.operator)
-            guard let raw = params["id"]?.stringValue else { throw APIError.badRequest("params.id is required.") }
-            try await kernel.store.schedules.remove(ScheduleRecord.ID(raw), actor: actor)
-            return ["removed": true]
-        case "schedules.run":
-            try require(.operator)
-            guard let raw = params["id"]?.stringValue else { throw APIError.badRequest("params.id is required.") }
-            return ["task": try await kernel.scheduler.fire(ScheduleRecord.ID(raw))?.json ?? .null]
-        case "approvals.list":
-            let status = params["status"]?.stringValue ?? "pending"
-            guard ApprovalsController.statuses.contains(status) else {
-                throw APIError.badRequest("params.status must be pending, granted, denied, expired, used or all.")
-            }
-            let approvals = try await kernel.store.approvals.list(status: status == "all" ? nil : status)
-            return ["approvals": .array(approvals.map(\.json))]
-        case "approvals.approve", "approvals.reject":
-            try require(.operator)
-            if let agent = token?.agent {
-                throw APIError(
-                    .forbidden,
-                    "human_required",
-                    "Approvals can only be decided with a human's token; this token acts for agent '\(agent)'."
-                )
-            }
-            guard let raw = params["id"]?.stringValue else { throw APIError.badRequest("params.id is required.") }
-            let scope = params["scope"]?.stringValue ?? "once"
-            guard ["once", "session"].contains(scope) else {
-                throw APIError.badRequest("params.scope must be once or session.")
-            }
-            let approval = try await kernel.runtime.approvals.resolve(
-                Approval.ID(raw),
-                grant: method == "approvals.approve",
-                scope: scope,
-                by: actor
-            )
-            return approval.json
-        default:
+        if method == "ping" { return ["pong": true] }
+        guard let member = Self.methods[method], let operation = operations[method] else {
             throw APIError(.notFound, "unknown_method", "No method named '\(method)'.")
         }
+        var fields = Fields(json: params)
+        // The socket has always taken a session's id as `id` too.
+        if operation.fields.contains("session"), !operation.fields.contains("id"), params["session"] == nil,
+            let id = params["id"]
+        {
+            fields = Fields(json: params.filter { $0.key != "id" }.merging(["session": id]) { $1 })
+        }
+        let outbound = self.outbound
+        let caller = Caller(token: token) { session, event in
+            let (type, data) = AgentRunner.frame(event)
+            let frame: JSONValue = [
+                "type": "event",
+                "payload": ["type": .string(type), "session": .string(session.rawValue), "data": data],
+            ]
+            try await outbound.write(.text(frame.canonicalJSON))
+        }
+        let answer = try await operation.call(fields, caller: caller)
+        guard let member else { return answer }
+        return answer[member] ?? .null
     }
 
     func send(_ frame: JSONValue) async throws {
