@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "OspreyMemory",
             dependencies: [
-                "OspreyCore", "OspreyStore", "OspreyTools", .product(name: "GRDB", package: "GRDB.swift"),
+                "OspreyCore", "OspreyStore", "OspreyTools",
             ],
             swiftSettings: [.unsafeFlags(["-O"])]
         ),

@@ -1,5 +1,5 @@
 public import Foundation
-import GRDB
+import Logging
 public import OspreyCore
 public import OspreyStore
 import Synchronization
@@ -74,16 +74,8 @@ public final class MemoryBank: Sendable {
         self.embedder = embedder
         var index = VectorIndex(dimension: embedder?.dimensions ?? 1)
         if let embedder {
-            let rows = try store.writer.read { db in
-                try Row.fetchAll(
-                    db,
-                    sql: "SELECT id, embedding FROM memories WHERE embedding IS NOT NULL AND embedded_with = ?",
-                    arguments: [embedder.model]
-                )
-            }
-            for row in rows {
-                let data: Data = row["embedding"]
-                try? index.add(Self.floats(data), for: row["id"])
+            for (id, embedding) in try store.memories.embeddings(by: embedder.model) {
+                try? index.add(Self.floats(embedding), for: id)
             }
         }
         vectors = Mutex(index)
@@ -136,17 +128,10 @@ public final class MemoryBank: Sendable {
     public func forget(_ id: String, actor: String) async throws {
         let record = try await get(id)
         try? FileManager.default.removeItem(at: file(for: record.id))
-        try await store.writer.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
-                try db.execute(sql: "DELETE FROM memories WHERE id = ?", arguments: [id])
-                try db.execute(sql: "DELETE FROM memory_fts WHERE id = ?", arguments: [id])
-                _ = try self.store.ledger.append(
-                    [EventDraft(type: "memory.forgotten", actor: actor, payload: ["id": .string(id)])],
-                    in: db
-                )
-                return .commit
-            }
-        }
+        try await store.memories.remove(
+            id,
+            event: EventDraft(type: "memory.forgotten", actor: actor, payload: ["id": .string(id)])
+        )
         _ = vectors.withLock { $0.remove(id) }
     }
 
@@ -155,10 +140,7 @@ public final class MemoryBank: Sendable {
         guard id.range(of: #"^[A-Za-z0-9_-]{1,64}$"#, options: .regularExpression) != nil else {
             throw StoreError.notFound(kind: "memory", id: id)
         }
-        // A Sendable result, so the async (non-blocking) read is the one chosen.
-        let known = try await store.writer.read { db in
-            try String.fetchOne(db, sql: "SELECT file FROM memories WHERE id = ?", arguments: [id]) != nil
-        }
+        let known = try await store.memories.contains(id)
         guard known, let text = try? String(contentsOf: file(for: id), encoding: .utf8) else {
             throw StoreError.notFound(kind: "memory", id: id)
         }
@@ -175,14 +157,7 @@ public final class MemoryBank: Sendable {
         var report = Report()
         var seen: Set<String> = []
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        let known = try await store.writer.read { db in
-            try Dictionary(
-                Row.fetchAll(db, sql: "SELECT id, content_hash FROM memories").map {
-                    ($0["id"] as String, $0["content_hash"] as String)
-                },
-                uniquingKeysWith: { first, _ in first }
-            )
-        }
+        let known = try await store.memories.contentHashes()
         for name in names.sorted() where name.hasSuffix(".md") {
             try Task.checkCancellation()
             let url = directory.appendingPathComponent(name)
@@ -211,10 +186,7 @@ public final class MemoryBank: Sendable {
             report.indexed += 1
         }
         for id in known.keys where !seen.contains(id) {
-            try await store.writer.write { db in
-                try db.execute(sql: "DELETE FROM memories WHERE id = ?", arguments: [id])
-                try db.execute(sql: "DELETE FROM memory_fts WHERE id = ?", arguments: [id])
-            }
+            try await store.memories.remove(id, event: nil)
             _ = vectors.withLock { $0.remove(id) }
             report.removed += 1
         }
@@ -307,35 +279,16 @@ public final class MemoryBank: Sendable {
     /// BM25 over title, body and tags (porter-stemmed); the query's words are OR-ed, so any text is a valid query.
     func keywordRanking(_ query: String, limit: Int) async throws -> [String] {
         let words = query.lowercased().split { !($0.isLetter || $0.isNumber) }.prefix(64)
-        guard !words.isEmpty else { return [] }
-        let match = words.map { "\"\($0)\"" }.joined(separator: " OR ")
-        return try await store.writer.read { db in
-            try String.fetchAll(
-                db,
-                sql:
-                    "SELECT id FROM memory_fts WHERE memory_fts MATCH ? ORDER BY bm25(memory_fts, 0, 2.0, 1.0, 1.0) LIMIT ?",
-                arguments: [match, limit]
-            )
-        }
+        return try await store.memories.keywordSearch(words.map(String.init), limit: limit)
     }
 
     /// The query's vector, from the cache or the embedder (then cached).
     func queryEmbedding(_ query: String, embedder: any Embedder) async throws -> [Float] {
-        let cached = try await store.writer.read { db in
-            try Data.fetchOne(
-                db,
-                sql: "SELECT embedding FROM query_embeddings WHERE model = ? AND query = ?",
-                arguments: [embedder.model, query]
-            )
+        if let cached = try await store.memories.queryEmbedding(query, by: embedder.model) {
+            return Self.floats(cached)
         }
-        if let cached { return Self.floats(cached) }
         guard let vector = try await embedder.embed([query]).first else { return [] }
-        try await store.writer.write { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO query_embeddings (model, query, embedding) VALUES (?, ?, ?)",
-                arguments: [embedder.model, query, Self.data(vector)]
-            )
-        }
+        try await store.memories.cacheQueryEmbedding(Self.data(vector), for: query, by: embedder.model)
         return vector
     }
 
@@ -383,9 +336,7 @@ public final class MemoryBank: Sendable {
         actor: String = "system"
     ) async throws -> Consolidation {
         var result = Consolidation()
-        let ids = try await store.writer.read { db in
-            try String.fetchAll(db, sql: "SELECT id FROM memories ORDER BY importance DESC, created_at")
-        }
+        let ids = try await store.memories.idsByImportance()
         var gone: Set<String> = []
         for id in ids where !gone.contains(id) {
             guard let keeper = try? await get(id), let vector = vectors.withLock({ $0.vector(for: id) }) else {
@@ -433,19 +384,18 @@ public final class MemoryBank: Sendable {
     public func run() async {
         guard let embedder else { return }
         // Memories left without a vector (a crash, a new model) are embedded first.
-        let missing =
-            (try? await store.writer.read { db in
-                try String.fetchAll(
-                    db,
-                    sql: "SELECT id FROM memories WHERE embedding IS NULL OR embedded_with IS NOT ?",
-                    arguments: [embedder.model]
-                )
-            }) ?? []
+        let missing = (try? await store.memories.unembedded(by: embedder.model)) ?? []
         for id in missing { pendingSink.yield(id) }
         for await id in pending {
             // Shutdown must not wait for a backlog of embeddings: stop between items.
             if Task.isCancelled { return }
-            _ = try? await embed(id, with: embedder)
+            do {
+                try await embed(id, with: embedder)
+            } catch is CancellationError {
+                return
+            } catch {
+                Logger.current.error("embedding failed", metadata: ["memory.id": "\(id)", "error": "\(error)"])
+            }
         }
     }
 
@@ -453,12 +403,19 @@ public final class MemoryBank: Sendable {
     public func maintain(every interval: Duration = .seconds(30)) async {
         var lastConsolidation = Date.distantPast
         while !Task.isCancelled {
-            _ = try? await reindex()
-            if Date().timeIntervalSince(lastConsolidation) > 86_400 {
-                _ = try? await consolidate()
-                lastConsolidation = Date()
+            do {
+                _ = try await reindex()
+                if Date().timeIntervalSince(lastConsolidation) > 86_400 {
+                    _ = try await consolidate()
+                    lastConsolidation = Date()
+                }
+                try await Task.sleep(for: interval)
+            } catch is CancellationError {
+                return
+            } catch {
+                Logger.current.error("memory maintenance failed", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: interval)  // cancelled: the loop condition ends it
             }
-            try? await Task.sleep(for: interval)
         }
     }
 
@@ -466,12 +423,7 @@ public final class MemoryBank: Sendable {
     public func embed(_ id: String, with embedder: any Embedder) async throws {
         let record = try await get(id)
         guard let vector = try await embedder.embed([Self.embeddingText(record)]).first else { return }
-        try await store.writer.write { db in
-            try db.execute(
-                sql: "UPDATE memories SET embedding = ?, embedded_with = ? WHERE id = ?",
-                arguments: [Self.data(vector), embedder.model, id]
-            )
-        }
+        try await store.memories.setEmbedding(Self.data(vector), by: embedder.model, for: id)
         try vectors.withLock { try $0.add(vector, for: id) }
     }
 
@@ -479,13 +431,7 @@ public final class MemoryBank: Sendable {
     @discardableResult
     public func embedPending() async throws -> Int {
         guard let embedder else { return 0 }
-        let missing = try await store.writer.read { db in
-            try String.fetchAll(
-                db,
-                sql: "SELECT id FROM memories WHERE embedding IS NULL OR embedded_with IS NOT ?",
-                arguments: [embedder.model]
-            )
-        }
+        let missing = try await store.memories.unembedded(by: embedder.model)
         for id in missing {
             try Task.checkCancellation()
             try await embed(id, with: embedder)
@@ -507,51 +453,32 @@ public final class MemoryBank: Sendable {
 
     func index(_ record: MemoryRecord, event: String?, actor: String) async throws {
         let text = record.markdown()
-        let tags = JSONValue.array(record.tags.map(JSONValue.string)).canonicalJSON
-        try await store.writer.writeWithoutTransaction { db in
-            try db.inTransaction(.immediate) {
-                try db.execute(
-                    sql: """
-                        INSERT INTO memories (id, file, type, tags, source, provenance, trust, importance, created_at,
-                            last_used_at, title, body, content_hash)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                        ON CONFLICT(id) DO UPDATE SET file = excluded.file, type = excluded.type, tags = excluded.tags,
-                            source = excluded.source, provenance = excluded.provenance, trust = excluded.trust,
-                            importance = excluded.importance, created_at = excluded.created_at,
-                            last_used_at = excluded.last_used_at, title = excluded.title, body = excluded.body,
-                            content_hash = excluded.content_hash, embedding = NULL, embedded_with = NULL
-                        """,
-                    arguments: [
-                        record.id, record.id + ".md", record.type.rawValue, tags, record.source.rawValue,
-                        record.provenance, record.trust.rawValue, record.importance,
-                        WireFormat.timestamp(record.created), record.lastUsed.map(WireFormat.timestamp), record.title,
-                        record.body, Event.sha256Hex(text),
-                    ]
-                )
-                try db.execute(sql: "DELETE FROM memory_fts WHERE id = ?", arguments: [record.id])
-                try db.execute(
-                    sql: "INSERT INTO memory_fts (id, title, body, tags) VALUES (?, ?, ?, ?)",
-                    arguments: [record.id, record.title ?? "", record.body, record.tags.joined(separator: " ")]
-                )
-                if let event {
-                    _ = try self.store.ledger.append(
-                        [
-                            EventDraft(
-                                type: event,
-                                actor: actor,
-                                payload: [
-                                    "id": .string(record.id), "type": .string(record.type.rawValue),
-                                    "source": .string(record.source.rawValue), "trust": .string(record.trust.rawValue),
-                                    "provenance": .string(record.provenance), "bytes": .int(record.body.utf8.count),
-                                ]
-                            )
-                        ],
-                        in: db
-                    )
-                }
-                return .commit
-            }
+        let entry = Memories.Entry(
+            id: record.id,
+            type: record.type.rawValue,
+            tags: record.tags,
+            source: record.source.rawValue,
+            provenance: record.provenance,
+            trust: record.trust.rawValue,
+            importance: record.importance,
+            created: record.created,
+            lastUsed: record.lastUsed,
+            title: record.title,
+            body: record.body,
+            contentHash: Event.sha256Hex(text)
+        )
+        let draft = event.map { event in
+            EventDraft(
+                type: event,
+                actor: actor,
+                payload: [
+                    "id": .string(record.id), "type": .string(record.type.rawValue),
+                    "source": .string(record.source.rawValue), "trust": .string(record.trust.rawValue),
+                    "provenance": .string(record.provenance), "bytes": .int(record.body.utf8.count),
+                ]
+            )
         }
+        try await store.memories.index(entry, event: draft)
         _ = vectors.withLock { $0.remove(record.id) }
     }
 

@@ -23,6 +23,7 @@ public struct Store: Sendable {
     public let schedules: Schedules
     public let provenance: Provenance
     public let spending: Spending
+    public let memories: Memories
 
     public init(
         writer: any DatabaseWriter,
@@ -42,6 +43,7 @@ public struct Store: Sendable {
         self.tasks = Tasks(writer: writer, ledger: ledger)
         self.schedules = Schedules(writer: writer, ledger: ledger)
         self.provenance = Provenance(writer: writer, ledger: ledger)
+        self.memories = Memories(writer: writer, ledger: ledger)
     }
 
     /// Opens (creating if needed) the database file in WAL mode with a busy timeout.

@@ -1,0 +1,195 @@
+public import Foundation
+public import GRDB
+public import OspreyCore
+
+/// The memory index: a row and a full-text entry per memory, its vector, and the cached vectors of queries.
+///
+/// It is derived from the Markdown files under `memory/` (the memory bank's ground truth) and can be rebuilt
+/// from them, so it holds plain columns: what a memory means is the memory bank's business.
+public struct Memories: Sendable {
+    let writer: any DatabaseWriter
+    let ledger: Ledger
+
+    /// One memory's row, as the memory bank hands it over.
+    public struct Entry: Hashable, Sendable {
+        public var id: String
+        public var type: String
+        public var tags: [String]
+        public var source: String
+        public var provenance: String
+        public var trust: String
+        public var importance: Double
+        public var created: Date
+        public var lastUsed: Date?
+        public var title: String?
+        public var body: String
+        /// The hash of the memory's file, so a reindex skips files that did not change.
+        public var contentHash: String
+
+        public init(
+            id: String,
+            type: String,
+            tags: [String],
+            source: String,
+            provenance: String,
+            trust: String,
+            importance: Double,
+            created: Date,
+            lastUsed: Date?,
+            title: String?,
+            body: String,
+            contentHash: String
+        ) {
+            self.id = id
+            self.type = type
+            self.tags = tags
+            self.source = source
+            self.provenance = provenance
+            self.trust = trust
+            self.importance = importance
+            self.created = created
+            self.lastUsed = lastUsed
+            self.title = title
+            self.body = body
+            self.contentHash = contentHash
+        }
+    }
+
+    /// Indexes `entry` (replacing its row, full-text entry and vector) and records `event` with it, if any.
+    public func index(_ entry: Entry, event: EventDraft?) async throws {
+        let tags = JSONValue.array(entry.tags.map(JSONValue.string)).canonicalJSON
+        try await writer.transaction { db in
+            try db.execute(
+                sql: """
+                    INSERT INTO memories (id, file, type, tags, source, provenance, trust, importance, created_at,
+                        last_used_at, title, body, content_hash)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET file = excluded.file, type = excluded.type, tags = excluded.tags,
+                        source = excluded.source, provenance = excluded.provenance, trust = excluded.trust,
+                        importance = excluded.importance, created_at = excluded.created_at,
+                        last_used_at = excluded.last_used_at, title = excluded.title, body = excluded.body,
+                        content_hash = excluded.content_hash, embedding = NULL, embedded_with = NULL
+                    """,
+                arguments: [
+                    entry.id, entry.id + ".md", entry.type, tags, entry.source, entry.provenance, entry.trust,
+                    entry.importance, WireFormat.timestamp(entry.created), entry.lastUsed.map(WireFormat.timestamp),
+                    entry.title, entry.body, entry.contentHash,
+                ]
+            )
+            try db.execute(sql: "DELETE FROM memory_fts WHERE id = ?", arguments: [entry.id])
+            try db.execute(
+                sql: "INSERT INTO memory_fts (id, title, body, tags) VALUES (?, ?, ?, ?)",
+                arguments: [entry.id, entry.title ?? "", entry.body, entry.tags.joined(separator: " ")]
+            )
+            if let event { _ = try ledger.append([event], in: db) }
+        }
+    }
+
+    /// Removes memory `id` from the index and records `event` with it, if any.
+    public func remove(_ id: String, event: EventDraft?) async throws {
+        try await writer.transaction { db in
+            try db.execute(sql: "DELETE FROM memories WHERE id = ?", arguments: [id])
+            try db.execute(sql: "DELETE FROM memory_fts WHERE id = ?", arguments: [id])
+            if let event { _ = try ledger.append([event], in: db) }
+        }
+    }
+
+    /// Whether memory `id` is indexed.
+    public func contains(_ id: String) async throws -> Bool {
+        try await writer.read { db in
+            try String.fetchOne(db, sql: "SELECT file FROM memories WHERE id = ?", arguments: [id]) != nil
+        }
+    }
+
+    /// The content hash of every indexed memory, by id.
+    public func contentHashes() async throws -> [String: String] {
+        try await writer.read { db in
+            try Dictionary(
+                Row.fetchAll(db, sql: "SELECT id, content_hash FROM memories").map {
+                    ($0["id"] as String, $0["content_hash"] as String)
+                },
+                uniquingKeysWith: { first, _ in first }
+            )
+        }
+    }
+
+    /// Every indexed memory's id, the most important first, then the oldest.
+    public func idsByImportance() async throws -> [String] {
+        try await writer.read { db in
+            try String.fetchAll(db, sql: "SELECT id FROM memories ORDER BY importance DESC, created_at")
+        }
+    }
+
+    /// The memories matching any of `words` (BM25 over title, body and tags, porter-stemmed), best first.
+    public func keywordSearch(_ words: [String], limit: Int) async throws -> [String] {
+        guard !words.isEmpty else { return [] }
+        // Each word quoted, so any text is a valid FTS5 query; the words are OR-ed.
+        let match = words.map { "\"\($0)\"" }.joined(separator: " OR ")
+        return try await writer.read { db in
+            try String.fetchAll(
+                db,
+                sql:
+                    "SELECT id FROM memory_fts WHERE memory_fts MATCH ? ORDER BY bm25(memory_fts, 0, 2.0, 1.0, 1.0) LIMIT ?",
+                arguments: [match, limit]
+            )
+        }
+    }
+
+    // MARK: Vectors
+
+    /// The stored vectors made by `model`, with their memories' ids.
+    ///
+    /// Synchronous, for the memory bank's initializer, which loads them once when the gateway starts: it blocks
+    /// its thread, so never call it from async code.
+    public func embeddings(by model: String) throws -> [(id: String, embedding: Data)] {
+        try writer.read { db in
+            try Row.fetchAll(
+                db,
+                sql: "SELECT id, embedding FROM memories WHERE embedding IS NOT NULL AND embedded_with = ?",
+                arguments: [model]
+            ).map { ($0["id"], $0["embedding"]) }
+        }
+    }
+
+    /// The memories without a vector from `model` (never embedded, or embedded by another model).
+    public func unembedded(by model: String) async throws -> [String] {
+        try await writer.read { db in
+            try String.fetchAll(
+                db,
+                sql: "SELECT id FROM memories WHERE embedding IS NULL OR embedded_with IS NOT ?",
+                arguments: [model]
+            )
+        }
+    }
+
+    /// Stores the vector `model` made for memory `id`.
+    public func setEmbedding(_ embedding: Data, by model: String, for id: String) async throws {
+        try await writer.transaction { db in
+            try db.execute(
+                sql: "UPDATE memories SET embedding = ?, embedded_with = ? WHERE id = ?",
+                arguments: [embedding, model, id]
+            )
+        }
+    }
+
+    /// The cached vector `model` made for `query`, if any.
+    public func queryEmbedding(_ query: String, by model: String) async throws -> Data? {
+        try await writer.read { db in
+            try Data.fetchOne(
+                db,
+                sql: "SELECT embedding FROM query_embeddings WHERE model = ? AND query = ?",
+                arguments: [model, query]
+            )
+        }
+    }
+
+    /// Caches the vector `model` made for `query`.
+    public func cacheQueryEmbedding(_ embedding: Data, for query: String, by model: String) async throws {
+        try await writer.transaction { db in
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO query_embeddings (model, query, embedding) VALUES (?, ?, ?)",
+                arguments: [model, query, embedding]
+            )
+        }
+    }
+}
