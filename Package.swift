@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        // Already in the graph through Hummingbird; named because the gateway uses its types directly.
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Linux system calls Swift cannot make directly (Landlock, later seccomp): a few lines of C.
@@ -51,7 +53,7 @@ let package = Package(
         ),
         // Built-in tools, the workspace jail, the command runner, the Toolbox check point.
         // The shell-line parser and command policy (later: the sandbox ladder).
-        .target(name: "OspreySandbox", dependencies: ["OspreyCore", "COspreySystem"]),
+        .target(name: "OspreySandbox", dependencies: ["COspreySystem"]),
         .target(
             name: "OspreyTools",
             dependencies: [
@@ -74,6 +76,7 @@ let package = Package(
             name: "OspreyMemory",
             dependencies: [
                 "OspreyCore", "OspreyStore", "OspreyTools",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.unsafeFlags(["-O"])]
         ),
@@ -81,7 +84,10 @@ let package = Package(
         // triggers, and the agent tools that reach them. The schedule expressions are pure values.
         .target(
             name: "OspreyScheduler",
-            dependencies: ["OspreyCore", "OspreyStore", "OspreyTools", "OspreyAgent"]
+            dependencies: [
+                "OspreyCore", "OspreyStore", "OspreyTools", "OspreySandbox",
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         // Kernel assembly and the HTTP/SSE/WebSocket surface.
         .target(
@@ -98,6 +104,8 @@ let package = Package(
                 "COspreySystem",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -138,6 +146,7 @@ let package = Package(
                 "OspreyCore",
                 "OspreyTools",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
@@ -157,7 +166,7 @@ let package = Package(
                 "OspreyMemory",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
-                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),

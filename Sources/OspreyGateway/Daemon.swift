@@ -57,17 +57,16 @@ public enum Daemon {
             )
         )
         do {
-            let group = ServiceGroup(
-                configuration: ServiceGroupConfiguration(
-                    services: [
-                        .init(service: app), .init(service: BackgroundService(kernel: kernel)),
-                    ],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger
-                )
+            var configuration = ServiceGroupConfiguration(
+                services: [.init(service: app)] + kernel.services(logger: logger).map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
             )
-            try await group.run()
-            await kernel.runtime.localModel?.stop()
+            // A service that does not finish its graceful shutdown in time is cancelled; one that ignores even
+            // that cannot hold the process for ever.
+            configuration.maximumGracefulShutdownDuration = .seconds(15)
+            configuration.maximumCancellationDuration = .seconds(5)
+            try await ServiceGroup(configuration: configuration).run()
         } catch {
             await kernel.runtime.localModel?.stop()
             _ = try? await kernel.store.ledger.append(

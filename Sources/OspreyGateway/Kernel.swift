@@ -7,6 +7,7 @@ import OspreyProviders
 public import OspreyScheduler
 public import OspreyStore
 import OspreyTools
+public import ServiceLifecycle
 
 /// The assembled gateway: home, configuration, database and ledger, authentication. Routes and the daemon share it.
 public struct Kernel: Sendable {
@@ -26,7 +27,7 @@ public struct Kernel: Sendable {
     let authLimiter: AuthFailureLimiter
     public let startedAt: Date
     /// Where new signed heads are appended, if `[ledger] witness` names a file.
-    let witness: LedgerWitness?
+    let witnessFile: URL?
     /// The port actually bound (known after start; used for the WebSocket Origin check).
     public let port: Int
 
@@ -120,8 +121,8 @@ public struct Kernel: Sendable {
             lockout: Double(config.auth.lockoutSeconds)
         )
         self.startedAt = Date()
-        self.witness =
-            config.ledger.witness.isEmpty ? nil : try LedgerWitness(path: config.ledger.witness, home: home.root)
+        self.witnessFile =
+            config.ledger.witness.isEmpty ? nil : try LedgerWitness.file(path: config.ledger.witness, home: home.root)
         try await authenticator.refresh()
     }
 
@@ -178,6 +179,26 @@ public struct Kernel: Sendable {
         return TaskOutcome(result: result.message.text)
     }
 
+    /// Every long-running loop as its own service, for the daemon's `ServiceGroup` beside the HTTP server: each
+    /// logs its failures and stops on graceful shutdown.
+    public func services(logger: Logger) -> [any Service] {
+        var services: [any Service] = [
+            SupervisorService(supervisor: supervisor, logger: logger.component("supervisor")),
+            SchedulerService(scheduler: scheduler, logger: logger.component("scheduler")),
+            MemoryIndexService(memory: memory, logger: logger.component("memory")),
+            RateLimitWatcher(bus: store.ledger.bus, supervisor: supervisor, logger: logger.component("rate-limits")),
+        ]
+        if let witnessFile {
+            services.append(
+                LedgerWitness(file: witnessFile, ledger: store.ledger, logger: logger.component("witness"))
+            )
+        }
+        if let server = runtime.localModel {
+            services.append(LocalModelService(server: server, logger: logger.component("local-model")))
+        }
+        return services
+    }
+
     /// Reloads the active tokens after they were changed outside the API (tests, the CLI's offline commands).
     public func refreshTokens() async throws { try await authenticator.refresh() }
 
@@ -186,5 +207,14 @@ public struct Kernel: Sendable {
         var origins: Set<String> = ["http://127.0.0.1:\(port)", "http://localhost:\(port)", "http://[::1]:\(port)"]
         for origin in config.gateway.allowedOrigins { origins.insert(origin.lowercased()) }
         return origins
+    }
+}
+
+extension Logger {
+    /// This logger with a `component` metadata value, so each service's lines say whose they are.
+    func component(_ name: String) -> Logger {
+        var copy = self
+        copy[metadataKey: "component"] = .string(name)
+        return copy
     }
 }

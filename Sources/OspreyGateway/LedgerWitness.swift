@@ -1,6 +1,8 @@
 import Foundation
+import Logging
 import OspreyCore
 import OspreyStore
+public import ServiceLifecycle
 
 #if canImport(Glibc)
 import Glibc
@@ -11,26 +13,47 @@ import Glibc
 ///
 /// Each line is written with one `write` on an `O_APPEND` descriptor and fsynced: the file works as an append-only
 /// file (`chattr +a`), which even the gateway's own user cannot shorten.
-struct LedgerWitness: Sendable {
+public struct LedgerWitness: Service {
     let file: URL
+    let ledger: Ledger
+    let logger: Logger
 
-    /// Refuses a witness inside the home: whoever can rewrite the home could then rewrite the witness too.
-    init(path: String, home: URL) throws {
+    init(file: URL, ledger: Ledger, logger: Logger) {
+        self.file = file
+        self.ledger = ledger
+        self.logger = logger
+    }
+
+    /// The witness file `path` names; refused inside the home: whoever can rewrite the home could rewrite it too.
+    static func file(path: String, home: URL) throws -> URL {
         let file = URL(fileURLWithPath: path).standardizedFileURL
         let root = home.standardizedFileURL.path
         guard !(file.path == root || file.path.hasPrefix(root + "/")) else {
             throw ConfigError("ledger.witness must be outside the home (\(root))")
         }
-        self.file = file
+        return file
     }
 
-    func run(ledger: Ledger, every interval: Duration = .seconds(1)) async {
-        var written = 0
-        while true {
-            written = (try? await appendIfNew(ledger: ledger, after: written)) ?? written
-            do { try await Task.sleep(for: interval) } catch { break }
+    public func run() async throws {
+        let written = await cancelWhenGracefulShutdown {
+            var written = 0
+            while !Task.isCancelled {
+                written = await appendLogged(after: written)
+                do { try await Task.sleep(for: .seconds(1)) } catch { break }
+            }
+            return written
         }
-        _ = try? await appendIfNew(ledger: ledger, after: written)  // the last head before shutdown
+        _ = await appendLogged(after: written)  // the last head before shutdown
+    }
+
+    /// ``appendIfNew(ledger:after:)``, with a failure logged (the witness is retried next second).
+    private func appendLogged(after written: Int) async -> Int {
+        do {
+            return try await appendIfNew(ledger: ledger, after: written)
+        } catch {
+            logger.error("ledger witness append failed", metadata: ["file": "\(file.path)", "error": "\(error)"])
+            return written
+        }
     }
 
     /// Appends the head if it is past `after`; returns the seq now witnessed.

@@ -1,4 +1,5 @@
 public import Foundation
+import Logging
 public import OspreyCore
 import OspreySandbox
 public import OspreyStore
@@ -323,20 +324,41 @@ public actor Scheduler {
         pattern.hasSuffix(".*") ? type.hasPrefix(String(pattern.dropLast(1))) : pattern == type
     }
 
-    /// Runs until cancelled: due time schedules each second, triggers as events commit.
+    /// Runs until cancelled: due time schedules each second, triggers as events commit. A failure is logged
+    /// (to ``Logging/Logger/current``) and the loop goes on; cancellation ends it.
     public func run() async {
-        _ = try? await catchUp()
+        let logger = Logger.current
+        do {
+            try await catchUp()
+        } catch {
+            logger.error("schedule catch-up failed", metadata: ["error": "\(error)"])
+        }
         let bus = store.ledger.bus
         await withDiscardingTaskGroup { group in
             group.addTask {
                 for await event in bus.subscribe() where !event.type.hasPrefix("schedule.") {
-                    _ = try? await self.observe(event)
+                    do {
+                        try await self.observe(event)
+                    } catch is CancellationError {
+                        return
+                    } catch {
+                        logger.error(
+                            "event trigger failed",
+                            metadata: ["event.type": "\(event.type)", "error": "\(error)"]
+                        )
+                    }
                 }
             }
             group.addTask {
                 while !Task.isCancelled {
-                    _ = try? await self.tick()
-                    try? await Task.sleep(for: .seconds(1))
+                    do {
+                        try await self.tick()
+                        try await Task.sleep(for: .seconds(1))
+                    } catch is CancellationError {
+                        return
+                    } catch {
+                        logger.error("schedule tick failed", metadata: ["error": "\(error)"])
+                    }
                 }
             }
         }

@@ -1,4 +1,5 @@
 public import Foundation
+import Logging
 public import OspreyCore
 public import OspreyStore
 
@@ -218,7 +219,7 @@ public actor Supervisor {
                 return nil
             }
             guard let outcome else { return }  // cancelled by a client: the store already says so
-            _ = try? await store.tasks.finish(
+            _ = try await store.tasks.finish(
                 id,
                 result: outcome.result,
                 error: nil,
@@ -228,7 +229,16 @@ public actor Supervisor {
         } catch is CancellationError {
             // The gateway is shutting down: the task stays `running` and resumes at the next start.
         } catch {
-            _ = try? await store.tasks.finish(id, result: nil, error: "\(error)", tokens: 0, costUSD: 0)
+            do {
+                _ = try await store.tasks.finish(id, result: nil, error: "\(error)", tokens: 0, costUSD: 0)
+            } catch is CancellationError {
+                // Shutting down: the task resumes at the next start.
+            } catch let storeError {
+                Logger.current.error(
+                    "task could not be marked failed",
+                    metadata: ["task.id": "\(id)", "error": "\(error)", "store.error": "\(storeError)"]
+                )
+            }
         }
     }
 }
