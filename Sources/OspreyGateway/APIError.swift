@@ -5,7 +5,12 @@ import Logging
 import NIOCore
 import OspreyAgent
 import OspreyCore
+import OspreyMemory
+import OspreyProviders
+import OspreySandbox
+import OspreyScheduler
 import OspreyStore
+import OspreyTools
 
 /// An error as the API reports it: a status and `{"error":{"code","message"}}`.
 ///
@@ -37,6 +42,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "invalid_request", message) }
 
     /// Translates any error into what the client sees; unknown failures become a bare 500.
+    ///
+    /// Every module's error type is mapped here, so a module throws its own domain error and never borrows
+    /// another's (`StoreError.invalid`) to get a status.
     static func from(_ error: any Error) -> APIError? {
         switch error {
         case let error as APIError:
@@ -62,8 +70,44 @@ public struct APIError: Error, HTTPResponseError, Sendable {
                 case .tooManyTurns: .unprocessableContent
                 }
             return APIError(status, error.code, error.description)
+        case let error as ScheduleError:
+            return .badRequest(error.description)
+        case let error as MemoryRecordError:
+            switch error {
+            case .dimensionMismatch, .invalidVector, .corruptIndex:
+                // The index, not the request, is at fault: a 500 the middleware logs.
+                return nil
+            default: return .badRequest(error.description)
+            }
+        case let error as MemoryError:
+            return APIError(
+                .serviceUnavailable,
+                "embedder_unavailable",
+                "The embedding model cannot be used: \(error)."
+            )
+        case let error as ProviderError:
+            switch error {
+            case .rateLimited(_, let retryAfter, _):
+                var headers = HTTPFields()
+                if let retryAfter { headers[.retryAfter] = String(Int(retryAfter.rounded(.up))) }
+                return APIError(.tooManyRequests, "provider_rate_limited", error.description, headers: headers)
+            case .circuitOpen: return APIError(.serviceUnavailable, "provider_unavailable", error.description)
+            default: return APIError(.badGateway, "provider_error", error.description)
+            }
+        case let error as ToolArgumentError:
+            return .badRequest(error.description)
+        case let error as ShellParseError:
+            return .badRequest(error.description)
+        case let error as SandboxError:
+            return APIError(.forbidden, "sandbox_refused", error.description)
         case let error as ConfigError:
             return APIError(.serviceUnavailable, "configuration_error", error.message)
+        case let error as TOMLError:
+            return APIError(.serviceUnavailable, "configuration_error", "config.toml \(error.description)")
+        case let error as SecretError:
+            return APIError(.serviceUnavailable, "configuration_error", error.message)
+        case let error as HomeError:
+            return APIError(.serviceUnavailable, "unavailable", error.message)
         case let error as JSONParseError:
             return APIError(.badRequest, "malformed_json", "Request body is not valid JSON: \(error)")
         case let error as any HTTPResponseError:

@@ -63,15 +63,20 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         scheduler: kernel.scheduler,
         knows: kernel.runtime.knows(agent:)
     )
+    let tokens = TokensController(tokens: kernel.store.tokens, authenticator: kernel.authenticator)
+    let memory = MemoryController(memory: kernel.memory)
     StatusController(kernel: kernel).add(to: &routes)
     sessions.add(to: &routes)
     events.add(to: &routes)
-    TokensController(kernel: kernel).add(to: &routes)
+    tokens.add(to: &routes)
     approvals.add(to: &routes)
     tasks.add(to: &routes)
-    MemoryController(kernel: kernel).add(to: &routes)
-    // The WebSocket binds the same operations by name: one role check and one request decoding for both doors.
-    let operations = sessions.operations + events.operations + approvals.operations + tasks.operations
+    memory.add(to: &routes)
+    // The one operation table. The WebSocket binds the same operations by name, so role and scope checks and
+    // request decoding exist once for both doors.
+    let operations =
+        sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
+        + memory.operations
     WebSocketController(
         operations: Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) }),
         ledger: kernel.store.ledger,

@@ -6,14 +6,16 @@ import OspreyStore
 
 /// `/api/memory`: store, search, show, forget and reindex long-term memories.
 struct MemoryController {
-    let kernel: Kernel
+    let memory: MemoryBank
+
+    var operations: [Operation] { [store, search, reindex, show, forget] }
 
     func add(to routes: inout RouteTable) {
-        routes.on(.post, "/api/memory", .role(.operator), store)
-        routes.on(.post, "/api/memory/search", .role(.viewer), search)
-        routes.on(.post, "/api/memory/reindex", .role(.operator), reindex)
-        routes.on(.get, "/api/memory/:id", .role(.viewer), show)
-        routes.on(.delete, "/api/memory/:id", .role(.operator), forget)
+        routes.bind(.post, "/api/memory", store, body: true, status: { _ in .created })
+        routes.bind(.post, "/api/memory/search", search, body: true)
+        routes.bind(.post, "/api/memory/reindex", reindex)
+        routes.bind(.get, "/api/memory/:id", show, parameters: ["id": "id"])
+        routes.bind(.delete, "/api/memory/:id", forget, parameters: ["id": "id"], status: { _ in .noContent })
     }
 
     static func json(_ record: MemoryRecord) -> JSONValue {
@@ -27,96 +29,125 @@ struct MemoryController {
         ]
     }
 
-    @Sendable func store(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let body = try await JSONBody.read(
-            request,
-            maxBytes: kernel.config.gateway.maxBodyBytes,
-            allowed: ["content", "title", "type", "tags", "importance", "source", "provenance", "trust"]
-        )
-        guard let content = body.members["content"]?.stringValue else {
-            throw APIError.badRequest("Field 'content' is required.")
-        }
-        let type = try body.optionalString("type") ?? "fact"
-        guard let kind = MemoryType(rawValue: type) else {
-            throw APIError.badRequest("Field 'type' must be fact, preference, procedure, episode or lesson.")
-        }
-        let sourceName = try body.optionalString("source") ?? "user"
-        guard let source = MemorySource(rawValue: sourceName) else {
-            throw APIError.badRequest("Field 'source' must be user, agent, tool or url.")
-        }
-        let trustName = try body.optionalString("trust") ?? (source == .user ? "trusted" : "untrusted")
-        guard let trust = MemoryTrust(rawValue: trustName) else {
-            throw APIError.badRequest("Field 'trust' must be trusted or untrusted.")
-        }
-        var tags: [String] = []
-        if let value = body.members["tags"] {
-            guard let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
-                throw APIError.badRequest("Field 'tags' must be an array of strings.")
-            }
-            tags = items.compactMap(\.stringValue)
-        }
-        var importance = 0.5
-        if let value = body.members["importance"] {
-            guard let number = value.doubleValue, (0...1).contains(number) else {
-                throw APIError.badRequest("Field 'importance' must be a number in 0...1.")
-            }
-            importance = number
-        }
-        let record = try await kernel.memory.store(
-            content,
-            title: try body.optionalString("title"),
-            type: kind,
-            tags: tags,
-            source: source,
-            provenance: try body.optionalString("provenance") ?? context.actor,
-            trust: trust,
-            importance: importance,
-            actor: context.actor
-        )
-        return try .json(Self.json(record), status: .created)
-    }
+    struct Store: OperationRequest {
+        static let fields: Set<String> = [
+            "content", "title", "type", "tags", "importance", "source", "provenance", "trust",
+        ]
+        let content: String
+        let title: String?
+        let type: MemoryType
+        let tags: [String]
+        let importance: Double
+        let source: MemorySource
+        let provenance: String?
+        let trust: MemoryTrust
 
-    @Sendable func search(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let body = try await JSONBody.read(
-            request,
-            maxBytes: kernel.config.gateway.maxBodyBytes,
-            allowed: ["query", "limit", "types", "tags", "trust", "since"]
-        )
-        guard let query = body.members["query"]?.stringValue else {
-            throw APIError.badRequest("Field 'query' is required.")
-        }
-        var filter = MemoryBank.Filter()
-        if let value = body.members["types"] {
-            let names = value.arrayValue?.compactMap(\.stringValue) ?? []
-            let types = names.compactMap(MemoryType.init(rawValue:))
-            guard types.count == names.count, !types.isEmpty else {
-                throw APIError.badRequest("Field 'types' must list fact, preference, procedure, episode or lesson.")
+        init(_ fields: Fields) throws {
+            guard let content = fields["content"]?.stringValue else {
+                throw APIError.badRequest("Field 'content' is required.")
             }
-            filter.types = Set(types)
-        }
-        if let value = body.members["tags"] {
-            guard let tags = value.arrayValue?.compactMap(\.stringValue), !tags.isEmpty else {
-                throw APIError.badRequest("Field 'tags' must be an array of strings.")
+            self.content = content
+            let type = try fields.optionalString("type") ?? "fact"
+            guard let kind = MemoryType(rawValue: type) else {
+                throw APIError.badRequest("Field 'type' must be fact, preference, procedure, episode or lesson.")
             }
-            filter.tags = Set(tags)
-        }
-        if let name = try body.optionalString("trust") {
-            guard let trust = MemoryTrust(rawValue: name) else {
+            self.type = kind
+            let sourceName = try fields.optionalString("source") ?? "user"
+            guard let source = MemorySource(rawValue: sourceName) else {
+                throw APIError.badRequest("Field 'source' must be user, agent, tool or url.")
+            }
+            self.source = source
+            let trustName = try fields.optionalString("trust") ?? (source == .user ? "trusted" : "untrusted")
+            guard let trust = MemoryTrust(rawValue: trustName) else {
                 throw APIError.badRequest("Field 'trust' must be trusted or untrusted.")
             }
-            filter.trust = trust
-        }
-        if let since = try body.optionalString("since") {
-            guard let date = WireFormat.date(from: since) else {
-                throw APIError.badRequest("Field 'since' must be an RFC 3339 timestamp.")
+            self.trust = trust
+            var tags: [String] = []
+            if let value = fields["tags"] {
+                guard let items = value.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
+                    throw APIError.badRequest("Field 'tags' must be an array of strings.")
+                }
+                tags = items.compactMap(\.stringValue)
             }
-            filter.since = date
+            self.tags = tags
+            var importance = 0.5
+            if let value = fields["importance"] {
+                guard let number = value.doubleValue, (0...1).contains(number) else {
+                    throw APIError.badRequest("Field 'importance' must be a number in 0...1.")
+                }
+                importance = number
+            }
+            self.importance = importance
+            title = try fields.optionalString("title")
+            provenance = try fields.optionalString("provenance")
         }
-        let limit = body.members["limit"]?.intValue ?? 10
-        guard (1...100).contains(limit) else { throw APIError.badRequest("Field 'limit' must be 1...100.") }
-        let hits = try await kernel.memory.search(query, limit: limit, filter: filter)
-        return try .json(
-            JSONValue.object([
+    }
+
+    var store: Operation {
+        Operation("memory.store", role: .operator) { (request: Store, caller) in
+            let record = try await memory.store(
+                request.content,
+                title: request.title,
+                type: request.type,
+                tags: request.tags,
+                source: request.source,
+                provenance: request.provenance ?? caller.actor,
+                trust: request.trust,
+                importance: request.importance,
+                actor: caller.actor
+            )
+            return Self.json(record)
+        }
+    }
+
+    struct Search: OperationRequest {
+        static let fields: Set<String> = ["query", "limit", "types", "tags", "trust", "since"]
+        let query: String
+        let limit: Int
+        let filter: MemoryBank.Filter
+
+        init(_ fields: Fields) throws {
+            guard let query = fields["query"]?.stringValue else {
+                throw APIError.badRequest("Field 'query' is required.")
+            }
+            self.query = query
+            var filter = MemoryBank.Filter()
+            if let value = fields["types"] {
+                let names = value.arrayValue?.compactMap(\.stringValue) ?? []
+                let types = names.compactMap(MemoryType.init(rawValue:))
+                guard types.count == names.count, !types.isEmpty else {
+                    throw APIError.badRequest("Field 'types' must list fact, preference, procedure, episode or lesson.")
+                }
+                filter.types = Set(types)
+            }
+            if let value = fields["tags"] {
+                guard let tags = value.arrayValue?.compactMap(\.stringValue), !tags.isEmpty else {
+                    throw APIError.badRequest("Field 'tags' must be an array of strings.")
+                }
+                filter.tags = Set(tags)
+            }
+            if let name = try fields.optionalString("trust") {
+                guard let trust = MemoryTrust(rawValue: name) else {
+                    throw APIError.badRequest("Field 'trust' must be trusted or untrusted.")
+                }
+                filter.trust = trust
+            }
+            if let since = try fields.optionalString("since") {
+                guard let date = WireFormat.date(from: since) else {
+                    throw APIError.badRequest("Field 'since' must be an RFC 3339 timestamp.")
+                }
+                filter.since = date
+            }
+            self.filter = filter
+            limit = fields["limit"]?.intValue ?? 10
+            guard (1...100).contains(limit) else { throw APIError.badRequest("Field 'limit' must be 1...100.") }
+        }
+    }
+
+    var search: Operation {
+        Operation("memory.search", role: .viewer) { (request: Search, _) in
+            let hits = try await memory.search(request.query, limit: request.limit, filter: request.filter)
+            return [
                 "results": .array(
                     hits.map { hit in
                         var json = Self.json(hit.record).objectValue ?? [:]
@@ -126,31 +157,30 @@ struct MemoryController {
                         return .object(json)
                     }
                 )
-            ])
-        )
+            ]
+        }
     }
 
-    @Sendable func reindex(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let report = try await kernel.memory.reindex(actor: context.actor)
-        return try .json(
-            JSONValue.object([
+    var reindex: Operation {
+        Operation("memory.reindex", role: .operator) { (_: NoFields, caller) in
+            let report = try await memory.reindex(actor: caller.actor)
+            return [
                 "indexed": .int(report.indexed), "unchanged": .int(report.unchanged), "removed": .int(report.removed),
                 "invalid": .object(report.invalid.mapValues(JSONValue.string)),
-            ])
-        )
+            ]
+        }
     }
 
-    @Sendable func show(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try .json(Self.json(try await kernel.memory.get(try Self.id(context))))
+    var show: Operation {
+        Operation("memory.get", role: .viewer) { (request: RecordID, _) in
+            Self.json(try await memory.get(request.id))
+        }
     }
 
-    @Sendable func forget(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        try await kernel.memory.forget(try Self.id(context), actor: context.actor)
-        return Response(status: .noContent)
-    }
-
-    static func id(_ context: GatewayRequestContext) throws -> String {
-        guard let raw = context.parameters.get("id"), !raw.isEmpty else { throw APIError.badRequest("Missing id.") }
-        return raw
+    var forget: Operation {
+        Operation("memory.forget", role: .operator) { (request: RecordID, caller) in
+            try await memory.forget(request.id, actor: caller.actor)
+            return ["forgotten": true]
+        }
     }
 }
