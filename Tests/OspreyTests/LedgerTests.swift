@@ -171,13 +171,15 @@ struct LedgerTests {
         }
         #expect(seqs == Array(1...8000))
         // And each writer's own events are in its own order
+        // Sendable pairs, not `Row`s, so the async read is the one chosen.
         let perWriter = try await store.writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT actor, payload FROM events ORDER BY seq")
+            try Row.fetchAll(db, sql: "SELECT actor, payload FROM events ORDER BY seq").map {
+                ($0["actor"] as String, $0["payload"] as String)
+            }
         }
         var last: [String: Int] = [:]
-        for row in perWriter {
-            let n = try JSONValue.parse(row["payload"] as String)["n"]?.intValue ?? -1
-            let actor: String = row["actor"]
+        for (actor, payload) in perWriter {
+            let n = try JSONValue.parse(payload)["n"]?.intValue ?? -1
             #expect(n == (last[actor] ?? -1) + 1)
             last[actor] = n
         }
