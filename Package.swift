@@ -70,15 +70,21 @@ let package = Package(
                 "OspreyCore", "OspreyProviders", "OspreyTools", "OspreyStore", "OspreySandbox",
             ]
         ),
-        // Long-term memory: Markdown records, the FTS5 + vector index, RRF, and all-MiniLM-L6-v2 in Swift. Its hot
-        // loops (matrix products, SIMD dot products) are optimized even in debug builds, or tests would take minutes.
+        // The ML runtime behind memory: all-MiniLM-L6-v2 in Swift (WordPiece, safetensors, the BERT encoder), the
+        // vector indexes (flat and HNSW), NumPy archives for evaluation. Its hot loops (matrix products, SIMD dot
+        // products) are optimized even in debug builds, or tests would take minutes.
+        .target(
+            name: "OspreyEmbeddings",
+            dependencies: ["OspreyCore"],
+            swiftSettings: [.unsafeFlags(["-O"])]
+        ),
+        // Long-term memory: Markdown records as the truth, hybrid keyword + vector search fused by RRF, recall.
         .target(
             name: "OspreyMemory",
             dependencies: [
-                "OspreyCore", "OspreyStore", "OspreyTools",
+                "OspreyCore", "OspreyStore", "OspreyTools", "OspreyEmbeddings",
                 .product(name: "Logging", package: "swift-log"),
-            ],
-            swiftSettings: [.unsafeFlags(["-O"])]
+            ]
         ),
         // Background work: the task supervisor (priority queue, caps, lanes, crash recovery), cron and event
         // triggers, and the agent tools that reach them. The schedule expressions are pure values.
@@ -100,6 +106,7 @@ let package = Package(
                 "OspreyAgent",
                 "OspreyScheduler",
                 "OspreyMemory",
+                "OspreyEmbeddings",
                 "OspreySandbox",
                 "COspreySystem",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
@@ -130,6 +137,7 @@ let package = Package(
                 "OspreySandbox",
                 "OspreyScheduler",
                 "OspreyMemory",
+                "OspreyEmbeddings",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -164,6 +172,7 @@ let package = Package(
                 "OspreyAgent",
                 "OspreyScheduler",
                 "OspreyMemory",
+                "OspreyEmbeddings",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OspreyCore
+import OspreyEmbeddings
 import OspreyMemory
 import OspreyStore
 

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import OspreyAgent
 import OspreyCore
+import OspreyEmbeddings
 import OspreyMemory
 import OspreyProviders
 import OspreySandbox
@@ -73,13 +74,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case let error as ScheduleError:
             return .badRequest(error.description)
         case let error as MemoryRecordError:
-            switch error {
-            case .dimensionMismatch, .invalidVector, .corruptIndex:
-                // The index, not the request, is at fault: a 500 the middleware logs.
-                return nil
-            default: return .badRequest(error.description)
-            }
-        case let error as MemoryError:
+            return .badRequest(error.description)
+        case is VectorIndexError:
+            // The index, not the request, is at fault: a 500 the middleware logs.
+            return nil
+        case let error as EmbeddingError:
             return APIError(
                 .serviceUnavailable,
                 "embedder_unavailable",

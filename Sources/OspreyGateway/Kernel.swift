@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 import OspreyAgent
 public import OspreyCore
+import OspreyEmbeddings
 public import OspreyMemory
 import OspreyProviders
 public import OspreyScheduler

@@ -1,6 +1,7 @@
 public import Foundation
 import Logging
 public import OspreyCore
+import OspreyEmbeddings
 public import OspreyStore
 import Synchronization
 

@@ -1,4 +1,4 @@
-/// Why a memory record, or a vector index holding memories, was rejected; `description` says what to change.
+/// Why a memory record was rejected; `description` says what to change.
 public enum MemoryRecordError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The text does not start with a `---` line opening the front matter.
     case missingFrontMatter
@@ -16,12 +16,6 @@ public enum MemoryRecordError: Error, Hashable, Sendable, CustomStringConvertibl
     case invalidValue(line: Int?, key: String, reason: String)
     /// The body is empty or larger than ``MemoryRecord/maximumBodyBytes``.
     case invalidBody(byteCount: Int)
-    /// A vector's length differs from the index's dimension.
-    case dimensionMismatch(expected: Int, actual: Int)
-    /// A vector is all zeros or holds NaN or infinity, so it has no direction to compare.
-    case invalidVector(id: String)
-    /// Serialized index data is truncated, corrupt or from an unknown version.
-    case corruptIndex(reason: String)
 
     public var description: String {
         switch self {
@@ -43,12 +37,6 @@ public enum MemoryRecordError: Error, Hashable, Sendable, CustomStringConvertibl
             "\(key) \(reason)"
         case .invalidBody(let byteCount):
             "the body must be 1...\(MemoryRecord.maximumBodyBytes) bytes of UTF-8, found \(byteCount)"
-        case .dimensionMismatch(let expected, let actual):
-            "the vector has \(actual) dimensions, the index \(expected)"
-        case .invalidVector(let id):
-            "the vector for '\(id)' is all zeros or not finite"
-        case .corruptIndex(let reason):
-            "the serialized index is unusable: \(reason)"
         }
     }
 }

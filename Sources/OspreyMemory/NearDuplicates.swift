@@ -1,3 +1,5 @@
+import OspreyEmbeddings
+
 /// Drops recall results that repeat a better-ranked result, by embedding similarity or, without vectors, by
 /// overlapping word sequences.
 public enum NearDuplicates {

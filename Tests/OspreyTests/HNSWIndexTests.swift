@@ -1,4 +1,5 @@
 import Foundation
+import OspreyEmbeddings
 import OspreyMemory
 import Testing
 
@@ -97,12 +98,12 @@ struct HNSWIndexTests {
         }
         let data = index.serialized()
         for length in 0..<data.count {
-            #expect(throws: MemoryRecordError.self) { try HNSWIndex(serialized: data.prefix(length)) }
+            #expect(throws: VectorIndexError.self) { try HNSWIndex(serialized: data.prefix(length)) }
         }
         for position in data.indices {
             var flipped = data
             flipped[position] ^= 0x41
-            #expect(throws: MemoryRecordError.self) { try HNSWIndex(serialized: flipped) }
+            #expect(throws: VectorIndexError.self) { try HNSWIndex(serialized: flipped) }
         }
     }
 
@@ -113,17 +114,17 @@ struct HNSWIndexTests {
         var bytes = [UInt8](index.serialized().dropLast(8))
         // Node "b" is last: its bottom-layer link to node 0 occupies the final four bytes; point it at node 9.
         bytes[bytes.count - 4] = 9
-        #expect(throws: MemoryRecordError.corruptIndex(reason: "node 1 links to a missing node on layer 0")) {
+        #expect(throws: VectorIndexError.corruptIndex(reason: "node 1 links to a missing node on layer 0")) {
             try HNSWIndex(serialized: Data(bytes + fnv1a(bytes)))
         }
     }
 
     @Test func wrongDimensionsAreErrors() throws {
         var index = HNSWIndex(dimension: 4)
-        #expect(throws: MemoryRecordError.dimensionMismatch(expected: 4, actual: 2)) {
+        #expect(throws: VectorIndexError.dimensionMismatch(expected: 4, actual: 2)) {
             try index.add([1, 0], for: "a")
         }
-        #expect(throws: MemoryRecordError.dimensionMismatch(expected: 4, actual: 2)) { try index.search([1, 0], k: 1) }
+        #expect(throws: VectorIndexError.dimensionMismatch(expected: 4, actual: 2)) { try index.search([1, 0], k: 1) }
     }
 
     private func fnv1a(_ bytes: [UInt8]) -> [UInt8] {

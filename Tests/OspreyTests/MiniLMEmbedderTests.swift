@@ -1,4 +1,5 @@
 import Foundation
+import OspreyEmbeddings
 import OspreyMemory
 import Testing
 
@@ -60,7 +61,7 @@ struct MiniLMEmbedderTests {
         #expect {
             try MiniLMEmbedder(directory: URL(fileURLWithPath: "/nonexistent/minilm"))
         } throws: { error in
-            guard case .modelFile(let path, _) = error as? MemoryError else { return false }
+            guard case .modelFile(let path, _) = error as? EmbeddingError else { return false }
             return path.hasPrefix("/nonexistent/minilm")
         }
     }

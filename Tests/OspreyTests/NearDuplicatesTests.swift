@@ -1,3 +1,4 @@
+import OspreyEmbeddings
 import OspreyMemory
 import Testing
 

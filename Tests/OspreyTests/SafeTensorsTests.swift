@@ -1,4 +1,5 @@
 import Foundation
+import OspreyEmbeddings
 import OspreyMemory
 import Testing
 
@@ -43,10 +44,10 @@ struct SafeTensorsTests {
     @Test func wrongShapesAndMissingTensorsThrow() throws {
         let header = #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#
         let tensors = try SafeTensors(data: Self.file(header: header, data: Self.littleEndian([1, 2])))
-        #expect(throws: MemoryError.tensorShape(name: "a", expected: [1, 2], actual: [2])) {
+        #expect(throws: EmbeddingError.tensorShape(name: "a", expected: [1, 2], actual: [2])) {
             try tensors.floats("a", shape: [1, 2])
         }
-        #expect(throws: MemoryError.missingTensor(name: "b")) { try tensors.floats("b") }
+        #expect(throws: EmbeddingError.missingTensor(name: "b")) { try tensors.floats("b") }
     }
 
     @Test(arguments: [
@@ -56,7 +57,7 @@ struct SafeTensorsTests {
         "not json",
     ])
     func malformedHeadersAreRejected(header: String) {
-        #expect(throws: MemoryError.self) {
+        #expect(throws: EmbeddingError.self) {
             try SafeTensors(data: Self.file(header: header, data: Self.littleEndian([1, 2])))
         }
     }

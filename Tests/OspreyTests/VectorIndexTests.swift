@@ -1,3 +1,4 @@
+import OspreyEmbeddings
 import OspreyMemory
 import Testing
 
@@ -66,12 +67,12 @@ struct VectorIndexTests {
 
     @Test func wrongDimensionsAndZeroVectorsAreErrors() throws {
         var index = VectorIndex(dimension: 4)
-        #expect(throws: MemoryRecordError.dimensionMismatch(expected: 4, actual: 3)) {
+        #expect(throws: VectorIndexError.dimensionMismatch(expected: 4, actual: 3)) {
             try index.add([1, 2, 3], for: "a")
         }
-        #expect(throws: MemoryRecordError.invalidVector(id: "a")) { try index.add([0, 0, 0, 0], for: "a") }
-        #expect(throws: MemoryRecordError.invalidVector(id: "a")) { try index.add([.nan, 0, 0, 1], for: "a") }
-        #expect(throws: MemoryRecordError.dimensionMismatch(expected: 4, actual: 5)) {
+        #expect(throws: VectorIndexError.invalidVector(id: "a")) { try index.add([0, 0, 0, 0], for: "a") }
+        #expect(throws: VectorIndexError.invalidVector(id: "a")) { try index.add([.nan, 0, 0, 1], for: "a") }
+        #expect(throws: VectorIndexError.dimensionMismatch(expected: 4, actual: 5)) {
             try index.search([1, 0, 0, 0, 0], k: 1)
         }
         #expect(try index.search([1, 0, 0, 0], k: 0).isEmpty)

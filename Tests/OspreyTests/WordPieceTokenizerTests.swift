@@ -1,4 +1,5 @@
 import Foundation
+import OspreyEmbeddings
 import OspreyMemory
 import Testing
 
@@ -52,7 +53,7 @@ struct WordPieceTokenizerTests {
     }
 
     @Test func aVocabularyWithoutSpecialTokensIsRejected() {
-        #expect(throws: MemoryError.missingToken("[CLS]")) {
+        #expect(throws: EmbeddingError.missingToken("[CLS]")) {
             try WordPieceTokenizer(vocabulary: ["[SEP]": 0, "[UNK]": 1])
         }
     }

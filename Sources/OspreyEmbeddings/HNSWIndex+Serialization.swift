@@ -39,21 +39,21 @@ extension HNSWIndex {
     }
 
     /// Restores an index from ``serialized()`` bytes, checking every count, link and level so that corrupt or
-    /// truncated data throws ``MemoryRecordError/corruptIndex(reason:)`` instead of crashing a later search.
+    /// truncated data throws ``VectorIndexError/corruptIndex(reason:)`` instead of crashing a later search.
     public init(serialized data: Data) throws {
         let bytes = [UInt8](data)
         guard bytes.count >= Self.magic.count + 12, Array(bytes.prefix(Self.magic.count)) == Self.magic else {
-            throw MemoryRecordError.corruptIndex(reason: "not an HNSW index (bad magic)")
+            throw VectorIndexError.corruptIndex(reason: "not an HNSW index (bad magic)")
         }
         var reader = BinaryReader(bytes: bytes, position: Self.magic.count)
         let version = try reader.uint32()
         guard version == Self.formatVersion else {
-            throw MemoryRecordError.corruptIndex(reason: "format version \(version), expected \(Self.formatVersion)")
+            throw VectorIndexError.corruptIndex(reason: "format version \(version), expected \(Self.formatVersion)")
         }
         let body = bytes[..<(bytes.count - 8)]
         var trailer = BinaryReader(bytes: bytes, position: bytes.count - 8)
         guard try trailer.uint64() == BinaryWriter.checksum(body) else {
-            throw MemoryRecordError.corruptIndex(reason: "checksum mismatch")
+            throw VectorIndexError.corruptIndex(reason: "checksum mismatch")
         }
         reader.end = bytes.count - 8
 
@@ -63,18 +63,18 @@ extension HNSWIndex {
         let efSearch = Int(try reader.uint32())
         guard (1...65_536).contains(dimension), (2...1024).contains(m), (1...1_000_000).contains(efConstruction),
             (1...1_000_000).contains(efSearch)
-        else { throw MemoryRecordError.corruptIndex(reason: "parameters out of range") }
+        else { throw VectorIndexError.corruptIndex(reason: "parameters out of range") }
         self.init(dimension: dimension, m: m, efConstruction: efConstruction, efSearch: efSearch)
         generator = SplitMix64(seed: try reader.uint64())
         let nodeCount = Int(try reader.uint32())
         // Each node takes at least its id length, flags, level, vector and one link count.
         guard nodeCount <= reader.remaining / (4 + 2 + dimension * 4 + 4) else {
-            throw MemoryRecordError.corruptIndex(reason: "node count \(nodeCount) exceeds the data")
+            throw VectorIndexError.corruptIndex(reason: "node count \(nodeCount) exceeds the data")
         }
         entryPoint = Int32(bitPattern: try reader.uint32())
         topLevel = Int(Int32(bitPattern: try reader.uint32()))
         guard nodeCount == 0 ? entryPoint == -1 && topLevel == -1 : (0..<nodeCount).contains(Int(entryPoint)) else {
-            throw MemoryRecordError.corruptIndex(reason: "entry point \(entryPoint) out of range")
+            throw VectorIndexError.corruptIndex(reason: "entry point \(entryPoint) out of range")
         }
 
         ids.reserveCapacity(nodeCount)
@@ -85,31 +85,31 @@ extension HNSWIndex {
         for node in 0..<nodeCount {
             let idLength = Int(try reader.uint32())
             guard let id = String(validating: try reader.take(idLength), as: UTF8.self) else {
-                throw MemoryRecordError.corruptIndex(reason: "node \(node) has an id that is not UTF-8")
+                throw VectorIndexError.corruptIndex(reason: "node \(node) has an id that is not UTF-8")
             }
             let flags = try reader.byte()
             let level = Int(try reader.byte())
             guard flags <= 1, level <= Self.maximumLevel else {
-                throw MemoryRecordError.corruptIndex(reason: "node \(node) has invalid flags or level")
+                throw VectorIndexError.corruptIndex(reason: "node \(node) has invalid flags or level")
             }
             ids.append(id)
             deleted.append(flags == 1)
             levels.append(UInt8(level))
             if flags == 0 {
                 guard nodes.updateValue(Int32(node), forKey: id) == nil else {
-                    throw MemoryRecordError.corruptIndex(reason: "id '\(id)' is live twice")
+                    throw VectorIndexError.corruptIndex(reason: "id '\(id)' is live twice")
                 }
             }
             for _ in 0..<dimension {
                 let value = Float(bitPattern: try reader.uint32())
-                guard value.isFinite else { throw MemoryRecordError.corruptIndex(reason: "node \(node) has NaN") }
+                guard value.isFinite else { throw VectorIndexError.corruptIndex(reason: "node \(node) has NaN") }
                 vectors.append(value)
             }
             var lists: [[Int32]] = []
             for layer in 0...level {
                 let linkCount = Int(try reader.uint32())
                 guard linkCount <= (layer == 0 ? 2 * m : m) else {
-                    throw MemoryRecordError.corruptIndex(reason: "node \(node) has too many links")
+                    throw VectorIndexError.corruptIndex(reason: "node \(node) has too many links")
                 }
                 var list: [Int32] = []
                 for _ in 0..<linkCount { list.append(Int32(bitPattern: try reader.uint32())) }
@@ -117,10 +117,10 @@ extension HNSWIndex {
             }
             linkLists.append(lists)
         }
-        guard reader.remaining == 0 else { throw MemoryRecordError.corruptIndex(reason: "trailing bytes") }
+        guard reader.remaining == 0 else { throw VectorIndexError.corruptIndex(reason: "trailing bytes") }
         if nodeCount > 0 {
             guard Int(levels[Int(entryPoint)]) == topLevel, levels.allSatisfy({ Int($0) <= topLevel }) else {
-                throw MemoryRecordError.corruptIndex(reason: "entry point is not on the top level")
+                throw VectorIndexError.corruptIndex(reason: "entry point is not on the top level")
             }
         }
         // Links are checked only now, when every node's level is known: a link on layer L must point to a node
@@ -131,7 +131,7 @@ extension HNSWIndex {
             for (layer, list) in lists.enumerated() {
                 for neighbour in list
                 where !(0..<nodeCount).contains(Int(neighbour)) || Int(levels[Int(neighbour)]) < layer {
-                    throw MemoryRecordError.corruptIndex(
+                    throw VectorIndexError.corruptIndex(
                         reason: "node \(node) links to a missing node on layer \(layer)"
                     )
                 }
@@ -193,7 +193,7 @@ private struct BinaryReader {
 
     mutating func take(_ count: Int) throws -> ArraySlice<UInt8> {
         guard count >= 0, count <= end - position else {
-            throw MemoryRecordError.corruptIndex(reason: "truncated at byte \(position)")
+            throw VectorIndexError.corruptIndex(reason: "truncated at byte \(position)")
         }
         defer { position += count }
         return bytes[position..<(position + count)]

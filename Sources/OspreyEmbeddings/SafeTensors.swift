@@ -31,7 +31,7 @@ public struct SafeTensors: Sendable {
         do {
             data = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw MemoryError.modelFile(path: url.path, reason: "\(error)")
+            throw EmbeddingError.modelFile(path: url.path, reason: "\(error)")
         }
         try self.init(data: data, path: url.path)
     }
@@ -40,7 +40,7 @@ public struct SafeTensors: Sendable {
     public init(data: Data, path: String = "<memory>") throws {
         self.data = data
         self.path = path
-        func fail(_ reason: String) -> MemoryError { .modelFile(path: path, reason: reason) }
+        func fail(_ reason: String) -> EmbeddingError { .modelFile(path: path, reason: reason) }
         guard data.count >= 8 else { throw fail("shorter than the 8-byte header length") }
         var headerLength = 0
         for index in 0..<8 { headerLength |= Int(data[data.startIndex + index]) << (8 * index) }
@@ -80,7 +80,7 @@ public struct SafeTensors: Sendable {
 
     /// The elements of tensor `name` in row-major order, converted to `Float` from F32, F16 or BF16.
     public func floats(_ name: String) throws -> [Float] {
-        guard let tensor = tensors[name] else { throw MemoryError.missingTensor(name: name) }
+        guard let tensor = tensors[name] else { throw EmbeddingError.missingTensor(name: name) }
         let start = dataStart + tensor.byteRange.lowerBound
         let count = tensor.count
         return try data.withUnsafeBytes { raw in
@@ -111,16 +111,16 @@ public struct SafeTensors: Sendable {
                     initialized = count
                 }
             default:
-                throw MemoryError.unsupportedDataType(name: name, dataType: tensor.dataType)
+                throw EmbeddingError.unsupportedDataType(name: name, dataType: tensor.dataType)
             }
         }
     }
 
     /// The elements of tensor `name`, after checking that its shape is `shape`.
     public func floats(_ name: String, shape: [Int]) throws -> [Float] {
-        guard let tensor = tensors[name] else { throw MemoryError.missingTensor(name: name) }
+        guard let tensor = tensors[name] else { throw EmbeddingError.missingTensor(name: name) }
         guard tensor.shape == shape else {
-            throw MemoryError.tensorShape(name: name, expected: shape, actual: tensor.shape)
+            throw EmbeddingError.tensorShape(name: name, expected: shape, actual: tensor.shape)
         }
         return try floats(name)
     }

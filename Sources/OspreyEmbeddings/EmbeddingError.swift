@@ -1,5 +1,5 @@
 /// Everything that can go wrong while loading or running the embedding model.
-public enum MemoryError: Error, Hashable, Sendable {
+public enum EmbeddingError: Error, Hashable, Sendable {
     /// A model file is missing, unreadable or malformed.
     case modelFile(path: String, reason: String)
     /// The weights lack a tensor the encoder needs.

@@ -21,9 +21,9 @@ public struct WordPieceTokenizer: Sendable {
 
     /// Creates a tokenizer from a token-to-id map, which must hold `[CLS]`, `[SEP]` and `[UNK]`.
     public init(vocabulary: [String: Int], maxLength: Int = 256) throws {
-        guard let classifierID = vocabulary["[CLS]"] else { throw MemoryError.missingToken("[CLS]") }
-        guard let separatorID = vocabulary["[SEP]"] else { throw MemoryError.missingToken("[SEP]") }
-        guard let unknownID = vocabulary["[UNK]"] else { throw MemoryError.missingToken("[UNK]") }
+        guard let classifierID = vocabulary["[CLS]"] else { throw EmbeddingError.missingToken("[CLS]") }
+        guard let separatorID = vocabulary["[SEP]"] else { throw EmbeddingError.missingToken("[SEP]") }
+        guard let unknownID = vocabulary["[UNK]"] else { throw EmbeddingError.missingToken("[UNK]") }
         self.vocabulary = vocabulary
         self.maxLength = max(2, maxLength)
         self.classifierID = classifierID
@@ -46,16 +46,16 @@ public struct WordPieceTokenizer: Sendable {
         do {
             data = try Data(contentsOf: url)
         } catch {
-            throw MemoryError.modelFile(path: url.path, reason: "\(error)")
+            throw EmbeddingError.modelFile(path: url.path, reason: "\(error)")
         }
         if url.pathExtension == "json" {
             let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
             guard let model = object?["model"] as? [String: Any], let vocabulary = model["vocab"] as? [String: Int]
-            else { throw MemoryError.modelFile(path: url.path, reason: "no model.vocab object") }
+            else { throw EmbeddingError.modelFile(path: url.path, reason: "no model.vocab object") }
             return vocabulary
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw MemoryError.modelFile(path: url.path, reason: "not UTF-8")
+            throw EmbeddingError.modelFile(path: url.path, reason: "not UTF-8")
         }
         var vocabulary: [String: Int] = [:]
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)

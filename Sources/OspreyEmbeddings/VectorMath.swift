@@ -1,5 +1,5 @@
 /// The dot products and normalization the vector indexes share, written for the optimizer to vectorize.
-enum VectorMath {
+public enum VectorMath {
     /// The dot product of `count` floats at `a` and `b`, in 16-wide and 8-wide SIMD lanes.
     @inline(__always)
     static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, count: Int) -> Float {
@@ -31,7 +31,7 @@ enum VectorMath {
     }
 
     /// The dot product of two arrays of equal length.
-    static func dot(_ a: [Float], _ b: [Float]) -> Float {
+    public static func dot(_ a: [Float], _ b: [Float]) -> Float {
         precondition(a.count == b.count, "dot product of vectors of different lengths")
         return a.withUnsafeBufferPointer { a in
             b.withUnsafeBufferPointer { b in
@@ -43,7 +43,7 @@ enum VectorMath {
     }
 
     /// The vector scaled to unit length, or nil when it is all zeros or holds NaN or infinity.
-    static func normalized(_ vector: [Float]) -> [Float]? {
+    public static func normalized(_ vector: [Float]) -> [Float]? {
         let squared = dot(vector, vector)
         guard squared.isFinite, squared > 0 else { return nil }
         let scale = 1 / squared.squareRoot()

@@ -73,7 +73,7 @@ public struct MiniLMEmbedder: Sendable {
         let hidden = configuration.hiddenSize
         let heads = configuration.attentionHeads
         guard heads > 0, hidden % heads == 0, (hidden / heads) % DenseLayer.panelWidth == 0 else {
-            throw MemoryError.modelFile(
+            throw EmbeddingError.modelFile(
                 path: directory.appendingPathComponent("config.json").path,
                 reason: "hidden size \(hidden) over \(heads) heads is not a multiple of \(DenseLayer.panelWidth)"
             )
@@ -102,10 +102,10 @@ public struct MiniLMEmbedder: Sendable {
             )
         }
         guard let vocabularySize = weights.tensors[prefix + "embeddings.word_embeddings.weight"]?.shape.first else {
-            throw MemoryError.missingTensor(name: prefix + "embeddings.word_embeddings.weight")
+            throw EmbeddingError.missingTensor(name: prefix + "embeddings.word_embeddings.weight")
         }
         guard tokenizer.vocabulary.values.allSatisfy({ $0 >= 0 && $0 < vocabularySize }) else {
-            throw MemoryError.modelFile(path: directory.path, reason: "vocabulary ids exceed \(vocabularySize) rows")
+            throw EmbeddingError.modelFile(path: directory.path, reason: "vocabulary ids exceed \(vocabularySize) rows")
         }
         wordEmbeddings = try tensor("embeddings.word_embeddings.weight", vocabularySize, hidden)
         positionEmbeddings = try tensor("embeddings.position_embeddings.weight", configuration.maxPositions, hidden)
@@ -173,7 +173,7 @@ public struct MiniLMEmbedder: Sendable {
         do {
             return try JSONDecoder().decode(Configuration.self, from: Data(contentsOf: url))
         } catch {
-            throw MemoryError.modelFile(path: url.path, reason: "\(error)")
+            throw EmbeddingError.modelFile(path: url.path, reason: "\(error)")
         }
     }
 

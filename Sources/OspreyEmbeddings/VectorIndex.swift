@@ -32,9 +32,9 @@ public struct VectorIndex: Sendable {
     /// Stores the vector, scaled to unit length, under `id`, replacing any vector already there.
     public mutating func add(_ vector: [Float], for id: String) throws {
         guard vector.count == dimension else {
-            throw MemoryRecordError.dimensionMismatch(expected: dimension, actual: vector.count)
+            throw VectorIndexError.dimensionMismatch(expected: dimension, actual: vector.count)
         }
-        guard let unit = VectorMath.normalized(vector) else { throw MemoryRecordError.invalidVector(id: id) }
+        guard let unit = VectorMath.normalized(vector) else { throw VectorIndexError.invalidVector(id: id) }
         if let row = rows[id] {
             storage.replaceSubrange((row * dimension)..<((row + 1) * dimension), with: unit)
         } else {
@@ -74,9 +74,9 @@ public struct VectorIndex: Sendable {
         filter: ((String) -> Bool)? = nil
     ) throws -> [(id: String, score: Float)] {
         guard query.count == dimension else {
-            throw MemoryRecordError.dimensionMismatch(expected: dimension, actual: query.count)
+            throw VectorIndexError.dimensionMismatch(expected: dimension, actual: query.count)
         }
-        guard let unit = VectorMath.normalized(query) else { throw MemoryRecordError.invalidVector(id: "query") }
+        guard let unit = VectorMath.normalized(query) else { throw VectorIndexError.invalidVector(id: "query") }
         guard k > 0, !ids.isEmpty else { return [] }
         var best = ScoreHeap(capacity: k)
         let dimension = dimension

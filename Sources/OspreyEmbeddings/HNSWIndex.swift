@@ -64,9 +64,9 @@ public struct HNSWIndex: Sendable {
     /// Inserts the vector, scaled to unit length, under `id`; an earlier vector under `id` is removed first.
     public mutating func add(_ vector: [Float], for id: String) throws {
         guard vector.count == dimension else {
-            throw MemoryRecordError.dimensionMismatch(expected: dimension, actual: vector.count)
+            throw VectorIndexError.dimensionMismatch(expected: dimension, actual: vector.count)
         }
-        guard let unit = VectorMath.normalized(vector) else { throw MemoryRecordError.invalidVector(id: id) }
+        guard let unit = VectorMath.normalized(vector) else { throw VectorIndexError.invalidVector(id: id) }
         remove(id)
         insert(unit, id: id, level: randomLevel())
     }
@@ -89,9 +89,9 @@ public struct HNSWIndex: Sendable {
         filter: ((String) -> Bool)? = nil
     ) throws -> [(id: String, score: Float)] {
         guard query.count == dimension else {
-            throw MemoryRecordError.dimensionMismatch(expected: dimension, actual: query.count)
+            throw VectorIndexError.dimensionMismatch(expected: dimension, actual: query.count)
         }
-        guard let unit = VectorMath.normalized(query) else { throw MemoryRecordError.invalidVector(id: "query") }
+        guard let unit = VectorMath.normalized(query) else { throw VectorIndexError.invalidVector(id: "query") }
         guard k > 0, !nodes.isEmpty else { return [] }
         let found = vectors.withUnsafeBufferPointer { buffer in
             unit.withUnsafeBufferPointer { unit in
