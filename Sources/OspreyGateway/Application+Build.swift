@@ -65,7 +65,8 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     )
     let tokens = TokensController(tokens: kernel.store.tokens, authenticator: kernel.authenticator)
     let memory = MemoryController(memory: kernel.memory)
-    StatusController(kernel: kernel).add(to: &routes)
+    let status = StatusController(kernel: kernel)
+    status.add(to: &routes)
     sessions.add(to: &routes)
     events.add(to: &routes)
     tokens.add(to: &routes)
@@ -76,7 +77,7 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     // request decoding exist once for both doors.
     let operations =
         sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
-        + memory.operations
+        + memory.operations + status.operations
     WebSocketController(
         operations: Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) }),
         ledger: kernel.store.ledger,

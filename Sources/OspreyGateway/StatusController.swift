@@ -6,7 +6,7 @@ import OspreyProviders
 import OspreyStore
 import OspreyTools
 
-/// `/health`, `/api/status`, `/metrics`, `/api/audit/*`.
+/// `/health`, `/api/status`, `/api/models`, `/metrics`, `/api/audit/export`.
 struct StatusController {
     let kernel: Kernel
 
@@ -14,14 +14,21 @@ struct StatusController {
         routes.on(.get, "/health", .open) { _, _ in
             try .json(["status": "ok", "version": JSONValue.string(Kernel.version)] as JSONValue)
         }
-        routes.on(.get, "/api/status", .role(.viewer), status)
+        routes.bind(.get, "/api/status", status)
+        // Text for Prometheus and a JSON Lines stream: not one JSON answer, so routes of their own.
         routes.on(.get, "/metrics", .open, metrics)
         routes.on(.get, "/api/audit/export", .role(.viewer), export)
-        routes.on(.get, "/api/models", .role(.viewer), models)
+        routes.bind(.get, "/api/models", models)
     }
 
+    var operations: [Operation] { [status, models] }
+
     /// Providers with their models and breaker state, the local model, and each agent's routes.
-    @Sendable func models(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+    var models: Operation {
+        Operation("models.list", role: .viewer) { (_: NoFields, _) in try await listModels() }
+    }
+
+    func listModels() async throws -> JSONValue {
         let runtime = kernel.runtime
         let breakers = runtime.router.breakerStates()
         var providers: [JSONValue] = kernel.config.providers.map { provider in
@@ -56,12 +63,14 @@ struct StatusController {
                 "tools": .array(runtime.grantedTools(settings).map(JSONValue.string)),
             ]
         }
-        return try .json(
-            ["providers": .array(providers), "local_model": local, "agents": .object(agents)] as JSONValue
-        )
+        return ["providers": .array(providers), "local_model": local, "agents": .object(agents)]
     }
 
-    @Sendable func status(_ request: Request, context: GatewayRequestContext) async throws -> Response {
+    var status: Operation {
+        Operation("status.get", role: .viewer) { (_: NoFields, _) in try await currentStatus() }
+    }
+
+    func currentStatus() async throws -> JSONValue {
         let lastSeq = try await kernel.store.ledger.lastSeq()
         let sessions = try await kernel.store.sessions.count()
         let synchronous = try await kernel.store.writerSynchronous()
@@ -77,7 +86,7 @@ struct StatusController {
             "subscribers": .int(kernel.store.ledger.bus.subscriberCount),
             "providers": .array(kernel.config.providers.map { .string($0.name) }),
         ]
-        return try .json(body)
+        return body
     }
 
     @Sendable func metrics(_ request: Request, context: GatewayRequestContext) async throws -> Response {
