@@ -31,20 +31,7 @@ public final class ApprovalDesk: ApprovalGate {
             return .granted(approvalID: grant.id.rawValue, scope: "session")
         }
         let (seconds, attoseconds) = lifetime.components
-        let pending = try await approvals.request(
-            Approvals.Draft(
-                agent: request.agent,
-                session: request.session,
-                callID: request.callID,
-                tool: request.tool,
-                arguments: request.arguments,
-                argumentsHash: request.argumentsHash,
-                risk: request.risk.rawValue,
-                rule: request.rule,
-                reason: request.reason
-            ),
-            lifetime: Double(seconds) + Double(attoseconds) / 1e18
-        )
+        let pending = try await approvals.request(request, lifetime: Double(seconds) + Double(attoseconds) / 1e18)
         let id = pending.id.rawValue
         let (stream, continuation) = AsyncStream<Void>.makeStream()
         waiters.withLock { $0[id] = continuation }

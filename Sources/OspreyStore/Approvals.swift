@@ -76,40 +76,8 @@ public struct Approvals: Sendable {
     let writer: any DatabaseWriter
     let ledger: Ledger
 
-    /// What a new approval is about.
-    public struct Draft: Hashable, Sendable {
-        public var agent: String
-        public var session: String?
-        public var callID: String
-        public var tool: String
-        public var arguments: String
-        public var argumentsHash: String
-        public var risk: String
-        public var rule: String
-        public var reason: String
-
-        public init(
-            agent: String,
-            session: String?,
-            callID: String,
-            tool: String,
-            arguments: String,
-            argumentsHash: String,
-            risk: String,
-            rule: String,
-            reason: String
-        ) {
-            self.agent = agent
-            self.session = session
-            self.callID = callID
-            self.tool = tool
-            self.arguments = arguments
-            self.argumentsHash = argumentsHash
-            self.risk = risk
-            self.rule = rule
-            self.reason = reason
-        }
-    }
+    /// What a new approval is about: the request the policy made.
+    public typealias Draft = ApprovalRequest
 
     /// Stores a pending approval that expires after `lifetime`, with its `approval.requested` event.
     public func request(_ draft: Draft, lifetime: TimeInterval, now: Date = Date()) async throws -> Approval {
@@ -124,7 +92,7 @@ public struct Approvals: Sendable {
                     """,
                 arguments: [
                     id.rawValue, draft.agent, draft.session, draft.callID, draft.tool, arguments, draft.argumentsHash,
-                    draft.risk, draft.rule, draft.reason, WireFormat.timestamp(now),
+                    draft.risk.rawValue, draft.rule, draft.reason, WireFormat.timestamp(now),
                     WireFormat.timestamp(now.addingTimeInterval(lifetime)),
                 ]
             )

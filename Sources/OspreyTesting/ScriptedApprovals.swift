@@ -1,3 +1,4 @@
+public import OspreyCore
 public import OspreyTools
 import Synchronization
 

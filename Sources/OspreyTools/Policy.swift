@@ -1,10 +1,5 @@
 public import OspreyCore
 
-/// How much harm a tool call can do, from the policy's point of view.
-public enum ToolRisk: String, Hashable, Sendable, CaseIterable {
-    case read, write, exec, network, dangerous
-}
-
 /// How an agent may run commands.
 public enum ExecMode: String, Hashable, Sendable, CaseIterable {
     /// No commands at all.

@@ -19,7 +19,7 @@ struct ApprovalStoreTests {
         tool: "run_command",
         arguments: #"{"command":"make"}"#,
         argumentsHash: "h1",
-        risk: "exec",
+        risk: .exec,
         rule: "approval_mode",
         reason: "make not in exec_allow"
     )

@@ -50,7 +50,7 @@ struct GatewayEdgeTests {
                 tool: "run_command",
                 arguments: #"{"command":"rm -rf /tmp/x"}"#,
                 argumentsHash: "h",
-                risk: "dangerous",
+                risk: .dangerous,
                 rule: "dangerous",
                 reason: "test"
             ),

@@ -104,7 +104,7 @@ struct TaskEventTests {
                 tool: "run_command",
                 arguments: "{}",
                 argumentsHash: "h",
-                risk: "exec",
+                risk: .exec,
                 rule: "r",
                 reason: "why"
             ),

@@ -1,0 +1,37 @@
+/// A tool call waiting for a human, bound to a hash of its exact arguments: what the policy asks (OspreyTools) and
+/// what the store keeps (`Approvals.request`), one type on both sides of the module wall.
+public struct ApprovalRequest: Hashable, Sendable {
+    public var agent: String
+    public var session: String?
+    public var callID: String
+    public var tool: String
+    /// The arguments as the model wrote them (redacted before they are stored or shown).
+    public var arguments: String
+    /// SHA-256 of the tool name and the canonical JSON of the arguments: a grant covers exactly these.
+    public var argumentsHash: String
+    public var risk: ToolRisk
+    public var rule: String
+    public var reason: String
+
+    public init(
+        agent: String,
+        session: String?,
+        callID: String,
+        tool: String,
+        arguments: String,
+        argumentsHash: String,
+        risk: ToolRisk,
+        rule: String,
+        reason: String
+    ) {
+        self.agent = agent
+        self.session = session
+        self.callID = callID
+        self.tool = tool
+        self.arguments = arguments
+        self.argumentsHash = argumentsHash
+        self.risk = risk
+        self.rule = rule
+        self.reason = reason
+    }
+}
