@@ -16,7 +16,4 @@ public struct GatewayRequestContext: RequestContext, WebSocketRequestContext, Re
         self.webSocket = .init()
         self.remoteAddress = source.channel.remoteAddress
     }
-
-    /// Who is acting, for the ledger: `user:<token name>` or `anonymous`.
-    var actor: String { token.map { "user:\($0.name)" } ?? "anonymous" }
 }

@@ -4,7 +4,7 @@ import Hummingbird
 import NIOCore
 import OspreyCore
 
-/// A request's JSON object body, read under the size limit and parsed strictly, with typed field access.
+/// A request's JSON object body, read under the size limit and parsed strictly; ``Fields`` reads it with types.
 struct JSONBody {
     let members: [String: JSONValue]
 
@@ -19,41 +19,6 @@ struct JSONBody {
             throw APIError.badRequest("Unknown field '\(unknown)'.")
         }
         return JSONBody(members: members)
-    }
-
-    func optionalString(_ key: String) throws -> String? {
-        switch members[key] {
-        case nil, .null?: return nil
-        case .string(let value)?: return value
-        default: throw APIError.badRequest("Field '\(key)' must be a string.")
-        }
-    }
-
-    func optionalInt(_ key: String) throws -> Int? {
-        switch members[key] {
-        case nil, .null?: return nil
-        case .int(let value)?: return value
-        default: throw APIError.badRequest("Field '\(key)' must be an integer.")
-        }
-    }
-
-    func optionalStrings(_ key: String) throws -> [String]? {
-        switch members[key] {
-        case nil, .null?: return nil
-        case .array(let values)?:
-            return try values.map { value in
-                guard case .string(let text) = value else {
-                    throw APIError.badRequest("Field '\(key)' must be an array of strings.")
-                }
-                return text
-            }
-        default: throw APIError.badRequest("Field '\(key)' must be an array of strings.")
-        }
-    }
-
-    func string(_ key: String) throws -> String {
-        guard let value = try optionalString(key) else { throw APIError.badRequest("Field '\(key)' is required.") }
-        return value
     }
 }
 
