@@ -101,8 +101,9 @@ public struct Sessions: Sendable {
         }
     }
 
-    /// The same, inside a transaction the caller holds. Secrets are redacted from the message before it is kept.
-    public func append(
+    /// The same, inside a transaction the store holds (``record(_:in:actor:)``). Secrets are redacted from the
+    /// message before it is kept.
+    func append(
         _ message: Message,
         to id: Session.ID,
         actor: String,

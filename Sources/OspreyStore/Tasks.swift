@@ -334,20 +334,23 @@ public struct Tasks: Sendable {
         }
     }
 
+    /// `chain(id, level)`: the task bound to the first `?` (level 0) and its ancestors, at most 64 levels up.
+    static let chain = """
+        WITH RECURSIVE chain(id, level) AS (
+            SELECT ?, 0
+            UNION ALL
+            SELECT t.parent, c.level + 1 FROM tasks t JOIN chain c ON t.id = c.id
+            WHERE t.parent IS NOT NULL AND c.level < 64
+        )
+
+        """
+
     /// The task and its ancestors, nearest first: whose limits a call made for the task must fit.
     public func lineage(of id: TaskRecord.ID) async throws -> [TaskRecord] {
         try await writer.read { db in
             try Row.fetchAll(
                 db,
-                sql: """
-                    WITH RECURSIVE chain(id, level) AS (
-                        SELECT ?, 0
-                        UNION ALL
-                        SELECT t.parent, c.level + 1 FROM tasks t JOIN chain c ON t.id = c.id
-                        WHERE t.parent IS NOT NULL AND c.level < 64
-                    )
-                    SELECT tasks.* FROM chain JOIN tasks ON tasks.id = chain.id ORDER BY chain.level
-                    """,
+                sql: Self.chain + "SELECT tasks.* FROM chain JOIN tasks ON tasks.id = chain.id ORDER BY chain.level",
                 arguments: [id.rawValue]
             ).map(TaskRecord.init(row:))
         }
@@ -359,15 +362,8 @@ public struct Tasks: Sendable {
     static func spend(_ id: TaskRecord.ID, tokens: Int, costUSD: Double, in db: Database) throws {
         guard tokens != 0 || costUSD != 0 else { return }
         try db.execute(
-            sql: """
-                WITH RECURSIVE chain(id, level) AS (
-                    SELECT ?, 0
-                    UNION ALL
-                    SELECT t.parent, c.level + 1 FROM tasks t JOIN chain c ON t.id = c.id
-                    WHERE t.parent IS NOT NULL AND c.level < 64
-                )
-                UPDATE tasks SET tokens = tokens + ?, cost_usd = cost_usd + ? WHERE id IN (SELECT id FROM chain)
-                """,
+            sql: Self.chain
+                + "UPDATE tasks SET tokens = tokens + ?, cost_usd = cost_usd + ? WHERE id IN (SELECT id FROM chain)",
             arguments: [id.rawValue, tokens, costUSD]
         )
     }
