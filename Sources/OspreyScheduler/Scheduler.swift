@@ -29,61 +29,8 @@ public actor Scheduler {
         self.agentExists = agentExists
     }
 
-    /// What a client asks for; validated by ``add(_:actor:now:)``.
-    public struct Request: Sendable {
-        public var name: String?
-        public var spec: String?
-        public var timezone: String
-        public var missed: String
-        public var triggerEvent: String?
-        public var triggerFilter: [String: JSONValue]
-        public var cooldownSeconds: Int
-        public var agent: String
-        public var title: String
-        public var instructions: String
-        public var tools: [String]?
-        public var priority: Int
-        /// A routine's deterministic checks; the agent runs only when one changes.
-        public var checks: [JSONValue] = []
-        /// A routine's remediation command, tried before the agent.
-        public var remediation: String?
-        /// The token limit of each task it fires; 0 for none.
-        public var maxTokens = 0
-        /// The cost limit of each task it fires, in dollars; 0 for none.
-        public var maxCostUSD = 0.0
-        /// Created by a run with untrusted content in its context: the tasks it fires start tainted.
-        public var tainted = false
-        /// The task whose run created it: its tasks count as that task's sub-tasks (depth limit, taint).
-        public var parent: String?
-
-        public init(
-            name: String? = nil,
-            spec: String? = nil,
-            timezone: String = "UTC",
-            missed: String = "skip",
-            triggerEvent: String? = nil,
-            triggerFilter: [String: JSONValue] = [:],
-            cooldownSeconds: Int = 60,
-            agent: String = "default",
-            title: String,
-            instructions: String,
-            tools: [String]? = nil,
-            priority: Int = 5
-        ) {
-            self.name = name
-            self.spec = spec
-            self.timezone = timezone
-            self.missed = missed
-            self.triggerEvent = triggerEvent
-            self.triggerFilter = triggerFilter
-            self.cooldownSeconds = cooldownSeconds
-            self.agent = agent
-            self.title = title
-            self.instructions = instructions
-            self.tools = tools
-            self.priority = priority
-        }
-    }
+    /// What a client asks for; validated and completed (zone, next fire time) by ``add(_:actor:now:)``.
+    public typealias Request = Schedules.Draft
 
     /// Validates and stores a schedule: a bad expression, time zone, policy, agent or priority is a clear
     /// ``StoreError/invalid(_:)`` and nothing is stored.
@@ -136,33 +83,11 @@ public actor Scheduler {
         {
             throw StoreError.invalid("trigger event must be a dotted event type such as task.completed or task.*")
         }
-        return try await store.schedules.add(
-            {
-                var draft = Schedules.Draft(
-                    name: request.name ?? request.title,
-                    spec: request.spec,
-                    timezone: zone.identifier,
-                    missed: request.missed,
-                    triggerEvent: request.triggerEvent,
-                    triggerFilter: request.triggerFilter,
-                    cooldownSeconds: request.cooldownSeconds,
-                    agent: request.agent,
-                    title: request.title,
-                    instructions: request.instructions,
-                    tools: request.tools,
-                    priority: request.priority,
-                    nextFireAt: next
-                )
-                draft.checks = request.checks
-                draft.remediation = request.remediation
-                draft.maxTokens = request.maxTokens
-                draft.maxCostUSD = request.maxCostUSD
-                draft.tainted = request.tainted
-                draft.parent = request.parent
-                return draft
-            }(),
-            actor: actor
-        )
+        var draft = request
+        draft.name = request.name ?? request.title
+        draft.timezone = zone.identifier
+        draft.nextFireAt = next
+        return try await store.schedules.add(draft, actor: actor)
     }
 
     /// Fires a schedule now (`osprey cron run`), whatever its spec says; returns the task it submitted (none for a

@@ -88,9 +88,11 @@ public struct Schedules: Sendable {
     let writer: any DatabaseWriter
     let ledger: Ledger
 
-    /// A validated schedule to store (the scheduler parses and checks the spec before it gets here).
+    /// A schedule as a client asks for it, and as it is stored once the scheduler has checked it (parsed the spec
+    /// and zone, worked out ``nextFireAt``). One type from the API and the agent tools down to the row.
     public struct Draft: Hashable, Sendable {
-        public var name: String
+        /// A label; the title when nil.
+        public var name: String?
         public var spec: String?
         public var timezone: String
         public var missed: String
@@ -102,32 +104,35 @@ public struct Schedules: Sendable {
         public var instructions: String
         public var tools: [String]?
         public var priority: Int
+        /// Set by the scheduler from the spec.
         public var nextFireAt: Date?
+        /// A routine's deterministic checks; the agent runs only when one changes.
         public var checks: [JSONValue] = []
+        /// A routine's remediation command, tried before the agent.
         public var remediation: String?
         /// The token limit of each task it fires; 0 for none.
         public var maxTokens = 0
         /// The cost limit of each task it fires, in dollars; 0 for none.
         public var maxCostUSD = 0.0
-        /// Created by a tainted run: its tasks start tainted.
+        /// Created by a run with untrusted content in its context: the tasks it fires start tainted.
         public var tainted = false
-        /// The task whose run created it.
+        /// The task whose run created it: its tasks count as that task's sub-tasks (depth limit, taint).
         public var parent: String?
 
         public init(
-            name: String,
-            spec: String?,
-            timezone: String,
-            missed: String,
+            name: String? = nil,
+            spec: String? = nil,
+            timezone: String = "UTC",
+            missed: String = "skip",
             triggerEvent: String? = nil,
             triggerFilter: [String: JSONValue] = [:],
-            cooldownSeconds: Int = 0,
-            agent: String,
+            cooldownSeconds: Int = 60,
+            agent: String = "default",
             title: String,
             instructions: String,
             tools: [String]? = nil,
             priority: Int = 5,
-            nextFireAt: Date?
+            nextFireAt: Date? = nil
         ) {
             self.name = name
             self.spec = spec
@@ -156,7 +161,8 @@ public struct Schedules: Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
-                    id.rawValue, draft.name, draft.spec, draft.timezone, draft.missed, draft.triggerEvent,
+                    id.rawValue, draft.name ?? draft.title, draft.spec, draft.timezone, draft.missed,
+                    draft.triggerEvent,
                     draft.triggerEvent == nil ? nil : JSONValue.object(draft.triggerFilter).canonicalJSON,
                     draft.cooldownSeconds, draft.agent, draft.title, draft.instructions,
                     draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
