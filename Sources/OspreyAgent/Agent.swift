@@ -499,17 +499,20 @@ public struct Agent: Sendable {
         let compactedStored = messages.count - (previous != nil && messages.first?.role == .system ? 1 : 0)
         let through = compactedStored > 0 && compactedStored <= tail.count ? tail[compactedStored - 1].seq : 0
         let message = Message.system("\(Self.compactionMarker)\(through)]\n\(summary)\n\n\(checkpoint)")
-        try await store.sessions.append(message, to: session, actor: "agent:\(name)")
-        try await store.ledger.append(
-            EventDraft(
-                type: "session.compacted",
-                actor: "agent:\(name)",
-                session: session.rawValue,
-                payload: [
-                    "removed_messages": .int(messages.count), "through_seq": .int(through),
-                    "checkpoint": .string(checkpoint),
-                ]
-            )
+        let compacted = EventDraft(
+            type: "session.compacted",
+            actor: "agent:\(name)",
+            session: session.rawValue,
+            payload: [
+                "removed_messages": .int(messages.count), "through_seq": .int(through),
+                "checkpoint": .string(checkpoint),
+            ]
+        )
+        // The summary and its event commit together: a crash cannot leave one without the other.
+        try await store.sessions.record(
+            Sessions.Step(messages: [message], followUps: [compacted]),
+            in: session,
+            actor: "agent:\(name)"
         )
         return message
     }
