@@ -18,6 +18,10 @@ struct AgentRunner {
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
         let record = try await kernel.store.sessions.get(session)
+        // The session names an agent the client chose: one config.toml lacks is the request's fault, not the server's.
+        guard kernel.runtime.knows(agent: record.agent) else {
+            throw APIError.badRequest("no agent named '\(record.agent)' in config.toml")
+        }
         let agent = try kernel.runtime.agent(named: record.agent)
         // Messages to one session run one at a time, in order: a second one waits in the session's lane.
         let cancelSignal = try await kernel.runtime.runs.begin(session.rawValue)

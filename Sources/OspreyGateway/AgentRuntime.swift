@@ -170,10 +170,11 @@ public final class AgentRuntime: Sendable {
     public func knows(agent name: String) -> Bool { name == "default" || config.agents[name] != nil }
 
     /// The named agent, ready to run; `tools` narrows its tool set further (a delegated task's grant).
+    ///
+    /// An agent config.toml does not define is a ``ConfigError``; a door that takes the name from a client
+    /// checks ``knows(agent:)`` first and answers 400.
     public func agent(named name: String, tools: [String]? = nil) throws -> Agent {
-        guard knows(agent: name) else {
-            throw StoreError.invalid("no agent named '\(name)' in config.toml")
-        }
+        guard knows(agent: name) else { throw ConfigError("no agent named '\(name)' in config.toml") }
         var settings = config.agent(name)
         settings.tools = grantedTools(settings)
         if let tools { settings.tools = settings.tools?.filter { tools.contains($0) } }
