@@ -100,11 +100,10 @@ public struct Agent: Sendable {
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
         try await forTask {
-            // A secret typed into a prompt is redacted before the model, the transcript or the ledger sees it.
-            let prompt = store.ledger.redactor.redact(prompt)
             let history = try await loadHistory(session)
-            try await store.sessions.append(.user(prompt), to: session, actor: actor)
-            return try await drive(history: history, prompt: .user(prompt), session: session, onEvent: onEvent)
+            // The store redacts a secret typed into a prompt before it keeps it; the model gets the kept message.
+            let (stored, _) = try await store.sessions.append(.user(prompt), to: session, actor: actor)
+            return try await drive(history: history, prompt: stored.message, session: session, onEvent: onEvent)
         }
     }
 
