@@ -1,4 +1,3 @@
-import Foundation
 import GRDB
 public import OspreyCore
 
@@ -16,17 +15,7 @@ extension Sessions {
                       AND m.session_id NOT IN (SELECT session FROM tasks WHERE status IN ('queued', 'running'))
                     ORDER BY m.seq
                     """
-            ).compactMap { row -> StoredMessage? in
-                let content = try WireFormat.decoder.decode([Content].self, from: Data((row["content"] as String).utf8))
-                let message = Message(role: Role(rawValue: row["role"]) ?? .user, content: content)
-                guard message.role != .assistant || !message.toolCalls.isEmpty else { return nil }
-                return StoredMessage(
-                    seq: row["seq"],
-                    sessionID: Session.ID(row["session_id"] as String),
-                    message: message,
-                    createdAt: WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
-                )
-            }
+            ).map(Self.storedMessage(from:)).filter { $0.message.role != .assistant || !$0.message.toolCalls.isEmpty }
         }
     }
 }

@@ -147,16 +147,19 @@ public struct Sessions: Sendable {
                 db,
                 sql: "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
                 arguments: [id.rawValue, after, limit]
-            ).map { row in
-                let content = try WireFormat.decoder.decode([Content].self, from: Data((row["content"] as String).utf8))
-                return StoredMessage(
-                    seq: row["seq"],
-                    sessionID: id,
-                    message: Message(role: Role(rawValue: row["role"]) ?? .user, content: content),
-                    createdAt: WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
-                )
-            }
+            ).map(Self.storedMessage(from:))
         }
+    }
+
+    /// A `messages` row as a stored message.
+    static func storedMessage(from row: Row) throws -> StoredMessage {
+        let content = try WireFormat.decoder.decode([Content].self, from: Data((row["content"] as String).utf8))
+        return StoredMessage(
+            seq: row["seq"],
+            sessionID: Session.ID(row["session_id"] as String),
+            message: Message(role: Role(rawValue: row["role"]) ?? .user, content: content),
+            createdAt: WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
+        )
     }
 
     static func session(from row: Row) -> Session {
