@@ -7,7 +7,9 @@ import OspreyStore
 /// Runs an agent for one message in a session, for every client alike: one run per session at a time,
 /// cancellable through ``RunRegistry``, every outcome recorded.
 struct AgentRunner {
-    let kernel: Kernel
+    let sessions: Sessions
+    let ledger: Ledger
+    let runtime: AgentRuntime
 
     struct Cancelled: Error {}
 
@@ -17,15 +19,15 @@ struct AgentRunner {
         actor: String,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
-        let record = try await kernel.store.sessions.get(session)
+        let record = try await sessions.get(session)
         // The session names an agent the client chose: one config.toml lacks is the request's fault, not the server's.
-        guard kernel.runtime.knows(agent: record.agent) else {
+        guard runtime.knows(agent: record.agent) else {
             throw APIError.badRequest("no agent named '\(record.agent)' in config.toml")
         }
-        let agent = try kernel.runtime.agent(named: record.agent)
+        let agent = try runtime.agent(named: record.agent)
         // Messages to one session run one at a time, in order: a second one waits in the session's lane.
-        let cancelSignal = try await kernel.runtime.runs.begin(session.rawValue)
-        defer { kernel.runtime.runs.end(session.rawValue) }
+        let cancelSignal = try await runtime.runs.begin(session.rawValue)
+        defer { runtime.runs.end(session.rawValue) }
         do {
             return try await withThrowingTaskGroup(of: RunResult?.self) { group in
                 group.addTask { try await agent.run(content, session: session, actor: actor, onEvent: onEvent) }
@@ -35,7 +37,7 @@ struct AgentRunner {
                     throw Cancelled()
                 }
                 // The client sees at once when the run waits for a human.
-                let bus = kernel.store.ledger.bus
+                let bus = ledger.bus
                 group.addTask {
                     for await event in bus.subscribe()
                     where event.type == "approval.requested" && event.session == session.rawValue {
@@ -48,7 +50,7 @@ struct AgentRunner {
                 return result
             }
         } catch is Cancelled {
-            try await kernel.store.ledger.append(
+            try await ledger.append(
                 EventDraft(
                     type: "run.cancelled",
                     actor: actor,
@@ -58,7 +60,7 @@ struct AgentRunner {
             )
             throw APIError(.conflict, "cancelled", "The run was cancelled.")
         } catch let error as AgentError {
-            try await kernel.store.ledger.append(
+            try await ledger.append(
                 EventDraft(
                     type: "run.failed",
                     actor: "agent:\(agent.name)",

@@ -51,7 +51,7 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     var routes = RouteTable(router: router, catalog: catalog, maxBodyBytes: kernel.config.gateway.maxBodyBytes)
     let sessions = SessionsController(
         sessions: kernel.store.sessions,
-        runner: AgentRunner(kernel: kernel),
+        runner: AgentRunner(sessions: kernel.store.sessions, ledger: kernel.store.ledger, runtime: kernel.runtime),
         runs: kernel.runtime.runs
     )
     let events = EventsController(ledger: kernel.store.ledger, authenticator: kernel.authenticator)

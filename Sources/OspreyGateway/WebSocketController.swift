@@ -166,12 +166,10 @@ struct WebSocketConnection: Sendable {
         guard let member = Self.methods[method], let operation = operations[method] else {
             throw APIError(.notFound, "unknown_method", "No method named '\(method)'.")
         }
-        var fields = Fields(json: params)
+        var params = params
         // The socket has always taken a session's id as `id` too.
-        if operation.fields.contains("session"), !operation.fields.contains("id"), params["session"] == nil,
-            let id = params["id"]
-        {
-            fields = Fields(json: params.filter { $0.key != "id" }.merging(["session": id]) { $1 })
+        if operation.fields.contains("session"), !operation.fields.contains("id"), params["session"] == nil {
+            params["session"] = params.removeValue(forKey: "id")
         }
         let outbound = self.outbound
         let caller = Caller(token: token) { session, event in
@@ -182,7 +180,7 @@ struct WebSocketConnection: Sendable {
             ]
             try await outbound.write(.text(frame.canonicalJSON))
         }
-        let answer = try await operation.call(fields, caller: caller)
+        let answer = try await operation.call(Fields(json: params), caller: caller)
         guard let member else { return answer }
         return answer[member] ?? .null
     }
