@@ -104,13 +104,20 @@ struct WebSocketConnection: Sendable {
                     if method == "subscribe" || method == "unsubscribe" {
                         let payload: JSONValue
                         if method == "subscribe" {
-                            let lastSeq = try await ledger.lastSeq()
-                            let after = params["after"]?.intValue ?? lastSeq
-                            let filter = EventFilter(
-                                type: params["type"]?.stringValue,
-                                session: params["session"]?.stringValue,
-                                task: params["task"]?.stringValue
-                            )
+                            let request: Subscribe
+                            do {
+                                request = try subscription(params)
+                            } catch {
+                                let apiError = APIError.from(error) ?? APIError.badRequest("Malformed subscription.")
+                                try await send([
+                                    "type": "res", "id": id, "ok": false,
+                                    "error": Self.error(apiError.code, apiError.message),
+                                ])
+                                continue
+                            }
+                            let after: Int
+                            if let given = request.after { after = given } else { after = try await ledger.lastSeq() }
+                            let filter = request.filter
                             follower?.cancel()
                             let ledger = self.ledger
                             let outbound = self.outbound
@@ -159,6 +166,28 @@ struct WebSocketConnection: Sendable {
     func closeWhenRevoked(_ token: TokenRecord) async {
         guard await authenticator.waitUntilEnded(token, bus: ledger.bus) else { return }
         try? await outbound.close(.policyViolation, reason: "token revoked or expired")
+    }
+
+    /// What `subscribe` asks for: events after `after` (default: from now on) that match the filter.
+    struct Subscribe: OperationRequest {
+        static let fields: Set<String> = ["after", "type", "session", "task"]
+        let after: Int?
+        let filter: EventFilter
+        init(_ fields: Fields) throws {
+            after = try fields["after"] == nil ? nil : fields.int("after", default: 0, range: 0...Int.max)
+            filter = EventFilter(
+                type: try fields.optionalString("type"),
+                session: try fields.optionalString("session"),
+                task: try fields.optionalString("task")
+            )
+        }
+    }
+
+    /// A subscription's request, decoded strictly; it reads the event stream, so it needs the `events` scope as
+    /// `GET /api/events/stream` does.
+    func subscription(_ params: [String: JSONValue]) throws -> Subscribe {
+        if let refusal = Gatekeeper.refusal(token: token, role: .viewer, group: "events") { throw refusal }
+        return try Subscribe(Fields(json: params).strict(Subscribe.fields))
     }
 
     func handle(_ method: String, _ params: [String: JSONValue]) async throws -> JSONValue {

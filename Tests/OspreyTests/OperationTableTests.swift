@@ -121,4 +121,39 @@ struct OperationTableTests {
         }
         #expect(try await gateway.store.sessions.list().isEmpty)
     }
+
+    @Test func subscribingNeedsTheEventsScopeAsTheEventStreamDoes() async throws {
+        var config = OspreyConfig()
+        config.gateway.allowedOrigins = ["ws://127.0.0.1"]
+        let gateway = try await TestGateway(config: config)
+        let (_, socketOnly) = try await gateway.store.tokens.create(
+            name: "socket-only",
+            role: .viewer,
+            scopes: ["ws"],
+            actor: "test"
+        )
+        try await gateway.kernel.refreshTokens()
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            try await client.execute(uri: "/api/events/stream", method: .get, headers: TestGateway.auth(socketOnly)) {
+                #expect($0.errorCode == "out_of_scope")
+            }
+            let refused = try await Self.ask(
+                port: port,
+                token: socketOnly,
+                [#"{"type":"req","id":1,"method":"subscribe","params":{"after":0}}"#]
+            )
+            let admin = try await Self.ask(
+                port: port,
+                token: TestGateway.adminToken,
+                [
+                    #"{"type":"req","id":1,"method":"subscribe","params":{"afterr":0}}"#,
+                    #"{"type":"req","id":2,"method":"subscribe","params":{"after":0}}"#,
+                ]
+            )
+            #expect(refused.map { $0["error"]?["code"]?.stringValue } == ["out_of_scope"])
+            #expect(admin.map { $0["error"]?["code"]?.stringValue } == ["invalid_request", nil])
+            #expect(admin.last?["payload"] == ["subscribed": true, "after": 0])
+        }
+    }
 }
