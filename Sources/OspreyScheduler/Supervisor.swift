@@ -67,7 +67,11 @@ public actor Supervisor {
     let provider: @Sendable (TaskRecord) -> String
     private var queue: [Entry] = []
     private var running: [String: Job] = [:]
-    private var backoff: [String: ContinuousClock.Instant] = [:]
+    /// Until when (on ``elapsed``) each provider backs off.
+    private var backoff: [String: Duration] = [:]
+    /// Time since the supervisor was made, on its clock; injected so tests advance time instead of sleeping.
+    private let elapsed: @Sendable () -> Duration
+    private let sleep: @Sendable (Duration) async throws -> Void
     private var sequence = 0
     /// Jobs to start; ``run()`` consumes it inside its task group, so every job is a structured child.
     private let starts: AsyncStream<Entry>
@@ -76,6 +80,7 @@ public actor Supervisor {
     public init(
         store: Store,
         limits: Limits = Limits(),
+        clock: some Clock<Duration> & Sendable = ContinuousClock(),
         provider: @escaping @Sendable (TaskRecord) -> String = { _ in "default" },
         runner: @escaping Runner
     ) {
@@ -83,6 +88,9 @@ public actor Supervisor {
         self.limits = limits
         self.provider = provider
         self.runner = runner
+        let start = clock.now
+        self.elapsed = { start.duration(to: clock.now) }
+        self.sleep = { try await clock.sleep(for: $0) }
         (starts, startSink) = AsyncStream<Entry>.makeStream()
     }
 
@@ -125,7 +133,7 @@ public actor Supervisor {
 
     /// A provider answered 429: give it no new task for a while.
     public func rateLimited(provider: String) {
-        backoff[provider] = ContinuousClock.now + limits.rateLimitBackoff
+        backoff[provider] = elapsed() + limits.rateLimitBackoff
     }
 
     /// Queued and running counts.
@@ -139,7 +147,7 @@ public actor Supervisor {
 
     /// Starts the best queued tasks while the caps allow.
     func dispatch() {
-        let now = ContinuousClock.now
+        let now = elapsed()
         while running.count < limits.maxConcurrent, let index = nextIndex(now: now) {
             let entry = queue.remove(at: index)
             let (_, cancel) = AsyncStream<Void>.makeStream()
@@ -149,7 +157,7 @@ public actor Supervisor {
     }
 
     /// The highest priority, then oldest, queued task whose provider has room and is not backing off.
-    func nextIndex(now: ContinuousClock.Instant) -> Int? {
+    func nextIndex(now: Duration) -> Int? {
         var perProvider: [String: Int] = [:]
         for job in running.values { perProvider[job.provider, default: 0] += 1 }
         var best: Int?
@@ -196,6 +204,7 @@ public actor Supervisor {
         let store = self.store
         let runner = self.runner
         let heartbeat = limits.heartbeat
+        let sleep = self.sleep
         do {
             let outcome = try await withThrowingTaskGroup(of: TaskOutcome?.self) { group in
                 // Every event the run produces carries the task's id.
@@ -208,7 +217,7 @@ public actor Supervisor {
                 }
                 group.addTask {
                     while true {
-                        try await Task.sleep(for: heartbeat)
+                        try await sleep(heartbeat)
                         try await store.tasks.heartbeat(id)
                     }
                 }

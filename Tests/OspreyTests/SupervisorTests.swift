@@ -160,9 +160,11 @@ struct SupervisorTests {
     @Test func aRateLimitedProviderGetsNoNewTaskUntilItsBackOffEnds() async throws {
         let store = try Store.inMemory()
         let probe = RunnerProbe()
+        let clock = ManualClock()
         let supervisor = Supervisor(
             store: store,
-            limits: Supervisor.Limits(rateLimitBackoff: .milliseconds(400))
+            limits: Supervisor.Limits(maxConcurrent: 1, rateLimitBackoff: .seconds(10)),
+            clock: clock
         ) { task, _ in
             probe.enter("p", task.title)
             probe.leave("p")
@@ -171,14 +173,19 @@ struct SupervisorTests {
         try await Self.running(supervisor) {
             await supervisor.rateLimited(provider: "default")
             _ = try await supervisor.submit(Tasks.Draft(title: "waits", instructions: "x"), actor: "t")
-            try await Task.sleep(for: .milliseconds(150))
-            #expect(probe.order.isEmpty)
+            // Dispatch is synchronous: the task stays queued, nothing runs.
+            #expect(await supervisor.load.queued == 1)
+            #expect(await supervisor.load.running == 0)
+            clock.advance(by: .seconds(9))
+            _ = try await supervisor.submit(Tasks.Draft(title: "still", instructions: "x"), actor: "t")
+            #expect(await supervisor.load.queued == 2)
+            #expect(await supervisor.load.running == 0)
             // A later submission (or finished job) re-dispatches once the back-off has passed.
-            try await Task.sleep(for: .milliseconds(350))
+            clock.advance(by: .seconds(1))
             _ = try await supervisor.submit(Tasks.Draft(title: "then", instructions: "x"), actor: "t")
-            try await Self.waitUntil { probe.order.count == 2 }
+            try await Self.waitUntil { probe.order.count == 3 }
         }
-        #expect(probe.order == ["waits", "then"])
+        #expect(probe.order == ["waits", "still", "then"])
     }
 
     @Test(arguments: [
