@@ -117,12 +117,7 @@ struct RouteTable {
         _ handler: @escaping Handler
     ) {
         methods[path, default: []].append(method)
-        catalog.declare(method, path, access: access)
-        let route = RouteDeclaration(
-            method: method,
-            segments: path.split(separator: "/").map(String.init),
-            access: access
-        )
+        let route = catalog.declare(method, path, access: access)
         router.on(RouterPath(path), method: method) { request, context in
             if let refusal = Gatekeeper.refusal(token: context.token, route: route) { throw refusal }
             return try await handler(request, context)

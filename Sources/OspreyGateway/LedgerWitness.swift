@@ -46,10 +46,10 @@ public struct LedgerWitness: Service {
         _ = await appendLogged(after: written)  // the last head before shutdown
     }
 
-    /// ``appendIfNew(ledger:after:)``, with a failure logged (the witness is retried next second).
+    /// ``appendIfNew(after:)``, with a failure logged (the witness is retried next second).
     private func appendLogged(after written: Int) async -> Int {
         do {
-            return try await appendIfNew(ledger: ledger, after: written)
+            return try await appendIfNew(after: written)
         } catch {
             logger.error("ledger witness append failed", metadata: ["file": "\(file.path)", "error": "\(error)"])
             return written
@@ -57,7 +57,7 @@ public struct LedgerWitness: Service {
     }
 
     /// Appends the head if it is past `after`; returns the seq now witnessed.
-    func appendIfNew(ledger: Ledger, after: Int) async throws -> Int {
+    func appendIfNew(after: Int) async throws -> Int {
         guard let (seq, line) = try await ledger.witnessLine(), seq > after else { return after }
         let descriptor = open(file.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw ConfigError("cannot open the ledger witness \(file.path)") }

@@ -48,9 +48,15 @@ final class RouteCatalog: Sendable {
         case none
     }
 
-    func declare(_ method: HTTPRequest.Method, _ path: String, access: RouteAccess) {
-        let segments = path.split(separator: "/").map(String.init)
-        routes.withLock { $0.append(RouteDeclaration(method: method, segments: segments, access: access)) }
+    @discardableResult
+    func declare(_ method: HTTPRequest.Method, _ path: String, access: RouteAccess) -> RouteDeclaration {
+        let route = RouteDeclaration(
+            method: method,
+            segments: path.split(separator: "/").map(String.init),
+            access: access
+        )
+        routes.withLock { $0.append(route) }
+        return route
     }
 
     func match(method: HTTPRequest.Method, segments: [Substring]) -> Match {

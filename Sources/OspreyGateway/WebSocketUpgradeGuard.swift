@@ -170,7 +170,6 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let gatekeeper: Gatekeeper
     let state: EdgeState
     let limits: EdgeLimits
-    private var discarding = false
     private var headerTimer: Scheduled<Void>?
 
     init(gatekeeper: Gatekeeper, state: EdgeState, limits: EdgeLimits) {
@@ -256,10 +255,9 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if case .head(let head) = part {
             headerTimer?.cancel()
             headerTimer = nil
-            discarding = false
             let isUpgrade = head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
             if isUpgrade, let (error, failure) = refusal(head, context: context) {
-                discarding = true
+                state.mode = .closing  // answered and closing: the rest of the request is dropped
                 if let failure {
                     let ledger = gatekeeper.kernel.store.ledger
                     // NIO event-loop callback to async ledger: the bridging edge where an unstructured Task is allowed.
@@ -276,7 +274,6 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
         }
-        if discarding { return }
         context.fireChannelRead(data)
     }
 
