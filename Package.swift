@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "osprey", targets: ["OspreyCLI"]),
         .executable(name: "osprey-jail", targets: ["OspreyJail"]),
+        .executable(name: "osprey-bench", targets: ["OspreyBench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -123,7 +124,9 @@ let package = Package(
                 .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),
-        // The `osprey` executable: the daemon and every client command.
+        // The `osprey` executable: the daemon and every client command. Store, Tools, Sandbox, Memory and
+        // COspreySystem are for the offline commands: `audit` reads the ledger with the gateway down, `doctor` opens
+        // the store and probes the memory files and the sandbox. `osprey bench` only execs `osprey-bench`.
         .executableTarget(
             name: "OspreyCLI",
             dependencies: [
@@ -131,10 +134,28 @@ let package = Package(
                 "OspreyStore",
                 "OspreyGateway",
                 "COspreySystem",
+                "OspreyTools",
+                "OspreySandbox",
+                "OspreyMemory",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        // `osprey-bench`: the benchmarks, also run as `osprey bench`. A target of this package kept under
+        // Benchmarks/, not a package of its own there: a separate package would need library products for every
+        // module it measures and would build the whole dependency graph a second time (a cold build is ~10 min on
+        // CI's 2 cores), while a target shares this package's one build and its settings below.
+        .executableTarget(
+            name: "OspreyBench",
+            dependencies: [
+                "OspreyCore",
+                "OspreyStore",
                 "OspreyAgent",
                 "OspreyProviders",
                 "OspreyTools",
-                "OspreySandbox",
                 "OspreyScheduler",
                 "OspreyMemory",
                 "OspreyEmbeddings",
@@ -145,7 +166,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            ],
+            path: "Benchmarks/OspreyBench"
         ),
         // Test doubles: temp homes, a gateway process launcher.
         .target(

@@ -228,7 +228,7 @@ struct DoctorCommand: AsyncParsableCommand {
     }
 }
 
-/// A TCP socket to or on an IPv4 address, for the CLI's raw probes (doctor's port check, the start-up benchmark).
+/// A TCP socket on an IPv4 address, for doctor's raw port check.
 enum IPv4Socket {
     /// Opens a socket, hands it and the address to `body`, and closes it afterwards; nil if no socket could be made.
     static func open<R>(host: String, port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> R) -> R? {

@@ -7,7 +7,7 @@ import OspreyScheduler
 import OspreyStore
 import OspreyTools
 
-/// `osprey bench tasks`: memory per idle session, and how fast the supervisor turns queued tasks into agent runs.
+/// `osprey-bench tasks`: memory per idle session, and how fast the supervisor turns queued tasks into agent runs.
 struct TasksBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tasks",

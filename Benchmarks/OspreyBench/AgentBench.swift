@@ -16,7 +16,7 @@ import Synchronization
 import Glibc
 #endif
 
-/// `osprey bench agent`: the gateway's own cost per agent step, against a scripted OpenAI-compatible server in
+/// `osprey-bench agent`: the gateway's own cost per agent step, against a scripted OpenAI-compatible server in
 /// this process, beside the same requests made by a bare HTTP client in the same run.
 struct AgentBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -6,7 +6,7 @@ import OspreyCore
 import OspreyProviders
 import OspreyStore
 
-/// `osprey bench pool`: budget checks while the database's only reader is busy.
+/// `osprey-bench pool`: budget checks while the database's only reader is busy.
 ///
 /// Each `Meter.reserve` reads the day's usage. If that read ever takes GRDB's blocking path, every caller parks a
 /// cooperative thread waiting for the reader, and the read that holds the reader can never resume to give it back:

@@ -5,7 +5,7 @@ import OspreyEmbeddings
 import OspreyMemory
 import OspreyStore
 
-/// `osprey bench memory`: retrieval quality on the Cranfield collection (nDCG@10 of BM25, vectors and their RRF
+/// `osprey-bench memory`: retrieval quality on the Cranfield collection (nDCG@10 of BM25, vectors and their RRF
 /// fusion through the real memory bank), query latency, and the Swift MiniLM's embedding speed.
 struct MemoryBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
