@@ -123,15 +123,15 @@ struct AgentBench: AsyncParsableCommand {
                 workspace: workspace
             )
             // Warm up both paths once.
-            let warm = try await store.sessions.create(agent: "bench", actor: "bench")
-            _ = try await agent.run("go", session: warm.id, actor: "bench") { _ in }
+            let warm = try await store.sessions.create(agent: "bench", actor: .bench)
+            _ = try await agent.run("go", session: warm.id, actor: .bench) { _ in }
             _ = try await Self.bareLoop(baseURL: baseURL, steps: steps)
             var agentCPU = 0.0
             var bareCPU = 0.0
             for _ in 0..<repetitions {
-                let session = try await store.sessions.create(agent: "bench", actor: "bench")
+                let session = try await store.sessions.create(agent: "bench", actor: .bench)
                 let before = Self.cpuSeconds()
-                _ = try await agent.run("go", session: session.id, actor: "bench") { _ in }
+                _ = try await agent.run("go", session: session.id, actor: .bench) { _ in }
                 agentCPU += Self.cpuSeconds() - before
                 let bareBefore = Self.cpuSeconds()
                 _ = try await Self.bareLoop(baseURL: baseURL, steps: steps)
@@ -170,11 +170,11 @@ struct AgentBench: AsyncParsableCommand {
         var agentFirst: [Double] = []
         var bareFirst: [Double] = []
         for _ in 0..<repetitions {
-            let session = try await store.sessions.create(agent: "bench", actor: "bench")
+            let session = try await store.sessions.create(agent: "bench", actor: .bench)
             let clock = ContinuousClock()
             let start = clock.now
             let first = FirstDelta()
-            _ = try await agent.run("go", session: session.id, actor: "bench") { event in
+            _ = try await agent.run("go", session: session.id, actor: .bench) { event in
                 if case .textDelta = event { first.mark(clock.now - start) }
             }
             agentFirst.append(first.value.seconds * 1000)

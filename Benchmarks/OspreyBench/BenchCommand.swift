@@ -160,7 +160,7 @@ struct LedgerBench: AsyncParsableCommand {
         _ batch: Int
     ) async throws -> Double {
         let store = try Store.open(path: path, ledgerKey: Array(repeating: 1, count: 32), durability: durability)
-        let drafts = (1...count).map { EventDraft(type: "bench.event", payload: payload($0)) }
+        let drafts = (1...count).map { EventDraft(type: Event.Kind(rawValue: "bench.event"), payload: payload($0)) }
         let clock = ContinuousClock()
         let start = clock.now
         for chunk in stride(from: 0, to: count, by: batch) {

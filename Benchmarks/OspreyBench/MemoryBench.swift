@@ -78,7 +78,7 @@ struct MemoryBench: AsyncParsableCommand {
                     source: .user,
                     provenance: "cranfield \(document.number)",
                     trust: .trusted,
-                    actor: "bench"
+                    actor: .bench
                 )
                 number[record.id] = document.number
             }

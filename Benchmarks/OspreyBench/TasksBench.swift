@@ -53,7 +53,7 @@ struct TasksBench: AsyncParsableCommand {
         )
         print("ledger synchronous=\(durability.rawValue.uppercased())")
         let before = Self.residentKB()
-        for _ in 0..<sessions { _ = try await store.sessions.create(agent: "bench", title: "idle", actor: "bench") }
+        for _ in 0..<sessions { _ = try await store.sessions.create(agent: "bench", title: "idle", actor: .bench) }
         let after = Self.residentKB()
         print(
             String(
@@ -84,13 +84,13 @@ struct TasksBench: AsyncParsableCommand {
             store: store,
             limits: Supervisor.Limits(maxConcurrent: concurrency, perProvider: concurrency)
         ) { task, _ in
-            let result = try await agent.run(task.instructions, session: task.session, actor: "bench") { _ in }
+            let result = try await agent.run(task.instructions, session: task.session, actor: .bench) { _ in }
             return TaskOutcome(result: result.message.text, tokens: 52)
         }
         for index in 0..<tasks {
             _ = try await store.tasks.submit(
                 Tasks.Draft(title: "task \(index)", instructions: "go", priority: index % 10),
-                actor: "bench"
+                actor: .bench
             )
         }
         let clock = ContinuousClock()
@@ -107,7 +107,7 @@ struct TasksBench: AsyncParsableCommand {
         }
         let (seconds, attoseconds) = (clock.now - start).components
         let elapsed = Double(seconds) + Double(attoseconds) / 1e18
-        let completed = try await store.tasks.list(status: "completed", limit: tasks + 1).count
+        let completed = try await store.tasks.list(status: .completed, limit: tasks + 1).count
         print(
             String(
                 format:

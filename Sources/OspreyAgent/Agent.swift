@@ -48,7 +48,7 @@ public struct Agent: Sendable {
     /// Directories beside the workspace the agent's capabilities open.
     let roots: [FileRoot]
     /// The background task this agent runs for, if any.
-    public var taskID: String?
+    public var taskID: TaskRecord.ID?
     /// Relevant long-term memories for a prompt, added to the system prompt (background, never user words).
     public var recall: (@Sendable (String) async -> Recall?)?
     /// True when the run starts with untrusted content already behind it (a task delegated or scheduled by a
@@ -96,7 +96,7 @@ public struct Agent: Sendable {
     public func run(
         _ prompt: String,
         session: Session.ID,
-        actor: String,
+        actor: Principal,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
         try await forTask {
@@ -138,7 +138,7 @@ public struct Agent: Sendable {
                 last.toolCalls,
                 in: session,
                 because: .restart,
-                actor: "agent:\(name)",
+                actor: .agent(name),
                 store: store
             )
             let results = last.toolCalls.map {
@@ -199,7 +199,7 @@ public struct Agent: Sendable {
                 } else {
                     .failed
                 }
-            try await Self.close(open.calls, in: session, because: reason, actor: "agent:\(name)", store: store)
+            try await Self.close(open.calls, in: session, because: reason, actor: .agent(name), store: store)
             throw error
         }
     }
@@ -213,7 +213,7 @@ public struct Agent: Sendable {
         open: OpenCalls,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
-        let actor = "agent:\(name)"
+        let actor = Principal.agent(name)
         var loop = AgentLoop(
             history: history,
             prompt: prompt,
@@ -226,7 +226,7 @@ public struct Agent: Sendable {
         var context = ToolContext(
             workspace: workspace,
             agent: name,
-            sessionID: session.rawValue,
+            sessionID: session,
             commandPolicy: commandPolicy,
             sandbox: sandbox,
             egress: EgressPolicy(
@@ -291,7 +291,7 @@ public struct Agent: Sendable {
                     estimatedInput: estimate,
                     maxOutput: settings.maxReplyTokens,
                     run: run,
-                    session: session.rawValue,
+                    session: session,
                     task: taskID
                 )
                 defer { meter.release(reservation) }
@@ -308,14 +308,14 @@ public struct Agent: Sendable {
                             usage = usage + attempt.usage
                             run.tokens += attempt.usage.inputTokens + attempt.usage.outputTokens
                             // The successful call is recorded with the message it produced, in one transaction.
-                            guard attempt.outcome != "ok" else {
+                            guard attempt.outcome != .ok else {
                                 answered = attempt
                                 return
                             }
                             run.cost += try await meter.record(
                                 attempt,
                                 agent: name,
-                                session: session.rawValue,
+                                session: session,
                                 task: taskID
                             )
                         }
@@ -327,16 +327,16 @@ public struct Agent: Sendable {
                 // The calls the reply asks for are requested in the same transaction as the message itself.
                 let requested = reply.message.toolCalls.map { call in
                     EventDraft(
-                        type: "tool.call.requested",
+                        type: .toolCallRequested,
                         actor: actor,
-                        session: session.rawValue,
+                        session: session,
                         payload: [
                             "tool": .string(call.name), "call_id": .string(call.id.rawValue),
                             "arguments": .string(call.arguments),
                         ]
                     )
                 }
-                let charge = settled.map { meter.charge(for: $0, agent: name, session: session.rawValue, task: taskID) }
+                let charge = settled.map { meter.charge(for: $0, agent: name, session: session, task: taskID) }
                 try await store.sessions.record(
                     Sessions.Step(charge: charge, messages: [reply.message], followUps: requested),
                     in: session,
@@ -369,9 +369,9 @@ public struct Agent: Sendable {
                 }
                 let outcomes = zip(calls, results).map { call, result in
                     EventDraft(
-                        type: result.isError ? "tool.call.failed" : "tool.call.completed",
+                        type: result.isError ? .toolCallFailed : .toolCallCompleted,
                         actor: actor,
-                        session: session.rawValue,
+                        session: session,
                         payload: [
                             "tool": .string(call.name), "call_id": .string(call.id.rawValue),
                             "output": .string(String(result.output.prefix(2000))),
@@ -474,7 +474,7 @@ public struct Agent: Sendable {
                 estimatedInput: ContextGuard.estimate(request.messages),
                 maxOutput: 400,
                 run: run,
-                session: session.rawValue,
+                session: session,
                 task: taskID
             )
             defer { meter.release(reservation) }
@@ -484,7 +484,7 @@ public struct Agent: Sendable {
                 onEvent: { _ in },
                 onAttempt: { attempt in
                     run.tokens += attempt.usage.inputTokens + attempt.usage.outputTokens
-                    run.cost += try await meter.record(attempt, agent: name, session: session.rawValue, task: taskID)
+                    run.cost += try await meter.record(attempt, agent: name, session: session, task: taskID)
                 }
             )
             summary = reply.message.text
@@ -499,9 +499,9 @@ public struct Agent: Sendable {
         let through = compactedStored > 0 && compactedStored <= tail.count ? tail[compactedStored - 1].seq : 0
         let message = Message.system("\(Self.compactionMarker)\(through)]\n\(summary)\n\n\(checkpoint)")
         let compacted = EventDraft(
-            type: "session.compacted",
-            actor: "agent:\(name)",
-            session: session.rawValue,
+            type: .sessionCompacted,
+            actor: .agent(name),
+            session: session,
             payload: [
                 "removed_messages": .int(messages.count), "through_seq": .int(through),
                 "checkpoint": .string(checkpoint),
@@ -511,7 +511,7 @@ public struct Agent: Sendable {
         try await store.sessions.record(
             Sessions.Step(messages: [message], followUps: [compacted]),
             in: session,
-            actor: "agent:\(name)"
+            actor: .agent(name)
         )
         return message
     }

@@ -12,18 +12,21 @@ import Synchronization
 public final class ApprovalDesk: ApprovalGate {
     let approvals: Approvals
     let lifetime: Duration
+    /// Waits out a request's lifetime; injected so tests advance time instead of sleeping.
+    private let wait: @Sendable (Duration) async throws -> Void
     /// Wakes the run waiting on an approval when a human decides it.
     private let waiters = Mutex<[String: AsyncStream<Void>.Continuation]>([:])
 
-    public init(approvals: Approvals, lifetime: Duration) {
+    public init(approvals: Approvals, lifetime: Duration, clock: some Clock<Duration> & Sendable = ContinuousClock()) {
         self.approvals = approvals
         self.lifetime = lifetime
+        self.wait = { try await clock.sleep(for: $0) }
     }
 
     public func decide(_ request: ApprovalRequest) async throws -> ApprovalOutcome {
         if let session = request.session,
             let grant = try await approvals.sessionGrant(
-                session: session,
+                session: Session.ID(session),
                 tool: request.tool,
                 argumentsHash: request.argumentsHash
             )
@@ -39,7 +42,7 @@ public final class ApprovalDesk: ApprovalGate {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { for await _ in stream { return } }
-                group.addTask { try await Task.sleep(for: self.lifetime) }
+                group.addTask { try await self.wait(self.lifetime) }
                 defer { group.cancelAll() }
                 try await group.next()
             }
@@ -55,9 +58,9 @@ public final class ApprovalDesk: ApprovalGate {
         let final = try await uncancelled { try await approvals.settle(pending.id) }
         try Task.checkCancellation()
         switch (final.status, final.scope) {
-        case ("used", _), ("granted", "session"):
-            return .granted(approvalID: id, scope: final.scope ?? "once")
-        case ("denied", _):
+        case (.used, _), (.granted, .session):
+            return .granted(approvalID: id, scope: (final.scope ?? .once).rawValue)
+        case (.denied, _):
             return .denied(approvalID: id, by: final.decidedBy ?? "unknown")
         default:
             return .expired(approvalID: id)
@@ -68,8 +71,8 @@ public final class ApprovalDesk: ApprovalGate {
     public func resolve(
         _ id: Approval.ID,
         grant: Bool,
-        scope: String = "once",
-        by actor: String
+        scope: ApprovalScope = .once,
+        by actor: Principal
     ) async throws -> Approval {
         let approval = try await approvals.decide(id, grant: grant, scope: scope, by: actor)
         let waiter = waiters.withLock { $0[id.rawValue] }

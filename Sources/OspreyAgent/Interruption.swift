@@ -66,7 +66,7 @@ extension Agent {
         _ calls: [ToolCall],
         in session: Session.ID,
         because reason: Interruption,
-        actor: String,
+        actor: Principal,
         note: Message? = nil,
         store: Store
     ) async throws {
@@ -74,9 +74,9 @@ extension Agent {
         let results = calls.map { ToolResult(callID: $0.id, output: reason.output, isError: true) }
         let events = calls.map { call in
             EventDraft(
-                type: "tool.call.interrupted",
+                type: .toolCallInterrupted,
                 actor: actor,
-                session: session.rawValue,
+                session: session,
                 payload: [
                     "tool": .string(call.name), "call_id": .string(call.id.rawValue),
                     "reason": .string(reason.rawValue),
@@ -89,9 +89,9 @@ extension Agent {
             messages.append(note)
             followUps.append(
                 EventDraft(
-                    type: "run.interrupted",
+                    type: .runInterrupted,
                     actor: actor,
-                    session: session.rawValue,
+                    session: session,
                     payload: ["reason": .string(reason.rawValue), "closed_calls": .int(calls.count)]
                 )
             )
@@ -120,7 +120,7 @@ extension Agent {
                 last.message.role == .assistant ? last.message.toolCalls : [],
                 in: last.sessionID,
                 because: .restart,
-                actor: "system",
+                actor: .system,
                 note: .assistant(interruptedRunNote),
                 store: store
             )

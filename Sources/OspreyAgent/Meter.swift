@@ -47,11 +47,11 @@ public final class Meter: Sendable {
         estimatedInput: Int,
         maxOutput: Int,
         run: RunUsage,
-        session: String?,
-        task: String? = nil
+        session: Session.ID?,
+        task: TaskRecord.ID? = nil
     ) async throws -> Reservation {
         var lineage: [TaskRecord] = []
-        if let task { lineage = try await store.tasks.lineage(of: TaskRecord.ID(task)) }
+        if let task { lineage = try await store.tasks.lineage(of: task) }
         let tokens = estimatedInput + maxOutput
         let cost = pricing(route)?.cost(Usage(inputTokens: estimatedInput, outputTokens: maxOutput)) ?? 0
         let spent = try await store.spending.today(agent: agent)
@@ -87,8 +87,8 @@ public final class Meter: Sendable {
         if let refusal {
             try await store.ledger.append(
                 EventDraft(
-                    type: "budget.exceeded",
-                    actor: "agent:\(agent)",
+                    type: .budgetExceeded,
+                    actor: .agent(agent),
                     session: session,
                     payload: [
                         "reason": .string(refusal), "route": .string(route.description),
@@ -154,8 +154,8 @@ public final class Meter: Sendable {
     public func record(
         _ attempt: CallAttempt,
         agent: String,
-        session: String?,
-        task: String? = nil
+        session: Session.ID?,
+        task: TaskRecord.ID? = nil
     ) async throws -> Double {
         let charge = charge(for: attempt, agent: agent, session: session, task: task)
         try await store.spending.record(charge)
@@ -164,19 +164,25 @@ public final class Meter: Sendable {
 
     /// What `attempt` costs and the `llm.call` event that records it, for the store to settle, alone or with the
     /// message the call produced (``Sessions/Step``).
-    func charge(for attempt: CallAttempt, agent: String, session: String?, task: String? = nil) -> Spending.Charge {
+    func charge(
+        for attempt: CallAttempt,
+        agent: String,
+        session: Session.ID?,
+        task: TaskRecord.ID? = nil
+    ) -> Spending.Charge {
         let cost = pricing(attempt.route)?.cost(attempt.usage) ?? 0
         var payload: [String: JSONValue] = [
             "provider": .string(attempt.route.provider), "model": .string(attempt.route.model),
             "tokens_in": .int(attempt.usage.inputTokens), "tokens_out": .int(attempt.usage.outputTokens),
-            "cost_usd": .double(cost), "duration_ms": .int(attempt.durationMS), "outcome": .string(attempt.outcome),
+            "cost_usd": .double(cost), "duration_ms": .int(attempt.durationMS),
+            "outcome": .string(attempt.outcome.rawValue),
         ]
         if let error = attempt.error { payload["error"] = .string(error) }
         // The event's task is `task`, else the task this run is for (``EventDraft/currentTask``): the store
         // charges that task and its ancestors too.
         let draft = EventDraft(
-            type: "llm.call",
-            actor: "agent:\(agent)",
+            type: .llmCall,
+            actor: .agent(agent),
             session: session,
             task: task,
             payload: .object(payload)

@@ -11,10 +11,10 @@ public struct Event: Hashable, Sendable {
     public var id: ID
     /// RFC 3339 UTC with milliseconds, kept as text so hashing never depends on date formatting.
     public var ts: String
-    public var type: String
-    public var actor: String
-    public var session: String?
-    public var task: String?
+    public var type: Kind
+    public var actor: Principal
+    public var session: Session.ID?
+    public var task: BackgroundTask.ID?
     public var payload: JSONValue
     public var prevHash: String
     public var hash: String
@@ -23,10 +23,10 @@ public struct Event: Hashable, Sendable {
         seq: Int,
         id: ID,
         ts: String,
-        type: String,
-        actor: String,
-        session: String?,
-        task: String?,
+        type: Kind,
+        actor: Principal,
+        session: Session.ID?,
+        task: BackgroundTask.ID?,
         payload: JSONValue,
         prevHash: String,
         hash: String
@@ -52,10 +52,10 @@ public struct Event: Hashable, Sendable {
             "seq": .int(seq),
             "id": .string(id.rawValue),
             "ts": .string(ts),
-            "type": .string(type),
-            "actor": .string(actor),
-            "session": session.map(JSONValue.string) ?? .null,
-            "task": task.map(JSONValue.string) ?? .null,
+            "type": .string(type.rawValue),
+            "actor": .string(actor.rawValue),
+            "session": session.map { .string($0.rawValue) } ?? .null,
+            "task": task.map { .string($0.rawValue) } ?? .null,
             "payload": payload,
             "prev_hash": .string(prevHash),
         ])
@@ -84,10 +84,10 @@ public struct Event: Hashable, Sendable {
             seq: seq,
             id: ID(id),
             ts: ts,
-            type: type,
-            actor: actor,
-            session: envelope["session"]?.stringValue,
-            task: envelope["task"]?.stringValue,
+            type: Kind(rawValue: type),
+            actor: Principal(rawValue: actor),
+            session: envelope["session"]?.stringValue.map { Session.ID($0) },
+            task: envelope["task"]?.stringValue.map { BackgroundTask.ID($0) },
             payload: payload,
             prevHash: prevHash,
             hash: hash
@@ -116,10 +116,10 @@ extension Event: Codable {
 
 /// What a caller asks the ledger to record; the ledger assigns seq, id, time and hashes.
 public struct EventDraft: Hashable, Sendable {
-    public var type: String
-    public var actor: String
-    public var session: String?
-    public var task: String?
+    public var type: Event.Kind
+    public var actor: Principal
+    public var session: Session.ID?
+    public var task: BackgroundTask.ID?
     public var payload: JSONValue
 
     /// The background task the current code runs for, if any: a draft made inside it carries its id.
@@ -127,14 +127,14 @@ public struct EventDraft: Hashable, Sendable {
     /// Bound once where a task's run starts (the supervisor, an agent with a task id), so every event the
     /// run produces (model calls, tool calls, policy decisions, messages, approvals) knows its task without
     /// each producer having to be told.
-    @TaskLocal public static var currentTask: String?
+    @TaskLocal public static var currentTask: BackgroundTask.ID?
 
     /// A draft; `task` defaults to the task the caller runs for (``currentTask``).
     public init(
-        type: String,
-        actor: String = "system",
-        session: String? = nil,
-        task: String? = nil,
+        type: Event.Kind,
+        actor: Principal = .system,
+        session: Session.ID? = nil,
+        task: BackgroundTask.ID? = nil,
         payload: JSONValue = [:]
     ) {
         self.type = type

@@ -73,7 +73,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             return APIError(status, error.code, error.description)
         case let error as ScheduleError:
             return .badRequest(error.description)
+        case let error as ScheduleRequestError:
+            return .badRequest(error.description)
         case let error as MemoryRecordError:
+            return .badRequest(error.description)
+        case let error as MemoryRequestError:
             return .badRequest(error.description)
         case is VectorIndexError:
             // The index, not the request, is at fault: a 500 the middleware logs.

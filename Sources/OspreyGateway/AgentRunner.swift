@@ -16,7 +16,7 @@ struct AgentRunner {
     func run(
         session: Session.ID,
         content: String,
-        actor: String,
+        actor: Principal,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
         let record = try await sessions.get(session)
@@ -26,8 +26,8 @@ struct AgentRunner {
         }
         let agent = try runtime.agent(named: record.agent)
         // Messages to one session run one at a time, in order: a second one waits in the session's lane.
-        let cancelSignal = try await runtime.runs.begin(session.rawValue)
-        defer { runtime.runs.end(session.rawValue) }
+        let cancelSignal = try await runtime.runs.begin(session)
+        defer { runtime.runs.end(session) }
         do {
             return try await withThrowingTaskGroup(of: RunResult?.self) { group in
                 group.addTask { try await agent.run(content, session: session, actor: actor, onEvent: onEvent) }
@@ -40,7 +40,7 @@ struct AgentRunner {
                 let bus = ledger.bus
                 group.addTask {
                     for await event in bus.subscribe()
-                    where event.type == "approval.requested" && event.session == session.rawValue {
+                    where event.type == .approvalRequested && event.session == session {
                         try await onEvent(.approvalRequested(event.payload))
                     }
                     return nil
@@ -52,9 +52,9 @@ struct AgentRunner {
         } catch is Cancelled {
             try await ledger.append(
                 EventDraft(
-                    type: "run.cancelled",
+                    type: .runCancelled,
                     actor: actor,
-                    session: session.rawValue,
+                    session: session,
                     payload: ["agent": .string(agent.name)]
                 )
             )
@@ -62,9 +62,9 @@ struct AgentRunner {
         } catch let error as AgentError {
             try await ledger.append(
                 EventDraft(
-                    type: "run.failed",
-                    actor: "agent:\(agent.name)",
-                    session: session.rawValue,
+                    type: .runFailed,
+                    actor: .agent(agent.name),
+                    session: session,
                     payload: ["code": .string(error.code), "error": .string(error.description)]
                 )
             )

@@ -10,11 +10,13 @@ import Synchronization
 
 /// Everything agents need, assembled once from the config: providers and router, meter, tools, workspace,
 /// the local model, and the registry of runs in progress (for cancellation and one-run-per-session).
+///
+/// Built once, complete: the tools that reach the kernel's services (tasks, schedules, memory) and the memory
+/// recall are passed in, so nothing is attached after construction.
 public final class AgentRuntime: Sendable {
     public let router: Router
     public let meter: Meter
     public let toolbox: Toolbox
-    let toolboxTools: [any Tool]
     public let workspace: Workspace
     public let config: OspreyConfig
     public let localModel: LocalModelServer?
@@ -26,53 +28,35 @@ public final class AgentRuntime: Sendable {
     let runs = RunRegistry()
     /// Where tool calls that need a human wait, and where the API's decisions arrive.
     public let approvals: ApprovalDesk
-    /// Tools that reach gateway services (tasks, schedules), attached once the kernel has built them.
-    private let attached = Mutex<[any Tool]>([])
-    private let recallHook = Mutex<(@Sendable (String) async -> Recall?)?>(nil)
+    /// Finds relevant memories for a run's first prompt (nil when memory injection is off).
+    public let recall: (@Sendable (String) async -> Recall?)?
 
-    /// Finds relevant memories for a run's first prompt (set by the kernel when memory injection is on).
-    public var recall: (@Sendable (String) async -> Recall?)? {
-        get { recallHook.withLock { $0 } }
-        set { recallHook.withLock { $0 = newValue } }
-    }
-
-    /// Builds the runtime; `providers` overrides the configured ones (tests pass scripted providers).
+    /// Builds the runtime; `providers` overrides the configured ones (tests pass scripted providers), `services`
+    /// are the tools that reach the kernel's services, `confinement` where tools act (built from the config when
+    /// nil).
     public init(
         config: OspreyConfig,
         store: Store,
         home: Home,
         providers: [String: any ModelProvider]? = nil,
         toolbox: [any Tool] = Toolbox.builtInTools,
+        services: [any Tool] = [],
+        recall: (@Sendable (String) async -> Recall?)? = nil,
         retry: RetryPolicy = RetryPolicy(),
-        sandbox: Sandbox? = nil
+        confinement: Confinement? = nil
     ) throws {
         self.config = config
         self.store = store
-        self.toolboxTools = toolbox
-        self.toolbox = Toolbox(toolbox)
-        self.workspace = try Workspace(root: home.workspaceDirectory)
-        var hidden = [home.root.path]
-        if let user = ProcessInfo.processInfo.environment["HOME"], !user.isEmpty {
-            hidden.append(user)
-        }
-        var limits = Sandbox.Limits()
-        limits.memoryBytes = config.sandbox.memoryBytes
-        limits.processes = config.sandbox.maxProcesses
-        self.sandbox =
-            sandbox
-            ?? Sandbox.resolve(
-                backend: config.sandbox.backend,
-                hidden: Array(Set(hidden)).sorted(),
-                limits: limits
-            )
+        self.toolbox = Toolbox(toolbox + services)
+        self.recall = recall
+        let confinement = try confinement ?? Confinement(config: config, home: home)
+        self.workspace = confinement.workspace
+        self.commandPolicy = confinement.commandPolicy
+        self.sandbox = confinement.sandbox
         self.approvals = ApprovalDesk(
             approvals: store.approvals,
             lifetime: .seconds(config.approvals.timeoutSeconds)
         )
-        self.commandPolicy = CommandPolicy(protectedPaths: [
-            home.configFile.path, home.tokenFile.path, home.secretsDirectory.path, home.databaseFile.path,
-            home.lockFile.path,
-        ])
         var table: [String: any ModelProvider] = [:]
         var local: LocalModelServer?
         if let providers {
@@ -156,18 +140,20 @@ public final class AgentRuntime: Sendable {
         return routes
     }
 
-    /// Adds tools that reach gateway services to every agent (still restricted by each agent's `tools`).
-    public func attach(_ tools: [any Tool]) { attached.withLock { $0 += tools } }
-
     /// The tools an agent's table grants: deny by default (no `tools`: the read-only set), `["*"]` for every tool.
     public func grantedTools(_ settings: OspreyConfig.Agent) -> [String] {
         guard let tools = settings.tools else { return OspreyConfig.Agent.readOnlyTools }
-        if tools.contains("*") { return toolbox.names + attached.withLock { $0 }.map(\.definition.name) }
+        if tools.contains("*") { return toolbox.names }
         return tools
     }
 
     /// Whether `name` is an agent this gateway can run.
-    public func knows(agent name: String) -> Bool { name == "default" || config.agents[name] != nil }
+    public func knows(agent name: String) -> Bool { Self.knows(agent: name, in: config) }
+
+    /// Whether `config` defines the agent `name` (`default` always exists).
+    static func knows(agent name: String, in config: OspreyConfig) -> Bool {
+        name == "default" || config.agents[name] != nil
+    }
 
     /// The named agent, ready to run; `tools` narrows its tool set further (a delegated task's grant).
     ///
@@ -192,7 +178,7 @@ public final class AgentRuntime: Sendable {
             settings: settings,
             routes: routes,
             router: router,
-            toolbox: Toolbox(toolboxTools + attached.withLock { $0 }),
+            toolbox: toolbox,
             store: store,
             meter: meter,
             workspace: workspace,
@@ -236,11 +222,11 @@ final class RunRegistry: Sendable {
         var waiting: [(ticket: UInt64, wake: CheckedContinuation<Bool, Never>)] = []
     }
 
-    private let lanes = Mutex<(next: UInt64, lanes: [String: Lane])>((0, [:]))
+    private let lanes = Mutex<(next: UInt64, lanes: [Session.ID: Lane])>((0, [:]))
 
     /// Waits for the session's lane (runs of one session go one at a time, in the order they arrived), then
     /// registers the run; returns a stream that finishes when someone cancels it.
-    func begin(_ session: String) async throws -> AsyncStream<Void> {
+    func begin(_ session: Session.ID) async throws -> AsyncStream<Void> {
         let (stream, cancel) = AsyncStream<Void>.makeStream()
         let ticket = lanes.withLock { state in
             state.next += 1
@@ -280,7 +266,7 @@ final class RunRegistry: Sendable {
     }
 
     /// Releases the session's lane to the next waiting run, if any.
-    func end(_ session: String) {
+    func end(_ session: Session.ID) {
         let next = lanes.withLock { state -> CheckedContinuation<Bool, Never>? in
             guard var lane = state.lanes[session] else { return nil }
             guard !lane.waiting.isEmpty else {
@@ -296,12 +282,12 @@ final class RunRegistry: Sendable {
     }
 
     /// Cancels the session's running run; false when none is running.
-    func cancel(_ session: String) -> Bool {
+    func cancel(_ session: Session.ID) -> Bool {
         guard let continuation = lanes.withLock({ $0.lanes[session]?.cancel }) else { return false }
         continuation.finish()
         return true
     }
 
     /// Sessions with a run in progress.
-    var sessions: [String] { lanes.withLock { $0.lanes.filter { $0.value.cancel != nil }.map(\.key) } }
+    var sessions: [Session.ID] { lanes.withLock { $0.lanes.filter { $0.value.cancel != nil }.map(\.key) } }
 }

@@ -21,7 +21,7 @@ public func buildApplication(
         router: router,
         server: .guardedWebSocketUpgrade(
             router: router,
-            gatekeeper: Gatekeeper(kernel: kernel, routes: routes),
+            gatekeeper: kernel.gatekeeper(routes: routes),
             limits: EdgeLimits(
                 headerTimeout: .milliseconds(Int64(limits.headerTimeoutSeconds * 1000)),
                 idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds))
@@ -46,7 +46,7 @@ public func buildRouter(kernel: Kernel) -> Router<GatewayRequestContext> {
 func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<GatewayRequestContext> {
     let router = Router(context: GatewayRequestContext.self)
     router.add(middleware: ErrorMiddleware())
-    router.add(middleware: AuthMiddleware(kernel: kernel, routes: catalog))
+    router.add(middleware: AuthMiddleware(gatekeeper: kernel.gatekeeper(routes: catalog)))
     router.add(middleware: BodyLimitMiddleware(maxBytes: kernel.config.gateway.maxBodyBytes))
     var routes = RouteTable(router: router, catalog: catalog, maxBodyBytes: kernel.config.gateway.maxBodyBytes)
     let sessions = SessionsController(
@@ -59,13 +59,18 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     let tasks = TasksController(
         tasks: kernel.store.tasks,
         schedules: kernel.store.schedules,
-        supervisor: kernel.supervisor,
         scheduler: kernel.scheduler,
         knows: kernel.runtime.knows(agent:)
     )
     let tokens = TokensController(tokens: kernel.store.tokens, authenticator: kernel.authenticator)
     let memory = MemoryController(memory: kernel.memory)
-    let status = StatusController(kernel: kernel)
+    let status = StatusController(
+        config: kernel.config,
+        store: kernel.store,
+        runtime: kernel.runtime,
+        home: kernel.home,
+        startedAt: kernel.startedAt
+    )
     status.add(to: &routes)
     sessions.add(to: &routes)
     events.add(to: &routes)

@@ -21,12 +21,12 @@ struct ApprovalsController {
         routes.bind(.post, "/api/approvals/:id/reject", reject, parameters: ["id": "id"], body: true)
     }
 
-    static let statuses: Set<String> = ["pending", "granted", "denied", "expired", "used", "all"]
+    static let statuses = Set(ApprovalStatus.allCases.map(\.rawValue) + ["all"])
 
     struct List: OperationRequest {
         static let fields: Set<String> = ["status", "limit"]
         /// nil for all.
-        let status: String?
+        let status: ApprovalStatus?
         let limit: Int
         init(_ fields: Fields) throws {
             let status = try fields.optionalString("status") ?? "pending"
@@ -35,7 +35,7 @@ struct ApprovalsController {
                     "\(fields.label("status")) must be one of \(ApprovalsController.statuses.sorted().joined(separator: ", "))."
                 )
             }
-            self.status = status == "all" ? nil : status
+            self.status = ApprovalStatus(rawValue: status)
             limit = try fields.int("limit", default: 100, range: 1...1000)
         }
     }
@@ -56,13 +56,13 @@ struct ApprovalsController {
     struct Approve: OperationRequest {
         static let fields: Set<String> = ["id", "scope"]
         let id: Approval.ID
-        let scope: String
+        let scope: ApprovalScope
         init(_ fields: Fields) throws {
             id = Approval.ID(try fields.string("id"))
-            scope = try fields.optionalString("scope") ?? "once"
-            guard ["once", "session"].contains(scope) else {
+            guard let scope = ApprovalScope(rawValue: try fields.optionalString("scope") ?? "once") else {
                 throw APIError.badRequest("Field 'scope' must be once or session.")
             }
+            self.scope = scope
         }
     }
 

@@ -29,7 +29,16 @@ struct RequestFacts: Sendable {
 /// 7. a state-changing request that is not JSON is refused (415): it is what a page can send without a preflight;
 /// 8. the route: unknown under `/api` is 404 before any handler; then the role and scopes the route declares.
 struct Gatekeeper: Sendable {
-    let kernel: Kernel
+    /// The gateway's host names and limits.
+    let gateway: OspreyConfig.Gateway
+    /// Origins allowed to call the API and open the WebSocket.
+    let allowedOrigins: Set<String>
+    let limiter: AuthFailureLimiter
+    /// How long a locked-out address waits, for the `auth.failed` event.
+    let lockoutSeconds: Int
+    let authenticator: Authenticator
+    /// Where refusals that count as failures are recorded.
+    let ledger: Ledger
     let routes: RouteCatalog
 
     enum Decision {
@@ -39,7 +48,7 @@ struct Gatekeeper: Sendable {
     }
 
     func decide(_ request: RequestFacts) -> Decision {
-        if let host = request.host, !Self.isOwnHost(host, configured: kernel.config.gateway) {
+        if let host = request.host, !Self.isOwnHost(host, configured: gateway) {
             return .reject(
                 APIError(.misdirectedRequest, "unknown_host", "Host '\(host)' is not this gateway's."),
                 failure: nil
@@ -67,13 +76,13 @@ struct Gatekeeper: Sendable {
     }
 
     private func authorize(_ request: RequestFacts, segments: [Substring]) -> Decision {
-        if let origin = request.origin, !kernel.allowedOrigins.contains(origin.lowercased()) {
+        if let origin = request.origin, !allowedOrigins.contains(origin.lowercased()) {
             return .reject(
                 APIError(.forbidden, "forbidden_origin", "Requests from origin '\(origin)' are not allowed."),
                 failure: nil
             )
         }
-        if let wait = kernel.authLimiter.retryAfter(address: request.address) {
+        if let wait = limiter.retryAfter(address: request.address) {
             var headers = HTTPFields()
             headers[.retryAfter] = String(Int(wait.rounded(.up)))
             return .reject(
@@ -87,13 +96,13 @@ struct Gatekeeper: Sendable {
             )
         }
         let presented = Self.bearer(request.authorization)
-        guard let presented, let token = kernel.authenticator.authenticate(presented) else {
-            let lockedOut = kernel.authLimiter.fail(address: request.address)
+        guard let presented, let token = authenticator.authenticate(presented) else {
+            let lockedOut = limiter.fail(address: request.address)
             var payload: [String: JSONValue] = [
                 "reason": .string(presented == nil ? "missing" : "invalid"), "address": .string(request.address),
                 "path": .string(request.path), "method": .string(request.method.rawValue),
             ]
-            if lockedOut { payload["locked_out_seconds"] = .int(kernel.config.auth.lockoutSeconds) }
+            if lockedOut { payload["locked_out_seconds"] = .int(lockoutSeconds) }
             let error = APIError(
                 .unauthorized,
                 "unauthorized",
@@ -102,7 +111,7 @@ struct Gatekeeper: Sendable {
             )
             return .reject(
                 error,
-                failure: EventDraft(type: "auth.failed", actor: "anonymous", payload: .object(payload))
+                failure: EventDraft(type: .authFailed, actor: .anonymous, payload: .object(payload))
             )
         }
         if [.post, .put, .patch].contains(request.method), !Self.isJSON(request.contentType) {
@@ -206,15 +215,14 @@ struct Gatekeeper: Sendable {
 /// Puts every request through the ``Gatekeeper``: the Host check everywhere, tokens and roles on `/api/*`.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = GatewayRequestContext
-    let kernel: Kernel
-    let routes: RouteCatalog
+    let gatekeeper: Gatekeeper
 
     @concurrent func handle(
         _ request: Request,
         context: Context,
         next: @concurrent (Request, Context) async throws -> Response
     ) async throws -> Response {
-        let decision = Gatekeeper(kernel: kernel, routes: routes).decide(
+        let decision = gatekeeper.decide(
             RequestFacts(
                 method: request.method,
                 path: request.uri.path,
@@ -231,7 +239,7 @@ struct AuthMiddleware: RouterMiddleware {
             context.token = token
             return try await next(request, context)
         case .reject(let error, let failure):
-            if let failure { try await kernel.store.ledger.append(failure) }
+            if let failure { try await gatekeeper.ledger.append(failure) }
             throw error
         }
     }

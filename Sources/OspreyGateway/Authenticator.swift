@@ -32,7 +32,7 @@ final class Authenticator: Sendable {
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {
                 for await event in revocations
-                where event.type == "token.revoked" && event.payload["token_id"]?.stringValue == token.id.rawValue {
+                where event.type == .tokenRevoked && event.payload["token_id"]?.stringValue == token.id.rawValue {
                     return true
                 }
                 return false

@@ -50,7 +50,7 @@ public enum Daemon {
         }
         try await kernel.store.ledger.append(
             EventDraft(
-                type: "gateway.started",
+                type: .gatewayStarted,
                 payload: [
                     "version": .string(Kernel.version), "host": .string(host), "port": .int(port), "pid": .int(pid),
                 ]
@@ -71,13 +71,13 @@ public enum Daemon {
             await kernel.runtime.localModel?.stop()
             _ = try? await kernel.store.ledger.append(
                 EventDraft(
-                    type: "gateway.stopped",
+                    type: .gatewayStopped,
                     payload: ["reason": .string("error"), "error": .string("\(error)")]
                 )
             )
             throw error
         }
-        try await kernel.store.ledger.append(EventDraft(type: "gateway.stopped", payload: ["reason": "signal"]))
+        try await kernel.store.ledger.append(EventDraft(type: .gatewayStopped, payload: ["reason": "signal"]))
     }
 }
 

@@ -27,8 +27,8 @@ struct EventsController {
     static func filter(_ request: Request) -> EventFilter {
         EventFilter(
             type: request.stringQuery("type"),
-            session: request.stringQuery("session"),
-            task: request.stringQuery("task")
+            session: request.stringQuery("session").map { Session.ID($0) },
+            task: request.stringQuery("task").map { TaskRecord.ID($0) }
         )
     }
 
@@ -42,8 +42,8 @@ struct EventsController {
             limit = try fields.int("limit", default: 100, range: 1...1000)
             filter = EventFilter(
                 type: try fields.optionalString("type"),
-                session: try fields.optionalString("session"),
-                task: try fields.optionalString("task")
+                session: try fields.optionalString("session").map { Session.ID($0) },
+                task: try fields.optionalString("task").map { TaskRecord.ID($0) }
             )
         }
     }
@@ -118,7 +118,7 @@ struct EventsController {
     }
 
     static func frame(_ event: Event) -> String {
-        ServerSentEvent(event: event.type, data: event.envelope.canonicalJSON, id: String(event.seq)).encoded
+        ServerSentEvent(event: event.type.rawValue, data: event.envelope.canonicalJSON, id: String(event.seq)).encoded
     }
 
     struct EventPage: Encodable {

@@ -42,30 +42,55 @@ public struct Kernel: Sendable {
         _ = try await store.approvals.expireAllPending()
         // An interactive run the previous gateway was in the middle of is closed, so its session can go on.
         try await Agent.closeInterruptedRuns(in: store)
-        let runtime = try AgentRuntime(config: config, store: store, home: home)
-        return try await Kernel(
-            home: home,
-            config: config,
-            store: store,
-            runtime: runtime,
-            port: port ?? config.gateway.port
-        )
+        return try await Kernel(home: home, config: config, store: store, port: port ?? config.gateway.port)
     }
 
-    /// Assembles a kernel around an existing store (tests use an in-memory one).
-    public init(home: Home, config: OspreyConfig, store: Store, runtime: AgentRuntime? = nil, port: Int) async throws {
+    /// Assembles the kernel around a store, once and in dependency order: memory, where tools act, the scheduler,
+    /// the tools that reach them, the agent runtime, then the supervisor that runs its agents. Nothing is attached
+    /// after construction: task tools and schedules write through the store, and the supervisor wakes on the
+    /// committed `task.created`.
+    ///
+    /// `providers` replaces the configured model providers (tests pass scripted ones).
+    public init(
+        home: Home,
+        config: OspreyConfig,
+        store: Store,
+        providers: [String: any ModelProvider]? = nil,
+        port: Int
+    ) async throws {
         self.home = home
         self.config = config
         self.store = store
-        let runtime = try runtime ?? AgentRuntime(config: config, store: store, home: home)
-        self.runtime = runtime
         let memory = try MemoryBank(
             directory: home.memoryDirectory,
             store: store,
             embedder: try Self.embedder(config: config, home: home)
         )
         self.memory = memory
-        let supervisor = Supervisor(
+        let confinement = try Confinement(config: config, home: home)
+        let scheduler = Scheduler(store: store, routineContext: confinement.routineContext()) { name in
+            AgentRuntime.knows(agent: name, in: config)
+        }
+        self.scheduler = scheduler
+        let cap = config.memory.injectTokens
+        var recall: (@Sendable (String) async -> Recall?)?
+        if cap > 0 { recall = { prompt in await memory.recall(for: prompt, tokenCap: cap) } }
+        let services: [any Tool] = [
+            SubmitTask(store: store), CheckTask(store: store), CancelTask(store: store), ListTasks(store: store),
+            ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store), ListSchedules(store: store),
+            StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory),
+        ]
+        let runtime = try AgentRuntime(
+            config: config,
+            store: store,
+            home: home,
+            providers: providers,
+            services: services,
+            recall: recall,
+            confinement: confinement
+        )
+        self.runtime = runtime
+        self.supervisor = Supervisor(
             store: store,
             limits: Supervisor.Limits(
                 maxConcurrent: config.tasks.maxConcurrent,
@@ -76,44 +101,31 @@ public struct Kernel: Sendable {
             },
             runner: { task, resume in
                 let outcome = try await Self.run(task, resume: resume, runtime: runtime, store: store)
-                // What a task did becomes an episode in memory, with its provenance, for later runs to recall.
-                _ = try? await memory.store(
-                    outcome.result,
-                    title: "Task: \(task.title)",
-                    type: .episode,
-                    tags: ["task"],
-                    source: .agent,
-                    provenance: "task \(task.id.rawValue), agent \(task.agent)",
-                    trust: .untrusted,
-                    importance: 0.3,
-                    actor: "agent:\(task.agent)"
-                )
+                // What a task did becomes an episode in memory, with its provenance, for later runs to recall. The
+                // task's outcome stands whether or not its episode could be kept.
+                do {
+                    _ = try await memory.store(
+                        outcome.result,
+                        title: "Task: \(task.title)",
+                        type: .episode,
+                        tags: ["task"],
+                        source: .agent,
+                        provenance: "task \(task.id.rawValue), agent \(task.agent)",
+                        trust: .untrusted,
+                        importance: 0.3,
+                        actor: .agent(task.agent)
+                    )
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    Logger.current.warning(
+                        "task episode not stored in memory",
+                        metadata: ["task.id": "\(task.id)", "error": "\(error)"]
+                    )
+                }
                 return outcome
             }
         )
-        self.supervisor = supervisor
-        let scheduler = Scheduler(
-            store: store,
-            supervisor: supervisor,
-            routineContext: ToolContext(
-                workspace: runtime.workspace,
-                agent: "routine",
-                commandTimeout: .seconds(60),
-                commandPolicy: runtime.commandPolicy,
-                sandbox: runtime.sandbox
-            )
-        ) { runtime.knows(agent: $0) }
-        self.scheduler = scheduler
-        runtime.attach([
-            SubmitTask(supervisor: supervisor), CheckTask(store: store), CancelTask(supervisor: supervisor),
-            ListTasks(store: store), ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store),
-            ListSchedules(store: store),
-        ])
-        runtime.attach([StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory)])
-        if config.memory.injectTokens > 0 {
-            let cap = config.memory.injectTokens
-            runtime.recall = { prompt in await memory.recall(for: prompt, tokenCap: cap) }
-        }
         self.port = port
         self.authenticator = Authenticator(tokens: store.tokens)
         self.authLimiter = AuthFailureLimiter(
@@ -168,14 +180,14 @@ public struct Kernel: Sendable {
     /// Runs one background task with its agent: fresh, or resumed from its transcript after a crash.
     static func run(_ task: TaskRecord, resume: Bool, runtime: AgentRuntime, store: Store) async throws -> TaskOutcome {
         var agent = try runtime.agent(named: task.agent, tools: task.tools)
-        agent.taskID = task.id.rawValue
+        agent.taskID = task.id
         // Delegated or scheduled by a tainted run: untrusted content is behind this run from its first step.
         agent.startsTainted = task.tainted
         let started = try await !store.sessions.messages(of: task.session, limit: 1).isEmpty
         let result =
             resume && started
             ? try await agent.resume(session: task.session) { _ in }
-            : try await agent.run(task.instructions, session: task.session, actor: "task:\(task.id.rawValue)") { _ in }
+            : try await agent.run(task.instructions, session: task.session, actor: .task(task.id)) { _ in }
         // What the run spent is already on the task: the meter charges each call to it as the call settles.
         return TaskOutcome(result: result.message.text)
     }
@@ -202,6 +214,19 @@ public struct Kernel: Sendable {
 
     /// Reloads the active tokens after they were changed outside the API (tests, the CLI's offline commands).
     public func refreshTokens() async throws { try await authenticator.refresh() }
+
+    /// The access decision for HTTP routes and WebSocket upgrades, over this kernel's tokens and limits.
+    func gatekeeper(routes: RouteCatalog) -> Gatekeeper {
+        Gatekeeper(
+            gateway: config.gateway,
+            allowedOrigins: allowedOrigins,
+            limiter: authLimiter,
+            lockoutSeconds: config.auth.lockoutSeconds,
+            authenticator: authenticator,
+            ledger: store.ledger,
+            routes: routes
+        )
+    }
 
     /// Origins allowed to open the WebSocket: the gateway's own loopback names, plus configured ones.
     var allowedOrigins: Set<String> {

@@ -91,7 +91,7 @@ struct MemoryController {
                 type: request.type,
                 tags: request.tags,
                 source: request.source,
-                provenance: request.provenance ?? caller.actor,
+                provenance: request.provenance ?? caller.actor.rawValue,
                 trust: request.trust,
                 importance: request.importance,
                 actor: caller.actor

@@ -47,7 +47,7 @@ struct Caller: Sendable {
     var onRunEvent: @Sendable (Session.ID, AgentEvent) async throws -> Void = { _, _ in }
 
     /// Who is acting, for the ledger: `user:<token name>` or `anonymous`.
-    var actor: String { token.map { "user:\($0.name)" } ?? "anonymous" }
+    var actor: Principal { token.map { .user($0.name) } ?? .anonymous }
 }
 
 /// An operation's typed request, decoded from ``Fields`` after unknown fields were refused.

@@ -17,7 +17,7 @@ public struct RateLimitWatcher: Service {
         let logger = self.logger
         await cancelWhenGracefulShutdown {
             for await event in bus.subscribe()
-            where event.type == "llm.call" && event.payload["outcome"] == "rate_limited" {
+            where event.callOutcome == .rateLimited {
                 guard let provider = event.payload["provider"]?.stringValue else { continue }
                 logger.info("provider rate limited; backing off", metadata: ["provider.name": "\(provider)"])
                 await supervisor.rateLimited(provider: provider)

@@ -180,7 +180,7 @@ struct SessionsController {
     var cancel: Operation {
         Operation("sessions.cancel", role: .operator) { (request: SessionRef, _) in
             _ = try await sessions.get(request.session)
-            guard runs.cancel(request.session.rawValue) else {
+            guard runs.cancel(request.session) else {
                 throw APIError(.notFound, "not_running", "Session \(request.session) has no run in progress.")
             }
             return ["cancelled": true]

@@ -8,7 +8,12 @@ import OspreyTools
 
 /// `/health`, `/api/status`, `/api/models`, `/metrics`, `/api/audit/export`.
 struct StatusController {
-    let kernel: Kernel
+    let config: OspreyConfig
+    let store: Store
+    /// Providers' breakers and the local model.
+    let runtime: AgentRuntime
+    let home: Home
+    let startedAt: Date
 
     func add(to routes: inout RouteTable) {
         routes.on(.get, "/health", .open) { _, _ in
@@ -29,9 +34,8 @@ struct StatusController {
     }
 
     func listModels() async throws -> JSONValue {
-        let runtime = kernel.runtime
         let breakers = runtime.router.breakerStates()
-        var providers: [JSONValue] = kernel.config.providers.map { provider in
+        var providers: [JSONValue] = config.providers.map { provider in
             [
                 "name": .string(provider.name), "kind": .string(provider.kind),
                 "base_url": provider.baseURL.map(JSONValue.string) ?? .null,
@@ -45,18 +49,18 @@ struct StatusController {
             let lastError = await server.lastError
             local = [
                 "enabled": true, "running": .bool(running), "base_url": .string(server.baseURL),
-                "model": .string(kernel.config.localModel.modelName),
+                "model": .string(config.localModel.modelName),
                 "last_error": lastError.map(JSONValue.string) ?? .null,
             ]
             providers.append([
                 "name": "local", "kind": "openai", "base_url": .string(server.baseURL),
-                "models": [.string(kernel.config.localModel.modelName)],
+                "models": [.string(config.localModel.modelName)],
                 "breaker": .string(breakers["local"] ?? "closed"),
             ])
         }
         var agents: [String: JSONValue] = [:]
-        for name in Set(["default"] + kernel.config.agents.keys) {
-            let settings = kernel.config.agent(name)
+        for name in Set(["default"] + config.agents.keys) {
+            let settings = config.agent(name)
             let routes = (try? runtime.routes(for: settings)) ?? []
             agents[name] = [
                 "routes": .array(routes.map { .string($0.description) }),
@@ -71,36 +75,36 @@ struct StatusController {
     }
 
     func currentStatus() async throws -> JSONValue {
-        let lastSeq = try await kernel.store.ledger.lastSeq()
-        let sessions = try await kernel.store.sessions.count()
-        let synchronous = try await kernel.store.writerSynchronous()
+        let lastSeq = try await store.ledger.lastSeq()
+        let sessions = try await store.sessions.count()
+        let synchronous = try await store.writerSynchronous()
         let body: JSONValue = [
             "ledger_synchronous": .string([0: "off", 1: "normal", 2: "full", 3: "extra"][synchronous] ?? "unknown"),
             "status": "ok",
             "version": .string(Kernel.version),
-            "home": .string(kernel.home.root.path),
-            "started_at": .string(WireFormat.timestamp(kernel.startedAt)),
-            "uptime_seconds": .int(Int(Date().timeIntervalSince(kernel.startedAt))),
+            "home": .string(home.root.path),
+            "started_at": .string(WireFormat.timestamp(startedAt)),
+            "uptime_seconds": .int(Int(Date().timeIntervalSince(startedAt))),
             "sessions": .int(sessions),
             "events": .int(lastSeq),
-            "subscribers": .int(kernel.store.ledger.bus.subscriberCount),
-            "providers": .array(kernel.config.providers.map { .string($0.name) }),
+            "subscribers": .int(store.ledger.bus.subscriberCount),
+            "providers": .array(config.providers.map { .string($0.name) }),
         ]
         return body
     }
 
     @Sendable func metrics(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let lastSeq = try await kernel.store.ledger.lastSeq()
+        let lastSeq = try await store.ledger.lastSeq()
         let text = """
             # HELP osprey_ledger_events_total Events written to the ledger.
             # TYPE osprey_ledger_events_total counter
             osprey_ledger_events_total \(lastSeq)
             # HELP osprey_event_subscribers Live event subscribers (SSE and WebSocket).
             # TYPE osprey_event_subscribers gauge
-            osprey_event_subscribers \(kernel.store.ledger.bus.subscriberCount)
+            osprey_event_subscribers \(store.ledger.bus.subscriberCount)
             # HELP osprey_uptime_seconds Seconds since the gateway started.
             # TYPE osprey_uptime_seconds gauge
-            osprey_uptime_seconds \(Int(Date().timeIntervalSince(kernel.startedAt)))
+            osprey_uptime_seconds \(Int(Date().timeIntervalSince(startedAt)))
 
             """
         return Response(
@@ -113,7 +117,7 @@ struct StatusController {
     /// Streams the ledger as JSON Lines, one canonical envelope a line.
     @Sendable func export(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let after = try request.intQuery("after", default: 0, range: 0...Int.max)
-        let ledger = kernel.store.ledger
+        let ledger = store.ledger
         return Response(
             status: .ok,
             headers: [.contentType: "application/x-ndjson"],

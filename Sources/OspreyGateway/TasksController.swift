@@ -9,7 +9,6 @@ import OspreyStore
 struct TasksController {
     let tasks: Tasks
     let schedules: Schedules
-    let supervisor: Supervisor
     let scheduler: Scheduler
     /// Whether config.toml defines an agent by this name.
     let knows: @Sendable (String) -> Bool
@@ -38,7 +37,7 @@ struct TasksController {
         )
     }
 
-    static let statuses: Set<String> = ["queued", "running", "completed", "failed", "cancelled"]
+    static let statuses = Set(TaskStatus.allCases.map(\.rawValue))
 
     static let draftFields: Set<String> = [
         "title", "instructions", "agent", "tools", "priority", "max_tokens", "max_cost_usd",
@@ -53,7 +52,7 @@ struct TasksController {
     var submit: Operation {
         Operation("tasks.submit", role: .operator) { (request: Submit, caller) in
             try check(agent: request.draft.agent)
-            return try await supervisor.submit(request.draft, actor: caller.actor).json
+            return try await tasks.submit(request.draft, actor: caller.actor).json
         }
     }
 
@@ -108,11 +107,12 @@ struct TasksController {
 
     struct List: OperationRequest {
         static let fields: Set<String> = ["status", "limit"]
-        let status: String?
+        let status: TaskStatus?
         let limit: Int
         init(_ fields: Fields) throws {
-            status = try fields.optionalString("status")
-            if let status, !TasksController.statuses.contains(status) {
+            let text = try fields.optionalString("status")
+            status = text.flatMap(TaskStatus.init(rawValue:))
+            if text != nil, status == nil {
                 throw APIError.badRequest(
                     "\(fields.label("status")) must be one of \(TasksController.statuses.sorted().joined(separator: ", "))."
                 )
@@ -135,7 +135,7 @@ struct TasksController {
 
     var cancel: Operation {
         Operation("tasks.cancel", role: .operator) { (request: RecordID, caller) in
-            try await supervisor.cancel(TaskRecord.ID(request.id), actor: caller.actor).json
+            try await tasks.cancel(TaskRecord.ID(request.id), actor: caller.actor).json
         }
     }
 

@@ -177,8 +177,8 @@ struct WebSocketConnection: Sendable {
             after = try fields["after"] == nil ? nil : fields.int("after", default: 0, range: 0...Int.max)
             filter = EventFilter(
                 type: try fields.optionalString("type"),
-                session: try fields.optionalString("session"),
-                task: try fields.optionalString("task")
+                session: try fields.optionalString("session").map { Session.ID($0) },
+                task: try fields.optionalString("task").map { TaskRecord.ID($0) }
             )
         }
     }

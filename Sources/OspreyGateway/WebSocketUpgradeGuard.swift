@@ -259,7 +259,7 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if isUpgrade, let (error, failure) = refusal(head, context: context) {
                 state.mode = .closing  // answered and closing: the rest of the request is dropped
                 if let failure {
-                    let ledger = gatekeeper.kernel.store.ledger
+                    let ledger = gatekeeper.ledger
                     // NIO event-loop callback to async ledger: the bridging edge where an unstructured Task is allowed.
                     Task { _ = try? await ledger.append(failure) }
                 }

@@ -96,42 +96,37 @@ public final class MemoryBank: Sendable {
         provenance: String,
         trust: MemoryTrust,
         importance: Double = 0.5,
-        actor: String
+        actor: Principal
     ) async throws -> MemoryRecord {
         let trimmed = body.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw StoreError.invalid("memory content must not be empty") }
+        guard !trimmed.isEmpty else { throw MemoryRequestError("memory content must not be empty") }
         // Content from tools and the web can never become trusted by asking.
         let trust: MemoryTrust = [.tool, .url].contains(source) ? .untrusted : trust
-        let record: MemoryRecord
-        do {
-            record = try MemoryRecord(
-                id: MemoryRecord.randomID(),
-                type: type,
-                tags: tags,
-                source: source,
-                provenance: provenance,
-                trust: trust,
-                importance: importance,
-                created: Date(),
-                title: title,
-                body: store.ledger.redactor.redact(trimmed)
-            )
-        } catch let error as MemoryRecordError {
-            throw StoreError.invalid("\(error)")
-        }
+        let record = try MemoryRecord(
+            id: MemoryRecord.randomID(),
+            type: type,
+            tags: tags,
+            source: source,
+            provenance: provenance,
+            trust: trust,
+            importance: importance,
+            created: Date(),
+            title: title,
+            body: store.ledger.redactor.redact(trimmed)
+        )
         try write(record)
-        try await index(record, event: "memory.stored", actor: actor)
+        try await index(record, event: .memoryStored, actor: actor)
         pendingSink.yield(record.id)
         return record
     }
 
     /// Removes a memory: its file, its index rows and its vector; `memory.forgotten` records it.
-    public func forget(_ id: String, actor: String) async throws {
+    public func forget(_ id: String, actor: Principal) async throws {
         let record = try await get(id)
         try? FileManager.default.removeItem(at: file(for: record.id))
         try await store.memories.remove(
             id,
-            event: EventDraft(type: "memory.forgotten", actor: actor, payload: ["id": .string(id)])
+            event: EventDraft(type: .memoryForgotten, actor: actor, payload: ["id": .string(id)])
         )
         _ = vectors.withLock { $0.remove(id) }
     }
@@ -148,13 +143,13 @@ public final class MemoryBank: Sendable {
         do {
             return try MemoryRecord(markdown: text)
         } catch {
-            throw StoreError.invalid("memory/\(id).md does not parse: \(error)")
+            throw MemoryRequestError("memory/\(id).md does not parse: \(error)")
         }
     }
 
     /// Rebuilds the index from the files: new and edited files are (re)indexed and re-embedded, rows whose file
     /// is gone are removed, and files that do not parse are reported.
-    public func reindex(actor: String = "system") async throws -> Report {
+    public func reindex(actor: Principal = .system) async throws -> Report {
         var report = Report()
         var seen: Set<String> = []
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
@@ -232,8 +227,8 @@ public final class MemoryBank: Sendable {
         now: Date = Date()
     ) async throws -> [Hit] {
         let trimmed = query.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard !trimmed.isEmpty else { throw StoreError.invalid("the query must not be empty") }
-        guard trimmed.utf8.count <= 8192 else { throw StoreError.invalid("the query is longer than 8 KiB") }
+        guard !trimmed.isEmpty else { throw MemoryRequestError("the query must not be empty") }
+        guard trimmed.utf8.count <= 8192 else { throw MemoryRequestError("the query is longer than 8 KiB") }
         let depth = max(50, limit * 5)
         let keyword = try await keywordRanking(trimmed, limit: depth)
         var semantic: [String] = []
@@ -334,7 +329,7 @@ public final class MemoryBank: Sendable {
     public func consolidate(
         now: Date = Date(),
         staleDays: Double = 30,
-        actor: String = "system"
+        actor: Principal = .system
     ) async throws -> Consolidation {
         var result = Consolidation()
         let ids = try await store.memories.idsByImportance()
@@ -452,7 +447,7 @@ public final class MemoryBank: Sendable {
         try Data(record.markdown().utf8).write(to: file(for: record.id), options: .atomic)
     }
 
-    func index(_ record: MemoryRecord, event: String?, actor: String) async throws {
+    func index(_ record: MemoryRecord, event: Event.Kind?, actor: Principal) async throws {
         let text = record.markdown()
         let entry = Memories.Entry(
             id: record.id,

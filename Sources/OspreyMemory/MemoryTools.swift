@@ -44,10 +44,10 @@ public struct StoreMemory: Tool {
             type: type,
             tags: arguments.tags ?? [],
             source: .agent,
-            provenance: "agent \(context.agent), session \(context.sessionID ?? "-")",
+            provenance: "agent \(context.agent), session \(context.sessionID?.rawValue ?? "-")",
             trust: context.tainted ? .untrusted : .trusted,
             importance: arguments.importance ?? 0.5,
-            actor: "agent:\(context.agent)"
+            actor: .agent(context.agent)
         )
         return "Stored memory \(record.id) (\(record.trust.rawValue))."
     }
@@ -116,7 +116,7 @@ public struct ForgetMemory: Tool {
     public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment { ToolAssessment(risk: .write) }
 
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
-        try await bank.forget(arguments.id, actor: "agent:\(context.agent)")
+        try await bank.forget(arguments.id, actor: .agent(context.agent))
         return "Forgot \(arguments.id)."
     }
 }

@@ -29,16 +29,16 @@ public enum ProviderError: Error, Hashable, Sendable, CustomStringConvertible {
     }
 
     /// The `outcome` recorded in `llm.call` events.
-    public var outcome: String {
+    public var outcome: Event.CallOutcome {
         switch self {
-        case .configuration: "config_error"
-        case .rateLimited: "rate_limited"
-        case .server: "server_error"
-        case .transport: "transport_error"
-        case .streamCut: "stream_cut"
-        case .invalidResponse: "invalid_response"
-        case .circuitOpen: "circuit_open"
-        case .exhausted: "exhausted"
+        case .configuration: .configError
+        case .rateLimited: .rateLimited
+        case .server: .serverError
+        case .transport: .transportError
+        case .streamCut: .streamCut
+        case .invalidResponse: .invalidResponse
+        case .circuitOpen: .circuitOpen
+        case .exhausted: .exhausted
         }
     }
 

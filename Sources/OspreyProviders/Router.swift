@@ -31,7 +31,7 @@ public struct CallAttempt: Hashable, Sendable {
     public var usage: Usage
     public var durationMS: Int
     /// `ok`, or the failure's ``ProviderError/outcome``.
-    public var outcome: String
+    public var outcome: Event.CallOutcome
     public var error: String?
 }
 
@@ -118,7 +118,7 @@ public final class Router: Sendable {
                             route: route,
                             usage: reply.usage,
                             durationMS: Self.ms(clock.now - start),
-                            outcome: "ok",
+                            outcome: .ok,
                             error: nil
                         )
                     )

@@ -6,10 +6,10 @@ public import OspreyStore
 public import OspreyTools
 
 /// Fires schedules: time specs (cron, `@every`, `@at`) when they come due, event triggers when a matching event
-/// is committed; applies the missed-run policy after downtime. Each firing submits a task to the supervisor.
+/// is committed; applies the missed-run policy after downtime. Each firing submits a task through the store (the
+/// supervisor wakes on the committed `task.created`).
 public actor Scheduler {
     let store: Store
-    let supervisor: Supervisor
     /// Whether an agent name is configured (an unknown agent is refused when the schedule is added).
     let agentExists: @Sendable (String) -> Bool
     /// Tasks each trigger schedule submitted, so a task's own events never fire its schedule again.
@@ -17,55 +17,60 @@ public actor Scheduler {
     /// Where routine checks and remediation commands run (the workspace, the sandbox ladder, the blacklist).
     let routineContext: ToolContext?
 
+    /// Waits between ticks; injected so tests advance time instead of sleeping.
+    private let pause: @Sendable (Duration) async throws -> Void
+
     public init(
         store: Store,
-        supervisor: Supervisor,
         routineContext: ToolContext? = nil,
+        clock: some Clock<Duration> & Sendable = ContinuousClock(),
         agentExists: @escaping @Sendable (String) -> Bool
     ) {
         self.store = store
-        self.supervisor = supervisor
         self.routineContext = routineContext
         self.agentExists = agentExists
+        self.pause = { try await clock.sleep(for: $0) }
     }
 
     /// What a client asks for; validated and completed (zone, next fire time) by ``add(_:actor:now:)``.
     public typealias Request = Schedules.Draft
 
     /// Validates and stores a schedule: a bad expression, time zone, policy, agent or priority is a clear
-    /// ``StoreError/invalid(_:)`` and nothing is stored.
-    public func add(_ request: Request, actor: String, now: Date = Date()) async throws -> ScheduleRecord {
+    /// ``ScheduleRequestError`` and nothing is stored.
+    public func add(_ request: Request, actor: Principal, now: Date = Date()) async throws -> ScheduleRecord {
         guard (request.spec == nil) != (request.triggerEvent == nil) else {
-            throw StoreError.invalid("give exactly one of spec (cron, @every, @at) or trigger (an event type)")
+            throw ScheduleRequestError("give exactly one of spec (cron, @every, @at) or trigger (an event type)")
         }
         guard let zone = TimeZone(identifier: request.timezone) else {
-            throw StoreError.invalid("unknown time zone '\(request.timezone)' (use an IANA name such as Europe/Berlin)")
+            throw ScheduleRequestError(
+                "unknown time zone '\(request.timezone)' (use an IANA name such as Europe/Berlin)"
+            )
         }
         guard ["skip", "run_once"].contains(request.missed) else {
-            throw StoreError.invalid("missed must be skip or run_once")
+            throw ScheduleRequestError("missed must be skip or run_once")
         }
-        guard agentExists(request.agent) else { throw StoreError.invalid("no agent named '\(request.agent)'") }
-        guard (0...9).contains(request.priority) else { throw StoreError.invalid("priority must be 0...9") }
+        guard agentExists(request.agent) else { throw ScheduleRequestError("no agent named '\(request.agent)'") }
+        guard (0...9).contains(request.priority) else { throw ScheduleRequestError("priority must be 0...9") }
         guard request.maxTokens >= 0, request.maxCostUSD >= 0, request.maxCostUSD.isFinite else {
-            throw StoreError.invalid("max_tokens and max_cost_usd must be 0 (no limit) or more")
+            throw ScheduleRequestError("max_tokens and max_cost_usd must be 0 (no limit) or more")
         }
         guard (0...86_400 * 30).contains(request.cooldownSeconds) else {
-            throw StoreError.invalid("cooldown_seconds must be 0...2592000")
+            throw ScheduleRequestError("cooldown_seconds must be 0...2592000")
         }
         guard !request.title.trimmingCharacters(in: .whitespaces).isEmpty,
             !request.instructions.trimmingCharacters(in: .whitespaces).isEmpty
-        else { throw StoreError.invalid("title and instructions must not be empty") }
+        else { throw ScheduleRequestError("title and instructions must not be empty") }
         for check in request.checks {
             do {
                 _ = try RoutineCheck(json: check)
             } catch {
-                throw StoreError.invalid("\(error)")
+                throw ScheduleRequestError("\(error)")
             }
         }
         if let command = request.remediation, let policy = routineContext?.commandPolicy,
             case .deny(let reason) = policy.evaluate(command)
         {
-            throw StoreError.invalid("remediation refused by policy: \(reason)")
+            throw ScheduleRequestError("remediation refused by policy: \(reason)")
         }
         var next: Date?
         if let text = request.spec {
@@ -73,15 +78,15 @@ public actor Scheduler {
             do {
                 spec = try ScheduleSpec(parsing: text)
             } catch let error as ScheduleError {
-                throw StoreError.invalid("\(error)")
+                throw ScheduleRequestError("\(error)")
             }
             next = spec.nextFire(after: now, in: zone)
-            guard next != nil else { throw StoreError.invalid("'\(text)' never fires after now") }
+            guard next != nil else { throw ScheduleRequestError("'\(text)' never fires after now") }
         }
         if let event = request.triggerEvent,
             event.range(of: #"^[a-z_]+(\.[a-z_]+)*(\.\*)?$"#, options: .regularExpression) == nil
         {
-            throw StoreError.invalid("trigger event must be a dotted event type such as task.completed or task.*")
+            throw ScheduleRequestError("trigger event must be a dotted event type such as task.completed or task.*")
         }
         var draft = request
         draft.name = request.name ?? request.title
@@ -101,23 +106,23 @@ public actor Scheduler {
 
     func fire(_ schedule: ScheduleRecord, reason: String, now: Date, next: Date?) async throws -> TaskRecord? {
         if !schedule.checks.isEmpty { return try await heartbeat(schedule, now: now, next: next) }
-        let task = try await supervisor.submit(
+        let task = try await store.tasks.submit(
             Tasks.Draft(
                 title: schedule.title,
                 instructions: schedule.instructions,
                 agent: schedule.agent,
                 tools: schedule.tools,
                 priority: schedule.priority,
-                parent: schedule.parent.map { TaskRecord.ID($0) },
-                schedule: schedule.id.rawValue,
+                parent: schedule.parent,
+                schedule: schedule.id,
                 maxTokens: schedule.maxTokens,
                 maxCostUSD: schedule.maxCostUSD,
                 tainted: schedule.tainted
             ),
-            actor: "schedule:\(schedule.id.rawValue)"
+            actor: .schedule(schedule.id)
         )
         firedTasks[schedule.id.rawValue, default: []].insert(task.id.rawValue)
-        try await store.schedules.fired(schedule.id, at: now, next: next, task: task.id.rawValue, reason: reason)
+        try await store.schedules.fired(schedule.id, at: now, next: next, task: task.id, reason: reason)
         return task
     }
 
@@ -158,8 +163,8 @@ public actor Scheduler {
     public func observe(_ event: Event, now: Date = Date()) async throws -> [TaskRecord] {
         var submitted: [TaskRecord] = []
         for schedule in try await store.schedules.list() {
-            guard let type = schedule.triggerEvent, Self.matches(type, event.type) else { continue }
-            if let task = event.task, firedTasks[schedule.id.rawValue]?.contains(task) == true { continue }
+            guard let type = schedule.triggerEvent, Self.matches(type, event.type.rawValue) else { continue }
+            if let task = event.task, firedTasks[schedule.id.rawValue]?.contains(task.rawValue) == true { continue }
             guard schedule.triggerFilter.allSatisfy({ event.payload[$0.key] == $0.value }) else { continue }
             if let last = schedule.lastFiredAt, now.timeIntervalSince(last) < Double(schedule.cooldownSeconds) {
                 continue
@@ -193,7 +198,7 @@ public actor Scheduler {
             }
             try await store.ledger.append(
                 EventDraft(
-                    type: "watcher.alert",
+                    type: .watcherAlert,
                     payload: [
                         "schedule": .string(schedule.id.rawValue), "changes": .array(report.map(JSONValue.string)),
                     ]
@@ -207,7 +212,7 @@ public actor Scheduler {
                 changed = state.keys.sorted().filter { schedule.state[$0] != nil && schedule.state[$0] != state[$0] }
                 try await store.ledger.append(
                     EventDraft(
-                        type: "watcher.remediated",
+                        type: .watcherRemediated,
                         payload: [
                             "schedule": .string(schedule.id.rawValue), "command": .string(command),
                             "outcome": .string(outcome), "still_changed": .array(changed.map(JSONValue.string)),
@@ -216,7 +221,7 @@ public actor Scheduler {
                 )
             }
             if !changed.isEmpty {
-                task = try await supervisor.submit(
+                task = try await store.tasks.submit(
                     Tasks.Draft(
                         title: schedule.title,
                         instructions: schedule.instructions + "\n\nWhat changed:\n" + report.joined(separator: "\n")
@@ -224,13 +229,13 @@ public actor Scheduler {
                         agent: schedule.agent,
                         tools: schedule.tools,
                         priority: schedule.priority,
-                        parent: schedule.parent.map { TaskRecord.ID($0) },
-                        schedule: schedule.id.rawValue,
+                        parent: schedule.parent,
+                        schedule: schedule.id,
                         maxTokens: schedule.maxTokens,
                         maxCostUSD: schedule.maxCostUSD,
                         tainted: schedule.tainted
                     ),
-                    actor: "schedule:\(schedule.id.rawValue)"
+                    actor: .schedule(schedule.id)
                 )
             }
         }
@@ -240,7 +245,7 @@ public actor Scheduler {
             next: next,
             state: state,
             changed: changed,
-            task: task?.id.rawValue
+            task: task?.id
         )
         return task
     }
@@ -261,7 +266,7 @@ public actor Scheduler {
         let bus = store.ledger.bus
         await withDiscardingTaskGroup { group in
             group.addTask {
-                for await event in bus.subscribe() where !event.type.hasPrefix("schedule.") {
+                for await event in bus.subscribe() where !event.type.rawValue.hasPrefix("schedule.") {
                     do {
                         try await self.observe(event)
                     } catch is CancellationError {
@@ -278,7 +283,7 @@ public actor Scheduler {
                 while !Task.isCancelled {
                     do {
                         try await self.tick()
-                        try await Task.sleep(for: .seconds(1))
+                        try await self.pause(.seconds(1))
                     } catch is CancellationError {
                         return
                     } catch {

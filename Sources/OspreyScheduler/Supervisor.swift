@@ -96,19 +96,69 @@ public actor Supervisor {
 
     /// Runs jobs until cancelled (the gateway's graceful shutdown). Jobs still running then stay `running` in
     /// the store and resume at the next start.
+    ///
+    /// The store is how work reaches the supervisor: whoever submits or cancels a task (the API, a task tool, a
+    /// schedule) writes it through the store, and the supervisor wakes on the committed `task.created` or
+    /// `task.cancelled` event. It first queues what the store already holds unfinished, then follows the ledger
+    /// from that point, so no task committed in between is missed.
     public func run() async {
         await withDiscardingTaskGroup { group in
+            group.addTask { await self.follow() }
             for await entry in starts {
                 group.addTask { await self.execute(entry) }
             }
         }
     }
 
-    /// Stores and queues a new task.
-    public func submit(_ draft: Tasks.Draft, actor: String) async throws -> TaskRecord {
-        let task = try await store.tasks.submit(draft, actor: actor)
-        enqueue(task, resume: false)
-        return task
+    /// Queues the unfinished tasks, then every task created (and drops every task cancelled) after them, until
+    /// cancelled; a store failure is logged and the ledger followed again from where it stopped.
+    func follow() async {
+        let logger = Logger.current
+        var after: Int?
+        while !Task.isCancelled {
+            do {
+                if after == nil {
+                    let high = try await store.ledger.lastSeq()
+                    try await recover()
+                    after = high
+                }
+                try await store.ledger.follow(after: after ?? 0, filter: EventFilter(type: "task.*")) { event in
+                    after = event.seq
+                    try await self.observe(event)
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                logger.error("task events could not be followed", metadata: ["error": "\(error)"])
+                try? await sleep(.seconds(1))
+            }
+        }
+    }
+
+    /// A committed task event: a new task is queued (if the store still has it queued), a cancelled one is
+    /// dropped from the queue and its run stopped.
+    func observe(_ event: Event) async throws {
+        guard let id = event.task else { return }
+        switch event.type {
+        case .taskCreated:
+            guard running[id.rawValue] == nil, !queue.contains(where: { $0.task.id == id }) else { return }
+            let task = try await store.tasks.get(id)
+            guard task.status == .queued, running[id.rawValue] == nil,
+                !queue.contains(where: { $0.task.id == id })
+            else { return }
+            enqueue(task, resume: false)
+        case .taskCancelled:
+            queue.removeAll { $0.task.id == id }
+            running[id.rawValue]?.cancel.finish()
+        default:
+            return
+        }
+    }
+
+    /// Stores a new task; the supervisor queues it when the store commits it (see ``run()``).
+    public func submit(_ draft: Tasks.Draft, actor: Principal) async throws -> TaskRecord {
+        try await store.tasks.submit(draft, actor: actor)
     }
 
     /// Queues every task the store says is unfinished: queued ones as they are, running ones (cut off by a
@@ -118,17 +168,14 @@ public actor Supervisor {
         let unfinished = try await store.tasks.unfinished()
         for task in unfinished
         where running[task.id.rawValue] == nil && !queue.contains(where: { $0.task.id == task.id }) {
-            enqueue(task, resume: task.status == "running")
+            enqueue(task, resume: task.status == .running)
         }
         return unfinished.count
     }
 
-    /// Cancels a queued or running task.
-    public func cancel(_ id: TaskRecord.ID, actor: String) async throws -> TaskRecord {
-        let cancelled = try await store.tasks.cancel(id, actor: actor)
-        queue.removeAll { $0.task.id == id }
-        running[id.rawValue]?.cancel.finish()
-        return cancelled
+    /// Cancels a queued or running task in the store; the supervisor stops it when the store commits that.
+    public func cancel(_ id: TaskRecord.ID, actor: Principal) async throws -> TaskRecord {
+        try await store.tasks.cancel(id, actor: actor)
     }
 
     /// A provider answered 429: give it no new task for a while.
@@ -209,7 +256,7 @@ public actor Supervisor {
             let outcome = try await withThrowingTaskGroup(of: TaskOutcome?.self) { group in
                 // Every event the run produces carries the task's id.
                 group.addTask {
-                    try await EventDraft.$currentTask.withValue(id.rawValue) { try await runner(task, entry.resume) }
+                    try await EventDraft.$currentTask.withValue(id) { try await runner(task, entry.resume) }
                 }
                 group.addTask {
                     for await _ in cancelled {}

@@ -19,8 +19,8 @@ public struct SubmitTask: Tool {
         }
     }
 
-    let supervisor: Supervisor
-    public init(supervisor: Supervisor) { self.supervisor = supervisor }
+    let store: Store
+    public init(store: Store) { self.store = store }
 
     public var definition: ToolDefinition {
         ToolDefinition(
@@ -56,20 +56,21 @@ public struct SubmitTask: Tool {
     }
 
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
-        let task = try await supervisor.submit(
+        // Written through the store: the supervisor picks the task up from the committed `task.created`.
+        let task = try await store.tasks.submit(
             Tasks.Draft(
                 title: arguments.title,
                 instructions: arguments.instructions,
                 agent: context.agent,
                 tools: (arguments.tools ?? context.toolNames).filter { context.toolNames.contains($0) },
                 priority: arguments.priority ?? 5,
-                parent: context.taskID.map { TaskRecord.ID($0) },
+                parent: context.taskID,
                 maxTokens: arguments.maxTokens ?? 0,
                 maxCostUSD: arguments.maxCostUSD ?? 0,
                 // Taint follows delegation: what a tainted run hands off starts tainted.
                 tainted: context.tainted
             ),
-            actor: "agent:\(context.agent)"
+            actor: .agent(context.agent)
         )
         return "Submitted task \(task.id.rawValue) (\(task.status), priority \(task.priority), depth \(task.depth))."
     }
@@ -105,8 +106,8 @@ public struct CheckTask: Tool {
 /// `cancel_task`: stops a queued or running task.
 public struct CancelTask: Tool {
     public struct Arguments: Decodable { var id: String }
-    let supervisor: Supervisor
-    public init(supervisor: Supervisor) { self.supervisor = supervisor }
+    let store: Store
+    public init(store: Store) { self.store = store }
 
     public var definition: ToolDefinition {
         ToolDefinition(
@@ -119,7 +120,7 @@ public struct CancelTask: Tool {
     public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment { ToolAssessment(risk: .write) }
 
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
-        let task = try await supervisor.cancel(TaskRecord.ID(arguments.id), actor: "agent:\(context.agent)")
+        let task = try await store.tasks.cancel(TaskRecord.ID(arguments.id), actor: .agent(context.agent))
         return "Task \(task.id.rawValue) is \(task.status)."
     }
 }
@@ -142,7 +143,10 @@ public struct ListTasks: Tool {
     public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment { ToolAssessment(risk: .read) }
 
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
-        let tasks = try await store.tasks.list(status: arguments.status, limit: 50)
+        let status = arguments.status.flatMap(TaskStatus.init(rawValue:))
+        // A status no task can have lists none, as it did when the store took any text.
+        if arguments.status != nil, status == nil { return "No tasks." }
+        let tasks = try await store.tasks.list(status: status, limit: 50)
         if tasks.isEmpty { return "No tasks." }
         return tasks.map { "\($0.id.rawValue) \($0.status) p\($0.priority) \($0.title)" }.joined(separator: "\n")
     }
@@ -203,10 +207,10 @@ public struct ScheduleTask: Tool {
             // A schedule is delegation over time: taint and the delegation depth follow it to every task it fires.
             request.tainted = context.tainted
             request.parent = context.taskID
-            let schedule = try await scheduler.add(request, actor: "agent:\(context.agent)")
+            let schedule = try await scheduler.add(request, actor: .agent(context.agent))
             let next = schedule.nextFireAt.map(WireFormat.timestamp) ?? "never"
             return "Scheduled \(schedule.id.rawValue); next run \(next)."
-        } catch let error as StoreError {
+        } catch let error as ScheduleRequestError {
             throw ToolArgumentError(description: error.description)
         }
     }
@@ -229,7 +233,7 @@ public struct UnscheduleTask: Tool {
     public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment { ToolAssessment(risk: .write) }
 
     public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
-        try await store.schedules.remove(ScheduleRecord.ID(arguments.id), actor: "agent:\(context.agent)")
+        try await store.schedules.remove(ScheduleRecord.ID(arguments.id), actor: .agent(context.agent))
         return "Removed schedule \(arguments.id)."
     }
 }

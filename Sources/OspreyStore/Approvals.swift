@@ -3,11 +3,11 @@ public import GRDB
 public import OspreyCore
 
 /// A tool call that needed a human, as stored and shown over the API.
-public struct Approval: Hashable, Codable, Sendable {
+public struct Approval: Hashable, Codable, Sendable, FetchableRecord, TableRecord {
     public typealias ID = Identifier<Approval>
     public var id: ID
     public var agent: String
-    public var session: String?
+    public var session: Session.ID?
     public var callID: String
     public var tool: String
     /// Redacted arguments, as the model wrote them.
@@ -16,14 +16,17 @@ public struct Approval: Hashable, Codable, Sendable {
     public var risk: String
     public var rule: String
     public var reason: String
-    /// `pending`, `granted`, `denied`, `expired` or `used` (a once-grant after its call ran).
-    public var status: String
-    /// `once` or `session` when granted.
-    public var scope: String?
+    public var status: ApprovalStatus
+    /// Set when granted.
+    public var scope: ApprovalScope?
     public var createdAt: Date
     public var expiresAt: Date
     public var decidedAt: Date?
     public var decidedBy: String?
+
+    public static let databaseTableName = "approvals"
+
+    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .wireFormat }
 
     private enum CodingKeys: String, CodingKey {
         case id, agent, session, tool, arguments, risk, rule, reason, status, scope
@@ -35,32 +38,15 @@ public struct Approval: Hashable, Codable, Sendable {
         case decidedBy = "decided_by"
     }
 
-    init(row: Row) {
-        id = ID(row["id"] as String)
-        agent = row["agent"]
-        session = row["session"]
-        callID = row["call_id"]
-        tool = row["tool"]
-        arguments = row["arguments"]
-        argumentsHash = row["arguments_hash"]
-        risk = row["risk"]
-        rule = row["rule"]
-        reason = row["reason"]
-        status = row["status"]
-        scope = row["scope"]
-        createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
-        expiresAt = WireFormat.date(from: row["expires_at"]) ?? Date(timeIntervalSince1970: 0)
-        decidedAt = (row["decided_at"] as String?).flatMap(WireFormat.date(from:))
-        decidedBy = row["decided_by"]
-    }
-
     /// The API and event form.
     public var json: JSONValue {
         var object: [String: JSONValue] = [
-            "id": .string(id.rawValue), "agent": .string(agent), "session": session.map(JSONValue.string) ?? .null,
+            "id": .string(id.rawValue), "agent": .string(agent),
+            "session": session.map { .string($0.rawValue) } ?? .null,
             "call_id": .string(callID), "tool": .string(tool), "arguments": .string(arguments),
             "arguments_hash": .string(argumentsHash), "risk": .string(risk), "rule": .string(rule),
-            "reason": .string(reason), "status": .string(status), "scope": scope.map(JSONValue.string) ?? .null,
+            "reason": .string(reason), "status": .string(status.rawValue),
+            "scope": scope.map { .string($0.rawValue) } ?? .null,
             "created_at": .string(WireFormat.timestamp(createdAt)),
             "expires_at": .string(WireFormat.timestamp(expiresAt)),
         ]
@@ -96,7 +82,7 @@ public struct Approvals: Sendable {
                     WireFormat.timestamp(now.addingTimeInterval(lifetime)),
                 ]
             )
-            return ("approval.requested", "agent:\(draft.agent)")
+            return (.approvalRequested, .agent(draft.agent))
         }
     }
 
@@ -105,27 +91,27 @@ public struct Approvals: Sendable {
     public func decide(
         _ id: Approval.ID,
         grant: Bool,
-        scope: String = "once",
-        by actor: String,
+        scope: ApprovalScope = .once,
+        by actor: Principal,
         now: Date = Date()
     ) async throws -> Approval {
-        guard ["once", "session"].contains(scope) else { throw StoreError.invalid("scope must be once or session") }
-        return try await change(id) { db in
+        try await change(id) { db in
             let current = try Self.fetch(id, in: db)
-            guard current.status == "pending" else {
+            guard current.status == .pending else {
                 throw StoreError.conflict("approval \(id.rawValue) is already \(current.status)")
             }
             if current.expiresAt <= now {
-                try Self.setStatus(id, "expired", in: db)
-                return ("approval.expired", "system")
+                try Self.setStatus(id, .expired, in: db)
+                return (.approvalExpired, .system)
             }
             try db.execute(
                 sql: "UPDATE approvals SET status = ?, scope = ?, decided_at = ?, decided_by = ? WHERE id = ?",
                 arguments: [
-                    grant ? "granted" : "denied", grant ? scope : nil, WireFormat.timestamp(now), actor, id.rawValue,
+                    grant ? ApprovalStatus.granted : .denied, grant ? scope : nil, WireFormat.timestamp(now),
+                    actor.rawValue, id.rawValue,
                 ]
             )
-            return (grant ? "approval.granted" : "approval.denied", actor)
+            return (grant ? .approvalGranted : .approvalDenied, actor)
         }
     }
 
@@ -135,12 +121,12 @@ public struct Approvals: Sendable {
         try await change(id) { db in
             let current = try Self.fetch(id, in: db)
             switch (current.status, current.scope) {
-            case ("pending", _):
-                try Self.setStatus(id, "expired", in: db)
-                return ("approval.expired", "system")
-            case ("granted", "once"):
-                try Self.setStatus(id, "used", in: db)
-                return ("approval.used", "system")
+            case (.pending, _):
+                try Self.setStatus(id, .expired, in: db)
+                return (.approvalExpired, .system)
+            case (.granted, .once):
+                try Self.setStatus(id, .used, in: db)
+                return (.approvalUsed, .system)
             default:
                 return nil
             }
@@ -148,22 +134,22 @@ public struct Approvals: Sendable {
     }
 
     /// A standing session grant for exactly this tool and these arguments in this session, if any.
-    public func sessionGrant(session: String, tool: String, argumentsHash: String) async throws -> Approval? {
+    public func sessionGrant(session: Session.ID, tool: String, argumentsHash: String) async throws -> Approval? {
         try await writer.read { db in
-            try Row.fetchOne(
+            try Approval.fetchOne(
                 db,
                 sql: """
                     SELECT * FROM approvals WHERE session = ? AND tool = ? AND arguments_hash = ?
                         AND status = 'granted' AND scope = 'session' LIMIT 1
                     """,
-                arguments: [session, tool, argumentsHash]
-            ).map(Approval.init(row:))
+                arguments: [session.rawValue, tool, argumentsHash]
+            )
         }
     }
 
     /// Expires every pending approval: at start-up, when no run is left waiting for them.
     public func expireAllPending() async throws -> Int {
-        let pending = try await list(status: "pending")
+        let pending = try await list(status: .pending)
         for approval in pending { _ = try await settle(approval.id) }
         return pending.count
     }
@@ -174,37 +160,38 @@ public struct Approvals: Sendable {
     }
 
     /// Approvals, newest first, optionally of one status.
-    public func list(status: String? = nil, limit: Int = 200) async throws -> [Approval] {
+    public func list(status: ApprovalStatus? = nil, limit: Int = 200) async throws -> [Approval] {
         try await writer.read { db in
             if let status {
-                return try Row.fetchAll(
+                return try Approval.fetchAll(
                     db,
                     sql: "SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC, id LIMIT ?",
                     arguments: [status, limit]
-                ).map(Approval.init(row:))
+                )
             }
-            return try Row.fetchAll(
+            return try Approval.fetchAll(
                 db,
                 sql: "SELECT * FROM approvals ORDER BY created_at DESC, id LIMIT ?",
                 arguments: [limit]
-            ).map(Approval.init(row:))
+            )
         }
     }
 
     static func fetch(_ id: Approval.ID, in db: Database) throws -> Approval {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM approvals WHERE id = ?", arguments: [id.rawValue])
-        else { throw StoreError.notFound(kind: "approval", id: id.rawValue) }
-        return Approval(row: row)
+        guard let approval = try Approval.fetchOne(db, key: id.rawValue) else {
+            throw StoreError.notFound(kind: "approval", id: id.rawValue)
+        }
+        return approval
     }
 
-    static func setStatus(_ id: Approval.ID, _ status: String, in db: Database) throws {
+    static func setStatus(_ id: Approval.ID, _ status: ApprovalStatus, in db: Database) throws {
         try db.execute(sql: "UPDATE approvals SET status = ? WHERE id = ?", arguments: [status, id.rawValue])
     }
 
     /// Runs `body` in one immediate transaction; the event it names (if any) is appended with the record's new state.
     func change(
         _ id: Approval.ID,
-        _ body: @escaping @Sendable (Database) throws -> (type: String, actor: String)?
+        _ body: @escaping @Sendable (Database) throws -> (type: Event.Kind, actor: Principal)?
     ) async throws -> Approval {
         try await writer.transaction { db in
             let event = try body(db)

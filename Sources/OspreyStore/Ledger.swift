@@ -6,10 +6,10 @@ public import OspreyCore
 public struct EventFilter: Hashable, Sendable {
     /// An exact type (`session.created`) or a prefix ending in `.*` (`session.*`).
     public var type: String?
-    public var session: String?
-    public var task: String?
+    public var session: Session.ID?
+    public var task: BackgroundTask.ID?
 
-    public init(type: String? = nil, session: String? = nil, task: String? = nil) {
+    public init(type: String? = nil, session: Session.ID? = nil, task: BackgroundTask.ID? = nil) {
         self.type = type
         self.session = session
         self.task = task
@@ -19,8 +19,8 @@ public struct EventFilter: Hashable, Sendable {
     public func matches(_ event: Event) -> Bool {
         if let type {
             if type.hasSuffix(".*") {
-                guard event.type.hasPrefix(String(type.dropLast(1))) else { return false }
-            } else if event.type != type {
+                guard event.type.rawValue.hasPrefix(String(type.dropLast(1))) else { return false }
+            } else if event.type.rawValue != type {
                 return false
             }
         }
@@ -44,11 +44,11 @@ public struct EventFilter: Hashable, Sendable {
         }
         if let session {
             clauses.append("session = ?")
-            arguments += [session]
+            arguments += [session.rawValue]
         }
         if let task {
             clauses.append("task = ?")
-            arguments += [task]
+            arguments += [task.rawValue]
         }
         return (clauses.map { " AND " + $0 }.joined(), arguments)
     }
@@ -156,7 +156,8 @@ public struct Ledger: Sendable {
             )
             event.hash = event.computedHash
             try insert.execute(arguments: [
-                event.seq, event.id.rawValue, event.ts, event.type, event.actor, event.session, event.task,
+                event.seq, event.id.rawValue, event.ts, event.type.rawValue, event.actor.rawValue,
+                event.session?.rawValue, event.task?.rawValue,
                 event.payload.canonicalJSON, event.prevHash, event.hash,
             ])
             previous = event.hash
@@ -217,10 +218,10 @@ public struct Ledger: Sendable {
             seq: row["seq"],
             id: Event.ID(row["id"] as String),
             ts: row["ts"],
-            type: row["type"],
-            actor: row["actor"],
-            session: row["session"],
-            task: row["task"],
+            type: Event.Kind(rawValue: row["type"]),
+            actor: Principal(rawValue: row["actor"]),
+            session: (row["session"] as String?).map { Session.ID($0) },
+            task: (row["task"] as String?).map { BackgroundTask.ID($0) },
             payload: payload,
             prevHash: row["prev_hash"],
             hash: row["hash"]

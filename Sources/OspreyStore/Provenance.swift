@@ -11,13 +11,13 @@ public struct Provenance: Sendable {
     let ledger: Ledger
 
     /// Records a tainted write of `path` with its `file.tainted` event (once per path and session).
-    public func recordTaintedWrite(_ path: String, session: String?, agent: String) async throws {
+    public func recordTaintedWrite(_ path: String, session: Session.ID?, agent: String) async throws {
         try await writer.transaction { db in
             let known =
                 try Bool.fetchOne(
                     db,
                     sql: "SELECT 1 FROM file_provenance WHERE path = ? AND session IS ?",
-                    arguments: [path, session]
+                    arguments: [path, session?.rawValue]
                 ) ?? false
             if known { return }
             try db.execute(
@@ -26,13 +26,13 @@ public struct Provenance: Sendable {
                     ON CONFLICT(path) DO UPDATE SET session = excluded.session, agent = excluded.agent,
                         written_at = excluded.written_at
                     """,
-                arguments: [path, session, agent, WireFormat.timestamp(Date())]
+                arguments: [path, session?.rawValue, agent, WireFormat.timestamp(Date())]
             )
             _ = try ledger.append(
                 [
                     EventDraft(
-                        type: "file.tainted",
-                        actor: "agent:\(agent)",
+                        type: .fileTainted,
+                        actor: .agent(agent),
                         session: session,
                         payload: ["path": .string(path)]
                     )

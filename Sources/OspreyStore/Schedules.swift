@@ -3,7 +3,7 @@ public import GRDB
 public import OspreyCore
 
 /// A schedule as stored: when it fires (a time spec or an event trigger) and the task it submits.
-public struct ScheduleRecord: Hashable, Sendable {
+public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
     public typealias ID = Identifier<ScheduleRecord>
     public var id: ID
     public var name: String
@@ -36,9 +36,14 @@ public struct ScheduleRecord: Hashable, Sendable {
     /// Created by a run with untrusted content in its context: every task it fires starts tainted.
     public var tainted: Bool
     /// The task whose run created it, if any: the tasks it fires are that task's sub-tasks, inside its depth limit.
-    public var parent: String?
+    public var parent: TaskRecord.ID?
 
-    init(row: Row) {
+    public static let databaseTableName = "schedules"
+
+    /// Decoded by hand, not through `Decodable`: the JSON columns (`trigger_filter`, `checks`, `state`) are read
+    /// with `JSONValue.parse`, which keeps `1.0` a double. `JSONDecoder` would read it as the integer 1, and a
+    /// routine would then see its stored observations change.
+    public init(row: Row) {
         id = ID(row["id"] as String)
         name = row["name"]
         spec = row["spec"]
@@ -61,7 +66,7 @@ public struct ScheduleRecord: Hashable, Sendable {
         maxTokens = row["max_tokens"] ?? 0
         maxCostUSD = row["max_cost_usd"] ?? 0
         tainted = (row["tainted"] as Int?) == 1
-        parent = row["parent"]
+        parent = (row["parent"] as String?).map { TaskRecord.ID($0) }
     }
 
     /// The API and event form.
@@ -78,7 +83,7 @@ public struct ScheduleRecord: Hashable, Sendable {
             "created_at": time(createdAt), "last_fired_at": time(lastFiredAt), "next_fire_at": time(nextFireAt),
             "checks": .array(checks), "remediation": remediation.map(JSONValue.string) ?? .null,
             "max_tokens": .int(maxTokens), "max_cost_usd": .double(maxCostUSD), "tainted": .bool(tainted),
-            "parent": parent.map(JSONValue.string) ?? .null,
+            "parent": parent.map { .string($0.rawValue) } ?? .null,
         ]
     }
 }
@@ -117,7 +122,7 @@ public struct Schedules: Sendable {
         /// Created by a run with untrusted content in its context: the tasks it fires start tainted.
         public var tainted = false
         /// The task whose run created it: its tasks count as that task's sub-tasks (depth limit, taint).
-        public var parent: String?
+        public var parent: TaskRecord.ID?
 
         public init(
             name: String? = nil,
@@ -150,7 +155,7 @@ public struct Schedules: Sendable {
         }
     }
 
-    public func add(_ draft: Draft, actor: String) async throws -> ScheduleRecord {
+    public func add(_ draft: Draft, actor: Principal) async throws -> ScheduleRecord {
         let id = ScheduleRecord.ID.random(prefix: "sch")
         return try await writer.transaction { db in
             try db.execute(
@@ -168,12 +173,12 @@ public struct Schedules: Sendable {
                     draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
                     WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
                     draft.checks.isEmpty ? nil : JSONValue.array(draft.checks).canonicalJSON, draft.remediation,
-                    draft.maxTokens, draft.maxCostUSD, draft.tainted ? 1 : 0, draft.parent,
+                    draft.maxTokens, draft.maxCostUSD, draft.tainted ? 1 : 0, draft.parent?.rawValue,
                 ]
             )
             let created = try Self.fetch(id, in: db)
             _ = try ledger.append(
-                [EventDraft(type: "schedule.created", actor: actor, payload: created.json)],
+                [EventDraft(type: .scheduleCreated, actor: actor, payload: created.json)],
                 in: db
             )
             return created
@@ -185,7 +190,7 @@ public struct Schedules: Sendable {
         _ id: ScheduleRecord.ID,
         at date: Date,
         next: Date?,
-        task: String?,
+        task: TaskRecord.ID?,
         reason: String
     ) async throws {
         try await writer.transaction { db in
@@ -197,12 +202,12 @@ public struct Schedules: Sendable {
             _ = try ledger.append(
                 [
                     EventDraft(
-                        type: "schedule.fired",
-                        actor: "system",
+                        type: .scheduleFired,
+                        actor: .system,
                         task: task,
                         payload: [
                             "schedule": .string(id.rawValue), "reason": .string(reason),
-                            "task": task.map(JSONValue.string) ?? .null,
+                            "task": task.map { .string($0.rawValue) } ?? .null,
                             "next_fire_at": next.map { .string(WireFormat.timestamp($0)) } ?? .null,
                         ]
                     )
@@ -219,7 +224,7 @@ public struct Schedules: Sendable {
         next: Date?,
         state: [String: JSONValue],
         changed: [String],
-        task: String?
+        task: TaskRecord.ID?
     ) async throws {
         try await writer.transaction { db in
             try db.execute(
@@ -234,12 +239,12 @@ public struct Schedules: Sendable {
             _ = try ledger.append(
                 [
                     EventDraft(
-                        type: "heartbeat.tick",
-                        actor: "system",
+                        type: .heartbeatTick,
+                        actor: .system,
                         task: task,
                         payload: [
                             "schedule": .string(id.rawValue), "changed": .array(changed.map(JSONValue.string)),
-                            "task": task.map(JSONValue.string) ?? .null, "llm_calls": .int(0), "tokens": .int(0),
+                            "task": task.map { .string($0.rawValue) } ?? .null, "llm_calls": .int(0), "tokens": .int(0),
                         ]
                     )
                 ],
@@ -258,12 +263,12 @@ public struct Schedules: Sendable {
         }
     }
 
-    public func remove(_ id: ScheduleRecord.ID, actor: String) async throws {
+    public func remove(_ id: ScheduleRecord.ID, actor: Principal) async throws {
         try await writer.transaction { db in
             try db.execute(sql: "DELETE FROM schedules WHERE id = ?", arguments: [id.rawValue])
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
             _ = try ledger.append(
-                [EventDraft(type: "schedule.removed", actor: actor, payload: ["schedule": .string(id.rawValue)])],
+                [EventDraft(type: .scheduleRemoved, actor: actor, payload: ["schedule": .string(id.rawValue)])],
                 in: db
             )
         }
@@ -275,13 +280,14 @@ public struct Schedules: Sendable {
 
     public func list() async throws -> [ScheduleRecord] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM schedules ORDER BY created_at, id").map(ScheduleRecord.init(row:))
+            try ScheduleRecord.fetchAll(db, sql: "SELECT * FROM schedules ORDER BY created_at, id")
         }
     }
 
     static func fetch(_ id: ScheduleRecord.ID, in db: Database) throws -> ScheduleRecord {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM schedules WHERE id = ?", arguments: [id.rawValue])
-        else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
-        return ScheduleRecord(row: row)
+        guard let schedule = try ScheduleRecord.fetchOne(db, key: id.rawValue) else {
+            throw StoreError.notFound(kind: "schedule", id: id.rawValue)
+        }
+        return schedule
     }
 }

@@ -31,7 +31,7 @@ extension Sessions {
 
     /// Stores `step` in `session` in one transaction, in the order of its properties: the charge, the events,
     /// the messages, the follow-ups.
-    public func record(_ step: Step, in session: Session.ID, actor: String) async throws {
+    public func record(_ step: Step, in session: Session.ID, actor: Principal) async throws {
         try await writer.transaction { db in
             if let charge = step.charge { try spending.record(charge, in: db) }
             if !step.events.isEmpty { _ = try ledger.append(step.events, in: db) }

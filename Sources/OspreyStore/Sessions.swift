@@ -13,7 +13,7 @@ public struct Sessions: Sendable {
     public static let maxTitleLength = 200
 
     /// Starts a session for `agent` and records `session.created`.
-    public func create(agent: String = "default", title: String? = nil, actor: String) async throws -> Session {
+    public func create(agent: String = "default", title: String? = nil, actor: Principal) async throws -> Session {
         guard agent.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
             throw StoreError.invalid("agent must be 1-64 letters, digits, '_', '-' or '.'")
         }
@@ -32,9 +32,9 @@ public struct Sessions: Sendable {
             _ = try ledger.append(
                 [
                     EventDraft(
-                        type: "session.created",
+                        type: .sessionCreated,
                         actor: actor,
-                        session: session.id.rawValue,
+                        session: session.id,
                         payload: ["agent": .string(agent), "title": title.map(JSONValue.string) ?? .null]
                     )
                 ],
@@ -47,14 +47,14 @@ public struct Sessions: Sendable {
     /// Sessions, most recently active first.
     public func list(limit: Int = 100, offset: Int = 0) async throws -> [Session] {
         try await writer.read { db in
-            try Row.fetchAll(
+            try Session.fetchAll(
                 db,
                 sql: """
                     SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
                     FROM sessions s ORDER BY s.updated_at DESC, s.id LIMIT ? OFFSET ?
                     """,
                 arguments: [limit, offset]
-            ).map(Self.session(from:))
+            )
         }
     }
 
@@ -69,7 +69,7 @@ public struct Sessions: Sendable {
     }
 
     static func fetch(_ db: Database, _ id: Session.ID) throws -> Session {
-        let row = try Row.fetchOne(
+        let session = try Session.fetchOne(
             db,
             sql: """
                 SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
@@ -77,17 +77,17 @@ public struct Sessions: Sendable {
                 """,
             arguments: [id.rawValue]
         )
-        guard let row else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
-        return session(from: row)
+        guard let session else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
+        return session
     }
 
     /// Deletes a session and its messages and records `session.deleted`. Its events stay in the ledger.
-    public func delete(_ id: Session.ID, actor: String) async throws {
+    public func delete(_ id: Session.ID, actor: Principal) async throws {
         try await writer.transaction { db in
             try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id.rawValue])
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
             _ = try ledger.append(
-                [EventDraft(type: "session.deleted", actor: actor, session: id.rawValue, payload: [:])],
+                [EventDraft(type: .sessionDeleted, actor: actor, session: id, payload: [:])],
                 in: db
             )
         }
@@ -95,7 +95,7 @@ public struct Sessions: Sendable {
 
     /// Adds a message to a session's transcript and records `message.<role>` with it, in one transaction.
     @discardableResult
-    public func append(_ message: Message, to id: Session.ID, actor: String) async throws -> (StoredMessage, Event) {
+    public func append(_ message: Message, to id: Session.ID, actor: Principal) async throws -> (StoredMessage, Event) {
         try await writer.transaction { db in
             try append(message, to: id, actor: actor, in: db)
         }
@@ -106,7 +106,7 @@ public struct Sessions: Sendable {
     func append(
         _ message: Message,
         to id: Session.ID,
-        actor: String,
+        actor: Principal,
         in db: Database
     ) throws -> (StoredMessage, Event) {
         let message = ledger.redactor.redact(message)
@@ -128,9 +128,9 @@ public struct Sessions: Sendable {
         let events = try ledger.append(
             [
                 EventDraft(
-                    type: "message.\(message.role.rawValue)",
+                    type: .message(message.role),
                     actor: actor,
-                    session: id.rawValue,
+                    session: id,
                     payload: ["message_seq": .int(seq), "message": try JSONValue(encoding: message)]
                 )
             ],
@@ -159,17 +159,6 @@ public struct Sessions: Sendable {
             sessionID: Session.ID(row["session_id"] as String),
             message: Message(role: Role(rawValue: row["role"]) ?? .user, content: content),
             createdAt: WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
-        )
-    }
-
-    static func session(from row: Row) -> Session {
-        Session(
-            id: Session.ID(row["id"] as String),
-            agent: row["agent"],
-            title: row["title"],
-            createdAt: WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0),
-            updatedAt: WireFormat.date(from: row["updated_at"]) ?? Date(timeIntervalSince1970: 0),
-            messageCount: row["message_count"] ?? 0
         )
     }
 }

@@ -65,7 +65,7 @@ public struct Spending: Sendable {
         _ = try ledger.append([charge.event], in: db)
         // The task (and its ancestors) spent it too, committed with the call so a crash cannot lose it.
         if let task = charge.event.task {
-            try Tasks.spend(TaskRecord.ID(task), tokens: charge.tokens, costUSD: charge.costUSD, in: db)
+            try Tasks.spend(task, tokens: charge.tokens, costUSD: charge.costUSD, in: db)
         }
         if charge.tokens > 0 || charge.costUSD > 0 {
             try db.cachedStatement(

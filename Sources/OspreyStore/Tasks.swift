@@ -3,8 +3,8 @@ public import GRDB
 public import OspreyCore
 
 /// A background agent job as stored: what to do, its state, and what it cost.
-public struct TaskRecord: Hashable, Sendable {
-    public typealias ID = Identifier<TaskRecord>
+public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRecord {
+    public typealias ID = BackgroundTask.ID
     public var id: ID
     public var title: String
     public var instructions: String
@@ -13,13 +13,13 @@ public struct TaskRecord: Hashable, Sendable {
     public var tools: [String]?
     /// 0 (lowest) ... 9 (highest).
     public var priority: Int
-    /// `queued`, `running`, `completed`, `failed` or `cancelled`.
-    public var status: String
+    public var status: TaskStatus
     public var parent: ID?
     public var depth: Int
     /// The session holding the task's transcript.
     public var session: Session.ID
-    public var schedule: String?
+    /// The schedule that fired the task, if one did.
+    public var schedule: ScheduleRecord.ID?
     public var result: String?
     public var error: String?
     /// Tokens spent by the task's model calls and by those of its sub-tasks, over every attempt.
@@ -41,32 +41,22 @@ public struct TaskRecord: Hashable, Sendable {
     public var tainted: Bool
 
     /// True once the task can change no more.
-    public var isFinished: Bool { ["completed", "failed", "cancelled"].contains(status) }
+    public var isFinished: Bool { status.isFinished }
 
-    init(row: Row) {
-        id = ID(row["id"] as String)
-        title = row["title"]
-        instructions = row["instructions"]
-        agent = row["agent"]
-        tools = (row["tools"] as String?).flatMap { try? JSONValue.parse($0).arrayValue?.compactMap(\.stringValue) }
-        priority = row["priority"]
-        status = row["status"]
-        parent = (row["parent"] as String?).map { ID($0) }
-        depth = row["depth"]
-        session = Session.ID(row["session"] as String)
-        schedule = row["schedule"]
-        result = row["result"]
-        error = row["error"]
-        tokens = row["tokens"]
-        costUSD = row["cost_usd"]
-        maxTokens = row["max_tokens"] ?? 0
-        maxCostUSD = row["max_cost_usd"] ?? 0
-        attempts = row["attempts"]
-        createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
-        startedAt = (row["started_at"] as String?).flatMap(WireFormat.date(from:))
-        finishedAt = (row["finished_at"] as String?).flatMap(WireFormat.date(from:))
-        heartbeatAt = (row["heartbeat_at"] as String?).flatMap(WireFormat.date(from:))
-        tainted = (row["tainted"] as Int?) == 1
+    public static let databaseTableName = "tasks"
+
+    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .wireFormat }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, title, instructions, agent, tools, priority, status, parent, depth, session, schedule, result, error
+        case tokens, attempts, tainted
+        case costUSD = "cost_usd"
+        case maxTokens = "max_tokens"
+        case maxCostUSD = "max_cost_usd"
+        case createdAt = "created_at"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+        case heartbeatAt = "heartbeat_at"
     }
 
     /// The API and event form.
@@ -76,8 +66,8 @@ public struct TaskRecord: Hashable, Sendable {
         return [
             "id": .string(id.rawValue), "title": .string(title), "instructions": .string(instructions),
             "agent": .string(agent), "tools": tools.map { .array($0.map(JSONValue.string)) } ?? .null,
-            "priority": .int(priority), "status": .string(status), "parent": optional(parent?.rawValue),
-            "depth": .int(depth), "session": .string(session.rawValue), "schedule": optional(schedule),
+            "priority": .int(priority), "status": .string(status.rawValue), "parent": optional(parent?.rawValue),
+            "depth": .int(depth), "session": .string(session.rawValue), "schedule": optional(schedule?.rawValue),
             "result": optional(result), "error": optional(error), "tokens": .int(tokens),
             "cost_usd": .double(costUSD), "max_tokens": .int(maxTokens), "max_cost_usd": .double(maxCostUSD),
             "attempts": .int(attempts), "created_at": time(createdAt), "tainted": .bool(tainted),
@@ -99,7 +89,7 @@ public struct Tasks: Sendable {
         public var tools: [String]?
         public var priority: Int
         public var parent: TaskRecord.ID?
-        public var schedule: String?
+        public var schedule: ScheduleRecord.ID?
         /// Most tokens the task (with its sub-tasks) may spend; 0 for no limit.
         public var maxTokens: Int
         /// Most dollars the task (with its sub-tasks) may spend; 0 for no limit.
@@ -114,7 +104,7 @@ public struct Tasks: Sendable {
             tools: [String]? = nil,
             priority: Int = 5,
             parent: TaskRecord.ID? = nil,
-            schedule: String? = nil,
+            schedule: ScheduleRecord.ID? = nil,
             maxTokens: Int = 0,
             maxCostUSD: Double = 0,
             tainted: Bool = false
@@ -137,7 +127,7 @@ public struct Tasks: Sendable {
 
     /// Stores a queued task with its own session, after checking it: non-empty, priority 0-9, a parent that
     /// exists, a delegation depth within `maxDepth`, no cycle.
-    public func submit(_ draft: Draft, actor: String, maxDepth: Int = Tasks.maxDepth) async throws -> TaskRecord {
+    public func submit(_ draft: Draft, actor: Principal, maxDepth: Int = Tasks.maxDepth) async throws -> TaskRecord {
         let title = draft.title.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !title.isEmpty, title.count <= 200 else { throw StoreError.invalid("title must be 1-200 characters") }
         guard !draft.instructions.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
@@ -198,7 +188,7 @@ public struct Tasks: Sendable {
                 arguments: [
                     id.rawValue, title, draft.instructions, draft.agent,
                     draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
-                    draft.parent?.rawValue, depth, session.rawValue, draft.schedule, now, draft.maxTokens,
+                    draft.parent?.rawValue, depth, session.rawValue, draft.schedule?.rawValue, now, draft.maxTokens,
                     draft.maxCostUSD, tainted ? 1 : 0,
                 ]
             )
@@ -206,10 +196,10 @@ public struct Tasks: Sendable {
             _ = try ledger.append(
                 [
                     EventDraft(
-                        type: "task.created",
+                        type: .taskCreated,
                         actor: actor,
-                        session: session.rawValue,
-                        task: id.rawValue,
+                        session: session,
+                        task: id,
                         payload: Self.summary(created)
                     )
                 ],
@@ -221,8 +211,8 @@ public struct Tasks: Sendable {
 
     /// Marks a queued (or, after a crash, running) task as running: one more attempt, `task.started`.
     public func start(_ id: TaskRecord.ID) async throws -> TaskRecord {
-        try await change(id, event: "task.started", actor: "system") { db, current in
-            guard ["queued", "running"].contains(current.status) else {
+        try await change(id, event: .taskStarted, actor: .system) { db, current in
+            guard [.queued, .running].contains(current.status) else {
                 throw StoreError.conflict("task \(id.rawValue) is \(current.status)")
             }
             let now = WireFormat.timestamp(Date())
@@ -256,9 +246,10 @@ public struct Tasks: Sendable {
         tokens: Int,
         costUSD: Double
     ) async throws -> TaskRecord {
-        let status = error == nil ? "completed" : "failed"
-        return try await change(id, event: "task.\(status)", actor: "system") { db, current in
-            guard current.status == "running" || current.status == "queued" else {
+        let status: TaskStatus = error == nil ? .completed : .failed
+        let event: Event.Kind = error == nil ? .taskCompleted : .taskFailed
+        return try await change(id, event: event, actor: .system) { db, current in
+            guard current.status == .running || current.status == .queued else {
                 throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
             }
             try db.execute(
@@ -273,8 +264,8 @@ public struct Tasks: Sendable {
     }
 
     /// Cancels a task that has not finished; finished ones are a conflict.
-    public func cancel(_ id: TaskRecord.ID, actor: String) async throws -> TaskRecord {
-        try await change(id, event: "task.cancelled", actor: actor) { db, current in
+    public func cancel(_ id: TaskRecord.ID, actor: Principal) async throws -> TaskRecord {
+        try await change(id, event: .taskCancelled, actor: actor) { db, current in
             guard !current.isFinished else {
                 throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
             }
@@ -293,7 +284,7 @@ public struct Tasks: Sendable {
 
     /// Tasks, newest first, optionally of one status or one parent.
     public func list(
-        status: String? = nil,
+        status: TaskStatus? = nil,
         parent: TaskRecord.ID? = nil,
         limit: Int = 100
     ) async throws
@@ -312,11 +303,11 @@ public struct Tasks: Sendable {
             }
             let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             arguments += [limit]
-            return try Row.fetchAll(
+            return try TaskRecord.fetchAll(
                 db,
                 sql: "SELECT * FROM tasks \(condition) ORDER BY created_at DESC, id LIMIT ?",
                 arguments: arguments
-            ).map(TaskRecord.init(row:))
+            )
         }
     }
 
@@ -324,13 +315,13 @@ public struct Tasks: Sendable {
     /// restart (a `running` one was interrupted by the crash and resumes).
     public func unfinished() async throws -> [TaskRecord] {
         try await writer.read { db in
-            try Row.fetchAll(
+            try TaskRecord.fetchAll(
                 db,
                 sql: """
                     SELECT * FROM tasks WHERE status IN ('queued', 'running')
                     ORDER BY priority DESC, created_at, id
                     """
-            ).map(TaskRecord.init(row:))
+            )
         }
     }
 
@@ -348,11 +339,11 @@ public struct Tasks: Sendable {
     /// The task and its ancestors, nearest first: whose limits a call made for the task must fit.
     public func lineage(of id: TaskRecord.ID) async throws -> [TaskRecord] {
         try await writer.read { db in
-            try Row.fetchAll(
+            try TaskRecord.fetchAll(
                 db,
                 sql: Self.chain + "SELECT tasks.* FROM chain JOIN tasks ON tasks.id = chain.id ORDER BY chain.level",
                 arguments: [id.rawValue]
-            ).map(TaskRecord.init(row:))
+            )
         }
     }
 
@@ -369,16 +360,17 @@ public struct Tasks: Sendable {
     }
 
     /// The task whose transcript is `session`, if any: the task of an event about that session.
-    static func id(ofSession session: String?, in db: Database) throws -> String? {
+    static func id(ofSession session: Session.ID?, in db: Database) throws -> TaskRecord.ID? {
         guard let session else { return nil }
-        return try String.fetchOne(db, sql: "SELECT id FROM tasks WHERE session = ?", arguments: [session])
+        return try String.fetchOne(db, sql: "SELECT id FROM tasks WHERE session = ?", arguments: [session.rawValue])
+            .map { TaskRecord.ID($0) }
     }
 
     static func fetch(_ id: TaskRecord.ID, in db: Database) throws -> TaskRecord {
-        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM tasks WHERE id = ?", arguments: [id.rawValue]) else {
+        guard let task = try TaskRecord.fetchOne(db, key: id.rawValue) else {
             throw StoreError.notFound(kind: "task", id: id.rawValue)
         }
-        return TaskRecord(row: row)
+        return task
     }
 
     static func summary(_ task: TaskRecord) -> JSONValue {
@@ -386,7 +378,7 @@ public struct Tasks: Sendable {
             "title": .string(task.title), "agent": .string(task.agent), "priority": .int(task.priority),
             "depth": .int(task.depth), "parent": task.parent.map { .string($0.rawValue) } ?? .null,
             "tools": task.tools.map { .array($0.map(JSONValue.string)) } ?? .null,
-            "schedule": task.schedule.map(JSONValue.string) ?? .null,
+            "schedule": task.schedule.map { .string($0.rawValue) } ?? .null,
             "max_tokens": .int(task.maxTokens), "max_cost_usd": .double(task.maxCostUSD),
         ]
     }
@@ -394,8 +386,8 @@ public struct Tasks: Sendable {
     /// Applies `body` to the current record in one immediate transaction and appends `event` with its payload.
     func change(
         _ id: TaskRecord.ID,
-        event: String,
-        actor: String,
+        event: Event.Kind,
+        actor: Principal,
         _ body: @escaping @Sendable (Database, TaskRecord) throws -> [String: JSONValue]
     ) async throws -> TaskRecord {
         try await writer.transaction { db in
@@ -410,8 +402,8 @@ public struct Tasks: Sendable {
                     EventDraft(
                         type: event,
                         actor: actor,
-                        session: updated.session.rawValue,
-                        task: id.rawValue,
+                        session: updated.session,
+                        task: id,
                         payload: .object(payload)
                     )
                 ],

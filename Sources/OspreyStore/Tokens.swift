@@ -23,7 +23,7 @@ public enum TokenRole: String, Hashable, Codable, Sendable, CaseIterable, Compar
 }
 
 /// An API token as stored: never the token itself, only its SHA-256 digest.
-public struct TokenRecord: Hashable, Codable, Sendable {
+public struct TokenRecord: Hashable, Codable, Sendable, FetchableRecord, TableRecord {
     public typealias ID = Identifier<TokenRecord>
     public var id: ID
     public var name: String
@@ -83,7 +83,11 @@ public struct TokenRecord: Hashable, Codable, Sendable {
         try container.encode(scopes, forKey: .scopes)
     }
 
-    init(row: Row) {
+    public static let databaseTableName = "tokens"
+
+    /// Decoded by hand, not through `Decodable`: that is the API's form (no digest, scopes as an array), while the
+    /// table keeps the digest and the scopes comma-separated.
+    public init(row: Row) {
         id = ID(row["id"] as String)
         name = row["name"]
         role = TokenRole(rawValue: row["role"]) ?? .viewer
@@ -123,7 +127,7 @@ public struct Tokens: Sendable {
         agent: String? = nil,
         expiresAt: Date? = nil,
         scopes: [String]? = nil,
-        actor: String
+        actor: Principal
     ) async throws -> (TokenRecord, String) {
         guard !name.isEmpty, name.count <= 64 else { throw StoreError.invalid("token name must be 1-64 characters") }
         if let agent, agent.isEmpty || agent.count > 64 {
@@ -153,7 +157,7 @@ public struct Tokens: Sendable {
             _ = try ledger.append(
                 [
                     EventDraft(
-                        type: "token.created",
+                        type: .tokenCreated,
                         actor: actor,
                         payload: [
                             "token_id": .string(id.rawValue), "name": .string(name), "role": .string(role.rawValue),
@@ -165,9 +169,7 @@ public struct Tokens: Sendable {
                 ],
                 in: db
             )
-            return TokenRecord(
-                row: try Row.fetchOne(db, sql: "SELECT * FROM tokens WHERE id = ?", arguments: [id.rawValue])!
-            )
+            return try TokenRecord.find(db, key: id.rawValue)
         }
         return (record, token)
     }
@@ -175,19 +177,19 @@ public struct Tokens: Sendable {
     /// Every token, newest first, revoked ones included.
     public func list() async throws -> [TokenRecord] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created_at DESC, id").map(TokenRecord.init(row:))
+            try TokenRecord.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created_at DESC, id")
         }
     }
 
     /// Tokens that still open the API.
     public func active() async throws -> [TokenRecord] {
         try await writer.read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM tokens WHERE revoked_at IS NULL").map(TokenRecord.init(row:))
+            try TokenRecord.fetchAll(db, sql: "SELECT * FROM tokens WHERE revoked_at IS NULL")
         }
     }
 
     /// Revokes a token at once; throws ``StoreError/notFound(kind:id:)`` for an unknown id.
-    public func revoke(_ id: TokenRecord.ID, actor: String) async throws {
+    public func revoke(_ id: TokenRecord.ID, actor: Principal) async throws {
         try await writer.transaction { db in
             try db.execute(
                 sql: "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
@@ -195,7 +197,7 @@ public struct Tokens: Sendable {
             )
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "token", id: id.rawValue) }
             _ = try ledger.append(
-                [EventDraft(type: "token.revoked", actor: actor, payload: ["token_id": .string(id.rawValue)])],
+                [EventDraft(type: .tokenRevoked, actor: actor, payload: ["token_id": .string(id.rawValue)])],
                 in: db
             )
         }

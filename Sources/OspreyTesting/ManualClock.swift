@@ -52,6 +52,15 @@ public final class ManualClock: Clock, Sendable {
         try Task.checkCancellation()
     }
 
+    /// How many tasks are sleeping on this clock now: a test waits for the code under test to sleep before it
+    /// advances the clock, or the advance could come first and the sleep would never end.
+    public var sleepers: Int { state.withLock { $0.sleepers.count } }
+
+    /// Returns once at least `count` tasks sleep on this clock (polling every millisecond; the clock is for tests).
+    public func waitForSleepers(_ count: Int = 1) async throws {
+        while sleepers < count { try await Task.sleep(for: .milliseconds(1)) }
+    }
+
     /// Moves the clock forward and wakes every sleeper whose deadline has come.
     public func advance(by duration: Duration) {
         let due = state.withLock { state in

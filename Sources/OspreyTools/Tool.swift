@@ -7,7 +7,7 @@ import Synchronization
 public struct ToolContext: Sendable {
     public var workspace: Workspace
     public var agent: String
-    public var sessionID: String?
+    public var sessionID: Session.ID?
     /// Longest a command may run.
     public var commandTimeout: Duration
     /// Most bytes of output a tool returns to the model.
@@ -29,7 +29,7 @@ public struct ToolContext: Sendable {
     /// Directories beside the workspace the agent may read (and, if writable, write).
     public var roots: [FileRoot] = []
     /// The background task this run belongs to, if any (the parent of tasks it delegates).
-    public var taskID: String?
+    public var taskID: BackgroundTask.ID?
     /// The tools this run may call: a delegated task can only get a subset of them.
     public var toolNames: [String] = []
     /// Known secret values, redacted from anything a tool sends out (URLs, request bodies).
@@ -40,7 +40,7 @@ public struct ToolContext: Sendable {
     public init(
         workspace: Workspace,
         agent: String = "default",
-        sessionID: String? = nil,
+        sessionID: Session.ID? = nil,
         commandTimeout: Duration = .seconds(60),
         outputLimit: Int = 64 * 1024,
         commandPolicy: CommandPolicy = CommandPolicy(),
@@ -85,7 +85,7 @@ public final class OutputTrust: Sendable {
 /// Where the provenance of workspace files is kept: which ones a tainted run wrote.
 public protocol FileProvenance: Sendable {
     /// Records that a run with untrusted content in its context wrote `path`.
-    func recordTaintedWrite(_ path: String, session: String?, agent: String) async throws
+    func recordTaintedWrite(_ path: String, session: Session.ID?, agent: String) async throws
     /// Whether `path`, or any file below it, was written by a tainted run.
     func holdsTaintedContent(_ path: String) async throws -> Bool
 }
@@ -224,8 +224,8 @@ public struct Toolbox: Sendable {
         let decision = Policy.decide(assessment, capabilities: context.capabilities, tainted: context.tainted)
         try await context.record?(
             EventDraft(
-                type: "policy.decision",
-                actor: "system",
+                type: .policyDecision,
+                actor: .system,
                 session: context.sessionID,
                 payload: [
                     "agent": .string(context.agent), "tool": .string(call.name), "call_id": .string(call.id.rawValue),
@@ -252,7 +252,7 @@ public struct Toolbox: Sendable {
             }
             let request = ApprovalRequest(
                 agent: context.agent,
-                session: context.sessionID,
+                session: context.sessionID?.rawValue,
                 callID: call.id.rawValue,
                 tool: call.name,
                 arguments: call.arguments,

@@ -24,7 +24,7 @@ struct SlowProvider: ModelProvider {
 struct AgentRunTests {
     @Test func aRunCanBeCancelledFromAnotherClientAndASecondSendWaitsItsTurn() async throws {
         let gateway = try await TestGateway(provider: SlowProvider())
-        let session = try await gateway.store.sessions.create(actor: "test")
+        let session = try await gateway.store.sessions.create(actor: .test)
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session.id)/messages")
@@ -93,7 +93,7 @@ struct AgentRunTests {
 
     @Test func aClientThatHangsUpCancelsItsRun() async throws {
         let gateway = try await TestGateway(provider: SlowProvider())
-        let session = try await gateway.store.sessions.create(actor: "test")
+        let session = try await gateway.store.sessions.create(actor: .test)
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
             let reader = Task {
@@ -146,7 +146,7 @@ struct AgentRunTests {
         agent.tokensPerRun = 10
         config.agents["default"] = agent
         let gateway = try await TestGateway(config: config)
-        let session = try await gateway.store.sessions.create(actor: "test")
+        let session = try await gateway.store.sessions.create(actor: .test)
         try await gateway.app().test(.router) { client in
             try await client.execute(
                 uri: "/api/sessions/\(session.id)/messages",
@@ -176,7 +176,7 @@ struct EchoProvider: ModelProvider {
 struct SessionLaneTests {
     @Test func messagesToOneSessionRunOneAtATimeInArrivalOrder() async throws {
         let gateway = try await TestGateway(provider: EchoProvider())
-        let session = try await gateway.store.sessions.create(actor: "test")
+        let session = try await gateway.store.sessions.create(actor: .test)
         try await gateway.app().test(.router) { client in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for index in 1...5 {

@@ -52,15 +52,15 @@ struct AgentFixture {
             sandbox: sandbox,
             approvals: approvals
         )
-        session = try await store.sessions.create(actor: "user:test")
+        session = try await store.sessions.create(actor: .user("test"))
     }
 
     func run(_ prompt: String) async throws -> RunResult {
-        try await agent.run(prompt, session: session.id, actor: "user:test") { _ in }
+        try await agent.run(prompt, session: session.id, actor: .user("test")) { _ in }
     }
 
     var eventTypes: [String] {
-        get async throws { try await store.ledger.events(limit: 1000).map(\.type) }
+        get async throws { try await store.ledger.events(limit: 1000).map(\.type.rawValue) }
     }
 }
 
@@ -139,7 +139,7 @@ struct AgentTests {
         let fixture = try await AgentFixture(provider: provider)
         defer { fixture.directory.remove() }
         let events = Mutex<[AgentEvent]>([])
-        let result = try await fixture.agent.run("Read notes.txt", session: fixture.session.id, actor: "user:test") {
+        let result = try await fixture.agent.run("Read notes.txt", session: fixture.session.id, actor: .user("test")) {
             event in
             events.withLock { $0.append(event) }
         }
@@ -297,11 +297,11 @@ struct AgentTests {
         let filler = String(repeating: "background detail ", count: 60)
         for turn in 0..<4 {
             let text = turn < 2 ? "question \(turn) \(filler)" : "question \(turn)"
-            try await fixture.store.sessions.append(.user(text), to: fixture.session.id, actor: "user:test")
+            try await fixture.store.sessions.append(.user(text), to: fixture.session.id, actor: .user("test"))
             try await fixture.store.sessions.append(
                 .assistant("answer \(turn)"),
                 to: fixture.session.id,
-                actor: "agent:default"
+                actor: .agent("default")
             )
         }
         let result = try await fixture.run("read notes.txt please")

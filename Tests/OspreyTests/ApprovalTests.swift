@@ -27,44 +27,55 @@ struct ApprovalStoreTests {
     @Test func aOnceGrantIsUsedUpByTheCallItAllowed() async throws {
         let store = try Store.inMemory()
         let pending = try await store.approvals.request(Self.draft, lifetime: 60)
-        #expect(pending.status == "pending")
-        let granted = try await store.approvals.decide(pending.id, grant: true, by: "user:alice")
-        #expect(granted.status == "granted" && granted.scope == "once" && granted.decidedBy == "user:alice")
-        #expect(try await store.approvals.settle(pending.id).status == "used")
+        #expect(pending.status == .pending)
+        let granted = try await store.approvals.decide(pending.id, grant: true, by: .user("alice"))
+        #expect(granted.status == .granted && granted.scope == .once && granted.decidedBy == "user:alice")
+        #expect(try await store.approvals.settle(pending.id).status == .used)
         // Used means used: settling again changes nothing, deciding again is a conflict.
-        #expect(try await store.approvals.settle(pending.id).status == "used")
+        #expect(try await store.approvals.settle(pending.id).status == .used)
         await #expect(throws: StoreError.conflict("approval \(pending.id.rawValue) is already used")) {
-            try await store.approvals.decide(pending.id, grant: true, by: "user:alice")
+            try await store.approvals.decide(pending.id, grant: true, by: .user("alice"))
         }
-        let types = try await store.ledger.events().map(\.type)
+        let types = try await store.ledger.events().map(\.type.rawValue)
         #expect(types == ["approval.requested", "approval.granted", "approval.used"])
     }
 
     @Test func aSessionGrantCoversTheSameArgumentsOnly() async throws {
         let store = try Store.inMemory()
         let pending = try await store.approvals.request(Self.draft, lifetime: 60)
-        _ = try await store.approvals.decide(pending.id, grant: true, scope: "session", by: "user:alice")
-        #expect(try await store.approvals.settle(pending.id).status == "granted")
-        let same = try await store.approvals.sessionGrant(session: "ses_1", tool: "run_command", argumentsHash: "h1")
+        _ = try await store.approvals.decide(pending.id, grant: true, scope: .session, by: .user("alice"))
+        #expect(try await store.approvals.settle(pending.id).status == .granted)
+        let session = Session.ID("ses_1")
+        let same = try await store.approvals.sessionGrant(session: session, tool: "run_command", argumentsHash: "h1")
         #expect(same.map(\.id) == pending.id)
         #expect(
-            try await store.approvals.sessionGrant(session: "ses_1", tool: "run_command", argumentsHash: "h2") == nil
+            try await store.approvals.sessionGrant(session: session, tool: "run_command", argumentsHash: "h2") == nil
         )
         #expect(
-            try await store.approvals.sessionGrant(session: "ses_2", tool: "run_command", argumentsHash: "h1") == nil
+            try await store.approvals.sessionGrant(
+                session: Session.ID("ses_2"),
+                tool: "run_command",
+                argumentsHash: "h1"
+            )
+                == nil
         )
     }
 
     @Test func anExpiredRequestCannotBeGrantedAndUnknownIdsAreNotFound() async throws {
         let store = try Store.inMemory()
         let pending = try await store.approvals.request(Self.draft, lifetime: 1, now: Date().addingTimeInterval(-10))
-        let decided = try await store.approvals.decide(pending.id, grant: true, by: "user:alice")
-        #expect(decided.status == "expired")
+        let decided = try await store.approvals.decide(pending.id, grant: true, by: .user("alice"))
+        #expect(decided.status == .expired)
         await #expect(throws: StoreError.notFound(kind: "approval", id: "apr_nope")) {
-            try await store.approvals.decide(Approval.ID("apr_nope"), grant: true, by: "user:alice")
+            try await store.approvals.decide(Approval.ID("apr_nope"), grant: true, by: .user("alice"))
         }
         await #expect(throws: StoreError.self) {
-            try await store.approvals.decide(pending.id, grant: true, scope: "forever", by: "user:alice")
+            try await store.approvals.decide(
+                pending.id,
+                grant: true,
+                scope: try ApprovalScope(parsing: "forever"),
+                by: .user("alice")
+            )
         }
     }
 
@@ -97,7 +108,7 @@ struct ApprovalDeskTests {
     /// Waits until the store holds a pending approval, and returns it.
     static func pending(_ store: Store) async throws -> Approval {
         for _ in 0..<500 {
-            if let first = try await store.approvals.list(status: "pending").first { return first }
+            if let first = try await store.approvals.list(status: .pending).first { return first }
             try await Task.sleep(for: .milliseconds(10))
         }
         throw ProcessFailure(message: "no approval was requested")
@@ -108,9 +119,9 @@ struct ApprovalDeskTests {
         let desk = ApprovalDesk(approvals: store.approvals, lifetime: .seconds(30))
         async let outcome = desk.decide(Self.request())
         let pending = try await Self.pending(store)
-        _ = try await desk.resolve(pending.id, grant: true, by: "user:alice")
+        _ = try await desk.resolve(pending.id, grant: true, by: .user("alice"))
         #expect(try await outcome == .granted(approvalID: pending.id.rawValue, scope: "once"))
-        #expect(try await store.approvals.get(pending.id).status == "used")
+        #expect(try await store.approvals.get(pending.id).status == .used)
     }
 
     @Test func aDenialReachesTheRun() async throws {
@@ -118,20 +129,25 @@ struct ApprovalDeskTests {
         let desk = ApprovalDesk(approvals: store.approvals, lifetime: .seconds(30))
         async let outcome = desk.decide(Self.request())
         let pending = try await Self.pending(store)
-        _ = try await desk.resolve(pending.id, grant: false, by: "user:alice")
+        _ = try await desk.resolve(pending.id, grant: false, by: .user("alice"))
         #expect(try await outcome == .denied(approvalID: pending.id.rawValue, by: "user:alice"))
     }
 
     @Test func silenceExpiresToDeny() async throws {
         let store = try Store.inMemory()
-        let desk = ApprovalDesk(approvals: store.approvals, lifetime: .milliseconds(200))
-        let outcome = try await desk.decide(Self.request())
+        let clock = ManualClock()
+        let desk = ApprovalDesk(approvals: store.approvals, lifetime: .seconds(30), clock: clock)
+        async let decision = desk.decide(Self.request())
+        _ = try await Self.pending(store)
+        try await clock.waitForSleepers()
+        clock.advance(by: .seconds(30))
+        let outcome = try await decision
         guard case .expired(let id) = outcome else {
             Issue.record("expected expiry, got \(outcome)")
             return
         }
-        #expect(try await store.approvals.get(Approval.ID(id)).status == "expired")
-        #expect(try await store.ledger.events().map(\.type) == ["approval.requested", "approval.expired"])
+        #expect(try await store.approvals.get(Approval.ID(id)).status == .expired)
+        #expect(try await store.ledger.events().map(\.type.rawValue) == ["approval.requested", "approval.expired"])
     }
 
     @Test func aSessionGrantAnswersTheSameCallWithoutAskingAgain() async throws {
@@ -139,27 +155,16 @@ struct ApprovalDeskTests {
         let desk = ApprovalDesk(approvals: store.approvals, lifetime: .seconds(30))
         async let first = desk.decide(Self.request())
         let pending = try await Self.pending(store)
-        _ = try await desk.resolve(pending.id, grant: true, scope: "session", by: "user:alice")
+        _ = try await desk.resolve(pending.id, grant: true, scope: .session, by: .user("alice"))
         #expect(try await first == .granted(approvalID: pending.id.rawValue, scope: "session"))
         #expect(try await desk.decide(Self.request()) == .granted(approvalID: pending.id.rawValue, scope: "session"))
-        // Other arguments are another question.
-        let other = try await ApprovalDeskWithTimeout.decide(desk, Self.request("h2"))
-        #expect(other == nil)
-    }
-}
-
-/// Runs a decision that is expected to wait, and gives up after a moment (nil: still waiting).
-enum ApprovalDeskWithTimeout {
-    static func decide(_ desk: ApprovalDesk, _ request: ApprovalRequest) async throws -> ApprovalOutcome? {
-        try await withThrowingTaskGroup(of: ApprovalOutcome?.self) { group in
-            group.addTask { try await desk.decide(request) }
-            group.addTask {
-                try await Task.sleep(for: .milliseconds(300))
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await group.next() ?? nil
-        }
+        // Other arguments are another question: a new request waits for a human.
+        let other = Task { try await desk.decide(Self.request("h2")) }
+        let asked = try await Self.pending(store)
+        #expect(asked.id != pending.id && asked.argumentsHash == "h2")
+        other.cancel()
+        _ = await other.result
+        #expect(try await store.approvals.get(asked.id).status == .expired)
     }
 }
 
@@ -199,7 +204,7 @@ struct ApprovalToolboxTests {
         let decisions = recorded.events.map { ($0.payload["verdict"]?.stringValue, $0.payload["rule"]?.stringValue) }
         #expect(decisions.map(\.0) == ["deny", "allow"])
         #expect(decisions.map(\.1) == ["blacklist", "approval_mode"])
-        #expect(recorded.events.allSatisfy { $0.type == "policy.decision" })
+        #expect(recorded.events.allSatisfy { $0.type == .policyDecision })
     }
 }
 
@@ -235,7 +240,7 @@ struct ApprovalAPITests {
 
     @Test func aHumanApprovesOverTheAPIAndTheCommandRunsOnce() async throws {
         let gateway = try await Self.gateway()
-        let session = try await gateway.store.sessions.create(actor: "user:test")
+        let session = try await gateway.store.sessions.create(actor: .user("test"))
         let workspace = gateway.kernel.runtime.workspace.root
         try await gateway.app().test(.router) { client in
             async let reply = client.execute(
@@ -254,7 +259,7 @@ struct ApprovalAPITests {
                 name: "bot",
                 role: .admin,
                 agent: "default",
-                actor: "user:test"
+                actor: .user("test")
             )
             try await gateway.kernel.refreshTokens()
             try await client.execute(
@@ -293,7 +298,7 @@ struct ApprovalAPITests {
             }
         }
         #expect(FileManager.default.fileExists(atPath: workspace.appendingPathComponent("made.txt").path))
-        let types = try await gateway.store.ledger.events(limit: 1000).map(\.type)
+        let types = try await gateway.store.ledger.events(limit: 1000).map(\.type.rawValue)
         #expect(
             types.filter { $0.hasPrefix("approval.") } == ["approval.requested", "approval.granted", "approval.used"]
         )
@@ -303,7 +308,7 @@ struct ApprovalAPITests {
 
     @Test func aRejectedCallNeverRuns() async throws {
         let gateway = try await Self.gateway()
-        let session = try await gateway.store.sessions.create(actor: "user:test")
+        let session = try await gateway.store.sessions.create(actor: .user("test"))
         let workspace = gateway.kernel.runtime.workspace.root
         try await gateway.app().test(.router) { client in
             async let reply = client.execute(

@@ -113,11 +113,11 @@ struct AttackRun {
         }
         #expect(sent.contains("sandboxed"), "the sandboxed command ran and answered")
         // Each attack was judged: the blacklist and the roots denied, inline code waited and expired.
-        let decisions = events.filter { $0.type == "policy.decision" }
+        let decisions = events.filter { $0.type == .policyDecision }
         let denied = decisions.filter { $0.payload["verdict"] == "deny" }.compactMap { $0.payload["rule"]?.stringValue }
         #expect(denied.filter { $0 == "blacklist" }.count >= 6, "\(denied)")
         #expect(denied.contains("fs_roots"))
-        #expect(events.contains { $0.type == "approval.expired" })
+        #expect(events.contains { $0.type == .approvalExpired })
     }
 }
 
@@ -166,7 +166,7 @@ struct AttackTests {
     @Test func aHijackedModelGetsNothingThroughTheHTTPAPI() async throws {
         let attack = try await AttackRun()
         defer { attack.gateway.directory.remove() }
-        let session = try await attack.gateway.store.sessions.create(actor: "user:test")
+        let session = try await attack.gateway.store.sessions.create(actor: .user("test"))
         try await attack.gateway.app().test(.router) { client in
             try await client.execute(
                 uri: "/api/sessions/\(session.id)/messages",
@@ -184,7 +184,7 @@ struct AttackTests {
     @Test func aHijackedModelGetsNothingThroughTheWebSocket() async throws {
         let attack = try await AttackRun()
         defer { attack.gateway.directory.remove() }
-        let session = try await attack.gateway.store.sessions.create(actor: "user:test")
+        let session = try await attack.gateway.store.sessions.create(actor: .user("test"))
         try await attack.gateway.app().test(.live) { client in
             let port = try #require(client.port)
             try await WebSocketClient.connect(

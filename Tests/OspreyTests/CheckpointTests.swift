@@ -77,11 +77,11 @@ struct CheckpointTests {
         func converse(_ turns: Range<Int>) async throws {
             for turn in turns {
                 let text = turn % 4 < 2 ? "question \(turn) \(filler)" : "question \(turn)"
-                try await fixture.store.sessions.append(.user(text), to: fixture.session.id, actor: "user:test")
+                try await fixture.store.sessions.append(.user(text), to: fixture.session.id, actor: .user("test"))
                 try await fixture.store.sessions.append(
                     .assistant("answer \(turn)"),
                     to: fixture.session.id,
-                    actor: "a"
+                    actor: .test
                 )
             }
         }

@@ -40,7 +40,7 @@ struct GatewayEdgeTests {
     @Test func pathsTheRouterWouldReadDifferentlyNeverReachAHandler() async throws {
         // Given a pending approval and a viewer token
         let gateway = try await TestGateway()
-        let (_, viewer) = try await gateway.store.tokens.create(name: "v", role: .viewer, actor: "test")
+        let (_, viewer) = try await gateway.store.tokens.create(name: "v", role: .viewer, actor: .test)
         try await gateway.kernel.refreshTokens()
         let approval = try await gateway.store.approvals.request(
             Approvals.Draft(
@@ -94,7 +94,7 @@ struct GatewayEdgeTests {
         // And nothing was minted or granted
         let tokens = try await gateway.store.tokens.list()
         #expect(tokens.count == 2)
-        #expect(try await gateway.store.approvals.get(approval.id).status == "pending")
+        #expect(try await gateway.store.approvals.get(approval.id).status == .pending)
     }
 
     @Test func aForeignWebSocketOriginIsRefusedOnEverySpellingOfThePath() async throws {
@@ -166,12 +166,12 @@ struct GatewayEdgeTests {
 
     @Test func aTokenNeverMintsOneWithMoreAuthorityThanItself() async throws {
         let gateway = try await TestGateway()
-        let (_, bound) = try await gateway.store.tokens.create(name: "bot", role: .admin, agent: "a", actor: "test")
+        let (_, bound) = try await gateway.store.tokens.create(name: "bot", role: .admin, agent: "a", actor: .test)
         let (_, scoped) = try await gateway.store.tokens.create(
             name: "s",
             role: .admin,
             scopes: ["tokens", "events"],
-            actor: "test"
+            actor: .test
         )
         try await gateway.kernel.refreshTokens()
         try await gateway.app().test(.router) { client in
@@ -256,7 +256,7 @@ struct GatewayEdgeTests {
 
     @Test(.timeLimit(.minutes(1))) func revokingATokenEndsItsOpenEventStream() async throws {
         let gateway = try await TestGateway()
-        let (record, token) = try await gateway.store.tokens.create(name: "watcher", role: .viewer, actor: "test")
+        let (record, token) = try await gateway.store.tokens.create(name: "watcher", role: .viewer, actor: .test)
         try await gateway.kernel.refreshTokens()
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
@@ -266,7 +266,7 @@ struct GatewayEdgeTests {
             )
             let opened = await connection.read(until: ": connected", timeout: 20)
             #expect(RawHTTPConnection.status(opened) == 200)
-            try await gateway.store.tokens.revoke(record.id, actor: "test")
+            try await gateway.store.tokens.revoke(record.id, actor: .test)
             try await gateway.kernel.refreshTokens()
             // The response ends (the last chunk); the connection itself may stay open for keep-alive. A stream that
             // never ends fails only after the generous wait, so a loaded machine does not make this flaky.

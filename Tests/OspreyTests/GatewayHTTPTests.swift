@@ -71,14 +71,14 @@ struct GatewayHTTPTests {
                 #expect($0.status == .unauthorized)
             }
         }
-        let types = try await gateway.store.ledger.events().map(\.type)
+        let types = try await gateway.store.ledger.events().map(\.type.rawValue)
         #expect(types == ["token.created", "session.created", "token.revoked", "auth.failed"])
     }
 
     @Test func rolesLimitWhatATokenMayDo() async throws {
         let gateway = try await TestGateway()
-        let (_, viewer) = try await gateway.store.tokens.create(name: "v", role: .viewer, actor: "test")
-        let (_, op) = try await gateway.store.tokens.create(name: "o", role: .operator, actor: "test")
+        let (_, viewer) = try await gateway.store.tokens.create(name: "v", role: .viewer, actor: .test)
+        let (_, op) = try await gateway.store.tokens.create(name: "o", role: .operator, actor: .test)
         try await gateway.kernel.refreshTokens()
         try await gateway.app().test(.router) { client in
             try await client.execute(uri: "/api/sessions", method: .get, headers: TestGateway.auth(viewer)) {
@@ -167,7 +167,7 @@ struct GatewayHTTPTests {
 
     @Test func sendingWithAnEventStreamAcceptHeaderStreamsTheRun() async throws {
         let gateway = try await TestGateway()
-        let session = try await gateway.store.sessions.create(actor: "test")
+        let session = try await gateway.store.sessions.create(actor: .test)
         try await gateway.app().test(.router) { client in
             var headers = TestGateway.auth()
             headers[.accept] = "text/event-stream"
@@ -272,7 +272,7 @@ struct GatewayHTTPTests {
     ])
     func badInputGetsAClearErrorAndChangesNothing(_ bad: BadRequest) async throws {
         let gateway = try await TestGateway()
-        let session = try await gateway.store.sessions.create(actor: "test")
+        let session = try await gateway.store.sessions.create(actor: .test)
         let before = try await gateway.store.ledger.lastSeq()
         try await gateway.app().test(.router) { client in
             try await client.execute(
@@ -322,9 +322,9 @@ struct GatewayHTTPTests {
 
     @Test func eventsCanBeFilteredAndPaged() async throws {
         let gateway = try await TestGateway()
-        let first = try await gateway.store.sessions.create(actor: "test")
-        _ = try await gateway.store.sessions.create(actor: "test")
-        try await gateway.store.sessions.append(.user("a"), to: first.id, actor: "test")
+        let first = try await gateway.store.sessions.create(actor: .test)
+        _ = try await gateway.store.sessions.create(actor: .test)
+        try await gateway.store.sessions.append(.user("a"), to: first.id, actor: .test)
         try await gateway.app().test(.router) { client in
             try await client.execute(
                 uri: "/api/events?type=session.created&limit=1",

@@ -33,8 +33,13 @@ struct TestGateway {
             config.agents["default"] = agent
         }
         let home = Home(root: directory.url)
-        let runtime = try AgentRuntime(config: config, store: store, home: home, providers: ["scripted": provider])
-        kernel = try await Kernel(home: home, config: config, store: store, runtime: runtime, port: port)
+        kernel = try await Kernel(
+            home: home,
+            config: config,
+            store: store,
+            providers: ["scripted": provider],
+            port: port
+        )
     }
 
     var store: Store { kernel.store }

@@ -47,7 +47,7 @@ struct SlowToolFixture {
             meter: Meter(store: store) { _ in nil },
             workspace: try Workspace(root: directory.url)
         )
-        session = try await store.sessions.create(actor: "user:test")
+        session = try await store.sessions.create(actor: .user("test"))
     }
 
     /// Every tool call of the transcript has a result in the tool message right after it.
@@ -79,10 +79,10 @@ struct InterruptedRunTests {
         let store = fixture.store
         // Given a run waiting on a slow tool
         let run = Task {
-            try await fixture.agent.run("go slow", session: fixture.session.id, actor: "user:test") { _ in }
+            try await fixture.agent.run("go slow", session: fixture.session.id, actor: .user("test")) { _ in }
         }
         try await SupervisorTests.waitUntil {
-            try await store.ledger.events(limit: 1000).contains { $0.type == "tool.call.requested" }
+            try await store.ledger.events(limit: 1000).contains { $0.type == .toolCallRequested }
         }
         // When the run is cancelled
         run.cancel()
@@ -91,11 +91,11 @@ struct InterruptedRunTests {
         let transcript = try await store.sessions.messages(of: fixture.session.id).map(\.message)
         #expect(SlowToolFixture.everyCallIsAnswered(transcript))
         #expect(transcript.last?.content.first.map { "\($0)" }?.contains("cancelled") == true)
-        let interrupted = try await store.ledger.events(limit: 1000).filter { $0.type == "tool.call.interrupted" }
+        let interrupted = try await store.ledger.events(limit: 1000).filter { $0.type == .toolCallInterrupted }
         #expect(interrupted.count == 1)
         #expect(interrupted.first?.payload["reason"]?.stringValue == "cancelled")
         // And the next message reaches the model with a result for every call
-        let answer = try await fixture.agent.run("are you there?", session: fixture.session.id, actor: "user:test") {
+        let answer = try await fixture.agent.run("are you there?", session: fixture.session.id, actor: .user("test")) {
             _ in
         }
         #expect(answer.message.text == "Still here.")
@@ -113,16 +113,16 @@ struct InterruptedRunTests {
             settings: settings
         )
         await #expect(throws: AgentError.timeLimit(seconds: 5)) {
-            try await fixture.agent.run("go slow", session: fixture.session.id, actor: "user:test") { _ in }
+            try await fixture.agent.run("go slow", session: fixture.session.id, actor: .user("test")) { _ in }
         }
         let transcript = try await fixture.store.sessions.messages(of: fixture.session.id).map(\.message)
         #expect(SlowToolFixture.everyCallIsAnswered(transcript))
         let events = try await fixture.store.ledger.events(limit: 1000)
-        let requested = events.filter { $0.type == "tool.call.requested" }.count
-        let outcomes = events.filter { $0.type.hasPrefix("tool.call.") && $0.type != "tool.call.requested" }
-        #expect(requested == 1 && outcomes.map(\.type) == ["tool.call.interrupted"])
+        let requested = events.filter { $0.type == .toolCallRequested }.count
+        let outcomes = events.filter { $0.type.rawValue.hasPrefix("tool.call.") && $0.type != .toolCallRequested }
+        #expect(requested == 1 && outcomes.map(\.type.rawValue) == ["tool.call.interrupted"])
         #expect(outcomes.first?.payload["reason"]?.stringValue == "time_limit")
-        _ = try await fixture.agent.run("again", session: fixture.session.id, actor: "user:test") { _ in }
+        _ = try await fixture.agent.run("again", session: fixture.session.id, actor: .user("test")) { _ in }
         let next = try #require(fixture.provider.requests.last)
         #expect(SlowToolFixture.openAIBodyAnswersEveryCall(next))
     }
@@ -132,7 +132,7 @@ struct InterruptedRunTests {
         let store = fixture.store
         let session = fixture.session.id
         // Given a session whose run stopped between a stored call and its result (as `kill -9` leaves it)
-        try await store.sessions.append(.user("read it"), to: session, actor: "user:test")
+        try await store.sessions.append(.user("read it"), to: session, actor: .user("test"))
         try await store.sessions.append(
             Message(
                 role: .assistant,
@@ -142,12 +142,12 @@ struct InterruptedRunTests {
                 ]
             ),
             to: session,
-            actor: "agent:default"
+            actor: .agent("default")
         )
         // and a finished session beside it, which must be left alone
-        let finished = try await store.sessions.create(actor: "user:test")
-        try await store.sessions.append(.user("hi"), to: finished.id, actor: "user:test")
-        try await store.sessions.append(.assistant("hello"), to: finished.id, actor: "agent:default")
+        let finished = try await store.sessions.create(actor: .user("test"))
+        try await store.sessions.append(.user("hi"), to: finished.id, actor: .user("test"))
+        try await store.sessions.append(.assistant("hello"), to: finished.id, actor: .agent("default"))
         // When the gateway starts
         #expect(try await Agent.closeInterruptedRuns(in: store) == 1)
         // Then each call has an interrupted result and event, and the run is marked interrupted
@@ -155,20 +155,20 @@ struct InterruptedRunTests {
         #expect(SlowToolFixture.everyCallIsAnswered(transcript))
         #expect(transcript.last == .assistant(Agent.interruptedRunNote))
         let events = try await store.ledger.events(limit: 1000)
-        #expect(events.filter { $0.type == "tool.call.interrupted" }.count == 2)
-        #expect(events.filter { $0.type == "run.interrupted" }.map(\.session) == [session.rawValue])
+        #expect(events.filter { $0.type == .toolCallInterrupted }.count == 2)
+        #expect(events.filter { $0.type == .runInterrupted }.map(\.session) == [session])
         #expect(try await store.sessions.messages(of: finished.id).count == 2)
         // And a second start finds nothing left to close; the session goes on
         #expect(try await Agent.closeInterruptedRuns(in: store) == 0)
-        let answer = try await fixture.agent.run("again", session: session, actor: "user:test") { _ in }
+        let answer = try await fixture.agent.run("again", session: session, actor: .user("test")) { _ in }
         #expect(answer.message.text == "Hello again.")
         #expect(SlowToolFixture.openAIBodyAnswersEveryCall(try #require(fixture.provider.requests.last)))
     }
 
     @Test func startUpLeavesTheSessionsOfUnfinishedTasksToTheSupervisor() async throws {
         let store = try Store.inMemory()
-        let task = try await store.tasks.submit(Tasks.Draft(title: "t", instructions: "do"), actor: "test")
-        try await store.sessions.append(.user("do"), to: task.session, actor: "task")
+        let task = try await store.tasks.submit(Tasks.Draft(title: "t", instructions: "do"), actor: .test)
+        try await store.sessions.append(.user("do"), to: task.session, actor: .test)
         #expect(try await Agent.closeInterruptedRuns(in: store) == 0)
         #expect(try await store.sessions.messages(of: task.session).count == 1)
     }
@@ -226,6 +226,6 @@ struct CancelledApprovalTests {
         let pending = try await ApprovalDeskTests.pending(store)
         waiting.cancel()
         _ = await waiting.result
-        #expect(try await store.approvals.get(pending.id).status == "expired")
+        #expect(try await store.approvals.get(pending.id).status == .expired)
     }
 }

@@ -19,7 +19,9 @@ struct LedgerTests {
 
     static func seed(_ store: Store, count: Int = 10) async throws {
         for n in 1...count {
-            try await store.ledger.append(EventDraft(type: "test.event", actor: "system", payload: ["n": .int(n)]))
+            try await store.ledger.append(
+                EventDraft(type: Event.Kind(rawValue: "test.event"), actor: .system, payload: ["n": .int(n)])
+            )
         }
     }
 
@@ -156,7 +158,11 @@ struct LedgerTests {
                 group.addTask {
                     for n in 0..<1000 {
                         try await store.ledger.append(
-                            EventDraft(type: "test.concurrent", actor: "agent:\(writer)", payload: ["n": .int(n)])
+                            EventDraft(
+                                type: Event.Kind(rawValue: "test.concurrent"),
+                                actor: .agent("\(writer)"),
+                                payload: ["n": .int(n)]
+                            )
                         )
                     }
                 }
@@ -191,14 +197,14 @@ struct LedgerTests {
         struct Abort: Error {}
         await #expect(throws: Abort.self) {
             try await store.writer.write { db in
-                _ = try store.ledger.append([EventDraft(type: "test.rolledback")], in: db)
+                _ = try store.ledger.append([EventDraft(type: Event.Kind(rawValue: "test.rolledback"))], in: db)
                 throw Abort()
             }
         }
-        try await store.ledger.append(EventDraft(type: "test.committed"))
+        try await store.ledger.append(EventDraft(type: Event.Kind(rawValue: "test.committed")))
         var iterator = stream.makeAsyncIterator()
         let first = await iterator.next()
-        #expect(first?.type == "test.committed")
+        #expect(first?.type == Event.Kind(rawValue: "test.committed"))
         #expect(first?.seq == 1)
         #expect(try await store.ledger.verify().ok)
     }
@@ -218,7 +224,9 @@ struct LedgerTests {
                 return seqs
             }
             for n in 21...120 {
-                try await store.ledger.append(EventDraft(type: "test.live", payload: ["n": .int(n)]))
+                try await store.ledger.append(
+                    EventDraft(type: Event.Kind(rawValue: "test.live"), payload: ["n": .int(n)])
+                )
             }
             return try await group.next()!
         }
@@ -227,22 +235,22 @@ struct LedgerTests {
 
     @Test func followAppliesTheFilterToReplayAndLiveEvents() async throws {
         let store = try Store.inMemory()
-        try await store.ledger.append(EventDraft(type: "session.created", session: "s1"))
-        try await store.ledger.append(EventDraft(type: "auth.failed"))
-        try await store.ledger.append(EventDraft(type: "session.deleted", session: "s1"))
+        try await store.ledger.append(EventDraft(type: .sessionCreated, session: Session.ID("s1")))
+        try await store.ledger.append(EventDraft(type: .authFailed))
+        try await store.ledger.append(EventDraft(type: .sessionDeleted, session: Session.ID("s1")))
         let types = try await withThrowingTaskGroup(of: [String].self) { group in
             group.addTask {
                 var types: [String] = []
                 try? await store.ledger.follow(after: 0, filter: EventFilter(type: "session.*")) { event in
-                    types.append(event.type)
+                    types.append(event.type.rawValue)
                     if types.count == 4 { throw CancellationError() }
                 }
                 return types
             }
             try await Task.sleep(for: .milliseconds(50))
-            try await store.ledger.append(EventDraft(type: "message.user", session: "s1"))
-            try await store.ledger.append(EventDraft(type: "session.created", session: "s2"))
-            try await store.ledger.append(EventDraft(type: "session.deleted", session: "s2"))
+            try await store.ledger.append(EventDraft(type: .messageUser, session: Session.ID("s1")))
+            try await store.ledger.append(EventDraft(type: .sessionCreated, session: Session.ID("s2")))
+            try await store.ledger.append(EventDraft(type: .sessionDeleted, session: Session.ID("s2")))
             return try await group.next()!
         }
         #expect(types == ["session.created", "session.deleted", "session.created", "session.deleted"])
@@ -254,7 +262,7 @@ struct LedgerTests {
         let store = try Self.fileStore(directory)
         try await store.ledger.append(
             EventDraft(
-                type: "test.unicode",
+                type: Event.Kind(rawValue: "test.unicode"),
                 payload: ["text": "é😀 \"quoted\"\n\u{1}", "cost": 0.000123, "big": 1e20, "n": 3]
             )
         )

@@ -43,7 +43,9 @@ struct LiveGatewayTests {
     func theEventStreamResumesFromLastEventIDWithNoGapAndNoDuplicate() async throws {
         let gateway = try await TestGateway()
         for n in 1...10 {
-            try await gateway.store.ledger.append(EventDraft(type: "test.before", payload: ["n": .int(n)]))
+            try await gateway.store.ledger.append(
+                EventDraft(type: Event.Kind(rawValue: "test.before"), payload: ["n": .int(n)])
+            )
         }
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
@@ -52,7 +54,9 @@ struct LiveGatewayTests {
             // When more events are written while it streams
             try await Task.sleep(for: .milliseconds(200))
             for n in 11...20 {
-                try await gateway.store.ledger.append(EventDraft(type: "test.after", payload: ["n": .int(n)]))
+                try await gateway.store.ledger.append(
+                    EventDraft(type: Event.Kind(rawValue: "test.after"), payload: ["n": .int(n)])
+                )
             }
             // Then it gets 5...20 exactly once each, in order, with id = seq
             let events = try await resumed
@@ -69,8 +73,8 @@ struct LiveGatewayTests {
     @Test
     func theEventStreamFiltersByType() async throws {
         let gateway = try await TestGateway()
-        try await gateway.store.ledger.append(EventDraft(type: "auth.failed"))
-        _ = try await gateway.store.sessions.create(actor: "test")
+        try await gateway.store.ledger.append(EventDraft(type: .authFailed))
+        _ = try await gateway.store.sessions.create(actor: .test)
         try await gateway.app().test(.live) { client in
             let events = try await Self.readEvents(
                 port: try #require(client.port),
@@ -157,7 +161,7 @@ struct LiveGatewayTests {
         var config = OspreyConfig()
         config.gateway.allowedOrigins = ["ws://127.0.0.1"]
         let gateway = try await TestGateway(config: config)
-        let (record, token) = try await gateway.store.tokens.create(name: "dash", role: .viewer, actor: "test")
+        let (record, token) = try await gateway.store.tokens.create(name: "dash", role: .viewer, actor: .test)
         try await gateway.kernel.refreshTokens()
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
@@ -172,7 +176,7 @@ struct LiveGatewayTests {
                 var iterator = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
                 _ = try await iterator.next()
                 // When the token is revoked elsewhere
-                try await store.tokens.revoke(record.id, actor: "user:admin")
+                try await store.tokens.revoke(record.id, actor: .user("admin"))
                 // Then the server closes this socket: the stream ends without another message.
                 while try await iterator.next() != nil {}
             }

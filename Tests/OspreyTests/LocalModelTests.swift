@@ -28,11 +28,11 @@ struct LocalModelTests {
         do {
             let agent = try runtime.agent(named: "default")
             #expect(agent.routes.map(\.description) == ["local/smollm2"])
-            let session = try await store.sessions.create(actor: "user:test")
+            let session = try await store.sessions.create(actor: .user("test"))
             let result = try await agent.run(
                 "Read notes.txt and tell me its first line",
                 session: session.id,
-                actor: "user:test"
+                actor: .user("test")
             ) {
                 _ in
             }

@@ -38,7 +38,7 @@ struct MemoryFixture {
             source: source,
             provenance: "test",
             trust: .trusted,
-            actor: "user:test"
+            actor: .user("test")
         )
         try await bank.embedPending()
         return record
@@ -70,14 +70,17 @@ struct MemoryBankTests {
             filter: MemoryBank.Filter(types: [.preference])
         )
         #expect(preference.map(\.record.type) == [.preference])
-        #expect(try await memory.store.ledger.events().map(\.type) == ["memory.stored", "memory.stored"])
+        #expect(try await memory.store.ledger.events().map(\.type.rawValue) == ["memory.stored", "memory.stored"])
     }
 
     @Test func badInputIsAClearErrorAndNothingIsStored() async throws {
         let memory = try MemoryFixture()
         defer { memory.directory.remove() }
-        for body in ["", "   \n", String(repeating: "x", count: 70_000)] {
-            await #expect(throws: StoreError.self) { try await memory.add(body) }
+        for body in ["", "   \n"] {
+            await #expect(throws: MemoryRequestError("memory content must not be empty")) { try await memory.add(body) }
+        }
+        await #expect(throws: MemoryRecordError.invalidBody(byteCount: 70_000)) {
+            try await memory.add(String(repeating: "x", count: 70_000))
         }
         await #expect(throws: StoreError.notFound(kind: "memory", id: "mem_nope")) {
             try await memory.bank.get("mem_nope")
@@ -85,7 +88,7 @@ struct MemoryBankTests {
         await #expect(throws: StoreError.notFound(kind: "memory", id: "../../etc/passwd")) {
             try await memory.bank.get("../../etc/passwd")
         }
-        await #expect(throws: StoreError.self) { try await memory.bank.search("  ") }
+        await #expect(throws: MemoryRequestError("the query must not be empty")) { try await memory.bank.search("  ") }
         #expect(try FileManager.default.contentsOfDirectory(atPath: memory.directory.path).isEmpty)
         #expect(try await memory.store.ledger.events().isEmpty)
     }
@@ -119,13 +122,13 @@ struct MemoryBankTests {
         let memory = try MemoryFixture()
         defer { memory.directory.remove() }
         let record = try await memory.add("Falcons nest on cliffs.")
-        try await memory.bank.forget(record.id, actor: "user:test")
+        try await memory.bank.forget(record.id, actor: .user("test"))
         #expect(
             !FileManager.default.fileExists(atPath: memory.directory.url.appendingPathComponent(record.id + ".md").path)
         )
         #expect(try await memory.bank.search("falcons nest").isEmpty)
-        #expect(try await memory.store.ledger.events().map(\.type).last == "memory.forgotten")
-        await #expect(throws: StoreError.self) { try await memory.bank.forget(record.id, actor: "user:test") }
+        #expect(try await memory.store.ledger.events().map(\.type.rawValue).last == "memory.forgotten")
+        await #expect(throws: StoreError.self) { try await memory.bank.forget(record.id, actor: .user("test")) }
     }
 
     @Test func contentFromToolsAndTheWebIsUntrustedAndQuotedAsData() async throws {
@@ -136,7 +139,7 @@ struct MemoryBankTests {
             source: .url,
             provenance: "https://example.com/page",
             trust: .trusted,  // asked for, but a URL can never be trusted
-            actor: "agent:default"
+            actor: .agent("default")
         )
         #expect(web.trust == .untrusted)
         try await memory.bank.embedPending()
@@ -168,9 +171,11 @@ struct MemoryBankTests {
         let bank = memory.bank
         var agent = fixture.agent
         agent.recall = { prompt in await bank.recall(for: prompt) }
-        _ = try await agent.run("who maintains the osprey gateway?", session: fixture.session.id, actor: "user:test") {
-            _ in
-        }
+        _ = try await agent.run(
+            "who maintains the osprey gateway?",
+            session: fixture.session.id,
+            actor: .user("test")
+        ) { _ in }
         let request = try #require(provider.requests.first)
         #expect(request.instructions?.contains("Ada") == true)
         #expect(request.messages.allSatisfy { !$0.text.contains("Background from memory") })
@@ -219,7 +224,7 @@ struct MemoryAPITests {
                 #expect($0.status == .notFound)
             }
         }
-        let types = try await gateway.store.ledger.events().map(\.type)
+        let types = try await gateway.store.ledger.events().map(\.type.rawValue)
         #expect(types.contains("memory.stored") && types.contains("memory.forgotten"))
     }
 }
@@ -235,7 +240,7 @@ struct MemoryMaintenanceTests {
             provenance: "t",
             trust: .trusted,
             importance: 0.8,
-            actor: "t"
+            actor: .test
         )
         _ = try await memory.bank.store(
             "The VPN gateway is vpn.example.net",
@@ -244,7 +249,7 @@ struct MemoryMaintenanceTests {
             provenance: "t",
             trust: .trusted,
             importance: 0.4,
-            actor: "t"
+            actor: .test
         )
         let stale = try await memory.bank.store(
             "An old note nobody needs",
@@ -252,7 +257,7 @@ struct MemoryMaintenanceTests {
             provenance: "t",
             trust: .trusted,
             importance: 0.08,
-            actor: "t"
+            actor: .test
         )
         try await memory.bank.embedPending()
         let result = try await memory.bank.consolidate(now: Date().addingTimeInterval(60 * 86_400))

@@ -40,13 +40,13 @@ struct OperationTableTests {
         var config = OspreyConfig()
         config.gateway.allowedOrigins = ["ws://127.0.0.1"]
         let gateway = try await TestGateway(config: config)
-        let (_, viewer) = try await gateway.store.tokens.create(name: "viewer", role: .viewer, actor: "test")
+        let (_, viewer) = try await gateway.store.tokens.create(name: "viewer", role: .viewer, actor: .test)
         let (_, scoped) = try await gateway.store.tokens.create(
             name: "events-only",
             role: .operator,
             // `ws` opens the socket; `events` is the one group it may call.
             scopes: ["events", "ws"],
-            actor: "test"
+            actor: .test
         )
         try await gateway.kernel.refreshTokens()
         try await gateway.app().test(.live) { client in
@@ -102,7 +102,7 @@ struct OperationTableTests {
         var config = OspreyConfig()
         config.gateway.allowedOrigins = ["ws://127.0.0.1"]
         let gateway = try await TestGateway(config: config)
-        let session = try await gateway.store.sessions.create(actor: "user:test")
+        let session = try await gateway.store.sessions.create(actor: .user("test"))
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
             let replies = try await Self.ask(
@@ -130,7 +130,7 @@ struct OperationTableTests {
             name: "socket-only",
             role: .viewer,
             scopes: ["ws"],
-            actor: "test"
+            actor: .test
         )
         try await gateway.kernel.refreshTokens()
         try await gateway.app().test(.live) { client in

@@ -177,7 +177,7 @@ struct ProviderTests {
                     _ = try await Self.collect(provider)
                     Issue.record("expected a failure")
                 } catch let failure as ProviderError {
-                    #expect(failure.outcome == error.outcome)
+                    #expect(failure.outcome.rawValue == error.outcome)
                     #expect(failure.isRetryable == error.retryable)
                     #expect(failure.description.contains("scripted failure"))
                     if error.status == 401 { #expect(failure.description.contains("Check its api_key")) }

@@ -81,11 +81,11 @@ struct SecretsTests {
             )
             let store = try Store.open(home: home)
             let runtime = try AgentRuntime(config: config, store: store, home: home)
-            let session = try await store.sessions.create(actor: "user:test")
+            let session = try await store.sessions.create(actor: .user("test"))
             let result = try await runtime.agent(named: "default").run(
                 "Read leak.txt; also my key is \(Self.canary)",
                 session: session.id,
-                actor: "user:test"
+                actor: .user("test")
             ) { _ in }
             #expect(result.message.text == "I will not repeat keys.")
             // Injected at the boundary: the provider got it as a header…

@@ -8,24 +8,24 @@ struct SessionStepTests {
             agent: "default",
             tokens: tokens,
             costUSD: cost,
-            event: EventDraft(type: "llm.call", actor: "agent:default", session: session.rawValue, payload: [:])
+            event: EventDraft(type: .llmCall, actor: .agent("default"), session: session, payload: [:])
         )
     }
 
     @Test func aStepStoresItsChargeEventsMessagesAndFollowUpsInThatOrder() async throws {
         // Given a session
         let store = try Store.inMemory()
-        let session = try await store.sessions.create(actor: "user:test")
+        let session = try await store.sessions.create(actor: .user("test"))
         // When one step with every part is recorded
         let step = Sessions.Step(
             charge: Self.charge(tokens: 30, cost: 0.25, session: session.id),
-            events: [EventDraft(type: "tool.call.completed", actor: "agent:default", payload: [:])],
+            events: [EventDraft(type: .toolCallCompleted, actor: .agent("default"), payload: [:])],
             messages: [.assistant("Done.")],
-            followUps: [EventDraft(type: "tool.call.requested", actor: "agent:default", payload: [:])]
+            followUps: [EventDraft(type: .toolCallRequested, actor: .agent("default"), payload: [:])]
         )
-        try await store.sessions.record(step, in: session.id, actor: "agent:default")
+        try await store.sessions.record(step, in: session.id, actor: .agent("default"))
         // Then the ledger has them in that order, the transcript the message, and the day the spending
-        let types = try await store.ledger.events().map(\.type)
+        let types = try await store.ledger.events().map(\.type.rawValue)
         #expect(
             types == ["session.created", "llm.call", "tool.call.completed", "message.assistant", "tool.call.requested"]
         )
@@ -37,11 +37,11 @@ struct SessionStepTests {
         let store = try Store.inMemory()
         let step = Sessions.Step(
             charge: Self.charge(tokens: 30, cost: 0.25, session: Session.ID("ses_missing")),
-            events: [EventDraft(type: "tool.call.completed", actor: "agent:default", payload: [:])],
+            events: [EventDraft(type: .toolCallCompleted, actor: .agent("default"), payload: [:])],
             messages: [.assistant("Done.")]
         )
         await #expect(throws: StoreError.notFound(kind: "session", id: "ses_missing")) {
-            try await store.sessions.record(step, in: Session.ID("ses_missing"), actor: "agent:default")
+            try await store.sessions.record(step, in: Session.ID("ses_missing"), actor: .agent("default"))
         }
         #expect(try await store.ledger.events().isEmpty)
         #expect(try await store.spending.today(agent: "default") == Spending.Total())

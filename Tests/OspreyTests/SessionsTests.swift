@@ -7,19 +7,19 @@ import Testing
 struct SessionsTests {
     @Test func createListShowAndDeleteEachRecordAnEvent() async throws {
         let store = try Store.inMemory()
-        let session = try await store.sessions.create(agent: "default", title: "Demo", actor: "user:test")
+        let session = try await store.sessions.create(agent: "default", title: "Demo", actor: .user("test"))
         #expect(try await store.sessions.get(session.id).title == "Demo")
-        try await store.sessions.append(.user("Hi"), to: session.id, actor: "user:test")
+        try await store.sessions.append(.user("Hi"), to: session.id, actor: .user("test"))
         #expect(try await store.sessions.list().map(\.messageCount) == [1])
         #expect(try await store.sessions.messages(of: session.id).map(\.message) == [.user("Hi")])
-        try await store.sessions.delete(session.id, actor: "user:test")
+        try await store.sessions.delete(session.id, actor: .user("test"))
         await #expect(throws: StoreError.notFound(kind: "session", id: session.id.rawValue)) {
             try await store.sessions.get(session.id)
         }
-        let types = try await store.ledger.events().map(\.type)
+        let types = try await store.ledger.events().map(\.type.rawValue)
         #expect(types == ["session.created", "message.user", "session.deleted"])
         #expect(
-            try await store.ledger.events().allSatisfy { $0.session == session.id.rawValue && $0.actor == "user:test" }
+            try await store.ledger.events().allSatisfy { $0.session == session.id && $0.actor == .user("test") }
         )
         // Deleting a session removes its messages but never its events.
         let orphans = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") }
@@ -29,7 +29,7 @@ struct SessionsTests {
     @Test func aMessageToAnUnknownSessionLeavesNothingHalfWritten() async throws {
         let store = try Store.inMemory()
         await #expect(throws: StoreError.self) {
-            try await store.sessions.append(.user("lost"), to: Session.ID("ses_missing"), actor: "user:test")
+            try await store.sessions.append(.user("lost"), to: Session.ID("ses_missing"), actor: .user("test"))
         }
         #expect(try await store.ledger.lastSeq() == 0)
         let messages = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") }
@@ -39,14 +39,14 @@ struct SessionsTests {
     @Test(arguments: ["", "has space", String(repeating: "a", count: 65), "slash/name"])
     func badAgentNamesAreRefused(agent: String) async throws {
         let store = try Store.inMemory()
-        await #expect(throws: StoreError.self) { try await store.sessions.create(agent: agent, actor: "user:test") }
+        await #expect(throws: StoreError.self) { try await store.sessions.create(agent: agent, actor: .user("test")) }
         #expect(try await store.ledger.lastSeq() == 0)
     }
 
     @Test func deletingAnUnknownSessionIsNotFound() async throws {
         let store = try Store.inMemory()
         await #expect(throws: StoreError.notFound(kind: "session", id: "ses_nope")) {
-            try await store.sessions.delete(Session.ID("ses_nope"), actor: "user:test")
+            try await store.sessions.delete(Session.ID("ses_nope"), actor: .user("test"))
         }
     }
 }

@@ -75,16 +75,16 @@ struct SupervisorTests {
             for index in 0..<100 {
                 _ = try await supervisor.submit(
                     Tasks.Draft(title: (index.isMultiple(of: 2) ? "a" : "b") + "\(index)", instructions: "work"),
-                    actor: "user:test"
+                    actor: .user("test")
                 )
             }
-            try await Self.waitUntil { try await store.tasks.list(status: "completed", limit: 1000).count == 100 }
+            try await Self.waitUntil { try await store.tasks.list(status: .completed, limit: 1000).count == 100 }
         }
         #expect(probe.peakTotal <= 4 && probe.peakTotal >= 2)
         #expect(probe.peak("alpha") <= 3 && probe.peak("beta") <= 3)
         let done = try await store.tasks.list(limit: 1000)
-        #expect(done.allSatisfy { $0.status == "completed" && $0.tokens == 3 && $0.attempts == 1 })
-        let types = try await store.ledger.events(limit: 10_000).map(\.type)
+        #expect(done.allSatisfy { $0.status == .completed && $0.tokens == 3 && $0.attempts == 1 })
+        let types = try await store.ledger.events(limit: 10_000).map(\.type.rawValue)
         #expect(types.filter { $0 == "task.completed" }.count == 100)
     }
 
@@ -99,12 +99,12 @@ struct SupervisorTests {
             return TaskOutcome(result: "ok")
         }
         try await Self.running(supervisor) {
-            _ = try await supervisor.submit(Tasks.Draft(title: "blocker", instructions: "x"), actor: "t")
+            _ = try await supervisor.submit(Tasks.Draft(title: "blocker", instructions: "x"), actor: .test)
             try await Self.waitUntil { probe.order == ["blocker"] }
             for (title, priority) in [("low", 1), ("high", 9), ("mid-1", 5), ("mid-2", 5)] {
                 _ = try await supervisor.submit(
                     Tasks.Draft(title: title, instructions: "x", priority: priority),
-                    actor: "t"
+                    actor: .test
                 )
             }
             gate.continuation.finish()
@@ -120,27 +120,30 @@ struct SupervisorTests {
             return TaskOutcome(result: "never")
         }
         try await Self.running(supervisor) {
-            let first = try await supervisor.submit(Tasks.Draft(title: "long", instructions: "x"), actor: "t")
-            let second = try await supervisor.submit(Tasks.Draft(title: "queued", instructions: "x"), actor: "t")
-            try await Self.waitUntil { try await store.tasks.get(first.id).status == "running" }
-            #expect(try await supervisor.cancel(second.id, actor: "user:test").status == "cancelled")
-            #expect(try await supervisor.cancel(first.id, actor: "user:test").status == "cancelled")
+            let first = try await supervisor.submit(Tasks.Draft(title: "long", instructions: "x"), actor: .test)
+            let second = try await supervisor.submit(Tasks.Draft(title: "queued", instructions: "x"), actor: .test)
+            try await Self.waitUntil { try await store.tasks.get(first.id).status == .running }
+            #expect(try await supervisor.cancel(second.id, actor: .user("test")).status == .cancelled)
+            #expect(try await supervisor.cancel(first.id, actor: .user("test")).status == .cancelled)
             try await Self.waitUntil { await supervisor.load.running == 0 }
             await #expect(throws: StoreError.conflict("task \(first.id.rawValue) is already cancelled")) {
-                try await supervisor.cancel(first.id, actor: "user:test")
+                try await supervisor.cancel(first.id, actor: .user("test"))
             }
         }
         await #expect(throws: StoreError.notFound(kind: "task", id: "tsk_unknown")) {
-            try await supervisor.cancel(TaskRecord.ID("tsk_unknown"), actor: "user:test")
+            try await supervisor.cancel(TaskRecord.ID("tsk_unknown"), actor: .user("test"))
         }
     }
 
     @Test func afterACrashRunningTasksResumeAndQueuedOnesStart() async throws {
         let store = try Store.inMemory()
         // Given a task that was running when the process died, and one still queued,
-        let interrupted = try await store.tasks.submit(Tasks.Draft(title: "interrupted", instructions: "x"), actor: "t")
+        let interrupted = try await store.tasks.submit(
+            Tasks.Draft(title: "interrupted", instructions: "x"),
+            actor: .test
+        )
         _ = try await store.tasks.start(interrupted.id)
-        let queued = try await store.tasks.submit(Tasks.Draft(title: "queued", instructions: "x"), actor: "t")
+        let queued = try await store.tasks.submit(Tasks.Draft(title: "queued", instructions: "x"), actor: .test)
         let resumed = Mutex<[String: Bool]>([:])
         let supervisor = Supervisor(store: store) { task, resume in
             resumed.withLock { $0[task.title] = resume }
@@ -149,7 +152,7 @@ struct SupervisorTests {
         // when a new supervisor recovers,
         try await Self.running(supervisor) {
             #expect(try await supervisor.recover() == 2)
-            try await Self.waitUntil { try await store.tasks.list(status: "completed").count == 2 }
+            try await Self.waitUntil { try await store.tasks.list(status: .completed).count == 2 }
         }
         // then the running one resumed (a second attempt) and the queued one started fresh.
         #expect(resumed.withLock { $0 } == ["interrupted": true, "queued": false])
@@ -172,17 +175,18 @@ struct SupervisorTests {
         }
         try await Self.running(supervisor) {
             await supervisor.rateLimited(provider: "default")
-            _ = try await supervisor.submit(Tasks.Draft(title: "waits", instructions: "x"), actor: "t")
-            // Dispatch is synchronous: the task stays queued, nothing runs.
-            #expect(await supervisor.load.queued == 1)
+            _ = try await supervisor.submit(Tasks.Draft(title: "waits", instructions: "x"), actor: .test)
+            // Once its `task.created` is committed the task is queued and dispatch is decided at once: it stays
+            // queued, nothing runs.
+            try await Self.waitUntil { await supervisor.load.queued == 1 }
             #expect(await supervisor.load.running == 0)
             clock.advance(by: .seconds(9))
-            _ = try await supervisor.submit(Tasks.Draft(title: "still", instructions: "x"), actor: "t")
-            #expect(await supervisor.load.queued == 2)
+            _ = try await supervisor.submit(Tasks.Draft(title: "still", instructions: "x"), actor: .test)
+            try await Self.waitUntil { await supervisor.load.queued == 2 }
             #expect(await supervisor.load.running == 0)
             // A later submission (or finished job) re-dispatches once the back-off has passed.
             clock.advance(by: .seconds(1))
-            _ = try await supervisor.submit(Tasks.Draft(title: "then", instructions: "x"), actor: "t")
+            _ = try await supervisor.submit(Tasks.Draft(title: "then", instructions: "x"), actor: .test)
             try await Self.waitUntil { probe.order.count == 3 }
         }
         #expect(probe.order == ["waits", "still", "then"])
@@ -202,41 +206,38 @@ struct SupervisorTests {
     ])
     func badSubmissionsAreClearErrorsAndStoreNothing(draft: Tasks.Draft, message: String) async throws {
         let store = try Store.inMemory()
-        await #expect(throws: StoreError.invalid(message)) { try await store.tasks.submit(draft, actor: "t") }
+        await #expect(throws: StoreError.invalid(message)) { try await store.tasks.submit(draft, actor: .test) }
         #expect(try await store.tasks.list().isEmpty)
         #expect(try await store.ledger.events().isEmpty)
     }
 
     @Test func delegationIsLimitedInDepthAndNeedsAKnownParent() async throws {
         let store = try Store.inMemory()
-        var parent = try await store.tasks.submit(Tasks.Draft(title: "root", instructions: "x"), actor: "t")
+        var parent = try await store.tasks.submit(Tasks.Draft(title: "root", instructions: "x"), actor: .test)
         for level in 1...3 {
             parent = try await store.tasks.submit(
                 Tasks.Draft(title: "level \(level)", instructions: "x", parent: parent.id),
-                actor: "t"
+                actor: .test
             )
             #expect(parent.depth == level)
         }
         await #expect(throws: StoreError.invalid("delegation depth 4 exceeds the limit of 3")) {
             try await store.tasks.submit(
                 Tasks.Draft(title: "too deep", instructions: "x", parent: parent.id),
-                actor: "t"
+                actor: .test
             )
         }
         await #expect(throws: StoreError.notFound(kind: "task", id: "tsk_nope")) {
             try await store.tasks.submit(
                 Tasks.Draft(title: "orphan", instructions: "x", parent: TaskRecord.ID("tsk_nope")),
-                actor: "t"
+                actor: .test
             )
         }
     }
 }
 
 struct SchedulerTests {
-    static func scheduler(_ store: Store) -> (Scheduler, Supervisor) {
-        let supervisor = Supervisor(store: store) { _, _ in TaskOutcome(result: "ok") }
-        return (Scheduler(store: store, supervisor: supervisor) { $0 == "default" }, supervisor)
-    }
+    static func scheduler(_ store: Store) -> Scheduler { Scheduler(store: store) { $0 == "default" } }
 
     @Test(arguments: [
         ("61 * * * *", "minute"), ("*/0 * * * *", "step"), ("0 0 30 2 *", "never"), ("@every 0s", "every"),
@@ -244,12 +245,11 @@ struct SchedulerTests {
     ])
     func invalidSpecsAreRefusedAndNothingIsScheduled(spec: String, fragment: String) async throws {
         let store = try Store.inMemory()
-        let (scheduler, _) = Self.scheduler(store)
+        let scheduler = Self.scheduler(store)
         do {
-            _ = try await scheduler.add(Scheduler.Request(spec: spec, title: "t", instructions: "x"), actor: "t")
+            _ = try await scheduler.add(Scheduler.Request(spec: spec, title: "t", instructions: "x"), actor: .test)
             Issue.record("\(spec) was accepted")
-        } catch let error as StoreError {
-            guard case .invalid = error else { throw error }
+        } catch is ScheduleRequestError {
         }
         #expect(try await store.schedules.list().isEmpty)
         #expect(try await store.ledger.events().isEmpty)
@@ -257,7 +257,7 @@ struct SchedulerTests {
 
     @Test func unknownAgentsZonesAndPoliciesAreRefused() async throws {
         let store = try Store.inMemory()
-        let (scheduler, _) = Self.scheduler(store)
+        let scheduler = Self.scheduler(store)
         for request in [
             Scheduler.Request(spec: "@daily", agent: "ghost", title: "t", instructions: "x"),
             Scheduler.Request(spec: "@daily", timezone: "Mars/Olympus", title: "t", instructions: "x"),
@@ -265,18 +265,18 @@ struct SchedulerTests {
             Scheduler.Request(spec: "@daily", title: "t", instructions: "x", priority: 11),
             Scheduler.Request(title: "t", instructions: "x"),
         ] {
-            await #expect(throws: StoreError.self) { try await scheduler.add(request, actor: "t") }
+            await #expect(throws: ScheduleRequestError.self) { try await scheduler.add(request, actor: .test) }
         }
         #expect(try await store.schedules.list().isEmpty)
     }
 
     @Test func aDueScheduleFiresOnceAndMovesToItsNextTime() async throws {
         let store = try Store.inMemory()
-        let (scheduler, _) = Self.scheduler(store)
+        let scheduler = Self.scheduler(store)
         let now = try instant("2026-12-02T10:00:30Z")
         let schedule = try await scheduler.add(
             Scheduler.Request(spec: "*/5 * * * *", title: "tidy", instructions: "x"),
-            actor: "t",
+            actor: .test,
             now: now
         )
         #expect(schedule.nextFireAt == (try instant("2026-12-02T10:05:00Z")))
@@ -285,17 +285,17 @@ struct SchedulerTests {
         #expect(try await scheduler.tick(now: try instant("2026-12-02T10:05:02Z")) == 0)
         #expect(try await store.schedules.get(schedule.id).nextFireAt == (try instant("2026-12-02T10:10:00Z")))
         let tasks = try await store.tasks.list()
-        #expect(tasks.map(\.schedule) == [schedule.id.rawValue])
-        #expect(try await store.ledger.events().map(\.type).contains("schedule.fired"))
+        #expect(tasks.map(\.schedule) == [schedule.id])
+        #expect(try await store.ledger.events().map(\.type.rawValue).contains("schedule.fired"))
     }
 
     @Test(arguments: [("skip", 0), ("run_once", 1)])
     func afterDowntimeTheMissedRunPolicyDecides(policy: String, runs: Int) async throws {
         let store = try Store.inMemory()
-        let (scheduler, _) = Self.scheduler(store)
+        let scheduler = Self.scheduler(store)
         _ = try await scheduler.add(
             Scheduler.Request(spec: "@hourly", missed: policy, title: "report", instructions: "x"),
-            actor: "t",
+            actor: .test,
             now: try instant("2026-12-02T10:30:00Z")
         )
         // The gateway was down from 10:30 to 14:10: four runs were missed.
@@ -306,7 +306,7 @@ struct SchedulerTests {
 
     @Test func anEventTriggerHonoursItsFilterAndCooldownAndNeverFiresOnItsOwnTask() async throws {
         let store = try Store.inMemory()
-        let (scheduler, _) = Self.scheduler(store)
+        let scheduler = Self.scheduler(store)
         _ = try await scheduler.add(
             Scheduler.Request(
                 triggerEvent: "tool.call.*",
@@ -315,27 +315,27 @@ struct SchedulerTests {
                 title: "review",
                 instructions: "look at the command"
             ),
-            actor: "t"
+            actor: .test
         )
         let start = try instant("2026-12-02T10:00:00Z")
-        func event(_ type: String, tool: String, task: String? = nil) async throws -> Event {
+        func event(_ type: Event.Kind, tool: String, task: TaskRecord.ID? = nil) async throws -> Event {
             try await store.ledger.append(EventDraft(type: type, task: task, payload: ["tool": .string(tool)]))
         }
         #expect(
-            try await scheduler.observe(try await event("tool.call.completed", tool: "read_file"), now: start).isEmpty
+            try await scheduler.observe(try await event(.toolCallCompleted, tool: "read_file"), now: start).isEmpty
         )
-        let fired = try await scheduler.observe(try await event("tool.call.completed", tool: "run_command"), now: start)
+        let fired = try await scheduler.observe(try await event(.toolCallCompleted, tool: "run_command"), now: start)
         #expect(fired.count == 1)
         // Within the cooldown nothing fires; a task's own events never fire its schedule.
         let soon = start.addingTimeInterval(30)
         #expect(
-            try await scheduler.observe(try await event("tool.call.failed", tool: "run_command"), now: soon).isEmpty
+            try await scheduler.observe(try await event(.toolCallFailed, tool: "run_command"), now: soon).isEmpty
         )
         let later = start.addingTimeInterval(120)
-        let own = try await event("tool.call.completed", tool: "run_command", task: fired[0].id.rawValue)
+        let own = try await event(.toolCallCompleted, tool: "run_command", task: fired[0].id)
         #expect(try await scheduler.observe(own, now: later).isEmpty)
         #expect(
-            try await scheduler.observe(try await event("tool.call.completed", tool: "run_command"), now: later).count
+            try await scheduler.observe(try await event(.toolCallCompleted, tool: "run_command"), now: later).count
                 == 1
         )
     }
@@ -343,10 +343,9 @@ struct SchedulerTests {
 
 struct RoutineTests {
     static func routine(_ store: Store, directory: TemporaryDirectory) throws -> (Scheduler, Workspace) {
-        let supervisor = Supervisor(store: store) { _, _ in TaskOutcome(result: "ok") }
         let workspace = try Workspace(root: directory.url)
         let context = ToolContext(workspace: workspace, commandTimeout: .seconds(10))
-        return (Scheduler(store: store, supervisor: supervisor, routineContext: context) { _ in true }, workspace)
+        return (Scheduler(store: store, routineContext: context) { _ in true }, workspace)
     }
 
     @Test func aHeartbeatWithUnchangedChecksCallsNoModelOverAHundredTicks() async throws {
@@ -361,16 +360,16 @@ struct RoutineTests {
             ["kind": "disk", "min_free_bytes": 1], ["kind": "memory", "min_available_bytes": 1],
         ]
         var now = try instant("2026-12-02T10:00:30Z")
-        let schedule = try await scheduler.add(request, actor: "t", now: now)
+        let schedule = try await scheduler.add(request, actor: .test, now: now)
         for _ in 0..<100 {
             now = now.addingTimeInterval(60)
             #expect(try await scheduler.tick(now: now) == 1)
         }
         #expect(try await store.tasks.list().isEmpty)
         let events = try await store.ledger.events(limit: 10_000)
-        #expect(events.filter { $0.type == "heartbeat.tick" }.count == 100)
-        #expect(!events.contains { $0.type == "llm.call" || $0.type == "task.created" })
-        #expect(events.filter { $0.type == "heartbeat.tick" }.allSatisfy { $0.payload["tokens"] == 0 })
+        #expect(events.filter { $0.type == .heartbeatTick }.count == 100)
+        #expect(!events.contains { $0.type == .llmCall || $0.type == .taskCreated })
+        #expect(events.filter { $0.type == .heartbeatTick }.allSatisfy { $0.payload["tokens"] == 0 })
         // When the file changes, the next beat alerts and hands the change to an agent.
         try "v2".write(to: workspace.root.appendingPathComponent("status.txt"), atomically: true, encoding: .utf8)
         let task = try #require(try await scheduler.fire(schedule.id, now: now.addingTimeInterval(60)))
@@ -388,13 +387,13 @@ struct RoutineTests {
         var request = Scheduler.Request(spec: "@hourly", title: "keep it up", instructions: "Fix the service.")
         request.checks = [["kind": "command", "command": "test -f service.up"]]
         request.remediation = "touch service.up"
-        let schedule = try await scheduler.add(request, actor: "t")
+        let schedule = try await scheduler.add(request, actor: .test)
         #expect(try await scheduler.fire(schedule.id) == nil)  // baseline
         try FileManager.default.removeItem(at: flag)
         // Notify, remediate, look again: fixed, so no agent.
         #expect(try await scheduler.fire(schedule.id) == nil)
         #expect(FileManager.default.fileExists(atPath: flag.path))
-        let types = try await store.ledger.events(limit: 1000).map(\.type)
+        let types = try await store.ledger.events(limit: 1000).map(\.type.rawValue)
         #expect(types.contains("watcher.alert") && types.contains("watcher.remediated"))
         #expect(try await store.tasks.list().isEmpty)
     }
@@ -406,11 +405,15 @@ struct RoutineTests {
         let (scheduler, _) = try Self.routine(store, directory: directory)
         var unknown = Scheduler.Request(spec: "@hourly", title: "t", instructions: "x")
         unknown.checks = [["kind": "weather"]]
-        await #expect(throws: StoreError.self) { try await scheduler.add(unknown, actor: "t") }
+        await #expect(throws: ScheduleRequestError("unknown check kind 'weather' (file, command, disk, memory)")) {
+            try await scheduler.add(unknown, actor: .test)
+        }
         var hostile = Scheduler.Request(spec: "@hourly", title: "t", instructions: "x")
         hostile.checks = [["kind": "disk", "min_free_bytes": 1]]
         hostile.remediation = "rm -rf /"
-        await #expect(throws: StoreError.self) { try await scheduler.add(hostile, actor: "t") }
+        await #expect(throws: ScheduleRequestError("remediation refused by policy: rm -r / is not allowed")) {
+            try await scheduler.add(hostile, actor: .test)
+        }
         #expect(try await store.schedules.list().isEmpty)
     }
 }

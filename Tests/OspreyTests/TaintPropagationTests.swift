@@ -31,7 +31,7 @@ struct TaintPropagationTests {
         defer { fixture.directory.remove() }
         var agent = fixture.agent
         prepare(&agent)
-        _ = try await agent.run("go on", session: fixture.session.id, actor: "user:test") { _ in }
+        _ = try await agent.run("go on", session: fixture.session.id, actor: .user("test")) { _ in }
         let touched = FileManager.default.fileExists(atPath: fixture.directory.url.appendingPathComponent(file).path)
         return (gate.requests.map(\.rule), touched)
     }
@@ -136,8 +136,8 @@ struct FileProvenanceTests {
         let fixture = try await AgentFixture(provider: provider, settings: settings, approvals: gate)
         defer { fixture.directory.remove() }
         _ = try await fixture.run("save the readme as a plan")
-        let second = try await fixture.store.sessions.create(agent: "default", title: "later", actor: "test")
-        _ = try await fixture.agent.run("follow plan.txt", session: second.id, actor: "user:test") { _ in }
+        let second = try await fixture.store.sessions.create(agent: "default", title: "later", actor: .test)
+        _ = try await fixture.agent.run("follow plan.txt", session: second.id, actor: .user("test")) { _ in }
         // Then the write was recorded, the read-back was untrusted, and the command needed a human who said no
         let tainted = try await fixture.store.ledger.events(filter: EventFilter(type: "file.tainted"))
         #expect(tainted.count == 1)
@@ -192,12 +192,8 @@ extension FileProvenanceTests {
 /// Delegation and schedules carry taint (and the delegation depth) to the work they start.
 struct TaskTaintTests {
     static func tools(_ store: Store) -> (Scheduler, [any Tool]) {
-        let supervisor = Supervisor(store: store) { _, _ in TaskOutcome(result: "ok") }
-        let scheduler = Scheduler(store: store, supervisor: supervisor) { $0 == "default" }
-        return (
-            scheduler,
-            [SubmitTask(supervisor: supervisor), ScheduleTask(scheduler: scheduler), CheckTask(store: store)]
-        )
+        let scheduler = Scheduler(store: store) { $0 == "default" }
+        return (scheduler, [SubmitTask(store: store), ScheduleTask(scheduler: scheduler), CheckTask(store: store)])
     }
 
     static func call(
@@ -205,7 +201,7 @@ struct TaskTaintTests {
         _ name: String,
         _ arguments: String,
         tainted: Bool,
-        taskID: String? = nil,
+        taskID: TaskRecord.ID? = nil,
         workspace: Workspace
     ) async throws -> ToolResult {
         var context = ToolContext(workspace: workspace)
@@ -239,7 +235,7 @@ struct TaskTaintTests {
         // When that task's own (clean-looking) run delegates again, the sub-task is tainted through its parent
         let child = try await store.tasks.submit(
             Tasks.Draft(title: "child", instructions: "x", parent: parent.id),
-            actor: "agent:default"
+            actor: .agent("default")
         )
         #expect(child.tainted)
         // And a clean run's delegation stays clean
@@ -271,11 +267,11 @@ struct TaskTaintTests {
         let (scheduler, tools) = Self.tools(store)
         let toolbox = Toolbox(tools)
         // Given a task three deep (the deepest allowed) whose run is tainted
-        var parent = try await store.tasks.submit(Tasks.Draft(title: "d0", instructions: "x"), actor: "t")
+        var parent = try await store.tasks.submit(Tasks.Draft(title: "d0", instructions: "x"), actor: .test)
         for depth in 1...3 {
             parent = try await store.tasks.submit(
                 Tasks.Draft(title: "d\(depth)", instructions: "x", parent: parent.id),
-                actor: "t"
+                actor: .test
             )
         }
         #expect(parent.depth == 3)
@@ -286,13 +282,13 @@ struct TaskTaintTests {
             "schedule_task",
             #"{"title":"again","instructions":"x","spec":"@every 1h"}"#,
             tainted: true,
-            taskID: middle.id.rawValue,
+            taskID: middle.id,
             workspace: workspace
         )
         #expect(!scheduled.isError, "\(scheduled.output)")
         let schedule = try #require(try await store.schedules.list().first)
         #expect(schedule.tainted)
-        #expect(schedule.parent == middle.id.rawValue)
+        #expect(schedule.parent == middle.id)
         // Then each task it fires is a tainted sub-task of that task, at depth 2, not a fresh depth-0 task
         let fired = try #require(try await scheduler.fire(schedule.id))
         #expect(fired.tainted)
@@ -304,7 +300,7 @@ struct TaskTaintTests {
             "schedule_task",
             #"{"title":"deeper","instructions":"x","spec":"@every 1h"}"#,
             tainted: false,
-            taskID: parent.id.rawValue,
+            taskID: parent.id,
             workspace: workspace
         )
         let deep = try #require(try await store.schedules.list().first { $0.title == "deeper" })

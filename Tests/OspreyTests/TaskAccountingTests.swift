@@ -45,7 +45,7 @@ struct ScriptedTaskRunner {
             meter: meter,
             workspace: try Workspace(root: directory.url)
         )
-        agent.taskID = task.id.rawValue
+        agent.taskID = task.id
         return agent
     }
 
@@ -56,7 +56,7 @@ struct ScriptedTaskRunner {
         let result =
             resume && started
             ? try await agent.resume(session: task.session) { _ in }
-            : try await agent.run(task.instructions, session: task.session, actor: "task:\(task.id)") { _ in }
+            : try await agent.run(task.instructions, session: task.session, actor: .task(task.id)) { _ in }
         return TaskOutcome(result: result.message.text)
     }
 }
@@ -75,27 +75,27 @@ struct TaskEventTests {
         let task = try await SupervisorTests.running(supervisor) {
             let task = try await supervisor.submit(
                 Tasks.Draft(title: "read", instructions: "Read notes.txt"),
-                actor: "t"
+                actor: .test
             )
             try await SupervisorTests.waitUntil { try await store.tasks.get(task.id).isFinished }
             return task
         }
-        #expect(try await store.tasks.get(task.id).status == "completed")
+        #expect(try await store.tasks.get(task.id).status == .completed)
         // Then every event of its session names it, whoever produced the event
-        let events = try await store.ledger.events(limit: 1000).filter { $0.session == task.session.rawValue }
-        let types = Set(events.map(\.type))
+        let events = try await store.ledger.events(limit: 1000).filter { $0.session == task.session }
+        let types = Set(events.map(\.type.rawValue))
         for type in [
             "task.created", "task.started", "message.user", "llm.call", "message.assistant", "tool.call.requested",
             "policy.decision", "tool.call.completed", "message.tool", "task.completed",
         ] {
             #expect(types.contains(type), "no \(type) event")
         }
-        #expect(events.filter { $0.task != task.id.rawValue }.map(\.type) == [])
+        #expect(events.filter { $0.task != task.id }.map(\.type.rawValue) == [])
     }
 
     @Test func aHumansDecisionOnATasksApprovalCarriesTheTaskID() async throws {
         let store = try Store.inMemory()
-        let task = try await store.tasks.submit(Tasks.Draft(title: "t", instructions: "x"), actor: "t")
+        let task = try await store.tasks.submit(Tasks.Draft(title: "t", instructions: "x"), actor: .test)
         let approval = try await store.approvals.request(
             Approvals.Draft(
                 agent: "default",
@@ -111,10 +111,10 @@ struct TaskEventTests {
             lifetime: 60
         )
         // The human decides outside the task's run: the event still names the task.
-        _ = try await store.approvals.decide(approval.id, grant: true, by: "user:admin")
-        let events = try await store.ledger.events(limit: 100).filter { $0.type.hasPrefix("approval.") }
-        #expect(events.map(\.type) == ["approval.requested", "approval.granted"])
-        #expect(events.allSatisfy { $0.task == task.id.rawValue })
+        _ = try await store.approvals.decide(approval.id, grant: true, by: .user("admin"))
+        let events = try await store.ledger.events(limit: 100).filter { $0.type.rawValue.hasPrefix("approval.") }
+        #expect(events.map(\.type.rawValue) == ["approval.requested", "approval.granted"])
+        #expect(events.allSatisfy { $0.task == task.id })
     }
 }
 
@@ -156,59 +156,65 @@ struct TaskBudgetTests {
         let task = try await SupervisorTests.running(supervisor) {
             let task = try await supervisor.submit(
                 Tasks.Draft(title: "read", instructions: "Read notes.txt", maxTokens: 1200),
-                actor: "t"
+                actor: .test
             )
             try await SupervisorTests.waitUntil { try await store.tasks.get(task.id).isFinished }
             return try await store.tasks.get(task.id)
         }
-        #expect(task.status == "failed")
+        #expect(task.status == .failed)
         #expect(task.error?.contains("budget exceeded") == true)
         #expect(task.tokens == 1000 && task.maxTokens == 1200)
         #expect(provider.requests.count == 1)
-        let refusals = try await store.ledger.events(limit: 1000).filter { $0.type == "budget.exceeded" }
-        #expect(refusals.map(\.task) == [task.id.rawValue])
+        let refusals = try await store.ledger.events(limit: 1000).filter { $0.type == .budgetExceeded }
+        #expect(refusals.map(\.task) == [task.id])
     }
 
     @Test func aSubTasksSpendingCountsAgainstItsParentAndTheParentsLimitStopsIt() async throws {
         let store = try Store.inMemory()
         let provider = Self.expensiveModel()
         let runner = try ScriptedTaskRunner(store: store, provider: provider, settings: Self.settings())
-        let supervisor = Supervisor(store: store) { task, resume in try await runner.run(task, resume: resume) }
         // Given a parent with a limit and a child without one
         let parent = try await store.tasks.submit(
             Tasks.Draft(title: "parent", instructions: "delegate", maxTokens: 1200),
-            actor: "t"
+            actor: .test
         )
+        let supervisor = Supervisor(store: store) { task, resume in
+            // The parent only holds the limit: it waits (spending nothing) while its child runs.
+            if task.id == parent.id { try await Task.sleep(for: .seconds(3600)) }
+            return try await runner.run(task, resume: resume)
+        }
         let child = try await SupervisorTests.running(supervisor) {
             let child = try await supervisor.submit(
                 Tasks.Draft(title: "child", instructions: "Read notes.txt", parent: parent.id),
-                actor: "agent:default"
+                actor: .agent("default")
             )
             try await SupervisorTests.waitUntil { try await store.tasks.get(child.id).isFinished }
             return try await store.tasks.get(child.id)
         }
         // Then the child's spending is the parent's too, and the parent's limit stopped the child
-        #expect(child.status == "failed")
+        #expect(child.status == .failed)
         #expect(child.error?.contains("ancestor task \(parent.id)") == true)
         #expect(child.tokens == 1000)
         #expect(try await store.tasks.get(parent.id).tokens == 1000)
         #expect(provider.requests.count == 1)
     }
 
-    @Test(arguments: [(limit: 0, status: "completed", spent: 2000), (limit: 1200, status: "failed", spent: 1000)])
-    func aResumedTaskGoesOnFromWhatItHadSpent(limit: Int, status: String, spent: Int) async throws {
+    @Test(arguments: [
+        (limit: 0, status: TaskStatus.completed, spent: 2000), (limit: 1200, status: TaskStatus.failed, spent: 1000),
+    ])
+    func aResumedTaskGoesOnFromWhatItHadSpent(limit: Int, status: TaskStatus, spent: Int) async throws {
         let store = try Store.inMemory()
         let provider = Self.expensiveModel(tool: "slow", arguments: "{}")
         let runner = try ScriptedTaskRunner(store: store, provider: provider, settings: Self.settings(tools: ["slow"]))
         // Given a task whose first attempt spent 1,000 tokens and was cut off in a slow tool (the gateway died)
         let task = try await store.tasks.submit(
             Tasks.Draft(title: "slow", instructions: "Go slow", maxTokens: limit),
-            actor: "t"
+            actor: .test
         )
         let started = try await store.tasks.start(task.id)
         let first = Task { try await runner.run(started, resume: false, extraTools: [SlowTool()]) }
         try await SupervisorTests.waitUntil {
-            try await store.ledger.events(limit: 1000).contains { $0.type == "tool.call.requested" }
+            try await store.ledger.events(limit: 1000).contains { $0.type == .toolCallRequested }
         }
         first.cancel()
         _ = await first.result
@@ -246,8 +252,8 @@ struct TaskBudgetTests {
         ])
         let fixture = try await AgentFixture(provider: provider, settings: settings)
         for turn in 1...4 {
-            try await fixture.store.sessions.append(.user("question \(turn)"), to: fixture.session.id, actor: "u")
-            try await fixture.store.sessions.append(.assistant("answer \(turn)"), to: fixture.session.id, actor: "a")
+            try await fixture.store.sessions.append(.user("question \(turn)"), to: fixture.session.id, actor: .test)
+            try await fixture.store.sessions.append(.assistant("answer \(turn)"), to: fixture.session.id, actor: .test)
         }
         // The summary call spends 1,000 tokens of the run's 900: the next call may not be made.
         await #expect(throws: AgentError.self) { try await fixture.run("and now?") }
@@ -284,11 +290,11 @@ struct TaskBudgetFieldTests {
 
     @Test func aScheduleGivesEveryTaskItFiresItsBudget() async throws {
         let store = try Store.inMemory()
-        let (scheduler, _) = SchedulerTests.scheduler(store)
+        let scheduler = SchedulerTests.scheduler(store)
         var request = Scheduler.Request(spec: "@daily", title: "tidy", instructions: "x")
         request.maxTokens = 3000
         request.maxCostUSD = 0.5
-        let schedule = try await scheduler.add(request, actor: "t")
+        let schedule = try await scheduler.add(request, actor: .test)
         #expect(schedule.maxTokens == 3000 && schedule.json["max_cost_usd"] == 0.5)
         let task = try #require(try await scheduler.fire(schedule.id))
         #expect(task.maxTokens == 3000 && task.maxCostUSD == 0.5)
@@ -296,11 +302,10 @@ struct TaskBudgetFieldTests {
 
     @Test func submitTaskPassesItsBudgetOn() async throws {
         let store = try Store.inMemory()
-        let supervisor = Supervisor(store: store) { _, _ in TaskOutcome(result: "ok") }
         let directory = try TemporaryDirectory(prefix: "osprey-submit")
         var context = ToolContext(workspace: try Workspace(root: directory.url))
         context.toolNames = ["submit_task"]
-        let result = try await Toolbox([SubmitTask(supervisor: supervisor)]).call(
+        let result = try await Toolbox([SubmitTask(store: store)]).call(
             ToolCall(
                 id: ToolCall.ID("c1"),
                 name: "submit_task",
@@ -320,15 +325,15 @@ struct TaskReservationTests {
         let meter = Meter(store: store) { _ in nil }
         let parent = try await store.tasks.submit(
             Tasks.Draft(title: "p", instructions: "x", maxTokens: 1000),
-            actor: "t"
+            actor: .test
         )
         let first = try await store.tasks.submit(
             Tasks.Draft(title: "a", instructions: "x", parent: parent.id),
-            actor: "t"
+            actor: .test
         )
         let second = try await store.tasks.submit(
             Tasks.Draft(title: "b", instructions: "x", parent: parent.id),
-            actor: "t"
+            actor: .test
         )
         func reserve(_ task: TaskRecord) async throws -> Meter.Reservation {
             try await meter.reserve(
@@ -338,8 +343,8 @@ struct TaskReservationTests {
                 estimatedInput: 300,
                 maxOutput: 300,
                 run: Meter.RunUsage(),
-                session: task.session.rawValue,
-                task: task.id.rawValue
+                session: task.session,
+                task: task.id
             )
         }
         // Given one sub-task's call in flight holding 600 of the parent's 1,000 tokens

@@ -77,7 +77,7 @@ struct TasksAPITests {
                 #expect($0.status == .notFound)
             }
         }
-        let types = try await gateway.store.ledger.events(limit: 1000).map(\.type)
+        let types = try await gateway.store.ledger.events(limit: 1000).map(\.type.rawValue)
         for type in ["task.created", "task.cancelled", "schedule.created", "schedule.fired", "schedule.removed"] {
             #expect(types.contains(type), "\(type)")
         }
@@ -100,7 +100,7 @@ struct TasksAPITests {
             .assistant("delegated"),
         ])
         let gateway = try await TestGateway(config: config, provider: provider)
-        let session = try await gateway.store.sessions.create(actor: "user:test")
+        let session = try await gateway.store.sessions.create(actor: .user("test"))
         try await gateway.app().test(.router) { client in
             try await client.execute(
                 uri: "/api/sessions/\(session.id)/messages",

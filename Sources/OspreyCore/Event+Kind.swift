@@ -1,0 +1,132 @@
+extension Event {
+    /// What an event records, as the dotted name stored in the ledger and sent on the wire (`session.created`).
+    ///
+    /// Not expressible by a string literal, so a misspelt kind does not compile; a kind the code does not know (a
+    /// test's, an export's) is built with ``init(rawValue:)``. The raw value is part of the hashed bytes: a
+    /// constant's string never changes.
+    public struct Kind: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+        public var rawValue: String
+        public init(rawValue: String) { self.rawValue = rawValue }
+
+        public init(from decoder: any Decoder) throws {
+            rawValue = try decoder.singleValueContainer().decode(String.self)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
+
+        public var description: String { rawValue }
+
+        // MARK: Sessions and messages
+
+        /// A session was opened.
+        public static let sessionCreated = Kind(rawValue: "session.created")
+        /// A session and its transcript were deleted.
+        public static let sessionDeleted = Kind(rawValue: "session.deleted")
+        /// A session's older messages were summarized into a checkpoint to fit the context window.
+        public static let sessionCompacted = Kind(rawValue: "session.compacted")
+        /// A system message was stored in a session.
+        public static let messageSystem = Kind(rawValue: "message.system")
+        /// A user message was stored in a session.
+        public static let messageUser = Kind(rawValue: "message.user")
+        /// An assistant message was stored in a session.
+        public static let messageAssistant = Kind(rawValue: "message.assistant")
+        /// A message of tool results was stored in a session.
+        public static let messageTool = Kind(rawValue: "message.tool")
+
+        /// The kind recording a stored message of `role` (`message.user`, ...).
+        public static func message(_ role: Role) -> Kind {
+            switch role {
+            case .system: .messageSystem
+            case .user: .messageUser
+            case .assistant: .messageAssistant
+            case .tool: .messageTool
+            }
+        }
+
+        // MARK: Runs, model calls and tool calls
+
+        /// The model asked for a tool call, before it runs.
+        public static let toolCallRequested = Kind(rawValue: "tool.call.requested")
+        /// A tool call returned a result.
+        public static let toolCallCompleted = Kind(rawValue: "tool.call.completed")
+        /// A tool call returned an error result.
+        public static let toolCallFailed = Kind(rawValue: "tool.call.failed")
+        /// A tool call's run stopped before it answered (cancel, time limit, restart); its outcome is unknown.
+        public static let toolCallInterrupted = Kind(rawValue: "tool.call.interrupted")
+        /// A run stopped mid-way (cancelled, out of time, failed or cut by a restart).
+        public static let runInterrupted = Kind(rawValue: "run.interrupted")
+        /// A client cancelled a session's run.
+        public static let runCancelled = Kind(rawValue: "run.cancelled")
+        /// A session's run ended with an error.
+        public static let runFailed = Kind(rawValue: "run.failed")
+        /// One attempt at a model call and what it cost; its ``Event/callOutcome`` says how it went.
+        public static let llmCall = Kind(rawValue: "llm.call")
+        /// A model call was refused before it was made: it would pass a run, task or daily budget.
+        public static let budgetExceeded = Kind(rawValue: "budget.exceeded")
+        /// The tool policy allowed, refused or escalated a tool call.
+        public static let policyDecision = Kind(rawValue: "policy.decision")
+        /// A file was written by a run with untrusted content in its context.
+        public static let fileTainted = Kind(rawValue: "file.tainted")
+
+        // MARK: Approvals
+
+        /// A tool call is waiting for a human's approval.
+        public static let approvalRequested = Kind(rawValue: "approval.requested")
+        /// A human approved a waiting call.
+        public static let approvalGranted = Kind(rawValue: "approval.granted")
+        /// A human rejected a waiting call.
+        public static let approvalDenied = Kind(rawValue: "approval.denied")
+        /// An approval ran out of time before anyone decided, or before its grant was used.
+        public static let approvalExpired = Kind(rawValue: "approval.expired")
+        /// A granted approval was spent by the call it allowed.
+        public static let approvalUsed = Kind(rawValue: "approval.used")
+
+        // MARK: Tasks, schedules and watchers
+
+        /// A background task was queued.
+        public static let taskCreated = Kind(rawValue: "task.created")
+        /// A background task began a run (another attempt after a crash).
+        public static let taskStarted = Kind(rawValue: "task.started")
+        /// A background task finished with a result.
+        public static let taskCompleted = Kind(rawValue: "task.completed")
+        /// A background task finished with an error.
+        public static let taskFailed = Kind(rawValue: "task.failed")
+        /// A background task was cancelled before it finished.
+        public static let taskCancelled = Kind(rawValue: "task.cancelled")
+        /// A schedule was added.
+        public static let scheduleCreated = Kind(rawValue: "schedule.created")
+        /// A schedule fired and queued its task.
+        public static let scheduleFired = Kind(rawValue: "schedule.fired")
+        /// A schedule was removed.
+        public static let scheduleRemoved = Kind(rawValue: "schedule.removed")
+        /// A heartbeat schedule ran its routine check without calling a model.
+        public static let heartbeatTick = Kind(rawValue: "heartbeat.tick")
+        /// A watcher's routine check saw a change and raised an alert.
+        public static let watcherAlert = Kind(rawValue: "watcher.alert")
+        /// A watcher ran its remediation command after an alert.
+        public static let watcherRemediated = Kind(rawValue: "watcher.remediated")
+
+        // MARK: Memory
+
+        /// A memory was stored (or updated) in the memory bank.
+        public static let memoryStored = Kind(rawValue: "memory.stored")
+        /// A memory was forgotten.
+        public static let memoryForgotten = Kind(rawValue: "memory.forgotten")
+
+        // MARK: Gateway and access
+
+        /// The gateway started serving.
+        public static let gatewayStarted = Kind(rawValue: "gateway.started")
+        /// The gateway stopped (graceful shutdown or a signal).
+        public static let gatewayStopped = Kind(rawValue: "gateway.stopped")
+        /// A request was refused for a missing, invalid, expired or revoked token.
+        public static let authFailed = Kind(rawValue: "auth.failed")
+        /// An API token was issued.
+        public static let tokenCreated = Kind(rawValue: "token.created")
+        /// An API token was revoked.
+        public static let tokenRevoked = Kind(rawValue: "token.revoked")
+    }
+}

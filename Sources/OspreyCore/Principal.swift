@@ -1,0 +1,32 @@
+/// Who did something, as recorded in an event's `actor`: `system`, `anonymous`, `agent:<name>`, `user:<token name>`,
+/// `task:<id>` or `schedule:<id>`.
+///
+/// Not expressible by a string literal: a principal is built by one of its constructors, so its form is never
+/// misspelt. The raw value is part of the ledger's hashed bytes.
+public struct Principal: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    public var rawValue: String
+    public init(rawValue: String) { self.rawValue = rawValue }
+
+    public init(from decoder: any Decoder) throws {
+        rawValue = try decoder.singleValueContainer().decode(String.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(rawValue)
+    }
+
+    public var description: String { rawValue }
+
+    /// The gateway itself: start-up, expiries, settlements, recoveries.
+    public static let system = Principal(rawValue: "system")
+    /// A caller that presented no valid token.
+    public static let anonymous = Principal(rawValue: "anonymous")
+
+    /// An agent acting in a run (`agent:<name>`).
+    public static func agent(_ name: String) -> Principal { Principal(rawValue: "agent:" + name) }
+    /// The holder of an API token, by the token's name (`user:<name>`).
+    public static func user(_ name: String) -> Principal { Principal(rawValue: "user:" + name) }
+    /// A background task acting for itself (`task:<id>`).
+    public static func task(_ id: BackgroundTask.ID) -> Principal { Principal(rawValue: "task:" + id.rawValue) }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import GRDB
+import OspreyCore
+import OspreyStore
+import Testing
+
+struct StoreRecordTests {
+    /// The row of `table` with this id, as SQLite holds it.
+    static func row(of table: String, id: String, in store: Store) async throws -> [String: DatabaseValue] {
+        try await store.writer.read { db in
+            let row = try #require(try Row.fetchOne(db, sql: "SELECT * FROM \(table) WHERE id = ?", arguments: [id]))
+            return Dictionary(row.map { ($0, $1) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
+    /// The instant a column holds as ``WireFormat`` text; nil for anything else.
+    static func date(_ value: DatabaseValue?) -> Date? {
+        value.flatMap(String.fromDatabaseValue).flatMap(WireFormat.date(from:))
+    }
+
+    @Test func statusesAndScopesAreStoredAndSentAsTheirNames() throws {
+        #expect(TaskStatus.allCases.map(\.rawValue) == ["queued", "running", "completed", "failed", "cancelled"])
+        #expect(ApprovalStatus.allCases.map(\.rawValue) == ["pending", "granted", "denied", "expired", "used"])
+        #expect(ApprovalScope.allCases.map(\.rawValue) == ["once", "session"])
+        #expect(try WireFormat.string([TaskStatus.cancelled]) == #"["cancelled"]"#)
+        #expect(try WireFormat.string([ApprovalStatus.used]) == #"["used"]"#)
+        #expect(try WireFormat.string([ApprovalScope.session]) == #"["session"]"#)
+        #expect(TaskStatus.running.databaseValue == "running".databaseValue)
+        #expect(ApprovalStatus.fromDatabaseValue("granted".databaseValue) == .granted)
+        #expect(ApprovalScope.fromDatabaseValue("forever".databaseValue) == nil)
+        #expect("\(TaskStatus.failed) \(ApprovalScope.once)" == "failed once")
+    }
+
+    @Test func aTaskRowKeepsItsTextColumnsAndReadsBackAsTheRecord() async throws {
+        // Given a finished task with tools
+        let store = try Store.inMemory()
+        let submitted = try await store.tasks.submit(
+            Tasks.Draft(title: "t", instructions: "x", tools: ["read_file", "a/b"], maxCostUSD: 1.5, tainted: true),
+            actor: .user("test")
+        )
+        _ = try await store.tasks.start(submitted.id)
+        let task = try await store.tasks.finish(submitted.id, result: "done", error: nil, tokens: 3, costUSD: 0)
+        // When its row is read as SQLite holds it
+        let row = try await Self.row(of: "tasks", id: task.id.rawValue, in: store)
+        // Then statuses and times are text, tools canonical JSON, taint an integer
+        #expect(row["status"] == "completed".databaseValue)
+        #expect(Self.date(row["created_at"]) == task.createdAt)
+        #expect(Self.date(row["finished_at"]) == task.finishedAt && task.finishedAt != nil)
+        #expect(row["tools"] == #"["read_file","a/b"]"#.databaseValue)
+        #expect(row["tainted"] == 1.databaseValue)
+        #expect(task.status == .completed && task.tools == ["read_file", "a/b"] && task.tainted)
+        #expect(task.maxCostUSD == 1.5 && task.attempts == 1 && task.tokens == 3 && task.startedAt != nil)
+        #expect(try await store.tasks.list(status: .completed) == [task])
+    }
+
+    @Test func anApprovalRowKeepsItsTextColumnsAndReadsBackAsTheRecord() async throws {
+        let store = try Store.inMemory()
+        let pending = try await store.approvals.request(ApprovalStoreTests.draft, lifetime: 60)
+        let granted = try await store.approvals.decide(pending.id, grant: true, scope: .session, by: .user("alice"))
+        let row = try await Self.row(of: "approvals", id: granted.id.rawValue, in: store)
+        #expect(row["status"] == "granted".databaseValue && row["scope"] == "session".databaseValue)
+        #expect(row["session"] == "ses_1".databaseValue)
+        #expect(Self.date(row["decided_at"]) == granted.decidedAt && granted.decidedAt != nil)
+        #expect(granted.session == Session.ID("ses_1") && granted.scope == .session && granted.decidedAt != nil)
+        #expect(granted.json["session"] == "ses_1" && granted.json["scope"] == "session")
+        #expect(granted.json["status"] == "granted")
+    }
+
+    @Test func aRoutinesStoredObservationsKeepTheirNumberTypes() async throws {
+        // Given a schedule whose last observations hold a double with no fraction and an integer
+        let store = try Store.inMemory()
+        let schedule = try await store.schedules.add(
+            Schedules.Draft(spec: "@hourly", title: "t", instructions: "x"),
+            actor: .user("test")
+        )
+        let state: [String: JSONValue] = ["load": .double(3.0), "code": .int(3)]
+        try await store.schedules.heartbeat(schedule.id, at: Date(), next: nil, state: state, changed: [], task: nil)
+        // Then they read back exactly: a routine compares them with its next observations
+        #expect(try await store.schedules.get(schedule.id).state == state)
+    }
+}
