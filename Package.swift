@@ -169,46 +169,75 @@ let package = Package(
             ],
             path: "Benchmarks/OspreyBench"
         ),
-        // Test doubles: temp homes, a gateway process launcher.
+        // Test doubles and the fixtures more than one test target uses: temp homes, a gateway process launcher, a
+        // scripted model and HTTP server, an agent on an in-memory store, a jailed workspace, the supervisor's and
+        // the approvals' test helpers.
         .target(
             name: "OspreyTesting",
             dependencies: [
                 "OspreyCore",
                 "OspreyTools",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ]
-        ),
-        .testTarget(
-            name: "OspreyTests",
-            dependencies: [
-                "OspreyCore",
                 "OspreyStore",
-                "OspreyGateway",
-                "OspreyTesting",
-                "OspreySandbox",
                 "OspreyProviders",
-                "OspreyTools",
+                "OspreySandbox",
                 "OspreyAgent",
                 "OspreyScheduler",
-                "OspreyMemory",
-                "OspreyEmbeddings",
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
             ]
         ),
     ]
 )
+
+// One test target per module, so a change to one module builds and tests only what depends on it; the gateway's tests
+// (in process, through HummingbirdTesting or a loopback port) and the end-to-end tests (the built `osprey`, the real
+// local model) have their own. Each names what its files import: a module of this package or a product below.
+let testProducts: [String: String] = [
+    "AsyncHTTPClient": "async-http-client", "GRDB": "GRDB.swift", "HTTPTypes": "swift-http-types",
+    "Hummingbird": "hummingbird", "HummingbirdTesting": "hummingbird", "HummingbirdWSClient": "hummingbird-websocket",
+    "Logging": "swift-log", "NIOCore": "swift-nio", "NIOHTTP1": "swift-nio", "NIOWebSocket": "swift-nio",
+]
+let testTargets: [(name: String, imports: [String])] = [
+    ("OspreyCoreTests", ["OspreyCore"]),
+    ("OspreyStoreTests", ["OspreyCore", "OspreyStore", "OspreyTesting", "GRDB"]),
+    ("OspreyProvidersTests", ["OspreyCore", "OspreyProviders", "OspreyTesting"]),
+    ("OspreySandboxTests", ["OspreyCore", "OspreySandbox", "OspreyTools", "OspreyTesting"]),
+    ("OspreyToolsTests", ["OspreyCore", "OspreySandbox", "OspreyTools", "OspreyTesting"]),
+    (
+        "OspreyAgentTests",
+        [
+            "OspreyAgent", "OspreyCore", "OspreyProviders", "OspreySandbox", "OspreyScheduler", "OspreyStore",
+            "OspreyTools", "OspreyTesting",
+        ]
+    ),
+    ("OspreyEmbeddingsTests", ["OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
+    ("OspreyMemoryTests", ["OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
+    ("OspreySchedulerTests", ["OspreyCore", "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting"]),
+    (
+        "OspreyGatewayTests",
+        [
+            "OspreyAgent", "OspreyCore", "OspreyGateway", "OspreyMemory", "OspreyProviders", "OspreyScheduler",
+            "OspreyStore", "OspreyTools", "OspreyTesting", "AsyncHTTPClient", "HTTPTypes", "Hummingbird",
+            "HummingbirdTesting", "HummingbirdWSClient", "Logging", "NIOCore", "NIOHTTP1", "NIOWebSocket",
+        ]
+    ),
+    (
+        "OspreyEndToEndTests",
+        ["OspreyAgent", "OspreyCore", "OspreyGateway", "OspreyMemory", "OspreyStore", "OspreyTesting", "GRDB"]
+    ),
+]
+for (name, imports) in testTargets {
+    package.targets.append(
+        .testTarget(
+            name: name,
+            dependencies: imports.map { module in
+                testProducts[module].map { .product(name: module, package: $0) } ?? .byName(name: module)
+            }
+        )
+    )
+}
 
 // One place for language settings, applied to every target (the swift-log pattern).
 for target in package.targets where target.type != .plugin && !["COspreySystem", "OspreyJail"].contains(target.name) {

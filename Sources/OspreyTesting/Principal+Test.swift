@@ -1,6 +1,6 @@
-import OspreyCore
+public import OspreyCore
 
 extension Principal {
     /// The actor of test set-up steps whose actor no test reads.
-    static let test = Principal(rawValue: "test")
+    public static let test = Principal(rawValue: "test")
 }

@@ -1,10 +1,10 @@
-import Foundation
-import Testing
+public import Foundation
+public import Testing
 
 /// Where the tests find the model files and the Cranfield reference data.
-enum TestResources {
+public enum TestResources {
     /// The all-MiniLM-L6-v2 directory named by `OSPREY_MINILM_DIR`, or nil if it isn't set or lacks the weights.
-    static let modelDirectory: URL? = {
+    public static let modelDirectory: URL? = {
         let environment = ProcessInfo.processInfo.environment
         // Where scripts/install-deps unpacks it, unless OSPREY_MINILM_DIR says otherwise.
         let path =
@@ -20,22 +20,22 @@ enum TestResources {
     }()
 
     /// Why model tests are skipped when ``modelDirectory`` is nil.
-    static let modelAbsent: Comment =
+    public static let modelAbsent: Comment =
         "Run scripts/install-deps (or set OSPREY_MINILM_DIR to a directory with all-MiniLM-L6-v2's model.safetensors, config.json and vocab.txt)"
 
     /// True when the Cranfield reference data is present (it lives beside the repository, in ../shared/data).
-    static var cranfieldPresent: Bool {
+    public static var cranfieldPresent: Bool {
         FileManager.default.fileExists(atPath: cranfieldDirectory.appendingPathComponent("minilm.npz").path)
     }
 
     /// `OSPREY_CRANFIELD_DIR`, or `../shared/data/cranfield` next to the package root.
-    static let cranfieldDirectory: URL = {
+    public static let cranfieldDirectory: URL = {
         if let path = ProcessInfo.processInfo.environment["OSPREY_CRANFIELD_DIR"], !path.isEmpty {
             return URL(fileURLWithPath: path)
         }
         let packageRoot = URL(fileURLWithPath: #filePath)
-            .deletingLastPathComponent()  // OspreyMemoryTests
-            .deletingLastPathComponent()  // Tests
+            .deletingLastPathComponent()  // OspreyTesting
+            .deletingLastPathComponent()  // Sources
             .deletingLastPathComponent()
         return packageRoot.appendingPathComponent("../shared/data/cranfield").standardizedFileURL
     }()

@@ -1,6 +1,5 @@
 import Foundation
 import OspreyEmbeddings
-import OspreyMemory
 import Testing
 
 struct SafeTensorsTests {

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import OspreyCore
 import OspreyStore
+import OspreyTesting
 import Testing
 
 struct StoreRecordTests {
@@ -55,7 +56,7 @@ struct StoreRecordTests {
 
     @Test func anApprovalRowKeepsItsTextColumnsAndReadsBackAsTheRecord() async throws {
         let store = try Store.inMemory()
-        let pending = try await store.approvals.request(ApprovalStoreTests.draft, lifetime: 60)
+        let pending = try await store.approvals.request(ApprovalSamples.draft, lifetime: 60)
         let granted = try await store.approvals.decide(pending.id, grant: true, scope: .session, by: .user("alice"))
         let row = try await Self.row(of: "approvals", id: granted.id.rawValue, in: store)
         #expect(row["status"] == "granted".databaseValue && row["scope"] == "session".databaseValue)

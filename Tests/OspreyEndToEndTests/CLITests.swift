@@ -108,7 +108,7 @@ struct CLITests {
         #expect(try await osprey.run(["audit", "export", "-o", export.path] + args).status == 0)
         let lines = try String(contentsOf: export, encoding: .utf8).split(separator: "\n")
         #expect(try JSONValue.parse(String(lines.last!))["type"] == "gateway.stopped")
-        let independent = try await LedgerTests.runVerifier(export)
+        let independent = try await LedgerVerifier.run(export)
         #expect(independent.status == 0, "\(independent.output)")
 
         let down = try await osprey.run(["status"] + args)

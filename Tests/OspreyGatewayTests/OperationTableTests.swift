@@ -8,6 +8,7 @@ import NIOCore
 import OspreyCore
 import OspreyGateway
 import OspreyStore
+import OspreyTesting
 import Testing
 
 /// REST and the WebSocket bind one operation table: the same call is refused the same way through either door.

@@ -1,6 +1,6 @@
 import Foundation
 import OspreyEmbeddings
-import OspreyMemory
+import OspreyTesting
 import Testing
 
 struct HNSWIndexTests {

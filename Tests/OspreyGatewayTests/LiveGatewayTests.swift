@@ -11,6 +11,7 @@ import NIOWebSocket
 import OspreyCore
 import OspreyGateway
 import OspreyStore
+import OspreyTesting
 import Synchronization
 import Testing
 
@@ -229,11 +230,4 @@ struct LiveGatewayTests {
         }
         return collected.frames
     }
-}
-
-/// Frames gathered by a WebSocket handler, read after it returns.
-final class Collected: Sendable {
-    private let storage = Mutex<[JSONValue]>([])
-    func append(_ frame: JSONValue) { storage.withLock { $0.append(frame) } }
-    var frames: [JSONValue] { storage.withLock { $0 } }
 }

@@ -1,5 +1,5 @@
 import OspreyEmbeddings
-import OspreyMemory
+import OspreyTesting
 import Testing
 
 struct VectorIndexTests {

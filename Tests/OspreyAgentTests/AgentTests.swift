@@ -9,61 +9,6 @@ import OspreyTools
 import Synchronization
 import Testing
 
-/// An agent on an in-memory store with a scripted model and a temp workspace.
-struct AgentFixture {
-    let store: Store
-    let directory: TemporaryDirectory
-    let workspace: Workspace
-    let agent: Agent
-    let session: Session
-
-    init(
-        provider: any ModelProvider,
-        settings: OspreyConfig.Agent = OspreyConfig.Agent(),
-        pricing: Pricing? = nil,
-        routes: [ModelRoute] = [ModelRoute(provider: "scripted", model: "test")],
-        providers: [String: any ModelProvider]? = nil,
-        approvals: (any ApprovalGate)? = nil,
-        sandbox: Sandbox = Sandbox(rung: .bare)
-    ) async throws {
-        store = try Store.inMemory()
-        directory = try TemporaryDirectory(prefix: "osprey-agent")
-        workspace = try Workspace(root: directory.url)
-        try "The osprey returns at dawn.\nSecond line.\n".write(
-            to: directory.url.appendingPathComponent("notes.txt"),
-            atomically: true,
-            encoding: .utf8
-        )
-        let router = Router(
-            providers: providers ?? ["scripted": provider],
-            policy: RetryPolicy(maxAttempts: 1),
-            sleep: { _ in }
-        )
-        let meter = Meter(store: store) { _ in pricing }
-        agent = Agent(
-            name: "default",
-            settings: settings,
-            routes: routes,
-            router: router,
-            toolbox: .builtIn,
-            store: store,
-            meter: meter,
-            workspace: workspace,
-            sandbox: sandbox,
-            approvals: approvals
-        )
-        session = try await store.sessions.create(actor: .user("test"))
-    }
-
-    func run(_ prompt: String) async throws -> RunResult {
-        try await agent.run(prompt, session: session.id, actor: .user("test")) { _ in }
-    }
-
-    var eventTypes: [String] {
-        get async throws { try await store.ledger.events(limit: 1000).map(\.type.rawValue) }
-    }
-}
-
 struct AgentLoopTests {
     @Test func aReplyWithoutToolCallsFinishes() {
         var loop = AgentLoop(history: [], prompt: .user("hi"), maxTurns: 5, maxSeconds: 60)

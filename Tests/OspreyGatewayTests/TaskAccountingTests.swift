@@ -72,12 +72,12 @@ struct TaskEventTests {
         )
         let supervisor = Supervisor(store: store) { task, resume in try await runner.run(task, resume: resume) }
         // Given a task whose agent calls a tool
-        let task = try await SupervisorTests.running(supervisor) {
+        let task = try await TestRuns.running(supervisor) {
             let task = try await supervisor.submit(
                 Tasks.Draft(title: "read", instructions: "Read notes.txt"),
                 actor: .test
             )
-            try await SupervisorTests.waitUntil { try await store.tasks.get(task.id).isFinished }
+            try await TestRuns.waitUntil { try await store.tasks.get(task.id).isFinished }
             return task
         }
         #expect(try await store.tasks.get(task.id).status == .completed)
@@ -153,12 +153,12 @@ struct TaskBudgetTests {
         let provider = Self.expensiveModel()
         let runner = try ScriptedTaskRunner(store: store, provider: provider, settings: Self.settings())
         let supervisor = Supervisor(store: store) { task, resume in try await runner.run(task, resume: resume) }
-        let task = try await SupervisorTests.running(supervisor) {
+        let task = try await TestRuns.running(supervisor) {
             let task = try await supervisor.submit(
                 Tasks.Draft(title: "read", instructions: "Read notes.txt", maxTokens: 1200),
                 actor: .test
             )
-            try await SupervisorTests.waitUntil { try await store.tasks.get(task.id).isFinished }
+            try await TestRuns.waitUntil { try await store.tasks.get(task.id).isFinished }
             return try await store.tasks.get(task.id)
         }
         #expect(task.status == .failed)
@@ -183,12 +183,12 @@ struct TaskBudgetTests {
             if task.id == parent.id { try await Task.sleep(for: .seconds(3600)) }
             return try await runner.run(task, resume: resume)
         }
-        let child = try await SupervisorTests.running(supervisor) {
+        let child = try await TestRuns.running(supervisor) {
             let child = try await supervisor.submit(
                 Tasks.Draft(title: "child", instructions: "Read notes.txt", parent: parent.id),
                 actor: .agent("default")
             )
-            try await SupervisorTests.waitUntil { try await store.tasks.get(child.id).isFinished }
+            try await TestRuns.waitUntil { try await store.tasks.get(child.id).isFinished }
             return try await store.tasks.get(child.id)
         }
         // Then the child's spending is the parent's too, and the parent's limit stopped the child
@@ -213,7 +213,7 @@ struct TaskBudgetTests {
         )
         let started = try await store.tasks.start(task.id)
         let first = Task { try await runner.run(started, resume: false, extraTools: [SlowTool()]) }
-        try await SupervisorTests.waitUntil {
+        try await TestRuns.waitUntil {
             try await store.ledger.events(limit: 1000).contains { $0.type == .toolCallRequested }
         }
         first.cancel()
@@ -223,9 +223,9 @@ struct TaskBudgetTests {
         let supervisor = Supervisor(store: store) { task, resume in
             try await runner.run(task, resume: resume, extraTools: [SlowTool()])
         }
-        let resumed = try await SupervisorTests.running(supervisor) {
+        let resumed = try await TestRuns.running(supervisor) {
             try await supervisor.recover()
-            try await SupervisorTests.waitUntil { try await store.tasks.get(task.id).isFinished }
+            try await TestRuns.waitUntil { try await store.tasks.get(task.id).isFinished }
             return try await store.tasks.get(task.id)
         }
         // Then what it had spent still counts: in its total and against its limit
@@ -290,7 +290,7 @@ struct TaskBudgetFieldTests {
 
     @Test func aScheduleGivesEveryTaskItFiresItsBudget() async throws {
         let store = try Store.inMemory()
-        let scheduler = SchedulerTests.scheduler(store)
+        let scheduler = TestRuns.scheduler(store)
         var request = Scheduler.Request(spec: "@daily", title: "tidy", instructions: "x")
         request.maxTokens = 3000
         request.maxCostUSD = 0.5

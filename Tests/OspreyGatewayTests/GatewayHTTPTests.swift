@@ -6,6 +6,7 @@ import NIOCore
 import OspreyCore
 import OspreyGateway
 import OspreyStore
+import OspreyTesting
 import Testing
 
 struct GatewayHTTPTests {

@@ -272,30 +272,14 @@ struct LedgerTests {
         #expect(count == 6)
         let file = directory.url.appendingPathComponent("export.jsonl")
         try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
-        let good = try await Self.runVerifier(file)
+        let good = try await LedgerVerifier.run(file)
         #expect(good.status == 0, "\(good.output)")
         #expect(good.output.hasPrefix("ok 6 "))
         // An edited line fails the same script.
         lines[3] = lines[3].replacingOccurrences(of: #""n":3"#, with: #""n":4"#)
         try (lines.joined(separator: "\n") + "\n").write(to: file, atomically: true, encoding: .utf8)
-        let bad = try await Self.runVerifier(file)
+        let bad = try await LedgerVerifier.run(file)
         #expect(bad.status == 1)
         #expect(bad.output.contains("BROKEN at seq 4"))
-    }
-
-    static func runVerifier(_ file: URL) async throws -> (status: Int32, output: String) {
-        var root = URL(fileURLWithPath: #filePath)
-        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) {
-            root.deleteLastPathComponent()
-        }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", root.appendingPathComponent("scripts/verify-ledger.py").path, file.path]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import OspreyMemory
+import OspreyTesting
 import Testing
 
 struct MemoryRecordTests {

@@ -1,6 +1,7 @@
 import Foundation
 import OspreyEmbeddings
 import OspreyMemory
+import OspreyTesting
 import Testing
 
 struct WordPieceTokenizerTests {

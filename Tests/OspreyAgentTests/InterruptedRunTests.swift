@@ -8,22 +8,6 @@ import Testing
 
 @testable import OspreyProviders
 
-/// A tool that takes its time: it waits (cancellably) for 30 s before answering.
-struct SlowTool: Tool {
-    struct Arguments: Decodable {}
-
-    var definition: ToolDefinition {
-        ToolDefinition(name: "slow", description: "Takes its time.", parameters: ["type": "object"])
-    }
-
-    func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment { ToolAssessment(risk: .read) }
-
-    func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
-        try await Task.sleep(for: .seconds(30))
-        return "done"
-    }
-}
-
 /// An agent with the slow tool beside the built-in ones, on an in-memory store, with a scripted model.
 struct SlowToolFixture {
     let store: Store
@@ -81,7 +65,7 @@ struct InterruptedRunTests {
         let run = Task {
             try await fixture.agent.run("go slow", session: fixture.session.id, actor: .user("test")) { _ in }
         }
-        try await SupervisorTests.waitUntil {
+        try await TestRuns.waitUntil {
             try await store.ledger.events(limit: 1000).contains { $0.type == .toolCallRequested }
         }
         // When the run is cancelled
@@ -222,8 +206,8 @@ struct CancelledApprovalTests {
     @Test func aCancelledRunLeavesNoApprovalPending() async throws {
         let store = try Store.inMemory()
         let desk = ApprovalDesk(approvals: store.approvals, lifetime: .seconds(30))
-        let waiting = Task { try await desk.decide(ApprovalDeskTests.request()) }
-        let pending = try await ApprovalDeskTests.pending(store)
+        let waiting = Task { try await desk.decide(ApprovalSamples.request()) }
+        let pending = try await ApprovalSamples.pending(store)
         waiting.cancel()
         _ = await waiting.result
         #expect(try await store.approvals.get(pending.id).status == .expired)

@@ -12,21 +12,9 @@ import Synchronization
 import Testing
 
 struct ApprovalStoreTests {
-    static let draft = Approvals.Draft(
-        agent: "default",
-        session: "ses_1",
-        callID: "call_1",
-        tool: "run_command",
-        arguments: #"{"command":"make"}"#,
-        argumentsHash: "h1",
-        risk: .exec,
-        rule: "approval_mode",
-        reason: "make not in exec_allow"
-    )
-
     @Test func aOnceGrantIsUsedUpByTheCallItAllowed() async throws {
         let store = try Store.inMemory()
-        let pending = try await store.approvals.request(Self.draft, lifetime: 60)
+        let pending = try await store.approvals.request(ApprovalSamples.draft, lifetime: 60)
         #expect(pending.status == .pending)
         let granted = try await store.approvals.decide(pending.id, grant: true, by: .user("alice"))
         #expect(granted.status == .granted && granted.scope == .once && granted.decidedBy == "user:alice")
@@ -42,7 +30,7 @@ struct ApprovalStoreTests {
 
     @Test func aSessionGrantCoversTheSameArgumentsOnly() async throws {
         let store = try Store.inMemory()
-        let pending = try await store.approvals.request(Self.draft, lifetime: 60)
+        let pending = try await store.approvals.request(ApprovalSamples.draft, lifetime: 60)
         _ = try await store.approvals.decide(pending.id, grant: true, scope: .session, by: .user("alice"))
         #expect(try await store.approvals.settle(pending.id).status == .granted)
         let session = Session.ID("ses_1")
@@ -63,7 +51,11 @@ struct ApprovalStoreTests {
 
     @Test func anExpiredRequestCannotBeGrantedAndUnknownIdsAreNotFound() async throws {
         let store = try Store.inMemory()
-        let pending = try await store.approvals.request(Self.draft, lifetime: 1, now: Date().addingTimeInterval(-10))
+        let pending = try await store.approvals.request(
+            ApprovalSamples.draft,
+            lifetime: 1,
+            now: Date().addingTimeInterval(-10)
+        )
         let decided = try await store.approvals.decide(pending.id, grant: true, by: .user("alice"))
         #expect(decided.status == .expired)
         await #expect(throws: StoreError.notFound(kind: "approval", id: "apr_nope")) {
@@ -81,7 +73,7 @@ struct ApprovalStoreTests {
 
     @Test func secretsInArgumentsAreRedactedBeforeTheyAreStored() async throws {
         let store = try Store.inMemory(redactor: Redactor(secrets: ["PASSWORD": "hunter2-very-secret"]))
-        var draft = Self.draft
+        var draft = ApprovalSamples.draft
         draft.arguments = #"{"command":"echo hunter2-very-secret"}"#
         let pending = try await store.approvals.request(draft, lifetime: 60)
         #expect(!pending.arguments.contains("hunter2-very-secret"))
@@ -91,34 +83,11 @@ struct ApprovalStoreTests {
 }
 
 struct ApprovalDeskTests {
-    static func request(_ hash: String = "h1") -> ApprovalRequest {
-        ApprovalRequest(
-            agent: "default",
-            session: "ses_1",
-            callID: "call_1",
-            tool: "run_command",
-            arguments: #"{"command":"make"}"#,
-            argumentsHash: hash,
-            risk: .exec,
-            rule: "approval_mode",
-            reason: "make not in exec_allow"
-        )
-    }
-
-    /// Waits until the store holds a pending approval, and returns it.
-    static func pending(_ store: Store) async throws -> Approval {
-        for _ in 0..<500 {
-            if let first = try await store.approvals.list(status: .pending).first { return first }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        throw ProcessFailure(message: "no approval was requested")
-    }
-
     @Test func theRunWaitsUntilAHumanGrants() async throws {
         let store = try Store.inMemory()
         let desk = ApprovalDesk(approvals: store.approvals, lifetime: .seconds(30))
-        async let outcome = desk.decide(Self.request())
-        let pending = try await Self.pending(store)
+        async let outcome = desk.decide(ApprovalSamples.request())
+        let pending = try await ApprovalSamples.pending(store)
         _ = try await desk.resolve(pending.id, grant: true, by: .user("alice"))
         #expect(try await outcome == .granted(approvalID: pending.id.rawValue, scope: "once"))
         #expect(try await store.approvals.get(pending.id).status == .used)
@@ -127,8 +96,8 @@ struct ApprovalDeskTests {
     @Test func aDenialReachesTheRun() async throws {
         let store = try Store.inMemory()
         let desk = ApprovalDesk(approvals: store.approvals, lifetime: .seconds(30))
-        async let outcome = desk.decide(Self.request())
-        let pending = try await Self.pending(store)
+        async let outcome = desk.decide(ApprovalSamples.request())
+        let pending = try await ApprovalSamples.pending(store)
         _ = try await desk.resolve(pending.id, grant: false, by: .user("alice"))
         #expect(try await outcome == .denied(approvalID: pending.id.rawValue, by: "user:alice"))
     }
@@ -137,8 +106,8 @@ struct ApprovalDeskTests {
         let store = try Store.inMemory()
         let clock = ManualClock()
         let desk = ApprovalDesk(approvals: store.approvals, lifetime: .seconds(30), clock: clock)
-        async let decision = desk.decide(Self.request())
-        _ = try await Self.pending(store)
+        async let decision = desk.decide(ApprovalSamples.request())
+        _ = try await ApprovalSamples.pending(store)
         try await clock.waitForSleepers()
         clock.advance(by: .seconds(30))
         let outcome = try await decision
@@ -153,14 +122,17 @@ struct ApprovalDeskTests {
     @Test func aSessionGrantAnswersTheSameCallWithoutAskingAgain() async throws {
         let store = try Store.inMemory()
         let desk = ApprovalDesk(approvals: store.approvals, lifetime: .seconds(30))
-        async let first = desk.decide(Self.request())
-        let pending = try await Self.pending(store)
+        async let first = desk.decide(ApprovalSamples.request())
+        let pending = try await ApprovalSamples.pending(store)
         _ = try await desk.resolve(pending.id, grant: true, scope: .session, by: .user("alice"))
         #expect(try await first == .granted(approvalID: pending.id.rawValue, scope: "session"))
-        #expect(try await desk.decide(Self.request()) == .granted(approvalID: pending.id.rawValue, scope: "session"))
+        #expect(
+            try await desk.decide(ApprovalSamples.request())
+                == .granted(approvalID: pending.id.rawValue, scope: "session")
+        )
         // Other arguments are another question: a new request waits for a human.
-        let other = Task { try await desk.decide(Self.request("h2")) }
-        let asked = try await Self.pending(store)
+        let other = Task { try await desk.decide(ApprovalSamples.request("h2")) }
+        let asked = try await ApprovalSamples.pending(store)
         #expect(asked.id != pending.id && asked.argumentsHash == "h2")
         other.cancel()
         _ = await other.result
@@ -249,7 +221,7 @@ struct ApprovalAPITests {
                 headers: TestGateway.auth(),
                 body: TestGateway.json(#"{"content":"make the file"}"#)
             ) { $0.json }
-            let pending = try await ApprovalDeskTests.pending(gateway.store)
+            let pending = try await ApprovalSamples.pending(gateway.store)
             #expect(pending.rule == "interpreter" && pending.tool == "run_command")
             // Listed over the API; an agent's token may look but not decide.
             try await client.execute(uri: "/api/approvals", method: .get, headers: TestGateway.auth()) { response in
@@ -317,7 +289,7 @@ struct ApprovalAPITests {
                 headers: TestGateway.auth(),
                 body: TestGateway.json(#"{"content":"make the file"}"#)
             ) { $0.json }
-            let pending = try await ApprovalDeskTests.pending(gateway.store)
+            let pending = try await ApprovalSamples.pending(gateway.store)
             try await client.execute(
                 uri: "/api/approvals/\(pending.id)/reject",
                 method: .post,

@@ -36,26 +36,6 @@ final class RunnerProbe: Sendable {
 }
 
 struct SupervisorTests {
-    /// Runs the supervisor for the duration of `body`.
-    static func running<T: Sendable>(_ supervisor: Supervisor, _ body: () async throws -> T) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                await supervisor.run()
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await body()
-        }
-    }
-
-    static func waitUntil(_ condition: () async throws -> Bool) async throws {
-        for _ in 0..<1000 {
-            if try await condition() { return }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        Issue.record("condition not met in 10 s")
-    }
-
     @Test func theCapsHoldUnderAHundredSubmissions() async throws {
         let store = try Store.inMemory()
         let probe = RunnerProbe()
@@ -71,14 +51,14 @@ struct SupervisorTests {
                 return TaskOutcome(result: "ok \(task.title)", tokens: 3)
             }
         )
-        try await Self.running(supervisor) {
+        try await TestRuns.running(supervisor) {
             for index in 0..<100 {
                 _ = try await supervisor.submit(
                     Tasks.Draft(title: (index.isMultiple(of: 2) ? "a" : "b") + "\(index)", instructions: "work"),
                     actor: .user("test")
                 )
             }
-            try await Self.waitUntil { try await store.tasks.list(status: .completed, limit: 1000).count == 100 }
+            try await TestRuns.waitUntil { try await store.tasks.list(status: .completed, limit: 1000).count == 100 }
         }
         #expect(probe.peakTotal <= 4 && probe.peakTotal >= 2)
         #expect(probe.peak("alpha") <= 3 && probe.peak("beta") <= 3)
@@ -98,9 +78,9 @@ struct SupervisorTests {
             probe.leave("p")
             return TaskOutcome(result: "ok")
         }
-        try await Self.running(supervisor) {
+        try await TestRuns.running(supervisor) {
             _ = try await supervisor.submit(Tasks.Draft(title: "blocker", instructions: "x"), actor: .test)
-            try await Self.waitUntil { probe.order == ["blocker"] }
+            try await TestRuns.waitUntil { probe.order == ["blocker"] }
             for (title, priority) in [("low", 1), ("high", 9), ("mid-1", 5), ("mid-2", 5)] {
                 _ = try await supervisor.submit(
                     Tasks.Draft(title: title, instructions: "x", priority: priority),
@@ -108,7 +88,7 @@ struct SupervisorTests {
                 )
             }
             gate.continuation.finish()
-            try await Self.waitUntil { probe.order.count == 5 }
+            try await TestRuns.waitUntil { probe.order.count == 5 }
         }
         #expect(probe.order == ["blocker", "high", "mid-1", "mid-2", "low"])
     }
@@ -119,13 +99,13 @@ struct SupervisorTests {
             try await Task.sleep(for: .seconds(30))
             return TaskOutcome(result: "never")
         }
-        try await Self.running(supervisor) {
+        try await TestRuns.running(supervisor) {
             let first = try await supervisor.submit(Tasks.Draft(title: "long", instructions: "x"), actor: .test)
             let second = try await supervisor.submit(Tasks.Draft(title: "queued", instructions: "x"), actor: .test)
-            try await Self.waitUntil { try await store.tasks.get(first.id).status == .running }
+            try await TestRuns.waitUntil { try await store.tasks.get(first.id).status == .running }
             #expect(try await supervisor.cancel(second.id, actor: .user("test")).status == .cancelled)
             #expect(try await supervisor.cancel(first.id, actor: .user("test")).status == .cancelled)
-            try await Self.waitUntil { await supervisor.load.running == 0 }
+            try await TestRuns.waitUntil { await supervisor.load.running == 0 }
             await #expect(throws: StoreError.conflict("task \(first.id.rawValue) is already cancelled")) {
                 try await supervisor.cancel(first.id, actor: .user("test"))
             }
@@ -150,9 +130,9 @@ struct SupervisorTests {
             return TaskOutcome(result: "done")
         }
         // when a new supervisor recovers,
-        try await Self.running(supervisor) {
+        try await TestRuns.running(supervisor) {
             #expect(try await supervisor.recover() == 2)
-            try await Self.waitUntil { try await store.tasks.list(status: .completed).count == 2 }
+            try await TestRuns.waitUntil { try await store.tasks.list(status: .completed).count == 2 }
         }
         // then the running one resumed (a second attempt) and the queued one started fresh.
         #expect(resumed.withLock { $0 } == ["interrupted": true, "queued": false])
@@ -173,21 +153,21 @@ struct SupervisorTests {
             probe.leave("p")
             return TaskOutcome(result: "ok")
         }
-        try await Self.running(supervisor) {
+        try await TestRuns.running(supervisor) {
             await supervisor.rateLimited(provider: "default")
             _ = try await supervisor.submit(Tasks.Draft(title: "waits", instructions: "x"), actor: .test)
             // Once its `task.created` is committed the task is queued and dispatch is decided at once: it stays
             // queued, nothing runs.
-            try await Self.waitUntil { await supervisor.load.queued == 1 }
+            try await TestRuns.waitUntil { await supervisor.load.queued == 1 }
             #expect(await supervisor.load.running == 0)
             clock.advance(by: .seconds(9))
             _ = try await supervisor.submit(Tasks.Draft(title: "still", instructions: "x"), actor: .test)
-            try await Self.waitUntil { await supervisor.load.queued == 2 }
+            try await TestRuns.waitUntil { await supervisor.load.queued == 2 }
             #expect(await supervisor.load.running == 0)
             // A later submission (or finished job) re-dispatches once the back-off has passed.
             clock.advance(by: .seconds(1))
             _ = try await supervisor.submit(Tasks.Draft(title: "then", instructions: "x"), actor: .test)
-            try await Self.waitUntil { probe.order.count == 3 }
+            try await TestRuns.waitUntil { probe.order.count == 3 }
         }
         #expect(probe.order == ["waits", "still", "then"])
     }
@@ -237,15 +217,13 @@ struct SupervisorTests {
 }
 
 struct SchedulerTests {
-    static func scheduler(_ store: Store) -> Scheduler { Scheduler(store: store) { $0 == "default" } }
-
     @Test(arguments: [
         ("61 * * * *", "minute"), ("*/0 * * * *", "step"), ("0 0 30 2 *", "never"), ("@every 0s", "every"),
         ("* * *", "5 fields"),
     ])
     func invalidSpecsAreRefusedAndNothingIsScheduled(spec: String, fragment: String) async throws {
         let store = try Store.inMemory()
-        let scheduler = Self.scheduler(store)
+        let scheduler = TestRuns.scheduler(store)
         do {
             _ = try await scheduler.add(Scheduler.Request(spec: spec, title: "t", instructions: "x"), actor: .test)
             Issue.record("\(spec) was accepted")
@@ -257,7 +235,7 @@ struct SchedulerTests {
 
     @Test func unknownAgentsZonesAndPoliciesAreRefused() async throws {
         let store = try Store.inMemory()
-        let scheduler = Self.scheduler(store)
+        let scheduler = TestRuns.scheduler(store)
         for request in [
             Scheduler.Request(spec: "@daily", agent: "ghost", title: "t", instructions: "x"),
             Scheduler.Request(spec: "@daily", timezone: "Mars/Olympus", title: "t", instructions: "x"),
@@ -272,7 +250,7 @@ struct SchedulerTests {
 
     @Test func aDueScheduleFiresOnceAndMovesToItsNextTime() async throws {
         let store = try Store.inMemory()
-        let scheduler = Self.scheduler(store)
+        let scheduler = TestRuns.scheduler(store)
         let now = try instant("2026-12-02T10:00:30Z")
         let schedule = try await scheduler.add(
             Scheduler.Request(spec: "*/5 * * * *", title: "tidy", instructions: "x"),
@@ -292,7 +270,7 @@ struct SchedulerTests {
     @Test(arguments: [("skip", 0), ("run_once", 1)])
     func afterDowntimeTheMissedRunPolicyDecides(policy: String, runs: Int) async throws {
         let store = try Store.inMemory()
-        let scheduler = Self.scheduler(store)
+        let scheduler = TestRuns.scheduler(store)
         _ = try await scheduler.add(
             Scheduler.Request(spec: "@hourly", missed: policy, title: "report", instructions: "x"),
             actor: .test,
@@ -306,7 +284,7 @@ struct SchedulerTests {
 
     @Test func anEventTriggerHonoursItsFilterAndCooldownAndNeverFiresOnItsOwnTask() async throws {
         let store = try Store.inMemory()
-        let scheduler = Self.scheduler(store)
+        let scheduler = TestRuns.scheduler(store)
         _ = try await scheduler.add(
             Scheduler.Request(
                 triggerEvent: "tool.call.*",

@@ -1,13 +1,12 @@
-import Foundation
-import OspreyMemory
+public import Foundation
 
 /// A seeded SplitMix64 generator, so random test data is the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
+public struct SeededGenerator: RandomNumberGenerator {
+    public var state: UInt64
 
-    init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { state = seed }
 
-    mutating func next() -> UInt64 {
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
@@ -17,7 +16,7 @@ struct SeededGenerator: RandomNumberGenerator {
 }
 
 /// `count` random unit vectors of `dimension` floats, the same for the same seed.
-func randomUnitVectors(count: Int, dimension: Int, seed: UInt64) -> [[Float]] {
+public func randomUnitVectors(count: Int, dimension: Int, seed: UInt64) -> [[Float]] {
     var generator = SeededGenerator(seed: seed)
     return (0..<count).map { _ in
         let raw = (0..<dimension).map { _ in Float.random(in: -1...1, using: &generator) }
@@ -27,7 +26,7 @@ func randomUnitVectors(count: Int, dimension: Int, seed: UInt64) -> [[Float]] {
 }
 
 /// A date from its RFC 3339 text, for readable fixtures.
-func date(_ text: String) -> Date {
+public func date(_ text: String) -> Date {
     let formatter = ISO8601DateFormatter()
     formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     if let date = formatter.date(from: text) { return date }
