@@ -3,6 +3,7 @@ import Foundation
 import GRDB
 import OspreyCore
 import OspreyStore
+import OspreyTools
 
 #if canImport(Glibc)
 import Glibc
@@ -273,24 +274,5 @@ struct StartupBench: AsyncParsableCommand {
             guard count > 0 else { return false }
             return String(decoding: buffer[0..<count], as: UTF8.self).hasPrefix("HTTP/1.1 200")
         } ?? false
-    }
-}
-
-/// A TCP socket to an IPv4 address, for the start-up benchmark's raw /health probe.
-enum IPv4Socket {
-    /// Opens a socket, hands it and the address to `body`, and closes it afterwards; nil if no socket could be made.
-    static func open<R>(host: String, port: Int, _ body: (Int32, UnsafePointer<sockaddr>, socklen_t) -> R) -> R? {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr(host)
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                body(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
     }
 }

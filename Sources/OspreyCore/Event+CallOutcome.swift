@@ -1,19 +1,8 @@
 extension Event {
     /// How one model call attempt went, as recorded in an `llm.call` event's `outcome`: `ok` or the failure's name.
-    public struct CallOutcome: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    public struct CallOutcome: StringVocabulary {
         public var rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
-
-        public init(from decoder: any Decoder) throws {
-            rawValue = try decoder.singleValueContainer().decode(String.self)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(rawValue)
-        }
-
-        public var description: String { rawValue }
 
         /// The provider answered.
         public static let ok = CallOutcome(rawValue: "ok")

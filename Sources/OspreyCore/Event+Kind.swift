@@ -4,20 +4,9 @@ extension Event {
     /// Not expressible by a string literal, so a misspelt kind does not compile; a kind the code does not know (a
     /// test's, an export's) is built with ``init(rawValue:)``. The raw value is part of the hashed bytes: a
     /// constant's string never changes.
-    public struct Kind: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+    public struct Kind: StringVocabulary {
         public var rawValue: String
         public init(rawValue: String) { self.rawValue = rawValue }
-
-        public init(from decoder: any Decoder) throws {
-            rawValue = try decoder.singleValueContainer().decode(String.self)
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(rawValue)
-        }
-
-        public var description: String { rawValue }
 
         // MARK: Sessions and messages
 

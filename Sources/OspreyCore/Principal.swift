@@ -3,20 +3,9 @@
 ///
 /// Not expressible by a string literal: a principal is built by one of its constructors, so its form is never
 /// misspelt. The raw value is part of the ledger's hashed bytes.
-public struct Principal: RawRepresentable, Hashable, Sendable, Codable, CustomStringConvertible {
+public struct Principal: StringVocabulary {
     public var rawValue: String
     public init(rawValue: String) { self.rawValue = rawValue }
-
-    public init(from decoder: any Decoder) throws {
-        rawValue = try decoder.singleValueContainer().decode(String.self)
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var container = encoder.singleValueContainer()
-        try container.encode(rawValue)
-    }
-
-    public var description: String { rawValue }
 
     /// The gateway itself: start-up, expiries, settlements, recoveries.
     public static let system = Principal(rawValue: "system")

@@ -88,10 +88,7 @@ public struct HNSWIndex: Sendable {
         k: Int,
         filter: ((String) -> Bool)? = nil
     ) throws -> [(id: String, score: Float)] {
-        guard query.count == dimension else {
-            throw VectorIndexError.dimensionMismatch(expected: dimension, actual: query.count)
-        }
-        guard let unit = VectorMath.normalized(query) else { throw VectorIndexError.invalidVector(id: "query") }
+        let unit = try VectorMath.unitQuery(query, dimension: dimension)
         guard k > 0, !nodes.isEmpty else { return [] }
         let found = vectors.withUnsafeBufferPointer { buffer in
             unit.withUnsafeBufferPointer { unit in

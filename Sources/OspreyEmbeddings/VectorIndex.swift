@@ -73,10 +73,7 @@ public struct VectorIndex: Sendable {
         k: Int,
         filter: ((String) -> Bool)? = nil
     ) throws -> [(id: String, score: Float)] {
-        guard query.count == dimension else {
-            throw VectorIndexError.dimensionMismatch(expected: dimension, actual: query.count)
-        }
-        guard let unit = VectorMath.normalized(query) else { throw VectorIndexError.invalidVector(id: "query") }
+        let unit = try VectorMath.unitQuery(query, dimension: dimension)
         guard k > 0, !ids.isEmpty else { return [] }
         var best = ScoreHeap(capacity: k)
         let dimension = dimension

@@ -42,6 +42,15 @@ public enum VectorMath {
         }
     }
 
+    /// A search query scaled to unit length; a query of the wrong dimension, all zeros or not finite is an error.
+    static func unitQuery(_ query: [Float], dimension: Int) throws -> [Float] {
+        guard query.count == dimension else {
+            throw VectorIndexError.dimensionMismatch(expected: dimension, actual: query.count)
+        }
+        guard let unit = normalized(query) else { throw VectorIndexError.invalidVector(id: "query") }
+        return unit
+    }
+
     /// The vector scaled to unit length, or nil when it is all zeros or holds NaN or infinity.
     public static func normalized(_ vector: [Float]) -> [Float]? {
         let squared = dot(vector, vector)

@@ -106,10 +106,19 @@ public actor Scheduler {
 
     func fire(_ schedule: ScheduleRecord, reason: String, now: Date, next: Date?) async throws -> TaskRecord? {
         if !schedule.checks.isEmpty { return try await heartbeat(schedule, now: now, next: next) }
-        let task = try await store.tasks.submit(
+        let task = try await submit(schedule, instructions: schedule.instructions)
+        firedTasks[schedule.id.rawValue, default: []].insert(task.id.rawValue)
+        try await store.schedules.fired(schedule.id, at: now, next: next, task: task.id, reason: reason)
+        return task
+    }
+
+    /// Submits the schedule's task through the store, with `instructions`: its agent, tools, priority and limits,
+    /// and its taint and parent, so delegation over time keeps both.
+    func submit(_ schedule: ScheduleRecord, instructions: String) async throws -> TaskRecord {
+        try await store.tasks.submit(
             Tasks.Draft(
                 title: schedule.title,
-                instructions: schedule.instructions,
+                instructions: instructions,
                 agent: schedule.agent,
                 tools: schedule.tools,
                 priority: schedule.priority,
@@ -121,9 +130,6 @@ public actor Scheduler {
             ),
             actor: .schedule(schedule.id)
         )
-        firedTasks[schedule.id.rawValue, default: []].insert(task.id.rawValue)
-        try await store.schedules.fired(schedule.id, at: now, next: next, task: task.id, reason: reason)
-        return task
     }
 
     /// After downtime: time schedules whose fire time passed are skipped or run once, per their policy.
@@ -221,21 +227,10 @@ public actor Scheduler {
                 )
             }
             if !changed.isEmpty {
-                task = try await store.tasks.submit(
-                    Tasks.Draft(
-                        title: schedule.title,
-                        instructions: schedule.instructions + "\n\nWhat changed:\n" + report.joined(separator: "\n")
-                            + remediated,
-                        agent: schedule.agent,
-                        tools: schedule.tools,
-                        priority: schedule.priority,
-                        parent: schedule.parent,
-                        schedule: schedule.id,
-                        maxTokens: schedule.maxTokens,
-                        maxCostUSD: schedule.maxCostUSD,
-                        tainted: schedule.tainted
-                    ),
-                    actor: .schedule(schedule.id)
+                task = try await submit(
+                    schedule,
+                    instructions: schedule.instructions + "\n\nWhat changed:\n" + report.joined(separator: "\n")
+                        + remediated
                 )
             }
         }
