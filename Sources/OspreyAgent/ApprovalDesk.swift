@@ -26,7 +26,7 @@ public final class ApprovalDesk: ApprovalGate {
     public func decide(_ request: ApprovalRequest) async throws -> ApprovalOutcome {
         if let session = request.session,
             let grant = try await approvals.sessionGrant(
-                session: Session.ID(session),
+                session: session,
                 tool: request.tool,
                 argumentsHash: request.argumentsHash
             )

@@ -2,7 +2,7 @@
 /// what the store keeps (`Approvals.request`), one type on both sides of the module wall.
 public struct ApprovalRequest: Hashable, Sendable {
     public var agent: String
-    public var session: String?
+    public var session: Session.ID?
     public var callID: String
     public var tool: String
     /// The arguments as the model wrote them (redacted before they are stored or shown).
@@ -15,7 +15,7 @@ public struct ApprovalRequest: Hashable, Sendable {
 
     public init(
         agent: String,
-        session: String?,
+        session: Session.ID?,
         callID: String,
         tool: String,
         arguments: String,

@@ -13,7 +13,7 @@ public actor Scheduler {
     /// Whether an agent name is configured (an unknown agent is refused when the schedule is added).
     let agentExists: @Sendable (String) -> Bool
     /// Tasks each trigger schedule submitted, so a task's own events never fire its schedule again.
-    private var firedTasks: [String: Set<String>] = [:]
+    private var firedTasks: [ScheduleRecord.ID: Set<TaskRecord.ID>] = [:]
     /// Where routine checks and remediation commands run (the workspace, the sandbox ladder, the blacklist).
     let routineContext: ToolContext?
 
@@ -107,7 +107,7 @@ public actor Scheduler {
     func fire(_ schedule: ScheduleRecord, reason: String, now: Date, next: Date?) async throws -> TaskRecord? {
         if !schedule.checks.isEmpty { return try await heartbeat(schedule, now: now, next: next) }
         let task = try await submit(schedule, instructions: schedule.instructions)
-        firedTasks[schedule.id.rawValue, default: []].insert(task.id.rawValue)
+        firedTasks[schedule.id, default: []].insert(task.id)
         try await store.schedules.fired(schedule.id, at: now, next: next, task: task.id, reason: reason)
         return task
     }
@@ -170,7 +170,7 @@ public actor Scheduler {
         var submitted: [TaskRecord] = []
         for schedule in try await store.schedules.list() {
             guard let type = schedule.triggerEvent, Self.matches(type, event.type.rawValue) else { continue }
-            if let task = event.task, firedTasks[schedule.id.rawValue]?.contains(task.rawValue) == true { continue }
+            if let task = event.task, firedTasks[schedule.id]?.contains(task) == true { continue }
             guard schedule.triggerFilter.allSatisfy({ event.payload[$0.key] == $0.value }) else { continue }
             if let last = schedule.lastFiredAt, now.timeIntervalSince(last) < Double(schedule.cooldownSeconds) {
                 continue

@@ -66,7 +66,7 @@ public actor Supervisor {
     /// The provider a task's model calls go to, for the per-provider cap.
     let provider: @Sendable (TaskRecord) -> String
     private var queue: [Entry] = []
-    private var running: [String: Job] = [:]
+    private var running: [TaskRecord.ID: Job] = [:]
     /// Until when (on ``elapsed``) each provider backs off.
     private var backoff: [String: Duration] = [:]
     /// Time since the supervisor was made, on its clock; injected so tests advance time instead of sleeping.
@@ -142,15 +142,15 @@ public actor Supervisor {
         guard let id = event.task else { return }
         switch event.type {
         case .taskCreated:
-            guard running[id.rawValue] == nil, !queue.contains(where: { $0.task.id == id }) else { return }
+            guard running[id] == nil, !queue.contains(where: { $0.task.id == id }) else { return }
             let task = try await store.tasks.get(id)
-            guard task.status == .queued, running[id.rawValue] == nil,
+            guard task.status == .queued, running[id] == nil,
                 !queue.contains(where: { $0.task.id == id })
             else { return }
             enqueue(task, resume: false)
         case .taskCancelled:
             queue.removeAll { $0.task.id == id }
-            running[id.rawValue]?.cancel.finish()
+            running[id]?.cancel.finish()
         default:
             return
         }
@@ -167,7 +167,7 @@ public actor Supervisor {
     public func recover() async throws -> Int {
         let unfinished = try await store.tasks.unfinished()
         for task in unfinished
-        where running[task.id.rawValue] == nil && !queue.contains(where: { $0.task.id == task.id }) {
+        where running[task.id] == nil && !queue.contains(where: { $0.task.id == task.id }) {
             enqueue(task, resume: task.status == .running)
         }
         return unfinished.count
@@ -198,7 +198,7 @@ public actor Supervisor {
         while running.count < limits.maxConcurrent, let index = nextIndex(now: now) {
             let entry = queue.remove(at: index)
             let (_, cancel) = AsyncStream<Void>.makeStream()
-            running[entry.task.id.rawValue] = Job(provider: provider(entry.task), cancel: cancel)
+            running[entry.task.id] = Job(provider: provider(entry.task), cancel: cancel)
             startSink.yield(entry)
         }
     }
@@ -226,13 +226,13 @@ public actor Supervisor {
         return best
     }
 
-    func cancelSignal(_ id: String) -> AsyncStream<Void> {
+    func cancelSignal(_ id: TaskRecord.ID) -> AsyncStream<Void> {
         let (stream, continuation) = AsyncStream<Void>.makeStream()
         running[id]?.cancel = continuation
         return stream
     }
 
-    func finished(_ id: String) {
+    func finished(_ id: TaskRecord.ID) {
         running[id] = nil
         dispatch()
     }
@@ -240,8 +240,8 @@ public actor Supervisor {
     /// Runs one job: `running` in the store, a heartbeat, the runner raced against cancellation; the outcome stored.
     func execute(_ entry: Entry) async {
         let id = entry.task.id
-        let cancelled = cancelSignal(id.rawValue)
-        defer { finished(id.rawValue) }
+        let cancelled = cancelSignal(id)
+        defer { finished(id) }
         let task: TaskRecord
         do {
             task = try await store.tasks.start(id)

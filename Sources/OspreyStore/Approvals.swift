@@ -77,7 +77,8 @@ public struct Approvals: Sendable {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
                     """,
                 arguments: [
-                    id.rawValue, draft.agent, draft.session, draft.callID, draft.tool, arguments, draft.argumentsHash,
+                    id.rawValue, draft.agent, draft.session?.rawValue, draft.callID, draft.tool, arguments,
+                    draft.argumentsHash,
                     draft.risk.rawValue, draft.rule, draft.reason, WireFormat.timestamp(now),
                     WireFormat.timestamp(now.addingTimeInterval(lifetime)),
                 ]

@@ -5,7 +5,7 @@ public import OspreyStore
 public enum ApprovalSamples {
     public static let draft = Approvals.Draft(
         agent: "default",
-        session: "ses_1",
+        session: Session.ID("ses_1"),
         callID: "call_1",
         tool: "run_command",
         arguments: #"{"command":"make"}"#,
@@ -18,7 +18,7 @@ public enum ApprovalSamples {
     public static func request(_ hash: String = "h1") -> ApprovalRequest {
         ApprovalRequest(
             agent: "default",
-            session: "ses_1",
+            session: Session.ID("ses_1"),
             callID: "call_1",
             tool: "run_command",
             arguments: #"{"command":"make"}"#,

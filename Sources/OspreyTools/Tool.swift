@@ -252,7 +252,7 @@ public struct Toolbox: Sendable {
             }
             let request = ApprovalRequest(
                 agent: context.agent,
-                session: context.sessionID?.rawValue,
+                session: context.sessionID,
                 callID: call.id.rawValue,
                 tool: call.name,
                 arguments: call.arguments,

@@ -99,7 +99,7 @@ struct TaskEventTests {
         let approval = try await store.approvals.request(
             Approvals.Draft(
                 agent: "default",
-                session: task.session.rawValue,
+                session: task.session,
                 callID: "c1",
                 tool: "run_command",
                 arguments: "{}",
