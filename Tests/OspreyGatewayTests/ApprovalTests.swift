@@ -215,12 +215,7 @@ struct ApprovalAPITests {
         let session = try await gateway.store.sessions.create(actor: .user("test"))
         let workspace = gateway.kernel.runtime.workspace.root
         try await gateway.app().test(.router) { client in
-            async let reply = client.execute(
-                uri: "/api/sessions/\(session.id)/messages",
-                method: .post,
-                headers: TestGateway.auth(),
-                body: TestGateway.json(#"{"content":"make the file"}"#)
-            ) { $0.json }
+            async let reply = client.post("/api/sessions/\(session.id)/messages", #"{"content":"make the file"}"#).json
             let pending = try await ApprovalSamples.pending(gateway.store)
             #expect(pending.rule == "interpreter" && pending.tool == "run_command")
             // Listed over the API; an agent's token may look but not decide.
@@ -283,12 +278,7 @@ struct ApprovalAPITests {
         let session = try await gateway.store.sessions.create(actor: .user("test"))
         let workspace = gateway.kernel.runtime.workspace.root
         try await gateway.app().test(.router) { client in
-            async let reply = client.execute(
-                uri: "/api/sessions/\(session.id)/messages",
-                method: .post,
-                headers: TestGateway.auth(),
-                body: TestGateway.json(#"{"content":"make the file"}"#)
-            ) { $0.json }
+            async let reply = client.post("/api/sessions/\(session.id)/messages", #"{"content":"make the file"}"#).json
             let pending = try await ApprovalSamples.pending(gateway.store)
             try await client.execute(
                 uri: "/api/approvals/\(pending.id)/reject",

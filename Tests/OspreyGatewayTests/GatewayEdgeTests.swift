@@ -176,12 +176,7 @@ struct GatewayEdgeTests {
         try await gateway.kernel.refreshTokens()
         try await gateway.app().test(.router) { client in
             // A bound token's child is bound to the same agent, whatever it asks for
-            let child = try await client.execute(
-                uri: "/api/tokens",
-                method: .post,
-                headers: TestGateway.auth(bound),
-                body: TestGateway.json(#"{"role":"admin"}"#)
-            ) { $0 }
+            let child = try await client.post("/api/tokens", #"{"role":"admin"}"#, token: bound)
             #expect(child.status == .created)
             #expect(child.json["agent"] == "a")
             for body in [#"{"role":"admin","agent":"b"}"#] {
@@ -202,12 +197,7 @@ struct GatewayEdgeTests {
                 headers: TestGateway.auth(scoped),
                 body: TestGateway.json(#"{"role":"viewer","scopes":["sessions"]}"#)
             ) { #expect($0.status == .forbidden) }
-            let narrower = try await client.execute(
-                uri: "/api/tokens",
-                method: .post,
-                headers: TestGateway.auth(scoped),
-                body: TestGateway.json(#"{"role":"viewer"}"#)
-            ) { $0 }
+            let narrower = try await client.post("/api/tokens", #"{"role":"viewer"}"#, token: scoped)
             #expect(narrower.status == .created)
             #expect(narrower.json["scopes"] == ["tokens", "events"])
             // And the child of the bound token still cannot decide approvals
@@ -223,12 +213,7 @@ struct GatewayEdgeTests {
     @Test func scopesAndExpiryLimitWhatATokenReaches() async throws {
         let gateway = try await TestGateway()
         try await gateway.app().test(.router) { client in
-            let created = try await client.execute(
-                uri: "/api/tokens",
-                method: .post,
-                headers: TestGateway.auth(),
-                body: TestGateway.json(#"{"role":"viewer","scopes":["events"]}"#)
-            ) { $0 }
+            let created = try await client.post("/api/tokens", #"{"role":"viewer","scopes":["events"]}"#)
             #expect(created.status == .created)
             let token = try #require(created.json["token"]?.stringValue)
             try await client.execute(uri: "/api/events", method: .get, headers: TestGateway.auth(token)) {
@@ -239,12 +224,7 @@ struct GatewayEdgeTests {
                 #expect($0.errorCode == "out_of_scope")
             }
             // An expiring token opens nothing once its expiry has passed
-            let expiring = try await client.execute(
-                uri: "/api/tokens",
-                method: .post,
-                headers: TestGateway.auth(),
-                body: TestGateway.json(#"{"role":"viewer","expires_in_seconds":1}"#)
-            ) { $0 }
+            let expiring = try await client.post("/api/tokens", #"{"role":"viewer","expires_in_seconds":1}"#)
             let short = try #require(expiring.json["token"]?.stringValue)
             let expiry = try #require(expiring.json["expires_at"]?.stringValue.flatMap(WireFormat.date(from:)))
             try await Task.sleep(for: .milliseconds(max(0, Int(expiry.timeIntervalSinceNow * 1000)) + 200))

@@ -53,12 +53,7 @@ struct GatewayHTTPTests {
     @Test func aTokenRevokedLaterIsRefusedAtOnce() async throws {
         let gateway = try await TestGateway()
         try await gateway.app().test(.router) { client in
-            let created = try await client.execute(
-                uri: "/api/tokens",
-                method: .post,
-                headers: TestGateway.auth(),
-                body: TestGateway.json(#"{"name":"ci","role":"operator"}"#)
-            ) { $0 }
+            let created = try await client.post("/api/tokens", #"{"name":"ci","role":"operator"}"#)
             #expect(created.status == .created)
             let token = try #require(created.json["token"]?.stringValue)
             let id = try #require(created.json["id"]?.stringValue)
@@ -125,12 +120,7 @@ struct GatewayHTTPTests {
     @Test func sessionsCanBeCreatedListedShownMessagedAndDeleted() async throws {
         let gateway = try await TestGateway()
         try await gateway.app().test(.router) { client in
-            let created = try await client.execute(
-                uri: "/api/sessions",
-                method: .post,
-                headers: TestGateway.auth(),
-                body: TestGateway.json(#"{"title":"Demo"}"#)
-            ) { $0 }
+            let created = try await client.post("/api/sessions", #"{"title":"Demo"}"#)
             #expect(created.status == .created)
             let id = try #require(created.json["id"]?.stringValue)
             #expect(created.json["agent"] == "default")

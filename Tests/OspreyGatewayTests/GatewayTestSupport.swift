@@ -56,6 +56,16 @@ struct TestGateway {
     static func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
 }
 
+extension TestClientProtocol {
+    /// POSTs a JSON body with a bearer token (the admin's unless told) and returns the whole response.
+    func post(_ uri: String, _ body: String = "{}", token: String = TestGateway.adminToken) async throws -> TestResponse
+    {
+        try await execute(uri: uri, method: .post, headers: TestGateway.auth(token), body: TestGateway.json(body)) {
+            $0
+        }
+    }
+}
+
 extension TestResponse {
     /// The body parsed as JSON (null when empty).
     var json: JSONValue {

@@ -187,14 +187,8 @@ struct MemoryAPITests {
         let gateway = try await TestGateway()
         try await gateway.app().test(.router) { client in
             func post(_ uri: String, _ body: String) async throws -> (HTTPResponse.Status, JSONValue) {
-                try await client.execute(
-                    uri: uri,
-                    method: .post,
-                    headers: TestGateway.auth(),
-                    body: TestGateway.json(body)
-                ) {
-                    ($0.status, $0.json)
-                }
+                let response = try await client.post(uri, body)
+                return (response.status, response.json)
             }
             for body in [
                 #"{"content":""}"#, #"{"title":"x"}"#, #"{"content":"x","type":"gossip"}"#,

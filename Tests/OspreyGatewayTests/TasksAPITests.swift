@@ -13,12 +13,8 @@ struct TasksAPITests {
         let gateway = try await TestGateway()
         try await gateway.app().test(.router) { client in
             func post(_ uri: String, _ body: String) async throws -> (HTTPResponse.Status, JSONValue) {
-                try await client.execute(
-                    uri: uri,
-                    method: .post,
-                    headers: TestGateway.auth(),
-                    body: TestGateway.json(body)
-                ) { ($0.status, $0.json) }
+                let response = try await client.post(uri, body)
+                return (response.status, response.json)
             }
             // Bad input: a clear 400, nothing stored.
             for (uri, body, fragment) in [
