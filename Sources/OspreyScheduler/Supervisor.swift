@@ -126,6 +126,7 @@ public actor Supervisor {
                     after = event.seq
                     try await self.observe(event)
                 }
+                return  // the event bus has closed: no event will come any more
             } catch is CancellationError {
                 return
             } catch {
