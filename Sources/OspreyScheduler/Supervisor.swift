@@ -143,11 +143,10 @@ public actor Supervisor {
         guard let id = event.task else { return }
         switch event.type {
         case .taskCreated:
-            guard running[id] == nil, !queue.contains(where: { $0.task.id == id }) else { return }
+            guard !holds(id) else { return }
             let task = try await store.tasks.get(id)
-            guard task.status == .queued, running[id] == nil,
-                !queue.contains(where: { $0.task.id == id })
-            else { return }
+            // Checked again after the read: recovery may have queued it meanwhile.
+            guard task.status == .queued, !holds(id) else { return }
             enqueue(task, resume: false)
         case .taskCancelled:
             queue.removeAll { $0.task.id == id }
@@ -168,7 +167,7 @@ public actor Supervisor {
     public func recover() async throws -> Int {
         let unfinished = try await store.tasks.unfinished()
         for task in unfinished
-        where running[task.id] == nil && !queue.contains(where: { $0.task.id == task.id }) {
+        where !holds(task.id) {
             enqueue(task, resume: task.status == .running)
         }
         return unfinished.count
@@ -177,6 +176,11 @@ public actor Supervisor {
     /// Cancels a queued or running task in the store; the supervisor stops it when the store commits that.
     public func cancel(_ id: TaskRecord.ID, actor: Principal) async throws -> TaskRecord {
         try await store.tasks.cancel(id, actor: actor)
+    }
+
+    /// Whether the task is already queued or running here.
+    func holds(_ id: TaskRecord.ID) -> Bool {
+        running[id] != nil || queue.contains { $0.task.id == id }
     }
 
     /// A provider answered 429: give it no new task for a while.
