@@ -107,6 +107,19 @@ public struct Agent: Sendable {
         }
     }
 
+    /// Runs a background task as this agent: fresh, or, when `resume` is set and its session already holds a step
+    /// (the gateway died mid-run), continued from its transcript. Every event carries the task's id; a task
+    /// delegated or scheduled by a tainted run is tainted from its first step.
+    public func perform(_ task: TaskRecord, resume: Bool) async throws -> RunResult {
+        var agent = self
+        agent.taskID = task.id
+        agent.startsTainted = agent.startsTainted || task.tainted
+        let started = try await !store.sessions.messages(of: task.session, limit: 1).isEmpty
+        return resume && started
+            ? try await agent.resume(session: task.session) { _ in }
+            : try await agent.run(task.instructions, session: task.session, actor: .task(task.id)) { _ in }
+    }
+
     /// Runs `body` with the agent's task (if any) as the task of every event it produces.
     func forTask<T: Sendable>(_ body: () async throws -> T) async throws -> T {
         guard let taskID, EventDraft.currentTask != taskID else { return try await body() }

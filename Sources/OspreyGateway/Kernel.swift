@@ -100,7 +100,7 @@ public struct Kernel: Sendable {
                 (try? runtime.routes(for: runtime.config.agent(task.agent)).first?.provider) ?? "default"
             },
             runner: { task, resume in
-                let outcome = try await Self.run(task, resume: resume, runtime: runtime, store: store)
+                let outcome = try await Self.run(task, resume: resume, runtime: runtime)
                 // What a task did becomes an episode in memory, with its provenance, for later runs to recall. The
                 // task's outcome stands whether or not its episode could be kept.
                 do {
@@ -178,16 +178,8 @@ public struct Kernel: Sendable {
     }
 
     /// Runs one background task with its agent: fresh, or resumed from its transcript after a crash.
-    static func run(_ task: TaskRecord, resume: Bool, runtime: AgentRuntime, store: Store) async throws -> TaskOutcome {
-        var agent = try runtime.agent(named: task.agent, tools: task.tools)
-        agent.taskID = task.id
-        // Delegated or scheduled by a tainted run: untrusted content is behind this run from its first step.
-        agent.startsTainted = task.tainted
-        let started = try await !store.sessions.messages(of: task.session, limit: 1).isEmpty
-        let result =
-            resume && started
-            ? try await agent.resume(session: task.session) { _ in }
-            : try await agent.run(task.instructions, session: task.session, actor: .task(task.id)) { _ in }
+    static func run(_ task: TaskRecord, resume: Bool, runtime: AgentRuntime) async throws -> TaskOutcome {
+        let result = try await runtime.agent(named: task.agent, tools: task.tools).perform(task, resume: resume)
         // What the run spent is already on the task: the meter charges each call to it as the call settles.
         return TaskOutcome(result: result.message.text)
     }
@@ -196,9 +188,18 @@ public struct Kernel: Sendable {
     /// logs its failures and stops on graceful shutdown.
     public func services(logger: Logger) -> [any Service] {
         var services: [any Service] = [
-            SupervisorService(supervisor: supervisor, logger: logger.component("supervisor")),
-            SchedulerService(scheduler: scheduler, logger: logger.component("scheduler")),
-            MemoryIndexService(memory: memory, logger: logger.component("memory")),
+            // Recovers what a crash left running, then runs the tasks the store commits. Tasks still running at
+            // shutdown stay `running` in the store and resume at the next start.
+            LoopService(logger: logger.component("supervisor")) { [supervisor] in await supervisor.run() },
+            // Cron, `@every`, `@at` and event-triggered schedules.
+            LoopService(logger: logger.component("scheduler")) { [scheduler] in await scheduler.run() },
+            // Embeds memories as they are stored, picks up hand edits, consolidates daily; stops between items.
+            LoopService(logger: logger.component("memory")) { [memory] in
+                await withDiscardingTaskGroup { group in
+                    group.addTask { await memory.run() }
+                    group.addTask { await memory.maintain() }
+                }
+            },
             RateLimitWatcher(bus: store.ledger.bus, supervisor: supervisor, logger: logger.component("rate-limits")),
         ]
         if let witnessFile {

@@ -51,12 +51,7 @@ struct ScriptedTaskRunner {
 
     /// Runs `task` fresh, or resumes it from its transcript.
     func run(_ task: TaskRecord, resume: Bool, extraTools: [any Tool] = []) async throws -> TaskOutcome {
-        let agent = try agent(for: task, extraTools: extraTools)
-        let started = try await !store.sessions.messages(of: task.session, limit: 1).isEmpty
-        let result =
-            resume && started
-            ? try await agent.resume(session: task.session) { _ in }
-            : try await agent.run(task.instructions, session: task.session, actor: .task(task.id)) { _ in }
+        let result = try await agent(for: task, extraTools: extraTools).perform(task, resume: resume)
         return TaskOutcome(result: result.message.text)
     }
 }
