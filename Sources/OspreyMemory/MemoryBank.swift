@@ -240,8 +240,11 @@ public final class MemoryBank: Sendable {
         }
         let fused = ReciprocalRankFusion.fuse([keyword, semantic].filter { !$0.isEmpty })
         var hits: [Hit] = []
+        // The hits come from the index rows, read in one query: the files are the truth, and the index follows
+        // them (on every write, and on reindex for hand edits), so a search need not parse a file per hit.
+        let entries = try await store.memories.entries(fused.map(\.id))
         for (id, score) in fused {
-            guard let record = try? await get(id), filter.admits(record) else { continue }
+            guard let record = entries[id].flatMap(MemoryRecord.init(entry:)), filter.admits(record) else { continue }
             let boosted = MemoryScoring.boosted(
                 score: score,
                 importance: record.importance,
@@ -268,8 +271,7 @@ public final class MemoryBank: Sendable {
             )
         }
         let distinct = NearDuplicates.removing(from: hits, cosineThreshold: 0.95) { vectorsByID[$0.record.id] }
-        let textual = NearDuplicates.removing(from: distinct, jaccardThreshold: 0.8) { $0.record.body }
-        return Array(textual.prefix(limit))
+        return NearDuplicates.removing(from: distinct, jaccardThreshold: 0.8, limit: limit) { $0.record.body }
     }
 
     /// BM25 over title, body and tags (porter-stemmed); the query's words are OR-ed, so any text is a valid query.

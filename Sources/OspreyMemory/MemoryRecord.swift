@@ -1,4 +1,5 @@
 public import Foundation
+import OspreyStore
 
 /// One memory: a Markdown body with the metadata that decides when and how it is recalled.
 ///
@@ -127,5 +128,27 @@ public struct MemoryRecord: Hashable, Sendable {
     /// The body's byte count when it is out of bounds.
     static func problem(withBody body: String) -> Int? {
         (1...maximumBodyBytes).contains(body.utf8.count) ? nil : body.utf8.count
+    }
+}
+
+extension MemoryRecord {
+    /// The record an index row holds; nil if the row no longer makes a valid record (its file is the truth).
+    init?(entry: Memories.Entry) {
+        guard let type = MemoryType(rawValue: entry.type), let source = MemorySource(rawValue: entry.source),
+            let trust = MemoryTrust(rawValue: entry.trust)
+        else { return nil }
+        try? self.init(
+            id: entry.id,
+            type: type,
+            tags: entry.tags,
+            source: source,
+            provenance: entry.provenance,
+            trust: trust,
+            importance: entry.importance,
+            created: entry.created,
+            lastUsed: entry.lastUsed,
+            title: entry.title,
+            body: entry.body
+        )
     }
 }

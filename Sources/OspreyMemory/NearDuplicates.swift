@@ -29,16 +29,17 @@ public enum NearDuplicates {
     }
 
     /// The results in order, without any whose text shares at least `threshold` of its word shingles (Jaccard
-    /// similarity) with a better-ranked kept result.
+    /// similarity) with a better-ranked kept result; stops once `limit` are kept, so texts past that are never read.
     public static func removing<Result>(
         from ranked: [Result],
         jaccardThreshold threshold: Double = 0.8,
+        limit: Int = .max,
         text: (Result) -> String
     ) -> [Result] {
         var kept: [Result] = []
-        var keptShingles: [Set<String>] = []
-        for result in ranked {
-            let shingles = shingles(of: text(result))
+        var keptShingles: [[UInt64]] = []
+        for result in ranked where kept.count < limit {
+            let shingles = shingleHashes(of: text(result))
             if !keptShingles.contains(where: { jaccard($0, shingles) >= threshold }) {
                 kept.append(result)
                 keptShingles.append(shingles)
@@ -55,7 +56,7 @@ public enum NearDuplicates {
 
     /// The Jaccard similarity of the two texts' 3-word shingles, in 0...1 (1 for two texts without words).
     public static func textSimilarity(_ a: String, _ b: String) -> Double {
-        jaccard(shingles(of: a), shingles(of: b))
+        jaccard(shingleHashes(of: a), shingleHashes(of: b))
     }
 
     /// Every run of `size` consecutive words, lowercased, with punctuation ignored; a shorter text is one shingle.
@@ -68,8 +69,57 @@ public enum NearDuplicates {
         return Set((0...(words.count - size)).map { words[$0..<($0 + size)].joined(separator: " ") })
     }
 
-    private static func jaccard(_ a: Set<String>, _ b: Set<String>) -> Double {
+    /// The same shingles as ``shingles(of:size:)``, each as a 64-bit hash of its words (FNV-1a per word, mixed in
+    /// order), sorted and unique: no string is built, and two sets compare by one merge. A false match needs a
+    /// 64-bit collision.
+    static func shingleHashes(of text: String, size: Int = 3) -> [UInt64] {
+        let basis: UInt64 = 0xcbf2_9ce4_8422_2325
+        var words: [UInt64] = []
+        var hash = basis
+        var inWord = false
+        for character in text.lowercased() {
+            if character.isLetter || character.isNumber {
+                for byte in character.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
+                inWord = true
+            } else if inWord {
+                words.append(hash)
+                hash = basis
+                inWord = false
+            }
+        }
+        if inWord { words.append(hash) }
+        func mix(_ run: ArraySlice<UInt64>) -> UInt64 {
+            run.reduce(UInt64(run.count)) { ($0 &* 0x9e37_79b9_7f4a_7c15) ^ $1 ^ ($1 >> 29) }
+        }
+        guard words.count > size else { return words.isEmpty ? [] : [mix(words[...])] }
+        var shingles = (0...(words.count - size)).map { mix(words[$0..<($0 + size)]) }
+        shingles.sort()
+        var unique = 0
+        for value in shingles where unique == 0 || shingles[unique - 1] != value {
+            shingles[unique] = value
+            unique += 1
+        }
+        shingles.removeLast(shingles.count - unique)
+        return shingles
+    }
+
+    /// Jaccard of two sorted, unique arrays, by one merge.
+    private static func jaccard(_ a: [UInt64], _ b: [UInt64]) -> Double {
         if a.isEmpty && b.isEmpty { return 1 }
-        return Double(a.intersection(b).count) / Double(a.union(b).count)
+        var i = 0
+        var j = 0
+        var shared = 0
+        while i < a.count && j < b.count {
+            if a[i] == b[j] {
+                shared += 1
+                i += 1
+                j += 1
+            } else if a[i] < b[j] {
+                i += 1
+            } else {
+                j += 1
+            }
+        }
+        return Double(shared) / Double(a.count + b.count - shared)
     }
 }

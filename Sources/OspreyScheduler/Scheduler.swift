@@ -168,7 +168,7 @@ public actor Scheduler {
     @discardableResult
     public func observe(_ event: Event, now: Date = Date()) async throws -> [TaskRecord] {
         var submitted: [TaskRecord] = []
-        for schedule in try await store.schedules.list() {
+        for schedule in try await store.schedules.triggers() {
             guard let type = schedule.triggerEvent, Self.matches(type, event.type.rawValue) else { continue }
             if let task = event.task, firedTasks[schedule.id]?.contains(task) == true { continue }
             guard schedule.triggerFilter.allSatisfy({ event.payload[$0.key] == $0.value }) else { continue }

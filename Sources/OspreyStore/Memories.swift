@@ -101,6 +101,47 @@ public struct Memories: Sendable {
         }
     }
 
+    /// The indexed rows of `ids` (those that exist), by id, in one read: search builds its hits from these
+    /// instead of reading and parsing each hit's file.
+    public func entries(_ ids: [String]) async throws -> [String: Entry] {
+        guard !ids.isEmpty else { return [:] }
+        return try await writer.read { db in
+            var entries: [String: Entry] = [:]
+            // SQLite allows 32,766 parameters; a search asks for a few hundred at most, but stay well under.
+            for chunk in stride(from: 0, to: ids.count, by: 500).map({ ids[$0..<min($0 + 500, ids.count)] }) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
+                let rows = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT id, type, tags, source, provenance, trust, importance, created_at, last_used_at, title,
+                            body, content_hash
+                        FROM memories WHERE id IN (\(marks))
+                        """,
+                    arguments: StatementArguments(Array(chunk))
+                )
+                for row in rows {
+                    let tags = (try? JSONValue.parse(row["tags"] as String))?.arrayValue?.compactMap(\.stringValue)
+                    let entry = Entry(
+                        id: row["id"],
+                        type: row["type"],
+                        tags: tags ?? [],
+                        source: row["source"],
+                        provenance: row["provenance"],
+                        trust: row["trust"],
+                        importance: row["importance"],
+                        created: WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0),
+                        lastUsed: (row["last_used_at"] as String?).flatMap(WireFormat.date(from:)),
+                        title: row["title"],
+                        body: row["body"],
+                        contentHash: row["content_hash"]
+                    )
+                    entries[entry.id] = entry
+                }
+            }
+            return entries
+        }
+    }
+
     /// The content hash of every indexed memory, by id.
     public func contentHashes() async throws -> [String: String] {
         try await writer.read { db in

@@ -46,8 +46,9 @@ public struct Provenance: Sendable {
     public func holdsTaintedContent(_ path: String) async throws -> Bool {
         try await writer.read { db in
             try Bool.fetchOne(
-                db,
-                sql: "SELECT 1 FROM file_provenance WHERE path = ? OR substr(path, 1, ?) = ? LIMIT 1",
+                db.cachedStatement(
+                    sql: "SELECT 1 FROM file_provenance WHERE path = ? OR substr(path, 1, ?) = ? LIMIT 1"
+                ),
                 arguments: [path, path.count + 1, path.hasSuffix("/") ? path : path + "/"]
             ) ?? false
         }

@@ -1,6 +1,7 @@
 public import Foundation
 public import GRDB
 public import OspreyCore
+import Synchronization
 
 /// A schedule as stored: when it fires (a time spec or an event trigger) and the task it submits.
 public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
@@ -92,6 +93,13 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
 public struct Schedules: Sendable {
     let writer: any DatabaseWriter
     let ledger: Ledger
+    /// The event-triggered schedules, kept in memory between changes: the scheduler asks for them on every event.
+    private let triggerCache = TriggerCache()
+
+    init(writer: any DatabaseWriter, ledger: Ledger) {
+        self.writer = writer
+        self.ledger = ledger
+    }
 
     /// A schedule as a client asks for it, and as it is stored once the scheduler has checked it (parsed the spec
     /// and zone, worked out ``nextFireAt``). One type from the API and the agent tools down to the row.
@@ -157,6 +165,8 @@ public struct Schedules: Sendable {
 
     public func add(_ draft: Draft, actor: Principal) async throws -> ScheduleRecord {
         let id = ScheduleRecord.ID.random(prefix: "sch")
+        triggerCache.changing()
+        defer { triggerCache.changed() }
         return try await writer.transaction { db in
             try db.execute(
                 sql: """
@@ -193,6 +203,8 @@ public struct Schedules: Sendable {
         task: TaskRecord.ID?,
         reason: String
     ) async throws {
+        triggerCache.changing()
+        defer { triggerCache.changed() }
         try await writer.transaction { db in
             try db.execute(
                 sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ? WHERE id = ?",
@@ -226,6 +238,8 @@ public struct Schedules: Sendable {
         changed: [String],
         task: TaskRecord.ID?
     ) async throws {
+        triggerCache.changing()
+        defer { triggerCache.changed() }
         try await writer.transaction { db in
             try db.execute(
                 sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ?, state = ? WHERE id = ?",
@@ -264,6 +278,8 @@ public struct Schedules: Sendable {
     }
 
     public func remove(_ id: ScheduleRecord.ID, actor: Principal) async throws {
+        triggerCache.changing()
+        defer { triggerCache.changed() }
         try await writer.transaction { db in
             try db.execute(sql: "DELETE FROM schedules WHERE id = ?", arguments: [id.rawValue])
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
@@ -284,10 +300,46 @@ public struct Schedules: Sendable {
         }
     }
 
+    /// The schedules with an event trigger, oldest first, as ``list()`` would give them; read from the database only
+    /// after a change, so matching an event against them costs no query.
+    public func triggers() async throws -> [ScheduleRecord] {
+        let (cached, generation) = triggerCache.current()
+        if let cached { return cached }
+        let loaded = try await writer.read { db in
+            try ScheduleRecord.fetchAll(
+                db,
+                sql: "SELECT * FROM schedules WHERE trigger_event IS NOT NULL ORDER BY created_at, id"
+            )
+        }
+        triggerCache.store(loaded, ifStill: generation)
+        return loaded
+    }
+
     static func fetch(_ id: ScheduleRecord.ID, in db: Database) throws -> ScheduleRecord {
         guard let schedule = try ScheduleRecord.fetchOne(db, key: id.rawValue) else {
             throw StoreError.notFound(kind: "schedule", id: id.rawValue)
         }
         return schedule
     }
+}
+
+/// The trigger schedules as last read. A change marks the cache open from before its transaction until after its
+/// commit: in between, readers go to the database; and a read that overlapped a change is not kept, so the cache
+/// never holds what the database no longer says.
+private final class TriggerCache: Sendable {
+    private let state = Mutex<(schedules: [ScheduleRecord]?, generation: Int, changing: Int)>((nil, 0, 0))
+
+    /// The cached schedules (nil while a change is under way or after one), and the generation to store a read under.
+    func current() -> (schedules: [ScheduleRecord]?, generation: Int) {
+        state.withLock { ($0.changing > 0 ? nil : $0.schedules, $0.generation) }
+    }
+
+    func store(_ schedules: [ScheduleRecord], ifStill generation: Int) {
+        state.withLock { if $0.generation == generation && $0.changing == 0 { $0.schedules = schedules } }
+    }
+
+    func changing() { state.withLock { $0 = (nil, $0.generation + 1, $0.changing + 1) } }
+
+    /// After the change committed (or failed: a spurious reload costs one query).
+    func changed() { state.withLock { $0 = (nil, $0.generation + 1, $0.changing - 1) } }
 }

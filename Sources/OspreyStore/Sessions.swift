@@ -23,8 +23,9 @@ public struct Sessions: Sendable {
         let now = Date()
         let session = Session(id: .random(prefix: "ses"), agent: agent, title: title, createdAt: now, updatedAt: now)
         try await writer.transaction { db in
-            try db.execute(
-                sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            try db.cachedStatement(
+                sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+            ).execute(
                 arguments: [
                     session.id.rawValue, agent, title, WireFormat.timestamp(now), WireFormat.timestamp(now),
                 ]
@@ -70,11 +71,12 @@ public struct Sessions: Sendable {
 
     static func fetch(_ db: Database, _ id: Session.ID) throws -> Session {
         let session = try Session.fetchOne(
-            db,
-            sql: """
-                SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
-                FROM sessions s WHERE s.id = ?
-                """,
+            db.cachedStatement(
+                sql: """
+                    SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
+                    FROM sessions s WHERE s.id = ?
+                    """
+            ),
             arguments: [id.rawValue]
         )
         guard let session else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
@@ -110,21 +112,19 @@ public struct Sessions: Sendable {
         in db: Database
     ) throws -> (StoredMessage, Event) {
         let message = ledger.redactor.redact(message)
-        guard try Bool.fetchOne(db, sql: "SELECT 1 FROM sessions WHERE id = ?", arguments: [id.rawValue]) ?? false
+        guard
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM sessions WHERE id = ?"), arguments: [id.rawValue])
+                ?? false
         else {
             throw StoreError.notFound(kind: "session", id: id.rawValue)
         }
         let now = Date()
         let content = try WireFormat.string(message.content)
-        try db.execute(
-            sql: "INSERT INTO messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?)",
-            arguments: [id.rawValue, message.role.rawValue, content, WireFormat.timestamp(now)]
-        )
+        try db.cachedStatement(sql: "INSERT INTO messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?)")
+            .execute(arguments: [id.rawValue, message.role.rawValue, content, WireFormat.timestamp(now)])
         let seq = Int(db.lastInsertedRowID)
-        try db.execute(
-            sql: "UPDATE sessions SET updated_at = ? WHERE id = ?",
-            arguments: [WireFormat.timestamp(now), id.rawValue]
-        )
+        try db.cachedStatement(sql: "UPDATE sessions SET updated_at = ? WHERE id = ?")
+            .execute(arguments: [WireFormat.timestamp(now), id.rawValue])
         let events = try ledger.append(
             [
                 EventDraft(
@@ -144,8 +144,7 @@ public struct Sessions: Sendable {
         try await writer.read { db in
             _ = try Self.fetch(db, id)
             return try Row.fetchAll(
-                db,
-                sql: "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                db.cachedStatement(sql: "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
                 arguments: [id.rawValue, after, limit]
             ).map(Self.storedMessage(from:))
         }

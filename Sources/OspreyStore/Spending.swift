@@ -47,8 +47,7 @@ public struct Spending: Sendable {
         // with a `Row` the blocking overload is chosen, which parks a cooperative thread waiting for a reader.
         return try await writer.read { db in
             let row = try Row.fetchOne(
-                db,
-                sql: "SELECT tokens, cost_usd FROM usage_daily WHERE agent = ? AND day = ?",
+                db.cachedStatement(sql: "SELECT tokens, cost_usd FROM usage_daily WHERE agent = ? AND day = ?"),
                 arguments: [agent, day]
             )
             return Total(tokens: row?["tokens"] ?? 0, costUSD: row?["cost_usd"] ?? 0)

@@ -352,11 +352,10 @@ public struct Tasks: Sendable {
     /// what an attempt spent survives a crash, so a resumed task goes on from it.
     static func spend(_ id: TaskRecord.ID, tokens: Int, costUSD: Double, in db: Database) throws {
         guard tokens != 0 || costUSD != 0 else { return }
-        try db.execute(
+        try db.cachedStatement(
             sql: Self.chain
-                + "UPDATE tasks SET tokens = tokens + ?, cost_usd = cost_usd + ? WHERE id IN (SELECT id FROM chain)",
-            arguments: [id.rawValue, tokens, costUSD]
-        )
+                + "UPDATE tasks SET tokens = tokens + ?, cost_usd = cost_usd + ? WHERE id IN (SELECT id FROM chain)"
+        ).execute(arguments: [id.rawValue, tokens, costUSD])
     }
 
     /// The task whose transcript is `session`, if any: the task of an event about that session.

@@ -46,6 +46,24 @@ struct NearDuplicatesTests {
         #expect(abs(NearDuplicates.textSimilarity(a, b) - expected) < 1e-12)
     }
 
+    @Test func theHashedShinglesGiveTheSameSimilarityAsTheWordShingles() {
+        // Texts from a small vocabulary with repeats, punctuation, case and non-ASCII letters, so pairs share some
+        // shingles, all or none.
+        let vocabulary = ["Wing", "wing", "flow", "Mach", "über", "naïve", "3", "42", "flow,", "(wing)", "Ωmega", "—"]
+        var state: UInt64 = 7
+        func next() -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Int(state >> 33)
+        }
+        let texts = (0..<60).map { _ in (0..<(next() % 14)).map { _ in vocabulary[next() % 12] }.joined(separator: " ")
+        }
+        for (a, b) in Array(zip(texts, texts.reversed())) + Array(zip(texts, texts.dropFirst())) {
+            let (x, y) = (NearDuplicates.shingles(of: a), NearDuplicates.shingles(of: b))
+            let expected = x.isEmpty && y.isEmpty ? 1 : Double(x.intersection(y).count) / Double(x.union(y).count)
+            #expect(abs(NearDuplicates.textSimilarity(a, b) - expected) < 1e-12, "\(a) | \(b)")
+        }
+    }
+
     @Test func textDuplicatesAreDroppedAtTheThreshold() {
         let texts = [
             "Deploys go out on Tuesdays after the standup meeting ends",
@@ -56,6 +74,7 @@ struct NearDuplicatesTests {
         // The fourth shares 8 of 9 shingles with the first (0.89 ≥ 0.8).
         #expect(NearDuplicates.removing(from: texts) { $0 } == [texts[0], texts[2]])
         #expect(NearDuplicates.removing(from: texts, jaccardThreshold: 0.95) { $0 } == [texts[0], texts[2], texts[3]])
+        #expect(NearDuplicates.removing(from: texts, jaccardThreshold: 0.95, limit: 2) { $0 } == [texts[0], texts[2]])
     }
 
     @Test func cosineHandlesZeroAndMismatchedVectors() {

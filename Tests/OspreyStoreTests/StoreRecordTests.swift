@@ -79,4 +79,28 @@ struct StoreRecordTests {
         // Then they read back exactly: a routine compares them with its next observations
         #expect(try await store.schedules.get(schedule.id).state == state)
     }
+
+    @Test func theTriggerSchedulesFollowEveryChange() async throws {
+        // Given a time schedule and an event-triggered one
+        let store = try Store.inMemory()
+        _ = try await store.schedules.add(Schedules.Draft(spec: "@hourly", title: "t", instructions: "x"), actor: .test)
+        let trigger = try await store.schedules.add(
+            Schedules.Draft(triggerEvent: "task.failed", title: "on failure", instructions: "x"),
+            actor: .test
+        )
+        // Then only the trigger is matched against events, read once and then kept
+        #expect(try await store.schedules.triggers().map(\.id) == [trigger.id])
+        #expect(try await store.schedules.triggers().map(\.id) == [trigger.id])
+        // And a firing, a new trigger and a removal show at once
+        let fired = Date(timeIntervalSince1970: 1_800_000_000)
+        try await store.schedules.fired(trigger.id, at: fired, next: nil, task: nil, reason: "test")
+        #expect(try await store.schedules.triggers().first?.lastFiredAt == fired)
+        let second = try await store.schedules.add(
+            Schedules.Draft(triggerEvent: "memory.*", title: "on memory", instructions: "x"),
+            actor: .test
+        )
+        #expect(Set(try await store.schedules.triggers().map(\.id)) == [trigger.id, second.id])
+        try await store.schedules.remove(trigger.id, actor: .test)
+        #expect(try await store.schedules.triggers().map(\.id) == [second.id])
+    }
 }
