@@ -69,24 +69,27 @@ struct AgentBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try await report {
-            let (ready, signal) = AsyncStream<Int>.makeStream()
-            let app = Application(
-                router: Self.scriptedModel(),
-                configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                onServerRunning: { channel in
-                    signal.yield(channel.localAddress?.port ?? 0)
-                    signal.finish()
-                },
-                logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-            )
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await app.run() }
-                var port = 0
-                for await bound in ready { port = bound }
-                try await measure(baseURL: "http://127.0.0.1:\(port)/v1")
-                group.cancelAll()
-            }
+        try await report { try await Self.withScriptedModel { try await measure(baseURL: $0) } }
+    }
+
+    /// Runs `body` with the base URL (`http://127.0.0.1:PORT/v1`) of ``scriptedModel()`` served in this process.
+    static func withScriptedModel(_ body: (String) async throws -> Void) async throws {
+        let (ready, signal) = AsyncStream<Int>.makeStream()
+        let app = Application(
+            router: scriptedModel(),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                signal.yield(channel.localAddress?.port ?? 0)
+                signal.finish()
+            },
+            logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
+        )
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.run() }
+            var port = 0
+            for await bound in ready { port = bound }
+            try await body("http://127.0.0.1:\(port)/v1")
+            group.cancelAll()
         }
     }
 

@@ -1,8 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
-import Hummingbird
-import Logging
 import NIOCore
 import NIOHTTP1
 import OspreyCore
@@ -29,25 +27,7 @@ struct GatewayBench: AsyncParsableCommand {
     var python = "python3"
 
     func run() async throws {
-        try await report {
-            let (ready, signal) = AsyncStream<Int>.makeStream()
-            let app = Application(
-                router: AgentBench.scriptedModel(),
-                configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                onServerRunning: { channel in
-                    signal.yield(channel.localAddress?.port ?? 0)
-                    signal.finish()
-                },
-                logger: Logger(label: "bench", factory: { _ in SwiftLogNoOpLogHandler() })
-            )
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await app.run() }
-                var modelPort = 0
-                for await bound in ready { modelPort = bound }
-                try await measure(modelURL: "http://127.0.0.1:\(modelPort)/v1")
-                group.cancelAll()
-            }
-        }
+        try await report { try await AgentBench.withScriptedModel { try await measure(modelURL: $0) } }
     }
 
     func measure(modelURL: String) async throws {
