@@ -195,12 +195,7 @@ struct StartupBench: AsyncParsableCommand {
 
     func run() async throws {
         try await report {
-            // The gateway is the `osprey` built beside this binary (`swift build` puts every product in one folder).
-            let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-                .deletingLastPathComponent().appendingPathComponent("osprey").path
-            guard FileManager.default.isExecutableFile(atPath: executable) else {
-                throw BenchError("no osprey executable at \(executable): run swift build --product osprey")
-            }
+            let executable = try Self.ospreyExecutable()
             var starts: [Double] = []
             var rss: [Double] = []
             for run in 0..<runs {
@@ -254,6 +249,16 @@ struct StartupBench: AsyncParsableCommand {
                 )
             )
         }
+    }
+
+    /// The `osprey` built beside this binary (`swift build` puts every product in one folder).
+    static func ospreyExecutable() throws -> String {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+            .deletingLastPathComponent().appendingPathComponent("osprey").path
+        guard FileManager.default.isExecutableFile(atPath: executable) else {
+            throw BenchError("no osprey executable at \(executable): run swift build --product osprey")
+        }
+        return executable
     }
 
     static func residentMB(pid: Int32) -> Double {

@@ -131,13 +131,8 @@ struct GatewayBench: AsyncParsableCommand {
 
     /// `osprey gateway` built beside this binary, started on a fresh home; returns once /health answers 200.
     static func startGateway(home: URL, port: Int) throws -> Process {
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
-            .deletingLastPathComponent().appendingPathComponent("osprey").path
-        guard FileManager.default.isExecutableFile(atPath: executable) else {
-            throw BenchError("no osprey executable at \(executable): run swift build --product osprey")
-        }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
+        process.executableURL = URL(fileURLWithPath: try StartupBench.ospreyExecutable())
         process.arguments = ["gateway", "--home", home.path, "--port", String(port)]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

@@ -450,21 +450,7 @@ public final class MemoryBank: Sendable {
     }
 
     func index(_ record: MemoryRecord, event: Event.Kind?, actor: Principal) async throws {
-        let text = record.markdown()
-        let entry = Memories.Entry(
-            id: record.id,
-            type: record.type.rawValue,
-            tags: record.tags,
-            source: record.source.rawValue,
-            provenance: record.provenance,
-            trust: record.trust.rawValue,
-            importance: record.importance,
-            created: record.created,
-            lastUsed: record.lastUsed,
-            title: record.title,
-            body: record.body,
-            contentHash: Event.sha256Hex(text)
-        )
+        let entry = record.entry(contentHash: Event.sha256Hex(record.markdown()))
         let draft = event.map { event in
             EventDraft(
                 type: event,

@@ -131,7 +131,26 @@ public struct MemoryRecord: Hashable, Sendable {
     }
 }
 
+/// A record and its index row, both ways: what ``MemoryBank`` indexes, and what search reads back.
 extension MemoryRecord {
+    /// The index row for this record; `contentHash` is the hash of its file, so a reindex skips unchanged files.
+    func entry(contentHash: String) -> Memories.Entry {
+        Memories.Entry(
+            id: id,
+            type: type.rawValue,
+            tags: tags,
+            source: source.rawValue,
+            provenance: provenance,
+            trust: trust.rawValue,
+            importance: importance,
+            created: created,
+            lastUsed: lastUsed,
+            title: title,
+            body: body,
+            contentHash: contentHash
+        )
+    }
+
     /// The record an index row holds; nil if the row no longer makes a valid record (its file is the truth).
     init?(entry: Memories.Entry) {
         guard let type = MemoryType(rawValue: entry.type), let source = MemorySource(rawValue: entry.source),

@@ -88,7 +88,7 @@ struct StoreRecordTests {
             Schedules.Draft(triggerEvent: "task.failed", title: "on failure", instructions: "x"),
             actor: .test
         )
-        // Then only the trigger is matched against events, read once and then kept
+        // Then only the trigger is matched against events, and a second read (from memory) says the same
         #expect(try await store.schedules.triggers().map(\.id) == [trigger.id])
         #expect(try await store.schedules.triggers().map(\.id) == [trigger.id])
         // And a firing, a new trigger and a removal show at once
