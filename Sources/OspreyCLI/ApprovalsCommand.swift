@@ -11,69 +11,63 @@ struct ApprovalsCommand: AsyncParsableCommand {
         subcommands: [List.self, Approve.self, Reject.self]
     )
 
-    struct List: AsyncParsableCommand {
+    struct List: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "List approvals (pending ones by default).")
         @OptionGroup var options: HomeOptions
         @Option(help: "pending, granted, denied, expired, used or all.") var status = "pending"
         @Flag(help: "Print the JSON the API returned.") var json = false
 
-        func run() async throws {
-            try await report {
-                let result = try await GatewayClient(home: options.resolved).request(
-                    .GET,
-                    "/api/approvals?status=\(status.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+        func run(_ gateway: GatewayClient) async throws {
+            let result = try await gateway.request(
+                .GET,
+                "/api/approvals?status=\(status.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
+            )
+            if json {
+                print(result.canonicalJSON)
+                return
+            }
+            let approvals = result["approvals"]?.arrayValue ?? []
+            if approvals.isEmpty { FileHandle.standardError.write(Data("no \(status) approvals\n".utf8)) }
+            for approval in approvals {
+                let field = { (key: String) in approval[key]?.stringValue ?? "-" }
+                print(
+                    "\(field("id"))  \(field("status"))  \(field("agent"))  \(field("tool"))  \(field("risk"))  expires \(field("expires_at"))"
                 )
-                if json {
-                    print(result.canonicalJSON)
-                    return
-                }
-                let approvals = result["approvals"]?.arrayValue ?? []
-                if approvals.isEmpty { FileHandle.standardError.write(Data("no \(status) approvals\n".utf8)) }
-                for approval in approvals {
-                    let field = { (key: String) in approval[key]?.stringValue ?? "-" }
-                    print(
-                        "\(field("id"))  \(field("status"))  \(field("agent"))  \(field("tool"))  \(field("risk"))  expires \(field("expires_at"))"
-                    )
-                    print("    \(field("reason"))")
-                    print("    arguments: \(field("arguments").prefix(300))")
-                }
+                print("    \(field("reason"))")
+                print("    arguments: \(field("arguments").prefix(300))")
             }
         }
     }
 
-    struct Approve: AsyncParsableCommand {
+    struct Approve: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "Allow a waiting tool call (once by default).")
         @OptionGroup var options: HomeOptions
         @Argument(help: "Approval id.") var id: String
         @Flag(help: "Also allow the same call with the same arguments for the rest of the session.") var session = false
 
-        func run() async throws {
-            try await report {
-                let result = try await GatewayClient(home: options.resolved).request(
-                    .POST,
-                    "/api/approvals/\(id)/approve",
-                    body: ["scope": .string(session ? "session" : "once")]
-                )
-                print(
-                    "\(result["id"]?.stringValue ?? id) \(result["status"]?.stringValue ?? "") (\(result["scope"]?.stringValue ?? ""))"
-                )
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            let result = try await gateway.request(
+                .POST,
+                "/api/approvals/\(id)/approve",
+                body: ["scope": .string(session ? "session" : "once")]
+            )
+            print(
+                "\(result["id"]?.stringValue ?? id) \(result["status"]?.stringValue ?? "") (\(result["scope"]?.stringValue ?? ""))"
+            )
         }
     }
 
-    struct Reject: AsyncParsableCommand {
+    struct Reject: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "Deny a waiting tool call.")
         @OptionGroup var options: HomeOptions
         @Argument(help: "Approval id.") var id: String
 
-        func run() async throws {
-            try await report {
-                let result = try await GatewayClient(home: options.resolved).request(
-                    .POST,
-                    "/api/approvals/\(id)/reject"
-                )
-                print("\(result["id"]?.stringValue ?? id) \(result["status"]?.stringValue ?? "")")
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            let result = try await gateway.request(
+                .POST,
+                "/api/approvals/\(id)/reject"
+            )
+            print("\(result["id"]?.stringValue ?? id) \(result["status"]?.stringValue ?? "")")
         }
     }
 }

@@ -140,7 +140,7 @@ struct AskCommand: AsyncParsableCommand {
     }
 }
 
-struct ChatCommand: AsyncParsableCommand {
+struct ChatCommand: GatewayClientCommand {
     static let configuration = CommandConfiguration(
         commandName: "chat",
         abstract: "Talk to an agent interactively (streaming). Empty line or /exit quits."
@@ -149,32 +149,26 @@ struct ChatCommand: AsyncParsableCommand {
     @Option(help: "Continue this session.") var session: String?
     @Option(help: "Agent to use for a new session.") var agent: String?
 
-    func run() async throws {
-        try await report {
-            var conversation = Conversation(
-                client: try GatewayClient(home: options.resolved),
-                session: session,
-                agent: agent
-            )
-            while true {
-                FileHandle.standardOutput.write(Data("> ".utf8))
-                guard let line = readLine(), !line.isEmpty, line != "/exit" else { break }
-                switch try await conversation.send(line, echo: true) {
-                case .done(let result):
-                    let tokens = result["tokens"]?.intValue ?? 0
-                    FileHandle.standardError.write(
-                        Data("[\(tokens) tokens, \(result["duration_ms"]?.intValue ?? 0) ms]\n".utf8)
-                    )
-                case .failed(_, let message):
-                    FileHandle.standardError.write(Data("osprey: \(message)\n".utf8))
-                }
+    func run(_ gateway: GatewayClient) async throws {
+        var conversation = Conversation(client: gateway, session: session, agent: agent)
+        while true {
+            FileHandle.standardOutput.write(Data("> ".utf8))
+            guard let line = readLine(), !line.isEmpty, line != "/exit" else { break }
+            switch try await conversation.send(line, echo: true) {
+            case .done(let result):
+                let tokens = result["tokens"]?.intValue ?? 0
+                FileHandle.standardError.write(
+                    Data("[\(tokens) tokens, \(result["duration_ms"]?.intValue ?? 0) ms]\n".utf8)
+                )
+            case .failed(_, let message):
+                FileHandle.standardError.write(Data("osprey: \(message)\n".utf8))
             }
-            if let session = conversation.session { FileHandle.standardError.write(Data("session \(session)\n".utf8)) }
         }
+        if let session = conversation.session { FileHandle.standardError.write(Data("session \(session)\n".utf8)) }
     }
 }
 
-struct ModelsCommand: AsyncParsableCommand {
+struct ModelsCommand: GatewayClientCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
         abstract: "List providers, models, breaker states and agents."
@@ -182,25 +176,23 @@ struct ModelsCommand: AsyncParsableCommand {
     @OptionGroup var options: HomeOptions
     @Flag(help: "Print JSON.") var json = false
 
-    func run() async throws {
-        try await report {
-            let result = try await GatewayClient(home: options.resolved).request(.GET, "/api/models")
-            if json { return printJSON(result) }
-            for provider in result["providers"]?.arrayValue ?? [] {
-                let models = (provider["models"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
-                print(
-                    "\(provider["name"]?.stringValue ?? "?")  \(provider["kind"]?.stringValue ?? "?")  breaker \(provider["breaker"]?.stringValue ?? "?")  models: \(models)"
-                )
-            }
-            if result["local_model"]?["enabled"] == true {
-                print(
-                    "local model: \(result["local_model"]?["running"] == true ? "running" : "not started") at \(result["local_model"]?["base_url"]?.stringValue ?? "")"
-                )
-            }
-            for (name, agent) in (result["agents"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
-                let routes = (agent["routes"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: " -> ")
-                print("agent \(name): \(routes)")
-            }
+    func run(_ gateway: GatewayClient) async throws {
+        let result = try await gateway.request(.GET, "/api/models")
+        if json { return printJSON(result) }
+        for provider in result["providers"]?.arrayValue ?? [] {
+            let models = (provider["models"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ")
+            print(
+                "\(provider["name"]?.stringValue ?? "?")  \(provider["kind"]?.stringValue ?? "?")  breaker \(provider["breaker"]?.stringValue ?? "?")  models: \(models)"
+            )
+        }
+        if result["local_model"]?["enabled"] == true {
+            print(
+                "local model: \(result["local_model"]?["running"] == true ? "running" : "not started") at \(result["local_model"]?["base_url"]?.stringValue ?? "")"
+            )
+        }
+        for (name, agent) in (result["agents"]?.objectValue ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let routes = (agent["routes"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: " -> ")
+            print("agent \(name): \(routes)")
         }
     }
 }

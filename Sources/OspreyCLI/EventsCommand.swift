@@ -4,7 +4,7 @@ import NIOCore
 import NIOHTTP1
 import OspreyCore
 
-struct EventsCommand: AsyncParsableCommand {
+struct EventsCommand: GatewayClientCommand {
     static let configuration = CommandConfiguration(
         commandName: "events",
         abstract: "Print ledger events; --follow streams new ones."
@@ -17,32 +17,29 @@ struct EventsCommand: AsyncParsableCommand {
     @Option(help: "At most this many (without --follow).") var limit = 100
     @Flag(help: "Print each event as one JSON line.") var json = false
 
-    func run() async throws {
-        try await report {
-            let client = try GatewayClient(home: options.resolved)
-            var query = "after=\(after)"
-            if let type {
-                query += "&type=\(type.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? type)"
-            }
-            if let session {
-                query += "&session=\(session.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? session)"
-            }
-            if follow {
-                var parser = ServerSentEventParser()
-                try await client.stream("/api/events/stream?\(query)", headers: [("Accept", "text/event-stream")]) {
-                    chunk in
-                    for event in parser.feed(chunk.readableBytesView) {
-                        guard let value = try? JSONValue.parse(event.data) else { continue }
-                        FileHandle.standardOutput.write(
-                            Data(((json ? value.canonicalJSON : Self.line(value)) + "\n").utf8)
-                        )
-                    }
-                }
-                return
-            }
-            let page = try await client.request(.GET, "/api/events?\(query)&limit=\(min(max(limit, 1), 1000))")
-            for event in page["events"]?.arrayValue ?? [] { print(json ? event.canonicalJSON : Self.line(event)) }
+    func run(_ gateway: GatewayClient) async throws {
+        var query = "after=\(after)"
+        if let type {
+            query += "&type=\(type.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? type)"
         }
+        if let session {
+            query += "&session=\(session.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? session)"
+        }
+        if follow {
+            var parser = ServerSentEventParser()
+            try await gateway.stream("/api/events/stream?\(query)", headers: [("Accept", "text/event-stream")]) {
+                chunk in
+                for event in parser.feed(chunk.readableBytesView) {
+                    guard let value = try? JSONValue.parse(event.data) else { continue }
+                    FileHandle.standardOutput.write(
+                        Data(((json ? value.canonicalJSON : Self.line(value)) + "\n").utf8)
+                    )
+                }
+            }
+            return
+        }
+        let page = try await gateway.request(.GET, "/api/events?\(query)&limit=\(min(max(limit, 1), 1000))")
+        for event in page["events"]?.arrayValue ?? [] { print(json ? event.canonicalJSON : Self.line(event)) }
     }
 
     static func line(_ event: JSONValue) -> String {

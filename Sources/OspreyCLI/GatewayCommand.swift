@@ -43,7 +43,7 @@ struct GatewayCommand: AsyncParsableCommand {
     }
 }
 
-struct StatusCommand: AsyncParsableCommand {
+struct StatusCommand: GatewayClientCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show whether the gateway runs, and its counters."
@@ -51,18 +51,16 @@ struct StatusCommand: AsyncParsableCommand {
     @OptionGroup var options: HomeOptions
     @Flag(help: "Print JSON.") var json = false
 
-    func run() async throws {
-        try await report {
-            let status = try await GatewayClient(home: options.resolved).request(.GET, "/api/status")
-            if json {
-                printJSON(status)
-                return
-            }
-            print("gateway   running (version \(status["version"]?.stringValue ?? "?"))")
-            print("home      \(status["home"]?.stringValue ?? "?")")
-            print("uptime    \(status["uptime_seconds"]?.intValue ?? 0)s")
-            print("sessions  \(status["sessions"]?.intValue ?? 0)")
-            print("events    \(status["events"]?.intValue ?? 0)")
+    func run(_ gateway: GatewayClient) async throws {
+        let status = try await gateway.request(.GET, "/api/status")
+        if json {
+            printJSON(status)
+            return
         }
+        print("gateway   running (version \(status["version"]?.stringValue ?? "?"))")
+        print("home      \(status["home"]?.stringValue ?? "?")")
+        print("uptime    \(status["uptime_seconds"]?.intValue ?? 0)s")
+        print("sessions  \(status["sessions"]?.intValue ?? 0)")
+        print("events    \(status["events"]?.intValue ?? 0)")
     }
 }

@@ -61,6 +61,19 @@ extension AsyncParsableCommand {
     }
 }
 
+/// A command that asks the running gateway: `run()` finds the gateway through the home and turns any failure into
+/// one line on stderr, so the command itself only says what to ask and how to print the answer.
+protocol GatewayClientCommand: AsyncParsableCommand {
+    var options: HomeOptions { get }
+    func run(_ gateway: GatewayClient) async throws
+}
+
+extension GatewayClientCommand {
+    func run() async throws {
+        try await report { try await run(GatewayClient(home: options.resolved)) }
+    }
+}
+
 struct VersionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "version", abstract: "Print the version.")
     func run() async throws { print("osprey \(Kernel.version)") }

@@ -11,51 +11,46 @@ struct SessionsCommand: AsyncParsableCommand {
         subcommands: [List.self, Show.self, Create.self, Delete.self, Send.self]
     )
 
-    struct List: AsyncParsableCommand {
+    struct List: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "List sessions, most recent first.")
         @OptionGroup var options: HomeOptions
         @Option(help: "At most this many.") var limit = 100
         @Flag(help: "Print JSON.") var json = false
 
-        func run() async throws {
-            try await report {
-                let result = try await GatewayClient(home: options.resolved).request(
-                    .GET,
-                    "/api/sessions?limit=\(limit)"
-                )
-                let sessions = result["sessions"]?.arrayValue ?? []
-                if json { return printJSON(.array(sessions)) }
-                if sessions.isEmpty { return print("no sessions") }
-                for session in sessions {
-                    let id = session["id"]?.stringValue ?? "?"
-                    let agent = session["agent"]?.stringValue ?? "?"
-                    let count = session["message_count"]?.intValue ?? 0
-                    let updated = session["updated_at"]?.stringValue ?? ""
-                    print("\(id)  \(agent)  \(count) messages  \(updated)  \(session["title"]?.stringValue ?? "")")
-                }
+        func run(_ gateway: GatewayClient) async throws {
+            let result = try await gateway.request(
+                .GET,
+                "/api/sessions?limit=\(limit)"
+            )
+            let sessions = result["sessions"]?.arrayValue ?? []
+            if json { return printJSON(.array(sessions)) }
+            if sessions.isEmpty { return print("no sessions") }
+            for session in sessions {
+                let id = session["id"]?.stringValue ?? "?"
+                let agent = session["agent"]?.stringValue ?? "?"
+                let count = session["message_count"]?.intValue ?? 0
+                let updated = session["updated_at"]?.stringValue ?? ""
+                print("\(id)  \(agent)  \(count) messages  \(updated)  \(session["title"]?.stringValue ?? "")")
             }
         }
     }
 
-    struct Show: AsyncParsableCommand {
+    struct Show: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "Show a session and its transcript.")
         @OptionGroup var options: HomeOptions
         @Argument(help: "Session id.") var id: String
         @Flag(help: "Print JSON.") var json = false
 
-        func run() async throws {
-            try await report {
-                let client = try GatewayClient(home: options.resolved)
-                let session = try await client.request(.GET, "/api/sessions/\(Self.escape(id))")
-                let messages = try await client.request(.GET, "/api/sessions/\(Self.escape(id))/messages")
-                if json { return printJSON(["session": session, "messages": messages["messages"] ?? .array([])]) }
-                print("session \(session["id"]?.stringValue ?? id) (agent \(session["agent"]?.stringValue ?? "?"))")
-                for stored in messages["messages"]?.arrayValue ?? [] {
-                    let role = stored["message"]?["role"]?.stringValue ?? "?"
-                    let text = (stored["message"]?["content"]?.arrayValue ?? []).compactMap { $0["text"]?.stringValue }
-                        .joined()
-                    print("[\(role)] \(text)")
-                }
+        func run(_ gateway: GatewayClient) async throws {
+            let session = try await gateway.request(.GET, "/api/sessions/\(Self.escape(id))")
+            let messages = try await gateway.request(.GET, "/api/sessions/\(Self.escape(id))/messages")
+            if json { return printJSON(["session": session, "messages": messages["messages"] ?? .array([])]) }
+            print("session \(session["id"]?.stringValue ?? id) (agent \(session["agent"]?.stringValue ?? "?"))")
+            for stored in messages["messages"]?.arrayValue ?? [] {
+                let role = stored["message"]?["role"]?.stringValue ?? "?"
+                let text = (stored["message"]?["content"]?.arrayValue ?? []).compactMap { $0["text"]?.stringValue }
+                    .joined()
+                print("[\(role)] \(text)")
             }
         }
 
@@ -66,43 +61,39 @@ struct SessionsCommand: AsyncParsableCommand {
         }
     }
 
-    struct Create: AsyncParsableCommand {
+    struct Create: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "Start a new session; prints its id.")
         @OptionGroup var options: HomeOptions
         @Option(help: "Agent name.") var agent: String?
         @Option(help: "Title.") var title: String?
 
-        func run() async throws {
-            try await report {
-                var body: [String: JSONValue] = [:]
-                if let agent { body["agent"] = .string(agent) }
-                if let title { body["title"] = .string(title) }
-                let session = try await GatewayClient(home: options.resolved).request(
-                    .POST,
-                    "/api/sessions",
-                    body: .object(body)
-                )
-                print(session["id"]?.stringValue ?? "")
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            var body: [String: JSONValue] = [:]
+            if let agent { body["agent"] = .string(agent) }
+            if let title { body["title"] = .string(title) }
+            let session = try await gateway.request(
+                .POST,
+                "/api/sessions",
+                body: .object(body)
+            )
+            print(session["id"]?.stringValue ?? "")
         }
     }
 
-    struct Delete: AsyncParsableCommand {
+    struct Delete: GatewayClientCommand {
         static let configuration = CommandConfiguration(
             abstract: "Delete a session and its transcript (its events stay)."
         )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Session id.") var id: String
 
-        func run() async throws {
-            try await report {
-                _ = try await GatewayClient(home: options.resolved).request(.DELETE, "/api/sessions/\(Show.escape(id))")
-                print("deleted \(id)")
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            _ = try await gateway.request(.DELETE, "/api/sessions/\(Show.escape(id))")
+            print("deleted \(id)")
         }
     }
 
-    struct Send: AsyncParsableCommand {
+    struct Send: GatewayClientCommand {
         static let configuration = CommandConfiguration(
             abstract: "Send a message to the session's agent; prints its answer."
         )
@@ -110,15 +101,13 @@ struct SessionsCommand: AsyncParsableCommand {
         @Argument(help: "Session id.") var id: String
         @Argument(help: "Message text.") var content: String
 
-        func run() async throws {
-            try await report {
-                let result = try await GatewayClient(home: options.resolved).request(
-                    .POST,
-                    "/api/sessions/\(Show.escape(id))/messages",
-                    body: ["content": .string(content)]
-                )
-                print(result["response"]?.stringValue ?? "")
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            let result = try await gateway.request(
+                .POST,
+                "/api/sessions/\(Show.escape(id))/messages",
+                body: ["content": .string(content)]
+            )
+            print(result["response"]?.stringValue ?? "")
         }
     }
 }

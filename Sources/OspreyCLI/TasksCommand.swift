@@ -17,7 +17,7 @@ struct TasksCommand: AsyncParsableCommand {
             "\(field("id"))  \(field("status"))  p\(task["priority"]?.intValue ?? 0)  \(field("agent"))  \(field("title"))"
     }
 
-    struct Submit: AsyncParsableCommand {
+    struct Submit: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "Queue a task; prints its id.")
         @OptionGroup var options: HomeOptions
         @Option(help: "A short title.") var title: String
@@ -26,73 +26,65 @@ struct TasksCommand: AsyncParsableCommand {
         @Option(help: "Comma-separated tool names the task may use (default: the agent's).") var tools: String?
         @Argument(help: "What the task should do.") var instructions: String
 
-        func run() async throws {
-            try await report {
-                var body: [String: JSONValue] = [
-                    "title": .string(title), "instructions": .string(instructions), "agent": .string(agent),
-                    "priority": .int(priority),
-                ]
-                if let tools {
-                    body["tools"] = .array(tools.split(separator: ",").map { .string(String($0)) })
-                }
-                let task = try await GatewayClient(home: options.resolved).request(
-                    .POST,
-                    "/api/tasks",
-                    body: .object(body)
-                )
-                print(task["id"]?.stringValue ?? "")
+        func run(_ gateway: GatewayClient) async throws {
+            var body: [String: JSONValue] = [
+                "title": .string(title), "instructions": .string(instructions), "agent": .string(agent),
+                "priority": .int(priority),
+            ]
+            if let tools {
+                body["tools"] = .array(tools.split(separator: ",").map { .string(String($0)) })
             }
+            let task = try await gateway.request(
+                .POST,
+                "/api/tasks",
+                body: .object(body)
+            )
+            print(task["id"]?.stringValue ?? "")
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "List recent tasks.")
         @OptionGroup var options: HomeOptions
         @Option(help: "queued, running, completed, failed or cancelled.") var status: String?
         @Flag(help: "Print the API's JSON.") var json = false
 
-        func run() async throws {
-            try await report {
-                let query =
-                    status.map { "?status=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
-                    ?? ""
-                let result = try await GatewayClient(home: options.resolved).request(.GET, "/api/tasks" + query)
-                if json { return print(result.canonicalJSON) }
-                for task in result["tasks"]?.arrayValue ?? [] { print(TasksCommand.line(task)) }
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            let query =
+                status.map { "?status=\($0.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
+                ?? ""
+            let result = try await gateway.request(.GET, "/api/tasks" + query)
+            if json { return print(result.canonicalJSON) }
+            for task in result["tasks"]?.arrayValue ?? [] { print(TasksCommand.line(task)) }
         }
     }
 
-    struct Show: AsyncParsableCommand {
+    struct Show: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "A task's state, result and cost.")
         @OptionGroup var options: HomeOptions
         @Argument(help: "Task id.") var id: String
         @Flag(help: "Print the API's JSON.") var json = false
 
-        func run() async throws {
-            try await report {
-                let task = try await GatewayClient(home: options.resolved).request(.GET, "/api/tasks/\(id)")
-                if json { return print(task.canonicalJSON) }
-                print(TasksCommand.line(task))
-                if let result = task["result"]?.stringValue { print("result: \(result)") }
-                if let error = task["error"]?.stringValue { print("error: \(error)") }
-                print(
-                    "tokens \(task["tokens"]?.intValue ?? 0), cost $\(task["cost_usd"]?.doubleValue ?? 0), attempts \(task["attempts"]?.intValue ?? 0), session \(task["session"]?.stringValue ?? "-")"
-                )
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            let task = try await gateway.request(.GET, "/api/tasks/\(id)")
+            if json { return print(task.canonicalJSON) }
+            print(TasksCommand.line(task))
+            if let result = task["result"]?.stringValue { print("result: \(result)") }
+            if let error = task["error"]?.stringValue { print("error: \(error)") }
+            print(
+                "tokens \(task["tokens"]?.intValue ?? 0), cost $\(task["cost_usd"]?.doubleValue ?? 0), attempts \(task["attempts"]?.intValue ?? 0), session \(task["session"]?.stringValue ?? "-")"
+            )
         }
     }
 
-    struct Cancel: AsyncParsableCommand {
+    struct Cancel: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "Cancel a queued or running task.")
         @OptionGroup var options: HomeOptions
         @Argument(help: "Task id.") var id: String
 
-        func run() async throws {
-            try await report {
-                let task = try await GatewayClient(home: options.resolved).request(.POST, "/api/tasks/\(id)/cancel")
-                print(TasksCommand.line(task))
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            let task = try await gateway.request(.POST, "/api/tasks/\(id)/cancel")
+            print(TasksCommand.line(task))
         }
     }
 }
@@ -105,7 +97,7 @@ struct CronCommand: AsyncParsableCommand {
         subcommands: [Add.self, List.self, Remove.self, Run.self]
     )
 
-    struct Add: AsyncParsableCommand {
+    struct Add: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "Add a schedule; prints its id and next run.")
         @OptionGroup var options: HomeOptions
         @Option(help: "Cron expression (5 fields or @daily …), '@every 10m' or '@at 2026-12-24T18:00:00Z'.")
@@ -124,25 +116,23 @@ struct CronCommand: AsyncParsableCommand {
         @Option(help: "With --check: a command tried before the agent when a check changes.") var remediation: String?
         @Argument(help: "What each run should do.") var instructions: String
 
-        func run() async throws {
-            try await report {
-                var body: [String: JSONValue] = [
-                    "title": .string(title), "instructions": .string(instructions), "agent": .string(agent),
-                    "timezone": .string(timezone), "missed": .string(missed), "priority": .int(priority),
-                ]
-                if let spec { body["spec"] = .string(spec) }
-                if let on { body["trigger"] = ["event": .string(on), "cooldown_seconds": .int(cooldown)] }
-                if !check.isEmpty { body["checks"] = .array(try check.map(CronCommand.check)) }
-                if let remediation { body["remediation"] = .string(remediation) }
-                let schedule = try await GatewayClient(home: options.resolved).request(
-                    .POST,
-                    "/api/schedules",
-                    body: .object(body)
-                )
-                print(
-                    "\(schedule["id"]?.stringValue ?? "")  next \(schedule["next_fire_at"]?.stringValue ?? "on event")"
-                )
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            var body: [String: JSONValue] = [
+                "title": .string(title), "instructions": .string(instructions), "agent": .string(agent),
+                "timezone": .string(timezone), "missed": .string(missed), "priority": .int(priority),
+            ]
+            if let spec { body["spec"] = .string(spec) }
+            if let on { body["trigger"] = ["event": .string(on), "cooldown_seconds": .int(cooldown)] }
+            if !check.isEmpty { body["checks"] = .array(try check.map(CronCommand.check)) }
+            if let remediation { body["remediation"] = .string(remediation) }
+            let schedule = try await gateway.request(
+                .POST,
+                "/api/schedules",
+                body: .object(body)
+            )
+            print(
+                "\(schedule["id"]?.stringValue ?? "")  next \(schedule["next_fire_at"]?.stringValue ?? "on event")"
+            )
         }
     }
 
@@ -164,50 +154,44 @@ struct CronCommand: AsyncParsableCommand {
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "List schedules.")
         @OptionGroup var options: HomeOptions
         @Flag(help: "Print the API's JSON.") var json = false
 
-        func run() async throws {
-            try await report {
-                let result = try await GatewayClient(home: options.resolved).request(.GET, "/api/schedules")
-                if json { return print(result.canonicalJSON) }
-                for schedule in result["schedules"]?.arrayValue ?? [] {
-                    let field = { (key: String) in schedule[key]?.stringValue ?? "-" }
-                    let when =
-                        schedule["spec"]?.stringValue ?? "on \(schedule["trigger"]?["event"]?.stringValue ?? "?")"
-                    print(
-                        "\(field("id"))  [\(when)] \(field("timezone"))  next \(field("next_fire_at"))  \(field("title"))"
-                    )
-                }
+        func run(_ gateway: GatewayClient) async throws {
+            let result = try await gateway.request(.GET, "/api/schedules")
+            if json { return print(result.canonicalJSON) }
+            for schedule in result["schedules"]?.arrayValue ?? [] {
+                let field = { (key: String) in schedule[key]?.stringValue ?? "-" }
+                let when =
+                    schedule["spec"]?.stringValue ?? "on \(schedule["trigger"]?["event"]?.stringValue ?? "?")"
+                print(
+                    "\(field("id"))  [\(when)] \(field("timezone"))  next \(field("next_fire_at"))  \(field("title"))"
+                )
             }
         }
     }
 
-    struct Remove: AsyncParsableCommand {
+    struct Remove: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a schedule.")
         @OptionGroup var options: HomeOptions
         @Argument(help: "Schedule id.") var id: String
 
-        func run() async throws {
-            try await report {
-                _ = try await GatewayClient(home: options.resolved).request(.DELETE, "/api/schedules/\(id)")
-                print("removed \(id)")
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            _ = try await gateway.request(.DELETE, "/api/schedules/\(id)")
+            print("removed \(id)")
         }
     }
 
-    struct Run: AsyncParsableCommand {
+    struct Run: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "Fire a schedule now; prints the task id.")
         @OptionGroup var options: HomeOptions
         @Argument(help: "Schedule id.") var id: String
 
-        func run() async throws {
-            try await report {
-                let fired = try await GatewayClient(home: options.resolved).request(.POST, "/api/schedules/\(id)/run")
-                print(fired["task"]?["id"]?.stringValue ?? "no task (the routine's checks did not change)")
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            let fired = try await gateway.request(.POST, "/api/schedules/\(id)/run")
+            print(fired["task"]?["id"]?.stringValue ?? "no task (the routine's checks did not change)")
         }
     }
 }

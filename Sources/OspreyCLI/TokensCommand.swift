@@ -11,7 +11,7 @@ struct TokensCommand: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self]
     )
 
-    struct Create: AsyncParsableCommand {
+    struct Create: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "Create a token; it is printed once.")
         @OptionGroup var options: HomeOptions
         @Option(help: "admin, operator or viewer.") var role = "viewer"
@@ -26,60 +26,54 @@ struct TokensCommand: AsyncParsableCommand {
         )
         var scopes: [String] = []
 
-        func run() async throws {
-            try await report {
-                var body: [String: JSONValue] = ["role": .string(role), "name": .string(name ?? role)]
-                if let agent { body["agent"] = .string(agent) }
-                if let expiresIn { body["expires_in_seconds"] = .int(expiresIn) }
-                if !scopes.isEmpty { body["scopes"] = .array(scopes.map(JSONValue.string)) }
-                let result = try await GatewayClient(home: options.resolved).request(
-                    .POST,
-                    "/api/tokens",
-                    body: .object(body)
+        func run(_ gateway: GatewayClient) async throws {
+            var body: [String: JSONValue] = ["role": .string(role), "name": .string(name ?? role)]
+            if let agent { body["agent"] = .string(agent) }
+            if let expiresIn { body["expires_in_seconds"] = .int(expiresIn) }
+            if !scopes.isEmpty { body["scopes"] = .array(scopes.map(JSONValue.string)) }
+            let result = try await gateway.request(
+                .POST,
+                "/api/tokens",
+                body: .object(body)
+            )
+            print(result["token"]?.stringValue ?? "")
+            FileHandle.standardError.write(
+                Data(
+                    "token \(result["id"]?.stringValue ?? "") (\(role)); store it now, it is not shown again\n".utf8
                 )
-                print(result["token"]?.stringValue ?? "")
-                FileHandle.standardError.write(
-                    Data(
-                        "token \(result["id"]?.stringValue ?? "") (\(role)); store it now, it is not shown again\n".utf8
-                    )
-                )
-            }
+            )
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "List tokens (never their values).")
         @OptionGroup var options: HomeOptions
 
-        func run() async throws {
-            try await report {
-                let result = try await GatewayClient(home: options.resolved).request(.GET, "/api/tokens")
-                for token in result["tokens"]?.arrayValue ?? [] {
-                    let revoked = token["revoked_at"]?.stringValue.map { "revoked \($0)" } ?? "active"
-                    var limits = ""
-                    if let agent = token["agent"]?.stringValue { limits += "  agent \(agent)" }
-                    if let scopes = token["scopes"]?.arrayValue {
-                        limits += "  scopes \(scopes.compactMap(\.stringValue).joined(separator: ","))"
-                    }
-                    if let expiry = token["expires_at"]?.stringValue { limits += "  expires \(expiry)" }
-                    print(
-                        "\(token["id"]?.stringValue ?? "")  \(token["role"]?.stringValue ?? "")  \(token["name"]?.stringValue ?? "")  \(revoked)\(limits)"
-                    )
+        func run(_ gateway: GatewayClient) async throws {
+            let result = try await gateway.request(.GET, "/api/tokens")
+            for token in result["tokens"]?.arrayValue ?? [] {
+                let revoked = token["revoked_at"]?.stringValue.map { "revoked \($0)" } ?? "active"
+                var limits = ""
+                if let agent = token["agent"]?.stringValue { limits += "  agent \(agent)" }
+                if let scopes = token["scopes"]?.arrayValue {
+                    limits += "  scopes \(scopes.compactMap(\.stringValue).joined(separator: ","))"
                 }
+                if let expiry = token["expires_at"]?.stringValue { limits += "  expires \(expiry)" }
+                print(
+                    "\(token["id"]?.stringValue ?? "")  \(token["role"]?.stringValue ?? "")  \(token["name"]?.stringValue ?? "")  \(revoked)\(limits)"
+                )
             }
         }
     }
 
-    struct Revoke: AsyncParsableCommand {
+    struct Revoke: GatewayClientCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a token at once.")
         @OptionGroup var options: HomeOptions
         @Argument(help: "Token id.") var id: String
 
-        func run() async throws {
-            try await report {
-                _ = try await GatewayClient(home: options.resolved).request(.DELETE, "/api/tokens/\(id)")
-                print("revoked \(id)")
-            }
+        func run(_ gateway: GatewayClient) async throws {
+            _ = try await gateway.request(.DELETE, "/api/tokens/\(id)")
+            print("revoked \(id)")
         }
     }
 }

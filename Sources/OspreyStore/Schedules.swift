@@ -3,41 +3,25 @@ public import GRDB
 public import OspreyCore
 import Synchronization
 
-/// A schedule as stored: when it fires (a time spec or an event trigger) and the task it submits.
+/// A schedule as stored: the ``Schedules/Draft`` it was added as (when it fires and the task it submits; its
+/// fields read straight through, `record.title`), plus what the store keeps beside it.
+@dynamicMemberLookup
 public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
     public typealias ID = Identifier<ScheduleRecord>
     public var id: ID
-    public var name: String
-    /// `cron`, `@every`, `@at` text; nil for an event trigger.
-    public var spec: String?
-    public var timezone: String
-    /// `skip` or `run_once`.
-    public var missed: String
-    public var triggerEvent: String?
-    public var triggerFilter: [String: JSONValue]
-    public var cooldownSeconds: Int
-    public var agent: String
-    public var title: String
-    public var instructions: String
-    public var tools: [String]?
-    public var priority: Int
+    /// What it was added as; ``name`` is filled in (the title when the draft had none).
+    public var draft: Schedules.Draft
     public var createdAt: Date
     public var lastFiredAt: Date?
-    public var nextFireAt: Date?
-    /// A routine's checks (JSON objects); empty for a plain schedule.
-    public var checks: [JSONValue]
-    /// A routine's remediation command, run before the agent is called.
-    public var remediation: String?
     /// A routine's last observations, by check index.
     public var state: [String: JSONValue]
-    /// The token limit of each task it fires; 0 for none.
-    public var maxTokens: Int
-    /// The cost limit of each task it fires, in dollars; 0 for none.
-    public var maxCostUSD: Double
-    /// Created by a run with untrusted content in its context: every task it fires starts tainted.
-    public var tainted: Bool
-    /// The task whose run created it, if any: the tasks it fires are that task's sub-tasks, inside its depth limit.
-    public var parent: TaskRecord.ID?
+
+    public var name: String { draft.name ?? draft.title }
+
+    public subscript<Value>(dynamicMember field: WritableKeyPath<Schedules.Draft, Value>) -> Value {
+        get { draft[keyPath: field] }
+        set { draft[keyPath: field] = newValue }
+    }
 
     public static let databaseTableName = "schedules"
 
@@ -46,45 +30,54 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
     /// routine would then see its stored observations change.
     public init(row: Row) {
         id = ID(row["id"] as String)
-        name = row["name"]
-        spec = row["spec"]
-        timezone = row["timezone"]
-        missed = row["missed"]
-        triggerEvent = row["trigger_event"]
-        triggerFilter = (row["trigger_filter"] as String?).flatMap { try? JSONValue.parse($0).objectValue } ?? [:]
-        cooldownSeconds = row["cooldown_seconds"]
-        agent = row["agent"]
-        title = row["title"]
-        instructions = row["instructions"]
-        tools = (row["tools"] as String?).flatMap { try? JSONValue.parse($0).arrayValue?.compactMap(\.stringValue) }
-        priority = row["priority"]
+        var draft = Schedules.Draft(
+            name: row["name"],
+            spec: row["spec"],
+            timezone: row["timezone"],
+            missed: row["missed"],
+            triggerEvent: row["trigger_event"],
+            triggerFilter: (row["trigger_filter"] as String?).flatMap { try? JSONValue.parse($0).objectValue } ?? [:],
+            cooldownSeconds: row["cooldown_seconds"],
+            agent: row["agent"],
+            title: row["title"],
+            instructions: row["instructions"],
+            tools: (row["tools"] as String?).flatMap {
+                try? JSONValue.parse($0).arrayValue?.compactMap(\.stringValue)
+            },
+            priority: row["priority"],
+            nextFireAt: (row["next_fire_at"] as String?).flatMap(WireFormat.date(from:))
+        )
+        draft.checks = (row["checks"] as String?).flatMap { try? JSONValue.parse($0).arrayValue } ?? []
+        draft.remediation = row["remediation"]
+        draft.maxTokens = row["max_tokens"] ?? 0
+        draft.maxCostUSD = row["max_cost_usd"] ?? 0
+        draft.tainted = (row["tainted"] as Int?) == 1
+        draft.parent = (row["parent"] as String?).map { TaskRecord.ID($0) }
+        self.draft = draft
         createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
         lastFiredAt = (row["last_fired_at"] as String?).flatMap(WireFormat.date(from:))
-        nextFireAt = (row["next_fire_at"] as String?).flatMap(WireFormat.date(from:))
-        checks = (row["checks"] as String?).flatMap { try? JSONValue.parse($0).arrayValue } ?? []
-        remediation = row["remediation"]
         state = (row["state"] as String?).flatMap { try? JSONValue.parse($0).objectValue } ?? [:]
-        maxTokens = row["max_tokens"] ?? 0
-        maxCostUSD = row["max_cost_usd"] ?? 0
-        tainted = (row["tainted"] as Int?) == 1
-        parent = (row["parent"] as String?).map { TaskRecord.ID($0) }
     }
 
     /// The API and event form.
     public var json: JSONValue {
         func time(_ value: Date?) -> JSONValue { value.map { .string(WireFormat.timestamp($0)) } ?? .null }
         return [
-            "id": .string(id.rawValue), "name": .string(name), "spec": spec.map(JSONValue.string) ?? .null,
-            "timezone": .string(timezone), "missed": .string(missed),
-            "trigger": triggerEvent.map {
-                ["event": .string($0), "filter": .object(triggerFilter), "cooldown_seconds": .int(cooldownSeconds)]
+            "id": .string(id.rawValue), "name": .string(name), "spec": draft.spec.map(JSONValue.string) ?? .null,
+            "timezone": .string(draft.timezone), "missed": .string(draft.missed),
+            "trigger": draft.triggerEvent.map {
+                [
+                    "event": .string($0), "filter": .object(draft.triggerFilter),
+                    "cooldown_seconds": .int(draft.cooldownSeconds),
+                ]
             } ?? .null,
-            "agent": .string(agent), "title": .string(title), "instructions": .string(instructions),
-            "tools": tools.map { .array($0.map(JSONValue.string)) } ?? .null, "priority": .int(priority),
-            "created_at": time(createdAt), "last_fired_at": time(lastFiredAt), "next_fire_at": time(nextFireAt),
-            "checks": .array(checks), "remediation": remediation.map(JSONValue.string) ?? .null,
-            "max_tokens": .int(maxTokens), "max_cost_usd": .double(maxCostUSD), "tainted": .bool(tainted),
-            "parent": parent.map { .string($0.rawValue) } ?? .null,
+            "agent": .string(draft.agent), "title": .string(draft.title), "instructions": .string(draft.instructions),
+            "tools": draft.tools.map { .array($0.map(JSONValue.string)) } ?? .null, "priority": .int(draft.priority),
+            "created_at": time(createdAt), "last_fired_at": time(lastFiredAt), "next_fire_at": time(draft.nextFireAt),
+            "checks": .array(draft.checks), "remediation": draft.remediation.map(JSONValue.string) ?? .null,
+            "max_tokens": .int(draft.maxTokens), "max_cost_usd": .double(draft.maxCostUSD),
+            "tainted": .bool(draft.tainted),
+            "parent": draft.parent.map { .string($0.rawValue) } ?? .null,
         ]
     }
 }

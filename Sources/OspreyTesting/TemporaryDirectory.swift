@@ -40,3 +40,10 @@ public func freeLoopbackPort() -> Int {
     }
     return Int(UInt16(bigEndian: bound.sin_port))
 }
+
+extension URL {
+    /// Writes a test's fixture file `name` with `content` into this directory, atomically.
+    public func writeFile(_ name: String, _ content: String) throws {
+        try Data(content.utf8).write(to: appendingPathComponent(name), options: .atomic)
+    }
+}

@@ -223,11 +223,7 @@ struct CLITests {
     @Test func usageAndConfigurationErrorsExitWithTwo() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-cli")
         defer { home.remove() }
-        try "[gateway]\nprot = 1\n".write(
-            to: home.url.appendingPathComponent("config.toml"),
-            atomically: true,
-            encoding: .utf8
-        )
+        try home.url.writeFile("config.toml", "[gateway]\nprot = 1\n")
         let bad = try await osprey.run(["gateway", "--home", home.path])
         #expect(bad.status == 2)
         #expect(bad.stderr == "osprey: config.toml: unknown key 'gateway.prot'\n")

@@ -14,11 +14,7 @@ struct LocalModelTests {
         defer { directory.remove() }
         let home = Home(root: directory.url)
         try home.bootstrap()
-        try "The osprey returns at dawn.\nSecond line.\n".write(
-            to: home.workspaceDirectory.appendingPathComponent("notes.txt"),
-            atomically: true,
-            encoding: .utf8
-        )
+        try home.workspaceDirectory.writeFile("notes.txt", "The osprey returns at dawn.\nSecond line.\n")
         var config = OspreyConfig()
         config.localModel.port = freeLoopbackPort()
         #expect(config.localModelEnabled)

@@ -31,11 +31,7 @@ struct ShutdownTests {
                 title: "Note \(index)",
                 body: body
             )
-            try record.markdown().write(
-                to: memory.appendingPathComponent("mem_load\(index).md"),
-                atomically: true,
-                encoding: .utf8
-            )
+            try memory.writeFile("mem_load\(index).md", record.markdown())
         }
         let osprey = try OspreyExecutable.locate()
         let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())

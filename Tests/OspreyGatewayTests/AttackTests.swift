@@ -80,16 +80,8 @@ struct AttackRun {
             provider: provider,
             redactor: Redactor(secrets: ["CANARY_KEY": Self.secret])
         )
-        try "api_key = \(Self.secret)\n".write(
-            to: gateway.kernel.runtime.workspace.root.appendingPathComponent("key.txt"),
-            atomically: true,
-            encoding: .utf8
-        )
-        try "osp_home_token_canary".write(
-            to: gateway.directory.url.appendingPathComponent("token"),
-            atomically: true,
-            encoding: .utf8
-        )
+        try gateway.kernel.runtime.workspace.root.writeFile("key.txt", "api_key = \(Self.secret)\n")
+        try gateway.directory.url.writeFile("token", "osp_home_token_canary")
     }
 
     /// Everything the attack could have touched, checked after the run.

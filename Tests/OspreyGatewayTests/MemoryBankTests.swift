@@ -103,11 +103,7 @@ struct MemoryBankTests {
         let edited = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(of: "falcon", with: "kestrel")
         try edited.write(to: file, atomically: true, encoding: .utf8)
         try FileManager.default.removeItem(at: memory.directory.url.appendingPathComponent(removed.id + ".md"))
-        try "---\nid: mem_broken\ntype: rumour\n---\nbody\n".write(
-            to: memory.directory.url.appendingPathComponent("mem_broken.md"),
-            atomically: true,
-            encoding: .utf8
-        )
+        try memory.directory.url.writeFile("mem_broken.md", "---\nid: mem_broken\ntype: rumour\n---\nbody\n")
         let report = try await memory.bank.reindex()
         #expect(report.indexed == 1 && report.removed == 1)
         #expect(report.invalid["mem_broken.md"]?.contains("line 3") == true, "\(report.invalid)")

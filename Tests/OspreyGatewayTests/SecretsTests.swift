@@ -51,11 +51,7 @@ struct SecretsTests {
         try home.bootstrap(environment: [:])
         try SecretStore(home: home).set("MOCK_KEY", value: Self.canary)
         // The workspace holds a file with the secret in it, which the model will ask to read.
-        try "config: \(Self.canary)\n".write(
-            to: home.workspaceDirectory.appendingPathComponent("leak.txt"),
-            atomically: true,
-            encoding: .utf8
-        )
+        try home.workspaceDirectory.writeFile("leak.txt", "config: \(Self.canary)\n")
         let server = ScriptedHTTPServer(responses: [
             .sse([
                 #"{"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"read_file","arguments":"{\"path\":\"leak.txt\"}"}}]},"finish_reason":"tool_calls"}]}"#,

@@ -25,11 +25,7 @@ struct ScriptedTaskRunner {
         self.provider = provider
         self.settings = settings
         directory = try TemporaryDirectory(prefix: "osprey-task")
-        try "The osprey returns at dawn.\n".write(
-            to: directory.url.appendingPathComponent("notes.txt"),
-            atomically: true,
-            encoding: .utf8
-        )
+        try directory.url.writeFile("notes.txt", "The osprey returns at dawn.\n")
         meter = Meter(store: store) { _ in nil }
     }
 
