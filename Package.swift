@@ -1,6 +1,25 @@
 // swift-tools-version:6.2
 import PackageDescription
 
+// The other packages' modules that Osprey's targets import, each with the package it comes from; every target below
+// names what its files import (a module of this package or one of these), and `scripts/check-modules` holds it to
+// that.
+let products: [String: String] = [
+    "ArgumentParser": "swift-argument-parser", "AsyncHTTPClient": "async-http-client", "Crypto": "swift-crypto",
+    "GRDB": "GRDB.swift", "HTTPTypes": "swift-http-types", "Hummingbird": "hummingbird",
+    "HummingbirdCore": "hummingbird", "HummingbirdTesting": "hummingbird",
+    "HummingbirdWebSocket": "hummingbird-websocket",
+    "HummingbirdWSClient": "hummingbird-websocket", "Logging": "swift-log", "NIOCore": "swift-nio",
+    "NIOHTTP1": "swift-nio", "NIOWebSocket": "swift-nio", "ServiceLifecycle": "swift-service-lifecycle",
+    "UnixSignals": "swift-service-lifecycle",
+]
+
+func dependencies(_ modules: [String]) -> [Target.Dependency] {
+    modules.map { module in products[module].map { .product(name: module, package: $0) } ?? .byName(name: module) }
+}
+
+func imports(_ modules: String...) -> [Target.Dependency] { dependencies(modules) }
+
 let package = Package(
     name: "osprey",
     platforms: [.macOS(.v15)],
@@ -31,75 +50,60 @@ let package = Package(
         // Domain values: IDs, JSON, events, config, errors. Crypto for the hash chain.
         .target(
             name: "OspreyCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: imports("Crypto")
         ),
         // SQLite through GRDB: migrations, the hash-chained ledger, sessions and messages.
         .target(
             name: "OspreyStore",
-            dependencies: [
-                "OspreyCore",
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            dependencies: imports("OspreyCore", "GRDB", "Crypto")
         ),
         // LLM drivers (OpenAI-compatible, Anthropic), retries, circuit breakers, the router.
         .target(
             name: "OspreyProviders",
-            dependencies: [
-                "OspreyCore",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            dependencies: imports("OspreyCore", "AsyncHTTPClient", "NIOCore", "NIOHTTP1")
         ),
         // Built-in tools, the workspace jail, the command runner, the Toolbox check point.
         // The shell-line parser and command policy (later: the sandbox ladder).
         .target(name: "OspreySandbox", dependencies: ["COspreySystem"]),
         .target(
             name: "OspreyTools",
-            dependencies: [
-                "OspreyCore", "OspreySandbox", "COspreySystem",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+            dependencies: imports(
+                "OspreyCore",
+                "OspreySandbox",
+                "COspreySystem",
+                "AsyncHTTPClient",
+                "NIOCore",
+                "NIOHTTP1"
+            )
         ),
         // The agent loop (a pure state machine), its driver, context compaction, budgets.
         .target(
             name: "OspreyAgent",
-            dependencies: [
-                "OspreyCore", "OspreyProviders", "OspreyTools", "OspreyStore", "OspreySandbox",
-            ]
+            dependencies: imports("OspreyCore", "OspreyProviders", "OspreyTools", "OspreyStore", "OspreySandbox")
         ),
         // The ML runtime behind memory: all-MiniLM-L6-v2 in Swift (WordPiece, safetensors, the BERT encoder), the
         // vector indexes (flat and HNSW), NumPy archives for evaluation. Its hot loops (matrix products, SIMD dot
         // products) are optimized even in debug builds, or tests would take minutes.
         .target(
             name: "OspreyEmbeddings",
-            dependencies: ["OspreyCore"],
+            dependencies: imports("OspreyCore"),
             swiftSettings: [.unsafeFlags(["-O"])]
         ),
         // Long-term memory: Markdown records as the truth, hybrid keyword + vector search fused by RRF, recall.
         .target(
             name: "OspreyMemory",
-            dependencies: [
-                "OspreyCore", "OspreyStore", "OspreyTools", "OspreyEmbeddings",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: imports("OspreyCore", "OspreyStore", "OspreyTools", "OspreyEmbeddings", "Logging")
         ),
         // Background work: the task supervisor (priority queue, caps, lanes, crash recovery), cron and event
         // triggers, and the agent tools that reach them. The schedule expressions are pure values.
         .target(
             name: "OspreyScheduler",
-            dependencies: [
-                "OspreyCore", "OspreyStore", "OspreyTools", "OspreySandbox",
-                .product(name: "Logging", package: "swift-log"),
-            ]
+            dependencies: imports("OspreyCore", "OspreyStore", "OspreyTools", "OspreySandbox", "Logging")
         ),
         // Kernel assembly and the HTTP/SSE/WebSocket surface.
         .target(
             name: "OspreyGateway",
-            dependencies: [
+            dependencies: imports(
                 "OspreyCore",
                 "OspreyStore",
                 "OspreyProviders",
@@ -110,26 +114,26 @@ let package = Package(
                 "OspreyEmbeddings",
                 "OspreySandbox",
                 "COspreySystem",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-                .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "NIOWebSocket", package: "swift-nio"),
-            ]
+                "AsyncHTTPClient",
+                "Hummingbird",
+                "HummingbirdCore",
+                "HTTPTypes",
+                "HummingbirdWebSocket",
+                "Logging",
+                "ServiceLifecycle",
+                "UnixSignals",
+                "Crypto",
+                "NIOCore",
+                "NIOHTTP1",
+                "NIOWebSocket"
+            )
         ),
         // The `osprey` executable: the daemon and every client command. Store, Tools, Sandbox, Memory and
         // COspreySystem are for the offline commands: `audit` reads the ledger with the gateway down, `doctor` opens
         // the store and probes the memory files and the sandbox. `osprey bench` only execs `osprey-bench`.
         .executableTarget(
             name: "OspreyCLI",
-            dependencies: [
+            dependencies: imports(
                 "OspreyCore",
                 "OspreyStore",
                 "OspreyGateway",
@@ -137,12 +141,12 @@ let package = Package(
                 "OspreyTools",
                 "OspreySandbox",
                 "OspreyMemory",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ]
+                "ArgumentParser",
+                "AsyncHTTPClient",
+                "Logging",
+                "NIOCore",
+                "NIOHTTP1"
+            )
         ),
         // `osprey-bench`: the benchmarks, also run as `osprey bench`. A target of this package kept under
         // Benchmarks/, not a package of its own there: a separate package would need library products for every
@@ -150,7 +154,7 @@ let package = Package(
         // CI's 2 cores), while a target shares this package's one build and its settings below.
         .executableTarget(
             name: "OspreyBench",
-            dependencies: [
+            dependencies: imports(
                 "OspreyCore",
                 "OspreyStore",
                 "OspreyAgent",
@@ -159,14 +163,14 @@ let package = Package(
                 "OspreyScheduler",
                 "OspreyMemory",
                 "OspreyEmbeddings",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "GRDB", package: "GRDB.swift"),
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOHTTP1", package: "swift-nio"),
-            ],
+                "ArgumentParser",
+                "Hummingbird",
+                "GRDB",
+                "AsyncHTTPClient",
+                "Logging",
+                "NIOCore",
+                "NIOHTTP1"
+            ),
             path: "Benchmarks/OspreyBench"
         ),
         // Test doubles and the fixtures more than one test target uses: temp homes, a gateway process launcher, a
@@ -174,7 +178,7 @@ let package = Package(
         // the approvals' test helpers.
         .target(
             name: "OspreyTesting",
-            dependencies: [
+            dependencies: imports(
                 "OspreyCore",
                 "OspreyTools",
                 "OspreyStore",
@@ -182,11 +186,11 @@ let package = Package(
                 "OspreySandbox",
                 "OspreyAgent",
                 "OspreyScheduler",
-                .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "HTTPTypes", package: "swift-http-types"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOCore", package: "swift-nio"),
-            ]
+                "Hummingbird",
+                "HTTPTypes",
+                "Logging",
+                "NIOCore"
+            )
         ),
     ]
 )
@@ -194,11 +198,6 @@ let package = Package(
 // One test target per module, so a change to one module builds and tests only what depends on it; the gateway's tests
 // (in process, through HummingbirdTesting or a loopback port) and the end-to-end tests (the built `osprey`, the real
 // local model) have their own. Each names what its files import: a module of this package or a product below.
-let testProducts: [String: String] = [
-    "AsyncHTTPClient": "async-http-client", "GRDB": "GRDB.swift", "HTTPTypes": "swift-http-types",
-    "Hummingbird": "hummingbird", "HummingbirdTesting": "hummingbird", "HummingbirdWSClient": "hummingbird-websocket",
-    "Logging": "swift-log", "NIOCore": "swift-nio", "NIOHTTP1": "swift-nio", "NIOWebSocket": "swift-nio",
-]
 let testTargets: [(name: String, imports: [String])] = [
     ("OspreyCoreTests", ["OspreyCore"]),
     ("OspreyStoreTests", ["OspreyCore", "OspreyStore", "OspreyTesting", "GRDB"]),
@@ -232,9 +231,7 @@ for (name, imports) in testTargets {
     package.targets.append(
         .testTarget(
             name: name,
-            dependencies: imports.map { module in
-                testProducts[module].map { .product(name: module, package: $0) } ?? .byName(name: module)
-            }
+            dependencies: dependencies(imports)
         )
     )
 }
