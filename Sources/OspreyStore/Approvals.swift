@@ -59,7 +59,7 @@ public struct Approval: Hashable, Codable, Sendable, FetchableRecord, TableRecor
 /// Approvals: requested by the policy, decided by a human, expired by time, consumed by the call they allow.
 /// Every change commits with its `approval.*` event.
 public struct Approvals: Sendable {
-    let writer: any DatabaseWriter
+    let writer: GroupCommit
     let ledger: Ledger
 
     /// What a new approval is about: the request the policy made.

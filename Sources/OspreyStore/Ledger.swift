@@ -96,13 +96,13 @@ public struct LedgerVerification: Hashable, Sendable, Codable {
 /// concurrent appenders (in this process or another) can never fork the chain. Subscribers hear of an
 /// event only after its transaction commits, in commit order.
 public struct Ledger: Sendable {
-    let writer: any DatabaseWriter
+    let writer: GroupCommit
     let signer: HeadSigner
     public let bus: EventBus
     /// Applied to every payload before it is hashed and stored: no secret reaches the ledger.
     public let redactor: Redactor
 
-    init(writer: any DatabaseWriter, signer: HeadSigner, bus: EventBus, redactor: Redactor) {
+    init(writer: GroupCommit, signer: HeadSigner, bus: EventBus, redactor: Redactor) {
         self.writer = writer
         self.signer = signer
         self.bus = bus
@@ -169,9 +169,13 @@ public struct Ledger: Sendable {
                 ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature
                 """
         ).execute(arguments: [seq, previous, signer.signature(seq: seq, hash: previous)])
-        let bus = self.bus
-        let committed = events
-        db.afterNextTransaction(onCommit: { _ in bus.publish(committed) })
+        // Published after the commit: by the group commit, which drops the events of a body that rolls back, or,
+        // in a transaction of the caller's own, by the transaction's commit hook.
+        if !writer.publications.collect(events) {
+            let bus = self.bus
+            let committed = events
+            db.afterNextTransaction(onCommit: { _ in bus.publish(committed) })
+        }
         return events
     }
 

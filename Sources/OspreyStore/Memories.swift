@@ -7,7 +7,7 @@ public import OspreyCore
 /// It is derived from the Markdown files under `memory/` (the memory bank's ground truth) and can be rebuilt
 /// from them, so it holds plain columns: what a memory means is the memory bank's business.
 public struct Memories: Sendable {
-    let writer: any DatabaseWriter
+    let writer: GroupCommit
     let ledger: Ledger
 
     /// One memory's row, as the memory bank hands it over.

@@ -7,7 +7,7 @@ public import OspreyCore
 /// Reading such a file back is reading untrusted content, in the same run or any later one, so the workspace cannot
 /// launder taint: the file tools consult this before they return a file's text.
 public struct Provenance: Sendable {
-    let writer: any DatabaseWriter
+    let writer: GroupCommit
     let ledger: Ledger
 
     /// Records a tainted write of `path` with its `file.tainted` event (once per path and session).

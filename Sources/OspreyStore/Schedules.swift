@@ -84,12 +84,12 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
 
 /// Schedules: added, fired, removed; each change with its `schedule.*` event.
 public struct Schedules: Sendable {
-    let writer: any DatabaseWriter
+    let writer: GroupCommit
     let ledger: Ledger
     /// The event-triggered schedules, kept in memory between changes: the scheduler asks for them on every event.
     private let triggerCache = TriggerCache()
 
-    init(writer: any DatabaseWriter, ledger: Ledger) {
+    init(writer: GroupCommit, ledger: Ledger) {
         self.writer = writer
         self.ledger = ledger
     }
@@ -262,7 +262,7 @@ public struct Schedules: Sendable {
 
     /// Moves the next fire time without firing (the missed-run policy skipped).
     public func reschedule(_ id: ScheduleRecord.ID, next: Date?) async throws {
-        try await writer.write { db in
+        try await writer.transaction { db in
             try db.execute(
                 sql: "UPDATE schedules SET next_fire_at = ? WHERE id = ?",
                 arguments: [next.map(WireFormat.timestamp), id.rawValue]

@@ -4,7 +4,7 @@ public import OspreyCore
 
 /// Sessions and their transcripts. Every change commits together with its ledger event.
 public struct Sessions: Sendable {
-    let writer: any DatabaseWriter
+    let writer: GroupCommit
     let ledger: Ledger
     /// Settles the model call of a ``Step`` with the messages it produced.
     let spending: Spending

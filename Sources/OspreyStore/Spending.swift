@@ -7,7 +7,7 @@ public import OspreyCore
 ///
 /// Not named `Usage`: that is the token count of one model reply, in `OspreyCore`.
 public struct Spending: Sendable {
-    let writer: any DatabaseWriter
+    let writer: GroupCommit
     let ledger: Ledger
 
     /// Tokens and cost added up.

@@ -1,27 +1,20 @@
 public import GRDB
 
 extension Store {
-    /// Runs `body` in one immediate transaction on the writer and returns what it returns.
+    /// Runs `body` in one immediate transaction on the writer and returns what it returns, after the commit.
     ///
     /// The transaction takes the write lock at `BEGIN`, so a change and the events that record it commit together
-    /// and no other writer interleaves. The result must be `Sendable` (never a `Row`): GRDB's async write requires
-    /// it, and a non-Sendable result would silently select the blocking overload.
-    public func transaction<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.transaction(body)
+    /// and no other writer interleaves. Bodies that wait for the writer at the same time share one commit (one
+    /// fsync), each in its own savepoint: see ``GroupCommit``. The result must be `Sendable` (never a `Row`).
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await commits.transaction(body)
     }
 }
 
-extension DatabaseWriter {
-    /// ``Store/transaction(_:)`` for the repositories, which hold the writer rather than the store.
-    func transaction<T: Sendable>(_ body: @Sendable (Database) throws -> T) async throws -> T {
-        try await writeWithoutTransaction { db in
-            var result: T?
-            try db.inTransaction(.immediate) {
-                result = try body(db)
-                return .commit
-            }
-            // `inTransaction` returned without throwing, so `body` ran to its end and set `result`.
-            return result!
-        }
-    }
+extension Store {
+    /// Committed write groups and the transactions they held since the store opened (see ``GroupCommit``).
+    public var commitStatistics: GroupCommit.Statistics { commits.statistics }
+
+    /// How many write transactions wait for the writer right now.
+    public var writesWaiting: Int { commits.waiting }
 }

@@ -14,7 +14,10 @@ public struct Store: Sendable {
         case normal
     }
 
+    /// The database itself, for reads and for tests that must reach under the repositories.
     public let writer: any DatabaseWriter
+    /// Every write transaction, committed in groups (``GroupCommit``).
+    let commits: GroupCommit
     public let ledger: Ledger
     public let sessions: Sessions
     public let tokens: Tokens
@@ -33,6 +36,9 @@ public struct Store: Sendable {
     ) throws {
         self.writer = writer
         try Self.migrator.migrate(writer)
+        let commits = GroupCommit(writer: writer, bus: bus)
+        self.commits = commits
+        let writer = commits
         let ledger = Ledger(writer: writer, signer: HeadSigner(key: ledgerKey), bus: bus, redactor: redactor)
         self.ledger = ledger
         let spending = Spending(writer: writer, ledger: ledger)

@@ -78,7 +78,7 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
 
 /// Tasks: submitted, started, finished; every change commits with its `task.*` event.
 public struct Tasks: Sendable {
-    let writer: any DatabaseWriter
+    let writer: GroupCommit
     let ledger: Ledger
 
     /// What a new task is.
@@ -229,7 +229,7 @@ public struct Tasks: Sendable {
 
     /// Records that a running task is alive (no event: heartbeats are not history).
     public func heartbeat(_ id: TaskRecord.ID) async throws {
-        try await writer.write { db in
+        try await writer.transaction { db in
             try db.execute(
                 sql: "UPDATE tasks SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
                 arguments: [WireFormat.timestamp(Date()), id.rawValue]

@@ -102,13 +102,13 @@ public struct TokenRecord: Hashable, Codable, Sendable, FetchableRecord, TableRe
 
 /// API tokens: created, listed, revoked; only digests are stored.
 public struct Tokens: Sendable {
-    let writer: any DatabaseWriter
+    let writer: GroupCommit
     let ledger: Ledger
 
     /// Registers the home's admin token (from the `token` file) if it is not known yet.
     public func registerHomeToken(_ token: String) async throws {
         let digest = Event.sha256Hex(token)
-        try await writer.write { db in
+        try await writer.transaction { db in
             let known =
                 try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE digest = ?", arguments: [digest]) ?? false
             if !known {

@@ -1,0 +1,176 @@
+public import GRDB
+import OspreyCore
+import Synchronization
+
+/// Every write transaction of the store, committed in groups: one fsync for many writers' work.
+///
+/// A caller queues its transaction body and then takes its turn on the database's single writer. The turn that
+/// runs first takes every body queued by then and runs them in one `BEGIN IMMEDIATE` transaction, each inside its
+/// own savepoint, so one body's failure rolls back only that body's writes. After `COMMIT` returns (synchronous=FULL:
+/// the WAL is on disk), each caller gets its own result; a later turn whose body already ran returns at once. A
+/// caller therefore hears of success only after the fsync that made its writes durable, and writers that arrive while
+/// a commit is in flight share the next one instead of queueing one fsync each.
+///
+/// Events appended inside a body are published to the ``EventBus`` only after the commit, and only for bodies whose
+/// savepoint was released: subscribers never hear of writes that rolled back.
+public final class GroupCommit: Sendable {
+    let writer: any DatabaseWriter
+    private let queue = Mutex<[Job]>([])
+    private let counters = Mutex<Statistics>(Statistics())
+    /// The events of the current group, published once it commits.
+    let publications = Publications()
+    let bus: EventBus
+
+    init(writer: any DatabaseWriter, bus: EventBus) {
+        self.writer = writer
+        self.bus = bus
+    }
+
+    /// Runs `body` in a write transaction, grouped with other writers' bodies; returns after the group's commit.
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        let job = Job(body)
+        queue.withLock { $0.append(job) }
+        try await writer.writeWithoutTransaction { db in self.drain(db) }
+        return try job.result(as: T.self)
+    }
+
+    /// How many bodies wait for the writer now.
+    var waiting: Int { queue.withLock { $0.count } }
+
+    /// How many groups have committed and how many bodies they held, since the store opened.
+    var statistics: Statistics { counters.withLock { $0 } }
+
+    /// Reads from a snapshot (a reader connection in WAL mode), never waiting for writers.
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+        try await writer.read(body)
+    }
+
+    /// Synchronous read, for initializers that run before the gateway serves; blocks the calling thread.
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
+        try writer.read(body)
+    }
+
+    /// Runs the queued bodies, a group per transaction, until none is left. Called on the writer's queue.
+    private func drain(_ db: Database) {
+        while true {
+            let group = queue.withLock { queued in
+                defer { queued.removeAll(keepingCapacity: true) }
+                return queued
+            }
+            if group.isEmpty { return }
+            commit(group, db)
+        }
+    }
+
+    private func commit(_ group: [Job], _ db: Database) {
+        publications.begin()
+        var ran: [Job] = []
+        do {
+            try db.execute(sql: "BEGIN IMMEDIATE TRANSACTION")
+            for job in group {
+                let mark = publications.mark
+                // A lone body needs no savepoint: if it fails, the whole transaction rolls back below.
+                if group.count == 1 {
+                    try job.run(db)
+                    ran.append(job)
+                    continue
+                }
+                try db.execute(sql: "SAVEPOINT osprey_group")
+                do {
+                    try job.run(db)
+                    try db.execute(sql: "RELEASE SAVEPOINT osprey_group")
+                    ran.append(job)
+                } catch {
+                    publications.rollBack(to: mark)
+                    // Some failures (a full disk, an I/O error) end the whole transaction, not just the savepoint;
+                    // then the bodies that ran before are lost too and fail with the same error.
+                    guard db.isInsideTransaction else { throw error }
+                    try db.execute(sql: "ROLLBACK TO SAVEPOINT osprey_group")
+                    try db.execute(sql: "RELEASE SAVEPOINT osprey_group")
+                    job.fail(error)
+                }
+            }
+            try db.execute(sql: "COMMIT TRANSACTION")
+            counters.withLock {
+                $0.groups += 1
+                $0.transactions += ran.count
+            }
+            let events = publications.end()
+            for job in ran { job.succeed() }
+            bus.publish(events)
+        } catch {
+            // The group already failed with `error`; a rollback that fails too (the connection is gone) changes
+            // nothing for the callers, and SQLite rolls back an unfinished transaction on its own.
+            if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
+            _ = publications.end()
+            for job in group where !job.isFinished { job.fail(error) }
+        }
+    }
+}
+
+extension GroupCommit {
+    /// Committed groups and the bodies in them: `transactions / groups` is how many writers shared each fsync.
+    public struct Statistics: Hashable, Sendable {
+        public var groups = 0
+        public var transactions = 0
+    }
+
+    /// One caller's transaction body and, once its group has committed or failed, its outcome.
+    final class Job: Sendable {
+        private let body: @Sendable (Database) throws -> any Sendable
+        private let state = Mutex<(value: (any Sendable)?, outcome: Result<Void, any Error>?)>((nil, nil))
+
+        /// Keeps the caller's ``EventDraft/currentTask``: the body may run in another writer's turn, on another
+        /// thread, and the events it drafts there must still name the caller's task.
+        init<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) {
+            let task = EventDraft.currentTask
+            self.body = { db in try EventDraft.$currentTask.withValue(task) { try body(db) } }
+        }
+
+        /// Runs the body; its value is kept until the group commits.
+        func run(_ db: Database) throws {
+            let value = try body(db)
+            state.withLock { $0.value = value }
+        }
+
+        func succeed() { state.withLock { $0.outcome = .success(()) } }
+        func fail(_ error: any Error) { state.withLock { $0 = (nil, .failure(error)) } }
+        var isFinished: Bool { state.withLock { $0.outcome != nil } }
+
+        func result<T>(as type: T.Type) throws -> T {
+            let (value, outcome) = state.withLock { ($0.value, $0.outcome) }
+            switch outcome {
+            case .success: return value as! T  // set by `run` before `succeed`, from a body returning T
+            case .failure(let error): throw error
+            case nil: throw StoreError.invalid("a write transaction ended without an outcome")
+            }
+        }
+    }
+
+    /// The events appended in the group being committed, kept per body so a body that rolls back takes its events
+    /// with it. Only the writer's queue touches it, one group at a time; the lock makes that safe to state.
+    final class Publications: Sendable {
+        private let state = Mutex<(collecting: Bool, events: [Event])>((false, []))
+
+        func begin() { state.withLock { $0 = (true, []) } }
+        var mark: Int { state.withLock { $0.events.count } }
+        func rollBack(to mark: Int) { state.withLock { $0.events.removeSubrange(mark...) } }
+
+        func end() -> [Event] {
+            state.withLock { state in
+                defer { state = (false, []) }
+                return state.events
+            }
+        }
+
+        /// Holds `events` for publication after the group commits; false outside a group (the caller then publishes
+        /// on its own transaction's commit).
+        func collect(_ events: [Event]) -> Bool {
+            state.withLock { state in
+                guard state.collecting else { return false }
+                state.events += events
+                return true
+            }
+        }
+    }
+}

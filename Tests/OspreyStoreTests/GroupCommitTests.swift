@@ -1,0 +1,106 @@
+import Foundation
+import GRDB
+import OspreyCore
+import OspreyStore
+import OspreyTesting
+import Testing
+
+/// Writers that wait for the database at the same time share one commit, and each still stands alone: one body's
+/// failure takes only its own writes and events with it.
+struct GroupCommitTests {
+    struct Abort: Error {}
+
+    static func draft(_ writer: Int) -> EventDraft {
+        EventDraft(
+            type: Event.Kind(rawValue: "test.grouped"),
+            actor: .agent("w\(writer)"),
+            payload: ["n": .int(writer)]
+        )
+    }
+
+    @Test(.timeLimit(.minutes(1))) func writersWaitingTogetherShareOneCommitAndAFailingOneTakesOnlyItsOwnWrites()
+        async throws
+    {
+        // Given a durable file store, a subscriber, and a first transaction that holds the writer until 32 others
+        // wait behind it (writer 7 of them fails after appending its event)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try LedgerTests.fileStore(directory, durability: .full)
+        let stream = store.ledger.bus.subscribe()
+        let before = store.commitStatistics
+        let holding = Collected()
+        let first = Task {
+            try await store.transaction { db in
+                holding.append(true)
+                let deadline = Date().addingTimeInterval(30)
+                while store.writesWaiting < 32 && Date() < deadline { usleep(1_000) }
+                return try store.ledger.append([Self.draft(0)], in: db).count
+            }
+        }
+        while holding.frames.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
+        let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
+            for writer in 1...32 {
+                group.addTask {
+                    do {
+                        _ = try await store.transaction { db in
+                            _ = try store.ledger.append([Self.draft(writer)], in: db)
+                            try db.execute(
+                                sql: "INSERT INTO usage_daily (agent, day, tokens) VALUES (?, '2026-12-03', 1)",
+                                arguments: ["w\(writer)"]
+                            )
+                            if writer == 7 { throw Abort() }
+                        }
+                        return (writer, true)
+                    } catch {
+                        return (writer, false)
+                    }
+                }
+            }
+            return await group.reduce(into: [Int: Bool]()) { $0[$1.0] = $1.1 }
+        }
+        #expect(try await first.value == 1)
+        // Then every writer but 7 committed, in two groups: the first alone, the 32 others together
+        #expect(outcomes.filter(\.value).count == 31)
+        #expect(outcomes[7] == false)
+        let after = store.commitStatistics
+        #expect(after.groups - before.groups == 2)
+        #expect(after.transactions - before.transactions == 32)
+        // And writer 7 left neither its event nor its row, the seqs have no gap and the chain verifies
+        let actors = try await store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT actor FROM events ORDER BY seq")
+        }
+        #expect(actors.count == 32)
+        #expect(!actors.contains("agent:w7"))
+        let usage = try await store.writer.read { db in
+            try String.fetchAll(db, sql: "SELECT agent FROM usage_daily")
+        }
+        #expect(usage.count == 31)
+        #expect(!usage.contains("w7"))
+        let verification = try await store.ledger.verify()
+        #expect(verification.ok)
+        #expect(verification.count == 32)
+        // And the subscriber heard exactly the committed events, in seq order
+        var heard: [Event] = []
+        for await event in stream {
+            heard.append(event)
+            if heard.count == 32 { break }
+        }
+        #expect(heard.map(\.seq) == Array(1...32))
+        #expect(!heard.contains { $0.actor == .agent("w7") })
+    }
+
+    @Test func aLoneFailingTransactionRollsBackAndTheNextOneCommits() async throws {
+        let store = try Store.inMemory()
+        await #expect(throws: Abort.self) {
+            try await store.transaction { db in
+                _ = try store.ledger.append([Self.draft(1)], in: db)
+                throw Abort()
+            }
+        }
+        try await store.ledger.append(Self.draft(2))
+        let events = try await store.ledger.events()
+        #expect(events.map(\.seq) == [1])
+        #expect(events.first?.actor == .agent("w2"))
+        #expect(try await store.ledger.verify().ok)
+    }
+}
