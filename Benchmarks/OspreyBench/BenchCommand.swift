@@ -53,6 +53,7 @@ struct LedgerBench: AsyncParsableCommand {
     @Option(help: "Events for the unbatched (one fsync each) runs.") var events = 2000
     @Option(help: "Events for the batched runs.") var batchedEvents = 100_000
     @Option(help: "Events per transaction in the batched runs.") var batch = 500
+    @Option(help: "Concurrent writers, one event per append, for the group-commit run.") var writers = 32
     @Option(help: "Directory for the scratch databases (default: a temp dir).") var dir: String?
 
     func run() async throws {
@@ -96,10 +97,32 @@ struct LedgerBench: AsyncParsableCommand {
                 "ledger group commit, FULL, batched",
                 try await Self.ledger(base.appendingPathComponent("ledger-batch.db").path, .full, batchedEvents, batch)
             )
+            record(
+                "raw SQLite insert, FULL, \(writers)/txn",
+                try Self.raw(base.appendingPathComponent("raw-writers.db").path, "FULL", events * 4, writers)
+            )
+            record(
+                "ledger, FULL, \(writers) writers, 1/append",
+                try await Self.ledger(
+                    base.appendingPathComponent("ledger-writers.db").path,
+                    .full,
+                    events * 4,
+                    1,
+                    writers: writers
+                )
+            )
             let durable = results[1].1
             print(String(format: "durable ledger / fsync rate = %.2f", durable / fsyncRate))
             print(String(format: "durable ledger / raw SQLite durable = %.2f", durable / results[0].1))
             print(String(format: "group commit / raw SQLite batched = %.2f", results[5].1 / results[4].1))
+            print(
+                String(
+                    format: "%d writers' group commit / raw SQLite in batches of %d = %.2f",
+                    writers,
+                    writers,
+                    results[7].1 / results[6].1
+                )
+            )
         }
     }
 
@@ -155,23 +178,37 @@ struct LedgerBench: AsyncParsableCommand {
         return Double(count) / elapsed.seconds
     }
 
+    /// Appends `count` events: in chunks of `batch` from one writer, or one event per append from `writers`
+    /// concurrent writers (whose appends the store commits in groups).
     static func ledger(
         _ path: String,
         _ durability: Store.Durability,
         _ count: Int,
-        _ batch: Int
+        _ batch: Int,
+        writers: Int = 1
     ) async throws -> Double {
         let store = try Store.open(path: path, ledgerKey: Array(repeating: 1, count: 32), durability: durability)
         let drafts = (1...count).map { EventDraft(type: Event.Kind(rawValue: "bench.event"), payload: payload($0)) }
         let clock = ContinuousClock()
         let start = clock.now
-        for chunk in stride(from: 0, to: count, by: batch) {
-            try await store.ledger.append(contentsOf: Array(drafts[chunk..<min(chunk + batch, count)]))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 0..<writers {
+                group.addTask {
+                    for chunk in stride(from: writer * batch, to: count, by: batch * writers) {
+                        try await store.ledger.append(contentsOf: Array(drafts[chunk..<min(chunk + batch, count)]))
+                    }
+                }
+            }
+            try await group.waitForAll()
         }
         let elapsed = clock.now - start
         let verification = try await store.ledger.verify()
         guard verification.ok, verification.count == count else {
             throw BenchError("benchmark ledger failed to verify")
+        }
+        if writers > 1 {
+            let groups = store.commitStatistics
+            print("  (\(groups.transactions) appends in \(groups.groups) commits)")
         }
         return Double(count) / elapsed.seconds
     }

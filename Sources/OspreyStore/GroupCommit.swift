@@ -4,18 +4,19 @@ import Synchronization
 
 /// Every write transaction of the store, committed in groups: one fsync for many writers' work.
 ///
-/// A caller queues its transaction body and then takes its turn on the database's single writer. The turn that
-/// runs first takes every body queued by then and runs them in one `BEGIN IMMEDIATE` transaction, each inside its
-/// own savepoint, so one body's failure rolls back only that body's writes. After `COMMIT` returns (synchronous=FULL:
-/// the WAL is on disk), each caller gets its own result; a later turn whose body already ran returns at once. A
-/// caller therefore hears of success only after the fsync that made its writes durable, and writers that arrive while
-/// a commit is in flight share the next one instead of queueing one fsync each.
+/// A caller queues its transaction body and waits. When nobody is writing, the caller that queued first starts a
+/// turn on the database's single writer; the turn takes every body queued by then and runs them in one
+/// `BEGIN IMMEDIATE` transaction, each inside its own savepoint, so one body's failure rolls back only that body's
+/// writes. After `COMMIT` returns (synchronous=FULL: the WAL is on disk) every caller of the group is resumed at once
+/// with its own result, and the turn goes on with the bodies queued meanwhile, until none is left. A caller therefore
+/// hears of success only after the fsync that made its writes durable, and writers that arrive while a commit is in
+/// flight share the next one instead of queueing one fsync each.
 ///
 /// Events appended inside a body are published to the ``EventBus`` only after the commit, and only for bodies whose
 /// savepoint was released: subscribers never hear of writes that rolled back.
 public final class GroupCommit: Sendable {
     let writer: any DatabaseWriter
-    private let queue = Mutex<[Job]>([])
+    private let queue = Mutex<(jobs: [Job], writing: Bool)>(([], false))
     private let counters = Mutex<Statistics>(Statistics())
     /// The events of the current group, published once it commits.
     let publications = Publications()
@@ -29,13 +30,36 @@ public final class GroupCommit: Sendable {
     /// Runs `body` in a write transaction, grouped with other writers' bodies; returns after the group's commit.
     func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         let job = Job(body)
-        queue.withLock { $0.append(job) }
-        try await writer.writeWithoutTransaction { db in self.drain(db) }
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            job.waiting(continuation)
+            let starts = queue.withLock { queue in
+                queue.jobs.append(job)
+                defer { queue.writing = true }
+                return !queue.writing
+            }
+            if starts { write() }
+        }
         return try job.result(as: T.self)
     }
 
+    /// A turn on the writer: commits group after group until the queue is empty.
+    private func write() {
+        Task {
+            do {
+                try await writer.writeWithoutTransaction { db in self.drain(db) }
+            } catch {
+                // No connection to write with: everyone waiting fails, and the next caller tries again.
+                let stranded = queue.withLock { queue in
+                    defer { queue = ([], false) }
+                    return queue.jobs
+                }
+                for job in stranded { job.fail(error) }
+            }
+        }
+    }
+
     /// How many bodies wait for the writer now.
-    var waiting: Int { queue.withLock { $0.count } }
+    var waiting: Int { queue.withLock { $0.jobs.count } }
 
     /// How many groups have committed and how many bodies they held, since the store opened.
     var statistics: Statistics { counters.withLock { $0 } }
@@ -53,9 +77,12 @@ public final class GroupCommit: Sendable {
     /// Runs the queued bodies, a group per transaction, until none is left. Called on the writer's queue.
     private func drain(_ db: Database) {
         while true {
-            let group = queue.withLock { queued in
-                defer { queued.removeAll(keepingCapacity: true) }
-                return queued
+            let group = queue.withLock { queue in
+                defer { queue.jobs.removeAll(keepingCapacity: true) }
+                // The turn ends in the same step that finds the queue empty, so a body queued right after starts
+                // a new turn and none is left behind.
+                if queue.jobs.isEmpty { queue.writing = false }
+                return queue.jobs
             }
             if group.isEmpty { return }
             commit(group, db)
@@ -118,7 +145,12 @@ extension GroupCommit {
     /// One caller's transaction body and, once its group has committed or failed, its outcome.
     final class Job: Sendable {
         private let body: @Sendable (Database) throws -> any Sendable
-        private let state = Mutex<(value: (any Sendable)?, outcome: Result<Void, any Error>?)>((nil, nil))
+        private let state = Mutex<
+            (
+                value: (any Sendable)?, outcome: Result<Void, any Error>?,
+                continuation: CheckedContinuation<Void, any Error>?
+            )
+        >((nil, nil, nil))
 
         /// Keeps the caller's ``EventDraft/currentTask``: the body may run in another writer's turn, on another
         /// thread, and the events it drafts there must still name the caller's task.
@@ -133,8 +165,24 @@ extension GroupCommit {
             state.withLock { $0.value = value }
         }
 
-        func succeed() { state.withLock { $0.outcome = .success(()) } }
-        func fail(_ error: any Error) { state.withLock { $0 = (nil, .failure(error)) } }
+        /// The caller, suspended until its group ends.
+        func waiting(_ continuation: CheckedContinuation<Void, any Error>) {
+            state.withLock { $0.continuation = continuation }
+        }
+
+        func succeed() { finish(.success(())) }
+        func fail(_ error: any Error) { finish(.failure(error)) }
+
+        private func finish(_ outcome: Result<Void, any Error>) {
+            let continuation = state.withLock { state in
+                guard state.outcome == nil else { return CheckedContinuation<Void, any Error>?.none }
+                state.outcome = outcome
+                if case .failure = outcome { state.value = nil }
+                defer { state.continuation = nil }
+                return state.continuation
+            }
+            continuation?.resume(with: outcome)
+        }
         var isFinished: Bool { state.withLock { $0.outcome != nil } }
 
         func result<T>(as type: T.Type) throws -> T {
