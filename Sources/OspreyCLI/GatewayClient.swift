@@ -104,3 +104,10 @@ func printJSON(_ value: JSONValue) {
         print(value.canonicalJSON)
     }
 }
+
+extension GatewayClient {
+    /// POSTs a new resource (a session, task, memory ...) and returns the id the gateway gave it.
+    func create(_ path: String, _ body: [String: JSONValue]) async throws -> String {
+        try await request(.POST, path, body: .object(body))["id"]?.stringValue ?? ""
+    }
+}

@@ -26,12 +26,7 @@ struct MemoryCommand: AsyncParsableCommand {
             ]
             if let title { body["title"] = .string(title) }
             if let tags { body["tags"] = .array(tags.split(separator: ",").map { .string(String($0)) }) }
-            let record = try await gateway.request(
-                .POST,
-                "/api/memory",
-                body: .object(body)
-            )
-            print(record["id"]?.stringValue ?? "")
+            print(try await gateway.create("/api/memory", body))
         }
     }
 

@@ -71,12 +71,7 @@ struct SessionsCommand: AsyncParsableCommand {
             var body: [String: JSONValue] = [:]
             if let agent { body["agent"] = .string(agent) }
             if let title { body["title"] = .string(title) }
-            let session = try await gateway.request(
-                .POST,
-                "/api/sessions",
-                body: .object(body)
-            )
-            print(session["id"]?.stringValue ?? "")
+            print(try await gateway.create("/api/sessions", body))
         }
     }
 

@@ -34,12 +34,7 @@ struct TasksCommand: AsyncParsableCommand {
             if let tools {
                 body["tools"] = .array(tools.split(separator: ",").map { .string(String($0)) })
             }
-            let task = try await gateway.request(
-                .POST,
-                "/api/tasks",
-                body: .object(body)
-            )
-            print(task["id"]?.stringValue ?? "")
+            print(try await gateway.create("/api/tasks", body))
         }
     }
 
