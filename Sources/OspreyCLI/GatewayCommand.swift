@@ -62,5 +62,10 @@ struct StatusCommand: GatewayClientCommand {
         print("uptime    \(status["uptime_seconds"]?.intValue ?? 0)s")
         print("sessions  \(status["sessions"]?.intValue ?? 0)")
         print("events    \(status["events"]?.intValue ?? 0)")
+        let writes = status["writes"]
+        print(
+            "writes    \(writes?["transactions"]?.intValue ?? 0) in \(writes?["commits"]?.intValue ?? 0) commits, \(writes?["waiting"]?.intValue ?? 0) waiting"
+        )
+        if let backlog = status["embedding_backlog"]?.intValue { print("embedding backlog \(backlog)") }
     }
 }

@@ -69,7 +69,8 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         store: kernel.store,
         runtime: kernel.runtime,
         home: kernel.home,
-        startedAt: kernel.startedAt
+        startedAt: kernel.startedAt,
+        memory: kernel.memory
     )
     status.add(to: &routes)
     sessions.add(to: &routes)

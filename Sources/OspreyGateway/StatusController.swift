@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOCore
 import OspreyCore
+import OspreyMemory
 import OspreyProviders
 import OspreyStore
 import OspreyTools
@@ -14,6 +15,8 @@ struct StatusController {
     let runtime: AgentRuntime
     let home: Home
     let startedAt: Date
+    /// For the embedding backlog.
+    let memory: MemoryBank
 
     func add(to routes: inout RouteTable) {
         routes.on(.get, "/health", .open) { _, _ in
@@ -78,6 +81,7 @@ struct StatusController {
         let lastSeq = try await store.ledger.lastSeq()
         let sessions = try await store.sessions.count()
         let synchronous = try await store.writerSynchronous()
+        let commits = store.commitStatistics
         let body: JSONValue = [
             "ledger_synchronous": .string([0: "off", 1: "normal", 2: "full", 3: "extra"][synchronous] ?? "unknown"),
             "status": "ok",
@@ -89,6 +93,12 @@ struct StatusController {
             "events": .int(lastSeq),
             "subscribers": .int(store.ledger.bus.subscriberCount),
             "providers": .array(config.providers.map { .string($0.name) }),
+            // Write transactions committed in groups (one fsync each), and how many wait for the writer now.
+            "writes": [
+                "commits": .int(commits.groups), "transactions": .int(commits.transactions),
+                "waiting": .int(store.writesWaiting),
+            ],
+            "embedding_backlog": try await memory.embeddingBacklog().map(JSONValue.int) ?? .null,
         ]
         return body
     }
@@ -102,6 +112,12 @@ struct StatusController {
             # HELP osprey_event_subscribers Live event subscribers (SSE and WebSocket).
             # TYPE osprey_event_subscribers gauge
             osprey_event_subscribers \(store.ledger.bus.subscriberCount)
+            # HELP osprey_store_commits_total Write transactions committed to the database, in groups of one fsync.
+            # TYPE osprey_store_commits_total counter
+            osprey_store_commits_total \(store.commitStatistics.groups)
+            # HELP osprey_store_transactions_total Write transactions committed (several may share one commit).
+            # TYPE osprey_store_transactions_total counter
+            osprey_store_transactions_total \(store.commitStatistics.transactions)
             # HELP osprey_uptime_seconds Seconds since the gateway started.
             # TYPE osprey_uptime_seconds gauge
             osprey_uptime_seconds \(Int(Date().timeIntervalSince(startedAt)))

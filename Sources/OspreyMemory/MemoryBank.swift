@@ -378,6 +378,13 @@ public final class MemoryBank: Sendable {
 
     // MARK: Embedding in the background
 
+    /// Memories stored but not yet embedded by the configured model (they are found by keywords meanwhile); nil when
+    /// no embedder is configured.
+    public func embeddingBacklog() async throws -> Int? {
+        guard let embedder else { return nil }
+        return try await store.memories.unembeddedCount(by: embedder.model)
+    }
+
     /// Embeds memories as they are stored or reindexed, until cancelled.
     public func run() async {
         guard let embedder else { return }

@@ -192,6 +192,17 @@ public struct Memories: Sendable {
         }
     }
 
+    /// How many memories have no vector from `model` yet: the embedding backlog.
+    public func unembeddedCount(by model: String) async throws -> Int {
+        try await writer.read { db in
+            try Int.fetchOne(
+                db,
+                sql: "SELECT COUNT(*) FROM memories WHERE embedding IS NULL OR embedded_with IS NOT ?",
+                arguments: [model]
+            ) ?? 0
+        }
+    }
+
     /// The memories without a vector from `model` (never embedded, or embedded by another model).
     public func unembedded(by model: String) async throws -> [String] {
         try await writer.read { db in

@@ -344,6 +344,9 @@ struct GatewayEdgeTests {
             try await client.execute(uri: "/api/status", method: .get, headers: TestGateway.auth()) { $0 }
         }
         #expect(response.json["ledger_synchronous"] == "full")
+        // Booting wrote to the ledger, through the group commit the status reports
+        #expect((response.json["writes"]?["commits"]?.intValue ?? 0) > 0)
+        #expect(response.json["writes"]?["waiting"] == 0)
     }
 
     @Test func theLedgerWriterReallyUsesTheConfiguredSynchronousMode() async throws {

@@ -73,6 +73,27 @@ struct MemoryBankTests {
         #expect(try await memory.store.ledger.events().map(\.type.rawValue) == ["memory.stored", "memory.stored"])
     }
 
+    @Test func theEmbeddingBacklogCountsMemoriesNotYetEmbedded() async throws {
+        let memory = try MemoryFixture()
+        defer { memory.directory.remove() }
+        #expect(try await memory.bank.embeddingBacklog() == 0)
+        for body in ["The osprey returns at dawn.", "Alice prefers tea."] {
+            _ = try await memory.bank.store(
+                body,
+                source: .user,
+                provenance: "test",
+                trust: .trusted,
+                actor: .user("test")
+            )
+        }
+        #expect(try await memory.bank.embeddingBacklog() == 2)
+        try await memory.bank.embedPending()
+        #expect(try await memory.bank.embeddingBacklog() == 0)
+        // Without an embedder there is no backlog to speak of, rather than a count that never shrinks.
+        let keywordsOnly = try MemoryBank(directory: memory.directory.url, store: memory.store, embedder: nil)
+        #expect(try await keywordsOnly.embeddingBacklog() == nil)
+    }
+
     @Test func badInputIsAClearErrorAndNothingIsStored() async throws {
         let memory = try MemoryFixture()
         defer { memory.directory.remove() }
