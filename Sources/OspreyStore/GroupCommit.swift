@@ -122,9 +122,10 @@ public final class GroupCommit: Sendable {
                 $0.groups += 1
                 $0.transactions += ran.count
             }
-            let events = publications.end()
+            // Subscribers hear first, as with a commit hook: a caller that returns from its write finds its events
+            // already on the bus.
+            bus.publish(publications.end())
             for job in ran { job.succeed() }
-            bus.publish(events)
         } catch {
             // The group already failed with `error`; a rollback that fails too (the connection is gone) changes
             // nothing for the callers, and SQLite rolls back an unfinished transaction on its own.
