@@ -105,6 +105,7 @@ struct StatusController {
 
     @Sendable func metrics(_ request: Request, context: GatewayRequestContext) async throws -> Response {
         let lastSeq = try await store.ledger.lastSeq()
+        let commits = store.commitStatistics
         let text = """
             # HELP osprey_ledger_events_total Events written to the ledger.
             # TYPE osprey_ledger_events_total counter
@@ -114,10 +115,10 @@ struct StatusController {
             osprey_event_subscribers \(store.ledger.bus.subscriberCount)
             # HELP osprey_store_commits_total Write transactions committed to the database, in groups of one fsync.
             # TYPE osprey_store_commits_total counter
-            osprey_store_commits_total \(store.commitStatistics.groups)
+            osprey_store_commits_total \(commits.groups)
             # HELP osprey_store_transactions_total Write transactions committed (several may share one commit).
             # TYPE osprey_store_transactions_total counter
-            osprey_store_transactions_total \(store.commitStatistics.transactions)
+            osprey_store_transactions_total \(commits.transactions)
             # HELP osprey_uptime_seconds Seconds since the gateway started.
             # TYPE osprey_uptime_seconds gauge
             osprey_uptime_seconds \(Int(Date().timeIntervalSince(startedAt)))

@@ -192,12 +192,15 @@ public struct Memories: Sendable {
         }
     }
 
+    /// The memories without a vector from the model bound to `?`: never embedded, or embedded by another model.
+    private static let unembeddedCondition = "embedding IS NULL OR embedded_with IS NOT ?"
+
     /// How many memories have no vector from `model` yet: the embedding backlog.
     public func unembeddedCount(by model: String) async throws -> Int {
         try await writer.read { db in
             try Int.fetchOne(
                 db,
-                sql: "SELECT COUNT(*) FROM memories WHERE embedding IS NULL OR embedded_with IS NOT ?",
+                sql: "SELECT COUNT(*) FROM memories WHERE \(Self.unembeddedCondition)",
                 arguments: [model]
             ) ?? 0
         }
@@ -208,7 +211,7 @@ public struct Memories: Sendable {
         try await writer.read { db in
             try String.fetchAll(
                 db,
-                sql: "SELECT id FROM memories WHERE embedding IS NULL OR embedded_with IS NOT ?",
+                sql: "SELECT id FROM memories WHERE \(Self.unembeddedCondition)",
                 arguments: [model]
             )
         }

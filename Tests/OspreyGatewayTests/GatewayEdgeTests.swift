@@ -334,19 +334,27 @@ struct GatewayEdgeTests {
         _ = try home.bootstrap()
         try TestGateway.adminToken.write(to: home.tokenFile, atomically: true, encoding: .utf8)
         let kernel = try await Kernel.boot(home: home, config: OspreyConfig())
-        let response = try await buildApplication(
+        let (response, metrics) = try await buildApplication(
             kernel: kernel,
             host: "127.0.0.1",
             port: 0,
             logger: Logger(label: "t")
         )
         .test(.router) { client in
-            try await client.execute(uri: "/api/status", method: .get, headers: TestGateway.auth()) { $0 }
+            (
+                try await client.execute(uri: "/api/status", method: .get, headers: TestGateway.auth()) { $0 },
+                try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+            )
         }
         #expect(response.json["ledger_synchronous"] == "full")
         // Booting wrote to the ledger, through the group commit the status reports
-        #expect((response.json["writes"]?["commits"]?.intValue ?? 0) > 0)
+        let commits = response.json["writes"]?["commits"]?.intValue ?? 0
+        #expect(commits > 0)
         #expect(response.json["writes"]?["waiting"] == 0)
+        // and /metrics, asked after it, counts at least those commits (a counter never goes back)
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix("osprey_store_commits_total ") }
+        #expect((line.flatMap { Int($0.split(separator: " ")[1]) } ?? 0) >= commits)
+        #expect(metrics.contains("osprey_store_transactions_total "))
     }
 
     @Test func theLedgerWriterReallyUsesTheConfiguredSynchronousMode() async throws {
