@@ -31,34 +31,15 @@ struct GatewayBench: AsyncParsableCommand {
     }
 
     func measure(modelURL: String) async throws {
-        let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("osprey-bench-gw-\(getpid())")
-        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        let home = try Self.benchHome(modelURL: modelURL, name: "gw")
         defer { try? FileManager.default.removeItem(at: home) }
-        try """
-        [[providers]]
-        name = "mock"
-        kind = "openai"
-        base_url = "\(modelURL)"
-        models = ["bench-1", "bench-2"]
-
-        [agents.default]
-        model = "mock/bench-2"
-        instructions = "You are a careful assistant."
-        tools = ["list_dir"]
-
-        [agents.direct]
-        model = "mock/bench-1"
-        tools = []
-        """.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
         let gateway = try Self.startGateway(home: home, port: port)
         defer {
             gateway.terminate()
             gateway.waitUntilExit()
         }
         let pid = gateway.processIdentifier
-        let token = try String(contentsOf: home.appendingPathComponent("token"), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let api = GatewayAPI(baseURL: "http://127.0.0.1:\(port)", token: token)
+        let api = try GatewayAPI(home: home, port: port)
         print("agent step through the gateway (\(runs) runs × \(repetitions), each run 2 LLM round trips, FULL)")
         for _ in 0..<20 { try await api.runAgent() }
         var cpu: [Double] = []
@@ -129,6 +110,30 @@ struct GatewayBench: AsyncParsableCommand {
 
     func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 
+    /// A fresh home whose agents use the scripted model at `modelURL`: `default` calls `list_dir` once and answers
+    /// (model `bench-2`), `direct` answers at once (`bench-1`).
+    static func benchHome(modelURL: String, name: String) throws -> URL {
+        let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("osprey-bench-\(name)-\(getpid())")
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        try """
+        [[providers]]
+        name = "mock"
+        kind = "openai"
+        base_url = "\(modelURL)"
+        models = ["bench-1", "bench-2"]
+
+        [agents.default]
+        model = "mock/bench-2"
+        instructions = "You are a careful assistant."
+        tools = ["list_dir"]
+
+        [agents.direct]
+        model = "mock/bench-1"
+        tools = []
+        """.write(to: home.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+        return home
+    }
+
     /// `osprey gateway` built beside this binary, started on a fresh home; returns once /health answers 200.
     static func startGateway(home: URL, port: Int) throws -> Process {
         let process = Process()
@@ -177,6 +182,15 @@ struct GatewayBench: AsyncParsableCommand {
 struct GatewayAPI {
     let baseURL: String
     let token: String
+    let client: HTTPClient
+
+    /// The gateway on loopback `port`, with the token `osprey gateway` wrote into `home`.
+    init(home: URL, port: Int, client: HTTPClient = HTTPTransport.shared.client) throws {
+        baseURL = "http://127.0.0.1:\(port)"
+        token = try String(contentsOf: home.appendingPathComponent("token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        self.client = client
+    }
 
     func call(
         _ method: NIOHTTP1.HTTPMethod,
@@ -196,7 +210,7 @@ struct GatewayAPI {
     }
 
     func json(_ request: HTTPClientRequest) async throws -> JSONValue {
-        let response = try await HTTPTransport.shared.client.execute(request, timeout: .seconds(30))
+        let response = try await client.execute(request, timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 16 << 20)
         guard (200..<300).contains(response.status.code) else {
             throw BenchError("\(request.url): \(response.status.code) \(String(buffer: body))")
@@ -214,13 +228,23 @@ struct GatewayAPI {
         }
     }
 
+    /// The highest event seq so far.
+    func lastSeq() async throws -> Int {
+        var last = 0
+        while true {
+            let page = try await json(call(.GET, "/api/events?after=\(last)&limit=1000"))
+            guard let next = page["next_after"]?.intValue, next > last else { return last }
+            last = next
+        }
+    }
+
     /// Seconds from sending a message to the first byte of its streamed answer (a one-round agent).
     func firstStreamedByte() async throws -> Double {
         let session = try await json(call(.POST, "/api/sessions", ["title": "bench", "agent": "direct"]))
         let id = session["id"]?.stringValue ?? ""
         let clock = ContinuousClock()
         let start = clock.now
-        let response = try await HTTPTransport.shared.client.execute(
+        let response = try await client.execute(
             call(.POST, "/api/sessions/\(id)/messages", ["content": "go"], stream: true),
             timeout: .seconds(30)
         )

@@ -42,20 +42,10 @@ public final class GroupCommit: Sendable {
         return try job.result(as: T.self)
     }
 
-    /// A turn on the writer: commits group after group until the queue is empty.
+    /// A turn on the writer: commits group after group until the queue is empty. Scheduled straight onto the
+    /// writer's queue, so a lone caller costs two thread hand-offs (there and back), not a task of its own too.
     private func write() {
-        Task {
-            do {
-                try await writer.writeWithoutTransaction { db in self.drain(db) }
-            } catch {
-                // No connection to write with: everyone waiting fails, and the next caller tries again.
-                let stranded = queue.withLock { queue in
-                    defer { queue = ([], false) }
-                    return queue.jobs
-                }
-                for job in stranded { job.fail(error) }
-            }
-        }
+        writer.asyncWriteWithoutTransaction { db in self.drain(db) }
     }
 
     /// How many bodies wait for the writer now.

