@@ -19,7 +19,8 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "osprey-bench",
         abstract: "Run benchmarks and print the figures.",
         subcommands: [
-            LedgerBench.self, StartupBench.self, AgentBench.self, GatewayBench.self, ScaleBench.self, LocalModelBench.self,
+            LedgerBench.self, StartupBench.self, AgentBench.self, GatewayBench.self, ScaleBench.self,
+            LocalModelBench.self,
             TasksBench.self, MemoryBench.self, PoolBench.self,
         ]
     )

@@ -164,7 +164,8 @@ struct LocalModelBench: AsyncParsableCommand {
     }
 
     /// Seconds from `since` until the model server on `port` answers `/v1/models`.
-    static func waitForModels(port: Int, clock: ContinuousClock, since: ContinuousClock.Instant) async throws -> Double {
+    static func waitForModels(port: Int, clock: ContinuousClock, since: ContinuousClock.Instant) async throws -> Double
+    {
         let deadline = since + .seconds(300)
         while clock.now < deadline {
             let request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1/models")

@@ -66,7 +66,9 @@ struct ScaleBench: AsyncParsableCommand {
         defer { listeners.stop() }
         try await listeners.waitConnected(deadline: .now + .seconds(60))
         let rssConnected = StartupBench.residentMB(pid: pid)
-        print("\(subscribers) subscribers following /api/events/stream; gateway RSS \(String(format: "%.1f", rssConnected)) MB")
+        print(
+            "\(subscribers) subscribers following /api/events/stream; gateway RSS \(String(format: "%.1f", rssConnected)) MB"
+        )
 
         var sent: [Int: UInt64] = [:]
         let cpuBefore = GatewayBench.processCPUSeconds(pid: pid)

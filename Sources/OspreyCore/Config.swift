@@ -25,8 +25,9 @@ public struct OspreyConfig: Hashable, Sendable {
         public var headerTimeoutSeconds = 10.0
         /// A kept-alive connection with no request in progress is closed after this many seconds.
         public var idleTimeoutSeconds = 60
-        /// Connections open at once; more wait in the listen backlog.
-        public var maxConnections = 512
+        /// Connections open at once (event streams and WebSockets included); more wait in the listen backlog. The
+        /// gateway raises its open-file limit to fit them, or serves fewer with a warning.
+        public var maxConnections = 4096
         public init() {}
     }
 
@@ -294,8 +295,8 @@ public struct OspreyConfig: Hashable, Sendable {
         # Seconds a new connection has to send its request head; seconds an idle kept-alive connection stays open.
         header_timeout_seconds = 10
         idle_timeout_seconds = 60
-        # Connections served at once; more wait in the listen backlog.
-        max_connections = 512
+        # Connections served at once (streams included); more wait in the listen backlog.
+        max_connections = 4096
 
         [auth]
         # After this many bad tokens from one address within window_seconds, the address is locked out.

@@ -201,16 +201,24 @@ struct LocalModelProvider: ModelProvider {
         } catch let error as ConfigError {
             throw ProviderError.configuration(provider: "local", status: 0, message: error.message)
         }
-        return try await OpenAIProvider(
+        let provider = OpenAIProvider(
             name: "local",
             baseURL: server.baseURL,
             apiKey: nil,
             toolResultsAsUser: true,
             streaming: false
-        ).respond(
-            to: request,
-            onEvent: onEvent
         )
+        let reply = try await provider.respond(to: request, onEvent: onEvent)
+        // llama-cpp-python's `chatml-function-calling` handler (0.3.x) first lets the model choose between words and
+        // a tool call, then constrains the words with the tool-name grammar, so an answer in words comes back empty.
+        // The model chose to answer: ask again without tools, where nothing constrains the words.
+        guard !request.tools.isEmpty, reply.message.text.isEmpty, reply.message.toolCalls.isEmpty else { return reply }
+        var plain = request
+        plain.tools = []
+        plain.toolChoice = nil
+        var answer = try await provider.respond(to: plain, onEvent: onEvent)
+        answer.usage = reply.usage + answer.usage
+        return answer
     }
 }
 

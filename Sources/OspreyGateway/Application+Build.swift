@@ -6,6 +6,10 @@ public import NIOCore
 import OspreyCore
 import OspreyStore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Builds the gateway's HTTP application. The `gateway` command runs it; tests call it directly.
 public func buildApplication(
     kernel: Kernel,
@@ -31,7 +35,10 @@ public func buildApplication(
         configuration: .init(
             address: .hostname(host, port: port),
             serverName: "osprey",
-            availableConnectionsDelegate: MaximumAvailableConnections(limits.maxConnections, logger: logger)
+            availableConnectionsDelegate: MaximumAvailableConnections(
+                ConnectionBudget.raise(to: limits.maxConnections, logger: logger),
+                logger: logger
+            )
         ),
         onServerRunning: onServerRunning,
         logger: logger
@@ -192,5 +199,32 @@ struct RouteTable {
                 }
             }
         }
+    }
+}
+
+/// How many connections the process can hold open: each is a file descriptor, and so are the database, the logs,
+/// sandboxed commands' pipes and outgoing requests.
+enum ConnectionBudget {
+    /// Descriptors kept for everything that is not an inbound connection.
+    static let reserve = 256
+
+    /// Raises the soft limit on open files towards the hard one (as servers do; the default soft limit of 1,024
+    /// would cut a gateway off at a few hundred streams) and returns how many connections fit: `wanted`, or fewer,
+    /// with a warning, when the hard limit leaves no room for them.
+    static func raise(to wanted: Int, logger: Logger) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return wanted }
+        let needed = rlim_t(wanted + reserve)
+        if limit.rlim_cur < needed {
+            var raised = limit
+            raised.rlim_cur = min(needed, limit.rlim_max)
+            if setrlimit(Int32(RLIMIT_NOFILE.rawValue), &raised) == 0 { limit = raised }
+        }
+        let fits = max(1, Int(min(limit.rlim_cur, rlim_t(Int.max))) - reserve)
+        guard fits < wanted else { return wanted }
+        logger.warning(
+            "gateway.max_connections is \(wanted), but the open-file limit (\(limit.rlim_cur)) leaves room for \(fits); serving at most \(fits) at once (raise it with ulimit -n or LimitNOFILE)"
+        )
+        return fits
     }
 }

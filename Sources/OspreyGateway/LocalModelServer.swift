@@ -149,7 +149,7 @@ public actor LocalModelServer {
                 lastError = nil
                 return
             }
-            try await Task.sleep(for: .milliseconds(250))
+            try await Task.sleep(for: .milliseconds(50))
         }
         stopProcess()
         lastError = "the local model server did not answer within 120 s; see \(logFile.path)"

@@ -9,7 +9,8 @@ import Testing
 /// End to end against the real local model (SmolLM2-135M under llama.cpp's server), which `.ci/run` installs.
 @Suite(.serialized)
 struct LocalModelTests {
-    @Test func theLocalModelReadsAFileWithAToolAndQuotesIt() async throws {
+    /// A fresh home with no provider, its workspace holding `notes.txt`: the default agent runs on the local model.
+    func withLocalAgent(_ body: (Store, Agent) async throws -> Void) async throws {
         let directory = try TemporaryDirectory(prefix: "osprey-local")
         defer { directory.remove() }
         let home = Home(root: directory.url)
@@ -24,14 +25,24 @@ struct LocalModelTests {
         do {
             let agent = try runtime.agent(named: "default")
             #expect(agent.routes.map(\.description) == ["local/smollm2"])
+            try await body(store, agent)
+            #expect(await server.isRunning)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+        #expect(await !server.isRunning)
+    }
+
+    @Test func theLocalModelReadsAFileWithAToolAndQuotesIt() async throws {
+        try await withLocalAgent { store, agent in
             let session = try await store.sessions.create(actor: .user("test"))
             let result = try await agent.run(
                 "Read notes.txt and tell me its first line",
                 session: session.id,
                 actor: .user("test")
-            ) {
-                _ in
-            }
+            ) { _ in }
             // The model called read_file on the real file and its answer quotes the first line.
             let completed = try await store.ledger.events(filter: EventFilter(type: "tool.call.completed"))
             #expect(completed.first?.payload["tool"] == "read_file")
@@ -41,13 +52,23 @@ struct LocalModelTests {
             let calls = try await store.ledger.events(filter: EventFilter(type: "llm.call"))
             #expect(calls.count == result.turns)
             #expect(calls.allSatisfy { $0.payload["outcome"] == "ok" && ($0.payload["tokens_in"]?.intValue ?? 0) > 0 })
-            #expect(await server.isRunning)
-        } catch {
-            await server.stop()
-            throw error
         }
-        await server.stop()
-        #expect(await !server.isRunning)
+    }
+
+    /// llama-cpp-python's function-calling template returns an answer in words empty when tools are offered; the
+    /// local provider asks again without them, so a plain question gets words.
+    @Test func theLocalModelAnswersAPlainQuestionInWords() async throws {
+        try await withLocalAgent { store, agent in
+            let session = try await store.sessions.create(actor: .user("test"))
+            let result = try await agent.run(
+                "Say hello in one short sentence.",
+                session: session.id,
+                actor: .user("test")
+            ) { _ in }
+            #expect(!result.message.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+            let stored = try await store.sessions.messages(of: session.id, limit: 100)
+            #expect(stored.last?.message.text == result.message.text)
+        }
     }
 
     @Test func anotherProcessOnTheConfiguredPortIsNeverMistakenForTheLocalModel() async throws {
