@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import OspreyCore
 import OspreyProviders
+import OspreyTools
 
 #if canImport(Glibc)
 import Glibc
@@ -31,9 +32,11 @@ struct LocalModelBench: AsyncParsableCommand {
             var gateway: [Timeline] = []
             var bare: [Timeline] = []
             for repetition in 1...repetitions {
+                try await Self.waitUntilFree(port: modelPort)
                 let measured = try await throughGateway()
                 print("gateway, run \(repetition): \(measured)")
                 gateway.append(measured)
+                try await Self.waitUntilFree(port: modelPort)
                 let floor = try await bareServer()
                 print("bare server, run \(repetition): \(floor)")
                 bare.append(floor)
@@ -135,10 +138,7 @@ struct LocalModelBench: AsyncParsableCommand {
         let clock = ContinuousClock()
         let start = clock.now
         try process.run()
-        defer {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        defer { Self.stop(process) }
         var timeline = Timeline()
         timeline.serverReady = try await Self.waitForModels(port: modelPort, clock: clock, since: start)
         var request = HTTPClientRequest(url: "http://127.0.0.1:\(modelPort)/v1/chat/completions")
@@ -161,6 +161,24 @@ struct LocalModelBench: AsyncParsableCommand {
         }
         guard !timeline.answer.isEmpty else { throw BenchError("the bare server gave no answer: \(text.suffix(400))") }
         return timeline
+    }
+
+    /// SIGTERM, then SIGKILL if the server still runs after 5 s (uvicorn waits for open connections).
+    static func stop(_ process: Process) {
+        process.terminate()
+        for _ in 0..<100 where process.isRunning { usleep(50_000) }
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    /// Waits until nothing answers on `port`: the last phase's model server is gone, so the next start is timed on
+    /// the port the benchmark watches.
+    static func waitUntilFree(port: Int) async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while !LocalModelServerPort.isFree(port) {
+            guard ContinuousClock.now < deadline else { throw BenchError("port \(port) is still in use after 30 s") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
     }
 
     /// Seconds from `since` until the model server on `port` answers `/v1/models`.
@@ -197,5 +215,14 @@ struct LocalModelBench: AsyncParsableCommand {
             throw BenchError("no local model: run scripts/install-deps --local-model")
         }
         return path
+    }
+}
+
+enum LocalModelServerPort {
+    /// True when a TCP connect to the loopback `port` is refused.
+    static func isFree(_ port: Int) -> Bool {
+        IPv4Socket.open(host: "127.0.0.1", port: port) { descriptor, address, length in
+            connect(descriptor, address, length) != 0
+        } ?? false
     }
 }
