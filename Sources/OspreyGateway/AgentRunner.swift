@@ -39,8 +39,8 @@ struct AgentRunner {
                 // The client sees at once when the run waits for a human.
                 let bus = ledger.bus
                 group.addTask {
-                    for await event in bus.subscribe()
-                    where event.type == .approvalRequested && event.session == session {
+                    for await event in bus.subscribe(where: { $0.type == .approvalRequested && $0.session == session })
+                    {
                         try await onEvent(.approvalRequested(event.payload))
                     }
                     return nil

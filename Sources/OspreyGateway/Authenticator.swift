@@ -27,7 +27,8 @@ final class Authenticator: Sendable {
     ///
     /// Every long-lived stream (WebSocket, SSE) races its work against this, so a revoked token stops at once.
     func waitUntilEnded(_ token: TokenRecord, bus: EventBus) async -> Bool {
-        let revocations = bus.subscribe()  // before the check, so a revocation in between is not missed
+        // Subscribed before the check, so a revocation in between is not missed; only revocations wake it.
+        let revocations = bus.subscribe(where: { $0.type == .tokenRevoked })
         if !isActive(token) { return true }
         return await withTaskGroup(of: Bool.self) { group in
             group.addTask {

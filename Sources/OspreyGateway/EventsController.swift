@@ -5,12 +5,15 @@ import NIOCore
 import OspreyCore
 import OspreyStore
 import ServiceLifecycle
+import Synchronization
 
 /// `/api/events` (paged query), `/api/events/stream` (live SSE, resumable with `Last-Event-ID`) and
 /// `/api/audit/verify`.
 struct EventsController {
     let ledger: Ledger
     let authenticator: Authenticator
+    /// Every stream sends the same bytes for an event: encoded once, whichever stream asks first.
+    let frames = FrameCache()
 
     /// How often an idle stream sends a comment, so proxies keep it open and dead clients are noticed.
     static let keepAlive: Duration = .seconds(15)
@@ -74,6 +77,7 @@ struct EventsController {
         let start = after
         let ledger = self.ledger
         let authenticator = self.authenticator
+        let frames = self.frames
         let token = context.token
         return Response(
             status: .ok,
@@ -84,7 +88,7 @@ struct EventsController {
                     group.addTask {
                         defer { sink.finish() }
                         try await ledger.follow(after: start, filter: filter) { event in
-                            sink.yield(ByteBuffer(string: Self.frame(event)))
+                            sink.yield(frames.frame(for: event))
                         }
                     }
                     group.addTask {
@@ -115,6 +119,20 @@ struct EventsController {
                 try await writer.finish(nil)
             }
         )
+    }
+
+    /// The last few hundred events' SSE frames, by seq.
+    final class FrameCache: Sendable {
+        private static let slots = 512
+        private let cache = Mutex<[(seq: Int, frame: ByteBuffer)?]>(Array(repeating: nil, count: slots))
+
+        func frame(for event: Event) -> ByteBuffer {
+            let slot = event.seq % Self.slots
+            if let cached = cache.withLock({ $0[slot] }), cached.seq == event.seq { return cached.frame }
+            let frame = ByteBuffer(string: EventsController.frame(event))
+            cache.withLock { $0[slot] = (event.seq, frame) }
+            return frame
+        }
     }
 
     static func frame(_ event: Event) -> String {

@@ -16,8 +16,7 @@ public struct RateLimitWatcher: Service {
         let supervisor = self.supervisor
         let logger = self.logger
         await cancelWhenGracefulShutdown {
-            for await event in bus.subscribe()
-            where event.callOutcome == .rateLimited {
+            for await event in bus.subscribe(where: { $0.callOutcome == .rateLimited }) {
                 guard let provider = event.payload["provider"]?.stringValue else { continue }
                 logger.info("provider rate limited; backing off", metadata: ["provider.name": "\(provider)"])
                 await supervisor.rateLimited(provider: provider)

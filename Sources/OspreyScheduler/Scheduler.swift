@@ -261,7 +261,7 @@ public actor Scheduler {
         let bus = store.ledger.bus
         await withDiscardingTaskGroup { group in
             group.addTask {
-                for await event in bus.subscribe() where !event.type.rawValue.hasPrefix("schedule.") {
+                for await event in bus.subscribe(where: { !$0.type.rawValue.hasPrefix("schedule.") }) {
                     do {
                         try await self.observe(event)
                     } catch is CancellationError {
