@@ -149,9 +149,14 @@ struct LedgerBench: AsyncParsableCommand {
 
     /// The same rows the ledger writes (with precomputed hashes), inserted with no hashing or head upkeep.
     static func raw(_ path: String, _ synchronous: String, _ count: Int, _ batch: Int) throws -> Double {
-        var configuration = Configuration()
-        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
-        let pool = try DatabasePool(path: path, configuration: configuration)
+        let pool = try DatabasePool(path: path)
+        // After opening, as the Store does: the pool's WAL set-up runs after `prepareDatabase` and would put
+        // `synchronous` back to NORMAL, so a pragma there would measure NORMAL under the name FULL.
+        try pool.barrierWriteWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+        guard try pool.read({ _ in true }),
+            try pool.writeWithoutTransaction({ db in try Int.fetchOne(db, sql: "PRAGMA synchronous") })
+                == (synchronous == "FULL" ? 2 : 1)
+        else { throw BenchError("raw SQLite did not take synchronous = \(synchronous)") }
         try pool.write { db in
             try db.execute(
                 sql: """

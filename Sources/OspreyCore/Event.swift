@@ -62,8 +62,45 @@ public struct Event: Hashable, Sendable {
     }
 
     /// The hash these fields should carry.
-    public var computedHash: String {
-        SHA256.hash(data: hashedFields.canonicalBytes).hexString
+    public var computedHash: String { Self.hash(of: hashedBytes()) }
+
+    /// SHA-256 of canonical bytes, as 64 hex digits.
+    public static func hash(of bytes: [UInt8]) -> String { SHA256.hash(data: bytes).hexString }
+
+    /// `hashedFields.canonicalBytes`, written straight from the fields (the keys in their sorted order), with the
+    /// payload's canonical bytes when the caller already has them: the ledger writes those to the database too.
+    public func hashedBytes(payloadJSON: [UInt8]? = nil) -> [UInt8] {
+        var output: [UInt8] = []
+        output.reserveCapacity(320 + (payloadJSON?.count ?? 256))
+        func key(_ name: StaticString) {
+            output.append(output.isEmpty ? UInt8(ascii: "{") : UInt8(ascii: ","))
+            output.append(UInt8(ascii: "\""))
+            output.append(contentsOf: UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount))
+            output.append(contentsOf: "\":".utf8)
+        }
+        func string(_ value: String?) {
+            if let value { JSONValue.writeString(value, into: &output) } else { output.append(contentsOf: "null".utf8) }
+        }
+        key("actor")
+        string(actor.rawValue)
+        key("id")
+        string(id.rawValue)
+        key("payload")
+        if let payloadJSON { output.append(contentsOf: payloadJSON) } else { payload.writeCanonical(into: &output) }
+        key("prev_hash")
+        string(prevHash)
+        key("seq")
+        output.append(contentsOf: String(seq).utf8)
+        key("session")
+        string(session?.rawValue)
+        key("task")
+        string(task?.rawValue)
+        key("ts")
+        string(ts)
+        key("type")
+        string(type.rawValue)
+        output.append(UInt8(ascii: "}"))
+        return output
     }
 
     /// The full envelope, as sent on the wire and exported.

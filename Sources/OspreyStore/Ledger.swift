@@ -154,11 +154,13 @@ public struct Ledger: Sendable {
                 prevHash: previous,
                 hash: ""
             )
-            event.hash = event.computedHash
+            // The payload is serialized once: those bytes are hashed (inside the envelope) and stored.
+            let payloadJSON = event.payload.canonicalBytes
+            event.hash = Event.hash(of: event.hashedBytes(payloadJSON: payloadJSON))
             try insert.execute(arguments: [
                 event.seq, event.id.rawValue, event.ts, event.type.rawValue, event.actor.rawValue,
                 event.session?.rawValue, event.task?.rawValue,
-                event.payload.canonicalJSON, event.prevHash, event.hash,
+                String(decoding: payloadJSON, as: UTF8.self), event.prevHash, event.hash,
             ])
             previous = event.hash
             events.append(event)

@@ -79,3 +79,48 @@ struct ContentCodingTests {
         #expect(try WireFormat.decoder.decode(Message.self, from: Data(json.utf8)) == message)
     }
 }
+
+struct EventHashBytesTests {
+    static let events: [Event] = [
+        Event(
+            seq: 1,
+            id: Event.ID("evt_1"),
+            ts: "2026-12-04T04:00:00.000Z",
+            type: Event.Kind(rawValue: "session.created"),
+            actor: Principal(rawValue: "user:ana"),
+            session: nil,
+            task: nil,
+            payload: [:],
+            prevHash: Event.genesisHash,
+            hash: ""
+        ),
+        Event(
+            seq: 1_234_567,
+            id: Event.ID("evt_\u{e9}\u{1F985}"),
+            ts: "2026-12-04T04:00:00.000Z",
+            type: Event.Kind(rawValue: "tool.call.completed"),
+            actor: Principal(rawValue: "agent:\"quoted\"\\slash"),
+            session: Session.ID("ses_1"),
+            task: BackgroundTask.ID("tsk_2"),
+            payload: [
+                "output": "line one\nline\ttwo\r\u{01}\u{1F}end \"q\" \\", "n": 3, "ok": true, "none": .null,
+                "nested": ["b": [1, 2.5, "x"], "a": ["\u{e9}": "é", "e": "z", "Z": "upper"]],
+            ],
+            prevHash: String(repeating: "a", count: 64),
+            hash: ""
+        ),
+    ]
+
+    @Test(arguments: events) func theDirectlyWrittenHashBytesAreTheCanonicalEnvelope(event: Event) {
+        let canonical = event.hashedFields.canonicalBytes
+        #expect(event.hashedBytes() == canonical)
+        #expect(event.hashedBytes(payloadJSON: event.payload.canonicalBytes) == canonical)
+        #expect(event.computedHash == Event.hash(of: canonical))
+    }
+
+    @Test func stringsAreEscapedAndKeysSortedAsPythonDoes() throws {
+        // json.dumps(v, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        let value: JSONValue = ["b": "a\"b\\c\nd\u{01}é", "a": 1, "é": 2, "Z": 3, "aa": 4]
+        #expect(value.canonicalJSON == #"{"Z":3,"a":1,"aa":4,"b":"a\"b\\c\nd\u0001é","é":2}"#)
+    }
+}
