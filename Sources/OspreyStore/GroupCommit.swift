@@ -42,10 +42,24 @@ public final class GroupCommit: Sendable {
         return try job.result(as: T.self)
     }
 
-    /// A turn on the writer: commits group after group until the queue is empty. Scheduled straight onto the
-    /// writer's queue, so a lone caller costs two thread hand-offs (there and back), not a task of its own too.
+    /// A turn on the writer: commits group after group until the queue is empty.
+    ///
+    /// Started from a task rather than dispatched straight onto the writer's queue: the task's hop lets the writers
+    /// that arrive meanwhile join the first group (measured: 64 concurrent one-round tasks reach 650-810/s this way,
+    /// 640-770/s dispatched directly, with no gain for a lone writer either way).
     private func write() {
-        writer.asyncWriteWithoutTransaction { db in self.drain(db) }
+        Task {
+            do {
+                try await writer.writeWithoutTransaction { db in self.drain(db) }
+            } catch {
+                // No connection to write with: everyone waiting fails, and the next caller tries again.
+                let stranded = queue.withLock { queue in
+                    defer { queue = ([], false) }
+                    return queue.jobs
+                }
+                for job in stranded { job.fail(error) }
+            }
+        }
     }
 
     /// How many bodies wait for the writer now.
