@@ -86,9 +86,12 @@ let package = Package(
         // products) are optimized even in debug builds, or tests would take minutes.
         .target(
             name: "OspreyEmbeddings",
-            dependencies: imports("OspreyCore"),
+            dependencies: imports("OspreyCore", "COspreyKernels"),
             swiftSettings: [.unsafeFlags(["-O"])]
         ),
+        // The matrix product with AVX2 and FMA, in C because Swift cannot compile one function for a CPU feature
+        // chosen at run time; `OspreyEmbeddings` keeps a portable Swift kernel for other CPUs.
+        .target(name: "COspreyKernels", cSettings: [.unsafeFlags(["-O2"])]),
         // Long-term memory: Markdown records as the truth, hybrid keyword + vector search fused by RRF, recall.
         .target(
             name: "OspreyMemory",
@@ -237,7 +240,8 @@ for (name, imports) in testTargets {
 }
 
 // One place for language settings, applied to every target (the swift-log pattern).
-for target in package.targets where target.type != .plugin && !["COspreySystem", "OspreyJail"].contains(target.name) {
+for target in package.targets
+where target.type != .plugin && !["COspreySystem", "COspreyKernels", "OspreyJail"].contains(target.name) {
     target.swiftSettings =
         (target.swiftSettings ?? []) + [
             .enableUpcomingFeature("ExistentialAny"),

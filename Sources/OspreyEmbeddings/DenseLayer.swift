@@ -1,3 +1,5 @@
+import COspreyKernels
+
 /// A fully connected layer, `y = x·Wᵀ + b`, with its weights packed at load time for a SIMD kernel.
 ///
 /// PyTorch stores `W` as `outputs × inputs`. The packed form is `W` transposed and cut into panels of
@@ -34,10 +36,43 @@ struct DenseLayer: Sendable {
         self.bias = bias + [Float](repeating: 0, count: panels * width - outputs)
     }
 
+    /// The matrix product's implementation: AVX2 with FMA (in C) where the CPU has them, else portable SIMD.
+    enum Kernel: Sendable, CaseIterable {
+        case portable, avx2
+
+        /// The fastest this CPU runs.
+        static let best: Kernel = osprey_cpu_has_avx2_fma() != 0 ? .avx2 : .portable
+
+        /// The kernels this CPU can run.
+        static var available: [Kernel] { best == .avx2 ? [.portable, .avx2] : [.portable] }
+    }
+
     /// Computes rows `rows` of `y` (`rowCount × outputs`) from the same rows of `x` (`rowCount × inputs`).
-    func apply(_ x: UnsafePointer<Float>, rows: Range<Int>, into y: UnsafeMutablePointer<Float>) {
+    func apply(
+        _ x: UnsafePointer<Float>,
+        rows: Range<Int>,
+        into y: UnsafeMutablePointer<Float>,
+        kernel: Kernel = .best
+    ) {
         let inputs = inputs
         let outputs = outputs
+        guard kernel == .portable else {
+            packed.withUnsafeBufferPointer { packed in
+                bias.withUnsafeBufferPointer { bias in
+                    osprey_dense_avx2(
+                        x,
+                        rows.lowerBound,
+                        rows.upperBound,
+                        inputs,
+                        outputs,
+                        packed.baseAddress!,  // non-empty: a layer has at least one input and one output
+                        bias.baseAddress!,
+                        y
+                    )
+                }
+            }
+            return
+        }
         let width = Self.panelWidth
         packed.withUnsafeBufferPointer { packedBuffer in
             bias.withUnsafeBufferPointer { biasBuffer in

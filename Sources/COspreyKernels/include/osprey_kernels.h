@@ -1,0 +1,13 @@
+#ifndef OSPREY_KERNELS_H
+#define OSPREY_KERNELS_H
+
+/// Whether this CPU runs AVX2 with FMA (checked once; false on other architectures).
+int osprey_cpu_has_avx2_fma(void);
+
+/// y[r][o] = bias[o] + sum_k x[r][k] * W[o][k] for rows r in [row_start, row_end), with W packed as DenseLayer
+/// packs it: panels of 8 outputs, panel p holding inputs x 8 floats (row k: the weights from input k to outputs
+/// 8p ..< 8p+8), bias zero-padded to whole panels. Only call when osprey_cpu_has_avx2_fma() is true.
+void osprey_dense_avx2(const float *x, long row_start, long row_end, long inputs, long outputs,
+                       const float *packed, const float *bias, float *y);
+
+#endif
