@@ -89,9 +89,13 @@ let package = Package(
             dependencies: imports("OspreyCore", "COspreyKernels"),
             swiftSettings: [.unsafeFlags(["-O"])]
         ),
-        // The matrix product with AVX2 and FMA, in C because Swift cannot compile one function for a CPU feature
-        // chosen at run time; `OspreyEmbeddings` keeps a portable Swift kernel for other CPUs.
-        .target(name: "COspreyKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        // The encoder's matrix product and attention with AVX2 and FMA, in C because Swift cannot compile one
+        // function for a CPU feature chosen at run time; `OspreyEmbeddings` keeps portable Swift kernels.
+        .target(
+            name: "COspreyKernels",
+            cSettings: [.unsafeFlags(["-O2"])],
+            linkerSettings: [.linkedLibrary("m")]
+        ),
         // Long-term memory: Markdown records as the truth, hybrid keyword + vector search fused by RRF, recall.
         .target(
             name: "OspreyMemory",

@@ -1,3 +1,4 @@
+import COspreyKernels
 import Dispatch
 import Foundation
 
@@ -31,13 +32,14 @@ extension MiniLMEmbedder {
         embedTokens(sequences, offsets: offsets, into: buffers.state.base)
         for layer in layers {
             Self.forEachChunk(of: rows) { chunk in
-                let (state, queryKeyValue) = (buffers.state.base, buffers.queryKeyValue.base)
-                layer.queryKeyValue.apply(state, rows: chunk, into: queryKeyValue)
+                let (state, queryKeyValue, kernel) = (buffers.state.base, buffers.queryKeyValue.base, kernel)
+                layer.queryKeyValue.apply(state, rows: chunk, into: queryKeyValue, kernel: kernel)
             }
             attend(buffers.queryKeyValue, offsets: offsets, into: buffers.context)
             Self.forEachChunk(of: rows) { chunk in
                 let (state, context, scratch) = (buffers.state.base, buffers.context.base, buffers.scratch.base)
-                layer.attentionOutput.apply(context, rows: chunk, into: scratch)
+                let kernel = kernel
+                layer.attentionOutput.apply(context, rows: chunk, into: scratch, kernel: kernel)
                 layer.attentionNorm.apply(scratch, rows: chunk, adding: state)
                 // The normalized attention block is the input of the feed-forward block and its residual.
                 (state + chunk.lowerBound * hidden).update(
@@ -47,9 +49,10 @@ extension MiniLMEmbedder {
             }
             Self.forEachChunk(of: rows) { chunk in
                 let (state, context, scratch) = (buffers.state.base, buffers.context.base, buffers.scratch.base)
-                layer.intermediate.apply(state, rows: chunk, into: scratch)
+                let kernel = kernel
+                layer.intermediate.apply(state, rows: chunk, into: scratch, kernel: kernel)
                 Self.gelu(scratch + chunk.lowerBound * intermediateSize, count: chunk.count * intermediateSize)
-                layer.output.apply(scratch, rows: chunk, into: context)
+                layer.output.apply(scratch, rows: chunk, into: context, kernel: kernel)
                 layer.outputNorm.apply(context, rows: chunk, adding: state)
                 (state + chunk.lowerBound * hidden).update(
                     from: context + chunk.lowerBound * hidden,
@@ -98,6 +101,28 @@ extension MiniLMEmbedder {
         let stride = 3 * hidden
         let scale = 1 / Float(headSize).squareRoot()
         let sequenceCount = offsets.count - 1
+        if kernel == .avx2, headSize % lanes == 0 {
+            DispatchQueue.concurrentPerform(iterations: sequenceCount * heads) { task in
+                let (sequence, head) = (task / heads, task % heads)
+                let first = offsets[sequence]
+                let length = offsets[sequence + 1] - first
+                let paddedLength = (length + lanes - 1) / lanes * lanes
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (headSize + 1) * paddedLength)
+                defer { scratch.deallocate() }
+                osprey_attend_avx2(
+                    queryKeyValue.base + first * stride + head * headSize,
+                    stride,
+                    hidden,
+                    headSize,
+                    length,
+                    scale,
+                    context.base + first * hidden + head * headSize,
+                    hidden,
+                    scratch
+                )
+            }
+            return
+        }
         DispatchQueue.concurrentPerform(iterations: sequenceCount * heads) { task in
             let sequence = task / heads
             let head = task % heads

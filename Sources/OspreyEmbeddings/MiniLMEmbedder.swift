@@ -63,6 +63,11 @@ public struct MiniLMEmbedder: Sendable {
     let tokenTypeEmbedding: [Float]
     let embeddingNorm: LayerNorm
     let layers: [Layer]
+    /// The matrix and attention kernels: the fastest this CPU runs (tests also run the portable ones).
+    var kernel = DenseLayer.Kernel.best
+
+    /// Which kernels run the encoder, for reports: `AVX2/FMA` or `portable SIMD`.
+    public var kernelDescription: String { kernel == .avx2 ? "AVX2/FMA" : "portable SIMD" }
 
     /// The length of an embedding: 384 for all-MiniLM-L6-v2.
     public var dimensions: Int { configuration.hiddenSize }

@@ -1,8 +1,9 @@
 import Foundation
-import OspreyEmbeddings
 import OspreyMemory
 import OspreyTesting
 import Testing
+
+@testable import OspreyEmbeddings
 
 struct MiniLMEmbedderTests {
     static func cosine(_ a: [Float], _ b: [Float]) -> Float {
@@ -14,11 +15,13 @@ struct MiniLMEmbedderTests {
         .enabled(
             if: TestResources.cranfieldPresent,
             "the Cranfield reference data (../shared/data/cranfield) is absent"
-        )
+        ),
+        arguments: DenseLayer.Kernel.available
     )
-    func embeddingsMatchTheSentenceTransformersReference() throws {
-        // Given the model, the Cranfield texts and the reference vectors
-        let embedder = try MiniLMEmbedder(directory: #require(TestResources.modelDirectory))
+    func embeddingsMatchTheSentenceTransformersReference(kernel: DenseLayer.Kernel) throws {
+        // Given the model (run by each kernel this CPU has), the Cranfield texts and the reference vectors
+        var embedder = try MiniLMEmbedder(directory: #require(TestResources.modelDirectory))
+        embedder.kernel = kernel
         let collection = try CranfieldCollection(directory: TestResources.cranfieldDirectory)
         let reference = try NumPyArchive(
             contentsOf: TestResources.cranfieldDirectory.appendingPathComponent("minilm.npz")

@@ -10,4 +10,10 @@ int osprey_cpu_has_avx2_fma(void);
 void osprey_dense_avx2(const float *x, long row_start, long row_end, long inputs, long outputs,
                        const float *packed, const float *bias, float *y);
 
+/// Self-attention of one head of one sequence: softmax(q·kᵀ·scale)·v. Row t's query, key and value start at
+/// base + t*stride, + hidden and + 2*hidden, each head_size floats (a multiple of 8); row t of the result goes to
+/// out + t*out_stride. scratch holds head_size*padded + padded floats, padded = length rounded up to 8.
+void osprey_attend_avx2(const float *base, long stride, long hidden, long head_size, long length, float scale,
+                        float *out, long out_stride, float *scratch);
+
 #endif

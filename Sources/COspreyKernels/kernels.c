@@ -1,10 +1,12 @@
-// The matrix product of a dense layer with AVX2 and FMA, chosen at run time (DenseLayer keeps a portable Swift
-// kernel for CPUs without them). A 6 x 16 register block: six input rows against two panels of eight outputs, twelve
-// accumulators, two weight loads and six broadcasts per step of k.
+// The encoder's hot loops with AVX2 and FMA, chosen at run time (the Swift code keeps portable SIMD kernels for CPUs
+// without them). The dense product is a 6 x 16 register block: six input rows against two panels of eight outputs,
+// twelve accumulators, two weight loads and six broadcasts per step of k. Attention keeps 32 scores or 32 output
+// dimensions in four registers while it walks the head's dimensions or the sequence.
 #include "osprey_kernels.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 int osprey_cpu_has_avx2_fma(void) {
@@ -91,9 +93,84 @@ __attribute__((target("avx2,fma"))) void osprey_dense_avx2(const float *x, long 
     }
 }
 
+__attribute__((target("avx2,fma"))) void osprey_attend_avx2(const float *base, long stride, long hidden,
+                                                            long head_size, long length, float scale, float *out,
+                                                            long out_stride, float *scratch) {
+    long padded = (length + 7) / 8 * 8;
+    float *keys = scratch; // transposed: keys[d * padded + j], zero past length
+    float *scores = scratch + head_size * padded;
+    for (long d = 0; d < head_size; d++) {
+        for (long j = 0; j < padded; j++) keys[d * padded + j] = j < length ? base[j * stride + hidden + d] : 0;
+    }
+    for (long t = 0; t < length; t++) {
+        const float *q = base + t * stride;
+        long j = 0;
+        for (; j + 32 <= padded; j += 32) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (long d = 0; d < head_size; d++) {
+                const float *k = keys + d * padded + j;
+                __m256 s = _mm256_set1_ps(q[d] * scale);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(k), s, a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(k + 8), s, a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(k + 16), s, a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(k + 24), s, a3);
+            }
+            _mm256_storeu_ps(scores + j, a0);
+            _mm256_storeu_ps(scores + j + 8, a1);
+            _mm256_storeu_ps(scores + j + 16, a2);
+            _mm256_storeu_ps(scores + j + 24, a3);
+        }
+        for (; j < padded; j += 8) {
+            __m256 a = _mm256_setzero_ps();
+            for (long d = 0; d < head_size; d++) {
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(keys + d * padded + j), _mm256_set1_ps(q[d] * scale), a);
+            }
+            _mm256_storeu_ps(scores + j, a);
+        }
+        float largest = -__builtin_inff(), total = 0;
+        for (long c = 0; c < length; c++) largest = scores[c] > largest ? scores[c] : largest;
+        for (long c = 0; c < length; c++) {
+            scores[c] = expf(scores[c] - largest);
+            total += scores[c];
+        }
+        __m256 inverse = _mm256_set1_ps(1 / total);
+        float *o = out + t * out_stride;
+        long block = 0;
+        for (; block + 32 <= head_size; block += 32) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (long c = 0; c < length; c++) {
+                const float *v = base + c * stride + 2 * hidden + block;
+                __m256 p = _mm256_set1_ps(scores[c]);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(v), p, a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(v + 8), p, a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(v + 16), p, a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(v + 24), p, a3);
+            }
+            _mm256_storeu_ps(o + block, _mm256_mul_ps(a0, inverse));
+            _mm256_storeu_ps(o + block + 8, _mm256_mul_ps(a1, inverse));
+            _mm256_storeu_ps(o + block + 16, _mm256_mul_ps(a2, inverse));
+            _mm256_storeu_ps(o + block + 24, _mm256_mul_ps(a3, inverse));
+        }
+        for (; block < head_size; block += 8) {
+            __m256 a = _mm256_setzero_ps();
+            for (long c = 0; c < length; c++) {
+                a = _mm256_fmadd_ps(_mm256_loadu_ps(base + c * stride + 2 * hidden + block), _mm256_set1_ps(scores[c]),
+                                    a);
+            }
+            _mm256_storeu_ps(o + block, _mm256_mul_ps(a, inverse));
+        }
+    }
+}
+
 #else
 
 int osprey_cpu_has_avx2_fma(void) { return 0; }
+
+void osprey_attend_avx2(const float *base, long stride, long hidden, long head_size, long length, float scale,
+                        float *out, long out_stride, float *scratch) {
+    (void)base, (void)stride, (void)hidden, (void)head_size, (void)length, (void)scale, (void)out, (void)out_stride,
+        (void)scratch;
+}
 
 void osprey_dense_avx2(const float *x, long row_start, long row_end, long inputs, long outputs, const float *packed,
                        const float *bias, float *y) {
