@@ -275,10 +275,22 @@ public final class MemoryBank: Sendable {
     }
 
     /// BM25 over title, body and tags (porter-stemmed); the query's words are OR-ed, so any text is a valid query.
+    ///
+    /// English stop words are left out (unless the query has nothing else): they match nearly every memory, so
+    /// they cost FTS5 most of its time (every posting scored and sorted) and add almost nothing to BM25.
     func keywordRanking(_ query: String, limit: Int) async throws -> [String] {
-        let words = query.lowercased().split { !($0.isLetter || $0.isNumber) }.prefix(64)
-        return try await store.memories.keywordSearch(words.map(String.init), limit: limit)
+        let words = query.lowercased().split { !($0.isLetter || $0.isNumber) }.prefix(64).map(String.init)
+        let content = words.filter { !Self.stopWords.contains($0) }
+        return try await store.memories.keywordSearch(content.isEmpty ? words : content, limit: limit)
     }
+
+    /// Lucene's English stop words (its `EnglishAnalyzer` default set), not a list tuned on any benchmark.
+    static let stopWords: Set<String> = [
+        "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
+        "of",
+        "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will",
+        "with",
+    ]
 
     /// The query's vector, from the cache or the embedder (then cached).
     func queryEmbedding(_ query: String, embedder: any Embedder) async throws -> [Float] {

@@ -73,21 +73,7 @@ public enum NearDuplicates {
     /// order), sorted and unique: no string is built, and two sets compare by one merge. A false match needs a
     /// 64-bit collision.
     static func shingleHashes(of text: String, size: Int = 3) -> [UInt64] {
-        let basis: UInt64 = 0xcbf2_9ce4_8422_2325
-        var words: [UInt64] = []
-        var hash = basis
-        var inWord = false
-        for character in text.lowercased() {
-            if character.isLetter || character.isNumber {
-                for byte in character.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-                inWord = true
-            } else if inWord {
-                words.append(hash)
-                hash = basis
-                inWord = false
-            }
-        }
-        if inWord { words.append(hash) }
+        let words = asciiWordHashes(text) ?? wordHashes(text)
         func mix(_ run: ArraySlice<UInt64>) -> UInt64 {
             run.reduce(UInt64(run.count)) { ($0 &* 0x9e37_79b9_7f4a_7c15) ^ $1 ^ ($1 >> 29) }
         }
@@ -101,6 +87,56 @@ public enum NearDuplicates {
         }
         shingles.removeLast(shingles.count - unique)
         return shingles
+    }
+
+    private static let basis: UInt64 = 0xcbf2_9ce4_8422_2325
+    private static let prime: UInt64 = 0x0000_0100_0000_01b3
+
+    /// Each word's FNV-1a hash, words being runs of letters and digits of the lowercased text.
+    private static func wordHashes(_ text: String) -> [UInt64] {
+        var words: [UInt64] = []
+        var hash = basis
+        var inWord = false
+        for character in text.lowercased() {
+            if character.isLetter || character.isNumber {
+                for byte in character.utf8 { hash = (hash ^ UInt64(byte)) &* prime }
+                inWord = true
+            } else if inWord {
+                words.append(hash)
+                hash = basis
+                inWord = false
+            }
+        }
+        if inWord { words.append(hash) }
+        return words
+    }
+
+    /// ``wordHashes(_:)`` for an ASCII text, byte by byte with no lowercased copy and no grapheme breaking (the same
+    /// hashes: ASCII letters lowercase to ASCII letters); nil when the text has a non-ASCII byte.
+    private static func asciiWordHashes(_ text: String) -> [UInt64]? {
+        var text = text
+        return text.withUTF8 { bytes -> [UInt64]? in
+            var words: [UInt64] = []
+            words.reserveCapacity(bytes.count / 5)
+            var hash = basis
+            var inWord = false
+            for byte in bytes {
+                guard byte < 0x80 else { return nil }
+                let lower = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
+                if (lower >= UInt8(ascii: "a") && lower <= UInt8(ascii: "z"))
+                    || (lower >= UInt8(ascii: "0") && lower <= UInt8(ascii: "9"))
+                {
+                    hash = (hash ^ UInt64(lower)) &* prime
+                    inWord = true
+                } else if inWord {
+                    words.append(hash)
+                    hash = basis
+                    inWord = false
+                }
+            }
+            if inWord { words.append(hash) }
+            return words
+        }
     }
 
     /// Jaccard of two sorted, unique arrays, by one merge.

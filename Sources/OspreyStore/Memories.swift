@@ -167,10 +167,18 @@ public struct Memories: Sendable {
         // Each word quoted, so any text is a valid FTS5 query; the words are OR-ed.
         let match = words.map { "\"\($0)\"" }.joined(separator: " OR ")
         return try await writer.read { db in
+            // Ranked by rowid first, the id read for the top `limit` only: reading a column of every match (the FTS
+            // table keeps its content in one record per memory, body included) cost more than the ranking.
             try String.fetchAll(
-                db,
-                sql:
-                    "SELECT id FROM memory_fts WHERE memory_fts MATCH ? ORDER BY bm25(memory_fts, 0, 2.0, 1.0, 1.0) LIMIT ?",
+                db.cachedStatement(
+                    sql: """
+                        SELECT memory_fts.id FROM (
+                            SELECT rowid, bm25(memory_fts, 0, 2.0, 1.0, 1.0) AS score FROM memory_fts
+                            WHERE memory_fts MATCH ? ORDER BY score LIMIT ?
+                        ) AS ranked JOIN memory_fts ON memory_fts.rowid = ranked.rowid
+                        ORDER BY ranked.score
+                        """
+                ),
                 arguments: [match, limit]
             )
         }

@@ -73,6 +73,22 @@ struct MemoryBankTests {
         #expect(try await memory.store.ledger.events().map(\.type.rawValue) == ["memory.stored", "memory.stored"])
     }
 
+    @Test func stopWordsDoNotRankAndAQueryOfOnlyStopWordsStillSearches() async throws {
+        // Keyword ranking only, so the order is BM25's
+        let memory = try MemoryFixture()
+        defer { memory.directory.remove() }
+        let keywords = try MemoryBank(directory: memory.directory.url, store: memory.store, embedder: nil)
+        let wing = try await memory.add("Swept wing flutter at transonic speeds.")
+        let filler = try await memory.add("It is the one that is in the hangar, and it is on the list of the things.")
+        // When the query is mostly stop words around one content word
+        let hits = try await keywords.search("is the flutter of that in it")
+        // Then the content word decides: the filler memory, which matches every stop word, does not match at all
+        #expect(hits.map(\.record.id) == [wing.id])
+        // And a query with nothing but stop words is still a query
+        let only = try await keywords.search("it is in the")
+        #expect(only.map(\.record.id).contains(filler.id))
+    }
+
     @Test func theEmbeddingBacklogCountsMemoriesNotYetEmbedded() async throws {
         let memory = try MemoryFixture()
         defer { memory.directory.remove() }

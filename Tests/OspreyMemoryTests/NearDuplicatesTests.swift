@@ -46,10 +46,14 @@ struct NearDuplicatesTests {
         #expect(abs(NearDuplicates.textSimilarity(a, b) - expected) < 1e-12)
     }
 
-    @Test func theHashedShinglesGiveTheSameSimilarityAsTheWordShingles() {
-        // Texts from a small vocabulary with repeats, punctuation, case and non-ASCII letters, so pairs share some
-        // shingles, all or none.
-        let vocabulary = ["Wing", "wing", "flow", "Mach", "über", "naïve", "3", "42", "flow,", "(wing)", "Ωmega", "—"]
+    @Test(arguments: [
+        ["Wing", "wing", "flow", "Mach", "über", "naïve", "3", "42", "flow,", "(wing)", "Ωmega", "—"],
+        // ASCII only: the byte-wise path.
+        ["Wing", "wing", "flow", "Mach", "MACH", "a-b", "3", "42", "flow,", "(wing)", "x_y", "--"],
+    ])
+    func theHashedShinglesGiveTheSameSimilarityAsTheWordShingles(vocabulary: [String]) {
+        // Texts from a small vocabulary with repeats, punctuation, case and (in the first) non-ASCII letters, so
+        // pairs share some shingles, all or none.
         var state: UInt64 = 7
         func next() -> Int {
             state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
