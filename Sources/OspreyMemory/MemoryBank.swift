@@ -242,8 +242,17 @@ public final class MemoryBank: Sendable {
         var hits: [Hit] = []
         // The hits come from the index rows, read in one query: the files are the truth, and the index follows
         // them (on every write, and on reindex for hand edits), so a search need not parse a file per hit.
-        let entries = try await store.memories.entries(fused.map(\.id))
-        for (id, score) in fused {
+        // Read in pages of `limit * 3`: most searches stop after the first page, so the bodies of the other
+        // candidates are never read.
+        let page = limit * 3
+        var entries: [String: Memories.Entry] = [:]
+        var read = 0
+        for (position, (id, score)) in fused.enumerated() {
+            if position == read {
+                let next = fused[read..<min(read + page, fused.count)].map(\.id)
+                entries = try await store.memories.entries(next)
+                read += next.count
+            }
             guard let record = entries[id].flatMap(MemoryRecord.init(entry:)), filter.admits(record) else { continue }
             let boosted = MemoryScoring.boosted(
                 score: score,
