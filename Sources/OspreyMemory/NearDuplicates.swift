@@ -89,26 +89,38 @@ public enum NearDuplicates {
         return shingles
     }
 
-    private static let basis: UInt64 = 0xcbf2_9ce4_8422_2325
-    private static let prime: UInt64 = 0x0000_0100_0000_01b3
+    /// Word hashes as the words go by: FNV-1a over each word's bytes, a word ending at any other character.
+    private struct WordHasher {
+        private static let basis: UInt64 = 0xcbf2_9ce4_8422_2325
+        private(set) var words: [UInt64] = []
+        private var hash = basis
+        private var inWord = false
+
+        mutating func add(_ byte: UInt8) {
+            hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+            inWord = true
+        }
+
+        mutating func endWord() {
+            guard inWord else { return }
+            words.append(hash)
+            hash = Self.basis
+            inWord = false
+        }
+    }
 
     /// Each word's FNV-1a hash, words being runs of letters and digits of the lowercased text.
     private static func wordHashes(_ text: String) -> [UInt64] {
-        var words: [UInt64] = []
-        var hash = basis
-        var inWord = false
+        var hasher = WordHasher()
         for character in text.lowercased() {
             if character.isLetter || character.isNumber {
-                for byte in character.utf8 { hash = (hash ^ UInt64(byte)) &* prime }
-                inWord = true
-            } else if inWord {
-                words.append(hash)
-                hash = basis
-                inWord = false
+                for byte in character.utf8 { hasher.add(byte) }
+            } else {
+                hasher.endWord()
             }
         }
-        if inWord { words.append(hash) }
-        return words
+        hasher.endWord()
+        return hasher.words
     }
 
     /// ``wordHashes(_:)`` for an ASCII text, byte by byte with no lowercased copy and no grapheme breaking (the same
@@ -116,26 +128,20 @@ public enum NearDuplicates {
     private static func asciiWordHashes(_ text: String) -> [UInt64]? {
         var text = text
         return text.withUTF8 { bytes -> [UInt64]? in
-            var words: [UInt64] = []
-            words.reserveCapacity(bytes.count / 5)
-            var hash = basis
-            var inWord = false
+            var hasher = WordHasher()
             for byte in bytes {
                 guard byte < 0x80 else { return nil }
                 let lower = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte
                 if (lower >= UInt8(ascii: "a") && lower <= UInt8(ascii: "z"))
                     || (lower >= UInt8(ascii: "0") && lower <= UInt8(ascii: "9"))
                 {
-                    hash = (hash ^ UInt64(lower)) &* prime
-                    inWord = true
-                } else if inWord {
-                    words.append(hash)
-                    hash = basis
-                    inWord = false
+                    hasher.add(lower)
+                } else {
+                    hasher.endWord()
                 }
             }
-            if inWord { words.append(hash) }
-            return words
+            hasher.endWord()
+            return hasher.words
         }
     }
 
