@@ -177,10 +177,17 @@ struct LocalModelBench: AsyncParsableCommand {
     /// the port the benchmark watches.
     static func waitUntilFree(port: Int) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
-        while !LocalModelServerPort.isFree(port) {
+        while !nothingListens(on: port) {
             guard ContinuousClock.now < deadline else { throw BenchError("port \(port) is still in use after 30 s") }
             try await Task.sleep(for: .milliseconds(100))
         }
+    }
+
+    /// True when a TCP connect to the loopback `port` is refused.
+    static func nothingListens(on port: Int) -> Bool {
+        IPv4Socket.open(host: "127.0.0.1", port: port) { descriptor, address, length in
+            connect(descriptor, address, length) != 0
+        } ?? false
     }
 
     /// Seconds from `since` until the model server on `port` answers `/v1/models`.
@@ -210,14 +217,5 @@ struct LocalModelBench: AsyncParsableCommand {
             throw BenchError("the gateway's model server has no --model argument")
         }
         return arguments[flag + 1]
-    }
-}
-
-enum LocalModelServerPort {
-    /// True when a TCP connect to the loopback `port` is refused.
-    static func isFree(_ port: Int) -> Bool {
-        IPv4Socket.open(host: "127.0.0.1", port: port) { descriptor, address, length in
-            connect(descriptor, address, length) != 0
-        } ?? false
     }
 }

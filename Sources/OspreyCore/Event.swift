@@ -62,10 +62,7 @@ public struct Event: Hashable, Sendable {
     }
 
     /// The hash these fields should carry.
-    public var computedHash: String { Self.hash(of: hashedBytes()) }
-
-    /// SHA-256 of canonical bytes, as 64 hex digits.
-    public static func hash(of bytes: [UInt8]) -> String { SHA256.hash(data: bytes).hexString }
+    public var computedHash: String { Self.sha256Hex(hashedBytes()) }
 
     /// `hashedFields.canonicalBytes`, written straight from the fields (the keys in their sorted order), with the
     /// payload's canonical bytes when the caller already has them: the ledger writes those to the database too.
@@ -132,8 +129,11 @@ public struct Event: Hashable, Sendable {
     }
 
     /// Lowercase hex SHA-256 of a string's UTF-8 bytes.
-    public static func sha256Hex(_ text: String) -> String {
-        SHA256.hash(data: Data(text.utf8)).hexString
+    public static func sha256Hex(_ text: String) -> String { sha256Hex(Array(text.utf8)) }
+
+    /// SHA-256 of bytes (an event's canonical bytes), as 64 hex digits.
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).hexString
     }
 }
 

@@ -30,15 +30,15 @@ extension MiniLMEmbedder {
         }
 
         embedTokens(sequences, offsets: offsets, into: buffers.state.base)
+        let kernel = kernel
         for layer in layers {
             Self.forEachChunk(of: rows) { chunk in
-                let (state, queryKeyValue, kernel) = (buffers.state.base, buffers.queryKeyValue.base, kernel)
+                let (state, queryKeyValue) = (buffers.state.base, buffers.queryKeyValue.base)
                 layer.queryKeyValue.apply(state, rows: chunk, into: queryKeyValue, kernel: kernel)
             }
             attend(buffers.queryKeyValue, offsets: offsets, into: buffers.context)
             Self.forEachChunk(of: rows) { chunk in
                 let (state, context, scratch) = (buffers.state.base, buffers.context.base, buffers.scratch.base)
-                let kernel = kernel
                 layer.attentionOutput.apply(context, rows: chunk, into: scratch, kernel: kernel)
                 layer.attentionNorm.apply(scratch, rows: chunk, adding: state)
                 // The normalized attention block is the input of the feed-forward block and its residual.
@@ -49,7 +49,6 @@ extension MiniLMEmbedder {
             }
             Self.forEachChunk(of: rows) { chunk in
                 let (state, context, scratch) = (buffers.state.base, buffers.context.base, buffers.scratch.base)
-                let kernel = kernel
                 layer.intermediate.apply(state, rows: chunk, into: scratch, kernel: kernel)
                 Self.gelu(scratch + chunk.lowerBound * intermediateSize, count: chunk.count * intermediateSize)
                 layer.output.apply(scratch, rows: chunk, into: context, kernel: kernel)

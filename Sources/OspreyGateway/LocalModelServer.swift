@@ -86,8 +86,8 @@ public actor LocalModelServer {
 
     /// Looks the model file up ahead of the first message (called when the gateway starts), so the first answer
     /// does not wait for it. A failed lookup is tried again, with its error, when the server starts.
-    public func prepare() async {
-        _ = try? await model()
+    public func prepare() async throws {
+        _ = try await model()
     }
 
     /// The model file: the lookup in flight or done, or a new one.

@@ -11,7 +11,11 @@ public struct LocalModelService: Service {
         let server = self.server
         await cancelWhenGracefulShutdown {
             // The model file is found now, so the first message does not wait for Python to say where it is.
-            await server.prepare()
+            do {
+                try await server.prepare()
+            } catch {
+                logger.warning("local model not found yet; it is looked for again when a message needs it: \(error)")
+            }
             while !Task.isCancelled {
                 await server.superviseOnce()
                 do { try await Task.sleep(for: .seconds(5)) } catch { break }

@@ -294,12 +294,12 @@ public final class MemoryBank: Sendable {
     }
 
     /// Lucene's English stop words (its `EnglishAnalyzer` default set), not a list tuned on any benchmark.
-    static let stopWords: Set<String> = [
-        "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not",
-        "of",
-        "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will",
-        "with",
-    ]
+    static let stopWords = Set(
+        """
+        a an and are as at be but by for if in into is it no not of on or such that the their then there these they \
+        this to was will with
+        """.split(separator: " ").map(String.init)
+    )
 
     /// The query's vector, from the cache or the embedder (then cached).
     func queryEmbedding(_ query: String, embedder: any Embedder) async throws -> [Float] {

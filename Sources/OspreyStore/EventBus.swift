@@ -135,10 +135,10 @@ extension EventBus {
         func deliver(_ events: [Event]) {
             let wanted = filter.map { events.filter($0) } ?? events
             guard !wanted.isEmpty else { return }
-            let (waiter, first) = state.withLock { state -> (UnsafeContinuation<Event?, Never>?, Event?) in
-                guard !state.finished else { return (nil, nil) }
+            let handed = state.withLock { state -> (waiter: UnsafeContinuation<Event?, Never>, event: Event)? in
+                guard !state.finished else { return nil }
                 var pending = wanted[...]
-                var handed: (UnsafeContinuation<Event?, Never>, Event)?
+                var handed: (waiter: UnsafeContinuation<Event?, Never>, event: Event)?
                 if let waiter = state.waiter, let first = pending.popFirst() {
                     state.waiter = nil
                     handed = (waiter, first)
@@ -149,9 +149,9 @@ extension EventBus {
                     state.head += state.count - capacity
                     state.compact()
                 }
-                return (handed?.0, handed?.1)
+                return handed
             }
-            waiter?.resume(returning: first)
+            handed?.waiter.resume(returning: handed?.event)
         }
 
         /// The oldest buffered event, or nil when none is buffered (or the subscription ended).

@@ -156,7 +156,7 @@ public struct Ledger: Sendable {
             )
             // The payload is serialized once: those bytes are hashed (inside the envelope) and stored.
             let payloadJSON = event.payload.canonicalBytes
-            event.hash = Event.hash(of: event.hashedBytes(payloadJSON: payloadJSON))
+            event.hash = Event.sha256Hex(event.hashedBytes(payloadJSON: payloadJSON))
             try insert.execute(arguments: [
                 event.seq, event.id.rawValue, event.ts, event.type.rawValue, event.actor.rawValue,
                 event.session?.rawValue, event.task?.rawValue,
@@ -299,7 +299,11 @@ public struct Ledger: Sendable {
             if event.prevHash != previous {
                 return broken(event.seq, "event \(event.seq) does not link to the event before it")
             }
-            if event.computedHash != event.hash || event.payload.canonicalJSON != row["payload"] as String {
+            // The payload serialized once, as append does: hashed inside the envelope and compared with the stored text.
+            let payloadJSON = event.payload.canonicalBytes
+            if Event.sha256Hex(event.hashedBytes(payloadJSON: payloadJSON)) != event.hash
+                || String(decoding: payloadJSON, as: UTF8.self) != row["payload"] as String
+            {
                 return broken(event.seq, "event \(event.seq) was altered after it was written")
             }
             previous = event.hash

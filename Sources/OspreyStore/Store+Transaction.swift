@@ -9,9 +9,7 @@ extension Store {
     public func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await commits.transaction(body)
     }
-}
 
-extension Store {
     /// Committed write groups and the transactions they held since the store opened (see ``GroupCommit``).
     public var commitStatistics: GroupCommit.Statistics { commits.statistics }
 

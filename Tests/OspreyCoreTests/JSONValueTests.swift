@@ -115,7 +115,7 @@ struct EventHashBytesTests {
         let canonical = event.hashedFields.canonicalBytes
         #expect(event.hashedBytes() == canonical)
         #expect(event.hashedBytes(payloadJSON: event.payload.canonicalBytes) == canonical)
-        #expect(event.computedHash == Event.hash(of: canonical))
+        #expect(event.computedHash == Event.sha256Hex(canonical))
     }
 
     @Test func stringsAreEscapedAndKeysSortedAsPythonDoes() throws {
