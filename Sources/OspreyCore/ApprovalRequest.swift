@@ -1,6 +1,6 @@
 /// A tool call waiting for a human, bound to a hash of its exact arguments: what the policy asks (OspreyTools) and
 /// what the store keeps (`Approvals.request`), one type on both sides of the module wall.
-public struct ApprovalRequest: Hashable, Sendable {
+public struct ApprovalRequest: Hashable, Sendable, Codable {
     public var agent: String
     public var session: Session.ID?
     public var callID: String
@@ -33,5 +33,12 @@ public struct ApprovalRequest: Hashable, Sendable {
         self.risk = risk
         self.rule = rule
         self.reason = reason
+    }
+
+    /// The column and wire names (an approval's stored row and its API form hold these beside its own fields).
+    private enum CodingKeys: String, CodingKey {
+        case agent, session, tool, arguments, risk, rule, reason
+        case callID = "call_id"
+        case argumentsHash = "arguments_hash"
     }
 }

@@ -77,11 +77,7 @@ public enum Content: Hashable, Sendable {
 /// Stored and sent as `{"type":"text","text":"…"}`, `{"type":"tool_call",…}`, `{"type":"tool_result",…}`.
 extension Content: Codable {
     private enum CodingKeys: String, CodingKey {
-        case type, text, id, name, arguments
-        case callID = "call_id"
-        case output
-        case isError = "is_error"
-        case untrusted
+        case type, text
     }
 
     public init(from decoder: any Decoder) throws {
@@ -89,23 +85,9 @@ extension Content: Codable {
         switch try container.decode(String.self, forKey: .type) {
         case "text":
             self = .text(try container.decode(String.self, forKey: .text))
-        case "tool_call":
-            self = .toolCall(
-                ToolCall(
-                    id: try container.decode(ToolCall.ID.self, forKey: .id),
-                    name: try container.decode(String.self, forKey: .name),
-                    arguments: try container.decode(String.self, forKey: .arguments)
-                )
-            )
-        case "tool_result":
-            self = .toolResult(
-                ToolResult(
-                    callID: try container.decode(ToolCall.ID.self, forKey: .callID),
-                    output: try container.decode(String.self, forKey: .output),
-                    isError: try container.decodeIfPresent(Bool.self, forKey: .isError) ?? false,
-                    untrusted: try container.decodeIfPresent(Bool.self, forKey: .untrusted) ?? false
-                )
-            )
+        // A call's and a result's fields sit beside `type`, in their own types' coding.
+        case "tool_call": self = .toolCall(try ToolCall(from: decoder))
+        case "tool_result": self = .toolResult(try ToolResult(from: decoder))
         case let other:
             throw DecodingError.dataCorruptedError(
                 forKey: .type,
@@ -123,15 +105,10 @@ extension Content: Codable {
             try container.encode(text, forKey: .text)
         case .toolCall(let call):
             try container.encode("tool_call", forKey: .type)
-            try container.encode(call.id, forKey: .id)
-            try container.encode(call.name, forKey: .name)
-            try container.encode(call.arguments, forKey: .arguments)
+            try call.encode(to: encoder)
         case .toolResult(let result):
             try container.encode("tool_result", forKey: .type)
-            try container.encode(result.callID, forKey: .callID)
-            try container.encode(result.output, forKey: .output)
-            try container.encode(result.isError, forKey: .isError)
-            if result.untrusted { try container.encode(true, forKey: .untrusted) }
+            try result.encode(to: encoder)
         }
     }
 }

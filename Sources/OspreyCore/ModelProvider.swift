@@ -10,6 +10,31 @@ public struct ToolDefinition: Hashable, Sendable {
         self.description = description
         self.parameters = parameters
     }
+
+    /// A tool whose arguments are one JSON object: each of `properties` with its schema (``JSONValue/argument(_:_:)``),
+    /// the `required` ones named.
+    public init(name: String, description: String, properties: [String: JSONValue], required: [String] = []) {
+        var schema: [String: JSONValue] = ["type": "object", "properties": .object(properties)]
+        if !required.isEmpty { schema["required"] = .array(required.map(JSONValue.string)) }
+        self.init(name: name, description: description, parameters: .object(schema))
+    }
+}
+
+extension JSONValue {
+    /// The JSON Schema of one tool argument: its JSON type, what it means, and the values it may take.
+    public static func argument(
+        _ type: String,
+        _ description: String? = nil,
+        oneOf values: [String]? = nil
+    ) -> JSONValue {
+        var schema: [String: JSONValue] = ["type": .string(type)]
+        if let description { schema["description"] = .string(description) }
+        if let values { schema["enum"] = .array(values.map(JSONValue.string)) }
+        return .object(schema)
+    }
+
+    /// The JSON Schema of an argument that is a list of strings.
+    public static let stringsArgument: JSONValue = ["type": "array", "items": ["type": "string"]]
 }
 
 /// Tokens used by one model call.

@@ -18,16 +18,12 @@ public struct StoreMemory: Tool {
         ToolDefinition(
             name: "store_memory",
             description: "Remember something for later sessions: a fact, preference, procedure, episode or lesson.",
-            parameters: [
-                "type": "object",
-                "properties": [
-                    "content": ["type": "string"], "title": ["type": "string"],
-                    "type": ["type": "string", "enum": ["fact", "preference", "procedure", "episode", "lesson"]],
-                    "tags": ["type": "array", "items": ["type": "string"]],
-                    "importance": ["type": "number", "description": "0 to 1"],
-                ],
-                "required": ["content"],
-            ]
+            properties: [
+                "content": .argument("string"), "title": .argument("string"),
+                "type": .argument("string", oneOf: ["fact", "preference", "procedure", "episode", "lesson"]),
+                "tags": .stringsArgument, "importance": .argument("number", "0 to 1"),
+            ],
+            required: ["content"]
         )
     }
 
@@ -68,13 +64,8 @@ public struct QueryMemories: Tool {
         ToolDefinition(
             name: "query_memories",
             description: "Search long-term memory by meaning and keywords.",
-            parameters: [
-                "type": "object",
-                "properties": [
-                    "query": ["type": "string"], "limit": ["type": "integer"], "type": ["type": "string"],
-                ],
-                "required": ["query"],
-            ]
+            properties: ["query": .argument("string"), "limit": .argument("integer"), "type": .argument("string")],
+            required: ["query"]
         )
     }
 
@@ -109,7 +100,8 @@ public struct ForgetMemory: Tool {
         ToolDefinition(
             name: "forget_memory",
             description: "Delete a memory by id.",
-            parameters: ["type": "object", "properties": ["id": ["type": "string"]], "required": ["id"]]
+            properties: ["id": .argument("string")],
+            required: ["id"]
         )
     }
 

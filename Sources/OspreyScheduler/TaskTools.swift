@@ -27,20 +27,16 @@ public struct SubmitTask: Tool {
             name: "submit_task",
             description:
                 "Start a background task run by a sub-agent. It may use only the tools you list (a subset of yours). Returns its id; use check_task for the result.",
-            parameters: [
-                "type": "object",
-                "properties": [
-                    "title": ["type": "string"], "instructions": ["type": "string"],
-                    "tools": ["type": "array", "items": ["type": "string"]],
-                    "priority": ["type": "integer", "description": "0-9, 9 first (default 5)"],
-                    "max_tokens": [
-                        "type": "integer",
-                        "description": "Most tokens the task may spend (it also counts against your own limit)",
-                    ],
-                    "max_cost_usd": ["type": "number", "description": "Most dollars the task may spend"],
-                ],
-                "required": ["title", "instructions"],
-            ]
+            properties: [
+                "title": .argument("string"), "instructions": .argument("string"), "tools": .stringsArgument,
+                "priority": .argument("integer", "0-9, 9 first (default 5)"),
+                "max_tokens": .argument(
+                    "integer",
+                    "Most tokens the task may spend (it also counts against your own limit)"
+                ),
+                "max_cost_usd": .argument("number", "Most dollars the task may spend"),
+            ],
+            required: ["title", "instructions"]
         )
     }
 
@@ -86,7 +82,8 @@ public struct CheckTask: Tool {
         ToolDefinition(
             name: "check_task",
             description: "Status and result of a background task.",
-            parameters: ["type": "object", "properties": ["id": ["type": "string"]], "required": ["id"]]
+            properties: ["id": .argument("string")],
+            required: ["id"]
         )
     }
 
@@ -113,7 +110,8 @@ public struct CancelTask: Tool {
         ToolDefinition(
             name: "cancel_task",
             description: "Cancel a queued or running background task.",
-            parameters: ["type": "object", "properties": ["id": ["type": "string"]], "required": ["id"]]
+            properties: ["id": .argument("string")],
+            required: ["id"]
         )
     }
 
@@ -136,7 +134,7 @@ public struct ListTasks: Tool {
             name: "list_tasks",
             description:
                 "List recent background tasks, optionally by status (queued, running, completed, failed, cancelled).",
-            parameters: ["type": "object", "properties": ["status": ["type": "string"]]]
+            properties: ["status": .argument("string")]
         )
     }
 
@@ -177,16 +175,13 @@ public struct ScheduleTask: Tool {
             name: "schedule_task",
             description:
                 "Schedule a background task: spec is a 5-field cron expression, @hourly/@daily/..., '@every 10m' or '@at 2026-12-24T18:00:00Z'.",
-            parameters: [
-                "type": "object",
-                "properties": [
-                    "spec": ["type": "string"], "title": ["type": "string"], "instructions": ["type": "string"],
-                    "timezone": ["type": "string", "description": "IANA name, default UTC"],
-                    "max_tokens": ["type": "integer", "description": "Most tokens each run may spend"],
-                    "max_cost_usd": ["type": "number", "description": "Most dollars each run may spend"],
-                ],
-                "required": ["spec", "title", "instructions"],
-            ]
+            properties: [
+                "spec": .argument("string"), "title": .argument("string"), "instructions": .argument("string"),
+                "timezone": .argument("string", "IANA name, default UTC"),
+                "max_tokens": .argument("integer", "Most tokens each run may spend"),
+                "max_cost_usd": .argument("number", "Most dollars each run may spend"),
+            ],
+            required: ["spec", "title", "instructions"]
         )
     }
 
@@ -226,7 +221,8 @@ public struct UnscheduleTask: Tool {
         ToolDefinition(
             name: "unschedule_task",
             description: "Remove a schedule by id.",
-            parameters: ["type": "object", "properties": ["id": ["type": "string"]], "required": ["id"]]
+            properties: ["id": .argument("string")],
+            required: ["id"]
         )
     }
 
@@ -248,7 +244,7 @@ public struct ListSchedules: Tool {
         ToolDefinition(
             name: "list_schedules",
             description: "List schedules and their next run times.",
-            parameters: ["type": "object", "properties": [:]]
+            properties: [:]
         )
     }
 

@@ -2,20 +2,13 @@ public import Foundation
 public import GRDB
 public import OspreyCore
 
-/// A tool call that needed a human, as stored and shown over the API.
-public struct Approval: Hashable, Codable, Sendable, FetchableRecord, TableRecord {
+/// A tool call that needed a human, as stored and shown over the API: the policy's request (its arguments
+/// redacted) and what became of it.
+@dynamicMemberLookup
+public struct Approval: Hashable, Decodable, Sendable, FetchableRecord, TableRecord {
     public typealias ID = Identifier<Approval>
     public var id: ID
-    public var agent: String
-    public var session: Session.ID?
-    public var callID: String
-    public var tool: String
-    /// Redacted arguments, as the model wrote them.
-    public var arguments: String
-    public var argumentsHash: String
-    public var risk: String
-    public var rule: String
-    public var reason: String
+    public var request: ApprovalRequest
     public var status: ApprovalStatus
     /// Set when granted.
     public var scope: ApprovalScope?
@@ -24,28 +17,41 @@ public struct Approval: Hashable, Codable, Sendable, FetchableRecord, TableRecor
     public var decidedAt: Date?
     public var decidedBy: String?
 
+    public subscript<Value>(dynamicMember field: KeyPath<ApprovalRequest, Value>) -> Value { request[keyPath: field] }
+
     public static let databaseTableName = "approvals"
 
     public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .wireFormat }
 
     private enum CodingKeys: String, CodingKey {
-        case id, agent, session, tool, arguments, risk, rule, reason, status, scope
-        case callID = "call_id"
-        case argumentsHash = "arguments_hash"
+        case id, status, scope
         case createdAt = "created_at"
         case expiresAt = "expires_at"
         case decidedAt = "decided_at"
         case decidedBy = "decided_by"
     }
 
+    /// The request's columns sit beside the approval's own in one row.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(ID.self, forKey: .id)
+        request = try ApprovalRequest(from: decoder)
+        status = try container.decode(ApprovalStatus.self, forKey: .status)
+        scope = try container.decodeIfPresent(ApprovalScope.self, forKey: .scope)
+        createdAt = try container.decode(Date.self, forKey: .createdAt)
+        expiresAt = try container.decode(Date.self, forKey: .expiresAt)
+        decidedAt = try container.decodeIfPresent(Date.self, forKey: .decidedAt)
+        decidedBy = try container.decodeIfPresent(String.self, forKey: .decidedBy)
+    }
+
     /// The API and event form.
     public var json: JSONValue {
         var object: [String: JSONValue] = [
-            "id": .string(id.rawValue), "agent": .string(agent),
-            "session": session.map { .string($0.rawValue) } ?? .null,
-            "call_id": .string(callID), "tool": .string(tool), "arguments": .string(arguments),
-            "arguments_hash": .string(argumentsHash), "risk": .string(risk), "rule": .string(rule),
-            "reason": .string(reason), "status": .string(status.rawValue),
+            "id": .string(id.rawValue), "agent": .string(request.agent),
+            "session": request.session.map { .string($0.rawValue) } ?? .null,
+            "call_id": .string(request.callID), "tool": .string(request.tool), "arguments": .string(request.arguments),
+            "arguments_hash": .string(request.argumentsHash), "risk": .string(request.risk.rawValue),
+            "rule": .string(request.rule), "reason": .string(request.reason), "status": .string(status.rawValue),
             "scope": scope.map { .string($0.rawValue) } ?? .null,
             "created_at": .string(WireFormat.timestamp(createdAt)),
             "expires_at": .string(WireFormat.timestamp(expiresAt)),

@@ -169,14 +169,8 @@ public struct RunCommand: Tool {
         ToolDefinition(
             name: "run_command",
             description: "Run a shell command in the workspace directory. Returns its exit code and combined output.",
-            parameters: [
-                "type": "object",
-                "properties": [
-                    "command": ["type": "string"],
-                    "timeout_seconds": ["type": "integer", "description": "At most 600"],
-                ],
-                "required": ["command"],
-            ]
+            properties: ["command": .argument("string"), "timeout_seconds": .argument("integer", "At most 600")],
+            required: ["command"]
         )
     }
 

@@ -16,15 +16,12 @@ public struct ReadFile: Tool {
             name: "read_file",
             description:
                 "Read a text file from the workspace. Optional offset (first line, 1-based) and limit (number of lines).",
-            parameters: [
-                "type": "object",
-                "properties": [
-                    "path": ["type": "string", "description": "Path relative to the workspace"],
-                    "offset": ["type": "integer", "description": "First line to return (1-based)"],
-                    "limit": ["type": "integer", "description": "Maximum number of lines"],
-                ],
-                "required": ["path"],
-            ]
+            properties: [
+                "path": .argument("string", "Path relative to the workspace"),
+                "offset": .argument("integer", "First line to return (1-based)"),
+                "limit": .argument("integer", "Maximum number of lines"),
+            ],
+            required: ["path"]
         )
     }
 
@@ -62,11 +59,8 @@ public struct WriteFile: Tool {
         ToolDefinition(
             name: "write_file",
             description: "Create or overwrite a file in the workspace with the given content.",
-            parameters: [
-                "type": "object",
-                "properties": ["path": ["type": "string"], "content": ["type": "string"]],
-                "required": ["path", "content"],
-            ]
+            properties: ["path": .argument("string"), "content": .argument("string")],
+            required: ["path", "content"]
         )
     }
 
@@ -102,13 +96,10 @@ public struct EditFile: Tool {
         ToolDefinition(
             name: "edit_file",
             description: "Replace old_string with new_string in a file. old_string must occur exactly once.",
-            parameters: [
-                "type": "object",
-                "properties": [
-                    "path": ["type": "string"], "old_string": ["type": "string"], "new_string": ["type": "string"],
-                ],
-                "required": ["path", "old_string", "new_string"],
-            ]
+            properties: [
+                "path": .argument("string"), "old_string": .argument("string"), "new_string": .argument("string"),
+            ],
+            required: ["path", "old_string", "new_string"]
         )
     }
 
@@ -147,7 +138,7 @@ public struct ListDirectory: Tool {
         ToolDefinition(
             name: "list_dir",
             description: "List a directory of the workspace (default: its root).",
-            parameters: ["type": "object", "properties": ["path": ["type": "string"]]]
+            properties: ["path": .argument("string")]
         )
     }
 
@@ -180,10 +171,8 @@ public struct Glob: Tool {
         ToolDefinition(
             name: "glob",
             description: "Find files by glob pattern, e.g. '**/*.swift' or 'docs/*.md'.",
-            parameters: [
-                "type": "object", "properties": ["pattern": ["type": "string"], "path": ["type": "string"]],
-                "required": ["pattern"],
-            ]
+            properties: ["pattern": .argument("string"), "path": .argument("string")],
+            required: ["pattern"]
         )
     }
 
@@ -242,11 +231,8 @@ public struct Grep: Tool {
         ToolDefinition(
             name: "grep",
             description: "Search file contents with a regular expression. Optional path and glob filter.",
-            parameters: [
-                "type": "object",
-                "properties": ["pattern": ["type": "string"], "path": ["type": "string"], "glob": ["type": "string"]],
-                "required": ["pattern"],
-            ]
+            properties: ["pattern": .argument("string"), "path": .argument("string"), "glob": .argument("string")],
+            required: ["pattern"]
         )
     }
 

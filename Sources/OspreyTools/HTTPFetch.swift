@@ -45,14 +45,11 @@ public struct HTTPFetch: Tool {
         ToolDefinition(
             name: "http_fetch",
             description: "Fetch a web page or API (GET, or POST with a body). HTML is returned as text.",
-            parameters: [
-                "type": "object",
-                "properties": [
-                    "url": ["type": "string"], "method": ["type": "string", "enum": ["GET", "POST"]],
-                    "body": ["type": "string"],
-                ],
-                "required": ["url"],
-            ]
+            properties: [
+                "url": .argument("string"), "method": .argument("string", oneOf: ["GET", "POST"]),
+                "body": .argument("string"),
+            ],
+            required: ["url"]
         )
     }
 
