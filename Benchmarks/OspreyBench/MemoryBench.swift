@@ -17,6 +17,8 @@ struct MemoryBench: AsyncParsableCommand {
     @Option(help: "The all-MiniLM-L6-v2 directory, to time the Swift embedder (skipped when absent).")
     var model = (ProcessInfo.processInfo.environment["HOME"] ?? "/root") + "/.cache/osprey/models/all-minilm-l6-v2"
     @Option(help: "Documents to embed with the Swift MiniLM for the speed figure.") var embed = 20
+    @Option(help: "Memories for the scale run (e.g. 100000: Cranfield texts and vectors, varied); 0 skips it.")
+    var scale = 0
 
     /// Answers with the reference vectors (sentence-transformers' all-MiniLM-L6-v2, which the Swift embedder
     /// matches at cosine ≥ 0.999 on every Cranfield text), so quality is measured without an hour of CPU.
@@ -121,6 +123,10 @@ struct MemoryBench: AsyncParsableCommand {
             )
         )
 
+        if scale > 0 {
+            try await scaleRun(collection: collection, documents: documents, queries: queries, table: table)
+        }
+
         let modelDirectory = URL(fileURLWithPath: model)
         guard embed > 0,
             FileManager.default.fileExists(atPath: modelDirectory.appendingPathComponent("model.safetensors").path)
@@ -154,6 +160,113 @@ struct MemoryBench: AsyncParsableCommand {
                 worst
             )
         )
+    }
+
+    /// Search at `scale` memories: each a Cranfield abstract with a third of its words dropped at random and its
+    /// reference vector moved by noise (cosine ≈ 0.85 to the original), so the copies are neither duplicates nor
+    /// strangers. Measures the vector ranking and the whole search, exact and through the HNSW graph, over the
+    /// same store.
+    func scaleRun(
+        collection: CranfieldCollection,
+        documents: [[Float]],
+        queries: [[Float]],
+        table: [String: [Float]]
+    ) async throws {
+        var generator = SplitMix(state: 2026)
+        var table = table
+        var texts: [String] = []
+        texts.reserveCapacity(scale)
+        for number in 0..<scale {
+            let source = number % documents.count
+            let words = collection.documents[source].text.split(separator: " ")
+            let kept = words.filter { _ in generator.unit() > 1.0 / 3 }
+            let text = "\(kept.joined(separator: " ")) (note \(number))"
+            var vector = documents[source].map { $0 + Float(generator.normal() * 0.0316) }
+            let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
+            vector = vector.map { $0 / norm }
+            table[text] = vector
+            texts.append(text)
+        }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("osprey-bench-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let store = try Store.open(
+            path: scratch.appendingPathComponent("osprey.db").path,
+            ledgerKey: Array(repeating: 6, count: 32),
+            durability: .normal
+        )
+        let embedder = ReferenceEmbedder(table: table)
+        let memory = scratch.appendingPathComponent("memory")
+        let clock = ContinuousClock()
+        let loading = try await clock.measure {
+            let bank = try MemoryBank(directory: memory, store: store, embedder: embedder, vectorGraphThreshold: .max)
+            for text in texts {
+                _ = try await bank.store(text, source: .user, provenance: "bench", trust: .trusted, actor: .bench)
+            }
+            try await bank.embedPending()
+        }
+        print("scale: \(scale) memories stored and embedded in \(loading)")
+        let exact = try MemoryBank(directory: memory, store: store, embedder: embedder, vectorGraphThreshold: .max)
+        let start = clock.now
+        let graph = try MemoryBank(directory: memory, store: store, embedder: embedder)
+        while graph.vectorSearchMode != "graph" { try await Task.sleep(for: .milliseconds(50)) }
+        print("  HNSW graph built in the background in \(clock.now - start)")
+        func percentiles(
+            _ bank: MemoryBank,
+            _ body: (MemoryBank, String) async throws -> Void
+        ) async throws
+            -> (p50: Double, p95: Double)
+        {
+            var times: [Double] = []
+            for query in collection.queries {
+                let elapsed = try await clock.measure { try await body(bank, query) }
+                let (seconds, attoseconds) = elapsed.components
+                times.append(Double(seconds) * 1000 + Double(attoseconds) / 1e15)
+            }
+            times.sort()
+            return (times[times.count / 2], times[times.count * 95 / 100])
+        }
+        var overlap = 0
+        for query in collection.queries {
+            let truth = Set(try await exact.rankings(query, depth: 10).vector)
+            overlap += try await graph.rankings(query, depth: 10).vector.filter { truth.contains($0) }.count
+        }
+        print(
+            String(
+                format: "  vector ranking recall@10, graph against exact: %.3f",
+                Double(overlap) / Double(10 * collection.queries.count)
+            )
+        )
+        for (name, bank) in [("exact", exact), ("graph", graph)] {
+            let ranking = try await percentiles(bank) { _ = try await $0.rankings($1, depth: 50) }
+            let search = try await percentiles(bank) { _ = try await $0.search($1, limit: 10) }
+            print(
+                String(
+                    format:
+                        "  %@: keyword + vector rankings p50 %.2f ms p95 %.2f ms; whole search p50 %.2f ms p95 %.2f ms",
+                    name as NSString,
+                    ranking.p50,
+                    ranking.p95,
+                    search.p50,
+                    search.p95
+                )
+            )
+        }
+    }
+
+    /// A seeded generator for the scale run's variations (the same corpus on every run).
+    struct SplitMix {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+        /// Box-Muller.
+        mutating func normal() -> Double { (-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()) }
     }
 
     /// nDCG@10 with the graded relevance as gain.

@@ -320,3 +320,64 @@ struct OpenAIEmbedderTests {
         }
     }
 }
+
+struct MemoryVectorGraphTests {
+    @Test func pastTheThresholdSearchesGoThroughAGraphBuiltInTheBackground() async throws {
+        let directory = try TemporaryDirectory(prefix: "osprey-memory-graph")
+        defer { directory.remove() }
+        let store = try Store.inMemory()
+        let bank = try MemoryBank(
+            directory: directory.url,
+            store: store,
+            embedder: HashingEmbedder(),
+            vectorGraphThreshold: 40
+        )
+        let topics = ["kestrel", "heron", "plover", "curlew", "dunlin", "avocet", "godwit", "ruff"]
+        var ids: [String: String] = [:]
+        for number in 0..<48 {
+            let topic = topics[number % topics.count]
+            let record = try await bank.store(
+                "Note \(number) about the \(topic) seen at marker \(number * 7)",
+                source: .user,
+                provenance: "test",
+                trust: .trusted,
+                actor: .user("test")
+            )
+            ids["\(topic) \(number)"] = record.id
+        }
+        try await bank.embedPending()
+        let deadline = ContinuousClock.now + .seconds(30)
+        while bank.vectorSearchMode != "graph", ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(bank.vectorSearchMode == "graph")
+        let hits = try await bank.search("kestrel marker 56", limit: 3)
+        #expect(hits.first?.record.id == ids["kestrel 8"])
+        #expect(hits.first?.vectorRank != nil)
+        // A memory stored and one forgotten after the switch are seen by the graph.
+        let late = try await bank.store(
+            "A lone wryneck at the orchard gate",
+            source: .user,
+            provenance: "test",
+            trust: .trusted,
+            actor: .user("test")
+        )
+        try await bank.embedPending()
+        #expect(try await bank.search("wryneck orchard", limit: 1).first?.record.id == late.id)
+        try await bank.forget(late.id, actor: .user("test"))
+        #expect(try await bank.search("wryneck orchard", limit: 5).allSatisfy { $0.record.id != late.id })
+        // A bank opened on the same store starts exact and builds its own graph from the stored vectors.
+        let reopened = try MemoryBank(
+            directory: directory.url,
+            store: store,
+            embedder: HashingEmbedder(),
+            vectorGraphThreshold: 40
+        )
+        let again = ContinuousClock.now + .seconds(30)
+        while reopened.vectorSearchMode != "graph", ContinuousClock.now < again {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(reopened.vectorSearchMode == "graph")
+        #expect(try await reopened.search("kestrel marker 56", limit: 1).first?.record.id == ids["kestrel 8"])
+    }
+}
