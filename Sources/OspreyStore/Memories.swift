@@ -76,10 +76,12 @@ public struct Memories: Sendable {
                     entry.title, entry.body, entry.contentHash,
                 ]
             )
-            try db.execute(sql: "DELETE FROM memory_fts WHERE id = ?", arguments: [entry.id])
+            // The full-text row shares the memory's rowid (kept by the upsert), so it is replaced by key.
+            let row = try Int64.fetchOne(db, sql: "SELECT rowid FROM memories WHERE id = ?", arguments: [entry.id])
+            try db.execute(sql: "DELETE FROM memory_fts WHERE rowid = ?", arguments: [row])
             try db.execute(
-                sql: "INSERT INTO memory_fts (id, title, body, tags) VALUES (?, ?, ?, ?)",
-                arguments: [entry.id, entry.title ?? "", entry.body, entry.tags.joined(separator: " ")]
+                sql: "INSERT INTO memory_fts (rowid, id, title, body, tags) VALUES (?, ?, ?, ?, ?)",
+                arguments: [row, entry.id, entry.title ?? "", entry.body, entry.tags.joined(separator: " ")]
             )
             if let event { _ = try ledger.append([event], in: db) }
         }
@@ -88,8 +90,10 @@ public struct Memories: Sendable {
     /// Removes memory `id` from the index and records `event` with it, if any.
     public func remove(_ id: String, event: EventDraft?) async throws {
         try await writer.transaction { db in
-            try db.execute(sql: "DELETE FROM memories WHERE id = ?", arguments: [id])
-            try db.execute(sql: "DELETE FROM memory_fts WHERE id = ?", arguments: [id])
+            if let row = try Int64.fetchOne(db, sql: "SELECT rowid FROM memories WHERE id = ?", arguments: [id]) {
+                try db.execute(sql: "DELETE FROM memories WHERE rowid = ?", arguments: [row])
+                try db.execute(sql: "DELETE FROM memory_fts WHERE rowid = ?", arguments: [row])
+            }
             if let event { _ = try ledger.append([event], in: db) }
         }
     }

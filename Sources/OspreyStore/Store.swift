@@ -355,6 +355,19 @@ public struct Store: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v10-memory-fts-rowids") { db in
+            try db.execute(
+                sql: """
+                    -- A memory's full-text row shares its rowid, so replacing or removing it is a key lookup, not a
+                    -- scan of the whole full-text table (its id column is UNINDEXED).
+                    DELETE FROM memory_fts;
+                    INSERT INTO memory_fts (rowid, id, title, body, tags)
+                        SELECT rowid, id, coalesce(title, ''), body,
+                            coalesce((SELECT group_concat(value, ' ') FROM json_each(memories.tags)), '')
+                        FROM memories;
+                    """
+            )
+        }
         return migrator
     }
 }
