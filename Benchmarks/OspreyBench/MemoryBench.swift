@@ -17,6 +17,7 @@ struct MemoryBench: AsyncParsableCommand {
     @Option(help: "The all-MiniLM-L6-v2 directory, to time the Swift embedder (skipped when absent).")
     var model = (ProcessInfo.processInfo.environment["HOME"] ?? "/root") + "/.cache/osprey/models/all-minilm-l6-v2"
     @Option(help: "Documents to embed with the Swift MiniLM for the speed figure.") var embed = 20
+    @Flag(help: "Tune RRF's k and the vector weight on the odd queries and report the even ones.") var tune = false
     @Option(help: "Memories for the scale run (e.g. 100000: Cranfield texts and vectors, varied); 0 skips it.")
     var scale = 0
 
@@ -91,11 +92,18 @@ struct MemoryBench: AsyncParsableCommand {
         )
 
         var totals = (keyword: 0.0, vector: 0.0, fused: 0.0, search: 0.0)
+        var halves = [0.0, 0.0]  // memory search on the odd-numbered queries, and on the even ones
         var searchTime = Duration.zero
+        var runs: [(keyword: [String], vector: [String], grades: [String: Int])] = []
         for (index, query) in collection.queries.enumerated() {
             let grades = relevant[index + 1] ?? [:]
-            let (keyword, vector) = try await bank.rankings(query, depth: 100)
-            let fused = ReciprocalRankFusion.fuse([keyword, vector]).map(\.id)
+            let (keyword, vector) = try await bank.rankings(query, depth: MemoryBank.fusion.depth)
+            runs.append((keyword.map { number[$0] ?? "" }, vector.map { number[$0] ?? "" }, grades))
+            let fused = ReciprocalRankFusion.fuse(
+                [keyword, vector],
+                k: MemoryBank.fusion.k,
+                weights: [1, MemoryBank.fusion.vectorWeight]
+            ).map(\.id)
             var hits: [MemoryBank.Hit] = []
             searchTime += try await clock.measure { hits = try await bank.search(query, limit: 10) }
             func ndcg(_ ids: [String]) -> Double { Self.ndcg(ids.prefix(10).map { number[$0] ?? "" }, grades) }
@@ -103,6 +111,7 @@ struct MemoryBench: AsyncParsableCommand {
             totals.vector += ndcg(vector)
             totals.fused += ndcg(fused)
             totals.search += ndcg(hits.map(\.record.id))
+            halves[index % 2] += ndcg(hits.map(\.record.id))
         }
         let count = Double(collection.queries.count)
         print(
@@ -115,6 +124,14 @@ struct MemoryBench: AsyncParsableCommand {
                 totals.search / count
             )
         )
+        print(
+            String(
+                format: "  memory search nDCG@10 on the odd queries %.3f, on the even (held-out) ones %.3f",
+                halves[0] / Double((runs.count + 1) / 2),
+                halves[1] / Double(runs.count / 2)
+            )
+        )
+        if tune { Self.tuneFusion(runs) }
         let (seconds, attoseconds) = (searchTime / collection.queries.count).components
         print(
             String(
@@ -180,7 +197,7 @@ struct MemoryBench: AsyncParsableCommand {
             let source = number % documents.count
             let words = collection.documents[source].text.split(separator: " ")
             let kept = words.filter { _ in generator.unit() > 1.0 / 3 }
-            let text = "\(kept.joined(separator: " ")) (note \(number))"
+            let text = "\(kept.joined(separator: " ")) (note \(number))".trimmingCharacters(in: .whitespaces)
             var vector = documents[source].map { $0 + Float(generator.normal() * 0.0316) }
             let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
             vector = vector.map { $0 / norm }
@@ -207,6 +224,7 @@ struct MemoryBench: AsyncParsableCommand {
         }
         print("scale: \(scale) memories stored and embedded in \(loading)")
         let exact = try MemoryBank(directory: memory, store: store, embedder: embedder, vectorGraphThreshold: .max)
+        let keywords = try MemoryBank(directory: memory, store: store, embedder: nil)
         let start = clock.now
         let graph = try MemoryBank(directory: memory, store: store, embedder: embedder)
         while graph.vectorSearchMode != "graph" { try await Task.sleep(for: .milliseconds(50)) }
@@ -235,6 +253,14 @@ struct MemoryBench: AsyncParsableCommand {
             String(
                 format: "  vector ranking recall@10, graph against exact: %.3f",
                 Double(overlap) / Double(10 * collection.queries.count)
+            )
+        )
+        let keywordOnly = try await percentiles(keywords) { _ = try await $0.rankings($1, depth: 50) }
+        print(
+            String(
+                format: "  keyword ranking alone (FTS5 BM25) p50 %.2f ms p95 %.2f ms",
+                keywordOnly.p50,
+                keywordOnly.p95
             )
         )
         for (name, bank) in [("exact", exact), ("graph", graph)] {
@@ -267,6 +293,52 @@ struct MemoryBench: AsyncParsableCommand {
         mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
         /// Box-Muller.
         mutating func normal() -> Double { (-2 * log(max(unit(), 1e-300))).squareRoot() * cos(2 * .pi * unit()) }
+    }
+
+    /// RRF's `k` and the vector ranking's weight, chosen on the odd-numbered queries and reported on the even ones.
+    static func tuneFusion(_ runs: [(keyword: [String], vector: [String], grades: [String: Int])]) {
+        func mean(_ half: Int, k: Double, weight: Double, depth: Int) -> Double {
+            let chosen = runs.indices.filter { $0 % 2 == half }
+            return chosen.reduce(0.0) { total, index in
+                let run = runs[index]
+                let fused = ReciprocalRankFusion.fuse(
+                    [Array(run.keyword.prefix(depth)), Array(run.vector.prefix(depth))],
+                    k: k,
+                    weights: [1, weight]
+                )
+                return total + ndcg(fused.prefix(10).map(\.id), run.grades)
+            } / Double(chosen.count)
+        }
+        let current = MemoryBank.fusion
+        var best = (score: 0.0, k: 60.0, weight: 1.0, depth: 100)
+        for depth in [20, 50, 100] {
+            for k in [1.0, 2, 5, 10, 20, 30, 45, 60, 90, 150] {
+                for weight in [0.5, 0.75, 1, 1.25, 1.5, 1.75, 2, 2.5, 3] {
+                    let score = mean(0, k: k, weight: weight, depth: depth)
+                    if score > best.score { best = (score, k, weight, depth) }
+                }
+            }
+        }
+        print(
+            String(
+                format:
+                    "  RRF tuned on the %d odd queries: k %.0f, vector weight %.2f, depth %d: nDCG@10 %.3f there, %.3f on the %d even ones (k 60, weight 1, depth 100: %.3f odd, %.3f even; the bank's k %.0f, weight %.2f, depth %d: %.3f odd, %.3f even)",
+                (runs.count + 1) / 2,
+                best.k,
+                best.weight,
+                best.depth,
+                best.score,
+                mean(1, k: best.k, weight: best.weight, depth: best.depth),
+                runs.count / 2,
+                mean(0, k: 60, weight: 1, depth: 100),
+                mean(1, k: 60, weight: 1, depth: 100),
+                current.k,
+                current.vectorWeight,
+                current.depth,
+                mean(0, k: current.k, weight: current.vectorWeight, depth: current.depth),
+                mean(1, k: current.k, weight: current.vectorWeight, depth: current.depth)
+            )
+        )
     }
 
     /// nDCG@10 with the graded relevance as gain.

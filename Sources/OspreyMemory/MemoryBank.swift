@@ -57,6 +57,12 @@ public final class MemoryBank: Sendable {
         public var invalid: [String: String] = [:]
     }
 
+    /// How the keyword and vector rankings are fused: RRF's `k`, the vector ranking's weight (the keyword ranking's
+    /// is 1), and how deep each ranking goes. The textbook values: tuned on the odd-numbered Cranfield queries
+    /// (`osprey-bench memory --tune`: k 30, weight 0.75, depth 100), the whole search scored 0.421 on the even ones
+    /// against 0.422 with these, so the tuning was not kept.
+    public static let fusion = (k: 60.0, vectorWeight: 1.0, depth: 50)
+
     /// The least cosine similarity that counts as a vector match.
     public static let minimumSimilarity: Float = 0.2
 
@@ -263,7 +269,7 @@ public final class MemoryBank: Sendable {
         let trimmed = query.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw MemoryRequestError("the query must not be empty") }
         guard trimmed.utf8.count <= 8192 else { throw MemoryRequestError("the query is longer than 8 KiB") }
-        let depth = max(50, limit * 5)
+        let depth = max(Self.fusion.depth, limit * 5)
         let keyword = try await keywordRanking(trimmed, limit: depth)
         var semantic: [String] = []
         if let embedder, vectors.withLock({ $0.count }) > 0 {
@@ -272,7 +278,8 @@ public final class MemoryBank: Sendable {
             semantic = try vectors.withLock { try $0.search(vector, k: depth, filter: nil) }
                 .filter { $0.score >= Self.minimumSimilarity }.map(\.id)
         }
-        let fused = ReciprocalRankFusion.fuse([keyword, semantic].filter { !$0.isEmpty })
+        let rankings = [(keyword, 1.0), (semantic, Self.fusion.vectorWeight)].filter { !$0.0.isEmpty }
+        let fused = ReciprocalRankFusion.fuse(rankings.map(\.0), k: Self.fusion.k, weights: rankings.map(\.1))
         var hits: [Hit] = []
         // The hits come from the index rows, read in one query: the files are the truth, and the index follows
         // them (on every write, and on reindex for hand edits), so a search need not parse a file per hit.
