@@ -65,7 +65,7 @@ public actor Supervisor {
     let runner: Runner
     /// The provider a task's model calls go to, for the per-provider cap.
     let provider: @Sendable (TaskRecord) -> String
-    private var queue: [Entry] = []
+    private var queue = TaskQueue()
     private var running: [TaskRecord.ID: Job] = [:]
     /// Until when (on ``elapsed``) each provider backs off.
     private var backoff: [String: Duration] = [:]
@@ -149,7 +149,7 @@ public actor Supervisor {
             guard task.status == .queued, !holds(id) else { return }
             enqueue(task, resume: false)
         case .taskCancelled:
-            queue.removeAll { $0.task.id == id }
+            queue.remove(id)
             running[id]?.cancel.finish()
         default:
             return
@@ -180,7 +180,7 @@ public actor Supervisor {
 
     /// Whether the task is already queued or running here.
     func holds(_ id: TaskRecord.ID) -> Bool {
-        running[id] != nil || queue.contains { $0.task.id == id }
+        running[id] != nil || queue.contains(id)
     }
 
     /// A provider answered 429: give it no new task for a while.
@@ -193,42 +193,26 @@ public actor Supervisor {
 
     func enqueue(_ task: TaskRecord, resume: Bool) {
         sequence += 1
-        queue.append(Entry(task: task, resume: resume, sequence: sequence))
+        queue.push(Entry(task: task, resume: resume, sequence: sequence), provider: provider(task))
         dispatch()
     }
 
-    /// Starts the best queued tasks while the caps allow.
+    /// Starts the best queued tasks (highest priority, then oldest) while the caps allow: only providers with
+    /// room and not backing off are asked.
     func dispatch() {
         let now = elapsed()
-        while running.count < limits.maxConcurrent, let index = nextIndex(now: now) {
-            let entry = queue.remove(at: index)
-            let (_, cancel) = AsyncStream<Void>.makeStream()
-            running[entry.task.id] = Job(provider: provider(entry.task), cancel: cancel)
-            startSink.yield(entry)
-        }
-    }
-
-    /// The highest priority, then oldest, queued task whose provider has room and is not backing off.
-    func nextIndex(now: Duration) -> Int? {
         var perProvider: [String: Int] = [:]
         for job in running.values { perProvider[job.provider, default: 0] += 1 }
-        var best: Int?
-        for (index, entry) in queue.enumerated() {
-            let name = provider(entry.task)
-            if perProvider[name, default: 0] >= limits.perProvider { continue }
-            if let until = backoff[name], until > now { continue }
-            if let current = best {
-                let other = queue[current]
-                if entry.task.priority > other.task.priority
-                    || (entry.task.priority == other.task.priority && entry.sequence < other.sequence)
-                {
-                    best = index
-                }
-            } else {
-                best = index
-            }
+        while running.count < limits.maxConcurrent,
+            let (entry, name) = queue.popBest(eligible: { name in
+                perProvider[name, default: 0] < limits.perProvider && (backoff[name].map { $0 <= now } ?? true)
+            })
+        {
+            let (_, cancel) = AsyncStream<Void>.makeStream()
+            running[entry.task.id] = Job(provider: name, cancel: cancel)
+            perProvider[name, default: 0] += 1
+            startSink.yield(entry)
         }
-        return best
     }
 
     func cancelSignal(_ id: TaskRecord.ID) -> AsyncStream<Void> {

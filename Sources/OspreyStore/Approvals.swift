@@ -76,19 +76,18 @@ public struct Approvals: Sendable {
         let id = Approval.ID.random(prefix: "apr")
         let arguments = ledger.redactor.redact(draft.arguments)
         return try await change(id) { db in
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO approvals (id, agent, session, call_id, tool, arguments, arguments_hash, risk, rule,
                         reason, status, created_at, expires_at)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
-                    """,
-                arguments: [
-                    id.rawValue, draft.agent, draft.session?.rawValue, draft.callID, draft.tool, arguments,
-                    draft.argumentsHash,
-                    draft.risk.rawValue, draft.rule, draft.reason, WireFormat.timestamp(now),
-                    WireFormat.timestamp(now.addingTimeInterval(lifetime)),
-                ]
-            )
+                    """
+            ).execute(arguments: [
+                id.rawValue, draft.agent, draft.session?.rawValue, draft.callID, draft.tool, arguments,
+                draft.argumentsHash,
+                draft.risk.rawValue, draft.rule, draft.reason, WireFormat.timestamp(now),
+                WireFormat.timestamp(now.addingTimeInterval(lifetime)),
+            ])
             return (.approvalRequested, .agent(draft.agent))
         }
     }
@@ -111,13 +110,12 @@ public struct Approvals: Sendable {
                 try Self.setStatus(id, .expired, in: db)
                 return (.approvalExpired, .system)
             }
-            try db.execute(
-                sql: "UPDATE approvals SET status = ?, scope = ?, decided_at = ?, decided_by = ? WHERE id = ?",
-                arguments: [
-                    grant ? ApprovalStatus.granted : .denied, grant ? scope : nil, WireFormat.timestamp(now),
-                    actor.rawValue, id.rawValue,
-                ]
-            )
+            try db.cachedStatement(
+                sql: "UPDATE approvals SET status = ?, scope = ?, decided_at = ?, decided_by = ? WHERE id = ?"
+            ).execute(arguments: [
+                grant ? ApprovalStatus.granted : .denied, grant ? scope : nil, WireFormat.timestamp(now),
+                actor.rawValue, id.rawValue,
+            ])
             return (grant ? .approvalGranted : .approvalDenied, actor)
         }
     }
@@ -144,11 +142,12 @@ public struct Approvals: Sendable {
     public func sessionGrant(session: Session.ID, tool: String, argumentsHash: String) async throws -> Approval? {
         try await writer.read { db in
             try Approval.fetchOne(
-                db,
-                sql: """
-                    SELECT * FROM approvals WHERE session = ? AND tool = ? AND arguments_hash = ?
-                        AND status = 'granted' AND scope = 'session' LIMIT 1
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT * FROM approvals WHERE session = ? AND tool = ? AND arguments_hash = ?
+                            AND status = 'granted' AND scope = 'session' LIMIT 1
+                        """
+                ),
                 arguments: [session.rawValue, tool, argumentsHash]
             )
         }
@@ -171,28 +170,35 @@ public struct Approvals: Sendable {
         try await writer.read { db in
             if let status {
                 return try Approval.fetchAll(
-                    db,
-                    sql: "SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC, id LIMIT ?",
+                    db.cachedStatement(
+                        sql: "SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC, id LIMIT ?"
+                    ),
                     arguments: [status, limit]
                 )
             }
             return try Approval.fetchAll(
-                db,
-                sql: "SELECT * FROM approvals ORDER BY created_at DESC, id LIMIT ?",
+                db.cachedStatement(sql: "SELECT * FROM approvals ORDER BY created_at DESC, id LIMIT ?"),
                 arguments: [limit]
             )
         }
     }
 
     static func fetch(_ id: Approval.ID, in db: Database) throws -> Approval {
-        guard let approval = try Approval.fetchOne(db, key: id.rawValue) else {
+        guard
+            let approval = try Approval.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM approvals WHERE id = ?"),
+                arguments: [id.rawValue]
+            )
+        else {
             throw StoreError.notFound(kind: "approval", id: id.rawValue)
         }
         return approval
     }
 
     static func setStatus(_ id: Approval.ID, _ status: ApprovalStatus, in db: Database) throws {
-        try db.execute(sql: "UPDATE approvals SET status = ? WHERE id = ?", arguments: [status, id.rawValue])
+        try db.cachedStatement(sql: "UPDATE approvals SET status = ? WHERE id = ?").execute(arguments: [
+            status, id.rawValue,
+        ])
     }
 
     /// Runs `body` in one immediate transaction; the event it names (if any) is appended with the record's new state.

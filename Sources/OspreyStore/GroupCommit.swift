@@ -120,7 +120,7 @@ public final class GroupCommit: Sendable {
                     // Some failures (a full disk, an I/O error) end the whole transaction, not just the savepoint;
                     // then the bodies that ran before are lost too and fail with the same error.
                     guard db.isInsideTransaction else { throw error }
-                    try db.execute(sql: "ROLLBACK TO SAVEPOINT osprey_group")
+                    try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT osprey_group").execute()
                     try db.cachedStatement(sql: "RELEASE SAVEPOINT osprey_group").execute()
                     job.fail(error)
                 }
@@ -137,7 +137,7 @@ public final class GroupCommit: Sendable {
         } catch {
             // The group already failed with `error`; a rollback that fails too (the connection is gone) changes
             // nothing for the callers, and SQLite rolls back an unfinished transaction on its own.
-            if db.isInsideTransaction { try? db.execute(sql: "ROLLBACK TRANSACTION") }
+            if db.isInsideTransaction { try? db.cachedStatement(sql: "ROLLBACK TRANSACTION").execute() }
             _ = publications.end()
             for job in group where !job.isFinished { job.fail(error) }
         }

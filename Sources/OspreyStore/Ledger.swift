@@ -188,7 +188,7 @@ public struct Ledger: Sendable {
 
     /// The highest seq written so far (0 for an empty ledger).
     public func lastSeq() async throws -> Int {
-        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT MAX(seq) FROM events") ?? 0 }
+        try await writer.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM events")) ?? 0 }
     }
 
     static func events(_ db: Database, after: Int, through: Int?, filter: EventFilter, limit: Int) throws -> [Event] {
@@ -310,7 +310,9 @@ public struct Ledger: Sendable {
             expectedSeq += 1
             count += 1
         }
-        let head = try Row.fetchOne(db, sql: "SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
+        let head = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
+        )
         guard let head else {
             return count == 0
                 ? LedgerVerification(ok: true, count: 0, head: previous, firstBadSeq: nil, reason: nil)
@@ -342,7 +344,10 @@ public struct Ledger: Sendable {
     /// key included, can re-sign a shorter chain, but cannot take back a line an append-only witness already holds.
     public func witnessLine() async throws -> (seq: Int, line: String)? {
         try await writer.read { db -> (Int, String)? in
-            guard let head = try Row.fetchOne(db, sql: "SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
+            guard
+                let head = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
+                )
             else { return nil }
             let seq: Int = head["seq"]
             let line: JSONValue = [
@@ -381,7 +386,10 @@ public struct Ledger: Sendable {
                         reason: "witness line \(line) is not signed with this ledger's key"
                     )
                 }
-                let stored = try String.fetchOne(db, sql: "SELECT hash FROM events WHERE seq = ?", arguments: [seq])
+                let stored = try String.fetchOne(
+                    db.cachedStatement(sql: "SELECT hash FROM events WHERE seq = ?"),
+                    arguments: [seq]
+                )
                 if stored != hash {
                     result = LedgerVerification(
                         ok: false,

@@ -59,7 +59,7 @@ public struct Memories: Sendable {
     public func index(_ entry: Entry, event: EventDraft?) async throws {
         let tags = JSONValue.array(entry.tags.map(JSONValue.string)).canonicalJSON
         try await writer.transaction { db in
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO memories (id, file, type, tags, source, provenance, trust, importance, created_at,
                         last_used_at, title, body, content_hash)
@@ -69,20 +69,20 @@ public struct Memories: Sendable {
                         importance = excluded.importance, created_at = excluded.created_at,
                         last_used_at = excluded.last_used_at, title = excluded.title, body = excluded.body,
                         content_hash = excluded.content_hash, embedding = NULL, embedded_with = NULL
-                    """,
-                arguments: [
-                    entry.id, entry.id + ".md", entry.type, tags, entry.source, entry.provenance, entry.trust,
-                    entry.importance, WireFormat.timestamp(entry.created), entry.lastUsed.map(WireFormat.timestamp),
-                    entry.title, entry.body, entry.contentHash,
-                ]
-            )
+                    """
+            ).execute(arguments: [
+                entry.id, entry.id + ".md", entry.type, tags, entry.source, entry.provenance, entry.trust,
+                entry.importance, WireFormat.timestamp(entry.created), entry.lastUsed.map(WireFormat.timestamp),
+                entry.title, entry.body, entry.contentHash,
+            ])
             // The full-text row shares the memory's rowid (kept by the upsert), so it is replaced by key.
-            let row = try Int64.fetchOne(db, sql: "SELECT rowid FROM memories WHERE id = ?", arguments: [entry.id])
-            try db.execute(sql: "DELETE FROM memory_fts WHERE rowid = ?", arguments: [row])
-            try db.execute(
-                sql: "INSERT INTO memory_fts (rowid, id, title, body, tags) VALUES (?, ?, ?, ?, ?)",
-                arguments: [row, entry.id, entry.title ?? "", entry.body, entry.tags.joined(separator: " ")]
+            let row = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT rowid FROM memories WHERE id = ?"),
+                arguments: [entry.id]
             )
+            try db.cachedStatement(sql: "DELETE FROM memory_fts WHERE rowid = ?").execute(arguments: [row])
+            try db.cachedStatement(sql: "INSERT INTO memory_fts (rowid, id, title, body, tags) VALUES (?, ?, ?, ?, ?)")
+                .execute(arguments: [row, entry.id, entry.title ?? "", entry.body, entry.tags.joined(separator: " ")])
             if let event { _ = try ledger.append([event], in: db) }
         }
     }
@@ -90,9 +90,12 @@ public struct Memories: Sendable {
     /// Removes memory `id` from the index and records `event` with it, if any.
     public func remove(_ id: String, event: EventDraft?) async throws {
         try await writer.transaction { db in
-            if let row = try Int64.fetchOne(db, sql: "SELECT rowid FROM memories WHERE id = ?", arguments: [id]) {
-                try db.execute(sql: "DELETE FROM memories WHERE rowid = ?", arguments: [row])
-                try db.execute(sql: "DELETE FROM memory_fts WHERE rowid = ?", arguments: [row])
+            if let row = try Int64.fetchOne(
+                db.cachedStatement(sql: "SELECT rowid FROM memories WHERE id = ?"),
+                arguments: [id]
+            ) {
+                try db.cachedStatement(sql: "DELETE FROM memories WHERE rowid = ?").execute(arguments: [row])
+                try db.cachedStatement(sql: "DELETE FROM memory_fts WHERE rowid = ?").execute(arguments: [row])
             }
             if let event { _ = try ledger.append([event], in: db) }
         }
@@ -101,7 +104,8 @@ public struct Memories: Sendable {
     /// Whether memory `id` is indexed.
     public func contains(_ id: String) async throws -> Bool {
         try await writer.read { db in
-            try String.fetchOne(db, sql: "SELECT file FROM memories WHERE id = ?", arguments: [id]) != nil
+            try String.fetchOne(db.cachedStatement(sql: "SELECT file FROM memories WHERE id = ?"), arguments: [id])
+                != nil
         }
     }
 
@@ -150,7 +154,7 @@ public struct Memories: Sendable {
     public func contentHashes() async throws -> [String: String] {
         try await writer.read { db in
             try Dictionary(
-                Row.fetchAll(db, sql: "SELECT id, content_hash FROM memories").map {
+                Row.fetchAll(db.cachedStatement(sql: "SELECT id, content_hash FROM memories")).map {
                     ($0["id"] as String, $0["content_hash"] as String)
                 },
                 uniquingKeysWith: { first, _ in first }
@@ -161,7 +165,7 @@ public struct Memories: Sendable {
     /// Every indexed memory's id, the most important first, then the oldest.
     public func idsByImportance() async throws -> [String] {
         try await writer.read { db in
-            try String.fetchAll(db, sql: "SELECT id FROM memories ORDER BY importance DESC, created_at")
+            try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM memories ORDER BY importance DESC, created_at"))
         }
     }
 
@@ -197,8 +201,9 @@ public struct Memories: Sendable {
     public func embeddings(by model: String) throws -> [(id: String, embedding: Data)] {
         try writer.read { db in
             try Row.fetchAll(
-                db,
-                sql: "SELECT id, embedding FROM memories WHERE embedding IS NOT NULL AND embedded_with = ?",
+                db.cachedStatement(
+                    sql: "SELECT id, embedding FROM memories WHERE embedding IS NOT NULL AND embedded_with = ?"
+                ),
                 arguments: [model]
             ).map { ($0["id"], $0["embedding"]) }
         }
@@ -232,10 +237,8 @@ public struct Memories: Sendable {
     /// Stores the vector `model` made for memory `id`.
     public func setEmbedding(_ embedding: Data, by model: String, for id: String) async throws {
         try await writer.transaction { db in
-            try db.execute(
-                sql: "UPDATE memories SET embedding = ?, embedded_with = ? WHERE id = ?",
-                arguments: [embedding, model, id]
-            )
+            try db.cachedStatement(sql: "UPDATE memories SET embedding = ?, embedded_with = ? WHERE id = ?").execute(
+                arguments: [embedding, model, id])
         }
     }
 
@@ -243,8 +246,7 @@ public struct Memories: Sendable {
     public func queryEmbedding(_ query: String, by model: String) async throws -> Data? {
         try await writer.read { db in
             try Data.fetchOne(
-                db,
-                sql: "SELECT embedding FROM query_embeddings WHERE model = ? AND query = ?",
+                db.cachedStatement(sql: "SELECT embedding FROM query_embeddings WHERE model = ? AND query = ?"),
                 arguments: [model, query]
             )
         }
@@ -253,10 +255,9 @@ public struct Memories: Sendable {
     /// Caches the vector `model` made for `query`.
     public func cacheQueryEmbedding(_ embedding: Data, for query: String, by model: String) async throws {
         try await writer.transaction { db in
-            try db.execute(
-                sql: "INSERT OR REPLACE INTO query_embeddings (model, query, embedding) VALUES (?, ?, ?)",
-                arguments: [model, query, embedding]
-            )
+            try db.cachedStatement(
+                sql: "INSERT OR REPLACE INTO query_embeddings (model, query, embedding) VALUES (?, ?, ?)"
+            ).execute(arguments: [model, query, embedding])
         }
     }
 }

@@ -15,19 +15,17 @@ public struct Provenance: Sendable {
         try await writer.transaction { db in
             let known =
                 try Bool.fetchOne(
-                    db,
-                    sql: "SELECT 1 FROM file_provenance WHERE path = ? AND session IS ?",
+                    db.cachedStatement(sql: "SELECT 1 FROM file_provenance WHERE path = ? AND session IS ?"),
                     arguments: [path, session?.rawValue]
                 ) ?? false
             if known { return }
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO file_provenance (path, session, agent, written_at) VALUES (?, ?, ?, ?)
                     ON CONFLICT(path) DO UPDATE SET session = excluded.session, agent = excluded.agent,
                         written_at = excluded.written_at
-                    """,
-                arguments: [path, session?.rawValue, agent, WireFormat.timestamp(Date())]
-            )
+                    """
+            ).execute(arguments: [path, session?.rawValue, agent, WireFormat.timestamp(Date())])
             _ = try ledger.append(
                 [
                     EventDraft(

@@ -161,24 +161,23 @@ public struct Schedules: Sendable {
         triggerCache.changing()
         defer { triggerCache.changed() }
         return try await writer.transaction { db in
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO schedules (id, name, spec, timezone, missed, trigger_event, trigger_filter,
                         cooldown_seconds, agent, title, instructions, tools, priority, created_at, next_fire_at,
                         checks, remediation, max_tokens, max_cost_usd, tainted, parent)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    id.rawValue, draft.name ?? draft.title, draft.spec, draft.timezone, draft.missed,
-                    draft.triggerEvent,
-                    draft.triggerEvent == nil ? nil : JSONValue.object(draft.triggerFilter).canonicalJSON,
-                    draft.cooldownSeconds, draft.agent, draft.title, draft.instructions,
-                    draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
-                    WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
-                    draft.checks.isEmpty ? nil : JSONValue.array(draft.checks).canonicalJSON, draft.remediation,
-                    draft.maxTokens, draft.maxCostUSD, draft.tainted ? 1 : 0, draft.parent?.rawValue,
-                ]
-            )
+                    """
+            ).execute(arguments: [
+                id.rawValue, draft.name ?? draft.title, draft.spec, draft.timezone, draft.missed,
+                draft.triggerEvent,
+                draft.triggerEvent == nil ? nil : JSONValue.object(draft.triggerFilter).canonicalJSON,
+                draft.cooldownSeconds, draft.agent, draft.title, draft.instructions,
+                draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
+                WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
+                draft.checks.isEmpty ? nil : JSONValue.array(draft.checks).canonicalJSON, draft.remediation,
+                draft.maxTokens, draft.maxCostUSD, draft.tainted ? 1 : 0, draft.parent?.rawValue,
+            ])
             let created = try Self.fetch(id, in: db)
             _ = try ledger.append(
                 [EventDraft(type: .scheduleCreated, actor: actor, payload: created.json)],
@@ -199,10 +198,8 @@ public struct Schedules: Sendable {
         triggerCache.changing()
         defer { triggerCache.changed() }
         try await writer.transaction { db in
-            try db.execute(
-                sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ? WHERE id = ?",
-                arguments: [WireFormat.timestamp(date), next.map(WireFormat.timestamp), id.rawValue]
-            )
+            try db.cachedStatement(sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ? WHERE id = ?")
+                .execute(arguments: [WireFormat.timestamp(date), next.map(WireFormat.timestamp), id.rawValue])
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
             _ = try ledger.append(
                 [
@@ -234,14 +231,13 @@ public struct Schedules: Sendable {
         triggerCache.changing()
         defer { triggerCache.changed() }
         try await writer.transaction { db in
-            try db.execute(
-                sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ?, state = ? WHERE id = ?",
-                arguments: [
-                    WireFormat.timestamp(date), next.map(WireFormat.timestamp),
-                    JSONValue.object(state).canonicalJSON,
-                    id.rawValue,
-                ]
-            )
+            try db.cachedStatement(
+                sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ?, state = ? WHERE id = ?"
+            ).execute(arguments: [
+                WireFormat.timestamp(date), next.map(WireFormat.timestamp),
+                JSONValue.object(state).canonicalJSON,
+                id.rawValue,
+            ])
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
             _ = try ledger.append(
                 [
@@ -263,10 +259,9 @@ public struct Schedules: Sendable {
     /// Moves the next fire time without firing (the missed-run policy skipped).
     public func reschedule(_ id: ScheduleRecord.ID, next: Date?) async throws {
         try await writer.transaction { db in
-            try db.execute(
-                sql: "UPDATE schedules SET next_fire_at = ? WHERE id = ?",
-                arguments: [next.map(WireFormat.timestamp), id.rawValue]
-            )
+            try db.cachedStatement(sql: "UPDATE schedules SET next_fire_at = ? WHERE id = ?").execute(arguments: [
+                next.map(WireFormat.timestamp), id.rawValue,
+            ])
         }
     }
 
@@ -274,7 +269,7 @@ public struct Schedules: Sendable {
         triggerCache.changing()
         defer { triggerCache.changed() }
         try await writer.transaction { db in
-            try db.execute(sql: "DELETE FROM schedules WHERE id = ?", arguments: [id.rawValue])
+            try db.cachedStatement(sql: "DELETE FROM schedules WHERE id = ?").execute(arguments: [id.rawValue])
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
             _ = try ledger.append(
                 [EventDraft(type: .scheduleRemoved, actor: actor, payload: ["schedule": .string(id.rawValue)])],
@@ -289,7 +284,7 @@ public struct Schedules: Sendable {
 
     public func list() async throws -> [ScheduleRecord] {
         try await writer.read { db in
-            try ScheduleRecord.fetchAll(db, sql: "SELECT * FROM schedules ORDER BY created_at, id")
+            try ScheduleRecord.fetchAll(db.cachedStatement(sql: "SELECT * FROM schedules ORDER BY created_at, id"))
         }
     }
 
@@ -300,8 +295,9 @@ public struct Schedules: Sendable {
         if let cached { return cached }
         let loaded = try await writer.read { db in
             try ScheduleRecord.fetchAll(
-                db,
-                sql: "SELECT * FROM schedules WHERE trigger_event IS NOT NULL ORDER BY created_at, id"
+                db.cachedStatement(
+                    sql: "SELECT * FROM schedules WHERE trigger_event IS NOT NULL ORDER BY created_at, id"
+                )
             )
         }
         triggerCache.store(loaded, ifStill: generation)
@@ -309,7 +305,12 @@ public struct Schedules: Sendable {
     }
 
     static func fetch(_ id: ScheduleRecord.ID, in db: Database) throws -> ScheduleRecord {
-        guard let schedule = try ScheduleRecord.fetchOne(db, key: id.rawValue) else {
+        guard
+            let schedule = try ScheduleRecord.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM schedules WHERE id = ?"),
+                arguments: [id.rawValue]
+            )
+        else {
             throw StoreError.notFound(kind: "schedule", id: id.rawValue)
         }
         return schedule

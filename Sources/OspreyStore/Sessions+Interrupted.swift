@@ -8,13 +8,14 @@ extension Sessions {
     public func interruptedRuns() async throws -> [StoredMessage] {
         try await writer.read { db in
             try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT m.* FROM messages m
-                    WHERE m.seq IN (SELECT MAX(seq) FROM messages GROUP BY session_id)
-                      AND m.session_id NOT IN (SELECT session FROM tasks WHERE status IN ('queued', 'running'))
-                    ORDER BY m.seq
-                    """
+                db.cachedStatement(
+                    sql: """
+                        SELECT m.* FROM messages m
+                        WHERE m.seq IN (SELECT MAX(seq) FROM messages GROUP BY session_id)
+                          AND m.session_id NOT IN (SELECT session FROM tasks WHERE status IN ('queued', 'running'))
+                        ORDER BY m.seq
+                        """
+                )
             ).map(Self.storedMessage(from:)).filter { $0.message.role != .assistant || !$0.message.toolCalls.isEmpty }
         }
     }

@@ -49,11 +49,12 @@ public struct Sessions: Sendable {
     public func list(limit: Int = 100, offset: Int = 0) async throws -> [Session] {
         try await writer.read { db in
             try Session.fetchAll(
-                db,
-                sql: """
-                    SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
-                    FROM sessions s ORDER BY s.updated_at DESC, s.id LIMIT ? OFFSET ?
-                    """,
+                db.cachedStatement(
+                    sql: """
+                        SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
+                        FROM sessions s ORDER BY s.updated_at DESC, s.id LIMIT ? OFFSET ?
+                        """
+                ),
                 arguments: [limit, offset]
             )
         }
@@ -61,7 +62,7 @@ public struct Sessions: Sendable {
 
     /// How many sessions exist.
     public func count() async throws -> Int {
-        try await writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sessions") ?? 0 }
+        try await writer.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM sessions")) ?? 0 }
     }
 
     /// One session; throws ``StoreError/notFound(kind:id:)`` for an unknown id.
@@ -86,7 +87,7 @@ public struct Sessions: Sendable {
     /// Deletes a session and its messages and records `session.deleted`. Its events stay in the ledger.
     public func delete(_ id: Session.ID, actor: Principal) async throws {
         try await writer.transaction { db in
-            try db.execute(sql: "DELETE FROM sessions WHERE id = ?", arguments: [id.rawValue])
+            try db.cachedStatement(sql: "DELETE FROM sessions WHERE id = ?").execute(arguments: [id.rawValue])
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
             _ = try ledger.append(
                 [EventDraft(type: .sessionDeleted, actor: actor, session: id, payload: [:])],

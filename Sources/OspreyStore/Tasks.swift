@@ -150,7 +150,10 @@ public struct Tasks: Sendable {
             var tainted = draft.tainted
             if let parent = draft.parent {
                 // Taint follows delegation: a tainted parent's sub-task is tainted, whoever submits it.
-                if try Int.fetchOne(db, sql: "SELECT tainted FROM tasks WHERE id = ?", arguments: [parent.rawValue])
+                if try Int.fetchOne(
+                    db.cachedStatement(sql: "SELECT tainted FROM tasks WHERE id = ?"),
+                    arguments: [parent.rawValue]
+                )
                     == 1
                 {
                     tainted = true
@@ -163,8 +166,7 @@ public struct Tasks: Sendable {
                         throw StoreError.invalid("task delegation would form a cycle")
                     }
                     let row = try Row.fetchOne(
-                        db,
-                        sql: "SELECT parent FROM tasks WHERE id = ?",
+                        db.cachedStatement(sql: "SELECT parent FROM tasks WHERE id = ?"),
                         arguments: [current.rawValue]
                     )
                     guard let row else { throw StoreError.notFound(kind: "task", id: current.rawValue) }
@@ -175,23 +177,21 @@ public struct Tasks: Sendable {
                     throw StoreError.invalid("delegation depth \(depth) exceeds the limit of \(maxDepth)")
                 }
             }
-            try db.execute(
-                sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
-                arguments: [session.rawValue, draft.agent, "task: " + title, now, now]
-            )
-            try db.execute(
+            try db.cachedStatement(
+                sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+            ).execute(arguments: [session.rawValue, draft.agent, "task: " + title, now, now])
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
                         session, schedule, created_at, max_tokens, max_cost_usd, tainted)
                     VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    id.rawValue, title, draft.instructions, draft.agent,
-                    draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
-                    draft.parent?.rawValue, depth, session.rawValue, draft.schedule?.rawValue, now, draft.maxTokens,
-                    draft.maxCostUSD, tainted ? 1 : 0,
-                ]
-            )
+                    """
+            ).execute(arguments: [
+                id.rawValue, title, draft.instructions, draft.agent,
+                draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
+                draft.parent?.rawValue, depth, session.rawValue, draft.schedule?.rawValue, now, draft.maxTokens,
+                draft.maxCostUSD, tainted ? 1 : 0,
+            ])
             let created = try Self.fetch(id, in: db)
             _ = try ledger.append(
                 [
@@ -216,13 +216,12 @@ public struct Tasks: Sendable {
                 throw StoreError.conflict("task \(id.rawValue) is \(current.status)")
             }
             let now = WireFormat.timestamp(Date())
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE tasks SET status = 'running', attempts = attempts + 1,
                         started_at = COALESCE(started_at, ?), heartbeat_at = ? WHERE id = ?
-                    """,
-                arguments: [now, now, id.rawValue]
-            )
+                    """
+            ).execute(arguments: [now, now, id.rawValue])
             return [:]
         }
     }
@@ -230,10 +229,8 @@ public struct Tasks: Sendable {
     /// Records that a running task is alive (no event: heartbeats are not history).
     public func heartbeat(_ id: TaskRecord.ID) async throws {
         try await writer.transaction { db in
-            try db.execute(
-                sql: "UPDATE tasks SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
-                arguments: [WireFormat.timestamp(Date()), id.rawValue]
-            )
+            try db.cachedStatement(sql: "UPDATE tasks SET heartbeat_at = ? WHERE id = ? AND status = 'running'")
+                .execute(arguments: [WireFormat.timestamp(Date()), id.rawValue])
         }
     }
 
@@ -252,13 +249,12 @@ public struct Tasks: Sendable {
             guard current.status == .running || current.status == .queued else {
                 throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
             }
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     UPDATE tasks SET status = ?, result = ?, error = ?, tokens = tokens + ?, cost_usd = cost_usd + ?,
                         finished_at = ? WHERE id = ?
-                    """,
-                arguments: [status, result, error, tokens, costUSD, WireFormat.timestamp(Date()), id.rawValue]
-            )
+                    """
+            ).execute(arguments: [status, result, error, tokens, costUSD, WireFormat.timestamp(Date()), id.rawValue])
             return error.map { ["error": .string($0)] } ?? ["result": .string(String((result ?? "").prefix(2000)))]
         }
     }
@@ -269,10 +265,8 @@ public struct Tasks: Sendable {
             guard !current.isFinished else {
                 throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
             }
-            try db.execute(
-                sql: "UPDATE tasks SET status = 'cancelled', finished_at = ? WHERE id = ?",
-                arguments: [WireFormat.timestamp(Date()), id.rawValue]
-            )
+            try db.cachedStatement(sql: "UPDATE tasks SET status = 'cancelled', finished_at = ? WHERE id = ?").execute(
+                arguments: [WireFormat.timestamp(Date()), id.rawValue])
             return [:]
         }
     }
@@ -316,11 +310,12 @@ public struct Tasks: Sendable {
     public func unfinished() async throws -> [TaskRecord] {
         try await writer.read { db in
             try TaskRecord.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM tasks WHERE status IN ('queued', 'running')
-                    ORDER BY priority DESC, created_at, id
-                    """
+                db.cachedStatement(
+                    sql: """
+                        SELECT * FROM tasks WHERE status IN ('queued', 'running')
+                        ORDER BY priority DESC, created_at, id
+                        """
+                )
             )
         }
     }
@@ -361,12 +356,20 @@ public struct Tasks: Sendable {
     /// The task whose transcript is `session`, if any: the task of an event about that session.
     static func id(ofSession session: Session.ID?, in db: Database) throws -> TaskRecord.ID? {
         guard let session else { return nil }
-        return try String.fetchOne(db, sql: "SELECT id FROM tasks WHERE session = ?", arguments: [session.rawValue])
-            .map { TaskRecord.ID($0) }
+        return try String.fetchOne(
+            db.cachedStatement(sql: "SELECT id FROM tasks WHERE session = ?"),
+            arguments: [session.rawValue]
+        )
+        .map { TaskRecord.ID($0) }
     }
 
     static func fetch(_ id: TaskRecord.ID, in db: Database) throws -> TaskRecord {
-        guard let task = try TaskRecord.fetchOne(db, key: id.rawValue) else {
+        guard
+            let task = try TaskRecord.fetchOne(
+                db.cachedStatement(sql: "SELECT * FROM tasks WHERE id = ?"),
+                arguments: [id.rawValue]
+            )
+        else {
             throw StoreError.notFound(kind: "task", id: id.rawValue)
         }
         return task

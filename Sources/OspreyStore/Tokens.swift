@@ -110,12 +110,14 @@ public struct Tokens: Sendable {
         let digest = Event.sha256Hex(token)
         try await writer.transaction { db in
             let known =
-                try Bool.fetchOne(db, sql: "SELECT 1 FROM tokens WHERE digest = ?", arguments: [digest]) ?? false
+                try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tokens WHERE digest = ?"), arguments: [digest])
+                ?? false
             if !known {
-                try db.execute(
-                    sql: "INSERT INTO tokens (id, name, role, digest, created_at) VALUES (?, 'home', 'admin', ?, ?)",
-                    arguments: [TokenRecord.ID.random(prefix: "tok").rawValue, digest, WireFormat.timestamp(Date())]
-                )
+                try db.cachedStatement(
+                    sql: "INSERT INTO tokens (id, name, role, digest, created_at) VALUES (?, 'home', 'admin', ?, ?)"
+                ).execute(arguments: [
+                    TokenRecord.ID.random(prefix: "tok").rawValue, digest, WireFormat.timestamp(Date()),
+                ])
             }
         }
     }
@@ -144,16 +146,15 @@ public struct Tokens: Sendable {
         let token = Home.newToken()
         let id = TokenRecord.ID.random(prefix: "tok")
         let record = try await writer.transaction { db in
-            try db.execute(
+            try db.cachedStatement(
                 sql: """
                     INSERT INTO tokens (id, name, role, digest, created_at, agent, expires_at, scopes)
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """,
-                arguments: [
-                    id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date()), agent,
-                    expiresAt.map(WireFormat.timestamp), scopes?.joined(separator: ","),
-                ]
-            )
+                    """
+            ).execute(arguments: [
+                id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date()), agent,
+                expiresAt.map(WireFormat.timestamp), scopes?.joined(separator: ","),
+            ])
             _ = try ledger.append(
                 [
                     EventDraft(
@@ -177,24 +178,22 @@ public struct Tokens: Sendable {
     /// Every token, newest first, revoked ones included.
     public func list() async throws -> [TokenRecord] {
         try await writer.read { db in
-            try TokenRecord.fetchAll(db, sql: "SELECT * FROM tokens ORDER BY created_at DESC, id")
+            try TokenRecord.fetchAll(db.cachedStatement(sql: "SELECT * FROM tokens ORDER BY created_at DESC, id"))
         }
     }
 
     /// Tokens that still open the API.
     public func active() async throws -> [TokenRecord] {
         try await writer.read { db in
-            try TokenRecord.fetchAll(db, sql: "SELECT * FROM tokens WHERE revoked_at IS NULL")
+            try TokenRecord.fetchAll(db.cachedStatement(sql: "SELECT * FROM tokens WHERE revoked_at IS NULL"))
         }
     }
 
     /// Revokes a token at once; throws ``StoreError/notFound(kind:id:)`` for an unknown id.
     public func revoke(_ id: TokenRecord.ID, actor: Principal) async throws {
         try await writer.transaction { db in
-            try db.execute(
-                sql: "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
-                arguments: [WireFormat.timestamp(Date()), id.rawValue]
-            )
+            try db.cachedStatement(sql: "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?").execute(
+                arguments: [WireFormat.timestamp(Date()), id.rawValue])
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "token", id: id.rawValue) }
             _ = try ledger.append(
                 [EventDraft(type: .tokenRevoked, actor: actor, payload: ["token_id": .string(id.rawValue)])],
