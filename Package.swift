@@ -107,6 +107,12 @@ let package = Package(
             name: "OspreyScheduler",
             dependencies: imports("OspreyCore", "OspreyStore", "OspreyTools", "OspreySandbox", "Logging")
         ),
+        // The Model Context Protocol: a client of MCP servers (its own stdio transport: a blocking reader thread per
+        // server, no polling) whose tools agents may be granted under the one policy.
+        .target(
+            name: "OspreyMCP",
+            dependencies: imports("OspreyCore", "OspreyTools", "COspreySystem", "Logging")
+        ),
         // Kernel assembly and the HTTP/SSE/WebSocket surface.
         .target(
             name: "OspreyGateway",
@@ -119,6 +125,7 @@ let package = Package(
                 "OspreyScheduler",
                 "OspreyMemory",
                 "OspreyEmbeddings",
+                "OspreyMCP",
                 "OspreySandbox",
                 "COspreySystem",
                 "AsyncHTTPClient",
@@ -220,6 +227,7 @@ let testTargets: [(name: String, imports: [String])] = [
     ),
     ("OspreyEmbeddingsTests", ["OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMemoryTests", ["OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
+    ("OspreyMCPTests", ["OspreyCore", "OspreyMCP", "OspreyTools", "OspreyTesting", "Logging"]),
     ("OspreySchedulerTests", ["OspreyCore", "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting"]),
     (
         "OspreyGatewayTests",

@@ -40,6 +40,13 @@ int osprey_open_beneath(int dirfd, const char *path, int flags, mode_t mode) {
 }
 
 int osprey_spawn(const char *const argv[], const char *const envp[], const char *cwd, int output_fd, pid_t *pid) {
+    return osprey_spawn_stdio(argv, envp, cwd, -1, output_fd, output_fd, pid);
+}
+
+int osprey_spawn_stdio(
+    const char *const argv[], const char *const envp[], const char *cwd, int input_fd, int output_fd, int error_fd,
+    pid_t *pid
+) {
     posix_spawn_file_actions_t actions;
     posix_spawnattr_t attributes;
     int result = posix_spawn_file_actions_init(&actions);
@@ -60,9 +67,12 @@ int osprey_spawn(const char *const argv[], const char *const envp[], const char 
     if (result == 0) result = posix_spawnattr_setpgroup(&attributes, 0);
     if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &defaults);
     if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
-    if (result == 0) result = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+    if (result == 0) {
+        result = input_fd < 0 ? posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+                              : posix_spawn_file_actions_adddup2(&actions, input_fd, 0);
+    }
     if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, output_fd, 1);
-    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, output_fd, 2);
+    if (result == 0) result = posix_spawn_file_actions_adddup2(&actions, error_fd, 2);
     if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, 3);
     if (result == 0 && cwd != NULL) result = posix_spawn_file_actions_addchdir_np(&actions, cwd);
     if (result == 0) result = posix_spawn(pid, argv[0], &actions, &attributes, (char *const *)argv, (char *const *)envp);

@@ -63,7 +63,11 @@ public final class AgentRuntime: Sendable {
             table = providers
         } else {
             for provider in config.providers {
-                let key = try Self.resolve(provider.apiKey, provider: provider.name, secrets: SecretStore(home: home))
+                let key = try Self.resolve(
+                    provider.apiKey,
+                    owner: "providers '\(provider.name)'",
+                    secrets: SecretStore(home: home)
+                )
                 switch provider.kind {
                 case "anthropic":
                     table[provider.name] = AnthropicProvider(
@@ -102,7 +106,8 @@ public final class AgentRuntime: Sendable {
     }
 
     /// Resolves `${env:VAR}` and `${secret:NAME}` (the encrypted store). The value never leaves the provider.
-    static func resolve(_ reference: String?, provider: String, secrets: SecretStore) throws -> String? {
+    /// `owner` names what the value is for in errors (`providers 'openai'`).
+    static func resolve(_ reference: String?, owner: String, secrets: SecretStore) throws -> String? {
         guard let reference else { return nil }
         if reference.hasPrefix("${env:"), reference.hasSuffix("}") {
             let name = String(reference.dropFirst(6).dropLast())
@@ -113,7 +118,7 @@ public final class AgentRuntime: Sendable {
             do {
                 return try secrets.value(name)
             } catch let error as SecretError {
-                throw ConfigError("providers '\(provider)': \(error.message)")
+                throw ConfigError("\(owner): \(error.message)")
             }
         }
         return reference
@@ -141,10 +146,21 @@ public final class AgentRuntime: Sendable {
     }
 
     /// The tools an agent's table grants: deny by default (no `tools`: the read-only set), `["*"]` for every tool.
+    ///
+    /// An MCP server's tools (`server__tool`) are granted only by name or by `server__*`: `*` means every tool of
+    /// Osprey's own, never another party's.
     public func grantedTools(_ settings: OspreyConfig.Agent) -> [String] {
         guard let tools = settings.tools else { return OspreyConfig.Agent.readOnlyTools }
-        if tools.contains("*") { return toolbox.names }
-        return tools
+        var granted: [String] = []
+        for name in toolbox.names {
+            let server = name.range(of: "__").map { String(name[..<$0.lowerBound]) }
+            let named =
+                tools.contains(name) || (server == nil && tools.contains("*"))
+                || server.map { tools.contains("\($0)__*") } == true
+            if named { granted.append(name) }
+        }
+        // Names the toolbox does not hold stay in the grant: the agent's own toolbox refuses them.
+        return granted + tools.filter { !$0.contains("*") && !granted.contains($0) }
     }
 
     /// Whether `name` is an agent this gateway can run.

@@ -3,6 +3,7 @@ public import Logging
 import OspreyAgent
 public import OspreyCore
 import OspreyEmbeddings
+public import OspreyMCP
 public import OspreyMemory
 import OspreyProviders
 public import OspreyScheduler
@@ -24,6 +25,8 @@ public struct Kernel: Sendable {
     public let scheduler: Scheduler
     /// Long-term memory: Markdown files, FTS5 + vector index.
     public let memory: MemoryBank
+    /// The MCP servers of `[[mcp_servers]]`, started with the kernel; their tools are among the services' tools.
+    public let mcp: MCPServers
     let authenticator: Authenticator
     let authLimiter: AuthFailureLimiter
     public let startedAt: Date
@@ -68,6 +71,14 @@ public struct Kernel: Sendable {
         )
         self.memory = memory
         let confinement = try Confinement(config: config, home: home)
+        let secrets = SecretStore(home: home)
+        let mcp = await MCPServers.start(
+            config.mcpServers,
+            directory: confinement.workspace.root.path,
+            resolve: { try AgentRuntime.resolve($0, owner: "mcp_servers", secrets: secrets) ?? "" },
+            logger: Logger.current
+        )
+        self.mcp = mcp
         let scheduler = Scheduler(store: store, routineContext: confinement.routineContext()) { name in
             AgentRuntime.knows(agent: name, in: config)
         }
@@ -75,11 +86,12 @@ public struct Kernel: Sendable {
         let cap = config.memory.injectTokens
         var recall: (@Sendable (String) async -> Recall?)?
         if cap > 0 { recall = { prompt in await memory.recall(for: prompt, tokenCap: cap) } }
-        let services: [any Tool] = [
-            SubmitTask(store: store), CheckTask(store: store), CancelTask(store: store), ListTasks(store: store),
-            ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store), ListSchedules(store: store),
-            StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory),
-        ]
+        let services: [any Tool] =
+            [
+                SubmitTask(store: store), CheckTask(store: store), CancelTask(store: store), ListTasks(store: store),
+                ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store), ListSchedules(store: store),
+                StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory),
+            ] + mcp.tools
         let runtime = try AgentRuntime(
             config: config,
             store: store,
@@ -163,7 +175,7 @@ public struct Kernel: Sendable {
                 baseURL: provider.baseURL ?? "https://api.openai.com/v1",
                 apiKey: try AgentRuntime.resolve(
                     provider.apiKey,
-                    provider: provider.name,
+                    owner: "providers '\(provider.name)'",
                     secrets: SecretStore(home: home)
                 ),
                 model: config.memory.model,
@@ -209,6 +221,16 @@ public struct Kernel: Sendable {
         }
         if let server = runtime.localModel {
             services.append(LocalModelService(server: server, logger: logger.component("local-model")))
+        }
+        if !mcp.clients.isEmpty {
+            // The MCP servers run until shutdown, then are stopped (stdin closed, then their process groups ended);
+            // the stop runs outside the cancelled service task so its waits are real waits.
+            services.append(
+                LoopService(logger: logger.component("mcp")) { [mcp] in
+                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                    await Task { await mcp.stop() }.value
+                }
+            )
         }
         return services
     }

@@ -15,6 +15,13 @@ int osprey_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
 /// or an errno.
 int osprey_spawn(const char *const argv[], const char *const envp[], const char *cwd, int output_fd, pid_t *pid);
 
+/// As osprey_spawn, with the child's stdin from `input_fd` (/dev/null when negative), stdout to `output_fd` and
+/// stderr to `error_fd`: for children that speak a protocol over their standard streams.
+int osprey_spawn_stdio(
+    const char *const argv[], const char *const envp[], const char *cwd, int input_fd, int output_fd, int error_fd,
+    pid_t *pid
+);
+
 /// O_PATH, which Swift's Glibc module does not export.
 int osprey_o_path(void);
 

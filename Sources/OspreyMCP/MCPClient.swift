@@ -1,0 +1,350 @@
+public import Foundation
+public import Logging
+public import OspreyCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A client of one MCP server over stdio: it starts the server, initializes the session, lists its tools and calls
+/// them; a server that dies is started again, with back-off, at the next call.
+///
+/// Requests wait for their answer with a deadline: a call that outlives it fails with a clear error and the server
+/// is told with `notifications/cancelled`, as it is when the caller is cancelled. Requests from the server are
+/// answered (`ping`) or refused (anything else: this client offers no sampling, roots or elicitation).
+public final class MCPClient: Sendable {
+    /// How to run the server and how long to wait for it.
+    public struct Configuration: Sendable {
+        public var name: String
+        public var command: String
+        public var arguments: [String]
+        /// The whole environment the server sees (nothing is inherited).
+        public var environment: [String: String]
+        public var directory: String?
+        /// Longest a request (a tool call included) may take.
+        public var timeout: Duration
+
+        public init(
+            name: String,
+            command: String,
+            arguments: [String] = [],
+            environment: [String: String] = [:],
+            directory: String? = nil,
+            timeout: Duration = .seconds(60)
+        ) {
+            self.name = name
+            self.command = command
+            self.arguments = arguments
+            self.environment = environment
+            self.directory = directory
+            self.timeout = timeout
+        }
+    }
+
+    /// A tool as the server describes it.
+    public struct RemoteTool: Hashable, Sendable {
+        public var name: String
+        public var description: String
+        public var inputSchema: JSONValue
+    }
+
+    /// The protocol revision this client speaks.
+    public static let protocolVersion = "2025-06-18"
+
+    public let configuration: Configuration
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    struct State {
+        var connection: StdioConnection?
+        var pending: [Int: CheckedContinuation<JSONValue, any Error>] = [:]
+        /// Requests cancelled before they were registered.
+        var cancelledEarly: Set<Int> = []
+        var nextID = 1
+        /// The server's name and version from `initialize`.
+        var serverInfo: String = ""
+        /// After a crash, no restart before this instant; the delay doubles with each crash in a row.
+        var restartNotBefore: ContinuousClock.Instant?
+        var crashes = 0
+        var stopped = false
+        var toolsChanged = false
+    }
+
+    public init(_ configuration: Configuration, logger: Logger = Logger(label: "osprey.mcp")) {
+        self.configuration = configuration
+        var logger = logger
+        logger[metadataKey: "mcp.server"] = "\(configuration.name)"
+        self.logger = logger
+    }
+
+    /// The server's name and version, as it gave them.
+    public var serverInfo: String { state.withLock { $0.serverInfo } }
+
+    /// Whether the server said its tool list changed since it was read.
+    public var toolsChanged: Bool { state.withLock { $0.toolsChanged } }
+
+    /// Starts the server (if it is not running) and returns its tools.
+    public func connect() async throws -> [RemoteTool] {
+        try await ensureRunning()
+        var tools: [RemoteTool] = []
+        var cursor: String?
+        repeat {
+            let page = try await request("tools/list", params: cursor.map { ["cursor": .string($0)] } ?? [:])
+            for tool in page["tools"]?.arrayValue ?? [] {
+                guard let name = tool["name"]?.stringValue else { continue }
+                tools.append(
+                    RemoteTool(
+                        name: name,
+                        description: tool["description"]?.stringValue ?? "",
+                        inputSchema: tool["inputSchema"] ?? ["type": "object"]
+                    )
+                )
+            }
+            cursor = page["nextCursor"]?.stringValue
+        } while cursor != nil && tools.count < 10_000
+        state.withLock { $0.toolsChanged = false }
+        return tools
+    }
+
+    /// Calls a tool; its text content joined, or ``MCPError/toolFailed(_:)`` when the server says the call failed.
+    public func callTool(_ name: String, arguments: JSONValue) async throws -> String {
+        try await ensureRunning()
+        let result = try await request("tools/call", params: ["name": .string(name), "arguments": arguments])
+        let text = (result["content"]?.arrayValue ?? []).map { item -> String in
+            switch item["type"]?.stringValue {
+            case "text": item["text"]?.stringValue ?? ""
+            case "resource":
+                item["resource"]?["text"]?.stringValue ?? "[resource \(item["resource"]?["uri"]?.stringValue ?? "")]"
+            case let kind: "[\(kind ?? "unknown") content, \(item["mimeType"]?.stringValue ?? "no type")]"
+            }
+        }.joined(separator: "\n")
+        let output = text.isEmpty ? (result["structuredContent"]?.canonicalJSON ?? "") : text
+        if result["isError"]?.boolValue == true { throw MCPError.toolFailed(output) }
+        return output
+    }
+
+    /// Stops the server; calls in flight fail.
+    public func stop() async {
+        let connection = state.withLock { state in
+            state.stopped = true
+            defer { state.connection = nil }
+            return state.connection
+        }
+        await connection?.stop()
+        failAll(MCPError.stopped(configuration.name))
+    }
+
+    // MARK: The session
+
+    private func ensureRunning() async throws {
+        enum Step {
+            case running, start
+            case wait(Duration)
+            case stopped
+        }
+        let step: Step = state.withLock { state in
+            if state.stopped { return .stopped }
+            if state.connection != nil { return .running }
+            if let until = state.restartNotBefore, until > .now {
+                return .wait(ContinuousClock.now.duration(to: until))
+            }
+            return .start
+        }
+        switch step {
+        case .running: return
+        case .stopped: throw MCPError.stopped(configuration.name)
+        case .wait(let delay):
+            throw MCPError.unavailable("MCP server '\(configuration.name)' is down; it is started again in \(delay)")
+        case .start: try await start()
+        }
+    }
+
+    private func start() async throws {
+        let connection = try StdioConnection(
+            command: configuration.command,
+            arguments: configuration.arguments,
+            environment: configuration.environment,
+            directory: configuration.directory,
+            onMessage: { [weak self] message in self?.receive(message) },
+            onExit: { [weak self] reason in self?.exited(reason) }
+        )
+        let installed = state.withLock { state -> Bool in
+            guard state.connection == nil, !state.stopped else { return false }
+            state.connection = connection
+            return true
+        }
+        guard installed else {
+            await connection.stop()
+            return
+        }
+        do {
+            let answer = try await request(
+                "initialize",
+                params: [
+                    "protocolVersion": .string(Self.protocolVersion),
+                    "capabilities": [:],
+                    "clientInfo": ["name": "osprey", "version": "0.1"],
+                ]
+            )
+            let info =
+                "\(answer["serverInfo"]?["name"]?.stringValue ?? "?") \(answer["serverInfo"]?["version"]?.stringValue ?? "")"
+            state.withLock { $0.serverInfo = info }
+            connection.send(["jsonrpc": "2.0", "method": "notifications/initialized"])
+            logger.info(
+                "MCP server started",
+                metadata: [
+                    "pid": "\(connection.pid)", "server": "\(info)",
+                    "protocol": "\(answer["protocolVersion"]?.stringValue ?? "?")",
+                ]
+            )
+        } catch {
+            await connection.stop()
+            throw error
+        }
+    }
+
+    /// Sends a request and waits for its answer, the deadline, or the caller's cancellation.
+    func request(_ method: String, params: JSONValue) async throws -> JSONValue {
+        let (id, connection) = state.withLock { state in
+            defer { state.nextID += 1 }
+            return (state.nextID, state.connection)
+        }
+        guard let connection else { throw MCPError.unavailable("MCP server '\(configuration.name)' is not running") }
+        let timeout = configuration.timeout
+        let name = configuration.name
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: timeout)
+            self?.abandon(id, MCPError.timedOut(server: name, method: method, after: timeout), tellServer: "timed out")
+        }
+        defer { timer.cancel() }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONValue, any Error>) in
+                let early = state.withLock { state in
+                    if state.cancelledEarly.remove(id) != nil { return true }
+                    state.pending[id] = continuation
+                    return false
+                }
+                if early { return continuation.resume(throwing: CancellationError()) }
+                let message: JSONValue = [
+                    "jsonrpc": "2.0", "id": .int(id), "method": .string(method), "params": params,
+                ]
+                if !connection.send(message) {
+                    abandon(id, MCPError.unavailable("MCP server '\(name)' does not read its input"), tellServer: nil)
+                }
+            }
+        } onCancel: {
+            let registered = state.withLock { state in
+                if state.pending[id] == nil { state.cancelledEarly.insert(id) }
+                return state.pending[id] != nil
+            }
+            if registered { abandon(id, CancellationError(), tellServer: "cancelled by the caller") }
+        }
+    }
+
+    /// Fails a pending request; `tellServer` sends `notifications/cancelled` with that reason.
+    private func abandon(_ id: Int, _ error: any Error, tellServer reason: String?) {
+        let (continuation, connection) = state.withLock { ($0.pending.removeValue(forKey: id), $0.connection) }
+        guard let continuation else { return }
+        if let reason {
+            connection?.send([
+                "jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": ["requestId": .int(id), "reason": .string(reason)],
+            ])
+        }
+        continuation.resume(throwing: error)
+    }
+
+    private func failAll(_ error: any Error) {
+        let pending = state.withLock { state in
+            defer { state.pending.removeAll() }
+            return Array(state.pending.values)
+        }
+        for continuation in pending { continuation.resume(throwing: error) }
+    }
+
+    /// One message from the server, on the connection's reader thread.
+    private func receive(_ message: Result<JSONValue, StdioConnectionError>) {
+        let value: JSONValue
+        switch message {
+        case .failure(let error):
+            logger.warning("MCP server sent a message that was refused", metadata: ["error": "\(error)"])
+            return
+        case .success(let parsed): value = parsed
+        }
+        if let method = value["method"]?.stringValue {
+            if let id = value["id"] {
+                // A request from the server.
+                let answer: JSONValue =
+                    method == "ping"
+                    ? ["jsonrpc": "2.0", "id": id, "result": [:]]
+                    : [
+                        "jsonrpc": "2.0", "id": id,
+                        "error": ["code": -32601, "message": "method not offered by Osprey"],
+                    ]
+                state.withLock { $0.connection }?.send(answer)
+            } else if method == "notifications/tools/list_changed" {
+                state.withLock { $0.toolsChanged = true }
+            }
+            return
+        }
+        guard let id = value["id"]?.intValue else {
+            logger.warning("MCP server sent a message with no method and no numeric id")
+            return
+        }
+        guard let continuation = state.withLock({ $0.pending.removeValue(forKey: id) }) else { return }
+        if let error = value["error"] {
+            continuation.resume(
+                throwing: MCPError.server(
+                    code: error["code"]?.intValue ?? 0,
+                    message: error["message"]?.stringValue ?? ""
+                )
+            )
+        } else {
+            continuation.resume(returning: value["result"] ?? .null)
+        }
+    }
+
+    /// The server's process ended: calls in flight fail with its last words; the next call starts it again.
+    private func exited(_ reason: String) {
+        let (tail, stopped) = state.withLock { state -> ([String], Bool) in
+            let tail = state.connection?.stderr ?? []
+            state.connection = nil
+            if !state.stopped {
+                state.crashes += 1
+                let delay = Duration.seconds(min(60, 1 << min(state.crashes - 1, 6)))
+                state.restartNotBefore = .now + delay
+            }
+            return (tail, state.stopped)
+        }
+        let detail = tail.suffix(3).joined(separator: " | ")
+        if !stopped {
+            logger.error("MCP server exited", metadata: ["reason": "\(reason)", "stderr": "\(detail)"])
+        }
+        failAll(MCPError.exited(server: configuration.name, reason: reason, stderr: detail))
+    }
+}
+
+/// What went wrong talking to an MCP server, said so the model (or the user) can act on it.
+public enum MCPError: Error, Hashable, Sendable, CustomStringConvertible {
+    case unavailable(String)
+    case stopped(String)
+    case timedOut(server: String, method: String, after: Duration)
+    case exited(server: String, reason: String, stderr: String)
+    case server(code: Int, message: String)
+    case toolFailed(String)
+
+    public var description: String {
+        switch self {
+        case .unavailable(let message): message
+        case .stopped(let name): "MCP server '\(name)' is stopped"
+        case .timedOut(let server, let method, let after):
+            "MCP server '\(server)' did not answer \(method) within \(after)"
+        case .exited(let server, let reason, let stderr):
+            "MCP server '\(server)' \(reason.replacingOccurrences(of: "the server ", with: ""))"
+                + (stderr.isEmpty ? "" : " (stderr: \(stderr))")
+        case .server(let code, let message): "MCP server error \(code): \(message)"
+        case .toolFailed(let output): output
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import COspreySystem
+public import Foundation
+public import OspreyCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// An MCP server run as a child process, spoken to in JSON-RPC over its standard streams: one message per line.
+///
+/// The child gets its own process group, the environment it is given and nothing else, and no descriptor of the
+/// gateway's but its three pipes. A thread of the connection's own blocks on the child's stdout (no polling) and
+/// hands each message to ``onMessage``; lines longer than ``maxLineBytes`` are refused and the rest of that line
+/// skipped, so a server cannot make the gateway hold an unbounded line. The child's stderr is read the same way and
+/// only its last lines are kept, for error messages.
+public final class StdioConnection: Sendable {
+    public let pid: Int32
+    private let input: Int32
+    private let writeLock = Mutex(())
+    private let status = Status()
+
+    /// What the reader threads learn, shared with them.
+    final class Status: Sendable {
+        let stderrTail = Mutex<[String]>([])
+        let exited = Mutex(false)
+    }
+    /// The longest message line accepted from the server.
+    public static let maxLineBytes = 4 << 20
+
+    /// Starts `command` (an absolute path or a name looked up in `PATH`) with `arguments`, `environment` and
+    /// working directory `directory`. `onMessage` gets each parsed message (or the reason a line was refused) on the
+    /// reader thread; `onExit` is called once, after the last message, when the child's stdout closes.
+    public init(
+        command: String,
+        arguments: [String],
+        environment: [String: String],
+        directory: String?,
+        onMessage: @escaping @Sendable (Result<JSONValue, StdioConnectionError>) -> Void,
+        onExit: @escaping @Sendable (String) -> Void
+    ) throws {
+        guard let executable = Self.locate(command, path: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin") else {
+            throw StdioConnectionError("command '\(command)' not found")
+        }
+        let toChild = try Self.pipe()
+        let fromChild = try Self.pipe()
+        let errors = try Self.pipe()
+        let argv = [executable] + arguments
+        let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        var child: pid_t = 0
+        let spawned = Self.withCStrings(argv) { argv in
+            Self.withCStrings(envp) { envp in
+                osprey_spawn_stdio(argv, envp, directory, toChild[0], fromChild[1], errors[1], &child)
+            }
+        }
+        close(toChild[0])
+        close(fromChild[1])
+        close(errors[1])
+        guard spawned == 0 else {
+            close(toChild[1])
+            close(fromChild[0])
+            close(errors[0])
+            throw StdioConnectionError("cannot start '\(command)': \(String(cString: strerror(spawned)))")
+        }
+        pid = child
+        input = toChild[1]
+        let output = fromChild[0]
+        let errorOutput = errors[0]
+        let status = self.status
+        Thread.detachNewThread {
+            Self.readLines(errorOutput) { line in
+                if case .success(let text) = line {
+                    status.stderrTail.withLock { lines in
+                        lines.append(String(decoding: text.prefix(1000), as: UTF8.self))
+                        if lines.count > 20 { lines.removeFirst() }
+                    }
+                }
+            }
+            close(errorOutput)
+        }
+        Thread.detachNewThread { [child] in
+            Self.readLines(output) { line in
+                switch line {
+                case .success(let bytes):
+                    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
+                    do {
+                        onMessage(.success(try JSONValue.parse(bytes)))
+                    } catch {
+                        onMessage(.failure(StdioConnectionError("malformed JSON from the server: \(error)")))
+                    }
+                case .failure(let error):
+                    onMessage(.failure(error))
+                }
+            }
+            close(output)
+            var code: Int32 = 0
+            waitpid(child, &code, 0)
+            status.exited.withLock { $0 = true }
+            let how =
+                (code & 0x7f) == 0
+                ? "exited with status \((code >> 8) & 0xff)" : "was killed by signal \(code & 0x7f)"
+            onExit("the server \(how)")
+        }
+    }
+
+    /// The last lines the server wrote to stderr.
+    public var stderr: [String] { status.stderrTail.withLock { $0 } }
+
+    public var hasExited: Bool { status.exited.withLock { $0 } }
+
+    /// Writes one message as a line; false when the server no longer reads (its stdin is closed).
+    @discardableResult
+    public func send(_ message: JSONValue) -> Bool {
+        var bytes = message.canonicalBytes
+        bytes.append(0x0A)
+        return writeLock.withLock { _ in
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes.withUnsafeBytes { buffer in
+                    write(input, buffer.baseAddress! + offset, buffer.count - offset)
+                }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    return false
+                }
+                offset += written
+            }
+            return true
+        }
+    }
+
+    /// Closes the server's stdin (a well-behaved server exits), then ends its process group: SIGTERM, and SIGKILL
+    /// after `grace` if it is still there.
+    public func stop(grace: Duration = .seconds(2)) async {
+        writeLock.withLock { _ in _ = close(input) }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .milliseconds(200)
+        while !hasExited, clock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }
+        if hasExited { return }
+        kill(-pid, SIGTERM)
+        let end = clock.now + grace
+        while !hasExited, clock.now < end { try? await Task.sleep(for: .milliseconds(20)) }
+        if !hasExited { kill(-pid, SIGKILL) }
+    }
+
+    /// Reads `descriptor` to its end, one line at a time; an over-long line is reported once and skipped.
+    static func readLines(_ descriptor: Int32, _ body: (Result<[UInt8], StdioConnectionError>) -> Void) {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var line: [UInt8] = []
+        var skipping = false
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0, errno == EINTR { continue }
+            if count <= 0 { break }
+            var start = 0
+            for index in 0..<count where buffer[index] == 0x0A {
+                if !skipping {
+                    line.append(contentsOf: buffer[start..<index])
+                    body(.success(line))
+                }
+                line.removeAll(keepingCapacity: line.count < 1 << 20)
+                skipping = false
+                start = index + 1
+            }
+            if !skipping {
+                line.append(contentsOf: buffer[start..<count])
+                if line.count > maxLineBytes {
+                    body(.failure(StdioConnectionError("a message line longer than \(maxLineBytes) bytes was refused")))
+                    line.removeAll()
+                    skipping = true
+                }
+            }
+        }
+        if !skipping, !line.isEmpty { body(.success(line)) }
+    }
+
+    static func pipe() throws -> [Int32] {
+        var descriptors: [Int32] = [0, 0]
+        let result = descriptors.withUnsafeMutableBufferPointer { osprey_pipe_cloexec($0.baseAddress) }
+        if result < 0 { throw StdioConnectionError("pipe: \(String(cString: strerror(-result)))") }
+        return descriptors
+    }
+
+    static func locate(_ command: String, path: String) -> String? {
+        if command.contains("/") { return access(command, X_OK) == 0 ? command : nil }
+        for directory in path.split(separator: ":") {
+            let candidate = "\(directory)/\(command)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        return nil
+    }
+
+    static func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> T) -> T {
+        let copies = strings.map { strdup($0) }
+        defer { for copy in copies { free(copy) } }
+        let pointers = copies.map { UnsafePointer($0) } + [nil]
+        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+    }
+}
+
+/// Why a connection to an MCP server failed or refused a message.
+public struct StdioConnectionError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
