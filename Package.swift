@@ -232,8 +232,9 @@ let testTargets: [(name: String, imports: [String])] = [
     (
         "OspreyGatewayTests",
         [
-            "OspreyAgent", "OspreyCore", "OspreyGateway", "OspreyMemory", "OspreyProviders", "OspreyScheduler",
-            "OspreyStore", "OspreyTools", "OspreyTesting", "AsyncHTTPClient", "HTTPTypes", "Hummingbird",
+            "OspreyAgent", "OspreyCore", "OspreyGateway", "OspreyMCP", "OspreyMemory", "OspreyProviders",
+            "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting", "AsyncHTTPClient", "HTTPTypes",
+            "Hummingbird",
             "HummingbirdTesting", "HummingbirdWSClient", "Logging", "NIOCore", "NIOHTTP1", "NIOWebSocket",
         ]
     ),
