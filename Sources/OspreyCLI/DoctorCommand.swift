@@ -59,6 +59,24 @@ struct DoctorCommand: AsyncParsableCommand {
             } catch {
                 line(.fail, "config: \(error)")
             }
+            // MCP servers: a command the gateway could not start means a server with no tools.
+            for server in config.mcpServers {
+                let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+                let found =
+                    server.command.contains("/")
+                    ? FileManager.default.isExecutableFile(atPath: server.command)
+                    : path.split(separator: ":").contains {
+                        FileManager.default.isExecutableFile(atPath: "\($0)/\(server.command)")
+                    }
+                if found {
+                    line(.ok, "mcp server \(server.name): \(server.command) (\(server.trust))")
+                } else {
+                    line(
+                        .fail,
+                        "mcp server \(server.name): command '\(server.command)' not found; it will offer no tools"
+                    )
+                }
+            }
             // Agents that can act on the host or the network without a human.
             let agentNames = ["default"] + config.agents.keys.sorted().filter { $0 != "default" }
             for name in agentNames {

@@ -126,3 +126,46 @@ struct ConfigTests {
         }
     }
 }
+
+struct MCPServerConfigTests {
+    @Test func mcpServersAreReadWithTheirDefaultsAndBadOnesRefusedClearly() throws {
+        let config = try OspreyConfig(
+            toml: """
+                [[mcp_servers]]
+                name = "files"
+                command = "npx"
+                args = ["-y", "server"]
+                env = { TOKEN = "${secret:t}" }
+                tools_deny = ["delete"]
+
+                [[mcp_servers]]
+                name = "db"
+                command = "/usr/bin/db-mcp"
+                trust = "trusted"
+                timeout_seconds = 5
+                """
+        )
+        #expect(config.mcpServers.map(\.name) == ["files", "db"])
+        #expect(config.mcpServers[0].trust == "untrusted" && config.mcpServers[0].timeoutSeconds == 60)
+        #expect(config.mcpServers[0].env == ["TOKEN": "${secret:t}"] && config.mcpServers[0].toolsDeny == ["delete"])
+        #expect(config.mcpServers[1].trust == "trusted" && config.mcpServers[1].timeoutSeconds == 5)
+        for (toml, message) in [
+            ("name = \"a__b\"\ncommand = \"x\"", "name is required"),
+            ("name = \"ok\"", "command is required"),
+            ("name = \"ok\"\ncommand = \"x\"\ntransport = \"http\"", "not supported yet"),
+            ("name = \"ok\"\ncommand = \"x\"\ntrust = \"maybe\"", "trust must be"),
+            ("name = \"ok\"\ncommand = \"x\"\nshell = true", "unknown key"),
+        ] {
+            #expect {
+                try OspreyConfig(toml: "[[mcp_servers]]\n" + toml)
+            } throws: { error in
+                "\(error)".contains(message)
+            }
+        }
+        #expect(throws: ConfigError.self) {
+            try OspreyConfig(
+                toml: "[[mcp_servers]]\nname = \"a\"\ncommand = \"x\"\n[[mcp_servers]]\nname = \"a\"\ncommand = \"y\""
+            )
+        }
+    }
+}
