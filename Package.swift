@@ -177,6 +177,7 @@ let package = Package(
                 "OspreyScheduler",
                 "OspreyMemory",
                 "OspreyEmbeddings",
+                "OspreyMCP",
                 "ArgumentParser",
                 "Hummingbird",
                 "GRDB",
