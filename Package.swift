@@ -155,6 +155,7 @@ let package = Package(
                 "OspreyTools",
                 "OspreySandbox",
                 "OspreyMemory",
+                "OspreyMCP",
                 "ArgumentParser",
                 "AsyncHTTPClient",
                 "Logging",

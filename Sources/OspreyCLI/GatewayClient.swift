@@ -10,7 +10,8 @@ struct GatewayClient {
     let baseURL: String
     let token: String
 
-    init(home: Home) throws {
+    /// `token` replaces the home's admin token (a narrower one, for a client such as an MCP host).
+    init(home: Home, token: String? = nil) throws {
         let config = try OspreyConfig.load(from: home.configFile)
         var host = config.gateway.host
         var port = config.gateway.port
@@ -26,7 +27,7 @@ struct GatewayClient {
         if host == "0.0.0.0" { host = "127.0.0.1" }
         if host.contains(":") && !host.hasPrefix("[") { host = "[\(host)]" }
         self.baseURL = "http://\(host):\(port)"
-        self.token = try home.readToken()
+        self.token = try token ?? home.readToken()
     }
 
     /// Sends a request and returns the parsed JSON body; a non-2xx answer becomes its error message.

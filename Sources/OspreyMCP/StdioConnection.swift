@@ -144,7 +144,7 @@ public final class StdioConnection: Sendable {
     }
 
     /// Reads `descriptor` to its end, one line at a time; an over-long line is reported once and skipped.
-    static func readLines(_ descriptor: Int32, _ body: (Result<[UInt8], StdioConnectionError>) -> Void) {
+    public static func readLines(_ descriptor: Int32, _ body: (Result<[UInt8], StdioConnectionError>) -> Void) {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var line: [UInt8] = []
         var skipping = false

@@ -130,7 +130,7 @@ public struct ProcessFailure: Error, CustomStringConvertible {
 
 extension Task where Success == String, Failure == Never {
     /// Reads a pipe to its end off the cooperative pool (the read blocks).
-    static func detachedRead(_ handle: FileHandle) async -> String {
+    public static func detachedRead(_ handle: FileHandle) async -> String {
         await withCheckedContinuation { continuation in
             // A blocking read must not occupy a cooperative thread: this is the bridging edge to a plain thread.
             Thread.detachNewThread {

@@ -1,0 +1,105 @@
+import Foundation
+import OspreyCore
+import OspreyTesting
+import Testing
+
+/// `osprey mcp serve` against a real gateway process, driven by the official Python MCP SDK's client and by raw lines.
+@Suite(.serialized)
+struct MCPServeTests {
+    let osprey: OspreyExecutable
+    init() throws { osprey = try OspreyExecutable.locate() }
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/mcp")
+
+    @Test(.timeLimit(.minutes(2))) func theOfficialPythonClientAsksAnAgentAndUsesMemoryThroughTheGateway()
+        async throws
+    {
+        try await CLITests.mockModel.run { server in
+            let home = try TemporaryDirectory(prefix: "osprey-mcp-serve")
+            defer { home.remove() }
+            try CLITests.configure(home, server: server)
+            let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
+            defer { gateway.kill() }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = [
+                "python3", Self.fixtures.appendingPathComponent("host_client.py").path, osprey.path, home.path,
+            ]
+            let out = Pipe()
+            let err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            async let stdout = Task.detachedRead(out.fileHandleForReading)
+            async let stderr = Task.detachedRead(err.fileHandleForReading)
+            let (printed, logged) = await (stdout, stderr)
+            process.waitUntilExit()
+            #expect(process.terminationStatus == 0, "\(logged.suffix(2000))")
+            let seen = try JSONValue.parse(printed.split(separator: "\n").last.map(String.init) ?? "")
+            #expect(seen["server"] == "osprey")
+            #expect(seen["protocol"] == "2025-06-18")
+            #expect(
+                seen["tools"]?.arrayValue?.compactMap(\.stringValue)
+                    == [
+                        "ask_agent", "cancel_task", "check_task", "list_approvals", "search_memory", "store_memory",
+                        "submit_task",
+                    ]
+            )
+            #expect(seen["answer"] == "Hello from the mock.")
+            #expect(seen["first_error"] == false)
+            #expect(seen["same_session"] == true)
+            #expect(seen["stored_error"] == false)
+            #expect(seen["found"] == true)
+            #expect(seen["bad_id_error"] == true)
+            #expect(seen["bad_id_text"]?.stringValue?.contains("must be an id") == true)
+            #expect(seen["missing_error"] == true)
+            #expect(seen["unknown_tool"]?.stringValue?.contains("Unknown tool: no_such_tool") == true)
+            // What the host did is in the ledger, through the gateway's API like any client's.
+            let events = try await osprey.run(["events", "--home", home.path, "--limit", "200"])
+            #expect(events.stdout.contains("memory.stored"))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func malformedAndOutOfOrderMessagesGetTheSpecifiedErrors() async throws {
+        try await CLITests.mockModel.run { server in
+            let home = try TemporaryDirectory(prefix: "osprey-mcp-serve")
+            defer { home.remove() }
+            try CLITests.configure(home, server: server)
+            let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
+            defer { gateway.kill() }
+            let input =
+                [
+                    #"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,
+                    #"{not json"#,
+                    #"[{"jsonrpc":"2.0","id":2,"method":"ping"}]"#,
+                    #"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"1999-01-01","capabilities":{}}}"#,
+                    #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                    #"{"jsonrpc":"2.0","id":4,"method":"resources/list"}"#,
+                    #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"check_task","arguments":"x"}}"#,
+                    #"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#,
+                    #"{"jsonrpc":"2.0","id":6,"method":"ping"}"#,
+                ].joined(separator: "\n") + "\n"
+            let result = try await osprey.run(["mcp", "serve", "--home", home.path], input: input)
+            #expect(result.status == 0, "\(result.stderr)")
+            let answers = try result.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+            func answer(_ id: JSONValue) -> JSONValue? { answers.first { $0["id"] == id } }
+            #expect(answer(1)?["error"]?["code"] == -32600)  // before initialize
+            let nulls = answers.filter { $0["id"] == .null }.compactMap { $0["error"]?["code"]?.intValue }
+            #expect(nulls.sorted() == [-32700, -32600, -32600].sorted())  // not JSON, a batch, an object id
+            #expect(answer(3)?["result"]?["protocolVersion"] == "2025-06-18")
+            #expect(answer(4)?["error"]?["code"] == -32601)
+            #expect(answer(5)?["error"]?["code"] == -32602)
+            #expect(answer(6)?["result"] == .object([:]))
+        }
+    }
+
+    @Test func withoutAGatewayItRefusesToStartWithAClearMessage() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-mcp-serve")
+        defer { home.remove() }
+        let result = try await osprey.run(["mcp", "serve", "--home", home.path], input: "")
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("the gateway is not running"))
+        #expect(result.stdout.isEmpty)
+    }
+}
