@@ -84,25 +84,16 @@ struct MCPCommand: AsyncParsableCommand {
             await session.drain()
         }
 
-        /// Osprey's own capabilities as MCP tools, each a call of the gateway's API (its policy, its ledger).
+        /// Osprey's own capabilities as MCP tools (``OspreyToolCatalog``), each a call of the gateway's REST API: its
+        /// role checks, validation, policy and ledger.
         static func tools(_ gateway: GatewayClient, agent: String) -> [MCPServerSession.ServedTool] {
-            @Sendable func text(_ value: JSONValue) -> String { value.canonicalJSON }
-            return [
-                .init(
-                    name: "ask_agent",
-                    description: "Send a message to an Osprey agent and get its answer. Without a session a new one is "
-                        + "started; pass the returned session_id to continue the conversation.",
-                    inputSchema: [
-                        "type": "object",
-                        "properties": [
-                            "message": .argument("string"),
-                            "agent": .argument("string", "Agent name (default: \(agent))"),
-                            "session": .argument("string", "A session_id from an earlier answer"),
-                        ],
-                        "required": ["message"],
-                    ]
-                ) { arguments in
-                    var session = try arguments["session"].map { _ in try Self.id(arguments, key: "session") }
+            OspreyToolCatalog.tools { name, arguments in
+                let answer: JSONValue
+                switch name {
+                case "ask_agent":
+                    var session = try arguments["session"].map { _ in
+                        try OspreyToolCatalog.id(arguments, key: "session")
+                    }
                     if session == nil {
                         let created = try await gateway.request(
                             .POST,
@@ -112,83 +103,31 @@ struct MCPCommand: AsyncParsableCommand {
                         session = created["id"]?.stringValue
                     }
                     guard let session, let message = arguments["message"]?.stringValue else {
-                        throw CLIError("'message' is required")
+                        throw MCPError.toolFailed("'message' is required")
                     }
-                    let answer = try await gateway.request(
+                    let reply = try await gateway.request(
                         .POST,
                         "/api/sessions/\(session)/messages",
                         body: ["content": .string(message)]
                     )
-                    return text(["response": answer["response"] ?? "", "session_id": .string(session)])
-                },
-                .init(
-                    name: "submit_task",
-                    description: "Hand an Osprey agent a background task; returns its id (see check_task).",
-                    inputSchema: [
-                        "type": "object",
-                        "properties": [
-                            "title": .argument("string"), "instructions": .argument("string"),
-                            "agent": .argument("string"),
-                        ],
-                        "required": ["title", "instructions"],
-                    ]
-                ) { arguments in
-                    text(try await gateway.request(.POST, "/api/tasks", body: arguments))
-                },
-                .init(
-                    name: "check_task",
-                    description: "A background task's status and, once finished, its result.",
-                    inputSchema: ["type": "object", "properties": ["id": .argument("string")], "required": ["id"]]
-                ) { arguments in
-                    text(try await gateway.request(.GET, "/api/tasks/\(try Self.id(arguments))"))
-                },
-                .init(
-                    name: "cancel_task",
-                    description: "Cancel a queued or running background task.",
-                    inputSchema: ["type": "object", "properties": ["id": .argument("string")], "required": ["id"]]
-                ) { arguments in
-                    text(try await gateway.request(.POST, "/api/tasks/\(try Self.id(arguments))/cancel"))
-                },
-                .init(
-                    name: "search_memory",
-                    description: "Search Osprey's long-term memory by meaning and keywords.",
-                    inputSchema: [
-                        "type": "object", "properties": ["query": .argument("string"), "limit": .argument("integer")],
-                        "required": ["query"],
-                    ]
-                ) { arguments in
-                    text(try await gateway.request(.POST, "/api/memory/search", body: arguments))
-                },
-                .init(
-                    name: "store_memory",
-                    description: "Store a memory in Osprey (kept as untrusted content from an MCP host).",
-                    inputSchema: [
-                        "type": "object", "properties": ["content": .argument("string"), "title": .argument("string")],
-                        "required": ["content"],
-                    ]
-                ) { arguments in
-                    var body = arguments.objectValue ?? [:]
-                    body["source"] = "tool"
-                    body["trust"] = "untrusted"
-                    body["provenance"] = "mcp host"
-                    return text(try await gateway.request(.POST, "/api/memory", body: .object(body)))
-                },
-                .init(
-                    name: "list_approvals",
-                    description: "Tool calls of Osprey's agents that wait for a human.",
-                    inputSchema: ["type": "object", "properties": [:]]
-                ) { _ in
-                    text(try await gateway.request(.GET, "/api/approvals"))
-                },
-            ]
-        }
-
-        /// A record id from the arguments, refused unless it is a plain id (it becomes part of a URL path).
-        static func id(_ arguments: JSONValue, key: String = "id") throws -> String {
-            guard let id = arguments[key]?.stringValue,
-                id.range(of: "^[A-Za-z0-9_-]{1,64}$", options: .regularExpression) != nil
-            else { throw CLIError("'\(key)' must be an id: 1-64 letters, digits, _ and -") }
-            return id
+                    answer = ["response": reply["response"] ?? "", "session_id": .string(session)]
+                case "submit_task": answer = try await gateway.request(.POST, "/api/tasks", body: arguments)
+                case "check_task":
+                    answer = try await gateway.request(.GET, "/api/tasks/\(try OspreyToolCatalog.id(arguments))")
+                case "cancel_task":
+                    answer = try await gateway.request(
+                        .POST,
+                        "/api/tasks/\(try OspreyToolCatalog.id(arguments))/cancel"
+                    )
+                case "search_memory": answer = try await gateway.request(.POST, "/api/memory/search", body: arguments)
+                case "store_memory":
+                    let body = (arguments.objectValue ?? [:]).merging(OspreyToolCatalog.storedMemoryMarks) { $1 }
+                    answer = try await gateway.request(.POST, "/api/memory", body: .object(body))
+                case "list_approvals": answer = try await gateway.request(.GET, "/api/approvals")
+                default: throw MCPError.toolFailed("no tool \(name)")
+                }
+                return answer.canonicalJSON
+            }
         }
     }
 }

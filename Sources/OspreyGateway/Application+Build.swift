@@ -91,8 +91,11 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     let operations =
         sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
         + memory.operations + status.operations
+    let table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
+    // MCP hosts reach the same operations through /api/mcp.
+    MCPController(operations: table, maxBodyBytes: kernel.config.gateway.maxBodyBytes).add(to: &routes)
     WebSocketController(
-        operations: Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) }),
+        operations: table,
         ledger: kernel.store.ledger,
         authenticator: kernel.authenticator
     ).add(to: router)

@@ -69,7 +69,16 @@ public final class MCPServerSession: Sendable {
         receive(message)
     }
 
-    public func receive(_ message: JSONValue) {
+    public func receive(_ message: JSONValue) { handle(message, reply: send, ownChannel: true) }
+
+    /// Handles one message whose answer, if it has one, goes to `reply` (a transport that answers each request on
+    /// its own, such as an HTTP POST). A request's answer always comes, once: a call the host cancels is answered
+    /// with error -32800.
+    public func receive(_ message: JSONValue, reply: @escaping @Sendable (JSONValue) -> Void) {
+        handle(message, reply: reply, ownChannel: false)
+    }
+
+    private func handle(_ message: JSONValue, reply send: @escaping @Sendable (JSONValue) -> Void, ownChannel: Bool) {
         guard let object = message.objectValue else {
             let what = message.arrayValue != nil ? "batches are not supported in protocol 2025-06-18" : "not an object"
             return send(Self.error(id: .null, code: -32600, "Invalid request: \(what)"))

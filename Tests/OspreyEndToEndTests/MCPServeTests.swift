@@ -24,7 +24,7 @@ struct MCPServeTests {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             process.arguments = [
-                "python3", Self.fixtures.appendingPathComponent("host_client.py").path, osprey.path, home.path,
+                "python3", Self.fixtures.appendingPathComponent("host_client.py").path, "stdio", osprey.path, home.path,
             ]
             let out = Pipe()
             let err = Pipe()

@@ -1,9 +1,11 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import OspreyCore
 import OspreyGateway
 import OspreyMCP
+import OspreyMemory
 import OspreyStore
 import OspreyTesting
 import OspreyTools
@@ -77,4 +79,120 @@ struct MCPGatewayTests {
         let calls = try await gateway.store.ledger.events(limit: 500).filter { $0.type == .toolCallCompleted }
         #expect(calls.contains { $0.payload["tool"]?.stringValue == "fx__inject" })
     }
+}
+
+/// `/api/mcp`: the gateway as an MCP server over Streamable HTTP, driven by the official Python SDK's client.
+struct MCPHTTPDoorTests {
+    static let hostClient = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/mcp/host_client.py").path
+
+    static func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        async let stdout = Task.detachedRead(out.fileHandleForReading)
+        async let stderr = Task.detachedRead(err.fileHandleForReading)
+        let (printed, logged) = await (stdout, stderr)
+        process.waitUntilExit()
+        return (process.terminationStatus, printed, logged)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func theOfficialPythonClientUsesTheGatewayOverStreamableHTTP() async throws {
+        let gateway = try await TestGateway(
+            provider: ScriptedProvider(messages: [.assistant("Hello over HTTP."), .assistant("Again.")])
+        )
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            let url = "http://127.0.0.1:\(port)/api/mcp"
+            let result = try await Self.run([Self.hostClient, "http", url, TestGateway.adminToken])
+            #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+            let seen = try JSONValue.parse(result.stdout.split(separator: "\n").last.map(String.init) ?? "")
+            #expect(seen["server"] == "osprey")
+            #expect(seen["tools"]?.arrayValue?.count == 7)
+            #expect(seen["answer"] == "Hello over HTTP.")
+            #expect(seen["same_session"] == true)
+            #expect(seen["stored_error"] == false)
+            #expect(seen["found"] == true)
+            #expect(seen["bad_id_error"] == true)
+            #expect(seen["missing_error"] == true)
+            #expect(seen["unknown_tool"]?.stringValue?.contains("Unknown tool: no_such_tool") == true)
+            // The stored memory went through memory.store with the host's marks: untrusted content from a tool.
+            let hits = try await gateway.kernel.memory.search("heron north pond", limit: 1)
+            #expect(hits.first?.record.trust == .untrusted)
+        }
+    }
+
+    @Test func noTokenAForeignOriginAndAnUnknownSessionAreRefused() async throws {
+        let gateway = try await TestGateway()
+        let initialize =
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}"#
+        try await gateway.app().test(.router) { client in
+            try await client.execute(
+                uri: "/api/mcp",
+                method: .post,
+                headers: [.contentType: "application/json"],
+                body: TestGateway.json(initialize)
+            ) { #expect($0.status == .unauthorized) }
+            var foreign = TestGateway.auth()
+            foreign[.origin] = "https://evil.example"
+            try await client.execute(
+                uri: "/api/mcp",
+                method: .post,
+                headers: foreign,
+                body: TestGateway.json(initialize)
+            ) {
+                #expect($0.status == .forbidden)
+            }
+            var session = ""
+            try await client.execute(
+                uri: "/api/mcp",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json(initialize)
+            ) { response in
+                #expect(response.status == .ok)
+                session = response.headers[MCPHTTPDoorTests.sessionHeader] ?? ""
+                #expect(response.json["result"]?["serverInfo"]?["name"] == "osprey")
+            }
+            #expect(session.hasPrefix("mcp_"))
+            let list = #"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#
+            try await client.execute(
+                uri: "/api/mcp",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json(list)
+            ) {
+                #expect($0.status == .badRequest)
+            }
+            var unknown = TestGateway.auth()
+            unknown[MCPHTTPDoorTests.sessionHeader] = "mcp_nope"
+            try await client.execute(uri: "/api/mcp", method: .post, headers: unknown, body: TestGateway.json(list)) {
+                #expect($0.status == .notFound)
+            }
+            var known = TestGateway.auth()
+            known[MCPHTTPDoorTests.sessionHeader] = session
+            try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json("{oops")) {
+                #expect($0.json["error"]?["code"] == -32700)
+            }
+            try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json(list)) {
+                #expect($0.json["result"]?["tools"]?.arrayValue?.count == 7)
+            }
+            try await client.execute(uri: "/api/mcp", method: .get, headers: known) {
+                #expect($0.status == .methodNotAllowed)
+            }
+            try await client.execute(uri: "/api/mcp", method: .delete, headers: known) {
+                #expect($0.status == .noContent)
+            }
+            try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json(list)) {
+                #expect($0.status == .notFound)
+            }
+        }
+    }
+
+    static let sessionHeader = HTTPField.Name("Mcp-Session-Id")!
 }

@@ -1,7 +1,8 @@
 """An MCP host for Osprey's interoperability tests: the official Python SDK's client (PyPI `mcp` 2.x) driving
 `osprey mcp serve` over stdio. Prints one JSON object with what it saw.
 
-usage: host_client.py OSPREY_BINARY HOME
+usage: host_client.py stdio OSPREY_BINARY HOME
+       host_client.py http URL TOKEN        (Streamable HTTP, the gateway's /api/mcp)
 """
 import asyncio
 import json
@@ -9,6 +10,8 @@ import sys
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 
 def texts(result):
@@ -16,35 +19,46 @@ def texts(result):
 
 
 async def main() -> None:
-    params = StdioServerParameters(command=sys.argv[1], args=["mcp", "serve", "--home", sys.argv[2]])
-    seen = {}
-    async with stdio_client(params) as (read, write):
-        async with ClientSession(read, write) as session:
-            init = await session.initialize()
-            seen["server"] = init.server_info.name
-            seen["protocol"] = init.protocol_version
-            seen["tools"] = sorted(tool.name for tool in (await session.list_tools()).tools)
-            first = await session.call_tool("ask_agent", {"message": "Say hello"})
-            answer = json.loads(texts(first))
-            seen["answer"] = answer["response"]
-            seen["first_error"] = first.is_error
-            again = await session.call_tool("ask_agent", {"message": "Again", "session": answer["session_id"]})
-            seen["same_session"] = json.loads(texts(again))["session_id"] == answer["session_id"]
-            stored = await session.call_tool("store_memory", {"content": "The heron nests by the north pond."})
-            seen["stored_error"] = stored.is_error
-            found = await session.call_tool("search_memory", {"query": "heron north pond"})
-            seen["found"] = "north pond" in texts(found)
-            bad = await session.call_tool("check_task", {"id": "../../api/tokens"})
-            seen["bad_id_error"] = bad.is_error
-            seen["bad_id_text"] = texts(bad)
-            missing = await session.call_tool("check_task", {"id": "tsk_missing"})
-            seen["missing_error"] = missing.is_error
-            try:
-                await session.call_tool("no_such_tool", {})
-                seen["unknown_tool"] = "no error"
-            except Exception as error:  # the SDK raises the JSON-RPC error
-                seen["unknown_tool"] = str(error)
+    if sys.argv[1] == "stdio":
+        params = StdioServerParameters(command=sys.argv[2], args=["mcp", "serve", "--home", sys.argv[3]])
+        async with stdio_client(params) as (read, write):
+            seen = await drive(read, write)
+    else:
+        client = create_mcp_http_client(headers={"Authorization": f"Bearer {sys.argv[3]}"})
+        async with client:
+            async with streamable_http_client(sys.argv[2], http_client=client) as streams:
+                seen = await drive(streams[0], streams[1])
     print(json.dumps(seen))
+
+
+async def drive(read, write) -> dict:
+    seen = {}
+    async with ClientSession(read, write) as session:
+        init = await session.initialize()
+        seen["server"] = init.server_info.name
+        seen["protocol"] = init.protocol_version
+        seen["tools"] = sorted(tool.name for tool in (await session.list_tools()).tools)
+        first = await session.call_tool("ask_agent", {"message": "Say hello"})
+        answer = json.loads(texts(first))
+        seen["answer"] = answer["response"]
+        seen["first_error"] = first.is_error
+        again = await session.call_tool("ask_agent", {"message": "Again", "session": answer["session_id"]})
+        seen["same_session"] = json.loads(texts(again))["session_id"] == answer["session_id"]
+        stored = await session.call_tool("store_memory", {"content": "The heron nests by the north pond."})
+        seen["stored_error"] = stored.is_error
+        found = await session.call_tool("search_memory", {"query": "heron north pond"})
+        seen["found"] = "north pond" in texts(found)
+        bad = await session.call_tool("check_task", {"id": "../../api/tokens"})
+        seen["bad_id_error"] = bad.is_error
+        seen["bad_id_text"] = texts(bad)
+        missing = await session.call_tool("check_task", {"id": "tsk_missing"})
+        seen["missing_error"] = missing.is_error
+        try:
+            await session.call_tool("no_such_tool", {})
+            seen["unknown_tool"] = "no error"
+        except Exception as error:  # the SDK raises the JSON-RPC error
+            seen["unknown_tool"] = str(error)
+    return seen
 
 
 asyncio.run(main())
