@@ -227,8 +227,8 @@ let testTargets: [(name: String, imports: [String])] = [
             "OspreyTools", "OspreyTesting",
         ]
     ),
-    ("OspreyEmbeddingsTests", ["OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
-    ("OspreyMemoryTests", ["OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
+    ("OspreyEmbeddingsTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
+    ("OspreyMemoryTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMCPTests", ["OspreyCore", "OspreyMCP", "OspreyTools", "OspreyTesting", "Logging"]),
     ("OspreySchedulerTests", ["OspreyCore", "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting"]),
     (

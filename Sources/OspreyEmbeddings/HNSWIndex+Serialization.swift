@@ -1,4 +1,5 @@
 public import Foundation
+import OspreyCore
 
 extension HNSWIndex {
     /// The first eight bytes of a serialized index.

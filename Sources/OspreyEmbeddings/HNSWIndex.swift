@@ -1,4 +1,5 @@
 import Foundation
+import OspreyCore
 
 /// An approximate nearest-neighbour index: a hierarchical navigable small world graph over unit vectors.
 ///

@@ -24,6 +24,9 @@ public final class MCPClient: Sendable {
         public var directory: String?
         /// Longest a request (a tool call included) may take.
         public var timeout: Duration
+        /// Longest the server may take to answer `initialize` after it starts (interpreters load slowly on a
+        /// busy machine).
+        public var startTimeout: Duration
 
         public init(
             name: String,
@@ -31,7 +34,8 @@ public final class MCPClient: Sendable {
             arguments: [String] = [],
             environment: [String: String] = [:],
             directory: String? = nil,
-            timeout: Duration = .seconds(60)
+            timeout: Duration = .seconds(60),
+            startTimeout: Duration = .seconds(30)
         ) {
             self.name = name
             self.command = command
@@ -39,6 +43,7 @@ public final class MCPClient: Sendable {
             self.environment = environment
             self.directory = directory
             self.timeout = timeout
+            self.startTimeout = startTimeout
         }
     }
 
@@ -181,6 +186,7 @@ public final class MCPClient: Sendable {
         do {
             let answer = try await request(
                 "initialize",
+                timeout: max(configuration.startTimeout, configuration.timeout),
                 params: [
                     "protocolVersion": .string(Self.protocolVersion),
                     "capabilities": [:],
@@ -205,13 +211,13 @@ public final class MCPClient: Sendable {
     }
 
     /// Sends a request and waits for its answer, the deadline, or the caller's cancellation.
-    func request(_ method: String, params: JSONValue) async throws -> JSONValue {
+    func request(_ method: String, timeout: Duration? = nil, params: JSONValue) async throws -> JSONValue {
         let (id, connection) = state.withLock { state in
             defer { state.nextID += 1 }
             return (state.nextID, state.connection)
         }
         guard let connection else { throw MCPError.unavailable("MCP server '\(configuration.name)' is not running") }
-        let timeout = configuration.timeout
+        let timeout = timeout ?? configuration.timeout
         let name = configuration.name
         let timer = Task { [weak self] in
             try await Task.sleep(for: timeout)

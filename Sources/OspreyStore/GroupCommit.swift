@@ -52,17 +52,10 @@ public final class GroupCommit: Sendable {
         Task { self.turn() }
     }
 
+    /// The synchronous write rethrows only what its body throws, and `drain` throws nothing: every failure (a
+    /// statement, the commit, a lost connection) ends in `commit`, which fails the group's callers with it.
     private func turn() {
-        do {
-            try writer.writeWithoutTransaction { db in self.drain(db) }
-        } catch {
-            // No connection to write with: everyone waiting fails, and the next caller tries again.
-            let stranded = queue.withLock { queue in
-                defer { queue = ([], false) }
-                return queue.jobs
-            }
-            for job in stranded { job.fail(error) }
-        }
+        writer.writeWithoutTransaction { db in self.drain(db) }
     }
 
     /// How many bodies wait for the writer now.

@@ -139,3 +139,28 @@ extension Task where Success == String, Failure == Never {
         }
     }
 }
+
+/// What a finished helper process printed and how it exited.
+public struct ProcessOutput: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs `python3 ARGS` (the Python that has the interop peers: PyPI `mcp`, ...) to its end.
+public func runPython(_ arguments: [String]) async throws -> ProcessOutput {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["python3"] + arguments
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    async let stdout = Task.detachedRead(out.fileHandleForReading)
+    async let stderr = Task.detachedRead(err.fileHandleForReading)
+    let (printed, logged) = await (stdout, stderr)
+    process.waitUntilExit()
+    return ProcessOutput(status: process.terminationStatus, stdout: printed, stderr: logged)
+}

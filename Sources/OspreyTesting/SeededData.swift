@@ -1,19 +1,8 @@
 public import Foundation
+public import OspreyCore
 
-/// A seeded SplitMix64 generator, so random test data is the same on every run.
-public struct SeededGenerator: RandomNumberGenerator {
-    public var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
+/// A seeded generator, so random test data is the same on every run.
+public typealias SeededGenerator = SplitMix64
 
 /// `count` random unit vectors of `dimension` floats, the same for the same seed.
 public func randomUnitVectors(count: Int, dimension: Int, seed: UInt64) -> [[Float]] {

@@ -1,5 +1,6 @@
 import Testing
 
+import OspreyCore
 @testable import OspreyEmbeddings
 
 struct DenseLayerTests {

@@ -9,34 +9,30 @@ struct MCPServeTests {
     let osprey: OspreyExecutable
     init() throws { osprey = try OspreyExecutable.locate() }
 
-    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().appendingPathComponent("Fixtures/mcp")
-
-    @Test(.timeLimit(.minutes(2))) func theOfficialPythonClientAsksAnAgentAndUsesMemoryThroughTheGateway()
-        async throws
-    {
+    /// Runs `body` with a running gateway on a fresh home whose default agent answers from the mock model.
+    func withGateway(_ body: @escaping @Sendable (TemporaryDirectory) async throws -> Void) async throws {
         try await CLITests.mockModel.run { server in
             let home = try TemporaryDirectory(prefix: "osprey-mcp-serve")
             defer { home.remove() }
             try CLITests.configure(home, server: server)
             let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
             defer { gateway.kill() }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = [
-                "python3", Self.fixtures.appendingPathComponent("host_client.py").path, "stdio", osprey.path, home.path,
-            ]
-            let out = Pipe()
-            let err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            async let stdout = Task.detachedRead(out.fileHandleForReading)
-            async let stderr = Task.detachedRead(err.fileHandleForReading)
-            let (printed, logged) = await (stdout, stderr)
-            process.waitUntilExit()
-            #expect(process.terminationStatus == 0, "\(logged.suffix(2000))")
-            let seen = try JSONValue.parse(printed.split(separator: "\n").last.map(String.init) ?? "")
+            try await body(home)
+        }
+    }
+
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/mcp")
+
+    @Test(.timeLimit(.minutes(2))) func theOfficialPythonClientAsksAnAgentAndUsesMemoryThroughTheGateway()
+        async throws
+    {
+        try await withGateway { home in
+            let result = try await runPython([
+                Self.fixtures.appendingPathComponent("host_client.py").path, "stdio", osprey.path, home.path,
+            ])
+            #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+            let seen = try JSONValue.parse(result.stdout.split(separator: "\n").last.map(String.init) ?? "")
             #expect(seen["server"] == "osprey")
             #expect(seen["protocol"] == "2025-06-18")
             #expect(
@@ -62,12 +58,7 @@ struct MCPServeTests {
     }
 
     @Test(.timeLimit(.minutes(1))) func malformedAndOutOfOrderMessagesGetTheSpecifiedErrors() async throws {
-        try await CLITests.mockModel.run { server in
-            let home = try TemporaryDirectory(prefix: "osprey-mcp-serve")
-            defer { home.remove() }
-            try CLITests.configure(home, server: server)
-            let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
-            defer { gateway.kill() }
+        try await withGateway { home in
             let input =
                 [
                     #"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#,

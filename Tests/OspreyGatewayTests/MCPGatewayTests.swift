@@ -86,22 +86,6 @@ struct MCPHTTPDoorTests {
     static let hostClient = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures/mcp/host_client.py").path
 
-    static func run(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3"] + arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        async let stdout = Task.detachedRead(out.fileHandleForReading)
-        async let stderr = Task.detachedRead(err.fileHandleForReading)
-        let (printed, logged) = await (stdout, stderr)
-        process.waitUntilExit()
-        return (process.terminationStatus, printed, logged)
-    }
-
     @Test(.timeLimit(.minutes(1))) func theOfficialPythonClientUsesTheGatewayOverStreamableHTTP() async throws {
         let gateway = try await TestGateway(
             provider: ScriptedProvider(messages: [.assistant("Hello over HTTP."), .assistant("Again.")])
@@ -109,7 +93,7 @@ struct MCPHTTPDoorTests {
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
             let url = "http://127.0.0.1:\(port)/api/mcp"
-            let result = try await Self.run([Self.hostClient, "http", url, TestGateway.adminToken])
+            let result = try await runPython([Self.hostClient, "http", url, TestGateway.adminToken])
             #expect(result.status == 0, "\(result.stderr.suffix(2000))")
             let seen = try JSONValue.parse(result.stdout.split(separator: "\n").last.map(String.init) ?? "")
             #expect(seen["server"] == "osprey")

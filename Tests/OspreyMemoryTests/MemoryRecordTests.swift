@@ -1,4 +1,5 @@
 import Foundation
+import OspreyCore
 import OspreyMemory
 import OspreyTesting
 import Testing
