@@ -1,6 +1,6 @@
+import OspreyCore
 import Testing
 
-import OspreyCore
 @testable import OspreyEmbeddings
 
 struct DenseLayerTests {
