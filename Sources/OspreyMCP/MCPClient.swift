@@ -195,7 +195,10 @@ public final class MCPClient: Sendable {
             )
             let info =
                 "\(answer["serverInfo"]?["name"]?.stringValue ?? "?") \(answer["serverInfo"]?["version"]?.stringValue ?? "")"
-            state.withLock { $0.serverInfo = info }
+            state.withLock { state in
+                state.serverInfo = info
+                state.crashes = 0  // the back-off grows only with crashes in a row
+            }
             connection.send(["jsonrpc": "2.0", "method": "notifications/initialized"])
             logger.info(
                 "MCP server started",
