@@ -246,7 +246,13 @@ struct ToolTests {
     @Test func cancellingTheCallerKillsTheCommand() async throws {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
-        let task = Task { try await jail.call("run_command", #"{"command":"echo $$ > shell.pid; sleep 300"}"#) }
+        // A timeout far beyond the wait below: on a loaded machine the fixture's 5 s could end the command first,
+        // and the call would then return "timed out" instead of being cancelled.
+        let task = Task {
+            try await jail.call("run_command", #"{"command":"echo $$ > shell.pid; sleep 300"}"#) {
+                $0.commandTimeout = .seconds(300)
+            }
+        }
         // Wait until the command is really running (a loaded CI machine may take seconds to start it).
         let pidFile = jail.workspace.root.appendingPathComponent("shell.pid")
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: pidFile.path) {
