@@ -61,14 +61,7 @@ struct DoctorCommand: AsyncParsableCommand {
             }
             // MCP servers: a command the gateway could not start means a server with no tools.
             for server in config.mcpServers {
-                let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-                let found =
-                    server.command.contains("/")
-                    ? FileManager.default.isExecutableFile(atPath: server.command)
-                    : path.split(separator: ":").contains {
-                        FileManager.default.isExecutableFile(atPath: "\($0)/\(server.command)")
-                    }
-                if found {
+                if CommandRunner.which(server.command) != nil {
                     line(.ok, "mcp server \(server.name): \(server.command) (\(server.trust))")
                 } else {
                     line(

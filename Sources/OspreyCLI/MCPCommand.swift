@@ -6,10 +6,6 @@ import OspreyGateway
 import OspreyMCP
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// `osprey mcp`: Osprey as an MCP server for MCP hosts.
 struct MCPCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -45,25 +41,12 @@ struct MCPCommand: AsyncParsableCommand {
             }
             let output = Mutex(())
             let session = MCPServerSession(
-                tools: Self.tools(gateway, agent: agent),
+                tools: OspreyToolCatalog.tools(agent: agent) { name, fields in
+                    try await Self.call(name, fields, on: gateway)
+                },
                 version: Kernel.version,
-                instructions: "Osprey, a self-hosted agent OS: ask its agents, hand them background tasks, search "
-                    + "and store long-term memory. Every call runs under the gateway's policy and is in its ledger.",
-                send: { message in
-                    var bytes = message.canonicalBytes
-                    bytes.append(0x0A)
-                    output.withLock { _ in
-                        bytes.withUnsafeBytes { buffer in
-                            var offset = 0
-                            while offset < buffer.count {
-                                let written = write(1, buffer.baseAddress! + offset, buffer.count - offset)
-                                if written < 0 && errno == EINTR { continue }
-                                if written <= 0 { return }
-                                offset += written
-                            }
-                        }
-                    }
-                }
+                instructions: OspreyToolCatalog.instructions,
+                send: { message in output.withLock { _ in _ = StdioConnection.writeLine(message, to: 1) } }
             )
             // stdin is read by a thread that blocks on it (no polling); lines go to the session as they come.
             let (lines, sink) = AsyncStream<Result<[UInt8], StdioConnectionError>>.makeStream()
@@ -73,9 +56,7 @@ struct MCPCommand: AsyncParsableCommand {
             }
             for await line in lines {
                 switch line {
-                case .success(let bytes):
-                    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
-                    session.receive(line: bytes)
+                case .success(let bytes): session.receive(line: bytes)
                 case .failure(let error):
                     FileHandle.standardError.write(Data("osprey mcp serve: \(error)\n".utf8))
                     session.refuse("\(error)")
@@ -84,49 +65,32 @@ struct MCPCommand: AsyncParsableCommand {
             await session.drain()
         }
 
-        /// Osprey's own capabilities as MCP tools (``OspreyToolCatalog``), each a call of the gateway's REST API: its
-        /// role checks, validation, policy and ledger.
-        static func tools(_ gateway: GatewayClient, agent: String) -> [MCPServerSession.ServedTool] {
-            OspreyToolCatalog.tools { name, arguments in
-                let answer: JSONValue
-                switch name {
-                case "ask_agent":
-                    var session = try arguments["session"].map { _ in
-                        try OspreyToolCatalog.id(arguments, key: "session")
-                    }
-                    if session == nil {
-                        let created = try await gateway.request(
-                            .POST,
-                            "/api/sessions",
-                            body: ["agent": .string(arguments["agent"]?.stringValue ?? agent), "title": "mcp host"]
-                        )
-                        session = created["id"]?.stringValue
-                    }
-                    guard let session, let message = arguments["message"]?.stringValue else {
-                        throw MCPError.toolFailed("'message' is required")
-                    }
-                    let reply = try await gateway.request(
-                        .POST,
-                        "/api/sessions/\(session)/messages",
-                        body: ["content": .string(message)]
-                    )
-                    answer = ["response": reply["response"] ?? "", "session_id": .string(session)]
-                case "submit_task": answer = try await gateway.request(.POST, "/api/tasks", body: arguments)
-                case "check_task":
-                    answer = try await gateway.request(.GET, "/api/tasks/\(try OspreyToolCatalog.id(arguments))")
-                case "cancel_task":
-                    answer = try await gateway.request(
-                        .POST,
-                        "/api/tasks/\(try OspreyToolCatalog.id(arguments))/cancel"
-                    )
-                case "search_memory": answer = try await gateway.request(.POST, "/api/memory/search", body: arguments)
-                case "store_memory":
-                    let body = (arguments.objectValue ?? [:]).merging(OspreyToolCatalog.storedMemoryMarks) { $1 }
-                    answer = try await gateway.request(.POST, "/api/memory", body: .object(body))
-                case "list_approvals": answer = try await gateway.request(.GET, "/api/approvals")
-                default: throw MCPError.toolFailed("no tool \(name)")
-                }
-                return answer.canonicalJSON
+        /// An operation of the catalog's tools, as the REST request that binds it: its role checks, validation,
+        /// policy and ledger are the gateway's. Ids in paths were checked by the catalog (plain ids only).
+        static func call(
+            _ operation: String,
+            _ fields: [String: JSONValue],
+            on gateway: GatewayClient
+        ) async throws
+            -> JSONValue
+        {
+            let id = fields["id"]?.stringValue ?? ""
+            switch operation {
+            case "sessions.create": return try await gateway.request(.POST, "/api/sessions", body: .object(fields))
+            case "sessions.send":
+                let session = fields["session"]?.stringValue ?? ""
+                return try await gateway.request(
+                    .POST,
+                    "/api/sessions/\(session)/messages",
+                    body: ["content": fields["content"] ?? .null]
+                )
+            case "tasks.submit": return try await gateway.request(.POST, "/api/tasks", body: .object(fields))
+            case "tasks.get": return try await gateway.request(.GET, "/api/tasks/\(id)")
+            case "tasks.cancel": return try await gateway.request(.POST, "/api/tasks/\(id)/cancel")
+            case "memory.search": return try await gateway.request(.POST, "/api/memory/search", body: .object(fields))
+            case "memory.store": return try await gateway.request(.POST, "/api/memory", body: .object(fields))
+            case "approvals.list": return try await gateway.request(.GET, "/api/approvals")
+            default: throw MCPError.toolFailed("no operation \(operation)")
             }
         }
     }

@@ -222,16 +222,7 @@ public struct Kernel: Sendable {
         if let server = runtime.localModel {
             services.append(LocalModelService(server: server, logger: logger.component("local-model")))
         }
-        if !mcp.clients.isEmpty {
-            // The MCP servers run until shutdown, then are stopped (stdin closed, then their process groups ended);
-            // the stop runs outside the cancelled service task so its waits are real waits.
-            services.append(
-                LoopService(logger: logger.component("mcp")) { [mcp] in
-                    while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-                    await Task { await mcp.stop() }.value
-                }
-            )
-        }
+        if !mcp.clients.isEmpty { services.append(MCPService(servers: mcp, logger: logger.component("mcp"))) }
         return services
     }
 

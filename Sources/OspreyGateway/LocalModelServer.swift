@@ -133,7 +133,7 @@ public actor LocalModelServer {
                 settings.chatFormat,
                 "--n_ctx", String(settings.contextTokens),
             ]
-        guard let executable = Self.which(argv[0]) else {
+        guard let executable = CommandRunner.which(argv[0]) else {
             throw ConfigError("local_model.command: \(argv[0]) not found on PATH")
         }
         let log = open(logFile.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
@@ -283,13 +283,5 @@ public actor LocalModelServer {
             }
         }
         return false
-    }
-
-    static func which(_ program: String) -> String? {
-        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        return path.split(separator: ":").map { "\($0)/\(program)" }.first {
-            FileManager.default.isExecutableFile(atPath: $0)
-        }
     }
 }

@@ -86,8 +86,7 @@ struct MCPController {
             session = MCPServerSession(
                 tools: tools(caller),
                 version: Kernel.version,
-                instructions: "Osprey, a self-hosted agent OS: ask its agents, hand them background tasks, search "
-                    + "and store long-term memory. Every call runs under the gateway's policy and is in its ledger.",
+                instructions: OspreyToolCatalog.instructions,
                 send: { _ in }
             )
             headers[Self.sessionHeader] = sessions.open(.init(session: session, tokenID: context.token?.id.rawValue))
@@ -132,42 +131,13 @@ struct MCPController {
     /// The catalog's tools, each a call of the operation table with the caller's token.
     func tools(_ caller: Caller) -> [MCPServerSession.ServedTool] {
         let operations = self.operations
-        @Sendable func call(_ name: String, _ fields: [String: JSONValue]) async throws -> JSONValue {
+        return OspreyToolCatalog.tools { name, fields in
             guard let operation = operations[name] else { throw MCPError.toolFailed("no operation \(name)") }
             do {
                 return try await operation.call(Fields(json: fields), caller: caller)
             } catch let error as APIError {
                 throw MCPError.toolFailed("\(error.code): \(error.message)")
             }
-        }
-        return OspreyToolCatalog.tools { name, arguments in
-            let fields = arguments.objectValue ?? [:]
-            let answer: JSONValue
-            switch name {
-            case "ask_agent":
-                var session = try arguments["session"].map { _ in try OspreyToolCatalog.id(arguments, key: "session") }
-                if session == nil {
-                    let agent = arguments["agent"] ?? "default"
-                    session = try await call("sessions.create", ["agent": agent, "title": "mcp host"])["id"]?
-                        .stringValue
-                }
-                guard let session, let message = arguments["message"] else {
-                    throw MCPError.toolFailed("'message' is required")
-                }
-                let reply = try await call("sessions.send", ["session": .string(session), "content": message])
-                answer = ["response": reply["response"] ?? "", "session_id": .string(session)]
-            case "submit_task": answer = try await call("tasks.submit", fields)
-            case "check_task":
-                answer = try await call("tasks.get", ["id": .string(try OspreyToolCatalog.id(arguments))])
-            case "cancel_task":
-                answer = try await call("tasks.cancel", ["id": .string(try OspreyToolCatalog.id(arguments))])
-            case "search_memory": answer = try await call("memory.search", fields)
-            case "store_memory":
-                answer = try await call("memory.store", fields.merging(OspreyToolCatalog.storedMemoryMarks) { $1 })
-            case "list_approvals": answer = try await call("approvals.list", [:])
-            default: throw MCPError.toolFailed("no tool \(name)")
-            }
-            return answer.canonicalJSON
         }
     }
 }

@@ -63,6 +63,8 @@ public final class MCPClient: Sendable {
 
     struct State {
         var connection: StdioConnection?
+        /// The start in progress (spawn and `initialize`), which every caller arriving meanwhile waits for.
+        var starting: Task<Void, any Error>?
         var pending: [Int: CheckedContinuation<JSONValue, any Error>] = [:]
         /// Requests cancelled before they were registered.
         var cancelledEarly: Set<Int> = []
@@ -142,26 +144,36 @@ public final class MCPClient: Sendable {
 
     // MARK: The session
 
+    /// Returns once the server runs and is initialized: at once if it does, after the start in progress if there is
+    /// one (concurrent callers share it, so no request reaches a server before its `initialize`), else after
+    /// starting it, unless it is backing off after a crash.
     private func ensureRunning() async throws {
         enum Step {
-            case running, start
+            case running
+            case join(Task<Void, any Error>)
             case wait(Duration)
             case stopped
         }
         let step: Step = state.withLock { state in
             if state.stopped { return .stopped }
+            if let starting = state.starting { return .join(starting) }
             if state.connection != nil { return .running }
             if let until = state.restartNotBefore, until > .now {
                 return .wait(ContinuousClock.now.duration(to: until))
             }
-            return .start
+            let starting = Task {
+                defer { self.state.withLock { $0.starting = nil } }
+                try await self.start()
+            }
+            state.starting = starting
+            return .join(starting)
         }
         switch step {
         case .running: return
         case .stopped: throw MCPError.stopped(configuration.name)
         case .wait(let delay):
             throw MCPError.unavailable("MCP server '\(configuration.name)' is down; it is started again in \(delay)")
-        case .start: try await start()
+        case .join(let starting): try await starting.value
         }
     }
 
@@ -174,14 +186,14 @@ public final class MCPClient: Sendable {
             onMessage: { [weak self] message in self?.receive(message) },
             onExit: { [weak self] reason in self?.exited(reason) }
         )
-        let installed = state.withLock { state -> Bool in
-            guard state.connection == nil, !state.stopped else { return false }
-            state.connection = connection
-            return true
+        // Only one start runs at a time (``ensureRunning()``); a stop may have come meanwhile.
+        let stopped = state.withLock { state in
+            if !state.stopped { state.connection = connection }
+            return state.stopped
         }
-        guard installed else {
+        if stopped {
             await connection.stop()
-            return
+            throw MCPError.stopped(configuration.name)
         }
         do {
             let answer = try await request(
@@ -350,7 +362,7 @@ public enum MCPError: Error, Hashable, Sendable, CustomStringConvertible {
         case .timedOut(let server, let method, let after):
             "MCP server '\(server)' did not answer \(method) within \(after)"
         case .exited(let server, let reason, let stderr):
-            "MCP server '\(server)' \(reason.replacingOccurrences(of: "the server ", with: ""))"
+            "MCP server '\(server)' \(reason)"
                 + (stderr.isEmpty ? "" : " (stderr: \(stderr))")
         case .server(let code, let message): "MCP server error \(code): \(message)"
         case .toolFailed(let output): output

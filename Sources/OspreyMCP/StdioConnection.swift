@@ -1,6 +1,7 @@
 import COspreySystem
 public import Foundation
 public import OspreyCore
+import OspreyTools
 import Synchronization
 
 #if canImport(Glibc)
@@ -30,7 +31,8 @@ public final class StdioConnection: Sendable {
 
     /// Starts `command` (an absolute path or a name looked up in `PATH`) with `arguments`, `environment` and
     /// working directory `directory`. `onMessage` gets each parsed message (or the reason a line was refused) on the
-    /// reader thread; `onExit` is called once, after the last message, when the child's stdout closes.
+    /// reader thread; `onExit` is called once, after the last message, when the child's stdout closes, with how the
+    /// child ended (`exited with status 3`, `was killed by signal 9`).
     public init(
         command: String,
         arguments: [String],
@@ -39,7 +41,8 @@ public final class StdioConnection: Sendable {
         onMessage: @escaping @Sendable (Result<JSONValue, StdioConnectionError>) -> Void,
         onExit: @escaping @Sendable (String) -> Void
     ) throws {
-        guard let executable = Self.locate(command, path: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin") else {
+        guard let executable = CommandRunner.which(command, path: environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
+        else {
             throw StdioConnectionError("command '\(command)' not found")
         }
         let toChild = try Self.pipe()
@@ -48,8 +51,8 @@ public final class StdioConnection: Sendable {
         let argv = [executable] + arguments
         let envp = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
         var child: pid_t = 0
-        let spawned = Self.withCStrings(argv) { argv in
-            Self.withCStrings(envp) { envp in
+        let spawned = CommandRunner.withCStrings(argv) { argv in
+            CommandRunner.withCStrings(envp) { envp in
                 osprey_spawn_stdio(argv, envp, directory, toChild[0], fromChild[1], errors[1], &child)
             }
         }
@@ -82,7 +85,6 @@ public final class StdioConnection: Sendable {
             Self.readLines(output) { line in
                 switch line {
                 case .success(let bytes):
-                    if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { return }
                     do {
                         onMessage(.success(try JSONValue.parse(bytes)))
                     } catch {
@@ -99,7 +101,7 @@ public final class StdioConnection: Sendable {
             let how =
                 (code & 0x7f) == 0
                 ? "exited with status \((code >> 8) & 0xff)" : "was killed by signal \(code & 0x7f)"
-            onExit("the server \(how)")
+            onExit(how)
         }
     }
 
@@ -111,14 +113,18 @@ public final class StdioConnection: Sendable {
     /// Writes one message as a line; false when the server no longer reads (its stdin is closed).
     @discardableResult
     public func send(_ message: JSONValue) -> Bool {
+        writeLock.withLock { _ in Self.writeLine(message, to: input) }
+    }
+
+    /// Writes `message` and a newline to `descriptor`, all of it; false when the reader is gone. Callers that share
+    /// the descriptor between tasks hold a lock around it, so lines never interleave.
+    public static func writeLine(_ message: JSONValue, to descriptor: Int32) -> Bool {
         var bytes = message.canonicalBytes
         bytes.append(0x0A)
-        return writeLock.withLock { _ in
+        return bytes.withUnsafeBytes { buffer in
             var offset = 0
-            while offset < bytes.count {
-                let written = bytes.withUnsafeBytes { buffer in
-                    write(input, buffer.baseAddress! + offset, buffer.count - offset)
-                }
+            while offset < buffer.count {
+                let written = write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
                     return false
@@ -143,7 +149,8 @@ public final class StdioConnection: Sendable {
         if !hasExited { kill(-pid, SIGKILL) }
     }
 
-    /// Reads `descriptor` to its end, one line at a time; an over-long line is reported once and skipped.
+    /// Reads `descriptor` to its end, one line at a time; blank lines are skipped, and an over-long line is reported
+    /// once and skipped.
     public static func readLines(_ descriptor: Int32, _ body: (Result<[UInt8], StdioConnectionError>) -> Void) {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         var line: [UInt8] = []
@@ -156,7 +163,7 @@ public final class StdioConnection: Sendable {
             for index in 0..<count where buffer[index] == 0x0A {
                 if !skipping {
                     line.append(contentsOf: buffer[start..<index])
-                    body(.success(line))
+                    if !isBlank(line) { body(.success(line)) }
                 }
                 line.removeAll(keepingCapacity: line.count < 1 << 20)
                 skipping = false
@@ -171,30 +178,16 @@ public final class StdioConnection: Sendable {
                 }
             }
         }
-        if !skipping, !line.isEmpty { body(.success(line)) }
+        if !skipping, !isBlank(line) { body(.success(line)) }
     }
+
+    static func isBlank(_ line: [UInt8]) -> Bool { line.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D } }
 
     static func pipe() throws -> [Int32] {
         var descriptors: [Int32] = [0, 0]
         let result = descriptors.withUnsafeMutableBufferPointer { osprey_pipe_cloexec($0.baseAddress) }
         if result < 0 { throw StdioConnectionError("pipe: \(String(cString: strerror(-result)))") }
         return descriptors
-    }
-
-    static func locate(_ command: String, path: String) -> String? {
-        if command.contains("/") { return access(command, X_OK) == 0 ? command : nil }
-        for directory in path.split(separator: ":") {
-            let candidate = "\(directory)/\(command)"
-            if access(candidate, X_OK) == 0 { return candidate }
-        }
-        return nil
-    }
-
-    static func withCStrings<T>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> T) -> T {
-        let copies = strings.map { strdup($0) }
-        defer { for copy in copies { free(copy) } }
-        let pointers = copies.map { UnsafePointer($0) } + [nil]
-        return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
     }
 }
 

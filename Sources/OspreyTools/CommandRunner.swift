@@ -141,6 +141,18 @@ public enum CommandRunner {
         )
     }
 
+    /// Where `program` is: itself if it names a path (and is executable), else the first executable of that name on
+    /// `path` (`PATH`'s form), or nil.
+    public static func which(
+        _ program: String,
+        path: String = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+    ) -> String? {
+        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
+        return path.split(separator: ":").map { "\($0)/\(program)" }.first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
+    }
+
     /// Calls `body` with a NULL-terminated C array of the strings (for argv and envp).
     public static func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
         let copies = strings.map { strdup($0) }
