@@ -107,11 +107,21 @@ let package = Package(
             name: "OspreyScheduler",
             dependencies: imports("OspreyCore", "OspreyStore", "OspreyTools", "OspreySandbox", "Logging")
         ),
-        // The Model Context Protocol: a client of MCP servers (its own stdio transport: a blocking reader thread per
-        // server, no polling) whose tools agents may be granted under the one policy.
+        // The Model Context Protocol both ways: a client of MCP servers (stdio with a blocking reader thread per
+        // server, no polling; Streamable HTTP with SSE through AsyncHTTPClient) whose tools agents may be granted
+        // under the one policy, and the server-side session engine and catalog the gateway's /mcp door serves.
         .target(
             name: "OspreyMCP",
-            dependencies: imports("OspreyCore", "OspreyTools", "COspreySystem", "Logging")
+            dependencies: imports(
+                "OspreyCore",
+                "OspreyTools",
+                "OspreySandbox",
+                "COspreySystem",
+                "Logging",
+                "AsyncHTTPClient",
+                "NIOCore",
+                "NIOHTTP1"
+            )
         ),
         // Kernel assembly and the HTTP/SSE/WebSocket surface.
         .target(

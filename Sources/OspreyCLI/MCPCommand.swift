@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
+import NIOCore
 import NIOHTTP1
 import OspreyCore
-import OspreyGateway
 import OspreyMCP
 import Synchronization
 
@@ -14,7 +14,7 @@ struct MCPCommand: AsyncParsableCommand {
         subcommands: [Serve.self]
     )
 
-    /// `osprey mcp serve`: an MCP server on stdin/stdout, bridged to the running gateway.
+    /// `osprey mcp serve`: an MCP server on stdin/stdout, bridged to the running gateway's `/mcp`.
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Serve MCP over stdio, bridged to the running gateway (for an MCP host's config).",
@@ -25,7 +25,6 @@ struct MCPCommand: AsyncParsableCommand {
                 """
         )
         @OptionGroup var options: HomeOptions
-        @Option(help: "The agent ask_agent talks to when the host names none.") var agent = "default"
 
         func run() async throws {
             let gateway: GatewayClient
@@ -39,16 +38,33 @@ struct MCPCommand: AsyncParsableCommand {
                 FileHandle.standardError.write(Data("osprey mcp serve: \(error)\n".utf8))
                 throw ExitCode(1)
             }
+            try await Self.bridge(to: gateway)
+        }
+
+        /// Carries the host's lines to the gateway's `/mcp` and every message back as a line: the session, its
+        /// tools, resources, prompts, progress and policy all live in the gateway, once for both doors.
+        static func bridge(to gateway: GatewayClient) async throws {
             let output = Mutex(())
-            let session = MCPServerSession(
-                tools: OspreyToolCatalog.tools(agent: agent) { name, fields in
-                    try await Self.call(name, fields, on: gateway)
+            @Sendable func write(_ message: JSONValue) {
+                output.withLock { _ in _ = StdioConnection.writeLine(message, to: 1) }
+            }
+            guard let url = URL(string: gateway.baseURL + "/mcp") else { throw ExitCode(1) }
+            let connection = try StreamableHTTPConnection(
+                url: url,
+                headers: ["Authorization": "Bearer \(gateway.token)"],
+                egress: nil,
+                onMessage: { message in
+                    switch message {
+                    case .success(let value): write(value)
+                    case .failure(let error):
+                        FileHandle.standardError.write(Data("osprey mcp serve: \(error)\n".utf8))
+                    }
                 },
-                version: Kernel.version,
-                instructions: OspreyToolCatalog.instructions,
-                send: { message in output.withLock { _ in _ = StdioConnection.writeLine(message, to: 1) } }
+                onExit: { reason in
+                    FileHandle.standardError.write(Data("osprey mcp serve: the gateway \(reason)\n".utf8))
+                }
             )
-            // stdin is read by a thread that blocks on it (no polling); lines go to the session as they come.
+            // stdin is read by a thread that blocks on it (no polling); lines go to the gateway as they come.
             let (lines, sink) = AsyncStream<Result<[UInt8], StdioConnectionError>>.makeStream()
             Thread.detachNewThread {
                 StdioConnection.readLines(0) { sink.yield($0) }
@@ -56,42 +72,21 @@ struct MCPCommand: AsyncParsableCommand {
             }
             for await line in lines {
                 switch line {
-                case .success(let bytes): session.receive(line: bytes)
+                case .success(let bytes):
+                    let message = try? JSONValue.parse(bytes)
+                    connection.send(
+                        bytes: ByteBuffer(bytes: bytes),
+                        id: message?["method"] != nil ? message?["id"] : nil,
+                        initialize: message?["method"] == "initialize"
+                    )
                 case .failure(let error):
                     FileHandle.standardError.write(Data("osprey mcp serve: \(error)\n".utf8))
-                    session.refuse("\(error)")
+                    write(["jsonrpc": "2.0", "id": .null, "error": ["code": -32600, "message": .string("\(error)")]])
                 }
             }
-            await session.drain()
-        }
-
-        /// An operation of the catalog's tools, as the REST request that binds it: its role checks, validation,
-        /// policy and ledger are the gateway's. Ids in paths were checked by the catalog (plain ids only).
-        static func call(
-            _ operation: String,
-            _ fields: [String: JSONValue],
-            on gateway: GatewayClient
-        ) async throws
-            -> JSONValue
-        {
-            let id = fields["id"]?.stringValue ?? ""
-            switch operation {
-            case "sessions.create": return try await gateway.request(.POST, "/api/sessions", body: .object(fields))
-            case "sessions.send":
-                let session = fields["session"]?.stringValue ?? ""
-                return try await gateway.request(
-                    .POST,
-                    "/api/sessions/\(session)/messages",
-                    body: ["content": fields["content"] ?? .null]
-                )
-            case "tasks.submit": return try await gateway.request(.POST, "/api/tasks", body: .object(fields))
-            case "tasks.get": return try await gateway.request(.GET, "/api/tasks/\(id)")
-            case "tasks.cancel": return try await gateway.request(.POST, "/api/tasks/\(id)/cancel")
-            case "memory.search": return try await gateway.request(.POST, "/api/memory/search", body: .object(fields))
-            case "memory.store": return try await gateway.request(.POST, "/api/memory", body: .object(fields))
-            case "approvals.list": return try await gateway.request(.GET, "/api/approvals")
-            default: throw MCPError.toolFailed("no operation \(operation)")
-            }
+            // The host closed its input: the answers in flight still reach it, then the session ends.
+            await connection.drain()
+            await connection.stop()
         }
     }
 }

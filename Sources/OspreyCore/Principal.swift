@@ -1,5 +1,5 @@
 /// Who did something, as recorded in an event's `actor`: `system`, `anonymous`, `agent:<name>`, `user:<token name>`,
-/// `task:<id>` or `schedule:<id>`.
+/// `task:<id>` or `schedule:<id>`; a user acting through a door's session adds it (`user:<token name>/mcp:<id>`).
 ///
 /// Not expressible by a string literal: a principal is built by one of its constructors, so its form is never
 /// misspelt. The raw value is part of the ledger's hashed bytes.
@@ -18,4 +18,6 @@ public struct Principal: StringVocabulary {
     public static func user(_ name: String) -> Principal { Principal(rawValue: "user:" + name) }
     /// A background task acting for itself (`task:<id>`).
     public static func task(_ id: BackgroundTask.ID) -> Principal { Principal(rawValue: "task:" + id.rawValue) }
+    /// This principal acting through a door's session (`user:ci/mcp:mcp_…`).
+    public func through(_ door: String) -> Principal { Principal(rawValue: rawValue + "/" + door) }
 }

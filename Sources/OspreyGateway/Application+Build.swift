@@ -92,8 +92,15 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
         + memory.operations + status.operations
     let table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
-    // MCP hosts reach the same operations through /api/mcp.
-    MCPController(operations: table, maxBodyBytes: kernel.config.gateway.maxBodyBytes).add(to: &routes)
+    // MCP hosts reach the same operations through /mcp.
+    MCPController(
+        operations: table,
+        maxBodyBytes: kernel.config.gateway.maxBodyBytes,
+        ledger: kernel.store.ledger,
+        agents: Set(kernel.config.agents.keys).union(["default"]).sorted().map {
+            ($0, kernel.config.agents[$0]?.model ?? "the default route")
+        }
+    ).add(to: &routes)
     WebSocketController(
         operations: table,
         ledger: kernel.store.ledger,

@@ -5,66 +5,172 @@ import NIOCore
 import OspreyCore
 import OspreyMCP
 import OspreyStore
+import ServiceLifecycle
 import Synchronization
 
-/// `/api/mcp`: Osprey as an MCP server over Streamable HTTP (protocol 2025-06-18), for MCP hosts that connect by URL.
+/// `/mcp` (and `/api/mcp`): Osprey as an MCP server over Streamable HTTP (protocol 2025-06-18), for MCP hosts that
+/// connect by URL, and for `osprey mcp serve`, which carries a host's stdio here.
 ///
-/// It is one more door on the one operation table: each tool call is an operation called with the request's
-/// token, so role and scope checks, validation, the policy and the ledger are the REST API's own. The route sits
-/// under `/api`, behind the same Host and Origin checks, bearer tokens and lockout.
+/// It is one more door on the one operation table: each tool call, resource read and prompt is an operation called
+/// with the request's token, so role and scope checks, validation, the policy and the ledger are the REST API's
+/// own; the ledger names the MCP session as the actor (`user:<token>/mcp:<session>`). The routes sit behind the
+/// same Host and Origin checks, bearer tokens and lockout as `/api`.
 ///
 /// POST carries one JSON-RPC message: `initialize` opens a session and answers with its `Mcp-Session-Id`; every
 /// later message must carry that id (400 without it, 404 for one that ended or never was) and the token that
-/// opened it; a request is answered with `application/json`, a notification or response with 202. DELETE ends
-/// the session. GET is 405: this server opens no stream of its own.
+/// opened it. A request is answered with `application/json`, or, when the host accepts `text/event-stream` and
+/// the request may take a while (a tool call, a read), with a stream of its progress notifications and then its
+/// answer; a notification or response gets 202. GET opens the session's own stream (resource updates), resumable
+/// with `Last-Event-ID`; DELETE ends the session.
 struct MCPController {
     let operations: [String: Operation]
     let maxBodyBytes: Int
+    let ledger: Ledger
+    /// Each configured agent's name and model, for the prompts.
+    let agents: [(name: String, model: String)]
     let sessions = MCPSessions()
+
+    static let paths = ["/mcp", "/api/mcp"]
+    static let sessionHeader = HTTPField.Name("Mcp-Session-Id")!
+    static let lastEventHeader = HTTPField.Name("Last-Event-ID")!
+
+    /// One MCP session: the protocol engine, whose token opened it, its own stream's messages, and the watch that
+    /// turns ledger events into resource updates while it has subscriptions.
+    final class Entry: Sendable {
+        let id: String
+        let tokenID: String?
+        let outbox = Outbox()
+        private let state = Mutex<(session: MCPServerSession?, watch: Task<Void, Never>?)>((nil, nil))
+
+        init(id: String, tokenID: String?) {
+            self.id = id
+            self.tokenID = tokenID
+        }
+
+        var session: MCPServerSession? { state.withLock { $0.session } }
+
+        func attach(_ session: MCPServerSession) { state.withLock { $0.session = session } }
+
+        /// Follows the ledger once the host subscribes to something.
+        func watch(_ bus: EventBus) {
+            state.withLock { state in
+                guard state.watch == nil, let session = state.session else { return }
+                let events = bus.subscribe()
+                state.watch = Task {
+                    for await event in events where !session.subscriptions.isEmpty {
+                        for uri in OspreyToolCatalog.resourcesChanged(by: event) { session.resourceUpdated(uri) }
+                    }
+                }
+            }
+        }
+
+        func close() {
+            let (session, watch) = state.withLock { state in
+                defer { state = (nil, nil) }
+                return state
+            }
+            watch?.cancel()
+            session?.close()
+            outbox.finish()
+        }
+    }
+
+    /// The messages of a session's own stream, numbered, the last few hundred kept for `Last-Event-ID`; one GET
+    /// stream reads them at a time (a new one takes over).
+    final class Outbox: Sendable {
+        private struct State {
+            var kept: [(id: Int, frame: String)] = []
+            var next = 1
+            var listener: AsyncStream<String>.Continuation?
+            var finished = false
+        }
+        private let state = Mutex(State())
+        static let keep = 256
+
+        func post(_ message: JSONValue) {
+            state.withLock { state in
+                let frame = ServerSentEvent(event: "message", data: message.canonicalJSON, id: String(state.next))
+                    .encoded
+                state.kept.append((state.next, frame))
+                state.next += 1
+                if state.kept.count > Self.keep { state.kept.removeFirst(state.kept.count - Self.keep) }
+                state.listener?.yield(frame)
+            }
+        }
+
+        /// The frames after `lastID`, then each new one, until another stream takes over or the session ends.
+        func listen(after lastID: Int) -> AsyncStream<String> {
+            let (stream, sink) = AsyncStream<String>.makeStream()
+            state.withLock { state in
+                state.listener?.finish()
+                for (id, frame) in state.kept where id > lastID { sink.yield(frame) }
+                if state.finished { sink.finish() } else { state.listener = sink }
+            }
+            return stream
+        }
+
+        func finish() {
+            state.withLock { state in
+                state.finished = true
+                state.listener?.finish()
+                state.listener = nil
+            }
+        }
+    }
 
     /// The open sessions, at most `limit`; the oldest is closed to make room.
     final class MCPSessions: Sendable {
-        struct Entry {
-            let session: MCPServerSession
-            let tokenID: String?
-        }
         private let table = Mutex<(entries: [String: Entry], order: [String])>(([:], []))
         let limit = 1000
 
-        func open(_ entry: Entry) -> String {
-            let id = "mcp_" + UUID().uuidString.lowercased()
-            table.withLock { table in
-                table.entries[id] = entry
-                table.order.append(id)
-                if table.order.count > limit { table.entries[table.order.removeFirst()] = nil }
+        func open(tokenID: String?) -> Entry {
+            let entry = Entry(id: "mcp_" + UUID().uuidString.lowercased(), tokenID: tokenID)
+            let evicted = table.withLock { table -> Entry? in
+                table.entries[entry.id] = entry
+                table.order.append(entry.id)
+                guard table.order.count > limit else { return nil }
+                return table.entries.removeValue(forKey: table.order.removeFirst())
             }
-            return id
+            evicted?.close()
+            return entry
         }
 
-        func get(_ id: String) -> Entry? { table.withLock { $0.entries[id] } }
+        /// The session `id`, if the token `tokenID` opened it: another token learns nothing about it, not even
+        /// that it exists.
+        func get(_ id: String, tokenID: String?) -> Entry? {
+            table.withLock { $0.entries[id] }.flatMap { $0.tokenID == tokenID ? $0 : nil }
+        }
 
-        func close(_ id: String) -> Bool {
-            table.withLock { table in
+        func close(_ id: String) {
+            let entry = table.withLock { table in
                 table.order.removeAll { $0 == id }
-                return table.entries.removeValue(forKey: id) != nil
+                return table.entries.removeValue(forKey: id)
             }
+            entry?.close()
         }
     }
 
     func add(to routes: inout RouteTable) {
-        routes.on(.post, "/api/mcp", .role(.viewer)) { request, context in try await post(request, context) }
-        routes.on(.delete, "/api/mcp", .role(.viewer)) { request, context in
-            guard let id = request.headers[Self.sessionHeader] else {
-                throw APIError.badRequest("Header 'Mcp-Session-Id' is required.")
+        for path in Self.paths {
+            routes.on(.post, path, .role(.viewer)) { request, context in try await post(request, context) }
+            routes.on(.get, path, .role(.viewer)) { request, context in try stream(request, context) }
+            routes.on(.delete, path, .role(.viewer)) { request, context in
+                let entry = try existing(request, context)
+                sessions.close(entry.id)
+                return Response(status: .noContent)
             }
-            guard let entry = sessions.get(id), entry.tokenID == context.token?.id.rawValue, sessions.close(id) else {
-                throw APIError(.notFound, "not_found", "No MCP session \(id).")
-            }
-            return Response(status: .noContent)
         }
     }
 
-    static let sessionHeader = HTTPField.Name("Mcp-Session-Id")!
+    func existing(_ request: Request, _ context: GatewayRequestContext) throws -> Entry {
+        guard let id = request.headers[Self.sessionHeader] else {
+            throw APIError.badRequest("Header 'Mcp-Session-Id' is required after initialize.")
+        }
+        guard let entry = sessions.get(id, tokenID: context.token?.id.rawValue), entry.session != nil else {
+            throw APIError(.notFound, "not_found", "No MCP session \(id): initialize again.")
+        }
+        return entry
+    }
 
     func post(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
         let buffer = try await request.body.collect(upTo: maxBodyBytes)
@@ -72,42 +178,89 @@ struct MCPController {
         do {
             message = try JSONValue.parse(buffer.readableBytesView)
         } catch {
-            return try Self.answer(
-                [
-                    "jsonrpc": "2.0", "id": .null,
-                    "error": ["code": -32700, "message": .string("Parse error: \(error)")],
-                ]
-            )
+            return try Self.answer(Self.error(.null, -32700, "Parse error: \(error)"))
         }
-        let caller = Caller(token: context.token)
         var headers: HTTPFields = [:]
-        let session: MCPServerSession
+        let entry: Entry
         if message["method"]?.stringValue == "initialize" {
-            session = MCPServerSession(
-                tools: tools(caller),
-                version: Kernel.version,
-                instructions: OspreyToolCatalog.instructions,
-                send: { _ in }
+            entry = sessions.open(tokenID: context.token?.id.rawValue)
+            var caller = Caller(token: context.token)
+            caller.door = "mcp:\(entry.id)"
+            let outbox = entry.outbox
+            entry.attach(
+                MCPServerSession(
+                    tools: OspreyToolCatalog.tools(operation: operation(caller)),
+                    resources: OspreyToolCatalog.resources(operation: operation(caller)),
+                    prompts: OspreyToolCatalog.prompts(agents: agents),
+                    version: Kernel.version,
+                    instructions: OspreyToolCatalog.instructions,
+                    send: { outbox.post($0) }
+                )
             )
-            headers[Self.sessionHeader] = sessions.open(.init(session: session, tokenID: context.token?.id.rawValue))
+            headers[Self.sessionHeader] = entry.id
         } else {
-            guard let id = request.headers[Self.sessionHeader] else {
-                throw APIError.badRequest("Header 'Mcp-Session-Id' is required after initialize.")
+            // Refused as JSON-RPC errors too, so a host (or `osprey mcp serve`) can tell its own request why.
+            let id = message["method"] != nil ? message["id"] ?? .null : .null
+            guard let sessionID = request.headers[Self.sessionHeader] else {
+                return try Self.answer(
+                    Self.error(id, -32600, "Bad request: initialize first (no Mcp-Session-Id header)"),
+                    status: .badRequest
+                )
             }
-            // A session is its opener's: another token learns nothing about it, not even that it exists.
-            guard let entry = sessions.get(id), entry.tokenID == context.token?.id.rawValue else {
-                throw APIError(.notFound, "not_found", "No MCP session \(id): initialize again.")
+            guard let found = sessions.get(sessionID, tokenID: context.token?.id.rawValue), found.session != nil
+            else {
+                return try Self.answer(
+                    Self.error(id, -32001, "No MCP session \(sessionID): initialize again"),
+                    status: .notFound
+                )
             }
-            session = entry.session
+            entry = found
         }
-        let isRequest = message["id"] != nil && message["method"] != nil
-        guard isRequest || message.objectValue == nil else {
+        guard let session = entry.session else { throw APIError(.notFound, "not_found", "The MCP session ended.") }
+        let method = message["method"]?.stringValue
+        guard message["id"] != nil, method != nil else {
+            guard message.objectValue != nil else {
+                // A batch or a scalar: the engine says why, as an answer.
+                return try await Self.answer(Self.single(message, to: session), headers: headers)
+            }
             session.receive(message)
             return Response(status: .accepted, headers: headers)
         }
-        let reply: JSONValue = await withCheckedContinuation { continuation in
+        if method == "resources/subscribe" { entry.watch(ledger.bus) }
+        let streams = Self.streamingMethods.contains(method ?? "") && request.wantsEventStream
+        guard streams else { return try await Self.answer(Self.single(message, to: session), headers: headers) }
+        // Progress notifications as they come, then the answer, which ends the stream.
+        let (frames, sink) = AsyncStream<JSONValue>.makeStream()
+        session.receive(message) { reply in
+            sink.yield(reply)
+            if reply["id"] != nil && reply["method"] == nil { sink.finish() }
+        }
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        return Response(
+            status: .ok,
+            headers: headers,
+            body: ResponseBody { @concurrent writer in
+                for await frame in frames {
+                    try await writer.write(
+                        ByteBuffer(string: ServerSentEvent(event: "message", data: frame.canonicalJSON).encoded)
+                    )
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    /// Requests whose answer may take a while, and so may stream progress first.
+    static let streamingMethods: Set<String> = ["tools/call", "resources/read", "resources/list", "prompts/get"]
+
+    /// The one answer to a message.
+    static func single(_ message: JSONValue, to session: MCPServerSession) async -> JSONValue {
+        await withCheckedContinuation { continuation in
             let once = Mutex(false)
             session.receive(message) { answer in
+                // Progress notifications are dropped: a host that wants them accepts an event stream.
+                guard answer["method"] == nil else { return }
                 let first = once.withLock { done in
                     defer { done = true }
                     return !done
@@ -115,27 +268,83 @@ struct MCPController {
                 if first { continuation.resume(returning: answer) }
             }
         }
-        return try Self.answer(reply, headers: headers)
     }
 
-    static func answer(_ message: JSONValue, headers: HTTPFields = [:]) throws -> Response {
+    /// The session's own stream: resource updates, kept-alive, resumable with `Last-Event-ID`.
+    func stream(_ request: Request, _ context: GatewayRequestContext) throws -> Response {
+        guard request.wantsEventStream else {
+            throw APIError(.notAcceptable, "not_acceptable", "The MCP stream is text/event-stream.")
+        }
+        let entry = try existing(request, context)
+        var after = 0
+        if let header = request.headers[Self.lastEventHeader] {
+            guard let id = Int(header), id >= 0 else { throw APIError.badRequest("Last-Event-ID must be a number.") }
+            after = id
+        }
+        let frames = entry.outbox.listen(after: after)
+        return Response(
+            status: .ok,
+            headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
+            body: ResponseBody { @concurrent writer in
+                let (chunks, sink) = AsyncStream<String>.makeStream()
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await frame in frames { sink.yield(frame) }
+                        sink.finish()
+                    }
+                    group.addTask {
+                        while true {
+                            try await Task.sleep(for: EventsController.keepAlive)
+                            sink.yield(": keep-alive\n\n")
+                        }
+                    }
+                    try await writer.write(ByteBuffer(string: ": connected\n\n"))
+                    try await withGracefulShutdownHandler {
+                        for await chunk in chunks { try await writer.write(ByteBuffer(string: chunk)) }
+                    } onGracefulShutdown: {
+                        sink.finish()
+                    }
+                    group.cancelAll()
+                }
+                try await writer.finish(nil)
+            }
+        )
+    }
+
+    static func error(_ id: JSONValue, _ code: Int, _ message: String) -> JSONValue {
+        ["jsonrpc": "2.0", "id": id, "error": ["code": .int(code), "message": .string(message)]]
+    }
+
+    static func answer(
+        _ message: JSONValue,
+        status: HTTPResponse.Status = .ok,
+        headers: HTTPFields = [:]
+    ) throws -> Response {
         var headers = headers
         headers[.contentType] = "application/json"
         return Response(
-            status: .ok,
+            status: status,
             headers: headers,
             body: .init(byteBuffer: ByteBuffer(string: message.canonicalJSON))
         )
     }
 
-    /// The catalog's tools, each a call of the operation table with the caller's token.
-    func tools(_ caller: Caller) -> [MCPServerSession.ServedTool] {
+    /// The operation table as the catalog calls it: with the caller's token, a run's steps as progress.
+    func operation(_ caller: Caller) -> OspreyToolCatalog.Operation {
         let operations = self.operations
-        return OspreyToolCatalog.tools { name, fields in
+        return { name, fields, progress in
             guard let operation = operations[name] else { throw MCPError.toolFailed("no operation \(name)") }
+            var caller = caller
+            caller.onRunEvent = { _, event in
+                let (type, data) = AgentRunner.frame(event)
+                progress.tick(type == "text_delta" ? data["text"]?.stringValue ?? "" : "\(type): \(data.canonicalJSON)")
+            }
             do {
                 return try await operation.call(Fields(json: fields), caller: caller)
             } catch let error as APIError {
+                if error.code == "not_found", name.hasSuffix(".get") || name == "sessions.messages" {
+                    throw MCPResourceNotFound(uri: "\(name) \(fields["id"] ?? fields["session"] ?? .null)")
+                }
                 throw MCPError.toolFailed("\(error.code): \(error.message)")
             }
         }

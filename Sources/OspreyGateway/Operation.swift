@@ -46,8 +46,15 @@ struct Caller: Sendable {
     /// Hears an agent run's progress (deltas, tool calls); a door that cannot stream leaves it a no-op.
     var onRunEvent: @Sendable (Session.ID, AgentEvent) async throws -> Void = { _, _ in }
 
-    /// Who is acting, for the ledger: `user:<token name>` or `anonymous`.
-    var actor: Principal { token.map { .user($0.name) } ?? .anonymous }
+    /// The door's own session the call came through (`mcp:<session>`), when it has one.
+    var door: String?
+
+    /// Who is acting, for the ledger: `user:<token name>` or `anonymous`, and `/<door session>` after it when the
+    /// call came through one (`user:ci/mcp:mcp_…`).
+    var actor: Principal {
+        let principal = token.map { Principal.user($0.name) } ?? .anonymous
+        return door.map { principal.through($0) } ?? principal
+    }
 }
 
 /// An operation's typed request, decoded from ``Fields`` after unknown fields were refused.

@@ -1,14 +1,16 @@
 public import Foundation
 public import Logging
 public import OspreyCore
+public import OspreyTools
 import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A client of one MCP server over stdio: it starts the server, initializes the session, lists its tools and calls
-/// them; a server that dies is started again, with back-off, at the next call.
+/// A client of one MCP server, over stdio (a child process it supervises) or Streamable HTTP: it starts the server or
+/// the session, initializes it, lists the server's tools, resources and prompts and uses them; a server that dies
+/// (or a session the server forgets) is started again, with back-off, at the next call.
 ///
 /// Requests wait for their answer with a deadline: a call that outlives it fails with a clear error and the server
 /// is told with `notifications/cancelled`, as it is when the caller is cancelled. Requests from the server are
@@ -17,6 +19,12 @@ public final class MCPClient: Sendable {
     /// How to run the server and how long to wait for it.
     public struct Configuration: Sendable {
         public var name: String
+        /// An HTTP server's endpoint; nil runs `command` over stdio.
+        public var url: URL?
+        /// Headers sent with every HTTP request (an API key of the server's own).
+        public var headers: [String: String] = [:]
+        /// Where an HTTP server may be reached: its host, and a private address only if named here.
+        public var egress = EgressPolicy()
         public var command: String
         public var arguments: [String]
         /// The whole environment the server sees (nothing is inherited).
@@ -45,6 +53,21 @@ public final class MCPClient: Sendable {
             self.timeout = timeout
             self.startTimeout = startTimeout
         }
+
+        /// An HTTP server at `url`; `egress` must allow its host (and name a private address to reach one).
+        public init(
+            name: String,
+            url: URL,
+            headers: [String: String] = [:],
+            egress: EgressPolicy,
+            timeout: Duration = .seconds(60),
+            startTimeout: Duration = .seconds(30)
+        ) {
+            self.init(name: name, command: "", timeout: timeout, startTimeout: startTimeout)
+            self.url = url
+            self.headers = headers
+            self.egress = egress
+        }
     }
 
     /// A tool as the server describes it.
@@ -62,7 +85,7 @@ public final class MCPClient: Sendable {
     private let state = Mutex(State())
 
     struct State {
-        var connection: StdioConnection?
+        var connection: (any MCPTransport)?
         /// The start in progress (spawn and `initialize`), which every caller arriving meanwhile waits for.
         var starting: Task<Void, any Error>?
         var pending: [Int: CheckedContinuation<JSONValue, any Error>] = [:]
@@ -76,6 +99,10 @@ public final class MCPClient: Sendable {
         var crashes = 0
         var stopped = false
         var toolsChanged = false
+        /// What the server said it offers at `initialize` (`tools`, `resources`, `prompts`, ...).
+        var capabilities: JSONValue = [:]
+        /// Who hears a request's progress notifications, by progress token (the request's id).
+        var progress: [Int: @Sendable (String) -> Void] = [:]
     }
 
     public init(_ configuration: Configuration, logger: Logger = Logger(label: "osprey.mcp")) {
@@ -91,34 +118,49 @@ public final class MCPClient: Sendable {
     /// Whether the server said its tool list changed since it was read.
     public var toolsChanged: Bool { state.withLock { $0.toolsChanged } }
 
+    /// Whether the server said at `initialize` that it offers `capability` (`resources`, `prompts`).
+    public func offers(_ capability: String) -> Bool { state.withLock { $0.capabilities[capability] != nil } }
+
     /// Starts the server (if it is not running) and returns its tools.
     public func connect() async throws -> [RemoteTool] {
         try await ensureRunning()
         var tools: [RemoteTool] = []
-        var cursor: String?
-        repeat {
-            let page = try await request("tools/list", params: cursor.map { ["cursor": .string($0)] } ?? [:])
-            for tool in page["tools"]?.arrayValue ?? [] {
-                guard let name = tool["name"]?.stringValue else { continue }
-                tools.append(
-                    RemoteTool(
-                        name: name,
-                        description: tool["description"]?.stringValue ?? "",
-                        inputSchema: tool["inputSchema"] ?? ["type": "object"]
-                    )
+        for tool in try await pages("tools/list", key: "tools") {
+            guard let name = tool["name"]?.stringValue else { continue }
+            tools.append(
+                RemoteTool(
+                    name: name,
+                    description: tool["description"]?.stringValue ?? "",
+                    inputSchema: tool["inputSchema"] ?? ["type": "object"]
                 )
-            }
-            cursor = page["nextCursor"]?.stringValue
-        } while cursor != nil && tools.count < 10_000
+            )
+        }
         state.withLock { $0.toolsChanged = false }
         return tools
     }
 
     /// Calls a tool; its text content joined, or ``MCPError/toolFailed(_:)`` when the server says the call failed.
-    public func callTool(_ name: String, arguments: JSONValue) async throws -> String {
+    /// `progress` hears the server's progress notifications for the call (their message, or `n/total`).
+    public func callTool(
+        _ name: String,
+        arguments: JSONValue,
+        progress: (@Sendable (String) -> Void)? = nil
+    ) async throws -> String {
         try await ensureRunning()
-        let result = try await request("tools/call", params: ["name": .string(name), "arguments": arguments])
-        let text = (result["content"]?.arrayValue ?? []).map { item -> String in
+        let result = try await request(
+            "tools/call",
+            params: ["name": .string(name), "arguments": arguments],
+            progress: progress
+        )
+        let text = Self.text(of: result["content"]?.arrayValue ?? [])
+        let output = text.isEmpty ? (result["structuredContent"]?.canonicalJSON ?? "") : text
+        if result["isError"]?.boolValue == true { throw MCPError.toolFailed(output) }
+        return output
+    }
+
+    /// Content items as text: text as it is, an embedded resource's text, anything else named.
+    static func text(of content: [JSONValue]) -> String {
+        content.map { item -> String in
             switch item["type"]?.stringValue {
             case "text": item["text"]?.stringValue ?? ""
             case "resource":
@@ -126,9 +168,52 @@ public final class MCPClient: Sendable {
             case let kind: "[\(kind ?? "unknown") content, \(item["mimeType"]?.stringValue ?? "no type")]"
             }
         }.joined(separator: "\n")
-        let output = text.isEmpty ? (result["structuredContent"]?.canonicalJSON ?? "") : text
-        if result["isError"]?.boolValue == true { throw MCPError.toolFailed(output) }
-        return output
+    }
+
+    /// The server's resources (`uri`, `name`, `description`, `mimeType` objects), every page.
+    public func listResources() async throws -> [JSONValue] {
+        try await ensureRunning()
+        return try await pages("resources/list", key: "resources")
+    }
+
+    /// A resource's text contents joined (a binary one is named, not inlined).
+    public func readResource(_ uri: String) async throws -> String {
+        try await ensureRunning()
+        let result = try await request("resources/read", params: ["uri": .string(uri)])
+        return (result["contents"]?.arrayValue ?? []).map { item in
+            item["text"]?.stringValue
+                ?? "[binary resource \(item["uri"]?.stringValue ?? uri), \(item["mimeType"]?.stringValue ?? "no type")]"
+        }.joined(separator: "\n")
+    }
+
+    /// The server's prompts (`name`, `description`, `arguments` objects), every page.
+    public func listPrompts() async throws -> [JSONValue] {
+        try await ensureRunning()
+        return try await pages("prompts/list", key: "prompts")
+    }
+
+    /// A prompt's messages, one `role: text` paragraph each.
+    public func getPrompt(_ name: String, arguments: [String: String]) async throws -> String {
+        try await ensureRunning()
+        let result = try await request(
+            "prompts/get",
+            params: ["name": .string(name), "arguments": .object(arguments.mapValues(JSONValue.string))]
+        )
+        return (result["messages"]?.arrayValue ?? []).map { message in
+            let content = message["content"].map { $0.arrayValue ?? [$0] } ?? []
+            return "\(message["role"]?.stringValue ?? "user"): \(Self.text(of: content))"
+        }.joined(separator: "\n\n")
+    }
+
+    private func pages(_ method: String, key: String) async throws -> [JSONValue] {
+        var items: [JSONValue] = []
+        var cursor: String?
+        repeat {
+            let page = try await request(method, params: cursor.map { ["cursor": .string($0)] } ?? [:])
+            items += page[key]?.arrayValue ?? []
+            cursor = page["nextCursor"]?.stringValue
+        } while cursor != nil && items.count < 10_000
+        return items
     }
 
     /// Stops the server; calls in flight fail.
@@ -178,14 +263,33 @@ public final class MCPClient: Sendable {
     }
 
     private func start() async throws {
-        let connection = try StdioConnection(
-            command: configuration.command,
-            arguments: configuration.arguments,
-            environment: configuration.environment,
-            directory: configuration.directory,
-            onMessage: { [weak self] message in self?.receive(message) },
-            onExit: { [weak self] reason in self?.exited(reason) }
-        )
+        let onMessage: @Sendable (Result<JSONValue, StdioConnectionError>) -> Void = { [weak self] message in
+            self?.receive(message)
+        }
+        let onExit: @Sendable (String) -> Void = { [weak self] reason in self?.exited(reason) }
+        let connection: any MCPTransport
+        if let url = configuration.url {
+            do {
+                connection = try StreamableHTTPConnection(
+                    url: url,
+                    headers: configuration.headers,
+                    egress: configuration.egress,
+                    onMessage: onMessage,
+                    onExit: onExit
+                )
+            } catch let error as ToolArgumentError {
+                throw MCPError.unavailable("MCP server '\(configuration.name)': \(error.description)")
+            }
+        } else {
+            connection = try StdioConnection(
+                command: configuration.command,
+                arguments: configuration.arguments,
+                environment: configuration.environment,
+                directory: configuration.directory,
+                onMessage: onMessage,
+                onExit: onExit
+            )
+        }
         // Only one start runs at a time (``ensureRunning()``); a stop may have come meanwhile.
         let stopped = state.withLock { state in
             if !state.stopped { state.connection = connection }
@@ -209,13 +313,14 @@ public final class MCPClient: Sendable {
                 "\(answer["serverInfo"]?["name"]?.stringValue ?? "?") \(answer["serverInfo"]?["version"]?.stringValue ?? "")"
             state.withLock { state in
                 state.serverInfo = info
+                state.capabilities = answer["capabilities"] ?? [:]
                 state.crashes = 0  // the back-off grows only with crashes in a row
             }
             connection.send(["jsonrpc": "2.0", "method": "notifications/initialized"])
             logger.info(
                 "MCP server started",
                 metadata: [
-                    "pid": "\(connection.pid)", "server": "\(info)",
+                    "transport": "\(connection.summary)", "server": "\(info)",
                     "protocol": "\(answer["protocolVersion"]?.stringValue ?? "?")",
                 ]
             )
@@ -226,10 +331,22 @@ public final class MCPClient: Sendable {
     }
 
     /// Sends a request and waits for its answer, the deadline, or the caller's cancellation.
-    func request(_ method: String, timeout: Duration? = nil, params: JSONValue) async throws -> JSONValue {
+    func request(
+        _ method: String,
+        timeout: Duration? = nil,
+        params: JSONValue,
+        progress: (@Sendable (String) -> Void)? = nil
+    ) async throws -> JSONValue {
         let (id, connection) = state.withLock { state in
             defer { state.nextID += 1 }
+            if let progress { state.progress[state.nextID] = progress }
             return (state.nextID, state.connection)
+        }
+        defer { if progress != nil { _ = state.withLock { $0.progress.removeValue(forKey: id) } } }
+        var params = params
+        if progress != nil, var object = params.objectValue {
+            object["_meta"] = ["progressToken": .int(id)]
+            params = .object(object)
         }
         guard let connection else { throw MCPError.unavailable("MCP server '\(configuration.name)' is not running") }
         let timeout = timeout ?? configuration.timeout
@@ -306,6 +423,14 @@ public final class MCPClient: Sendable {
                 state.withLock { $0.connection }?.send(answer)
             } else if method == "notifications/tools/list_changed" {
                 state.withLock { $0.toolsChanged = true }
+            } else if method == "notifications/progress", let token = value["params"]?["progressToken"]?.intValue,
+                let hear = state.withLock({ $0.progress[token] })
+            {
+                let params = value["params"] ?? [:]
+                let amount = [params["progress"], params["total"]].compactMap { $0?.canonicalJSON }.joined(
+                    separator: "/"
+                )
+                hear(params["message"]?.stringValue ?? amount)
             }
             return
         }
@@ -368,4 +493,25 @@ public enum MCPError: Error, Hashable, Sendable, CustomStringConvertible {
         case .toolFailed(let output): output
         }
     }
+}
+
+/// How a client reaches an MCP server: a child's standard streams, or Streamable HTTP.
+public protocol MCPTransport: Sendable {
+    /// Sends one message; false when it cannot be sent (the server does not read, the connection stopped).
+    @discardableResult func send(_ message: JSONValue) -> Bool
+    func stop() async
+    /// The server's last words on stderr (stdio only).
+    var stderr: [String] { get }
+    /// What the log says the transport is (`pid 4242`, a URL).
+    var summary: String { get }
+}
+
+extension StdioConnection: MCPTransport {
+    public func stop() async { await stop(grace: .seconds(2)) }
+    public var summary: String { "stdio, pid \(pid)" }
+}
+
+extension StreamableHTTPConnection: MCPTransport {
+    public var stderr: [String] { [] }
+    public var summary: String { "http \(url.absoluteString)" }
 }

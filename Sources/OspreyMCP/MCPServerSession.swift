@@ -1,26 +1,27 @@
 public import OspreyCore
 import Synchronization
 
-/// One MCP session on Osprey's server side, whatever carries it (stdio today): JSON-RPC messages in, answers out.
+/// One MCP session on Osprey's server side, whatever carries it: JSON-RPC messages in, answers out.
 ///
-/// It speaks the 2025-06-18 revision (and accepts 2025-03-26 and 2024-11-05 from older hosts), offers tools only,
-/// and answers every malformed or unknown message with the JSON-RPC error the specification names: -32700 for text
-/// that is not JSON, -32600 for a batch or a message that is not a request, -32601 for an unknown method, -32602
-/// for an unknown tool or bad parameters. A tool that fails answers with `isError` and its message. A request the
-/// host cancels (`notifications/cancelled`) stops its call and gets no answer.
+/// It speaks the 2025-06-18 revision (and accepts 2025-03-26 and 2024-11-05 from older hosts) and offers tools,
+/// resources (with templates and subscriptions) and prompts. Every malformed or unknown message gets the JSON-RPC
+/// error the specification names: -32700 for text that is not JSON, -32600 for a batch or a message that is not a
+/// request, -32601 for an unknown method, -32602 for an unknown tool, prompt or resource or bad parameters. A tool
+/// that fails answers with `isError` and its message. A request that names a `progressToken` hears
+/// `notifications/progress` while it runs. A request the host cancels (`notifications/cancelled`) stops.
 public final class MCPServerSession: Sendable {
     /// A tool the session offers: what the host sees, and what a call does.
     public struct ServedTool: Sendable {
         public var name: String
         public var description: String
         public var inputSchema: JSONValue
-        public var call: @Sendable (JSONValue) async throws -> String
+        public var call: @Sendable (JSONValue, MCPProgress) async throws -> String
 
         public init(
             name: String,
             description: String,
             inputSchema: JSONValue,
-            call: @escaping @Sendable (JSONValue) async throws -> String
+            call: @escaping @Sendable (JSONValue, MCPProgress) async throws -> String
         ) {
             self.name = name
             self.description = description
@@ -29,35 +30,96 @@ public final class MCPServerSession: Sendable {
         }
     }
 
+    /// A prompt the session offers: its arguments, and the messages it expands to.
+    public struct ServedPrompt: Sendable {
+        public var name: String
+        public var description: String
+        /// Each argument's name, description and whether it is required.
+        public var arguments: [(name: String, description: String, required: Bool)]
+        public var messages: @Sendable ([String: String]) async throws -> [JSONValue]
+
+        public init(
+            name: String,
+            description: String,
+            arguments: [(name: String, description: String, required: Bool)],
+            messages: @escaping @Sendable ([String: String]) async throws -> [JSONValue]
+        ) {
+            self.name = name
+            self.description = description
+            self.arguments = arguments
+            self.messages = messages
+        }
+    }
+
+    /// The resources the session offers: a listing, templates for the rest, and how a URI is read.
+    public struct ServedResources: Sendable {
+        /// `{uri, name, description?, mimeType?}` objects.
+        public var list: @Sendable () async throws -> [JSONValue]
+        /// `{uriTemplate, name, description?, mimeType?}` objects (RFC 6570 level 1).
+        public var templates: [JSONValue]
+        /// The `contents` of a URI (`{uri, mimeType, text}` objects); ``MCPResourceNotFound`` for an unknown one.
+        public var read: @Sendable (String) async throws -> [JSONValue]
+
+        public init(
+            list: @escaping @Sendable () async throws -> [JSONValue],
+            templates: [JSONValue],
+            read: @escaping @Sendable (String) async throws -> [JSONValue]
+        ) {
+            self.list = list
+            self.templates = templates
+            self.read = read
+        }
+    }
+
     public static let protocolVersions = ["2025-06-18", "2025-03-26", "2024-11-05"]
 
     private let tools: [String: ServedTool]
     private let order: [String]
+    private let prompts: [String: ServedPrompt]
+    private let promptOrder: [String]
+    private let resources: ServedResources?
     private let serverName: String
     private let version: String
     private let instructions: String?
-    private let state = Mutex<(initialized: Bool, running: [String: Task<Void, Never>])>((false, [:]))
-    /// Where answers go (a line on stdout for stdio); called from any task, one message at a time per call.
+    /// How often a request with a progress token hears that it is still running, when nothing else was said.
+    private let heartbeat: Duration
+    private let state = Mutex(State())
+    /// Where messages that answer no request go (a line on stdout for stdio, the GET stream for HTTP).
     private let send: @Sendable (JSONValue) -> Void
+
+    struct State {
+        var initialized = false
+        var running: [String: Task<Void, Never>] = [:]
+        var subscriptions: Set<String> = []
+    }
 
     public init(
         tools: [ServedTool],
+        resources: ServedResources? = nil,
+        prompts: [ServedPrompt] = [],
         serverName: String = "osprey",
         version: String,
         instructions: String? = nil,
+        heartbeat: Duration = .seconds(10),
         send: @escaping @Sendable (JSONValue) -> Void
     ) {
         var table: [String: ServedTool] = [:]
         for tool in tools where table[tool.name] == nil { table[tool.name] = tool }
         self.tools = table
         self.order = tools.map(\.name).filter { table[$0] != nil }
+        var promptTable: [String: ServedPrompt] = [:]
+        for prompt in prompts where promptTable[prompt.name] == nil { promptTable[prompt.name] = prompt }
+        self.prompts = promptTable
+        self.promptOrder = prompts.map(\.name).filter { promptTable[$0] != nil }
+        self.resources = resources
         self.serverName = serverName
         self.version = version
         self.instructions = instructions
+        self.heartbeat = heartbeat
         self.send = send
     }
 
-    /// Handles one line from the host. Requests that call tools run in their own task, so a slow call does not hold
+    /// Handles one line from the host. Requests that do work run in their own task, so a slow call does not hold
     /// the session; everything else is answered before this returns.
     public func receive(line bytes: [UInt8]) {
         let message: JSONValue
@@ -69,16 +131,39 @@ public final class MCPServerSession: Sendable {
         receive(message)
     }
 
-    public func receive(_ message: JSONValue) { handle(message, reply: send, ownChannel: true) }
+    /// Handles one message; answers and progress go to the session's own channel.
+    public func receive(_ message: JSONValue) { handle(message, reply: send) }
 
-    /// Handles one message whose answer, if it has one, goes to `reply` (a transport that answers each request on
-    /// its own, such as an HTTP POST). A request's answer always comes, once: a call the host cancels is answered
-    /// with error -32800.
+    /// Handles one message whose answer and progress, if it has them, go to `reply` (a transport that answers each
+    /// request on its own, such as an HTTP POST); the answer is the last message. A request's answer always comes,
+    /// once: a call the host cancels is answered with error -32800.
     public func receive(_ message: JSONValue, reply: @escaping @Sendable (JSONValue) -> Void) {
-        handle(message, reply: reply, ownChannel: false)
+        handle(message, reply: reply, answerCancelled: true)
     }
 
-    private func handle(_ message: JSONValue, reply send: @escaping @Sendable (JSONValue) -> Void, ownChannel: Bool) {
+    /// The URIs the host subscribed to.
+    public var subscriptions: Set<String> { state.withLock { $0.subscriptions } }
+
+    /// Tells the host that a resource changed, if it subscribed to it.
+    public func resourceUpdated(_ uri: String) {
+        guard state.withLock({ $0.subscriptions.contains(uri) }) else { return }
+        send(["jsonrpc": "2.0", "method": "notifications/resources/updated", "params": ["uri": .string(uri)]])
+    }
+
+    /// Cancels every request in flight (the transport closed).
+    public func close() {
+        let running = state.withLock { state in
+            defer { state.running.removeAll() }
+            return Array(state.running.values)
+        }
+        for task in running { task.cancel() }
+    }
+
+    private func handle(
+        _ message: JSONValue,
+        reply send: @escaping @Sendable (JSONValue) -> Void,
+        answerCancelled: Bool = false
+    ) {
         guard let object = message.objectValue else {
             let what = message.arrayValue != nil ? "batches are not supported in protocol 2025-06-18" : "not an object"
             return send(Self.error(id: .null, code: -32600, "Invalid request: \(what)"))
@@ -96,27 +181,34 @@ public final class MCPServerSession: Sendable {
         guard id.stringValue != nil || id.intValue != nil else {
             return send(Self.error(id: .null, code: -32600, "Invalid request: the id must be a string or an integer"))
         }
+        guard params.objectValue != nil else {
+            return send(Self.error(id: id, code: -32602, "Invalid params: 'params' must be an object"))
+        }
+        func answer(_ result: JSONValue) { send(["jsonrpc": "2.0", "id": id, "result": result]) }
         switch method {
         case "initialize":
             let asked = params["protocolVersion"]?.stringValue ?? ""
             let version = Self.protocolVersions.contains(asked) ? asked : Self.protocolVersions[0]
             state.withLock { $0.initialized = true }
+            var capabilities: [String: JSONValue] = ["tools": ["listChanged": false]]
+            if resources != nil { capabilities["resources"] = ["subscribe": true, "listChanged": false] }
+            if !prompts.isEmpty { capabilities["prompts"] = ["listChanged": false] }
             var result: [String: JSONValue] = [
                 "protocolVersion": .string(version),
-                "capabilities": ["tools": ["listChanged": false]],
+                "capabilities": .object(capabilities),
                 "serverInfo": ["name": .string(serverName), "version": .string(self.version)],
             ]
             if let instructions { result["instructions"] = .string(instructions) }
-            send(["jsonrpc": "2.0", "id": id, "result": .object(result)])
+            answer(.object(result))
         case "ping":
-            send(["jsonrpc": "2.0", "id": id, "result": [:]])
+            answer([:])
         case _ where !state.withLock({ $0.initialized }):
             send(Self.error(id: id, code: -32600, "Invalid request: initialize first"))
         case "tools/list":
             let listed = order.compactMap { tools[$0] }.map { tool -> JSONValue in
                 ["name": .string(tool.name), "description": .string(tool.description), "inputSchema": tool.inputSchema]
             }
-            send(["jsonrpc": "2.0", "id": id, "result": ["tools": .array(listed)]])
+            answer(["tools": .array(listed)])
         case "tools/call":
             guard let name = params["name"]?.stringValue else {
                 return send(Self.error(id: id, code: -32602, "Invalid params: 'name' is required"))
@@ -128,26 +220,137 @@ public final class MCPServerSession: Sendable {
             guard arguments.objectValue != nil else {
                 return send(Self.error(id: id, code: -32602, "Invalid params: 'arguments' must be an object"))
             }
-            let key = id.canonicalJSON
-            // Registered before it can finish, so its answer always finds it.
-            state.withLock { state in
-                state.running[key] = Task { [send] in
-                    let result: JSONValue
-                    do {
-                        let text = try await tool.call(arguments)
-                        result = ["content": [["type": "text", "text": .string(text)]], "isError": false]
-                    } catch is CancellationError {
-                        _ = self.state.withLock { $0.running.removeValue(forKey: key) }
-                        return  // cancelled by the host: no answer, as the specification asks
-                    } catch {
-                        result = ["content": [["type": "text", "text": .string("\(error)")]], "isError": true]
-                    }
-                    let current = self.state.withLock { $0.running.removeValue(forKey: key) }
-                    if current != nil { send(["jsonrpc": "2.0", "id": id, "result": result]) }
+            run(id: id, params: params, reply: send, answerCancelled: answerCancelled) { progress in
+                do {
+                    let text = try await tool.call(arguments, progress)
+                    return ["content": [["type": "text", "text": .string(text)]], "isError": false]
+                } catch let error as CancellationError {
+                    throw error
+                } catch {
+                    return ["content": [["type": "text", "text": .string("\(error)")]], "isError": true]
                 }
             }
+        case "prompts/list":
+            let listed = promptOrder.compactMap { prompts[$0] }.map { prompt -> JSONValue in
+                let arguments = prompt.arguments.map { argument -> JSONValue in
+                    [
+                        "name": .string(argument.name), "description": .string(argument.description),
+                        "required": .bool(argument.required),
+                    ]
+                }
+                return [
+                    "name": .string(prompt.name), "description": .string(prompt.description),
+                    "arguments": .array(arguments),
+                ]
+            }
+            answer(["prompts": .array(listed)])
+        case "prompts/get":
+            guard let name = params["name"]?.stringValue, let prompt = prompts[name] else {
+                return send(Self.error(id: id, code: -32602, "Unknown prompt: \(params["name"]?.stringValue ?? "")"))
+            }
+            var arguments: [String: String] = [:]
+            for (key, value) in params["arguments"]?.objectValue ?? [:] {
+                guard let text = value.stringValue else {
+                    return send(Self.error(id: id, code: -32602, "Invalid params: argument '\(key)' must be a string"))
+                }
+                arguments[key] = text
+            }
+            for argument in prompt.arguments where argument.required && arguments[argument.name] == nil {
+                return send(Self.error(id: id, code: -32602, "Invalid params: argument '\(argument.name)' is required"))
+            }
+            run(id: id, params: params, reply: send, answerCancelled: answerCancelled) { [arguments] _ in
+                ["description": .string(prompt.description), "messages": .array(try await prompt.messages(arguments))]
+            }
+        case "resources/list", "resources/templates/list", "resources/read", "resources/subscribe",
+            "resources/unsubscribe":
+            guard let resources else { return send(Self.error(id: id, code: -32601, "Method not found: \(method)")) }
+            resource(
+                method,
+                id: id,
+                params: params,
+                resources: resources,
+                reply: send,
+                answerCancelled: answerCancelled
+            )
         default:
             send(Self.error(id: id, code: -32601, "Method not found: \(method)"))
+        }
+    }
+
+    private func resource(
+        _ method: String,
+        id: JSONValue,
+        params: JSONValue,
+        resources: ServedResources,
+        reply send: @escaping @Sendable (JSONValue) -> Void,
+        answerCancelled: Bool
+    ) {
+        if method == "resources/templates/list" {
+            return send(["jsonrpc": "2.0", "id": id, "result": ["resourceTemplates": .array(resources.templates)]])
+        }
+        if method == "resources/list" {
+            return run(id: id, params: params, reply: send, answerCancelled: answerCancelled) { _ in
+                ["resources": .array(try await resources.list())]
+            }
+        }
+        guard let uri = params["uri"]?.stringValue, !uri.isEmpty, uri.utf8.count <= 4096 else {
+            return send(Self.error(id: id, code: -32602, "Invalid params: 'uri' is required"))
+        }
+        switch method {
+        case "resources/subscribe":
+            state.withLock { _ = $0.subscriptions.insert(uri) }
+            send(["jsonrpc": "2.0", "id": id, "result": [:]])
+        case "resources/unsubscribe":
+            state.withLock { _ = $0.subscriptions.remove(uri) }
+            send(["jsonrpc": "2.0", "id": id, "result": [:]])
+        default:
+            run(id: id, params: params, reply: send, answerCancelled: answerCancelled) { _ in
+                ["contents": .array(try await resources.read(uri))]
+            }
+        }
+    }
+
+    /// Runs a request's work in a task of its own, registered before it can finish (so its answer always finds
+    /// it): the answer, or the JSON-RPC error its failure maps to; nothing, or -32800, when it is cancelled.
+    private func run(
+        id: JSONValue,
+        params: JSONValue,
+        reply send: @escaping @Sendable (JSONValue) -> Void,
+        answerCancelled: Bool,
+        work: @escaping @Sendable (MCPProgress) async throws -> JSONValue
+    ) {
+        let key = id.canonicalJSON
+        let progress = MCPProgress(token: params["_meta"]?["progressToken"], send: send)
+        let heartbeat = self.heartbeat
+        state.withLock { state in
+            state.running[key] = Task {
+                let ticker: Task<Void, any Error>? =
+                    progress.isActive
+                    ? Task {
+                        while true {
+                            try await Task.sleep(for: heartbeat)
+                            progress.tick("still working")
+                        }
+                    } : nil
+                defer { ticker?.cancel() }
+                var answer: JSONValue?
+                do {
+                    answer = ["jsonrpc": "2.0", "id": id, "result": try await work(progress)]
+                } catch is CancellationError {
+                    answer = nil
+                } catch let error as MCPResourceNotFound {
+                    answer = Self.error(id: id, code: -32002, "Resource not found: \(error.uri)")
+                } catch let error as MCPInvalidParams {
+                    answer = Self.error(id: id, code: -32602, "Invalid params: \(error.message)")
+                } catch {
+                    answer = Self.error(id: id, code: -32603, "\(error)")
+                }
+                let current = self.state.withLock { $0.running.removeValue(forKey: key) }
+                if let answer, current != nil { return send(answer) }
+                // Cancelled by the host: no answer on a channel of its own, as the specification asks; a transport
+                // that waits for one answer per request gets -32800.
+                if answerCancelled { send(Self.error(id: id, code: -32800, "Request cancelled")) }
+            }
         }
     }
 
@@ -170,4 +373,48 @@ public final class MCPServerSession: Sendable {
     static func error(id: JSONValue, code: Int, _ message: String) -> JSONValue {
         ["jsonrpc": "2.0", "id": id, "error": ["code": .int(code), "message": .string(message)]]
     }
+}
+
+/// How a request reports progress to the host: a no-op unless the request named a `progressToken`. The progress
+/// number rises by one with each report, as the specification asks it to rise.
+public final class MCPProgress: Sendable {
+    private let token: JSONValue?
+    private let send: @Sendable (JSONValue) -> Void
+    private let count = Mutex(0)
+
+    public init(token: JSONValue?, send: @escaping @Sendable (JSONValue) -> Void) {
+        self.token = token.flatMap { $0.stringValue != nil || $0.intValue != nil ? $0 : nil }
+        self.send = send
+    }
+
+    /// A reporter that says nothing.
+    public static let silent = MCPProgress(token: nil, send: { _ in })
+
+    public var isActive: Bool { token != nil }
+
+    /// Reports one more step, with what is happening.
+    public func tick(_ message: String) {
+        guard let token else { return }
+        let progress = count.withLock { count in
+            count += 1
+            return count
+        }
+        send([
+            "jsonrpc": "2.0", "method": "notifications/progress",
+            "params": ["progressToken": token, "progress": .int(progress), "message": .string(message)],
+        ])
+    }
+}
+
+/// A resource URI the server does not have (JSON-RPC error -32002).
+public struct MCPResourceNotFound: Error, Sendable, CustomStringConvertible {
+    public var uri: String
+    public init(uri: String) { self.uri = uri }
+    public var description: String { "not found: \(uri)" }
+}
+
+/// Parameters the server refuses (JSON-RPC error -32602).
+public struct MCPInvalidParams: Error, Sendable {
+    public var message: String
+    public init(_ message: String) { self.message = message }
 }

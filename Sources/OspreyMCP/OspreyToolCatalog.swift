@@ -84,8 +84,10 @@ public enum OspreyToolCatalog {
         return id
     }
 
-    /// One of the gateway's operations, by name and fields, as a door calls it; its answer is the REST body.
-    public typealias Operation = @Sendable (_ name: String, _ fields: [String: JSONValue]) async throws -> JSONValue
+    /// One of the gateway's operations, by name and fields, as a door calls it; its answer is the REST body. A run
+    /// an operation starts (`sessions.send`) reports its steps to `progress`.
+    public typealias Operation =
+        @Sendable (_ name: String, _ fields: [String: JSONValue], _ progress: MCPProgress) async throws -> JSONValue
 
     /// The served tools, each a call (or two) of `operation`; `agent` is who `ask_agent` talks to when the host
     /// names nobody.
@@ -96,8 +98,9 @@ public enum OspreyToolCatalog {
                 name: entry.name,
                 description: entry.description,
                 inputSchema: entry.inputSchema
-            ) {
-                try await perform(entry.name, $0, agent: agent, operation: operation).canonicalJSON
+            ) { arguments, progress in
+                try await perform(entry.name, arguments, agent: agent, progress: progress, operation: operation)
+                    .canonicalJSON
             }
         }
     }
@@ -106,30 +109,153 @@ public enum OspreyToolCatalog {
         _ tool: String,
         _ arguments: JSONValue,
         agent: String,
+        progress: MCPProgress = .silent,
         operation: Operation
-    ) async throws
-        -> JSONValue
-    {
+    ) async throws -> JSONValue {
         let fields = arguments.objectValue ?? [:]
+        func call(_ name: String, _ fields: [String: JSONValue]) async throws -> JSONValue {
+            try await operation(name, fields, progress)
+        }
         switch tool {
         case "ask_agent":
             guard let message = arguments["message"] else { throw MCPError.toolFailed("'message' is required") }
             var session = try arguments["session"].map { _ in try id(arguments, key: "session") }
             if session == nil {
                 let agent = arguments["agent"] ?? .string(agent)
-                session = try await operation("sessions.create", ["agent": agent, "title": "mcp host"])["id"]?
-                    .stringValue
+                session = try await call("sessions.create", ["agent": agent, "title": "mcp host"])["id"]?.stringValue
             }
             guard let session else { throw MCPError.toolFailed("no session was created") }
-            let reply = try await operation("sessions.send", ["session": .string(session), "content": message])
+            let reply = try await call("sessions.send", ["session": .string(session), "content": message])
             return ["response": reply["response"] ?? "", "session_id": .string(session)]
-        case "submit_task": return try await operation("tasks.submit", fields)
-        case "check_task": return try await operation("tasks.get", ["id": .string(try id(arguments))])
-        case "cancel_task": return try await operation("tasks.cancel", ["id": .string(try id(arguments))])
-        case "search_memory": return try await operation("memory.search", fields)
-        case "store_memory": return try await operation("memory.store", fields.merging(storedMemoryMarks) { $1 })
-        case "list_approvals": return try await operation("approvals.list", [:])
+        case "submit_task": return try await call("tasks.submit", fields)
+        case "check_task": return try await call("tasks.get", ["id": .string(try id(arguments))])
+        case "cancel_task": return try await call("tasks.cancel", ["id": .string(try id(arguments))])
+        case "search_memory": return try await call("memory.search", fields)
+        case "store_memory": return try await call("memory.store", fields.merging(storedMemoryMarks) { $1 })
+        case "list_approvals": return try await call("approvals.list", [:])
         default: throw MCPError.toolFailed("no tool \(tool)")
+        }
+    }
+
+    // MARK: Resources
+
+    /// The resource templates: a memory, a session's transcript, a task and its result.
+    public static let resourceTemplates: [JSONValue] = [
+        [
+            "uriTemplate": "osprey://memory/{id}", "name": "memory", "mimeType": "application/json",
+            "description": "One long-term memory: its Markdown content and metadata.",
+        ],
+        [
+            "uriTemplate": "osprey://sessions/{id}/transcript", "name": "session transcript",
+            "mimeType": "application/json", "description": "A session's messages, oldest first.",
+        ],
+        [
+            "uriTemplate": "osprey://tasks/{id}", "name": "task", "mimeType": "application/json",
+            "description": "A background task: status, transcript session and result.",
+        ],
+    ]
+
+    /// The ledger's verification: whether every event's hash and the chain hold.
+    public static let auditURI = "osprey://audit/verify"
+
+    /// The served resources, each read through `operation`: the ledger's verification, the latest sessions and
+    /// tasks, and by template any memory, transcript or task.
+    public static func resources(operation: @escaping Operation) -> MCPServerSession.ServedResources {
+        MCPServerSession.ServedResources(
+            list: {
+                var listed: [JSONValue] = [
+                    [
+                        "uri": .string(auditURI), "name": "ledger verification", "mimeType": "application/json",
+                        "description": "Whether the hash chain of Osprey's ledger verifies.",
+                    ]
+                ]
+                let sessions = try await operation("sessions.list", ["limit": 20], .silent)
+                for session in sessions["sessions"]?.arrayValue ?? [] {
+                    guard let id = session["id"]?.stringValue else { continue }
+                    let title = session["title"]?.stringValue ?? ""
+                    listed.append([
+                        "uri": .string("osprey://sessions/\(id)/transcript"), "mimeType": "application/json",
+                        "name": .string("transcript \(id)" + (title.isEmpty ? "" : " (\(title))")),
+                    ])
+                }
+                let tasks = try await operation("tasks.list", ["limit": 20], .silent)
+                for task in tasks["tasks"]?.arrayValue ?? [] {
+                    guard let id = task["id"]?.stringValue else { continue }
+                    listed.append([
+                        "uri": .string("osprey://tasks/\(id)"), "mimeType": "application/json",
+                        "name": .string("task \(id) (\(task["status"]?.stringValue ?? ""))"),
+                    ])
+                }
+                return listed
+            },
+            templates: resourceTemplates,
+            read: { uri in
+                let body: JSONValue
+                switch try route(uri) {
+                case .audit: body = try await operation("audit.verify", [:], .silent)
+                case .memory(let id): body = try await operation("memory.get", ["id": .string(id)], .silent)
+                case .transcript(let id):
+                    body = try await operation("sessions.messages", ["session": .string(id), "limit": 1000], .silent)
+                case .task(let id): body = try await operation("tasks.get", ["id": .string(id)], .silent)
+                }
+                return [["uri": .string(uri), "mimeType": "application/json", "text": .string(body.canonicalJSON)]]
+            }
+        )
+    }
+
+    enum Resource: Equatable {
+        case audit
+        case memory(String)
+        case transcript(String)
+        case task(String)
+    }
+
+    /// What a URI names; ``MCPResourceNotFound`` unless it is one of the templates with a plain id.
+    static func route(_ uri: String) throws -> Resource {
+        if uri == auditURI { return .audit }
+        guard uri.hasPrefix("osprey://") else { throw MCPResourceNotFound(uri: uri) }
+        let parts = uri.dropFirst("osprey://".count).split(separator: "/", omittingEmptySubsequences: false)
+        func plain(_ id: Substring) throws -> String {
+            guard id.range(of: "^[A-Za-z0-9_-]{1,64}$", options: .regularExpression) != nil else {
+                throw MCPResourceNotFound(uri: uri)
+            }
+            return String(id)
+        }
+        switch (parts.first, parts.count) {
+        case ("memory", 2): return .memory(try plain(parts[1]))
+        case ("tasks", 2): return .task(try plain(parts[1]))
+        case ("sessions", 3) where parts[2] == "transcript": return .transcript(try plain(parts[1]))
+        default: throw MCPResourceNotFound(uri: uri)
+        }
+    }
+
+    /// The URIs whose content an event changes, for `resources/subscribe`.
+    public static func resourcesChanged(by event: Event) -> [String] {
+        var uris = [auditURI]
+        let kind = event.type.rawValue
+        if let session = event.session, kind.hasPrefix("message.") || kind.hasPrefix("session.") {
+            uris.append("osprey://sessions/\(session.rawValue)/transcript")
+        }
+        if let task = event.task, kind.hasPrefix("task.") { uris.append("osprey://tasks/\(task.rawValue)") }
+        if kind.hasPrefix("memory."), let id = event.payload["id"]?.stringValue { uris.append("osprey://memory/\(id)") }
+        return uris
+    }
+
+    // MARK: Prompts
+
+    /// One prompt per agent: it asks the host's model to hand a request to that agent through `ask_agent`.
+    public static func prompts(agents: [(name: String, model: String)]) -> [MCPServerSession.ServedPrompt] {
+        agents.map { agent in
+            MCPServerSession.ServedPrompt(
+                name: agent.name,
+                description: "Hand a request to the Osprey agent '\(agent.name)' (model \(agent.model)).",
+                arguments: [("request", "What the agent should do", true)]
+            ) { arguments in
+                let text =
+                    "Use Osprey's ask_agent tool with agent \"\(agent.name)\" for the request below, then report "
+                    + "its answer.\n\n\(arguments["request"] ?? "")"
+                return [["role": "user", "content": ["type": "text", "text": .string(text)]]]
+            }
         }
     }
 }

@@ -1,5 +1,5 @@
 public import AsyncHTTPClient
-import Foundation
+public import Foundation
 import NIOCore
 import NIOHTTP1
 public import OspreyCore
@@ -110,7 +110,7 @@ public struct HTTPFetch: Tool {
     }
 
     /// The host and the one address a request may go to, or why not.
-    static func check(_ url: URL, egress: EgressPolicy) throws -> (host: String, address: IPAddress) {
+    public static func check(_ url: URL, egress: EgressPolicy) throws -> (host: String, address: IPAddress) {
         guard let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https" else {
             throw ToolArgumentError(description: "only http and https URLs can be fetched")
         }

@@ -66,7 +66,7 @@ struct MCPServeTests {
                     #"[{"jsonrpc":"2.0","id":2,"method":"ping"}]"#,
                     #"{"jsonrpc":"2.0","id":3,"method":"initialize","params":{"protocolVersion":"1999-01-01","capabilities":{}}}"#,
                     #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-                    #"{"jsonrpc":"2.0","id":4,"method":"resources/list"}"#,
+                    #"{"jsonrpc":"2.0","id":4,"method":"completion/complete"}"#,
                     #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"check_task","arguments":"x"}}"#,
                     #"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#,
                     #"{"jsonrpc":"2.0","id":6,"method":"ping"}"#,
@@ -75,7 +75,7 @@ struct MCPServeTests {
             #expect(result.status == 0, "\(result.stderr)")
             let answers = try result.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
             func answer(_ id: JSONValue) -> JSONValue? { answers.first { $0["id"] == id } }
-            #expect(answer(1)?["error"]?["code"] == -32600)  // before initialize
+            #expect(answer(1)?["error"]?["code"] == -32600, "\(answers)")  // before initialize
             let nulls = answers.filter { $0["id"] == .null }.compactMap { $0["error"]?["code"]?.intValue }
             #expect(nulls.sorted() == [-32700, -32600, -32600].sorted())  // not JSON, a batch, an object id
             #expect(answer(3)?["result"]?["protocolVersion"] == "2025-06-18")

@@ -167,7 +167,7 @@ struct MCPHTTPDoorTests {
                 #expect($0.json["result"]?["tools"]?.arrayValue?.count == 7)
             }
             try await client.execute(uri: "/api/mcp", method: .get, headers: known) {
-                #expect($0.status == .methodNotAllowed)
+                #expect($0.status == .notAcceptable)  // the session's stream is an event stream
             }
             try await client.execute(uri: "/api/mcp", method: .delete, headers: known) {
                 #expect($0.status == .noContent)
