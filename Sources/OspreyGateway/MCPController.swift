@@ -341,7 +341,9 @@ struct MCPController {
             }
             do {
                 return try await operation.call(Fields(json: fields), caller: caller)
-            } catch let error as APIError {
+            } catch {
+                // The REST door's reading of the failure, so both doors say the same.
+                guard let error = APIError.from(error) else { throw error }
                 if error.code == "not_found", name.hasSuffix(".get") || name == "sessions.messages" {
                     throw MCPResourceNotFound(uri: "\(name) \(fields["id"] ?? fields["session"] ?? .null)")
                 }

@@ -191,12 +191,20 @@ public enum OspreyToolCatalog {
             templates: resourceTemplates,
             read: { uri in
                 let body: JSONValue
-                switch try route(uri) {
-                case .audit: body = try await operation("audit.verify", [:], .silent)
-                case .memory(let id): body = try await operation("memory.get", ["id": .string(id)], .silent)
-                case .transcript(let id):
-                    body = try await operation("sessions.messages", ["session": .string(id), "limit": 1000], .silent)
-                case .task(let id): body = try await operation("tasks.get", ["id": .string(id)], .silent)
+                do {
+                    switch try route(uri) {
+                    case .audit: body = try await operation("audit.verify", [:], .silent)
+                    case .memory(let id): body = try await operation("memory.get", ["id": .string(id)], .silent)
+                    case .transcript(let id):
+                        body = try await operation(
+                            "sessions.messages",
+                            ["session": .string(id), "limit": 1000],
+                            .silent
+                        )
+                    case .task(let id): body = try await operation("tasks.get", ["id": .string(id)], .silent)
+                    }
+                } catch is MCPResourceNotFound {
+                    throw MCPResourceNotFound(uri: uri)
                 }
                 return [["uri": .string(uri), "mimeType": "application/json", "text": .string(body.canonicalJSON)]]
             }

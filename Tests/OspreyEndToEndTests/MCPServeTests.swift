@@ -51,6 +51,20 @@ struct MCPServeTests {
             #expect(seen["bad_id_text"]?.stringValue?.contains("must be an id") == true)
             #expect(seen["missing_error"] == true)
             #expect(seen["unknown_tool"]?.stringValue?.contains("Unknown tool: no_such_tool") == true)
+            // Progress while the agent ran, the transcript resource and its update, templates, prompts.
+            #expect(seen["progress"]?.arrayValue?.isEmpty == false, "\(seen)")
+            #expect(seen["updates"]?.arrayValue?.contains(seen["transcript_uri"] ?? .null) == true, "\(seen)")
+            #expect(seen["transcript"]?.stringValue?.contains("Again") == true)
+            #expect(seen["resources"]?.arrayValue?.contains("osprey://audit/verify") == true)
+            #expect(seen["resources"]?.arrayValue?.contains(seen["transcript_uri"] ?? .null) == true)
+            #expect(
+                seen["templates"]
+                    == ["osprey://memory/{id}", "osprey://sessions/{id}/transcript", "osprey://tasks/{id}"]
+            )
+            #expect(seen["verify"]?["ok"] == true)
+            #expect(seen["missing_resource"]?.stringValue?.contains("not found") == true, "\(seen)")
+            #expect(seen["prompts"]?.arrayValue?.contains("default") == true)
+            #expect(seen["prompt"]?.stringValue?.contains("ask_agent") == true)
             // What the host did is in the ledger, through the gateway's API like any client's.
             let events = try await osprey.run(["events", "--home", home.path, "--limit", "200"])
             #expect(events.stdout.contains("memory.stored"))

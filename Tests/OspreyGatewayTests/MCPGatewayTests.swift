@@ -105,9 +105,32 @@ struct MCPHTTPDoorTests {
             #expect(seen["bad_id_error"] == true)
             #expect(seen["missing_error"] == true)
             #expect(seen["unknown_tool"]?.stringValue?.contains("Unknown tool: no_such_tool") == true)
+            // Progress while the agent ran, the transcript resource and its update, templates, prompts.
+            #expect(seen["progress"]?.arrayValue?.isEmpty == false, "\(seen)")
+            #expect(seen["updates"]?.arrayValue?.contains(seen["transcript_uri"] ?? .null) == true, "\(seen)")
+            #expect(seen["transcript"]?.stringValue?.contains("Again") == true)
+            #expect(seen["resources"]?.arrayValue?.contains("osprey://audit/verify") == true)
+            #expect(seen["resources"]?.arrayValue?.contains(seen["transcript_uri"] ?? .null) == true)
+            #expect(
+                seen["templates"]
+                    == ["osprey://memory/{id}", "osprey://sessions/{id}/transcript", "osprey://tasks/{id}"]
+            )
+            #expect(seen["verify"]?["ok"] == true)
+            #expect(seen["missing_resource"]?.stringValue?.contains("not found") == true, "\(seen)")
+            #expect(seen["prompts"]?.arrayValue?.contains("default") == true)
+            #expect(seen["prompt"]?.stringValue?.contains("ask_agent") == true)
             // The stored memory went through memory.store with the host's marks: untrusted content from a tool.
             let hits = try await gateway.kernel.memory.search("heron north pond", limit: 1)
             #expect(hits.first?.record.trust == .untrusted)
+            // The ledger names the MCP session as the actor: the token's holder, through that session.
+            let stored = try await gateway.kernel.store.ledger.events(
+                after: 0,
+                filter: EventFilter(type: "memory.stored"),
+                limit: 10
+            )
+            #expect(stored.count == 1)
+            #expect(stored.first?.actor.rawValue.hasPrefix("user:") == true)
+            #expect(stored.first?.actor.rawValue.contains("/mcp:mcp_") == true, "\(stored.first?.actor.rawValue ?? "")")
         }
     }
 

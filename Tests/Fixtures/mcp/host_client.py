@@ -33,17 +33,57 @@ async def main() -> None:
 
 async def drive(read, write) -> dict:
     seen = {}
-    async with ClientSession(read, write) as session:
+    updated = asyncio.Event()
+    updates = []
+
+    async def on_message(message) -> None:
+        root = getattr(message, "root", message)
+        if getattr(root, "method", "") == "notifications/resources/updated":
+            updates.append(str(root.params.uri))
+            updated.set()
+
+    async with ClientSession(read, write, message_handler=on_message) as session:
         init = await session.initialize()
         seen["server"] = init.server_info.name
         seen["protocol"] = init.protocol_version
         seen["tools"] = sorted(tool.name for tool in (await session.list_tools()).tools)
-        first = await session.call_tool("ask_agent", {"message": "Say hello"})
+        progress = []
+
+        async def on_progress(amount, total, message) -> None:
+            progress.append(message or str(amount))
+
+        first = await session.call_tool("ask_agent", {"message": "Say hello"}, progress_callback=on_progress)
+        seen["progress"] = progress
         answer = json.loads(texts(first))
         seen["answer"] = answer["response"]
         seen["first_error"] = first.is_error
+        transcript = f"osprey://sessions/{answer['session_id']}/transcript"
+        await session.subscribe_resource(transcript)
         again = await session.call_tool("ask_agent", {"message": "Again", "session": answer["session_id"]})
         seen["same_session"] = json.loads(texts(again))["session_id"] == answer["session_id"]
+        try:
+            await asyncio.wait_for(updated.wait(), 10)
+        except TimeoutError:
+            pass
+        seen["updates"] = sorted(set(updates))
+        seen["transcript_uri"] = transcript
+        read = await session.read_resource(transcript)
+        seen["transcript"] = "".join(getattr(item, "text", "") for item in read.contents)
+        resources = await session.list_resources()
+        seen["resources"] = [str(resource.uri) for resource in resources.resources]
+        templates = await session.list_resource_templates()
+        seen["templates"] = sorted(template.uri_template for template in templates.resource_templates)
+        verify = await session.read_resource("osprey://audit/verify")
+        seen["verify"] = json.loads(verify.contents[0].text)
+        try:
+            await session.read_resource("osprey://memory/no_such_memory")
+            seen["missing_resource"] = "no error"
+        except Exception as error:
+            seen["missing_resource"] = str(error)
+        prompts = await session.list_prompts()
+        seen["prompts"] = sorted(prompt.name for prompt in prompts.prompts)
+        prompt = await session.get_prompt("default", {"request": "Count the herons"})
+        seen["prompt"] = prompt.messages[0].content.text
         stored = await session.call_tool("store_memory", {"content": "The heron nests by the north pond."})
         seen["stored_error"] = stored.is_error
         found = await session.call_tool("search_memory", {"query": "heron north pond"})
