@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import OspreyAgent
 import OspreyCore
 import OspreyGateway
 import OspreyMCP
@@ -131,6 +132,59 @@ struct MCPHTTPDoorTests {
             #expect(stored.count == 1)
             #expect(stored.first?.actor.rawValue.hasPrefix("user:") == true)
             #expect(stored.first?.actor.rawValue.contains("/mcp:mcp_") == true, "\(stored.first?.actor.rawValue ?? "")")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aCallThatNeedsAHumanWaitsWithProgressAndAHostThatGivesUpCancelsIt()
+        async throws
+    {
+        // Given an agent whose every tool call waits for a human,
+        var config = OspreyConfig()
+        var agent = OspreyConfig.Agent()
+        agent.model = "scripted/test"
+        agent.tools = ["write_file"]
+        agent.approval = "manual"
+        config.agents["default"] = agent
+        config.approvals.timeoutSeconds = 60
+        let provider = ScriptedProvider(messages: [
+            .toolCall("write_file", #"{"path":"note.txt","content":"first"}"#),
+            .assistant("The note is written."),
+            .toolCall("write_file", #"{"path":"note.txt","content":"second"}"#, id: "call_2"),
+            .assistant("never reached"),
+        ])
+        let gateway = try await TestGateway(config: config, provider: provider)
+        let workspace = gateway.kernel.runtime.workspace.root
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            let url = "http://127.0.0.1:\(port)/mcp"
+            async let host = runPython([Self.hostClient, "http", url, TestGateway.adminToken, "approval"])
+            // when a human approves the first call while the host waits,
+            let pending = try await ApprovalSamples.pending(gateway.store)
+            #expect(pending.tool == "write_file")
+            _ = try await gateway.kernel.runtime.approvals.resolve(pending.id, grant: true, by: .user("human"))
+            let result = try await host
+            #expect(result.status == 0, "\(result.stderr.suffix(2000))")
+            let seen = try JSONValue.parse(result.stdout.split(separator: "\n").last.map(String.init) ?? "")
+            // then the host heard the wait as progress and got the answer;
+            #expect(seen["waited"] == true, "\(seen)")
+            #expect(seen["answer"] == "The note is written.")
+            // the second call, which the host gave up on, was cancelled: its run stopped and nothing was written;
+            #expect(seen["abandoned"]?.stringValue != "no error", "\(seen)")
+            #expect(seen["alive"] == 7)
+            let deadline = ContinuousClock.now + .seconds(20)
+            var interrupted: [Event] = []
+            while interrupted.isEmpty, ContinuousClock.now < deadline {
+                interrupted = try await gateway.store.ledger.events(
+                    after: 0,
+                    filter: EventFilter(type: "tool.call.interrupted"),
+                    limit: 10
+                )
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(interrupted.count == 1)
+            #expect(interrupted.first?.payload["reason"] == "cancelled")
+            let note = try String(contentsOf: workspace.appendingPathComponent("note.txt"), encoding: .utf8)
+            #expect(note == "first")
         }
     }
 

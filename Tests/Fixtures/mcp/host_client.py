@@ -2,7 +2,10 @@
 `osprey mcp serve` over stdio. Prints one JSON object with what it saw.
 
 usage: host_client.py stdio OSPREY_BINARY HOME
-       host_client.py http URL TOKEN        (Streamable HTTP, the gateway's /api/mcp)
+       host_client.py http URL TOKEN [approval]   (Streamable HTTP, the gateway's /mcp)
+
+`approval` asks an agent whose tool call waits for a human (the test approves it meanwhile), then asks again and
+gives up after three seconds, which cancels the call.
 """
 import asyncio
 import json
@@ -27,7 +30,10 @@ async def main() -> None:
         client = create_mcp_http_client(headers={"Authorization": f"Bearer {sys.argv[3]}"})
         async with client:
             async with streamable_http_client(sys.argv[2], http_client=client) as streams:
-                seen = await drive(streams[0], streams[1])
+                if sys.argv[4:] == ["approval"]:
+                    seen = await approval(streams[0], streams[1])
+                else:
+                    seen = await drive(streams[0], streams[1])
     print(json.dumps(seen))
 
 
@@ -98,6 +104,27 @@ async def drive(read, write) -> dict:
             seen["unknown_tool"] = "no error"
         except Exception as error:  # the SDK raises the JSON-RPC error
             seen["unknown_tool"] = str(error)
+    return seen
+
+
+async def approval(read, write) -> dict:
+    seen = {}
+    async with ClientSession(read, write) as session:
+        await session.initialize()
+        progress = []
+
+        async def on_progress(amount, total, message) -> None:
+            progress.append(message or "")
+
+        first = await session.call_tool("ask_agent", {"message": "write the note"}, progress_callback=on_progress)
+        seen["answer"] = json.loads(texts(first))["response"]
+        seen["waited"] = any(message.startswith("approval_requested") for message in progress)
+        try:
+            await session.call_tool("ask_agent", {"message": "write it again"}, read_timeout_seconds=3)
+            seen["abandoned"] = "no error"
+        except Exception as error:
+            seen["abandoned"] = str(error) or type(error).__name__
+        seen["alive"] = len((await session.list_tools()).tools)
     return seen
 
 
