@@ -164,3 +164,52 @@ public func runPython(_ arguments: [String]) async throws -> ProcessOutput {
     process.waitUntilExit()
     return ProcessOutput(status: process.terminationStatus, stdout: printed, stderr: logged)
 }
+
+/// A Python server (an interop peer: an MCP server on Streamable HTTP, ...) run in the background on a loopback port.
+public final class PythonServer: Sendable {
+    private let process: Process
+    public let port: Int
+
+    /// Starts `python3 ARGS` and returns once something accepts connections on 127.0.0.1:`port`.
+    public init(_ arguments: [String], port: Int, startTimeout: Duration = .seconds(30)) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3"] + arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        self.port = port
+        let deadline = ContinuousClock.now + startTimeout
+        while !Self.accepts(port) {
+            guard process.isRunning, ContinuousClock.now < deadline else {
+                stop()
+                throw ProcessFailure(message: "python3 \(arguments.joined(separator: " ")) did not listen on \(port)")
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Ends the server (SIGKILL) and reaps it.
+    public func stop() {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
+
+    static func accepts(_ port: Int) -> Bool {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+}

@@ -150,4 +150,75 @@ struct MCPClientTests {
         #expect(echo.untrusted)
         #expect(!echo.isError)
     }
+
+    /// The fixture over Streamable HTTP on a loopback port, and a client allowed to reach it.
+    static func httpFixture(timeout: Duration = .seconds(20)) async throws -> (PythonServer, MCPClient) {
+        let port = freeLoopbackPort()
+        let server = try await PythonServer([fixture, "http", String(port)], port: port)
+        let client = MCPClient(
+            MCPClient.Configuration(
+                name: "web",
+                url: try #require(URL(string: "http://127.0.0.1:\(port)/mcp")),
+                egress: EgressPolicy(allowedHosts: ["127.0.0.1"], allowedPrivateAddresses: ["127.0.0.1"]),
+                timeout: timeout
+            )
+        )
+        return (server, client)
+    }
+
+    @Test(.timeLimit(.minutes(1))) func talksStreamableHTTPWithSSEAnswersToAFastMCPServer() async throws {
+        let (server, client) = try await Self.httpFixture()
+        defer { server.stop() }
+        let tools = try await client.connect()
+        #expect(Set(tools.map(\.name)).isSuperset(of: ["echo", "add", "progress", "grow"]))
+        #expect(try await client.callTool("echo", arguments: ["text": "over http"]) == "over http")
+        #expect(try await client.callTool("add", arguments: ["a": 1, "b": 2]) == "3")
+        // Progress notifications reach whoever asked, in order, before the answer.
+        let heard = Collected()
+        #expect(try await client.callTool("progress", arguments: ["steps": 3]) { heard.append(.string($0)) } == "3 steps")
+        #expect(heard.frames == ["step 1", "step 2", "step 3"])
+        // Resources, a template's resource and prompts.
+        #expect(client.offers("resources") && client.offers("prompts"))
+        let resources = try await client.listResources()
+        #expect(resources.contains { $0["uri"] == "fixture://greeting" })
+        #expect(try await client.readResource("fixture://greeting") == "Hello from a resource.")
+        #expect(try await client.readResource("fixture://notes/heron") == "Note heron.")
+        let prompts = try await client.listPrompts()
+        #expect(prompts.contains { $0["name"] == "review" })
+        #expect(try await client.getPrompt("review", arguments: ["code": "x = 1"]).contains("review this code:\nx = 1"))
+        // A changed tool list reaches the client over the session's own stream.
+        _ = try await client.callTool("grow", arguments: [:])
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !client.toolsChanged, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(client.toolsChanged)
+        #expect(try await client.connect().contains { $0.name == "reverse" })
+        await client.stop()
+    }
+
+    @Test(.timeLimit(.minutes(1))) func anHTTPServerIsReachedOnlyThroughTheSSRFGuardAndAHungCallTimesOut()
+        async throws
+    {
+        let (server, client) = try await Self.httpFixture(timeout: .seconds(3))
+        defer { server.stop() }
+        let url = try #require(client.configuration.url)
+        // Not on the allowlist, or allowed but loopback without an explicit allowance: refused before connecting.
+        for egress in [EgressPolicy(), EgressPolicy(allowedHosts: ["127.0.0.1"])] {
+            let refused = MCPClient(MCPClient.Configuration(name: "web", url: url, egress: egress))
+            await #expect {
+                try await refused.connect()
+            } throws: { error in
+                guard case .unavailable(let message)? = error as? MCPError else { return false }
+                return message.contains("allowlist") || message.contains("refused to connect")
+            }
+        }
+        _ = try await client.connect()
+        await #expect {
+            try await client.callTool("slow", arguments: ["seconds": 30])
+        } throws: { error in
+            guard case .timedOut(_, let method, _)? = error as? MCPError else { return false }
+            return method == "tools/call"
+        }
+        #expect(try await client.callTool("echo", arguments: ["text": "after"]) == "after")
+        await client.stop()
+    }
 }
