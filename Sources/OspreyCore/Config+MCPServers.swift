@@ -5,9 +5,17 @@ extension OspreyConfig {
     public struct MCPServer: Hashable, Sendable {
         /// Lower-case letters, digits, `-` and `_` (no `__`): the prefix of its tools, `name__tool`.
         public var name: String
-        /// `stdio`: the gateway runs `command` with `args` as a supervised child.
+        /// `stdio`: the gateway runs `command` with `args` as a supervised child. `http`: it connects to `url`
+        /// (Streamable HTTP) through the SSRF guard.
         public var transport = "stdio"
         public var command: String
+        /// An `http` server's endpoint.
+        public var url: String?
+        /// Headers sent to an `http` server (its own API key); values may be `${secret:NAME}` or `${env:VAR}`.
+        public var headers: [String: String] = [:]
+        /// Private or loopback IP literals an `http` server may be reached at (an explicit allowance; none by
+        /// default, so a URL that resolves to one is refused).
+        public var privateAddresses: [String] = []
         public var args: [String] = []
         /// The child's whole environment besides `PATH`, `HOME` and `LANG`; values may be `${secret:NAME}` or
         /// `${env:VAR}`, resolved when the server starts.
@@ -40,7 +48,7 @@ extension ConfigReader {
                 section: section,
                 known: [
                     "name", "transport", "command", "args", "env", "trust", "tools_allow", "tools_deny",
-                    "timeout_seconds",
+                    "timeout_seconds", "url", "headers", "private_addresses",
                 ]
             )
             guard let name = try string(table, "name", section: section),
@@ -54,29 +62,29 @@ extension ConfigReader {
                 throw ConfigError("config.toml: two mcp_servers are named '\(name)'")
             }
             let transport = try string(table, "transport", section: section) ?? "stdio"
-            guard transport == "stdio" else {
-                throw ConfigError(
-                    "config.toml: \(section).transport \"\(transport)\" is not supported yet: only \"stdio\""
-                )
+            var server = OspreyConfig.MCPServer(name: name, command: "")
+            server.transport = transport
+            switch transport {
+            case "stdio":
+                guard let command = try string(table, "command", section: section), !command.isEmpty else {
+                    throw ConfigError("config.toml: \(section).command is required for a stdio server")
+                }
+                server.command = command
+            case "http":
+                guard let url = try string(table, "url", section: section),
+                    let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
+                    parsed.host?.isEmpty == false
+                else {
+                    throw ConfigError("config.toml: \(section).url is required for an http server: an http(s) URL")
+                }
+                server.url = url
+                server.privateAddresses = try strings(table, "private_addresses", section: section) ?? []
+            default:
+                throw ConfigError("config.toml: \(section).transport must be \"stdio\" or \"http\"")
             }
-            guard let command = try string(table, "command", section: section), !command.isEmpty else {
-                throw ConfigError("config.toml: \(section).command is required for a stdio server")
-            }
-            var server = OspreyConfig.MCPServer(name: name, command: command)
             server.args = try strings(table, "args", section: section) ?? []
-            if let env = table["env"] {
-                guard let variables = env.objectValue else {
-                    throw ConfigError("config.toml: \(section).env must be a table of strings")
-                }
-                for (key, value) in variables {
-                    guard let text = value.stringValue,
-                        key.range(of: "^[A-Za-z_][A-Za-z0-9_]*$", options: .regularExpression) != nil
-                    else {
-                        throw ConfigError("config.toml: \(section).env.\(key) must be a string with a valid name")
-                    }
-                    server.env[key] = text
-                }
-            }
+            server.env = try variables(table, "env", section: section, names: "^[A-Za-z_][A-Za-z0-9_]*$")
+            server.headers = try variables(table, "headers", section: section, names: "^[A-Za-z0-9-]{1,64}$")
             let trust = try string(table, "trust", section: section) ?? "untrusted"
             guard ["trusted", "untrusted"].contains(trust) else {
                 throw ConfigError("config.toml: \(section).trust must be \"trusted\" or \"untrusted\"")
@@ -89,5 +97,26 @@ extension ConfigReader {
             }
             return server
         }
+    }
+
+    /// A table of strings whose keys match `names` (environment variables, header names).
+    private func variables(
+        _ table: [String: JSONValue],
+        _ key: String,
+        section: String,
+        names: String
+    ) throws -> [String: String] {
+        guard let value = table[key] else { return [:] }
+        guard let entries = value.objectValue else {
+            throw ConfigError("config.toml: \(section).\(key) must be a table of strings")
+        }
+        var result: [String: String] = [:]
+        for (name, value) in entries {
+            guard let text = value.stringValue, name.range(of: names, options: .regularExpression) != nil else {
+                throw ConfigError("config.toml: \(section).\(key).\(name) must be a string with a valid name")
+            }
+            result[name] = text
+        }
+        return result
     }
 }

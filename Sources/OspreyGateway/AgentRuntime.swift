@@ -16,7 +16,12 @@ import Synchronization
 public final class AgentRuntime: Sendable {
     public let router: Router
     public let meter: Meter
-    public let toolbox: Toolbox
+    /// Every tool an agent may be granted: the built-in ones, the services', and the MCP servers' current ones.
+    public var toolbox: Toolbox { extraTools.map { Toolbox(tools + $0()) } ?? fixedToolbox }
+    private let tools: [any Tool]
+    private let fixedToolbox: Toolbox
+    /// Tools that come and go while the gateway runs (an MCP server's, after it says its list changed).
+    private let extraTools: (@Sendable () -> [any Tool])?
     public let workspace: Workspace
     public let config: OspreyConfig
     public let localModel: LocalModelServer?
@@ -32,8 +37,8 @@ public final class AgentRuntime: Sendable {
     public let recall: (@Sendable (String) async -> Recall?)?
 
     /// Builds the runtime; `providers` overrides the configured ones (tests pass scripted providers), `services`
-    /// are the tools that reach the kernel's services, `confinement` where tools act (built from the config when
-    /// nil).
+    /// are the tools that reach the kernel's services, `extraTools` those that change while the gateway runs (read
+    /// at each run), `confinement` where tools act (built from the config when nil).
     public init(
         config: OspreyConfig,
         store: Store,
@@ -41,13 +46,16 @@ public final class AgentRuntime: Sendable {
         providers: [String: any ModelProvider]? = nil,
         toolbox: [any Tool] = Toolbox.builtInTools,
         services: [any Tool] = [],
+        extraTools: (@Sendable () -> [any Tool])? = nil,
         recall: (@Sendable (String) async -> Recall?)? = nil,
         retry: RetryPolicy = RetryPolicy(),
         confinement: Confinement? = nil
     ) throws {
         self.config = config
         self.store = store
-        self.toolbox = Toolbox(toolbox + services)
+        self.tools = toolbox + services
+        self.fixedToolbox = Toolbox(toolbox + services)
+        self.extraTools = extraTools
         self.recall = recall
         let confinement = try confinement ?? Confinement(config: config, home: home)
         self.workspace = confinement.workspace

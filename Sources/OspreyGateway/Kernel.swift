@@ -91,13 +91,17 @@ public struct Kernel: Sendable {
                 SubmitTask(store: store), CheckTask(store: store), CancelTask(store: store), ListTasks(store: store),
                 ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store), ListSchedules(store: store),
                 StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory),
-            ] + mcp.tools
+            ]
+        // An MCP server's tools change when it says so: each run reads them as they are.
+        var mcpTools: (@Sendable () -> [any Tool])?
+        if !mcp.clients.isEmpty { mcpTools = { mcp.tools } }
         let runtime = try AgentRuntime(
             config: config,
             store: store,
             home: home,
             providers: providers,
             services: services,
+            extraTools: mcpTools,
             recall: recall,
             confinement: confinement
         )

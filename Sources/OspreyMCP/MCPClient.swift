@@ -101,6 +101,8 @@ public final class MCPClient: Sendable {
         var toolsChanged = false
         /// What the server said it offers at `initialize` (`tools`, `resources`, `prompts`, ...).
         var capabilities: JSONValue = [:]
+        /// Told when the server says its tool list changed.
+        var onToolsChanged: (@Sendable () -> Void)?
         /// Who hears a request's progress notifications, by progress token (the request's id).
         var progress: [Int: @Sendable (String) -> Void] = [:]
     }
@@ -117,6 +119,11 @@ public final class MCPClient: Sendable {
 
     /// Whether the server said its tool list changed since it was read.
     public var toolsChanged: Bool { state.withLock { $0.toolsChanged } }
+
+    /// Calls `handler` each time the server says its tool list changed (``connect()`` lists it again).
+    public func whenToolsChange(_ handler: @escaping @Sendable () -> Void) {
+        state.withLock { $0.onToolsChanged = handler }
+    }
 
     /// Whether the server said at `initialize` that it offers `capability` (`resources`, `prompts`).
     public func offers(_ capability: String) -> Bool { state.withLock { $0.capabilities[capability] != nil } }
@@ -174,6 +181,12 @@ public final class MCPClient: Sendable {
     public func listResources() async throws -> [JSONValue] {
         try await ensureRunning()
         return try await pages("resources/list", key: "resources")
+    }
+
+    /// The server's resource templates (`uriTemplate`, `name`, `description` objects), every page.
+    public func listResourceTemplates() async throws -> [JSONValue] {
+        try await ensureRunning()
+        return try await pages("resources/templates/list", key: "resourceTemplates")
     }
 
     /// A resource's text contents joined (a binary one is named, not inlined).
@@ -422,7 +435,11 @@ public final class MCPClient: Sendable {
                     ]
                 state.withLock { $0.connection }?.send(answer)
             } else if method == "notifications/tools/list_changed" {
-                state.withLock { $0.toolsChanged = true }
+                let handler = state.withLock { state in
+                    state.toolsChanged = true
+                    return state.onToolsChanged
+                }
+                handler?()
             } else if method == "notifications/progress", let token = value["params"]?["progressToken"]?.intValue,
                 let hear = state.withLock({ $0.progress[token] })
             {

@@ -2,26 +2,45 @@ import Foundation
 public import Logging
 public import OspreyCore
 public import OspreyTools
+import Synchronization
 
 /// The MCP servers of `[[mcp_servers]]`, started with the gateway: the tools agents may be granted
-/// (`server__tool`), and a way to stop the servers at shutdown.
+/// (`server__tool`, and `server__read_resource` / `server__get_prompt` for a server that offers resources or
+/// prompts), kept current when a server says its tool list changed, and a way to stop the servers at shutdown.
 ///
-/// A server that cannot start or answer (a missing command, a crash, a timeout) is logged and offers no tools; the
-/// gateway starts anyway. An agent gets a server's tools only when its `tools` names them or grants `server__*`.
+/// A server that cannot start or answer (a missing command, a refused URL, a crash, a timeout) is logged and offers
+/// no tools; the gateway starts anyway. An agent gets a server's tools only when its `tools` names them or grants
+/// `server__*`.
 public final class MCPServers: Sendable {
     public let clients: [MCPClient]
-    public let tools: [any Tool]
     /// Why each server that offers no tools offers none.
     public let failures: [String: String]
+    private let servers: [OspreyConfig.MCPServer]
+    private let current: Mutex<[String: [any Tool]]>
+    private let logger: Logger
 
-    public init(clients: [MCPClient], tools: [any Tool], failures: [String: String]) {
+    init(
+        servers: [OspreyConfig.MCPServer],
+        clients: [MCPClient],
+        tools: [String: [any Tool]],
+        failures: [String: String],
+        logger: Logger
+    ) {
+        self.servers = servers
         self.clients = clients
-        self.tools = tools
+        self.current = Mutex(tools)
         self.failures = failures
+        self.logger = logger
     }
 
-    /// Starts every server at once and lists its tools. `resolve` turns an `env` value (`${secret:…}`,
-    /// `${env:…}` or a literal) into the text the child sees.
+    /// Every connected server's tools as they are now, server by server in config order.
+    public var tools: [any Tool] {
+        let current = current.withLock { $0 }
+        return servers.flatMap { current[$0.name] ?? [] }
+    }
+
+    /// Starts every server at once and lists its tools. `resolve` turns a `${secret:…}` or `${env:…}` reference in
+    /// an `env` or `headers` value into its text.
     public static func start(
         _ servers: [OspreyConfig.MCPServer],
         directory: String,
@@ -31,55 +50,34 @@ public final class MCPServers: Sendable {
         var prepared: [(OspreyConfig.MCPServer, MCPClient)] = []
         var failures: [String: String] = [:]
         for server in servers {
-            // The gateway's PATH (so `npx`, `uvx` or a virtualenv's python are found as the user's shell finds
-            // them), a HOME in the workspace, and what `env` names: no other variable of the gateway's.
-            let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-            var environment = ["PATH": path, "HOME": directory, "LANG": "C.UTF-8"]
             do {
-                for (key, value) in server.env { environment[key] = try resolve(value) }
+                prepared.append((server, MCPClient(try configuration(server, directory, resolve), logger: logger)))
             } catch {
                 failures[server.name] = "\(error)"
                 logger.error("MCP server not started", metadata: ["mcp.server": "\(server.name)", "error": "\(error)"])
-                continue
             }
-            let configuration = MCPClient.Configuration(
-                name: server.name,
-                command: server.command,
-                arguments: server.args,
-                environment: environment,
-                directory: directory,
-                timeout: .seconds(server.timeoutSeconds)
-            )
-            prepared.append((server, MCPClient(configuration, logger: logger)))
         }
-        let listed = await withTaskGroup(of: (String, Result<[MCPClient.RemoteTool], any Error>).self) { group in
+        let listed = await withTaskGroup(of: (String, Result<[any Tool], any Error>).self) { group in
             for (server, client) in prepared {
                 group.addTask {
-                    do { return (server.name, .success(try await client.connect())) } catch {
+                    do { return (server.name, .success(try await Self.tools(of: server, client))) } catch {
                         return (server.name, .failure(error))
                     }
                 }
             }
-            var results: [String: Result<[MCPClient.RemoteTool], any Error>] = [:]
+            var results: [String: Result<[any Tool], any Error>] = [:]
             for await (name, result) in group { results[name] = result }
             return results
         }
-        var tools: [any Tool] = []
+        var tools: [String: [any Tool]] = [:]
         for (server, client) in prepared {
             switch listed[server.name] {
-            case .success(let remote)?:
-                var seen: Set<String> = []
-                for tool in remote.sorted(by: { $0.name < $1.name }) {
-                    if let allow = server.toolsAllow, !allow.contains(tool.name) { continue }
-                    if server.toolsDeny.contains(tool.name) { continue }
-                    let name = MCPTool.agentName(server: server.name, tool: tool.name)
-                    guard seen.insert(name).inserted else { continue }
-                    tools.append(MCPTool(client: client, tool: tool, name: name, trusted: server.trust == "trusted"))
-                }
+            case .success(let offered)?:
+                tools[server.name] = offered
                 logger.info(
                     "MCP server connected",
                     metadata: [
-                        "mcp.server": "\(server.name)", "tools": "\(seen.count)", "server": "\(client.serverInfo)",
+                        "mcp.server": "\(server.name)", "tools": "\(offered.count)", "server": "\(client.serverInfo)",
                     ]
                 )
             case .failure(let error)?:
@@ -92,10 +90,111 @@ public final class MCPServers: Sendable {
                 break
             }
         }
-        return MCPServers(clients: prepared.map(\.1), tools: tools, failures: failures)
+        let started = MCPServers(
+            servers: prepared.map(\.0),
+            clients: prepared.map(\.1),
+            tools: tools,
+            failures: failures,
+            logger: logger
+        )
+        for (server, client) in prepared {
+            client.whenToolsChange { [weak started] in
+                Task { await started?.refresh(server, client) }
+            }
+        }
+        return started
     }
 
-    /// Stops every server (closing its stdin, then ending its process group).
+    /// How to reach `server`: a child run with a scrubbed environment, or a URL through the SSRF guard.
+    static func configuration(
+        _ server: OspreyConfig.MCPServer,
+        _ directory: String,
+        _ resolve: (String) throws -> String
+    ) throws -> MCPClient.Configuration {
+        if server.transport == "http" {
+            guard let url = server.url.flatMap(URL.init(string:)), let host = url.host else {
+                throw MCPError.unavailable("MCP server '\(server.name)' has no valid url")
+            }
+            return MCPClient.Configuration(
+                name: server.name,
+                url: url,
+                headers: try server.headers.mapValues { try expand($0, resolve) },
+                // The operator named this host by configuring it; a private address needs its own allowance.
+                egress: EgressPolicy(
+                    allowedHosts: [host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))],
+                    allowedPrivateAddresses: server.privateAddresses
+                ),
+                timeout: .seconds(server.timeoutSeconds)
+            )
+        }
+        // The gateway's PATH (so `npx`, `uvx` or a virtualenv's python are found as the user's shell finds them), a
+        // HOME in the workspace, and what `env` names: no other variable of the gateway's.
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        var environment = ["PATH": path, "HOME": directory, "LANG": "C.UTF-8"]
+        for (key, value) in server.env { environment[key] = try expand(value, resolve) }
+        return MCPClient.Configuration(
+            name: server.name,
+            command: server.command,
+            arguments: server.args,
+            environment: environment,
+            directory: directory,
+            timeout: .seconds(server.timeoutSeconds)
+        )
+    }
+
+    /// `text` with each `${secret:NAME}` or `${env:VAR}` in it replaced by what `resolve` makes of it.
+    static func expand(_ text: String, _ resolve: (String) throws -> String) throws -> String {
+        var output = ""
+        var rest = text[...]
+        while let start = rest.range(of: "${"), let end = rest[start.upperBound...].firstIndex(of: "}") {
+            let reference = String(rest[start.lowerBound...end])
+            output += rest[..<start.lowerBound]
+            output +=
+                reference.hasPrefix("${secret:") || reference.hasPrefix("${env:") ? try resolve(reference) : reference
+            rest = rest[rest.index(after: end)...]
+        }
+        return output + rest
+    }
+
+    /// The tools `client` offers agents under the server's rules: its own tools (allowed, not denied, each once),
+    /// then the resource and prompt tools when it offers those.
+    static func tools(of server: OspreyConfig.MCPServer, _ client: MCPClient) async throws -> [any Tool] {
+        let remote = try await client.connect()
+        let trusted = server.trust == "trusted"
+        var seen: Set<String> = []
+        var tools: [any Tool] = []
+        for tool in remote.sorted(by: { $0.name < $1.name }) {
+            if let allow = server.toolsAllow, !allow.contains(tool.name) { continue }
+            if server.toolsDeny.contains(tool.name) { continue }
+            let name = MCPTool.agentName(server: server.name, tool: tool.name)
+            guard seen.insert(name).inserted else { continue }
+            tools.append(MCPTool(client: client, tool: tool, name: name, trusted: trusted))
+        }
+        for kind in MCPContentTool.Kind.allCases where client.offers(kind.capability) {
+            let tool = try await MCPContentTool(kind, client: client, trusted: trusted)
+            if seen.insert(tool.definition.name).inserted { tools.append(tool) }
+        }
+        return tools
+    }
+
+    /// Lists a server's tools again after it said they changed; runs that start later see the new list.
+    func refresh(_ server: OspreyConfig.MCPServer, _ client: MCPClient) async {
+        do {
+            let offered = try await Self.tools(of: server, client)
+            current.withLock { $0[server.name] = offered }
+            logger.info(
+                "MCP server's tools changed",
+                metadata: ["mcp.server": "\(server.name)", "tools": "\(offered.count)"]
+            )
+        } catch {
+            logger.warning(
+                "MCP server's changed tools could not be listed",
+                metadata: ["mcp.server": "\(server.name)", "error": "\(error)"]
+            )
+        }
+    }
+
+    /// Stops every server (closing its stdin and ending its process group, or ending the HTTP session).
     public func stop() async {
         await withDiscardingTaskGroup { group in
             for client in clients { group.addTask { await client.stop() } }

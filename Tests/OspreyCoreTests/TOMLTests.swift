@@ -143,16 +143,28 @@ struct MCPServerConfigTests {
                 command = "/usr/bin/db-mcp"
                 trust = "trusted"
                 timeout_seconds = 5
+
+                [[mcp_servers]]
+                name = "web"
+                transport = "http"
+                url = "http://127.0.0.1:8931/mcp"
+                headers = { Authorization = "Bearer ${secret:web}" }
+                private_addresses = ["127.0.0.1"]
                 """
         )
-        #expect(config.mcpServers.map(\.name) == ["files", "db"])
+        #expect(config.mcpServers[2].transport == "http" && config.mcpServers[2].url == "http://127.0.0.1:8931/mcp")
+        #expect(config.mcpServers[2].headers == ["Authorization": "Bearer ${secret:web}"])
+        #expect(config.mcpServers[2].privateAddresses == ["127.0.0.1"])
+        #expect(config.mcpServers.map(\.name) == ["files", "db", "web"])
         #expect(config.mcpServers[0].trust == "untrusted" && config.mcpServers[0].timeoutSeconds == 60)
         #expect(config.mcpServers[0].env == ["TOKEN": "${secret:t}"] && config.mcpServers[0].toolsDeny == ["delete"])
         #expect(config.mcpServers[1].trust == "trusted" && config.mcpServers[1].timeoutSeconds == 5)
         for (toml, message) in [
             ("name = \"a__b\"\ncommand = \"x\"", "name is required"),
             ("name = \"ok\"", "command is required"),
-            ("name = \"ok\"\ncommand = \"x\"\ntransport = \"http\"", "not supported yet"),
+            ("name = \"ok\"\ncommand = \"x\"\ntransport = \"http\"", "url is required for an http server"),
+            ("name = \"ok\"\ntransport = \"http\"\nurl = \"file:///etc/passwd\"", "url is required"),
+            ("name = \"ok\"\ntransport = \"sse\"\nurl = \"http://x\"", "transport must be"),
             ("name = \"ok\"\ncommand = \"x\"\ntrust = \"maybe\"", "trust must be"),
             ("name = \"ok\"\ncommand = \"x\"\nshell = true", "unknown key"),
         ] {

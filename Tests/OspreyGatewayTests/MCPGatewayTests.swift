@@ -82,6 +82,77 @@ struct MCPGatewayTests {
     }
 }
 
+extension MCPGatewayTests {
+    @Test(.timeLimit(.minutes(1))) func anHTTPServersToolsResourcesAndPromptsReachAnAgentAndFollowItsChanges()
+        async throws
+    {
+        // Given a FastMCP server on Streamable HTTP, configured twice: with the loopback allowance, and without it,
+        let port = freeLoopbackPort()
+        let fixture = try await PythonServer([Self.fixture, "http", String(port)], port: port)
+        defer { fixture.stop() }
+        var config = OspreyConfig()
+        var web = OspreyConfig.MCPServer(name: "web", command: "")
+        web.transport = "http"
+        web.url = "http://127.0.0.1:\(port)/mcp"
+        web.privateAddresses = ["127.0.0.1"]
+        var refused = web
+        refused.name = "refused"
+        refused.privateAddresses = []
+        config.mcpServers = [web, refused]
+        var agent = OspreyConfig.Agent()
+        agent.model = "scripted/test"
+        agent.tools = ["web__*"]
+        agent.approval = "autonomous"
+        config.agents["default"] = agent
+        let provider = ScriptedProvider(messages: [
+            .toolCall("web__read_resource", #"{"uri":"fixture://greeting"}"#),
+            .toolCall("web__get_prompt", #"{"name":"review","arguments":{"code":"x = 1"}}"#, id: "call_2"),
+            .toolCall("web__grow", "{}", id: "call_3"),
+            .assistant("done"),
+        ])
+        let gateway = try await TestGateway(config: config, provider: provider)
+        defer { Task { await gateway.kernel.mcp.stop() } }
+        // then the loopback server needs its allowance: the SSRF guard refuses the other;
+        #expect(gateway.kernel.mcp.failures["refused"]?.contains("refused to connect") == true)
+        let runtime = gateway.kernel.runtime
+        let granted = runtime.grantedTools(config.agent("default"))
+        #expect(granted.contains("web__echo") && granted.contains("web__read_resource"))
+        #expect(granted.contains("web__get_prompt") && !granted.contains("web__reverse"))
+        // an agent reads a resource and gets a prompt through the one check point, as untrusted content;
+        let session = try await gateway.store.sessions.create(agent: "default", actor: .user("test"))
+        // (each call after the first runs tainted, so a human approves it: the taint rule for network access)
+        try await gateway.app().test(.router) { client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    while true {
+                        for pending in try await gateway.store.approvals.list(status: .pending) {
+                            _ = try await runtime.approvals.resolve(pending.id, grant: true, by: .user("human"))
+                        }
+                        try await Task.sleep(for: .milliseconds(20))
+                    }
+                }
+                _ = try await client.post("/api/sessions/\(session.id)/messages", #"{"content":"use the server"}"#)
+                group.cancelAll()
+            }
+        }
+        let results = try await gateway.store.sessions.messages(of: session.id).flatMap(\.message.content)
+            .compactMap { content -> ToolResult? in
+                if case .toolResult(let result) = content { return result }
+                return nil
+            }
+        #expect(results.count == 3)
+        #expect(results.first?.output.contains("Hello from a resource.") == true)
+        #expect(results.first?.untrusted == true)
+        #expect(results.dropFirst().first?.output.contains("review this code:\nx = 1") == true)
+        // and the tool the server added (it said its list changed) is there for the next run.
+        let deadline = ContinuousClock.now + .seconds(10)
+        while !runtime.toolbox.names.contains("web__reverse"), ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(runtime.grantedTools(config.agent("default")).contains("web__reverse"))
+    }
+}
+
 /// `/api/mcp`: the gateway as an MCP server over Streamable HTTP, driven by the official Python SDK's client.
 struct MCPHTTPDoorTests {
     static let hostClient = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

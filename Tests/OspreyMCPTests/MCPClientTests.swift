@@ -175,7 +175,9 @@ struct MCPClientTests {
         #expect(try await client.callTool("add", arguments: ["a": 1, "b": 2]) == "3")
         // Progress notifications reach whoever asked, in order, before the answer.
         let heard = Collected()
-        #expect(try await client.callTool("progress", arguments: ["steps": 3]) { heard.append(.string($0)) } == "3 steps")
+        #expect(
+            try await client.callTool("progress", arguments: ["steps": 3]) { heard.append(.string($0)) } == "3 steps"
+        )
         #expect(heard.frames == ["step 1", "step 2", "step 3"])
         // Resources, a template's resource and prompts.
         #expect(client.offers("resources") && client.offers("prompts"))
