@@ -177,6 +177,12 @@ public final class MCPClient: Sendable {
         }.joined(separator: "\n")
     }
 
+    /// A `ping` round trip (starting the server or session if it is not running).
+    public func ping() async throws {
+        try await ensureRunning()
+        _ = try await request("ping", params: [:])
+    }
+
     /// The server's resources (`uri`, `name`, `description`, `mimeType` objects), every page.
     public func listResources() async throws -> [JSONValue] {
         try await ensureRunning()

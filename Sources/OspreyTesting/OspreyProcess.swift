@@ -1,4 +1,5 @@
 public import Foundation
+import OspreyTools
 
 #if canImport(Glibc)
 import Glibc
@@ -182,7 +183,7 @@ public final class PythonServer: Sendable {
         self.process = process
         self.port = port
         let deadline = ContinuousClock.now + startTimeout
-        while !Self.accepts(port) {
+        while !IPv4Socket.accepts(port: port) {
             guard process.isRunning, ContinuousClock.now < deadline else {
                 stop()
                 throw ProcessFailure(message: "python3 \(arguments.joined(separator: " ")) did not listen on \(port)")
@@ -197,19 +198,5 @@ public final class PythonServer: Sendable {
     public func stop() {
         if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
-    }
-
-    static func accepts(_ port: Int) -> Bool {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(descriptor) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
     }
 }

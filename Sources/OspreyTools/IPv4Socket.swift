@@ -22,4 +22,10 @@ public enum IPv4Socket {
             }
         }
     }
+
+    /// Whether something accepts TCP connections on `host`:`port` (a server that finished starting).
+    public static func accepts(host: String = "127.0.0.1", port: Int) -> Bool {
+        open(host: host, port: port) { descriptor, address, length in connect(descriptor, address, length) == 0 }
+            ?? false
+    }
 }
