@@ -1,6 +1,12 @@
 import Foundation
 
 extension OspreyConfig {
+    /// `[mcp]`: how Osprey serves MCP hosts.
+    public struct MCP: Hashable, Sendable {
+        /// The agent `ask_agent` talks to when the host names none and its token is bound to no agent.
+        public var serveAgent = "default"
+    }
+
     /// An MCP server whose tools agents may be granted (`[[mcp_servers]]`).
     public struct MCPServer: Hashable, Sendable {
         /// Lower-case letters, digits, `-` and `_` (no `__`): the prefix of its tools, `name__tool`.

@@ -220,6 +220,8 @@ public struct OspreyConfig: Hashable, Sendable {
 
     /// `[[mcp_servers]]` (Config+MCPServers.swift).
     public var mcpServers: [MCPServer] = []
+    /// `[mcp]`: Osprey as an MCP server (Config+MCPServers.swift).
+    public var mcp = MCP()
 
     public init() {}
 
@@ -672,6 +674,10 @@ struct ConfigReader {
         }
         if let servers = root["mcp_servers"] {
             config.mcpServers = try mcpServers(servers)
+        }
+        if let mcp = try table("mcp") {
+            try checkKeys(mcp, section: "mcp", known: ["serve_agent"])
+            config.mcp.serveAgent = try string(mcp, "serve_agent", section: "mcp") ?? config.mcp.serveAgent
         }
         if let providers = root["providers"] {
             guard let entries = providers.arrayValue else {

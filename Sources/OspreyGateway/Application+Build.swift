@@ -99,7 +99,8 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         ledger: kernel.store.ledger,
         agents: Set(kernel.config.agents.keys).union(["default"]).sorted().map {
             ($0, kernel.config.agents[$0]?.model ?? "the default route")
-        }
+        },
+        serveAgent: kernel.config.mcp.serveAgent
     ).add(to: &routes)
     WebSocketController(
         operations: table,

@@ -28,6 +28,8 @@ struct MCPController {
     let ledger: Ledger
     /// Each configured agent's name and model, for the prompts.
     let agents: [(name: String, model: String)]
+    /// Who `ask_agent` talks to when the host names nobody and the token is bound to no agent (`[mcp] serve_agent`).
+    let serveAgent: String
     let sessions = MCPSessions()
 
     static let paths = ["/mcp", "/api/mcp"]
@@ -189,7 +191,10 @@ struct MCPController {
             let outbox = entry.outbox
             entry.attach(
                 MCPServerSession(
-                    tools: OspreyToolCatalog.tools(operation: operation(caller)),
+                    tools: OspreyToolCatalog.tools(
+                        agent: context.token?.agent ?? serveAgent,
+                        operation: operation(caller)
+                    ),
                     resources: OspreyToolCatalog.resources(operation: operation(caller)),
                     prompts: OspreyToolCatalog.prompts(agents: agents),
                     version: Kernel.version,
