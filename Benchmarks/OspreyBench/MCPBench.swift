@@ -33,7 +33,13 @@ struct MCPBench: AsyncParsableCommand {
 
         func line(_ label: String) -> String {
             label.padding(toLength: 44, withPad: " ", startingAt: 0)
-                + String(format: "%7.0f calls/s  p50 %.3f ms  p99 %.3f ms  client CPU %.3f ms/call", rate, p50, p99, cpu)
+                + String(
+                    format: "%7.0f calls/s  p50 %.3f ms  p99 %.3f ms  client CPU %.3f ms/call",
+                    rate,
+                    p50,
+                    p99,
+                    cpu
+                )
         }
     }
 
@@ -185,7 +191,9 @@ struct MCPBench: AsyncParsableCommand {
         )
         guard let line = output.split(separator: "\n").last, let peer = try? JSONValue.parse(String(line)),
             let seconds = peer["seconds"]?.doubleValue, let cpu = peer["cpu_seconds"]?.doubleValue
-        else { throw BenchError("the Python client failed (\(arguments.joined(separator: " "))): \(output.suffix(500))") }
+        else {
+            throw BenchError("the Python client failed (\(arguments.joined(separator: " "))): \(output.suffix(500))")
+        }
         return Figures(
             rate: Double(calls) / seconds,
             p50: peer["p50_ms"]?.doubleValue ?? 0,

@@ -255,6 +255,13 @@ public struct Agent: Sendable {
         context.toolNames = toolbox.names
         context.redactor = store.ledger.redactor
         context.provenance = store.provenance
+        // Many tools: the model sees a core set and search_tools, and each search adds what it found for this run.
+        let search = toolbox.deferring(above: settings.toolSearchThreshold)
+        let toolbox = search?.toolbox ?? self.toolbox
+        var listed = search?.listed
+        func offered() -> [ToolDefinition] {
+            listed.map { names in toolbox.definitions.filter { names.contains($0.name) } } ?? toolbox.definitions
+        }
         let guardrail = ContextGuard(threshold: settings.contextTokens)
         var instructions = systemPrompt()
         var recalledUntrusted = false
@@ -273,10 +280,11 @@ public struct Agent: Sendable {
             try Task.checkCancellation()
             switch action {
             case .callModel(var messages):
+                let tools = offered()
                 if let count = guardrail.compactionCount(
                     messages,
                     instructions: instructions,
-                    tools: toolbox.definitions
+                    tools: tools
                 ) {
                     let summary = try await compact(Array(messages.prefix(count)), session: session, run: &run)
                     loop.compact(replacingFirst: count, with: summary)
@@ -287,7 +295,7 @@ public struct Agent: Sendable {
                     model: routes.first?.model ?? "",
                     instructions: instructions,
                     messages: messages,
-                    tools: toolbox.definitions,
+                    tools: tools,
                     maxTokens: settings.maxReplyTokens,
                     temperature: settings.temperature,
                     toolChoice: toolChoice(loop)
@@ -295,7 +303,7 @@ public struct Agent: Sendable {
                 let estimate = ContextGuard.estimate(
                     messages,
                     instructions: instructions,
-                    tools: toolbox.definitions
+                    tools: tools
                 )
                 let reservation = try await meter.reserve(
                     agent: name,
@@ -379,6 +387,9 @@ public struct Agent: Sendable {
                         isError: result.isError,
                         untrusted: result.untrusted
                     )
+                }
+                for (call, result) in zip(calls, results) where call.name == SearchTools.name && !result.isError {
+                    listed?.formUnion(SearchTools.activated(by: result.output))
                 }
                 let outcomes = zip(calls, results).map { call, result in
                     EventDraft(

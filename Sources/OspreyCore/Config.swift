@@ -120,6 +120,9 @@ public struct OspreyConfig: Hashable, Sendable {
         public var firstToolChoice: String?
         /// After this many rounds of tool calls the model must answer in words (tool choice `none`); 0 = no limit.
         public var maxToolRounds = 0
+        /// Past this many tools, the model sees Osprey's own tools and `search_tools`, which finds and adds the others
+        /// (an MCP server's) for the run; 0 lists every tool always.
+        public var toolSearchThreshold = 30
         public var temperature: Double?
         public var tokensPerDay = 0
         public var costPerDayUSD = 0.0
@@ -516,7 +519,8 @@ struct ConfigReader {
                         "model", "fallbacks", "instructions", "tools", "max_turns", "max_wall_seconds",
                         "max_reply_tokens",
                         "context_tokens", "tokens_per_day", "cost_per_day_usd", "tokens_per_run", "cost_per_run_usd",
-                        "first_tool_choice", "temperature", "max_tool_rounds", "network_hosts", "private_addresses",
+                        "first_tool_choice", "temperature", "max_tool_rounds", "tool_search_threshold", "network_hosts",
+                        "private_addresses",
                         "read_roots", "write_roots", "exec", "exec_allow", "approval",
                     ]
                 )
@@ -532,6 +536,9 @@ struct ConfigReader {
                 agent.privateAddresses = try strings(table, "private_addresses", section: section) ?? []
                 if let value = try int(table, "max_tool_rounds", section: section, range: 0...10_000) {
                     agent.maxToolRounds = value
+                }
+                if let value = try int(table, "tool_search_threshold", section: section, range: 0...10_000) {
+                    agent.toolSearchThreshold = value
                 }
                 agent.temperature = try number(table, "temperature", section: section)
                 agent.tools = try strings(table, "tools", section: section)

@@ -22,7 +22,8 @@ public struct AgentFixture: Sendable {
         routes: [ModelRoute] = [ModelRoute(provider: "scripted", model: "test")],
         providers: [String: any ModelProvider]? = nil,
         approvals: (any ApprovalGate)? = nil,
-        sandbox: Sandbox = Sandbox(rung: .bare)
+        sandbox: Sandbox = Sandbox(rung: .bare),
+        toolbox: Toolbox = .builtIn
     ) async throws {
         store = try Store.inMemory()
         directory = try TemporaryDirectory(prefix: "osprey-agent")
@@ -43,7 +44,7 @@ public struct AgentFixture: Sendable {
             settings: settings,
             routes: routes,
             router: router,
-            toolbox: .builtIn,
+            toolbox: toolbox,
             store: store,
             meter: meter,
             workspace: workspace,
