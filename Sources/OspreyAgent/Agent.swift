@@ -19,6 +19,8 @@ public enum AgentEvent: Hashable, Sendable {
     case compacted(removedMessages: Int)
     /// A tool call waits for a human's approval (the `approval.requested` event's payload).
     case approvalRequested(JSONValue)
+    /// A running tool call said how it is getting on (an MCP server's progress). Not ledgered.
+    case toolProgress(callID: ToolCall.ID, message: String)
 }
 
 /// How a run ended.
@@ -380,7 +382,18 @@ public struct Agent: Sendable {
                     }
                 // A tool may read a secret (a key in a file, an env dump): the model and the transcript get it redacted.
                 let redactor = store.ledger.redactor
-                let results = try await toolbox.callAll(calls, context: context).map { result in
+                // Progress of the calls (an MCP server's notifications) reaches the caller's stream as it comes.
+                let (progress, heard) = AsyncStream<AgentEvent>.makeStream(bufferingPolicy: .bufferingNewest(256))
+                var calling = context
+                calling.progress = { id, message in heard.yield(.toolProgress(callID: id, message: message)) }
+                let relay = Task {
+                    for await event in progress { try? await onEvent(event) }
+                }
+                defer {
+                    heard.finish()
+                    relay.cancel()
+                }
+                let results = try await toolbox.callAll(calls, context: calling).map { result in
                     ToolResult(
                         callID: result.callID,
                         output: redactor.redact(result.output),
@@ -388,6 +401,9 @@ public struct Agent: Sendable {
                         untrusted: result.untrusted
                     )
                 }
+                // Every progress the calls reported reaches the caller before their results do.
+                heard.finish()
+                await relay.value
                 for (call, result) in zip(calls, results) where call.name == SearchTools.name && !result.isError {
                     listed?.formUnion(SearchTools.activated(by: result.output))
                 }

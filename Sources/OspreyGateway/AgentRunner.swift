@@ -104,6 +104,8 @@ struct AgentRunner {
         case .message(let message): ("message", ["message": (try? JSONValue(encoding: message)) ?? .null])
         case .compacted(let removed): ("compacted", ["removed_messages": .int(removed)])
         case .approvalRequested(let approval): ("approval_requested", approval)
+        case .toolProgress(let id, let message):
+            ("tool_progress", ["call_id": .string(id.rawValue), "message": .string(message)])
         }
     }
 }

@@ -37,7 +37,9 @@ public struct MCPTool: Tool {
 
     public func call(_ arguments: JSONValue, context: ToolContext) async throws -> String {
         do {
-            return try await client.callTool(remoteName, arguments: arguments)
+            var progress: (@Sendable (String) -> Void)?
+            if context.hearsProgress { progress = { message in context.report(progress: message) } }
+            return try await client.callTool(remoteName, arguments: arguments, progress: progress)
         } catch let error as MCPError {
             throw ToolArgumentError(description: error.description)
         }

@@ -36,6 +36,18 @@ public struct ToolContext: Sendable {
     public var redactor = Redactor()
     /// Which files were written by tainted runs; nil keeps no provenance (pure tool tests).
     public var provenance: (any FileProvenance)?
+    /// Hears a running call's progress (an MCP server's notifications), by call; nil drops it.
+    public var progress: (@Sendable (_ call: ToolCall.ID, _ message: String) -> Void)?
+    /// The call being run, set by the toolbox for each call.
+    public var callID: ToolCall.ID?
+
+    /// Reports progress of the call being run, when someone listens.
+    public func report(progress message: String) {
+        if let progress, let callID { progress(callID, message) }
+    }
+
+    /// Whether anyone listens to progress.
+    public var hearsProgress: Bool { progress != nil && callID != nil }
 
     public init(
         workspace: Workspace,
@@ -305,7 +317,11 @@ public struct Toolbox: Sendable {
         }
         do {
             let output = Self.cap(
-                try await OutputTrust.$current.withValue(trust) { try await prepared.run(context) },
+                try await OutputTrust.$current.withValue(trust) {
+                    var context = context
+                    context.callID = call.id
+                    return try await prepared.run(context)
+                },
                 context.outputLimit
             )
             if assessment.writesFile, context.tainted, let path = assessment.filePath {

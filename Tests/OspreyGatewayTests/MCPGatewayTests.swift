@@ -109,6 +109,8 @@ extension MCPGatewayTests {
             .toolCall("web__get_prompt", #"{"name":"review","arguments":{"code":"x = 1"}}"#, id: "call_2"),
             .toolCall("web__grow", "{}", id: "call_3"),
             .assistant("done"),
+            .toolCall("web__progress", #"{"steps":3}"#, id: "call_4"),
+            .assistant("progressed"),
         ])
         let gateway = try await TestGateway(config: config, provider: provider)
         defer { Task { await gateway.kernel.mcp.stop() } }
@@ -150,6 +152,25 @@ extension MCPGatewayTests {
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(runtime.grantedTools(config.agent("default")).contains("web__reverse"))
+        // A server's progress notifications reach the client's event stream, before the call's result.
+        let second = try await gateway.store.sessions.create(agent: "default", actor: .user("test"))
+        try await gateway.app().test(.router) { client in
+            var headers = TestGateway.auth()
+            headers[.accept] = "text/event-stream"
+            try await client.execute(
+                uri: "/api/sessions/\(second.id)/messages",
+                method: .post,
+                headers: headers,
+                body: TestGateway.json(#"{"content":"count"}"#)
+            ) { response in
+                let text = String(buffer: response.body)
+                let steps = ["step 1", "step 2", "step 3"].compactMap { text.range(of: "\"message\":\"\($0)\"") }
+                #expect(steps.count == 3, "\(text)")
+                #expect(text.components(separatedBy: "event: tool_progress").count == 4)
+                let result = text.range(of: "event: tool_result")
+                #expect(result != nil && steps.allSatisfy { $0.lowerBound < result!.lowerBound })
+            }
+        }
     }
 }
 
