@@ -91,6 +91,9 @@ public struct Agent: Sendable {
 
     public var toolNames: [String] { toolbox.names }
 
+    /// The definitions of the tools this agent may call.
+    public var toolDefinitions: [ToolDefinition] { toolbox.definitions }
+
     /// Runs the loop for one user message in a session until the model answers, a limit is hit, or the caller cancels.
     ///
     /// The user message, every assistant message and every tool result are stored in the session (with their
@@ -219,24 +222,9 @@ public struct Agent: Sendable {
         }
     }
 
-    private func loop(
-        history: [Message],
-        prompt: Message,
-        session: Session.ID,
-        start: ContinuousClock.Instant,
-        clock: ContinuousClock,
-        open: OpenCalls,
-        onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
-    ) async throws -> RunResult {
-        let actor = Principal.agent(name)
-        var loop = AgentLoop(
-            history: history,
-            prompt: prompt,
-            maxTurns: settings.maxTurns,
-            maxSeconds: settings.maxWallSeconds
-        )
-        var usage = Usage()
-        var run = Meter.RunUsage()
+    /// Where and under which rules this agent's tools act: its workspace and roots, capabilities, egress, approvals,
+    /// the ledger for the policy's decisions.
+    func toolContext(session: Session.ID?) -> ToolContext {
         let ledger = store.ledger
         var context = ToolContext(
             workspace: workspace,
@@ -257,6 +245,62 @@ public struct Agent: Sendable {
         context.toolNames = toolbox.names
         context.redactor = store.ledger.redactor
         context.provenance = store.provenance
+        return context
+    }
+
+    /// Calls one of this agent's tools for a client outside a run (an MCP host), through the same check point as the
+    /// model's calls: the policy (with `tainted` when the client has read untrusted content), approvals, the ledger
+    /// (the call's outcome with `actor`), redaction of secrets in the output.
+    public func callTool(
+        _ name: String,
+        arguments: String,
+        tainted: Bool,
+        actor: Principal,
+        progress: (@Sendable (String) -> Void)? = nil
+    ) async throws -> ToolResult {
+        let call = ToolCall(
+            id: ToolCall.ID("mcp_" + UUID().uuidString.lowercased().prefix(12)),
+            name: name,
+            arguments: arguments
+        )
+        var context = toolContext(session: nil)
+        context.tainted = tainted || startsTainted
+        if let progress { context.progress = { _, message in progress(message) } }
+        let result = try await toolbox.call(call, context: context)
+        let output = store.ledger.redactor.redact(result.output)
+        try await store.ledger.append(
+            EventDraft(
+                type: result.isError ? .toolCallFailed : .toolCallCompleted,
+                actor: actor,
+                payload: [
+                    "agent": .string(self.name), "tool": .string(name), "call_id": .string(call.id.rawValue),
+                    "output": .string(String(output.prefix(2000))), "output_bytes": .int(output.utf8.count),
+                    "untrusted": .bool(result.untrusted),
+                ]
+            )
+        )
+        return ToolResult(callID: call.id, output: output, isError: result.isError, untrusted: result.untrusted)
+    }
+
+    private func loop(
+        history: [Message],
+        prompt: Message,
+        session: Session.ID,
+        start: ContinuousClock.Instant,
+        clock: ContinuousClock,
+        open: OpenCalls,
+        onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
+    ) async throws -> RunResult {
+        let actor = Principal.agent(name)
+        var loop = AgentLoop(
+            history: history,
+            prompt: prompt,
+            maxTurns: settings.maxTurns,
+            maxSeconds: settings.maxWallSeconds
+        )
+        var usage = Usage()
+        var run = Meter.RunUsage()
+        var context = toolContext(session: session)
         // Many tools: the model sees a core set and search_tools, and each search adds what it found for this run.
         let search = toolbox.deferring(above: settings.toolSearchThreshold)
         let toolbox = search?.toolbox ?? self.toolbox

@@ -71,6 +71,7 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     )
     let tokens = TokensController(tokens: kernel.store.tokens, authenticator: kernel.authenticator)
     let memory = MemoryController(memory: kernel.memory)
+    let tools = ToolsController(runtime: kernel.runtime)
     let status = StatusController(
         config: kernel.config,
         store: kernel.store,
@@ -86,11 +87,12 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     approvals.add(to: &routes)
     tasks.add(to: &routes)
     memory.add(to: &routes)
+    tools.add(to: &routes)
     // The one operation table. The WebSocket binds the same operations by name, so role and scope checks and
     // request decoding exist once for both doors.
     let operations =
         sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
-        + memory.operations + status.operations
+        + memory.operations + status.operations + tools.operations
     let table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
     // MCP hosts reach the same operations through /mcp.
     MCPController(

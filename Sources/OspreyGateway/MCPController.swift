@@ -189,12 +189,13 @@ struct MCPController {
             var caller = Caller(token: context.token)
             caller.door = "mcp:\(entry.id)"
             let outbox = entry.outbox
+            let agent = context.token?.agent ?? serveAgent
+            // The agent's own tools beside the catalog's (none if the agent is unknown: the catalog still works).
+            let listed = (try? await operation(caller)("tools.list", ["agent": .string(agent)], .silent)) ?? [:]
             entry.attach(
                 MCPServerSession(
-                    tools: OspreyToolCatalog.tools(
-                        agent: context.token?.agent ?? serveAgent,
-                        operation: operation(caller)
-                    ),
+                    tools: OspreyToolCatalog.tools(agent: agent, operation: operation(caller))
+                        + OspreyToolCatalog.agentTools(listed, operation: operation(caller)),
                     resources: OspreyToolCatalog.resources(operation: operation(caller)),
                     prompts: OspreyToolCatalog.prompts(agents: agents),
                     version: Kernel.version,

@@ -1,5 +1,6 @@
 import Foundation
 public import OspreyCore
+import Synchronization
 
 /// The tools Osprey offers MCP hosts, written once for every door that serves them (`osprey mcp serve` over stdio,
 /// `/api/mcp` over Streamable HTTP). Each tool is one or two of the gateway's operations (`sessions.create`,
@@ -101,6 +102,38 @@ public enum OspreyToolCatalog {
             ) { arguments, progress in
                 try await perform(entry.name, arguments, agent: agent, progress: progress, operation: operation)
                     .canonicalJSON
+            }
+        }
+    }
+
+    /// An agent's own tools (`tools.list`'s answer) served to the host, each call a `tools.call` of that agent: the
+    /// policy, approvals and ledger as for the agent's own calls. Once a call returned untrusted content, the
+    /// session's later calls are judged as a tainted run's (the host's model has read it). Names the catalog uses
+    /// stay the catalog's.
+    public static func agentTools(_ listed: JSONValue, operation: @escaping Operation) -> [MCPServerSession.ServedTool]
+    {
+        let agent = listed["agent"] ?? "default"
+        let tainted = Mutex(false)
+        let taken = Set(entries.map(\.name))
+        return (listed["tools"]?.arrayValue ?? []).compactMap { tool -> MCPServerSession.ServedTool? in
+            guard let name = tool["name"]?.stringValue, !taken.contains(name) else { return nil }
+            return MCPServerSession.ServedTool(
+                name: name,
+                description: tool["description"]?.stringValue ?? "",
+                inputSchema: tool["parameters"] ?? ["type": "object"]
+            ) { arguments, progress in
+                let answer = try await operation(
+                    "tools.call",
+                    [
+                        "agent": agent, "name": .string(name), "arguments": arguments,
+                        "tainted": .bool(tainted.withLock { $0 }),
+                    ],
+                    progress
+                )
+                if answer["untrusted"] == true { tainted.withLock { $0 = true } }
+                let output = answer["output"]?.stringValue ?? ""
+                if answer["is_error"] == true { throw MCPError.toolFailed(output) }
+                return output
             }
         }
     }

@@ -35,13 +35,15 @@ struct MCPServeTests {
             let seen = try JSONValue.parse(result.stdout.split(separator: "\n").last.map(String.init) ?? "")
             #expect(seen["server"] == "osprey")
             #expect(seen["protocol"] == "2025-06-18")
+            // The catalog, then the default agent's own tools (not the ones the catalog already names).
+            let tools = seen["tools"]?.arrayValue?.compactMap(\.stringValue) ?? []
             #expect(
-                seen["tools"]?.arrayValue?.compactMap(\.stringValue)
-                    == [
-                        "ask_agent", "cancel_task", "check_task", "list_approvals", "search_memory", "store_memory",
-                        "submit_task",
-                    ]
+                Set(tools).isSuperset(of: [
+                    "ask_agent", "cancel_task", "check_task", "list_approvals", "search_memory", "store_memory",
+                    "submit_task", "read_file", "write_file", "run_command", "list_dir",
+                ])
             )
+            #expect(tools.count == Set(tools).count)
             #expect(seen["answer"] == "Hello from the mock.")
             #expect(seen["first_error"] == false)
             #expect(seen["same_session"] == true)
@@ -63,6 +65,10 @@ struct MCPServeTests {
             )
             #expect(seen["verify"]?["ok"] == true)
             #expect(seen["missing_resource"]?.stringValue?.contains("not found") == true, "\(seen)")
+            // The agent's own tools, through the same check point: a write, a read, an escape refused.
+            #expect(seen["wrote_error"] == false, "\(seen)")
+            #expect(seen["read_back"]?.stringValue?.contains("from the host") == true, "\(seen)")
+            #expect(seen["escape_error"] == true)
             #expect(seen["prompts"]?.arrayValue?.contains("default") == true)
             #expect(seen["prompt"]?.stringValue?.contains("ask_agent") == true)
             // What the host did is in the ledger, through the gateway's API like any client's.

@@ -95,6 +95,7 @@ extension MCPGatewayTests {
         web.transport = "http"
         web.url = "http://127.0.0.1:\(port)/mcp"
         web.privateAddresses = ["127.0.0.1"]
+        web.timeoutSeconds = 20  // a call that hangs fails the test with a reason, not by its time limit
         var refused = web
         refused.name = "refused"
         refused.privateAddresses = []
@@ -190,7 +191,7 @@ struct MCPHTTPDoorTests {
             #expect(result.status == 0, "\(result.stderr.suffix(2000))")
             let seen = try JSONValue.parse(result.stdout.split(separator: "\n").last.map(String.init) ?? "")
             #expect(seen["server"] == "osprey")
-            #expect(seen["tools"]?.arrayValue?.count == 7)
+            #expect(seen["tools"]?.arrayValue?.count == 7 + 14)  // the catalog and the default agent's own tools
             #expect(seen["answer"] == "Hello over HTTP.")
             #expect(seen["same_session"] == true)
             #expect(seen["stored_error"] == false)
@@ -210,6 +211,10 @@ struct MCPHTTPDoorTests {
             )
             #expect(seen["verify"]?["ok"] == true)
             #expect(seen["missing_resource"]?.stringValue?.contains("not found") == true, "\(seen)")
+            // The agent's own tools, through the same check point: a write, a read, an escape refused.
+            #expect(seen["wrote_error"] == false, "\(seen)")
+            #expect(seen["read_back"]?.stringValue?.contains("from the host") == true, "\(seen)")
+            #expect(seen["escape_error"] == true)
             #expect(seen["prompts"]?.arrayValue?.contains("default") == true)
             #expect(seen["prompt"]?.stringValue?.contains("ask_agent") == true)
             // The stored memory went through memory.store with the host's marks: untrusted content from a tool.
@@ -224,6 +229,13 @@ struct MCPHTTPDoorTests {
             #expect(stored.count == 1)
             #expect(stored.first?.actor.rawValue.hasPrefix("user:") == true)
             #expect(stored.first?.actor.rawValue.contains("/mcp:mcp_") == true, "\(stored.first?.actor.rawValue ?? "")")
+            let calls = try await gateway.kernel.store.ledger.events(
+                after: 0,
+                filter: EventFilter(type: "tool.call.completed"),
+                limit: 10
+            )
+            #expect(calls.map { $0.payload["tool"] } == ["write_file", "read_file"])
+            #expect(calls.allSatisfy { $0.actor.rawValue.contains("/mcp:mcp_") })
         }
     }
 
@@ -262,7 +274,7 @@ struct MCPHTTPDoorTests {
             #expect(seen["answer"] == "The note is written.")
             // the second call, which the host gave up on, was cancelled: its run stopped and nothing was written;
             #expect(seen["abandoned"]?.stringValue != "no error", "\(seen)")
-            #expect(seen["alive"] == 7)
+            #expect(seen["alive"] == 8)  // the catalog and the agent's write_file
             let deadline = ContinuousClock.now + .seconds(20)
             var interrupted: [Event] = []
             while interrupted.isEmpty, ContinuousClock.now < deadline {
@@ -333,7 +345,7 @@ struct MCPHTTPDoorTests {
                 #expect($0.json["error"]?["code"] == -32700)
             }
             try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json(list)) {
-                #expect($0.json["result"]?["tools"]?.arrayValue?.count == 7)
+                #expect($0.json["result"]?["tools"]?.arrayValue?.count == 21)
             }
             try await client.execute(uri: "/api/mcp", method: .get, headers: known) {
                 #expect($0.status == .notAcceptable)  // the session's stream is an event stream

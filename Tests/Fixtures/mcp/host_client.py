@@ -86,6 +86,12 @@ async def drive(read, write) -> dict:
             seen["missing_resource"] = "no error"
         except Exception as error:
             seen["missing_resource"] = str(error)
+        wrote = await session.call_tool("write_file", {"path": "mcp-note.txt", "content": "from the host"})
+        seen["wrote_error"] = wrote.is_error
+        read_back = await session.call_tool("read_file", {"path": "mcp-note.txt"})
+        seen["read_back"] = texts(read_back)
+        escape = await session.call_tool("read_file", {"path": "../../etc/passwd"})
+        seen["escape_error"] = escape.is_error
         prompts = await session.list_prompts()
         seen["prompts"] = sorted(prompt.name for prompt in prompts.prompts)
         prompt = await session.get_prompt("default", {"request": "Count the herons"})
