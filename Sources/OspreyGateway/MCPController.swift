@@ -196,7 +196,7 @@ struct MCPController {
                 MCPServerSession(
                     tools: OspreyToolCatalog.tools(agent: agent, operation: operation(caller))
                         + OspreyToolCatalog.agentTools(listed, operation: operation(caller)),
-                    resources: OspreyToolCatalog.resources(operation: operation(caller)),
+                    resources: OspreyToolCatalog.resources(agent: agent, operation: operation(caller)),
                     prompts: OspreyToolCatalog.prompts(agents: agents),
                     version: Kernel.version,
                     instructions: OspreyToolCatalog.instructions,

@@ -82,6 +82,8 @@ public final class MCPClient: Sendable {
 
     public let configuration: Configuration
     private let logger: Logger
+    /// Monotonic time for the restart back-off (a test passes a manual clock's).
+    private let elapsed: @Sendable () -> Duration
     private let state = Mutex(State())
 
     struct State {
@@ -94,8 +96,8 @@ public final class MCPClient: Sendable {
         var nextID = 1
         /// The server's name and version from `initialize`.
         var serverInfo: String = ""
-        /// After a crash, no restart before this instant; the delay doubles with each crash in a row.
-        var restartNotBefore: ContinuousClock.Instant?
+        /// After a crash, no restart before this time (on ``elapsed``); the delay doubles with each crash in a row.
+        var restartNotBefore: Duration?
         var crashes = 0
         var stopped = false
         var toolsChanged = false
@@ -107,8 +109,14 @@ public final class MCPClient: Sendable {
         var progress: [Int: @Sendable (String) -> Void] = [:]
     }
 
-    public init(_ configuration: Configuration, logger: Logger = Logger(label: "osprey.mcp")) {
+    public init(
+        _ configuration: Configuration,
+        logger: Logger = Logger(label: "osprey.mcp"),
+        elapsed: (@Sendable () -> Duration)? = nil
+    ) {
         self.configuration = configuration
+        let start = ContinuousClock.now
+        self.elapsed = elapsed ?? { start.duration(to: .now) }
         var logger = logger
         logger[metadataKey: "mcp.server"] = "\(configuration.name)"
         self.logger = logger
@@ -262,9 +270,8 @@ public final class MCPClient: Sendable {
             if state.stopped { return .stopped }
             if let starting = state.starting { return .join(starting) }
             if state.connection != nil { return .running }
-            if let until = state.restartNotBefore, until > .now {
-                return .wait(ContinuousClock.now.duration(to: until))
-            }
+            let now = elapsed()
+            if let until = state.restartNotBefore, until > now { return .wait(until - now) }
             let starting = Task {
                 defer { self.state.withLock { $0.starting = nil } }
                 try await self.start()
@@ -482,7 +489,7 @@ public final class MCPClient: Sendable {
             if !state.stopped {
                 state.crashes += 1
                 let delay = Duration.seconds(min(60, 1 << min(state.crashes - 1, 6)))
-                state.restartNotBefore = .now + delay
+                state.restartNotBefore = elapsed() + delay
             }
             return (tail, state.stopped)
         }

@@ -186,14 +186,21 @@ public enum OspreyToolCatalog {
             "uriTemplate": "osprey://tasks/{id}", "name": "task", "mimeType": "application/json",
             "description": "A background task: status, transcript session and result.",
         ],
+        [
+            "uriTemplate": "osprey://workspace/{path}", "name": "workspace file", "mimeType": "text/plain",
+            "description": "A file of the workspace, read as the agent's read_file reads it (same jail and policy).",
+        ],
     ]
 
     /// The ledger's verification: whether every event's hash and the chain hold.
     public static let auditURI = "osprey://audit/verify"
 
     /// The served resources, each read through `operation`: the ledger's verification, the latest sessions and
-    /// tasks, and by template any memory, transcript or task.
-    public static func resources(operation: @escaping Operation) -> MCPServerSession.ServedResources {
+    /// tasks, and by template any memory, transcript or task, and a workspace file as `agent` reads it.
+    public static func resources(
+        agent: String = "default",
+        operation: @escaping Operation
+    ) -> MCPServerSession.ServedResources {
         MCPServerSession.ServedResources(
             list: {
                 var listed: [JSONValue] = [
@@ -235,6 +242,16 @@ public enum OspreyToolCatalog {
                             .silent
                         )
                     case .task(let id): body = try await operation("tasks.get", ["id": .string(id)], .silent)
+                    case .workspace(let path):
+                        let read = try await operation(
+                            "tools.call",
+                            ["agent": .string(agent), "name": "read_file", "arguments": ["path": .string(path)]],
+                            .silent
+                        )
+                        guard read["is_error"] != true else { throw MCPResourceNotFound(uri: uri) }
+                        return [
+                            ["uri": .string(uri), "mimeType": "text/plain", "text": read["output"] ?? ""]
+                        ]
                     }
                 } catch is MCPResourceNotFound {
                     throw MCPResourceNotFound(uri: uri)
@@ -249,6 +266,7 @@ public enum OspreyToolCatalog {
         case memory(String)
         case transcript(String)
         case task(String)
+        case workspace(String)
     }
 
     /// What a URI names; ``MCPResourceNotFound`` unless it is one of the templates with a plain id.
@@ -266,6 +284,11 @@ public enum OspreyToolCatalog {
         case ("memory", 2): return .memory(try plain(parts[1]))
         case ("tasks", 2): return .task(try plain(parts[1]))
         case ("sessions", 3) where parts[2] == "transcript": return .transcript(try plain(parts[1]))
+        case ("workspace", 2...):
+            // The path as the jail will judge it (percent-decoded); `..` and absolute paths are its to refuse.
+            let path = parts.dropFirst().joined(separator: "/")
+            guard let decoded = path.removingPercentEncoding, !decoded.isEmpty else { throw MCPResourceNotFound(uri: uri) }
+            return .workspace(decoded)
         default: throw MCPResourceNotFound(uri: uri)
         }
     }

@@ -61,7 +61,10 @@ struct MCPServeTests {
             #expect(seen["resources"]?.arrayValue?.contains(seen["transcript_uri"] ?? .null) == true)
             #expect(
                 seen["templates"]
-                    == ["osprey://memory/{id}", "osprey://sessions/{id}/transcript", "osprey://tasks/{id}"]
+                    == [
+                        "osprey://memory/{id}", "osprey://sessions/{id}/transcript", "osprey://tasks/{id}",
+                        "osprey://workspace/{path}",
+                    ]
             )
             #expect(seen["verify"]?["ok"] == true)
             #expect(seen["missing_resource"]?.stringValue?.contains("not found") == true, "\(seen)")
@@ -69,6 +72,8 @@ struct MCPServeTests {
             #expect(seen["wrote_error"] == false, "\(seen)")
             #expect(seen["read_back"]?.stringValue?.contains("from the host") == true, "\(seen)")
             #expect(seen["escape_error"] == true)
+            #expect(seen["note_resource"]?.stringValue?.contains("from the host") == true, "\(seen)")
+            #expect(seen["escape_resource"]?.stringValue?.contains("not found") == true, "\(seen)")
             #expect(seen["prompts"]?.arrayValue?.contains("default") == true)
             #expect(seen["prompt"]?.stringValue?.contains("ask_agent") == true)
             // What the host did is in the ledger, through the gateway's API like any client's.

@@ -207,7 +207,10 @@ struct MCPHTTPDoorTests {
             #expect(seen["resources"]?.arrayValue?.contains(seen["transcript_uri"] ?? .null) == true)
             #expect(
                 seen["templates"]
-                    == ["osprey://memory/{id}", "osprey://sessions/{id}/transcript", "osprey://tasks/{id}"]
+                    == [
+                        "osprey://memory/{id}", "osprey://sessions/{id}/transcript", "osprey://tasks/{id}",
+                        "osprey://workspace/{path}",
+                    ]
             )
             #expect(seen["verify"]?["ok"] == true)
             #expect(seen["missing_resource"]?.stringValue?.contains("not found") == true, "\(seen)")
@@ -215,6 +218,8 @@ struct MCPHTTPDoorTests {
             #expect(seen["wrote_error"] == false, "\(seen)")
             #expect(seen["read_back"]?.stringValue?.contains("from the host") == true, "\(seen)")
             #expect(seen["escape_error"] == true)
+            #expect(seen["note_resource"]?.stringValue?.contains("from the host") == true, "\(seen)")
+            #expect(seen["escape_resource"]?.stringValue?.contains("not found") == true, "\(seen)")
             #expect(seen["prompts"]?.arrayValue?.contains("default") == true)
             #expect(seen["prompt"]?.stringValue?.contains("ask_agent") == true)
             // The stored memory went through memory.store with the host's marks: untrusted content from a tool.
@@ -234,7 +239,7 @@ struct MCPHTTPDoorTests {
                 filter: EventFilter(type: "tool.call.completed"),
                 limit: 10
             )
-            #expect(calls.map { $0.payload["tool"] } == ["write_file", "read_file"])
+            #expect(calls.map { $0.payload["tool"] } == ["write_file", "read_file", "read_file"])  // the last: the resource
             #expect(calls.allSatisfy { $0.actor.rawValue.contains("/mcp:mcp_") })
         }
     }

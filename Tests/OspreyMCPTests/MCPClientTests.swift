@@ -14,7 +14,8 @@ struct MCPClientTests {
     static func client(
         mode: String = "normal",
         timeout: Duration = .seconds(20),
-        env: [String: String] = [:]
+        env: [String: String] = [:],
+        elapsed: (@Sendable () -> Duration)? = nil
     )
         -> MCPClient
     {
@@ -28,7 +29,8 @@ struct MCPClientTests {
                 arguments: [fixture, mode],
                 environment: environment,
                 timeout: timeout
-            )
+            ),
+            elapsed: elapsed
         )
     }
 
@@ -94,6 +96,40 @@ struct MCPClientTests {
             if answer == nil { try await Task.sleep(for: .milliseconds(200)) }
         }
         #expect(answer == "back")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func restartsBackOffDoublingWithEachCrashInARowAndResetAfterAStart()
+        async throws
+    {
+        let clock = ManualClock()
+        // A server that dies at start: each attempt is a crash in a row, so the wait doubles: 1 s, 2 s, 4 s.
+        let dying = Self.client(mode: "die", elapsed: { clock.now.offset })
+        func waits(_ client: MCPClient) async -> String {
+            do {
+                _ = try await client.connect()
+                return "started"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(await waits(dying).contains("exited with status 5"))
+        for seconds in [1, 2, 4] {
+            #expect(await waits(dying).contains("started again in \(seconds).0 seconds"))
+            clock.advance(by: .seconds(seconds) - .milliseconds(1))
+            #expect(await waits(dying).contains("started again in 0.001 seconds"))
+            clock.advance(by: .milliseconds(1))
+            #expect(await waits(dying).contains("exited with status 5"))  // tried again, and crashed again
+        }
+        // A server that started resets the count: its crash mid-call waits 1 s, whatever came before.
+        let crashing = Self.client(elapsed: { clock.now.offset })
+        defer { Task { await crashing.stop() } }
+        _ = try await crashing.connect()
+        for _ in 0..<2 {
+            await #expect(throws: MCPError.self) { try await crashing.callTool("crash", arguments: [:]) }
+            #expect(await waits(crashing).contains("started again in 1.0 seconds"))
+            clock.advance(by: .seconds(1))
+            #expect(try await crashing.callTool("echo", arguments: ["text": "back"]) == "back")
+        }
     }
 
     @Test(.timeLimit(.minutes(1))) func malformedAndOverlongLinesAreRefusedWithoutHarm() async throws {

@@ -6,6 +6,7 @@ Its behaviour is chosen by the first argument:
              template and a prompt
   malformed  writes a malformed line and an over-long line before answering normally
   http PORT  the same server over Streamable HTTP (SSE answers) on 127.0.0.1:PORT/mcp
+  die        exits at once with status 5 (a server that cannot start)
 """
 import asyncio
 import os
@@ -14,6 +15,9 @@ import sys
 from mcp.server.mcpserver import Context, MCPServer
 
 mode = sys.argv[1] if len(sys.argv) > 1 else "normal"
+if mode == "die":
+    sys.stderr.write("fixture: dying at start\n")
+    sys.exit(5)
 server = MCPServer("osprey-fixture")
 
 

@@ -90,6 +90,13 @@ async def drive(read, write) -> dict:
         seen["wrote_error"] = wrote.is_error
         read_back = await session.call_tool("read_file", {"path": "mcp-note.txt"})
         seen["read_back"] = texts(read_back)
+        note = await session.read_resource("osprey://workspace/mcp-note.txt")
+        seen["note_resource"] = note.contents[0].text
+        try:
+            await session.read_resource("osprey://workspace/..%2F..%2Fetc%2Fpasswd")
+            seen["escape_resource"] = "no error"
+        except Exception as error:
+            seen["escape_resource"] = str(error)
         escape = await session.call_tool("read_file", {"path": "../../etc/passwd"})
         seen["escape_error"] = escape.is_error
         prompts = await session.list_prompts()
