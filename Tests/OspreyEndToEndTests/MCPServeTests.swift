@@ -94,6 +94,8 @@ struct MCPServeTests {
                     #"{"jsonrpc":"2.0","id":4,"method":"completion/complete"}"#,
                     #"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"check_task","arguments":"x"}}"#,
                     #"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#,
+                    #"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"check_task","arguments":{"id":""#
+                        + String(repeating: "x", count: 5 << 20) + #""}}}"#,
                     #"{"jsonrpc":"2.0","id":6,"method":"ping"}"#,
                 ].joined(separator: "\n") + "\n"
             let result = try await osprey.run(["mcp", "serve", "--home", home.path], input: input)
@@ -102,7 +104,9 @@ struct MCPServeTests {
             func answer(_ id: JSONValue) -> JSONValue? { answers.first { $0["id"] == id } }
             #expect(answer(1)?["error"]?["code"] == -32600, "\(answers)")  // before initialize
             let nulls = answers.filter { $0["id"] == .null }.compactMap { $0["error"]?["code"]?.intValue }
-            #expect(nulls.sorted() == [-32700, -32600, -32600].sorted())  // not JSON, a batch, an object id
+            // not JSON, a batch, an object id, a line over 4 MiB (refused before it is read whole)
+            #expect(nulls.sorted() == [-32700, -32600, -32600, -32600].sorted())
+            #expect(answer(7) == nil)
             #expect(answer(3)?["result"]?["protocolVersion"] == "2025-06-18")
             #expect(answer(4)?["error"]?["code"] == -32601)
             #expect(answer(5)?["error"]?["code"] == -32602)

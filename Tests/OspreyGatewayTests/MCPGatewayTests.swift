@@ -349,6 +349,12 @@ struct MCPHTTPDoorTests {
             try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json("{oops")) {
                 #expect($0.json["error"]?["code"] == -32700)
             }
+            // A body over the gateway's limit is refused whole (413), and the session goes on.
+            let huge = #"{"jsonrpc":"2.0","id":9,"method":"ping","params":{"pad":""#
+                + String(repeating: "x", count: gateway.kernel.config.gateway.maxBodyBytes) + #""}}"#
+            try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json(huge)) {
+                #expect($0.status == .contentTooLarge)
+            }
             try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json(list)) {
                 #expect($0.json["result"]?["tools"]?.arrayValue?.count == 21)
             }

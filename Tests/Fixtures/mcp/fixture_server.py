@@ -4,7 +4,7 @@ Its behaviour is chosen by the first argument:
   normal     echo, add, slow (sleeps), crash (exits mid-call), fail (a tool error), inject (a hostile description),
              progress (reports each step), grow (adds a tool and says the list changed); a resource, a resource
              template and a prompt
-  malformed  writes a malformed line and an over-long line before answering normally
+  malformed  writes a malformed line and a 50 MB line before answering normally
   http PORT  the same server over Streamable HTTP (SSE answers) on 127.0.0.1:PORT/mcp
   die        exits at once with status 5 (a server that cannot start)
 """
@@ -110,7 +110,7 @@ if mode == "http":
 
 if mode == "malformed":
     sys.stdout.write("{this is not json\n")
-    sys.stdout.write("x" * (5 << 20) + "\n")
+    sys.stdout.write("x" * (50 << 20) + "\n")
     sys.stdout.flush()
 
 server.run("stdio")
