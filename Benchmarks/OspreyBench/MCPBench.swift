@@ -24,6 +24,7 @@ struct MCPBench: AsyncParsableCommand {
     @Option(help: "Python with PyPI mcp 2.x (scripts/install-deps --interop).") var python = "python3"
     @Option(help: "Port for the Python server over HTTP.") var pythonPort = 18611
     @Option(help: "Port for the Osprey gateway.") var port = 18612
+    @Flag(help: "Only Osprey's server with Osprey's client (no Python).") var ospreyOnly = false
 
     struct Figures {
         var rate: Double
@@ -47,6 +48,12 @@ struct MCPBench: AsyncParsableCommand {
         try await report {
             guard FileManager.default.fileExists(atPath: server) else {
                 throw BenchError("no server script at \(server) (run from the repository root)")
+            }
+            if ospreyOnly {
+                let none = Figures(rate: 0, p50: 0, p99: 0, cpu: 0)
+                return try await AgentBench.withScriptedModel { modelURL in
+                    try await ospreyServer(modelURL: modelURL, pythonPing: (stdio: none, http: none))
+                }
             }
             print("MCP, \(calls) sequential calls per line; server: the Python SDK's MCPServer (\(server))")
             let environment = ProcessInfo.processInfo.environment.filter { ["PATH", "HOME", "LANG"].contains($0.key) }
@@ -126,8 +133,10 @@ struct MCPBench: AsyncParsableCommand {
         let toolServer = (GatewayBench.processCPUSeconds(pid: pid) - before) * 1000 / Double(calls)
         await http.stop()
         print(ping.line("ping, http: osprey client + server") + String(format: "  server CPU %.3f ms", pingServer))
-        print(pythonPing.http.line("ping, http: python client + server"))
-        print(String(format: "osprey/python pair: %.2f× the calls/s", ping.rate / pythonPing.http.rate))
+        if pythonPing.http.rate > 0 {
+            print(pythonPing.http.line("ping, http: python client + server"))
+            print(String(format: "osprey/python pair: %.2f× the calls/s", ping.rate / pythonPing.http.rate))
+        }
         print(tool.line("list_approvals, http: osprey pair") + String(format: "  server CPU %.3f ms", toolServer))
 
         let stdio = MCPClient(
@@ -143,8 +152,10 @@ struct MCPBench: AsyncParsableCommand {
         let stdioTool = try await measure { _ in _ = try await stdio.callTool("list_approvals", arguments: [:]) }
         await stdio.stop()
         print(stdioPing.line("ping, stdio (osprey mcp serve): osprey pair"))
-        print(pythonPing.stdio.line("ping, stdio: python client + server"))
-        print(String(format: "osprey/python pair: %.2f× the calls/s", stdioPing.rate / pythonPing.stdio.rate))
+        if pythonPing.stdio.rate > 0 {
+            print(pythonPing.stdio.line("ping, stdio: python client + server"))
+            print(String(format: "osprey/python pair: %.2f× the calls/s", stdioPing.rate / pythonPing.stdio.rate))
+        }
         print(stdioTool.line("list_approvals, stdio: osprey pair"))
     }
 

@@ -19,8 +19,8 @@ import Synchronization
 /// POST carries one JSON-RPC message: `initialize` opens a session and answers with its `Mcp-Session-Id`; every
 /// later message must carry that id (400 without it, 404 for one that ended or never was) and the token that
 /// opened it. A request is answered with `application/json`, or, when the host accepts `text/event-stream` and
-/// the request may take a while (a tool call, a read), with a stream of its progress notifications and then its
-/// answer; a notification or response gets 202. GET opens the session's own stream (resource updates), resumable
+/// asks for progress of a request that may take a while (a tool call, a read), with a stream of its progress
+/// notifications and then its answer; a notification or response gets 202. GET opens the session's own stream (resource updates), resumable
 /// with `Last-Event-ID`; DELETE ends the session.
 struct MCPController {
     let operations: [String: Operation]
@@ -233,7 +233,11 @@ struct MCPController {
             return Response(status: .accepted, headers: headers)
         }
         if method == "resources/subscribe" { entry.watch(ledger.bus) }
-        let streams = Self.streamingMethods.contains(method ?? "") && request.wantsEventStream
+        // A stream only when there is something to stream: progress the host asked for. Otherwise one JSON answer,
+        // which costs less (the answer may still take as long as the work does).
+        let streams =
+            Self.streamingMethods.contains(method ?? "") && request.wantsEventStream
+            && message["params"]?["_meta"]?["progressToken"] != nil
         guard streams else { return try await Self.answer(Self.single(message, to: session), headers: headers) }
         // Progress notifications as they come, then the answer, which ends the stream.
         let (frames, sink) = AsyncStream<JSONValue>.makeStream()

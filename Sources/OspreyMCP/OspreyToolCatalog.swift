@@ -287,7 +287,9 @@ public enum OspreyToolCatalog {
         case ("workspace", 2...):
             // The path as the jail will judge it (percent-decoded); `..` and absolute paths are its to refuse.
             let path = parts.dropFirst().joined(separator: "/")
-            guard let decoded = path.removingPercentEncoding, !decoded.isEmpty else { throw MCPResourceNotFound(uri: uri) }
+            guard let decoded = path.removingPercentEncoding, !decoded.isEmpty else {
+                throw MCPResourceNotFound(uri: uri)
+            }
             return .workspace(decoded)
         default: throw MCPResourceNotFound(uri: uri)
         }

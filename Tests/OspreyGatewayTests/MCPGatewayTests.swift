@@ -350,7 +350,8 @@ struct MCPHTTPDoorTests {
                 #expect($0.json["error"]?["code"] == -32700)
             }
             // A body over the gateway's limit is refused whole (413), and the session goes on.
-            let huge = #"{"jsonrpc":"2.0","id":9,"method":"ping","params":{"pad":""#
+            let huge =
+                #"{"jsonrpc":"2.0","id":9,"method":"ping","params":{"pad":""#
                 + String(repeating: "x", count: gateway.kernel.config.gateway.maxBodyBytes) + #""}}"#
             try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json(huge)) {
                 #expect($0.status == .contentTooLarge)
