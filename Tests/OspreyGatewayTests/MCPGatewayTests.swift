@@ -239,7 +239,8 @@ struct MCPHTTPDoorTests {
                 filter: EventFilter(type: "tool.call.completed"),
                 limit: 10
             )
-            #expect(calls.map { $0.payload["tool"] } == ["write_file", "read_file", "read_file"])  // the last: the resource
+            // The write, the read, and the workspace resource (read through read_file).
+            #expect(calls.map { $0.payload["tool"] } == ["write_file", "read_file", "read_file"])
             #expect(calls.allSatisfy { $0.actor.rawValue.contains("/mcp:mcp_") })
         }
     }
