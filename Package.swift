@@ -11,7 +11,7 @@ let products: [String: String] = [
     "HummingbirdWebSocket": "hummingbird-websocket",
     "HummingbirdWSClient": "hummingbird-websocket", "Logging": "swift-log", "NIOCore": "swift-nio",
     "NIOHTTP1": "swift-nio", "NIOWebSocket": "swift-nio", "ServiceLifecycle": "swift-service-lifecycle",
-    "UnixSignals": "swift-service-lifecycle",
+    "UnixSignals": "swift-service-lifecycle", "WasmKit": "WasmKit", "WasmKitWASI": "WasmKit", "WAT": "WasmKit", "WASI": "WasmKit",
 ]
 
 func dependencies(_ modules: [String]) -> [Target.Dependency] {
@@ -40,6 +40,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         // Already in the graph through Hummingbird; named because the gateway uses its types directly.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        // The WebAssembly runtime plugins run in (fuel metering, memory limits, WASI preview 1; WAT for tests).
+        .package(url: "https://github.com/swiftwasm/WasmKit.git", .upToNextMinor(from: "0.4.2")),
     ],
     targets: [
         // Linux system calls Swift cannot make directly (Landlock, later seccomp): a few lines of C.
@@ -123,6 +125,19 @@ let package = Package(
                 "NIOHTTP1"
             )
         ),
+        // Wasm plugins: manifests, the WasmKit runtime on threads of their own, fuel and memory caps, plugin tools.
+        .target(
+            name: "OspreyPlugins",
+            dependencies: imports(
+                "OspreyCore",
+                "OspreyTools",
+                "COspreySystem",
+                "WasmKit",
+                "WasmKitWASI",
+                "WASI",
+                "Logging"
+            )
+        ),
         // Kernel assembly and the HTTP/SSE/WebSocket surface.
         .target(
             name: "OspreyGateway",
@@ -136,6 +151,7 @@ let package = Package(
                 "OspreyMemory",
                 "OspreyEmbeddings",
                 "OspreyMCP",
+                "OspreyPlugins",
                 "OspreySandbox",
                 "COspreySystem",
                 "AsyncHTTPClient",
@@ -166,6 +182,7 @@ let package = Package(
                 "OspreySandbox",
                 "OspreyMemory",
                 "OspreyMCP",
+                "OspreyPlugins",
                 "ArgumentParser",
                 "AsyncHTTPClient",
                 "Logging",
@@ -189,6 +206,8 @@ let package = Package(
                 "OspreyMemory",
                 "OspreyEmbeddings",
                 "OspreyMCP",
+                "OspreyPlugins",
+                "WAT",
                 "ArgumentParser",
                 "Hummingbird",
                 "GRDB",
@@ -240,11 +259,12 @@ let testTargets: [(name: String, imports: [String])] = [
     ("OspreyEmbeddingsTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMemoryTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMCPTests", ["OspreyCore", "OspreyMCP", "OspreyTools", "OspreyTesting", "Logging"]),
+    ("OspreyPluginsTests", ["OspreyCore", "OspreyPlugins", "OspreyTools", "OspreyTesting", "WAT"]),
     ("OspreySchedulerTests", ["OspreyCore", "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting"]),
     (
         "OspreyGatewayTests",
         [
-            "OspreyAgent", "OspreyCore", "OspreyGateway", "OspreyMCP", "OspreyMemory", "OspreyProviders",
+            "OspreyAgent", "OspreyCore", "OspreyGateway", "OspreyMCP", "OspreyMemory", "OspreyPlugins", "OspreyProviders",
             "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting", "AsyncHTTPClient", "HTTPTypes",
             "Hummingbird",
             "HummingbirdTesting", "HummingbirdWSClient", "Logging", "NIOCore", "NIOHTTP1", "NIOWebSocket",

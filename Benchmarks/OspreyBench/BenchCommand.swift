@@ -21,7 +21,7 @@ struct BenchCommand: AsyncParsableCommand {
         subcommands: [
             LedgerBench.self, StartupBench.self, AgentBench.self, GatewayBench.self, ScaleBench.self,
             LocalModelBench.self,
-            TasksBench.self, MemoryBench.self, PoolBench.self, MCPBench.self, ToolSearchBench.self,
+            TasksBench.self, MemoryBench.self, PoolBench.self, MCPBench.self, ToolSearchBench.self, PluginBench.self,
         ]
     )
 }

@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -88,4 +89,8 @@ int osprey_pipe_cloexec(int fds[2]) {
         return -errno;
     }
     return 0;
+}
+
+int osprey_memfd(const char *name) {
+    return memfd_create(name, MFD_CLOEXEC);
 }

@@ -4,6 +4,7 @@ import Foundation
 import OspreyCore
 import OspreyGateway
 import OspreyMemory
+import OspreyPlugins
 import OspreySandbox
 import OspreyStore
 import OspreyTools
@@ -61,7 +62,9 @@ struct DoctorCommand: AsyncParsableCommand {
             }
             // MCP servers: a command the gateway could not start means a server with no tools.
             for server in config.mcpServers {
-                if CommandRunner.which(server.command) != nil {
+                if server.transport == "http" {
+                    line(.ok, "mcp server \(server.name): \(server.url ?? "") over HTTP (\(server.trust))")
+                } else if CommandRunner.which(server.command) != nil {
                     line(.ok, "mcp server \(server.name): \(server.command) (\(server.trust))")
                 } else {
                     line(
@@ -69,6 +72,15 @@ struct DoctorCommand: AsyncParsableCommand {
                         "mcp server \(server.name): command '\(server.command)' not found; it will offer no tools"
                     )
                 }
+            }
+            // Plugins: one that does not load offers no tools.
+            let plugins = Plugins.load(from: home.pluginsDirectory, trusted: Set(config.trustedPlugins))
+            for plugin in plugins.loaded {
+                let tools = plugin.manifest.tools.map(\.name).joined(separator: ", ")
+                line(.ok, "plugin \(plugin.manifest.name) \(plugin.manifest.version): \(tools)")
+            }
+            for (name, reason) in plugins.failures.sorted(by: { $0.key < $1.key }) {
+                line(.fail, "plugin \(name): \(reason); it offers no tools")
             }
             // Agents that can act on the host or the network without a human.
             let agentNames = ["default"] + config.agents.keys.sorted().filter { $0 != "default" }

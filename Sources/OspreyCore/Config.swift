@@ -225,6 +225,8 @@ public struct OspreyConfig: Hashable, Sendable {
     public var mcpServers: [MCPServer] = []
     /// `[mcp]`: Osprey as an MCP server (Config+MCPServers.swift).
     public var mcp = MCP()
+    /// `[plugins] trusted = [...]`: the installed plugins whose output is trusted content.
+    public var trustedPlugins: [String] = []
 
     public init() {}
 
@@ -681,6 +683,10 @@ struct ConfigReader {
         }
         if let servers = root["mcp_servers"] {
             config.mcpServers = try mcpServers(servers)
+        }
+        if let plugins = try table("plugins") {
+            try checkKeys(plugins, section: "plugins", known: ["trusted"])
+            config.trustedPlugins = try strings(plugins, "trusted", section: "plugins") ?? []
         }
         if let mcp = try table("mcp") {
             try checkKeys(mcp, section: "mcp", known: ["serve_agent"])

@@ -37,6 +37,8 @@ public struct Home: Hashable, Sendable {
     public var memoryDirectory: URL { root.appendingPathComponent("memory") }
     public var workspaceDirectory: URL { root.appendingPathComponent("workspace") }
     public var logsDirectory: URL { root.appendingPathComponent("logs") }
+    /// Installed Wasm plugins, one folder each (`plugins/NAME/plugin.toml`).
+    public var pluginsDirectory: URL { root.appendingPathComponent("plugins") }
     /// Held with an exclusive lock while a gateway runs on this home; records its pid and address.
     public var lockFile: URL { root.appendingPathComponent("gateway.lock") }
 

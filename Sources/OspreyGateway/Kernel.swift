@@ -5,6 +5,7 @@ public import OspreyCore
 import OspreyEmbeddings
 public import OspreyMCP
 public import OspreyMemory
+public import OspreyPlugins
 import OspreyProviders
 public import OspreyScheduler
 public import OspreyStore
@@ -27,6 +28,8 @@ public struct Kernel: Sendable {
     public let memory: MemoryBank
     /// The MCP servers of `[[mcp_servers]]`, started with the kernel; their tools are among the services' tools.
     public let mcp: MCPServers
+    /// The Wasm plugins installed in the home, loaded at start; their tools are among the services' tools.
+    public let plugins: Plugins
     let authenticator: Authenticator
     let authLimiter: AuthFailureLimiter
     public let startedAt: Date
@@ -79,6 +82,12 @@ public struct Kernel: Sendable {
             logger: Logger.current
         )
         self.mcp = mcp
+        let plugins = Plugins.load(
+            from: home.pluginsDirectory,
+            trusted: Set(config.trustedPlugins),
+            logger: Logger.current
+        )
+        self.plugins = plugins
         let scheduler = Scheduler(store: store, routineContext: confinement.routineContext()) { name in
             AgentRuntime.knows(agent: name, in: config)
         }
@@ -91,7 +100,7 @@ public struct Kernel: Sendable {
                 SubmitTask(store: store), CheckTask(store: store), CancelTask(store: store), ListTasks(store: store),
                 ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store), ListSchedules(store: store),
                 StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory),
-            ]
+            ] + plugins.tools
         // An MCP server's tools change when it says so: each run reads them as they are.
         var mcpTools: (@Sendable () -> [any Tool])?
         if !mcp.clients.isEmpty { mcpTools = { mcp.tools } }

@@ -20,9 +20,11 @@ struct TestGateway {
         config: OspreyConfig = OspreyConfig(),
         port: Int = 18470,
         provider: any ModelProvider = ScriptedProvider(messages: [.assistant("Hello!")]),
-        redactor: Redactor = Redactor()
+        redactor: Redactor = Redactor(),
+        prepare: (Home) throws -> Void = { _ in }
     ) async throws {
         directory = try TemporaryDirectory()
+        try prepare(Home(root: directory.url))
         let store = try Store.inMemory(redactor: redactor)
         try await store.tokens.registerHomeToken(Self.adminToken)
         var config = config

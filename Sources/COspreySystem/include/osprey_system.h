@@ -29,3 +29,6 @@ int osprey_o_path(void);
 int osprey_pipe_cloexec(int fds[2]);
 
 #endif
+
+/// An anonymous in-memory file (memfd_create with MFD_CLOEXEC); -1 with errno set on failure.
+int osprey_memfd(const char *name);

@@ -1,0 +1,69 @@
+import ArgumentParser
+import Foundation
+import OspreyCore
+import OspreyPlugins
+import WAT
+
+/// `osprey-bench plugins`: what a Wasm plugin call costs: an echo command plugin (WAT: stdin copied to stdout) called
+/// on the calling thread (a fresh instance each call: the WASI bridge, in-memory stdio, instantiation of the cached
+/// module, `_start`), and through `call` (the same on a thread of its own, awaited from a task); and an empty module's
+/// instantiation alone.
+struct PluginBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plugins",
+        abstract: "Wasm plugin call overhead and instantiation of a cached module."
+    )
+    @Option(help: "Calls per measure.") var calls = 2000
+
+    static let echo = """
+        (module
+          (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 2)
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 64))
+            (i32.store (i32.const 4) (i32.const 100000))
+            (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+            (i32.store (i32.const 8) (i32.const 64))
+            (i32.store (i32.const 12) (i32.load (i32.const 16)))
+            (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 20)))))
+        """
+
+    func plugin(_ wat: String) throws -> WasmPlugin {
+        let manifest = try PluginManifest(
+            toml: """
+                name = "bench"
+                version = "1"
+                module = "bench.wasm"
+                [[tools]]
+                name = "echo"
+                description = "Echoes."
+                """
+        )
+        return try WasmPlugin(manifest: manifest, module: try wat2wasm(wat), directory: URL(fileURLWithPath: "/"))
+    }
+
+    func run() async throws {
+        try await report {
+            let echo = try plugin(Self.echo)
+            let empty = try plugin(#"(module (memory 1) (func (export "_start")))"#)
+            let input = Array(#"{"tool":"echo","arguments":{"text":"ping"}}"#.utf8)
+            func perCall(_ body: () throws -> Void) rethrows -> Double {
+                for _ in 0..<100 { try body() }
+                let start = ContinuousClock.now
+                for _ in 0..<calls { try body() }
+                return (ContinuousClock.now - start).milliseconds * 1000 / Double(calls)
+            }
+            let inline = try perCall { _ = try echo.run(input: input) }
+            let instantiate = try perCall { _ = try empty.run(input: []) }
+            for _ in 0..<100 { _ = try await echo.call("echo", arguments: ["text": "ping"]) }
+            let start = ContinuousClock.now
+            for _ in 0..<calls { _ = try await echo.call("echo", arguments: ["text": "ping"]) }
+            let threaded = (ContinuousClock.now - start).milliseconds * 1000 / Double(calls)
+            print("Wasm plugin (command ABI, a fresh instance a call), \(calls) calls each")
+            print(String(format: "echo call on the calling thread      %8.1f µs", inline))
+            print(String(format: "echo call on its own thread (call)   %8.1f µs", threaded))
+            print(String(format: "empty module: instantiate + _start   %8.1f µs", instantiate))
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+public import OspreyCore
+
+/// A plugin's `plugin.toml`: who it is, the tools it exports with their JSON schemas, the module that implements
+/// them, and what it may use.
+///
+/// ```toml
+/// name = "textstats"            # 1-32 of a-z 0-9 - _ (no __); its tools are textstats__<tool>
+/// version = "1.0.0"
+/// description = "Counts words and lines."
+/// module = "textstats.wasm"     # beside plugin.toml
+/// abi = "command"               # WASI preview 1: the call as JSON on stdin, the answer on stdout
+///
+/// [limits]
+/// fuel = 500_000_000            # WebAssembly operators per call
+/// memory_mb = 64                # the module's linear memory, in MiB
+/// wall_seconds = 10             # turned into fuel: at most wall_seconds × 100 M operators
+///
+/// [[tools]]
+/// name = "count"
+/// description = "Count the words and lines of a text."
+/// parameters = { type = "object", properties = { text = { type = "string" } }, required = ["text"] }
+/// ```
+///
+/// Every error names the field it is about.
+public struct PluginManifest: Hashable, Sendable {
+    public struct ExportedTool: Hashable, Sendable {
+        public var name: String
+        public var description: String
+        public var parameters: JSONValue
+    }
+
+    /// How the host talks to the module.
+    public enum ABI: String, Hashable, Sendable {
+        /// A WASI preview-1 command: `{"tool", "arguments"}` as JSON on stdin, the answer on stdout, a fresh
+        /// instance per call, no file system, no network, no environment.
+        case command
+    }
+
+    public var name: String
+    public var version: String
+    public var description: String
+    public var module: String
+    public var abi: ABI
+    public var tools: [ExportedTool]
+    /// Operators per call, after the wall-time cap is folded in.
+    public var fuel: UInt64
+    public var memoryBytes: Int
+    public var wallSeconds: Int
+    /// What the plugin asks for beyond pure computation (host imports). The command ABI grants none of them: a
+    /// manifest that asks is refused, so nothing is granted silently.
+    public var capabilities: [String: [String]]
+
+    /// Operators a second, roughly, on this interpreter: how wall time becomes fuel.
+    public static let fuelPerSecond: UInt64 = 100_000_000
+
+    public static let fileName = "plugin.toml"
+
+    public init(toml text: String) throws {
+        let root: JSONValue
+        do {
+            root = try TOML.parse(text)
+        } catch {
+            throw PluginError.manifest("plugin.toml: \(error)")
+        }
+        guard let table = root.objectValue else { throw PluginError.manifest("plugin.toml: not a table") }
+        let known: Set<String> = ["name", "version", "description", "module", "abi", "limits", "tools", "capabilities"]
+        if let unknown = table.keys.sorted().first(where: { !known.contains($0) }) {
+            throw PluginError.manifest("plugin.toml: unknown key '\(unknown)'")
+        }
+        func string(_ key: String, in table: [String: JSONValue], at path: String) throws -> String {
+            guard let value = table[key]?.stringValue, !value.isEmpty else {
+                throw PluginError.manifest("plugin.toml: \(path)\(key) is required: a non-empty string")
+            }
+            return value
+        }
+        name = try string("name", in: table, at: "")
+        guard Self.isName(name) else {
+            throw PluginError.manifest("plugin.toml: name must be 1-32 of a-z 0-9 - _ (no __), not '\(name)'")
+        }
+        version = try string("version", in: table, at: "")
+        description = table["description"]?.stringValue ?? ""
+        module = try string("module", in: table, at: "")
+        guard module.hasSuffix(".wasm"), !module.contains("/"), !module.hasPrefix(".") else {
+            throw PluginError.manifest("plugin.toml: module must be a .wasm file beside plugin.toml, not '\(module)'")
+        }
+        let abiName = table["abi"]?.stringValue ?? "command"
+        guard let abi = ABI(rawValue: abiName) else {
+            throw PluginError.manifest("plugin.toml: abi must be \"command\" (the reactor ABI is not supported yet)")
+        }
+        self.abi = abi
+        let limits = table["limits"]?.objectValue ?? [:]
+        if let unknown = limits.keys.sorted().first(where: { !["fuel", "memory_mb", "wall_seconds"].contains($0) }) {
+            throw PluginError.manifest("plugin.toml: unknown key 'limits.\(unknown)'")
+        }
+        func limit(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+            guard let value = limits[key] else { return fallback }
+            guard let number = value.intValue, range.contains(number) else {
+                throw PluginError.manifest(
+                    "plugin.toml: limits.\(key) must be an integer in \(range.lowerBound)...\(range.upperBound)"
+                )
+            }
+            return number
+        }
+        let fuel = UInt64(try limit("fuel", default: 500_000_000, range: 1_000...100_000_000_000))
+        wallSeconds = try limit("wall_seconds", default: 10, range: 1...600)
+        self.fuel = min(fuel, UInt64(wallSeconds) * Self.fuelPerSecond)
+        memoryBytes = try limit("memory_mb", default: 64, range: 1...4096) << 20
+        var capabilities: [String: [String]] = [:]
+        for (key, value) in table["capabilities"]?.objectValue ?? [:] {
+            guard let items = value.arrayValue?.compactMap(\.stringValue) else {
+                throw PluginError.manifest("plugin.toml: capabilities.\(key) must be an array of strings")
+            }
+            if !items.isEmpty { capabilities[key] = items }
+        }
+        if let asked = capabilities.keys.sorted().first {
+            throw PluginError.manifest(
+                "plugin.toml: capabilities.\(asked) cannot be granted to a command plugin (it gets no files, network "
+                    + "or secrets; host imports come with the reactor ABI)"
+            )
+        }
+        self.capabilities = capabilities
+        guard let entries = table["tools"]?.arrayValue, !entries.isEmpty else {
+            throw PluginError.manifest("plugin.toml: tools is required: at least one [[tools]] table")
+        }
+        var names: Set<String> = []
+        tools = try entries.enumerated().map { index, entry in
+            let path = "tools[\(index)]."
+            guard let tool = entry.objectValue else {
+                throw PluginError.manifest("plugin.toml: tools[\(index)] must be a table")
+            }
+            let name = try string("name", in: tool, at: path)
+            guard name.range(of: "^[a-z0-9_]{1,48}$", options: .regularExpression) != nil, !name.contains("__") else {
+                throw PluginError.manifest("plugin.toml: \(path)name must be 1-48 of a-z 0-9 _ (no __), not '\(name)'")
+            }
+            guard names.insert(name).inserted else {
+                throw PluginError.manifest("plugin.toml: \(path)name '\(name)' is exported twice")
+            }
+            let description = try string("description", in: tool, at: path)
+            let parameters = tool["parameters"] ?? ["type": "object", "properties": [:]]
+            guard parameters.objectValue != nil, parameters["type"] == "object" else {
+                throw PluginError.manifest("plugin.toml: \(path)parameters must be a JSON schema of type object")
+            }
+            return ExportedTool(name: name, description: description, parameters: parameters)
+        }
+    }
+
+    /// Whether `name` is a valid plugin name (so it can be used as a folder name safely).
+    public static func isValidName(_ name: String) -> Bool { isName(name) }
+
+    static func isName(_ name: String) -> Bool {
+        name.range(of: "^[a-z0-9][a-z0-9_-]{0,31}$", options: .regularExpression) != nil && !name.contains("__")
+    }
+}
+
+/// What went wrong with a plugin, said so its author (or the model) can act on it.
+public enum PluginError: Error, Hashable, Sendable, CustomStringConvertible {
+    /// The manifest is wrong; the message names the field.
+    case manifest(String)
+    /// The module cannot be used (not WebAssembly, imports the host does not offer, no `_start`).
+    case module(String)
+    /// A call ran out of its instruction budget.
+    case outOfFuel(plugin: String, fuel: UInt64)
+    /// A call wanted more memory than the cap.
+    case memoryCap(plugin: String, bytes: Int)
+    /// A call trapped or exited with an error.
+    case failed(plugin: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .manifest(let message), .module(let message): message
+        case .outOfFuel(let plugin, let fuel):
+            "plugin '\(plugin)' ran out of fuel (\(fuel) operations): it was stopped"
+        case .memoryCap(let plugin, let bytes):
+            "plugin '\(plugin)' wanted more than its memory cap of \(bytes >> 20) MiB: it was stopped"
+        case .failed(let plugin, let reason): "plugin '\(plugin)' failed: \(reason)"
+        }
+    }
+}

@@ -1,0 +1,170 @@
+import COspreySystem
+public import Foundation
+public import OspreyCore
+import Synchronization
+import WASI
+@_spi(Fuzzing) import WasmKit
+import WasmKitWASI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A loaded plugin: its manifest and its parsed module, ready to call.
+///
+/// The module is parsed and checked once, at load: every import must be a WASI preview-1 function (a module that
+/// imports anything else is refused with the import's name), and a command must export `_start`. Each call gets a
+/// fresh instance on a thread of its own (never the cooperative pool, so a plugin that loops does not slow the
+/// gateway), with the manifest's fuel (the interpreter stops it when the budget is spent) and memory cap (growth
+/// past it is refused), its JSON request on stdin and nothing else: no arguments, environment, files or clock
+/// beyond WASI's defaults.
+public final class WasmPlugin: Sendable {
+    public let manifest: PluginManifest
+    public let directory: URL
+    private let module: Module
+    private let engine: Engine
+
+    /// The largest answer read from a call's stdout.
+    public static let maxOutputBytes = 1 << 20
+
+    /// Loads the plugin in `directory` (its `plugin.toml` and module).
+    public convenience init(directory: URL) throws {
+        let manifestURL = directory.appendingPathComponent(PluginManifest.fileName)
+        guard let text = try? String(contentsOf: manifestURL, encoding: .utf8) else {
+            throw PluginError.manifest("\(manifestURL.path): cannot be read")
+        }
+        let manifest = try PluginManifest(toml: text)
+        let moduleURL = directory.appendingPathComponent(manifest.module)
+        guard let bytes = try? Data(contentsOf: moduleURL) else {
+            throw PluginError.module("plugin '\(manifest.name)': its module \(manifest.module) cannot be read")
+        }
+        try self.init(manifest: manifest, module: [UInt8](bytes), directory: directory)
+    }
+
+    public init(manifest: PluginManifest, module bytes: [UInt8], directory: URL) throws {
+        self.manifest = manifest
+        self.directory = directory
+        do {
+            module = try parseWasm(bytes: bytes)
+        } catch {
+            throw PluginError.module("plugin '\(manifest.name)': \(manifest.module) is not a valid module: \(error)")
+        }
+        for item in module.imports where item.module != "wasi_snapshot_preview1" {
+            throw PluginError.module(
+                "plugin '\(manifest.name)' imports \(item.module).\(item.name), which Osprey does not offer "
+                    + "(a command plugin may import WASI preview 1 only)"
+            )
+        }
+        guard module.exports.contains(where: { $0.name == "_start" }) else {
+            throw PluginError.module("plugin '\(manifest.name)': a command module must export _start")
+        }
+        engine = Engine(configuration: EngineConfiguration(fuelMetering: true))
+    }
+
+    /// Runs one call: `{"tool": tool, "arguments": arguments}` on stdin; the answer is what it wrote to stdout.
+    /// Runs on a thread of its own; the caller's task waits without holding a cooperative thread.
+    public func call(_ tool: String, arguments: JSONValue) async throws -> String {
+        let input = JSONValue.object(["tool": .string(tool), "arguments": arguments]).canonicalJSON
+        return try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread { continuation.resume(with: Result { try self.run(input: Array(input.utf8)) }) }
+            thread.stackSize = 8 << 20
+            thread.start()
+        }
+    }
+
+    /// One call with `input` as its stdin, on the calling thread (which it holds until the call ends).
+    public func run(input: [UInt8]) throws -> String {
+        let stdin = try MemoryFile(input)
+        let stdout = try MemoryFile([])
+        let stderr = try MemoryFile([])
+        defer {
+            stdin.close()
+            stdout.close()
+            stderr.close()
+        }
+        let cap = MemoryCap(bytes: manifest.memoryBytes)
+        let wasi = try WASIBridgeToHost(
+            args: [manifest.name],
+            environment: [:],
+            preopens: [],
+            stdin: stdin.descriptor,
+            stdout: stdout.descriptor,
+            stderr: stderr.descriptor
+        )
+        let status: UInt32
+        do {
+            status = try wasi.runAndClose { wasi in
+                let store = Store(engine: engine)
+                store.resourceLimiter = cap
+                store.fuel = Fuel(remaining: manifest.fuel)
+                var imports = Imports()
+                wasi.link(to: &imports, store: store)
+                let instance = try module.instantiate(store: store, imports: imports)
+                return try wasi.start(instance)
+            }
+        } catch {
+            if cap.refused { throw PluginError.memoryCap(plugin: manifest.name, bytes: manifest.memoryBytes) }
+            if "\(error)".contains("out of fuel") {
+                throw PluginError.outOfFuel(plugin: manifest.name, fuel: manifest.fuel)
+            }
+            throw PluginError.failed(plugin: manifest.name, reason: "\(error)")
+        }
+        let output = stdout.contents(limit: Self.maxOutputBytes)
+        guard status == 0 else {
+            if cap.refused { throw PluginError.memoryCap(plugin: manifest.name, bytes: manifest.memoryBytes) }
+            let said = stderr.contents(limit: 4096).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw PluginError.failed(
+                plugin: manifest.name,
+                reason: "exited with status \(status)" + (said.isEmpty ? "" : ": \(said)")
+            )
+        }
+        return output
+    }
+}
+
+/// Refuses linear memory past a cap, and remembers that it did.
+final class MemoryCap: ResourceLimiter {
+    let bytes: Int
+    private let hit = Mutex(false)
+
+    init(bytes: Int) { self.bytes = bytes }
+
+    var refused: Bool { hit.withLock { $0 } }
+
+    func limitMemoryGrowth(to desired: Int) throws -> Bool {
+        guard desired <= bytes else {
+            hit.withLock { $0 = true }
+            return false
+        }
+        return true
+    }
+
+    func limitTableGrowth(to desired: Int) throws -> Bool { desired <= 100_000 }
+}
+
+/// An anonymous in-memory file (memfd) for a call's stdin, stdout or stderr.
+struct MemoryFile {
+    let descriptor: Int32
+
+    init(_ contents: [UInt8]) throws {
+        descriptor = osprey_memfd("osprey-plugin")
+        guard descriptor >= 0 else { throw PluginError.failed(plugin: "host", reason: "memfd_create: errno \(errno)") }
+        var written = 0
+        while written < contents.count {
+            let count = contents[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { throw PluginError.failed(plugin: "host", reason: "writing stdin: errno \(errno)") }
+            written += count
+        }
+        lseek(descriptor, 0, SEEK_SET)
+    }
+
+    /// What was written, up to `limit` bytes.
+    func contents(limit: Int) -> String {
+        let size = Int(lseek(descriptor, 0, SEEK_END))
+        var buffer = [UInt8](repeating: 0, count: min(max(size, 0), limit))
+        let count = buffer.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, 0) }
+        return String(decoding: buffer.prefix(max(count, 0)), as: UTF8.self)
+    }
+
+    func close() { _ = Glibc.close(descriptor) }
+}

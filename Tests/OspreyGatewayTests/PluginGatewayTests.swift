@@ -1,0 +1,95 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import OspreyCore
+import OspreyGateway
+import OspreyPlugins
+import OspreyStore
+import OspreyTesting
+import OspreyTools
+import Testing
+
+/// Wasm plugins installed in the home, loaded by the kernel and called by an agent through the one check point.
+struct PluginGatewayTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/plugins")
+
+    /// The C plugins, each compiled now into a folder of its own (its plugin.toml and module).
+    static func build(_ names: [String], in directory: TemporaryDirectory) async throws -> [URL] {
+        var folders: [URL] = []
+        for name in names {
+            let folder = directory.url.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            let source = fixtures.appendingPathComponent(name)
+            try FileManager.default.copyItem(
+                at: source.appendingPathComponent("plugin.toml"),
+                to: folder.appendingPathComponent("plugin.toml")
+            )
+            try await WasmToolchain.compileC(
+                source.appendingPathComponent("\(name).c"),
+                to: folder.appendingPathComponent("\(name).wasm")
+            )
+            folders.append(folder)
+        }
+        return folders
+    }
+
+    @Test(.timeLimit(.minutes(1))) func anAgentCallsPluginsAndALoopingOneNeitherHangsNorHoldsTheGateway()
+        async throws
+    {
+        var config = OspreyConfig()
+        var agent = OspreyConfig.Agent()
+        agent.model = "scripted/test"
+        agent.tools = ["wordcount__*", "spin__*"]
+        config.agents["default"] = agent
+        let provider = ScriptedProvider(messages: [
+            .toolCall("wordcount__count", #"{"text":"one two three"}"#),
+            .toolCall("spin__run", "{}", id: "call_2"),
+            .assistant("done"),
+        ])
+        let built = try TemporaryDirectory(prefix: "osprey-plugin-build")
+        defer { built.remove() }
+        let folders = try await Self.build(["wordcount", "spin"], in: built)
+        let gateway = try await TestGateway(config: config, provider: provider) { home in
+            try FileManager.default.createDirectory(at: home.pluginsDirectory, withIntermediateDirectories: true)
+            for folder in folders {
+                try FileManager.default.copyItem(
+                    at: folder,
+                    to: home.pluginsDirectory.appendingPathComponent(folder.lastPathComponent)
+                )
+            }
+        }
+        #expect(gateway.kernel.plugins.failures.isEmpty, "\(gateway.kernel.plugins.failures)")
+        let granted = gateway.kernel.runtime.grantedTools(config.agent("default"))
+        #expect(granted.contains("wordcount__count") && granted.contains("spin__run"))
+        // `*` grants Osprey's own tools, never a plugin's.
+        var everything = OspreyConfig.Agent()
+        everything.tools = ["*"]
+        #expect(!gateway.kernel.runtime.grantedTools(everything).contains { $0.contains("__") })
+        let session = try await gateway.store.sessions.create(agent: "default", actor: .user("test"))
+        try await gateway.app().test(.router) { client in
+            async let reply = client.post("/api/sessions/\(session.id)/messages", #"{"content":"count"}"#)
+            // While the spinning plugin burns its fuel on its own thread, the gateway keeps answering.
+            var answered = 0
+            for _ in 0..<5 {
+                try await client.execute(uri: "/health", method: .get) { if $0.status == .ok { answered += 1 } }
+            }
+            #expect(answered == 5)
+            #expect(try await reply.status == .ok)
+        }
+        let results = try await gateway.store.sessions.messages(of: session.id).flatMap(\.message.content)
+            .compactMap { content -> ToolResult? in
+                if case .toolResult(let result) = content { return result }
+                return nil
+            }
+        #expect(results.count == 2)
+        #expect(results.first?.output.contains(#"{"words":3,"lines":1,"characters":13}"#) == true)
+        #expect(results.first?.untrusted == true)
+        #expect(results.last?.isError == true)
+        #expect(results.last?.output.contains("ran out of fuel") == true, "\(results.last?.output ?? "")")
+        let outcomes = try await gateway.store.ledger.events(limit: 500).filter {
+            $0.type == .toolCallCompleted || $0.type == .toolCallFailed
+        }
+        #expect(outcomes.map { $0.payload["tool"] } == ["wordcount__count", "spin__run"])
+    }
+}

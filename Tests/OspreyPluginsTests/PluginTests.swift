@@ -1,0 +1,215 @@
+import Foundation
+import OspreyCore
+import OspreyPlugins
+import OspreyTesting
+import OspreyTools
+import Testing
+import WAT
+
+/// Wasm plugins built from source in the repository (WAT through WasmKit's parser, C through clang and wasi-libc),
+/// run under their fuel and memory caps.
+struct PluginTests {
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/plugins")
+
+    static func manifest(_ name: String, fuel: Int = 10_000_000, memoryMB: Int = 16, extra: String = "") -> String {
+        """
+        name = "\(name)"
+        version = "0.1.0"
+        module = "\(name).wasm"
+        \(extra)
+        [limits]
+        fuel = \(fuel)
+        memory_mb = \(memoryMB)
+
+        [[tools]]
+        name = "run"
+        description = "Runs."
+        """
+    }
+
+    /// A plugin folder made from WAT text, under `home`.
+    static func plugin(
+        _ name: String,
+        wat: String,
+        in home: TemporaryDirectory,
+        fuel: Int = 10_000_000
+    )
+        throws -> WasmPlugin
+    {
+        let folder = home.url.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try manifest(name, fuel: fuel).write(
+            to: folder.appendingPathComponent("plugin.toml"),
+            atomically: true,
+            encoding: .utf8
+        )
+        try Data(try wat2wasm(wat)).write(to: folder.appendingPathComponent("\(name).wasm"))
+        return try WasmPlugin(directory: folder)
+    }
+
+    static let echo = """
+        (module
+          (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
+          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+          (memory (export "memory") 2)
+          (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 64))
+            (i32.store (i32.const 4) (i32.const 100000))
+            (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
+            (i32.store (i32.const 8) (i32.const 64))
+            (i32.store (i32.const 12) (i32.load (i32.const 16)))
+            (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 20)))))
+        """
+
+    @Test func aWATCommandPluginGetsItsCallOnStdinAndAnswersOnStdout() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-plugins")
+        defer { home.remove() }
+        let plugin = try Self.plugin("echo", wat: Self.echo, in: home)
+        let answer = try await plugin.call("run", arguments: ["text": "héllo"])
+        #expect(try JSONValue.parse(answer) == ["tool": "run", "arguments": ["text": "héllo"]])
+        // Through the one check point: an untrusted plugin's output is fenced and taints.
+        let tool = PluginTool(plugin: plugin, tool: plugin.manifest.tools[0], trusted: false)
+        #expect(tool.definition.name == "echo__run")
+        let result = try await Toolbox([tool]).call(
+            ToolCall(id: ToolCall.ID("c1"), name: "echo__run", arguments: #"{"x":1}"#),
+            context: ToolContext(workspace: try Workspace(root: home.url))
+        )
+        #expect(!result.isError && result.untrusted)
+        #expect(result.output.contains(#""arguments":{"x":1}"#))
+    }
+
+    @Test(.timeLimit(.minutes(1))) func anInfiniteLoopRunsOutOfFuelOffTheCooperativePool() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-plugins")
+        defer { home.remove() }
+        let plugin = try Self.plugin(
+            "spin",
+            wat: #"(module (func (export "_start") (loop $forever (br $forever))))"#,
+            in: home,
+            fuel: 5_000_000
+        )
+        let finished = Collected()
+        let call = Task {
+            defer { finished.append("plugin") }
+            return try await plugin.call("run", arguments: [:])
+        }
+        // While it spins on its own thread, work on the cooperative pool goes on (and finishes first).
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 { group.addTask { _ = (0..<1000).reduce(0, +) } }
+        }
+        finished.append("pool")
+        await #expect {
+            try await call.value
+        } throws: { error in
+            guard case .outOfFuel(let name, let fuel)? = error as? PluginError else { return false }
+            return name == "spin" && fuel == 5_000_000
+        }
+        #expect(finished.frames.first == "pool")
+    }
+
+    @Test func memoryPastTheCapIsRefused() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-plugins")
+        defer { home.remove() }
+        // Growing page by page until refused, then trapping; and asking for too much up front.
+        let bomb = try Self.plugin(
+            "bomb",
+            wat: """
+                (module (memory 1)
+                  (func (export "_start")
+                    (loop $grow (br_if $grow (i32.ne (memory.grow (i32.const 16)) (i32.const -1))))
+                    unreachable))
+                """,
+            in: home
+        )
+        await #expect(throws: PluginError.memoryCap(plugin: "bomb", bytes: 16 << 20)) {
+            try await bomb.call("run", arguments: [:])
+        }
+        let greedy = try Self.plugin("greedy", wat: #"(module (memory 2000) (func (export "_start")))"#, in: home)
+        await #expect(throws: PluginError.memoryCap(plugin: "greedy", bytes: 16 << 20)) {
+            try await greedy.call("run", arguments: [:])
+        }
+    }
+
+    @Test func aModuleImportingAnUnknownHostFunctionIsRefusedAtLoad() throws {
+        let home = try TemporaryDirectory(prefix: "osprey-plugins")
+        defer { home.remove() }
+        #expect {
+            _ = try Self.plugin(
+                "thief",
+                wat: #"(module (import "env" "steal_secrets" (func)) (func (export "_start")))"#,
+                in: home
+            )
+        } throws: { error in
+            "\(error)".contains("imports env.steal_secrets, which Osprey does not offer")
+        }
+        #expect {
+            _ = try Self.plugin("lazy", wat: #"(module (func (export "main")))"#, in: home)
+        } throws: { error in
+            "\(error)".contains("must export _start")
+        }
+    }
+
+    @Test func aMalformedManifestIsAnErrorNamingTheField() {
+        let cases: [(String, String)] = [
+            ("version = \"1\"\nmodule = \"a.wasm\"", "name is required"),
+            (Self.manifest("Bad Name"), "name must be 1-32"),
+            (
+                Self.manifest("ok").replacingOccurrences(of: "module = \"ok.wasm\"", with: "module = \"../x.wasm\""),
+                "module must be a .wasm file"
+            ),
+            (Self.manifest("ok", fuel: 5), "limits.fuel must be an integer"),
+            (
+                Self.manifest("ok").replacingOccurrences(of: "name = \"run\"", with: "name = \"\""),
+                "tools[0].name is required"
+            ),
+            (
+                Self.manifest("ok").replacingOccurrences(of: "description = \"Runs.\"", with: ""),
+                "tools[0].description is required"
+            ),
+            (Self.manifest("ok", extra: "abi = \"reactor\""), "abi must be"),
+            (
+                Self.manifest("ok", extra: "capabilities = { hosts = [\"example.com\"] }"),
+                "capabilities.hosts cannot be granted"
+            ),
+            (Self.manifest("ok", extra: "shell = true"), "unknown key 'shell'"),
+            ("name = \"ok\"\nversion = \"1\"\nmodule = \"ok.wasm\"", "tools is required"),
+        ]
+        for (toml, message) in cases {
+            #expect {
+                _ = try PluginManifest(toml: toml)
+            } throws: { error in
+                "\(error)".contains(message)
+            }
+        }
+    }
+
+    @Test func aCPluginBuiltWithClangAndWASILibcCountsWords() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-plugins")
+        defer { home.remove() }
+        let folder = home.url.appendingPathComponent("wordcount")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let source = Self.fixtures.appendingPathComponent("wordcount")
+        try FileManager.default.copyItem(
+            at: source.appendingPathComponent("plugin.toml"),
+            to: folder.appendingPathComponent("plugin.toml")
+        )
+        try await WasmToolchain.compileC(
+            source.appendingPathComponent("wordcount.c"),
+            to: folder.appendingPathComponent("wordcount.wasm")
+        )
+        let plugins = Plugins.load(from: home.url)
+        #expect(plugins.failures.isEmpty, "\(plugins.failures)")
+        let tool = try #require(plugins.tools.first)
+        #expect(tool.definition.name == "wordcount__count")
+        let answer = try await Toolbox(plugins.tools).call(
+            ToolCall(
+                id: ToolCall.ID("c1"),
+                name: "wordcount__count",
+                arguments: #"{"text":"the osprey dives\nand rises"}"#
+            ),
+            context: ToolContext(workspace: try Workspace(root: home.url))
+        )
+        #expect(!answer.isError, "\(answer.output)")
+        #expect(answer.output.contains(#"{"words":5,"lines":2,"characters":26}"#), "\(answer.output)")
+    }
+}
