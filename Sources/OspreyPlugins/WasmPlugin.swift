@@ -66,9 +66,7 @@ public final class WasmPlugin: Sendable {
     public func call(_ tool: String, arguments: JSONValue) async throws -> String {
         let input = JSONValue.object(["tool": .string(tool), "arguments": arguments]).canonicalJSON
         return try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread { continuation.resume(with: Result { try self.run(input: Array(input.utf8)) }) }
-            thread.stackSize = 8 << 20
-            thread.start()
+            PluginThreads.shared.run { continuation.resume(with: Result { try self.run(input: Array(input.utf8)) }) }
         }
     }
 
@@ -167,4 +165,57 @@ struct MemoryFile {
     }
 
     func close() { _ = Glibc.close(descriptor) }
+}
+
+/// The threads plugin calls run on: a few of Osprey's own, never the cooperative pool, so a plugin that computes
+/// (or loops until its fuel runs out) holds one of these and nothing the gateway needs. A call waits for a free
+/// thread; a thread is started when all are busy, up to ``limit``.
+final class PluginThreads: Sendable {
+    static let shared = PluginThreads(limit: max(2, ProcessInfo.processInfo.activeProcessorCount))
+
+    private struct State {
+        var jobs: [@Sendable () -> Void] = []
+        var idle = 0
+        var threads = 0
+    }
+
+    private let state = Mutex(State())
+    private let wake = DispatchSemaphore(value: 0)
+    let limit: Int
+
+    init(limit: Int) { self.limit = limit }
+
+    func run(_ job: @escaping @Sendable () -> Void) {
+        let start = state.withLock { state -> Bool in
+            state.jobs.append(job)
+            if state.idle > 0 {
+                state.idle -= 1
+                return false
+            }
+            guard state.threads < limit else { return false }
+            state.threads += 1
+            return true
+        }
+        if start {
+            let thread = Thread { [self] in work() }
+            thread.name = "osprey-plugin"
+            thread.stackSize = 8 << 20
+            thread.start()
+        } else {
+            wake.signal()
+        }
+    }
+
+    private func work() {
+        while true {
+            let job = state.withLock { state -> (@Sendable () -> Void)? in
+                if state.jobs.isEmpty {
+                    state.idle += 1
+                    return nil
+                }
+                return state.jobs.removeFirst()
+            }
+            if let job { job() } else { wake.wait() }
+        }
+    }
 }
