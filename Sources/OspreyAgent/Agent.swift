@@ -53,6 +53,8 @@ public struct Agent: Sendable {
     public var taskID: TaskRecord.ID?
     /// Relevant long-term memories for a prompt, added to the system prompt (background, never user words).
     public var recall: (@Sendable (String) async -> Recall?)?
+    /// The skills this agent may load (`load_skill`): their names and descriptions go into the system prompt.
+    public var skills: SkillCatalog?
     /// True when the run starts with untrusted content already behind it (a task delegated or scheduled by a
     /// tainted run): its commands and network calls need a human from the first call.
     public var startsTainted = false
@@ -303,10 +305,16 @@ public struct Agent: Sendable {
         var context = toolContext(session: session)
         // Many tools: the model sees a core set and search_tools, and each search adds what it found for this run.
         let search = toolbox.deferring(above: settings.toolSearchThreshold)
-        let toolbox = search?.toolbox ?? self.toolbox
-        var listed = search?.listed
+        let loadSkill = skills.flatMap { $0.available.isEmpty ? nil : LoadSkill(catalog: $0) }
+        var toolbox = search?.toolbox ?? self.toolbox
+        if let loadSkill { toolbox = toolbox.adding([loadSkill]) }
+        var listed = search?.listed.union(loadSkill == nil ? [] : [LoadSkill.name])
+        // A loaded skill's allowed-tools narrow what the model sees and may call for the rest of the run.
+        var narrowed: Set<String>?
         func offered() -> [ToolDefinition] {
-            listed.map { names in toolbox.definitions.filter { names.contains($0.name) } } ?? toolbox.definitions
+            toolbox.definitions.filter { tool in
+                (listed?.contains(tool.name) ?? true) && (narrowed?.contains(tool.name) ?? true)
+            }
         }
         let guardrail = ContextGuard(threshold: settings.contextTokens)
         var instructions = systemPrompt()
@@ -437,7 +445,8 @@ public struct Agent: Sendable {
                     heard.finish()
                     relay.cancel()
                 }
-                let results = try await toolbox.callAll(calls, context: calling).map { result in
+                let callable = narrowed.map { toolbox.restricted(to: Array($0)) } ?? toolbox
+                let results = try await callable.callAll(calls, context: calling).map { result in
                     ToolResult(
                         callID: result.callID,
                         output: redactor.redact(result.output),
@@ -448,8 +457,13 @@ public struct Agent: Sendable {
                 // Every progress the calls reported reaches the caller before their results do.
                 heard.finish()
                 await relay.value
-                for (call, result) in zip(calls, results) where call.name == SearchTools.name && !result.isError {
-                    listed?.formUnion(SearchTools.activated(by: result.output))
+                for (call, result) in zip(calls, results) where !result.isError {
+                    if call.name == SearchTools.name { listed?.formUnion(SearchTools.activated(by: result.output)) }
+                    if call.name == LoadSkill.name, let allowed = loadSkill?.narrowing(for: call.arguments) {
+                        // Never wider than what the run has: the skill's tools it holds, and load_skill itself.
+                        let held = Set(toolbox.names)
+                        narrowed = (narrowed ?? held).intersection(allowed + [LoadSkill.name])
+                    }
                 }
                 let outcomes = zip(calls, results).map { call, result in
                     EventDraft(
@@ -504,6 +518,7 @@ public struct Agent: Sendable {
     /// The agent's instructions, and the workspace's top-level entries so the model knows what it can open.
     func systemPrompt() -> String {
         var prompt = settings.instructions ?? Self.defaultInstructions
+        if let section = skills?.promptSection { prompt += "\n\n" + section }
         if let entries = try? workspace.list("."), !entries.isEmpty {
             let names = entries.prefix(50).map { $0.isDirectory ? $0.name + "/" : $0.name }
             prompt += "\nFiles in the workspace: " + names.joined(separator: ", ")

@@ -37,6 +37,8 @@ public struct Home: Hashable, Sendable {
     public var memoryDirectory: URL { root.appendingPathComponent("memory") }
     public var workspaceDirectory: URL { root.appendingPathComponent("workspace") }
     public var logsDirectory: URL { root.appendingPathComponent("logs") }
+    /// The operator's skills, one folder each (`skills/NAME/SKILL.md`).
+    public var skillsDirectory: URL { root.appendingPathComponent("skills") }
     /// Installed Wasm plugins, one folder each (`plugins/NAME/plugin.toml`).
     public var pluginsDirectory: URL { root.appendingPathComponent("plugins") }
     /// Held with an exclusive lock while a gateway runs on this home; records its pid and address.

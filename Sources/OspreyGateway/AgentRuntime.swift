@@ -24,6 +24,8 @@ public final class AgentRuntime: Sendable {
     private let extraTools: (@Sendable () -> [any Tool])?
     public let workspace: Workspace
     public let config: OspreyConfig
+    /// The home: where the operator's skills are.
+    public let home: Home
     public let localModel: LocalModelServer?
     /// Protects the home's own files from commands, whatever the agent.
     public let commandPolicy: CommandPolicy
@@ -52,6 +54,7 @@ public final class AgentRuntime: Sendable {
         confinement: Confinement? = nil
     ) throws {
         self.config = config
+        self.home = home
         self.store = store
         self.tools = toolbox + services
         self.fixedToolbox = Toolbox(toolbox + services)
@@ -211,6 +214,11 @@ public final class AgentRuntime: Sendable {
             approvals: approvals
         )
         agent.recall = recall
+        // Read at each run, so a skill added (or approved through create_skill) is there for the next one.
+        agent.skills = SkillCatalog.load(
+            home: home.skillsDirectory,
+            workspace: workspace.root.appendingPathComponent("skills")
+        )
         return agent
     }
 }

@@ -100,6 +100,7 @@ public struct Kernel: Sendable {
                 SubmitTask(store: store), CheckTask(store: store), CancelTask(store: store), ListTasks(store: store),
                 ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store), ListSchedules(store: store),
                 StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory),
+                CreateSkill(directory: home.skillsDirectory),
             ] + plugins.tools
         // An MCP server's tools change when it says so: each run reads them as they are.
         var mcpTools: (@Sendable () -> [any Tool])?

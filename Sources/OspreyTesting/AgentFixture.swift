@@ -11,7 +11,7 @@ public struct AgentFixture: Sendable {
     public let store: Store
     public let directory: TemporaryDirectory
     public let workspace: Workspace
-    public let agent: Agent
+    public var agent: Agent
     public let session: Session
 
     /// A fresh store, workspace (with a `notes.txt`), agent and session; the model answers through `provider`.

@@ -203,6 +203,9 @@ public struct Toolbox: Sendable {
     /// A toolbox of the built-in tools.
     public static var builtIn: Toolbox { Toolbox(builtInTools) }
 
+    /// This toolbox with `more` after its own tools (a name it already has stays its own).
+    public func adding(_ more: [any Tool]) -> Toolbox { Toolbox(order.compactMap { tools[$0] } + more) }
+
     /// Only the tools named in `allowed` (deny by default: an unknown name grants nothing).
     public func restricted(to allowed: [String]) -> Toolbox {
         Toolbox(order.filter { allowed.contains($0) }.compactMap { tools[$0] })

@@ -191,7 +191,7 @@ struct MCPHTTPDoorTests {
             #expect(result.status == 0, "\(result.stderr.suffix(2000))")
             let seen = try JSONValue.parse(result.stdout.split(separator: "\n").last.map(String.init) ?? "")
             #expect(seen["server"] == "osprey")
-            #expect(seen["tools"]?.arrayValue?.count == 7 + 14)  // the catalog and the default agent's own tools
+            #expect(seen["tools"]?.arrayValue?.count == 7 + 15)  // the catalog and the default agent's own tools
             #expect(seen["answer"] == "Hello over HTTP.")
             #expect(seen["same_session"] == true)
             #expect(seen["stored_error"] == false)
@@ -358,7 +358,7 @@ struct MCPHTTPDoorTests {
                 #expect($0.status == .contentTooLarge)
             }
             try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json(list)) {
-                #expect($0.json["result"]?["tools"]?.arrayValue?.count == 21)
+                #expect($0.json["result"]?["tools"]?.arrayValue?.count == 22)
             }
             try await client.execute(uri: "/api/mcp", method: .get, headers: known) {
                 #expect($0.status == .notAcceptable)  // the session's stream is an event stream

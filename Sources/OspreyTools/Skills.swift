@@ -1,0 +1,396 @@
+public import Foundation
+public import OspreyCore
+
+/// One skill: a `SKILL.md` (YAML front matter, then Markdown instructions) in a folder of its own, with optional
+/// `scripts/` and `references/`, the convention agent tools share.
+///
+/// ```markdown
+/// ---
+/// name: release-notes
+/// description: Write release notes from the git log since the last tag.
+/// requires:
+///   bins: [git]
+///   env: [GITHUB_TOKEN]
+///   os: [linux]
+/// allowed-tools: [read_file, run_command]
+/// ---
+/// 1. Run `git describe --tags --abbrev=0` ...
+/// ```
+public struct Skill: Hashable, Sendable {
+    public var name: String
+    public var description: String
+    public var body: String
+    public var allowedTools: [String]?
+    public var requiredBinaries: [String] = []
+    public var requiredEnvironment: [String] = []
+    public var requiredOS: [String] = []
+    /// The skill's folder.
+    public var directory: URL
+    /// Whether it came from the operator's `<home>/skills` (trusted) or the workspace's `skills/` (which agents can
+    /// write: what it says is untrusted content).
+    public var trusted: Bool
+    /// Why it cannot be used here (a missing binary, variable or OS); nil when it can.
+    public var unavailable: String?
+
+    /// Reads `SKILL.md` in `directory`; every error names the field.
+    public init(directory: URL, trusted: Bool) throws {
+        let file = directory.appendingPathComponent("SKILL.md")
+        guard let text = try? String(contentsOf: file, encoding: .utf8) else {
+            throw SkillError("\(file.path): cannot be read")
+        }
+        let (front, body) = try Self.split(text, file: file.path)
+        guard let name = front["name"]?.stringValue, Self.isName(name) else {
+            throw SkillError("\(file.path): name is required: 1-64 of a-z 0-9 - _")
+        }
+        guard name == directory.lastPathComponent else {
+            throw SkillError("\(file.path): name '\(name)' is not its folder's, '\(directory.lastPathComponent)'")
+        }
+        guard let description = front["description"]?.stringValue, !description.isEmpty else {
+            throw SkillError("\(file.path): description is required")
+        }
+        self.name = name
+        self.description = description
+        self.body = body
+        self.directory = directory
+        self.trusted = trusted
+        if let tools = front["allowed-tools"] {
+            guard let list = tools.arrayValue?.compactMap(\.stringValue) else {
+                throw SkillError("\(file.path): allowed-tools must be a list of tool names")
+            }
+            allowedTools = list
+        }
+        if let requires = front["requires"] {
+            guard let table = requires.objectValue else {
+                throw SkillError("\(file.path): requires must be a mapping (bins, env, os)")
+            }
+            for (key, value) in table {
+                guard let list = value.arrayValue?.compactMap(\.stringValue) else {
+                    throw SkillError("\(file.path): requires.\(key) must be a list")
+                }
+                switch key {
+                case "bins": requiredBinaries = list
+                case "env": requiredEnvironment = list
+                case "os": requiredOS = list
+                default: throw SkillError("\(file.path): requires.\(key) is not known (bins, env, os)")
+                }
+            }
+        }
+        let known: Set = ["name", "description", "requires", "allowed-tools", "version", "license", "metadata"]
+        if let unknown = front.objectValue?.keys.sorted().first(where: { !known.contains($0) }) {
+            throw SkillError("\(file.path): unknown front matter key '\(unknown)'")
+        }
+    }
+
+    static func isName(_ name: String) -> Bool {
+        name.range(of: "^[a-z0-9][a-z0-9_-]{0,63}$", options: .regularExpression) != nil
+    }
+
+    /// Checks the requirements against this machine and `environment`.
+    mutating func gate(environment: [String: String], path: String) {
+        var missing: [String] = []
+        for binary in requiredBinaries where CommandRunner.which(binary, path: path) == nil {
+            missing.append("binary \(binary)")
+        }
+        for variable in requiredEnvironment where environment[variable] == nil {
+            missing.append("variable \(variable)")
+        }
+        if !requiredOS.isEmpty && !requiredOS.contains("linux") {
+            missing.append("os \(requiredOS.joined(separator: "/"))")
+        }
+        unavailable = missing.isEmpty ? nil : "missing " + missing.joined(separator: ", ")
+    }
+
+    /// The files beside `SKILL.md` under `references/` and `scripts/`, relative to the skill's folder.
+    public var files: [String] {
+        ["references", "scripts"].flatMap { folder -> [String] in
+            let url = directory.appendingPathComponent(folder)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+            return names.sorted().filter { !$0.hasPrefix(".") }.map { "\(folder)/\($0)" }
+        }
+    }
+
+    /// Front matter (a YAML subset: `key: value`, flow lists `[a, b]`, block lists `- a`, one level of nested
+    /// mappings) and the Markdown after it.
+    static func split(_ text: String, file: String) throws -> (JSONValue, String) {
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard lines.first?.trimmingCharacters(in: .whitespaces) == "---",
+            let end = lines.dropFirst().firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "---" })
+        else { throw SkillError("\(file): front matter between --- lines is required") }
+        var root: [String: JSONValue] = [:]
+        // The top-level key whose value is on the lines below: a block list, or a mapping of one level.
+        var top: String?
+        var topList: [JSONValue] = []
+        var topMap: [String: JSONValue] = [:]
+        // A key of that mapping whose list is on the lines below.
+        var nestedKey: String?
+        var nestedList: [JSONValue] = []
+        func closeNested() {
+            if let nestedKey { topMap[nestedKey] = .array(nestedList) }
+            nestedKey = nil
+            nestedList = []
+        }
+        func closeTop() {
+            closeNested()
+            if let top { root[top] = topMap.isEmpty ? .array(topList) : .object(topMap) }
+            top = nil
+            topList = []
+            topMap = [:]
+        }
+        func value(_ text: String) -> JSONValue {
+            guard text.hasPrefix("["), text.hasSuffix("]") else { return .string(Self.scalar(text)) }
+            let inner = text.dropFirst().dropLast().trimmingCharacters(in: .whitespaces)
+            guard !inner.isEmpty else { return .array([]) }
+            return .array(
+                inner.split(separator: ",").map { .string(Self.scalar($0.trimmingCharacters(in: .whitespaces))) }
+            )
+        }
+        for (offset, raw) in lines[1..<end].enumerated() {
+            let line = raw.replacingOccurrences(of: "\t", with: "    ")
+            let content = line.trimmingCharacters(in: .whitespaces)
+            if content.isEmpty || content.hasPrefix("#") { continue }
+            let indent = line.prefix { $0 == " " }.count
+            let number = offset + 2
+            if content.hasPrefix("- ") || content == "-" {
+                let item = JSONValue.string(
+                    Self.scalar(String(content.dropFirst(1)).trimmingCharacters(in: .whitespaces))
+                )
+                if nestedKey != nil {
+                    nestedList.append(item)
+                } else if top != nil && topMap.isEmpty {
+                    topList.append(item)
+                } else {
+                    throw SkillError("\(file): front matter line \(number): a list item outside a list")
+                }
+                continue
+            }
+            guard let colon = content.firstIndex(of: ":") else {
+                throw SkillError("\(file): front matter line \(number) is not 'key: value'")
+            }
+            let key = String(content[..<colon]).trimmingCharacters(in: .whitespaces)
+            let rest = String(content[content.index(after: colon)...]).trimmingCharacters(in: .whitespaces)
+            if indent == 0 {
+                closeTop()
+                if rest.isEmpty { top = key } else { root[key] = value(rest) }
+            } else {
+                guard top != nil, topList.isEmpty else {
+                    throw SkillError("\(file): front matter line \(number) is indented under nothing")
+                }
+                closeNested()
+                if rest.isEmpty { nestedKey = key } else { topMap[key] = value(rest) }
+            }
+        }
+        closeTop()
+        let body = lines[(end + 1)...].joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines)
+        return (.object(root), body)
+    }
+
+    static func scalar(_ text: String) -> String {
+        if text.count >= 2, let first = text.first, first == "\"" || first == "'", text.last == first {
+            return String(text.dropFirst().dropLast())
+        }
+        return text
+    }
+}
+
+public struct SkillError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// The skills an agent can use: the operator's (`<home>/skills`, trusted) and the workspace's (`skills/`,
+/// untrusted), each gated by its requirements.
+public struct SkillCatalog: Sendable {
+    public var skills: [Skill]
+    /// Folders that hold no valid skill, and why.
+    public var failures: [String: String]
+
+    public init(skills: [Skill] = [], failures: [String: String] = [:]) {
+        self.skills = skills
+        self.failures = failures
+    }
+
+    /// Reads `home` skills (trusted) then `workspace` skills (untrusted; a name the home has is the home's).
+    public static func load(
+        home: URL?,
+        workspace: URL?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> SkillCatalog {
+        var catalog = SkillCatalog()
+        let path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        for (root, trusted) in [(home, true), (workspace, false)] {
+            guard let root else { continue }
+            let folders = (try? FileManager.default.contentsOfDirectory(atPath: root.path))?.sorted() ?? []
+            for folder in folders where !folder.hasPrefix(".") {
+                let url = root.appendingPathComponent(folder)
+                guard FileManager.default.fileExists(atPath: url.appendingPathComponent("SKILL.md").path) else {
+                    continue
+                }
+                do {
+                    var skill = try Skill(directory: url, trusted: trusted)
+                    guard !catalog.skills.contains(where: { $0.name == skill.name }) else { continue }
+                    skill.gate(environment: environment, path: path)
+                    catalog.skills.append(skill)
+                } catch {
+                    catalog.failures[url.path] = "\(error)"
+                }
+            }
+        }
+        return catalog
+    }
+
+    public var available: [Skill] { skills.filter { $0.unavailable == nil } }
+
+    /// What the system prompt says: each available skill's name and description, and how to load one.
+    public var promptSection: String? {
+        guard !available.isEmpty else { return nil }
+        let lines = available.map { "- \($0.name): \($0.description)" }
+        return "Skills (load one with load_skill before following it):\n" + lines.joined(separator: "\n")
+    }
+}
+
+/// `load_skill`: a skill's instructions (and the list of its reference files, or one of them), loaded when the
+/// model decides to use it. A workspace skill's text is untrusted content. While a skill with `allowed-tools` is
+/// active, the run's tools narrow to those (the agent's loop applies it).
+public struct LoadSkill: Tool {
+    public struct Arguments: Decodable {
+        var name: String
+        var file: String?
+    }
+
+    public static let name = "load_skill"
+    let catalog: SkillCatalog
+
+    public init(catalog: SkillCatalog) { self.catalog = catalog }
+
+    public var definition: ToolDefinition {
+        ToolDefinition(
+            name: Self.name,
+            description: "Load a skill's instructions by name (or one of its reference files with 'file').",
+            properties: [
+                "name": .argument("string", "The skill's name"),
+                "file": .argument("string", "A file the skill lists, such as references/guide.md"),
+            ],
+            required: ["name"]
+        )
+    }
+
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        let skill = catalog.available.first { $0.name == arguments.name }
+        return ToolAssessment(risk: .read, untrustedOutput: !(skill?.trusted ?? true))
+    }
+
+    public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
+        guard let skill = catalog.skills.first(where: { $0.name == arguments.name }) else {
+            throw ToolArgumentError(description: "No skill named '\(arguments.name)'.")
+        }
+        if let reason = skill.unavailable {
+            throw ToolArgumentError(description: "The skill '\(skill.name)' cannot be used here: \(reason).")
+        }
+        if let file = arguments.file {
+            guard skill.files.contains(file) else {
+                throw ToolArgumentError(description: "The skill '\(skill.name)' has no file '\(file)'.")
+            }
+            // Through a jail rooted at the skill's folder: a file the skill lists, and nothing outside it.
+            let directory = try Workspace(root: skill.directory)
+            let limit = context.outputLimit
+            let (data, truncated) = try await Workspace.offload { try directory.read(file, limit: limit) }
+            return String(decoding: data, as: UTF8.self) + (truncated ? "\n[truncated]" : "")
+        }
+        var text = skill.body
+        if let tools = skill.allowedTools {
+            text += "\n\n[While this skill is active, the tools are: \(tools.joined(separator: ", "))]"
+        }
+        if !skill.files.isEmpty { text += "\n\n[Files: \(skill.files.joined(separator: ", "))]" }
+        return text
+    }
+
+    /// The tools a `load_skill` result narrows the run to: the skill's `allowed-tools` (never more than the run
+    /// has), or nil when it names none.
+    public func narrowing(for arguments: String) -> [String]? {
+        guard let value = try? JSONValue.parse(arguments), let name = value["name"]?.stringValue,
+            value["file"] == nil, let skill = catalog.available.first(where: { $0.name == name })
+        else { return nil }
+        return skill.allowedTools
+    }
+}
+
+/// `create_skill`: an agent proposes a skill (or a new version of one) for the operator's `<home>/skills`. A human
+/// approves it before anything is written, whatever the agent's approval mode: a skill is instructions every later
+/// run may follow. The previous version is kept in the skill's `.history/`, so versions can be diffed and reverted.
+public struct CreateSkill: Tool {
+    public struct Arguments: Decodable {
+        var name: String
+        var description: String
+        var instructions: String
+        var allowedTools: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case name, description, instructions
+            case allowedTools = "allowed_tools"
+        }
+    }
+
+    public static let name = "create_skill"
+    let directory: URL
+
+    /// `directory` is the home's skills folder.
+    public init(directory: URL) { self.directory = directory }
+
+    public var definition: ToolDefinition {
+        ToolDefinition(
+            name: Self.name,
+            description: "Propose a skill (a reusable procedure, in Markdown) for later runs; a human approves it "
+                + "before it is written. Writing an existing skill's name makes a new version of it.",
+            properties: [
+                "name": .argument("string", "1-64 of a-z 0-9 - _"),
+                "description": .argument("string", "One line: when to use it"),
+                "instructions": .argument("string", "The procedure, in Markdown"),
+                "allowed_tools": .stringsArgument,
+            ],
+            required: ["name", "description", "instructions"]
+        )
+    }
+
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        var assessment = ToolAssessment(risk: .write)
+        if !Skill.isName(arguments.name) {
+            assessment.refusal = "'\(arguments.name)' is not a skill name (1-64 of a-z 0-9 - _)"
+            assessment.refusalRule = "arguments"
+        }
+        assessment.approvalReason =
+            "a skill is instructions later runs follow: a human approves it before it is written"
+        return assessment
+    }
+
+    public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
+        let description = arguments.description.replacingOccurrences(of: "\n", with: " ")
+        var text = "---\nname: \(arguments.name)\ndescription: \(description)\n"
+        if let tools = arguments.allowedTools { text += "allowed-tools: [\(tools.joined(separator: ", "))]\n" }
+        text += "---\n\n" + arguments.instructions + "\n"
+        let folder = directory.appendingPathComponent(arguments.name)
+        let file = folder.appendingPathComponent("SKILL.md")
+        let manager = FileManager.default
+        // Checked as the loader will read it, before anything is replaced.
+        let staging = directory.appendingPathComponent(".staging-\(UUID().uuidString)").appendingPathComponent(
+            arguments.name
+        )
+        try manager.createDirectory(at: staging, withIntermediateDirectories: true)
+        defer { try? manager.removeItem(at: staging.deletingLastPathComponent()) }
+        try Data(text.utf8).write(to: staging.appendingPathComponent("SKILL.md"))
+        do {
+            _ = try Skill(directory: staging, trusted: true)
+        } catch {
+            throw ToolArgumentError(description: "the skill would not load: \(error)")
+        }
+        try manager.createDirectory(at: folder, withIntermediateDirectories: true)
+        var version = 1
+        if manager.fileExists(atPath: file.path) {
+            let history = folder.appendingPathComponent(".history")
+            try manager.createDirectory(at: history, withIntermediateDirectories: true)
+            version = ((try? manager.contentsOfDirectory(atPath: history.path))?.count ?? 0) + 2
+            try manager.moveItem(at: file, to: history.appendingPathComponent("SKILL.v\(version - 1).md"))
+        }
+        try Data(text.utf8).write(to: file, options: .atomic)
+        return "Skill '\(arguments.name)' written (version \(version)); later runs can load it."
+    }
+}
