@@ -135,6 +135,7 @@ let package = Package(
                 "WasmKit",
                 "WasmKitWASI",
                 "WASI",
+                "Crypto",
                 "Logging"
             )
         ),

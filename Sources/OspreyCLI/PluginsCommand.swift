@@ -8,7 +8,7 @@ struct PluginsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plugins",
         abstract: "Wasm plugins: list, show, install from a folder, remove. The gateway loads them when it starts.",
-        subcommands: [List.self, Info.self, Install.self, Remove.self]
+        subcommands: [List.self, Info.self, Install.self, Remove.self, Keygen.self, Sign.self]
     )
 
     struct List: AsyncParsableCommand {
@@ -18,7 +18,11 @@ struct PluginsCommand: AsyncParsableCommand {
         func run() async throws {
             let home = options.resolved
             let config = (try? OspreyConfig.load(from: home.configFile)) ?? OspreyConfig()
-            let plugins = Plugins.load(from: home.pluginsDirectory, trusted: Set(config.trustedPlugins))
+            let plugins = Plugins.load(
+                from: home.pluginsDirectory,
+                trusted: Set(config.trustedPlugins),
+                publishers: config.pluginPublishers
+            )
             if plugins.loaded.isEmpty && plugins.failures.isEmpty {
                 print("no plugins in \(home.pluginsDirectory.path)")
             }
@@ -60,42 +64,138 @@ struct PluginsCommand: AsyncParsableCommand {
 
     struct Install: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Install a plugin from a folder (its plugin.toml and module); restart the gateway to load it.",
+            abstract: "Install a plugin from a signed package (.ospkg) or a folder; restart the gateway to load it.",
             discussion: """
-                The plugin is loaded first (manifest checked, module parsed, imports checked); only then are its \
-                plugin.toml and module copied into the home, and nothing else from the folder.
+                A package is verified before anything is written: its signature against [plugins] publishers in \
+                config.toml, every file's SHA-256 against its manifest, and every entry (regular files with plain \
+                relative paths only). An unsigned package or a folder installs only with --allow-unsigned, and its \
+                output is never trusted. The plugin is then loaded (manifest, module, imports) from a staging \
+                folder, and only its plugin.toml and module are kept.
                 """
         )
         @OptionGroup var options: HomeOptions
-        @Argument(help: "The plugin's folder.") var path: String
+        @Argument(help: "A package file (.ospkg) or the plugin's folder.") var path: String
         @Flag(help: "Replace an installed plugin of the same name.") var force = false
+        @Flag(help: "Install an unsigned package or a folder (its output stays untrusted).") var allowUnsigned = false
 
         func run() async throws {
+            let home = options.resolved
+            let config = (try? OspreyConfig.load(from: home.configFile)) ?? OspreyConfig()
             let source = URL(fileURLWithPath: path)
-            let plugin = try WasmPlugin(directory: source)
-            let name = plugin.manifest.name
-            let plugins = options.resolved.pluginsDirectory
-            let target = plugins.appendingPathComponent(name)
-            if FileManager.default.fileExists(atPath: target.path) {
-                guard force else { throw CLIError("a plugin named '\(name)' is installed (use --force to replace it)") }
-                try FileManager.default.removeItem(at: target)
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory) else {
+                throw CLIError("no file or folder at \(path)")
             }
-            let staging = plugins.appendingPathComponent(".staging-\(name)-\(getpid())")
-            try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-            do {
-                for file in [PluginManifest.fileName, plugin.manifest.module] {
-                    try FileManager.default.copyItem(
-                        at: source.appendingPathComponent(file),
-                        to: staging.appendingPathComponent(file)
+            var files: [String: [UInt8]] = [:]
+            var publisher: String?
+            if isDirectory.boolValue {
+                guard allowUnsigned else {
+                    throw CLIError(
+                        "a folder is not a signed package: sign it (osprey plugins sign) or use --allow-unsigned"
                     )
                 }
-                _ = try WasmPlugin(directory: staging)  // what was copied is what was checked
+                let manifest = try PluginManifest(
+                    toml: try String(
+                        contentsOf: source.appendingPathComponent(PluginManifest.fileName),
+                        encoding: .utf8
+                    )
+                )
+                for file in [PluginManifest.fileName, manifest.module] {
+                    files[file] = [UInt8](try Data(contentsOf: source.appendingPathComponent(file)))
+                }
+            } else {
+                let attributes = try FileManager.default.attributesOfItem(atPath: source.path)
+                guard (attributes[.size] as? Int ?? 0) <= PluginPackage.maxBytes else {
+                    throw CLIError("package refused: larger than \(PluginPackage.maxBytes >> 20) MiB")
+                }
+                let verified = try PluginPackage.verify(
+                    [UInt8](try Data(contentsOf: source)),
+                    publishers: config.pluginPublishers,
+                    allowUnsigned: allowUnsigned
+                )
+                files = verified.files
+                publisher = verified.publisher
+            }
+            guard let text = files[PluginManifest.fileName].map({ String(decoding: $0, as: UTF8.self) }) else {
+                throw CLIError("package refused: it has no plugin.toml")
+            }
+            let manifest = try PluginManifest(toml: text)
+            guard let module = files[manifest.module] else {
+                throw CLIError("package refused: it has no \(manifest.module)")
+            }
+            let plugins = home.pluginsDirectory
+            let target = plugins.appendingPathComponent(manifest.name)
+            if FileManager.default.fileExists(atPath: target.path), !force {
+                throw CLIError("a plugin named '\(manifest.name)' is installed (use --force to replace it)")
+            }
+            let staging = plugins.appendingPathComponent(".staging-\(manifest.name)-\(getpid())")
+            try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+            do {
+                try Data(text.utf8).write(to: staging.appendingPathComponent(PluginManifest.fileName))
+                try Data(module).write(to: staging.appendingPathComponent(manifest.module))
+                if let publisher {
+                    try Data(publisher.utf8).write(to: staging.appendingPathComponent(Plugins.publisherFile))
+                }
+                _ = try WasmPlugin(directory: staging)  // what is kept is what was checked
+                if FileManager.default.fileExists(atPath: target.path) {
+                    try FileManager.default.removeItem(at: target)
+                }
                 try FileManager.default.moveItem(at: staging, to: target)
             } catch {
                 try? FileManager.default.removeItem(at: staging)
                 throw error
             }
-            print("installed \(name) \(plugin.manifest.version) in \(target.path); restart the gateway to load it")
+            let how = publisher.map { "signed by \($0.prefix(16))…" } ?? "unsigned: its output is untrusted"
+            print(
+                "installed \(manifest.name) \(manifest.version) (\(how)) in \(target.path); restart the gateway to load it"
+            )
+        }
+    }
+
+    struct Keygen: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "Make an Ed25519 key pair for signing packages: the private key to a file (0600), the public key printed."
+        )
+        @Option(help: "Where to write the private key.") var out: String
+
+        func run() async throws {
+            guard !FileManager.default.fileExists(atPath: out) else { throw CLIError("\(out) exists; not overwritten") }
+            let (privateKey, publicKey) = PluginPackage.keyPair()
+            guard
+                FileManager.default.createFile(
+                    atPath: out,
+                    contents: Data((privateKey + "\n").utf8),
+                    attributes: [.posixPermissions: 0o600]
+                )
+            else { throw CLIError("cannot write \(out)") }
+            print("private key: \(out) (keep it secret)")
+            print("public key:  \(publicKey)")
+            print("users trust it with: [plugins] publishers = [\"\(publicKey)\"]")
+        }
+    }
+
+    struct Sign: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pack a plugin folder (plugin.toml and module) into a signed package (.ospkg, a tar archive)."
+        )
+        @Argument(help: "The plugin's folder.") var folder: String
+        @Option(help: "The private key file (osprey plugins keygen).") var key: String
+        @Option(help: "The package to write.") var out: String
+
+        func run() async throws {
+            let source = URL(fileURLWithPath: folder)
+            let plugin = try WasmPlugin(directory: source)  // only a plugin that loads is signed
+            var files: [String: [UInt8]] = [:]
+            for file in [PluginManifest.fileName, plugin.manifest.module] {
+                files[file] = [UInt8](try Data(contentsOf: source.appendingPathComponent(file)))
+            }
+            let privateKey = try String(contentsOf: URL(fileURLWithPath: key), encoding: .utf8)
+            let package = try PluginPackage.pack(files, privateKey: privateKey)
+            try Data(package).write(to: URL(fileURLWithPath: out))
+            print(
+                "signed \(plugin.manifest.name) \(plugin.manifest.version) → \(out) (publisher \(try PluginPackage.publicKey(of: privateKey)))"
+            )
         }
     }
 

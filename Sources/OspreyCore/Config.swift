@@ -225,8 +225,11 @@ public struct OspreyConfig: Hashable, Sendable {
     public var mcpServers: [MCPServer] = []
     /// `[mcp]`: Osprey as an MCP server (Config+MCPServers.swift).
     public var mcp = MCP()
-    /// `[plugins] trusted = [...]`: the installed plugins whose output is trusted content.
+    /// `[plugins] trusted = [...]`: the installed plugins whose output is trusted content (when a trusted publisher
+    /// signed them).
     public var trustedPlugins: [String] = []
+    /// `[plugins] publishers = [...]`: the hex Ed25519 public keys whose signed packages install.
+    public var pluginPublishers: [String] = []
 
     public init() {}
 
@@ -685,8 +688,9 @@ struct ConfigReader {
             config.mcpServers = try mcpServers(servers)
         }
         if let plugins = try table("plugins") {
-            try checkKeys(plugins, section: "plugins", known: ["trusted"])
+            try checkKeys(plugins, section: "plugins", known: ["trusted", "publishers"])
             config.trustedPlugins = try strings(plugins, "trusted", section: "plugins") ?? []
+            config.pluginPublishers = try strings(plugins, "publishers", section: "plugins") ?? []
         }
         if let mcp = try table("mcp") {
             try checkKeys(mcp, section: "mcp", known: ["serve_agent"])

@@ -85,6 +85,7 @@ public struct Kernel: Sendable {
         let plugins = Plugins.load(
             from: home.pluginsDirectory,
             trusted: Set(config.trustedPlugins),
+            publishers: config.pluginPublishers,
             logger: Logger.current
         )
         self.plugins = plugins

@@ -165,10 +165,13 @@ public enum PluginError: Error, Hashable, Sendable, CustomStringConvertible {
     case memoryCap(plugin: String, bytes: Int)
     /// A call trapped or exited with an error.
     case failed(plugin: String, reason: String)
+    /// A package is refused (unsigned, wrongly signed, tampered with, or holding what a package may not).
+    case package(String)
 
     public var description: String {
         switch self {
         case .manifest(let message), .module(let message): message
+        case .package(let message): "package refused: \(message)"
         case .outOfFuel(let plugin, let fuel):
             "plugin '\(plugin)' ran out of fuel (\(fuel) operations): it was stopped"
         case .memoryCap(let plugin, let bytes):

@@ -53,8 +53,17 @@ public struct Plugins: Sendable {
     public var failures: [String: String]
     public var tools: [any Tool]
 
-    /// Loads every plugin folder under `directory`; `trusted` names the plugins whose output is trusted.
-    public static func load(from directory: URL, trusted: Set<String> = [], logger: Logger? = nil) -> Plugins {
+    /// The file an installed package's folder keeps its signer's public key in (absent: installed unsigned).
+    public static let publisherFile = ".publisher"
+
+    /// Loads every plugin folder under `directory`. A plugin's output is trusted only when `trusted` names it and a
+    /// key of `publishers` signed the package it was installed from.
+    public static func load(
+        from directory: URL,
+        trusted: Set<String> = [],
+        publishers: [String] = [],
+        logger: Logger? = nil
+    ) -> Plugins {
         var plugins = Plugins(loaded: [], failures: [:], tools: [])
         let folders = (try? FileManager.default.contentsOfDirectory(atPath: directory.path))?.sorted() ?? []
         for folder in folders where !folder.hasPrefix(".") {
@@ -67,8 +76,13 @@ public struct Plugins: Sendable {
                     )
                 }
                 plugins.loaded.append(plugin)
+                let signer = try? String(contentsOf: url.appendingPathComponent(publisherFile), encoding: .utf8)
+                let signed =
+                    signer.map { publishers.contains($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? false
                 for tool in plugin.manifest.tools {
-                    plugins.tools.append(PluginTool(plugin: plugin, tool: tool, trusted: trusted.contains(folder)))
+                    plugins.tools.append(
+                        PluginTool(plugin: plugin, tool: tool, trusted: signed && trusted.contains(folder))
+                    )
                 }
                 logger?.info(
                     "plugin loaded",
