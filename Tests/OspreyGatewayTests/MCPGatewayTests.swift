@@ -277,7 +277,7 @@ struct MCPHTTPDoorTests {
             let seen = try JSONValue.parse(result.stdout.split(separator: "\n").last.map(String.init) ?? "")
             // then the host heard the wait as progress and got the answer;
             #expect(seen["waited"] == true, "\(seen)")
-            #expect(seen["answer"] == "The note is written.")
+            #expect(seen["answer"] == "The note is written.", "\(seen)")
             // the second call, which the host gave up on, was cancelled: its run stopped and nothing was written;
             #expect(seen["abandoned"]?.stringValue != "no error", "\(seen)")
             #expect(seen["alive"] == 8)  // the catalog and the agent's write_file
