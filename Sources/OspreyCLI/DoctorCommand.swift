@@ -82,6 +82,21 @@ struct DoctorCommand: AsyncParsableCommand {
             for (name, reason) in plugins.failures.sorted(by: { $0.key < $1.key }) {
                 line(.fail, "plugin \(name): \(reason); it offers no tools")
             }
+            // Skills: one the scan refused or whose requirements are missing is not offered.
+            let skills = SkillCatalog.load(
+                home: home.skillsDirectory,
+                workspace: home.workspaceDirectory.appendingPathComponent("skills")
+            )
+            for skill in skills.skills {
+                if let reason = skill.unavailable {
+                    line(.warn, "skill \(skill.name): unavailable: \(reason)")
+                } else {
+                    line(.ok, "skill \(skill.name) (\(skill.trusted ? "home" : "workspace, untrusted"))")
+                }
+            }
+            for (path, reason) in skills.failures.sorted(by: { $0.key < $1.key }) {
+                line(.fail, "skill at \(path): \(reason)")
+            }
             // Agents that can act on the host or the network without a human.
             let agentNames = ["default"] + config.agents.keys.sorted().filter { $0 != "default" }
             for name in agentNames {

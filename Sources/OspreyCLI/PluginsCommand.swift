@@ -28,7 +28,14 @@ struct PluginsCommand: AsyncParsableCommand {
             }
             for plugin in plugins.loaded {
                 let manifest = plugin.manifest
-                let trust = config.trustedPlugins.contains(manifest.name) ? "trusted" : "untrusted"
+                let signer = try? String(
+                    contentsOf: plugin.directory.appendingPathComponent(Plugins.publisherFile),
+                    encoding: .utf8
+                ).trimmingCharacters(in: .whitespacesAndNewlines)
+                let signed = signer.map { config.pluginPublishers.contains($0) } ?? false
+                let trust =
+                    signed && config.trustedPlugins.contains(manifest.name)
+                    ? "trusted" : signed ? "signed, untrusted" : "unsigned, untrusted"
                 print(
                     "\(manifest.name) \(manifest.version)  ok  \(trust)  tools: "
                         + manifest.tools.map { "\(manifest.name)__\($0.name)" }.joined(separator: ", ")

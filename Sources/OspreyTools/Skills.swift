@@ -1,5 +1,6 @@
 public import Foundation
 public import OspreyCore
+import OspreySandbox
 
 /// One skill: a `SKILL.md` (YAML front matter, then Markdown instructions) in a folder of its own, with optional
 /// `scripts/` and `references/`, the convention agent tools share.
@@ -85,8 +86,61 @@ public struct Skill: Hashable, Sendable {
         name.range(of: "^[a-z0-9][a-z0-9_-]{0,63}$", options: .regularExpression) != nil
     }
 
-    /// Checks the requirements against this machine and `environment`.
+    /// What the static scan found in the skill's scripts (each finding names the file and line); a skill with any
+    /// is unavailable.
+    public var findings: [String] = []
+
+    /// Scans `scripts/`: every line the command policy refuses (privilege, destroyers, protected paths, forbidden
+    /// variables: the same blacklist as `run_command`), downloads piped into a shell, and payloads decoded and
+    /// executed.
+    public static func scan(_ directory: URL) -> [String] {
+        let scripts = directory.appendingPathComponent("scripts")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: scripts.path))?.sorted() ?? []
+        let policy = CommandPolicy()
+        var findings: [String] = []
+        for name in names where !name.hasPrefix(".") {
+            let url = scripts.appendingPathComponent(name)
+            guard let data = try? Data(contentsOf: url), data.count <= 256 << 10 else {
+                findings.append("scripts/\(name): unreadable or over 256 KiB")
+                continue
+            }
+            let text = String(decoding: data, as: UTF8.self)
+            for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+                let line = raw.trimmingCharacters(in: .whitespaces)
+                guard !line.isEmpty, !line.hasPrefix("#") else { continue }
+                let place = "scripts/\(name):\(index + 1)"
+                if let pattern = suspicious.first(where: {
+                    line.range(of: $0.pattern, options: .regularExpression) != nil
+                }) {
+                    findings.append("\(place): \(pattern.why)")
+                } else if case .deny(let reason) = policy.evaluate(line) {
+                    findings.append("\(place): \(reason)")
+                }
+            }
+        }
+        return findings
+    }
+
+    /// Shapes the command policy does not judge on its own: code fetched or decoded, then run.
+    static let suspicious: [(pattern: String, why: String)] = [
+        (#"(curl|wget|fetch)\b[^|;&]*\|\s*(sudo\s+)?(env\s+)?(ba|z|da|k)?sh\b"#, "a download piped into a shell"),
+        (#"(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?python[0-9.]*\b"#, "a download piped into an interpreter"),
+        (#"base64\s+(-d|--decode|-D)\b[^;&]*\|\s*(ba|z|da)?sh\b"#, "a decoded payload piped into a shell"),
+        (#"\beval\s+["']?\$\((echo|printf|base64|curl|wget|xxd)"#, "eval of decoded or downloaded text"),
+        (
+            #"(b64decode|fromhex|decode\(['"]base64)[^\n]*\b(exec|eval|system)\b|\b(exec|eval)\s*\([^)]*b64decode"#,
+            "a decoded payload executed"
+        ),
+        (#"\bsh\s+-c\s+["']?\$\((curl|wget)"#, "a download run by sh -c"),
+    ]
+
+    /// Checks the requirements against this machine and `environment`, and the scan.
     mutating func gate(environment: [String: String], path: String) {
+        findings = Self.scan(directory)
+        if !findings.isEmpty {
+            unavailable = "refused by the scan: " + findings.prefix(3).joined(separator: "; ")
+            return
+        }
         var missing: [String] = []
         for binary in requiredBinaries where CommandRunner.which(binary, path: path) == nil {
             missing.append("binary \(binary)")
