@@ -15,19 +15,8 @@ struct PluginBench: AsyncParsableCommand {
     )
     @Option(help: "Calls per measure.") var calls = 2000
 
-    static let echo = """
-        (module
-          (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-          (memory (export "memory") 2)
-          (func (export "_start")
-            (i32.store (i32.const 0) (i32.const 64))
-            (i32.store (i32.const 4) (i32.const 100000))
-            (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
-            (i32.store (i32.const 8) (i32.const 64))
-            (i32.store (i32.const 12) (i32.load (i32.const 16)))
-            (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 20)))))
-        """
+    @Option(help: "The echo plugin's WAT (run from the repository root).") var echoWAT =
+        "Tests/Fixtures/plugins/echo.wat"
 
     func plugin(_ wat: String) throws -> WasmPlugin {
         let manifest = try PluginManifest(
@@ -45,7 +34,7 @@ struct PluginBench: AsyncParsableCommand {
 
     func run() async throws {
         try await report {
-            let echo = try plugin(Self.echo)
+            let echo = try plugin(try String(contentsOfFile: echoWAT, encoding: .utf8))
             let empty = try plugin(#"(module (memory 1) (func (export "_start")))"#)
             let input = Array(#"{"tool":"echo","arguments":{"text":"ping"}}"#.utf8)
             func perCall(_ body: () throws -> Void) rethrows -> Double {

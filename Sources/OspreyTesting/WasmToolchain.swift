@@ -47,4 +47,21 @@ public enum WasmToolchain {
         }
         guard status == 0 else { throw ProcessFailure(message: "clang failed (\(status)): \(said)") }
     }
+
+    /// The C plugin fixture `name` (`Tests/Fixtures/plugins/NAME/`: its plugin.toml and NAME.c) built into
+    /// `parent/NAME/`, ready to load or install; returns that folder.
+    public static func buildFixture(_ name: String, from fixtures: URL, into parent: URL) async throws -> URL {
+        let folder = parent.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let source = fixtures.appendingPathComponent(name)
+        try FileManager.default.copyItem(
+            at: source.appendingPathComponent("plugin.toml"),
+            to: folder.appendingPathComponent("plugin.toml")
+        )
+        try await compileC(
+            source.appendingPathComponent("\(name).c"),
+            to: folder.appendingPathComponent("\(name).wasm")
+        )
+        return folder
+    }
 }

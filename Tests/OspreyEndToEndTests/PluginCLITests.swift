@@ -12,18 +12,9 @@ struct PluginCLITests {
         let work = try TemporaryDirectory(prefix: "osprey-plugin-cli")
         defer { work.remove() }
         let home = work.url.appendingPathComponent("home")
-        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures/plugins/wordcount")
-        let folder = work.url.appendingPathComponent("wordcount")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try FileManager.default.copyItem(
-            at: source.appendingPathComponent("plugin.toml"),
-            to: folder.appendingPathComponent("plugin.toml")
-        )
-        try await WasmToolchain.compileC(
-            source.appendingPathComponent("wordcount.c"),
-            to: folder.appendingPathComponent("wordcount.wasm")
-        )
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/plugins")
+        let folder = try await WasmToolchain.buildFixture("wordcount", from: fixtures, into: work.url)
         // The author makes a key and signs the plugin.
         let key = work.url.appendingPathComponent("author.key").path
         let keygen = try await osprey.run(["plugins", "keygen", "--out", key])

@@ -193,35 +193,7 @@ struct MCPHTTPDoorTests {
             #expect(seen["server"] == "osprey")
             #expect(seen["tools"]?.arrayValue?.count == 7 + 15)  // the catalog and the default agent's own tools
             #expect(seen["answer"] == "Hello over HTTP.")
-            #expect(seen["same_session"] == true)
-            #expect(seen["stored_error"] == false)
-            #expect(seen["found"] == true)
-            #expect(seen["bad_id_error"] == true)
-            #expect(seen["missing_error"] == true)
-            #expect(seen["unknown_tool"]?.stringValue?.contains("Unknown tool: no_such_tool") == true)
-            // Progress while the agent ran, the transcript resource and its update, templates, prompts.
-            #expect(seen["progress"]?.arrayValue?.isEmpty == false, "\(seen)")
-            #expect(seen["updates"]?.arrayValue?.contains(seen["transcript_uri"] ?? .null) == true, "\(seen)")
-            #expect(seen["transcript"]?.stringValue?.contains("Again") == true)
-            #expect(seen["resources"]?.arrayValue?.contains("osprey://audit/verify") == true)
-            #expect(seen["resources"]?.arrayValue?.contains(seen["transcript_uri"] ?? .null) == true)
-            #expect(
-                seen["templates"]
-                    == [
-                        "osprey://memory/{id}", "osprey://sessions/{id}/transcript", "osprey://tasks/{id}",
-                        "osprey://workspace/{path}",
-                    ]
-            )
-            #expect(seen["verify"]?["ok"] == true)
-            #expect(seen["missing_resource"]?.stringValue?.contains("not found") == true, "\(seen)")
-            // The agent's own tools, through the same check point: a write, a read, an escape refused.
-            #expect(seen["wrote_error"] == false, "\(seen)")
-            #expect(seen["read_back"]?.stringValue?.contains("from the host") == true, "\(seen)")
-            #expect(seen["escape_error"] == true)
-            #expect(seen["note_resource"]?.stringValue?.contains("from the host") == true, "\(seen)")
-            #expect(seen["escape_resource"]?.stringValue?.contains("not found") == true, "\(seen)")
-            #expect(seen["prompts"]?.arrayValue?.contains("default") == true)
-            #expect(seen["prompt"]?.stringValue?.contains("ask_agent") == true)
+            #expect(MCPHostReport.problems(seen) == [])
             // The stored memory went through memory.store with the host's marks: untrusted content from a tool.
             let hits = try await gateway.kernel.memory.search("heron north pond", limit: 1)
             #expect(hits.first?.record.trust == .untrusted)

@@ -14,26 +14,6 @@ struct PluginGatewayTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/plugins")
 
-    /// The C plugins, each compiled now into a folder of its own (its plugin.toml and module).
-    static func build(_ names: [String], in directory: TemporaryDirectory) async throws -> [URL] {
-        var folders: [URL] = []
-        for name in names {
-            let folder = directory.url.appendingPathComponent(name)
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            let source = fixtures.appendingPathComponent(name)
-            try FileManager.default.copyItem(
-                at: source.appendingPathComponent("plugin.toml"),
-                to: folder.appendingPathComponent("plugin.toml")
-            )
-            try await WasmToolchain.compileC(
-                source.appendingPathComponent("\(name).c"),
-                to: folder.appendingPathComponent("\(name).wasm")
-            )
-            folders.append(folder)
-        }
-        return folders
-    }
-
     @Test(.timeLimit(.minutes(1))) func anAgentCallsPluginsAndALoopingOneNeitherHangsNorHoldsTheGateway()
         async throws
     {
@@ -49,7 +29,10 @@ struct PluginGatewayTests {
         ])
         let built = try TemporaryDirectory(prefix: "osprey-plugin-build")
         defer { built.remove() }
-        let folders = try await Self.build(["wordcount", "spin"], in: built)
+        var folders: [URL] = []
+        for name in ["wordcount", "spin"] {
+            folders.append(try await WasmToolchain.buildFixture(name, from: Self.fixtures, into: built.url))
+        }
         let gateway = try await TestGateway(config: config, provider: provider) { home in
             try FileManager.default.createDirectory(at: home.pluginsDirectory, withIntermediateDirectories: true)
             for folder in folders {

@@ -48,24 +48,15 @@ struct PluginTests {
         return try WasmPlugin(directory: folder)
     }
 
-    static let echo = """
-        (module
-          (import "wasi_snapshot_preview1" "fd_read" (func $fd_read (param i32 i32 i32 i32) (result i32)))
-          (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
-          (memory (export "memory") 2)
-          (func (export "_start")
-            (i32.store (i32.const 0) (i32.const 64))
-            (i32.store (i32.const 4) (i32.const 100000))
-            (drop (call $fd_read (i32.const 0) (i32.const 0) (i32.const 1) (i32.const 16)))
-            (i32.store (i32.const 8) (i32.const 64))
-            (i32.store (i32.const 12) (i32.load (i32.const 16)))
-            (drop (call $fd_write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 20)))))
-        """
+    /// A WASI command plugin that copies its stdin to its stdout.
+    static var echo: String {
+        get throws { try String(contentsOf: fixtures.appendingPathComponent("echo.wat"), encoding: .utf8) }
+    }
 
     @Test func aWATCommandPluginGetsItsCallOnStdinAndAnswersOnStdout() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-plugins")
         defer { home.remove() }
-        let plugin = try Self.plugin("echo", wat: Self.echo, in: home)
+        let plugin = try Self.plugin("echo", wat: try Self.echo, in: home)
         let answer = try await plugin.call("run", arguments: ["text": "héllo"])
         #expect(try JSONValue.parse(answer) == ["tool": "run", "arguments": ["text": "héllo"]])
         // Through the one check point: an untrusted plugin's output is fenced and taints.
@@ -186,17 +177,7 @@ struct PluginTests {
     @Test func aCPluginBuiltWithClangAndWASILibcCountsWords() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-plugins")
         defer { home.remove() }
-        let folder = home.url.appendingPathComponent("wordcount")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let source = Self.fixtures.appendingPathComponent("wordcount")
-        try FileManager.default.copyItem(
-            at: source.appendingPathComponent("plugin.toml"),
-            to: folder.appendingPathComponent("plugin.toml")
-        )
-        try await WasmToolchain.compileC(
-            source.appendingPathComponent("wordcount.c"),
-            to: folder.appendingPathComponent("wordcount.wasm")
-        )
+        _ = try await WasmToolchain.buildFixture("wordcount", from: Self.fixtures, into: home.url)
         let plugins = Plugins.load(from: home.url)
         #expect(plugins.failures.isEmpty, "\(plugins.failures)")
         let tool = try #require(plugins.tools.first)
