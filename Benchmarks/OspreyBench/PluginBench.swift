@@ -18,12 +18,21 @@ struct PluginBench: AsyncParsableCommand {
     @Option(help: "The echo plugin's WAT (run from the repository root).") var echoWAT =
         "Tests/Fixtures/plugins/echo.wat"
 
-    func plugin(_ wat: String) throws -> WasmPlugin {
+    /// A reactor that answers with its request, in place: `osprey_call` returns the pointer and length it got.
+    static let reactorEcho = """
+        (module (memory (export "memory") 1)
+          (func (export "osprey_alloc") (param i32) (result i32) (i32.const 1024))
+          (func (export "osprey_call") (param $p i32) (param $n i32) (result i64)
+            (i64.or (i64.shl (i64.extend_i32_u (local.get $p)) (i64.const 32)) (i64.extend_i32_u (local.get $n)))))
+        """
+
+    func plugin(_ wat: String, abi: String = "command") throws -> WasmPlugin {
         let manifest = try PluginManifest(
             toml: """
                 name = "bench"
                 version = "1"
                 module = "bench.wasm"
+                abi = "\(abi)"
                 [[tools]]
                 name = "echo"
                 description = "Echoes."
@@ -45,6 +54,12 @@ struct PluginBench: AsyncParsableCommand {
             }
             let inline = try perCall { _ = try echo.run(input: input) }
             let instantiate = try perCall { _ = try empty.run(input: []) }
+            let reactor = try plugin(Self.reactorEcho, abi: "reactor")
+            let live = try perCall {
+                guard try reactor.run(input: input) == String(decoding: input, as: UTF8.self) else {
+                    throw BenchError("the reactor echo answered wrongly")
+                }
+            }
             for _ in 0..<100 { _ = try await echo.call("echo", arguments: ["text": "ping"]) }
             let start = ContinuousClock.now
             for _ in 0..<calls { _ = try await echo.call("echo", arguments: ["text": "ping"]) }
@@ -53,6 +68,7 @@ struct PluginBench: AsyncParsableCommand {
             print(String(format: "echo call on the calling thread      %8.1f µs", inline))
             print(String(format: "echo call on its own thread (call)   %8.1f µs", threaded))
             print(String(format: "empty module: instantiate + _start   %8.1f µs", instantiate))
+            print(String(format: "reactor echo call (live instance)    %8.1f µs", live))
         }
     }
 }

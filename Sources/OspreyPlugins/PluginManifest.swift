@@ -35,6 +35,10 @@ public struct PluginManifest: Hashable, Sendable {
         /// A WASI preview-1 command: `{"tool", "arguments"}` as JSON on stdin, the answer on stdout, a fresh
         /// instance per call, no file system, no network, no environment.
         case command
+        /// One instance kept between calls (so a plugin keeps state): the host writes the request into memory the
+        /// module gives (`osprey_alloc(len) -> ptr`), calls `osprey_call(ptr, len) -> i64` and reads the answer at
+        /// the pointer and length packed in the result (`ptr << 32 | len`). Host imports: `osprey.log(ptr, len)`.
+        case reactor
     }
 
     public var name: String
@@ -86,7 +90,7 @@ public struct PluginManifest: Hashable, Sendable {
         }
         let abiName = table["abi"]?.stringValue ?? "command"
         guard let abi = ABI(rawValue: abiName) else {
-            throw PluginError.manifest("plugin.toml: abi must be \"command\" (the reactor ABI is not supported yet)")
+            throw PluginError.manifest("plugin.toml: abi must be \"command\" or \"reactor\"")
         }
         self.abi = abi
         let limits = table["limits"]?.objectValue ?? [:]
@@ -115,8 +119,8 @@ public struct PluginManifest: Hashable, Sendable {
         }
         if let asked = capabilities.keys.sorted().first {
             throw PluginError.manifest(
-                "plugin.toml: capabilities.\(asked) cannot be granted to a command plugin (it gets no files, network "
-                    + "or secrets; host imports come with the reactor ABI)"
+                "plugin.toml: capabilities.\(asked) cannot be granted: plugins get no files, network or secrets yet "
+                    + "(the only host import is osprey.log)"
             )
         }
         self.capabilities = capabilities

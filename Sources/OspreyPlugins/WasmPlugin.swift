@@ -1,5 +1,6 @@
 import COspreySystem
 public import Foundation
+import Logging
 public import OspreyCore
 import Synchronization
 import WASI
@@ -49,16 +50,47 @@ public final class WasmPlugin: Sendable {
         } catch {
             throw PluginError.module("plugin '\(manifest.name)': \(manifest.module) is not a valid module: \(error)")
         }
-        for item in module.imports where item.module != "wasi_snapshot_preview1" {
+        for item in module.imports
+        where item.module != "wasi_snapshot_preview1"
+            && !(manifest.abi == .reactor && item.module == "osprey" && item.name == "log")
+        {
             throw PluginError.module(
                 "plugin '\(manifest.name)' imports \(item.module).\(item.name), which Osprey does not offer "
-                    + "(a command plugin may import WASI preview 1 only)"
+                    + "(WASI preview 1, and osprey.log for a reactor)"
             )
         }
-        guard module.exports.contains(where: { $0.name == "_start" }) else {
-            throw PluginError.module("plugin '\(manifest.name)': a command module must export _start")
+        let required = manifest.abi == .command ? ["_start"] : ["memory", "osprey_alloc", "osprey_call"]
+        for export in required where !module.exports.contains(where: { $0.name == export }) {
+            throw PluginError.module(
+                "plugin '\(manifest.name)': a \(manifest.abi.rawValue) module must export \(export)"
+            )
         }
         engine = Engine(configuration: EngineConfiguration(fuelMetering: true))
+    }
+
+    /// The reactor's live instance, made at the first call and kept until a call fails.
+    private let reactor = Mutex<Reactor?>(nil)
+
+    /// A reactor instance with its store, WASI bridge and memory cap.
+    final class Reactor {
+        let store: Store
+        let instance: Instance
+        let wasi: WASIBridgeToHost
+        let cap: MemoryCap
+        let stdio: [MemoryFile]
+
+        init(store: Store, instance: Instance, wasi: WASIBridgeToHost, cap: MemoryCap, stdio: [MemoryFile]) {
+            self.store = store
+            self.instance = instance
+            self.wasi = wasi
+            self.cap = cap
+            self.stdio = stdio
+        }
+
+        deinit {
+            try? wasi.close()
+            for file in stdio { file.close() }
+        }
     }
 
     /// Runs one call: `{"tool": tool, "arguments": arguments}` on stdin; the answer is what it wrote to stdout.
@@ -70,8 +102,112 @@ public final class WasmPlugin: Sendable {
         }
     }
 
-    /// One call with `input` as its stdin, on the calling thread (which it holds until the call ends).
+    /// One call with `input` as its request, on the calling thread (which it holds until the call ends).
     public func run(input: [UInt8]) throws -> String {
+        manifest.abi == .reactor ? try callReactor(input) : try runCommand(input)
+    }
+
+    /// A reactor call: the request written into the instance's memory, `osprey_call`, the answer read back. A call
+    /// that fails (a trap, fuel, the cap, a pointer outside memory) discards the instance; the next call makes a new
+    /// one.
+    func callReactor(_ input: [UInt8]) throws -> String {
+        try reactor.withLock { live in
+            let reactor = try live ?? makeReactor()
+            live = nil  // kept again only if the call succeeds
+            reactor.store.fuel = Fuel(remaining: manifest.fuel)
+            do {
+                let exports = reactor.instance.exports
+                guard let memory = exports[memory: "memory"], let alloc = exports[function: "osprey_alloc"],
+                    let call = exports[function: "osprey_call"]
+                else { throw PluginError.module("plugin '\(manifest.name)' lost its exports") }
+                let pointer = Int(try alloc([.i32(UInt32(input.count))]).first?.i32 ?? 0)
+                try place(input, at: pointer, in: memory)
+                guard let packed = try call([.i32(UInt32(pointer)), .i32(UInt32(input.count))]).first?.i64 else {
+                    throw PluginError.failed(plugin: manifest.name, reason: "osprey_call returned nothing")
+                }
+                let (start, count) = (Int(packed >> 32), Int(packed & 0xffff_ffff))
+                guard count <= Self.maxOutputBytes, start + count <= memory.byteCount else {
+                    throw PluginError.failed(
+                        plugin: manifest.name,
+                        reason: "its answer lies outside its memory or is too long"
+                    )
+                }
+                let answer = memory.withUnsafeBufferPointer(offset: UInt(start), count: count) {
+                    String(decoding: $0, as: UTF8.self)
+                }
+                live = reactor
+                return answer
+            } catch let error as PluginError {
+                throw error
+            } catch {
+                if reactor.cap.refused {
+                    throw PluginError.memoryCap(plugin: manifest.name, bytes: manifest.memoryBytes)
+                }
+                if "\(error)".contains("out of fuel") {
+                    throw PluginError.outOfFuel(plugin: manifest.name, fuel: manifest.fuel)
+                }
+                throw PluginError.failed(plugin: manifest.name, reason: "\(error)")
+            }
+        }
+    }
+
+    private func place(_ bytes: [UInt8], at pointer: Int, in memory: Memory) throws {
+        guard pointer >= 0, pointer + bytes.count <= memory.byteCount else {
+            throw PluginError.failed(plugin: manifest.name, reason: "osprey_alloc gave memory outside its memory")
+        }
+        guard !bytes.isEmpty else { return }
+        memory.withUnsafeMutableBufferPointer(offset: UInt(pointer), count: bytes.count) { target in
+            bytes.withUnsafeBytes { target.copyMemory(from: $0) }
+        }
+    }
+
+    private func makeReactor() throws -> Reactor {
+        let stdio = try [MemoryFile([]), MemoryFile([]), MemoryFile([])]
+        let cap = MemoryCap(bytes: manifest.memoryBytes)
+        let wasi = try WASIBridgeToHost(
+            args: [manifest.name],
+            environment: [:],
+            preopens: [],
+            stdin: stdio[0].descriptor,
+            stdout: stdio[1].descriptor,
+            stderr: stdio[2].descriptor
+        )
+        let store = Store(engine: engine)
+        store.resourceLimiter = cap
+        store.fuel = Fuel(remaining: manifest.fuel)
+        var imports = Imports()
+        wasi.link(to: &imports, store: store)
+        let name = manifest.name
+        imports.define(
+            module: "osprey",
+            name: "log",
+            Function(store: store, parameters: [.i32, .i32]) { caller, arguments in
+                guard let memory = caller.instance?.exports[memory: "memory"] else { return [] }
+                let (start, count) = (Int(arguments[0].i32), min(Int(arguments[1].i32), 4096))
+                guard start + count <= memory.byteCount else { return [] }
+                let text = memory.withUnsafeBufferPointer(offset: UInt(start), count: count) {
+                    String(decoding: $0, as: UTF8.self)
+                }
+                Self.logger.info("plugin log", metadata: ["plugin": "\(name)", "message": "\(text)"])
+                return []
+            }
+        )
+        do {
+            let instance = try module.instantiate(store: store, imports: imports)
+            try wasi.initialize(instance)
+            return Reactor(store: store, instance: instance, wasi: wasi, cap: cap, stdio: stdio)
+        } catch {
+            try? wasi.close()
+            for file in stdio { file.close() }
+            if cap.refused { throw PluginError.memoryCap(plugin: manifest.name, bytes: manifest.memoryBytes) }
+            throw PluginError.failed(plugin: manifest.name, reason: "cannot start: \(error)")
+        }
+    }
+
+    static let logger = Logger(label: "osprey.plugins")
+
+    /// One command call: `input` on stdin, a fresh instance.
+    func runCommand(_ input: [UInt8]) throws -> String {
         let stdin = try MemoryFile(input)
         let stdout = try MemoryFile([])
         let stderr = try MemoryFile([])

@@ -33,13 +33,12 @@ struct PluginTests {
         _ name: String,
         wat: String,
         in home: TemporaryDirectory,
-        fuel: Int = 10_000_000
-    )
-        throws -> WasmPlugin
-    {
+        fuel: Int = 10_000_000,
+        abi: String = "command"
+    ) throws -> WasmPlugin {
         let folder = home.url.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try manifest(name, fuel: fuel).write(
+        try manifest(name, fuel: fuel, extra: "abi = \"\(abi)\"").write(
             to: folder.appendingPathComponent("plugin.toml"),
             atomically: true,
             encoding: .utf8
@@ -157,7 +156,7 @@ struct PluginTests {
                 Self.manifest("ok").replacingOccurrences(of: "description = \"Runs.\"", with: ""),
                 "tools[0].description is required"
             ),
-            (Self.manifest("ok", extra: "abi = \"reactor\""), "abi must be"),
+            (Self.manifest("ok", extra: "abi = \"component\""), "abi must be"),
             (
                 Self.manifest("ok", extra: "capabilities = { hosts = [\"example.com\"] }"),
                 "capabilities.hosts cannot be granted"
@@ -192,5 +191,58 @@ struct PluginTests {
         )
         #expect(!answer.isError, "\(answer.output)")
         #expect(answer.output.contains(#"{"words":5,"lines":2,"characters":26}"#), "\(answer.output)")
+    }
+
+    /// A reactor that counts its calls in a global: its answer is `{"calls":N}`, written into its own memory.
+    static let counter = #"""
+        (module
+          (import "osprey" "log" (func $log (param i32 i32)))
+          (memory (export "memory") 1)
+          (global $count (mut i32) (i32.const 0))
+          (data (i32.const 16) "{\"calls\":0}")
+          (func (export "osprey_alloc") (param $size i32) (result i32) (i32.const 1024))
+          (func (export "osprey_call") (param $pointer i32) (param $length i32) (result i64)
+            (global.set $count (i32.add (global.get $count) (i32.const 1)))
+            (i32.store8 (i32.const 25) (i32.add (i32.const 48) (global.get $count)))
+            (call $log (i32.const 16) (i32.const 11))
+            (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 11))))
+        """#
+
+    @Test func aReactorKeepsItsStateBetweenCallsAndABadAnswerIsAnErrorNotACrash() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-plugins")
+        defer { home.remove() }
+        let counter = try Self.plugin("counter", wat: Self.counter, in: home, abi: "reactor")
+        for expected in 1...3 {
+            #expect(try await counter.call("run", arguments: [:]) == #"{"calls":\#(expected)}"#)
+        }
+        // An answer pointing outside the module's memory fails the call; the host is unharmed.
+        let liar = try Self.plugin(
+            "liar",
+            wat: """
+                (module (memory (export "memory") 1)
+                  (func (export "osprey_alloc") (param i32) (result i32) (i32.const 0))
+                  (func (export "osprey_call") (param i32 i32) (result i64) (i64.const 0x7fffffff00000010)))
+                """,
+            in: home,
+            abi: "reactor"
+        )
+        await #expect {
+            try await liar.call("run", arguments: [:])
+        } throws: { error in
+            "\(error)".contains("outside its memory")
+        }
+        // A reactor that imports what is not offered is refused at load, as a command is.
+        #expect {
+            _ = try Self.plugin(
+                "greedy_reactor",
+                wat: #"(module (import "osprey" "read_file" (func)) (memory (export "memory") 1)"#
+                    + #"(func (export "osprey_alloc") (param i32) (result i32) (i32.const 0))"#
+                    + #"(func (export "osprey_call") (param i32 i32) (result i64) (i64.const 0)))"#,
+                in: home,
+                abi: "reactor"
+            )
+        } throws: { error in
+            "\(error)".contains("imports osprey.read_file, which Osprey does not offer")
+        }
     }
 }
