@@ -53,8 +53,9 @@ public struct Agent: Sendable {
     public var taskID: TaskRecord.ID?
     /// Relevant long-term memories for a prompt, added to the system prompt (background, never user words).
     public var recall: (@Sendable (String) async -> Recall?)?
-    /// The skills this agent may load (`load_skill`): their names and descriptions go into the system prompt.
-    public var skills: SkillCatalog?
+    /// Reads the skills this agent may load (`load_skill`), once at the start of each run, so a skill added between
+    /// runs is there for the next one; their names and descriptions go into the system prompt.
+    public var skills: (@Sendable () -> SkillCatalog)?
     /// True when the run starts with untrusted content already behind it (a task delegated or scheduled by a
     /// tainted run): its commands and network calls need a human from the first call.
     public var startsTainted = false
@@ -305,6 +306,7 @@ public struct Agent: Sendable {
         var context = toolContext(session: session)
         // Many tools: the model sees a core set and search_tools, and each search adds what it found for this run.
         let search = toolbox.deferring(above: settings.toolSearchThreshold)
+        let skills = self.skills?()
         let loadSkill = skills.flatMap { $0.available.isEmpty ? nil : LoadSkill(catalog: $0) }
         var toolbox = search?.toolbox ?? self.toolbox
         if let loadSkill { toolbox = toolbox.adding([loadSkill]) }
@@ -317,7 +319,7 @@ public struct Agent: Sendable {
             }
         }
         let guardrail = ContextGuard(threshold: settings.contextTokens)
-        var instructions = systemPrompt()
+        var instructions = systemPrompt(skills: skills)
         var recalledUntrusted = false
         if let recall, let background = await recall(prompt.text) {
             instructions += "\n\n" + background.text
@@ -516,7 +518,7 @@ public struct Agent: Sendable {
         "You are Osprey, a careful assistant. Use the tools to read, search and change files in the workspace; paths are relative to it. Answer concisely."
 
     /// The agent's instructions, and the workspace's top-level entries so the model knows what it can open.
-    func systemPrompt() -> String {
+    func systemPrompt(skills: SkillCatalog?) -> String {
         var prompt = settings.instructions ?? Self.defaultInstructions
         if let section = skills?.promptSection { prompt += "\n\n" + section }
         if let entries = try? workspace.list("."), !entries.isEmpty {

@@ -214,11 +214,10 @@ public final class AgentRuntime: Sendable {
             approvals: approvals
         )
         agent.recall = recall
-        // Read at each run, so a skill added (or approved through create_skill) is there for the next one.
-        agent.skills = SkillCatalog.load(
-            home: home.skillsDirectory,
-            workspace: workspace.root.appendingPathComponent("skills")
-        )
+        // Read when a run starts (not here: a client that only calls the agent's tools needs no skills), so a skill
+        // added or approved through create_skill is there for the next run.
+        let (skills, workspaceSkills) = (home.skillsDirectory, workspace.root.appendingPathComponent("skills"))
+        agent.skills = { SkillCatalog.load(home: skills, workspace: workspaceSkills) }
         return agent
     }
 }

@@ -63,7 +63,7 @@ struct SkillTests {
         var fixture = try await AgentFixture(provider: provider, settings: settings)
         let skills = fixture.directory.url.appendingPathComponent("skills")
         try Self.write("notes", Self.notes, in: skills)
-        fixture.agent.skills = SkillCatalog.load(home: nil, workspace: skills)
+        fixture.agent.skills = { SkillCatalog.load(home: nil, workspace: skills) }
         let result = try await fixture.run("Summarize my notes")
         #expect(result.message.text == "The osprey returns at dawn.")
         let requests = provider.requests
