@@ -173,66 +173,14 @@ public final class MCPClient: Sendable {
         return output
     }
 
-    /// Content items as text: text as it is, an embedded resource's text, anything else named.
-    static func text(of content: [JSONValue]) -> String {
-        content.map { item -> String in
-            switch item["type"]?.stringValue {
-            case "text": item["text"]?.stringValue ?? ""
-            case "resource":
-                item["resource"]?["text"]?.stringValue ?? "[resource \(item["resource"]?["uri"]?.stringValue ?? "")]"
-            case let kind: "[\(kind ?? "unknown") content, \(item["mimeType"]?.stringValue ?? "no type")]"
-            }
-        }.joined(separator: "\n")
-    }
-
     /// A `ping` round trip (starting the server or session if it is not running).
     public func ping() async throws {
         try await ensureRunning()
         _ = try await request("ping", params: [:])
     }
 
-    /// The server's resources (`uri`, `name`, `description`, `mimeType` objects), every page.
-    public func listResources() async throws -> [JSONValue] {
-        try await ensureRunning()
-        return try await pages("resources/list", key: "resources")
-    }
-
-    /// The server's resource templates (`uriTemplate`, `name`, `description` objects), every page.
-    public func listResourceTemplates() async throws -> [JSONValue] {
-        try await ensureRunning()
-        return try await pages("resources/templates/list", key: "resourceTemplates")
-    }
-
-    /// A resource's text contents joined (a binary one is named, not inlined).
-    public func readResource(_ uri: String) async throws -> String {
-        try await ensureRunning()
-        let result = try await request("resources/read", params: ["uri": .string(uri)])
-        return (result["contents"]?.arrayValue ?? []).map { item in
-            item["text"]?.stringValue
-                ?? "[binary resource \(item["uri"]?.stringValue ?? uri), \(item["mimeType"]?.stringValue ?? "no type")]"
-        }.joined(separator: "\n")
-    }
-
-    /// The server's prompts (`name`, `description`, `arguments` objects), every page.
-    public func listPrompts() async throws -> [JSONValue] {
-        try await ensureRunning()
-        return try await pages("prompts/list", key: "prompts")
-    }
-
-    /// A prompt's messages, one `role: text` paragraph each.
-    public func getPrompt(_ name: String, arguments: [String: String]) async throws -> String {
-        try await ensureRunning()
-        let result = try await request(
-            "prompts/get",
-            params: ["name": .string(name), "arguments": .object(arguments.mapValues(JSONValue.string))]
-        )
-        return (result["messages"]?.arrayValue ?? []).map { message in
-            let content = message["content"].map { $0.arrayValue ?? [$0] } ?? []
-            return "\(message["role"]?.stringValue ?? "user"): \(Self.text(of: content))"
-        }.joined(separator: "\n\n")
-    }
-
-    private func pages(_ method: String, key: String) async throws -> [JSONValue] {
+    /// Every page of a paged list (`tools/list`, `resources/list`, ...), at most 10,000 items.
+    func pages(_ method: String, key: String) async throws -> [JSONValue] {
         var items: [JSONValue] = []
         var cursor: String?
         repeat {
@@ -259,7 +207,7 @@ public final class MCPClient: Sendable {
     /// Returns once the server runs and is initialized: at once if it does, after the start in progress if there is
     /// one (concurrent callers share it, so no request reaches a server before its `initialize`), else after
     /// starting it, unless it is backing off after a crash.
-    private func ensureRunning() async throws {
+    func ensureRunning() async throws {
         enum Step {
             case running
             case join(Task<Void, any Error>)
@@ -499,49 +447,4 @@ public final class MCPClient: Sendable {
         }
         failAll(MCPError.exited(server: configuration.name, reason: reason, stderr: detail))
     }
-}
-
-/// What went wrong talking to an MCP server, said so the model (or the user) can act on it.
-public enum MCPError: Error, Hashable, Sendable, CustomStringConvertible {
-    case unavailable(String)
-    case stopped(String)
-    case timedOut(server: String, method: String, after: Duration)
-    case exited(server: String, reason: String, stderr: String)
-    case server(code: Int, message: String)
-    case toolFailed(String)
-
-    public var description: String {
-        switch self {
-        case .unavailable(let message): message
-        case .stopped(let name): "MCP server '\(name)' is stopped"
-        case .timedOut(let server, let method, let after):
-            "MCP server '\(server)' did not answer \(method) within \(after)"
-        case .exited(let server, let reason, let stderr):
-            "MCP server '\(server)' \(reason)"
-                + (stderr.isEmpty ? "" : " (stderr: \(stderr))")
-        case .server(let code, let message): "MCP server error \(code): \(message)"
-        case .toolFailed(let output): output
-        }
-    }
-}
-
-/// How a client reaches an MCP server: a child's standard streams, or Streamable HTTP.
-public protocol MCPTransport: Sendable {
-    /// Sends one message; false when it cannot be sent (the server does not read, the connection stopped).
-    @discardableResult func send(_ message: JSONValue) -> Bool
-    func stop() async
-    /// The server's last words on stderr (stdio only).
-    var stderr: [String] { get }
-    /// What the log says the transport is (`pid 4242`, a URL).
-    var summary: String { get }
-}
-
-extension StdioConnection: MCPTransport {
-    public func stop() async { await stop(grace: .seconds(2)) }
-    public var summary: String { "stdio, pid \(pid)" }
-}
-
-extension StreamableHTTPConnection: MCPTransport {
-    public var stderr: [String] { [] }
-    public var summary: String { "http \(url.absoluteString)" }
 }

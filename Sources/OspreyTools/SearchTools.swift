@@ -93,3 +93,17 @@ public struct SearchTools: Tool {
         words.reduce(into: [:]) { $0[$1, default: 0] += 1 }
     }
 }
+
+extension Toolbox {
+    /// For an agent with more than `threshold` tools: this toolbox plus `search_tools` over the tools of other
+    /// parties (`server__tool`), and the names listed to the model at first (Osprey's own tools and
+    /// `search_tools`); nil when there are not that many, or nothing to defer.
+    public func deferring(above threshold: Int) -> (toolbox: Toolbox, listed: Set<String>)? {
+        guard threshold > 0, names.count > threshold else { return nil }
+        let listed = names.filter { !$0.contains("__") }
+        let deferred = definitions.filter { $0.name.contains("__") }
+        guard !deferred.isEmpty else { return nil }
+        let search = SearchTools(deferred: deferred)
+        return (adding([search]), Set(listed + [SearchTools.name]))
+    }
+}

@@ -212,18 +212,6 @@ public struct Toolbox: Sendable {
     }
 
     public var definitions: [ToolDefinition] { order.compactMap { tools[$0]?.definition } }
-
-    /// For an agent with more than `threshold` tools: this toolbox plus `search_tools` over the tools of other
-    /// parties (`server__tool`), and the names listed to the model at first (Osprey's own tools and
-    /// `search_tools`); nil when there are not that many, or nothing to defer.
-    public func deferring(above threshold: Int) -> (toolbox: Toolbox, listed: Set<String>)? {
-        guard threshold > 0, order.count > threshold else { return nil }
-        let listed = order.filter { !$0.contains("__") }
-        let deferred = order.filter { $0.contains("__") }.compactMap { tools[$0]?.definition }
-        guard !deferred.isEmpty else { return nil }
-        let search = SearchTools(deferred: deferred)
-        return (Toolbox(order.compactMap { tools[$0] } + [search]), Set(listed + [SearchTools.name]))
-    }
     public var names: [String] { order }
 
     /// Calls the tool `call` names, through the one policy check point.
