@@ -13,9 +13,14 @@ import Testing
 
 /// The gateway's edge as an attacker meets it: every request over a real socket, with the bytes an attacker sends.
 struct GatewayEdgeTests {
-    /// Sends one raw request on a new connection and returns the status and whether the server closed after it.
-    static func exchange(_ request: String, port: Int, timeout: Double = 5) async throws -> (status: Int?, text: String)
-    {
+    /// Sends one raw request on a new connection and reads until the server closes; returns the status and the text.
+    /// `timeout` only bounds a server that never answers: at the start of the suite hundreds of tests, Python peers
+    /// and compilers share two cores, and an answer can take seconds.
+    static func exchange(
+        _ request: String,
+        port: Int,
+        timeout: Double = 30
+    ) async throws -> (status: Int?, text: String) {
         let connection = try RawHTTPConnection(port: port)
         await connection.send(request)
         let (text, _) = await connection.readAll(timeout: timeout)
@@ -287,7 +292,7 @@ struct GatewayEdgeTests {
             for (name, bytes, expected) in cases {
                 let connection = try RawHTTPConnection(port: port)
                 await connection.send(bytes)
-                let (text, closed) = await connection.readAll(timeout: 5)
+                let (text, closed) = await connection.readAll(timeout: 30)
                 let status = RawHTTPConnection.status(text)
                 #expect(status.map(expected.contains) == true, "\(name): \(text.prefix(160))")
                 #expect(closed, "\(name): the connection stayed open")
