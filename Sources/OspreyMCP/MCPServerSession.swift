@@ -87,9 +87,16 @@ public final class MCPServerSession: Sendable {
     /// Where messages that answer no request go (a line on stdout for stdio, the GET stream for HTTP).
     private let send: @Sendable (JSONValue) -> Void
 
+    /// A request in flight: its work, and how to answer it if the host cancels it (only on a transport that waits
+    /// for one answer per request).
+    struct Running {
+        var task: Task<Void, Never>
+        var answerCancelled: (@Sendable () -> Void)?
+    }
+
     struct State {
         var initialized = false
-        var running: [String: Task<Void, Never>] = [:]
+        var running: [String: Running] = [:]
         var subscriptions: Set<String> = []
     }
 
@@ -156,7 +163,7 @@ public final class MCPServerSession: Sendable {
             defer { state.running.removeAll() }
             return Array(state.running.values)
         }
-        for task in running { task.cancel() }
+        for request in running { request.task.cancel() }
     }
 
     private func handle(
@@ -322,8 +329,10 @@ public final class MCPServerSession: Sendable {
         let key = id.canonicalJSON
         let progress = MCPProgress(token: params["_meta"]?["progressToken"], send: send)
         let heartbeat = self.heartbeat
+        let cancelled: (@Sendable () -> Void)? =
+            answerCancelled ? { @Sendable in send(Self.error(id: id, code: -32800, "Request cancelled")) } : nil
         state.withLock { state in
-            state.running[key] = Task {
+            let task = Task {
                 let ticker: Task<Void, any Error>? =
                     progress.isActive
                     ? Task {
@@ -346,11 +355,12 @@ public final class MCPServerSession: Sendable {
                     answer = Self.error(id: id, code: -32603, "\(error)")
                 }
                 let current = self.state.withLock { $0.running.removeValue(forKey: key) }
-                if let answer, current != nil { return send(answer) }
-                // Cancelled by the host: no answer on a channel of its own, as the specification asks; a transport
-                // that waits for one answer per request gets -32800.
-                if answerCancelled { send(Self.error(id: id, code: -32800, "Request cancelled")) }
+                guard let current else { return }  // cancelled: answered (or not) when the cancel came
+                // A task cancelled without a cancel from the host (its transport closed) still answers once, if
+                // its transport waits for an answer.
+                if let answer { send(answer) } else { current.answerCancelled?() }
             }
+            state.running[key] = Running(task: task, answerCancelled: cancelled)
         }
     }
 
@@ -361,13 +371,17 @@ public final class MCPServerSession: Sendable {
 
     /// Waits for the calls in flight (at the end of the host's input).
     public func drain() async {
-        while let task = state.withLock({ $0.running.values.first }) { await task.value }
+        while let request = state.withLock({ $0.running.values.first }) { await request.task.value }
     }
 
     private func notification(_ method: String, _ params: JSONValue) {
         guard method == "notifications/cancelled", let request = params["requestId"] else { return }
-        let task = state.withLock { $0.running.removeValue(forKey: request.canonicalJSON) }
-        task?.cancel()
+        // The request stops; a transport that waits for one answer per request hears -32800 now, not when the
+        // work has wound down (the host may have moved on, or closed, by then). On its own channel the
+        // specification asks for no answer at all.
+        guard let running = state.withLock({ $0.running.removeValue(forKey: request.canonicalJSON) }) else { return }
+        running.task.cancel()
+        running.answerCancelled?()
     }
 
     static func error(id: JSONValue, code: Int, _ message: String) -> JSONValue {
