@@ -62,6 +62,7 @@ struct PluginsCommand: AsyncParsableCommand {
             print("\(manifest.name) \(manifest.version) (\(manifest.abi.rawValue) ABI, module \(manifest.module))")
             if !manifest.description.isEmpty { print(manifest.description) }
             print("limits: \(manifest.fuel) fuel a call, \(manifest.memoryBytes >> 20) MiB memory")
+            print("may reach: \(manifest.capabilities.summary)")
             for tool in manifest.tools {
                 print("tool \(manifest.name)__\(tool.name): \(tool.description)")
                 print("  parameters: \(tool.parameters.canonicalJSON)")
@@ -156,6 +157,7 @@ struct PluginsCommand: AsyncParsableCommand {
             print(
                 "installed \(manifest.name) \(manifest.version) (\(how)) in \(target.path); restart the gateway to load it"
             )
+            print("it may reach: \(manifest.capabilities.summary)")
         }
     }
 
@@ -218,6 +220,10 @@ struct PluginsCommand: AsyncParsableCommand {
                 throw CLIError("no plugin named '\(name)' in \(options.resolved.pluginsDirectory.path)")
             }
             try FileManager.default.removeItem(at: target)
+            // Its own store goes with it.
+            let state = options.resolved.pluginsDirectory.appendingPathComponent(Plugins.stateFolder)
+                .appendingPathComponent("\(name).json")
+            if FileManager.default.fileExists(atPath: state.path) { try FileManager.default.removeItem(at: state) }
             print("removed \(name); restart the gateway to unload it")
         }
     }

@@ -86,6 +86,7 @@ public struct Kernel: Sendable {
             from: home.pluginsDirectory,
             trusted: Set(config.trustedPlugins),
             publishers: config.pluginPublishers,
+            secrets: { try secrets.value($0) },
             logger: Logger.current
         )
         self.plugins = plugins

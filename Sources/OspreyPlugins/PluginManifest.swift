@@ -1,6 +1,10 @@
 import Foundation
 public import OspreyCore
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A plugin's `plugin.toml`: who it is, the tools it exports with their JSON schemas, the module that implements
 /// them, and what it may use.
 ///
@@ -33,12 +37,94 @@ public struct PluginManifest: Hashable, Sendable {
     /// How the host talks to the module.
     public enum ABI: String, Hashable, Sendable {
         /// A WASI preview-1 command: `{"tool", "arguments"}` as JSON on stdin, the answer on stdout, a fresh
-        /// instance per call, no file system, no network, no environment.
+        /// instance per call, no preopened files, no environment; the host imports (``PluginHost``) as granted.
         case command
         /// One instance kept between calls (so a plugin keeps state): the host writes the request into memory the
         /// module gives (`osprey_alloc(len) -> ptr`), calls `osprey_call(ptr, len) -> i64` and reads the answer at
-        /// the pointer and length packed in the result (`ptr << 32 | len`). Host imports: `osprey.log(ptr, len)`.
+        /// the pointer and length packed in the result (`ptr << 32 | len`).
         case reactor
+    }
+
+    /// What a plugin may reach through the host imports (``PluginHost``), each a list the host checks every call
+    /// against: a request for anything else is denied, and the denial is a `policy.decision` event.
+    ///
+    /// ```toml
+    /// [capabilities]
+    /// read = ["data/", "notes/*.md"]   # workspace paths (a folder ending in /, a file, or a glob)
+    /// write = ["out/"]
+    /// hosts = ["api.example.com"]      # http_fetch, also on the agent's egress allowlist, through the SSRF guard
+    /// secrets = ["WEATHER_KEY"]        # from the secret store; redacted from what the plugin answers
+    /// kv = ["cache/"]                  # key prefixes of the plugin's own store ("*": any key)
+    /// ```
+    public struct Capabilities: Hashable, Sendable {
+        public var read: [String] = []
+        public var write: [String] = []
+        public var hosts: [String] = []
+        public var secrets: [String] = []
+        public var kv: [String] = []
+
+        public init() {}
+
+        static let keys = ["read", "write", "hosts", "secrets", "kv"]
+
+        init(_ value: JSONValue?) throws {
+            guard let value else { return }
+            guard let table = value.objectValue else {
+                throw PluginError.manifest("plugin.toml: capabilities must be a table")
+            }
+            if let unknown = table.keys.sorted().first(where: { !Self.keys.contains($0) }) {
+                throw PluginError.manifest(
+                    "plugin.toml: capabilities.\(unknown) is not a capability (\(Self.keys.joined(separator: ", ")))"
+                )
+            }
+            func list(_ key: String) throws -> [String] {
+                guard let entry = table[key] else { return [] }
+                guard let items = entry.arrayValue, items.allSatisfy({ $0.stringValue?.isEmpty == false }) else {
+                    throw PluginError.manifest("plugin.toml: capabilities.\(key) must be an array of non-empty strings")
+                }
+                return items.compactMap(\.stringValue)
+            }
+            read = try list("read")
+            write = try list("write")
+            for (key, path) in zip(["read", "write"], [read, write]).flatMap({ key, paths in paths.map { (key, $0) } })
+            where path.hasPrefix("/") || path.split(separator: "/").contains("..") {
+                throw PluginError.manifest(
+                    "plugin.toml: capabilities.\(key) entry '\(path)' must be a path inside the workspace"
+                )
+            }
+            hosts = try list("hosts").map { $0.lowercased() }
+            if let bad = hosts.first(where: {
+                $0.range(of: #"^(\*\.)?[a-z0-9.:\[\]-]+$"#, options: .regularExpression) == nil
+            }) {
+                throw PluginError.manifest("plugin.toml: capabilities.hosts entry '\(bad)' is not a host name")
+            }
+            secrets = try list("secrets")
+            kv = try list("kv")
+        }
+
+        /// Whether the plugin may read (or write) the workspace-relative `path`: a grant ending in `/` covers
+        /// everything below it, one with `*` or `?` is a glob (`*` stays within a folder), any other names one file.
+        public func allows(_ path: String, writing: Bool) -> Bool {
+            (writing ? write : read).contains { grant in
+                if grant.hasSuffix("/") { return path.hasPrefix(grant) }
+                if grant.contains("*") || grant.contains("?") { return fnmatch(grant, path, FNM_PATHNAME) == 0 }
+                return path == grant
+            }
+        }
+
+        /// Whether `key` is under one of the granted prefixes.
+        public func allows(key: String) -> Bool { kv.contains { $0 == "*" || key.hasPrefix($0) } }
+
+        /// What the plugin may reach, in words (`osprey plugins info` and `install` show it).
+        public var summary: String {
+            let parts = [
+                ("reads", read), ("writes", write), ("fetches from", hosts), ("secrets", secrets), ("store keys", kv),
+            ].filter { !$0.1.isEmpty }.map { "\($0.0) \($0.1.joined(separator: ", "))" }
+            return parts.isEmpty ? "nothing beyond its input" : parts.joined(separator: "; ")
+        }
+
+        /// The risk a call of one of the plugin's tools carries, by what it may reach.
+        public var risk: ToolRisk { !hosts.isEmpty ? .network : !write.isEmpty ? .write : .read }
     }
 
     public var name: String
@@ -51,9 +137,8 @@ public struct PluginManifest: Hashable, Sendable {
     public var fuel: UInt64
     public var memoryBytes: Int
     public var wallSeconds: Int
-    /// What the plugin asks for beyond pure computation (host imports). The command ABI grants none of them: a
-    /// manifest that asks is refused, so nothing is granted silently.
-    public var capabilities: [String: [String]]
+    /// What the plugin asks for beyond pure computation, through the host imports; everything else is denied.
+    public var capabilities: Capabilities
 
     /// Operators a second, roughly, on this interpreter: how wall time becomes fuel.
     public static let fuelPerSecond: UInt64 = 100_000_000
@@ -110,20 +195,7 @@ public struct PluginManifest: Hashable, Sendable {
         wallSeconds = try limit("wall_seconds", default: 10, range: 1...600)
         self.fuel = min(fuel, UInt64(wallSeconds) * Self.fuelPerSecond)
         memoryBytes = try limit("memory_mb", default: 64, range: 1...4096) << 20
-        var capabilities: [String: [String]] = [:]
-        for (key, value) in table["capabilities"]?.objectValue ?? [:] {
-            guard let items = value.arrayValue?.compactMap(\.stringValue) else {
-                throw PluginError.manifest("plugin.toml: capabilities.\(key) must be an array of strings")
-            }
-            if !items.isEmpty { capabilities[key] = items }
-        }
-        if let asked = capabilities.keys.sorted().first {
-            throw PluginError.manifest(
-                "plugin.toml: capabilities.\(asked) cannot be granted: plugins get no files, network or secrets yet "
-                    + "(the only host import is osprey.log)"
-            )
-        }
-        self.capabilities = capabilities
+        capabilities = try Capabilities(table["capabilities"])
         guard let entries = table["tools"]?.arrayValue, !entries.isEmpty else {
             throw PluginError.manifest("plugin.toml: tools is required: at least one [[tools]] table")
         }

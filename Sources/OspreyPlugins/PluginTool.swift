@@ -6,21 +6,32 @@ public import OspreyTools
 /// A tool a plugin exports, offered to agents as `plugin__tool` and granted like an MCP server's (by name or
 /// `plugin__*`; `*` never grants it).
 ///
-/// A command plugin touches nothing but its input and output, so a call is judged as `read`; its description is the
-/// plugin author's words, shown to the model fenced as data, and its output is untrusted unless the plugin is
-/// trusted in config.
+/// A call is judged by what the plugin may reach (``PluginManifest/Capabilities/risk``: `read`, `write` when it may
+/// write files, `network` when it may fetch); its description is the plugin author's words, shown to the model
+/// fenced as data; its output is untrusted unless the plugin is trusted in config and fetches nothing, and a call
+/// that read a file a tainted run wrote is untrusted whatever the plugin.
 public struct PluginTool: Tool {
     public typealias Arguments = JSONValue
 
     let plugin: WasmPlugin
     let tool: String
     let trusted: Bool
+    let secrets: (@Sendable (String) throws -> String)?
+    let state: PluginState?
     public let definition: ToolDefinition
 
-    public init(plugin: WasmPlugin, tool: PluginManifest.ExportedTool, trusted: Bool) {
+    public init(
+        plugin: WasmPlugin,
+        tool: PluginManifest.ExportedTool,
+        trusted: Bool,
+        secrets: (@Sendable (String) throws -> String)? = nil,
+        state: PluginState? = nil
+    ) {
         self.plugin = plugin
         self.tool = tool.name
         self.trusted = trusted
+        self.secrets = secrets
+        self.state = state
         let name = plugin.manifest.name
         definition = ToolDefinition(
             name: "\(name)__\(tool.name)",
@@ -36,14 +47,25 @@ public struct PluginTool: Tool {
     }
 
     public func assess(_ arguments: JSONValue, context: ToolContext) -> ToolAssessment {
-        ToolAssessment(risk: .read, untrustedOutput: !trusted)
+        let capabilities = plugin.manifest.capabilities
+        return ToolAssessment(risk: capabilities.risk, untrustedOutput: !trusted || !capabilities.hosts.isEmpty)
     }
 
     public func call(_ arguments: JSONValue, context: ToolContext) async throws -> String {
+        let host = PluginHost(
+            plugin: plugin.manifest,
+            tool: definition.name,
+            context: context,
+            secrets: secrets,
+            state: state
+        )
         do {
-            return try await plugin.call(tool, arguments: arguments)
+            let answer = try await plugin.call(tool, arguments: arguments, host: host)
+            if host.readUntrustedContent { OutputTrust.markUntrusted() }
+            // A secret the plugin was given never reaches the model through its answer.
+            return host.redactor.redact(answer)
         } catch let error as PluginError {
-            throw ToolArgumentError(description: error.description)
+            throw ToolArgumentError(description: host.redactor.redact(error.description))
         }
     }
 }
@@ -59,12 +81,17 @@ public struct Plugins: Sendable {
     /// The file an installed package's folder keeps its signer's public key in (absent: installed unsigned).
     public static let publisherFile = ".publisher"
 
+    /// The folder plugins' key-value stores are kept in (`<plugins>/.state/NAME.json`).
+    public static let stateFolder = ".state"
+
     /// Loads every plugin folder under `directory`. A plugin's output is trusted only when `trusted` names it and a
-    /// key of `publishers` signed the package it was installed from.
+    /// key of `publishers` signed the package it was installed from; `secrets` looks up the secrets plugins were
+    /// granted.
     public static func load(
         from directory: URL,
         trusted: Set<String> = [],
         publishers: [String] = [],
+        secrets: (@Sendable (String) throws -> String)? = nil,
         logger: Logger? = nil
     ) -> Plugins {
         var plugins = Plugins(loaded: [], failures: [:], tools: [])
@@ -82,9 +109,18 @@ public struct Plugins: Sendable {
                 let signer = try? String(contentsOf: url.appendingPathComponent(publisherFile), encoding: .utf8)
                 let signed =
                     signer.map { publishers.contains($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? false
+                let state = PluginState(
+                    file: directory.appendingPathComponent(stateFolder).appendingPathComponent("\(folder).json")
+                )
                 for tool in plugin.manifest.tools {
                     plugins.tools.append(
-                        PluginTool(plugin: plugin, tool: tool, trusted: signed && trusted.contains(folder))
+                        PluginTool(
+                            plugin: plugin,
+                            tool: tool,
+                            trusted: signed && trusted.contains(folder),
+                            secrets: secrets,
+                            state: state
+                        )
                     )
                 }
                 logger?.info(

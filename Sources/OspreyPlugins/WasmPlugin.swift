@@ -1,6 +1,5 @@
 import COspreySystem
 public import Foundation
-import Logging
 public import OspreyCore
 import Synchronization
 import WASI
@@ -13,17 +12,25 @@ import Glibc
 
 /// A loaded plugin: its manifest and its parsed module, ready to call.
 ///
-/// The module is parsed and checked once, at load: every import must be a WASI preview-1 function (a module that
-/// imports anything else is refused with the import's name), and a command must export `_start`. Each call gets a
-/// fresh instance on a thread of its own (never the cooperative pool, so a plugin that loops does not slow the
-/// gateway), with the manifest's fuel (the interpreter stops it when the budget is spent) and memory cap (growth
-/// past it is refused), its JSON request on stdin and nothing else: no arguments, environment, files or clock
-/// beyond WASI's defaults.
+/// The module is parsed and checked once, at load: every import must be a WASI preview-1 function or one of
+/// Osprey's host functions (``PluginHost``; a module that imports anything else is refused with the import's name),
+/// and a command must export `_start`. Each call runs on a thread of its own (never the cooperative pool, so a
+/// plugin that loops does not slow the gateway), with the manifest's fuel (the interpreter stops it when the
+/// budget is spent) and memory cap (growth past it is refused), its JSON request on stdin and nothing else: no
+/// arguments, environment, preopened files or network; what it may reach goes through the host imports, each
+/// checked against the manifest's capabilities.
 public final class WasmPlugin: Sendable {
     public let manifest: PluginManifest
     public let directory: URL
     private let module: Module
     private let engine: Engine
+    /// The `osprey` functions the module imports.
+    private let hostImports: Set<String>
+    /// The host of the reactor call in progress (its instance outlives any one call).
+    private let currentHost = Mutex<PluginHost?>(nil)
+
+    /// The interpreter's stack for one call: deeper recursion traps (call stack exhausted).
+    public static let stackBytes = 512 << 10
 
     /// The largest answer read from a call's stdout.
     public static let maxOutputBytes = 1 << 20
@@ -52,20 +59,30 @@ public final class WasmPlugin: Sendable {
         }
         for item in module.imports
         where item.module != "wasi_snapshot_preview1"
-            && !(manifest.abi == .reactor && item.module == "osprey" && item.name == "log")
+            && !(item.module == "osprey" && PluginHost.imports.contains(item.name))
         {
             throw PluginError.module(
                 "plugin '\(manifest.name)' imports \(item.module).\(item.name), which Osprey does not offer "
-                    + "(WASI preview 1, and osprey.log for a reactor)"
+                    + "(WASI preview 1, and osprey.\(PluginHost.imports.sorted().joined(separator: "|")))"
             )
         }
+        for item in module.imports where item.module == "osprey" {
+            let expected = PluginHost.signature(item.name)
+            guard case .function(let index) = item.descriptor, module.functionType(at: index) == expected else {
+                throw PluginError.module(
+                    "plugin '\(manifest.name)' imports osprey.\(item.name) with the wrong type (it is "
+                        + "\(expected.parameters) -> \(expected.results); see sdk/c/osprey.h)"
+                )
+            }
+        }
+        hostImports = Set(module.imports.filter { $0.module == "osprey" }.map(\.name))
         let required = manifest.abi == .command ? ["_start"] : ["memory", "osprey_alloc", "osprey_call"]
         for export in required where !module.exports.contains(where: { $0.name == export }) {
             throw PluginError.module(
                 "plugin '\(manifest.name)': a \(manifest.abi.rawValue) module must export \(export)"
             )
         }
-        engine = Engine(configuration: EngineConfiguration(fuelMetering: true))
+        engine = Engine(configuration: EngineConfiguration(stackSize: Self.stackBytes, fuelMetering: true))
     }
 
     /// The reactor's live instance, made at the first call and kept until a call fails.
@@ -94,24 +111,30 @@ public final class WasmPlugin: Sendable {
     }
 
     /// Runs one call: `{"tool": tool, "arguments": arguments}` on stdin; the answer is what it wrote to stdout.
-    /// Runs on a thread of its own; the caller's task waits without holding a cooperative thread.
-    public func call(_ tool: String, arguments: JSONValue) async throws -> String {
+    /// Runs on a thread of its own; the caller's task waits without holding a cooperative thread. `host` serves
+    /// the module's `osprey` imports for this call (nil: they are all denied).
+    public func call(_ tool: String, arguments: JSONValue, host: PluginHost? = nil) async throws -> String {
         let input = JSONValue.object(["tool": .string(tool), "arguments": arguments]).canonicalJSON
         return try await withCheckedThrowingContinuation { continuation in
-            PluginThreads.shared.run { continuation.resume(with: Result { try self.run(input: Array(input.utf8)) }) }
+            PluginThreads.shared.run {
+                continuation.resume(with: Result { try self.run(input: Array(input.utf8), host: host) })
+            }
         }
     }
 
-    /// One call with `input` as its request, on the calling thread (which it holds until the call ends).
-    public func run(input: [UInt8]) throws -> String {
-        manifest.abi == .reactor ? try callReactor(input) : try runCommand(input)
+    /// One call with `input` as its request, on the calling thread (which it holds until the call ends; a host
+    /// import that waits, such as `http_fetch`, must not run on a cooperative thread).
+    public func run(input: [UInt8], host: PluginHost? = nil) throws -> String {
+        manifest.abi == .reactor ? try callReactor(input, host: host) : try runCommand(input, host: host)
     }
 
     /// A reactor call: the request written into the instance's memory, `osprey_call`, the answer read back. A call
     /// that fails (a trap, fuel, the cap, a pointer outside memory) discards the instance; the next call makes a new
     /// one.
-    func callReactor(_ input: [UInt8]) throws -> String {
+    func callReactor(_ input: [UInt8], host: PluginHost?) throws -> String {
         try reactor.withLock { live in
+            currentHost.withLock { $0 = host }
+            defer { currentHost.withLock { $0 = nil } }
             let reactor = try live ?? makeReactor()
             live = nil  // kept again only if the call succeeds
             reactor.store.fuel = Fuel(remaining: manifest.fuel)
@@ -177,21 +200,9 @@ public final class WasmPlugin: Sendable {
         store.fuel = Fuel(remaining: manifest.fuel)
         var imports = Imports()
         wasi.link(to: &imports, store: store)
-        let name = manifest.name
-        imports.define(
-            module: "osprey",
-            name: "log",
-            Function(store: store, parameters: [.i32, .i32]) { caller, arguments in
-                guard let memory = caller.instance?.exports[memory: "memory"] else { return [] }
-                let (start, count) = (Int(arguments[0].i32), min(Int(arguments[1].i32), 4096))
-                guard start + count <= memory.byteCount else { return [] }
-                let text = memory.withUnsafeBufferPointer(offset: UInt(start), count: count) {
-                    String(decoding: $0, as: UTF8.self)
-                }
-                Self.logger.info("plugin log", metadata: ["plugin": "\(name)", "message": "\(text)"])
-                return []
-            }
-        )
+        PluginHost.define(hostImports, in: &imports, store: store) { [weak self] in
+            self?.currentHost.withLock { $0 }
+        }
         do {
             let instance = try module.instantiate(store: store, imports: imports)
             try wasi.initialize(instance)
@@ -204,10 +215,8 @@ public final class WasmPlugin: Sendable {
         }
     }
 
-    static let logger = Logger(label: "osprey.plugins")
-
     /// One command call: `input` on stdin, a fresh instance.
-    func runCommand(_ input: [UInt8]) throws -> String {
+    func runCommand(_ input: [UInt8], host: PluginHost?) throws -> String {
         let stdin = try MemoryFile(input)
         let stdout = try MemoryFile([])
         let stderr = try MemoryFile([])
@@ -233,6 +242,7 @@ public final class WasmPlugin: Sendable {
                 store.fuel = Fuel(remaining: manifest.fuel)
                 var imports = Imports()
                 wasi.link(to: &imports, store: store)
+                PluginHost.define(hostImports, in: &imports, store: store) { host }
                 let instance = try module.instantiate(store: store, imports: imports)
                 return try wasi.start(instance)
             }

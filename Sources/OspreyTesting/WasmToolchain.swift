@@ -17,6 +17,10 @@ public enum WasmToolchain {
         return nil
     }
 
+    /// The C header of Osprey's host functions (`sdk/c/osprey.h`), on every compile's include path.
+    public static let sdk = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("sdk/c")
+
     /// Compiles one C file to a WASI preview-1 command module. The compiler runs and is waited for on a thread of
     /// its own: a test must never hold a cooperative thread for a second (the other tests' servers run there).
     public static func compileC(_ source: URL, to output: URL) async throws {
@@ -25,7 +29,8 @@ public enum WasmToolchain {
         }
         let arguments = [
             "clang", "--target=wasm32-wasi", "--sysroot=/usr", "-isystem", "/usr/include/wasm32-wasi",
-            "-L/usr/lib/wasm32-wasi", "-O2", "-nodefaultlibs", "-o", output.path, source.path, "-lc", builtins,
+            "-I", sdk.path, "-L/usr/lib/wasm32-wasi", "-O2", "-nodefaultlibs", "-o", output.path, source.path, "-lc",
+            builtins,
         ]
         let (status, said) = try await withCheckedThrowingContinuation {
             (continuation: CheckedContinuation<(Int32, String), any Error>) in

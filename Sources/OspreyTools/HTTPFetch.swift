@@ -68,25 +68,53 @@ public struct HTTPFetch: Tool {
         // A secret never leaves in a request, however the model came to hold it.
         let requested = context.redactor.redactOutgoing(arguments.url, urlSafe: true)
         let body = arguments.body.map { context.redactor.redactOutgoing($0) }
-        guard var url = URL(string: requested) else {
+        guard let url = URL(string: requested) else {
             throw ToolArgumentError(description: "'\(arguments.url)' is not a URL")
         }
-        for _ in 0...Self.maxRedirects {
-            let target = try Self.check(url, egress: context.egress)
+        let page = try await Self.fetch(url, method: method, body: body, egress: context.egress)
+        var text = page.body
+        if page.contentType?.contains("html") == true { text = Self.readable(html: text) }
+        return "[HTTP \(page.status) \(page.url.absoluteString)]\n" + text
+    }
+
+    /// What a fetch brought back: the status, the URL it ended at (after redirects), its type and body.
+    public struct Page: Sendable {
+        public var status: Int
+        public var url: URL
+        public var contentType: String?
+        public var body: String
+    }
+
+    /// GETs or POSTs `url` through the SSRF guard, with `egress` deciding every hop: redirects are followed by
+    /// hand (at most five), each new host checked again; the body is capped at 1 MiB and the whole at `timeout`.
+    /// `headers` go with the first request only (a redirect to another host does not carry them).
+    public static func fetch(
+        _ url: URL,
+        method: String,
+        body: String?,
+        headers: [(String, String)] = [],
+        egress: EgressPolicy,
+        timeout: Duration = .seconds(30)
+    ) async throws -> Page {
+        var url = url
+        var sending = headers
+        for _ in 0...maxRedirects {
+            let target = try check(url, egress: egress)
             var configuration = HTTPClient.Configuration(
                 redirectConfiguration: .disallow,
-                timeout: .init(connect: .seconds(10), read: .seconds(30))
+                timeout: .init(connect: .seconds(10), read: .init(timeout))
             )
             // Connect to the address that was checked, whatever DNS says next; TLS still verifies the host name.
             configuration.dnsOverride = [target.host: target.address.description]
             let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
             var request = HTTPClientRequest(url: url.absoluteString)
             request.method = method == "POST" ? .POST : .GET
+            for (name, value) in sending { request.headers.add(name: name, value: value) }
             if let body, method == "POST" { request.body = .bytes(ByteBuffer(string: body)) }
             let outcome: Result<(Int, HTTPHeaders, ByteBuffer), any Error>
             do {
-                let response = try await client.execute(request, timeout: .seconds(30))
-                let body = try await response.body.collect(upTo: Self.maxBytes + 1)
+                let response = try await client.execute(request, timeout: .init(timeout))
+                let body = try await response.body.collect(upTo: maxBytes + 1)
                 outcome = .success((Int(response.status.code), response.headers, body))
             } catch let error as NIOTooManyBytesError {
                 outcome = .failure(ToolArgumentError(description: "the response is larger than 1 MiB: \(error)"))
@@ -100,13 +128,17 @@ public struct HTTPFetch: Tool {
                     throw ToolArgumentError(description: "redirect to an invalid location '\(location)'")
                 }
                 url = next
+                sending = []
                 continue
             }
-            var text = String(buffer: fetched)
-            if headers.first(name: "content-type")?.contains("html") == true { text = Self.readable(html: text) }
-            return "[HTTP \(status) \(url.absoluteString)]\n" + text
+            return Page(
+                status: status,
+                url: url,
+                contentType: headers.first(name: "content-type"),
+                body: String(buffer: fetched)
+            )
         }
-        throw ToolArgumentError(description: "more than \(Self.maxRedirects) redirects")
+        throw ToolArgumentError(description: "more than \(maxRedirects) redirects")
     }
 
     /// The host and the one address a request may go to, or why not.

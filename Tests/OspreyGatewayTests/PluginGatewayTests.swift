@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import OspreyAgent
 import OspreyCore
 import OspreyGateway
 import OspreyPlugins
@@ -74,5 +75,59 @@ struct PluginGatewayTests {
             $0.type == .toolCallCompleted || $0.type == .toolCallFailed
         }
         #expect(outcomes.map { $0.payload["tool"] } == ["wordcount__count", "spin__run"])
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aPluginGetsItsGrantedSecretFromTheStoreAndItsDenialsAreInTheLedger()
+        async throws
+    {
+        var config = OspreyConfig()
+        var agent = OspreyConfig.Agent()
+        agent.model = "scripted/test"
+        agent.tools = ["hostcalls__*"]
+        config.agents["default"] = agent
+        let provider = ScriptedProvider(messages: [
+            .toolCall("hostcalls__secret", #"{"target":"PLUGIN_KEY"}"#),
+            .toolCall("hostcalls__read", #"{"target":"../config.toml"}"#, id: "call_2"),
+            .toolCall("hostcalls__count", #"{"target":"counter/runs"}"#, id: "call_3"),
+            .assistant("done"),
+        ])
+        let built = try TemporaryDirectory(prefix: "osprey-plugin-build")
+        defer { built.remove() }
+        let folder = try await WasmToolchain.buildFixture("hostcalls", from: Self.fixtures, into: built.url)
+        let secret = "plugin-secret-\(UUID().uuidString)"
+        let gateway = try await TestGateway(config: config, provider: provider) { home in
+            try FileManager.default.createDirectory(at: home.pluginsDirectory, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: folder, to: home.pluginsDirectory.appendingPathComponent("hostcalls"))
+            try SecretStore(home: home).set("PLUGIN_KEY", value: secret)
+        }
+        #expect(gateway.kernel.plugins.failures.isEmpty, "\(gateway.kernel.plugins.failures)")
+        let session = try await gateway.store.sessions.create(agent: "default", actor: .user("test"))
+        try await gateway.app().test(.router) { client in
+            async let reply = client.post("/api/sessions/\(session.id)/messages", #"{"content":"go"}"#)
+            // The plugin's first answer is untrusted (it is unsigned), and it may fetch: each later call could carry
+            // data out, so each waits for a human.
+            for tool in ["hostcalls__read", "hostcalls__count"] {
+                let pending = try await ApprovalSamples.pending(gateway.store)
+                #expect(pending.tool == tool && pending.rule == "taint", "\(pending)")
+                _ = try await gateway.kernel.runtime.approvals.resolve(pending.id, grant: true, by: .user("human"))
+            }
+            #expect(try await reply.status == .ok)
+        }
+        let results = try await gateway.store.sessions.messages(of: session.id).flatMap(\.message.content)
+            .compactMap { content -> ToolResult? in
+                if case .toolResult(let result) = content { return result }
+                return nil
+            }
+        #expect(results.count == 3)
+        // The plugin had the secret (its answer is as long as the value) but the model only sees its name.
+        #expect(results.first?.output.contains(#""code":\#(secret.utf8.count)"#) == true, "\(results)")
+        #expect(results.first?.output.contains("[REDACTED:PLUGIN_KEY]") == true)
+        #expect(results.dropFirst().first?.output.contains(#""code":-1"#) == true)
+        #expect(results.last?.output.contains(#""text":"1""#) == true, "\(results)")
+        let events = try await gateway.store.ledger.events(limit: 500)
+        #expect(!events.contains { $0.payload.canonicalJSON.contains(secret) })
+        let denials = events.filter { $0.type == .policyDecision && $0.payload["rule"] == "plugin.capability" }
+        #expect(denials.map { $0.payload["target"] } == ["../config.toml"])
+        #expect(denials.first?.session == session.id && denials.first?.payload["tool"] == "hostcalls__read")
     }
 }

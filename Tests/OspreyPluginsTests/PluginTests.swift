@@ -34,11 +34,12 @@ struct PluginTests {
         wat: String,
         in home: TemporaryDirectory,
         fuel: Int = 10_000_000,
-        abi: String = "command"
+        abi: String = "command",
+        extra: String = ""
     ) throws -> WasmPlugin {
         let folder = home.url.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        try manifest(name, fuel: fuel, extra: "abi = \"\(abi)\"").write(
+        try manifest(name, fuel: fuel, extra: "abi = \"\(abi)\"\n\(extra)").write(
             to: folder.appendingPathComponent("plugin.toml"),
             atomically: true,
             encoding: .utf8
@@ -118,6 +119,17 @@ struct PluginTests {
         await #expect(throws: PluginError.memoryCap(plugin: "greedy", bytes: 16 << 20)) {
             try await greedy.call("run", arguments: [:])
         }
+        // Recursion without end hits the stack cap: a clear error, and the host's own stack is untouched.
+        let deep = try Self.plugin(
+            "deep",
+            wat: #"(module (func $down (call $down)) (func (export "_start") (call $down)))"#,
+            in: home
+        )
+        await #expect {
+            try await deep.call("run", arguments: [:])
+        } throws: { error in
+            "\(error)".contains("plugin 'deep' failed") && "\(error)".lowercased().contains("stack")
+        }
     }
 
     @Test func aModuleImportingAnUnknownHostFunctionIsRefusedAtLoad() throws {
@@ -158,8 +170,8 @@ struct PluginTests {
             ),
             (Self.manifest("ok", extra: "abi = \"component\""), "abi must be"),
             (
-                Self.manifest("ok", extra: "capabilities = { hosts = [\"example.com\"] }"),
-                "capabilities.hosts cannot be granted"
+                Self.manifest("ok", extra: "capabilities = { files = [\"a\"] }"),
+                "capabilities.files is not a capability"
             ),
             (Self.manifest("ok", extra: "shell = true"), "unknown key 'shell'"),
             ("name = \"ok\"\nversion = \"1\"\nmodule = \"ok.wasm\"", "tools is required"),
@@ -231,18 +243,29 @@ struct PluginTests {
         } throws: { error in
             "\(error)".contains("outside its memory")
         }
-        // A reactor that imports what is not offered is refused at load, as a command is.
-        #expect {
-            _ = try Self.plugin(
-                "greedy_reactor",
-                wat: #"(module (import "osprey" "read_file" (func)) (memory (export "memory") 1)"#
-                    + #"(func (export "osprey_alloc") (param i32) (result i32) (i32.const 0))"#
-                    + #"(func (export "osprey_call") (param i32 i32) (result i64) (i64.const 0)))"#,
-                in: home,
-                abi: "reactor"
-            )
-        } throws: { error in
-            "\(error)".contains("imports osprey.read_file, which Osprey does not offer")
+        // A reactor that imports what is not offered, or a host function with the wrong type, is refused at load.
+        for (name, imported, message) in [
+            (
+                "greedy_reactor", #"(import "osprey" "run_shell" (func))"#,
+                "imports osprey.run_shell, which Osprey does not"
+            ),
+            (
+                "sloppy_reactor", #"(import "osprey" "read_file" (func))"#,
+                "imports osprey.read_file with the wrong type"
+            ),
+        ] {
+            #expect {
+                _ = try Self.plugin(
+                    name,
+                    wat: "(module \(imported) (memory (export \"memory\") 1)"
+                        + #"(func (export "osprey_alloc") (param i32) (result i32) (i32.const 0))"#
+                        + #"(func (export "osprey_call") (param i32 i32) (result i64) (i64.const 0)))"#,
+                    in: home,
+                    abi: "reactor"
+                )
+            } throws: { error in
+                "\(error)".contains(message)
+            }
         }
     }
 }
