@@ -15,7 +15,7 @@ struct Osprey: AsyncParsableCommand {
             EventsCommand.self, AuditCommand.self, TokensCommand.self, BenchCommand.self, AskCommand.self,
             ChatCommand.self,
             ModelsCommand.self, SecretsCommand.self, ApprovalsCommand.self, TasksCommand.self, CronCommand.self,
-            MemoryCommand.self, MCPCommand.self, PluginsCommand.self, SkillsCommand.self,
+            MemoryCommand.self, MCPCommand.self, PluginsCommand.self, SkillsCommand.self, WorkflowsCommand.self,
         ]
     )
 }

@@ -109,7 +109,10 @@ struct CronCommand: AsyncParsableCommand {
         )
         var check: [String] = []
         @Option(help: "With --check: a command tried before the agent when a check changes.") var remediation: String?
-        @Argument(help: "What each run should do.") var instructions: String
+        @Option(help: "Run this workflow skill instead; the argument is then its inputs as a JSON object.")
+        var workflow: String?
+        @Argument(help: "What each run should do (with --workflow: its inputs, e.g. '{\"topic\":\"x\"}').")
+        var instructions: String
 
         func run(_ gateway: GatewayClient) async throws {
             var body: [String: JSONValue] = [
@@ -120,6 +123,7 @@ struct CronCommand: AsyncParsableCommand {
             if let on { body["trigger"] = ["event": .string(on), "cooldown_seconds": .int(cooldown)] }
             if !check.isEmpty { body["checks"] = .array(try check.map(CronCommand.check)) }
             if let remediation { body["remediation"] = .string(remediation) }
+            if let workflow { body["workflow"] = .string(workflow) }
             let schedule = try await gateway.request(
                 .POST,
                 "/api/schedules",

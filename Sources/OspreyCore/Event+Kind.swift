@@ -85,6 +85,13 @@ extension Event {
         public static let taskFailed = Kind(rawValue: "task.failed")
         /// A background task was cancelled before it finished.
         public static let taskCancelled = Kind(rawValue: "task.cancelled")
+        /// A workflow run's step started (a prompt step names the task it runs as).
+        public static let workflowStepStarted = Kind(rawValue: "workflow.step.started")
+        /// A workflow run's step finished and passed its acceptance checks.
+        public static let workflowStepCompleted = Kind(rawValue: "workflow.step.completed")
+        /// A workflow run's step failed (its action, or an acceptance check), or could not run because a step it
+        /// needs failed.
+        public static let workflowStepFailed = Kind(rawValue: "workflow.step.failed")
         /// A schedule was added.
         public static let scheduleCreated = Kind(rawValue: "schedule.created")
         /// A schedule fired and queued its task.

@@ -4,6 +4,7 @@ public import OspreyAgent
 public import OspreyCore
 public import OspreyProviders
 public import OspreySandbox
+import OspreyScheduler
 public import OspreyStore
 public import OspreyTools
 import Synchronization
@@ -216,9 +217,24 @@ public final class AgentRuntime: Sendable {
         agent.recall = recall
         // Read when a run starts (not here: a client that only calls the agent's tools needs no skills), so a skill
         // added or approved through create_skill is there for the next run.
-        let (skills, workspaceSkills) = (home.skillsDirectory, workspace.root.appendingPathComponent("skills"))
-        agent.skills = { SkillCatalog.load(home: skills, workspace: workspaceSkills) }
+        agent.skills = { [self] in skillCatalog() }
         return agent
+    }
+
+    /// The skills as they are now: the home's (trusted), then the workspace's (untrusted).
+    public func skillCatalog() -> SkillCatalog {
+        SkillCatalog.load(home: home.skillsDirectory, workspace: workspace.root.appendingPathComponent("skills"))
+    }
+
+    /// The workflow skill `name`, if it is there and may run here.
+    public func workflowSkill(named name: String) throws -> Skill {
+        guard let skill = skillCatalog().skills.first(where: { $0.name == name }), skill.workflow != nil else {
+            throw WorkflowRunner.Failure(description: "no workflow skill named '\(name)'")
+        }
+        if let reason = skill.unavailable {
+            throw WorkflowRunner.Failure(description: "workflow skill '\(name)' is unavailable: \(reason)")
+        }
+        return skill
     }
 }
 

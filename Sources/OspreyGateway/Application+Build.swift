@@ -67,11 +67,19 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         tasks: kernel.store.tasks,
         schedules: kernel.store.schedules,
         scheduler: kernel.scheduler,
-        knows: kernel.runtime.knows(agent:)
+        knows: kernel.runtime.knows(agent:),
+        workflow: { [runtime = kernel.runtime] name, inputs in
+            try WorkflowsController.check(name, inputs: inputs, runtime: runtime)
+        }
     )
     let tokens = TokensController(tokens: kernel.store.tokens, authenticator: kernel.authenticator)
     let memory = MemoryController(memory: kernel.memory)
     let tools = ToolsController(runtime: kernel.runtime)
+    let workflows = WorkflowsController(
+        runtime: kernel.runtime,
+        tasks: kernel.store.tasks,
+        steps: kernel.store.workflowSteps
+    )
     let status = StatusController(
         config: kernel.config,
         store: kernel.store,
@@ -88,11 +96,12 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     tasks.add(to: &routes)
     memory.add(to: &routes)
     tools.add(to: &routes)
+    workflows.add(to: &routes)
     // The one operation table. The WebSocket binds the same operations by name, so role and scope checks and
     // request decoding exist once for both doors.
     let operations =
         sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
-        + memory.operations + status.operations + tools.operations
+        + memory.operations + status.operations + tools.operations + workflows.operations
     let table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
     // MCP hosts reach the same operations through /mcp.
     MCPController(

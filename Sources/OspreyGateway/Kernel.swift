@@ -207,9 +207,25 @@ public struct Kernel: Sendable {
 
     /// Runs one background task with its agent: fresh, or resumed from its transcript after a crash.
     static func run(_ task: TaskRecord, resume: Bool, runtime: AgentRuntime) async throws -> TaskOutcome {
+        if let name = task.workflow { return try await runWorkflow(name, task: task, runtime: runtime) }
         let result = try await runtime.agent(named: task.agent, tools: task.tools).perform(task, resume: resume)
         // What the run spent is already on the task: the meter charges each call to it as the call settles.
         return TaskOutcome(result: result.message.text)
+    }
+
+    /// Runs (or resumes) a workflow skill's task: the skill as the catalog has it now, its tool and command steps
+    /// through the task agent's own tools and check point, acting as the task.
+    static func runWorkflow(_ name: String, task: TaskRecord, runtime: AgentRuntime) async throws -> TaskOutcome {
+        let skill = try runtime.workflowSkill(named: name)
+        let runner = WorkflowRunner(store: runtime.store) { agent, tool, arguments, tainted in
+            try await runtime.agent(named: agent, tools: task.tools).callTool(
+                tool,
+                arguments: arguments.canonicalJSON,
+                tainted: tainted,
+                actor: .task(task.id)
+            )
+        }
+        return try await runner.run(task, workflow: skill.workflow!, trusted: skill.trusted)
     }
 
     /// Every long-running loop as its own service, for the daemon's `ServiceGroup` beside the HTTP server: each

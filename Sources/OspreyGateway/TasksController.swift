@@ -12,6 +12,8 @@ struct TasksController {
     let scheduler: Scheduler
     /// Whether config.toml defines an agent by this name.
     let knows: @Sendable (String) -> Bool
+    /// Checks a workflow skill and the inputs (JSON) a schedule gives it; whether the skill is trusted.
+    let workflow: @Sendable (_ name: String, _ inputs: String) throws -> Bool
 
     var operations: [Operation] {
         [submit, list, show, cancel, schedule, listSchedules, showSchedule, unschedule, runNow]
@@ -141,7 +143,7 @@ struct TasksController {
 
     struct Schedule: OperationRequest {
         static let fields = TasksController.draftFields.union([
-            "name", "spec", "timezone", "missed", "trigger", "checks", "remediation",
+            "name", "spec", "timezone", "missed", "trigger", "checks", "remediation", "workflow",
         ])
         let request: Scheduler.Request
 
@@ -191,6 +193,8 @@ struct TasksController {
             request.maxTokens = draft.maxTokens
             request.maxCostUSD = draft.maxCostUSD
             request.remediation = try fields.optionalString("remediation")
+            // A workflow schedule's instructions are the workflow's inputs, as a JSON object.
+            request.workflow = try fields.optionalString("workflow")
             self.request = request
         }
     }
@@ -198,7 +202,16 @@ struct TasksController {
     var schedule: Operation {
         Operation("schedules.add", role: .operator) { (request: Schedule, caller) in
             try check(agent: request.request.agent)
-            return try await scheduler.add(request.request, actor: caller.actor).json
+            var draft = request.request
+            if let name = draft.workflow {
+                do {
+                    // An untrusted (workspace) workflow's runs start tainted.
+                    if try !workflow(name, draft.instructions) { draft.tainted = true }
+                } catch let error as WorkflowRunner.Failure {
+                    throw APIError.badRequest(error.description)
+                }
+            }
+            return try await scheduler.add(draft, actor: caller.actor).json
         }
     }
 

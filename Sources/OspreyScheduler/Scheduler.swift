@@ -126,7 +126,8 @@ public actor Scheduler {
                 schedule: schedule.id,
                 maxTokens: schedule.maxTokens,
                 maxCostUSD: schedule.maxCostUSD,
-                tainted: schedule.tainted
+                tainted: schedule.tainted,
+                workflow: schedule.workflow
             ),
             actor: .schedule(schedule.id)
         )

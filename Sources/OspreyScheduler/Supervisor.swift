@@ -58,6 +58,9 @@ public actor Supervisor {
     struct Job {
         var provider: String
         var cancel: AsyncStream<Void>.Continuation
+        /// A workflow run: it coordinates sub-tasks and holds no slot of the caps while they run (else runs that
+        /// wait for their steps could fill every slot and wait forever).
+        var coordinator = false
     }
 
     let store: Store
@@ -193,7 +196,14 @@ public actor Supervisor {
 
     func enqueue(_ task: TaskRecord, resume: Bool) {
         sequence += 1
-        queue.push(Entry(task: task, resume: resume, sequence: sequence), provider: provider(task))
+        let entry = Entry(task: task, resume: resume, sequence: sequence)
+        if task.workflow != nil {
+            let (_, cancel) = AsyncStream<Void>.makeStream()
+            running[task.id] = Job(provider: "workflow", cancel: cancel, coordinator: true)
+            startSink.yield(entry)
+            return
+        }
+        queue.push(entry, provider: provider(task))
         dispatch()
     }
 
@@ -202,8 +212,10 @@ public actor Supervisor {
     func dispatch() {
         let now = elapsed()
         var perProvider: [String: Int] = [:]
-        for job in running.values { perProvider[job.provider, default: 0] += 1 }
-        while running.count < limits.maxConcurrent,
+        let workers = running.values.filter { !$0.coordinator }
+        for job in workers { perProvider[job.provider, default: 0] += 1 }
+        var busy = workers.count
+        while busy < limits.maxConcurrent,
             let (entry, name) = queue.popBest(eligible: { name in
                 perProvider[name, default: 0] < limits.perProvider && (backoff[name].map { $0 <= now } ?? true)
             })
@@ -211,6 +223,7 @@ public actor Supervisor {
             let (_, cancel) = AsyncStream<Void>.makeStream()
             running[entry.task.id] = Job(provider: name, cancel: cancel)
             perProvider[name, default: 0] += 1
+            busy += 1
             startSink.yield(entry)
         }
     }

@@ -53,6 +53,7 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
         draft.maxCostUSD = row["max_cost_usd"] ?? 0
         draft.tainted = (row["tainted"] as Int?) == 1
         draft.parent = (row["parent"] as String?).map { TaskRecord.ID($0) }
+        draft.workflow = row["workflow"]
         self.draft = draft
         createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
         lastFiredAt = (row["last_fired_at"] as String?).flatMap(WireFormat.date(from:))
@@ -78,6 +79,7 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
             "max_tokens": .int(draft.maxTokens), "max_cost_usd": .double(draft.maxCostUSD),
             "tainted": .bool(draft.tainted),
             "parent": draft.parent.map { .string($0.rawValue) } ?? .null,
+            "workflow": draft.workflow.map(JSONValue.string) ?? .null,
         ]
     }
 }
@@ -124,6 +126,8 @@ public struct Schedules: Sendable {
         public var tainted = false
         /// The task whose run created it: its tasks count as that task's sub-tasks (depth limit, taint).
         public var parent: TaskRecord.ID?
+        /// The workflow skill it runs; `instructions` are then the inputs, as a JSON object.
+        public var workflow: String?
 
         public init(
             name: String? = nil,
@@ -165,8 +169,8 @@ public struct Schedules: Sendable {
                 sql: """
                     INSERT INTO schedules (id, name, spec, timezone, missed, trigger_event, trigger_filter,
                         cooldown_seconds, agent, title, instructions, tools, priority, created_at, next_fire_at,
-                        checks, remediation, max_tokens, max_cost_usd, tainted, parent)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        checks, remediation, max_tokens, max_cost_usd, tainted, parent, workflow)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(arguments: [
                 id.rawValue, draft.name ?? draft.title, draft.spec, draft.timezone, draft.missed,
@@ -176,7 +180,7 @@ public struct Schedules: Sendable {
                 draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
                 WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
                 draft.checks.isEmpty ? nil : JSONValue.array(draft.checks).canonicalJSON, draft.remediation,
-                draft.maxTokens, draft.maxCostUSD, draft.tainted ? 1 : 0, draft.parent?.rawValue,
+                draft.maxTokens, draft.maxCostUSD, draft.tainted ? 1 : 0, draft.parent?.rawValue, draft.workflow,
             ])
             let created = try Self.fetch(id, in: db)
             _ = try ledger.append(

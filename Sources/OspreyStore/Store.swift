@@ -23,6 +23,7 @@ public struct Store: Sendable {
     public let tokens: Tokens
     public let approvals: Approvals
     public let tasks: Tasks
+    public let workflowSteps: WorkflowSteps
     public let schedules: Schedules
     public let provenance: Provenance
     public let spending: Spending
@@ -46,7 +47,9 @@ public struct Store: Sendable {
         self.sessions = Sessions(writer: writer, ledger: ledger, spending: spending)
         self.tokens = Tokens(writer: writer, ledger: ledger)
         self.approvals = Approvals(writer: writer, ledger: ledger)
-        self.tasks = Tasks(writer: writer, ledger: ledger)
+        let tasks = Tasks(writer: writer, ledger: ledger)
+        self.tasks = tasks
+        self.workflowSteps = WorkflowSteps(writer: writer, ledger: ledger, tasks: tasks)
         self.schedules = Schedules(writer: writer, ledger: ledger)
         self.provenance = Provenance(writer: writer, ledger: ledger)
         self.memories = Memories(writer: writer, ledger: ledger)
@@ -365,6 +368,28 @@ public struct Store: Sendable {
                         SELECT rowid, id, coalesce(title, ''), body,
                             coalesce((SELECT group_concat(value, ' ') FROM json_each(memories.tags)), '')
                         FROM memories;
+                    """
+            )
+        }
+        migrator.registerMigration("v11-workflows") { db in
+            try db.execute(
+                sql: """
+                    -- A workflow run is a task (its instructions are its inputs as JSON); a schedule may fire one.
+                    ALTER TABLE tasks ADD COLUMN workflow TEXT;
+                    ALTER TABLE schedules ADD COLUMN workflow TEXT;
+                    -- Where each step of a workflow run stands, so a run resumes after a crash without repeating
+                    -- a finished step.
+                    CREATE TABLE workflow_steps (
+                        task TEXT NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+                        name TEXT NOT NULL,
+                        status TEXT NOT NULL,  -- running | done | failed | blocked
+                        child TEXT,            -- the task a prompt step runs as
+                        output TEXT,
+                        error TEXT,
+                        untrusted INTEGER NOT NULL DEFAULT 0,
+                        updated_at TEXT NOT NULL,
+                        PRIMARY KEY (task, name)
+                    );
                     """
             )
         }

@@ -39,6 +39,9 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
     /// True when the task was delegated or scheduled by a run with untrusted content in its context (or by such a
     /// task): it starts tainted, and its result is untrusted where it is read.
     public var tainted: Bool
+    /// The workflow skill this task runs (its instructions are then the inputs, as a JSON object); nil for an
+    /// agent task.
+    public var workflow: String?
 
     /// True once the task can change no more.
     public var isFinished: Bool { status.isFinished }
@@ -49,7 +52,7 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
 
     private enum CodingKeys: String, CodingKey {
         case id, title, instructions, agent, tools, priority, status, parent, depth, session, schedule, result, error
-        case tokens, attempts, tainted
+        case tokens, attempts, tainted, workflow
         case costUSD = "cost_usd"
         case maxTokens = "max_tokens"
         case maxCostUSD = "max_cost_usd"
@@ -72,6 +75,7 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
             "cost_usd": .double(costUSD), "max_tokens": .int(maxTokens), "max_cost_usd": .double(maxCostUSD),
             "attempts": .int(attempts), "created_at": time(createdAt), "tainted": .bool(tainted),
             "started_at": time(startedAt), "finished_at": time(finishedAt), "heartbeat_at": time(heartbeatAt),
+            "workflow": optional(workflow),
         ]
     }
 }
@@ -96,6 +100,8 @@ public struct Tasks: Sendable {
         public var maxCostUSD: Double
         /// Submitted by a run with untrusted content in its context; a tainted parent taints the task anyway.
         public var tainted = false
+        /// The workflow skill the task runs; `instructions` are then its inputs as a JSON object.
+        public var workflow: String?
 
         public init(
             title: String,
@@ -107,7 +113,8 @@ public struct Tasks: Sendable {
             schedule: ScheduleRecord.ID? = nil,
             maxTokens: Int = 0,
             maxCostUSD: Double = 0,
-            tainted: Bool = false
+            tainted: Bool = false,
+            workflow: String? = nil
         ) {
             self.title = title
             self.instructions = instructions
@@ -119,6 +126,7 @@ public struct Tasks: Sendable {
             self.maxTokens = maxTokens
             self.maxCostUSD = maxCostUSD
             self.tainted = tainted
+            self.workflow = workflow
         }
     }
 
@@ -128,6 +136,14 @@ public struct Tasks: Sendable {
     /// Stores a queued task with its own session, after checking it: non-empty, priority 0-9, a parent that
     /// exists, a delegation depth within `maxDepth`, no cycle.
     public func submit(_ draft: Draft, actor: Principal, maxDepth: Int = Tasks.maxDepth) async throws -> TaskRecord {
+        let title = try Self.validate(draft)
+        return try await writer.transaction { db in
+            try insert(draft, title: title, actor: actor, maxDepth: maxDepth, in: db)
+        }
+    }
+
+    /// The draft's trimmed title, after checking every field that needs no database.
+    static func validate(_ draft: Draft) throws -> String {
         let title = draft.title.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !title.isEmpty, title.count <= 200 else { throw StoreError.invalid("title must be 1-200 characters") }
         guard !draft.instructions.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty,
@@ -142,71 +158,74 @@ public struct Tasks: Sendable {
         guard draft.agent.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
             throw StoreError.invalid("agent must be 1-64 letters, digits, '_', '-' or '.'")
         }
+        return title
+    }
+
+    /// Stores a checked draft inside a transaction the caller holds, with its `task.created` event.
+    func insert(_ draft: Draft, title: String, actor: Principal, maxDepth: Int, in db: Database) throws -> TaskRecord {
         let id = TaskRecord.ID.random(prefix: "tsk")
         let session = Session.ID.random(prefix: "ses")
         let now = WireFormat.timestamp(Date())
-        return try await writer.transaction { db in
-            var depth = 0
-            var tainted = draft.tainted
-            if let parent = draft.parent {
-                // Taint follows delegation: a tainted parent's sub-task is tainted, whoever submits it.
-                if try Int.fetchOne(
-                    db.cachedStatement(sql: "SELECT tainted FROM tasks WHERE id = ?"),
-                    arguments: [parent.rawValue]
-                )
-                    == 1
-                {
-                    tainted = true
-                }
-                // Walk up the chain: its length is the depth, and meeting ourselves would be a cycle.
-                var cursor: TaskRecord.ID? = parent
-                var seen: Set<String> = [id.rawValue]
-                while let current = cursor {
-                    guard seen.insert(current.rawValue).inserted else {
-                        throw StoreError.invalid("task delegation would form a cycle")
-                    }
-                    let row = try Row.fetchOne(
-                        db.cachedStatement(sql: "SELECT parent FROM tasks WHERE id = ?"),
-                        arguments: [current.rawValue]
-                    )
-                    guard let row else { throw StoreError.notFound(kind: "task", id: current.rawValue) }
-                    depth += 1
-                    cursor = (row["parent"] as String?).map { TaskRecord.ID($0) }
-                }
-                guard depth <= maxDepth else {
-                    throw StoreError.invalid("delegation depth \(depth) exceeds the limit of \(maxDepth)")
-                }
-            }
-            try db.cachedStatement(
-                sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
-            ).execute(arguments: [session.rawValue, draft.agent, "task: " + title, now, now])
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
-                        session, schedule, created_at, max_tokens, max_cost_usd, tainted)
-                    VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                id.rawValue, title, draft.instructions, draft.agent,
-                draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
-                draft.parent?.rawValue, depth, session.rawValue, draft.schedule?.rawValue, now, draft.maxTokens,
-                draft.maxCostUSD, tainted ? 1 : 0,
-            ])
-            let created = try Self.fetch(id, in: db)
-            _ = try ledger.append(
-                [
-                    EventDraft(
-                        type: .taskCreated,
-                        actor: actor,
-                        session: session,
-                        task: id,
-                        payload: Self.summary(created)
-                    )
-                ],
-                in: db
+        var depth = 0
+        var tainted = draft.tainted
+        if let parent = draft.parent {
+            // Taint follows delegation: a tainted parent's sub-task is tainted, whoever submits it.
+            if try Int.fetchOne(
+                db.cachedStatement(sql: "SELECT tainted FROM tasks WHERE id = ?"),
+                arguments: [parent.rawValue]
             )
-            return created
+                == 1
+            {
+                tainted = true
+            }
+            // Walk up the chain: its length is the depth, and meeting ourselves would be a cycle.
+            var cursor: TaskRecord.ID? = parent
+            var seen: Set<String> = [id.rawValue]
+            while let current = cursor {
+                guard seen.insert(current.rawValue).inserted else {
+                    throw StoreError.invalid("task delegation would form a cycle")
+                }
+                let row = try Row.fetchOne(
+                    db.cachedStatement(sql: "SELECT parent FROM tasks WHERE id = ?"),
+                    arguments: [current.rawValue]
+                )
+                guard let row else { throw StoreError.notFound(kind: "task", id: current.rawValue) }
+                depth += 1
+                cursor = (row["parent"] as String?).map { TaskRecord.ID($0) }
+            }
+            guard depth <= maxDepth else {
+                throw StoreError.invalid("delegation depth \(depth) exceeds the limit of \(maxDepth)")
+            }
         }
+        try db.cachedStatement(
+            sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+        ).execute(arguments: [session.rawValue, draft.agent, "task: " + title, now, now])
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
+                    session, schedule, created_at, max_tokens, max_cost_usd, tainted, workflow)
+                VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """
+        ).execute(arguments: [
+            id.rawValue, title, draft.instructions, draft.agent,
+            draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
+            draft.parent?.rawValue, depth, session.rawValue, draft.schedule?.rawValue, now, draft.maxTokens,
+            draft.maxCostUSD, tainted ? 1 : 0, draft.workflow,
+        ])
+        let created = try Self.fetch(id, in: db)
+        _ = try ledger.append(
+            [
+                EventDraft(
+                    type: .taskCreated,
+                    actor: actor,
+                    session: session,
+                    task: id,
+                    payload: Self.summary(created)
+                )
+            ],
+            in: db
+        )
+        return created
     }
 
     /// Marks a queued (or, after a crash, running) task as running: one more attempt, `task.started`.

@@ -32,6 +32,8 @@ public struct Skill: Hashable, Sendable {
     public var trusted: Bool
     /// Why it cannot be used here (a missing binary, variable or OS); nil when it can.
     public var unavailable: String?
+    /// Its steps, when it is a workflow skill (`workflow.toml` beside `SKILL.md`).
+    public var workflow: Workflow?
 
     /// Reads `SKILL.md` in `directory`; every error names the field.
     public init(directory: URL, trusted: Bool) throws {
@@ -80,6 +82,17 @@ public struct Skill: Hashable, Sendable {
         if let unknown = front.objectValue?.keys.sorted().first(where: { !known.contains($0) }) {
             throw SkillError("\(file.path): unknown front matter key '\(unknown)'")
         }
+        let steps = directory.appendingPathComponent(Workflow.fileName)
+        if FileManager.default.fileExists(atPath: steps.path) {
+            guard let text = try? String(contentsOf: steps, encoding: .utf8) else {
+                throw SkillError("\(steps.path): cannot be read")
+            }
+            do {
+                workflow = try Workflow(name: name, toml: text)
+            } catch let error as SkillError {
+                throw SkillError("\(directory.path)/\(error.description)")
+            }
+        }
     }
 
     static func isName(_ name: String) -> Bool {
@@ -93,10 +106,9 @@ public struct Skill: Hashable, Sendable {
     /// Scans `scripts/`: every line the command policy refuses (privilege, destroyers, protected paths, forbidden
     /// variables: the same blacklist as `run_command`), downloads piped into a shell, and payloads decoded and
     /// executed.
-    public static func scan(_ directory: URL) -> [String] {
+    public static func scan(_ directory: URL, workflow: Workflow? = nil) -> [String] {
         let scripts = directory.appendingPathComponent("scripts")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: scripts.path))?.sorted() ?? []
-        let policy = CommandPolicy()
         var findings: [String] = []
         for name in names where !name.hasPrefix(".") {
             let url = scripts.appendingPathComponent(name)
@@ -106,19 +118,32 @@ public struct Skill: Hashable, Sendable {
             }
             let text = String(decoding: data, as: UTF8.self)
             for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                let line = raw.trimmingCharacters(in: .whitespaces)
-                guard !line.isEmpty, !line.hasPrefix("#") else { continue }
-                let place = "scripts/\(name):\(index + 1)"
-                if let pattern = suspicious.first(where: {
-                    line.range(of: $0.pattern, options: .regularExpression) != nil
-                }) {
-                    findings.append("\(place): \(pattern.why)")
-                } else if case .deny(let reason) = policy.evaluate(line) {
-                    findings.append("\(place): \(reason)")
-                }
+                if let finding = judge(String(raw)) { findings.append("scripts/\(name):\(index + 1): \(finding)") }
+            }
+        }
+        // A workflow's command steps and checks are scripts too.
+        for step in workflow?.steps ?? [] {
+            var lines = step.acceptance.compactMap { check -> String? in
+                if case .command(let line) = check { return line }
+                return nil
+            }
+            if case .command(let line) = step.action { lines.insert(line, at: 0) }
+            for line in lines {
+                if let finding = judge(line) { findings.append("\(Workflow.fileName) step '\(step.name)': \(finding)") }
             }
         }
         return findings
+    }
+
+    /// What is wrong with one script line, if anything.
+    static func judge(_ raw: String) -> String? {
+        let line = raw.trimmingCharacters(in: .whitespaces)
+        guard !line.isEmpty, !line.hasPrefix("#") else { return nil }
+        if let pattern = suspicious.first(where: { line.range(of: $0.pattern, options: .regularExpression) != nil }) {
+            return pattern.why
+        }
+        if case .deny(let reason) = CommandPolicy().evaluate(line) { return reason }
+        return nil
     }
 
     /// Shapes the command policy does not judge on its own: code fetched or decoded, then run.
@@ -136,7 +161,7 @@ public struct Skill: Hashable, Sendable {
 
     /// Checks the requirements against this machine and `environment`, and the scan.
     mutating func gate(environment: [String: String], path: String) {
-        findings = Self.scan(directory)
+        findings = Self.scan(directory, workflow: workflow)
         if !findings.isEmpty {
             unavailable = "refused by the scan: " + findings.prefix(3).joined(separator: "; ")
             return
