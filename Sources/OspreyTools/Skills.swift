@@ -305,7 +305,11 @@ public struct SkillCatalog: Sendable {
                     continue
                 }
                 do {
-                    var skill = try Skill(directory: url, trusted: trusted)
+                    // A home skill installed from an unsigned package is no more trusted than a workspace one.
+                    let unsigned = FileManager.default.fileExists(
+                        atPath: url.appendingPathComponent(unsignedMarker).path
+                    )
+                    var skill = try Skill(directory: url, trusted: trusted && !unsigned)
                     guard !catalog.skills.contains(where: { $0.name == skill.name }) else { continue }
                     skill.gate(environment: environment, path: path)
                     catalog.skills.append(skill)
@@ -318,6 +322,9 @@ public struct SkillCatalog: Sendable {
     }
 
     public var available: [Skill] { skills.filter { $0.unavailable == nil } }
+
+    /// The file `osprey skills install --allow-unsigned` leaves in a skill's folder: its content is untrusted.
+    public static let unsignedMarker = ".unsigned"
 
     /// What the system prompt says: each available skill's name and description, and how to load one.
     public var promptSection: String? {
