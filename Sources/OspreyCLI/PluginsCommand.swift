@@ -89,40 +89,23 @@ struct PluginsCommand: AsyncParsableCommand {
         func run() async throws {
             let home = options.resolved
             let config = (try? OspreyConfig.load(from: home.configFile)) ?? OspreyConfig()
-            let source = URL(fileURLWithPath: path)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory) else {
-                throw CLIError("no file or folder at \(path)")
-            }
-            var files: [String: [UInt8]] = [:]
-            var publisher: String?
-            if isDirectory.boolValue {
-                guard allowUnsigned else {
-                    throw CLIError(
-                        "a folder is not a signed package: sign it (osprey plugins sign) or use --allow-unsigned"
-                    )
-                }
+            let (files, publisher) = try PackageSource.read(
+                path,
+                publishers: config.pluginPublishers,
+                allowUnsigned: allowUnsigned,
+                sign: "osprey plugins sign"
+            ) { source in
                 let manifest = try PluginManifest(
                     toml: try String(
                         contentsOf: source.appendingPathComponent(PluginManifest.fileName),
                         encoding: .utf8
                     )
                 )
+                var files: [String: [UInt8]] = [:]
                 for file in [PluginManifest.fileName, manifest.module] {
                     files[file] = [UInt8](try Data(contentsOf: source.appendingPathComponent(file)))
                 }
-            } else {
-                let attributes = try FileManager.default.attributesOfItem(atPath: source.path)
-                guard (attributes[.size] as? Int ?? 0) <= PluginPackage.maxBytes else {
-                    throw CLIError("package refused: larger than \(PluginPackage.maxBytes >> 20) MiB")
-                }
-                let verified = try PluginPackage.verify(
-                    [UInt8](try Data(contentsOf: source)),
-                    publishers: config.pluginPublishers,
-                    allowUnsigned: allowUnsigned
-                )
-                files = verified.files
-                publisher = verified.publisher
+                return files
             }
             guard let text = files[PluginManifest.fileName].map({ String(decoding: $0, as: UTF8.self) }) else {
                 throw CLIError("package refused: it has no plugin.toml")

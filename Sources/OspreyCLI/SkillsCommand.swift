@@ -54,32 +54,13 @@ struct SkillsCommand: AsyncParsableCommand {
         func run() async throws {
             let home = options.resolved
             let config = (try? OspreyConfig.load(from: home.configFile)) ?? OspreyConfig()
-            let source = URL(fileURLWithPath: path)
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory) else {
-                throw CLIError("no file or folder at \(path)")
-            }
-            var files: [String: [UInt8]]
-            var publisher: String?
-            if isDirectory.boolValue {
-                guard allowUnsigned else {
-                    throw CLIError(
-                        "a folder is not a signed package: sign it (osprey skills sign) or use --allow-unsigned"
-                    )
-                }
-                files = try SkillsCommand.files(of: source)
-            } else {
-                let size = (try FileManager.default.attributesOfItem(atPath: source.path)[.size] as? Int) ?? 0
-                guard size <= PluginPackage.maxBytes else {
-                    throw CLIError("package refused: larger than \(PluginPackage.maxBytes >> 20) MiB")
-                }
-                let verified = try PluginPackage.verify(
-                    [UInt8](try Data(contentsOf: source)),
-                    publishers: config.pluginPublishers,
-                    allowUnsigned: allowUnsigned
-                )
-                (files, publisher) = (verified.files, verified.publisher)
-            }
+            let (files, publisher) = try PackageSource.read(
+                path,
+                publishers: config.pluginPublishers,
+                allowUnsigned: allowUnsigned,
+                sign: "osprey skills sign",
+                folder: SkillsCommand.files(of:)
+            )
             let skills = home.skillsDirectory
             try FileManager.default.createDirectory(at: skills, withIntermediateDirectories: true)
             let staging = skills.appendingPathComponent(".staging-\(getpid())")

@@ -45,6 +45,22 @@ struct TaskRecoveryTests {
         }
     }
 
+    /// A config.toml whose default agent has every tool and talks to `server` in OpenAI's format.
+    static func config(_ server: ScriptedHTTPServer, extra: String = "") -> String {
+        """
+        [[providers]]
+        name = "mock"
+        kind = "openai"
+        base_url = "\(server.baseURL)/v1"
+        models = ["test"]
+
+        [agents.default]
+        tools = ["*"]
+        model = "mock/test"
+        \(extra)
+        """
+    }
+
     static func wait(_ what: String, _ condition: () async throws -> Bool) async throws {
         for _ in 0..<300 {
             if try await condition() { return }
@@ -59,18 +75,11 @@ struct TaskRecoveryTests {
         try await server.run { server in
             let home = try TemporaryDirectory(prefix: "osprey-crash")
             defer { home.remove() }
-            try """
-            [[providers]]
-            name = "mock"
-            kind = "openai"
-            base_url = "\(server.baseURL)/v1"
-            models = ["test"]
-
-            [agents.default]
-            tools = ["*"]
-            model = "mock/test"
-            approval = "autonomous"
-            """.write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+            try Self.config(server, extra: #"approval = "autonomous""#).write(
+                to: home.url.appendingPathComponent("config.toml"),
+                atomically: true,
+                encoding: .utf8
+            )
             let args = ["--home", home.path]
             let side = home.url.appendingPathComponent("workspace/side.txt")
             func sideEffects() -> String { (try? String(contentsOf: side, encoding: .utf8)) ?? "" }

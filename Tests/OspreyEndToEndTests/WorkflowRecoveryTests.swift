@@ -31,17 +31,11 @@ struct WorkflowRecoveryTests {
         try await server.run { server in
             let home = try TemporaryDirectory(prefix: "osprey-workflow-crash")
             defer { home.remove() }
-            try """
-            [[providers]]
-            name = "mock"
-            kind = "openai"
-            base_url = "\(server.baseURL)/v1"
-            models = ["test"]
-
-            [agents.default]
-            tools = ["*"]
-            model = "mock/test"
-            """.write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+            try TaskRecoveryTests.config(server).write(
+                to: home.url.appendingPathComponent("config.toml"),
+                atomically: true,
+                encoding: .utf8
+            )
             let skill = home.url.appendingPathComponent("skills/crashy")
             try FileManager.default.createDirectory(at: skill, withIntermediateDirectories: true)
             try "---\nname: crashy\ndescription: Survives a crash.\n---\nRun it.\n".write(

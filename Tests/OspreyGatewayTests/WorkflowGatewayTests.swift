@@ -12,31 +12,9 @@ import Testing
 /// supervisor runs, commands and tool calls through the check point, acceptance checks and a judge that quotes its
 /// evidence; a failed step blocks the steps that need it.
 struct WorkflowGatewayTests {
-    static let notes = #"""
-        inputs = ["topic"]
-        acceptance = [{ file_exists = "stamp.txt" }, { judge = "The notes have three words." }]
-
-        [[steps]]
-        name = "draft"
-        prompt = "Write three words about {{topic}} to notes.md."
-        acceptance = [{ file_exists = "notes.md" }]
-
-        [[steps]]
-        name = "side"
-        command = "echo {{topic}}"
-
-        [[steps]]
-        name = "count"
-        needs = ["draft"]
-        command = "wc -w notes.md"
-        acceptance = [{ regex = "^3 notes.md" }]
-
-        [[steps]]
-        name = "stamp"
-        needs = ["count", "side"]
-        tool = "write_file"
-        arguments = { path = "stamp.txt", content = "{{steps.count}}" }
-        """#
+    /// The `notes` workflow skill (Tests/Fixtures/skills/notes): a prompt, two commands and a tool call.
+    static let notes = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures/skills/notes")
 
     static let broken = #"""
         [[steps]]
@@ -88,7 +66,8 @@ struct WorkflowGatewayTests {
             .assistant(#"{"pass": true, "evidence": "3 notes.md"}"#),
         ])
         let gateway = try await TestGateway(provider: provider) { home in
-            try Self.install("notes", Self.notes, in: home)
+            try FileManager.default.createDirectory(at: home.skillsDirectory, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: Self.notes, to: home.skillsDirectory.appendingPathComponent("notes"))
         }
         let workspace = gateway.kernel.runtime.workspace.root
         try await gateway.app().test(.router) { client in
@@ -132,7 +111,7 @@ struct WorkflowGatewayTests {
     @Test(.timeLimit(.minutes(1))) func aFailedStepBlocksWhatNeedsItAndTheRunFailsSayingSo() async throws {
         let gateway = try await TestGateway { home in
             try Self.install("broken", Self.broken, in: home)
-            try Self.install("notes", Self.notes, in: home)
+            try FileManager.default.copyItem(at: Self.notes, to: home.skillsDirectory.appendingPathComponent("notes"))
         }
         try await gateway.app().test(.router) { client in
             try await TestRuns.running(gateway.kernel.supervisor) {
