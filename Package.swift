@@ -167,7 +167,9 @@ let package = Package(
                 "NIOCore",
                 "NIOHTTP1",
                 "NIOWebSocket"
-            )
+            ),
+            // The web dashboard's HTML, CSS and JavaScript modules, served at `/` and `/ui/`.
+            resources: [.copy("Dashboard")]
         ),
         // The `osprey` executable: the daemon and every client command. Store, Tools, Sandbox, Memory and
         // COspreySystem are for the offline commands: `audit` reads the ledger with the gateway down, `doctor` opens

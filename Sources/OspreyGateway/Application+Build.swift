@@ -97,6 +97,7 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     memory.add(to: &routes)
     tools.add(to: &routes)
     workflows.add(to: &routes)
+    DashboardController(assets: kernel.dashboard, authenticator: kernel.authenticator).add(to: &routes)
     // The one operation table. The WebSocket binds the same operations by name, so role and scope checks and
     // request decoding exist once for both doors.
     let operations =

@@ -15,6 +15,10 @@ struct RequestFacts: Sendable {
     var authorization: String?
     var contentType: String?
     var address: String
+    /// A WebSocket ticket (`?ticket=` on `GET /api/ws`), for a browser that cannot send `Authorization` there.
+    var ticket: String? = nil
+    /// Whether deciding uses the ticket up (the upgrade) or only checks it (the edge, before the upgrade).
+    var consumeTicket = true
 }
 
 /// The access decision for one request, made the same way for HTTP routes and WebSocket upgrades.
@@ -96,17 +100,23 @@ struct Gatekeeper: Sendable {
             )
         }
         let presented = Self.bearer(request.authorization)
-        guard let presented, let token = authenticator.authenticate(presented) else {
+        // A ticket opens the WebSocket only, and only when no Authorization header was sent.
+        let ticketed =
+            presented == nil && request.method == .get && segments == ["api", "ws"]
+            ? request.ticket.flatMap { authenticator.redeem(ticket: $0, consume: request.consumeTicket) } : nil
+        guard let token = ticketed ?? presented.flatMap({ authenticator.authenticate($0) }) else {
             let lockedOut = limiter.fail(address: request.address)
             var payload: [String: JSONValue] = [
-                "reason": .string(presented == nil ? "missing" : "invalid"), "address": .string(request.address),
+                "reason": .string(presented == nil && request.ticket == nil ? "missing" : "invalid"),
+                "address": .string(request.address),
                 "path": .string(request.path), "method": .string(request.method.rawValue),
             ]
             if lockedOut { payload["locked_out_seconds"] = .int(lockoutSeconds) }
             let error = APIError(
                 .unauthorized,
                 "unauthorized",
-                presented == nil ? "Missing bearer token." : "Invalid, expired or revoked token.",
+                presented == nil && request.ticket == nil
+                    ? "Missing bearer token." : "Invalid, expired or revoked token (or ticket).",
                 headers: [.wwwAuthenticate: "Bearer"]
             )
             return .reject(
@@ -230,7 +240,8 @@ struct AuthMiddleware: RouterMiddleware {
                 origin: request.headers[.origin],
                 authorization: request.headers[.authorization],
                 contentType: request.headers[.contentType],
-                address: Gatekeeper.address(context.remoteAddress)
+                address: Gatekeeper.address(context.remoteAddress),
+                ticket: request.uri.queryParameters["ticket"].map(String.init)
             )
         )
         switch decision {

@@ -8,6 +8,11 @@ import Synchronization
 final class Authenticator: Sendable {
     private let tokens: Tokens
     private let cache = Mutex<[TokenRecord]>([])
+    /// WebSocket tickets: each stands for the token that asked for it, until used or expired.
+    private let tickets = Mutex<[String: (token: TokenRecord.ID, expires: Date)]>([:])
+
+    /// How long a WebSocket ticket stays valid.
+    static let ticketSeconds = 30.0
 
     init(tokens: Tokens) { self.tokens = tokens }
 
@@ -50,6 +55,27 @@ final class Authenticator: Sendable {
             group.cancelAll()
             return ended
         }
+    }
+
+    /// A single-use ticket for one WebSocket upgrade (browsers cannot set `Authorization` on one), standing for
+    /// `token` with its role and scopes for ``ticketSeconds``.
+    func issueTicket(for token: TokenRecord, now: Date = Date()) -> String {
+        let ticket = "wst_" + Home.randomHex(bytes: 24)
+        tickets.withLock { tickets in
+            tickets = tickets.filter { $0.value.expires > now }
+            tickets[ticket] = (token.id, now.addingTimeInterval(Self.ticketSeconds))
+        }
+        return ticket
+    }
+
+    /// The token a ticket stands for, if it is unexpired and its token still active; `consume` uses it up (the
+    /// upgrade itself), else it is only looked at (the connection's edge, before the upgrade is read).
+    func redeem(ticket: String, consume: Bool, now: Date = Date()) -> TokenRecord? {
+        let entry = tickets.withLock { tickets in consume ? tickets.removeValue(forKey: ticket) : tickets[ticket] }
+        guard let entry, entry.expires > now else { return nil }
+        let record = cache.withLock { $0.first { $0.id == entry.token } }
+        guard let record, isActive(record, now: now) else { return nil }
+        return record
     }
 
     /// The token record for `presented`, or nil. Every active digest is compared, with no early exit; an expired

@@ -22,6 +22,8 @@ public struct Kernel: Sendable {
     public let runtime: AgentRuntime
     /// Background tasks: queue, caps, crash recovery.
     public let supervisor: Supervisor
+    /// The web dashboard's files, read once at start.
+    let dashboard = DashboardAssets.load(from: DashboardAssets.directory())
     /// Cron, `@every`, `@at` and event-triggered schedules.
     public let scheduler: Scheduler
     /// Long-term memory: Markdown files, FTS5 + vector index.

@@ -27,9 +27,43 @@ struct StatusController {
         routes.on(.get, "/metrics", .open, metrics)
         routes.on(.get, "/api/audit/export", .role(.viewer), export)
         routes.bind(.get, "/api/models", models)
+        routes.bind(.get, "/api/usage", usage, query: ["days"])
     }
 
-    var operations: [Operation] { [status, models] }
+    var operations: [Operation] { [status, models, usage] }
+
+    struct Usage: OperationRequest {
+        static let fields: Set<String> = ["days"]
+        let days: Int
+        init(_ fields: Fields) throws { days = try fields.int("days", default: 30, range: 1...366) }
+    }
+
+    /// Tokens and dollars per agent per UTC day, and each agent's daily budget with what is left of it today.
+    var usage: Operation {
+        Operation("usage.list", role: .viewer) { (request: Usage, _) in
+            let days = try await store.spending.daily(days: request.days)
+            var budgets: [String: JSONValue] = [:]
+            for name in Set(config.agents.keys).union(["default"]).sorted() {
+                let agent = config.agent(name)
+                let today = try await store.spending.today(agent: name)
+                budgets[name] = [
+                    "tokens_per_day": .int(agent.tokensPerDay), "cost_per_day_usd": .double(agent.costPerDayUSD),
+                    "tokens_today": .int(today.tokens), "cost_today_usd": .double(today.costUSD),
+                ]
+            }
+            return [
+                "days": .array(
+                    days.map {
+                        [
+                            "day": .string($0.day), "agent": .string($0.agent), "tokens": .int($0.total.tokens),
+                            "cost_usd": .double($0.total.costUSD),
+                        ]
+                    }
+                ),
+                "budgets": .object(budgets),
+            ]
+        }
+    }
 
     /// Providers with their models and breaker state, the local model, and each agent's routes.
     var models: Operation {

@@ -278,7 +278,11 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func refusal(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> (APIError, EventDraft?)? {
-        let path = String(head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
+        let parts = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        let path = String(parts.first ?? "")
+        let ticket = parts.dropFirst().first.flatMap { query in
+            URLComponents(string: "?" + query)?.queryItems?.first { $0.name == "ticket" }?.value
+        }
         let decision = gatekeeper.decide(
             RequestFacts(
                 method: HTTPRequest.Method(head.method.rawValue) ?? .get,
@@ -287,7 +291,9 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 origin: head.headers.first(name: "origin"),
                 authorization: head.headers.first(name: "authorization"),
                 contentType: head.headers.first(name: "content-type"),
-                address: Gatekeeper.address(context.remoteAddress)
+                address: Gatekeeper.address(context.remoteAddress),
+                ticket: ticket,
+                consumeTicket: false
             )
         )
         if case .reject(let error, let failure) = decision { return (error, failure) }

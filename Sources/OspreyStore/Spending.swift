@@ -54,6 +54,28 @@ public struct Spending: Sendable {
         }
     }
 
+    /// One agent's spending on one UTC day.
+    public struct Day: Hashable, Sendable {
+        public var day: String
+        public var agent: String
+        public var total: Total
+    }
+
+    /// Every agent's spending per day over the last `days` UTC days (today included), oldest first.
+    public func daily(days: Int, now: Date = Date()) async throws -> [Day] {
+        let first = Self.day(now.addingTimeInterval(-Double(max(days - 1, 0)) * 86_400))
+        return try await writer.read { db in
+            try Row.fetchAll(
+                db.cachedStatement(
+                    sql: "SELECT agent, day, tokens, cost_usd FROM usage_daily WHERE day >= ? ORDER BY day, agent"
+                ),
+                arguments: [first]
+            ).map { row in
+                Day(day: row["day"], agent: row["agent"], total: Total(tokens: row["tokens"], costUSD: row["cost_usd"]))
+            }
+        }
+    }
+
     /// Records `charge` in a transaction of its own.
     public func record(_ charge: Charge) async throws {
         try await writer.transaction { db in try record(charge, in: db) }
