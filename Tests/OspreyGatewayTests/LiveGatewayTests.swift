@@ -88,8 +88,8 @@ struct LiveGatewayTests {
     }
 
     /// Sends a raw WebSocket upgrade request and returns the status line's code.
-    static func upgradeStatus(port: Int, headers: [String: String]) async throws -> UInt {
-        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/ws")
+    static func upgradeStatus(port: Int, headers: [String: String], query: String = "") async throws -> UInt {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/ws\(query)")
         request.headers.add(name: "Connection", value: "Upgrade")
         request.headers.add(name: "Upgrade", value: "websocket")
         request.headers.add(name: "Sec-WebSocket-Version", value: "13")
