@@ -89,7 +89,7 @@ struct CronCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cron",
         abstract: "Add, list, remove and run schedules (cron, @every, @at, event triggers).",
-        subcommands: [Add.self, List.self, Remove.self, Run.self]
+        subcommands: [Add.self, List.self, Remove.self, Run.self, Pause.self, Resume.self]
     )
 
     struct Add: GatewayClientCommand {
@@ -191,6 +191,30 @@ struct CronCommand: AsyncParsableCommand {
         func run(_ gateway: GatewayClient) async throws {
             let fired = try await gateway.request(.POST, "/api/schedules/\(id)/run")
             print(fired["task"]?["id"]?.stringValue ?? "no task (the routine's checks did not change)")
+        }
+    }
+
+    struct Pause: GatewayClientCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pause a schedule: it fires by neither time nor event."
+        )
+        @OptionGroup var options: HomeOptions
+        @Argument(help: "Schedule id.") var id: String
+
+        func run(_ gateway: GatewayClient) async throws {
+            _ = try await gateway.request(.POST, "/api/schedules/\(id)/pause")
+            print("paused \(id)")
+        }
+    }
+
+    struct Resume: GatewayClientCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume a paused schedule.")
+        @OptionGroup var options: HomeOptions
+        @Argument(help: "Schedule id.") var id: String
+
+        func run(_ gateway: GatewayClient) async throws {
+            _ = try await gateway.request(.POST, "/api/schedules/\(id)/resume")
+            print("resumed \(id)")
         }
     }
 }

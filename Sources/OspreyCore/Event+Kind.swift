@@ -98,6 +98,10 @@ extension Event {
         public static let scheduleFired = Kind(rawValue: "schedule.fired")
         /// A schedule was removed.
         public static let scheduleRemoved = Kind(rawValue: "schedule.removed")
+        /// A schedule was paused: it fires by neither time nor event until resumed.
+        public static let schedulePaused = Kind(rawValue: "schedule.paused")
+        /// A paused schedule was resumed.
+        public static let scheduleResumed = Kind(rawValue: "schedule.resumed")
         /// A heartbeat schedule ran its routine check without calling a model.
         public static let heartbeatTick = Kind(rawValue: "heartbeat.tick")
         /// A watcher's routine check saw a change and raised an alert.
@@ -111,6 +115,8 @@ extension Event {
         public static let memoryStored = Kind(rawValue: "memory.stored")
         /// A memory was forgotten.
         public static let memoryForgotten = Kind(rawValue: "memory.forgotten")
+        /// A memory's title or content was edited (its file rewritten and re-indexed).
+        public static let memoryUpdated = Kind(rawValue: "memory.updated")
 
         // MARK: Gateway and access
 

@@ -86,7 +86,9 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         runtime: kernel.runtime,
         home: kernel.home,
         startedAt: kernel.startedAt,
-        memory: kernel.memory
+        memory: kernel.memory,
+        plugins: kernel.plugins,
+        mcp: kernel.mcp
     )
     status.add(to: &routes)
     sessions.add(to: &routes)

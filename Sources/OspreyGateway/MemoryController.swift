@@ -8,13 +8,14 @@ import OspreyStore
 struct MemoryController {
     let memory: MemoryBank
 
-    var operations: [Operation] { [store, search, reindex, show, forget] }
+    var operations: [Operation] { [store, search, reindex, show, update, forget] }
 
     func add(to routes: inout RouteTable) {
         routes.bind(.post, "/api/memory", store, body: true, status: { _ in .created })
         routes.bind(.post, "/api/memory/search", search, body: true)
         routes.bind(.post, "/api/memory/reindex", reindex)
         routes.bind(.get, "/api/memory/:id", show, parameters: ["id": "id"])
+        routes.bind(.put, "/api/memory/:id", update, parameters: ["id": "id"], body: true)
         routes.bind(.delete, "/api/memory/:id", forget, parameters: ["id": "id"], status: { _ in .noContent })
     }
 
@@ -174,6 +175,27 @@ struct MemoryController {
     var show: Operation {
         Operation("memory.get", role: .viewer) { (request: RecordID, _) in
             Self.json(try await memory.get(request.id))
+        }
+    }
+
+    struct Update: OperationRequest {
+        static let fields: Set<String> = ["id", "content", "title"]
+        let id: String
+        let content: String
+        let title: String?
+        init(_ fields: Fields) throws {
+            id = try fields.string("id")
+            content = try fields.string("content")
+            title = try fields.optionalString("title")
+        }
+    }
+
+    /// Edits a memory's content (and title); its trust and provenance stay.
+    var update: Operation {
+        Operation("memory.update", role: .operator) { (request: Update, caller) in
+            Self.json(
+                try await memory.update(request.id, body: request.content, title: request.title, actor: caller.actor)
+            )
         }
     }
 

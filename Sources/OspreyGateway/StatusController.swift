@@ -2,12 +2,15 @@ import Foundation
 import Hummingbird
 import NIOCore
 import OspreyCore
+import OspreyMCP
 import OspreyMemory
+import OspreyPlugins
 import OspreyProviders
+import OspreySandbox
 import OspreyStore
 import OspreyTools
 
-/// `/health`, `/api/status`, `/api/models`, `/metrics`, `/api/audit/export`.
+/// `/health`, `/api/status`, `/api/models`, `/api/usage`, `/api/system`, `/metrics`, `/api/audit/export`.
 struct StatusController {
     let config: OspreyConfig
     let store: Store
@@ -17,6 +20,8 @@ struct StatusController {
     let startedAt: Date
     /// For the embedding backlog.
     let memory: MemoryBank
+    let plugins: Plugins
+    let mcp: MCPServers
 
     func add(to routes: inout RouteTable) {
         routes.on(.get, "/health", .open) { _, _ in
@@ -28,9 +33,53 @@ struct StatusController {
         routes.on(.get, "/api/audit/export", .role(.viewer), export)
         routes.bind(.get, "/api/models", models)
         routes.bind(.get, "/api/usage", usage, query: ["days"])
+        routes.bind(.get, "/api/system", system)
     }
 
-    var operations: [Operation] { [status, models, usage] }
+    var operations: [Operation] { [status, models, usage, system] }
+
+    /// What the gateway runs with: the sandbox ladder as `doctor` proves it (a command run through it), the plugins
+    /// and why any did not load, the skills and why any is unavailable, the MCP servers.
+    var system: Operation {
+        Operation("system.get", role: .viewer) { (_: NoFields, _) in
+            let sandbox = runtime.sandbox
+            var rung: String
+            var layers: [JSONValue] = []
+            switch sandbox.rung {
+            case .unavailable(let reason): rung = "unavailable: \(reason)"
+            case .bare: rung = "bare (no sandbox: development only)"
+            case .process, .bubblewrap:
+                rung = "\(sandbox.rung)"
+                for layer in await SandboxProbe.run(sandbox) {
+                    layers.append(
+                        ["name": .string(layer.name), "active": .bool(layer.active), "detail": .string(layer.detail)]
+                    )
+                }
+            }
+            let plugins = plugins.loaded.map { plugin -> JSONValue in
+                [
+                    "name": .string(plugin.manifest.name), "version": .string(plugin.manifest.version),
+                    "tools": .array(plugin.manifest.tools.map { .string("\(plugin.manifest.name)__\($0.name)") }),
+                    "may_reach": .string(plugin.manifest.capabilities.summary),
+                ]
+            }
+            let skills = runtime.skillCatalog().skills.map { skill -> JSONValue in
+                [
+                    "name": .string(skill.name), "trusted": .bool(skill.trusted),
+                    "workflow": .bool(skill.workflow != nil),
+                    "unavailable": skill.unavailable.map(JSONValue.string) ?? .null,
+                ]
+            }
+            return [
+                "sandbox": ["rung": .string(rung), "layers": .array(layers)],
+                "plugins": .array(plugins),
+                "plugin_failures": .object(self.plugins.failures.mapValues(JSONValue.string)),
+                "skills": .array(skills),
+                "mcp_servers": .array(mcp.clients.map { .string($0.configuration.name) }),
+                "mcp_failures": .object(mcp.failures.mapValues(JSONValue.string)),
+            ]
+        }
+    }
 
     struct Usage: OperationRequest {
         static let fields: Set<String> = ["days"]

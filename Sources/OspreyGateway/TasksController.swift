@@ -16,7 +16,7 @@ struct TasksController {
     let workflow: @Sendable (_ name: String, _ inputs: String) throws -> Bool
 
     var operations: [Operation] {
-        [submit, list, show, cancel, schedule, listSchedules, showSchedule, unschedule, runNow]
+        [submit, list, show, cancel, schedule, listSchedules, showSchedule, unschedule, runNow, pause, resume]
     }
 
     func add(to routes: inout RouteTable) {
@@ -29,6 +29,8 @@ struct TasksController {
         routes.bind(.get, "/api/schedules", listSchedules)
         routes.bind(.get, "/api/schedules/:id", showSchedule, parameters: id)
         routes.bind(.delete, "/api/schedules/:id", unschedule, parameters: id, status: { _ in .noContent })
+        routes.bind(.post, "/api/schedules/:id/pause", pause, parameters: id)
+        routes.bind(.post, "/api/schedules/:id/resume", resume, parameters: id)
         // A routine whose checks did not change submits nothing.
         routes.bind(
             .post,
@@ -231,6 +233,19 @@ struct TasksController {
         Operation("schedules.remove", role: .operator) { (request: RecordID, caller) in
             try await schedules.remove(ScheduleRecord.ID(request.id), actor: caller.actor)
             return ["removed": true]
+        }
+    }
+
+    /// Stops a schedule firing by time or event until it is resumed.
+    var pause: Operation {
+        Operation("schedules.pause", role: .operator) { (request: RecordID, caller) in
+            try await schedules.setPaused(ScheduleRecord.ID(request.id), true, actor: caller.actor).json
+        }
+    }
+
+    var resume: Operation {
+        Operation("schedules.resume", role: .operator) { (request: RecordID, caller) in
+            try await schedules.setPaused(ScheduleRecord.ID(request.id), false, actor: caller.actor).json
         }
     }
 

@@ -160,6 +160,31 @@ public final class MemoryBank: Sendable {
         return record
     }
 
+    /// Edits a memory's content (and title): its file rewritten, re-indexed at once, re-embedded in the background;
+    /// `memory.updated` records it. Its type, source, provenance and trust stay what they were.
+    public func update(_ id: String, body: String, title: String?, actor: Principal) async throws -> MemoryRecord {
+        let current = try await get(id)
+        let trimmed = body.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !trimmed.isEmpty else { throw MemoryRequestError("memory content must not be empty") }
+        let record = try MemoryRecord(
+            id: current.id,
+            type: current.type,
+            tags: current.tags,
+            source: current.source,
+            provenance: current.provenance,
+            trust: current.trust,
+            importance: current.importance,
+            created: current.created,
+            lastUsed: current.lastUsed,
+            title: title ?? current.title,
+            body: store.ledger.redactor.redact(trimmed)
+        )
+        try write(record)
+        try await index(record, event: .memoryUpdated, actor: actor)
+        pendingSink.yield(record.id)
+        return record
+    }
+
     /// Removes a memory: its file, its index rows and its vector; `memory.forgotten` records it.
     public func forget(_ id: String, actor: Principal) async throws {
         let record = try await get(id)

@@ -135,7 +135,7 @@ public actor Scheduler {
 
     /// After downtime: time schedules whose fire time passed are skipped or run once, per their policy.
     public func catchUp(now: Date = Date()) async throws {
-        for schedule in try await store.schedules.list() {
+        for schedule in try await store.schedules.list() where !schedule.paused {
             guard let text = schedule.spec, let due = schedule.nextFireAt, due <= now,
                 let spec = try? ScheduleSpec(parsing: text), let zone = TimeZone(identifier: schedule.timezone)
             else { continue }
@@ -152,7 +152,7 @@ public actor Scheduler {
     @discardableResult
     public func tick(now: Date = Date()) async throws -> Int {
         var fired = 0
-        for schedule in try await store.schedules.list() {
+        for schedule in try await store.schedules.list() where !schedule.paused {
             guard let text = schedule.spec, let due = schedule.nextFireAt, due <= now,
                 let spec = try? ScheduleSpec(parsing: text), let zone = TimeZone(identifier: schedule.timezone)
             else { continue }
@@ -169,7 +169,7 @@ public actor Scheduler {
     @discardableResult
     public func observe(_ event: Event, now: Date = Date()) async throws -> [TaskRecord] {
         var submitted: [TaskRecord] = []
-        for schedule in try await store.schedules.triggers() {
+        for schedule in try await store.schedules.triggers() where !schedule.paused {
             guard let type = schedule.triggerEvent, Self.matches(type, event.type.rawValue) else { continue }
             if let task = event.task, firedTasks[schedule.id]?.contains(task) == true { continue }
             guard schedule.triggerFilter.allSatisfy({ event.payload[$0.key] == $0.value }) else { continue }

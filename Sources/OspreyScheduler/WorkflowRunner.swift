@@ -143,7 +143,8 @@ public struct WorkflowRunner: Sendable {
         do {
             let action = Workflow.render(step.action, inputs: inputs, outputs: outputs)
             switch action {
-            case .prompt(let prompt, let agent):
+            case .prompt(let text, let agent, let persona):
+                let prompt = persona.map { "Act as \($0) for this step.\n\n\(text)" } ?? text
                 let child: TaskRecord
                 if let existing = state?.child {
                     child = try await store.tasks.get(existing)

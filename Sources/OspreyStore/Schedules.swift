@@ -15,6 +15,8 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
     public var lastFiredAt: Date?
     /// A routine's last observations, by check index.
     public var state: [String: JSONValue]
+    /// Paused: it does not fire by time or event until resumed (run now still fires it).
+    public var paused: Bool
 
     public var name: String { draft.name ?? draft.title }
 
@@ -58,6 +60,7 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
         createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
         lastFiredAt = (row["last_fired_at"] as String?).flatMap(WireFormat.date(from:))
         state = (row["state"] as String?).flatMap { try? JSONValue.parse($0).objectValue } ?? [:]
+        paused = (row["paused"] as Int?) == 1
     }
 
     /// The API and event form.
@@ -79,7 +82,7 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
             "max_tokens": .int(draft.maxTokens), "max_cost_usd": .double(draft.maxCostUSD),
             "tainted": .bool(draft.tainted),
             "parent": draft.parent.map { .string($0.rawValue) } ?? .null,
-            "workflow": draft.workflow.map(JSONValue.string) ?? .null,
+            "workflow": draft.workflow.map(JSONValue.string) ?? .null, "paused": .bool(paused),
         ]
     }
 }
@@ -266,6 +269,30 @@ public struct Schedules: Sendable {
             try db.cachedStatement(sql: "UPDATE schedules SET next_fire_at = ? WHERE id = ?").execute(arguments: [
                 next.map(WireFormat.timestamp), id.rawValue,
             ])
+        }
+    }
+
+    /// Pauses a schedule (it fires by neither time nor event) or resumes it; `schedule.paused` or `schedule.resumed`.
+    @discardableResult
+    public func setPaused(_ id: ScheduleRecord.ID, _ paused: Bool, actor: Principal) async throws -> ScheduleRecord {
+        triggerCache.changing()
+        defer { triggerCache.changed() }
+        return try await writer.transaction { db in
+            try db.cachedStatement(sql: "UPDATE schedules SET paused = ? WHERE id = ?").execute(arguments: [
+                paused ? 1 : 0, id.rawValue,
+            ])
+            guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
+            _ = try ledger.append(
+                [
+                    EventDraft(
+                        type: paused ? .schedulePaused : .scheduleResumed,
+                        actor: actor,
+                        payload: ["schedule": .string(id.rawValue)]
+                    )
+                ],
+                in: db
+            )
+            return try Self.fetch(id, in: db)
         }
     }
 

@@ -393,6 +393,9 @@ public struct Store: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v12-schedule-pause") { db in
+            try db.execute(sql: "ALTER TABLE schedules ADD COLUMN paused INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

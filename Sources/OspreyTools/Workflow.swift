@@ -9,7 +9,8 @@ public import OspreyCore
 ///
 /// [[steps]]
 /// name = "draft"
-/// prompt = "Write notes about {{topic}} to notes.md."   # an agent task (agent = "...": another agent)
+/// prompt = "Write notes about {{topic}} to notes.md."   # an agent task (agent = "...": another agent;
+///                                                       # persona = "a careful editor": the role it acts in)
 /// acceptance = [{ file_exists = "notes.md" }]
 ///
 /// [[steps]]
@@ -57,8 +58,8 @@ public struct Workflow: Hashable, Sendable {
 
     /// What a step does.
     public enum Action: Hashable, Sendable {
-        /// An agent task with this prompt (by `agent`, else the workflow's).
-        case prompt(String, agent: String?)
+        /// An agent task with this prompt (by `agent`, else the workflow's), acting as `persona` when one is given.
+        case prompt(String, agent: String?, persona: String?)
         /// One tool call with these arguments (strings in them are templates).
         case tool(String, arguments: JSONValue)
         /// A command line, through `run_command`.
@@ -112,7 +113,9 @@ public struct Workflow: Hashable, Sendable {
 
     static func step(_ entry: JSONValue, at path: String) throws -> Step {
         guard let table = entry.objectValue else { throw SkillError("\(fileName): \(path) must be a table") }
-        let known: Set<String> = ["name", "needs", "prompt", "agent", "tool", "arguments", "command", "acceptance"]
+        let known: Set<String> = [
+            "name", "needs", "prompt", "agent", "persona", "tool", "arguments", "command", "acceptance",
+        ]
         if let unknown = table.keys.sorted().first(where: { !known.contains($0) }) {
             throw SkillError("\(fileName): \(path) has an unknown key '\(unknown)'")
         }
@@ -130,7 +133,7 @@ public struct Workflow: Hashable, Sendable {
             guard let prompt = table["prompt"]?.stringValue, !prompt.isEmpty else {
                 throw SkillError("\(fileName): \(at).prompt must be text")
             }
-            action = .prompt(prompt, agent: table["agent"]?.stringValue)
+            action = .prompt(prompt, agent: table["agent"]?.stringValue, persona: table["persona"]?.stringValue)
         case "tool":
             guard let tool = table["tool"]?.stringValue, !tool.isEmpty else {
                 throw SkillError("\(fileName): \(at).tool must be a tool name")
@@ -146,8 +149,8 @@ public struct Workflow: Hashable, Sendable {
             }
             action = .command(command)
         }
-        if table["agent"] != nil, actions[0] != "prompt" {
-            throw SkillError("\(fileName): \(at).agent is for prompt steps")
+        for key in ["agent", "persona"] where table[key] != nil && actions[0] != "prompt" {
+            throw SkillError("\(fileName): \(at).\(key) is for prompt steps")
         }
         if table["arguments"] != nil, actions[0] != "tool" {
             throw SkillError("\(fileName): \(at).arguments is for tool steps")
@@ -274,7 +277,7 @@ public struct Workflow: Hashable, Sendable {
 
     static func references(in action: Action) -> [String] {
         switch action {
-        case .prompt(let text, _), .command(let text): references(in: text)
+        case .prompt(let text, _, _), .command(let text): references(in: text)
         case .tool(_, let arguments): references(in: arguments.canonicalJSON)
         }
     }
@@ -310,8 +313,8 @@ public struct Workflow: Hashable, Sendable {
     /// The action with its templates filled in.
     public static func render(_ action: Action, inputs: [String: String], outputs: [String: String]) -> Action {
         switch action {
-        case .prompt(let text, let agent):
-            return .prompt(render(text, inputs: inputs, outputs: outputs), agent: agent)
+        case .prompt(let text, let agent, let persona):
+            return .prompt(render(text, inputs: inputs, outputs: outputs), agent: agent, persona: persona)
         case .command(let line):
             return .command(render(line, inputs: inputs, outputs: outputs, quote: shellQuoted))
         case .tool(let name, let arguments):

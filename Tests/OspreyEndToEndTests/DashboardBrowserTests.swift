@@ -71,6 +71,8 @@ struct DashboardBrowserTests {
             #expect(seen["narrow_overflow"]?.intValue ?? 1 <= 0, "\(seen)")
             #expect(seen["task_row"]?.stringValue?.contains("completed") == true, "\(seen)")
             #expect(seen["memory_hit"]?.stringValue?.contains("heron") == true, "\(seen)")
+            #expect(seen["memory_edited"] == "The heron fishes at the south pond at dusk.", "\(seen)")
+            #expect(seen["system_text"]?.stringValue?.contains("rung: ") == true, "\(seen)")
             #expect(seen["verify"]?.stringValue?.hasPrefix("The chain verifies") == true, "\(seen)")
             #expect((seen["tail_seconds"]?.doubleValue ?? 99) < 1.0, "\(seen)")
             for page in ["approvals", "costs", "system"] { #expect(seen["\(page)_errors"] == [], "\(page): \(seen)") }

@@ -94,6 +94,12 @@ struct WorkflowGatewayTests {
                 // The prompt step and the judge ran as sub-tasks of the run.
                 let children = try await gateway.store.tasks.list(parent: TaskRecord.ID(id))
                 #expect(Set(children.map(\.title)) == ["notes: draft", "judge: The notes have three words."])
+                // The prompt step acts in its persona.
+                let draft = try #require(children.first { $0.title == "notes: draft" })
+                #expect(
+                    draft.instructions
+                        == "Act as a terse naturalist for this step.\n\nWrite three words about ospreys to notes.md."
+                )
                 #expect(children.allSatisfy { $0.status == .completed })
                 let completed = try await gateway.store.ledger.events(limit: 1000).filter {
                     $0.type == .workflowStepCompleted && $0.task?.rawValue == id

@@ -55,6 +55,7 @@ struct WorkflowTests {
             (step("a", "command = \"true\"\nacceptance = [{ smell = \"ok\" }]"), "'smell' is not a check"),
             (step("a", "command = \"true\"\nacceptance = [{ regex = \"(\" }]"), "regex is not a valid pattern"),
             (step("a", "command = \"true\"\nagent = \"other\""), "step 'a'.agent is for prompt steps"),
+            (step("a", "command = \"true\"\npersona = \"an editor\""), "step 'a'.persona is for prompt steps"),
             ("inputs = [\"x\"]", "steps is required"),
             ("bogus = 1\n" + step("a", "command = \"true\""), "unknown key 'bogus'"),
         ]

@@ -14,12 +14,32 @@ export async function memory(view) {
       el("h3", { text: record.title || record.id }),
       el("p", { class: "muted", text: `${record.type} · ${record.trust} · ${time(record.created_at)} · score ${Number(hit.score ?? 0).toFixed(3)} · keyword rank ${hit.keyword_rank ?? "—"} · vector rank ${hit.vector_rank ?? "—"}` }),
       el("pre", { class: "output", text: record.content ?? record.body ?? "" }),
+      el("button", { type: "button", class: "secondary", text: "Edit", onclick: (event) => edit(event.target.closest("article"), record) }),
       el("button", { type: "button", class: "danger", text: "Forget", onclick: async (event) => {
         try {
           await api("DELETE", `/api/memory/${encodeURIComponent(record.id)}`);
           event.target.closest("article").replaceWith(el("p", { class: "muted", text: `Forgot ${record.id}.` }));
         } catch (error) { event.target.after(notice(error.message)); }
       } }));
+  }
+
+  /** Edits a memory's Markdown body (and title) in place; its trust and provenance stay. */
+  function edit(article, record) {
+    const title = el("input", { value: record.title ?? "" });
+    const body = el("textarea", { rows: 6, required: true });
+    body.value = record.content ?? record.body ?? "";
+    const form = el("form", { class: "edit", "aria-label": `Edit ${record.id}` }, field("Title", title), field("Content", body),
+      el("button", { type: "submit", text: "Save" }),
+      el("button", { type: "button", class: "secondary", text: "Cancel", onclick: () => form.remove() }));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const saved = await api("PUT", `/api/memory/${encodeURIComponent(record.id)}`, { content: body.value, title: title.value || undefined });
+        article.replaceWith(card({ memory: saved, score: 0 }));
+      } catch (error) { form.append(notice(error.message)); }
+    });
+    article.append(form);
+    body.focus();
   }
 
   search.addEventListener("submit", async (event) => {

@@ -4,9 +4,13 @@ import { api, ApiError } from "/ui/api.js";
 import { el, field, notice, replace, time } from "/ui/dom.js";
 
 export async function system(view) {
-  const [status, models, workflows] = await Promise.all([
+  const [status, models, workflows, host] = await Promise.all([
     api("GET", "/api/status"), api("GET", "/api/models"), api("GET", "/api/workflows").catch(() => ({ workflows: [] })),
+    api("GET", "/api/system"),
   ]);
+  const layers = host.sandbox.layers.map((layer) => el("li", { class: layer.active ? "ok" : "error",
+    text: `${layer.name}: ${layer.active ? "active" : "NOT active"}${layer.detail}` }));
+  const failures = (object) => Object.entries(object).map(([name, why]) => el("li", { class: "error", text: `${name}: ${why}` }));
   const providers = (models.providers ?? []).map((p) => el("tr", {},
     el("td", { text: p.name }), el("td", { text: p.kind ?? "" }), el("td", { text: (p.models ?? []).join(", ") }),
     el("td", { text: typeof p.breaker === "string" ? p.breaker : JSON.stringify(p.breaker ?? p.breakers ?? "") })));
@@ -46,6 +50,14 @@ export async function system(view) {
     el("h2", { text: "Providers" }), el("table", {}, el("tbody", {}, ...providers)),
     models.local_model ? el("p", { text: `Local model: ${JSON.stringify(models.local_model)}` }) : null,
     el("h2", { text: "Agents" }), el("table", {}, el("tbody", {}, ...agents)),
+    el("h2", { text: "Sandbox" }), el("p", { text: `rung: ${host.sandbox.rung}` }), el("ul", {}, ...layers),
+    el("h2", { text: "Plugins" }),
+    el("ul", {}, ...host.plugins.map((p) => el("li", { text: `${p.name} ${p.version}: ${p.tools.join(", ")} — may reach ${p.may_reach}` })),
+      ...failures(host.plugin_failures)),
+    el("h2", { text: "Skills" }),
+    el("ul", {}, ...host.skills.map((k) => el("li", { text: `${k.name}${k.workflow ? " (workflow)" : ""} — ${k.trusted ? "trusted" : "untrusted"}${k.unavailable ? `, unavailable: ${k.unavailable}` : ""}` }))),
+    el("h2", { text: "MCP servers" }),
+    el("ul", {}, ...host.mcp_servers.map((name) => el("li", { text: name })), ...failures(host.mcp_failures)),
     el("h2", { text: "Workflow skills" }),
     el("ul", {}, ...workflows.workflows.map((w) => el("li", { text: `${w.name}: ${w.steps.map((s) => s.name).join(" → ")}${w.unavailable ? ` (unavailable: ${w.unavailable})` : ""}` }))),
     el("h2", { text: "Tokens" }), tokens);

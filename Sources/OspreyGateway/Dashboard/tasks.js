@@ -48,10 +48,13 @@ export async function tasks(view) {
     replace(body, ...items.map((task) => taskRow(task, (id) => open(id).catch((e) => detail.replaceChildren(notice(e.message))))));
     const { schedules: list } = await api("GET", "/api/schedules");
     replace(schedules, list.length ? list.map((s) => el("div", { class: "card" },
-      el("h3", { text: `${s.name} ${s.workflow ? `(workflow ${s.workflow})` : ""}` }),
+      el("h3", { text: `${s.name}${s.workflow ? ` (workflow ${s.workflow})` : ""}${s.paused ? " — paused" : ""}` }),
       el("p", { text: `${s.spec ?? `on ${s.trigger?.event}`} · next ${time(s.next_fire_at)} · last ${time(s.last_fired_at)}` }),
       el("button", { type: "button", class: "secondary", text: "Run now", onclick: async () => {
         await api("POST", `/api/schedules/${encodeURIComponent(s.id)}/run`, {}); await load();
+      } }),
+      el("button", { type: "button", class: "secondary", text: s.paused ? "Resume" : "Pause", onclick: async () => {
+        await api("POST", `/api/schedules/${encodeURIComponent(s.id)}/${s.paused ? "resume" : "pause"}`, {}); await load();
       } }),
       el("button", { type: "button", class: "danger", text: "Remove", onclick: async () => {
         await api("DELETE", `/api/schedules/${encodeURIComponent(s.id)}`); await load();

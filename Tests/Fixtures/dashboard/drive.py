@@ -142,6 +142,16 @@ try:
         driver.find_element(By.CSS_SELECTOR, "form[aria-label='Search memory'] input").send_keys("heron pond")
         driver.find_element(By.CSS_SELECTOR, "form[aria-label='Search memory'] button").click()
         seen["memory_hit"] = visible(".memory").text
+        # Edit it in place: the new text is what the search shows.
+        driver.find_element(By.XPATH, "//article[contains(@class,'memory')]//button[text()='Edit']").click()
+        editor = visible("form.edit textarea")
+        editor.clear()
+        editor.send_keys("The heron fishes at the south pond at dusk.")
+        driver.find_element(By.CSS_SELECTOR, "form.edit button[type='submit']").click()
+        # The card is replaced by the saved one: read it fresh each time.
+        edited = "return document.querySelector('.memory pre')?.textContent ?? ''"
+        wait.until(lambda d: "south pond" in d.execute_script(edited))
+        seen["memory_edited"] = driver.execute_script(edited)
         shot("memory")
     except Exception as error:
         problem("memory", error)
