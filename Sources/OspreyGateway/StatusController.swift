@@ -87,7 +87,8 @@ struct StatusController {
         init(_ fields: Fields) throws { days = try fields.int("days", default: 30, range: 1...366) }
     }
 
-    /// Tokens and dollars per agent per UTC day, and each agent's daily budget with what is left of it today.
+    /// Tokens and dollars per agent and per model per UTC day, and each agent's daily budget with what is left of it
+    /// today.
     var usage: Operation {
         Operation("usage.list", role: .viewer) { (request: Usage, _) in
             let days = try await store.spending.daily(days: request.days)
@@ -105,6 +106,14 @@ struct StatusController {
                     days.map {
                         [
                             "day": .string($0.day), "agent": .string($0.agent), "tokens": .int($0.total.tokens),
+                            "cost_usd": .double($0.total.costUSD),
+                        ]
+                    }
+                ),
+                "models": .array(
+                    try await store.spending.dailyByModel(days: request.days).map {
+                        [
+                            "day": .string($0.day), "model": .string($0.model), "tokens": .int($0.total.tokens),
                             "cost_usd": .double($0.total.costUSD),
                         ]
                     }

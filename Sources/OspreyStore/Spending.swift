@@ -76,6 +76,42 @@ public struct Spending: Sendable {
         }
     }
 
+    /// One model's spending on one UTC day, from the `llm.call` events.
+    public struct ModelDay: Hashable, Sendable {
+        public var day: String
+        public var model: String
+        public var total: Total
+    }
+
+    /// Every model's spending per day over the last `days` UTC days, oldest first: summed from the ledger's
+    /// `llm.call` events (through the type index), which name the provider and model of each call.
+    public func dailyByModel(days: Int, now: Date = Date()) async throws -> [ModelDay] {
+        let first = Self.day(now.addingTimeInterval(-Double(max(days - 1, 0)) * 86_400))
+        return try await writer.read { db in
+            try Row.fetchAll(
+                db.cachedStatement(
+                    sql: """
+                        SELECT substr(ts, 1, 10) AS day,
+                            coalesce(json_extract(payload, '$.provider'), '?') || '/'
+                                || coalesce(json_extract(payload, '$.model'), '?') AS model,
+                            sum(coalesce(json_extract(payload, '$.tokens_in'), 0)
+                                + coalesce(json_extract(payload, '$.tokens_out'), 0)) AS tokens,
+                            sum(coalesce(json_extract(payload, '$.cost_usd'), 0)) AS cost_usd
+                        FROM events WHERE type = 'llm.call' AND ts >= ?
+                        GROUP BY day, model ORDER BY day, model
+                        """
+                ),
+                arguments: [first]
+            ).map { row in
+                ModelDay(
+                    day: row["day"],
+                    model: row["model"],
+                    total: Total(tokens: row["tokens"], costUSD: row["cost_usd"])
+                )
+            }
+        }
+    }
+
     /// Records `charge` in a transaction of its own.
     public func record(_ charge: Charge) async throws {
         try await writer.transaction { db in try record(charge, in: db) }

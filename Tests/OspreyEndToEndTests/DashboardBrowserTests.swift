@@ -55,6 +55,11 @@ struct DashboardBrowserTests {
             #expect(result.status == 0, "\(result.stderr.suffix(3000))")
             let seen = try JSONValue.parse(result.stdout.split(separator: "\n").last.map(String.init) ?? "")
             #expect(seen["problems"] == [], "\(seen)")
+            // Speed is a goal, not an assertion: the figures go to the log (issue #15: <= 300 ms, <= 150 KB).
+            print(
+                "dashboard figures: interactive \(seen["interactive_ms"]?.intValue ?? -1) ms, first load "
+                    + "\(seen["transferred_bytes"]?.intValue ?? -1) bytes, live tail \(seen["tail_seconds"]?.doubleValue ?? -1) s"
+            )
             #expect(seen["csp"]?.stringValue?.contains("default-src 'self'") == true)
             #expect(seen["csp"]?.stringValue?.contains("frame-ancestors 'none'") == true)
             #expect(seen["nosniff"] == "nosniff")

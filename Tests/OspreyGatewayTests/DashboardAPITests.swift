@@ -93,6 +93,9 @@ struct DashboardAPITests {
             let today = try #require(usage["days"]?.arrayValue?.last)
             #expect(today["agent"] == "default" && (today["tokens"]?.intValue ?? 0) > 0, "\(usage)")
             #expect(usage["budgets"]?["default"]?["tokens_today"] == today["tokens"])
+            // The same spending by model, from the llm.call events.
+            let byModel = try #require(usage["models"]?.arrayValue?.last)
+            #expect(byModel["model"] == "scripted/test" && byModel["tokens"] == today["tokens"], "\(usage)")
             let bad = try await client.execute(uri: "/api/usage?days=0", method: .get, headers: TestGateway.auth()) {
                 $0.status
             }

@@ -39,18 +39,26 @@ function chart(days, agents, value, label) {
   return plot;
 }
 
+/** Rows keyed by `key` (agent or model) drawn as stacked bars per day, with a legend. */
+function plots(rows, key, what) {
+  const names = [...new Set(rows.map((row) => row[key]))].sort();
+  const byKey = rows.map((row) => ({ ...row, agent: row[key] }));
+  return [
+    el("h2", { text: `Tokens per day by ${what}` }), chart(byKey, names, (r) => r.tokens, `Tokens per day by ${what}`),
+    el("h2", { text: `Dollars per day by ${what}` }), chart(byKey, names, (r) => r.cost_usd, `Dollars per day by ${what}`),
+    el("ul", { class: "legend" }, ...names.map((name, a) => el("li", { class: `series-${a % 6}`, text: name }))),
+  ];
+}
+
 export async function costs(view) {
-  const { days, budgets } = await api("GET", "/api/usage?days=30");
-  const agents = [...new Set(days.map((row) => row.agent))].sort();
-  const legend = el("ul", { class: "legend" }, ...agents.map((agent, a) => el("li", { class: `series-${a % 6}`, text: agent })));
+  const { days, models, budgets } = await api("GET", "/api/usage?days=30");
   const budgetRows = Object.entries(budgets).map(([agent, b]) => el("tr", {},
     el("td", { text: agent }),
     el("td", { text: `${b.tokens_today} / ${b.tokens_per_day || "∞"}` }),
     el("td", { text: `$${b.cost_today_usd.toFixed(4)} / ${b.cost_per_day_usd ? `$${b.cost_per_day_usd}` : "∞"}` }),
     el("td", { text: b.tokens_per_day ? String(Math.max(0, b.tokens_per_day - b.tokens_today)) : "no limit" })));
   replace(view, el("h1", { text: "Costs" }),
-    days.length ? [el("h2", { text: "Tokens per day" }), chart(days, agents, (r) => r.tokens, "Tokens per day by agent"),
-      el("h2", { text: "Dollars per day" }), chart(days, agents, (r) => r.cost_usd, "Dollars per day by agent"), legend]
+    days.length ? [...plots(days, "agent", "agent"), ...plots(models, "model", "model")]
       : el("p", { class: "muted", text: "No model calls in the last 30 days." }),
     el("h2", { text: "Budgets today (UTC)" }),
     el("table", {}, el("thead", {}, el("tr", {}, ...["agent", "tokens", "dollars", "tokens left"].map((h) => el("th", { text: h })))),
