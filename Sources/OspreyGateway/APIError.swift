@@ -32,12 +32,32 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json"
-        let body: JSONValue = ["error": ["code": .string(code), "message": .string(message)]]
+        // The OpenAI-compatible door answers in OpenAI's error shape, so its clients read the error as they expect.
+        let body: JSONValue =
+            request.uri.path.hasPrefix("/v1/")
+            ? [
+                "error": [
+                    "message": .string(message), "type": .string(openAIType), "param": .null, "code": .string(code),
+                ]
+            ]
+            : ["error": ["code": .string(code), "message": .string(message)]]
         return Response(
             status: status,
             headers: headers,
             body: .init(byteBuffer: ByteBuffer(string: body.canonicalJSON))
         )
+    }
+
+    /// OpenAI's error `type` for this status.
+    var openAIType: String {
+        switch status.code {
+        case 401: "authentication_error"
+        case 403: "permission_error"
+        case 404: "not_found_error"
+        case 429: "rate_limit_error"
+        case 400..<500: "invalid_request_error"
+        default: "api_error"
+        }
     }
 
     static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "invalid_request", message) }

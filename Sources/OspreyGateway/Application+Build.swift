@@ -106,6 +106,12 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
         + memory.operations + status.operations + tools.operations + workflows.operations
     let table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
+    // OpenAI clients reach the agents through /v1, on the same operations.
+    OpenAIController(
+        operations: table,
+        agents: Set(kernel.config.agents.keys).union(["default"]).sorted(),
+        sessions: kernel.store.sessions
+    ).add(to: &routes)
     // MCP hosts reach the same operations through /mcp.
     MCPController(
         operations: table,
