@@ -15,6 +15,17 @@ import Testing
 
 /// The dashboard's files and headers, and the single-use WebSocket ticket a browser opens the socket with.
 struct DashboardTests {
+    /// `POST /api/ws/ticket` with `token`: the answer.
+    static func ticket(port: Int, token: String) async throws -> JSONValue {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/ws/ticket")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.body = .bytes(ByteBuffer(string: "{}"))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        return try JSONValue.parse(String(buffer: try await response.body.collect(upTo: 1 << 16)))
+    }
+
     @Test func theDashboardIsServedWithAStrictContentSecurityPolicy() async throws {
         let gateway = try await TestGateway()
         try await gateway.app().test(.router) { client in
@@ -46,13 +57,7 @@ struct DashboardTests {
         let gateway = try await TestGateway(config: config)
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
-            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/ws/ticket")
-            request.method = .POST
-            request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: "{}"))
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-            let answer = try JSONValue.parse(String(buffer: try await response.body.collect(upTo: 1 << 16)))
+            let answer = try await Self.ticket(port: port, token: TestGateway.adminToken)
             let ticket = try #require(answer["ticket"]?.stringValue)
             #expect(answer["expires_in"] == 30)
             // The ticket opens the socket without an Authorization header, and the socket works.
@@ -75,9 +80,9 @@ struct DashboardTests {
             #expect(
                 try await LiveGatewayTests.upgradeStatus(port: port, headers: [:], query: "?ticket=wst_forged") == 401
             )
-            let second = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-            let other = try JSONValue.parse(String(buffer: try await second.body.collect(upTo: 1 << 16)))
-            let unused = try #require(other["ticket"]?.stringValue)
+            let unused = try #require(
+                try await Self.ticket(port: port, token: TestGateway.adminToken)["ticket"]?.stringValue
+            )
             let status = try await HTTPClient.shared.execute(
                 HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/status?ticket=\(unused)"),
                 timeout: .seconds(10)
@@ -94,14 +99,7 @@ struct DashboardTests {
         try await gateway.kernel.refreshTokens()
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
-            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/ws/ticket")
-            request.method = .POST
-            request.headers.add(name: "Authorization", value: "Bearer \(token)")
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.body = .bytes(ByteBuffer(string: "{}"))
-            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-            let answer = try JSONValue.parse(String(buffer: try await response.body.collect(upTo: 1 << 16)))
-            let ticket = try #require(answer["ticket"]?.stringValue)
+            let ticket = try #require(try await Self.ticket(port: port, token: token)["ticket"]?.stringValue)
             // Revoked before it is used: the ticket opens nothing.
             try await gateway.store.tokens.revoke(record.id, actor: .user("admin"))
             try await gateway.kernel.refreshTokens()
