@@ -382,11 +382,21 @@ public final class PluginState: Sendable {
     public init(file: URL) {
         self.file = file
         var loaded: [String: [UInt8]] = [:]
-        if let text = try? String(contentsOf: file, encoding: .utf8), let table = try? JSONValue.parse(text) {
-            for (key, value) in table.objectValue ?? [:] {
-                if let encoded = value.stringValue, let data = Data(base64Encoded: encoded) {
-                    loaded[key] = Array(data)
+        if let data = FileManager.default.contents(atPath: file.path) {
+            if let table = (try? JSONValue.parse(Array(data)))?.objectValue {
+                for (key, value) in table {
+                    if let encoded = value.stringValue, let bytes = Data(base64Encoded: encoded) {
+                        loaded[key] = Array(bytes)
+                    }
                 }
+            } else {
+                // Never overwritten unread: a store that does not parse is kept aside, and the plugin starts empty.
+                let aside = file.appendingPathExtension("corrupt-\(Int(Date().timeIntervalSince1970))")
+                try? FileManager.default.moveItem(at: file, to: aside)
+                PluginHost.logger.error(
+                    "plugin store does not parse; kept aside",
+                    metadata: ["file": "\(file.path)", "aside": "\(aside.path)"]
+                )
             }
         }
         values = Mutex(loaded)

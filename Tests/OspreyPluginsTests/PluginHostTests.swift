@@ -181,6 +181,13 @@ struct PluginHostTests {
         #expect(try await bench.call("count", ["target": "counter/a"]).text == "3")
         #expect(try await bench.call("count", ["target": "settings"]).code == -1)
         #expect(bench.denials == ["kv settings"])
+        // A store that does not parse is kept aside, never overwritten unread; the plugin starts afresh.
+        let state = bench.home.url.appendingPathComponent("plugins/.state")
+        try "{not json".write(to: state.appendingPathComponent("hostcalls.json"), atomically: true, encoding: .utf8)
+        bench.plugins = Plugins.load(from: bench.home.url.appendingPathComponent("plugins"))
+        #expect(try await bench.call("count", ["target": "counter/a"]).text == "1")
+        let kept = try FileManager.default.contentsOfDirectory(atPath: state.path)
+        #expect(kept.contains { $0.hasPrefix("hostcalls.json.corrupt-") }, "\(kept)")
         // What a plugin may reach decides how its calls are judged: this one may fetch.
         #expect(bench.events.frames.filter { $0["rule"] != "plugin.capability" }.allSatisfy { $0["risk"] == "network" })
     }
