@@ -56,6 +56,11 @@ public final class Meter: Sendable {
         let cost = pricing(route)?.cost(Usage(inputTokens: estimatedInput, outputTokens: maxOutput)) ?? 0
         let spent = try await store.spending.today(agent: agent)
         let (usedTokens, usedCost) = (spent.tokens, spent.costUSD)
+        // An operator's override (PUT /api/budgets/{agent}) stands over config.toml.
+        let budget = try await store.budgets.state(agent)
+        let limits = budget.override.applied(to: limits)
+        var daily = false  // the refusal is a daily limit's: the agent's schedules pause
+        var share = 0.0  // the largest share of a daily limit this call could bring the day to
         let refusal: String? = reserved.withLock { reserved in
             let held = reserved[agent] ?? (0, 0)
             if limits.tokensPerRun > 0, run.tokens + tokens > limits.tokensPerRun {
@@ -68,11 +73,17 @@ public final class Meter: Sendable {
                     limits.costPerRunUSD
                 )
             }
+            if limits.tokensPerDay > 0 {
+                share = max(share, Double(usedTokens + held.tokens + tokens) / Double(limits.tokensPerDay))
+            }
+            if limits.costPerDayUSD > 0 { share = max(share, (usedCost + held.cost + cost) / limits.costPerDayUSD) }
             if limits.tokensPerDay > 0, usedTokens + held.tokens + tokens > limits.tokensPerDay {
+                daily = true
                 return
                     "agent '\(agent)' would use up to \(usedTokens + held.tokens + tokens) tokens today; its daily limit is \(limits.tokensPerDay)"
             }
             if limits.costPerDayUSD > 0, usedCost + held.cost + cost > limits.costPerDayUSD {
+                daily = true
                 return String(
                     format: "agent '%@' would spend up to $%.4f today; its daily limit is $%.4f",
                     agent,
@@ -97,7 +108,21 @@ public final class Meter: Sendable {
                     ]
                 )
             )
+            // At 100 % of a daily limit the agent's schedules stop firing until the next day or a resume.
+            if daily { try await store.budgets.pause(agent, day: Budgets.day(), reason: refusal) }
             throw AgentError.budgetExceeded(refusal)
+        }
+        // From 80 % of a daily limit (counting this call's worst case), the operator hears once a day.
+        if share >= 0.8, budget.warnedDay != Budgets.day() {
+            try await store.budgets.warn(
+                agent,
+                day: Budgets.day(),
+                payload: [
+                    "agent": .string(agent), "share": .double((share * 1000).rounded() / 1000),
+                    "used_tokens_today": .int(usedTokens), "used_cost_today_usd": .double(usedCost),
+                    "tokens_per_day": .int(limits.tokensPerDay), "cost_per_day_usd": .double(limits.costPerDayUSD),
+                ]
+            )
         }
         return Reservation(agent: agent, tokens: tokens, cost: cost, tasks: lineage.map { $0.id.rawValue })
     }

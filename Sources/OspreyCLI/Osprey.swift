@@ -16,6 +16,7 @@ struct Osprey: AsyncParsableCommand {
             ChatCommand.self,
             ModelsCommand.self, SecretsCommand.self, ApprovalsCommand.self, TasksCommand.self, CronCommand.self,
             MemoryCommand.self, MCPCommand.self, PluginsCommand.self, SkillsCommand.self, WorkflowsCommand.self,
+            BudgetsCommand.self,
         ]
     )
 }

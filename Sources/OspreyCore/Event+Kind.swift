@@ -55,6 +55,14 @@ extension Event {
         public static let llmCall = Kind(rawValue: "llm.call")
         /// A model call was refused before it was made: it would pass a run, task or daily budget.
         public static let budgetExceeded = Kind(rawValue: "budget.exceeded")
+        /// An agent's spending today reached 80 % of a daily limit (once a day).
+        public static let budgetWarning = Kind(rawValue: "budget.warning")
+        /// An agent reached a daily limit: its schedules are paused until the next UTC day or a resume.
+        public static let budgetPaused = Kind(rawValue: "budget.paused")
+        /// An agent's budget pause was lifted (by an operator, or a new day).
+        public static let budgetResumed = Kind(rawValue: "budget.resumed")
+        /// An operator changed an agent's budget.
+        public static let budgetChanged = Kind(rawValue: "budget.changed")
         /// The tool policy allowed, refused or escalated a tool call.
         public static let policyDecision = Kind(rawValue: "policy.decision")
         /// A file was written by a run with untrusted content in its context.

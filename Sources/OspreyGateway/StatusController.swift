@@ -87,20 +87,10 @@ struct StatusController {
         init(_ fields: Fields) throws { days = try fields.int("days", default: 30, range: 1...366) }
     }
 
-    /// Tokens and dollars per agent and per model per UTC day, and each agent's daily budget with what is left of it
-    /// today.
+    /// Tokens and dollars per agent and per model per UTC day (budgets and what is left of them: `/api/budgets`).
     var usage: Operation {
         Operation("usage.list", role: .viewer) { (request: Usage, _) in
             let days = try await store.spending.daily(days: request.days)
-            var budgets: [String: JSONValue] = [:]
-            for name in Set(config.agents.keys).union(["default"]).sorted() {
-                let agent = config.agent(name)
-                let today = try await store.spending.today(agent: name)
-                budgets[name] = [
-                    "tokens_per_day": .int(agent.tokensPerDay), "cost_per_day_usd": .double(agent.costPerDayUSD),
-                    "tokens_today": .int(today.tokens), "cost_today_usd": .double(today.costUSD),
-                ]
-            }
             return [
                 "days": .array(
                     days.map {
@@ -118,7 +108,6 @@ struct StatusController {
                         ]
                     }
                 ),
-                "budgets": .object(budgets),
             ]
         }
     }

@@ -151,6 +151,8 @@ public actor Scheduler {
     /// Fires every time schedule that is due at `now`; returns how many fired.
     @discardableResult
     public func tick(now: Date = Date()) async throws -> Int {
+        // A new UTC day is a new budget: what the last one paused fires again.
+        try await store.budgets.resumeExpired(today: Budgets.day(now))
         var fired = 0
         for schedule in try await store.schedules.list() where !schedule.paused {
             guard let text = schedule.spec, let due = schedule.nextFireAt, due <= now,

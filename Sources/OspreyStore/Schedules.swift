@@ -16,7 +16,9 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
     /// A routine's last observations, by check index.
     public var state: [String: JSONValue]
     /// Paused: it does not fire by time or event until resumed (run now still fires it).
-    public var paused: Bool
+    public var paused: Bool { pausedBy != nil }
+    /// Who paused it: `operator`, or `budget` (its agent spent its daily budget), or nil.
+    public var pausedBy: String?
 
     public var name: String { draft.name ?? draft.title }
 
@@ -60,7 +62,12 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
         createdAt = WireFormat.date(from: row["created_at"]) ?? Date(timeIntervalSince1970: 0)
         lastFiredAt = (row["last_fired_at"] as String?).flatMap(WireFormat.date(from:))
         state = (row["state"] as String?).flatMap { try? JSONValue.parse($0).objectValue } ?? [:]
-        paused = (row["paused"] as Int?) == 1
+        pausedBy =
+            switch row["paused"] as Int? {
+            case 1?: "operator"
+            case 2?: "budget"
+            default: nil
+            }
     }
 
     /// The API and event form.
@@ -83,6 +90,7 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
             "tainted": .bool(draft.tainted),
             "parent": draft.parent.map { .string($0.rawValue) } ?? .null,
             "workflow": draft.workflow.map(JSONValue.string) ?? .null, "paused": .bool(paused),
+            "paused_by": pausedBy.map(JSONValue.string) ?? .null,
         ]
     }
 }

@@ -27,6 +27,7 @@ public struct Store: Sendable {
     public let schedules: Schedules
     public let provenance: Provenance
     public let spending: Spending
+    public let budgets: Budgets
     public let memories: Memories
 
     public init(
@@ -44,6 +45,7 @@ public struct Store: Sendable {
         self.ledger = ledger
         let spending = Spending(writer: writer, ledger: ledger)
         self.spending = spending
+        self.budgets = Budgets(writer: writer, ledger: ledger)
         self.sessions = Sessions(writer: writer, ledger: ledger, spending: spending)
         self.tokens = Tokens(writer: writer, ledger: ledger)
         self.approvals = Approvals(writer: writer, ledger: ledger)
@@ -395,6 +397,23 @@ public struct Store: Sendable {
         }
         migrator.registerMigration("v12-schedule-pause") { db in
             try db.execute(sql: "ALTER TABLE schedules ADD COLUMN paused INTEGER NOT NULL DEFAULT 0")
+        }
+        migrator.registerMigration("v13-budgets") { db in
+            try db.execute(
+                sql: """
+                    -- Budgets beyond config.toml: an operator's overrides (NULL: config's value), the day the 80 %
+                    -- warning went out, and the day the agent's schedules were paused at 100 %.
+                    CREATE TABLE budgets (
+                        agent TEXT PRIMARY KEY,
+                        tokens_per_day INTEGER,
+                        cost_per_day_usd REAL,
+                        tokens_per_run INTEGER,
+                        cost_per_run_usd REAL,
+                        warned_day TEXT,
+                        paused_day TEXT
+                    );
+                    """
+            )
         }
         return migrator
     }

@@ -51,16 +51,22 @@ function plots(rows, key, what) {
 }
 
 export async function costs(view) {
-  const { days, models, budgets } = await api("GET", "/api/usage?days=30");
-  const budgetRows = Object.entries(budgets).map(([agent, b]) => el("tr", {},
-    el("td", { text: agent }),
+  const [{ days, models }, { budgets }] = await Promise.all([api("GET", "/api/usage?days=30"), api("GET", "/api/budgets")]);
+  const budgetRows = budgets.map((b) => el("tr", {},
+    el("td", { text: b.agent }),
     el("td", { text: `${b.tokens_today} / ${b.tokens_per_day || "∞"}` }),
     el("td", { text: `$${b.cost_today_usd.toFixed(4)} / ${b.cost_per_day_usd ? `$${b.cost_per_day_usd}` : "∞"}` }),
-    el("td", { text: b.tokens_per_day ? String(Math.max(0, b.tokens_per_day - b.tokens_today)) : "no limit" })));
+    el("td", { text: b.tokens_left === null ? "no limit" : String(b.tokens_left) }),
+    el("td", {}, b.paused
+      ? el("button", { type: "button", class: "secondary", text: "Resume", onclick: async (event) => {
+          await api("POST", `/api/budgets/${encodeURIComponent(b.agent)}/resume`, {});
+          event.target.replaceWith(el("span", { text: "resumed" }));
+        } })
+      : b.warned ? "warned (80 %)" : "ok")));
   replace(view, el("h1", { text: "Costs" }),
     days.length ? [...plots(days, "agent", "agent"), ...plots(models, "model", "model")]
       : el("p", { class: "muted", text: "No model calls in the last 30 days." }),
     el("h2", { text: "Budgets today (UTC)" }),
-    el("table", {}, el("thead", {}, el("tr", {}, ...["agent", "tokens", "dollars", "tokens left"].map((h) => el("th", { text: h })))),
+    el("table", {}, el("thead", {}, el("tr", {}, ...["agent", "tokens", "dollars", "tokens left", "state"].map((h) => el("th", { text: h })))),
       el("tbody", {}, ...budgetRows)));
 }
