@@ -33,19 +33,28 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         var headers = self.headers
         headers[.contentType] = "application/json"
         // The OpenAI-compatible door answers in OpenAI's error shape, so its clients read the error as they expect.
-        let body: JSONValue =
-            request.uri.path.hasPrefix("/v1/")
+        let body = body(openAI: request.uri.path.hasPrefix("/v1/"))
+        return Response(
+            status: status,
+            headers: headers,
+            body: .init(byteBuffer: ByteBuffer(string: body.canonicalJSON))
+        )
+    }
+
+    /// The error's JSON: `{"error":{"code","message"}}`, or OpenAI's `{"error":{"message","type","param","code"}}`.
+    func body(openAI: Bool = false) -> JSONValue {
+        openAI
             ? [
                 "error": [
                     "message": .string(message), "type": .string(openAIType), "param": .null, "code": .string(code),
                 ]
             ]
             : ["error": ["code": .string(code), "message": .string(message)]]
-        return Response(
-            status: status,
-            headers: headers,
-            body: .init(byteBuffer: ByteBuffer(string: body.canonicalJSON))
-        )
+    }
+
+    /// What a client is told of any error: its API form, or a bare 500 for one that has none.
+    static func answering(_ error: any Error) -> APIError {
+        from(error) ?? APIError(.internalServerError, "internal_error", "Internal error.")
     }
 
     /// OpenAI's error `type` for this status.
@@ -165,10 +174,7 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 "Request failed",
                 metadata: ["http.path": "\(request.uri.path)", "error": "\(String(reflecting: error))"]
             )
-            return try APIError(.internalServerError, "internal_error", "Internal error.").response(
-                from: request,
-                context: context
-            )
+            return try APIError.answering(error).response(from: request, context: context)
         }
     }
 }

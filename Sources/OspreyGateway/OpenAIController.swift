@@ -194,15 +194,7 @@ struct OpenAIController {
                             throw CancellationError()
                         } catch {
                             // Headers are sent: the failure goes in the stream, in OpenAI's error shape.
-                            let apiError =
-                                APIError.from(error)
-                                ?? APIError(.internalServerError, "internal_error", "Internal error.")
-                            let value: JSONValue = [
-                                "error": [
-                                    "message": .string(apiError.message), "type": .string(apiError.openAIType),
-                                    "code": .string(apiError.code), "param": .null,
-                                ]
-                            ]
+                            let value = APIError.answering(error).body(openAI: true)
                             sink.yield(ByteBuffer(string: "data: \(value.canonicalJSON)\n\n"))
                         }
                         sink.yield(ByteBuffer(string: "data: [DONE]\n\n"))

@@ -150,12 +150,7 @@ struct SessionsController {
                         } catch is CancellationError {
                             throw CancellationError()
                         } catch {
-                            let apiError =
-                                APIError.from(error)
-                                ?? APIError(.internalServerError, "internal_error", "Internal error.")
-                            let data: JSONValue = [
-                                "error": ["code": .string(apiError.code), "message": .string(apiError.message)]
-                            ]
+                            let data = APIError.answering(error).body()
                             sink.yield(
                                 ByteBuffer(string: ServerSentEvent(event: "error", data: data.canonicalJSON).encoded)
                             )

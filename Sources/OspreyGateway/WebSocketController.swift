@@ -144,9 +144,7 @@ struct WebSocketConnection: Sendable {
                         } catch is CancellationError {
                             return
                         } catch {
-                            let apiError =
-                                APIError.from(error)
-                                ?? APIError(.internalServerError, "internal_error", "Internal error.")
+                            let apiError = APIError.answering(error)
                             try? await send([
                                 "type": "res", "id": id, "ok": false,
                                 "error": Self.error(apiError.code, apiError.message),

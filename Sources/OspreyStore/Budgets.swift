@@ -49,6 +49,16 @@ public struct BudgetState: Hashable, Sendable {
 public struct Budgets: Sendable {
     let writer: GroupCommit
     let ledger: Ledger
+    /// The schedules' trigger cache: a pause or resume changes schedules.
+    let schedules: ReadCache<[ScheduleRecord]>
+    /// Every row, as last read: the meter asks before every model call, and the table changes rarely.
+    private let cache = ReadCache<[String: BudgetState]>()
+
+    init(writer: GroupCommit, ledger: Ledger, schedules: ReadCache<[ScheduleRecord]>) {
+        self.writer = writer
+        self.ledger = ledger
+        self.schedules = schedules
+    }
 
     /// The UTC day `date` counts against: `YYYY-MM-DD`.
     public static func day(_ date: Date = Date()) -> String { Spending.day(date) }
@@ -57,21 +67,22 @@ public struct Budgets: Sendable {
     static let budgetPause = 2
 
     public func state(_ agent: String) async throws -> BudgetState {
-        try await writer.read { db in
-            try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM budgets WHERE agent = ?"), arguments: [agent])
-                .map(Self.state) ?? BudgetState()
-        }
+        try await all()[agent] ?? BudgetState()
     }
 
-    /// Every agent with a row (an override, a warning or a pause), by name.
+    /// Every agent with a row (an override, a warning or a pause), by name; from the cache unless it changed.
     public func all() async throws -> [String: BudgetState] {
-        try await writer.read { db in
+        let (cached, generation) = cache.current()
+        if let cached { return cached }
+        let loaded = try await writer.read { db in
             var states: [String: BudgetState] = [:]
             for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM budgets")) {
                 states[row["agent"]] = Self.state(row)
             }
             return states
         }
+        cache.store(loaded, ifStill: generation)
+        return loaded
     }
 
     static func state(_ row: Row) -> BudgetState {
@@ -92,99 +103,119 @@ public struct Budgets: Sendable {
         guard [override.tokensPerDay, override.tokensPerRun].allSatisfy({ ($0 ?? 0) >= 0 }),
             [override.costPerDayUSD, override.costPerRunUSD].allSatisfy({ ($0 ?? 0) >= 0 && ($0 ?? 0).isFinite })
         else { throw StoreError.invalid("budget limits must be 0 (no limit) or more") }
-        try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO budgets (agent, tokens_per_day, cost_per_day_usd, tokens_per_run, cost_per_run_usd)
-                    VALUES (?, ?, ?, ?, ?)
-                    ON CONFLICT (agent) DO UPDATE SET tokens_per_day = excluded.tokens_per_day,
-                        cost_per_day_usd = excluded.cost_per_day_usd, tokens_per_run = excluded.tokens_per_run,
-                        cost_per_run_usd = excluded.cost_per_run_usd
-                    """
-            ).execute(arguments: [
-                agent, override.tokensPerDay, override.costPerDayUSD, override.tokensPerRun, override.costPerRunUSD,
-            ])
-            var payload: [String: JSONValue] = ["agent": .string(agent)]
-            if let value = override.tokensPerDay { payload["tokens_per_day"] = .int(value) }
-            if let value = override.costPerDayUSD { payload["cost_per_day_usd"] = .double(value) }
-            if let value = override.tokensPerRun { payload["tokens_per_run"] = .int(value) }
-            if let value = override.costPerRunUSD { payload["cost_per_run_usd"] = .double(value) }
-            _ = try ledger.append([EventDraft(type: .budgetChanged, actor: actor, payload: .object(payload))], in: db)
+        try await cache.changing {
+            try await writer.transaction { db in
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO budgets (agent, tokens_per_day, cost_per_day_usd, tokens_per_run, cost_per_run_usd)
+                        VALUES (?, ?, ?, ?, ?)
+                        ON CONFLICT (agent) DO UPDATE SET tokens_per_day = excluded.tokens_per_day,
+                            cost_per_day_usd = excluded.cost_per_day_usd, tokens_per_run = excluded.tokens_per_run,
+                            cost_per_run_usd = excluded.cost_per_run_usd
+                        """
+                ).execute(arguments: [
+                    agent, override.tokensPerDay, override.costPerDayUSD, override.tokensPerRun, override.costPerRunUSD,
+                ])
+                var payload: [String: JSONValue] = ["agent": .string(agent)]
+                if let value = override.tokensPerDay { payload["tokens_per_day"] = .int(value) }
+                if let value = override.costPerDayUSD { payload["cost_per_day_usd"] = .double(value) }
+                if let value = override.tokensPerRun { payload["tokens_per_run"] = .int(value) }
+                if let value = override.costPerRunUSD { payload["cost_per_run_usd"] = .double(value) }
+                _ = try ledger.append(
+                    [EventDraft(type: .budgetChanged, actor: actor, payload: .object(payload))],
+                    in: db
+                )
+            }
         }
     }
 
     /// Records the 80 % warning once per agent and day; whether it was new.
     @discardableResult
     public func warn(_ agent: String, day: String, payload: [String: JSONValue]) async throws -> Bool {
-        try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO budgets (agent, warned_day) VALUES (?, ?)
-                    ON CONFLICT (agent) DO UPDATE SET warned_day = excluded.warned_day
-                    WHERE budgets.warned_day IS NOT excluded.warned_day
-                    """
-            ).execute(arguments: [agent, day])
-            guard db.changesCount > 0 else { return false }
-            _ = try ledger.append(
-                [EventDraft(type: .budgetWarning, actor: .agent(agent), payload: .object(payload))],
-                in: db
-            )
-            return true
+        try await cache.changing {
+            try await writer.transaction { db in
+                try db.cachedStatement(
+                    sql: """
+                        INSERT INTO budgets (agent, warned_day) VALUES (?, ?)
+                        ON CONFLICT (agent) DO UPDATE SET warned_day = excluded.warned_day
+                        WHERE budgets.warned_day IS NOT excluded.warned_day
+                        """
+                ).execute(arguments: [agent, day])
+                guard db.changesCount > 0 else { return false }
+                _ = try ledger.append(
+                    [EventDraft(type: .budgetWarning, actor: .agent(agent), payload: .object(payload))],
+                    in: db
+                )
+                return true
+            }
         }
     }
 
     /// Pauses the agent's schedules for the rest of `day` (once); `budget.paused`. Whether it was new.
     @discardableResult
     public func pause(_ agent: String, day: String, reason: String) async throws -> Bool {
-        try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO budgets (agent, paused_day) VALUES (?, ?)
-                    ON CONFLICT (agent) DO UPDATE SET paused_day = excluded.paused_day
-                    WHERE budgets.paused_day IS NOT excluded.paused_day
-                    """
-            ).execute(arguments: [agent, day])
-            guard db.changesCount > 0 else { return false }
-            try db.cachedStatement(sql: "UPDATE schedules SET paused = ? WHERE agent = ? AND paused = 0").execute(
-                arguments: [Self.budgetPause, agent]
-            )
-            let schedules = db.changesCount
-            _ = try ledger.append(
-                [
-                    EventDraft(
-                        type: .budgetPaused,
-                        actor: .agent(agent),
-                        payload: ["agent": .string(agent), "reason": .string(reason), "schedules": .int(schedules)]
+        try await schedules.changing {
+            try await cache.changing {
+                try await writer.transaction { db in
+                    try db.cachedStatement(
+                        sql: """
+                            INSERT INTO budgets (agent, paused_day) VALUES (?, ?)
+                            ON CONFLICT (agent) DO UPDATE SET paused_day = excluded.paused_day
+                            WHERE budgets.paused_day IS NOT excluded.paused_day
+                            """
+                    ).execute(arguments: [agent, day])
+                    guard db.changesCount > 0 else { return false }
+                    try db.cachedStatement(sql: "UPDATE schedules SET paused = ? WHERE agent = ? AND paused = 0")
+                        .execute(
+                            arguments: [Self.budgetPause, agent]
+                        )
+                    let schedules = db.changesCount
+                    _ = try ledger.append(
+                        [
+                            EventDraft(
+                                type: .budgetPaused,
+                                actor: .agent(agent),
+                                payload: [
+                                    "agent": .string(agent), "reason": .string(reason), "schedules": .int(schedules),
+                                ]
+                            )
+                        ],
+                        in: db
                     )
-                ],
-                in: db
-            )
-            return true
+                    return true
+                }
+            }
         }
     }
 
     /// Lifts the budget's pause: the schedules it paused fire again; `budget.resumed`. How many schedules.
     @discardableResult
     public func resume(_ agent: String, actor: Principal) async throws -> Int {
-        try await writer.transaction { db in
-            try db.cachedStatement(sql: "UPDATE budgets SET paused_day = NULL WHERE agent = ?").execute(arguments: [
-                agent
-            ])
-            try db.cachedStatement(sql: "UPDATE schedules SET paused = 0 WHERE agent = ? AND paused = ?").execute(
-                arguments: [agent, Self.budgetPause]
-            )
-            let schedules = db.changesCount
-            _ = try ledger.append(
-                [
-                    EventDraft(
-                        type: .budgetResumed,
-                        actor: actor,
-                        payload: ["agent": .string(agent), "schedules": .int(schedules)]
+        try await schedules.changing {
+            try await cache.changing {
+                try await writer.transaction { db in
+                    try db.cachedStatement(sql: "UPDATE budgets SET paused_day = NULL WHERE agent = ?").execute(
+                        arguments: [
+                            agent
+                        ])
+                    try db.cachedStatement(sql: "UPDATE schedules SET paused = 0 WHERE agent = ? AND paused = ?")
+                        .execute(
+                            arguments: [agent, Self.budgetPause]
+                        )
+                    let schedules = db.changesCount
+                    _ = try ledger.append(
+                        [
+                            EventDraft(
+                                type: .budgetResumed,
+                                actor: actor,
+                                payload: ["agent": .string(agent), "schedules": .int(schedules)]
+                            )
+                        ],
+                        in: db
                     )
-                ],
-                in: db
-            )
-            return schedules
+                    return schedules
+                }
+            }
         }
     }
 

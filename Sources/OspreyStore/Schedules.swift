@@ -100,7 +100,8 @@ public struct Schedules: Sendable {
     let writer: GroupCommit
     let ledger: Ledger
     /// The event-triggered schedules, kept in memory between changes: the scheduler asks for them on every event.
-    private let triggerCache = TriggerCache()
+    /// The trigger schedules as last read (a budget's pause changes schedules too, so ``Budgets`` shares it).
+    let triggerCache = ReadCache<[ScheduleRecord]>()
 
     init(writer: GroupCommit, ledger: Ledger) {
         self.writer = writer
@@ -354,25 +355,4 @@ public struct Schedules: Sendable {
         }
         return schedule
     }
-}
-
-/// The trigger schedules as last read. A change marks the cache open from before its transaction until after its
-/// commit: in between, readers go to the database; and a read that overlapped a change is not kept, so the cache
-/// never holds what the database no longer says.
-private final class TriggerCache: Sendable {
-    private let state = Mutex<(schedules: [ScheduleRecord]?, generation: Int, changing: Int)>((nil, 0, 0))
-
-    /// The cached schedules (nil while a change is under way or after one), and the generation to store a read under.
-    func current() -> (schedules: [ScheduleRecord]?, generation: Int) {
-        state.withLock { ($0.changing > 0 ? nil : $0.schedules, $0.generation) }
-    }
-
-    func store(_ schedules: [ScheduleRecord], ifStill generation: Int) {
-        state.withLock { if $0.generation == generation && $0.changing == 0 { $0.schedules = schedules } }
-    }
-
-    func changing() { state.withLock { $0 = (nil, $0.generation + 1, $0.changing + 1) } }
-
-    /// After the change committed (or failed: a spurious reload costs one query).
-    func changed() { state.withLock { $0 = (nil, $0.generation + 1, $0.changing - 1) } }
 }

@@ -45,14 +45,15 @@ public struct Store: Sendable {
         self.ledger = ledger
         let spending = Spending(writer: writer, ledger: ledger)
         self.spending = spending
-        self.budgets = Budgets(writer: writer, ledger: ledger)
         self.sessions = Sessions(writer: writer, ledger: ledger, spending: spending)
         self.tokens = Tokens(writer: writer, ledger: ledger)
         self.approvals = Approvals(writer: writer, ledger: ledger)
         let tasks = Tasks(writer: writer, ledger: ledger)
         self.tasks = tasks
         self.workflowSteps = WorkflowSteps(writer: writer, ledger: ledger, tasks: tasks)
-        self.schedules = Schedules(writer: writer, ledger: ledger)
+        let schedules = Schedules(writer: writer, ledger: ledger)
+        self.schedules = schedules
+        self.budgets = Budgets(writer: writer, ledger: ledger, schedules: schedules.triggerCache)
         self.provenance = Provenance(writer: writer, ledger: ledger)
         self.memories = Memories(writer: writer, ledger: ledger)
     }

@@ -29,6 +29,12 @@ struct BudgetsAPITests {
                 #"{"title":"nightly","instructions":"report","spec":"@every 1h"}"#
             )
             let scheduleID = try #require(schedule.json["id"]?.stringValue)
+            let trigger = try await client.post(
+                "/api/schedules",
+                #"{"title":"on memory","instructions":"react","trigger":{"event":"memory.stored"}}"#
+            )
+            #expect(trigger.status == .created)
+            #expect(try await gateway.store.schedules.triggers().first?.paused == false)  // read, so it is cached
             // A limit of one token: the next call is refused before it is made, and the agent's schedules pause.
             #expect(try await Self.put(client, #"{"tokens_per_day":1}"#).json["tokens_per_day"] == 1)
             let first = try await client.post("/api/sessions", #"{"agent":"default"}"#).json["id"]?.stringValue ?? ""
@@ -45,9 +51,12 @@ struct BudgetsAPITests {
             let paused = try await gateway.store.schedules.get(ScheduleRecord.ID(scheduleID))
             #expect(paused.paused && paused.pausedBy == "budget")
             #expect(try await gateway.kernel.scheduler.tick(now: Date().addingTimeInterval(7200)) == 0)
+            // The event-triggered schedule is paused too, in what the scheduler matches events against.
+            #expect(try await gateway.store.schedules.triggers().first?.pausedBy == "budget")
             // An operator resumes it: the schedule fires again.
             let resumed = try await client.post("/api/budgets/default/resume")
-            #expect(resumed.json["schedules_resumed"] == 1 && resumed.json["paused"] == false, "\(resumed.json)")
+            #expect(resumed.json["schedules_resumed"] == 2 && resumed.json["paused"] == false, "\(resumed.json)")
+            #expect(try await gateway.store.schedules.triggers().first?.paused == false)
             #expect(try await gateway.store.schedules.get(ScheduleRecord.ID(scheduleID)).paused == false)
             // With room for one call but past 80 % of the day's limit: the call is made, and the operator warned.
             let limit = Int((Double(estimate) / 0.85).rounded(.up))
