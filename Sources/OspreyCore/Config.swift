@@ -213,6 +213,9 @@ public struct OspreyConfig: Hashable, Sendable {
     /// The agent's settings: its table, or the defaults.
     public func agent(_ name: String) -> Agent { agents[name] ?? Agent() }
 
+    /// Every agent this gateway can run, sorted: the configured ones and `default`, which always exists.
+    public var agentNames: [String] { Set(agents.keys).union(["default"]).sorted() }
+
     /// True when the gateway should run the local model.
     public var localModelEnabled: Bool { localModel.enabled ?? providers.isEmpty }
 

@@ -112,7 +112,7 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     // OpenAI clients reach the agents through /v1, on the same operations.
     OpenAIController(
         operations: table,
-        agents: Set(kernel.config.agents.keys).union(["default"]).sorted(),
+        agents: kernel.config.agentNames,
         sessions: kernel.store.sessions
     ).add(to: &routes)
     // MCP hosts reach the same operations through /mcp.
@@ -120,7 +120,7 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         operations: table,
         maxBodyBytes: kernel.config.gateway.maxBodyBytes,
         ledger: kernel.store.ledger,
-        agents: Set(kernel.config.agents.keys).union(["default"]).sorted().map {
+        agents: kernel.config.agentNames.map {
             ($0, kernel.config.agents[$0]?.model ?? "the default route")
         },
         serveAgent: kernel.config.mcp.serveAgent

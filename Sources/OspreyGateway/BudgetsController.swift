@@ -18,7 +18,7 @@ struct BudgetsController {
         routes.bind(.post, "/api/budgets/:agent/resume", resume, parameters: ["agent": "agent"])
     }
 
-    var agents: [String] { Set(config.agents.keys).union(["default"]).sorted() }
+    var agents: [String] { config.agentNames }
 
     func check(_ agent: String) throws {
         guard agents.contains(agent) else {

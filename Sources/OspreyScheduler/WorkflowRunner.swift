@@ -1,4 +1,5 @@
 public import Foundation
+import Logging
 public import OspreyCore
 public import OspreyStore
 public import OspreyTools
@@ -246,7 +247,17 @@ public struct WorkflowRunner: Sendable {
                 do {
                     try await Task.sleep(for: poll)
                 } catch {
-                    _ = try? await store.tasks.cancel(id, actor: .system)
+                    // The run is cancelled: its sub-task stops too, unless it has already finished.
+                    do {
+                        _ = try await store.tasks.cancel(id, actor: .system)
+                    } catch StoreError.conflict {
+                        // It finished meanwhile: nothing to stop.
+                    } catch {
+                        Logger.current.warning(
+                            "a cancelled workflow's sub-task could not be cancelled",
+                            metadata: ["task.id": "\(id)", "error": "\(error)"]
+                        )
+                    }
                     throw CancellationError()
                 }
             }

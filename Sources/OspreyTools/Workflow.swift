@@ -282,10 +282,12 @@ public struct Workflow: Hashable, Sendable {
         }
     }
 
+    /// A `{{name}}` placeholder; its name is the capture. (A `Regex` is not `Sendable`, so it is made per use.)
+    static var placeholder: Regex<(Substring, Substring)> { /\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/ }
+
     /// The names inside `{{…}}` in `text`.
     static func references(in text: String) -> [String] {
-        let pattern = /\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/
-        return text.matches(of: pattern).map { String($0.output.1) }
+        text.matches(of: placeholder).map { String($0.output.1) }
     }
 
     /// `text` with each `{{name}}` replaced by its value (`steps.NAME` from `outputs`); `quote` wraps each value
@@ -296,8 +298,7 @@ public struct Workflow: Hashable, Sendable {
         outputs: [String: String],
         quote: ((String) -> String)? = nil
     ) -> String {
-        let pattern = /\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/
-        return text.replacing(pattern) { match in
+        text.replacing(placeholder) { match in
             let name = String(match.output.1)
             let value =
                 name.hasPrefix("steps.") ? outputs[String(name.dropFirst("steps.".count))] ?? "" : inputs[name] ?? ""
