@@ -228,6 +228,10 @@ public struct OspreyConfig: Hashable, Sendable {
     public var mcpServers: [MCPServer] = []
     /// `[mcp]`: Osprey as an MCP server (Config+MCPServers.swift).
     public var mcp = MCP()
+    /// `[a2a]`: Osprey as an A2A agent (Config+A2A.swift).
+    public var a2a = A2A()
+    /// `[[a2a_agents]]`: remote A2A agents `call_agent` may delegate to (Config+A2A.swift).
+    public var a2aAgents: [A2AAgent] = []
     /// `[plugins] trusted = [...]`: the installed plugins whose output is trusted content (when a trusted publisher
     /// signed them).
     public var trustedPlugins: [String] = []
@@ -699,6 +703,8 @@ struct ConfigReader {
             try checkKeys(mcp, section: "mcp", known: ["serve_agent"])
             config.mcp.serveAgent = try string(mcp, "serve_agent", section: "mcp") ?? config.mcp.serveAgent
         }
+        if let a2a = try table("a2a") { config.a2a = try self.a2a(a2a) }
+        if let agents = root["a2a_agents"] { config.a2aAgents = try a2aAgents(agents) }
         if let providers = root["providers"] {
             guard let entries = providers.arrayValue else {
                 throw ConfigError("config.toml: providers must be an array of tables ([[providers]])")

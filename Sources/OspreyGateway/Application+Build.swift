@@ -115,6 +115,15 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         agents: kernel.config.agentNames,
         sessions: kernel.store.sessions
     ).add(to: &routes)
+    // Other agents reach the same operations through A2A.
+    A2AController(
+        operations: table,
+        settings: kernel.config.a2a,
+        agents: kernel.config.agentNames.map { ($0, kernel.config.agents[$0]?.model ?? "the default route") },
+        bus: kernel.store.ledger.bus,
+        maxBodyBytes: kernel.config.gateway.maxBodyBytes,
+        blockingWait: .seconds(max(5, kernel.config.gateway.idleTimeoutSeconds - 5))
+    ).add(to: &routes)
     // MCP hosts reach the same operations through /mcp.
     MCPController(
         operations: table,

@@ -106,6 +106,13 @@ public struct Kernel: Sendable {
                 StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory),
                 CreateSkill(directory: home.skillsDirectory),
             ] + plugins.tools
+            + (config.a2aAgents.isEmpty
+                ? []
+                : [
+                    CallAgent(agents: config.a2aAgents) {
+                        try AgentRuntime.resolve($0, owner: "a2a_agents", secrets: secrets)
+                    }
+                ])
         // An MCP server's tools change when it says so: each run reads them as they are.
         var mcpTools: (@Sendable () -> [any Tool])?
         if !mcp.clients.isEmpty { mcpTools = { mcp.tools } }
@@ -210,9 +217,25 @@ public struct Kernel: Sendable {
     /// Runs one background task with its agent: fresh, or resumed from its transcript after a crash.
     static func run(_ task: TaskRecord, resume: Bool, runtime: AgentRuntime) async throws -> TaskOutcome {
         if let name = task.workflow { return try await runWorkflow(name, task: task, runtime: runtime) }
+        let task = try await inConversation(task, store: runtime.store)
         let result = try await runtime.agent(named: task.agent, tools: task.tools).perform(task, resume: resume)
         // What the run spent is already on the task: the meter charges each call to it as the call settles.
         return TaskOutcome(result: result.message.text)
+    }
+
+    /// A task of a conversation (an A2A context) with the earlier exchanges of that conversation before its
+    /// instructions; tainted if any of them was, since their answers are now in its prompt.
+    static func inConversation(_ task: TaskRecord, store: Store) async throws -> TaskRecord {
+        let earlier = try await store.tasks.conversation(before: task)
+        guard !earlier.isEmpty else { return task }
+        var task = task
+        let exchanges = earlier.map { done in
+            "user: \(done.instructions)\nagent: \(done.result ?? "(failed: \(done.error ?? "no answer"))")"
+        }
+        task.instructions =
+            "The conversation so far:\n\(exchanges.joined(separator: "\n"))\n\nNow: \(task.instructions)"
+        task.tainted = task.tainted || earlier.contains(where: \.tainted)
+        return task
     }
 
     /// Runs (or resumes) a workflow skill's task: the skill as the catalog has it now, its tool and command steps

@@ -180,7 +180,7 @@ struct MCPController {
         do {
             message = try JSONValue.parse(buffer.readableBytesView)
         } catch {
-            return try Self.answer(Self.error(.null, -32700, "Parse error: \(error)"))
+            return JSONRPC.answer(JSONRPC.error(.null, -32700, "Parse error: \(error)"))
         }
         var headers: HTTPFields = [:]
         let entry: Entry
@@ -208,15 +208,15 @@ struct MCPController {
             // Refused as JSON-RPC errors too, so a host (or `osprey mcp serve`) can tell its own request why.
             let id = message["method"] != nil ? message["id"] ?? .null : .null
             guard let sessionID = request.headers[Self.sessionHeader] else {
-                return try Self.answer(
-                    Self.error(id, -32600, "Bad request: initialize first (no Mcp-Session-Id header)"),
+                return JSONRPC.answer(
+                    JSONRPC.error(id, -32600, "Bad request: initialize first (no Mcp-Session-Id header)"),
                     status: .badRequest
                 )
             }
             guard let found = sessions.get(sessionID, tokenID: context.token?.id.rawValue), found.session != nil
             else {
-                return try Self.answer(
-                    Self.error(id, -32001, "No MCP session \(sessionID): initialize again"),
+                return JSONRPC.answer(
+                    JSONRPC.error(id, -32001, "No MCP session \(sessionID): initialize again"),
                     status: .notFound
                 )
             }
@@ -227,7 +227,7 @@ struct MCPController {
         guard message["id"] != nil, method != nil else {
             guard message.objectValue != nil else {
                 // A batch or a scalar: the engine says why, as an answer.
-                return try await Self.answer(Self.single(message, to: session), headers: headers)
+                return JSONRPC.answer(await Self.single(message, to: session), headers: headers)
             }
             session.receive(message)
             return Response(status: .accepted, headers: headers)
@@ -238,7 +238,7 @@ struct MCPController {
         let streams =
             Self.streamingMethods.contains(method ?? "") && request.wantsEventStream
             && message["params"]?["_meta"]?["progressToken"] != nil
-        guard streams else { return try await Self.answer(Self.single(message, to: session), headers: headers) }
+        guard streams else { return JSONRPC.answer(await Self.single(message, to: session), headers: headers) }
         // Progress notifications as they come, then the answer, which ends the stream.
         let (frames, sink) = AsyncStream<JSONValue>.makeStream()
         session.receive(message) { reply in
@@ -318,24 +318,6 @@ struct MCPController {
                 }
                 try await writer.finish(nil)
             }
-        )
-    }
-
-    static func error(_ id: JSONValue, _ code: Int, _ message: String) -> JSONValue {
-        ["jsonrpc": "2.0", "id": id, "error": ["code": .int(code), "message": .string(message)]]
-    }
-
-    static func answer(
-        _ message: JSONValue,
-        status: HTTPResponse.Status = .ok,
-        headers: HTTPFields = [:]
-    ) throws -> Response {
-        var headers = headers
-        headers[.contentType] = "application/json"
-        return Response(
-            status: status,
-            headers: headers,
-            body: .init(byteBuffer: ByteBuffer(string: message.canonicalJSON))
         )
     }
 

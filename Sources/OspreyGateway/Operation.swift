@@ -49,6 +49,10 @@ struct Caller: Sendable {
     /// The door's own session the call came through (`mcp:<session>`), when it has one.
     var door: String?
 
+    /// True when the door vouches for none of the content it carries (another agent's message through A2A): work
+    /// it starts is tainted from the outset.
+    var untrusted = false
+
     /// Who is acting, for the ledger: `user:<token name>` or `anonymous`, and `/<door session>` after it when the
     /// call came through one (`user:ci/mcp:mcp_…`).
     var actor: Principal {

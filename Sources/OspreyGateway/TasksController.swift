@@ -44,7 +44,7 @@ struct TasksController {
     static let statuses = Set(TaskStatus.allCases.map(\.rawValue))
 
     static let draftFields: Set<String> = [
-        "title", "instructions", "agent", "tools", "priority", "max_tokens", "max_cost_usd",
+        "title", "instructions", "agent", "tools", "priority", "max_tokens", "max_cost_usd", "context",
     ]
 
     struct Submit: OperationRequest {
@@ -56,7 +56,10 @@ struct TasksController {
     var submit: Operation {
         Operation("tasks.submit", role: .operator) { (request: Submit, caller) in
             try check(agent: request.draft.agent)
-            return try await tasks.submit(request.draft, actor: caller.actor).json
+            var draft = request.draft
+            // Content from a door that vouches for none of it (A2A) starts the task tainted.
+            draft.tainted = draft.tainted || caller.untrusted
+            return try await tasks.submit(draft, actor: caller.actor).json
         }
     }
 
@@ -106,12 +109,19 @@ struct TasksController {
             }
             draft.maxCostUSD = number
         }
+        if let value = members["context"], value != .null {
+            guard let context = value.stringValue else {
+                throw APIError.badRequest("Field 'context' must be a string.")
+            }
+            draft.context = context
+        }
         return draft
     }
 
     struct List: OperationRequest {
-        static let fields: Set<String> = ["status", "limit"]
+        static let fields: Set<String> = ["status", "context", "limit"]
         let status: TaskStatus?
+        let context: String?
         let limit: Int
         init(_ fields: Fields) throws {
             let text = try fields.optionalString("status")
@@ -121,13 +131,15 @@ struct TasksController {
                     "\(fields.label("status")) must be one of \(TasksController.statuses.sorted().joined(separator: ", "))."
                 )
             }
+            context = try fields.optionalString("context")
             limit = try fields.int("limit", default: 100, range: 1...1000)
         }
     }
 
     var list: Operation {
         Operation("tasks.list", role: .viewer) { (request: List, _) in
-            ["tasks": .array(try await tasks.list(status: request.status, limit: request.limit).map(\.json))]
+            let found = try await tasks.list(status: request.status, context: request.context, limit: request.limit)
+            return ["tasks": .array(found.map(\.json))]
         }
     }
 

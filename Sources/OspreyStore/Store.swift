@@ -416,6 +416,11 @@ public struct Store: Sendable {
                     """
             )
         }
+        migrator.registerMigration("v14-task-context") { db in
+            // The conversation a task belongs to (an A2A contextId): tasks of one context see each other's exchanges.
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN context TEXT")
+            try db.execute(sql: "CREATE INDEX tasks_context ON tasks(context, created_at) WHERE context IS NOT NULL")
+        }
         return migrator
     }
 }

@@ -42,6 +42,8 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
     /// The workflow skill this task runs (its instructions are then the inputs, as a JSON object); nil for an
     /// agent task.
     public var workflow: String?
+    /// The conversation the task belongs to (an A2A `contextId`); nil for a task on its own.
+    public var context: String?
 
     /// True once the task can change no more.
     public var isFinished: Bool { status.isFinished }
@@ -52,7 +54,7 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
 
     private enum CodingKeys: String, CodingKey {
         case id, title, instructions, agent, tools, priority, status, parent, depth, session, schedule, result, error
-        case tokens, attempts, tainted, workflow
+        case tokens, attempts, tainted, workflow, context
         case costUSD = "cost_usd"
         case maxTokens = "max_tokens"
         case maxCostUSD = "max_cost_usd"
@@ -75,7 +77,7 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
             "cost_usd": .double(costUSD), "max_tokens": .int(maxTokens), "max_cost_usd": .double(maxCostUSD),
             "attempts": .int(attempts), "created_at": time(createdAt), "tainted": .bool(tainted),
             "started_at": time(startedAt), "finished_at": time(finishedAt), "heartbeat_at": time(heartbeatAt),
-            "workflow": optional(workflow),
+            "workflow": optional(workflow), "context": optional(context),
         ]
     }
 }
@@ -102,6 +104,8 @@ public struct Tasks: Sendable {
         public var tainted = false
         /// The workflow skill the task runs; `instructions` are then its inputs as a JSON object.
         public var workflow: String?
+        /// The conversation the task belongs to: 1-128 letters, digits, '_', '-', '.' or ':'.
+        public var context: String?
 
         public init(
             title: String,
@@ -158,6 +162,11 @@ public struct Tasks: Sendable {
         guard draft.agent.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
             throw StoreError.invalid("agent must be 1-64 letters, digits, '_', '-' or '.'")
         }
+        if let context = draft.context {
+            guard context.range(of: #"^[A-Za-z0-9_.:-]{1,128}$"#, options: .regularExpression) != nil else {
+                throw StoreError.invalid("context must be 1-128 letters, digits, '_', '-', '.' or ':'")
+            }
+        }
         return title
     }
 
@@ -203,14 +212,14 @@ public struct Tasks: Sendable {
         try db.cachedStatement(
             sql: """
                 INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
-                    session, schedule, created_at, max_tokens, max_cost_usd, tainted, workflow)
-                VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    session, schedule, created_at, max_tokens, max_cost_usd, tainted, workflow, context)
+                VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
             id.rawValue, title, draft.instructions, draft.agent,
             draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
             draft.parent?.rawValue, depth, session.rawValue, draft.schedule?.rawValue, now, draft.maxTokens,
-            draft.maxCostUSD, tainted ? 1 : 0, draft.workflow,
+            draft.maxCostUSD, tainted ? 1 : 0, draft.workflow, draft.context,
         ])
         let created = try Self.fetch(id, in: db)
         _ = try ledger.append(
@@ -296,9 +305,27 @@ public struct Tasks: Sendable {
     }
 
     /// Tasks, newest first, optionally of one status or one parent.
+    /// The finished tasks of `task`'s conversation (its `context`) created before it, oldest first, at most
+    /// `limit` of the latest; none for a task outside a conversation.
+    public func conversation(before task: TaskRecord, limit: Int = 10) async throws -> [TaskRecord] {
+        guard let context = task.context else { return [] }
+        return try await writer.read { db in
+            try TaskRecord.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM tasks WHERE context = ? AND id != ?
+                        AND created_at <= (SELECT created_at FROM tasks WHERE id = ?)
+                        AND status IN ('completed', 'failed') ORDER BY created_at DESC, id DESC LIMIT ?
+                    """,
+                arguments: [context, task.id.rawValue, task.id.rawValue, limit]
+            ).reversed()
+        }
+    }
+
     public func list(
         status: TaskStatus? = nil,
         parent: TaskRecord.ID? = nil,
+        context: String? = nil,
         limit: Int = 100
     ) async throws
         -> [TaskRecord]
@@ -313,6 +340,10 @@ public struct Tasks: Sendable {
             if let parent {
                 clauses.append("parent = ?")
                 arguments += [parent.rawValue]
+            }
+            if let context {
+                clauses.append("context = ?")
+                arguments += [context]
             }
             let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             arguments += [limit]
@@ -401,6 +432,7 @@ public struct Tasks: Sendable {
             "tools": task.tools.map { .array($0.map(JSONValue.string)) } ?? .null,
             "schedule": task.schedule.map { .string($0.rawValue) } ?? .null,
             "max_tokens": .int(task.maxTokens), "max_cost_usd": .double(task.maxCostUSD),
+            "context": task.context.map(JSONValue.string) ?? .null,
         ]
     }
 

@@ -181,3 +181,51 @@ struct MCPServerConfigTests {
         }
     }
 }
+
+struct A2AConfigTests {
+    @Test func theA2ASectionsAreReadWithTheirDefaultsAndATokenInClearIsRefused() throws {
+        let config = try OspreyConfig(
+            toml: """
+                [a2a]
+                public_card = true
+                agent = "helper"
+
+                [[a2a_agents]]
+                name = "research"
+                url = "https://agents.example.com/a2a"
+                description = "Finds papers."
+                token = "${secret:research}"
+
+                [[a2a_agents]]
+                name = "local"
+                url = "http://127.0.0.1:9999/"
+                private_addresses = ["127.0.0.1"]
+                trust = "trusted"
+                timeout_seconds = 30
+                """
+        )
+        #expect(config.a2a.publicCard && !config.a2a.trustInbound && config.a2a.agent == "helper")
+        #expect(config.a2aAgents.map(\.name) == ["research", "local"])
+        #expect(config.a2aAgents[0].token == "${secret:research}" && config.a2aAgents[0].trust == "untrusted")
+        #expect(config.a2aAgents[0].timeoutSeconds == 300 && config.a2aAgents[0].description == "Finds papers.")
+        #expect(config.a2aAgents[1].privateAddresses == ["127.0.0.1"] && config.a2aAgents[1].trust == "trusted")
+        #expect(!OspreyConfig().a2a.publicCard && OspreyConfig().a2a.agent == "default")
+        for (toml, message) in [
+            ("[[a2a_agents]]\nname = \"x\"\nurl = \"http://h/\"\ntoken = \"abc123\"", "never the token in clear"),
+            ("[[a2a_agents]]\nname = \"x\"\nurl = \"ftp://h/\"", "url is required"),
+            ("[[a2a_agents]]\nname = \"Bad Name\"\nurl = \"http://h/\"", "name is required"),
+            ("[[a2a_agents]]\nname = \"x\"\nurl = \"http://h/\"\ntrust = \"maybe\"", "trust must be"),
+            (
+                "[[a2a_agents]]\nname = \"x\"\nurl = \"http://h/\"\n[[a2a_agents]]\nname = \"x\"\nurl = \"http://i/\"",
+                "two a2a_agents"
+            ),
+            ("[a2a]\npublic = true", "unknown key"),
+        ] {
+            #expect {
+                try OspreyConfig(toml: toml)
+            } throws: { error in
+                "\(error)".contains(message)
+            }
+        }
+    }
+}
