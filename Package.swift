@@ -11,7 +11,8 @@ let products: [String: String] = [
     "HummingbirdWebSocket": "hummingbird-websocket",
     "HummingbirdWSClient": "hummingbird-websocket", "Logging": "swift-log", "NIOCore": "swift-nio",
     "NIOHTTP1": "swift-nio", "NIOWebSocket": "swift-nio", "ServiceLifecycle": "swift-service-lifecycle",
-    "UnixSignals": "swift-service-lifecycle", "WasmKit": "WasmKit", "WasmKitWASI": "WasmKit", "WAT": "WasmKit", "WASI": "WasmKit",
+    "UnixSignals": "swift-service-lifecycle", "CoreMetrics": "swift-metrics", "Prometheus": "swift-prometheus",
+    "WasmKit": "WasmKit", "WasmKitWASI": "WasmKit", "WAT": "WasmKit", "WASI": "WasmKit",
 ]
 
 func dependencies(_ modules: [String]) -> [Target.Dependency] {
@@ -40,6 +41,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         // Already in the graph through Hummingbird; named because the gateway uses its types directly.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        // Metrics: the swift-metrics API where they are measured, the Prometheus text format at /metrics.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // The WebAssembly runtime plugins run in (fuel metering, memory limits, WASI preview 1; WAT for tests).
         .package(url: "https://github.com/swiftwasm/WasmKit.git", .upToNextMinor(from: "0.4.2")),
     ],
@@ -57,7 +61,7 @@ let package = Package(
         // SQLite through GRDB: migrations, the hash-chained ledger, sessions and messages.
         .target(
             name: "OspreyStore",
-            dependencies: imports("OspreyCore", "GRDB", "Crypto")
+            dependencies: imports("OspreyCore", "GRDB", "Crypto", "CoreMetrics")
         ),
         // LLM drivers (OpenAI-compatible, Anthropic), retries, circuit breakers, the router.
         .target(
@@ -101,7 +105,7 @@ let package = Package(
         // Long-term memory: Markdown records as the truth, hybrid keyword + vector search fused by RRF, recall.
         .target(
             name: "OspreyMemory",
-            dependencies: imports("OspreyCore", "OspreyStore", "OspreyTools", "OspreyEmbeddings", "Logging")
+            dependencies: imports("OspreyCore", "OspreyStore", "OspreyTools", "OspreyEmbeddings", "Logging", "CoreMetrics")
         ),
         // Background work: the task supervisor (priority queue, caps, lanes, crash recovery), cron and event
         // triggers, and the agent tools that reach them. The schedule expressions are pure values.
@@ -166,7 +170,9 @@ let package = Package(
                 "Crypto",
                 "NIOCore",
                 "NIOHTTP1",
-                "NIOWebSocket"
+                "NIOWebSocket",
+                "CoreMetrics",
+                "Prometheus"
             ),
             // The web dashboard's HTML, CSS and JavaScript modules, served at `/` and `/ui/`.
             resources: [.copy("Dashboard")]

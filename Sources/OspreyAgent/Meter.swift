@@ -203,6 +203,7 @@ public final class Meter: Sendable {
             "outcome": .string(attempt.outcome.rawValue),
         ]
         if let error = attempt.error { payload["error"] = .string(error) }
+        if let first = attempt.firstTokenMS { payload["first_token_ms"] = .int(first) }
         // The event's task is `task`, else the task this run is for (``EventDraft/currentTask``): the store
         // charges that task and its ancestors too.
         let draft = EventDraft(

@@ -228,6 +228,14 @@ public struct OspreyConfig: Hashable, Sendable {
     public var mcpServers: [MCPServer] = []
     /// `[mcp]`: Osprey as an MCP server (Config+MCPServers.swift).
     public var mcp = MCP()
+    /// `[metrics]`: the Prometheus endpoint.
+    public struct Metrics: Hashable, Sendable {
+        /// Whether `/metrics` needs a (viewer) token: it names agents, models and tools. On by default; a scraper
+        /// sends the token as its bearer credentials.
+        public var requireToken = true
+    }
+
+    public var metrics = Metrics()
     /// `[a2a]`: Osprey as an A2A agent (Config+A2A.swift).
     public var a2a = A2A()
     /// `[[a2a_agents]]`: remote A2A agents `call_agent` may delegate to (Config+A2A.swift).
@@ -704,6 +712,10 @@ struct ConfigReader {
             config.mcp.serveAgent = try string(mcp, "serve_agent", section: "mcp") ?? config.mcp.serveAgent
         }
         if let a2a = try table("a2a") { config.a2a = try self.a2a(a2a) }
+        if let metrics = try table("metrics") {
+            try checkKeys(metrics, section: "metrics", known: ["require_token"])
+            config.metrics.requireToken = try bool(metrics, "require_token", section: "metrics") ?? true
+        }
         if let agents = root["a2a_agents"] { config.a2aAgents = try a2aAgents(agents) }
         if let providers = root["providers"] {
             guard let entries = providers.arrayValue else {

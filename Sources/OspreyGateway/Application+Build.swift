@@ -61,7 +61,11 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         runner: AgentRunner(sessions: kernel.store.sessions, ledger: kernel.store.ledger, runtime: kernel.runtime),
         runs: kernel.runtime.runs
     )
-    let events = EventsController(ledger: kernel.store.ledger, authenticator: kernel.authenticator)
+    let events = EventsController(
+        ledger: kernel.store.ledger,
+        authenticator: kernel.authenticator,
+        streams: kernel.telemetry.streams("sse")
+    )
     let approvals = ApprovalsController(approvals: kernel.store.approvals, desk: kernel.runtime.approvals)
     let tasks = TasksController(
         tasks: kernel.store.tasks,
@@ -88,7 +92,9 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         startedAt: kernel.startedAt,
         memory: kernel.memory,
         plugins: kernel.plugins,
-        mcp: kernel.mcp
+        mcp: kernel.mcp,
+        telemetry: kernel.telemetry,
+        ledgerMetrics: kernel.ledgerMetrics
     )
     status.add(to: &routes)
     sessions.add(to: &routes)
@@ -137,7 +143,8 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     WebSocketController(
         operations: table,
         ledger: kernel.store.ledger,
-        authenticator: kernel.authenticator
+        authenticator: kernel.authenticator,
+        streams: kernel.telemetry.streams("websocket")
     ).add(to: router)
     catalog.declare(.get, "/api/ws", access: WebSocketController.access)
     routes.extraMethods["/api/ws"] = [.get]

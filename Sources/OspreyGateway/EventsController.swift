@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -12,6 +13,8 @@ import Synchronization
 struct EventsController {
     let ledger: Ledger
     let authenticator: Authenticator
+    /// The SSE streams open now (`osprey_open_streams{door="sse"}`).
+    let streams: CoreMetrics.Meter
     /// Every stream sends the same bytes for an event: encoded once, whichever stream asks first.
     let frames = FrameCache()
 
@@ -83,6 +86,8 @@ struct EventsController {
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
             body: ResponseBody { @concurrent writer in
+                streams.increment()
+                defer { streams.decrement() }
                 let (chunks, sink) = AsyncStream<ByteBuffer>.makeStream()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {

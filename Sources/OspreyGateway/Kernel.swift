@@ -39,18 +39,28 @@ public struct Kernel: Sendable {
     let witnessFile: URL?
     /// The port actually bound (known after start; used for the WebSocket Origin check).
     public let port: Int
+    /// The metrics registry `/metrics` serves, and the ledger's counts into it.
+    public let telemetry: Telemetry
+    let ledgerMetrics: LedgerMetrics
 
     /// Opens (creating on first start) the home's files and database and registers the home token.
     public static func boot(home: Home, config: OspreyConfig, port: Int? = nil) async throws -> Kernel {
         try home.bootstrap()
         let durability: Store.Durability = config.ledger.synchronous == "normal" ? .normal : .full
-        let store = try Store.open(home: home, durability: durability)
+        let telemetry = Telemetry()
+        let store = try Store.open(home: home, durability: durability, metrics: telemetry.factory)
         try await store.tokens.registerHomeToken(try home.readToken())
         // A request left pending by a previous run of the gateway has nobody waiting for it any more.
         _ = try await store.approvals.expireAllPending()
         // An interactive run the previous gateway was in the middle of is closed, so its session can go on.
         try await Agent.closeInterruptedRuns(in: store)
-        return try await Kernel(home: home, config: config, store: store, port: port ?? config.gateway.port)
+        return try await Kernel(
+            home: home,
+            config: config,
+            store: store,
+            port: port ?? config.gateway.port,
+            telemetry: telemetry
+        )
     }
 
     /// Assembles the kernel around a store, once and in dependency order: memory, where tools act, the scheduler,
@@ -64,15 +74,24 @@ public struct Kernel: Sendable {
         config: OspreyConfig,
         store: Store,
         providers: [String: any ModelProvider]? = nil,
-        port: Int
+        port: Int,
+        telemetry: Telemetry = Telemetry()
     ) async throws {
         self.home = home
         self.config = config
         self.store = store
+        self.telemetry = telemetry
+        // Counts from the ledger start here: a process's counters start at its start.
+        ledgerMetrics = LedgerMetrics(
+            store: store,
+            registry: telemetry.registry,
+            after: try await store.ledger.lastSeq()
+        )
         let memory = try MemoryBank(
             directory: home.memoryDirectory,
             store: store,
-            embedder: try Self.embedder(config: config, home: home)
+            embedder: try Self.embedder(config: config, home: home),
+            metrics: telemetry.factory
         )
         self.memory = memory
         let confinement = try Confinement(config: config, home: home)

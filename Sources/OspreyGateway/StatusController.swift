@@ -9,6 +9,7 @@ import OspreyProviders
 import OspreySandbox
 import OspreyStore
 import OspreyTools
+import Prometheus
 
 /// `/health`, `/api/status`, `/api/models`, `/api/usage`, `/api/system`, `/metrics`, `/api/audit/export`.
 struct StatusController {
@@ -22,6 +23,8 @@ struct StatusController {
     let memory: MemoryBank
     let plugins: Plugins
     let mcp: MCPServers
+    let telemetry: Telemetry
+    let ledgerMetrics: LedgerMetrics
 
     func add(to routes: inout RouteTable) {
         routes.on(.get, "/health", .open) { _, _ in
@@ -29,7 +32,7 @@ struct StatusController {
         }
         routes.bind(.get, "/api/status", status)
         // Text for Prometheus and a JSON Lines stream: not one JSON answer, so routes of their own.
-        routes.on(.get, "/metrics", .open, metrics)
+        routes.on(.get, "/metrics", config.metrics.requireToken ? .role(.viewer) : .open, metrics)
         routes.on(.get, "/api/audit/export", .role(.viewer), export)
         routes.bind(.get, "/api/models", models)
         routes.bind(.get, "/api/usage", usage, query: ["days"])
@@ -184,31 +187,18 @@ struct StatusController {
         return body
     }
 
+    /// The Prometheus text: the ledger's counts brought up to date, the states read now, then the registry.
     @Sendable func metrics(_ request: Request, context: GatewayRequestContext) async throws -> Response {
-        let lastSeq = try await store.ledger.lastSeq()
-        let commits = store.commitStatistics
-        let text = """
-            # HELP osprey_ledger_events_total Events written to the ledger.
-            # TYPE osprey_ledger_events_total counter
-            osprey_ledger_events_total \(lastSeq)
-            # HELP osprey_event_subscribers Live event subscribers (SSE and WebSocket).
-            # TYPE osprey_event_subscribers gauge
-            osprey_event_subscribers \(store.ledger.bus.subscriberCount)
-            # HELP osprey_store_commits_total Write transactions committed to the database, in groups of one fsync.
-            # TYPE osprey_store_commits_total counter
-            osprey_store_commits_total \(commits.groups)
-            # HELP osprey_store_transactions_total Write transactions committed (several may share one commit).
-            # TYPE osprey_store_transactions_total counter
-            osprey_store_transactions_total \(commits.transactions)
-            # HELP osprey_uptime_seconds Seconds since the gateway started.
-            # TYPE osprey_uptime_seconds gauge
-            osprey_uptime_seconds \(Int(Date().timeIntervalSince(startedAt)))
-
-            """
+        try await ledgerMetrics.catchUp()
+        try await ledgerMetrics.states(
+            sandbox: runtime.sandbox.rung,
+            startedAt: startedAt,
+            subscribers: store.ledger.bus.subscriberCount
+        )
         return Response(
             status: .ok,
-            headers: [.contentType: "text/plain; version=0.0.4"],
-            body: .init(byteBuffer: ByteBuffer(string: text))
+            headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: telemetry.registry.emitToBuffer()))
         )
     }
 

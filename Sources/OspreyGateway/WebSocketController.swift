@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 import Hummingbird
 import HummingbirdWebSocket
@@ -18,6 +19,8 @@ struct WebSocketController {
     let operations: [String: Operation]
     let ledger: Ledger
     let authenticator: Authenticator
+    /// The sockets open now (`osprey_open_streams{door="websocket"}`).
+    let streams: CoreMetrics.Meter
     /// Opening the socket needs a viewer; each method then checks its own role and the token's scopes.
     static let access = RouteAccess.role(.viewer)
 
@@ -25,7 +28,10 @@ struct WebSocketController {
         let operations = self.operations
         let ledger = self.ledger
         let authenticator = self.authenticator
+        let streams = self.streams
         router.ws("/api/ws") { inbound, outbound, context in
+            streams.increment()
+            defer { streams.decrement() }
             let token = context.requestContext.token
             let connection = WebSocketConnection(
                 operations: operations,

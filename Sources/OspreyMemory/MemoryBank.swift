@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Foundation
 import Logging
 public import OspreyCore
@@ -74,6 +75,8 @@ public final class MemoryBank: Sendable {
     private let vectors: Mutex<AdaptiveVectorIndex>
     private let pending: AsyncStream<String>
     private let pendingSink: AsyncStream<String>.Continuation
+    /// How long each search takes, keywords, vectors and fusion together.
+    private let searchLatency: CoreMetrics.Timer
 
     /// `vectorGraphThreshold`: how many vectors make an HNSW graph worth building (exact search costs about
     /// 0.15 ms per thousand 384-float vectors here; a graph search well under a millisecond at 100,000).
@@ -81,9 +84,11 @@ public final class MemoryBank: Sendable {
         directory: URL,
         store: Store,
         embedder: (any Embedder)?,
-        vectorGraphThreshold: Int = 10_000
+        vectorGraphThreshold: Int = 10_000,
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        searchLatency = CoreMetrics.Timer(label: "osprey_memory_search_seconds", factory: metrics)
         self.directory = directory
         self.store = store
         self.embedder = embedder
@@ -294,6 +299,11 @@ public final class MemoryBank: Sendable {
         let trimmed = query.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw MemoryRequestError("the query must not be empty") }
         guard trimmed.utf8.count <= 8192 else { throw MemoryRequestError("the query is longer than 8 KiB") }
+        let started = ContinuousClock.now
+        defer {
+            let (seconds, attoseconds) = (ContinuousClock.now - started).components
+            searchLatency.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        }
         let depth = max(Self.fusion.depth, limit * 5)
         let keyword = try await keywordRanking(trimmed, limit: depth)
         var semantic: [String] = []

@@ -30,6 +30,8 @@ public struct CallAttempt: Hashable, Sendable {
     public var route: ModelRoute
     public var usage: Usage
     public var durationMS: Int
+    /// Milliseconds to the first streamed event, when the provider streamed one.
+    public var firstTokenMS: Int?
     /// `ok`, or the failure's ``ProviderError/outcome``.
     public var outcome: Event.CallOutcome
     public var error: String?
@@ -107,9 +109,11 @@ public final class Router: Sendable {
                 var emitted = false
                 let clock = ContinuousClock()
                 let start = clock.now
+                var firstEvent: ContinuousClock.Instant?
                 do {
                     let reply = try await provider.respond(to: routed) { event in
                         emitted = true
+                        if firstEvent == nil { firstEvent = clock.now }
                         try await onEvent(event)
                     }
                     breakers.withLock { $0[route.provider, default: breakerTemplate].recordSuccess() }
@@ -118,6 +122,7 @@ public final class Router: Sendable {
                             route: route,
                             usage: reply.usage,
                             durationMS: Self.ms(clock.now - start),
+                            firstTokenMS: firstEvent.map { Self.ms($0 - start) },
                             outcome: .ok,
                             error: nil
                         )

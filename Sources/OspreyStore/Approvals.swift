@@ -165,6 +165,13 @@ public struct Approvals: Sendable {
         try await writer.read { db in try Self.fetch(id, in: db) }
     }
 
+    /// How many requests wait for a human now.
+    public func pendingCount() async throws -> Int {
+        try await writer.read { db in
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM approvals WHERE status = 'pending'")) ?? 0
+        }
+    }
+
     /// Approvals, newest first, optionally of one status.
     public func list(status: ApprovalStatus? = nil, limit: Int = 200) async throws -> [Approval] {
         try await writer.read { db in

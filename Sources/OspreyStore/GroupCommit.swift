@@ -1,3 +1,4 @@
+import CoreMetrics
 public import GRDB
 import OspreyCore
 import Synchronization
@@ -21,10 +22,13 @@ public final class GroupCommit: Sendable {
     /// The events of the current group, published once it commits.
     let publications = Publications()
     let bus: EventBus
+    /// How long each write took from its queueing to its durable commit (every ledger append is one).
+    private let latency: CoreMetrics.Timer
 
-    init(writer: any DatabaseWriter, bus: EventBus) {
+    init(writer: any DatabaseWriter, bus: EventBus, metrics: any MetricsFactory) {
         self.writer = writer
         self.bus = bus
+        latency = CoreMetrics.Timer(label: "osprey_ledger_append_seconds", factory: metrics)
     }
 
     /// Runs `body` in a write transaction, grouped with other writers' bodies; returns after the group's commit.
@@ -126,7 +130,12 @@ public final class GroupCommit: Sendable {
             // Subscribers hear first, as with a commit hook: a caller that returns from its write finds its events
             // already on the bus.
             bus.publish(publications.end())
-            for job in ran { job.succeed() }
+            let now = ContinuousClock.now
+            for job in ran {
+                let (seconds, attoseconds) = (now - job.queued).components
+                latency.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+                job.succeed()
+            }
         } catch {
             // The group already failed with `error`; a rollback that fails too (the connection is gone) changes
             // nothing for the callers, and SQLite rolls back an unfinished transaction on its own.
@@ -156,6 +165,9 @@ extension GroupCommit {
 
         /// Keeps the caller's ``EventDraft/currentTask``: the body may run in another writer's turn, on another
         /// thread, and the events it drafts there must still name the caller's task.
+        /// When the caller queued it.
+        let queued = ContinuousClock.now
+
         init<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) {
             let task = EventDraft.currentTask
             self.body = { db in try EventDraft.$currentTask.withValue(task) { try body(db) } }

@@ -1,3 +1,4 @@
+public import CoreMetrics
 public import Foundation
 public import GRDB
 public import OspreyCore
@@ -34,11 +35,12 @@ public struct Store: Sendable {
         writer: any DatabaseWriter,
         ledgerKey: [UInt8],
         bus: EventBus = EventBus(),
-        redactor: Redactor = Redactor()
+        redactor: Redactor = Redactor(),
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) throws {
         self.writer = writer
         try Self.migrator.migrate(writer)
-        let commits = GroupCommit(writer: writer, bus: bus)
+        let commits = GroupCommit(writer: writer, bus: bus, metrics: metrics)
         self.commits = commits
         let writer = commits
         let ledger = Ledger(writer: writer, signer: HeadSigner(key: ledgerKey), bus: bus, redactor: redactor)
@@ -66,7 +68,8 @@ public struct Store: Sendable {
         readOnly: Bool = false,
         maximumReaders: Int? = nil,
         bus: EventBus = EventBus(),
-        redactor: Redactor = Redactor()
+        redactor: Redactor = Redactor(),
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) throws -> Store {
         var configuration = Configuration()
         if let maximumReaders { configuration.maximumReaderCount = maximumReaders }
@@ -83,7 +86,7 @@ public struct Store: Sendable {
                     try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
                 }
             }
-            return try Store(writer: pool, ledgerKey: ledgerKey, bus: bus, redactor: redactor)
+            return try Store(writer: pool, ledgerKey: ledgerKey, bus: bus, redactor: redactor, metrics: metrics)
         } catch let error as DatabaseError {
             throw StoreError.unavailable("cannot open \(path): \(error.message ?? error.description)")
         }
@@ -91,13 +94,19 @@ public struct Store: Sendable {
 
     /// Opens the database of a home, with the home's ledger key.
     /// The redactor sees every secret in the home's store, so none of them can be written into an event.
-    public static func open(home: Home, durability: Durability = .full, bus: EventBus = EventBus()) throws -> Store {
+    public static func open(
+        home: Home,
+        durability: Durability = .full,
+        bus: EventBus = EventBus(),
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
+    ) throws -> Store {
         try open(
             path: home.databaseFile.path,
             ledgerKey: try home.readLedgerKey(),
             durability: durability,
             bus: bus,
-            redactor: Redactor(secrets: try SecretStore(home: home).allValues())
+            redactor: Redactor(secrets: try SecretStore(home: home).allValues()),
+            metrics: metrics
         )
     }
 
@@ -105,7 +114,8 @@ public struct Store: Sendable {
     public static func inMemory(
         ledgerKey: [UInt8] = Array(repeating: 7, count: 32),
         bus: EventBus = EventBus(),
-        redactor: Redactor = Redactor()
+        redactor: Redactor = Redactor(),
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) throws -> Store {
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
@@ -113,7 +123,8 @@ public struct Store: Sendable {
             writer: DatabaseQueue(configuration: configuration),
             ledgerKey: ledgerKey,
             bus: bus,
-            redactor: redactor
+            redactor: redactor,
+            metrics: metrics
         )
     }
 

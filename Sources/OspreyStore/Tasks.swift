@@ -305,6 +305,17 @@ public struct Tasks: Sendable {
     }
 
     /// Tasks, newest first, optionally of one status or one parent.
+    /// How many tasks there are in each status.
+    public func counts() async throws -> [TaskStatus: Int] {
+        try await writer.read { db in
+            var counts: [TaskStatus: Int] = [:]
+            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT status, COUNT(*) FROM tasks GROUP BY status")) {
+                if let status = TaskStatus(rawValue: row[0]) { counts[status] = row[1] }
+            }
+            return counts
+        }
+    }
+
     /// The finished tasks of `task`'s conversation (its `context`) created before it, oldest first, at most
     /// `limit` of the latest; none for a task outside a conversation.
     public func conversation(before task: TaskRecord, limit: Int = 10) async throws -> [TaskRecord] {

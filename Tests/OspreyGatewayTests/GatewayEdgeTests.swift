@@ -348,7 +348,9 @@ struct GatewayEdgeTests {
         .test(.router) { client in
             (
                 try await client.execute(uri: "/api/status", method: .get, headers: TestGateway.auth()) { $0 },
-                try await client.execute(uri: "/metrics", method: .get) { String(buffer: $0.body) }
+                try await client.execute(uri: "/metrics", method: .get, headers: TestGateway.auth()) {
+                    String(buffer: $0.body)
+                }
             )
         }
         #expect(response.json["ledger_synchronous"] == "full")

@@ -21,11 +21,12 @@ struct TestGateway {
         port: Int = 18470,
         provider: any ModelProvider = ScriptedProvider(messages: [.assistant("Hello!")]),
         redactor: Redactor = Redactor(),
+        telemetry: Telemetry = Telemetry(),
         prepare: (Home) throws -> Void = { _ in }
     ) async throws {
         directory = try TemporaryDirectory()
         try prepare(Home(root: directory.url))
-        let store = try Store.inMemory(redactor: redactor)
+        let store = try Store.inMemory(redactor: redactor, metrics: telemetry.factory)
         try await store.tokens.registerHomeToken(Self.adminToken)
         var config = config
         if config.agents["default"] == nil {
@@ -40,7 +41,8 @@ struct TestGateway {
             config: config,
             store: store,
             providers: ["scripted": provider],
-            port: port
+            port: port,
+            telemetry: telemetry
         )
     }
 
