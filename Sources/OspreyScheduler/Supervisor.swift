@@ -69,6 +69,10 @@ public actor Supervisor {
     /// The provider a task's model calls go to, for the per-provider cap.
     let provider: @Sendable (TaskRecord) -> String
     private var queue = TaskQueue()
+    /// Agents whose budget is spent for the day (`budget.paused`): their queued tasks wait in ``held`` until a
+    /// `budget.resumed`, in the order they were queued.
+    private var paused: Set<String> = []
+    private var held: [Entry] = []
     private var running: [TaskRecord.ID: Job] = [:]
     /// Until when (on ``elapsed``) each provider backs off.
     private var backoff: [String: Duration] = [:]
@@ -107,6 +111,7 @@ public actor Supervisor {
     public func run() async {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.follow() }
+            group.addTask { await self.followBudgets() }
             for await entry in starts {
                 group.addTask { await self.execute(entry) }
             }
@@ -140,6 +145,54 @@ public actor Supervisor {
         }
     }
 
+    /// Holds the queued tasks of the agents whose budget is paused, from the store's state and then each
+    /// `budget.paused` and `budget.resumed`, until cancelled.
+    func followBudgets() async {
+        let logger = Logger.current
+        var after: Int?
+        while !Task.isCancelled {
+            do {
+                if after == nil {
+                    let high = try await store.ledger.lastSeq()
+                    for (agent, state) in try await store.budgets.all() where state.pausedDay != nil { hold(agent) }
+                    after = high
+                }
+                try await store.ledger.follow(after: after ?? 0, filter: EventFilter(type: "budget.*")) { event in
+                    after = event.seq
+                    guard let agent = event.payload["agent"]?.stringValue else { return }
+                    if event.type == .budgetPaused { self.hold(agent) }
+                    if event.type == .budgetResumed { self.release(agent) }
+                }
+                return
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                logger.error("budget events could not be followed", metadata: ["error": "\(error)"])
+                try? await sleep(.seconds(1))
+            }
+        }
+    }
+
+    /// The agent's budget is spent: its queued tasks wait, and so will those queued later (running ones go on;
+    /// the meter refuses their next model call).
+    func hold(_ agent: String) {
+        guard paused.insert(agent).inserted else { return }
+        held += queue.removeAll { $0.task.agent == agent }
+    }
+
+    /// The agent's budget is back: its held tasks are queued again, in their order.
+    func release(_ agent: String) {
+        guard paused.remove(agent) != nil else { return }
+        let back = held.filter { $0.task.agent == agent }
+        held.removeAll { $0.task.agent == agent }
+        for entry in back { queue.push(entry, provider: provider(entry.task)) }
+        dispatch()
+    }
+
+    /// The tasks held for a paused budget, by agent.
+    public var holding: [String: Int] { Dictionary(held.map { ($0.task.agent, 1) }, uniquingKeysWith: +) }
+
     /// A committed task event: a new task is queued (if the store still has it queued), a cancelled one is
     /// dropped from the queue and its run stopped.
     func observe(_ event: Event) async throws {
@@ -153,6 +206,7 @@ public actor Supervisor {
             enqueue(task, resume: false)
         case .taskCancelled:
             queue.remove(id)
+            held.removeAll { $0.task.id == id }
             running[id]?.cancel.finish()
         default:
             return
@@ -183,7 +237,7 @@ public actor Supervisor {
 
     /// Whether the task is already queued or running here.
     func holds(_ id: TaskRecord.ID) -> Bool {
-        running[id] != nil || queue.contains(id)
+        running[id] != nil || queue.contains(id) || held.contains { $0.task.id == id }
     }
 
     /// A provider answered 429: give it no new task for a while.
@@ -201,6 +255,10 @@ public actor Supervisor {
             let (_, cancel) = AsyncStream<Void>.makeStream()
             running[task.id] = Job(provider: "workflow", cancel: cancel, coordinator: true)
             startSink.yield(entry)
+            return
+        }
+        if paused.contains(task.agent) {
+            held.append(entry)
             return
         }
         queue.push(entry, provider: provider(task))

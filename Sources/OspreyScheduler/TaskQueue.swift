@@ -31,6 +31,18 @@ struct TaskQueue {
 
     mutating func remove(_ id: TaskRecord.ID) { live[id] = nil }
 
+    /// Takes every live entry `predicate` picks out of the queue (lazily, as ``remove(_:)`` does); O(n).
+    mutating func removeAll(where predicate: (Supervisor.Entry) -> Bool) -> [Supervisor.Entry] {
+        var taken: [Supervisor.Entry] = []
+        for heap in heaps.values {
+            for entry in heap where live[entry.task.id] == entry.sequence && predicate(entry) {
+                live[entry.task.id] = nil
+                taken.append(entry)
+            }
+        }
+        return taken.sorted { $0.sequence < $1.sequence }
+    }
+
     /// Takes the best queued task among the providers `eligible` admits, with its provider.
     mutating func popBest(eligible: (String) -> Bool) -> (entry: Supervisor.Entry, provider: String)? {
         var best: (entry: Supervisor.Entry, provider: String)?

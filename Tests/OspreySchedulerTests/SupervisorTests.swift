@@ -93,6 +93,44 @@ struct SupervisorTests {
         #expect(probe.order == ["blocker", "high", "mid-1", "mid-2", "low"])
     }
 
+    @Test func aPausedBudgetHoldsTheAgentsQueuedTasksUntilItIsResumed() async throws {
+        let store = try Store.inMemory()
+        let probe = RunnerProbe()
+        let gate = AsyncStream<Void>.makeStream()
+        let supervisor = Supervisor(store: store, limits: Supervisor.Limits(maxConcurrent: 1)) { task, _ in
+            probe.enter("p", task.title)
+            if task.title == "running" { for await _ in gate.stream {} }
+            probe.leave("p")
+            return TaskOutcome(result: "ok")
+        }
+        try await TestRuns.running(supervisor) {
+            // One task runs; one waits behind the cap when the agent's budget runs out.
+            _ = try await supervisor.submit(Tasks.Draft(title: "running", instructions: "x"), actor: .test)
+            try await TestRuns.waitUntil { probe.order == ["running"] }
+            let queued = try await supervisor.submit(Tasks.Draft(title: "queued", instructions: "x"), actor: .test)
+            _ = try await store.budgets.pause("default", day: Budgets.day(), reason: "test")
+            try await TestRuns.waitUntil { await supervisor.holding["default"] == 1 }
+            // Another agent's work is not held; a task the paused agent is given later is.
+            let other = try await supervisor.submit(
+                Tasks.Draft(title: "other", instructions: "x", agent: "helper"),
+                actor: .test
+            )
+            let later = try await supervisor.submit(Tasks.Draft(title: "later", instructions: "x"), actor: .test)
+            try await TestRuns.waitUntil { await supervisor.holding["default"] == 2 }
+            // The running task finishes; the free slot goes to the other agent, never to a held task.
+            gate.continuation.finish()
+            try await TestRuns.waitUntil { try await store.tasks.get(other.id).status == .completed }
+            try await TestRuns.waitUntil { await supervisor.load.running == 0 }
+            #expect(try await store.tasks.get(queued.id).status == .queued)
+            #expect(try await store.tasks.get(later.id).status == .queued)
+            // A resume (by an operator, or a new day) queues them again, in their order.
+            _ = try await store.budgets.resume("default", actor: .test)
+            try await TestRuns.waitUntil { try await store.tasks.get(later.id).status == .completed }
+            #expect(await supervisor.holding.isEmpty)
+        }
+        #expect(probe.order == ["running", "other", "queued", "later"])
+    }
+
     @Test func queuedAndRunningTasksCanBeCancelled() async throws {
         let store = try Store.inMemory()
         let supervisor = Supervisor(store: store, limits: Supervisor.Limits(maxConcurrent: 1)) { _, _ in
