@@ -12,6 +12,7 @@ let products: [String: String] = [
     "HummingbirdWSClient": "hummingbird-websocket", "Logging": "swift-log", "NIOCore": "swift-nio",
     "NIOHTTP1": "swift-nio", "NIOWebSocket": "swift-nio", "ServiceLifecycle": "swift-service-lifecycle",
     "UnixSignals": "swift-service-lifecycle", "CoreMetrics": "swift-metrics", "Prometheus": "swift-prometheus",
+    "OTel": "swift-otel", "Tracing": "swift-distributed-tracing", "ServiceContextModule": "swift-service-context",
     "WasmKit": "WasmKit", "WasmKitWASI": "WasmKit", "WAT": "WasmKit", "WASI": "WasmKit",
 ]
 
@@ -44,6 +45,10 @@ let package = Package(
         // Metrics: the swift-metrics API where they are measured, the Prometheus text format at /metrics.
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Optional tracing (off by default): spans from the ledger exported over OTLP/HTTP; only that exporter is built.
+        .package(url: "https://github.com/swift-otel/swift-otel.git", from: "1.6.0", traits: ["OTLPHTTP"]),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-service-context.git", from: "1.5.1"),
         // The WebAssembly runtime plugins run in (fuel metering, memory limits, WASI preview 1; WAT for tests).
         .package(url: "https://github.com/swiftwasm/WasmKit.git", .upToNextMinor(from: "0.4.2")),
     ],
@@ -172,7 +177,10 @@ let package = Package(
                 "NIOHTTP1",
                 "NIOWebSocket",
                 "CoreMetrics",
-                "Prometheus"
+                "Prometheus",
+                "OTel",
+                "Tracing",
+                "ServiceContextModule"
             ),
             // The web dashboard's HTML, CSS and JavaScript modules, served at `/` and `/ui/`.
             resources: [.copy("Dashboard")]
@@ -277,6 +285,7 @@ let testTargets: [(name: String, imports: [String])] = [
             "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting", "AsyncHTTPClient", "HTTPTypes",
             "Hummingbird",
             "HummingbirdTesting", "HummingbirdWSClient", "Logging", "NIOCore", "NIOHTTP1", "NIOWebSocket",
+            "ServiceLifecycle",
         ]
     ),
     (

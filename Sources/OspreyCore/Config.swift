@@ -236,6 +236,8 @@ public struct OspreyConfig: Hashable, Sendable {
     }
 
     public var metrics = Metrics()
+    /// `[tracing]` (Config+Tracing.swift).
+    public var tracing = Tracing()
     /// `[a2a]`: Osprey as an A2A agent (Config+A2A.swift).
     public var a2a = A2A()
     /// `[[a2a_agents]]`: remote A2A agents `call_agent` may delegate to (Config+A2A.swift).
@@ -712,6 +714,7 @@ struct ConfigReader {
             config.mcp.serveAgent = try string(mcp, "serve_agent", section: "mcp") ?? config.mcp.serveAgent
         }
         if let a2a = try table("a2a") { config.a2a = try self.a2a(a2a) }
+        if let tracing = try table("tracing") { config.tracing = try self.tracing(tracing) }
         if let metrics = try table("metrics") {
             try checkKeys(metrics, section: "metrics", known: ["require_token"])
             config.metrics.requireToken = try bool(metrics, "require_token", section: "metrics") ?? true

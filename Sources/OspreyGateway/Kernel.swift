@@ -299,6 +299,11 @@ public struct Kernel: Sendable {
             services.append(LocalModelService(server: server, logger: logger.component("local-model")))
         }
         if !mcp.clients.isEmpty { services.append(MCPService(servers: mcp, logger: logger.component("mcp"))) }
+        if config.tracing.enabled {
+            services.append(
+                TracingService(settings: config.tracing, ledger: store.ledger, logger: logger.component("tracing"))
+            )
+        }
         return services
     }
 

@@ -229,3 +229,37 @@ struct A2AConfigTests {
         }
     }
 }
+
+struct TelemetryConfigTests {
+    @Test func metricsAndTracingAreReadAndBadValuesRefused() throws {
+        let config = try OspreyConfig(
+            toml: """
+                [metrics]
+                require_token = false
+
+                [tracing]
+                enabled = true
+                endpoint = "http://127.0.0.1:4318/v1/traces"
+                protocol = "http/json"
+                batch_milliseconds = 100
+                """
+        )
+        #expect(!config.metrics.requireToken && OspreyConfig().metrics.requireToken)
+        #expect(
+            config.tracing.enabled && config.tracing.protocol == "http/json" && config.tracing.batchMilliseconds == 100
+        )
+        #expect(!OspreyConfig().tracing.enabled && OspreyConfig().tracing.serviceName == "osprey")
+        for (toml, message) in [
+            ("[tracing]\nprotocol = \"grpc\"", "tracing.protocol"),
+            ("[tracing]\nendpoint = \"file:///tmp/x\"", "tracing.endpoint"),
+            ("[tracing]\nbatch_milliseconds = 0", "batch_milliseconds"),
+            ("[metrics]\nopen = true", "unknown key"),
+        ] {
+            #expect {
+                try OspreyConfig(toml: toml)
+            } throws: { error in
+                "\(error)".contains(message)
+            }
+        }
+    }
+}
