@@ -80,8 +80,15 @@ struct DashboardBrowserTests {
             #expect(seen["system_text"]?.stringValue?.contains("rung: ") == true, "\(seen)")
             #expect(seen["verify"]?.stringValue?.hasPrefix("The chain verifies") == true, "\(seen)")
             #expect((seen["tail_seconds"]?.doubleValue ?? 99) < 1.0, "\(seen)")
+            #expect(seen["audit_rows_match_ledger"] == true, "\(seen)")
             for page in ["approvals", "costs", "system"] { #expect(seen["\(page)_errors"] == [], "\(page): \(seen)") }
             #expect(seen["console"] == [], "\(seen)")
+            // axe-core's WCAG 2.1 A/AA rules find nothing on any page, in either theme.
+            let audits = seen["a11y"]?.objectValue ?? [:]
+            #expect(audits.count == 15, "\(audits.keys.sorted())")
+            for (page, violations) in audits.sorted(by: { $0.key < $1.key }) {
+                #expect(violations == [], "\(page): \(violations)")
+            }
             #expect((seen["transferred_bytes"]?.intValue ?? .max) <= 150_000, "\(seen)")
             let pngs = try FileManager.default.contentsOfDirectory(atPath: shots.path).filter { $0.hasSuffix(".png") }
             #expect(pngs.count >= 7, "\(pngs)")

@@ -5,7 +5,8 @@ import { el, field, notice, replace, time } from "/ui/dom.js";
 
 const ROW = 28; // px per row
 
-/** A scrolling list that renders only the rows in view. */
+/** A scrolling list of events in seq order that renders only the rows in view; an event it already has (the live
+ * tail and a page from the API may both bring it) is not added twice. */
 function virtualList(render) {
   const rows = [];
   const spacer = el("div", { class: "spacer" });
@@ -28,7 +29,10 @@ function virtualList(render) {
     set(items) { rows.length = 0; rows.push(...items); schedule(); },
     add(items, follow) {
       const atEnd = box.scrollTop + box.clientHeight >= rows.length * ROW - ROW;
-      rows.push(...items);
+      const last = rows.length ? rows[rows.length - 1].seq : 0;
+      const fresh = items.filter((item) => item.seq > last);
+      if (!fresh.length) return;
+      rows.push(...fresh);
       schedule();
       if (follow && atEnd) requestAnimationFrame(() => { box.scrollTop = rows.length * ROW; });
     },
@@ -73,7 +77,7 @@ export async function audit(view) {
     if (reset) { next = 0; list.set([]); }
     const { events, next_after: after } = await api("GET", `/api/events?${query()}`);
     list.add(sinceFilter(events), false);
-    next = after ?? next;
+    next = Math.max(next, after ?? next);
     more.disabled = events.length < 1000;
   }
   async function tail() {

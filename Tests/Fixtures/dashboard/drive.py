@@ -54,6 +54,32 @@ def visible(css):
     return wait.until(EC.visibility_of_element_located((By.CSS_SELECTOR, css)))
 
 
+def axe_source():
+    """axe-core (Deque's accessibility engine), as PyPI axe-playwright-python ships it; only its JS file is used."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("axe_playwright_python")
+    with open(os.path.join(spec.submodule_search_locations[0], "axe.min.js")) as source:
+        return source.read()
+
+
+AXE = axe_source()
+
+
+def accessibility(name):
+    """Runs axe-core's WCAG 2 A/AA rules on the page as it is; keeps each violation with its impact and a target."""
+    driver.execute_script(AXE)
+    result = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']},"
+        " resultTypes: ['violations']})"
+        ".then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, nodes: v.nodes.length,"
+        " targets: v.nodes.slice(0, 6).map(n => String(n.target)), help: v.help}))))"
+        ".catch(e => done([{id: 'axe-error', impact: 'critical', help: String(e)}]))"
+    )
+    seen.setdefault("a11y", {})[name] = result
+
+
 try:
     # The page's own headers.
     with urllib.request.urlopen(URL + "/", timeout=10) as response:
@@ -67,6 +93,8 @@ try:
         "return performance.getEntriesByType('resource').reduce((a, e) => a + (e.transferSize || 0), "
         "performance.getEntriesByType('navigation')[0].transferSize || 0)"
     )
+
+    accessibility("sign-in")
 
     # A wrong token: a clear error, no way in.
     try:
@@ -174,6 +202,17 @@ try:
             )
         )
         seen["tail_seconds"] = round(time.monotonic() - added, 3)
+        # The list holds each event of the ledger once: the first page, the live tail's catch-up and new events.
+        try:
+            WebDriverWait(driver, 5, poll_frequency=0.05).until(
+                lambda d: d.execute_script(
+                    "return Math.round(parseFloat(document.querySelector('.virtual .spacer').style.height) / 28)"
+                )
+                == api("GET", "/api/audit/verify")["count"]
+            )
+            seen["audit_rows_match_ledger"] = True
+        except TimeoutException:
+            seen["audit_rows_match_ledger"] = False
         shot("audit")
     except Exception as error:
         problem("audit", error)
@@ -189,6 +228,20 @@ try:
         except Exception as error:
             problem(page, error)
     seen["system_text"] = driver.find_element(By.CSS_SELECTOR, "main").text[:2000]
+
+    # Accessibility: every page through axe-core, in the light theme and (system setting) the dark one.
+    for scheme in ["light", "dark"]:
+        driver.execute_cdp_cmd(
+            "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
+        )
+        for page in ["chat", "tasks", "memory", "audit", "approvals", "costs", "system"]:
+            try:
+                driver.get(URL + f"/#/{page}")
+                visible(f"section[aria-label='{page}'] h1")
+                time.sleep(0.3)
+                accessibility(f"{page}-{scheme}")
+            except Exception as error:
+                problem(f"accessibility {page} {scheme}", error)
     seen["console"] = [
         entry["message"] for entry in driver.get_log("browser") if entry["level"] in ("SEVERE", "ERROR")
         # the wrong token's 401 is the one failure the page itself asked for
