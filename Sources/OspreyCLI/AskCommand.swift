@@ -10,6 +10,8 @@ struct Conversation {
     let client: GatewayClient
     var session: String?
     let agent: String?
+    /// The persona a new session's runs act in.
+    var persona: String? = nil
 
     /// The result of one message: the `done` object, or the error the gateway reported.
     enum Outcome {
@@ -21,6 +23,7 @@ struct Conversation {
         if session == nil {
             var body: [String: JSONValue] = ["title": .string(String(prompt.prefix(60)))]
             if let agent { body["agent"] = .string(agent) }
+            if let persona { body["persona"] = .string(persona) }
             session = try await client.request(.POST, "/api/sessions", body: .object(body))["id"]?.stringValue
         }
         guard let session else { throw CLIError("the gateway did not return a session id") }
@@ -88,6 +91,7 @@ struct AskCommand: AsyncParsableCommand {
         false
     @Option(help: "Continue this session.") var session: String?
     @Option(help: "Agent to use for a new session.") var agent: String?
+    @Option(help: "Persona a new session acts in (dev, review, research, ops, or one of yours).") var persona: String?
     @Argument(help: "The prompt.") var prompt: [String] = []
 
     func run() async throws {
@@ -101,7 +105,8 @@ struct AskCommand: AsyncParsableCommand {
             var conversation = Conversation(
                 client: try GatewayClient(home: options.resolved),
                 session: session,
-                agent: agent
+                agent: agent,
+                persona: persona
             )
             switch try await conversation.send(text, echo: !json) {
             case .done(let result):
@@ -148,9 +153,10 @@ struct ChatCommand: GatewayClientCommand {
     @OptionGroup var options: HomeOptions
     @Option(help: "Continue this session.") var session: String?
     @Option(help: "Agent to use for a new session.") var agent: String?
+    @Option(help: "Persona a new session acts in.") var persona: String?
 
     func run(_ gateway: GatewayClient) async throws {
-        var conversation = Conversation(client: gateway, session: session, agent: agent)
+        var conversation = Conversation(client: gateway, session: session, agent: agent, persona: persona)
         while true {
             FileHandle.standardOutput.write(Data("> ".utf8))
             guard let line = readLine(), !line.isEmpty, line != "/exit" else { break }

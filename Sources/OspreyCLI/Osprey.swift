@@ -17,6 +17,7 @@ struct Osprey: AsyncParsableCommand {
             ModelsCommand.self, SecretsCommand.self, ApprovalsCommand.self, TasksCommand.self, CronCommand.self,
             MemoryCommand.self, MCPCommand.self, PluginsCommand.self, SkillsCommand.self, WorkflowsCommand.self,
             BudgetsCommand.self,
+            PersonasCommand.self,
         ]
     )
 }

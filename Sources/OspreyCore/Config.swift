@@ -128,6 +128,8 @@ public struct OspreyConfig: Hashable, Sendable {
         public var costPerDayUSD = 0.0
         public var tokensPerRun = 0
         public var costPerRunUSD = 0.0
+        /// Set by a read-only persona (never in config.toml): the policy denies writing files and running commands.
+        public var readOnly = false
         /// Directories file tools may read besides the workspace (absolute paths); their content counts as untrusted.
         public var readRoots: [String] = []
         /// Directories file tools and commands may write besides the workspace (absolute paths).
@@ -236,6 +238,8 @@ public struct OspreyConfig: Hashable, Sendable {
     }
 
     public var metrics = Metrics()
+    /// `[personas.NAME]`: personas besides the built-in ones (a name of a built-in one replaces it).
+    public var personas: [String: PersonaSettings] = [:]
     /// `[tracing]` (Config+Tracing.swift).
     public var tracing = Tracing()
     /// `[a2a]`: Osprey as an A2A agent (Config+A2A.swift).
@@ -715,6 +719,7 @@ struct ConfigReader {
         }
         if let a2a = try table("a2a") { config.a2a = try self.a2a(a2a) }
         if let tracing = try table("tracing") { config.tracing = try self.tracing(tracing) }
+        if let personas = try table("personas") { config.personas = try self.personas(personas) }
         if let metrics = try table("metrics") {
             try checkKeys(metrics, section: "metrics", known: ["require_token"])
             config.metrics.requireToken = try bool(metrics, "require_token", section: "metrics") ?? true

@@ -39,6 +39,8 @@ public struct Home: Hashable, Sendable {
     public var logsDirectory: URL { root.appendingPathComponent("logs") }
     /// The operator's skills, one folder each (`skills/NAME/SKILL.md`).
     public var skillsDirectory: URL { root.appendingPathComponent("skills") }
+    /// Personas written as Markdown files (`personas/NAME.md`).
+    public var personasDirectory: URL { root.appendingPathComponent("personas") }
     /// Installed Wasm plugins, one folder each (`plugins/NAME/plugin.toml`).
     public var pluginsDirectory: URL { root.appendingPathComponent("plugins") }
     /// Held with an exclusive lock while a gateway runs on this home; records its pid and address.

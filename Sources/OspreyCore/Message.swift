@@ -148,18 +148,29 @@ public struct Session: Hashable, Codable, Sendable {
     public var createdAt: Date
     public var updatedAt: Date
     public var messageCount: Int
+    /// The persona the session's runs act in; nil for the agent as configured.
+    public var persona: String?
 
-    public init(id: ID, agent: String, title: String?, createdAt: Date, updatedAt: Date, messageCount: Int = 0) {
+    public init(
+        id: ID,
+        agent: String,
+        title: String?,
+        createdAt: Date,
+        updatedAt: Date,
+        messageCount: Int = 0,
+        persona: String? = nil
+    ) {
         self.id = id
         self.agent = agent
         self.title = title
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.messageCount = messageCount
+        self.persona = persona
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, agent, title
+        case id, agent, title, persona
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case messageCount = "message_count"

@@ -24,7 +24,7 @@ struct AgentRunner {
         guard runtime.knows(agent: record.agent) else {
             throw APIError.badRequest("no agent named '\(record.agent)' in config.toml")
         }
-        let agent = try runtime.agent(named: record.agent)
+        let agent = try runtime.agent(named: record.agent, persona: record.persona)
         // Messages to one session run one at a time, in order: a second one waits in the session's lane.
         let cancelSignal = try await runtime.runs.begin(session)
         defer { runtime.runs.end(session) }

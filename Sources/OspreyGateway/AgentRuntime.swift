@@ -27,6 +27,8 @@ public final class AgentRuntime: Sendable {
     public let config: OspreyConfig
     /// The home: where the operator's skills are.
     public let home: Home
+    /// The built-in, configured and file personas a run may act in.
+    public let personas: PersonaCatalog
     public let localModel: LocalModelServer?
     /// Protects the home's own files from commands, whatever the agent.
     public let commandPolicy: CommandPolicy
@@ -56,6 +58,21 @@ public final class AgentRuntime: Sendable {
     ) throws {
         self.config = config
         self.home = home
+        personas = PersonaCatalog(
+            directory: home.personasDirectory,
+            configured: config.personas.map { name, persona in
+                Persona(
+                    name: name,
+                    description: persona.description,
+                    instructions: persona.instructions,
+                    model: persona.model,
+                    tools: persona.tools,
+                    temperature: persona.temperature,
+                    readOnly: persona.readOnly,
+                    source: "config"
+                )
+            }
+        )
         self.store = store
         self.tools = toolbox + services
         self.fixedToolbox = Toolbox(toolbox + services)
@@ -187,11 +204,17 @@ public final class AgentRuntime: Sendable {
     ///
     /// An agent config.toml does not define is a ``ConfigError``; a door that takes the name from a client
     /// checks ``knows(agent:)`` first and answers 400.
-    public func agent(named name: String, tools: [String]? = nil) throws -> Agent {
+    public func agent(named name: String, tools: [String]? = nil, persona: String? = nil) throws -> Agent {
         guard knows(agent: name) else { throw ConfigError("no agent named '\(name)' in config.toml") }
         var settings = config.agent(name)
         settings.tools = grantedTools(settings)
         if let tools { settings.tools = settings.tools?.filter { tools.contains($0) } }
+        if let persona {
+            guard let found = personas.persona(named: persona) else {
+                throw ConfigError("no persona named '\(persona)'")
+            }
+            settings = found.applied(to: settings)
+        }
         let routes = try routes(for: settings)
         if routes.first?.provider == "local" {
             // The embedded SmolLM2-135M is small: sample it greedily so the same question gets the same answer,

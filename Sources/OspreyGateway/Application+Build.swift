@@ -5,6 +5,7 @@ public import Logging
 public import NIOCore
 import OspreyCore
 import OspreyStore
+import OspreyTools
 
 #if canImport(Glibc)
 import Glibc
@@ -72,6 +73,7 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         schedules: kernel.store.schedules,
         scheduler: kernel.scheduler,
         knows: kernel.runtime.knows(agent:),
+        knowsPersona: { [personas = kernel.runtime.personas] in personas.persona(named: $0) != nil },
         workflow: { [runtime = kernel.runtime] name, inputs in
             try WorkflowsController.check(name, inputs: inputs, runtime: runtime)
         }
@@ -107,13 +109,15 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     workflows.add(to: &routes)
     let budgets = BudgetsController(config: kernel.config, store: kernel.store)
     budgets.add(to: &routes)
+    let personas = PersonasController(catalog: kernel.runtime.personas)
+    personas.add(to: &routes)
     DashboardController(assets: kernel.dashboard, authenticator: kernel.authenticator).add(to: &routes)
     // The one operation table. The WebSocket binds the same operations by name, so role and scope checks and
     // request decoding exist once for both doors.
     let operations =
         sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
         + memory.operations + status.operations + tools.operations + workflows.operations
-        + budgets.operations
+        + budgets.operations + personas.operations
     let table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
     // OpenAI clients reach the agents through /v1, on the same operations.
     OpenAIController(

@@ -237,7 +237,8 @@ public struct Kernel: Sendable {
     static func run(_ task: TaskRecord, resume: Bool, runtime: AgentRuntime) async throws -> TaskOutcome {
         if let name = task.workflow { return try await runWorkflow(name, task: task, runtime: runtime) }
         let task = try await inConversation(task, store: runtime.store)
-        let result = try await runtime.agent(named: task.agent, tools: task.tools).perform(task, resume: resume)
+        let result = try await runtime.agent(named: task.agent, tools: task.tools, persona: task.persona)
+            .perform(task, resume: resume)
         // What the run spent is already on the task: the meter charges each call to it as the call settles.
         return TaskOutcome(result: result.message.text)
     }

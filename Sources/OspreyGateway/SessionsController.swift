@@ -3,6 +3,7 @@ import Hummingbird
 import NIOCore
 import OspreyCore
 import OspreyStore
+import OspreyTools
 
 /// `/api/sessions`: create, list, show, delete, transcript, send, cancel.
 struct SessionsController {
@@ -34,19 +35,29 @@ struct SessionsController {
     }
 
     struct Create: OperationRequest {
-        static let fields: Set<String> = ["agent", "title"]
+        static let fields: Set<String> = ["agent", "title", "persona"]
         let agent: String
         let title: String?
+        let persona: String?
         init(_ fields: Fields) throws {
             agent = try fields.optionalString("agent") ?? "default"
             title = try fields.optionalString("title")
+            persona = try fields.optionalString("persona")
         }
     }
 
     var create: Operation {
         Operation("sessions.create", role: .operator) { (request: Create, caller) in
-            try JSONValue(
-                encoding: try await sessions.create(agent: request.agent, title: request.title, actor: caller.actor)
+            if let persona = request.persona, runner.runtime.personas.persona(named: persona) == nil {
+                throw APIError.badRequest("No persona named '\(persona)'.")
+            }
+            return try JSONValue(
+                encoding: try await sessions.create(
+                    agent: request.agent,
+                    title: request.title,
+                    persona: request.persona,
+                    actor: caller.actor
+                )
             )
         }
     }

@@ -12,6 +12,8 @@ struct TasksController {
     let scheduler: Scheduler
     /// Whether config.toml defines an agent by this name.
     let knows: @Sendable (String) -> Bool
+    /// Whether a persona by this name exists.
+    let knowsPersona: @Sendable (String) -> Bool
     /// Checks a workflow skill and the inputs (JSON) a schedule gives it; whether the skill is trusted.
     let workflow: @Sendable (_ name: String, _ inputs: String) throws -> Bool
 
@@ -44,7 +46,7 @@ struct TasksController {
     static let statuses = Set(TaskStatus.allCases.map(\.rawValue))
 
     static let draftFields: Set<String> = [
-        "title", "instructions", "agent", "tools", "priority", "max_tokens", "max_cost_usd", "context",
+        "title", "instructions", "agent", "tools", "priority", "max_tokens", "max_cost_usd", "context", "persona",
     ]
 
     struct Submit: OperationRequest {
@@ -56,6 +58,9 @@ struct TasksController {
     var submit: Operation {
         Operation("tasks.submit", role: .operator) { (request: Submit, caller) in
             try check(agent: request.draft.agent)
+            if let persona = request.draft.persona, !knowsPersona(persona) {
+                throw APIError.badRequest("No persona named '\(persona)'.")
+            }
             var draft = request.draft
             // Content from a door that vouches for none of it (A2A) starts the task tainted.
             draft.tainted = draft.tainted || caller.untrusted
@@ -109,6 +114,12 @@ struct TasksController {
             }
             draft.maxCostUSD = number
         }
+        if let value = members["persona"], value != .null {
+            guard let persona = value.stringValue else {
+                throw APIError.badRequest("Field 'persona' must be a string.")
+            }
+            draft.persona = persona
+        }
         if let value = members["context"], value != .null {
             guard let context = value.stringValue else {
                 throw APIError.badRequest("Field 'context' must be a string.")
@@ -156,7 +167,8 @@ struct TasksController {
     }
 
     struct Schedule: OperationRequest {
-        static let fields = TasksController.draftFields.union([
+        // A schedule's tasks are not part of a conversation, and act as their agent is configured.
+        static let fields = TasksController.draftFields.subtracting(["context", "persona"]).union([
             "name", "spec", "timezone", "missed", "trigger", "checks", "remediation", "workflow",
         ])
         let request: Scheduler.Request

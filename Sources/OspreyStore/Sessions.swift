@@ -13,7 +13,12 @@ public struct Sessions: Sendable {
     public static let maxTitleLength = 200
 
     /// Starts a session for `agent` and records `session.created`.
-    public func create(agent: String = "default", title: String? = nil, actor: Principal) async throws -> Session {
+    public func create(
+        agent: String = "default",
+        title: String? = nil,
+        persona: String? = nil,
+        actor: Principal
+    ) async throws -> Session {
         guard agent.range(of: #"^[A-Za-z0-9_.-]{1,64}$"#, options: .regularExpression) != nil else {
             throw StoreError.invalid("agent must be 1-64 letters, digits, '_', '-' or '.'")
         }
@@ -21,13 +26,21 @@ public struct Sessions: Sendable {
             throw StoreError.invalid("title is longer than \(Self.maxTitleLength) characters")
         }
         let now = Date()
-        let session = Session(id: .random(prefix: "ses"), agent: agent, title: title, createdAt: now, updatedAt: now)
+        let session = Session(
+            id: .random(prefix: "ses"),
+            agent: agent,
+            title: title,
+            createdAt: now,
+            updatedAt: now,
+            persona: persona
+        )
         try await writer.transaction { db in
             try db.cachedStatement(
-                sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
+                sql:
+                    "INSERT INTO sessions (id, agent, title, created_at, updated_at, persona) VALUES (?, ?, ?, ?, ?, ?)"
             ).execute(
                 arguments: [
-                    session.id.rawValue, agent, title, WireFormat.timestamp(now), WireFormat.timestamp(now),
+                    session.id.rawValue, agent, title, WireFormat.timestamp(now), WireFormat.timestamp(now), persona,
                 ]
             )
             _ = try ledger.append(
@@ -36,7 +49,10 @@ public struct Sessions: Sendable {
                         type: .sessionCreated,
                         actor: actor,
                         session: session.id,
-                        payload: ["agent": .string(agent), "title": title.map(JSONValue.string) ?? .null]
+                        payload: [
+                            "agent": .string(agent), "title": title.map(JSONValue.string) ?? .null,
+                            "persona": persona.map(JSONValue.string) ?? .null,
+                        ]
                     )
                 ],
                 in: db

@@ -432,6 +432,11 @@ public struct Store: Sendable {
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN context TEXT")
             try db.execute(sql: "CREATE INDEX tasks_context ON tasks(context, created_at) WHERE context IS NOT NULL")
         }
+        migrator.registerMigration("v15-personas") { db in
+            // The persona a session's runs and a task's run act in (nil: the agent as configured).
+            try db.execute(sql: "ALTER TABLE sessions ADD COLUMN persona TEXT")
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN persona TEXT")
+        }
         return migrator
     }
 }

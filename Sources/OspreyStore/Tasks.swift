@@ -44,6 +44,8 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
     public var workflow: String?
     /// The conversation the task belongs to (an A2A `contextId`); nil for a task on its own.
     public var context: String?
+    /// The persona the task's run acts in; nil for the agent as configured.
+    public var persona: String?
 
     /// True once the task can change no more.
     public var isFinished: Bool { status.isFinished }
@@ -54,7 +56,7 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
 
     private enum CodingKeys: String, CodingKey {
         case id, title, instructions, agent, tools, priority, status, parent, depth, session, schedule, result, error
-        case tokens, attempts, tainted, workflow, context
+        case tokens, attempts, tainted, workflow, context, persona
         case costUSD = "cost_usd"
         case maxTokens = "max_tokens"
         case maxCostUSD = "max_cost_usd"
@@ -77,7 +79,7 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
             "cost_usd": .double(costUSD), "max_tokens": .int(maxTokens), "max_cost_usd": .double(maxCostUSD),
             "attempts": .int(attempts), "created_at": time(createdAt), "tainted": .bool(tainted),
             "started_at": time(startedAt), "finished_at": time(finishedAt), "heartbeat_at": time(heartbeatAt),
-            "workflow": optional(workflow), "context": optional(context),
+            "workflow": optional(workflow), "context": optional(context), "persona": optional(persona),
         ]
     }
 }
@@ -106,6 +108,8 @@ public struct Tasks: Sendable {
         public var workflow: String?
         /// The conversation the task belongs to: 1-128 letters, digits, '_', '-', '.' or ':'.
         public var context: String?
+        /// The persona the task's run acts in.
+        public var persona: String?
 
         public init(
             title: String,
@@ -212,14 +216,14 @@ public struct Tasks: Sendable {
         try db.cachedStatement(
             sql: """
                 INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
-                    session, schedule, created_at, max_tokens, max_cost_usd, tainted, workflow, context)
-                VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    session, schedule, created_at, max_tokens, max_cost_usd, tainted, workflow, context, persona)
+                VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
             id.rawValue, title, draft.instructions, draft.agent,
             draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
             draft.parent?.rawValue, depth, session.rawValue, draft.schedule?.rawValue, now, draft.maxTokens,
-            draft.maxCostUSD, tainted ? 1 : 0, draft.workflow, draft.context,
+            draft.maxCostUSD, tainted ? 1 : 0, draft.workflow, draft.context, draft.persona,
         ])
         let created = try Self.fetch(id, in: db)
         _ = try ledger.append(
@@ -444,6 +448,7 @@ public struct Tasks: Sendable {
             "schedule": task.schedule.map { .string($0.rawValue) } ?? .null,
             "max_tokens": .int(task.maxTokens), "max_cost_usd": .double(task.maxCostUSD),
             "context": task.context.map(JSONValue.string) ?? .null,
+            "persona": task.persona.map(JSONValue.string) ?? .null,
         ]
     }
 

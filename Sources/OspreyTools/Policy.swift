@@ -34,6 +34,8 @@ public struct Capabilities: Hashable, Sendable {
     public var writeRoots: [String]
     /// Whether commands may reach the network (only when the agent has network hosts).
     public var commandNetwork: Bool
+    /// A read-only persona's run: no file writes, no commands, nothing dangerous.
+    public var readOnly = false
 
     public init(
         exec: ExecMode = .sandboxed,
@@ -60,6 +62,7 @@ public struct Capabilities: Hashable, Sendable {
             readRoots: settings.readRoots,
             writeRoots: settings.writeRoots
         )
+        readOnly = settings.readOnly
     }
 }
 
@@ -117,6 +120,9 @@ public enum Policy {
             return PolicyDecision(.deny, rule: assessment.refusalRule, reason: refusal)
         }
         let isExec = assessment.risk == .exec || (assessment.risk == .dangerous && !assessment.programs.isEmpty)
+        if capabilities.readOnly, isExec || assessment.writesFile || [.write, .dangerous].contains(assessment.risk) {
+            return PolicyDecision(.deny, rule: "persona", reason: "a read-only persona may not write or run anything")
+        }
         let foreign = assessment.programs.filter { !capabilities.execAllow.contains($0) }
         if isExec {
             switch capabilities.exec {

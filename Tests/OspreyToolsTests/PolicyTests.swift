@@ -102,6 +102,21 @@ struct PolicyTests {
         #expect(decision.rule == example.rule)
     }
 
+    @Test(arguments: ToolRisk.allCases)
+    func aReadOnlyPersonaMayReadAndFetchButNotWriteOrRun(_ risk: ToolRisk) {
+        var capabilities = Capabilities(exec: .sandboxed, approval: .autonomous)
+        capabilities.readOnly = true
+        let decision = Policy.decide(ToolAssessment(risk: risk), capabilities: capabilities, tainted: false)
+        switch risk {
+        case .read, .network: #expect(decision.verdict == .allow)
+        case .write, .exec, .dangerous: #expect(decision.verdict == .deny && decision.rule == "persona")
+        }
+        // A file write is denied whatever risk its tool gives it.
+        var write = ToolAssessment(risk: .read)
+        write.writesFile = true
+        #expect(Policy.decide(write, capabilities: capabilities, tainted: false).rule == "persona")
+    }
+
     @Test(arguments: [
         ("ls -la", ["ls"], false), ("cat a | grep b && wc -l c", ["cat", "grep", "wc"], false),
         ("rm -rf build", ["rm"], true), ("git push origin main", ["git"], true), ("git status", ["git"], false),
