@@ -18,6 +18,7 @@ struct Osprey: AsyncParsableCommand {
             MemoryCommand.self, MCPCommand.self, PluginsCommand.self, SkillsCommand.self, WorkflowsCommand.self,
             BudgetsCommand.self,
             PersonasCommand.self,
+            CheckpointsCommand.self,
         ]
     )
 }

@@ -29,6 +29,8 @@ public final class AgentRuntime: Sendable {
     public let home: Home
     /// The built-in, configured and file personas a run may act in.
     public let personas: PersonaCatalog
+    /// Checkpoints of the workspace, in the home's `checkpoints.git`.
+    public let checkpoints: Checkpoints
     public let localModel: LocalModelServer?
     /// Protects the home's own files from commands, whatever the agent.
     public let commandPolicy: CommandPolicy
@@ -79,6 +81,10 @@ public final class AgentRuntime: Sendable {
         self.extraTools = extraTools
         self.recall = recall
         let confinement = try confinement ?? Confinement(config: config, home: home)
+        checkpoints = Checkpoints(
+            repository: home.root.appendingPathComponent("checkpoints.git"),
+            workspace: confinement.workspace.root
+        )
         self.workspace = confinement.workspace
         self.commandPolicy = confinement.commandPolicy
         self.sandbox = confinement.sandbox
@@ -151,6 +157,35 @@ public final class AgentRuntime: Sendable {
             }
         }
         return reference
+    }
+
+    /// The tools that change the workspace: a task whose agent has one is checkpointed before it runs.
+    static let writers: Set<String> = ["write_file", "edit_file", "run_command"]
+
+    /// Checkpoints the workspace and records `checkpoint.created`.
+    public func checkpoint(
+        _ label: String,
+        actor: Principal,
+        task: TaskRecord.ID? = nil
+    ) async throws -> Checkpoints.Checkpoint {
+        let checkpoint = try await checkpoints.create(label: label)
+        try await store.ledger.append(
+            EventDraft(
+                type: .checkpointCreated,
+                actor: actor,
+                task: task,
+                payload: ["id": .string(checkpoint.id), "label": .string(checkpoint.label)]
+            )
+        )
+        return checkpoint
+    }
+
+    /// Whether a run of this agent (with these tools and persona) could change the workspace.
+    public func mayWrite(agent: String, tools: [String]?, persona: String?) -> Bool {
+        guard let settings = try? self.agent(named: agent, tools: tools, persona: persona).settings else {
+            return false
+        }
+        return !settings.readOnly && !(settings.tools ?? []).filter(Self.writers.contains).isEmpty
     }
 
     /// The routes an agent's calls take: its model, then its fallbacks; by default the first provider or the local model.

@@ -237,6 +237,22 @@ public struct Kernel: Sendable {
     static func run(_ task: TaskRecord, resume: Bool, runtime: AgentRuntime) async throws -> TaskOutcome {
         if let name = task.workflow { return try await runWorkflow(name, task: task, runtime: runtime) }
         let task = try await inConversation(task, store: runtime.store)
+        // A task that may change the workspace starts from a checkpoint it can be rolled back to (not on a resume:
+        // the checkpoint of its first start stands). Without git the task still runs, and the log says why.
+        if !resume, runtime.mayWrite(agent: task.agent, tools: task.tools, persona: task.persona) {
+            do {
+                _ = try await runtime.checkpoint(
+                    "before task \(task.id.rawValue): \(task.title)",
+                    actor: .system,
+                    task: task.id
+                )
+            } catch {
+                Logger.current.warning(
+                    "no checkpoint before the task",
+                    metadata: ["task": "\(task.id)", "error": "\(error)"]
+                )
+            }
+        }
         let result = try await runtime.agent(named: task.agent, tools: task.tools, persona: task.persona)
             .perform(task, resume: resume)
         // What the run spent is already on the task: the meter charges each call to it as the call settles.

@@ -32,9 +32,11 @@ public enum SandboxProbe {
                 timeout: .seconds(20),
                 outputLimit: 1 << 20
             )
-            // Inside, the cgroup namespace shows "/": the membership is checked from outside while the probe runs.
+            // Inside, the cgroup namespace shows "/": the membership is checked from outside while the probe runs
+            // (it sleeps half a second at its end). Starting bubblewrap and the jail can take longer than that on a
+            // loaded machine, so the watch lasts up to 5 s.
             var joined = false
-            for _ in 0..<40 where !joined {
+            for _ in 0..<500 where !joined {
                 try await Task.sleep(for: .milliseconds(10))
                 joined = launch.controlGroups.contains { group in
                     let members = (try? String(contentsOfFile: group + "/cgroup.procs", encoding: .utf8)) ?? ""
