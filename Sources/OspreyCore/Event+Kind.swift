@@ -67,6 +67,8 @@ extension Event {
         public static let policyDecision = Kind(rawValue: "policy.decision")
         /// A file was written by a run with untrusted content in its context.
         public static let fileTainted = Kind(rawValue: "file.tainted")
+        /// A seed (a spec-first run's frozen specification) or its next generation was stored.
+        public static let seedCreated = Kind(rawValue: "seed.created")
         /// The workspace was checkpointed (its files committed to Osprey's own repository beside it).
         public static let checkpointCreated = Kind(rawValue: "checkpoint.created")
         /// The workspace was restored from a checkpoint (after a checkpoint of what it held).

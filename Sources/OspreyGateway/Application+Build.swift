@@ -113,6 +113,8 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     personas.add(to: &routes)
     let checkpoints = CheckpointsController(runtime: kernel.runtime, ledger: kernel.store.ledger)
     checkpoints.add(to: &routes)
+    let seeds = SeedsController(seeds: kernel.store.seeds)
+    seeds.add(to: &routes)
     DashboardController(assets: kernel.dashboard, authenticator: kernel.authenticator).add(to: &routes)
     // The one operation table. The WebSocket binds the same operations by name, so role and scope checks and
     // request decoding exist once for both doors.
@@ -120,6 +122,7 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
         + memory.operations + status.operations + tools.operations + workflows.operations
         + budgets.operations + personas.operations + checkpoints.operations
+        + seeds.operations
     let table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
     // OpenAI clients reach the agents through /v1, on the same operations.
     OpenAIController(

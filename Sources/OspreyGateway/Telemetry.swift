@@ -65,17 +65,18 @@ actor LedgerMetrics {
         }
         // The store's commit counters, carried into Prometheus counters by their growth since the last scrape.
         let now = store.commitStatistics
-        registry.makeCounter(name: "osprey_store_commits_total", labels: [], help: Self.help["commits"]!)
-            .increment(by: Int64(now.groups - reported.groups))
-        registry.makeCounter(name: "osprey_store_transactions_total", labels: [], help: Self.help["transactions"]!)
-            .increment(by: Int64(now.transactions - reported.transactions))
+        registry.makeCounter(
+            name: "osprey_store_commits_total",
+            labels: [],
+            help: "Write transactions committed to the database, in groups of one fsync."
+        ).increment(by: Int64(now.groups - reported.groups))
+        registry.makeCounter(
+            name: "osprey_store_transactions_total",
+            labels: [],
+            help: "Write transactions committed (several may share one commit)."
+        ).increment(by: Int64(now.transactions - reported.transactions))
         reported = (now.groups, now.transactions)
     }
-
-    static let help = [
-        "commits": "Write transactions committed to the database, in groups of one fsync.",
-        "transactions": "Write transactions committed (several may share one commit).",
-    ]
 
     private func observe(_ event: Event) async throws {
         registry.makeCounter(

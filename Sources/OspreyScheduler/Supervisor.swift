@@ -109,9 +109,12 @@ public actor Supervisor {
     /// `task.cancelled` event. It first queues what the store already holds unfinished, then follows the ledger
     /// from that point, so no task committed in between is missed.
     public func run() async {
+        // The paused budgets are read before the unfinished tasks are queued, so a paused agent's task is held from
+        // the start instead of racing the budget follower.
+        let budgets = await loadPausedBudgets()
         await withDiscardingTaskGroup { group in
             group.addTask { await self.follow() }
-            group.addTask { await self.followBudgets() }
+            group.addTask { await self.followBudgets(after: budgets) }
             for await entry in starts {
                 group.addTask { await self.execute(entry) }
             }
@@ -147,16 +150,12 @@ public actor Supervisor {
 
     /// Holds the queued tasks of the agents whose budget is paused, from the store's state and then each
     /// `budget.paused` and `budget.resumed`, until cancelled.
-    func followBudgets() async {
+    func followBudgets(after mark: Int?) async {
         let logger = Logger.current
-        var after: Int?
+        var after = mark
         while !Task.isCancelled {
             do {
-                if after == nil {
-                    let high = try await store.ledger.lastSeq()
-                    for (agent, state) in try await store.budgets.all() where state.pausedDay != nil { hold(agent) }
-                    after = high
-                }
+                if after == nil { after = try await pausedBudgets() }
                 try await store.ledger.follow(after: after ?? 0, filter: EventFilter(type: "budget.*")) { event in
                     after = event.seq
                     guard let agent = event.payload["agent"]?.stringValue else { return }
@@ -171,6 +170,23 @@ public actor Supervisor {
                 logger.error("budget events could not be followed", metadata: ["error": "\(error)"])
                 try? await sleep(.seconds(1))
             }
+        }
+    }
+
+    /// Holds the agents whose budget the store says is paused; the ledger's seq it read them at.
+    func pausedBudgets() async throws -> Int {
+        let high = try await store.ledger.lastSeq()
+        for (agent, state) in try await store.budgets.all() where state.pausedDay != nil { hold(agent) }
+        return high
+    }
+
+    /// ``pausedBudgets()``, or nil (logged) when the store cannot say: the follower then tries again.
+    func loadPausedBudgets() async -> Int? {
+        do {
+            return try await pausedBudgets()
+        } catch {
+            Logger.current.error("paused budgets could not be read", metadata: ["error": "\(error)"])
+            return nil
         }
     }
 

@@ -30,6 +30,7 @@ public struct Store: Sendable {
     public let spending: Spending
     public let budgets: Budgets
     public let memories: Memories
+    public let seeds: Seeds
 
     public init(
         writer: any DatabaseWriter,
@@ -58,6 +59,7 @@ public struct Store: Sendable {
         self.budgets = Budgets(writer: writer, ledger: ledger, schedules: schedules.triggerCache)
         self.provenance = Provenance(writer: writer, ledger: ledger)
         self.memories = Memories(writer: writer, ledger: ledger)
+        self.seeds = Seeds(writer: writer, ledger: ledger)
     }
 
     /// Opens (creating if needed) the database file in WAL mode with a busy timeout.
@@ -436,6 +438,24 @@ public struct Store: Sendable {
             // The persona a session's runs and a task's run act in (nil: the agent as configured).
             try db.execute(sql: "ALTER TABLE sessions ADD COLUMN persona TEXT")
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN persona TEXT")
+        }
+        migrator.registerMigration("v16-seeds") { db in
+            try db.execute(
+                sql: """
+                    -- Seeds: immutable specifications, one row per generation of a lineage.
+                    CREATE TABLE seeds (
+                        id TEXT PRIMARY KEY,
+                        lineage TEXT NOT NULL,
+                        generation INTEGER NOT NULL,
+                        parent TEXT REFERENCES seeds(id),
+                        document TEXT NOT NULL,
+                        sha256 TEXT NOT NULL,
+                        changes TEXT,
+                        created_at TEXT NOT NULL,
+                        UNIQUE (lineage, generation)
+                    );
+                    """
+            )
         }
         return migrator
     }

@@ -91,10 +91,22 @@ public struct CallAgent: Tool {
         {
             if state == "input-required" || state == "auth-required" { break }
             guard ContinuousClock.now + poll < deadline else {
-                _ = try? await remote.call("tasks/cancel", ["id": .string(id)])
+                // The time is up: the remote task is cancelled, and the model hears whether that worked.
+                var cancelled = "was cancelled"
+                let stop = Remote(
+                    url: remote.url,
+                    headers: remote.headers,
+                    egress: remote.egress,
+                    deadline: ContinuousClock.now + .seconds(10)
+                )
+                do {
+                    _ = try await stop.call("tasks/cancel", ["id": .string(id)])
+                } catch {
+                    cancelled = "could not be cancelled (\(error))"
+                }
                 throw ToolArgumentError(
                     description:
-                        "'\(agent.name)' did not finish within \(agent.timeoutSeconds) s; its task \(id) was cancelled"
+                        "'\(agent.name)' did not finish within \(agent.timeoutSeconds) s; its task \(id) \(cancelled)"
                 )
             }
             try await Task.sleep(for: poll)

@@ -131,6 +131,19 @@ struct SupervisorTests {
         #expect(probe.order == ["running", "other", "queued", "later"])
     }
 
+    @Test func aTaskQueuedBeforeStartForAPausedAgentIsHeldFromTheStart() async throws {
+        let store = try Store.inMemory()
+        _ = try await store.budgets.pause("default", day: Budgets.day(), reason: "test")
+        let waiting = try await store.tasks.submit(Tasks.Draft(title: "waiting", instructions: "x"), actor: .test)
+        let supervisor = Supervisor(store: store) { _, _ in TaskOutcome(result: "ok") }
+        try await TestRuns.running(supervisor) {
+            try await TestRuns.waitUntil { await supervisor.holding["default"] == 1 }
+            #expect(try await store.tasks.get(waiting.id).status == .queued)
+            _ = try await store.budgets.resume("default", actor: .test)
+            try await TestRuns.waitUntil { try await store.tasks.get(waiting.id).status == .completed }
+        }
+    }
+
     @Test func queuedAndRunningTasksCanBeCancelled() async throws {
         let store = try Store.inMemory()
         let supervisor = Supervisor(store: store, limits: Supervisor.Limits(maxConcurrent: 1)) { _, _ in
