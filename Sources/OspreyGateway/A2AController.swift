@@ -73,12 +73,11 @@ struct A2AController {
     }
 
     func post(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
-        let buffer = try await request.body.collect(upTo: maxBodyBytes)
         let message: JSONValue
         do {
-            message = try JSONValue.parse(buffer.readableBytesView)
-        } catch {
-            return JSONRPC.answer(JSONRPC.error(.null, -32700, "Parse error: \(error)"))
+            message = try await JSONRPC.message(of: request, upTo: maxBodyBytes)
+        } catch let refusal as JSONRPC.Refusal {
+            return refusal.response
         }
         let id = message["id"] ?? .null
         guard message.objectValue != nil, message["jsonrpc"] == "2.0", let method = message["method"]?.stringValue,

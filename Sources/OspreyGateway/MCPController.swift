@@ -175,12 +175,11 @@ struct MCPController {
     }
 
     func post(_ request: Request, _ context: GatewayRequestContext) async throws -> Response {
-        let buffer = try await request.body.collect(upTo: maxBodyBytes)
         let message: JSONValue
         do {
-            message = try JSONValue.parse(buffer.readableBytesView)
-        } catch {
-            return JSONRPC.answer(JSONRPC.error(.null, -32700, "Parse error: \(error)"))
+            message = try await JSONRPC.message(of: request, upTo: maxBodyBytes)
+        } catch let refusal as JSONRPC.Refusal {
+            return refusal.response
         }
         var headers: HTTPFields = [:]
         let entry: Entry
