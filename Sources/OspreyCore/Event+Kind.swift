@@ -69,6 +69,8 @@ extension Event {
         public static let fileTainted = Kind(rawValue: "file.tainted")
         /// A seed (a spec-first run's frozen specification) or its next generation was stored.
         public static let seedCreated = Kind(rawValue: "seed.created")
+        /// A seed's acceptance criteria were checked against the workspace, with each result's evidence.
+        public static let seedEvaluated = Kind(rawValue: "seed.evaluated")
         /// The workspace was checkpointed (its files committed to Osprey's own repository beside it).
         public static let checkpointCreated = Kind(rawValue: "checkpoint.created")
         /// The workspace was restored from a checkpoint (after a checkpoint of what it held).

@@ -130,6 +130,10 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         agents: kernel.config.agentNames,
         sessions: kernel.store.sessions
     ).add(to: &routes)
+    // A seed's mechanical evaluation calls the agent's tools through the same table.
+    SeedEvaluationController(operations: table, seeds: kernel.store.seeds, ledger: kernel.store.ledger).add(
+        to: &routes
+    )
     // Other agents reach the same operations through A2A.
     A2AController(
         operations: table,

@@ -6,6 +6,7 @@ import OspreyCore
 import OspreyGateway
 import OspreyStore
 import OspreyTesting
+import OspreyTools
 import Testing
 
 /// Seeds: immutable, versioned specifications; a new generation for every change; the evolution of a lineage.
@@ -93,5 +94,55 @@ struct SeedsAPITests {
         }
         let created = try await gateway.store.ledger.events(filter: EventFilter(type: "seed.created"))
         #expect(created.map { $0.payload["generation"] } == [1, 2])
+    }
+
+    @Test(.timeLimit(.minutes(1))) func theMechanicalStageChecksTheWorkspaceWithEvidence() async throws {
+        var config = OspreyConfig()
+        var agent = OspreyConfig.Agent()
+        agent.model = "scripted/test"
+        agent.tools = ["read_file", "run_command"]
+        agent.approval = "autonomous"
+        config.agents["default"] = agent
+        let gateway = try await TestGateway(config: config)
+        let root = gateway.kernel.runtime.workspace.root
+        try "let routes = [\"/health\"]".write(
+            to: root.appendingPathComponent("App.swift"),
+            atomically: true,
+            encoding: .utf8
+        )
+        let document = #"""
+            {"goal":"ship it","acceptance":[
+              {"id":"built","criterion":"the build marker exists","check":{"command":"ls done.txt"}},
+              {"id":"app","criterion":"the app file exists","check":{"file_exists":"App.swift"}},
+              {"id":"route","criterion":"the route is declared","check":{"regex":"/health","file":"App.swift"}},
+              {"id":"clear","criterion":"the code reads well","check":{"judge":"readability"}}]}
+            """#
+        try await gateway.app().test(.router) { client in
+            let seed = try await client.post("/api/seeds", #"{"document":\#(document)}"#).json
+            let id = try #require(seed["id"]?.stringValue)
+            func evaluate() async throws -> [String: String] {
+                let answer = try await client.post("/api/seeds/\(id)/evaluate", "{}").json
+                #expect(answer["evaluation_passed"] == false && answer["phase_reached"] == "mechanical", "\(answer)")
+                return Dictionary(
+                    uniqueKeysWithValues: (answer["results"]?.arrayValue ?? []).map {
+                        ($0["id"]?.stringValue ?? "", $0["status"]?.stringValue ?? "")
+                    }
+                )
+            }
+            #expect(
+                try await evaluate() == ["built": "failed", "app": "passed", "route": "passed", "clear": "pending"]
+            )
+            try "done".write(to: root.appendingPathComponent("done.txt"), atomically: true, encoding: .utf8)
+            #expect(try await evaluate()["built"] == "passed")
+            // Every criterion mechanical and met: the evaluation passes.
+            let mechanical =
+                #"{"goal":"g","acceptance":[{"id":"app","criterion":"c","check":{"file_exists":"App.swift"}}]}"#
+            let simple = try await client.post("/api/seeds", #"{"document":\#(mechanical)}"#).json
+            let passed = try await client.post("/api/seeds/\(simple["id"]?.stringValue ?? "")/evaluate", "{}").json
+            #expect(passed["evaluation_passed"] == true, "\(passed)")
+            #expect(try await client.post("/api/seeds/seed_missing/evaluate", "{}").status == .notFound)
+        }
+        let evaluations = try await gateway.store.ledger.events(filter: EventFilter(type: "seed.evaluated"))
+        #expect(evaluations.map { $0.payload["evaluation_passed"] } == [false, false, true])
     }
 }
