@@ -159,11 +159,7 @@ struct A2ATests {
         guarded.name = "guarded"
         guarded.privateAddresses = []
         config.a2aAgents = [echo, guarded]
-        var agent = OspreyConfig.Agent()
-        agent.model = "scripted/test"
-        agent.tools = ["call_agent"]
-        agent.approval = "autonomous"
-        config.agents["default"] = agent
+        config.scriptedAgent(tools: ["call_agent"], approval: "autonomous")
         // One session per call: a run that has read an untrusted answer needs a human for its next network call.
         let provider = ScriptedProvider(messages: [
             .toolCall("call_agent", #"{"agent":"guarded","message":"hello"}"#, id: "call_1"), .assistant("done"),

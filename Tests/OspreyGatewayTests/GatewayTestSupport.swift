@@ -79,3 +79,15 @@ extension TestResponse {
 
     var errorCode: String? { json["error"]?["code"]?.stringValue }
 }
+
+extension OspreyConfig {
+    /// Makes the default agent talk to the scripted provider (`scripted/test`) with these tools and, when given, this
+    /// approval mode.
+    mutating func scriptedAgent(tools: [String], approval: String? = nil) {
+        var agent = OspreyConfig.Agent()
+        agent.model = "scripted/test"
+        agent.tools = tools
+        if let approval { agent.approval = approval }
+        agents["default"] = agent
+    }
+}

@@ -45,10 +45,7 @@ struct MetricsTests {
 
     @Test(.timeLimit(.minutes(1))) func countersMoveWithARunATaskAndASearch() async throws {
         var config = OspreyConfig()
-        var agent = OspreyConfig.Agent()
-        agent.model = "scripted/test"
-        agent.tools = ["read_file", "submit_task"]
-        config.agents["default"] = agent
+        config.scriptedAgent(tools: ["read_file", "submit_task"])
         let provider = ScriptedProvider(messages: [
             .toolCall("read_file", #"{"path":"notes.txt"}"#),
             .toolCall("read_file", #"{"path":"/etc/passwd"}"#, id: "call_2"),

@@ -14,11 +14,7 @@ import Testing
 struct PersonaTests {
     @Test func aReviewerMayReadButItsWriteIsDeniedByThePolicy() async throws {
         var config = OspreyConfig()
-        var agent = OspreyConfig.Agent()
-        agent.model = "scripted/test"
-        agent.tools = ["read_file", "write_file", "run_command"]
-        agent.approval = "autonomous"
-        config.agents["default"] = agent
+        config.scriptedAgent(tools: ["read_file", "write_file", "run_command"], approval: "autonomous")
         var careful = OspreyConfig.PersonaSettings()
         careful.description = "Reads only notes."
         careful.instructions = "Read the notes and nothing else."

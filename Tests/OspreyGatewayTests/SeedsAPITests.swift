@@ -98,11 +98,7 @@ struct SeedsAPITests {
 
     @Test(.timeLimit(.minutes(1))) func theMechanicalStageChecksTheWorkspaceWithEvidence() async throws {
         var config = OspreyConfig()
-        var agent = OspreyConfig.Agent()
-        agent.model = "scripted/test"
-        agent.tools = ["read_file", "run_command"]
-        agent.approval = "autonomous"
-        config.agents["default"] = agent
+        config.scriptedAgent(tools: ["read_file", "run_command"], approval: "autonomous")
         let gateway = try await TestGateway(config: config)
         let root = gateway.kernel.runtime.workspace.root
         try "let routes = [\"/health\"]".write(

@@ -68,10 +68,7 @@ struct TracingTests {
         config.tracing.endpoint = "http://127.0.0.1:\(port)/v1/traces"
         config.tracing.protocol = "http/json"
         config.tracing.batchMilliseconds = 50
-        var agent = OspreyConfig.Agent()
-        agent.model = "scripted/test"
-        agent.tools = ["read_file"]
-        config.agents["default"] = agent
+        config.scriptedAgent(tools: ["read_file"])
         let provider = ScriptedProvider(messages: [
             .toolCall("read_file", #"{"path":"notes.txt"}"#), .assistant("The notes say: ospreys."),
         ])
