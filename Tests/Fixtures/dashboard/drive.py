@@ -13,7 +13,7 @@ import time
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import NoAlertPresentException, TimeoutException
+from selenium.common.exceptions import NoAlertPresentException, StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -43,7 +43,9 @@ for argument in ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-d
 options.binary_location = "/usr/bin/chromium"
 options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"), options=options)
-wait = WebDriverWait(driver, 15)
+# Pages re-render as their data changes: an element found during a poll may be replaced before it is read, so a
+# stale element means "poll again", not a failure.
+wait = WebDriverWait(driver, 15, ignored_exceptions=[StaleElementReferenceException])
 
 
 def shot(name):
@@ -154,8 +156,11 @@ try:
         visible("form[aria-label='Submit a task'] input").send_keys("from the dashboard")
         driver.find_element(By.CSS_SELECTOR, "form[aria-label='Submit a task'] textarea").send_keys("Say done.")
         driver.find_element(By.CSS_SELECTOR, "form[aria-label='Submit a task'] button").click()
-        wait.until(lambda d: "completed" in d.find_element(By.CSS_SELECTOR, "tbody tr:first-child").text)
-        seen["task_row"] = driver.find_element(By.CSS_SELECTOR, "tbody tr:first-child").text
+        # Read in the page in one step: the list re-renders as the task moves on, and an element found a moment
+        # earlier may be gone by the time its text is asked for.
+        row = "const row = document.querySelector('tbody tr:first-child'); return row ? row.innerText : ''"
+        wait.until(lambda d: "completed" in d.execute_script(row))
+        seen["task_row"] = driver.execute_script(row)
         shot("tasks")
     except Exception as error:
         problem("tasks", error)
