@@ -1,4 +1,5 @@
 public import Foundation
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -20,25 +21,39 @@ public struct TemporaryDirectory: Sendable {
     public func remove() { try? FileManager.default.removeItem(at: url) }
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it, close).
+/// The next port ``freeLoopbackPort()`` tries, from a random start so two test processes rarely meet.
+private let nextTestPort = Mutex(20_000 + Int.random(in: 0..<5_000))
+
+/// A TCP port on 127.0.0.1 that is free now and that this process has not handed out before.
+///
+/// Taken from 20000-29999, below Linux's ephemeral range (32768-60999), where the code under test picks its own
+/// ports with bind(0) (the local model server, for one): a port a test chose for a server of its own is then never
+/// the one the gateway picks while that server starts.
 public func freeLoopbackPort() -> Int {
+    for _ in 0..<10_000 {
+        let port = nextTestPort.withLock { next -> Int in
+            defer { next = next >= 29_999 ? 20_000 : next + 1 }
+            return next
+        }
+        if canBind(port) { return port }
+    }
+    return 0
+}
+
+/// Whether 127.0.0.1:`port` can be bound now.
+private func canBind(_ port: Int) -> Bool {
     let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard descriptor >= 0 else { return false }
     defer { close(descriptor) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
+    address.sin_port = UInt16(port).bigEndian
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    _ = withUnsafePointer(to: &address) {
+    return withUnsafePointer(to: &address) {
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-            bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
         }
     }
-    var bound = sockaddr_in()
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafeMutablePointer(to: &bound) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-    }
-    return Int(UInt16(bigEndian: bound.sin_port))
 }
 
 extension URL {
