@@ -104,16 +104,20 @@ struct A2AController {
                 let task = try await submit(params, caller)
                 return try stream(id, task: task, from: subscription, caller: caller)
             case "tasks/get":
-                let task = try await call("tasks.get", ["id": .string(try Self.taskID(params))], caller)
+                let task = try await operations.call("tasks.get", ["id": .string(try Self.taskID(params))], as: caller)
                 return JSONRPC.answer(
                     JSONRPC.result(id, try Self.task(task, historyLength: Self.historyLength(params)))
                 )
             case "tasks/cancel":
-                let task = try await call("tasks.cancel", ["id": .string(try Self.taskID(params))], caller)
+                let task = try await operations.call(
+                    "tasks.cancel",
+                    ["id": .string(try Self.taskID(params))],
+                    as: caller
+                )
                 return JSONRPC.answer(JSONRPC.result(id, try Self.task(task)))
             case "tasks/resubscribe":
                 let subscription = subscribe()
-                let task = try await call("tasks.get", ["id": .string(try Self.taskID(params))], caller)
+                let task = try await operations.call("tasks.get", ["id": .string(try Self.taskID(params))], as: caller)
                 return try stream(id, task: task, from: subscription, caller: caller)
             case let push where push.hasPrefix("tasks/pushNotificationConfig/"):
                 throw Failure(A2AWire.ErrorCode.pushNotificationNotSupported, "Push notifications are not supported")
@@ -151,7 +155,7 @@ struct A2AController {
             await group.next()
             group.cancelAll()
         }
-        let task = try await call("tasks.get", ["id": .string(id)], caller)
+        let task = try await operations.call("tasks.get", ["id": .string(id)], as: caller)
         return try Self.task(task, historyLength: Self.historyLength(params["configuration"] ?? [:]))
     }
 
@@ -173,7 +177,7 @@ struct A2AController {
             throw Failure(-32602, "Invalid params: message.parts must be text or data parts, with some text")
         }
         if let taskID = message["taskId"]?.stringValue {
-            let task = try await call("tasks.get", ["id": .string(taskID)], caller)
+            let task = try await operations.call("tasks.get", ["id": .string(taskID)], as: caller)
             let state = try Self.state(task)
             throw A2AWire.terminalStates.contains(state)
                 ? Failure(-32602, "Invalid params: task \(taskID) is \(state) and takes no more messages")
@@ -190,13 +194,13 @@ struct A2AController {
         let agent = named ?? bound ?? settings.agent
         let contextID = message["contextId"]?.stringValue ?? "ctx_" + UUID().uuidString.lowercased()
         let firstLine = text.split(whereSeparator: \.isNewline).first.map(String.init) ?? text
-        return try await call(
+        return try await operations.call(
             "tasks.submit",
             [
                 "title": .string("A2A: " + String(firstLine.prefix(80))), "instructions": .string(text),
                 "agent": .string(agent), "context": .string(contextID),
             ],
-            caller
+            as: caller
         )
     }
 
@@ -247,7 +251,9 @@ struct A2AController {
                             case .approvalRequested:
                                 sink.yield(status("working", "Waiting for a person to approve a tool call.", false))
                             default:
-                                let final = try Self.task(try await call("tasks.get", ["id": .string(taskID)], caller))
+                                let final = try Self.task(
+                                    try await operations.call("tasks.get", ["id": .string(taskID)], as: caller)
+                                )
                                 if let artifacts = final["artifacts"]?.arrayValue {
                                     for artifact in artifacts {
                                         sink.yield(
@@ -278,11 +284,5 @@ struct A2AController {
                 try await writer.finish(nil)
             }
         )
-    }
-
-    /// Calls an operation of the one table as this door's caller.
-    func call(_ name: String, _ fields: [String: JSONValue], _ caller: Caller) async throws -> JSONValue {
-        guard let operation = operations[name] else { throw Failure(-32603, "no operation \(name)") }
-        return try await operation.call(Fields(json: fields), caller: caller)
     }
 }

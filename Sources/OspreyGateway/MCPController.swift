@@ -324,14 +324,13 @@ struct MCPController {
     func operation(_ caller: Caller) -> OspreyToolCatalog.Operation {
         let operations = self.operations
         return { name, fields, progress in
-            guard let operation = operations[name] else { throw MCPError.toolFailed("no operation \(name)") }
             var caller = caller
             caller.onRunEvent = { _, event in
                 let (type, data) = AgentRunner.frame(event)
                 progress.tick(type == "text_delta" ? data["text"]?.stringValue ?? "" : "\(type): \(data.canonicalJSON)")
             }
             do {
-                return try await operation.call(Fields(json: fields), caller: caller)
+                return try await operations.call(name, fields, as: caller)
             } catch {
                 // The REST door's reading of the failure, so both doors say the same.
                 guard let error = APIError.from(error) else { throw error }

@@ -100,7 +100,11 @@ struct OpenAIController {
                 throw APIError.badRequest("Session \(header) belongs to agent '\(existing.agent)', not '\(agent)'.")
             }
         } else {
-            let created = try await call("sessions.create", ["agent": .string(agent), "title": "openai"], caller)
+            let created = try await operations.call(
+                "sessions.create",
+                ["agent": .string(agent), "title": "openai"],
+                as: caller
+            )
             session = Session.ID(created["id"]?.stringValue ?? "")
             let earlier = turns.dropLast()
             if !earlier.isEmpty {
@@ -124,7 +128,7 @@ struct OpenAIController {
                     ])
                 }
             }
-            let summary = try await call("sessions.send", fields, listening)
+            let summary = try await operations.call("sessions.send", fields, as: listening)
             headers[.contentType] = "application/json"
             let answer: JSONValue = [
                 "id": .string(String(id)), "object": "chat.completion", "created": .int(created),
@@ -180,7 +184,7 @@ struct OpenAIController {
                     group.addTask { [streaming] in
                         defer { sink.finish() }
                         do {
-                            let summary = try await call("sessions.send", fields, streaming)
+                            let summary = try await operations.call("sessions.send", fields, as: streaming)
                             sink.yield(chunk([:], "stop"))
                             if includeUsage {
                                 let value: JSONValue = [
@@ -216,14 +220,6 @@ struct OpenAIController {
         let input = summary["tokens_in"]?.intValue ?? 0
         let output = summary["tokens_out"]?.intValue ?? 0
         return ["prompt_tokens": .int(input), "completion_tokens": .int(output), "total_tokens": .int(input + output)]
-    }
-
-    /// Calls an operation of the one table as this door's caller.
-    func call(_ name: String, _ fields: [String: JSONValue], _ caller: Caller) async throws -> JSONValue {
-        guard let operation = operations[name] else {
-            throw APIError(.internalServerError, "internal_error", "no \(name)")
-        }
-        return try await operation.call(Fields(json: fields), caller: caller)
     }
 }
 

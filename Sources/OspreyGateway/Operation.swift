@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import OspreyAgent
 import OspreyCore
 import OspreyStore
@@ -37,6 +38,17 @@ struct Operation: Sendable {
     func call(_ fields: Fields, caller: Caller) async throws -> JSONValue {
         if let refusal = Gatekeeper.refusal(token: caller.token, role: role, group: group) { throw refusal }
         return try await handler(fields, caller)
+    }
+}
+
+extension [String: Operation] {
+    /// Calls the operation `name` with JSON `fields` as `caller`: how a door other than the REST routes (OpenAI, A2A,
+    /// MCP, a seed's evaluation) reaches the one table. A name the table lacks is the door's own bug: a 500.
+    func call(_ name: String, _ fields: [String: JSONValue], as caller: Caller) async throws -> JSONValue {
+        guard let operation = self[name] else {
+            throw APIError(.internalServerError, "internal_error", "no operation \(name)")
+        }
+        return try await operation.call(Fields(json: fields), caller: caller)
     }
 }
 

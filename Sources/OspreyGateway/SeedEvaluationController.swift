@@ -60,10 +60,7 @@ struct SeedEvaluationController {
         func tool(_ name: String, _ arguments: JSONValue) async throws -> JSONValue {
             var fields: [String: JSONValue] = ["name": .string(name), "arguments": arguments]
             if let agent { fields["agent"] = .string(agent) }
-            guard let operation = operations["tools.call"] else {
-                throw APIError(.internalServerError, "internal_error", "no tools.call")
-            }
-            return try await operation.call(Fields(json: fields), caller: caller)
+            return try await operations.call("tools.call", fields, as: caller)
         }
         let check = criterion.check
         switch criterion.kind {
