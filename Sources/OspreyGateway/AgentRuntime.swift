@@ -180,12 +180,10 @@ public final class AgentRuntime: Sendable {
         return checkpoint
     }
 
-    /// Whether a run of this agent (with these tools and persona) could change the workspace.
-    public func mayWrite(agent: String, tools: [String]?, persona: String?) -> Bool {
-        guard let settings = try? self.agent(named: agent, tools: tools, persona: persona).settings else {
-            return false
-        }
-        return !settings.readOnly && !(settings.tools ?? []).filter(Self.writers.contains).isEmpty
+    /// Whether a run with these settings (an agent's, narrowed by a task's tools and persona) could change the
+    /// workspace.
+    public static func mayWrite(_ settings: OspreyConfig.Agent) -> Bool {
+        !settings.readOnly && (settings.tools ?? []).contains(where: writers.contains)
     }
 
     /// The routes an agent's calls take: its model, then its fallbacks; by default the first provider or the local model.

@@ -239,7 +239,8 @@ public struct Kernel: Sendable {
         let task = try await inConversation(task, store: runtime.store)
         // A task that may change the workspace starts from a checkpoint it can be rolled back to (not on a resume:
         // the checkpoint of its first start stands). Without git the task still runs, and the log says why.
-        if !resume, runtime.mayWrite(agent: task.agent, tools: task.tools, persona: task.persona) {
+        let agent = try runtime.agent(named: task.agent, tools: task.tools, persona: task.persona)
+        if !resume, AgentRuntime.mayWrite(agent.settings) {
             do {
                 _ = try await runtime.checkpoint(
                     "before task \(task.id.rawValue): \(task.title)",
@@ -253,8 +254,7 @@ public struct Kernel: Sendable {
                 )
             }
         }
-        let result = try await runtime.agent(named: task.agent, tools: task.tools, persona: task.persona)
-            .perform(task, resume: resume)
+        let result = try await agent.perform(task, resume: resume)
         // What the run spent is already on the task: the meter charges each call to it as the call settles.
         return TaskOutcome(result: result.message.text)
     }
