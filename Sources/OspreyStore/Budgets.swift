@@ -129,19 +129,26 @@ public struct Budgets: Sendable {
         }
     }
 
+    /// Sets the agent's `column` (`warned_day` or `paused_day`) to `day`, creating its row if need be; whether it
+    /// changed (false: the mark was already there, so what it marks happened already that day).
+    static func mark(_ column: String, of agent: String, day: String, in db: Database) throws -> Bool {
+        precondition(["warned_day", "paused_day"].contains(column), "a budgets day column")
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO budgets (agent, \(column)) VALUES (?, ?)
+                ON CONFLICT (agent) DO UPDATE SET \(column) = excluded.\(column)
+                WHERE budgets.\(column) IS NOT excluded.\(column)
+                """
+        ).execute(arguments: [agent, day])
+        return db.changesCount > 0
+    }
+
     /// Records the 80 % warning once per agent and day; whether it was new.
     @discardableResult
     public func warn(_ agent: String, day: String, payload: [String: JSONValue]) async throws -> Bool {
         try await cache.changing {
             try await writer.transaction { db in
-                try db.cachedStatement(
-                    sql: """
-                        INSERT INTO budgets (agent, warned_day) VALUES (?, ?)
-                        ON CONFLICT (agent) DO UPDATE SET warned_day = excluded.warned_day
-                        WHERE budgets.warned_day IS NOT excluded.warned_day
-                        """
-                ).execute(arguments: [agent, day])
-                guard db.changesCount > 0 else { return false }
+                guard try Self.mark("warned_day", of: agent, day: day, in: db) else { return false }
                 _ = try ledger.append(
                     [EventDraft(type: .budgetWarning, actor: .agent(agent), payload: .object(payload))],
                     in: db
@@ -157,14 +164,7 @@ public struct Budgets: Sendable {
         try await schedules.changing {
             try await cache.changing {
                 try await writer.transaction { db in
-                    try db.cachedStatement(
-                        sql: """
-                            INSERT INTO budgets (agent, paused_day) VALUES (?, ?)
-                            ON CONFLICT (agent) DO UPDATE SET paused_day = excluded.paused_day
-                            WHERE budgets.paused_day IS NOT excluded.paused_day
-                            """
-                    ).execute(arguments: [agent, day])
-                    guard db.changesCount > 0 else { return false }
+                    guard try Self.mark("paused_day", of: agent, day: day, in: db) else { return false }
                     try db.cachedStatement(sql: "UPDATE schedules SET paused = ? WHERE agent = ? AND paused = 0")
                         .execute(
                             arguments: [Self.budgetPause, agent]
