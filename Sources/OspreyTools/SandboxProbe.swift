@@ -14,7 +14,7 @@ public enum SandboxProbe {
     static let script = """
         cat /proc/self/status; echo @@; cat /proc/self/limits; echo @@; readlink /proc/self/ns/net /proc/self/ns/mnt /proc/self/ns/pid
         echo @@; cat /proc/self/cgroup; echo @@; if ls /var >/dev/null 2>&1; then echo open; else echo confined; fi
-        sleep 0.5
+        i=0; while [ ! -e .osprey-probe-seen ] && [ $i -lt 150 ]; do sleep 0.1; i=$((i+1)); done
         """
 
     /// Runs the probe in a scratch workspace; a sandbox that refuses to run reports every layer inactive.
@@ -32,17 +32,21 @@ public enum SandboxProbe {
                 timeout: .seconds(20),
                 outputLimit: 1 << 20
             )
-            // Inside, the cgroup namespace shows "/": the membership is checked from outside while the probe runs
-            // (it sleeps half a second at its end). Starting bubblewrap and the jail can take longer than that on a
-            // loaded machine, so the watch lasts up to 5 s.
+            // Inside, the cgroup namespace shows "/": the membership is checked from outside while the probe runs.
+            // The probe waits at its end (up to 15 s) until the watch has looked and says so with a file in its
+            // workspace, so a machine too loaded to start bubblewrap and the jail quickly cannot make it end unseen.
             var joined = false
-            for _ in 0..<500 where !joined {
+            for _ in 0..<1500 where !joined {
                 try await Task.sleep(for: .milliseconds(10))
                 joined = launch.controlGroups.contains { group in
                     let members = (try? String(contentsOfFile: group + "/cgroup.procs", encoding: .utf8)) ?? ""
                     return !members.isEmpty
                 }
             }
+            FileManager.default.createFile(
+                atPath: scratch.appendingPathComponent(".osprey-probe-seen").path,
+                contents: nil
+            )
             let result = try await ran
             return layers(from: result.output, sandbox: sandbox, joinedControlGroups: joined)
         } catch {
