@@ -45,6 +45,8 @@ public struct Home: Hashable, Sendable {
     public var pluginsDirectory: URL { root.appendingPathComponent("plugins") }
     /// Held with an exclusive lock while a gateway runs on this home; records its pid and address.
     public var lockFile: URL { root.appendingPathComponent("gateway.lock") }
+    /// The running gateway's MCP socket, which `osprey mcp serve` carries a host's stdio to.
+    public var mcpSocket: URL { root.appendingPathComponent("mcp.sock") }
 
     /// Subdirectories created on first start, all private to the owner.
     public var directories: [URL] {

@@ -1,3 +1,4 @@
+import Foundation
 public import Hummingbird
 import HummingbirdCore
 import HummingbirdWebSocket
@@ -20,8 +21,19 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let routes = RouteCatalog()
-    let router = buildRouter(kernel: kernel, routes: routes)
+    let (router, mcp) = buildDoors(kernel: kernel, routes: routes)
     let limits = kernel.config.gateway
+    // `osprey mcp serve` carries a host's stdio to this socket (it falls back to /mcp without it).
+    let socket = MCPSocketDoor(
+        path: kernel.home.mcpSocket.path,
+        controller: mcp,
+        authenticator: kernel.authenticator,
+        limiter: kernel.authLimiter,
+        lockoutSeconds: kernel.config.auth.lockoutSeconds,
+        ledger: kernel.store.ledger,
+        maxLineBytes: limits.maxBodyBytes,
+        logger: logger
+    )
     return Application(
         router: router,
         server: .guardedWebSocketUpgrade(
@@ -41,6 +53,7 @@ public func buildApplication(
                 logger: logger
             )
         ),
+        services: [socket],
         onServerRunning: onServerRunning,
         logger: logger
     )
@@ -52,6 +65,14 @@ public func buildRouter(kernel: Kernel) -> Router<GatewayRequestContext> {
 }
 
 func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<GatewayRequestContext> {
+    buildDoors(kernel: kernel, routes: catalog).router
+}
+
+/// The router, and the MCP door's controller, which the MCP socket serves too.
+func buildDoors(
+    kernel: Kernel,
+    routes catalog: RouteCatalog
+) -> (router: Router<GatewayRequestContext>, mcp: MCPController) {
     let router = Router(context: GatewayRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthMiddleware(gatekeeper: kernel.gatekeeper(routes: catalog)))
@@ -144,7 +165,7 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
         blockingWait: .seconds(max(5, kernel.config.gateway.idleTimeoutSeconds - 5))
     ).add(to: &routes)
     // MCP hosts reach the same operations through /mcp.
-    MCPController(
+    let mcp = MCPController(
         operations: table,
         maxBodyBytes: kernel.config.gateway.maxBodyBytes,
         ledger: kernel.store.ledger,
@@ -152,7 +173,8 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
             ($0, kernel.config.agents[$0]?.model ?? "the default route")
         },
         serveAgent: kernel.config.mcp.serveAgent
-    ).add(to: &routes)
+    )
+    mcp.add(to: &routes)
     WebSocketController(
         operations: table,
         ledger: kernel.store.ledger,
@@ -162,7 +184,7 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
     catalog.declare(.get, "/api/ws", access: WebSocketController.access)
     routes.extraMethods["/api/ws"] = [.get]
     routes.refuseOtherMethods()
-    return router
+    return (router, mcp)
 }
 
 /// Registers routes with the access each one declares, and remembers each path's methods, so any other method

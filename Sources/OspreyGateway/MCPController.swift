@@ -185,23 +185,8 @@ struct MCPController {
         let entry: Entry
         if message["method"]?.stringValue == "initialize" {
             entry = sessions.open(tokenID: context.token?.id.rawValue)
-            var caller = Caller(token: context.token)
-            caller.door = "mcp:\(entry.id)"
             let outbox = entry.outbox
-            let agent = context.token?.agent ?? serveAgent
-            // The agent's own tools beside the catalog's (none if the agent is unknown: the catalog still works).
-            let listed = (try? await operation(caller)("tools.list", ["agent": .string(agent)], .silent)) ?? [:]
-            entry.attach(
-                MCPServerSession(
-                    tools: OspreyToolCatalog.tools(agent: agent, operation: operation(caller))
-                        + OspreyToolCatalog.agentTools(listed, operation: operation(caller)),
-                    resources: OspreyToolCatalog.resources(agent: agent, operation: operation(caller)),
-                    prompts: OspreyToolCatalog.prompts(agents: agents),
-                    version: Kernel.version,
-                    instructions: OspreyToolCatalog.instructions,
-                    send: { outbox.post($0) }
-                )
-            )
+            entry.attach(await engine(session: entry.id, token: context.token) { outbox.post($0) })
             headers[Self.sessionHeader] = entry.id
         } else {
             // Refused as JSON-RPC errors too, so a host (or `osprey mcp serve`) can tell its own request why.
@@ -257,6 +242,29 @@ struct MCPController {
                 }
                 try await writer.finish(nil)
             }
+        )
+    }
+
+    /// A new session's protocol engine, acting for `token`: the catalog's tools and the agent's own (by the
+    /// token's bound agent, else `[mcp] serve_agent`; none of its own if the agent is unknown: the catalog still
+    /// works), the resources and the prompts. Both doors (HTTP and the socket) open their sessions here.
+    func engine(
+        session id: String,
+        token: TokenRecord?,
+        send: @escaping @Sendable (JSONValue) -> Void
+    ) async -> MCPServerSession {
+        var caller = Caller(token: token)
+        caller.door = "mcp:\(id)"
+        let agent = token?.agent ?? serveAgent
+        let listed = (try? await operation(caller)("tools.list", ["agent": .string(agent)], .silent)) ?? [:]
+        return MCPServerSession(
+            tools: OspreyToolCatalog.tools(agent: agent, operation: operation(caller))
+                + OspreyToolCatalog.agentTools(listed, operation: operation(caller)),
+            resources: OspreyToolCatalog.resources(agent: agent, operation: operation(caller)),
+            prompts: OspreyToolCatalog.prompts(agents: agents),
+            version: Kernel.version,
+            instructions: OspreyToolCatalog.instructions,
+            send: send
         )
     }
 

@@ -36,11 +36,15 @@ public struct OspreyExecutable: Sendable {
     public func run(
         _ arguments: [String],
         input: String? = nil,
+        environment: [String: String] = [:],
         timeout: Duration = .seconds(60)
     ) async throws -> Output {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = out

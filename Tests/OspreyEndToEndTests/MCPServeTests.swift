@@ -75,13 +75,51 @@ struct MCPServeTests {
             func answer(_ id: JSONValue) -> JSONValue? { answers.first { $0["id"] == id } }
             #expect(answer(1)?["error"]?["code"] == -32600, "\(answers)")  // before initialize
             let nulls = answers.filter { $0["id"] == .null }.compactMap { $0["error"]?["code"]?.intValue }
-            // not JSON, a batch, an object id, a line over 4 MiB (refused before it is read whole)
+            // not JSON, a batch, an object id, a line over the body limit (refused before it is read whole)
             #expect(nulls.sorted() == [-32700, -32600, -32600, -32600].sorted())
             #expect(answer(7) == nil)
             #expect(answer(3)?["result"]?["protocolVersion"] == "2025-06-18")
             #expect(answer(4)?["error"]?["code"] == -32601)
             #expect(answer(5)?["error"]?["code"] == -32602)
             #expect(answer(6)?["result"] == .object([:]))
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func theBridgeUsesTheHomesSocketAndFallsBackToHTTPWithoutIt() async throws {
+        try await withGateway { home in
+            let socket = URL(fileURLWithPath: home.path).appendingPathComponent("mcp.sock")
+            // Only the home's owner may connect to the socket.
+            #expect(Home.mode(of: socket) == 0o600)
+            let input =
+                [
+                    #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}"#,
+                    #"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+                    #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"store_memory","arguments":{"content":"bridged by socket"}}}"#,
+                ].joined(separator: "\n") + "\n"
+            let viaSocket = try await osprey.run(["mcp", "serve", "--home", home.path], input: input)
+            #expect(viaSocket.status == 0, "\(viaSocket.stderr)")
+            let answers = try viaSocket.stdout.split(separator: "\n").map { try JSONValue.parse(String($0)) }
+            #expect(answers.first { $0["id"] == 2 }?["result"]?["isError"] == false, "\(answers)")
+            // A wrong token is refused at the first line, with the reason, and counted as a failed authentication.
+            let refused = try await osprey.run(
+                ["mcp", "serve", "--home", home.path],
+                input: input,
+                environment: ["OSPREY_TOKEN": "osp_not_a_token"]
+            )
+            #expect(refused.status == 1)
+            #expect(refused.stderr.contains("Invalid, expired or revoked token"), "\(refused.stderr)")
+            #expect(refused.stdout.isEmpty)
+            // Without the socket (an older gateway, a home path too long for one), the same through /mcp.
+            try FileManager.default.removeItem(at: socket)
+            let viaHTTP = try await osprey.run(["mcp", "serve", "--home", home.path], input: input)
+            #expect(viaHTTP.status == 0, "\(viaHTTP.stderr)")
+            #expect(viaHTTP.stdout.contains(#""isError":false"#), "\(viaHTTP.stdout)")
+            // Each session acted as the home's token through its own MCP door, and the refusal is on record.
+            let events = try await osprey.run(["events", "--home", home.path, "--limit", "500", "--json"])
+            let stored = events.stdout.split(separator: "\n").filter { $0.contains("memory.stored") }
+            #expect(stored.count == 2, "\(events.stdout.suffix(3000))")
+            #expect(stored.allSatisfy { $0.contains("/mcp:mcp_") })
+            #expect(events.stdout.contains("auth.failed"))
         }
     }
 
