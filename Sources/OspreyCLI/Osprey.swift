@@ -19,6 +19,7 @@ struct Osprey: AsyncParsableCommand {
             BudgetsCommand.self,
             PersonasCommand.self,
             CheckpointsCommand.self,
+            RunCommand.self,
         ]
     )
 }

@@ -134,7 +134,11 @@ func buildDoors(
     personas.add(to: &routes)
     let checkpoints = CheckpointsController(runtime: kernel.runtime, ledger: kernel.store.ledger)
     checkpoints.add(to: &routes)
-    let seeds = SeedsController(seeds: kernel.store.seeds)
+    let seeds = SeedsController(
+        seeds: kernel.store.seeds,
+        tasks: kernel.store.tasks,
+        knows: kernel.runtime.knows(agent:)
+    )
     seeds.add(to: &routes)
     DashboardController(assets: kernel.dashboard, authenticator: kernel.authenticator).add(to: &routes)
     // The one operation table. The WebSocket binds the same operations by name, so role and scope checks and

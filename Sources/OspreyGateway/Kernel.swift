@@ -236,6 +236,10 @@ public struct Kernel: Sendable {
     /// Runs one background task with its agent: fresh, or resumed from its transcript after a crash.
     static func run(_ task: TaskRecord, resume: Bool, runtime: AgentRuntime) async throws -> TaskOutcome {
         if let name = task.workflow { return try await runWorkflow(name, task: task, runtime: runtime) }
+        if task.seed != nil {
+            return try await SpecRunner(store: runtime.store, workflows: workflowRunner(for: task, runtime: runtime))
+                .run(task)
+        }
         let task = try await inConversation(task, store: runtime.store)
         // A task that may change the workspace starts from a checkpoint it can be rolled back to (not on a resume:
         // the checkpoint of its first start stands). Without git the task still runs, and the log says why.
@@ -278,7 +282,21 @@ public struct Kernel: Sendable {
     /// through the task agent's own tools and check point, acting as the task.
     static func runWorkflow(_ name: String, task: TaskRecord, runtime: AgentRuntime) async throws -> TaskOutcome {
         let skill = try runtime.workflowSkill(named: name)
-        let runner = WorkflowRunner(store: runtime.store) { agent, tool, arguments, tainted in
+        return try await workflowRunner(for: task, runtime: runtime).run(
+            task,
+            workflow: skill.workflow!,
+            trusted: skill.trusted
+        )
+    }
+
+    /// The runner of `task`'s workflow steps: its tool and command steps through the task agent's own tools and
+    /// check point, acting as the task; a prompt step in one of the catalog's personas runs as that persona.
+    static func workflowRunner(for task: TaskRecord, runtime: AgentRuntime) -> WorkflowRunner {
+        WorkflowRunner(store: runtime.store, personas: Set(runtime.personas.all().personas.map(\.name))) {
+            agent,
+            tool,
+            arguments,
+            tainted in
             try await runtime.agent(named: agent, tools: task.tools).callTool(
                 tool,
                 arguments: arguments.canonicalJSON,
@@ -286,7 +304,6 @@ public struct Kernel: Sendable {
                 actor: .task(task.id)
             )
         }
-        return try await runner.run(task, workflow: skill.workflow!, trusted: skill.trusted)
     }
 
     /// Every long-running loop as its own service, for the daemon's `ServiceGroup` beside the HTTP server: each

@@ -1,14 +1,18 @@
 import Foundation
 import Hummingbird
 import OspreyCore
+import OspreyScheduler
 import OspreyStore
 
 /// `/api/seeds`: the immutable, versioned specifications of spec-first work; each change a new generation, with the
 /// evolution of a lineage (how alike each generation is to the one before, and the drift from first to last).
 struct SeedsController {
     let seeds: Seeds
+    let tasks: Tasks
+    /// Whether an agent of this name is configured.
+    let knows: @Sendable (String) -> Bool
 
-    var operations: [Operation] { [create, list, show, evolve, evolution] }
+    var operations: [Operation] { [create, list, show, evolve, evolution, run] }
 
     func add(to routes: inout RouteTable) {
         let id = ["id": "id"]
@@ -17,6 +21,7 @@ struct SeedsController {
         routes.bind(.get, "/api/seeds/:id", show, parameters: id)
         routes.bind(.post, "/api/seeds/:id/evolve", evolve, parameters: id, body: true, status: { _ in .created })
         routes.bind(.get, "/api/seeds/:id/evolution", evolution, parameters: id)
+        routes.bind(.post, "/api/seeds/:id/run", run, parameters: id, body: true, status: { _ in .created })
     }
 
     static func document(_ fields: Fields) throws -> SeedDocument {
@@ -108,4 +113,52 @@ struct SeedsController {
     }
 
     static func rounded(_ value: Double) -> Double { (value * 1000).rounded() / 1000 }
+
+    struct Run: OperationRequest {
+        static let fields: Set<String> = [
+            "id", "agent", "max_generations", "judges", "converge", "priority", "max_tokens", "max_cost_usd",
+        ]
+        let id: SeedRecord.ID
+        let agent: String
+        let settings: SpecRunner.Settings
+        let priority: Int
+        let maxTokens: Int
+        let maxCostUSD: Double
+        init(_ fields: Fields) throws {
+            id = SeedRecord.ID(try fields.string("id"))
+            agent = try fields.optionalString("agent") ?? "default"
+            var settings: [String: JSONValue] = [:]
+            for key in ["max_generations", "judges", "converge"] { settings[key] = fields[key] }
+            do {
+                self.settings = try SpecRunner.Settings(.object(settings))
+            } catch let error as SeedError {
+                throw APIError.badRequest("\(error.description).")
+            }
+            priority = try fields.int("priority", default: 5, range: 0...9)
+            maxTokens = try fields.int("max_tokens", default: 0, range: 0...1_000_000_000)
+            maxCostUSD = fields["max_cost_usd"]?.doubleValue ?? 0
+        }
+    }
+
+    /// Starts a spec run of the seed: a task the supervisor runs generation by generation (``SpecRunner``); its
+    /// result is the report.
+    var run: Operation {
+        Operation("seeds.run", role: .operator) { (request: Run, caller) in
+            let seed = try await seeds.get(request.id)
+            for agent in [request.agent] + request.settings.judges where !knows(agent) {
+                throw APIError.badRequest("No agent named '\(agent)'.")
+            }
+            var draft = Tasks.Draft(
+                title: "spec: " + String(seed.document.goal.prefix(120)),
+                instructions: request.settings.json.canonicalJSON,
+                agent: request.agent,
+                priority: request.priority,
+                maxTokens: request.maxTokens,
+                maxCostUSD: request.maxCostUSD,
+                tainted: caller.untrusted
+            )
+            draft.seed = seed.id
+            return try await tasks.submit(draft, actor: caller.actor).json
+        }
+    }
 }

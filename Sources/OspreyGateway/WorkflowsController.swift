@@ -106,20 +106,24 @@ struct WorkflowsController {
     }
 
     /// A workflow run: its task and each step's state, in the workflow's order (steps not started yet are
-    /// `pending`).
+    /// `pending`). A spec run's phases and plan steps are shown in the order they last changed.
     var show: Operation {
         Operation("workflows.get", role: .viewer) { (request: RecordID, _) in
             let task = try await tasks.get(TaskRecord.ID(request.id))
-            guard let name = task.workflow else {
-                throw APIError(.notFound, "not_found", "Task \(request.id) is not a workflow run.")
+            guard task.workflow != nil || task.seed != nil else {
+                throw APIError(.notFound, "not_found", "Task \(request.id) is not a workflow or spec run.")
             }
             let states = try await steps.steps(of: task.id)
-            let order = (try? runtime.skillCatalog().skills.first { $0.name == name }?.workflow?.order()) ?? []
+            let order =
+                task.workflow.flatMap { name in
+                    try? runtime.skillCatalog().skills.first { $0.name == name }?.workflow?.order()
+                } ?? []
             var listed = order.map { step in
                 states[step.name]?.json ?? ["name": .string(step.name), "status": "pending"]
             }
             // Steps the skill no longer has (it changed after the run) are still shown.
-            listed += states.values.filter { state in !order.contains { $0.name == state.name } }.map(\.json)
+            listed += states.values.filter { state in !order.contains { $0.name == state.name } }
+                .sorted { ($0.updatedAt, $0.name) < ($1.updatedAt, $1.name) }.map(\.json)
             return ["task": task.json, "steps": .array(listed)]
         }
     }

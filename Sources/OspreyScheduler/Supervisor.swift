@@ -267,7 +267,7 @@ public actor Supervisor {
     func enqueue(_ task: TaskRecord, resume: Bool) {
         sequence += 1
         let entry = Entry(task: task, resume: resume, sequence: sequence)
-        if task.workflow != nil {
+        if task.workflow != nil || task.seed != nil {
             let (_, cancel) = AsyncStream<Void>.makeStream()
             running[task.id] = Job(provider: "workflow", cancel: cancel, coordinator: true)
             startSink.yield(entry)

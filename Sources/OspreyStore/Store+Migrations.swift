@@ -319,6 +319,10 @@ extension Store {
                     """
             )
         }
+        migrator.registerMigration("v17-spec-runs") { db in
+            // The seed a spec-first run starts from (nil: not a spec run).
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN seed TEXT REFERENCES seeds(id)")
+        }
         return migrator
     }
 }

@@ -46,6 +46,8 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
     public var context: String?
     /// The persona the task's run acts in; nil for the agent as configured.
     public var persona: String?
+    /// The seed a spec-first run starts from (plan, execute, evaluate, evolve); nil for any other task.
+    public var seed: SeedRecord.ID?
 
     /// True once the task can change no more.
     public var isFinished: Bool { status.isFinished }
@@ -56,7 +58,7 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
 
     private enum CodingKeys: String, CodingKey {
         case id, title, instructions, agent, tools, priority, status, parent, depth, session, schedule, result, error
-        case tokens, attempts, tainted, workflow, context, persona
+        case tokens, attempts, tainted, workflow, context, persona, seed
         case costUSD = "cost_usd"
         case maxTokens = "max_tokens"
         case maxCostUSD = "max_cost_usd"
@@ -80,6 +82,7 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
             "attempts": .int(attempts), "created_at": time(createdAt), "tainted": .bool(tainted),
             "started_at": time(startedAt), "finished_at": time(finishedAt), "heartbeat_at": time(heartbeatAt),
             "workflow": optional(workflow), "context": optional(context), "persona": optional(persona),
+            "seed": optional(seed?.rawValue),
         ]
     }
 }

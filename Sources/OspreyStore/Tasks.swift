@@ -28,6 +28,8 @@ public struct Tasks: Sendable {
         public var context: String?
         /// The persona the task's run acts in.
         public var persona: String?
+        /// The seed a spec-first run starts from; `instructions` are then its settings as a JSON object.
+        public var seed: SeedRecord.ID?
 
         public init(
             title: String,
@@ -134,14 +136,15 @@ public struct Tasks: Sendable {
         try db.cachedStatement(
             sql: """
                 INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
-                    session, schedule, created_at, max_tokens, max_cost_usd, tainted, workflow, context, persona)
-                VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    session, schedule, created_at, max_tokens, max_cost_usd, tainted, workflow, context, persona, seed)
+                VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
             id.rawValue, title, draft.instructions, draft.agent,
             draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
             draft.parent?.rawValue, depth, session.rawValue, draft.schedule?.rawValue, now, draft.maxTokens,
             draft.maxCostUSD, tainted ? 1 : 0, draft.workflow, draft.context, draft.persona,
+            draft.seed?.rawValue,
         ])
         let created = try Self.fetch(id, in: db)
         _ = try ledger.append(
@@ -367,6 +370,7 @@ public struct Tasks: Sendable {
             "max_tokens": .int(task.maxTokens), "max_cost_usd": .double(task.maxCostUSD),
             "context": task.context.map(JSONValue.string) ?? .null,
             "persona": task.persona.map(JSONValue.string) ?? .null,
+            "seed": task.seed.map { .string($0.rawValue) } ?? .null,
         ]
     }
 

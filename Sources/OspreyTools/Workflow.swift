@@ -71,6 +71,13 @@ public struct Workflow: Hashable, Sendable {
         public var needs: [String]
         public var action: Action
         public var acceptance: [Check]
+
+        public init(name: String, needs: [String] = [], action: Action, acceptance: [Check] = []) {
+            self.name = name
+            self.needs = needs
+            self.action = action
+            self.acceptance = acceptance
+        }
     }
 
     public var name: String
@@ -87,6 +94,15 @@ public struct Workflow: Hashable, Sendable {
     }
 
     public func step(_ name: String) -> Step? { steps.first { $0.name == name } }
+
+    /// A workflow built in code (a spec run's plan), checked as a loaded one is.
+    public init(name: String, steps: [Step], acceptance: [Check] = []) throws {
+        self.name = name
+        inputs = []
+        self.steps = steps
+        self.acceptance = acceptance
+        try validate()
+    }
 
     /// Reads `workflow.toml` text; a cycle, an unknown step, a reference to an input or step that is not there is
     /// an error naming the step and the field.

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import NIOHTTP1
+import OspreyCore
+
+/// `osprey run`: a spec-first run of a seed (plan, execute, evaluate, evolve), followed to its end.
+struct RunCommand: GatewayClientCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a seed spec-first (plan, execute, evaluate, evolve) and wait for the verdict.",
+        discussion: """
+            The seed is a stored one (--seed ID) or a document to store first (--seed-file FILE, JSON: goal, \
+            constraints, acceptance with a check each, ontology, non_goals). Each phase is printed as it ends. The \
+            exit code is 0 only when the evaluation passed; --json prints the run's report (evaluation_passed, \
+            phase_reached, stopped, generations, drift, the evaluations with their evidence).
+            """
+    )
+    @OptionGroup var options: HomeOptions
+    @Option(help: "A stored seed's id.") var seed: String?
+    @Option(help: "A seed document (JSON) to store and run.") var seedFile: String?
+    @Option(help: "The agent that runs it.") var agent = "default"
+    @Option(help: "Most generations (1-10).") var maxGenerations = 3
+    @Option(help: "Comma-separated agents whose judges must agree on critical criteria.") var judges: String?
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func validate() throws {
+        guard (seed == nil) != (seedFile == nil) else { throw ValidationError("Give --seed or --seed-file.") }
+    }
+
+    func run(_ gateway: GatewayClient) async throws {
+        var id = seed ?? ""
+        if let seedFile {
+            let document = try JSONValue.parse(String(contentsOfFile: seedFile, encoding: .utf8))
+            id = try await gateway.request(.POST, "/api/seeds", body: ["document": document])["id"]?.stringValue ?? ""
+        }
+        var body: [String: JSONValue] = ["agent": .string(agent), "max_generations": .int(maxGenerations)]
+        if let judges { body["judges"] = .array(judges.split(separator: ",").map { .string(String($0)) }) }
+        let task = try await gateway.request(.POST, "/api/seeds/\(id)/run", body: .object(body))
+        let taskID = task["id"]?.stringValue ?? ""
+        if !json { FileHandle.standardError.write(Data("spec run \(taskID) of seed \(id)\n".utf8)) }
+        var seen: Set<String> = []
+        var finished = task
+        while true {
+            finished = try await gateway.request(.GET, "/api/tasks/\(taskID)")
+            if !json { try await printPhases(of: taskID, gateway, seen: &seen) }
+            if ["completed", "failed", "cancelled"].contains(finished["status"]?.stringValue ?? "") { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        guard finished["status"] == "completed", let text = finished["result"]?.stringValue,
+            let report = try? JSONValue.parse(text)
+        else {
+            let error = finished["error"]?.stringValue ?? "no report"
+            if json {
+                print(
+                    JSONValue.object([
+                        "evaluation_passed": false, "phase_reached": "failed", "task": .string(taskID),
+                        "error": .string(error),
+                    ]).canonicalJSON
+                )
+            } else {
+                print("the run \(finished["status"]?.stringValue ?? "ended"): \(error)")
+            }
+            throw ExitCode(1)
+        }
+        if json {
+            print(report.canonicalJSON)
+        } else {
+            let passed = report["evaluation_passed"] == true
+            print(
+                "\(passed ? "passed" : "not passed"): \(report["generations"]?.intValue ?? 0) generation(s), "
+                    + "stopped: \(report["stopped"]?.stringValue ?? "-"), seed \(report["seed"]?.stringValue ?? "-"), "
+                    + String(format: "drift %.3f", report["drift"]?.doubleValue ?? 0)
+            )
+            for result in report["evaluations"]?.arrayValue?.last?["results"]?.arrayValue ?? [] {
+                print(
+                    "  \(result["status"]?.stringValue ?? "?")  \(result["id"]?.stringValue ?? "?")  "
+                        + String((result["evidence"]?.stringValue ?? "").prefix(160))
+                )
+            }
+        }
+        if report["evaluation_passed"] != true { throw ExitCode(1) }
+    }
+
+    /// Prints each phase of the run (its workflow steps) once, as it ends.
+    func printPhases(of task: String, _ gateway: GatewayClient, seen: inout Set<String>) async throws {
+        let run = try await gateway.request(.GET, "/api/workflows/runs/\(task)")
+        for step in run["steps"]?.arrayValue ?? [] {
+            guard let name = step["name"]?.stringValue, let status = step["status"]?.stringValue,
+                status != "running", seen.insert(name).inserted
+            else { continue }
+            print("\(name): \(status)")
+        }
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import OspreyCore
+import OspreyGateway
+import OspreyStore
+import OspreyTesting
+import OspreyTools
+import Testing
+
+/// Spec runs through the gateway with a scripted model: a coordinator's plan checked against the seed, the plan
+/// executed as sub-tasks in their personas, the evaluation's stages with their evidence, and the next generation
+/// written when the first falls short.
+struct SpecRunGatewayTests {
+    static let seed = #"""
+        {"goal": "Write hello.txt greeting the osprey.",
+         "constraints": ["Only hello.txt changes."],
+         "acceptance": [
+           {"id": "file", "criterion": "hello.txt names the osprey", "check": {"regex": "osprey", "file": "hello.txt"}},
+           {"id": "said", "criterion": "the subtask reports what it wrote", "check": {"judge": "It says it wrote hello.txt."}}
+         ]}
+        """#
+
+    static let plan = #"""
+        Here is the plan: {"steps": [{"name": "write", "persona": "dev", "prompt": "Write hello.txt.",
+          "covers": ["file", "said"]}]}
+        """#
+
+    /// Polls a spec run until its task has ended (30 s at most).
+    static func finished(_ id: String, client: some TestClientProtocol) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let run = try await client.execute(
+                uri: "/api/workflows/runs/\(id)",
+                method: .get,
+                headers: TestGateway.auth()
+            ) { $0.json }
+            if ["completed", "failed", "cancelled"].contains(run["task"]?["status"]?.stringValue ?? "") { return run }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ProcessFailure(message: "spec run \(id) did not end in 30 s")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aFailedGenerationEvolvesTheSeedAndTheNextOnePasses() async throws {
+        let evolved = #"""
+            {"seed": {"goal": "Write hello.txt whose text contains the word osprey.",
+              "constraints": ["Only hello.txt changes."],
+              "acceptance": [
+                {"id": "file", "criterion": "hello.txt names the osprey", "check": {"regex": "osprey", "file": "hello.txt"}},
+                {"id": "said", "criterion": "the subtask reports what it wrote", "check": {"judge": "It says it wrote hello.txt."}}
+              ]},
+             "changes": "The goal now says the text must contain the word osprey: generation 1 wrote only hello."}
+            """#
+        let provider = ScriptedProvider(messages: [
+            // Generation 1: a plan, then a subtask that misses the criterion (its own check fails).
+            .assistant(Self.plan),
+            .toolCall("write_file", #"{"path":"hello.txt","content":"hello"}"#),
+            .assistant("Wrote hello.txt."),
+            // The next generation, written from the failure.
+            .assistant(evolved),
+            // Generation 2: the same plan, a subtask that meets it, a judge that quotes its evidence.
+            .assistant(Self.plan),
+            .toolCall("write_file", #"{"path":"hello.txt","content":"hello osprey"}"#),
+            .assistant("Wrote hello.txt with the osprey in it."),
+            .assistant(#"{"pass": true, "evidence": "Wrote hello.txt with the osprey"}"#),
+        ])
+        let gateway = try await TestGateway(provider: provider)
+        let workspace = gateway.kernel.runtime.workspace.root
+        try await gateway.app().test(.router) { client in
+            try await TestRuns.running(gateway.kernel.supervisor) {
+                let stored = try await client.post("/api/seeds", #"{"document":\#(Self.seed)}"#)
+                let seed = try #require(stored.json["id"]?.stringValue)
+                let refused = try await client.post("/api/seeds/\(seed)/run", #"{"max_generations":11}"#)
+                #expect(refused.status == .badRequest, "\(refused.json)")
+                let started = try await client.post("/api/seeds/\(seed)/run", #"{"max_generations":3}"#)
+                #expect(started.status == .created, "\(started.json)")
+                let id = try #require(started.json["id"]?.stringValue)
+                let run = try await Self.finished(id, client: client)
+                #expect(run["task"]?["status"] == "completed", "\(run)")
+                let report = try JSONValue.parse(run["task"]?["result"]?.stringValue ?? "")
+                #expect(report["evaluation_passed"] == true, "\(report)")
+                #expect(report["stopped"] == "passed")
+                #expect(report["phase_reached"] == "evaluate")
+                #expect(report["generations"] == 2)
+                #expect(report["first_seed"]?.stringValue == seed)
+                #expect((report["drift"]?.doubleValue ?? 0) > 0)
+                // Generation 1 failed its mechanical stage; the judge was not asked.
+                let first = report["evaluations"]?.arrayValue?.first
+                #expect(first?["evaluation_passed"] == false)
+                #expect(first?["stage_reached"] == "mechanical")
+                #expect(first?["results"]?.arrayValue?.first?["status"] == "failed")
+                #expect(first?["results"]?.arrayValue?.dropFirst(1).first?["status"] == "pending")
+                // Generation 2 passed both stages, the judge on its quoted evidence.
+                let second = report["evaluations"]?.arrayValue?.dropFirst(1).first
+                #expect(second?["stage_reached"] == "semantic")
+                #expect(second?["results"]?.arrayValue?.dropFirst(1).first?["status"] == "passed", "\(second ?? .null)")
+                #expect(
+                    try String(contentsOf: workspace.appendingPathComponent("hello.txt"), encoding: .utf8)
+                        == "hello osprey"
+                )
+                // The next generation is stored in the seed's lineage with what changed and why.
+                let lineage = try await gateway.store.seeds.lineage(of: SeedRecord.ID(seed))
+                #expect(lineage.map(\.generation) == [1, 2])
+                #expect(lineage.last?.changes?.contains("generation 1 wrote only hello") == true)
+                #expect(report["seed"]?.stringValue == lineage.last?.id.rawValue)
+                // Every phase is a step of the run; the subtask's own check failed it in generation 1.
+                let steps = Dictionary(
+                    uniqueKeysWithValues: (run["steps"]?.arrayValue ?? []).compactMap { step in
+                        step["name"]?.stringValue.map { ($0, step["status"]?.stringValue ?? "") }
+                    }
+                )
+                #expect(
+                    steps == [
+                        "g1-plan": "done", "g1-write": "failed", "g1-evaluate": "done", "g1-evolve": "done",
+                        "g2-plan": "done", "g2-write": "done", "g2-evaluate": "done",
+                    ],
+                    "\(steps)"
+                )
+                // The coordinator explored read-only; the subtasks ran in their persona.
+                let children = try await gateway.store.tasks.list(parent: TaskRecord.ID(id))
+                #expect(children.filter { $0.title == "spec: g1-plan" }.map(\.persona) == ["research"])
+                #expect(children.filter { $0.title.hasSuffix(": g2-write") }.map(\.persona) == ["dev"])
+                let evaluated = try await gateway.store.ledger.events(limit: 2000).filter {
+                    $0.type == .seedEvaluated && $0.task?.rawValue == id
+                }
+                #expect(evaluated.map { $0.payload["evaluation_passed"] } == [false, true])
+            }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aCriticalCriterionNeedsEveryJudgeAndAJudgeWithoutEvidenceIsRejected()
+        async throws
+    {
+        let seed = #"""
+            {"goal": "Report the osprey's diet.",
+             "acceptance": [{"id": "diet", "criterion": "the report names fish", "critical": true,
+                             "check": {"judge": "The report says ospreys eat fish."}}]}
+            """#
+        let plan = #"{"steps": [{"name": "report", "persona": "research", "prompt": "Report.", "covers": ["diet"]}]}"#
+        let provider = ScriptedProvider(messages: [
+            .assistant(#"{"steps": [{"name": "report", "persona": "nobody", "prompt": "Report.", "covers": []}]}"#),
+            .assistant(plan),
+            .assistant("Ospreys eat fish almost exclusively."),
+            .assistant(#"{"pass": true, "evidence": "Ospreys eat fish"}"#),
+            .assistant(#"{"pass": true, "evidence": "eat fish almost exclusively"}"#),
+            // The third judge passes it without a quote from the output.
+            .assistant(#"{"pass": true, "evidence": "ospreys love fish and chips"}"#),
+        ])
+        let gateway = try await TestGateway(provider: provider)
+        try await gateway.app().test(.router) { client in
+            try await TestRuns.running(gateway.kernel.supervisor) {
+                let stored = try await client.post("/api/seeds", #"{"document":\#(seed)}"#)
+                let seedID = try #require(stored.json["id"]?.stringValue)
+                let started = try await client.post("/api/seeds/\(seedID)/run", #"{"max_generations":1}"#)
+                let id = try #require(started.json["id"]?.stringValue)
+                let run = try await Self.finished(id, client: client)
+                let report = try JSONValue.parse(run["task"]?["result"]?.stringValue ?? "")
+                #expect(report["evaluation_passed"] == false, "\(report)")
+                #expect(report["stopped"] == "max_generations")
+                let evaluation = report["evaluations"]?.arrayValue?.first
+                #expect(evaluation?["stage_reached"] == "consensus")
+                let result = evaluation?["results"]?.arrayValue?.first
+                #expect(result?["status"] == "failed")
+                #expect(result?["judges"] == 3)
+                #expect(
+                    result?["evidence"]?.stringValue?.contains("without quoting evidence found in the output") == true,
+                    "\(result ?? .null)"
+                )
+                // The first plan named an unknown persona and covered nothing: it was refused and asked again.
+                let steps = (run["steps"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
+                #expect(steps.contains("g1-plan") && steps.contains("g1-plan-again"), "\(steps)")
+                let again = try await gateway.store.tasks.list(parent: TaskRecord.ID(id)).first {
+                    $0.title == "spec: g1-plan-again"
+                }
+                #expect(again?.instructions.contains("'nobody' is not a persona") == true)
+            }
+        }
+    }
+}
