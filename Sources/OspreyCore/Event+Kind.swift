@@ -71,6 +71,10 @@ extension Event {
         public static let seedCreated = Kind(rawValue: "seed.created")
         /// A seed's acceptance criteria were checked against the workspace, with each result's evidence.
         public static let seedEvaluated = Kind(rawValue: "seed.evaluated")
+        /// A seed interview asked the user a clarifying question (with the ambiguity score that made it ask).
+        public static let seedQuestion = Kind(rawValue: "seed.question")
+        /// A seed interview ended: its goal became a seed.
+        public static let seedInterviewed = Kind(rawValue: "seed.interviewed")
         /// The workspace was checkpointed (its files committed to Osprey's own repository beside it).
         public static let checkpointCreated = Kind(rawValue: "checkpoint.created")
         /// The workspace was restored from a checkpoint (after a checkpoint of what it held).

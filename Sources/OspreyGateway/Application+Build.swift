@@ -159,6 +159,8 @@ func buildDoors(
     SeedEvaluationController(operations: table, seeds: kernel.store.seeds, ledger: kernel.store.ledger).add(
         to: &routes
     )
+    // A goal becomes a seed through an interview whose turns are sessions of the same table.
+    InterviewController(operations: table, interviews: kernel.store.interviews).add(to: &routes)
     // Other agents reach the same operations through A2A.
     A2AController(
         operations: table,

@@ -323,6 +323,27 @@ extension Store {
             // The seed a spec-first run starts from (nil: not a spec run).
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN seed TEXT REFERENCES seeds(id)")
         }
+        migrator.registerMigration("v18-interviews") { db in
+            try db.execute(
+                sql: """
+                    -- Seed interviews: a goal clarified question by question (in its session) until it is a seed.
+                    CREATE TABLE interviews (
+                        id TEXT PRIMARY KEY,
+                        goal TEXT NOT NULL,
+                        agent TEXT NOT NULL,
+                        session TEXT NOT NULL REFERENCES sessions(id),
+                        status TEXT NOT NULL,
+                        ambiguity REAL NOT NULL,
+                        scores TEXT NOT NULL,
+                        question TEXT,
+                        turns INTEGER NOT NULL,
+                        seed TEXT REFERENCES seeds(id),
+                        created_at TEXT NOT NULL,
+                        updated_at TEXT NOT NULL
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -31,6 +31,7 @@ public struct Store: Sendable {
     public let budgets: Budgets
     public let memories: Memories
     public let seeds: Seeds
+    public let interviews: Interviews
 
     public init(
         writer: any DatabaseWriter,
@@ -60,6 +61,7 @@ public struct Store: Sendable {
         self.provenance = Provenance(writer: writer, ledger: ledger)
         self.memories = Memories(writer: writer, ledger: ledger)
         self.seeds = Seeds(writer: writer, ledger: ledger)
+        self.interviews = Interviews(writer: writer, ledger: ledger)
     }
 
     /// Opens (creating if needed) the database file in WAL mode with a busy timeout.
