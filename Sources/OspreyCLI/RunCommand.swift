@@ -9,22 +9,29 @@ struct RunCommand: GatewayClientCommand {
         commandName: "run",
         abstract: "Run a seed spec-first (plan, execute, evaluate, evolve) and wait for the verdict.",
         discussion: """
-            The seed is a stored one (--seed ID) or a document to store first (--seed-file FILE, JSON: goal, \
-            constraints, acceptance with a check each, ontology, non_goals). Each phase is printed as it ends. The \
-            exit code is 0 only when the evaluation passed; --json prints the run's report (evaluation_passed, \
-            phase_reached, stopped, generations, drift, the evaluations with their evidence).
+            The seed is a stored one (--seed ID), a document to store first (--seed-file FILE, JSON: goal, \
+            constraints, acceptance with a check each, ontology, non_goals), or the end of an interview about a goal \
+            (--spec "goal": each question is asked on stderr and answered on stdin; "go", or the end of stdin, \
+            writes the seed now). Each phase is printed as it ends. The exit code is 0 only when the evaluation \
+            passed; --json prints the run's report (evaluation_passed, phase_reached, stopped, generations, drift, \
+            the evaluations with their evidence).
             """
     )
     @OptionGroup var options: HomeOptions
     @Option(help: "A stored seed's id.") var seed: String?
     @Option(help: "A seed document (JSON) to store and run.") var seedFile: String?
+    @Option(help: "A goal to interview about until it is a seed, then run.") var spec: String?
+    @Option(help: "autonomous, supervised (approve each generation's seed and plan) or interactive (and each subtask).")
+    var mode = "autonomous"
     @Option(help: "The agent that runs it.") var agent = "default"
     @Option(help: "Most generations (1-10).") var maxGenerations = 3
     @Option(help: "Comma-separated agents whose judges must agree on critical criteria.") var judges: String?
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
-        guard (seed == nil) != (seedFile == nil) else { throw ValidationError("Give --seed or --seed-file.") }
+        guard [seed, seedFile, spec].compactMap(\.self).count == 1 else {
+            throw ValidationError("Give one of --seed, --seed-file or --spec.")
+        }
     }
 
     func run(_ gateway: GatewayClient) async throws {
@@ -33,7 +40,10 @@ struct RunCommand: GatewayClientCommand {
             let document = try JSONValue.parse(String(contentsOfFile: seedFile, encoding: .utf8))
             id = try await gateway.request(.POST, "/api/seeds", body: ["document": document])["id"]?.stringValue ?? ""
         }
-        var body: [String: JSONValue] = ["agent": .string(agent), "max_generations": .int(maxGenerations)]
+        if let spec { id = try await interview(spec, gateway) }
+        var body: [String: JSONValue] = [
+            "agent": .string(agent), "max_generations": .int(maxGenerations), "mode": .string(mode),
+        ]
         if let judges { body["judges"] = .array(judges.split(separator: ",").map { .string(String($0)) }) }
         let task = try await gateway.request(.POST, "/api/seeds/\(id)/run", body: .object(body))
         let taskID = task["id"]?.stringValue ?? ""
@@ -79,6 +89,35 @@ struct RunCommand: GatewayClientCommand {
             }
         }
         if report["evaluation_passed"] != true { throw ExitCode(1) }
+    }
+
+    /// Interviews about `goal` until it is a seed: each question on stderr, each answer a line of stdin.
+    func interview(_ goal: String, _ gateway: GatewayClient) async throws -> String {
+        var state = try await gateway.request(
+            .POST,
+            "/api/seeds/interview",
+            body: ["goal": .string(goal), "agent": .string(agent)]
+        )
+        while state["status"] == "asking", let id = state["id"]?.stringValue {
+            let question = state["question"]?.stringValue ?? "?"
+            let ambiguity = String(format: "%.2f", state["ambiguity"]?.doubleValue ?? 1)
+            FileHandle.standardError.write(
+                Data("? \(question)  (ambiguity \(ambiguity); 'go' to write the seed now)\n> ".utf8)
+            )
+            // Read on a thread of its own: the cooperative pool is not blocked waiting for a person.
+            let line = await withCheckedContinuation { (answer: CheckedContinuation<String?, Never>) in
+                Thread.detachNewThread { answer.resume(returning: readLine(strippingNewline: true)) }
+            }
+            let body: JSONValue = line.map { ["answer": .string($0.isEmpty ? "go" : $0)] } ?? ["go": true]
+            state = try await gateway.request(.POST, "/api/seeds/interview/\(id)/answer", body: body)
+        }
+        guard let seed = state["seed"]?.stringValue else { throw CLIError("the interview ended without a seed") }
+        if !json {
+            FileHandle.standardError.write(
+                Data("seed \(seed): \(state["document"]?["goal"]?.stringValue ?? "")\n".utf8)
+            )
+        }
+        return seed
     }
 
     /// Prints each phase of the run (its workflow steps) once, as it ends.

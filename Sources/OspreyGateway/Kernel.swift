@@ -237,8 +237,11 @@ public struct Kernel: Sendable {
     static func run(_ task: TaskRecord, resume: Bool, runtime: AgentRuntime) async throws -> TaskOutcome {
         if let name = task.workflow { return try await runWorkflow(name, task: task, runtime: runtime) }
         if task.seed != nil {
-            return try await SpecRunner(store: runtime.store, workflows: workflowRunner(for: task, runtime: runtime))
-                .run(task)
+            return try await SpecRunner(
+                store: runtime.store,
+                workflows: workflowRunner(for: task, runtime: runtime),
+                gate: runtime.approvals
+            ).run(task)
         }
         let task = try await inConversation(task, store: runtime.store)
         // A task that may change the workspace starts from a checkpoint it can be rolled back to (not on a resume:

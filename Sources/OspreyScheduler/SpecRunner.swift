@@ -35,13 +35,17 @@ public struct SpecRunner: Sendable {
         /// Two generations' seeds at least this similar (``SeedDocument/similarity(to:)``), with no new failures,
         /// have converged.
         public var converge = 0.9
+        /// `autonomous` runs through; `supervised` waits for a human to approve each generation's seed and plan
+        /// before it executes; `interactive` also before every subtask.
+        public var mode = "autonomous"
+        public static let modes = ["autonomous", "supervised", "interactive"]
 
         public init() {}
 
         /// Reads and checks settings; an error names the field.
         public init(_ value: JSONValue) throws {
             guard let object = value.objectValue else { throw SeedError("a spec run's settings are a JSON object") }
-            let known: Set<String> = ["max_generations", "judges", "converge"]
+            let known: Set<String> = ["max_generations", "judges", "converge", "mode"]
             if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
                 throw SeedError("unknown setting '\(unknown)'")
             }
@@ -62,12 +66,18 @@ public struct SpecRunner: Sendable {
                 else { throw SeedError("converge: a number from 0 to 1") }
                 converge = threshold
             }
+            if let value = object["mode"] {
+                guard let name = value.stringValue, Self.modes.contains(name) else {
+                    throw SeedError("mode: \(Self.modes.joined(separator: ", "))")
+                }
+                mode = name
+            }
         }
 
         public var json: JSONValue {
             [
                 "max_generations": .int(maxGenerations), "judges": .array(judges.map(JSONValue.string)),
-                "converge": .double(converge),
+                "converge": .double(converge), "mode": .string(mode),
             ]
         }
     }
@@ -76,10 +86,13 @@ public struct SpecRunner: Sendable {
     /// Runs the plans, and its sub-tasks, judges and tool calls (through the check point, as the run) are the
     /// run's too.
     let workflows: WorkflowRunner
+    /// Where a supervised or interactive run waits for a human: the gateway's approval desk.
+    let gate: (any ApprovalGate)?
 
-    public init(store: Store, workflows: WorkflowRunner) {
+    public init(store: Store, workflows: WorkflowRunner, gate: (any ApprovalGate)? = nil) {
         self.store = store
         self.workflows = workflows
+        self.gate = gate
     }
 
     /// Runs (or resumes) `task`, a spec run of its seed.
@@ -97,12 +110,43 @@ public struct SpecRunner: Sendable {
         var previous: (seed: SeedRecord, failed: Set<String>)?
         var stopped = "max_generations"
         var phase = "plan"
+        var workflows = self.workflows
+        if settings.mode == "interactive" {
+            // Before every subtask, a human says whether it runs.
+            workflows.gate = { step, task in
+                try await approve(
+                    "\(step.name)-gate",
+                    what: ["step": .string(step.name), "action": .string("\(step.action)")],
+                    reason: "an interactive spec run asks before each subtask: \(step.name)",
+                    of: task,
+                    states: [:]
+                )
+            }
+        }
         for generation in 1...settings.maxGenerations {
             let states = try await store.workflowSteps.steps(of: task.id)
             let prefix = "g\(generation)-"
             let plan = try await plan(seed, prefix: prefix, of: task, states: states)
+            if settings.mode != "autonomous" {
+                let outline = plan.steps.map { step -> JSONValue in
+                    [
+                        "name": .string(step.name), "needs": .array(step.needs.map(JSONValue.string)),
+                        "action": .string("\(step.action)"),
+                    ]
+                }
+                if let refusal = try await approve(
+                    "\(prefix)gate",
+                    what: ["seed": seed.document.json, "generation": .int(generation), "plan": .array(outline)],
+                    reason: "a \(settings.mode) spec run asks before generation \(generation) executes its plan",
+                    of: task,
+                    states: states
+                ) {
+                    stopped = "rejected: \(refusal)"
+                    break
+                }
+            }
             phase = "execute"
-            let report = try await execute(plan, of: task)
+            let report = try await execute(plan, of: task, workflows: workflows)
             phase = "evaluate"
             let evaluation = try await evaluate(
                 seed,
@@ -190,7 +234,7 @@ public struct SpecRunner: Sendable {
     // MARK: - Execute
 
     /// Runs the plan's steps; a failed step is part of the report (the evaluation decides), not an error.
-    func execute(_ plan: Workflow, of task: TaskRecord) async throws -> String {
+    func execute(_ plan: Workflow, of task: TaskRecord, workflows: WorkflowRunner) async throws -> String {
         var failure: String?
         do {
             _ = try await workflows.run(task, workflow: plan, trusted: true, inputs: [:])
@@ -358,6 +402,56 @@ public struct SpecRunner: Sendable {
             changes: value["changes"]?.stringValue ?? "(no reason given)",
             actor: .task(task.id)
         )
+    }
+
+    // MARK: - Gates
+
+    /// Waits for a human's decision on the gate `name` (recorded as a step, so a resumed run does not ask again):
+    /// nil when granted, else why not.
+    func approve(
+        _ name: String,
+        what: JSONValue,
+        reason: String,
+        of task: TaskRecord,
+        states: [String: WorkflowStepRecord]
+    ) async throws -> String? {
+        var decided = states[name]
+        if decided == nil { decided = try await store.workflowSteps.steps(of: task.id)[name] }
+        if let decided, decided.status != .running {
+            return decided.status == .done ? nil : decided.error ?? "refused"
+        }
+        guard let gate else { throw WorkflowRunner.Failure(description: "no approval desk for a gated spec run") }
+        let arguments = what.canonicalJSON
+        try await store.workflowSteps.record(
+            WorkflowStepRecord(name: name, status: .running),
+            of: task.id,
+            session: task.session
+        )
+        let outcome = try await gate.decide(
+            ApprovalRequest(
+                agent: task.agent,
+                session: task.session,
+                callID: "\(task.id.rawValue)/\(name)",
+                tool: "spec_gate",
+                arguments: arguments,
+                argumentsHash: Event.sha256Hex("spec_gate\n" + arguments),
+                risk: .dangerous,
+                rule: "spec-run",
+                reason: reason
+            )
+        )
+        let refusal: String? =
+            switch outcome {
+            case .granted: nil
+            case .denied(_, let by): "denied by \(by)"
+            case .expired: "nobody answered in time"
+            }
+        try await store.workflowSteps.record(
+            WorkflowStepRecord(name: name, status: refusal == nil ? .done : .failed, error: refusal),
+            of: task.id,
+            session: task.session
+        )
+        return refusal
     }
 
     // MARK: - Steps

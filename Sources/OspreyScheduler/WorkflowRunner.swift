@@ -26,6 +26,9 @@ public struct WorkflowRunner: Sendable {
     /// The persona catalog's names: a prompt step whose persona is one of them runs as that persona (its
     /// instructions, its narrowing of the tools); any other persona is a role named in the prompt.
     let personas: Set<String>
+    /// Asked before a step starts (not when a crashed run resumes it): nil to run it, else why not (an
+    /// interactive spec run asks a human here).
+    public var gate: (@Sendable (Workflow.Step, TaskRecord) async throws -> String?)?
 
     public init(
         store: Store,
@@ -165,6 +168,9 @@ public struct WorkflowRunner: Sendable {
     ) async throws -> WorkflowStepRecord {
         var record = WorkflowStepRecord(name: step.name, status: .done, untrusted: tainted)
         do {
+            if state == nil, let gate, let refusal = try await gate(step, task) {
+                throw Failure(description: "refused at its gate: \(refusal)")
+            }
             let action = Workflow.render(step.action, inputs: inputs, outputs: outputs)
             switch action {
             case .prompt(let text, let agent, let persona):

@@ -20,7 +20,7 @@ struct RunCommandTests {
                 .write(to: seed, atomically: true, encoding: .utf8)
             let usage = try await osprey.run(["run", "--home", home.path])
             #expect(usage.status != 0)
-            #expect(usage.stderr.contains("Give --seed or --seed-file"))
+            #expect(usage.stderr.contains("Give one of --seed, --seed-file or --spec"))
             // The mock model answers every prompt with a greeting, which is no plan: asked twice, refused twice.
             let result = try await osprey.run(["run", "--home", home.path, "--seed-file", seed.path, "--json"])
             #expect(result.status == 1, "\(result.stderr)")
@@ -33,6 +33,10 @@ struct RunCommandTests {
             )
             let seeds = try await osprey.run(["events", "--home", home.path, "--type", "seed.*", "--json"])
             #expect(seeds.stdout.contains("seed.created"))
+            // An interviewer that never rates the goal: the interview fails with the reason, and so does the run.
+            let interview = try await osprey.run(["run", "--home", home.path, "--spec", "greet"], input: "go\n")
+            #expect(interview.status == 1)
+            #expect(interview.stderr.contains("did not rate the goal"), "\(interview.stderr)")
         }
     }
 }

@@ -176,4 +176,73 @@ struct SpecRunGatewayTests {
             }
         }
     }
+
+    /// Waits for the one pending approval of a gated run and returns it.
+    static func pendingGate(_ client: some TestClientProtocol) async throws -> JSONValue {
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let listed = try await client.execute(
+                uri: "/api/approvals?status=pending",
+                method: .get,
+                headers: TestGateway.auth()
+            ) { $0.json }
+            if let first = listed["approvals"]?.arrayValue?.first { return first }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ProcessFailure(message: "no approval was asked for in 20 s")
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aSupervisedRunWaitsForAHumanBeforeItExecutesAndStopsWhenDenied()
+        async throws
+    {
+        let seed =
+            #"{"goal": "Write a.txt.", "acceptance": [{"id": "a", "criterion": "a.txt exists", "check": {"file_exists": "a.txt"}}]}"#
+        let plan = #"{"steps": [{"name": "write", "persona": "dev", "prompt": "Write a.txt.", "covers": ["a"]}]}"#
+        let provider = ScriptedProvider(messages: [
+            .assistant(plan),
+            .toolCall("write_file", #"{"path":"a.txt","content":"a"}"#),
+            .assistant("Wrote a.txt."),
+            // The second run: its plan, then a human says no.
+            .assistant(plan),
+        ])
+        let gateway = try await TestGateway(provider: provider)
+        let workspace = gateway.kernel.runtime.workspace.root
+        try await gateway.app().test(.router) { client in
+            try await TestRuns.running(gateway.kernel.supervisor) {
+                let stored = try await client.post("/api/seeds", #"{"document":\#(seed)}"#)
+                let seedID = try #require(stored.json["id"]?.stringValue)
+                let refused = try await client.post("/api/seeds/\(seedID)/run", #"{"mode":"reckless"}"#)
+                #expect(refused.status == .badRequest)
+                let started = try await client.post("/api/seeds/\(seedID)/run", #"{"mode":"supervised"}"#)
+                let id = try #require(started.json["id"]?.stringValue)
+                // The seed and the plan wait for a human; nothing has been written yet.
+                let gate = try await Self.pendingGate(client)
+                #expect(gate["tool"] == "spec_gate", "\(gate)")
+                #expect(gate["arguments"]?.stringValue?.contains("g1-write") == true)
+                #expect(!FileManager.default.fileExists(atPath: workspace.appendingPathComponent("a.txt").path))
+                let approval = try #require(gate["id"]?.stringValue)
+                let approved = try await client.post("/api/approvals/\(approval)/approve", "{}")
+                #expect(approved.status == .ok, "\(approved.json)")
+                let run = try await Self.finished(id, client: client)
+                let report = try JSONValue.parse(run["task"]?["result"]?.stringValue ?? "")
+                #expect(report["evaluation_passed"] == true, "\(report)")
+                #expect(
+                    run["steps"]?.arrayValue?.contains { $0["name"] == "g1-gate" && $0["status"] == "done" } == true
+                )
+                // A denied gate stops the run before anything executes.
+                let second = try await client.post("/api/seeds/\(seedID)/run", #"{"mode":"supervised"}"#)
+                let secondID = try #require(second.json["id"]?.stringValue)
+                let next = try await Self.pendingGate(client)
+                _ = try await client.post("/api/approvals/\(next["id"]?.stringValue ?? "")/reject", "{}")
+                let stopped = try await Self.finished(secondID, client: client)
+                let secondReport = try JSONValue.parse(stopped["task"]?["result"]?.stringValue ?? "")
+                #expect(secondReport["evaluation_passed"] == false)
+                #expect(
+                    secondReport["stopped"]?.stringValue?.hasPrefix("rejected: denied by") == true,
+                    "\(secondReport)"
+                )
+                #expect(secondReport["generations"] == 0)
+            }
+        }
+    }
 }
