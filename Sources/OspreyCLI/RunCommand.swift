@@ -27,6 +27,7 @@ struct RunCommand: GatewayClientCommand {
     @Option(help: "Most generations (1-10).") var maxGenerations = 3
     @Option(help: "Comma-separated agents whose judges must agree on critical criteria.") var judges: String?
     @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(help: "Print the run's task id and return; `osprey workflows show ID` follows it.") var detach = false
 
     func validate() throws {
         guard [seed, seedFile, spec].compactMap(\.self).count == 1 else {
@@ -47,6 +48,7 @@ struct RunCommand: GatewayClientCommand {
         if let judges { body["judges"] = .array(judges.split(separator: ",").map { .string(String($0)) }) }
         let task = try await gateway.request(.POST, "/api/seeds/\(id)/run", body: .object(body))
         let taskID = task["id"]?.stringValue ?? ""
+        if detach { return print(taskID) }
         if !json { FileHandle.standardError.write(Data("spec run \(taskID) of seed \(id)\n".utf8)) }
         var seen: Set<String> = []
         var finished = task

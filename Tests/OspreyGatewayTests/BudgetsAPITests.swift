@@ -26,7 +26,7 @@ struct BudgetsAPITests {
         try await gateway.app().test(.router) { client in
             let schedule = try await client.post(
                 "/api/schedules",
-                #"{"title":"nightly","instructions":"report","spec":"@every 1h"}"#
+                #"{"title":"often","instructions":"report","spec":"@every 10s"}"#
             )
             let scheduleID = try #require(schedule.json["id"]?.stringValue)
             let trigger = try await client.post(
@@ -50,7 +50,8 @@ struct BudgetsAPITests {
             #expect(budgets["budgets"]?.arrayValue?.first?["paused"] == true, "\(budgets)")
             let paused = try await gateway.store.schedules.get(ScheduleRecord.ID(scheduleID))
             #expect(paused.paused && paused.pausedBy == "budget")
-            #expect(try await gateway.kernel.scheduler.tick(now: Date().addingTimeInterval(7200)) == 0)
+            // Due, but paused (ticked 20 s on, not hours: a tick on the next UTC day would lift the day's pause).
+            #expect(try await gateway.kernel.scheduler.tick(now: Date().addingTimeInterval(20)) == 0)
             // The event-triggered schedule is paused too, in what the scheduler matches events against.
             #expect(try await gateway.store.schedules.triggers().first?.pausedBy == "budget")
             // An operator resumes it: the schedule fires again.

@@ -245,4 +245,42 @@ struct SpecRunGatewayTests {
             }
         }
     }
+
+    @Test(.timeLimit(.minutes(1))) func anInteractiveRunAsksBeforeEverySubtaskAndARefusedOneFails() async throws {
+        let seed =
+            #"{"goal": "Write a.txt.", "acceptance": [{"id": "a", "criterion": "a.txt exists", "check": {"file_exists": "a.txt"}}]}"#
+        let provider = ScriptedProvider(messages: [
+            .assistant(#"{"steps": [{"name": "write", "persona": "dev", "prompt": "Write a.txt.", "covers": ["a"]}]}"#)
+        ])
+        let gateway = try await TestGateway(provider: provider)
+        try await gateway.app().test(.router) { client in
+            try await TestRuns.running(gateway.kernel.supervisor) {
+                let stored = try await client.post("/api/seeds", #"{"document":\#(seed)}"#)
+                let seedID = try #require(stored.json["id"]?.stringValue)
+                let started = try await client.post(
+                    "/api/seeds/\(seedID)/run",
+                    #"{"mode":"interactive","max_generations":1}"#
+                )
+                let id = try #require(started.json["id"]?.stringValue)
+                // The generation's gate, approved; then the subtask's own gate, refused.
+                let plan = try await Self.pendingGate(client)
+                _ = try await client.post("/api/approvals/\(plan["id"]?.stringValue ?? "")/approve", "{}")
+                var subtask = plan
+                while subtask["id"] == plan["id"] { subtask = try await Self.pendingGate(client) }
+                #expect(subtask["reason"]?.stringValue?.contains("g1-write") == true, "\(subtask)")
+                _ = try await client.post("/api/approvals/\(subtask["id"]?.stringValue ?? "")/reject", "{}")
+                let run = try await Self.finished(id, client: client)
+                let report = try JSONValue.parse(run["task"]?["result"]?.stringValue ?? "")
+                #expect(report["evaluation_passed"] == false, "\(report)")
+                let write = run["steps"]?.arrayValue?.first { $0["name"] == "g1-write" }
+                #expect(write?["status"] == "failed")
+                #expect(
+                    write?["error"]?.stringValue?.contains("refused at its gate: denied by") == true,
+                    "\(write ?? .null)"
+                )
+                // The refused subtask never ran: the model was asked only for the plan.
+                #expect(provider.requests.count == 1)
+            }
+        }
+    }
 }
