@@ -25,6 +25,7 @@ struct RunCommand: GatewayClientCommand {
     var mode = "autonomous"
     @Option(help: "The agent that runs it.") var agent = "default"
     @Option(help: "Most generations (1-10).") var maxGenerations = 3
+    @Option(help: "Alternative executions of each generation, each in a copy of the workspace (1-5).") var branches = 1
     @Option(help: "Comma-separated agents whose judges must agree on critical criteria.") var judges: String?
     @Flag(help: "Print the report as JSON.") var json = false
     @Flag(help: "Print the run's task id and return; `osprey workflows show ID` follows it.") var detach = false
@@ -44,6 +45,7 @@ struct RunCommand: GatewayClientCommand {
         if let spec { id = try await interview(spec, gateway) }
         var body: [String: JSONValue] = [
             "agent": .string(agent), "max_generations": .int(maxGenerations), "mode": .string(mode),
+            "branches": .int(branches),
         ]
         if let judges { body["judges"] = .array(judges.split(separator: ",").map { .string(String($0)) }) }
         let task = try await gateway.request(.POST, "/api/seeds/\(id)/run", body: .object(body))

@@ -237,7 +237,14 @@ public final class AgentRuntime: Sendable {
     ///
     /// An agent config.toml does not define is a ``ConfigError``; a door that takes the name from a client
     /// checks ``knows(agent:)`` first and answers 400.
-    public func agent(named name: String, tools: [String]? = nil, persona: String? = nil) throws -> Agent {
+    ///
+    /// `workspace` is another directory for its tools to act in (a speculative branch's copy of the workspace).
+    public func agent(
+        named name: String,
+        tools: [String]? = nil,
+        persona: String? = nil,
+        workspace directory: String? = nil
+    ) throws -> Agent {
         guard knows(agent: name) else { throw ConfigError("no agent named '\(name)' in config.toml") }
         var settings = config.agent(name)
         settings.tools = grantedTools(settings)
@@ -265,7 +272,7 @@ public final class AgentRuntime: Sendable {
             toolbox: toolbox,
             store: store,
             meter: meter,
-            workspace: workspace,
+            workspace: try directory.map { try Workspace(root: URL(fileURLWithPath: $0)) } ?? workspace,
             commandPolicy: commandPolicy,
             sandbox: sandbox,
             approvals: approvals

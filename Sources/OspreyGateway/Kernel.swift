@@ -240,13 +240,21 @@ public struct Kernel: Sendable {
             return try await SpecRunner(
                 store: runtime.store,
                 workflows: workflowRunner(for: task, runtime: runtime),
-                gate: runtime.approvals
-            ).run(task)
+                gate: runtime.approvals,
+                workspace: runtime.workspace.root
+            ) { message in
+                _ = try await runtime.checkpoint(message, actor: .task(task.id), task: task.id)
+            }.run(task)
         }
         let task = try await inConversation(task, store: runtime.store)
         // A task that may change the workspace starts from a checkpoint it can be rolled back to (not on a resume:
         // the checkpoint of its first start stands). Without git the task still runs, and the log says why.
-        let agent = try runtime.agent(named: task.agent, tools: task.tools, persona: task.persona)
+        let agent = try runtime.agent(
+            named: task.agent,
+            tools: task.tools,
+            persona: task.persona,
+            workspace: task.workspace
+        )
         if !resume, AgentRuntime.mayWrite(agent.settings) {
             do {
                 _ = try await runtime.checkpoint(
@@ -299,8 +307,9 @@ public struct Kernel: Sendable {
             agent,
             tool,
             arguments,
-            tainted in
-            try await runtime.agent(named: agent, tools: task.tools).callTool(
+            tainted,
+            workspace in
+            try await runtime.agent(named: agent, tools: task.tools, workspace: workspace).callTool(
                 tool,
                 arguments: arguments.canonicalJSON,
                 tainted: tainted,

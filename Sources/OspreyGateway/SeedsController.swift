@@ -116,7 +116,7 @@ struct SeedsController {
 
     struct Run: OperationRequest {
         static let fields: Set<String> = [
-            "id", "agent", "max_generations", "judges", "converge", "mode", "priority", "max_tokens",
+            "id", "agent", "max_generations", "judges", "converge", "mode", "branches", "priority", "max_tokens",
             "max_cost_usd",
         ]
         let id: SeedRecord.ID
@@ -129,7 +129,7 @@ struct SeedsController {
             id = SeedRecord.ID(try fields.string("id"))
             agent = try fields.optionalString("agent") ?? "default"
             var settings: [String: JSONValue] = [:]
-            for key in ["max_generations", "judges", "converge", "mode"] { settings[key] = fields[key] }
+            for key in ["max_generations", "judges", "converge", "mode", "branches"] { settings[key] = fields[key] }
             do {
                 self.settings = try SpecRunner.Settings(.object(settings))
             } catch let error as SeedError {

@@ -65,10 +65,12 @@ struct SpecPlan {
 
     /// The plan as a workflow whose steps are named `<prefix><name>`: each a prompt in its persona, verified by the
     /// mechanical checks of the criteria it covers before its dependents start.
-    func workflow(prefix: String, seed: SeedRecord) throws -> Workflow {
+    ///
+    /// `note` is added to every prompt (a speculative branch says which alternative it is).
+    func workflow(prefix: String, seed: SeedRecord, note: String? = nil) throws -> Workflow {
         let criteria = Dictionary(uniqueKeysWithValues: seed.document.acceptance.map { ($0.id, $0) })
         let workflowSteps = steps.map { step in
-            var prompt = step.prompt
+            var prompt = step.prompt + (note.map { "\n\n" + $0 } ?? "")
             for other in steps {
                 prompt = prompt.replacingOccurrences(
                     of: "{{steps.\(other.name)}}",

@@ -39,13 +39,16 @@ public struct SpecRunner: Sendable {
         /// before it executes; `interactive` also before every subtask.
         public var mode = "autonomous"
         public static let modes = ["autonomous", "supervised", "interactive"]
+        /// Alternative executions of each generation's plan, each in a copy of the workspace of its own; the best
+        /// evaluated one is applied to the workspace.
+        public var branches = 1
 
         public init() {}
 
         /// Reads and checks settings; an error names the field.
         public init(_ value: JSONValue) throws {
             guard let object = value.objectValue else { throw SeedError("a spec run's settings are a JSON object") }
-            let known: Set<String> = ["max_generations", "judges", "converge", "mode"]
+            let known: Set<String> = ["max_generations", "judges", "converge", "mode", "branches"]
             if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
                 throw SeedError("unknown setting '\(unknown)'")
             }
@@ -72,12 +75,16 @@ public struct SpecRunner: Sendable {
                 }
                 mode = name
             }
+            if let value = object["branches"] {
+                guard let count = value.intValue, (1...5).contains(count) else { throw SeedError("branches: 1 to 5") }
+                branches = count
+            }
         }
 
         public var json: JSONValue {
             [
                 "max_generations": .int(maxGenerations), "judges": .array(judges.map(JSONValue.string)),
-                "converge": .double(converge), "mode": .string(mode),
+                "converge": .double(converge), "mode": .string(mode), "branches": .int(branches),
             ]
         }
     }
@@ -88,11 +95,23 @@ public struct SpecRunner: Sendable {
     let workflows: WorkflowRunner
     /// Where a supervised or interactive run waits for a human: the gateway's approval desk.
     let gate: (any ApprovalGate)?
+    /// The home's workspace: speculative branches copy it (into `branches/` beside it) and the best is applied to it.
+    let workspace: URL?
+    /// Checkpoints the workspace before a branch is applied to it.
+    let checkpoint: (@Sendable (String) async throws -> Void)?
 
-    public init(store: Store, workflows: WorkflowRunner, gate: (any ApprovalGate)? = nil) {
+    public init(
+        store: Store,
+        workflows: WorkflowRunner,
+        gate: (any ApprovalGate)? = nil,
+        workspace: URL? = nil,
+        checkpoint: (@Sendable (String) async throws -> Void)? = nil
+    ) {
         self.store = store
         self.workflows = workflows
         self.gate = gate
+        self.workspace = workspace
+        self.checkpoint = checkpoint
     }
 
     /// Runs (or resumes) `task`, a spec run of its seed.
@@ -131,7 +150,7 @@ public struct SpecRunner: Sendable {
                 let outline = plan.steps.map { step -> JSONValue in
                     [
                         "name": .string(step.name), "needs": .array(step.needs.map(JSONValue.string)),
-                        "action": .string("\(step.action)"),
+                        "persona": .string(step.persona), "prompt": .string(step.prompt),
                     ]
                 }
                 if let refusal = try await approve(
@@ -146,16 +165,35 @@ public struct SpecRunner: Sendable {
                 }
             }
             phase = "execute"
-            let report = try await execute(plan, of: task, workflows: workflows)
+            let evaluation: JSONValue
+            if settings.branches > 1 {
+                evaluation = try await branches(
+                    plan,
+                    seed: seed,
+                    generation: generation,
+                    of: task,
+                    settings: settings,
+                    workflows: workflows,
+                    states: states
+                )
+            } else {
+                let report = try await execute(
+                    plan.workflow(prefix: prefix, seed: seed),
+                    of: task,
+                    workflows: workflows
+                )
+                phase = "evaluate"
+                evaluation = try await evaluate(
+                    seed,
+                    report: report,
+                    name: "\(prefix)evaluate",
+                    of: task,
+                    settings: settings,
+                    workflows: workflows,
+                    states: states
+                )
+            }
             phase = "evaluate"
-            let evaluation = try await evaluate(
-                seed,
-                report: report,
-                generation: generation,
-                of: task,
-                settings: settings,
-                states: states
-            )
             evaluations.append(evaluation)
             let failed = Set(
                 (evaluation["results"]?.arrayValue ?? []).filter { $0["status"] != "passed" }
@@ -188,22 +226,21 @@ public struct SpecRunner: Sendable {
 
     // MARK: - Plan
 
-    /// The generation's plan as a workflow: the recorded one on a resume, else the coordinator's, checked.
+    /// The generation's plan: the recorded one on a resume, else the coordinator's, checked against the seed.
     func plan(
         _ seed: SeedRecord,
         prefix: String,
         of task: TaskRecord,
         states: [String: WorkflowStepRecord]
-    ) async throws -> Workflow {
+    ) async throws -> SpecPlan {
         var prompt = Self.planPrompt(seed)
         for attempt in 1...2 {
             let name = attempt == 1 ? "\(prefix)plan" : "\(prefix)plan-again"
             let answer = try await ask(name, prompt: prompt, persona: "research", of: task, states: states)
             do {
-                return try SpecPlan(answer, seed: seed.document, personas: workflows.personas).workflow(
-                    prefix: prefix,
-                    seed: seed
-                )
+                let plan = try SpecPlan(answer, seed: seed.document, personas: workflows.personas)
+                _ = try plan.workflow(prefix: prefix, seed: seed)  // its DAG and templates hold
+                return plan
             } catch let error as SeedError {
                 guard attempt == 1 else {
                     throw WorkflowRunner.Failure(description: "the coordinator's plan was refused twice: \(error)")
@@ -253,16 +290,18 @@ public struct SpecRunner: Sendable {
 
     // MARK: - Evaluate
 
-    /// The generation's evaluation (recorded once: a resume reads it back).
+    /// An execution's evaluation, recorded once as the step `name` (a resume reads it back); its mechanical checks
+    /// act in `workflows`' workspace.
     func evaluate(
         _ seed: SeedRecord,
         report: String,
-        generation: Int,
+        name: String,
         of task: TaskRecord,
         settings: Settings,
-        states: [String: WorkflowStepRecord]
+        workflows: WorkflowRunner,
+        states: [String: WorkflowStepRecord],
+        record: Bool = true
     ) async throws -> JSONValue {
-        let name = "g\(generation)-evaluate"
         if let done = states[name], done.status == .done, let output = done.output {
             return try JSONValue.parse(output)
         }
@@ -275,7 +314,13 @@ public struct SpecRunner: Sendable {
         var stage = "mechanical"
         for criterion in seed.document.acceptance where criterion.mechanical {
             let outcome = try await SeedChecks.check(criterion) { tool, arguments in
-                let result = try await workflows.callTool(task.agent, tool, arguments, task.tainted)
+                let result = try await workflows.callTool(
+                    task.agent,
+                    tool,
+                    arguments,
+                    task.tainted,
+                    workflows.workspace
+                )
                 return (result.output, result.isError)
             }
             if let (status, evidence) = outcome { results[criterion.id] = Self.result(criterion, status, evidence) }
@@ -333,6 +378,109 @@ public struct SpecRunner: Sendable {
             "seed": .string(seed.id.rawValue), "generation": .int(seed.generation), "task": .string(task.id.rawValue),
             "evaluation_passed": .bool(passed), "stage_reached": .string(stage), "results": .array(ordered),
         ]
+        if record {
+            try await store.ledger.append(
+                EventDraft(type: .seedEvaluated, actor: .task(task.id), task: task.id, payload: evaluation)
+            )
+        }
+        try await store.workflowSteps.record(
+            WorkflowStepRecord(name: name, status: .done, output: evaluation.canonicalJSON, untrusted: task.tainted),
+            of: task.id,
+            session: task.session
+        )
+        return evaluation
+    }
+
+    // MARK: - Speculative branches
+
+    /// Runs the plan `settings.branches` times side by side, each in a copy of the workspace of its own
+    /// (`branches/<task>/gN-bK` beside it, copied with `cp --reflink=auto`: copy-on-write where the file system can),
+    /// evaluates each with the same stages, applies the best to the workspace (after a checkpoint) and records the
+    /// others. The best passes the most criteria (a critical one counts twice); a tie goes to the first. The
+    /// generation's evaluation is the best branch's, with every branch's summary.
+    func branches(
+        _ plan: SpecPlan,
+        seed: SeedRecord,
+        generation: Int,
+        of task: TaskRecord,
+        settings: Settings,
+        workflows: WorkflowRunner,
+        states: [String: WorkflowStepRecord]
+    ) async throws -> JSONValue {
+        let name = "g\(generation)-evaluate"
+        if let done = states[name], done.status == .done, let output = done.output {
+            return try JSONValue.parse(output)
+        }
+        guard let workspace else { throw WorkflowRunner.Failure(description: "branches need the workspace") }
+        let root = workspace.deletingLastPathComponent().appendingPathComponent("branches")
+            .appendingPathComponent(task.id.rawValue)
+        let count = settings.branches
+        let evaluations = try await withThrowingTaskGroup(of: (Int, JSONValue, URL).self) { group in
+            for branch in 1...count {
+                group.addTask {
+                    let prefix = "g\(generation)-b\(branch)-"
+                    let directory = root.appendingPathComponent("g\(generation)-b\(branch)")
+                    // A resumed run keeps the copy its branch was working in.
+                    if !FileManager.default.fileExists(atPath: directory.path) {
+                        try await Self.copy(workspace, to: directory)
+                    }
+                    var alternative = workflows
+                    alternative.workspace = directory.path
+                    let report = try await execute(
+                        plan.workflow(
+                            prefix: prefix,
+                            seed: seed,
+                            note:
+                                "(This is alternative \(branch) of \(count), worked in a copy of the workspace of its "
+                                + "own; the best alternative is kept.)"
+                        ),
+                        of: task,
+                        workflows: alternative
+                    )
+                    let evaluation = try await evaluate(
+                        seed,
+                        report: report,
+                        name: "\(prefix)evaluate",
+                        of: task,
+                        settings: settings,
+                        workflows: alternative,
+                        states: states,
+                        record: false
+                    )
+                    return (branch, evaluation, directory)
+                }
+            }
+            var found: [(Int, JSONValue, URL)] = []
+            for try await evaluation in group { found.append(evaluation) }
+            return found.sorted { $0.0 < $1.0 }
+        }
+        func score(_ evaluation: JSONValue) -> Int {
+            (evaluation["results"]?.arrayValue ?? []).filter { $0["status"] == "passed" }
+                .reduce(0) { $0 + ($1["critical"] == true ? 2 : 1) }
+        }
+        guard let best = evaluations.max(by: { (score($0.1), -$0.0) < (score($1.1), -$1.0) }) else {
+            throw WorkflowRunner.Failure(description: "no branch ran")
+        }
+        try await checkpoint?(
+            "before applying branch \(best.0) of generation \(generation) of spec run \(task.id.rawValue)"
+        )
+        try await Self.apply(best.2, to: workspace)
+        var chosen = best.1.objectValue ?? [:]
+        chosen["branch"] = .int(best.0)
+        chosen["branches"] = .array(
+            evaluations.map { branch, evaluation, directory in
+                [
+                    "branch": .int(branch), "evaluation_passed": evaluation["evaluation_passed"] ?? false,
+                    "score": .int(score(evaluation)), "applied": .bool(branch == best.0),
+                    "workspace": .string(directory.path),
+                    "failed": .array(
+                        (evaluation["results"]?.arrayValue ?? []).filter { $0["status"] != "passed" }
+                            .compactMap { $0["id"] }
+                    ),
+                ]
+            }
+        )
+        let evaluation = JSONValue.object(chosen)
         try await store.ledger.append(
             EventDraft(type: .seedEvaluated, actor: .task(task.id), task: task.id, payload: evaluation)
         )
@@ -342,6 +490,44 @@ public struct SpecRunner: Sendable {
             session: task.session
         )
         return evaluation
+    }
+
+    /// Copies a directory's contents into a new one (copy-on-write where the file system can).
+    static func copy(_ source: URL, to target: URL) async throws {
+        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        try await run("/bin/cp", ["-a", "--reflink=auto", source.path + "/.", target.path])
+    }
+
+    /// Makes `workspace` hold what `branch` holds: files the branch removed are removed, the rest copied over.
+    static func apply(_ branch: URL, to workspace: URL) async throws {
+        let files = FileManager.default.enumerator(at: workspace, includingPropertiesForKeys: nil)
+        var removed: [URL] = []
+        while let file = files?.nextObject() as? URL {
+            let relative = String(file.standardizedFileURL.path.dropFirst(workspace.standardizedFileURL.path.count))
+            if !FileManager.default.fileExists(atPath: branch.path + relative) {
+                removed.append(file)
+                files?.skipDescendants()
+            }
+        }
+        for file in removed { try FileManager.default.removeItem(at: file) }
+        try await run("/bin/cp", ["-a", "--reflink=auto", branch.path + "/.", workspace.path])
+    }
+
+    /// Runs a program to its end without holding a thread of the pool; an exit status other than 0 is an error.
+    static func run(_ program: String, _ arguments: [String]) async throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        let status: Int32 = try await withCheckedThrowingContinuation { done in
+            process.terminationHandler = { done.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { done.resume(throwing: error) }
+        }
+        guard status == 0 else {
+            let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            throw WorkflowRunner.Failure(description: "\(program) \(arguments.joined(separator: " ")): \(said)")
+        }
     }
 
     static func result(

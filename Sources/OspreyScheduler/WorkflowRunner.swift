@@ -16,9 +16,11 @@ public import OspreyTools
 /// Taint follows the work: a step runs tainted when the run is (an untrusted workflow skill, a tainted parent or
 /// schedule) or when a step it needs produced untrusted output.
 public struct WorkflowRunner: Sendable {
-    /// Calls one of `agent`'s tools through the check point (policy, approvals, ledger), tainted or not.
+    /// Calls one of `agent`'s tools through the check point (policy, approvals, ledger), tainted or not, in
+    /// `workspace` (nil: the home's).
     public typealias CallTool =
-        @Sendable (_ agent: String, _ tool: String, _ arguments: JSONValue, _ tainted: Bool) async throws -> ToolResult
+        @Sendable (_ agent: String, _ tool: String, _ arguments: JSONValue, _ tainted: Bool, _ workspace: String?)
+        async throws -> ToolResult
 
     let store: Store
     let callTool: CallTool
@@ -29,6 +31,9 @@ public struct WorkflowRunner: Sendable {
     /// Asked before a step starts (not when a crashed run resumes it): nil to run it, else why not (an
     /// interactive spec run asks a human here).
     public var gate: (@Sendable (Workflow.Step, TaskRecord) async throws -> String?)?
+    /// The directory the run's steps act in, when not the home's workspace (a speculative branch's copy): its tool
+    /// and command steps and checks, and its prompt steps' sub-tasks.
+    public var workspace: String?
 
     public init(
         store: Store,
@@ -190,6 +195,7 @@ public struct WorkflowRunner: Sendable {
                         tainted: tainted
                     )
                     draft.persona = cataloged ? persona : nil
+                    draft.workspace = workspace
                     child = try await store.workflowSteps.startPrompt(
                         step.name,
                         of: task.id,
@@ -208,7 +214,7 @@ public struct WorkflowRunner: Sendable {
                     of: task.id,
                     session: task.session
                 )
-                let result = try await callTool(task.agent, name, arguments, tainted)
+                let result = try await callTool(task.agent, name, arguments, tainted, workspace)
                 guard !result.isError else { throw Failure(description: "\(name) failed: \(result.output)") }
                 record.output = result.output
                 record.untrusted = tainted || result.untrusted
@@ -250,7 +256,7 @@ public struct WorkflowRunner: Sendable {
 
     /// Runs `line` through `run_command`: its exit code (-1 when it did not exit), output and trust.
     func command(_ line: String, agent: String, tainted: Bool) async throws -> (Int, String, Bool) {
-        let result = try await callTool(agent, "run_command", ["command": .string(line)], tainted)
+        let result = try await callTool(agent, "run_command", ["command": .string(line)], tainted, workspace)
         guard !result.isError else { throw Failure(description: "run_command refused `\(line)`: \(result.output)") }
         let (head, output) =
             result.output.firstIndex(of: "\n").map {
@@ -315,7 +321,7 @@ public struct WorkflowRunner: Sendable {
                 let (code, said, _) = try await command(line, agent: agent, tainted: tainted)
                 if code != 0 { return "\(check) ended with \(code): \(said.suffix(300))" }
             case .fileExists(let path):
-                let result = try await callTool(agent, "read_file", ["path": .string(path)], tainted)
+                let result = try await callTool(agent, "read_file", ["path": .string(path)], tainted, workspace)
                 if result.isError { return "\(check): \(result.output.prefix(300))" }
             case .regex(let pattern):
                 if output.range(of: pattern, options: .regularExpression) == nil {

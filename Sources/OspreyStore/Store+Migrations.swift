@@ -344,6 +344,10 @@ extension Store {
                     """
             )
         }
+        migrator.registerMigration("v19-task-workspaces") { db in
+            // The workspace a task's tools act in when it is not the home's (a speculative branch's copy).
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN workspace TEXT")
+        }
         return migrator
     }
 }

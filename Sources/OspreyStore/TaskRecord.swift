@@ -48,6 +48,8 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
     public var persona: String?
     /// The seed a spec-first run starts from (plan, execute, evaluate, evolve); nil for any other task.
     public var seed: SeedRecord.ID?
+    /// The directory the task's tools act in, when not the home's workspace (a speculative branch's copy).
+    public var workspace: String?
 
     /// True once the task can change no more.
     public var isFinished: Bool { status.isFinished }
@@ -58,7 +60,7 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
 
     private enum CodingKeys: String, CodingKey {
         case id, title, instructions, agent, tools, priority, status, parent, depth, session, schedule, result, error
-        case tokens, attempts, tainted, workflow, context, persona, seed
+        case tokens, attempts, tainted, workflow, context, persona, seed, workspace
         case costUSD = "cost_usd"
         case maxTokens = "max_tokens"
         case maxCostUSD = "max_cost_usd"
@@ -82,7 +84,7 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
             "attempts": .int(attempts), "created_at": time(createdAt), "tainted": .bool(tainted),
             "started_at": time(startedAt), "finished_at": time(finishedAt), "heartbeat_at": time(heartbeatAt),
             "workflow": optional(workflow), "context": optional(context), "persona": optional(persona),
-            "seed": optional(seed?.rawValue),
+            "seed": optional(seed?.rawValue), "workspace": optional(workspace),
         ]
     }
 }

@@ -30,6 +30,8 @@ public struct Tasks: Sendable {
         public var persona: String?
         /// The seed a spec-first run starts from; `instructions` are then its settings as a JSON object.
         public var seed: SeedRecord.ID?
+        /// The directory the task's tools act in instead of the home's workspace (set by Osprey, never a client).
+        public var workspace: String?
 
         public init(
             title: String,
@@ -136,15 +138,15 @@ public struct Tasks: Sendable {
         try db.cachedStatement(
             sql: """
                 INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
-                    session, schedule, created_at, max_tokens, max_cost_usd, tainted, workflow, context, persona, seed)
-                VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    session, schedule, created_at, max_tokens, max_cost_usd, tainted, workflow, context, persona, seed, workspace)
+                VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
             id.rawValue, title, draft.instructions, draft.agent,
             draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
             draft.parent?.rawValue, depth, session.rawValue, draft.schedule?.rawValue, now, draft.maxTokens,
             draft.maxCostUSD, tainted ? 1 : 0, draft.workflow, draft.context, draft.persona,
-            draft.seed?.rawValue,
+            draft.seed?.rawValue, draft.workspace,
         ])
         let created = try Self.fetch(id, in: db)
         _ = try ledger.append(
