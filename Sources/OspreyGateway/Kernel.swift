@@ -241,10 +241,22 @@ public struct Kernel: Sendable {
                 store: runtime.store,
                 workflows: workflowRunner(for: task, runtime: runtime),
                 gate: runtime.approvals,
-                workspace: runtime.workspace.root
-            ) { message in
-                _ = try await runtime.checkpoint(message, actor: .task(task.id), task: task.id)
-            }.run(task)
+                workspace: runtime.workspace.root,
+                checkpoints: SpecRunner.Checkpointing(
+                    create: { label in try await runtime.checkpoint(label, actor: .task(task.id), task: task.id).id },
+                    restore: { id in
+                        let safety = try await runtime.checkpoints.restore(id)
+                        try await runtime.store.ledger.append(
+                            EventDraft(
+                                type: .checkpointRestored,
+                                actor: .task(task.id),
+                                task: task.id,
+                                payload: ["id": .string(id), "safety": .string(safety.id)]
+                            )
+                        )
+                    }
+                )
+            ).run(task)
         }
         let task = try await inConversation(task, store: runtime.store)
         // A task that may change the workspace starts from a checkpoint it can be rolled back to (not on a resume:

@@ -97,21 +97,38 @@ public struct SpecRunner: Sendable {
     let gate: (any ApprovalGate)?
     /// The home's workspace: speculative branches copy it (into `branches/` beside it) and the best is applied to it.
     let workspace: URL?
-    /// Checkpoints the workspace before a branch is applied to it.
-    let checkpoint: (@Sendable (String) async throws -> Void)?
+    /// The workspace's checkpoints: one before each generation executes (and before a branch is applied), and a
+    /// generation whose evaluation fails is rolled back to it.
+    let checkpoints: Checkpointing?
+
+    /// Checkpoints of the workspace (the gateway's, in the home's `checkpoints.git`).
+    public struct Checkpointing: Sendable {
+        /// Checkpoints the workspace with this label; its id.
+        public var create: @Sendable (String) async throws -> String
+        /// Puts the workspace back as it was at the checkpoint.
+        public var restore: @Sendable (String) async throws -> Void
+
+        public init(
+            create: @escaping @Sendable (String) async throws -> String,
+            restore: @escaping @Sendable (String) async throws -> Void
+        ) {
+            self.create = create
+            self.restore = restore
+        }
+    }
 
     public init(
         store: Store,
         workflows: WorkflowRunner,
         gate: (any ApprovalGate)? = nil,
         workspace: URL? = nil,
-        checkpoint: (@Sendable (String) async throws -> Void)? = nil
+        checkpoints: Checkpointing? = nil
     ) {
         self.store = store
         self.workflows = workflows
         self.gate = gate
         self.workspace = workspace
-        self.checkpoint = checkpoint
+        self.checkpoints = checkpoints
     }
 
     /// Runs (or resumes) `task`, a spec run of its seed.
@@ -165,6 +182,12 @@ public struct SpecRunner: Sendable {
                 }
             }
             phase = "execute"
+            let before = try await checkpoint(
+                "\(prefix)checkpoint",
+                label: "before generation \(generation) of spec run \(task.id.rawValue) executes",
+                of: task,
+                states: states
+            )
             let evaluation: JSONValue
             if settings.branches > 1 {
                 evaluation = try await branches(
@@ -195,6 +218,9 @@ public struct SpecRunner: Sendable {
             }
             phase = "evaluate"
             evaluations.append(evaluation)
+            if evaluation["evaluation_passed"] != true, let before {
+                try await rollBack("\(prefix)rollback", to: before, of: task, states: states)
+            }
             let failed = Set(
                 (evaluation["results"]?.arrayValue ?? []).filter { $0["status"] != "passed" }
                     .compactMap { $0["id"]?.stringValue }
@@ -461,7 +487,7 @@ public struct SpecRunner: Sendable {
         guard let best = evaluations.max(by: { (score($0.1), -$0.0) < (score($1.1), -$1.0) }) else {
             throw WorkflowRunner.Failure(description: "no branch ran")
         }
-        try await checkpoint?(
+        _ = try await checkpoints?.create(
             "before applying branch \(best.0) of generation \(generation) of spec run \(task.id.rawValue)"
         )
         try await Self.apply(best.2, to: workspace)
@@ -587,6 +613,48 @@ public struct SpecRunner: Sendable {
             evolving: seed.id,
             changes: value["changes"]?.stringValue ?? "(no reason given)",
             actor: .task(task.id)
+        )
+    }
+
+    // MARK: - Checkpoints
+
+    /// The checkpoint before a generation executes, recorded as the step `name` (a resume uses the same one); nil
+    /// without checkpoints (no git), which the step's error says.
+    func checkpoint(
+        _ name: String,
+        label: String,
+        of task: TaskRecord,
+        states: [String: WorkflowStepRecord]
+    ) async throws -> String? {
+        if let done = states[name] { return done.status == .done ? done.output : nil }
+        guard let checkpoints else { return nil }
+        var step = WorkflowStepRecord(name: name, status: .done)
+        do {
+            step.output = try await checkpoints.create(label)
+        } catch is CancellationError {
+            throw CancellationError()
+        } catch {
+            // The run goes on without a way back; the step says why.
+            step.status = .failed
+            step.error = "no checkpoint: \(error)"
+        }
+        try await store.workflowSteps.record(step, of: task.id, session: task.session)
+        return step.output
+    }
+
+    /// Puts the workspace back as it was before a generation that failed its evaluation (once: recorded as `name`).
+    func rollBack(
+        _ name: String,
+        to checkpoint: String,
+        of task: TaskRecord,
+        states: [String: WorkflowStepRecord]
+    ) async throws {
+        guard states[name]?.status != .done, let checkpoints else { return }
+        try await checkpoints.restore(checkpoint)
+        try await store.workflowSteps.record(
+            WorkflowStepRecord(name: name, status: .done, output: checkpoint),
+            of: task.id,
+            session: task.session
         )
     }
 

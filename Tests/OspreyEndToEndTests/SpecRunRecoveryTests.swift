@@ -75,7 +75,7 @@ struct SpecRunRecoveryTests {
             #expect(sideEffects() == "once\n")
             #expect(server.requests.count == 5)
             let steps = (run["steps"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }
-            #expect(Set(steps) == ["g1-plan", "g1-first", "g1-second", "g1-evaluate"], "\(steps)")
+            #expect(Set(steps) == ["g1-plan", "g1-checkpoint", "g1-first", "g1-second", "g1-evaluate"], "\(steps)")
             #expect(try await osprey.run(["audit", "verify"] + args).status == 0)
         }
     }

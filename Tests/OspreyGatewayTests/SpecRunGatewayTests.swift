@@ -111,8 +111,9 @@ struct SpecRunGatewayTests {
                 )
                 #expect(
                     steps == [
-                        "g1-plan": "done", "g1-write": "failed", "g1-evaluate": "done", "g1-evolve": "done",
-                        "g2-plan": "done", "g2-write": "done", "g2-evaluate": "done",
+                        "g1-plan": "done", "g1-checkpoint": "done", "g1-write": "failed", "g1-evaluate": "done",
+                        "g1-rollback": "done", "g1-evolve": "done", "g2-plan": "done", "g2-checkpoint": "done",
+                        "g2-write": "done", "g2-evaluate": "done",
                     ],
                     "\(steps)"
                 )
@@ -124,6 +125,11 @@ struct SpecRunGatewayTests {
                     $0.type == .seedEvaluated && $0.task?.rawValue == id
                 }
                 #expect(evaluated.map { $0.payload["evaluation_passed"] } == [false, true])
+                // The failed generation was rolled back to the checkpoint taken before it executed.
+                let restored = try await gateway.store.ledger.events(limit: 2000).filter {
+                    $0.type == .checkpointRestored && $0.task?.rawValue == id
+                }
+                #expect(restored.count == 1)
             }
         }
     }
