@@ -10,7 +10,8 @@ public import OspreyTools
 /// 1. **plan** (`gN-plan`): a coordinator sub-task in the `research` persona (read-only tools: it may explore the
 ///    workspace, not change it) answers with a plan: a DAG of subtasks, each with a persona, a prompt, what it
 ///    needs and the acceptance criteria it completes. Osprey checks it against the seed (every criterion covered,
-///    only the seed's criteria, known personas, no cycle); a plan that fails is asked for once more with the reason.
+///    only the seed's criteria, known personas, no cycle, and a judge finds it within the constraints and non-goals);
+///    a plan that fails is asked for once more with the reason.
 /// 2. **execute**: the plan runs as a workflow (``WorkflowRunner``, steps `gN-<name>`): each subtask a sub-task in its
 ///    persona with that persona's narrowing of the tools, independent ones side by side, and each subtask's output
 ///    verified (the mechanical checks of the criteria it completes) before its dependents start.
@@ -266,6 +267,7 @@ public struct SpecRunner: Sendable {
             do {
                 let plan = try SpecPlan(answer, seed: seed.document, personas: workflows.personas)
                 _ = try plan.workflow(prefix: prefix, seed: seed)  // its DAG and templates hold
+                try await checkBounds(of: answer, seed: seed, of: task)
                 return plan
             } catch let error as SeedError {
                 guard attempt == 1 else {
@@ -275,6 +277,25 @@ public struct SpecRunner: Sendable {
             }
         }
         throw WorkflowRunner.Failure(description: "no plan")
+    }
+
+    /// Whether the plan stays within the seed's constraints and out of its non-goals: words no program can check,
+    /// so a judge decides, quoting the plan (a plan it finds outside them is refused with its reason).
+    func checkBounds(of plan: String, seed: SeedRecord, of task: TaskRecord) async throws {
+        let document = seed.document
+        guard !document.constraints.isEmpty || !document.nonGoals.isEmpty else { return }
+        let bounds =
+            (document.constraints.isEmpty ? "" : "constraints: " + document.constraints.joined(separator: "; "))
+            + (document.nonGoals.isEmpty ? "" : " non-goals: " + document.nonGoals.joined(separator: "; "))
+        if let verdict = try await workflows.judge(
+            "Every step of the plan stays within the \(bounds) (none of its steps does a non-goal).",
+            output: plan,
+            at: "a plan for a specification",
+            of: task,
+            tainted: task.tainted
+        ) {
+            throw SeedError("a judge found it outside the constraints or non-goals: \(verdict)")
+        }
     }
 
     static func planPrompt(_ seed: SeedRecord) -> String {

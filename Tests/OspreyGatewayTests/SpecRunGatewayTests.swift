@@ -26,6 +26,9 @@ struct SpecRunGatewayTests {
           "covers": ["file", "said"]}]}
         """#
 
+    /// A judge's verdict that the plan stays within the seed's constraints, quoting it.
+    static let inBounds = #"{"pass": true, "evidence": "Write hello.txt."}"#
+
     /// Polls a spec run until its task has ended (30 s at most).
     static func finished(_ id: String, client: some TestClientProtocol) async throws -> JSONValue {
         let deadline = ContinuousClock.now + .seconds(30)
@@ -52,14 +55,19 @@ struct SpecRunGatewayTests {
              "changes": "The goal now says the text must contain the word osprey: generation 1 wrote only hello."}
             """#
         let provider = ScriptedProvider(messages: [
-            // Generation 1: a plan, then a subtask that misses the criterion (its own check fails).
+            // Generation 1: a plan a judge finds outside the constraints, asked again; then a subtask that misses the
+            // criterion (its own check fails).
             .assistant(Self.plan),
+            .assistant(#"{"pass": false, "evidence": "Write hello.txt."}"#),
+            .assistant(Self.plan),
+            .assistant(Self.inBounds),
             .toolCall("write_file", #"{"path":"hello.txt","content":"hello"}"#),
             .assistant("Wrote hello.txt."),
             // The next generation, written from the failure.
             .assistant(evolved),
             // Generation 2: the same plan, a subtask that meets it, a judge that quotes its evidence.
             .assistant(Self.plan),
+            .assistant(Self.inBounds),
             .toolCall("write_file", #"{"path":"hello.txt","content":"hello osprey"}"#),
             .assistant("Wrote hello.txt with the osprey in it."),
             .assistant(#"{"pass": true, "evidence": "Wrote hello.txt with the osprey"}"#),
@@ -111,7 +119,8 @@ struct SpecRunGatewayTests {
                 )
                 #expect(
                     steps == [
-                        "g1-plan": "done", "g1-checkpoint": "done", "g1-write": "failed", "g1-evaluate": "done",
+                        "g1-plan": "done", "g1-plan-again": "done", "g1-checkpoint": "done", "g1-write": "failed",
+                        "g1-evaluate": "done",
                         "g1-rollback": "done", "g1-evolve": "done", "g2-plan": "done", "g2-checkpoint": "done",
                         "g2-write": "done", "g2-evaluate": "done",
                     ],
@@ -120,6 +129,8 @@ struct SpecRunGatewayTests {
                 // The coordinator explored read-only; the subtasks ran in their persona.
                 let children = try await gateway.store.tasks.list(parent: TaskRecord.ID(id))
                 #expect(children.filter { $0.title == "spec: g1-plan" }.map(\.persona) == ["research"])
+                let again = children.first { $0.title == "spec: g1-plan-again" }
+                #expect(again?.instructions.contains("outside the constraints or non-goals") == true)
                 #expect(children.filter { $0.title.hasSuffix(": g2-write") }.map(\.persona) == ["dev"])
                 let evaluated = try await gateway.store.ledger.events(limit: 2000).filter {
                     $0.type == .seedEvaluated && $0.task?.rawValue == id
@@ -296,7 +307,9 @@ struct SpecRunGatewayTests {
         func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply {
             let asked = request.messages.first { $0.role == .user }?.text ?? ""
             let message: Message
-            if asked.contains("coordinator of a spec-first run") {
+            if asked.contains("of a plan for a specification") {
+                message = .assistant(SpecRunGatewayTests.inBounds)
+            } else if asked.contains("coordinator of a spec-first run") {
                 message = .assistant(SpecRunGatewayTests.plan)
             } else if request.messages.last?.role == .tool {
                 message = .assistant("Wrote hello.txt.")
