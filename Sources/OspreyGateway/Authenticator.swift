@@ -81,14 +81,14 @@ final class Authenticator: Sendable {
     /// The token record for `presented`, or nil. Every active digest is compared, with no early exit; an expired
     /// token is refused like a revoked one.
     func authenticate(_ presented: String, now: Date = Date()) -> TokenRecord? {
-        let digest = Array(SHA256.hash(data: Data(presented.utf8)))
+        let computed = Array(SHA256.hash(data: Array(presented.utf8)).hexString.utf8)
         let candidates = cache.withLock { $0 }
         var match: TokenRecord?
         for record in candidates {
-            let stored = Array(record.digest.utf8)
-            let computed = Array(digest.hexString.utf8)
-            var difference: UInt8 = stored.count == computed.count ? 0 : 1
-            for index in 0..<min(stored.count, computed.count) { difference |= stored[index] ^ computed[index] }
+            var difference: UInt8 = record.digest.utf8.count == computed.count ? 0 : 1
+            for (index, byte) in record.digest.utf8.prefix(computed.count).enumerated() {
+                difference |= byte ^ computed[index]
+            }
             if difference == 0 { match = record }
         }
         if let expiry = match?.expiresAt, expiry <= now { return nil }
