@@ -31,6 +31,9 @@ public struct RunResult: Hashable, Sendable {
     public var costUSD: Double
     public var turns: Int
     public var durationMS: Int
+    /// Whether untrusted content was in the run's context (it started tainted, recalled an untrusted memory, or
+    /// read an untrusted tool result): then its answer is untrusted wherever it is kept.
+    public var tainted = true
 }
 
 /// One configured agent: its model routes, tools, limits and budgets, and the driver that runs its loop.
@@ -267,6 +270,14 @@ public struct Agent: Sendable {
             recalledUntrusted = background.untrusted
         }
         let inheritedTaint = startsTainted || recalledUntrusted
+        /// Whether a tool result in the transcript so far is untrusted content.
+        func readUntrusted() -> Bool {
+            loop.transcript.contains { message in
+                message.content.contains {
+                    if case .toolResult(let result) = $0 { result.untrusted } else { false }
+                }
+            }
+        }
         func elapsed() -> Double {
             let (seconds, attoseconds) = (clock.now - start).components
             return Double(seconds) + Double(attoseconds) / 1e18
@@ -367,13 +378,7 @@ public struct Agent: Sendable {
             case .callTools(let calls):
                 for call in calls { try await onEvent(.toolCall(call)) }
                 // Once untrusted content is in the context, commands need a human whatever the approval mode.
-                context.tainted =
-                    inheritedTaint
-                    || loop.transcript.contains { message in
-                        message.content.contains {
-                            if case .toolResult(let result) = $0 { result.untrusted } else { false }
-                        }
-                    }
+                context.tainted = inheritedTaint || readUntrusted()
                 // A tool may read a secret (a key in a file, an env dump): the model and the transcript get it redacted.
                 let redactor = store.ledger.redactor
                 // Progress of the calls (an MCP server's notifications) reaches the caller's stream as it comes.
@@ -440,7 +445,8 @@ public struct Agent: Sendable {
                     usage: usage,
                     costUSD: run.cost,
                     turns: loop.turns,
-                    durationMS: Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+                    durationMS: Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000),
+                    tainted: inheritedTaint || readUntrusted()
                 )
             case .fail(let error):
                 throw error

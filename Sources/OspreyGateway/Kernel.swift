@@ -157,7 +157,8 @@ public struct Kernel: Sendable {
             },
             runner: { task, resume in
                 let outcome = try await Self.run(task, resume: resume, runtime: runtime)
-                // What a task did becomes an episode in memory, with its provenance, for later runs to recall. The
+                // What a task did becomes an episode in memory, with its provenance, for later runs to recall:
+                // untrusted if untrusted content was in its run's context (as a memory the agent stores itself). The
                 // task's outcome stands whether or not its episode could be kept.
                 do {
                     _ = try await memory.store(
@@ -167,7 +168,7 @@ public struct Kernel: Sendable {
                         tags: ["task"],
                         source: .agent,
                         provenance: "task \(task.id.rawValue), agent \(task.agent)",
-                        trust: .untrusted,
+                        trust: outcome.untrusted || task.tainted ? .untrusted : .trusted,
                         importance: 0.3,
                         actor: .agent(task.agent)
                     )
@@ -283,7 +284,7 @@ public struct Kernel: Sendable {
         }
         let result = try await agent.perform(task, resume: resume)
         // What the run spent is already on the task: the meter charges each call to it as the call settles.
-        return TaskOutcome(result: result.message.text)
+        return TaskOutcome(result: result.message.text, untrusted: result.tainted)
     }
 
     /// A task of a conversation (an A2A context) with the earlier exchanges of that conversation before its

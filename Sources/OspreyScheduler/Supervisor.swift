@@ -11,11 +11,14 @@ public struct TaskOutcome: Hashable, Sendable {
     public var tokens: Int
     /// Dollars spent the same way.
     public var costUSD: Double
+    /// Whether the result may carry untrusted content (the run had some in its context); unknown is untrusted.
+    public var untrusted: Bool
 
-    public init(result: String, tokens: Int = 0, costUSD: Double = 0) {
+    public init(result: String, tokens: Int = 0, costUSD: Double = 0, untrusted: Bool = true) {
         self.result = result
         self.tokens = tokens
         self.costUSD = costUSD
+        self.untrusted = untrusted
     }
 }
 

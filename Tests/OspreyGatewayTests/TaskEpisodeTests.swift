@@ -1,0 +1,44 @@
+import Foundation
+import OspreyCore
+import OspreyGateway
+import OspreyMemory
+import OspreyStore
+import OspreyTesting
+import Testing
+
+/// What a task did becomes an episode in memory, as trusted as its run's context was: an untainted run's answer is
+/// the agent's own (trusted, as a memory it stores itself), a tainted run's is untrusted, and so a later run that
+/// recalls it is tainted too.
+struct TaskEpisodeTests {
+    @Test(.timeLimit(.minutes(1))) func anEpisodeIsUntrustedOnlyWhenItsRunHadUntrustedContent() async throws {
+        let provider = ScriptedProvider(messages: [
+            .assistant("The harbour osprey count is twelve."),
+            .assistant("The river osprey count is seven."),
+        ])
+        let gateway = try await TestGateway(provider: provider)
+        try await TestRuns.running(gateway.kernel.supervisor) {
+            // One after the other: a run that recalled the other's untrusted episode would be tainted by it.
+            for draft in [
+                Tasks.Draft(title: "harbour count", instructions: "Count the harbour ospreys."),
+                Tasks.Draft(title: "river count", instructions: "Count the river ospreys.", tainted: true),
+            ] {
+                let id = try await gateway.store.tasks.submit(draft, actor: .system).id
+                let deadline = ContinuousClock.now + .seconds(20)
+                while try await !gateway.store.tasks.get(id).isFinished, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+            }
+            var episodes: [String: String] = [:]
+            let deadline = ContinuousClock.now + .seconds(20)
+            while episodes.count < 2, ContinuousClock.now < deadline {
+                let stored = try await gateway.store.ledger.events(limit: 1000).filter { $0.type == .memoryStored }
+                for event in stored {
+                    let record = try await gateway.kernel.memory.get(event.payload["id"]?.stringValue ?? "")
+                    if let title = record.title { episodes[title] = record.trust.rawValue }
+                }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            #expect(episodes == ["Task: harbour count": "trusted", "Task: river count": "untrusted"], "\(episodes)")
+        }
+    }
+}
