@@ -29,21 +29,6 @@ struct SpecRunGatewayTests {
     /// A judge's verdict that the plan stays within the seed's constraints, quoting it.
     static let inBounds = #"{"pass": true, "evidence": "Write hello.txt."}"#
 
-    /// Polls a spec run until its task has ended (30 s at most).
-    static func finished(_ id: String, client: some TestClientProtocol) async throws -> JSONValue {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let run = try await client.execute(
-                uri: "/api/workflows/runs/\(id)",
-                method: .get,
-                headers: TestGateway.auth()
-            ) { $0.json }
-            if ["completed", "failed", "cancelled"].contains(run["task"]?["status"]?.stringValue ?? "") { return run }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw ProcessFailure(message: "spec run \(id) did not end in 30 s")
-    }
-
     @Test(.timeLimit(.minutes(1))) func aFailedGenerationEvolvesTheSeedAndTheNextOnePasses() async throws {
         let evolved = #"""
             {"seed": {"goal": "Write hello.txt whose text contains the word osprey.",
@@ -83,7 +68,7 @@ struct SpecRunGatewayTests {
                 let started = try await client.post("/api/seeds/\(seed)/run", #"{"max_generations":3}"#)
                 #expect(started.status == .created, "\(started.json)")
                 let id = try #require(started.json["id"]?.stringValue)
-                let run = try await Self.finished(id, client: client)
+                let run = try await WorkflowGatewayTests.finished(id, client: client)
                 #expect(run["task"]?["status"] == "completed", "\(run)")
                 let report = try JSONValue.parse(run["task"]?["result"]?.stringValue ?? "")
                 #expect(report["evaluation_passed"] == true, "\(report)")
@@ -170,7 +155,7 @@ struct SpecRunGatewayTests {
                 let seedID = try #require(stored.json["id"]?.stringValue)
                 let started = try await client.post("/api/seeds/\(seedID)/run", #"{"max_generations":1}"#)
                 let id = try #require(started.json["id"]?.stringValue)
-                let run = try await Self.finished(id, client: client)
+                let run = try await WorkflowGatewayTests.finished(id, client: client)
                 let report = try JSONValue.parse(run["task"]?["result"]?.stringValue ?? "")
                 #expect(report["evaluation_passed"] == false, "\(report)")
                 #expect(report["stopped"] == "max_generations")
@@ -240,7 +225,7 @@ struct SpecRunGatewayTests {
                 let approval = try #require(gate["id"]?.stringValue)
                 let approved = try await client.post("/api/approvals/\(approval)/approve", "{}")
                 #expect(approved.status == .ok, "\(approved.json)")
-                let run = try await Self.finished(id, client: client)
+                let run = try await WorkflowGatewayTests.finished(id, client: client)
                 let report = try JSONValue.parse(run["task"]?["result"]?.stringValue ?? "")
                 #expect(report["evaluation_passed"] == true, "\(report)")
                 #expect(
@@ -251,7 +236,7 @@ struct SpecRunGatewayTests {
                 let secondID = try #require(second.json["id"]?.stringValue)
                 let next = try await Self.pendingGate(client)
                 _ = try await client.post("/api/approvals/\(next["id"]?.stringValue ?? "")/reject", "{}")
-                let stopped = try await Self.finished(secondID, client: client)
+                let stopped = try await WorkflowGatewayTests.finished(secondID, client: client)
                 let secondReport = try JSONValue.parse(stopped["task"]?["result"]?.stringValue ?? "")
                 #expect(secondReport["evaluation_passed"] == false)
                 #expect(
@@ -286,7 +271,7 @@ struct SpecRunGatewayTests {
                 while subtask["id"] == plan["id"] { subtask = try await Self.pendingGate(client) }
                 #expect(subtask["reason"]?.stringValue?.contains("g1-write") == true, "\(subtask)")
                 _ = try await client.post("/api/approvals/\(subtask["id"]?.stringValue ?? "")/reject", "{}")
-                let run = try await Self.finished(id, client: client)
+                let run = try await WorkflowGatewayTests.finished(id, client: client)
                 let report = try JSONValue.parse(run["task"]?["result"]?.stringValue ?? "")
                 #expect(report["evaluation_passed"] == false, "\(report)")
                 let write = run["steps"]?.arrayValue?.first { $0["name"] == "g1-write" }
@@ -340,7 +325,7 @@ struct SpecRunGatewayTests {
                     #"{"branches":3,"max_generations":1}"#
                 )
                 let id = try #require(started.json["id"]?.stringValue, "\(started.json)")
-                let run = try await Self.finished(id, client: client)
+                let run = try await WorkflowGatewayTests.finished(id, client: client)
                 let report = try JSONValue.parse(run["task"]?["result"]?.stringValue ?? "")
                 #expect(report["evaluation_passed"] == true, "\(report)")
                 let evaluation = report["evaluations"]?.arrayValue?.first

@@ -44,7 +44,7 @@ struct WorkflowGatewayTests {
         try toml.write(to: folder.appendingPathComponent(Workflow.fileName), atomically: true, encoding: .utf8)
     }
 
-    /// Polls a run until its task has ended (30 s at most).
+    /// Polls a workflow or spec run until its task has ended (30 s at most).
     static func finished(_ id: String, client: some TestClientProtocol) async throws -> JSONValue {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
