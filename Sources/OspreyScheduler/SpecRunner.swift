@@ -206,7 +206,6 @@ public struct SpecRunner: Sendable {
                     of: task,
                     workflows: workflows
                 )
-                phase = "evaluate"
                 evaluation = try await evaluate(
                     seed,
                     report: report,
