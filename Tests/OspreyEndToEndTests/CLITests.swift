@@ -13,6 +13,10 @@ struct CLITests {
     /// An OpenAI-compatible server that always answers "Hello from the mock." (streamed, with usage).
     static let mockModel = ScriptedHTTPServer(responses: [], fallback: hello)
 
+    /// A mock model server of the caller's own: suites that run beside each other must not share one, since each
+    /// `run` starts and stops the server it is called on.
+    static func ownMockModel() -> ScriptedHTTPServer { ScriptedHTTPServer(responses: [], fallback: hello) }
+
     /// A streamed "Hello from the mock." with usage.
     static let hello = ScriptedHTTPServer.Response.sse([
         #"{"choices":[{"index":0,"delta":{"role":"assistant","content":"Hello from"}}]}"#,

@@ -11,7 +11,7 @@ struct MCPServeTests {
 
     /// Runs `body` with a running gateway on a fresh home whose default agent answers from the mock model.
     func withGateway(_ body: @escaping @Sendable (TemporaryDirectory) async throws -> Void) async throws {
-        try await CLITests.mockModel.run { server in
+        try await CLITests.ownMockModel().run { server in
             let home = try TemporaryDirectory(prefix: "osprey-mcp-serve")
             defer { home.remove() }
             try CLITests.configure(home, server: server)

@@ -8,7 +8,7 @@ import Testing
 struct RunCommandTests {
     @Test(.timeLimit(.minutes(2))) func aRunWhoseCoordinatorCannotPlanEndsWithExitOneAndSaysWhy() async throws {
         let osprey = try OspreyExecutable.locate()
-        try await CLITests.mockModel.run { server in
+        try await CLITests.ownMockModel().run { server in
             let home = try TemporaryDirectory(prefix: "osprey-run")
             defer { home.remove() }
             try CLITests.configure(home, server: server)
