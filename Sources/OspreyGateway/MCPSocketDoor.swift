@@ -32,6 +32,7 @@ struct MCPSocketDoor: Service {
     let logger: Logger
 
     func run() async throws {
+        let staging = path + ".\(getpid()).new"
         let server: any Channel
         do {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
@@ -42,11 +43,12 @@ struct MCPSocketDoor: Service {
                         try channel.pipeline.syncOperations.addHandler(Connection(door: self, channel: channel))
                     }
                 }
-                .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true)
+                .bind(unixDomainSocketPath: staging, cleanupExistingSocketFile: true)
                 .get()
-            // Only the home's owner may even connect (the token is still checked).
-            guard chmod(path, 0o600) == 0 else {
-                throw DaemonError(description: "cannot restrict \(path): \(String(cString: strerror(errno)))")
+            // Only the home's owner may even connect (the token is still checked): the socket is made under another
+            // name, restricted, and only then put where `osprey mcp serve` looks, so it is never there unrestricted.
+            guard chmod(staging, 0o600) == 0, rename(staging, path) == 0 else {
+                throw DaemonError(description: "cannot put \(path) in place: \(String(cString: strerror(errno)))")
             }
         } catch {
             // `osprey mcp serve` falls back to `/mcp` over HTTP, so the gateway runs on without this door.
