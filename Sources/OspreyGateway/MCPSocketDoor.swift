@@ -45,21 +45,27 @@ struct MCPSocketDoor: Service {
                 }
                 .bind(unixDomainSocketPath: staging, cleanupExistingSocketFile: true)
                 .get()
-            // Only the home's owner may even connect (the token is still checked): the socket is made under another
-            // name, restricted, and only then put where `osprey mcp serve` looks, so it is never there unrestricted.
-            guard chmod(staging, 0o600) == 0, rename(staging, path) == 0 else {
-                throw DaemonError(description: "cannot put \(path) in place: \(String(cString: strerror(errno)))")
-            }
         } catch {
-            // `osprey mcp serve` falls back to `/mcp` over HTTP, so the gateway runs on without this door.
-            logger.warning("MCP socket door not open", metadata: ["path": "\(path)", "error": "\(error)"])
-            await waitForShutdown()
-            return
+            return await notOpen("\(error)")
+        }
+        // Only the home's owner may even connect (the token is still checked): the socket is made under another
+        // name, restricted, and only then put where `osprey mcp serve` looks, so it is never there unrestricted.
+        guard chmod(staging, 0o600) == 0, rename(staging, path) == 0 else {
+            let error = String(cString: strerror(errno))
+            do { try await server.close() } catch { logger.debug("MCP socket door: \(error)") }
+            unlink(staging)
+            return await notOpen(error)
         }
         logger.info("MCP socket door open", metadata: ["path": "\(path)"])
         await waitForShutdown()
         do { try await server.close() } catch { logger.debug("MCP socket door: \(error)") }
         unlink(path)
+    }
+
+    /// `osprey mcp serve` falls back to `/mcp` over HTTP, so the gateway runs on without this door.
+    private func notOpen(_ error: String) async {
+        logger.warning("MCP socket door not open", metadata: ["path": "\(path)", "error": "\(error)"])
+        await waitForShutdown()
     }
 
     private func waitForShutdown() async {
