@@ -27,6 +27,15 @@ extension JSONValue {
     public static func parse(_ text: String) throws -> JSONValue {
         try parse(Array(text.utf8))
     }
+
+    /// The outermost JSON object in a model's answer, which may wrap it in prose or a code fence: from the first
+    /// `{` to the last `}`, if that parses; nil otherwise (also when the last `}` comes before the first `{`).
+    public static func outermostObject(in answer: String) -> JSONValue? {
+        guard let start = answer.firstIndex(of: "{"), let end = answer.lastIndex(of: "}"), start < end,
+            let value = try? parse(String(answer[start...end]))
+        else { return nil }
+        return value
+    }
 }
 
 private struct StrictJSONParser {

@@ -237,9 +237,7 @@ struct InterviewController {
 
     /// The ratings in an interviewer's answer and the ambiguity they make, or nil when they are not there.
     static func rating(_ text: String) -> (scores: JSONValue, ambiguity: Double, question: String)? {
-        guard let start = text.firstIndex(of: "{"), let end = text.lastIndex(of: "}"), start < end,
-            let value = try? JSONValue.parse(String(text[start...end]))
-        else { return nil }
+        guard let value = JSONValue.outermostObject(in: text) else { return nil }
         func score(_ key: String) -> Double? {
             (value[key]?.doubleValue ?? value[key]?.intValue.map(Double.init)).map { min(1, max(0, $0)) }
         }

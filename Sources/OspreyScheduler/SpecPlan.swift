@@ -18,7 +18,7 @@ struct SpecPlan {
     var steps: [Step]
 
     init(_ answer: String, seed: SeedDocument, personas: Set<String>) throws {
-        guard let plan = SpecRunner.object(in: answer), let entries = plan["steps"]?.arrayValue else {
+        guard let plan = JSONValue.outermostObject(in: answer), let entries = plan["steps"]?.arrayValue else {
             throw SeedError("the plan is not a JSON object with 'steps'")
         }
         guard (1...20).contains(entries.count) else { throw SeedError("a plan has 1 to 20 steps") }

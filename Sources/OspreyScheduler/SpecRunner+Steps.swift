@@ -139,11 +139,4 @@ extension SpecRunner {
         return output
     }
 
-    /// The outermost JSON object in a model's answer (it may wrap it in prose or a code fence).
-    static func object(in answer: String) -> JSONValue? {
-        guard let start = answer.firstIndex(of: "{"), let end = answer.lastIndex(of: "}"), start < end else {
-            return nil
-        }
-        return try? JSONValue.parse(String(answer[start...end]))
-    }
 }

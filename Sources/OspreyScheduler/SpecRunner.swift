@@ -363,7 +363,7 @@ public struct SpecRunner: Sendable {
             object and nothing else: {"seed": {the whole seed, same fields}, "changes": "what changed and why"}
             """
         let answer = try await ask(name, prompt: prompt, persona: nil, of: task, states: states)
-        guard let value = Self.object(in: answer), let document = value["seed"] else {
+        guard let value = JSONValue.outermostObject(in: answer), let document = value["seed"] else {
             throw WorkflowRunner.Failure(description: "the evolve step did not answer {\"seed\", \"changes\"}")
         }
         let next: SeedDocument

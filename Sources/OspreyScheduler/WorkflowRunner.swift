@@ -372,9 +372,7 @@ public struct WorkflowRunner: Sendable {
             actor: .system
         )
         let (answer, _) = try await outcome(of: child.id)
-        guard let start = answer.firstIndex(of: "{"), let end = answer.lastIndex(of: "}"),
-            let verdict = try? JSONValue.parse(String(answer[start...end])),
-            case .bool(let pass)? = verdict["pass"]
+        guard let verdict = JSONValue.outermostObject(in: answer), case .bool(let pass)? = verdict["pass"]
         else { return "the judge did not answer {\"pass\", \"evidence\"}: \(answer.prefix(200))" }
         let evidence = verdict["evidence"]?.stringValue ?? ""
         func squeezed(_ text: String) -> String {

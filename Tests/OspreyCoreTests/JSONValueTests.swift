@@ -60,6 +60,18 @@ struct JSONValueTests {
         let data = try JSONEncoder().encode(value)
         #expect(try JSONDecoder().decode(JSONValue.self, from: data) == value)
     }
+
+    @Test func theOutermostObjectOfAModelsAnswerIsFoundOrNil() {
+        #expect(
+            JSONValue.outermostObject(in: #"Sure: ```json {"pass": true, "e": {"x": 1}} ``` done"#) == [
+                "pass": true, "e": ["x": 1],
+            ]
+        )
+        // A last "}" before the first "{" is no object (it was a range from a later index to an earlier one).
+        #expect(JSONValue.outermostObject(in: "} no object here {") == nil)
+        #expect(JSONValue.outermostObject(in: "{not json}") == nil)
+        #expect(JSONValue.outermostObject(in: "no braces") == nil)
+    }
 }
 
 struct ContentCodingTests {
