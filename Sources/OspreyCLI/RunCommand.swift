@@ -55,8 +55,10 @@ struct RunCommand: GatewayClientCommand {
         var seen: Set<String> = []
         var finished = task
         while true {
-            finished = try await gateway.request(.GET, "/api/tasks/\(taskID)")
-            if !json { try await printPhases(of: taskID, gateway, seen: &seen) }
+            // The run's phases and its task in one answer.
+            let run = try await gateway.request(.GET, "/api/workflows/runs/\(taskID)")
+            finished = run["task"] ?? finished
+            if !json { printPhases(run, seen: &seen) }
             if ["completed", "failed", "cancelled"].contains(finished["status"]?.stringValue ?? "") { break }
             try await Task.sleep(for: .milliseconds(500))
         }
@@ -125,8 +127,7 @@ struct RunCommand: GatewayClientCommand {
     }
 
     /// Prints each phase of the run (its workflow steps) once, as it ends.
-    func printPhases(of task: String, _ gateway: GatewayClient, seen: inout Set<String>) async throws {
-        let run = try await gateway.request(.GET, "/api/workflows/runs/\(task)")
+    func printPhases(_ run: JSONValue, seen: inout Set<String>) {
         for step in run["steps"]?.arrayValue ?? [] {
             guard let name = step["name"]?.stringValue, let status = step["status"]?.stringValue,
                 status != "running", seen.insert(name).inserted

@@ -9,12 +9,18 @@ struct MCPService: Service {
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do { try await Task.sleep(for: .seconds(3600)) } catch { break }
-            }
-        }
+        await untilGracefulShutdown()
         await servers.stop()
         logger.info("MCP servers stopped")
+    }
+}
+
+/// Returns when the service group shuts down gracefully (or the task is cancelled): for a service that holds
+/// something open until then and has no loop of its own.
+func untilGracefulShutdown() async {
+    await cancelWhenGracefulShutdown {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .seconds(3600)) } catch { break }
+        }
     }
 }

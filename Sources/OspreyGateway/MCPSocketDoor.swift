@@ -57,7 +57,7 @@ struct MCPSocketDoor: Service {
             return await notOpen(error)
         }
         logger.info("MCP socket door open", metadata: ["path": "\(path)"])
-        await waitForShutdown()
+        await untilGracefulShutdown()
         do { try await server.close() } catch { logger.debug("MCP socket door: \(error)") }
         unlink(path)
     }
@@ -65,15 +65,7 @@ struct MCPSocketDoor: Service {
     /// `osprey mcp serve` falls back to `/mcp` over HTTP, so the gateway runs on without this door.
     private func notOpen(_ error: String) async {
         logger.warning("MCP socket door not open", metadata: ["path": "\(path)", "error": "\(error)"])
-        await waitForShutdown()
-    }
-
-    private func waitForShutdown() async {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                do { try await Task.sleep(for: .seconds(3600)) } catch { break }
-            }
-        }
+        await untilGracefulShutdown()
     }
 
     /// Records a refused token as the HTTP door does.
