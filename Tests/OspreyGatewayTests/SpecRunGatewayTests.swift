@@ -179,19 +179,24 @@ struct SpecRunGatewayTests {
         }
     }
 
-    /// Waits for the one pending approval of a gated run and returns it.
-    static func pendingGate(_ client: some TestClientProtocol) async throws -> JSONValue {
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
+    /// Waits for a pending approval of a gated run (other than the one `decided`) and returns it.
+    static func pendingGate(
+        _ client: some TestClientProtocol,
+        after decided: JSONValue? = nil
+    ) async throws
+        -> JSONValue
+    {
+        var found: JSONValue?
+        try await TestRuns.waitUntil {
             let listed = try await client.execute(
                 uri: "/api/approvals?status=pending",
                 method: .get,
                 headers: TestGateway.auth()
             ) { $0.json }
-            if let first = listed["approvals"]?.arrayValue?.first { return first }
-            try await Task.sleep(for: .milliseconds(50))
+            found = listed["approvals"]?.arrayValue?.first { $0["id"] != decided?["id"] }
+            return found != nil
         }
-        throw ProcessFailure(message: "no approval was asked for in 20 s")
+        return try #require(found)
     }
 
     @Test(.timeLimit(.minutes(1))) func aSupervisedRunWaitsForAHumanBeforeItExecutesAndStopsWhenDenied()
@@ -267,8 +272,7 @@ struct SpecRunGatewayTests {
                 // The generation's gate, approved; then the subtask's own gate, refused.
                 let plan = try await Self.pendingGate(client)
                 _ = try await client.post("/api/approvals/\(plan["id"]?.stringValue ?? "")/approve", "{}")
-                var subtask = plan
-                while subtask["id"] == plan["id"] { subtask = try await Self.pendingGate(client) }
+                let subtask = try await Self.pendingGate(client, after: plan)
                 #expect(subtask["reason"]?.stringValue?.contains("g1-write") == true, "\(subtask)")
                 _ = try await client.post("/api/approvals/\(subtask["id"]?.stringValue ?? "")/reject", "{}")
                 let run = try await WorkflowGatewayTests.finished(id, client: client)

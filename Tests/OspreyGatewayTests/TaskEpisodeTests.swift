@@ -23,20 +23,16 @@ struct TaskEpisodeTests {
                 Tasks.Draft(title: "river count", instructions: "Count the river ospreys.", tainted: true),
             ] {
                 let id = try await gateway.store.tasks.submit(draft, actor: .system).id
-                let deadline = ContinuousClock.now + .seconds(20)
-                while try await !gateway.store.tasks.get(id).isFinished, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(20))
-                }
+                try await TestRuns.waitUntil { try await gateway.store.tasks.get(id).isFinished }
             }
             var episodes: [String: String] = [:]
-            let deadline = ContinuousClock.now + .seconds(20)
-            while episodes.count < 2, ContinuousClock.now < deadline {
+            try await TestRuns.waitUntil {
                 let stored = try await gateway.store.ledger.events(limit: 1000).filter { $0.type == .memoryStored }
                 for event in stored {
                     let record = try await gateway.kernel.memory.get(event.payload["id"]?.stringValue ?? "")
                     if let title = record.title { episodes[title] = record.trust.rawValue }
                 }
-                try await Task.sleep(for: .milliseconds(20))
+                return episodes.count == 2
             }
             #expect(episodes == ["Task: harbour count": "trusted", "Task: river count": "untrusted"], "\(episodes)")
         }
