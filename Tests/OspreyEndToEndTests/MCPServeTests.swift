@@ -89,10 +89,7 @@ struct MCPServeTests {
         try await withGateway { home in
             let socket = URL(fileURLWithPath: home.path).appendingPathComponent("mcp.sock")
             // The door opens beside the HTTP server, maybe just after the gateway said it listens.
-            let deadline = ContinuousClock.now + .seconds(10)
-            while Home.mode(of: socket) == nil, ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(20))
-            }
+            try await TestRuns.waitUntil { Home.mode(of: socket) != nil }
             // Only the home's owner may connect to the socket, from the moment it is there.
             #expect(Home.mode(of: socket) == 0o600)
             let input =
