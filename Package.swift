@@ -134,6 +134,21 @@ let package = Package(
                 "NIOHTTP1"
             )
         ),
+        // Chat channels: the hub (pairing, allowlists, a lane per chat, streamed edits, approval buttons) and the
+        // Telegram (long polling), Discord (Gateway WebSocket + REST) and Matrix (`/sync`) connectors.
+        .target(
+            name: "OspreyChannels",
+            dependencies: imports(
+                "OspreyCore",
+                "OspreyStore",
+                "AsyncHTTPClient",
+                "HummingbirdWSClient",
+                "Logging",
+                "NIOCore",
+                "NIOHTTP1",
+                "NIOWebSocket"
+            )
+        ),
         // Wasm plugins: manifests, the WasmKit runtime on threads of their own, fuel and memory caps, plugin tools.
         .target(
             name: "OspreyPlugins",
@@ -162,6 +177,7 @@ let package = Package(
                 "OspreyEmbeddings",
                 "OspreyMCP",
                 "OspreyPlugins",
+                "OspreyChannels",
                 "OspreySandbox",
                 "COspreySystem",
                 "AsyncHTTPClient",
@@ -285,7 +301,7 @@ let testTargets: [(name: String, imports: [String])] = [
             "OspreyAgent", "OspreyCore", "OspreyGateway", "OspreyMCP", "OspreyMemory", "OspreyPlugins", "OspreyProviders",
             "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting", "AsyncHTTPClient", "HTTPTypes",
             "Hummingbird",
-            "HummingbirdTesting", "HummingbirdWSClient", "Logging", "NIOCore", "NIOHTTP1", "NIOWebSocket",
+            "HummingbirdTesting", "HummingbirdWebSocket", "HummingbirdWSClient", "Logging", "OspreyChannels", "NIOCore", "NIOHTTP1", "NIOWebSocket",
             "ServiceLifecycle",
         ]
     ),

@@ -20,6 +20,7 @@ struct Osprey: AsyncParsableCommand {
             PersonasCommand.self,
             CheckpointsCommand.self,
             RunCommand.self,
+            ChannelsCommand.self,
         ]
     )
 }

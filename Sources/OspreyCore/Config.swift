@@ -230,6 +230,8 @@ public struct OspreyConfig: Hashable, Sendable {
     public var mcpServers: [MCPServer] = []
     /// `[mcp]`: Osprey as an MCP server (Config+MCPServers.swift).
     public var mcp = MCP()
+    /// `[[channels]]`: chat platforms agents are reached through (Config+Channels.swift).
+    public var channels: [Channel] = []
     /// `[metrics]`: the Prometheus endpoint.
     public struct Metrics: Hashable, Sendable {
         /// Whether `/metrics` needs a (viewer) token: it names agents, models and tools. On by default; a scraper
@@ -708,6 +710,7 @@ struct ConfigReader {
         if let servers = root["mcp_servers"] {
             config.mcpServers = try mcpServers(servers)
         }
+        if let channels = root["channels"] { config.channels = try self.channels(channels) }
         if let plugins = try table("plugins") {
             try checkKeys(plugins, section: "plugins", known: ["trusted", "publishers"])
             config.trustedPlugins = try strings(plugins, "trusted", section: "plugins") ?? []

@@ -150,5 +150,18 @@ extension Event {
         public static let tokenCreated = Kind(rawValue: "token.created")
         /// An API token was revoked.
         public static let tokenRevoked = Kind(rawValue: "token.revoked")
+
+        // MARK: Channels
+
+        /// A chat platform's message reached the gateway (`channel`, `sender`, `chat`, whether it was let through).
+        public static let channelReceived = Kind(rawValue: "channel.received")
+        /// The gateway sent (or edited) a message on a chat platform.
+        public static let channelSent = Kind(rawValue: "channel.sent")
+        /// An unknown sender was given a pairing code (the code itself is never recorded).
+        public static let channelPairingRequested = Kind(rawValue: "channel.pairing_requested")
+        /// An operator paired a sender with a code: it is on the channel's allowlist.
+        public static let channelPaired = Kind(rawValue: "channel.paired")
+        /// A paired sender was taken off the allowlist.
+        public static let channelRevoked = Kind(rawValue: "channel.revoked")
     }
 }

@@ -18,6 +18,10 @@ public struct Principal: StringVocabulary {
     public static func user(_ name: String) -> Principal { Principal(rawValue: "user:" + name) }
     /// A background task acting for itself (`task:<id>`).
     public static func task(_ id: BackgroundTask.ID) -> Principal { Principal(rawValue: "task:" + id.rawValue) }
+    /// A chat platform's sender, on the channel `channel` (`channel:<channel>/<sender>`).
+    public static func channel(_ channel: String, sender: String) -> Principal {
+        Principal(rawValue: "channel:\(channel)/\(sender)")
+    }
     /// This principal acting through a door's session (`user:ci/mcp:mcp_…`).
     public func through(_ door: String) -> Principal { Principal(rawValue: rawValue + "/" + door) }
 }

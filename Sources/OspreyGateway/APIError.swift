@@ -4,6 +4,7 @@ public import Hummingbird
 import Logging
 import NIOCore
 import OspreyAgent
+import OspreyChannels
 import OspreyCore
 import OspreyEmbeddings
 import OspreyMemory
@@ -126,6 +127,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             case .circuitOpen: return APIError(.serviceUnavailable, "provider_unavailable", error.description)
             default: return APIError(.badGateway, "provider_error", error.description)
             }
+        case let error as PlatformError:
+            return APIError(.badGateway, "channel_error", error.description)
         case let error as ToolArgumentError:
             return .badRequest(error.description)
         case let error as ShellParseError:

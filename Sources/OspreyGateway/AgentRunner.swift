@@ -17,6 +17,7 @@ struct AgentRunner {
         session: Session.ID,
         content: String,
         actor: Principal,
+        tainted: Bool = false,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
         let record = try await sessions.get(session)
@@ -24,7 +25,10 @@ struct AgentRunner {
         guard runtime.knows(agent: record.agent) else {
             throw APIError.badRequest("no agent named '\(record.agent)' in config.toml")
         }
-        let agent = try runtime.agent(named: record.agent, persona: record.persona)
+        var configured = try runtime.agent(named: record.agent, persona: record.persona)
+        // A door that vouches for none of what it carries (a chat channel) starts the run tainted.
+        configured.startsTainted = configured.startsTainted || tainted
+        let agent = configured
         // Messages to one session run one at a time, in order: a second one waits in the session's lane.
         let cancelSignal = try await runtime.runs.begin(session)
         defer { runtime.runs.end(session) }

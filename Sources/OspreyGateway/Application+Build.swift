@@ -4,6 +4,7 @@ import HummingbirdCore
 import HummingbirdWebSocket
 public import Logging
 public import NIOCore
+import OspreyChannels
 import OspreyCore
 import OspreyStore
 import OspreyTools
@@ -21,7 +22,7 @@ public func buildApplication(
     onServerRunning: @escaping @Sendable (any Channel) async -> Void = { _ in }
 ) -> some ApplicationProtocol {
     let routes = RouteCatalog()
-    let (router, mcp) = buildDoors(kernel: kernel, routes: routes)
+    let (router, mcp, hub) = buildDoors(kernel: kernel, routes: routes)
     let limits = kernel.config.gateway
     // `osprey mcp serve` carries a host's stdio to this socket (it falls back to /mcp without it).
     let socket = MCPSocketDoor(
@@ -53,7 +54,7 @@ public func buildApplication(
                 logger: logger
             )
         ),
-        services: [socket],
+        services: [socket] + (hub.map { hub in [LoopService(logger: logger.component("channels")) { await hub.run() }] } ?? []),
         onServerRunning: onServerRunning,
         logger: logger
     )
@@ -72,7 +73,7 @@ func buildRouter(kernel: Kernel, routes catalog: RouteCatalog) -> Router<Gateway
 func buildDoors(
     kernel: Kernel,
     routes catalog: RouteCatalog
-) -> (router: Router<GatewayRequestContext>, mcp: MCPController) {
+) -> (router: Router<GatewayRequestContext>, mcp: MCPController, hub: ChannelHub?) {
     let router = Router(context: GatewayRequestContext.self)
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthMiddleware(gatekeeper: kernel.gatekeeper(routes: catalog)))
@@ -148,7 +149,21 @@ func buildDoors(
         + memory.operations + status.operations + tools.operations + workflows.operations
         + budgets.operations + personas.operations + checkpoints.operations
         + seeds.operations
-    let table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
+    var table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
+    // Chat channels reach the agents and approvals through the same table, as their senders.
+    let hub =
+        kernel.channels.isEmpty
+        ? nil
+        : ChannelHub(
+            entries: kernel.channels,
+            store: kernel.store,
+            agents: ChannelsController.agents(table),
+            workspace: kernel.runtime.workspace.root,
+            logger: Logger.current.component("channels")
+        )
+    let channels = ChannelsController(hub: hub, settings: kernel.config.channels, channels: kernel.store.channels)
+    channels.add(to: &routes)
+    for operation in channels.operations { table[operation.name] = operation }
     // OpenAI clients reach the agents through /v1, on the same operations.
     OpenAIController(
         operations: table,
@@ -190,7 +205,7 @@ func buildDoors(
     catalog.declare(.get, "/api/ws", access: WebSocketController.access)
     routes.extraMethods["/api/ws"] = [.get]
     routes.refuseOtherMethods()
-    return (router, mcp)
+    return (router, mcp, hub)
 }
 
 /// Registers routes with the access each one declares, and remembers each path's methods, so any other method

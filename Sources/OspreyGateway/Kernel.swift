@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 import OspreyAgent
+import OspreyChannels
 public import OspreyCore
 import OspreyEmbeddings
 public import OspreyMCP
@@ -32,6 +33,8 @@ public struct Kernel: Sendable {
     public let mcp: MCPServers
     /// The Wasm plugins installed in the home, loaded at start; their tools are among the services' tools.
     public let plugins: Plugins
+    /// `[[channels]]`, each with its connector (its bot token resolved at start-up).
+    let channels: [ChannelHub.Entry]
     let authenticator: Authenticator
     let authLimiter: AuthFailureLimiter
     public let startedAt: Date
@@ -111,6 +114,18 @@ public struct Kernel: Sendable {
             logger: Logger.current
         )
         self.plugins = plugins
+        channels = try config.channels.map { settings in
+            let owner = "channels '\(settings.name)'"
+            guard AgentRuntime.knows(agent: settings.agent, in: config) else {
+                throw ConfigError("\(owner): no agent named '\(settings.agent)' in config.toml")
+            }
+            guard let token = try AgentRuntime.resolve(settings.token, owner: owner, secrets: secrets), !token.isEmpty
+            else { throw ConfigError("\(owner): the token \(settings.token) is not set") }
+            return ChannelHub.Entry(
+                settings: settings,
+                connector: settings.connector(token: token, logger: Logger.current.component("channels"))
+            )
+        }
         let scheduler = Scheduler(store: store, routineContext: confinement.routineContext()) { name in
             AgentRuntime.knows(agent: name, in: config)
         }

@@ -65,10 +65,13 @@ struct Caller: Sendable {
     /// it starts is tainted from the outset.
     var untrusted = false
 
-    /// Who is acting, for the ledger: `user:<token name>` or `anonymous`, and `/<door session>` after it when the
-    /// call came through one (`user:ci/mcp:mcp_…`).
+    /// Who acts when it is not a token's holder (a channel's sender, `channel:<channel>/<sender>`).
+    var principal: Principal?
+
+    /// Who is acting, for the ledger: `user:<token name>` or `anonymous` (or ``principal``), and `/<door session>`
+    /// after it when the call came through one (`user:ci/mcp:mcp_…`).
     var actor: Principal {
-        let principal = token.map { Principal.user($0.name) } ?? .anonymous
+        let principal = principal ?? token.map { Principal.user($0.name) } ?? .anonymous
         return door.map { principal.through($0) } ?? principal
     }
 }

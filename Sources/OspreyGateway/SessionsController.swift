@@ -125,7 +125,12 @@ struct SessionsController {
     var send: Operation {
         let runner = self.runner
         return Operation("sessions.send", role: .operator) { (request: Send, caller) in
-            let result = try await runner.run(session: request.session, content: request.content, actor: caller.actor) {
+            let result = try await runner.run(
+                session: request.session,
+                content: request.content,
+                actor: caller.actor,
+                tainted: caller.untrusted
+            ) {
                 event in try await caller.onRunEvent(request.session, event)
             }
             return AgentRunner.summary(result)

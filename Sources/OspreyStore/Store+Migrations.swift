@@ -348,6 +348,48 @@ extension Store {
             // The workspace a task's tools act in when it is not the home's (a speculative branch's copy).
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN workspace TEXT")
         }
+        migrator.registerMigration("v20-channels") { db in
+            try db.execute(
+                sql: """
+                    -- Chat platform senders an operator paired (or revoked): the channel's allowlist beyond config.toml.
+                    CREATE TABLE channel_senders (
+                        channel TEXT NOT NULL,
+                        sender TEXT NOT NULL,
+                        display TEXT NOT NULL,
+                        approver INTEGER NOT NULL DEFAULT 0,
+                        paired_at TEXT NOT NULL,
+                        paired_by TEXT NOT NULL,
+                        revoked_at TEXT,
+                        PRIMARY KEY (channel, sender)
+                    );
+                    -- Pairing codes handed to unknown senders: only the code's SHA-256 is kept.
+                    CREATE TABLE channel_pairings (
+                        digest TEXT PRIMARY KEY,
+                        channel TEXT NOT NULL,
+                        sender TEXT NOT NULL,
+                        display TEXT NOT NULL,
+                        chat TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        expires_at TEXT NOT NULL,
+                        used_at TEXT
+                    );
+                    CREATE INDEX channel_pairings_sender ON channel_pairings (channel, sender);
+                    -- Each chat is a session of its own.
+                    CREATE TABLE channel_chats (
+                        channel TEXT NOT NULL,
+                        chat TEXT NOT NULL,
+                        session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+                        PRIMARY KEY (channel, chat)
+                    );
+                    -- Where each channel's updates were read up to (Telegram's offset, Matrix's since token).
+                    CREATE TABLE channel_cursors (
+                        channel TEXT PRIMARY KEY,
+                        cursor TEXT NOT NULL,
+                        updated_at TEXT NOT NULL
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -32,6 +32,7 @@ public struct Store: Sendable {
     public let memories: Memories
     public let seeds: Seeds
     public let interviews: Interviews
+    public let channels: Channels
 
     public init(
         writer: any DatabaseWriter,
@@ -62,6 +63,7 @@ public struct Store: Sendable {
         self.memories = Memories(writer: writer, ledger: ledger)
         self.seeds = Seeds(writer: writer, ledger: ledger)
         self.interviews = Interviews(writer: writer, ledger: ledger)
+        self.channels = Channels(writer: writer, ledger: ledger)
     }
 
     /// Opens (creating if needed) the database file in WAL mode with a busy timeout.

@@ -83,6 +83,17 @@ public struct TokenRecord: Hashable, Codable, Sendable, FetchableRecord, TableRe
         try container.encode(scopes, forKey: .scopes)
     }
 
+    /// A principal that holds no stored token (a channel's sender): never written, only checked.
+    public init(id: ID, name: String, role: TokenRole, agent: String?, scopes: [String]?) {
+        self.id = id
+        self.name = name
+        self.role = role
+        self.digest = ""
+        self.createdAt = Date()
+        self.agent = agent
+        self.scopes = scopes
+    }
+
     public static let databaseTableName = "tokens"
 
     /// Decoded by hand, not through `Decodable`: that is the API's form (no digest, scopes as an array), while the

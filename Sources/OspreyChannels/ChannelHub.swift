@@ -1,0 +1,553 @@
+public import Foundation
+public import Logging
+public import OspreyCore
+public import OspreyStore
+import Synchronization
+
+/// Who a channel's sender is, when it reaches the agent or the approvals.
+public struct ChannelCaller: Sendable, Equatable {
+    public var channel: String
+    public var sender: String
+    /// The agent the channel talks to.
+    public var agent: String
+    /// May answer approvals (the operator mapped the sender as a human approver).
+    public var approver: Bool
+    public var principal: Principal { .channel(channel, sender: sender) }
+}
+
+/// What a run tells the chat while it goes.
+public enum ChannelRunEvent: Sendable {
+    /// More of the answer.
+    case text(String)
+    /// The run waits for a human to approve a tool call.
+    case approval(id: String, tool: String, detail: String)
+}
+
+/// How the hub reaches agents and approvals: the gateway binds these to its one operation table
+/// (`sessions.create`, `sessions.send`, `approvals.approve` / `approvals.reject`), so a channel is a door like any
+/// other, under the same role checks and policy; everything it carries in is untrusted.
+public struct ChannelAgents: Sendable {
+    public var createSession: @Sendable (_ caller: ChannelCaller, _ title: String) async throws -> Session.ID
+    /// Runs the session's agent on `content` and answers its reply.
+    public var send:
+        @Sendable (
+            _ session: Session.ID, _ content: String, _ caller: ChannelCaller,
+            _ progress: @escaping @Sendable (ChannelRunEvent) async -> Void
+        ) async throws -> String
+    /// Grants or denies an approval.
+    public var decide: @Sendable (_ approval: String, _ grant: Bool, _ caller: ChannelCaller) async throws -> Void
+
+    public init(
+        createSession: @escaping @Sendable (ChannelCaller, String) async throws -> Session.ID,
+        send:
+            @escaping @Sendable (
+                Session.ID, String, ChannelCaller, @escaping @Sendable (ChannelRunEvent) async -> Void
+            ) async throws -> String,
+        decide: @escaping @Sendable (String, Bool, ChannelCaller) async throws -> Void
+    ) {
+        self.createSession = createSession
+        self.send = send
+        self.decide = decide
+    }
+}
+
+/// The channel-agnostic hub: every `[[channels]]` connector's updates come here, and what goes back out leaves from
+/// here.
+///
+/// - A sender is let through only when config.toml's `allow` names it or an operator paired it (and did not revoke
+///   it since); an unknown sender in a direct chat gets a pairing code and nothing else; a group is answered only
+///   when config.toml's `groups` names it, the bot is mentioned and the sender is allowed.
+/// - Each chat is a session of its own, and its messages run one at a time, in order (a lane per chat).
+/// - A sender may send `rate_per_minute` messages a minute; the rest are refused with one notice.
+/// - Answers stream as edits of one message at most every `edit_interval_ms`, then are split at the platform's size
+///   limit; attachments go to `<workspace>/inbox/<channel>/` (size-capped), recorded as untrusted files.
+/// - Approvals of a chat's run appear as buttons when its sender is an approver; a press from anyone else is refused.
+/// - Every update is a `channel.received` event (recorded with the connector's cursor in one transaction), every
+///   message or edit sent a `channel.sent` event.
+public final class ChannelHub: Sendable {
+    public struct Entry: Sendable {
+        public var settings: OspreyConfig.Channel
+        public var connector: any ChannelConnector
+        public init(settings: OspreyConfig.Channel, connector: any ChannelConnector) {
+            self.settings = settings
+            self.connector = connector
+        }
+    }
+
+    let entries: [String: Entry]
+    let store: Store
+    let agents: ChannelAgents
+    let workspace: URL
+    let logger: Logger
+    /// Per `channel/sender`: the times of the messages of the last minute.
+    let recent = Mutex<[String: [ContinuousClock.Instant]]>([:])
+    /// Per `channel/chat`: the lane its messages wait in.
+    let lanes = Mutex<[String: AsyncStream<InboundMessage>.Continuation]>([:])
+    /// New lanes for `run` to start.
+    let spawn: AsyncStream<@Sendable () async -> Void>.Continuation
+    let spawned: AsyncStream<@Sendable () async -> Void>
+
+    public init(entries: [Entry], store: Store, agents: ChannelAgents, workspace: URL, logger: Logger) {
+        self.entries = Dictionary(entries.map { ($0.settings.name, $0) }, uniquingKeysWith: { first, _ in first })
+        self.store = store
+        self.agents = agents
+        self.workspace = workspace
+        self.logger = logger
+        (spawned, spawn) = AsyncStream.makeStream()
+    }
+
+    public var names: [String] { entries.keys.sorted() }
+
+    public func settings(_ name: String) -> OspreyConfig.Channel? { entries[name]?.settings }
+
+    /// Runs every connector (each restarted with back-off when it fails) and the chats' lanes until cancelled.
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for entry in entries.values {
+                group.addTask { await self.keep(entry) }
+            }
+            for await lane in spawned { group.addTask { await lane() } }
+            group.cancelAll()
+        }
+    }
+
+    /// One connector, restarted whenever it stops, until cancelled.
+    func keep(_ entry: Entry) async {
+        var failures = 0
+        while !Task.isCancelled {
+            do {
+                let cursor = try await store.channels.cursor(of: entry.settings.name)
+                try await entry.connector.run(from: cursor) { updates, cursor in
+                    try await self.deliver(updates, cursor: cursor, on: entry)
+                }
+                failures = 0
+            } catch is CancellationError {
+                return
+            } catch {
+                failures += 1
+                logger.error(
+                    "channel connector stopped",
+                    metadata: ["channel": "\(entry.settings.name)", "error": "\(error)"]
+                )
+            }
+            if Task.isCancelled { return }
+            try? await Task.sleep(for: .milliseconds(min(30_000, 500 << min(max(failures, 1), 6))))
+        }
+    }
+
+    /// What the hub decided about a message.
+    enum Verdict: String {
+        case accepted, pairing, pairingPending = "pairing_pending", refused, revoked, ignored
+        case rateLimited = "rate_limited"
+    }
+
+    /// A batch from a connector: each update judged, all recorded with the cursor after them in one transaction,
+    /// then acted on.
+    func deliver(_ updates: [ChannelUpdate], cursor: String?, on entry: Entry) async throws {
+        let channel = entry.settings.name
+        var events: [EventDraft] = []
+        var actions: [@Sendable () async -> Void] = []
+        for update in updates {
+            switch update {
+            case .malformed(let reason):
+                logger.warning("channel update skipped", metadata: ["channel": "\(channel)", "reason": "\(reason)"])
+                events.append(
+                    EventDraft(
+                        type: .channelReceived,
+                        actor: .system,
+                        payload: ["channel": .string(channel), "outcome": "malformed", "reason": .string(reason)]
+                    )
+                )
+            case .press(let press):
+                events.append(
+                    EventDraft(
+                        type: .channelReceived,
+                        actor: .channel(channel, sender: press.sender),
+                        payload: [
+                            "channel": .string(channel), "sender": .string(press.sender), "chat": .string(press.chat),
+                            "button": .string(press.data), "outcome": "press",
+                        ]
+                    )
+                )
+                actions.append { await self.answer(press, on: entry) }
+            case .message(let message):
+                let (verdict, action) = try await judge(message, on: entry)
+                events.append(
+                    EventDraft(
+                        type: .channelReceived,
+                        actor: .channel(channel, sender: message.sender),
+                        payload: [
+                            "channel": .string(channel), "sender": .string(message.sender),
+                            "chat": .string(message.chat), "message": .string(message.id),
+                            "characters": .int(message.text.count), "attachments": .int(message.attachments.count),
+                            "group": .bool(message.group), "outcome": .string(verdict.rawValue),
+                        ]
+                    )
+                )
+                if let action { actions.append(action) }
+            }
+        }
+        try await store.channels.received(events, channel: channel, cursor: cursor)
+        for action in actions { await action() }
+    }
+
+    /// Whether a message reaches the agent, and what to do about it.
+    func judge(_ message: InboundMessage, on entry: Entry) async throws -> (Verdict, (@Sendable () async -> Void)?) {
+        let settings = entry.settings
+        if message.group && !(settings.groups.contains(message.chat) && message.mentioned) { return (.ignored, nil) }
+        let paired = try await store.channels.sender(message.sender, of: settings.name)
+        let allowed = settings.allow.contains(message.sender) || (paired != nil && paired?.revokedAt == nil)
+        if !allowed {
+            // Strangers in groups get nothing; in a direct chat, a code (once) and nothing else.
+            if message.group { return (.ignored, nil) }
+            if paired?.revokedAt != nil {
+                guard admit(message.sender, on: settings) == .admitted else { return (.rateLimited, nil) }
+                return (.revoked, { await self.say("Access to this agent was revoked.", in: message.chat, on: entry) })
+            }
+            guard admit(message.sender, on: settings) == .admitted else { return (.rateLimited, nil) }
+            let code = Self.pairingCode()
+            switch try await store.channels.requestPairing(
+                channel: settings.name,
+                sender: message.sender,
+                display: message.display,
+                chat: message.chat,
+                code: Self.normalized(code),
+                lifetime: TimeInterval(settings.pairingSeconds)
+            ) {
+            case .issued:
+                let text =
+                    "This bot only answers people its operator paired. Your pairing code is \(code). Give it to the "
+                    + "operator, who runs: osprey channels pair \(code)"
+                return (.pairing, { await self.say(text, in: message.chat, on: entry) })
+            case .pending:
+                return (.pairingPending, nil)
+            case .full:
+                return (.refused, nil)
+            }
+        }
+        switch admit(message.sender, on: settings) {
+        case .admitted: break
+        case .refused(let first):
+            // One notice per burst: a flood does not get a flood of answers.
+            guard first else { return (.rateLimited, nil) }
+            return (.rateLimited, { await self.say("Too many messages; wait a minute.", in: message.chat, on: entry) })
+        }
+        let caller = ChannelCaller(
+            channel: settings.name,
+            sender: message.sender,
+            agent: settings.agent,
+            approver: settings.approvers.contains(message.sender) || paired?.approver == true
+        )
+        return (.accepted, { self.enqueue(message, caller: caller, on: entry) })
+    }
+
+    enum Admission: Equatable {
+        case admitted
+        /// Over the limit; `first` for the first refusal of the burst.
+        case refused(first: Bool)
+    }
+
+    /// Counts a message against its sender's last minute.
+    func admit(_ sender: String, on settings: OspreyConfig.Channel) -> Admission {
+        let now = ContinuousClock.now
+        return recent.withLock { recent in
+            let key = settings.name + "/" + sender
+            var times = (recent[key] ?? []).filter { now - $0 < .seconds(60) }
+            defer { recent[key] = times }
+            guard times.count < settings.ratePerMinute else {
+                // One refusal is counted too (past the limit), so only the first of a burst says so.
+                let first = times.count == settings.ratePerMinute
+                if first { times.append(now) }
+                return .refused(first: first)
+            }
+            times.append(now)
+            return .admitted
+        }
+    }
+
+    /// Puts an accepted message in its chat's lane, starting the lane on the chat's first message.
+    func enqueue(_ message: InboundMessage, caller: ChannelCaller, on entry: Entry) {
+        let key = entry.settings.name + "/" + message.chat
+        let lane = lanes.withLock { lanes -> AsyncStream<InboundMessage>.Continuation in
+            if let lane = lanes[key] { return lane }
+            let (messages, lane) = AsyncStream<InboundMessage>.makeStream()
+            lanes[key] = lane
+            spawn.yield {
+                for await message in messages {
+                    let caller = await self.standing(of: message.sender, on: entry) ?? caller
+                    await self.converse(message, caller: caller, on: entry)
+                }
+            }
+            return lane
+        }
+        lane.yield(message)
+    }
+
+    /// The sender's standing as it is now (a revoke lands at once, even for messages already waiting); nil when
+    /// it can no longer be read.
+    func standing(of sender: String, on entry: Entry) async -> ChannelCaller? {
+        let settings = entry.settings
+        let paired = try? await store.channels.sender(sender, of: settings.name)
+        return ChannelCaller(
+            channel: settings.name,
+            sender: sender,
+            agent: settings.agent,
+            approver: settings.approvers.contains(sender) || paired?.approver == true
+        )
+    }
+
+    func allowed(_ sender: String, on entry: Entry) async -> Bool {
+        if entry.settings.allow.contains(sender) { return true }
+        guard let paired = try? await store.channels.sender(sender, of: entry.settings.name) else { return false }
+        return paired.revokedAt == nil
+    }
+
+    /// One message of a chat: its session's agent runs on it and the answer streams back.
+    func converse(_ message: InboundMessage, caller: ChannelCaller, on entry: Entry) async {
+        let settings = entry.settings
+        guard await allowed(message.sender, on: entry) else {
+            await say("Access to this agent was revoked.", in: message.chat, on: entry)
+            return
+        }
+        do {
+            let session: Session.ID
+            if let known = try await store.channels.session(of: message.chat, on: settings.name) {
+                session = known
+            } else {
+                session = try await agents.createSession(caller, "\(settings.name) \(message.chat)")
+                try await store.channels.bind(message.chat, on: settings.name, to: session)
+            }
+            var content = message.text
+            for attachment in message.attachments {
+                content += "\n" + (await save(attachment, of: message, session: session, on: entry))
+            }
+            guard !content.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
+            let reply = StreamingReply(hub: self, entry: entry, chat: message.chat, recipient: message.sender)
+            let answer = try await agents.send(session, content, caller) { event in
+                switch event {
+                case .text(let delta): await reply.append(delta)
+                case .approval(let id, let tool, let detail):
+                    await self.prompt(approval: id, tool: tool, detail: detail, caller: caller, chat: message.chat, on: entry)
+                }
+            }
+            await reply.finish(answer)
+        } catch is CancellationError {
+            return
+        } catch {
+            logger.warning("channel run failed", metadata: ["channel": "\(settings.name)", "error": "\(error)"])
+            await say("The agent could not answer: \(error)", in: message.chat, on: entry)
+        }
+    }
+
+    /// Saves an attachment in the workspace's inbox and says where, or why not.
+    func save(_ attachment: ChannelAttachment, of message: InboundMessage, session: Session.ID, on entry: Entry) async
+        -> String
+    {
+        let settings = entry.settings
+        let name = Self.safeName(attachment.name)
+        do {
+            let data = try await entry.connector.download(attachment, limit: settings.maxAttachmentBytes)
+            let relative = "inbox/\(settings.name)/\(Self.safeName(message.chat))-\(Self.safeName(message.id))-\(name)"
+            let file = workspace.appendingPathComponent(relative)
+            try FileManager.default.createDirectory(
+                at: file.deletingLastPathComponent(),
+                withIntermediateDirectories: true
+            )
+            try data.write(to: file, options: .withoutOverwriting)
+            // Whatever a stranger's file says is untrusted when an agent reads it.
+            try await store.provenance.recordTaintedWrite(relative, session: session, agent: settings.agent)
+            try await store.provenance.recordTaintedWrite(file.path, session: session, agent: settings.agent)
+            return "[attachment saved as \(relative), \(data.count) bytes, untrusted]"
+        } catch {
+            return "[attachment \(name) not saved: \(error)]"
+        }
+    }
+
+    /// Shows an approval in the chat: buttons when the chat's sender may answer it, else a note.
+    func prompt(approval: String, tool: String, detail: String, caller: ChannelCaller, chat: String, on entry: Entry)
+        async
+    {
+        if caller.approver {
+            await say(
+                "Approval needed: \(tool) \(detail)",
+                in: chat,
+                on: entry,
+                buttons: [
+                    ChannelButton(label: "Approve", data: "approve:\(approval)"),
+                    ChannelButton(label: "Reject", data: "reject:\(approval)"),
+                ]
+            )
+        } else {
+            await say("Waiting for an operator to approve \(tool) (\(approval)).", in: chat, on: entry)
+        }
+    }
+
+    /// A button press: an approval decided when the one who pressed is an allowed approver.
+    func answer(_ press: ButtonPress, on entry: Entry) async {
+        let parts = press.data.split(separator: ":", maxSplits: 1).map(String.init)
+        var reply: String
+        if parts.count == 2, ["approve", "reject"].contains(parts[0]),
+            await allowed(press.sender, on: entry),
+            let caller = await standing(of: press.sender, on: entry), caller.approver
+        {
+            do {
+                try await agents.decide(parts[1], parts[0] == "approve", caller)
+                reply = parts[0] == "approve" ? "Approved." : "Rejected."
+            } catch {
+                reply = "Not decided: \(error)"
+            }
+        } else {
+            reply = "You may not answer approvals here."
+        }
+        do {
+            try await entry.connector.acknowledge(press, text: reply)
+            try await sent(on: entry, chat: press.chat, recipient: press.sender, message: press.id, edit: false, reply)
+        } catch {
+            logger.warning("channel acknowledge failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Sends `text` (split to fit) to a chat; failures are logged, never thrown: a chat's trouble stays there.
+    func say(
+        _ text: String,
+        in chat: String,
+        on entry: Entry,
+        buttons: [ChannelButton] = []
+    ) async {
+        let pieces = entry.connector.dialect.chunks(of: text)
+        for (index, piece) in pieces.enumerated() {
+            do {
+                let id = try await entry.connector.send(
+                    piece,
+                    to: chat,
+                    buttons: index == pieces.count - 1 ? buttons : []
+                )
+                try await sent(on: entry, chat: chat, recipient: nil, message: id, edit: false, piece)
+            } catch {
+                logger.warning("channel send failed", metadata: ["channel": "\(entry.settings.name)", "error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// The `channel.sent` event of a message or edit.
+    func sent(on entry: Entry, chat: String, recipient: String?, message: String, edit: Bool, _ text: String)
+        async throws
+    {
+        var payload: [String: JSONValue] = [
+            "channel": .string(entry.settings.name), "chat": .string(chat), "message": .string(message),
+            "edit": .bool(edit), "characters": .int(text.count),
+        ]
+        if let recipient { payload["sender"] = .string(recipient) }
+        try await store.ledger.append(
+            EventDraft(type: .channelSent, actor: .agent(entry.settings.agent), payload: .object(payload))
+        )
+    }
+
+    // MARK: Operators
+
+    /// Pairs the sender a code was given to, and tells them.
+    public func pair(code: String, approver: Bool, by actor: Principal) async throws -> ChannelSender {
+        let (sender, chat) = try await store.channels.pair(code: Self.normalized(code), approver: approver, by: actor)
+        if let entry = entries[sender.channel] {
+            await say("Paired: you can talk to this agent now.", in: chat, on: entry)
+        }
+        return sender
+    }
+
+    /// Who the bot is on the channel's platform: a live check of its credentials and base URL.
+    public func test(_ name: String) async throws -> ChannelIdentity {
+        guard let entry = entries[name] else { throw StoreError.notFound(kind: "channel", id: name) }
+        return try await entry.connector.identify()
+    }
+
+    // MARK: Helpers
+
+    /// Eight characters from an alphabet without look-alikes (40 bits), shown as `XXXX-XXXX`.
+    static func pairingCode() -> String {
+        let alphabet = Array("ABCDEFGHJKLMNPQRSTUVWXYZ23456789")
+        var generator = SystemRandomNumberGenerator()
+        let characters = (0..<8).map { _ in alphabet[Int(generator.next(upperBound: UInt32(alphabet.count)))] }
+        return String(characters[0..<4]) + "-" + String(characters[4..<8])
+    }
+
+    /// A code as typed, without separators and case.
+    public static func normalized(_ code: String) -> String {
+        code.uppercased().filter { $0.isLetter || $0.isNumber }
+    }
+
+    /// A file name that is one safe path component: ASCII letters, digits, `-`, `_` and single dots not leading.
+    static func safeName(_ name: String) -> String {
+        var cleaned = String(
+            name.map { $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) ? $0 : "_" }.prefix(80)
+        )
+        while cleaned.contains("..") { cleaned = cleaned.replacingOccurrences(of: "..", with: "_") }
+        while cleaned.hasPrefix(".") { cleaned.removeFirst() }
+        return cleaned.isEmpty ? "file" : cleaned
+    }
+}
+
+/// An answer streamed into one message: sent at its first words, edited at most every `edit_interval_ms`, and at
+/// the end replaced by the answer's first piece, the other pieces sent after it.
+actor StreamingReply {
+    let hub: ChannelHub
+    let entry: ChannelHub.Entry
+    let chat: String
+    let recipient: String
+    var text = ""
+    var message: String?
+    var shown = ""
+    var lastEdit = ContinuousClock.now
+
+    init(hub: ChannelHub, entry: ChannelHub.Entry, chat: String, recipient: String) {
+        self.hub = hub
+        self.entry = entry
+        self.chat = chat
+        self.recipient = recipient
+    }
+
+    var interval: Duration { .milliseconds(entry.settings.editIntervalMilliseconds) }
+
+    func append(_ delta: String) async {
+        text += delta
+        let visible = entry.connector.dialect.chunks(of: text)[0]
+        guard !visible.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
+        if message == nil {
+            await show(visible)
+        } else if ContinuousClock.now - lastEdit >= interval, visible != shown {
+            await show(visible)
+        }
+    }
+
+    func finish(_ answer: String) async {
+        let pieces = entry.connector.dialect.chunks(of: answer.isEmpty ? "(no answer)" : answer)
+        if pieces[0] != shown { await show(pieces[0]) }
+        for piece in pieces.dropFirst() {
+            do {
+                let id = try await entry.connector.send(piece, to: chat, buttons: [])
+                try await hub.sent(on: entry, chat: chat, recipient: recipient, message: id, edit: false, piece)
+            } catch {
+                hub.logger.warning("channel send failed", metadata: ["error": "\(error)"])
+                return
+            }
+        }
+    }
+
+    /// Sends the message or edits it to `visible`.
+    func show(_ visible: String) async {
+        do {
+            if let message {
+                try await entry.connector.edit(message, in: chat, text: visible)
+                try await hub.sent(on: entry, chat: chat, recipient: recipient, message: message, edit: true, visible)
+            } else {
+                let id = try await entry.connector.send(visible, to: chat, buttons: [])
+                message = id
+                try await hub.sent(on: entry, chat: chat, recipient: recipient, message: id, edit: false, visible)
+            }
+            shown = visible
+            lastEdit = ContinuousClock.now
+        } catch {
+            hub.logger.warning("channel send failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
