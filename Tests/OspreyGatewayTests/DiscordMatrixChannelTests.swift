@@ -1,0 +1,125 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import OspreyCore
+import OspreyGateway
+import OspreyStore
+import OspreyTesting
+import Synchronization
+import Testing
+
+/// The Discord and Matrix connectors through the hub, against fakes of their APIs on loopback.
+@Suite(.serialized)
+struct DiscordMatrixChannelTests {
+    static func config(
+        _ kind: OspreyConfig.Channel.Kind,
+        _ base: String,
+        token: String,
+        tools: [String] = [],
+        _ adjust: (inout OspreyConfig.Channel) -> Void = { _ in }
+    ) -> OspreyConfig {
+        let variable = "OSPREY_TEST_\(kind.rawValue.uppercased())_TOKEN"
+        setenv(variable, token, 1)
+        var config = OspreyConfig()
+        config.scriptedAgent(tools: tools)
+        var channel = OspreyConfig.Channel(name: kind.rawValue, kind: kind, token: "${env:\(variable)}", baseURL: base)
+        channel.pollSeconds = 1
+        channel.editIntervalMilliseconds = 100
+        adjust(&channel)
+        config.channels = [channel]
+        return config
+    }
+
+    @Test func discordResumesAfterADroppedSocketWithoutLosingOrRepeatingAMessage() async throws {
+        let discord = FakeDiscord()
+        let provider = PacedProvider(
+            [.assistant("first answer comes slowly"), .assistant("second answer")],
+            pause: .milliseconds(150)
+        )
+        try await discord.run { base in
+            let config = Self.config(.discord, base, token: FakeDiscord.token) { $0.allow = ["111"] }
+            let gateway = try await TestGateway(config: config, provider: provider)
+            try await gateway.app().test(.live) { client in
+                try await TestRuns.waitUntil { discord.state.withLock { $0.identifies == 1 && $0.writer != nil } }
+                discord.push("first", from: "111")
+                // Mid-run: the answer has started streaming when the socket drops
+                try await TestRuns.waitUntil { !discord.shown.isEmpty }
+                await discord.drop()
+                discord.push("second", from: "111")
+                try await TestRuns.waitUntil { discord.shown.contains("second answer") }
+                try await TestRuns.waitUntil { discord.shown.contains("first answer comes slowly") }
+                let state = discord.state.withLock { ($0.identifies, $0.resumes) }
+                #expect(state.0 == 1)
+                #expect(state.1.count == 1)
+                // It resumed from the last sequence it had handled: the "first" message's, before "second"
+                #expect(state.1.first.map { $0 >= 2 && $0 < discord.sequence } == true)
+                #expect(provider.calls.withLock { $0 } == 2)
+                let accepted = try await gateway.store.ledger.events(filter: EventFilter(type: "channel.received"))
+                    .filter { $0.payload["outcome"] == "accepted" }
+                #expect(accepted.count == 2)
+                #expect(discord.shown.filter { $0 == "second answer" }.count == 1)
+                #expect(!discord.state.withLock(\.edits).isEmpty)
+                // channels test reaches the platform with the configured token
+                let test = try await client.post("/api/channels/discord/test")
+                #expect(test.json["id"] == "4242")
+            }
+        }
+    }
+
+    @Test func discordStrangersGetACodeAndMarkdownIsEscaped() async throws {
+        let discord = FakeDiscord()
+        let provider = ScriptedProvider(messages: [.assistant("**bold** @everyone <@1>")])
+        try await discord.run { base in
+            let config = Self.config(.discord, base, token: FakeDiscord.token) { $0.allow = ["111"] }
+            let gateway = try await TestGateway(config: config, provider: provider)
+            try await gateway.app().test(.live) { _ in
+                try await TestRuns.waitUntil { discord.state.withLock { $0.writer != nil } }
+                discord.push("hi", from: "222")
+                try await TestRuns.waitUntil { discord.shown.contains { $0.contains("pairing code") } }
+                #expect(provider.requests.isEmpty)
+                discord.push("shout", from: "111")
+                try await TestRuns.waitUntil { discord.shown.contains("**bold** @everyone <@1>") }
+                let raw = discord.state.withLock { $0.messages.last?.content ?? "" }
+                #expect(raw == #"\*\*bold\*\* \@everyone \<\@1\>"#)
+            }
+        }
+    }
+
+    @Test func matrixPairsStreamsEditsAndTakesApprovalsByReaction() async throws {
+        let matrix = FakeMatrix()
+        let provider = ScriptedProvider(messages: [
+            .assistant("hello from matrix"),
+            .toolCall("run_command", #"{"command":"echo matrix"}"#), .assistant("Done in matrix."),
+        ])
+        try await matrix.run { base in
+            let config = Self.config(.matrix, base, token: FakeMatrix.token, tools: ["run_command"]) { _ in }
+            let gateway = try await TestGateway(config: config, provider: provider)
+            try await gateway.app().test(.live) { client in
+                try await TestRuns.waitUntil { matrix.state.withLock { $0.syncs.count >= 2 } }
+                // A stranger gets a code; the operator pairs them as an approver
+                matrix.say("hi", from: "@ann:fake")
+                try await TestRuns.waitUntil { matrix.shown.contains { $0.contains("pairing code") } }
+                let code = try #require(matrix.shown[0].firstMatch(of: /[A-Z2-9]{4}-[A-Z2-9]{4}/)).output
+                let paired = try await client.post("/api/channels/pair", #"{"code":"\#(code)","approver":true}"#)
+                #expect(paired.json["approver"] == true)
+                matrix.say("hello?", from: "@ann:fake")
+                try await TestRuns.waitUntil { matrix.shown.contains("hello from matrix") }
+                // The bot's own echoed events never reach the agent
+                #expect(provider.requests.count == 1)
+                // An approval prompt is answered with a 👍 reaction on it
+                matrix.say("run it", from: "@ann:fake")
+                try await TestRuns.waitUntil { matrix.shown.contains { $0.contains("Approval needed") } }
+                let prompt = try #require(matrix.sent.first { $0.content["body"]?.stringValue?.contains("Approval needed") == true })
+                matrix.push(
+                    "m.reaction",
+                    from: "@ann:fake",
+                    content: ["m.relates_to": ["rel_type": "m.annotation", "event_id": .string(prompt.id), "key": "👍"]]
+                )
+                try await TestRuns.waitUntil { matrix.shown.contains("Done in matrix.") }
+                let approvals = try await gateway.store.approvals.list(status: nil, limit: 10)
+                #expect(approvals.first?.decidedBy == "channel:matrix/@ann:fake")
+                #expect(matrix.sent.allSatisfy { $0.content["formatted_body"] != nil })
+            }
+        }
+    }
+}
