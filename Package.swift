@@ -293,6 +293,7 @@ let testTargets: [(name: String, imports: [String])] = [
     ("OspreyEmbeddingsTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMemoryTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMCPTests", ["OspreyCore", "OspreyMCP", "OspreyTools", "OspreyTesting", "Logging"]),
+    ("OspreyChannelsTests", ["OspreyChannels", "OspreyCore"]),
     ("OspreyPluginsTests", ["OspreyCore", "OspreyPlugins", "OspreyTools", "OspreyTesting", "WAT"]),
     ("OspreySchedulerTests", ["OspreyCore", "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting"]),
     (

@@ -94,7 +94,9 @@ struct ChannelsCommand: AsyncParsableCommand {
 
         func run(_ gateway: GatewayClient) async throws {
             let result = try await gateway.request(.POST, "/api/channels/\(Revoke.path(channel))/test")
-            print("\(channel): ok, the bot is \(result["name"]?.stringValue ?? "?") (id \(result["id"]?.stringValue ?? "?"))")
+            print(
+                "\(channel): ok, the bot is \(result["name"]?.stringValue ?? "?") (id \(result["id"]?.stringValue ?? "?"))"
+            )
         }
     }
 }

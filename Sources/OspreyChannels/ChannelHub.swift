@@ -137,7 +137,9 @@ public final class ChannelHub: Sendable {
 
     /// What the hub decided about a message.
     enum Verdict: String {
-        case accepted, pairing, pairingPending = "pairing_pending", refused, revoked, ignored
+        case accepted, pairing
+        case pairingPending = "pairing_pending"
+        case refused, revoked, ignored
         case rateLimited = "rate_limited"
     }
 
@@ -327,7 +329,14 @@ public final class ChannelHub: Sendable {
                 switch event {
                 case .text(let delta): await reply.append(delta)
                 case .approval(let id, let tool, let detail):
-                    await self.prompt(approval: id, tool: tool, detail: detail, caller: caller, chat: message.chat, on: entry)
+                    await self.prompt(
+                        approval: id,
+                        tool: tool,
+                        detail: detail,
+                        caller: caller,
+                        chat: message.chat,
+                        on: entry
+                    )
                 }
             }
             await reply.finish(answer)
@@ -340,7 +349,12 @@ public final class ChannelHub: Sendable {
     }
 
     /// Saves an attachment in the workspace's inbox and says where, or why not.
-    func save(_ attachment: ChannelAttachment, of message: InboundMessage, session: Session.ID, on entry: Entry) async
+    func save(
+        _ attachment: ChannelAttachment,
+        of message: InboundMessage,
+        session: Session.ID,
+        on entry: Entry
+    ) async
         -> String
     {
         let settings = entry.settings
@@ -364,7 +378,14 @@ public final class ChannelHub: Sendable {
     }
 
     /// Shows an approval in the chat: buttons when the chat's sender may answer it, else a note.
-    func prompt(approval: String, tool: String, detail: String, caller: ChannelCaller, chat: String, on entry: Entry)
+    func prompt(
+        approval: String,
+        tool: String,
+        detail: String,
+        caller: ChannelCaller,
+        chat: String,
+        on entry: Entry
+    )
         async
     {
         if caller.approver {
@@ -424,14 +445,24 @@ public final class ChannelHub: Sendable {
                 )
                 try await sent(on: entry, chat: chat, recipient: nil, message: id, edit: false, piece)
             } catch {
-                logger.warning("channel send failed", metadata: ["channel": "\(entry.settings.name)", "error": "\(error)"])
+                logger.warning(
+                    "channel send failed",
+                    metadata: ["channel": "\(entry.settings.name)", "error": "\(error)"]
+                )
                 return
             }
         }
     }
 
     /// The `channel.sent` event of a message or edit.
-    func sent(on entry: Entry, chat: String, recipient: String?, message: String, edit: Bool, _ text: String)
+    func sent(
+        on entry: Entry,
+        chat: String,
+        recipient: String?,
+        message: String,
+        edit: Bool,
+        _ text: String
+    )
         async throws
     {
         var payload: [String: JSONValue] = [

@@ -154,7 +154,10 @@ public struct DiscordConnector: ChannelConnector {
         if let session {
             let resume: JSONValue = [
                 "op": 6,
-                "d": ["token": .string(token), "session_id": .string(session), "seq": sequence.map(JSONValue.int) ?? .null],
+                "d": [
+                    "token": .string(token), "session_id": .string(session),
+                    "seq": sequence.map(JSONValue.int) ?? .null,
+                ],
             ]
             return resume.canonicalJSON
         }
@@ -200,9 +203,15 @@ public struct DiscordConnector: ChannelConnector {
                 let chat = data["channel_id"]?.stringValue, let sender,
                 let custom = data["data"]?["custom_id"]?.stringValue
             {
-                try await deliver([.press(ButtonPress(id: "\(id)/\(token)", chat: chat, sender: sender, data: custom))], nil)
+                try await deliver(
+                    [.press(ButtonPress(id: "\(id)/\(token)", chat: chat, sender: sender, data: custom))],
+                    nil
+                )
             } else {
-                try await deliver([.malformed("discord interaction without id, token, channel, user or custom_id")], nil)
+                try await deliver(
+                    [.malformed("discord interaction without id, token, channel, user or custom_id")],
+                    nil
+                )
             }
         default:
             break

@@ -76,7 +76,12 @@ public struct MatrixConnector: ChannelConnector {
             }
             for room in answer["rooms"]?["invite"]?.objectValue?.keys.sorted() ?? [] {
                 do {
-                    _ = try await http.json(.POST, url("rooms/\(Self.component(room))/join"), body: [:], label: "matrix join")
+                    _ = try await http.json(
+                        .POST,
+                        url("rooms/\(Self.component(room))/join"),
+                        body: [:],
+                        label: "matrix join"
+                    )
                 } catch {
                     logger.warning("matrix join failed", metadata: ["room": "\(room)", "error": "\(error)"])
                 }

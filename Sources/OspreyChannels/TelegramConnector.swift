@@ -17,8 +17,13 @@ public struct TelegramConnector: ChannelConnector {
     /// The bot's `@username`, for mentions in groups; read once by `run`.
     let username = Cached<String>()
 
-    public init(baseURL: String, token: String, pollSeconds: Int = 25, http: ChannelHTTP = ChannelHTTP(), logger: Logger)
-    {
+    public init(
+        baseURL: String,
+        token: String,
+        pollSeconds: Int = 25,
+        http: ChannelHTTP = ChannelHTTP(),
+        logger: Logger
+    ) {
         self.base = baseURL
         self.token = token
         self.pollSeconds = pollSeconds
@@ -57,13 +62,17 @@ public struct TelegramConnector: ChannelConnector {
             if let offset { body["offset"] = .int(offset) }
             let updates: [JSONValue]
             do {
-                updates = try await call("getUpdates", .object(body), timeout: .seconds(pollSeconds + 15)).arrayValue ?? []
+                updates =
+                    try await call("getUpdates", .object(body), timeout: .seconds(pollSeconds + 15)).arrayValue ?? []
                 failures = 0
             } catch is CancellationError {
                 return
             } catch {
                 failures += 1
-                logger.warning("telegram getUpdates failed", metadata: ["error": "\(error)", "failures": "\(failures)"])
+                logger.warning(
+                    "telegram getUpdates failed",
+                    metadata: ["error": "\(error)", "failures": "\(failures)"]
+                )
                 try await Task.sleep(for: Backoff.delay(after: failures))
                 continue
             }
@@ -86,13 +95,16 @@ public struct TelegramConnector: ChannelConnector {
             return .press(ButtonPress(id: id, chat: String(chat), sender: String(from), data: data))
         }
         guard let message = update["message"] else {
-            return .malformed("telegram update \(update["update_id"]?.intValue.map(String.init) ?? "?") carries no message")
+            return .malformed(
+                "telegram update \(update["update_id"]?.intValue.map(String.init) ?? "?") carries no message"
+            )
         }
         guard let id = message["message_id"]?.intValue, let chat = message["chat"]?["id"]?.intValue,
             let from = message["from"]?["id"]?.intValue
         else { return .malformed("telegram message without message_id, chat.id or from.id") }
         if message["from"]?["is_bot"] == true { return .malformed("telegram message from a bot, ignored") }
-        let text = [message["text"]?.stringValue, message["caption"]?.stringValue].compactMap { $0 }
+        let text =
+            [message["text"]?.stringValue, message["caption"]?.stringValue].compactMap { $0 }
             .first { !$0.isEmpty } ?? ""
         let group = message["chat"]?["type"]?.stringValue != "private"
         var attachments: [ChannelAttachment] = []
@@ -106,14 +118,18 @@ public struct TelegramConnector: ChannelConnector {
             )
         }
         if let photo = message["photo"]?.arrayValue?.last, let file = photo["file_id"]?.stringValue {
-            attachments.append(ChannelAttachment(name: "photo.jpg", size: photo["file_size"]?.intValue, reference: file))
+            attachments.append(
+                ChannelAttachment(name: "photo.jpg", size: photo["file_size"]?.intValue, reference: file)
+            )
         }
         let name = username.value.map { "@" + $0.lowercased() }
         let mentioned =
             (name.map { text.lowercased().contains($0) } ?? false)
             || message["reply_to_message"]?["from"]?["username"]?.stringValue.map { $0 == username.value } == true
-        let display = [message["from"]?["first_name"]?.stringValue, message["from"]?["username"]?.stringValue.map { "@" + $0 }]
-            .compactMap { $0 }.joined(separator: " ")
+        let display = [
+            message["from"]?["first_name"]?.stringValue, message["from"]?["username"]?.stringValue.map { "@" + $0 },
+        ]
+        .compactMap { $0 }.joined(separator: " ")
         return .message(
             InboundMessage(
                 id: String(id),

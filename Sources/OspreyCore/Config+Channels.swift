@@ -82,7 +82,9 @@ extension ConfigReader {
             guard name.range(of: "^[a-z0-9][a-z0-9_-]{0,31}$", options: .regularExpression) != nil else {
                 throw ConfigError("config.toml: \(section).name must be 1-32 lower-case letters, digits, - and _")
             }
-            guard names.insert(name).inserted else { throw ConfigError("config.toml: two channels are named '\(name)'") }
+            guard names.insert(name).inserted else {
+                throw ConfigError("config.toml: two channels are named '\(name)'")
+            }
             guard let token = try string(table, "token", section: section),
                 token.hasPrefix("${secret:") || token.hasPrefix("${env:"), token.hasSuffix("}")
             else {

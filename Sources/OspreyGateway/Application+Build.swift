@@ -54,7 +54,8 @@ public func buildApplication(
                 logger: logger
             )
         ),
-        services: [socket] + (hub.map { hub in [LoopService(logger: logger.component("channels")) { await hub.run() }] } ?? []),
+        services: [socket]
+            + (hub.map { hub in [LoopService(logger: logger.component("channels")) { await hub.run() }] } ?? []),
         onServerRunning: onServerRunning,
         logger: logger
     )

@@ -117,7 +117,10 @@ struct ChannelsController {
                 throw APIError(.notFound, "not_found", "No channel named '\(request.channel)'.")
             }
             let identity = try await hub.test(request.channel)
-            return ["channel": .string(request.channel), "ok": true, "id": .string(identity.id), "name": .string(identity.name)]
+            return [
+                "channel": .string(request.channel), "ok": true, "id": .string(identity.id),
+                "name": .string(identity.name),
+            ]
         }
     }
 
@@ -173,7 +176,11 @@ struct ChannelsController {
                 return summary["response"]?.stringValue ?? ""
             },
             decide: { approval, grant, sender in
-                _ = try await table.call(grant ? "approvals.approve" : "approvals.reject", ["id": .string(approval)], as: caller(sender))
+                _ = try await table.call(
+                    grant ? "approvals.approve" : "approvals.reject",
+                    ["id": .string(approval)],
+                    as: caller(sender)
+                )
             }
         )
     }

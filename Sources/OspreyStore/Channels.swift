@@ -231,7 +231,12 @@ public struct Channels: Sendable {
     }
 
     /// Takes a paired sender off the allowlist, with its `channel.revoked` event.
-    public func revoke(_ sender: String, of channel: String, by actor: Principal, now: Date = Date()) async throws
+    public func revoke(
+        _ sender: String,
+        of channel: String,
+        by actor: Principal,
+        now: Date = Date()
+    ) async throws
         -> ChannelSender
     {
         try await writer.transaction { db in

@@ -54,7 +54,8 @@ final class FakePlatform: Sendable {
             let bytes = try await request.collectBody(upTo: 16 << 20)
             var query: [String: String] = [:]
             for (key, value) in request.uri.queryParameters { query[String(key)] = String(value) }
-            let body = bytes.readableBytes == 0 ? JSONValue.null : ((try? JSONValue.parse(bytes.readableBytesView)) ?? .null)
+            let body =
+                bytes.readableBytes == 0 ? JSONValue.null : ((try? JSONValue.parse(bytes.readableBytesView)) ?? .null)
             let seen = Call(method: request.method.rawValue, path: request.uri.path, query: query, body: body)
             self.received.withLock { $0.append(seen) }
             let answer = try await self.handler(seen)
@@ -144,13 +145,21 @@ final class FakeTelegram: Sendable {
     }
 
     /// A message from a user; `update` adds or replaces fields of the update itself.
-    func push(_ text: String, from sender: Int, chat: Int? = nil, name: String = "Ann", extra: [String: JSONValue] = [:]) {
+    func push(
+        _ text: String,
+        from sender: Int,
+        chat: Int? = nil,
+        name: String = "Ann",
+        extra: [String: JSONValue] = [:]
+    ) {
         state.withLock { state in
             state.nextMessage += 1
             var message: [String: JSONValue] = [
                 "message_id": .int(state.nextMessage), "date": .int(Int(Date().timeIntervalSince1970)),
                 "from": ["id": .int(sender), "is_bot": false, "first_name": .string(name)],
-                "chat": ["id": .int(chat ?? sender), "type": .string(chat == nil || chat == sender ? "private" : "group")],
+                "chat": [
+                    "id": .int(chat ?? sender), "type": .string(chat == nil || chat == sender ? "private" : "group"),
+                ],
                 "text": .string(text),
             ]
             for (key, value) in extra { message[key] = value }
@@ -269,7 +278,9 @@ final class FakeTelegram: Sendable {
         case "editMessageText":
             guard let id = body["message_id"]?.intValue, let text = body["text"]?.stringValue,
                 state.withLock({ $0.messages[id] != nil })
-            else { return .init(status: 400, json: ["ok": false, "error_code": 400, "description": "message not found"]) }
+            else {
+                return .init(status: 400, json: ["ok": false, "error_code": 400, "description": "message not found"])
+            }
             state.withLock { state in
                 state.messages[id]?.text = Self.unescaped(text)
                 state.edits.append((id, Self.unescaped(text)))
@@ -304,6 +315,9 @@ final class FakeDiscord: Sendable {
         var edits: [(id: String, content: String)] = []
         var callbacks: [String] = []
         var nextID = 9000
+        /// False makes the fake a zombie: heartbeats go unanswered.
+        var acks = true
+        var connections = 0
     }
 
     let state = Mutex(State())
@@ -345,6 +359,21 @@ final class FakeDiscord: Sendable {
         if let writer { Task { try? await writer.write(.text(payload.canonicalJSON)) } }
     }
 
+    /// A press of the button `custom` under a message, by `sender`.
+    func press(_ custom: String, from sender: String, in channel: String = "dm-1") {
+        let id = state.withLock { state -> Int in
+            state.nextID += 1
+            return state.nextID
+        }
+        dispatch(
+            "INTERACTION_CREATE",
+            [
+                "id": .string(String(id)), "token": "interaction-token", "type": 3, "channel_id": .string(channel),
+                "user": ["id": .string(sender)], "data": ["custom_id": .string(custom), "component_type": 2],
+            ]
+        )
+    }
+
     /// Drops the connection: the client must reconnect and resume.
     func drop() async {
         let writer = state.withLock { state -> WebSocketOutboundWriter? in
@@ -357,12 +386,13 @@ final class FakeDiscord: Sendable {
     var sequence: Int { state.withLock { $0.log.last?.seq ?? 0 } }
 
     func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
+        state.withLock { $0.connections += 1 }
         try await outbound.write(.text(#"{"op":10,"d":{"heartbeat_interval":300}}"#))
         for try await message in inbound.messages(maxSize: 1 << 20) {
             guard case .text(let text) = message, let payload = try? JSONValue.parse(text) else { continue }
             switch payload["op"]?.intValue {
             case 1:
-                try await outbound.write(.text(#"{"op":11}"#))
+                if state.withLock(\.acks) { try await outbound.write(.text(#"{"op":11}"#)) }
             case 2:
                 guard payload["d"]?["token"]?.stringValue == Self.token else {
                     try await outbound.close(.unknown(4004), reason: "Authentication failed.")
@@ -427,7 +457,9 @@ final class FakeDiscord: Sendable {
             state.withLock { state in
                 let content = request.body["content"]?.stringValue ?? ""
                 state.edits.append((id, content))
-                if let index = state.messages.firstIndex(where: { $0.id == id }) { state.messages[index].content = content }
+                if let index = state.messages.firstIndex(where: { $0.id == id }) {
+                    state.messages[index].content = content
+                }
             }
             return .init(json: ["id": .string(id)])
         case ("POST", let path) where path.hasPrefix("/interactions/"):
@@ -474,7 +506,9 @@ final class FakeMatrix: Sendable {
             state.timeline.append(
                 Event(
                     room: room,
-                    json: ["type": .string(type), "sender": .string(sender), "event_id": .string(id), "content": content]
+                    json: [
+                        "type": .string(type), "sender": .string(sender), "event_id": .string(id), "content": content,
+                    ]
                 )
             )
             return id
@@ -493,7 +527,9 @@ final class FakeMatrix: Sendable {
         var bodies: [String: String] = [:]
         var order: [String] = []
         for (_, id, content) in sent {
-            if content["m.relates_to"]?["rel_type"] == "m.replace", let target = content["m.relates_to"]?["event_id"]?.stringValue {
+            if content["m.relates_to"]?["rel_type"] == "m.replace",
+                let target = content["m.relates_to"]?["event_id"]?.stringValue
+            {
                 bodies[target] = content["m.new_content"]?["body"]?.stringValue
             } else {
                 order.append(id)

@@ -85,6 +85,42 @@ struct DiscordMatrixChannelTests {
         }
     }
 
+    @Test func discordApprovalsAreButtonsAndUnansweredHeartbeatsMeanAReconnect() async throws {
+        let discord = FakeDiscord()
+        let provider = ScriptedProvider(messages: [
+            .toolCall("run_command", #"{"command":"echo discord"}"#), .assistant("Done on Discord."),
+        ])
+        try await discord.run { base in
+            let config = Self.config(.discord, base, token: FakeDiscord.token, tools: ["run_command"]) {
+                $0.allow = ["111"]
+                $0.approvers = ["111"]
+            }
+            let gateway = try await TestGateway(config: config, provider: provider)
+            try await gateway.app().test(.live) { _ in
+                try await TestRuns.waitUntil { discord.state.withLock { $0.writer != nil } }
+                discord.push("run it", from: "111")
+                try await TestRuns.waitUntil { discord.state.withLock { $0.messages.contains { !$0.buttons.isEmpty } } }
+                let buttons = discord.state.withLock { $0.messages.first { !$0.buttons.isEmpty }?.buttons ?? [] }
+                #expect(buttons.count == 2)
+                discord.press(try #require(buttons.first { $0.hasPrefix("approve:") }), from: "111")
+                try await TestRuns.waitUntil { discord.shown.contains("Done on Discord.") }
+                #expect(discord.state.withLock(\.callbacks) == ["Approved."])
+                // When the fake stops acknowledging heartbeats, the connector closes the zombie and resumes
+                discord.state.withLock { $0.acks = false }
+                try await TestRuns.waitUntil { discord.state.withLock { $0.resumes.count >= 1 } }
+                discord.state.withLock { $0.acks = true }
+                discord.push("after the zombie", from: "111")
+                // and the message sent after it arrives once
+                try await TestRuns.waitUntil {
+                    try await gateway.store.ledger.events(filter: EventFilter(type: "channel.received"))
+                        .filter { $0.payload["outcome"] == "accepted" }.count == 2
+                }
+                #expect(discord.state.withLock { $0.connections } >= 2)
+                #expect(discord.state.withLock(\.identifies) == 1)
+            }
+        }
+    }
+
     @Test func matrixPairsStreamsEditsAndTakesApprovalsByReaction() async throws {
         let matrix = FakeMatrix()
         let provider = ScriptedProvider(messages: [
@@ -109,7 +145,9 @@ struct DiscordMatrixChannelTests {
                 // An approval prompt is answered with a 👍 reaction on it
                 matrix.say("run it", from: "@ann:fake")
                 try await TestRuns.waitUntil { matrix.shown.contains { $0.contains("Approval needed") } }
-                let prompt = try #require(matrix.sent.first { $0.content["body"]?.stringValue?.contains("Approval needed") == true })
+                let prompt = try #require(
+                    matrix.sent.first { $0.content["body"]?.stringValue?.contains("Approval needed") == true }
+                )
                 matrix.push(
                     "m.reaction",
                     from: "@ann:fake",

@@ -5,8 +5,8 @@ import OspreyAgent
 import OspreyCore
 import OspreyGateway
 import OspreyStore
-import OspreyTools
 import OspreyTesting
+import OspreyTools
 import Synchronization
 import Testing
 
@@ -37,7 +37,11 @@ final class PacedProvider: ModelProvider {
 struct TelegramChannelTests {
     static let tokenVariable = "OSPREY_TEST_TELEGRAM_TOKEN"
 
-    static func config(_ base: String, tools: [String] = [], _ adjust: (inout OspreyConfig.Channel) -> Void = { _ in })
+    static func config(
+        _ base: String,
+        tools: [String] = [],
+        _ adjust: (inout OspreyConfig.Channel) -> Void = { _ in }
+    )
         -> OspreyConfig
     {
         setenv(tokenVariable, FakeTelegram.token, 1)
@@ -78,7 +82,8 @@ struct TelegramChannelTests {
                 telegram.push("please", from: 555)
                 try await TestRuns.waitUntil { try await Self.received(gateway, outcome: "pairing_pending").count == 1 }
                 #expect(telegram.sent.filter { $0.chat == "555" }.count == 1)
-                let pending = try await client.execute(uri: "/api/channels", method: .get, headers: TestGateway.auth()) {
+                let pending = try await client.execute(uri: "/api/channels", method: .get, headers: TestGateway.auth())
+                {
                     $0.json
                 }
                 #expect(pending["pending"]?.arrayValue?.first?["sender"] == "555")
@@ -287,6 +292,30 @@ struct TelegramChannelTests {
                 #expect(unknown.status == .notFound)
                 let nochannel = try await client.post("/api/channels/slack/revoke", #"{"sender":"600"}"#)
                 #expect(nochannel.status == .notFound)
+            }
+        }
+    }
+
+    @Test func aSenderOverTheRateLimitIsRefusedWithOneNotice() async throws {
+        let telegram = FakeTelegram()
+        let provider = ScriptedProvider(messages: [.assistant("one"), .assistant("two"), .assistant("three")])
+        try await telegram.run { base in
+            let config = Self.config(base) {
+                $0.allow = ["777"]
+                $0.ratePerMinute = 2
+            }
+            let gateway = try await TestGateway(config: config, provider: provider)
+            try await gateway.app().test(.live) { _ in
+                for n in 1...5 { telegram.push("message \(n)", from: 777) }
+                try await TestRuns.waitUntil { try await Self.received(gateway, outcome: "rate_limited").count == 3 }
+                try await TestRuns.waitUntil { telegram.sent.contains { $0.text == "two" } }
+                try await TestRuns.waitUntil { telegram.sent.contains { $0.text.hasPrefix("Too many") } }
+                #expect(telegram.sent.filter { $0.text.hasPrefix("Too many") }.count == 1)
+                #expect(try await Self.received(gateway, outcome: "accepted").count == 2)
+                // In order, one at a time: the chat's session has the two admitted messages first to last
+                let session = try #require(try await gateway.store.channels.session(of: "777", on: "telegram"))
+                let texts = try await gateway.store.sessions.messages(of: session).map(\.message.text)
+                #expect(texts == ["message 1", "one", "message 2", "two"])
             }
         }
     }
