@@ -266,6 +266,7 @@ let package = Package(
                 "OspreyAgent",
                 "OspreyScheduler",
                 "Hummingbird",
+                "HummingbirdWebSocket",
                 "HTTPTypes",
                 "Logging",
                 "NIOCore"
@@ -302,7 +303,7 @@ let testTargets: [(name: String, imports: [String])] = [
             "OspreyAgent", "OspreyCore", "OspreyGateway", "OspreyMCP", "OspreyMemory", "OspreyPlugins", "OspreyProviders",
             "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting", "AsyncHTTPClient", "HTTPTypes",
             "Hummingbird",
-            "HummingbirdTesting", "HummingbirdWebSocket", "HummingbirdWSClient", "Logging", "OspreyChannels", "NIOCore", "NIOHTTP1", "NIOWebSocket",
+            "HummingbirdTesting", "HummingbirdWebSocket", "HummingbirdWSClient", "Logging", "NIOCore", "NIOHTTP1", "NIOWebSocket",
             "ServiceLifecycle",
         ]
     ),

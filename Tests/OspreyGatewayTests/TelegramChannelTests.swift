@@ -144,8 +144,12 @@ struct TelegramChannelTests {
                 #expect(edits.count >= 2, "\(edits)")
                 #expect(edits.allSatisfy { $0.id == sent[0].id })
                 #expect(edits.allSatisfy { answer.hasPrefix($0.text) })
+                // Each edit's event commits after the platform answered it
+                try await TestRuns.waitUntil {
+                    try await gateway.store.ledger.events(filter: EventFilter(type: "channel.sent"))
+                        .filter { $0.payload["edit"] == true }.count == edits.count
+                }
                 let outgoing = try await gateway.store.ledger.events(filter: EventFilter(type: "channel.sent"))
-                #expect(outgoing.filter { $0.payload["edit"] == true }.count == edits.count)
                 #expect(outgoing.allSatisfy { $0.payload["sender"] == "777" })
             }
         }
