@@ -8,8 +8,9 @@ import { memory } from "/ui/memory.js";
 import { audit } from "/ui/audit.js";
 import { costs } from "/ui/costs.js";
 import { system } from "/ui/system.js";
+import { channels } from "/ui/channels.js";
 
-const pages = { chat, approvals, tasks, memory, audit, costs, system };
+const pages = { chat, approvals, tasks, memory, audit, costs, channels, system };
 const main = document.getElementById("main");
 let leave = null; // what the current page stops when another opens (streams, timers)
 

@@ -223,7 +223,7 @@ try:
         problem("audit", error)
         shot("audit-failed")
 
-    for page in ["approvals", "costs", "system"]:
+    for page in ["approvals", "costs", "channels", "system"]:
         try:
             driver.get(URL + f"/#/{page}")
             visible(f"section[aria-label='{page}'] h1")
@@ -239,7 +239,7 @@ try:
         driver.execute_cdp_cmd(
             "Emulation.setEmulatedMedia", {"features": [{"name": "prefers-color-scheme", "value": scheme}]}
         )
-        for page in ["chat", "tasks", "memory", "audit", "approvals", "costs", "system"]:
+        for page in ["chat", "tasks", "memory", "audit", "approvals", "costs", "channels", "system"]:
             try:
                 driver.get(URL + f"/#/{page}")
                 visible(f"section[aria-label='{page}'] h1")
