@@ -81,7 +81,9 @@ struct DashboardBrowserTests {
             #expect(seen["verify"]?.stringValue?.hasPrefix("The chain verifies") == true, "\(seen)")
             #expect((seen["tail_seconds"]?.doubleValue ?? 99) < 1.0, "\(seen)")
             #expect(seen["audit_rows_match_ledger"] == true, "\(seen)")
-            for page in ["approvals", "costs", "channels", "system"] { #expect(seen["\(page)_errors"] == [], "\(page): \(seen)") }
+            for page in ["approvals", "costs", "channels", "system"] {
+                #expect(seen["\(page)_errors"] == [], "\(page): \(seen)")
+            }
             #expect(seen["console"] == [], "\(seen)")
             // axe-core's WCAG 2.1 A/AA rules find nothing on any page, in either theme.
             let audits = seen["a11y"]?.objectValue ?? [:]

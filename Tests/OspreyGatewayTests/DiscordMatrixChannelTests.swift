@@ -41,6 +41,9 @@ struct DiscordMatrixChannelTests {
             let gateway = try await TestGateway(config: config, provider: provider)
             try await gateway.app().test(.live) { client in
                 try await TestRuns.waitUntil { discord.state.withLock { $0.identifies == 1 && $0.writer != nil } }
+                // channels test reaches the platform with the configured token
+                let test = try await client.post("/api/channels/discord/test")
+                #expect(test.json["id"] == "4242")
                 discord.push("first", from: "111")
                 // Mid-run: the answer has started streaming when the socket drops
                 try await TestRuns.waitUntil { !discord.shown.isEmpty }
@@ -49,8 +52,10 @@ struct DiscordMatrixChannelTests {
                 try await TestRuns.waitUntil { discord.shown.contains("second answer") }
                 try await TestRuns.waitUntil { discord.shown.contains("first answer comes slowly") }
                 let state = discord.state.withLock { ($0.identifies, $0.resumes) }
+                // Never a fresh identify: each reconnect resumed (a slow machine may also miss a heartbeat ack and
+                // resume once more, which loses and repeats nothing either)
                 #expect(state.0 == 1)
-                #expect(state.1.count == 1)
+                #expect(state.1.count >= 1)
                 // It resumed from the last sequence it had handled: the "first" message's, before "second"
                 #expect(state.1.first.map { $0 >= 2 && $0 < discord.sequence } == true)
                 #expect(provider.calls.withLock { $0 } == 2)
@@ -59,9 +64,6 @@ struct DiscordMatrixChannelTests {
                 #expect(accepted.count == 2)
                 #expect(discord.shown.filter { $0 == "second answer" }.count == 1)
                 #expect(!discord.state.withLock(\.edits).isEmpty)
-                // channels test reaches the platform with the configured token
-                let test = try await client.post("/api/channels/discord/test")
-                #expect(test.json["id"] == "4242")
             }
         }
     }

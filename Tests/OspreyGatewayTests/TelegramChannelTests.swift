@@ -183,6 +183,8 @@ struct TelegramChannelTests {
                 #expect(telegram.callbacks.last == "Approved.")
                 let approval = try await gateway.store.approvals.get(Approval.ID(String(approve.dropFirst(8))))
                 #expect(approval.decidedBy == "channel:telegram/888")
+                // It asked because the run was tainted by what the channel carried in
+                #expect(approval.rule == "taint")
                 #expect(provider.requests.count == 2)
             }
         }
