@@ -59,6 +59,10 @@ public enum ChannelDialect: Sendable {
         }
     }
 
+    /// The first of ``chunks(of:)``, reading no more of `text` than one message can hold (every character counts at
+    /// least one), so a long streamed answer is not measured whole at every edit.
+    public func firstChunk(of text: String) -> String { chunks(of: String(text.prefix(limit + 1)))[0] }
+
     /// `text` cut into pieces that each fit one message, at a paragraph, line or space where one is in the last
     /// half of a piece, else mid-word. An empty text is one empty piece.
     public func chunks(of text: String) -> [String] {

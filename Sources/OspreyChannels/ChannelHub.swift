@@ -131,7 +131,7 @@ public final class ChannelHub: Sendable {
                 )
             }
             if Task.isCancelled { return }
-            try? await Task.sleep(for: .milliseconds(min(30_000, 500 << min(max(failures, 1), 6))))
+            try? await Task.sleep(for: Backoff.delay(after: failures))
         }
     }
 
@@ -161,17 +161,19 @@ public final class ChannelHub: Sendable {
                     )
                 )
             case .press(let press):
+                // Presses count against the sender's minute too: a flood of them costs one answer each otherwise.
+                let admitted = admit(press.sender, on: entry.settings) == .admitted
                 events.append(
                     EventDraft(
                         type: .channelReceived,
                         actor: .channel(channel, sender: press.sender),
                         payload: [
                             "channel": .string(channel), "sender": .string(press.sender), "chat": .string(press.chat),
-                            "button": .string(press.data), "outcome": "press",
+                            "button": .string(press.data), "outcome": admitted ? "press" : "rate_limited",
                         ]
                     )
                 )
-                actions.append { await self.answer(press, on: entry) }
+                if admitted { actions.append { await self.answer(press, on: entry) } }
             case .message(let message):
                 let (verdict, action) = try await judge(message, on: entry)
                 events.append(
@@ -541,13 +543,11 @@ actor StreamingReply {
 
     func append(_ delta: String) async {
         text += delta
-        let visible = entry.connector.dialect.chunks(of: text)[0]
-        guard !visible.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return }
-        if message == nil {
-            await show(visible)
-        } else if ContinuousClock.now - lastEdit >= interval, visible != shown {
-            await show(visible)
-        }
+        // Between edits a delta only grows the text: the message is measured and cut when it is shown.
+        guard message == nil || ContinuousClock.now - lastEdit >= interval else { return }
+        let visible = entry.connector.dialect.firstChunk(of: text)
+        guard !visible.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty, visible != shown else { return }
+        await show(visible)
     }
 
     func finish(_ answer: String) async {

@@ -3,7 +3,6 @@ public import Foundation
 public import Logging
 import NIOHTTP1
 import OspreyCore
-import Synchronization
 
 /// The Telegram Bot API: `getUpdates` long polling with offsets (the hub keeps the offset with what it recorded, so
 /// a restart neither repeats nor loses an update), `sendMessage` and `editMessageText` in MarkdownV2 with every
@@ -180,26 +179,5 @@ public struct TelegramConnector: ChannelConnector {
             throw PlatformError("telegram getFile: no usable file_path")
         }
         return try await http.download("\(base)/file/bot\(token)/\(path)", limit: limit, label: "telegram file")
-    }
-}
-
-/// A value read once and kept (the bot's own name or id).
-final class Cached<Value: Sendable>: Sendable {
-    private let box = Mutex<Value?>(nil)
-    var value: Value? { box.withLock { $0 } }
-    func set(_ value: Value) { box.withLock { $0 = value } }
-}
-
-/// State a connector (a value type) shares between its copies and tasks.
-final class Shared<Value: Sendable>: Sendable {
-    private let box: Mutex<Value>
-    init(_ value: Value) { box = Mutex(value) }
-    func withLock<Result: Sendable>(_ body: (inout Value) -> Result) -> Result { box.withLock { body(&$0) } }
-}
-
-/// Reconnect waits: 1 s, 2 s, 4 s, … up to 30 s.
-enum Backoff {
-    static func delay(after failures: Int) -> Duration {
-        .milliseconds(min(30_000, 500 << min(max(failures, 1), 6)))
     }
 }

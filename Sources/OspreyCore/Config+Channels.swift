@@ -118,7 +118,7 @@ extension ConfigReader {
             if let value = try int(table, "pairing_seconds", section: section, range: 60...86_400) {
                 channel.pairingSeconds = value
             }
-            if let value = try int(table, "poll_seconds", section: section, range: 0...50) {
+            if let value = try int(table, "poll_seconds", section: section, range: 1...50) {
                 channel.pollSeconds = value
             }
             if let value = try string(table, "gateway_url", section: section) {

@@ -78,42 +78,20 @@ public final class FakePlatform: Sendable {
         for method in [HTTPRequest.Method.get, .post, .put, .patch] { router.on("**", method: method, use: handle) }
         let (ready, readySignal) = AsyncStream<Void>.makeStream()
         let logger = Logger(label: "fake-platform", factory: { _ in SwiftLogNoOpLogHandler() })
-        let running: @Sendable () async throws -> Void
-        if let socket {
-            let sockets = Router(context: BasicWebSocketRequestContext.self)
-            sockets.ws("/gateway") { inbound, outbound, _ in try await socket(inbound, outbound) }
-            let app = Application(
-                router: router,
-                server: .http1WebSocketUpgrade(webSocketRouter: sockets),
-                configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                onServerRunning: { channel in
-                    self.portBox.withLock { $0 = channel.localAddress?.port }
-                    readySignal.finish()
-                },
-                logger: logger
-            )
-            running = { try await app.run() }
-        } else {
-            let app = Application(
-                router: router,
-                configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                onServerRunning: { channel in
-                    self.portBox.withLock { $0 = channel.localAddress?.port }
-                    readySignal.finish()
-                },
-                logger: logger
-            )
-            running = { try await app.run() }
-        }
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await running()
-                return nil
-            }
-            for await _ in ready {}
-            defer { group.cancelAll() }
-            return try await body(self)
-        }
+        // Plain HTTP and, when there is a socket handler, its WebSocket route at /gateway.
+        let sockets = Router(context: BasicWebSocketRequestContext.self)
+        if let socket { sockets.ws("/gateway") { inbound, outbound, _ in try await socket(inbound, outbound) } }
+        let app = Application(
+            router: router,
+            server: .http1WebSocketUpgrade(webSocketRouter: sockets),
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                self.portBox.withLock { $0 = channel.localAddress?.port }
+                readySignal.finish()
+            },
+            logger: logger
+        )
+        return try await whileServing({ try await app.run() }, ready: ready) { try await body(self) }
     }
 }
 

@@ -119,14 +119,24 @@ public final class ScriptedHTTPServer: Sendable {
             },
             logger: Logger(label: "scripted-http", factory: { _ in SwiftLogNoOpLogHandler() })
         )
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                try await app.run()
-                return nil
-            }
-            for await _ in ready {}
-            defer { group.cancelAll() }
-            return try await body(self)
+        return try await whileServing({ try await app.run() }, ready: ready) { try await body(self) }
+    }
+}
+
+/// Runs a server (`run`) beside `body` until `body` ends, then stops it; `body` starts once `ready` finishes (the
+/// server listens).
+func whileServing<T: Sendable>(
+    _ run: @escaping @Sendable () async throws -> Void,
+    ready: AsyncStream<Void>,
+    _ body: () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask {
+            try await run()
+            return nil
         }
+        for await _ in ready {}
+        defer { group.cancelAll() }
+        return try await body()
     }
 }

@@ -10,6 +10,7 @@ struct ChannelDialectTests {
             #expect(pieces.joined() == text)
             #expect(pieces.allSatisfy { !$0.isEmpty })
             #expect(pieces.count > 1)
+            #expect(dialect.firstChunk(of: text) == pieces[0])
             // Discord and Matrix count the escaped form; Telegram the text after its escapes are parsed.
             let measured = pieces.map { dialect == .telegram ? $0.count : dialect.escape($0).count }
             #expect(measured.allSatisfy { $0 <= dialect.limit }, "\(dialect): \(measured)")
