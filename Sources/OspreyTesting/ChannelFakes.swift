@@ -91,7 +91,7 @@ public final class FakePlatform: Sendable {
             },
             logger: logger
         )
-        return try await whileServing({ try await app.run() }, ready: ready) { try await body(self) }
+        return try await whileServing(ready: ready, serve: { try await app.run() }, then: { try await body(self) })
     }
 }
 

@@ -119,16 +119,16 @@ public final class ScriptedHTTPServer: Sendable {
             },
             logger: Logger(label: "scripted-http", factory: { _ in SwiftLogNoOpLogHandler() })
         )
-        return try await whileServing({ try await app.run() }, ready: ready) { try await body(self) }
+        return try await whileServing(ready: ready, serve: { try await app.run() }, then: { try await body(self) })
     }
 }
 
 /// Runs a server (`run`) beside `body` until `body` ends, then stops it; `body` starts once `ready` finishes (the
 /// server listens).
 func whileServing<T: Sendable>(
-    _ run: @escaping @Sendable () async throws -> Void,
     ready: AsyncStream<Void>,
-    _ body: () async throws -> T
+    serve run: @escaping @Sendable () async throws -> Void,
+    then body: () async throws -> T
 ) async throws -> T {
     try await withThrowingTaskGroup(of: T?.self) { group in
         group.addTask {
