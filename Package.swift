@@ -134,6 +134,12 @@ let package = Package(
                 "NIOHTTP1"
             )
         ),
+        // Running the host: the system tools (health, processes, services, logs, network, disks, packages) behind
+        // the agent's `host` capability.
+        .target(
+            name: "OspreyHost",
+            dependencies: imports("OspreyCore", "OspreyTools")
+        ),
         // Chat channels: the hub (pairing, allowlists, a lane per chat, streamed edits, approval buttons) and the
         // Telegram (long polling), Discord (Gateway WebSocket + REST) and Matrix (`/sync`) connectors.
         .target(
@@ -178,6 +184,7 @@ let package = Package(
                 "OspreyMCP",
                 "OspreyPlugins",
                 "OspreyChannels",
+                "OspreyHost",
                 "OspreySandbox",
                 "COspreySystem",
                 "AsyncHTTPClient",
@@ -295,6 +302,7 @@ let testTargets: [(name: String, imports: [String])] = [
     ("OspreyMemoryTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMCPTests", ["OspreyCore", "OspreyMCP", "OspreyTools", "OspreyTesting", "Logging"]),
     ("OspreyChannelsTests", ["OspreyChannels", "OspreyCore"]),
+    ("OspreyHostTests", ["OspreyHost", "OspreyCore", "OspreyTools", "OspreyTesting"]),
     ("OspreyPluginsTests", ["OspreyCore", "OspreyPlugins", "OspreyTools", "OspreyTesting", "WAT"]),
     ("OspreySchedulerTests", ["OspreyCore", "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting"]),
     (

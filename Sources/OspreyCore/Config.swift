@@ -145,6 +145,9 @@ public struct OspreyConfig: Hashable, Sendable {
         /// Which tool calls need a human: `manual` (all but reads), `allowlist` (exec beyond `exec_allow` and
         /// dangerous calls) or `autonomous` (only dangerous calls, and exec after untrusted content).
         public var approval = "allowlist"
+        /// How far the agent may reach into the host: `none`, `read` (the system tools' reads) or `operate` (their
+        /// changes too, each a dangerous call).
+        public var host = "none"
 
         public init() {}
     }
@@ -549,7 +552,7 @@ struct ConfigReader {
                         "context_tokens", "tokens_per_day", "cost_per_day_usd", "tokens_per_run", "cost_per_run_usd",
                         "first_tool_choice", "temperature", "max_tool_rounds", "tool_search_threshold", "network_hosts",
                         "private_addresses",
-                        "read_roots", "write_roots", "exec", "exec_allow", "approval",
+                        "read_roots", "write_roots", "exec", "exec_allow", "approval", "host",
                     ]
                 )
                 var agent = OspreyConfig.Agent()
@@ -594,6 +597,12 @@ struct ConfigReader {
                     agent.exec = mode
                 }
                 if let programs = try strings(table, "exec_allow", section: section) { agent.execAllow = programs }
+                if let host = try string(table, "host", section: section) {
+                    guard ["none", "read", "operate"].contains(host) else {
+                        throw ConfigError("config.toml: \(section).host must be \"none\", \"read\" or \"operate\"")
+                    }
+                    agent.host = host
+                }
                 if let mode = try string(table, "approval", section: section) {
                     guard ["manual", "allowlist", "autonomous"].contains(mode) else {
                         throw ConfigError(

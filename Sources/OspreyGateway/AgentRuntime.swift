@@ -2,6 +2,7 @@ import COspreySystem
 import Foundation
 public import OspreyAgent
 public import OspreyCore
+import OspreyHost
 public import OspreyProviders
 public import OspreySandbox
 import OspreyScheduler
@@ -210,11 +211,12 @@ public final class AgentRuntime: Sendable {
     /// The tools an agent's table grants: deny by default (no `tools`: the read-only set), `["*"]` for every tool.
     ///
     /// An MCP server's tools (`server__tool`) are granted only by name or by `server__*`: `*` means every tool of
-    /// Osprey's own, never another party's.
+    /// Osprey's own, never another party's. The system tools come only with a `host` capability (the policy refuses
+    /// them without it anyway; this keeps them out of other agents' context).
     public func grantedTools(_ settings: OspreyConfig.Agent) -> [String] {
         guard let tools = settings.tools else { return OspreyConfig.Agent.readOnlyTools }
         var granted: [String] = []
-        for name in toolbox.names {
+        for name in toolbox.names where settings.host != "none" || !HostTools.names.contains(name) {
             let server = name.range(of: "__").map { String(name[..<$0.lowerBound]) }
             let named =
                 tools.contains(name) || (server == nil && tools.contains("*"))

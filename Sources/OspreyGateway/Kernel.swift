@@ -4,6 +4,7 @@ import OspreyAgent
 import OspreyChannels
 public import OspreyCore
 import OspreyEmbeddings
+import OspreyHost
 public import OspreyMCP
 public import OspreyMemory
 public import OspreyPlugins
@@ -139,7 +140,7 @@ public struct Kernel: Sendable {
                 ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store), ListSchedules(store: store),
                 StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory),
                 CreateSkill(directory: home.skillsDirectory),
-            ] + plugins.tools
+            ] + HostTools.all + plugins.tools
             + (config.a2aAgents.isEmpty
                 ? []
                 : [

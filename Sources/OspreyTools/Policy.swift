@@ -36,6 +36,8 @@ public struct Capabilities: Hashable, Sendable {
     public var commandNetwork: Bool
     /// A read-only persona's run: no file writes, no commands, nothing dangerous.
     public var readOnly = false
+    /// How far the agent may reach into the host the gateway runs on (`[agents.NAME] host`): system tools need it.
+    public var host: HostAccess = .none
 
     public init(
         exec: ExecMode = .sandboxed,
@@ -63,6 +65,7 @@ public struct Capabilities: Hashable, Sendable {
             writeRoots: settings.writeRoots
         )
         readOnly = settings.readOnly
+        host = HostAccess(rawValue: settings.host) ?? .none
     }
 }
 
@@ -83,6 +86,8 @@ public struct ToolAssessment: Hashable, Sendable {
     public var filePath: String?
     /// True when the call writes ``filePath``.
     public var writesFile = false
+    /// The host access the call needs (the system tools); nil for a call that does not touch the host.
+    public var host: HostAccess?
 
     public init(risk: ToolRisk, untrustedOutput: Bool = false) {
         self.risk = risk
@@ -96,8 +101,8 @@ public struct PolicyDecision: Hashable, Sendable {
         case allow, deny, approve
     }
     public var verdict: Verdict
-    /// Which rule decided: `blacklist`, `fs_roots`, `exec_mode`, `exec_allowlist`, `interpreter`, `dangerous`,
-    /// `taint`, `approval_mode`.
+    /// Which rule decided: `blacklist`, `fs_roots`, `host`, `persona`, `exec_mode`, `exec_allowlist`, `interpreter`,
+    /// `dangerous`, `taint`, `approval_mode`.
     public var rule: String
     public var reason: String
 
@@ -118,6 +123,17 @@ public enum Policy {
     ) -> PolicyDecision {
         if let refusal = assessment.refusal {
             return PolicyDecision(.deny, rule: assessment.refusalRule, reason: refusal)
+        }
+        if let needed = assessment.host, capabilities.host < needed {
+            return PolicyDecision(
+                .deny,
+                rule: "host",
+                reason: "this agent may not \(needed == .read ? "read" : "change") the host: its config.toml needs "
+                    + "host = \"\(needed.rawValue)\""
+            )
+        }
+        if assessment.host == .operate, capabilities.readOnly {
+            return PolicyDecision(.deny, rule: "persona", reason: "a read-only persona may not change the host")
         }
         let isExec = assessment.risk == .exec || (assessment.risk == .dangerous && !assessment.programs.isEmpty)
         if capabilities.readOnly, isExec || assessment.writesFile || [.write, .dangerous].contains(assessment.risk) {
@@ -174,4 +190,21 @@ public enum Policy {
             )
         }
     }
+}
+
+/// How far an agent may reach into the host: `none` (the default), `read` (health, processes, services, logs, network,
+/// disks, packages) or `operate` (also kill, start/stop/restart services, install/remove packages, safe switches;
+/// each of those still a dangerous call a human approves).
+public enum HostAccess: String, Hashable, Sendable, Comparable, CaseIterable {
+    case none, read, operate
+
+    private var rank: Int {
+        switch self {
+        case .none: 0
+        case .read: 1
+        case .operate: 2
+        }
+    }
+
+    public static func < (lhs: HostAccess, rhs: HostAccess) -> Bool { lhs.rank < rhs.rank }
 }
