@@ -138,7 +138,7 @@ let package = Package(
         // the agent's `host` capability.
         .target(
             name: "OspreyHost",
-            dependencies: imports("OspreyCore", "OspreyTools")
+            dependencies: imports("OspreyCore", "OspreyTools", "OspreyStore", "AsyncHTTPClient", "Logging", "NIOCore", "NIOHTTP1")
         ),
         // Chat channels: the hub (pairing, allowlists, a lane per chat, streamed edits, approval buttons) and the
         // Telegram (long polling), Discord (Gateway WebSocket + REST) and Matrix (`/sync`) connectors.
@@ -317,7 +317,10 @@ let testTargets: [(name: String, imports: [String])] = [
     ),
     (
         "OspreyEndToEndTests",
-        ["OspreyAgent", "OspreyCore", "OspreyGateway", "OspreyMemory", "OspreyStore", "OspreyTesting", "GRDB"]
+        [
+            "OspreyAgent", "OspreyCore", "OspreyGateway", "OspreyMemory", "OspreyStore", "OspreyTesting", "GRDB",
+            "AsyncHTTPClient", "NIOCore", "NIOHTTP1",
+        ]
     ),
 ]
 for (name, imports) in testTargets {

@@ -21,6 +21,7 @@ struct Osprey: AsyncParsableCommand {
             CheckpointsCommand.self,
             RunCommand.self,
             ChannelsCommand.self,
+            SwitchCommand.self,
         ]
     )
 }

@@ -235,6 +235,14 @@ public struct OspreyConfig: Hashable, Sendable {
     public var mcp = MCP()
     /// `[[channels]]`: chat platforms agents are reached through (Config+Channels.swift).
     public var channels: [Channel] = []
+    /// `[host]`: what SafeSwitch may change on the host.
+    public struct Host: Hashable, Sendable {
+        /// Absolute directories whose files a safe switch may edit (besides the home's config.toml).
+        public var switchPaths: [String] = []
+        public init() {}
+    }
+
+    public var host = Host()
     /// `[metrics]`: the Prometheus endpoint.
     public struct Metrics: Hashable, Sendable {
         /// Whether `/metrics` needs a (viewer) token: it names agents, models and tools. On by default; a scraper
@@ -720,6 +728,18 @@ struct ConfigReader {
             config.mcpServers = try mcpServers(servers)
         }
         if let channels = root["channels"] { config.channels = try self.channels(channels) }
+        if let host = try table("host") {
+            try checkKeys(host, section: "host", known: ["switch_paths"])
+            let paths = try strings(host, "switch_paths", section: "host") ?? []
+            if let bad = paths.first(where: {
+                !$0.hasPrefix("/") || $0.split(separator: "/").contains("..") || $0 == "/"
+            }) {
+                throw ConfigError(
+                    "config.toml: host.switch_paths: '\(bad)' must be an absolute directory other than /, without .."
+                )
+            }
+            config.host.switchPaths = paths
+        }
         if let plugins = try table("plugins") {
             try checkKeys(plugins, section: "plugins", known: ["trusted", "publishers"])
             config.trustedPlugins = try strings(plugins, "trusted", section: "plugins") ?? []

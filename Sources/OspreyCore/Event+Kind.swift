@@ -151,6 +151,17 @@ extension Event {
         /// An API token was revoked.
         public static let tokenRevoked = Kind(rawValue: "token.revoked")
 
+        // MARK: SafeSwitch
+
+        /// A change was applied after a snapshot of what it touches; its probation began.
+        public static let switchBegun = Kind(rawValue: "switch.begun")
+        /// The health checks of a change in probation ran (`healthy`, each check's result).
+        public static let switchChecked = Kind(rawValue: "switch.checked")
+        /// A change in probation was kept.
+        public static let switchCommitted = Kind(rawValue: "switch.committed")
+        /// A change was undone from its snapshot (`reason`: a failed check, the window ended, asked, a restart).
+        public static let switchRolledBack = Kind(rawValue: "switch.rolled_back")
+
         // MARK: Channels
 
         /// A chat platform's message reached the gateway (`channel`, `sender`, `chat`, whether it was let through).

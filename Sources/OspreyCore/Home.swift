@@ -43,6 +43,8 @@ public struct Home: Hashable, Sendable {
     public var personasDirectory: URL { root.appendingPathComponent("personas") }
     /// Installed Wasm plugins, one folder each (`plugins/NAME/plugin.toml`).
     public var pluginsDirectory: URL { root.appendingPathComponent("plugins") }
+    /// SafeSwitch snapshots: what each change replaced, kept until it ends.
+    public var switchesDirectory: URL { root.appendingPathComponent("switches") }
     /// Held with an exclusive lock while a gateway runs on this home; records its pid and address.
     public var lockFile: URL { root.appendingPathComponent("gateway.lock") }
     /// The running gateway's MCP socket, which `osprey mcp serve` carries a host's stdio to.

@@ -7,6 +7,7 @@ import OspreyAgent
 import OspreyChannels
 import OspreyCore
 import OspreyEmbeddings
+import OspreyHost
 import OspreyMemory
 import OspreyProviders
 import OspreySandbox
@@ -127,6 +128,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             case .circuitOpen: return APIError(.serviceUnavailable, "provider_unavailable", error.description)
             default: return APIError(.badGateway, "provider_error", error.description)
             }
+        case let error as SwitchPlan.Invalid:
+            return .badRequest(error.description)
         case let error as PlatformError:
             return APIError(.badGateway, "channel_error", error.description)
         case let error as ToolArgumentError:

@@ -4,7 +4,7 @@ import OspreyAgent
 import OspreyChannels
 public import OspreyCore
 import OspreyEmbeddings
-import OspreyHost
+public import OspreyHost
 public import OspreyMCP
 public import OspreyMemory
 public import OspreyPlugins
@@ -34,6 +34,8 @@ public struct Kernel: Sendable {
     public let mcp: MCPServers
     /// The Wasm plugins installed in the home, loaded at start; their tools are among the services' tools.
     public let plugins: Plugins
+    /// SafeSwitch: host changes in probation, rolled back unless committed.
+    public let switches: SafeSwitch
     /// `[[channels]]`, each with its connector (its bot token resolved at start-up).
     let channels: [ChannelHub.Entry]
     let authenticator: Authenticator
@@ -91,6 +93,17 @@ public struct Kernel: Sendable {
             registry: telemetry.registry,
             after: try await store.ledger.lastSeq()
         )
+        // The dead man's switch, before anything else runs: a change the last gateway left in probation is undone.
+        let switches = SafeSwitch(
+            store: store,
+            home: home,
+            roots: config.host.switchPaths,
+            logger: Logger.current.component("switch")
+        )
+        self.switches = switches
+        for record in try await switches.recover() {
+            Logger.current.warning("rolled back a safe switch left in probation", metadata: ["switch": "\(record.id)"])
+        }
         let memory = try MemoryBank(
             directory: home.memoryDirectory,
             store: store,
@@ -140,7 +153,7 @@ public struct Kernel: Sendable {
                 ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store), ListSchedules(store: store),
                 StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory),
                 CreateSkill(directory: home.skillsDirectory),
-            ] + HostTools.all + plugins.tools
+            ] + HostTools.all + [SafeSwitchTool(switches: switches)] + plugins.tools
             + (config.a2aAgents.isEmpty
                 ? []
                 : [
@@ -364,6 +377,8 @@ public struct Kernel: Sendable {
                 }
             },
             RateLimitWatcher(bus: store.ledger.bus, supervisor: supervisor, logger: logger.component("rate-limits")),
+            // Health checks of the changes in probation; a failure or an ended window rolls back.
+            LoopService(logger: logger.component("switch")) { [switches] in await switches.run() },
         ]
         if let witnessFile {
             services.append(

@@ -1,5 +1,6 @@
 public import Foundation
 public import OspreyCore
+public import OspreyStore
 public import OspreyTools
 
 #if canImport(Glibc)
@@ -16,9 +17,10 @@ public enum HostTools {
         [SystemHealth(), Processes(), Services(), JournalLogs(), NetworkInfo(), DiskUsage(), Packages()]
     }
 
-    /// Their names: granted only to an agent whose `host` is not `none`.
+    /// Their names (and `safe_switch`'s): granted only to an agent whose `host` is not `none`.
     public static let names: Set<String> = [
         "system_health", "processes", "services", "journal_logs", "network_info", "disk_usage", "packages",
+        "safe_switch",
     ]
 
     /// Runs a host program directly (not in the workspace sandbox: these tools act on the host by design).
@@ -388,6 +390,69 @@ public struct Packages: Tool {
                 ] as JSONValue).canonicalJSON
         default:
             throw ToolArgumentError(description: "action must be list, install or remove")
+        }
+    }
+}
+
+/// `safe_switch`: begin a change with health gates and automatic rollback, see its status, commit or roll it back.
+public struct SafeSwitchTool: Tool {
+    public struct Arguments: Decodable {
+        var action: String
+        var plan: JSONValue?
+        var id: String?
+    }
+
+    let switches: SafeSwitch
+    public init(switches: SafeSwitch) { self.switches = switches }
+
+    public var definition: ToolDefinition {
+        ToolDefinition(
+            name: "safe_switch",
+            description: """
+                Change the host safely: begin applies a plan (files under [host] switch_paths or Osprey's config, \
+                services to restart) after a snapshot, then its health checks run through the probation window; \
+                a failed check or a window that ends without commit rolls it back. begin, commit and rollback need \
+                approval. plan: {"reason", "ttl_seconds", "interval_seconds", "files": [{"path", "content"} or \
+                {"path", "delete": true}], "services": [unit], "checks": [{"kind": "http", "url": \
+                "http://127.0.0.1:PORT/..."} | {"kind": "command", "argv": [...]} | {"kind": "service", "unit"}]}
+                """,
+            properties: [
+                "action": .argument("string", oneOf: ["begin", "status", "commit", "rollback"]),
+                "plan": ["type": "object"], "id": .argument("string", "the switch (status without one lists them)"),
+            ],
+            required: ["action"]
+        )
+    }
+
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        HostTools.assessment(arguments.action == "status" ? .read : .operate, untrusted: false)
+    }
+
+    public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
+        let actor = Principal.agent(context.agent)
+        do {
+            switch arguments.action {
+            case "begin":
+                guard let plan = arguments.plan else { throw ToolArgumentError(description: "begin needs a plan") }
+                return try await switches.begin(plan, actor: actor).json.canonicalJSON
+            case "status":
+                if let id = arguments.id {
+                    return try await switches.store.switches.get(SwitchRecord.ID(id)).json.canonicalJSON
+                }
+                let list = try await switches.store.switches.list(limit: 20)
+                return (["switches": .array(list.map(\.json))] as JSONValue).canonicalJSON
+            case "commit", "rollback":
+                guard let id = arguments.id else {
+                    throw ToolArgumentError(description: "\(arguments.action) needs an id")
+                }
+                return arguments.action == "commit"
+                    ? try await switches.commit(SwitchRecord.ID(id), actor: actor).json.canonicalJSON
+                    : try await switches.rollback(SwitchRecord.ID(id), reason: "asked", actor: actor).json.canonicalJSON
+            default:
+                throw ToolArgumentError(description: "action must be begin, status, commit or rollback")
+            }
+        } catch let invalid as SwitchPlan.Invalid {
+            throw ToolArgumentError(description: invalid.description)
         }
     }
 }

@@ -390,6 +390,24 @@ extension Store {
                     """
             )
         }
+        migrator.registerMigration("v21-switches") { db in
+            try db.execute(
+                sql: """
+                    -- SafeSwitch changes: applied after a snapshot, kept only if committed during probation.
+                    CREATE TABLE switches (
+                        id TEXT PRIMARY KEY,
+                        status TEXT NOT NULL,
+                        plan TEXT NOT NULL,
+                        actor TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        expires_at TEXT NOT NULL,
+                        ended_at TEXT,
+                        outcome TEXT
+                    );
+                    CREATE INDEX switches_status ON switches (status);
+                    """
+            )
+        }
         return migrator
     }
 }

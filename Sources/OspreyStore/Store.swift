@@ -33,6 +33,7 @@ public struct Store: Sendable {
     public let seeds: Seeds
     public let interviews: Interviews
     public let channels: Channels
+    public let switches: Switches
 
     public init(
         writer: any DatabaseWriter,
@@ -64,6 +65,7 @@ public struct Store: Sendable {
         self.seeds = Seeds(writer: writer, ledger: ledger)
         self.interviews = Interviews(writer: writer, ledger: ledger)
         self.channels = Channels(writer: writer, ledger: ledger)
+        self.switches = Switches(writer: writer, ledger: ledger)
     }
 
     /// Opens (creating if needed) the database file in WAL mode with a busy timeout.

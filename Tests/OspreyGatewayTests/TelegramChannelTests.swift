@@ -320,6 +320,8 @@ struct TelegramChannelTests {
                 #expect(try await Self.received(gateway, outcome: "accepted").count == 2)
                 // In order, one at a time: the chat's session has the two admitted messages first to last
                 let session = try #require(try await gateway.store.channels.session(of: "777", on: "telegram"))
+                // (an answer streams to the chat before its message is stored)
+                try await TestRuns.waitUntil { try await gateway.store.sessions.messages(of: session).count == 4 }
                 let texts = try await gateway.store.sessions.messages(of: session).map(\.message.text)
                 #expect(texts == ["message 1", "one", "message 2", "two"])
             }
