@@ -6,6 +6,7 @@ import PackageDescription
 // that.
 let products: [String: String] = [
     "ArgumentParser": "swift-argument-parser", "AsyncHTTPClient": "async-http-client", "Crypto": "swift-crypto",
+    "CryptoExtras": "swift-crypto",
     "GRDB": "GRDB.swift", "HTTPTypes": "swift-http-types", "Hummingbird": "hummingbird",
     "HummingbirdCore": "hummingbird", "HummingbirdTesting": "hummingbird",
     "HummingbirdWebSocket": "hummingbird-websocket",
@@ -138,7 +139,17 @@ let package = Package(
         // the agent's `host` capability.
         .target(
             name: "OspreyHost",
-            dependencies: imports("OspreyCore", "OspreyTools", "OspreyStore", "AsyncHTTPClient", "Logging", "NIOCore", "NIOHTTP1")
+            dependencies: imports(
+                "OspreyCore",
+                "OspreyTools",
+                "OspreyStore",
+                "AsyncHTTPClient",
+                "Crypto",
+                "CryptoExtras",
+                "Logging",
+                "NIOCore",
+                "NIOHTTP1"
+            )
         ),
         // Chat channels: the hub (pairing, allowlists, a lane per chat, streamed edits, approval buttons) and the
         // Telegram (long polling), Discord (Gateway WebSocket + REST) and Matrix (`/sync`) connectors.
@@ -224,6 +235,7 @@ let package = Package(
                 "OspreyMemory",
                 "OspreyMCP",
                 "OspreyPlugins",
+                "OspreyHost",
                 "ArgumentParser",
                 "AsyncHTTPClient",
                 "Logging",

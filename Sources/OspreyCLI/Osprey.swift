@@ -22,6 +22,7 @@ struct Osprey: AsyncParsableCommand {
             RunCommand.self,
             ChannelsCommand.self,
             SwitchCommand.self,
+            BackupCommand.self,
         ]
     )
 }

@@ -102,11 +102,17 @@ public struct Home: Hashable, Sendable {
         guard let text = try? String(contentsOf: ledgerKeyFile, encoding: .utf8) else {
             throw HomeError("no ledger key at \(ledgerKeyFile.path)")
         }
-        let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard hex.count == 64, let bytes = Self.bytes(fromHex: hex) else {
+        guard let bytes = Self.parseLedgerKey(text) else {
             throw HomeError("ledger key at \(ledgerKeyFile.path) is malformed")
         }
         return bytes
+    }
+
+    /// A ledger key file's bytes (64 hex digits), or nil when malformed.
+    public static func parseLedgerKey(_ text: String) -> [UInt8]? {
+        let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard hex.count == 64 else { return nil }
+        return bytes(fromHex: hex)
     }
 
     /// A fresh API token: `osp_` and 64 hex digits from the system's secure generator.

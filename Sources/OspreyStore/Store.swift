@@ -146,3 +146,29 @@ public struct Store: Sendable {
         try await writer.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
     }
 }
+
+extension Store {
+    /// Copies the database at `path` into the new file `destination` as one consistent snapshot (`VACUUM INTO` on a
+    /// read-only connection), while a gateway may be writing to it: its own process or another.
+    public static func snapshot(databaseAt path: String, to destination: String) throws {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(10)
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.inDatabase { db in try db.execute(sql: "VACUUM INTO ?", arguments: [destination]) }
+        } catch let error as DatabaseError {
+            throw StoreError.unavailable("cannot copy \(path): \(error.message ?? error.description)")
+        }
+    }
+
+    /// How many sessions and memories the store holds (a backup's manifest records them).
+    public func counts() async throws -> [String: Int] {
+        try await commits.read { db in
+            [
+                "sessions": try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions") ?? 0,
+                "memories": try Int.fetchOne(db, sql: "SELECT count(*) FROM memories") ?? 0,
+            ]
+        }
+    }
+}

@@ -150,3 +150,39 @@ final class Recorded: Sendable {
     func add(_ event: EventDraft) { box.withLock { $0.append(event) } }
     var events: [EventDraft] { box.withLock { $0 } }
 }
+
+struct BackupRetentionTests {
+    @Test func retentionKeepsTheNewestOfEachRecentDayAndWeek() throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        // Two backups a day for 20 days, the newest first in time order.
+        let start = Date(timeIntervalSince1970: 20_601 * 86_400)  // a UTC midnight
+        var names: [String] = []
+        for day in 0..<20 {
+            for hour in [1, 13] {
+                let date = start.addingTimeInterval(Double(day * 86_400 + hour * 3600))
+                let name = "osprey-backup-\(String(format: "%03d-%02d", day, hour))"
+                names.append(name)
+                let folder = directory.url.appendingPathComponent(name)
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                let manifest = BackupManifest(
+                    createdAt: WireFormat.timestamp(date),
+                    files: [],
+                    ledger: .init(count: 0, head: ""),
+                    sessions: 0,
+                    memories: 0
+                )
+                try JSONEncoder().encode(manifest).write(to: folder.appendingPathComponent("manifest.json"))
+            }
+        }
+        let deleted = Backups.prune(in: directory.url, keepDaily: 2, keepWeekly: 3)
+        let kept = Backups.list(in: directory.url).map(\.0.lastPathComponent)
+        // Day 0 is a Thursday: days 18-19 are this ISO week, 11-17 the one before, 4-10 the one before that. Kept:
+        // the newest of the last two days, and the newest of each of the last three weeks.
+        #expect(
+            kept == ["osprey-backup-010-13", "osprey-backup-017-13", "osprey-backup-018-13", "osprey-backup-019-13"],
+            "\(kept)"
+        )
+        #expect(deleted.count + kept.count == names.count)
+    }
+}

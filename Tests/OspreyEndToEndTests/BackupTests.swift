@@ -1,0 +1,116 @@
+import AsyncHTTPClient
+import Foundation
+import GRDB
+import NIOCore
+import NIOHTTP1
+import OspreyCore
+import OspreyTesting
+import Testing
+
+/// `osprey backup` against a real gateway that keeps writing while the backup is taken.
+@Suite(.serialized)
+struct BackupTests {
+    let osprey: OspreyExecutable
+    init() throws { osprey = try OspreyExecutable.locate() }
+
+    /// Creates sessions through the API as fast as it answers, `count` of them.
+    static func append(port: Int, token: String, count: Int) async throws {
+        for n in 0..<count {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"title":"s\#(n)"}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+            _ = try await response.body.collect(upTo: 1 << 16)
+        }
+    }
+
+    @Test func aBackupTakenUnderWritesRestoresTamperingIsNamedAndPassphrasesAreChecked() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-backup")
+        defer { home.remove() }
+        try CLITests.configure(home, server: CLITests.ownMockModel())
+        let args = ["--home", home.path]
+        let port = freeLoopbackPort()
+        let gateway = try await osprey.startGateway(home: home.path, port: port)
+        defer { gateway.kill() }
+        let token = try String(contentsOf: home.url.appendingPathComponent("token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = try await osprey.run(["memory", "add", "--title", "heron", "The heron fishes at dawn."] + args)
+        let backups = home.url.appendingPathComponent("backups-out")
+
+        // Taken while sessions are being created at a steady rate
+        async let writing: Void = Self.append(port: port, token: token, count: 200)
+        try await Task.sleep(for: .milliseconds(100))
+        let created = try await osprey.run(["backup", "create", "--out", backups.path] + args)
+        try await writing
+        #expect(created.status == 0, "\(created.stderr)")
+        let folder = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let manifest = try JSONValue.parse(try String(contentsOfFile: folder + "/manifest.json", encoding: .utf8))
+        #expect(try await osprey.run(["backup", "verify", folder] + args).stdout.hasPrefix("ok: "))
+        let listed = try await osprey.run(["backup", "list", "--out", backups.path] + args)
+        #expect(listed.stdout.contains(folder))
+
+        // Restored, it is a home whose ledger verifies and matches the manifest
+        let restored = home.url.appendingPathComponent("restored")
+        let restore = try await osprey.run(["backup", "restore", folder, "--to", restored.path] + args)
+        #expect(restore.status == 0, "\(restore.stderr)")
+        let audit = try JSONValue.parse(
+            try await osprey.run(["audit", "verify", "--json", "--home", restored.path]).stdout
+        )
+        #expect(audit["ok"] == true)
+        #expect(audit["count"] == manifest["ledger"]?["count"] && audit["head"] == manifest["ledger"]?["head"])
+        let sessions = try await DatabaseQueue(path: restored.appendingPathComponent("osprey.db").path).read { db in
+            try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions")
+        }
+        #expect(sessions.map(JSONValue.int) == manifest["sessions"])
+        #expect(manifest["memories"] == 1)
+        #expect(FileManager.default.fileExists(atPath: restored.appendingPathComponent("secrets/ledger.key").path))
+        let again = try await osprey.run(["backup", "restore", folder, "--to", restored.path] + args)
+        #expect(again.status != 0 && again.stderr.contains("not empty"))
+
+        // A tampered file and a truncated database are refused, each named
+        let memory = try #require(
+            try FileManager.default.contentsOfDirectory(atPath: folder + "/memory").first { $0.hasSuffix(".md") }
+        )
+        let memoryFile = URL(fileURLWithPath: folder + "/memory/" + memory)
+        let original = try Data(contentsOf: memoryFile)
+        try (String(decoding: original, as: UTF8.self).replacingOccurrences(of: "dawn", with: "dusk")).write(
+            to: memoryFile,
+            atomically: true,
+            encoding: .utf8
+        )
+        let tampered = try await osprey.run(["backup", "verify", folder] + args)
+        #expect(tampered.status != 0 && tampered.stderr.contains("memory/\(memory): its SHA-256"), "\(tampered.stderr)")
+        try original.write(to: memoryFile)
+        let database = URL(fileURLWithPath: folder + "/osprey.db")
+        let bytes = try Data(contentsOf: database)
+        try bytes.prefix(bytes.count / 2).write(to: database)
+        let truncated = try await osprey.run(["backup", "verify", folder] + args)
+        #expect(truncated.status != 0 && truncated.stderr.contains("osprey.db:"), "\(truncated.stderr)")
+
+        // Encrypted: the wrong passphrase is a clear error; the right one verifies and restores
+        let secret = home.url.appendingPathComponent("pass")
+        try "correct horse battery staple\n".write(to: secret, atomically: true, encoding: .utf8)
+        let wrong = home.url.appendingPathComponent("wrong")
+        try "incorrect horse\n".write(to: wrong, atomically: true, encoding: .utf8)
+        let sealed = try await osprey.run(
+            ["backup", "create", "--out", backups.path + "-sealed", "--passphrase-file", secret.path] + args
+        )
+        #expect(sealed.status == 0, "\(sealed.stderr)")
+        let sealedFolder = sealed.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let config = try Data(contentsOf: URL(fileURLWithPath: sealedFolder + "/config.toml"))
+        #expect(!String(decoding: config, as: UTF8.self).contains("[[providers]]"))
+        let refused = try await osprey.run(["backup", "verify", sealedFolder, "--passphrase-file", wrong.path] + args)
+        #expect(refused.status != 0 && refused.stderr.contains("the passphrase is wrong"), "\(refused.stderr)")
+        let missing = try await osprey.run(["backup", "verify", sealedFolder] + args)
+        #expect(missing.stderr.contains("give its passphrase"))
+        let opened = try await osprey.run(["backup", "verify", sealedFolder, "--passphrase-file", secret.path] + args)
+        #expect(opened.status == 0, "\(opened.stderr)")
+        let second = home.url.appendingPathComponent("restored-sealed")
+        _ = try await osprey.run(
+            ["backup", "restore", sealedFolder, "--to", second.path, "--passphrase-file", secret.path] + args
+        )
+        #expect(try await osprey.run(["audit", "verify", "--home", second.path]).status == 0)
+    }
+}
