@@ -23,6 +23,7 @@ struct Osprey: AsyncParsableCommand {
             ChannelsCommand.self,
             SwitchCommand.self,
             BackupCommand.self,
+            ServiceCommand.self,
         ]
     )
 }

@@ -41,12 +41,14 @@ public enum Daemon {
         defer { lock.release() }
         let kernel = try await Kernel.boot(home: home, config: config, port: port)
         let pid = Int(getpid())
+        let notifier = SystemdNotifier()
         let app = buildApplication(kernel: kernel, host: host, port: port, logger: logger) { channel in
             let bound = channel.localAddress?.port ?? port
             lock.record(pid: pid, host: host, port: bound)
-            // One line on stdout that scripts (and tests) wait for.
+            // One line on stdout that scripts (and tests) wait for; systemd (Type=notify) hears it as READY=1.
             let line = "osprey gateway listening on http://\(host):\(bound) (home \(home.root.path))\n"
             _ = line.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
+            notifier.send("READY=1\nSTATUS=listening on http://\(host):\(bound)")
         }
         try await kernel.store.ledger.append(
             EventDraft(
@@ -58,7 +60,8 @@ public enum Daemon {
         )
         do {
             var configuration = ServiceGroupConfiguration(
-                services: [.init(service: app)] + kernel.services(logger: logger).map { .init(service: $0) },
+                services: [.init(service: app)] + kernel.services(logger: logger).map { .init(service: $0) }
+                    + (notifier.socket == nil ? [] : [.init(service: NotifyService(notifier: notifier))]),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
             )

@@ -71,10 +71,18 @@ public struct OspreyExecutable: Sendable {
     }
 
     /// Starts `osprey gateway` on a home and port and waits for its "listening" line.
-    public func startGateway(home: String, port: Int, extraArguments: [String] = []) async throws -> GatewayProcess {
+    public func startGateway(
+        home: String,
+        port: Int,
+        extraArguments: [String] = [],
+        environment: [String: String] = [:]
+    ) async throws -> GatewayProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = ["gateway", "--home", home, "--port", String(port)] + extraArguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
