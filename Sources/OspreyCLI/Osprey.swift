@@ -24,6 +24,7 @@ struct Osprey: AsyncParsableCommand {
             SwitchCommand.self,
             BackupCommand.self,
             ServiceCommand.self,
+            ReceiptsCommand.self,
         ]
     )
 }

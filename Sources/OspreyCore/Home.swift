@@ -34,6 +34,8 @@ public struct Home: Hashable, Sendable {
     public var secretsDirectory: URL { root.appendingPathComponent("secrets") }
     /// The key that signs the ledger head; it lives outside the database so editing the database cannot forge it.
     public var ledgerKeyFile: URL { secretsDirectory.appendingPathComponent("ledger.key") }
+    /// The gateway's Ed25519 private key (32 bytes, hex): it signs receipts.
+    public var identityKeyFile: URL { secretsDirectory.appendingPathComponent("identity.key") }
     public var memoryDirectory: URL { root.appendingPathComponent("memory") }
     public var workspaceDirectory: URL { root.appendingPathComponent("workspace") }
     public var logsDirectory: URL { root.appendingPathComponent("logs") }
@@ -82,6 +84,8 @@ public struct Home: Hashable, Sendable {
         try Self.createFile(at: configFile, contents: OspreyConfig.initialText(environment: environment), mode: 0o600)
         try Self.createFile(at: tokenFile, contents: Self.newToken() + "\n", mode: 0o600)
         try Self.createFile(at: ledgerKeyFile, contents: Self.randomHex(bytes: 32) + "\n", mode: 0o600)
+        // The gateway's Ed25519 identity: it signs receipts.
+        try Self.createFile(at: identityKeyFile, contents: Self.randomHex(bytes: 32) + "\n", mode: 0o600)
         return isNew
     }
 

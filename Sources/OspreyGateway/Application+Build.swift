@@ -144,6 +144,8 @@ func buildDoors(
     seeds.add(to: &routes)
     let switches = SwitchesController(switches: kernel.switches, records: kernel.store.switches)
     switches.add(to: &routes)
+    let receipts = ReceiptsController(store: kernel.store, home: kernel.home)
+    receipts.add(to: &routes)
     DashboardController(assets: kernel.dashboard, authenticator: kernel.authenticator).add(to: &routes)
     // The one operation table. The WebSocket binds the same operations by name, so role and scope checks and
     // request decoding exist once for both doors.
@@ -151,7 +153,7 @@ func buildDoors(
         sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
         + memory.operations + status.operations + tools.operations + workflows.operations
         + budgets.operations + personas.operations + checkpoints.operations
-        + seeds.operations + switches.operations
+        + seeds.operations + switches.operations + receipts.operations
     var table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
     // Chat channels reach the agents and approvals through the same table, as their senders.
     let hub =
