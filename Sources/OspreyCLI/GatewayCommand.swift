@@ -37,7 +37,7 @@ struct GatewayCommand: AsyncParsableCommand {
                     logger: logger
                 )
             } catch let error as DaemonError {
-                throw CLIError(error.description, exitCode: 2)
+                throw CLIError(error.description, exitCode: error.exitCode)
             }
         }
     }

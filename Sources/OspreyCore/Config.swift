@@ -243,6 +243,26 @@ public struct OspreyConfig: Hashable, Sendable {
     }
 
     public var host = Host()
+    /// `[resources]`: when the gateway is under pressure, and what it does then.
+    public struct Resources: Hashable, Sendable {
+        public var sampleSeconds = 5
+        /// Host memory used, in percent, above which the gateway is under pressure.
+        public var memoryPercent = 90
+        /// How full the home's file system may get, in percent.
+        public var diskPercent = 95
+        /// Open descriptors, in percent of the limit.
+        public var descriptorsPercent = 80
+        /// The 1-minute load per core (0: load is not a reason; a busy build machine is not an overloaded gateway).
+        public var loadPerCore = 0.0
+        /// The gateway's own memory: soft (pressure) and hard (drain and restart); 0 for no limit.
+        public var rssSoftMB = 0
+        public var rssHardMB = 0
+        /// Under pressure, queued tasks below this priority wait.
+        public var shedPriorityBelow = 5
+        public init() {}
+    }
+
+    public var resources = Resources()
     /// `[metrics]`: the Prometheus endpoint.
     public struct Metrics: Hashable, Sendable {
         /// Whether `/metrics` needs a (viewer) token: it names agents, models and tools. On by default; a scraper
@@ -728,6 +748,28 @@ struct ConfigReader {
             config.mcpServers = try mcpServers(servers)
         }
         if let channels = root["channels"] { config.channels = try self.channels(channels) }
+        if let resources = try table("resources") {
+            try checkKeys(
+                resources,
+                section: "resources",
+                known: [
+                    "sample_seconds", "memory_percent", "disk_percent", "descriptors_percent", "load_per_core",
+                    "rss_soft_mb", "rss_hard_mb", "shed_priority_below",
+                ]
+            )
+            var value = OspreyConfig.Resources()
+            value.sampleSeconds = try int(resources, "sample_seconds", section: "resources", range: 1...3600) ?? 5
+            value.memoryPercent = try int(resources, "memory_percent", section: "resources", range: 1...100) ?? 90
+            value.diskPercent = try int(resources, "disk_percent", section: "resources", range: 1...100) ?? 95
+            value.descriptorsPercent =
+                try int(resources, "descriptors_percent", section: "resources", range: 1...100) ?? 80
+            value.loadPerCore = try number(resources, "load_per_core", section: "resources") ?? 0
+            value.rssSoftMB = try int(resources, "rss_soft_mb", section: "resources", range: 0...1_000_000) ?? 0
+            value.rssHardMB = try int(resources, "rss_hard_mb", section: "resources", range: 0...1_000_000) ?? 0
+            value.shedPriorityBelow =
+                try int(resources, "shed_priority_below", section: "resources", range: 0...10) ?? 5
+            config.resources = value
+        }
         if let host = try table("host") {
             try checkKeys(host, section: "host", known: ["switch_paths"])
             let paths = try strings(host, "switch_paths", section: "host") ?? []

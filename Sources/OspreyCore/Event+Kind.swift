@@ -151,6 +151,13 @@ extension Event {
         /// An API token was revoked.
         public static let tokenRevoked = Kind(rawValue: "token.revoked")
 
+        // MARK: Resources
+
+        /// The gateway came under resource pressure (or critical: it drains and restarts); `reasons` say what.
+        public static let resourcePressure = Kind(rawValue: "resource.pressure")
+        /// The pressure lifted.
+        public static let resourceRelieved = Kind(rawValue: "resource.relieved")
+
         // MARK: SafeSwitch
 
         /// A change was applied after a snapshot of what it touches; its probation began.

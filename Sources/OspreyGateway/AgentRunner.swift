@@ -20,6 +20,7 @@ struct AgentRunner {
         tainted: Bool = false,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
+        if let refusal = runtime.overload.refusal(retryAfter: 30) { throw refusal }
         let record = try await sessions.get(session)
         // The session names an agent the client chose: one config.toml lacks is the request's fault, not the server's.
         guard runtime.knows(agent: record.agent) else {

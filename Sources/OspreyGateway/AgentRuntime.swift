@@ -30,6 +30,8 @@ public final class AgentRuntime: Sendable {
     public let home: Home
     /// The built-in, configured and file personas a run may act in.
     public let personas: PersonaCatalog
+    /// The resource state: under pressure, new runs are refused.
+    let overload = Overload()
     /// Checkpoints of the workspace, in the home's `checkpoints.git`.
     public let checkpoints: Checkpoints
     public let localModel: LocalModelServer?

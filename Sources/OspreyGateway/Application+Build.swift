@@ -146,6 +146,12 @@ func buildDoors(
     switches.add(to: &routes)
     let receipts = ReceiptsController(store: kernel.store, home: kernel.home)
     receipts.add(to: &routes)
+    let resources = ResourcesController(
+        overload: kernel.runtime.overload,
+        settings: kernel.config.resources,
+        supervisor: kernel.supervisor
+    )
+    resources.add(to: &routes)
     DashboardController(assets: kernel.dashboard, authenticator: kernel.authenticator).add(to: &routes)
     // The one operation table. The WebSocket binds the same operations by name, so role and scope checks and
     // request decoding exist once for both doors.
@@ -153,7 +159,7 @@ func buildDoors(
         sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
         + memory.operations + status.operations + tools.operations + workflows.operations
         + budgets.operations + personas.operations + checkpoints.operations
-        + seeds.operations + switches.operations + receipts.operations
+        + seeds.operations + switches.operations + receipts.operations + resources.operations
     var table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
     // Chat channels reach the agents and approvals through the same table, as their senders.
     let hub =

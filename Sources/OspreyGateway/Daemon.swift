@@ -14,6 +14,8 @@ import Glibc
 /// Why the daemon refuses to start.
 public struct DaemonError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    /// The process's exit code: 2 for a refused start, 75 (a temporary failure) for a resource restart.
+    public var exitCode: Int32 = 2
 }
 
 /// `osprey gateway`: checks the address, takes the home's lock, boots the kernel, serves until SIGINT/SIGTERM.
@@ -60,7 +62,14 @@ public enum Daemon {
         )
         do {
             var configuration = ServiceGroupConfiguration(
-                services: [.init(service: app)] + kernel.services(logger: logger).map { .init(service: $0) }
+                // The resource guard's restart drains the others (graceful shutdown) rather than cancel them.
+                services: [.init(service: app)]
+                    + kernel.services(logger: logger).map {
+                        .init(
+                            service: $0,
+                            failureTerminationBehavior: $0 is ResourceGuard ? .gracefullyShutdownGroup : .cancelGroup
+                        )
+                    }
                     + (notifier.socket == nil ? [] : [.init(service: NotifyService(notifier: notifier))]),
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger
@@ -70,6 +79,19 @@ public enum Daemon {
             configuration.maximumGracefulShutdownDuration = .seconds(15)
             configuration.maximumCancellationDuration = .seconds(5)
             try await ServiceGroup(configuration: configuration).run()
+        } catch let restart as ResourceRestart {
+            // Drained by the service group: recorded, then the process ends for its supervisor to restart it.
+            await kernel.runtime.localModel?.stop()
+            try await kernel.store.ledger.append(
+                EventDraft(
+                    type: .gatewayStopped,
+                    payload: [
+                        "reason": "resource_limit", "restart": true,
+                        "error": .string(restart.description),
+                    ]
+                )
+            )
+            throw DaemonError(description: restart.description, exitCode: 75)
         } catch {
             await kernel.runtime.localModel?.stop()
             _ = try? await kernel.store.ledger.append(

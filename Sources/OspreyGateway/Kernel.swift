@@ -377,6 +377,15 @@ public struct Kernel: Sendable {
                 }
             },
             RateLimitWatcher(bus: store.ledger.bus, supervisor: supervisor, logger: logger.component("rate-limits")),
+            // Resource pressure: shed low-priority tasks, refuse new runs, restart past the hard memory limit.
+            ResourceGuard(
+                settings: config.resources,
+                monitor: ResourceMonitor(home: home.root.path),
+                overload: runtime.overload,
+                supervisor: supervisor,
+                ledger: store.ledger,
+                logger: logger.component("resources")
+            ),
             // Health checks of the changes in probation; a failure or an ended window rolls back.
             LoopService(logger: logger.component("switch")) { [switches] in await switches.run() },
         ]

@@ -76,6 +76,9 @@ public actor Supervisor {
     /// `budget.resumed`, in the order they were queued.
     private var paused: Set<String> = []
     private var held: [Entry] = []
+    /// Under resource pressure, queued tasks below this priority wait in ``shed`` (nil: none do).
+    private var shedBelow: Int?
+    private var shed: [Entry] = []
     private var running: [TaskRecord.ID: Job] = [:]
     /// Until when (on ``elapsed``) each provider backs off.
     private var backoff: [String: Duration] = [:]
@@ -226,6 +229,7 @@ public actor Supervisor {
         case .taskCancelled:
             queue.remove(id)
             held.removeAll { $0.task.id == id }
+            shed.removeAll { $0.task.id == id }
             running[id]?.cancel.finish()
         default:
             return
@@ -257,7 +261,25 @@ public actor Supervisor {
     /// Whether the task is already queued or running here.
     func holds(_ id: TaskRecord.ID) -> Bool {
         running[id] != nil || queue.contains(id) || held.contains { $0.task.id == id }
+            || shed.contains { $0.task.id == id }
     }
+
+    /// Resource pressure: queued tasks below `priority` wait (those queued now and those that come) until it is
+    /// lifted with nil, when they are queued again in their order. Running tasks go on.
+    public func shed(below priority: Int?) {
+        shedBelow = priority
+        if let priority {
+            shed += queue.removeAll { $0.task.priority < priority }
+        } else {
+            let back = shed.sorted { $0.sequence < $1.sequence }
+            shed = []
+            for entry in back { queue.push(entry, provider: provider(entry.task)) }
+            dispatch()
+        }
+    }
+
+    /// How many tasks wait for resource pressure to lift.
+    public var shedding: Int { shed.count }
 
     /// A provider answered 429: give it no new task for a while.
     public func rateLimited(provider: String) {
@@ -278,6 +300,10 @@ public actor Supervisor {
         }
         if paused.contains(task.agent) {
             held.append(entry)
+            return
+        }
+        if let below = shedBelow, task.priority < below {
+            shed.append(entry)
             return
         }
         queue.push(entry, provider: provider(task))

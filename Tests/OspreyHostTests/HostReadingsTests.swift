@@ -186,3 +186,46 @@ struct BackupRetentionTests {
         #expect(deleted.count + kept.count == names.count)
     }
 }
+
+struct ResourceVerdictTests {
+    static let calm = ResourceSample(
+        at: Date(),
+        rssBytes: 50 << 20,
+        cpuPercent: 1,
+        descriptors: 40,
+        descriptorLimit: 1024,
+        hostMemoryPercent: 40,
+        load1: 0.5,
+        cores: 2,
+        diskPercent: 50
+    )
+
+    @Test func eachThresholdIsItsOwnReasonAndTheHardLimitIsCritical() {
+        var limits = OspreyConfig.Resources()
+        limits.loadPerCore = 4
+        #expect(ResourceVerdict.judge(Self.calm, limits) == ResourceVerdict(level: .normal, reasons: []))
+        var sample = Self.calm
+        sample.hostMemoryPercent = 95
+        sample.diskPercent = 99
+        sample.descriptors = 1000
+        sample.load1 = 20
+        let pressed = ResourceVerdict.judge(sample, limits)
+        #expect(pressed.level == .pressure)
+        #expect(pressed.reasons.count == 4, "\(pressed.reasons)")
+        limits.rssSoftMB = 40
+        limits.rssHardMB = 45
+        let critical = ResourceVerdict.judge(Self.calm, limits)
+        #expect(critical.level == .critical)
+        #expect(critical.reasons.first?.contains("rss_hard_mb 45") == true)
+        limits.rssHardMB = 0
+        #expect(ResourceVerdict.judge(Self.calm, limits).level == .pressure)
+    }
+
+    @Test func theLiveMonitorReadsThisProcess() {
+        let monitor = ResourceMonitor(home: NSTemporaryDirectory())
+        let (first, ticks) = monitor.sample(previous: nil)
+        let (second, _) = monitor.sample(previous: (first.at, ticks))
+        #expect(second.rssBytes > 0 && second.descriptors > 0 && second.descriptorLimit >= second.descriptors)
+        #expect(second.hostMemoryPercent > 0 && second.diskPercent > 0 && second.cores >= 1)
+    }
+}
