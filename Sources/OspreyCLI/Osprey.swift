@@ -25,6 +25,7 @@ struct Osprey: AsyncParsableCommand {
             BackupCommand.self,
             ServiceCommand.self,
             ReceiptsCommand.self,
+            IncidentsCommand.self,
         ]
     )
 }

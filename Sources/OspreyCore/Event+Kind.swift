@@ -151,6 +151,15 @@ extension Event {
         /// An API token was revoked.
         public static let tokenRevoked = Kind(rawValue: "token.revoked")
 
+        // MARK: Incidents
+
+        /// An incident was opened.
+        public static let incidentCreated = Kind(rawValue: "incident.created")
+        /// A step of an incident was recorded (observation, hypothesis, action, result).
+        public static let incidentStep = Kind(rawValue: "incident.step")
+        /// An incident was resolved, with its summary.
+        public static let incidentResolved = Kind(rawValue: "incident.resolved")
+
         // MARK: Resources
 
         /// The gateway came under resource pressure (or critical: it drains and restarts); `reasons` say what.

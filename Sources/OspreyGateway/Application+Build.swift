@@ -152,6 +152,8 @@ func buildDoors(
         supervisor: kernel.supervisor
     )
     resources.add(to: &routes)
+    let incidents = IncidentsController(incidents: kernel.store.incidents)
+    incidents.add(to: &routes)
     DashboardController(assets: kernel.dashboard, authenticator: kernel.authenticator).add(to: &routes)
     // The one operation table. The WebSocket binds the same operations by name, so role and scope checks and
     // request decoding exist once for both doors.
@@ -159,7 +161,7 @@ func buildDoors(
         sessions.operations + events.operations + approvals.operations + tasks.operations + tokens.operations
         + memory.operations + status.operations + tools.operations + workflows.operations
         + budgets.operations + personas.operations + checkpoints.operations
-        + seeds.operations + switches.operations + receipts.operations + resources.operations
+        + seeds.operations + switches.operations + receipts.operations + resources.operations + incidents.operations
     var table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
     // Chat channels reach the agents and approvals through the same table, as their senders.
     let hub =

@@ -153,7 +153,8 @@ public struct Kernel: Sendable {
                 ScheduleTask(scheduler: scheduler), UnscheduleTask(store: store), ListSchedules(store: store),
                 StoreMemory(bank: memory), QueryMemories(bank: memory), ForgetMemory(bank: memory),
                 CreateSkill(directory: home.skillsDirectory),
-            ] + HostTools.all + [SafeSwitchTool(switches: switches)] + plugins.tools
+            ] + HostTools.all + [SafeSwitchTool(switches: switches), IncidentTool(incidents: store.incidents)]
+            + plugins.tools
             + (config.a2aAgents.isEmpty
                 ? []
                 : [

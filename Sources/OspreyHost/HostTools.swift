@@ -20,7 +20,7 @@ public enum HostTools {
     /// Their names (and `safe_switch`'s): granted only to an agent whose `host` is not `none`.
     public static let names: Set<String> = [
         "system_health", "processes", "services", "journal_logs", "network_info", "disk_usage", "packages",
-        "safe_switch",
+        "safe_switch", "incident",
     ]
 
     /// Runs a host program directly (not in the workspace sandbox: these tools act on the host by design).
@@ -453,6 +453,97 @@ public struct SafeSwitchTool: Tool {
             }
         } catch let invalid as SwitchPlan.Invalid {
             throw ToolArgumentError(description: invalid.description)
+        }
+    }
+}
+
+/// `incident`: a troubleshooting record an agent keeps while it works: create, add steps, resolve, show, list.
+public struct IncidentTool: Tool {
+    public struct Arguments: Decodable {
+        var action: String
+        var id: String?
+        var title: String?
+        var severity: String?
+        var kind: String?
+        var text: String?
+        var events: [Int]?
+        var command: String?
+        var summary: String?
+    }
+
+    let incidents: Incidents
+    public init(incidents: Incidents) { self.incidents = incidents }
+
+    public var definition: ToolDefinition {
+        ToolDefinition(
+            name: "incident",
+            description: """
+                Keep an incident while troubleshooting: create (title, severity low|medium|high|critical), step (id, \
+                kind observation|hypothesis|action|result, text, events: ledger seqs, command), resolve (id, summary), \
+                show (id), list.
+                """,
+            properties: [
+                "action": .argument("string", oneOf: ["create", "step", "resolve", "show", "list"]),
+                "id": .argument("string"), "title": .argument("string"),
+                "severity": .argument("string", oneOf: IncidentRecord.severities),
+                "kind": .argument("string", oneOf: IncidentRecord.kinds), "text": .argument("string"),
+                "events": ["type": "array", "items": ["type": "integer"]], "command": .argument("string"),
+                "summary": .argument("string"),
+            ],
+            required: ["action"]
+        )
+    }
+
+    public func assess(_ arguments: Arguments, context: ToolContext) -> ToolAssessment {
+        // A record in the ledger, not a change to the host: it needs the host capability to read, and writes only
+        // Osprey's own store.
+        var assessment = ToolAssessment(risk: ["show", "list"].contains(arguments.action) ? .read : .write)
+        assessment.host = .read
+        return assessment
+    }
+
+    public func call(_ arguments: Arguments, context: ToolContext) async throws -> String {
+        let actor = Principal.agent(context.agent)
+        func required(_ value: String?, _ name: String) throws -> String {
+            guard let value, !value.isEmpty else {
+                throw ToolArgumentError(description: "\(arguments.action) needs \(name)")
+            }
+            return value
+        }
+        do {
+            switch arguments.action {
+            case "create":
+                return try await incidents.create(
+                    title: try required(arguments.title, "a title"),
+                    severity: arguments.severity ?? "medium",
+                    actor: actor
+                ).json.canonicalJSON
+            case "step":
+                return try await incidents.step(
+                    IncidentRecord.ID(try required(arguments.id, "an id")),
+                    kind: try required(arguments.kind, "a kind"),
+                    text: try required(arguments.text, "a text"),
+                    events: arguments.events ?? [],
+                    command: arguments.command,
+                    actor: actor
+                ).json.canonicalJSON
+            case "resolve":
+                return try await incidents.resolve(
+                    IncidentRecord.ID(try required(arguments.id, "an id")),
+                    summary: try required(arguments.summary, "a summary"),
+                    actor: actor
+                ).json.canonicalJSON
+            case "show":
+                return try await incidents.get(IncidentRecord.ID(try required(arguments.id, "an id"))).json
+                    .canonicalJSON
+            case "list":
+                return (["incidents": .array(try await incidents.list(limit: 20).map(\.json))] as JSONValue)
+                    .canonicalJSON
+            default:
+                throw ToolArgumentError(description: "action must be create, step, resolve, show or list")
+            }
+        } catch let error as StoreError {
+            throw ToolArgumentError(description: "\(error)")
         }
     }
 }

@@ -408,6 +408,34 @@ extension Store {
                     """
             )
         }
+        migrator.registerMigration("v22-incidents") { db in
+            try db.execute(
+                sql: """
+                    -- Troubleshooting records: an incident and its steps (observation, hypothesis, action, result).
+                    CREATE TABLE incidents (
+                        id TEXT PRIMARY KEY,
+                        title TEXT NOT NULL,
+                        severity TEXT NOT NULL,
+                        status TEXT NOT NULL,
+                        summary TEXT,
+                        actor TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        resolved_at TEXT
+                    );
+                    CREATE TABLE incident_steps (
+                        incident TEXT NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+                        n INTEGER NOT NULL,
+                        kind TEXT NOT NULL,
+                        text TEXT NOT NULL,
+                        events TEXT NOT NULL,
+                        command TEXT,
+                        actor TEXT NOT NULL,
+                        created_at TEXT NOT NULL,
+                        PRIMARY KEY (incident, n)
+                    );
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -34,6 +34,7 @@ public struct Store: Sendable {
     public let interviews: Interviews
     public let channels: Channels
     public let switches: Switches
+    public let incidents: Incidents
 
     public init(
         writer: any DatabaseWriter,
@@ -66,6 +67,7 @@ public struct Store: Sendable {
         self.interviews = Interviews(writer: writer, ledger: ledger)
         self.channels = Channels(writer: writer, ledger: ledger)
         self.switches = Switches(writer: writer, ledger: ledger)
+        self.incidents = Incidents(writer: writer, ledger: ledger)
     }
 
     /// Opens (creating if needed) the database file in WAL mode with a busy timeout.

@@ -94,6 +94,25 @@ struct ReceiptTests {
             #expect(stranger.stderr.contains("another key"))
             let none = try await osprey.run(["receipts", "create", "--session", "ses_nope"] + args)
             #expect(none.status != 0 && none.stderr.contains("no events"))
+
+            // An incident followed from the CLI, its steps pointing at ledger events
+            let incident = try await osprey.run(
+                ["incidents", "create", "--severity", "high", "answers look odd"] + args
+            )
+            let incidentID = incident.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+            #expect(incidentID.hasPrefix("inc_"), "\(incident.stderr)")
+            let step = try await osprey.run(
+                [
+                    "incidents", "step", incidentID, "--kind", "observation", "--event", String(target.seq),
+                    "--command",
+                    "osprey audit export", "the first answer came from the mock",
+                ] + args
+            )
+            #expect(step.stdout.contains("(1 steps)"), "\(step.stderr)")
+            _ = try await osprey.run(["incidents", "resolve", incidentID, "expected: a mock model"] + args)
+            let shown = try await osprey.run(["incidents", "show", incidentID] + args)
+            #expect(shown.stdout.contains("1. [observation] the first answer came from the mock  events \(target.seq)"))
+            #expect(shown.stdout.contains("resolved: expected: a mock model"), "\(shown.stdout)")
         }
     }
 }
