@@ -65,10 +65,11 @@ public struct DiscordConnector: ChannelConnector {
                     guard let found = answer["url"]?.stringValue else { throw PlatformError("discord: no gateway url") }
                     url = found
                 }
-                let started = ContinuousClock.now
-                try await connect(to: url, deliver: deliver)
-                // A connection that lived a while was healthy: the next failure starts the back-off over.
-                failures = ContinuousClock.now - started > .seconds(30) ? 0 : failures + 1
+                let established = Shared(false)
+                try await connect(to: url, established: established, deliver: deliver)
+                // A connection that was established (READY or RESUMED) was healthy: it reconnects after a second;
+                // one that never got there backs off further each time.
+                failures = established.withLock { $0 } ? 0 : failures + 1
             } catch is CancellationError {
                 return
             } catch {
@@ -83,6 +84,7 @@ public struct DiscordConnector: ChannelConnector {
     /// One connection, from Hello to its close.
     func connect(
         to url: String,
+        established: Shared<Bool>,
         deliver: @escaping @Sendable ([ChannelUpdate], String?) async throws -> Void
     ) async throws {
         let separator = url.contains("?") ? "&" : "?"
@@ -133,6 +135,9 @@ public struct DiscordConnector: ChannelConnector {
                         if payload["d"] != true { state.withLock { $0.session = nil } }
                         try await outbound.close(.unknown(4000), reason: "invalid session")
                     case 0:
+                        if ["READY", "RESUMED"].contains(payload["t"]?.stringValue) {
+                            established.withLock { $0 = true }
+                        }
                         try await dispatch(payload, deliver: deliver)
                     default:
                         break

@@ -176,7 +176,7 @@ public actor SafeSwitch {
                 var request = HTTPClientRequest(url: url)
                 request.method = .GET
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-                _ = try? await response.body.collect(upTo: 1 << 20)
+                _ = try await response.body.collect(upTo: 1 << 20)
                 let status = Int(response.status.code)
                 return (status == expected, "HTTP \(status)")
             } catch {

@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import OspreyCore
 import OspreyTesting
+import Synchronization
 import Testing
 
 /// `osprey backup` against a real gateway that keeps writing while the backup is taken.
@@ -13,8 +14,8 @@ struct BackupTests {
     let osprey: OspreyExecutable
     init() throws { osprey = try OspreyExecutable.locate() }
 
-    /// Creates sessions through the API as fast as it answers, `count` of them.
-    static func append(port: Int, token: String, count: Int) async throws {
+    /// Creates sessions through the API as fast as it answers, `count` of them, counting them in `made`.
+    static func append(port: Int, token: String, count: Int, made: Made) async throws {
         for n in 0..<count {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions")
             request.method = .POST
@@ -23,6 +24,7 @@ struct BackupTests {
             request.body = .bytes(ByteBuffer(string: #"{"title":"s\#(n)"}"#))
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
             _ = try await response.body.collect(upTo: 1 << 16)
+            made.count.withLock { $0 += 1 }
         }
     }
 
@@ -40,8 +42,9 @@ struct BackupTests {
         let backups = home.url.appendingPathComponent("backups-out")
 
         // Taken while sessions are being created at a steady rate
-        async let writing: Void = Self.append(port: port, token: token, count: 200)
-        try await Task.sleep(for: .milliseconds(100))
+        let made = Made()
+        async let writing: Void = Self.append(port: port, token: token, count: 200, made: made)
+        try await TestRuns.waitUntil { made.count.withLock { $0 } > 0 }
         let created = try await osprey.run(["backup", "create", "--out", backups.path] + args)
         try await writing
         #expect(created.status == 0, "\(created.stderr)")
@@ -113,4 +116,9 @@ struct BackupTests {
         )
         #expect(try await osprey.run(["audit", "verify", "--home", second.path]).status == 0)
     }
+}
+
+/// Sessions made so far.
+final class Made: Sendable {
+    let count = Mutex(0)
 }

@@ -95,7 +95,7 @@ final class FakeDiscord: Sendable {
 
     func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
         state.withLock { $0.connections += 1 }
-        try await outbound.write(.text(#"{"op":10,"d":{"heartbeat_interval":300}}"#))
+        try await outbound.write(.text(#"{"op":10,"d":{"heartbeat_interval":1000}}"#))
         for try await message in inbound.messages(maxSize: 1 << 20) {
             guard case .text(let text) = message, let payload = try? JSONValue.parse(text) else { continue }
             switch payload["op"]?.intValue {
