@@ -314,7 +314,7 @@ let testTargets: [(name: String, imports: [String])] = [
     ("OspreyMemoryTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMCPTests", ["OspreyCore", "OspreyMCP", "OspreyTools", "OspreyTesting", "Logging"]),
     ("OspreyChannelsTests", ["OspreyChannels", "OspreyCore"]),
-    ("OspreyHostTests", ["OspreyHost", "OspreyCore", "OspreyTools", "OspreyTesting"]),
+    ("OspreyHostTests", ["OspreyHost", "OspreyCore", "OspreyStore", "OspreyTools", "OspreyTesting", "Logging"]),
     ("OspreyPluginsTests", ["OspreyCore", "OspreyPlugins", "OspreyTools", "OspreyTesting", "WAT"]),
     ("OspreySchedulerTests", ["OspreyCore", "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting"]),
     (

@@ -87,12 +87,21 @@ public actor SafeSwitch {
         let folder = directory.appendingPathComponent(id.rawValue)
         var restored: [JSONValue] = []
         var problems: [JSONValue] = []
-        for saved in try Self.manifest(in: folder) {
+        // A snapshot that cannot be read is recorded as the rollback's problem, never left in probation: the
+        // switch ends either way, and what could not be restored is in its outcome for a human.
+        let saved: [Saved]
+        do {
+            saved = try Self.manifest(in: folder)
+        } catch {
+            saved = []
+            problems.append(.string("the snapshot cannot be read: \(error)"))
+        }
+        for entry in saved {
             do {
-                try Self.restore(saved, from: folder)
-                restored.append(.string(saved.path))
+                try Self.restore(entry, from: folder)
+                restored.append(.string(entry.path))
             } catch {
-                problems.append(.string("\(saved.path): \(error)"))
+                problems.append(.string("\(entry.path): \(error)"))
             }
         }
         let services = current.plan["services"]?.arrayValue?.compactMap(\.stringValue) ?? []
