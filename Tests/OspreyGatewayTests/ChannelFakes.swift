@@ -24,6 +24,9 @@ final class FakeDiscord: Sendable {
         var nextID = 9000
         /// False makes the fake a zombie: heartbeats go unanswered.
         var acks = true
+        /// The next message create answers 429 with this `retry_after` (seconds).
+        var throttle: Double?
+        var creates: [ContinuousClock.Instant] = []
         var connections = 0
     }
 
@@ -147,6 +150,19 @@ final class FakeDiscord: Sendable {
         case ("GET", "/gateway/bot"):
             return .init(json: ["url": .string("ws://127.0.0.1:\(port)/gateway"), "shards": 1])
         case ("POST", let path) where path.hasPrefix("/channels/") && path.hasSuffix("/messages"):
+            let throttled = state.withLock { state -> Double? in
+                state.creates.append(request.at)
+                defer { state.throttle = nil }
+                return state.throttle
+            }
+            if let throttled {
+                return .init(
+                    status: 429,
+                    json: [
+                        "message": "You are being rate limited.", "retry_after": .double(throttled), "global": false,
+                    ]
+                )
+            }
             let channel = path.split(separator: "/")[1]
             let buttons =
                 request.body["components"]?.arrayValue?.first?["components"]?.arrayValue?.compactMap {
@@ -195,6 +211,8 @@ final class FakeMatrix: Sendable {
         var sent: [(room: String, id: String, content: JSONValue)] = []
         var nextID = 1
         var syncs: [String?] = []
+        /// Uploaded media by `server/id`.
+        var media: [String: Data] = [:]
     }
 
     let state = Mutex(State())
@@ -248,6 +266,14 @@ final class FakeMatrix: Sendable {
     }
 
     func answer(_ request: FakePlatform.Call) async throws -> FakePlatform.Answer {
+        let media = "/_matrix/client/v1/media/download/"
+        if request.path.hasPrefix(media) {
+            let key = String(request.path.dropFirst(media.count))
+            guard let data = state.withLock({ $0.media[key] }) else {
+                return .init(status: 404, json: ["errcode": "M_NOT_FOUND"])
+            }
+            return .init(json: .null, bytes: data)
+        }
         let prefix = "/_matrix/client/v3/"
         guard request.path.hasPrefix(prefix) else { return .init(status: 404, json: ["errcode": "M_UNRECOGNIZED"]) }
         let path = String(request.path.dropFirst(prefix.count))

@@ -5,6 +5,7 @@ import OspreyCore
 import OspreyGateway
 import OspreyStore
 import OspreyTesting
+import OspreyTools
 import Synchronization
 import Testing
 
@@ -79,8 +80,12 @@ struct DiscordMatrixChannelTests {
                 discord.push("hi", from: "222")
                 try await TestRuns.waitUntil { discord.shown.contains { $0.contains("pairing code") } }
                 #expect(provider.requests.isEmpty)
+                // Discord's 429 with retry_after is waited out, then the message goes
+                discord.state.withLock { $0.throttle = 0.5 }
                 discord.push("shout", from: "111")
                 try await TestRuns.waitUntil { discord.shown.contains("**bold** @everyone <@1>") }
+                let creates = discord.state.withLock { $0.creates.suffix(2) }
+                #expect(creates.count == 2 && creates.last! - creates.first! >= .milliseconds(500))
                 let raw = discord.state.withLock { $0.messages.last?.content ?? "" }
                 #expect(raw == #"\*\*bold\*\* \@everyone \<\@1\>"#)
             }
@@ -119,6 +124,47 @@ struct DiscordMatrixChannelTests {
                 }
                 #expect(discord.state.withLock { $0.connections } >= 2)
                 #expect(discord.state.withLock(\.identifies) == 1)
+            }
+        }
+    }
+
+    @Test func matrixAttachmentsLandInTheInboxAndCommandsAnswerApprovals() async throws {
+        let matrix = FakeMatrix()
+        matrix.state.withLock { $0.media["fake/report"] = Data("uptime 3 days".utf8) }
+        let provider = ScriptedProvider(messages: [
+            .assistant("read it"), .toolCall("run_command", #"{"command":"echo via command"}"#),
+            .assistant("Rejected, fine."),
+        ])
+        try await matrix.run { base in
+            let config = Self.config(.matrix, base, token: FakeMatrix.token, tools: ["run_command"]) {
+                $0.allow = ["@ann:fake"]
+                $0.approvers = ["@ann:fake"]
+            }
+            let gateway = try await TestGateway(config: config, provider: provider)
+            try await gateway.app().test(.live) { _ in
+                try await TestRuns.waitUntil { matrix.state.withLock { $0.syncs.count >= 2 } }
+                matrix.push(
+                    "m.room.message",
+                    from: "@ann:fake",
+                    content: [
+                        "msgtype": "m.file", "body": "report.txt", "url": "mxc://fake/report", "info": ["size": 13],
+                    ]
+                )
+                try await TestRuns.waitUntil { matrix.shown.contains("read it") }
+                let prompt = provider.requests.first?.messages.last?.text ?? ""
+                let saved = try #require(prompt.firstMatch(of: /inbox\/matrix\/[^ ,]+/)).output
+                let file = gateway.kernel.runtime.workspace.root.appendingPathComponent(String(saved))
+                #expect(try String(contentsOf: file, encoding: .utf8) == "uptime 3 days")
+                // An approval answered by the !reject command
+                matrix.say("run it", from: "@ann:fake")
+                try await TestRuns.waitUntil { matrix.shown.contains { $0.contains("Approval needed") } }
+                let body = try #require(matrix.shown.first { $0.contains("Approval needed") })
+                let approval = try #require(body.firstMatch(of: /apr_[0-9a-f]+/)).output
+                matrix.say("!reject \(approval)", from: "@ann:fake")
+                try await TestRuns.waitUntil { matrix.shown.contains("Rejected, fine.") }
+                #expect(matrix.shown.contains("Rejected."))
+                let decided = try await gateway.store.approvals.get(Approval.ID(String(approval)))
+                #expect(decided.status == .denied && decided.decidedBy == "channel:matrix/@ann:fake")
             }
         }
     }
