@@ -189,13 +189,7 @@ public final class ChannelHub: Sendable {
             guard first else { return (.rateLimited, nil) }
             return (.rateLimited, { await self.say("Too many messages; wait a minute.", in: message.chat, on: entry) })
         }
-        let caller = ChannelCaller(
-            channel: settings.name,
-            sender: message.sender,
-            agent: settings.agent,
-            approver: settings.approvers.contains(message.sender) || paired?.approver == true
-        )
-        return (.accepted, { self.enqueue(message, caller: caller, on: entry) })
+        return (.accepted, { self.enqueue(message, on: entry) })
     }
 
     enum Admission: Equatable {
@@ -223,7 +217,7 @@ public final class ChannelHub: Sendable {
     }
 
     /// Puts an accepted message in its chat's lane, starting the lane on the chat's first message.
-    func enqueue(_ message: InboundMessage, caller: ChannelCaller, on entry: Entry) {
+    func enqueue(_ message: InboundMessage, on entry: Entry) {
         let key = entry.settings.name + "/" + message.chat
         let lane = lanes.withLock { lanes -> AsyncStream<InboundMessage>.Continuation in
             if let lane = lanes[key] { return lane }
@@ -231,8 +225,8 @@ public final class ChannelHub: Sendable {
             lanes[key] = lane
             spawn.yield {
                 for await message in messages {
-                    let caller = await self.standing(of: message.sender, on: entry) ?? caller
-                    await self.converse(message, caller: caller, on: entry)
+                    // Read when the message leaves the lane: a revoke or a new approver mapping counts at once.
+                    await self.converse(message, caller: await self.standing(of: message.sender, on: entry), on: entry)
                 }
             }
             return lane
@@ -240,9 +234,8 @@ public final class ChannelHub: Sendable {
         lane.yield(message)
     }
 
-    /// The sender's standing as it is now (a revoke lands at once, even for messages already waiting); nil when
-    /// it can no longer be read.
-    func standing(of sender: String, on entry: Entry) async -> ChannelCaller? {
+    /// The sender as a caller, as the store has it now (a store that cannot be read makes no approver).
+    func standing(of sender: String, on entry: Entry) async -> ChannelCaller {
         let settings = entry.settings
         let paired = try? await store.channels.sender(sender, of: settings.name)
         return ChannelCaller(
@@ -361,19 +354,17 @@ public final class ChannelHub: Sendable {
     /// A button press: an approval decided when the one who pressed is an allowed approver.
     func answer(_ press: ButtonPress, on entry: Entry) async {
         let parts = press.data.split(separator: ":", maxSplits: 1).map(String.init)
-        var reply: String
-        if parts.count == 2, ["approve", "reject"].contains(parts[0]),
-            await allowed(press.sender, on: entry),
-            let caller = await standing(of: press.sender, on: entry), caller.approver
-        {
-            do {
-                try await agents.decide(parts[1], parts[0] == "approve", caller)
-                reply = parts[0] == "approve" ? "Approved." : "Rejected."
-            } catch {
-                reply = "Not decided: \(error)"
+        var reply = "You may not answer approvals here."
+        if parts.count == 2, ["approve", "reject"].contains(parts[0]), await allowed(press.sender, on: entry) {
+            let caller = await standing(of: press.sender, on: entry)
+            if caller.approver {
+                do {
+                    try await agents.decide(parts[1], parts[0] == "approve", caller)
+                    reply = parts[0] == "approve" ? "Approved." : "Rejected."
+                } catch {
+                    reply = "Not decided: \(error)"
+                }
             }
-        } else {
-            reply = "You may not answer approvals here."
         }
         do {
             try await entry.connector.acknowledge(press, text: reply)
