@@ -182,6 +182,29 @@ public struct EventDraft: Hashable, Sendable {
     }
 }
 
+extension Array where Element == UInt8 {
+    /// The bytes `hex` spells (two digits a byte, either case), or nil when it is not hexadecimal.
+    public init?(hexString hex: String) {
+        let digits = [UInt8](hex.utf8)
+        guard digits.count.isMultiple(of: 2) else { return nil }
+        func nibble(_ digit: UInt8) -> UInt8? {
+            switch digit {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var output: [UInt8] = []
+        output.reserveCapacity(digits.count / 2)
+        for index in stride(from: 0, to: digits.count, by: 2) {
+            guard let high = nibble(digits[index]), let low = nibble(digits[index + 1]) else { return nil }
+            output.append(high << 4 | low)
+        }
+        self = output
+    }
+}
+
 extension Sequence where Element == UInt8 {
     /// Lowercase hexadecimal, two digits a byte.
     public var hexString: String {

@@ -106,17 +106,17 @@ public struct Home: Hashable, Sendable {
         guard let text = try? String(contentsOf: ledgerKeyFile, encoding: .utf8) else {
             throw HomeError("no ledger key at \(ledgerKeyFile.path)")
         }
-        guard let bytes = Self.parseLedgerKey(text) else {
+        guard let bytes = Self.parseKey(text) else {
             throw HomeError("ledger key at \(ledgerKeyFile.path) is malformed")
         }
         return bytes
     }
 
-    /// A ledger key file's bytes (64 hex digits), or nil when malformed.
-    public static func parseLedgerKey(_ text: String) -> [UInt8]? {
+    /// A key file's 32 bytes (64 hex digits: the ledger key, the identity key), or nil when malformed.
+    public static func parseKey(_ text: String) -> [UInt8]? {
         let hex = text.trimmingCharacters(in: .whitespacesAndNewlines)
         guard hex.count == 64 else { return nil }
-        return bytes(fromHex: hex)
+        return [UInt8](hexString: hex)
     }
 
     /// A fresh API token: `osp_` and 64 hex digits from the system's secure generator.
@@ -125,19 +125,6 @@ public struct Home: Hashable, Sendable {
     public static func randomHex(bytes count: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }.hexString
-    }
-
-    static func bytes(fromHex hex: String) -> [UInt8]? {
-        let digits = Array(hex.utf8)
-        guard digits.count % 2 == 0 else { return nil }
-        var output: [UInt8] = []
-        for position in stride(from: 0, to: digits.count, by: 2) {
-            guard let byte = UInt8(String(decoding: digits[position..<position + 2], as: UTF8.self), radix: 16) else {
-                return nil
-            }
-            output.append(byte)
-        }
-        return output
     }
 
     /// Creates a file with `mode` from the first byte (no window where it is world-readable); keeps an existing one.

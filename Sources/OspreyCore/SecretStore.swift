@@ -39,7 +39,7 @@ public struct SecretStore: Sendable {
         )
         try Home.createFile(at: keyFile, contents: Home.randomHex(bytes: 32) + "\n", mode: 0o600)
         guard let text = try? String(contentsOf: keyFile, encoding: .utf8),
-            let bytes = Home.bytes(fromHex: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32
+            let bytes = [UInt8](hexString: text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes.count == 32
         else { throw SecretError("the secret key \(keyFile.path) is unreadable or malformed") }
         return SymmetricKey(data: bytes)
     }

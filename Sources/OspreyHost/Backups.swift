@@ -137,7 +137,7 @@ public enum Backups {
             )
             try stored.write(to: target)
             try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: target.path)
-            files.append(.init(path: path, size: data.count, sha256: SHA256.hash(data: data).hex))
+            files.append(.init(path: path, size: data.count, sha256: SHA256.hash(data: data).hexString))
         }
         try add(try Data(contentsOf: staging), as: database)
         for path in try regularFiles(in: home.root, under: contents) {
@@ -239,11 +239,11 @@ public enum Backups {
                     "\(data.count) bytes where the manifest says \(file.size): truncated or altered"
                 )
             }
-            guard SHA256.hash(data: data).hex == file.sha256 else {
+            guard SHA256.hash(data: data).hexString == file.sha256 else {
                 throw BackupError(file.path, "its SHA-256 does not match the manifest: altered")
             }
             if file.path == "secrets/ledger.key" {
-                ledgerKey = Home.parseLedgerKey(String(decoding: data, as: UTF8.self))
+                ledgerKey = Home.parseKey(String(decoding: data, as: UTF8.self))
             }
             if file.path == database { databaseBytes = data }
             try body(file.path, data)
@@ -349,8 +349,4 @@ public enum Backups {
         }
         return found.sorted()
     }
-}
-
-extension SHA256.Digest {
-    var hex: String { map { String(format: "%02x", $0) }.joined() }
 }

@@ -15,7 +15,7 @@ public enum Receipts {
     /// The gateway's identity key, from the home's `secrets/identity.key` (64 hex digits).
     public static func identityKey(home: Home) throws -> Curve25519.Signing.PrivateKey {
         let file = home.identityKeyFile
-        guard let text = try? String(contentsOf: file, encoding: .utf8), let bytes = Home.parseLedgerKey(text) else {
+        guard let text = try? String(contentsOf: file, encoding: .utf8), let bytes = Home.parseKey(text) else {
             throw ReceiptError("no identity key at \(file.path): start the gateway once to create it")
         }
         return try Curve25519.Signing.PrivateKey(rawRepresentation: bytes)
@@ -54,7 +54,7 @@ public enum Receipts {
             "first_seq": .int(first.seq), "last_seq": .int(last.seq), "last_hash": .string(last.hash),
             "events": .int(events.count), "events_sha256": .string(digest(events)),
         ]
-        receipt["public_key"] = .string(key.publicKey.rawRepresentation.map { String(format: "%02x", $0) }.joined())
+        receipt["public_key"] = .string(key.publicKey.rawRepresentation.hexString)
         let signature = try key.signature(for: Data(JSONValue.object(receipt).canonicalJSON.utf8))
         receipt["signature"] = .string(signature.base64EncodedString())
         return .object(receipt)
@@ -121,7 +121,7 @@ public enum Receipts {
         if let trustedKey, trustedKey.lowercased() != keyHex.lowercased() {
             return .init(ok: false, reason: "signed by another key than the one trusted")
         }
-        guard let keyBytes = bytes(hex: keyHex),
+        guard let keyBytes = [UInt8](hexString: keyHex),
             let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyBytes),
             key.isValidSignature(signature, for: Data(JSONValue.object(body).canonicalJSON.utf8))
         else { return .init(ok: false, reason: "the signature does not match the receipt") }
@@ -154,19 +154,6 @@ public enum Receipts {
             return .init(ok: false, reason: "the receipt's \(key) differ from what its events say")
         }
         return .init(ok: true, reason: nil)
-    }
-
-    static func bytes(hex: String) -> [UInt8]? {
-        guard hex.count % 2 == 0 else { return nil }
-        var result: [UInt8] = []
-        var index = hex.startIndex
-        while index < hex.endIndex {
-            let next = hex.index(index, offsetBy: 2)
-            guard let byte = UInt8(hex[index..<next], radix: 16) else { return nil }
-            result.append(byte)
-            index = next
-        }
-        return result
     }
 }
 

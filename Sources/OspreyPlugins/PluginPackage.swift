@@ -26,24 +26,24 @@ public enum PluginPackage {
     /// publishers`).
     public static func keyPair() -> (privateKey: String, publicKey: String) {
         let key = Curve25519.Signing.PrivateKey()
-        return (Self.hex(key.rawRepresentation), Self.hex(key.publicKey.rawRepresentation))
+        return (key.rawRepresentation.hexString, key.publicKey.rawRepresentation.hexString)
     }
 
     /// The public key of a private key in hex.
     public static func publicKey(of privateKey: String) throws -> String {
-        hex(try signingKey(privateKey).publicKey.rawRepresentation)
+        try signingKey(privateKey).publicKey.rawRepresentation.hexString
     }
 
     /// Packs `files` (path → bytes) with their manifest, signed with `privateKey` (hex) when given.
     public static func pack(_ files: [String: [UInt8]], privateKey: String?) throws -> [UInt8] {
         var hashes: [String: JSONValue] = [:]
-        for (path, bytes) in files { hashes[path] = .string(hex(SHA256.hash(data: bytes))) }
+        for (path, bytes) in files { hashes[path] = .string(SHA256.hash(data: bytes).hexString) }
         let manifest = Array(JSONValue.object(["files": .object(hashes), "format": 1]).canonicalJSON.utf8)
         var entries = files.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         entries.append((manifestName, manifest))
         if let privateKey {
             let signature = try signingKey(privateKey).signature(for: manifest)
-            entries.append((signatureName, Array(hex(signature).utf8)))
+            entries.append((signatureName, Array(signature.hexString.utf8)))
         }
         return Tar.write(entries)
     }
@@ -65,11 +65,11 @@ public enum PluginPackage {
         }
         var publisher: String?
         if let signature = files.removeValue(forKey: signatureName) {
-            guard let signatureBytes = bytes(fromHex: String(decoding: signature, as: UTF8.self)) else {
+            guard let signatureBytes = [UInt8](hexString: String(decoding: signature, as: UTF8.self)) else {
                 throw PluginError.package("\(signatureName) is not a hex signature")
             }
             publisher = publishers.first { key in
-                guard let raw = bytes(fromHex: key),
+                guard let raw = [UInt8](hexString: key),
                     let publicKey = try? Curve25519.Signing.PublicKey(rawRepresentation: raw)
                 else { return false }
                 return publicKey.isValidSignature(signatureBytes, for: manifestBytes)
@@ -91,7 +91,7 @@ public enum PluginPackage {
             guard let expected = listed[path]?.stringValue else {
                 throw PluginError.package("'\(path)' is in the package but not in its manifest")
             }
-            guard expected == hex(SHA256.hash(data: bytes)) else {
+            guard expected == SHA256.hash(data: bytes).hexString else {
                 throw PluginError.package("'\(path)' does not match its SHA-256 in the manifest")
             }
         }
@@ -102,34 +102,12 @@ public enum PluginPackage {
     }
 
     static func signingKey(_ hexKey: String) throws -> Curve25519.Signing.PrivateKey {
-        guard let raw = bytes(fromHex: hexKey.trimmingCharacters(in: .whitespacesAndNewlines)),
+        guard let raw = [UInt8](hexString: hexKey.trimmingCharacters(in: .whitespacesAndNewlines)),
             let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw)
         else { throw PluginError.package("the private key is not a hex Ed25519 key") }
         return key
     }
 
-    static func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
-
-    static func bytes(fromHex text: String) -> [UInt8]? {
-        let characters = Array(text.utf8)
-        guard characters.count.isMultiple(of: 2) else { return nil }
-        var output: [UInt8] = []
-        output.reserveCapacity(characters.count / 2)
-        for index in stride(from: 0, to: characters.count, by: 2) {
-            guard let high = nibble(characters[index]), let low = nibble(characters[index + 1]) else { return nil }
-            output.append(high << 4 | low)
-        }
-        return output
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
-        default: nil
-        }
-    }
 }
 
 /// The ustar subset packages use: regular files only, each path relative and plain.
