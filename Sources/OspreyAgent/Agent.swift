@@ -278,10 +278,7 @@ public struct Agent: Sendable {
                 }
             }
         }
-        func elapsed() -> Double {
-            let (seconds, attoseconds) = (clock.now - start).components
-            return Double(seconds) + Double(attoseconds) / 1e18
-        }
+        func elapsed() -> Double { (clock.now - start).timeInterval }
         var action = loop.start(elapsedSeconds: elapsed())
         while true {
             try Task.checkCancellation()

@@ -33,8 +33,7 @@ public final class ApprovalDesk: ApprovalGate {
         {
             return .granted(approvalID: grant.id.rawValue, scope: "session")
         }
-        let (seconds, attoseconds) = lifetime.components
-        let pending = try await approvals.request(request, lifetime: Double(seconds) + Double(attoseconds) / 1e18)
+        let pending = try await approvals.request(request, lifetime: lifetime.timeInterval)
         let id = pending.id.rawValue
         let (stream, continuation) = AsyncStream<Void>.makeStream()
         waiters.withLock { $0[id] = continuation }

@@ -43,7 +43,7 @@ public struct ChannelHTTP: Sendable {
             let response: HTTPClientResponse
             let bytes: ByteBuffer
             do {
-                response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.nanoseconds)))
+                response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.timeInterval * 1e9)))
                 bytes = try await response.body.collect(upTo: Self.maxBody)
             } catch is CancellationError {
                 throw CancellationError()
@@ -113,12 +113,5 @@ public struct ChannelHTTP: Sendable {
             return "request failed (\(String(describing: error).prefix(120)))"
         }
         return "connection failed (\(type(of: error)))"
-    }
-}
-
-extension Duration {
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
     }
 }

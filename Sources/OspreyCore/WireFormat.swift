@@ -45,3 +45,11 @@ public enum WireFormat {
         String(decoding: try encoder.encode(value), as: UTF8.self)
     }
 }
+
+extension Duration {
+    /// The duration in seconds, as Foundation measures time.
+    public var timeInterval: TimeInterval {
+        let (seconds, attoseconds) = components
+        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+    }
+}

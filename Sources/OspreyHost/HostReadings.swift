@@ -147,7 +147,7 @@ public enum HostReadings {
     /// CPU, load, memory, swap, disks, uptime and temperatures; the CPU's use is measured over `sample`.
     public static func health(sample: Duration = .milliseconds(200)) -> JSONValue {
         let before = read("/proc/stat").flatMap(cpuTimes)
-        Thread.sleep(forTimeInterval: Double(sample.components.attoseconds) / 1e18 + Double(sample.components.seconds))
+        Thread.sleep(forTimeInterval: sample.timeInterval)
         let after = read("/proc/stat").flatMap(cpuTimes)
         var cpu: [String: JSONValue] = ["cores": .int(ProcessInfo.processInfo.activeProcessorCount)]
         if let before, let after, after.total > before.total {
@@ -221,11 +221,11 @@ public enum HostReadings {
             return table
         }
         let first = snapshot()
-        Thread.sleep(forTimeInterval: Double(sample.components.attoseconds) / 1e18 + Double(sample.components.seconds))
+        Thread.sleep(forTimeInterval: sample.timeInterval)
         let second = snapshot()
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let seconds = Double(sample.components.attoseconds) / 1e18 + Double(sample.components.seconds)
+        let seconds = sample.timeInterval
         return second.values.sorted { $0.pid < $1.pid }.map { stat in
             let used = Double(stat.ticks - (first[stat.pid]?.ticks ?? stat.ticks)) / ticks / seconds * 100
             let owner = (read("/proc/\(stat.pid)/status") ?? "").split(separator: "\n")

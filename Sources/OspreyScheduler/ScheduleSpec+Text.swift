@@ -1,4 +1,5 @@
 import Foundation
+import OspreyCore
 
 extension ScheduleSpec {
     /// Parses `@every <duration>`, `@at <RFC 3339 timestamp>`, or else a cron expression or cron macro.

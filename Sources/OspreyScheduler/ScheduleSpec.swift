@@ -1,4 +1,5 @@
 public import Foundation
+import OspreyCore
 
 /// What a scheduled job fires on: a cron expression, a fixed interval, or a single instant.
 ///
@@ -41,13 +42,5 @@ public enum ScheduleSpec: Hashable, Sendable, CustomStringConvertible {
         case .at(let instant):
             "@at \(Self.format(instant))"
         }
-    }
-}
-
-extension Duration {
-    /// The duration in seconds, as Foundation measures time.
-    var timeInterval: TimeInterval {
-        let (seconds, attoseconds) = components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
     }
 }
