@@ -23,13 +23,9 @@ public enum HostTools {
         "safe_switch", "incident",
     ]
 
-    /// Runs a host program directly (not in the workspace sandbox: these tools act on the host by design).
-    static func run(
-        _ argv: [String],
-        context: ToolContext,
-        timeout: Duration = .seconds(30)
-    ) async throws
-        -> CommandResult
+    /// Runs a host program directly (not in the workspace sandbox: the system tools and SafeSwitch act on the host
+    /// by design), with a PATH of the system's directories; a missing program is a clear error.
+    static func run(_ argv: [String], timeout: Duration = .seconds(30), outputLimit: Int) async throws -> CommandResult
     {
         guard let program = CommandRunner.which(argv[0]) else {
             throw ToolArgumentError(description: "\(argv[0]) is not installed on this machine")
@@ -39,8 +35,19 @@ public enum HostTools {
             environment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"],
             directory: "/",
             timeout: timeout,
-            outputLimit: context.outputLimit
+            outputLimit: outputLimit
         )
+    }
+
+    /// ``run(_:timeout:outputLimit:)`` with the tool call's output limit.
+    static func run(
+        _ argv: [String],
+        context: ToolContext,
+        timeout: Duration = .seconds(30)
+    ) async throws
+        -> CommandResult
+    {
+        try await run(argv, timeout: timeout, outputLimit: context.outputLimit)
     }
 
     /// Whether systemd runs this machine (its runtime directory exists).
@@ -50,11 +57,16 @@ public enum HostTools {
         "available": false, "reason": "systemd is not running on this machine (no /run/systemd/system)",
     ]
 
-    /// A unit name systemd would accept, and nothing a shell or an option could read otherwise.
+    /// Whether `name` is a unit name systemd would accept, and nothing a shell or an option could read otherwise.
+    static func isUnitName(_ name: String) -> Bool {
+        name.range(of: #"^[A-Za-z0-9@:._\\-]{1,200}$"#, options: .regularExpression) != nil && !name.hasPrefix("-")
+    }
+
+    /// `name`, when it is a unit name (``isUnitName(_:)``).
     static func unit(_ name: String?) throws -> String {
-        guard let name, name.range(of: #"^[A-Za-z0-9@:._\\-]{1,200}$"#, options: .regularExpression) != nil,
-            !name.hasPrefix("-")
-        else { throw ToolArgumentError(description: "a unit name is required (letters, digits, @ : . _ - \\)") }
+        guard let name, isUnitName(name) else {
+            throw ToolArgumentError(description: "a unit name is required (letters, digits, @ : . _ - \\)")
+        }
         return name
     }
 

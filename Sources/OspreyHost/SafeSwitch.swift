@@ -192,27 +192,16 @@ public actor SafeSwitch {
                 return (false, "no answer: \(error)")
             }
         case .command(let argv):
-            guard let program = CommandRunner.which(argv[0]) else { return (false, "\(argv[0]) not found") }
             do {
-                let result = try await CommandRunner.run(
-                    [program] + argv.dropFirst(),
-                    environment: ["PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8"],
-                    directory: "/",
-                    timeout: .seconds(30),
-                    outputLimit: 4096
-                )
+                let result = try await HostTools.run(argv, outputLimit: 4096)
                 return (result.exitCode == 0, result.timedOut ? "timed out" : "exit \(result.exitCode ?? -1)")
             } catch {
                 return (false, "\(error)")
             }
         case .service(let unit):
-            guard HostTools.systemd, let program = CommandRunner.which("systemctl") else {
-                return (false, "systemd is not running on this machine")
-            }
-            let result = try? await CommandRunner.run(
-                [program, "is-active", unit],
-                environment: ["PATH": "/usr/bin:/bin"],
-                directory: "/",
+            guard HostTools.systemd else { return (false, "systemd is not running on this machine") }
+            let result = try? await HostTools.run(
+                ["systemctl", "is-active", unit],
                 timeout: .seconds(10),
                 outputLimit: 1024
             )
@@ -222,15 +211,9 @@ public actor SafeSwitch {
     }
 
     func restart(_ services: [String]) async throws {
-        guard !services.isEmpty else { return }
-        guard let program = CommandRunner.which("systemctl") else {
-            throw SwitchPlan.Invalid("systemctl is not installed")
-        }
         for unit in services {
-            let result = try await CommandRunner.run(
-                [program, "restart", unit],
-                environment: ["PATH": "/usr/bin:/bin"],
-                directory: "/",
+            let result = try await HostTools.run(
+                ["systemctl", "restart", unit],
                 timeout: .seconds(90),
                 outputLimit: 4096
             )

@@ -71,10 +71,9 @@ public struct SwitchPlan: Sendable, Equatable {
         }
         guard Set(files.map(\.path)).count == files.count else { throw Invalid("a file appears twice in the plan") }
         services = try (object["services"]?.arrayValue ?? []).map { value in
-            guard let unit = value.stringValue,
-                unit.range(of: #"^[A-Za-z0-9@:._\\-]{1,200}$"#, options: .regularExpression) != nil,
-                !unit.hasPrefix("-")
-            else { throw Invalid("services are systemd unit names") }
+            guard let unit = value.stringValue, HostTools.isUnitName(unit) else {
+                throw Invalid("services are systemd unit names")
+            }
             return unit
         }
         checks = try (object["checks"]?.arrayValue ?? []).map(Self.check)
