@@ -16,7 +16,7 @@ public struct DiscordConnector: ChannelConnector {
     let gatewayURL: String?
     let http: ChannelHTTP
     let logger: Logger
-    let me = Cached<String>()
+    let me = Shared<String?>(nil)
     let state = Shared(GatewayState())
 
     /// What survives a dropped connection: enough to resume.

@@ -14,7 +14,7 @@ public struct MatrixConnector: ChannelConnector {
     let http: ChannelHTTP
     let pollSeconds: Int
     let logger: Logger
-    let me = Cached<String>()
+    let me = Shared<String?>(nil)
     /// Prompt event id → reaction key → button data.
     let prompts = Shared<[String: [String: String]]>([:])
     /// Room id → joined members (more than two: a group).

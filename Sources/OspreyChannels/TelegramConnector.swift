@@ -14,7 +14,7 @@ public struct TelegramConnector: ChannelConnector {
     let pollSeconds: Int
     let logger: Logger
     /// The bot's `@username`, for mentions in groups; read once by `run`.
-    let username = Cached<String>()
+    let username = Shared<String?>(nil)
 
     public init(
         baseURL: String,
