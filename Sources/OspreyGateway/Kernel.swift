@@ -128,18 +128,7 @@ public struct Kernel: Sendable {
             logger: Logger.current
         )
         self.plugins = plugins
-        channels = try config.channels.map { settings in
-            let owner = "channels '\(settings.name)'"
-            guard AgentRuntime.knows(agent: settings.agent, in: config) else {
-                throw ConfigError("\(owner): no agent named '\(settings.agent)' in config.toml")
-            }
-            guard let token = try AgentRuntime.resolve(settings.token, owner: owner, secrets: secrets), !token.isEmpty
-            else { throw ConfigError("\(owner): the token \(settings.token) is not set") }
-            return ChannelHub.Entry(
-                settings: settings,
-                connector: settings.connector(token: token, logger: Logger.current.component("channels"))
-            )
-        }
+        channels = try Self.channelEntries(config: config, secrets: secrets)
         let scheduler = Scheduler(store: store, routineContext: confinement.routineContext()) { name in
             AgentRuntime.knows(agent: name, in: config)
         }
@@ -359,52 +348,6 @@ public struct Kernel: Sendable {
                 actor: .task(task.id)
             )
         }
-    }
-
-    /// Every long-running loop as its own service, for the daemon's `ServiceGroup` beside the HTTP server: each
-    /// logs its failures and stops on graceful shutdown.
-    public func services(logger: Logger) -> [any Service] {
-        var services: [any Service] = [
-            // Recovers what a crash left running, then runs the tasks the store commits. Tasks still running at
-            // shutdown stay `running` in the store and resume at the next start.
-            LoopService(logger: logger.component("supervisor")) { [supervisor] in await supervisor.run() },
-            // Cron, `@every`, `@at` and event-triggered schedules.
-            LoopService(logger: logger.component("scheduler")) { [scheduler] in await scheduler.run() },
-            // Embeds memories as they are stored, picks up hand edits, consolidates daily; stops between items.
-            LoopService(logger: logger.component("memory")) { [memory] in
-                await withDiscardingTaskGroup { group in
-                    group.addTask { await memory.run() }
-                    group.addTask { await memory.maintain() }
-                }
-            },
-            RateLimitWatcher(bus: store.ledger.bus, supervisor: supervisor, logger: logger.component("rate-limits")),
-            // Resource pressure: shed low-priority tasks, refuse new runs, restart past the hard memory limit.
-            ResourceGuard(
-                settings: config.resources,
-                monitor: ResourceMonitor(home: home.root.path),
-                overload: runtime.overload,
-                supervisor: supervisor,
-                ledger: store.ledger,
-                logger: logger.component("resources")
-            ),
-            // Health checks of the changes in probation; a failure or an ended window rolls back.
-            LoopService(logger: logger.component("switch")) { [switches] in await switches.run() },
-        ]
-        if let witnessFile {
-            services.append(
-                LedgerWitness(file: witnessFile, ledger: store.ledger, logger: logger.component("witness"))
-            )
-        }
-        if let server = runtime.localModel {
-            services.append(LocalModelService(server: server, logger: logger.component("local-model")))
-        }
-        if !mcp.clients.isEmpty { services.append(MCPService(servers: mcp, logger: logger.component("mcp"))) }
-        if config.tracing.enabled {
-            services.append(
-                TracingService(settings: config.tracing, ledger: store.ledger, logger: logger.component("tracing"))
-            )
-        }
-        return services
     }
 
     /// Reloads the active tokens after they were changed outside the API (tests, the CLI's offline commands).
