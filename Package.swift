@@ -75,8 +75,8 @@ let package = Package(
             dependencies: imports("OspreyCore", "AsyncHTTPClient", "NIOCore", "NIOHTTP1")
         ),
         // Built-in tools, the workspace jail, the command runner, the Toolbox check point.
-        // The shell-line parser and command policy (later: the sandbox ladder).
-        .target(name: "OspreySandbox", dependencies: ["COspreySystem"]),
+        // The shell-line parser, command policy, the sandbox ladder, the SSRF guard and the egress proxy.
+        .target(name: "OspreySandbox", dependencies: imports("COspreySystem", "NIOCore", "NIOPosix")),
         .target(
             name: "OspreyTools",
             dependencies: imports(
@@ -172,6 +172,7 @@ let package = Package(
             dependencies: imports(
                 "OspreyCore",
                 "OspreyTools",
+                "OspreySandbox",
                 "COspreySystem",
                 "WasmKit",
                 "WasmKitWASI",
@@ -251,6 +252,7 @@ let package = Package(
             name: "OspreyBench",
             dependencies: imports(
                 "OspreyCore",
+                "OspreySandbox",
                 "OspreyStore",
                 "OspreyAgent",
                 "OspreyProviders",
@@ -301,7 +303,7 @@ let testTargets: [(name: String, imports: [String])] = [
     ("OspreyCoreTests", ["OspreyCore"]),
     ("OspreyStoreTests", ["OspreyCore", "OspreyStore", "OspreyTesting", "GRDB"]),
     ("OspreyProvidersTests", ["OspreyCore", "OspreyProviders", "OspreyTesting"]),
-    ("OspreySandboxTests", ["OspreyCore", "OspreySandbox", "OspreyTools", "OspreyTesting"]),
+    ("OspreySandboxTests", ["OspreyCore", "OspreySandbox", "OspreyTools", "OspreyTesting", "NIOCore"]),
     ("OspreyToolsTests", ["OspreyCore", "OspreySandbox", "OspreyTools", "OspreyTesting"]),
     (
         "OspreyAgentTests",
@@ -312,10 +314,10 @@ let testTargets: [(name: String, imports: [String])] = [
     ),
     ("OspreyEmbeddingsTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMemoryTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
-    ("OspreyMCPTests", ["OspreyCore", "OspreyMCP", "OspreyTools", "OspreyTesting", "Logging"]),
+    ("OspreyMCPTests", ["OspreyCore", "OspreyMCP", "OspreySandbox", "OspreyTools", "OspreyTesting", "Logging"]),
     ("OspreyChannelsTests", ["OspreyChannels", "OspreyCore"]),
     ("OspreyHostTests", ["OspreyHost", "OspreyCore", "OspreyStore", "OspreyTools", "OspreyTesting", "Logging"]),
-    ("OspreyPluginsTests", ["OspreyCore", "OspreyPlugins", "OspreyTools", "OspreyTesting", "WAT"]),
+    ("OspreyPluginsTests", ["OspreyCore", "OspreyPlugins", "OspreySandbox", "OspreyTools", "OspreyTesting", "WAT"]),
     ("OspreySchedulerTests", ["OspreyCore", "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting"]),
     (
         "OspreyGatewayTests",

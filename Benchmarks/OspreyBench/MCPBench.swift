@@ -6,6 +6,7 @@ import OspreyTools
 
 #if canImport(Glibc)
 import Glibc
+import OspreySandbox
 #endif
 
 /// `osprey-bench mcp`: sequential MCP round trips, in one run:

@@ -106,6 +106,9 @@ struct DoctorCommand: AsyncParsableCommand {
                 var reach: [String] = []
                 if (all || tools.contains("run_command")) && agent.exec != "none" {
                     reach.append("exec (\(agent.exec))")
+                    if agent.commandNetwork {
+                        reach.append("commands reach \(agent.networkHosts.joined(separator: ", ")) via the egress proxy")
+                    }
                 }
                 if all || tools.contains("http_fetch") { reach.append("network") }
                 if all { reach.append("every tool (\"*\")") }

@@ -117,6 +117,8 @@ public struct OspreyConfig: Hashable, Sendable {
         public var networkHosts: [String] = []
         /// Private or loopback IP literals network tools may reach anyway (a trusted local service).
         public var privateAddresses: [String] = []
+        /// Commands may reach `network_hosts` through the egress proxy (bubblewrap only); they have no network otherwise.
+        public var commandNetwork = false
         public var firstToolChoice: String?
         /// After this many rounds of tool calls the model must answer in words (tool choice `none`); 0 = no limit.
         public var maxToolRounds = 0
@@ -432,6 +434,7 @@ public struct OspreyConfig: Hashable, Sendable {
         # tokens_per_run = 0
         # cost_per_run_usd = 0.0
         # network_hosts = []         # hosts http_fetch may reach ("*.example.com" for subdomains); none by default
+        # command_network = false    # commands reach network_hosts too, only through the egress proxy (bwrap)
         # read_roots = []            # absolute directories file tools may read besides the workspace (untrusted)
         # write_roots = []           # absolute directories file tools and commands may write besides the workspace
         # exec = "sandboxed"         # none | allowlist (exec_allow only) | sandboxed (bwrap) | full (no bwrap)
@@ -580,7 +583,7 @@ struct ConfigReader {
                         "context_tokens", "tokens_per_day", "cost_per_day_usd", "tokens_per_run", "cost_per_run_usd",
                         "first_tool_choice", "temperature", "max_tool_rounds", "tool_search_threshold", "network_hosts",
                         "private_addresses",
-                        "read_roots", "write_roots", "exec", "exec_allow", "approval", "host",
+                        "read_roots", "write_roots", "exec", "exec_allow", "approval", "host", "command_network",
                     ]
                 )
                 var agent = OspreyConfig.Agent()
@@ -625,6 +628,12 @@ struct ConfigReader {
                     agent.exec = mode
                 }
                 if let programs = try strings(table, "exec_allow", section: section) { agent.execAllow = programs }
+                if let network = try bool(table, "command_network", section: section) {
+                    guard !network || !agent.networkHosts.isEmpty else {
+                        throw ConfigError("config.toml: \(section).command_network needs network_hosts to reach")
+                    }
+                    agent.commandNetwork = network
+                }
                 if let host = try string(table, "host", section: section) {
                     guard ["none", "read", "operate"].contains(host) else {
                         throw ConfigError("config.toml: \(section).host must be \"none\", \"read\" or \"operate\"")

@@ -190,5 +190,11 @@ extension Event {
         public static let channelPaired = Kind(rawValue: "channel.paired")
         /// A paired sender was taken off the allowlist.
         public static let channelRevoked = Kind(rawValue: "channel.revoked")
+
+        // MARK: Egress
+
+        /// A sandboxed command's connection through the egress proxy: allowed (with the address it was pinned to)
+        /// or refused (with why).
+        public static let egressConnection = Kind(rawValue: "egress.connection")
     }
 }

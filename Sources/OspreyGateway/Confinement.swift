@@ -20,17 +20,29 @@ public struct Confinement: Sendable {
         var limits = Sandbox.Limits()
         limits.memoryBytes = config.sandbox.memoryBytes
         limits.processes = config.sandbox.maxProcesses
-        self.sandbox =
+        var resolved =
             sandbox
             ?? Sandbox.resolve(
                 backend: config.sandbox.backend,
                 hidden: Array(Set(hidden)).sorted(),
                 limits: limits
             )
+        if resolved.egressProxy == nil {
+            resolved.egressProxy = EgressProxy(directory: Self.egressDirectory(home: home))
+        }
+        self.sandbox = resolved
         self.commandPolicy = CommandPolicy(protectedPaths: [
             home.configFile.path, home.tokenFile.path, home.secretsDirectory.path, home.databaseFile.path,
             home.lockFile.path,
         ])
+    }
+
+    /// Where the egress proxy's per-command sockets live: the home's `run/`, or a private directory under /tmp
+    /// when that path is too long for a Unix socket.
+    static func egressDirectory(home: Home) -> String {
+        let directory = home.root.appendingPathComponent("run").path
+        if (directory + "/egress-ffffffff.sock").utf8.count < 108 { return directory }
+        return NSTemporaryDirectory() + "osprey-egress-\(getuid())-\(UUID().uuidString.prefix(8).lowercased())"
     }
 
     /// The context routines' checks and remediation commands run in.

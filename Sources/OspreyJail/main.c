@@ -2,7 +2,7 @@
 // so the confinement applies to the command and everything it starts, and never to the gateway.
 //
 //   osprey-jail [--cgroup DIR]... [--list PATH]... [--read PATH]... [--write PATH]... [--no-network] [--seccomp]
-//               [--pid-namespace] [--drop-capabilities] -- PROGRAM ARG...
+//               [--pid-namespace] [--drop-capabilities] [--egress SOCKET] -- PROGRAM ARG...
 //
 //   --cgroup DIR   join the cgroup v1 directory DIR (write our pid to DIR/cgroup.procs); the gateway created it
 //                  with its limits (memory.limit_in_bytes, pids.max)
@@ -16,6 +16,10 @@
 //                  with it; the jail waits outside and exits as the command did
 //   --drop-capabilities  empty the capability bounding, ambient and process sets (after --pid-namespace, which
 //                  needs them): a command started by a root gateway is root without root's powers
+//   --egress SOCKET  listen on 127.0.0.1:3128 (in the command's own network namespace, which has nothing but
+//                  loopback) and forward each connection to the gateway's egress proxy at the Unix socket SOCKET:
+//                  the command's only way out. The forwarder is started confined (after Landlock and seccomp) and
+//                  detached, so the command never waits for it; it dies with the namespace.
 //
 // Landlock is applied when at least one --read or --write is given; everything not listed is then unreadable.
 // Any step that fails is fatal (exit 126 with a message on stderr): the command never runs half-confined.
@@ -27,6 +31,8 @@
 #include <linux/filter.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +41,8 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -272,6 +280,102 @@ static void drop_capabilities(void) {
     if (syscall(__NR_capset, &header, data) != 0) die("capabilities", "capset");
 }
 
+static int write_all(int fd, const char *bytes, ssize_t count) {
+    while (count > 0) {
+        ssize_t written = write(fd, bytes, (size_t)count);
+        if (written < 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        bytes += written;
+        count -= written;
+    }
+    return 0;
+}
+
+// Copies bytes both ways between a command's connection and a new connection to the proxy socket, passing each
+// side's end of input on as a half-close, until both directions have ended.
+static void relay(int client, const char *socket_path) {
+    int upstream = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un address;
+    memset(&address, 0, sizeof(address));
+    address.sun_family = AF_UNIX;
+    strncpy(address.sun_path, socket_path, sizeof(address.sun_path) - 1);
+    if (upstream < 0 || connect(upstream, (struct sockaddr *)&address, sizeof(address)) != 0) return;
+    int ends[2] = {client, upstream};
+    struct pollfd watched[2] = {{.fd = client, .events = POLLIN}, {.fd = upstream, .events = POLLIN}};
+    static char buffer[65536];
+    while (watched[0].fd >= 0 || watched[1].fd >= 0) {
+        if (poll(watched, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        for (int side = 0; side < 2; side++) {
+            if (watched[side].fd < 0 || watched[side].revents == 0) continue;
+            ssize_t count = read(ends[side], buffer, sizeof(buffer));
+            if (count < 0 && errno == EINTR) continue;
+            if (count <= 0) {
+                watched[side].fd = -1;  // poll ignores it from now on
+                shutdown(ends[1 - side], SHUT_WR);
+                continue;
+            }
+            if (write_all(ends[1 - side], buffer, count) != 0) return;
+        }
+    }
+}
+
+// Binds 127.0.0.1:3128 and leaves a detached forwarder accepting on it; returns once it listens, so the command
+// can connect from its first instruction.
+static void start_egress_forwarder(const char *socket_path) {
+    if (strlen(socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        errno = ENAMETOOLONG;
+        die("egress", socket_path);
+    }
+    int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (listener < 0) die("egress", "socket");
+    int one = 1;
+    setsockopt(listener, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof(address));
+    address.sin_family = AF_INET;
+    address.sin_port = htons(3128);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(listener, (struct sockaddr *)&address, sizeof(address)) != 0) die("egress", "bind 127.0.0.1:3128");
+    if (listen(listener, 64) != 0) die("egress", "listen");
+    pid_t child = fork();
+    if (child < 0) die("egress", "fork");
+    if (child == 0) {
+        // A grandchild, so the command (our parent's successor after exec) has no child it did not start.
+        pid_t forwarder = fork();
+        if (forwarder != 0) _exit(forwarder < 0 ? 126 : 0);
+        signal(SIGCHLD, SIG_IGN);  // relays are reaped by the kernel
+        // Nothing of the command's output: its reader sees the end when the command ends.
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) {
+            dup2(null, 0);
+            dup2(null, 1);
+            dup2(null, 2);
+        }
+        for (;;) {
+            int client = accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+            if (client < 0) {
+                if (errno == EINTR || errno == ECONNABORTED) continue;
+                _exit(0);
+            }
+            pid_t worker = fork();
+            if (worker == 0) {
+                close(listener);
+                relay(client, socket_path);
+                _exit(0);
+            }
+            close(client);
+        }
+    }
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR) {
+    }
+    close(listener);
+}
+
 int main(int argc, char **argv) {
     char **reads = calloc((size_t)argc, sizeof(char *));
     char **writes = calloc((size_t)argc, sizeof(char *));
@@ -279,6 +383,7 @@ int main(int argc, char **argv) {
     if (reads == NULL || writes == NULL || lists == NULL) die("memory", NULL);
     int list_count = 0, read_count = 0, write_count = 0, no_network = 0, seccomp = 0, pid_namespace = 0;
     int drop = 0;
+    const char *egress = NULL;
     int index = 1;
     for (; index < argc; index++) {
         const char *option = argv[index];
@@ -287,7 +392,8 @@ int main(int argc, char **argv) {
             break;
         }
         int takes_value = strcmp(option, "--cgroup") == 0 || strcmp(option, "--read") == 0 ||
-                          strcmp(option, "--write") == 0 || strcmp(option, "--list") == 0;
+                          strcmp(option, "--write") == 0 || strcmp(option, "--list") == 0 ||
+                          strcmp(option, "--egress") == 0;
         if (takes_value && index + 1 >= argc) {
             errno = EINVAL;
             die("usage: missing value after", option);
@@ -306,6 +412,8 @@ int main(int argc, char **argv) {
             writes[write_count++] = argv[++index];
         } else if (strcmp(option, "--no-network") == 0) {
             no_network = 1;
+        } else if (strcmp(option, "--egress") == 0) {
+            egress = argv[++index];
         } else if (strcmp(option, "--seccomp") == 0) {
             seccomp = 1;
         } else {
@@ -324,6 +432,7 @@ int main(int argc, char **argv) {
     if (list_count + read_count + write_count > 0 || no_network)
         apply_landlock(lists, list_count, reads, read_count, writes, write_count, no_network);
     if (seccomp) apply_seccomp();
+    if (egress != NULL) start_egress_forwarder(egress);
     execvp(argv[index], &argv[index]);
     die("exec", argv[index]);
     return 126;

@@ -6,6 +6,7 @@ import Synchronization
 
 #if canImport(Glibc)
 import Glibc
+public import OspreySandbox
 #endif
 
 /// A client of one MCP server, over stdio (a child process it supervises) or Streamable HTTP: it starts the server or

@@ -3,7 +3,7 @@ public import Foundation
 public import NIOCore
 import NIOHTTP1
 public import OspreyCore
-import OspreySandbox
+public import OspreySandbox
 public import OspreyTools
 import Synchronization
 

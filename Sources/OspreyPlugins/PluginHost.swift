@@ -3,6 +3,7 @@ import Logging
 public import OspreyCore
 public import OspreyTools
 import Synchronization
+import OspreySandbox
 @_spi(Fuzzing) import WasmKit
 
 /// The host side of a plugin's imports (module `osprey`), for one call: every file, URL, secret and key the plugin

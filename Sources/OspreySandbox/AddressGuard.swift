@@ -125,3 +125,47 @@ public enum AddressGuard {
         return unique
     }
 }
+
+/// Where an agent (or a command it runs) may connect: hosts it may name (deny by default) and private addresses
+/// it may reach anyway. `http_fetch`, MCP and A2A clients, plugins and the egress proxy all judge by it.
+public struct EgressPolicy: Hashable, Sendable {
+    /// Host names, or `*.domain` patterns.
+    public var allowedHosts: [String]
+    /// IP literals that may be reached although they are private or loopback (a local service the operator trusts).
+    public var allowedPrivateAddresses: [String]
+
+    public init(allowedHosts: [String] = [], allowedPrivateAddresses: [String] = []) {
+        self.allowedHosts = allowedHosts
+        self.allowedPrivateAddresses = allowedPrivateAddresses
+    }
+
+    public func allows(host: String) -> Bool {
+        let host = host.lowercased()
+        return allowedHosts.contains { pattern in
+            let pattern = pattern.lowercased()
+            if pattern.hasPrefix("*.") { return host.hasSuffix(pattern.dropFirst(1)) }
+            return host == pattern
+        }
+    }
+
+    /// The one address a connection to `host` (a name or a literal, without brackets) may go to, or why not.
+    ///
+    /// The host must be on the allowlist; it is resolved once and every address it resolves to is checked (a
+    /// host that resolves to one public and one private address is refused); the caller connects to the returned
+    /// address only, so a second DNS answer cannot point it elsewhere. Blocking (it resolves).
+    public func address(for host: String) throws -> IPAddress {
+        guard allows(host: host) else {
+            throw SandboxError(reason: "'\(host)' is not on this agent's network allowlist")
+        }
+        let addresses = try AddressGuard.resolve(host)
+        guard let first = addresses.first else { throw SandboxError(reason: "'\(host)' has no address") }
+        for address in addresses {
+            if let reason = AddressGuard.refusal(address),
+                !allowedPrivateAddresses.contains(where: { IPAddress(literal: $0) == address })
+            {
+                throw SandboxError(reason: "refused to connect to \(host): \(reason)")
+            }
+        }
+        return first
+    }
+}

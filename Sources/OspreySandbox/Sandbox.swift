@@ -56,6 +56,8 @@ public struct Sandbox: Hashable, Sendable {
     /// cgroup v1 limits, when the machine offers them; nil otherwise (reported by `doctor`).
     public let controlGroups: ControlGroups?
     public let limits: Limits
+    /// The egress proxy commands granted network go out through; nil refuses them network.
+    public var egressProxy: EgressProxy?
 
     public init(
         rung: Rung,
@@ -208,7 +210,7 @@ public struct Sandbox: Hashable, Sendable {
     /// This sandbox without bubblewrap: what an agent with `exec = "full"` runs under (still rlimits, Landlock, seccomp).
     public var withoutNamespaces: Sandbox {
         guard case .bubblewrap = rung else { return self }
-        return Sandbox(
+        var sandbox = Sandbox(
             rung: .process,
             hidden: hidden,
             prlimit: prlimit,
@@ -216,24 +218,37 @@ public struct Sandbox: Hashable, Sendable {
             controlGroups: controlGroups,
             limits: limits
         )
+        sandbox.egressProxy = egressProxy
+        return sandbox
     }
 
     /// The argv to spawn for `argv` run in `workspace`, or the reason it must not run.
     ///
-    /// `writeRoots` are writable besides the workspace, `readRoots` readable; `network` lets the command reach
-    /// the network (a new network namespace otherwise, and Landlock's TCP rules on the process rung).
+    /// `writeRoots` are writable besides the workspace, `readRoots` readable. A command never shares the host's
+    /// network: its namespace has only loopback (Landlock's TCP rules on the process rung). `egress`, the Unix
+    /// socket of an ``EgressGrant``, is its one way out, through the egress proxy; only the bubblewrap rung can
+    /// give it, since only it gives the command a network namespace of its own.
     public func launch(
         _ argv: [String],
         workspace: String,
         readRoots: [String] = [],
         writeRoots: [String] = [],
-        network: Bool = false
+        egress: String? = nil
     ) -> Result<Launch, SandboxError> {
         let bubblewrap: String?
         switch rung {
         case .unavailable(let reason): return .failure(SandboxError(reason: reason))
         case .bare: return .success(Launch(argv: argv, controlGroups: []))
-        case .process: bubblewrap = nil
+        case .process:
+            guard egress == nil else {
+                return .failure(
+                    SandboxError(
+                        reason:
+                            "commands reach the network only through the egress proxy, from a network namespace of their own; the process rung has none (use bubblewrap)"
+                    )
+                )
+            }
+            bubblewrap = nil
         case .bubblewrap(let path): bubblewrap = path
         }
         guard let jail, prlimit != nil else { return .failure(SandboxError(reason: "the sandbox is not resolved")) }
@@ -282,7 +297,6 @@ public struct Sandbox: Hashable, Sendable {
             // Under a root gateway, an unprivileged user inside its own user namespace, never root (who owns
             // /etc/shadow). Under any other user the command already runs as that unprivileged user.
             if geteuid() == 0 { command += ["--unshare-user", "--uid", "65534", "--gid", "65534"] }
-            if network { command.append("--share-net") }
             // /run is replaced too: it holds the daemon sockets (D-Bus, Docker) a command has no business with.
             command += [
                 "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run",
@@ -295,14 +309,18 @@ public struct Sandbox: Hashable, Sendable {
             for directory in hidden { command += ["--tmpfs", directory] }
             for directory in readRoots { command += ["--ro-bind-try", directory, directory] }
             for directory in writeRoots { command += ["--bind-try", directory, directory] }
-            command += ["--bind", workspace, workspace, "--ro-bind", jail, inner, "--chdir", workspace, "--"]
-            command += confine(inner, extraWrites: ["/tmp"]) + ["--"] + argv
+            command += ["--bind", workspace, workspace, "--ro-bind", jail, inner]
+            var jailing = confine(inner, extraWrites: ["/tmp"])
+            if let egress {
+                command += ["--bind", egress, EgressProxy.socketInside]
+                jailing += ["--egress", EgressProxy.socketInside]
+            }
+            command += ["--chdir", workspace, "--"] + jailing + ["--"] + argv
         } else {
             // Without bubblewrap the jail still gives the command a PID namespace of its own: it cannot see or
             // signal the gateway, and nothing it starts outlives it.
             command += confine(jail, extraWrites: []) + ["--pid-namespace", "--drop-capabilities"]
-            command += network ? [] : ["--no-network"]
-            command += ["--"] + argv
+            command += ["--no-network", "--"] + argv
         }
         return .success(Launch(argv: command, controlGroups: groups))
     }

@@ -1,5 +1,6 @@
 public import Foundation
 public import OspreyCore
+import OspreySandbox
 
 /// `call_agent`: delegates work to a remote agent of `[[a2a_agents]]` over the Agent2Agent protocol (JSON-RPC
 /// `message/send`, then `tasks/get` until the task ends, `tasks/cancel` when the time is up).

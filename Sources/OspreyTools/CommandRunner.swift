@@ -234,32 +234,51 @@ public struct RunCommand: Tool {
             throw ToolArgumentError(description: "Refused: this agent may not run commands. The command was not run.")
         }
         let sandbox = capabilities.exec == .full ? context.sandbox.withoutNamespaces : context.sandbox
+        // Network only through a door of this command's own in the egress proxy, judged by the agent's allowlist.
+        var grant: EgressGrant?
+        if capabilities.commandNetwork {
+            guard let proxy = sandbox.egressProxy else {
+                throw ToolArgumentError(
+                    description: "Refused: commands reach the network only through the egress proxy, which is not running. The command was not run."
+                )
+            }
+            grant = try await proxy.open(context.egress)
+        }
         let launch: Launch
         switch sandbox.launch(
             ["/bin/sh", "-c", arguments.command],
             workspace: root,
             readRoots: context.roots.filter { !$0.writable }.map(\.path),
             writeRoots: context.roots.filter(\.writable).map(\.path),
-            network: capabilities.commandNetwork
+            egress: grant?.socketPath
         ) {
         case .success(let prepared): launch = prepared
         case .failure(let error):
+            await grant?.close()
             throw ToolArgumentError(description: "Refused: \(error.reason). The command was not run.")
         }
+        var environment = Self.environment(workspace: root)
+        if grant != nil { environment.merge(EgressProxy.environment) { $1 } }
         let result: CommandResult
         do {
             result = try await CommandRunner.run(
                 launch.argv,
-                environment: Self.environment(workspace: root),
+                environment: environment,
                 directory: root,
                 timeout: timeout,
                 outputLimit: context.outputLimit
             )
         } catch {
             await Self.release(launch)
+            await grant?.close()
             throw error
         }
         await Self.release(launch)
+        var refusals = ""
+        if let grant {
+            await grant.close()
+            refusals = try await Self.record(grant, context: context)
+        }
         var summary: String
         if result.timedOut {
             summary = "timed out after \(timeout); process group killed"
@@ -270,6 +289,28 @@ public struct RunCommand: Tool {
         } else {
             summary = "killed by signal \(result.signal ?? 0)"
         }
-        return "[\(summary)]\n" + result.output
+        return "[\(summary)]\n" + result.output + refusals
+    }
+
+    /// Records each connection the command's grant judged as an `egress.connection` event; returns the refusals
+    /// as lines for the model (it may not see the proxy's answer in the command's output).
+    static func record(_ grant: EgressGrant, context: ToolContext) async throws -> String {
+        let (decisions, dropped) = grant.decisions
+        for decision in decisions {
+            var payload: [String: JSONValue] = [
+                "agent": .string(context.agent), "method": .string(decision.method), "host": .string(decision.host),
+                "port": .int(decision.port), "allowed": .bool(decision.allowed),
+            ]
+            if let address = decision.address { payload["address"] = .string(address) }
+            if let refusal = decision.refusal { payload["refusal"] = .string(refusal) }
+            try await context.record?(
+                EventDraft(type: .egressConnection, session: context.sessionID, payload: .object(payload))
+            )
+        }
+        var lines = decisions.compactMap { decision in
+            decision.refusal.map { "[egress refused \(decision.host):\(decision.port): \($0)]" }
+        }
+        if dropped > 0 { lines.append("[egress: \(dropped) more connections not recorded]") }
+        return lines.isEmpty ? "" : "\n" + lines.joined(separator: "\n")
     }
 }

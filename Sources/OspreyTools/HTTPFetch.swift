@@ -5,27 +5,8 @@ import NIOHTTP1
 public import OspreyCore
 public import OspreySandbox
 
-/// Where an agent may connect: hosts it may name (deny by default) and private addresses it may reach anyway.
-public struct EgressPolicy: Hashable, Sendable {
-    /// Host names, or `*.domain` patterns.
-    public var allowedHosts: [String]
-    /// IP literals that may be reached although they are private or loopback (a local service the operator trusts).
-    public var allowedPrivateAddresses: [String]
-
-    public init(allowedHosts: [String] = [], allowedPrivateAddresses: [String] = []) {
-        self.allowedHosts = allowedHosts
-        self.allowedPrivateAddresses = allowedPrivateAddresses
-    }
-
-    public func allows(host: String) -> Bool {
-        let host = host.lowercased()
-        return allowedHosts.contains { pattern in
-            let pattern = pattern.lowercased()
-            if pattern.hasPrefix("*.") { return host.hasSuffix(pattern.dropFirst(1)) }
-            return host == pattern
-        }
-    }
-}
+/// Where an agent may connect; the type lives beside the SSRF guard, which the egress proxy shares.
+public typealias EgressPolicy = OspreySandbox.EgressPolicy
 
 /// `http_fetch`: GET or POST a URL on the agent's egress allowlist, with the SSRF guard on every hop.
 ///
@@ -148,25 +129,11 @@ public struct HTTPFetch: Tool {
         }
         guard let host = url.host, !host.isEmpty else { throw ToolArgumentError(description: "the URL has no host") }
         let bare = host.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        guard egress.allows(host: bare) else {
-            throw ToolArgumentError(description: "'\(bare)' is not on this agent's network allowlist")
-        }
-        let addresses: [IPAddress]
         do {
-            addresses = try AddressGuard.resolve(bare)
+            return (bare, try egress.address(for: bare))
         } catch let error as SandboxError {
             throw ToolArgumentError(description: error.reason)
         }
-        guard !addresses.isEmpty else { throw ToolArgumentError(description: "'\(bare)' has no address") }
-        // Every answer is checked: a host that resolves to one public and one private address is refused.
-        for address in addresses {
-            if let reason = AddressGuard.refusal(address),
-                !egress.allowedPrivateAddresses.contains(where: { IPAddress(literal: $0) == address })
-            {
-                throw ToolArgumentError(description: "refused to connect to \(bare): \(reason)")
-            }
-        }
-        return (bare, addresses[0])
     }
 
     /// HTML as readable text: scripts and styles dropped, tags to breaks, entities decoded, blank runs collapsed.

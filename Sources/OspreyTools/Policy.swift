@@ -32,7 +32,7 @@ public struct Capabilities: Hashable, Sendable {
     public var readRoots: [String]
     /// Absolute directories writable besides the workspace.
     public var writeRoots: [String]
-    /// Whether commands may reach the network (only when the agent has network hosts).
+    /// Whether commands may reach the network: only the agent's network hosts, only through the egress proxy.
     public var commandNetwork: Bool
     /// A read-only persona's run: no file writes, no commands, nothing dangerous.
     public var readOnly = false
@@ -65,6 +65,7 @@ public struct Capabilities: Hashable, Sendable {
             writeRoots: settings.writeRoots
         )
         readOnly = settings.readOnly
+        commandNetwork = settings.commandNetwork
         host = HostAccess(rawValue: settings.host) ?? .none
     }
 }

@@ -5,6 +5,7 @@ import OspreyMCP
 import OspreyTesting
 import OspreyTools
 import Testing
+import OspreySandbox
 
 /// Osprey as a client of a real MCP server: the official Python SDK's FastMCP over stdio.
 struct MCPClientTests {
