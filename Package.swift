@@ -316,7 +316,7 @@ let testTargets: [(name: String, imports: [String])] = [
     ("OspreyMemoryTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMCPTests", ["OspreyCore", "OspreyMCP", "OspreySandbox", "OspreyTools", "OspreyTesting", "Logging"]),
     ("OspreyChannelsTests", ["OspreyChannels", "OspreyCore"]),
-    ("OspreyHostTests", ["OspreyHost", "OspreyCore", "OspreyStore", "OspreyTools", "OspreyTesting", "Logging"]),
+    ("OspreyHostTests", ["OspreyHost", "OspreyCore", "OspreyStore", "OspreyTools", "OspreyTesting", "Logging", "Crypto"]),
     ("OspreyPluginsTests", ["OspreyCore", "OspreyPlugins", "OspreySandbox", "OspreyTools", "OspreyTesting", "WAT"]),
     ("OspreySchedulerTests", ["OspreyCore", "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting"]),
     (

@@ -1,8 +1,8 @@
 import Foundation
 public import OspreyCore
+import OspreySandbox
 import OspreyStore
 public import OspreyTools
-import OspreySandbox
 
 extension Agent {
     /// Where and under which rules this agent's tools act: its workspace and roots, capabilities, egress, approvals,

@@ -107,7 +107,9 @@ struct DoctorCommand: AsyncParsableCommand {
                 if (all || tools.contains("run_command")) && agent.exec != "none" {
                     reach.append("exec (\(agent.exec))")
                     if agent.commandNetwork {
-                        reach.append("commands reach \(agent.networkHosts.joined(separator: ", ")) via the egress proxy")
+                        reach.append(
+                            "commands reach \(agent.networkHosts.joined(separator: ", ")) via the egress proxy"
+                        )
                     }
                 }
                 if all || tools.contains("http_fetch") { reach.append("network") }

@@ -8,21 +8,25 @@ import OspreyHost
 struct ReceiptsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "receipts",
-        abstract: "Create a signed receipt of a task or session; verify one offline against a ledger export.",
+        abstract: "Create a signed receipt of a task, session or incident; verify one offline against a ledger export.",
         subcommands: [Create.self, Verify.self]
     )
 
     struct Create: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "A signed receipt of a task or a session.")
+        static let configuration = CommandConfiguration(
+            abstract: "A signed receipt of a task, a session or an incident."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "The task.") var task: String?
         @Option(help: "The session.") var session: String?
+        @Option(help: "The incident (its steps and the events they point at).") var incident: String?
         @Option(name: .shortAndLong, help: "Write it to this file (default: stdout).") var output: String?
 
         func run(_ gateway: GatewayClient) async throws {
             var body: [String: JSONValue] = [:]
             if let task { body["task"] = .string(task) }
             if let session { body["session"] = .string(session) }
+            if let incident { body["incident"] = .string(incident) }
             let receipt = try await gateway.request(.POST, "/api/receipts", body: .object(body))
             if let output {
                 try (receipt.canonicalJSON + "\n").write(toFile: output, atomically: true, encoding: .utf8)

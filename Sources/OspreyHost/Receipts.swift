@@ -3,7 +3,7 @@ public import Foundation
 public import OspreyCore
 public import OspreyStore
 
-/// Receipts: signed statements of what an agent did in a task or a session, drawn from the ledger.
+/// Receipts: signed statements of what an agent did in a task, a session or an incident, drawn from the ledger.
 ///
 /// A receipt holds the input's hash, every tool call with its policy decision, the effects (commands run, files
 /// written, safe switches), tokens and cost, and the ledger range it covers: its first and last seq, the hash of its
@@ -21,43 +21,101 @@ public enum Receipts {
         return try Curve25519.Signing.PrivateKey(rawRepresentation: bytes)
     }
 
-    /// Builds and signs the receipt of a task (its own events) or a session (every event of it).
+    /// Builds and signs the receipt of a task (its own events), a session (every event of it) or an incident (its
+    /// `incident.*` events and the events its steps point at, listed in the receipt as `ledger.linked`).
     public static func make(
         store: Store,
         task: BackgroundTask.ID? = nil,
         session: Session.ID? = nil,
+        incident: IncidentRecord.ID? = nil,
         key: Curve25519.Signing.PrivateKey,
         now: Date = Date()
     ) async throws -> JSONValue {
-        guard (task == nil) != (session == nil) else { throw ReceiptError("a receipt is of one task or one session") }
-        let filter = EventFilter(session: session, task: task)
+        guard [task != nil, session != nil, incident != nil].filter({ $0 }).count == 1 else {
+            throw ReceiptError("a receipt is of one task, one session or one incident")
+        }
+        var events: [Event]
+        var linked: [Int] = []
+        var input: String?
+        let kind: String
+        let subject: String
+        if let incident {
+            let record: IncidentRecord
+            do {
+                record = try await store.incidents.get(incident)
+            } catch {
+                throw ReceiptError("no incident \(incident.rawValue)")
+            }
+            (kind, subject, input) = ("incident", incident.rawValue, record.title)
+            events = try await allEvents(store, EventFilter(type: "incident.*")).filter {
+                $0.payload["incident"]?.stringValue == incident.rawValue
+            }
+            linked = Array(Set(record.steps.flatMap(\.events))).sorted()
+            for seq in linked where !events.contains(where: { $0.seq == seq }) {
+                events += try await store.ledger.events(after: seq - 1, limit: 1)
+            }
+            events.sort { $0.seq < $1.seq }
+        } else {
+            kind = task == nil ? "session" : "task"
+            subject = task?.rawValue ?? session!.rawValue
+            events = try await allEvents(store, EventFilter(session: session, task: task))
+            if let task { input = try await store.tasks.get(task).instructions }
+        }
+        guard let first = events.first, let last = events.last else {
+            throw ReceiptError("the ledger holds no events of \(kind) \(subject)")
+        }
+        var receipt = summary(of: events, input: input)
+        receipt["version"] = 1
+        receipt["kind"] = .string(kind)
+        receipt["subject"] = .string(subject)
+        receipt["issued_at"] = .string(WireFormat.timestamp(now))
+        var ledger: [String: JSONValue] = [
+            "first_seq": .int(first.seq), "last_seq": .int(last.seq), "last_hash": .string(last.hash),
+            "events": .int(events.count), "events_sha256": .string(digest(events)),
+        ]
+        if kind == "incident" { ledger["linked"] = .array(linked.map(JSONValue.int)) }
+        receipt["ledger"] = .object(ledger)
+        receipt["public_key"] = .string(key.publicKey.rawRepresentation.hexString)
+        let signature = try key.signature(for: signedBytes(.object(receipt)))
+        receipt["signature"] = .string(signature.base64EncodedString())
+        return .object(receipt)
+    }
+
+    /// The bytes a signature covers: the receipt's canonical JSON with every whole number written as an integer, so
+    /// that a carrier that writes `0.0` as `0` (JavaScript, Foundation's encoder) leaves the signature valid.
+    static func signedBytes(_ receipt: JSONValue) -> Data {
+        func normalized(_ value: JSONValue) -> JSONValue {
+            switch value {
+            case .double(let number) where number.rounded() == number && abs(number) < 9e15: .int(Int(number))
+            case .array(let items): .array(items.map(normalized))
+            case .object(let members): .object(members.mapValues(normalized))
+            default: value
+            }
+        }
+        return Data(normalized(receipt).canonicalJSON.utf8)
+    }
+
+    /// Every event `filter` passes, in pages.
+    static func allEvents(_ store: Store, _ filter: EventFilter) async throws -> [Event] {
         var events: [Event] = []
         var after = 0
         while true {
             let page = try await store.ledger.events(after: after, filter: filter, limit: 500)
             events += page
-            guard let last = page.last, page.count == 500 else { break }
+            guard let last = page.last, page.count == 500 else { return events }
             after = last.seq
         }
-        guard let first = events.first, let last = events.last else {
-            throw ReceiptError("the ledger holds no events of \(task.map { "task \($0)" } ?? "session \(session!)")")
+    }
+
+    /// Whether `event` belongs to the receipt's subject: by task, by session, or an incident's own and linked events.
+    static func covers(_ event: Event, kind: String, subject: String, linked: Set<Int>) -> Bool {
+        switch kind {
+        case "task": event.task?.rawValue == subject
+        case "session": event.session?.rawValue == subject
+        default:
+            (event.type.rawValue.hasPrefix("incident.") && event.payload["incident"]?.stringValue == subject)
+                || linked.contains(event.seq)
         }
-        var input: String?
-        if let task { input = try await store.tasks.get(task).instructions }
-        let body = summary(of: events, input: input)
-        var receipt = body
-        receipt["version"] = 1
-        receipt["kind"] = .string(task == nil ? "session" : "task")
-        receipt["subject"] = .string(task?.rawValue ?? session!.rawValue)
-        receipt["issued_at"] = .string(WireFormat.timestamp(now))
-        receipt["ledger"] = [
-            "first_seq": .int(first.seq), "last_seq": .int(last.seq), "last_hash": .string(last.hash),
-            "events": .int(events.count), "events_sha256": .string(digest(events)),
-        ]
-        receipt["public_key"] = .string(key.publicKey.rawRepresentation.hexString)
-        let signature = try key.signature(for: Data(JSONValue.object(receipt).canonicalJSON.utf8))
-        receipt["signature"] = .string(signature.base64EncodedString())
-        return .object(receipt)
     }
 
     /// What the subject's events say it did.
@@ -88,6 +146,8 @@ public enum Receipts {
                 case "safe_switch": switches.append(arguments?["action"] ?? .null)
                 default: break
                 }
+            case .incidentStep:
+                if let command = payload["command"] { commands.append(command) }
             case .llmCall:
                 tokensIn += payload["tokens_in"]?.intValue ?? 0
                 tokensOut += payload["tokens_out"]?.intValue ?? 0
@@ -123,7 +183,7 @@ public enum Receipts {
         }
         guard let keyBytes = [UInt8](hexString: keyHex),
             let key = try? Curve25519.Signing.PublicKey(rawRepresentation: keyBytes),
-            key.isValidSignature(signature, for: Data(JSONValue.object(body).canonicalJSON.utf8))
+            key.isValidSignature(signature, for: signedBytes(.object(body)))
         else { return .init(ok: false, reason: "the signature does not match the receipt") }
         // The export must be one unbroken chain from the first event.
         var previous = Event.genesisHash
@@ -137,9 +197,9 @@ public enum Receipts {
             let lastSeq = ledger["last_seq"]?.intValue, let kind = receipt["kind"]?.stringValue,
             let subject = receipt["subject"]?.stringValue
         else { return .init(ok: false, reason: "the receipt has no ledger range") }
+        let linked = Set(ledger["linked"]?.arrayValue?.compactMap(\.intValue) ?? [])
         let covered = export.filter { event in
-            (firstSeq...lastSeq).contains(event.seq)
-                && (kind == "task" ? event.task?.rawValue == subject : event.session?.rawValue == subject)
+            (firstSeq...lastSeq).contains(event.seq) && covers(event, kind: kind, subject: subject, linked: linked)
         }
         guard let last = export.first(where: { $0.seq == lastSeq }), last.hash == ledger["last_hash"]?.stringValue
         else {

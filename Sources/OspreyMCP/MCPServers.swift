@@ -1,9 +1,9 @@
 import Foundation
 public import Logging
 public import OspreyCore
+import OspreySandbox
 public import OspreyTools
 import Synchronization
-import OspreySandbox
 
 /// The MCP servers of `[[mcp_servers]]`, started with the gateway: the tools agents may be granted
 /// (`server__tool`, and `server__read_resource` / `server__get_prompt` for a server that offers resources or

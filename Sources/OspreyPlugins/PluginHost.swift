@@ -1,9 +1,9 @@
 public import Foundation
 import Logging
 public import OspreyCore
+import OspreySandbox
 public import OspreyTools
 import Synchronization
-import OspreySandbox
 @_spi(Fuzzing) import WasmKit
 
 /// The host side of a plugin's imports (module `osprey`), for one call: every file, URL, secret and key the plugin

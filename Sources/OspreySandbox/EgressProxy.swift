@@ -251,7 +251,9 @@ struct ProxyRefusal: Error, Equatable {
     var message: String
 
     var response: ByteBuffer {
-        let reasons = [400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large", 502: "Bad Gateway"]
+        let reasons = [
+            400: "Bad Request", 403: "Forbidden", 431: "Request Header Fields Too Large", 502: "Bad Gateway",
+        ]
         let body = "osprey egress proxy: \(message)\n"
         return ByteBuffer(
             string: "HTTP/1.1 \(status) \(reasons[status] ?? "Error")\r\nContent-Type: text/plain; charset=utf-8\r\n"

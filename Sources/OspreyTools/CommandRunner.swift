@@ -239,7 +239,8 @@ public struct RunCommand: Tool {
         if capabilities.commandNetwork {
             guard let proxy = sandbox.egressProxy else {
                 throw ToolArgumentError(
-                    description: "Refused: commands reach the network only through the egress proxy, which is not running. The command was not run."
+                    description:
+                        "Refused: commands reach the network only through the egress proxy, which is not running. The command was not run."
                 )
             }
             grant = try await proxy.open(context.egress)

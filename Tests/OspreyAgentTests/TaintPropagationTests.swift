@@ -1,12 +1,12 @@
 import Foundation
 import OspreyAgent
 import OspreyCore
+import OspreySandbox
 import OspreyScheduler
 import OspreyStore
 import OspreyTesting
 import OspreyTools
 import Testing
-import OspreySandbox
 
 /// Taint follows the work: into the system prompt through memory recall, into runs that start tainted, out through
 /// the network. Each test drives a scripted model that obeys an injected instruction.

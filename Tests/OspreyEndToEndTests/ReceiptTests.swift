@@ -113,6 +113,34 @@ struct ReceiptTests {
             let shown = try await osprey.run(["incidents", "show", incidentID] + args)
             #expect(shown.stdout.contains("1. [observation] the first answer came from the mock  events \(target.seq)"))
             #expect(shown.stdout.contains("resolved: expected: a mock model"), "\(shown.stdout)")
+
+            // The incident's receipt: its own events and the event its step points at, verified offline
+            let incidentReceipt = home.url.appendingPathComponent("incident-receipt.json").path
+            let signed = try await osprey.run(
+                ["receipts", "create", "--incident", incidentID, "-o", incidentReceipt] + args
+            )
+            #expect(signed.status == 0, "\(signed.stderr)")
+            let body = try JSONValue.parse(try String(contentsOfFile: incidentReceipt, encoding: .utf8))
+            #expect(body["kind"] == "incident" && body["ledger"]?["linked"] == [.int(target.seq)], "\(body)")
+            #expect(body["ledger"]?["events"] == 4)  // created, step, resolved, and the linked message
+            #expect(body["effects"]?["commands"] == ["osprey audit export"])
+            #expect(try await osprey.run(["audit", "export", "-o", export] + args).status == 0)
+            let verified = try await osprey.run(["receipts", "verify", incidentReceipt, "--export", export])
+            #expect(
+                verified.status == 0 && verified.stdout.hasPrefix("ok: incident \(incidentID)"),
+                "\(verified.stderr)"
+            )
+            // The linked event altered in an export whose chain was recomputed: refused
+            let latest = try String(contentsOfFile: export, encoding: .utf8).split(separator: "\n").map(String.init)
+            try Self.forged(latest, seq: target.seq, payload: ["content": "rewritten"]).write(
+                toFile: forged,
+                atomically: true,
+                encoding: .utf8
+            )
+            let altered = try await osprey.run(["receipts", "verify", incidentReceipt, "--export", forged])
+            #expect(altered.status != 0, "\(altered.stdout)")
+            let unknownIncident = try await osprey.run(["receipts", "create", "--incident", "inc_nope"] + args)
+            #expect(unknownIncident.status != 0 && unknownIncident.stderr.contains("no incident inc_nope"))
         }
     }
 }

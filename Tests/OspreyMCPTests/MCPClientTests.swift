@@ -2,10 +2,10 @@ import Foundation
 import Logging
 import OspreyCore
 import OspreyMCP
+import OspreySandbox
 import OspreyTesting
 import OspreyTools
 import Testing
-import OspreySandbox
 
 /// Osprey as a client of a real MCP server: the official Python SDK's FastMCP over stdio.
 struct MCPClientTests {

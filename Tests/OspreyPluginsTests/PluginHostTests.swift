@@ -1,11 +1,11 @@
 import Foundation
 import OspreyCore
 import OspreyPlugins
+import OspreySandbox
 import OspreyTesting
 import OspreyTools
 import Testing
 import WAT
-import OspreySandbox
 
 /// The host functions a plugin reaches Osprey through (`sdk/c/osprey.h`): files through the workspace jail and the
 /// manifest's grants, HTTP through the grants, the agent's allowlist and the SSRF guard, secrets only those granted

@@ -129,7 +129,9 @@ struct EgressProxyTests {
 
     @Test func requestHeadsAreParsedStrictly() throws {
         let tunnel = try ProxyRequest.parse(head: "CONNECT Example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n")
-        #expect(tunnel == ProxyRequest(method: "CONNECT", host: "example.com", port: 443, tunnel: true, forwardedHead: ""))
+        #expect(
+            tunnel == ProxyRequest(method: "CONNECT", host: "example.com", port: 443, tunnel: true, forwardedHead: "")
+        )
         let v6 = try ProxyRequest.parse(head: "CONNECT [::1]:8443 HTTP/1.1\r\n\r\n")
         #expect(v6.host == "::1" && v6.port == 8443)
         let forward = try ProxyRequest.parse(
