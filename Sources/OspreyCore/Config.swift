@@ -245,6 +245,8 @@ public struct OspreyConfig: Hashable, Sendable {
     }
 
     public var host = Host()
+    /// `[backup]`: scheduled backups and their retention (Config+Backup.swift).
+    public var backup = Backup()
     /// `[resources]`: when the gateway is under pressure, and what it does then.
     public struct Resources: Hashable, Sendable {
         public var sampleSeconds = 5
@@ -757,6 +759,7 @@ struct ConfigReader {
             config.mcpServers = try mcpServers(servers)
         }
         if let channels = root["channels"] { config.channels = try self.channels(channels) }
+        if let backup = try table("backup") { config.backup = try self.backup(backup) }
         if let resources = try table("resources") {
             try checkKeys(
                 resources,

@@ -196,5 +196,12 @@ extension Event {
         /// A sandboxed command's connection through the egress proxy: allowed (with the address it was pinned to)
         /// or refused (with why).
         public static let egressConnection = Kind(rawValue: "egress.connection")
+
+        // MARK: Backups
+
+        /// The gateway took a backup (on its schedule or asked to): where, what it holds, what retention pruned.
+        public static let backupCreated = Kind(rawValue: "backup.created")
+        /// A backup the gateway tried to take failed (why).
+        public static let backupFailed = Kind(rawValue: "backup.failed")
     }
 }

@@ -154,6 +154,8 @@ func buildDoors(
     resources.add(to: &routes)
     let incidents = IncidentsController(incidents: kernel.store.incidents)
     incidents.add(to: &routes)
+    let backups = BackupsController(job: kernel.backups)
+    backups.add(to: &routes)
     DashboardController(assets: kernel.dashboard, authenticator: kernel.authenticator).add(to: &routes)
     // The one operation table. The WebSocket binds the same operations by name, so role and scope checks and
     // request decoding exist once for both doors.
@@ -162,6 +164,7 @@ func buildDoors(
         + memory.operations + status.operations + tools.operations + workflows.operations
         + budgets.operations + personas.operations + checkpoints.operations
         + seeds.operations + switches.operations + receipts.operations + resources.operations + incidents.operations
+        + backups.operations
     var table = Dictionary(uniqueKeysWithValues: operations.map { ($0.name, $0) })
     // Chat channels reach the agents and approvals through the same table, as their senders.
     let hub =

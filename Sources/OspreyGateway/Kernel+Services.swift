@@ -44,6 +44,9 @@ extension Kernel {
                 LedgerWitness(file: witnessFile, ledger: store.ledger, logger: logger.component("witness"))
             )
         }
+        if let schedule = backups.schedule {
+            services.append(BackupService(job: backups, schedule: schedule, logger: logger.component("backup")))
+        }
         if let server = runtime.localModel {
             services.append(LocalModelService(server: server, logger: logger.component("local-model")))
         }

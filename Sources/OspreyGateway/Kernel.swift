@@ -36,6 +36,8 @@ public struct Kernel: Sendable {
     public let plugins: Plugins
     /// SafeSwitch: host changes in probation, rolled back unless committed.
     public let switches: SafeSwitch
+    /// `[backup]`: the gateway's own backups (on its schedule, or asked for through the API).
+    let backups: BackupJob
     /// `[[channels]]`, each with its connector (its bot token resolved at start-up).
     let channels: [ChannelHub.Entry]
     let authenticator: Authenticator
@@ -129,6 +131,7 @@ public struct Kernel: Sendable {
         )
         self.plugins = plugins
         channels = try Self.channelEntries(config: config, secrets: secrets)
+        backups = try BackupJob(settings: config.backup, home: home, secrets: secrets, ledger: store.ledger)
         let scheduler = Scheduler(store: store, routineContext: confinement.routineContext()) { name in
             AgentRuntime.knows(agent: name, in: config)
         }

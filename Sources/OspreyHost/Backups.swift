@@ -3,6 +3,7 @@ import CryptoExtras
 public import Foundation
 public import OspreyCore
 import OspreyStore
+import OspreyTools
 
 /// A backup's table of contents: every file with its size and SHA-256 (of its plain bytes), what the ledger held,
 /// and, when encrypted, how the key is derived from the passphrase.
@@ -109,7 +110,8 @@ public enum Backups {
         )
         let staging = folder.appendingPathComponent(".db-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: staging) }
-        try Store.snapshot(databaseAt: home.databaseFile.path, to: staging.path)
+        // VACUUM INTO blocks for as long as the database takes to copy: on a Dispatch thread, not the task pool.
+        try await Workspace.offload { try Store.snapshot(databaseAt: home.databaseFile.path, to: staging.path) }
         let store = try Store.open(path: staging.path, ledgerKey: try home.readLedgerKey(), readOnly: true)
         let verification = try await store.ledger.verify()
         guard verification.ok else {

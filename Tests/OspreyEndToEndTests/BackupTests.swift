@@ -118,6 +118,89 @@ struct BackupTests {
     }
 }
 
+extension BackupTests {
+    /// A call to the gateway's API with the home token; the status and the JSON answer.
+    static func api(
+        _ method: HTTPMethod,
+        _ path: String,
+        port: Int,
+        token: String
+    ) async throws -> (status: Int, json: JSONValue) {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)\(path)")
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if method == .POST {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: "{}"))
+        }
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+        let body = try await response.body.collect(upTo: 1 << 22)
+        return (Int(response.status.code), try JSONValue.parse(String(buffer: body)))
+    }
+
+    @Test func theGatewayTakesScheduledEncryptedBackupsPrunesThemAndTakesOneWhenAsked() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-backup-schedule")
+        defer { home.remove() }
+        try CLITests.configure(home, server: CLITests.ownMockModel())
+        let scheduled = home.url.appendingPathComponent("scheduled").path
+        let configFile = home.url.appendingPathComponent("config.toml")
+        let config = try String(contentsOf: configFile, encoding: .utf8)
+        try
+            (config + """
+
+                [backup]
+                schedule = "@every 1s"
+                directory = "\(scheduled)"
+                keep_daily = 1
+                keep_weekly = 0
+                passphrase = "${env:OSPREY_TEST_BACKUP_PASSPHRASE}"
+
+                """).write(to: configFile, atomically: true, encoding: .utf8)
+        let port = freeLoopbackPort()
+        let gateway = try await osprey.startGateway(
+            home: home.path,
+            port: port,
+            environment: ["OSPREY_TEST_BACKUP_PASSPHRASE": "correct horse battery staple"]
+        )
+        defer { gateway.kill() }
+        let token = try String(contentsOf: home.url.appendingPathComponent("token"), encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+
+        // One asked for through the API, encrypted like the scheduled ones
+        let asked = try await Self.api(.POST, "/api/backups", port: port, token: token)
+        #expect(asked.status == 201 && asked.json["encrypted"] == true, "\(asked.json)")
+        // The schedule's own, each pruning the one before (one kept per day)
+        var created: [JSONValue] = []
+        try await TestRuns.waitUntil {
+            created =
+                try await Self.api(.GET, "/api/events?type=backup.created&limit=100", port: port, token: token)
+                .json["events"]?.arrayValue ?? []
+            return created.count >= 3
+        }
+        let payloads = created.compactMap { $0["payload"] }
+        #expect(payloads.dropFirst().allSatisfy { ($0["pruned"]?.arrayValue?.count ?? 0) >= 1 }, "\(payloads)")
+        #expect(payloads.allSatisfy { $0["encrypted"] == true && $0["files"]?.intValue ?? 0 > 3 })
+        let listed = try await Self.api(.GET, "/api/backups", port: port, token: token)
+        #expect(listed.json["directory"] == .string(scheduled))
+        #expect((1...2).contains(listed.json["backups"]?.arrayValue?.count ?? 0), "\(listed.json)")
+
+        // The newest verifies with the passphrase, and not without it
+        let newest = try #require(payloads.last?["folder"]?.stringValue)
+        let pass = home.url.appendingPathComponent("pass")
+        try "correct horse battery staple\n".write(to: pass, atomically: true, encoding: .utf8)
+        let ok = try await osprey.run(["backup", "verify", newest, "--passphrase-file", pass.path])
+        #expect(ok.status == 0 && ok.stdout.hasPrefix("ok: "), "\(ok.stderr)")
+        let locked = try await osprey.run(["backup", "verify", newest])
+        #expect(locked.stderr.contains("give its passphrase"))
+        // A viewer token may not take or list backups (they hold the secret store)
+        let viewer = try await osprey.run([
+            "tokens", "create", "--role", "viewer", "--name", "watcher", "--home", home.path,
+        ])
+        let viewerToken = viewer.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try await Self.api(.GET, "/api/backups", port: port, token: viewerToken).status == 403)
+    }
+}
+
 /// Sessions made so far.
 final class Made: Sendable {
     let count = Mutex(0)
