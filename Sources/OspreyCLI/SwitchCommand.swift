@@ -25,7 +25,7 @@ struct SwitchCommand: AsyncParsableCommand {
     struct Begin: GatewayClientCommand {
         static let configuration = CommandConfiguration(
             abstract:
-                "Apply a plan (JSON: reason, ttl_seconds, interval_seconds, files, services, checks) on probation."
+                "Apply a plan (JSON: reason, ttl_seconds, interval_seconds, files, services, packages, checks) on probation."
         )
         @OptionGroup var options: HomeOptions
         @Option(help: "The plan, a JSON file.") var plan: String

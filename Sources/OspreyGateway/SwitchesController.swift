@@ -22,7 +22,9 @@ struct SwitchesController {
 
     /// The plan's fields, passed to SafeSwitch whole (it refuses unknown ones with their name).
     struct Begin: OperationRequest {
-        static let fields: Set<String> = ["reason", "ttl_seconds", "interval_seconds", "files", "services", "checks"]
+        static let fields: Set<String> = [
+            "reason", "ttl_seconds", "interval_seconds", "files", "services", "packages", "checks",
+        ]
         let plan: JSONValue
         init(_ fields: Fields) throws { plan = .object(fields.members) }
     }

@@ -32,7 +32,10 @@ public enum HostTools {
         }
         return try await CommandRunner.run(
             [program] + argv.dropFirst(),
-            environment: ["PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"],
+            environment: [
+                "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
+                "DEBIAN_FRONTEND": "noninteractive",
+            ],
             directory: "/",
             timeout: timeout,
             outputLimit: outputLimit

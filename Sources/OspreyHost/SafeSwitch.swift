@@ -23,11 +23,20 @@ public actor SafeSwitch {
     let roots: [String]
     let configFile: String
     let logger: Logger
+    /// Where a `.deb` of an installed package's version is looked for, to undo a change to it (apt's cache).
+    let packageArchives: [String]
     /// The changes in probation and when their next checks are due.
     var active: [SwitchRecord.ID: (plan: JSONValue, checks: [SwitchPlan.Check], due: Date, expires: Date)] = [:]
 
-    public init(store: Store, home: Home, roots: [String], logger: Logger) {
+    public init(
+        store: Store,
+        home: Home,
+        roots: [String],
+        logger: Logger,
+        packageArchives: [String] = ["/var/cache/apt/archives"]
+    ) {
         self.store = store
+        self.packageArchives = packageArchives
         self.directory = home.switchesDirectory
         self.roots = roots
         self.configFile = home.configFile.path
@@ -51,11 +60,18 @@ public actor SafeSwitch {
         }
         let id = SwitchRecord.ID.random(prefix: "sw")
         let folder = directory.appendingPathComponent(id.rawValue)
-        try snapshot(plan.files.map(\.path), into: folder)
+        do {
+            try snapshot(plan.files.map(\.path), into: folder)
+            try await snapshotPackages(plan.packages, into: folder)
+        } catch {
+            try? FileManager.default.removeItem(at: folder)
+            throw error
+        }
         let expires = now.addingTimeInterval(TimeInterval(plan.ttlSeconds))
         let record = try await store.switches.begin(id, plan: plan.json, expiresAt: expires, actor: actor, now: now)
         do {
             for file in plan.files { try Self.apply(file) }
+            try await applyPackages(plan.packages)
             try await restart(plan.services)
         } catch {
             _ = try await rollback(id, reason: "the change could not be applied: \(error)", actor: .system)
@@ -104,6 +120,9 @@ public actor SafeSwitch {
                 problems.append(.string("\(entry.path): \(error)"))
             }
         }
+        let packages = await restorePackages(from: folder)
+        restored += packages.restored.map(JSONValue.string)
+        problems += packages.problems.map(JSONValue.string)
         let services = current.plan["services"]?.arrayValue?.compactMap(\.stringValue) ?? []
         do { try await restart(services) } catch { problems.append(.string("restart: \(error)")) }
         let checks = (current.plan["checks"]?.arrayValue ?? []).compactMap { try? SwitchPlan.check($0) }

@@ -3,7 +3,7 @@ public import OspreyCore
 
 /// A SafeSwitch change plan, checked before anything is touched: the files it writes or deletes (only under the
 /// operator's `[host] switch_paths` or the home's config.toml, never through a symbolic link), the services it
-/// restarts, the health checks that judge it, and its probation window.
+/// restarts, the Debian packages it installs or removes, the health checks that judge it, and its probation window.
 public struct SwitchPlan: Sendable, Equatable {
     public struct FileChange: Sendable, Equatable {
         public var path: String
@@ -28,11 +28,31 @@ public struct SwitchPlan: Sendable, Equatable {
         }
     }
 
+    /// A change to the installed Debian packages, undone from the snapshot on rollback.
+    public enum PackageChange: Sendable, Equatable {
+        /// `apt-get install` of a package (at `version` when given).
+        case install(name: String, version: String?)
+        /// `dpkg -i` of a local `.deb` under `[host] switch_paths`.
+        case deb(path: String)
+        /// `dpkg --remove` of a package (refused by dpkg while another installed package depends on it).
+        case remove(name: String)
+
+        var json: JSONValue {
+            switch self {
+            case .install(let name, let version):
+                version.map { ["install": .string(name), "version": .string($0)] } ?? ["install": .string(name)]
+            case .deb(let path): ["deb": .string(path)]
+            case .remove(let name): ["remove": .string(name)]
+            }
+        }
+    }
+
     public var reason: String
     public var ttlSeconds: Int
     public var intervalSeconds: Int
     public var files: [FileChange]
     public var services: [String]
+    public var packages: [PackageChange]
     public var checks: [Check]
 
     /// A plan refused, with what is wrong.
@@ -44,7 +64,9 @@ public struct SwitchPlan: Sendable, Equatable {
     /// Reads and checks a plan; `roots` are the granted directories, `configFile` the home's config.toml.
     public init(_ json: JSONValue, roots: [String], configFile: String) throws {
         guard let object = json.objectValue else { throw Invalid("a plan is a JSON object") }
-        let known: Set<String> = ["reason", "ttl_seconds", "interval_seconds", "files", "services", "checks"]
+        let known: Set<String> = [
+            "reason", "ttl_seconds", "interval_seconds", "files", "services", "packages", "checks",
+        ]
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw Invalid("unknown field '\(unknown)'")
         }
@@ -76,9 +98,49 @@ public struct SwitchPlan: Sendable, Equatable {
             }
             return unit
         }
+        packages = try (object["packages"]?.arrayValue ?? []).map { try Self.package($0, roots: roots) }
         checks = try (object["checks"]?.arrayValue ?? []).map(Self.check)
-        guard !files.isEmpty || !services.isEmpty else { throw Invalid("a plan changes at least one file or service") }
+        guard !files.isEmpty || !services.isEmpty || !packages.isEmpty else {
+            throw Invalid("a plan changes at least one file, service or package")
+        }
         guard !checks.isEmpty else { throw Invalid("a plan needs at least one health check") }
+    }
+
+    /// `{"install": NAME, "version"?: V}`, `{"deb": PATH}` or `{"remove": NAME}`, with Debian's name and version rules.
+    static func package(_ value: JSONValue, roots: [String]) throws -> PackageChange {
+        guard let entry = value.objectValue else { throw Invalid("a package change is an object") }
+        let kinds = ["install", "deb", "remove"].filter { entry[$0] != nil }
+        guard kinds.count == 1, let kind = kinds.first, let target = entry[kind]?.stringValue,
+            Set(entry.keys).isSubset(of: [kind, "version"]), kind == "install" || entry["version"] == nil
+        else {
+            throw Invalid(
+                "a package change is {\"install\": NAME, \"version\"?}, {\"deb\": PATH} or {\"remove\": NAME}"
+            )
+        }
+        if kind == "deb" {
+            guard target.hasSuffix(".deb") else { throw Invalid("\(target): a 'deb' is a .deb file") }
+            let path = try place(target, roots: roots, configFile: "")
+            guard FileManager.default.fileExists(atPath: path) else { throw Invalid("\(target) does not exist") }
+            return .deb(path: path)
+        }
+        guard isPackageName(target) else { throw Invalid("'\(target)' is not a Debian package name") }
+        if kind == "remove" { return .remove(name: target) }
+        let version = entry["version"]?.stringValue
+        if let version,
+            version.isEmpty
+                || !version.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || ".+~:-".contains($0)) })
+        {
+            throw Invalid("'\(version)' is not a Debian version")
+        }
+        return .install(name: target, version: version)
+    }
+
+    /// Debian's package names: lower-case letters, digits, `+`, `-`, `.`; at least two, starting alphanumeric.
+    static func isPackageName(_ name: String) -> Bool {
+        guard name.count >= 2, let first = name.first, first.isASCII, first.isLowercase || first.isNumber else {
+            return false
+        }
+        return name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || "+-.".contains($0)) }
     }
 
     static func check(_ value: JSONValue) throws -> Check {
@@ -136,7 +198,8 @@ public struct SwitchPlan: Sendable, Equatable {
                         ?? ["path": .string(file.path), "delete": true]
                 }
             ),
-            "services": .array(services.map(JSONValue.string)), "checks": .array(checks.map(\.json)),
+            "services": .array(services.map(JSONValue.string)), "packages": .array(packages.map(\.json)),
+            "checks": .array(checks.map(\.json)),
         ]
     }
 }
