@@ -275,7 +275,8 @@ struct MCPController {
     static func single(_ message: JSONValue, to session: MCPServerSession) async -> JSONValue {
         await withCheckedContinuation { continuation in
             let once = Mutex(false)
-            session.receive(message) { answer in
+            // Started on this handler's own thread: a call answered from the store needs no hop to the task pool.
+            session.receive(message, immediate: true) { answer in
                 // Progress notifications are dropped: a host that wants them accepts an event stream.
                 guard answer["method"] == nil else { return }
                 let first = once.withLock { done in

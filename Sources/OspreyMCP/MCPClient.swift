@@ -108,6 +108,18 @@ public final class MCPClient: Sendable {
         var onToolsChanged: (@Sendable () -> Void)?
         /// Who hears a request's progress notifications, by progress token (the request's id).
         var progress: [Int: @Sendable (String) -> Void] = [:]
+        /// When each request in flight times out.
+        var deadlines: [Int: Deadline] = [:]
+        /// One watchdog for every deadline (not a timer task per request, whose start and cancellation cost more
+        /// thread wake-ups than a quick call itself); its generation, and when it wakes next.
+        var watchdog: (task: Task<Void, Never>, generation: Int, wake: ContinuousClock.Instant)?
+        var watchdogGenerations = 0
+    }
+
+    struct Deadline {
+        var at: ContinuousClock.Instant
+        var method: String
+        var timeout: Duration
     }
 
     public init(
@@ -196,6 +208,8 @@ public final class MCPClient: Sendable {
     public func stop() async {
         let connection = state.withLock { state in
             state.stopped = true
+            state.watchdog?.task.cancel()
+            state.watchdog = nil
             defer { state.connection = nil }
             return state.connection
         }
@@ -326,11 +340,8 @@ public final class MCPClient: Sendable {
         guard let connection else { throw MCPError.unavailable("MCP server '\(configuration.name)' is not running") }
         let timeout = timeout ?? configuration.timeout
         let name = configuration.name
-        let timer = Task { [weak self] in
-            try await Task.sleep(for: timeout)
-            self?.abandon(id, MCPError.timedOut(server: name, method: method, after: timeout), tellServer: "timed out")
-        }
-        defer { timer.cancel() }
+        arm(id, Deadline(at: .now.advanced(by: timeout), method: method, timeout: timeout))
+        defer { _ = state.withLock { $0.deadlines.removeValue(forKey: id) } }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<JSONValue, any Error>) in
                 let early = state.withLock { state in
@@ -352,6 +363,50 @@ public final class MCPClient: Sendable {
                 return state.pending[id] != nil
             }
             if registered { abandon(id, CancellationError(), tellServer: "cancelled by the caller") }
+        }
+    }
+
+    /// Registers a request's deadline; the watchdog is started, or started again to wake earlier, when needed.
+    private func arm(_ id: Int, _ deadline: Deadline) {
+        let replaced = state.withLock { state -> Task<Void, Never>? in
+            state.deadlines[id] = deadline
+            if let watchdog = state.watchdog, watchdog.wake <= deadline.at { return nil }
+            state.watchdogGenerations += 1
+            let generation = state.watchdogGenerations
+            let old = state.watchdog?.task
+            let task = Task<Void, Never> { [weak self] in await self?.watch(generation) }
+            state.watchdog = (task, generation, deadline.at)
+            return old
+        }
+        replaced?.cancel()
+    }
+
+    /// Times out the requests whose deadline passed, then sleeps until the next one; ends when none is left (or a
+    /// newer watchdog replaced it).
+    private func watch(_ generation: Int) async {
+        while true {
+            let now = ContinuousClock.now
+            let (expired, next) = state.withLock { state -> ([(Int, Deadline)], ContinuousClock.Instant?) in
+                guard state.watchdog?.generation == generation else { return ([], nil) }
+                let expired = state.deadlines.filter { $0.value.at <= now }
+                for (id, _) in expired { state.deadlines[id] = nil }
+                let next = state.deadlines.values.map(\.at).min()
+                if let next { state.watchdog?.wake = next } else { state.watchdog = nil }
+                return (Array(expired), next)
+            }
+            for (id, deadline) in expired {
+                abandon(
+                    id,
+                    MCPError.timedOut(server: configuration.name, method: deadline.method, after: deadline.timeout),
+                    tellServer: "timed out"
+                )
+            }
+            guard let next else { return }
+            do {
+                try await Task.sleep(until: next, clock: .continuous)
+            } catch {
+                return  // replaced, or the client stopped
+            }
         }
     }
 

@@ -90,13 +90,16 @@ public final class MCPServerSession: Sendable {
     /// A request in flight: its work, and how to answer it if the host cancels it (only on a transport that waits
     /// for one answer per request).
     struct Running {
-        var task: Task<Void, Never>
+        /// Nil while the work, started immediately, has not yet suspended for the first time.
+        var task: Task<Void, Never>?
         var answerCancelled: (@Sendable () -> Void)?
     }
 
     struct State {
         var initialized = false
         var running: [String: Running] = [:]
+        /// Requests cancelled before their task was known (during the immediate start): cancelled once it is.
+        var cancelledEarly: Set<String> = []
         var subscriptions: Set<String> = []
     }
 
@@ -144,8 +147,16 @@ public final class MCPServerSession: Sendable {
     /// Handles one message whose answer and progress, if it has them, go to `reply` (a transport that answers each
     /// request on its own, such as an HTTP POST); the answer is the last message. A request's answer always comes,
     /// once: a call the host cancels is answered with error -32800.
-    public func receive(_ message: JSONValue, reply: @escaping @Sendable (JSONValue) -> Void) {
-        handle(message, reply: reply, answerCancelled: true)
+    ///
+    /// `immediate` starts a request's work on the calling task's thread (`Task.immediate`) until its first
+    /// suspension, instead of enqueueing it: a call answered from the store then costs no thread hop at all. Only
+    /// for a caller that is itself a task (an HTTP handler), never an event loop.
+    public func receive(
+        _ message: JSONValue,
+        immediate: Bool = false,
+        reply: @escaping @Sendable (JSONValue) -> Void
+    ) {
+        handle(message, reply: reply, answerCancelled: true, immediate: immediate)
     }
 
     /// The URIs the host subscribed to.
@@ -161,15 +172,17 @@ public final class MCPServerSession: Sendable {
     public func close() {
         let running = state.withLock { state in
             defer { state.running.removeAll() }
+            for (key, request) in state.running where request.task == nil { state.cancelledEarly.insert(key) }
             return Array(state.running.values)
         }
-        for request in running { request.task.cancel() }
+        for request in running { request.task?.cancel() }
     }
 
     private func handle(
         _ message: JSONValue,
         reply send: @escaping @Sendable (JSONValue) -> Void,
-        answerCancelled: Bool = false
+        answerCancelled: Bool = false,
+        immediate: Bool = false
     ) {
         guard let object = message.objectValue else {
             let what = message.arrayValue != nil ? "batches are not supported in protocol 2025-06-18" : "not an object"
@@ -227,7 +240,8 @@ public final class MCPServerSession: Sendable {
             guard arguments.objectValue != nil else {
                 return send(Self.error(id: id, code: -32602, "Invalid params: 'arguments' must be an object"))
             }
-            run(id: id, params: params, reply: send, answerCancelled: answerCancelled) { progress in
+            run(id: id, params: params, reply: send, answerCancelled: answerCancelled, immediate: immediate) {
+                progress in
                 do {
                     let text = try await tool.call(arguments, progress)
                     return ["content": [["type": "text", "text": .string(text)]], "isError": false]
@@ -265,7 +279,8 @@ public final class MCPServerSession: Sendable {
             for argument in prompt.arguments where argument.required && arguments[argument.name] == nil {
                 return send(Self.error(id: id, code: -32602, "Invalid params: argument '\(argument.name)' is required"))
             }
-            run(id: id, params: params, reply: send, answerCancelled: answerCancelled) { [arguments] _ in
+            run(id: id, params: params, reply: send, answerCancelled: answerCancelled, immediate: immediate) {
+                [arguments] _ in
                 ["description": .string(prompt.description), "messages": .array(try await prompt.messages(arguments))]
             }
         case "resources/list", "resources/templates/list", "resources/read", "resources/subscribe",
@@ -277,7 +292,8 @@ public final class MCPServerSession: Sendable {
                 params: params,
                 resources: resources,
                 reply: send,
-                answerCancelled: answerCancelled
+                answerCancelled: answerCancelled,
+                immediate: immediate
             )
         default:
             send(Self.error(id: id, code: -32601, "Method not found: \(method)"))
@@ -290,13 +306,15 @@ public final class MCPServerSession: Sendable {
         params: JSONValue,
         resources: ServedResources,
         reply send: @escaping @Sendable (JSONValue) -> Void,
-        answerCancelled: Bool
+        answerCancelled: Bool,
+        immediate: Bool
     ) {
         if method == "resources/templates/list" {
             return send(["jsonrpc": "2.0", "id": id, "result": ["resourceTemplates": .array(resources.templates)]])
         }
         if method == "resources/list" {
-            return run(id: id, params: params, reply: send, answerCancelled: answerCancelled) { _ in
+            return run(id: id, params: params, reply: send, answerCancelled: answerCancelled, immediate: immediate) {
+                _ in
                 ["resources": .array(try await resources.list())]
             }
         }
@@ -311,7 +329,7 @@ public final class MCPServerSession: Sendable {
             state.withLock { _ = $0.subscriptions.remove(uri) }
             send(["jsonrpc": "2.0", "id": id, "result": [:]])
         default:
-            run(id: id, params: params, reply: send, answerCancelled: answerCancelled) { _ in
+            run(id: id, params: params, reply: send, answerCancelled: answerCancelled, immediate: immediate) { _ in
                 ["contents": .array(try await resources.read(uri))]
             }
         }
@@ -324,6 +342,7 @@ public final class MCPServerSession: Sendable {
         params: JSONValue,
         reply send: @escaping @Sendable (JSONValue) -> Void,
         answerCancelled: Bool,
+        immediate: Bool,
         work: @escaping @Sendable (MCPProgress) async throws -> JSONValue
     ) {
         let key = id.canonicalJSON
@@ -331,37 +350,48 @@ public final class MCPServerSession: Sendable {
         let heartbeat = self.heartbeat
         let cancelled: (@Sendable () -> Void)? =
             answerCancelled ? { @Sendable in send(Self.error(id: id, code: -32800, "Request cancelled")) } : nil
+        // Registered before the work starts, so its end always finds it (an immediate start may end at once).
         state.withLock { state in
-            let task = Task {
-                let ticker: Task<Void, any Error>? =
-                    progress.isActive
-                    ? Task {
-                        while true {
-                            try await Task.sleep(for: heartbeat)
-                            progress.tick("still working")
-                        }
-                    } : nil
-                defer { ticker?.cancel() }
-                var answer: JSONValue?
-                do {
-                    answer = ["jsonrpc": "2.0", "id": id, "result": try await work(progress)]
-                } catch is CancellationError {
-                    answer = nil
-                } catch let error as MCPResourceNotFound {
-                    answer = Self.error(id: id, code: -32002, "Resource not found: \(error.uri)")
-                } catch let error as MCPInvalidParams {
-                    answer = Self.error(id: id, code: -32602, "Invalid params: \(error.message)")
-                } catch {
-                    answer = Self.error(id: id, code: -32603, "\(error)")
-                }
-                let current = self.state.withLock { $0.running.removeValue(forKey: key) }
-                guard let current else { return }  // cancelled: answered (or not) when the cancel came
-                // A task cancelled without a cancel from the host (its transport closed) still answers once, if
-                // its transport waits for an answer.
-                if let answer { send(answer) } else { current.answerCancelled?() }
-            }
-            state.running[key] = Running(task: task, answerCancelled: cancelled)
+            state.cancelledEarly.remove(key)
+            state.running[key] = Running(task: nil, answerCancelled: cancelled)
         }
+        let body: @Sendable () async -> Void = {
+            let ticker: Task<Void, any Error>? =
+                progress.isActive
+                ? Task {
+                    while true {
+                        try await Task.sleep(for: heartbeat)
+                        progress.tick("still working")
+                    }
+                } : nil
+            defer { ticker?.cancel() }
+            var answer: JSONValue?
+            do {
+                answer = ["jsonrpc": "2.0", "id": id, "result": try await work(progress)]
+            } catch is CancellationError {
+                answer = nil
+            } catch let error as MCPResourceNotFound {
+                answer = Self.error(id: id, code: -32002, "Resource not found: \(error.uri)")
+            } catch let error as MCPInvalidParams {
+                answer = Self.error(id: id, code: -32602, "Invalid params: \(error.message)")
+            } catch {
+                answer = Self.error(id: id, code: -32603, "\(error)")
+            }
+            let current = self.state.withLock { $0.running.removeValue(forKey: key) }
+            guard let current else { return }  // cancelled: answered (or not) when the cancel came
+            // A task cancelled without a cancel from the host (its transport closed) still answers once, if
+            // its transport waits for an answer.
+            if let answer { send(answer) } else { current.answerCancelled?() }
+        }
+        let task: Task<Void, Never> = immediate ? Task.immediate { await body() } : Task { await body() }
+        let cancelNow = state.withLock { state -> Bool in
+            if state.running[key] != nil {
+                state.running[key]?.task = task
+                return false
+            }
+            return state.cancelledEarly.remove(key) != nil
+        }
+        if cancelNow { task.cancel() }
     }
 
     /// Answers a line the transport could not take (too long): an invalid request with no id.
@@ -371,7 +401,9 @@ public final class MCPServerSession: Sendable {
 
     /// Waits for the calls in flight (at the end of the host's input).
     public func drain() async {
-        while let request = state.withLock({ $0.running.values.first }) { await request.task.value }
+        while let request = state.withLock({ $0.running.values.first }) {
+            if let task = request.task { await task.value } else { await Task.yield() }
+        }
     }
 
     private func notification(_ method: String, _ params: JSONValue) {
@@ -379,8 +411,14 @@ public final class MCPServerSession: Sendable {
         // The request stops; a transport that waits for one answer per request hears -32800 now, not when the
         // work has wound down (the host may have moved on, or closed, by then). On its own channel the
         // specification asks for no answer at all.
-        guard let running = state.withLock({ $0.running.removeValue(forKey: request.canonicalJSON) }) else { return }
-        running.task.cancel()
+        let key = request.canonicalJSON
+        let running = state.withLock { state -> Running? in
+            guard let running = state.running.removeValue(forKey: key) else { return nil }
+            if running.task == nil { state.cancelledEarly.insert(key) }
+            return running
+        }
+        guard let running else { return }
+        running.task?.cancel()
         running.answerCancelled?()
     }
 

@@ -64,6 +64,11 @@ struct MCPClientTests {
         defer { Task { await client.stop() } }
         _ = try await client.connect()
         await Self.expectTimesOut(client)
+        // Two at once, the second started later: one watchdog times out each at its own deadline.
+        async let first: Void = Self.expectTimesOut(client)
+        try await Task.sleep(for: .milliseconds(300))
+        async let second: Void = Self.expectTimesOut(client)
+        _ = await (first, second)
         // The server is still usable after the abandoned call.
         #expect(try await client.callTool("echo", arguments: ["text": "after"]) == "after")
         let call = Task { try await client.callTool("slow", arguments: ["seconds": 30]) }
