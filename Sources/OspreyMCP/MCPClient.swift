@@ -85,7 +85,7 @@ public final class MCPClient: Sendable {
     private let logger: Logger
     /// Monotonic time for the restart back-off (a test passes a manual clock's).
     private let elapsed: @Sendable () -> Duration
-    private let state = Mutex(State())
+    let state = Mutex(State())
 
     struct State {
         var connection: (any MCPTransport)?
@@ -114,12 +114,6 @@ public final class MCPClient: Sendable {
         /// thread wake-ups than a quick call itself); its generation, and when it wakes next.
         var watchdog: (task: Task<Void, Never>, generation: Int, wake: ContinuousClock.Instant)?
         var watchdogGenerations = 0
-    }
-
-    struct Deadline {
-        var at: ContinuousClock.Instant
-        var method: String
-        var timeout: Duration
     }
 
     public init(
@@ -366,52 +360,8 @@ public final class MCPClient: Sendable {
         }
     }
 
-    /// Registers a request's deadline; the watchdog is started, or started again to wake earlier, when needed.
-    private func arm(_ id: Int, _ deadline: Deadline) {
-        let replaced = state.withLock { state -> Task<Void, Never>? in
-            state.deadlines[id] = deadline
-            if let watchdog = state.watchdog, watchdog.wake <= deadline.at { return nil }
-            state.watchdogGenerations += 1
-            let generation = state.watchdogGenerations
-            let old = state.watchdog?.task
-            let task = Task<Void, Never> { [weak self] in await self?.watch(generation) }
-            state.watchdog = (task, generation, deadline.at)
-            return old
-        }
-        replaced?.cancel()
-    }
-
-    /// Times out the requests whose deadline passed, then sleeps until the next one; ends when none is left (or a
-    /// newer watchdog replaced it).
-    private func watch(_ generation: Int) async {
-        while true {
-            let now = ContinuousClock.now
-            let (expired, next) = state.withLock { state -> ([(Int, Deadline)], ContinuousClock.Instant?) in
-                guard state.watchdog?.generation == generation else { return ([], nil) }
-                let expired = state.deadlines.filter { $0.value.at <= now }
-                for (id, _) in expired { state.deadlines[id] = nil }
-                let next = state.deadlines.values.map(\.at).min()
-                if let next { state.watchdog?.wake = next } else { state.watchdog = nil }
-                return (Array(expired), next)
-            }
-            for (id, deadline) in expired {
-                abandon(
-                    id,
-                    MCPError.timedOut(server: configuration.name, method: deadline.method, after: deadline.timeout),
-                    tellServer: "timed out"
-                )
-            }
-            guard let next else { return }
-            do {
-                try await Task.sleep(until: next, clock: .continuous)
-            } catch {
-                return  // replaced, or the client stopped
-            }
-        }
-    }
-
     /// Fails a pending request; `tellServer` sends `notifications/cancelled` with that reason.
-    private func abandon(_ id: Int, _ error: any Error, tellServer reason: String?) {
+    func abandon(_ id: Int, _ error: any Error, tellServer reason: String?) {
         let (continuation, connection) = state.withLock { ($0.pending.removeValue(forKey: id), $0.connection) }
         guard let continuation else { return }
         if let reason {

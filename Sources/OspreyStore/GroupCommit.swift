@@ -41,31 +41,15 @@ public final class GroupCommit: Sendable {
                 defer { queue.writing = true }
                 return !queue.writing
             }
-            if starts { lead() }
+            if starts { write() }
         }
         return try job.result(as: T.self)
     }
 
-    /// The first group, written by the caller that found the writer idle, on its own thread and inside its
-    /// continuation's body, so that neither a task start nor its own resumption wakes another thread. Writers that
-    /// queued while it wrote get a turn of their own in a task, so this caller waits for one commit only.
-    private func lead() {
-        writer.writeWithoutTransaction { db in
-            let group = queue.withLock { queue in
-                defer { queue.jobs.removeAll(keepingCapacity: true) }
-                return queue.jobs
-            }
-            commit(group, db)
-        }
-        let more = queue.withLock { queue in
-            if queue.jobs.isEmpty { queue.writing = false }
-            return queue.writing
-        }
-        if more { write() }
-    }
-
-    /// A turn on the writer for the writers that queued during the leader's commit: commits group after group until
-    /// the queue is empty. The task writes synchronously: the writer's serial queue runs the turn on the
+    /// A turn on the writer: commits group after group until the queue is empty.
+    ///
+    /// Started from a task rather than run by the caller: the task's hop lets the writers that arrive meanwhile
+    /// join the first group. The task then writes synchronously: the writer's serial queue runs the turn on the
     /// task's own thread, saving the hand-off to a dispatch thread and back (two thread wake-ups per turn); one
     /// pool thread is busy for the turn, as a dispatch thread was.
     private func write() {
