@@ -87,6 +87,9 @@ struct SupervisorTests {
                     actor: .test
                 )
             }
+            // The supervisor hears of submissions from the ledger, after `submit` returns: all four must be
+            // queued before the slot frees, or the test would race the event delivery.
+            try await TestRuns.waitUntil { await supervisor.load.queued == 4 }
             gate.continuation.finish()
             try await TestRuns.waitUntil { probe.order.count == 5 }
         }
