@@ -12,7 +12,10 @@ struct ApprovalsCommand: AsyncParsableCommand {
     )
 
     struct List: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "List approvals (pending ones by default).")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List approvals (pending ones by default)."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "pending, granted, denied, expired, used or all.") var status = "pending"
         @Flag(help: "Print the JSON the API returned.") var json = false
@@ -40,7 +43,10 @@ struct ApprovalsCommand: AsyncParsableCommand {
     }
 
     struct Approve: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Allow a waiting tool call (once by default).")
+        static let configuration = CommandConfiguration(
+            commandName: "approve",
+            abstract: "Allow a waiting tool call (once by default)."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Approval id.") var id: String
         @Flag(help: "Also allow the same call with the same arguments for the rest of the session.") var session = false
@@ -58,7 +64,10 @@ struct ApprovalsCommand: AsyncParsableCommand {
     }
 
     struct Reject: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Deny a waiting tool call.")
+        static let configuration = CommandConfiguration(
+            commandName: "reject",
+            abstract: "Deny a waiting tool call."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Approval id.") var id: String
 

@@ -20,6 +20,7 @@ struct AuditCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Check every event's hash, the chain links and the signed head."
         )
         @OptionGroup var options: HomeOptions
@@ -52,6 +53,7 @@ struct AuditCommand: AsyncParsableCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "export",
             abstract: "Write the ledger as JSON Lines (canonical envelopes), for independent verification."
         )
         @OptionGroup var options: HomeOptions

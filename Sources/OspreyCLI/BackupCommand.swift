@@ -38,6 +38,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "create",
             abstract: "Take a backup now (the gateway may be running), then apply retention."
         )
         @OptionGroup var options: HomeOptions
@@ -79,7 +80,10 @@ struct BackupCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List backups, oldest first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List backups, oldest first."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "Where backups are kept (default: HOME/backups).") var out: String?
 
@@ -98,6 +102,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Check every file of a backup and its ledger; exit 1 naming the first bad file."
         )
         @OptionGroup var options: HomeOptions
@@ -121,6 +126,7 @@ struct BackupCommand: AsyncParsableCommand {
 
     struct Restore: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "restore",
             abstract: "Verify a backup, then write it out as a new home (an empty or new folder)."
         )
         @OptionGroup var options: HomeOptions

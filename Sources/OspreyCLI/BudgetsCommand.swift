@@ -27,7 +27,10 @@ struct BudgetsCommand: AsyncParsableCommand {
     }
 
     struct List: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Every agent's budget and spending today.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "Every agent's budget and spending today."
+        )
         @OptionGroup var options: HomeOptions
         @Flag(help: "Print the API's JSON.") var json = false
 
@@ -62,7 +65,10 @@ struct BudgetsCommand: AsyncParsableCommand {
     }
 
     struct Resume: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Resume an agent its budget paused.")
+        static let configuration = CommandConfiguration(
+            commandName: "resume",
+            abstract: "Resume an agent its budget paused."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "The agent.") var agent: String
 

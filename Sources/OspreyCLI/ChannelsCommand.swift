@@ -13,6 +13,7 @@ struct ChannelsCommand: AsyncParsableCommand {
 
     struct List: GatewayClientCommand {
         static let configuration = CommandConfiguration(
+            commandName: "list",
             abstract: "List the channels, the paired senders and the pairings waiting for a code."
         )
         @OptionGroup var options: HomeOptions
@@ -48,6 +49,7 @@ struct ChannelsCommand: AsyncParsableCommand {
 
     struct Pair: GatewayClientCommand {
         static let configuration = CommandConfiguration(
+            commandName: "pair",
             abstract: "Allow the sender a pairing code was given to (the code the sender was sent)."
         )
         @OptionGroup var options: HomeOptions
@@ -66,7 +68,10 @@ struct ChannelsCommand: AsyncParsableCommand {
     }
 
     struct Revoke: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Take a paired sender off a channel's allowlist.")
+        static let configuration = CommandConfiguration(
+            commandName: "revoke",
+            abstract: "Take a paired sender off a channel's allowlist."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Channel name.") var channel: String
         @Argument(help: "The sender's platform id.") var sender: String
@@ -87,6 +92,7 @@ struct ChannelsCommand: AsyncParsableCommand {
 
     struct Test: GatewayClientCommand {
         static let configuration = CommandConfiguration(
+            commandName: "test",
             abstract: "Check a channel's credentials and base URL: who the bot is on the platform."
         )
         @OptionGroup var options: HomeOptions

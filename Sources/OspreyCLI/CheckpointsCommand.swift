@@ -18,7 +18,10 @@ struct CheckpointsCommand: AsyncParsableCommand {
     }
 
     struct List: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "The checkpoints, newest first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "The checkpoints, newest first."
+        )
         @OptionGroup var options: HomeOptions
         @Flag(help: "Print the API's JSON.") var json = false
 
@@ -30,7 +33,10 @@ struct CheckpointsCommand: AsyncParsableCommand {
     }
 
     struct Create: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Checkpoint the workspace now.")
+        static let configuration = CommandConfiguration(
+            commandName: "create",
+            abstract: "Checkpoint the workspace now."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Why.") var label: String = "checkpoint"
 
@@ -44,7 +50,10 @@ struct CheckpointsCommand: AsyncParsableCommand {
     }
 
     struct Diff: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "What changed in the workspace since a checkpoint.")
+        static let configuration = CommandConfiguration(
+            commandName: "diff",
+            abstract: "What changed in the workspace since a checkpoint."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "The checkpoint (its id or the first 7+ hex digits).") var id: String
         @Flag(help: "Only the summary per file.") var stat = false
@@ -57,6 +66,7 @@ struct CheckpointsCommand: AsyncParsableCommand {
 
     struct Restore: GatewayClientCommand {
         static let configuration = CommandConfiguration(
+            commandName: "restore",
             abstract: "Put the workspace back as it was at a checkpoint (what it holds now is checkpointed first)."
         )
         @OptionGroup var options: HomeOptions

@@ -18,7 +18,10 @@ struct IncidentsCommand: AsyncParsableCommand {
     }
 
     struct List: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "The incidents, newest first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "The incidents, newest first."
+        )
         @OptionGroup var options: HomeOptions
         func run(_ gateway: GatewayClient) async throws {
             let list = try await gateway.request(.GET, "/api/incidents")["incidents"]?.arrayValue ?? []
@@ -28,7 +31,10 @@ struct IncidentsCommand: AsyncParsableCommand {
     }
 
     struct Show: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "One incident with its steps.")
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "One incident with its steps."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Incident id.") var id: String
         @Flag(help: "Print the JSON the API returned.") var json = false
@@ -52,7 +58,10 @@ struct IncidentsCommand: AsyncParsableCommand {
     }
 
     struct Create: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Open an incident.")
+        static let configuration = CommandConfiguration(
+            commandName: "create",
+            abstract: "Open an incident."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "low, medium, high or critical.") var severity = "medium"
         @Argument(help: "What is wrong.") var title: String
@@ -67,7 +76,10 @@ struct IncidentsCommand: AsyncParsableCommand {
     }
 
     struct Step: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a step to an open incident.")
+        static let configuration = CommandConfiguration(
+            commandName: "step",
+            abstract: "Add a step to an open incident."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Incident id.") var id: String
         @Option(help: "observation, hypothesis, action or result.") var kind: String
@@ -86,7 +98,10 @@ struct IncidentsCommand: AsyncParsableCommand {
     }
 
     struct Resolve: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Resolve an incident with a summary.")
+        static let configuration = CommandConfiguration(
+            commandName: "resolve",
+            abstract: "Resolve an incident with a summary."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Incident id.") var id: String
         @Argument(help: "What happened and what fixed it.") var summary: String

@@ -21,6 +21,7 @@ struct MCPCommand: AsyncParsableCommand {
     /// `osprey mcp serve`: an MCP server on stdin/stdout, bridged to the running gateway's `/mcp`.
     struct Serve: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "serve",
             abstract: "Serve MCP over stdio, bridged to the running gateway (for an MCP host's config).",
             discussion: """
                 In the host's config: {"command": "osprey", "args": ["mcp", "serve"]}. It needs a running gateway \

@@ -12,7 +12,10 @@ struct MemoryCommand: AsyncParsableCommand {
     )
 
     struct Add: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Store a memory; prints its id.")
+        static let configuration = CommandConfiguration(
+            commandName: "add",
+            abstract: "Store a memory; prints its id."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "fact, preference, procedure, episode or lesson.") var type = "fact"
         @Option(help: "A short title.") var title: String?
@@ -31,7 +34,10 @@ struct MemoryCommand: AsyncParsableCommand {
     }
 
     struct Search: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Hybrid search (keywords + meaning).")
+        static let configuration = CommandConfiguration(
+            commandName: "search",
+            abstract: "Hybrid search (keywords + meaning)."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "Most results.") var limit = 10
         @Flag(help: "Print the API's JSON.") var json = false
@@ -56,7 +62,10 @@ struct MemoryCommand: AsyncParsableCommand {
     }
 
     struct Show: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "One memory.")
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "One memory."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Memory id.") var id: String
 
@@ -67,7 +76,10 @@ struct MemoryCommand: AsyncParsableCommand {
     }
 
     struct Forget: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a memory.")
+        static let configuration = CommandConfiguration(
+            commandName: "forget",
+            abstract: "Delete a memory."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Memory id.") var id: String
 
@@ -78,7 +90,10 @@ struct MemoryCommand: AsyncParsableCommand {
     }
 
     struct Reindex: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Rebuild the index from the Markdown files.")
+        static let configuration = CommandConfiguration(
+            commandName: "reindex",
+            abstract: "Rebuild the index from the Markdown files."
+        )
         @OptionGroup var options: HomeOptions
 
         func run(_ gateway: GatewayClient) async throws {

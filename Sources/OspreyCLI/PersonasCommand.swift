@@ -13,7 +13,10 @@ struct PersonasCommand: AsyncParsableCommand {
     )
 
     struct List: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Every persona: name, source, what it is for.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "Every persona: name, source, what it is for."
+        )
         @OptionGroup var options: HomeOptions
         @Flag(help: "Print the API's JSON.") var json = false
 
@@ -34,7 +37,10 @@ struct PersonasCommand: AsyncParsableCommand {
     }
 
     struct Show: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "One persona, as JSON.")
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "One persona, as JSON."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "The persona.") var name: String
 
@@ -74,7 +80,10 @@ struct PersonasCommand: AsyncParsableCommand {
     }
 
     struct Remove: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a persona of your own (admin).")
+        static let configuration = CommandConfiguration(
+            commandName: "remove",
+            abstract: "Remove a persona of your own (admin)."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "The persona.") var name: String
 

@@ -12,7 +12,10 @@ struct PluginsCommand: AsyncParsableCommand {
     )
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Installed plugins, their tools and their state.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "Installed plugins, their tools and their state."
+        )
         @OptionGroup var options: HomeOptions
 
         func run() async throws {
@@ -48,7 +51,10 @@ struct PluginsCommand: AsyncParsableCommand {
     }
 
     struct Info: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "One plugin's manifest: tools, limits, ABI.")
+        static let configuration = CommandConfiguration(
+            commandName: "info",
+            abstract: "One plugin's manifest: tools, limits, ABI."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "The plugin's name.") var name: String
 
@@ -72,6 +78,7 @@ struct PluginsCommand: AsyncParsableCommand {
 
     struct Install: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "install",
             abstract: "Install a plugin from a signed package (.ospkg) or a folder; restart the gateway to load it.",
             discussion: """
                 A package is verified before anything is written: its signature against [plugins] publishers in \
@@ -146,6 +153,7 @@ struct PluginsCommand: AsyncParsableCommand {
 
     struct Keygen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "keygen",
             abstract:
                 "Make an Ed25519 key pair for signing packages: the private key to a file (0600), the public key printed."
         )
@@ -169,6 +177,7 @@ struct PluginsCommand: AsyncParsableCommand {
 
     struct Sign: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "sign",
             abstract: "Pack a plugin folder (plugin.toml and module) into a signed package (.ospkg, a tar archive)."
         )
         @Argument(help: "The plugin's folder.") var folder: String
@@ -192,7 +201,10 @@ struct PluginsCommand: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove an installed plugin.")
+        static let configuration = CommandConfiguration(
+            commandName: "remove",
+            abstract: "Remove an installed plugin."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "The plugin's name.") var name: String
 

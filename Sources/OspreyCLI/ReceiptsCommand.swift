@@ -14,6 +14,7 @@ struct ReceiptsCommand: AsyncParsableCommand {
 
     struct Create: GatewayClientCommand {
         static let configuration = CommandConfiguration(
+            commandName: "create",
             abstract: "A signed receipt of a task, a session or an incident."
         )
         @OptionGroup var options: HomeOptions
@@ -38,6 +39,7 @@ struct ReceiptsCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "verify",
             abstract: "Check a receipt's signature and that a ledger export (osprey audit export) holds what it covers."
         )
         @Argument(help: "The receipt (JSON).") var receipt: String

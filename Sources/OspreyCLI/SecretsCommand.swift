@@ -31,7 +31,10 @@ struct SecretsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List secret names (never values).")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List secret names (never values)."
+        )
         @OptionGroup var options: HomeOptions
 
         func run() async throws {

@@ -13,6 +13,7 @@ struct ServiceCommand: AsyncParsableCommand {
 
     struct Install: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "install",
             abstract: "Write a hardened systemd unit for this home (system-wide, or --user for your own manager)."
         )
         @OptionGroup var options: HomeOptions

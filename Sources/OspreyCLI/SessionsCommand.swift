@@ -12,7 +12,10 @@ struct SessionsCommand: AsyncParsableCommand {
     )
 
     struct List: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "List sessions, most recent first.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List sessions, most recent first."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "At most this many.") var limit = 100
         @Flag(help: "Print JSON.") var json = false
@@ -36,7 +39,10 @@ struct SessionsCommand: AsyncParsableCommand {
     }
 
     struct Show: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a session and its transcript.")
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "Show a session and its transcript."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Session id.") var id: String
         @Flag(help: "Print JSON.") var json = false
@@ -62,7 +68,10 @@ struct SessionsCommand: AsyncParsableCommand {
     }
 
     struct Create: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Start a new session; prints its id.")
+        static let configuration = CommandConfiguration(
+            commandName: "create",
+            abstract: "Start a new session; prints its id."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "Agent name.") var agent: String?
         @Option(help: "Title.") var title: String?
@@ -77,6 +86,7 @@ struct SessionsCommand: AsyncParsableCommand {
 
     struct Delete: GatewayClientCommand {
         static let configuration = CommandConfiguration(
+            commandName: "delete",
             abstract: "Delete a session and its transcript (its events stay)."
         )
         @OptionGroup var options: HomeOptions
@@ -90,6 +100,7 @@ struct SessionsCommand: AsyncParsableCommand {
 
     struct Send: GatewayClientCommand {
         static let configuration = CommandConfiguration(
+            commandName: "send",
             abstract: "Send a message to the session's agent; prints its answer."
         )
         @OptionGroup var options: HomeOptions

@@ -37,6 +37,7 @@ struct SkillsCommand: AsyncParsableCommand {
 
     struct Install: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "install",
             abstract: "Install a skill from a signed package (.ospkg) or a folder into the home's skills.",
             discussion: """
                 A package is verified whole before anything is written (its signature against [plugins] publishers, \
@@ -112,6 +113,7 @@ struct SkillsCommand: AsyncParsableCommand {
 
     struct Sign: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "sign",
             abstract: "Pack a skill folder into a signed package (.ospkg), with the key of osprey plugins keygen."
         )
         @Argument(help: "The skill's folder.") var folder: String
@@ -134,7 +136,10 @@ struct SkillsCommand: AsyncParsableCommand {
     }
 
     struct Remove: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a skill from the home's skills.")
+        static let configuration = CommandConfiguration(
+            commandName: "remove",
+            abstract: "Remove a skill from the home's skills."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "The skill's name.") var name: String
 
@@ -152,7 +157,10 @@ struct SkillsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Every skill, its source and its state.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "Every skill, its source and its state."
+        )
         @OptionGroup var options: HomeOptions
 
         func run() async throws {

@@ -24,6 +24,7 @@ struct SwitchCommand: AsyncParsableCommand {
 
     struct Begin: GatewayClientCommand {
         static let configuration = CommandConfiguration(
+            commandName: "begin",
             abstract:
                 "Apply a plan (JSON: reason, ttl_seconds, interval_seconds, files, services, packages, checks) on probation."
         )
@@ -50,7 +51,10 @@ struct SwitchCommand: AsyncParsableCommand {
     }
 
     struct Status: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one switch, or list them (newest first).")
+        static let configuration = CommandConfiguration(
+            commandName: "status",
+            abstract: "Show one switch, or list them (newest first)."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Switch id.") var id: String?
         @Flag(help: "Print the JSON the API returned.") var json = false
@@ -73,7 +77,10 @@ struct SwitchCommand: AsyncParsableCommand {
     }
 
     struct Commit: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Keep a change in probation.")
+        static let configuration = CommandConfiguration(
+            commandName: "commit",
+            abstract: "Keep a change in probation."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Switch id.") var id: String
 
@@ -83,7 +90,10 @@ struct SwitchCommand: AsyncParsableCommand {
     }
 
     struct Rollback: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Undo a change in probation from its snapshot.")
+        static let configuration = CommandConfiguration(
+            commandName: "rollback",
+            abstract: "Undo a change in probation from its snapshot."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Switch id.") var id: String
 

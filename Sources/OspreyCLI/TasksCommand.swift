@@ -18,7 +18,10 @@ struct TasksCommand: AsyncParsableCommand {
     }
 
     struct Submit: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Queue a task; prints its id.")
+        static let configuration = CommandConfiguration(
+            commandName: "submit",
+            abstract: "Queue a task; prints its id."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "A short title.") var title: String
         @Option(help: "The agent that runs it.") var agent = "default"
@@ -39,7 +42,10 @@ struct TasksCommand: AsyncParsableCommand {
     }
 
     struct List: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "List recent tasks.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List recent tasks."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "queued, running, completed, failed or cancelled.") var status: String?
         @Flag(help: "Print the API's JSON.") var json = false
@@ -55,7 +61,10 @@ struct TasksCommand: AsyncParsableCommand {
     }
 
     struct Show: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "A task's state, result and cost.")
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "A task's state, result and cost."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Task id.") var id: String
         @Flag(help: "Print the API's JSON.") var json = false
@@ -73,7 +82,10 @@ struct TasksCommand: AsyncParsableCommand {
     }
 
     struct Cancel: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Cancel a queued or running task.")
+        static let configuration = CommandConfiguration(
+            commandName: "cancel",
+            abstract: "Cancel a queued or running task."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Task id.") var id: String
 
@@ -93,7 +105,10 @@ struct CronCommand: AsyncParsableCommand {
     )
 
     struct Add: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Add a schedule; prints its id and next run.")
+        static let configuration = CommandConfiguration(
+            commandName: "add",
+            abstract: "Add a schedule; prints its id and next run."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "Cron expression (5 fields or @daily …), '@every 10m' or '@at 2026-12-24T18:00:00Z'.")
         var spec: String?
@@ -154,7 +169,10 @@ struct CronCommand: AsyncParsableCommand {
     }
 
     struct List: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "List schedules.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List schedules."
+        )
         @OptionGroup var options: HomeOptions
         @Flag(help: "Print the API's JSON.") var json = false
 
@@ -173,7 +191,10 @@ struct CronCommand: AsyncParsableCommand {
     }
 
     struct Remove: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Remove a schedule.")
+        static let configuration = CommandConfiguration(
+            commandName: "remove",
+            abstract: "Remove a schedule."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Schedule id.") var id: String
 
@@ -184,7 +205,10 @@ struct CronCommand: AsyncParsableCommand {
     }
 
     struct Run: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Fire a schedule now; prints the task id.")
+        static let configuration = CommandConfiguration(
+            commandName: "run",
+            abstract: "Fire a schedule now; prints the task id."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Schedule id.") var id: String
 
@@ -196,6 +220,7 @@ struct CronCommand: AsyncParsableCommand {
 
     struct Pause: GatewayClientCommand {
         static let configuration = CommandConfiguration(
+            commandName: "pause",
             abstract: "Pause a schedule: it fires by neither time nor event."
         )
         @OptionGroup var options: HomeOptions
@@ -208,7 +233,10 @@ struct CronCommand: AsyncParsableCommand {
     }
 
     struct Resume: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Resume a paused schedule.")
+        static let configuration = CommandConfiguration(
+            commandName: "resume",
+            abstract: "Resume a paused schedule."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Schedule id.") var id: String
 

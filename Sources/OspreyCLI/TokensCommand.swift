@@ -12,7 +12,10 @@ struct TokensCommand: AsyncParsableCommand {
     )
 
     struct Create: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a token; it is printed once.")
+        static let configuration = CommandConfiguration(
+            commandName: "create",
+            abstract: "Create a token; it is printed once."
+        )
         @OptionGroup var options: HomeOptions
         @Option(help: "admin, operator or viewer.") var role = "viewer"
         @Option(help: "A name to recognise it by.") var name: String?
@@ -46,7 +49,10 @@ struct TokensCommand: AsyncParsableCommand {
     }
 
     struct List: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "List tokens (never their values).")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List tokens (never their values)."
+        )
         @OptionGroup var options: HomeOptions
 
         func run(_ gateway: GatewayClient) async throws {
@@ -67,7 +73,10 @@ struct TokensCommand: AsyncParsableCommand {
     }
 
     struct Revoke: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a token at once.")
+        static let configuration = CommandConfiguration(
+            commandName: "revoke",
+            abstract: "Revoke a token at once."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "Token id.") var id: String
 

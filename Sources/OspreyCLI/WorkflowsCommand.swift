@@ -12,7 +12,10 @@ struct WorkflowsCommand: AsyncParsableCommand {
     )
 
     struct List: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "Every workflow skill, its inputs and steps.")
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "Every workflow skill, its inputs and steps."
+        )
         @OptionGroup var options: HomeOptions
         @Flag(help: "Print the API's JSON.") var json = false
 
@@ -41,6 +44,7 @@ struct WorkflowsCommand: AsyncParsableCommand {
 
     struct Run: GatewayClientCommand {
         static let configuration = CommandConfiguration(
+            commandName: "run",
             abstract: "Run a workflow skill; prints the run's task id (with --wait, its steps when it ends)."
         )
         @OptionGroup var options: HomeOptions
@@ -78,7 +82,10 @@ struct WorkflowsCommand: AsyncParsableCommand {
     }
 
     struct Show: GatewayClientCommand {
-        static let configuration = CommandConfiguration(abstract: "A workflow run: its task and each step's state.")
+        static let configuration = CommandConfiguration(
+            commandName: "show",
+            abstract: "A workflow run: its task and each step's state."
+        )
         @OptionGroup var options: HomeOptions
         @Argument(help: "The run's task id.") var id: String
         @Flag(help: "Print the API's JSON.") var json = false
