@@ -19,7 +19,8 @@ public struct SafeSwitchTool: Tool {
             name: "safe_switch",
             description: """
                 Change the host safely: begin applies a plan (files under [host] switch_paths or Osprey's config, \
-                services to restart, Debian packages to install or remove) after a snapshot, then its health checks run through the probation window; \
+                services to restart, Debian packages to install or remove) after a snapshot, then its health checks \
+                run through the probation window; \
                 a failed check or a window that ends without commit rolls it back. begin, commit and rollback need \
                 approval. plan: {"reason", "ttl_seconds", "interval_seconds", "files": [{"path", "content"} or \
                 {"path", "delete": true}], "services": [unit], "packages": [{"install": name, "version"?} | \

@@ -53,6 +53,12 @@ public enum HostTools {
         try await run(argv, timeout: timeout, outputLimit: context.outputLimit)
     }
 
+    /// Debian's package names: lower-case letters, digits, `+`, `-`, `.`, starting with a letter or digit, two to
+    /// 101 of them (the `packages` tool and SafeSwitch plans check names by this one rule).
+    static func isPackageName(_ name: String) -> Bool {
+        name.range(of: "^[a-z0-9][a-z0-9+.-]{1,100}$", options: .regularExpression) != nil
+    }
+
     /// Whether systemd runs this machine (its runtime directory exists).
     static var systemd: Bool { FileManager.default.fileExists(atPath: "/run/systemd/system") }
 
@@ -390,7 +396,7 @@ public struct Packages: Tool {
         case let action where ["install", "remove"].contains(action):
             let names = arguments.names ?? []
             guard !names.isEmpty,
-                names.allSatisfy({ $0.range(of: "^[a-z0-9][a-z0-9+.-]{0,100}$", options: .regularExpression) != nil })
+                names.allSatisfy(HostTools.isPackageName)
             else { throw ToolArgumentError(description: "names must be Debian package names") }
             let result = try await HostTools.run(
                 ["apt-get", action, "-y", "--no-install-recommends"] + names,

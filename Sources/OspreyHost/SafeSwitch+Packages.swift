@@ -107,22 +107,20 @@ extension SafeSwitch {
         case .deb(let path):
             let result = try await HostTools.run(["dpkg-deb", "--field", path, "Package"], outputLimit: 4096)
             let name = result.output.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard result.exitCode == 0, SwitchPlan.isPackageName(name) else {
+            guard result.exitCode == 0, HostTools.isPackageName(name) else {
                 throw SwitchPlan.Invalid("\(path) is not a readable .deb: \(result.output.prefix(200))")
             }
             return name
         }
     }
 
-    /// The installed version of `name`, or nil when it is not installed.
+    /// The installed version of `name`, or nil when it is not installed, from dpkg's status file (the reading the
+    /// `packages` tool lists from).
     func installedVersion(_ name: String) async throws -> String? {
-        let result = try await HostTools.run(
-            ["dpkg-query", "--show", "--showformat=${db:Status-Status} ${Version}", name],
-            outputLimit: 4096
-        )
-        let fields = result.output.split(separator: " ")
-        guard result.exitCode == 0, fields.count == 2, fields[0] == "installed" else { return nil }
-        return String(fields[1])
+        try await Workspace.offload {
+            let status = try String(contentsOfFile: "/var/lib/dpkg/status", encoding: .utf8)
+            return HostReadings.packages(status).first { $0.name == name }?.version
+        }
     }
 
     /// A `.deb` of exactly this version in the archives (apt's cache names them `name_version_arch.deb`, with the
@@ -138,10 +136,6 @@ extension SafeSwitch {
         return nil
     }
 
-    func dpkg(_ argv: [String]) async throws {
-        let result = try await HostTools.run(argv, timeout: .seconds(600), outputLimit: 16 << 10)
-        guard result.exitCode == 0 else {
-            throw SwitchPlan.Invalid("\(argv.joined(separator: " ")): \(result.output.suffix(400))")
-        }
-    }
+    /// dpkg or apt, which may fetch and unpack for a while.
+    func dpkg(_ argv: [String]) async throws { try await perform(argv, timeout: .seconds(600)) }
 }

@@ -230,15 +230,14 @@ public actor SafeSwitch {
     }
 
     func restart(_ services: [String]) async throws {
-        for unit in services {
-            let result = try await HostTools.run(
-                ["systemctl", "restart", unit],
-                timeout: .seconds(90),
-                outputLimit: 4096
-            )
-            guard result.exitCode == 0 else {
-                throw SwitchPlan.Invalid("systemctl restart \(unit): \(result.output.prefix(300))")
-            }
+        for unit in services { try await perform(["systemctl", "restart", unit], timeout: .seconds(90)) }
+    }
+
+    /// Runs a host program a change needs (a restart, dpkg, apt); a failure names the command and how it ended.
+    func perform(_ argv: [String], timeout: Duration) async throws {
+        let result = try await HostTools.run(argv, timeout: timeout, outputLimit: 16 << 10)
+        guard result.exitCode == 0 else {
+            throw SwitchPlan.Invalid("\(argv.joined(separator: " ")): \(result.output.suffix(400))")
         }
     }
 

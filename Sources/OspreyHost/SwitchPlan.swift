@@ -123,7 +123,7 @@ public struct SwitchPlan: Sendable, Equatable {
             guard FileManager.default.fileExists(atPath: path) else { throw Invalid("\(target) does not exist") }
             return .deb(path: path)
         }
-        guard isPackageName(target) else { throw Invalid("'\(target)' is not a Debian package name") }
+        guard HostTools.isPackageName(target) else { throw Invalid("'\(target)' is not a Debian package name") }
         if kind == "remove" { return .remove(name: target) }
         let version = entry["version"]?.stringValue
         if let version,
@@ -133,14 +133,6 @@ public struct SwitchPlan: Sendable, Equatable {
             throw Invalid("'\(version)' is not a Debian version")
         }
         return .install(name: target, version: version)
-    }
-
-    /// Debian's package names: lower-case letters, digits, `+`, `-`, `.`; at least two, starting alphanumeric.
-    static func isPackageName(_ name: String) -> Bool {
-        guard name.count >= 2, let first = name.first, first.isASCII, first.isLowercase || first.isNumber else {
-            return false
-        }
-        return name.allSatisfy { $0.isASCII && ($0.isLowercase || $0.isNumber || "+-.".contains($0)) }
     }
 
     static func check(_ value: JSONValue) throws -> Check {

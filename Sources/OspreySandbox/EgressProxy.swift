@@ -64,14 +64,7 @@ public struct EgressProxy: Hashable, Sendable {
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.backlog, value: 64)
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
-                        wrappingChannelSynchronously: channel,
-                        configuration: .init(isOutboundHalfClosureEnabled: true)
-                    )
-                }
-            }
+            .bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: Self.relayed)
         chmod(path, 0o600)
         let log = EgressLog()
         let timeout = TimeAmount(connectTimeout)
@@ -91,6 +84,17 @@ public struct EgressProxy: Hashable, Sendable {
             }
         }
         return EgressGrant(socketPath: path, task: task, log: log)
+    }
+
+    /// Both ends of a relayed connection: bytes as they come, each side able to half-close (a client's end of
+    /// input reaches the server as one, and the server's answer still comes back).
+    @Sendable static func relayed(_ channel: any Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> {
+        channel.eventLoop.makeCompletedFuture {
+            try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
+                wrappingChannelSynchronously: channel,
+                configuration: .init(isOutboundHalfClosureEnabled: true)
+            )
+        }
     }
 
     /// One connection: its request judged, then connected and relayed both ways until either side ends.
@@ -161,14 +165,10 @@ public struct EgressProxy: Hashable, Sendable {
             let upstream = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(timeout)
                 .channelOption(.allowRemoteHalfClosure, value: true)
-                .connect(to: try SocketAddress(ipAddress: address.description, port: request.port)) { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        try NIOAsyncChannel<ByteBuffer, ByteBuffer>(
-                            wrappingChannelSynchronously: channel,
-                            configuration: .init(isOutboundHalfClosureEnabled: true)
-                        )
-                    }
-                }
+                .connect(
+                    to: try SocketAddress(ipAddress: address.description, port: request.port),
+                    channelInitializer: Self.relayed
+                )
             log.append(decision)
             return upstream
         } catch let error as SandboxError {

@@ -140,7 +140,7 @@ public struct Approvals: Sendable {
 
     /// A standing session grant for exactly this tool and these arguments in this session, if any.
     public func sessionGrant(session: Session.ID, tool: String, argumentsHash: String) async throws -> Approval? {
-        try writer.quickRead { db in
+        try writer.readHere { db in
             try Approval.fetchOne(
                 db.cachedStatement(
                     sql: """
@@ -162,19 +162,19 @@ public struct Approvals: Sendable {
 
     /// One approval; ``StoreError/notFound(kind:id:)`` for an unknown id.
     public func get(_ id: Approval.ID) async throws -> Approval {
-        try writer.quickRead { db in try Self.fetch(id, in: db) }
+        try writer.readHere { db in try Self.fetch(id, in: db) }
     }
 
     /// How many requests wait for a human now.
     public func pendingCount() async throws -> Int {
-        try writer.quickRead { db in
+        try writer.readHere { db in
             try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM approvals WHERE status = 'pending'")) ?? 0
         }
     }
 
     /// Approvals, newest first, optionally of one status.
     public func list(status: ApprovalStatus? = nil, limit: Int = 200) async throws -> [Approval] {
-        try writer.quickRead { db in
+        try writer.readHere { db in
             if let status {
                 return try Approval.fetchAll(
                     db.cachedStatement(

@@ -73,16 +73,11 @@ public final class GroupCommit: Sendable {
         try await writer.read(body)
     }
 
-    /// A read of a few indexed rows on the calling thread: a reader connection (WAL: it never waits for writers)
-    /// held for microseconds, instead of the two thread hops of ``read(_:)-(@Sendable...)`` (to GRDB's reader queue
-    /// and back), which cost more than such a read. Only for bounded reads (by id, or with a small limit); a large
-    /// one goes through the reader queue and leaves the task pool's few threads free.
-    func quickRead<T>(_ body: (Database) throws -> T) throws -> T {
-        try writer.read(body)
-    }
-
-    /// Synchronous read, for initializers that run before the gateway serves; blocks the calling thread.
-    func read<T>(_ body: (Database) throws -> T) throws -> T {
+    /// Reads on the calling thread, blocking it while a reader connection (WAL: it never waits for writers) runs
+    /// `body`: for initializers that run before the gateway serves, and for bounded reads (by id, or a small page)
+    /// whose two thread hops through ``read(_:)-(@Sendable...)`` (to GRDB's reader queue and back) would cost more
+    /// than the read. A large read goes through the reader queue and leaves the task pool's few threads free.
+    func readHere<T>(_ body: (Database) throws -> T) throws -> T {
         try writer.read(body)
     }
 

@@ -199,7 +199,7 @@ public struct Memories: Sendable {
     /// Synchronous, for the memory bank's initializer, which loads them once when the gateway starts: it blocks
     /// its thread, so never call it from async code.
     public func embeddings(by model: String) throws -> [(id: String, embedding: Data)] {
-        try writer.read { db in
+        try writer.readHere { db in
             try Row.fetchAll(
                 db.cachedStatement(
                     sql: "SELECT id, embedding FROM memories WHERE embedding IS NOT NULL AND embedded_with = ?"
