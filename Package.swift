@@ -7,7 +7,7 @@ import PackageDescription
 let products: [String: String] = [
     "ArgumentParser": "swift-argument-parser", "AsyncHTTPClient": "async-http-client", "Crypto": "swift-crypto",
     "CryptoExtras": "swift-crypto",
-    "GRDB": "GRDB.swift", "HTTPTypes": "swift-http-types", "Hummingbird": "hummingbird",
+    "GRDB": "GRDB.swift", "PostgresNIO": "postgres-nio", "NIOSSL": "swift-nio-ssl", "HTTPTypes": "swift-http-types", "Hummingbird": "hummingbird",
     "HummingbirdCore": "hummingbird", "HummingbirdTesting": "hummingbird",
     "HummingbirdWebSocket": "hummingbird-websocket",
     "HummingbirdWSClient": "hummingbird-websocket", "Logging": "swift-log", "NIOCore": "swift-nio",
@@ -40,6 +40,10 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // The PostgreSQL backend several gateways share (the cluster's ledger, task queue and leadership).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // Already in the graph through AsyncHTTPClient and PostgresNIO; named for the TLS settings of a PostgreSQL URL.
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         // Already in the graph through Hummingbird; named because the gateway uses its types directly.
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
@@ -64,10 +68,11 @@ let package = Package(
             name: "OspreyCore",
             dependencies: imports("Crypto")
         ),
-        // SQLite through GRDB: migrations, the hash-chained ledger, sessions and messages.
+        // SQLite through GRDB: migrations, the hash-chained ledger, sessions and messages; PostgreSQL through
+        // PostgresNIO for what several gateways share: one ledger, the task queue with leases, leadership, event fan-out.
         .target(
             name: "OspreyStore",
-            dependencies: imports("OspreyCore", "GRDB", "Crypto", "CoreMetrics")
+            dependencies: imports("OspreyCore", "GRDB", "Crypto", "CoreMetrics", "PostgresNIO", "NIOSSL", "Logging")
         ),
         // LLM drivers (OpenAI-compatible, Anthropic), retries, circuit breakers, the router.
         .target(

@@ -26,6 +26,7 @@ struct Osprey: AsyncParsableCommand {
             ServiceCommand.self,
             ReceiptsCommand.self,
             IncidentsCommand.self,
+            StoreCommand.self,
         ]
     )
 }

@@ -114,6 +114,8 @@ extension Event {
         public static let workflowStepFailed = Kind(rawValue: "workflow.step.failed")
         /// A schedule was added.
         public static let scheduleCreated = Kind(rawValue: "schedule.created")
+        /// A node of a cluster became the leader of a role (the scheduler's), holding its lock in the shared database.
+        public static let clusterLeader = Kind(rawValue: "cluster.leader")
         /// A schedule fired and queued its task.
         public static let scheduleFired = Kind(rawValue: "schedule.fired")
         /// A schedule was removed.

@@ -284,58 +284,15 @@ public struct Ledger: Sendable {
     }
 
     func verify(_ db: Database) throws -> LedgerVerification {
-        var expectedSeq = 1
-        var previous = Event.genesisHash
-        var count = 0
-        func broken(_ seq: Int, _ reason: String) -> LedgerVerification {
-            LedgerVerification(ok: false, count: count, head: previous, firstBadSeq: seq, reason: reason)
-        }
+        var check = ChainCheck(signer: signer)
         let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY seq")
         while let row = try rows.next() {
-            let event = try Self.event(from: row)
-            if event.seq != expectedSeq {
-                return broken(expectedSeq, "event \(expectedSeq) is missing")
-            }
-            if event.prevHash != previous {
-                return broken(event.seq, "event \(event.seq) does not link to the event before it")
-            }
-            // The payload serialized once, as append does: hashed inside the envelope and compared with the stored text.
-            let payloadJSON = event.payload.canonicalBytes
-            if Event.sha256Hex(event.hashedBytes(payloadJSON: payloadJSON)) != event.hash
-                || String(decoding: payloadJSON, as: UTF8.self) != row["payload"] as String
-            {
-                return broken(event.seq, "event \(event.seq) was altered after it was written")
-            }
-            previous = event.hash
-            expectedSeq += 1
-            count += 1
+            if let broken = check.next(try Self.event(from: row), storedPayload: row["payload"]) { return broken }
         }
         let head = try Row.fetchOne(
             db.cachedStatement(sql: "SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
         )
-        guard let head else {
-            return count == 0
-                ? LedgerVerification(ok: true, count: 0, head: previous, firstBadSeq: nil, reason: nil)
-                : broken(1, "the signed head record is missing")
-        }
-        let headSeq: Int = head["seq"]
-        let headHash: String = head["hash"]
-        guard signer.isValid(head["signature"], seq: headSeq, hash: headHash) else {
-            return broken(min(headSeq, count + 1), "the head record's signature is invalid (wrong key or forged head)")
-        }
-        if headSeq > count {
-            return broken(
-                count + 1,
-                "the ledger ends at \(count) but its signed head is at \(headSeq): events were removed"
-            )
-        }
-        if headSeq < count {
-            return broken(headSeq + 1, "events after the signed head (\(headSeq)) were added outside the gateway")
-        }
-        if headHash != previous {
-            return broken(count, "the last event's hash differs from the signed head")
-        }
-        return LedgerVerification(ok: true, count: count, head: previous, firstBadSeq: nil, reason: nil)
+        return check.finish(head: head.map { (seq: $0["seq"], hash: $0["hash"], signature: $0["signature"]) })
     }
 
     /// The signed head as one witness line (`{"seq":…,"hash":…,"signature":…}`), or nil for an empty ledger.

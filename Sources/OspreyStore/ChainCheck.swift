@@ -1,0 +1,65 @@
+import OspreyCore
+
+/// The walk that verifies a ledger, whatever holds it: events in seq order, then the signed head.
+///
+/// SQLite's ``Ledger`` and PostgreSQL's ``PostgresLedger`` feed it their rows, so both judge a chain by the same rules
+/// and word a break the same way.
+struct ChainCheck {
+    let signer: HeadSigner
+    private var expectedSeq = 1
+    private(set) var previous = Event.genesisHash
+    private(set) var count = 0
+
+    init(signer: HeadSigner) { self.signer = signer }
+
+    private func broken(_ seq: Int, _ reason: String) -> LedgerVerification {
+        LedgerVerification(ok: false, count: count, head: previous, firstBadSeq: seq, reason: reason)
+    }
+
+    /// Checks the next event against the one before it; `storedPayload` is the payload's text as stored. Returns the
+    /// verdict when this event breaks the chain, nil when it links.
+    mutating func next(_ event: Event, storedPayload: String) -> LedgerVerification? {
+        if event.seq != expectedSeq {
+            return broken(expectedSeq, "event \(expectedSeq) is missing")
+        }
+        if event.prevHash != previous {
+            return broken(event.seq, "event \(event.seq) does not link to the event before it")
+        }
+        // The payload serialized once, as append does: hashed inside the envelope and compared with the stored text.
+        let payloadJSON = event.payload.canonicalBytes
+        if Event.sha256Hex(event.hashedBytes(payloadJSON: payloadJSON)) != event.hash
+            || String(decoding: payloadJSON, as: UTF8.self) != storedPayload
+        {
+            return broken(event.seq, "event \(event.seq) was altered after it was written")
+        }
+        previous = event.hash
+        expectedSeq += 1
+        count += 1
+        return nil
+    }
+
+    /// The verdict once every event has linked: the signed head (nil when there is none) must sign the last event.
+    func finish(head: (seq: Int, hash: String, signature: String)?) -> LedgerVerification {
+        guard let head else {
+            return count == 0
+                ? LedgerVerification(ok: true, count: 0, head: previous, firstBadSeq: nil, reason: nil)
+                : broken(1, "the signed head record is missing")
+        }
+        guard signer.isValid(head.signature, seq: head.seq, hash: head.hash) else {
+            return broken(min(head.seq, count + 1), "the head record's signature is invalid (wrong key or forged head)")
+        }
+        if head.seq > count {
+            return broken(
+                count + 1,
+                "the ledger ends at \(count) but its signed head is at \(head.seq): events were removed"
+            )
+        }
+        if head.seq < count {
+            return broken(head.seq + 1, "events after the signed head (\(head.seq)) were added outside the gateway")
+        }
+        if head.hash != previous {
+            return broken(count, "the last event's hash differs from the signed head")
+        }
+        return LedgerVerification(ok: true, count: count, head: previous, firstBadSeq: nil, reason: nil)
+    }
+}
