@@ -267,6 +267,7 @@ let package = Package(
                 "OspreyEmbeddings",
                 "OspreyMCP",
                 "OspreyPlugins",
+                "OspreyTesting",
                 "WAT",
                 "ArgumentParser",
                 "Hummingbird",

@@ -22,6 +22,7 @@ struct BenchCommand: AsyncParsableCommand {
             LedgerBench.self, StartupBench.self, AgentBench.self, GatewayBench.self, ScaleBench.self,
             LocalModelBench.self,
             TasksBench.self, MemoryBench.self, PoolBench.self, MCPBench.self, ToolSearchBench.self, PluginBench.self,
+            ClusterBench.self,
         ]
     )
 }

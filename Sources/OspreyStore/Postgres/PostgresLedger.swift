@@ -12,6 +12,7 @@ import PostgresNIO
 /// the same walk (``verify()``), so a chain copied from a home verifies on both sides.
 public struct PostgresLedger: Sendable {
     let client: PostgresClient
+    let commits: PostgresGroupCommit
     let target: PostgresTarget
     let node: String
     let signer: HeadSigner
@@ -31,7 +32,7 @@ public struct PostgresLedger: Sendable {
         while true {
             do {
                 return try await PostgresStore.translating {
-                    try await client.transaction(logger: logger) { connection in
+                    try await commits.transaction { [attempt] connection in
                         try await append(drafts, ids: ids, retry: attempt > 1, on: connection)
                     }
                 }
@@ -88,15 +89,6 @@ public struct PostgresLedger: Sendable {
             payloads.append(String(decoding: payloadJSON, as: UTF8.self))
         }
         try await insert(events, payloads: payloads, on: connection)
-        try await connection.run(
-            """
-            INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, \(seq), \(previous), \
-            \(signer.signature(seq: seq, hash: previous)))
-            ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature
-            """,
-            logger: logger
-        )
-        try await connection.run("SELECT pg_notify(\(Self.channel), \(String(seq)))", logger: logger)
         return events
     }
 
@@ -125,16 +117,26 @@ public struct PostgresLedger: Sendable {
         return stored.isEmpty ? nil : stored.map(\.event)
     }
 
-    /// One statement for all rows: arrays unnested, an empty string standing for a missing session or task.
+    /// One statement for all rows (arrays unnested, an empty string standing for a missing session or task), the
+    /// signed head moved to the last of them, and the notification every node's feed waits for: one round trip.
     private func insert(_ events: [Event], payloads: [String], on connection: PostgresConnection) async throws {
+        let last = events[events.count - 1]
         try await connection.run(
             """
-            INSERT INTO events (seq, id, ts, type, actor, session, task, payload, prev_hash, hash)
-            SELECT s, i, t, ty, a, NULLIF(se, ''), NULLIF(ta, ''), p, ph, h
-            FROM unnest(\(events.map(\.seq)), \(events.map(\.id.rawValue)), \(events.map(\.ts)), \
-            \(events.map(\.type.rawValue)), \(events.map(\.actor.rawValue)), \
-            \(events.map { $0.session?.rawValue ?? "" }), \(events.map { $0.task?.rawValue ?? "" }), \
-            \(payloads), \(events.map(\.prevHash)), \(events.map(\.hash))) AS r(s, i, t, ty, a, se, ta, p, ph, h)
+            WITH rows AS (
+                INSERT INTO events (seq, id, ts, type, actor, session, task, payload, prev_hash, hash)
+                SELECT s, i, t, ty, a, NULLIF(se, ''), NULLIF(ta, ''), p, ph, h
+                FROM unnest(\(events.map(\.seq)), \(events.map(\.id.rawValue)), \(events.map(\.ts)), \
+                \(events.map(\.type.rawValue)), \(events.map(\.actor.rawValue)), \
+                \(events.map { $0.session?.rawValue ?? "" }), \(events.map { $0.task?.rawValue ?? "" }), \
+                \(payloads), \(events.map(\.prevHash)), \(events.map(\.hash))) AS r(s, i, t, ty, a, se, ta, p, ph, h)
+                RETURNING 1),
+            head AS (
+                INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, \(last.seq), \(last.hash), \
+                \(signer.signature(seq: last.seq, hash: last.hash)))
+                ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature
+                RETURNING 1)
+            SELECT pg_notify(\(Self.channel), \(String(last.seq))), (SELECT count(*) FROM rows), (SELECT count(*) FROM head)
             """,
             logger: logger
         )
@@ -239,17 +241,6 @@ public struct PostgresLedger: Sendable {
                     )
                 }
                 try await insert(events, payloads: events.map(\.payload.canonicalJSON), on: connection)
-                let last = events[events.count - 1]
-                try await connection.run(
-                    """
-                    INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, \(last.seq), \(last.hash), \
-                    \(signer.signature(seq: last.seq, hash: last.hash)))
-                    ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, \
-                    signature = excluded.signature
-                    """,
-                    logger: logger
-                )
-                try await connection.run("SELECT pg_notify(\(Self.channel), \(String(last.seq)))", logger: logger)
                 return events.count
             }
         }

@@ -35,8 +35,10 @@ public struct PostgresStore: Sendable {
             backgroundLogger: logger
         )
         self.client = client
+        let commits = PostgresGroupCommit(client: client, logger: logger)
         let ledger = PostgresLedger(
             client: client,
+            commits: commits,
             target: target,
             node: node,
             signer: HeadSigner(key: ledgerKey),
@@ -44,8 +46,8 @@ public struct PostgresStore: Sendable {
             logger: logger
         )
         self.ledger = ledger
-        self.queue = PostgresTaskQueue(client: client, ledger: ledger, node: node, logger: logger)
-        self.ticks = PostgresTicks(client: client, ledger: ledger, target: target, node: node, logger: logger)
+        self.queue = PostgresTaskQueue(client: client, commits: commits, ledger: ledger, node: node, logger: logger)
+        self.ticks = PostgresTicks(commits: commits, ledger: ledger, target: target, node: node, logger: logger)
     }
 
     /// Drives the connection pool until cancelled.

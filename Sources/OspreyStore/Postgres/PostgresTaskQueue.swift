@@ -37,6 +37,7 @@ public enum EffectStart: Sendable, Hashable {
 /// session) run one at a time, in the order they were queued.
 public struct PostgresTaskQueue: Sendable {
     let client: PostgresClient
+    let commits: PostgresGroupCommit
     let ledger: PostgresLedger
     let node: String
     let logger: Logger
@@ -65,7 +66,7 @@ public struct PostgresTaskQueue: Sendable {
         guard (0...9).contains(priority) else { throw StoreError.invalid("priority must be 0-9") }
         let id = BackgroundTask.ID.random(prefix: "task")
         try await PostgresStore.translating {
-            try await client.transaction(logger: logger) { connection in
+            try await commits.transaction { connection in
                 try await connection.run(
                     """
                     INSERT INTO task_queue (id, title, agent, instructions, priority, provider, lane, status)
@@ -98,7 +99,7 @@ public struct PostgresTaskQueue: Sendable {
     /// its provider under its cap. Records `task.started` with the node, attempt and the node it resumes from.
     public func claim(lease: Duration, caps: Caps = Caps()) async throws -> QueuedTask? {
         try await PostgresStore.translating {
-            try await client.transaction(logger: logger) { connection -> QueuedTask? in
+            try await commits.transaction { connection -> QueuedTask? in
                 var full: [String] = []
                 if caps.total != nil || !caps.perProvider.isEmpty {
                     try await connection.run("SELECT pg_advisory_xact_lock(\(PostgresStore.capsLock))", logger: logger)
@@ -179,7 +180,7 @@ public struct PostgresTaskQueue: Sendable {
     /// the node that holds it, never twice.
     public func finish(_ id: BackgroundTask.ID, result: String? = nil, error: String? = nil) async throws {
         try await PostgresStore.translating {
-            try await client.transaction(logger: logger) { connection in
+            try await commits.transaction { connection in
                 let finished = try await connection.run(
                     """
                     UPDATE task_queue SET status = \(error == nil ? "completed" : "failed"), result = \(result),
@@ -213,7 +214,7 @@ public struct PostgresTaskQueue: Sendable {
     /// task from doing twice what its dead node did. Throws ``StoreError/conflict(_:)`` when the lease is lost.
     public func begin(effect key: String, of id: BackgroundTask.ID) async throws -> EffectStart {
         try await PostgresStore.translating {
-            try await client.transaction(logger: logger) { connection -> EffectStart in
+            try await commits.transaction { connection -> EffectStart in
                 let holding = try await connection.run(
                     """
                     SELECT 1 FROM task_queue WHERE id = \(id.rawValue) AND node = \(node) AND status = 'running'

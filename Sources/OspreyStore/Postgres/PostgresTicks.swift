@@ -10,7 +10,7 @@ import PostgresNIO
 /// tick in `schedule_ticks` (schedule and tick as the primary key) in the transaction that records its
 /// `schedule.fired` event: a second claim of the same tick, from any node, finds the row and fires nothing.
 public struct PostgresTicks: Sendable {
-    let client: PostgresClient
+    let commits: PostgresGroupCommit
     let ledger: PostgresLedger
     let target: PostgresTarget
     let node: String
@@ -22,7 +22,7 @@ public struct PostgresTicks: Sendable {
     @discardableResult
     public func fire(schedule: String, tick: String, payload: JSONValue = [:]) async throws -> Event? {
         try await PostgresStore.translating {
-            try await client.transaction(logger: logger) { connection -> Event? in
+            try await commits.transaction { connection -> Event? in
                 let claimed = try await connection.run(
                     """
                     INSERT INTO schedule_ticks (schedule, tick, node, seq) VALUES (\(schedule), \(tick), \(node), 0)
