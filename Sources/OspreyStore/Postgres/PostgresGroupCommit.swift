@@ -16,7 +16,7 @@ final class PostgresGroupCommit: Sendable {
     static let batchLimit = 64
 
     private struct Pending: Sendable {
-        let body: @Sendable (PostgresConnection) async throws -> any Sendable
+        let body: @Sendable (PostgresWrite) async throws -> any Sendable
         let continuation: CheckedContinuation<any Sendable, any Error>
     }
 
@@ -33,8 +33,7 @@ final class PostgresGroupCommit: Sendable {
     }
 
     /// Runs `body` in the next group transaction and returns its value once that transaction has committed.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T
-    {
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresWrite) async throws -> T) async throws -> T {
         let value = try await withCheckedThrowingContinuation { continuation in
             let lead = state.withLock { state -> Bool in
                 state.queue.append(Pending(body: { try await body($0) }, continuation: continuation))
@@ -66,18 +65,21 @@ final class PostgresGroupCommit: Sendable {
         do {
             let results = try await client.transaction(logger: logger) { connection in
                 var results: [Result<any Sendable, any Error>] = []
+                let write = PostgresWrite(connection: connection, head: LedgerHeadCache())
                 for (index, item) in batch.enumerated() {
                     if batch.count == 1 {
-                        results.append(.success(try await item.body(connection)))
+                        results.append(.success(try await item.body(write)))
                         continue
                     }
+                    let head = write.head.value
                     try await connection.run("SAVEPOINT \(unescaped: "body\(index)")", logger: logger)
                     do {
-                        results.append(.success(try await item.body(connection)))
+                        results.append(.success(try await item.body(write)))
                         try await connection.run("RELEASE SAVEPOINT \(unescaped: "body\(index)")", logger: logger)
                     } catch {
                         if connection.isClosed || PostgresStore.isConnectionFailure(error) { throw error }
                         try await connection.run("ROLLBACK TO SAVEPOINT \(unescaped: "body\(index)")", logger: logger)
+                        write.head.value = head  // what the body appended is gone
                         results.append(.failure(error))
                     }
                 }
@@ -88,6 +90,18 @@ final class PostgresGroupCommit: Sendable {
             for item in batch { item.continuation.resume(throwing: error) }
         }
     }
+}
+
+/// One body's view of a group transaction: its connection, and the ledger's last seq and hash once an earlier body
+/// of the same transaction has taken the ledger lock and appended (so later bodies skip the lock and the read).
+struct PostgresWrite: Sendable {
+    let connection: PostgresConnection
+    let head: LedgerHeadCache
+}
+
+/// The ledger head a group transaction has written so far; used by one flush at a time, in order.
+final class LedgerHeadCache: @unchecked Sendable {
+    var value: (seq: Int, hash: String)?
 }
 
 /// The bodies' outcomes, handed out of the transaction.

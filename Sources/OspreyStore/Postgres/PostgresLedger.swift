@@ -32,8 +32,8 @@ public struct PostgresLedger: Sendable {
         while true {
             do {
                 return try await PostgresStore.translating {
-                    try await commits.transaction { [attempt] connection in
-                        try await append(drafts, ids: ids, retry: attempt > 1, on: connection)
+                    try await commits.transaction { [attempt] write in
+                        try await append(drafts, ids: ids, retry: attempt > 1, in: write)
                     }
                 }
             } catch  where attempt < attempts && PostgresStore.isConnectionFailure(error) {
@@ -50,21 +50,30 @@ public struct PostgresLedger: Sendable {
     }
 
     /// Appends inside a transaction the caller holds, so a state change and its events commit together.
-    func append(_ drafts: [EventDraft], on connection: PostgresConnection) async throws -> [Event] {
-        try await append(drafts, ids: drafts.map { _ in Event.ID.random(prefix: "evt") }, retry: false, on: connection)
+    func append(_ drafts: [EventDraft], in write: PostgresWrite) async throws -> [Event] {
+        try await append(drafts, ids: drafts.map { _ in Event.ID.random(prefix: "evt") }, retry: false, in: write)
     }
 
     private func append(
         _ drafts: [EventDraft],
         ids: [Event.ID],
         retry: Bool,
-        on connection: PostgresConnection
+        in write: PostgresWrite
     )
         async throws -> [Event]
     {
-        try await connection.run("SELECT pg_advisory_xact_lock(\(PostgresStore.ledgerLock))", logger: logger)
+        let connection = write.connection
+        if write.head.value == nil {
+            try await connection.run("SELECT pg_advisory_xact_lock(\(PostgresStore.ledgerLock))", logger: logger)
+        }
         if retry, let stored = try await stored(ids, on: connection) { return stored }
-        var (seq, previous) = try await last(on: connection)
+        var seq: Int
+        var previous: String
+        if let head = write.head.value {
+            (seq, previous) = head
+        } else {
+            (seq, previous) = try await last(on: connection)
+        }
         let now = WireFormat.timestamp(Date())
         var events: [Event] = []
         var payloads: [String] = []
@@ -89,6 +98,7 @@ public struct PostgresLedger: Sendable {
             payloads.append(String(decoding: payloadJSON, as: UTF8.self))
         }
         try await insert(events, payloads: payloads, on: connection)
+        write.head.value = (seq, previous)
         return events
     }
 

@@ -66,7 +66,8 @@ public struct PostgresTaskQueue: Sendable {
         guard (0...9).contains(priority) else { throw StoreError.invalid("priority must be 0-9") }
         let id = BackgroundTask.ID.random(prefix: "task")
         try await PostgresStore.translating {
-            try await commits.transaction { connection in
+            try await commits.transaction { write in
+                let connection = write.connection
                 try await connection.run(
                     """
                     INSERT INTO task_queue (id, title, agent, instructions, priority, provider, lane, status)
@@ -86,7 +87,7 @@ public struct PostgresTaskQueue: Sendable {
                             ]
                         )
                     ],
-                    on: connection
+                    in: write
                 )
             }
         }
@@ -99,7 +100,8 @@ public struct PostgresTaskQueue: Sendable {
     /// its provider under its cap. Records `task.started` with the node, attempt and the node it resumes from.
     public func claim(lease: Duration, caps: Caps = Caps()) async throws -> QueuedTask? {
         try await PostgresStore.translating {
-            try await commits.transaction { connection -> QueuedTask? in
+            try await commits.transaction { write -> QueuedTask? in
+                let connection = write.connection
                 var full: [String] = []
                 if caps.total != nil || !caps.perProvider.isEmpty {
                     try await connection.run("SELECT pg_advisory_xact_lock(\(PostgresStore.capsLock))", logger: logger)
@@ -154,7 +156,7 @@ public struct PostgresTaskQueue: Sendable {
                 if let previous = claimed.resumedFrom { payload["resumed_from"] = .string(previous) }
                 _ = try await ledger.append(
                     [EventDraft(type: .taskStarted, actor: .system, task: claimed.id, payload: .object(payload))],
-                    on: connection
+                    in: write
                 )
                 return claimed
             }
@@ -180,7 +182,8 @@ public struct PostgresTaskQueue: Sendable {
     /// the node that holds it, never twice.
     public func finish(_ id: BackgroundTask.ID, result: String? = nil, error: String? = nil) async throws {
         try await PostgresStore.translating {
-            try await commits.transaction { connection in
+            try await commits.transaction { write in
+                let connection = write.connection
                 let finished = try await connection.run(
                     """
                     UPDATE task_queue SET status = \(error == nil ? "completed" : "failed"), result = \(result),
@@ -204,7 +207,7 @@ public struct PostgresTaskQueue: Sendable {
                             payload: .object(payload)
                         )
                     ],
-                    on: connection
+                    in: write
                 )
             }
         }
@@ -214,7 +217,8 @@ public struct PostgresTaskQueue: Sendable {
     /// task from doing twice what its dead node did. Throws ``StoreError/conflict(_:)`` when the lease is lost.
     public func begin(effect key: String, of id: BackgroundTask.ID) async throws -> EffectStart {
         try await PostgresStore.translating {
-            try await commits.transaction { connection -> EffectStart in
+            try await commits.transaction { write -> EffectStart in
+                let connection = write.connection
                 let holding = try await connection.run(
                     """
                     SELECT 1 FROM task_queue WHERE id = \(id.rawValue) AND node = \(node) AND status = 'running'

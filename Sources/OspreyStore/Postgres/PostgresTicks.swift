@@ -22,7 +22,8 @@ public struct PostgresTicks: Sendable {
     @discardableResult
     public func fire(schedule: String, tick: String, payload: JSONValue = [:]) async throws -> Event? {
         try await PostgresStore.translating {
-            try await commits.transaction { connection -> Event? in
+            try await commits.transaction { write -> Event? in
+                let connection = write.connection
                 let claimed = try await connection.run(
                     """
                     INSERT INTO schedule_ticks (schedule, tick, node, seq) VALUES (\(schedule), \(tick), \(node), 0)
@@ -37,7 +38,7 @@ public struct PostgresTicks: Sendable {
                 fields["node"] = .string(node)
                 let event = try await ledger.append(
                     [EventDraft(type: .scheduleFired, actor: .system, payload: .object(fields))],
-                    on: connection
+                    in: write
                 )[0]
                 try await connection.run(
                     "UPDATE schedule_ticks SET seq = \(event.seq) WHERE schedule = \(schedule) AND tick = \(tick)",
