@@ -20,6 +20,8 @@ struct MemoryBench: AsyncParsableCommand {
     @Flag(help: "Tune RRF's k and the vector weight on the odd queries and report the even ones.") var tune = false
     @Option(help: "Memories for the scale run (e.g. 100000: Cranfield texts and vectors, varied); 0 skips it.")
     var scale = 0
+    @Flag(help: "Also index Cranfield in PostgreSQL (a private server) and report its nDCG@10 beside SQLite's.")
+    var postgres = false
 
     /// Answers with the reference vectors (sentence-transformers' all-MiniLM-L6-v2, which the Swift embedder
     /// matches at cosine ≥ 0.999 on every Cranfield text), so quality is measured without an hour of CPU.
@@ -139,6 +141,15 @@ struct MemoryBench: AsyncParsableCommand {
                 Double(seconds) * 1000 + Double(attoseconds) / 1e15
             )
         )
+
+        if postgres {
+            try await PostgresRetrieval.measure(
+                collection: collection,
+                documents: documents,
+                queries: queries,
+                grades: collection.queries.indices.map { relevant[$0 + 1] ?? [:] }
+            )
+        }
 
         if scale > 0 {
             try await scaleRun(collection: collection, documents: documents, queries: queries, table: table)

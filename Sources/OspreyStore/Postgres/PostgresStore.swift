@@ -18,6 +18,7 @@ public struct PostgresStore: Sendable {
     public let ledger: PostgresLedger
     public let queue: PostgresTaskQueue
     public let ticks: PostgresTicks
+    public let memories: PostgresMemoryIndex
 
     public init(
         target: PostgresTarget,
@@ -47,6 +48,7 @@ public struct PostgresStore: Sendable {
         )
         self.ledger = ledger
         self.queue = PostgresTaskQueue(client: client, commits: commits, ledger: ledger, node: node, logger: logger)
+        self.memories = PostgresMemoryIndex(client: client, logger: logger)
         self.ticks = PostgresTicks(commits: commits, ledger: ledger, target: target, node: node, logger: logger)
     }
 
@@ -75,7 +77,7 @@ public struct PostgresStore: Sendable {
             try await target.withOwnConnection(node: node, logger: logger) { _ in }
             try await client.transaction(logger: logger) { connection in
                 try await connection.run("SELECT pg_advisory_xact_lock(\(Self.schemaLock))", logger: logger)
-                for statement in Self.schema {
+                for statement in Self.schema + PostgresMemoryIndex.schema {
                     try await connection.run(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
             }
