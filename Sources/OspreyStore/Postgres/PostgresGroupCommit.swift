@@ -17,6 +17,9 @@ final class PostgresGroupCommit: Sendable {
 
     private struct Pending: Sendable {
         let body: @Sendable (PostgresWrite) async throws -> any Sendable
+        /// False for a body whose only failures are the connection's (a plain ledger append): it runs without a
+        /// savepoint, two round trips fewer, and should it fail otherwise the whole batch fails with it.
+        let savepoint: Bool
         let continuation: CheckedContinuation<any Sendable, any Error>
     }
 
@@ -33,10 +36,16 @@ final class PostgresGroupCommit: Sendable {
     }
 
     /// Runs `body` in the next group transaction and returns its value once that transaction has committed.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresWrite) async throws -> T) async throws -> T {
+    /// `savepoint: false` is for bodies that fail only when the connection does (see ``Pending/savepoint``).
+    func transaction<T: Sendable>(
+        savepoint: Bool = true,
+        _ body: @escaping @Sendable (PostgresWrite) async throws -> T
+    ) async throws -> T {
         let value = try await withCheckedThrowingContinuation { continuation in
             let lead = state.withLock { state -> Bool in
-                state.queue.append(Pending(body: { try await body($0) }, continuation: continuation))
+                state.queue.append(
+                    Pending(body: { try await body($0) }, savepoint: savepoint, continuation: continuation)
+                )
                 guard !state.flushing else { return false }
                 state.flushing = true
                 return true
@@ -67,7 +76,7 @@ final class PostgresGroupCommit: Sendable {
                 var results: [Result<any Sendable, any Error>] = []
                 let write = PostgresWrite(connection: connection, head: LedgerHeadCache())
                 for (index, item) in batch.enumerated() {
-                    if batch.count == 1 {
+                    if batch.count == 1 || !item.savepoint {
                         results.append(.success(try await item.body(write)))
                         continue
                     }

@@ -32,7 +32,7 @@ public struct PostgresLedger: Sendable {
         while true {
             do {
                 return try await PostgresStore.translating {
-                    try await commits.transaction { [attempt] write in
+                    try await commits.transaction(savepoint: false) { [attempt] write in
                         try await append(drafts, ids: ids, retry: attempt > 1, in: write)
                     }
                 }
