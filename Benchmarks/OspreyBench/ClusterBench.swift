@@ -98,30 +98,30 @@ struct ClusterBench: AsyncParsableCommand {
         }
     }
 
-    static func timed(_ body: () async throws -> Void) async throws -> Duration {
+    /// Runs `body` for workers 0..<count at once and returns how long they took together.
+    static func concurrently(
+        _ count: Int,
+        _ body: @escaping @Sendable (Int) async throws -> Void
+    ) async throws
+        -> Duration
+    {
         let clock = ContinuousClock()
         let start = clock.now
-        try await body()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<count { group.addTask { try await body(worker) } }
+            try await group.waitForAll()
+        }
         return clock.now - start
     }
 
     static func postgresTasks(_ stores: [PostgresStore], count: Int, workers: Int) async throws -> Double {
-        let elapsed = try await timed {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (index, store) in stores.enumerated() {
-                    for worker in 0..<workers {
-                        group.addTask {
-                            let slot = index * workers + worker
-                            for n in stride(from: slot, to: count, by: stores.count * workers) {
-                                try await store.queue.submit(title: "t\(n)", instructions: "-")
-                            }
-                            while let task = try await store.queue.claim(lease: .seconds(60)) {
-                                try await store.queue.finish(task.id, result: "ok")
-                            }
-                        }
-                    }
-                }
-                try await group.waitForAll()
+        let elapsed = try await concurrently(stores.count * workers) { slot in
+            let store = stores[slot / workers]
+            for n in stride(from: slot, to: count, by: stores.count * workers) {
+                try await store.queue.submit(title: "t\(n)", instructions: "-")
+            }
+            while let task = try await store.queue.claim(lease: .seconds(60)) {
+                try await store.queue.finish(task.id, result: "ok")
             }
         }
         guard try await stores[0].queue.counts() == ["completed": count] else {
@@ -131,62 +131,33 @@ struct ClusterBench: AsyncParsableCommand {
     }
 
     static func postgresAppends(_ stores: [PostgresStore], count: Int, writers: Int) async throws -> Double {
-        let elapsed = try await timed {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for (index, store) in stores.enumerated() {
-                    for writer in 0..<writers {
-                        group.addTask {
-                            let slot = index * writers + writer
-                            for n in stride(from: slot, to: count, by: stores.count * writers) {
-                                try await store.ledger.append(
-                                    EventDraft(type: Event.Kind(rawValue: "bench.event"), payload: ["n": .int(n)])
-                                )
-                            }
-                        }
-                    }
-                }
-                try await group.waitForAll()
+        let elapsed = try await concurrently(stores.count * writers) { slot in
+            for n in stride(from: slot, to: count, by: stores.count * writers) {
+                try await stores[slot / writers].ledger.append(Self.draft(n))
             }
         }
         return Double(count) / elapsed.seconds
     }
 
     static func sqliteTasks(_ store: Store, count: Int, workers: Int) async throws -> Double {
-        let elapsed = try await timed {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for worker in 0..<workers {
-                    group.addTask {
-                        for n in stride(from: worker, to: count, by: workers) {
-                            let task = try await store.tasks.submit(
-                                Tasks.Draft(title: "t\(n)", instructions: "-"),
-                                actor: .system
-                            )
-                            _ = try await store.tasks.start(task.id)
-                            _ = try await store.tasks.finish(task.id, result: "ok", error: nil, tokens: 0, costUSD: 0)
-                        }
-                    }
-                }
-                try await group.waitForAll()
+        let elapsed = try await concurrently(workers) { worker in
+            for n in stride(from: worker, to: count, by: workers) {
+                let task = try await store.tasks.submit(Tasks.Draft(title: "t\(n)", instructions: "-"), actor: .system)
+                _ = try await store.tasks.start(task.id)
+                _ = try await store.tasks.finish(task.id, result: "ok", error: nil, tokens: 0, costUSD: 0)
             }
         }
         return Double(count) / elapsed.seconds
     }
 
     static func sqliteAppends(_ store: Store, count: Int, writers: Int) async throws -> Double {
-        let elapsed = try await timed {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                for writer in 0..<writers {
-                    group.addTask {
-                        for n in stride(from: writer, to: count, by: writers) {
-                            try await store.ledger.append(
-                                EventDraft(type: Event.Kind(rawValue: "bench.event"), payload: ["n": .int(n)])
-                            )
-                        }
-                    }
-                }
-                try await group.waitForAll()
-            }
+        let elapsed = try await concurrently(writers) { writer in
+            for n in stride(from: writer, to: count, by: writers) { try await store.ledger.append(Self.draft(n)) }
         }
         return Double(count) / elapsed.seconds
+    }
+
+    static func draft(_ n: Int) -> EventDraft {
+        EventDraft(type: Event.Kind(rawValue: "bench.event"), payload: ["n": .int(n)])
     }
 }

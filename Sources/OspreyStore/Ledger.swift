@@ -142,25 +142,17 @@ public struct Ledger: Sendable {
         events.reserveCapacity(drafts.count)
         for draft in drafts {
             seq += 1
-            var event = Event(
+            let (event, payload) = Event.sealed(
+                draft,
                 seq: seq,
                 id: .random(prefix: "evt"),
                 ts: now,
-                type: draft.type,
-                actor: draft.actor,
-                session: draft.session,
-                task: draft.task,
-                payload: redactor.redact(draft.payload),
-                prevHash: previous,
-                hash: ""
+                after: previous,
+                redactor: redactor
             )
-            // The payload is serialized once: those bytes are hashed (inside the envelope) and stored.
-            let payloadJSON = event.payload.canonicalBytes
-            event.hash = Event.sha256Hex(event.hashedBytes(payloadJSON: payloadJSON))
             try insert.execute(arguments: [
                 event.seq, event.id.rawValue, event.ts, event.type.rawValue, event.actor.rawValue,
-                event.session?.rawValue, event.task?.rawValue,
-                String(decoding: payloadJSON, as: UTF8.self), event.prevHash, event.hash,
+                event.session?.rawValue, event.task?.rawValue, payload, event.prevHash, event.hash,
             ])
             previous = event.hash
             events.append(event)

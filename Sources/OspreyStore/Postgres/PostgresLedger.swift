@@ -79,23 +79,10 @@ public struct PostgresLedger: Sendable {
         var payloads: [String] = []
         for (draft, id) in zip(drafts, ids) {
             seq += 1
-            var event = Event(
-                seq: seq,
-                id: id,
-                ts: now,
-                type: draft.type,
-                actor: draft.actor,
-                session: draft.session,
-                task: draft.task,
-                payload: redactor.redact(draft.payload),
-                prevHash: previous,
-                hash: ""
-            )
-            let payloadJSON = event.payload.canonicalBytes
-            event.hash = Event.sha256Hex(event.hashedBytes(payloadJSON: payloadJSON))
+            let (event, payload) = Event.sealed(draft, seq: seq, id: id, ts: now, after: previous, redactor: redactor)
             previous = event.hash
             events.append(event)
-            payloads.append(String(decoding: payloadJSON, as: UTF8.self))
+            payloads.append(payload)
         }
         try await insert(events, payloads: payloads, on: connection)
         write.head.value = (seq, previous)
