@@ -56,16 +56,15 @@ public struct PostgresMemoryIndex: Sendable {
                 q AS (SELECT to_tsquery('simple', string_agg(quote_literal(lexeme), ' | ')) AS query FROM terms),
                 corpus AS (SELECT count(*)::float8 AS n, GREATEST(avg(length(tsv)), 1)::float8 AS average
                            FROM memory_index),
-                frequency AS (
-                    SELECT t.lexeme, count(m.id)::float8 AS df FROM terms t
-                    JOIN memory_index m ON m.tsv @@ to_tsquery('simple', quote_literal(t.lexeme))
-                    GROUP BY t.lexeme),
                 hits AS (
                     SELECT m.id, length(m.tsv)::float8 AS length, u.lexeme,
                         COALESCE(array_length(array_positions(u.weights::text[], 'A'), 1), 0)::float8
                             + array_length(u.positions, 1)::float8 AS tf
                     FROM memory_index m, q, unnest(m.tsv) AS u
-                    WHERE q.query IS NOT NULL AND m.tsv @@ q.query AND u.lexeme IN (SELECT lexeme FROM terms))
+                    WHERE q.query IS NOT NULL AND m.tsv @@ q.query AND u.lexeme IN (SELECT lexeme FROM terms)),
+                -- Every document holding a query word matches the OR query, so a word's document frequency is its count
+                -- among the hits.
+                frequency AS (SELECT lexeme, count(*)::float8 AS df FROM hits GROUP BY lexeme)
                 SELECT h.id FROM hits h JOIN frequency f USING (lexeme), corpus c
                 GROUP BY h.id
                 ORDER BY sum(ln(1 + (c.n - f.df + 0.5) / (f.df + 0.5))
