@@ -16,23 +16,27 @@ extension PostgresLedger {
     ) async throws {
         var sent = after
         var failures = 0
-        while true {
-            try Task.checkCancellation()
-            do {
-                try await target.withOwnConnection(node: node, logger: logger) { connection in
-                    try await connection.listen(on: Self.channel) { notifications in
-                        sent = try await deliver(after: sent, through: nil, filter: filter, onEvent: onEvent)
-                        failures = 0
-                        for try await notification in notifications {
-                            guard let seq = Int(notification.payload), seq > sent else { continue }
-                            sent = try await deliver(after: sent, through: seq, filter: filter, onEvent: onEvent)
+        // The loop sees PostgreSQL's own errors, to tell a lost connection (reconnect) from anything else (thrown,
+        // in the store's words).
+        try await PostgresStore.translating {
+            while true {
+                try Task.checkCancellation()
+                do {
+                    try await target.withOwnConnection(node: node, logger: logger) { connection in
+                        try await connection.listen(on: Self.channel) { notifications in
+                            sent = try await deliver(after: sent, through: nil, filter: filter, onEvent: onEvent)
+                            failures = 0
+                            for try await notification in notifications {
+                                guard let seq = Int(notification.payload), seq > sent else { continue }
+                                sent = try await deliver(after: sent, through: seq, filter: filter, onEvent: onEvent)
+                            }
                         }
                     }
+                } catch  where !Task.isCancelled && PostgresStore.isConnectionFailure(error) {
+                    failures += 1
+                    logger.warning("ledger feed lost its connection (\(error)); reconnecting after seq \(sent)")
+                    try await Task.sleep(for: .milliseconds(min(2000, 50 << min(failures, 6))))
                 }
-            } catch  where !Task.isCancelled && PostgresStore.isConnectionFailure(error) {
-                failures += 1
-                logger.warning("ledger feed lost its connection (\(error)); reconnecting after seq \(sent)")
-                try await Task.sleep(for: .milliseconds(min(2000, 50 << min(failures, 6))))
             }
         }
     }
@@ -45,10 +49,10 @@ extension PostgresLedger {
         onEvent: (Event) async throws -> Void
     ) async throws -> Int {
         let high: Int
-        if let through { high = through } else { high = try await lastSeq() }
+        if let through { high = through } else { high = try await readLastSeq() }
         var cursor = after
         while cursor < high {
-            let page = try await events(after: cursor, through: high, filter: filter, limit: 500)
+            let page = try await read(Self.query(after: cursor, through: high, filter: filter, limit: 500))
             for event in page { try await onEvent(event) }
             guard let last = page.last, page.count == 500 else { return high }
             cursor = last.seq

@@ -28,18 +28,18 @@ public struct PostgresLedger: Sendable {
     public func append(contentsOf drafts: [EventDraft], attempts: Int = 5) async throws -> [Event] {
         guard !drafts.isEmpty else { return [] }
         let ids = drafts.map { _ in Event.ID.random(prefix: "evt") }
-        var attempt = 1
-        while true {
-            do {
-                return try await PostgresStore.translating {
-                    try await commits.transaction(savepoint: false) { [attempt] write in
+        return try await PostgresStore.translating {
+            var attempt = 1
+            while true {
+                do {
+                    return try await commits.transaction(savepoint: false) { [attempt] write in
                         try await append(drafts, ids: ids, retry: attempt > 1, in: write)
                     }
+                } catch  where attempt < attempts && PostgresStore.isConnectionFailure(error) {
+                    logger.warning("ledger append failed (attempt \(attempt)): \(error); trying again")
+                    try await Task.sleep(for: .milliseconds(100 << min(attempt, 5)))
+                    attempt += 1
                 }
-            } catch  where attempt < attempts && PostgresStore.isConnectionFailure(error) {
-                logger.warning("ledger append failed (attempt \(attempt)): \(error); trying again")
-                try await Task.sleep(for: .milliseconds(100 << min(attempt, 5)))
-                attempt += 1
             }
         }
     }
@@ -63,17 +63,14 @@ public struct PostgresLedger: Sendable {
         async throws -> [Event]
     {
         let connection = write.connection
-        if write.head.value == nil {
-            try await connection.run("SELECT pg_advisory_xact_lock(\(PostgresStore.ledgerLock))", logger: logger)
-        }
-        if retry, let stored = try await stored(ids, on: connection) { return stored }
-        var seq: Int
-        var previous: String
+        var (seq, previous): (Int, String)
         if let head = write.head.value {
-            (seq, previous) = head
+            (seq, previous) = head  // an earlier body of this transaction holds the lock and wrote this head
         } else {
+            try await connection.run("SELECT pg_advisory_xact_lock(\(PostgresStore.ledgerLock))", logger: logger)
             (seq, previous) = try await last(on: connection)
         }
+        if retry, let stored = try await stored(ids, on: connection) { return stored }
         let now = WireFormat.timestamp(Date())
         var events: [Event] = []
         var payloads: [String] = []
@@ -104,10 +101,7 @@ public struct PostgresLedger: Sendable {
     /// The events of an earlier attempt whose commit succeeded though its answer was lost, or nil.
     private func stored(_ ids: [Event.ID], on connection: PostgresConnection) async throws -> [Event]? {
         let stored = try await Self.events(
-            PostgresQuery(
-                unsafeSQL: "SELECT \(Self.columns) FROM events WHERE id = ANY($1) ORDER BY seq",
-                binds: Self.binds(ids.map(\.rawValue))
-            ),
+            "SELECT \(unescaped: Self.columns) FROM events WHERE id = ANY(\(ids.map(\.rawValue))) ORDER BY seq",
             on: connection,
             logger: logger
         )
@@ -145,9 +139,14 @@ public struct PostgresLedger: Sendable {
         through: Int? = nil,
         filter: EventFilter = EventFilter(),
         limit: Int = 100
-    )
-        async throws -> [Event]
-    {
+    ) async throws -> [Event] {
+        try await PostgresStore.translating {
+            try await read(Self.query(after: after, through: through, filter: filter, limit: limit))
+        }
+    }
+
+    /// The statement that reads events after `after` (through `through`) matching `filter`, at most `limit`.
+    static func query(after: Int, through: Int?, filter: EventFilter, limit: Int) -> PostgresQuery {
         var clauses = ["seq > $1", "seq <= $2"]
         var binds = PostgresBindings()
         binds.append(after)
@@ -170,26 +169,30 @@ public struct PostgresLedger: Sendable {
             clauses.append("task = $\(binds.count)")
         }
         binds.append(limit)
-        let query = PostgresQuery(
+        return PostgresQuery(
             unsafeSQL: """
-                SELECT \(Self.columns) FROM events WHERE \(clauses.joined(separator: " AND ")) \
+                SELECT \(columns) FROM events WHERE \(clauses.joined(separator: " AND ")) \
                 ORDER BY seq LIMIT $\(binds.count)
                 """,
             binds: binds
         )
-        return try await PostgresStore.translating {
-            try await client.withConnection { connection in
-                try await Self.events(query, on: connection, logger: logger).map(\.event)
-            }
+    }
+
+    /// A query's events, PostgreSQL's errors as they are (the feed tells a lost connection from the rest).
+    func read(_ query: PostgresQuery) async throws -> [Event] {
+        try await client.withConnection { connection in
+            try await Self.events(query, on: connection, logger: logger).map(\.event)
         }
     }
 
     /// The highest seq written so far (0 for an empty ledger).
     public func lastSeq() async throws -> Int {
-        try await PostgresStore.translating {
-            try await client.rows("SELECT COALESCE(MAX(seq), 0)::bigint FROM events", logger: logger).first?
-                .decode(Int.self) ?? 0
-        }
+        try await PostgresStore.translating { try await readLastSeq() }
+    }
+
+    func readLastSeq() async throws -> Int {
+        try await client.rows("SELECT COALESCE(MAX(seq), 0)::bigint FROM events", logger: logger).first?
+            .decode(Int.self) ?? 0
     }
 
     /// Walks the whole chain and the signed head with the SQLite ledger's rules.
@@ -244,12 +247,6 @@ public struct PostgresLedger: Sendable {
     }
 
     static let columns = "seq, id, ts, type, actor, session, task, payload, prev_hash, hash"
-
-    static func binds(_ values: some PostgresEncodable & Sendable) -> PostgresBindings {
-        var binds = PostgresBindings()
-        try! binds.append(values)  // arrays of Int and String always encode
-        return binds
-    }
 
     static func events(
         _ query: PostgresQuery,

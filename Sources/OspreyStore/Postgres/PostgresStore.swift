@@ -162,13 +162,10 @@ public struct PostgresStore: Sendable {
         return StoreError.unavailable("PostgreSQL unreachable: \(error.code.description)\(cause)")
     }
 
-    /// True for a failure of the connection rather than of the statement: the work may be tried again.
+    /// True for a failure of the connection rather than of the statement: the work may be tried again. Asked of
+    /// PostgreSQL's own errors, before ``translating(_:)`` words them for the caller.
     static func isConnectionFailure(_ error: any Error) -> Bool {
         if error is PostgresConnectionLost { return true }
-        if case StoreError.unavailable(let message) = error {
-            return message.hasPrefix("PostgreSQL unreachable") || message.hasSuffix("connection was closed")
-                || ["(SQLSTATE 08", "(SQLSTATE 57P0"].contains { message.contains($0) }
-        }
         guard let error = error as? PSQLError else { return false }
         if let state = error.serverInfo?[.sqlState] {
             // Class 08: connection exceptions; 57P01-57P03: the server shutting down or starting.
