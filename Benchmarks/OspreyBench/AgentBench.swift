@@ -74,9 +74,17 @@ struct AgentBench: AsyncParsableCommand {
 
     /// Runs `body` with the base URL (`http://127.0.0.1:PORT/v1`) of ``scriptedModel()`` served in this process.
     static func withScriptedModel(_ body: (String) async throws -> Void) async throws {
+        try await serving(scriptedModel(), body)
+    }
+
+    /// Runs `body` with the base URL (`http://127.0.0.1:PORT/v1`) of `router` served in this process.
+    static func serving(
+        _ router: Hummingbird.Router<BasicRequestContext>,
+        _ body: (String) async throws -> Void
+    ) async throws {
         let (ready, signal) = AsyncStream<Int>.makeStream()
         let app = Application(
-            router: scriptedModel(),
+            router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: 0)),
             onServerRunning: { channel in
                 signal.yield(channel.localAddress?.port ?? 0)

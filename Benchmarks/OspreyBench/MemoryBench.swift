@@ -22,6 +22,9 @@ struct MemoryBench: AsyncParsableCommand {
     var scale = 0
     @Flag(help: "Also index Cranfield in PostgreSQL (a private server) and report its nDCG@10 beside SQLite's.")
     var postgres = false
+    @Flag(help: "Also measure search through a real gateway's REST API (needs the release `osprey` beside this).")
+    var api = false
+    @Option(help: "Port for the gateway of --api.") var apiPort = 18598
 
     /// Answers with the reference vectors (sentence-transformers' all-MiniLM-L6-v2, which the Swift embedder
     /// matches at cosine ≥ 0.999 on every Cranfield text), so quality is measured without an hour of CPU.
@@ -95,7 +98,7 @@ struct MemoryBench: AsyncParsableCommand {
 
         var totals = (keyword: 0.0, vector: 0.0, fused: 0.0, search: 0.0)
         var halves = [0.0, 0.0]  // memory search on the odd-numbered queries, and on the even ones
-        var searchTime = Duration.zero
+        var searchTimes: [Double] = []
         var runs: [(keyword: [String], vector: [String], grades: [String: Int])] = []
         for (index, query) in collection.queries.enumerated() {
             let grades = relevant[index + 1] ?? [:]
@@ -107,7 +110,9 @@ struct MemoryBench: AsyncParsableCommand {
                 weights: [1, MemoryBank.fusion.vectorWeight]
             ).map(\.id)
             var hits: [MemoryBank.Hit] = []
-            searchTime += try await clock.measure { hits = try await bank.search(query, limit: 10) }
+            searchTimes.append(
+                Self.milliseconds(try await clock.measure { hits = try await bank.search(query, limit: 10) })
+            )
             func ndcg(_ ids: [String]) -> Double { Self.ndcg(ids.prefix(10).map { number[$0] ?? "" }, grades) }
             totals.keyword += ndcg(keyword)
             totals.vector += ndcg(vector)
@@ -134,13 +139,29 @@ struct MemoryBench: AsyncParsableCommand {
             )
         )
         if tune { Self.tuneFusion(runs) }
-        let (seconds, attoseconds) = (searchTime / collection.queries.count).components
+        let search = Self.percentiles(searchTimes)
         print(
             String(
-                format: "  search latency %.2f ms/query (1,400 memories, exact vector search, cached query vectors)",
-                Double(seconds) * 1000 + Double(attoseconds) / 1e15
+                format:
+                    "  search latency p50 %.2f ms p95 %.2f ms mean %.2f ms (1,400 memories, exact vector search, cached query vectors)",
+                search.p50,
+                search.p95,
+                searchTimes.reduce(0, +) / Double(searchTimes.count)
             )
         )
+        try await compareKeywordRankings(
+            collection: collection,
+            store: store,
+            memory: scratch.appendingPathComponent("memory")
+        )
+
+        if api {
+            try await apiRun(
+                collection: collection,
+                table: table,
+                grades: collection.queries.indices.map { relevant[$0 + 1] ?? [:] }
+            )
+        }
 
         if postgres {
             try await PostgresRetrieval.measure(
@@ -188,6 +209,56 @@ struct MemoryBench: AsyncParsableCommand {
                 worst
             )
         )
+    }
+
+    /// The in-memory keyword index beside the store's FTS5 table (its anchor) on the same memories and queries:
+    /// how long the bank takes to open (the index is built then), each ranking's p50 and p95, and how many of the
+    /// queries they rank the same.
+    func compareKeywordRankings(collection: CranfieldCollection, store: Store, memory: URL) async throws {
+        let clock = ContinuousClock()
+        let opened = clock.now
+        let bank = try MemoryBank(directory: memory, store: store, embedder: nil)
+        while bank.keywordSearchMode != "index" { try await Task.sleep(for: .milliseconds(1)) }
+        let opening = clock.now - opened
+        var (inMemory, fullText): ([Double], [Double]) = ([], [])
+        var same = 0
+        for query in collection.queries {
+            var (ours, theirs): ([String], [String]) = ([], [])
+            inMemory.append(
+                Self.milliseconds(try await clock.measure { ours = try await bank.rankings(query, depth: 50).keyword })
+            )
+            fullText.append(
+                Self.milliseconds(try await clock.measure { theirs = try await bank.fullTextRanking(query, limit: 50) })
+            )
+            if ours == theirs { same += 1 }
+        }
+        let (ours, theirs) = (Self.percentiles(inMemory), Self.percentiles(fullText))
+        print(
+            String(
+                format:
+                    "  keyword ranking (top 50): in-memory index p50 %.3f ms p95 %.3f ms; FTS5 bm25() p50 %.3f ms p95 %.3f ms (%.1fx); same ranking for %d of %d queries; index built in the background in %.1f ms",
+                ours.p50,
+                ours.p95,
+                theirs.p50,
+                theirs.p95,
+                theirs.p50 / ours.p50,
+                same,
+                collection.queries.count,
+                Self.milliseconds(opening)
+            )
+        )
+    }
+
+    static func milliseconds(_ duration: Duration) -> Double {
+        let (seconds, attoseconds) = duration.components
+        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
+    }
+
+    /// The median and 95th percentile of `times`.
+    static func percentiles(_ times: [Double]) -> (p50: Double, p95: Double) {
+        let sorted = times.sorted()
+        guard !sorted.isEmpty else { return (0, 0) }
+        return (sorted[sorted.count / 2], sorted[min(sorted.count - 1, sorted.count * 95 / 100)])
     }
 
     /// Search at `scale` memories: each a Cranfield abstract with a third of its words dropped at random and its
@@ -240,7 +311,6 @@ struct MemoryBench: AsyncParsableCommand {
         }
         print("scale: \(scale) memories stored and embedded in \(loading)")
         let exact = try MemoryBank(directory: memory, store: store, embedder: embedder, vectorGraphThreshold: .max)
-        let keywords = try MemoryBank(directory: memory, store: store, embedder: nil)
         let start = clock.now
         let graph = try MemoryBank(directory: memory, store: store, embedder: embedder)
         while graph.vectorSearchMode != "graph" { try await Task.sleep(for: .milliseconds(50)) }
@@ -271,14 +341,7 @@ struct MemoryBench: AsyncParsableCommand {
                 Double(overlap) / Double(10 * collection.queries.count)
             )
         )
-        let keywordOnly = try await percentiles(keywords) { _ = try await $0.rankings($1, depth: 50) }
-        print(
-            String(
-                format: "  keyword ranking alone (FTS5 BM25) p50 %.2f ms p95 %.2f ms",
-                keywordOnly.p50,
-                keywordOnly.p95
-            )
-        )
+        try await compareKeywordRankings(collection: collection, store: store, memory: memory)
         for (name, bank) in [("exact", exact), ("graph", graph)] {
             let ranking = try await percentiles(bank) { _ = try await $0.rankings($1, depth: 50) }
             let search = try await percentiles(bank) { _ = try await $0.search($1, limit: 10) }

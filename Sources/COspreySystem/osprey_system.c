@@ -4,10 +4,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -93,4 +95,33 @@ int osprey_pipe_cloexec(int fds[2]) {
 
 int osprey_memfd(const char *name) {
     return memfd_create(name, MFD_CLOEXEC);
+}
+
+int osprey_loopback_bind(int port, int *bound_port) {
+    int descriptor = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (descriptor < 0) return -1;
+    int reuse = 1;
+    setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, sizeof reuse);
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_port = htons((unsigned short)port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(descriptor, (struct sockaddr *)&address, sizeof address) != 0) {
+        int saved = errno;
+        close(descriptor);
+        errno = saved;
+        return -1;
+    }
+    if (bound_port != NULL) {
+        socklen_t length = sizeof address;
+        if (getsockname(descriptor, (struct sockaddr *)&address, &length) != 0) {
+            int saved = errno;
+            close(descriptor);
+            errno = saved;
+            return -1;
+        }
+        *bound_port = ntohs(address.sin_port);
+    }
+    return descriptor;
 }

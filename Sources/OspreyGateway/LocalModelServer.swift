@@ -237,40 +237,23 @@ public actor LocalModelServer {
         return response.status.code == 200
     }
 
-    /// Whether nothing listens on `port` on loopback (a bind succeeds).
+    /// Whether nothing listens on `port` on loopback (a bind succeeds, as the server will bind it: a port whose
+    /// last connections linger in TIME_WAIT is free to listen on).
     nonisolated static func portIsFree(_ port: Int) -> Bool {
-        withLoopbackSocket(port: port) { _ in true } ?? false
+        let descriptor = osprey_loopback_bind(Int32(port), nil)
+        guard descriptor >= 0 else { return false }
+        close(descriptor)
+        return true
     }
 
     /// A port the kernel picks as free right now.
     nonisolated static func freePort() -> Int? {
-        withLoopbackSocket(port: 0) { descriptor in
-            var address = sockaddr_in()
-            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-            let result = withUnsafeMutablePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-            }
-            return result == 0 ? Int(UInt16(bigEndian: address.sin_port)) : nil
-        } ?? nil
-    }
-
-    private nonisolated static func withLoopbackSocket<T>(port: Int, _ body: (Int32) -> T) -> T? {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        // The socket code is in C: Swift's view of `sockaddr_in` depends on which module's headers it met first.
+        var port: Int32 = 0
+        let descriptor = osprey_loopback_bind(0, &port)
         guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        // As the server will bind it: a port whose last connections linger in TIME_WAIT is free to listen on.
-        var reuse: Int32 = 1
-        setsockopt(descriptor, SOL_SOCKET, SO_REUSEADDR, &reuse, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        return bound == 0 ? body(descriptor) : nil
+        close(descriptor)
+        return Int(port)
     }
 
     /// Whether the socket listening on TCP `port` is held by `pid` (or one of its children), from `/proc`.

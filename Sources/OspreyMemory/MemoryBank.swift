@@ -8,6 +8,8 @@ import Synchronization
 
 /// The agent's long-term memory: Markdown files under `memory/` are the ground truth; SQLite holds a derived
 /// index (FTS5 with BM25 and porter stemming, plus vectors) that ``reindex()`` rebuilds from the files.
+/// Searches run on in-memory copies made when the bank opens (the vectors, and a ``KeywordIndex`` that ranks as
+/// FTS5 does, built in the background), so one bank is the one writer of a store's memories.
 ///
 /// Storing returns at once: the vector follows in the background (``run()``), and until it is there the memory
 /// is found by keywords alone. Search fuses the keyword and vector rankings with Reciprocal Rank Fusion, then
@@ -73,6 +75,9 @@ public final class MemoryBank: Sendable {
     /// Vectors of the indexed memories: searched exactly (SIMD) while few, through an HNSW graph built in the
     /// background once they pass the threshold.
     private let vectors: Mutex<AdaptiveVectorIndex>
+    /// The keyword ranking's index, built in the background from the store's full-text rows when the bank opens and
+    /// kept in step with every write (the store's FTS5 table stays the durable copy, and answers until it is built).
+    private let keywords = Mutex(KeywordIndexSlot())
     private let pending: AsyncStream<String>
     private let pendingSink: AsyncStream<String>.Continuation
     /// How long each search takes, keywords, vectors and fusion together.
@@ -101,6 +106,40 @@ public final class MemoryBank: Sendable {
         vectors = Mutex(index)
         (pending, pendingSink) = AsyncStream<String>.makeStream()
         buildVectorGraphIfDue()
+        buildKeywordIndex()
+    }
+
+    /// How keyword searches are answered now: `index` (in memory) or `full text, index building` (the store's FTS5
+    /// table, which ranks the same).
+    public var keywordSearchMode: String {
+        keywords.withLock { $0.index != nil } ? "index" : "full text, index building"
+    }
+
+    /// Builds the keyword index off the opening thread (tens of milliseconds per thousand memories, seconds at
+    /// 100,000), so opening the bank, and the gateway's start, do not wait for it.
+    private func buildKeywordIndex() {
+        let logger = Logger.current
+        // Off the initializer's thread, as the vector graph's build: a bounded read of the store, then one install.
+        Task.detached(priority: .utility) {
+            do {
+                let clock = ContinuousClock()
+                let start = clock.now
+                var built = KeywordIndex()
+                try self.store.memories.forEachFullTextRow { id, title, body, tags in
+                    built.add(id, fields: Self.keywordFields(title: title, body: body, tags: tags))
+                }
+                self.keywords.withLock { $0.install(built) }
+                logger.debug(
+                    "memory keyword index built",
+                    metadata: ["memories": "\(built.count)", "took": "\(clock.now - start)"]
+                )
+            } catch {
+                logger.error(
+                    "memory keyword index build failed; keyword searches stay on the full-text table",
+                    metadata: ["error": "\(error)"]
+                )
+            }
+        }
     }
 
     /// How vector searches are answered now: `exact`, `exact, graph building` or `graph`.
@@ -199,6 +238,7 @@ public final class MemoryBank: Sendable {
             event: EventDraft(type: .memoryForgotten, actor: actor, payload: ["id": .string(id)])
         )
         _ = vectors.withLock { $0.remove(id) }
+        keywords.withLock { $0.remove(id) }
     }
 
     /// One memory; ``StoreError/notFound(kind:id:)`` for an unknown id.
@@ -254,6 +294,7 @@ public final class MemoryBank: Sendable {
         for id in known.keys where !seen.contains(id) {
             try await store.memories.remove(id, event: nil)
             _ = vectors.withLock { $0.remove(id) }
+            keywords.withLock { $0.remove(id) }
             report.removed += 1
         }
         return report
@@ -359,14 +400,35 @@ public final class MemoryBank: Sendable {
         return NearDuplicates.removing(from: distinct, jaccardThreshold: 0.8, limit: limit) { $0.record.body }
     }
 
-    /// BM25 over title, body and tags (porter-stemmed); the query's words are OR-ed, so any text is a valid query.
+    /// BM25 over title, body and tags (porter-stemmed) from the in-memory ``KeywordIndex``; the query's words are
+    /// OR-ed, so any text is a valid query.
     ///
     /// English stop words are left out (unless the query has nothing else): they match nearly every memory, so
-    /// they cost FTS5 most of its time (every posting scored and sorted) and add almost nothing to BM25.
+    /// scoring their postings is most of the work, and they add almost nothing to BM25.
     func keywordRanking(_ query: String, limit: Int) async throws -> [String] {
-        let words = query.lowercased().split { !($0.isLetter || $0.isNumber) }.prefix(64).map(String.init)
-        let content = words.filter { !Self.stopWords.contains($0) }
+        let (words, content) = Self.keywordQuery(query)
+        let terms = content.isEmpty ? words : content
+        if let ranked = keywords.withLock({ $0.index?.search(terms, limit: limit) }) { return ranked }
+        return try await store.memories.keywordSearch(terms, limit: limit)
+    }
+
+    /// The keyword ranking as the store's FTS5 table gives it (the same query words): the reference the in-memory
+    /// index is measured and tested against.
+    public func fullTextRanking(_ query: String, limit: Int) async throws -> [String] {
+        let (words, content) = Self.keywordQuery(query)
         return try await store.memories.keywordSearch(content.isEmpty ? words : content, limit: limit)
+    }
+
+    /// A query's words, lower-cased, at most 64, and those of them that are not stop words.
+    static func keywordQuery(_ query: String) -> (words: [String], content: [String]) {
+        let words = query.lowercased().split { !($0.isLetter || $0.isNumber) }.prefix(64).map(String.init)
+        return (words, words.filter { !Self.stopWords.contains($0) })
+    }
+
+    /// A memory's fields as the keyword index weighs them: what the store's FTS5 row holds, with the title counted
+    /// twice (the weights of `bm25(memory_fts, 0, 2.0, 1.0, 1.0)`).
+    static func keywordFields(title: String, body: String, tags: String) -> [KeywordIndex.Field] {
+        [.init(text: title, weight: 2), .init(text: body, weight: 1), .init(text: tags, weight: 1)]
     }
 
     /// Lucene's English stop words (its `EnglishAnalyzer` default set), not a list tuned on any benchmark.
@@ -569,6 +631,12 @@ public final class MemoryBank: Sendable {
         }
         try await store.memories.index(entry, event: draft)
         _ = vectors.withLock { $0.remove(record.id) }
+        let fields = Self.keywordFields(
+            title: entry.title ?? "",
+            body: entry.body,
+            tags: entry.tags.joined(separator: " ")
+        )
+        keywords.withLock { $0.add(record.id, fields: fields) }
     }
 
     static func data(_ vector: [Float]) -> Data {

@@ -192,6 +192,21 @@ public struct Memories: Sendable {
         }
     }
 
+    /// Every memory's full-text row as FTS5 indexed it (id, title, body, tags), in rowid order: the memory bank
+    /// builds its in-memory keyword index from these when it opens.
+    ///
+    /// Synchronous, for the memory bank's initializer (as ``embeddings(by:)``): never call it from async code.
+    public func forEachFullTextRow(
+        _ body: (_ id: String, _ title: String, _ text: String, _ tags: String) throws -> Void
+    ) throws {
+        try writer.readHere { db in
+            let rows = try Row.fetchCursor(
+                db.cachedStatement(sql: "SELECT id, title, body, tags FROM memory_fts ORDER BY rowid")
+            )
+            while let row = try rows.next() { try body(row["id"], row["title"], row["body"], row["tags"]) }
+        }
+    }
+
     // MARK: Vectors
 
     /// The stored vectors made by `model`, with their memories' ids.

@@ -77,9 +77,10 @@ struct MemoryBankTests {
         // Keyword ranking only, so the order is BM25's
         let memory = try MemoryFixture()
         defer { memory.directory.remove() }
-        let keywords = try MemoryBank(directory: memory.directory.url, store: memory.store, embedder: nil)
         let wing = try await memory.add("Swept wing flutter at transonic speeds.")
         let filler = try await memory.add("It is the one that is in the hangar, and it is on the list of the things.")
+        // (A bank holds its indexes in memory, built when it opens: the one owner of a store's memories.)
+        let keywords = try MemoryBank(directory: memory.directory.url, store: memory.store, embedder: nil)
         // When the query is mostly stop words around one content word
         let hits = try await keywords.search("is the flutter of that in it")
         // Then the content word decides: the filler memory, which matches every stop word, does not match at all
@@ -379,5 +380,43 @@ struct MemoryVectorGraphTests {
         }
         #expect(reopened.vectorSearchMode == "graph")
         #expect(try await reopened.search("kestrel marker 56", limit: 1).first?.record.id == ids["kestrel 8"])
+    }
+}
+
+struct KeywordRankingTests {
+    @Test(.enabled(if: TestResources.cranfieldPresent, "the Cranfield data (../shared/data/cranfield) is absent"))
+    func theInMemoryKeywordRankingIsFTS5sOnCranfield() async throws {
+        // Given 500 Cranfield abstracts stored through a keyword-only memory bank
+        let directory = try TemporaryDirectory(prefix: "osprey-keywords")
+        defer { directory.remove() }
+        let store = try Store.inMemory()
+        let bank = try MemoryBank(directory: directory.url, store: store, embedder: nil)
+        let collection = try CranfieldCollection(directory: TestResources.cranfieldDirectory)
+        for document in collection.documents.prefix(500) {
+            _ = try await bank.store(
+                document.text,
+                title: "Cranfield \(document.number)",
+                tags: ["aero", "cranfield"],
+                source: .user,
+                provenance: "test",
+                trust: .trusted,
+                actor: .user("test")
+            )
+        }
+        // And a second bank opened on the same store, whose index is built from the store's full-text rows
+        let reopened = try MemoryBank(directory: directory.url, store: store, embedder: nil)
+        try await TestRuns.waitUntil { bank.keywordSearchMode == "index" && reopened.keywordSearchMode == "index" }
+        // When each of the 225 queries is ranked by the in-memory index and by FTS5
+        var differences: [String] = []
+        for query in collection.queries {
+            let fullText = try await bank.fullTextRanking(query, limit: 20)
+            let inMemory = try await bank.rankings(query, depth: 20).keyword
+            let rebuilt = try await reopened.rankings(query, depth: 20).keyword
+            if inMemory != fullText || rebuilt != fullText {
+                differences.append("\(query.prefix(40)): FTS5 \(fullText.prefix(5)) memory \(inMemory.prefix(5))")
+            }
+        }
+        // Then they are the same rankings
+        #expect(differences.isEmpty, "\(differences.count) differ: \(differences.prefix(5))")
     }
 }

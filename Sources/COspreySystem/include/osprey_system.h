@@ -28,6 +28,10 @@ int osprey_o_path(void);
 /// pipe2(fds, O_CLOEXEC); 0 or -errno.
 int osprey_pipe_cloexec(int fds[2]);
 
+/// A TCP socket (SO_REUSEADDR, close-on-exec) bound to 127.0.0.1:`port` (0: a port the kernel picks), not yet
+/// listening; -1 with errno set on failure. `bound_port`, when given, receives the port bound.
+int osprey_loopback_bind(int port, int *bound_port);
+
 #endif
 
 /// An anonymous in-memory file (memfd_create with MFD_CLOEXEC); -1 with errno set on failure.

@@ -1,0 +1,203 @@
+import Foundation
+
+/// Okapi BM25 over an in-memory inverted index: the memory bank's keyword ranking.
+///
+/// It ranks as the store's FTS5 table does (`bm25(memory_fts, 0, 2.0, 1.0, 1.0)`: the same `porter unicode61` terms,
+/// title ×2, body and tags ×1, k1 = 1.2, b = 0.75, FTS5's IDF), but scores only the postings of the query's terms
+/// into a flat array and keeps the best `limit` in a heap: FTS5 pays for a cursor per posting and sorts every match.
+/// The store's table stays the durable index; this one is built from it when the bank opens and follows every
+/// write. Removed documents leave their postings until a compaction, which runs once they outnumber the live ones.
+struct KeywordIndex: Sendable {
+    /// One document's text fields with their weights.
+    struct Field {
+        var text: String
+        var weight: Float
+    }
+
+    /// A term's occurrence in a document, or a document's use of a term (weights summed over its fields).
+    private struct Posting {
+        var slot: Int32
+        var frequency: Float
+    }
+
+    static let k1 = 1.2
+    static let b = 0.75
+
+    private var termIDs: [String: Int32] = [:]
+    /// Per term: its postings, in slot order.
+    private var postings: [[Posting]] = []
+    /// Per term: how many live documents hold it.
+    private var documentFrequency: [Int32] = []
+    /// Per slot: the document's id, its length in terms, whether it is live, and its terms (the posting's `slot`
+    /// holding the term's id) for removal and compaction.
+    private var ids: [String] = []
+    private var lengths: [Float] = []
+    private var live: [Bool] = []
+    private var terms: [[Posting]] = []
+    private var slots: [String: Int32] = [:]
+    private var totalLength: Double = 0
+
+    /// The number of indexed documents.
+    var count: Int { slots.count }
+
+    /// Indexes `fields` under `id`, replacing what was there.
+    mutating func add(_ id: String, fields: [Field]) {
+        remove(id)
+        var frequencies: [Int32: Float] = [:]
+        var length = 0
+        for field in fields {
+            PorterTokenizer.forEachTerm(in: field.text) { term in
+                length += 1
+                let termID: Int32
+                if let known = termIDs[term] {
+                    termID = known
+                } else {
+                    termID = Int32(postings.count)
+                    termIDs[term] = termID
+                    postings.append([])
+                    documentFrequency.append(0)
+                }
+                frequencies[termID, default: 0] += field.weight
+            }
+        }
+        let slot = Int32(ids.count)
+        let used = frequencies.sorted { $0.key < $1.key }.map { Posting(slot: $0.key, frequency: $0.value) }
+        for use in used {
+            postings[Int(use.slot)].append(Posting(slot: slot, frequency: use.frequency))
+            documentFrequency[Int(use.slot)] += 1
+        }
+        ids.append(id)
+        lengths.append(Float(length))
+        live.append(true)
+        terms.append(used)
+        slots[id] = slot
+        totalLength += Double(length)
+    }
+
+    /// Removes document `id`, if indexed.
+    mutating func remove(_ id: String) {
+        guard let slot = slots.removeValue(forKey: id).map(Int.init) else { return }
+        live[slot] = false
+        totalLength -= Double(lengths[slot])
+        for use in terms[slot] { documentFrequency[Int(use.slot)] -= 1 }
+        terms[slot] = []
+        if ids.count - slots.count > max(1024, slots.count) { compact() }
+    }
+
+    /// The ids of the documents holding any of `words`' terms, best BM25 first (ties in indexing order), at most
+    /// `limit`. A word given twice counts twice, as a phrase repeated in an FTS5 query does.
+    func search(_ words: [String], limit: Int) -> [String] {
+        guard limit > 0, !slots.isEmpty else { return [] }
+        // Known terms in the order they come (sums in query order, as FTS5 adds its phrases), repeats counted.
+        var queryTerms: [(termID: Int32, repeats: Double)] = []
+        for word in words {
+            PorterTokenizer.forEachTerm(in: word) { term in
+                guard let termID = termIDs[term] else { return }
+                if let known = queryTerms.firstIndex(where: { $0.termID == termID }) {
+                    queryTerms[known].repeats += 1
+                } else {
+                    queryTerms.append((termID, 1))
+                }
+            }
+        }
+        guard !queryTerms.isEmpty else { return [] }
+        let documents = Double(slots.count)
+        let averageLength = totalLength / documents
+        var scores = [Double](repeating: 0, count: ids.count)
+        var touched: [Int32] = []
+        for (termID, repeats) in queryTerms {
+            let holders = Double(documentFrequency[Int(termID)])
+            guard holders > 0 else { continue }
+            var idf = log((documents - holders + 0.5) / (holders + 0.5))
+            if idf <= 0 { idf = 1e-6 }
+            let weight = idf * repeats * (Self.k1 + 1)
+            let base = Self.k1 * (1 - Self.b)
+            let perLength = Self.k1 * Self.b / averageLength
+            for posting in postings[Int(termID)] {
+                let slot = Int(posting.slot)
+                guard live[slot] else { continue }
+                let frequency = Double(posting.frequency)
+                if scores[slot] == 0 { touched.append(posting.slot) }
+                scores[slot] += weight * frequency / (frequency + base + perLength * Double(lengths[slot]))
+            }
+        }
+        // The best `limit` by score, then by slot: a min-heap whose root is the worst kept.
+        var heap: [(score: Double, slot: Int32)] = []
+        heap.reserveCapacity(min(limit, touched.count))
+        func worse(_ a: (score: Double, slot: Int32), _ b: (score: Double, slot: Int32)) -> Bool {
+            a.score < b.score || (a.score == b.score && a.slot > b.slot)
+        }
+        for slot in touched {
+            let candidate = (score: scores[Int(slot)], slot: slot)
+            if heap.count < limit {
+                heap.append(candidate)
+                var child = heap.count - 1
+                while child > 0, worse(heap[child], heap[(child - 1) / 2]) {
+                    heap.swapAt(child, (child - 1) / 2)
+                    child = (child - 1) / 2
+                }
+            } else if worse(heap[0], candidate) {
+                heap[0] = candidate
+                var parent = 0
+                while true {
+                    var worst = parent
+                    for child in [2 * parent + 1, 2 * parent + 2]
+                    where child < heap.count && worse(heap[child], heap[worst]) {
+                        worst = child
+                    }
+                    guard worst != parent else { break }
+                    heap.swapAt(parent, worst)
+                    parent = worst
+                }
+            }
+        }
+        return heap.sorted { worse($1, $0) }.map { ids[Int($0.slot)] }
+    }
+
+    /// Drops removed documents: every live one gets a new slot, in the old order, and the postings are rebuilt.
+    private mutating func compact() {
+        var rebuilt = KeywordIndex()
+        rebuilt.termIDs = termIDs
+        rebuilt.postings = Array(repeating: [], count: postings.count)
+        rebuilt.documentFrequency = documentFrequency
+        rebuilt.totalLength = totalLength
+        for slot in ids.indices where live[slot] {
+            let newSlot = Int32(rebuilt.ids.count)
+            for use in terms[slot] {
+                rebuilt.postings[Int(use.slot)].append(Posting(slot: newSlot, frequency: use.frequency))
+            }
+            rebuilt.ids.append(ids[slot])
+            rebuilt.lengths.append(lengths[slot])
+            rebuilt.live.append(true)
+            rebuilt.terms.append(terms[slot])
+            rebuilt.slots[ids[slot]] = newSlot
+        }
+        self = rebuilt
+    }
+}
+
+/// The keyword index from the moment a bank opens: building (searches go to the store's FTS5 table, which ranks
+/// the same, and every write is recorded) until ``install(_:)`` replays the writes onto the built index.
+struct KeywordIndexSlot: Sendable {
+    private(set) var index: KeywordIndex?
+    /// The writes made while the index was building: fields to index, or nil for a removal.
+    private var changes: [(id: String, fields: [KeywordIndex.Field]?)] = []
+
+    mutating func add(_ id: String, fields: [KeywordIndex.Field]) {
+        if index != nil { index!.add(id, fields: fields) } else { changes.append((id, fields)) }
+    }
+
+    mutating func remove(_ id: String) {
+        if index != nil { index!.remove(id) } else { changes.append((id, nil)) }
+    }
+
+    /// Makes `built` (made from the store's rows) the index, with the writes made meanwhile replayed onto it.
+    mutating func install(_ built: KeywordIndex) {
+        var built = built
+        for change in changes {
+            if let fields = change.fields { built.add(change.id, fields: fields) } else { built.remove(change.id) }
+        }
+        changes = []
+        index = built
+    }
+}
