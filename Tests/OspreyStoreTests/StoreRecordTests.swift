@@ -54,6 +54,58 @@ struct StoreRecordTests {
         #expect(try await store.tasks.list(status: .completed) == [task])
     }
 
+    @Test func aTaskWithEveryOptionalColumnSetReadsBackWhole() async throws {
+        // Given a sub-task with every optional column set, and one with none
+        let store = try Store.inMemory()
+        let parent = try await store.tasks.submit(Tasks.Draft(title: "p", instructions: "x"), actor: .user("test"))
+        var draft = Tasks.Draft(title: "c", instructions: "y", agent: "helper", priority: 9, parent: parent.id)
+        draft.workflow = "wf"
+        draft.context = "ctx-1"
+        draft.persona = "critic"
+        draft.workspace = "/tmp/branch"
+        let child = try await store.tasks.submit(draft, actor: .user("test"))
+        _ = try await store.tasks.start(child.id)
+        // When they are read back from their rows
+        let read = try await store.tasks.get(child.id)
+        let bare = try await store.tasks.get(parent.id)
+        // Then every column comes back as written
+        var expected = child
+        expected.status = .running
+        expected.attempts = 1
+        expected.startedAt = read.startedAt
+        expected.heartbeatAt = read.heartbeatAt
+        #expect(read == expected)
+        #expect(read.parent == parent.id && read.depth == 1 && read.agent == "helper" && read.priority == 9)
+        #expect(read.workflow == "wf" && read.context == "ctx-1" && read.persona == "critic")
+        #expect(read.workspace == "/tmp/branch" && read.tools == nil)
+        #expect(read.startedAt != nil && read.heartbeatAt != nil && read.finishedAt == nil)
+        #expect(bare == parent && bare.parent == nil && bare.seed == nil && bare.startedAt == nil)
+    }
+
+    @Test func aTaskRowThatDoesNotParseIsAClearError() async throws {
+        let store = try Store.inMemory()
+        let submitted = try await store.tasks.submit(Tasks.Draft(title: "t", instructions: "x"), actor: .user("test"))
+        let task = try await store.tasks.get(submitted.id)
+        let created = try #require(try await Self.row(of: "tasks", id: task.id.rawValue, in: store)["created_at"])
+        for (column, value) in [("status", "sleeping"), ("created_at", "yesterday"), ("tools", "read_file")] {
+            try await store.writer.write { db in
+                // The triggers guard the ledger, not the tasks table: a hand edit can break a row.
+                try db.execute(
+                    sql: "UPDATE tasks SET \(column) = ? WHERE id = ?",
+                    arguments: [value, task.id.rawValue]
+                )
+            }
+            await #expect(throws: StoreError.self) { try await store.tasks.get(task.id) }
+            try await store.writer.write { db in
+                try db.execute(
+                    sql: "UPDATE tasks SET status = 'queued', created_at = ?, tools = NULL WHERE id = ?",
+                    arguments: [created, task.id.rawValue]
+                )
+            }
+        }
+        #expect(try await store.tasks.get(task.id) == task)
+    }
+
     @Test func anApprovalRowKeepsItsTextColumnsAndReadsBackAsTheRecord() async throws {
         let store = try Store.inMemory()
         let pending = try await store.approvals.request(ApprovalSamples.draft, lifetime: 60)
