@@ -236,10 +236,12 @@ struct StartupBench: AsyncParsableCommand {
     )
     @Option(help: "Runs (each on a fresh home).") var runs = 5
     @Option(help: "Port to use.") var port = 18599
+    @Option(help: "The osprey executable to start (default: the one built beside this binary).") var osprey: String?
 
     func run() async throws {
         try await report {
-            let executable = try Self.ospreyExecutable()
+            let executable = try osprey ?? Self.ospreyExecutable()
+            print("starting \(executable)")
             var starts: [Double] = []
             var rss: [Double] = []
             for run in 0..<runs {
