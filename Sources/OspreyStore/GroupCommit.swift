@@ -25,9 +25,13 @@ public final class GroupCommit: Sendable {
     /// How long each write took from its queueing to its durable commit (every ledger append is one).
     private let latency: CoreMetrics.Timer
 
-    init(writer: any DatabaseWriter, bus: EventBus, metrics: any MetricsFactory) {
+    /// Signs the ledger's head, written once per group after its last surviving event.
+    let signer: HeadSigner
+
+    init(writer: any DatabaseWriter, bus: EventBus, signer: HeadSigner, metrics: any MetricsFactory) {
         self.writer = writer
         self.bus = bus
+        self.signer = signer
         latency = CoreMetrics.Timer(label: "osprey_ledger_append_seconds", factory: metrics)
     }
 
@@ -125,6 +129,10 @@ public final class GroupCommit: Sendable {
                     job.fail(error)
                 }
             }
+            // One signed head for the group, after the last event of the bodies that were kept.
+            if let last = publications.last {
+                try Ledger.writeHead(seq: last.seq, hash: last.hash, signer: signer, in: db)
+            }
             try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
             counters.withLock {
                 $0.groups += 1
@@ -218,6 +226,8 @@ extension GroupCommit {
         private let state = Mutex<(collecting: Bool, events: [Event])>((false, []))
 
         func begin() { state.withLock { $0 = (true, []) } }
+        /// The last event collected so far (of the bodies not rolled back).
+        var last: Event? { state.withLock { $0.events.last } }
         var mark: Int { state.withLock { $0.events.count } }
         func rollBack(to mark: Int) { state.withLock { $0.events.removeSubrange(mark...) } }
 

@@ -157,20 +157,26 @@ public struct Ledger: Sendable {
             previous = event.hash
             events.append(event)
         }
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature
-                """
-        ).execute(arguments: [seq, previous, signer.signature(seq: seq, hash: previous)])
-        // Published after the commit: by the group commit, which drops the events of a body that rolls back, or,
-        // in a transaction of the caller's own, by the transaction's commit hook.
+        // Published after the commit: by the group commit, which drops the events of a body that rolls back and
+        // signs the head once for the whole group (after its last surviving event), or, in a transaction of the
+        // caller's own, by the transaction's commit hook, with the head signed here.
         if !writer.publications.collect(events) {
+            try Self.writeHead(seq: seq, hash: previous, signer: signer, in: db)
             let bus = self.bus
             let committed = events
             db.afterNextTransaction(onCommit: { _ in bus.publish(committed) })
         }
         return events
+    }
+
+    /// Stores the signed head: the last event's seq and hash, and their HMAC under the home's key.
+    static func writeHead(seq: Int, hash: String, signer: HeadSigner, in db: Database) throws {
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature
+                """
+        ).execute(arguments: [seq, hash, signer.signature(seq: seq, hash: hash)])
     }
 
     /// Events after `after`, oldest first, at most `limit`.

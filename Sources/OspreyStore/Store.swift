@@ -45,10 +45,11 @@ public struct Store: Sendable {
     ) throws {
         self.writer = writer
         try Self.migrator.migrate(writer)
-        let commits = GroupCommit(writer: writer, bus: bus, metrics: metrics)
+        let signer = HeadSigner(key: ledgerKey)
+        let commits = GroupCommit(writer: writer, bus: bus, signer: signer, metrics: metrics)
         self.commits = commits
         let writer = commits
-        let ledger = Ledger(writer: writer, signer: HeadSigner(key: ledgerKey), bus: bus, redactor: redactor)
+        let ledger = Ledger(writer: writer, signer: signer, bus: bus, redactor: redactor)
         self.ledger = ledger
         let spending = Spending(writer: writer, ledger: ledger)
         self.spending = spending

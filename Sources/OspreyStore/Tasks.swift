@@ -171,13 +171,17 @@ public struct Tasks: Sendable {
                 throw StoreError.conflict("task \(id.rawValue) is \(current.status)")
             }
             let now = WireFormat.timestamp(Date())
-            try db.cachedStatement(
-                sql: """
-                    UPDATE tasks SET status = 'running', attempts = attempts + 1,
-                        started_at = COALESCE(started_at, ?), heartbeat_at = ? WHERE id = ?
-                    """
-            ).execute(arguments: [now, now, id.rawValue])
-            return [:]
+            let updated = try Self.update(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE tasks SET status = 'running', attempts = attempts + 1,
+                            started_at = COALESCE(started_at, ?), heartbeat_at = ? WHERE id = ? RETURNING *
+                        """
+                ),
+                [now, now, id.rawValue],
+                id
+            )
+            return (updated, [:])
         }
     }
 
@@ -204,13 +208,19 @@ public struct Tasks: Sendable {
             guard current.status == .running || current.status == .queued else {
                 throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
             }
-            try db.cachedStatement(
-                sql: """
-                    UPDATE tasks SET status = ?, result = ?, error = ?, tokens = tokens + ?, cost_usd = cost_usd + ?,
-                        finished_at = ? WHERE id = ?
-                    """
-            ).execute(arguments: [status, result, error, tokens, costUSD, WireFormat.timestamp(Date()), id.rawValue])
-            return error.map { ["error": .string($0)] } ?? ["result": .string(String((result ?? "").prefix(2000)))]
+            let updated = try Self.update(
+                db.cachedStatement(
+                    sql: """
+                        UPDATE tasks SET status = ?, result = ?, error = ?, tokens = tokens + ?,
+                            cost_usd = cost_usd + ?, finished_at = ? WHERE id = ? RETURNING *
+                        """
+                ),
+                [status, result, error, tokens, costUSD, WireFormat.timestamp(Date()), id.rawValue],
+                id
+            )
+            let payload: [String: JSONValue] =
+                error.map { ["error": .string($0)] } ?? ["result": .string(String((result ?? "").prefix(2000)))]
+            return (updated, payload)
         }
     }
 
@@ -220,9 +230,14 @@ public struct Tasks: Sendable {
             guard !current.isFinished else {
                 throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
             }
-            try db.cachedStatement(sql: "UPDATE tasks SET status = 'cancelled', finished_at = ? WHERE id = ?").execute(
-                arguments: [WireFormat.timestamp(Date()), id.rawValue])
-            return [:]
+            let updated = try Self.update(
+                db.cachedStatement(
+                    sql: "UPDATE tasks SET status = 'cancelled', finished_at = ? WHERE id = ? RETURNING *"
+                ),
+                [WireFormat.timestamp(Date()), id.rawValue],
+                id
+            )
+            return (updated, [:])
         }
     }
 
@@ -376,17 +391,31 @@ public struct Tasks: Sendable {
         ]
     }
 
+    /// Runs `statement` (an `UPDATE … RETURNING *` of task `id`) and reads the row it returns.
+    static func update(
+        _ statement: Statement,
+        _ arguments: StatementArguments,
+        _ id: TaskRecord.ID
+    ) throws -> TaskRecord {
+        guard let task = try TaskRecord.fetchOne(statement, arguments: arguments) else {
+            throw StoreError.notFound(kind: "task", id: id.rawValue)
+        }
+        return task
+    }
+
     /// Applies `body` to the current record in one immediate transaction and appends `event` with its payload.
+    ///
+    /// `body` returns the record as its update left it (its `UPDATE … RETURNING *`), so the row is not read again.
     func change(
         _ id: TaskRecord.ID,
         event: Event.Kind,
         actor: Principal,
-        _ body: @escaping @Sendable (Database, TaskRecord) throws -> [String: JSONValue]
+        _ body: @escaping @Sendable (Database, TaskRecord) throws -> (updated: TaskRecord, payload: [String: JSONValue])
     ) async throws -> TaskRecord {
         try await writer.transaction { db in
             let current = try Self.fetch(id, in: db)
-            var payload = try body(db, current)
-            let updated = try Self.fetch(id, in: db)
+            let (updated, changes) = try body(db, current)
+            var payload = changes
             payload["attempts"] = .int(updated.attempts)
             payload["tokens"] = .int(updated.tokens)
             payload["cost_usd"] = .double(updated.costUSD)

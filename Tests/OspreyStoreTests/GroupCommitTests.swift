@@ -7,7 +7,10 @@ import Testing
 
 /// Writers that wait for the database at the same time share one commit, and each still stands alone: one body's
 /// failure takes only its own writes and events with it.
-struct GroupCommitTests {
+///
+/// Serialized: two tests each holding the writer would each block one of the pool's threads (the writer's turn runs
+/// on one), and on two cores their writers would have none left to queue from.
+@Suite(.serialized) struct GroupCommitTests {
     struct Abort: Error {}
 
     static func draft(_ writer: Int) -> EventDraft {
@@ -87,6 +90,53 @@ struct GroupCommitTests {
         }
         #expect(heard.map(\.seq) == Array(1...32))
         #expect(!heard.contains { $0.actor == .agent("w7") })
+    }
+
+    @Test(.timeLimit(.minutes(1))) func aGroupSignsOneHeadAfterItsLastKeptEvent() async throws {
+        // Given a writer held until three others wait behind it, queued in order, the last of which fails after
+        // appending its event
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try LedgerTests.fileStore(directory, durability: .full)
+        let holding = Collected()
+        let first = Task {
+            try await store.transaction { db in
+                holding.append(true)
+                let deadline = Date().addingTimeInterval(30)
+                while store.writesWaiting < 3 && Date() < deadline { usleep(1_000) }
+                return try store.ledger.append([Self.draft(0)], in: db).count
+            }
+        }
+        while holding.frames.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
+        var writers: [Task<Bool, Never>] = []
+        for writer in 1...3 {
+            let waiting = store.writesWaiting
+            writers.append(
+                Task {
+                    do {
+                        try await store.transaction { db in
+                            _ = try store.ledger.append([Self.draft(writer)], in: db)
+                            if writer == 3 { throw Abort() }
+                        }
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
+            )
+            while store.writesWaiting == waiting { try await Task.sleep(for: .milliseconds(1)) }
+        }
+        #expect(try await first.value == 1)
+        var kept: [Bool] = []
+        for writer in writers { kept.append(await writer.value) }
+        #expect(kept == [true, true, false])
+        // Then the head names the last event kept (writer 2's, seq 3), not the rolled-back one, and verifies
+        #expect(try await store.ledger.witnessLine()?.seq == 3)
+        #expect(try await store.ledger.verify().ok)
+        // And a lone append moves it on
+        try await store.ledger.append(Self.draft(4))
+        #expect(try await store.ledger.witnessLine()?.seq == 4)
+        #expect(try await store.ledger.verify().ok)
     }
 
     @Test func aLoneFailingTransactionRollsBackAndTheNextOneCommits() async throws {
