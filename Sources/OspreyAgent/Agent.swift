@@ -125,10 +125,11 @@ public struct Agent: Sendable {
         var agent = self
         agent.taskID = task.id
         agent.startsTainted = agent.startsTainted || task.tainted
-        let started = try await !store.sessions.messages(of: task.session, limit: 1).isEmpty
-        return resume && started
-            ? try await agent.resume(session: task.session) { _ in }
-            : try await agent.run(task.instructions, session: task.session, actor: .task(task.id)) { _ in }
+        // Only a resumed task asks whether its session holds a step: a fresh one skips the read.
+        if resume, try await !store.sessions.messages(of: task.session, limit: 1).isEmpty {
+            return try await agent.resume(session: task.session) { _ in }
+        }
+        return try await agent.run(task.instructions, session: task.session, actor: .task(task.id)) { _ in }
     }
 
     /// Runs `body` with the agent's task (if any) as the task of every event it produces.
