@@ -28,12 +28,12 @@ struct KeywordIndex: Sendable {
     private var postings: [[Posting]] = []
     /// Per term: how many live documents hold it.
     private var documentFrequency: [Int32] = []
-    /// Per slot: the document's id, its length in terms, whether it is live, and its terms (the posting's `slot`
-    /// holding the term's id) for removal and compaction.
+    /// Per slot: the document's id, its length in terms, whether it is live, and the ids of its distinct terms
+    /// (for the document frequencies a removal lowers).
     private var ids: [String] = []
     private var lengths: [Float] = []
     private var live: [Bool] = []
-    private var terms: [[Posting]] = []
+    private var terms: [[Int32]] = []
     private var slots: [String: Int32] = [:]
     private var totalLength: Double = 0
 
@@ -69,7 +69,7 @@ struct KeywordIndex: Sendable {
         ids.append(id)
         lengths.append(Float(length))
         live.append(true)
-        terms.append(used)
+        terms.append(used.map(\.slot))
         slots[id] = slot
         totalLength += Double(length)
     }
@@ -79,7 +79,7 @@ struct KeywordIndex: Sendable {
         guard let slot = slots.removeValue(forKey: id).map(Int.init) else { return }
         live[slot] = false
         totalLength -= Double(lengths[slot])
-        for use in terms[slot] { documentFrequency[Int(use.slot)] -= 1 }
+        for term in terms[slot] { documentFrequency[Int(term)] -= 1 }
         terms[slot] = []
         if ids.count - slots.count > max(1024, slots.count) { compact() }
     }
@@ -154,25 +154,28 @@ struct KeywordIndex: Sendable {
         return heap.sorted { worse($1, $0) }.map { ids[Int($0.slot)] }
     }
 
-    /// Drops removed documents: every live one gets a new slot, in the old order, and the postings are rebuilt.
+    /// Drops removed documents: every live one gets a new slot, in the old order, and each term's postings keep
+    /// only the live ones, renumbered (still in slot order).
     private mutating func compact() {
-        var rebuilt = KeywordIndex()
-        rebuilt.termIDs = termIDs
-        rebuilt.postings = Array(repeating: [], count: postings.count)
-        rebuilt.documentFrequency = documentFrequency
-        rebuilt.totalLength = totalLength
+        var renumbered = [Int32](repeating: -1, count: ids.count)
+        var (newIDs, newLengths, newTerms): ([String], [Float], [[Int32]]) = ([], [], [])
         for slot in ids.indices where live[slot] {
-            let newSlot = Int32(rebuilt.ids.count)
-            for use in terms[slot] {
-                rebuilt.postings[Int(use.slot)].append(Posting(slot: newSlot, frequency: use.frequency))
-            }
-            rebuilt.ids.append(ids[slot])
-            rebuilt.lengths.append(lengths[slot])
-            rebuilt.live.append(true)
-            rebuilt.terms.append(terms[slot])
-            rebuilt.slots[ids[slot]] = newSlot
+            renumbered[slot] = Int32(newIDs.count)
+            newIDs.append(ids[slot])
+            newLengths.append(lengths[slot])
+            newTerms.append(terms[slot])
         }
-        self = rebuilt
+        for term in postings.indices {
+            postings[term] = postings[term].compactMap { posting in
+                let slot = renumbered[Int(posting.slot)]
+                return slot < 0 ? nil : Posting(slot: slot, frequency: posting.frequency)
+            }
+        }
+        ids = newIDs
+        lengths = newLengths
+        terms = newTerms
+        live = Array(repeating: true, count: newIDs.count)
+        slots = Dictionary(uniqueKeysWithValues: newIDs.enumerated().map { ($1, Int32($0)) })
     }
 }
 
