@@ -5,28 +5,28 @@ import Logging
 // operation table, every logger's storage), and each dynamic cast on the way scans the binary's protocol
 // conformances: about a tenth of the gateway's start went there. A name is all the service group logs.
 
+/// A service that ServiceLifecycle names by its type alone.
+protocol NamedService: CustomStringConvertible {}
+
+extension NamedService {
+    // The type's name straight from the runtime: interpolating the metatype would cast it to the printing protocols.
+    var description: String { _typeName(Self.self, qualified: false) }
+}
+
+extension MCPService: NamedService {}
+extension MCPSocketDoor: NamedService {}
+extension BackupService: NamedService {}
+extension TracingService: NamedService {}
+extension ResourceGuard: NamedService {}
+extension NotifyService: NamedService {}
+
 extension LoopService: CustomStringConvertible {
     var description: String { "LoopService(\(logger[metadataKey: "component"].map { "\($0)" } ?? logger.label))" }
 }
 
-extension MCPService: CustomStringConvertible {
-    var description: String { "MCPService" }
-}
-
-extension MCPSocketDoor: CustomStringConvertible {
-    var description: String { "MCPSocketDoor" }
-}
-
+// The public services' descriptions are public, as their conformances are.
 extension LedgerWitness: CustomStringConvertible {
     public var description: String { "LedgerWitness" }
-}
-
-extension BackupService: CustomStringConvertible {
-    var description: String { "BackupService" }
-}
-
-extension TracingService: CustomStringConvertible {
-    var description: String { "TracingService" }
 }
 
 extension LocalModelService: CustomStringConvertible {
@@ -35,12 +35,4 @@ extension LocalModelService: CustomStringConvertible {
 
 extension RateLimitWatcher: CustomStringConvertible {
     public var description: String { "RateLimitWatcher" }
-}
-
-extension ResourceGuard: CustomStringConvertible {
-    var description: String { "ResourceGuard" }
-}
-
-extension NotifyService: CustomStringConvertible {
-    var description: String { "NotifyService" }
 }

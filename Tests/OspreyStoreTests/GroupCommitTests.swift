@@ -21,6 +21,22 @@ import Testing
         )
     }
 
+    /// A first transaction that holds the writer (its turn blocks a thread) until `writers` others wait behind it
+    /// (30 s at most), then appends writer 0's event; returned once it holds the writer.
+    static func holdWriter(of store: Store, until writers: Int) async throws -> Task<Int, any Error> {
+        let holding = Collected()
+        let first = Task {
+            try await store.transaction { db in
+                holding.append(true)
+                let deadline = Date().addingTimeInterval(30)
+                while store.writesWaiting < writers && Date() < deadline { usleep(1_000) }
+                return try store.ledger.append([Self.draft(0)], in: db).count
+            }
+        }
+        while holding.frames.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
+        return first
+    }
+
     @Test(.timeLimit(.minutes(1))) func writersWaitingTogetherShareOneCommitAndAFailingOneTakesOnlyItsOwnWrites()
         async throws
     {
@@ -31,16 +47,7 @@ import Testing
         let store = try LedgerTests.fileStore(directory, durability: .full)
         let stream = store.ledger.bus.subscribe()
         let before = store.commitStatistics
-        let holding = Collected()
-        let first = Task {
-            try await store.transaction { db in
-                holding.append(true)
-                let deadline = Date().addingTimeInterval(30)
-                while store.writesWaiting < 32 && Date() < deadline { usleep(1_000) }
-                return try store.ledger.append([Self.draft(0)], in: db).count
-            }
-        }
-        while holding.frames.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
+        let first = try await Self.holdWriter(of: store, until: 32)
         let outcomes = await withTaskGroup(of: (Int, Bool).self) { group in
             for writer in 1...32 {
                 group.addTask {
@@ -98,16 +105,7 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let store = try LedgerTests.fileStore(directory, durability: .full)
-        let holding = Collected()
-        let first = Task {
-            try await store.transaction { db in
-                holding.append(true)
-                let deadline = Date().addingTimeInterval(30)
-                while store.writesWaiting < 3 && Date() < deadline { usleep(1_000) }
-                return try store.ledger.append([Self.draft(0)], in: db).count
-            }
-        }
-        while holding.frames.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
+        let first = try await Self.holdWriter(of: store, until: 3)
         var writers: [Task<Bool, Never>] = []
         for writer in 1...3 {
             let waiting = store.writesWaiting
