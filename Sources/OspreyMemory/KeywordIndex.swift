@@ -183,24 +183,29 @@ struct KeywordIndex: Sendable {
 /// the same, and every write is recorded) until ``install(_:)`` replays the writes onto the built index.
 struct KeywordIndexSlot: Sendable {
     private(set) var index: KeywordIndex?
-    /// The writes made while the index was building: fields to index, or nil for a removal.
-    private var changes: [(id: String, fields: [KeywordIndex.Field]?)] = []
+    /// The writes made while the index was building: fields to index, or nil for a removal; nil once a build
+    /// failed (FTS5 answers, and nothing is kept for a replay that will not come).
+    private var changes: [(id: String, fields: [KeywordIndex.Field]?)]? = []
 
     mutating func add(_ id: String, fields: [KeywordIndex.Field]) {
-        if index != nil { index!.add(id, fields: fields) } else { changes.append((id, fields)) }
+        if index != nil { index!.add(id, fields: fields) } else { changes?.append((id, fields)) }
     }
 
     mutating func remove(_ id: String) {
-        if index != nil { index!.remove(id) } else { changes.append((id, nil)) }
+        if index != nil { index!.remove(id) } else { changes?.append((id, nil)) }
     }
+
+    /// Gives the build up: searches stay on FTS5, and writes are no longer recorded.
+    mutating func abandon() { changes = nil }
 
     /// Makes `built` (made from the store's rows) the index, with the writes made meanwhile replayed onto it.
     mutating func install(_ built: KeywordIndex) {
+        guard let changes else { return }
         var built = built
         for change in changes {
             if let fields = change.fields { built.add(change.id, fields: fields) } else { built.remove(change.id) }
         }
-        changes = []
+        self.changes = []
         index = built
     }
 }

@@ -134,6 +134,7 @@ public final class MemoryBank: Sendable {
                     metadata: ["memories": "\(built.count)", "took": "\(clock.now - start)"]
                 )
             } catch {
+                self.keywords.withLock { $0.abandon() }
                 logger.error(
                     "memory keyword index build failed; keyword searches stay on the full-text table",
                     metadata: ["error": "\(error)"]

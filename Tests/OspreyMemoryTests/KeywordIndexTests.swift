@@ -92,4 +92,30 @@ struct KeywordIndexTests {
         }
         #expect(index.search(["common"], limit: 3) == ["doc0", "doc3", "doc6"])
     }
+
+    @Test func writesDuringTheBuildAreReplayedOntoTheBuiltIndex() {
+        // Given writes made while the index builds (a new memory, and the removal of one the build will read)
+        var slot = KeywordIndexSlot()
+        #expect(slot.index == nil)
+        slot.add("new", fields: Self.body("shock tube"))
+        slot.remove("old")
+        // When the built index, made from the rows as they were, is installed
+        var built = KeywordIndex()
+        built.add("old", fields: Self.body("shock layer"))
+        built.add("kept", fields: Self.body("wing"))
+        slot.install(built)
+        // Then it holds both writes, and later writes go straight to it
+        #expect(slot.index?.search(["shock"], limit: 5) == ["new"])
+        #expect(slot.index?.count == 2)
+        slot.add("later", fields: Self.body("shock"))
+        #expect(slot.index?.count == 3)
+    }
+
+    @Test func anAbandonedBuildRecordsNothingAndInstallsNothing() {
+        var slot = KeywordIndexSlot()
+        slot.abandon()
+        slot.add("x", fields: Self.body("y"))
+        slot.install(KeywordIndex())
+        #expect(slot.index == nil)
+    }
 }
