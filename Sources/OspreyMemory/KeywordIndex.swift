@@ -40,26 +40,45 @@ struct KeywordIndex: Sendable {
     /// The number of indexed documents.
     var count: Int { slots.count }
 
-    /// Indexes `fields` under `id`, replacing what was there.
-    mutating func add(_ id: String, fields: [Field]) {
-        remove(id)
-        var frequencies: [Int32: Float] = [:]
+    /// A document's terms with their weighted frequencies, and its length in terms: the tokenizing and stemming,
+    /// done before the index is touched (so a caller can do it outside the lock that guards the index).
+    struct Document: Sendable {
+        var frequencies: [String: Float] = [:]
         var length = 0
+    }
+
+    /// The terms of `fields`, each occurrence weighted by its field's weight.
+    static func document(_ fields: [Field]) -> Document {
+        var document = Document()
         for field in fields {
             PorterTokenizer.forEachTerm(in: field.text) { term in
-                length += 1
-                let termID: Int32
-                if let known = termIDs[term] {
-                    termID = known
-                } else {
-                    termID = Int32(postings.count)
-                    termIDs[term] = termID
-                    postings.append([])
-                    documentFrequency.append(0)
-                }
-                frequencies[termID, default: 0] += field.weight
+                document.length += 1
+                document.frequencies[term, default: 0] += field.weight
             }
         }
+        return document
+    }
+
+    /// Indexes `fields` under `id`, replacing what was there.
+    mutating func add(_ id: String, fields: [Field]) { add(id, document: Self.document(fields)) }
+
+    /// Indexes `document` under `id`, replacing what was there.
+    mutating func add(_ id: String, document: Document) {
+        remove(id)
+        var frequencies: [Int32: Float] = [:]
+        for (term, frequency) in document.frequencies {
+            let termID: Int32
+            if let known = termIDs[term] {
+                termID = known
+            } else {
+                termID = Int32(postings.count)
+                termIDs[term] = termID
+                postings.append([])
+                documentFrequency.append(0)
+            }
+            frequencies[termID] = frequency
+        }
+        let length = document.length
         let slot = Int32(ids.count)
         let used = frequencies.sorted { $0.key < $1.key }.map { Posting(slot: $0.key, frequency: $0.value) }
         for use in used {
@@ -183,13 +202,15 @@ struct KeywordIndex: Sendable {
 /// the same, and every write is recorded) until ``install(_:)`` replays the writes onto the built index.
 struct KeywordIndexSlot: Sendable {
     private(set) var index: KeywordIndex?
-    /// The writes made while the index was building: fields to index, or nil for a removal; nil once a build
+    /// The writes made while the index was building: a document to index, or nil for a removal; nil once a build
     /// failed (FTS5 answers, and nothing is kept for a replay that will not come).
-    private var changes: [(id: String, fields: [KeywordIndex.Field]?)]? = []
+    private var changes: [(id: String, document: KeywordIndex.Document?)]? = []
 
-    mutating func add(_ id: String, fields: [KeywordIndex.Field]) {
-        if index != nil { index!.add(id, fields: fields) } else { changes?.append((id, fields)) }
+    mutating func add(_ id: String, document: KeywordIndex.Document) {
+        if index != nil { index!.add(id, document: document) } else { changes?.append((id, document)) }
     }
+
+    mutating func add(_ id: String, fields: [KeywordIndex.Field]) { add(id, document: KeywordIndex.document(fields)) }
 
     mutating func remove(_ id: String) {
         if index != nil { index!.remove(id) } else { changes?.append((id, nil)) }
@@ -203,7 +224,11 @@ struct KeywordIndexSlot: Sendable {
         guard let changes else { return }
         var built = built
         for change in changes {
-            if let fields = change.fields { built.add(change.id, fields: fields) } else { built.remove(change.id) }
+            if let document = change.document {
+                built.add(change.id, document: document)
+            } else {
+                built.remove(change.id)
+            }
         }
         self.changes = []
         index = built

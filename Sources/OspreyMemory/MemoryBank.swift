@@ -632,12 +632,11 @@ public final class MemoryBank: Sendable {
         }
         try await store.memories.index(entry, event: draft)
         _ = vectors.withLock { $0.remove(record.id) }
-        let fields = Self.keywordFields(
-            title: entry.title ?? "",
-            body: entry.body,
-            tags: entry.tags.joined(separator: " ")
+        // Tokenized and stemmed before the lock, so searches do not wait for a long memory's terms.
+        let document = KeywordIndex.document(
+            Self.keywordFields(title: entry.title ?? "", body: entry.body, tags: entry.tags.joined(separator: " "))
         )
-        keywords.withLock { $0.add(record.id, fields: fields) }
+        keywords.withLock { $0.add(record.id, document: document) }
     }
 
     static func data(_ vector: [Float]) -> Data {
