@@ -111,7 +111,7 @@ struct MemoryBench: AsyncParsableCommand {
             ).map(\.id)
             var hits: [MemoryBank.Hit] = []
             searchTimes.append(
-                Self.milliseconds(try await clock.measure { hits = try await bank.search(query, limit: 10) })
+                (try await clock.measure { hits = try await bank.search(query, limit: 10) }).seconds * 1000
             )
             func ndcg(_ ids: [String]) -> Double { Self.ndcg(ids.prefix(10).map { number[$0] ?? "" }, grades) }
             totals.keyword += ndcg(keyword)
@@ -225,10 +225,10 @@ struct MemoryBench: AsyncParsableCommand {
         for query in collection.queries {
             var (ours, theirs): ([String], [String]) = ([], [])
             inMemory.append(
-                Self.milliseconds(try await clock.measure { ours = try await bank.rankings(query, depth: 50).keyword })
+                (try await clock.measure { ours = try await bank.rankings(query, depth: 50).keyword }).seconds * 1000
             )
             fullText.append(
-                Self.milliseconds(try await clock.measure { theirs = try await bank.fullTextRanking(query, limit: 50) })
+                (try await clock.measure { theirs = try await bank.fullTextRanking(query, limit: 50) }).seconds * 1000
             )
             if ours == theirs { same += 1 }
         }
@@ -244,14 +244,9 @@ struct MemoryBench: AsyncParsableCommand {
                 theirs.p50 / ours.p50,
                 same,
                 collection.queries.count,
-                Self.milliseconds(opening)
+                opening.seconds * 1000
             )
         )
-    }
-
-    static func milliseconds(_ duration: Duration) -> Double {
-        let (seconds, attoseconds) = duration.components
-        return Double(seconds) * 1000 + Double(attoseconds) / 1e15
     }
 
     /// The median and 95th percentile of `times`.
@@ -323,12 +318,9 @@ struct MemoryBench: AsyncParsableCommand {
         {
             var times: [Double] = []
             for query in collection.queries {
-                let elapsed = try await clock.measure { try await body(bank, query) }
-                let (seconds, attoseconds) = elapsed.components
-                times.append(Double(seconds) * 1000 + Double(attoseconds) / 1e15)
+                times.append(try await clock.measure { try await body(bank, query) }.seconds * 1000)
             }
-            times.sort()
-            return (times[times.count / 2], times[times.count * 95 / 100])
+            return Self.percentiles(times)
         }
         var overlap = 0
         for query in collection.queries {

@@ -210,8 +210,6 @@ struct KeywordIndexSlot: Sendable {
         if index != nil { index!.add(id, document: document) } else { changes?.append((id, document)) }
     }
 
-    mutating func add(_ id: String, fields: [KeywordIndex.Field]) { add(id, document: KeywordIndex.document(fields)) }
-
     mutating func remove(_ id: String) {
         if index != nil { index!.remove(id) } else { changes?.append((id, nil)) }
     }

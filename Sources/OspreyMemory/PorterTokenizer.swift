@@ -12,12 +12,7 @@ enum PorterTokenizer {
     static func forEachTerm(in text: String, _ body: (String) -> Void) {
         var token: [UInt8] = []
         token.reserveCapacity(64)
-        var ascii = true
-        for byte in text.utf8 where byte >= 0x80 {
-            ascii = false
-            break
-        }
-        guard ascii else { return forEachUnicodeTerm(in: text, body) }
+        guard text.utf8.allSatisfy({ $0 < 0x80 }) else { return forEachUnicodeTerm(in: text, body) }
         for byte in text.utf8 {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):

@@ -97,7 +97,7 @@ struct KeywordIndexTests {
         // Given writes made while the index builds (a new memory, and the removal of one the build will read)
         var slot = KeywordIndexSlot()
         #expect(slot.index == nil)
-        slot.add("new", fields: Self.body("shock tube"))
+        slot.add("new", document: KeywordIndex.document(Self.body("shock tube")))
         slot.remove("old")
         // When the built index, made from the rows as they were, is installed
         var built = KeywordIndex()
@@ -107,14 +107,14 @@ struct KeywordIndexTests {
         // Then it holds both writes, and later writes go straight to it
         #expect(slot.index?.search(["shock"], limit: 5) == ["new"])
         #expect(slot.index?.count == 2)
-        slot.add("later", fields: Self.body("shock"))
+        slot.add("later", document: KeywordIndex.document(Self.body("shock")))
         #expect(slot.index?.count == 3)
     }
 
     @Test func anAbandonedBuildRecordsNothingAndInstallsNothing() {
         var slot = KeywordIndexSlot()
         slot.abandon()
-        slot.add("x", fields: Self.body("y"))
+        slot.add("x", document: KeywordIndex.document(Self.body("y")))
         slot.install(KeywordIndex())
         #expect(slot.index == nil)
     }

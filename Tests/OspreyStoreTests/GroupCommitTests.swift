@@ -107,6 +107,7 @@ import Testing
         let store = try LedgerTests.fileStore(directory, durability: .full)
         let first = try await Self.holdWriter(of: store, until: 3)
         var writers: [Task<Bool, Never>] = []
+        let groups = store.commitStatistics.groups
         for writer in 1...3 {
             let waiting = store.writesWaiting
             writers.append(
@@ -122,7 +123,8 @@ import Testing
                     }
                 }
             )
-            while store.writesWaiting == waiting { try await Task.sleep(for: .milliseconds(1)) }
+            // Queued: seen waiting, or (the last one) already let the held writer go, which then committed.
+            try await TestRuns.waitUntil { store.writesWaiting > waiting || store.commitStatistics.groups > groups }
         }
         #expect(try await first.value == 1)
         var kept: [Bool] = []
