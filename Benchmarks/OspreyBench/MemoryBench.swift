@@ -209,6 +209,26 @@ struct MemoryBench: AsyncParsableCommand {
                 worst
             )
         )
+        // The anchor: the model's own arithmetic at this core's measured peak multiply-add rate.
+        let tokens = sample.map { embedder.tokenizer.encode($0).count }
+        let operations = tokens.reduce(0) { $0 + embedder.floatingPointOperations(tokens: $1) }
+        let rate = operations / cpu
+        var line = String(
+            format: "  encoder arithmetic: %.0f tokens and %.2f GFLOP a document on average; %.1f GFLOP per CPU second",
+            Double(tokens.reduce(0, +)) / Double(max(sample.count, 1)),
+            operations / Double(max(sample.count, 1)) / 1e9,
+            rate / 1e9
+        )
+        if let peak = MiniLMEmbedder.peakFloatingPointOperationsPerSecond() {
+            line += String(
+                format:
+                    "; this core's FMA peak %.1f GFLOP/s (%.0f%% of it), at which the ceiling is %.1f documents per CPU second",
+                peak / 1e9,
+                rate / peak * 100,
+                peak / (operations / Double(max(sample.count, 1)))
+            )
+        }
+        print(line)
     }
 
     /// The in-memory keyword index beside the store's FTS5 table (its anchor) on the same memories and queries:

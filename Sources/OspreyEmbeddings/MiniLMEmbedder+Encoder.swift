@@ -50,7 +50,11 @@ extension MiniLMEmbedder {
             Self.forEachChunk(of: rows) { chunk in
                 let (state, context, scratch) = (buffers.state.base, buffers.context.base, buffers.scratch.base)
                 layer.intermediate.apply(state, rows: chunk, into: scratch, kernel: kernel)
-                Self.gelu(scratch + chunk.lowerBound * intermediateSize, count: chunk.count * intermediateSize)
+                Self.gelu(
+                    scratch + chunk.lowerBound * intermediateSize,
+                    count: chunk.count * intermediateSize,
+                    kernel: kernel
+                )
                 layer.output.apply(scratch, rows: chunk, into: context, kernel: kernel)
                 layer.outputNorm.apply(context, rows: chunk, adding: state)
                 (state + chunk.lowerBound * hidden).update(
@@ -87,7 +91,7 @@ extension MiniLMEmbedder {
     }
 
     /// Multi-head self-attention within each sequence: `softmax(q·kᵀ / √d)·v`, one task per (sequence, head).
-    private func attend(
+    func attend(
         _ queryKeyValue: SharedFloats,
         offsets: [Int],
         into context: SharedFloats
@@ -106,7 +110,7 @@ extension MiniLMEmbedder {
                 let first = offsets[sequence]
                 let length = offsets[sequence + 1] - first
                 let paddedLength = (length + lanes - 1) / lanes * lanes
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (headSize + 1) * paddedLength)
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (headSize + 3) * paddedLength)
                 defer { scratch.deallocate() }
                 osprey_attend_avx2(
                     queryKeyValue.base + first * stride + head * headSize,
@@ -182,8 +186,13 @@ extension MiniLMEmbedder {
         }
     }
 
-    /// Applies GELU in its exact form, `x · Φ(x) = x/2 · (1 + erf(x/√2))`, as BERT's `gelu` does.
-    private static func gelu(_ values: UnsafeMutablePointer<Float>, count: Int) {
+    /// Applies GELU in its exact form, `x · Φ(x) = x/2 · (1 + erf(x/√2))`, as BERT's `gelu` does (with AVX2, erf
+    /// by a rational approximation whose error is a few float ulps).
+    static func gelu(_ values: UnsafeMutablePointer<Float>, count: Int, kernel: DenseLayer.Kernel) {
+        if kernel == .avx2 {
+            osprey_gelu_avx2(values, count)
+            return
+        }
         let invSqrt2: Float = 0.707_106_77
         for index in 0..<count {
             let x = values[index]

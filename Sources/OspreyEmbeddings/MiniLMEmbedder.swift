@@ -1,3 +1,4 @@
+import COspreyKernels
 public import Foundation
 public import OspreyCore
 
@@ -71,6 +72,41 @@ public struct MiniLMEmbedder: Sendable {
 
     /// The length of an embedding: 384 for all-MiniLM-L6-v2.
     public var dimensions: Int { configuration.hiddenSize }
+
+    /// The floating-point operations (a multiply-add counts two) the encoder's products make for one sequence of
+    /// `tokens` tokens: per layer the query/key/value, attention output and two feed-forward products, and
+    /// attention's scores and weighted sum. The element-wise work (norms, GELU, softmax) is left out.
+    public func floatingPointOperations(tokens: Int) -> Double {
+        let (n, hidden, inner) = (
+            Double(tokens), Double(configuration.hiddenSize), Double(configuration.intermediateSize)
+        )
+        let products = 2 * n * hidden * (3 * hidden + hidden + 2 * inner)
+        let attention = 2 * 2 * n * n * hidden
+        return Double(layers.count) * (products + attention)
+    }
+
+    /// This core's measured peak of fused multiply-adds, in floating-point operations per CPU second, for the kernels
+    /// the encoder runs (twelve independent chains of eight-lane FMAs with AVX2; nil without it). The anchor beside
+    /// which benchmarks report the encoder's own rate.
+    public static func peakFloatingPointOperationsPerSecond() -> Double? {
+        guard DenseLayer.Kernel.best == .avx2 else { return nil }
+        let iterations = 50_000_000
+        // This thread's CPU time: the loop runs on it alone.
+        func cpu() -> Double {
+            var time = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time)
+            return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
+        }
+        var best = 0.0
+        for _ in 0..<3 {
+            let start = cpu()
+            let checksum = osprey_fma_peak(iterations)
+            let seconds = cpu() - start
+            // The checksum is used so the loop cannot be dropped; it is finite for these inputs.
+            if seconds > 0, checksum.isFinite { best = max(best, Double(iterations) * 12 * 16 / seconds) }
+        }
+        return best
+    }
 
     /// Loads the model files in `directory`.
     public init(directory: URL) throws {
