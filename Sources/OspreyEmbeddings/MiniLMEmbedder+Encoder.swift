@@ -110,7 +110,7 @@ extension MiniLMEmbedder {
                 let first = offsets[sequence]
                 let length = offsets[sequence + 1] - first
                 let paddedLength = (length + lanes - 1) / lanes * lanes
-                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (headSize + 3) * paddedLength)
+                let scratch = UnsafeMutablePointer<Float>.allocate(capacity: (headSize + 2) * paddedLength)
                 defer { scratch.deallocate() }
                 osprey_attend_avx2(
                     queryKeyValue.base + first * stride + head * headSize,

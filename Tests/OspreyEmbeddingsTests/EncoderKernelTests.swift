@@ -36,7 +36,7 @@ struct EncoderKernelTests {
         arguments: DenseLayer.Kernel.available
     )
     func attentionMatchesSoftmaxOfScaledScoresTimesValues(kernel: DenseLayer.Kernel) throws {
-        // Given the model's shape (12 heads of 32) and sequences of lengths around the kernels' blocks of 3 rows,
+        // Given the model's shape (12 heads of 32) and sequences of lengths around the kernels' blocks of 2 rows,
         // 8 lanes and 32 keys, with random queries, keys and values
         var embedder = try MiniLMEmbedder(directory: #require(TestResources.modelDirectory))
         embedder.kernel = kernel

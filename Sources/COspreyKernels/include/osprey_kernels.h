@@ -12,7 +12,7 @@ void osprey_dense_avx2(const float *x, long row_start, long row_end, long inputs
 
 /// Self-attention of one head of one sequence: softmax(q·kᵀ·scale)·v. Row t's query, key and value start at
 /// base + t*stride, + hidden and + 2*hidden, each head_size floats (a multiple of 8); row t of the result goes to
-/// out + t*out_stride. scratch holds (head_size + 3)*padded floats, padded = length rounded up to 8. Three query
+/// out + t*out_stride. scratch holds (head_size + 2)*padded floats, padded = length rounded up to 8. Two query
 /// rows are scored and weighed at a time; the softmax's exponentials are vectorized (relative error < 2e-7).
 void osprey_attend_avx2(const float *base, long stride, long hidden, long head_size, long length, float scale,
                         float *out, long out_stride, float *scratch);
