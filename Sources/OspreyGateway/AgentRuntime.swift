@@ -324,7 +324,8 @@ struct LocalModelProvider: ModelProvider {
         )
         let reply = try await provider.respond(to: request, onEvent: onEvent)
         // llama-cpp-python's `chatml-function-calling` handler (0.3.x) first lets the model choose between words and
-        // a tool call, then constrains the words with the tool-name grammar, so an answer in words comes back empty.
+        // a tool call, then constrains the words with the tool-name grammar, so an answer in words comes back empty
+        // (Osprey's launcher, the default `osprey-function-calling`, leaves the words free; see LocalModelLauncher).
         // The model chose to answer: ask again without tools, where nothing constrains the words.
         guard !request.tools.isEmpty, reply.message.text.isEmpty, reply.message.toolCalls.isEmpty else { return reply }
         var plain = request

@@ -131,8 +131,12 @@ public actor LocalModelServer {
             ? settings.port : (Self.freePort() ?? settings.port)
         if avoiding.contains(chosen), let other = Self.freePort() { chosen = other }
         port.withLock { $0 = chosen }
+        let program = try LocalModelLauncher.command(
+            settings,
+            script: logFile.deletingLastPathComponent().appendingPathComponent("local-model-launcher.py")
+        )
         let argv =
-            settings.command + [
+            program + [
                 "--model", model, "--port", String(chosen), "--host", "127.0.0.1", "--chat_format",
                 settings.chatFormat,
                 "--n_ctx", String(settings.contextTokens),

@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized)
 struct LocalModelTests {
     /// A fresh home with no provider, its workspace holding `notes.txt`: the default agent runs on the local model.
-    func withLocalAgent(_ body: (Store, Agent) async throws -> Void) async throws {
+    func withLocalAgent(_ body: (Store, Agent, Home) async throws -> Void) async throws {
         let directory = try TemporaryDirectory(prefix: "osprey-local")
         defer { directory.remove() }
         let home = Home(root: directory.url)
@@ -25,7 +25,7 @@ struct LocalModelTests {
         do {
             let agent = try runtime.agent(named: "default")
             #expect(agent.routes.map(\.description) == ["local/smollm2"])
-            try await body(store, agent)
+            try await body(store, agent, home)
             #expect(await server.isRunning)
         } catch {
             await server.stop()
@@ -36,7 +36,7 @@ struct LocalModelTests {
     }
 
     @Test func theLocalModelReadsAFileWithAToolAndQuotesIt() async throws {
-        try await withLocalAgent { store, agent in
+        try await withLocalAgent { store, agent, _ in
             let session = try await store.sessions.create(actor: .user("test"))
             let result = try await agent.run(
                 "Read notes.txt and tell me its first line",
@@ -55,10 +55,10 @@ struct LocalModelTests {
         }
     }
 
-    /// llama-cpp-python's function-calling template returns an answer in words empty when tools are offered; the
-    /// local provider asks again without them, so a plain question gets words.
+    /// llama-cpp-python's function-calling template returns an answer in words empty when tools are offered; Osprey's
+    /// launcher (`osprey-function-calling`) leaves the words free, so a plain question gets words from one request.
     @Test func theLocalModelAnswersAPlainQuestionInWords() async throws {
-        try await withLocalAgent { store, agent in
+        try await withLocalAgent { store, agent, home in
             let session = try await store.sessions.create(actor: .user("test"))
             let result = try await agent.run(
                 "Say hello in one short sentence.",
@@ -68,6 +68,12 @@ struct LocalModelTests {
             #expect(!result.message.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
             let stored = try await store.sessions.messages(of: session.id, limit: 100)
             #expect(stored.last?.message.text == result.message.text)
+            // One chat request to the server: the words came with the tools offered (no second request without them).
+            let log = try String(
+                contentsOf: home.logsDirectory.appendingPathComponent("local-model.log"),
+                encoding: .utf8
+            )
+            #expect(log.components(separatedBy: "POST /v1/chat/completions").count - 1 == 1, "\(log.suffix(2000))")
         }
     }
 

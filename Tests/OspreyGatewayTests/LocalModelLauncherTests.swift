@@ -1,0 +1,46 @@
+import Foundation
+import OspreyCore
+import OspreyTesting
+import Testing
+
+@testable import OspreyGateway
+
+struct LocalModelLauncherTests {
+    @Test func theLauncherRunsInPlaceOfTheServerModuleWithTheSameInterpreterAndArguments() throws {
+        let directory = try TemporaryDirectory(prefix: "osprey-launcher")
+        defer { directory.remove() }
+        let script = directory.url.appendingPathComponent("local-model-launcher.py")
+        var settings = OspreyConfig().localModel
+        #expect(settings.chatFormat == "osprey-function-calling")
+        settings.command = ["/opt/venv/bin/python3", "-X", "utf8", "-m", "llama_cpp.server", "--n_threads", "2"]
+
+        let command = try LocalModelLauncher.command(settings, script: script)
+
+        #expect(command == ["/opt/venv/bin/python3", "-X", "utf8", script.path, "--n_threads", "2"])
+        let written = try String(contentsOf: script, encoding: .utf8)
+        #expect(written.contains(#"register_chat_completion_handler("osprey-function-calling")"#))
+    }
+
+    @Test func anotherChatFormatRunsTheCommandAsConfigured() throws {
+        let directory = try TemporaryDirectory(prefix: "osprey-launcher")
+        defer { directory.remove() }
+        var settings = OspreyConfig().localModel
+        settings.chatFormat = "chatml-function-calling"
+        settings.command = ["llama-server", "--jinja"]
+        let script = directory.url.appendingPathComponent("local-model-launcher.py")
+        #expect(try LocalModelLauncher.command(settings, script: script) == ["llama-server", "--jinja"])
+        #expect(!FileManager.default.fileExists(atPath: script.path))
+    }
+
+    @Test func theLauncherNeedsTheServerModuleInTheCommand() throws {
+        let directory = try TemporaryDirectory(prefix: "osprey-launcher")
+        defer { directory.remove() }
+        var settings = OspreyConfig().localModel
+        settings.command = ["llama-server", "--jinja"]
+        #expect {
+            try LocalModelLauncher.command(settings, script: directory.url.appendingPathComponent("launcher.py"))
+        } throws: { error in
+            (error as? ConfigError)?.message.contains("-m llama_cpp.server") == true
+        }
+    }
+}
