@@ -93,6 +93,11 @@ public struct Store: Sendable {
             // Not in `prepareDatabase`: the pool's WAL set-up runs after that hook and resets `synchronous` to
             // NORMAL. The pool has one writer connection for its lifetime, so setting it there, now, holds.
             if !readOnly {
+                // The schema's migrations commit first, at the pool's NORMAL: in WAL mode that cannot corrupt the
+                // file, a migration lost to a power cut runs again at the next start, and the first commit at FULL
+                // makes them durable with it (it syncs the WAL they were appended to). A new home's ~30 migrations
+                // no longer cost one WAL sync each before the gateway answers.
+                try Self.migrator.migrate(pool)
                 try pool.barrierWriteWithoutTransaction { db in
                     try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
                 }

@@ -282,4 +282,20 @@ struct LedgerTests {
         #expect(bad.status == 1)
         #expect(bad.output.contains("BROKEN at seq 4"))
     }
+
+    @Test func aNewDatabaseIsMigratedAndThenCommitsAtFullDurability() async throws {
+        // Given a new database file, opened at FULL (its migrations commit before FULL is set)
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let path = directory.url.appendingPathComponent("osprey.db").path
+        let store = try Self.fileStore(directory, durability: .full)
+
+        // Then the writer commits at FULL, the schema is there, and an append survives reopening
+        #expect(try await store.writerSynchronous() == 2)
+        try await Self.seed(store, count: 2)
+        let reopened = try Store.open(path: path, ledgerKey: Self.key, durability: .full)
+        #expect(try await reopened.writerSynchronous() == 2)
+        let verification = try await reopened.ledger.verify()
+        #expect(verification.ok && verification.count == 2)
+    }
 }
