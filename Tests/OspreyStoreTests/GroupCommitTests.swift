@@ -153,4 +153,31 @@ import Testing
         #expect(events.first?.actor == .agent("w2"))
         #expect(try await store.ledger.verify().ok)
     }
+
+    @Test(.timeLimit(.minutes(1))) func aLoneWriterCommitsItsOwnGroupAndManyAtOnceAreAllCommitted() async throws {
+        let store = try Store.inMemory()
+        // Given writers one after another: each finds nobody writing and commits a group of its own
+        for writer in 1...50 { _ = try await store.ledger.append(Self.draft(writer)) }
+        #expect(store.commitStatistics.groups == 50 && store.commitStatistics.transactions == 50)
+        #expect(store.writesWaiting == 0)
+
+        // When 300 write at once (the first commits on its own thread, the rest in the groups a task commits after)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for writer in 51...350 {
+                group.addTask { _ = try await store.ledger.append(Self.draft(writer)) }
+            }
+            try await group.waitForAll()
+        }
+
+        // Then every write committed exactly once (how many groups they took depends on timing), nothing is left
+        // waiting, and the chain holds
+        #expect(store.commitStatistics.transactions == 350)
+        #expect(store.writesWaiting == 0)
+        let events = try await store.ledger.events(filter: EventFilter(type: "test.grouped"), limit: 1_000)
+        #expect(Set(events.compactMap { $0.payload["n"]?.intValue }) == Set(1...350))
+        #expect(try await store.ledger.verify().ok)
+        // And a writer after them starts a turn again
+        _ = try await store.ledger.append(Self.draft(351))
+        #expect(store.commitStatistics.transactions == 351)
+    }
 }
