@@ -138,7 +138,10 @@ struct MemoryBench: AsyncParsableCommand {
                 halves[1] / Double(runs.count / 2)
             )
         )
-        if tune { Self.tuneFusion(runs) }
+        if tune {
+            Self.tuneFusion(runs)
+            try await Self.tuneFeedback(bank, queries: collection.queries, grades: runs.map(\.grades), number: number)
+        }
         let search = Self.percentiles(searchTimes)
         print(
             String(
@@ -372,6 +375,61 @@ struct MemoryBench: AsyncParsableCommand {
     }
 
     /// RRF's `k` and the vector ranking's weight, chosen on the odd-numbered queries and reported on the even ones.
+    /// Relevance feedback tuned on the odd-numbered queries and reported on the even ones: the whole memory search
+    /// (`MemoryBank.search`) for each setting of a small grid, beside no feedback and the bank's standard setting.
+    static func tuneFeedback(
+        _ bank: MemoryBank,
+        queries: [String],
+        grades: [[String: Int]],
+        number: [String: String]
+    ) async throws {
+        func halves(_ feedback: MemoryBank.Feedback?) async throws -> (odd: Double, even: Double) {
+            var totals = [0.0, 0.0]
+            for (index, query) in queries.enumerated() {
+                let hits = try await bank.search(query, limit: 10, feedback: feedback)
+                totals[index % 2] += ndcg(hits.prefix(10).map { number[$0.record.id] ?? "" }, grades[index])
+            }
+            return (totals[0] / Double((queries.count + 1) / 2), totals[1] / Double(queries.count / 2))
+        }
+        var best: (feedback: MemoryBank.Feedback, odd: Double, even: Double)?
+        for documents in [5, 10] {
+            for expansion in [10, 20, 30] {
+                for originalWeight in [0.4, 0.5, 0.6] {
+                    for vectorShare: Float in [0, 0.3, 0.6] {
+                        let feedback = MemoryBank.Feedback(
+                            keywordDocuments: documents,
+                            expansion: expansion,
+                            originalWeight: originalWeight,
+                            vectorDocuments: 5,
+                            vectorShare: vectorShare
+                        )
+                        let (odd, even) = try await halves(feedback)
+                        if odd > best?.odd ?? -1 { best = (feedback, odd, even) }
+                    }
+                }
+            }
+        }
+        let none = try await halves(nil)
+        let standard = try await halves(.standard)
+        guard let best else { return }
+        print(
+            String(
+                format:
+                    "  feedback tuned on the odd queries: %d keyword documents, %d terms, original weight %.1f, vector share %.1f: nDCG@10 %.3f odd, %.3f even; none: %.3f odd, %.3f even; the bank's standard: %.3f odd, %.3f even",
+                best.feedback.keywordDocuments,
+                best.feedback.expansion,
+                best.feedback.originalWeight,
+                Double(best.feedback.vectorShare),
+                best.odd,
+                best.even,
+                none.odd,
+                none.even,
+                standard.odd,
+                standard.even
+            )
+        )
+    }
+
     static func tuneFusion(_ runs: [(keyword: [String], vector: [String], grades: [String: Int])]) {
         func mean(_ half: Int, k: Double, weight: Double, depth: Int) -> Double {
             let chosen = runs.indices.filter { $0 % 2 == half }

@@ -24,6 +24,8 @@ struct KeywordIndex: Sendable {
     static let b = 0.75
 
     private var termIDs: [String: Int32] = [:]
+    /// Per term: its text.
+    private var termNames: [String] = []
     /// Per term: its postings, in slot order.
     private var postings: [[Posting]] = []
     /// Per term: how many live documents hold it.
@@ -34,6 +36,8 @@ struct KeywordIndex: Sendable {
     private var lengths: [Float] = []
     private var live: [Bool] = []
     private var terms: [[Int32]] = []
+    /// Per slot: the weighted frequency of each of `terms`, in the same order (for relevance feedback).
+    private var frequencies: [[Float]] = []
     private var slots: [String: Int32] = [:]
     private var totalLength: Double = 0
 
@@ -73,6 +77,7 @@ struct KeywordIndex: Sendable {
             } else {
                 termID = Int32(postings.count)
                 termIDs[term] = termID
+                termNames.append(term)
                 postings.append([])
                 documentFrequency.append(0)
             }
@@ -89,6 +94,7 @@ struct KeywordIndex: Sendable {
         lengths.append(Float(length))
         live.append(true)
         terms.append(used.map(\.slot))
+        self.frequencies.append(used.map(\.frequency))
         slots[id] = slot
         totalLength += Double(length)
     }
@@ -100,26 +106,93 @@ struct KeywordIndex: Sendable {
         totalLength -= Double(lengths[slot])
         for term in terms[slot] { documentFrequency[Int(term)] -= 1 }
         terms[slot] = []
+        frequencies[slot] = []
         if ids.count - slots.count > max(1024, slots.count) { compact() }
     }
 
     /// The ids of the documents holding any of `words`' terms, best BM25 first (ties in indexing order), at most
     /// `limit`. A word given twice counts twice, as a phrase repeated in an FTS5 query does.
     func search(_ words: [String], limit: Int) -> [String] {
-        guard limit > 0, !slots.isEmpty else { return [] }
-        // Known terms in the order they come (sums in query order, as FTS5 adds its phrases), repeats counted.
-        var queryTerms: [(termID: Int32, repeats: Double)] = []
+        ranked(query(words), limit: limit).map { ids[Int($0.slot)] }
+    }
+
+    /// A query: its known terms in the order they come (sums in query order, as FTS5 adds its phrases), each with
+    /// its weight (how many times it was given).
+    typealias Query = [(termID: Int32, weight: Double)]
+
+    /// The text of term `termID`.
+    func termName(_ termID: Int32) -> String { termNames[Int(termID)] }
+
+    /// The query of `words`' terms, repeats counted.
+    func query(_ words: [String]) -> Query {
+        var queryTerms: Query = []
         for word in words {
             PorterTokenizer.forEachTerm(in: word) { term in
                 guard let termID = termIDs[term] else { return }
                 if let known = queryTerms.firstIndex(where: { $0.termID == termID }) {
-                    queryTerms[known].repeats += 1
+                    queryTerms[known].weight += 1
                 } else {
                     queryTerms.append((termID, 1))
                 }
             }
         }
-        guard !queryTerms.isEmpty else { return [] }
+        return queryTerms
+    }
+
+    /// Relevance feedback (RM3): `words`' query, given weight `originalWeight`, with the `expansion` terms most
+    /// typical of the best `documents` documents it ranks added with the rest of the weight. A term's expansion weight
+    /// is its share of each feedback document's length, weighted by how close that document's score is to the best
+    /// one's (`e^(score - best)`); terms shorter than three letters and those in `excluded` (stemmed stop words) are
+    /// left out; equal weights go by the terms' text. Both parts are normalized to sum to 1 first. Nil when the query
+    /// matches nothing.
+    func feedbackQuery(
+        _ words: [String],
+        documents: Int,
+        expansion: Int,
+        originalWeight: Double,
+        excluded: Set<String>
+    ) -> Query? {
+        let original = query(words)
+        let top = ranked(original, limit: documents)
+        guard let best = top.first?.score else { return nil }
+        var typical: [Int32: Double] = [:]
+        for (slot, score) in top {
+            let slot = Int(slot)
+            let length = Double(max(lengths[slot], 1))
+            let closeness = exp(score - best)
+            for (termID, frequency) in zip(terms[slot], frequencies[slot]) {
+                let name = termNames[Int(termID)]
+                guard name.count >= 3, !excluded.contains(name) else { continue }
+                typical[termID, default: 0] += Double(frequency) / length * closeness
+            }
+        }
+        // Ties by the terms' text: term ids follow hashing order, which changes from one process to the next.
+        let chosen = typical.sorted {
+            $0.value > $1.value || ($0.value == $1.value && termNames[Int($0.key)] < termNames[Int($1.key)])
+        }
+        .prefix(expansion)
+        let originalTotal = original.reduce(0) { $0 + $1.weight }
+        let expansionTotal = chosen.reduce(0) { $0 + $1.value }
+        var weighted = original.map { ($0.termID, originalWeight * $0.weight / originalTotal) }
+        for (termID, value) in chosen where expansionTotal > 0 {
+            let share = (1 - originalWeight) * value / expansionTotal
+            if let known = weighted.firstIndex(where: { $0.0 == termID }) {
+                weighted[known].1 += share
+            } else {
+                weighted.append((termID, share))
+            }
+        }
+        return weighted.map { (termID: $0.0, weight: $0.1) }
+    }
+
+    /// The ids of the documents holding any of `query`'s terms, best weighted BM25 first (ties in indexing order).
+    func search(weighted query: Query, limit: Int) -> [String] {
+        ranked(query, limit: limit).map { ids[Int($0.slot)] }
+    }
+
+    /// The best `limit` slots for `query` with their BM25 scores, best first (ties in indexing order).
+    private func ranked(_ queryTerms: Query, limit: Int) -> [(slot: Int32, score: Double)] {
+        guard limit > 0, !slots.isEmpty, !queryTerms.isEmpty else { return [] }
         let documents = Double(slots.count)
         let averageLength = totalLength / documents
         var scores = [Double](repeating: 0, count: ids.count)
@@ -170,19 +243,20 @@ struct KeywordIndex: Sendable {
                 }
             }
         }
-        return heap.sorted { worse($1, $0) }.map { ids[Int($0.slot)] }
+        return heap.sorted { worse($1, $0) }.map { (slot: $0.slot, score: $0.score) }
     }
 
     /// Drops removed documents: every live one gets a new slot, in the old order, and each term's postings keep
     /// only the live ones, renumbered (still in slot order).
     private mutating func compact() {
         var renumbered = [Int32](repeating: -1, count: ids.count)
-        var (newIDs, newLengths, newTerms): ([String], [Float], [[Int32]]) = ([], [], [])
+        var (newIDs, newLengths, newTerms, newFrequencies): ([String], [Float], [[Int32]], [[Float]]) = ([], [], [], [])
         for slot in ids.indices where live[slot] {
             renumbered[slot] = Int32(newIDs.count)
             newIDs.append(ids[slot])
             newLengths.append(lengths[slot])
             newTerms.append(terms[slot])
+            newFrequencies.append(frequencies[slot])
         }
         for term in postings.indices {
             postings[term] = postings[term].compactMap { posting in
@@ -193,6 +267,7 @@ struct KeywordIndex: Sendable {
         ids = newIDs
         lengths = newLengths
         terms = newTerms
+        frequencies = newFrequencies
         live = Array(repeating: true, count: newIDs.count)
         slots = Dictionary(uniqueKeysWithValues: newIDs.enumerated().map { ($1, Int32($0)) })
     }

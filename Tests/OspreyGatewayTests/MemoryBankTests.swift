@@ -90,6 +90,29 @@ struct MemoryBankTests {
         #expect(only.map(\.record.id).contains(filler.id))
     }
 
+    @Test func feedbackFindsAMemoryThatSharesTheBestHitsWordsButNotTheQuerys() async throws {
+        // Given memories about ospreys, one that never names them but shares their words, and others; keyword
+        // ranking only (no embedder), once the in-memory index is built
+        let memory = try MemoryFixture()
+        defer { memory.directory.remove() }
+        _ = try await memory.add("The osprey dives feet first for fish near the nest platform.")
+        _ = try await memory.add("An osprey pair rebuilt the nest platform on the river.")
+        let hawk = try await memory.add("Fish hawks return to the same nest platform every spring.")
+        _ = try await memory.add("The quarterly budget review is on Tuesday.")
+        let keywords = try MemoryBank(directory: memory.directory.url, store: memory.store, embedder: nil)
+        try await TestRuns.waitUntil { keywords.keywordSearchMode == "index" }
+
+        // When "osprey" is searched without feedback, and with it
+        let plain = try await keywords.search("osprey", feedback: nil).map(\.record.id)
+        let expanded = try await keywords.search("osprey").map(\.record.id)
+
+        // Then only feedback finds the fish hawks (by "nest", "platform", "fish"), after both osprey memories,
+        // and the unrelated memory stays out
+        #expect(plain.count == 2 && !plain.contains(hawk.id))
+        #expect(expanded.count == 3 && expanded.last == hawk.id)
+        #expect(Array(expanded.prefix(2)).sorted() == plain.sorted())
+    }
+
     @Test func theEmbeddingBacklogCountsMemoriesNotYetEmbedded() async throws {
         let memory = try MemoryFixture()
         defer { memory.directory.remove() }

@@ -118,4 +118,42 @@ struct KeywordIndexTests {
         slot.install(KeywordIndex())
         #expect(slot.index == nil)
     }
+
+    @Test func feedbackAddsTheTermsTypicalOfTheBestHitsWithTheirShareOfTheWeight() throws {
+        // Given "osprey" in two documents that also share "hawk" and "nest", and documents without it
+        var index = KeywordIndex()
+        index.add("a", fields: Self.body("osprey hawk nest"))
+        index.add("b", fields: Self.body("osprey hawk nest nest"))
+        index.add("c", fields: Self.body("hawk nest on a pole"))
+        index.add("d", fields: Self.body("heat transfer in a boundary layer"))
+
+        // When the query "osprey" is expanded from its best two hits by two terms, the words keeping 0.6
+        let query = try #require(
+            index.feedbackQuery(["osprey"], documents: 2, expansion: 2, originalWeight: 0.6, excluded: ["on"])
+        )
+
+        // Then the two terms most typical of the hits are "nest" and "hawk" (tied with "osprey", and first by
+        // text); "osprey" keeps its 0.6 and the weights sum to 1; the third document, which lacks "osprey" but has
+        // both, now ranks, after both that have it
+        let weights = Dictionary(uniqueKeysWithValues: query.map { (index.termName($0.termID), $0.weight) })
+        #expect(Set(weights.keys) == ["osprei", "nest", "hawk"])  // "osprei": Porter's stem of "osprey"
+        #expect(abs(query.reduce(0) { $0 + $1.weight } - 1) < 1e-12)
+        // Both hits score alike on "osprey" (in half the documents, its IDF is FTS5's floor), so by share of length:
+        // nest 1/3 + 2/4, hawk 1/3 + 1/4.
+        let nest = 1.0 / 3 + 2.0 / 4
+        let hawk = 1.0 / 3 + 1.0 / 4
+        #expect(abs(weights["osprei"]! - 0.6) < 1e-12)
+        #expect(abs(weights["nest"]! - 0.4 * nest / (hawk + nest)) < 1e-6)
+        #expect(abs(weights["hawk"]! - 0.4 * hawk / (hawk + nest)) < 1e-6)
+        #expect(index.search(["osprey"], limit: 10) == ["a", "b"])
+        #expect(index.search(weighted: query, limit: 10).prefix(3).sorted() == ["a", "b", "c"])
+        #expect(index.search(weighted: query, limit: 10).last == "c")
+
+        // And short or excluded terms are never added, and a query that matches nothing has no feedback
+        let excluded = try #require(
+            index.feedbackQuery(["pole"], documents: 1, expansion: 10, originalWeight: 0.5, excluded: ["hawk"])
+        )
+        #expect(Set(excluded.map { index.termName($0.termID) }) == ["pole", "nest"])
+        #expect(index.feedbackQuery(["glider"], documents: 2, expansion: 2, originalWeight: 0.5, excluded: []) == nil)
+    }
 }
