@@ -396,13 +396,11 @@ struct MemoryBench: AsyncParsableCommand {
             for expansion in [10, 20, 30] {
                 for originalWeight in [0.4, 0.5, 0.6] {
                     for vectorShare: Float in [0, 0.3, 0.6] {
-                        let feedback = MemoryBank.Feedback(
-                            keywordDocuments: documents,
-                            expansion: expansion,
-                            originalWeight: originalWeight,
-                            vectorDocuments: 5,
-                            vectorShare: vectorShare
-                        )
+                        var feedback = MemoryBank.Feedback()
+                        feedback.keywordDocuments = documents
+                        feedback.expansion = expansion
+                        feedback.originalWeight = originalWeight
+                        feedback.vectorShare = vectorShare
                         let (odd, even) = try await halves(feedback)
                         if odd > best?.odd ?? -1 { best = (feedback, odd, even) }
                     }

@@ -31,13 +31,11 @@ struct KeywordIndex: Sendable {
     /// Per term: how many live documents hold it.
     private var documentFrequency: [Int32] = []
     /// Per slot: the document's id, its length in terms, whether it is live, and the ids of its distinct terms
-    /// (for the document frequencies a removal lowers).
+    /// (for the document frequencies a removal lowers, and the terms relevance feedback weighs).
     private var ids: [String] = []
     private var lengths: [Float] = []
     private var live: [Bool] = []
     private var terms: [[Int32]] = []
-    /// Per slot: the weighted frequency of each of `terms`, in the same order (for relevance feedback).
-    private var frequencies: [[Float]] = []
     private var slots: [String: Int32] = [:]
     private var totalLength: Double = 0
 
@@ -94,7 +92,6 @@ struct KeywordIndex: Sendable {
         lengths.append(Float(length))
         live.append(true)
         terms.append(used.map(\.slot))
-        self.frequencies.append(used.map(\.frequency))
         slots[id] = slot
         totalLength += Double(length)
     }
@@ -106,7 +103,6 @@ struct KeywordIndex: Sendable {
         totalLength -= Double(lengths[slot])
         for term in terms[slot] { documentFrequency[Int(term)] -= 1 }
         terms[slot] = []
-        frequencies[slot] = []
         if ids.count - slots.count > max(1024, slots.count) { compact() }
     }
 
@@ -160,9 +156,10 @@ struct KeywordIndex: Sendable {
             let slot = Int(slot)
             let length = Double(max(lengths[slot], 1))
             let closeness = exp(score - best)
-            for (termID, frequency) in zip(terms[slot], frequencies[slot]) {
+            for termID in terms[slot] {
                 let name = termNames[Int(termID)]
-                guard name.count >= 3, !excluded.contains(name) else { continue }
+                guard name.count >= 3, !excluded.contains(name), let frequency = frequency(of: termID, in: Int32(slot))
+                else { continue }
                 typical[termID, default: 0] += Double(frequency) / length * closeness
             }
         }
@@ -183,6 +180,18 @@ struct KeywordIndex: Sendable {
             }
         }
         return weighted.map { (termID: $0.0, weight: $0.1) }
+    }
+
+    /// The weighted frequency of term `termID` in the document at `slot`, found by bisecting the term's postings
+    /// (kept in slot order), so the index keeps no second copy of every document's frequencies.
+    private func frequency(of termID: Int32, in slot: Int32) -> Float? {
+        let list = postings[Int(termID)]
+        var (low, high) = (0, list.count)
+        while low < high {
+            let middle = (low + high) / 2
+            if list[middle].slot < slot { low = middle + 1 } else { high = middle }
+        }
+        return low < list.count && list[low].slot == slot ? list[low].frequency : nil
     }
 
     /// The ids of the documents holding any of `query`'s terms, best weighted BM25 first (ties in indexing order).
@@ -250,13 +259,12 @@ struct KeywordIndex: Sendable {
     /// only the live ones, renumbered (still in slot order).
     private mutating func compact() {
         var renumbered = [Int32](repeating: -1, count: ids.count)
-        var (newIDs, newLengths, newTerms, newFrequencies): ([String], [Float], [[Int32]], [[Float]]) = ([], [], [], [])
+        var (newIDs, newLengths, newTerms): ([String], [Float], [[Int32]]) = ([], [], [])
         for slot in ids.indices where live[slot] {
             renumbered[slot] = Int32(newIDs.count)
             newIDs.append(ids[slot])
             newLengths.append(lengths[slot])
             newTerms.append(terms[slot])
-            newFrequencies.append(frequencies[slot])
         }
         for term in postings.indices {
             postings[term] = postings[term].compactMap { posting in
@@ -267,7 +275,6 @@ struct KeywordIndex: Sendable {
         ids = newIDs
         lengths = newLengths
         terms = newTerms
-        frequencies = newFrequencies
         live = Array(repeating: true, count: newIDs.count)
         slots = Dictionary(uniqueKeysWithValues: newIDs.enumerated().map { ($1, Int32($0)) })
     }
