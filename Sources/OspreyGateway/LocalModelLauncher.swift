@@ -22,11 +22,12 @@ enum LocalModelLauncher {
         guard
             let at = settings.command.indices.dropLast().first(where: {
                 Array(settings.command[$0...].prefix(2)) == module
-            })
+            }),
+            at > 0  // the interpreter comes first
         else {
             throw ConfigError(
                 "local_model.chat_format \"\(chatFormat)\" runs llama-cpp-python's server through Osprey's launcher, "
-                    + "so local_model.command must run `-m llama_cpp.server` (or choose another chat_format)"
+                    + "so local_model.command must be an interpreter running `-m llama_cpp.server` (or choose another chat_format)"
             )
         }
         try Data(source.utf8).write(to: script, options: .atomic)
@@ -42,10 +43,10 @@ enum LocalModelLauncher {
         # It registers the chat format "osprey-function-calling": llama-cpp-python's own "chatml-function-calling" (same
         # prompt, same replies) with two of its steps changed. Where that handler lets the model choose between a tool call
         # and words with a grammar ("functions.<name>:" or "message:", then "functions.<name>:" or the end), llama.cpp
-        # checks every one of the vocabulary's ~49k tokens against every tool name at every step: 0.15-0.2 s a tool before
-        # the first word. Here the same choice is made by allowing, at each step, only the tokens that continue one of the
-        # choices (a few tokenizer calls). And an answer in words is left unconstrained: the handler applies the tool
-        # grammar to the words too, so they came back empty. Anything else passes through unchanged.
+        # checks every one of the vocabulary's ~49k tokens against the grammar at every step. Here the same choice is
+        # made by allowing, at each step, only the tokens that continue one of the choices (a few tokenizer calls). And
+        # an answer in words is left unconstrained: the handler applies the tool grammar to the words too, so they came
+        # back empty. Anything else passes through unchanged.
         import re
         import sys
 

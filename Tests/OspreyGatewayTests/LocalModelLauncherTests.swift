@@ -36,11 +36,13 @@ struct LocalModelLauncherTests {
         let directory = try TemporaryDirectory(prefix: "osprey-launcher")
         defer { directory.remove() }
         var settings = OspreyConfig().localModel
-        settings.command = ["llama-server", "--jinja"]
-        #expect {
-            try LocalModelLauncher.command(settings, script: directory.url.appendingPathComponent("launcher.py"))
-        } throws: { error in
-            (error as? ConfigError)?.message.contains("-m llama_cpp.server") == true
+        for command in [["llama-server", "--jinja"], ["-m", "llama_cpp.server"]] {
+            settings.command = command
+            #expect {
+                try LocalModelLauncher.command(settings, script: directory.url.appendingPathComponent("launcher.py"))
+            } throws: { error in
+                (error as? ConfigError)?.message.contains("-m llama_cpp.server") == true
+            }
         }
     }
 }
