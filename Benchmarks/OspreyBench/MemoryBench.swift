@@ -374,7 +374,6 @@ struct MemoryBench: AsyncParsableCommand {
         }
     }
 
-    /// RRF's `k` and the vector ranking's weight, chosen on the odd-numbered queries and reported on the even ones.
     /// Relevance feedback tuned on the odd-numbered queries and reported on the even ones: the whole memory search
     /// (`MemoryBank.search`) for each setting of a small grid, beside no feedback and the bank's standard setting.
     static func tuneFeedback(
@@ -428,6 +427,7 @@ struct MemoryBench: AsyncParsableCommand {
         )
     }
 
+    /// RRF's `k` and the vector ranking's weight, chosen on the odd-numbered queries and reported on the even ones.
     static func tuneFusion(_ runs: [(keyword: [String], vector: [String], grades: [String: Int])]) {
         func mean(_ half: Int, k: Double, weight: Double, depth: Int) -> Double {
             let chosen = runs.indices.filter { $0 % 2 == half }

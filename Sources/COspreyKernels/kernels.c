@@ -151,8 +151,9 @@ __attribute__((target("avx2,fma"))) void osprey_gelu_avx2(float *values, long co
 
 // The raw scores of ROWS queries (q rows at base + (t + i) * stride) against the transposed keys, 32 keys at a
 // time: ROWS x 4 accumulators, four key loads and ROWS broadcasts per step of d, so the loop is bound by its
-// multiply-adds rather than its loads. Two rows keep every value in AVX2's sixteen registers (eight accumulators,
-// four keys or values, a broadcast); three spilled and ran 20 % slower. ROWS is a constant at each call, so the arrays live in registers.
+// multiply-adds rather than its loads. ROWS is a constant at each call, so the arrays live in registers: two rows
+// keep every value in AVX2's sixteen (eight accumulators, four keys or values, a broadcast); three spilled and ran
+// 20 % slower.
 #define ATTEND_ROWS 2
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 score_rows(int rows, const float *base, long stride, long t, long head_size, const float *keys, long padded,
@@ -189,10 +190,9 @@ score_rows(int rows, const float *base, long stride, long t, long head_size, con
     }
 }
 
-// One query row's softmax over its first `length` scores (times `scale`), in place; the padding is set to zero
-// so the weighted sum may read whole lanes. Returns 1 / the sum of the weights.
-__attribute__((target("avx2,fma"))) static inline float softmax_row(float *scores, long length, long padded,
-                                                                    float scale) {
+// One query row's softmax over its first `length` scores (times `scale`), in place; the padding up to the next
+// multiple of 8 (`padded`) is set to zero. Returns 1 / the sum of the weights.
+__attribute__((target("avx2,fma"))) static inline float softmax_row(float *scores, long length, float scale) {
     __m256 largest = _mm256_set1_ps(-__builtin_inff());
     long c = 0;
     for (; c + 8 <= length; c += 8) largest = _mm256_max_ps(largest, _mm256_loadu_ps(scores + c));
@@ -220,7 +220,6 @@ __attribute__((target("avx2,fma"))) static inline float softmax_row(float *score
     }
     _mm256_storeu_ps(spill, total);
     for (int l = 0; l < 8; l++) sum += spill[l];
-    for (c = (length + 7) / 8 * 8; c < padded; c++) scores[c] = 0;
     return 1 / sum;
 }
 
@@ -247,7 +246,8 @@ weigh_rows(int rows, const float *values, long stride, long head_size, long leng
         }
         for (int i = 0; i < rows; i++) {
             __m256 s = _mm256_set1_ps(inverse[i]);
-            for (int b = 0; b < 4; b++) _mm256_storeu_ps(out + i * out_stride + block + b * 8, _mm256_mul_ps(a[i][b], s));
+            for (int b = 0; b < 4; b++)
+                _mm256_storeu_ps(out + i * out_stride + block + b * 8, _mm256_mul_ps(a[i][b], s));
         }
     }
     for (; block < head_size; block += 8) {
@@ -255,7 +255,8 @@ weigh_rows(int rows, const float *values, long stride, long head_size, long leng
         for (int i = 0; i < rows; i++) a[i] = _mm256_setzero_ps();
         for (long c = 0; c < length; c++) {
             __m256 v = _mm256_loadu_ps(values + c * stride + block);
-            for (int i = 0; i < rows; i++) a[i] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(scores + i * padded + c), a[i]);
+            for (int i = 0; i < rows; i++)
+                a[i] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(scores + i * padded + c), a[i]);
         }
         for (int i = 0; i < rows; i++)
             _mm256_storeu_ps(out + i * out_stride + block, _mm256_mul_ps(a[i], _mm256_set1_ps(inverse[i])));
@@ -267,7 +268,7 @@ attend_rows(int rows, const float *base, long stride, long hidden, long head_siz
             long t, const float *keys, long padded, float *scores, float *out, long out_stride) {
     score_rows(rows, base, stride, t, head_size, keys, padded, scores);
     float inverse[ATTEND_ROWS];
-    for (int i = 0; i < rows; i++) inverse[i] = softmax_row(scores + i * padded, length, padded, scale);
+    for (int i = 0; i < rows; i++) inverse[i] = softmax_row(scores + i * padded, length, scale);
     weigh_rows(rows, base + 2 * hidden, stride, head_size, length, scores, padded, inverse, out + t * out_stride,
                out_stride);
 }

@@ -109,7 +109,7 @@ struct KeywordIndex: Sendable {
     /// The ids of the documents holding any of `words`' terms, best BM25 first (ties in indexing order), at most
     /// `limit`. A word given twice counts twice, as a phrase repeated in an FTS5 query does.
     func search(_ words: [String], limit: Int) -> [String] {
-        ranked(query(words), limit: limit).map { ids[Int($0.slot)] }
+        search(weighted: query(words), limit: limit)
     }
 
     /// A query: its known terms in the order they come (sums in query order, as FTS5 adds its phrases), each with

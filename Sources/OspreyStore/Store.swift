@@ -90,19 +90,19 @@ public struct Store: Sendable {
         let synchronous = durability == .full ? "FULL" : "NORMAL"
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
+            // The schema's migrations (run by the store's initializer) commit first, at the pool's NORMAL: in WAL
+            // mode that cannot corrupt the file, a migration lost to a power cut runs again at the next start, and
+            // the first commit at FULL makes them durable with it (it syncs the WAL they were appended to). A new
+            // home's ~30 migrations so cost no WAL sync each before the gateway answers.
+            let store = try Store(writer: pool, ledgerKey: ledgerKey, bus: bus, redactor: redactor, metrics: metrics)
             // Not in `prepareDatabase`: the pool's WAL set-up runs after that hook and resets `synchronous` to
             // NORMAL. The pool has one writer connection for its lifetime, so setting it there, now, holds.
             if !readOnly {
-                // The schema's migrations commit first, at the pool's NORMAL: in WAL mode that cannot corrupt the
-                // file, a migration lost to a power cut runs again at the next start, and the first commit at FULL
-                // makes them durable with it (it syncs the WAL they were appended to). A new home's ~30 migrations
-                // no longer cost one WAL sync each before the gateway answers.
-                try Self.migrator.migrate(pool)
                 try pool.barrierWriteWithoutTransaction { db in
                     try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
                 }
             }
-            return try Store(writer: pool, ledgerKey: ledgerKey, bus: bus, redactor: redactor, metrics: metrics)
+            return store
         } catch let error as DatabaseError {
             throw StoreError.unavailable("cannot open \(path): \(error.message ?? error.description)")
         }
