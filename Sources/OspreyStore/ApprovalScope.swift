@@ -1,9 +1,7 @@
-public import GRDB
-
 /// What a grant allows: the one call it was asked for (`once`), or the same call again in the same session.
 ///
 /// Stored in `approvals.scope` and sent on the wire as its raw value.
-public enum ApprovalScope: String, Hashable, Sendable, CaseIterable, Codable, DatabaseValueConvertible,
+public enum ApprovalScope: String, Hashable, Sendable, CaseIterable, Codable, SQLValueConvertible,
     CustomStringConvertible
 {
     case once, session

@@ -1,11 +1,10 @@
 public import Foundation
-public import GRDB
 public import OspreyCore
 
 /// A tool call that needed a human, as stored and shown over the API: the policy's request (its arguments
 /// redacted) and what became of it.
 @dynamicMemberLookup
-public struct Approval: Hashable, Decodable, Sendable, FetchableRecord, TableRecord {
+public struct Approval: Hashable, Decodable, Sendable, SQLRecord {
     public typealias ID = Identifier<Approval>
     public var id: ID
     public var request: ApprovalRequest
@@ -18,10 +17,6 @@ public struct Approval: Hashable, Decodable, Sendable, FetchableRecord, TableRec
     public var decidedBy: String?
 
     public subscript<Value>(dynamicMember field: KeyPath<ApprovalRequest, Value>) -> Value { request[keyPath: field] }
-
-    public static let databaseTableName = "approvals"
-
-    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .wireFormat }
 
     private enum CodingKeys: String, CodingKey {
         case id, status, scope
@@ -76,18 +71,19 @@ public struct Approvals: Sendable {
         let id = Approval.ID.random(prefix: "apr")
         let arguments = ledger.redactor.redact(draft.arguments)
         return try await change(id) { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO approvals (id, agent, session, call_id, tool, arguments, arguments_hash, risk, rule,
-                        reason, status, created_at, expires_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
-                    """
-            ).execute(arguments: [
-                id.rawValue, draft.agent, draft.session?.rawValue, draft.callID, draft.tool, arguments,
-                draft.argumentsHash,
-                draft.risk.rawValue, draft.rule, draft.reason, WireFormat.timestamp(now),
-                WireFormat.timestamp(now.addingTimeInterval(lifetime)),
-            ])
+            try db.execute(
+                """
+                INSERT INTO approvals (id, agent, session, call_id, tool, arguments, arguments_hash, risk, rule,
+                    reason, status, created_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
+                """,
+                [
+                    id.rawValue, draft.agent, draft.session?.rawValue, draft.callID, draft.tool, arguments,
+                    draft.argumentsHash,
+                    draft.risk.rawValue, draft.rule, draft.reason, WireFormat.timestamp(now),
+                    WireFormat.timestamp(now.addingTimeInterval(lifetime)),
+                ]
+            )
             return (.approvalRequested, .agent(draft.agent))
         }
     }
@@ -110,12 +106,13 @@ public struct Approvals: Sendable {
                 try Self.setStatus(id, .expired, in: db)
                 return (.approvalExpired, .system)
             }
-            try db.cachedStatement(
-                sql: "UPDATE approvals SET status = ?, scope = ?, decided_at = ?, decided_by = ? WHERE id = ?"
-            ).execute(arguments: [
-                grant ? ApprovalStatus.granted : .denied, grant ? scope : nil, WireFormat.timestamp(now),
-                actor.rawValue, id.rawValue,
-            ])
+            try db.execute(
+                "UPDATE approvals SET status = ?, scope = ?, decided_at = ?, decided_by = ? WHERE id = ?",
+                [
+                    grant ? ApprovalStatus.granted : .denied, grant ? scope : nil, WireFormat.timestamp(now),
+                    actor.rawValue, id.rawValue,
+                ]
+            )
             return (grant ? .approvalGranted : .approvalDenied, actor)
         }
     }
@@ -141,14 +138,13 @@ public struct Approvals: Sendable {
     /// A standing session grant for exactly this tool and these arguments in this session, if any.
     public func sessionGrant(session: Session.ID, tool: String, argumentsHash: String) async throws -> Approval? {
         try writer.readHere { db in
-            try Approval.fetchOne(
-                db.cachedStatement(
-                    sql: """
-                        SELECT * FROM approvals WHERE session = ? AND tool = ? AND arguments_hash = ?
-                            AND status = 'granted' AND scope = 'session' LIMIT 1
-                        """
-                ),
-                arguments: [session.rawValue, tool, argumentsHash]
+            try db.record(
+                Approval.self,
+                """
+                SELECT * FROM approvals WHERE session = ? AND tool = ? AND arguments_hash = ?
+                    AND status = 'granted' AND scope = 'session' LIMIT 1
+                """,
+                [session.rawValue, tool, argumentsHash]
             )
         }
     }
@@ -168,7 +164,7 @@ public struct Approvals: Sendable {
     /// How many requests wait for a human now.
     public func pendingCount() async throws -> Int {
         try writer.readHere { db in
-            try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM approvals WHERE status = 'pending'")) ?? 0
+            try db.value(Int.self, "SELECT COUNT(*) FROM approvals WHERE status = 'pending'") ?? 0
         }
     }
 
@@ -176,42 +172,42 @@ public struct Approvals: Sendable {
     public func list(status: ApprovalStatus? = nil, limit: Int = 200) async throws -> [Approval] {
         try writer.readHere { db in
             if let status {
-                return try Approval.fetchAll(
-                    db.cachedStatement(
-                        sql: "SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC, id LIMIT ?"
-                    ),
-                    arguments: [status, limit]
+                return try db.records(
+                    Approval.self,
+                    "SELECT * FROM approvals WHERE status = ? ORDER BY created_at DESC, id LIMIT ?",
+                    [status, limit]
                 )
             }
-            return try Approval.fetchAll(
-                db.cachedStatement(sql: "SELECT * FROM approvals ORDER BY created_at DESC, id LIMIT ?"),
-                arguments: [limit]
+            return try db.records(
+                Approval.self,
+                "SELECT * FROM approvals ORDER BY created_at DESC, id LIMIT ?",
+                [limit]
             )
         }
     }
 
-    static func fetch(_ id: Approval.ID, in db: Database) throws -> Approval {
+    static func fetch(_ id: Approval.ID, in db: SQLConnection) throws -> Approval {
         guard
-            let approval = try Approval.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM approvals WHERE id = ?"),
-                arguments: [id.rawValue]
-            )
+            let approval = try db.record(Approval.self, "SELECT * FROM approvals WHERE id = ?", [id.rawValue])
         else {
             throw StoreError.notFound(kind: "approval", id: id.rawValue)
         }
         return approval
     }
 
-    static func setStatus(_ id: Approval.ID, _ status: ApprovalStatus, in db: Database) throws {
-        try db.cachedStatement(sql: "UPDATE approvals SET status = ? WHERE id = ?").execute(arguments: [
-            status, id.rawValue,
-        ])
+    static func setStatus(_ id: Approval.ID, _ status: ApprovalStatus, in db: SQLConnection) throws {
+        try db.execute(
+            "UPDATE approvals SET status = ? WHERE id = ?",
+            [
+                status, id.rawValue,
+            ]
+        )
     }
 
     /// Runs `body` in one immediate transaction; the event it names (if any) is appended with the record's new state.
     func change(
         _ id: Approval.ID,
-        _ body: @escaping @Sendable (Database) throws -> (type: Event.Kind, actor: Principal)?
+        _ body: @escaping @Sendable (SQLConnection) throws -> (type: Event.Kind, actor: Principal)?
     ) async throws -> Approval {
         try await writer.transaction { db in
             let event = try body(db)

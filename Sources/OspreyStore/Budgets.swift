@@ -1,5 +1,4 @@
 public import Foundation
-import GRDB
 public import OspreyCore
 
 /// An operator's change to an agent's budget, over what config.toml says (nil: config's value stands).
@@ -76,7 +75,7 @@ public struct Budgets: Sendable {
         if let cached { return cached }
         let loaded = try await writer.read { db in
             var states: [String: BudgetState] = [:]
-            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT * FROM budgets")) {
+            for row in try db.rows("SELECT * FROM budgets") {
                 states[row["agent"]] = Self.state(row)
             }
             return states
@@ -85,7 +84,7 @@ public struct Budgets: Sendable {
         return loaded
     }
 
-    static func state(_ row: Row) -> BudgetState {
+    static func state(_ row: SQLRow) -> BudgetState {
         var state = BudgetState()
         state.override = BudgetOverride(
             tokensPerDay: row["tokens_per_day"],
@@ -105,17 +104,19 @@ public struct Budgets: Sendable {
         else { throw StoreError.invalid("budget limits must be 0 (no limit) or more") }
         try await cache.changing {
             try await writer.transaction { db in
-                try db.cachedStatement(
-                    sql: """
-                        INSERT INTO budgets (agent, tokens_per_day, cost_per_day_usd, tokens_per_run, cost_per_run_usd)
-                        VALUES (?, ?, ?, ?, ?)
-                        ON CONFLICT (agent) DO UPDATE SET tokens_per_day = excluded.tokens_per_day,
-                            cost_per_day_usd = excluded.cost_per_day_usd, tokens_per_run = excluded.tokens_per_run,
-                            cost_per_run_usd = excluded.cost_per_run_usd
-                        """
-                ).execute(arguments: [
-                    agent, override.tokensPerDay, override.costPerDayUSD, override.tokensPerRun, override.costPerRunUSD,
-                ])
+                try db.execute(
+                    """
+                    INSERT INTO budgets (agent, tokens_per_day, cost_per_day_usd, tokens_per_run, cost_per_run_usd)
+                    VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (agent) DO UPDATE SET tokens_per_day = excluded.tokens_per_day,
+                        cost_per_day_usd = excluded.cost_per_day_usd, tokens_per_run = excluded.tokens_per_run,
+                        cost_per_run_usd = excluded.cost_per_run_usd
+                    """,
+                    [
+                        agent, override.tokensPerDay, override.costPerDayUSD, override.tokensPerRun,
+                        override.costPerRunUSD,
+                    ]
+                )
                 var payload: [String: JSONValue] = ["agent": .string(agent)]
                 if let value = override.tokensPerDay { payload["tokens_per_day"] = .int(value) }
                 if let value = override.costPerDayUSD { payload["cost_per_day_usd"] = .double(value) }
@@ -131,15 +132,16 @@ public struct Budgets: Sendable {
 
     /// Sets the agent's `column` (`warned_day` or `paused_day`) to `day`, creating its row if need be; whether it
     /// changed (false: the mark was already there, so what it marks happened already that day).
-    static func mark(_ column: String, of agent: String, day: String, in db: Database) throws -> Bool {
+    static func mark(_ column: String, of agent: String, day: String, in db: SQLConnection) throws -> Bool {
         precondition(["warned_day", "paused_day"].contains(column), "a budgets day column")
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO budgets (agent, \(column)) VALUES (?, ?)
-                ON CONFLICT (agent) DO UPDATE SET \(column) = excluded.\(column)
-                WHERE budgets.\(column) IS NOT excluded.\(column)
-                """
-        ).execute(arguments: [agent, day])
+        try db.execute(
+            """
+            INSERT INTO budgets (agent, \(column)) VALUES (?, ?)
+            ON CONFLICT (agent) DO UPDATE SET \(column) = excluded.\(column)
+            WHERE budgets.\(column) IS NOT excluded.\(column)
+            """,
+            [agent, day]
+        )
         return db.changesCount > 0
     }
 
@@ -165,10 +167,10 @@ public struct Budgets: Sendable {
             try await cache.changing {
                 try await writer.transaction { db in
                     guard try Self.mark("paused_day", of: agent, day: day, in: db) else { return false }
-                    try db.cachedStatement(sql: "UPDATE schedules SET paused = ? WHERE agent = ? AND paused = 0")
-                        .execute(
-                            arguments: [Self.budgetPause, agent]
-                        )
+                    try db.execute(
+                        "UPDATE schedules SET paused = ? WHERE agent = ? AND paused = 0",
+                        [Self.budgetPause, agent]
+                    )
                     let schedules = db.changesCount
                     _ = try ledger.append(
                         [
@@ -194,14 +196,16 @@ public struct Budgets: Sendable {
         try await schedules.changing {
             try await cache.changing {
                 try await writer.transaction { db in
-                    try db.cachedStatement(sql: "UPDATE budgets SET paused_day = NULL WHERE agent = ?").execute(
-                        arguments: [
+                    try db.execute(
+                        "UPDATE budgets SET paused_day = NULL WHERE agent = ?",
+                        [
                             agent
-                        ])
-                    try db.cachedStatement(sql: "UPDATE schedules SET paused = 0 WHERE agent = ? AND paused = ?")
-                        .execute(
-                            arguments: [agent, Self.budgetPause]
-                        )
+                        ]
+                    )
+                    try db.execute(
+                        "UPDATE schedules SET paused = 0 WHERE agent = ? AND paused = ?",
+                        [agent, Self.budgetPause]
+                    )
                     let schedules = db.changesCount
                     _ = try ledger.append(
                         [
@@ -222,9 +226,10 @@ public struct Budgets: Sendable {
     /// Resumes every agent paused on a day before `today` (a new day, a new budget); the agents resumed.
     public func resumeExpired(today: String = Budgets.day()) async throws -> [String] {
         let expired = try await writer.read { db in
-            try String.fetchAll(
-                db.cachedStatement(sql: "SELECT agent FROM budgets WHERE paused_day IS NOT NULL AND paused_day < ?"),
-                arguments: [today]
+            try db.values(
+                String.self,
+                "SELECT agent FROM budgets WHERE paused_day IS NOT NULL AND paused_day < ?",
+                [today]
             )
         }
         for agent in expired { try await resume(agent, actor: .system) }

@@ -1,5 +1,4 @@
 public import Foundation
-import GRDB
 public import OspreyCore
 
 /// A sender an operator paired on a channel (or later revoked).
@@ -13,7 +12,7 @@ public struct ChannelSender: Hashable, Sendable {
     public var pairedBy: String
     public var revokedAt: Date?
 
-    init(row: Row) {
+    init(row: SQLRow) {
         channel = row["channel"]
         sender = row["sender"]
         display = row["display"]
@@ -41,7 +40,7 @@ public struct ChannelPairing: Hashable, Sendable {
     public var createdAt: Date
     public var expiresAt: Date
 
-    init(row: Row) {
+    init(row: SQLRow) {
         channel = row["channel"]
         sender = row["sender"]
         display = row["display"]
@@ -71,21 +70,18 @@ public struct Channels: Sendable {
     /// The paired sender `sender` of `channel` (revoked or not), or nil.
     public func sender(_ sender: String, of channel: String) async throws -> ChannelSender? {
         try await writer.read { db in
-            try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM channel_senders WHERE channel = ? AND sender = ?"),
-                arguments: [channel, sender]
-            ).map(ChannelSender.init(row:))
+            try db.row("SELECT * FROM channel_senders WHERE channel = ? AND sender = ?", [channel, sender]).map(
+                ChannelSender.init(row:)
+            )
         }
     }
 
     /// The paired senders (all channels when `channel` is nil), revoked ones included.
     public func senders(of channel: String?) async throws -> [ChannelSender] {
         try await writer.read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: "SELECT * FROM channel_senders WHERE ?1 IS NULL OR channel = ?1 ORDER BY channel, paired_at"
-                ),
-                arguments: [channel]
+            try db.rows(
+                "SELECT * FROM channel_senders WHERE ?1 IS NULL OR channel = ?1 ORDER BY channel, paired_at",
+                [channel]
             ).map(ChannelSender.init(row:))
         }
     }
@@ -93,14 +89,12 @@ public struct Channels: Sendable {
     /// The pairing codes still valid, without the codes.
     public func pending(of channel: String?, now: Date = Date()) async throws -> [ChannelPairing] {
         try await writer.read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT * FROM channel_pairings WHERE (?1 IS NULL OR channel = ?1) AND used_at IS NULL
-                            AND expires_at > ?2 ORDER BY created_at
-                        """
-                ),
-                arguments: [channel, WireFormat.timestamp(now)]
+            try db.rows(
+                """
+                SELECT * FROM channel_pairings WHERE (?1 IS NULL OR channel = ?1) AND used_at IS NULL
+                    AND expires_at > ?2 ORDER BY created_at
+                """,
+                [channel, WireFormat.timestamp(now)]
             ).map(ChannelPairing.init(row:))
         }
     }
@@ -129,35 +123,34 @@ public struct Channels: Sendable {
         let stamp = WireFormat.timestamp(now)
         return try await writer.transaction { db in
             let live =
-                try Int.fetchOne(
-                    db.cachedStatement(
-                        sql: """
-                            SELECT count(*) FROM channel_pairings WHERE channel = ? AND used_at IS NULL AND expires_at > ?
-                            """
-                    ),
-                    arguments: [channel, stamp]
+                try db.value(
+                    Int.self,
+                    """
+                    SELECT count(*) FROM channel_pairings WHERE channel = ? AND used_at IS NULL AND expires_at > ?
+                    """,
+                    [channel, stamp]
                 ) ?? 0
             let held =
-                try Bool.fetchOne(
-                    db.cachedStatement(
-                        sql: """
-                            SELECT 1 FROM channel_pairings WHERE channel = ? AND sender = ? AND used_at IS NULL
-                                AND expires_at > ?
-                            """
-                    ),
-                    arguments: [channel, sender, stamp]
+                try db.value(
+                    Bool.self,
+                    """
+                    SELECT 1 FROM channel_pairings WHERE channel = ? AND sender = ? AND used_at IS NULL
+                        AND expires_at > ?
+                    """,
+                    [channel, sender, stamp]
                 ) ?? false
             if held { return .pending }
             if live >= Self.maxPending { return .full }
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO channel_pairings (digest, channel, sender, display, chat, created_at, expires_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                Self.digest(code), channel, sender, display, chat, stamp,
-                WireFormat.timestamp(now.addingTimeInterval(lifetime)),
-            ])
+            try db.execute(
+                """
+                INSERT INTO channel_pairings (digest, channel, sender, display, chat, created_at, expires_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    Self.digest(code), channel, sender, display, chat, stamp,
+                    WireFormat.timestamp(now.addingTimeInterval(lifetime)),
+                ]
+            )
             _ = try ledger.append(
                 [
                     EventDraft(
@@ -186,27 +179,25 @@ public struct Channels: Sendable {
         let stamp = WireFormat.timestamp(now)
         return try await writer.transaction { db in
             guard
-                let row = try Row.fetchOne(
-                    db.cachedStatement(
-                        sql: "SELECT * FROM channel_pairings WHERE digest = ? AND used_at IS NULL AND expires_at > ?"
-                    ),
-                    arguments: [Self.digest(code), stamp]
+                let row = try db.row(
+                    "SELECT * FROM channel_pairings WHERE digest = ? AND used_at IS NULL AND expires_at > ?",
+                    [Self.digest(code), stamp]
                 )
             else { throw StoreError.notFound(kind: "pairing code", id: "given") }
             let pairing = ChannelPairing(row: row)
-            try db.cachedStatement(sql: "UPDATE channel_pairings SET used_at = ? WHERE digest = ?")
-                .execute(arguments: [stamp, Self.digest(code)])
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO channel_senders (channel, sender, display, approver, paired_at, paired_by)
-                    VALUES (?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (channel, sender) DO UPDATE SET display = excluded.display,
-                        approver = excluded.approver, paired_at = excluded.paired_at, paired_by = excluded.paired_by,
-                        revoked_at = NULL
-                    """
-            ).execute(arguments: [
-                pairing.channel, pairing.sender, pairing.display, approver, stamp, actor.rawValue,
-            ])
+            try db.execute("UPDATE channel_pairings SET used_at = ? WHERE digest = ?", [stamp, Self.digest(code)])
+            try db.execute(
+                """
+                INSERT INTO channel_senders (channel, sender, display, approver, paired_at, paired_by)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (channel, sender) DO UPDATE SET display = excluded.display,
+                    approver = excluded.approver, paired_at = excluded.paired_at, paired_by = excluded.paired_by,
+                    revoked_at = NULL
+                """,
+                [
+                    pairing.channel, pairing.sender, pairing.display, approver, stamp, actor.rawValue,
+                ]
+            )
             _ = try ledger.append(
                 [
                     EventDraft(
@@ -221,9 +212,9 @@ public struct Channels: Sendable {
                 in: db
             )
             guard
-                let sender = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT * FROM channel_senders WHERE channel = ? AND sender = ?"),
-                    arguments: [pairing.channel, pairing.sender]
+                let sender = try db.row(
+                    "SELECT * FROM channel_senders WHERE channel = ? AND sender = ?",
+                    [pairing.channel, pairing.sender]
                 )
             else { throw StoreError.notFound(kind: "channel sender", id: pairing.sender) }
             return (ChannelSender(row: sender), pairing.chat)
@@ -240,9 +231,10 @@ public struct Channels: Sendable {
         -> ChannelSender
     {
         try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: "UPDATE channel_senders SET revoked_at = ? WHERE channel = ? AND sender = ? AND revoked_at IS NULL"
-            ).execute(arguments: [WireFormat.timestamp(now), channel, sender])
+            try db.execute(
+                "UPDATE channel_senders SET revoked_at = ? WHERE channel = ? AND sender = ? AND revoked_at IS NULL",
+                [WireFormat.timestamp(now), channel, sender]
+            )
             guard db.changesCount == 1 else {
                 throw StoreError.notFound(kind: "paired sender", id: "\(channel)/\(sender)")
             }
@@ -257,9 +249,9 @@ public struct Channels: Sendable {
                 in: db
             )
             guard
-                let row = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT * FROM channel_senders WHERE channel = ? AND sender = ?"),
-                    arguments: [channel, sender]
+                let row = try db.row(
+                    "SELECT * FROM channel_senders WHERE channel = ? AND sender = ?",
+                    [channel, sender]
                 )
             else { throw StoreError.notFound(kind: "paired sender", id: sender) }
             return ChannelSender(row: row)
@@ -269,9 +261,10 @@ public struct Channels: Sendable {
     /// The session of a chat, or nil before its first message.
     public func session(of chat: String, on channel: String) async throws -> Session.ID? {
         try await writer.read { db in
-            try String.fetchOne(
-                db.cachedStatement(sql: "SELECT session FROM channel_chats WHERE channel = ? AND chat = ?"),
-                arguments: [channel, chat]
+            try db.value(
+                String.self,
+                "SELECT session FROM channel_chats WHERE channel = ? AND chat = ?",
+                [channel, chat]
             ).map { Session.ID($0) }
         }
     }
@@ -279,22 +272,20 @@ public struct Channels: Sendable {
     /// Makes `session` the chat's.
     public func bind(_ chat: String, on channel: String, to session: Session.ID) async throws {
         try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO channel_chats (channel, chat, session) VALUES (?, ?, ?)
-                    ON CONFLICT (channel, chat) DO UPDATE SET session = excluded.session
-                    """
-            ).execute(arguments: [channel, chat, session.rawValue])
+            try db.execute(
+                """
+                INSERT INTO channel_chats (channel, chat, session) VALUES (?, ?, ?)
+                ON CONFLICT (channel, chat) DO UPDATE SET session = excluded.session
+                """,
+                [channel, chat, session.rawValue]
+            )
         }
     }
 
     /// Where the channel's updates were read up to.
     public func cursor(of channel: String) async throws -> String? {
         try await writer.read { db in
-            try String.fetchOne(
-                db.cachedStatement(sql: "SELECT cursor FROM channel_cursors WHERE channel = ?"),
-                arguments: [channel]
-            )
+            try db.value(String.self, "SELECT cursor FROM channel_cursors WHERE channel = ?", [channel])
         }
     }
 
@@ -303,12 +294,13 @@ public struct Channels: Sendable {
     public func received(_ events: [EventDraft], channel: String, cursor: String?) async throws {
         try await writer.transaction { db in
             if let cursor {
-                try db.cachedStatement(
-                    sql: """
-                        INSERT INTO channel_cursors (channel, cursor, updated_at) VALUES (?, ?, ?)
-                        ON CONFLICT (channel) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at
-                        """
-                ).execute(arguments: [channel, cursor, WireFormat.timestamp(Date())])
+                try db.execute(
+                    """
+                    INSERT INTO channel_cursors (channel, cursor, updated_at) VALUES (?, ?, ?)
+                    ON CONFLICT (channel) DO UPDATE SET cursor = excluded.cursor, updated_at = excluded.updated_at
+                    """,
+                    [channel, cursor, WireFormat.timestamp(Date())]
+                )
             }
             if !events.isEmpty { _ = try ledger.append(events, in: db) }
         }

@@ -1,5 +1,5 @@
 import CoreMetrics
-public import GRDB
+import GRDB
 import OspreyCore
 import Synchronization
 
@@ -16,7 +16,7 @@ import Synchronization
 /// Events appended inside a body are published to the ``EventBus`` only after the commit, and only for bodies whose
 /// savepoint was released: subscribers never hear of writes that rolled back.
 public final class GroupCommit: Sendable {
-    let writer: any DatabaseWriter
+    let backend: StoreBackend
     private let queue = Mutex<(jobs: [Job], writing: Bool)>(([], false))
     private let counters = Mutex<Statistics>(Statistics())
     /// The events of the current group, published once it commits.
@@ -28,15 +28,16 @@ public final class GroupCommit: Sendable {
     /// Signs the ledger's head, written once per group after its last surviving event.
     let signer: HeadSigner
 
-    init(writer: any DatabaseWriter, bus: EventBus, signer: HeadSigner, metrics: any MetricsFactory) {
-        self.writer = writer
+    init(backend: StoreBackend, bus: EventBus, signer: HeadSigner, metrics: any MetricsFactory) {
+        self.backend = backend
         self.bus = bus
         self.signer = signer
         latency = CoreMetrics.Timer(label: "osprey_ledger_append_seconds", factory: metrics)
     }
 
     /// Runs `body` in a write transaction, grouped with other writers' bodies; returns after the group's commit.
-    func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    @discardableResult
+    func transaction<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         let job = Job(body)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             job.waiting(continuation)
@@ -63,7 +64,31 @@ public final class GroupCommit: Sendable {
     /// The synchronous write rethrows only what its body throws, and `drain` throws nothing: every failure (a
     /// statement, the commit, a lost connection) ends in `commit`, which fails the group's callers with it.
     private func turn() {
-        writer.writeWithoutTransaction { db in self.drain(db) }
+        switch backend {
+        case .sqlite(let writer):
+            writer.writeWithoutTransaction { db in self.drain(SQLConnection(db)) }
+        case .postgres(let engine):
+            // The engine's writer thread waits for the server; a connection it cannot open fails this turn's
+            // callers with the reason, and the next turn tries again.
+            engine.onWriter { connection in
+                switch connection {
+                case .success(let connection): self.drain(SQLConnection(connection))
+                case .failure(let error): self.failQueued(error)
+                }
+            }
+        }
+    }
+
+    /// Fails every queued body and ends the turn.
+    private func failQueued(_ error: any Error) {
+        let jobs = queue.withLock { queue in
+            defer {
+                queue.jobs.removeAll(keepingCapacity: true)
+                queue.writing = false
+            }
+            return queue.jobs
+        }
+        for job in jobs { job.fail(error) }
     }
 
     /// How many bodies wait for the writer now.
@@ -73,20 +98,26 @@ public final class GroupCommit: Sendable {
     var statistics: Statistics { counters.withLock { $0 } }
 
     /// Reads from a snapshot (a reader connection in WAL mode), never waiting for writers.
-    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
-        try await writer.read(body)
+    func read<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
+        switch backend {
+        case .sqlite(let writer): try await writer.read { db in try body(SQLConnection(db)) }
+        case .postgres(let engine): try await engine.read(body)
+        }
     }
 
     /// Reads on the calling thread, blocking it while a reader connection (WAL: it never waits for writers) runs
     /// `body`: for initializers that run before the gateway serves, and for bounded reads (by id, or a small page)
     /// whose two thread hops through ``read(_:)-(@Sendable...)`` (to GRDB's reader queue and back) would cost more
     /// than the read. A large read goes through the reader queue and leaves the task pool's few threads free.
-    func readHere<T>(_ body: (Database) throws -> T) throws -> T {
-        try writer.read(body)
+    func readHere<T>(_ body: (SQLConnection) throws -> T) throws -> T {
+        switch backend {
+        case .sqlite(let writer): try writer.read { db in try body(SQLConnection(db)) }
+        case .postgres(let engine): try engine.readHere(body)
+        }
     }
 
     /// Runs the queued bodies, a group per transaction, until none is left. Called on the writer's queue.
-    private func drain(_ db: Database) {
+    private func drain(_ db: SQLConnection) {
         while true {
             let group = queue.withLock { queue in
                 defer { queue.jobs.removeAll(keepingCapacity: true) }
@@ -101,11 +132,11 @@ public final class GroupCommit: Sendable {
     }
 
     /// Every statement below is prepared once per connection (cached): a group runs four of them per body.
-    private func commit(_ group: [Job], _ db: Database) {
+    private func commit(_ group: [Job], _ db: SQLConnection) {
         publications.begin()
         var ran: [Job] = []
         do {
-            try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+            try db.execute(db.dialect == .sqlite ? "BEGIN IMMEDIATE TRANSACTION" : "BEGIN")
             for job in group {
                 let mark = publications.mark
                 // A lone body needs no savepoint: if it fails, the whole transaction rolls back below.
@@ -114,18 +145,18 @@ public final class GroupCommit: Sendable {
                     ran.append(job)
                     continue
                 }
-                try db.cachedStatement(sql: "SAVEPOINT osprey_group").execute()
+                try db.execute("SAVEPOINT osprey_group")
                 do {
                     try job.run(db)
-                    try db.cachedStatement(sql: "RELEASE SAVEPOINT osprey_group").execute()
+                    try db.execute("RELEASE SAVEPOINT osprey_group")
                     ran.append(job)
                 } catch {
                     publications.rollBack(to: mark)
                     // Some failures (a full disk, an I/O error) end the whole transaction, not just the savepoint;
                     // then the bodies that ran before are lost too and fail with the same error.
                     guard db.isInsideTransaction else { throw error }
-                    try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT osprey_group").execute()
-                    try db.cachedStatement(sql: "RELEASE SAVEPOINT osprey_group").execute()
+                    try db.execute("ROLLBACK TO SAVEPOINT osprey_group")
+                    try db.execute("RELEASE SAVEPOINT osprey_group")
                     job.fail(error)
                 }
             }
@@ -133,7 +164,7 @@ public final class GroupCommit: Sendable {
             if let last = publications.last {
                 try Ledger.writeHead(seq: last.seq, hash: last.hash, signer: signer, in: db)
             }
-            try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+            try db.execute("COMMIT TRANSACTION")
             counters.withLock {
                 $0.groups += 1
                 $0.transactions += ran.count
@@ -150,7 +181,7 @@ public final class GroupCommit: Sendable {
         } catch {
             // The group already failed with `error`; a rollback that fails too (the connection is gone) changes
             // nothing for the callers, and SQLite rolls back an unfinished transaction on its own.
-            if db.isInsideTransaction { try? db.cachedStatement(sql: "ROLLBACK TRANSACTION").execute() }
+            if db.isInsideTransaction { db.rollBackAfterFailure() }
             _ = publications.end()
             for job in group where !job.isFinished { job.fail(error) }
         }
@@ -166,7 +197,7 @@ extension GroupCommit {
 
     /// One caller's transaction body and, once its group has committed or failed, its outcome.
     final class Job: Sendable {
-        private let body: @Sendable (Database) throws -> any Sendable
+        private let body: @Sendable (SQLConnection) throws -> any Sendable
         private let state = Mutex<
             (
                 value: (any Sendable)?, outcome: Result<Void, any Error>?,
@@ -179,13 +210,13 @@ extension GroupCommit {
         /// When the caller queued it.
         let queued = ContinuousClock.now
 
-        init<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) {
+        init<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) {
             let task = EventDraft.currentTask
             self.body = { db in try EventDraft.$currentTask.withValue(task) { try body(db) } }
         }
 
         /// Runs the body; its value is kept until the group commits.
-        func run(_ db: Database) throws {
+        func run(_ db: SQLConnection) throws {
             let value = try body(db)
             state.withLock { $0.value = value }
         }

@@ -1,5 +1,4 @@
 public import Foundation
-import GRDB
 public import OspreyCore
 
 /// An incident: a troubleshooting record with its steps.
@@ -59,11 +58,12 @@ public struct Incidents: Sendable {
         }
         let id = IncidentRecord.ID.random(prefix: "inc")
         return try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO incidents (id, title, severity, status, actor, created_at) VALUES (?, ?, ?, 'open', ?, ?)
-                    """
-            ).execute(arguments: [id.rawValue, title, severity, actor.rawValue, WireFormat.timestamp(Date())])
+            try db.execute(
+                """
+                INSERT INTO incidents (id, title, severity, status, actor, created_at) VALUES (?, ?, ?, 'open', ?, ?)
+                """,
+                [id.rawValue, title, severity, actor.rawValue, WireFormat.timestamp(Date())]
+            )
             _ = try ledger.append(
                 [
                     EventDraft(
@@ -95,20 +95,21 @@ public struct Incidents: Sendable {
         return try await writer.transaction { db in
             let current = try Self.fetch(id, in: db)
             guard current.status == "open" else { throw StoreError.conflict("incident \(id.rawValue) is resolved") }
-            let last = try Int.fetchOne(db, sql: "SELECT max(seq) FROM events") ?? 0
+            let last = try db.value(Int.self, "SELECT max(seq) FROM events") ?? 0
             if let unknown = events.first(where: { $0 < 1 || $0 > last }) {
                 throw StoreError.invalid("the ledger has no event \(unknown)")
             }
             let n = current.steps.count + 1
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO incident_steps (incident, n, kind, text, events, command, actor, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                id.rawValue, n, kind, text, JSONValue.array(events.map(JSONValue.int)).canonicalJSON, command,
-                actor.rawValue, WireFormat.timestamp(Date()),
-            ])
+            try db.execute(
+                """
+                INSERT INTO incident_steps (incident, n, kind, text, events, command, actor, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    id.rawValue, n, kind, text, JSONValue.array(events.map(JSONValue.int)).canonicalJSON, command,
+                    actor.rawValue, WireFormat.timestamp(Date()),
+                ]
+            )
             var payload: [String: JSONValue] = [
                 "incident": .string(id.rawValue), "n": .int(n), "kind": .string(kind), "text": .string(text),
                 "events": .array(events.map(JSONValue.int)),
@@ -121,10 +122,10 @@ public struct Incidents: Sendable {
 
     public func resolve(_ id: IncidentRecord.ID, summary: String, actor: Principal) async throws -> IncidentRecord {
         try await writer.transaction { db in
-            try db.cachedStatement(
-                sql:
-                    "UPDATE incidents SET status = 'resolved', summary = ?, resolved_at = ? WHERE id = ? AND status = 'open'"
-            ).execute(arguments: [summary, WireFormat.timestamp(Date()), id.rawValue])
+            try db.execute(
+                "UPDATE incidents SET status = 'resolved', summary = ?, resolved_at = ? WHERE id = ? AND status = 'open'",
+                [summary, WireFormat.timestamp(Date()), id.rawValue]
+            )
             guard db.changesCount == 1 else {
                 _ = try Self.fetch(id, in: db)
                 throw StoreError.conflict("incident \(id.rawValue) is already resolved")
@@ -150,24 +151,17 @@ public struct Incidents: Sendable {
     /// The newest first.
     public func list(limit: Int = 100) async throws -> [IncidentRecord] {
         try await writer.read { db in
-            try String.fetchAll(
-                db.cachedStatement(sql: "SELECT id FROM incidents ORDER BY created_at DESC, id DESC LIMIT ?"),
-                arguments: [limit]
-            ).map { try Self.fetch(IncidentRecord.ID($0), in: db) }
+            try db.values(String.self, "SELECT id FROM incidents ORDER BY created_at DESC, id DESC LIMIT ?", [limit])
+                .map { try Self.fetch(IncidentRecord.ID($0), in: db) }
         }
     }
 
-    static func fetch(_ id: IncidentRecord.ID, in db: Database) throws -> IncidentRecord {
+    static func fetch(_ id: IncidentRecord.ID, in db: SQLConnection) throws -> IncidentRecord {
         guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM incidents WHERE id = ?"),
-                arguments: [id.rawValue]
-            )
+            let row = try db.row("SELECT * FROM incidents WHERE id = ?", [id.rawValue])
         else { throw StoreError.notFound(kind: "incident", id: id.rawValue) }
-        let steps = try Row.fetchAll(
-            db.cachedStatement(sql: "SELECT * FROM incident_steps WHERE incident = ? ORDER BY n"),
-            arguments: [id.rawValue]
-        ).map { step in
+        let steps = try db.rows("SELECT * FROM incident_steps WHERE incident = ? ORDER BY n", [id.rawValue]).map {
+            step in
             IncidentRecord.Step(
                 n: step["n"],
                 kind: step["kind"],

@@ -1,5 +1,4 @@
 public import Foundation
-import GRDB
 public import OspreyCore
 
 /// A seed interview: a goal, the clarifying questions asked about it in its session, the ambiguity score of the
@@ -30,7 +29,7 @@ public struct InterviewRecord: Hashable, Sendable {
     public var createdAt: Date
     public var updatedAt: Date
 
-    init(row: Row) throws {
+    init(row: SQLRow) throws {
         id = ID(row["id"])
         goal = row["goal"]
         agent = row["agent"]
@@ -80,19 +79,21 @@ public struct Interviews: Sendable {
         let id = id ?? InterviewRecord.ID.random(prefix: "itv")
         let status: InterviewRecord.Status = seed == nil ? .asking : .seeded
         return try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO interviews (id, goal, agent, session, status, ambiguity, scores, question, turns, seed,
-                        created_at, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (id) DO UPDATE SET status = excluded.status, ambiguity = excluded.ambiguity,
-                        scores = excluded.scores, question = excluded.question, seed = excluded.seed,
-                        turns = interviews.turns + excluded.turns, updated_at = excluded.updated_at
-                    """
-            ).execute(arguments: [
-                id.rawValue, goal, agent, session.rawValue, status.rawValue, ambiguity, scores.canonicalJSON, question,
-                question == nil ? 0 : 1, seed?.rawValue, now, now,
-            ])
+            try db.execute(
+                """
+                INSERT INTO interviews (id, goal, agent, session, status, ambiguity, scores, question, turns, seed,
+                    created_at, updated_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET status = excluded.status, ambiguity = excluded.ambiguity,
+                    scores = excluded.scores, question = excluded.question, seed = excluded.seed,
+                    turns = interviews.turns + excluded.turns, updated_at = excluded.updated_at
+                """,
+                [
+                    id.rawValue, goal, agent, session.rawValue, status.rawValue, ambiguity, scores.canonicalJSON,
+                    question,
+                    question == nil ? 0 : 1, seed?.rawValue, now, now,
+                ]
+            )
             let record = try Self.fetch(id, in: db)
             var payload: [String: JSONValue] = [
                 "interview": .string(id.rawValue), "ambiguity": .double(ambiguity), "scores": scores,
@@ -115,12 +116,9 @@ public struct Interviews: Sendable {
         }
     }
 
-    static func fetch(_ id: InterviewRecord.ID, in db: Database) throws -> InterviewRecord {
+    static func fetch(_ id: InterviewRecord.ID, in db: SQLConnection) throws -> InterviewRecord {
         guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM interviews WHERE id = ?"),
-                arguments: [id.rawValue]
-            )
+            let row = try db.row("SELECT * FROM interviews WHERE id = ?", [id.rawValue])
         else { throw StoreError.notFound(kind: "interview", id: id.rawValue) }
         return try InterviewRecord(row: row)
     }

@@ -1,5 +1,4 @@
-public import Foundation
-public import GRDB
+import Foundation
 public import OspreyCore
 
 /// Which events a query or a live follow wants.
@@ -29,9 +28,9 @@ public struct EventFilter: Hashable, Sendable {
         return true
     }
 
-    var sql: (clause: String, arguments: StatementArguments) {
+    var sql: (clause: String, arguments: SQLArguments) {
         var clauses: [String] = []
-        var arguments: StatementArguments = []
+        var arguments: SQLArguments = []
         if let type {
             if type.hasSuffix(".*") {
                 clauses.append("substr(type, 1, ?) = ?")
@@ -127,17 +126,20 @@ public struct Ledger: Sendable {
     /// Appends inside a transaction the caller already holds, so a state change and its event commit together.
     ///
     /// Subscribers are told after the commit; if the transaction rolls back, nobody hears of these events.
-    public func append(_ drafts: [EventDraft], in db: Database) throws -> [Event] {
-        let last = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1"))
+    public func append(_ drafts: [EventDraft], in db: SQLConnection) throws -> [Event] {
+        if db.dialect == .postgres {
+            // Several gateways append to one chain: each takes the ledger's lock, held until its commit, before it
+            // reads the last event.
+            try db.execute("SELECT pg_advisory_xact_lock(?)", [PostgresStore.ledgerLock])
+        }
+        let last = try db.row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
         var seq: Int = last?["seq"] ?? 0
         var previous: String = last?["hash"] ?? Event.genesisHash
         let now = WireFormat.timestamp(Date())
-        let insert = try db.cachedStatement(
-            sql: """
-                INSERT INTO events (seq, id, ts, type, actor, session, task, payload, prev_hash, hash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        )
+        let insert = """
+            INSERT INTO events (seq, id, ts, type, actor, session, task, payload, prev_hash, hash)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """
         var events: [Event] = []
         events.reserveCapacity(drafts.count)
         for draft in drafts {
@@ -150,33 +152,34 @@ public struct Ledger: Sendable {
                 after: previous,
                 redactor: redactor
             )
-            try insert.execute(arguments: [
-                event.seq, event.id.rawValue, event.ts, event.type.rawValue, event.actor.rawValue,
-                event.session?.rawValue, event.task?.rawValue, payload, event.prevHash, event.hash,
-            ])
+            try db.execute(
+                insert,
+                [
+                    event.seq, event.id.rawValue, event.ts, event.type.rawValue, event.actor.rawValue,
+                    event.session?.rawValue, event.task?.rawValue, payload, event.prevHash, event.hash,
+                ]
+            )
             previous = event.hash
             events.append(event)
         }
-        // Published after the commit: by the group commit, which drops the events of a body that rolls back and
-        // signs the head once for the whole group (after its last surviving event), or, in a transaction of the
-        // caller's own, by the transaction's commit hook, with the head signed here.
-        if !writer.publications.collect(events) {
-            try Self.writeHead(seq: seq, hash: previous, signer: signer, in: db)
-            let bus = self.bus
-            let committed = events
-            db.afterNextTransaction(onCommit: { _ in bus.publish(committed) })
+        // Published after the commit by the group commit, which drops the events of a body that rolls back and
+        // signs the head once for the whole group (after its last surviving event). Every transaction of the store
+        // is one of its groups' bodies.
+        guard writer.publications.collect(events) else {
+            throw StoreError.invalid("events are appended inside the store's own transactions")
         }
         return events
     }
 
     /// Stores the signed head: the last event's seq and hash, and their HMAC under the home's key.
-    static func writeHead(seq: Int, hash: String, signer: HeadSigner, in db: Database) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature
-                """
-        ).execute(arguments: [seq, hash, signer.signature(seq: seq, hash: hash)])
+    static func writeHead(seq: Int, hash: String, signer: HeadSigner, in db: SQLConnection) throws {
+        try db.execute(
+            """
+            INSERT INTO ledger_head (id, seq, hash, signature) VALUES (1, ?, ?, ?)
+            ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash, signature = excluded.signature
+            """,
+            [seq, hash, signer.signature(seq: seq, hash: hash)]
+        )
     }
 
     /// Events after `after`, oldest first, at most `limit`.
@@ -186,12 +189,18 @@ public struct Ledger: Sendable {
 
     /// The highest seq written so far (0 for an empty ledger).
     public func lastSeq() async throws -> Int {
-        try await writer.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT MAX(seq) FROM events")) ?? 0 }
+        try await writer.read { db in try db.value(Int.self, "SELECT MAX(seq) FROM events") ?? 0 }
     }
 
-    static func events(_ db: Database, after: Int, through: Int?, filter: EventFilter, limit: Int) throws -> [Event] {
+    static func events(
+        _ db: SQLConnection,
+        after: Int,
+        through: Int?,
+        filter: EventFilter,
+        limit: Int
+    ) throws -> [Event] {
         let (clause, filterArguments) = filter.sql
-        var arguments: StatementArguments = [after]
+        var arguments: SQLArguments = [after]
         var bound = ""
         if let through {
             bound = " AND seq <= ?"
@@ -199,17 +208,13 @@ public struct Ledger: Sendable {
         }
         arguments += filterArguments
         arguments += [limit]
-        let rows = try Row.fetchCursor(
-            db,
-            sql: "SELECT * FROM events WHERE seq > ?\(bound)\(clause) ORDER BY seq LIMIT ?",
-            arguments: arguments
-        )
+        let rows = try db.rows("SELECT * FROM events WHERE seq > ?\(bound)\(clause) ORDER BY seq LIMIT ?", arguments)
         var events: [Event] = []
-        while let row = try rows.next() { events.append(try event(from: row)) }
+        for row in rows { events.append(try event(from: row)) }
         return events
     }
 
-    static func event(from row: Row) throws -> Event {
+    static func event(from row: SQLRow) throws -> Event {
         let payloadText: String = row["payload"]
         let payload: JSONValue
         do {
@@ -281,15 +286,19 @@ public struct Ledger: Sendable {
         try await writer.read { db in try verify(db) }
     }
 
-    func verify(_ db: Database) throws -> LedgerVerification {
+    func verify(_ db: SQLConnection) throws -> LedgerVerification {
         var check = ChainCheck(signer: signer)
-        let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY seq")
-        while let row = try rows.next() {
-            if let broken = check.next(try Self.event(from: row), storedPayload: row["payload"]) { return broken }
+        // In pages, within the read's one snapshot: a long chain is never held in memory at once.
+        var after = Int64.min
+        while true {
+            let rows = try db.rows("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT 2000", [after])
+            for row in rows {
+                if let broken = check.next(try Self.event(from: row), storedPayload: row["payload"]) { return broken }
+            }
+            guard let last = rows.last, rows.count == 2000 else { break }
+            after = last["seq"]
         }
-        let head = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
-        )
+        let head = try db.row("SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
         return check.finish(head: head.map { (seq: $0["seq"], hash: $0["hash"], signature: $0["signature"]) })
     }
 
@@ -300,9 +309,7 @@ public struct Ledger: Sendable {
     public func witnessLine() async throws -> (seq: Int, line: String)? {
         try await writer.read { db -> (Int, String)? in
             guard
-                let head = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
-                )
+                let head = try db.row("SELECT seq, hash, signature FROM ledger_head WHERE id = 1")
             else { return nil }
             let seq: Int = head["seq"]
             let line: JSONValue = [
@@ -341,10 +348,7 @@ public struct Ledger: Sendable {
                         reason: "witness line \(line) is not signed with this ledger's key"
                     )
                 }
-                let stored = try String.fetchOne(
-                    db.cachedStatement(sql: "SELECT hash FROM events WHERE seq = ?"),
-                    arguments: [seq]
-                )
+                let stored = try db.value(String.self, "SELECT hash FROM events WHERE seq = ?", [seq])
                 if stored != hash {
                     result = LedgerVerification(
                         ok: false,

@@ -1,5 +1,4 @@
 public import Foundation
-public import GRDB
 public import OspreyCore
 
 /// The memory index: a row and a full-text entry per memory, its vector, and the cached vectors of queries.
@@ -59,30 +58,42 @@ public struct Memories: Sendable {
     public func index(_ entry: Entry, event: EventDraft?) async throws {
         let tags = JSONValue.array(entry.tags.map(JSONValue.string)).canonicalJSON
         try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO memories (id, file, type, tags, source, provenance, trust, importance, created_at,
-                        last_used_at, title, body, content_hash)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT(id) DO UPDATE SET file = excluded.file, type = excluded.type, tags = excluded.tags,
-                        source = excluded.source, provenance = excluded.provenance, trust = excluded.trust,
-                        importance = excluded.importance, created_at = excluded.created_at,
-                        last_used_at = excluded.last_used_at, title = excluded.title, body = excluded.body,
-                        content_hash = excluded.content_hash, embedding = NULL, embedded_with = NULL
-                    """
-            ).execute(arguments: [
-                entry.id, entry.id + ".md", entry.type, tags, entry.source, entry.provenance, entry.trust,
-                entry.importance, WireFormat.timestamp(entry.created), entry.lastUsed.map(WireFormat.timestamp),
-                entry.title, entry.body, entry.contentHash,
-            ])
-            // The full-text row shares the memory's rowid (kept by the upsert), so it is replaced by key.
-            let row = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT rowid FROM memories WHERE id = ?"),
-                arguments: [entry.id]
+            try db.execute(
+                """
+                INSERT INTO memories (id, file, type, tags, source, provenance, trust, importance, created_at,
+                    last_used_at, title, body, content_hash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT(id) DO UPDATE SET file = excluded.file, type = excluded.type, tags = excluded.tags,
+                    source = excluded.source, provenance = excluded.provenance, trust = excluded.trust,
+                    importance = excluded.importance, created_at = excluded.created_at,
+                    last_used_at = excluded.last_used_at, title = excluded.title, body = excluded.body,
+                    content_hash = excluded.content_hash, embedding = NULL, embedded_with = NULL
+                """,
+                [
+                    entry.id, entry.id + ".md", entry.type, tags, entry.source, entry.provenance, entry.trust,
+                    entry.importance, WireFormat.timestamp(entry.created), entry.lastUsed.map(WireFormat.timestamp),
+                    entry.title, entry.body, entry.contentHash,
+                ]
             )
-            try db.cachedStatement(sql: "DELETE FROM memory_fts WHERE rowid = ?").execute(arguments: [row])
-            try db.cachedStatement(sql: "INSERT INTO memory_fts (rowid, id, title, body, tags) VALUES (?, ?, ?, ?, ?)")
-                .execute(arguments: [row, entry.id, entry.title ?? "", entry.body, entry.tags.joined(separator: " ")])
+            let tags = entry.tags.joined(separator: " ")
+            switch db.dialect {
+            case .sqlite:
+                // The full-text row shares the memory's rowid (kept by the upsert), so it is replaced by key.
+                let row = try db.value(Int64.self, "SELECT rowid FROM memories WHERE id = ?", [entry.id])
+                try db.execute("DELETE FROM memory_fts WHERE rowid = ?", [row])
+                try db.execute(
+                    "INSERT INTO memory_fts (rowid, id, title, body, tags) VALUES (?, ?, ?, ?, ?)",
+                    [row, entry.id, entry.title ?? "", entry.body, tags]
+                )
+            case .postgres:
+                try db.execute(
+                    """
+                    INSERT INTO memory_fts (id, title, body, tags) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (id) DO UPDATE SET title = excluded.title, body = excluded.body, tags = excluded.tags
+                    """,
+                    [entry.id, entry.title ?? "", entry.body, tags]
+                )
+            }
             if let event { _ = try ledger.append([event], in: db) }
         }
     }
@@ -90,12 +101,15 @@ public struct Memories: Sendable {
     /// Removes memory `id` from the index and records `event` with it, if any.
     public func remove(_ id: String, event: EventDraft?) async throws {
         try await writer.transaction { db in
-            if let row = try Int64.fetchOne(
-                db.cachedStatement(sql: "SELECT rowid FROM memories WHERE id = ?"),
-                arguments: [id]
-            ) {
-                try db.cachedStatement(sql: "DELETE FROM memories WHERE rowid = ?").execute(arguments: [row])
-                try db.cachedStatement(sql: "DELETE FROM memory_fts WHERE rowid = ?").execute(arguments: [row])
+            switch db.dialect {
+            case .sqlite:
+                if let row = try db.value(Int64.self, "SELECT rowid FROM memories WHERE id = ?", [id]) {
+                    try db.execute("DELETE FROM memories WHERE rowid = ?", [row])
+                    try db.execute("DELETE FROM memory_fts WHERE rowid = ?", [row])
+                }
+            case .postgres:
+                try db.execute("DELETE FROM memories WHERE id = ?", [id])
+                try db.execute("DELETE FROM memory_fts WHERE id = ?", [id])
             }
             if let event { _ = try ledger.append([event], in: db) }
         }
@@ -104,7 +118,7 @@ public struct Memories: Sendable {
     /// Whether memory `id` is indexed.
     public func contains(_ id: String) async throws -> Bool {
         try await writer.read { db in
-            try String.fetchOne(db.cachedStatement(sql: "SELECT file FROM memories WHERE id = ?"), arguments: [id])
+            try db.value(String.self, "SELECT file FROM memories WHERE id = ?", [id])
                 != nil
         }
     }
@@ -118,14 +132,13 @@ public struct Memories: Sendable {
             // SQLite allows 32,766 parameters; a search asks for a few hundred at most, but stay well under.
             for chunk in stride(from: 0, to: ids.count, by: 500).map({ ids[$0..<min($0 + 500, ids.count)] }) {
                 let marks = Array(repeating: "?", count: chunk.count).joined(separator: ", ")
-                let rows = try Row.fetchAll(
-                    db,
-                    sql: """
-                        SELECT id, type, tags, source, provenance, trust, importance, created_at, last_used_at, title,
-                            body, content_hash
-                        FROM memories WHERE id IN (\(marks))
-                        """,
-                    arguments: StatementArguments(Array(chunk))
+                let rows = try db.rows(
+                    """
+                    SELECT id, type, tags, source, provenance, trust, importance, created_at, last_used_at, title,
+                        body, content_hash
+                    FROM memories WHERE id IN (\(marks))
+                    """,
+                    SQLArguments(chunk.map { .text($0) })
                 )
                 for row in rows {
                     let tags = (try? JSONValue.parse(row["tags"] as String))?.arrayValue?.compactMap(\.stringValue)
@@ -154,7 +167,7 @@ public struct Memories: Sendable {
     public func contentHashes() async throws -> [String: String] {
         try await writer.read { db in
             try Dictionary(
-                Row.fetchAll(db.cachedStatement(sql: "SELECT id, content_hash FROM memories")).map {
+                db.rows("SELECT id, content_hash FROM memories").map {
                     ($0["id"] as String, $0["content_hash"] as String)
                 },
                 uniquingKeysWith: { first, _ in first }
@@ -165,29 +178,43 @@ public struct Memories: Sendable {
     /// Every indexed memory's id, the most important first, then the oldest.
     public func idsByImportance() async throws -> [String] {
         try await writer.read { db in
-            try String.fetchAll(db.cachedStatement(sql: "SELECT id FROM memories ORDER BY importance DESC, created_at"))
+            try db.values(String.self, "SELECT id FROM memories ORDER BY importance DESC, created_at")
         }
     }
 
     /// The memories matching any of `words` (BM25 over title, body and tags, porter-stemmed), best first.
     public func keywordSearch(_ words: [String], limit: Int) async throws -> [String] {
         guard !words.isEmpty else { return [] }
-        // Each word quoted, so any text is a valid FTS5 query; the words are OR-ed.
-        let match = words.map { "\"\($0)\"" }.joined(separator: " OR ")
         return try await writer.read { db in
+            if db.dialect == .postgres {
+                // Each word's English stems, OR-ed; ranked by PostgreSQL's cover density (this search only answers
+                // while the memory bank's own BM25 index is being built).
+                let query = Array(repeating: "plainto_tsquery('english', ?)", count: words.count).joined(
+                    separator: " || "
+                )
+                return try db.values(
+                    String.self,
+                    """
+                    SELECT id FROM memory_fts, (SELECT \(query) AS query) AS q WHERE document @@ q.query
+                    ORDER BY ts_rank_cd(document, q.query) DESC, id LIMIT ?
+                    """,
+                    SQLArguments(words.map { .text($0) } + [.integer(Int64(limit))])
+                )
+            }
+            // Each word quoted, so any text is a valid FTS5 query; the words are OR-ed.
+            let match = words.map { "\"\($0)\"" }.joined(separator: " OR ")
             // Ranked by rowid first, the id read for the top `limit` only: reading a column of every match (the FTS
             // table keeps its content in one record per memory, body included) cost more than the ranking.
-            try String.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT memory_fts.id FROM (
-                            SELECT rowid, bm25(memory_fts, 0, 2.0, 1.0, 1.0) AS score FROM memory_fts
-                            WHERE memory_fts MATCH ? ORDER BY score LIMIT ?
-                        ) AS ranked JOIN memory_fts ON memory_fts.rowid = ranked.rowid
-                        ORDER BY ranked.score
-                        """
-                ),
-                arguments: [match, limit]
+            return try db.values(
+                String.self,
+                """
+                SELECT memory_fts.id FROM (
+                    SELECT rowid, bm25(memory_fts, 0, 2.0, 1.0, 1.0) AS score FROM memory_fts
+                    WHERE memory_fts MATCH ? ORDER BY score LIMIT ?
+                ) AS ranked JOIN memory_fts ON memory_fts.rowid = ranked.rowid
+                ORDER BY ranked.score
+                """,
+                [match, limit]
             )
         }
     }
@@ -200,10 +227,10 @@ public struct Memories: Sendable {
         _ body: (_ id: String, _ title: String, _ text: String, _ tags: String) throws -> Void
     ) throws {
         try writer.readHere { db in
-            let rows = try Row.fetchCursor(
-                db.cachedStatement(sql: "SELECT id, title, body, tags FROM memory_fts ORDER BY rowid")
-            )
-            while let row = try rows.next() { try body(row["id"], row["title"], row["body"], row["tags"]) }
+            let order = db.dialect == .sqlite ? "rowid" : "id"
+            for row in try db.rows("SELECT id, title, body, tags FROM memory_fts ORDER BY \(order)") {
+                try body(row["id"], row["title"], row["body"], row["tags"])
+            }
         }
     }
 
@@ -215,25 +242,23 @@ public struct Memories: Sendable {
     /// its thread, so never call it from async code.
     public func embeddings(by model: String) throws -> [(id: String, embedding: Data)] {
         try writer.readHere { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: "SELECT id, embedding FROM memories WHERE embedding IS NOT NULL AND embedded_with = ?"
-                ),
-                arguments: [model]
-            ).map { ($0["id"], $0["embedding"]) }
+            try db.rows("SELECT id, embedding FROM memories WHERE embedding IS NOT NULL AND embedded_with = ?", [model])
+                .map { ($0["id"], $0["embedding"]) }
         }
     }
 
     /// The memories without a vector from the model bound to `?`: never embedded, or embedded by another model.
-    private static let unembeddedCondition = "embedding IS NULL OR embedded_with IS NOT ?"
+    private static func unembeddedCondition(_ dialect: SQLDialect) -> String {
+        "embedding IS NULL OR embedded_with \(dialect == .sqlite ? "IS NOT" : "IS DISTINCT FROM") ?"
+    }
 
     /// How many memories have no vector from `model` yet: the embedding backlog.
     public func unembeddedCount(by model: String) async throws -> Int {
         try await writer.read { db in
-            try Int.fetchOne(
-                db,
-                sql: "SELECT COUNT(*) FROM memories WHERE \(Self.unembeddedCondition)",
-                arguments: [model]
+            try db.value(
+                Int.self,
+                "SELECT COUNT(*) FROM memories WHERE \(Self.unembeddedCondition(db.dialect))",
+                [model]
             ) ?? 0
         }
     }
@@ -241,28 +266,24 @@ public struct Memories: Sendable {
     /// The memories without a vector from `model` (never embedded, or embedded by another model).
     public func unembedded(by model: String) async throws -> [String] {
         try await writer.read { db in
-            try String.fetchAll(
-                db,
-                sql: "SELECT id FROM memories WHERE \(Self.unembeddedCondition)",
-                arguments: [model]
-            )
+            try db.values(String.self, "SELECT id FROM memories WHERE \(Self.unembeddedCondition(db.dialect))", [model])
         }
     }
 
     /// Stores the vector `model` made for memory `id`.
     public func setEmbedding(_ embedding: Data, by model: String, for id: String) async throws {
         try await writer.transaction { db in
-            try db.cachedStatement(sql: "UPDATE memories SET embedding = ?, embedded_with = ? WHERE id = ?").execute(
-                arguments: [embedding, model, id])
+            try db.execute("UPDATE memories SET embedding = ?, embedded_with = ? WHERE id = ?", [embedding, model, id])
         }
     }
 
     /// The cached vector `model` made for `query`, if any.
     public func queryEmbedding(_ query: String, by model: String) async throws -> Data? {
         try await writer.read { db in
-            try Data.fetchOne(
-                db.cachedStatement(sql: "SELECT embedding FROM query_embeddings WHERE model = ? AND query = ?"),
-                arguments: [model, query]
+            try db.value(
+                Data.self,
+                "SELECT embedding FROM query_embeddings WHERE model = ? AND query = ?",
+                [model, query]
             )
         }
     }
@@ -270,9 +291,13 @@ public struct Memories: Sendable {
     /// Caches the vector `model` made for `query`.
     public func cacheQueryEmbedding(_ embedding: Data, for query: String, by model: String) async throws {
         try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: "INSERT OR REPLACE INTO query_embeddings (model, query, embedding) VALUES (?, ?, ?)"
-            ).execute(arguments: [model, query, embedding])
+            try db.execute(
+                """
+                INSERT INTO query_embeddings (model, query, embedding) VALUES (?, ?, ?)
+                ON CONFLICT (model, query) DO UPDATE SET embedding = excluded.embedding
+                """,
+                [model, query, embedding]
+            )
         }
     }
 }

@@ -1,5 +1,4 @@
-public import Foundation
-import GRDB
+import Foundation
 public import OspreyCore
 
 /// Which workspace files were written by a run with untrusted content in its context.
@@ -14,18 +13,20 @@ public struct Provenance: Sendable {
     public func recordTaintedWrite(_ path: String, session: Session.ID?, agent: String) async throws {
         try await writer.transaction { db in
             let known =
-                try Bool.fetchOne(
-                    db.cachedStatement(sql: "SELECT 1 FROM file_provenance WHERE path = ? AND session IS ?"),
-                    arguments: [path, session?.rawValue]
+                try db.value(
+                    Bool.self,
+                    "SELECT 1 FROM file_provenance WHERE path = ? AND session IS ?",
+                    [path, session?.rawValue]
                 ) ?? false
             if known { return }
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO file_provenance (path, session, agent, written_at) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(path) DO UPDATE SET session = excluded.session, agent = excluded.agent,
-                        written_at = excluded.written_at
-                    """
-            ).execute(arguments: [path, session?.rawValue, agent, WireFormat.timestamp(Date())])
+            try db.execute(
+                """
+                INSERT INTO file_provenance (path, session, agent, written_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT(path) DO UPDATE SET session = excluded.session, agent = excluded.agent,
+                    written_at = excluded.written_at
+                """,
+                [path, session?.rawValue, agent, WireFormat.timestamp(Date())]
+            )
             _ = try ledger.append(
                 [
                     EventDraft(
@@ -43,11 +44,10 @@ public struct Provenance: Sendable {
     /// Whether `path` or anything below it was written by a tainted run.
     public func holdsTaintedContent(_ path: String) async throws -> Bool {
         try await writer.read { db in
-            try Bool.fetchOne(
-                db.cachedStatement(
-                    sql: "SELECT 1 FROM file_provenance WHERE path = ? OR substr(path, 1, ?) = ? LIMIT 1"
-                ),
-                arguments: [path, path.count + 1, path.hasSuffix("/") ? path : path + "/"]
+            try db.value(
+                Bool.self,
+                "SELECT 1 FROM file_provenance WHERE path = ? OR substr(path, 1, ?) = ? LIMIT 1",
+                [path, path.count + 1, path.hasSuffix("/") ? path : path + "/"]
             ) ?? false
         }
     }

@@ -1,12 +1,11 @@
 public import Foundation
-public import GRDB
 public import OspreyCore
 import Synchronization
 
 /// A schedule as stored: the ``Schedules/Draft`` it was added as (when it fires and the task it submits; its
 /// fields read straight through, `record.title`), plus what the store keeps beside it.
 @dynamicMemberLookup
-public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
+public struct ScheduleRecord: Hashable, Sendable, SQLRecord {
     public typealias ID = Identifier<ScheduleRecord>
     public var id: ID
     /// What it was added as; ``name`` is filled in (the title when the draft had none).
@@ -27,12 +26,10 @@ public struct ScheduleRecord: Hashable, Sendable, FetchableRecord, TableRecord {
         set { draft[keyPath: field] = newValue }
     }
 
-    public static let databaseTableName = "schedules"
-
     /// Decoded by hand, not through `Decodable`: the JSON columns (`trigger_filter`, `checks`, `state`) are read
     /// with `JSONValue.parse`, which keeps `1.0` a double. `JSONDecoder` would read it as the integer 1, and a
     /// routine would then see its stored observations change.
-    public init(row: Row) {
+    public init(row: SQLRow) {
         id = ID(row["id"] as String)
         var draft = Schedules.Draft(
             name: row["name"],
@@ -177,23 +174,24 @@ public struct Schedules: Sendable {
         triggerCache.changing()
         defer { triggerCache.changed() }
         return try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO schedules (id, name, spec, timezone, missed, trigger_event, trigger_filter,
-                        cooldown_seconds, agent, title, instructions, tools, priority, created_at, next_fire_at,
-                        checks, remediation, max_tokens, max_cost_usd, tainted, parent, workflow)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                id.rawValue, draft.name ?? draft.title, draft.spec, draft.timezone, draft.missed,
-                draft.triggerEvent,
-                draft.triggerEvent == nil ? nil : JSONValue.object(draft.triggerFilter).canonicalJSON,
-                draft.cooldownSeconds, draft.agent, draft.title, draft.instructions,
-                draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
-                WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
-                draft.checks.isEmpty ? nil : JSONValue.array(draft.checks).canonicalJSON, draft.remediation,
-                draft.maxTokens, draft.maxCostUSD, draft.tainted ? 1 : 0, draft.parent?.rawValue, draft.workflow,
-            ])
+            try db.execute(
+                """
+                INSERT INTO schedules (id, name, spec, timezone, missed, trigger_event, trigger_filter,
+                    cooldown_seconds, agent, title, instructions, tools, priority, created_at, next_fire_at,
+                    checks, remediation, max_tokens, max_cost_usd, tainted, parent, workflow)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    id.rawValue, draft.name ?? draft.title, draft.spec, draft.timezone, draft.missed,
+                    draft.triggerEvent,
+                    draft.triggerEvent == nil ? nil : JSONValue.object(draft.triggerFilter).canonicalJSON,
+                    draft.cooldownSeconds, draft.agent, draft.title, draft.instructions,
+                    draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
+                    WireFormat.timestamp(Date()), draft.nextFireAt.map(WireFormat.timestamp),
+                    draft.checks.isEmpty ? nil : JSONValue.array(draft.checks).canonicalJSON, draft.remediation,
+                    draft.maxTokens, draft.maxCostUSD, draft.tainted ? 1 : 0, draft.parent?.rawValue, draft.workflow,
+                ]
+            )
             let created = try Self.fetch(id, in: db)
             _ = try ledger.append(
                 [EventDraft(type: .scheduleCreated, actor: actor, payload: created.json)],
@@ -214,8 +212,10 @@ public struct Schedules: Sendable {
         triggerCache.changing()
         defer { triggerCache.changed() }
         try await writer.transaction { db in
-            try db.cachedStatement(sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ? WHERE id = ?")
-                .execute(arguments: [WireFormat.timestamp(date), next.map(WireFormat.timestamp), id.rawValue])
+            try db.execute(
+                "UPDATE schedules SET last_fired_at = ?, next_fire_at = ? WHERE id = ?",
+                [WireFormat.timestamp(date), next.map(WireFormat.timestamp), id.rawValue]
+            )
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
             _ = try ledger.append(
                 [
@@ -247,13 +247,14 @@ public struct Schedules: Sendable {
         triggerCache.changing()
         defer { triggerCache.changed() }
         try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: "UPDATE schedules SET last_fired_at = ?, next_fire_at = ?, state = ? WHERE id = ?"
-            ).execute(arguments: [
-                WireFormat.timestamp(date), next.map(WireFormat.timestamp),
-                JSONValue.object(state).canonicalJSON,
-                id.rawValue,
-            ])
+            try db.execute(
+                "UPDATE schedules SET last_fired_at = ?, next_fire_at = ?, state = ? WHERE id = ?",
+                [
+                    WireFormat.timestamp(date), next.map(WireFormat.timestamp),
+                    JSONValue.object(state).canonicalJSON,
+                    id.rawValue,
+                ]
+            )
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
             _ = try ledger.append(
                 [
@@ -275,9 +276,12 @@ public struct Schedules: Sendable {
     /// Moves the next fire time without firing (the missed-run policy skipped).
     public func reschedule(_ id: ScheduleRecord.ID, next: Date?) async throws {
         try await writer.transaction { db in
-            try db.cachedStatement(sql: "UPDATE schedules SET next_fire_at = ? WHERE id = ?").execute(arguments: [
-                next.map(WireFormat.timestamp), id.rawValue,
-            ])
+            try db.execute(
+                "UPDATE schedules SET next_fire_at = ? WHERE id = ?",
+                [
+                    next.map(WireFormat.timestamp), id.rawValue,
+                ]
+            )
         }
     }
 
@@ -287,9 +291,12 @@ public struct Schedules: Sendable {
         triggerCache.changing()
         defer { triggerCache.changed() }
         return try await writer.transaction { db in
-            try db.cachedStatement(sql: "UPDATE schedules SET paused = ? WHERE id = ?").execute(arguments: [
-                paused ? 1 : 0, id.rawValue,
-            ])
+            try db.execute(
+                "UPDATE schedules SET paused = ? WHERE id = ?",
+                [
+                    paused ? 1 : 0, id.rawValue,
+                ]
+            )
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
             _ = try ledger.append(
                 [
@@ -309,7 +316,7 @@ public struct Schedules: Sendable {
         triggerCache.changing()
         defer { triggerCache.changed() }
         try await writer.transaction { db in
-            try db.cachedStatement(sql: "DELETE FROM schedules WHERE id = ?").execute(arguments: [id.rawValue])
+            try db.execute("DELETE FROM schedules WHERE id = ?", [id.rawValue])
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "schedule", id: id.rawValue) }
             _ = try ledger.append(
                 [EventDraft(type: .scheduleRemoved, actor: actor, payload: ["schedule": .string(id.rawValue)])],
@@ -324,7 +331,7 @@ public struct Schedules: Sendable {
 
     public func list() async throws -> [ScheduleRecord] {
         try await writer.read { db in
-            try ScheduleRecord.fetchAll(db.cachedStatement(sql: "SELECT * FROM schedules ORDER BY created_at, id"))
+            try db.records(ScheduleRecord.self, "SELECT * FROM schedules ORDER BY created_at, id")
         }
     }
 
@@ -334,22 +341,18 @@ public struct Schedules: Sendable {
         let (cached, generation) = triggerCache.current()
         if let cached { return cached }
         let loaded = try await writer.read { db in
-            try ScheduleRecord.fetchAll(
-                db.cachedStatement(
-                    sql: "SELECT * FROM schedules WHERE trigger_event IS NOT NULL ORDER BY created_at, id"
-                )
+            try db.records(
+                ScheduleRecord.self,
+                "SELECT * FROM schedules WHERE trigger_event IS NOT NULL ORDER BY created_at, id"
             )
         }
         triggerCache.store(loaded, ifStill: generation)
         return loaded
     }
 
-    static func fetch(_ id: ScheduleRecord.ID, in db: Database) throws -> ScheduleRecord {
+    static func fetch(_ id: ScheduleRecord.ID, in db: SQLConnection) throws -> ScheduleRecord {
         guard
-            let schedule = try ScheduleRecord.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM schedules WHERE id = ?"),
-                arguments: [id.rawValue]
-            )
+            let schedule = try db.record(ScheduleRecord.self, "SELECT * FROM schedules WHERE id = ?", [id.rawValue])
         else {
             throw StoreError.notFound(kind: "schedule", id: id.rawValue)
         }

@@ -1,5 +1,4 @@
 public import Foundation
-import GRDB
 public import OspreyCore
 
 /// A stored seed: one generation of a lineage, immutable, with the SHA-256 of its canonical JSON.
@@ -17,7 +16,7 @@ public struct SeedRecord: Hashable, Sendable {
     public var changes: String?
     public var createdAt: Date
 
-    init(row: Row) throws {
+    init(row: SQLRow) throws {
         id = ID(row["id"])
         lineage = ID(row["lineage"])
         generation = row["generation"]
@@ -59,17 +58,12 @@ public struct Seeds: Sendable {
             var lineage = id
             var generation = 1
             if let parent {
-                let row = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT lineage, generation FROM seeds WHERE id = ?"),
-                    arguments: [parent.rawValue]
-                )
+                let row = try db.row("SELECT lineage, generation FROM seeds WHERE id = ?", [parent.rawValue])
                 guard let row else { throw StoreError.notFound(kind: "seed", id: parent.rawValue) }
                 lineage = SeedRecord.ID(row["lineage"])
                 let latest =
-                    try Int.fetchOne(
-                        db.cachedStatement(sql: "SELECT MAX(generation) FROM seeds WHERE lineage = ?"),
-                        arguments: [lineage.rawValue]
-                    ) ?? 0
+                    try db.value(Int.self, "SELECT MAX(generation) FROM seeds WHERE lineage = ?", [lineage.rawValue])
+                    ?? 0
                 guard (row["generation"] as Int) == latest else {
                     throw StoreError.conflict(
                         "seed \(parent.rawValue) is generation \(row["generation"] as Int); the latest is \(latest)"
@@ -80,15 +74,16 @@ public struct Seeds: Sendable {
                     throw StoreError.invalid("a new generation says what changed and why")
                 }
             }
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO seeds (id, lineage, generation, parent, document, sha256, changes, created_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                id.rawValue, lineage.rawValue, generation, parent?.rawValue, canonical, digest, changes,
-                WireFormat.timestamp(Date()),
-            ])
+            try db.execute(
+                """
+                INSERT INTO seeds (id, lineage, generation, parent, document, sha256, changes, created_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    id.rawValue, lineage.rawValue, generation, parent?.rawValue, canonical, digest, changes,
+                    WireFormat.timestamp(Date()),
+                ]
+            )
             _ = try ledger.append(
                 [
                     EventDraft(
@@ -107,12 +102,9 @@ public struct Seeds: Sendable {
         }
     }
 
-    static func fetch(_ id: SeedRecord.ID, in db: Database) throws -> SeedRecord {
+    static func fetch(_ id: SeedRecord.ID, in db: SQLConnection) throws -> SeedRecord {
         guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM seeds WHERE id = ?"),
-                arguments: [id.rawValue]
-            )
+            let row = try db.row("SELECT * FROM seeds WHERE id = ?", [id.rawValue])
         else { throw StoreError.notFound(kind: "seed", id: id.rawValue) }
         return try SeedRecord(row: row)
     }
@@ -124,14 +116,12 @@ public struct Seeds: Sendable {
     /// The latest generation of each lineage, newest first.
     public func latest(limit: Int = 100) async throws -> [SeedRecord] {
         try await writer.read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT s.* FROM seeds s WHERE s.generation = (SELECT MAX(generation) FROM seeds WHERE lineage = s.lineage)
-                        ORDER BY s.created_at DESC, s.id LIMIT ?
-                        """
-                ),
-                arguments: [limit]
+            try db.rows(
+                """
+                SELECT s.* FROM seeds s WHERE s.generation = (SELECT MAX(generation) FROM seeds WHERE lineage = s.lineage)
+                ORDER BY s.created_at DESC, s.id LIMIT ?
+                """,
+                [limit]
             ).map(SeedRecord.init(row:))
         }
     }
@@ -140,10 +130,8 @@ public struct Seeds: Sendable {
     public func lineage(of id: SeedRecord.ID) async throws -> [SeedRecord] {
         try await writer.read { db in
             let seed = try Self.fetch(id, in: db)
-            return try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT * FROM seeds WHERE lineage = ? ORDER BY generation"),
-                arguments: [seed.lineage.rawValue]
-            ).map(SeedRecord.init(row:))
+            return try db.rows("SELECT * FROM seeds WHERE lineage = ? ORDER BY generation", [seed.lineage.rawValue])
+                .map(SeedRecord.init(row:))
         }
     }
 }

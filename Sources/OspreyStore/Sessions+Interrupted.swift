@@ -1,4 +1,3 @@
-import GRDB
 public import OspreyCore
 
 extension Sessions {
@@ -7,15 +6,13 @@ extension Sessions {
     /// progress; sessions of queued or running tasks are left out (the supervisor resumes those).
     public func interruptedRuns() async throws -> [StoredMessage] {
         try await writer.read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT m.* FROM messages m
-                        WHERE m.seq IN (SELECT MAX(seq) FROM messages GROUP BY session_id)
-                          AND m.session_id NOT IN (SELECT session FROM tasks WHERE status IN ('queued', 'running'))
-                        ORDER BY m.seq
-                        """
-                )
+            try db.rows(
+                """
+                SELECT m.* FROM messages m
+                WHERE m.seq IN (SELECT MAX(seq) FROM messages GROUP BY session_id)
+                  AND m.session_id NOT IN (SELECT session FROM tasks WHERE status IN ('queued', 'running'))
+                ORDER BY m.seq
+                """
             ).map(Self.storedMessage(from:)).filter { $0.message.role != .assistant || !$0.message.toolCalls.isEmpty }
         }
     }

@@ -1,5 +1,4 @@
-public import Foundation
-public import GRDB
+import Foundation
 public import OspreyCore
 
 /// Sessions and their transcripts. Every change commits together with its ledger event.
@@ -35,11 +34,9 @@ public struct Sessions: Sendable {
             persona: persona
         )
         try await writer.transaction { db in
-            try db.cachedStatement(
-                sql:
-                    "INSERT INTO sessions (id, agent, title, created_at, updated_at, persona) VALUES (?, ?, ?, ?, ?, ?)"
-            ).execute(
-                arguments: [
+            try db.execute(
+                "INSERT INTO sessions (id, agent, title, created_at, updated_at, persona) VALUES (?, ?, ?, ?, ?, ?)",
+                [
                     session.id.rawValue, agent, title, WireFormat.timestamp(now), WireFormat.timestamp(now), persona,
                 ]
             )
@@ -64,21 +61,20 @@ public struct Sessions: Sendable {
     /// Sessions, most recently active first.
     public func list(limit: Int = 100, offset: Int = 0) async throws -> [Session] {
         try await writer.read { db in
-            try Session.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
-                        FROM sessions s ORDER BY s.updated_at DESC, s.id LIMIT ? OFFSET ?
-                        """
-                ),
-                arguments: [limit, offset]
+            try db.records(
+                Session.self,
+                """
+                SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
+                FROM sessions s ORDER BY s.updated_at DESC, s.id LIMIT ? OFFSET ?
+                """,
+                [limit, offset]
             )
         }
     }
 
     /// How many sessions exist.
     public func count() async throws -> Int {
-        try await writer.read { db in try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM sessions")) ?? 0 }
+        try await writer.read { db in try db.value(Int.self, "SELECT COUNT(*) FROM sessions") ?? 0 }
     }
 
     /// One session; throws ``StoreError/notFound(kind:id:)`` for an unknown id.
@@ -86,15 +82,14 @@ public struct Sessions: Sendable {
         try await writer.read { db in try Self.fetch(db, id) }
     }
 
-    static func fetch(_ db: Database, _ id: Session.ID) throws -> Session {
-        let session = try Session.fetchOne(
-            db.cachedStatement(
-                sql: """
-                    SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
-                    FROM sessions s WHERE s.id = ?
-                    """
-            ),
-            arguments: [id.rawValue]
+    static func fetch(_ db: SQLConnection, _ id: Session.ID) throws -> Session {
+        let session = try db.record(
+            Session.self,
+            """
+            SELECT s.*, (SELECT COUNT(*) FROM messages m WHERE m.session_id = s.id) AS message_count
+            FROM sessions s WHERE s.id = ?
+            """,
+            [id.rawValue]
         )
         guard let session else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
         return session
@@ -103,7 +98,7 @@ public struct Sessions: Sendable {
     /// Deletes a session and its messages and records `session.deleted`. Its events stay in the ledger.
     public func delete(_ id: Session.ID, actor: Principal) async throws {
         try await writer.transaction { db in
-            try db.cachedStatement(sql: "DELETE FROM sessions WHERE id = ?").execute(arguments: [id.rawValue])
+            try db.execute("DELETE FROM sessions WHERE id = ?", [id.rawValue])
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
             _ = try ledger.append(
                 [EventDraft(type: .sessionDeleted, actor: actor, session: id, payload: [:])],
@@ -126,22 +121,24 @@ public struct Sessions: Sendable {
         _ message: Message,
         to id: Session.ID,
         actor: Principal,
-        in db: Database
+        in db: SQLConnection
     ) throws -> (StoredMessage, Event) {
         let message = ledger.redactor.redact(message)
         guard
-            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM sessions WHERE id = ?"), arguments: [id.rawValue])
+            try db.value(Bool.self, "SELECT 1 FROM sessions WHERE id = ?", [id.rawValue])
                 ?? false
         else {
             throw StoreError.notFound(kind: "session", id: id.rawValue)
         }
         let now = Date()
         let content = try WireFormat.string(message.content)
-        try db.cachedStatement(sql: "INSERT INTO messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?)")
-            .execute(arguments: [id.rawValue, message.role.rawValue, content, WireFormat.timestamp(now)])
-        let seq = Int(db.lastInsertedRowID)
-        try db.cachedStatement(sql: "UPDATE sessions SET updated_at = ? WHERE id = ?")
-            .execute(arguments: [WireFormat.timestamp(now), id.rawValue])
+        let seq =
+            try db.value(
+                Int.self,
+                "INSERT INTO messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?) RETURNING seq",
+                [id.rawValue, message.role.rawValue, content, WireFormat.timestamp(now)]
+            ) ?? 0
+        try db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", [WireFormat.timestamp(now), id.rawValue])
         let events = try ledger.append(
             [
                 EventDraft(
@@ -160,15 +157,15 @@ public struct Sessions: Sendable {
     public func messages(of id: Session.ID, after: Int = 0, limit: Int = 1000) async throws -> [StoredMessage] {
         try await writer.read { db in
             _ = try Self.fetch(db, id)
-            return try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?"),
-                arguments: [id.rawValue, after, limit]
+            return try db.rows(
+                "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+                [id.rawValue, after, limit]
             ).map(Self.storedMessage(from:))
         }
     }
 
     /// A `messages` row as a stored message.
-    static func storedMessage(from row: Row) throws -> StoredMessage {
+    static func storedMessage(from row: SQLRow) throws -> StoredMessage {
         let content = try WireFormat.decoder.decode([Content].self, from: Data((row["content"] as String).utf8))
         return StoredMessage(
             seq: row["seq"],

@@ -1,5 +1,4 @@
 public import Foundation
-public import GRDB
 public import OspreyCore
 
 /// What each agent spends on model calls: tokens and cost per UTC day (the daily budget's ground truth),
@@ -46,10 +45,7 @@ public struct Spending: Sendable {
         // The closure returns a Sendable `Total`, not a `Row`: GRDB's async `read` requires a Sendable result, and
         // with a `Row` the blocking overload is chosen, which parks a cooperative thread waiting for a reader.
         return try await writer.read { db in
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT tokens, cost_usd FROM usage_daily WHERE agent = ? AND day = ?"),
-                arguments: [agent, day]
-            )
+            let row = try db.row("SELECT tokens, cost_usd FROM usage_daily WHERE agent = ? AND day = ?", [agent, day])
             return Total(tokens: row?["tokens"] ?? 0, costUSD: row?["cost_usd"] ?? 0)
         }
     }
@@ -65,11 +61,9 @@ public struct Spending: Sendable {
     public func daily(days: Int, now: Date = Date()) async throws -> [Day] {
         let first = Self.day(now.addingTimeInterval(-Double(max(days - 1, 0)) * 86_400))
         return try await writer.read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: "SELECT agent, day, tokens, cost_usd FROM usage_daily WHERE day >= ? ORDER BY day, agent"
-                ),
-                arguments: [first]
+            try db.rows(
+                "SELECT agent, day, tokens, cost_usd FROM usage_daily WHERE day >= ? ORDER BY day, agent",
+                [first]
             ).map { row in
                 Day(day: row["day"], agent: row["agent"], total: Total(tokens: row["tokens"], costUSD: row["cost_usd"]))
             }
@@ -88,21 +82,7 @@ public struct Spending: Sendable {
     public func dailyByModel(days: Int, now: Date = Date()) async throws -> [ModelDay] {
         let first = Self.day(now.addingTimeInterval(-Double(max(days - 1, 0)) * 86_400))
         return try await writer.read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT substr(ts, 1, 10) AS day,
-                            coalesce(json_extract(payload, '$.provider'), '?') || '/'
-                                || coalesce(json_extract(payload, '$.model'), '?') AS model,
-                            sum(coalesce(json_extract(payload, '$.tokens_in'), 0)
-                                + coalesce(json_extract(payload, '$.tokens_out'), 0)) AS tokens,
-                            sum(coalesce(json_extract(payload, '$.cost_usd'), 0)) AS cost_usd
-                        FROM events WHERE type = 'llm.call' AND ts >= ?
-                        GROUP BY day, model ORDER BY day, model
-                        """
-                ),
-                arguments: [first]
-            ).map { row in
+            try db.rows(Self.byModel(db.dialect), [first]).map { row in
                 ModelDay(
                     day: row["day"],
                     model: row["model"],
@@ -112,25 +92,44 @@ public struct Spending: Sendable {
         }
     }
 
+    /// The query that sums `llm.call` events per day and model: the payload is JSON text on both engines.
+    static func byModel(_ dialect: SQLDialect) -> String {
+        func field(_ name: String) -> String {
+            dialect == .sqlite ? "json_extract(payload, '$.\(name)')" : "(payload::jsonb ->> '\(name)')"
+        }
+        func number(_ name: String) -> String {
+            dialect == .sqlite ? field(name) : "\(field(name))::double precision"
+        }
+        return """
+            SELECT substr(ts, 1, 10) AS day,
+                coalesce(\(field("provider")), '?') || '/' || coalesce(\(field("model")), '?') AS model,
+                sum(coalesce(\(number("tokens_in")), 0) + coalesce(\(number("tokens_out")), 0)) AS tokens,
+                sum(coalesce(\(number("cost_usd")), 0)) AS cost_usd
+            FROM events WHERE type = 'llm.call' AND ts >= ?
+            GROUP BY day, model ORDER BY day, model
+            """
+    }
+
     /// Records `charge` in a transaction of its own.
     public func record(_ charge: Charge) async throws {
         try await writer.transaction { db in try record(charge, in: db) }
     }
 
     /// The same, inside a transaction the caller holds: the event, the task's spending and the day's, together.
-    func record(_ charge: Charge, in db: Database) throws {
+    func record(_ charge: Charge, in db: SQLConnection) throws {
         _ = try ledger.append([charge.event], in: db)
         // The task (and its ancestors) spent it too, committed with the call so a crash cannot lose it.
         if let task = charge.event.task {
             try Tasks.spend(task, tokens: charge.tokens, costUSD: charge.costUSD, in: db)
         }
         if charge.tokens > 0 || charge.costUSD > 0 {
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO usage_daily (agent, day, tokens, cost_usd) VALUES (?, ?, ?, ?)
-                    ON CONFLICT(agent, day) DO UPDATE SET tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd
-                    """
-            ).execute(arguments: [charge.agent, Self.day(), charge.tokens, charge.costUSD])
+            try db.execute(
+                """
+                INSERT INTO usage_daily (agent, day, tokens, cost_usd) VALUES (?, ?, ?, ?)
+                ON CONFLICT(agent, day) DO UPDATE SET tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd
+                """,
+                [charge.agent, Self.day(), charge.tokens, charge.costUSD]
+            )
         }
     }
 }

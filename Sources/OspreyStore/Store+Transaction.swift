@@ -1,12 +1,11 @@
-public import GRDB
-
 extension Store {
     /// Runs `body` in one immediate transaction on the writer and returns what it returns, after the commit.
     ///
     /// The transaction takes the write lock at `BEGIN`, so a change and the events that record it commit together
     /// and no other writer interleaves. Bodies that wait for the writer at the same time share one commit (one
     /// fsync), each in its own savepoint: see ``GroupCommit``. The result must be `Sendable` (never a `Row`).
-    public func transaction<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws -> T {
+    @discardableResult
+    public func transaction<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
         try await commits.transaction(body)
     }
 

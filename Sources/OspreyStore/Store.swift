@@ -1,11 +1,14 @@
 public import CoreMetrics
 import Foundation
 public import GRDB
+public import Logging
 public import OspreyCore
 
-/// The gateway's SQLite database: one file in WAL mode, migrated on open, one serialized writer.
+/// The gateway's database: SQLite in the home (one file in WAL mode, migrated on open, one serialized writer), or a
+/// PostgreSQL server that several gateways share (``open(postgres:node:ledgerKey:bus:redactor:metrics:)``).
 ///
-/// There is no protocol in front of it. Tests use ``inMemory(ledgerKey:)``, which runs the same SQL.
+/// There is no protocol in front of it: the repositories run the same SQL on both engines through
+/// ``SQLConnection``. Tests use ``inMemory(ledgerKey:bus:redactor:metrics:)``, which runs the same SQL.
 public struct Store: Sendable {
     /// How hard a commit tries to survive power loss.
     public enum Durability: String, Sendable {
@@ -15,8 +18,11 @@ public struct Store: Sendable {
         case normal
     }
 
-    /// The database itself, for reads and for tests that must reach under the repositories.
-    public let writer: any DatabaseWriter
+    /// The SQLite database itself, for tests that must reach under the repositories; nil on PostgreSQL.
+    public let writer: (any DatabaseWriter)!
+    /// Which engine the store runs on.
+    public let dialect: SQLDialect
+    let backend: StoreBackend
     /// Every write transaction, committed in groups (``GroupCommit``).
     let commits: GroupCommit
     public let ledger: Ledger
@@ -43,10 +49,28 @@ public struct Store: Sendable {
         redactor: Redactor = Redactor(),
         metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) throws {
-        self.writer = writer
         try Self.migrator.migrate(writer)
+        self.init(backend: .sqlite(writer), ledgerKey: ledgerKey, bus: bus, redactor: redactor, metrics: metrics)
+    }
+
+    init(
+        backend: StoreBackend,
+        ledgerKey: [UInt8],
+        bus: EventBus,
+        redactor: Redactor,
+        metrics: any MetricsFactory
+    ) {
+        self.backend = backend
+        switch backend {
+        case .sqlite(let writer):
+            self.writer = writer
+            dialect = .sqlite
+        case .postgres:
+            writer = nil
+            dialect = .postgres
+        }
         let signer = HeadSigner(key: ledgerKey)
-        let commits = GroupCommit(writer: writer, bus: bus, signer: signer, metrics: metrics)
+        let commits = GroupCommit(backend: backend, bus: bus, signer: signer, metrics: metrics)
         self.commits = commits
         let writer = commits
         let ledger = Ledger(writer: writer, signer: signer, bus: bus, redactor: redactor)
@@ -144,14 +168,27 @@ public struct Store: Sendable {
         )
     }
 
-    /// `PRAGMA synchronous` on the writer connection, the one that commits: 2 is FULL, 1 NORMAL, 0 OFF.
+    /// How durable a commit is, in SQLite's numbers: `PRAGMA synchronous` on the writer connection (2 is FULL,
+    /// 1 NORMAL, 0 OFF); on PostgreSQL 2 when `synchronous_commit` waits for the WAL flush, else 1.
     public func writerSynchronous() async throws -> Int {
-        try await writer.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1 }
+        switch backend {
+        case .sqlite(let writer):
+            return try await writer.writeWithoutTransaction { db in
+                try Int.fetchOne(db, sql: "PRAGMA synchronous") ?? -1
+            }
+        case .postgres:
+            let setting = try await commits.read { db in try db.value(String.self, "SHOW synchronous_commit") }
+            return ["on", "remote_write", "remote_apply"].contains(setting ?? "") ? 2 : 1
+        }
     }
 
-    /// `PRAGMA integrity_check`: "ok" or the first problems SQLite reports.
+    /// `PRAGMA integrity_check`: "ok" or the first problems SQLite reports. PostgreSQL checks its pages itself;
+    /// there it is the ledger's own check that says whether the data is whole.
     public func integrityCheck() async throws -> [String] {
-        try await writer.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+        switch backend {
+        case .sqlite(let writer): try await writer.read { db in try String.fetchAll(db, sql: "PRAGMA integrity_check") }
+        case .postgres: throw StoreError.unavailable("the integrity check is SQLite's; run `osprey audit verify`")
+        }
     }
 }
 
@@ -174,9 +211,44 @@ extension Store {
     public func counts() async throws -> [String: Int] {
         try await commits.read { db in
             [
-                "sessions": try Int.fetchOne(db, sql: "SELECT count(*) FROM sessions") ?? 0,
-                "memories": try Int.fetchOne(db, sql: "SELECT count(*) FROM memories") ?? 0,
+                "sessions": try db.value(Int.self, "SELECT count(*) FROM sessions") ?? 0,
+                "memories": try db.value(Int.self, "SELECT count(*) FROM memories") ?? 0,
             ]
         }
+    }
+}
+
+extension Store {
+    /// A store on a PostgreSQL database that several gateways share, each with its `node` name and the same ledger
+    /// key. The schema is created or brought up to date first (idempotently, one node at a time), so an unreachable
+    /// server or a refused login is an error here, with its reason.
+    public static func open(
+        postgres target: PostgresTarget,
+        node: String,
+        ledgerKey: [UInt8],
+        bus: EventBus = EventBus(),
+        redactor: Redactor = Redactor(),
+        metrics: any MetricsFactory = NOOPMetricsHandler.instance,
+        logger: Logger = Logger(label: "osprey.store.postgres")
+    ) throws -> Store {
+        let engine = PostgresEngine(target: target, node: node, logger: logger)
+        let connection = try PostgresBlockingConnection.connect(to: target, node: node, logger: logger)
+        defer { connection.close() }
+        let sql = SQLConnection(connection)
+        try sql.execute("BEGIN")
+        do {
+            try sql.execute("SELECT pg_advisory_xact_lock(?)", [PostgresStore.schemaLock])
+            for statement in try PostgresSchema.statements() { try sql.execute(statement) }
+            try sql.execute("COMMIT")
+        } catch {
+            connection.rollBack()
+            throw error
+        }
+        return Store(backend: .postgres(engine), ledgerKey: ledgerKey, bus: bus, redactor: redactor, metrics: metrics)
+    }
+
+    /// Closes a PostgreSQL store's connections (SQLite's close with the store).
+    public func close() {
+        if case .postgres(let engine) = backend { engine.close() }
     }
 }

@@ -1,5 +1,4 @@
 public import Foundation
-import GRDB
 public import OspreyCore
 
 /// A SafeSwitch change as stored.
@@ -22,7 +21,7 @@ public struct SwitchRecord: Hashable, Sendable {
     /// Why it ended (and, for a rollback, what the checks said after it).
     public var outcome: JSONValue?
 
-    init(row: Row) throws {
+    init(row: SQLRow) throws {
         id = ID(row["id"])
         status = Status(rawValue: row["status"]) ?? .probation
         plan = try JSONValue.parse(row["plan"] as String)
@@ -57,15 +56,16 @@ public struct Switches: Sendable {
         now: Date = Date()
     ) async throws -> SwitchRecord {
         try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO switches (id, status, plan, actor, created_at, expires_at)
-                    VALUES (?, 'probation', ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                id.rawValue, plan.canonicalJSON, actor.rawValue, WireFormat.timestamp(now),
-                WireFormat.timestamp(expiresAt),
-            ])
+            try db.execute(
+                """
+                INSERT INTO switches (id, status, plan, actor, created_at, expires_at)
+                VALUES (?, 'probation', ?, ?, ?, ?)
+                """,
+                [
+                    id.rawValue, plan.canonicalJSON, actor.rawValue, WireFormat.timestamp(now),
+                    WireFormat.timestamp(expiresAt),
+                ]
+            )
             _ = try ledger.append(
                 [
                     EventDraft(
@@ -104,9 +104,10 @@ public struct Switches: Sendable {
         now: Date = Date()
     ) async throws -> SwitchRecord {
         try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: "UPDATE switches SET status = ?, ended_at = ?, outcome = ? WHERE id = ? AND status = 'probation'"
-            ).execute(arguments: [status.rawValue, WireFormat.timestamp(now), outcome.canonicalJSON, id.rawValue])
+            try db.execute(
+                "UPDATE switches SET status = ?, ended_at = ?, outcome = ? WHERE id = ? AND status = 'probation'",
+                [status.rawValue, WireFormat.timestamp(now), outcome.canonicalJSON, id.rawValue]
+            )
             guard db.changesCount == 1 else {
                 let current = try Self.fetch(id, in: db)
                 throw StoreError.conflict("switch \(id.rawValue) is already \(current.status.rawValue)")
@@ -127,12 +128,9 @@ public struct Switches: Sendable {
         }
     }
 
-    static func fetch(_ id: SwitchRecord.ID, in db: Database) throws -> SwitchRecord {
+    static func fetch(_ id: SwitchRecord.ID, in db: SQLConnection) throws -> SwitchRecord {
         guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM switches WHERE id = ?"),
-                arguments: [id.rawValue]
-            )
+            let row = try db.row("SELECT * FROM switches WHERE id = ?", [id.rawValue])
         else { throw StoreError.notFound(kind: "switch", id: id.rawValue) }
         return try SwitchRecord(row: row)
     }
@@ -144,14 +142,12 @@ public struct Switches: Sendable {
     /// The newest changes first; only those in probation when `probation` is set.
     public func list(probation: Bool = false, limit: Int = 100) async throws -> [SwitchRecord] {
         try await writer.read { db in
-            try Row.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT * FROM switches WHERE (? = 0 OR status = 'probation')
-                        ORDER BY created_at DESC, id DESC LIMIT ?
-                        """
-                ),
-                arguments: [probation, limit]
+            try db.rows(
+                """
+                SELECT * FROM switches WHERE (? = 0 OR status = 'probation')
+                ORDER BY created_at DESC, id DESC LIMIT ?
+                """,
+                [probation, limit]
             ).map(SwitchRecord.init(row:))
         }
     }

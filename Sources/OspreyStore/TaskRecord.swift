@@ -1,9 +1,8 @@
 public import Foundation
-public import GRDB
 public import OspreyCore
 
 /// A background agent job as stored: what to do, its state, and what it cost.
-public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRecord {
+public struct TaskRecord: Hashable, Sendable, Codable, SQLRecord {
     public typealias ID = BackgroundTask.ID
     public var id: ID
     public var title: String
@@ -54,14 +53,10 @@ public struct TaskRecord: Hashable, Sendable, Codable, FetchableRecord, TableRec
     /// True once the task can change no more.
     public var isFinished: Bool { status.isFinished }
 
-    public static let databaseTableName = "tasks"
-
-    public static func databaseDateDecodingStrategy(for column: String) -> DatabaseDateDecodingStrategy { .wireFormat }
-
     /// A row of `tasks`, read column by column: the supervisor reads a task at every change of it, and GRDB's
     /// `Decodable` path (a keyed container, a date strategy lookup and a JSON decoder per row) cost 5 % of a
     /// task's CPU.
-    public init(row: Row) throws {
+    public init(row: SQLRow) throws {
         func date(_ column: String) throws -> Date? {
             guard let text = row[column] as String? else { return nil }
             guard let date = WireFormat.date(from: text) else {

@@ -1,9 +1,7 @@
-public import GRDB
-
 /// Where a background task is: `queued`, `running`, then one of the three end states.
 ///
 /// Stored in `tasks.status` and sent on the wire as its raw value.
-public enum TaskStatus: String, Hashable, Sendable, CaseIterable, Codable, DatabaseValueConvertible,
+public enum TaskStatus: String, Hashable, Sendable, CaseIterable, Codable, SQLValueConvertible,
     CustomStringConvertible
 {
     case queued, running, completed, failed, cancelled

@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 public import OspreyCore
 
 /// Tasks: submitted, started, finished; every change commits with its `task.*` event.
@@ -97,7 +96,13 @@ public struct Tasks: Sendable {
     }
 
     /// Stores a checked draft inside a transaction the caller holds, with its `task.created` event.
-    func insert(_ draft: Draft, title: String, actor: Principal, maxDepth: Int, in db: Database) throws -> TaskRecord {
+    func insert(
+        _ draft: Draft,
+        title: String,
+        actor: Principal,
+        maxDepth: Int,
+        in db: SQLConnection
+    ) throws -> TaskRecord {
         let id = TaskRecord.ID.random(prefix: "tsk")
         let session = Session.ID.random(prefix: "ses")
         let now = WireFormat.timestamp(Date())
@@ -105,10 +110,7 @@ public struct Tasks: Sendable {
         var tainted = draft.tainted
         if let parent = draft.parent {
             // Taint follows delegation: a tainted parent's sub-task is tainted, whoever submits it.
-            if try Int.fetchOne(
-                db.cachedStatement(sql: "SELECT tainted FROM tasks WHERE id = ?"),
-                arguments: [parent.rawValue]
-            )
+            if try db.value(Int.self, "SELECT tainted FROM tasks WHERE id = ?", [parent.rawValue])
                 == 1
             {
                 tainted = true
@@ -120,10 +122,7 @@ public struct Tasks: Sendable {
                 guard seen.insert(current.rawValue).inserted else {
                     throw StoreError.invalid("task delegation would form a cycle")
                 }
-                let row = try Row.fetchOne(
-                    db.cachedStatement(sql: "SELECT parent FROM tasks WHERE id = ?"),
-                    arguments: [current.rawValue]
-                )
+                let row = try db.row("SELECT parent FROM tasks WHERE id = ?", [current.rawValue])
                 guard let row else { throw StoreError.notFound(kind: "task", id: current.rawValue) }
                 depth += 1
                 cursor = (row["parent"] as String?).map { TaskRecord.ID($0) }
@@ -132,22 +131,24 @@ public struct Tasks: Sendable {
                 throw StoreError.invalid("delegation depth \(depth) exceeds the limit of \(maxDepth)")
             }
         }
-        try db.cachedStatement(
-            sql: "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)"
-        ).execute(arguments: [session.rawValue, draft.agent, "task: " + title, now, now])
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
-                    session, schedule, created_at, max_tokens, max_cost_usd, tainted, workflow, context, persona, seed, workspace)
-                VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """
-        ).execute(arguments: [
-            id.rawValue, title, draft.instructions, draft.agent,
-            draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
-            draft.parent?.rawValue, depth, session.rawValue, draft.schedule?.rawValue, now, draft.maxTokens,
-            draft.maxCostUSD, tainted ? 1 : 0, draft.workflow, draft.context, draft.persona,
-            draft.seed?.rawValue, draft.workspace,
-        ])
+        try db.execute(
+            "INSERT INTO sessions (id, agent, title, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+            [session.rawValue, draft.agent, "task: " + title, now, now]
+        )
+        try db.execute(
+            """
+            INSERT INTO tasks (id, title, instructions, agent, tools, priority, status, parent, depth,
+                session, schedule, created_at, max_tokens, max_cost_usd, tainted, workflow, context, persona, seed, workspace)
+            VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """,
+            [
+                id.rawValue, title, draft.instructions, draft.agent,
+                draft.tools.map { JSONValue.array($0.map(JSONValue.string)).canonicalJSON }, draft.priority,
+                draft.parent?.rawValue, depth, session.rawValue, draft.schedule?.rawValue, now, draft.maxTokens,
+                draft.maxCostUSD, tainted ? 1 : 0, draft.workflow, draft.context, draft.persona,
+                draft.seed?.rawValue, draft.workspace,
+            ]
+        )
         let created = try Self.fetch(id, in: db)
         _ = try ledger.append(
             [
@@ -172,12 +173,11 @@ public struct Tasks: Sendable {
             }
             let now = WireFormat.timestamp(Date())
             let updated = try Self.update(
-                db.cachedStatement(
-                    sql: """
-                        UPDATE tasks SET status = 'running', attempts = attempts + 1,
-                            started_at = COALESCE(started_at, ?), heartbeat_at = ? WHERE id = ? RETURNING *
-                        """
-                ),
+                db,
+                """
+                UPDATE tasks SET status = 'running', attempts = attempts + 1,
+                    started_at = COALESCE(started_at, ?), heartbeat_at = ? WHERE id = ? RETURNING *
+                """,
                 [now, now, id.rawValue],
                 id
             )
@@ -188,8 +188,10 @@ public struct Tasks: Sendable {
     /// Records that a running task is alive (no event: heartbeats are not history).
     public func heartbeat(_ id: TaskRecord.ID) async throws {
         try await writer.transaction { db in
-            try db.cachedStatement(sql: "UPDATE tasks SET heartbeat_at = ? WHERE id = ? AND status = 'running'")
-                .execute(arguments: [WireFormat.timestamp(Date()), id.rawValue])
+            try db.execute(
+                "UPDATE tasks SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
+                [WireFormat.timestamp(Date()), id.rawValue]
+            )
         }
     }
 
@@ -209,12 +211,11 @@ public struct Tasks: Sendable {
                 throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
             }
             let updated = try Self.update(
-                db.cachedStatement(
-                    sql: """
-                        UPDATE tasks SET status = ?, result = ?, error = ?, tokens = tokens + ?,
-                            cost_usd = cost_usd + ?, finished_at = ? WHERE id = ? RETURNING *
-                        """
-                ),
+                db,
+                """
+                UPDATE tasks SET status = ?, result = ?, error = ?, tokens = tokens + ?,
+                    cost_usd = cost_usd + ?, finished_at = ? WHERE id = ? RETURNING *
+                """,
                 [status, result, error, tokens, costUSD, WireFormat.timestamp(Date()), id.rawValue],
                 id
             )
@@ -231,9 +232,8 @@ public struct Tasks: Sendable {
                 throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
             }
             let updated = try Self.update(
-                db.cachedStatement(
-                    sql: "UPDATE tasks SET status = 'cancelled', finished_at = ? WHERE id = ? RETURNING *"
-                ),
+                db,
+                "UPDATE tasks SET status = 'cancelled', finished_at = ? WHERE id = ? RETURNING *",
                 [WireFormat.timestamp(Date()), id.rawValue],
                 id
             )
@@ -251,7 +251,7 @@ public struct Tasks: Sendable {
     public func counts() async throws -> [TaskStatus: Int] {
         try await writer.read { db in
             var counts: [TaskStatus: Int] = [:]
-            for row in try Row.fetchAll(db.cachedStatement(sql: "SELECT status, COUNT(*) FROM tasks GROUP BY status")) {
+            for row in try db.rows("SELECT status, COUNT(*) FROM tasks GROUP BY status") {
                 if let status = TaskStatus(rawValue: row[0]) { counts[status] = row[1] }
             }
             return counts
@@ -263,14 +263,14 @@ public struct Tasks: Sendable {
     public func conversation(before task: TaskRecord, limit: Int = 10) async throws -> [TaskRecord] {
         guard let context = task.context else { return [] }
         return try await writer.read { db in
-            try TaskRecord.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM tasks WHERE context = ? AND id != ?
-                        AND created_at <= (SELECT created_at FROM tasks WHERE id = ?)
-                        AND status IN ('completed', 'failed') ORDER BY created_at DESC, id DESC LIMIT ?
-                    """,
-                arguments: [context, task.id.rawValue, task.id.rawValue, limit]
+            try db.records(
+                TaskRecord.self,
+                """
+                SELECT * FROM tasks WHERE context = ? AND id != ?
+                    AND created_at <= (SELECT created_at FROM tasks WHERE id = ?)
+                    AND status IN ('completed', 'failed') ORDER BY created_at DESC, id DESC LIMIT ?
+                """,
+                [context, task.id.rawValue, task.id.rawValue, limit]
             ).reversed()
         }
     }
@@ -285,7 +285,7 @@ public struct Tasks: Sendable {
     {
         try await writer.read { db in
             var clauses: [String] = []
-            var arguments: StatementArguments = []
+            var arguments: SQLArguments = []
             if let status {
                 clauses.append("status = ?")
                 arguments += [status]
@@ -300,10 +300,10 @@ public struct Tasks: Sendable {
             }
             let condition = clauses.isEmpty ? "" : "WHERE " + clauses.joined(separator: " AND ")
             arguments += [limit]
-            return try TaskRecord.fetchAll(
-                db,
-                sql: "SELECT * FROM tasks \(condition) ORDER BY created_at DESC, id LIMIT ?",
-                arguments: arguments
+            return try db.records(
+                TaskRecord.self,
+                "SELECT * FROM tasks \(condition) ORDER BY created_at DESC, id LIMIT ?",
+                arguments
             )
         }
     }
@@ -312,13 +312,12 @@ public struct Tasks: Sendable {
     /// restart (a `running` one was interrupted by the crash and resumes).
     public func unfinished() async throws -> [TaskRecord] {
         try await writer.read { db in
-            try TaskRecord.fetchAll(
-                db.cachedStatement(
-                    sql: """
-                        SELECT * FROM tasks WHERE status IN ('queued', 'running')
-                        ORDER BY priority DESC, created_at, id
-                        """
-                )
+            try db.records(
+                TaskRecord.self,
+                """
+                SELECT * FROM tasks WHERE status IN ('queued', 'running')
+                ORDER BY priority DESC, created_at, id
+                """
             )
         }
     }
@@ -337,10 +336,10 @@ public struct Tasks: Sendable {
     /// The task and its ancestors, nearest first: whose limits a call made for the task must fit.
     public func lineage(of id: TaskRecord.ID) async throws -> [TaskRecord] {
         try await writer.read { db in
-            try TaskRecord.fetchAll(
-                db,
-                sql: Self.chain + "SELECT tasks.* FROM chain JOIN tasks ON tasks.id = chain.id ORDER BY chain.level",
-                arguments: [id.rawValue]
+            try db.records(
+                TaskRecord.self,
+                Self.chain + "SELECT tasks.* FROM chain JOIN tasks ON tasks.id = chain.id ORDER BY chain.level",
+                [id.rawValue]
             )
         }
     }
@@ -348,30 +347,25 @@ public struct Tasks: Sendable {
     /// Adds a settled model call's tokens and cost to the task and to every ancestor, inside the caller's
     /// transaction (the one that records the call): a sub-task's spending counts against its parents, and
     /// what an attempt spent survives a crash, so a resumed task goes on from it.
-    static func spend(_ id: TaskRecord.ID, tokens: Int, costUSD: Double, in db: Database) throws {
+    static func spend(_ id: TaskRecord.ID, tokens: Int, costUSD: Double, in db: SQLConnection) throws {
         guard tokens != 0 || costUSD != 0 else { return }
-        try db.cachedStatement(
-            sql: Self.chain
-                + "UPDATE tasks SET tokens = tokens + ?, cost_usd = cost_usd + ? WHERE id IN (SELECT id FROM chain)"
-        ).execute(arguments: [id.rawValue, tokens, costUSD])
+        try db.execute(
+            Self.chain
+                + "UPDATE tasks SET tokens = tokens + ?, cost_usd = cost_usd + ? WHERE id IN (SELECT id FROM chain)",
+            [id.rawValue, tokens, costUSD]
+        )
     }
 
     /// The task whose transcript is `session`, if any: the task of an event about that session.
-    static func id(ofSession session: Session.ID?, in db: Database) throws -> TaskRecord.ID? {
+    static func id(ofSession session: Session.ID?, in db: SQLConnection) throws -> TaskRecord.ID? {
         guard let session else { return nil }
-        return try String.fetchOne(
-            db.cachedStatement(sql: "SELECT id FROM tasks WHERE session = ?"),
-            arguments: [session.rawValue]
-        )
-        .map { TaskRecord.ID($0) }
+        return try db.value(String.self, "SELECT id FROM tasks WHERE session = ?", [session.rawValue])
+            .map { TaskRecord.ID($0) }
     }
 
-    static func fetch(_ id: TaskRecord.ID, in db: Database) throws -> TaskRecord {
+    static func fetch(_ id: TaskRecord.ID, in db: SQLConnection) throws -> TaskRecord {
         guard
-            let task = try TaskRecord.fetchOne(
-                db.cachedStatement(sql: "SELECT * FROM tasks WHERE id = ?"),
-                arguments: [id.rawValue]
-            )
+            let task = try db.record(TaskRecord.self, "SELECT * FROM tasks WHERE id = ?", [id.rawValue])
         else {
             throw StoreError.notFound(kind: "task", id: id.rawValue)
         }
@@ -393,11 +387,12 @@ public struct Tasks: Sendable {
 
     /// Runs `statement` (an `UPDATE … RETURNING *` of task `id`) and reads the row it returns.
     static func update(
-        _ statement: Statement,
-        _ arguments: StatementArguments,
+        _ db: SQLConnection,
+        _ sql: String,
+        _ arguments: SQLArguments,
         _ id: TaskRecord.ID
     ) throws -> TaskRecord {
-        guard let task = try TaskRecord.fetchOne(statement, arguments: arguments) else {
+        guard let task = try db.record(TaskRecord.self, sql, arguments) else {
             throw StoreError.notFound(kind: "task", id: id.rawValue)
         }
         return task
@@ -410,7 +405,10 @@ public struct Tasks: Sendable {
         _ id: TaskRecord.ID,
         event: Event.Kind,
         actor: Principal,
-        _ body: @escaping @Sendable (Database, TaskRecord) throws -> (updated: TaskRecord, payload: [String: JSONValue])
+        _ body:
+            @escaping @Sendable (SQLConnection, TaskRecord) throws -> (
+                updated: TaskRecord, payload: [String: JSONValue]
+            )
     ) async throws -> TaskRecord {
         try await writer.transaction { db in
             let current = try Self.fetch(id, in: db)

@@ -1,5 +1,4 @@
 public import Foundation
-public import GRDB
 public import OspreyCore
 
 /// What an API token may do. Routes check the role; a token with no role is impossible.
@@ -23,7 +22,7 @@ public enum TokenRole: String, Hashable, Codable, Sendable, CaseIterable, Compar
 }
 
 /// An API token as stored: never the token itself, only its SHA-256 digest.
-public struct TokenRecord: Hashable, Codable, Sendable, FetchableRecord, TableRecord {
+public struct TokenRecord: Hashable, Codable, Sendable, SQLRecord {
     public typealias ID = Identifier<TokenRecord>
     public var id: ID
     public var name: String
@@ -94,11 +93,9 @@ public struct TokenRecord: Hashable, Codable, Sendable, FetchableRecord, TableRe
         self.scopes = scopes
     }
 
-    public static let databaseTableName = "tokens"
-
     /// Decoded by hand, not through `Decodable`: that is the API's form (no digest, scopes as an array), while the
     /// table keeps the digest and the scopes comma-separated.
-    public init(row: Row) {
+    public init(row: SQLRow) {
         id = ID(row["id"] as String)
         name = row["name"]
         role = TokenRole(rawValue: row["role"]) ?? .viewer
@@ -121,14 +118,15 @@ public struct Tokens: Sendable {
         let digest = Event.sha256Hex(token)
         try await writer.transaction { db in
             let known =
-                try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM tokens WHERE digest = ?"), arguments: [digest])
+                try db.value(Bool.self, "SELECT 1 FROM tokens WHERE digest = ?", [digest])
                 ?? false
             if !known {
-                try db.cachedStatement(
-                    sql: "INSERT INTO tokens (id, name, role, digest, created_at) VALUES (?, 'home', 'admin', ?, ?)"
-                ).execute(arguments: [
-                    TokenRecord.ID.random(prefix: "tok").rawValue, digest, WireFormat.timestamp(Date()),
-                ])
+                try db.execute(
+                    "INSERT INTO tokens (id, name, role, digest, created_at) VALUES (?, 'home', 'admin', ?, ?)",
+                    [
+                        TokenRecord.ID.random(prefix: "tok").rawValue, digest, WireFormat.timestamp(Date()),
+                    ]
+                )
             }
         }
     }
@@ -157,15 +155,16 @@ public struct Tokens: Sendable {
         let token = Home.newToken()
         let id = TokenRecord.ID.random(prefix: "tok")
         let record = try await writer.transaction { db in
-            try db.cachedStatement(
-                sql: """
-                    INSERT INTO tokens (id, name, role, digest, created_at, agent, expires_at, scopes)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                    """
-            ).execute(arguments: [
-                id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date()), agent,
-                expiresAt.map(WireFormat.timestamp), scopes?.joined(separator: ","),
-            ])
+            try db.execute(
+                """
+                INSERT INTO tokens (id, name, role, digest, created_at, agent, expires_at, scopes)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    id.rawValue, name, role.rawValue, Event.sha256Hex(token), WireFormat.timestamp(Date()), agent,
+                    expiresAt.map(WireFormat.timestamp), scopes?.joined(separator: ","),
+                ]
+            )
             _ = try ledger.append(
                 [
                     EventDraft(
@@ -181,7 +180,11 @@ public struct Tokens: Sendable {
                 ],
                 in: db
             )
-            return try TokenRecord.find(db, key: id.rawValue)
+            guard let record = try db.record(TokenRecord.self, "SELECT * FROM tokens WHERE id = ?", [id.rawValue])
+            else {
+                throw StoreError.notFound(kind: "token", id: id.rawValue)
+            }
+            return record
         }
         return (record, token)
     }
@@ -189,22 +192,24 @@ public struct Tokens: Sendable {
     /// Every token, newest first, revoked ones included.
     public func list() async throws -> [TokenRecord] {
         try await writer.read { db in
-            try TokenRecord.fetchAll(db.cachedStatement(sql: "SELECT * FROM tokens ORDER BY created_at DESC, id"))
+            try db.records(TokenRecord.self, "SELECT * FROM tokens ORDER BY created_at DESC, id")
         }
     }
 
     /// Tokens that still open the API.
     public func active() async throws -> [TokenRecord] {
         try await writer.read { db in
-            try TokenRecord.fetchAll(db.cachedStatement(sql: "SELECT * FROM tokens WHERE revoked_at IS NULL"))
+            try db.records(TokenRecord.self, "SELECT * FROM tokens WHERE revoked_at IS NULL")
         }
     }
 
     /// Revokes a token at once; throws ``StoreError/notFound(kind:id:)`` for an unknown id.
     public func revoke(_ id: TokenRecord.ID, actor: Principal) async throws {
         try await writer.transaction { db in
-            try db.cachedStatement(sql: "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?").execute(
-                arguments: [WireFormat.timestamp(Date()), id.rawValue])
+            try db.execute(
+                "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ?",
+                [WireFormat.timestamp(Date()), id.rawValue]
+            )
             guard db.changesCount > 0 else { throw StoreError.notFound(kind: "token", id: id.rawValue) }
             _ = try ledger.append(
                 [EventDraft(type: .tokenRevoked, actor: actor, payload: ["token_id": .string(id.rawValue)])],

@@ -1,5 +1,4 @@
 public import Foundation
-import GRDB
 public import OspreyCore
 
 /// Where one step of a workflow run stands.
@@ -36,7 +35,7 @@ public struct WorkflowStepRecord: Hashable, Sendable {
         self.updatedAt = updatedAt
     }
 
-    init(row: Row) {
+    init(row: SQLRow) {
         name = row["name"]
         status = Status(rawValue: row["status"]) ?? .failed
         child = (row["child"] as String?).map { TaskRecord.ID($0) }
@@ -67,10 +66,7 @@ public struct WorkflowSteps: Sendable {
     /// The steps of the workflow run `task` that have started, by name.
     public func steps(of task: TaskRecord.ID) async throws -> [String: WorkflowStepRecord] {
         try await writer.read { db in
-            let rows = try Row.fetchAll(
-                db.cachedStatement(sql: "SELECT * FROM workflow_steps WHERE task = ?"),
-                arguments: [task.rawValue]
-            )
+            let rows = try db.rows("SELECT * FROM workflow_steps WHERE task = ?", [task.rawValue])
             return Dictionary(
                 uniqueKeysWithValues: rows.map { row in
                     let step = WorkflowStepRecord(row: row)
@@ -106,19 +102,20 @@ public struct WorkflowSteps: Sendable {
         }
     }
 
-    func save(_ step: WorkflowStepRecord, of task: TaskRecord.ID, session: Session.ID, in db: Database) throws {
-        try db.cachedStatement(
-            sql: """
-                INSERT INTO workflow_steps (task, name, status, child, output, error, untrusted, updated_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (task, name) DO UPDATE SET status = excluded.status,
-                    child = coalesce(excluded.child, workflow_steps.child), output = excluded.output,
-                    error = excluded.error, untrusted = excluded.untrusted, updated_at = excluded.updated_at
-                """
-        ).execute(arguments: [
-            task.rawValue, step.name, step.status.rawValue, step.child?.rawValue, step.output, step.error,
-            step.untrusted ? 1 : 0, WireFormat.timestamp(step.updatedAt),
-        ])
+    func save(_ step: WorkflowStepRecord, of task: TaskRecord.ID, session: Session.ID, in db: SQLConnection) throws {
+        try db.execute(
+            """
+            INSERT INTO workflow_steps (task, name, status, child, output, error, untrusted, updated_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (task, name) DO UPDATE SET status = excluded.status,
+                child = coalesce(excluded.child, workflow_steps.child), output = excluded.output,
+                error = excluded.error, untrusted = excluded.untrusted, updated_at = excluded.updated_at
+            """,
+            [
+                task.rawValue, step.name, step.status.rawValue, step.child?.rawValue, step.output, step.error,
+                step.untrusted ? 1 : 0, WireFormat.timestamp(step.updatedAt),
+            ]
+        )
         let kind: Event.Kind =
             switch step.status {
             case .running: .workflowStepStarted

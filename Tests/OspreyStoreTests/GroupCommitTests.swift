@@ -55,8 +55,8 @@ import Testing
                         _ = try await store.transaction { db in
                             _ = try store.ledger.append([Self.draft(writer)], in: db)
                             try db.execute(
-                                sql: "INSERT INTO usage_daily (agent, day, tokens) VALUES (?, '2026-12-03', 1)",
-                                arguments: ["w\(writer)"]
+                                "INSERT INTO usage_daily (agent, day, tokens) VALUES (?, '2026-12-03', 1)",
+                                ["w\(writer)"]
                             )
                             if writer == 7 { throw Abort() }
                         }

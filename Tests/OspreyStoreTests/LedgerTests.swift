@@ -196,7 +196,7 @@ struct LedgerTests {
         let stream = store.ledger.bus.subscribe()
         struct Abort: Error {}
         await #expect(throws: Abort.self) {
-            try await store.writer.write { db in
+            try await store.transaction { db in
                 _ = try store.ledger.append([EventDraft(type: Event.Kind(rawValue: "test.rolledback"))], in: db)
                 throw Abort()
             }

@@ -26,9 +26,9 @@ struct StoreRecordTests {
         #expect(try WireFormat.string([TaskStatus.cancelled]) == #"["cancelled"]"#)
         #expect(try WireFormat.string([ApprovalStatus.used]) == #"["used"]"#)
         #expect(try WireFormat.string([ApprovalScope.session]) == #"["session"]"#)
-        #expect(TaskStatus.running.databaseValue == "running".databaseValue)
-        #expect(ApprovalStatus.fromDatabaseValue("granted".databaseValue) == .granted)
-        #expect(ApprovalScope.fromDatabaseValue("forever".databaseValue) == nil)
+        #expect(TaskStatus.running.sqlValue == .text("running"))
+        #expect(ApprovalStatus.fromSQL(.text("granted")) == .granted)
+        #expect(ApprovalScope.fromSQL(.text("forever")) == nil)
         #expect("\(TaskStatus.failed) \(ApprovalScope.once)" == "failed once")
     }
 

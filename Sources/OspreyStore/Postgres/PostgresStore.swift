@@ -89,16 +89,8 @@ public struct PostgresStore: Sendable {
     static let ledgerLock: Int64 = 0x6f73_7072_0002
     static let capsLock: Int64 = 0x6f73_7072_0003
 
-    static let schema: [String] = [
-        """
-        CREATE TABLE IF NOT EXISTS events (
-            seq BIGINT PRIMARY KEY, id TEXT NOT NULL UNIQUE, ts TEXT NOT NULL, type TEXT NOT NULL,
-            actor TEXT NOT NULL, session TEXT, task TEXT, payload TEXT NOT NULL, prev_hash TEXT NOT NULL,
-            hash TEXT NOT NULL)
-        """,
-        "CREATE INDEX IF NOT EXISTS events_by_session ON events (session, seq) WHERE session IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS events_by_task ON events (task, seq) WHERE task IS NOT NULL",
-        // As in SQLite: an event, once written, is never changed or removed through SQL.
+    /// As in SQLite: an event, once written, is never changed or removed through SQL.
+    static let permanence: [String] = [
         """
         CREATE OR REPLACE FUNCTION osprey_events_are_permanent() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN RAISE EXCEPTION 'ledger events are immutable'; END $$
@@ -111,33 +103,46 @@ public struct PostgresStore: Sendable {
             END IF;
         END $$
         """,
-        """
-        CREATE TABLE IF NOT EXISTS ledger_head (
-            id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL, signature TEXT NOT NULL)
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS task_queue (
-            id TEXT PRIMARY KEY, position BIGSERIAL, title TEXT NOT NULL, agent TEXT NOT NULL,
-            instructions TEXT NOT NULL, priority INTEGER NOT NULL, provider TEXT, lane TEXT,
-            status TEXT NOT NULL, node TEXT, lease_until TIMESTAMPTZ, attempts INTEGER NOT NULL DEFAULT 0,
-            result TEXT, error TEXT)
-        """,
-        """
-        CREATE INDEX IF NOT EXISTS task_queue_ready ON task_queue (priority DESC, position)
-        WHERE status IN ('queued', 'running')
-        """,
-        "CREATE INDEX IF NOT EXISTS task_queue_lanes ON task_queue (lane, position) WHERE lane IS NOT NULL",
-        """
-        CREATE TABLE IF NOT EXISTS task_effects (
-            task TEXT NOT NULL, key TEXT NOT NULL, node TEXT NOT NULL, state TEXT NOT NULL, result TEXT,
-            PRIMARY KEY (task, key))
-        """,
-        """
-        CREATE TABLE IF NOT EXISTS schedule_ticks (
-            schedule TEXT NOT NULL, tick TEXT NOT NULL, node TEXT NOT NULL, seq BIGINT NOT NULL,
-            PRIMARY KEY (schedule, tick))
-        """,
     ]
+
+    static let schema: [String] =
+        [
+            """
+            CREATE TABLE IF NOT EXISTS events (
+                seq BIGINT PRIMARY KEY, id TEXT NOT NULL UNIQUE, ts TEXT NOT NULL, type TEXT NOT NULL,
+                actor TEXT NOT NULL, session TEXT, task TEXT, payload TEXT NOT NULL, prev_hash TEXT NOT NULL,
+                hash TEXT NOT NULL)
+            """,
+            "CREATE INDEX IF NOT EXISTS events_by_session ON events (session, seq) WHERE session IS NOT NULL",
+            "CREATE INDEX IF NOT EXISTS events_by_task ON events (task, seq) WHERE task IS NOT NULL",
+        ] + permanence + [
+            """
+            CREATE TABLE IF NOT EXISTS ledger_head (
+                id INTEGER PRIMARY KEY CHECK (id = 1), seq BIGINT NOT NULL, hash TEXT NOT NULL, signature TEXT NOT NULL)
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS task_queue (
+                id TEXT PRIMARY KEY, position BIGSERIAL, title TEXT NOT NULL, agent TEXT NOT NULL,
+                instructions TEXT NOT NULL, priority INTEGER NOT NULL, provider TEXT, lane TEXT,
+                status TEXT NOT NULL, node TEXT, lease_until TIMESTAMPTZ, attempts INTEGER NOT NULL DEFAULT 0,
+                result TEXT, error TEXT)
+            """,
+            """
+            CREATE INDEX IF NOT EXISTS task_queue_ready ON task_queue (priority DESC, position)
+            WHERE status IN ('queued', 'running')
+            """,
+            "CREATE INDEX IF NOT EXISTS task_queue_lanes ON task_queue (lane, position) WHERE lane IS NOT NULL",
+            """
+            CREATE TABLE IF NOT EXISTS task_effects (
+                task TEXT NOT NULL, key TEXT NOT NULL, node TEXT NOT NULL, state TEXT NOT NULL, result TEXT,
+                PRIMARY KEY (task, key))
+            """,
+            """
+            CREATE TABLE IF NOT EXISTS schedule_ticks (
+                schedule TEXT NOT NULL, tick TEXT NOT NULL, node TEXT NOT NULL, seq BIGINT NOT NULL,
+                PRIMARY KEY (schedule, tick))
+            """,
+        ]
 
     /// Runs `body`, turning PostgreSQL's errors into ``StoreError``s that say what the server said.
     @discardableResult

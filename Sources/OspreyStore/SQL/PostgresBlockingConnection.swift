@@ -1,0 +1,150 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import Synchronization
+
+/// A PostgreSQL connection used synchronously, as the store's SQL is run: each statement waits for its answer on the
+/// calling thread (one of the store's own threads, never an event loop or the task pool's).
+///
+/// Statements use SQLite's `?` placeholders; they are numbered `$1, $2, …` here (outside quoted text), once per
+/// distinct statement. Values bind as `BIGINT`, `DOUBLE PRECISION`, `TEXT` or `BYTEA`, and rows come back as
+/// ``SQLValue``s, so the same repository code reads both engines.
+final class PostgresBlockingConnection: @unchecked Sendable {
+    // Unchecked: used by one thread at a time (the store's writer, or a reader that holds it), as GRDB's connections.
+    let connection: PostgresConnection
+    let logger: Logger
+    private(set) var inTransaction = false
+
+    init(connection: PostgresConnection, logger: Logger) {
+        self.connection = connection
+        self.logger = logger
+    }
+
+    /// Opens a connection to `target`, waiting for it.
+    static func connect(to target: PostgresTarget, node: String, logger: Logger) throws -> PostgresBlockingConnection {
+        var configuration = try target.connectionConfiguration()
+        configuration.options.additionalStartupParameters = [("application_name", "osprey:" + node)]
+        let id = ids.add(1, ordering: .relaxed).newValue
+        do {
+            let connection = try PostgresConnection.connect(
+                on: PostgresConnection.defaultEventLoopGroup.any(),
+                configuration: configuration,
+                id: id,
+                logger: logger
+            ).wait()
+            return PostgresBlockingConnection(connection: connection, logger: logger)
+        } catch {
+            throw PostgresStore.translated(error)
+        }
+    }
+
+    private static let ids = Atomic<Int>(0)
+
+    func close() { try? connection.close().wait() }  // closing a connection the server dropped changes nothing
+
+    var isClosed: Bool { connection.isClosed }
+
+    /// Rolls back the open transaction, if the connection still can: after a failure, whose error is the one the
+    /// caller reports (a server that is gone has rolled back already).
+    func rollBack() {
+        guard !connection.isClosed else { return }
+        do { _ = try execute("ROLLBACK", []) } catch { logger.debug("rollback failed: \(error)") }
+    }
+
+    func execute(_ sql: String, _ arguments: [SQLValue]) throws -> Int {
+        try run(sql, arguments).metadata.rows ?? 0
+    }
+
+    func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
+        let result = try run(sql, arguments)
+        var columns: [String]?
+        return try result.rows.map { row in
+            let names = columns ?? row.map(\.columnName)
+            columns = names
+            return SQLRow(columns: names, values: try row.map(Self.value(of:)))
+        }
+    }
+
+    private func run(_ sql: String, _ arguments: [SQLValue]) throws -> PostgresQueryResult {
+        guard !connection.isClosed else { throw StoreError.unavailable("PostgreSQL: the connection was closed") }
+        var binds = PostgresBindings(capacity: arguments.count)
+        for argument in arguments {
+            switch argument {
+            case .null: binds.appendNull()
+            case .integer(let number): binds.append(number)
+            case .real(let number): binds.append(number)
+            case .text(let text): binds.append(text)
+            case .blob(let data): binds.append(ByteBuffer(bytes: data))
+            }
+        }
+        let query = PostgresQuery(unsafeSQL: Self.numbered(sql), binds: binds)
+        track(sql)
+        do {
+            return try connection.query(query, logger: logger).wait()
+        } catch {
+            throw PostgresStore.translated(error)
+        }
+    }
+
+    /// Follows `BEGIN`, `COMMIT` and `ROLLBACK` (not `ROLLBACK TO`), as SQLite's `isInsideTransaction` does.
+    private func track(_ sql: String) {
+        let head = sql.prefix(24).uppercased()
+        if head.hasPrefix("BEGIN") {
+            inTransaction = true
+        } else if head.hasPrefix("COMMIT") || (head.hasPrefix("ROLLBACK") && !head.hasPrefix("ROLLBACK TO")) {
+            inTransaction = false
+        }
+    }
+
+    static func value(of cell: PostgresCell) throws -> SQLValue {
+        guard cell.bytes != nil else { return .null }
+        switch cell.dataType {
+        case .int2, .int4, .int8, .oid: return .integer(try cell.decode(Int64.self))
+        case .float4, .float8: return .real(try cell.decode(Double.self))
+        case .numeric: return .real(Double(try cell.decode(String.self)) ?? .nan)
+        case .bool: return .integer(try cell.decode(Bool.self) ? 1 : 0)
+        case .bytea:
+            var buffer = try cell.decode(ByteBuffer.self)
+            return .blob(Data(buffer.readBytes(length: buffer.readableBytes) ?? []))
+        default: return .text(try cell.decode(String.self))
+        }
+    }
+
+    /// `?` → `$n`, outside single-quoted text, double-quoted names and comments; kept for each distinct statement.
+    static func numbered(_ sql: String) -> String {
+        if let known = numberedStatements.withLock({ $0[sql] }) { return known }
+        var result = ""
+        result.reserveCapacity(sql.utf8.count + 16)
+        var number = 0
+        var quote: Character?
+        var previous: Character = " "
+        var inComment = false
+        for character in sql {
+            if inComment {
+                if character == "\n" { inComment = false }
+            } else if let open = quote {
+                if character == open { quote = nil }
+            } else if character == "'" || character == "\"" {
+                quote = character
+            } else if character == "-" && previous == "-" {
+                inComment = true
+            } else if character == "?" {
+                number += 1
+                result += "$\(number)"
+                previous = character
+                continue
+            }
+            result.append(character)
+            previous = character
+        }
+        numberedStatements.withLock { known in
+            // Statements are a fixed set plus a few built from filters; a bound keeps a surprise from growing it.
+            if known.count >= 4_096 { known.removeAll(keepingCapacity: true) }
+            known[sql] = result
+        }
+        return result
+    }
+
+    private static let numberedStatements = Mutex<[String: String]>([:])
+}
