@@ -138,7 +138,7 @@ public struct Budgets: Sendable {
             """
             INSERT INTO budgets (agent, \(column)) VALUES (?, ?)
             ON CONFLICT (agent) DO UPDATE SET \(column) = excluded.\(column)
-            WHERE budgets.\(column) IS NOT excluded.\(column)
+            WHERE budgets.\(column) IS NULL OR budgets.\(column) <> excluded.\(column)
             """,
             [agent, day]
         )

@@ -33,7 +33,7 @@ public struct EventFilter: Hashable, Sendable {
         var arguments: SQLArguments = []
         if let type {
             if type.hasSuffix(".*") {
-                clauses.append("substr(type, 1, ?) = ?")
+                clauses.append("substr(type, 1, CAST(? AS INTEGER)) = ?")
                 let prefix = String(type.dropLast(1))
                 arguments += [prefix.utf8.count, prefix]
             } else {

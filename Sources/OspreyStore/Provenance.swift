@@ -46,7 +46,7 @@ public struct Provenance: Sendable {
         try await writer.read { db in
             try db.value(
                 Bool.self,
-                "SELECT 1 FROM file_provenance WHERE path = ? OR substr(path, 1, ?) = ? LIMIT 1",
+                "SELECT 1 FROM file_provenance WHERE path = ? OR substr(path, 1, CAST(? AS INTEGER)) = ? LIMIT 1",
                 [path, path.count + 1, path.hasSuffix("/") ? path : path + "/"]
             ) ?? false
         }

@@ -126,7 +126,8 @@ public struct Spending: Sendable {
             try db.execute(
                 """
                 INSERT INTO usage_daily (agent, day, tokens, cost_usd) VALUES (?, ?, ?, ?)
-                ON CONFLICT(agent, day) DO UPDATE SET tokens = tokens + excluded.tokens, cost_usd = cost_usd + excluded.cost_usd
+                ON CONFLICT(agent, day) DO UPDATE SET tokens = usage_daily.tokens + excluded.tokens,
+                    cost_usd = usage_daily.cost_usd + excluded.cost_usd
                 """,
                 [charge.agent, Self.day(), charge.tokens, charge.costUSD]
             )

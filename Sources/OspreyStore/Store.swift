@@ -230,20 +230,14 @@ extension Store {
         redactor: Redactor = Redactor(),
         metrics: any MetricsFactory = NOOPMetricsHandler.instance,
         logger: Logger = Logger(label: "osprey.store.postgres")
-    ) throws -> Store {
-        let engine = PostgresEngine(target: target, node: node, logger: logger)
-        let connection = try PostgresBlockingConnection.connect(to: target, node: node, logger: logger)
-        defer { connection.close() }
-        let sql = SQLConnection(connection)
-        try sql.execute("BEGIN")
-        do {
-            try sql.execute("SELECT pg_advisory_xact_lock(?)", [PostgresStore.schemaLock])
-            for statement in try PostgresSchema.statements() { try sql.execute(statement) }
-            try sql.execute("COMMIT")
-        } catch {
-            connection.rollBack()
-            throw error
+    ) async throws -> Store {
+        // Off the task pool: the schema's statements wait for the server.
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try PostgresSchema.create(on: target, node: node, logger: logger) })
+            }
         }
+        let engine = PostgresEngine(target: target, node: node, logger: logger)
         return Store(backend: .postgres(engine), ledgerKey: ledgerKey, bus: bus, redactor: redactor, metrics: metrics)
     }
 

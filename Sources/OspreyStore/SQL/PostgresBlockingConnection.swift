@@ -43,6 +43,17 @@ final class PostgresBlockingConnection: @unchecked Sendable {
 
     func close() { try? connection.close().wait() }  // closing a connection the server dropped changes nothing
 
+    /// A connection is closed before it goes (PostgresNIO requires it): by ``close()``, or here when the store that
+    /// held it is dropped without closing.
+    deinit {
+        guard !connection.isClosed else { return }
+        if connection.eventLoop.inEventLoop {
+            connection.close().whenComplete { _ in }
+        } else {
+            close()
+        }
+    }
+
     var isClosed: Bool { connection.isClosed }
 
     /// Rolls back the open transaction, if the connection still can: after a failure, whose error is the one the

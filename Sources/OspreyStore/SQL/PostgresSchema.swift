@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 
 /// The gateway's schema on PostgreSQL, derived from the SQLite one: one source of truth, the SQLite migrations.
 ///
@@ -13,6 +14,23 @@ import GRDB
 /// Not carried over: SQLite's FTS5 table (`memory_fts`: full text on PostgreSQL is ``PostgresMemoryIndex``'s
 /// `tsvector`), GRDB's bookkeeping, and `CHECK` constraints other than the ledger head's single row.
 enum PostgresSchema {
+    /// Creates the schema, or brings it up to date, in one transaction; nodes starting together take turns (a
+    /// transaction-scoped advisory lock), so two `CREATE TABLE IF NOT EXISTS` never race.
+    static func create(on target: PostgresTarget, node: String, logger: Logger) throws {
+        let connection = try PostgresBlockingConnection.connect(to: target, node: node, logger: logger)
+        defer { connection.close() }
+        let sql = SQLConnection(connection)
+        try sql.execute("BEGIN")
+        do {
+            try sql.execute("SELECT pg_advisory_xact_lock(?)", [PostgresStore.schemaLock])
+            for statement in try statements() { try sql.execute(statement) }
+            try sql.execute("COMMIT")
+        } catch {
+            connection.rollBack()
+            throw error
+        }
+    }
+
     /// The statements, in order: tables, then foreign keys (a table may refer to one created after it), indexes,
     /// and the ledger's immutability trigger.
     static func statements() throws -> [String] {
