@@ -249,6 +249,8 @@ public struct OspreyConfig: Hashable, Sendable {
     public var host = Host()
     /// `[backup]`: scheduled backups and their retention (Config+Backup.swift).
     public var backup = Backup()
+    /// `[store]`: SQLite in the home, or a shared PostgreSQL database (Config+Store.swift).
+    public var store = Store()
     /// `[resources]`: when the gateway is under pressure, and what it does then.
     public struct Resources: Hashable, Sendable {
         public var sampleSeconds = 5
@@ -762,6 +764,7 @@ struct ConfigReader {
         }
         if let channels = root["channels"] { config.channels = try self.channels(channels) }
         if let backup = try table("backup") { config.backup = try self.backup(backup) }
+        if let store = try table("store") { config.store = try self.store(store) }
         if let resources = try table("resources") {
             try checkKeys(
                 resources,

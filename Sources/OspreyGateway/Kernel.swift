@@ -56,7 +56,7 @@ public struct Kernel: Sendable {
         try home.bootstrap()
         let durability: Store.Durability = config.ledger.synchronous == "normal" ? .normal : .full
         let telemetry = Telemetry()
-        let store = try Store.open(home: home, durability: durability, metrics: telemetry.factory)
+        let store = try await openStore(home: home, config: config, durability: durability, telemetry: telemetry)
         try await store.tokens.registerHomeToken(try home.readToken())
         // A request left pending by a previous run of the gateway has nobody waiting for it any more.
         _ = try await store.approvals.expireAllPending()
@@ -69,6 +69,38 @@ public struct Kernel: Sendable {
             port: port ?? config.gateway.port,
             telemetry: telemetry
         )
+    }
+
+    /// The store `[store]` names: the home's SQLite file, or a PostgreSQL database shared with other gateways (the
+    /// password resolved from the secret store or the environment, the node named after the host by default).
+    public static func openStore(
+        home: Home,
+        config: OspreyConfig,
+        durability: Store.Durability,
+        telemetry: Telemetry
+    ) async throws -> Store {
+        switch config.store.backend {
+        case .sqlite:
+            return try Store.open(home: home, durability: durability, metrics: telemetry.factory)
+        case .postgres:
+            let secrets = SecretStore(home: home)
+            var target = try PostgresTarget(url: config.store.url ?? "")
+            target.password = try AgentRuntime.resolve(
+                config.store.password,
+                owner: "[store] password",
+                secrets: secrets
+            )
+            if config.store.password != nil, target.password == nil {
+                throw ConfigError("[store] password: \(config.store.password!) is not set")
+            }
+            return try await Store.open(
+                postgres: target,
+                node: config.store.node ?? ProcessInfo.processInfo.hostName,
+                ledgerKey: try home.readLedgerKey(),
+                redactor: Redactor(secrets: try secrets.allValues()),
+                metrics: telemetry.factory
+            )
+        }
     }
 
     /// Assembles the kernel around a store, once and in dependency order: memory, where tools act, the scheduler,
@@ -131,7 +163,13 @@ public struct Kernel: Sendable {
         )
         self.plugins = plugins
         channels = try Self.channelEntries(config: config, secrets: secrets)
-        backups = try BackupJob(settings: config.backup, home: home, secrets: secrets, ledger: store.ledger)
+        backups = try BackupJob(
+            settings: config.backup,
+            home: home,
+            secrets: secrets,
+            ledger: store.ledger,
+            store: store.dialect
+        )
         let scheduler = Scheduler(store: store, routineContext: confinement.routineContext()) { name in
             AgentRuntime.knows(agent: name, in: config)
         }

@@ -16,11 +16,26 @@ struct BackupJob: Sendable {
     let passphrase: String?
     let schedule: ScheduleSpec?
     let ledger: Ledger
+    /// Why backups cannot be taken here, if they cannot: a home whose store is a PostgreSQL database has no SQLite
+    /// file to copy (the database is backed up with PostgreSQL's own tools).
+    let refusal: String?
 
     /// The job `[backup]` describes; a schedule that does not parse or a passphrase that does not resolve is a
     /// configuration error at start-up.
-    init(settings: OspreyConfig.Backup, home: Home, secrets: SecretStore, ledger: Ledger) throws {
+    init(
+        settings: OspreyConfig.Backup,
+        home: Home,
+        secrets: SecretStore,
+        ledger: Ledger,
+        store: SQLDialect = .sqlite
+    )
+        throws
+    {
         self.home = home
+        refusal =
+            store == .sqlite
+            ? nil : "the store is a PostgreSQL database: back it up with pg_dump or the server's own backups"
+        if let refusal, settings.schedule != nil { throw ConfigError("[backup] schedule: \(refusal)") }
         directory = settings.directory.map { URL(fileURLWithPath: $0) } ?? home.root.appendingPathComponent("backups")
         keepDaily = settings.keepDaily
         keepWeekly = settings.keepWeekly
@@ -39,6 +54,7 @@ struct BackupJob: Sendable {
     /// Takes a backup now and applies retention; the outcome is in the ledger either way.
     @discardableResult
     func run(actor: Principal = .system) async throws -> JSONValue {
+        if let refusal { throw StoreError.conflict(refusal) }
         do {
             let (folder, manifest) = try await Backups.create(home: home, into: directory, passphrase: passphrase)
             let pruned = Backups.prune(in: directory, keepDaily: keepDaily, keepWeekly: keepWeekly)

@@ -9,7 +9,7 @@ import OspreyGateway
 import OspreyStore
 import OspreyTesting
 
-/// A kernel on an in-memory store with one admin token, and the app around it.
+/// A kernel on an in-memory store (or the one given) with one admin token, and the app around it.
 struct TestGateway {
     static let adminToken = "osp_test_admin_token"
     let kernel: Kernel
@@ -22,11 +22,12 @@ struct TestGateway {
         provider: any ModelProvider = ScriptedProvider(messages: [.assistant("Hello!")]),
         redactor: Redactor = Redactor(),
         telemetry: Telemetry = Telemetry(),
+        store: Store? = nil,
         prepare: (Home) throws -> Void = { _ in }
     ) async throws {
         directory = try TemporaryDirectory()
         try prepare(Home(root: directory.url))
-        let store = try Store.inMemory(redactor: redactor, metrics: telemetry.factory)
+        let store = try store ?? Store.inMemory(redactor: redactor, metrics: telemetry.factory)
         try await store.tokens.registerHomeToken(Self.adminToken)
         var config = config
         // The live test client opens its one connection when the test starts, and some tests first use it after

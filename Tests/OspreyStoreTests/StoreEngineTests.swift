@@ -110,7 +110,9 @@ struct StoreEngineTests {
                         type: .llmCall,
                         actor: .agent("default"),
                         task: task.id,
-                        payload: ["provider": "mock", "model": "m1", "tokens_in": 100, "tokens_out": 20, "cost_usd": 0.25]
+                        payload: [
+                            "provider": "mock", "model": "m1", "tokens_in": 100, "tokens_out": 20, "cost_usd": 0.25,
+                        ]
                     )
                 )
             )
