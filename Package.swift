@@ -68,11 +68,20 @@ let package = Package(
             name: "OspreyCore",
             dependencies: imports("Crypto")
         ),
-        // SQLite through GRDB: migrations, the hash-chained ledger, sessions and messages; PostgreSQL through
-        // PostgresNIO for what several gateways share: one ledger, the task queue with leases, leadership, event fan-out.
+        // Every repository's SQL, run on SQLite through GRDB (the home's file) or on PostgreSQL through PostgresNIO
+        // (several gateways on one database), plus the cluster's queue with leases, leadership and event fan-out.
         .target(
             name: "OspreyStore",
-            dependencies: imports("OspreyCore", "GRDB", "Crypto", "CoreMetrics", "PostgresNIO", "NIOSSL", "Logging")
+            dependencies: imports(
+                "OspreyCore",
+                "GRDB",
+                "Crypto",
+                "CoreMetrics",
+                "PostgresNIO",
+                "NIOCore",
+                "NIOSSL",
+                "Logging"
+            )
         ),
         // LLM drivers (OpenAI-compatible, Anthropic), retries, circuit breakers, the router.
         .target(

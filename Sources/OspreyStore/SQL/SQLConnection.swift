@@ -1,7 +1,6 @@
 import Foundation
 import GRDB
 import Logging
-import NIOCore
 import PostgresNIO
 
 /// The engine a store runs on, for the few statements whose words differ between them.
