@@ -69,11 +69,11 @@ final class PostgresBlockingConnection: @unchecked Sendable {
 
     func rows(_ sql: String, _ arguments: [SQLValue]) throws -> [SQLRow] {
         let result = try run(sql, arguments)
-        var columns: [String]?
+        var columns: SQLColumns?
         return try result.rows.map { row in
-            let names = columns ?? row.map(\.columnName)
-            columns = names
-            return SQLRow(columns: names, values: try row.map(Self.value(of:)))
+            let layout = columns ?? SQLColumns(row.map(\.columnName))
+            columns = layout
+            return SQLRow(columns: layout, values: try row.map(Self.value(of:)))
         }
     }
 

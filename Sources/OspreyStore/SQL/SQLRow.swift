@@ -1,19 +1,42 @@
 public import Foundation
 import OspreyCore
 
+/// The columns of a statement's rows, with each name's position: shared by every row of the statement (and, on
+/// SQLite, kept for each distinct statement), so a row reads a column by name with one hash lookup.
+public final class SQLColumns: Sendable, Hashable {
+    public let names: [String]
+    let positions: [String: Int]
+
+    public init(_ names: [String]) {
+        self.names = names
+        // The first of repeated names wins, as a by-name read of a row finds the first.
+        positions = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    public static func == (lhs: SQLColumns, rhs: SQLColumns) -> Bool { lhs === rhs || lhs.names == rhs.names }
+    public func hash(into hasher: inout Hasher) { hasher.combine(names) }
+}
+
 /// One result row, from either engine: its columns by name, in the engine-neutral ``SQLValue``s.
 public struct SQLRow: Sendable, Hashable {
-    public let columns: [String]
+    public let layout: SQLColumns
     public let values: [SQLValue]
 
-    public init(columns: [String], values: [SQLValue]) {
-        self.columns = columns
+    public init(columns: SQLColumns, values: [SQLValue]) {
+        self.layout = columns
         self.values = values
     }
 
+    public init(columns: [String], values: [SQLValue]) {
+        self.init(columns: SQLColumns(columns), values: values)
+    }
+
+    /// The column names, in order.
+    public var columns: [String] { layout.names }
+
     /// The raw value of a column; nil when the row has no such column.
     public func value(_ column: String) -> SQLValue? {
-        columns.firstIndex(of: column).map { values[$0] }
+        layout.positions[column].map { values[$0] }
     }
 
     /// A column's value as `T` (an optional `T` for a nullable column). A missing column, or a value that is not a
