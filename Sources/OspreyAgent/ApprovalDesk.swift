@@ -33,6 +33,9 @@ public final class ApprovalDesk: ApprovalGate {
         {
             return .granted(approvalID: grant.id.rawValue, scope: "session")
         }
+        // Subscribed before the request exists, so a decision made at once (here, or by another gateway on the
+        // same database, whose event this gateway's feed publishes) cannot be missed.
+        let decisions = approvals.bus.subscribe { [.approvalGranted, .approvalDenied].contains($0.type) }
         let pending = try await approvals.request(request, lifetime: lifetime.timeInterval)
         let id = pending.id.rawValue
         let (stream, continuation) = AsyncStream<Void>.makeStream()
@@ -41,6 +44,7 @@ public final class ApprovalDesk: ApprovalGate {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { for await _ in stream { return } }
+                group.addTask { for await event in decisions where event.payload["id"]?.stringValue == id { return } }
                 group.addTask { try await self.wait(self.lifetime) }
                 defer { group.cancelAll() }
                 try await group.next()

@@ -39,6 +39,12 @@ extension Kernel {
             // Health checks of the changes in probation; a failure or an ended window rolls back.
             LoopService(logger: logger.component("switch")) { [switches] in await switches.run() },
         ]
+        if store.dialect == .postgres {
+            // The events other gateways on the database commit, on this one's bus: its SSE and WebSocket clients,
+            // its approvals and its event-triggered schedules hear of them.
+            let feedLogger = logger.component("ledger-feed")
+            services.append(LoopService(logger: feedLogger) { [store] in await store.feed(logger: feedLogger) })
+        }
         if let witnessFile {
             services.append(
                 LedgerWitness(file: witnessFile, ledger: store.ledger, logger: logger.component("witness"))

@@ -63,6 +63,10 @@ public struct Approvals: Sendable {
     let writer: GroupCommit
     let ledger: Ledger
 
+    /// The bus the approvals' events are published on: a run waiting for a decision hears of one made by another
+    /// gateway on the same database (its feed publishes it here).
+    public var bus: EventBus { ledger.bus }
+
     /// What a new approval is about: the request the policy made.
     public typealias Draft = ApprovalRequest
 

@@ -21,6 +21,8 @@ public final class GroupCommit: Sendable {
     private let counters = Mutex<Statistics>(Statistics())
     /// The events of the current group, published once it commits.
     let publications = Publications()
+    /// The events this store committed, for its PostgreSQL feed (``Store/feed(logger:)``) to tell from others'.
+    let localEvents = LocalEvents()
     let bus: EventBus
     /// How long each write took from its queueing to its durable commit (every ledger append is one).
     private let latency: CoreMetrics.Timer
@@ -163,6 +165,12 @@ public final class GroupCommit: Sendable {
             // One signed head for the group, after the last event of the bodies that were kept.
             if let last = publications.last {
                 try Ledger.writeHead(seq: last.seq, hash: last.hash, signer: signer, in: db)
+                if db.dialect == .postgres {
+                    // Other gateways on the database hear how far the ledger has come when this commits, and read
+                    // the events from the table; this one's feed knows these ids as its own and skips them.
+                    try db.execute("SELECT pg_notify('osprey_events', ?)", [String(last.seq)])
+                    localEvents.committing(publications.ids)
+                }
             }
             try db.execute("COMMIT TRANSACTION")
             counters.withLock {
@@ -182,7 +190,7 @@ public final class GroupCommit: Sendable {
             // The group already failed with `error`; a rollback that fails too (the connection is gone) changes
             // nothing for the callers, and SQLite rolls back an unfinished transaction on its own.
             if db.isInsideTransaction { db.rollBackAfterFailure() }
-            _ = publications.end()
+            localEvents.failed(publications.end().map(\.id))
             for job in group where !job.isFinished { job.fail(error) }
         }
     }
@@ -257,6 +265,8 @@ extension GroupCommit {
         private let state = Mutex<(collecting: Bool, events: [Event])>((false, []))
 
         func begin() { state.withLock { $0 = (true, []) } }
+        /// The ids of the events collected so far.
+        var ids: [Event.ID] { state.withLock { $0.events.map(\.id) } }
         /// The last event collected so far (of the bodies not rolled back).
         var last: Event? { state.withLock { $0.events.last } }
         var mark: Int { state.withLock { $0.events.count } }
@@ -278,5 +288,27 @@ extension GroupCommit {
                 return true
             }
         }
+    }
+}
+
+extension GroupCommit {
+    /// The ids of events this store is committing or has committed and its feed has not yet read back: kept only
+    /// while a feed runs, and each forgotten when the feed reads it (or when its commit fails).
+    final class LocalEvents: Sendable {
+        private let state = Mutex<(following: Bool, ids: Set<Event.ID>)>((false, []))
+
+        func start() { state.withLock { $0 = (true, []) } }
+        func stop() { state.withLock { $0 = (false, []) } }
+
+        func committing(_ ids: [Event.ID]) {
+            state.withLock { state in
+                if state.following { state.ids.formUnion(ids) }
+            }
+        }
+
+        func failed(_ ids: [Event.ID]) { state.withLock { $0.ids.subtract(ids) } }
+
+        /// True (and forgotten) when `id` is one of this store's own events.
+        func isLocal(_ id: Event.ID) -> Bool { state.withLock { $0.ids.remove(id) != nil } }
     }
 }

@@ -1,10 +1,14 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
+import OspreyAgent
 import OspreyCore
 import OspreyGateway
 import OspreyStore
 import OspreyTesting
+import OspreyTools
+import Synchronization
 import Testing
 
 /// Gateways whose `[store]` is one PostgreSQL database: what one of them does through the API, the other reads.
@@ -70,6 +74,100 @@ struct PostgresGatewayTests {
             throw error
         }
         await server.stop()
+    }
+
+    /// Two stores (two gateways' worth) on one private server, each with its feed running, for `body`.
+    static func withTwoNodes(_ body: @Sendable (Store, Store) async throws -> Void) async throws {
+        let server = try await PostgresServer()
+        do {
+            let target = try PostgresTarget(url: server.url())
+            var stores: [Store] = []
+            for node in ["a", "b"] {
+                stores.append(
+                    try await Store.open(postgres: target, node: node, ledgerKey: Array(repeating: 3, count: 32))
+                )
+            }
+            let nodes = stores
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for store in nodes { group.addTask { await store.feed(logger: Logger(label: "test")) } }
+                defer { group.cancelAll() }
+                try await body(nodes[0], nodes[1])
+            }
+            for store in stores { store.close() }
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
+    @Test func eachGatewaysBusHearsTheOthersEventsOnceInOrderAndItsOwnOnce() async throws {
+        try await Self.withTwoNodes { a, b in
+            // The feed reads from the ledger's end as it starts: b appends probes until a's bus has heard one
+            let probes = a.ledger.bus.subscribe { $0.type.rawValue == "test.probe" }
+            let ready = Mutex(false)
+            let listener = Task {
+                for await _ in probes {
+                    ready.withLock { $0 = true }
+                    return
+                }
+            }
+            try await TestRuns.waitUntil {
+                try await b.ledger.append(EventDraft(type: Event.Kind(rawValue: "test.probe")))
+                try await Task.sleep(for: .milliseconds(20))
+                return ready.withLock { $0 }
+            }
+            listener.cancel()
+            let heard = a.ledger.bus.subscribe { $0.type.rawValue != "test.probe" }
+            var iterator = heard.makeAsyncIterator()
+            var seen: [String] = []
+            for name in ["b1", "b2", "b3"] {
+                try await b.ledger.append(EventDraft(type: Event.Kind(rawValue: "test.\(name)")))
+            }
+            try await a.ledger.append(EventDraft(type: Event.Kind(rawValue: "test.a1")))
+            try await b.ledger.append(EventDraft(type: Event.Kind(rawValue: "test.b4")))
+            while seen.last != "test.b4", let event = await iterator.next() { seen.append(event.type.rawValue) }
+            // b's events in their order, a's own once, nothing twice
+            #expect(seen.filter { $0.hasPrefix("test.b") } == ["test.b1", "test.b2", "test.b3", "test.b4"])
+            #expect(seen.filter { $0 == "test.a1" }.count == 1)
+            #expect(Set(seen).count == seen.count)
+            // And a follower on a sees the whole chain in seq order, as committed by both
+            let all = try await a.ledger.events(after: 0, limit: 100)
+            #expect(all.map(\.seq) == Array(1...all.count))
+            #expect(try await a.ledger.verify().ok)
+            #expect(try await b.ledger.verify().ok)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func anApprovalDecidedThroughOneGatewayWakesTheRunWaitingOnTheOther() async throws {
+        try await Self.withTwoNodes { a, b in
+            // A clock that never moves: only a decision can end the wait (a's own desk is never told of it)
+            let desk = ApprovalDesk(approvals: a.approvals, lifetime: .seconds(60), clock: ManualClock())
+            // A child of the test's task: cancelled with it if the time limit passes
+            async let waiting = desk.decide(
+                ApprovalRequest(
+                    agent: "default",
+                    session: nil,
+                    callID: "call_1",
+                    tool: "run_command",
+                    arguments: #"{"command":"make"}"#,
+                    argumentsHash: "h",
+                    risk: .exec,
+                    rule: "approval",
+                    reason: "runs a command"
+                )
+            )
+            var pending: [Approval] = []
+            try await TestRuns.waitUntil {
+                pending = try await b.approvals.list(status: .pending)
+                return !pending.isEmpty
+            }
+            _ = try await b.approvals.decide(pending[0].id, grant: true, by: .user("alice"))
+            let outcome = try await waiting
+            #expect(outcome == .granted(approvalID: pending[0].id.rawValue, scope: "once"))
+            #expect(try await a.approvals.get(pending[0].id).status == .used)
+        }
     }
 
     @Test func aPostgresStoreNeedsAURLWithoutAPasswordAndAPasswordByReference() throws {
