@@ -91,5 +91,10 @@ extension Store {
                     """
             )
         }
+        migrator.registerMigration("v23-task-nodes") { db in
+            // The gateway running a task, when several share one PostgreSQL database: a running task belongs to the
+            // node that claimed it, and only that node resumes it after a restart ("" on SQLite: the one gateway).
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN node TEXT")
+        }
     }
 }

@@ -80,7 +80,9 @@ public struct Store: Sendable {
         self.sessions = Sessions(writer: writer, ledger: ledger, spending: spending)
         self.tokens = Tokens(writer: writer, ledger: ledger)
         self.approvals = Approvals(writer: writer, ledger: ledger)
-        let tasks = Tasks(writer: writer, ledger: ledger)
+        let node: String
+        if case .postgres(let engine) = backend { node = engine.node } else { node = "" }
+        let tasks = Tasks(writer: writer, ledger: ledger, node: node)
         self.tasks = tasks
         self.workflowSteps = WorkflowSteps(writer: writer, ledger: ledger, tasks: tasks)
         let schedules = Schedules(writer: writer, ledger: ledger)

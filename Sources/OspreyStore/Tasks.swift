@@ -5,6 +5,9 @@ public import OspreyCore
 public struct Tasks: Sendable {
     let writer: GroupCommit
     let ledger: Ledger
+    /// The gateway this store belongs to when several share a PostgreSQL database ("" on SQLite): the node a
+    /// task it starts is claimed for.
+    let node: String
 
     /// What a new task is.
     public struct Draft: Hashable, Sendable {
@@ -166,21 +169,31 @@ public struct Tasks: Sendable {
     }
 
     /// Marks a queued (or, after a crash, running) task as running: one more attempt, `task.started`.
+    ///
+    /// The task is claimed for this gateway: a queued one, or a running one this gateway claimed before (it resumes
+    /// after a restart). On a PostgreSQL database several gateways share, the claim is in the `UPDATE`'s own
+    /// condition, which the database checks again on the row another gateway's claim has just changed, so exactly
+    /// one of them starts it; the others get a conflict.
     public func start(_ id: TaskRecord.ID) async throws -> TaskRecord {
-        try await change(id, event: .taskStarted, actor: .system) { db, current in
+        try await change(id, event: .taskStarted, actor: .system) { [node] db, current in
             guard [.queued, .running].contains(current.status) else {
                 throw StoreError.conflict("task \(id.rawValue) is \(current.status)")
             }
             let now = WireFormat.timestamp(Date())
-            let updated = try Self.update(
-                db,
-                """
-                UPDATE tasks SET status = 'running', attempts = attempts + 1,
-                    started_at = COALESCE(started_at, ?), heartbeat_at = ? WHERE id = ? RETURNING *
-                """,
-                [now, now, id.rawValue],
-                id
-            )
+            guard
+                let updated = try db.record(
+                    TaskRecord.self,
+                    """
+                    UPDATE tasks SET status = 'running', attempts = attempts + 1, node = ?,
+                        started_at = COALESCE(started_at, ?), heartbeat_at = ?
+                    WHERE id = ? AND (status = 'queued' OR (status = 'running' AND COALESCE(node, '') = ?))
+                    RETURNING *
+                    """,
+                    [node, now, now, id.rawValue, node]
+                )
+            else {
+                throw StoreError.conflict("task \(id.rawValue) is run by another gateway")
+            }
             return (updated, [:])
         }
     }
@@ -309,15 +322,17 @@ public struct Tasks: Sendable {
     }
 
     /// Tasks that still have to run, highest priority first, oldest first within a priority: the queue after a
-    /// restart (a `running` one was interrupted by the crash and resumes).
+    /// restart (a `running` one was interrupted by the crash and resumes; on a shared PostgreSQL database, only
+    /// this gateway's own).
     public func unfinished() async throws -> [TaskRecord] {
         try await writer.read { db in
             try db.records(
                 TaskRecord.self,
                 """
-                SELECT * FROM tasks WHERE status IN ('queued', 'running')
+                SELECT * FROM tasks WHERE status = 'queued' OR (status = 'running' AND COALESCE(node, '') = ?)
                 ORDER BY priority DESC, created_at, id
-                """
+                """,
+                [node]
             )
         }
     }

@@ -170,6 +170,53 @@ struct PostgresGatewayTests {
         }
     }
 
+    /// Both gateways start the task at once: whether each one's claim won, in order.
+    static func race(_ a: Store, _ b: Store, _ id: TaskRecord.ID) async -> [Bool] {
+        await withTaskGroup(of: (Int, Bool).self) { group in
+            group.addTask { (0, await claims(a, id)) }
+            group.addTask { (1, await claims(b, id)) }
+            var results = [false, false]
+            for await (index, won) in group { results[index] = won }
+            return results
+        }
+    }
+
+    /// Whether `store`'s gateway starts the task (false when another gateway's claim won).
+    static func claims(_ store: Store, _ id: TaskRecord.ID) async -> Bool {
+        (try? await store.tasks.start(id)) != nil
+    }
+
+    @Test func aTaskIsStartedByExactlyOneGatewayAndResumedOnlyByIt() async throws {
+        try await Self.withTwoNodes { a, b in
+            // Fifty tasks, each claimed by both gateways at once: one claim wins, the other is refused
+            var winners: [String: Int] = [:]
+            for n in 0..<50 {
+                let task = try await a.tasks.submit(
+                    Tasks.Draft(title: "t\(n)", instructions: "x"),
+                    actor: .user("test")
+                )
+                let results = await Self.race(a, b, task.id)
+                #expect(results.filter { $0 }.count == 1)
+                let winner = results.firstIndex(of: true).map { $0 == 0 ? "a" : "b" } ?? "none"
+                winners[winner, default: 0] += 1
+                #expect(try await a.tasks.get(task.id).attempts == 1)
+            }
+            #expect(winners["none"] == nil)
+            // A running task is resumed (after a restart) only by the gateway that claimed it
+            let ownedByA = try await a.tasks.unfinished().map(\.id)
+            let ownedByB = try await b.tasks.unfinished().map(\.id)
+            #expect(ownedByA.count == winners["a", default: 0])
+            #expect(ownedByB.count == winners["b", default: 0])
+            #expect(Set(ownedByA).isDisjoint(with: ownedByB))
+            if let mine = ownedByA.first {
+                #expect(try await a.tasks.start(mine).attempts == 2)
+                #expect(await !Self.claims(b, mine))
+            }
+            let started = try await a.ledger.events(after: 0, filter: EventFilter(type: "task.started"), limit: 500)
+            #expect(started.count == 50 + (ownedByA.isEmpty ? 0 : 1))
+        }
+    }
+
     @Test func aPostgresStoreNeedsAURLWithoutAPasswordAndAPasswordByReference() throws {
         #expect(throws: ConfigError.self) { try OspreyConfig(toml: "[store]\nbackend = \"postgres\"") }
         #expect(throws: ConfigError.self) {
