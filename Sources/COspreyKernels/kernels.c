@@ -155,38 +155,43 @@ __attribute__((target("avx2,fma"))) void osprey_gelu_avx2(float *values, long co
 // keep every value in AVX2's sixteen (eight accumulators, four keys or values, a broadcast); three spilled and ran
 // 20 % slower.
 #define ATTEND_ROWS 2
+
+// The product of ROWS rows of a (row i at a + i * a_row) with `depth` rows of b (row k at b + k * b_row), in
+// `blocks` x 8 columns (4 or 1): acc[i][n] = sum over k of a[i][k] * b[k][8n .. 8n + 7]. ROWS and `blocks` are
+// constants at each call, so the loops unroll and the accumulators stay in registers. Attention's scores (queries
+// times transposed keys) and its weighted values (weights times values) are both this product.
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+block_product(int rows, int blocks, const float *a, long a_row, const float *b, long b_row, long depth,
+              __m256 acc[ATTEND_ROWS][4]) {
+    for (int i = 0; i < rows; i++)
+        for (int n = 0; n < blocks; n++) acc[i][n] = _mm256_setzero_ps();
+    for (long k = 0; k < depth; k++) {
+        __m256 column[4];
+        for (int n = 0; n < blocks; n++) column[n] = _mm256_loadu_ps(b + k * b_row + n * 8);
+        for (int i = 0; i < rows; i++) {
+            __m256 x = _mm256_broadcast_ss(a + i * a_row + k);
+            for (int n = 0; n < blocks; n++) acc[i][n] = _mm256_fmadd_ps(column[n], x, acc[i][n]);
+        }
+    }
+}
+
+// The raw scores of ROWS queries (q rows at base + (t + i) * stride) against the transposed keys, 32 keys at a
+// time (then 8): ROWS x 4 accumulators, four key loads and ROWS broadcasts per step of d, so the loop is bound by its
+// multiply-adds rather than its loads. Two rows keep every value in AVX2's sixteen registers (eight accumulators,
+// four keys or values, a broadcast); three spilled and ran 20 % slower.
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 score_rows(int rows, const float *base, long stride, long t, long head_size, const float *keys, long padded,
            float *scores) {
+    __m256 a[ATTEND_ROWS][4];
     long j = 0;
     for (; j + 32 <= padded; j += 32) {
-        __m256 a[ATTEND_ROWS][4];
-        for (int i = 0; i < rows; i++)
-            for (int b = 0; b < 4; b++) a[i][b] = _mm256_setzero_ps();
-        for (long d = 0; d < head_size; d++) {
-            const float *k = keys + d * padded + j;
-            __m256 k0 = _mm256_loadu_ps(k), k1 = _mm256_loadu_ps(k + 8), k2 = _mm256_loadu_ps(k + 16),
-                   k3 = _mm256_loadu_ps(k + 24);
-            for (int i = 0; i < rows; i++) {
-                __m256 q = _mm256_broadcast_ss(base + (t + i) * stride + d);
-                a[i][0] = _mm256_fmadd_ps(k0, q, a[i][0]);
-                a[i][1] = _mm256_fmadd_ps(k1, q, a[i][1]);
-                a[i][2] = _mm256_fmadd_ps(k2, q, a[i][2]);
-                a[i][3] = _mm256_fmadd_ps(k3, q, a[i][3]);
-            }
-        }
+        block_product(rows, 4, base + t * stride, stride, keys + j, padded, head_size, a);
         for (int i = 0; i < rows; i++)
             for (int b = 0; b < 4; b++) _mm256_storeu_ps(scores + i * padded + j + b * 8, a[i][b]);
     }
     for (; j < padded; j += 8) {
-        __m256 a[ATTEND_ROWS];
-        for (int i = 0; i < rows; i++) a[i] = _mm256_setzero_ps();
-        for (long d = 0; d < head_size; d++) {
-            __m256 k = _mm256_loadu_ps(keys + d * padded + j);
-            for (int i = 0; i < rows; i++)
-                a[i] = _mm256_fmadd_ps(k, _mm256_broadcast_ss(base + (t + i) * stride + d), a[i]);
-        }
-        for (int i = 0; i < rows; i++) _mm256_storeu_ps(scores + i * padded + j, a[i]);
+        block_product(rows, 1, base + t * stride, stride, keys + j, padded, head_size, a);
+        for (int i = 0; i < rows; i++) _mm256_storeu_ps(scores + i * padded + j, a[i][0]);
     }
 }
 
@@ -223,27 +228,15 @@ __attribute__((target("avx2,fma"))) static inline float softmax_row(float *score
     return 1 / sum;
 }
 
-// out[t + i] = (sum over c of weight[i][c] * v[c]) * inverse[i] for ROWS rows, 32 output dimensions at a time.
+// out[t + i] = (sum over c of weight[i][c] * v[c]) * inverse[i] for ROWS rows, 32 output dimensions at a time
+// (then 8).
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 weigh_rows(int rows, const float *values, long stride, long head_size, long length, const float *scores,
            long padded, const float *inverse, float *out, long out_stride) {
+    __m256 a[ATTEND_ROWS][4];
     long block = 0;
     for (; block + 32 <= head_size; block += 32) {
-        __m256 a[ATTEND_ROWS][4];
-        for (int i = 0; i < rows; i++)
-            for (int b = 0; b < 4; b++) a[i][b] = _mm256_setzero_ps();
-        for (long c = 0; c < length; c++) {
-            const float *v = values + c * stride + block;
-            __m256 v0 = _mm256_loadu_ps(v), v1 = _mm256_loadu_ps(v + 8), v2 = _mm256_loadu_ps(v + 16),
-                   v3 = _mm256_loadu_ps(v + 24);
-            for (int i = 0; i < rows; i++) {
-                __m256 p = _mm256_broadcast_ss(scores + i * padded + c);
-                a[i][0] = _mm256_fmadd_ps(v0, p, a[i][0]);
-                a[i][1] = _mm256_fmadd_ps(v1, p, a[i][1]);
-                a[i][2] = _mm256_fmadd_ps(v2, p, a[i][2]);
-                a[i][3] = _mm256_fmadd_ps(v3, p, a[i][3]);
-            }
-        }
+        block_product(rows, 4, scores, padded, values + block, stride, length, a);
         for (int i = 0; i < rows; i++) {
             __m256 s = _mm256_set1_ps(inverse[i]);
             for (int b = 0; b < 4; b++)
@@ -251,15 +244,9 @@ weigh_rows(int rows, const float *values, long stride, long head_size, long leng
         }
     }
     for (; block < head_size; block += 8) {
-        __m256 a[ATTEND_ROWS];
-        for (int i = 0; i < rows; i++) a[i] = _mm256_setzero_ps();
-        for (long c = 0; c < length; c++) {
-            __m256 v = _mm256_loadu_ps(values + c * stride + block);
-            for (int i = 0; i < rows; i++)
-                a[i] = _mm256_fmadd_ps(v, _mm256_broadcast_ss(scores + i * padded + c), a[i]);
-        }
+        block_product(rows, 1, scores, padded, values + block, stride, length, a);
         for (int i = 0; i < rows; i++)
-            _mm256_storeu_ps(out + i * out_stride + block, _mm256_mul_ps(a[i], _mm256_set1_ps(inverse[i])));
+            _mm256_storeu_ps(out + i * out_stride + block, _mm256_mul_ps(a[i][0], _mm256_set1_ps(inverse[i])));
     }
 }
 
