@@ -66,12 +66,7 @@ public final class SQLConnection {
             let cursor = try Row.fetchCursor(statement, arguments: arguments.grdb)
             var rows: [SQLRow] = []
             while let row = try cursor.next() {
-                rows.append(
-                    SQLRow(
-                        columns: columns,
-                        values: (0..<columns.names.count).map { SQLValue(row[$0] as DatabaseValue) }
-                    )
-                )
+                rows.append(SQLRow(row, columns: columns))
             }
             return rows
         case .postgres(let connection):
@@ -99,11 +94,7 @@ public final class SQLConnection {
         case .sqlite(let database):
             let statement = try database.cachedStatement(sql: sql)
             guard let row = try Row.fetchOne(statement, arguments: arguments.grdb) else { return nil }
-            let columns = Self.columns(of: statement, sql: sql)
-            return SQLRow(
-                columns: columns,
-                values: (0..<columns.names.count).map { SQLValue(row[$0] as DatabaseValue) }
-            )
+            return SQLRow(row, columns: Self.columns(of: statement, sql: sql))
         case .postgres(let connection):
             return try connection.rows(sql, arguments.values).first
         }
@@ -177,6 +168,13 @@ extension SQLValue {
         case .text(let text): text.databaseValue
         case .blob(let data): data.databaseValue
         }
+    }
+}
+
+extension SQLRow {
+    /// A GRDB row's values, every column read, under its statement's columns.
+    init(_ row: Row, columns: SQLColumns) {
+        self.init(columns: columns, values: (0..<columns.names.count).map { SQLValue(row[$0] as DatabaseValue) })
     }
 }
 
