@@ -12,8 +12,6 @@ public actor Scheduler {
     let store: Store
     /// Whether an agent name is configured (an unknown agent is refused when the schedule is added).
     let agentExists: @Sendable (String) -> Bool
-    /// Tasks each trigger schedule submitted, so a task's own events never fire its schedule again.
-    private var firedTasks: [ScheduleRecord.ID: Set<TaskRecord.ID>] = [:]
     /// Where routine checks and remediation commands run (the workspace, the sandbox ladder, the blacklist).
     let routineContext: ToolContext?
 
@@ -101,35 +99,49 @@ public actor Scheduler {
     public func fire(_ id: ScheduleRecord.ID, reason: String = "manual", now: Date = Date()) async throws -> TaskRecord?
     {
         let schedule = try await store.schedules.get(id)
-        return try await fire(schedule, reason: reason, now: now, next: schedule.nextFireAt)
+        return try await fire(schedule, claim: .manual, reason: reason, now: now, next: schedule.nextFireAt)?.task
     }
 
-    func fire(_ schedule: ScheduleRecord, reason: String, now: Date, next: Date?) async throws -> TaskRecord? {
-        if !schedule.checks.isEmpty { return try await heartbeat(schedule, now: now, next: next) }
-        let task = try await submit(schedule, instructions: schedule.instructions)
-        firedTasks[schedule.id, default: []].insert(task.id)
-        try await store.schedules.fired(schedule.id, at: now, next: next, task: task.id, reason: reason)
-        return task
+    /// Fires a schedule if `claim` is this gateway's (see ``Schedules/Claim``); nil when another gateway's firing
+    /// took it. A routine claims its beat before it observes anything, so its checks and remediation run once.
+    func fire(
+        _ schedule: ScheduleRecord,
+        claim: Schedules.Claim,
+        reason: String,
+        now: Date,
+        next: Date?
+    ) async throws
+        -> Schedules.Fired?
+    {
+        if !schedule.checks.isEmpty {
+            guard try await store.schedules.claim(schedule.id, claim, at: now, next: next) else { return nil }
+            return Schedules.Fired(task: try await heartbeat(schedule, now: now, next: next))
+        }
+        return try await store.schedules.fire(
+            schedule.id,
+            claim: claim,
+            at: now,
+            next: next,
+            task: draft(schedule, instructions: schedule.instructions),
+            reason: reason
+        )
     }
 
-    /// Submits the schedule's task through the store, with `instructions`: its agent, tools, priority and limits,
-    /// and its taint and parent, so delegation over time keeps both.
-    func submit(_ schedule: ScheduleRecord, instructions: String) async throws -> TaskRecord {
-        try await store.tasks.submit(
-            Tasks.Draft(
-                title: schedule.title,
-                instructions: instructions,
-                agent: schedule.agent,
-                tools: schedule.tools,
-                priority: schedule.priority,
-                parent: schedule.parent,
-                schedule: schedule.id,
-                maxTokens: schedule.maxTokens,
-                maxCostUSD: schedule.maxCostUSD,
-                tainted: schedule.tainted,
-                workflow: schedule.workflow
-            ),
-            actor: .schedule(schedule.id)
+    /// The task a firing submits, with `instructions`: the schedule's agent, tools, priority and limits, and its
+    /// taint and parent, so delegation over time keeps both.
+    func draft(_ schedule: ScheduleRecord, instructions: String) -> Tasks.Draft {
+        Tasks.Draft(
+            title: schedule.title,
+            instructions: instructions,
+            agent: schedule.agent,
+            tools: schedule.tools,
+            priority: schedule.priority,
+            parent: schedule.parent,
+            schedule: schedule.id,
+            maxTokens: schedule.maxTokens,
+            maxCostUSD: schedule.maxCostUSD,
+            tainted: schedule.tainted,
+            workflow: schedule.workflow
         )
     }
 
@@ -141,14 +153,15 @@ public actor Scheduler {
             else { continue }
             let next = spec.nextFire(after: now, in: zone)
             if schedule.missed == "run_once" {
-                _ = try await fire(schedule, reason: "missed", now: now, next: next)
+                _ = try await fire(schedule, claim: .due, reason: "missed", now: now, next: next)
             } else {
                 try await store.schedules.reschedule(schedule.id, next: next)
             }
         }
     }
 
-    /// Fires every time schedule that is due at `now`; returns how many fired.
+    /// Fires every time schedule that is due at `now`; returns how many this gateway fired (with other gateways on
+    /// the same database, each tick of a schedule is fired by the first to claim it).
     @discardableResult
     public func tick(now: Date = Date()) async throws -> Int {
         // A new UTC day is a new budget: what the last one paused fires again.
@@ -161,8 +174,9 @@ public actor Scheduler {
             // The next fire is computed from the due time, so a slow tick never skips one (nor repeats it).
             var next = spec.nextFire(after: due, in: zone)
             if let upcoming = next, upcoming <= now { next = spec.nextFire(after: now, in: zone) }
-            _ = try await fire(schedule, reason: "schedule", now: now, next: next)
-            fired += 1
+            if try await fire(schedule, claim: .due, reason: "schedule", now: now, next: next) != nil {
+                fired += 1
+            }
         }
         return fired
     }
@@ -173,14 +187,20 @@ public actor Scheduler {
         var submitted: [TaskRecord] = []
         for schedule in try await store.schedules.triggers() where !schedule.paused {
             guard let type = schedule.triggerEvent, Self.matches(type, event.type.rawValue) else { continue }
-            if let task = event.task, firedTasks[schedule.id]?.contains(task) == true { continue }
             guard schedule.triggerFilter.allSatisfy({ event.payload[$0.key] == $0.value }) else { continue }
             if let last = schedule.lastFiredAt, now.timeIntervalSince(last) < Double(schedule.cooldownSeconds) {
                 continue
             }
-            if let task = try await fire(schedule, reason: "event \(event.type) #\(event.seq)", now: now, next: nil) {
-                submitted.append(task)
-            }
+            // A task the schedule submitted never fires it again by its own events (whichever gateway hears them).
+            if let task = event.task, try await store.tasks.get(task).schedule == schedule.id { continue }
+            let fired = try await fire(
+                schedule,
+                claim: .event(seq: event.seq, cooldownSeconds: schedule.cooldownSeconds),
+                reason: "event \(event.type) #\(event.seq)",
+                now: now,
+                next: nil
+            )
+            if let task = fired?.task { submitted.append(task) }
         }
         return submitted
     }
@@ -230,10 +250,13 @@ public actor Scheduler {
                 )
             }
             if !changed.isEmpty {
-                task = try await submit(
-                    schedule,
-                    instructions: schedule.instructions + "\n\nWhat changed:\n" + report.joined(separator: "\n")
-                        + remediated
+                task = try await store.tasks.submit(
+                    draft(
+                        schedule,
+                        instructions: schedule.instructions + "\n\nWhat changed:\n" + report.joined(separator: "\n")
+                            + remediated
+                    ),
+                    actor: .schedule(schedule.id)
                 )
             }
         }

@@ -20,6 +20,9 @@ final class ReadCache<Value: Sendable>: Sendable {
     /// After the change committed (or failed: a spurious reload costs one query).
     func changed() { state.withLock { $0 = (nil, $0.generation + 1, $0.changing - 1) } }
 
+    /// Another process committed a change (another gateway on the same database): read again.
+    func invalidate() { state.withLock { $0 = (nil, $0.generation + 1, $0.changing) } }
+
     /// Runs a change with the cache open around it.
     func changing<T>(_ body: () async throws -> T) async rethrows -> T {
         changing()

@@ -48,6 +48,13 @@ extension Store {
         while true {
             let page = try await ledger.events(after: cursor, limit: 500)
             let remote = page.filter { !commits.localEvents.isLocal($0.id) }
+            // Another gateway changed schedules (or paused or resumed an agent's, with its budget): the trigger
+            // schedules kept in memory are read again.
+            if remote.contains(where: {
+                $0.type.rawValue.hasPrefix("schedule.") || $0.type.rawValue.hasPrefix("budget.")
+            }) {
+                schedules.triggerCache.invalidate()
+            }
             if !remote.isEmpty { ledger.bus.publish(remote) }
             guard let last = page.last else { return cursor }
             cursor = last.seq

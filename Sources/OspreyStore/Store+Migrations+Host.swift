@@ -96,5 +96,18 @@ extension Store {
             // node that claimed it, and only that node resumes it after a restart ("" on SQLite: the one gateway).
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN node TEXT")
         }
+        migrator.registerMigration("v24-schedule-firings") { db in
+            // The events each trigger schedule fired for: when several gateways hear the same event, the one whose
+            // insert lands fires (the primary key is the claim).
+            try db.execute(
+                sql: """
+                    CREATE TABLE schedule_firings (
+                        schedule TEXT NOT NULL REFERENCES schedules(id) ON DELETE CASCADE,
+                        event INTEGER NOT NULL,
+                        PRIMARY KEY (schedule, event)
+                    );
+                    """
+            )
+        }
     }
 }

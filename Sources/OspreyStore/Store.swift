@@ -85,7 +85,7 @@ public struct Store: Sendable {
         let tasks = Tasks(writer: writer, ledger: ledger, node: node)
         self.tasks = tasks
         self.workflowSteps = WorkflowSteps(writer: writer, ledger: ledger, tasks: tasks)
-        let schedules = Schedules(writer: writer, ledger: ledger)
+        let schedules = Schedules(writer: writer, ledger: ledger, tasks: tasks)
         self.schedules = schedules
         self.budgets = Budgets(writer: writer, ledger: ledger, schedules: schedules.triggerCache)
         self.provenance = Provenance(writer: writer, ledger: ledger)

@@ -78,11 +78,16 @@ struct PostgresGatewayTests {
 
     /// Two stores (two gateways' worth) on one private server, each with its feed running, for `body`.
     static func withTwoNodes(_ body: @Sendable (Store, Store) async throws -> Void) async throws {
+        try await withNodes(2) { try await body($0[0], $0[1]) }
+    }
+
+    /// `count` stores (gateways "a", "b", ...) on one private server, each with its feed running, for `body`.
+    static func withNodes(_ count: Int, _ body: @Sendable ([Store]) async throws -> Void) async throws {
         let server = try await PostgresServer()
         do {
             let target = try PostgresTarget(url: server.url())
             var stores: [Store] = []
-            for node in ["a", "b"] {
+            for node in "abcdefgh".prefix(count).map(String.init) {
                 stores.append(
                     try await Store.open(postgres: target, node: node, ledgerKey: Array(repeating: 3, count: 32))
                 )
@@ -91,7 +96,7 @@ struct PostgresGatewayTests {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for store in nodes { group.addTask { await store.feed(logger: Logger(label: "test")) } }
                 defer { group.cancelAll() }
-                try await body(nodes[0], nodes[1])
+                try await body(nodes)
             }
             for store in stores { store.close() }
         } catch {

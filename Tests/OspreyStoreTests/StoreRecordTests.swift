@@ -145,7 +145,7 @@ struct StoreRecordTests {
         #expect(try await store.schedules.triggers().map(\.id) == [trigger.id])
         // And a firing, a new trigger and a removal show at once
         let fired = Date(timeIntervalSince1970: 1_800_000_000)
-        try await store.schedules.fired(trigger.id, at: fired, next: nil, task: nil, reason: "test")
+        _ = try await store.schedules.fire(trigger.id, claim: .manual, at: fired, next: nil, task: nil, reason: "test")
         #expect(try await store.schedules.triggers().first?.lastFiredAt == fired)
         let second = try await store.schedules.add(
             Schedules.Draft(triggerEvent: "memory.*", title: "on memory", instructions: "x"),
