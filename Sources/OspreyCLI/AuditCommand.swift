@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import OspreyCore
+import OspreyGateway
 import OspreyStore
 
 /// `osprey audit`: works on the database directly, so it also runs while the gateway is down.
@@ -11,6 +12,16 @@ struct AuditCommand: AsyncParsableCommand {
         subcommands: [Verify.self, Export.self]
     )
 
+    /// The home's configured store: its SQLite file, or the PostgreSQL database its `[store]` names (then any
+    /// node of the cluster verifies the one chain).
+    static func openConfiguredStore(_ home: Home) async throws -> Store {
+        let exists = FileManager.default.fileExists(atPath: home.configFile.path)
+        let config = exists ? try OspreyConfig.load(from: home.configFile) : OspreyConfig()
+        guard config.store.backend == .postgres else { return try openStore(home) }
+        return try await Kernel.openStore(home: home, config: config, durability: .normal, telemetry: Telemetry())
+    }
+
+    /// The home's SQLite file.
     static func openStore(_ home: Home) throws -> Store {
         guard FileManager.default.fileExists(atPath: home.databaseFile.path) else {
             throw CLIError("no database at \(home.databaseFile.path): start the gateway once first", exitCode: 2)
@@ -29,7 +40,7 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await report {
-                let ledger = try openStore(options.resolved).ledger
+                let ledger = try await openConfiguredStore(options.resolved).ledger
                 let result: LedgerVerification
                 if let witness {
                     guard let text = try? String(contentsOfFile: witness, encoding: .utf8) else {
@@ -62,7 +73,7 @@ struct AuditCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await report {
-                let store = try openStore(options.resolved)
+                let store = try await openConfiguredStore(options.resolved)
                 let handle: FileHandle
                 if let output {
                     guard FileManager.default.createFile(atPath: output, contents: nil) else {

@@ -210,10 +210,13 @@ public struct OspreyConfig: Hashable, Sendable {
         public init() {}
     }
 
-    /// `[tasks]`: how many background tasks run at once, overall and per provider.
+    /// `[tasks]`: how many background tasks run at once, overall and per provider, and the lease of a running one.
     public struct Tasks: Hashable, Sendable {
         public var maxConcurrent = 4
         public var perProvider = 2
+        /// With several gateways on one PostgreSQL database: a running task whose gateway has not beaten for this
+        /// long is adopted by another gateway and resumed there. A running task beats every sixth of it.
+        public var leaseSeconds = 30
         public init() {}
     }
     public var agents: [String: Agent] = [:]
@@ -411,6 +414,7 @@ public struct OspreyConfig: Hashable, Sendable {
         # Background tasks running at once, overall and per provider (a provider that answers 429 gets none for a while).
         max_concurrent = 4
         per_provider = 2
+        # lease_seconds = 30        # several gateways on one PostgreSQL: a task whose gateway is silent this long moves
 
         # The local model the gateway runs when no provider is configured (llama.cpp's OpenAI-compatible server).
         [local_model]
@@ -722,7 +726,10 @@ struct ConfigReader {
             }
         }
         if let tasks = try table("tasks") {
-            try checkKeys(tasks, section: "tasks", known: ["max_concurrent", "per_provider"])
+            try checkKeys(tasks, section: "tasks", known: ["max_concurrent", "per_provider", "lease_seconds"])
+            if let value = try int(tasks, "lease_seconds", section: "tasks", range: 2...3600) {
+                config.tasks.leaseSeconds = value
+            }
             if let value = try int(tasks, "max_concurrent", section: "tasks", range: 1...1000) {
                 config.tasks.maxConcurrent = value
             }

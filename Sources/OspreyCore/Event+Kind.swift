@@ -99,6 +99,8 @@ extension Event {
         public static let taskCreated = Kind(rawValue: "task.created")
         /// A background task began a run (another attempt after a crash).
         public static let taskStarted = Kind(rawValue: "task.started")
+        /// A gateway took over a running task whose gateway stopped beating (several gateways on one database).
+        public static let taskAdopted = Kind(rawValue: "task.adopted")
         /// A background task finished with a result.
         public static let taskCompleted = Kind(rawValue: "task.completed")
         /// A background task finished with an error.

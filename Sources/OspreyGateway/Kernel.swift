@@ -210,7 +210,9 @@ public struct Kernel: Sendable {
             store: store,
             limits: Supervisor.Limits(
                 maxConcurrent: config.tasks.maxConcurrent,
-                perProvider: config.tasks.perProvider
+                perProvider: config.tasks.perProvider,
+                heartbeat: .milliseconds(config.tasks.leaseSeconds * 1000 / 6),
+                lease: .seconds(config.tasks.leaseSeconds)
             ),
             provider: { task in
                 (try? runtime.routes(for: runtime.config.agent(task.agent)).first?.provider) ?? "default"

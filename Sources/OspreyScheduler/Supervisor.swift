@@ -33,6 +33,9 @@ public actor Supervisor {
         public var maxConcurrent: Int
         public var perProvider: Int
         public var heartbeat: Duration
+        /// On a PostgreSQL database several gateways share: how old a running task's last heartbeat may be before
+        /// another gateway adopts it and resumes it (its gateway is taken for dead).
+        public var lease: Duration
         /// How long a provider that answered 429 gets no new task.
         public var rateLimitBackoff: Duration
 
@@ -40,11 +43,13 @@ public actor Supervisor {
             maxConcurrent: Int = 4,
             perProvider: Int = 4,
             heartbeat: Duration = .seconds(5),
+            lease: Duration = .seconds(30),
             rateLimitBackoff: Duration = .seconds(10)
         ) {
             self.maxConcurrent = maxConcurrent
             self.perProvider = perProvider
             self.heartbeat = heartbeat
+            self.lease = lease
             self.rateLimitBackoff = rateLimitBackoff
         }
     }
@@ -121,6 +126,7 @@ public actor Supervisor {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.follow() }
             group.addTask { await self.followBudgets(after: budgets) }
+            if store.dialect == .postgres { group.addTask { await self.adoptOrphans() } }
             for await entry in starts {
                 group.addTask { await self.execute(entry) }
             }
@@ -150,6 +156,30 @@ public actor Supervisor {
                 if Task.isCancelled { return }
                 logger.error("task events could not be followed", metadata: ["error": "\(error)"])
                 try? await sleep(.seconds(1))
+            }
+        }
+    }
+
+    /// On a shared PostgreSQL database: every heartbeat, adopts the running tasks of gateways whose lease ran out
+    /// and resumes them here, as after a local crash (a tool call cut off without its result is closed as
+    /// interrupted, never run again), until cancelled.
+    func adoptOrphans() async {
+        let logger = Logger.current
+        while !Task.isCancelled {
+            do {
+                try await sleep(limits.heartbeat)
+                for task in try await store.tasks.adoptOrphans(lease: limits.lease) where !holds(task.id) {
+                    logger.warning(
+                        "adopted a task whose gateway stopped beating",
+                        metadata: ["task.id": "\(task.id)"]
+                    )
+                    enqueue(task, resume: true)
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                logger.error("orphaned tasks could not be adopted", metadata: ["error": "\(error)"])
             }
         }
     }
@@ -230,6 +260,10 @@ public actor Supervisor {
             queue.remove(id)
             held.removeAll { $0.task.id == id }
             shed.removeAll { $0.task.id == id }
+            running[id]?.cancel.finish()
+        case .taskAdopted where event.payload["node"]?.stringValue != store.tasks.node:
+            // Another gateway took it over (this one's lease ran out): stop it here without finishing it.
+            queue.remove(id)
             running[id]?.cancel.finish()
         default:
             return
@@ -370,7 +404,8 @@ public actor Supervisor {
                 group.addTask {
                     while true {
                         try await sleep(heartbeat)
-                        try await store.tasks.heartbeat(id)
+                        // Another gateway adopted it: stop without finishing; the adopter resumes it.
+                        guard try await store.tasks.heartbeat(id) else { return nil }
                     }
                 }
                 defer { group.cancelAll() }

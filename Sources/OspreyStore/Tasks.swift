@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import OspreyCore
 
 /// Tasks: submitted, started, finished; every change commits with its `task.*` event.
@@ -7,7 +7,7 @@ public struct Tasks: Sendable {
     let ledger: Ledger
     /// The gateway this store belongs to when several share a PostgreSQL database ("" on SQLite): the node a
     /// task it starts is claimed for.
-    let node: String
+    public let node: String
 
     /// What a new task is.
     public struct Draft: Hashable, Sendable {
@@ -198,14 +198,75 @@ public struct Tasks: Sendable {
         }
     }
 
-    /// Records that a running task is alive (no event: heartbeats are not history).
-    public func heartbeat(_ id: TaskRecord.ID) async throws {
-        try await writer.transaction { db in
+    /// Records that a running task is alive (no event: heartbeats are not history); false when the task is no
+    /// longer this gateway's to run (finished, cancelled, or adopted by another gateway after its lease ran out).
+    @discardableResult
+    public func heartbeat(_ id: TaskRecord.ID) async throws -> Bool {
+        try await writer.transaction { [node] db in
             try db.execute(
-                "UPDATE tasks SET heartbeat_at = ? WHERE id = ? AND status = 'running'",
-                [WireFormat.timestamp(Date()), id.rawValue]
+                "UPDATE tasks SET heartbeat_at = ? WHERE id = ? AND status = 'running' AND COALESCE(node, '') = ?",
+                [WireFormat.timestamp(Date()), id.rawValue, node]
             )
+            return db.changesCount > 0
         }
+    }
+
+    /// On a PostgreSQL database several gateways share: takes over the running tasks of gateways whose heartbeat is
+    /// older than `lease` (a gateway that died, or lost the database), each with `task.adopted`, and returns them
+    /// to be resumed here as after a local crash. Each takeover is conditional on the heartbeat it saw, so when
+    /// several gateways sweep at once one adopts a task. On SQLite (one gateway) there is nothing to adopt.
+    ///
+    /// Heartbeats are the writers' clock times: the gateways' clocks must agree to well within the lease.
+    public func adoptOrphans(lease: Duration, now: Date = Date()) async throws -> [TaskRecord] {
+        guard !node.isEmpty else { return [] }
+        let cutoff = WireFormat.timestamp(now.addingTimeInterval(-Double(lease.components.seconds)))
+        let orphans = try await writer.read { [node] db in
+            try db.rows(
+                """
+                SELECT id, node, heartbeat_at FROM tasks
+                WHERE status = 'running' AND COALESCE(node, '') <> ? AND (heartbeat_at IS NULL OR heartbeat_at < ?)
+                ORDER BY priority DESC, created_at, id
+                """,
+                [node, cutoff]
+            ).map {
+                (
+                    id: TaskRecord.ID($0["id"] as String), node: ($0["node"] as String?) ?? "",
+                    seen: $0["heartbeat_at"] as String?
+                )
+            }
+        }
+        var adopted: [TaskRecord] = []
+        for orphan in orphans {
+            let task = try await writer.transaction { [node, ledger] db -> TaskRecord? in
+                try db.execute(
+                    """
+                    UPDATE tasks SET node = ?, heartbeat_at = ?
+                    WHERE id = ? AND status = 'running' AND COALESCE(node, '') = ? AND heartbeat_at IS NOT DISTINCT FROM ?
+                    """,
+                    [node, WireFormat.timestamp(now), orphan.id.rawValue, orphan.node, orphan.seen]
+                )
+                guard db.changesCount > 0 else { return nil }  // it beat, finished, or another gateway took it
+                let task = try Self.fetch(orphan.id, in: db)
+                _ = try ledger.append(
+                    [
+                        EventDraft(
+                            type: .taskAdopted,
+                            actor: .system,
+                            session: task.session,
+                            task: task.id,
+                            payload: [
+                                "from": .string(orphan.node), "node": .string(node),
+                                "last_heartbeat": orphan.seen.map(JSONValue.string) ?? .null,
+                            ]
+                        )
+                    ],
+                    in: db
+                )
+                return task
+            }
+            if let task { adopted.append(task) }
+        }
+        return adopted
     }
 
     /// Ends a task: `completed` with its result, or `failed` with its error; usage the meter did not already

@@ -222,6 +222,38 @@ struct PostgresGatewayTests {
         }
     }
 
+    @Test func aRunningTaskWhoseGatewayStopsBeatingIsAdoptedByExactlyOneOtherAndItsOwnerLetsGo() async throws {
+        try await Self.withNodes(3) { stores in
+            let (a, b, c) = (stores[0], stores[1], stores[2])
+            let task = try await a.tasks.submit(Tasks.Draft(title: "long", instructions: "x"), actor: .user("test"))
+            _ = try await a.tasks.start(task.id)
+            #expect(try await a.tasks.heartbeat(task.id))
+            // Within its lease nobody takes it
+            #expect(try await b.tasks.adoptOrphans(lease: .seconds(30)).isEmpty)
+            // Past it (as seen a minute later), b and c sweep at once: one of them adopts it
+            let later = Date().addingTimeInterval(60)
+            let adopted = try await withThrowingTaskGroup(of: [TaskRecord].self) { group in
+                group.addTask { try await b.tasks.adoptOrphans(lease: .seconds(30), now: later) }
+                group.addTask { try await c.tasks.adoptOrphans(lease: .seconds(30), now: later) }
+                var all: [TaskRecord] = []
+                for try await some in group { all += some }
+                return all
+            }
+            #expect(adopted.map(\.id) == [task.id])
+            let byB = try await b.tasks.unfinished().contains { $0.id == task.id }
+            let (owner, name) = byB ? (b, "b") : (c, "c")
+            // The adopter resumes it (a second attempt); the old owner's heartbeat says it is no longer its own
+            #expect(try await owner.tasks.unfinished().map(\.id) == [task.id])
+            #expect(try await a.tasks.unfinished().isEmpty)
+            #expect(try await !a.tasks.heartbeat(task.id))
+            #expect(try await owner.tasks.start(task.id).attempts == 2)
+            let events = try await a.ledger.events(after: 0, filter: EventFilter(type: "task.adopted"), limit: 10)
+            #expect(events.count == 1)
+            #expect(events.first?.payload["from"] == "a")
+            #expect(events.first?.payload["node"]?.stringValue == name)
+        }
+    }
+
     @Test func aPostgresStoreNeedsAURLWithoutAPasswordAndAPasswordByReference() throws {
         #expect(throws: ConfigError.self) { try OspreyConfig(toml: "[store]\nbackend = \"postgres\"") }
         #expect(throws: ConfigError.self) {
