@@ -138,7 +138,15 @@ public final class GroupCommit: Sendable {
         publications.begin()
         var ran: [Job] = []
         do {
-            try db.execute(db.dialect == .sqlite ? "BEGIN IMMEDIATE TRANSACTION" : "BEGIN")
+            if db.dialect == .sqlite {
+                try db.execute("BEGIN IMMEDIATE TRANSACTION")
+            } else {
+                // The ledger's lock first, before any body locks a row: a body that locked a row and then waited for
+                // the lock while another gateway's group, holding it, waited for that row would be a deadlock.
+                // Nearly every write appends an event, so the gateways' write transactions take turns anyway.
+                try db.execute("BEGIN")
+                try db.execute("SELECT pg_advisory_xact_lock(?)", [PostgresStore.ledgerLock])
+            }
             for job in group {
                 let mark = publications.mark
                 // A lone body needs no savepoint: if it fails, the whole transaction rolls back below.

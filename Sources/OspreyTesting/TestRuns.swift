@@ -16,13 +16,16 @@ public enum TestRuns {
         }
     }
 
-    /// Polls `condition` every 10 ms for up to 10 s; records an issue if it never holds.
-    public static func waitUntil(_ condition: () async throws -> Bool) async throws {
-        for _ in 0..<1000 {
+    /// Polls `condition` every 10 ms for up to `timeout` (10 s); records an issue if it never holds.
+    public static func waitUntil(
+        timeout: Duration = .seconds(10),
+        _ condition: () async throws -> Bool
+    ) async throws {
+        for _ in 0..<Int(timeout.components.seconds * 100) {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        Issue.record("condition not met in 10 s")
+        Issue.record("condition not met in \(timeout)")
     }
 
     /// A scheduler that knows one agent, "default".

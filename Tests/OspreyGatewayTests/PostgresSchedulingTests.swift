@@ -3,6 +3,7 @@ import OspreyCore
 import OspreyScheduler
 import OspreyStore
 import OspreyTesting
+import Synchronization
 import Testing
 
 /// Several gateways' schedulers on one PostgreSQL database: each firing happens once, whoever claims it.
@@ -116,6 +117,61 @@ struct PostgresSchedulingTests {
             }
             #expect(submitted == 1)
             #expect(try await Self.tasks(of: cooled.id, in: stores[2]).count == 1)
+        }
+    }
+}
+
+/// Several gateways' supervisors on one PostgreSQL database: every task runs once, wherever it was submitted.
+struct PostgresSupervisionTests {
+    @Test(.timeLimit(.minutes(3)))
+    func threeGatewaysCompleteAThousandTasksEachExactlyOnce() async throws {
+        try await PostgresGatewayTests.withNodes(3) { stores in
+            // Each run is counted by task and by the gateway that ran it
+            let runs = Mutex<[TaskRecord.ID: [String]]>([:])
+            let supervisors = stores.map { store in
+                Supervisor(store: store, limits: Supervisor.Limits(maxConcurrent: 8, perProvider: 8)) { task, _ in
+                    runs.withLock { $0[task.id, default: []].append(store.tasks.node) }
+                    return TaskOutcome(result: "ok \(task.title)")
+                }
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for supervisor in supervisors { group.addTask { await supervisor.run() } }
+                defer { group.cancelAll() }
+                // A thousand tasks, submitted through the three gateways in turn, twenty at a time
+                var submitted: [TaskRecord.ID] = []
+                for batch in 0..<50 {
+                    let ids = try await withThrowingTaskGroup(of: TaskRecord.ID.self) { submit in
+                        for n in 0..<20 {
+                            let store = stores[(batch * 20 + n) % 3]
+                            submit.addTask {
+                                try await store.tasks.submit(
+                                    Tasks.Draft(title: "t\(batch * 20 + n)", instructions: "x"),
+                                    actor: .user("test")
+                                ).id
+                            }
+                        }
+                        return try await submit.reduce(into: []) { $0.append($1) }
+                    }
+                    submitted += ids
+                }
+                try await TestRuns.waitUntil(timeout: .seconds(120)) {
+                    try await stores[0].tasks.counts()[.completed, default: 0] == 1000
+                }
+                let counted = runs.withLock { $0 }
+                #expect(counted.count == 1000)
+                #expect(counted.values.allSatisfy { $0.count == 1 })
+                #expect(Set(counted.keys) == Set(submitted))
+                // Every gateway took a share, and each task started once
+                let byNode = Dictionary(grouping: counted.values.map { $0[0] }, by: { $0 }).mapValues(\.count)
+                #expect(byNode.keys.sorted() == ["a", "b", "c"], "\(byNode)")
+                let started = try await stores[1].ledger.events(
+                    after: 0,
+                    filter: EventFilter(type: "task.started"),
+                    limit: 5000
+                )
+                #expect(started.count == 1000)
+                #expect(try await stores[2].ledger.verify().ok)
+            }
         }
     }
 }
