@@ -84,6 +84,9 @@ public actor Supervisor {
     /// Under resource pressure, queued tasks below this priority wait in ``shed`` (nil: none do).
     private var shedBelow: Int?
     private var shed: [Entry] = []
+    /// On a shared PostgreSQL database: queued tasks that found the cluster at its cap (``Limits/maxConcurrent``
+    /// counts every gateway's running tasks there); tried again when any gateway's task ends, and every heartbeat.
+    private var parked: [Entry] = []
     private var running: [TaskRecord.ID: Job] = [:]
     /// Until when (on ``elapsed``) each provider backs off.
     private var backoff: [String: Duration] = [:]
@@ -168,6 +171,7 @@ public actor Supervisor {
         while !Task.isCancelled {
             do {
                 try await sleep(limits.heartbeat)
+                unpark()
                 for task in try await store.tasks.adoptOrphans(lease: limits.lease) where !holds(task.id) {
                     logger.warning(
                         "adopted a task whose gateway stopped beating",
@@ -256,7 +260,11 @@ public actor Supervisor {
             // Checked again after the read: recovery may have queued it meanwhile.
             guard task.status == .queued, !holds(id) else { return }
             enqueue(task, resume: false)
+        case .taskCompleted, .taskFailed:
+            unpark()
         case .taskCancelled:
+            parked.removeAll { $0.task.id == id }
+            unpark()
             queue.remove(id)
             held.removeAll { $0.task.id == id }
             shed.removeAll { $0.task.id == id }
@@ -295,7 +303,7 @@ public actor Supervisor {
     /// Whether the task is already queued or running here.
     func holds(_ id: TaskRecord.ID) -> Bool {
         running[id] != nil || queue.contains(id) || held.contains { $0.task.id == id }
-            || shed.contains { $0.task.id == id }
+            || shed.contains { $0.task.id == id } || parked.contains { $0.task.id == id }
     }
 
     /// Resource pressure: queued tasks below `priority` wait (those queued now and those that come) until it is
@@ -344,6 +352,19 @@ public actor Supervisor {
         dispatch()
     }
 
+    /// Queues the parked tasks again, in their order: a slot may have come free on the cluster.
+    func unpark() {
+        guard !parked.isEmpty else { return }
+        let back = parked.sorted { $0.sequence < $1.sequence }
+        parked = []
+        for entry in back { queue.push(entry, provider: provider(entry.task)) }
+        dispatch()
+    }
+
+    func park(_ entry: Entry) {
+        parked.append(entry)
+    }
+
     /// Starts the best queued tasks (highest priority, then oldest) while the caps allow: only providers with
     /// room and not backing off are asked.
     func dispatch() {
@@ -383,9 +404,16 @@ public actor Supervisor {
         defer { finished(id) }
         let task: TaskRecord
         do {
-            task = try await store.tasks.start(id)
+            let coordinator = entry.task.workflow != nil || entry.task.seed != nil
+            task = try await store.tasks.start(
+                id,
+                clusterCap: store.dialect == .postgres && !coordinator ? limits.maxConcurrent : nil
+            )
+        } catch is Tasks.AtCapacity {
+            park(entry)  // parked before `finished` frees its slot here, so it is not lost between the two
+            return
         } catch {
-            return  // cancelled before it started, or the store is gone
+            return  // cancelled before it started, claimed by another gateway, or the store is gone
         }
         let store = self.store
         let runner = self.runner

@@ -174,10 +174,21 @@ public struct Tasks: Sendable {
     /// after a restart). On a PostgreSQL database several gateways share, the claim is in the `UPDATE`'s own
     /// condition, which the database checks again on the row another gateway's claim has just changed, so exactly
     /// one of them starts it; the others get a conflict.
-    public func start(_ id: TaskRecord.ID) async throws -> TaskRecord {
+    ///
+    /// `clusterCap` (on PostgreSQL): a queued task starts only while fewer than that many tasks (workflow and spec
+    /// coordinators aside) run on all the gateways together, else ``AtCapacity``. The count is exact: every write
+    /// transaction on PostgreSQL holds the ledger's lock from its start, so no other gateway starts one meanwhile.
+    public func start(_ id: TaskRecord.ID, clusterCap: Int? = nil) async throws -> TaskRecord {
         try await change(id, event: .taskStarted, actor: .system) { [node] db, current in
             guard [.queued, .running].contains(current.status) else {
                 throw StoreError.conflict("task \(id.rawValue) is \(current.status)")
+            }
+            if let clusterCap, db.dialect == .postgres, current.status == .queued {
+                let running = try db.value(
+                    Int.self,
+                    "SELECT COUNT(*) FROM tasks WHERE status = 'running' AND workflow IS NULL AND seed IS NULL"
+                )
+                if (running ?? 0) >= clusterCap { throw AtCapacity(running: running ?? 0, cap: clusterCap) }
             }
             let now = WireFormat.timestamp(Date())
             guard
@@ -196,6 +207,13 @@ public struct Tasks: Sendable {
             }
             return (updated, [:])
         }
+    }
+
+    /// The gateways together already run as many tasks as the cluster's cap allows: the task stays queued.
+    public struct AtCapacity: Error, Hashable, Sendable, CustomStringConvertible {
+        public var running: Int
+        public var cap: Int
+        public var description: String { "\(running) tasks already run on the cluster (cap \(cap))" }
     }
 
     /// Records that a running task is alive (no event: heartbeats are not history); false when the task is no

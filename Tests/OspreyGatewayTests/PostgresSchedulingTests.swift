@@ -174,4 +174,44 @@ struct PostgresSupervisionTests {
             }
         }
     }
+
+    @Test(.timeLimit(.minutes(2)))
+    func theConcurrencyCapHoldsAcrossGateways() async throws {
+        try await PostgresGatewayTests.withNodes(3) { stores in
+            // How many runs are under way on all three gateways together, and the most at once
+            let load = Mutex((now: 0, most: 0, done: 0))
+            let supervisors = stores.map { store in
+                Supervisor(store: store, limits: Supervisor.Limits(maxConcurrent: 2, perProvider: 2)) { task, _ in
+                    load.withLock {
+                        $0.now += 1
+                        $0.most = max($0.most, $0.now)
+                    }
+                    try await Task.sleep(for: .milliseconds(50))  // the run's work
+                    load.withLock {
+                        $0.now -= 1
+                        $0.done += 1
+                    }
+                    return TaskOutcome(result: "ok")
+                }
+            }
+            // Queued before the gateways start: each finds all thirty at once and would start two
+            for n in 0..<30 {
+                _ = try await stores[n % 3].tasks.submit(
+                    Tasks.Draft(title: "t\(n)", instructions: "x"),
+                    actor: .user("test")
+                )
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for supervisor in supervisors { group.addTask { await supervisor.run() } }
+                defer { group.cancelAll() }
+                try await TestRuns.waitUntil(timeout: .seconds(60)) {
+                    try await stores[0].tasks.counts()[.completed, default: 0] == 30
+                }
+                // Each gateway alone would have run 2, 6 together: the cap of 2 held for the cluster
+                let seen = load.withLock { $0 }
+                #expect(seen.done == 30)
+                #expect(seen.most <= 2, "\(seen)")
+            }
+        }
+    }
 }
