@@ -7,7 +7,7 @@ import OspreyStore
 struct StoreCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "store",
-        abstract: "Copy the home's ledger into a cluster's PostgreSQL database, and verify the cluster's ledger.",
+        abstract: "Copy the home's store into a cluster's PostgreSQL database, and verify the cluster's ledger.",
         subcommands: [Migrate.self, Verify.self]
     )
 
@@ -21,7 +21,8 @@ struct StoreCommand: AsyncParsableCommand {
         @Option(help: "The secret (osprey secrets set NAME) that holds the password; else $PGPASSWORD.")
         var passwordSecret: String?
 
-        func store(_ home: Home) throws -> PostgresStore {
+        /// The cluster's store (its schema created or brought up to date), signing with the home's ledger key.
+        func store(_ home: Home) async throws -> Store {
             var target = try PostgresTarget(url: url)
             if let passwordSecret {
                 target.password = try SecretStore(home: home).value(passwordSecret)
@@ -29,7 +30,7 @@ struct StoreCommand: AsyncParsableCommand {
                 target.password = password
             }
             let node = ProcessInfo.processInfo.hostName + "-cli"
-            return PostgresStore(target: target, node: node, ledgerKey: try home.readLedgerKey(), connections: 2)
+            return try await Store.open(postgres: target, node: node, ledgerKey: try home.readLedgerKey())
         }
     }
 
@@ -42,11 +43,15 @@ struct StoreCommand: AsyncParsableCommand {
     struct Migrate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "migrate",
-            abstract: "Copy the home's ledger into PostgreSQL, every event with its seq and hash, then verify both.",
+            abstract:
+                "Copy the home's store into PostgreSQL (every table; each event with its seq and hash), then verify both.",
             discussion: """
-                Creates the tables when they are missing. Only what the database does not hold yet is copied, so \
-                an interrupted copy is run again to finish it; a database that holds another chain is refused. \
-                The cluster's gateways sign the head with this home's ledger key: give them the same key file.
+                Creates the tables when they are missing, then copies every table the home's database holds: the \
+                ledger and its signed head, sessions and messages, tokens, approvals, tasks, schedules, usage, \
+                budgets, memories with their vectors and full text, and the rest. A row the database already holds \
+                is left as it is, so an interrupted copy is run again to finish it; a database that holds another \
+                chain is refused. The cluster's gateways sign the head with this home's ledger key: give them the \
+                same key file. Stop the home's gateway first, so nothing changes during the copy.
                 """
         )
         @OptionGroup var options: HomeOptions
@@ -56,11 +61,14 @@ struct StoreCommand: AsyncParsableCommand {
             try await report {
                 let home = options.resolved
                 let source = try AuditCommand.openStore(home)
-                let target = try connection.store(home)
-                let report = try await target.withRunning { target in
-                    try await PostgresMigration.copyLedger(from: source, to: target)
+                let target = try await connection.store(home)
+                defer { target.close() }
+                let report = try await source.copy(into: target)
+                let rows = report.rows.values.reduce(0, +)
+                print("copied \(rows) rows (\(report.events) events) to \(connection.url)")
+                for (table, count) in report.rows.sorted(by: { $0.key < $1.key }) where count > 0 {
+                    print("  \(table): \(count)")
                 }
-                print("copied \(report.copied) events to \(target.target)")
                 print(StoreCommand.line("home", report.source))
                 print(StoreCommand.line("postgres", report.target))
                 if !report.source.ok || !report.target.ok { throw ExitCode(1) }
@@ -79,8 +87,9 @@ struct StoreCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await report {
-                let store = try connection.store(options.resolved)
-                let result = try await store.withRunning { try await $0.ledger.verify() }
+                let store = try await connection.store(options.resolved)
+                defer { store.close() }
+                let result = try await store.ledger.verify()
                 if json {
                     printJSON(try JSONValue(encoding: result))
                 } else {
