@@ -84,7 +84,8 @@ struct StoreMigrateCLITests {
             #expect(try await cluster.tasks.get(child.id).depth == 1)
             #expect(try await cluster.tokens.list().map(\.name).contains("ci"))
             #expect(try await cluster.schedules.list().map(\.title) == ["hourly"])
-            #expect(try await cluster.memories.keywordSearch(["diving"], limit: 5) == ["mem_1"])  // stemmed, in PostgreSQL
+            // Stemmed full text, in PostgreSQL's words
+            #expect(try await cluster.memories.keywordSearch(["diving"], limit: 5) == ["mem_1"])
             #expect(try cluster.memories.embeddings(by: "m").map(\.embedding) == [Data([1, 2, 3, 4])])
             // The cluster's chain goes on from the copied head
             try await cluster.ledger.append(EventDraft(type: Event.Kind(rawValue: "test.after"), actor: .system))
