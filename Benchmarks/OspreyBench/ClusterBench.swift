@@ -1,16 +1,20 @@
 import ArgumentParser
 import Foundation
+import Logging
 import OspreyCore
+import OspreyScheduler
 import OspreyStore
 import OspreyTesting
 
 /// `osprey-bench cluster`: what one, two and three gateways get out of one PostgreSQL database, beside one gateway on
 /// its SQLite home, in the same run.
 ///
-/// Each node is a `PostgresStore` of its own (its own connection pool, as each gateway has) in this process; the
-/// database does all the coordination, so nodes in one process meet the same locks as nodes on three machines
-/// (minus the network). Tasks are the queue's real round: submit, claim under a lease, finish, each with its ledger
-/// event in the same transaction; the scripted "work" is empty, so the figure is the coordination's ceiling.
+/// Each node is a gateway's `Store` and `Supervisor` (its own connections and writer, its ledger feed) in this
+/// process; the database does all the coordination, so nodes in one process meet the same locks as nodes on three
+/// machines (minus the network). Tasks go the gateway's real way: submitted through the nodes in turn, picked up by
+/// every node's supervisor from the committed `task.created` (its own or heard through the feed), claimed by
+/// exactly one, started, run and finished, each step with its ledger event; the scripted run does no work, so the
+/// figure is the coordination's ceiling.
 struct ClusterBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cluster",
@@ -18,7 +22,7 @@ struct ClusterBench: AsyncParsableCommand {
     )
     @Option(help: "Tasks per run.") var tasks = 2000
     @Option(help: "Ledger appends per run.") var appends = 4000
-    @Option(help: "Concurrent workers (and appenders) per node.") var workers = 8
+    @Option(help: "Concurrent tasks (and appenders) per node.") var workers = 8
     @Option(help: "A PostgreSQL URL to use (default: a private server started for the run).") var url: String?
 
     func run() async throws {
@@ -39,27 +43,25 @@ struct ClusterBench: AsyncParsableCommand {
         let directory = try TemporaryDirectory(prefix: "osprey-bench-cluster")
         defer { directory.remove() }
         let sqlite = try Store.open(path: directory.path + "/osprey.db", ledgerKey: Self.key, durability: .full)
-        let sqliteTasks = try await Self.sqliteTasks(sqlite, count: tasks, workers: workers)
-        let sqliteAppends = try await Self.sqliteAppends(sqlite, count: appends, writers: workers)
+        let sqliteTasks = try await Self.tasks([sqlite], count: tasks, workers: workers)
+        let sqliteAppends = try await Self.appends([sqlite], count: appends, writers: workers)
         print(Self.row("SQLite, 1 node", tasks: sqliteTasks, appends: sqliteAppends, base: nil))
         for nodes in 1...3 {
-            let database = "bench\(nodes)"
             let address: String
             if let server {
-                address = try await server.createDatabase(database)
+                address = try await server.createDatabase("bench\(nodes)")
             } else {
                 address = url ?? ""
             }
             let target = try PostgresTarget(url: address)
-            let stores = (0..<nodes).map {
-                PostgresStore(target: target, node: "bench-\($0)", ledgerKey: Self.key, connections: workers + 1)
+            var stores: [Store] = []
+            for node in 0..<nodes {
+                stores.append(try await Store.open(postgres: target, node: "bench-\(node)", ledgerKey: Self.key))
             }
-            let (taskRate, appendRate) = try await Self.running(stores) {
-                let taskRate = try await Self.postgresTasks(stores, count: tasks, workers: workers)
-                let appendRate = try await Self.postgresAppends(stores, count: appends, writers: workers)
-                guard try await stores[0].ledger.verify().ok else { throw BenchError("the cluster ledger broke") }
-                return (taskRate, appendRate)
-            }
+            defer { for store in stores { store.close() } }
+            let taskRate = try await Self.tasks(stores, count: tasks, workers: workers)
+            let appendRate = try await Self.appends(stores, count: appends, writers: workers)
+            guard try await stores[0].ledger.verify().ok else { throw BenchError("the cluster ledger broke") }
             print(
                 Self.row(
                     "PostgreSQL, \(nodes) node\(nodes == 1 ? "" : "s")",
@@ -79,25 +81,6 @@ struct ClusterBench: AsyncParsableCommand {
         return String(format: "%-22@ %8.0f tasks/s %9.0f appends/s", name as NSString, tasks, appends) + ratio
     }
 
-    static func running<T: Sendable>(
-        _ stores: [PostgresStore],
-        _ body: @Sendable () async throws -> T
-    ) async throws
-        -> T
-    {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            for store in stores {
-                group.addTask {
-                    await store.run()
-                    return nil
-                }
-            }
-            defer { group.cancelAll() }
-            for store in stores { try await store.migrate() }
-            return try await body()
-        }
-    }
-
     /// Runs `body` for workers 0..<count at once and returns how long they took together.
     static func concurrently(
         _ count: Int,
@@ -114,45 +97,45 @@ struct ClusterBench: AsyncParsableCommand {
         return clock.now - start
     }
 
-    static func postgresTasks(_ stores: [PostgresStore], count: Int, workers: Int) async throws -> Double {
-        let elapsed = try await concurrently(stores.count * workers) { slot in
-            let store = stores[slot / workers]
-            for n in stride(from: slot, to: count, by: stores.count * workers) {
-                try await store.queue.submit(title: "t\(n)", instructions: "-")
+    /// `count` one-round tasks through every node's supervisor (and, on PostgreSQL, its ledger feed): from the
+    /// first submission until the last is completed. The cap is the cluster's on PostgreSQL: `workers` per node.
+    static func tasks(_ stores: [Store], count: Int, workers: Int) async throws -> Double {
+        let limits = Supervisor.Limits(maxConcurrent: workers * stores.count, perProvider: workers * stores.count)
+        let supervisors = stores.map { Supervisor(store: $0, limits: limits) { _, _ in TaskOutcome(result: "ok") } }
+        let before = try await stores[0].tasks.counts()[.completed, default: 0]
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            for (store, supervisor) in zip(stores, supervisors) {
+                group.addTask { await supervisor.run() }
+                group.addTask { await store.feed(logger: Logger(label: "bench")) }
             }
-            while let task = try await store.queue.claim(lease: .seconds(60)) {
-                try await store.queue.finish(task.id, result: "ok")
+            defer { group.cancelAll() }
+            let clock = ContinuousClock()
+            let start = clock.now
+            _ = try await concurrently(stores.count * workers) { slot in
+                let store = stores[slot % stores.count]
+                for n in stride(from: slot, to: count, by: stores.count * workers) {
+                    _ = try await store.tasks.submit(Tasks.Draft(title: "t\(n)", instructions: "-"), actor: .system)
+                }
             }
+            while try await stores[0].tasks.counts()[.completed, default: 0] < before + count {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+            let elapsed = clock.now - start
+            let started = try await stores[0].ledger.events(
+                after: 0,
+                filter: EventFilter(type: "task.started"),
+                limit: 10 * count
+            )
+            guard started.count == before + count else { throw BenchError("a task started twice (or never)") }
+            return Double(count) / elapsed.seconds
         }
-        guard try await stores[0].queue.counts() == ["completed": count] else {
-            throw BenchError("not every task completed exactly once")
-        }
-        return Double(count) / elapsed.seconds
     }
 
-    static func postgresAppends(_ stores: [PostgresStore], count: Int, writers: Int) async throws -> Double {
+    static func appends(_ stores: [Store], count: Int, writers: Int) async throws -> Double {
         let elapsed = try await concurrently(stores.count * writers) { slot in
             for n in stride(from: slot, to: count, by: stores.count * writers) {
-                try await stores[slot / writers].ledger.append(Self.draft(n))
+                try await stores[slot % stores.count].ledger.append(Self.draft(n))
             }
-        }
-        return Double(count) / elapsed.seconds
-    }
-
-    static func sqliteTasks(_ store: Store, count: Int, workers: Int) async throws -> Double {
-        let elapsed = try await concurrently(workers) { worker in
-            for n in stride(from: worker, to: count, by: workers) {
-                let task = try await store.tasks.submit(Tasks.Draft(title: "t\(n)", instructions: "-"), actor: .system)
-                _ = try await store.tasks.start(task.id)
-                _ = try await store.tasks.finish(task.id, result: "ok", error: nil, tokens: 0, costUSD: 0)
-            }
-        }
-        return Double(count) / elapsed.seconds
-    }
-
-    static func sqliteAppends(_ store: Store, count: Int, writers: Int) async throws -> Double {
-        let elapsed = try await concurrently(writers) { writer in
-            for n in stride(from: writer, to: count, by: writers) { try await store.ledger.append(Self.draft(n)) }
         }
         return Double(count) / elapsed.seconds
     }

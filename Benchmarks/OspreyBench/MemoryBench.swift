@@ -169,8 +169,7 @@ struct MemoryBench: AsyncParsableCommand {
         if postgres {
             try await PostgresRetrieval.measure(
                 collection: collection,
-                documents: documents,
-                queries: queries,
+                embedder: ReferenceEmbedder(table: table),
                 grades: collection.queries.indices.map { relevant[$0 + 1] ?? [:] }
             )
         }

@@ -1,67 +1,77 @@
 import Foundation
-import OspreyEmbeddings
+import OspreyCore
 import OspreyMemory
 import OspreyStore
 import OspreyTesting
 
-/// Cranfield through PostgreSQL's memory index: full text (`tsvector`, English stemming, BM25 in SQL), exact cosine
-/// over the vectors stored beside the rows, and the same reciprocal rank fusion as the SQLite index.
+/// Cranfield through the memory bank on a PostgreSQL store, the path a gateway with `[store] backend = "postgres"`
+/// takes: full text in an English `tsvector` ranked in SQL, the vectors stored beside the rows, the same fusion,
+/// boosts and near-duplicate filter as on SQLite.
 enum PostgresRetrieval {
     static func measure(
         collection: CranfieldCollection,
-        documents: [[Float]],
-        queries: [[Float]],
+        embedder: some Embedder,
         grades: [[String: Int]]
     ) async throws {
-        let texts = collection.documents.map { (number: $0.number, text: $0.text) }
-        let questions = collection.queries
         let server = try await PostgresServer()
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("osprey-bench-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
         do {
-            let store = PostgresStore(
-                target: try PostgresTarget(url: server.url()),
+            let store = try await Store.open(
+                postgres: try PostgresTarget(url: server.url()),
                 node: "bench",
                 ledgerKey: Array(repeating: 5, count: 32)
             )
-            try await store.withRunning { store in
-                for (index, document) in texts.enumerated() {
-                    try await store.memories.index(id: document.number, text: document.text)
-                    try await store.memories.setVector(id: document.number, documents[index])
-                }
-                // The vectors read back from the database, searched exactly (as the SQLite side does at this size).
-                var vectors = VectorIndex(dimension: 384)
-                for (id, vector) in try await store.memories.vectors() { try vectors.add(vector, for: id) }
-                var totals = (keyword: 0.0, vector: 0.0, fused: 0.0)
-                let clock = ContinuousClock()
-                var keywordTime = Duration.zero
-                for (index, query) in questions.enumerated() {
-                    var keyword: [String] = []
-                    keywordTime += try await clock.measure {
-                        keyword = try await store.memories.keywordRanking(query, depth: MemoryBank.fusion.depth)
-                    }
-                    let vector = try vectors.search(queries[index], k: MemoryBank.fusion.depth)
-                        .filter { $0.score >= MemoryBank.minimumSimilarity }.map(\.id)
-                    let fused = ReciprocalRankFusion.fuse(
-                        [keyword, vector],
-                        k: MemoryBank.fusion.k,
-                        weights: [1, MemoryBank.fusion.vectorWeight]
-                    ).map(\.id)
-                    let relevant = grades[index]
-                    totals.keyword += MemoryBench.ndcg(Array(keyword.prefix(10)), relevant)
-                    totals.vector += MemoryBench.ndcg(Array(vector.prefix(10)), relevant)
-                    totals.fused += MemoryBench.ndcg(Array(fused.prefix(10)), relevant)
-                }
-                let count = Double(questions.count)
-                print(
-                    String(
-                        format:
-                            "  PostgreSQL: nDCG@10  BM25 over tsvector %.3f   MiniLM cosine %.3f   RRF fused %.3f   (full text %.2f ms/query)",
-                        totals.keyword / count,
-                        totals.vector / count,
-                        totals.fused / count,
-                        keywordTime.seconds * 1000 / count
-                    )
+            defer { store.close() }
+            let bank = try MemoryBank(directory: scratch, store: store, embedder: embedder)
+            var number: [String: String] = [:]
+            for document in collection.documents {
+                let record = try await bank.store(
+                    document.text,
+                    source: .user,
+                    provenance: "cranfield \(document.number)",
+                    trust: .trusted,
+                    actor: .bench
                 )
+                number[record.id] = document.number
             }
+            try await bank.embedPending()
+            var totals = (keyword: 0.0, vector: 0.0, fused: 0.0, search: 0.0)
+            var times: [Double] = []
+            let clock = ContinuousClock()
+            for (index, query) in collection.queries.enumerated() {
+                let (keyword, vector) = try await bank.rankings(query, depth: MemoryBank.fusion.depth)
+                let fused = ReciprocalRankFusion.fuse(
+                    [keyword, vector],
+                    k: MemoryBank.fusion.k,
+                    weights: [1, MemoryBank.fusion.vectorWeight]
+                ).map(\.id)
+                var hits: [MemoryBank.Hit] = []
+                times.append(
+                    (try await clock.measure { hits = try await bank.search(query, limit: 10) }).seconds * 1000
+                )
+                func ndcg(_ ids: [String]) -> Double {
+                    MemoryBench.ndcg(ids.prefix(10).map { number[$0] ?? "" }, grades[index])
+                }
+                totals.keyword += ndcg(keyword)
+                totals.vector += ndcg(vector)
+                totals.fused += ndcg(fused)
+                totals.search += ndcg(hits.map(\.record.id))
+            }
+            let count = Double(collection.queries.count)
+            let latency = MemoryBench.percentiles(times)
+            print(
+                String(
+                    format:
+                        "  PostgreSQL store: nDCG@10  tsvector %.3f   MiniLM cosine %.3f   RRF fused %.3f   memory search %.3f   (search p50 %.2f ms, p95 %.2f ms)",
+                    totals.keyword / count,
+                    totals.vector / count,
+                    totals.fused / count,
+                    totals.search / count,
+                    latency.p50,
+                    latency.p95
+                )
+            )
         } catch {
             await server.stop()
             throw error

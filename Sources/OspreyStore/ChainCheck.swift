@@ -2,8 +2,8 @@ import OspreyCore
 
 /// The walk that verifies a ledger, whatever holds it: events in seq order, then the signed head.
 ///
-/// SQLite's ``Ledger`` and PostgreSQL's ``PostgresLedger`` feed it their rows, so both judge a chain by the same rules
-/// and word a break the same way.
+/// ``Ledger`` feeds it its rows page by page, on either engine, so a chain is judged by the same rules and a break
+/// worded the same way on SQLite and PostgreSQL.
 struct ChainCheck {
     let signer: HeadSigner
     private var expectedSeq = 1

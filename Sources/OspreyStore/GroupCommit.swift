@@ -145,7 +145,7 @@ public final class GroupCommit: Sendable {
                 // the lock while another gateway's group, holding it, waited for that row would be a deadlock.
                 // Nearly every write appends an event, so the gateways' write transactions take turns anyway.
                 try db.execute("BEGIN")
-                try db.execute("SELECT pg_advisory_xact_lock(?)", [PostgresStore.ledgerLock])
+                try db.execute("SELECT pg_advisory_xact_lock(?)", [PostgresSchema.ledgerLock])
             }
             for job in group {
                 let mark = publications.mark

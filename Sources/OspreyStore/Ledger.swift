@@ -130,7 +130,7 @@ public struct Ledger: Sendable {
         if db.dialect == .postgres {
             // Several gateways append to one chain: each takes the ledger's lock, held until its commit, before it
             // reads the last event.
-            try db.execute("SELECT pg_advisory_xact_lock(?)", [PostgresStore.ledgerLock])
+            try db.execute("SELECT pg_advisory_xact_lock(?)", [PostgresSchema.ledgerLock])
         }
         let last = try db.row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
         var seq: Int = last?["seq"] ?? 0

@@ -174,6 +174,8 @@ struct StoreEngineTests {
             #expect(try await store.memories.contains("mem_1"))
             #expect(try await store.memories.keywordSearch(["fish"], limit: 5) == ["mem_1"])
             #expect(try await store.memories.keywordSearch(["diving"], limit: 5) == ["mem_1"])  // stemmed
+            // Stop words and punctuation find nothing and are no error (PostgreSQL's tsquery syntax included)
+            #expect(try await store.memories.keywordSearch(["the", "of", "'", "&", "|", "!", ":*"], limit: 5).isEmpty)
             #expect(try await store.memories.entries(["mem_1"])["mem_1"]?.body == entry.body)
             let vector = Data([1, 2, 3, 4])
             #expect(try await store.memories.unembeddedCount(by: "m") == 1)

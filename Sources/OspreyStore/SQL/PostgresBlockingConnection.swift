@@ -35,7 +35,7 @@ final class PostgresBlockingConnection: @unchecked Sendable {
             ).wait()
             return PostgresBlockingConnection(connection: connection, logger: logger)
         } catch {
-            throw PostgresStore.translated(error)
+            throw Self.translated(error)
         }
     }
 
@@ -94,7 +94,7 @@ final class PostgresBlockingConnection: @unchecked Sendable {
         do {
             return try connection.query(query, logger: logger).wait()
         } catch {
-            throw PostgresStore.translated(error)
+            throw Self.translated(error)
         }
     }
 
@@ -158,4 +158,15 @@ final class PostgresBlockingConnection: @unchecked Sendable {
     }
 
     private static let numberedStatements = Mutex<[String: String]>([:])
+
+    /// PostgreSQL's errors as ``StoreError``s that say what the server said (or that it could not be reached).
+    static func translated(_ error: any Error) -> any Error {
+        guard let error = error as? PSQLError else { return error }
+        if let message = error.serverInfo?[.message] {
+            let code = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
+            return StoreError.unavailable("PostgreSQL: \(message)\(code)")
+        }
+        let cause = error.underlying.map { ": \($0)" } ?? ""
+        return StoreError.unavailable("PostgreSQL unreachable: \(error.code.description)\(cause)")
+    }
 }

@@ -11,8 +11,8 @@ import Logging
 /// by an older Osprey gains what is new when a newer one starts. What SQLite's migrations express only as a
 /// rebuild of a table (dropping or retyping a column) would need its own statement here; none does so far.
 ///
-/// Not carried over: SQLite's FTS5 table (`memory_fts`: full text on PostgreSQL is ``PostgresMemoryIndex``'s
-/// `tsvector`), GRDB's bookkeeping, and `CHECK` constraints other than the ledger head's single row.
+/// Not carried over: SQLite's FTS5 table (`memory_fts`: full text on PostgreSQL is
+/// ``fullText``'s `tsvector`), GRDB's bookkeeping, and `CHECK` constraints other than the ledger head's single row.
 enum PostgresSchema {
     /// Creates the schema, or brings it up to date, in one transaction; nodes starting together take turns (a
     /// transaction-scoped advisory lock), so two `CREATE TABLE IF NOT EXISTS` never race.
@@ -22,7 +22,7 @@ enum PostgresSchema {
         let sql = SQLConnection(connection)
         try sql.execute("BEGIN")
         do {
-            try sql.execute("SELECT pg_advisory_xact_lock(?)", [PostgresStore.schemaLock])
+            try sql.execute("SELECT pg_advisory_xact_lock(?)", [Self.schemaLock])
             for statement in try statements() { try sql.execute(statement) }
             try sql.execute("COMMIT")
         } catch {
@@ -121,9 +121,29 @@ enum PostgresSchema {
                     """
             ).map { $0.replacingOccurrences(of: "CREATE INDEX ", with: "CREATE INDEX IF NOT EXISTS ") }
                 .map { $0.replacingOccurrences(of: "IF NOT EXISTS IF NOT EXISTS", with: "IF NOT EXISTS") }
-            return creates + additions + keys + indexes + PostgresStore.permanence + fullText
+            return creates + additions + keys + indexes + permanence + fullText
         }
     }
+
+    // Advisory lock keys: one 64-bit number per purpose, the same on every node.
+    static let schemaLock: Int64 = 0x6f73_7072_0001
+    static let ledgerLock: Int64 = 0x6f73_7072_0002
+
+    /// As in SQLite: an event, once written, is never changed or removed through SQL.
+    static let permanence: [String] = [
+        """
+        CREATE OR REPLACE FUNCTION osprey_events_are_permanent() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'ledger events are immutable'; END $$
+        """,
+        """
+        DO $$ BEGIN
+            IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'events_are_permanent') THEN
+                CREATE TRIGGER events_are_permanent BEFORE UPDATE OR DELETE ON events
+                FOR EACH ROW EXECUTE FUNCTION osprey_events_are_permanent();
+            END IF;
+        END $$
+        """,
+    ]
 
     /// The memories' full text, where SQLite has its FTS5 table: the same columns and an English `tsvector`.
     static let fullText = [
