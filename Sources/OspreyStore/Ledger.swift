@@ -91,8 +91,9 @@ public struct LedgerVerification: Hashable, Sendable, Codable {
 
 /// The append-only, hash-chained event log: every message, decision and effect, in one order.
 ///
-/// Appends are serialized by the database's single writer inside `BEGIN IMMEDIATE` transactions, so
-/// concurrent appenders (in this process or another) can never fork the chain. Subscribers hear of an
+/// Appends are serialized by the database's single writer inside `BEGIN IMMEDIATE` transactions (on PostgreSQL, by
+/// the ledger's advisory lock, which every write transaction takes at its start), so concurrent appenders (in this
+/// process, another, or another gateway) can never fork the chain. Subscribers hear of an
 /// event only after its transaction commits, in commit order.
 public struct Ledger: Sendable {
     let writer: GroupCommit
@@ -127,14 +128,17 @@ public struct Ledger: Sendable {
     ///
     /// Subscribers are told after the commit; if the transaction rolls back, nobody hears of these events.
     public func append(_ drafts: [EventDraft], in db: SQLConnection) throws -> [Event] {
-        if db.dialect == .postgres {
-            // Several gateways append to one chain: each takes the ledger's lock, held until its commit, before it
-            // reads the last event.
-            try db.execute("SELECT pg_advisory_xact_lock(?)", [PostgresSchema.ledgerLock])
+        // The chain's tail: the last event this group appended (a body rolled back has taken its events with it),
+        // else the table's. On PostgreSQL the group's transaction took the ledger's lock at its start, so no other
+        // gateway appends between that read and this group's commit.
+        var seq: Int
+        var previous: String
+        if let last = writer.publications.last {
+            (seq, previous) = (last.seq, last.hash)
+        } else {
+            let last = try db.row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
+            (seq, previous) = (last?["seq"] ?? 0, last?["hash"] ?? Event.genesisHash)
         }
-        let last = try db.row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-        var seq: Int = last?["seq"] ?? 0
-        var previous: String = last?["hash"] ?? Event.genesisHash
         let now = WireFormat.timestamp(Date())
         let insert = """
             INSERT INTO events (seq, id, ts, type, actor, session, task, payload, prev_hash, hash)
