@@ -79,19 +79,7 @@ struct MemoryBench: AsyncParsableCommand {
         )
         let clock = ContinuousClock()
         var number: [String: String] = [:]
-        let indexing = try await clock.measure {
-            for document in collection.documents {
-                let record = try await bank.store(
-                    document.text,
-                    source: .user,
-                    provenance: "cranfield \(document.number)",
-                    trust: .trusted,
-                    actor: .bench
-                )
-                number[record.id] = document.number
-            }
-            try await bank.embedPending()
-        }
+        let indexing = try await clock.measure { number = try await Self.store(collection, in: bank) }
         print(
             "Cranfield: \(collection.documents.count) documents, \(collection.queries.count) queries; indexed in \(indexing)"
         )
@@ -473,6 +461,23 @@ struct MemoryBench: AsyncParsableCommand {
     }
 
     /// nDCG@10 with the graded relevance as gain.
+    /// Stores every Cranfield document in `bank` and embeds them; each memory's id → its document's number.
+    static func store(_ collection: CranfieldCollection, in bank: MemoryBank) async throws -> [String: String] {
+        var number: [String: String] = [:]
+        for document in collection.documents {
+            let record = try await bank.store(
+                document.text,
+                source: .user,
+                provenance: "cranfield \(document.number)",
+                trust: .trusted,
+                actor: .bench
+            )
+            number[record.id] = document.number
+        }
+        try await bank.embedPending()
+        return number
+    }
+
     static func ndcg(_ ranked: [String], _ grades: [String: Int]) -> Double {
         func dcg(_ gains: [Int]) -> Double {
             gains.enumerated().reduce(0) { $0 + Double($1.element) / log2(Double($1.offset) + 2) }

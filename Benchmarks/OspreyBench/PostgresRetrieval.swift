@@ -24,18 +24,7 @@ enum PostgresRetrieval {
             )
             defer { store.close() }
             let bank = try MemoryBank(directory: scratch, store: store, embedder: embedder)
-            var number: [String: String] = [:]
-            for document in collection.documents {
-                let record = try await bank.store(
-                    document.text,
-                    source: .user,
-                    provenance: "cranfield \(document.number)",
-                    trust: .trusted,
-                    actor: .bench
-                )
-                number[record.id] = document.number
-            }
-            try await bank.embedPending()
+            let number = try await MemoryBench.store(collection, in: bank)
             var totals = (keyword: 0.0, vector: 0.0, fused: 0.0, search: 0.0)
             var times: [Double] = []
             let clock = ContinuousClock()

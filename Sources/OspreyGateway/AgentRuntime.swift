@@ -40,7 +40,8 @@ public final class AgentRuntime: Sendable {
     /// The OS sandbox rung for every command, resolved at start-up (fail closed when missing).
     public let sandbox: Sandbox
     let store: Store
-    let runs = RunRegistry()
+    /// Runs in progress; on a shared PostgreSQL database a session's lane is also the cluster's.
+    let runs: RunRegistry
     /// Where tool calls that need a human wait, and where the API's decisions arrive.
     public let approvals: ApprovalDesk
     /// Finds relevant memories for a run's first prompt (nil when memory injection is off).
@@ -79,6 +80,7 @@ public final class AgentRuntime: Sendable {
             }
         )
         self.store = store
+        runs = RunRegistry(lanes: store.lanes)
         self.tools = toolbox + services
         self.fixedToolbox = Toolbox(toolbox + services)
         self.extraTools = extraTools
@@ -346,6 +348,13 @@ final class RunRegistry: Sendable {
     }
 
     private let lanes = Mutex<(next: UInt64, lanes: [Session.ID: Lane])>((0, [:]))
+    /// The lanes of every gateway on a shared PostgreSQL database (nil on SQLite): taken once this gateway's own
+    /// lane is, let go of before it passes on.
+    private let cluster: SessionLanes?
+
+    init(lanes: SessionLanes? = nil) {
+        cluster = lanes
+    }
 
     /// Waits for the session's lane (runs of one session go one at a time, in the order they arrived), then
     /// registers the run; returns a stream that finishes when someone cancels it.
@@ -380,6 +389,14 @@ final class RunRegistry: Sendable {
             waiter?.resume(returning: false)
         }
         guard granted else { throw CancellationError() }
+        if let cluster {
+            do {
+                try await cluster.acquire(session)
+            } catch {
+                end(session, holdsCluster: false)
+                throw error
+            }
+        }
         lanes.withLock { $0.lanes[session]?.cancel = cancel }
         if Task.isCancelled {
             end(session)
@@ -389,7 +406,10 @@ final class RunRegistry: Sendable {
     }
 
     /// Releases the session's lane to the next waiting run, if any.
-    func end(_ session: Session.ID) {
+    func end(_ session: Session.ID) { end(session, holdsCluster: true) }
+
+    private func end(_ session: Session.ID, holdsCluster: Bool) {
+        if holdsCluster { cluster?.release(session) }
         let next = lanes.withLock { state -> CheckedContinuation<Bool, Never>? in
             guard var lane = state.lanes[session] else { return nil }
             guard !lane.waiting.isEmpty else {

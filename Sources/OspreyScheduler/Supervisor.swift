@@ -405,10 +405,12 @@ public actor Supervisor {
         let task: TaskRecord
         do {
             let coordinator = entry.task.workflow != nil || entry.task.seed != nil
-            task = try await store.tasks.start(
-                id,
-                clusterCap: store.dialect == .postgres && !coordinator ? limits.maxConcurrent : nil
+            let caps = Tasks.ClusterCaps(
+                overall: limits.maxConcurrent,
+                provider: provider(entry.task),
+                perProvider: limits.perProvider
             )
+            task = try await store.tasks.start(id, caps: store.dialect == .postgres && !coordinator ? caps : nil)
         } catch is Tasks.AtCapacity {
             park(entry)  // parked before `finished` frees its slot here, so it is not lost between the two
             return

@@ -109,5 +109,9 @@ extension Store {
                     """
             )
         }
+        migrator.registerMigration("v25-task-providers") { db in
+            // The provider a running task's model calls go to, for the per-provider cap of several gateways.
+            try db.execute(sql: "ALTER TABLE tasks ADD COLUMN provider TEXT")
+        }
     }
 }

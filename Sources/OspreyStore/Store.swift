@@ -41,6 +41,8 @@ public struct Store: Sendable {
     public let channels: Channels
     public let switches: Switches
     public let incidents: Incidents
+    /// On a PostgreSQL database several gateways share: the sessions' lanes across them (nil on SQLite).
+    public let lanes: SessionLanes?
 
     public init(
         writer: any DatabaseWriter,
@@ -95,6 +97,7 @@ public struct Store: Sendable {
         self.channels = Channels(writer: writer, ledger: ledger)
         self.switches = Switches(writer: writer, ledger: ledger)
         self.incidents = Incidents(writer: writer, ledger: ledger)
+        if case .postgres(let engine) = backend { lanes = SessionLanes(engine: engine) } else { lanes = nil }
     }
 
     /// Opens (creating if needed) the database file in WAL mode with a busy timeout.
@@ -245,6 +248,9 @@ extension Store {
 
     /// Closes a PostgreSQL store's connections (SQLite's close with the store).
     public func close() {
-        if case .postgres(let engine) = backend { engine.close() }
+        if case .postgres(let engine) = backend {
+            lanes?.close()
+            engine.close()
+        }
     }
 }

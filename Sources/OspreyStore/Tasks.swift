@@ -175,20 +175,29 @@ public struct Tasks: Sendable {
     /// condition, which the database checks again on the row another gateway's claim has just changed, so exactly
     /// one of them starts it; the others get a conflict.
     ///
-    /// `clusterCap` (on PostgreSQL): a queued task starts only while fewer than that many tasks (workflow and spec
-    /// coordinators aside) run on all the gateways together, else ``AtCapacity``. The count is exact: every write
-    /// transaction on PostgreSQL holds the ledger's lock from its start, so no other gateway starts one meanwhile.
-    public func start(_ id: TaskRecord.ID, clusterCap: Int? = nil) async throws -> TaskRecord {
+    /// `caps` (on PostgreSQL): a queued task starts only while the gateways together run fewer tasks than the cap
+    /// (workflow and spec coordinators aside), and fewer of its provider's than that cap, else ``AtCapacity``. The
+    /// counts are exact: every write transaction on PostgreSQL holds the ledger's lock from its start, so no other
+    /// gateway starts a task meanwhile. The provider is recorded on the task (`tasks.provider`) for the next count.
+    public func start(_ id: TaskRecord.ID, caps: ClusterCaps? = nil) async throws -> TaskRecord {
         try await change(id, event: .taskStarted, actor: .system) { [node] db, current in
             guard [.queued, .running].contains(current.status) else {
                 throw StoreError.conflict("task \(id.rawValue) is \(current.status)")
             }
-            if let clusterCap, db.dialect == .postgres, current.status == .queued {
-                let running = try db.value(
-                    Int.self,
-                    "SELECT COUNT(*) FROM tasks WHERE status = 'running' AND workflow IS NULL AND seed IS NULL"
+            if let caps, db.dialect == .postgres, current.status == .queued {
+                let counts = try db.row(
+                    """
+                    SELECT COUNT(*) AS running, COUNT(*) FILTER (WHERE provider = ?) AS provider FROM tasks
+                    WHERE status = 'running' AND workflow IS NULL AND seed IS NULL
+                    """,
+                    [caps.provider]
                 )
-                if (running ?? 0) >= clusterCap { throw AtCapacity(running: running ?? 0, cap: clusterCap) }
+                let running: Int = counts?["running"] ?? 0
+                let provider: Int = counts?["provider"] ?? 0
+                if running >= caps.overall { throw AtCapacity(running: running, cap: caps.overall, provider: nil) }
+                if provider >= caps.perProvider {
+                    throw AtCapacity(running: provider, cap: caps.perProvider, provider: caps.provider)
+                }
             }
             let now = WireFormat.timestamp(Date())
             guard
@@ -196,11 +205,11 @@ public struct Tasks: Sendable {
                     TaskRecord.self,
                     """
                     UPDATE tasks SET status = 'running', attempts = attempts + 1, node = ?,
-                        started_at = COALESCE(started_at, ?), heartbeat_at = ?
+                        started_at = COALESCE(started_at, ?), heartbeat_at = ?, provider = COALESCE(?, provider)
                     WHERE id = ? AND (status = 'queued' OR (status = 'running' AND COALESCE(node, '') = ?))
                     RETURNING *
                     """,
-                    [node, now, now, id.rawValue, node]
+                    [node, now, now, caps?.provider, id.rawValue, node]
                 )
             else {
                 throw StoreError.conflict("task \(id.rawValue) is run by another gateway")
@@ -209,11 +218,28 @@ public struct Tasks: Sendable {
         }
     }
 
-    /// The gateways together already run as many tasks as the cluster's cap allows: the task stays queued.
+    /// The caps a start is checked against on a shared PostgreSQL database: all gateways' running tasks, and
+    /// those of the task's provider.
+    public struct ClusterCaps: Hashable, Sendable {
+        public var overall: Int
+        public var provider: String
+        public var perProvider: Int
+        public init(overall: Int, provider: String, perProvider: Int) {
+            self.overall = overall
+            self.provider = provider
+            self.perProvider = perProvider
+        }
+    }
+
+    /// The gateways together already run as many tasks (of this provider, when `provider` is set) as the cap
+    /// allows: the task stays queued.
     public struct AtCapacity: Error, Hashable, Sendable, CustomStringConvertible {
         public var running: Int
         public var cap: Int
-        public var description: String { "\(running) tasks already run on the cluster (cap \(cap))" }
+        public var provider: String?
+        public var description: String {
+            "\(running) tasks\(provider.map { " of provider \($0)" } ?? "") already run on the cluster (cap \(cap))"
+        }
     }
 
     /// Records that a running task is alive (no event: heartbeats are not history); false when the task is no

@@ -254,6 +254,23 @@ struct PostgresGatewayTests {
         }
     }
 
+    @Test(.timeLimit(.minutes(1)))
+    func aSessionsLaneIsHeldByOneGatewayAndFreedWhenItLetsGoOrGoes() async throws {
+        try await Self.withNodes(2) { stores in
+            let (a, b) = (try #require(stores[0].lanes), try #require(stores[1].lanes))
+            let session = Session.ID("ses_lane")
+            try await a.acquire(session)
+            #expect(try await !b.tryAcquire(session))
+            #expect(try await b.tryAcquire(Session.ID("ses_other")))  // another session's lane is free
+            a.release(session)
+            try await TestRuns.waitUntil { try await b.tryAcquire(session) }
+            #expect(try await !a.tryAcquire(session))
+            // b's gateway goes (its connections close): its lanes go with it
+            stores[1].close()
+            try await TestRuns.waitUntil { try await a.tryAcquire(session) }
+        }
+    }
+
     @Test func aPostgresStoreNeedsAURLWithoutAPasswordAndAPasswordByReference() throws {
         #expect(throws: ConfigError.self) { try OspreyConfig(toml: "[store]\nbackend = \"postgres\"") }
         #expect(throws: ConfigError.self) {

@@ -1,4 +1,7 @@
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
 import OspreyCore
 import OspreyScheduler
 import OspreyStore
@@ -212,6 +215,108 @@ struct PostgresSupervisionTests {
                 #expect(seen.done == 30)
                 #expect(seen.most <= 2, "\(seen)")
             }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func thePerProviderCapHoldsAcrossGateways() async throws {
+        try await PostgresGatewayTests.withNodes(3) { stores in
+            // Runs under way on all three gateways together, by provider, and the most of each at once
+            let load = Mutex((now: [String: Int](), most: [String: Int](), done: 0))
+            let supervisors = stores.map { store in
+                Supervisor(
+                    store: store,
+                    limits: Supervisor.Limits(maxConcurrent: 10, perProvider: 1),
+                    provider: { $0.title.hasPrefix("a") ? "alpha" : "beta" }
+                ) { task, _ in
+                    let provider = task.title.hasPrefix("a") ? "alpha" : "beta"
+                    load.withLock {
+                        $0.now[provider, default: 0] += 1
+                        $0.most[provider] = max($0.most[provider, default: 0], $0.now[provider, default: 0])
+                    }
+                    try await Task.sleep(for: .milliseconds(50))  // the run's work
+                    load.withLock {
+                        $0.now[provider, default: 0] -= 1
+                        $0.done += 1
+                    }
+                    return TaskOutcome(result: "ok")
+                }
+            }
+            for n in 0..<12 {
+                let title = (n % 2 == 0 ? "a" : "b") + "\(n)"
+                _ = try await stores[n % 3].tasks.submit(
+                    Tasks.Draft(title: title, instructions: "x"),
+                    actor: .user("test")
+                )
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for supervisor in supervisors { group.addTask { await supervisor.run() } }
+                defer { group.cancelAll() }
+                try await TestRuns.waitUntil(timeout: .seconds(60)) {
+                    try await stores[0].tasks.counts()[.completed, default: 0] == 12
+                }
+                // Each gateway alone would have run one of each provider, three together: one held for the cluster
+                let seen = load.withLock { $0 }
+                #expect(seen.done == 12)
+                #expect(seen.most == ["alpha": 1, "beta": 1], "\(seen)")
+            }
+        }
+    }
+}
+
+/// A model that counts how many of its answers are under way at once (over every gateway that shares it).
+final class OverlapCountingProvider: ModelProvider, Sendable {
+    private let load = Mutex((now: 0, most: 0, calls: 0))
+
+    var most: Int { load.withLock { $0.most } }
+    var calls: Int { load.withLock { $0.calls } }
+
+    func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply {
+        load.withLock {
+            $0.now += 1
+            $0.calls += 1
+            $0.most = max($0.most, $0.now)
+        }
+        defer { load.withLock { $0.now -= 1 } }
+        try await Task.sleep(for: .milliseconds(30))  // the model thinking
+        return ModelReply(message: .assistant("ok"), usage: Usage(), stopReason: .endTurn)
+    }
+}
+
+/// Several gateways' runs of one session: one at a time, wherever the messages arrive.
+struct PostgresSessionLaneTests {
+    /// Sends `content` to the session through `gateway`; the response's status, and its body unless it is 200.
+    static func send(_ gateway: TestGateway, _ session: Session.ID, _ content: String) async throws -> String {
+        try await gateway.app().test(.router) { client in
+            let response = try await client.post("/api/sessions/\(session)/messages", #"{"content":"\#(content)"}"#)
+            return response.status == .ok ? "ok" : "\(response.status) \(response.json)"
+        }
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aSessionsMessagesRunOneAtATimeAcrossGateways() async throws {
+        try await PostgresGatewayTests.withNodes(2) { stores in
+            let provider = OverlapCountingProvider()
+            let a = try await TestGateway(provider: provider, store: stores[0])
+            let b = try await TestGateway(provider: provider, store: stores[1])
+            let session = try await stores[0].sessions.create(actor: .test)
+            let other = try await stores[0].sessions.create(actor: .test)
+            // Three messages through each gateway at once, and one to another session
+            let statuses = try await withThrowingTaskGroup(of: String.self) { group in
+                for n in 0..<6 {
+                    let gateway = n % 2 == 0 ? a : b
+                    group.addTask { try await Self.send(gateway, session.id, "m\(n)") }
+                }
+                group.addTask { try await Self.send(b, other.id, "elsewhere") }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0 == "ok" }, "\(statuses)")
+            #expect(provider.calls == 7)
+            // The session's runs never overlapped: each message is followed by its own answer
+            let transcript = try await stores[1].sessions.messages(of: session.id).map(\.message)
+            #expect(transcript.count == 12)
+            #expect(transcript.enumerated().allSatisfy { $0.element.role == ($0.offset % 2 == 0 ? .user : .assistant) })
+            #expect(Set(transcript.filter { $0.role == .user }.map(\.text)) == Set((0..<6).map { "m\($0)" }))
         }
     }
 }

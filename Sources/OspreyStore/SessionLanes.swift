@@ -1,0 +1,121 @@
+import Dispatch
+import Foundation
+import Logging
+public import OspreyCore
+import Synchronization
+
+/// A session's lane across the gateways sharing one PostgreSQL database: while a run of the session holds it, no
+/// other gateway starts one. Each gateway keeps its own lanes in order (its `RunRegistry`); this is the one lock
+/// they all honour.
+///
+/// A lane is a session-level advisory lock in PostgreSQL's two-key space (which never meets the one-key locks of the
+/// ledger and schema), taken on one connection of the gateway's own: a gateway that dies, or loses that connection,
+/// lets go of every lane it held, so no lane outlives its gateway. A lane that is taken is tried again, at a pace
+/// that slows from 10 ms to 100 ms; when it frees, the first gateway to try takes it (between gateways there is no
+/// queue, within one there is).
+public final class SessionLanes: Sendable {
+    private let target: PostgresTarget
+    private let node: String
+    private let engine: PostgresEngine
+    private let queue = DispatchQueue(label: "osprey.store.postgres.lanes")
+    private let connection = Mutex<PostgresBlockingConnection?>(nil)
+    /// The lanes this gateway holds, each with how many of its runs hold it (one, unless a key is shared).
+    private let held = Mutex<[Int32: Int]>([:])
+
+    init(engine: PostgresEngine) {
+        self.engine = engine
+        self.target = engine.target
+        self.node = engine.node
+    }
+
+    /// The lock's second key: 32 bits of the session id's SHA-256 (two sessions that share it only wait for each
+    /// other). The first key is Osprey's ("os").
+    static func key(_ session: Session.ID) -> Int32 {
+        let hex = Event.sha256Hex(session.rawValue).prefix(8)
+        return Int32(bitPattern: UInt32(hex, radix: 16) ?? 0)
+    }
+
+    static let space: Int32 = 0x6f73
+
+    /// Waits until this gateway holds the session's lane; cancellation ends the wait.
+    public func acquire(_ session: Session.ID) async throws {
+        var pause = 10
+        while true {
+            try Task.checkCancellation()
+            if try await tryAcquire(session) { return }
+            try await Task.sleep(for: .milliseconds(pause))
+            pause = min(100, pause * 2)
+        }
+    }
+
+    /// Lets go of the session's lane (queued behind any lock of this gateway's, on the same connection).
+    public func release(_ session: Session.ID) {
+        let key = Self.key(session)
+        queue.async {
+            let last = self.held.withLock { held -> Bool in
+                let count = (held[key] ?? 1) - 1
+                held[key] = count > 0 ? count : nil
+                return count <= 0
+            }
+            guard last else { return }
+            do {
+                _ = try self.open().rows(
+                    "SELECT pg_advisory_unlock(CAST(? AS INTEGER), CAST(? AS INTEGER))",
+                    [.integer(Int64(Self.space)), .integer(Int64(key))]
+                )
+            } catch {
+                // The connection is gone, and with it every lane it held.
+                self.engine.logger.warning("a session lane could not be let go of: \(error)")
+            }
+        }
+    }
+
+    /// Takes the session's lane if no other gateway holds it; false, at once, if one does.
+    public func tryAcquire(_ session: Session.ID) async throws -> Bool {
+        let key = Self.key(session)
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(
+                    with: Result {
+                        // A lane this gateway already holds (another of its runs, on a shared key) is taken again.
+                        if self.held.withLock({ $0[key] != nil }) {
+                            self.held.withLock { $0[key, default: 0] += 1 }
+                            return true
+                        }
+                        let rows = try self.open().rows(
+                            "SELECT pg_try_advisory_lock(CAST(? AS INTEGER), CAST(? AS INTEGER)) AS locked",
+                            [.integer(Int64(Self.space)), .integer(Int64(key))]
+                        )
+                        guard (rows.first?["locked"] as Bool?) == true else { return false }
+                        self.held.withLock { $0[key] = 1 }
+                        return true
+                    }
+                )
+            }
+        }
+    }
+
+    /// The lanes' connection, opened (again) when needed; a new one holds none of the old one's lanes.
+    private func open() throws -> PostgresBlockingConnection {
+        try connection.withLock { connection in
+            if let open = connection, !open.isClosed { return open }
+            if connection != nil { held.withLock { $0 = [:] } }
+            let opened = try PostgresBlockingConnection.connect(
+                to: target,
+                node: node + ":lanes",
+                logger: engine.logger
+            )
+            connection = opened
+            return opened
+        }
+    }
+
+    func close() {
+        queue.sync {
+            connection.withLock { connection in
+                connection?.close()
+                connection = nil
+            }
+        }
+    }
+}
