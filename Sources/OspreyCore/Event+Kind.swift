@@ -49,6 +49,8 @@ extension Event {
         public static let runInterrupted = Kind(rawValue: "run.interrupted")
         /// A client cancelled a session's run.
         public static let runCancelled = Kind(rawValue: "run.cancelled")
+        /// A client asked one gateway to cancel a session's run that another gateway on the same database runs.
+        public static let runCancelRequested = Kind(rawValue: "run.cancel.requested")
         /// A session's run ended with an error.
         public static let runFailed = Kind(rawValue: "run.failed")
         /// One attempt at a model call and what it cost; its ``Event/callOutcome`` says how it went.

@@ -424,6 +424,23 @@ final class RunRegistry: Sendable {
         next?.resume(returning: true)
     }
 
+    /// On a shared PostgreSQL database: whether another gateway runs one of the session's runs (it holds the
+    /// session's lane while this gateway runs none). False on SQLite.
+    func runsElsewhere(_ session: Session.ID) async throws -> Bool {
+        guard let cluster, lanes.withLock({ $0.lanes[session] == nil }) else { return false }
+        guard try await cluster.tryAcquire(session) else { return true }
+        cluster.release(session)
+        return false
+    }
+
+    /// Cancels the runs of the sessions other gateways were asked to cancel (`run.cancel.requested`, heard through
+    /// the ledger feed), until cancelled.
+    func followCancelRequests(bus: EventBus) async {
+        for await event in bus.subscribe(where: { $0.type == .runCancelRequested }) {
+            if let session = event.session { _ = cancel(session) }
+        }
+    }
+
     /// Cancels the session's running run; false when none is running.
     func cancel(_ session: Session.ID) -> Bool {
         guard let continuation = lanes.withLock({ $0.lanes[session]?.cancel }) else { return false }

@@ -44,6 +44,10 @@ extension Kernel {
             // its approvals and its event-triggered schedules hear of them.
             let feedLogger = logger.component("ledger-feed")
             services.append(LoopService(logger: feedLogger) { [store] in await store.feed(logger: feedLogger) })
+            // A cancel asked of another gateway for a run on this one, heard through the feed.
+            services.append(
+                LoopService(logger: logger.component("run-cancels")) { [self] in await followCancelRequests() }
+            )
         }
         if let witnessFile {
             services.append(
@@ -80,5 +84,13 @@ extension Kernel {
                 connector: settings.connector(token: token, logger: Logger.current.component("channels"))
             )
         }
+    }
+}
+
+extension Kernel {
+    /// On a PostgreSQL database several gateways share: cancels this gateway's runs that a client asked another
+    /// gateway to cancel (`run.cancel.requested`, heard through the ledger feed), until cancelled.
+    public func followCancelRequests() async {
+        await runtime.runs.followCancelRequests(bus: store.ledger.bus)
     }
 }

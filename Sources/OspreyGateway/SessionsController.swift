@@ -189,10 +189,38 @@ struct SessionsController {
 
     /// Cancels the run in progress on a session.
     var cancel: Operation {
-        Operation("sessions.cancel", role: .operator) { (request: SessionRef, _) in
+        Operation("sessions.cancel", role: .operator) { (request: SessionRef, caller) in
             _ = try await sessions.get(request.session)
-            guard runs.cancel(request.session) else {
+            if runs.cancel(request.session) { return ["cancelled": true] }
+            // Another gateway on the same database runs it: ask it through the ledger, and wait for its answer.
+            guard try await runs.runsElsewhere(request.session) else {
                 throw APIError(.notFound, "not_running", "Session \(request.session) has no run in progress.")
+            }
+            let ledger = runner.ledger
+            let answered = ledger.bus.subscribe {
+                $0.session == request.session && [.runCancelled, .runFailed, .runInterrupted].contains($0.type)
+            }
+            try await ledger.append(
+                EventDraft(type: .runCancelRequested, actor: caller.actor, session: request.session)
+            )
+            let cancelled = try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    for await event in answered { return event.type == .runCancelled }
+                    return false
+                }
+                group.addTask {
+                    try await Task.sleep(for: .seconds(10))
+                    return false
+                }
+                defer { group.cancelAll() }
+                return try await group.next() ?? false
+            }
+            guard cancelled else {
+                throw APIError(
+                    .conflict,
+                    "not_cancelled",
+                    "Session \(request.session)'s run on another gateway did not stop within 10 s."
+                )
             }
             return ["cancelled": true]
         }

@@ -17,8 +17,9 @@ struct ClusterRecoveryTests {
     static func script(_ point: Point, side: String) -> [ScriptedHTTPServer.Response] {
         switch point {
         case .duringATool:
+            // A command that outlasts the second gateway's start even under load: the kill always lands in it
             [
-                TaskRecoveryTests.toolCall("echo start >> \(side); sleep 3; echo end >> \(side)"),
+                TaskRecoveryTests.toolCall("echo start >> \(side); sleep 30; echo end >> \(side)"),
                 TaskRecoveryTests.answer,
             ]
         case .afterAToolFinished:

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import OspreyCore
+import OspreyGateway
 import OspreyScheduler
 import OspreyStore
 import OspreyTesting
@@ -317,6 +318,93 @@ struct PostgresSessionLaneTests {
             #expect(transcript.count == 12)
             #expect(transcript.enumerated().allSatisfy { $0.element.role == ($0.offset % 2 == 0 ? .user : .assistant) })
             #expect(Set(transcript.filter { $0.role == .user }.map(\.text)) == Set((0..<6).map { "m\($0)" }))
+        }
+    }
+}
+
+/// What a client of one gateway sees of what the others commit.
+struct PostgresEventStreamTests {
+    @Test(.timeLimit(.minutes(1)))
+    func anSSEClientOfOneGatewaySeesEveryGatewaysEventsInOrderOnceAndResumes() async throws {
+        try await PostgresGatewayTests.withNodes(2) { stores in
+            let a = try await TestGateway(store: stores[0])
+            var seqs: [Int] = []
+            for n in 1...5 {
+                seqs.append(
+                    try await stores[1].ledger.append(
+                        EventDraft(type: Event.Kind(rawValue: "test.before"), payload: ["n": .int(n)])
+                    ).seq
+                )
+            }
+            let written = seqs
+            try await a.app().test(.live) { client in
+                let port = try #require(client.port)
+                // A client of gateway a that saw the first two events reconnects with their last id
+                async let resumed = LiveGatewayTests.readEvents(
+                    port: port,
+                    count: 13,
+                    lastEventID: written[1],
+                    query: "?type=test.*"
+                )
+                // while both gateways write more
+                for n in 1...10 {
+                    try await stores[n % 2].ledger.append(
+                        EventDraft(type: Event.Kind(rawValue: "test.after"), payload: ["n": .int(n)])
+                    )
+                }
+                // It gets the other three, then all ten, each once, in seq order, with id = seq
+                let events = try await resumed
+                let ids = events.compactMap { $0.id.flatMap(Int.init) }
+                #expect(ids.count == 13)
+                #expect(ids == ids.sorted() && Set(ids).count == ids.count)
+                #expect(Array(ids.prefix(3)) == Array(written.suffix(3)))
+                #expect(
+                    events.map(\.event) == Array(repeating: "test.before", count: 3)
+                        + Array(repeating: "test.after", count: 10)
+                )
+                let numbers = try events.suffix(10).map { try JSONValue.parse($0.data)["payload"]?["n"]?.intValue }
+                #expect(numbers == (1...10).map { $0 })
+            }
+        }
+    }
+}
+
+/// A run on one gateway, cancelled through another.
+struct PostgresCancelTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aRunOnOneGatewayIsCancelledThroughAnother() async throws {
+        try await PostgresGatewayTests.withNodes(2) { stores in
+            let a = try await TestGateway(provider: SlowProvider(), store: stores[0])
+            let b = try await TestGateway(provider: SlowProvider(), store: stores[1])
+            let session = try await stores[0].sessions.create(actor: .test)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for gateway in [a, b] { group.addTask { await gateway.kernel.followCancelRequests() } }
+                defer { group.cancelAll() }
+                // Given a run under way on a (its model takes 30 s)
+                group.addTask {
+                    let status = try await a.app().test(.router) { client in
+                        try await client.post("/api/sessions/\(session.id)/messages", #"{"content":"think"}"#).errorCode
+                    }
+                    #expect(status == "cancelled")
+                }
+                // (b's probe takes the lane when it is free, and gives it back at once)
+                let lanes = try #require(stores[1].lanes)
+                try await TestRuns.waitUntil {
+                    guard try await lanes.tryAcquire(session.id) else { return true }
+                    lanes.release(session.id)
+                    return false
+                }
+                // When a client asks b to cancel it, b asks a through the ledger and answers when a has stopped it
+                try await b.app().test(.router) { client in
+                    let cancelled = try await client.post("/api/sessions/\(session.id)/cancel")
+                    #expect(cancelled.status == .accepted, "\(cancelled.json)")
+                    // And a session with no run anywhere is said to have none
+                    let none = try await client.post("/api/sessions/\(session.id)/cancel")
+                    #expect(none.status == .notFound)
+                }
+                let events = try await stores[1].ledger.events(after: 0, limit: 100).map(\.type.rawValue)
+                #expect(events.contains("run.cancel.requested") && events.contains("run.cancelled"))
+            }
         }
     }
 }
