@@ -80,8 +80,8 @@ public struct Channels: Sendable {
     public func senders(of channel: String?) async throws -> [ChannelSender] {
         try await writer.read { db in
             try db.rows(
-                "SELECT * FROM channel_senders WHERE ?1 IS NULL OR channel = ?1 ORDER BY channel, paired_at",
-                [channel]
+                "SELECT * FROM channel_senders WHERE CAST(? AS TEXT) IS NULL OR channel = ? ORDER BY channel, paired_at",
+                [channel, channel]
             ).map(ChannelSender.init(row:))
         }
     }
@@ -91,10 +91,10 @@ public struct Channels: Sendable {
         try await writer.read { db in
             try db.rows(
                 """
-                SELECT * FROM channel_pairings WHERE (?1 IS NULL OR channel = ?1) AND used_at IS NULL
-                    AND expires_at > ?2 ORDER BY created_at
+                SELECT * FROM channel_pairings WHERE (CAST(? AS TEXT) IS NULL OR channel = ?) AND used_at IS NULL
+                    AND expires_at > ? ORDER BY created_at
                 """,
-                [channel, WireFormat.timestamp(now)]
+                [channel, channel, WireFormat.timestamp(now)]
             ).map(ChannelPairing.init(row:))
         }
     }

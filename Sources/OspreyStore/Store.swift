@@ -247,6 +247,11 @@ extension Store {
     }
 
     /// Closes a PostgreSQL store's connections (SQLite's close with the store).
+    /// Runs `body` on a reader, on either engine: for diagnostics and tests (the repositories are the store's API).
+    public func read<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
+        try await commits.read(body)
+    }
+
     public func close() {
         if case .postgres(let engine) = backend {
             lanes?.close()

@@ -8,8 +8,8 @@ import OspreyTools
 /// every server command runs as that user through `runuser`.
 public final class PostgresServer: Sendable {
     public let directory: TemporaryDirectory
-    private let binaries: URL
-    private let asUser: String?
+    let binaries: URL
+    let asUser: String?
 
     /// The folder of Debian's PostgreSQL programs (the newest version installed), or nil when none is.
     public static var binaries: URL? {
@@ -39,7 +39,7 @@ public final class PostgresServer: Sendable {
         try await start()
     }
 
-    private var data: String { directory.path + "/data" }
+    var data: String { directory.path + "/data" }
     public var socketDirectory: String { directory.path }
 
     /// The URL of `database` on this server (`postgres`, the one every cluster has, by default).

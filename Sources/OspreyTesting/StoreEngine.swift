@@ -7,8 +7,8 @@ public enum StoreEngine: String, CaseIterable, Sendable, CustomStringConvertible
 
     public var description: String { rawValue }
 
-    /// A new, empty store on this engine for `body`: SQLite in memory, or a private PostgreSQL server (started
-    /// for this body and stopped after it, whatever it throws).
+    /// A new, empty store on this engine for `body`: SQLite in memory, or a new database on the test process's
+    /// shared PostgreSQL server (``PostgresServer/sharedDatabase()``).
     public func withStore<T: Sendable>(
         bus: EventBus = EventBus(),
         redactor: Redactor = Redactor(),
@@ -18,23 +18,16 @@ public enum StoreEngine: String, CaseIterable, Sendable, CustomStringConvertible
         case .sqlite:
             return try await body(try Store.inMemory(bus: bus, redactor: redactor))
         case .postgres:
-            let server = try await PostgresServer()
-            do {
-                let store = try await Store.open(
-                    postgres: try PostgresTarget(url: server.url()),
-                    node: "test",
-                    ledgerKey: Array(repeating: 7, count: 32),
-                    bus: bus,
-                    redactor: redactor
-                )
-                let value = try await body(store)
-                store.close()
-                await server.stop()
-                return value
-            } catch {
-                await server.stop()
-                throw error
-            }
+            // A database of its own on the process's shared server: a server per body would cost a second each.
+            let store = try await Store.open(
+                postgres: try PostgresTarget(url: try await PostgresServer.sharedDatabase()),
+                node: "test",
+                ledgerKey: Array(repeating: 7, count: 32),
+                bus: bus,
+                redactor: redactor
+            )
+            defer { store.close() }
+            return try await body(store)
         }
     }
 }

@@ -67,21 +67,24 @@ struct LedgerTests {
         #expect(try await store.ledger.verify(witness: forged).reason?.contains("not signed") == true)
     }
 
-    @Test func eachEventHashesItsFieldsAndLinksToThePreviousOne() async throws {
-        let store = try Store.inMemory()
-        try await Self.seed(store, count: 3)
-        let events = try await store.ledger.events()
-        #expect(events.map(\.seq) == [1, 2, 3])
-        #expect(events[0].prevHash == Event.genesisHash)
-        #expect(events[1].prevHash == events[0].hash)
-        for event in events {
-            #expect(event.hash == Event.sha256Hex(event.hashedFields.canonicalJSON))
-            #expect(event.id.rawValue.hasPrefix("evt_"))
+    @Test(arguments: StoreEngine.allCases)
+    func eachEventHashesItsFieldsAndLinksToThePreviousOne(engine: StoreEngine) async throws {
+        try await engine.withStore { (store: Store) async throws -> Void in
+            try await Self.seed(store, count: 3)
+            let events = try await store.ledger.events()
+            #expect(events.map(\.seq) == [1, 2, 3])
+            #expect(events[0].prevHash == Event.genesisHash)
+            #expect(events[1].prevHash == events[0].hash)
+            for event in events {
+                #expect(event.hash == Event.sha256Hex(event.hashedFields.canonicalJSON))
+                #expect(event.id.rawValue.hasPrefix("evt_"))
+            }
+            let verification = try await store.ledger.verify()
+            #expect(
+                verification
+                    == LedgerVerification(ok: true, count: 3, head: events[2].hash, firstBadSeq: nil, reason: nil)
+            )
         }
-        let verification = try await store.ledger.verify()
-        #expect(
-            verification == LedgerVerification(ok: true, count: 3, head: events[2].hash, firstBadSeq: nil, reason: nil)
-        )
     }
 
     @Test func anEmptyLedgerVerifies() async throws {
@@ -191,22 +194,24 @@ struct LedgerTests {
         }
     }
 
-    @Test func aRolledBackTransactionLeavesNoEventAndTellsNoSubscriber() async throws {
-        let store = try Store.inMemory()
-        let stream = store.ledger.bus.subscribe()
-        struct Abort: Error {}
-        await #expect(throws: Abort.self) {
-            try await store.transaction { db in
-                _ = try store.ledger.append([EventDraft(type: Event.Kind(rawValue: "test.rolledback"))], in: db)
-                throw Abort()
+    @Test(arguments: StoreEngine.allCases)
+    func aRolledBackTransactionLeavesNoEventAndTellsNoSubscriber(engine: StoreEngine) async throws {
+        try await engine.withStore { (store: Store) async throws -> Void in
+            let stream = store.ledger.bus.subscribe()
+            struct Abort: Error {}
+            await #expect(throws: Abort.self) {
+                try await store.transaction { db in
+                    _ = try store.ledger.append([EventDraft(type: Event.Kind(rawValue: "test.rolledback"))], in: db)
+                    throw Abort()
+                }
             }
+            try await store.ledger.append(EventDraft(type: Event.Kind(rawValue: "test.committed")))
+            var iterator = stream.makeAsyncIterator()
+            let first = await iterator.next()
+            #expect(first?.type == Event.Kind(rawValue: "test.committed"))
+            #expect(first?.seq == 1)
+            #expect(try await store.ledger.verify().ok)
         }
-        try await store.ledger.append(EventDraft(type: Event.Kind(rawValue: "test.committed")))
-        var iterator = stream.makeAsyncIterator()
-        let first = await iterator.next()
-        #expect(first?.type == Event.Kind(rawValue: "test.committed"))
-        #expect(first?.seq == 1)
-        #expect(try await store.ledger.verify().ok)
     }
 
     @Test func followReplaysThenStreamsLiveWithNoGapAndNoDuplicate() async throws {
@@ -233,27 +238,29 @@ struct LedgerTests {
         #expect(received == Array(6...120))
     }
 
-    @Test func followAppliesTheFilterToReplayAndLiveEvents() async throws {
-        let store = try Store.inMemory()
-        try await store.ledger.append(EventDraft(type: .sessionCreated, session: Session.ID("s1")))
-        try await store.ledger.append(EventDraft(type: .authFailed))
-        try await store.ledger.append(EventDraft(type: .sessionDeleted, session: Session.ID("s1")))
-        let types = try await withThrowingTaskGroup(of: [String].self) { group in
-            group.addTask {
-                var types: [String] = []
-                try? await store.ledger.follow(after: 0, filter: EventFilter(type: "session.*")) { event in
-                    types.append(event.type.rawValue)
-                    if types.count == 4 { throw CancellationError() }
+    @Test(arguments: StoreEngine.allCases)
+    func followAppliesTheFilterToReplayAndLiveEvents(engine: StoreEngine) async throws {
+        try await engine.withStore { (store: Store) async throws -> Void in
+            try await store.ledger.append(EventDraft(type: .sessionCreated, session: Session.ID("s1")))
+            try await store.ledger.append(EventDraft(type: .authFailed))
+            try await store.ledger.append(EventDraft(type: .sessionDeleted, session: Session.ID("s1")))
+            let types = try await withThrowingTaskGroup(of: [String].self) { group in
+                group.addTask {
+                    var types: [String] = []
+                    try? await store.ledger.follow(after: 0, filter: EventFilter(type: "session.*")) { event in
+                        types.append(event.type.rawValue)
+                        if types.count == 4 { throw CancellationError() }
+                    }
+                    return types
                 }
-                return types
+                try await Task.sleep(for: .milliseconds(50))
+                try await store.ledger.append(EventDraft(type: .messageUser, session: Session.ID("s1")))
+                try await store.ledger.append(EventDraft(type: .sessionCreated, session: Session.ID("s2")))
+                try await store.ledger.append(EventDraft(type: .sessionDeleted, session: Session.ID("s2")))
+                return try await group.next()!
             }
-            try await Task.sleep(for: .milliseconds(50))
-            try await store.ledger.append(EventDraft(type: .messageUser, session: Session.ID("s1")))
-            try await store.ledger.append(EventDraft(type: .sessionCreated, session: Session.ID("s2")))
-            try await store.ledger.append(EventDraft(type: .sessionDeleted, session: Session.ID("s2")))
-            return try await group.next()!
+            #expect(types == ["session.created", "session.deleted", "session.created", "session.deleted"])
         }
-        #expect(types == ["session.created", "session.deleted", "session.created", "session.deleted"])
     }
 
     @Test func anExportIsReverifiedByAnIndependentScript() async throws {

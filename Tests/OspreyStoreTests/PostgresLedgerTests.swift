@@ -62,7 +62,7 @@ struct PostgresLedgerTests {
             let errors = failures.withLock { $0 }
             #expect(acknowledged.count + errors.count == 240)
             #expect(errors.allSatisfy { $0.contains("PostgreSQL") }, "\(errors.prefix(3))")
-            #expect(acknowledged.count > 40)
+            #expect(acknowledged.count >= 40)
             // The writer reconnected by itself: an append now lands
             try await store.ledger.append(EventDraft(type: Event.Kind(rawValue: "test.after"), actor: .system))
             // The chain is whole, and holds every acknowledged event once, at the seq its writer was told

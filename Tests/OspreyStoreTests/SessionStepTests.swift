@@ -1,5 +1,6 @@
 import OspreyCore
 import OspreyStore
+import OspreyTesting
 import Testing
 
 struct SessionStepTests {
@@ -33,17 +34,19 @@ struct SessionStepTests {
         #expect(try await store.spending.today(agent: "default") == Spending.Total(tokens: 30, costUSD: 0.25))
     }
 
-    @Test func aStepThatFailsLeavesNoChargeAndNoEvent() async throws {
-        let store = try Store.inMemory()
-        let step = Sessions.Step(
-            charge: Self.charge(tokens: 30, cost: 0.25, session: Session.ID("ses_missing")),
-            events: [EventDraft(type: .toolCallCompleted, actor: .agent("default"), payload: [:])],
-            messages: [.assistant("Done.")]
-        )
-        await #expect(throws: StoreError.notFound(kind: "session", id: "ses_missing")) {
-            try await store.sessions.record(step, in: Session.ID("ses_missing"), actor: .agent("default"))
+    @Test(arguments: StoreEngine.allCases)
+    func aStepThatFailsLeavesNoChargeAndNoEvent(engine: StoreEngine) async throws {
+        try await engine.withStore { (store: Store) async throws -> Void in
+            let step = Sessions.Step(
+                charge: Self.charge(tokens: 30, cost: 0.25, session: Session.ID("ses_missing")),
+                events: [EventDraft(type: .toolCallCompleted, actor: .agent("default"), payload: [:])],
+                messages: [.assistant("Done.")]
+            )
+            await #expect(throws: StoreError.notFound(kind: "session", id: "ses_missing")) {
+                try await store.sessions.record(step, in: Session.ID("ses_missing"), actor: .agent("default"))
+            }
+            #expect(try await store.ledger.events().isEmpty)
+            #expect(try await store.spending.today(agent: "default") == Spending.Total())
         }
-        #expect(try await store.ledger.events().isEmpty)
-        #expect(try await store.spending.today(agent: "default") == Spending.Total())
     }
 }

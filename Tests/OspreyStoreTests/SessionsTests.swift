@@ -2,38 +2,43 @@ import Foundation
 import GRDB
 import OspreyCore
 import OspreyStore
+import OspreyTesting
 import Testing
 
 struct SessionsTests {
-    @Test func createListShowAndDeleteEachRecordAnEvent() async throws {
-        let store = try Store.inMemory()
-        let session = try await store.sessions.create(agent: "default", title: "Demo", actor: .user("test"))
-        #expect(try await store.sessions.get(session.id).title == "Demo")
-        try await store.sessions.append(.user("Hi"), to: session.id, actor: .user("test"))
-        #expect(try await store.sessions.list().map(\.messageCount) == [1])
-        #expect(try await store.sessions.messages(of: session.id).map(\.message) == [.user("Hi")])
-        try await store.sessions.delete(session.id, actor: .user("test"))
-        await #expect(throws: StoreError.notFound(kind: "session", id: session.id.rawValue)) {
-            try await store.sessions.get(session.id)
+    @Test(arguments: StoreEngine.allCases)
+    func createListShowAndDeleteEachRecordAnEvent(engine: StoreEngine) async throws {
+        try await engine.withStore { (store: Store) async throws -> Void in
+            let session = try await store.sessions.create(agent: "default", title: "Demo", actor: .user("test"))
+            #expect(try await store.sessions.get(session.id).title == "Demo")
+            try await store.sessions.append(.user("Hi"), to: session.id, actor: .user("test"))
+            #expect(try await store.sessions.list().map(\.messageCount) == [1])
+            #expect(try await store.sessions.messages(of: session.id).map(\.message) == [.user("Hi")])
+            try await store.sessions.delete(session.id, actor: .user("test"))
+            await #expect(throws: StoreError.notFound(kind: "session", id: session.id.rawValue)) {
+                try await store.sessions.get(session.id)
+            }
+            let types = try await store.ledger.events().map(\.type.rawValue)
+            #expect(types == ["session.created", "message.user", "session.deleted"])
+            #expect(
+                try await store.ledger.events().allSatisfy { $0.session == session.id && $0.actor == .user("test") }
+            )
+            // Deleting a session removes its messages but never its events.
+            let orphans = try await store.read { db in try db.value(Int.self, "SELECT COUNT(*) FROM messages") }
+            #expect(orphans == 0)
         }
-        let types = try await store.ledger.events().map(\.type.rawValue)
-        #expect(types == ["session.created", "message.user", "session.deleted"])
-        #expect(
-            try await store.ledger.events().allSatisfy { $0.session == session.id && $0.actor == .user("test") }
-        )
-        // Deleting a session removes its messages but never its events.
-        let orphans = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") }
-        #expect(orphans == 0)
     }
 
-    @Test func aMessageToAnUnknownSessionLeavesNothingHalfWritten() async throws {
-        let store = try Store.inMemory()
-        await #expect(throws: StoreError.self) {
-            try await store.sessions.append(.user("lost"), to: Session.ID("ses_missing"), actor: .user("test"))
+    @Test(arguments: StoreEngine.allCases)
+    func aMessageToAnUnknownSessionLeavesNothingHalfWritten(engine: StoreEngine) async throws {
+        try await engine.withStore { (store: Store) async throws -> Void in
+            await #expect(throws: StoreError.self) {
+                try await store.sessions.append(.user("lost"), to: Session.ID("ses_missing"), actor: .user("test"))
+            }
+            #expect(try await store.ledger.lastSeq() == 0)
+            let messages = try await store.read { db in try db.value(Int.self, "SELECT COUNT(*) FROM messages") }
+            #expect(messages == 0)
         }
-        #expect(try await store.ledger.lastSeq() == 0)
-        let messages = try await store.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM messages") }
-        #expect(messages == 0)
     }
 
     @Test(arguments: ["", "has space", String(repeating: "a", count: 65), "slash/name"])
@@ -43,10 +48,12 @@ struct SessionsTests {
         #expect(try await store.ledger.lastSeq() == 0)
     }
 
-    @Test func deletingAnUnknownSessionIsNotFound() async throws {
-        let store = try Store.inMemory()
-        await #expect(throws: StoreError.notFound(kind: "session", id: "ses_nope")) {
-            try await store.sessions.delete(Session.ID("ses_nope"), actor: .user("test"))
+    @Test(arguments: StoreEngine.allCases)
+    func deletingAnUnknownSessionIsNotFound(engine: StoreEngine) async throws {
+        try await engine.withStore { (store: Store) async throws -> Void in
+            await #expect(throws: StoreError.notFound(kind: "session", id: "ses_nope")) {
+                try await store.sessions.delete(Session.ID("ses_nope"), actor: .user("test"))
+            }
         }
     }
 }
