@@ -15,8 +15,12 @@ public struct Provenance: Sendable {
             let known =
                 try db.value(
                     Bool.self,
-                    "SELECT 1 FROM file_provenance WHERE path = ? AND session IS ?",
-                    [path, session?.rawValue]
+                    // `IS ?` is SQLite's; this form is both engines'.
+                    """
+                    SELECT 1 FROM file_provenance
+                    WHERE path = ? AND (session = ? OR (session IS NULL AND CAST(? AS TEXT) IS NULL))
+                    """,
+                    [path, session?.rawValue, session?.rawValue]
                 ) ?? false
             if known { return }
             try db.execute(

@@ -47,7 +47,8 @@ private actor SharedPostgres {
         let starting =
             server
             ?? Task {
-                let server = try await PostgresServer()
+                // Every test's stores on one server: room for the many that tests leave open until the process ends.
+                let server = try await PostgresServer(maxConnections: 1000)
                 atExit.withLock { $0 = server.stopAtExit() }
                 atexit { atExit.withLock { $0 }?() }
                 return server

@@ -10,6 +10,7 @@ public final class PostgresServer: Sendable {
     public let directory: TemporaryDirectory
     let binaries: URL
     let asUser: String?
+    let maxConnections: Int
 
     /// The folder of Debian's PostgreSQL programs (the newest version installed), or nil when none is.
     public static var binaries: URL? {
@@ -20,8 +21,10 @@ public final class PostgresServer: Sendable {
         }.flatMap { FileManager.default.fileExists(atPath: $0.appendingPathComponent("initdb").path) ? $0 : nil }
     }
 
-    /// Creates the cluster and starts the server; throws with the server's own words when either fails.
-    public init() async throws {
+    /// Creates the cluster and starts the server (taking at most `maxConnections` clients); throws with the
+    /// server's own words when either fails.
+    public init(maxConnections: Int = 200) async throws {
+        self.maxConnections = maxConnections
         guard let binaries = Self.binaries else {
             throw ServerError("PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): scripts/install-deps")
         }
@@ -59,7 +62,7 @@ public final class PostgresServer: Sendable {
             "pg_ctl",
             [
                 "-D", data, "-l", directory.path + "/server.log", "-w", "-t", "30", "-o",
-                "-k \(socketDirectory) -c listen_addresses= -c max_connections=200 -c fsync=on", "start",
+                "-k \(socketDirectory) -c listen_addresses= -c max_connections=\(maxConnections) -c fsync=on", "start",
             ]
         )
     }

@@ -27,7 +27,13 @@ struct TestGateway {
     ) async throws {
         directory = try TemporaryDirectory()
         try prepare(Home(root: directory.url))
-        let store = try store ?? Store.inMemory(redactor: redactor, metrics: telemetry.factory)
+        let given = store
+        let store: Store
+        if let given {
+            store = given
+        } else {
+            store = try await Self.defaultStore(redactor: redactor, telemetry: telemetry)
+        }
         try await store.tokens.registerHomeToken(Self.adminToken)
         var config = config
         // The live test client opens its one connection when the test starts, and some tests first use it after
@@ -55,6 +61,21 @@ struct TestGateway {
     }
 
     var store: Store { kernel.store }
+
+    /// An in-memory SQLite store; or, with `OSPREY_TEST_STORE=postgres`, a database of its own on the test process's
+    /// shared PostgreSQL server, so the whole gateway suite can be run on PostgreSQL too.
+    static func defaultStore(redactor: Redactor, telemetry: Telemetry) async throws -> Store {
+        guard ProcessInfo.processInfo.environment["OSPREY_TEST_STORE"] == "postgres" else {
+            return try Store.inMemory(redactor: redactor, metrics: telemetry.factory)
+        }
+        return try await Store.open(
+            postgres: try PostgresTarget(url: try await PostgresServer.sharedDatabase()),
+            node: "test",
+            ledgerKey: Array(repeating: 7, count: 32),
+            redactor: redactor,
+            metrics: telemetry.factory
+        )
+    }
 
     func app(port: Int = 0) -> some ApplicationProtocol {
         buildApplication(kernel: kernel, host: "127.0.0.1", port: port, logger: Logger(label: "test"))

@@ -41,17 +41,18 @@ final class PostgresBlockingConnection: @unchecked Sendable {
 
     private static let ids = Atomic<Int>(0)
 
-    func close() { try? connection.close().wait() }  // closing a connection the server dropped changes nothing
+    /// Closes the connection and waits for it (from the store's own threads, never an event loop's). Closing a
+    /// connection the server dropped changes nothing.
+    func close() { try? connection.close().wait() }
 
     /// A connection is closed before it goes (PostgresNIO requires it): by ``close()``, or here when the store that
-    /// held it is dropped without closing.
+    /// held it is dropped without closing. The close is only started: the last reference may go on any event loop's
+    /// thread, where NIO forbids a wait.
     deinit {
         guard !connection.isClosed else { return }
-        if connection.eventLoop.inEventLoop {
-            connection.close().whenComplete { _ in }
-        } else {
-            close()
-        }
+        // The callback holds the connection until its close has finished (PostgresNIO requires a closed one to go).
+        let connection = connection
+        connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
     var isClosed: Bool { connection.isClosed }
