@@ -115,7 +115,13 @@ extension Agent {
     @discardableResult
     public static func closeInterruptedRuns(in store: Store) async throws -> Int {
         let cut = try await store.sessions.interruptedRuns()
+        var closed = 0
         for last in cut {
+            // On a database other gateways share, a session whose lane another gateway holds is a run under way
+            // there, not one this gateway's stop cut: it is left alone.
+            if let lanes = store.lanes, try await !lanes.tryAcquire(last.sessionID) { continue }
+            defer { store.lanes?.release(last.sessionID) }
+            closed += 1
             try await close(
                 last.message.role == .assistant ? last.message.toolCalls : [],
                 in: last.sessionID,
@@ -125,6 +131,6 @@ extension Agent {
                 store: store
             )
         }
-        return cut.count
+        return closed
     }
 }

@@ -57,9 +57,16 @@ public struct Kernel: Sendable {
         let durability: Store.Durability = config.ledger.synchronous == "normal" ? .normal : .full
         let telemetry = Telemetry()
         let store = try await openStore(home: home, config: config, durability: durability, telemetry: telemetry)
+        if let lanes = store.lanes, try await !lanes.holdNode() {
+            store.close()
+            throw ConfigError(
+                "[store] node: another gateway on this database runs as '\(store.tasks.node)'; give each gateway its own"
+            )
+        }
         try await store.tokens.registerHomeToken(try home.readToken())
-        // A request left pending by a previous run of the gateway has nobody waiting for it any more.
-        _ = try await store.approvals.expireAllPending()
+        // A request left pending by a previous run of the gateway has nobody waiting for it any more. On a database
+        // other gateways share, only those past their lifetime: the others may be a run of theirs waiting.
+        _ = try await store.approvals.expireAllPending(before: store.dialect == .postgres ? Date() : nil)
         // An interactive run the previous gateway was in the middle of is closed, so its session can go on.
         try await Agent.closeInterruptedRuns(in: store)
         return try await Kernel(

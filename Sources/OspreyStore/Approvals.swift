@@ -153,9 +153,13 @@ public struct Approvals: Sendable {
         }
     }
 
-    /// Expires every pending approval: at start-up, when no run is left waiting for them.
-    public func expireAllPending() async throws -> Int {
-        let pending = try await list(status: .pending)
+    /// Expires every pending approval: at start-up, when no run is left waiting for them. With `before`, only
+    /// those whose lifetime ended before it (on a database other gateways share, a pending approval within its
+    /// lifetime may be a run of theirs waiting).
+    public func expireAllPending(before: Date? = nil) async throws -> Int {
+        let pending = try await list(status: .pending).filter { approval in
+            before.map { approval.expiresAt < $0 } ?? true
+        }
         for approval in pending { _ = try await settle(approval.id) }
         return pending.count
     }

@@ -95,6 +95,28 @@ public final class SessionLanes: Sendable {
         }
     }
 
+    /// Claims this gateway's node name on the database for as long as its store is open (the same lock space as the
+    /// lanes, another first key): false when a live gateway already runs under that name. Two gateways with one
+    /// name would each take the other's running tasks for their own.
+    public func holdNode() async throws -> Bool {
+        let key = Int32(bitPattern: UInt32(Event.sha256Hex("node:" + node).prefix(8), radix: 16) ?? 0)
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                continuation.resume(
+                    with: Result {
+                        let rows = try self.open().rows(
+                            "SELECT pg_try_advisory_lock(CAST(? AS INTEGER), CAST(? AS INTEGER)) AS locked",
+                            [.integer(Int64(Self.nodeSpace)), .integer(Int64(key))]
+                        )
+                        return (rows.first?["locked"] as Bool?) == true
+                    }
+                )
+            }
+        }
+    }
+
+    static let nodeSpace: Int32 = 0x6e64
+
     /// The lanes' connection, opened (again) when needed; a new one holds none of the old one's lanes.
     private func open() throws -> PostgresBlockingConnection {
         try connection.withLock { connection in

@@ -271,6 +271,24 @@ struct PostgresGatewayTests {
         }
     }
 
+    @Test func aSecondGatewayWithTheSameNodeNameIsRefusedWhileTheFirstRuns() async throws {
+        let url = try await PostgresServer.sharedDatabase()
+        let config = try OspreyConfig(toml: "[store]\nbackend = \"postgres\"\nurl = \"\(url)\"\nnode = \"gw-1\"")
+        let homes = [try TemporaryDirectory(), try TemporaryDirectory()]
+        defer { for home in homes { home.remove() } }
+        let first = try await Kernel.boot(home: Home(root: homes[0].url), config: config)
+        do {
+            _ = try await Kernel.boot(home: Home(root: homes[1].url), config: config)
+            Issue.record("a second gateway named gw-1 started beside the first")
+        } catch let error as ConfigError {
+            #expect(error.description.contains("another gateway on this database runs as 'gw-1'"))
+        }
+        // Once the first has gone, the name is free
+        first.store.close()
+        let second = try await Kernel.boot(home: Home(root: homes[1].url), config: config)
+        second.store.close()
+    }
+
     @Test func aPostgresStoreNeedsAURLWithoutAPasswordAndAPasswordByReference() throws {
         #expect(throws: ConfigError.self) { try OspreyConfig(toml: "[store]\nbackend = \"postgres\"") }
         #expect(throws: ConfigError.self) {

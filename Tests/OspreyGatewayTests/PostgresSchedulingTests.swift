@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import OspreyAgent
 import OspreyCore
 import OspreyGateway
 import OspreyScheduler
@@ -394,6 +395,12 @@ struct PostgresCancelTests {
                     lanes.release(session.id)
                     return false
                 }
+                // A gateway starting meanwhile takes the run (its question stored, no answer yet) for one under way
+                // elsewhere, not one its own stop cut
+                try await TestRuns.waitUntil { try await !stores[1].sessions.messages(of: session.id).isEmpty }
+                let before = try await stores[1].sessions.messages(of: session.id).count
+                #expect(try await Agent.closeInterruptedRuns(in: stores[1]) == 0)
+                #expect(try await stores[1].sessions.messages(of: session.id).count == before)
                 // When a client asks b to cancel it, b asks a through the ledger and answers when a has stopped it
                 try await b.app().test(.router) { client in
                     let cancelled = try await client.post("/api/sessions/\(session.id)/cancel")
