@@ -56,6 +56,9 @@ public final class MemoryBank: Sendable {
         public var indexed = 0
         public var unchanged = 0
         public var removed = 0
+        /// On a database other gateways share: files written here from rows another gateway stored, and files
+        /// removed here because another gateway forgot their memory.
+        public var fromCluster = 0
         /// Files that do not parse, with the reason: reported, never silently dropped.
         public var invalid: [String: String] = [:]
     }
@@ -290,9 +293,25 @@ public final class MemoryBank: Sendable {
         var seen: Set<String> = []
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         let known = try await store.memories.contentHashes()
+        // On a database other gateways share, the database is the memories' truth and these files are this
+        // gateway's copy: a file whose memory another gateway forgot goes, and a row without a file here is a memory
+        // another gateway stored, written out here (never removed).
+        let shared = store.dialect == .postgres
+        var forgotten: Set<String> = []
+        if shared {
+            forgotten = Set(
+                try await store.ledger.events(after: 0, filter: EventFilter(type: "memory.forgotten"), limit: 1_000_000)
+                    .compactMap { $0.payload["id"]?.stringValue }
+            )
+        }
         for name in names.sorted() where name.hasSuffix(".md") {
             try Task.checkCancellation()
             let url = directory.appendingPathComponent(name)
+            if shared, known[String(name.dropLast(3))] == nil, forgotten.contains(String(name.dropLast(3))) {
+                try? FileManager.default.removeItem(at: url)
+                report.fromCluster += 1
+                continue
+            }
             guard let text = try? String(contentsOf: url, encoding: .utf8) else {
                 report.invalid[name] = "not UTF-8 text"
                 continue
@@ -317,7 +336,25 @@ public final class MemoryBank: Sendable {
             pendingSink.yield(record.id)
             report.indexed += 1
         }
-        for id in known.keys where !seen.contains(id) {
+        let missing = known.keys.filter { !seen.contains($0) }
+        if shared {
+            for (_, entry) in try await store.memories.entries(Array(missing)) {
+                guard let record = MemoryRecord(entry: entry) else { continue }
+                try write(record)
+                // This gateway's keyword index learns of it too (its vector, when embedded, is in the row).
+                let document = KeywordIndex.document(
+                    Self.keywordFields(
+                        title: entry.title ?? "",
+                        body: entry.body,
+                        tags: entry.tags.joined(separator: " ")
+                    )
+                )
+                keywords.withLock { $0.add(record.id, document: document) }
+                report.fromCluster += 1
+            }
+            return report
+        }
+        for id in missing {
             try await store.memories.remove(id, event: nil)
             _ = vectors.withLock { $0.remove(id) }
             keywords.withLock { $0.remove(id) }

@@ -5,6 +5,7 @@ import HummingbirdTesting
 import OspreyAgent
 import OspreyCore
 import OspreyGateway
+import OspreyMemory
 import OspreyScheduler
 import OspreyStore
 import OspreyTesting
@@ -412,6 +413,41 @@ struct PostgresCancelTests {
                 let events = try await stores[1].ledger.events(after: 0, limit: 100).map(\.type.rawValue)
                 #expect(events.contains("run.cancel.requested") && events.contains("run.cancelled"))
             }
+        }
+    }
+}
+
+/// Memories on a database several gateways share: each gateway's Markdown folder is its copy of the database's.
+struct PostgresMemoryTests {
+    @Test func aMemoryStoredThroughOneGatewayReachesAnotherAndForgettingItReachesItToo() async throws {
+        try await PostgresGatewayTests.withNodes(2) { stores in
+            let folders = [try TemporaryDirectory(), try TemporaryDirectory()]
+            defer { for folder in folders { folder.remove() } }
+            let a = try MemoryBank(directory: folders[0].url, store: stores[0], embedder: nil)
+            let b = try MemoryBank(directory: folders[1].url, store: stores[1], embedder: nil)
+            let record = try await a.store(
+                "Ospreys dive feet first for fish.",
+                source: .user,
+                provenance: "test",
+                trust: .trusted,
+                actor: .test
+            )
+            // b's upkeep writes the file it lacks instead of dropping the row, and finds the memory
+            let first = try await b.reindex()
+            #expect(first.fromCluster == 1 && first.removed == 0)
+            #expect(
+                FileManager.default.fileExists(atPath: folders[1].url.appendingPathComponent(record.id + ".md").path)
+            )
+            #expect(try await b.search("diving osprey", limit: 5).map(\.record.id) == [record.id])
+            #expect(try await a.reindex().removed == 0)
+            #expect(try await b.reindex().fromCluster == 0)  // nothing new the second time
+            // Forgotten through a: b's copy goes at its next upkeep, and is not indexed again from b's file
+            try await a.forget(record.id, actor: .test)
+            #expect(try await b.reindex().fromCluster == 1)
+            #expect(
+                !FileManager.default.fileExists(atPath: folders[1].url.appendingPathComponent(record.id + ".md").path)
+            )
+            #expect(try await stores[1].memories.contains(record.id) == false)
         }
     }
 }
