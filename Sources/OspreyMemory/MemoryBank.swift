@@ -309,6 +309,9 @@ public final class MemoryBank: Sendable {
             let url = directory.appendingPathComponent(name)
             if shared, known[String(name.dropLast(3))] == nil, forgotten.contains(String(name.dropLast(3))) {
                 try? FileManager.default.removeItem(at: url)
+                let id = String(name.dropLast(3))
+                _ = vectors.withLock { $0.remove(id) }
+                keywords.withLock { $0.remove(id) }
                 report.fromCluster += 1
                 continue
             }
@@ -341,7 +344,7 @@ public final class MemoryBank: Sendable {
             for (_, entry) in try await store.memories.entries(Array(missing)) {
                 guard let record = MemoryRecord(entry: entry) else { continue }
                 try write(record)
-                // This gateway's keyword index learns of it too (its vector, when embedded, is in the row).
+                // This gateway's indexes learn of it too: its words, and its vector (the row's, else made here).
                 let document = KeywordIndex.document(
                     Self.keywordFields(
                         title: entry.title ?? "",
@@ -350,6 +353,13 @@ public final class MemoryBank: Sendable {
                     )
                 )
                 keywords.withLock { $0.add(record.id, document: document) }
+                if let embedder {
+                    if let data = try await store.memories.embedding(of: record.id, by: embedder.model) {
+                        try vectors.withLock { try $0.add(Self.floats(data), for: record.id) }
+                    } else {
+                        pendingSink.yield(record.id)
+                    }
+                }
                 report.fromCluster += 1
             }
             return report

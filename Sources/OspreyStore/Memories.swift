@@ -247,6 +247,13 @@ public struct Memories: Sendable {
         }
     }
 
+    /// Memory `id`'s vector from `model`, if it has one.
+    public func embedding(of id: String, by model: String) async throws -> Data? {
+        try await writer.read { db in
+            try db.value(Data.self, "SELECT embedding FROM memories WHERE id = ? AND embedded_with = ?", [id, model])
+        }
+    }
+
     /// The memories without a vector from the model bound to `?`: never embedded, or embedded by another model.
     private static func unembeddedCondition(_ dialect: SQLDialect) -> String {
         "embedding IS NULL OR embedded_with \(dialect == .sqlite ? "IS NOT" : "IS DISTINCT FROM") ?"

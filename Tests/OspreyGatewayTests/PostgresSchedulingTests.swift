@@ -423,8 +423,8 @@ struct PostgresMemoryTests {
         try await PostgresGatewayTests.withNodes(2) { stores in
             let folders = [try TemporaryDirectory(), try TemporaryDirectory()]
             defer { for folder in folders { folder.remove() } }
-            let a = try MemoryBank(directory: folders[0].url, store: stores[0], embedder: nil)
-            let b = try MemoryBank(directory: folders[1].url, store: stores[1], embedder: nil)
+            let a = try MemoryBank(directory: folders[0].url, store: stores[0], embedder: HashingEmbedder())
+            let b = try MemoryBank(directory: folders[1].url, store: stores[1], embedder: HashingEmbedder())
             let record = try await a.store(
                 "Ospreys dive feet first for fish.",
                 source: .user,
@@ -432,8 +432,11 @@ struct PostgresMemoryTests {
                 trust: .trusted,
                 actor: .test
             )
-            // b's upkeep writes the file it lacks instead of dropping the row, and finds the memory
+            try await a.embedPending()
+            // b's upkeep writes the file it lacks instead of dropping the row, and finds the memory, by its words and
+            // by the vector a made (b makes none of its own)
             let first = try await b.reindex()
+            #expect(try await b.rankings("Ospreys dive feet first for fish.", depth: 5).vector == [record.id])
             #expect(first.fromCluster == 1 && first.removed == 0)
             #expect(
                 FileManager.default.fileExists(atPath: folders[1].url.appendingPathComponent(record.id + ".md").path)
@@ -448,6 +451,7 @@ struct PostgresMemoryTests {
                 !FileManager.default.fileExists(atPath: folders[1].url.appendingPathComponent(record.id + ".md").path)
             )
             #expect(try await stores[1].memories.contains(record.id) == false)
+            #expect(try await b.search("diving osprey", limit: 5).isEmpty)
         }
     }
 }
