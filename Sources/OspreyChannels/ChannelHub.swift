@@ -64,11 +64,17 @@ public final class ChannelHub: Sendable {
         }
     }
 
-    /// One connector, restarted whenever it stops, until cancelled.
+    /// One connector, restarted whenever it stops, until cancelled. On a database other gateways share, it runs
+    /// only while this gateway holds the channel (one gateway answers a channel's messages); the others try again
+    /// every 5 s and take it over when its gateway goes.
     func keep(_ entry: Entry) async {
         var failures = 0
         while !Task.isCancelled {
             do {
+                if let lanes = store.lanes, try await !lanes.holdChannel(entry.settings.name) {
+                    try await Task.sleep(for: .seconds(5))
+                    continue
+                }
                 let cursor = try await store.channels.cursor(of: entry.settings.name)
                 try await entry.connector.run(from: cursor) { updates, cursor in
                     try await self.deliver(updates, cursor: cursor, on: entry)

@@ -99,14 +99,31 @@ public final class SessionLanes: Sendable {
     /// lanes, another first key): false when a live gateway already runs under that name. Two gateways with one
     /// name would each take the other's running tasks for their own.
     public func holdNode() async throws -> Bool {
-        let key = Int32(bitPattern: UInt32(Event.sha256Hex("node:" + node).prefix(8), radix: 16) ?? 0)
-        return try await withCheckedThrowingContinuation { continuation in
+        try await hold(space: Self.nodeSpace, Self.named("node:" + node))
+    }
+
+    /// Claims the chat channel `name` for this gateway while its store is open: false when another gateway runs it.
+    /// A channel's updates are fetched and answered by one gateway at a time, or each would answer every message.
+    public func holdChannel(_ name: String) async throws -> Bool {
+        try await hold(space: Self.channelSpace, Self.named("channel:" + name))
+    }
+
+    static let nodeSpace: Int32 = 0x6e64
+    static let channelSpace: Int32 = 0x6368
+
+    static func named(_ text: String) -> Int32 {
+        Int32(bitPattern: UInt32(Event.sha256Hex(text).prefix(8), radix: 16) ?? 0)
+    }
+
+    /// Takes a lock held until this store closes (or its connection goes); false when another session holds it.
+    private func hold(space: Int32, _ key: Int32) async throws -> Bool {
+        try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 continuation.resume(
                     with: Result {
                         let rows = try self.open().rows(
                             "SELECT pg_try_advisory_lock(CAST(? AS INTEGER), CAST(? AS INTEGER)) AS locked",
-                            [.integer(Int64(Self.nodeSpace)), .integer(Int64(key))]
+                            [.integer(Int64(space)), .integer(Int64(key))]
                         )
                         return (rows.first?["locked"] as Bool?) == true
                     }
@@ -114,8 +131,6 @@ public final class SessionLanes: Sendable {
             }
         }
     }
-
-    static let nodeSpace: Int32 = 0x6e64
 
     /// The lanes' connection, opened (again) when needed; a new one holds none of the old one's lanes.
     private func open() throws -> PostgresBlockingConnection {

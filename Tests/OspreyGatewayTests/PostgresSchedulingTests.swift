@@ -455,3 +455,36 @@ struct PostgresMemoryTests {
         }
     }
 }
+
+/// A chat channel configured on several gateways of one database: one of them fetches and answers its messages.
+@Suite(.serialized)
+struct PostgresChannelTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aChannelOnTwoGatewaysAnswersEachMessageOnce() async throws {
+        let telegram = FakeTelegram()
+        let provider = ScriptedProvider(messages: [.assistant("one"), .assistant("two"), .assistant("three")])
+        try await telegram.run { base in
+            try await PostgresGatewayTests.withNodes(2) { stores in
+                let config = TelegramChannelTests.config(base) { $0.allow = ["777"] }
+                let a = try await TestGateway(config: config, provider: provider, store: stores[0])
+                let b = try await TestGateway(config: config, provider: provider, store: stores[1])
+                try await a.app().test(.live) { _ in
+                    try await b.app().test(.live) { _ in
+                        for text in ["1", "2", "3"] {
+                            telegram.push(text, from: 777)
+                            try await TestRuns.waitUntil { telegram.sent.count >= Int(text)! }
+                        }
+                    }
+                }
+                // Each message answered once, by whichever gateway held the channel, and received once
+                #expect(telegram.sent.map(\.text) == ["one", "two", "three"])
+                #expect(provider.requests.count == 3)
+                let received = try await stores[0].ledger.events(
+                    filter: EventFilter(type: "channel.received"),
+                    limit: 100
+                )
+                #expect(received.count == 3)
+            }
+        }
+    }
+}
