@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import Logging
 public import OspreyCore
+import PostgresNIO
 import Synchronization
 
 /// A session's lane across the gateways sharing one PostgreSQL database: while a run of the session holds it, no
@@ -9,18 +10,22 @@ import Synchronization
 /// they all honour.
 ///
 /// A lane is a session-level advisory lock in PostgreSQL's two-key space (which never meets the one-key locks of the
-/// ledger and schema), taken on one connection of the gateway's own: a gateway that dies, or loses that connection,
-/// lets go of every lane it held, so no lane outlives its gateway. A lane that is taken is tried again, at a pace
-/// that slows from 10 ms to 100 ms; when it frees, the first gateway to try takes it (between gateways there is no
-/// queue, within one there is).
+/// ledger and schema), taken on a connection of the gateway's own: a gateway that dies, or loses that connection,
+/// lets go of every lane it held, so no lane outlives its gateway. A free lane is taken on the gateway's one lanes
+/// connection; a taken one is waited for in PostgreSQL's own lock queue, on a connection of its own that then holds
+/// it until it is let go of, so the gateways' waiting runs get the lane in the order they asked (within a gateway,
+/// only the first of its waiting runs asks).
 public final class SessionLanes: Sendable {
     private let target: PostgresTarget
     private let node: String
     private let engine: PostgresEngine
     private let queue = DispatchQueue(label: "osprey.store.postgres.lanes")
     private let connection = Mutex<PostgresBlockingConnection?>(nil)
-    /// The lanes this gateway holds, each with how many of its runs hold it (one, unless a key is shared).
+    /// The lanes this gateway holds on its lanes connection, each with how many of its runs hold it (one, unless a
+    /// key is shared).
     private let held = Mutex<[Int32: Int]>([:])
+    /// The lanes this gateway waited for, each held by the connection it waited on.
+    private let waited = Mutex<[Int32: PostgresBlockingConnection]>([:])
 
     init(engine: PostgresEngine) {
         self.engine = engine
@@ -37,20 +42,48 @@ public final class SessionLanes: Sendable {
 
     static let space: Int32 = 0x6f73
 
-    /// Waits until this gateway holds the session's lane; cancellation ends the wait.
+    /// Waits until this gateway holds the session's lane, in PostgreSQL's queue when another holds it; cancellation
+    /// ends the wait (its connection is closed, which withdraws the request).
     public func acquire(_ session: Session.ID) async throws {
-        var pause = 10
-        while true {
-            try Task.checkCancellation()
-            if try await tryAcquire(session) { return }
-            try await Task.sleep(for: .milliseconds(pause))
-            pause = min(100, pause * 2)
+        if try await tryAcquire(session) { return }
+        let key = Self.key(session)
+        let (target, node, logger) = (target, node, engine.logger)
+        let aside = try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(
+                    with: Result {
+                        try PostgresBlockingConnection.connect(to: target, node: node + ":lane", logger: logger)
+                    }
+                )
+            }
         }
+        do {
+            try await withTaskCancellationHandler {
+                // Literal keys: both are numbers this type made.
+                let rows = try await aside.connection.query(
+                    PostgresQuery(unsafeSQL: "SELECT pg_advisory_lock(\(Self.space), \(key))"),
+                    logger: logger
+                )
+                for try await _ in rows {}
+            } onCancel: {
+                aside.connection.close().whenComplete { _ in withExtendedLifetime(aside) {} }
+            }
+        } catch {
+            aside.connection.close().whenComplete { _ in withExtendedLifetime(aside) {} }
+            if Task.isCancelled { throw CancellationError() }
+            throw PostgresBlockingConnection.translated(error)
+        }
+        waited.withLock { $0[key] = aside }
     }
 
-    /// Lets go of the session's lane (queued behind any lock of this gateway's, on the same connection).
+    /// Lets go of the session's lane: closes the connection it was waited for on, or unlocks it on the lanes
+    /// connection (queued behind any lock of this gateway's there).
     public func release(_ session: Session.ID) {
         let key = Self.key(session)
+        if let aside = waited.withLock({ $0.removeValue(forKey: key) }) {
+            DispatchQueue.global().async { aside.close() }
+            return
+        }
         queue.async {
             let last = self.held.withLock { held -> Bool in
                 let count = (held[key] ?? 1) - 1

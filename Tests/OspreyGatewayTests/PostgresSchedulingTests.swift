@@ -286,8 +286,75 @@ final class OverlapCountingProvider: ModelProvider, Sendable {
     }
 }
 
+/// A model whose first answer waits until the test opens the gate; the others answer at once.
+final class GatedProvider: ModelProvider, Sendable {
+    private let state = Mutex<(calls: Int, open: Bool, waiter: CheckedContinuation<Void, Never>?)>((0, false, nil))
+
+    var calls: Int { state.withLock { $0.calls } }
+
+    func open() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.open = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply {
+        let first = state.withLock { state -> Bool in
+            state.calls += 1
+            return state.calls == 1 && !state.open
+        }
+        if first {
+            await withCheckedContinuation { continuation in
+                let now = state.withLock { state -> Bool in
+                    if state.open { return true }
+                    state.waiter = continuation
+                    return false
+                }
+                if now { continuation.resume() }
+            }
+        }
+        return ModelReply(message: .assistant("ok"), usage: Usage(), stopReason: .endTurn)
+    }
+}
+
 /// Several gateways' runs of one session: one at a time, wherever the messages arrive.
 struct PostgresSessionLaneTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aSessionsWaitingMessagesRunInTheOrderTheyArrivedAcrossGateways() async throws {
+        try await PostgresGatewayTests.withNodes(2) { stores in
+            let provider = GatedProvider()
+            let a = try await TestGateway(provider: provider, store: stores[0])
+            let b = try await TestGateway(provider: provider, store: stores[1])
+            let session = try await stores[0].sessions.create(actor: .test)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                // A run under way on a (its model waits for the gate)
+                group.addTask { _ = try await Self.send(a, session.id, "first") }
+                try await TestRuns.waitUntil { provider.calls == 1 }
+                // Then a message through b, which waits for the lane in PostgreSQL's queue
+                group.addTask { _ = try await Self.send(b, session.id, "second") }
+                try await TestRuns.waitUntil {
+                    try await stores[0].read { db in
+                        try db.value(
+                            Int.self,
+                            "SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                        )
+                    } == 1
+                }
+                // Then one more through a, which waits behind the first in a's own lane
+                group.addTask { _ = try await Self.send(a, session.id, "third") }
+                try await Task.sleep(for: .milliseconds(200))  // the third reaches a's lane before the first ends
+                provider.open()
+                try await group.waitForAll()
+            }
+            // They ran in the order they arrived, though the third was waiting on the gateway that let go
+            let asked = try await stores[0].sessions.messages(of: session.id).map(\.message).filter { $0.role == .user }
+            #expect(asked.map(\.text) == ["first", "second", "third"])
+        }
+    }
+
     /// Sends `content` to the session through `gateway`; the response's status, and its body unless it is 200.
     static func send(_ gateway: TestGateway, _ session: Session.ID, _ content: String) async throws -> String {
         try await gateway.app().test(.router) { client in
