@@ -86,27 +86,18 @@ struct MemoryBench: AsyncParsableCommand {
 
         var totals = (keyword: 0.0, vector: 0.0, fused: 0.0, search: 0.0)
         var halves = [0.0, 0.0]  // memory search on the odd-numbered queries, and on the even ones
-        var searchTimes: [Double] = []
+        let measured = try await Self.ask(collection.queries, of: bank)
+        let searchTimes = measured.map(\.milliseconds)
         var runs: [(keyword: [String], vector: [String], grades: [String: Int])] = []
-        for (index, query) in collection.queries.enumerated() {
+        for (index, run) in measured.enumerated() {
             let grades = relevant[index + 1] ?? [:]
-            let (keyword, vector) = try await bank.rankings(query, depth: MemoryBank.fusion.depth)
-            runs.append((keyword.map { number[$0] ?? "" }, vector.map { number[$0] ?? "" }, grades))
-            let fused = ReciprocalRankFusion.fuse(
-                [keyword, vector],
-                k: MemoryBank.fusion.k,
-                weights: [1, MemoryBank.fusion.vectorWeight]
-            ).map(\.id)
-            var hits: [MemoryBank.Hit] = []
-            searchTimes.append(
-                (try await clock.measure { hits = try await bank.search(query, limit: 10) }).seconds * 1000
-            )
+            runs.append((run.keyword.map { number[$0] ?? "" }, run.vector.map { number[$0] ?? "" }, grades))
             func ndcg(_ ids: [String]) -> Double { Self.ndcg(ids.prefix(10).map { number[$0] ?? "" }, grades) }
-            totals.keyword += ndcg(keyword)
-            totals.vector += ndcg(vector)
-            totals.fused += ndcg(fused)
-            totals.search += ndcg(hits.map(\.record.id))
-            halves[index % 2] += ndcg(hits.map(\.record.id))
+            totals.keyword += ndcg(run.keyword)
+            totals.vector += ndcg(run.vector)
+            totals.fused += ndcg(run.fused)
+            totals.search += ndcg(run.search)
+            halves[index % 2] += ndcg(run.search)
         }
         let count = Double(collection.queries.count)
         print(
@@ -461,6 +452,42 @@ struct MemoryBench: AsyncParsableCommand {
     }
 
     /// nDCG@10 with the graded relevance as gain.
+    /// One query through the bank: its keyword and vector rankings, their fusion, the memory search's hits (ids,
+    /// best first), and how long the search took.
+    struct QueryRun {
+        var keyword: [String]
+        var vector: [String]
+        var fused: [String]
+        var search: [String]
+        var milliseconds: Double
+    }
+
+    /// Asks `bank` each query, in order.
+    static func ask(_ queries: [String], of bank: MemoryBank) async throws -> [QueryRun] {
+        let clock = ContinuousClock()
+        var runs: [QueryRun] = []
+        for query in queries {
+            let (keyword, vector) = try await bank.rankings(query, depth: MemoryBank.fusion.depth)
+            let fused = ReciprocalRankFusion.fuse(
+                [keyword, vector],
+                k: MemoryBank.fusion.k,
+                weights: [1, MemoryBank.fusion.vectorWeight]
+            ).map(\.id)
+            var hits: [MemoryBank.Hit] = []
+            let time = try await clock.measure { hits = try await bank.search(query, limit: 10) }
+            runs.append(
+                QueryRun(
+                    keyword: keyword,
+                    vector: vector,
+                    fused: fused,
+                    search: hits.map(\.record.id),
+                    milliseconds: time.seconds * 1000
+                )
+            )
+        }
+        return runs
+    }
+
     /// Stores every Cranfield document in `bank` and embeds them; each memory's id → its document's number.
     static func store(_ collection: CranfieldCollection, in bank: MemoryBank) async throws -> [String: String] {
         var number: [String: String] = [:]

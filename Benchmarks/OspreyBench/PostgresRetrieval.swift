@@ -26,27 +26,17 @@ enum PostgresRetrieval {
             let bank = try MemoryBank(directory: scratch, store: store, embedder: embedder)
             let number = try await MemoryBench.store(collection, in: bank)
             var totals = (keyword: 0.0, vector: 0.0, fused: 0.0, search: 0.0)
-            var times: [Double] = []
-            let clock = ContinuousClock()
-            for (index, query) in collection.queries.enumerated() {
-                let (keyword, vector) = try await bank.rankings(query, depth: MemoryBank.fusion.depth)
-                let fused = ReciprocalRankFusion.fuse(
-                    [keyword, vector],
-                    k: MemoryBank.fusion.k,
-                    weights: [1, MemoryBank.fusion.vectorWeight]
-                ).map(\.id)
-                var hits: [MemoryBank.Hit] = []
-                times.append(
-                    (try await clock.measure { hits = try await bank.search(query, limit: 10) }).seconds * 1000
-                )
+            let runs = try await MemoryBench.ask(collection.queries, of: bank)
+            for (index, run) in runs.enumerated() {
                 func ndcg(_ ids: [String]) -> Double {
                     MemoryBench.ndcg(ids.prefix(10).map { number[$0] ?? "" }, grades[index])
                 }
-                totals.keyword += ndcg(keyword)
-                totals.vector += ndcg(vector)
-                totals.fused += ndcg(fused)
-                totals.search += ndcg(hits.map(\.record.id))
+                totals.keyword += ndcg(run.keyword)
+                totals.vector += ndcg(run.vector)
+                totals.fused += ndcg(run.fused)
+                totals.search += ndcg(run.search)
             }
+            let times = runs.map(\.milliseconds)
             let count = Double(collection.queries.count)
             let latency = MemoryBench.percentiles(times)
             print(

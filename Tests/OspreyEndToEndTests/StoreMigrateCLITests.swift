@@ -34,23 +34,7 @@ struct StoreMigrateCLITests {
             Schedules.Draft(spec: "@every 1h", title: "hourly", instructions: "z", nextFireAt: Date()),
             actor: .system
         )
-        try await store.memories.index(
-            Memories.Entry(
-                id: "mem_1",
-                type: "fact",
-                tags: ["birds"],
-                source: "user",
-                provenance: "test",
-                trust: "trusted",
-                importance: 0.5,
-                created: Date(),
-                lastUsed: nil,
-                title: "Ospreys",
-                body: "Ospreys dive for fish in shallow water.",
-                contentHash: "c1"
-            ),
-            event: nil
-        )
+        try await store.memories.index(MemorySamples.osprey, event: nil)
         try await store.memories.setEmbedding(Data([1, 2, 3, 4]), by: "m", for: "mem_1")
         let events = try await store.ledger.lastSeq()
         let server = try await PostgresServer()

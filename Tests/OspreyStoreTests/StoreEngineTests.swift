@@ -156,20 +156,7 @@ struct StoreEngineTests {
             )
             #expect(try await store.incidents.get(incident.id).steps.count == 1)
 
-            let entry = Memories.Entry(
-                id: "mem_1",
-                type: "fact",
-                tags: ["birds"],
-                source: "user",
-                provenance: "test",
-                trust: "trusted",
-                importance: 0.5,
-                created: Date(timeIntervalSince1970: 1_700_000_000),
-                lastUsed: nil,
-                title: "Ospreys",
-                body: "Ospreys dive for fish in shallow water.",
-                contentHash: "c1"
-            )
+            let entry = MemorySamples.osprey
             try await store.memories.index(entry, event: nil)
             #expect(try await store.memories.contains("mem_1"))
             #expect(try await store.memories.keywordSearch(["fish"], limit: 5) == ["mem_1"])
