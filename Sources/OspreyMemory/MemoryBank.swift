@@ -298,7 +298,8 @@ public final class MemoryBank: Sendable {
         // another gateway stored, written out here (never removed).
         let shared = store.dialect == .postgres
         var forgotten: Set<String> = []
-        if shared {
+        // Read only when a file has no row (a new hand-written memory, or one forgotten elsewhere): the ledger is long.
+        if shared, names.contains(where: { $0.hasSuffix(".md") && known[String($0.dropLast(3))] == nil }) {
             forgotten = Set(
                 try await store.ledger.events(after: 0, filter: EventFilter(type: "memory.forgotten"), limit: 1_000_000)
                     .compactMap { $0.payload["id"]?.stringValue }

@@ -24,8 +24,9 @@ public final class SessionLanes: Sendable {
     /// The lanes this gateway holds on its lanes connection, each with how many of its runs hold it (one, unless a
     /// key is shared).
     private let held = Mutex<[Int32: Int]>([:])
-    /// The lanes this gateway waited for, each held by the connection it waited on.
-    private let waited = Mutex<[Int32: PostgresBlockingConnection]>([:])
+    /// The lanes this gateway waited for, by session (two sessions may share a key), each held by the connection it
+    /// waited on.
+    private let waited = Mutex<[Session.ID: PostgresBlockingConnection]>([:])
 
     init(engine: PostgresEngine) {
         self.engine = engine
@@ -73,14 +74,14 @@ public final class SessionLanes: Sendable {
             if Task.isCancelled { throw CancellationError() }
             throw PostgresBlockingConnection.translated(error)
         }
-        waited.withLock { $0[key] = aside }
+        waited.withLock { $0[session] = aside }
     }
 
     /// Lets go of the session's lane: closes the connection it was waited for on, or unlocks it on the lanes
     /// connection (queued behind any lock of this gateway's there).
     public func release(_ session: Session.ID) {
         let key = Self.key(session)
-        if let aside = waited.withLock({ $0.removeValue(forKey: key) }) {
+        if let aside = waited.withLock({ $0.removeValue(forKey: session) }) {
             DispatchQueue.global().async { aside.close() }
             return
         }
