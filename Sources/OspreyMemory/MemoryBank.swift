@@ -346,14 +346,7 @@ public final class MemoryBank: Sendable {
                 guard let record = MemoryRecord(entry: entry) else { continue }
                 try write(record)
                 // This gateway's indexes learn of it too: its words, and its vector (the row's, else made here).
-                let document = KeywordIndex.document(
-                    Self.keywordFields(
-                        title: entry.title ?? "",
-                        body: entry.body,
-                        tags: entry.tags.joined(separator: " ")
-                    )
-                )
-                keywords.withLock { $0.add(record.id, document: document) }
+                indexKeywords(of: entry)
                 if let embedder {
                     if let data = try await store.memories.embedding(of: record.id, by: embedder.model) {
                         try vectors.withLock { try $0.add(Self.floats(data), for: record.id) }
@@ -744,11 +737,16 @@ public final class MemoryBank: Sendable {
         }
         try await store.memories.index(entry, event: draft)
         _ = vectors.withLock { $0.remove(record.id) }
+        indexKeywords(of: entry)
+    }
+
+    /// Puts an index row's words in the keyword index, replacing what it held under that id.
+    func indexKeywords(of entry: Memories.Entry) {
         // Tokenized and stemmed before the lock, so searches do not wait for a long memory's terms.
         let document = KeywordIndex.document(
             Self.keywordFields(title: entry.title ?? "", body: entry.body, tags: entry.tags.joined(separator: " "))
         )
-        keywords.withLock { $0.add(record.id, document: document) }
+        keywords.withLock { $0.add(entry.id, document: document) }
     }
 
     static func data(_ vector: [Float]) -> Data {

@@ -36,10 +36,7 @@ public final class SessionLanes: Sendable {
 
     /// The lock's second key: 32 bits of the session id's SHA-256 (two sessions that share it only wait for each
     /// other). The first key is Osprey's ("os").
-    static func key(_ session: Session.ID) -> Int32 {
-        let hex = Event.sha256Hex(session.rawValue).prefix(8)
-        return Int32(bitPattern: UInt32(hex, radix: 16) ?? 0)
-    }
+    static func key(_ session: Session.ID) -> Int32 { named(session.rawValue) }
 
     static let space: Int32 = 0x6f73
 
@@ -116,11 +113,7 @@ public final class SessionLanes: Sendable {
                             self.held.withLock { $0[key, default: 0] += 1 }
                             return true
                         }
-                        let rows = try self.open().rows(
-                            "SELECT pg_try_advisory_lock(CAST(? AS INTEGER), CAST(? AS INTEGER)) AS locked",
-                            [.integer(Int64(Self.space)), .integer(Int64(key))]
-                        )
-                        guard (rows.first?["locked"] as Bool?) == true else { return false }
+                        guard try self.tryLock(space: Self.space, key) else { return false }
                         self.held.withLock { $0[key] = 1 }
                         return true
                     }
@@ -145,6 +138,7 @@ public final class SessionLanes: Sendable {
     static let nodeSpace: Int32 = 0x6e64
     static let channelSpace: Int32 = 0x6368
 
+    /// 32 bits of `text`'s SHA-256, a lock's second key.
     static func named(_ text: String) -> Int32 {
         Int32(bitPattern: UInt32(Event.sha256Hex(text).prefix(8), radix: 16) ?? 0)
     }
@@ -152,18 +146,17 @@ public final class SessionLanes: Sendable {
     /// Takes a lock held until this store closes (or its connection goes); false when another session holds it.
     private func hold(space: Int32, _ key: Int32) async throws -> Bool {
         try await withCheckedThrowingContinuation { continuation in
-            queue.async {
-                continuation.resume(
-                    with: Result {
-                        let rows = try self.open().rows(
-                            "SELECT pg_try_advisory_lock(CAST(? AS INTEGER), CAST(? AS INTEGER)) AS locked",
-                            [.integer(Int64(space)), .integer(Int64(key))]
-                        )
-                        return (rows.first?["locked"] as Bool?) == true
-                    }
-                )
-            }
+            queue.async { continuation.resume(with: Result { try self.tryLock(space: space, key) }) }
         }
+    }
+
+    /// `pg_try_advisory_lock(space, key)` on the lanes connection; only on ``queue``.
+    private func tryLock(space: Int32, _ key: Int32) throws -> Bool {
+        let rows = try open().rows(
+            "SELECT pg_try_advisory_lock(CAST(? AS INTEGER), CAST(? AS INTEGER)) AS locked",
+            [.integer(Int64(space)), .integer(Int64(key))]
+        )
+        return (rows.first?["locked"] as Bool?) == true
     }
 
     /// The lanes' connection, opened (again) when needed; a new one holds none of the old one's lanes.

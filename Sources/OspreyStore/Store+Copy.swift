@@ -61,14 +61,7 @@ extension Store {
     /// The tables, parents before children (by their foreign keys), with their columns; the memories' FTS5 table as
     /// PostgreSQL's `memory_fts` (the same four columns; its `tsvector` is generated from them).
     @Sendable static func copiedTables(_ db: SQLConnection) throws -> [CopiedTable] {
-        let names = try db.values(
-            String.self,
-            """
-            SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
-                AND name NOT LIKE 'memory_fts%' AND name != 'grdb_migrations' AND sql NOT LIKE 'CREATE VIRTUAL%'
-            ORDER BY rowid
-            """
-        )
+        let names = try db.values(String.self, PostgresSchema.tablesQuery)
         var tables: [String: CopiedTable] = [:]
         var parents: [String: Set<String>] = [:]
         for name in names {

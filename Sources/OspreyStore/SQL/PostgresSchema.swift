@@ -37,14 +37,7 @@ enum PostgresSchema {
         let queue = try DatabaseQueue()
         try Store.migrator.migrate(queue)
         return try queue.read { db in
-            let tables = try String.fetchAll(
-                db,
-                sql: """
-                    SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
-                        AND name NOT LIKE 'memory_fts%' AND name != 'grdb_migrations' AND sql NOT LIKE 'CREATE VIRTUAL%'
-                    ORDER BY rowid
-                    """
-            )
+            let tables = try String.fetchAll(db, sql: tablesQuery)
             var creates: [String] = []
             var additions: [String] = []
             var keys: [String] = []
@@ -124,6 +117,14 @@ enum PostgresSchema {
             return creates + additions + keys + indexes + permanence + fullText
         }
     }
+
+    /// The SQLite tables the migrations made that PostgreSQL gets too, in creation order: all but SQLite's and
+    /// GRDB's own and the FTS5 table (full text on PostgreSQL is ``fullText``).
+    static let tablesQuery = """
+        SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+            AND name NOT LIKE 'memory_fts%' AND name != 'grdb_migrations' AND sql NOT LIKE 'CREATE VIRTUAL%'
+        ORDER BY rowid
+        """
 
     // Advisory lock keys: one 64-bit number per purpose, the same on every node.
     static let schemaLock: Int64 = 0x6f73_7072_0001
