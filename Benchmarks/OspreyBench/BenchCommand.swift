@@ -80,6 +80,10 @@ struct LedgerBench: AsyncParsableCommand {
                 try Self.raw(base.appendingPathComponent("raw-full.db").path, "FULL", events, 1)
             )
             record(
+                "raw SQLite, ledger's schema, FULL, 1/txn",
+                try Self.raw(base.appendingPathComponent("raw-schema.db").path, "FULL", events, 1, ledgerSchema: true)
+            )
+            record(
                 "ledger append, FULL, 1/txn",
                 try await Self.ledger(base.appendingPathComponent("ledger-full.db").path, .full, events, 1)
             )
@@ -113,16 +117,28 @@ struct LedgerBench: AsyncParsableCommand {
                     writers: writers
                 )
             )
-            let durable = results[1].1
+            let verified = try await Self.verify(
+                base.appendingPathComponent("ledger-batch.db").path,
+                count: batchedEvents
+            )
+            for (name, rate) in [
+                ("ledger verify, \(batchedEvents) events", verified.ledger),
+                ("raw read + SHA-256 of each row", verified.primitive),
+            ] {
+                print(String(format: "%-40@ %10.0f events/s", name as NSString, rate))
+            }
+            print(String(format: "verify / raw read + SHA-256 = %.2f", verified.ledger / verified.primitive))
+            let durable = results[2].1
             print(String(format: "durable ledger / fsync rate = %.2f", durable / fsyncRate))
             print(String(format: "durable ledger / raw SQLite durable = %.2f", durable / results[0].1))
-            print(String(format: "group commit / raw SQLite batched = %.2f", results[5].1 / results[4].1))
+            print(String(format: "durable ledger / raw SQLite durable, ledger's schema = %.2f", durable / results[1].1))
+            print(String(format: "group commit / raw SQLite batched = %.2f", results[6].1 / results[5].1))
             print(
                 String(
                     format: "%d writers' group commit / raw SQLite in batches of %d = %.2f",
                     writers,
                     writers,
-                    results[7].1 / results[6].1
+                    results[8].1 / results[7].1
                 )
             )
         }
@@ -148,8 +164,16 @@ struct LedgerBench: AsyncParsableCommand {
         return Double(count) / elapsed.seconds
     }
 
-    /// The same rows the ledger writes (with precomputed hashes), inserted with no hashing or head upkeep.
-    static func raw(_ path: String, _ synchronous: String, _ count: Int, _ batch: Int) throws -> Double {
+    /// The same rows the ledger writes (with precomputed hashes), inserted with no hashing or head upkeep. With
+    /// `ledgerSchema`, into the ledger's own schema: its two indexes besides the id's, and the one-row head updated in
+    /// every transaction, so the pages each commit writes are the ones an append writes.
+    static func raw(
+        _ path: String,
+        _ synchronous: String,
+        _ count: Int,
+        _ batch: Int,
+        ledgerSchema: Bool = false
+    ) throws -> Double {
         let pool = try DatabasePool(path: path)
         // After opening, as the Store does: the pool's WAL set-up runs after `prepareDatabase` and would put
         // `synchronous` back to NORMAL, so a pragma there would measure NORMAL under the name FULL.
@@ -165,6 +189,17 @@ struct LedgerBench: AsyncParsableCommand {
                     actor TEXT NOT NULL, session TEXT, task TEXT, payload TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL)
                     """
             )
+            if ledgerSchema {
+                try db.execute(
+                    sql: """
+                        CREATE INDEX events_by_type ON events(type, seq);
+                        CREATE INDEX events_by_session ON events(session, seq);
+                        CREATE TABLE ledger_head (id INTEGER PRIMARY KEY, seq INTEGER NOT NULL, hash TEXT NOT NULL,
+                        signature TEXT NOT NULL);
+                        INSERT INTO ledger_head VALUES (1, 0, '', '');
+                        """
+                )
+            }
         }
         let rows = (1...count).map { n in
             (n, "evt_\(n)", WireFormat.timestamp(Date()), payload(n).canonicalJSON, String(repeating: "a", count: 64))
@@ -179,10 +214,55 @@ struct LedgerBench: AsyncParsableCommand {
                     for row in rows[chunk..<min(chunk + batch, count)] {
                         try statement.execute(arguments: [row.0, row.1, row.2, row.3, row.4, row.4])
                     }
+                    if ledgerSchema {
+                        try db.cachedStatement(
+                            sql: "UPDATE ledger_head SET seq = ?, hash = ?, signature = ? WHERE id = 1"
+                        )
+                        .execute(arguments: [chunk, rows[chunk].4, rows[chunk].4])
+                    }
                 }
             }
         }
         return Double(count) / elapsed.seconds
+    }
+
+    /// The median rate of three walks of the whole chain (`Ledger.verify`: every event re-hashed and linked, then the
+    /// signed head), beside the primitive underneath: the same rows read with GRDB and each row's envelope bytes
+    /// (its columns as they are stored) hashed with SHA-256.
+    static func verify(_ path: String, count: Int) async throws -> (ledger: Double, primitive: Double) {
+        let store = try Store.open(path: path, ledgerKey: Array(repeating: 1, count: 32), durability: .full)
+        let clock = ContinuousClock()
+        var walks: [Duration] = []
+        for _ in 0..<3 {
+            let start = clock.now
+            let verification = try await store.ledger.verify()
+            walks.append(clock.now - start)
+            guard verification.ok, verification.count == count else {
+                throw BenchError("benchmark ledger failed to verify: \(verification.reason ?? "?")")
+            }
+        }
+        let pool = try DatabasePool(path: path)
+        var reads: [Duration] = []
+        for _ in 0..<3 {
+            let start = clock.now
+            let hashed = try await pool.read { db in
+                var hashed = 0
+                let rows = try Row.fetchCursor(db, sql: "SELECT * FROM events ORDER BY seq")
+                var bytes: [UInt8] = []
+                while let row = try rows.next() {
+                    bytes.removeAll(keepingCapacity: true)
+                    for index in 0..<row.count {
+                        if let text = row[index] as String? { bytes.append(contentsOf: text.utf8) }
+                    }
+                    if !Event.sha256Hex(bytes).isEmpty { hashed += 1 }
+                }
+                return hashed
+            }
+            reads.append(clock.now - start)
+            guard hashed == count else { throw BenchError("read \(hashed) of \(count) rows") }
+        }
+        let median = { (runs: [Duration]) in Double(count) / runs.sorted()[runs.count / 2].seconds }
+        return (median(walks), median(reads))
     }
 
     /// Appends `count` events: in chunks of `batch` from one writer, or one event per append from `writers`

@@ -16,21 +16,36 @@ struct ChainCheck {
         LedgerVerification(ok: false, count: count, head: previous, firstBadSeq: seq, reason: reason)
     }
 
-    /// Checks the next event against the one before it; `storedPayload` is the payload's text as stored. Returns the
-    /// verdict when this event breaks the chain, nil when it links.
-    mutating func next(_ event: Event, storedPayload: String) -> LedgerVerification? {
-        if event.seq != expectedSeq {
+    /// Checks the next event, read from its stored row, against the one before it. Returns the verdict when this
+    /// event breaks the chain, nil when it links.
+    ///
+    /// The payload is hashed as stored, not parsed and written again: append stores the very bytes it hashed, so a
+    /// stored text that differs from them in any byte (re-serialized, edited, not JSON) fails the hash, as a parse
+    /// and re-serialization would have found, at a fraction of the cost.
+    mutating func next(_ row: SQLRow) -> LedgerVerification? {
+        let seq: Int = row["seq"]
+        if seq != expectedSeq {
             return broken(expectedSeq, "event \(expectedSeq) is missing")
         }
-        if event.prevHash != previous {
-            return broken(event.seq, "event \(event.seq) does not link to the event before it")
+        let prevHash: String = row["prev_hash"]
+        if prevHash != previous {
+            return broken(seq, "event \(seq) does not link to the event before it")
         }
-        // The payload serialized once, as append does: hashed inside the envelope and compared with the stored text.
-        let payloadJSON = event.payload.canonicalBytes
-        if Event.sha256Hex(event.hashedBytes(payloadJSON: payloadJSON)) != event.hash
-            || String(decoding: payloadJSON, as: UTF8.self) != storedPayload
-        {
-            return broken(event.seq, "event \(event.seq) was altered after it was written")
+        let stored: String = row["payload"]
+        let event = Event(
+            seq: seq,
+            id: Event.ID(row["id"] as String),
+            ts: row["ts"],
+            type: Event.Kind(rawValue: row["type"]),
+            actor: Principal(rawValue: row["actor"]),
+            session: (row["session"] as String?).map { Session.ID($0) },
+            task: (row["task"] as String?).map { BackgroundTask.ID($0) },
+            payload: .null,
+            prevHash: prevHash,
+            hash: row["hash"]
+        )
+        if Event.sha256Hex(event.hashedBytes(payloadJSON: Array(stored.utf8))) != event.hash {
+            return broken(seq, "event \(seq) was altered after it was written")
         }
         previous = event.hash
         expectedSeq += 1

@@ -297,7 +297,7 @@ public struct Ledger: Sendable {
         while true {
             let rows = try db.rows("SELECT * FROM events WHERE seq > ? ORDER BY seq LIMIT 2000", [after])
             for row in rows {
-                if let broken = check.next(try Self.event(from: row), storedPayload: row["payload"]) { return broken }
+                if let broken = check.next(row) { return broken }
             }
             guard let last = rows.last, rows.count == 2000 else { break }
             after = last["seq"]
