@@ -112,9 +112,29 @@ public struct Agent: Sendable {
     ) async throws -> RunResult {
         try await forTask {
             let history = try await loadHistory(session)
-            // The store redacts a secret typed into a prompt before it keeps it; the model gets the kept message.
-            let (stored, _) = try await store.sessions.append(.user(prompt), to: session, actor: actor)
-            return try await drive(history: history, prompt: stored.message, session: session, onEvent: onEvent)
+            // The prompt is written and synced while the model is asked, with the message as the store keeps it
+            // (a secret typed into it redacted). Nothing of the run reaches the caller or the store before the
+            // prompt is durable: every event, a failed call's record, the reply (``PromptWrite``).
+            let kept = store.ledger.redactor.redact(Message.user(prompt))
+            let write = PromptWrite(Task { try await store.sessions.append(kept, to: session, actor: actor).0 })
+            do {
+                let result = try await drive(
+                    history: history,
+                    prompt: kept,
+                    session: session,
+                    promptWrite: write
+                ) { event in
+                    try await write.stored()
+                    try await onEvent(event)
+                }
+                try await write.stored()
+                return result
+            } catch {
+                // The prompt is kept whatever became of the run, as when it was written first; if its write failed,
+                // that is the run's error.
+                try await write.stored()
+                throw error
+            }
         }
     }
 
@@ -177,11 +197,13 @@ public struct Agent: Sendable {
         return try await drive(history: history, prompt: prompt, session: session, onEvent: onEvent)
     }
 
-    /// Runs the loop from `history` + `prompt` under the wall-time limit.
+    /// Runs the loop from `history` + `prompt` under the wall-time limit; `promptWrite` is the prompt's write when it
+    /// is still under way.
     func drive(
         history: [Message],
         prompt: Message,
         session: Session.ID,
+        promptWrite: PromptWrite? = nil,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
         let clock = ContinuousClock()
@@ -199,6 +221,7 @@ public struct Agent: Sendable {
                         start: start,
                         clock: clock,
                         open: open,
+                        promptWrite: promptWrite,
                         onEvent: onEvent
                     )
                 }
@@ -236,6 +259,7 @@ public struct Agent: Sendable {
         start: ContinuousClock.Instant,
         clock: ContinuousClock,
         open: OpenCalls,
+        promptWrite: PromptWrite?,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
         let actor = Principal.agent(name)
@@ -291,6 +315,7 @@ public struct Agent: Sendable {
                     instructions: instructions,
                     tools: tools
                 ) {
+                    try await promptWrite?.stored()  // the summary's message comes after the prompt's
                     let summary = try await compact(Array(messages.prefix(count)), session: session, run: &run)
                     loop.compact(replacingFirst: count, with: summary)
                     messages = loop.transcript
@@ -338,6 +363,7 @@ public struct Agent: Sendable {
                                 answered = attempt
                                 return
                             }
+                            try await promptWrite?.stored()
                             run.cost += try await meter.record(
                                 attempt,
                                 agent: name,
@@ -363,6 +389,7 @@ public struct Agent: Sendable {
                     )
                 }
                 let charge = settled.map { meter.charge(for: $0, agent: name, session: session, task: taskID) }
+                try await promptWrite?.stored()
                 try await store.sessions.record(
                     Sessions.Step(charge: charge, messages: [reply.message], followUps: requested),
                     in: session,
@@ -560,4 +587,15 @@ public struct Agent: Sendable {
         )
         return message
     }
+}
+
+/// The write of a run's prompt, under way while the model is asked (``Agent/run(_:session:actor:onEvent:)``): what
+/// must come after the prompt in the transcript, the ledger or the caller's stream waits for ``stored()`` first.
+struct PromptWrite: Sendable {
+    let write: Task<StoredMessage, any Error>
+
+    init(_ write: Task<StoredMessage, any Error>) { self.write = write }
+
+    /// Returns once the prompt is durable; throws the write's error if it failed.
+    func stored() async throws { _ = try await write.value }
 }

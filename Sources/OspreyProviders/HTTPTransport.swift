@@ -29,13 +29,13 @@ public struct HTTPTransport: Sendable {
         provider: String,
         url: String,
         headers: [(String, String)],
-        body: JSONValue
+        body: [UInt8]
     ) async throws -> HTTPClientResponse {
         var request = HTTPClientRequest(url: url)
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        request.body = .bytes(ByteBuffer(string: body.canonicalJSON))
+        request.body = .bytes(ByteBuffer(bytes: body))
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: headTimeout)
@@ -60,6 +60,23 @@ public struct HTTPTransport: Sendable {
         url: String,
         headers: [(String, String)],
         body: JSONValue,
+        onEvent: (ServerSentEvent) async throws -> Void
+    ) async throws -> Bool {
+        try await streamEvents(
+            provider: provider,
+            url: url,
+            headers: headers,
+            encoded: body.canonicalBytes,
+            onEvent: onEvent
+        )
+    }
+
+    /// The same, with the body already encoded (a caller that also measures it encodes it once).
+    func streamEvents(
+        provider: String,
+        url: String,
+        headers: [(String, String)],
+        encoded body: [UInt8],
         onEvent: (ServerSentEvent) async throws -> Void
     ) async throws -> Bool {
         let response = try await post(
@@ -87,7 +104,7 @@ public struct HTTPTransport: Sendable {
     /// POSTs JSON and returns the parsed JSON answer.
     func postJSON(provider: String, url: String, headers: [(String, String)], body: JSONValue) async throws -> JSONValue
     {
-        let response = try await post(provider: provider, url: url, headers: headers, body: body)
+        let response = try await post(provider: provider, url: url, headers: headers, body: body.canonicalBytes)
         let bytes: ByteBuffer
         do {
             bytes = try await response.body.collect(upTo: 32 << 20)

@@ -38,7 +38,9 @@ public struct OpenAIProvider: ModelProvider {
         if let apiKey, !apiKey.isEmpty { headers.append(("Authorization", "Bearer \(apiKey)")) }
         var stream = OpenAIStream(provider: name)
         var body = Self.body(for: request, toolResultsAsUser: toolResultsAsUser)
-        stream.promptEstimate = body.canonicalJSON.utf8.count / 4 + 1
+        // Encoded once: measured for the estimate, and sent.
+        let encoded = body.canonicalBytes
+        stream.promptEstimate = encoded.count / 4 + 1
         if !streaming, case .object(var members) = body {
             members["stream"] = false
             members["stream_options"] = nil
@@ -58,7 +60,7 @@ public struct OpenAIProvider: ModelProvider {
             provider: name,
             url: baseURL + "/chat/completions",
             headers: headers,
-            body: body
+            encoded: encoded
         ) { event in
             for modelEvent in try stream.consume(event) { try await onEvent(modelEvent) }
         }

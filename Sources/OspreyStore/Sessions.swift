@@ -79,7 +79,7 @@ public struct Sessions: Sendable {
 
     /// One session; throws ``StoreError/notFound(kind:id:)`` for an unknown id.
     public func get(_ id: Session.ID) async throws -> Session {
-        try await writer.read { db in try Self.fetch(db, id) }
+        try await writer.readBounded { db in try Self.fetch(db, id) }
     }
 
     static func fetch(_ db: SQLConnection, _ id: Session.ID) throws -> Session {
@@ -154,14 +154,30 @@ public struct Sessions: Sendable {
     }
 
     /// A session's transcript, oldest first; throws ``StoreError/notFound(kind:id:)`` for an unknown session.
+    ///
+    /// The first ``firstPage`` messages are a bounded read (on SQLite on the calling thread: most transcripts an
+    /// agent run reads are this short, and the hops to a reader thread and back cost more than the read); the rest
+    /// of a longer transcript is read through the reader queue. Messages are only ever appended, so the rest read
+    /// from a later snapshot continues the same transcript.
     public func messages(of id: Session.ID, after: Int = 0, limit: Int = 1000) async throws -> [StoredMessage] {
-        try await writer.read { db in
+        let page = min(limit, Self.firstPage)
+        var messages = try await writer.readBounded { db in
             _ = try Self.fetch(db, id)
-            return try db.rows(
-                "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-                [id.rawValue, after, limit]
-            ).map(Self.storedMessage(from:))
+            return try Self.messages(db, of: id, after: after, limit: page)
         }
+        guard messages.count == page, limit > page, let last = messages.last else { return messages }
+        messages += try await writer.read { db in try Self.messages(db, of: id, after: last.seq, limit: limit - page) }
+        return messages
+    }
+
+    /// How many messages ``messages(of:after:limit:)`` reads on the calling thread.
+    static let firstPage = 128
+
+    static func messages(_ db: SQLConnection, of id: Session.ID, after: Int, limit: Int) throws -> [StoredMessage] {
+        try db.rows(
+            "SELECT * FROM messages WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            [id.rawValue, after, limit]
+        ).map(Self.storedMessage(from:))
     }
 
     /// A `messages` row as a stored message.

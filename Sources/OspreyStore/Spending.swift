@@ -42,9 +42,7 @@ public struct Spending: Sendable {
     /// What `agent` has spent today (UTC).
     public func today(agent: String) async throws -> Total {
         let day = Self.day()
-        // The closure returns a Sendable `Total`, not a `Row`: GRDB's async `read` requires a Sendable result, and
-        // with a `Row` the blocking overload is chosen, which parks a cooperative thread waiting for a reader.
-        return try await writer.read { db in
+        return try await writer.readBounded { db in
             let row = try db.row("SELECT tokens, cost_usd FROM usage_daily WHERE agent = ? AND day = ?", [agent, day])
             return Total(tokens: row?["tokens"] ?? 0, costUSD: row?["cost_usd"] ?? 0)
         }

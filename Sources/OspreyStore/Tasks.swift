@@ -252,7 +252,7 @@ public struct Tasks: Sendable {
 
     /// One task; ``StoreError/notFound(kind:id:)`` for an unknown id.
     public func get(_ id: TaskRecord.ID) async throws -> TaskRecord {
-        try await writer.read { db in try Self.fetch(id, in: db) }
+        try await writer.readBounded { db in try Self.fetch(id, in: db) }
     }
 
     /// How many tasks there are in each status.

@@ -289,16 +289,19 @@ public struct SkillCatalog: Sendable {
     }
 
     /// Reads `home` skills (trusted) then `workspace` skills (untrusted; a name the home has is the home's).
+    ///
+    /// Every agent run reads the catalog, so the folders are listed with `readdir` (Foundation's listing took ~40 µs
+    /// for an empty or missing folder), and the environment a skill's requirements are checked against (default:
+    /// the process's) is read only when there is a skill to check.
     public static func load(
         home: URL?,
         workspace: URL?,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: [String: String]? = nil
     ) -> SkillCatalog {
         var catalog = SkillCatalog()
-        let path = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        var checked: (environment: [String: String], path: String)?
         for (root, trusted) in [(home, true), (workspace, false)] {
-            guard let root else { continue }
-            let folders = (try? FileManager.default.contentsOfDirectory(atPath: root.path))?.sorted() ?? []
+            guard let root, let folders = Self.entries(of: root.path)?.sorted() else { continue }
             for folder in folders where !folder.hasPrefix(".") {
                 let url = root.appendingPathComponent(folder)
                 guard FileManager.default.fileExists(atPath: url.appendingPathComponent("SKILL.md").path) else {
@@ -311,7 +314,11 @@ public struct SkillCatalog: Sendable {
                     )
                     var skill = try Skill(directory: url, trusted: trusted && !unsigned)
                     guard !catalog.skills.contains(where: { $0.name == skill.name }) else { continue }
-                    skill.gate(environment: environment, path: path)
+                    if checked == nil {
+                        let environment = environment ?? ProcessInfo.processInfo.environment
+                        checked = (environment, environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
+                    }
+                    if let checked { skill.gate(environment: checked.environment, path: checked.path) }
                     catalog.skills.append(skill)
                 } catch {
                     catalog.failures[url.path] = "\(error)"
@@ -322,6 +329,20 @@ public struct SkillCatalog: Sendable {
     }
 
     public var available: [Skill] { skills.filter { $0.unavailable == nil } }
+
+    /// The names in a folder (without `.` and `..`), or nil when it cannot be listed (missing, not a folder).
+    static func entries(of path: String) -> [String]? {
+        guard let directory = opendir(path) else { return nil }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
+                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
 
     /// The file `osprey skills install --allow-unsigned` leaves in a skill's folder: its content is untrusted.
     public static let unsignedMarker = ".unsigned"
