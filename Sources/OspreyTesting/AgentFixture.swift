@@ -14,9 +14,11 @@ public struct AgentFixture: Sendable {
     public var agent: Agent
     public let session: Session
 
-    /// A fresh store, workspace (with a `notes.txt`), agent and session; the model answers through `provider`.
+    /// A fresh store (in memory unless `store` is given), workspace (with a `notes.txt`), agent and session; the
+    /// model answers through `provider`.
     public init(
         provider: any ModelProvider,
+        store: Store? = nil,
         settings: OspreyConfig.Agent = OspreyConfig.Agent(),
         pricing: Pricing? = nil,
         routes: [ModelRoute] = [ModelRoute(provider: "scripted", model: "test")],
@@ -25,7 +27,8 @@ public struct AgentFixture: Sendable {
         sandbox: Sandbox = Sandbox(rung: .bare),
         toolbox: Toolbox = .builtIn
     ) async throws {
-        store = try Store.inMemory()
+        self.store = try store ?? Store.inMemory()
+        let store = self.store
         directory = try TemporaryDirectory(prefix: "osprey-agent")
         workspace = try Workspace(root: directory.url)
         try "The osprey returns at dawn.\nSecond line.\n".write(

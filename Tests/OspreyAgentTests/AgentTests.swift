@@ -112,6 +112,54 @@ struct AgentTests {
         #expect(try await fixture.store.ledger.verify().ok)
     }
 
+    /// The prompt is written while the model is asked, but nothing of the run gets ahead of its commit: every text
+    /// delta reaches the caller with the prompt already in the transcript, and a failed call is recorded after it.
+    @Test func nothingOfARunGetsAheadOfItsPromptsWrite() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-prompt")
+        defer { home.remove() }
+        // A file's store: its reads never wait for the writer, which this test holds.
+        let store = try Store.open(
+            path: home.url.appendingPathComponent("osprey.db").path,
+            ledgerKey: Array(repeating: 7, count: 32)
+        )
+        let fixture = try await AgentFixture(
+            provider: ScriptedProvider(messages: [.assistant("Hello there, friend.")]),
+            store: store
+        )
+        defer { fixture.directory.remove() }
+        let session = fixture.session.id
+        // The writer is held until a text delta has reached the caller (or a second has passed), so the prompt's
+        // write waits behind it while the model answers: a delta that did not wait for the write would arrive first.
+        let (holding, delivered) = (Flag(), Flag())
+        async let held: Void = store.transaction { _ in
+            holding.raise()
+            for _ in 0..<1000 where !delivered.isRaised { usleep(1000) }
+        }
+        while !holding.isRaised { try await Task.sleep(for: .milliseconds(1)) }
+        let seen = Mutex<[[Role]]>([])
+        _ = try await fixture.agent.run("Say hello", session: session, actor: .user("test")) { event in
+            guard case .textDelta = event else { return }
+            let roles = try await store.sessions.messages(of: session).map(\.message.role)
+            seen.withLock { $0.append(roles) }
+            delivered.raise()
+        }
+        try await held
+        #expect(seen.withLock { $0 } == [[.user], [.user], [.user]])
+
+        let failing = try await AgentFixture(provider: ScriptedProvider(replies: []))
+        defer { failing.directory.remove() }
+        await #expect(throws: (any Error).self) { try await failing.run("Say hello") }
+        #expect(try await failing.store.sessions.messages(of: failing.session.id).map(\.message.text) == ["Say hello"])
+        #expect(try await failing.eventTypes == ["session.created", "message.user", "llm.call"])
+    }
+
+    /// A flag raised once, read from any thread.
+    final class Flag: Sendable {
+        private let raised = Atomic(false)
+        func raise() { raised.store(true, ordering: .releasing) }
+        var isRaised: Bool { raised.load(ordering: .acquiring) }
+    }
+
     @Test func toolMistakesGoBackToTheModelAsErrors() async throws {
         let provider = ScriptedProvider(messages: [
             Message(
