@@ -99,7 +99,9 @@ public actor LocalModelServer {
                 self.modelLookup = nil
             }
         }
-        let lookup = Task.detached { [self] in try resolveModelPath() }
+        // On a Dispatch thread: the lookup waits for a Python process (0.7 s, seconds under load), which must not
+        // hold a thread of the task pool (on two cores, two gateways starting at once stalled everything else).
+        let lookup = Task { [self] in try await Workspace.offload { [self] in try resolveModelPath() } }
         modelLookup = lookup
         return try await lookup.value
     }
@@ -122,7 +124,7 @@ public actor LocalModelServer {
 
     /// Starts the server on the configured port, or a free one; `avoiding` are ports where something else answered.
     private func start(avoiding: Set<Int> = []) async throws {
-        stopProcess()
+        await stopProcess()
         stopOrphan()
         let model = try await model()
         // Another process on the configured port must never be mistaken for ours: take a free port instead.
@@ -183,7 +185,7 @@ public actor LocalModelServer {
                 let since = strangerSince ?? ContinuousClock.now
                 strangerSince = since
                 if ContinuousClock.now - since > .seconds(5) {
-                    stopProcess()
+                    await stopProcess()
                     lastError =
                         "port \(chosen) answers, but not from the local model server the gateway started ("
                         + Self.listeners(onPort: chosen, around: child) + ")"
@@ -195,7 +197,7 @@ public actor LocalModelServer {
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        stopProcess()
+        await stopProcess()
         lastError = "the local model server did not answer within 120 s; see \(logFile.path)"
         throw ConfigError(lastError!)  // set on the line above
     }
@@ -210,19 +212,22 @@ public actor LocalModelServer {
     }
 
     /// Stops the server and its whole process group.
-    public func stop() { stopProcess() }
+    public func stop() async { await stopProcess() }
 
-    private func stopProcess() {
+    /// SIGTERM, up to 5 s for it to exit (waited for with `Task.sleep`, not holding a thread of the task pool), then
+    /// SIGKILL.
+    private func stopProcess() async {
         guard let pid else { return }
+        // This stop owns the process from here: a start while it waits records a process of its own.
+        self.pid = nil
         kill(-pid, SIGTERM)
         for _ in 0..<50 {
             if reaped(pid) { break }
-            usleep(100_000)
+            try? await Task.sleep(for: .milliseconds(100))
         }
         kill(-pid, SIGKILL)
         _ = reaped(pid)
-        self.pid = nil
-        try? FileManager.default.removeItem(at: pidFile)
+        if self.pid == nil { try? FileManager.default.removeItem(at: pidFile) }
     }
 
     /// Whether the child has exited (and reaps it if so).

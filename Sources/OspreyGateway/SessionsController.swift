@@ -142,7 +142,9 @@ struct SessionsController {
     /// The request is decoded and the session looked up first, so those failures are still plain HTTP errors.
     func stream(_ fields: Fields, caller: Caller) async throws -> Response {
         let request = try Send(fields.strict(Send.fields))
-        _ = try await sessions.get(request.session)
+        guard try await sessions.exists(request.session) else {
+            throw StoreError.notFound(kind: "session", id: request.session.rawValue)
+        }
         let send = self.send
         return Response(
             status: .ok,

@@ -14,8 +14,9 @@ public enum LedgerVerifier {
         let pipe = Pipe()
         process.standardOutput = pipe
         try process.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        // Read on a thread of its own and waited for by polling: the task pool's threads never block on the child.
+        let output = await Task.detachedRead(pipe.fileHandleForReading)
+        while process.isRunning { try await Task.sleep(for: .milliseconds(5)) }
+        return (process.terminationStatus, output)
     }
 }

@@ -92,14 +92,17 @@ public struct OspreyExecutable: Sendable {
         let reader = out.fileHandleForReading
         var seen = ""
         let deadline = ContinuousClock.now + .seconds(30)
-        while !seen.contains("listening on") {
+        while true {
+            // Polled without blocking: a test waiting here must not hold one of the task pool's threads while the
+            // gateway starts (on two cores, two such waits stalled every other test, its loopback servers included).
+            // Read before the process is checked: a gateway may print its line and exit before the next poll.
+            seen += reader.readAvailableNow()
+            if seen.contains("listening on") { break }
             guard process.isRunning, ContinuousClock.now < deadline else {
                 gateway.kill()
                 throw ProcessFailure(message: "gateway did not start (output: \(seen))")
             }
-            let data = reader.availableData
-            if data.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
-            seen += String(decoding: data, as: UTF8.self)
+            try await Task.sleep(for: .milliseconds(5))
         }
         return gateway
     }
@@ -210,5 +213,24 @@ public final class PythonServer: Sendable {
     public func stop() {
         if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
         process.waitUntilExit()
+    }
+}
+
+extension FileHandle {
+    /// What a pipe holds now, without waiting for more (the descriptor is made non-blocking): "" when nothing has
+    /// come yet or the writer is gone. A test polls it between sleeps, so no thread of the task pool blocks on a
+    /// child's output.
+    public func readAvailableNow() -> String {
+        let descriptor = fileDescriptor
+        let flags = fcntl(descriptor, F_GETFL)
+        if flags & O_NONBLOCK == 0 { _ = fcntl(descriptor, F_SETFL, flags | O_NONBLOCK) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -128,12 +128,12 @@ struct AgentTests {
         )
         defer { fixture.directory.remove() }
         let session = fixture.session.id
-        // The writer is held until a text delta has reached the caller (or a second has passed), so the prompt's
+        // The writer is held until a text delta has reached the caller (or 0.3 s have passed), so the prompt's
         // write waits behind it while the model answers: a delta that did not wait for the write would arrive first.
         let (holding, delivered) = (Flag(), Flag())
         async let held: Void = store.transaction { _ in
             holding.raise()
-            for _ in 0..<1000 where !delivered.isRaised { usleep(1000) }
+            for _ in 0..<300 where !delivered.isRaised { usleep(1000) }
         }
         while !holding.isRaised { try await Task.sleep(for: .milliseconds(1)) }
         let seen = Mutex<[[Role]]>([])

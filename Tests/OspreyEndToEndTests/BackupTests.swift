@@ -184,20 +184,26 @@ extension BackupTests {
         #expect(listed.json["directory"] == .string(scheduled))
         #expect((1...2).contains(listed.json["backups"]?.arrayValue?.count ?? 0), "\(listed.json)")
 
-        // The newest verifies with the passphrase, and not without it
-        let newest = try #require(payloads.last?["folder"]?.stringValue)
-        let pass = home.url.appendingPathComponent("pass")
-        try "correct horse battery staple\n".write(to: pass, atomically: true, encoding: .utf8)
-        let ok = try await osprey.run(["backup", "verify", newest, "--passphrase-file", pass.path])
-        #expect(ok.status == 0 && ok.stdout.hasPrefix("ok: "), "\(ok.stderr)")
-        let locked = try await osprey.run(["backup", "verify", newest])
-        #expect(locked.stderr.contains("give its passphrase"))
         // A viewer token may not take or list backups (they hold the secret store)
         let viewer = try await osprey.run([
             "tokens", "create", "--role", "viewer", "--name", "watcher", "--home", home.path,
         ])
         let viewerToken = viewer.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try await Self.api(.GET, "/api/backups", port: port, token: viewerToken).status == 403)
+
+        // The newest verifies with the passphrase, and not without it. The gateway is stopped first: its schedule
+        // (every second) would prune the folder being verified when the next backup lands.
+        gateway.kill()
+        let folders = try FileManager.default.contentsOfDirectory(atPath: scheduled).sorted().filter { name in
+            FileManager.default.fileExists(atPath: "\(scheduled)/\(name)/manifest.json")
+        }
+        let newest = "\(scheduled)/\(try #require(folders.last))"
+        let pass = home.url.appendingPathComponent("pass")
+        try "correct horse battery staple\n".write(to: pass, atomically: true, encoding: .utf8)
+        let ok = try await osprey.run(["backup", "verify", newest, "--passphrase-file", pass.path])
+        #expect(ok.status == 0 && ok.stdout.hasPrefix("ok: "), "\(ok.stderr)")
+        let locked = try await osprey.run(["backup", "verify", newest])
+        #expect(locked.stderr.contains("give its passphrase"))
     }
 }
 

@@ -197,8 +197,9 @@ struct CLITests {
         var output = ""
         let deadline = ContinuousClock.now + .seconds(20)
         while !output.contains("session.created"), ContinuousClock.now < deadline {
-            let data = pipe.fileHandleForReading.availableData
-            output += String(decoding: data, as: UTF8.self)
+            let text = pipe.fileHandleForReading.readAvailableNow()
+            if text.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
+            output += text
         }
         #expect(output.contains("session.created"))
         #expect(!output.contains("gateway.started"))

@@ -132,7 +132,7 @@ struct PluginHostTests {
             // The operator lets the agent reach this loopback service: the plugin, which asked for the host, may.
             let trusted = EgressPolicy(allowedHosts: ["127.0.0.1"], allowedPrivateAddresses: ["127.0.0.1"])
             let fetched = try await bench.call("fetch", ["target": url], egress: trusted)
-            let page = try JSONValue.parse(fetched.text)
+            let page = try #require(try? JSONValue.parse(fetched.text), "\(fetched)")
             #expect(page["status"] == 200 && page["body"] == "hello plugin", "\(fetched)")
             // Fetched content is untrusted: the answer is fenced for the model.
             #expect(fetched.result.untrusted)
