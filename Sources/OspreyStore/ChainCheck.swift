@@ -23,29 +23,16 @@ struct ChainCheck {
     /// stored text that differs from them in any byte (re-serialized, edited, not JSON) fails the hash, as a parse
     /// and re-serialization would have found, at a fraction of the cost.
     mutating func next(_ row: SQLRow) -> LedgerVerification? {
-        let seq: Int = row["seq"]
-        if seq != expectedSeq {
+        let event = Ledger.event(from: row, payload: .null)
+        if event.seq != expectedSeq {
             return broken(expectedSeq, "event \(expectedSeq) is missing")
         }
-        let prevHash: String = row["prev_hash"]
-        if prevHash != previous {
-            return broken(seq, "event \(seq) does not link to the event before it")
+        if event.prevHash != previous {
+            return broken(event.seq, "event \(event.seq) does not link to the event before it")
         }
         let stored: String = row["payload"]
-        let event = Event(
-            seq: seq,
-            id: Event.ID(row["id"] as String),
-            ts: row["ts"],
-            type: Event.Kind(rawValue: row["type"]),
-            actor: Principal(rawValue: row["actor"]),
-            session: (row["session"] as String?).map { Session.ID($0) },
-            task: (row["task"] as String?).map { BackgroundTask.ID($0) },
-            payload: .null,
-            prevHash: prevHash,
-            hash: row["hash"]
-        )
         if Event.sha256Hex(event.hashedBytes(payloadJSON: Array(stored.utf8))) != event.hash {
-            return broken(seq, "event \(seq) was altered after it was written")
+            return broken(event.seq, "event \(event.seq) was altered after it was written")
         }
         previous = event.hash
         expectedSeq += 1

@@ -224,10 +224,16 @@ public struct Ledger: Sendable {
         do {
             payload = try JSONValue.parse(payloadText)
         } catch {
-            // A payload that no longer parses was edited outside the gateway; keep it as text so verify flags it.
+            // A payload that no longer parses was edited outside the gateway: kept as text for whoever reads it
+            // (verify finds it by its hash).
             payload = .string(payloadText)
         }
-        return Event(
+        return event(from: row, payload: payload)
+    }
+
+    /// An `events` row as an event, with `payload` for its payload (``ChainCheck`` hashes the stored text instead).
+    static func event(from row: SQLRow, payload: JSONValue) -> Event {
+        Event(
             seq: row["seq"],
             id: Event.ID(row["id"] as String),
             ts: row["ts"],

@@ -1,4 +1,5 @@
 public import Foundation
+public import OspreyStore
 import Synchronization
 
 #if canImport(Glibc)
@@ -60,5 +61,15 @@ extension URL {
     /// Writes a test's fixture file `name` with `content` into this directory, atomically.
     public func writeFile(_ name: String, _ content: String) throws {
         try Data(content.utf8).write(to: appendingPathComponent(name), options: .atomic)
+    }
+}
+
+extension TemporaryDirectory {
+    /// A SQLite store in this directory's `osprey.db` (opened again by a second call, with the same `ledgerKey`).
+    public func store(
+        ledgerKey: [UInt8] = Array(repeating: 7, count: 32),
+        durability: Store.Durability = .normal
+    ) throws -> Store {
+        try Store.open(path: url.appendingPathComponent("osprey.db").path, ledgerKey: ledgerKey, durability: durability)
     }
 }

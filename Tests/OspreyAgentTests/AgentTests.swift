@@ -118,10 +118,7 @@ struct AgentTests {
         let home = try TemporaryDirectory(prefix: "osprey-prompt")
         defer { home.remove() }
         // A file's store: its reads never wait for the writer, which this test holds.
-        let store = try Store.open(
-            path: home.url.appendingPathComponent("osprey.db").path,
-            ledgerKey: Array(repeating: 7, count: 32)
-        )
+        let store = try home.store()
         let fixture = try await AgentFixture(
             provider: ScriptedProvider(messages: [.assistant("Hello there, friend.")]),
             store: store

@@ -10,11 +10,7 @@ struct LedgerTests {
 
     /// A file-backed store in a temp dir (tamper tests edit it the way an attacker with sqlite3 would).
     static func fileStore(_ directory: TemporaryDirectory, durability: Store.Durability = .normal) throws -> Store {
-        try Store.open(
-            path: directory.url.appendingPathComponent("osprey.db").path,
-            ledgerKey: key,
-            durability: durability
-        )
+        try directory.store(ledgerKey: key, durability: durability)
     }
 
     static func seed(_ store: Store, count: Int = 10) async throws {

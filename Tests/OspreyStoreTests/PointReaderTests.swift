@@ -12,10 +12,7 @@ struct PointReaderTests {
     @Test func aBoundedReadTakesThePointReaderWhenFreeAndThePoolWhenNot() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-point")
         defer { home.remove() }
-        let store = try Store.open(
-            path: home.url.appendingPathComponent("osprey.db").path,
-            ledgerKey: Array(repeating: 7, count: 32)
-        )
+        let store = try home.store()
         let reader = try #require(store.commits.pointReader)
         let session = try await store.sessions.create(agent: "default", title: "point", actor: .user("test"))
         // Free: it answers on this thread, with what has committed.
