@@ -122,11 +122,13 @@ public final class GatewayProcess {
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     public var isRunning: Bool { process.isRunning }
 
-    /// Sends SIGTERM and waits for a graceful exit; returns the exit status.
+    /// Sends SIGTERM and waits for a graceful exit (polled: a drain can take seconds, which must not hold a thread
+    /// of the task pool); returns the exit status.
     @discardableResult
-    public func stop() -> Int32 {
+    public func stop() async -> Int32 {
         if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        while process.isRunning { try? await Task.sleep(for: .milliseconds(5)) }
+        process.waitUntilExit()  // reaped already: returns at once
         return process.terminationStatus
     }
 

@@ -107,7 +107,7 @@ struct CLITests {
         #expect(missing.stderr == "osprey: No session with id '\(id)' (HTTP 404)\n")
 
         // SIGTERM stops it gracefully and the ledger says so.
-        #expect(gateway.stop() == 0)
+        #expect(await gateway.stop() == 0)
         let export = home.url.appendingPathComponent("export.jsonl")
         #expect(try await osprey.run(["audit", "export", "-o", export.path] + args).status == 0)
         let lines = try String(contentsOf: export, encoding: .utf8).split(separator: "\n")
@@ -210,7 +210,7 @@ struct CLITests {
         defer { home.remove() }
         let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
         for _ in 0..<3 { _ = try await osprey.run(["sessions", "create", "--home", home.path]) }
-        gateway.stop()
+        await gateway.stop()
         // Someone with file access edits event 2.
         let queue = try DatabaseQueue(path: home.url.appendingPathComponent("osprey.db").path)
         try await queue.write { db in
@@ -258,7 +258,7 @@ struct CLITests {
             #expect(token.status == 0, "\(token.stderr)")
             let listed = try await osprey.run(["tokens", "list"] + args)
             #expect(listed.stdout.contains("scopes events  expires "), "\(listed.stdout)")
-            #expect(gateway.stop() == 0)
+            #expect(await gateway.stop() == 0)
             // The gateway appended its signed heads outside the home; the ledger verifies against them.
             let lines = try String(contentsOfFile: witness, encoding: .utf8).split(separator: "\n")
             #expect(!lines.isEmpty)

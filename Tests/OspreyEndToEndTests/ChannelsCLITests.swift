@@ -58,7 +58,7 @@ struct ChannelsCLITests {
                 #expect(tested.stdout == "telegram: ok, the bot is osprey_bot (id 4242)\n", "\(tested.stderr)")
 
                 // A restart: what came in before is not answered again, what came while down is answered
-                #expect(gateway.stop() == 0)
+                #expect(await gateway.stop() == 0)
                 telegram.push("while you were out", from: 321)
                 gateway = try await osprey.startGateway(home: home.path, port: port)
                 try await TestRuns.waitUntil {

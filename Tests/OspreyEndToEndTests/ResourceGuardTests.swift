@@ -54,7 +54,7 @@ struct ResourceGuardTests {
         let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
         defer { gateway.kill() }
         try await TestRuns.waitUntil { !gateway.isRunning }
-        #expect(gateway.stop() == 75)
+        #expect(await gateway.stop() == 75)
         // (the gateway is gone: the ledger is read offline)
         let export = try await osprey.run(["audit", "export", "--home", home.path])
         let stopped = export.stdout.split(separator: "\n").filter { $0.contains("gateway.stopped") }

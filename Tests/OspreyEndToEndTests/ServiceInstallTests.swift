@@ -89,7 +89,7 @@ struct ServiceInstallTests {
         #expect(heard.contains { $0.hasPrefix("READY=1\nSTATUS=listening on http://127.0.0.1:") }, "\(heard)")
         #expect(heard.filter { $0 == "WATCHDOG=1" }.count == 2, "\(heard)")
         // A graceful stop says so before the process ends
-        #expect(gateway.stop() == 0)
+        #expect(await gateway.stop() == 0)
         var stopping = false
         while let message = receive() {
             if message == "STOPPING=1" {

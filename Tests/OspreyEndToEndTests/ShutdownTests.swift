@@ -55,7 +55,7 @@ struct ShutdownTests {
         #expect(try embedded() > 0, "the gateway never started embedding")
         #expect(gateway.isRunning)
         let start = ContinuousClock.now
-        let status = gateway.stop()
+        let status = await gateway.stop()
         let took = ContinuousClock.now - start
         // Then it exits cleanly well within the 20 s that used to pass before it stopped
         #expect(status == 0)
