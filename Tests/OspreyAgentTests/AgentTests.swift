@@ -132,7 +132,7 @@ struct AgentTests {
             holding.raise()
             for _ in 0..<300 where !delivered.isRaised { usleep(1000) }
         }
-        while !holding.isRaised { try await Task.sleep(for: .milliseconds(1)) }
+        try await TestRuns.waitUntil { holding.isRaised }
         let seen = Mutex<[[Role]]>([])
         _ = try await fixture.agent.run("Say hello", session: session, actor: .user("test")) { event in
             guard case .textDelta = event else { return }

@@ -195,11 +195,9 @@ struct CLITests {
         try await Task.sleep(for: .milliseconds(300))
         _ = try await osprey.run(["sessions", "create", "--home", home.path])
         var output = ""
-        let deadline = ContinuousClock.now + .seconds(20)
-        while !output.contains("session.created"), ContinuousClock.now < deadline {
-            let text = pipe.fileHandleForReading.readAvailableNow()
-            if text.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
-            output += text
+        try await TestRuns.waitUntil(timeout: .seconds(20)) {
+            output += pipe.fileHandleForReading.readAvailableNow()
+            return output.contains("session.created")
         }
         #expect(output.contains("session.created"))
         #expect(!output.contains("gateway.started"))

@@ -32,11 +32,7 @@ struct PointReaderTests {
         #expect(try await store.sessions.messages(of: session.id).isEmpty)
         release.signal()
         // Given back: taken again.
-        var taken: Int?
-        for _ in 0..<1000 where taken == nil {
-            taken = try reader.read { _ in 1 }
-            if taken == nil { try await Task.sleep(for: .milliseconds(1)) }
-        }
-        #expect(taken == 1)
+        try await TestRuns.waitUntil { try reader.read { _ in 1 } == 1 }
+        #expect(try reader.read { _ in 1 } == 1)
     }
 }
