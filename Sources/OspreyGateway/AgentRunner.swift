@@ -13,6 +13,10 @@ struct AgentRunner {
 
     struct Cancelled: Error {}
 
+    /// The session as a door already read it to admit the request (the stream, which must answer an unknown id with
+    /// a plain 404 before it starts streaming): the run takes it instead of reading it a second time.
+    @TaskLocal static var admitted: Session?
+
     func run(
         session: Session.ID,
         content: String,
@@ -21,7 +25,10 @@ struct AgentRunner {
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
     ) async throws -> RunResult {
         if let refusal = runtime.overload.refusal(retryAfter: 30) { throw refusal }
-        let record = try await sessions.get(session)
+        let record: Session
+        if let admitted = Self.admitted, admitted.id == session { record = admitted } else {
+            record = try await sessions.get(session)
+        }
         // The session names an agent the client chose: one config.toml lacks is the request's fault, not the server's.
         guard runtime.knows(agent: record.agent) else {
             throw APIError.badRequest("no agent named '\(record.agent)' in config.toml")

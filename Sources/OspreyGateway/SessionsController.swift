@@ -139,12 +139,11 @@ struct SessionsController {
 
     /// `sessions.send` as server-sent events: the run's events as they happen, then `done` (or `error`).
     ///
-    /// The request is decoded and the session looked up first, so those failures are still plain HTTP errors.
+    /// The request is decoded and the session looked up first, so those failures are still plain HTTP errors; the run
+    /// takes the session as read here (``AgentRunner/admitted``).
     func stream(_ fields: Fields, caller: Caller) async throws -> Response {
         let request = try Send(fields.strict(Send.fields))
-        guard try await sessions.exists(request.session) else {
-            throw StoreError.notFound(kind: "session", id: request.session.rawValue)
-        }
+        let admitted = try await sessions.get(request.session)
         let send = self.send
         return Response(
             status: .ok,
@@ -161,7 +160,9 @@ struct SessionsController {
                     group.addTask { [caller] in
                         defer { sink.finish() }
                         do {
-                            let summary = try await send.call(fields, caller: caller)
+                            let summary = try await AgentRunner.$admitted.withValue(admitted) {
+                                try await send.call(fields, caller: caller)
+                            }
                             sink.yield(
                                 ByteBuffer(string: ServerSentEvent(event: "done", data: summary.canonicalJSON).encoded)
                             )

@@ -77,13 +77,6 @@ public struct Sessions: Sendable {
         try await writer.read { db in try db.value(Int.self, "SELECT COUNT(*) FROM sessions") ?? 0 }
     }
 
-    /// Whether the session exists: a check that reads nothing else.
-    public func exists(_ id: Session.ID) async throws -> Bool {
-        try await writer.readBounded { db in
-            try db.value(Bool.self, "SELECT 1 FROM sessions WHERE id = ?", [id.rawValue]) ?? false
-        }
-    }
-
     /// One session; throws ``StoreError/notFound(kind:id:)`` for an unknown id.
     public func get(_ id: Session.ID) async throws -> Session {
         try await writer.readBounded { db in try Self.fetch(db, id) }
