@@ -51,6 +51,14 @@ public enum Daemon {
             let line = "osprey gateway listening on http://\(host):\(bound) (home \(home.root.path))\n"
             _ = line.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
             notifier.send("READY=1\nSTATUS=listening on http://\(host):\(bound)")
+            // What only the start-up ran need not stay resident in an idle gateway (``StartupPages``).
+            DispatchQueue.global(qos: .utility).async {
+                let released = StartupPages.release()
+                logger.debug(
+                    "released start-up code pages",
+                    metadata: ["mappings": "\(released.mappings)", "kilobytes": "\(released.kilobytes)"]
+                )
+            }
         }
         try await kernel.store.ledger.append(
             EventDraft(

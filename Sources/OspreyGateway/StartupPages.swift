@@ -1,0 +1,83 @@
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Gives back the code pages the start-up touched once the gateway serves.
+///
+/// Starting touches code all over the binary and its libraries (argument parsing, configuration, migrations, every
+/// service's set-up), and the kernel maps 64 KiB around each page touched: an idle gateway kept ~30 MB of code
+/// resident that it never runs again. Dropping the mappings of code (read-only, never written, so nothing is lost) lets
+/// the pages the gateway does run come back on first use, from the page cache, at a minor fault each.
+enum StartupPages {
+    /// What one release gave back.
+    struct Released: Equatable {
+        var mappings = 0
+        var kilobytes = 0
+    }
+
+    /// Drops this process's resident pages of executable file mappings (`r-xp`, nothing in them written) and says how
+    /// much was resident in them. Reads `/proc/self/smaps`; a process without it (not Linux) releases nothing.
+    @discardableResult
+    static func release(smaps path: String = "/proc/self/smaps") -> Released {
+        // A file of /proc has no size to read up to: it is read until it ends.
+        guard let handle = FileHandle(forReadingAtPath: path) else { return Released() }
+        defer { try? handle.close() }
+        guard let data = try? handle.readToEnd() else { return Released() }
+        let text = String(decoding: data, as: UTF8.self)
+        var released = Released()
+        for mapping in mappings(text) where mapping.releasable {
+            #if canImport(Glibc)
+            guard let start = UnsafeMutableRawPointer(bitPattern: mapping.start),
+                madvise(start, Int(mapping.end - mapping.start), MADV_DONTNEED) == 0
+            else { continue }
+            released.mappings += 1
+            released.kilobytes += mapping.residentKB
+            #endif
+        }
+        return released
+    }
+
+    /// One mapping of `/proc/PID/smaps`, with what decides whether its pages can be dropped.
+    struct Mapping: Equatable {
+        var start: UInt
+        var end: UInt
+        var permissions: Substring
+        var path: Substring
+        var residentKB = 0
+        var privateDirtyKB = 0
+        var anonymousKB = 0
+
+        /// Code from a file, of which no page was ever written: dropping it loses nothing.
+        var releasable: Bool {
+            permissions == "r-xp" && path.hasPrefix("/") && privateDirtyKB == 0 && anonymousKB == 0 && residentKB > 0
+        }
+    }
+
+    /// The mappings `smaps` lists, in order.
+    static func mappings(_ smaps: String) -> [Mapping] {
+        var mappings: [Mapping] = []
+        for line in smaps.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let first = fields.first else { continue }
+            if first.hasSuffix(":") {
+                guard mappings.indices.last != nil, fields.count >= 2, let value = Int(fields[1]) else { continue }
+                switch first {
+                case "Rss:": mappings[mappings.count - 1].residentKB = value
+                case "Private_Dirty:": mappings[mappings.count - 1].privateDirtyKB = value
+                case "Anonymous:": mappings[mappings.count - 1].anonymousKB = value
+                default: break
+                }
+                continue
+            }
+            let range = first.split(separator: "-")
+            guard range.count == 2, fields.count >= 5, let start = UInt(range[0], radix: 16),
+                let end = UInt(range[1], radix: 16)
+            else { continue }
+            let path = fields.count >= 6 ? line[fields[5].startIndex...] : ""
+            mappings.append(Mapping(start: start, end: end, permissions: fields[1], path: path))
+        }
+        return mappings
+    }
+}
