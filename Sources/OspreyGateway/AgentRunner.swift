@@ -26,7 +26,9 @@ struct AgentRunner {
     ) async throws -> RunResult {
         if let refusal = runtime.overload.refusal(retryAfter: 30) { throw refusal }
         let record: Session
-        if let admitted = Self.admitted, admitted.id == session { record = admitted } else {
+        if let admitted = Self.admitted, admitted.id == session {
+            record = admitted
+        } else {
             record = try await sessions.get(session)
         }
         // The session names an agent the client chose: one config.toml lacks is the request's fault, not the server's.
