@@ -317,6 +317,7 @@ struct StartupBench: AsyncParsableCommand {
     @Option(help: "Runs (each on a fresh home).") var runs = 5
     @Option(help: "Port to use.") var port = 18599
     @Option(help: "The osprey executable to start (default: the one built beside this binary).") var osprey: String?
+    @Option(help: "Seconds the gateway stays idle after its first /health before its RSS is read.") var idle = 1.0
 
     func run() async throws {
         try await report {
@@ -350,7 +351,7 @@ struct StartupBench: AsyncParsableCommand {
                     process.terminate()
                     throw BenchError("gateway did not answer /health within 10 s")
                 }
-                try await Task.sleep(for: .seconds(1))
+                try await Task.sleep(for: .seconds(idle))
                 let resident = Self.residentMB(pid: process.processIdentifier)
                 process.terminate()
                 process.waitUntilExit()
@@ -358,10 +359,11 @@ struct StartupBench: AsyncParsableCommand {
                 rss.append(resident)
                 print(
                     String(
-                        format: "run %d: first /health 200 after %.1f ms, idle RSS %.1f MB",
+                        format: "run %d: first /health 200 after %.1f ms, RSS %.1f MB after %.0f s idle",
                         run + 1,
                         elapsed.seconds * 1000,
-                        resident
+                        resident,
+                        idle
                     )
                 )
             }

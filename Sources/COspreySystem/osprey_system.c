@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -124,4 +125,12 @@ int osprey_loopback_bind(int port, int *bound_port) {
         *bound_port = ntohs(address.sin_port);
     }
     return descriptor;
+}
+
+int osprey_malloc_trim(void) {
+#if defined(__GLIBC__)
+    return malloc_trim(0);
+#else
+    return 0;
+#endif
 }

@@ -1,3 +1,4 @@
+import COspreySystem
 import Foundation
 
 #if canImport(Glibc)
@@ -9,16 +10,24 @@ import Glibc
 /// Starting touches code all over the binary and its libraries (argument parsing, configuration, migrations, every
 /// service's set-up), and the kernel maps 64 KiB around each page touched: an idle gateway kept ~30 MB of code
 /// resident that it never runs again. Dropping the mappings of code (read-only, never written, so nothing is lost) lets
-/// the pages the gateway does run come back on first use, from the page cache, at a minor fault each.
+/// the pages the gateway does run come back on first use, from the page cache, at a minor fault each. The daemon
+/// releases once when it serves and once more after ``settling``.
 enum StartupPages {
     /// What one release gave back.
     struct Released: Equatable {
         var mappings = 0
         var kilobytes = 0
+        /// Whether the allocator gave free heap pages back too (`malloc_trim`).
+        var heapTrimmed = false
     }
 
+    /// How long after the gateway serves its services' own start-up (the first ticks, the local model's launch) is
+    /// over, when a second release drops what they touched.
+    static let settling = Duration.seconds(10)
+
     /// Drops this process's resident pages of executable file mappings (`r-xp`, nothing in them written) and says how
-    /// much was resident in them. Reads `/proc/self/smaps`; a process without it (not Linux) releases nothing.
+    /// much was resident in them, then has the allocator give back the heap pages the start-up freed. Reads
+    /// `/proc/self/smaps`; a process without it (not Linux) releases nothing.
     @discardableResult
     static func release(smaps path: String = "/proc/self/smaps") -> Released {
         // A file of /proc has no size to read up to: it is read until it ends.
@@ -36,6 +45,9 @@ enum StartupPages {
             released.kilobytes += mapping.residentKB
             #endif
         }
+        #if canImport(Glibc)
+        released.heapTrimmed = osprey_malloc_trim() == 1
+        #endif
         return released
     }
 

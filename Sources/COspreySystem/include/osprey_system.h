@@ -36,3 +36,6 @@ int osprey_loopback_bind(int port, int *bound_port);
 
 /// An anonymous in-memory file (memfd_create with MFD_CLOEXEC); -1 with errno set on failure.
 int osprey_memfd(const char *name);
+
+/// malloc_trim(0): gives the heap's free pages back to the system; 1 if any were. glibc only (0 elsewhere).
+int osprey_malloc_trim(void);
