@@ -318,6 +318,8 @@ struct StartupBench: AsyncParsableCommand {
     @Option(help: "Port to use.") var port = 18599
     @Option(help: "The osprey executable to start (default: the one built beside this binary).") var osprey: String?
     @Option(help: "Seconds the gateway stays idle after its first /health before its RSS is read.") var idle = 1.0
+    @Flag(help: "Start every run on one home made by a first, unmeasured start (a restart), not on a fresh one.")
+    var existingHome = false
 
     func run() async throws {
         try await report {
@@ -325,11 +327,19 @@ struct StartupBench: AsyncParsableCommand {
             print("starting \(executable)")
             var starts: [Double] = []
             var rss: [Double] = []
-            for run in 0..<runs {
-                let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
-                    "osprey-start-\(getpid())-\(run)"
-                )
-                defer { try? FileManager.default.removeItem(at: home) }
+            let shared = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+                "osprey-start-\(getpid())-home"
+            )
+            defer { try? FileManager.default.removeItem(at: shared) }
+            // On an existing home a first start, not measured, makes it (its migrations, its first token).
+            for run in existingHome ? -1..<runs : 0..<runs {
+                let home =
+                    existingHome
+                    ? shared
+                    : URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+                        "osprey-start-\(getpid())-\(run)"
+                    )
+                defer { if !existingHome { try? FileManager.default.removeItem(at: home) } }
                 let process = Process()
                 process.executableURL = URL(fileURLWithPath: executable)
                 process.arguments = ["gateway", "--home", home.path, "--port", String(port)]
@@ -355,6 +365,7 @@ struct StartupBench: AsyncParsableCommand {
                 let resident = Self.residentMB(pid: process.processIdentifier)
                 process.terminate()
                 process.waitUntilExit()
+                if run < 0 { continue }
                 starts.append(elapsed.seconds * 1000)
                 rss.append(resident)
                 print(
