@@ -70,12 +70,14 @@ public struct OspreyExecutable: Sendable {
         return Output(status: process.terminationStatus, stdout: await stdout, stderr: await stderr)
     }
 
-    /// Starts `osprey gateway` on a home and port and waits for its "listening" line.
+    /// Starts `osprey gateway` on a home and port and waits for its "listening" line; its log goes to `log` (a file
+    /// it appends to) when given, else nowhere.
     public func startGateway(
         home: String,
         port: Int,
         extraArguments: [String] = [],
-        environment: [String: String] = [:]
+        environment: [String: String] = [:],
+        log: FileHandle? = nil
     ) async throws -> GatewayProcess {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
@@ -85,7 +87,7 @@ public struct OspreyExecutable: Sendable {
         }
         let out = Pipe()
         process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
+        process.standardError = log ?? FileHandle.nullDevice
         process.standardInput = FileHandle.nullDevice
         try process.run()
         let gateway = GatewayProcess(process: process, port: port)

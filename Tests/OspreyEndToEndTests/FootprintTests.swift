@@ -1,0 +1,50 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+import OspreyTesting
+import Testing
+
+/// A gateway that serves gives back the code pages its start-up touched, and goes on serving.
+struct FootprintTests {
+    @Test(.timeLimit(.minutes(2)))
+    func aServingGatewayReleasesItsStartUpCodeAndStillAnswers() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-footprint")
+        defer { home.remove() }
+        let log = home.url.appendingPathComponent("gateway.log")
+        #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
+        let port = freeLoopbackPort()
+        let gateway = try await OspreyExecutable.locate().startGateway(
+            home: home.path,
+            port: port,
+            environment: ["OSPREY_LOG_LEVEL": "debug"],
+            log: try FileHandle(forWritingTo: log)
+        )
+        defer { gateway.kill() }
+
+        // Its log says what the release gave back: the code of its executable and libraries, megabytes of it
+        func released() throws -> (mappings: Int, kilobytes: Int)? {
+            let text = try String(contentsOf: log, encoding: .utf8)
+            guard let line = text.split(separator: "\n").first(where: { $0.contains("released start-up pages") })
+            else { return nil }
+            func value(_ key: String) -> Int? {
+                line.split(separator: " ").first { $0.hasPrefix("\(key)=") }.flatMap {
+                    Int($0.dropFirst(key.count + 1))
+                }
+            }
+            return (value("mappings") ?? -1, value("kilobytes") ?? -1)
+        }
+        try await TestRuns.waitUntil(timeout: .seconds(20)) { try released() != nil }
+        let release = try #require(try released())
+        #expect(release.mappings > 0)
+        #expect(release.kilobytes > 1024)
+
+        // And the code it runs comes back as it runs: it still answers
+        let response = try await HTTPClient.shared.execute(
+            HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"),
+            timeout: .seconds(10)
+        )
+        #expect(response.status == .ok)
+        #expect(gateway.isRunning)
+    }
+}
