@@ -314,7 +314,7 @@ struct StartupBench: AsyncParsableCommand {
         commandName: "startup",
         abstract: "Gateway cold start to first /health 200 (ms) and idle RSS (MB)."
     )
-    @Option(help: "Runs (each on a fresh home).") var runs = 5
+    @Option(help: "Runs (each on a fresh home, unless --existing-home).") var runs = 5
     @Option(help: "Port to use.") var port = 18599
     @Option(help: "The osprey executable to start (default: the one built beside this binary).") var osprey: String?
     @Option(help: "Seconds the gateway stays idle after its first /health before its RSS is read.") var idle = 1.0

@@ -11,6 +11,12 @@ struct FootprintTests {
     func aServingGatewayReleasesItsStartUpCodeAndStillAnswers() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-footprint")
         defer { home.remove() }
+        // No local model: its server's start (a Python process loading the model) is not what this test is about.
+        try "[local_model]\nenabled = false\n".write(
+            to: home.url.appendingPathComponent("config.toml"),
+            atomically: true,
+            encoding: .utf8
+        )
         let log = home.url.appendingPathComponent("gateway.log")
         #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
         let port = freeLoopbackPort()

@@ -53,7 +53,7 @@ struct MCPServeTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func malformedAndOutOfOrderMessagesGetTheSpecifiedErrors() async throws {
+    @Test(.timeLimit(.minutes(3))) func malformedAndOutOfOrderMessagesGetTheSpecifiedErrors() async throws {
         try await withGateway { home in
             let input =
                 [
@@ -85,7 +85,7 @@ struct MCPServeTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func theBridgeUsesTheHomesSocketAndFallsBackToHTTPWithoutIt() async throws {
+    @Test(.timeLimit(.minutes(3))) func theBridgeUsesTheHomesSocketAndFallsBackToHTTPWithoutIt() async throws {
         try await withGateway { home in
             let socket = URL(fileURLWithPath: home.path).appendingPathComponent("mcp.sock")
             // The door opens beside the HTTP server, maybe just after the gateway said it listens.

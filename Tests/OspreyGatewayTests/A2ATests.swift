@@ -139,7 +139,7 @@ struct A2ATests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func callAgentDelegatesToAnA2AServerAndItsAnswerIsUntrusted() async throws {
+    @Test(.timeLimit(.minutes(3))) func callAgentDelegatesToAnA2AServerAndItsAnswerIsUntrusted() async throws {
         let port = freeLoopbackPort()
         let directory = try TemporaryDirectory()
         let log = directory.url.appendingPathComponent("methods.log").path

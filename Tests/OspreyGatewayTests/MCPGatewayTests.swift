@@ -17,7 +17,7 @@ struct MCPGatewayTests {
     static let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures/mcp/fixture_server.py").path
 
-    @Test(.timeLimit(.minutes(1))) func anInjectedMCPResultTaintsTheRunAndTheCommandItAsksForWaitsForAHuman()
+    @Test(.timeLimit(.minutes(3))) func anInjectedMCPResultTaintsTheRunAndTheCommandItAsksForWaitsForAHuman()
         async throws
     {
         // Given a gateway with the fixture server, an agent granted its tools and run_command in autonomous mode,
@@ -83,7 +83,7 @@ struct MCPGatewayTests {
 }
 
 extension MCPGatewayTests {
-    @Test(.timeLimit(.minutes(1))) func anHTTPServersToolsResourcesAndPromptsReachAnAgentAndFollowItsChanges()
+    @Test(.timeLimit(.minutes(3))) func anHTTPServersToolsResourcesAndPromptsReachAnAgentAndFollowItsChanges()
         async throws
     {
         // Given a FastMCP server on Streamable HTTP, configured twice: with the loopback allowance, and without it,
@@ -180,7 +180,7 @@ struct MCPHTTPDoorTests {
     static let hostClient = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("Fixtures/mcp/host_client.py").path
 
-    @Test(.timeLimit(.minutes(1))) func theOfficialPythonClientUsesTheGatewayOverStreamableHTTP() async throws {
+    @Test(.timeLimit(.minutes(3))) func theOfficialPythonClientUsesTheGatewayOverStreamableHTTP() async throws {
         let gateway = try await TestGateway(
             provider: ScriptedProvider(messages: [.assistant("Hello over HTTP."), .assistant("Again.")])
         )
@@ -217,7 +217,7 @@ struct MCPHTTPDoorTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aCallThatNeedsAHumanWaitsWithProgressAndAHostThatGivesUpCancelsIt()
+    @Test(.timeLimit(.minutes(3))) func aCallThatNeedsAHumanWaitsWithProgressAndAHostThatGivesUpCancelsIt()
         async throws
     {
         // Given an agent whose every tool call waits for a human,

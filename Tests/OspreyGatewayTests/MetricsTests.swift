@@ -43,7 +43,7 @@ struct MetricsTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func countersMoveWithARunATaskAndASearch() async throws {
+    @Test(.timeLimit(.minutes(3))) func countersMoveWithARunATaskAndASearch() async throws {
         var config = OspreyConfig()
         config.scriptedAgent(tools: ["read_file", "submit_task"])
         let provider = ScriptedProvider(messages: [

@@ -34,7 +34,7 @@ struct OpenAICompatTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func theOfficialOpenAISDKTalksToAnAgentAsAModel() async throws {
+    @Test(.timeLimit(.minutes(3))) func theOfficialOpenAISDKTalksToAnAgentAsAModel() async throws {
         var config = OspreyConfig()
         config.auth.maxFailures = 3
         // In the order the requests come: curl's stream, then the SDK's plain, continued and streamed requests.

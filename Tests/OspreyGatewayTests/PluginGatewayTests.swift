@@ -15,7 +15,7 @@ struct PluginGatewayTests {
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/plugins")
 
-    @Test(.timeLimit(.minutes(1))) func anAgentCallsPluginsAndALoopingOneNeitherHangsNorHoldsTheGateway()
+    @Test(.timeLimit(.minutes(3))) func anAgentCallsPluginsAndALoopingOneNeitherHangsNorHoldsTheGateway()
         async throws
     {
         var config = OspreyConfig()
@@ -77,7 +77,7 @@ struct PluginGatewayTests {
         #expect(outcomes.map { $0.payload["tool"] } == ["wordcount__count", "spin__run"])
     }
 
-    @Test(.timeLimit(.minutes(1))) func aPluginGetsItsGrantedSecretFromTheStoreAndItsDenialsAreInTheLedger()
+    @Test(.timeLimit(.minutes(3))) func aPluginGetsItsGrantedSecretFromTheStoreAndItsDenialsAreInTheLedger()
         async throws
     {
         var config = OspreyConfig()

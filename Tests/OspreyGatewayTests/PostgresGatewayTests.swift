@@ -144,7 +144,7 @@ struct PostgresGatewayTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func anApprovalDecidedThroughOneGatewayWakesTheRunWaitingOnTheOther() async throws {
         try await Self.withTwoNodes { a, b in
             // A clock that never moves: only a decision can end the wait (a's own desk is never told of it)
@@ -254,7 +254,7 @@ struct PostgresGatewayTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aSessionsLaneIsHeldByOneGatewayAndFreedWhenItLetsGoOrGoes() async throws {
         try await Self.withNodes(2) { stores in
             let (a, b) = (try #require(stores[0].lanes), try #require(stores[1].lanes))

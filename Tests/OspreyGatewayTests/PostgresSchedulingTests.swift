@@ -322,7 +322,7 @@ final class GatedProvider: ModelProvider, Sendable {
 
 /// Several gateways' runs of one session: one at a time, wherever the messages arrive.
 struct PostgresSessionLaneTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aSessionsWaitingMessagesRunInTheOrderTheyArrivedAcrossGateways() async throws {
         try await PostgresGatewayTests.withNodes(2) { stores in
             let provider = GatedProvider()
@@ -363,7 +363,7 @@ struct PostgresSessionLaneTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aSessionsMessagesRunOneAtATimeAcrossGateways() async throws {
         try await PostgresGatewayTests.withNodes(2) { stores in
             let provider = OverlapCountingProvider()
@@ -393,7 +393,7 @@ struct PostgresSessionLaneTests {
 
 /// What a client of one gateway sees of what the others commit.
 struct PostgresEventStreamTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func anSSEClientOfOneGatewaySeesEveryGatewaysEventsInOrderOnceAndResumes() async throws {
         try await PostgresGatewayTests.withNodes(2) { stores in
             let a = try await TestGateway(store: stores[0])
@@ -440,7 +440,7 @@ struct PostgresEventStreamTests {
 
 /// A run on one gateway, cancelled through another.
 struct PostgresCancelTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aRunOnOneGatewayIsCancelledThroughAnother() async throws {
         try await PostgresGatewayTests.withNodes(2) { stores in
             let a = try await TestGateway(provider: SlowProvider(), store: stores[0])
@@ -526,7 +526,7 @@ struct PostgresMemoryTests {
 /// A chat channel configured on several gateways of one database: one of them fetches and answers its messages.
 @Suite(.serialized)
 struct PostgresChannelTests {
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aChannelOnTwoGatewaysAnswersEachMessageOnce() async throws {
         let telegram = FakeTelegram()
         let provider = ScriptedProvider(messages: [.assistant("one"), .assistant("two"), .assistant("three")])

@@ -96,7 +96,7 @@ struct SeedsAPITests {
         #expect(created.map { $0.payload["generation"] } == [1, 2])
     }
 
-    @Test(.timeLimit(.minutes(1))) func theMechanicalStageChecksTheWorkspaceWithEvidence() async throws {
+    @Test(.timeLimit(.minutes(3))) func theMechanicalStageChecksTheWorkspaceWithEvidence() async throws {
         var config = OspreyConfig()
         config.scriptedAgent(tools: ["read_file", "run_command"], approval: "autonomous")
         let gateway = try await TestGateway(config: config)

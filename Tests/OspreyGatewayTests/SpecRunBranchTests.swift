@@ -36,7 +36,7 @@ struct SpecRunBranchTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func threeBranchesRunInCopiesAndOnlyTheOneThatPassesIsApplied() async throws {
+    @Test(.timeLimit(.minutes(3))) func threeBranchesRunInCopiesAndOnlyTheOneThatPassesIsApplied() async throws {
         let gateway = try await TestGateway(provider: BranchingModel())
         let workspace = gateway.kernel.runtime.workspace.root
         try "kept".write(to: workspace.appendingPathComponent("notes.txt"), atomically: true, encoding: .utf8)

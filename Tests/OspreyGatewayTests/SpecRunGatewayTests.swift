@@ -29,7 +29,7 @@ struct SpecRunGatewayTests {
     /// A judge's verdict that the plan stays within the seed's constraints, quoting it.
     static let inBounds = #"{"pass": true, "evidence": "Write hello.txt."}"#
 
-    @Test(.timeLimit(.minutes(1))) func aFailedGenerationEvolvesTheSeedAndTheNextOnePasses() async throws {
+    @Test(.timeLimit(.minutes(3))) func aFailedGenerationEvolvesTheSeedAndTheNextOnePasses() async throws {
         let evolved = #"""
             {"seed": {"goal": "Write hello.txt whose text contains the word osprey.",
               "constraints": ["Only hello.txt changes."],
@@ -130,7 +130,7 @@ struct SpecRunGatewayTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aCriticalCriterionNeedsEveryJudgeAndAJudgeWithoutEvidenceIsRejected()
+    @Test(.timeLimit(.minutes(3))) func aCriticalCriterionNeedsEveryJudgeAndAJudgeWithoutEvidenceIsRejected()
         async throws
     {
         let seed = #"""
@@ -199,7 +199,7 @@ struct SpecRunGatewayTests {
         return try #require(found)
     }
 
-    @Test(.timeLimit(.minutes(1))) func aSupervisedRunWaitsForAHumanBeforeItExecutesAndStopsWhenDenied()
+    @Test(.timeLimit(.minutes(3))) func aSupervisedRunWaitsForAHumanBeforeItExecutesAndStopsWhenDenied()
         async throws
     {
         let seed =
@@ -253,7 +253,7 @@ struct SpecRunGatewayTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func anInteractiveRunAsksBeforeEverySubtaskAndARefusedOneFails() async throws {
+    @Test(.timeLimit(.minutes(3))) func anInteractiveRunAsksBeforeEverySubtaskAndARefusedOneFails() async throws {
         let seed =
             #"{"goal": "Write a.txt.", "acceptance": [{"id": "a", "criterion": "a.txt exists", "check": {"file_exists": "a.txt"}}]}"#
         let provider = ScriptedProvider(messages: [

@@ -3,6 +3,8 @@ import Testing
 
 @testable import OspreyGateway
 
+/// The release itself is tested on a real gateway (`FootprintTests`), not on this process: dropping the code of a
+/// process running the whole suite at once would stall every test in it while the code comes back.
 @Suite struct StartupPagesTests {
     /// Four lines of each mapping as the kernel writes them; the rest of the keys do not matter.
     static func mapping(_ header: String, rss: Int, dirty: Int = 0, anonymous: Int = 0) -> String {
@@ -39,22 +41,5 @@ import Testing
         #expect(mappings[2].privateDirtyKB == 1900 && mappings[2].anonymousKB == 1900)
         #expect(mappings[6].path == "/opt/a path/lib x.so")
         #expect(mappings.filter(\.releasable).map(\.path) == ["/usr/bin/osprey", "/opt/a path/lib x.so"])
-    }
-
-    /// This test process's own code: released, it is read back from the page cache as it runs.
-    @Test func releasingThisProcesssCodeKeepsItRunning() throws {
-        func residentCodeKB() throws -> Int {
-            let data = try #require(try FileHandle(forReadingAtPath: "/proc/self/smaps")?.readToEnd())
-            return StartupPages.mappings(String(decoding: data, as: UTF8.self)).filter(\.releasable)
-                .reduce(0) { $0 + $1.residentKB }
-        }
-        let before = try residentCodeKB()
-        let released = StartupPages.release()
-        #expect(released.mappings > 0)
-        #expect(released.kilobytes > 0)
-        // Code runs after the release as before (the pages it needs come back), and the resident code shrank.
-        let encoded = try JSONEncoder().encode(["answer": 42])
-        #expect(try JSONDecoder().decode([String: Int].self, from: encoded) == ["answer": 42])
-        #expect(try residentCodeKB() < before)
     }
 }

@@ -10,7 +10,7 @@ import Testing
 /// the agent's own (trusted, as a memory it stores itself), a tainted run's is untrusted, and so a later run that
 /// recalls it is tainted too.
 struct TaskEpisodeTests {
-    @Test(.timeLimit(.minutes(1))) func anEpisodeIsUntrustedOnlyWhenItsRunHadUntrustedContent() async throws {
+    @Test(.timeLimit(.minutes(3))) func anEpisodeIsUntrustedOnlyWhenItsRunHadUntrustedContent() async throws {
         let provider = ScriptedProvider(messages: [
             .assistant("The harbour osprey count is twelve."),
             .assistant("The river osprey count is seven."),

@@ -55,7 +55,7 @@ struct TracingTests {
         return nil
     }
 
-    @Test(.timeLimit(.minutes(1))) func aRunsSpansReachAnOTLPReceiverWithTheirEventsSeqs() async throws {
+    @Test(.timeLimit(.minutes(3))) func aRunsSpansReachAnOTLPReceiverWithTheirEventsSeqs() async throws {
         let receiver = Receiver()
         let port = freeLoopbackPort()
         let collector = Application(

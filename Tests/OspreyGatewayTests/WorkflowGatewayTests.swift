@@ -59,7 +59,7 @@ struct WorkflowGatewayTests {
         throw ProcessFailure(message: "workflow run \(id) did not end in 30 s")
     }
 
-    @Test(.timeLimit(.minutes(1))) func aWorkflowRunsItsStepsChecksThemAndIsJudgedOnItsEvidence() async throws {
+    @Test(.timeLimit(.minutes(3))) func aWorkflowRunsItsStepsChecksThemAndIsJudgedOnItsEvidence() async throws {
         let provider = ScriptedProvider(messages: [
             .toolCall("write_file", #"{"path":"notes.md","content":"the osprey dives"}"#),
             .assistant("Wrote notes.md."),
@@ -114,7 +114,7 @@ struct WorkflowGatewayTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aFailedStepBlocksWhatNeedsItAndTheRunFailsSayingSo() async throws {
+    @Test(.timeLimit(.minutes(3))) func aFailedStepBlocksWhatNeedsItAndTheRunFailsSayingSo() async throws {
         let gateway = try await TestGateway { home in
             try Self.install("broken", Self.broken, in: home)
             try FileManager.default.copyItem(at: Self.notes, to: home.skillsDirectory.appendingPathComponent("notes"))
@@ -157,7 +157,7 @@ struct WorkflowGatewayTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func aScheduleFiresAWorkflowAndAWorkspaceWorkflowRunsTainted() async throws {
+    @Test(.timeLimit(.minutes(3))) func aScheduleFiresAWorkflowAndAWorkspaceWorkflowRunsTainted() async throws {
         let gateway = try await TestGateway { home in
             try Self.install("broken", Self.broken, in: home)
         }

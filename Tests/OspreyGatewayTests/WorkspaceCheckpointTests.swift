@@ -12,7 +12,7 @@ import Testing
 /// Workspace checkpoints: git in a repository of Osprey's own beside the workspace; before every task that may
 /// write, and on demand; what changed since one; a restore that brings back a deleted file.
 struct WorkspaceCheckpointTests {
-    @Test(.timeLimit(.minutes(1))) func aRestoreBringsBackADeletedFileAndRemovesANewOne() async throws {
+    @Test(.timeLimit(.minutes(3))) func aRestoreBringsBackADeletedFileAndRemovesANewOne() async throws {
         let provider = ScriptedProvider(messages: [
             .toolCall("write_file", #"{"path":"made-by-task.txt","content":"task output"}"#), .assistant("Written."),
         ])

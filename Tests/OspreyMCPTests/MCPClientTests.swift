@@ -35,7 +35,7 @@ struct MCPClientTests {
         )
     }
 
-    @Test(.timeLimit(.minutes(1))) func listsAndCallsToolsOfAFastMCPServer() async throws {
+    @Test(.timeLimit(.minutes(3))) func listsAndCallsToolsOfAFastMCPServer() async throws {
         let client = Self.client(env: ["FIXTURE_SECRET": "s3"])
         defer { Task { await client.stop() } }
         let tools = try await client.connect()
@@ -59,7 +59,7 @@ struct MCPClientTests {
         #expect(try await client.callTool("echo", arguments: ["text": "still here"]) == "still here")
     }
 
-    @Test(.timeLimit(.minutes(1))) func aHungCallTimesOutAndACancelledOneIsToldToTheServer() async throws {
+    @Test(.timeLimit(.minutes(3))) func aHungCallTimesOutAndACancelledOneIsToldToTheServer() async throws {
         let client = Self.client(timeout: .seconds(4))
         defer { Task { await client.stop() } }
         _ = try await client.connect()
@@ -78,7 +78,7 @@ struct MCPClientTests {
         #expect(try await client.callTool("echo", arguments: ["text": "again"]) == "again")
     }
 
-    @Test(.timeLimit(.minutes(1))) func aServerThatCrashesMidCallIsAClearErrorAndIsStartedAgain() async throws {
+    @Test(.timeLimit(.minutes(3))) func aServerThatCrashesMidCallIsAClearErrorAndIsStartedAgain() async throws {
         let client = Self.client()
         defer { Task { await client.stop() } }
         _ = try await client.connect()
@@ -99,7 +99,7 @@ struct MCPClientTests {
         #expect(answer == "back")
     }
 
-    @Test(.timeLimit(.minutes(1))) func restartsBackOffDoublingWithEachCrashInARowAndResetAfterAStart()
+    @Test(.timeLimit(.minutes(3))) func restartsBackOffDoublingWithEachCrashInARowAndResetAfterAStart()
         async throws
     {
         let clock = ManualClock()
@@ -133,7 +133,7 @@ struct MCPClientTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func malformedAndOverlongLinesAreRefusedWithoutHarm() async throws {
+    @Test(.timeLimit(.minutes(3))) func malformedAndOverlongLinesAreRefusedWithoutHarm() async throws {
         let client = Self.client(mode: "malformed")
         defer { Task { await client.stop() } }
         let tools = try await client.connect()
@@ -150,7 +150,7 @@ struct MCPClientTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1))) func theServersToolsAreNamespacedFencedAndUntrusted() async throws {
+    @Test(.timeLimit(.minutes(3))) func theServersToolsAreNamespacedFencedAndUntrusted() async throws {
         let servers = await MCPServers.start(
             [
                 {
@@ -203,7 +203,7 @@ struct MCPClientTests {
         return (server, client)
     }
 
-    @Test(.timeLimit(.minutes(1))) func talksStreamableHTTPWithSSEAnswersToAFastMCPServer() async throws {
+    @Test(.timeLimit(.minutes(3))) func talksStreamableHTTPWithSSEAnswersToAFastMCPServer() async throws {
         let (server, client) = try await Self.httpFixture()
         defer { server.stop() }
         let tools = try await client.connect()
@@ -234,7 +234,7 @@ struct MCPClientTests {
         await client.stop()
     }
 
-    @Test(.timeLimit(.minutes(1))) func anHTTPServerIsReachedOnlyThroughTheSSRFGuardAndAHungCallTimesOut()
+    @Test(.timeLimit(.minutes(3))) func anHTTPServerIsReachedOnlyThroughTheSSRFGuardAndAHungCallTimesOut()
         async throws
     {
         let (server, client) = try await Self.httpFixture(timeout: .seconds(3))

@@ -70,7 +70,7 @@ struct PluginTests {
         #expect(result.output.contains(#""arguments":{"x":1}"#))
     }
 
-    @Test(.timeLimit(.minutes(1))) func anInfiniteLoopRunsOutOfFuelOffTheCooperativePool() async throws {
+    @Test(.timeLimit(.minutes(3))) func anInfiniteLoopRunsOutOfFuelOffTheCooperativePool() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-plugins")
         defer { home.remove() }
         let plugin = try Self.plugin(

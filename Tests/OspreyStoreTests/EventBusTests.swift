@@ -3,7 +3,7 @@ import OspreyCore
 import OspreyStore
 import Testing
 
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(3)))
 struct EventBusTests {
     static func kind(_ name: String) -> Event.Kind { Event.Kind(rawValue: name) }
 

@@ -28,7 +28,7 @@ struct PostgresLedgerTests {
         await server.stop()
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aDatabaseRestartMidRunFailsSomeAppendsClearlyAndLosesOrRepeatsNone() async throws {
         try await Self.withStore { server, store in
             let written = Shared<[String: Int]>([:])  // event id → seq, for every append that was acknowledged

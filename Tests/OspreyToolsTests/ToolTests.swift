@@ -87,7 +87,7 @@ struct ToolTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(1)))
+    @Test(.timeLimit(.minutes(3)))
     func aFIFOInTheWorkspaceIsRefusedAtOnceNotWaitedOn() async throws {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
