@@ -7,9 +7,8 @@ public import OspreyCore
 extension Session: SQLRecord {
     public init(row: SQLRow) throws {
         func date(_ column: String) throws -> Date {
-            let text: String = row[column]
-            guard let date = WireFormat.date(from: text) else {
-                throw StoreError.invalid("sessions.\(column) is not a timestamp: \(text)")
+            guard let date = try row.timestamp(column, of: "sessions") else {
+                throw StoreError.invalid("sessions.\(column) is missing")
             }
             return date
         }

@@ -57,13 +57,6 @@ public struct TaskRecord: Hashable, Sendable, Codable, SQLRecord {
     /// `Decodable` path (a keyed container, a date strategy lookup and a JSON decoder per row) cost 5 % of a
     /// task's CPU.
     public init(row: SQLRow) throws {
-        func date(_ column: String) throws -> Date? {
-            guard let text = row[column] as String? else { return nil }
-            guard let date = WireFormat.date(from: text) else {
-                throw StoreError.invalid("tasks.\(column) is not a timestamp: \(text)")
-            }
-            return date
-        }
         let status: String = row["status"]
         guard let parsed = TaskStatus(rawValue: status) else {
             throw StoreError.invalid("tasks.status is not a status: \(status)")
@@ -93,11 +86,13 @@ public struct TaskRecord: Hashable, Sendable, Codable, SQLRecord {
         maxTokens = row["max_tokens"]
         maxCostUSD = row["max_cost_usd"]
         attempts = row["attempts"]
-        guard let created = try date("created_at") else { throw StoreError.invalid("tasks.created_at is missing") }
+        guard let created = try row.timestamp("created_at", of: "tasks") else {
+            throw StoreError.invalid("tasks.created_at is missing")
+        }
         createdAt = created
-        startedAt = try date("started_at")
-        finishedAt = try date("finished_at")
-        heartbeatAt = try date("heartbeat_at")
+        startedAt = try row.timestamp("started_at", of: "tasks")
+        finishedAt = try row.timestamp("finished_at", of: "tasks")
+        heartbeatAt = try row.timestamp("heartbeat_at", of: "tasks")
         tainted = row["tainted"]
         workflow = row["workflow"]
         context = row["context"]

@@ -299,7 +299,7 @@ public struct SkillCatalog: Sendable {
         environment: [String: String]? = nil
     ) -> SkillCatalog {
         var catalog = SkillCatalog()
-        var checked: (environment: [String: String], path: String)?
+        lazy var checking = environment ?? ProcessInfo.processInfo.environment
         for (root, trusted) in [(home, true), (workspace, false)] {
             guard let root, let folders = Self.entries(of: root.path)?.sorted() else { continue }
             for folder in folders where !folder.hasPrefix(".") {
@@ -314,11 +314,7 @@ public struct SkillCatalog: Sendable {
                     )
                     var skill = try Skill(directory: url, trusted: trusted && !unsigned)
                     guard !catalog.skills.contains(where: { $0.name == skill.name }) else { continue }
-                    if checked == nil {
-                        let environment = environment ?? ProcessInfo.processInfo.environment
-                        checked = (environment, environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
-                    }
-                    if let checked { skill.gate(environment: checked.environment, path: checked.path) }
+                    skill.gate(environment: checking, path: checking["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
                     catalog.skills.append(skill)
                 } catch {
                     catalog.failures[url.path] = "\(error)"

@@ -106,6 +106,22 @@ struct StoreRecordTests {
         #expect(try await store.tasks.get(task.id) == task)
     }
 
+    @Test func aSessionRowWithATimestampThatDoesNotParseIsAnErrorNamingTheColumn() async throws {
+        let store = try Store.inMemory()
+        let session = try await store.sessions.create(agent: "main", actor: .user("test"))
+        try await store.writer.write { db in
+            try db.execute(
+                sql: "UPDATE sessions SET updated_at = 'yesterday' WHERE id = ?",
+                arguments: [session.id.rawValue]
+            )
+        }
+        await #expect {
+            try await store.sessions.get(session.id)
+        } throws: { error in
+            "\(error)".contains("sessions.updated_at is not a timestamp: yesterday")
+        }
+    }
+
     @Test func anApprovalRowKeepsItsTextColumnsAndReadsBackAsTheRecord() async throws {
         let store = try Store.inMemory()
         let pending = try await store.approvals.request(ApprovalSamples.draft, lifetime: 60)

@@ -69,6 +69,18 @@ public struct SQLRow: Sendable, Hashable {
     }
 }
 
+extension SQLRow {
+    /// A timestamp column (``WireFormat`` text) of a `table` row, nil when NULL; text that is no timestamp is a
+    /// ``StoreError/invalid(_:)`` naming the column (records read column by column use it, not a date strategy).
+    func timestamp(_ column: String, of table: String) throws -> Date? {
+        guard let text = self[column] as String? else { return nil }
+        guard let date = WireFormat.date(from: text) else {
+            throw StoreError.invalid("\(table).\(column) is not a timestamp: \(text)")
+        }
+        return date
+    }
+}
+
 /// Decodes a record from a row, as GRDB's `FetchableRecord` did with the `wireFormat` date strategy.
 struct SQLRowDecoder: Decoder {
     let row: SQLRow
