@@ -8,10 +8,16 @@ public struct Identifier<Subject>: RawRepresentable, Hashable, Codable, Sendable
     public init(rawValue: String) { self.rawValue = rawValue }
     public init(_ rawValue: String) { self.rawValue = rawValue }
 
-    /// A new random identifier with a readable prefix (`ses_…`, `evt_…`).
+    /// A new identifier with a readable prefix (`ses_…`, `evt_…`): 32 hex digits, the first 12 the milliseconds
+    /// since 1970 and the other 20 random (80 bits, as in a UUIDv7).
+    ///
+    /// Time first, so a table's index over its ids grows at its right edge: a transaction that inserts many rows
+    /// dirties (and writes to the WAL) a few pages of the index, not one random page per row.
     public static func random(prefix: String) -> Self {
         var generator = SystemRandomNumberGenerator()
-        let high = generator.next() as UInt64
+        let milliseconds = UInt64(max(0, Date().timeIntervalSince1970 * 1000)) & 0xFFFF_FFFF_FFFF
+        let random = generator.next() as UInt64
+        let high = milliseconds << 16 | random >> 48
         let low = generator.next() as UInt64
         return Self(rawValue: prefix + "_" + hex(high) + hex(low))
     }

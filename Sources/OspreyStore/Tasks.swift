@@ -180,11 +180,11 @@ public struct Tasks: Sendable {
     /// counts are exact: every write transaction on PostgreSQL holds the ledger's lock from its start, so no other
     /// gateway starts a task meanwhile. The provider is recorded on the task (`tasks.provider`) for the next count.
     public func start(_ id: TaskRecord.ID, caps: ClusterCaps? = nil) async throws -> TaskRecord {
-        try await change(id, event: .taskStarted, actor: .system) { [node] db, current in
-            guard [.queued, .running].contains(current.status) else {
-                throw StoreError.conflict("task \(id.rawValue) is \(current.status)")
+        try await change(id, event: .taskStarted, actor: .system) { [node] db in
+            if let caps, db.dialect == .postgres {
+                let current = try Self.fetch(id, in: db)
+                if current.status == .queued { try Self.check(caps, in: db) }
             }
-            if let caps, db.dialect == .postgres, current.status == .queued { try Self.check(caps, in: db) }
             let now = WireFormat.timestamp(Date())
             guard
                 let updated = try db.record(
@@ -198,7 +198,11 @@ public struct Tasks: Sendable {
                     [node, now, now, caps?.provider, id.rawValue, node]
                 )
             else {
-                throw StoreError.conflict("task \(id.rawValue) is run by another gateway")
+                let current = try Self.fetch(id, in: db)
+                guard current.isFinished else {
+                    throw StoreError.conflict("task \(id.rawValue) is run by another gateway")
+                }
+                throw StoreError.conflict("task \(id.rawValue) is \(current.status)")
             }
             return (updated, [:])
         }
@@ -215,15 +219,13 @@ public struct Tasks: Sendable {
     ) async throws -> TaskRecord {
         let status: TaskStatus = error == nil ? .completed : .failed
         let event: Event.Kind = error == nil ? .taskCompleted : .taskFailed
-        return try await change(id, event: event, actor: .system) { db, current in
-            guard current.status == .running || current.status == .queued else {
-                throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
-            }
+        return try await change(id, event: event, actor: .system) { db in
             let updated = try Self.update(
                 db,
                 """
                 UPDATE tasks SET status = ?, result = ?, error = ?, tokens = tokens + ?,
-                    cost_usd = cost_usd + ?, finished_at = ? WHERE id = ? RETURNING *
+                    cost_usd = cost_usd + ?, finished_at = ? WHERE id = ? AND status IN ('queued', 'running')
+                RETURNING *
                 """,
                 [status, result, error, tokens, costUSD, WireFormat.timestamp(Date()), id.rawValue],
                 id
@@ -236,13 +238,13 @@ public struct Tasks: Sendable {
 
     /// Cancels a task that has not finished; finished ones are a conflict.
     public func cancel(_ id: TaskRecord.ID, actor: Principal) async throws -> TaskRecord {
-        try await change(id, event: .taskCancelled, actor: actor) { db, current in
-            guard !current.isFinished else {
-                throw StoreError.conflict("task \(id.rawValue) is already \(current.status)")
-            }
+        try await change(id, event: .taskCancelled, actor: actor) { db in
             let updated = try Self.update(
                 db,
-                "UPDATE tasks SET status = 'cancelled', finished_at = ? WHERE id = ? RETURNING *",
+                """
+                UPDATE tasks SET status = 'cancelled', finished_at = ? WHERE id = ? AND status IN ('queued', 'running')
+                RETURNING *
+                """,
                 [WireFormat.timestamp(Date()), id.rawValue],
                 id
             )
@@ -396,7 +398,8 @@ public struct Tasks: Sendable {
         ]
     }
 
-    /// Runs `statement` (an `UPDATE … RETURNING *` of task `id`) and reads the row it returns.
+    /// Runs `statement` (an `UPDATE … RETURNING *` of unfinished task `id`) and reads the row it returns; when it
+    /// matched no row, the task is unknown (not found) or already finished (a conflict naming its status).
     static func update(
         _ db: SQLConnection,
         _ sql: String,
@@ -404,26 +407,27 @@ public struct Tasks: Sendable {
         _ id: TaskRecord.ID
     ) throws -> TaskRecord {
         guard let task = try db.record(TaskRecord.self, sql, arguments) else {
-            throw StoreError.notFound(kind: "task", id: id.rawValue)
+            throw StoreError.conflict("task \(id.rawValue) is already \(try fetch(id, in: db).status)")
         }
         return task
     }
 
-    /// Applies `body` to the current record in one immediate transaction and appends `event` with its payload.
+    /// Applies `body` in one immediate transaction and appends `event` with its payload.
     ///
-    /// `body` returns the record as its update left it (its `UPDATE … RETURNING *`), so the row is not read again.
+    /// `body` updates the row under the condition its change needs (`WHERE id = ? AND status …`) and returns the
+    /// record as the update left it (`RETURNING *`): the row is read once, not before and after. Only when the
+    /// condition matched nothing does it read the row, to say why.
     func change(
         _ id: TaskRecord.ID,
         event: Event.Kind,
         actor: Principal,
         _ body:
-            @escaping @Sendable (SQLConnection, TaskRecord) throws -> (
+            @escaping @Sendable (SQLConnection) throws -> (
                 updated: TaskRecord, payload: [String: JSONValue]
             )
     ) async throws -> TaskRecord {
         try await writer.transaction { db in
-            let current = try Self.fetch(id, in: db)
-            let (updated, changes) = try body(db, current)
+            let (updated, changes) = try body(db)
             var payload = changes
             payload["attempts"] = .int(updated.attempts)
             payload["tokens"] = .int(updated.tokens)

@@ -1,0 +1,31 @@
+import Foundation
+import OspreyCore
+import Testing
+
+struct IdentifierTests {
+    @Test func anIdentifierIsItsPrefixAndThirtyTwoHexDigitsWithItsTimeFirst() throws {
+        // Given ids made a few milliseconds apart
+        let first = Identifier<Event>.random(prefix: "evt")
+        Thread.sleep(forTimeInterval: 0.003)
+        let second = Identifier<Event>.random(prefix: "evt")
+        // Then each is the prefix, an underscore and 32 lowercase hex digits
+        for id in [first, second] {
+            let digits = try #require(id.rawValue.split(separator: "_", maxSplits: 1).last)
+            #expect(id.rawValue.hasPrefix("evt_") && digits.count == 32)
+            #expect(digits.allSatisfy { $0.isHexDigit && !$0.isUppercase })
+        }
+        // And the later one sorts after the earlier one, as an index over them grows
+        #expect(first.rawValue < second.rawValue)
+        // And the first 12 digits are the milliseconds since 1970
+        let milliseconds = try #require(UInt64(first.rawValue.dropFirst(4).prefix(12), radix: 16))
+        #expect(abs(Double(milliseconds) / 1000 - Date().timeIntervalSince1970) < 60)
+    }
+
+    @Test func idsMadeInTheSameMillisecondDifferByTheirRandomBits() {
+        // Given many ids made at once (most within one millisecond)
+        let ids = (0..<10_000).map { _ in Identifier<Event>.random(prefix: "evt").rawValue }
+        // Then none repeats, and their random part varies
+        #expect(Set(ids).count == ids.count)
+        #expect(Set(ids.map { $0.suffix(20) }).count == ids.count)
+    }
+}
