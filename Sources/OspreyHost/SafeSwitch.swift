@@ -27,6 +27,8 @@ public actor SafeSwitch {
     let packageArchives: [String]
     /// The changes in probation and when their next checks are due.
     var active: [SwitchRecord.ID: (plan: JSONValue, checks: [SwitchPlan.Check], due: Date, expires: Date)] = [:]
+    /// Rung when a change enters probation: with none in probation, ``run()`` sleeps until then.
+    let probation = Doorbell()
 
     public init(
         store: Store,
@@ -78,6 +80,7 @@ public actor SafeSwitch {
             throw SwitchPlan.Invalid("the change could not be applied and was rolled back: \(error)")
         }
         active[id] = (plan.json, plan.checks, now, expires)
+        probation.ring()
         return record
     }
 
@@ -149,11 +152,16 @@ public actor SafeSwitch {
         return rolled
     }
 
-    /// Runs the due checks of every change in probation, every quarter second, until cancelled.
+    /// Runs the due checks of every change in probation, every quarter second while one is, until cancelled. With
+    /// none in probation it waits for one to begin: an idle gateway does not wake for it.
     public func run() async {
         while !Task.isCancelled {
             await tick()
-            try? await Task.sleep(for: .milliseconds(250))
+            if active.isEmpty {
+                await probation.wait()
+            } else {
+                try? await Task.sleep(for: .milliseconds(250))
+            }
         }
     }
 

@@ -164,21 +164,43 @@ public actor Scheduler {
     /// the same database, each tick of a schedule is fired by the first to claim it).
     @discardableResult
     public func tick(now: Date = Date()) async throws -> Int {
+        try await pass(now: now).fired
+    }
+
+    /// One tick, and when the next time schedule comes due (nil: none will).
+    func pass(now: Date) async throws -> (fired: Int, next: Date?) {
         // A new UTC day is a new budget: what the last one paused fires again.
         try await store.budgets.resumeExpired(today: Budgets.day(now))
         var fired = 0
+        var earliest: Date?
         for schedule in try await store.schedules.list() where !schedule.paused {
-            guard let text = schedule.spec, let due = schedule.nextFireAt, due <= now,
+            guard let text = schedule.spec, let due = schedule.nextFireAt,
                 let spec = try? ScheduleSpec(parsing: text), let zone = TimeZone(identifier: schedule.timezone)
             else { continue }
+            guard due <= now else {
+                earliest = min(earliest ?? due, due)
+                continue
+            }
             // The next fire is computed from the due time, so a slow tick never skips one (nor repeats it).
             var next = spec.nextFire(after: due, in: zone)
             if let upcoming = next, upcoming <= now { next = spec.nextFire(after: now, in: zone) }
+            if let next { earliest = min(earliest ?? next, next) }
             if try await fire(schedule, claim: .due, reason: "schedule", now: now, next: next) != nil {
                 fired += 1
             }
         }
-        return fired
+        return (fired, earliest)
+    }
+
+    /// How long the loop sleeps after a pass: until the next schedule is due, or the next UTC day begins (budgets
+    /// paused for the day resume), and at most `longest` (a wall clock set forward is noticed by then). Changes to
+    /// schedules and budgets wake it sooner.
+    static func rest(until next: Date?, now: Date, longest: Duration = .seconds(900)) -> Duration {
+        let day = 86_400.0
+        let midnight = day - now.timeIntervalSince1970.truncatingRemainder(dividingBy: day)
+        let seconds = min(next.map { $0.timeIntervalSince(now) } ?? .infinity, midnight)
+        guard seconds.isFinite else { return longest }
+        return min(max(.milliseconds(Int64(seconds * 1000) + 1), .milliseconds(10)), longest)
     }
 
     /// Fires the trigger schedules an event matches (type, payload filter, cooldown); returns the tasks submitted.
@@ -300,15 +322,26 @@ public actor Scheduler {
                     }
                 }
             }
+            // Time schedules: a pass, then sleep until the next is due; a schedule or budget changing (here or,
+            // on PostgreSQL, on another gateway) wakes it. An idle gateway does not poll.
+            let changed = Doorbell()
+            group.addTask {
+                let changes: Set<Event.Kind> = [
+                    .scheduleCreated, .scheduleRemoved, .schedulePaused, .scheduleResumed, .budgetPaused,
+                    .budgetResumed,
+                ]
+                for await _ in bus.subscribe(where: { changes.contains($0.type) }) { changed.ring() }
+            }
             group.addTask {
                 while !Task.isCancelled {
                     do {
-                        try await self.tick()
-                        try await self.pause(.seconds(1))
+                        let next = try await self.pass(now: Date()).next
+                        try await changed.wait(atMost: Self.rest(until: next, now: Date()), sleep: self.pause)
                     } catch is CancellationError {
                         return
                     } catch {
                         logger.error("schedule tick failed", metadata: ["error": "\(error)"])
+                        do { try await self.pause(.seconds(1)) } catch { return }
                     }
                 }
             }

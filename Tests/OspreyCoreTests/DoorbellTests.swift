@@ -1,0 +1,46 @@
+import OspreyCore
+import Synchronization
+import Testing
+
+struct DoorbellTests {
+    /// A sleep that only ends when its task is cancelled.
+    static let forever: @Sendable (Duration) async throws -> Void = { _ in
+        while true { try await Task.sleep(for: .seconds(3600)) }
+    }
+
+    @Test func aRingWhileTheLoopIsBusyEndsItsNextWaitAtOnceAndOnlyThatOne() async throws {
+        // Given a bell rung twice while nobody waits
+        let bell = Doorbell()
+        bell.ring()
+        bell.ring()
+        // Then the next wait returns at once, though its sleep would never end
+        try await bell.wait(atMost: .seconds(3600), sleep: Self.forever)
+        // And the two rings were one: the wait after it sleeps until its time is up
+        let slept = Mutex(false)
+        try await bell.wait(atMost: .seconds(1)) { _ in slept.withLock { $0 = true } }
+        #expect(slept.withLock { $0 })
+    }
+
+    @Test func aRingEndsAWaitThatIsUnderWay() async throws {
+        let bell = Doorbell()
+        let waiting = Task { try await bell.wait(atMost: .seconds(3600), sleep: Self.forever) }
+        // Rung until the waiter returns (a ring before it waits is kept, so one is enough; more do no harm)
+        bell.ring()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await waiting.value }
+            group.addTask {
+                try await Task.sleep(for: .seconds(60))
+                Issue.record("the ring did not end the wait")
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    @Test func cancellingTheLoopEndsItsWaitWithCancellationError() async throws {
+        let bell = Doorbell()
+        let waiting = Task { try await bell.wait(atMost: .seconds(3600), sleep: Self.forever) }
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+    }
+}
