@@ -142,7 +142,37 @@ public enum HostReadings {
 
     // MARK: Readers (blocking)
 
-    static func read(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+    /// A file's text (nil if it cannot be read or is not UTF-8), read with the system's calls: the resource guard
+    /// reads `/proc` every few seconds of an idle gateway, and Foundation's file reading would keep pages of its
+    /// code resident for it.
+    static func read(_ path: String) -> String? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count >= 0 else { return nil }
+            if count == 0 { break }
+            bytes.append(contentsOf: chunk[..<count])
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// How many entries a directory has (`.` and `..` aside), or nil if it cannot be read.
+    static func entries(_ path: String) -> Int? {
+        guard let directory = opendir(path) else { return nil }
+        defer { closedir(directory) }
+        var count = 0
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(3)) }
+            if name.starts(with: [0x2E, 0]) || name.starts(with: [0x2E, 0x2E, 0]) { continue }
+            count += 1
+        }
+        return count
+    }
 
     /// CPU, load, memory, swap, disks, uptime and temperatures; the CPU's use is measured over `sample`.
     public static func health(sample: Duration = .milliseconds(200)) -> JSONValue {

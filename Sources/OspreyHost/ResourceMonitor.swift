@@ -101,6 +101,8 @@ public struct ResourceVerdict: Sendable, Equatable {
 /// Reads the gateway's and the host's resources from `/proc` and the file system.
 public struct ResourceMonitor: Sendable {
     let home: String
+    /// Read once: Foundation's count reads the cgroup's quota files, and the guard samples an idle gateway.
+    let cores = ProcessInfo.processInfo.activeProcessorCount
     public init(home: String) { self.home = home }
 
     /// A sample; `previous` (with its process CPU ticks) gives the CPU use between the two.
@@ -115,7 +117,8 @@ public struct ResourceMonitor: Sendable {
             let seconds = now.timeIntervalSince(previous.at)
             cpu = Double(ticks - previous.ticks) / Double(sysconf(Int32(_SC_CLK_TCK))) / seconds * 100
         }
-        let descriptors = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).count
+        // Less the one the count itself holds open.
+        let descriptors = max(0, (HostReadings.entries("/proc/self/fd") ?? 1) - 1)
         var limit = rlimit()
         getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
         let memory = HostReadings.meminfo(HostReadings.read("/proc/meminfo") ?? "")
@@ -135,7 +138,7 @@ public struct ResourceMonitor: Sendable {
             descriptorLimit: Int(limit.rlim_cur),
             hostMemoryPercent: total > 0 ? ((total - available) / total * 1000).rounded() / 10 : 0,
             load1: load,
-            cores: ProcessInfo.processInfo.activeProcessorCount,
+            cores: cores,
             diskPercent: (diskPercent * 10).rounded() / 10
         )
         return (sample, ticks)

@@ -669,24 +669,91 @@ public final class MemoryBank: Sendable {
         }
     }
 
-    /// Keeps the index in step with the files (hand edits are picked up within `every`) and consolidates daily.
-    public func maintain(every interval: Duration = .seconds(30)) async {
+    /// Keeps the index in step with the files and consolidates daily. On SQLite the memory directory is watched
+    /// (inotify): a hand edit is indexed as it is saved (after `settle`, which gathers a burst of edits), and only
+    /// the files that changed are read; an idle gateway does not scan. Where the directory cannot be watched, or on
+    /// a database other gateways share (their memories arrive through the database, not as files here), the whole
+    /// directory is scanned every `interval`.
+    public func maintain(every interval: Duration = .seconds(30), settle: Duration = .milliseconds(250)) async {
+        let changes = store.dialect == .postgres ? nil : DirectoryChanges(directory.path)
         var lastConsolidation = Date.distantPast
+        var everything = true
         while !Task.isCancelled {
             do {
-                _ = try await reindex()
+                if everything {
+                    _ = try await reindex()
+                } else if let changes {
+                    let changed = changes.take()
+                    _ = changed.everything ? try await reindex() : try await reindex(files: changed.names)
+                }
                 if Date().timeIntervalSince(lastConsolidation) > 86_400 {
                     _ = try await consolidate()
                     lastConsolidation = Date()
                 }
-                try await Task.sleep(for: interval)
+                guard let changes else {
+                    try await Task.sleep(for: interval)
+                    continue
+                }
+                let untilConsolidation = 86_400 - Date().timeIntervalSince(lastConsolidation)
+                try await changes.bell.wait(atMost: .seconds(max(1, untilConsolidation))) {
+                    try await Task.sleep(for: $0)
+                }
+                try await Task.sleep(for: settle)
+                everything = false
             } catch is CancellationError {
                 return
             } catch {
                 Logger.current.error("memory maintenance failed", metadata: ["error": "\(error)"])
+                everything = true
                 try? await Task.sleep(for: interval)  // cancelled: the loop condition ends it
             }
         }
+    }
+
+    /// Brings these files of the memory directory (names, as inotify gives them) into the index: a new or edited
+    /// file is (re)indexed and re-embedded, a removed one's rows go, one that does not parse is reported. Files the
+    /// bank wrote itself are unchanged against their row and cost a read each.
+    public func reindex(files names: Set<String>, actor: Principal = .system) async throws -> Report {
+        var report = Report()
+        let names = names.filter { $0.hasSuffix(".md") && !$0.hasPrefix(".") }
+        guard !names.isEmpty else { return report }
+        let known = try await store.memories.contentHashes()
+        for name in names.sorted() {
+            try Task.checkCancellation()
+            let id = String(name.dropLast(3))
+            let url = directory.appendingPathComponent(name)
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                guard known[id] != nil else { continue }
+                try await store.memories.remove(id, event: nil)
+                _ = vectors.withLock { $0.remove(id) }
+                keywords.withLock { $0.remove(id) }
+                report.removed += 1
+                continue
+            }
+            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+                report.invalid[name] = "not UTF-8 text"
+                continue
+            }
+            let record: MemoryRecord
+            do {
+                record = try MemoryRecord(markdown: text)
+            } catch {
+                report.invalid[name] = "\(error)"
+                continue
+            }
+            guard name == record.id + ".md" else {
+                report.invalid[name] = "the file name must be its id (\(record.id).md)"
+                continue
+            }
+            if known[record.id] == Event.sha256Hex(text) {
+                report.unchanged += 1
+                continue
+            }
+            try await index(record, event: nil, actor: actor)
+            pendingSink.yield(record.id)
+            report.indexed += 1
+        }
+        return report
     }
 
     /// Embeds one memory now (tests and the reindex command call this directly).

@@ -175,6 +175,43 @@ struct MemoryBankTests {
         await #expect(throws: StoreError.self) { try await memory.bank.get(removed.id) }
     }
 
+    @Test func theRunningMaintenancePicksUpHandEditsAsTheyAreSaved() async throws {
+        // Given a bank whose maintenance runs, scanning the whole directory only hourly
+        let memory = try MemoryFixture()
+        defer { memory.directory.remove() }
+        let kept = try await memory.add("The build server is called falcon.")
+        let removed = try await memory.add("Temporary note about the sprint.")
+        let maintenance = Task { await memory.bank.maintain(every: .seconds(3600), settle: .milliseconds(20)) }
+        defer { maintenance.cancel() }
+        try await TestRuns.waitUntil { try await memory.bank.search("falcon").first?.record.id == kept.id }
+        // When someone edits one file, deletes another and adds a new one by hand
+        let file = memory.directory.url.appendingPathComponent(kept.id + ".md")
+        let edited = try String(contentsOf: file, encoding: .utf8).replacingOccurrences(of: "falcon", with: "kestrel")
+        try edited.write(to: file, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: memory.directory.url.appendingPathComponent(removed.id + ".md"))
+        let added = try MemoryRecord(
+            id: "mem_byhand",
+            type: .fact,
+            tags: [],
+            source: .user,
+            provenance: "editor",
+            trust: .trusted,
+            importance: 0.5,
+            created: Date(),
+            title: nil,
+            body: "The staging database is called heron."
+        )
+        try memory.directory.url.writeFile("mem_byhand.md", added.markdown())
+        // Then the index follows within seconds, not at the next hourly scan
+        try await TestRuns.waitUntil {
+            let edit = try await memory.bank.search("kestrel").first?.record.id == kept.id
+            let new = try await memory.bank.search("heron").first?.record.id == "mem_byhand"
+            let old = try await memory.bank.search("falcon").isEmpty
+            let gone = try await !memory.store.memories.contains(removed.id)
+            return edit && new && old && gone
+        }
+    }
+
     @Test func forgettingRemovesTheFileTheRowAndTheVector() async throws {
         let memory = try MemoryFixture()
         defer { memory.directory.remove() }
