@@ -25,7 +25,7 @@ enum StartupPages {
     /// over, when a second release drops what they touched.
     static let settling = Duration.seconds(10)
 
-    /// Drops this process's resident pages of executable file mappings (`r-xp`, nothing in them written) and says how
+    /// Drops this process's resident pages of read-only file mappings (`r-xp`, `r--p`, nothing in them written) and says how
     /// much was resident in them, then has the allocator give back the heap pages the start-up freed. Reads
     /// `/proc/self/smaps`; a process without it (not Linux) releases nothing.
     @discardableResult
@@ -61,9 +61,12 @@ enum StartupPages {
         var privateDirtyKB = 0
         var anonymousKB = 0
 
-        /// Code from a file, of which no page was ever written: dropping it loses nothing.
+        /// Code or constant data from a file (`r-xp`, `r--p`: the binary's and the libraries' read-only segments),
+        /// of which no page was ever written: dropping it loses nothing. A segment written before it was made
+        /// read-only (relocations: RELRO) has anonymous pages and stays.
         var releasable: Bool {
-            permissions == "r-xp" && path.hasPrefix("/") && privateDirtyKB == 0 && anonymousKB == 0 && residentKB > 0
+            (permissions == "r-xp" || permissions == "r--p") && path.hasPrefix("/") && privateDirtyKB == 0
+                && anonymousKB == 0 && residentKB > 0
         }
     }
 

@@ -44,7 +44,7 @@ public enum HostReadings {
     public static func processStat(_ text: String) -> ProcessStat? {
         // The name is in parentheses and may hold spaces or parentheses: it ends at the last ')'.
         guard let open = text.firstIndex(of: "("), let close = text.lastIndex(of: ")"),
-            let pid = Int(text[..<open].trimmingCharacters(in: .whitespaces))
+            let pid = Int(String(text[..<open].filter { $0 != " " }))
         else { return nil }
         let rest = text[text.index(after: close)...].split(separator: " ")
         guard rest.count > 21, let ppid = Int(rest[1]), let user = Int(rest[11]), let system = Int(rest[12]),
