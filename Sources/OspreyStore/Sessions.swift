@@ -124,13 +124,11 @@ public struct Sessions: Sendable {
         in db: SQLConnection
     ) throws -> (StoredMessage, Event) {
         let message = ledger.redactor.redact(message)
-        guard
-            try db.value(Bool.self, "SELECT 1 FROM sessions WHERE id = ?", [id.rawValue])
-                ?? false
-        else {
-            throw StoreError.notFound(kind: "session", id: id.rawValue)
-        }
         let now = Date()
+        // The session's row is touched first: no row changed is an unknown session (one statement, not a read and
+        // a write).
+        try db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", [WireFormat.timestamp(now), id.rawValue])
+        guard db.changesCount > 0 else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
         let content = try WireFormat.string(message.content)
         let seq =
             try db.value(
@@ -138,7 +136,6 @@ public struct Sessions: Sendable {
                 "INSERT INTO messages (session_id, role, content, created_at) VALUES (?, ?, ?, ?) RETURNING seq",
                 [id.rawValue, message.role.rawValue, content, WireFormat.timestamp(now)]
             ) ?? 0
-        try db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", [WireFormat.timestamp(now), id.rawValue])
         let events = try ledger.append(
             [
                 EventDraft(
