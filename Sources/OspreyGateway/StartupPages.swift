@@ -74,18 +74,25 @@ enum StartupPages {
     static func mappings(_ smaps: String) -> [Mapping] {
         var mappings: [Mapping] = []
         for line in smaps.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard let first = fields.first else { continue }
-            if first.hasSuffix(":") {
-                guard mappings.indices.last != nil, fields.count >= 2, let value = Int(fields[1]) else { continue }
-                switch first {
-                case "Rss:": mappings[mappings.count - 1].residentKB = value
-                case "Private_Dirty:": mappings[mappings.count - 1].privateDirtyKB = value
-                case "Anonymous:": mappings[mappings.count - 1].anonymousKB = value
-                default: break
+            // A mapping's ~25 key lines start with a capital letter; only three of them are split into fields.
+            if let head = line.utf8.first, (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(head) {
+                let key: WritableKeyPath<Mapping, Int>
+                if line.hasPrefix("Rss:") {
+                    key = \.residentKB
+                } else if line.hasPrefix("Private_Dirty:") {
+                    key = \.privateDirtyKB
+                } else if line.hasPrefix("Anonymous:") {
+                    key = \.anonymousKB
+                } else {
+                    continue
                 }
+                let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard mappings.indices.last != nil, fields.count >= 2, let value = Int(fields[1]) else { continue }
+                mappings[mappings.count - 1][keyPath: key] = value
                 continue
             }
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard let first = fields.first else { continue }
             let range = first.split(separator: "-")
             guard range.count == 2, fields.count >= 5, let start = UInt(range[0], radix: 16),
                 let end = UInt(range[1], radix: 16)
