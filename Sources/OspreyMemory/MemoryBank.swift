@@ -316,29 +316,7 @@ public final class MemoryBank: Sendable {
                 report.fromCluster += 1
                 continue
             }
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-                report.invalid[name] = "not UTF-8 text"
-                continue
-            }
-            let record: MemoryRecord
-            do {
-                record = try MemoryRecord(markdown: text)
-            } catch {
-                report.invalid[name] = "\(error)"
-                continue
-            }
-            guard name == record.id + ".md" else {
-                report.invalid[name] = "the file name must be its id (\(record.id).md)"
-                continue
-            }
-            seen.insert(record.id)
-            if known[record.id] == Event.sha256Hex(text) {
-                report.unchanged += 1
-                continue
-            }
-            try await index(record, event: nil, actor: actor)
-            pendingSink.yield(record.id)
-            report.indexed += 1
+            if let id = try await bring(name, known: known, actor: actor, into: &report) { seen.insert(id) }
         }
         let missing = known.keys.filter { !seen.contains($0) }
         if shared {
@@ -730,30 +708,43 @@ public final class MemoryBank: Sendable {
                 report.removed += 1
                 continue
             }
-            guard let text = try? String(contentsOf: url, encoding: .utf8) else {
-                report.invalid[name] = "not UTF-8 text"
-                continue
-            }
-            let record: MemoryRecord
-            do {
-                record = try MemoryRecord(markdown: text)
-            } catch {
-                report.invalid[name] = "\(error)"
-                continue
-            }
-            guard name == record.id + ".md" else {
-                report.invalid[name] = "the file name must be its id (\(record.id).md)"
-                continue
-            }
-            if known[record.id] == Event.sha256Hex(text) {
-                report.unchanged += 1
-                continue
-            }
+            _ = try await bring(name, known: known, actor: actor, into: &report)
+        }
+        return report
+    }
+
+    /// Brings one file of the memory directory into the index: (re)indexed and queued for embedding if its text
+    /// differs from its row's, counted unchanged if not, reported if it does not parse. Returns the memory's id,
+    /// or nil for a file that is not a memory.
+    private func bring(
+        _ name: String,
+        known: [String: String],
+        actor: Principal,
+        into report: inout Report
+    ) async throws -> String? {
+        guard let text = try? String(contentsOf: directory.appendingPathComponent(name), encoding: .utf8) else {
+            report.invalid[name] = "not UTF-8 text"
+            return nil
+        }
+        let record: MemoryRecord
+        do {
+            record = try MemoryRecord(markdown: text)
+        } catch {
+            report.invalid[name] = "\(error)"
+            return nil
+        }
+        guard name == record.id + ".md" else {
+            report.invalid[name] = "the file name must be its id (\(record.id).md)"
+            return nil
+        }
+        if known[record.id] == Event.sha256Hex(text) {
+            report.unchanged += 1
+        } else {
             try await index(record, event: nil, actor: actor)
             pendingSink.yield(record.id)
             report.indexed += 1
         }
-        return report
+        return record.id
     }
 
     /// Embeds one memory now (tests and the reindex command call this directly).
