@@ -297,7 +297,7 @@ public actor Scheduler {
         pattern.hasSuffix(".*") ? type.hasPrefix(String(pattern.dropLast(1))) : pattern == type
     }
 
-    /// Runs until cancelled: due time schedules each second, triggers as events commit. A failure is logged
+    /// Runs until cancelled: time schedules as they come due, triggers as events commit. A failure is logged
     /// (to ``Logging/Logger/current``) and the loop goes on; cancellation ends it.
     public func run() async {
         let logger = Logger.current
@@ -307,6 +307,14 @@ public actor Scheduler {
             logger.error("schedule catch-up failed", metadata: ["error": "\(error)"])
         }
         let bus = store.ledger.bus
+        // Time schedules: a pass, then sleep until the next is due; a schedule or budget changing (here or, on
+        // PostgreSQL, on another gateway) wakes it. An idle gateway does not poll. Subscribed before the first pass,
+        // so a change committed after that pass read the schedules still wakes the loop.
+        let kinds: Set<Event.Kind> = [
+            .scheduleCreated, .scheduleRemoved, .schedulePaused, .scheduleResumed, .budgetPaused, .budgetResumed,
+        ]
+        let changes = bus.subscribe(where: { kinds.contains($0.type) })
+        let changed = Doorbell()
         await withDiscardingTaskGroup { group in
             group.addTask {
                 for await event in bus.subscribe(where: { !$0.type.rawValue.hasPrefix("schedule.") }) {
@@ -322,15 +330,8 @@ public actor Scheduler {
                     }
                 }
             }
-            // Time schedules: a pass, then sleep until the next is due; a schedule or budget changing (here or,
-            // on PostgreSQL, on another gateway) wakes it. An idle gateway does not poll.
-            let changed = Doorbell()
             group.addTask {
-                let changes: Set<Event.Kind> = [
-                    .scheduleCreated, .scheduleRemoved, .schedulePaused, .scheduleResumed, .budgetPaused,
-                    .budgetResumed,
-                ]
-                for await _ in bus.subscribe(where: { changes.contains($0.type) }) { changed.ring() }
+                for await _ in changes { changed.ring() }
             }
             group.addTask {
                 while !Task.isCancelled {
