@@ -653,16 +653,23 @@ public final class MemoryBank: Sendable {
     /// a database other gateways share (their memories arrive through the database, not as files here), the whole
     /// directory is scanned every `interval`.
     public func maintain(every interval: Duration = .seconds(30), settle: Duration = .milliseconds(250)) async {
-        let changes = store.dialect == .postgres ? nil : DirectoryChanges(directory.path)
+        var changes = store.dialect == .postgres ? nil : DirectoryChanges(directory.path)
         var lastConsolidation = Date.distantPast
         var everything = true
         while !Task.isCancelled {
             do {
                 if everything {
                     _ = try await reindex()
-                } else if let changes {
-                    let changed = changes.take()
-                    _ = changed.everything ? try await reindex() : try await reindex(files: changed.names)
+                } else if let watching = changes {
+                    let changed = watching.take()
+                    if changed.ended {
+                        // The folder was removed or moved: watch it again where it is now (made again), else scan
+                        // on a timer.
+                        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                        changes = DirectoryChanges(directory.path)
+                    }
+                    let whole = changed.everything || changed.ended
+                    _ = whole ? try await reindex() : try await reindex(files: changed.names)
                 }
                 if Date().timeIntervalSince(lastConsolidation) > 86_400 {
                     _ = try await consolidate()

@@ -212,6 +212,32 @@ struct MemoryBankTests {
         }
     }
 
+    @Test func theRunningMaintenanceFollowsAMemoryFolderRemovedAndMadeAgain() async throws {
+        // Given a bank whose maintenance runs (scanning the whole folder only hourly)
+        let memory = try MemoryFixture()
+        defer { memory.directory.remove() }
+        let maintenance = Task { await memory.bank.maintain(every: .seconds(3600), settle: .milliseconds(20)) }
+        defer { maintenance.cancel() }
+        let old = try await memory.add("The build server is called falcon.")
+        try await TestRuns.waitUntil { try await memory.bank.search("falcon").first?.record.id == old.id }
+        // When the folder is removed (its memories with it: the files are the truth) and a file is written by hand
+        // into the folder made again
+        try FileManager.default.removeItem(at: memory.directory.url)
+        try await TestRuns.waitUntil { try await !memory.store.memories.contains(old.id) }
+        try FileManager.default.createDirectory(at: memory.directory.url, withIntermediateDirectories: true)
+        let added = try MemoryRecord(
+            id: "mem_again",
+            type: .fact,
+            source: .user,
+            trust: .trusted,
+            created: Date(),
+            body: "The staging database is called heron."
+        )
+        try memory.directory.url.writeFile("mem_again.md", added.markdown())
+        // Then the new folder is watched: the file is indexed within seconds
+        try await TestRuns.waitUntil { try await memory.bank.search("heron").first?.record.id == "mem_again" }
+    }
+
     @Test func forgettingRemovesTheFileTheRowAndTheVector() async throws {
         let memory = try MemoryFixture()
         defer { memory.directory.remove() }

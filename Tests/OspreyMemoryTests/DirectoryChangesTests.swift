@@ -29,7 +29,28 @@ struct DirectoryChangesTests {
         let overflow = Self.event(mask: UInt32(IN_Q_OVERFLOW), name: "", padded: 0)
         let cut = Array(Self.event(mask: UInt32(IN_CREATE), name: "mem_c.md", padded: 16).prefix(20))
         let second = DirectoryChanges.parse((overflow + cut)[...])
-        #expect(second.names.isEmpty && second.overflow)
+        #expect(second.names.isEmpty && second.overflow && !second.ended)
+        // The directory itself removed: the watch has ended
+        let gone = DirectoryChanges.parse(
+            (Self.event(mask: UInt32(IN_DELETE_SELF), name: "", padded: 0)
+                + Self.event(mask: UInt32(IN_IGNORED), name: "", padded: 0))[...]
+        )
+        #expect(gone.ended && gone.names.isEmpty)
+    }
+
+    @Test func removingTheWatchedDirectoryEndsTheWatch() async throws {
+        let parent = try TemporaryDirectory(prefix: "osprey-watch")
+        defer { parent.remove() }
+        let folder = parent.url.appendingPathComponent("memory")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let changes = try #require(DirectoryChanges(folder.path))
+        try FileManager.default.removeItem(at: folder)
+        var ended = false
+        try await TestRuns.waitUntil {
+            try await changes.bell.wait(atMost: .milliseconds(200)) { try await Task.sleep(for: $0) }
+            ended = ended || changes.take().ended
+            return ended
+        }
     }
 
     @Test func aWatchedDirectorySaysWhichFilesChanged() async throws {
