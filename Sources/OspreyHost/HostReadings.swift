@@ -167,8 +167,10 @@ public enum HostReadings {
         defer { closedir(directory) }
         var count = 0
         while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { Array($0.prefix(3)) }
-            if name.starts(with: [0x2E, 0]) || name.starts(with: [0x2E, 0x2E, 0]) { continue }
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name == "." || name == ".." { continue }
             count += 1
         }
         return count

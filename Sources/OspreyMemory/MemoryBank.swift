@@ -262,12 +262,7 @@ public final class MemoryBank: Sendable {
     public func forget(_ id: String, actor: Principal) async throws {
         let record = try await get(id)
         try? FileManager.default.removeItem(at: file(for: record.id))
-        try await store.memories.remove(
-            id,
-            event: EventDraft(type: .memoryForgotten, actor: actor, payload: ["id": .string(id)])
-        )
-        _ = vectors.withLock { $0.remove(id) }
-        keywords.withLock { $0.remove(id) }
+        try await unindex(id, event: EventDraft(type: .memoryForgotten, actor: actor, payload: ["id": .string(id)]))
     }
 
     /// One memory; ``StoreError/notFound(kind:id:)`` for an unknown id.
@@ -337,9 +332,7 @@ public final class MemoryBank: Sendable {
             return report
         }
         for id in missing {
-            try await store.memories.remove(id, event: nil)
-            _ = vectors.withLock { $0.remove(id) }
-            keywords.withLock { $0.remove(id) }
+            try await unindex(id, event: nil)
             report.removed += 1
         }
         return report
@@ -709,15 +702,20 @@ public final class MemoryBank: Sendable {
             let url = directory.appendingPathComponent(name)
             guard FileManager.default.fileExists(atPath: url.path) else {
                 guard known[id] != nil else { continue }
-                try await store.memories.remove(id, event: nil)
-                _ = vectors.withLock { $0.remove(id) }
-                keywords.withLock { $0.remove(id) }
+                try await unindex(id, event: nil)
                 report.removed += 1
                 continue
             }
             _ = try await bring(name, known: known, actor: actor, into: &report)
         }
         return report
+    }
+
+    /// Removes a memory's row (with `event`, if any) and its entries in the in-memory keyword and vector indexes.
+    private func unindex(_ id: String, event: EventDraft?) async throws {
+        try await store.memories.remove(id, event: event)
+        _ = vectors.withLock { $0.remove(id) }
+        keywords.withLock { $0.remove(id) }
     }
 
     /// Brings one file of the memory directory into the index: (re)indexed and queued for embedding if its text
