@@ -16,7 +16,7 @@ public struct MatrixConnector: ChannelConnector {
     let logger: Logger
     let me = Shared<String?>(nil)
     /// Prompt event id → reaction key → button data.
-    let prompts = Shared<[String: [String: String]]>([:])
+    let prompts = Prompts()
     /// Room id → joined members (more than two: a group).
     let members = Shared<[String: Int]>([:])
 
@@ -116,7 +116,7 @@ public struct MatrixConnector: ChannelConnector {
             guard let relation = content["m.relates_to"], let target = relation["event_id"]?.stringValue,
                 let key = relation["key"]?.stringValue
             else { return .malformed("matrix reaction without m.relates_to") }
-            let data = prompts.withLock { $0[target]?[key] }
+            let data = await prompts.data(for: target, key: key)
             return data.map { .press(ButtonPress(id: id, chat: room, sender: sender, data: $0)) }
         case "m.room.message":
             if content["m.relates_to"]?["rel_type"] == "m.replace" { return nil }
@@ -196,11 +196,17 @@ public struct MatrixConnector: ChannelConnector {
         let keys = ["👍", "👎", "👌", "✋"]
         let choices = zip(keys, buttons).map { "\($0) \($1.label)" }.joined(separator: ", ")
         let commands = buttons.map { "!\($0.data.replacingOccurrences(of: ":", with: " "))" }.joined(separator: " or ")
-        let id = try await put(.object(content("\(text)\n\nReact \(choices); or send \(commands).")), in: chat)
         var map: [String: String] = [:]
         for (key, button) in zip(keys, buttons) { map[key] = button.data }
-        prompts.withLock { $0[id] = map }
-        return id
+        await prompts.begin()
+        do {
+            let id = try await put(.object(content("\(text)\n\nReact \(choices); or send \(commands).")), in: chat)
+            await prompts.end(id, map)
+            return id
+        } catch {
+            await prompts.end(nil, map)
+            throw error
+        }
     }
 
     public func edit(_ message: String, in chat: String, text: String) async throws {
@@ -229,5 +235,30 @@ public struct MatrixConnector: ChannelConnector {
             limit: limit,
             label: "matrix media"
         )
+    }
+}
+
+/// The reactions each prompt offers, by the prompt's event id. The server names the id only in the answer to the
+/// send, and a sync on another connection can carry a reaction to the prompt before that answer arrives; so a reaction
+/// to an unknown event waits while a prompt is being sent, instead of being dropped.
+actor Prompts {
+    var known: [String: [String: String]] = [:]
+    var sending = 0
+    var waiting: [CheckedContinuation<Void, Never>] = []
+
+    func begin() { sending += 1 }
+
+    func end(_ id: String?, _ map: [String: String]) {
+        if let id { known[id] = map }
+        sending -= 1
+        if sending == 0 {
+            for waiter in waiting { waiter.resume() }
+            waiting = []
+        }
+    }
+
+    func data(for event: String, key: String) async -> String? {
+        if known[event] == nil, sending > 0 { await withCheckedContinuation { waiting.append($0) } }
+        return known[event]?[key]
     }
 }

@@ -213,6 +213,9 @@ final class FakeMatrix: Sendable {
         var syncs: [String?] = []
         /// Uploaded media by `server/id`.
         var media: [String: Data] = [:]
+        /// How long a send is answered after it is recorded (and synced): a server whose answer to the sender comes
+        /// after other clients already saw the event.
+        var sendAnswerDelay: Duration = .zero
     }
 
     let state = Mutex(State())
@@ -319,6 +322,7 @@ final class FakeMatrix: Sendable {
                 )
                 return id
             }
+            try await Task.sleep(for: state.withLock { $0.sendAnswerDelay })
             return .init(json: ["event_id": .string(id)])
         default:
             return .init(status: 404, json: ["errcode": "M_UNRECOGNIZED", "error": "Unrecognized request"])

@@ -190,7 +190,9 @@ struct DiscordMatrixChannelTests {
                 try await TestRuns.waitUntil { matrix.shown.contains("hello from matrix") }
                 // The bot's own echoed events never reach the agent
                 #expect(provider.requests.count == 1)
-                // An approval prompt is answered with a 👍 reaction on it
+                // An approval prompt is answered with a 👍 reaction on it, even one that reaches the bot's sync before
+                // the server's answer to the prompt's send names the prompt's id
+                matrix.state.withLock { $0.sendAnswerDelay = .milliseconds(400) }
                 matrix.say("run it", from: "@ann:fake")
                 try await TestRuns.waitUntil { matrix.shown.contains { $0.contains("Approval needed") } }
                 let prompt = try #require(
@@ -202,6 +204,7 @@ struct DiscordMatrixChannelTests {
                     content: ["m.relates_to": ["rel_type": "m.annotation", "event_id": .string(prompt.id), "key": "👍"]]
                 )
                 try await TestRuns.waitUntil { matrix.shown.contains("Done in matrix.") }
+                matrix.state.withLock { $0.sendAnswerDelay = .zero }
                 let approvals = try await gateway.store.approvals.list(status: nil, limit: 10)
                 #expect(approvals.first?.decidedBy == "channel:matrix/@ann:fake")
                 #expect(matrix.sent.allSatisfy { $0.content["formatted_body"] != nil })
