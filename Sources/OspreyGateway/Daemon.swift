@@ -51,9 +51,9 @@ public enum Daemon {
             let line = "osprey gateway listening on http://\(host):\(bound) (home \(home.root.path))\n"
             _ = line.withCString { write(STDOUT_FILENO, $0, strlen($0)) }
             notifier.send("READY=1\nSTATUS=listening on http://\(host):\(bound)")
-            // What only the start-up ran need not stay resident in an idle gateway (``StartupPages``): released now,
-            // and once more when the services' own start-up is over.
-            for delay in [Duration.zero, StartupPages.settling] {
+            // What only the start-up ran need not stay resident in an idle gateway (``StartupPages``): released once
+            // the first requests are answered, and once more when the services' own start-up is over.
+            for delay in [StartupPages.serving, StartupPages.settling] {
                 DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + delay.timeInterval) {
                     let released = StartupPages.release()
                     logger.debug(

@@ -11,7 +11,7 @@ import Glibc
 /// service's set-up), and the kernel maps 64 KiB around each page touched: an idle gateway kept ~30 MB of code
 /// resident that it never runs again. Dropping the mappings of code (read-only, never written, so nothing is lost) lets
 /// the pages the gateway does run come back on first use, from the page cache, at a minor fault each. The daemon
-/// releases once when it serves and once more after ``settling``.
+/// releases once shortly after it serves (``serving``) and once more after ``settling``.
 enum StartupPages {
     /// What one release gave back.
     struct Released: Equatable {
@@ -20,6 +20,11 @@ enum StartupPages {
         /// Whether the allocator gave free heap pages back too (`malloc_trim`).
         var heapTrimmed = false
     }
+
+    /// How long after the gateway serves the first release waits: a client that started it asks at once (a
+    /// supervisor's health check, a script waiting for `/health`), and dropping the code that answer runs, while it
+    /// runs, would have it fault the pages straight back and share the CPU with the scan of `smaps`.
+    static let serving = Duration.milliseconds(500)
 
     /// How long after the gateway serves its services' own start-up (the first ticks, the local model's launch) is
     /// over, when a second release drops what they touched.

@@ -51,6 +51,7 @@ public struct Store: Sendable {
         redactor: Redactor = Redactor(),
         metrics: any MetricsFactory = NOOPMetricsHandler.instance
     ) throws {
+        try Self.createSchemaIfEmpty(writer)
         try Self.migrator.migrate(writer)
         self.init(backend: .sqlite(writer), ledgerKey: ledgerKey, bus: bus, redactor: redactor, metrics: metrics)
     }
@@ -119,10 +120,10 @@ public struct Store: Sendable {
         let synchronous = durability == .full ? "FULL" : "NORMAL"
         do {
             let pool = try DatabasePool(path: path, configuration: configuration)
-            // The schema's migrations (run by the store's initializer) commit first, at the pool's NORMAL: in WAL
-            // mode that cannot corrupt the file, a migration lost to a power cut runs again at the next start, and
-            // the first commit at FULL makes them durable with it (it syncs the WAL they were appended to). A new
-            // home's ~30 migrations so cost no WAL sync each before the gateway answers.
+            // The schema (a new database's script, or the migrations an older one still needs; run by the store's
+            // initializer) commits first, at the pool's NORMAL: in WAL mode that cannot corrupt the file, a schema
+            // change lost to a power cut is made again at the next start, and the first commit at FULL makes it
+            // durable with it (it syncs the WAL it was appended to). So no WAL sync waits before the gateway answers.
             let store = try Store(writer: pool, ledgerKey: ledgerKey, bus: bus, redactor: redactor, metrics: metrics)
             // Not in `prepareDatabase`: the pool's WAL set-up runs after that hook and resets `synchronous` to
             // NORMAL. The pool has one writer connection for its lifetime, so setting it there, now, holds.
