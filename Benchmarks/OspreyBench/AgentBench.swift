@@ -202,6 +202,48 @@ struct AgentBench: AsyncParsableCommand {
                 agentFirst[median] - bareFirst[median]
             )
         )
+        try await longSession(agent: agent, store: store)
+    }
+
+    /// A one-round run in a session of 5,000 messages whose earlier turns were compacted (a summary 10 messages
+    /// before its end), beside the same run in a new session: what a turn costs in a long-lived chat.
+    func longSession(agent: Agent, store: Store) async throws {
+        let long = try await store.sessions.create(agent: "bench", actor: .bench)
+        var through = 0
+        for index in 0..<5_000 {
+            if index == 4_990 {
+                try await store.sessions.append(
+                    .system("\(Agent.compactionMarker)\(through)]\nThe user and the assistant said hello 2,495 times."),
+                    to: long.id,
+                    actor: .bench
+                )
+            }
+            let message = index.isMultiple(of: 2) ? Message.user("hello \(index)") : .assistant("hello back \(index)")
+            through = try await store.sessions.append(message, to: long.id, actor: .bench).0.seq
+        }
+        var longCPU: [Double] = []
+        var freshCPU: [Double] = []
+        for _ in 0..<repetitions {
+            let fresh = try await store.sessions.create(agent: "bench", actor: .bench)
+            var before = Self.cpuSeconds()
+            _ = try await agent.run("go", session: fresh.id, actor: .bench) { _ in }
+            freshCPU.append((Self.cpuSeconds() - before) * 1000)
+            before = Self.cpuSeconds()
+            _ = try await agent.run("go", session: long.id, actor: .bench) { _ in }
+            longCPU.append((Self.cpuSeconds() - before) * 1000)
+        }
+        longCPU.sort()
+        freshCPU.sort()
+        let median = repetitions / 2
+        print(
+            String(
+                format:
+                    "a run in a compacted session of 5,000 messages: %.2f ms CPU, in a new one %.2f ms (%.1fx; medians)",
+                longCPU[median],
+                freshCPU[median],
+                longCPU[median] / freshCPU[median]
+            )
+        )
     }
 
     /// Records the first mark only.

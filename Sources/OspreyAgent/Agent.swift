@@ -64,7 +64,7 @@ public struct Agent: Sendable {
     public var startsTainted = false
 
     /// Marks the system message that stands for compacted turns; the seq after it is where verbatim history resumes.
-    static let compactionMarker = "[compacted through message "
+    public static let compactionMarker = "[compacted through message "
 
     public init(
         name: String,
@@ -506,12 +506,18 @@ public struct Agent: Sendable {
     }
 
     /// The latest compaction summary (if any) and the stored messages after the seq it covers.
+    ///
+    /// Only the messages after the summary are read: a long session's earlier transcript is not decoded at each turn.
     func verbatimTail(_ session: Session.ID) async throws -> (Message?, [StoredMessage]) {
-        let stored = try await store.sessions.messages(of: session, limit: 100_000)
-        let marker = stored.last { $0.message.role == .system && $0.message.text.hasPrefix(Self.compactionMarker) }
+        let marker = try await store.sessions.latestMessage(
+            of: session,
+            role: .system,
+            startingWith: Self.compactionMarker
+        )
         let through =
             marker.flatMap { Int($0.message.text.dropFirst(Self.compactionMarker.count).prefix { $0.isNumber }) } ?? 0
-        return (marker?.message, stored.filter { $0.seq > through && $0.message.role != .system })
+        let stored = try await store.sessions.messages(of: session, after: through, limit: 100_000)
+        return (marker?.message, stored.filter { $0.message.role != .system })
     }
 
     /// Folds `messages` into one system message: a model-written summary (best effort) and a deterministic checkpoint.

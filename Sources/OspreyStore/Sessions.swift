@@ -167,6 +167,65 @@ public struct Sessions: Sendable {
         return messages
     }
 
+    /// The session's latest message of `role` whose text starts with `prefix` (the agent's compaction summary), or
+    /// nil. Only that role's rows are decoded, newest first, not the transcript: the latest ``recentScan`` messages
+    /// are looked through on the calling thread (a bounded read), older ones through the reader queue.
+    public func latestMessage(
+        of id: Session.ID,
+        role: Role,
+        startingWith prefix: String
+    ) async throws -> StoredMessage? {
+        let (recent, older) = try await writer.readBounded { db in
+            _ = try Self.fetch(db, id)
+            return try Self.latest(
+                db,
+                of: id,
+                role: role,
+                startingWith: prefix,
+                before: .max,
+                scanning: Self.recentScan
+            )
+        }
+        guard recent == nil, let older else { return recent }
+        return try await writer.read { db in
+            try Self.latest(db, of: id, role: role, startingWith: prefix, before: older, scanning: .max).0
+        }
+    }
+
+    /// How many of a session's latest messages ``latestMessage(of:role:startingWith:)`` looks through on the calling
+    /// thread.
+    public static let recentScan = 1024
+
+    /// The latest message of `role` starting with `prefix` among at most `scanning` messages before seq `before`;
+    /// else the seq to go on looking before, when that many were looked through.
+    static func latest(
+        _ db: SQLConnection,
+        of id: Session.ID,
+        role: Role,
+        startingWith prefix: String,
+        before: Int,
+        scanning: Int
+    ) throws -> (StoredMessage?, Int?) {
+        var (before, left) = (before, scanning)
+        // Newest first, in pages that grow: a summary is most often a few messages back.
+        var page = 32
+        while left > 0 {
+            let rows = try db.rows(
+                "SELECT seq, role FROM messages WHERE session_id = ? AND seq < ? ORDER BY seq DESC LIMIT ?",
+                [id.rawValue, before, min(page, left)]
+            )
+            for row in rows where (row["role"] as String) == role.rawValue {
+                let candidate = try db.rows("SELECT * FROM messages WHERE seq = ?", [row["seq"] as Int]).map(
+                    Self.storedMessage(from:)
+                )
+                if let found = candidate.first, found.message.text.hasPrefix(prefix) { return (found, nil) }
+            }
+            guard rows.count == min(page, left), let last = rows.last else { return (nil, nil) }
+            (before, left, page) = (last["seq"], left - rows.count, min(page * 4, 4096))
+        }
+        return (nil, before)
+    }
+
     /// How many messages ``messages(of:after:limit:)`` reads on the calling thread.
     static let firstPage = 128
 

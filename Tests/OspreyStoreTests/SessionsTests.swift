@@ -30,6 +30,34 @@ struct SessionsTests {
     }
 
     @Test(arguments: StoreEngine.allCases)
+    func theLatestSummaryIsFoundAmongTheRecentMessagesOrBeforeThem(engine: StoreEngine) async throws {
+        try await engine.withStore { (store: Store) async throws -> Void in
+            let session = try await store.sessions.create(agent: "default", title: nil, actor: .user("test"))
+            let actor = Principal.user("test")
+            func latest() async throws -> String? {
+                try await store.sessions.latestMessage(of: session.id, role: .system, startingWith: "[summary")?
+                    .message.text
+            }
+            #expect(try await latest() == nil)
+            for message in [Message.user("a"), .system("[summary 1]"), .assistant("b"), .system("a note")] {
+                try await store.sessions.append(message, to: session.id, actor: actor)
+            }
+            // A later system message that is not a summary is passed over
+            #expect(try await latest() == "[summary 1]")
+            try await store.sessions.append(.system("[summary 2]"), to: session.id, actor: actor)
+            #expect(try await latest() == "[summary 2]")
+            // More messages after it than the recent ones looked through on the calling thread
+            for index in 0...Sessions.recentScan {
+                try await store.sessions.append(.user("m\(index)"), to: session.id, actor: actor)
+            }
+            #expect(try await latest() == "[summary 2]")
+            await #expect(throws: StoreError.notFound(kind: "session", id: "ses_missing")) {
+                try await store.sessions.latestMessage(of: Session.ID("ses_missing"), role: .system, startingWith: "")
+            }
+        }
+    }
+
+    @Test(arguments: StoreEngine.allCases)
     func aMessageToAnUnknownSessionLeavesNothingHalfWritten(engine: StoreEngine) async throws {
         try await engine.withStore { (store: Store) async throws -> Void in
             await #expect(throws: StoreError.self) {
