@@ -203,6 +203,68 @@ struct AgentBench: AsyncParsableCommand {
             )
         )
         try await longSession(agent: agent, store: store)
+        try await manySkills(agent: agent, store: store, directory: directory)
+    }
+
+    /// A one-round run with 30 skills in the home (each a `SKILL.md`, a 200-line script and a reference), the catalog
+    /// read as the gateway's runtime reads it at each run, beside the same run with none.
+    func manySkills(agent: Agent, store: Store, directory: URL) async throws {
+        let skills = directory.appendingPathComponent("skills")
+        let instructions = String(repeating: "Read the file, then summarise it in three lines.\n", count: 30)
+        for index in 0..<30 {
+            let folder = skills.appendingPathComponent("skill-\(index)")
+            try FileManager.default.createDirectory(
+                at: folder.appendingPathComponent("scripts"),
+                withIntermediateDirectories: true
+            )
+            try FileManager.default.createDirectory(
+                at: folder.appendingPathComponent("references"),
+                withIntermediateDirectories: true
+            )
+            try """
+            ---
+            name: skill-\(index)
+            description: Does task \(index) for the user, carefully.
+            requires:
+              bins: [ls, cat]
+            ---
+            \(instructions)
+            """.write(to: folder.appendingPathComponent("SKILL.md"), atomically: true, encoding: .utf8)
+            try ("#!/bin/sh\nset -e\n" + String(repeating: "grep -c step notes.md\n", count: 200)).write(
+                to: folder.appendingPathComponent("scripts/run.sh"),
+                atomically: true,
+                encoding: .utf8
+            )
+            try String(repeating: "notes\n", count: 300).write(
+                to: folder.appendingPathComponent("references/notes.md"),
+                atomically: true,
+                encoding: .utf8
+            )
+        }
+        var skilled = agent
+        skilled.skills = { SkillCatalog.load(home: skills, workspace: nil) }
+        var withSkills: [Double] = []
+        var without: [Double] = []
+        for _ in 0..<repetitions {
+            for (runner, into) in [(agent, 0), (skilled, 1)] {
+                let session = try await store.sessions.create(agent: "bench", actor: .bench)
+                let before = Self.cpuSeconds()
+                _ = try await runner.run("go", session: session.id, actor: .bench) { _ in }
+                let spent = (Self.cpuSeconds() - before) * 1000
+                if into == 0 { without.append(spent) } else { withSkills.append(spent) }
+            }
+        }
+        withSkills.sort()
+        without.sort()
+        let median = repetitions / 2
+        print(
+            String(
+                format: "a run with 30 skills in the home: %.2f ms CPU, with none %.2f ms (%.1fx; medians)",
+                withSkills[median],
+                without[median],
+                withSkills[median] / without[median]
+            )
+        )
     }
 
     /// A one-round run in a session of 5,000 messages whose earlier turns were compacted (a summary 10 messages

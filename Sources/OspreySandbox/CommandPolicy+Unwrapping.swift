@@ -56,10 +56,14 @@ extension CommandPolicy {
     }
 
     static func isForkBomb(_ line: String) -> Bool {
-        // name(){ name | name & }; name — the classic and its renamings.
-        line.range(of: #"([A-Za-z_:][A-Za-z0-9_:]*)\s*\(\s*\)\s*\{[^}]*\1\s*\|\s*\1"#, options: .regularExpression)
-            != nil
+        forkBomb.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)) != nil
     }
+
+    /// name(){ name | name & }; name — the classic and its renamings. Compiled once: every command the policy judges
+    /// is matched against it. (`try!`: a constant pattern, matched in every test of the policy.)
+    static let forkBomb = try! NSRegularExpression(
+        pattern: #"([A-Za-z_:][A-Za-z0-9_:]*)\s*\(\s*\)\s*\{[^}]*\1\s*\|\s*\1"#
+    )
 
     /// Appends `invocation`, then whatever it runs in its turn.
     static func unwrap(_ invocation: Invocation, depth: Int, into found: inout [Invocation]) throws(CommandRefusal) {

@@ -1,6 +1,11 @@
 public import Foundation
 public import OspreyCore
 import OspreySandbox
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One skill: a `SKILL.md` (YAML front matter, then Markdown instructions) in a folder of its own, with optional
 /// `scripts/` and `references/`, the convention agent tools share.
@@ -106,20 +111,31 @@ public struct Skill: Hashable, Sendable {
     /// Scans `scripts/`: every line the command policy refuses (privilege, destroyers, protected paths, forbidden
     /// variables: the same blacklist as `run_command`), downloads piped into a shell, and payloads decoded and
     /// executed.
+    ///
+    /// Every agent run reads the catalog, so a script's findings are kept while the file is unchanged
+    /// (``scanned``): the same device, inode, size, modification and change times. The change time is the kernel's
+    /// own and cannot be set back by a process, so a script rewritten with its old size and modification time is
+    /// read and judged again.
     public static func scan(_ directory: URL, workflow: Workflow? = nil) -> [String] {
         let scripts = directory.appendingPathComponent("scripts")
         let names = (try? FileManager.default.contentsOfDirectory(atPath: scripts.path))?.sorted() ?? []
         var findings: [String] = []
         for name in names where !name.hasPrefix(".") {
-            let url = scripts.appendingPathComponent(name)
-            guard let data = try? Data(contentsOf: url), data.count <= 256 << 10 else {
-                findings.append("scripts/\(name): unreadable or over 256 KiB")
+            let path = scripts.appendingPathComponent(name).path
+            // Taken before the file is read: a change while it is read leaves a stamp that no longer matches.
+            let stamp = FileStamp(path)
+            if let stamp, let kept = scanned.withLock({ $0[path] }), kept.stamp == stamp {
+                findings += kept.findings
                 continue
             }
-            let text = String(decoding: data, as: UTF8.self)
-            for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-                if let finding = judge(String(raw)) { findings.append("scripts/\(name):\(index + 1): \(finding)") }
+            let found = judge(file: path, named: "scripts/\(name)")
+            if let stamp {
+                scanned.withLock { scanned in
+                    if scanned.count >= 10_000 { scanned.removeAll() }
+                    scanned[path] = (stamp, found)
+                }
             }
+            findings += found
         }
         // A workflow's command steps and checks are scripts too.
         for step in workflow?.steps ?? [] {
@@ -135,19 +151,83 @@ public struct Skill: Hashable, Sendable {
         return findings
     }
 
+    /// What the scan finds in one script file, each finding prefixed with `name` and the line.
+    static func judge(file path: String, named name: String) -> [String] {
+        guard let data = FileManager.default.contents(atPath: path), data.count <= 256 << 10 else {
+            return ["\(name): unreadable or over 256 KiB"]
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        return text.split(separator: "\n", omittingEmptySubsequences: false).enumerated().compactMap { index, raw in
+            judge(String(raw)).map { "\(name):\(index + 1): \($0)" }
+        }
+    }
+
+    /// ``init(directory:trusted:)``, kept while the folder's `SKILL.md` and `workflow.toml` are unchanged (each run
+    /// reads the catalog): the same stamps, as for ``scan(_:workflow:)``, and the same trust.
+    static func read(directory: URL, trusted: Bool) throws -> Skill {
+        let stamps = ["SKILL.md", Workflow.fileName].map { FileStamp(directory.appendingPathComponent($0).path) }
+        let key = directory.path
+        if stamps[0] != nil, let kept = parsed.withLock({ $0[key] }), kept.stamps == stamps, kept.trusted == trusted {
+            return try kept.skill.get()
+        }
+        let skill = Result { try Skill(directory: directory, trusted: trusted) }
+        if stamps[0] != nil {
+            parsed.withLock { parsed in
+                if parsed.count >= 10_000 { parsed.removeAll() }
+                parsed[key] = (stamps, trusted, skill)
+            }
+        }
+        return try skill.get()
+    }
+
+    /// Each skill folder read in this process, by path: its files' stamps when read, its trust, what reading gave.
+    static let parsed = Mutex<[String: (stamps: [FileStamp?], trusted: Bool, skill: Result<Skill, any Error>)]>([:])
+
+    /// The findings of each script file scanned in this process, by path, with the file's stamp when it was read.
+    static let scanned = Mutex<[String: (stamp: FileStamp, findings: [String])]>([:])
+
+    /// What identifies a file's content without reading it.
+    struct FileStamp: Equatable {
+        var device: UInt64
+        var inode: UInt64
+        var size: Int64
+        var modified: timespec
+        var changed: timespec
+
+        /// The stamp of the file at `path` (followed if a link), or nil when it cannot be read.
+        init?(_ path: String) {
+            var info = stat()
+            guard stat(path, &info) == 0 else { return nil }
+            device = UInt64(info.st_dev)
+            inode = UInt64(info.st_ino)
+            size = Int64(info.st_size)
+            modified = info.st_mtim
+            changed = info.st_ctim
+        }
+
+        static func == (a: FileStamp, b: FileStamp) -> Bool {
+            a.device == b.device && a.inode == b.inode && a.size == b.size
+                && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
+                && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
+        }
+    }
+
     /// What is wrong with one script line, if anything.
     static func judge(_ raw: String) -> String? {
         let line = raw.trimmingCharacters(in: .whitespaces)
         guard !line.isEmpty, !line.hasPrefix("#") else { return nil }
-        if let pattern = suspicious.first(where: { line.range(of: $0.pattern, options: .regularExpression) != nil }) {
+        let whole = NSRange(line.startIndex..., in: line)
+        if let pattern = suspicious.first(where: { $0.pattern.firstMatch(in: line, range: whole) != nil }) {
             return pattern.why
         }
         if case .deny(let reason) = CommandPolicy().evaluate(line) { return reason }
         return nil
     }
 
-    /// Shapes the command policy does not judge on its own: code fetched or decoded, then run.
-    static let suspicious: [(pattern: String, why: String)] = [
+    /// Shapes the command policy does not judge on its own: code fetched or decoded, then run. Compiled once: every
+    /// line of every skill's scripts is matched against them. (`try!`: constant patterns, compiled by every test that
+    /// scans a skill.)
+    static let suspicious: [(pattern: NSRegularExpression, why: String)] = [
         (#"(curl|wget|fetch)\b[^|;&]*\|\s*(sudo\s+)?(env\s+)?(ba|z|da|k)?sh\b"#, "a download piped into a shell"),
         (#"(curl|wget)\b[^|;&]*\|\s*(sudo\s+)?python[0-9.]*\b"#, "a download piped into an interpreter"),
         (#"base64\s+(-d|--decode|-D)\b[^;&]*\|\s*(ba|z|da)?sh\b"#, "a decoded payload piped into a shell"),
@@ -157,7 +237,7 @@ public struct Skill: Hashable, Sendable {
             "a decoded payload executed"
         ),
         (#"\bsh\s+-c\s+["']?\$\((curl|wget)"#, "a download run by sh -c"),
-    ]
+    ].map { (try! NSRegularExpression(pattern: $0.0), $0.1) }
 
     /// Checks the requirements against this machine and `environment`, and the scan.
     mutating func gate(environment: [String: String], path: String) {
@@ -312,7 +392,7 @@ public struct SkillCatalog: Sendable {
                     let unsigned = FileManager.default.fileExists(
                         atPath: url.appendingPathComponent(unsignedMarker).path
                     )
-                    var skill = try Skill(directory: url, trusted: trusted && !unsigned)
+                    var skill = try Skill.read(directory: url, trusted: trusted && !unsigned)
                     guard !catalog.skills.contains(where: { $0.name == skill.name }) else { continue }
                     skill.gate(environment: checking, path: checking["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
                     catalog.skills.append(skill)

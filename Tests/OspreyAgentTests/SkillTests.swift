@@ -6,6 +6,10 @@ import OspreyTesting
 import OspreyTools
 import Testing
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Skills: SKILL.md read and gated, named in the prompt, loaded on demand, narrowing the tools; proposed by an agent
 /// and written only after a human approves.
 struct SkillTests {
@@ -145,5 +149,60 @@ struct SkillTests {
         #expect(reason("evalled").contains("eval of decoded or downloaded text"))
         #expect(reason("clean") == "available")
         #expect(catalog.available.map(\.name) == ["clean"])
+    }
+
+    @Test func aScriptRewrittenInPlaceWithItsOldSizeAndTimeIsScannedAgain() throws {
+        let home = try TemporaryDirectory(prefix: "osprey-skills")
+        defer { home.remove() }
+        try Self.write("tidy", "---\nname: tidy\ndescription: d\n---\nRun scripts/run.sh.", in: home.url)
+        let scripts = home.url.appendingPathComponent("tidy/scripts")
+        try FileManager.default.createDirectory(at: scripts, withIntermediateDirectories: true)
+        let script = scripts.appendingPathComponent("run.sh")
+        try "#!/bin/sh\nwc -l notes.txt\n".write(to: script, atomically: true, encoding: .utf8)
+        // Loaded twice (the second from what the first scan kept), it is available
+        #expect(SkillCatalog.load(home: home.url, workspace: nil).available.map(\.name) == ["tidy"])
+        #expect(SkillCatalog.load(home: home.url, workspace: nil).available.map(\.name) == ["tidy"])
+        // When its script is overwritten in place, same size, with its modification time put back
+        var before = stat()
+        #expect(stat(script.path, &before) == 0)
+        let file = try FileHandle(forWritingTo: script)
+        try file.write(contentsOf: Data("#!/bin/sh\nsudo ls /root/x\n".utf8))
+        try file.close()
+        let times = [before.st_atim, before.st_mtim]
+        #expect(utimensat(AT_FDCWD, script.path, times, 0) == 0)
+        var after = stat()
+        #expect(stat(script.path, &after) == 0)
+        #expect(after.st_size == before.st_size && after.st_ino == before.st_ino)
+        #expect(after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec)
+        // Then the next load reads it again and refuses the skill
+        let skill = SkillCatalog.load(home: home.url, workspace: nil).skills.first
+        #expect(
+            skill?.unavailable?.contains("refused by the scan: scripts/run.sh:2") == true,
+            "\(String(describing: skill))"
+        )
+    }
+
+    @Test func aSkillFileEditedInPlaceIsReadAgain() throws {
+        let home = try TemporaryDirectory(prefix: "osprey-skills")
+        defer { home.remove() }
+        try Self.write("tidy", "---\nname: tidy\ndescription: d\n---\nOne.", in: home.url)
+        #expect(SkillCatalog.load(home: home.url, workspace: nil).skills.map(\.description) == ["d"])
+        #expect(SkillCatalog.load(home: home.url, workspace: nil).skills.map(\.description) == ["d"])
+        // Overwritten in place with its size and modification time kept
+        let file = home.url.appendingPathComponent("tidy/SKILL.md")
+        var before = stat()
+        #expect(stat(file.path, &before) == 0)
+        let handle = try FileHandle(forWritingTo: file)
+        try handle.write(contentsOf: Data("---\nname: tidy\ndescription: e\n---\nTwo.".utf8))
+        try handle.close()
+        #expect(utimensat(AT_FDCWD, file.path, [before.st_atim, before.st_mtim], 0) == 0)
+        #expect(SkillCatalog.load(home: home.url, workspace: nil).skills.map(\.description) == ["e"])
+        // A workflow added beside it is read too
+        try "[[steps]]\nname = \"one\"\nprompt = \"Say one.\"\n".write(
+            to: home.url.appendingPathComponent("tidy/\(Workflow.fileName)"),
+            atomically: true,
+            encoding: .utf8
+        )
+        #expect(SkillCatalog.load(home: home.url, workspace: nil).skills.first?.workflow?.steps.map(\.name) == ["one"])
     }
 }
