@@ -3,10 +3,6 @@ public import OspreyCore
 import OspreySandbox
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// One skill: a `SKILL.md` (YAML front matter, then Markdown instructions) in a folder of its own, with optional
 /// `scripts/` and `references/`, the convention agent tools share.
 ///
@@ -162,56 +158,6 @@ public struct Skill: Hashable, Sendable {
         }
     }
 
-    /// ``init(directory:trusted:)``, kept while the folder's `SKILL.md` and `workflow.toml` are unchanged (each run
-    /// reads the catalog): the same stamps, as for ``scan(_:workflow:)``, and the same trust.
-    static func read(directory: URL, trusted: Bool) throws -> Skill {
-        let stamps = ["SKILL.md", Workflow.fileName].map { FileStamp(directory.appendingPathComponent($0).path) }
-        let key = directory.path
-        if stamps[0] != nil, let kept = parsed.withLock({ $0[key] }), kept.stamps == stamps, kept.trusted == trusted {
-            return try kept.skill.get()
-        }
-        let skill = Result { try Skill(directory: directory, trusted: trusted) }
-        if stamps[0] != nil {
-            parsed.withLock { parsed in
-                if parsed.count >= 10_000 { parsed.removeAll() }
-                parsed[key] = (stamps, trusted, skill)
-            }
-        }
-        return try skill.get()
-    }
-
-    /// Each skill folder read in this process, by path: its files' stamps when read, its trust, what reading gave.
-    static let parsed = Mutex<[String: (stamps: [FileStamp?], trusted: Bool, skill: Result<Skill, any Error>)]>([:])
-
-    /// The findings of each script file scanned in this process, by path, with the file's stamp when it was read.
-    static let scanned = Mutex<[String: (stamp: FileStamp, findings: [String])]>([:])
-
-    /// What identifies a file's content without reading it.
-    struct FileStamp: Equatable {
-        var device: UInt64
-        var inode: UInt64
-        var size: Int64
-        var modified: timespec
-        var changed: timespec
-
-        /// The stamp of the file at `path` (followed if a link), or nil when it cannot be read.
-        init?(_ path: String) {
-            var info = stat()
-            guard stat(path, &info) == 0 else { return nil }
-            device = UInt64(info.st_dev)
-            inode = UInt64(info.st_ino)
-            size = Int64(info.st_size)
-            modified = info.st_mtim
-            changed = info.st_ctim
-        }
-
-        static func == (a: FileStamp, b: FileStamp) -> Bool {
-            a.device == b.device && a.inode == b.inode && a.size == b.size
-                && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
-                && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
-        }
-    }
-
     /// What is wrong with one script line, if anything.
     static func judge(_ raw: String) -> String? {
         let line = raw.trimmingCharacters(in: .whitespaces)
@@ -354,79 +300,4 @@ public struct Skill: Hashable, Sendable {
 public struct SkillError: Error, Hashable, Sendable, CustomStringConvertible {
     public var description: String
     public init(_ description: String) { self.description = description }
-}
-
-/// The skills an agent can use: the operator's (`<home>/skills`, trusted) and the workspace's (`skills/`,
-/// untrusted), each gated by its requirements.
-public struct SkillCatalog: Sendable {
-    public var skills: [Skill]
-    /// Folders that hold no valid skill, and why.
-    public var failures: [String: String]
-
-    public init(skills: [Skill] = [], failures: [String: String] = [:]) {
-        self.skills = skills
-        self.failures = failures
-    }
-
-    /// Reads `home` skills (trusted) then `workspace` skills (untrusted; a name the home has is the home's).
-    ///
-    /// Every agent run reads the catalog, so the folders are listed with `readdir` (Foundation's listing took ~40 µs
-    /// for an empty or missing folder), and the environment a skill's requirements are checked against (default:
-    /// the process's) is read only when there is a skill to check.
-    public static func load(
-        home: URL?,
-        workspace: URL?,
-        environment: [String: String]? = nil
-    ) -> SkillCatalog {
-        var catalog = SkillCatalog()
-        lazy var checking = environment ?? ProcessInfo.processInfo.environment
-        for (root, trusted) in [(home, true), (workspace, false)] {
-            guard let root, let folders = Self.entries(of: root.path)?.sorted() else { continue }
-            for folder in folders where !folder.hasPrefix(".") {
-                let url = root.appendingPathComponent(folder)
-                guard FileManager.default.fileExists(atPath: url.appendingPathComponent("SKILL.md").path) else {
-                    continue
-                }
-                do {
-                    // A home skill installed from an unsigned package is no more trusted than a workspace one.
-                    let unsigned = FileManager.default.fileExists(
-                        atPath: url.appendingPathComponent(unsignedMarker).path
-                    )
-                    var skill = try Skill.read(directory: url, trusted: trusted && !unsigned)
-                    guard !catalog.skills.contains(where: { $0.name == skill.name }) else { continue }
-                    skill.gate(environment: checking, path: checking["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
-                    catalog.skills.append(skill)
-                } catch {
-                    catalog.failures[url.path] = "\(error)"
-                }
-            }
-        }
-        return catalog
-    }
-
-    public var available: [Skill] { skills.filter { $0.unavailable == nil } }
-
-    /// The names in a folder (without `.` and `..`), or nil when it cannot be listed (missing, not a folder).
-    static func entries(of path: String) -> [String]? {
-        guard let directory = opendir(path) else { return nil }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
-
-    /// The file `osprey skills install --allow-unsigned` leaves in a skill's folder: its content is untrusted.
-    public static let unsignedMarker = ".unsigned"
-
-    /// What the system prompt says: each available skill's name and description, and how to load one.
-    public var promptSection: String? {
-        guard !available.isEmpty else { return nil }
-        let lines = available.map { "- \($0.name): \($0.description)" }
-        return "Skills (load one with load_skill before following it):\n" + lines.joined(separator: "\n")
-    }
 }
