@@ -29,6 +29,9 @@ public struct MatrixConnector: ChannelConnector {
 
     public var dialect: ChannelDialect { .matrix }
 
+    /// The reactions an approval prompt offers, one per button, in order.
+    static let promptKeys = ["👍", "👎", "👌", "✋"]
+
     static func component(_ text: String) -> String {
         text.addingPercentEncoding(withAllowedCharacters: CharacterSet.alphanumerics.union(.init(charactersIn: "-._~")))
             ?? text
@@ -116,7 +119,8 @@ public struct MatrixConnector: ChannelConnector {
             guard let relation = content["m.relates_to"], let target = relation["event_id"]?.stringValue,
                 let key = relation["key"]?.stringValue
             else { return .malformed("matrix reaction without m.relates_to") }
-            let data = await prompts.data(for: target, key: key)
+            // Only a key a prompt offers can answer one: another reaction never waits for a prompt being sent.
+            let data = Self.promptKeys.contains(key) ? await prompts.data(for: target, key: key) : nil
             return data.map { .press(ButtonPress(id: id, chat: room, sender: sender, data: $0)) }
         case "m.room.message":
             if content["m.relates_to"]?["rel_type"] == "m.replace" { return nil }
@@ -193,11 +197,10 @@ public struct MatrixConnector: ChannelConnector {
 
     public func send(_ text: String, to chat: String, buttons: [ChannelButton]) async throws -> String {
         guard !buttons.isEmpty else { return try await put(.object(content(text)), in: chat) }
-        let keys = ["👍", "👎", "👌", "✋"]
-        let choices = zip(keys, buttons).map { "\($0) \($1.label)" }.joined(separator: ", ")
+        let choices = zip(Self.promptKeys, buttons).map { "\($0) \($1.label)" }.joined(separator: ", ")
         let commands = buttons.map { "!\($0.data.replacingOccurrences(of: ":", with: " "))" }.joined(separator: " or ")
         var map: [String: String] = [:]
-        for (key, button) in zip(keys, buttons) { map[key] = button.data }
+        for (key, button) in zip(Self.promptKeys, buttons) { map[key] = button.data }
         await prompts.begin()
         do {
             let id = try await put(.object(content("\(text)\n\nReact \(choices); or send \(commands).")), in: chat)
