@@ -162,19 +162,7 @@ public enum HostReadings {
     }
 
     /// How many entries a directory has (`.` and `..` aside), or nil if it cannot be read.
-    static func entries(_ path: String) -> Int? {
-        guard let directory = opendir(path) else { return nil }
-        defer { closedir(directory) }
-        var count = 0
-        while let entry = readdir(directory) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name == "." || name == ".." { continue }
-            count += 1
-        }
-        return count
-    }
+    static func entries(_ path: String) -> Int? { DirectoryNames.of(path)?.count }
 
     /// CPU, load, memory, swap, disks, uptime and temperatures; the CPU's use is measured over `sample`.
     public static func health(sample: Duration = .milliseconds(200)) -> JSONValue {

@@ -1,4 +1,5 @@
 public import Foundation
+import OspreyCore
 import Synchronization
 
 #if canImport(Glibc)
@@ -30,18 +31,15 @@ public struct SkillCatalog: Sendable {
         var catalog = SkillCatalog()
         lazy var checking = environment ?? ProcessInfo.processInfo.environment
         for (root, trusted) in [(home, true), (workspace, false)] {
-            guard let root, let folders = Self.entries(of: root.path)?.sorted() else { continue }
+            guard let root, let folders = DirectoryNames.of(root.path)?.sorted() else { continue }
             for folder in folders where !folder.hasPrefix(".") {
                 let url = root.appendingPathComponent(folder)
-                guard FileManager.default.fileExists(atPath: url.appendingPathComponent("SKILL.md").path) else {
-                    continue
-                }
                 do {
                     // A home skill installed from an unsigned package is no more trusted than a workspace one.
                     let unsigned = FileManager.default.fileExists(
                         atPath: url.appendingPathComponent(unsignedMarker).path
                     )
-                    var skill = try Skill.read(directory: url, trusted: trusted && !unsigned)
+                    guard var skill = try Skill.read(directory: url, trusted: trusted && !unsigned) else { continue }
                     guard !catalog.skills.contains(where: { $0.name == skill.name }) else { continue }
                     skill.gate(environment: checking, path: checking["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
                     catalog.skills.append(skill)
@@ -54,20 +52,6 @@ public struct SkillCatalog: Sendable {
     }
 
     public var available: [Skill] { skills.filter { $0.unavailable == nil } }
-
-    /// The names in a folder (without `.` and `..`), or nil when it cannot be listed (missing, not a folder).
-    static func entries(of path: String) -> [String]? {
-        guard let directory = opendir(path) else { return nil }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { bytes in
-                String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
 
     /// The file `osprey skills install --allow-unsigned` leaves in a skill's folder: its content is untrusted.
     public static let unsignedMarker = ".unsigned"
@@ -83,29 +67,24 @@ public struct SkillCatalog: Sendable {
 /// What each run's read of the catalog keeps from the last: skill folders parsed and scripts scanned, while their
 /// files are unchanged.
 extension Skill {
-    /// ``init(directory:trusted:)``, kept while the folder's `SKILL.md` and `workflow.toml` are unchanged (each run
-    /// reads the catalog): the same stamps, as for ``scan(_:workflow:)``, and the same trust.
-    static func read(directory: URL, trusted: Bool) throws -> Skill {
+    /// ``init(directory:trusted:)`` for a folder with a `SKILL.md` (nil for one without), kept while its `SKILL.md`
+    /// and `workflow.toml` are unchanged (each run reads the catalog): the same stamps, as for
+    /// ``scan(_:workflow:)``, and the same trust.
+    static func read(directory: URL, trusted: Bool) throws -> Skill? {
         let stamps = ["SKILL.md", Workflow.fileName].map { FileStamp(directory.appendingPathComponent($0).path) }
-        let key = directory.path
-        if stamps[0] != nil, let kept = parsed.withLock({ $0[key] }), kept.stamps == stamps, kept.trusted == trusted {
-            return try kept.skill.get()
-        }
+        guard stamps[0] != nil else { return nil }
+        let key = (trusted ? "trusted " : "untrusted ") + directory.path
+        if let kept = parsed.value(for: key, stamps: stamps) { return try kept.get() }
         let skill = Result { try Skill(directory: directory, trusted: trusted) }
-        if stamps[0] != nil {
-            parsed.withLock { parsed in
-                if parsed.count >= 10_000 { parsed.removeAll() }
-                parsed[key] = (stamps, trusted, skill)
-            }
-        }
+        parsed.keep(skill, for: key, stamps: stamps)
         return try skill.get()
     }
 
-    /// Each skill folder read in this process, by path: its files' stamps when read, its trust, what reading gave.
-    static let parsed = Mutex<[String: (stamps: [FileStamp?], trusted: Bool, skill: Result<Skill, any Error>)]>([:])
+    /// Each skill folder read in this process, by trust and path: what reading it gave, with its files' stamps.
+    static let parsed = StampedValues<[FileStamp?], Result<Skill, any Error>>()
 
     /// The findings of each script file scanned in this process, by path, with the file's stamp when it was read.
-    static let scanned = Mutex<[String: (stamp: FileStamp, findings: [String])]>([:])
+    static let scanned = StampedValues<FileStamp, [String]>()
 
     /// What identifies a file's content without reading it.
     struct FileStamp: Equatable {
@@ -130,6 +109,25 @@ extension Skill {
             a.device == b.device && a.inode == b.inode && a.size == b.size
                 && a.modified.tv_sec == b.modified.tv_sec && a.modified.tv_nsec == b.modified.tv_nsec
                 && a.changed.tv_sec == b.changed.tv_sec && a.changed.tv_nsec == b.changed.tv_nsec
+        }
+    }
+}
+
+/// Values made from files, by key, each kept while its files' stamps are the ones it was made from; at most 10,000
+/// (then started afresh).
+final class StampedValues<Stamps: Equatable & Sendable, Value: Sendable>: Sendable {
+    private let values = Mutex<[String: (stamps: Stamps, value: Value)]>([:])
+
+    /// The value kept for `key`, if it was made from files with these `stamps`.
+    func value(for key: String, stamps: Stamps) -> Value? {
+        values.withLock { values in values[key].flatMap { $0.stamps == stamps ? $0.value : nil } }
+    }
+
+    /// Keeps `value`, made from files with `stamps`, for `key`.
+    func keep(_ value: Value, for key: String, stamps: Stamps) {
+        values.withLock { values in
+            if values.count >= 10_000 { values.removeAll() }
+            values[key] = (stamps, value)
         }
     }
 }

@@ -1,7 +1,6 @@
 public import Foundation
 public import OspreyCore
 import OspreySandbox
-import Synchronization
 
 /// One skill: a `SKILL.md` (YAML front matter, then Markdown instructions) in a folder of its own, with optional
 /// `scripts/` and `references/`, the convention agent tools share.
@@ -120,17 +119,12 @@ public struct Skill: Hashable, Sendable {
             let path = scripts.appendingPathComponent(name).path
             // Taken before the file is read: a change while it is read leaves a stamp that no longer matches.
             let stamp = FileStamp(path)
-            if let stamp, let kept = scanned.withLock({ $0[path] }), kept.stamp == stamp {
-                findings += kept.findings
+            if let stamp, let kept = scanned.value(for: path, stamps: stamp) {
+                findings += kept
                 continue
             }
             let found = judge(file: path, named: "scripts/\(name)")
-            if let stamp {
-                scanned.withLock { scanned in
-                    if scanned.count >= 10_000 { scanned.removeAll() }
-                    scanned[path] = (stamp, found)
-                }
-            }
+            if let stamp { scanned.keep(found, for: path, stamps: stamp) }
             findings += found
         }
         // A workflow's command steps and checks are scripts too.

@@ -1,5 +1,6 @@
 import COspreySystem
 public import Foundation
+import OspreyCore
 
 #if canImport(Glibc)
 import Glibc
@@ -196,11 +197,7 @@ public final class Workspace: Sendable {
         }
         defer { closedir(directory) }
         var entries: [Entry] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafePointer(to: entry.pointee.d_name) {
-                $0.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
-            }
-            if name == "." || name == ".." { continue }
+        for name in DirectoryNames.read(directory) {
             var info = stat()
             guard fstatat(descriptor, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
             let kind = info.st_mode & S_IFMT
