@@ -115,7 +115,7 @@ let package = Package(
             dependencies: imports("OspreyCore", "COspreyKernels"),
             swiftSettings: [.unsafeFlags(["-O"])]
         ),
-        // The encoder's matrix product and attention with AVX2 and FMA, in C because Swift cannot compile one
+        // The encoder's matrix product (AVX2/FMA, or AVX-512 BF16) and attention, in C because Swift cannot compile one
         // function for a CPU feature chosen at run time; `OspreyEmbeddings` keeps portable Swift kernels.
         .target(
             name: "COspreyKernels",

@@ -17,6 +17,8 @@ struct MemoryBench: AsyncParsableCommand {
     @Option(help: "The all-MiniLM-L6-v2 directory, to time the Swift embedder (skipped when absent).")
     var model = (ProcessInfo.processInfo.environment["HOME"] ?? "/root") + "/.cache/osprey/models/all-minilm-l6-v2"
     @Option(help: "Documents to embed with the Swift MiniLM for the speed figure.") var embed = 20
+    @Flag(help: "Rank with the Swift MiniLM's own vectors (its fastest kernels here) instead of the reference ones.")
+    var ownVectors = false
     @Flag(help: "Tune RRF's k and the vector weight on the odd queries and report the even ones.") var tune = false
     @Option(help: "Memories for the scale run (e.g. 100000: Cranfield texts and vectors, varied); 0 skips it.")
     var scale = 0
@@ -63,6 +65,20 @@ struct MemoryBench: AsyncParsableCommand {
             table[document.text.trimmingCharacters(in: .whitespacesAndNewlines)] = documents[index]
         }
         for (index, query) in collection.queries.enumerated() { table[query] = queries[index] }
+        if ownVectors {
+            let embedder = try MiniLMEmbedder(directory: URL(fileURLWithPath: model))
+            let texts = Array(table.keys)
+            let vectors = try await embedder.embed(texts)
+            let lowest =
+                zip(texts, vectors).map { text, vector in
+                    zip(table[text] ?? [], vector).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+                }.min() ?? 1
+            table = Dictionary(uniqueKeysWithValues: zip(texts, vectors))
+            print(
+                "  ranking with the Swift MiniLM's vectors (\(embedder.kernelDescription)), lowest cosine to the reference"
+                    + String(format: " %.6f over %d texts", lowest, texts.count)
+            )
+        }
 
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("osprey-bench-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
@@ -164,8 +180,28 @@ struct MemoryBench: AsyncParsableCommand {
             print("  (Swift MiniLM speed skipped: no model at \(model))")
             return
         }
-        let embedder = try MiniLMEmbedder(directory: modelDirectory)
+        // FP32 products beside BF16 ones where the CPU has them, in the same run: the anchor for what rounding to
+        // bfloat16 gains and what it costs in agreement with the reference.
         let sample = collection.documents.prefix(embed).map(\.text)
+        let full = try MiniLMEmbedder(directory: modelDirectory, bfloat16: false)
+        let fullRate = try await measureEncoder(full, sample: sample, reference: documents)
+        let rounded = try MiniLMEmbedder(directory: modelDirectory)
+        if rounded.kernelDescription != full.kernelDescription {
+            let roundedRate = try await measureEncoder(rounded, sample: sample, reference: documents)
+            print(String(format: "  BF16 / FP32 documents per CPU second: %.2f×", roundedRate / fullRate))
+        }
+    }
+
+    /// Embeds `sample` one document at a time with `embedder`, prints its rate, its lowest cosine to `reference`
+    /// and its arithmetic beside the peak of its kernels, and returns its documents per CPU second.
+    func measureEncoder(
+        _ embedder: MiniLMEmbedder,
+        sample: [String],
+        reference documents: [[Float]]
+    ) async throws
+        -> Double
+    {
+        let clock = ContinuousClock()
         var worst: Float = 1
         let cpuBefore = AgentBench.cpuSeconds()
         let elapsed = try await clock.measure {
@@ -200,16 +236,17 @@ struct MemoryBench: AsyncParsableCommand {
             operations / Double(max(sample.count, 1)) / 1e9,
             rate / 1e9
         )
-        if let peak = MiniLMEmbedder.peakFloatingPointOperationsPerSecond() {
+        if let peak = embedder.peakFloatingPointOperationsPerSecond() {
             line += String(
                 format:
-                    "; this core's FMA peak %.1f GFLOP/s (%.0f%% of it), at which the ceiling is %.1f documents per CPU second",
+                    "; this core's peak for these kernels %.1f GFLOP/s (%.0f%% of it), at which the ceiling is %.1f documents per CPU second",
                 peak / 1e9,
                 rate / peak * 100,
                 peak / (operations / Double(max(sample.count, 1)))
             )
         }
         print(line)
+        return Double(sample.count) / cpu
     }
 
     /// The in-memory keyword index beside the store's FTS5 table (its anchor) on the same memories and queries:

@@ -19,6 +19,17 @@ int osprey_cpu_has_avx2_fma(void) {
     return cached;
 }
 
+int osprey_cpu_has_avx512_bf16(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        __builtin_cpu_init();
+        cached = osprey_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f") &&
+                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+                 __builtin_cpu_supports("avx512bf16");
+    }
+    return cached;
+}
+
 __attribute__((target("avx2,fma"))) static inline void store(float *destination, __m256 lanes, long columns) {
     if (columns >= 8) {
         _mm256_storeu_ps(destination, lanes);
@@ -90,6 +101,99 @@ __attribute__((target("avx2,fma"))) void osprey_dense_avx2(const float *x, long 
                 a = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + k * 8), _mm256_broadcast_ss(x0 + k), a);
             }
             store(y + r * outputs + p * 8, a, c0);
+        }
+    }
+}
+
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+
+// Rows [row_start, row_end) of x rounded to bfloat16 (to nearest, ties to even), two to a 32-bit word:
+// out[(r - row_start) * pairs + k] holds x[r][2k] (low half) and x[r][2k + 1] (high half; zero past the last input).
+BF16_TARGET static void rows_to_bf16(const float *x, long row_start, long row_end, long inputs, long pairs,
+                                     unsigned int *out) {
+    for (long r = row_start; r < row_end; r++) {
+        const float *row = x + r * inputs;
+        unsigned int *words = out + (r - row_start) * pairs;
+        long k = 0;
+        for (; k + 32 <= inputs; k += 32) {
+            __m512bh rounded = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(row + k + 16), _mm512_loadu_ps(row + k));
+            _mm512_storeu_si512(words + k / 2, (__m512i)rounded);
+        }
+        if (k < inputs) {
+            long left = inputs - k;
+            __mmask16 low = left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+            __mmask16 high = left <= 16 ? 0 : (__mmask16)((1u << (left - 16)) - 1);
+            __m512bh rounded =
+                _mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(high, row + k + 16), _mm512_maskz_loadu_ps(low, row + k));
+            _mm512_mask_storeu_epi32(words + k / 2, (__mmask16)((1u << ((left + 1) / 2)) - 1), (__m512i)rounded);
+        }
+    }
+}
+
+static inline __mmask16 columns_mask(long outputs, long panel) {
+    long left = outputs - panel * 16;
+    return left >= 16 ? 0xffff : (__mmask16)((1u << left) - 1);
+}
+
+#define BF16_STEP(n)                                                                                                   \
+    s = (__m512bh)_mm512_set1_epi32((int)xr[(n) * pairs + k]);                                                       \
+    a##n##0 = _mm512_dpbf16_ps(a##n##0, w0, s);                                                                        \
+    a##n##1 = _mm512_dpbf16_ps(a##n##1, w1, s);
+
+// The same 6-row x 2-panel block as the AVX2 kernel, with panels of 16 outputs and a step of two inputs: twelve
+// accumulators, two weight loads and six broadcasts of a pair of rounded inputs per step.
+BF16_TARGET void osprey_dense_bf16(const float *x, long row_start, long row_end, long inputs, long outputs,
+                                   const unsigned short *packed, const float *bias, float *y, unsigned int *rounded) {
+    long pairs = (inputs + 1) / 2, panels = (outputs + 15) / 16, rows = row_end - row_start;
+    rows_to_bf16(x, row_start, row_end, inputs, pairs, rounded);
+    long p = 0;
+    for (; p + 2 <= panels; p += 2) {
+        const unsigned short *p0 = packed + p * pairs * 32, *p1 = p0 + pairs * 32;
+        __m512 b0 = _mm512_loadu_ps(bias + p * 16), b1 = _mm512_loadu_ps(bias + p * 16 + 16);
+        __mmask16 m0 = columns_mask(outputs, p), m1 = columns_mask(outputs, p + 1);
+        long r = 0;
+        for (; r + 6 <= rows; r += 6) {
+            const unsigned int *xr = rounded + r * pairs;
+            __m512 a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1, a40 = b0,
+                   a41 = b1, a50 = b0, a51 = b1;
+            for (long k = 0; k < pairs; k++) {
+                __m512bh w0 = (__m512bh)_mm512_loadu_si512(p0 + k * 32), w1 = (__m512bh)_mm512_loadu_si512(p1 + k * 32),
+                         s;
+                BF16_STEP(0) BF16_STEP(1) BF16_STEP(2) BF16_STEP(3) BF16_STEP(4) BF16_STEP(5)
+            }
+            float *y0 = y + (row_start + r) * outputs + p * 16;
+            _mm512_mask_storeu_ps(y0, m0, a00), _mm512_mask_storeu_ps(y0 + 16, m1, a01);
+            _mm512_mask_storeu_ps(y0 + outputs, m0, a10), _mm512_mask_storeu_ps(y0 + outputs + 16, m1, a11);
+            _mm512_mask_storeu_ps(y0 + 2 * outputs, m0, a20), _mm512_mask_storeu_ps(y0 + 2 * outputs + 16, m1, a21);
+            _mm512_mask_storeu_ps(y0 + 3 * outputs, m0, a30), _mm512_mask_storeu_ps(y0 + 3 * outputs + 16, m1, a31);
+            _mm512_mask_storeu_ps(y0 + 4 * outputs, m0, a40), _mm512_mask_storeu_ps(y0 + 4 * outputs + 16, m1, a41);
+            _mm512_mask_storeu_ps(y0 + 5 * outputs, m0, a50), _mm512_mask_storeu_ps(y0 + 5 * outputs + 16, m1, a51);
+        }
+        for (; r < rows; r++) {
+            const unsigned int *xr = rounded + r * pairs;
+            __m512 a00 = b0, a01 = b1;
+            for (long k = 0; k < pairs; k++) {
+                __m512bh w0 = (__m512bh)_mm512_loadu_si512(p0 + k * 32), w1 = (__m512bh)_mm512_loadu_si512(p1 + k * 32),
+                         s;
+                BF16_STEP(0)
+            }
+            float *y0 = y + (row_start + r) * outputs + p * 16;
+            _mm512_mask_storeu_ps(y0, m0, a00), _mm512_mask_storeu_ps(y0 + 16, m1, a01);
+        }
+    }
+    if (p < panels) {
+        // An odd last panel: one column of sixteen outputs.
+        const unsigned short *p0 = packed + p * pairs * 32;
+        __m512 b0 = _mm512_loadu_ps(bias + p * 16);
+        __mmask16 m0 = columns_mask(outputs, p);
+        for (long r = 0; r < rows; r++) {
+            const unsigned int *xr = rounded + r * pairs;
+            __m512 a = b0;
+            for (long k = 0; k < pairs; k++) {
+                a = _mm512_dpbf16_ps(a, (__m512bh)_mm512_loadu_si512(p0 + k * 32),
+                                     (__m512bh)_mm512_set1_epi32((int)xr[k]));
+            }
+            _mm512_mask_storeu_ps(y + (row_start + r) * outputs + p * 16, m0, a);
         }
     }
 }
@@ -292,7 +396,32 @@ __attribute__((target("avx2,fma"))) float osprey_fma_peak(long iterations) {
     return sum;
 }
 
+BF16_TARGET float osprey_bf16_peak(long iterations) {
+    __m512 a[12];
+    for (int i = 0; i < 12; i++) a[i] = _mm512_set1_ps((float)i * 0.001f);
+    __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3000); // 1 and 2^-31
+    for (long n = 0; n < iterations; n++) {
+        for (int i = 0; i < 12; i++) a[i] = _mm512_dpbf16_ps(a[i], x, y);
+    }
+    float sum = 0;
+    for (int i = 0; i < 12; i++) sum += _mm512_reduce_add_ps(a[i]);
+    return sum;
+}
+
 #else
+
+int osprey_cpu_has_avx512_bf16(void) { return 0; }
+
+float osprey_bf16_peak(long iterations) {
+    (void)iterations;
+    return 0;
+}
+
+void osprey_dense_bf16(const float *x, long row_start, long row_end, long inputs, long outputs,
+                       const unsigned short *packed, const float *bias, float *y, unsigned int *scratch) {
+    (void)x, (void)row_start, (void)row_end, (void)inputs, (void)outputs, (void)packed, (void)bias, (void)y,
+        (void)scratch;
+}
 
 int osprey_cpu_has_avx2_fma(void) { return 0; }
 

@@ -200,6 +200,9 @@ public struct OspreyConfig: Hashable, Sendable {
         /// Directory of the all-MiniLM-L6-v2 files; "" = `models/all-minilm-l6-v2` in the home, then
         /// `~/.cache/osprey/models/all-minilm-l6-v2` (where scripts/install-deps puts them).
         public var modelPath = ""
+        /// MiniLM's matrix products in bfloat16 where the CPU has AVX-512 BF16 (about 1.75× the documents per CPU
+        /// second, vectors within a cosine of 10⁻⁴ of FP32's); false keeps them in FP32.
+        public var bfloat16 = true
         /// Most tokens of memories injected into a run's system prompt; 0 turns injection off.
         public var injectTokens = 1500
         /// With `embedder = "openai"`: the `[[providers]]` entry whose `/embeddings` endpoint to use, the model and
@@ -408,6 +411,7 @@ public struct OspreyConfig: Hashable, Sendable {
         # a [[providers]] entry (provider = "…", model = "…", dimensions = N); "none": keyword search only.
         embedder = "minilm"
         model_path = ""             # "" = models/all-minilm-l6-v2 in the home, then ~/.cache/osprey/models/…
+        bfloat16 = true             # MiniLM's products in bfloat16 where the CPU has AVX-512 BF16 (false: FP32)
         inject_tokens = 1500        # memories added to a run's system prompt (0 = off)
 
         [tasks]
@@ -702,7 +706,7 @@ struct ConfigReader {
             try checkKeys(
                 memory,
                 section: "memory",
-                known: ["embedder", "model_path", "inject_tokens", "provider", "model", "dimensions"]
+                known: ["embedder", "model_path", "bfloat16", "inject_tokens", "provider", "model", "dimensions"]
             )
             if let embedder = try string(memory, "embedder", section: "memory") {
                 guard ["minilm", "openai", "none"].contains(embedder) else {
@@ -721,6 +725,7 @@ struct ConfigReader {
                 )
             }
             if let path = try string(memory, "model_path", section: "memory") { config.memory.modelPath = path }
+            if let value = try bool(memory, "bfloat16", section: "memory") { config.memory.bfloat16 = value }
             if let value = try int(memory, "inject_tokens", section: "memory", range: 0...100_000) {
                 config.memory.injectTokens = value
             }

@@ -1,27 +1,53 @@
 import COspreyKernels
 
-/// A fully connected layer, `y = x·Wᵀ + b`, with its weights packed at load time for a SIMD kernel.
+/// A fully connected layer, `y = x·Wᵀ + b`, with its weights packed at load time for the kernel that runs it.
 ///
-/// PyTorch stores `W` as `outputs × inputs`. The packed form is `W` transposed and cut into panels of
-/// ``panelWidth`` output columns: panel `p` holds `inputs × panelWidth` floats, and its row `k` the weights from
-/// input `k` to outputs `p·panelWidth ..< (p+1)·panelWidth`. The kernel walks one panel from start to end for
-/// each block of six input rows (twelve SSE accumulators, no spills), so its inner loop reads contiguous
-/// memory and the panel stays in cache.
+/// PyTorch stores `W` as `outputs × inputs`. For the FP32 kernels the packed form is `W` transposed and cut into
+/// panels of ``panelWidth`` output columns: panel `p` holds `inputs × panelWidth` floats, and its row `k` the weights
+/// from input `k` to outputs `p·panelWidth ..< (p+1)·panelWidth`. The kernel walks one panel from start to end for
+/// each block of six input rows (twelve accumulators, no spills), so its inner loop reads contiguous memory and the
+/// panel stays in cache. The BF16 kernel's panels are 16 outputs wide and step two inputs at a time (see
+/// `osprey_dense_bf16`), in half the memory.
 struct DenseLayer: Sendable {
     typealias Lanes = SIMD8<Float>
     static let panelWidth = Lanes.scalarCount
+    /// The BF16 kernel's panel: sixteen outputs, each with the weights of two inputs side by side.
+    static let bfloat16PanelWidth = 16
 
     let inputs: Int
     let outputs: Int
-    private let packed: [Float]
-    /// The bias, zero-padded to whole panels.
+    /// The kernel the weights are packed for.
+    let kernel: Kernel
+    private let packed: Packed
+    /// The bias, zero-padded to whole panels of either width.
     private let bias: [Float]
 
-    /// Packs `weight` (`outputs × inputs`, row-major, as PyTorch stores it) and `bias` (`outputs`).
-    init(weight: [Float], bias: [Float], inputs: Int, outputs: Int) {
+    private enum Packed: Sendable {
+        case float([Float])
+        case bfloat16([UInt16])
+    }
+
+    /// Packs `weight` (`outputs × inputs`, row-major, as PyTorch stores it) and `bias` (`outputs`) for `kernel`.
+    init(weight: [Float], bias: [Float], inputs: Int, outputs: Int, kernel: Kernel = .best) {
         precondition(weight.count == inputs * outputs && bias.count == outputs, "shapes are checked when loading")
         self.inputs = inputs
         self.outputs = outputs
+        self.kernel = kernel
+        let padded = (outputs + Self.bfloat16PanelWidth - 1) / Self.bfloat16PanelWidth * Self.bfloat16PanelWidth
+        self.bias = bias + [Float](repeating: 0, count: padded - outputs)
+        if kernel == .avx512BF16 {
+            let width = Self.bfloat16PanelWidth
+            let pairs = (inputs + 1) / 2
+            var packed = [UInt16](repeating: 0, count: padded / width * pairs * 2 * width)
+            for output in 0..<outputs {
+                let lane = (output / width) * pairs * 2 * width + (output % width) * 2
+                for input in 0..<inputs {
+                    packed[lane + (input / 2) * 2 * width + input % 2] = Self.bfloat16(weight[output * inputs + input])
+                }
+            }
+            self.packed = .bfloat16(packed)
+            return
+        }
         let width = Self.panelWidth
         let panels = (outputs + width - 1) / width
         var packed = [Float](repeating: 0, count: panels * inputs * width)
@@ -32,31 +58,64 @@ struct DenseLayer: Sendable {
                 packed[panelStart + input * width + lane] = weight[output * inputs + input]
             }
         }
-        self.packed = packed
-        self.bias = bias + [Float](repeating: 0, count: panels * width - outputs)
+        self.packed = .float(packed)
     }
 
-    /// The matrix product's implementation: AVX2 with FMA (in C) where the CPU has them, else portable SIMD.
+    /// `value` rounded to bfloat16 (its upper 16 bits), to nearest with ties to even, as the BF16 kernel rounds its
+    /// inputs.
+    static func bfloat16(_ value: Float) -> UInt16 {
+        let bits = value.bitPattern
+        return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16)
+    }
+
+    /// The matrix product's implementation, chosen at run time: BF16 dot products with AVX-512 (weights and inputs
+    /// rounded to bfloat16, sums in float: twice the multiply-adds per instruction), FP32 with AVX2 and FMA (both
+    /// in C), or portable SIMD.
     enum Kernel: Sendable, CaseIterable {
-        case portable, avx2
+        case portable, avx2, avx512BF16
 
         /// The fastest this CPU runs.
-        static let best: Kernel = osprey_cpu_has_avx2_fma() != 0 ? .avx2 : .portable
+        static let best: Kernel =
+            osprey_cpu_has_avx512_bf16() != 0 ? .avx512BF16 : osprey_cpu_has_avx2_fma() != 0 ? .avx2 : .portable
 
         /// The kernels this CPU can run.
-        static var available: [Kernel] { best == .avx2 ? [.portable, .avx2] : [.portable] }
+        static var available: [Kernel] {
+            switch best {
+            case .avx512BF16: [.portable, .avx2, .avx512BF16]
+            case .avx2: [.portable, .avx2]
+            case .portable: [.portable]
+            }
+        }
+
+        /// Whether attention and GELU run their AVX2/FMA kernels (every CPU with a vector kernel has AVX2).
+        var usesAVX2: Bool { self != .portable }
     }
 
     /// Computes rows `rows` of `y` (`rowCount × outputs`) from the same rows of `x` (`rowCount × inputs`).
-    func apply(
-        _ x: UnsafePointer<Float>,
-        rows: Range<Int>,
-        into y: UnsafeMutablePointer<Float>,
-        kernel: Kernel = .best
-    ) {
+    func apply(_ x: UnsafePointer<Float>, rows: Range<Int>, into y: UnsafeMutablePointer<Float>) {
         let inputs = inputs
         let outputs = outputs
-        guard kernel == .portable else {
+        guard !rows.isEmpty else { return }
+        switch packed {
+        case .bfloat16(let packed):
+            let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: rows.count * ((inputs + 1) / 2))
+            defer { scratch.deallocate() }
+            packed.withUnsafeBufferPointer { packed in
+                bias.withUnsafeBufferPointer { bias in
+                    osprey_dense_bf16(
+                        x,
+                        rows.lowerBound,
+                        rows.upperBound,
+                        inputs,
+                        outputs,
+                        packed.baseAddress!,  // non-empty: a layer has at least one input and one output
+                        bias.baseAddress!,
+                        y,
+                        scratch
+                    )
+                }
+            }
+        case .float(let packed) where kernel == .avx2:
             packed.withUnsafeBufferPointer { packed in
                 bias.withUnsafeBufferPointer { bias in
                     osprey_dense_avx2(
@@ -71,8 +130,21 @@ struct DenseLayer: Sendable {
                     )
                 }
             }
-            return
+        case .float(let packed):
+            Self.portableProduct(x, rows: rows, into: y, packed: packed, bias: bias, inputs: inputs, outputs: outputs)
         }
+    }
+
+    /// The product with portable SIMD, from the FP32 panels.
+    private static func portableProduct(
+        _ x: UnsafePointer<Float>,
+        rows: Range<Int>,
+        into y: UnsafeMutablePointer<Float>,
+        packed: [Float],
+        bias: [Float],
+        inputs: Int,
+        outputs: Int
+    ) {
         let width = Self.panelWidth
         packed.withUnsafeBufferPointer { packedBuffer in
             bias.withUnsafeBufferPointer { biasBuffer in

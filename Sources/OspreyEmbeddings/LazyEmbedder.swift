@@ -8,9 +8,14 @@ public final class LazyEmbedder: Embedder {
     public let directory: URL
     public var model: String { "all-MiniLM-L6-v2" }
     public var dimensions: Int { 384 }
+    /// Whether the model may run its products in bfloat16 (``MiniLMEmbedder/init(directory:bfloat16:)``).
+    public let bfloat16: Bool
     private let loaded = Mutex<MiniLMEmbedder?>(nil)
 
-    public init(directory: URL) { self.directory = directory }
+    public init(directory: URL, bfloat16: Bool = true) {
+        self.directory = directory
+        self.bfloat16 = bfloat16
+    }
 
     public func embed(_ texts: [String]) async throws -> [[Float]] {
         try Task.checkCancellation()
@@ -22,7 +27,7 @@ public final class LazyEmbedder: Embedder {
     private func load() throws -> MiniLMEmbedder {
         try loaded.withLock { loaded in
             if let loaded { return loaded }
-            let embedder = try MiniLMEmbedder(directory: directory)
+            let embedder = try MiniLMEmbedder(directory: directory, bfloat16: bfloat16)
             loaded = embedder
             return embedder
         }

@@ -34,12 +34,12 @@ extension MiniLMEmbedder {
         for layer in layers {
             Self.forEachChunk(of: rows) { chunk in
                 let (state, queryKeyValue) = (buffers.state.base, buffers.queryKeyValue.base)
-                layer.queryKeyValue.apply(state, rows: chunk, into: queryKeyValue, kernel: kernel)
+                layer.queryKeyValue.apply(state, rows: chunk, into: queryKeyValue)
             }
             attend(buffers.queryKeyValue, offsets: offsets, into: buffers.context)
             Self.forEachChunk(of: rows) { chunk in
                 let (state, context, scratch) = (buffers.state.base, buffers.context.base, buffers.scratch.base)
-                layer.attentionOutput.apply(context, rows: chunk, into: scratch, kernel: kernel)
+                layer.attentionOutput.apply(context, rows: chunk, into: scratch)
                 layer.attentionNorm.apply(scratch, rows: chunk, adding: state)
                 // The normalized attention block is the input of the feed-forward block and its residual.
                 (state + chunk.lowerBound * hidden).update(
@@ -49,13 +49,13 @@ extension MiniLMEmbedder {
             }
             Self.forEachChunk(of: rows) { chunk in
                 let (state, context, scratch) = (buffers.state.base, buffers.context.base, buffers.scratch.base)
-                layer.intermediate.apply(state, rows: chunk, into: scratch, kernel: kernel)
+                layer.intermediate.apply(state, rows: chunk, into: scratch)
                 Self.gelu(
                     scratch + chunk.lowerBound * intermediateSize,
                     count: chunk.count * intermediateSize,
                     kernel: kernel
                 )
-                layer.output.apply(scratch, rows: chunk, into: context, kernel: kernel)
+                layer.output.apply(scratch, rows: chunk, into: context)
                 layer.outputNorm.apply(context, rows: chunk, adding: state)
                 (state + chunk.lowerBound * hidden).update(
                     from: context + chunk.lowerBound * hidden,
@@ -104,7 +104,7 @@ extension MiniLMEmbedder {
         let stride = 3 * hidden
         let scale = 1 / Float(headSize).squareRoot()
         let sequenceCount = offsets.count - 1
-        if kernel == .avx2, headSize % lanes == 0 {
+        if kernel.usesAVX2, headSize % lanes == 0 {
             DispatchQueue.concurrentPerform(iterations: sequenceCount * heads) { task in
                 let (sequence, head) = (task / heads, task % heads)
                 let first = offsets[sequence]
@@ -189,7 +189,7 @@ extension MiniLMEmbedder {
     /// Applies GELU in its exact form, `x · Φ(x) = x/2 · (1 + erf(x/√2))`, as BERT's `gelu` does (with AVX2, erf
     /// by a rational approximation whose error is a few float ulps).
     static func gelu(_ values: UnsafeMutablePointer<Float>, count: Int, kernel: DenseLayer.Kernel) {
-        if kernel == .avx2 {
+        if kernel.usesAVX2 {
             osprey_gelu_avx2(values, count)
             return
         }

@@ -64,11 +64,17 @@ public struct MiniLMEmbedder: Sendable {
     let tokenTypeEmbedding: [Float]
     let embeddingNorm: LayerNorm
     let layers: [Layer]
-    /// The matrix and attention kernels: the fastest this CPU runs (tests also run the portable ones).
-    var kernel = DenseLayer.Kernel.best
+    /// The matrix and attention kernels, chosen when the model loads (tests also run the slower ones).
+    let kernel: DenseLayer.Kernel
 
-    /// Which kernels run the encoder, for reports: `AVX2/FMA` or `portable SIMD`.
-    public var kernelDescription: String { kernel == .avx2 ? "AVX2/FMA" : "portable SIMD" }
+    /// Which kernels run the encoder, for reports.
+    public var kernelDescription: String {
+        switch kernel {
+        case .avx512BF16: "AVX-512 BF16 products, AVX2/FMA attention"
+        case .avx2: "AVX2/FMA"
+        case .portable: "portable SIMD"
+        }
+    }
 
     /// The length of an embedding: 384 for all-MiniLM-L6-v2.
     public var dimensions: Int { configuration.hiddenSize }
@@ -85,11 +91,16 @@ public struct MiniLMEmbedder: Sendable {
         return Double(layers.count) * (products + attention)
     }
 
-    /// This core's measured peak of fused multiply-adds, in floating-point operations per CPU second, for the kernels
-    /// the encoder runs (twelve independent chains of eight-lane FMAs with AVX2; nil without it). The anchor beside
-    /// which benchmarks report the encoder's own rate.
-    public static func peakFloatingPointOperationsPerSecond() -> Double? {
-        guard DenseLayer.Kernel.best == .avx2 else { return nil }
+    /// This core's measured peak, in floating-point operations per CPU second, of the instruction the encoder's
+    /// products run on (twelve independent chains of eight-lane FMAs with AVX2, of sixteen-lane BF16 dot products with
+    /// AVX-512 BF16; nil for the portable kernels). The anchor beside which benchmarks report the encoder's own rate.
+    public func peakFloatingPointOperationsPerSecond() -> Double? {
+        let (operationsPerStep, loop): (Double, (Int) -> Float)
+        switch kernel {
+        case .avx512BF16: (operationsPerStep, loop) = (12 * 64, osprey_bf16_peak)
+        case .avx2: (operationsPerStep, loop) = (12 * 16, osprey_fma_peak)
+        case .portable: return nil
+        }
         let iterations = 50_000_000
         // This thread's CPU time: the loop runs on it alone.
         func cpu() -> Double {
@@ -100,16 +111,25 @@ public struct MiniLMEmbedder: Sendable {
         var best = 0.0
         for _ in 0..<3 {
             let start = cpu()
-            let checksum = osprey_fma_peak(iterations)
+            let checksum = loop(iterations)
             let seconds = cpu() - start
             // The checksum is used so the loop cannot be dropped; it is finite for these inputs.
-            if seconds > 0, checksum.isFinite { best = max(best, Double(iterations) * 12 * 16 / seconds) }
+            if seconds > 0, checksum.isFinite { best = max(best, Double(iterations) * operationsPerStep / seconds) }
         }
         return best
     }
 
-    /// Loads the model files in `directory`.
-    public init(directory: URL) throws {
+    /// Loads the model files in `directory`, for the fastest kernels this CPU runs; `bfloat16` false keeps the
+    /// products in FP32 where the CPU also has BF16 dot products (which round the weights and a product's inputs to
+    /// bfloat16: the embeddings then differ from FP32's by a cosine of about 10⁻⁴).
+    public init(directory: URL, bfloat16: Bool = true) throws {
+        let best = DenseLayer.Kernel.best
+        try self.init(directory: directory, kernel: !bfloat16 && best == .avx512BF16 ? .avx2 : best)
+    }
+
+    /// Loads the model files in `directory`, for `kernel`.
+    init(directory: URL, kernel: DenseLayer.Kernel) throws {
+        self.kernel = kernel
         let configuration = try Self.configuration(in: directory)
         let hidden = configuration.hiddenSize
         let heads = configuration.attentionHeads
@@ -139,7 +159,8 @@ public struct MiniLMEmbedder: Sendable {
                 weight: try tensor(name + ".weight", outputs, inputs),
                 bias: try tensor(name + ".bias", outputs),
                 inputs: inputs,
-                outputs: outputs
+                outputs: outputs,
+                kernel: kernel
             )
         }
         guard let vocabularySize = weights.tensors[prefix + "embeddings.word_embeddings.weight"]?.shape.first else {
@@ -166,7 +187,13 @@ public struct MiniLMEmbedder: Sendable {
                 fusedBias += try tensor(attention + part + ".bias", hidden)
             }
             return Layer(
-                queryKeyValue: DenseLayer(weight: fusedWeight, bias: fusedBias, inputs: hidden, outputs: 3 * hidden),
+                queryKeyValue: DenseLayer(
+                    weight: fusedWeight,
+                    bias: fusedBias,
+                    inputs: hidden,
+                    outputs: 3 * hidden,
+                    kernel: kernel
+                ),
                 attentionOutput: try dense(layer + "attention.output.dense", inputs: hidden, outputs: hidden),
                 attentionNorm: try norm(layer + "attention.output.LayerNorm"),
                 intermediate: try dense(layer + "intermediate.dense", inputs: hidden, outputs: intermediateSize),

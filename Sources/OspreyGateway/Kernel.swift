@@ -268,7 +268,7 @@ public struct Kernel: Sendable {
         // Loaded on first use, so start-up time and idle memory do not pay for the weights.
         return modelDirectories(config: config, home: home).first {
             FileManager.default.fileExists(atPath: $0.appendingPathComponent("model.safetensors").path)
-        }.map { LazyEmbedder(directory: $0) }
+        }.map { LazyEmbedder(directory: $0, bfloat16: config.memory.bfloat16) }
     }
 
     /// Runs one background task with its agent: fresh, or resumed from its transcript after a crash.

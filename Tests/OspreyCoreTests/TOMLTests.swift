@@ -99,8 +99,11 @@ struct ConfigTests {
                 name = "llamacpp"
                 kind = "openai"
                 base_url = "http://127.0.0.1:8080/v1"
+                [memory]
+                bfloat16 = false
                 """
         )
+        #expect(!config.memory.bfloat16)
         #expect(config.gateway.port == 9000)
         #expect(config.gateway.maxBodyBytes == 4096)
         #expect(config.ledger.synchronous == "normal")
@@ -114,6 +117,7 @@ struct ConfigTests {
         ("[ledger]\nsynchronous = \"off\"", "ledger.synchronous"),
         ("[[providers]]\nkind = \"openai\"", "providers[0].name is required"),
         ("gateway = 1", "[gateway] must be a table"),
+        ("[memory]\nbfloat16 = \"no\"", "memory.bfloat16"),
     ])
     func invalidSettingsAreRejectedWithTheirKey(text: String, fragment: String) {
         do {

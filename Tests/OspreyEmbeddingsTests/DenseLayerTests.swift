@@ -20,26 +20,44 @@ struct DenseLayerTests {
             let weight = values(shape.outputs * shape.inputs)
             let bias = values(shape.outputs)
             let x = values(shape.rows * shape.inputs)
-            let layer = DenseLayer(weight: weight, bias: bias, inputs: shape.inputs, outputs: shape.outputs)
+            let layer = DenseLayer(
+                weight: weight,
+                bias: bias,
+                inputs: shape.inputs,
+                outputs: shape.outputs,
+                kernel: kernel
+            )
             // One row more than computed, set to a sentinel: nothing past `rows` may be written.
             var y = [Float](repeating: .nan, count: (shape.rows + 1) * shape.outputs)
             x.withUnsafeBufferPointer { x in
                 y.withUnsafeMutableBufferPointer { y in
-                    layer.apply(x.baseAddress!, rows: 0..<shape.rows, into: y.baseAddress!, kernel: kernel)
+                    layer.apply(x.baseAddress!, rows: 0..<shape.rows, into: y.baseAddress!)
                 }
             }
-            var worst: Float = 0
+            // The BF16 kernel multiplies the inputs and weights rounded to bfloat16: against their exact product it
+            // is as close as the FP32 kernels, and against the unrounded one within the rounding's bound.
+            let rounded = kernel == .avx512BF16
+            func operand(_ value: Float) -> Double {
+                rounded ? Double(Float(bitPattern: UInt32(DenseLayer.bfloat16(value)) << 16)) : Double(value)
+            }
+            var (worst, worstBeyondRounding) = (Float(0), 0.0)
             for row in 0..<shape.rows {
                 for output in 0..<shape.outputs {
-                    var expected = Double(bias[output])
+                    var (expected, exact, magnitude) = (Double(bias[output]), Double(bias[output]), 0.0)
                     for input in 0..<shape.inputs {
-                        expected +=
-                            Double(x[row * shape.inputs + input]) * Double(weight[output * shape.inputs + input])
+                        let (a, b) = (x[row * shape.inputs + input], weight[output * shape.inputs + input])
+                        expected += operand(a) * operand(b)
+                        exact += Double(a) * Double(b)
+                        magnitude += abs(Double(a) * Double(b))
                     }
-                    worst = max(worst, abs(y[row * shape.outputs + output] - Float(expected)))
+                    let value = y[row * shape.outputs + output]
+                    worst = max(worst, abs(value - Float(expected)))
+                    // Each operand is within 2⁻⁹ of itself, so each product within about 2⁻⁸.
+                    worstBeyondRounding = max(worstBeyondRounding, abs(Double(value) - exact) - magnitude / 256)
                 }
             }
             #expect(worst < 1e-3, "\(kernel) on \(shape): off by \(worst)")
+            #expect(worstBeyondRounding < 1e-3, "\(kernel) on \(shape): off by \(worstBeyondRounding) beyond rounding")
             let untouched = y[(shape.rows * shape.outputs)...].allSatisfy { $0.isNaN }
             #expect(untouched, "\(kernel) on \(shape) wrote past its rows")
         }

@@ -20,8 +20,7 @@ struct MiniLMEmbedderTests {
     )
     func embeddingsMatchTheSentenceTransformersReference(kernel: DenseLayer.Kernel) throws {
         // Given the model (run by each kernel this CPU has), the Cranfield texts and the reference vectors
-        var embedder = try MiniLMEmbedder(directory: #require(TestResources.modelDirectory))
-        embedder.kernel = kernel
+        let embedder = try MiniLMEmbedder(directory: #require(TestResources.modelDirectory), kernel: kernel)
         let collection = try CranfieldCollection(directory: TestResources.cranfieldDirectory)
         let reference = try NumPyArchive(
             contentsOf: TestResources.cranfieldDirectory.appendingPathComponent("minilm.npz")
