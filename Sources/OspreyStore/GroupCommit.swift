@@ -72,6 +72,33 @@ public final class GroupCommit: Sendable {
         Task { self.turn() }
     }
 
+    /// `body` read on the writer's connection, on this thread (the synchronous access, from an async caller).
+    private static func readHere<T>(on writer: any DatabaseWriter, _ body: (SQLConnection) throws -> T) throws -> T {
+        try writer.writeWithoutTransaction { db in
+            // Held between turns, the writer has no transaction open; one would be a write's, never to be touched.
+            guard !db.isInsideTransaction else { throw StoreError.invalid("the writer has a transaction open") }
+            return try PointReader.snapshot(db, body)
+        }
+    }
+
+    /// Takes the writer for this thread when no turn holds it; writers that queue meanwhile wait for ``handOff()``.
+    private func takeIdleWriter() -> Bool {
+        queue.withLock { queue in
+            guard !queue.writing else { return false }
+            queue.writing = true
+            return true
+        }
+    }
+
+    /// Gives the writer up after a read held it on this thread: to a turn on a task when writers queued meanwhile.
+    private func handOff() {
+        let more = queue.withLock { queue in
+            if queue.jobs.isEmpty { queue.writing = false }
+            return queue.writing
+        }
+        if more { write() }
+    }
+
     /// The synchronous write rethrows only what its body throws, and `drain` throws nothing: every failure (a
     /// statement, the commit, a lost connection) ends in `commit`, which fails the group's callers with it.
     private func turn() {
@@ -127,12 +154,20 @@ public final class GroupCommit: Sendable {
         }
     }
 
-    /// A bounded read (a row by its key, a small page) for an async caller. On SQLite it runs on the calling thread
-    /// on the ``PointReader`` when that is free: a WAL reader never waits for a writer, and such a read takes tens of
-    /// microseconds where the two thread hops of ``read(_:)-(@Sendable...)`` take 50-100 each (a session's row:
-    /// 177 µs through the reader queue, 38 on the thread). Otherwise, and on PostgreSQL (a round trip to the server
-    /// must not hold one of the task pool's few threads), it goes through ``read(_:)-(@Sendable...)``.
+    /// A bounded read (a row by its key, a small page) for an async caller. On SQLite it runs on the calling thread:
+    /// on the writer's connection when no turn holds it, else on the ``PointReader`` when that is free. Both take
+    /// tens of microseconds where the two thread hops of ``read(_:)-(@Sendable...)`` take 50-100 each (a session's
+    /// row: 177 µs through the reader queue, 38 on the thread). The writer's connection comes first because its page
+    /// cache is warm: any other connection drops its whole cache at the first read after a commit, and reads every
+    /// page again (a session's row: 38-63 µs on the point reader after a commit, 25-38 on the writer). Writers that
+    /// queue meanwhile wait those microseconds, then go on in a turn of their own. Otherwise, and on PostgreSQL (a
+    /// round trip to the server must not hold one of the task pool's few threads), it goes through
+    /// ``read(_:)-(@Sendable...)``.
     func readBounded<T: Sendable>(_ body: @escaping @Sendable (SQLConnection) throws -> T) async throws -> T {
+        if case .sqlite(let writer) = backend, !writer.configuration.readonly, takeIdleWriter() {
+            defer { handOff() }
+            return try Self.readHere(on: writer, body)
+        }
         if let pointReader, let value = try pointReader.read(body) { return value }
         return try await read(body)
     }
@@ -366,21 +401,25 @@ final class PointReader: Sendable {
         }
         guard taken else { return nil }
         defer { inUse.withLock { $0 = false } }
-        // GRDB's `read` would begin and end the snapshot with statements it compiles on every call (a fifth of such a
-        // read's time); these are compiled once for the connection.
-        return try connection.inDatabase { db in
+        return try connection.inDatabase { db in try Self.snapshot(db, body) }
+    }
+
+    /// `body`'s result, read in one snapshot on `db`, a connection with no transaction of its own open.
+    ///
+    /// GRDB's `read` would begin and end the snapshot with statements it compiles on every call (a fifth of such a
+    /// read's time); these are compiled once for the connection.
+    static func snapshot<T>(_ db: Database, _ body: (SQLConnection) throws -> T) throws -> T {
+        if db.isInsideTransaction { try db.cachedStatement(sql: "ROLLBACK").execute() }
+        try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
+        let value: T
+        do {
+            value = try body(SQLConnection(db))
+        } catch {
+            // A read-only snapshot holds nothing to keep: it ends whatever the body threw (an unknown id, mostly).
             if db.isInsideTransaction { try db.cachedStatement(sql: "ROLLBACK").execute() }
-            try db.cachedStatement(sql: "BEGIN DEFERRED TRANSACTION").execute()
-            let value: T
-            do {
-                value = try body(SQLConnection(db))
-            } catch {
-                // A read-only snapshot holds nothing to keep: it ends whatever the body threw (an unknown id, mostly).
-                if db.isInsideTransaction { try db.cachedStatement(sql: "ROLLBACK").execute() }
-                throw error
-            }
-            try db.cachedStatement(sql: "COMMIT").execute()
-            return value
+            throw error
         }
+        try db.cachedStatement(sql: "COMMIT").execute()
+        return value
     }
 }

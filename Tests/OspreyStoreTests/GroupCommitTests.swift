@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 import OspreyCore
-import OspreyStore
 import OspreyTesting
 import Testing
+
+@testable import OspreyStore
 
 /// Writers that wait for the database at the same time share one commit, and each still stands alone: one body's
 /// failure takes only its own writes and events with it.
@@ -179,5 +180,39 @@ import Testing
         // And a writer after them starts a turn again
         _ = try await store.ledger.append(Self.draft(351))
         #expect(store.commitStatistics.transactions == 351)
+    }
+
+    @Test(.timeLimit(.minutes(3))) func aBoundedReadOnTheIdleWriterHoldsWritersOnlyUntilItEnds() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try Store.open(
+            path: directory.url.appendingPathComponent("osprey.db").path,
+            ledgerKey: Array(repeating: 7, count: 32)
+        )
+        try await store.ledger.append(Self.draft(1))
+        // Given a bounded read that, reading on the idle writer's connection, waits (5 s at most) for a writer to
+        // queue behind it
+        let holding = Collected()
+        let read = Task {
+            try await store.commits.readBounded { db in
+                holding.append(true)
+                let deadline = Date().addingTimeInterval(5)
+                while store.writesWaiting < 1 && Date() < deadline { usleep(1_000) }
+                return try db.value(Int.self, "SELECT count(*) FROM events") ?? -1
+            }
+        }
+        while holding.frames.isEmpty { try await Task.sleep(for: .milliseconds(1)) }
+
+        // When a writer comes while it reads
+        let write = Task { try await store.ledger.append(Self.draft(2)) }
+
+        // Then the writer waits for the read (which does not see its event), and commits once the read ends
+        #expect(try await read.value == 1)
+        #expect(try await write.value.seq == 2)
+        #expect(store.writesWaiting == 0)
+        #expect(try await store.ledger.verify().ok)
+        // And the writer is free again for the next writer and the next read
+        try await store.ledger.append(Self.draft(3))
+        #expect(try await store.commits.readBounded { db in try db.value(Int.self, "SELECT count(*) FROM events") } == 3)
     }
 }
