@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A typed identifier: an `Identifier<Session>` can't be passed where an `Identifier<Event>` is expected.
 ///
@@ -13,12 +14,13 @@ public struct Identifier<Subject>: RawRepresentable, Hashable, Codable, Sendable
     ///
     /// Time first, so a table's index over its ids grows at its right edge: a transaction that inserts many rows
     /// dirties (and writes to the WAL) a few pages of the index, not one random page per row.
+    ///
+    /// Ids made in one process also sort in the order they were made: within one millisecond (or when the clock
+    /// steps back) the next id is the last one plus one, as in a monotonic ULID, so "oldest first" over
+    /// `created_at, id` holds for rows made in the same millisecond (tasks submitted together, recovered in order).
     public static func random(prefix: String) -> Self {
-        var generator = SystemRandomNumberGenerator()
         let milliseconds = UInt64(max(0, Date().timeIntervalSince1970 * 1000)) & 0xFFFF_FFFF_FFFF
-        let random = generator.next() as UInt64
-        let high = milliseconds << 16 | random >> 48
-        let low = generator.next() as UInt64
+        let (high, low) = IdentifierClock.next(milliseconds: milliseconds)
         return Self(rawValue: prefix + "_" + hex(high) + hex(low))
     }
 
@@ -37,4 +39,26 @@ public struct Identifier<Subject>: RawRepresentable, Hashable, Codable, Sendable
     }
 
     public var description: String { rawValue }
+}
+
+/// The last id's 128 bits (48 of milliseconds, 80 random), shared by every ``Identifier`` type of the process.
+enum IdentifierClock {
+    private static let last = Mutex<(high: UInt64, low: UInt64)>((0, 0))
+
+    /// The next id's bits: fresh random bits after the last id's millisecond, else the last id plus one.
+    static func next(milliseconds: UInt64) -> (high: UInt64, low: UInt64) {
+        var generator = SystemRandomNumberGenerator()
+        let fresh = (high: milliseconds << 16 | (generator.next() as UInt64) >> 48, low: generator.next() as UInt64)
+        return last.withLock { last in
+            if fresh.high >> 16 > last.high >> 16 {
+                last = fresh
+            } else {
+                // The same millisecond (or an earlier one): one more than the last, carrying into the high word;
+                // 80 random bits leave room for ~2⁷⁹ more ids in that millisecond.
+                let (low, carry) = last.low.addingReportingOverflow(1)
+                last = (last.high &+ (carry ? 1 : 0), low)
+            }
+            return last
+        }
+    }
 }

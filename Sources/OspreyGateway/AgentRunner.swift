@@ -42,6 +42,9 @@ struct AgentRunner {
         // Messages to one session run one at a time, in order: a second one waits in the session's lane.
         let cancelSignal = try await runtime.runs.begin(session)
         defer { runtime.runs.end(session) }
+        // The client sees at once when the run waits for a human: subscribed before the run starts, so no request
+        // the run makes can be published before anyone listens.
+        let approvals = ledger.bus.subscribe(where: { $0.type == .approvalRequested && $0.session == session })
         do {
             return try await withThrowingTaskGroup(of: RunResult?.self) { group in
                 group.addTask { try await agent.run(content, session: session, actor: actor, onEvent: onEvent) }
@@ -50,13 +53,8 @@ struct AgentRunner {
                     if Task.isCancelled { return nil }
                     throw Cancelled()
                 }
-                // The client sees at once when the run waits for a human.
-                let bus = ledger.bus
                 group.addTask {
-                    for await event in bus.subscribe(where: { $0.type == .approvalRequested && $0.session == session })
-                    {
-                        try await onEvent(.approvalRequested(event.payload))
-                    }
+                    for await event in approvals { try await onEvent(.approvalRequested(event.payload)) }
                     return nil
                 }
                 defer { group.cancelAll() }

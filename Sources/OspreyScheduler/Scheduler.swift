@@ -314,10 +314,12 @@ public actor Scheduler {
             .scheduleCreated, .scheduleRemoved, .schedulePaused, .scheduleResumed, .budgetPaused, .budgetResumed,
         ]
         let changes = bus.subscribe(where: { kinds.contains($0.type) })
+        // Event triggers: subscribed here too, not when the task below first runs, so no event is missed between.
+        let triggers = bus.subscribe(where: { !$0.type.rawValue.hasPrefix("schedule.") })
         let changed = Doorbell()
         await withDiscardingTaskGroup { group in
             group.addTask {
-                for await event in bus.subscribe(where: { !$0.type.rawValue.hasPrefix("schedule.") }) {
+                for await event in triggers {
                     do {
                         try await self.observe(event)
                     } catch is CancellationError {

@@ -6,7 +6,8 @@ import Synchronization
 /// Every write transaction of the store, committed in groups: one fsync for many writers' work.
 ///
 /// A caller queues its transaction body and waits. When nobody is writing, the caller that queued first starts a
-/// turn on the database's single writer; the turn takes every body queued by then and runs them in one
+/// turn on the database's single writer (on SQLite it commits that first group itself, on its own thread; what
+/// queues meanwhile goes on in a task); the turn takes every body queued by then and runs them in one
 /// `BEGIN IMMEDIATE` transaction, each inside its own savepoint, so one body's failure rolls back only that body's
 /// writes. After `COMMIT` returns (synchronous=FULL: the WAL is on disk) every caller of the group is resumed at once
 /// with its own result, and the turn goes on with the bodies queued meanwhile, until none is left. A caller therefore
@@ -57,17 +58,35 @@ public final class GroupCommit: Sendable {
                 defer { queue.writing = true }
                 return !queue.writing
             }
-            if starts { write() }
+            guard starts else { return }
+            if case .sqlite(let writer) = backend { lead(writer) } else { write() }
         }
         return try job.result(as: T.self)
     }
 
+    /// The caller that found the SQLite writer idle commits the first group itself, on its own thread: a lone
+    /// writer's commit then costs no thread hop, as a raw SQLite transaction costs none (the turn started from a
+    /// task cost two wake-ups: the task's, and the caller's resumption). The caller's continuation is resumed inside
+    /// the commit, so its `await` returns without suspending. Whatever queued meanwhile is handed to a turn on a task,
+    /// so the leader's own caller is not held while other writers keep arriving.
+    ///
+    /// A write that no longer suspends made two races show (each time this was tried before it was taken back):
+    /// ids made in the same millisecond sorted at random, so recovery could queue tasks out of order (ids are now
+    /// monotonic in a process, ``Identifier/random(prefix:)``), and a run's approval requests were subscribed to by
+    /// a task that could start after the run had made one (``AgentRunner`` subscribes before the run starts).
+    private func lead(_ writer: any DatabaseWriter) {
+        writer.writeWithoutTransaction { db in
+            if let group = nextGroup() { commit(group, SQLConnection(db)) }
+        }
+        handOff()
+    }
+
     /// A turn on the writer: commits group after group until the queue is empty.
     ///
-    /// Started from a task rather than run by the caller: the task's hop lets the writers that arrive meanwhile
-    /// join the first group. The task then writes synchronously: the writer's serial queue runs the turn on the
-    /// task's own thread, saving the hand-off to a dispatch thread and back (two thread wake-ups per turn); one
-    /// pool thread is busy for the turn, as a dispatch thread was.
+    /// Started from a task: writers that arrive while it starts join its first group. The task then writes
+    /// synchronously: the writer's serial queue runs the turn on the task's own thread, saving the hand-off to a
+    /// dispatch thread and back (two thread wake-ups per turn); one pool thread is busy for the turn, as a dispatch
+    /// thread was.
     private func write() {
         Task { self.turn() }
     }
@@ -174,16 +193,19 @@ public final class GroupCommit: Sendable {
 
     /// Runs the queued bodies, a group per transaction, until none is left. Called on the writer's queue.
     private func drain(_ db: SQLConnection) {
-        while true {
-            let group = queue.withLock { queue in
-                defer { queue.jobs.removeAll(keepingCapacity: true) }
-                // The turn ends in the same step that finds the queue empty, so a body queued right after starts
-                // a new turn and none is left behind.
-                if queue.jobs.isEmpty { queue.writing = false }
-                return queue.jobs
+        while let group = nextGroup() { commit(group, db) }
+    }
+
+    /// The bodies queued now, taken off the queue; nil when none is, which ends the turn in the same step, so a body
+    /// queued right after starts a new turn and none is left behind.
+    private func nextGroup() -> [Job]? {
+        queue.withLock { queue in
+            defer { queue.jobs.removeAll(keepingCapacity: true) }
+            if queue.jobs.isEmpty {
+                queue.writing = false
+                return nil
             }
-            if group.isEmpty { return }
-            commit(group, db)
+            return queue.jobs
         }
     }
 

@@ -1,6 +1,6 @@
 public import OspreyScheduler
 public import OspreyStore
-import Testing
+public import Testing
 
 /// Helpers for tests that run the supervisor and scheduler and wait on what they do.
 public enum TestRuns {
@@ -16,16 +16,18 @@ public enum TestRuns {
         }
     }
 
-    /// Polls `condition` every 10 ms for up to `timeout` (10 s); records an issue if it never holds.
+    /// Polls `condition` every 10 ms for up to `timeout` (10 s); records an issue, at the caller's line, if it never
+    /// holds.
     public static func waitUntil(
         timeout: Duration = .seconds(10),
+        sourceLocation: SourceLocation = #_sourceLocation,
         _ condition: () async throws -> Bool
     ) async throws {
         for _ in 0..<Int(timeout.components.seconds * 100) {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(10))
         }
-        Issue.record("condition not met in \(timeout)")
+        Issue.record("condition not met in \(timeout)", sourceLocation: sourceLocation)
     }
 
     /// A scheduler that knows one agent, "default".

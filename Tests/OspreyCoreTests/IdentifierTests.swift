@@ -21,11 +21,16 @@ struct IdentifierTests {
         #expect(abs(Double(milliseconds) / 1000 - Date().timeIntervalSince1970) < 60)
     }
 
-    @Test func idsMadeInTheSameMillisecondDifferByTheirRandomBits() {
-        // Given many ids made at once (most within one millisecond)
-        let ids = (0..<10_000).map { _ in Identifier<Event>.random(prefix: "evt").rawValue }
+    @Test func idsMadeInTheSameMillisecondDifferAndSortInTheOrderTheyWereMade() {
+        // Given many ids made at once (most within one millisecond), of two kinds in turn
+        let ids = (0..<10_000).map { index in
+            index.isMultiple(of: 2)
+                ? Identifier<Event>.random(prefix: "id").rawValue : Identifier<Session>.random(prefix: "id").rawValue
+        }
         // Then none repeats, and their random part varies
         #expect(Set(ids).count == ids.count)
         #expect(Set(ids.map { $0.suffix(20) }).count == ids.count)
+        // And they sort in the order they were made (what "oldest first" over created_at, id relies on)
+        #expect(ids == ids.sorted())
     }
 }
