@@ -109,7 +109,8 @@ public final class GroupCommit: Sendable {
         }
     }
 
-    /// Gives the writer up after a read held it on this thread: to a turn on a task when writers queued meanwhile.
+    /// Gives the writer up after a caller held it on its own thread (a lone write, a bounded read): to a turn on a task
+    /// when writers queued meanwhile.
     private func handOff() {
         let more = queue.withLock { queue in
             if queue.jobs.isEmpty { queue.writing = false }
