@@ -22,7 +22,7 @@ struct DashboardTests {
         request.headers.add(name: "Authorization", value: "Bearer \(token)")
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(string: "{}"))
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         return try JSONValue.parse(String(buffer: try await response.body.collect(upTo: 1 << 16)))
     }
 
@@ -85,7 +85,7 @@ struct DashboardTests {
             )
             let status = try await HTTPClient.shared.execute(
                 HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/status?ticket=\(unused)"),
-                timeout: .seconds(10)
+                timeout: .seconds(60)
             )
             #expect(status.status.code == 401)
         }

@@ -95,7 +95,7 @@ struct LiveGatewayTests {
         request.headers.add(name: "Sec-WebSocket-Version", value: "13")
         request.headers.add(name: "Sec-WebSocket-Key", value: "dGhlIHNhbXBsZSBub25jZQ==")
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
+        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
         return response.status.code
     }
 
