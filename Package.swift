@@ -7,7 +7,7 @@ import PackageDescription
 let products: [String: String] = [
     "ArgumentParser": "swift-argument-parser", "AsyncHTTPClient": "async-http-client", "Crypto": "swift-crypto",
     "CryptoExtras": "swift-crypto",
-    "GRDB": "GRDB.swift", "PostgresNIO": "postgres-nio", "NIOSSL": "swift-nio-ssl", "HTTPTypes": "swift-http-types", "Hummingbird": "hummingbird",
+    "GRDB": "GRDB.swift", "GRDBSQLite": "GRDB.swift", "PostgresNIO": "postgres-nio", "NIOSSL": "swift-nio-ssl", "HTTPTypes": "swift-http-types", "Hummingbird": "hummingbird",
     "HummingbirdCore": "hummingbird", "HummingbirdTesting": "hummingbird",
     "HummingbirdWebSocket": "hummingbird-websocket",
     "HummingbirdWSClient": "hummingbird-websocket", "Logging": "swift-log", "NIOCore": "swift-nio",
@@ -75,6 +75,7 @@ let package = Package(
             dependencies: imports(
                 "OspreyCore",
                 "GRDB",
+                "GRDBSQLite",
                 "Crypto",
                 "CoreMetrics",
                 "PostgresNIO",
@@ -316,7 +317,7 @@ let package = Package(
 // local model) have their own. Each names what its files import: a module of this package or a product below.
 let testTargets: [(name: String, imports: [String])] = [
     ("OspreyCoreTests", ["OspreyCore"]),
-    ("OspreyStoreTests", ["OspreyCore", "OspreyStore", "OspreyTesting", "GRDB"]),
+    ("OspreyStoreTests", ["OspreyCore", "OspreyStore", "OspreyTesting", "GRDB", "GRDBSQLite"]),
     ("OspreyProvidersTests", ["OspreyCore", "OspreyProviders", "OspreyTesting"]),
     ("OspreySandboxTests", ["OspreyCore", "OspreySandbox", "OspreyTools", "OspreyTesting", "NIOCore"]),
     ("OspreyToolsTests", ["OspreyCore", "OspreySandbox", "OspreyTools", "OspreyTesting"]),

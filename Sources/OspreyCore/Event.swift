@@ -133,7 +133,7 @@ public struct Event: Hashable, Sendable {
 
     /// SHA-256 of bytes (an event's canonical bytes), as 64 hex digits.
     public static func sha256Hex(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).hexString
+        SHA256.hash(data: bytes).withUnsafeBytes { String.hex($0) }
     }
 }
 
@@ -208,13 +208,28 @@ extension Array where Element == UInt8 {
 extension Sequence where Element == UInt8 {
     /// Lowercase hexadecimal, two digits a byte.
     public var hexString: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var output: [UInt8] = []
-        output.reserveCapacity(64)
-        for byte in self {
-            output.append(digits[Int(byte >> 4)])
-            output.append(digits[Int(byte & 0x0F)])
+        let bytes = withContiguousStorageIfAvailable { String.hex($0) }
+        return bytes ?? String.hex(Array(self))
+    }
+}
+
+extension String {
+    /// Lowercase hexadecimal of `bytes`, written straight into the string's storage (a hash's 64 digits, an id's
+    /// 32: every event makes several).
+    public static func hex<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { output in
+            var index = 0
+            for byte in bytes {
+                output[index] = hexDigit(byte >> 4)
+                output[index + 1] = hexDigit(byte & 0x0F)
+                index += 2
+            }
+            return index
         }
-        return String(decoding: output, as: UTF8.self)
+    }
+
+    /// The lowercase hexadecimal digit of `nibble` (0-15).
+    @inline(__always) static func hexDigit(_ nibble: UInt8) -> UInt8 {
+        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") - 10 + nibble
     }
 }

@@ -21,12 +21,24 @@ public struct Identifier<Subject>: RawRepresentable, Hashable, Codable, Sendable
     public static func random(prefix: String) -> Self {
         let milliseconds = UInt64(max(0, Date().timeIntervalSince1970 * 1000)) & 0xFFFF_FFFF_FFFF
         let (high, low) = IdentifierClock.next(milliseconds: milliseconds)
-        return Self(rawValue: prefix + "_" + hex(high) + hex(low))
-    }
-
-    private static func hex(_ value: UInt64) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
+        // The prefix, "_", then both words as 16 hex digits each, written in place.
+        let head = prefix.utf8
+        let text = String(unsafeUninitializedCapacity: head.count + 33) { output in
+            var index = 0
+            for byte in head {
+                output[index] = byte
+                index += 1
+            }
+            output[index] = UInt8(ascii: "_")
+            index += 1
+            for shift in stride(from: 60, through: 0, by: -4) {
+                output[index] = String.hexDigit(UInt8(truncatingIfNeeded: high >> UInt64(shift)) & 0x0F)
+                output[index + 16] = String.hexDigit(UInt8(truncatingIfNeeded: low >> UInt64(shift)) & 0x0F)
+                index += 1
+            }
+            return index + 16
+        }
+        return Self(rawValue: text)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -47,11 +59,11 @@ enum IdentifierClock {
 
     /// The next id's bits: fresh random bits after the last id's millisecond, else the last id plus one.
     static func next(milliseconds: UInt64) -> (high: UInt64, low: UInt64) {
-        var generator = SystemRandomNumberGenerator()
-        let fresh = (high: milliseconds << 16 | (generator.next() as UInt64) >> 48, low: generator.next() as UInt64)
-        return last.withLock { last in
-            if fresh.high >> 16 > last.high >> 16 {
-                last = fresh
+        last.withLock { last in
+            if milliseconds > last.high >> 16 {
+                // A new millisecond: fresh random bits, drawn only then (each draw is a system call).
+                var generator = SystemRandomNumberGenerator()
+                last = (milliseconds << 16 | (generator.next() as UInt64) >> 48, generator.next() as UInt64)
             } else {
                 // The same millisecond (or an earlier one): one more than the last, carrying into the high word;
                 // 80 random bits leave room for ~2⁷⁹ more ids in that millisecond.

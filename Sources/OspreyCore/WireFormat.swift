@@ -2,9 +2,45 @@ public import Foundation
 
 /// The one wire format for dates and JSON: RFC 3339 UTC timestamps with milliseconds, snake_case kept as written.
 public enum WireFormat {
-    /// Formats an instant as `2026-11-23T09:31:41.123Z`.
+    /// Formats an instant as `2026-11-23T09:31:41.123Z` (milliseconds truncated, as Foundation's ISO 8601 style does).
+    ///
+    /// Every event is stamped, so the years 1970-9999 are written by hand (Foundation's style cost a few per cent
+    /// of a ledger append); `WireFormatTests` checks both agree, and Foundation writes the others.
     public static func timestamp(_ date: Date) -> String {
-        date.formatted(timestampStyle)
+        let interval = date.timeIntervalSince1970
+        guard interval >= 0, interval < 253_402_300_800 else { return date.formatted(timestampStyle) }
+        let seconds = interval.rounded(.down)
+        let milliseconds = Int((interval - seconds) * 1000)
+        let whole = Int(seconds)
+        let secondOfDay = whole % 86_400
+        // The civil date of a day count since 1970-01-01 (proleptic Gregorian; H. Hinnant's days_from_civil inverse).
+        let shifted = whole / 86_400 + 719_468
+        let era = shifted / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthFromMarch = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
+        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return String(unsafeUninitializedCapacity: 24) { output in
+            func put(_ value: Int, digits: Int, at index: Int, then separator: Unicode.Scalar) {
+                var value = value
+                for position in stride(from: index + digits - 1, through: index, by: -1) {
+                    output[position] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+                output[index + digits] = UInt8(ascii: separator)
+            }
+            put(year, digits: 4, at: 0, then: "-")
+            put(month, digits: 2, at: 5, then: "-")
+            put(day, digits: 2, at: 8, then: "T")
+            put(secondOfDay / 3600, digits: 2, at: 11, then: ":")
+            put(secondOfDay / 60 % 60, digits: 2, at: 14, then: ":")
+            put(secondOfDay % 60, digits: 2, at: 17, then: ".")
+            put(milliseconds, digits: 3, at: 20, then: "Z")
+            return 24
+        }
     }
 
     /// Parses a timestamp written by ``timestamp(_:)`` (or any RFC 3339 UTC time, with or without fraction).

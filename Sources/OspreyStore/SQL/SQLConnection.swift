@@ -49,7 +49,12 @@ public final class SQLConnection {
     public func execute(_ sql: String, _ arguments: SQLArguments = []) throws -> Int {
         switch engine {
         case .sqlite(let database):
-            try database.cachedStatement(sql: sql).execute(arguments: arguments.grdb)
+            let statement = try database.cachedStatement(sql: sql)
+            if SQLiteDirect.handles(sql) {
+                try SQLiteDirect.execute(statement, arguments, in: database)
+            } else {
+                try statement.execute(arguments: arguments.grdb)
+            }
             changesCount = database.changesCount
         case .postgres(let connection):
             changesCount = try connection.execute(sql, arguments.values)
@@ -63,6 +68,11 @@ public final class SQLConnection {
         case .sqlite(let database):
             let statement = try database.cachedStatement(sql: sql)
             let columns = Self.columns(of: statement, sql: sql)
+            if SQLiteDirect.handles(sql) {
+                return try SQLiteDirect.rows(statement, arguments, in: database).map {
+                    SQLRow(columns: columns, values: $0)
+                }
+            }
             let cursor = try Row.fetchCursor(statement, arguments: arguments.grdb)
             var rows: [SQLRow] = []
             while let row = try cursor.next() {
@@ -93,6 +103,12 @@ public final class SQLConnection {
         switch engine {
         case .sqlite(let database):
             let statement = try database.cachedStatement(sql: sql)
+            if SQLiteDirect.handles(sql) {
+                guard let values = try SQLiteDirect.rows(statement, arguments, limit: 1, in: database).first else {
+                    return nil
+                }
+                return SQLRow(columns: Self.columns(of: statement, sql: sql), values: values)
+            }
             guard let row = try Row.fetchOne(statement, arguments: arguments.grdb) else { return nil }
             return SQLRow(row, columns: Self.columns(of: statement, sql: sql))
         case .postgres(let connection):
@@ -109,6 +125,11 @@ public final class SQLConnection {
         switch engine {
         case .sqlite(let database):
             let statement = try database.cachedStatement(sql: sql)
+            if SQLiteDirect.handles(sql) {
+                return try SQLiteDirect.rows(statement, arguments, limit: 1, in: database).first?.first.flatMap(
+                    T.fromSQL
+                )
+            }
             return try DatabaseValue.fetchOne(statement, arguments: arguments.grdb).flatMap { T.fromSQL(SQLValue($0)) }
         case .postgres(let connection):
             return try connection.rows(sql, arguments.values).first?.values.first.flatMap(T.fromSQL)
