@@ -509,14 +509,13 @@ public struct Agent: Sendable {
     ///
     /// Only the messages after the summary are read: a long session's earlier transcript is not decoded at each turn.
     func verbatimTail(_ session: Session.ID) async throws -> (Message?, [StoredMessage]) {
-        let marker = try await store.sessions.latestMessage(
+        let (marker, stored) = try await store.sessions.transcriptTail(
             of: session,
-            role: .system,
+            summaryRole: .system,
             startingWith: Self.compactionMarker
-        )
-        let through =
+        ) { marker in
             marker.flatMap { Int($0.message.text.dropFirst(Self.compactionMarker.count).prefix { $0.isNumber }) } ?? 0
-        let stored = try await store.sessions.messages(of: session, after: through, limit: 100_000)
+        }
         return (marker?.message, stored.filter { $0.message.role != .system })
     }
 

@@ -192,6 +192,37 @@ public struct Sessions: Sendable {
         }
     }
 
+    /// The session's latest message of `role` starting with `prefix` (the agent's compaction summary) and the
+    /// messages after the seq `after` names for it (0 without one), oldest first: what an agent run reads before its
+    /// first model call, in one bounded read when the summary is among the latest ``recentScan`` messages and at most
+    /// ``firstPage`` follow it (else through ``latestMessage(of:role:startingWith:)`` and
+    /// ``messages(of:after:limit:)``).
+    public func transcriptTail(
+        of id: Session.ID,
+        summaryRole role: Role,
+        startingWith prefix: String,
+        after: @escaping @Sendable (StoredMessage?) -> Int
+    ) async throws -> (summary: StoredMessage?, messages: [StoredMessage]) {
+        let page = Self.firstPage
+        let read = try await writer.readBounded { db -> (StoredMessage?, [StoredMessage])? in
+            _ = try Self.fetch(db, id)
+            let (summary, older) = try Self.latest(
+                db,
+                of: id,
+                role: role,
+                startingWith: prefix,
+                before: .max,
+                scanning: Self.recentScan
+            )
+            guard summary != nil || older == nil else { return nil }
+            let messages = try Self.messages(db, of: id, after: after(summary), limit: page)
+            return messages.count < page ? (summary, messages) : nil
+        }
+        if let read { return read }
+        let summary = try await latestMessage(of: id, role: role, startingWith: prefix)
+        return (summary, try await messages(of: id, after: after(summary), limit: 100_000))
+    }
+
     /// How many of a session's latest messages ``latestMessage(of:role:startingWith:)`` looks through on the calling
     /// thread.
     public static let recentScan = 1024

@@ -38,21 +38,47 @@ struct SessionsTests {
                 try await store.sessions.latestMessage(of: session.id, role: .system, startingWith: "[summary")?
                     .message.text
             }
+            // The summary and what follows it, as a run reads them (in one read, or in several when they are long)
+            func tail() async throws -> (summary: String?, after: [String]) {
+                let (summary, messages) = try await store.sessions.transcriptTail(
+                    of: session.id,
+                    summaryRole: .system,
+                    startingWith: "[summary"
+                ) { $0?.seq ?? 0 }
+                return (summary?.message.text, messages.map(\.message.text))
+            }
             #expect(try await latest() == nil)
+            #expect(try await tail() == (nil, []))
             for message in [Message.user("a"), .system("[summary 1]"), .assistant("b"), .system("a note")] {
                 try await store.sessions.append(message, to: session.id, actor: actor)
             }
             // A later system message that is not a summary is passed over
             #expect(try await latest() == "[summary 1]")
+            #expect(try await tail() == ("[summary 1]", ["b", "a note"]))
             try await store.sessions.append(.system("[summary 2]"), to: session.id, actor: actor)
             #expect(try await latest() == "[summary 2]")
-            // More messages after it than the recent ones looked through on the calling thread
-            for index in 0...Sessions.recentScan {
+            #expect(try await tail() == ("[summary 2]", []))
+            // More messages after it than one read takes, then more than the recent ones looked through on the
+            // calling thread
+            for index in 0..<200 {
+                try await store.sessions.append(.user("m\(index)"), to: session.id, actor: actor)
+            }
+            #expect(try await tail() == ("[summary 2]", (0..<200).map { "m\($0)" }))
+            for index in 200...Sessions.recentScan {
                 try await store.sessions.append(.user("m\(index)"), to: session.id, actor: actor)
             }
             #expect(try await latest() == "[summary 2]")
+            #expect(try await tail() == ("[summary 2]", (0...Sessions.recentScan).map { "m\($0)" }))
             await #expect(throws: StoreError.notFound(kind: "session", id: "ses_missing")) {
                 try await store.sessions.latestMessage(of: Session.ID("ses_missing"), role: .system, startingWith: "")
+            }
+            await #expect(throws: StoreError.notFound(kind: "session", id: "ses_missing")) {
+                try await store.sessions.transcriptTail(
+                    of: Session.ID("ses_missing"),
+                    summaryRole: .system,
+                    startingWith: "",
+                    after: { _ in 0 }
+                )
             }
         }
     }
