@@ -79,13 +79,16 @@ struct GatewayBench: AsyncParsableCommand {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("peers/agent_step.py").path
         for framework in ["openai-agents", "pydantic-ai", "bare"] {
+            // In the gateway's workspace, so the peers' list_dir reads the directory the gateway's agent read (from
+            // the caller's directory, a /tmp of 19,000 entries made their tool call cost 6 ms a round trip).
             let output = try Self.runPeer(
                 python: python,
                 script: script,
                 arguments: [
                     "--framework", framework, "--base-url", modelURL, "--runs", String(runs),
                     "--repetitions", String(repetitions),
-                ]
+                ],
+                directory: home.appendingPathComponent("workspace")
             )
             guard let line = output.split(separator: "\n").last, let json = try? JSONValue.parse(String(line)),
                 let peer = json["cpu_ms_per_round_trip"]?.doubleValue
@@ -166,10 +169,11 @@ struct GatewayBench: AsyncParsableCommand {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    static func runPeer(python: String, script: String, arguments: [String]) throws -> String {
+    static func runPeer(python: String, script: String, arguments: [String], directory: URL? = nil) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = [python, script] + arguments
+        if let directory { process.currentDirectoryURL = directory }
         let out = Pipe()
         process.standardOutput = out
         process.standardError = out
