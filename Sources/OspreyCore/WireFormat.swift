@@ -13,16 +13,7 @@ public enum WireFormat {
         let milliseconds = Int((interval - seconds) * 1000)
         let whole = Int(seconds)
         let secondOfDay = whole % 86_400
-        // The civil date of a day count since 1970-01-01 (proleptic Gregorian; H. Hinnant's days_from_civil inverse).
-        let shifted = whole / 86_400 + 719_468
-        let era = shifted / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthFromMarch = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthFromMarch + 2) / 5 + 1
-        let month = monthFromMarch < 10 ? monthFromMarch + 3 : monthFromMarch - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        let civil = CivilDate(daysSinceEpoch: whole / 86_400)
         return String(unsafeUninitializedCapacity: 24) { output in
             func put(_ value: Int, digits: Int, at index: Int, then separator: Unicode.Scalar) {
                 var value = value
@@ -32,9 +23,9 @@ public enum WireFormat {
                 }
                 output[index + digits] = UInt8(ascii: separator)
             }
-            put(year, digits: 4, at: 0, then: "-")
-            put(month, digits: 2, at: 5, then: "-")
-            put(day, digits: 2, at: 8, then: "T")
+            put(civil.year, digits: 4, at: 0, then: "-")
+            put(civil.month, digits: 2, at: 5, then: "-")
+            put(civil.day, digits: 2, at: 8, then: "T")
             put(secondOfDay / 3600, digits: 2, at: 11, then: ":")
             put(secondOfDay / 60 % 60, digits: 2, at: 14, then: ":")
             put(secondOfDay % 60, digits: 2, at: 17, then: ".")

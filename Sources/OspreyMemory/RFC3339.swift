@@ -1,4 +1,5 @@
 import Foundation
+import OspreyCore
 
 /// RFC 3339 timestamps in UTC (`2026-05-01T09:30:00Z`, `2026-05-01T09:30:00.250Z`), kept to the millisecond.
 ///
@@ -16,7 +17,8 @@ enum RFC3339 {
         guard let total = milliseconds(of: date) else { return "invalid" }
         let (seconds, millisecond) = floorDivide(total, 1000)
         let (days, secondOfDay) = floorDivide(seconds, 86_400)
-        let (year, month, day) = civil(fromDays: days)
+        let civil = CivilDate(daysSinceEpoch: days)
+        let (year, month, day) = (civil.year, civil.month, civil.day)
         var text =
             pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(secondOfDay / 3600, 2) + ":"
             + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2)
@@ -57,7 +59,7 @@ enum RFC3339 {
             for _ in 0..<(fraction.count - 1) { scale *= 10 }
             millisecond = (digits * 1000 + scale / 2) / scale
         }
-        let days = self.days(fromYear: year, month: month, day: day)
+        let days = CivilDate(year: year, month: month, day: day).daysSinceEpoch
         let total = ((days * 86_400 + hour * 3600 + minute * 60 + second) * 1000) + millisecond
         return Date(timeIntervalSince1970: Double(total) / 1000)
     }
@@ -89,28 +91,5 @@ enum RFC3339 {
         case 4, 6, 9, 11: 30
         default: 31
         }
-    }
-
-    // Howard Hinnant's days-from-civil and civil-from-days algorithms (proleptic Gregorian calendar).
-    private static func days(fromYear year: Int, month: Int, day: Int) -> Int {
-        let shiftedYear = month <= 2 ? year - 1 : year
-        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
-        let yearOfEra = shiftedYear - era * 400
-        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    private static func civil(fromDays days: Int) -> (year: Int, month: Int, day: Int) {
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        return (year, month, day)
     }
 }

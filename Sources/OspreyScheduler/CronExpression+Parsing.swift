@@ -1,4 +1,5 @@
 import Foundation
+import OspreyCore
 
 extension CronExpression {
     /// Parses a five-field cron expression or one of the `@yearly`...`@hourly` macros.

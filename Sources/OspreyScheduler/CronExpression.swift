@@ -1,4 +1,5 @@
 public import Foundation
+import OspreyCore
 
 /// A five-field cron expression (minute hour day-of-month month day-of-week), parsed into a pure value.
 ///

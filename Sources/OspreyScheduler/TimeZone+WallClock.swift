@@ -1,4 +1,5 @@
 import Foundation
+import OspreyCore
 
 // Wall-clock arithmetic in whole seconds. A "wall second" counts seconds since 1970-01-01T00:00 as if local time
 // were UTC, so `wall = instant + offset(at: instant)`.

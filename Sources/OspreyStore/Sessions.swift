@@ -176,15 +176,7 @@ public struct Sessions: Sendable {
         startingWith prefix: String
     ) async throws -> StoredMessage? {
         let (recent, older) = try await writer.readBounded { db in
-            _ = try Self.fetch(db, id)
-            return try Self.latest(
-                db,
-                of: id,
-                role: role,
-                startingWith: prefix,
-                before: .max,
-                scanning: Self.recentScan
-            )
+            try Self.recentSummary(db, of: id, role: role, startingWith: prefix)
         }
         guard recent == nil, let older else { return recent }
         return try await writer.read { db in
@@ -205,15 +197,7 @@ public struct Sessions: Sendable {
     ) async throws -> (summary: StoredMessage?, messages: [StoredMessage]) {
         let page = Self.firstPage
         let read = try await writer.readBounded { db -> (StoredMessage?, [StoredMessage])? in
-            _ = try Self.fetch(db, id)
-            let (summary, older) = try Self.latest(
-                db,
-                of: id,
-                role: role,
-                startingWith: prefix,
-                before: .max,
-                scanning: Self.recentScan
-            )
+            let (summary, older) = try Self.recentSummary(db, of: id, role: role, startingWith: prefix)
             guard summary != nil || older == nil else { return nil }
             let messages = try Self.messages(db, of: id, after: after(summary), limit: page)
             return messages.count < page ? (summary, messages) : nil
@@ -226,6 +210,18 @@ public struct Sessions: Sendable {
     /// How many of a session's latest messages ``latestMessage(of:role:startingWith:)`` looks through on the calling
     /// thread.
     public static let recentScan = 1024
+
+    /// ``latest(_:of:role:startingWith:before:scanning:)`` among the session's latest ``recentScan`` messages, after
+    /// checking the session exists.
+    static func recentSummary(
+        _ db: SQLConnection,
+        of id: Session.ID,
+        role: Role,
+        startingWith prefix: String
+    ) throws -> (StoredMessage?, Int?) {
+        _ = try fetch(db, id)
+        return try latest(db, of: id, role: role, startingWith: prefix, before: .max, scanning: recentScan)
+    }
 
     /// The latest message of `role` starting with `prefix` among at most `scanning` messages before seq `before`;
     /// else the seq to go on looking before, when that many were looked through.
