@@ -113,6 +113,29 @@ extension Content: Codable {
     }
 }
 
+extension Content {
+    /// The JSON its `Codable` form encodes, built directly: every stored message is written to its row and its event
+    /// as JSON, and each model reply is sent to the client as one (`MessageJSONTests` holds the two forms equal).
+    public var jsonValue: JSONValue {
+        switch self {
+        case .text(let text):
+            return ["type": "text", "text": .string(text)]
+        case .toolCall(let call):
+            return [
+                "type": "tool_call", "id": .string(call.id.rawValue), "name": .string(call.name),
+                "arguments": .string(call.arguments),
+            ]
+        case .toolResult(let result):
+            var object: [String: JSONValue] = [
+                "type": "tool_result", "call_id": .string(result.callID.rawValue), "output": .string(result.output),
+                "is_error": .bool(result.isError),
+            ]
+            if result.untrusted { object["untrusted"] = true }
+            return .object(object)
+        }
+    }
+}
+
 /// One turn of a conversation.
 public struct Message: Hashable, Codable, Sendable {
     public var role: Role
@@ -126,6 +149,11 @@ public struct Message: Hashable, Codable, Sendable {
     public static func user(_ text: String) -> Message { Message(role: .user, content: [.text(text)]) }
     public static func assistant(_ text: String) -> Message { Message(role: .assistant, content: [.text(text)]) }
     public static func system(_ text: String) -> Message { Message(role: .system, content: [.text(text)]) }
+
+    /// The JSON its `Codable` form encodes, built directly (see ``Content/jsonValue``).
+    public var jsonValue: JSONValue {
+        ["role": .string(role.rawValue), "content": .array(content.map(\.jsonValue))]
+    }
 
     /// The text parts, joined.
     public var text: String {

@@ -113,7 +113,7 @@ struct AgentRunner {
                     "is_error": .bool(result.isError), "untrusted": .bool(result.untrusted),
                 ]
             )
-        case .message(let message): ("message", ["message": (try? JSONValue(encoding: message)) ?? .null])
+        case .message(let message): ("message", ["message": message.jsonValue])
         case .compacted(let removed): ("compacted", ["removed_messages": .int(removed)])
         case .approvalRequested(let approval): ("approval_requested", approval)
         case .toolProgress(let id, let message):

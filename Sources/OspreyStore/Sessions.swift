@@ -129,7 +129,7 @@ public struct Sessions: Sendable {
         // a write).
         try db.execute("UPDATE sessions SET updated_at = ? WHERE id = ?", [WireFormat.timestamp(now), id.rawValue])
         guard db.changesCount > 0 else { throw StoreError.notFound(kind: "session", id: id.rawValue) }
-        let content = try WireFormat.string(message.content)
+        let content = JSONValue.array(message.content.map(\.jsonValue)).canonicalJSON
         let seq =
             try db.value(
                 Int.self,
@@ -142,7 +142,7 @@ public struct Sessions: Sendable {
                     type: .message(message.role),
                     actor: actor,
                     session: id,
-                    payload: ["message_seq": .int(seq), "message": try JSONValue(encoding: message)]
+                    payload: ["message_seq": .int(seq), "message": message.jsonValue]
                 )
             ],
             in: db
