@@ -158,13 +158,24 @@ public struct Sessions: Sendable {
     /// from a later snapshot continues the same transcript.
     public func messages(of id: Session.ID, after: Int = 0, limit: Int = 1000) async throws -> [StoredMessage] {
         let page = min(limit, Self.firstPage)
-        var messages = try await writer.readBounded { db in
+        let messages = try await writer.readBounded { db in
             _ = try Self.fetch(db, id)
             return try Self.messages(db, of: id, after: after, limit: page)
         }
-        guard messages.count == page, limit > page, let last = messages.last else { return messages }
-        messages += try await writer.read { db in try Self.messages(db, of: id, after: last.seq, limit: limit - page) }
-        return messages
+        return try await continued(messages, of: id, page: page, limit: limit)
+    }
+
+    /// `first`, a first page of `page` messages read on the calling thread, and when it is full the rest up to
+    /// `limit` in all, read on from where it ended through the reader queue.
+    private func continued(
+        _ first: [StoredMessage],
+        of id: Session.ID,
+        page: Int,
+        limit: Int
+    ) async throws -> [StoredMessage] {
+        guard first.count == page, limit > page, let last = first.last else { return first }
+        return first
+            + (try await writer.read { db in try Self.messages(db, of: id, after: last.seq, limit: limit - page) })
     }
 
     /// The session's latest message of `role` whose text starts with `prefix` (the agent's compaction summary), or
@@ -179,32 +190,44 @@ public struct Sessions: Sendable {
             try Self.recentSummary(db, of: id, role: role, startingWith: prefix)
         }
         guard recent == nil, let older else { return recent }
-        return try await writer.read { db in
-            try Self.latest(db, of: id, role: role, startingWith: prefix, before: older, scanning: .max).0
+        return try await olderSummary(of: id, role: role, startingWith: prefix, before: older)
+    }
+
+    /// The latest message of `role` starting with `prefix` before seq `before`, looked for through the reader queue
+    /// (the messages the bounded scan did not reach).
+    private func olderSummary(
+        of id: Session.ID,
+        role: Role,
+        startingWith prefix: String,
+        before: Int
+    ) async throws -> StoredMessage? {
+        try await writer.read { db in
+            try Self.latest(db, of: id, role: role, startingWith: prefix, before: before, scanning: .max).0
         }
     }
 
     /// The session's latest message of `role` starting with `prefix` (the agent's compaction summary) and the
-    /// messages after the seq `after` names for it (0 without one), oldest first: what an agent run reads before its
-    /// first model call, in one bounded read when the summary is among the latest ``recentScan`` messages and at most
-    /// ``firstPage`` follow it (else through ``latestMessage(of:role:startingWith:)`` and
-    /// ``messages(of:after:limit:)``).
+    /// messages after the seq `after` names for it (0 without one), oldest first, at most 100,000: what an agent run
+    /// reads before its first model call. One bounded read takes the summary among the latest ``recentScan`` messages
+    /// and the first ``firstPage`` messages after it; an older summary is then looked for through the reader queue,
+    /// and a longer tail is read on from where that page ended, so nothing is read twice.
     public func transcriptTail(
         of id: Session.ID,
         summaryRole role: Role,
         startingWith prefix: String,
         after: @escaping @Sendable (StoredMessage?) -> Int
     ) async throws -> (summary: StoredMessage?, messages: [StoredMessage]) {
-        let page = Self.firstPage
-        let read = try await writer.readBounded { db -> (StoredMessage?, [StoredMessage])? in
+        let (page, limit) = (Self.firstPage, 100_000)
+        let (recent, older, first) = try await writer.readBounded { db -> (StoredMessage?, Int?, [StoredMessage]) in
             let (summary, older) = try Self.recentSummary(db, of: id, role: role, startingWith: prefix)
-            guard summary != nil || older == nil else { return nil }
-            let messages = try Self.messages(db, of: id, after: after(summary), limit: page)
-            return messages.count < page ? (summary, messages) : nil
+            if summary == nil, older != nil { return (nil, older, []) }
+            return (summary, nil, try Self.messages(db, of: id, after: after(summary), limit: page))
         }
-        if let read { return read }
-        let summary = try await latestMessage(of: id, role: role, startingWith: prefix)
-        return (summary, try await messages(of: id, after: after(summary), limit: 100_000))
+        if let older {
+            let summary = try await olderSummary(of: id, role: role, startingWith: prefix, before: older)
+            return (summary, try await messages(of: id, after: after(summary), limit: limit))
+        }
+        return (recent, try await continued(first, of: id, page: page, limit: limit))
     }
 
     /// How many of a session's latest messages ``latestMessage(of:role:startingWith:)`` looks through on the calling
