@@ -286,6 +286,8 @@ public struct Agent: Sendable {
                 (listed?.contains(tool.name) ?? true) && (narrowed?.contains(tool.name) ?? true)
             }
         }
+        /// The tools the model may call now.
+        func callable() -> Toolbox { narrowed.map { toolbox.restricted(to: Array($0)) } ?? toolbox }
         let guardrail = ContextGuard(threshold: settings.contextTokens)
         var instructions = systemPrompt(skills: skills)
         var recalledUntrusted = false
@@ -389,9 +391,18 @@ public struct Agent: Sendable {
                     )
                 }
                 let charge = settled.map { meter.charge(for: $0, agent: name, session: session, task: taskID) }
+                // What comes next is decided before the reply is stored (the loop does no I/O): the calls it will run
+                // are judged by the policy now, and their decisions are stored with the reply that asks for them.
+                action = loop.modelReplied(reply.message, elapsedSeconds: elapsed())
+                if case .callTools(let calls) = action {
+                    // Once untrusted content is in the context, commands need a human whatever the approval mode.
+                    context.tainted = inheritedTaint || readUntrusted()
+                    context.recordedDecisions = callable().judge(calls, context: context)
+                }
+                let decisions = reply.message.toolCalls.compactMap { context.recordedDecisions[$0.id] }
                 try await promptWrite?.stored()
                 try await store.sessions.record(
-                    Sessions.Step(charge: charge, messages: [reply.message], followUps: requested),
+                    Sessions.Step(charge: charge, messages: [reply.message], followUps: requested + decisions),
                     in: session,
                     actor: actor
                 )
@@ -399,11 +410,9 @@ public struct Agent: Sendable {
                 open.opened(reply.message.toolCalls)
                 run.cost += charge?.costUSD ?? 0
                 try await onEvent(.message(reply.message))
-                action = loop.modelReplied(reply.message, elapsedSeconds: elapsed())
             case .callTools(let calls):
                 for call in calls { try await onEvent(.toolCall(call)) }
-                // Once untrusted content is in the context, commands need a human whatever the approval mode.
-                context.tainted = inheritedTaint || readUntrusted()
+                defer { context.recordedDecisions = [:] }
                 // A tool may read a secret (a key in a file, an env dump): the model and the transcript get it redacted.
                 let redactor = store.ledger.redactor
                 // Progress of the calls (an MCP server's notifications) reaches the caller's stream as it comes.
@@ -417,8 +426,7 @@ public struct Agent: Sendable {
                     heard.finish()
                     relay.cancel()
                 }
-                let callable = narrowed.map { toolbox.restricted(to: Array($0)) } ?? toolbox
-                let results = try await callable.callAll(calls, context: calling).map { result in
+                let results = try await callable().callAll(calls, context: calling).map { result in
                     ToolResult(
                         callID: result.callID,
                         output: redactor.redact(result.output),

@@ -40,6 +40,9 @@ public struct ToolContext: Sendable {
     public var progress: (@Sendable (_ call: ToolCall.ID, _ message: String) -> Void)?
     /// The call being run, set by the toolbox for each call.
     public var callID: ToolCall.ID?
+    /// `policy.decision` events already recorded for calls about to run (``Toolbox/judge(_:context:)``, stored with
+    /// the reply that asked for them): the toolbox records a call's decision again only when its own differs.
+    public var recordedDecisions: [ToolCall.ID: EventDraft] = [:]
 
     /// Reports progress of the call being run, when someone listens.
     public func report(progress message: String) {
@@ -237,19 +240,8 @@ public struct Toolbox: Sendable {
         }
         let assessment = prepared.assessment
         let decision = Policy.decide(assessment, capabilities: context.capabilities, tainted: context.tainted)
-        try await context.record?(
-            EventDraft(
-                type: .policyDecision,
-                actor: .system,
-                session: context.sessionID,
-                payload: [
-                    "agent": .string(context.agent), "tool": .string(call.name), "call_id": .string(call.id.rawValue),
-                    "risk": .string(assessment.risk.rawValue), "verdict": .string(decision.verdict.rawValue),
-                    "rule": .string(decision.rule), "reason": .string(decision.reason),
-                    "tainted": .bool(context.tainted),
-                ]
-            )
-        )
+        let event = Self.decisionEvent(call, assessment: assessment, decision: decision, context: context)
+        if context.recordedDecisions[call.id] != event { try await context.record?(event) }
         switch decision.verdict {
         case .deny:
             return ToolResult(
@@ -336,6 +328,50 @@ public struct Toolbox: Sendable {
         } catch {
             return ToolResult(callID: call.id, output: "\(error)", isError: true, untrusted: assessment.untrustedOutput)
         }
+    }
+
+    /// The `policy.decision` events of `calls`, judged now as ``call(_:context:)`` judges them, for a caller that
+    /// stores them in the transaction that requests the calls (one durable write instead of two) and then passes them
+    /// back in ``ToolContext/recordedDecisions``. A call that cannot be judged (no such tool, arguments that do not
+    /// decode) has none, as in ``call(_:context:)``.
+    public func judge(_ calls: [ToolCall], context: ToolContext) -> [ToolCall.ID: EventDraft] {
+        var events: [ToolCall.ID: EventDraft] = [:]
+        for call in calls {
+            guard let tool = tools[call.name], let prepared = try? tool.prepare(call.arguments, context: context) else {
+                continue
+            }
+            let decision = Policy.decide(
+                prepared.assessment,
+                capabilities: context.capabilities,
+                tainted: context.tainted
+            )
+            events[call.id] = Self.decisionEvent(
+                call,
+                assessment: prepared.assessment,
+                decision: decision,
+                context: context
+            )
+        }
+        return events
+    }
+
+    static func decisionEvent(
+        _ call: ToolCall,
+        assessment: ToolAssessment,
+        decision: PolicyDecision,
+        context: ToolContext
+    ) -> EventDraft {
+        EventDraft(
+            type: .policyDecision,
+            actor: .system,
+            session: context.sessionID,
+            payload: [
+                "agent": .string(context.agent), "tool": .string(call.name), "call_id": .string(call.id.rawValue),
+                "risk": .string(assessment.risk.rawValue), "verdict": .string(decision.verdict.rawValue),
+                "rule": .string(decision.rule), "reason": .string(decision.reason),
+                "tainted": .bool(context.tainted),
+            ]
+        )
     }
 
     /// Untrusted content is handed to the model as quoted data, never as instructions.

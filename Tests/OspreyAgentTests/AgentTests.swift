@@ -84,6 +84,7 @@ struct AgentTests {
         let fixture = try await AgentFixture(provider: provider)
         defer { fixture.directory.remove() }
         let events = Mutex<[AgentEvent]>([])
+        let before = fixture.store.commitStatistics.transactions
         let result = try await fixture.agent.run("Read notes.txt", session: fixture.session.id, actor: .user("test")) {
             event in
             events.withLock { $0.append(event) }
@@ -107,6 +108,9 @@ struct AgentTests {
                 "message.tool", "llm.call", "message.assistant",
             ]
         )
+        // Four writes: the prompt; the reply with its call, the call's request and the policy's decision on it; the
+        // call's outcome with the tool message; the answer.
+        #expect(fixture.store.commitStatistics.transactions - before == 4)
         let transcript = try await fixture.store.sessions.messages(of: fixture.session.id).map(\.message.role)
         #expect(transcript == [.user, .assistant, .tool, .assistant])
         #expect(try await fixture.store.ledger.verify().ok)

@@ -2,6 +2,7 @@ import OspreyCore
 import OspreySandbox
 import OspreyTesting
 import OspreyTools
+import Synchronization
 import Testing
 
 struct PolicyTests {
@@ -126,6 +127,39 @@ struct PolicyTests {
         let (found, reason) = CommandPolicy().inventory(line)
         #expect(found == programs)
         #expect((reason != nil) == dangerous)
+    }
+
+    /// A decision judged ahead (stored with the reply that asks for the call) is not recorded a second time when the
+    /// call runs, unless the call's own judgement differs (here: untrusted content came into the context between).
+    @Test func aDecisionJudgedAheadIsRecordedOnceUnlessItChanged() async throws {
+        let directory = try TemporaryDirectory(prefix: "osprey-judge")
+        defer { directory.remove() }
+        let recorded = Mutex<[EventDraft]>([])
+        var context = ToolContext(
+            workspace: try Workspace(root: directory.url),
+            capabilities: Capabilities(exec: .sandboxed, approval: .autonomous),
+            record: { draft in recorded.withLock { $0.append(draft) } }
+        )
+        let toolbox = Toolbox.builtIn
+        let list = ToolCall(id: ToolCall.ID("call_list"), name: "list_dir", arguments: "{}")
+        let run = ToolCall(id: ToolCall.ID("call_run"), name: "run_command", arguments: #"{"command":"ls"}"#)
+        let unknown = ToolCall(id: ToolCall.ID("call_nope"), name: "no_such_tool", arguments: "{}")
+        let judged = toolbox.judge([list, run, unknown], context: context)
+        #expect(Set(judged.keys) == [list.id, run.id])
+        #expect(judged[list.id]?.type == .policyDecision)
+        #expect(judged[list.id]?.payload["verdict"]?.stringValue == "allow")
+
+        context.recordedDecisions = judged
+        _ = try await toolbox.call(list, context: context)
+        #expect(recorded.withLock { $0 }.isEmpty)
+
+        // The same call after untrusted content entered the context: a different judgement, recorded.
+        context.tainted = true
+        _ = try await toolbox.call(list, context: context)
+        let again = recorded.withLock { $0 }
+        #expect(again.count == 1)
+        #expect(again.first?.payload["tainted"] == .bool(true))
+        #expect(again.first?.payload["call_id"]?.stringValue == "call_list")
     }
 
     @Test func anUnknownToolIsDangerousAndItsOutputUntrustedByDefault() throws {
