@@ -232,16 +232,15 @@ public struct Toolbox: Sendable {
                 isError: true
             )
         }
-        let prepared: PreparedCall
+        let judged: Judgement
         do {
-            prepared = try tool.prepare(call.arguments, context: context)
+            judged = try Self.judge(call, with: tool, context: context)
         } catch {
             return ToolResult(callID: call.id, output: "\(error)", isError: true)
         }
+        let (prepared, decision) = (judged.prepared, judged.decision)
         let assessment = prepared.assessment
-        let decision = Policy.decide(assessment, capabilities: context.capabilities, tainted: context.tainted)
-        let event = Self.decisionEvent(call, assessment: assessment, decision: decision, context: context)
-        if context.recordedDecisions[call.id] != event { try await context.record?(event) }
+        if context.recordedDecisions[call.id] != judged.event { try await context.record?(judged.event) }
         switch decision.verdict {
         case .deny:
             return ToolResult(

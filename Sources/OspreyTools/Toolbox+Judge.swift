@@ -8,22 +8,31 @@ extension Toolbox {
     public func judge(_ calls: [ToolCall], context: ToolContext) -> [ToolCall.ID: EventDraft] {
         var events: [ToolCall.ID: EventDraft] = [:]
         for call in calls {
-            guard let tool = tools[call.name], let prepared = try? tool.prepare(call.arguments, context: context) else {
+            guard let tool = tools[call.name], let judged = try? Self.judge(call, with: tool, context: context) else {
                 continue
             }
-            let decision = Policy.decide(
-                prepared.assessment,
-                capabilities: context.capabilities,
-                tainted: context.tainted
-            )
-            events[call.id] = Self.decisionEvent(
-                call,
-                assessment: prepared.assessment,
-                decision: decision,
-                context: context
-            )
+            events[call.id] = judged.event
         }
         return events
+    }
+
+    /// A call prepared by its tool and decided by the policy, with the decision's event.
+    struct Judgement {
+        var prepared: PreparedCall
+        var decision: PolicyDecision
+        var event: EventDraft
+    }
+
+    /// Decodes the call's arguments and assesses it (its tool's `prepare`, which throws the model's mistakes), then
+    /// decides it: the one judgement ``judge(_:context:)`` and ``call(_:context:)`` both make.
+    static func judge(_ call: ToolCall, with tool: any Tool, context: ToolContext) throws -> Judgement {
+        let prepared = try tool.prepare(call.arguments, context: context)
+        let decision = Policy.decide(prepared.assessment, capabilities: context.capabilities, tainted: context.tainted)
+        return Judgement(
+            prepared: prepared,
+            decision: decision,
+            event: decisionEvent(call, assessment: prepared.assessment, decision: decision, context: context)
+        )
     }
 
     static func decisionEvent(
