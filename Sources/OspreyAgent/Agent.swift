@@ -52,6 +52,8 @@ public struct Agent: Sendable {
     let approvals: (any ApprovalGate)?
     /// Directories beside the workspace the agent's capabilities open.
     let roots: [FileRoot]
+    /// Sleeps out a run's wall-time limit (`max_wall_seconds`); injected so tests advance time instead of waiting.
+    let waitOutLimit: @Sendable (Duration) async throws -> Void
     /// The background task this agent runs for, if any.
     public var taskID: TaskRecord.ID?
     /// Relevant long-term memories for a prompt, added to the system prompt (background, never user words).
@@ -77,9 +79,11 @@ public struct Agent: Sendable {
         workspace: Workspace,
         commandPolicy: CommandPolicy = CommandPolicy(),
         sandbox: Sandbox = Sandbox(rung: .bare),
-        approvals: (any ApprovalGate)? = nil
+        approvals: (any ApprovalGate)? = nil,
+        clock: some Clock<Duration> & Sendable = ContinuousClock()
     ) {
         self.approvals = approvals
+        self.waitOutLimit = { try await clock.sleep(for: $0) }
         self.roots =
             settings.readRoots.compactMap { FileRoot(path: $0, writable: false) }
             + settings.writeRoots.compactMap { FileRoot(path: $0, writable: true) }
@@ -226,7 +230,7 @@ public struct Agent: Sendable {
                     )
                 }
                 group.addTask {
-                    try await Task.sleep(for: limit)
+                    try await waitOutLimit(limit)
                     open.timeRanOut()
                     return nil
                 }

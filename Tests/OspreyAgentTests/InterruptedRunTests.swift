@@ -16,7 +16,12 @@ struct SlowToolFixture {
     let session: Session
     let provider: ScriptedProvider
 
-    init(replies: [Message], settings: OspreyConfig.Agent = OspreyConfig.Agent(), store: Store? = nil) async throws {
+    init(
+        replies: [Message],
+        settings: OspreyConfig.Agent = OspreyConfig.Agent(),
+        store: Store? = nil,
+        clock: some Clock<Duration> & Sendable = ContinuousClock()
+    ) async throws {
         let store = try store ?? Store.inMemory()
         self.store = store
         directory = try TemporaryDirectory(prefix: "osprey-interrupted")
@@ -29,7 +34,8 @@ struct SlowToolFixture {
             toolbox: Toolbox([SlowTool()] + Toolbox.builtInTools),
             store: store,
             meter: Meter(store: store) { _ in nil },
-            workspace: try Workspace(root: directory.url)
+            workspace: try Workspace(root: directory.url),
+            clock: clock
         )
         session = try await store.sessions.create(actor: .user("test"))
     }
@@ -89,17 +95,28 @@ struct InterruptedRunTests {
     }
 
     @Test func aRunOutOfTimeAnswersItsOpenCallBeforeItEnds() async throws {
-        // 12 s: long enough for the model call and the stored tool call while the whole suite loads both cores (5 s
-        // was not, once in a full run), still far below the tool's 30 s.
+        // The limit runs on the test's clock: the run is out of time when the test says, however loaded the machine
+        // (on the wall clock, a limit short enough for a test was once too short for a loaded one).
         var settings = OspreyConfig.Agent()
         settings.maxWallSeconds = 12
+        let clock = ManualClock()
         let fixture = try await SlowToolFixture(
             replies: [.toolCall("slow", "{}"), .assistant("Back.")],
-            settings: settings
+            settings: settings,
+            clock: clock
         )
-        await #expect(throws: AgentError.timeLimit(seconds: 12)) {
+        // Given a run waiting on its slow tool (a 30 s sleep on the wall clock)
+        let run = Task {
             try await fixture.agent.run("go slow", session: fixture.session.id, actor: .user("test")) { _ in }
         }
+        try await TestRuns.waitUntil {
+            try await fixture.store.ledger.events(limit: 1000).contains { $0.type == .toolCallRequested }
+        }
+        // When its 12 s pass
+        try await clock.waitForSleepers(1)
+        clock.advance(by: .seconds(12))
+        // Then it ends with the time limit, the open call answered
+        await #expect(throws: AgentError.timeLimit(seconds: 12)) { try await run.value }
         let transcript = try await fixture.store.sessions.messages(of: fixture.session.id).map(\.message)
         #expect(SlowToolFixture.everyCallIsAnswered(transcript))
         let events = try await fixture.store.ledger.events(limit: 1000)
