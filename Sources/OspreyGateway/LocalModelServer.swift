@@ -86,8 +86,28 @@ public actor LocalModelServer {
 
     /// Looks the model file up ahead of the first message (called when the gateway starts), so the first answer
     /// does not wait for it. A failed lookup is tried again, with its error, when the server starts.
+    ///
+    /// A cancelled caller stops waiting at once and the lookup goes on for whoever asks next: the Python process it
+    /// waits for (0.7 s, seconds under load) is not stopped midway, and a gateway told to stop just after its start
+    /// must not wait for it.
     public func prepare() async throws {
-        _ = try await model()
+        let lookup = modelLookup ?? startLookup()
+        _ = try await Self.value(of: lookup)
+    }
+
+    /// `task`'s value, or `CancellationError` as soon as the caller is cancelled (the task itself goes on).
+    static func value<T: Sendable>(of task: Task<T, any Error>) async throws -> T {
+        let waiter = Waiter<T>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                waiter.hold(continuation)
+                // Cancelled before there was a continuation for the handler to resume.
+                if Task.isCancelled { waiter.resume(with: .failure(CancellationError())) }
+                Task { waiter.resume(with: await task.result) }
+            }
+        } onCancel: {
+            waiter.resume(with: .failure(CancellationError()))
+        }
     }
 
     /// The model file: the lookup in flight or done, or a new one.
@@ -99,11 +119,15 @@ public actor LocalModelServer {
                 self.modelLookup = nil
             }
         }
+        return try await startLookup().value
+    }
+
+    private func startLookup() -> Task<String, any Error> {
         // On a Dispatch thread: the lookup waits for a Python process (0.7 s, seconds under load), which must not
         // hold a thread of the task pool (on two cores, two gateways starting at once stalled everything else).
         let lookup = Task { [self] in try await Workspace.offload { [self] in try resolveModelPath() } }
         modelLookup = lookup
-        return try await lookup.value
+        return lookup
     }
 
     /// Where the running server's pid is kept, so a gateway that was killed outright can stop its orphan next time.
@@ -310,5 +334,20 @@ public actor LocalModelServer {
             }
         }
         return false
+    }
+}
+
+/// A continuation resumed once, by whichever of its resumers comes first.
+final class Waiter<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
+
+    func hold(_ continuation: CheckedContinuation<T, any Error>) { self.continuation.withLock { $0 = continuation } }
+
+    func resume(with result: Result<T, any Error>) {
+        let continuation = self.continuation.withLock { continuation in
+            defer { continuation = nil }
+            return continuation
+        }
+        continuation?.resume(with: result)
     }
 }

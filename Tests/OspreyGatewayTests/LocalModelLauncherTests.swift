@@ -6,6 +6,36 @@ import Testing
 @testable import OspreyGateway
 
 struct LocalModelLauncherTests {
+    @Test(.timeLimit(.minutes(1)))
+    func aCancelledWaitForTheModelLookupEndsAtOnceAndTheLookupGoesOn() async throws {
+        // Given a lookup that does not end until the test says (as the Python process it waits for cannot be
+        // interrupted)
+        let (finish, finished) = AsyncStream<String>.makeStream()
+        let lookup = Task<String, any Error> {
+            for await path in finish { return path }
+            return ""
+        }
+        // When a caller waiting for it is cancelled (a shutdown just after the start)
+        let waiting = Task { try await LocalModelServer.value(of: lookup) }
+        waiting.cancel()
+        // Then its wait ends with the cancellation while the lookup is still under way
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        // And the lookup's answer is there for the next caller
+        finished.yield("/models/smollm2.gguf")
+        #expect(try await LocalModelServer.value(of: lookup) == "/models/smollm2.gguf")
+        // And a caller already cancelled does not wait at all
+        let slow = Task<Int, any Error> {
+            try await Task.sleep(for: .seconds(60))
+            return 1
+        }
+        defer { slow.cancel() }
+        let late = Task {
+            withUnsafeCurrentTask { $0?.cancel() }
+            return try await LocalModelServer.value(of: slow)
+        }
+        await #expect(throws: CancellationError.self) { try await late.value }
+    }
+
     @Test func theLauncherRunsInPlaceOfTheServerModuleWithTheSameInterpreterAndArguments() throws {
         let directory = try TemporaryDirectory(prefix: "osprey-launcher")
         defer { directory.remove() }
