@@ -128,24 +128,33 @@ public struct Home: Hashable, Sendable {
     }
 
     /// Creates a file with `mode` from the first byte (no window where it is world-readable); keeps an existing one.
+    ///
+    /// A file it cannot write whole and sync (a full disk, a file size limit) is removed before the error is thrown:
+    /// a later start would keep a partial one (a truncated `config.toml`, a short key) as if it were whole.
     static func createFile(at url: URL, contents: String, mode: mode_t) throws {
         let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
         if descriptor < 0 {
             if errno == EEXIST { return }
             throw HomeError("cannot create \(url.path): \(String(cString: strerror(errno)))")
         }
-        defer { close(descriptor) }
+        func fail(_ doing: String) -> HomeError {
+            let error = HomeError("cannot \(doing) \(url.path): \(String(cString: strerror(errno)))")
+            close(descriptor)
+            unlink(url.path)
+            return error
+        }
         let bytes = Array(contents.utf8)
         var written = 0
         while written < bytes.count {
             let result = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
             if result < 0 {
                 if errno == EINTR { continue }
-                throw HomeError("cannot write \(url.path): \(String(cString: strerror(errno)))")
+                throw fail("write")
             }
             written += result
         }
-        _ = fsync(descriptor)
+        guard fsync(descriptor) == 0 else { throw fail("sync") }
+        close(descriptor)
     }
 
     /// The permission bits of a file, or nil if it does not exist.

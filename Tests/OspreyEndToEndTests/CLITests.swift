@@ -223,6 +223,33 @@ struct CLITests {
         #expect(doctor.stdout.contains("FAIL  ledger broken at seq 2"))
     }
 
+    @Test func aFirstStartThatCannotWriteItsFilesLeavesNoPartialOne() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        // Given a file size limit below config.toml's size (SIGXFSZ ignored, so the write fails with EFBIG)
+        let limited = Process()
+        limited.executableURL = URL(fileURLWithPath: "/bin/bash")
+        limited.arguments = [
+            "-c", "trap '' XFSZ; ulimit -f 2; exec \"$0\" gateway --home \"$1\" --port \"$2\"",
+            osprey.path, home.path, String(freeLoopbackPort()),
+        ]
+        let errors = Pipe()
+        limited.standardOutput = FileHandle.nullDevice
+        limited.standardError = errors
+        try limited.run()
+        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        limited.waitUntilExit()
+        // When the gateway starts there, it fails saying why and leaves no half-written config.toml behind
+        #expect(limited.terminationStatus != 0)
+        #expect(said.contains("cannot write \(home.path)/config.toml: File too large"), "\(said)")
+        #expect(!FileManager.default.fileExists(atPath: home.url.appendingPathComponent("config.toml").path))
+        // And the next start, without the limit, writes the whole file and runs
+        let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
+        defer { gateway.kill() }
+        let config = try String(contentsOf: home.url.appendingPathComponent("config.toml"), encoding: .utf8)
+        #expect(config == OspreyConfig.initialText(environment: ProcessInfo.processInfo.environment))
+    }
+
     @Test func usageAndConfigurationErrorsExitWithTwo() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-cli")
         defer { home.remove() }
