@@ -97,17 +97,14 @@ public actor LocalModelServer {
 
     /// `task`'s value, or `CancellationError` as soon as the caller is cancelled (the task itself goes on).
     static func value<T: Sendable>(of task: Task<T, any Error>) async throws -> T {
-        let waiter = Waiter<T>()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { continuation in
-                waiter.hold(continuation)
-                // Cancelled before there was a continuation for the handler to resume.
-                if Task.isCancelled { waiter.resume(with: .failure(CancellationError())) }
-                Task { waiter.resume(with: await task.result) }
-            }
-        } onCancel: {
-            waiter.resume(with: .failure(CancellationError()))
+        let done = Doorbell()
+        Task {
+            _ = await task.result
+            done.ring()
         }
+        await done.wait()
+        try Task.checkCancellation()
+        return try await task.value
     }
 
     /// The model file: the lookup in flight or done, or a new one.
@@ -334,20 +331,5 @@ public actor LocalModelServer {
             }
         }
         return false
-    }
-}
-
-/// A continuation resumed once, by whichever of its resumers comes first.
-final class Waiter<T: Sendable>: Sendable {
-    private let continuation = Mutex<CheckedContinuation<T, any Error>?>(nil)
-
-    func hold(_ continuation: CheckedContinuation<T, any Error>) { self.continuation.withLock { $0 = continuation } }
-
-    func resume(with result: Result<T, any Error>) {
-        let continuation = self.continuation.withLock { continuation in
-            defer { continuation = nil }
-            return continuation
-        }
-        continuation?.resume(with: result)
     }
 }

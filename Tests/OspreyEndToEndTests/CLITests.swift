@@ -226,7 +226,10 @@ struct CLITests {
     @Test func aFirstStartThatCannotWriteItsFilesLeavesNoPartialOne() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-cli")
         defer { home.remove() }
-        // Given a file size limit below config.toml's size (SIGXFSZ ignored, so the write fails with EFBIG)
+        // Given a file size limit below config.toml's size (SIGXFSZ ignored, so the write fails with EFBIG; were the
+        // file to fit, the gateway would start and this test would wait for it)
+        let initial = OspreyConfig.initialText(environment: ProcessInfo.processInfo.environment)
+        try #require(initial.utf8.count > 2048)
         let limited = Process()
         limited.executableURL = URL(fileURLWithPath: "/bin/bash")
         limited.arguments = [
@@ -247,7 +250,7 @@ struct CLITests {
         let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
         defer { gateway.kill() }
         let config = try String(contentsOf: home.url.appendingPathComponent("config.toml"), encoding: .utf8)
-        #expect(config == OspreyConfig.initialText(environment: ProcessInfo.processInfo.environment))
+        #expect(config == initial)
     }
 
     @Test func usageAndConfigurationErrorsExitWithTwo() async throws {

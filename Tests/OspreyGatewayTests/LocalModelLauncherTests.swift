@@ -24,14 +24,15 @@ struct LocalModelLauncherTests {
         finished.yield("/models/smollm2.gguf")
         #expect(try await LocalModelServer.value(of: lookup) == "/models/smollm2.gguf")
         // And a caller already cancelled does not wait at all
-        let slow = Task<Int, any Error> {
-            try await Task.sleep(for: .seconds(60))
-            return 1
+        let (never, neverEnds) = AsyncStream<String>.makeStream()
+        let endless = Task<String, any Error> {
+            for await path in never { return path }
+            return ""
         }
-        defer { slow.cancel() }
+        defer { neverEnds.finish() }
         let late = Task {
             withUnsafeCurrentTask { $0?.cancel() }
-            return try await LocalModelServer.value(of: slow)
+            return try await LocalModelServer.value(of: endless)
         }
         await #expect(throws: CancellationError.self) { try await late.value }
     }
