@@ -188,10 +188,17 @@ struct SandboxTests {
         }
         let jail = try JailFixture()
         defer { jail.directory.remove() }
-        // The command's cgroup namespace hides the path from inside: watch its group from outside while it runs.
-        async let ran = Self.run("sleep 1; echo finished", sandbox: sandbox, jail: jail)
+        // The command's cgroup namespace hides the path from inside: watch its group from outside while it runs. It
+        // runs until the test has seen its group (or given up, after 30 s) and creates `go` in its workspace, so a
+        // slow start under load cannot end it before it is seen.
+        let go = jail.workspace.root.appendingPathComponent("go")
+        async let ran = Self.run(
+            "while [ ! -e go ]; do sleep 0.02; done; echo finished",
+            sandbox: sandbox,
+            jail: jail
+        )
         var seen: (name: String, limit: String, memory: String)?
-        for _ in 0..<100 where seen == nil {
+        for _ in 0..<1500 where seen == nil {
             try await Task.sleep(for: .milliseconds(20))
             let names = (try? FileManager.default.contentsOfDirectory(atPath: groups.pids)) ?? []
             for name in names where name.hasPrefix("cmd-") {
@@ -207,6 +214,7 @@ struct SandboxTests {
                 )
             }
         }
+        try Data().write(to: go)
         let result = try await ran
         #expect(result.output.contains("finished"), "\(result.output)")
         let group = try #require(seen, "no command cgroup had members while the command ran")
