@@ -56,18 +56,13 @@ public struct OspreyExecutable: Sendable {
             stdin.fileHandleForWriting.write(Data(input.utf8))
             try stdin.fileHandleForWriting.close()
         }
-        // Drain both pipes concurrently so a chatty command cannot block on a full pipe.
-        async let stdout = Task.detachedRead(out.fileHandleForReading)
-        async let stderr = Task.detachedRead(err.fileHandleForReading)
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning {
-            if ContinuousClock.now > deadline {
-                process.terminate()
-                throw ProcessFailure(message: "osprey \(arguments.joined(separator: " ")) timed out")
-            }
-            try await Task.sleep(for: .milliseconds(10))
-        }
-        return Output(status: process.terminationStatus, stdout: await stdout, stderr: await stderr)
+        let ended = try await process.toItsEnd(
+            out: out,
+            err: err,
+            timeout: timeout,
+            name: "osprey \(arguments.joined(separator: " "))"
+        )
+        return Output(status: ended.status, stdout: ended.stdout, stderr: ended.stderr)
     }
 
     /// Starts `osprey gateway` on a home and port and waits for its "listening" line; its log goes to `log` (a file
@@ -167,8 +162,8 @@ public struct ProcessOutput: Sendable {
     public var stderr: String
 }
 
-/// Runs `python3 ARGS` (the Python that has the interop peers: PyPI `mcp`, ...) to its end.
-public func runPython(_ arguments: [String]) async throws -> ProcessOutput {
+/// Runs `python3 ARGS` (the Python that has the interop peers: PyPI `mcp`, ...) to its end (at most `timeout`).
+public func runPython(_ arguments: [String], timeout: Duration = .seconds(300)) async throws -> ProcessOutput {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3"] + arguments
@@ -178,11 +173,38 @@ public func runPython(_ arguments: [String]) async throws -> ProcessOutput {
     process.standardError = err
     process.standardInput = FileHandle.nullDevice
     try process.run()
-    async let stdout = Task.detachedRead(out.fileHandleForReading)
-    async let stderr = Task.detachedRead(err.fileHandleForReading)
-    let (printed, logged) = await (stdout, stderr)
-    process.waitUntilExit()
-    return ProcessOutput(status: process.terminationStatus, stdout: printed, stderr: logged)
+    return try await process.toItsEnd(
+        out: out,
+        err: err,
+        timeout: timeout,
+        name: "python3 \(arguments.joined(separator: " "))"
+    )
+}
+
+extension Process {
+    /// Waits for this started process to end (polled: no thread of the task pool waits on it), its two pipes drained
+    /// meanwhile so a chatty command cannot block on a full one.
+    ///
+    /// A process that outlives `timeout`, or its caller (a cancelled wait: the test around it failed), is killed:
+    /// its output is read until it exits, and a command waiting for what will never come (an approval the failed
+    /// test was to give) would otherwise hold the test, and the suite, for as long as it waits.
+    func toItsEnd(out: Pipe, err: Pipe, timeout: Duration, name: String) async throws -> ProcessOutput {
+        async let stdout = Task.detachedRead(out.fileHandleForReading)
+        async let stderr = Task.detachedRead(err.fileHandleForReading)
+        let deadline = ContinuousClock.now + timeout
+        do {
+            while isRunning {
+                guard ContinuousClock.now < deadline else { throw ProcessFailure(message: "\(name) timed out") }
+                try await Task.sleep(for: .milliseconds(10))
+            }
+        } catch {
+            if isRunning { Glibc.kill(processIdentifier, SIGKILL) }
+            waitUntilExit()  // killed: returns within milliseconds, the child reaped
+            throw error
+        }
+        waitUntilExit()  // reaped already: returns at once
+        return ProcessOutput(status: terminationStatus, stdout: await stdout, stderr: await stderr)
+    }
 }
 
 /// A Python server (an interop peer: an MCP server on Streamable HTTP, ...) run in the background on a loopback port.
@@ -207,7 +229,11 @@ public final class PythonServer: Sendable {
                 stop()
                 throw ProcessFailure(message: "python3 \(arguments.joined(separator: " ")) did not listen on \(port)")
             }
-            try await Task.sleep(for: .milliseconds(50))
+            do { try await Task.sleep(for: .milliseconds(50)) } catch {
+                // Cancelled while it starts: nobody will hold the server to stop it later.
+                stop()
+                throw error
+            }
         }
     }
 
