@@ -164,9 +164,14 @@ public struct ProcessOutput: Sendable {
 
 /// Runs `python3 ARGS` (the Python that has the interop peers: PyPI `mcp`, ...) to its end (at most `timeout`).
 public func runPython(_ arguments: [String], timeout: Duration = .seconds(300)) async throws -> ProcessOutput {
+    try await runProgram(["python3"] + arguments, timeout: timeout)
+}
+
+/// Runs a program found on `PATH` (`argv[0]`) to its end (at most `timeout`).
+public func runProgram(_ argv: [String], timeout: Duration = .seconds(300)) async throws -> ProcessOutput {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    process.arguments = ["python3"] + arguments
+    process.arguments = argv
     let out = Pipe()
     let err = Pipe()
     process.standardOutput = out
@@ -177,7 +182,7 @@ public func runPython(_ arguments: [String], timeout: Duration = .seconds(300)) 
         out: out,
         err: err,
         timeout: timeout,
-        name: "python3 \(arguments.joined(separator: " "))"
+        name: argv.joined(separator: " ")
     )
 }
 

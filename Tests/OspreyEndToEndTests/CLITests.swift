@@ -253,6 +253,53 @@ struct CLITests {
         #expect(config == initial)
     }
 
+    @Test func aFirstStartKilledBeforeItsFileIsSyncedLeavesNoFileBehind() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        let config = home.url.appendingPathComponent("config.toml").path
+        // Given a first start killed (SIGKILL, by strace) at its first fsync: config.toml's text is written, not yet
+        // durable, the moment a power cut would leave a named file empty or partial
+        let killed = try await runProgram(
+            [
+                "strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync", "-e", "inject=fsync:signal=KILL:when=1",
+                osprey.path, "gateway", "--home", home.path, "--port", String(freeLoopbackPort()),
+            ],
+            timeout: .seconds(60)
+        )
+        #expect(killed.status != 0, "\(killed.stderr)")
+        // Then there is no config.toml: a name appears only once its file is whole and synced
+        #expect(!FileManager.default.fileExists(atPath: config))
+        // And the next start writes the whole file and runs
+        let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
+        defer { gateway.kill() }
+        #expect(
+            try String(contentsOfFile: config, encoding: .utf8)
+                == OspreyConfig.initialText(environment: ProcessInfo.processInfo.environment)
+        )
+    }
+
+    @Test func aHomeOnAFilesystemWithoutUnnamedFilesIsStillMadeWhole() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        // Given a home directory where unnamed files cannot be made (every open of the directory itself fails with
+        // EOPNOTSUPP, as on a filesystem without O_TMPFILE), made by a command that sets up a home and exits
+        _ = try await runProgram(
+            [
+                "strace", "-f", "-qq", "-o", "/dev/null", "-P", home.path, "-e", "trace=openat",
+                "-e", "inject=openat:error=EOPNOTSUPP", osprey.path, "secrets", "set", "X", "--home", home.path,
+            ],
+            timeout: .seconds(60)
+        )
+        // Then its files are written in place, whole and private
+        let config = home.url.appendingPathComponent("config.toml")
+        #expect(
+            try String(contentsOf: config, encoding: .utf8)
+                == OspreyConfig.initialText(environment: ProcessInfo.processInfo.environment)
+        )
+        #expect(Home.mode(of: config) == 0o600)
+        #expect(try String(contentsOf: home.url.appendingPathComponent("token"), encoding: .utf8).hasPrefix("osp_"))
+    }
+
     @Test func usageAndConfigurationErrorsExitWithTwo() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-cli")
         defer { home.remove() }
