@@ -47,8 +47,7 @@ enum StartupPages {
             // A data segment's pages cannot be dropped like code: some were written (copied, private to this
             // process) and would be lost, and another thread may write one between a check and the drop. The
             // kernel's reclaim (Linux 5.4) takes only what it can give back safely: pages only read, mapped by this
-            // process alone, of files it may write (its own build, or as root; a binary installed by root for a user
-            // keeps them); the written ones stay (with no swap) or are swapped out.
+            // process alone; the written ones stay (with no swap) or are swapped out.
             let advice = mapping.releasable ? MADV_DONTNEED : mapping.reclaimable ? MADV_PAGEOUT : nil
             guard let advice, let start = UnsafeMutableRawPointer(bitPattern: mapping.start),
                 madvise(start, Int(mapping.end - mapping.start), advice) == 0
