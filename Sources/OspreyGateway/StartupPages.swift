@@ -30,9 +30,8 @@ enum StartupPages {
     /// over, when a second release drops what they touched.
     static let settling = Duration.seconds(10)
 
-    /// Drops this process's resident pages of read-only file mappings (`r-xp`, `r--p`, nothing in them written), has
-    /// the kernel reclaim the pages of the files' data segments (`rw-p`) that were only read, and says how much was
-    /// resident in them; then has the allocator give back the heap pages the start-up freed. Reads
+    /// Drops this process's resident pages of read-only file mappings (`r-xp`, `r--p`, nothing in them written) and says how
+    /// much was resident in them, then has the allocator give back the heap pages the start-up freed. Reads
     /// `/proc/self/smaps`; a process without it (not Linux) releases nothing.
     @discardableResult
     static func release(smaps path: String = "/proc/self/smaps") -> Released {
@@ -42,18 +41,13 @@ enum StartupPages {
         guard let data = try? handle.readToEnd() else { return Released() }
         let text = String(decoding: data, as: UTF8.self)
         var released = Released()
-        for mapping in mappings(text) {
+        for mapping in mappings(text) where mapping.releasable {
             #if canImport(Glibc)
-            // A data segment's pages cannot be dropped like code: some were written (copied, private to this
-            // process) and would be lost, and another thread may write one between a check and the drop. The
-            // kernel's reclaim (Linux 5.4) takes only what it can give back safely: pages only read, mapped by this
-            // process alone; the written ones stay (with no swap) or are swapped out.
-            let advice = mapping.releasable ? MADV_DONTNEED : mapping.reclaimable ? MADV_PAGEOUT : nil
-            guard let advice, let start = UnsafeMutableRawPointer(bitPattern: mapping.start),
-                madvise(start, Int(mapping.end - mapping.start), advice) == 0
+            guard let start = UnsafeMutableRawPointer(bitPattern: mapping.start),
+                madvise(start, Int(mapping.end - mapping.start), MADV_DONTNEED) == 0
             else { continue }
             released.mappings += 1
-            released.kilobytes += mapping.residentKB - mapping.privateDirtyKB
+            released.kilobytes += mapping.residentKB
             #endif
         }
         #if canImport(Glibc)
@@ -79,9 +73,6 @@ enum StartupPages {
             (permissions == "r-xp" || permissions == "r--p") && path.hasPrefix("/") && privateDirtyKB == 0
                 && anonymousKB == 0 && residentKB > 0
         }
-
-        /// A file's data segment (`rw-p`) with resident pages that were never written: the kernel can reclaim those.
-        var reclaimable: Bool { permissions == "rw-p" && path.hasPrefix("/") && residentKB > privateDirtyKB }
     }
 
     /// The mappings `smaps` lists, in order.

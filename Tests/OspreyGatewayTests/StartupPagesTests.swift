@@ -51,26 +51,4 @@ import Testing
             mappings.filter(\.releasable).map(\.path) == ["/usr/bin/osprey", "/usr/bin/osprey", "/opt/a path/lib x.so"]
         )
     }
-
-    @Test func aFileDataSegmentWithPagesOnlyReadIsLeftToTheKernelToReclaim() {
-        let smaps = [
-            // The binary's data: 1,900 of 2,000 kB written (those stay), 100 kB only read
-            Self.mapping(
-                "5594b4248000-5594b449d000 rw-p 0272f000 fe:00 16392235     /usr/bin/osprey",
-                rss: 2000,
-                dirty: 1900,
-                anonymous: 1900
-            ),
-            // A library's data, every resident page written: nothing to reclaim
-            Self.mapping("7f00ad004000-7f00ad008000 rw-p 00204000 fe:00 80     /lib/a.so", rss: 16, dirty: 16),
-            // The heap and other anonymous memory: the allocator's, not a file's
-            Self.mapping("5594b5000000-5594b5100000 rw-p 00000000 00:00 0", rss: 900, dirty: 900, anonymous: 900),
-            Self.mapping("5594b5100000-5594b5200000 rw-p 00000000 00:00 0                  [heap]", rss: 64, dirty: 64),
-            // Code is dropped, not reclaimed
-            Self.mapping("5594b1b18000-5594b412e000 r-xp 00000000 fe:00 16392235     /usr/bin/osprey", rss: 20696),
-        ].joined(separator: "\n")
-        let mappings = StartupPages.mappings(smaps)
-        #expect(mappings.map(\.reclaimable) == [true, false, false, false, false])
-        #expect(mappings.map(\.releasable) == [false, false, false, false, true])
-    }
 }
