@@ -20,14 +20,11 @@ struct ChildProcessTests {
                 "-c", "import os, time; open('\(pidFile)', 'w').write(str(os.getpid())); time.sleep(600)",
             ])
         }
-        var pid: Int32?
-        while pid == nil {
-            try await Task.sleep(for: .milliseconds(20))
-            pid = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0) }
-        }
+        func pid() -> Int32? { (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { Int32($0) } }
+        try await TestRuns.waitUntil(timeout: .seconds(30)) { pid() != nil }
+        let child = try #require(pid())
         waiting.cancel()
         await #expect(throws: CancellationError.self) { try await waiting.value }
-        let child = try #require(pid)
         #expect(kill(child, 0) == -1 && errno == ESRCH, "the command is still there")
     }
 
