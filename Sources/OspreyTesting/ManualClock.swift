@@ -57,8 +57,17 @@ public final class ManualClock: Clock, Sendable {
     public var sleepers: Int { state.withLock { $0.sleepers.count } }
 
     /// Returns once at least `count` tasks sleep on this clock (polling every millisecond; the clock is for tests).
-    public func waitForSleepers(_ count: Int = 1) async throws {
-        while sleepers < count { try await Task.sleep(for: .milliseconds(1)) }
+    ///
+    /// Throws once `timeout` of wall time has passed without them: code that ended, or never slept, fails the test
+    /// instead of holding the suite forever.
+    public func waitForSleepers(_ count: Int = 1, timeout: Duration = .seconds(60)) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while sleepers < count {
+            guard ContinuousClock.now < deadline else {
+                throw ManualClockError("\(sleepers) of \(count) sleepers on the clock after \(timeout)")
+            }
+            try await Task.sleep(for: .milliseconds(1))
+        }
     }
 
     /// Moves the clock forward and wakes every sleeper whose deadline has come.
@@ -72,4 +81,10 @@ public final class ManualClock: Clock, Sendable {
         }
         for wake in due { wake.resume() }
     }
+}
+
+/// A wait on a ``ManualClock`` that did not end.
+public struct ManualClockError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }

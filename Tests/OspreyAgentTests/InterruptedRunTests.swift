@@ -20,7 +20,8 @@ struct SlowToolFixture {
         replies: [Message],
         settings: OspreyConfig.Agent = OspreyConfig.Agent(),
         store: Store? = nil,
-        clock: some Clock<Duration> & Sendable = ContinuousClock()
+        clock: some Clock<Duration> & Sendable = ContinuousClock(),
+        slowCall: Duration = .seconds(30)
     ) async throws {
         let store = try store ?? Store.inMemory()
         self.store = store
@@ -31,7 +32,7 @@ struct SlowToolFixture {
             settings: settings,
             routes: [ModelRoute(provider: "scripted", model: "test")],
             router: Router(providers: ["scripted": provider], policy: RetryPolicy(maxAttempts: 1), sleep: { _ in }),
-            toolbox: Toolbox([SlowTool()] + Toolbox.builtInTools),
+            toolbox: Toolbox([SlowTool(taking: slowCall)] + Toolbox.builtInTools),
             store: store,
             meter: Meter(store: store) { _ in nil },
             workspace: try Workspace(root: directory.url),
@@ -100,12 +101,16 @@ struct InterruptedRunTests {
         var settings = OspreyConfig.Agent()
         settings.maxWallSeconds = 12
         let clock = ManualClock()
+        // The tool takes an hour on the wall clock: however slow the machine, only the time limit ends the run (with
+        // 30 s, a full run of the suite once reached the limit's sleeper after the tool had finished and the run
+        // had ended).
         let fixture = try await SlowToolFixture(
             replies: [.toolCall("slow", "{}"), .assistant("Back.")],
             settings: settings,
-            clock: clock
+            clock: clock,
+            slowCall: .seconds(3600)
         )
-        // Given a run waiting on its slow tool (a 30 s sleep on the wall clock)
+        // Given a run waiting on its slow tool
         let run = Task {
             try await fixture.agent.run("go slow", session: fixture.session.id, actor: .user("test")) { _ in }
         }

@@ -36,6 +36,18 @@ final class RunnerProbe: Sendable {
 }
 
 struct SupervisorTests {
+    /// The test clock the supervisor's tests advance: a wait for a sleeper that never comes (the code under test ended
+    /// or never slept) fails after its limit instead of holding the suite.
+    @Test func aWaitForSleepersThatNeverComeFailsAfterItsLimit() async throws {
+        let clock = ManualClock()
+        await #expect(throws: ManualClockError.self) { try await clock.waitForSleepers(1, timeout: .milliseconds(50)) }
+        // A sleeper that is there ends the wait at once
+        let sleeping = Task { try await clock.sleep(for: .seconds(1)) }
+        try await clock.waitForSleepers(1, timeout: .seconds(30))
+        clock.advance(by: .seconds(1))
+        try await sleeping.value
+    }
+
     @Test func theCapsHoldUnderAHundredSubmissions() async throws {
         let store = try Store.inMemory()
         let probe = RunnerProbe()
