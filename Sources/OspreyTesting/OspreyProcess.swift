@@ -120,19 +120,20 @@ public final class GatewayProcess {
     public var isRunning: Bool { process.isRunning }
 
     /// Sends SIGTERM and waits for a graceful exit (polled: a drain can take seconds, which must not hold a thread
-    /// of the task pool); returns the exit status.
+    /// of the task pool); returns the exit status (the signal's number when a signal ended it). A gateway that has not
+    /// ended after two minutes is killed, with its process group.
     @discardableResult
     public func stop() async -> Int32 {
         if process.isRunning { process.terminate() }
-        while process.isRunning { try? await Task.sleep(for: .milliseconds(5)) }
-        process.waitUntilExit()  // reaped already: returns at once
-        return process.terminationStatus
+        if let status = await process.ended(within: .seconds(120)) { return status }
+        process.killGroup()
+        return await process.ended(within: .seconds(30)) ?? SIGKILL
     }
 
-    /// SIGKILL: the daemon dies with no chance to clean up.
+    /// SIGKILL: the daemon dies with no chance to clean up; so does whatever it forked that kept its process group
+    /// (the Swift backtracer of a gateway that crashed).
     public func kill() {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.killGroupAndWait()
     }
 }
 
@@ -198,17 +199,78 @@ extension Process {
         async let stderr = Task.detachedRead(err.fileHandleForReading)
         let deadline = ContinuousClock.now + timeout
         do {
-            while isRunning {
+            while isRunning && exitedButUnreaped == nil {
                 guard ContinuousClock.now < deadline else { throw ProcessFailure(message: "\(name) timed out") }
                 try await Task.sleep(for: .milliseconds(10))
             }
         } catch {
-            if isRunning { Glibc.kill(processIdentifier, SIGKILL) }
-            waitUntilExit()  // killed: returns within milliseconds, the child reaped
+            killGroup()
+            _ = await ended(within: .seconds(30))
             throw error
         }
-        waitUntilExit()  // reaped already: returns at once
-        return ProcessOutput(status: terminationStatus, stdout: await stdout, stderr: await stderr)
+        guard let status = await ended(within: .seconds(30)) else {
+            killGroup()
+            throw ProcessFailure(message: "\(name) ended but was not reaped")
+        }
+        return ProcessOutput(status: status, stdout: await stdout, stderr: await stderr)
+    }
+
+    /// SIGKILL to the child's whole process group: Foundation starts each child as the leader of a group of its own,
+    /// which holds the child and what it forked without leaving the group (a backtracer, a shell's background job).
+    func killGroup() {
+        // Once reaped, the number may belong to another process's group.
+        if isRunning { Glibc.kill(-processIdentifier, SIGKILL) }
+    }
+
+    /// Kills the child's process group and waits until Foundation has reaped the child, at most `limit` (blocking:
+    /// the callers may be synchronous, and the kernel ends a killed group in milliseconds).
+    func killGroupAndWait(limit: Duration = .seconds(10)) {
+        killGroup()
+        let deadline = ContinuousClock.now + limit
+        while isRunning && ContinuousClock.now < deadline { usleep(2_000) }
+    }
+
+    /// The child's exit status (the signal's number when a signal ended it) once it has exited, read without reaping
+    /// it (`waitid` with `WNOWAIT`); nil while it runs or once it is reaped.
+    ///
+    /// Foundation reaps a child only when every copy of a descriptor it handed the child is closed, and a descendant
+    /// can hold one after the child itself is gone: the Swift backtracer of a gateway that crashed kept the gateway's
+    /// descriptors while it waited forever on a socket, and a test that waited for Foundation to see the end waited
+    /// with it.
+    var exitedButUnreaped: Int32? {
+        var info = siginfo_t()
+        let waited = waitid(P_PID, id_t(processIdentifier), &info, WEXITED | WNOHANG | WNOWAIT)
+        guard waited == 0, info.si_signo == SIGCHLD else { return nil }
+        return info._sifields._sigchld.si_status
+    }
+
+    /// Waits (polled: no thread of the task pool waits on it) until the child has exited, at most `limit`, and
+    /// returns its exit status (the signal's number when a signal ended it), or nil if it still runs. A child that has
+    /// exited but is still held by a descendant has its process group killed, so Foundation can reap it.
+    func ended(within limit: Duration) async -> Int32? {
+        let deadline = ContinuousClock.now + limit
+        var exitedAt: ContinuousClock.Instant?
+        while ContinuousClock.now < deadline {
+            if !isRunning { return terminationStatus }
+            if let status = exitedButUnreaped {
+                let now = ContinuousClock.now
+                // Foundation reaps an ordinary child within milliseconds; one a descendant holds, when the descendant
+                // ends. A backtracer writing a crash's report takes a few seconds, and is given them.
+                if let since = exitedAt, now - since > .seconds(10) {
+                    killGroup()
+                    while isRunning && ContinuousClock.now < deadline { await Self.pause() }
+                    return status
+                }
+                exitedAt = exitedAt ?? now
+            }
+            await Self.pause()
+        }
+        return nil
+    }
+
+    /// A few milliseconds' pause that also works in a cancelled task (whose `Task.sleep` returns at once).
+    private static func pause() async {
+        if Task.isCancelled { usleep(5_000) } else { try? await Task.sleep(for: .milliseconds(5)) }
     }
 }
 
@@ -246,8 +308,7 @@ public final class PythonServer: Sendable {
 
     /// Ends the server (SIGKILL) and reaps it.
     public func stop() {
-        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        process.killGroupAndWait()
     }
 }
 

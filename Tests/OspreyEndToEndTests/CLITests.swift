@@ -227,23 +227,19 @@ struct CLITests {
         let home = try TemporaryDirectory(prefix: "osprey-cli")
         defer { home.remove() }
         // Given a file size limit below config.toml's size (SIGXFSZ ignored, so the write fails with EFBIG; were the
-        // file to fit, the gateway would start and this test would wait for it)
+        // file to fit, the gateway would start and run until the command's time limit fails the test)
         let initial = OspreyConfig.initialText(environment: ProcessInfo.processInfo.environment)
         try #require(initial.utf8.count > 2048)
-        let limited = Process()
-        limited.executableURL = URL(fileURLWithPath: "/bin/bash")
-        limited.arguments = [
-            "-c", "trap '' XFSZ; ulimit -f 2; exec \"$0\" gateway --home \"$1\" --port \"$2\"",
-            osprey.path, home.path, String(freeLoopbackPort()),
-        ]
-        let errors = Pipe()
-        limited.standardOutput = FileHandle.nullDevice
-        limited.standardError = errors
-        try limited.run()
-        let said = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        limited.waitUntilExit()
+        let limited = try await runProgram(
+            [
+                "bash", "-c", "trap '' XFSZ; ulimit -f 2; exec \"$0\" gateway --home \"$1\" --port \"$2\"",
+                osprey.path, home.path, String(freeLoopbackPort()),
+            ],
+            timeout: .seconds(60)
+        )
+        let said = limited.stderr
         // When the gateway starts there, it fails saying why and leaves no half-written config.toml behind
-        #expect(limited.terminationStatus != 0)
+        #expect(limited.status != 0)
         #expect(said.contains("cannot write \(home.path)/config.toml: File too large"), "\(said)")
         #expect(!FileManager.default.fileExists(atPath: home.url.appendingPathComponent("config.toml").path))
         // And the next start, without the limit, writes the whole file and runs
