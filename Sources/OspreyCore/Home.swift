@@ -128,66 +128,11 @@ public struct Home: Hashable, Sendable {
     }
 
     /// Creates a file with `mode` from the first byte (no window where it is world-readable); keeps an existing one.
-    ///
-    /// The file is written and synced whole as an unnamed file in its directory (`O_TMPFILE`), then linked under its
-    /// name and the directory synced: a failed write (a full disk, a file size limit), a crash or a power cut at any
-    /// point leaves either no file or the whole one, never a partial one that every later start would keep as if it
-    /// were whole (a truncated `config.toml`, a short key). Where the filesystem has no unnamed files, the file is
-    /// written in place and removed if the write fails.
+    /// Written whole and synced before it is named (``DurableFile``): a failed write (a full disk, a file size limit),
+    /// a crash or a power cut leaves no file or the whole one, never a partial one that every later start would keep
+    /// as if it were whole (a truncated `config.toml`, a short key).
     static func createFile(at url: URL, contents: String, mode: mode_t) throws {
-        if access(url.path, F_OK) == 0 { return }
-        let bytes = Array(contents.utf8)
-        let directory = url.deletingLastPathComponent().path
-        let unnamed = open(directory, Self.unnamedFile | O_WRONLY | O_CLOEXEC, mode)
-        guard unnamed >= 0 else { return try createFileInPlace(at: url, bytes: bytes, mode: mode) }
-        defer { close(unnamed) }
-        try writeWholeAndSync(bytes, to: unnamed, path: url.path)
-        guard linkat(AT_FDCWD, "/proc/self/fd/\(unnamed)", AT_FDCWD, url.path, AT_SYMLINK_FOLLOW) == 0 else {
-            // Another process made it meanwhile: theirs is kept, as an existing file is.
-            if errno == EEXIST { return }
-            throw HomeError("cannot create \(url.path): \(String(cString: strerror(errno)))")
-        }
-        // The new name is durable only once its directory is.
-        let parent = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard parent >= 0 else { throw HomeError("cannot sync \(directory): \(String(cString: strerror(errno)))") }
-        defer { close(parent) }
-        guard fsync(parent) == 0 else {
-            throw HomeError("cannot sync \(directory): \(String(cString: strerror(errno)))")
-        }
-    }
-
-    /// `O_TMPFILE` (Glibc does not import the macro): an unnamed file in the directory opened.
-    static let unnamedFile: Int32 = 0o20_000_000 | O_DIRECTORY
-
-    /// The fallback of ``createFile(at:contents:mode:)``: written under its name, removed if the write fails.
-    private static func createFileInPlace(at url: URL, bytes: [UInt8], mode: mode_t) throws {
-        let descriptor = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode)
-        if descriptor < 0 {
-            if errno == EEXIST { return }
-            throw HomeError("cannot create \(url.path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(descriptor) }
-        do {
-            try writeWholeAndSync(bytes, to: descriptor, path: url.path)
-        } catch {
-            unlink(url.path)
-            throw error
-        }
-    }
-
-    private static func writeWholeAndSync(_ bytes: [UInt8], to descriptor: Int32, path: String) throws {
-        var written = 0
-        while written < bytes.count {
-            let result = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
-            if result < 0 {
-                if errno == EINTR { continue }
-                throw HomeError("cannot write \(path): \(String(cString: strerror(errno)))")
-            }
-            written += result
-        }
-        guard fsync(descriptor) == 0 else {
-            throw HomeError("cannot sync \(path): \(String(cString: strerror(errno)))")
-        }
+        try DurableFile.create(url.path, bytes: Array(contents.utf8), mode: mode)
     }
 
     /// The permission bits of a file, or nil if it does not exist.

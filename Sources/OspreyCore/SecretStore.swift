@@ -56,10 +56,7 @@ public struct SecretStore: Sendable {
 
     func write(_ table: [String: String]) throws {
         let text = JSONValue.object(table.mapValues(JSONValue.string)).canonicalJSON
-        let temporary = directory.appendingPathComponent("secrets.json.tmp")
-        try? FileManager.default.removeItem(at: temporary)
-        try Home.createFile(at: temporary, contents: text, mode: 0o600)
-        _ = rename(temporary.path, storeFile.path)
+        try DurableFile.replace(storeFile.path, bytes: Array(text.utf8), mode: 0o600)
     }
 
     /// Stores (or replaces) a secret.

@@ -146,6 +146,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             return APIError(.serviceUnavailable, "configuration_error", error.message)
         case let error as HomeError:
             return APIError(.serviceUnavailable, "unavailable", error.message)
+        case let error as FileWriteError:
+            return APIError(.serviceUnavailable, "unavailable", error.message)
         case let error as JSONParseError:
             return APIError(.badRequest, "malformed_json", "Request body is not valid JSON: \(error)")
         case let error as any HTTPResponseError:

@@ -311,38 +311,9 @@ public actor SafeSwitch {
         try write(Data(content.utf8), to: change.path, mode: mode)
     }
 
-    /// Writes `data` to a temporary file beside `path`, syncs it and renames it into place: a reader sees the old
-    /// bytes or the new ones, never half of them.
+    /// Replaces `path` with `data` (``DurableFile``): a reader, and the disk after a crash, has the old bytes or the new
+    /// ones, never half of them.
     static func write(_ data: Data, to path: String, mode: mode_t) throws {
-        let temporary = path + ".osprey-switch-\(getpid())"
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
-        guard descriptor >= 0 else {
-            throw SwitchPlan.Invalid("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-        var failure: String?
-        data.withUnsafeBytes { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = Glibc.write(descriptor, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    failure = String(cString: strerror(errno))
-                    return
-                }
-                offset += written
-            }
-        }
-        fchmod(descriptor, mode)
-        if fsync(descriptor) != 0, failure == nil { failure = String(cString: strerror(errno)) }
-        close(descriptor)
-        if let failure {
-            unlink(temporary)
-            throw SwitchPlan.Invalid("cannot write \(path): \(failure)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            throw SwitchPlan.Invalid("cannot replace \(path): \(reason)")
-        }
+        try DurableFile.replace(path, bytes: Array(data), mode: mode)
     }
 }

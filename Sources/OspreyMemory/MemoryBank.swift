@@ -782,7 +782,8 @@ public final class MemoryBank: Sendable {
     func file(for id: String) -> URL { directory.appendingPathComponent(id + ".md") }
 
     func write(_ record: MemoryRecord) throws {
-        try Data(record.markdown().utf8).write(to: file(for: record.id), options: .atomic)
+        // The Markdown file is the memory's truth: synced before its name points at it, as the ledger's event is.
+        try DurableFile.replace(file(for: record.id).path, bytes: Array(record.markdown().utf8))
     }
 
     func index(_ record: MemoryRecord, event: Event.Kind?, actor: Principal) async throws {

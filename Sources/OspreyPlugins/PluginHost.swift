@@ -427,7 +427,7 @@ public final class PluginState: Sendable {
                 at: file.deletingLastPathComponent(),
                 withIntermediateDirectories: true
             )
-            try Data(table.canonicalJSON.utf8).write(to: file, options: .atomic)
+            try DurableFile.replace(file.path, bytes: Array(table.canonicalJSON.utf8), mode: 0o600)
             values = next
         }
     }

@@ -168,8 +168,12 @@ public func runPython(_ arguments: [String], timeout: Duration = .seconds(300)) 
     try await runProgram(["python3"] + arguments, timeout: timeout)
 }
 
-/// Runs a program found on `PATH` (`argv[0]`) to its end (at most `timeout`).
-public func runProgram(_ argv: [String], timeout: Duration = .seconds(300)) async throws -> ProcessOutput {
+/// Runs a program found on `PATH` (`argv[0]`) to its end (at most `timeout`), `input` on its standard input.
+public func runProgram(
+    _ argv: [String],
+    input: String? = nil,
+    timeout: Duration = .seconds(300)
+) async throws -> ProcessOutput {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = argv
@@ -177,8 +181,13 @@ public func runProgram(_ argv: [String], timeout: Duration = .seconds(300)) asyn
     let err = Pipe()
     process.standardOutput = out
     process.standardError = err
-    process.standardInput = FileHandle.nullDevice
+    let stdin = Pipe()
+    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
     try process.run()
+    if let input {
+        stdin.fileHandleForWriting.write(Data(input.utf8))
+        try stdin.fileHandleForWriting.close()
+    }
     return try await process.toItsEnd(
         out: out,
         err: err,

@@ -277,16 +277,17 @@ struct CLITests {
     @Test func aHomeOnAFilesystemWithoutUnnamedFilesIsStillMadeWhole() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-cli")
         defer { home.remove() }
-        // Given a home directory where unnamed files cannot be made (every open of the directory itself fails with
-        // EOPNOTSUPP, as on a filesystem without O_TMPFILE), made by a command that sets up a home and exits
+        // Given a home directory where an unnamed file cannot be made (the first open of the directory itself, for
+        // config.toml's unnamed file, fails with EOPNOTSUPP, as on a filesystem without O_TMPFILE), made by a
+        // command that sets up a home and exits
         _ = try await runProgram(
             [
                 "strace", "-f", "-qq", "-o", "/dev/null", "-P", home.path, "-e", "trace=openat",
-                "-e", "inject=openat:error=EOPNOTSUPP", osprey.path, "secrets", "set", "X", "--home", home.path,
+                "-e", "inject=openat:error=EOPNOTSUPP:when=1", osprey.path, "secrets", "set", "X", "--home", home.path,
             ],
             timeout: .seconds(60)
         )
-        // Then its files are written in place, whole and private
+        // Then config.toml is written under its name, whole and private, and the other files as usual
         let config = home.url.appendingPathComponent("config.toml")
         #expect(
             try String(contentsOf: config, encoding: .utf8)
@@ -294,6 +295,51 @@ struct CLITests {
         )
         #expect(Home.mode(of: config) == 0o600)
         #expect(try String(contentsOf: home.url.appendingPathComponent("token"), encoding: .utf8).hasPrefix("osp_"))
+    }
+
+    @Test func aSecretThatCannotBeStoredFailsSayingSoAndKeepsTheOnesBefore() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        #expect(try await osprey.run(["secrets", "set", "A", "--home", home.path], input: "one").status == 0)
+        // Given the rename that would put the new table of secrets in place refused (EIO, by strace)
+        let refused = try await runProgram(
+            [
+                "strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=rename,renameat,renameat2",
+                "-e", "inject=rename,renameat,renameat2:error=EIO", osprey.path, "secrets", "set", "B",
+                "--home", home.path,
+            ],
+            input: "two",
+            timeout: .seconds(60)
+        )
+        // Then the command fails saying why (it said nothing and exited 0, the secret not stored)
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("cannot replace \(home.path)/secrets/secrets.json"), "\(refused.stderr)")
+        // And the secret before is kept, and nothing is left beside the table
+        #expect(try await osprey.run(["secrets", "list", "--home", home.path]).stdout == "A\n")
+        let left = try FileManager.default.contentsOfDirectory(atPath: home.url.appendingPathComponent("secrets").path)
+        #expect(!left.contains { $0.contains(".osprey-") }, "\(left)")
+    }
+
+    @Test func aSecretWriteKilledBeforeItIsSyncedLeavesTheTableBefore() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        #expect(try await osprey.run(["secrets", "set", "A", "--home", home.path], input: "one").status == 0)
+        let table = home.url.appendingPathComponent("secrets/secrets.json")
+        let before = try Data(contentsOf: table)
+        // Given `secrets set` killed (SIGKILL, by strace) at its first fsync: the new table written, not yet durable
+        let killed = try await runProgram(
+            [
+                "strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=fsync", "-e", "inject=fsync:signal=KILL:when=1",
+                osprey.path, "secrets", "set", "B", "--home", home.path,
+            ],
+            input: "two",
+            timeout: .seconds(60)
+        )
+        #expect(killed.status != 0, "\(killed.stderr)")
+        // Then the table is the one before, byte for byte, and no file of the killed write is left
+        #expect(try Data(contentsOf: table) == before)
+        let left = try FileManager.default.contentsOfDirectory(atPath: table.deletingLastPathComponent().path)
+        #expect(!left.contains { $0.contains(".osprey-") || $0.hasSuffix(".tmp") }, "\(left)")
     }
 
     @Test func usageAndConfigurationErrorsExitWithTwo() async throws {

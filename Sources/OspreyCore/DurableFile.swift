@@ -1,0 +1,116 @@
+#if canImport(Glibc)
+public import Glibc
+#endif
+
+/// A file that could not be written whole and durably: the disk is full, a limit is reached, the directory refuses.
+public struct FileWriteError: Error, Hashable, Sendable, CustomStringConvertible {
+    public var message: String
+    public init(_ message: String) { self.message = message }
+    public var description: String { message }
+}
+
+/// Files written so that a failed write, a crash or a power cut at any point leaves no file or the old one, or the
+/// whole new one: never part of it, and never a name whose contents are not yet on the disk.
+///
+/// The bytes are written and synced as an unnamed file in the target's directory (`O_TMPFILE`) before any name points
+/// at them, then named, and the directory synced so the name lasts too. Where the filesystem has no unnamed files, they
+/// are written under a temporary name beside the target instead, removed if the write fails.
+public enum DurableFile {
+    /// Creates `path` with `bytes` and `mode` (exactly: the umask does not narrow it); keeps a file that exists, also
+    /// one another process makes meanwhile. Returns whether this call made it.
+    @discardableResult
+    public static func create(_ path: String, bytes: [UInt8], mode: mode_t) throws -> Bool {
+        if access(path, F_OK) == 0 { return false }
+        let directory = Self.directory(of: path)
+        let unnamed = open(directory, unnamedFile | O_WRONLY | O_CLOEXEC, mode)
+        if unnamed >= 0 {
+            defer { close(unnamed) }
+            try writeWholeAndSync(bytes, to: unnamed, path: path, mode: mode)
+            guard linkat(AT_FDCWD, "/proc/self/fd/\(unnamed)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 else {
+                if errno == EEXIST { return false }
+                throw FileWriteError("cannot create \(path): \(lastError())")
+            }
+        } else {
+            // No unnamed files here: written under its own name, which O_EXCL makes this call's alone.
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+            guard descriptor >= 0 else {
+                if errno == EEXIST { return false }
+                throw FileWriteError("cannot create \(path): \(lastError())")
+            }
+            defer { close(descriptor) }
+            do { try writeWholeAndSync(bytes, to: descriptor, path: path, mode: mode) } catch {
+                unlink(path)
+                throw error
+            }
+        }
+        try syncDirectory(directory)
+        return true
+    }
+
+    /// Writes `bytes` to `path`, replacing what is there (a symbolic link there is replaced, not followed): a reader,
+    /// and the disk after a crash, has the old contents or the new ones whole. The file gets `mode` exactly; with
+    /// none, the mode of the file it replaces, or for a new one what the umask leaves of 0o666 (as an editor's save).
+    public static func replace(_ path: String, bytes: [UInt8], mode: mode_t? = nil) throws {
+        var existing = stat()
+        let kept = lstat(path, &existing) == 0 && existing.st_mode & S_IFMT == S_IFREG ? existing.st_mode & 0o7777 : nil
+        let mode = mode ?? kept
+        let directory = Self.directory(of: path)
+        let temporary = "\(path).osprey-\(getpid())-\(UInt32.random(in: .min ... .max))"
+        let unnamed = open(directory, unnamedFile | O_WRONLY | O_CLOEXEC, mode ?? 0o666)
+        if unnamed >= 0 {
+            defer { close(unnamed) }
+            try writeWholeAndSync(bytes, to: unnamed, path: path, mode: mode)
+            // Named only once whole and synced; the rename below moves the name over the old file in one step.
+            guard linkat(AT_FDCWD, "/proc/self/fd/\(unnamed)", AT_FDCWD, temporary, AT_SYMLINK_FOLLOW) == 0 else {
+                throw FileWriteError("cannot write \(path): \(lastError())")
+            }
+        } else {
+            let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode ?? 0o666)
+            guard descriptor >= 0 else { throw FileWriteError("cannot write \(path): \(lastError())") }
+            defer { close(descriptor) }
+            do { try writeWholeAndSync(bytes, to: descriptor, path: path, mode: mode) } catch {
+                unlink(temporary)
+                throw error
+            }
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = lastError()
+            unlink(temporary)
+            throw FileWriteError("cannot replace \(path): \(reason)")
+        }
+        try syncDirectory(directory)
+    }
+
+    /// `O_TMPFILE` (Glibc does not import the macro): an unnamed file in the directory opened.
+    static let unnamedFile: Int32 = 0o20_000_000 | O_DIRECTORY
+
+    static func directory(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// Writes all of `bytes`, sets `mode` exactly when given (the umask narrowed the one `open` was given), and syncs.
+    private static func writeWholeAndSync(_ bytes: [UInt8], to descriptor: Int32, path: String, mode: mode_t?) throws {
+        var written = 0
+        while written < bytes.count {
+            let result = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            if result < 0 {
+                if errno == EINTR { continue }
+                throw FileWriteError("cannot write \(path): \(lastError())")
+            }
+            written += result
+        }
+        if let mode, fchmod(descriptor, mode) != 0 { throw FileWriteError("cannot write \(path): \(lastError())") }
+        guard fsync(descriptor) == 0 else { throw FileWriteError("cannot sync \(path): \(lastError())") }
+    }
+
+    /// A name is durable only once its directory is.
+    private static func syncDirectory(_ directory: String) throws {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileWriteError("cannot sync \(directory): \(lastError())") }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw FileWriteError("cannot sync \(directory): \(lastError())") }
+    }
+
+    private static func lastError() -> String { String(cString: strerror(errno)) }
+}
