@@ -81,6 +81,24 @@ public enum DurableFile {
         try syncDirectory(directory)
     }
 
+    /// Writes `bytes` to `path` (created, or truncated if it is a file; a symbolic link there is refused) with `mode`
+    /// from its first byte, and syncs it, with no rename: for a set of files that are complete only once a last one
+    /// names them (a backup's files, then its manifest); their directories are synced with ``syncDirectory(_:)``.
+    public static func writeSynced(_ path: String, bytes: [UInt8], mode: mode_t) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard descriptor >= 0 else { throw FileWriteError("cannot write \(path): \(lastError())") }
+        defer { close(descriptor) }
+        try writeWholeAndSync(bytes, to: descriptor, path: path, mode: mode)
+    }
+
+    /// Syncs a directory: the names made, renamed or removed in it last from then on.
+    public static func syncDirectory(_ directory: String) throws {
+        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw FileWriteError("cannot sync \(directory): \(lastError())") }
+        defer { close(descriptor) }
+        guard fsync(descriptor) == 0 else { throw FileWriteError("cannot sync \(directory): \(lastError())") }
+    }
+
     /// `O_TMPFILE` (Glibc does not import the macro): an unnamed file in the directory opened.
     static let unnamedFile: Int32 = 0o20_000_000 | O_DIRECTORY
 
@@ -102,14 +120,6 @@ public enum DurableFile {
         }
         if let mode, fchmod(descriptor, mode) != 0 { throw FileWriteError("cannot write \(path): \(lastError())") }
         guard fsync(descriptor) == 0 else { throw FileWriteError("cannot sync \(path): \(lastError())") }
-    }
-
-    /// A name is durable only once its directory is.
-    private static func syncDirectory(_ directory: String) throws {
-        let descriptor = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0 else { throw FileWriteError("cannot sync \(directory): \(lastError())") }
-        defer { close(descriptor) }
-        guard fsync(descriptor) == 0 else { throw FileWriteError("cannot sync \(directory): \(lastError())") }
     }
 
     private static func lastError() -> String { String(cString: strerror(errno)) }

@@ -129,16 +129,20 @@ public enum Backups {
             check = try AES.GCM.seal(Data(checkText.utf8), using: derived).combined!.base64EncodedString()
         }
         var files: [BackupManifest.File] = []
+        var directories: Set<String> = [folder.path, parent.path]
+        // Each file private from its first byte and synced; the manifest, written last and durably, is what makes the
+        // folder a backup (one killed before it is not listed, kept by nothing, and fails `verify`).
         func add(_ data: Data, as path: String) throws {
             let stored =
                 try key.map { try AES.GCM.seal(data, using: $0, authenticating: Data(path.utf8)).combined! } ?? data
             let target = folder.appendingPathComponent(path)
             try FileManager.default.createDirectory(
                 at: target.deletingLastPathComponent(),
-                withIntermediateDirectories: true
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
             )
-            try stored.write(to: target)
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: target.path)
+            try DurableFile.writeSynced(target.path, bytes: Array(stored), mode: 0o600)
+            directories.formUnion(Self.folders(of: path, in: folder))
             files.append(.init(path: path, size: data.count, sha256: SHA256.hash(data: data).hexString))
         }
         try add(try Data(contentsOf: staging), as: database)
@@ -156,7 +160,12 @@ public enum Backups {
         )
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(manifest).write(to: folder.appendingPathComponent("manifest.json"))
+        for directory in directories.sorted(by: >) { try DurableFile.syncDirectory(directory) }
+        try DurableFile.replace(
+            folder.appendingPathComponent("manifest.json").path,
+            bytes: Array(try encoder.encode(manifest)),
+            mode: 0o600
+        )
         return (folder, manifest)
     }
 
@@ -179,6 +188,7 @@ public enum Backups {
             withIntermediateDirectories: true,
             attributes: [.posixPermissions: 0o700]
         )
+        var directories: Set<String> = [target.path, target.deletingLastPathComponent().path]
         _ = try await open(folder, passphrase: passphrase) { path, data in
             let file = target.appendingPathComponent(path)
             try FileManager.default.createDirectory(
@@ -186,10 +196,18 @@ public enum Backups {
                 withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700]
             )
-            try data.write(to: file)
-            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file.path)
+            // Private from the first byte, and on the disk before the restore says it is done.
+            try DurableFile.writeSynced(file.path, bytes: Array(data), mode: 0o600)
+            directories.formUnion(Self.folders(of: path, in: target))
         }
+        for directory in directories.sorted(by: >) { try DurableFile.syncDirectory(directory) }
         return manifest
+    }
+
+    /// The folders between `root` and the file at the relative `path`: each holds a name that must be synced.
+    static func folders(of path: String, in root: URL) -> [String] {
+        let parts = path.split(separator: "/").dropLast()
+        return parts.indices.map { end in root.appendingPathComponent(parts[...end].joined(separator: "/")).path }
     }
 
     /// Reads every file of a backup, checked, handing each to `body`; then checks the database's ledger.

@@ -116,6 +116,46 @@ struct BackupTests {
         )
         #expect(try await osprey.run(["audit", "verify", "--home", second.path]).status == 0)
     }
+
+    /// A backup is complete once its manifest names its files, so every file and every folder's names must be on the
+    /// disk before the manifest is: traced (`strace -y`, each sync with the path of what it syncs), each file is
+    /// synced, then each folder (its names: without this, a power cut could keep a manifest whose files have no
+    /// names), and only then is the manifest named.
+    @Test func everyFileOfABackupIsOnTheDiskBeforeItsManifestNamesIt() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-backup")
+        defer { home.remove() }
+        try CLITests.configure(home, server: CLITests.ownMockModel())
+        let args = ["--home", home.path]
+        let gateway = try await osprey.startGateway(home: home.path, port: freeLoopbackPort())
+        defer { gateway.kill() }
+        _ = try await osprey.run(["memory", "add", "--title", "heron", "The heron fishes at dawn."] + args)
+        let backups = home.url.appendingPathComponent("backups-out").path
+        let trace = home.url.appendingPathComponent("trace").path
+        let created = try await runProgram(
+            ["strace", "-f", "-qq", "-y", "-o", trace, "-e", "trace=fsync,rename,renameat,renameat2"]
+                + [osprey.path, "backup", "create", "--out", backups] + args,
+            timeout: .seconds(120)
+        )
+        #expect(created.status == 0, "\(created.stderr)")
+        let folder = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let manifest = try JSONValue.parse(try String(contentsOfFile: folder + "/manifest.json", encoding: .utf8))
+        let files = try #require(manifest["files"]?.arrayValue).compactMap { $0["path"]?.stringValue }
+        #expect(files.contains("osprey.db") && files.contains { $0.hasPrefix("memory/") }, "\(files)")
+        let lines = try String(contentsOfFile: trace, encoding: .utf8).split(separator: "\n")
+        let named = try #require(lines.lastIndex { $0.contains("manifest.json\"") && $0.contains("rename") })
+        for file in files {
+            let synced = lines.firstIndex { $0.contains("fsync(") && $0.contains("<\(folder)/\(file)>") }
+            #expect(synced.map { $0 < named } == true, "\(file) is not synced before the manifest is named")
+        }
+        let folders = Set(
+            [folder] + files.compactMap { $0.contains("/") ? "\(folder)/\($0.split(separator: "/")[0])" : nil }
+        )
+        #expect(folders.count >= 3, "\(folders)")  // the backup's own, memory/ and secrets/
+        for directory in folders {
+            let synced = lines.firstIndex { $0.contains("fsync(") && $0.hasSuffix("<\(directory)>) = 0") }
+            #expect(synced.map { $0 < named } == true, "\(directory) is not synced before the manifest is named")
+        }
+    }
 }
 
 extension BackupTests {
