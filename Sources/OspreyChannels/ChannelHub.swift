@@ -321,10 +321,11 @@ public final class ChannelHub: Sendable {
                 at: file.deletingLastPathComponent(),
                 withIntermediateDirectories: true
             )
-            try data.write(to: file, options: .withoutOverwriting)
-            // Whatever a stranger's file says is untrusted when an agent reads it.
+            // Whatever a stranger's file says is untrusted when an agent reads it: recorded before the file exists, so
+            // no crash between the two can leave it in the workspace unmarked.
             try await store.provenance.recordTaintedWrite(relative, session: session, agent: settings.agent)
             try await store.provenance.recordTaintedWrite(file.path, session: session, agent: settings.agent)
+            try data.write(to: file, options: .withoutOverwriting)
             return "[attachment saved as \(relative), \(data.count) bytes, untrusted]"
         } catch {
             return "[attachment \(name) not saved: \(error)]"

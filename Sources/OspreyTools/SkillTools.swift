@@ -143,7 +143,7 @@ public struct CreateSkill: Tool {
             version = ((try? manager.contentsOfDirectory(atPath: history.path))?.count ?? 0) + 2
             try manager.moveItem(at: file, to: history.appendingPathComponent("SKILL.v\(version - 1).md"))
         }
-        try Data(text.utf8).write(to: file, options: .atomic)
+        try DurableFile.replace(file.path, bytes: Array(text.utf8))
         return "Skill '\(arguments.name)' written (version \(version)); later runs can load it."
     }
 }
