@@ -255,17 +255,17 @@ public final class PluginHost: Sendable {
     private func writeFile(_ path: String, _ data: [UInt8]) throws {
         let relative = try workspacePath(path, "write")
         let context = try granted("write", relative, grants.allows(relative, writing: true))
-        do {
-            try context.workspace.write(relative, data: Data(data))
-        } catch let error as WorkspaceError {
-            throw HostFailure(code: .failed, message: error.message)
-        }
         // What a plugin writes is its author's content: a later read counts it as untrusted when the run was
-        // tainted, as a file tool's write would be.
+        // tainted, as a file tool's write would be. Marked before the write, so no failure part-way leaves it unmarked.
         if context.tainted, let provenance = context.provenance {
             let absolute = context.workspace.root.appendingPathComponent(relative).path
             let (session, agent) = (context.sessionID, context.agent)
             try Self.wait { try await provenance.recordTaintedWrite(absolute, session: session, agent: agent) }
+        }
+        do {
+            try context.workspace.write(relative, data: Data(data))
+        } catch let error as WorkspaceError {
+            throw HostFailure(code: .failed, message: error.message)
         }
     }
 

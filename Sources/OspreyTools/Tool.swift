@@ -298,6 +298,11 @@ public struct Toolbox: Sendable {
             trust.markUntrusted()
         }
         do {
+            // A file a tainted run writes is marked before the write, so no crash or failure part-way through it can
+            // leave changed content unmarked (a failed write marks a file it may not have changed: closed, not open).
+            if assessment.writesFile, context.tainted, let path = assessment.filePath {
+                try await context.provenance?.recordTaintedWrite(path, session: context.sessionID, agent: context.agent)
+            }
             let output = Self.cap(
                 try await OutputTrust.$current.withValue(trust) {
                     var context = context
@@ -306,9 +311,6 @@ public struct Toolbox: Sendable {
                 },
                 context.outputLimit
             )
-            if assessment.writesFile, context.tainted, let path = assessment.filePath {
-                try await context.provenance?.recordTaintedWrite(path, session: context.sessionID, agent: context.agent)
-            }
             if recordsCommandWrites, let provenance = context.provenance {
                 let directories = [context.workspace.root] + context.roots.filter(\.writable).map(\.directory.root)
                 let changed = try await Workspace.offload {
