@@ -113,6 +113,18 @@ public struct Kernel: Sendable {
         for record in try await switches.recover() {
             Logger.current.warning("rolled back a safe switch left in probation", metadata: ["switch": "\(record.id)"])
         }
+        // What a tainted run's command changed before the last gateway died under it is tainted, before any run reads it.
+        for command in try await store.provenance.unfinishedTaintedCommands() {
+            try await store.provenance.endTaintedCommand(
+                command.id,
+                directories: command.directories,
+                since: command.since
+            )
+            Logger.current.warning(
+                "recorded what a tainted command changed before the gateway stopped under it",
+                metadata: ["command": "\(command.id)", "session": "\(command.session?.rawValue ?? "")"]
+            )
+        }
         let memory = try MemoryBank(
             directory: home.memoryDirectory,
             store: store,

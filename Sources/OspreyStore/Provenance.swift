@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 public import OspreyCore
 
 /// Which workspace files were written by a run with untrusted content in its context.
@@ -9,39 +9,102 @@ public struct Provenance: Sendable {
     let writer: GroupCommit
     let ledger: Ledger
 
+    /// The gateway this store serves ("" on SQLite): a command under way is this node's to finish.
+    let node: String
+
     /// Records a tainted write of `path` with its `file.tainted` event (once per path and session).
     public func recordTaintedWrite(_ path: String, session: Session.ID?, agent: String) async throws {
-        try await writer.transaction { db in
-            let known =
-                try db.value(
-                    Bool.self,
-                    // `IS ?` is SQLite's; this form is both engines'.
-                    """
-                    SELECT 1 FROM file_provenance
-                    WHERE path = ? AND (session = ? OR (session IS NULL AND CAST(? AS TEXT) IS NULL))
-                    """,
-                    [path, session?.rawValue, session?.rawValue]
-                ) ?? false
-            if known { return }
+        try await writer.transaction { db in try record(path, session: session, agent: agent, in: db) }
+    }
+
+    private func record(_ path: String, session: Session.ID?, agent: String, in db: SQLConnection) throws {
+        let known =
+            try db.value(
+                Bool.self,
+                // `IS ?` is SQLite's; this form is both engines'.
+                """
+                SELECT 1 FROM file_provenance
+                WHERE path = ? AND (session = ? OR (session IS NULL AND CAST(? AS TEXT) IS NULL))
+                """,
+                [path, session?.rawValue, session?.rawValue]
+            ) ?? false
+        if known { return }
+        try db.execute(
+            """
+            INSERT INTO file_provenance (path, session, agent, written_at) VALUES (?, ?, ?, ?)
+            ON CONFLICT(path) DO UPDATE SET session = excluded.session, agent = excluded.agent,
+                written_at = excluded.written_at
+            """,
+            [path, session?.rawValue, agent, WireFormat.timestamp(Date())]
+        )
+        _ = try ledger.append(
+            [EventDraft(type: .fileTainted, actor: .agent(agent), session: session, payload: ["path": .string(path)])],
+            in: db
+        )
+    }
+
+    /// A command of a tainted run that is under way, or was when its gateway died: what it changes in its folders
+    /// from `since` on is tainted, and is recorded when it ends (``endTaintedCommand(_:changed:)``).
+    public struct TaintedCommand: Sendable, Hashable {
+        public var id: String
+        public var directories: [String]
+        public var since: Date
+        public var session: Session.ID?
+        public var agent: String
+    }
+
+    /// Puts a tainted run's command on record before it runs: a gateway that dies while it runs finds it when it
+    /// starts again, and records what it changed then (``unfinishedTaintedCommands()``). Returns its id.
+    public func beginTaintedCommand(
+        directories: [String],
+        since: Date,
+        session: Session.ID?,
+        agent: String
+    ) async throws -> String {
+        let id = "tcmd_" + Home.randomHex(bytes: 16)
+        let folders = JSONValue.array(directories.map(JSONValue.string)).canonicalJSON
+        try await writer.transaction { [node] db in
             try db.execute(
                 """
-                INSERT INTO file_provenance (path, session, agent, written_at) VALUES (?, ?, ?, ?)
-                ON CONFLICT(path) DO UPDATE SET session = excluded.session, agent = excluded.agent,
-                    written_at = excluded.written_at
+                INSERT INTO tainted_commands (id, node, session, agent, directories, since)
+                VALUES (?, ?, ?, ?, ?, ?)
                 """,
-                [path, session?.rawValue, agent, WireFormat.timestamp(Date())]
+                [id, node, session?.rawValue, agent, folders, WireFormat.timestamp(since)]
             )
-            _ = try ledger.append(
-                [
-                    EventDraft(
-                        type: .fileTainted,
-                        actor: .agent(agent),
-                        session: session,
-                        payload: ["path": .string(path)]
-                    )
-                ],
-                in: db
-            )
+        }
+        return id
+    }
+
+    /// Records the files a tainted command changed and takes the command off record, in one transaction.
+    public func endTaintedCommand(_ id: String, changed: [String]) async throws {
+        try await writer.transaction { db in
+            guard let row = try db.rows("SELECT session, agent FROM tainted_commands WHERE id = ?", [id]).first
+            else { return }
+            let session = row.optional("session", as: String.self).map { Session.ID($0) }
+            let agent: String = row["agent"]
+            for path in changed { try record(path, session: session, agent: agent, in: db) }
+            try db.execute("DELETE FROM tainted_commands WHERE id = ?", [id])
+        }
+    }
+
+    /// This gateway's tainted commands that never ended: it died while they ran.
+    public func unfinishedTaintedCommands() async throws -> [TaintedCommand] {
+        try await writer.read { [node] db in
+            try db.rows(
+                "SELECT id, session, agent, directories, since FROM tainted_commands WHERE node = ? ORDER BY since",
+                [node]
+            ).map { row in
+                let folders = (try? JSONValue.parse(row["directories"] as String))?.arrayValue ?? []
+                let since = WireFormat.date(from: row["since"] as String) ?? .distantPast
+                return TaintedCommand(
+                    id: row["id"],
+                    directories: folders.compactMap(\.stringValue),
+                    // A second earlier than written: the timestamp keeps milliseconds, the files' clock is coarse.
+                    since: since.addingTimeInterval(-1),
+                    session: row.optional("session", as: String.self).map { Session.ID($0) },
+                    agent: row["agent"]
+                )
+            }
         }
     }
 

@@ -113,5 +113,21 @@ extension Store {
             // The provider a running task's model calls go to, for the per-provider cap of several gateways.
             try db.execute(sql: "ALTER TABLE tasks ADD COLUMN provider TEXT")
         }
+        migrator.registerMigration("v26-tainted-commands") { db in
+            // The commands of tainted runs under way: what they change is recorded as tainted when they end, and by
+            // the next start of their gateway (`node`) when it died while they ran.
+            try db.execute(
+                sql: """
+                    CREATE TABLE tainted_commands (
+                        id TEXT PRIMARY KEY,
+                        node TEXT NOT NULL,
+                        session TEXT,
+                        agent TEXT NOT NULL,
+                        directories TEXT NOT NULL,  -- a JSON array of absolute paths
+                        since TEXT NOT NULL
+                    );
+                    """
+            )
+        }
     }
 }

@@ -91,7 +91,7 @@ public struct Store: Sendable {
         let schedules = Schedules(writer: writer, ledger: ledger, tasks: tasks)
         self.schedules = schedules
         self.budgets = Budgets(writer: writer, ledger: ledger, schedules: schedules.triggerCache)
-        self.provenance = Provenance(writer: writer, ledger: ledger)
+        self.provenance = Provenance(writer: writer, ledger: ledger, node: node)
         self.memories = Memories(writer: writer, ledger: ledger)
         self.seeds = Seeds(writer: writer, ledger: ledger)
         self.interviews = Interviews(writer: writer, ledger: ledger)

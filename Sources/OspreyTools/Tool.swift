@@ -103,6 +103,28 @@ public protocol FileProvenance: Sendable {
     func recordTaintedWrite(_ path: String, session: Session.ID?, agent: String) async throws
     /// Whether `path`, or any file below it, was written by a tainted run.
     func holdsTaintedContent(_ path: String) async throws -> Bool
+    /// Puts a tainted run's command on record before it runs (the folders it may write, when it starts), so what it
+    /// changes is recorded even if the gateway dies while it runs; returns its id.
+    func beginTaintedCommand(
+        directories: [String],
+        since: Date,
+        session: Session.ID?,
+        agent: String
+    ) async throws
+        -> String
+    /// Records the files a tainted command changed and takes it off record.
+    func endTaintedCommand(_ id: String, changed: [String]) async throws
+}
+
+extension FileProvenance {
+    /// Ends a tainted command's record with the files changed in its folders since it began (at most 20,000 looked
+    /// at per folder).
+    public func endTaintedCommand(_ id: String, directories: [String], since: Date) async throws {
+        let changed = try await Workspace.offload {
+            directories.flatMap { Workspace.files(under: URL(fileURLWithPath: $0), modifiedSince: since) }
+        }
+        try await endTaintedCommand(id, changed: changed)
+    }
 }
 
 /// Something the model can ask the gateway to do, with typed arguments decoded at the edge.
@@ -287,10 +309,35 @@ public struct Toolbox: Sendable {
             break
         }
         let trust = OutputTrust()
-        // A command run while tainted may write files too: whatever it changed is recorded like a file tool's write.
-        let commandStarted = Date(timeIntervalSinceNow: -0.05)  // the kernel's coarse file clock lags a little
-        let recordsCommandWrites =
-            context.tainted && context.provenance != nil && (assessment.risk == .exec || !assessment.programs.isEmpty)
+        // A command run while tainted may write files too: whatever it changed is recorded like a file tool's write,
+        // when it ends however it ends, and by the next start if the gateway dies while it runs.
+        var taintedCommand: (id: String, directories: [String], since: Date, provenance: any FileProvenance)?
+        if context.tainted, let provenance = context.provenance,
+            assessment.risk == .exec || !assessment.programs.isEmpty
+        {
+            let directories = ([context.workspace.root] + context.roots.filter(\.writable).map(\.directory.root)).map(
+                \.path
+            )
+            let since = Date(timeIntervalSinceNow: -0.05)  // the kernel's coarse file clock lags a little
+            let id = try await provenance.beginTaintedCommand(
+                directories: directories,
+                since: since,
+                session: context.sessionID,
+                agent: context.agent
+            )
+            taintedCommand = (id, directories, since, provenance)
+        }
+        func recordCommandWrites() async throws {
+            guard let command = taintedCommand else { return }
+            // Recorded also when the call is cancelled: the command may have written before it was stopped.
+            try await Task {
+                try await command.provenance.endTaintedCommand(
+                    command.id,
+                    directories: command.directories,
+                    since: command.since
+                )
+            }.value
+        }
         // A file a tainted run wrote is untrusted content when it is read back, in this run or any later one.
         if !assessment.writesFile, let path = assessment.filePath, let provenance = context.provenance,
             try await provenance.holdsTaintedContent(path)
@@ -311,22 +358,16 @@ public struct Toolbox: Sendable {
                 },
                 context.outputLimit
             )
-            if recordsCommandWrites, let provenance = context.provenance {
-                let directories = [context.workspace.root] + context.roots.filter(\.writable).map(\.directory.root)
-                let changed = try await Workspace.offload {
-                    directories.flatMap { Workspace.files(under: $0, modifiedSince: commandStarted) }
-                }
-                for path in changed {
-                    try await provenance.recordTaintedWrite(path, session: context.sessionID, agent: context.agent)
-                }
-            }
+            try await recordCommandWrites()
             guard assessment.untrustedOutput || trust.isUntrusted else {
                 return ToolResult(callID: call.id, output: output)
             }
             return ToolResult(callID: call.id, output: Self.quoteUntrusted(output, from: call.name), untrusted: true)
         } catch is CancellationError {
+            try await recordCommandWrites()
             throw CancellationError()
         } catch {
+            try await recordCommandWrites()
             return ToolResult(callID: call.id, output: "\(error)", isError: true, untrusted: assessment.untrustedOutput)
         }
     }

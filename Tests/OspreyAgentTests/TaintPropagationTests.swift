@@ -172,6 +172,8 @@ extension FileProvenanceTests {
         #expect(FileManager.default.fileExists(atPath: plan))
         #expect(try await fixture.store.provenance.holdsTaintedContent(plan))
         #expect(try await !fixture.store.provenance.holdsTaintedContent(fixture.workspace.root.path + "/notes.txt"))
+        // And the command, on record while it ran, is off it now that what it changed is recorded
+        #expect(try await fixture.store.provenance.unfinishedTaintedCommands().isEmpty)
     }
 }
 
