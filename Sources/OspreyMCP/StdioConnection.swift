@@ -70,7 +70,11 @@ public final class StdioConnection: Sendable {
         let output = fromChild[0]
         let errorOutput = errors[0]
         let status = self.status
+        // Signalled when the child's stderr has been read to its end: the reason given for its exit includes its
+        // last words, which may still be in the pipe when its stdout closes.
+        let stderrRead = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
+            defer { stderrRead.signal() }
             Self.readLines(errorOutput) { line in
                 if case .success(let text) = line {
                     status.stderrTail.withLock { lines in
@@ -97,6 +101,8 @@ public final class StdioConnection: Sendable {
             close(output)
             var code: Int32 = 0
             waitpid(child, &code, 0)
+            // At most a second: something the child started may still hold its stderr open.
+            _ = stderrRead.wait(timeout: .now() + 1)
             status.exited.withLock { $0 = true }
             let how =
                 (code & 0x7f) == 0

@@ -41,47 +41,51 @@ struct ChildProcessTests {
     /// A command whose background job holds its output open is ended with the job when it runs out of time: killing
     /// only the command left the job holding the pipes, and the wait for them never ended.
     @Test(.timeLimit(.minutes(1))) func aCommandPastItsTimeLimitIsEndedWithWhatItLeftRunning() async throws {
-        let directory = try TemporaryDirectory(prefix: "osprey-child")
-        defer { directory.remove() }
-        let jobFile = directory.url.appendingPathComponent("job").path
+        let job = try BackgroundJob()
+        defer { job.remove() }
         await #expect(throws: ProcessFailure.self) {
-            try await runProgram(
-                ["sh", "-c", "sleep 600 & echo $! > \(jobFile); exec sleep 600"],
-                timeout: .seconds(1)
-            )
+            try await runProgram(["sh", "-c", job.started(then: "exec sleep 600")], timeout: .seconds(1))
         }
-        let job = try #require(Self.pid(in: jobFile))
-        #expect(Self.isGone(job), "the background job is still there")
+        #expect(try job.isGone(), "the background job is still there")
     }
 
     /// A gateway that crashed while something it forked holds its descriptors (the Swift backtracer did, and waited
     /// forever) is seen to have ended: `stop()` returns its signal instead of waiting for Foundation to notice, and
     /// what it left is killed.
     @Test(.timeLimit(.minutes(1))) func aCrashedGatewayWhoseDescendantHoldsOnIsStillStopped() async throws {
-        let directory = try TemporaryDirectory(prefix: "osprey-child")
-        defer { directory.remove() }
-        let jobFile = directory.url.appendingPathComponent("job").path
-        let crashed = try Self.started("ulimit -c 0; sleep 600 & echo $! > \(jobFile); kill -s SEGV $$")
+        let job = try BackgroundJob()
+        defer { job.remove() }
+        let crashed = try job.shell("ulimit -c 0; " + job.started(then: "kill -s SEGV $$"))
         try await TestRuns.waitUntil(timeout: .seconds(30)) { crashed.exitedButUnreaped != nil }
-        let gateway = GatewayProcess(process: crashed, port: 0)
-        #expect(await gateway.stop() == SIGSEGV)
-        let job = try #require(Self.pid(in: jobFile))
-        #expect(Self.isGone(job), "the background job is still there")
+        #expect(await GatewayProcess(process: crashed, port: 0).stop() == SIGSEGV)
+        #expect(try job.isGone(), "the background job is still there")
     }
 
     /// `kill()` ends the gateway and what it forked, and returns once they are gone.
     @Test(.timeLimit(.minutes(1))) func aKilledGatewayTakesItsDescendantsWithIt() async throws {
-        let directory = try TemporaryDirectory(prefix: "osprey-child")
-        defer { directory.remove() }
-        let jobFile = directory.url.appendingPathComponent("job").path
-        let running = try Self.started("sleep 600 & echo $! > \(jobFile); exec sleep 600")
-        try await TestRuns.waitUntil(timeout: .seconds(30)) { Self.pid(in: jobFile) != nil }
+        let job = try BackgroundJob()
+        defer { job.remove() }
+        let running = try job.shell(job.started(then: "exec sleep 600"))
+        try await TestRuns.waitUntil(timeout: .seconds(30)) { job.pid != nil }
         GatewayProcess(process: running, port: 0).kill()
         #expect(!running.isRunning)
-        #expect(Self.isGone(try #require(Self.pid(in: jobFile))), "the background job is still there")
+        #expect(try job.isGone(), "the background job is still there")
     }
+}
 
-    private static func started(_ script: String) throws -> Process {
+/// A shell's background job (`sleep 600 &`): a descendant that keeps what its shell was given after the shell is gone.
+private struct BackgroundJob {
+    let directory: TemporaryDirectory
+    init() throws { directory = try TemporaryDirectory(prefix: "osprey-child") }
+    func remove() { directory.remove() }
+
+    var file: String { directory.url.appendingPathComponent("job").path }
+
+    /// A shell script that starts the job, writes its pid, then runs `then`.
+    func started(then: String) -> String { "sleep 600 & echo $! > \(file); \(then)" }
+
+    /// `/bin/sh -c script`, its output nowhere.
+    func shell(_ script: String) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         process.arguments = ["-c", script]
@@ -92,14 +96,15 @@ struct ChildProcessTests {
         return process
     }
 
-    private static func pid(in file: String) -> Int32? {
+    var pid: Int32? {
         (try? String(contentsOfFile: file, encoding: .utf8)).flatMap {
             Int32($0.trimmingCharacters(in: .whitespacesAndNewlines))
         }
     }
 
-    /// Gone, or a zombie left for a parent that does not reap (PID 1 in some containers).
-    private static func isGone(_ pid: Int32) -> Bool {
+    /// Whether the job is gone, or a zombie left for a parent that does not reap (PID 1 in some containers).
+    func isGone() throws -> Bool {
+        let pid = try #require(pid)
         guard kill(pid, 0) == 0 else { return errno == ESRCH }
         let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
         return stat.split(separator: ")").last?.split(separator: " ").first == "Z"

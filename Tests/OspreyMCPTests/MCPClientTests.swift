@@ -150,6 +150,24 @@ struct MCPClientTests {
         }
     }
 
+    /// A server's last words on stderr can still be in the pipe, or on their way from something it started, when its
+    /// stdout closes: the reason given for its exit waits for them (here 0.3 s late; it waits up to a second).
+    @Test func aServerThatExitsIsReportedWithItsLastWordsEvenWhenTheyComeLate() async throws {
+        let client = MCPClient(
+            MCPClient.Configuration(
+                name: "late",
+                command: "/bin/sh",
+                arguments: ["-c", "(sleep 0.3; echo 'late words' >&2) >/dev/null & exit 3"],
+                environment: ["PATH": "/usr/bin:/bin"]
+            )
+        )
+        await #expect {
+            try await client.connect()
+        } throws: { error in
+            "\(error)".contains("exited with status 3") && "\(error)".contains("late words")
+        }
+    }
+
     @Test(.timeLimit(.minutes(3))) func theServersToolsAreNamespacedFencedAndUntrusted() async throws {
         let servers = await MCPServers.start(
             [
