@@ -108,14 +108,27 @@ public struct Provenance: Sendable {
         }
     }
 
-    /// Whether `path` or anything below it was written by a tainted run.
+    /// Whether `path` or anything below it was written by a tainted run, or may be being written by one now: a
+    /// tainted command under way on this gateway may change anything in its folders, and what it changed is recorded
+    /// only when it ends, so until then a read there (or of a folder that holds one of them) is untrusted.
     public func holdsTaintedContent(_ path: String) async throws -> Bool {
-        try await writer.read { db in
-            try db.value(
-                Bool.self,
-                "SELECT 1 FROM file_provenance WHERE path = ? OR substr(path, 1, CAST(? AS INTEGER)) = ? LIMIT 1",
-                [path, path.count + 1, path.hasSuffix("/") ? path : path + "/"]
-            ) ?? false
+        try await writer.read { [node] db in
+            let written =
+                try db.value(
+                    Bool.self,
+                    "SELECT 1 FROM file_provenance WHERE path = ? OR substr(path, 1, CAST(? AS INTEGER)) = ? LIMIT 1",
+                    [path, path.count + 1, path.hasSuffix("/") ? path : path + "/"]
+                ) ?? false
+            if written { return true }
+            func holds(_ outer: String, _ inner: String) -> Bool {
+                inner == outer || inner.hasPrefix(outer.hasSuffix("/") ? outer : outer + "/")
+            }
+            for folders in try db.values(String.self, "SELECT directories FROM tainted_commands WHERE node = ?", [node])
+            {
+                let directories = (try? JSONValue.parse(folders))?.arrayValue?.compactMap(\.stringValue) ?? []
+                if directories.contains(where: { holds($0, path) || holds(path, $0) }) { return true }
+            }
+            return false
         }
     }
 }
