@@ -29,6 +29,10 @@ public enum Daemon {
 
     /// Runs the gateway in the foreground until a shutdown signal; records `gateway.started` and `gateway.stopped`.
     public static func run(home: Home, host: String?, port: Int?, allowRemote: Bool, logger: Logger) async throws {
+        // A write to a pipe or socket whose reader is gone (an MCP server that exited before reading, a child's stdin)
+        // must fail with EPIPE where it happens, not end the daemon: SIGPIPE's default action killed the gateway when
+        // a configured MCP server exited at once. Children get the default back (`osprey_spawn_stdio`).
+        signal(SIGPIPE, SIG_IGN)
         try home.bootstrap()
         let config = try OspreyConfig.load(from: home.configFile)
         let host = host ?? config.gateway.host

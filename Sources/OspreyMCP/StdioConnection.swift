@@ -26,6 +26,12 @@ public final class StdioConnection: Sendable {
         let stderrTail = Mutex<[String]>([])
         let exited = Mutex(false)
     }
+    /// Writing to a server that has gone (one that exits before it reads its first message) raises SIGPIPE, whose
+    /// default action ends the whole process: the gateway died so. Ignored process-wide, as a program that writes
+    /// to its children's pipes must; the write then fails with EPIPE, which ``send(_:)`` reports. The servers start
+    /// with SIGPIPE back at its default.
+    private static let brokenPipesIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     /// The longest message line accepted from the server.
     public static let maxLineBytes = 4 << 20
 
@@ -45,6 +51,7 @@ public final class StdioConnection: Sendable {
         else {
             throw StdioConnectionError("command '\(command)' not found")
         }
+        Self.brokenPipesIgnored
         let toChild = try Self.pipe()
         let fromChild = try Self.pipe()
         let errors = try Self.pipe()

@@ -342,6 +342,46 @@ struct CLITests {
         #expect(!left.contains { $0.contains(".osprey-") || $0.hasSuffix(".tmp") }, "\(left)")
     }
 
+    static let initialized = JSONValue.object([
+        "jsonrpc": "2.0", "id": 1,
+        "result": [
+            "protocolVersion": "2025-06-18", "capabilities": [:], "serverInfo": ["name": "deaf", "version": "1"],
+        ],
+    ]).canonicalJSON
+
+    @Test func aConfiguredMCPServerThatStopsReadingDoesNotTakeTheGatewayDown() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        // Given an MCP server that answers `initialize`, having closed its input, and lingers: the gateway's next
+        // message meets a pipe with no reader (SIGPIPE's default action ended the gateway there; a server that exits
+        // at once did so now and then)
+        try """
+        [[providers]]
+        name = "mock"
+        kind = "openai"
+        base_url = "http://127.0.0.1:9/v1"
+        models = ["test"]
+
+        [[mcp_servers]]
+        name = "deaf"
+        command = "/bin/sh"
+        args = ["-c", "read line; exec 0<&-; echo '\(Self.initialized.replacingOccurrences(of: "\"", with: "\\\""))'; sleep 30"]
+        """.write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+        // When the gateway starts
+        let log = home.url.appendingPathComponent("gateway.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let gateway = try await osprey.startGateway(
+            home: home.path,
+            port: freeLoopbackPort(),
+            log: try FileHandle(forWritingTo: log)
+        )
+        defer { gateway.kill() }
+        // Then it serves, having said why the server offers nothing
+        #expect(gateway.isRunning)
+        #expect(try await runProgram(["curl", "-sf", gateway.baseURL + "/health"], timeout: .seconds(30)).status == 0)
+        #expect(try String(contentsOf: log, encoding: .utf8).contains("MCP server offers no tools"))
+    }
+
     @Test func usageAndConfigurationErrorsExitWithTwo() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-cli")
         defer { home.remove() }
