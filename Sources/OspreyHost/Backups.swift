@@ -135,14 +135,7 @@ public enum Backups {
         func add(_ data: Data, as path: String) throws {
             let stored =
                 try key.map { try AES.GCM.seal(data, using: $0, authenticating: Data(path.utf8)).combined! } ?? data
-            let target = folder.appendingPathComponent(path)
-            try FileManager.default.createDirectory(
-                at: target.deletingLastPathComponent(),
-                withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700]
-            )
-            try DurableFile.writeSynced(target.path, bytes: Array(stored), mode: 0o600)
-            directories.formUnion(Self.folders(of: path, in: folder))
+            directories.formUnion(try Self.writePrivate(stored, as: path, in: folder))
             files.append(.init(path: path, size: data.count, sha256: SHA256.hash(data: data).hexString))
         }
         try add(try Data(contentsOf: staging), as: database)
@@ -190,22 +183,23 @@ public enum Backups {
         )
         var directories: Set<String> = [target.path, target.deletingLastPathComponent().path]
         _ = try await open(folder, passphrase: passphrase) { path, data in
-            let file = target.appendingPathComponent(path)
-            try FileManager.default.createDirectory(
-                at: file.deletingLastPathComponent(),
-                withIntermediateDirectories: true,
-                attributes: [.posixPermissions: 0o700]
-            )
-            // Private from the first byte, and on the disk before the restore says it is done.
-            try DurableFile.writeSynced(file.path, bytes: Array(data), mode: 0o600)
-            directories.formUnion(Self.folders(of: path, in: target))
+            // On the disk before the restore says it is done.
+            directories.formUnion(try Self.writePrivate(data, as: path, in: target))
         }
         for directory in directories.sorted(by: >) { try DurableFile.syncDirectory(directory) }
         return manifest
     }
 
-    /// The folders between `root` and the file at the relative `path`: each holds a name that must be synced.
-    static func folders(of path: String, in root: URL) -> [String] {
+    /// Writes `data` at the relative `path` under `root`, private from its first byte (its folders too) and synced;
+    /// returns the folders between `root` and it, each of which holds a name to sync before the set is complete.
+    static func writePrivate(_ data: Data, as path: String, in root: URL) throws -> [String] {
+        let file = root.appendingPathComponent(path)
+        try FileManager.default.createDirectory(
+            at: file.deletingLastPathComponent(),
+            withIntermediateDirectories: true,
+            attributes: [.posixPermissions: 0o700]
+        )
+        try DurableFile.writeSynced(file.path, bytes: Array(data), mode: 0o600)
         let parts = path.split(separator: "/").dropLast()
         return parts.indices.map { end in root.appendingPathComponent(parts[...end].joined(separator: "/")).path }
     }

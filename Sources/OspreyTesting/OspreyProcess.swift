@@ -45,20 +45,8 @@ public struct OspreyExecutable: Sendable {
         if !environment.isEmpty {
             process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let stdin = Pipe()
-        process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-        try process.run()
-        if let input {
-            stdin.fileHandleForWriting.write(Data(input.utf8))
-            try stdin.fileHandleForWriting.close()
-        }
-        let ended = try await process.toItsEnd(
-            out: out,
-            err: err,
+        let ended = try await process.runToItsEnd(
+            input: input,
             timeout: timeout,
             name: "osprey \(arguments.joined(separator: " "))"
         )
@@ -177,26 +165,33 @@ public func runProgram(
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = argv
-    let out = Pipe()
-    let err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    let stdin = Pipe()
-    process.standardInput = input == nil ? FileHandle.nullDevice : stdin
-    try process.run()
-    if let input {
-        stdin.fileHandleForWriting.write(Data(input.utf8))
-        try stdin.fileHandleForWriting.close()
-    }
-    return try await process.toItsEnd(
-        out: out,
-        err: err,
-        timeout: timeout,
-        name: argv.joined(separator: " ")
-    )
+    return try await process.runToItsEnd(input: input, timeout: timeout, name: argv.joined(separator: " "))
 }
 
 extension Process {
+    /// Starts this process with its output and errors piped and `input`, if any, on its standard input (else
+    /// nothing), and waits for it to end (``toItsEnd(out:err:timeout:name:)``).
+    func runToItsEnd(input: String?, timeout: Duration, name: String) async throws -> ProcessOutput {
+        let out = Pipe()
+        let err = Pipe()
+        standardOutput = out
+        standardError = err
+        let stdin = Pipe()
+        standardInput = input == nil ? FileHandle.nullDevice : stdin
+        Self.brokenPipesIgnored
+        try run()
+        if let input {
+            // A command may exit without reading it: the write then fails (EPIPE), and its exit says more than that.
+            try? stdin.fileHandleForWriting.write(contentsOf: Data(input.utf8))
+            try? stdin.fileHandleForWriting.close()
+        }
+        return try await toItsEnd(out: out, err: err, timeout: timeout, name: name)
+    }
+
+    /// A write to a child that is gone raises SIGPIPE, whose default action ends the whole test process (it did, in
+    /// CI): ignored, so the write fails instead.
+    private static let brokenPipesIgnored: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     /// Waits for this started process to end (polled: no thread of the task pool waits on it), its two pipes drained
     /// meanwhile so a chatty command cannot block on a full one.
     ///
