@@ -97,36 +97,6 @@ public final class OutputTrust: Sendable {
     func markUntrusted() { untrusted.withLock { $0 = true } }
 }
 
-/// Where the provenance of workspace files is kept: which ones a tainted run wrote.
-public protocol FileProvenance: Sendable {
-    /// Records that a run with untrusted content in its context wrote `path`.
-    func recordTaintedWrite(_ path: String, session: Session.ID?, agent: String) async throws
-    /// Whether `path`, or any file below it, was written by a tainted run.
-    func holdsTaintedContent(_ path: String) async throws -> Bool
-    /// Puts a tainted run's command on record before it runs (the folders it may write, when it starts), so what it
-    /// changes is recorded even if the gateway dies while it runs; returns its id.
-    func beginTaintedCommand(
-        directories: [String],
-        since: Date,
-        session: Session.ID?,
-        agent: String
-    ) async throws
-        -> String
-    /// Records the files a tainted command changed and takes it off record.
-    func endTaintedCommand(_ id: String, changed: [String]) async throws
-}
-
-extension FileProvenance {
-    /// Ends a tainted command's record with the files changed in its folders since it began (at most 20,000 looked
-    /// at per folder).
-    public func endTaintedCommand(_ id: String, directories: [String], since: Date) async throws {
-        let changed = try await Workspace.offload {
-            directories.flatMap { Workspace.files(under: URL(fileURLWithPath: $0), modifiedSince: since) }
-        }
-        try await endTaintedCommand(id, changed: changed)
-    }
-}
-
 /// Something the model can ask the gateway to do, with typed arguments decoded at the edge.
 ///
 /// ```swift
@@ -311,63 +281,45 @@ public struct Toolbox: Sendable {
         let trust = OutputTrust()
         // A command run while tainted may write files too: whatever it changed is recorded like a file tool's write,
         // when it ends however it ends, and by the next start if the gateway dies while it runs.
-        var taintedCommand: (id: String, directories: [String], since: Date, provenance: any FileProvenance)?
-        if context.tainted, let provenance = context.provenance,
-            assessment.risk == .exec || !assessment.programs.isEmpty
-        {
-            let directories = ([context.workspace.root] + context.roots.filter(\.writable).map(\.directory.root)).map(
-                \.path
-            )
-            let since = Date(timeIntervalSinceNow: -0.05)  // the kernel's coarse file clock lags a little
-            let id = try await provenance.beginTaintedCommand(
-                directories: directories,
-                since: since,
-                session: context.sessionID,
-                agent: context.agent
-            )
-            taintedCommand = (id, directories, since, provenance)
-        }
-        func recordCommandWrites() async throws {
-            guard let command = taintedCommand else { return }
-            // Recorded also when the call is cancelled: the command may have written before it was stopped.
-            try await Task {
-                try await command.provenance.endTaintedCommand(
-                    command.id,
-                    directories: command.directories,
-                    since: command.since
-                )
-            }.value
-        }
+        let commandWrites = try await TaintedCommand.begin(assessment, context: context)
         // A file a tainted run wrote is untrusted content when it is read back, in this run or any later one.
         if !assessment.writesFile, let path = assessment.filePath, let provenance = context.provenance,
             try await provenance.holdsTaintedContent(path)
         {
             trust.markUntrusted()
         }
+        let ran: Result<String, any Error>
         do {
             // A file a tainted run writes is marked before the write, so no crash or failure part-way through it can
             // leave changed content unmarked (a failed write marks a file it may not have changed: closed, not open).
             if assessment.writesFile, context.tainted, let path = assessment.filePath {
                 try await context.provenance?.recordTaintedWrite(path, session: context.sessionID, agent: context.agent)
             }
-            let output = Self.cap(
-                try await OutputTrust.$current.withValue(trust) {
-                    var context = context
-                    context.callID = call.id
-                    return try await prepared.run(context)
-                },
-                context.outputLimit
+            ran = .success(
+                Self.cap(
+                    try await OutputTrust.$current.withValue(trust) {
+                        var context = context
+                        context.callID = call.id
+                        return try await prepared.run(context)
+                    },
+                    context.outputLimit
+                )
             )
-            try await recordCommandWrites()
+        } catch {
+            ran = .failure(error)
+        }
+        // Once, however the call ended: a failed or cancelled command may have written before it stopped. A failure to
+        // record propagates, as the policy decision's does.
+        try await commandWrites?.end()
+        do {
+            let output = try ran.get()
             guard assessment.untrustedOutput || trust.isUntrusted else {
                 return ToolResult(callID: call.id, output: output)
             }
             return ToolResult(callID: call.id, output: Self.quoteUntrusted(output, from: call.name), untrusted: true)
         } catch is CancellationError {
-            try await recordCommandWrites()
             throw CancellationError()
         } catch {
-            try await recordCommandWrites()
             return ToolResult(callID: call.id, output: "\(error)", isError: true, untrusted: assessment.untrustedOutput)
         }
     }
