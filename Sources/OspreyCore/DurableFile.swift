@@ -21,29 +21,8 @@ public enum DurableFile {
     @discardableResult
     public static func create(_ path: String, bytes: [UInt8], mode: mode_t) throws -> Bool {
         if access(path, F_OK) == 0 { return false }
-        let directory = Self.directory(of: path)
-        let unnamed = open(directory, unnamedFile | O_WRONLY | O_CLOEXEC, mode)
-        if unnamed >= 0 {
-            defer { close(unnamed) }
-            try writeWholeAndSync(bytes, to: unnamed, path: path, mode: mode)
-            guard linkat(AT_FDCWD, "/proc/self/fd/\(unnamed)", AT_FDCWD, path, AT_SYMLINK_FOLLOW) == 0 else {
-                if errno == EEXIST { return false }
-                throw FileWriteError("cannot create \(path): \(lastError())")
-            }
-        } else {
-            // No unnamed files here: written under its own name, which O_EXCL makes this call's alone.
-            let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
-            guard descriptor >= 0 else {
-                if errno == EEXIST { return false }
-                throw FileWriteError("cannot create \(path): \(lastError())")
-            }
-            defer { close(descriptor) }
-            do { try writeWholeAndSync(bytes, to: descriptor, path: path, mode: mode) } catch {
-                unlink(path)
-                throw error
-            }
-        }
-        try syncDirectory(directory)
+        guard try name(bytes, mode: mode, at: path, for: path, failing: "create") else { return false }
+        try syncDirectory(directory(of: path))
         return true
     }
 
@@ -53,32 +32,50 @@ public enum DurableFile {
     public static func replace(_ path: String, bytes: [UInt8], mode: mode_t? = nil) throws {
         var existing = stat()
         let kept = lstat(path, &existing) == 0 && existing.st_mode & S_IFMT == S_IFREG ? existing.st_mode & 0o7777 : nil
-        let mode = mode ?? kept
-        let directory = Self.directory(of: path)
         let temporary = "\(path).osprey-\(getpid())-\(UInt32.random(in: .min ... .max))"
-        let unnamed = open(directory, unnamedFile | O_WRONLY | O_CLOEXEC, mode ?? 0o666)
-        if unnamed >= 0 {
-            defer { close(unnamed) }
-            try writeWholeAndSync(bytes, to: unnamed, path: path, mode: mode)
-            // Named only once whole and synced; the rename below moves the name over the old file in one step.
-            guard linkat(AT_FDCWD, "/proc/self/fd/\(unnamed)", AT_FDCWD, temporary, AT_SYMLINK_FOLLOW) == 0 else {
-                throw FileWriteError("cannot write \(path): \(lastError())")
-            }
-        } else {
-            let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode ?? 0o666)
-            guard descriptor >= 0 else { throw FileWriteError("cannot write \(path): \(lastError())") }
-            defer { close(descriptor) }
-            do { try writeWholeAndSync(bytes, to: descriptor, path: path, mode: mode) } catch {
-                unlink(temporary)
-                throw error
-            }
+        // Named only once whole and synced; the rename moves the name over the old file in one step.
+        guard try name(bytes, mode: mode ?? kept, at: temporary, for: path, failing: "write") else {
+            throw FileWriteError("cannot write \(path): \(temporary) exists")
         }
         guard rename(temporary, path) == 0 else {
             let reason = lastError()
             unlink(temporary)
             throw FileWriteError("cannot replace \(path): \(reason)")
         }
-        try syncDirectory(directory)
+        try syncDirectory(directory(of: path))
+    }
+
+    /// Writes `bytes` whole and synced, then gives them the new name `name` (in `target`'s folder): as an unnamed file
+    /// (`O_TMPFILE`) linked once synced, or, where the filesystem has none, under `name` itself from the start (made
+    /// by this call alone, removed if the write fails). False when `name` exists; errors speak of `target`.
+    private static func name(
+        _ bytes: [UInt8],
+        mode: mode_t?,
+        at name: String,
+        for target: String,
+        failing verb: String
+    ) throws -> Bool {
+        let unnamed = open(directory(of: name), unnamedFile | O_WRONLY | O_CLOEXEC, mode ?? 0o666)
+        if unnamed >= 0 {
+            defer { close(unnamed) }
+            try writeWholeAndSync(bytes, to: unnamed, path: target, mode: mode)
+            guard linkat(AT_FDCWD, "/proc/self/fd/\(unnamed)", AT_FDCWD, name, AT_SYMLINK_FOLLOW) == 0 else {
+                if errno == EEXIST { return false }
+                throw FileWriteError("cannot \(verb) \(target): \(lastError())")
+            }
+            return true
+        }
+        let descriptor = open(name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode ?? 0o666)
+        guard descriptor >= 0 else {
+            if errno == EEXIST { return false }
+            throw FileWriteError("cannot \(verb) \(target): \(lastError())")
+        }
+        defer { close(descriptor) }
+        do { try writeWholeAndSync(bytes, to: descriptor, path: target, mode: mode) } catch {
+            unlink(name)
+            throw error
+        }
+        return true
     }
 
     /// Writes `bytes` to `path` (created, or truncated if it is a file; a symbolic link there is refused) with `mode`
