@@ -35,7 +35,7 @@ struct AgentRunner {
         guard runtime.knows(agent: record.agent) else {
             throw APIError.badRequest("no agent named '\(record.agent)' in config.toml")
         }
-        var configured = try runtime.agent(named: record.agent, persona: record.persona)
+        var configured = try await runtime.agent(named: record.agent, persona: record.persona)
         // A door that vouches for none of what it carries (a chat channel) starts the run tainted.
         configured.startsTainted = configured.startsTainted || tainted
         let agent = configured

@@ -19,11 +19,12 @@ public final class AgentRuntime: Sendable {
     public let router: Router
     public let meter: Meter
     /// Every tool an agent may be granted: the built-in ones, the services', and the MCP servers' current ones.
-    public var toolbox: Toolbox { extraTools.map { Toolbox(tools + $0()) } ?? fixedToolbox }
+    public var toolbox: Toolbox { extraTools.map { Toolbox(tools + $0.tools) } ?? fixedToolbox }
     private let tools: [any Tool]
     private let fixedToolbox: Toolbox
-    /// Tools that come and go while the gateway runs (an MCP server's, after it says its list changed).
-    private let extraTools: (@Sendable () -> [any Tool])?
+    /// Tools that come and go while the gateway runs (the MCP servers': connected after the start, changed when a
+    /// server says so).
+    private let extraTools: (any ToolSource)?
     public let workspace: Workspace
     public let config: OspreyConfig
     /// The home: where the operator's skills are.
@@ -57,7 +58,7 @@ public final class AgentRuntime: Sendable {
         providers: [String: any ModelProvider]? = nil,
         toolbox: [any Tool] = Toolbox.builtInTools,
         services: [any Tool] = [],
-        extraTools: (@Sendable () -> [any Tool])? = nil,
+        extraTools: (any ToolSource)? = nil,
         recall: (@Sendable (String) async -> Recall?)? = nil,
         retry: RetryPolicy = RetryPolicy(),
         confinement: Confinement? = nil
@@ -245,14 +246,18 @@ public final class AgentRuntime: Sendable {
     /// checks ``knows(agent:)`` first and answers 400.
     ///
     /// `workspace` is another directory for its tools to act in (a speculative branch's copy of the workspace).
+    ///
+    /// An MCP server the agent's table grants tools of and that is still connecting (the gateway has just started)
+    /// is waited for, up to its start limit: the agent gets the tools it was granted, or the server's failure is known.
     public func agent(
         named name: String,
         tools: [String]? = nil,
         persona: String? = nil,
         workspace directory: String? = nil
-    ) throws -> Agent {
+    ) async throws -> Agent {
         guard knows(agent: name) else { throw ConfigError("no agent named '\(name)' in config.toml") }
         var settings = config.agent(name)
+        if let extraTools, let named = settings.tools { await extraTools.ready(for: named) }
         settings.tools = grantedTools(settings)
         if let tools { settings.tools = settings.tools?.filter { tools.contains($0) } }
         if let persona {

@@ -134,7 +134,7 @@ public struct Kernel: Sendable {
         self.memory = memory
         let confinement = try Confinement(config: config, home: home)
         let secrets = SecretStore(home: home)
-        let mcp = await MCPServers.start(
+        let mcp = MCPServers.start(
             config.mcpServers,
             directory: confinement.workspace.root.path,
             resolve: { try AgentRuntime.resolve($0, owner: "mcp_servers", secrets: secrets) ?? "" },
@@ -179,16 +179,14 @@ public struct Kernel: Sendable {
                         try AgentRuntime.resolve($0, owner: "a2a_agents", secrets: secrets)
                     }
                 ])
-        // An MCP server's tools change when it says so: each run reads them as they are.
-        var mcpTools: (@Sendable () -> [any Tool])?
-        if !mcp.clients.isEmpty { mcpTools = { mcp.tools } }
+        // An MCP server's tools come when it has connected and change when it says so: each run reads them as they are.
         let runtime = try AgentRuntime(
             config: config,
             store: store,
             home: home,
             providers: providers,
             services: services,
-            extraTools: mcpTools,
+            extraTools: mcp.clients.isEmpty ? nil : mcp,
             recall: recall,
             confinement: confinement
         )
@@ -311,7 +309,7 @@ public struct Kernel: Sendable {
         let task = try await inConversation(task, store: runtime.store)
         // A task that may change the workspace starts from a checkpoint it can be rolled back to (not on a resume:
         // the checkpoint of its first start stands). Without git the task still runs, and the log says why.
-        let agent = try runtime.agent(
+        let agent = try await runtime.agent(
             named: task.agent,
             tools: task.tools,
             persona: task.persona,

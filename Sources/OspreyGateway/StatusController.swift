@@ -80,6 +80,7 @@ struct StatusController {
                 "skills": .array(skills),
                 "mcp_servers": .array(mcp.clients.map { .string($0.configuration.name) }),
                 "mcp_failures": .object(mcp.failures.mapValues(JSONValue.string)),
+                "mcp_connecting": .array(mcp.connecting.map(JSONValue.string)),
             ]
         }
     }

@@ -21,14 +21,14 @@ struct ToolsController {
     }
 
     /// The agent a request acts as, or why it may not.
-    func agent(_ requested: String?, caller: Caller) throws -> Agent {
+    func agent(_ requested: String?, caller: Caller) async throws -> Agent {
         let bound = caller.token?.agent
         let name = requested ?? bound ?? "default"
         if let bound, bound != name {
             throw APIError(.forbidden, "forbidden", "This token acts for agent '\(bound)' only.")
         }
         guard runtime.knows(agent: name) else { throw APIError.badRequest("no agent named '\(name)' in config.toml") }
-        return try runtime.agent(named: name)
+        return try await runtime.agent(named: name)
     }
 
     /// The agent's tools a client may call: its own (no `server__` tools, no `search_tools`).
@@ -44,7 +44,7 @@ struct ToolsController {
 
     var list: Operation {
         Operation("tools.list", role: .viewer) { (request: List, caller) in
-            let agent = try agent(request.agent, caller: caller)
+            let agent = try await agent(request.agent, caller: caller)
             let tools = Self.served(agent).map { tool -> JSONValue in
                 ["name": .string(tool.name), "description": .string(tool.description), "parameters": tool.parameters]
             }
@@ -77,7 +77,7 @@ struct ToolsController {
     /// says the client has untrusted content in its context (the policy then asks a human for more).
     var call: Operation {
         Operation("tools.call", role: .operator) { (request: Call, caller) in
-            let agent = try agent(request.agent, caller: caller)
+            let agent = try await agent(request.agent, caller: caller)
             guard Self.served(agent).contains(where: { $0.name == request.name }) else {
                 throw APIError(.notFound, "not_found", "Agent '\(agent.name)' has no tool '\(request.name)' to call.")
             }

@@ -9,45 +9,71 @@ import Synchronization
 /// (`server__tool`, and `server__read_resource` / `server__get_prompt` for a server that offers resources or
 /// prompts), kept current when a server says its tool list changed, and a way to stop the servers at shutdown.
 ///
-/// A server that cannot start or answer (a missing command, a refused URL, a crash, a timeout) is logged and offers
-/// no tools; the gateway starts anyway. An agent gets a server's tools only when its `tools` names them or grants
-/// `server__*`.
-public final class MCPServers: Sendable {
+/// The servers connect in the background, all at once, while the gateway starts and answers: a server that is slow
+/// to start (or never answers, until its start limit) delays no door. A run whose agent is granted a server's tools
+/// waits for that server's connection (``ready(for:)``); other runs do not. A server that cannot start or answer (a
+/// missing command, a refused URL, a crash, a timeout) is logged and offers no tools; the gateway runs anyway. An
+/// agent gets a server's tools only when its `tools` names them or grants `server__*`.
+public final class MCPServers: ToolSource {
     public let clients: [MCPClient]
-    /// Why each server that offers no tools offers none.
-    public let failures: [String: String]
     private let servers: [OspreyConfig.MCPServer]
-    private let current: Mutex<[String: [any Tool]]>
+    private let state: Mutex<State>
     private let logger: Logger
 
-    init(
-        servers: [OspreyConfig.MCPServer],
-        clients: [MCPClient],
-        tools: [String: [any Tool]],
-        failures: [String: String],
-        logger: Logger
-    ) {
+    struct State {
+        /// Each connected server's tools.
+        var tools: [String: [any Tool]] = [:]
+        /// Why each server that offers no tools offers none.
+        var failures: [String: String] = [:]
+        /// The servers whose first connection has not ended yet.
+        var connecting: Set<String> = []
+        /// Each server's first connection, for a run to wait on.
+        var connections: [String: Task<Void, Never>] = [:]
+    }
+
+    init(servers: [OspreyConfig.MCPServer], clients: [MCPClient], failures: [String: String], logger: Logger) {
         self.servers = servers
         self.clients = clients
-        self.current = Mutex(tools)
-        self.failures = failures
+        self.state = Mutex(State(failures: failures, connecting: Set(servers.map(\.name))))
         self.logger = logger
     }
 
     /// Every connected server's tools as they are now, server by server in config order.
     public var tools: [any Tool] {
-        let current = current.withLock { $0 }
+        let current = state.withLock { $0.tools }
         return servers.flatMap { current[$0.name] ?? [] }
     }
 
-    /// Starts every server at once and lists its tools. `resolve` turns a `${secret:…}` or `${env:…}` reference in
-    /// an `env` or `headers` value into its text.
+    /// Why each server that offers no tools offers none (a server still connecting is in neither).
+    public var failures: [String: String] { state.withLock { $0.failures } }
+
+    /// The servers still making their first connection, in config order.
+    public var connecting: [String] {
+        let connecting = state.withLock { $0.connecting }
+        return servers.map(\.name).filter(connecting.contains)
+    }
+
+    /// Waits for the first connection of every server a grant of `names` reaches (`server__tool` or `server__*`).
+    public func ready(for names: [String]) async {
+        let servers = Set(names.compactMap { name in name.range(of: "__").map { String(name[..<$0.lowerBound]) } })
+        let waits = state.withLock { state in servers.compactMap { state.connections[$0] } }
+        for connection in waits { await connection.value }
+    }
+
+    /// Waits for every server's first connection.
+    public func ready() async {
+        let waits = state.withLock { Array($0.connections.values) }
+        for connection in waits { await connection.value }
+    }
+
+    /// Starts every server at once, in the background, and returns at once. `resolve` turns a `${secret:…}` or
+    /// `${env:…}` reference in an `env` or `headers` value into its text.
     public static func start(
         _ servers: [OspreyConfig.MCPServer],
         directory: String,
         resolve: (String) throws -> String,
         logger: Logger
-    ) async -> MCPServers {
+    ) -> MCPServers {
         var prepared: [(OspreyConfig.MCPServer, MCPClient)] = []
         var failures: [String: String] = [:]
         for server in servers {
@@ -58,52 +84,47 @@ public final class MCPServers: Sendable {
                 logger.error("MCP server not started", metadata: ["mcp.server": "\(server.name)", "error": "\(error)"])
             }
         }
-        let listed = await withTaskGroup(of: (String, Result<[any Tool], any Error>).self) { group in
-            for (server, client) in prepared {
-                group.addTask {
-                    do { return (server.name, .success(try await Self.tools(of: server, client))) } catch {
-                        return (server.name, .failure(error))
-                    }
-                }
-            }
-            var results: [String: Result<[any Tool], any Error>] = [:]
-            for await (name, result) in group { results[name] = result }
-            return results
-        }
-        var tools: [String: [any Tool]] = [:]
-        for (server, client) in prepared {
-            switch listed[server.name] {
-            case .success(let offered)?:
-                tools[server.name] = offered
-                logger.info(
-                    "MCP server connected",
-                    metadata: [
-                        "mcp.server": "\(server.name)", "tools": "\(offered.count)", "server": "\(client.serverInfo)",
-                    ]
-                )
-            case .failure(let error)?:
-                failures[server.name] = "\(error)"
-                logger.error(
-                    "MCP server offers no tools",
-                    metadata: ["mcp.server": "\(server.name)", "error": "\(error)"]
-                )
-            case nil:
-                break
-            }
-        }
         let started = MCPServers(
             servers: prepared.map(\.0),
             clients: prepared.map(\.1),
-            tools: tools,
             failures: failures,
             logger: logger
         )
-        for (server, client) in prepared {
-            client.whenToolsChange { [weak started] in
-                Task { await started?.refresh(server, client) }
+        started.state.withLock { state in
+            for (server, client) in prepared {
+                state.connections[server.name] = Task { await started.connect(server, client) }
             }
         }
         return started
+    }
+
+    /// A server's first connection: its tools listed, or why there are none; then it is followed for changes.
+    private func connect(_ server: OspreyConfig.MCPServer, _ client: MCPClient) async {
+        do {
+            let offered = try await Self.tools(of: server, client)
+            state.withLock {
+                $0.tools[server.name] = offered
+                $0.connecting.remove(server.name)
+            }
+            logger.info(
+                "MCP server connected",
+                metadata: [
+                    "mcp.server": "\(server.name)", "tools": "\(offered.count)", "server": "\(client.serverInfo)",
+                ]
+            )
+        } catch {
+            state.withLock {
+                $0.failures[server.name] = "\(error)"
+                $0.connecting.remove(server.name)
+            }
+            logger.error("MCP server offers no tools", metadata: ["mcp.server": "\(server.name)", "error": "\(error)"])
+            return
+        }
+        client.whenToolsChange { [weak self] in
+            Task { await self?.refresh(server, client) }
+        }
+        // A change said between the listing and the line above would otherwise be missed.
+        if client.toolsChanged { await refresh(server, client) }
     }
 
     /// How to reach `server`: a child run with a scrubbed environment, or a URL through the SSRF guard.
@@ -182,7 +203,7 @@ public final class MCPServers: Sendable {
     func refresh(_ server: OspreyConfig.MCPServer, _ client: MCPClient) async {
         do {
             let offered = try await Self.tools(of: server, client)
-            current.withLock { $0[server.name] = offered }
+            state.withLock { $0.tools[server.name] = offered }
             logger.info(
                 "MCP server's tools changed",
                 metadata: ["mcp.server": "\(server.name)", "tools": "\(offered.count)"]
@@ -195,8 +216,10 @@ public final class MCPServers: Sendable {
         }
     }
 
-    /// Stops every server (closing its stdin and ending its process group, or ending the HTTP session).
+    /// Stops every server (closing its stdin and ending its process group, or ending the HTTP session); a server
+    /// still connecting stops connecting.
     public func stop() async {
+        for connection in state.withLock({ Array($0.connections.values) }) { connection.cancel() }
         await withDiscardingTaskGroup { group in
             for client in clients { group.addTask { await client.stop() } }
         }

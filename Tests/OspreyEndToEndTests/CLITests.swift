@@ -376,10 +376,16 @@ struct CLITests {
             log: try FileHandle(forWritingTo: log)
         )
         defer { gateway.kill() }
-        // Then it serves, having said why the server offers nothing
+        // Then it serves, and says why the server offers nothing (the servers connect in the background)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while try !String(contentsOf: log, encoding: .utf8).contains("MCP server offers no tools"),
+            ContinuousClock.now < deadline
+        {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(try String(contentsOf: log, encoding: .utf8).contains("MCP server offers no tools"))
         #expect(gateway.isRunning)
         #expect(try await runProgram(["curl", "-sf", gateway.baseURL + "/health"], timeout: .seconds(30)).status == 0)
-        #expect(try String(contentsOf: log, encoding: .utf8).contains("MCP server offers no tools"))
     }
 
     @Test func usageAndConfigurationErrorsExitWithTwo() async throws {

@@ -23,7 +23,7 @@ struct LocalModelTests {
         let runtime = try AgentRuntime(config: config, store: store, home: home)
         let server = try #require(runtime.localModel)
         do {
-            let agent = try runtime.agent(named: "default")
+            let agent = try await runtime.agent(named: "default")
             #expect(agent.routes.map(\.description) == ["local/smollm2"])
             try await body(store, agent, home)
             #expect(await server.isRunning)

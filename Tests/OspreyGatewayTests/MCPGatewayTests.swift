@@ -43,6 +43,7 @@ struct MCPGatewayTests {
         ])
         let gateway = try await TestGateway(config: config, provider: provider)
         defer { Task { await gateway.kernel.mcp.stop() } }
+        await gateway.kernel.mcp.ready()
         // `*` grants Osprey's own tools only; the server's tools are granted by naming the server.
         let runtime = gateway.kernel.runtime
         #expect(!runtime.grantedTools(config.agent("default")).contains { $0.hasPrefix("fx__") })
@@ -83,6 +84,63 @@ struct MCPGatewayTests {
 }
 
 extension MCPGatewayTests {
+    @Test(.timeLimit(.minutes(3))) func aServerSlowToStartDelaysOnlyTheRunsGrantedItsTools() async throws {
+        // Given a server that starts only when the test says so, one that never answers, an agent granted the first
+        // server's tools and one granted none,
+        var config = OspreyConfig()
+        var late = OspreyConfig.MCPServer(name: "late", command: "/bin/sh")
+        late.args = ["-c", "while [ ! -e go ]; do sleep 0.05; done; exec python3 \"$0\"", Self.fixture]
+        var silent = OspreyConfig.MCPServer(name: "silent", command: "/bin/sh")
+        silent.args = ["-c", "sleep 600"]
+        config.mcpServers = [late, silent]
+        var granted = OspreyConfig.Agent()
+        granted.model = "scripted/test"
+        granted.tools = ["late__echo"]
+        config.agents["granted"] = granted
+        var plain = OspreyConfig.Agent()
+        plain.model = "scripted/test"
+        config.agents["default"] = plain
+        let provider = ScriptedProvider(messages: [
+            .assistant("hello"),
+            .toolCall("late__echo", #"{"text":"through the late server"}"#),
+            .assistant("done"),
+        ])
+        // when the gateway starts, it is up while both servers are still connecting (they connect in the background),
+        let gateway = try await TestGateway(config: config, provider: provider)
+        defer { Task { await gateway.kernel.mcp.stop() } }
+        let mcp = gateway.kernel.mcp
+        #expect(mcp.connecting == ["late", "silent"])
+        let workspace = gateway.kernel.runtime.workspace.root
+        let first = try await gateway.store.sessions.create(agent: "default", actor: .user("test"))
+        let second = try await gateway.store.sessions.create(agent: "granted", actor: .user("test"))
+        try await gateway.app().test(.router) { client in
+            try await client.execute(uri: "/api/system", method: .get, headers: TestGateway.auth()) { response in
+                #expect(response.json["mcp_connecting"] == ["late", "silent"])
+            }
+            // a run granted none of their tools does not wait for them,
+            let answered = try await client.post("/api/sessions/\(first.id)/messages", #"{"content":"hi"}"#)
+            #expect(answered.status == .ok)
+            #expect(mcp.connecting == ["late", "silent"])
+            // and a run granted the late server's tools waits for it, then calls them.
+            async let reply = client.post("/api/sessions/\(second.id)/messages", #"{"content":"echo"}"#)
+            FileManager.default.createFile(atPath: workspace.appendingPathComponent("go").path, contents: nil)
+            #expect(try await reply.status == .ok)
+        }
+        let results = try await gateway.store.sessions.messages(of: second.id).flatMap(\.message.content)
+            .compactMap { content -> ToolResult? in
+                if case .toolResult(let result) = content { return result }
+                return nil
+            }
+        #expect(results.count == 1)
+        #expect(results.first?.isError == false)
+        #expect(results.first?.output.contains("through the late server") == true, "\(results)")
+        #expect(mcp.connecting == ["silent"])
+        // A server still connecting at shutdown stops connecting, and says why it offers nothing.
+        await mcp.stop()
+        await mcp.ready()
+        #expect(mcp.connecting.isEmpty && mcp.failures["silent"] != nil)
+    }
+
     @Test(.timeLimit(.minutes(3))) func anHTTPServersToolsResourcesAndPromptsReachAnAgentAndFollowItsChanges()
         async throws
     {
@@ -116,6 +174,7 @@ extension MCPGatewayTests {
         let gateway = try await TestGateway(config: config, provider: provider)
         defer { Task { await gateway.kernel.mcp.stop() } }
         // then the loopback server needs its allowance: the SSRF guard refuses the other;
+        await gateway.kernel.mcp.ready()
         #expect(gateway.kernel.mcp.failures["refused"]?.contains("refused to connect") == true)
         let runtime = gateway.kernel.runtime
         let granted = runtime.grantedTools(config.agent("default"))

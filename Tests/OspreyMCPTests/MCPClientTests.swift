@@ -169,7 +169,7 @@ struct MCPClientTests {
     }
 
     @Test(.timeLimit(.minutes(3))) func theServersToolsAreNamespacedFencedAndUntrusted() async throws {
-        let servers = await MCPServers.start(
+        let servers = MCPServers.start(
             [
                 {
                     var server = OspreyConfig.MCPServer(name: "fx", command: "python3")
@@ -185,6 +185,8 @@ struct MCPClientTests {
             logger: .init(label: "test")
         )
         defer { Task { await servers.stop() } }
+        await servers.ready()
+        #expect(servers.connecting.isEmpty)
         let names = servers.tools.map(\.definition.name)
         #expect(names.contains("fx__echo") && names.contains("fx__inject"))
         #expect(!names.contains("fx__crash"))

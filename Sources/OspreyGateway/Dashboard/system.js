@@ -57,7 +57,7 @@ export async function system(view) {
     el("h2", { text: "Skills" }),
     el("ul", {}, ...host.skills.map((k) => el("li", { text: `${k.name}${k.workflow ? " (workflow)" : ""} — ${k.trusted ? "trusted" : "untrusted"}${k.unavailable ? `, unavailable: ${k.unavailable}` : ""}` }))),
     el("h2", { text: "MCP servers" }),
-    el("ul", {}, ...host.mcp_servers.map((name) => el("li", { text: name })), ...failures(host.mcp_failures)),
+    el("ul", {}, ...host.mcp_servers.map((name) => el("li", { text: (host.mcp_connecting || []).includes(name) ? `${name} (connecting)` : name })), ...failures(host.mcp_failures)),
     el("h2", { text: "Workflow skills" }),
     el("ul", {}, ...workflows.workflows.map((w) => el("li", { text: `${w.name}: ${w.steps.map((s) => s.name).join(" → ")}${w.unavailable ? ` (unavailable: ${w.unavailable})` : ""}` }))),
     el("h2", { text: "Tokens" }), tokens);
