@@ -63,10 +63,11 @@ let package = Package(
         // `osprey-jail`, the last step before a sandboxed command: Landlock, seccomp, no-new-privileges, cgroup
         // join, then exec. A few hundred lines of C, so it starts in a millisecond and never runs in the daemon.
         .executableTarget(name: "OspreyJail"),
-        // Domain values: IDs, JSON, events, config, errors. Crypto for the hash chain.
+        // Domain values: IDs, JSON, events, config, errors. Crypto for the hash chain; COspreySystem for a folder
+        // replaced in one step (DurableFile).
         .target(
             name: "OspreyCore",
-            dependencies: imports("Crypto")
+            dependencies: imports("COspreySystem", "Crypto")
         ),
         // Every repository's SQL, run on SQLite through GRDB (the home's file) or on PostgreSQL through PostgresNIO
         // (several gateways on one database), plus the cluster's queue with leases, leadership and event fan-out.

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -132,5 +133,13 @@ int osprey_malloc_trim(void) {
     return malloc_trim(0);
 #else
     return 0;
+#endif
+}
+
+int osprey_exchange_paths(const char *first, const char *second) {
+#ifdef RENAME_EXCHANGE
+    return renameat2(AT_FDCWD, first, AT_FDCWD, second, RENAME_EXCHANGE);
+#else
+    return (int)syscall(SYS_renameat2, AT_FDCWD, first, AT_FDCWD, second, 1U << 1);
 #endif
 }

@@ -1,5 +1,44 @@
+import ArgumentParser
 import Foundation
+import OspreyCore
 import OspreyPlugins
+
+/// What `osprey plugins install` and `osprey skills install` take, read and do last: the package or folder, whether
+/// it may replace an installed one or run unsigned, and the folder checked in staging put in place in one step.
+struct PackageInstall: ParsableArguments {
+    @OptionGroup var options: HomeOptions
+    @Argument(help: "A package file (.ospkg) or the folder to install.") var path: String
+    @Flag(help: "Replace an installed one of the same name.") var force = false
+    @Flag(help: "Install an unsigned package or a folder (its content stays untrusted).") var allowUnsigned = false
+
+    /// The package's files and who signed them (nil: unsigned), read with the home's trusted publishers.
+    func read(
+        sign: String,
+        folder: (URL) throws -> [String: [UInt8]]
+    ) throws -> (files: [String: [UInt8]], publisher: String?) {
+        let config = (try? OspreyConfig.load(from: options.resolved.configFile)) ?? OspreyConfig()
+        return try PackageSource.read(
+            path,
+            publishers: config.pluginPublishers,
+            allowUnsigned: allowUnsigned,
+            sign: sign,
+            folder: folder
+        )
+    }
+
+    /// Refuses to replace an installed `kind` named `name` without `--force`.
+    func mayInstall(_ kind: String, named name: String, at target: URL) throws {
+        if !force, FileManager.default.fileExists(atPath: target.path) {
+            throw CLIError("a \(kind) named '\(name)' is installed (use --force to replace it)")
+        }
+    }
+
+    /// Puts the checked folder `staged` at `target`: the old one (with `--force`) stays whole until the new one,
+    /// synced, takes its place in one step; a failure leaves the old one as it was.
+    func place(_ staged: URL, at target: URL) throws {
+        do { try DurableFile.replaceDirectory(target.path, with: staged.path) } catch { throw CLIError("\(error)") }
+    }
+}
 
 /// What `osprey plugins install` and `osprey skills install` read: a package file, verified whole (its signature
 /// against the trusted publishers, every file's hash, every entry) before anything is written, or, only with

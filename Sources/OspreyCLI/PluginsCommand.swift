@@ -88,20 +88,10 @@ struct PluginsCommand: AsyncParsableCommand {
                 folder, and only its plugin.toml and module are kept.
                 """
         )
-        @OptionGroup var options: HomeOptions
-        @Argument(help: "A package file (.ospkg) or the plugin's folder.") var path: String
-        @Flag(help: "Replace an installed plugin of the same name.") var force = false
-        @Flag(help: "Install an unsigned package or a folder (its output stays untrusted).") var allowUnsigned = false
+        @OptionGroup var install: PackageInstall
 
         func run() async throws {
-            let home = options.resolved
-            let config = (try? OspreyConfig.load(from: home.configFile)) ?? OspreyConfig()
-            let (files, publisher) = try PackageSource.read(
-                path,
-                publishers: config.pluginPublishers,
-                allowUnsigned: allowUnsigned,
-                sign: "osprey plugins sign"
-            ) { source in
+            let (files, publisher) = try install.read(sign: "osprey plugins sign") { source in
                 let manifest = try PluginManifest(
                     toml: try String(
                         contentsOf: source.appendingPathComponent(PluginManifest.fileName),
@@ -121,28 +111,19 @@ struct PluginsCommand: AsyncParsableCommand {
             guard let module = files[manifest.module] else {
                 throw CLIError("package refused: it has no \(manifest.module)")
             }
-            let plugins = home.pluginsDirectory
+            let plugins = install.options.resolved.pluginsDirectory
             let target = plugins.appendingPathComponent(manifest.name)
-            if FileManager.default.fileExists(atPath: target.path), !force {
-                throw CLIError("a plugin named '\(manifest.name)' is installed (use --force to replace it)")
-            }
+            try install.mayInstall("plugin", named: manifest.name, at: target)
             let staging = plugins.appendingPathComponent(".staging-\(manifest.name)-\(getpid())")
             try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-            do {
-                try Data(text.utf8).write(to: staging.appendingPathComponent(PluginManifest.fileName))
-                try Data(module).write(to: staging.appendingPathComponent(manifest.module))
-                if let publisher {
-                    try Data(publisher.utf8).write(to: staging.appendingPathComponent(Plugins.publisherFile))
-                }
-                _ = try WasmPlugin(directory: staging)  // what is kept is what was checked
-                if FileManager.default.fileExists(atPath: target.path) {
-                    try FileManager.default.removeItem(at: target)
-                }
-                try FileManager.default.moveItem(at: staging, to: target)
-            } catch {
-                try? FileManager.default.removeItem(at: staging)
-                throw error
+            defer { try? FileManager.default.removeItem(at: staging) }
+            try Data(text.utf8).write(to: staging.appendingPathComponent(PluginManifest.fileName))
+            try Data(module).write(to: staging.appendingPathComponent(manifest.module))
+            if let publisher {
+                try Data(publisher.utf8).write(to: staging.appendingPathComponent(Plugins.publisherFile))
             }
+            _ = try WasmPlugin(directory: staging)  // what is kept is what was checked
+            try install.place(staging, at: target)
             let how = publisher.map { "signed by \($0.prefix(16))…" } ?? "unsigned: its output is untrusted"
             print(
                 "installed \(manifest.name) \(manifest.version) (\(how)) in \(target.path); restart the gateway to load it"

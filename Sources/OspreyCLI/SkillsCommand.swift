@@ -47,22 +47,11 @@ struct SkillsCommand: AsyncParsableCommand {
                 installs only with --allow-unsigned, and then counts as untrusted content, like a workspace skill.
                 """
         )
-        @OptionGroup var options: HomeOptions
-        @Argument(help: "A package file (.ospkg) or the skill's folder.") var path: String
-        @Flag(help: "Replace an installed skill of the same name.") var force = false
-        @Flag(help: "Install an unsigned package or a folder (as untrusted).") var allowUnsigned = false
+        @OptionGroup var install: PackageInstall
 
         func run() async throws {
-            let home = options.resolved
-            let config = (try? OspreyConfig.load(from: home.configFile)) ?? OspreyConfig()
-            let (files, publisher) = try PackageSource.read(
-                path,
-                publishers: config.pluginPublishers,
-                allowUnsigned: allowUnsigned,
-                sign: "osprey skills sign",
-                folder: SkillsCommand.files(of:)
-            )
-            let skills = home.skillsDirectory
+            let (files, publisher) = try install.read(sign: "osprey skills sign", folder: SkillsCommand.files(of:))
+            let skills = install.options.resolved.skillsDirectory
             try FileManager.default.createDirectory(at: skills, withIntermediateDirectories: true)
             let staging = skills.appendingPathComponent(".staging-\(getpid())")
             defer { try? FileManager.default.removeItem(at: staging) }
@@ -91,18 +80,13 @@ struct SkillsCommand: AsyncParsableCommand {
                 throw CLIError("skill refused by the scan:\n  " + skill.findings.joined(separator: "\n  "))
             }
             let target = skills.appendingPathComponent(skill.name)
-            if FileManager.default.fileExists(atPath: target.path) {
-                guard force else {
-                    throw CLIError("a skill named '\(skill.name)' is installed (use --force to replace it)")
-                }
-                try FileManager.default.removeItem(at: target)
-            }
+            try install.mayInstall("skill", named: skill.name, at: target)
             if let publisher {
                 try Data(publisher.utf8).write(to: checked.appendingPathComponent(Plugins.publisherFile))
             } else {
                 try Data().write(to: checked.appendingPathComponent(SkillCatalog.unsignedMarker))
             }
-            try FileManager.default.moveItem(at: checked, to: target)
+            try install.place(checked, at: target)
             let how = publisher.map { "signed by \($0.prefix(16))…" } ?? "unsigned: its content is untrusted"
             print("installed skill \(skill.name) (\(how)) in \(target.path)")
             if let workflow = skill.workflow {

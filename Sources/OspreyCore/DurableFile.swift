@@ -119,5 +119,5 @@ public enum DurableFile {
         guard fsync(descriptor) == 0 else { throw FileWriteError("cannot sync \(path): \(lastError())") }
     }
 
-    private static func lastError() -> String { String(cString: strerror(errno)) }
+    static func lastError() -> String { String(cString: strerror(errno)) }
 }

@@ -94,4 +94,36 @@ struct DurableFileTests {
         #expect(mode("ledger.key") == 0o600)
         #expect(try entries() == ["ledger.key"])
     }
+
+    @Test func aFolderTakesAnothersPlaceWholeAndTheOldOneIsGone() throws {
+        func folder(_ name: String, _ files: [String: String]) throws -> String {
+            let path = "\(self.folder)/\(name)"
+            for (file, text) in files {
+                let url = URL(fileURLWithPath: "\(path)/\(file)")
+                try FileManager.default.createDirectory(
+                    at: url.deletingLastPathComponent(),
+                    withIntermediateDirectories: true
+                )
+                try text.write(to: url, atomically: false, encoding: .utf8)
+            }
+            return path
+        }
+        let target = "\(self.folder)/skill"
+        // Nothing there: the staged folder is moved in.
+        try DurableFile.replaceDirectory(
+            target,
+            with: try folder(".staged-1", ["SKILL.md": "one", "scripts/a.sh": "a"])
+        )
+        #expect(try contents("skill/SKILL.md") == "one" && contents("skill/scripts/a.sh") == "a")
+        // A folder there: swapped for the new one, whose files alone are there, and the old one removed.
+        try DurableFile.replaceDirectory(target, with: try folder(".staged-2", ["SKILL.md": "two", "b.txt": "b"]))
+        #expect(try contents("skill/SKILL.md") == "two" && contents("skill/b.txt") == "b")
+        #expect(!FileManager.default.fileExists(atPath: "\(target)/scripts"))
+        #expect(try entries() == ["skill"])
+        // A staged folder that is not there: an error naming the target, and the installed folder untouched.
+        #expect {
+            try DurableFile.replaceDirectory(target, with: "\(self.folder)/.missing")
+        } throws: { "\($0)".contains("\(self.folder)/.missing") }
+        #expect(try contents("skill/SKILL.md") == "two")
+    }
 }

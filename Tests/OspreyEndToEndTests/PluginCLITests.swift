@@ -38,6 +38,16 @@ struct PluginCLITests {
         #expect(installed.status == 0 && installed.stdout.contains("signed by"), "\(installed.stderr)")
         let list = try await osprey.run(["plugins", "list", "--home", home.path])
         #expect(list.stdout.contains("wordcount 1.0.0  ok") && list.stdout.contains("wordcount__count"))
+        // Installed again: only with --force, which replaces it in one step and leaves nothing beside it.
+        let again = try await osprey.run(["plugins", "install", package, "--home", home.path])
+        #expect(again.status != 0 && again.stderr.contains("use --force"), "\(again.stderr)")
+        let forced = try await osprey.run(["plugins", "install", package, "--force", "--home", home.path])
+        #expect(forced.status == 0, "\(forced.stderr)")
+        let installedNow = try FileManager.default.contentsOfDirectory(
+            atPath: home.appendingPathComponent("plugins").path
+        )
+        #expect(installedNow == ["wordcount"], "\(installedNow)")
+        #expect(try await osprey.run(["plugins", "list", "--home", home.path]).stdout.contains("wordcount 1.0.0  ok"))
         // A package changed after signing is refused, and nothing of it is written.
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: package)))
         bytes[600] ^= 0x01

@@ -80,4 +80,46 @@ struct SkillCLITests {
         let relisted = try await osprey.run(["skills", "list"] + args)
         #expect(relisted.stdout.contains("counter  available  home, unsigned (untrusted)"), "\(relisted.stdout)")
     }
+
+    @Test(.timeLimit(.minutes(2))) func aForcedReplaceThatFailsKeepsTheInstalledSkillWhole() async throws {
+        let osprey = try OspreyExecutable.locate()
+        let work = try TemporaryDirectory(prefix: "osprey-skill-cli")
+        defer { work.remove() }
+        let home = work.url.appendingPathComponent("home")
+        let args = ["--home", home.path]
+        let first = try Self.skill("counter", script: "wc -l notes.md\n", in: work.url)
+        #expect(try await osprey.run(["skills", "install", first.path, "--allow-unsigned"] + args).status == 0)
+        let installed = home.appendingPathComponent("skills/counter")
+        let before = try String(contentsOf: installed.appendingPathComponent("scripts/count.sh"), encoding: .utf8)
+        let newer = work.url.appendingPathComponent("newer")
+        let second = try Self.skill("counter", script: "wc -w notes.md\n", in: newer)
+        // Without --force an installed skill is not replaced.
+        let unforced = try await osprey.run(["skills", "install", second.path, "--allow-unsigned"] + args)
+        #expect(unforced.status != 0 && unforced.stderr.contains("use --force"), "\(unforced.stderr)")
+        // Given the step that puts the checked folder in the installed one's place refused (EIO, by strace: the
+        // swap, or the second rename, the first having moved the checked folder under its name in staging; the old
+        // code had removed the installed skill before that rename)
+        let refused = try await runProgram(
+            [
+                "strace", "-f", "-qq", "-o", "/dev/null", "-e", "trace=rename,renameat,renameat2",
+                "-e", "inject=rename:error=EIO:when=2", "-e", "inject=renameat2:error=EIO",
+                osprey.path, "skills", "install", second.path, "--allow-unsigned", "--force",
+            ] + args,
+            timeout: .seconds(60)
+        )
+        // Then the install fails saying why, and the installed skill is the old one, whole, with nothing left beside it
+        #expect(refused.status != 0 && refused.stderr.contains("cannot replace \(installed.path)"), "\(refused.stderr)")
+        let kept = try String(contentsOf: installed.appendingPathComponent("scripts/count.sh"), encoding: .utf8)
+        #expect(kept == before)
+        #expect(FileManager.default.fileExists(atPath: installed.appendingPathComponent("SKILL.md").path))
+        let left = try FileManager.default.contentsOfDirectory(atPath: home.appendingPathComponent("skills").path)
+        #expect(left == ["counter"], "\(left)")
+        // And with nothing in the way, --force replaces it, and nothing is left beside it.
+        let forced = try await osprey.run(["skills", "install", second.path, "--allow-unsigned", "--force"] + args)
+        #expect(forced.status == 0, "\(forced.stderr)")
+        let replaced = try String(contentsOf: installed.appendingPathComponent("scripts/count.sh"), encoding: .utf8)
+        #expect(replaced == "wc -w notes.md\n")
+        let after = try FileManager.default.contentsOfDirectory(atPath: home.appendingPathComponent("skills").path)
+        #expect(after == ["counter"], "\(after)")
+    }
 }

@@ -39,3 +39,7 @@ int osprey_memfd(const char *name);
 
 /// malloc_trim(0): gives the heap's free pages back to the system; 1 if any were. glibc only (0 elsewhere).
 int osprey_malloc_trim(void);
+
+/// Swaps two paths in one step (renameat2 with RENAME_EXCHANGE): each name then points at what the other did.
+/// -1 with errno set on failure (EINVAL where the filesystem cannot).
+int osprey_exchange_paths(const char *first, const char *second);
