@@ -70,41 +70,65 @@ struct ResourceGuard: Service {
     func run() async throws {
         try await cancelWhenGracefulShutdown {
             var previous: (at: Date, ticks: Int)?
+            var unrecorded: [EventDraft] = []
             while !Task.isCancelled {
                 let (sample, ticks) = monitor.sample(previous: previous)
                 previous = (sample.at, ticks)
                 let verdict = ResourceVerdict.judge(sample, settings)
                 let before = overload.record(sample, verdict)
                 if verdict.level != before {
-                    try await changed(from: before, to: verdict, sample: sample)
+                    unrecorded.append(await changed(from: before, to: verdict, sample: sample))
                 }
+                unrecorded = await record(unrecorded)
                 if verdict.level == .critical { throw ResourceRestart(reasons: verdict.reasons) }
                 do { try await Task.sleep(for: .seconds(settings.sampleSeconds)) } catch { return }
             }
         }
     }
 
-    func changed(from before: ResourceVerdict.Level, to verdict: ResourceVerdict, sample: ResourceSample) async throws {
+    /// Acts on a change of level (shedding, or no longer) and returns its event for the ledger.
+    func changed(
+        from before: ResourceVerdict.Level,
+        to verdict: ResourceVerdict,
+        sample: ResourceSample
+    ) async
+        -> EventDraft
+    {
         if verdict.level == .normal {
             await supervisor.shed(below: nil)
-            try await ledger.append(EventDraft(type: .resourceRelieved, payload: ["sample": sample.json]))
             logger.info("resource pressure lifted")
-            return
+            return EventDraft(type: .resourceRelieved, payload: ["sample": sample.json])
         }
         await supervisor.shed(below: settings.shedPriorityBelow)
-        try await ledger.append(
-            EventDraft(
-                type: .resourcePressure,
-                payload: [
-                    "level": .string(verdict.level.rawValue), "reasons": .array(verdict.reasons.map(JSONValue.string)),
-                    "sample": sample.json,
-                ]
-            )
-        )
         logger.warning(
             "resource pressure",
             metadata: ["level": "\(verdict.level.rawValue)", "reasons": "\(verdict.reasons.joined(separator: "; "))"]
         )
+        return EventDraft(
+            type: .resourcePressure,
+            payload: [
+                "level": .string(verdict.level.rawValue), "reasons": .array(verdict.reasons.map(JSONValue.string)),
+                "sample": sample.json,
+            ]
+        )
+    }
+
+    /// Appends `drafts` in order; returns those not appended, for the next sample to try again (the disk the guard
+    /// warns of may be the one that is full: the guard goes on guarding, and the gateway on serving). At most the
+    /// last 16 are kept.
+    func record(_ drafts: [EventDraft]) async -> [EventDraft] {
+        for (index, draft) in drafts.enumerated() {
+            do {
+                try await ledger.append(draft)
+            } catch {
+                logger.error(
+                    "resource event not recorded; tried again at the next sample",
+                    metadata: ["event": "\(draft.type)", "error": "\(error)"]
+                )
+                return Array(drafts[index...].suffix(16))
+            }
+        }
+        return []
     }
 }
 

@@ -276,7 +276,24 @@ public final class GroupCommit: Sendable {
             // nothing for the callers, and SQLite rolls back an unfinished transaction on its own.
             if db.isInsideTransaction { db.rollBackAfterFailure() }
             localEvents.failed(publications.end().map(\.id))
+            let error = Self.storageFailure(error)
             for job in group where !job.isFinished { job.fail(error) }
+        }
+    }
+
+    /// A failure of the disk under the database (full, a write that failed, a file size limit reached) as the
+    /// store's own error, which says so and that nothing was recorded (a client is answered 503, not an internal
+    /// error); any other error as it is.
+    static func storageFailure(_ error: any Error) -> any Error {
+        guard let error = error as? DatabaseError else { return error }
+        let detail = error.message ?? "\(error.resultCode)"
+        switch error.resultCode {
+        case .SQLITE_FULL:
+            return StoreError.unavailable("the home's disk is full: nothing was recorded (\(detail))")
+        case .SQLITE_IOERR:
+            return StoreError.unavailable("the home's disk could not be written: nothing was recorded (\(detail))")
+        default:
+            return error
         }
     }
 }

@@ -228,7 +228,7 @@ extension Process {
 
     /// Kills the child's process group and waits until Foundation has reaped the child, at most `limit` (blocking:
     /// the callers may be synchronous, and the kernel ends a killed group in milliseconds).
-    func killGroupAndWait(limit: Duration = .seconds(10)) {
+    public func killGroupAndWait(limit: Duration = .seconds(10)) {
         killGroup()
         let deadline = ContinuousClock.now + limit
         while isRunning && ContinuousClock.now < deadline { usleep(2_000) }

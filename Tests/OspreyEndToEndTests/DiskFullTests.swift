@@ -1,0 +1,148 @@
+import Foundation
+import OspreyCore
+import OspreyTesting
+import Testing
+
+/// A gateway whose home's disk fills up: it goes on serving, answers what it cannot record with a 503 that says so,
+/// loses nothing it had recorded, and records again once there is room. Its home is a 32 MiB tmpfs of its own (in
+/// a mount namespace made by bubblewrap), filled and emptied by the shell that runs it when the test says so.
+struct DiskFullTests {
+    /// Runs the gateway with `home` on a tmpfs; `control` is where the test and the shell leave each other files.
+    static let script = """
+        home=$1; control=$2; osprey=$3; port=$4
+        cp "$control/config.toml" "$home/config.toml"
+        "$osprey" gateway --home "$home" --port "$port" > "$control/gateway.log" 2>&1 &
+        gateway=$!
+        until [ -s "$home/token" ]; do sleep 0.05; done
+        cp "$home/token" "$control/token"
+        until [ -e "$control/fill" ]; do sleep 0.05; done
+        dd if=/dev/zero of="$home/filler" bs=1M count=64 2>/dev/null
+        touch "$control/filled"
+        until [ -e "$control/free" ]; do sleep 0.05; done
+        rm -f "$home/filler"
+        touch "$control/freed"
+        wait $gateway
+        """
+
+    @Test(.timeLimit(.minutes(3))) func aFullDiskIsAnswered503AndTheGatewayGoesOnAndRecordsAgainOnceThereIsRoom()
+        async throws
+    {
+        let osprey = try OspreyExecutable.locate()
+        let model = CLITests.ownMockModel()
+        try await model.run { server in
+            let work = try TemporaryDirectory(prefix: "osprey-full")
+            defer { work.remove() }
+            let home = work.url.appendingPathComponent("home")
+            let control = work.url.appendingPathComponent("control")
+            for folder in [home, control] {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            }
+            // Given a gateway whose resource guard samples every second (the disk is what it warns of)
+            try """
+            [[providers]]
+            name = "mock"
+            kind = "openai"
+            base_url = "\(server.baseURL)/v1"
+            models = ["test"]
+
+            [agents.default]
+            model = "mock/test"
+
+            [resources]
+            sample_seconds = 1
+            """.write(to: control.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+            let port = freeLoopbackPort()
+            let shell = Process()
+            shell.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            shell.arguments = [
+                "bwrap", "--dev-bind", "/", "/", "--size", String(32 << 20), "--tmpfs", home.path, "--die-with-parent",
+                "--", "sh", "-c", Self.script, "sh", home.path, control.path, osprey.path, String(port),
+            ]
+            shell.standardInput = FileHandle.nullDevice
+            shell.standardOutput = FileHandle.nullDevice
+            shell.standardError = FileHandle.nullDevice
+            try shell.run()
+            defer { shell.killGroupAndWait() }
+            func log() -> String {
+                (try? String(contentsOf: control.appendingPathComponent("gateway.log"), encoding: .utf8)) ?? ""
+            }
+            func exists(_ name: String) -> Bool {
+                FileManager.default.fileExists(atPath: control.appendingPathComponent(name).path)
+            }
+            try await TaskRecoveryTests.wait("the gateway made its token") { exists("token") }
+            let token = try String(contentsOf: control.appendingPathComponent("token"), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let api = LoopbackAPI(port: port, token: token)
+            try await TaskRecoveryTests.wait("the gateway answers") {
+                try await api.call("GET", "/health").status == 200
+            }
+            // and a session with one exchange recorded,
+            let session = try await api.call("POST", "/api/sessions", "{}")
+            #expect(session.status == 201 || session.status == 200, "\(session.body)")
+            let id = try #require(session.json["id"]?.stringValue)
+            let first = try await api.call("POST", "/api/sessions/\(id)/messages", #"{"content":"before"}"#)
+            #expect(first.status == 200, "\(first.body)")
+            // when the home's disk fills up,
+            try Data().write(to: control.appendingPathComponent("fill"))
+            try await TaskRecoveryTests.wait("the disk is full") { exists("filled") }
+            // then what cannot be recorded is refused with a 503 saying why: a message, a new session, a memory,
+            let message = try await api.call("POST", "/api/sessions/\(id)/messages", #"{"content":"during"}"#)
+            #expect(message.status == 503, "\(message.body)")
+            #expect(message.body.contains("disk is full") || message.body.contains("disk 100% full"), "\(message.body)")
+            let refusedSession = try await api.call("POST", "/api/sessions", "{}")
+            #expect(refusedSession.status == 503, "\(refusedSession.body)")
+            #expect(
+                refusedSession.body.contains("the home's disk is full: nothing was recorded"),
+                "\(refusedSession.body)"
+            )
+            let memory = try await api.call("POST", "/api/memory", #"{"content":"remember the full disk"}"#)
+            #expect(memory.status == 503, "\(memory.body)")
+            // the resource guard sees the disk full and fails to record its warning (that ended the gateway), and
+            // the gateway goes on serving, reads included;
+            try await TaskRecoveryTests.wait("the guard tried to record its warning") {
+                log().contains("resource event not recorded")
+            }
+            #expect(shell.isRunning, "\(log())")
+            let read = try await api.call("GET", "/api/sessions/\(id)/messages")
+            #expect(read.status == 200 && read.body.contains("before"), "\(read.body)")
+            // and once there is room again, it records again: the guard's warning and its end (new runs are refused
+            // while the pressure lasts), then the next message.
+            try Data().write(to: control.appendingPathComponent("free"))
+            try await TaskRecoveryTests.wait("the disk has room") { exists("freed") }
+            try await TaskRecoveryTests.wait("the guard's warning and its end are in the ledger") {
+                let events = try await api.call("GET", "/api/events?limit=1000").body
+                return events.contains(#""resource.pressure""#) && events.contains(#""resource.relieved""#)
+            }
+            let after = try await api.call("POST", "/api/sessions/\(id)/messages", #"{"content":"after"}"#)
+            #expect(after.status == 200, "\(after.body)")
+            let transcript = try await api.call("GET", "/api/sessions/\(id)/messages").body
+            #expect(transcript.contains("before") && transcript.contains("after") && !transcript.contains("during"))
+            let verified = try await api.call("GET", "/api/audit/verify")
+            #expect(verified.status == 200 && verified.json["ok"] == true, "\(verified.body)")
+            #expect(shell.isRunning, "\(log())")
+        }
+    }
+}
+
+/// The gateway's REST API on a loopback port, through curl, with a bearer token.
+struct LoopbackAPI {
+    let port: Int
+    let token: String
+
+    struct Answer {
+        var status: Int
+        var body: String
+        var json: JSONValue { (try? JSONValue.parse(body)) ?? .null }
+    }
+
+    func call(_ method: String, _ path: String, _ body: String? = nil) async throws -> Answer {
+        var argv = [
+            "curl", "-s", "-m", "60", "-X", method, "-H", "Authorization: Bearer \(token)", "-w", "\n%{http_code}",
+        ]
+        if let body { argv += ["-H", "Content-Type: application/json", "--data-binary", body] }
+        let output = try await runProgram(argv + ["http://127.0.0.1:\(port)\(path)"], timeout: .seconds(90)).stdout
+        let status = output.split(separator: "\n").last.flatMap { Int($0) } ?? 0
+        let text = output.split(separator: "\n", omittingEmptySubsequences: false).dropLast().joined(separator: "\n")
+        return Answer(status: status, body: text)
+    }
+}
