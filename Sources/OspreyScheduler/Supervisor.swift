@@ -38,19 +38,24 @@ public actor Supervisor {
         public var lease: Duration
         /// How long a provider that answered 429 gets no new task.
         public var rateLimitBackoff: Duration
+        /// How long a task waits to be started again, or its outcome to be written again, after the store could
+        /// not record it (its disk full, its database out of reach).
+        public var storageRetry: Duration
 
         public init(
             maxConcurrent: Int = 4,
             perProvider: Int = 4,
             heartbeat: Duration = .seconds(5),
             lease: Duration = .seconds(30),
-            rateLimitBackoff: Duration = .seconds(10)
+            rateLimitBackoff: Duration = .seconds(10),
+            storageRetry: Duration = .seconds(5)
         ) {
             self.maxConcurrent = maxConcurrent
             self.perProvider = perProvider
             self.heartbeat = heartbeat
             self.lease = lease
             self.rateLimitBackoff = rateLimitBackoff
+            self.storageRetry = storageRetry
         }
     }
 
@@ -87,6 +92,8 @@ public actor Supervisor {
     /// On a shared PostgreSQL database: queued tasks that found the cluster at its cap (``Limits/maxConcurrent``
     /// counts every gateway's running tasks there); tried again when any gateway's task ends, and every heartbeat.
     private var parked: [Entry] = []
+    /// Tasks the store could not record (a full disk): started again after ``Limits/storageRetry``.
+    private var retrying: [TaskRecord.ID: Entry] = [:]
     private var running: [TaskRecord.ID: Job] = [:]
     /// Until when (on ``elapsed``) each provider backs off.
     private var backoff: [String: Duration] = [:]
@@ -264,6 +271,7 @@ public actor Supervisor {
             unpark()
         case .taskCancelled:
             parked.removeAll { $0.task.id == id }
+            retrying[id] = nil
             unpark()
             queue.remove(id)
             held.removeAll { $0.task.id == id }
@@ -303,7 +311,7 @@ public actor Supervisor {
     /// Whether the task is already queued or running here.
     func holds(_ id: TaskRecord.ID) -> Bool {
         running[id] != nil || queue.contains(id) || held.contains { $0.task.id == id }
-            || shed.contains { $0.task.id == id } || parked.contains { $0.task.id == id }
+            || shed.contains { $0.task.id == id } || parked.contains { $0.task.id == id } || retrying[id] != nil
     }
 
     /// Resource pressure: queued tasks below `priority` wait (those queued now and those that come) until it is
@@ -414,8 +422,11 @@ public actor Supervisor {
         } catch is Tasks.AtCapacity {
             park(entry)  // parked before `finished` frees its slot here, so it is not lost between the two
             return
+        } catch let error as StoreError where error.isUnavailable {
+            retryLater(entry, because: error)  // its start could not be recorded: it is still queued in the store
+            return
         } catch {
-            return  // cancelled before it started, claimed by another gateway, or the store is gone
+            return  // cancelled before it started, or claimed by another gateway
         }
         let store = self.store
         let runner = self.runner
@@ -445,26 +456,57 @@ public actor Supervisor {
                 return nil
             }
             guard let outcome else { return }  // cancelled by a client: the store already says so
-            _ = try await store.tasks.finish(
-                id,
-                result: outcome.result,
-                error: nil,
-                tokens: outcome.tokens,
-                costUSD: outcome.costUSD
-            )
+            await record(id, result: outcome.result, error: nil, tokens: outcome.tokens, costUSD: outcome.costUSD)
         } catch is CancellationError {
             // The gateway is shutting down: the task stays `running` and resumes at the next start.
+        } catch let error as StoreError where error.isUnavailable {
+            // Not the task's failure: what it did could not be recorded. As after a crash, it resumes from what was.
+            retryLater(Entry(task: task, resume: true, sequence: entry.sequence), because: error)
         } catch {
+            await record(id, result: nil, error: "\(error)", tokens: 0, costUSD: 0)
+        }
+    }
+
+    /// Writes a task's outcome; while the store cannot record it (a full disk), tries again every
+    /// ``Limits/storageRetry``, the task's slot kept, until it can, the task is cancelled, or the gateway stops (then
+    /// the task, still `running`, resumes at the next start).
+    func record(_ id: TaskRecord.ID, result: String?, error: String?, tokens: Int, costUSD: Double) async {
+        while true {
             do {
-                _ = try await store.tasks.finish(id, result: nil, error: "\(error)", tokens: 0, costUSD: 0)
-            } catch is CancellationError {
-                // Shutting down: the task resumes at the next start.
-            } catch let storeError {
+                _ = try await store.tasks.finish(id, result: result, error: error, tokens: tokens, costUSD: costUSD)
+                return
+            } catch let storeError as StoreError where storeError.isUnavailable {
                 Logger.current.error(
-                    "task could not be marked failed",
-                    metadata: ["task.id": "\(id)", "error": "\(error)", "store.error": "\(storeError)"]
+                    "task's outcome not recorded; tried again",
+                    metadata: ["task.id": "\(id)", "error": "\(storeError)"]
                 )
+                do { try await sleep(limits.storageRetry) } catch { return }
+            } catch {
+                // Cancelled meanwhile (the store says so), or shutting down.
+                return
             }
         }
+    }
+
+    /// The store could not record the task's start or its progress (a full disk): the task is not failed for it;
+    /// it is started again after ``Limits/storageRetry`` (a cancel meanwhile drops it), resumed from its transcript
+    /// if it had run.
+    func retryLater(_ entry: Entry, because error: StoreError) {
+        Logger.current.warning(
+            "task interrupted: the store could not record it; started again later",
+            metadata: ["task.id": "\(entry.task.id)", "error": "\(error)"]
+        )
+        retrying[entry.task.id] = entry
+        let sleep = self.sleep
+        let delay = limits.storageRetry
+        Task { [weak self] in
+            do { try await sleep(delay) } catch {}
+            await self?.retry(entry.task.id)
+        }
+    }
+
+    func retry(_ id: TaskRecord.ID) {
+        guard let entry = retrying.removeValue(forKey: id) else { return }  // cancelled meanwhile
+        enqueue(entry.task, resume: entry.resume)
     }
 }

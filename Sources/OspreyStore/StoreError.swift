@@ -11,6 +11,13 @@ public enum StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     /// The record is in a state that forbids the change (an approval already decided or expired).
     case conflict(String)
 
+    /// Whether the store could not do it at all (its disk full or failing, its database out of reach), rather than
+    /// refused it: the same call may succeed later.
+    public var isUnavailable: Bool {
+        if case .unavailable = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
         case .notFound(let kind, let id): "no \(kind) with id '\(id)'"

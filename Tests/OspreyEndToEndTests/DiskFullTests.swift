@@ -28,7 +28,14 @@ struct DiskFullTests {
         async throws
     {
         let osprey = try OspreyExecutable.locate()
-        let model = CLITests.ownMockModel()
+        // The model answers the first message at once, the task slowly (the disk fills while it answers), then at
+        // once again.
+        let slow = ScriptedHTTPServer.Response(
+            headers: ["Content-Type": "text/event-stream"],
+            chunks: CLITests.hello.chunks,
+            pause: .seconds(2)
+        )
+        let model = ScriptedHTTPServer(responses: [CLITests.hello, slow], fallback: CLITests.hello)
         try await model.run { server in
             let work = try TemporaryDirectory(prefix: "osprey-full")
             defer { work.remove() }
@@ -82,7 +89,10 @@ struct DiskFullTests {
             let id = try #require(session.json["id"]?.stringValue)
             let first = try await api.call("POST", "/api/sessions/\(id)/messages", #"{"content":"before"}"#)
             #expect(first.status == 200, "\(first.body)")
-            // when the home's disk fills up,
+            // and a task whose model is answering, when the home's disk fills up,
+            let submitted = try await api.call("POST", "/api/tasks", #"{"title":"slow","instructions":"say hello"}"#)
+            let task = try #require(submitted.json["id"]?.stringValue, "\(submitted.body)")
+            try await TaskRecoveryTests.wait("the task's model is answering") { server.requests.count == 2 }
             try Data().write(to: control.appendingPathComponent("fill"))
             try await TaskRecoveryTests.wait("the disk is full") { exists("filled") }
             // then what cannot be recorded is refused with a 503 saying why: a message, a new session, a memory,
@@ -103,6 +113,15 @@ struct DiskFullTests {
                 log().contains("resource event not recorded")
             }
             #expect(shell.isRunning, "\(log())")
+            // the task is interrupted, not failed (what it did could not be recorded), and waits to start again,
+            var waited = 0
+            while !log().contains("task interrupted: the store could not record it"), waited < 300 {
+                try await Task.sleep(for: .milliseconds(100))
+                waited += 1
+            }
+            #expect(log().contains("task interrupted: the store could not record it"))
+            let interrupted = try await api.call("GET", "/api/tasks/\(task)")
+            #expect(interrupted.json["status"] == "running", "\(interrupted.body)")
             let read = try await api.call("GET", "/api/sessions/\(id)/messages")
             #expect(read.status == 200 && read.body.contains("before"), "\(read.body)")
             // and once there is room again, it records again: the guard's warning and its end (new runs are refused
@@ -117,6 +136,13 @@ struct DiskFullTests {
             #expect(after.status == 200, "\(after.body)")
             let transcript = try await api.call("GET", "/api/sessions/\(id)/messages").body
             #expect(transcript.contains("before") && transcript.contains("after") && !transcript.contains("during"))
+            // The task, started again once there is room, resumes and completes.
+            try await TaskRecoveryTests.wait("the task completed") {
+                try await api.call("GET", "/api/tasks/\(task)").json["status"] == "completed"
+            }
+            let completed = try await api.call("GET", "/api/tasks/\(task)").json
+            #expect(completed["result"]?.stringValue?.contains("Hello from the mock.") == true, "\(completed)")
+            #expect((completed["attempts"]?.intValue ?? 0) >= 2, "\(completed)")
             let verified = try await api.call("GET", "/api/audit/verify")
             #expect(verified.status == 200 && verified.json["ok"] == true, "\(verified.body)")
             #expect(shell.isRunning, "\(log())")
