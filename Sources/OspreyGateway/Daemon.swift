@@ -70,13 +70,18 @@ public enum Daemon {
                 }
             }
         }
-        try await kernel.store.ledger.append(
+        // On a full disk the gateway starts anyway (it serves reads and says why writes fail), and records its start
+        // once there is room.
+        try await appendEventually(
             EventDraft(
                 type: .gatewayStarted,
                 payload: [
                     "version": .string(Kernel.version), "host": .string(host), "port": .int(port), "pid": .int(pid),
+                    "at": .string(WireFormat.timestamp(Date())),
                 ]
-            )
+            ),
+            to: kernel.store.ledger,
+            logger: logger
         )
         do {
             var configuration = ServiceGroupConfiguration(
@@ -120,7 +125,41 @@ public enum Daemon {
             )
             throw error
         }
-        try await kernel.store.ledger.append(EventDraft(type: .gatewayStopped, payload: ["reason": "signal"]))
+        do {
+            try await kernel.store.ledger.append(EventDraft(type: .gatewayStopped, payload: ["reason": "signal"]))
+        } catch let error as StoreError where error.isUnavailable {
+            // The stop asked for is done; that it could not be recorded (a full disk) is no reason to exit as failed.
+            logger.error("the gateway's stop could not be recorded", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Appends `draft`; when the store cannot record it now (a full disk), says so and tries again every 5 s in the
+    /// background until it can, while the gateway runs. Other failures are thrown.
+    static func appendEventually(_ draft: EventDraft, to ledger: Ledger, logger: Logger) async throws {
+        do {
+            try await ledger.append(draft)
+            return
+        } catch let error as StoreError where error.isUnavailable {
+            logger.error(
+                "event not recorded; tried again every 5 s",
+                metadata: ["event": "\(draft.type)", "error": "\(error)"]
+            )
+        }
+        Task {
+            while true {
+                do { try await Task.sleep(for: .seconds(5)) } catch { return }
+                do {
+                    try await ledger.append(draft)
+                    logger.info("event recorded late", metadata: ["event": "\(draft.type)"])
+                    return
+                } catch let error as StoreError where error.isUnavailable {
+                    continue
+                } catch {
+                    logger.error("event not recorded", metadata: ["event": "\(draft.type)", "error": "\(error)"])
+                    return
+                }
+            }
+        }
     }
 }
 

@@ -18,6 +18,12 @@ struct DiskFullTests {
         until [ -e "$control/fill" ]; do sleep 0.05; done
         dd if=/dev/zero of="$home/filler" bs=1M count=64 2>/dev/null
         touch "$control/filled"
+        until [ -e "$control/restart" ]; do sleep 0.05; done
+        kill -TERM $gateway
+        wait $gateway
+        echo $? > "$control/stopped"
+        "$osprey" gateway --home "$home" --port "$port" >> "$control/gateway.log" 2>&1 &
+        gateway=$!
         until [ -e "$control/free" ]; do sleep 0.05; done
         rm -f "$home/filler"
         touch "$control/freed"
@@ -124,6 +130,17 @@ struct DiskFullTests {
             #expect(interrupted.json["status"] == "running", "\(interrupted.body)")
             let read = try await api.call("GET", "/api/sessions/\(id)/messages")
             #expect(read.status == 200 && read.body.contains("before"), "\(read.body)")
+            // Stopped while the disk is full, it stops cleanly (its stop not recorded); started again, it serves
+            // reads and refuses writes, its start recorded later.
+            try Data().write(to: control.appendingPathComponent("restart"))
+            try await TaskRecoveryTests.wait("the gateway stopped") { exists("stopped") }
+            let stopped = try String(contentsOf: control.appendingPathComponent("stopped"), encoding: .utf8)
+            #expect(stopped.trimmingCharacters(in: .whitespacesAndNewlines) == "0", "\(log())")
+            try await TaskRecoveryTests.wait("the gateway answers again") {
+                try await api.call("GET", "/api/sessions/\(id)/messages").status == 200
+            }
+            let refusedAgain = try await api.call("POST", "/api/sessions", "{}")
+            #expect(refusedAgain.status == 503 && refusedAgain.body.contains("disk is full"), "\(refusedAgain.body)")
             // and once there is room again, it records again: the guard's warning and its end (new runs are refused
             // while the pressure lasts), then the next message.
             try Data().write(to: control.appendingPathComponent("free"))
@@ -139,6 +156,10 @@ struct DiskFullTests {
             // The task, started again once there is room, resumes and completes.
             try await TaskRecoveryTests.wait("the task completed") {
                 try await api.call("GET", "/api/tasks/\(task)").json["status"] == "completed"
+            }
+            try await TaskRecoveryTests.wait("both starts are in the ledger") {
+                let events = try await api.call("GET", "/api/events?type=gateway.started").json["events"]
+                return events?.arrayValue?.count == 2
             }
             let completed = try await api.call("GET", "/api/tasks/\(task)").json
             #expect(completed["result"]?.stringValue?.contains("Hello from the mock.") == true, "\(completed)")
