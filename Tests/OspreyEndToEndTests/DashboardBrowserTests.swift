@@ -21,7 +21,7 @@ struct DashboardBrowserTests {
         ])
     }
 
-    @Test(.timeLimit(.minutes(3))) func theDashboardRunsWatchesAndApprovesInARealBrowser() async throws {
+    @Test(.timeLimit(.minutes(5))) func theDashboardRunsWatchesAndApprovesInARealBrowser() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") else {
             Issue.record("chromium-driver is not installed: run scripts/install-deps --browser")
             return

@@ -45,7 +45,7 @@ options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
 driver = webdriver.Chrome(service=webdriver.ChromeService(executable_path="/usr/bin/chromedriver"), options=options)
 # Pages re-render as their data changes: an element found during a poll may be replaced before it is read, so a
 # stale element means "poll again", not a failure.
-wait = WebDriverWait(driver, 15, ignored_exceptions=[StaleElementReferenceException])
+wait = WebDriverWait(driver, 60, ignored_exceptions=[StaleElementReferenceException])
 
 
 def shot(name):
