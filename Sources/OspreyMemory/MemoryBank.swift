@@ -228,7 +228,13 @@ public final class MemoryBank: Sendable {
             body: store.ledger.redactor.redact(trimmed)
         )
         try write(record)
-        try await index(record, event: .memoryStored, actor: actor)
+        do {
+            try await index(record, event: .memoryStored, actor: actor)
+        } catch {
+            // Not recorded (a full disk): its file goes too, or a later scan would make it a memory after all.
+            try? FileManager.default.removeItem(at: file(for: record.id))
+            throw error
+        }
         pendingSink.yield(record.id)
         return record
     }
@@ -253,7 +259,14 @@ public final class MemoryBank: Sendable {
             body: store.ledger.redactor.redact(trimmed)
         )
         try write(record)
-        try await index(record, event: .memoryUpdated, actor: actor)
+        do {
+            try await index(record, event: .memoryUpdated, actor: actor)
+        } catch {
+            // Not recorded: the file goes back to what the index holds (else a later scan would take the edit for a
+            // hand edit). Where even that cannot be written, that scan indexes the edit, as it does a hand edit.
+            try? write(current)
+            throw error
+        }
         pendingSink.yield(record.id)
         return record
     }

@@ -73,6 +73,38 @@ struct MemoryBankTests {
         #expect(try await memory.store.ledger.events().map(\.type.rawValue) == ["memory.stored", "memory.stored"])
     }
 
+    @Test func aMemoryTheIndexCannotRecordLeavesNoFileBehindAndAnEditKeepsTheOldFile() async throws {
+        let memory = try MemoryFixture()
+        defer { memory.directory.remove() }
+        let kept = try await memory.add("The backup runs at three in the morning.")
+        let original = try String(
+            contentsOf: memory.directory.url.appendingPathComponent(kept.id + ".md"),
+            encoding: .utf8
+        )
+        // Given a database that cannot grow (as on a full disk: SQLite says "database or disk is full")
+        let pages = try await memory.store.transaction { db in
+            try db.value(Int.self, "PRAGMA page_count") ?? 0
+        }
+        _ = try await memory.store.transaction { db in try db.execute("PRAGMA max_page_count = \(pages)") }
+        let large = String(repeating: "a long note about the disk filling up ", count: 1_500)
+        // When a memory is stored, it fails, and no file of it is left for a later scan to index after all
+        await #expect(throws: StoreError.self) { try await memory.add(large) }
+        let files = try FileManager.default.contentsOfDirectory(atPath: memory.directory.path)
+            .filter { $0.hasSuffix(".md") }
+        #expect(files == [kept.id + ".md"], "\(files)")
+        // and an edit that fails leaves the file as the index has it.
+        await #expect(throws: StoreError.self) {
+            _ = try await memory.bank.update(kept.id, body: large, title: nil, actor: .user("test"))
+        }
+        let after = try String(contentsOf: memory.directory.url.appendingPathComponent(kept.id + ".md"), encoding: .utf8)
+        #expect(after == original)
+        // Once the database may grow again, a rescan finds nothing new or changed.
+        _ = try await memory.store.transaction { db in try db.execute("PRAGMA max_page_count = 1073741823") }
+        let report = try await memory.bank.reindex()
+        #expect(report.indexed == 0 && report.removed == 0, "\(report)")
+        #expect(try await memory.bank.get(kept.id).body == kept.body)
+    }
+
     @Test func stopWordsDoNotRankAndAQueryOfOnlyStopWordsStillSearches() async throws {
         // Keyword ranking only, so the order is BM25's
         let memory = try MemoryFixture()
