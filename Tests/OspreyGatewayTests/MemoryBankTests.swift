@@ -96,7 +96,10 @@ struct MemoryBankTests {
         await #expect(throws: StoreError.self) {
             _ = try await memory.bank.update(kept.id, body: large, title: nil, actor: .user("test"))
         }
-        let after = try String(contentsOf: memory.directory.url.appendingPathComponent(kept.id + ".md"), encoding: .utf8)
+        let after = try String(
+            contentsOf: memory.directory.url.appendingPathComponent(kept.id + ".md"),
+            encoding: .utf8
+        )
         #expect(after == original)
         // Once the database may grow again, a rescan finds nothing new or changed.
         _ = try await memory.store.transaction { db in try db.execute("PRAGMA max_page_count = 1073741823") }
