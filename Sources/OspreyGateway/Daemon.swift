@@ -94,7 +94,9 @@ public enum Daemon {
                         )
                     }
                     + (notifier.socket == nil ? [] : [.init(service: NotifyService(notifier: notifier))]),
-                gracefulShutdownSignals: [.sigterm, .sigint],
+                // SIGHUP too (a closed terminal, `kill -HUP`): its default action ended the daemon on the spot, its
+                // stop unrecorded and its MCP servers left running.
+                gracefulShutdownSignals: [.sigterm, .sigint, .sighup],
                 logger: logger
             )
             // A service that does not finish its graceful shutdown in time is cancelled; one that ignores even

@@ -107,12 +107,12 @@ public final class GatewayProcess {
     public var baseURL: String { "http://127.0.0.1:\(port)" }
     public var isRunning: Bool { process.isRunning }
 
-    /// Sends SIGTERM and waits for a graceful exit (polled: a drain can take seconds, which must not hold a thread
-    /// of the task pool); returns the exit status (the signal's number when a signal ended it). A gateway that has not
-    /// ended after two minutes is killed, with its process group.
+    /// Sends `signal` (SIGTERM unless told) and waits for a graceful exit (polled: a drain can take seconds, which
+    /// must not hold a thread of the task pool); returns the exit status (the signal's number when a signal ended it).
+    /// A gateway that has not ended after two minutes is killed, with its process group.
     @discardableResult
-    public func stop() async -> Int32 {
-        if process.isRunning { process.terminate() }
+    public func stop(signal: Int32 = SIGTERM) async -> Int32 {
+        if process.isRunning { Glibc.kill(process.processIdentifier, signal) }
         if let status = await process.ended(within: .seconds(120)) { return status }
         process.killGroup()
         return await process.ended(within: .seconds(30)) ?? SIGKILL

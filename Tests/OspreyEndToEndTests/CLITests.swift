@@ -388,6 +388,42 @@ struct CLITests {
         #expect(try await runProgram(["curl", "-sf", gateway.baseURL + "/health"], timeout: .seconds(30)).status == 0)
     }
 
+    @Test func aHangupStopsTheGatewayGracefullyWithItsMCPServers() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        // Given a gateway with an MCP server that ignores its input (so only the gateway's stop ends it)
+        let marker = "osprey-hup-\(UInt32.random(in: .min ... .max))"
+        try """
+        [[providers]]
+        name = "mock"
+        kind = "openai"
+        base_url = "http://127.0.0.1:9/v1"
+        models = ["test"]
+
+        [[mcp_servers]]
+        name = "lingering"
+        command = "/bin/bash"
+        args = ["-c", "exec -a \(marker) sleep 600"]
+        """.write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+        let log = home.url.appendingPathComponent("gateway.log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        let gateway = try await osprey.startGateway(
+            home: home.path,
+            port: freeLoopbackPort(),
+            log: try FileHandle(forWritingTo: log)
+        )
+        defer { gateway.kill() }
+        func lingering() async throws -> Bool {
+            try await runProgram(["pgrep", "-f", marker], timeout: .seconds(30)).status == 0
+        }
+        try await TaskRecoveryTests.wait("the MCP server runs") { try await lingering() }
+        // When it gets SIGHUP (its terminal closed), it stops as on SIGTERM: exit 0, its server stopped with it
+        // (SIGHUP's default action ended it on the spot, the server left running)
+        #expect(await gateway.stop(signal: SIGHUP) == 0)
+        try await TaskRecoveryTests.wait("the MCP server has stopped") { try await !lingering() }
+        #expect(try String(contentsOf: log, encoding: .utf8).contains("MCP servers stopped"))
+    }
+
     @Test func usageAndConfigurationErrorsExitWithTwo() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-cli")
         defer { home.remove() }
