@@ -86,8 +86,18 @@ public struct HTTPTransport: Sendable {
             body: body
         )
         var parser = ServerSentEventParser()
+        var received = 0
         do {
             for try await chunk in response.body {
+                // A whole answer's limit, as for one not streamed: a server that streams without end (or without a
+                // line end, which the parser would hold) fails the call instead of filling the gateway's memory.
+                received += chunk.readableBytes
+                guard received <= Self.maxAnswerBytes else {
+                    throw ProviderError.invalidResponse(
+                        provider: provider,
+                        message: "the streamed answer is larger than \(Self.maxAnswerBytes >> 20) MiB"
+                    )
+                }
                 for event in parser.feed(chunk.readableBytesView) { try await onEvent(event) }
             }
         } catch let error as ProviderError {
@@ -101,13 +111,16 @@ public struct HTTPTransport: Sendable {
         return parser.finish()
     }
 
+    /// The most a provider's answer may be, streamed or not.
+    static let maxAnswerBytes = 32 << 20
+
     /// POSTs JSON and returns the parsed JSON answer.
     func postJSON(provider: String, url: String, headers: [(String, String)], body: JSONValue) async throws -> JSONValue
     {
         let response = try await post(provider: provider, url: url, headers: headers, body: body.canonicalBytes)
         let bytes: ByteBuffer
         do {
-            bytes = try await response.body.collect(upTo: 32 << 20)
+            bytes = try await response.body.collect(upTo: Self.maxAnswerBytes)
         } catch is CancellationError {
             throw CancellationError()
         } catch {

@@ -201,6 +201,29 @@ struct ProviderTests {
         }
     }
 
+    @Test func aStreamedAnswerPastItsSizeLimitIsRefusedNotHeldInMemory() async throws {
+        // Given a server that streams 40 MiB that never make an event (no line end), as a broken or hostile one may
+        let megabyte = String(repeating: "a", count: 1 << 20)
+        let server = ScriptedHTTPServer(responses: [
+            .init(
+                headers: ["Content-Type": "text/event-stream"],
+                chunks: ["data: "] + Array(repeating: megabyte, count: 40)
+            )
+        ])
+        try await server.run { server in
+            do {
+                _ = try await Self.collect(OpenAIProvider(name: "openai", baseURL: server.baseURL + "/v1", apiKey: nil))
+                Issue.record("an answer past the limit must not produce a reply")
+            } catch let error as ProviderError {
+                // Then the call fails at the limit (32 MiB, as a whole answer), saying so, and is not retried
+                #expect(
+                    error == .invalidResponse(provider: "openai", message: "the streamed answer is larger than 32 MiB")
+                )
+                #expect(!error.isRetryable)
+            }
+        }
+    }
+
     @Test func aStreamCutInsideAToolCallIsAnErrorNotAPartialCall() async throws {
         let server = ScriptedHTTPServer(responses: [
             .sse(
