@@ -140,6 +140,62 @@ import Testing
         #expect(try await store.ledger.verify().ok)
     }
 
+    @Test(.timeLimit(.minutes(2))) func aWriteTheDiskOrAnotherProcessRefusesSaysSoAndRecordsNothing() async throws {
+        let folder = try TemporaryDirectory(prefix: "osprey-refused")
+        defer { folder.remove() }
+        let path = folder.url.appendingPathComponent("osprey.db").path
+        let store = try Store.open(path: path, ledgerKey: Array(repeating: 1, count: 32))
+        try await store.ledger.append(Self.draft(0))
+        // Another process's connection (a sqlite3 shell left in a transaction) holds the write lock past the busy
+        // timeout (10 s): the write fails as the store's own "unavailable" (a 503 at the doors), nothing recorded.
+        let other = Process()
+        other.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        other.arguments = [
+            "python3", "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN IMMEDIATE');"
+                + " print('held', flush=True); sys.stdin.read()",
+            path,
+        ]
+        let input = Pipe()
+        let output = Pipe()
+        other.standardInput = input
+        other.standardOutput = output
+        try other.run()
+        defer { other.killGroupAndWait() }
+        // (read as it comes: python answers in a fraction of a second)
+        let said = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
+        #expect(said.trimmingCharacters(in: .whitespacesAndNewlines) == "held")
+        do {
+            try await store.ledger.append(Self.draft(1))
+            Issue.record("a write while another process holds the lock must fail")
+        } catch let error as StoreError {
+            #expect(error.isUnavailable && "\(error)".contains("held by another process"), "\(error)")
+        }
+        try input.fileHandleForWriting.close()  // the other process ends, its lock with it
+        other.waitUntilExit()
+        // A database that cannot grow (as on a full disk, SQLite's "database or disk is full"): the same, in words
+        // that say so.
+        let pages = try await store.transaction { db in try db.value(Int.self, "PRAGMA page_count") ?? 0 }
+        _ = try await store.transaction { db in try db.execute("PRAGMA max_page_count = \(pages)") }
+        do {
+            try await store.ledger.append(
+                EventDraft(
+                    type: Event.Kind(rawValue: "test.grouped"),
+                    actor: .agent("w3"),
+                    payload: ["n": 3, "blob": .string(String(repeating: "x", count: 1 << 20))]
+                )
+            )
+            Issue.record("a write the database cannot hold must fail")
+        } catch let error as StoreError {
+            #expect(error.isUnavailable && "\(error)".contains("the home's disk is full"), "\(error)")
+        }
+        _ = try await store.transaction { db in try db.execute("PRAGMA max_page_count = 1073741823") }
+        // Once the lock is gone and there is room, writes go on; the refused ones left nothing.
+        try await store.ledger.append(Self.draft(2))
+        #expect(try await store.ledger.events().map { $0.payload["n"] } == [0, 2])
+        #expect(try await store.ledger.verify().ok)
+    }
+
     @Test func aLoneFailingTransactionRollsBackAndTheNextOneCommits() async throws {
         let store = try Store.inMemory()
         await #expect(throws: Abort.self) {
