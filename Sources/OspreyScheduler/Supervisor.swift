@@ -66,6 +66,8 @@ public actor Supervisor {
         var task: TaskRecord
         var resume: Bool
         var sequence: Int
+        /// Times in a row the store could not record this task's start or progress (see ``retryLater(_:because:)``).
+        var storageFailures = 0
     }
 
     struct Job {
@@ -339,9 +341,9 @@ public actor Supervisor {
     /// Queued and running counts.
     public var load: (queued: Int, running: Int) { (queue.count, running.count) }
 
-    func enqueue(_ task: TaskRecord, resume: Bool) {
+    func enqueue(_ task: TaskRecord, resume: Bool, storageFailures: Int = 0) {
         sequence += 1
-        let entry = Entry(task: task, resume: resume, sequence: sequence)
+        let entry = Entry(task: task, resume: resume, sequence: sequence, storageFailures: storageFailures)
         if task.workflow != nil || task.seed != nil {
             let (_, cancel) = AsyncStream<Void>.makeStream()
             running[task.id] = Job(provider: "workflow", cancel: cancel, coordinator: true)
@@ -461,7 +463,10 @@ public actor Supervisor {
             // The gateway is shutting down: the task stays `running` and resumes at the next start.
         } catch let error as StoreError where error.isUnavailable {
             // Not the task's failure: what it did could not be recorded. As after a crash, it resumes from what was.
-            retryLater(Entry(task: task, resume: true, sequence: entry.sequence), because: error)
+            var interrupted = entry
+            interrupted.task = task
+            interrupted.resume = true
+            retryLater(interrupted, because: error)
         } catch {
             await record(id, result: nil, error: "\(error)", tokens: 0, costUSD: 0)
         }
@@ -489,16 +494,19 @@ public actor Supervisor {
     }
 
     /// The store could not record the task's start or its progress (a full disk): the task is not failed for it;
-    /// it is started again after ``Limits/storageRetry`` (a cancel meanwhile drops it), resumed from its transcript
-    /// if it had run.
+    /// it is started again after ``Limits/storageRetry``, doubled with each failure in a row up to 5 minutes (a run
+    /// that could start but not record its step has paid for a model call: the wait bounds what a disk that stays
+    /// full costs), resumed from its transcript if it had run. A cancel meanwhile drops it.
     func retryLater(_ entry: Entry, because error: StoreError) {
+        var entry = entry
+        entry.storageFailures += 1
+        let delay = min(limits.storageRetry * (1 << min(entry.storageFailures - 1, 16)), .seconds(300))
         Logger.current.warning(
             "task interrupted: the store could not record it; started again later",
-            metadata: ["task.id": "\(entry.task.id)", "error": "\(error)"]
+            metadata: ["task.id": "\(entry.task.id)", "error": "\(error)", "retry.after": "\(delay)"]
         )
         retrying[entry.task.id] = entry
         let sleep = self.sleep
-        let delay = limits.storageRetry
         Task { [weak self] in
             do { try await sleep(delay) } catch {}
             await self?.retry(entry.task.id)
@@ -507,6 +515,6 @@ public actor Supervisor {
 
     func retry(_ id: TaskRecord.ID) {
         guard let entry = retrying.removeValue(forKey: id) else { return }  // cancelled meanwhile
-        enqueue(entry.task, resume: entry.resume)
+        enqueue(entry.task, resume: entry.resume, storageFailures: entry.storageFailures)
     }
 }

@@ -51,19 +51,8 @@ struct DiskFullTests {
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             }
             // Given a gateway whose resource guard samples every second (the disk is what it warns of)
-            try """
-            [[providers]]
-            name = "mock"
-            kind = "openai"
-            base_url = "\(server.baseURL)/v1"
-            models = ["test"]
-
-            [agents.default]
-            model = "mock/test"
-
-            [resources]
-            sample_seconds = 1
-            """.write(to: control.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+            try (TaskRecoveryTests.config(server) + "\n[resources]\nsample_seconds = 1\n")
+                .write(to: control.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
             let port = freeLoopbackPort()
             let shell = Process()
             shell.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -154,7 +143,8 @@ struct DiskFullTests {
             let transcript = try await api.call("GET", "/api/sessions/\(id)/messages").body
             #expect(transcript.contains("before") && transcript.contains("after") && !transcript.contains("during"))
             // The task, started again once there is room, resumes and completes.
-            try await TaskRecoveryTests.wait("the task completed") {
+            // (its next start is at most 20 s away: the wait doubles with each failure in a row while the disk is full)
+            try await TaskRecoveryTests.wait("the task completed", seconds: 90) {
                 try await api.call("GET", "/api/tasks/\(task)").json["status"] == "completed"
             }
             try await TaskRecoveryTests.wait("both starts are in the ledger") {

@@ -61,8 +61,8 @@ struct TaskRecoveryTests {
         """
     }
 
-    static func wait(_ what: String, _ condition: () async throws -> Bool) async throws {
-        for _ in 0..<300 {
+    static func wait(_ what: String, seconds: Int = 30, _ condition: () async throws -> Bool) async throws {
+        for _ in 0..<(seconds * 10) {
             if try await condition() { return }
             try await Task.sleep(for: .milliseconds(100))
         }
