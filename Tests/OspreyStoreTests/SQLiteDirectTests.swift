@@ -13,6 +13,19 @@ struct SQLiteDirectTests {
         .text("naïve 🦅 日本"), .blob(Data()), .blob(Data([0, 1, 2, 255])),
     ]
 
+    @Test func aTextWithANulInItComesOutWhole() throws {
+        let queue = try DatabaseQueue()
+        try queue.write { database in
+            let db = SQLConnection(database)
+            try db.execute("CREATE TABLE t (n INTEGER PRIMARY KEY, v TEXT)")
+            let text = "before\u{0}after 🦅\u{0}"
+            _ = try db.execute("INSERT INTO t (n, v) VALUES (1, ?)", [text])
+            #expect(try db.value(String.self, "SELECT v FROM t WHERE n = 1") == text)
+            #expect(try db.rows("SELECT v FROM t").map { $0.values } == [[.text(text)]])
+            #expect(try db.value(Int.self, "SELECT length(CAST(v AS BLOB)) FROM t") == text.utf8.count)
+        }
+    }
+
     @Test func everyKindOfValueGoesInAndComesOutAsGRDBReadsIt() throws {
         let queue = try DatabaseQueue()
         try queue.write { database in

@@ -61,13 +61,20 @@ enum SQLiteDirect {
         return rows
     }
 
-    /// Column `index` of the current row, as GRDB's `DatabaseValue` reads it (text through `String(cString:)`).
+    /// Column `index` of the current row, as GRDB's `DatabaseValue` reads it, except text: read whole by its length,
+    /// where GRDB's `String(cString:)` stops at the first NUL (a memory, a task's instructions or a title with a
+    /// `\u0000` in it came back cut short, and keyword search saw only its start).
     private static func value(_ handle: SQLiteStatement, _ index: CInt) -> SQLValue {
         switch sqlite3_column_type(handle, index) {
-        case SQLITE_NULL: .null
-        case SQLITE_INTEGER: .integer(sqlite3_column_int64(handle, index))
-        case SQLITE_FLOAT: .real(sqlite3_column_double(handle, index))
-        default: SQLValue(DatabaseValue(sqliteStatement: handle, index: index))
+        case SQLITE_NULL: return .null
+        case SQLITE_INTEGER: return .integer(sqlite3_column_int64(handle, index))
+        case SQLITE_FLOAT: return .real(sqlite3_column_double(handle, index))
+        case SQLITE_TEXT:
+            // The text first, then its length in bytes, as SQLite's documentation asks.
+            guard let text = sqlite3_column_text(handle, index) else { return .text("") }
+            let count = Int(sqlite3_column_bytes(handle, index))
+            return .text(String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self))
+        default: return SQLValue(DatabaseValue(sqliteStatement: handle, index: index))
         }
     }
 
