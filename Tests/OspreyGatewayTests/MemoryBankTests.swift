@@ -338,6 +338,34 @@ struct MemoryBankTests {
 }
 
 struct MemoryAPITests {
+    @Test func textWithANulInItIsKeptWholeOnSQLiteAndRefusedClearlyOnPostgreSQL() async throws {
+        let gateway = try await TestGateway()
+        try await gateway.app().test(.router) { client in
+            let body = #"{"content":"before\u0000hidden words afterwards"}"#
+            if gateway.store.dialect == .postgres {
+                // PostgreSQL's text holds no NUL: a 400 that says so, not a 503 in the server's words
+                let refused = try await client.post("/api/memory", body)
+                #expect(refused.status == .badRequest, "\(String(buffer: refused.body))")
+                #expect(String(buffer: refused.body).contains("NUL character (U+0000) cannot be stored on PostgreSQL"))
+                let task = try await client.post("/api/tasks", #"{"title":"a\u0000b","instructions":"x"}"#)
+                #expect(task.status == .badRequest, "\(String(buffer: task.body))")
+                return
+            }
+            // A memory with a NUL is found by the words after it, and comes back whole from the index and the file;
+            let stored = try await client.post("/api/memory", body)
+            #expect(stored.status == .created, "\(String(buffer: stored.body))")
+            let found = try await client.post("/api/memory/search", #"{"query":"hidden afterwards"}"#).json
+            #expect(found["results"]?.arrayValue?.first?["body"] == "before\u{0}hidden words afterwards", "\(found)")
+            // a task's title and instructions come back whole.
+            let submitted = try await client.post("/api/tasks", #"{"title":"a\u0000b","instructions":"do\u0000this"}"#)
+            #expect(submitted.status == .created, "\(String(buffer: submitted.body))")
+            let id = try #require(submitted.json["id"]?.stringValue)
+            try await client.execute(uri: "/api/tasks/\(id)", method: .get, headers: TestGateway.auth()) {
+                #expect($0.json["title"] == "a\u{0}b" && $0.json["instructions"] == "do\u{0}this", "\($0.json)")
+            }
+        }
+    }
+
     @Test func memoriesOverRESTWithClearErrors() async throws {
         let gateway = try await TestGateway()
         try await gateway.app().test(.router) { client in

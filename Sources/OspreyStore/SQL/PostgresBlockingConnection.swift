@@ -86,7 +86,12 @@ final class PostgresBlockingConnection: @unchecked Sendable {
             case .null: binds.appendNull()
             case .integer(let number): binds.append(number)
             case .real(let number): binds.append(number)
-            case .text(let text): binds.append(text)
+            case .text(let text):
+                // PostgreSQL's text holds no NUL (SQLite's does): said plainly, before the server says it in bytes.
+                guard !text.utf8.contains(0) else {
+                    throw StoreError.invalid("text with a NUL character (U+0000) cannot be stored on PostgreSQL")
+                }
+                binds.append(text)
             case .blob(let data): binds.append(ByteBuffer(bytes: data))
             }
         }
@@ -160,12 +165,19 @@ final class PostgresBlockingConnection: @unchecked Sendable {
 
     private static let numberedStatements = Mutex<[String: String]>([:])
 
-    /// PostgreSQL's errors as ``StoreError``s that say what the server said (or that it could not be reached).
+    /// PostgreSQL's errors as ``StoreError``s that say what the server said (or that it could not be reached): data
+    /// it cannot hold (SQLSTATE class 22) is the request's fault, a broken constraint (23) a conflict, and anything
+    /// else (a lost connection, a full disk, a lock, the server shutting down) unavailable, which may succeed later.
     static func translated(_ error: any Error) -> any Error {
         guard let error = error as? PSQLError else { return error }
         if let message = error.serverInfo?[.message] {
-            let code = error.serverInfo?[.sqlState].map { " (SQLSTATE \($0))" } ?? ""
-            return StoreError.unavailable("PostgreSQL: \(message)\(code)")
+            let state = error.serverInfo?[.sqlState]
+            let code = state.map { " (SQLSTATE \($0))" } ?? ""
+            switch state?.prefix(2) {
+            case "22": return StoreError.invalid("PostgreSQL cannot store this: \(message)\(code)")
+            case "23": return StoreError.conflict("PostgreSQL: \(message)\(code)")
+            default: return StoreError.unavailable("PostgreSQL: \(message)\(code)")
+            }
         }
         let cause = error.underlying.map { ": \($0)" } ?? ""
         return StoreError.unavailable("PostgreSQL unreachable: \(error.code.description)\(cause)")
