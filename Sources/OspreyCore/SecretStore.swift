@@ -48,9 +48,11 @@ public struct SecretStore: Sendable {
     func sealed() throws -> [String: String] {
         guard FileManager.default.fileExists(atPath: storeFile.path) else { return [:] }
         let data = try Data(contentsOf: storeFile)
-        guard let table = try JSONValue.parse(Array(data)).objectValue else {
-            throw SecretError("\(storeFile.path) is malformed")
+        let parsed: JSONValue
+        do { parsed = try JSONValue.parse(Array(data)) } catch {
+            throw SecretError("\(storeFile.path) is malformed: \(error)")
         }
+        guard let table = parsed.objectValue else { throw SecretError("\(storeFile.path) is malformed") }
         return table.compactMapValues(\.stringValue)
     }
 

@@ -28,6 +28,16 @@ struct SecretsTests {
         #expect(try !store.remove("OTHER"))
         #expect(throws: SecretError.self) { try store.value("OTHER") }
         #expect(throws: SecretError.self) { try store.set("bad name", value: "x") }
+        // A table that is not JSON any more (a disk error, a hand edit) is named in the error, with what is wrong.
+        let table = home.secretsDirectory.appendingPathComponent("secrets.json")
+        let saved = try Data(contentsOf: table)
+        try Data("garbage{".utf8).write(to: table)
+        #expect {
+            try store.names()
+        } throws: { error in
+            "\(error)".contains(table.path + " is malformed") && "\(error)".contains("invalid JSON at byte 0")
+        }
+        try saved.write(to: table)
         // A different key cannot open the store, and says so.
         try FileManager.default.removeItem(at: home.secretsDirectory.appendingPathComponent("master.key"))
         #expect(throws: SecretError.self) { try store.value("OPENAI_KEY") }
