@@ -39,7 +39,14 @@ struct RunCommand: GatewayClientCommand {
     func run(_ gateway: GatewayClient) async throws {
         var id = seed ?? ""
         if let seedFile {
-            let document = try JSONValue.parse(String(contentsOfFile: seedFile, encoding: .utf8))
+            let document: JSONValue
+            do {
+                document = try JSONValue.parse(String(contentsOfFile: seedFile, encoding: .utf8))
+            } catch let error as JSONParseError {
+                throw ValidationError("\(seedFile) is not JSON: \(error)")
+            } catch {
+                throw ValidationError("cannot read \(seedFile): \(error.localizedDescription)")
+            }
             id = try await gateway.request(.POST, "/api/seeds", body: ["document": document])["id"]?.stringValue ?? ""
         }
         if let spec { id = try await interview(spec, gateway) }

@@ -21,6 +21,11 @@ struct RunCommandTests {
             let usage = try await osprey.run(["run", "--home", home.path])
             #expect(usage.status != 0)
             #expect(usage.stderr.contains("Give one of --seed, --seed-file or --spec"))
+            // A seed file that is not JSON is named in the error.
+            let broken = URL(fileURLWithPath: home.path).appendingPathComponent("broken.json")
+            try "{goal:".write(to: broken, atomically: true, encoding: .utf8)
+            let notJSON = try await osprey.run(["run", "--home", home.path, "--seed-file", broken.path])
+            #expect(notJSON.status != 0 && notJSON.stderr.contains("\(broken.path) is not JSON"), "\(notJSON.stderr)")
             // The mock model answers every prompt with a greeting, which is no plan: asked twice, refused twice.
             let result = try await osprey.run(["run", "--home", home.path, "--seed-file", seed.path, "--json"])
             #expect(result.status == 1, "\(result.stderr)")
