@@ -83,11 +83,11 @@ public actor Supervisor {
     let runner: Runner
     /// The provider a task's model calls go to, for the per-provider cap.
     let provider: @Sendable (TaskRecord) -> String
-    private var queue = TaskQueue()
+    var queue = TaskQueue()
     /// Agents whose budget is spent for the day (`budget.paused`): their queued tasks wait in ``held`` until a
     /// `budget.resumed`, in the order they were queued.
-    private var paused: Set<String> = []
-    private var held: [Entry] = []
+    var paused: Set<String> = []
+    var held: [Entry] = []
     /// Under resource pressure, queued tasks below this priority wait in ``shed`` (nil: none do).
     private var shedBelow: Int?
     private var shed: [Entry] = []
@@ -95,13 +95,13 @@ public actor Supervisor {
     /// counts every gateway's running tasks there); tried again when any gateway's task ends, and every heartbeat.
     private var parked: [Entry] = []
     /// Tasks the store could not record (a full disk): started again after ``Limits/storageRetry``.
-    private var retrying: [TaskRecord.ID: Entry] = [:]
+    var retrying: [TaskRecord.ID: Entry] = [:]
     private var running: [TaskRecord.ID: Job] = [:]
     /// Until when (on ``elapsed``) each provider backs off.
     private var backoff: [String: Duration] = [:]
     /// Time since the supervisor was made, on its clock; injected so tests advance time instead of sleeping.
     private let elapsed: @Sendable () -> Duration
-    private let sleep: @Sendable (Duration) async throws -> Void
+    let sleep: @Sendable (Duration) async throws -> Void
     private var sequence = 0
     /// Jobs to start; ``run()`` consumes it inside its task group, so every job is a structured child.
     private let starts: AsyncStream<Entry>
@@ -196,67 +196,6 @@ public actor Supervisor {
             }
         }
     }
-
-    /// Holds the queued tasks of the agents whose budget is paused, from the store's state and then each
-    /// `budget.paused` and `budget.resumed`, until cancelled.
-    func followBudgets(after mark: Int?) async {
-        let logger = Logger.current
-        var after = mark
-        while !Task.isCancelled {
-            do {
-                if after == nil { after = try await pausedBudgets() }
-                try await store.ledger.follow(after: after ?? 0, filter: EventFilter(type: "budget.*")) { event in
-                    after = event.seq
-                    guard let agent = event.payload["agent"]?.stringValue else { return }
-                    if event.type == .budgetPaused { self.hold(agent) }
-                    if event.type == .budgetResumed { self.release(agent) }
-                }
-                return
-            } catch is CancellationError {
-                return
-            } catch {
-                if Task.isCancelled { return }
-                logger.error("budget events could not be followed", metadata: ["error": "\(error)"])
-                try? await sleep(.seconds(1))
-            }
-        }
-    }
-
-    /// Holds the agents whose budget the store says is paused; the ledger's seq it read them at.
-    func pausedBudgets() async throws -> Int {
-        let high = try await store.ledger.lastSeq()
-        for (agent, state) in try await store.budgets.all() where state.pausedDay != nil { hold(agent) }
-        return high
-    }
-
-    /// ``pausedBudgets()``, or nil (logged) when the store cannot say: the follower then tries again.
-    func loadPausedBudgets() async -> Int? {
-        do {
-            return try await pausedBudgets()
-        } catch {
-            Logger.current.error("paused budgets could not be read", metadata: ["error": "\(error)"])
-            return nil
-        }
-    }
-
-    /// The agent's budget is spent: its queued tasks wait, and so will those queued later (running ones go on;
-    /// the meter refuses their next model call).
-    func hold(_ agent: String) {
-        guard paused.insert(agent).inserted else { return }
-        held += queue.removeAll { $0.task.agent == agent }
-    }
-
-    /// The agent's budget is back: its held tasks are queued again, in their order.
-    func release(_ agent: String) {
-        guard paused.remove(agent) != nil else { return }
-        let back = held.filter { $0.task.agent == agent }
-        held.removeAll { $0.task.agent == agent }
-        for entry in back { queue.push(entry, provider: provider(entry.task)) }
-        dispatch()
-    }
-
-    /// The tasks held for a paused budget, by agent.
-    public var holding: [String: Int] { Dictionary(held.map { ($0.task.agent, 1) }, uniquingKeysWith: +) }
 
     /// A committed task event: a new task is queued (if the store still has it queued), a cancelled one is
     /// dropped from the queue and its run stopped.
@@ -470,51 +409,5 @@ public actor Supervisor {
         } catch {
             await record(id, result: nil, error: "\(error)", tokens: 0, costUSD: 0)
         }
-    }
-
-    /// Writes a task's outcome; while the store cannot record it (a full disk), tries again every
-    /// ``Limits/storageRetry``, the task's slot kept, until it can, the task is cancelled, or the gateway stops (then
-    /// the task, still `running`, resumes at the next start).
-    func record(_ id: TaskRecord.ID, result: String?, error: String?, tokens: Int, costUSD: Double) async {
-        while true {
-            do {
-                _ = try await store.tasks.finish(id, result: result, error: error, tokens: tokens, costUSD: costUSD)
-                return
-            } catch let storeError as StoreError where storeError.isUnavailable {
-                Logger.current.error(
-                    "task's outcome not recorded; tried again",
-                    metadata: ["task.id": "\(id)", "error": "\(storeError)"]
-                )
-                do { try await sleep(limits.storageRetry) } catch { return }
-            } catch {
-                // Cancelled meanwhile (the store says so), or shutting down.
-                return
-            }
-        }
-    }
-
-    /// The store could not record the task's start or its progress (a full disk): the task is not failed for it;
-    /// it is started again after ``Limits/storageRetry``, doubled with each failure in a row up to 5 minutes (a run
-    /// that could start but not record its step has paid for a model call: the wait bounds what a disk that stays
-    /// full costs), resumed from its transcript if it had run. A cancel meanwhile drops it.
-    func retryLater(_ entry: Entry, because error: StoreError) {
-        var entry = entry
-        entry.storageFailures += 1
-        let delay = min(limits.storageRetry * (1 << min(entry.storageFailures - 1, 16)), .seconds(300))
-        Logger.current.warning(
-            "task interrupted: the store could not record it; started again later",
-            metadata: ["task.id": "\(entry.task.id)", "error": "\(error)", "retry.after": "\(delay)"]
-        )
-        retrying[entry.task.id] = entry
-        let sleep = self.sleep
-        Task { [weak self] in
-            do { try await sleep(delay) } catch {}
-            await self?.retry(entry.task.id)
-        }
-    }
-
-    func retry(_ id: TaskRecord.ID) {
-        guard let entry = retrying.removeValue(forKey: id) else { return }  // cancelled meanwhile
-        enqueue(entry.task, resume: entry.resume, storageFailures: entry.storageFailures)
     }
 }
