@@ -349,12 +349,13 @@ struct CLITests {
         ],
     ]).canonicalJSON
 
-    @Test func aConfiguredMCPServerThatStopsReadingDoesNotTakeTheGatewayDown() async throws {
-        let home = try TemporaryDirectory(prefix: "osprey-cli")
-        defer { home.remove() }
-        // Given an MCP server that answers `initialize`, having closed its input, and lingers: the gateway's next
-        // message meets a pipe with no reader (SIGPIPE's default action ended the gateway there; a server that exits
-        // at once did so now and then)
+    /// A gateway in `home` with one MCP server, `command -c script`, and a model that is never reached; its log.
+    func gateway(
+        in home: TemporaryDirectory,
+        mcpServer name: String,
+        command: String,
+        script: String
+    ) async throws -> (GatewayProcess, URL) {
         try """
         [[providers]]
         name = "mock"
@@ -363,17 +364,33 @@ struct CLITests {
         models = ["test"]
 
         [[mcp_servers]]
-        name = "deaf"
-        command = "/bin/sh"
-        args = ["-c", "read line; exec 0<&-; echo '\(Self.initialized.replacingOccurrences(of: "\"", with: "\\\""))'; sleep 30"]
+        name = "\(name)"
+        command = "\(command)"
+        args = ["-c", "\(script)"]
         """.write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
-        // When the gateway starts
         let log = home.url.appendingPathComponent("gateway.log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
         let gateway = try await osprey.startGateway(
             home: home.path,
             port: freeLoopbackPort(),
             log: try FileHandle(forWritingTo: log)
+        )
+        return (gateway, log)
+    }
+
+    @Test func aConfiguredMCPServerThatStopsReadingDoesNotTakeTheGatewayDown() async throws {
+        let home = try TemporaryDirectory(prefix: "osprey-cli")
+        defer { home.remove() }
+        // Given an MCP server that answers `initialize`, having closed its input, and lingers: the gateway's next
+        // message meets a pipe with no reader (SIGPIPE's default action ended the gateway there; a server that exits
+        // at once did so now and then)
+        let initialized = Self.initialized.replacingOccurrences(of: "\"", with: "\\\"")
+        // When the gateway starts
+        let (gateway, log) = try await gateway(
+            in: home,
+            mcpServer: "deaf",
+            command: "/bin/sh",
+            script: "read line; exec 0<&-; echo '\(initialized)'; sleep 30"
         )
         defer { gateway.kill() }
         // Then it serves, and says why the server offers nothing (the servers connect in the background)
@@ -393,24 +410,11 @@ struct CLITests {
         defer { home.remove() }
         // Given a gateway with an MCP server that ignores its input (so only the gateway's stop ends it)
         let marker = "osprey-hup-\(UInt32.random(in: .min ... .max))"
-        try """
-        [[providers]]
-        name = "mock"
-        kind = "openai"
-        base_url = "http://127.0.0.1:9/v1"
-        models = ["test"]
-
-        [[mcp_servers]]
-        name = "lingering"
-        command = "/bin/bash"
-        args = ["-c", "exec -a \(marker) sleep 600"]
-        """.write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
-        let log = home.url.appendingPathComponent("gateway.log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        let gateway = try await osprey.startGateway(
-            home: home.path,
-            port: freeLoopbackPort(),
-            log: try FileHandle(forWritingTo: log)
+        let (gateway, log) = try await gateway(
+            in: home,
+            mcpServer: "lingering",
+            command: "/bin/bash",
+            script: "exec -a \(marker) sleep 600"
         )
         defer { gateway.kill() }
         func lingering() async throws -> Bool {
