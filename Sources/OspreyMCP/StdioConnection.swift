@@ -17,8 +17,10 @@ import Glibc
 /// only its last lines are kept, for error messages.
 public final class StdioConnection: Sendable {
     public let pid: Int32
-    private let input: Int32
-    private let writeLock = Mutex(())
+    /// The server's stdin, under the lock every write holds (so lines never interleave); -1 once closed, so a second
+    /// stop (a stop while the start it interrupts also stops) never closes a descriptor number something else has
+    /// been given since: that closed one of NIO's sockets under it, and NIO's selector asserted.
+    private let input: Mutex<Int32>
     private let status = Status()
 
     /// What the reader threads learn, shared with them.
@@ -73,7 +75,7 @@ public final class StdioConnection: Sendable {
             throw StdioConnectionError("cannot start '\(command)': \(String(cString: strerror(spawned)))")
         }
         pid = child
-        input = toChild[1]
+        input = Mutex(toChild[1])
         let output = fromChild[0]
         let errorOutput = errors[0]
         let status = self.status
@@ -126,7 +128,7 @@ public final class StdioConnection: Sendable {
     /// Writes one message as a line; false when the server no longer reads (its stdin is closed).
     @discardableResult
     public func send(_ message: JSONValue) -> Bool {
-        writeLock.withLock { _ in Self.writeLine(message, to: input) }
+        input.withLock { input in input >= 0 && Self.writeLine(message, to: input) }
     }
 
     /// Writes `message` and a newline to `descriptor`, all of it; false when the reader is gone. Callers that share
@@ -151,7 +153,10 @@ public final class StdioConnection: Sendable {
     /// Closes the server's stdin (a well-behaved server exits), then ends its process group: SIGTERM, and SIGKILL
     /// after `grace` if it is still there.
     public func stop(grace: Duration = .seconds(2)) async {
-        writeLock.withLock { _ in _ = close(input) }
+        input.withLock { input in
+            if input >= 0 { close(input) }
+            input = -1
+        }
         let clock = ContinuousClock()
         let deadline = clock.now + .milliseconds(200)
         while !hasExited, clock.now < deadline { try? await Task.sleep(for: .milliseconds(10)) }

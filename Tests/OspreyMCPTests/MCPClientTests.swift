@@ -168,6 +168,27 @@ struct MCPClientTests {
         }
     }
 
+    @Test func aConnectionStoppedTwiceClosesOnlyItsOwnDescriptor() async throws {
+        let connection = try StdioConnection(
+            command: "/bin/sh",
+            arguments: ["-c", "exec sleep 30"],
+            environment: ["PATH": "/usr/bin:/bin"],
+            directory: nil,
+            onMessage: { _ in },
+            onExit: { _ in }
+        )
+        await connection.stop()
+        // The server's stdin is closed: the lowest free descriptor numbers go to the next ones opened, as here.
+        var pipe: [Int32] = [-1, -1]
+        #expect(Glibc.pipe(&pipe) == 0)
+        defer { for end in pipe { close(end) } }
+        // A second stop (a stop while the start it interrupts stops too) closes nothing more: the stdin's number,
+        // given since to this pipe (or to a socket of NIO's), stays open.
+        await connection.stop()
+        #expect(fcntl(pipe[0], F_GETFD) != -1 && fcntl(pipe[1], F_GETFD) != -1)
+        #expect(!connection.send(["jsonrpc": "2.0", "method": "ping"]))
+    }
+
     @Test(.timeLimit(.minutes(3))) func theServersToolsAreNamespacedFencedAndUntrusted() async throws {
         let servers = MCPServers.start(
             [
