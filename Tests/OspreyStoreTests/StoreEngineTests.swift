@@ -121,10 +121,12 @@ struct StoreEngineTests {
             #expect(try await store.tasks.get(task.id).tokens == 120)
             #expect(try await store.tasks.counts() == [.completed: 1])
             #expect(try await store.tasks.unfinished().isEmpty)
-            #expect(try await store.spending.today(agent: "default").tokens == 120)
-            let days = try await store.spending.dailyByModel(days: 1)
-            #expect(days.map(\.model) == ["mock/m1"])
-            #expect(days.first?.total.tokens == 120 && days.first?.total.costUSD == 0.25)
+            // (two days: a run across midnight UTC records on one day and reads on the next)
+            let spent = try await store.spending.daily(days: 2).filter { $0.agent == "default" }
+            #expect(spent.map(\.total.tokens).reduce(0, +) == 120)
+            let days = try await store.spending.dailyByModel(days: 2)
+            #expect(Set(days.map(\.model)) == ["mock/m1"])
+            #expect(days.map(\.total.tokens).reduce(0, +) == 120 && days.map(\.total.costUSD).reduce(0, +) == 0.25)
             // A cancelled task cannot finish again
             let second = try await store.tasks.submit(Tasks.Draft(title: "u", instructions: "x"), actor: .user("test"))
             #expect(try await store.tasks.cancel(second.id, actor: .user("test")).status == .cancelled)
