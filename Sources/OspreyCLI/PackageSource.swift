@@ -36,7 +36,7 @@ struct PackageInstall: ParsableArguments {
     /// Puts the checked folder `staged` at `target`: the old one (with `--force`) stays whole until the new one,
     /// synced, takes its place in one step; a failure leaves the old one as it was.
     func place(_ staged: URL, at target: URL) throws {
-        do { try DurableFile.replaceDirectory(target.path, with: staged.path) } catch { throw CLIError("\(error)") }
+        try DurableFile.replaceDirectory(target.path, with: staged.path)
     }
 }
 

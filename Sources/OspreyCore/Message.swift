@@ -164,6 +164,11 @@ public struct Message: Hashable, Codable, Sendable {
     public var toolCalls: [ToolCall] {
         content.compactMap { if case .toolCall(let call) = $0 { call } else { nil } }
     }
+
+    /// The tool results this message carries, in order.
+    public var toolResults: [ToolResult] {
+        content.compactMap { if case .toolResult(let result) = $0 { result } else { nil } }
+    }
 }
 
 /// A conversation with an agent, as listed and shown by the API.

@@ -77,11 +77,7 @@ struct SkillTests {
         #expect(requests[0].tools.map(\.name).contains("load_skill"))
         // after loading, only the skill's tools (and load_skill) are offered, and a call outside them is refused.
         #expect(Set(requests[1].tools.map(\.name)) == ["read_file", "list_dir", "load_skill"])
-        let results = try await fixture.store.sessions.messages(of: fixture.session.id).flatMap(\.message.content)
-            .compactMap { content -> ToolResult? in
-                if case .toolResult(let result) = content { return result }
-                return nil
-            }
+        let results = try await fixture.store.sessions.messages(of: fixture.session.id).flatMap(\.message.toolResults)
         #expect(results[0].output.contains("Read notes.txt") && results[0].untrusted)  // a workspace skill
         #expect(results[1].isError && results[1].output.contains("No tool named 'write_file'"))
         #expect(!FileManager.default.fileExists(atPath: fixture.directory.url.appendingPathComponent("x.txt").path))

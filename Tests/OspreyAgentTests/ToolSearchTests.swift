@@ -62,11 +62,7 @@ struct ToolSearchTests {
         #expect(Set(requests[2].tools.map(\.name)) == second)
         let everything = Toolbox(Toolbox.builtInTools + Self.servers).definitions
         #expect(ContextGuard.estimate([], tools: requests[0].tools) < ContextGuard.estimate([], tools: everything))
-        let results = try await fixture.store.sessions.messages(of: fixture.session.id).flatMap(\.message.content)
-            .compactMap { content -> ToolResult? in
-                if case .toolResult(let result) = content { return result }
-                return nil
-            }
+        let results = try await fixture.store.sessions.messages(of: fixture.session.id).flatMap(\.message.toolResults)
         #expect(results.last?.output == "ran weather__forecast")
     }
 

@@ -394,11 +394,8 @@ struct CLITests {
         )
         defer { gateway.kill() }
         // Then it serves, and says why the server offers nothing (the servers connect in the background)
-        let deadline = ContinuousClock.now + .seconds(60)
-        while try !String(contentsOf: log, encoding: .utf8).contains("MCP server offers no tools"),
-            ContinuousClock.now < deadline
-        {
-            try await Task.sleep(for: .milliseconds(50))
+        try await TaskRecoveryTests.wait("the gateway said why the server offers nothing", seconds: 60) {
+            try String(contentsOf: log, encoding: .utf8).contains("MCP server offers no tools")
         }
         #expect(try String(contentsOf: log, encoding: .utf8).contains("MCP server offers no tools"))
         #expect(gateway.isRunning)

@@ -109,12 +109,9 @@ struct DiskFullTests {
             }
             #expect(shell.isRunning, "\(log())")
             // the task is interrupted, not failed (what it did could not be recorded), and waits to start again,
-            var waited = 0
-            while !log().contains("task interrupted: the store could not record it"), waited < 300 {
-                try await Task.sleep(for: .milliseconds(100))
-                waited += 1
+            try await TaskRecoveryTests.wait("the task is interrupted") {
+                log().contains("task interrupted: the store could not record it")
             }
-            #expect(log().contains("task interrupted: the store could not record it"))
             let interrupted = try await api.call("GET", "/api/tasks/\(task)")
             #expect(interrupted.json["status"] == "running", "\(interrupted.body)")
             let read = try await api.call("GET", "/api/sessions/\(id)/messages")

@@ -317,10 +317,7 @@ struct TaintTests {
         #expect(!FileManager.default.fileExists(atPath: fixture.directory.url.appendingPathComponent("pwned.txt").path))
         // The untrusted result is marked in the transcript and quoted as data.
         let stored = try await fixture.store.sessions.messages(of: fixture.session.id)
-        let results = stored.flatMap(\.message.content).compactMap { content -> ToolResult? in
-            if case .toolResult(let result) = content { return result }
-            return nil
-        }
+        let results = stored.flatMap(\.message.toolResults)
         #expect(results.first?.untrusted == true)
         #expect(results.first?.output.contains("<untrusted-data source=\"read_file\">") == true)
         #expect(results.dropFirst().first?.untrusted == false)

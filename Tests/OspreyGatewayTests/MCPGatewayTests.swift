@@ -68,11 +68,7 @@ struct MCPGatewayTests {
         }
         // then it never ran, and the server's output is in the transcript marked untrusted and fenced as data.
         #expect(!FileManager.default.fileExists(atPath: workspace.appendingPathComponent("pwned.txt").path))
-        let results = try await gateway.store.sessions.messages(of: session.id).flatMap(\.message.content)
-            .compactMap { content -> ToolResult? in
-                if case .toolResult(let result) = content { return result }
-                return nil
-            }
+        let results = try await gateway.store.sessions.messages(of: session.id).flatMap(\.message.toolResults)
         let injected = try #require(results.first)
         #expect(injected.untrusted)
         #expect(injected.output.contains("<untrusted-data source=\"fx__inject\">"))
@@ -126,11 +122,7 @@ extension MCPGatewayTests {
             FileManager.default.createFile(atPath: workspace.appendingPathComponent("go").path, contents: nil)
             #expect(try await reply.status == .ok)
         }
-        let results = try await gateway.store.sessions.messages(of: second.id).flatMap(\.message.content)
-            .compactMap { content -> ToolResult? in
-                if case .toolResult(let result) = content { return result }
-                return nil
-            }
+        let results = try await gateway.store.sessions.messages(of: second.id).flatMap(\.message.toolResults)
         #expect(results.count == 1)
         #expect(results.first?.isError == false)
         #expect(results.first?.output.contains("through the late server") == true, "\(results)")
@@ -197,11 +189,7 @@ extension MCPGatewayTests {
                 group.cancelAll()
             }
         }
-        let results = try await gateway.store.sessions.messages(of: session.id).flatMap(\.message.content)
-            .compactMap { content -> ToolResult? in
-                if case .toolResult(let result) = content { return result }
-                return nil
-            }
+        let results = try await gateway.store.sessions.messages(of: session.id).flatMap(\.message.toolResults)
         #expect(results.count == 3)
         #expect(results.first?.output.contains("Hello from a resource.") == true)
         #expect(results.first?.untrusted == true)

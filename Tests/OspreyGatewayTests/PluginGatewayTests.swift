@@ -61,11 +61,7 @@ struct PluginGatewayTests {
             #expect(answered == 5)
             #expect(try await reply.status == .ok)
         }
-        let results = try await gateway.store.sessions.messages(of: session.id).flatMap(\.message.content)
-            .compactMap { content -> ToolResult? in
-                if case .toolResult(let result) = content { return result }
-                return nil
-            }
+        let results = try await gateway.store.sessions.messages(of: session.id).flatMap(\.message.toolResults)
         #expect(results.count == 2)
         #expect(results.first?.output.contains(#"{"words":3,"lines":1,"characters":13}"#) == true)
         #expect(results.first?.untrusted == true)
@@ -113,11 +109,7 @@ struct PluginGatewayTests {
             }
             #expect(try await reply.status == .ok)
         }
-        let results = try await gateway.store.sessions.messages(of: session.id).flatMap(\.message.content)
-            .compactMap { content -> ToolResult? in
-                if case .toolResult(let result) = content { return result }
-                return nil
-            }
+        let results = try await gateway.store.sessions.messages(of: session.id).flatMap(\.message.toolResults)
         #expect(results.count == 3)
         // The plugin had the secret (its answer is as long as the value) but the model only sees its name.
         #expect(results.first?.output.contains(#""code":\#(secret.utf8.count)"#) == true, "\(results)")
