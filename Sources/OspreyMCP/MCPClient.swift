@@ -348,7 +348,16 @@ public final class MCPClient: Sendable {
                     "jsonrpc": "2.0", "id": .int(id), "method": .string(method), "params": params,
                 ]
                 if !connection.send(message) {
-                    abandon(id, MCPError.unavailable("MCP server '\(name)' does not read its input"), tellServer: nil)
+                    // A server that has closed its input is usually on its way out: its exit, with its last words,
+                    // is the better answer, and ``exited(_:)`` gives it if it comes within the grace.
+                    Task { [weak self] in
+                        try? await Task.sleep(for: Self.exitGrace)
+                        self?.abandon(
+                            id,
+                            MCPError.unavailable("MCP server '\(name)' does not read its input"),
+                            tellServer: nil
+                        )
+                    }
                 }
             }
         } onCancel: {
@@ -359,6 +368,10 @@ public final class MCPClient: Sendable {
             if registered { abandon(id, CancellationError(), tellServer: "cancelled by the caller") }
         }
     }
+
+    /// How long a request the server would not take waits for the server's exit before failing on its own: the
+    /// connection gives the exit reason once the server's stderr is read, up to a second after its stdout closes.
+    static let exitGrace = Duration.seconds(2)
 
     /// Fails a pending request; `tellServer` sends `notifications/cancelled` with that reason.
     func abandon(_ id: Int, _ error: any Error, tellServer reason: String?) {

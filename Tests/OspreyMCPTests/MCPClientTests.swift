@@ -168,6 +168,36 @@ struct MCPClientTests {
         }
     }
 
+    /// A server that closes its input and then exits: the request it would not take fails with the exit and the
+    /// server's last words, not with a bare "does not read its input" (the writes after the close fail at once).
+    @Test func aServerThatClosesItsInputOnItsWayOutIsReportedByItsExit() async throws {
+        let script = """
+            import json, os, sys, time
+            request = json.loads(sys.stdin.readline())
+            os.close(0)
+            answer = {"jsonrpc": "2.0", "id": request["id"], "result": {
+                "protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+                "serverInfo": {"name": "leaving", "version": "1"}}}
+            print(json.dumps(answer), flush=True)
+            time.sleep(0.5)
+            print("leaving: out of licences", file=sys.stderr, flush=True)
+            sys.exit(3)
+            """
+        let client = MCPClient(
+            MCPClient.Configuration(
+                name: "leaving",
+                command: "python3",
+                arguments: ["-c", script],
+                environment: ["PATH": "/usr/bin:/bin"]
+            )
+        )
+        await #expect {
+            try await client.connect()
+        } throws: { error in
+            "\(error)".contains("exited with status 3") && "\(error)".contains("out of licences")
+        }
+    }
+
     @Test func aConnectionStoppedTwiceClosesOnlyItsOwnDescriptor() async throws {
         let connection = try StdioConnection(
             command: "/bin/sh",
