@@ -14,16 +14,20 @@ struct EventsCommand: GatewayClientCommand {
     @Option(help: "Only this type (or a prefix like 'session.*').") var type: String?
     @Option(help: "Only this session.") var session: String?
     @Option(help: "Only events after this seq.") var after = 0
-    @Option(help: "At most this many (without --follow).") var limit = 100
+    @Option(help: "At most this many, 1 to 1000 (without --follow).") var limit = 100
     @Flag(help: "Print each event as one JSON line.") var json = false
 
+    func validate() throws {
+        guard (1...1000).contains(limit) else { throw ValidationError("--limit must be 1 to 1000 (it was \(limit))") }
+        guard after >= 0 else { throw ValidationError("--after must be 0 or more (it was \(after))") }
+    }
+
     func run(_ gateway: GatewayClient) async throws {
+        // Each value encoded whole: a '&', '=' or '+' in a type or session is part of it, not another parameter.
         var query = "after=\(after)"
-        if let type {
-            query += "&type=\(type.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? type)"
-        }
+        if let type { query += "&type=\(type.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }
         if let session {
-            query += "&session=\(session.addingPercentEncoding(withAllowedCharacters: .urlQueryAllowed) ?? session)"
+            query += "&session=\(session.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")"
         }
         if follow {
             var parser = ServerSentEventParser()
@@ -38,7 +42,7 @@ struct EventsCommand: GatewayClientCommand {
             }
             return
         }
-        let page = try await gateway.request(.GET, "/api/events?\(query)&limit=\(min(max(limit, 1), 1000))")
+        let page = try await gateway.request(.GET, "/api/events?\(query)&limit=\(limit)")
         for event in page["events"]?.arrayValue ?? [] { print(json ? event.canonicalJSON : Self.line(event)) }
     }
 

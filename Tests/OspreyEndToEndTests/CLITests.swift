@@ -87,6 +87,14 @@ struct CLITests {
         #expect(types == ["gateway.started", "session.created", "message.user", "llm.call", "message.assistant"])
         let filtered = try await osprey.run(["events", "--type", "session.*"] + args)
         #expect(filtered.stdout.split(separator: "\n").count == 1)
+        // A '&' in a filter is part of its value, not a parameter of its own (which would have filtered on
+        // 'session.*').
+        let odd = try await osprey.run(["events", "--type", "session.*&type=x"] + args)
+        #expect(odd.status == 0 && odd.stdout.isEmpty, "\(odd.stdout)")
+        let two = try await osprey.run(["events", "--limit", "2", "--json"] + args)
+        #expect(two.stdout.split(separator: "\n").count == 2)
+        let none = try await osprey.run(["events", "--limit", "0"] + args)
+        #expect(none.status == 64 && none.stderr.contains("--limit must be 1 to 1000"), "\(none.stderr)")
 
         let token = try await osprey.run(["tokens", "create", "--role", "viewer", "--name", "dash"] + args)
         #expect(token.stdout.hasPrefix("osp_"))
