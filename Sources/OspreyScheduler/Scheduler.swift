@@ -88,7 +88,6 @@ public actor Scheduler {
         }
         var draft = request
         draft.name = request.name ?? request.title
-        draft.timezone = zone.identifier
         draft.nextFireAt = next
         return try await store.schedules.add(draft, actor: actor)
     }

@@ -72,6 +72,12 @@ struct TasksAPITests {
             {
                 #expect($0.status == .notFound)
             }
+            // Without a zone: UTC, under the name the README gives it (Foundation's own name for it is "GMT").
+            let (_, plain) = try await post(
+                "/api/schedules",
+                #"{"spec":"@daily","title":"daily","instructions":"Tidy up."}"#
+            )
+            #expect(plain["timezone"] == "UTC")
         }
         let types = try await gateway.store.ledger.events(limit: 1000).map(\.type.rawValue)
         for type in ["task.created", "task.cancelled", "schedule.created", "schedule.fired", "schedule.removed"] {
