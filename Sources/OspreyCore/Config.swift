@@ -61,6 +61,9 @@ public struct OspreyConfig: Hashable, Sendable {
         public var models: [String]
         /// USD per million tokens, by model: `(input, output)`.
         public var pricing: [String: (input: Double, output: Double)]
+        /// The longest the provider may stay silent: before its answer begins, and between two pieces of it. A
+        /// call that waits longer fails and is not tried again on this provider: the next route (a fallback) is.
+        public var timeoutSeconds: Int
 
         public init(
             name: String,
@@ -68,7 +71,8 @@ public struct OspreyConfig: Hashable, Sendable {
             baseURL: String? = nil,
             apiKey: String? = nil,
             models: [String] = [],
-            pricing: [String: (input: Double, output: Double)] = [:]
+            pricing: [String: (input: Double, output: Double)] = [:],
+            timeoutSeconds: Int = 120
         ) {
             self.name = name
             self.kind = kind
@@ -76,11 +80,12 @@ public struct OspreyConfig: Hashable, Sendable {
             self.apiKey = apiKey
             self.models = models
             self.pricing = pricing
+            self.timeoutSeconds = timeoutSeconds
         }
 
         public static func == (lhs: Provider, rhs: Provider) -> Bool {
             lhs.name == rhs.name && lhs.kind == rhs.kind && lhs.baseURL == rhs.baseURL && lhs.apiKey == rhs.apiKey
-                && lhs.models == rhs.models
+                && lhs.models == rhs.models && lhs.timeoutSeconds == rhs.timeoutSeconds
                 && lhs.pricing.mapValues { [$0.input, $0.output] } == rhs.pricing.mapValues { [$0.input, $0.output] }
         }
 
@@ -463,6 +468,7 @@ public struct OspreyConfig: Hashable, Sendable {
         # api_key = "${env:ANTHROPIC_API_KEY}"
         # models = ["claude-sonnet-4-5"]
         # pricing = { "claude-sonnet-4-5" = { input = 3.0, output = 15.0 } }   # USD per million tokens
+        # timeout_seconds = 120      # silence allowed before and within an answer; past it, the next route is tried
 
         """
 }
@@ -847,7 +853,7 @@ struct ConfigReader {
                 try checkKeys(
                     table,
                     section: section,
-                    known: ["name", "kind", "base_url", "api_key", "models", "pricing"]
+                    known: ["name", "kind", "base_url", "api_key", "models", "pricing", "timeout_seconds"]
                 )
                 guard name != "local" else {
                     throw ConfigError("config.toml: \(section).name 'local' is reserved for [local_model]")
@@ -874,7 +880,8 @@ struct ConfigReader {
                     baseURL: try string(table, "base_url", section: section),
                     apiKey: try string(table, "api_key", section: section),
                     models: try strings(table, "models", section: section) ?? [],
-                    pricing: pricing
+                    pricing: pricing,
+                    timeoutSeconds: try int(table, "timeout_seconds", section: section, range: 1...3600) ?? 120
                 )
             }
         }

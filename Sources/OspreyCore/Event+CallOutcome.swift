@@ -14,6 +14,8 @@ extension Event {
         public static let serverError = CallOutcome(rawValue: "server_error")
         /// The provider could not be reached.
         public static let transportError = CallOutcome(rawValue: "transport_error")
+        /// The provider stayed silent past its `timeout_seconds`.
+        public static let timeout = CallOutcome(rawValue: "timeout")
         /// The provider cut the stream before the reply was complete.
         public static let streamCut = CallOutcome(rawValue: "stream_cut")
         /// The provider sent a response that could not be read.

@@ -126,6 +126,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
                 if let retryAfter { headers[.retryAfter] = String(Int(retryAfter.rounded(.up))) }
                 return APIError(.tooManyRequests, "provider_rate_limited", error.description, headers: headers)
             case .circuitOpen: return APIError(.serviceUnavailable, "provider_unavailable", error.description)
+            case .timedOut: return APIError(.gatewayTimeout, "provider_timeout", error.description)
             default: return APIError(.badGateway, "provider_error", error.description)
             }
         case let error as SwitchPlan.Invalid:

@@ -114,13 +114,15 @@ public final class AgentRuntime: Sendable {
                     table[provider.name] = AnthropicProvider(
                         name: provider.name,
                         baseURL: provider.baseURL ?? "https://api.anthropic.com",
-                        apiKey: key
+                        apiKey: key,
+                        transport: .silentAtMost(seconds: provider.timeoutSeconds)
                     )
                 default:
                     table[provider.name] = OpenAIProvider(
                         name: provider.name,
                         baseURL: provider.baseURL ?? "https://api.openai.com/v1",
-                        apiKey: key
+                        apiKey: key,
+                        transport: .silentAtMost(seconds: provider.timeoutSeconds)
                     )
                 }
             }

@@ -3,6 +3,7 @@ import Foundation
 public import NIOCore
 import NIOHTTP1
 public import OspreyCore
+import Synchronization
 
 /// The HTTP client the drivers share, with connect and read timeouts, and the streaming POST they all make.
 public struct HTTPTransport: Sendable {
@@ -24,6 +25,37 @@ public struct HTTPTransport: Sendable {
         self.headTimeout = headTimeout
     }
 
+    /// A transport whose provider may stay silent at most `seconds`, before its answer's head and between two reads
+    /// of its body (connecting: at most 10 s). One client per distinct limit, kept for the process's life;
+    /// 120 s is ``shared``.
+    public static func silentAtMost(seconds: Int) -> HTTPTransport {
+        guard seconds != 120 else { return shared }
+        return byTimeout.withLock { clients in
+            if let transport = clients[seconds] { return transport }
+            let transport = HTTPTransport(
+                client: HTTPClient(
+                    eventLoopGroupProvider: .singleton,
+                    configuration: .init(
+                        timeout: .init(connect: .seconds(Int64(min(10, seconds))), read: .seconds(Int64(seconds)))
+                    )
+                ),
+                headTimeout: .seconds(Int64(seconds))
+            )
+            clients[seconds] = transport
+            return transport
+        }
+    }
+
+    private static let byTimeout = Mutex<[Int: HTTPTransport]>([:])
+
+    /// The silence the transport allows, in whole seconds, as the error says it.
+    var timeoutSeconds: Int { Int(headTimeout.nanoseconds / 1_000_000_000) }
+
+    /// A wait the client gave up: for the head, for the next piece of the body, or for the connection.
+    static func isTimeout(_ error: HTTPClientError) -> Bool {
+        [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error)
+    }
+
     /// POSTs JSON and returns the response once its head has arrived; non-2xx answers become ``ProviderError``s.
     private func post(
         provider: String,
@@ -41,6 +73,8 @@ public struct HTTPTransport: Sendable {
             response = try await client.execute(request, timeout: headTimeout)
         } catch is CancellationError {
             throw CancellationError()
+        } catch let error as HTTPClientError where Self.isTimeout(error) {
+            throw ProviderError.timedOut(provider: provider, seconds: timeoutSeconds)
         } catch {
             throw ProviderError.transport(provider: provider, message: "\(error)")
         }
@@ -104,6 +138,8 @@ public struct HTTPTransport: Sendable {
             throw error
         } catch is CancellationError {
             throw CancellationError()
+        } catch let error as HTTPClientError where Self.isTimeout(error) {
+            throw ProviderError.timedOut(provider: provider, seconds: timeoutSeconds)
         } catch {
             // The connection dropped mid-body: the caller decides what the partial stream means.
             return false
@@ -123,6 +159,8 @@ public struct HTTPTransport: Sendable {
             bytes = try await response.body.collect(upTo: Self.maxAnswerBytes)
         } catch is CancellationError {
             throw CancellationError()
+        } catch let error as HTTPClientError where Self.isTimeout(error) {
+            throw ProviderError.timedOut(provider: provider, seconds: timeoutSeconds)
         } catch {
             throw ProviderError.transport(provider: provider, message: "\(error)")
         }

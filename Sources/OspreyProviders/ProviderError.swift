@@ -10,6 +10,9 @@ public enum ProviderError: Error, Hashable, Sendable, CustomStringConvertible {
     case server(provider: String, status: Int, message: String)
     /// Connection refused, reset or timed out: retried with backoff.
     case transport(provider: String, message: String)
+    /// The provider stayed silent longer than its timeout (before its answer began, or within it): not retried on
+    /// the same provider, whose next attempt would likely wait as long; the router goes on to the next route.
+    case timedOut(provider: String, seconds: Int)
     /// The stream ended before the reply was complete. `usage` is what the provider reported before the cut.
     case streamCut(provider: String, usage: Usage?, emittedOutput: Bool)
     /// The provider answered something that is not its documented format.
@@ -35,6 +38,7 @@ public enum ProviderError: Error, Hashable, Sendable, CustomStringConvertible {
         case .rateLimited: .rateLimited
         case .server: .serverError
         case .transport: .transportError
+        case .timedOut: .timeout
         case .streamCut: .streamCut
         case .invalidResponse: .invalidResponse
         case .circuitOpen: .circuitOpen
@@ -51,6 +55,8 @@ public enum ProviderError: Error, Hashable, Sendable, CustomStringConvertible {
         case .server(let provider, let status, let message):
             "provider '\(provider)' failed (HTTP \(status)): \(message)"
         case .transport(let provider, let message): "cannot reach provider '\(provider)': \(message)"
+        case .timedOut(let provider, let seconds):
+            "provider '\(provider)' did not answer within \(seconds) s (its timeout_seconds in config.toml)"
         case .streamCut(let provider, _, _): "provider '\(provider)' cut the stream before the reply was complete"
         case .invalidResponse(let provider, let message): "provider '\(provider)' sent an invalid response: \(message)"
         case .circuitOpen(let provider): "provider '\(provider)' is failing; its circuit breaker is open"

@@ -99,15 +99,19 @@ struct ConfigTests {
                 name = "llamacpp"
                 kind = "openai"
                 base_url = "http://127.0.0.1:8080/v1"
+                timeout_seconds = 600
+                [[providers]]
+                name = "openai"
                 [memory]
                 bfloat16 = false
                 """
         )
+        #expect(config.providers.map(\.timeoutSeconds) == [600, 120])
         #expect(!config.memory.bfloat16)
         #expect(config.gateway.port == 9000)
         #expect(config.gateway.maxBodyBytes == 4096)
         #expect(config.ledger.synchronous == "normal")
-        #expect(config.providers.map(\.name) == ["llamacpp"])
+        #expect(config.providers.map(\.name) == ["llamacpp", "openai"])
     }
 
     @Test(arguments: [
@@ -116,6 +120,10 @@ struct ConfigTests {
         ("[gateway]\nport = 70000", "gateway.port must be an integer"),
         ("[ledger]\nsynchronous = \"off\"", "ledger.synchronous"),
         ("[[providers]]\nkind = \"openai\"", "providers[0].name is required"),
+        (
+            "[[providers]]\nname = \"p\"\ntimeout_seconds = 0",
+            "providers[0].timeout_seconds must be an integer in 1...3600"
+        ),
         ("gateway = 1", "[gateway] must be a table"),
         ("[memory]\nbfloat16 = \"no\"", "memory.bfloat16"),
     ])

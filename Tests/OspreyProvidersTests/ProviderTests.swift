@@ -342,6 +342,72 @@ struct ProviderTests {
         }
     }
 
+    /// A provider that never answers (the kernel takes its connections, nothing reads them) and one that goes silent
+    /// within its answer: each fails once its timeout has passed, is not tried again (another wait as long would
+    /// come before any fallback), and the next route answers. Alone, the call fails saying so.
+    @Test func aSilentProviderTimesOutOnceAndTheNextRouteAnswers() async throws {
+        let mute = try SilentListener()
+        let stalls = ScriptedHTTPServer(responses: [
+            .init(
+                headers: ["Content-Type": "text/event-stream"],
+                chunks: [": thinking\n\n", "data: [DONE]\n\n"],
+                pause: .seconds(5)
+            )
+        ])
+        let backup = ScriptedHTTPServer(responses: [Self.okStream, Self.okStream])
+        try await stalls.run { stalls in
+            try await backup.run { backup in
+                let transport = HTTPTransport.silentAtMost(seconds: 1)
+                let slept = Mutex<[Double]>([])
+                let router = Router(
+                    providers: [
+                        "mute": OpenAIProvider(
+                            name: "mute",
+                            baseURL: "http://127.0.0.1:\(mute.port)/v1",
+                            apiKey: nil,
+                            transport: transport
+                        ),
+                        "stalls": OpenAIProvider(
+                            name: "stalls",
+                            baseURL: stalls.baseURL + "/v1",
+                            apiKey: nil,
+                            transport: transport
+                        ),
+                        "backup": OpenAIProvider(name: "backup", baseURL: backup.baseURL + "/v1", apiKey: nil),
+                    ],
+                    policy: RetryPolicy(maxAttempts: 3, baseDelay: 0.5, maxDelay: 30),
+                    sleep: { seconds in slept.withLock { $0.append(seconds) } }
+                )
+                for silent in ["mute", "stalls"] {
+                    let attempts = Mutex<[String]>([])
+                    let (reply, route) = try await router.respond(
+                        to: Self.request,
+                        routes: [ModelRoute(provider: silent, model: "a"), ModelRoute(provider: "backup", model: "b")],
+                        onEvent: { _ in },
+                        onAttempt: { attempt in
+                            attempts.withLock { $0.append("\(attempt.route.provider):\(attempt.outcome)") }
+                        }
+                    )
+                    #expect(reply.message.text == "ok" && route.provider == "backup")
+                    #expect(attempts.withLock { $0 } == ["\(silent):timeout", "backup:ok"])
+                }
+                #expect(slept.withLock { $0 }.isEmpty)
+                await #expect(throws: ProviderError.timedOut(provider: "mute", seconds: 1)) {
+                    _ = try await router.respond(
+                        to: Self.request,
+                        routes: [ModelRoute(provider: "mute", model: "a")],
+                        onEvent: { _ in },
+                        onAttempt: { _ in }
+                    )
+                }
+                #expect(
+                    ProviderError.timedOut(provider: "mute", seconds: 1).description
+                        == "provider 'mute' did not answer within 1 s (its timeout_seconds in config.toml)"
+                )
+            }
+        }
+    }
+
     @Test func theRouterStopsCallingAProviderWhoseBreakerIsOpen() async throws {
         let broken = ScriptedHTTPServer.Response.error(503, #"{"error":{"message":"down"}}"#)
         let server = ScriptedHTTPServer(responses: [], fallback: broken)
@@ -371,4 +437,29 @@ struct ProviderTests {
             #expect(server.requests.count == before)
         }
     }
+}
+
+/// A loopback port whose connections the kernel takes and nobody ever reads or answers: a provider that hangs.
+final class SilentListener: Sendable {
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.descriptor = descriptor
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(descriptor, pointer, length) == 0 && listen(descriptor, 16) == 0
+                    && getsockname(descriptor, pointer, &length) == 0
+            }
+        }
+        guard descriptor >= 0, bound else { throw POSIXError(.EADDRNOTAVAIL) }
+        port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(descriptor) }
 }
