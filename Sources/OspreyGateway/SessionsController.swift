@@ -87,6 +87,13 @@ struct SessionsController {
     var delete: Operation {
         Operation("sessions.delete", role: .operator) { (request: SessionRef, caller) in
             try await sessions.delete(request.session, actor: caller.actor)
+            // A run in progress on it stops: what it would still write has no session to go to, and the model
+            // calls it would make are paid for nothing. One another gateway runs is asked to stop, as by a cancel.
+            if !runs.cancel(request.session), try await runs.runsElsewhere(request.session) {
+                try await runner.ledger.append(
+                    EventDraft(type: .runCancelRequested, actor: caller.actor, session: request.session)
+                )
+            }
             return ["deleted": true]
         }
     }

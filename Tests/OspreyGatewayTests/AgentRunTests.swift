@@ -9,6 +9,7 @@ import OspreyCore
 import OspreyGateway
 import OspreyStore
 import OspreyTesting
+import Synchronization
 import Testing
 
 /// A model that takes its time: it streams a word, then waits (cancellably) before answering.
@@ -17,6 +18,17 @@ struct SlowProvider: ModelProvider {
         try await onEvent(.textDelta("Thinking"))
         try await Task.sleep(for: .seconds(30))
         return ModelReply(message: .assistant("too late"), usage: Usage(), stopReason: .endTurn)
+    }
+}
+
+/// ``SlowProvider`` that counts its calls.
+final class CountingSlowProvider: ModelProvider {
+    private let count = Mutex(0)
+    var calls: Int { count.withLock { $0 } }
+
+    func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply {
+        count.withLock { $0 += 1 }
+        return try await SlowProvider().respond(to: request, onEvent: onEvent)
     }
 }
 
@@ -89,6 +101,39 @@ struct AgentRunTests {
         #expect(try await gateway.store.ledger.events(filter: EventFilter(type: "run.cancelled")).count == 2)
         let prompts = try await gateway.store.sessions.messages(of: session.id).map(\.message.text)
         #expect(prompts == ["think hard", "me too"])
+    }
+
+    @Test func deletingASessionStopsItsRun() async throws {
+        let provider = CountingSlowProvider()
+        let gateway = try await TestGateway(provider: provider)
+        let session = try await gateway.store.sessions.create(actor: .test)
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session.id)/messages")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.headers.add(name: "Accept", value: "text/event-stream")
+            request.body = .bytes(ByteBuffer(string: #"{"content":"think hard"}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
+            var parser = ServerSentEventParser()
+            var iterator = response.body.makeAsyncIterator()
+            // Given a run that has started streaming (its model waits 30 s before it answers)
+            var events: [ServerSentEvent] = []
+            while events.isEmpty, let chunk = try await iterator.next() {
+                events += parser.feed(chunk.readableBytesView)
+            }
+            // When another client deletes the session
+            try await client.execute(uri: "/api/sessions/\(session.id)", method: .delete, headers: TestGateway.auth()) {
+                #expect($0.status == .noContent)
+            }
+            // Then the run stops at once: its stream ends with an error instead of the model's answer
+            while let chunk = try await iterator.next() { events += parser.feed(chunk.readableBytesView) }
+            #expect(events.last?.event == "error", "\(events.map(\.event))")
+            #expect(!events.contains { $0.data.contains("too late") })
+        }
+        #expect(provider.calls == 1)
+        #expect(try await gateway.store.ledger.events(filter: EventFilter(type: "run.cancelled")).count == 1)
     }
 
     @Test func aClientThatHangsUpCancelsItsRun() async throws {
