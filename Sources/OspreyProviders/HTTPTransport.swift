@@ -51,9 +51,15 @@ public struct HTTPTransport: Sendable {
     /// The silence the transport allows, in whole seconds, as the error says it.
     var timeoutSeconds: Int { Int(headTimeout.nanoseconds / 1_000_000_000) }
 
-    /// A wait the client gave up: for the head, for the next piece of the body, or for the connection.
-    static func isTimeout(_ error: HTTPClientError) -> Bool {
-        [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error)
+    /// What the client's `error` means to the router: the caller's cancellation stays one, a wait the client gave
+    /// up (for the head, the next piece of the body, or the connection) is ``ProviderError/timedOut(provider:seconds:)``,
+    /// anything else a transport failure.
+    func failure(_ error: any Error, provider: String) -> any Error {
+        if error is CancellationError { return CancellationError() }
+        if let error = error as? HTTPClientError, [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
+            return ProviderError.timedOut(provider: provider, seconds: timeoutSeconds)
+        }
+        return ProviderError.transport(provider: provider, message: "\(error)")
     }
 
     /// POSTs JSON and returns the response once its head has arrived; non-2xx answers become ``ProviderError``s.
@@ -71,12 +77,8 @@ public struct HTTPTransport: Sendable {
         let response: HTTPClientResponse
         do {
             response = try await client.execute(request, timeout: headTimeout)
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch let error as HTTPClientError where Self.isTimeout(error) {
-            throw ProviderError.timedOut(provider: provider, seconds: timeoutSeconds)
         } catch {
-            throw ProviderError.transport(provider: provider, message: "\(error)")
+            throw failure(error, provider: provider)
         }
         let status = Int(response.status.code)
         guard (200..<300).contains(status) else {
@@ -136,12 +138,11 @@ public struct HTTPTransport: Sendable {
             }
         } catch let error as ProviderError {
             throw error
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch let error as HTTPClientError where Self.isTimeout(error) {
-            throw ProviderError.timedOut(provider: provider, seconds: timeoutSeconds)
         } catch {
             // The connection dropped mid-body: the caller decides what the partial stream means.
+            guard case .transport = failure(error, provider: provider) as? ProviderError else {
+                throw failure(error, provider: provider)
+            }
             return false
         }
         return parser.finish()
@@ -157,12 +158,8 @@ public struct HTTPTransport: Sendable {
         let bytes: ByteBuffer
         do {
             bytes = try await response.body.collect(upTo: Self.maxAnswerBytes)
-        } catch is CancellationError {
-            throw CancellationError()
-        } catch let error as HTTPClientError where Self.isTimeout(error) {
-            throw ProviderError.timedOut(provider: provider, seconds: timeoutSeconds)
         } catch {
-            throw ProviderError.transport(provider: provider, message: "\(error)")
+            throw failure(error, provider: provider)
         }
         do {
             return try JSONValue.parse(bytes.readableBytesView)

@@ -34,17 +34,23 @@ final class CountingSlowProvider: ModelProvider {
 
 @Suite(.serialized)
 struct AgentRunTests {
+    /// A message to a session, its answer streamed as server-sent events.
+    static func streamedMessage(_ content: String, to session: Session.ID, port: Int) -> HTTPClientRequest {
+        var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session)/messages")
+        request.method = .POST
+        request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        request.headers.add(name: "Accept", value: "text/event-stream")
+        request.body = .bytes(ByteBuffer(bytes: JSONValue.object(["content": .string(content)]).canonicalBytes))
+        return request
+    }
+
     @Test func aRunCanBeCancelledFromAnotherClientAndASecondSendWaitsItsTurn() async throws {
         let gateway = try await TestGateway(provider: SlowProvider())
         let session = try await gateway.store.sessions.create(actor: .test)
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
-            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session.id)/messages")
-            request.method = .POST
-            request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "Accept", value: "text/event-stream")
-            request.body = .bytes(ByteBuffer(string: #"{"content":"think hard"}"#))
+            let request = Self.streamedMessage("think hard", to: session.id, port: port)
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
             var parser = ServerSentEventParser()
             var iterator = response.body.makeAsyncIterator()
@@ -109,12 +115,7 @@ struct AgentRunTests {
         let session = try await gateway.store.sessions.create(actor: .test)
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
-            var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session.id)/messages")
-            request.method = .POST
-            request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "Accept", value: "text/event-stream")
-            request.body = .bytes(ByteBuffer(string: #"{"content":"think hard"}"#))
+            let request = Self.streamedMessage("think hard", to: session.id, port: port)
             let response = try await HTTPClient.shared.execute(request, timeout: .seconds(60))
             var parser = ServerSentEventParser()
             var iterator = response.body.makeAsyncIterator()
@@ -142,12 +143,7 @@ struct AgentRunTests {
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
             let reader = Task {
-                var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/api/sessions/\(session.id)/messages")
-                request.method = .POST
-                request.headers.add(name: "Authorization", value: "Bearer \(TestGateway.adminToken)")
-                request.headers.add(name: "Content-Type", value: "application/json")
-                request.headers.add(name: "Accept", value: "text/event-stream")
-                request.body = .bytes(ByteBuffer(string: #"{"content":"think"}"#))
+                let request = Self.streamedMessage("think", to: session.id, port: port)
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
                 for try await _ in response.body {}
             }

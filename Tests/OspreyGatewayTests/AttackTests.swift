@@ -21,11 +21,11 @@ struct AttackRun {
     static let secret = "sk-canary-9d2f7c1e5b8a4f60"
     let gateway: TestGateway
     let provider: ScriptedProvider
-    let listener: CanaryListener
+    let listener: LoopbackListener
     let outside: URL
 
     init() async throws {
-        listener = try CanaryListener()
+        listener = try LoopbackListener()
         let port = listener.port
         let directory = try TemporaryDirectory(prefix: "osprey-attack")
         outside = directory.url.appendingPathComponent("outside.txt")
@@ -111,46 +111,6 @@ struct AttackRun {
         #expect(denied.contains("fs_roots"))
         #expect(events.contains { $0.type == .approvalExpired })
     }
-}
-
-/// A TCP listener on loopback that must never be connected to.
-final class CanaryListener: Sendable {
-    let descriptor: Int32
-    let port: Int
-
-    init() throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.descriptor = descriptor
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        listen(descriptor, 16)
-        var bound = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &bound) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(descriptor, $0, &length) }
-        }
-        self.port = Int(UInt16(bigEndian: bound.sin_port))
-        _ = fcntl(descriptor, F_SETFL, O_NONBLOCK)
-    }
-
-    /// How many connections are waiting (each one a breach).
-    func connections() -> Int {
-        var count = 0
-        while true {
-            let client = accept(descriptor, nil, nil)
-            if client < 0 { return count }
-            close(client)
-            count += 1
-        }
-    }
-
-    deinit { close(descriptor) }
 }
 
 @Suite(.serialized)

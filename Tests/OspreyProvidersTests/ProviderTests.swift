@@ -346,7 +346,7 @@ struct ProviderTests {
     /// within its answer: each fails once its timeout has passed, is not tried again (another wait as long would
     /// come before any fallback), and the next route answers. Alone, the call fails saying so.
     @Test func aSilentProviderTimesOutOnceAndTheNextRouteAnswers() async throws {
-        let mute = try SilentListener()
+        let mute = try LoopbackListener()
         let stalls = ScriptedHTTPServer(responses: [
             .init(
                 headers: ["Content-Type": "text/event-stream"],
@@ -437,29 +437,4 @@ struct ProviderTests {
             #expect(server.requests.count == before)
         }
     }
-}
-
-/// A loopback port whose connections the kernel takes and nobody ever reads or answers: a provider that hangs.
-final class SilentListener: Sendable {
-    let descriptor: Int32
-    let port: Int
-
-    init() throws {
-        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        self.descriptor = descriptor
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(descriptor, pointer, length) == 0 && listen(descriptor, 16) == 0
-                    && getsockname(descriptor, pointer, &length) == 0
-            }
-        }
-        guard descriptor >= 0, bound else { throw POSIXError(.EADDRNOTAVAIL) }
-        port = Int(UInt16(bigEndian: address.sin_port))
-    }
-
-    deinit { close(descriptor) }
 }

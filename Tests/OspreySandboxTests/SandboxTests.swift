@@ -71,32 +71,15 @@ struct SandboxTests {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
         // A canary listener on the host's loopback.
-        let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(listener) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        _ = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
-        }
-        listen(listener, 8)
-        var bound = sockaddr_in()
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &bound) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) }
-        }
-        let port = Int(UInt16(bigEndian: bound.sin_port))
+        let listener = try LoopbackListener()
+        let port = listener.port
         let result = try await Self.run(
             "bash -c 'echo stolen > /dev/tcp/127.0.0.1/\(port)' && echo sent || echo blocked",
             sandbox: try Self.bubblewrap(),
             jail: jail
         )
         #expect(result.output.contains("blocked"), "\(result.output)")
-        _ = fcntl(listener, F_SETFL, O_NONBLOCK)
-        #expect(accept(listener, nil, nil) < 0, "the canary listener received a connection")
+        #expect(listener.connections() == 0, "the canary listener received a connection")
     }
 
     /// A PATH with prlimit but without bwrap.
