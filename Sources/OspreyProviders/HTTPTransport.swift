@@ -90,7 +90,8 @@ public struct HTTPTransport: Sendable {
 
     /// POSTs JSON and feeds each server-sent event to `onEvent`.
     ///
-    /// Returns true when the stream ended cleanly between events, false when it was cut mid-event.
+    /// Returns true when the stream ended cleanly between events, false when it was cut mid-event. An answer sent
+    /// whole (`application/json`) instead is refused with a clear ``ProviderError/invalidResponse(provider:message:)``.
     func streamEvents(
         provider: String,
         url: String,
@@ -103,16 +104,26 @@ public struct HTTPTransport: Sendable {
             url: url,
             headers: headers,
             encoded: body.canonicalBytes,
+            whole: { _ in
+                throw ProviderError.invalidResponse(
+                    provider: provider,
+                    message: "it answered with JSON, not the event stream it was asked for"
+                )
+            },
             onEvent: onEvent
         )
     }
 
     /// The same, with the body already encoded (a caller that also measures it encodes it once).
+    ///
+    /// A server may answer a streamed request whole, as `application/json` (some OpenAI-compatible servers and
+    /// proxies ignore `stream`): `whole` gets that answer, parsed.
     func streamEvents(
         provider: String,
         url: String,
         headers: [(String, String)],
         encoded body: [UInt8],
+        whole: (JSONValue) async throws -> Void,
         onEvent: (ServerSentEvent) async throws -> Void
     ) async throws -> Bool {
         let response = try await post(
@@ -121,6 +132,10 @@ public struct HTTPTransport: Sendable {
             headers: headers + [("Accept", "text/event-stream")],
             body: body
         )
+        if response.headers.first(name: "Content-Type")?.lowercased().hasPrefix("application/json") == true {
+            try await whole(try await json(of: response, provider: provider))
+            return true
+        }
         var parser = ServerSentEventParser()
         var received = 0
         do {
@@ -154,7 +169,14 @@ public struct HTTPTransport: Sendable {
     /// POSTs JSON and returns the parsed JSON answer.
     func postJSON(provider: String, url: String, headers: [(String, String)], body: JSONValue) async throws -> JSONValue
     {
-        let response = try await post(provider: provider, url: url, headers: headers, body: body.canonicalBytes)
+        try await json(
+            of: try await post(provider: provider, url: url, headers: headers, body: body.canonicalBytes),
+            provider: provider
+        )
+    }
+
+    /// A response's body, read whole (at most ``maxAnswerBytes``) and parsed as JSON.
+    private func json(of response: HTTPClientResponse, provider: String) async throws -> JSONValue {
         let bytes: ByteBuffer
         do {
             bytes = try await response.body.collect(upTo: Self.maxAnswerBytes)

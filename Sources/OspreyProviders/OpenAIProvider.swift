@@ -51,20 +51,30 @@ public struct OpenAIProvider: ModelProvider {
                 headers: headers,
                 body: body
             )
-            // A whole reply is one chunk whose choices carry `message` instead of `delta`.
-            for event in try stream.consume(ServerSentEvent(data: answer.canonicalJSON)) { try await onEvent(event) }
-            stream.done = true
+            try await Self.consume(whole: answer, into: &stream, onEvent: onEvent)
             return try stream.reply(cleanEnd: true)
         }
         let clean = try await transport.streamEvents(
             provider: name,
             url: baseURL + "/chat/completions",
             headers: headers,
-            encoded: encoded
+            encoded: encoded,
+            // A server that ignores `stream` answers whole: taken as if asked so.
+            whole: { answer in try await Self.consume(whole: answer, into: &stream, onEvent: onEvent) }
         ) { event in
             for modelEvent in try stream.consume(event) { try await onEvent(modelEvent) }
         }
         return try stream.reply(cleanEnd: clean)
+    }
+
+    /// A whole reply is one chunk whose choices carry `message` instead of `delta`, and the end of the stream.
+    static func consume(
+        whole answer: JSONValue,
+        into stream: inout OpenAIStream,
+        onEvent: (ModelEvent) async throws -> Void
+    ) async throws {
+        for event in try stream.consume(ServerSentEvent(data: answer.canonicalJSON)) { try await onEvent(event) }
+        stream.done = true
     }
 
     /// The request body in OpenAI's format.

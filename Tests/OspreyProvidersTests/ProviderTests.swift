@@ -201,6 +201,40 @@ struct ProviderTests {
         }
     }
 
+    /// Some OpenAI-compatible servers and proxies ignore `stream` and answer whole, as `application/json`: the
+    /// answer is taken as it is (text, tool calls, usage), not reported as a cut stream. An Anthropic endpoint that
+    /// does so is refused, saying what came.
+    @Test func aServerThatIgnoresStreamAndAnswersWholeIsUnderstood() async throws {
+        let whole = ScriptedHTTPServer.Response(
+            headers: ["Content-Type": "application/json; charset=utf-8"],
+            chunks: [
+                #"{"id":"chatcmpl-9","object":"chat.completion","choices":[{"index":0,"message":{"role":"assistant","#
+                    + #""content":"Reading it.","tool_calls":[{"id":"call_a","type":"function","function":"#
+                    + #"{"name":"read_file","arguments":"{\"path\":\"a.txt\"}"}}]},"finish_reason":"tool_calls"}],"#
+                    + #""usage":{"prompt_tokens":42,"completion_tokens":17,"total_tokens":59}}"#
+            ]
+        )
+        let server = ScriptedHTTPServer(responses: [whole, whole])
+        try await server.run { server in
+            let openAI = OpenAIProvider(name: "proxy", baseURL: server.baseURL + "/v1", apiKey: nil)
+            let (reply, events) = try await Self.collect(openAI)
+            #expect(reply.message.text == "Reading it.")
+            #expect(reply.message.toolCalls.map(\.name) == ["read_file"])
+            #expect(reply.message.toolCalls.first?.arguments == #"{"path":"a.txt"}"#)
+            #expect(reply.usage.inputTokens == 42 && reply.usage.outputTokens == 17)
+            #expect(events.contains(.textDelta("Reading it.")))
+            // The request asked for a stream
+            #expect(server.requests.first?.body.contains(#""stream":true"#) == true)
+            let anthropic = AnthropicProvider(name: "claude", baseURL: server.baseURL, apiKey: nil)
+            await #expect(
+                throws: ProviderError.invalidResponse(
+                    provider: "claude",
+                    message: "it answered with JSON, not the event stream it was asked for"
+                )
+            ) { _ = try await Self.collect(anthropic) }
+        }
+    }
+
     @Test func aStreamedAnswerPastItsSizeLimitIsRefusedNotHeldInMemory() async throws {
         // Given a server that streams 40 MiB that never make an event (no line end), as a broken or hostile one may
         let megabyte = String(repeating: "a", count: 1 << 20)
