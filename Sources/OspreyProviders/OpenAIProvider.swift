@@ -60,10 +60,9 @@ public struct OpenAIProvider: ModelProvider {
             headers: headers,
             encoded: encoded,
             // A server that ignores `stream` answers whole: taken as if asked so.
-            whole: { answer in try await Self.consume(whole: answer, into: &stream, onEvent: onEvent) }
-        ) { event in
-            for modelEvent in try stream.consume(event) { try await onEvent(modelEvent) }
-        }
+            whole: { answer in try await Self.consume(whole: answer, into: &stream, onEvent: onEvent) },
+            onEvent: { event in for modelEvent in try stream.consume(event) { try await onEvent(modelEvent) } }
+        )
         return try stream.reply(cleanEnd: clean)
     }
 
