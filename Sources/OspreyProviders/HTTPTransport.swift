@@ -132,9 +132,17 @@ public struct HTTPTransport: Sendable {
             headers: headers + [("Accept", "text/event-stream")],
             body: body
         )
-        if response.headers.first(name: "Content-Type")?.lowercased().hasPrefix("application/json") == true {
+        let type = response.headers.first(name: "Content-Type")?.lowercased() ?? ""
+        if type.hasPrefix("application/json") {
             try await whole(try await json(of: response, provider: provider))
             return true
+        }
+        if type.hasPrefix("text/html") {
+            // A web page where an API was expected: a base_url that points at a site, a portal or a proxy's page.
+            throw ProviderError.invalidResponse(
+                provider: provider,
+                message: "it answered with a web page (text/html), not an event stream; check its base_url"
+            )
         }
         var parser = ServerSentEventParser()
         var received = 0

@@ -214,7 +214,11 @@ struct ProviderTests {
                     + #""usage":{"prompt_tokens":42,"completion_tokens":17,"total_tokens":59}}"#
             ]
         )
-        let server = ScriptedHTTPServer(responses: [whole, whole])
+        let page = ScriptedHTTPServer.Response(
+            headers: ["Content-Type": "text/html"],
+            chunks: ["<!doctype html><title>Welcome</title>"]
+        )
+        let server = ScriptedHTTPServer(responses: [whole, whole, page])
         try await server.run { server in
             let openAI = OpenAIProvider(name: "proxy", baseURL: server.baseURL + "/v1", apiKey: nil)
             let (reply, events) = try await Self.collect(openAI)
@@ -232,6 +236,13 @@ struct ProviderTests {
                     message: "it answered with JSON, not the event stream it was asked for"
                 )
             ) { _ = try await Self.collect(anthropic) }
+            // A web page where the API should be (a base_url that points at a site) says so.
+            await #expect(
+                throws: ProviderError.invalidResponse(
+                    provider: "proxy",
+                    message: "it answered with a web page (text/html), not an event stream; check its base_url"
+                )
+            ) { _ = try await Self.collect(openAI) }
         }
     }
 
