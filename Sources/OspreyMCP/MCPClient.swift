@@ -100,6 +100,8 @@ public final class MCPClient: Sendable {
         /// After a crash, no restart before this time (on ``elapsed``); the delay doubles with each crash in a row.
         var restartNotBefore: Duration?
         var crashes = 0
+        /// How the server's process last ended, with its last words: the answer to a request that comes after.
+        var exit: MCPError?
         var stopped = false
         var toolsChanged = false
         /// What the server said it offers at `initialize` (`tools`, `resources`, `prompts`, ...).
@@ -275,7 +277,7 @@ public final class MCPClient: Sendable {
         }
         // Only one start runs at a time (``ensureRunning()``); a stop may have come meanwhile.
         let stopped = state.withLock { state in
-            if !state.stopped { state.connection = connection }
+            if !state.stopped { (state.connection, state.exit) = (connection, nil) }
             return state.stopped
         }
         if stopped {
@@ -320,10 +322,10 @@ public final class MCPClient: Sendable {
         params: JSONValue,
         progress: (@Sendable (String) -> Void)? = nil
     ) async throws -> JSONValue {
-        let (id, connection) = state.withLock { state in
+        let (id, connection, exit) = state.withLock { state in
             defer { state.nextID += 1 }
             if let progress { state.progress[state.nextID] = progress }
-            return (state.nextID, state.connection)
+            return (state.nextID, state.connection, state.exit)
         }
         defer { if progress != nil { _ = state.withLock { $0.progress.removeValue(forKey: id) } } }
         var params = params
@@ -331,7 +333,10 @@ public final class MCPClient: Sendable {
             object["_meta"] = ["progressToken": .int(id)]
             params = .object(object)
         }
-        guard let connection else { throw MCPError.unavailable("MCP server '\(configuration.name)' is not running") }
+        guard let connection else {
+            // A server that ended between its start and this request: how it ended says more than "not running".
+            throw exit ?? MCPError.unavailable("MCP server '\(configuration.name)' is not running")
+        }
         let timeout = timeout ?? configuration.timeout
         let name = configuration.name
         arm(id, Deadline(at: .now.advanced(by: timeout), method: method, timeout: timeout))
@@ -450,20 +455,22 @@ public final class MCPClient: Sendable {
 
     /// The server's process ended: calls in flight fail with its last words; the next call starts it again.
     private func exited(_ reason: String) {
-        let (tail, stopped) = state.withLock { state -> ([String], Bool) in
-            let tail = state.connection?.stderr ?? []
+        let name = configuration.name
+        let (failure, detail, stopped) = state.withLock { state in
+            let detail = (state.connection?.stderr ?? []).suffix(3).joined(separator: " | ")
+            let failure = MCPError.exited(server: name, reason: reason, stderr: detail)
             state.connection = nil
+            state.exit = failure
             if !state.stopped {
                 state.crashes += 1
                 let delay = Duration.seconds(min(60, 1 << min(state.crashes - 1, 6)))
                 state.restartNotBefore = elapsed() + delay
             }
-            return (tail, state.stopped)
+            return (failure, detail, state.stopped)
         }
-        let detail = tail.suffix(3).joined(separator: " | ")
         if !stopped {
             logger.error("MCP server exited", metadata: ["reason": "\(reason)", "stderr": "\(detail)"])
         }
-        failAll(MCPError.exited(server: configuration.name, reason: reason, stderr: detail))
+        failAll(failure)
     }
 }
