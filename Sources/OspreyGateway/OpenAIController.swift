@@ -81,6 +81,14 @@ struct OpenAIController {
         }
         if let n = body["n"]?.intValue, n != 1 { throw APIError.badRequest("Only n = 1 is supported.") }
         let agent = try agent(for: model)
+        // Tools the client defines would come back as `tool_calls` for it to run: an agent runs its own instead,
+        // so a client that counts on them is told, not left waiting for calls that never come.
+        if let tools = (body["tools"] ?? body["functions"])?.arrayValue, !tools.isEmpty {
+            throw APIError.badRequest(
+                "Client-side tools (tools, functions) are not supported: agent '\(agent)' calls its own tools "
+                    + "(config.toml [agents.\(agent)] tools); its tool activity comes back in the 'osprey' field."
+            )
+        }
         let turns = try messages.map { message -> (role: String, text: String) in
             guard let role = message["role"]?.stringValue else {
                 throw APIError.badRequest("Every message needs a role.")

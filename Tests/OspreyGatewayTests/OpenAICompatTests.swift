@@ -93,6 +93,8 @@ struct OpenAICompatTests {
             #expect(seen["streamed"] == "The notes say: ospreys." && seen["stream_finish"] == "stop", "\(seen)")
             #expect((seen["stream_usage"]?.intValue ?? 0) > 0)
             #expect(seen["not_found"]?["status"] == 404 && seen["not_found"]?["code"] == "model_not_found", "\(seen)")
+            #expect(seen["client_tools"]?["status"] == 400, "\(seen)")
+            #expect(seen["client_tools"]?["message"]?.stringValue?.contains("calls its own tools") == true, "\(seen)")
             #expect(seen["bad_key"]?["status"] == 401 && seen["bad_key"]?["type"] == "authentication_error")
             #expect(seen["locked_out"]?["status"] == 429 && seen["locked_out"]?["retry_after"] != .null, "\(seen)")
         }

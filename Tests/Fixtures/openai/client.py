@@ -7,7 +7,7 @@ Prints one JSON object of what it saw; a step that fails is recorded in "problem
 import json
 import sys
 
-from openai import AuthenticationError, NotFoundError, OpenAI, RateLimitError
+from openai import AuthenticationError, BadRequestError, NotFoundError, OpenAI, RateLimitError
 
 BASE, TOKEN = sys.argv[1], sys.argv[2]
 client = OpenAI(base_url=BASE + "/v1", api_key=TOKEN, max_retries=0, timeout=30)
@@ -73,6 +73,18 @@ def unknown_model():
         seen["not_found"] = {"status": error.status_code, "code": error.code, "type": error.type}
 
 
+def client_tools():
+    # Tools the client defines and expects back as tool_calls: refused, not silently ignored.
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
+    try:
+        client.chat.completions.create(
+            model="osprey/default", messages=[{"role": "user", "content": "Weather?"}], tools=[weather]
+        )
+        seen["client_tools"] = "no error"
+    except BadRequestError as error:
+        seen["client_tools"] = {"status": error.status_code, "message": error.message}
+
+
 def bad_key():
     wrong = OpenAI(base_url=BASE + "/v1", api_key="osp_wrong", max_retries=0, timeout=30)
     try:
@@ -92,6 +104,6 @@ def bad_key():
 
 
 for name, work in [("models", models), ("plain", plain), ("streamed", streamed), ("unknown model", unknown_model),
-                   ("bad key", bad_key)]:
+                   ("client tools", client_tools), ("bad key", bad_key)]:
     step(name, work)
 print(json.dumps(seen))
