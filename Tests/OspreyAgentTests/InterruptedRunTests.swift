@@ -118,7 +118,15 @@ struct InterruptedRunTests {
             try await fixture.store.ledger.events(limit: 1000).contains { $0.type == .toolCallRequested }
         }
         // When its 12 s pass
-        try await clock.waitForSleepers(1)
+        do {
+            try await clock.waitForSleepers(1)
+        } catch {
+            // Say what became of the run (seen in CI, not understood: no sleeper on the clock after 60 s).
+            run.cancel()
+            let events = try await fixture.store.ledger.events(limit: 1000).map(\.type.rawValue)
+            Issue.record("the run, without its limit's sleeper: \(await run.result); its events: \(events)")
+            throw error
+        }
         clock.advance(by: .seconds(12))
         // Then it ends with the time limit, the open call answered
         await #expect(throws: AgentError.timeLimit(seconds: 12)) { try await run.value }

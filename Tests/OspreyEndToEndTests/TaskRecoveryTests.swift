@@ -37,10 +37,23 @@ struct TaskRecoveryTests {
         pause: .seconds(120)
     )
 
+    /// The command's sleep, long and odd enough to be found among the host's processes by its arguments.
+    static let longSleep = "3600.4217"
+
+    /// Whether a process whose arguments are exactly `arguments` runs on the host.
+    static func running(_ arguments: [String]) -> Bool {
+        let wanted = arguments.joined(separator: "\0") + "\0"
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int($0) != nil } ?? []
+        return pids.contains { pid in
+            (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) == wanted
+        }
+    }
+
     static func script(_ point: Point) -> [ScriptedHTTPServer.Response] {
         switch point {
         case .waitingForTheModel: [stalled, toolCall("echo once >> side.txt"), answer]
-        case .duringATool: [toolCall("echo start >> side.txt; sleep 3; echo end >> side.txt"), answer]
+        // The command outlives any delay before the kill (a loaded machine once took 3 s to notice "start").
+        case .duringATool: [toolCall("echo start >> side.txt; sleep \(longSleep); echo end >> side.txt"), answer]
         case .afterAToolFinished: [toolCall("echo once >> side.txt"), stalled, answer]
         }
     }
@@ -95,7 +108,9 @@ struct TaskRecoveryTests {
             case .waitingForTheModel:
                 try await Self.wait("the first model call is in flight") { server.requests.count == 1 }
             case .duringATool:
-                try await Self.wait("the command has started") { sideEffects() == "start\n" }
+                try await Self.wait("the command has started") {
+                    sideEffects() == "start\n" && Self.running(["sleep", Self.longSleep])
+                }
             case .afterAToolFinished:
                 try await Self.wait("the second model call is in flight") {
                     server.requests.count == 2 && sideEffects() == "once\n"
@@ -120,7 +135,7 @@ struct TaskRecoveryTests {
                 #expect(sideEffects() == "once\n")
             case .duringATool:
                 // The sandboxed command died with the gateway (bwrap --die-with-parent) and was not run again.
-                try await Task.sleep(for: .seconds(4))
+                try await Self.wait("the command is gone") { !Self.running(["sleep", Self.longSleep]) }
                 #expect(sideEffects() == "start\n")
                 let events = try await osprey.run(["events", "--type", "tool.call.interrupted", "--json"] + args)
                 #expect(events.stdout.contains("call_1"), "\(events.stdout)")
