@@ -54,6 +54,10 @@ public struct Agent: Sendable {
     let roots: [FileRoot]
     /// Sleeps out a run's wall-time limit (`max_wall_seconds`); injected so tests advance time instead of waiting.
     let waitOutLimit: @Sendable (Duration) async throws -> Void
+    /// Starts a stopwatch on the same clock: how many seconds of the limit have passed, read between the loop's
+    /// steps. (On the wall clock, a loaded machine once spent a test's whole limit before the model's reply, while the
+    /// test's own clock said no time had passed.)
+    let limitStopwatch: @Sendable () -> @Sendable () -> Double
     /// The background task this agent runs for, if any.
     public var taskID: TaskRecord.ID?
     /// Relevant long-term memories for a prompt, added to the system prompt (background, never user words).
@@ -84,6 +88,10 @@ public struct Agent: Sendable {
     ) {
         self.approvals = approvals
         self.waitOutLimit = { try await clock.sleep(for: $0) }
+        self.limitStopwatch = {
+            let start = clock.now
+            return { start.duration(to: clock.now).timeInterval }
+        }
         self.roots =
             settings.readRoots.compactMap { FileRoot(path: $0, writable: false) }
             + settings.writeRoots.compactMap { FileRoot(path: $0, writable: true) }
@@ -213,6 +221,7 @@ public struct Agent: Sendable {
         let clock = ContinuousClock()
         let start = clock.now
         let limit = Duration.seconds(settings.maxWallSeconds)
+        let spent = limitStopwatch()
         let open = OpenCalls()
         do {
             // The wall-time limit covers everything, including one slow model or tool call: race the run against it.
@@ -224,6 +233,7 @@ public struct Agent: Sendable {
                         session: session,
                         start: start,
                         clock: clock,
+                        spent: spent,
                         open: open,
                         promptWrite: promptWrite,
                         onEvent: onEvent
@@ -262,6 +272,7 @@ public struct Agent: Sendable {
         session: Session.ID,
         start: ContinuousClock.Instant,
         clock: ContinuousClock,
+        spent: @Sendable () -> Double,
         open: OpenCalls,
         promptWrite: PromptWrite?,
         onEvent: @escaping @Sendable (AgentEvent) async throws -> Void
@@ -309,7 +320,8 @@ public struct Agent: Sendable {
                 }
             }
         }
-        func elapsed() -> Double { (clock.now - start).timeInterval }
+        /// Seconds of the time limit spent, on the limit's clock (the run's duration is reported on the wall clock).
+        func elapsed() -> Double { spent() }
         var action = loop.start(elapsedSeconds: elapsed())
         while true {
             try Task.checkCancellation()

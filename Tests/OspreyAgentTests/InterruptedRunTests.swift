@@ -21,7 +21,8 @@ struct SlowToolFixture {
         settings: OspreyConfig.Agent = OspreyConfig.Agent(),
         store: Store? = nil,
         clock: some Clock<Duration> & Sendable = ContinuousClock(),
-        slowCall: Duration = .seconds(30)
+        slowCall: Duration = .seconds(30),
+        modelTakes: Duration = .zero
     ) async throws {
         let store = try store ?? Store.inMemory()
         self.store = store
@@ -31,7 +32,11 @@ struct SlowToolFixture {
             name: "default",
             settings: settings,
             routes: [ModelRoute(provider: "scripted", model: "test")],
-            router: Router(providers: ["scripted": provider], policy: RetryPolicy(maxAttempts: 1), sleep: { _ in }),
+            router: Router(
+                providers: ["scripted": DelayedProvider(provider, taking: modelTakes)],
+                policy: RetryPolicy(maxAttempts: 1),
+                sleep: { _ in }
+            ),
             toolbox: Toolbox([SlowTool(taking: slowCall)] + Toolbox.builtInTools),
             store: store,
             meter: Meter(store: store) { _ in nil },
@@ -61,6 +66,22 @@ struct SlowToolFixture {
             $0["tool_call_id"]?.stringValue
         }
         return !calls.isEmpty && Set(calls) == Set(answers)
+    }
+}
+
+/// A provider that answers after `delay` of wall time.
+struct DelayedProvider: ModelProvider {
+    let provider: any ModelProvider
+    let delay: Duration
+
+    init(_ provider: any ModelProvider, taking delay: Duration) {
+        self.provider = provider
+        self.delay = delay
+    }
+
+    func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply {
+        if delay > .zero { try await Task.sleep(for: delay) }
+        return try await provider.respond(to: request, onEvent: onEvent)
     }
 }
 
@@ -97,9 +118,11 @@ struct InterruptedRunTests {
 
     @Test func aRunOutOfTimeAnswersItsOpenCallBeforeItEnds() async throws {
         // The limit runs on the test's clock: the run is out of time when the test says, however loaded the machine
-        // (on the wall clock, a limit short enough for a test was once too short for a loaded one).
+        // (on the wall clock, a limit short enough for a test was once too short for a loaded one). Its checks
+        // between steps too: here the model takes 1.5 s of wall time, more than the whole limit, and the run goes on
+        // (a loaded CI machine once took longer than the 12 s this test's limit was, and the run ended too soon).
         var settings = OspreyConfig.Agent()
-        settings.maxWallSeconds = 12
+        settings.maxWallSeconds = 1
         let clock = ManualClock()
         // The tool takes an hour on the wall clock: however slow the machine, only the time limit ends the run (with
         // 30 s, a full run of the suite once reached the limit's sleeper after the tool had finished and the run
@@ -108,7 +131,8 @@ struct InterruptedRunTests {
             replies: [.toolCall("slow", "{}"), .assistant("Back.")],
             settings: settings,
             clock: clock,
-            slowCall: .seconds(3600)
+            slowCall: .seconds(3600),
+            modelTakes: .milliseconds(1500)
         )
         // Given a run waiting on its slow tool
         let run = Task {
@@ -117,7 +141,7 @@ struct InterruptedRunTests {
         try await TestRuns.waitUntil {
             try await fixture.store.ledger.events(limit: 1000).contains { $0.type == .toolCallRequested }
         }
-        // When its 12 s pass
+        // When its second passes
         do {
             try await clock.waitForSleepers(1)
         } catch {
@@ -127,9 +151,9 @@ struct InterruptedRunTests {
             Issue.record("the run, without its limit's sleeper: \(await run.result); its events: \(events)")
             throw error
         }
-        clock.advance(by: .seconds(12))
+        clock.advance(by: .seconds(1))
         // Then it ends with the time limit, the open call answered
-        await #expect(throws: AgentError.timeLimit(seconds: 12)) { try await run.value }
+        await #expect(throws: AgentError.timeLimit(seconds: 1)) { try await run.value }
         let transcript = try await fixture.store.sessions.messages(of: fixture.session.id).map(\.message)
         #expect(SlowToolFixture.everyCallIsAnswered(transcript))
         let events = try await fixture.store.ledger.events(limit: 1000)
