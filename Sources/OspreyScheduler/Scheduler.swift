@@ -292,6 +292,11 @@ public actor Scheduler {
         return task
     }
 
+    /// The pause before the next pass after `failures` failed passes in a row: 1 s, doubled each time, at most 30 s.
+    static func retryPause(afterFailures failures: Int) -> Duration {
+        .seconds(min(30, 1 << min(max(failures, 1) - 1, 5)))
+    }
+
     static func matches(_ pattern: String, _ type: String) -> Bool {
         pattern.hasSuffix(".*") ? type.hasPrefix(String(pattern.dropLast(1))) : pattern == type
     }
@@ -335,15 +340,27 @@ public actor Scheduler {
                 for await _ in changes { changed.ring() }
             }
             group.addTask {
+                var failures = 0
                 while !Task.isCancelled {
                     do {
                         let next = try await self.pass(now: Date()).next
+                        if failures > 0 {
+                            logger.info("schedule ticks work again", metadata: ["failures": "\(failures)"])
+                            failures = 0
+                        }
                         try await changed.wait(atMost: Self.rest(until: next, now: Date()), sleep: self.pause)
                     } catch is CancellationError {
                         return
                     } catch {
-                        logger.error("schedule tick failed", metadata: ["error": "\(error)"])
-                        do { try await self.pause(.seconds(1)) } catch { return }
+                        // A store that keeps refusing (a full disk) is retried less and less often, and said as
+                        // often: not a line a second for as long as it lasts. A schedule change still wakes it.
+                        failures += 1
+                        let retry = Self.retryPause(afterFailures: failures)
+                        logger.error(
+                            "schedule tick failed",
+                            metadata: ["error": "\(error)", "failures": "\(failures)", "retry_in": "\(retry)"]
+                        )
+                        do { try await changed.wait(atMost: retry, sleep: self.pause) } catch { return }
                     }
                 }
             }
