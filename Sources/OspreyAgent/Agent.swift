@@ -417,11 +417,17 @@ public struct Agent: Sendable {
                 }
                 let decisions = reply.message.toolCalls.compactMap { context.recordedDecisions[$0.id] }
                 try await promptWrite?.stored()
-                try await store.sessions.record(
-                    Sessions.Step(charge: charge, messages: [reply.message], followUps: requested + decisions),
-                    in: session,
-                    actor: actor
-                )
+                do {
+                    try await store.sessions.record(
+                        Sessions.Step(charge: charge, messages: [reply.message], followUps: requested + decisions),
+                        in: session,
+                        actor: actor
+                    )
+                } catch let error as StoreError where error.isUnavailable {
+                    // The call was made and paid for: what it cost is recorded once the store takes writes again.
+                    if let charge { meter.owe(charge) }
+                    throw error
+                }
                 // From here until their results are stored, the calls are open: a cut run answers them.
                 open.opened(reply.message.toolCalls)
                 run.cost += charge?.costUSD ?? 0

@@ -13,6 +13,9 @@ public final class Meter: Sendable {
     private let reserved = Mutex<[String: (tokens: Int, cost: Double)]>([:])
     /// The same by task (a call for a sub-task holds against every ancestor too), for the per-task limits.
     private let reservedByTask = Mutex<[String: (tokens: Int, cost: Double)]>([:])
+    /// Calls made and paid for whose record the store refused (a full disk): recorded before the next call is
+    /// reserved, and held against their agent's daily limits until then.
+    private let owed = Mutex<[Spending.Charge]>([])
 
     public init(store: Store, pricing: @escaping @Sendable (ModelRoute) -> Pricing?) {
         self.store = store
@@ -50,6 +53,7 @@ public final class Meter: Sendable {
         session: Session.ID?,
         task: TaskRecord.ID? = nil
     ) async throws -> Reservation {
+        await settleOwed()
         var lineage: [TaskRecord] = []
         if let task { lineage = try await store.tasks.lineage(of: task) }
         let tokens = estimatedInput + maxOutput
@@ -170,6 +174,38 @@ public final class Meter: Sendable {
                 let tokens = max(0, held.tokens - reservation.tokens)
                 let cost = max(0, held.cost - reservation.cost)
                 reserved[task] = tokens == 0 && cost <= 0 ? nil : (tokens, cost)
+            }
+        }
+    }
+
+    /// Keeps a paid call whose record the store refused, to record it once the store takes writes again (at the next
+    /// reservation); until then it holds against its agent's daily limits like a call in flight. At most 1,024 are
+    /// kept (the oldest beyond go unrecorded).
+    func owe(_ charge: Spending.Charge) {
+        owed.withLock { owed in
+            owed.append(charge)
+            if owed.count > 1_024 { owed.removeFirst(owed.count - 1_024) }
+        }
+        reserved.withLock { reserved in
+            let held = reserved[charge.agent] ?? (0, 0)
+            reserved[charge.agent] = (held.tokens + charge.tokens, held.cost + charge.costUSD)
+        }
+    }
+
+    /// Records the calls ``owe(_:)`` kept, oldest first, until the store refuses one (kept for the next time). Each
+    /// is taken before it is recorded, so two reservations at once never record one twice.
+    func settleOwed() async {
+        while let charge = owed.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
+            do {
+                try await store.spending.record(charge)
+            } catch {
+                owed.withLock { $0.insert(charge, at: 0) }
+                return
+            }
+            reserved.withLock { reserved in
+                let held = reserved[charge.agent] ?? (0, 0)
+                let left = (tokens: max(0, held.tokens - charge.tokens), cost: max(0, held.cost - charge.costUSD))
+                reserved[charge.agent] = left.tokens == 0 && left.cost <= 0 ? nil : left
             }
         }
     }

@@ -4,6 +4,7 @@ import OspreyCore
 import OspreyStore
 import OspreyTesting
 import OspreyTools
+import Synchronization
 import Testing
 
 @testable import OspreyProviders
@@ -22,7 +23,8 @@ struct SlowToolFixture {
         store: Store? = nil,
         clock: some Clock<Duration> & Sendable = ContinuousClock(),
         slowCall: Duration = .seconds(30),
-        modelTakes: Duration = .zero
+        modelTakes: Duration = .zero,
+        model: ((Store) -> any ModelProvider)? = nil
     ) async throws {
         let store = try store ?? Store.inMemory()
         self.store = store
@@ -33,7 +35,7 @@ struct SlowToolFixture {
             settings: settings,
             routes: [ModelRoute(provider: "scripted", model: "test")],
             router: Router(
-                providers: ["scripted": DelayedProvider(provider, taking: modelTakes)],
+                providers: ["scripted": model?(store) ?? DelayedProvider(provider, taking: modelTakes)],
                 policy: RetryPolicy(maxAttempts: 1),
                 sleep: { _ in }
             ),
@@ -85,7 +87,62 @@ struct DelayedProvider: ModelProvider {
     }
 }
 
+/// A model whose first answer (a megabyte of text) comes once the database can no longer grow, as on a full disk:
+/// the call is made and paid for, and the step that records it is refused.
+final class DiskFillingProvider: ModelProvider {
+    let store: Store
+    private let first = Mutex(true)
+
+    init(store: Store) { self.store = store }
+
+    func respond(to request: ModelRequest, onEvent: (ModelEvent) async throws -> Void) async throws -> ModelReply {
+        let usage = Usage(inputTokens: 10, outputTokens: 5)
+        let isFirst = first.withLock { first in
+            defer { first = false }
+            return first
+        }
+        guard isFirst else {
+            return ModelReply(message: .assistant("Back."), usage: usage, stopReason: .endTurn)
+        }
+        // The run writes its prompt while the model is asked: that write gets in first.
+        try await TestRuns.waitUntil { try await self.store.ledger.events().contains { $0.type == .messageUser } }
+        let pages = try await store.transaction { db in try db.value(Int.self, "PRAGMA page_count") ?? 0 }
+        _ = try await store.transaction { db in try db.execute("PRAGMA max_page_count = \(pages)") }
+        return ModelReply(
+            message: .assistant(String(repeating: "x", count: 1 << 20)),
+            usage: usage,
+            stopReason: .endTurn
+        )
+    }
+}
+
 struct InterruptedRunTests {
+    /// A model call made and paid for whose step the store refused (a full disk) is still charged: recorded (its
+    /// `llm.call` and the day's usage) at the next call, once the store takes writes again.
+    @Test func aPaidCallWhoseStepTheDiskRefusedIsChargedOnceThereIsRoom() async throws {
+        let directory = try TemporaryDirectory(prefix: "osprey-owed")
+        defer { directory.remove() }
+        let fixture = try await SlowToolFixture(
+            replies: [],
+            store: try directory.store(),
+            model: { DiskFillingProvider(store: $0) }
+        )
+        let store = fixture.store
+        // Given a run whose model answered while the disk filled
+        await #expect {
+            _ = try await fixture.agent.run("hello", session: fixture.session.id, actor: .user("test")) { _ in }
+        } throws: { ($0 as? StoreError)?.isUnavailable == true }
+        #expect(try await store.ledger.events().filter { $0.type == .llmCall }.isEmpty)
+        // When there is room again and the next message comes
+        _ = try await store.transaction { db in try db.execute("PRAGMA max_page_count = 1073741823") }
+        _ = try await fixture.agent.run("again", session: fixture.session.id, actor: .user("test")) { _ in }
+        // Then both calls are recorded and charged: 15 tokens each
+        #expect(try await store.ledger.events().filter { $0.type == .llmCall }.count == 2)
+        let tokens = try await store.transaction { db in try db.value(Int.self, "SELECT sum(tokens) FROM usage_daily") }
+        #expect(tokens == 30)
+        #expect(try await store.ledger.verify().ok)
+    }
+
     @Test func aCancelledRunAnswersItsOpenCallSoTheNextMessageIsValid() async throws {
         let fixture = try await SlowToolFixture(replies: [.toolCall("slow", "{}"), .assistant("Still here.")])
         let store = fixture.store
