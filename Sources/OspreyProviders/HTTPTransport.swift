@@ -51,12 +51,13 @@ public struct HTTPTransport: Sendable {
     /// The silence the transport allows, in whole seconds, as the error says it.
     var timeoutSeconds: Int { Int(headTimeout.nanoseconds / 1_000_000_000) }
 
-    /// What the client's `error` means to the router: the caller's cancellation stays one, a wait the client gave
-    /// up (for the head, the next piece of the body, or the connection) is ``ProviderError/timedOut(provider:seconds:)``,
-    /// anything else a transport failure.
+    /// What the client's `error` means to the router: the caller's cancellation stays one, a provider that took the
+    /// request and went silent (no head, or no next piece of the body, in time) is
+    /// ``ProviderError/timedOut(provider:seconds:)``, anything else (a connection refused, reset or not made in time,
+    /// which a retry may well get) a transport failure.
     func failure(_ error: any Error, provider: String) -> any Error {
         if error is CancellationError { return CancellationError() }
-        if let error = error as? HTTPClientError, [.deadlineExceeded, .readTimeout, .connectTimeout].contains(error) {
+        if let error = error as? HTTPClientError, [.deadlineExceeded, .readTimeout].contains(error) {
             return ProviderError.timedOut(provider: provider, seconds: timeoutSeconds)
         }
         return ProviderError.transport(provider: provider, message: "\(error)")
