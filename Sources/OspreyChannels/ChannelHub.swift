@@ -90,7 +90,7 @@ public final class ChannelHub: Sendable {
                 )
             }
             if Task.isCancelled { return }
-            try? await Task.sleep(for: Backoff.delay(after: failures))
+            try? await Task.sleep(for: Backoff.upToHalfAMinute.delay(after: failures))
         }
     }
 

@@ -9,10 +9,3 @@ final class Shared<Value: Sendable>: Sendable {
     var value: Value { withLock { $0 } }
     func set(_ value: Value) { withLock { $0 = value } }
 }
-
-/// Reconnect waits: 1 s, 2 s, 4 s, … up to 30 s.
-enum Backoff {
-    static func delay(after failures: Int) -> Duration {
-        .milliseconds(min(30_000, 500 << min(max(failures, 1), 6)))
-    }
-}

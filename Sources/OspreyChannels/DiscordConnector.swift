@@ -77,7 +77,7 @@ public struct DiscordConnector: ChannelConnector {
                 logger.warning("discord gateway connection failed", metadata: ["error": "\(error)"])
             }
             if Task.isCancelled { return }
-            try await Task.sleep(for: Backoff.delay(after: failures))
+            try await Task.sleep(for: Backoff.upToHalfAMinute.delay(after: failures))
         }
     }
 

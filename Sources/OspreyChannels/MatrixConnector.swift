@@ -74,7 +74,7 @@ public struct MatrixConnector: ChannelConnector {
             } catch {
                 failures += 1
                 logger.warning("matrix sync failed", metadata: ["error": "\(error)", "failures": "\(failures)"])
-                try await Task.sleep(for: Backoff.delay(after: failures))
+                try await Task.sleep(for: Backoff.upToHalfAMinute.delay(after: failures))
                 continue
             }
             for room in answer["rooms"]?["invite"]?.objectValue?.keys.sorted() ?? [] {

@@ -72,7 +72,7 @@ public struct TelegramConnector: ChannelConnector {
                     "telegram getUpdates failed",
                     metadata: ["error": "\(error)", "failures": "\(failures)"]
                 )
-                try await Task.sleep(for: Backoff.delay(after: failures))
+                try await Task.sleep(for: Backoff.upToHalfAMinute.delay(after: failures))
                 continue
             }
             guard !updates.isEmpty else { continue }

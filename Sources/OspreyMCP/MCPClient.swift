@@ -379,7 +379,7 @@ public final class MCPClient: Sendable {
             state.exit = failure
             if !state.stopped {
                 state.crashes += 1
-                let delay = Duration.seconds(min(60, 1 << min(state.crashes - 1, 6)))
+                let delay = Backoff(first: .seconds(1), longest: .seconds(60)).delay(after: state.crashes)
                 state.restartNotBefore = elapsed() + delay
             }
             return (failure, detail, state.stopped)

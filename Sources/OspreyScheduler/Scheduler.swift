@@ -292,11 +292,6 @@ public actor Scheduler {
         return task
     }
 
-    /// The pause before the next pass after `failures` failed passes in a row: 1 s, doubled each time, at most 30 s.
-    static func retryPause(afterFailures failures: Int) -> Duration {
-        .seconds(min(30, 1 << min(max(failures, 1) - 1, 5)))
-    }
-
     static func matches(_ pattern: String, _ type: String) -> Bool {
         pattern.hasSuffix(".*") ? type.hasPrefix(String(pattern.dropLast(1))) : pattern == type
     }
@@ -355,7 +350,7 @@ public actor Scheduler {
                         // A store that keeps refusing (a full disk) is retried less and less often, and said as
                         // often: not a line a second for as long as it lasts. A schedule change still wakes it.
                         failures += 1
-                        let retry = Self.retryPause(afterFailures: failures)
+                        let retry = Backoff.upToHalfAMinute.delay(after: failures)
                         logger.error(
                             "schedule tick failed",
                             metadata: ["error": "\(error)", "failures": "\(failures)", "retry_in": "\(retry)"]

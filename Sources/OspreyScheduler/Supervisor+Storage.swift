@@ -1,4 +1,5 @@
 import Logging
+import OspreyCore
 import OspreyStore
 
 /// What the supervisor does when the store cannot record a task (its disk full, a lock held elsewhere, its database
@@ -32,7 +33,7 @@ extension Supervisor {
     func retryLater(_ entry: Entry, because error: StoreError) {
         var entry = entry
         entry.storageFailures += 1
-        let delay = min(limits.storageRetry * (1 << min(entry.storageFailures - 1, 16)), .seconds(300))
+        let delay = Backoff(first: limits.storageRetry, longest: .seconds(300)).delay(after: entry.storageFailures)
         Logger.current.warning(
             "task interrupted: the store could not record it; started again later",
             metadata: ["task.id": "\(entry.task.id)", "error": "\(error)", "retry.after": "\(delay)"]
