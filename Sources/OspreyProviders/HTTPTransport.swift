@@ -12,35 +12,34 @@ public struct HTTPTransport: Sendable {
     public var headTimeout: TimeAmount
 
     /// A process-wide client: connect 10 s, read idle 120 s. Lives as long as the process.
-    public static let shared = HTTPTransport(
-        client: HTTPClient(
-            eventLoopGroupProvider: .singleton,
-            configuration: .init(timeout: .init(connect: .seconds(10), read: .seconds(120)))
-        ),
-        headTimeout: .seconds(120)
-    )
+    public static let shared = HTTPTransport(silentAtMost: 120)
 
     public init(client: HTTPClient, headTimeout: TimeAmount) {
         self.client = client
         self.headTimeout = headTimeout
     }
 
-    /// A transport whose provider may stay silent at most `seconds`, before its answer's head and between two reads
-    /// of its body (connecting: at most 10 s). One client per distinct limit, kept for the process's life;
-    /// 120 s is ``shared``.
+    /// A new client whose server may stay silent at most `seconds`, before its answer's head and between two reads
+    /// of its body (connecting: at most 10 s).
+    private init(silentAtMost seconds: Int) {
+        self.init(
+            client: HTTPClient(
+                eventLoopGroupProvider: .singleton,
+                configuration: .init(
+                    timeout: .init(connect: .seconds(Int64(min(10, seconds))), read: .seconds(Int64(seconds)))
+                )
+            ),
+            headTimeout: .seconds(Int64(seconds))
+        )
+    }
+
+    /// The transport for a provider that may stay silent at most `seconds`: one client per distinct limit, kept for
+    /// the process's life; 120 s is ``shared``.
     public static func silentAtMost(seconds: Int) -> HTTPTransport {
         guard seconds != 120 else { return shared }
         return byTimeout.withLock { clients in
             if let transport = clients[seconds] { return transport }
-            let transport = HTTPTransport(
-                client: HTTPClient(
-                    eventLoopGroupProvider: .singleton,
-                    configuration: .init(
-                        timeout: .init(connect: .seconds(Int64(min(10, seconds))), read: .seconds(Int64(seconds)))
-                    )
-                ),
-                headTimeout: .seconds(Int64(seconds))
-            )
+            let transport = HTTPTransport(silentAtMost: seconds)
             clients[seconds] = transport
             return transport
         }
