@@ -37,17 +37,10 @@ struct TaskRecoveryTests {
         pause: .seconds(120)
     )
 
-    /// The command's sleep, long and odd enough to be found among the host's processes by its arguments.
+    /// The command's sleep, long and odd enough to be found among the host's processes by its arguments (the
+    /// shell running the command has it too, after a space, not a NUL).
     static let longSleep = "3600.4217"
-
-    /// Whether a process whose arguments are exactly `arguments` runs on the host.
-    static func running(_ arguments: [String]) -> Bool {
-        let wanted = arguments.joined(separator: "\0") + "\0"
-        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int($0) != nil } ?? []
-        return pids.contains { pid in
-            (try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) == wanted
-        }
-    }
+    static let sleeping = "sleep\0\(longSleep)\0"
 
     static func script(_ point: Point) -> [ScriptedHTTPServer.Response] {
         switch point {
@@ -109,7 +102,7 @@ struct TaskRecoveryTests {
                 try await Self.wait("the first model call is in flight") { server.requests.count == 1 }
             case .duringATool:
                 try await Self.wait("the command has started") {
-                    sideEffects() == "start\n" && Self.running(["sleep", Self.longSleep])
+                    sideEffects() == "start\n" && !HostProcesses.containing(Self.sleeping).isEmpty
                 }
             case .afterAToolFinished:
                 try await Self.wait("the second model call is in flight") {
@@ -135,7 +128,7 @@ struct TaskRecoveryTests {
                 #expect(sideEffects() == "once\n")
             case .duringATool:
                 // The sandboxed command died with the gateway (bwrap --die-with-parent) and was not run again.
-                try await Self.wait("the command is gone") { !Self.running(["sleep", Self.longSleep]) }
+                try await Self.wait("the command is gone") { HostProcesses.containing(Self.sleeping).isEmpty }
                 #expect(sideEffects() == "start\n")
                 let events = try await osprey.run(["events", "--type", "tool.call.interrupted", "--json"] + args)
                 #expect(events.stdout.contains("call_1"), "\(events.stdout)")

@@ -256,15 +256,6 @@ struct SandboxTests {
         #expect(result.output.contains("\n4\n"), "\(result.output)")
     }
 
-    /// The pids of processes whose command line contains `marker`.
-    static func processes(containing marker: String) -> [Int32] {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-        return entries.compactMap(Int32.init).filter { pid in
-            let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
-            return String(decoding: data, as: UTF8.self).contains(marker)
-        }
-    }
-
     @Test func onTheFullRungTheGatewayIsInvisibleAndNothingOutlivesTheCommand() async throws {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
@@ -283,7 +274,7 @@ struct SandboxTests {
         let result = try await Self.run("sh probe.sh", sandbox: try Self.bubblewrap().withoutNamespaces, jail: jail) {
             $0.capabilities = Capabilities(exec: .full, approval: .autonomous)
         }
-        defer { for pid in Self.processes(containing: "86399.25") { kill(pid, SIGKILL) } }
+        defer { for pid in HostProcesses.containing("86399.25") { kill(pid, SIGKILL) } }
         // Then it saw neither the gateway's environment nor the gateway
         #expect(result.output.contains("gateway-unreachable"), "\(result.output)")
         #expect(!result.output.contains("planted-7c1e"), "\(result.output)")
@@ -291,7 +282,7 @@ struct SandboxTests {
         #expect((count ?? 1000) < 10, "\(result.output)")
         // And its daemon and its cgroup are gone once it has returned
         try await Task.sleep(for: .milliseconds(200))
-        #expect(Self.processes(containing: "86399.25").isEmpty, "a setsid daemon outlived its command")
+        #expect(HostProcesses.containing("86399.25").isEmpty, "a setsid daemon outlived its command")
         if let groups = Sandbox.resolve(backend: "auto", hidden: []).controlGroups,
             let line = result.output.split(separator: "\n").first(where: { $0.contains("pids:") }),
             let name = line.split(separator: "/").last
