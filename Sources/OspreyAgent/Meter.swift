@@ -202,11 +202,7 @@ public final class Meter: Sendable {
                 owed.withLock { $0.insert(charge, at: 0) }
                 return
             }
-            reserved.withLock { reserved in
-                let held = reserved[charge.agent] ?? (0, 0)
-                let left = (tokens: max(0, held.tokens - charge.tokens), cost: max(0, held.cost - charge.costUSD))
-                reserved[charge.agent] = left.tokens == 0 && left.cost <= 0 ? nil : left
-            }
+            release(Reservation(agent: charge.agent, tokens: charge.tokens, cost: charge.costUSD))
         }
     }
 
