@@ -71,6 +71,7 @@ extension MCPClient {
     func abandon(_ id: Int, _ error: any Error, tellServer reason: String?) {
         let (continuation, connection) = state.withLock { ($0.pending.removeValue(forKey: id), $0.connection) }
         guard let continuation else { return }
+        connection?.giveUp(on: .int(id))
         if let reason {
             connection?.send([
                 "jsonrpc": "2.0", "method": "notifications/cancelled",

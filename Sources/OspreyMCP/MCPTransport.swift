@@ -29,6 +29,9 @@ public enum MCPError: Error, Hashable, Sendable, CustomStringConvertible {
 public protocol MCPTransport: Sendable {
     /// Sends one message; false when it cannot be sent (the server does not read, the connection stopped).
     @discardableResult func send(_ message: JSONValue) -> Bool
+    /// The client no longer waits for the answer to request `id` (it timed out, or its caller went away): what the
+    /// transport holds open for that answer alone is let go.
+    func giveUp(on id: JSONValue)
     func stop() async
     /// The server's last words on stderr (stdio only).
     var stderr: [String] { get }
@@ -37,6 +40,8 @@ public protocol MCPTransport: Sendable {
 }
 
 extension StdioConnection: MCPTransport {
+    /// Every answer comes on the one stdout: nothing is held for a single request.
+    public func giveUp(on id: JSONValue) {}
     public func stop() async { await stop(grace: .seconds(2)) }
     public var summary: String { "stdio, pid \(pid)" }
 }

@@ -30,6 +30,8 @@ public final class StreamableHTTPConnection: Sendable {
         var protocolVersion: String?
         var stream: Task<Void, Never>?
         var posts: [Int: Task<Void, Never>] = [:]
+        /// The POST that carries each request in flight, by the request's id.
+        var carriers: [JSONValue: Int] = [:]
         var nextPost = 0
         var stopped = false
         var exited = false
@@ -93,12 +95,27 @@ public final class StreamableHTTPConnection: Sendable {
             let post = Task {
                 await before?.value
                 await self.post(bytes, id: id)
-                _ = self.state.withLock { $0.posts.removeValue(forKey: key) }
+                self.state.withLock { state in
+                    state.posts[key] = nil
+                    if let id, state.carriers[id] == key { state.carriers[id] = nil }
+                }
             }
             state.posts[key] = post
+            if let id { state.carriers[id] = key }
             if initialize { state.initializing = post }
             return true
         }
+    }
+
+    /// Cancels the POST that carries request `id`, which closes its connection: a server that never answers it
+    /// would otherwise hold that connection for as long as the request may take (a day), and AsyncHTTPClient
+    /// keeps at most 8 a host, so 8 such calls would leave every later request queued behind them.
+    public func giveUp(on id: JSONValue) {
+        let post = state.withLock { state -> Task<Void, Never>? in
+            guard let key = state.carriers.removeValue(forKey: id) else { return nil }
+            return state.posts.removeValue(forKey: key)
+        }
+        post?.cancel()
     }
 
     /// Waits for the requests in flight to be answered.
@@ -112,6 +129,7 @@ public final class StreamableHTTPConnection: Sendable {
             state.stopped = true
             defer {
                 state.posts.removeAll()
+                state.carriers.removeAll()
                 state.stream = nil
             }
             return (Array(state.posts.values) + [state.stream].compactMap { $0 }, state.sessionID)

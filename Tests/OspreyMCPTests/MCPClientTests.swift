@@ -331,6 +331,51 @@ struct MCPClientTests {
         await client.stop()
     }
 
+    /// An HTTP server that never answers some calls, nor hears their cancellation: each call the client gives up on
+    /// lets go of its connection (before the answer's head or within its event stream), so more hung calls than the client keeps connections for (AsyncHTTPClient's 8 a
+    /// host) leave the server reachable, and the server sees none of them held.
+    @Test(.timeLimit(.minutes(3))) func callsGivenUpOnAnHTTPServerLetGoOfTheirConnections() async throws {
+        let port = freeLoopbackPort()
+        let fixture = Self.fixture.replacingOccurrences(of: "fixture_server.py", with: "hanging_http_server.py")
+        let server = try await PythonServer([fixture, String(port)], port: port)
+        defer { server.stop() }
+        let egress = EgressPolicy(allowedHosts: ["127.0.0.1"], allowedPrivateAddresses: ["127.0.0.1"])
+        let client = MCPClient(
+            MCPClient.Configuration(
+                name: "hanging",
+                url: try #require(URL(string: "http://127.0.0.1:\(port)/mcp")),
+                egress: egress,
+                timeout: .seconds(2)
+            )
+        )
+        #expect(try await client.connect().map(\.name).sorted() == ["echo", "hang", "stream"])
+        let held = { () async throws -> Int in
+            let page = try await HTTPFetch.fetch(
+                try #require(URL(string: "http://127.0.0.1:\(port)/held")),
+                method: "GET",
+                body: nil,
+                egress: egress
+            )
+            return try #require(JSONValue.parse(page.body)["held"]?.intValue)
+        }
+        // No answer's head, or an event stream's head and nothing after it.
+        for tool in ["hang", "stream"] {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<10 {
+                    group.addTask {
+                        await #expect(throws: MCPError.self) { try await client.callTool(tool, arguments: [:]) }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await client.callTool("echo", arguments: ["text": "still here"]) == "still here")
+        }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await held() > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try await held() == 0)
+        await client.stop()
+    }
+
     /// A call of the fixture's `slow` tool outlives the client's deadline: a timeout on `tools/call`.
     static func expectTimesOut(_ client: MCPClient) async {
         await #expect {
