@@ -319,7 +319,7 @@ let package = Package(
 let testTargets: [(name: String, imports: [String])] = [
     ("OspreyCoreTests", ["OspreyCore"]),
     ("OspreyStoreTests", ["OspreyCore", "OspreyStore", "OspreyTesting", "GRDB", "GRDBSQLite"]),
-    ("OspreyProvidersTests", ["OspreyCore", "OspreyProviders", "OspreyTesting"]),
+    ("OspreyProvidersTests", ["OspreyCore", "OspreyProviders", "OspreyTesting", "AsyncHTTPClient"]),
     ("OspreySandboxTests", ["OspreyCore", "OspreySandbox", "OspreyTools", "OspreyTesting", "NIOCore"]),
     ("OspreyToolsTests", ["OspreyCore", "OspreySandbox", "OspreyTools", "OspreyTesting"]),
     (

@@ -119,12 +119,16 @@ public enum Daemon {
             throw DaemonError(description: restart.description, exitCode: 75)
         } catch {
             await kernel.runtime.localModel?.stop()
-            _ = try? await kernel.store.ledger.append(
-                EventDraft(
-                    type: .gatewayStopped,
-                    payload: ["reason": .string("error"), "error": .string("\(error)")]
+            do {
+                try await kernel.store.ledger.append(
+                    EventDraft(
+                        type: .gatewayStopped,
+                        payload: ["reason": .string("error"), "error": .string("\(error)")]
+                    )
                 )
-            )
+            } catch let recording {
+                logger.error("the gateway's stop could not be recorded", metadata: ["error": "\(recording)"])
+            }
             throw error
         }
         do {

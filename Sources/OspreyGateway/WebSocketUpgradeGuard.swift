@@ -49,7 +49,7 @@ struct GuardedWebSocketChannel: ServerChildChannel {
                 position: .first
             )
             try channel.pipeline.syncOperations.addHandler(
-                EdgeGuardHandler(gatekeeper: gatekeeper, state: state, limits: limits),
+                EdgeGuardHandler(gatekeeper: gatekeeper, state: state, limits: limits, logger: logger),
                 position: .after(decoder.handler)
             )
             return value
@@ -170,12 +170,14 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let gatekeeper: Gatekeeper
     let state: EdgeState
     let limits: EdgeLimits
+    let logger: Logger
     private var headerTimer: Scheduled<Void>?
 
-    init(gatekeeper: Gatekeeper, state: EdgeState, limits: EdgeLimits) {
+    init(gatekeeper: Gatekeeper, state: EdgeState, limits: EdgeLimits, logger: Logger) {
         self.gatekeeper = gatekeeper
         self.state = state
         self.limits = limits
+        self.logger = logger
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
@@ -260,8 +262,15 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 state.mode = .closing  // answered and closing: the rest of the request is dropped
                 if let failure {
                     let ledger = gatekeeper.ledger
+                    let logger = self.logger
                     // NIO event-loop callback to async ledger: the bridging edge where an unstructured Task is allowed.
-                    Task { _ = try? await ledger.append(failure) }
+                    Task {
+                        do {
+                            try await ledger.append(failure)
+                        } catch {
+                            logger.error("cannot record \(failure.type.rawValue): \(error)")
+                        }
+                    }
                 }
                 EdgeResponse.send(context: context, error: error)
                 return

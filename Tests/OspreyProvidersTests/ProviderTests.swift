@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import OspreyCore
 import OspreyTesting
@@ -449,6 +450,15 @@ struct ProviderTests {
                     ProviderError.timedOut(provider: "mute", seconds: 1).description
                         == "provider 'mute' did not answer within 1 s (its timeout_seconds in config.toml)"
                 )
+                // A connection not made within the connect limit is a transport failure, retried with back-off like
+                // a refused one, not a silent provider: only a timeout after the connection skips the retries.
+                for (error, retried) in [
+                    (HTTPClientError.connectTimeout, true), (HTTPClientError.readTimeout, false),
+                    (HTTPClientError.deadlineExceeded, false),
+                ] {
+                    let failure = try #require(transport.failure(error, provider: "far") as? ProviderError)
+                    #expect(failure.isRetryable == retried, "\(error) → \(failure)")
+                }
             }
         }
     }
