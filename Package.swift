@@ -332,7 +332,7 @@ let testTargets: [(name: String, imports: [String])] = [
     ("OspreyEmbeddingsTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMemoryTests", ["OspreyCore", "OspreyEmbeddings", "OspreyMemory", "OspreyTesting"]),
     ("OspreyMCPTests", ["OspreyCore", "OspreyMCP", "OspreySandbox", "OspreyTools", "OspreyTesting", "Logging"]),
-    ("OspreyChannelsTests", ["OspreyChannels", "OspreyCore"]),
+    ("OspreyChannelsTests", ["OspreyChannels", "OspreyCore", "OspreyTesting", "NIOHTTP1"]),
     ("OspreyHostTests", ["OspreyHost", "OspreyCore", "OspreyStore", "OspreyTools", "OspreyTesting", "Logging", "Crypto"]),
     ("OspreyPluginsTests", ["OspreyCore", "OspreyPlugins", "OspreySandbox", "OspreyTools", "OspreyTesting", "WAT"]),
     ("OspreySchedulerTests", ["OspreyCore", "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting"]),

@@ -40,11 +40,17 @@ public struct ChannelHTTP: Sendable {
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.body = .bytes(ByteBuffer(string: body.canonicalJSON))
             }
-            let response: HTTPClientResponse
+            let response: (status: HTTPResponseStatus, headers: HTTPHeaders)
             let bytes: ByteBuffer
             do {
-                response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout.timeInterval * 1e9)))
-                bytes = try await response.body.collect(upTo: Self.maxBody)
+                let client = self.client
+                (response, bytes) = try await Self.within(timeout) { [request] in
+                    let response = try await client.execute(
+                        request,
+                        timeout: .nanoseconds(Int64(timeout.timeInterval * 1e9))
+                    )
+                    return ((response.status, response.headers), try await response.body.collect(upTo: Self.maxBody))
+                }
             } catch is CancellationError {
                 throw CancellationError()
             } catch {
@@ -69,27 +75,61 @@ public struct ChannelHTTP: Sendable {
         }
     }
 
-    /// A file's bytes, refused past `limit` (announced by `Content-Length` or counted as it arrives).
-    public func download(_ url: String, limit: Int, label: String) async throws -> Data {
+    /// A file's bytes, refused past `limit` (announced by `Content-Length` or counted as it arrives), all of them
+    /// within `timeout`.
+    public func download(
+        _ url: String,
+        limit: Int,
+        label: String,
+        timeout: Duration = .seconds(60)
+    ) async throws -> Data {
         var request = HTTPClientRequest(url: url)
         for (name, value) in headers { request.headers.add(name: name, value: value) }
-        let response: HTTPClientResponse
+        let client = self.client
         do {
-            response = try await client.execute(request, timeout: .seconds(60))
+            return try await Self.within(timeout) { [request] in
+                let response = try await client.execute(
+                    request,
+                    timeout: .nanoseconds(Int64(timeout.timeInterval * 1e9))
+                )
+                guard response.status == .ok else {
+                    throw PlatformError(status: Int(response.status.code), "\(label): HTTP \(response.status.code)")
+                }
+                if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > limit {
+                    throw PlatformError(status: 413, "\(label): \(length) bytes, over the \(limit)-byte cap")
+                }
+                return Data(try await response.body.collect(upTo: limit).readableBytesView)
+            }
+        } catch let error as PlatformError {
+            throw error
+        } catch is NIOTooManyBytesError {
+            throw PlatformError(status: 413, "\(label): over the \(limit)-byte cap")
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             throw PlatformError("\(label): \(Self.transportError(error))")
         }
-        guard response.status == .ok else {
-            throw PlatformError(status: Int(response.status.code), "\(label): HTTP \(response.status.code)")
-        }
-        if let length = response.headers.first(name: "content-length").flatMap(Int.init), length > limit {
-            throw PlatformError(status: 413, "\(label): \(length) bytes, over the \(limit)-byte cap")
-        }
-        do {
-            let bytes = try await response.body.collect(upTo: limit)
-            return Data(bytes.readableBytesView)
-        } catch is NIOTooManyBytesError {
-            throw PlatformError(status: 413, "\(label): over the \(limit)-byte cap")
+    }
+
+    /// An exchange that outlived its time.
+    struct Stalled: Error {}
+
+    /// Runs one exchange, its whole answer included, within `limit`: AsyncHTTPClient's deadline ends when the
+    /// answer's head arrives, so a platform (or a proxy before it) that stalls within the body would otherwise hold
+    /// the channel's loop, and one of the 8 connections a host gets, for ever.
+    static func within<T: Sendable>(
+        _ limit: Duration,
+        _ exchange: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await exchange() }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let value = try await group.next() ?? nil else { throw Stalled() }
+            return value
         }
     }
 
@@ -107,6 +147,7 @@ public struct ChannelHTTP: Sendable {
 
     /// A transport failure without the request's URL.
     static func transportError(_ error: any Error) -> String {
+        if error is Stalled { return "timed out" }
         if let error = error as? HTTPClientError {
             if error == .deadlineExceeded || error == .readTimeout { return "timed out" }
             if error == .connectTimeout { return "connection timed out" }
