@@ -114,23 +114,14 @@ public struct ChannelHTTP: Sendable {
     /// An exchange that outlived its time.
     struct Stalled: Error {}
 
-    /// Runs one exchange, its whole answer included, within `limit`: AsyncHTTPClient's deadline ends when the
-    /// answer's head arrives, so a platform (or a proxy before it) that stalls within the body would otherwise hold
-    /// the channel's loop, and one of the 8 connections a host gets, for ever.
+    /// Runs one exchange, its whole answer included, within `limit`, so that a platform (or a proxy before it) that
+    /// stalls within an answer's body cannot hold the channel's loop, and one of the 8 connections a host gets.
     static func within<T: Sendable>(
         _ limit: Duration,
         _ exchange: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask { try await exchange() }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let value = try await group.next() ?? nil else { throw Stalled() }
-            return value
-        }
+        guard let value = try await withTimeLimit(limit, exchange) else { throw Stalled() }
+        return value
     }
 
     /// The wait a 429 asks for.

@@ -205,15 +205,23 @@ public actor SafeSwitch {
         return (healthy, .array(results))
     }
 
+    /// How long an http check may take, its whole answer included.
+    static let probeLimit = Duration.seconds(5)
+
     func probe(_ check: SwitchPlan.Check) async -> (Bool, String) {
         switch check {
         case .http(let url, let expected):
             do {
                 var request = HTTPClientRequest(url: url)
                 request.method = .GET
-                let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
-                _ = try await response.body.collect(upTo: 1 << 20)
-                let status = Int(response.status.code)
+                // The whole answer within the limit, not only its head: a service that answers its head and then
+                // stalls would otherwise hold the probation's checks, and the rollback that runs them again, for ever.
+                let status = try await withTimeLimit(Self.probeLimit) { [request] in
+                    let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+                    _ = try await response.body.collect(upTo: 1 << 20)
+                    return Int(response.status.code)
+                }
+                guard let status else { return (false, "no whole answer within \(Self.probeLimit)") }
                 return (status == expected, "HTTP \(status)")
             } catch {
                 return (false, "no answer: \(error)")

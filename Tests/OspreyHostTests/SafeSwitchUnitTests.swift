@@ -42,6 +42,28 @@ struct SafeSwitchUnitTests {
         #expect(!FileManager.default.fileExists(atPath: fresh.path))
     }
 
+    /// A service that answers its check's head and then stalls: the check fails at its limit, so the rollback (which
+    /// checks again) ends and the switch leaves probation, instead of waiting on the body for ever.
+    @Test(.timeLimit(.minutes(1))) func aCheckWhoseAnswerStallsFailsAtItsLimit() async throws {
+        let (directory, _, granted, switches, store) = try setup()
+        defer { directory.remove() }
+        let stalled = ScriptedHTTPServer.Response(chunks: ["still ", "starting"], pause: .seconds(3600))
+        let server = ScriptedHTTPServer(responses: [stalled])
+        try await server.run { server in
+            let plan: JSONValue = [
+                "reason": "test",
+                "files": [["path": .string(granted.appendingPathComponent("app.conf").path), "content": "x"]],
+                "checks": [["kind": "http", "url": .string(server.baseURL + "/health"), "expect_status": 200]],
+            ]
+            let record = try await switches.begin(plan, actor: .system)
+            let rolled = try await switches.rollback(record.id, reason: "asked", actor: .system)
+            #expect(rolled.status == .rolledBack && rolled.outcome?["healthy_after"] == false)
+            let detail = rolled.outcome?["checks_after"]?.arrayValue?.first?["detail"]?.stringValue
+            #expect(detail == "no whole answer within 5.0 seconds", "\(rolled.outcome ?? .null)")
+            #expect(try await store.switches.list(probation: true).isEmpty)
+        }
+    }
+
     @Test func aLostSnapshotStillEndsTheSwitchWithItsProblemRecorded() async throws {
         let (directory, home, granted, switches, store) = try setup()
         defer { directory.remove() }
