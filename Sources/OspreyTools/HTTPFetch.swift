@@ -58,6 +58,13 @@ public struct HTTPFetch: Tool {
         return "[HTTP \(page.status) \(page.url.absoluteString)]\n" + text
     }
 
+    /// A fetch whose whole answer did not come within its time limit.
+    public struct TimedOut: Error, Hashable, CustomStringConvertible {
+        public var seconds: Int
+        public init(seconds: Int) { self.seconds = seconds }
+        public var description: String { "no whole answer within \(seconds) s" }
+    }
+
     /// What a fetch brought back: the status, the URL it ended at (after redirects), its type and body.
     public struct Page: Sendable {
         public var status: Int
@@ -94,9 +101,14 @@ public struct HTTPFetch: Tool {
             if let body, method == "POST" { request.body = .bytes(ByteBuffer(string: body)) }
             let outcome: Result<(Int, HTTPHeaders, ByteBuffer), any Error>
             do {
-                let response = try await client.execute(request, timeout: .init(timeout))
-                let body = try await response.body.collect(upTo: maxBytes + 1)
-                outcome = .success((Int(response.status.code), response.headers, body))
+                // The whole answer within the limit: the client's deadline ends at the head and its read timeout
+                // is per read, so a server trickling a byte at a time would otherwise hold the call for ever.
+                let fetched = try await withTimeLimit(timeout) { [request] in
+                    let response = try await client.execute(request, timeout: .init(timeout))
+                    let body = try await response.body.collect(upTo: maxBytes + 1)
+                    return (Int(response.status.code), response.headers, body)
+                }
+                outcome = fetched.map { .success($0) } ?? .failure(TimedOut(seconds: Int(timeout.timeInterval)))
             } catch let error as NIOTooManyBytesError {
                 outcome = .failure(ToolArgumentError(description: "the response is larger than 1 MiB: \(error)"))
             } catch {

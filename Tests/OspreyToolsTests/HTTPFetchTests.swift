@@ -108,4 +108,27 @@ struct HTTPFetchTests {
             #expect(server.requests.count == 2)
         }
     }
+
+    /// A server that trickles its answer (a byte before each read timeout would fire) is held to the fetch's time
+    /// limit as a whole, as one that stalls after its head is: a page cannot hold a run until the run's own limit.
+    @Test(.timeLimit(.minutes(1))) func anAnswerThatTricklesOrStallsEndsAtTheTimeLimit() async throws {
+        let trickle = ScriptedHTTPServer.Response(chunks: Array(repeating: "x", count: 40), pause: .milliseconds(500))
+        let stall = ScriptedHTTPServer.Response(chunks: ["x", "y"], pause: .seconds(3600))
+        let server = ScriptedHTTPServer(responses: [trickle, stall])
+        try await server.run { server in
+            let egress = EgressPolicy(allowedHosts: ["127.0.0.1"], allowedPrivateAddresses: ["127.0.0.1"])
+            for path in ["trickle", "stall"] {
+                await #expect(throws: HTTPFetch.TimedOut(seconds: 2)) {
+                    _ = try await HTTPFetch.fetch(
+                        try #require(URL(string: "http://127.0.0.1:\(server.port)/\(path)")),
+                        method: "GET",
+                        body: nil,
+                        egress: egress,
+                        timeout: .seconds(2)
+                    )
+                }
+            }
+            #expect(HTTPFetch.TimedOut(seconds: 2).description == "no whole answer within 2 s")
+        }
+    }
 }
