@@ -339,7 +339,8 @@ let testTargets: [(name: String, imports: [String])] = [
     (
         "OspreyGatewayTests",
         [
-            "OspreyAgent", "OspreyCore", "OspreyGateway", "OspreyMCP", "OspreyMemory", "OspreyPlugins", "OspreyProviders",
+            "OspreyAgent", "OspreyChannels", "OspreyCore", "OspreyGateway", "OspreyMCP", "OspreyMemory", "OspreyPlugins",
+            "OspreyProviders",
             "OspreyScheduler", "OspreyStore", "OspreyTools", "OspreyTesting", "AsyncHTTPClient", "HTTPTypes",
             "Hummingbird",
             "HummingbirdTesting", "HummingbirdWebSocket", "HummingbirdWSClient", "Logging", "NIOCore", "NIOHTTP1", "NIOWebSocket",

@@ -16,6 +16,9 @@ public struct DiscordConnector: ChannelConnector {
     let gatewayURL: String?
     let http: ChannelHTTP
     let logger: Logger
+    /// How long a new connection may go without Discord's Hello (which comes at once) before it is closed and made
+    /// again: until Hello no heartbeat runs, so nothing else would notice a connection that never speaks.
+    let helloLimit: Duration
     let me = Shared<String?>(nil)
     let state = Shared(GatewayState())
 
@@ -31,11 +34,19 @@ public struct DiscordConnector: ChannelConnector {
     /// GUILD_MESSAGES, DIRECT_MESSAGES and MESSAGE_CONTENT.
     static let intents = (1 << 9) | (1 << 12) | (1 << 15)
 
-    public init(baseURL: String, token: String, gatewayURL: String? = nil, http: ChannelHTTP? = nil, logger: Logger) {
+    public init(
+        baseURL: String,
+        token: String,
+        gatewayURL: String? = nil,
+        http: ChannelHTTP? = nil,
+        helloLimit: Duration = .seconds(20),
+        logger: Logger
+    ) {
         self.base = baseURL
         self.token = token
         self.gatewayURL = gatewayURL
         self.http = http ?? ChannelHTTP(headers: [("Authorization", "Bot \(token)")])
+        self.helloLimit = helloLimit
         self.logger = logger
     }
 
@@ -95,6 +106,13 @@ public struct DiscordConnector: ChannelConnector {
         ) { inbound, outbound, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 let acked = Shared(true)
+                let greeted = Shared(false)
+                group.addTask { [helloLimit] in
+                    try await Task.sleep(for: helloLimit)
+                    if !greeted.withLock({ $0 }) {
+                        try await outbound.close(.unknown(4000), reason: "no Hello within \(helloLimit)")
+                    }
+                }
                 for try await message in inbound.messages(maxSize: 1 << 22) {
                     guard case .text(let text) = message, let payload = try? JSONValue.parse(text),
                         let op = payload["op"]?.intValue
@@ -104,6 +122,7 @@ public struct DiscordConnector: ChannelConnector {
                     }
                     switch op {
                     case 10:
+                        greeted.withLock { $0 = true }
                         let interval = payload["d"]?["heartbeat_interval"]?.intValue ?? 41_250
                         group.addTask {
                             // The first beat after a random share of the interval, as Discord asks.

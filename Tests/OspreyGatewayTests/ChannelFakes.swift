@@ -24,6 +24,8 @@ final class FakeDiscord: Sendable {
         var nextID = 9000
         /// False makes the fake a zombie: heartbeats go unanswered.
         var acks = true
+        /// How many of the next connections get no Hello (they are read, and never spoken to).
+        var silentConnections = 0
         /// The next message create answers 429 with this `retry_after` (seconds).
         var throttle: Double?
         var creates: [ContinuousClock.Instant] = []
@@ -97,7 +99,15 @@ final class FakeDiscord: Sendable {
     var sequence: Int { state.withLock { $0.log.last?.seq ?? 0 } }
 
     func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter) async throws {
-        state.withLock { $0.connections += 1 }
+        let silent = state.withLock { state in
+            state.connections += 1
+            defer { state.silentConnections = max(0, state.silentConnections - 1) }
+            return state.silentConnections > 0
+        }
+        if silent {
+            for try await _ in inbound.messages(maxSize: 1 << 20) {}
+            return
+        }
         try await outbound.write(.text(#"{"op":10,"d":{"heartbeat_interval":1000}}"#))
         for try await message in inbound.messages(maxSize: 1 << 20) {
             guard case .text(let text) = message, let payload = try? JSONValue.parse(text) else { continue }

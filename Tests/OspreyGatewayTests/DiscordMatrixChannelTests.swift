@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import Logging
+import OspreyChannels
 import OspreyCore
 import OspreyGateway
 import OspreyStore
@@ -125,6 +127,25 @@ struct DiscordMatrixChannelTests {
                 #expect(discord.state.withLock { $0.connections } >= 2)
                 #expect(discord.state.withLock(\.identifies) == 1)
             }
+        }
+    }
+
+    /// A gateway connection on which Discord never says Hello (so no heartbeat would ever notice it) is closed after
+    /// the Hello limit and made again; the next one identifies.
+    @Test(.timeLimit(.minutes(1))) func discordConnectionsWithoutAHelloAreMadeAgain() async throws {
+        let discord = FakeDiscord()
+        discord.state.withLock { $0.silentConnections = 2 }
+        try await discord.run { base in
+            let connector = DiscordConnector(
+                baseURL: base,
+                token: FakeDiscord.token,
+                helloLimit: .milliseconds(300),
+                logger: Logger(label: "test")
+            )
+            let reading = Task { try await connector.run(from: nil) { _, _ in } }
+            defer { reading.cancel() }
+            try await TestRuns.waitUntil { discord.state.withLock(\.identifies) == 1 }
+            #expect(discord.state.withLock(\.connections) == 3)
         }
     }
 
