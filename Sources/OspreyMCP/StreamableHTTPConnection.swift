@@ -70,6 +70,12 @@ public final class StreamableHTTPConnection: Sendable {
         }
     }
 
+    /// A connection dropped without ``stop()`` (the server ended its session, or its client went away) still shuts
+    /// its own HTTP client down: AsyncHTTPClient must not be freed running (it traps in a debug build, and leaks).
+    deinit {
+        if ownsClient { client.shutdown { _ in } }
+    }
+
     /// The session id the server gave, once it has.
     public var sessionID: String? { state.withLock { $0.sessionID } }
 

@@ -376,6 +376,22 @@ struct MCPClientTests {
         await client.stop()
     }
 
+    /// A connection with its own HTTP client (the egress-pinned kind) that is dropped without being stopped, as when
+    /// a server ends its session, shuts that client down rather than trapping in AsyncHTTPClient's deinit.
+    @Test func anHTTPConnectionDroppedWithoutStopShutsItsClientDown() throws {
+        weak var dropped: StreamableHTTPConnection?
+        do {
+            let connection = try StreamableHTTPConnection(
+                url: try #require(URL(string: "http://127.0.0.1:\(freeLoopbackPort())/mcp")),
+                egress: EgressPolicy(allowedHosts: ["127.0.0.1"], allowedPrivateAddresses: ["127.0.0.1"]),
+                onMessage: { _ in },
+                onExit: { _ in }
+            )
+            dropped = connection
+        }
+        #expect(dropped == nil)
+    }
+
     /// A call of the fixture's `slow` tool outlives the client's deadline: a timeout on `tools/call`.
     static func expectTimesOut(_ client: MCPClient) async {
         await #expect {
