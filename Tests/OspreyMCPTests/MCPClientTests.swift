@@ -372,8 +372,7 @@ struct MCPClientTests {
             try await group.waitForAll()
         }
         #expect(try await client.callTool("echo", arguments: ["text": "still here"]) == "still here")
-        let deadline = ContinuousClock.now + .seconds(10)
-        while try await held() > 0, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        try await TestRuns.waitUntil { try await held() == 0 }
         #expect(try await held() == 0)
         await client.stop()
     }
