@@ -5,7 +5,7 @@ import PackageDescription
 // names what its files import (a module of this package or one of these), and `scripts/check-modules` holds it to
 // that.
 let products: [String: String] = [
-    "ArgumentParser": "swift-argument-parser", "AsyncHTTPClient": "async-http-client", "Crypto": "swift-crypto",
+    "ArgumentParser": "swift-argument-parser", "AsyncAlgorithms": "swift-async-algorithms", "AsyncHTTPClient": "async-http-client", "Crypto": "swift-crypto",
     "CryptoExtras": "swift-crypto",
     "GRDB": "GRDB.swift", "GRDBSQLite": "GRDB.swift", "PostgresNIO": "postgres-nio", "NIOSSL": "swift-nio-ssl", "HTTPTypes": "swift-http-types", "Hummingbird": "hummingbird",
     "HummingbirdCore": "hummingbird", "HummingbirdTesting": "hummingbird",
@@ -37,6 +37,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
@@ -215,6 +216,7 @@ let package = Package(
                 "OspreyHost",
                 "OspreySandbox",
                 "COspreySystem",
+                "AsyncAlgorithms",
                 "AsyncHTTPClient",
                 "Hummingbird",
                 "HummingbirdCore",

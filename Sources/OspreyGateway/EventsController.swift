@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import CoreMetrics
 import Foundation
 import HTTPTypes
@@ -88,26 +89,32 @@ struct EventsController {
             body: ResponseBody { @concurrent writer in
                 streams.increment()
                 defer { streams.decrement() }
-                let (chunks, sink) = AsyncStream<ByteBuffer>.makeStream()
+                // A hand-over, not a buffer: the ledger is read no faster than the client takes its frames, so a
+                // client that stops reading holds one frame here (and the bus its bounded backlog, refilled from the
+                // database later), not every event since `after`.
+                let chunks = AsyncChannel<ByteBuffer>()
+                let revoked = Revoked()
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        defer { sink.finish() }
+                        defer { chunks.finish() }
                         try await ledger.follow(after: start, filter: filter) { event in
-                            sink.yield(frames.frame(for: event))
+                            try Task.checkCancellation()
+                            await chunks.send(frames.frame(for: event))
                         }
                     }
                     group.addTask {
                         while true {
                             try await Task.sleep(for: Self.keepAlive)
-                            sink.yield(ByteBuffer(string: ": keep-alive\n\n"))
+                            await chunks.send(ByteBuffer(string: ": keep-alive\n\n"))
                         }
                     }
                     if let token {
-                        // The stream ends the moment its token is revoked or expires, like the WebSocket.
+                        // The stream ends the moment its token is revoked or expires, like the WebSocket: nothing
+                        // taken after that is written.
                         group.addTask {
                             if await authenticator.waitUntilEnded(token, bus: ledger.bus) {
-                                sink.yield(ByteBuffer(string: "event: revoked\ndata: {}\n\n"))
-                                sink.finish()
+                                revoked.set()
+                                chunks.finish()
                             }
                         }
                     }
@@ -115,15 +122,26 @@ struct EventsController {
                     // A write fails once the client has gone; that ends the loop and cancels both producers.
                     // Graceful shutdown ends the stream too, so an open subscriber never holds the server up.
                     try await withGracefulShutdownHandler {
-                        for await chunk in chunks { try await writer.write(chunk) }
+                        for await chunk in chunks {
+                            if revoked.isSet { break }
+                            try await writer.write(chunk)
+                        }
                     } onGracefulShutdown: {
-                        sink.finish()
+                        chunks.finish()
                     }
                     group.cancelAll()
                 }
+                if revoked.isSet { try await writer.write(ByteBuffer(string: "event: revoked\ndata: {}\n\n")) }
                 try await writer.finish(nil)
             }
         )
+    }
+
+    /// Set once the stream's token is revoked or expires.
+    final class Revoked: Sendable {
+        private let flag = Atomic<Bool>(false)
+        func set() { flag.store(true, ordering: .releasing) }
+        var isSet: Bool { flag.load(ordering: .acquiring) }
     }
 
     /// The last few hundred events' SSE frames, by seq.

@@ -100,9 +100,10 @@ struct MCPController {
             }
         }
 
-        /// The frames after `lastID`, then each new one, until another stream takes over or the session ends.
+        /// The frames after `lastID`, then each new one, until another stream takes over or the session ends. A
+        /// stream whose client stops reading keeps the newest `keep` frames, as many as `Last-Event-ID` could replay.
         func listen(after lastID: Int) -> AsyncStream<String> {
-            let (stream, sink) = AsyncStream<String>.makeStream()
+            let (stream, sink) = AsyncStream<String>.makeStream(bufferingPolicy: .bufferingNewest(Self.keep))
             state.withLock { state in
                 state.listener?.finish()
                 for (id, frame) in state.kept where id > lastID { sink.yield(frame) }

@@ -274,6 +274,10 @@ public struct Ledger: Sendable {
         try Task.checkCancellation()
     }
 
+    /// How many events a replay reads at a time: what a follower that waits on its consumer (an SSE client that
+    /// stops reading) holds at most.
+    static let replayPage = 64
+
     private func replay(
         after: Int,
         through: Int,
@@ -283,10 +287,10 @@ public struct Ledger: Sendable {
         var cursor = after
         while cursor < through {
             let page = try await writer.read { [cursor] db in
-                try Self.events(db, after: cursor, through: through, filter: filter, limit: 500)
+                try Self.events(db, after: cursor, through: through, filter: filter, limit: Self.replayPage)
             }
             for event in page { try await onEvent(event) }
-            guard let last = page.last, page.count == 500 else { return }
+            guard let last = page.last, page.count == Self.replayPage else { return }
             cursor = last.seq
         }
     }

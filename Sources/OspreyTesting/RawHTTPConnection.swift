@@ -5,14 +5,15 @@ import Glibc
 #endif
 
 /// A plain TCP connection to a loopback port, for sending bytes no HTTP client would send (malformed requests,
-/// non-canonical paths, forged Host headers) and reading exactly what the server answers.
+/// non-canonical paths, forged Host headers), reading exactly what the server answers, or reading nothing for a while
+/// (a client that stops reading a stream).
 ///
 /// Its socket calls block, so they run on a dispatch queue: blocking a cooperative thread would starve the very
 /// server under test, whose handlers run on that pool.
-final class RawHTTPConnection: @unchecked Sendable {  // the descriptor is used by one call at a time
+public final class RawHTTPConnection: @unchecked Sendable {  // the descriptor is used by one call at a time
     private let descriptor: Int32
 
-    init(port: Int) throws {
+    public init(port: Int) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw RawHTTPError.socket(errno) }
         var address = sockaddr_in()
@@ -34,20 +35,20 @@ final class RawHTTPConnection: @unchecked Sendable {  // the descriptor is used 
 
     /// Sends all of `bytes`; false if the server closed the connection first.
     @discardableResult
-    func send(_ bytes: [UInt8]) async -> Bool {
+    public func send(_ bytes: [UInt8]) async -> Bool {
         await Self.offPool { self.sendBlocking(bytes) }
     }
 
     @discardableResult
-    func send(_ text: String) async -> Bool { await send(Array(text.utf8)) }
+    public func send(_ text: String) async -> Bool { await send(Array(text.utf8)) }
 
     /// Reads until the server closes or `timeout` passes; `closed` says which.
-    func readAll(timeout: Double = 5) async -> (text: String, closed: Bool) {
+    public func readAll(timeout: Double = 5) async -> (text: String, closed: Bool) {
         await Self.offPool { self.readBlocking(timeout: timeout) }
     }
 
     /// Reads until `marker` has arrived, the server closes, or `timeout` passes.
-    func read(until marker: String, timeout: Double) async -> String {
+    public func read(until marker: String, timeout: Double) async -> String {
         await Self.offPool { self.readBlocking(timeout: timeout, until: marker).text }
     }
 
@@ -80,19 +81,22 @@ final class RawHTTPConnection: @unchecked Sendable {  // the descriptor is used 
             let count = recv(descriptor, &buffer, buffer.count, 0)
             if count <= 0 { return (String(decoding: data, as: UTF8.self), true) }
             data += buffer[0..<count]
-            if let marker, String(decoding: data, as: UTF8.self).contains(marker) { break }
+            // Only the bytes that could hold a new match are searched: a long stream is read in one pass.
+            if let marker, String(decoding: data.suffix(count + marker.utf8.count), as: UTF8.self).contains(marker) {
+                break
+            }
         }
         return (String(decoding: data, as: UTF8.self), false)
     }
 
     /// The status code of the first response in `text`, or nil.
-    static func status(_ text: String) -> Int? {
+    public static func status(_ text: String) -> Int? {
         guard text.hasPrefix("HTTP/1.1 ") else { return nil }
         return Int(text.dropFirst(9).prefix(3))
     }
 }
 
-enum RawHTTPError: Error {
+public enum RawHTTPError: Error {
     case socket(Int32)
     case connect(Int32)
 }

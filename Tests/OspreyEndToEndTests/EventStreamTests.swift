@@ -1,0 +1,83 @@
+import Foundation
+import OspreyCore
+import OspreyStore
+import OspreyTesting
+import Testing
+
+/// `/api/events/stream` against a client that stops reading, on a real gateway process.
+struct EventStreamTests {
+    /// A stream is read from the ledger no faster than its client takes it. Before, every event since `after` was
+    /// put in the stream's buffer at once: a viewer token asking for `after=0` and reading nothing held a copy of the
+    /// whole ledger in the gateway's memory (five such clients on a 26 MB ledger: 40 → 213 MB).
+    @Test(.timeLimit(.minutes(3)))
+    func aClientThatStopsReadingHoldsNoBacklogAndLaterGetsEveryEvent() async throws {
+        let directory = try TemporaryDirectory(prefix: "osprey-stream-stall")
+        defer { directory.remove() }
+        try "[local_model]\nenabled = false\n".write(
+            to: directory.url.appendingPathComponent("config.toml"),
+            atomically: true,
+            encoding: .utf8
+        )
+        // A ledger of ~30 MB of frames, far more events than the frame cache keeps (512), so a stream's frames are
+        // its own ("z": no secret pattern starts with it, so the redactor's scan of the filler stays cheap)
+        let home = Home(root: directory.url)
+        _ = try home.bootstrap()
+        let last: Int
+        do {
+            let store = try Store.open(home: home)
+            let filler = String(repeating: "z", count: 10_000)
+            for batch in 0..<30 {
+                _ = try await store.ledger.append(
+                    contentsOf: (0..<100).map { n in
+                        EventDraft(
+                            type: Event.Kind(rawValue: "test.bulk"),
+                            actor: .system,
+                            payload: ["n": .int(batch * 100 + n), "filler": .string(filler)]
+                        )
+                    }
+                )
+            }
+            last = try await store.ledger.lastSeq()
+        }
+        let port = freeLoopbackPort()
+        let gateway = try await OspreyExecutable.locate().startGateway(home: directory.path, port: port)
+        defer { gateway.kill() }
+        let token = try String(contentsOf: home.tokenFile, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines
+        )
+        let request =
+            "GET /api/events/stream?after=0 HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAuthorization: Bearer \(token)\r\n\r\n"
+
+        // Once through the whole ledger with a client that reads, so the figure below starts from a gateway that
+        // has served this replay
+        let warm = try RawHTTPConnection(port: port)
+        await warm.send(request)
+        #expect(await warm.read(until: "id: \(last)\n", timeout: 60).contains("id: \(last)\n"))
+        let before = try Self.residentKilobytes(gateway.pid)
+
+        // Three clients ask for everything and read nothing; a fourth, after them, reads it all: by then theirs have
+        // had as long to fill
+        let stalled = try (0..<3).map { _ in try RawHTTPConnection(port: port) }
+        for connection in stalled { await connection.send(request) }
+        let reader = try RawHTTPConnection(port: port)
+        await reader.send(request)
+        #expect(await reader.read(until: "id: \(last)\n", timeout: 60).contains("id: \(last)\n"))
+        let grown = try Self.residentKilobytes(gateway.pid) - before
+        // Each stalled client's copy of the ledger would be ~25 MB (its events outside the frame cache)
+        #expect(grown < 35_000, "the gateway grew by \(grown) kB while three clients read nothing")
+
+        // Nothing is lost by the wait: a stalled client that reads again gets every event, in order
+        let text = await stalled[0].read(until: "id: \(last)\n", timeout: 60)
+        // (by bytes: a chunk's size line ends in "\r\n", one Character with the frame's first line)
+        let ids = text.utf8.split(separator: UInt8(ascii: "\n")).compactMap { line -> Int? in
+            line.starts(with: "id: ".utf8) ? Int(String(decoding: line.dropFirst(4), as: UTF8.self)) : nil
+        }
+        #expect(Array(ids.prefix(last)) == Array(1...last))
+    }
+
+    static func residentKilobytes(_ pid: Int32) throws -> Int {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+        let line = status.split(separator: "\n").first { $0.hasPrefix("VmRSS:") } ?? ""
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+}
