@@ -149,13 +149,20 @@ struct EventsController {
         private static let slots = 512
         private let cache = Mutex<[(seq: Int, frame: ByteBuffer)?]>(Array(repeating: nil, count: slots))
 
+        /// A frame larger than this (a long message, a big tool result) is made for each stream that sends it and
+        /// not kept: the cache holds at most `slots` × 64 KiB, whatever the events.
+        static let largest = 64 * 1024
+
         func frame(for event: Event) -> ByteBuffer {
             let slot = event.seq % Self.slots
             if let cached = cache.withLock({ $0[slot] }), cached.seq == event.seq { return cached.frame }
             let frame = ByteBuffer(string: EventsController.frame(event))
-            cache.withLock { $0[slot] = (event.seq, frame) }
+            if frame.readableBytes <= Self.largest { cache.withLock { $0[slot] = (event.seq, frame) } }
             return frame
         }
+
+        /// The bytes of the frames kept now.
+        var keptBytes: Int { cache.withLock { $0.reduce(0) { $0 + ($1?.frame.readableBytes ?? 0) } } }
     }
 
     static func frame(_ event: Event) -> String {
