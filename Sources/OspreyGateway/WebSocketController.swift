@@ -73,13 +73,17 @@ struct WebSocketConnection: Sendable {
         "approvals.list": nil, "approvals.approve": nil, "approvals.reject": nil,
     ]
 
+    /// How many requests one socket runs at once.
+    static let maxRunning = 16
+
     func run(_ inbound: WebSocketInboundStream) async {
         // The subscription must outlive one request and be cancellable by a later one, which a task group
         // child cannot be: this is the bridging edge where an unstructured Task is the right tool.
         var follower: Task<Void, Never>?
         defer { follower?.cancel() }
         do {
-            try await withThrowingDiscardingTaskGroup { group in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                var running = 0
                 for try await message in inbound.messages(maxSize: 1 << 20) {
                     guard case .text(let text) = message else {
                         try await send([
@@ -142,7 +146,15 @@ struct WebSocketConnection: Sendable {
                         try await send(["type": "res", "id": id, "ok": true, "payload": payload])
                         continue
                     }
-                    // Requests run side by side, so an approval can be answered while a send on the same socket waits for it.
+                    // Requests run side by side, so an approval can be answered while a send on the same socket waits for
+                    // it; at most `maxRunning` at once: past that the next frame is read when one ends, so a client that
+                    // sends faster than it reads its answers waits on its own socket instead of filling the gateway's
+                    // memory with them.
+                    if running == Self.maxRunning {
+                        _ = try await group.next()
+                        running -= 1
+                    }
+                    running += 1
                     group.addTask {
                         do {
                             let payload = try await handle(method, params)

@@ -185,6 +185,51 @@ struct LiveGatewayTests {
         }
     }
 
+    /// A socket runs at most `maxRunning` requests at once: a client that sends faster than its requests end waits on
+    /// its own socket (its next frame read when one ends) instead of filling the gateway's memory with answers it
+    /// does not read (2,000 `events.list` on one socket, none read: 360 MB in 10 s and growing, before).
+    @Test(.timeLimit(.minutes(2))) func aSocketRunsABoundedNumberOfRequestsAtOnce() async throws {
+        let provider = CountingSlowProvider()
+        var config = OspreyConfig()
+        config.gateway.allowedOrigins = ["ws://127.0.0.1"]
+        let gateway = try await TestGateway(config: config, provider: provider)
+        let limit = 16  // WebSocketConnection.maxRunning
+        var made: [Session.ID] = []
+        for _ in 0..<limit { made.append(try await gateway.store.sessions.create(title: "busy", actor: .test).id) }
+        let sessions = made
+        let answered = Collected()
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(port)/api/ws",
+                configuration: .init(additionalHeaders: [.authorization: "Bearer \(TestGateway.adminToken)"]),
+                logger: Logger(label: "ws-test")
+            ) { inbound, outbound, _ in
+                // As many sends as a socket runs at once, each waiting on the model, then a ping
+                for (n, session) in sessions.enumerated() {
+                    let params: JSONValue = ["session": .string(session.rawValue), "content": "hello"]
+                    let frame: JSONValue = ["type": "req", "id": .int(n), "method": "sessions.send", "params": params]
+                    try await outbound.write(.text(frame.canonicalJSON))
+                }
+                try await outbound.write(.text(#"{"type":"req","id":"ping","method":"ping"}"#))
+                try await TestRuns.waitUntil { provider.calls == limit }
+                // One run ends (cancelled from elsewhere): only then is the ping read and answered
+                _ = try await client.post("/api/sessions/\(sessions[0])/cancel")
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    guard case .text(let text) = message else { continue }
+                    let frame = try JSONValue.parse(text)
+                    guard frame["type"] == "res" else { continue }
+                    answered.append(frame["id"] ?? .null)
+                    if frame["id"] == "ping" { break }
+                }
+                try await outbound.close(.normalClosure, reason: nil)
+            }
+            // The cancelled send's answer came first, then the ping's (before, the ping was answered at once)
+            #expect(answered.frames == [0, "ping"])
+            for session in sessions.dropFirst() { _ = try await client.post("/api/sessions/\(session)/cancel") }
+        }
+    }
+
     /// Opens a WebSocket, subscribes, creates a session, sends a message and a few bad frames; returns every frame received.
     static func converse(port: Int, origin: String?) async throws -> [JSONValue] {
         var headers: HTTPFields = [.authorization: "Bearer \(TestGateway.adminToken)"]
