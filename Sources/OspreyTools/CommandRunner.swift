@@ -15,6 +15,9 @@ public struct CommandResult: Hashable, Sendable {
     public var output: String
     public var timedOut: Bool
     public var truncated: Bool
+    /// A process outside the command's group (one that called setsid, on a rung that cannot kill it) still held the
+    /// output open when the command had ended: its output was not waited for.
+    public var outputHeldOpen = false
 }
 
 /// Runs a program as the leader of its own process group, with a timeout and an output cap, and kills the
@@ -98,7 +101,15 @@ public enum CommandRunner {
         var waitStatus: Int32 = 0
         var leaderExited = false
         var eof = false
+        var heldOpen = false
+        // Once the leader has ended and its group is killed, what is still in the pipe is read for this long; a
+        // process that left the group (setsid) and keeps the pipe open is not waited for past it.
+        var drainUntil: ContinuousClock.Instant?
         while !eof {
+            if let drainUntil, ContinuousClock.now > drainUntil {
+                heldOpen = true
+                break
+            }
             if cancelled.isSet {
                 kill(-pid, SIGKILL)
                 _ = waitpid(pid, &waitStatus, 0)
@@ -127,6 +138,7 @@ public enum CommandRunner {
                 leaderExited = true
                 // Background children of the command must not outlive it or keep its output open.
                 kill(-pid, SIGKILL)
+                drainUntil = ContinuousClock.now + Self.drain
             }
         }
         if !leaderExited { _ = waitpid(pid, &waitStatus, 0) }
@@ -137,9 +149,13 @@ public enum CommandRunner {
             signal: exited ? nil : waitStatus & 0x7f,
             output: String(decoding: output, as: UTF8.self),
             timedOut: timedOut,
-            truncated: truncated
+            truncated: truncated,
+            outputHeldOpen: heldOpen
         )
     }
+
+    /// How long the output is read after the command has ended.
+    static let drain: Duration = .seconds(1)
 
     /// Where `program` is: itself if it names a path (and is executable), else the first executable of that name on
     /// `path` (`PATH`'s form), or nil.
@@ -289,6 +305,9 @@ public struct RunCommand: Tool {
             summary = "exit code \(code)"
         } else {
             summary = "killed by signal \(result.signal ?? 0)"
+        }
+        if result.outputHeldOpen {
+            summary += "; a process that left the command's group kept its output open and was not waited for"
         }
         return "[\(summary)]\n" + result.output + refusals
     }

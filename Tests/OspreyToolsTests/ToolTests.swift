@@ -235,6 +235,20 @@ struct ToolTests {
         #expect(!Self.isAlive(pid), "the background child survived")
     }
 
+    /// A process that leaves the command's group (setsid) and keeps its output open cannot be killed on the bare
+    /// rung, but it no longer holds the call: before, the call waited for its output to end, past any timeout.
+    @Test(.timeLimit(.minutes(1))) func aDaemonThatKeepsTheOutputOpenDoesNotHoldTheCall() async throws {
+        let jail = try JailFixture()
+        defer { jail.directory.remove() }
+        defer { for pid in HostProcesses.containing("86398.5") { kill(pid, SIGKILL) } }
+        // (the command ends once the daemon has left its group)
+        let command = "setsid sh -c 'touch left; sleep 86398.5' & until [ -e left ]; do sleep 0.01; done; echo started"
+        let arguments: JSONValue = ["command": .string(command), "timeout_seconds": 30]
+        let result = try await jail.call("run_command", arguments.canonicalJSON)
+        #expect(result.output.hasPrefix("[exit code 0; a process that left the command's group kept its output open"))
+        #expect(result.output.contains("started"))
+    }
+
     @Test func floodingOutputIsCappedAndKilled() async throws {
         let jail = try JailFixture()
         defer { jail.directory.remove() }
