@@ -13,11 +13,6 @@ struct EventStreamTests {
     func aClientThatStopsReadingHoldsNoBacklogAndLaterGetsEveryEvent() async throws {
         let directory = try TemporaryDirectory(prefix: "osprey-stream-stall")
         defer { directory.remove() }
-        try "[local_model]\nenabled = false\n".write(
-            to: directory.url.appendingPathComponent("config.toml"),
-            atomically: true,
-            encoding: .utf8
-        )
         // A ledger of ~40 MB of frames, far more events than the frame cache keeps (512), so a stream's frames are
         // its own ("z": no secret pattern starts with it, so the redactor's scan of the filler stays cheap)
         let home = Home(root: directory.url)
@@ -39,16 +34,12 @@ struct EventStreamTests {
             }
             last = try await store.ledger.lastSeq()
         }
-        let port = freeLoopbackPort()
-        let log = directory.url.appendingPathComponent("gateway.log")
-        #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
-        let gateway = try await OspreyExecutable.locate().startGateway(
-            home: directory.path,
-            port: port,
-            // (fewer malloc arenas: less memory freed by one thread and kept by its arena in the figure)
-            environment: ["OSPREY_LOG_LEVEL": "debug", "MALLOC_ARENA_MAX": "2"],
-            log: try FileHandle(forWritingTo: log)
+        // (fewer malloc arenas: less memory freed by one thread and kept by its arena in the figure)
+        let (gateway, log) = try await FootprintTests.startWithDebugLog(
+            home: directory,
+            environment: ["MALLOC_ARENA_MAX": "2"]
         )
+        let port = gateway.port
         defer { gateway.kill() }
         // The figure starts once the gateway has given back its start-up pages (half a second after it serves)
         try await TestRuns.waitUntil(timeout: .seconds(20)) {

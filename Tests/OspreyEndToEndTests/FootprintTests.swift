@@ -11,21 +11,7 @@ struct FootprintTests {
     func aServingGatewayReleasesItsStartUpCodeAndStillAnswers() async throws {
         let home = try TemporaryDirectory(prefix: "osprey-footprint")
         defer { home.remove() }
-        // No local model: its server's start (a Python process loading the model) is not what this test is about.
-        try "[local_model]\nenabled = false\n".write(
-            to: home.url.appendingPathComponent("config.toml"),
-            atomically: true,
-            encoding: .utf8
-        )
-        let log = home.url.appendingPathComponent("gateway.log")
-        #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
-        let port = freeLoopbackPort()
-        let gateway = try await OspreyExecutable.locate().startGateway(
-            home: home.path,
-            port: port,
-            environment: ["OSPREY_LOG_LEVEL": "debug"],
-            log: try FileHandle(forWritingTo: log)
-        )
+        let (gateway, log) = try await Self.startWithDebugLog(home: home)
         defer { gateway.kill() }
 
         // Its log says what the release gave back: the code of its executable and libraries, megabytes of it
@@ -47,10 +33,29 @@ struct FootprintTests {
 
         // And the code it runs comes back as it runs: it still answers
         let response = try await HTTPClient.shared.execute(
-            HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"),
+            HTTPClientRequest(url: "http://127.0.0.1:\(gateway.port)/health"),
             timeout: .seconds(10)
         )
         #expect(response.status == .ok)
         #expect(gateway.isRunning)
+    }
+
+    /// A gateway on `home` without the local model (its server's start, a Python process loading the model, is not
+    /// what these tests are about), its log at debug level in `home/gateway.log`.
+    static func startWithDebugLog(
+        home: TemporaryDirectory,
+        environment: [String: String] = [:]
+    ) async throws -> (GatewayProcess, log: URL) {
+        let config = home.url.appendingPathComponent("config.toml")
+        try "[local_model]\nenabled = false\n".write(to: config, atomically: true, encoding: .utf8)
+        let log = home.url.appendingPathComponent("gateway.log")
+        #expect(FileManager.default.createFile(atPath: log.path, contents: nil))
+        let gateway = try await OspreyExecutable.locate().startGateway(
+            home: home.path,
+            port: freeLoopbackPort(),
+            environment: environment.merging(["OSPREY_LOG_LEVEL": "debug"]) { $1 },
+            log: try FileHandle(forWritingTo: log)
+        )
+        return (gateway, log)
     }
 }
