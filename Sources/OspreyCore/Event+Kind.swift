@@ -122,6 +122,9 @@ extension Event {
         public static let clusterLeader = Kind(rawValue: "cluster.leader")
         /// A schedule fired and queued its task.
         public static let scheduleFired = Kind(rawValue: "schedule.fired")
+        /// A time schedule's tick came while the task of its last firing was still queued or running: no task was
+        /// submitted for it.
+        public static let scheduleSkipped = Kind(rawValue: "schedule.skipped")
         /// A schedule was removed.
         public static let scheduleRemoved = Kind(rawValue: "schedule.removed")
         /// A schedule was paused: it fires by neither time nor event until resumed.

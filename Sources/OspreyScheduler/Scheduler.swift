@@ -103,6 +103,9 @@ public actor Scheduler {
 
     /// Fires a schedule if `claim` is this gateway's (see ``Schedules/Claim``); nil when another gateway's firing
     /// took it. A routine claims its beat before it observes anything, so its checks and remediation run once.
+    ///
+    /// A time schedule's tick submits no task while the one its last firing submitted is still queued or running
+    /// (`schedule.skipped`); an event trigger has its cooldown, and a firing by hand always submits one.
     func fire(
         _ schedule: ScheduleRecord,
         claim: Schedules.Claim,
@@ -122,7 +125,8 @@ public actor Scheduler {
             at: now,
             next: next,
             task: draft(schedule, instructions: schedule.instructions),
-            reason: reason
+            reason: reason,
+            skipWhileOpen: claim == .due
         )
     }
 
@@ -160,7 +164,8 @@ public actor Scheduler {
     }
 
     /// Fires every time schedule that is due at `now`; returns how many this gateway fired (with other gateways on
-    /// the same database, each tick of a schedule is fired by the first to claim it).
+    /// the same database, each tick of a schedule is fired by the first to claim it), not counting ticks skipped
+    /// because a schedule's last task is still open.
     @discardableResult
     public func tick(now: Date = Date()) async throws -> Int {
         try await pass(now: now).fired
@@ -184,7 +189,9 @@ public actor Scheduler {
             var next = spec.nextFire(after: due, in: zone)
             if let upcoming = next, upcoming <= now { next = spec.nextFire(after: now, in: zone) }
             if let next { earliest = min(earliest ?? next, next) }
-            if try await fire(schedule, claim: .due, reason: "schedule", now: now, next: next) != nil {
+            if let firing = try await fire(schedule, claim: .due, reason: "schedule", now: now, next: next),
+                firing.skippedFor == nil
+            {
                 fired += 1
             }
         }

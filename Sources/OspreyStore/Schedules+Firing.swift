@@ -16,22 +16,31 @@ extension Schedules {
         case manual
     }
 
-    /// A firing this caller claimed, and the task it submitted (none for a routine's beat).
+    /// A firing this caller claimed, and the task it submitted (none for a routine's beat, or for a tick skipped
+    /// because the schedule's last task is still open).
     public struct Fired: Hashable, Sendable {
         public var task: TaskRecord?
-        public init(task: TaskRecord?) { self.task = task }
+        /// The schedule's task still queued or running, for which this tick submitted none.
+        public var skippedFor: TaskRecord.ID?
+        public init(task: TaskRecord?, skippedFor: TaskRecord.ID? = nil) {
+            self.task = task
+            self.skippedFor = skippedFor
+        }
     }
 
     /// Fires a schedule in one transaction: its claim, the task it submits (when `task` is given) and
     /// `schedule.fired`. Returns nil, with nothing written, when the claim is not this caller's: another gateway
-    /// fired this tick or this event, or the cooldown holds.
+    /// fired this tick or this event, or the cooldown holds. With `skipWhileOpen`, a schedule whose last task is
+    /// still queued or running submits none: the tick is claimed and recorded as `schedule.skipped`, so a slow or
+    /// stalled agent does not pile up one task a tick.
     public func fire(
         _ id: ScheduleRecord.ID,
         claim: Claim,
         at date: Date,
         next: Date?,
         task draft: Tasks.Draft?,
-        reason: String
+        reason: String,
+        skipWhileOpen: Bool = false
     ) async throws -> Fired? {
         let title = try draft.map(Tasks.validate)
         triggerCache.changing()
@@ -39,6 +48,10 @@ extension Schedules {
         do {
             return try await writer.transaction { [tasks, ledger] db in
                 guard try Self.take(claim, of: id, at: date, next: next, in: db) else { return nil }
+                if skipWhileOpen, draft != nil, let open = try Self.openTask(of: id, in: db) {
+                    _ = try ledger.append([Self.skippedEvent(id, open: open, next: next)], in: db)
+                    return Fired(task: nil, skippedFor: open)
+                }
                 var task: TaskRecord?
                 if let draft, let title {
                     task = try tasks.insert(draft, title: title, actor: .schedule(id), maxDepth: Tasks.maxDepth, in: db)
@@ -110,6 +123,27 @@ extension Schedules {
         if db.changesCount > 0 { return true }
         _ = try fetch(id, in: db)  // an unknown schedule is not found, not merely claimed by another
         return false
+    }
+
+    /// The schedule's task that is still queued or running, if any.
+    static func openTask(of id: ScheduleRecord.ID, in db: SQLConnection) throws -> TaskRecord.ID? {
+        let row = try db.row(
+            "SELECT id FROM tasks WHERE status IN (?, ?) AND schedule = ? LIMIT 1",
+            [TaskStatus.queued.rawValue, TaskStatus.running.rawValue, id.rawValue]
+        )
+        return row.map { TaskRecord.ID($0["id"] as String) }
+    }
+
+    static func skippedEvent(_ id: ScheduleRecord.ID, open: TaskRecord.ID, next: Date?) -> EventDraft {
+        EventDraft(
+            type: .scheduleSkipped,
+            actor: .system,
+            payload: [
+                "schedule": .string(id.rawValue), "open_task": .string(open.rawValue),
+                "reason": "the task of its last firing is still queued or running",
+                "next_fire_at": next.map { .string(WireFormat.timestamp($0)) } ?? .null,
+            ]
+        )
     }
 
     static func firedEvent(_ id: ScheduleRecord.ID, task: TaskRecord.ID?, reason: String, next: Date?) -> EventDraft {

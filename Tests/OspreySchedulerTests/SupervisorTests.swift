@@ -299,6 +299,39 @@ struct SchedulerTests {
         #expect(try await store.ledger.events().isEmpty)
     }
 
+    /// A tick that comes while the task of the schedule's last firing is still queued or running submits none: a
+    /// slow or stalled agent no longer piles up one task a tick. The tick is claimed and recorded, and the schedule
+    /// fires again once its task has ended; a firing by hand still submits one.
+    @Test func aTickWhileTheLastTaskIsOpenIsSkipped() async throws {
+        let store = try Store.inMemory()
+        let scheduler = TestRuns.scheduler(store)
+        let now = try instant("2026-12-02T10:00:30Z")
+        let schedule = try await scheduler.add(
+            Scheduler.Request(spec: "@every 1m", title: "often", instructions: "x"),
+            actor: .test,
+            now: now
+        )
+        #expect(try await scheduler.tick(now: now.addingTimeInterval(61)) == 1)
+        let first = try #require(try await store.tasks.list().first)
+        // Its task still queued, the next two ticks submit nothing and say why
+        #expect(try await scheduler.tick(now: now.addingTimeInterval(121)) == 0)
+        _ = try await store.tasks.start(first.id)
+        #expect(try await scheduler.tick(now: now.addingTimeInterval(181)) == 0)
+        #expect(try await store.tasks.list().count == 1)
+        let skipped = try await store.ledger.events(filter: EventFilter(type: "schedule.skipped"))
+        #expect(skipped.count == 2)
+        #expect(skipped.allSatisfy { $0.payload["open_task"] == .string(first.id.rawValue) })
+        #expect(try await store.schedules.get(schedule.id).nextFireAt == now.addingTimeInterval(240))
+        // Fired by hand meanwhile, it submits one
+        #expect(try await scheduler.fire(schedule.id, now: now.addingTimeInterval(182)) != nil)
+        // Once its tasks have ended, the next tick fires again
+        for task in try await store.tasks.list() {
+            _ = try await store.tasks.cancel(task.id, actor: .test)
+        }
+        #expect(try await scheduler.tick(now: now.addingTimeInterval(241)) == 1)
+        #expect(try await store.tasks.list().count == 3)
+    }
+
     @Test func unknownAgentsZonesAndPoliciesAreRefused() async throws {
         let store = try Store.inMemory()
         let scheduler = TestRuns.scheduler(store)
