@@ -203,6 +203,19 @@ public struct Ledger: Sendable {
         filter: EventFilter,
         limit: Int
     ) throws -> [Event] {
+        try events(db, after: after, through: through, filter: filter, limit: limit, maxBytes: .max).events
+    }
+
+    /// The events after `after`, at most `limit`, and no more than `maxBytes` of payload text (at least one);
+    /// `more` is true when the page was cut short by either.
+    static func events(
+        _ db: SQLConnection,
+        after: Int,
+        through: Int?,
+        filter: EventFilter,
+        limit: Int,
+        maxBytes: Int
+    ) throws -> (events: [Event], more: Bool) {
         let (clause, filterArguments) = filter.sql
         var arguments: SQLArguments = [after]
         var bound = ""
@@ -214,8 +227,16 @@ public struct Ledger: Sendable {
         arguments += [limit]
         let rows = try db.rows("SELECT * FROM events WHERE seq > ?\(bound)\(clause) ORDER BY seq LIMIT ?", arguments)
         var events: [Event] = []
-        for row in rows { events.append(try event(from: row)) }
-        return events
+        var bytes = 0
+        for row in rows {
+            if maxBytes < .max {
+                let payload: String = row["payload"]
+                bytes += payload.utf8.count
+                if bytes > maxBytes, !events.isEmpty { return (events, true) }
+            }
+            events.append(try event(from: row))
+        }
+        return (events, rows.count == limit)
     }
 
     static func event(from row: SQLRow) throws -> Event {
@@ -274,9 +295,9 @@ public struct Ledger: Sendable {
         try Task.checkCancellation()
     }
 
-    /// How many events a replay reads at a time: what a follower that waits on its consumer (an SSE client that
-    /// stops reading) holds at most.
-    static let replayPage = 64
+    /// How many events a replay reads at a time, and how many bytes of their payloads at most (one event, however
+    /// large, at least): what a follower that waits on its consumer (an SSE client that stops reading) holds.
+    static let replayPage = (events: 64, bytes: 1 << 20)
 
     private func replay(
         after: Int,
@@ -287,10 +308,18 @@ public struct Ledger: Sendable {
         var cursor = after
         while cursor < through {
             let page = try await writer.read { [cursor] db in
-                try Self.events(db, after: cursor, through: through, filter: filter, limit: Self.replayPage)
+                let (events, bytes) = Self.replayPage
+                return try Self.events(
+                    db,
+                    after: cursor,
+                    through: through,
+                    filter: filter,
+                    limit: events,
+                    maxBytes: bytes
+                )
             }
-            for event in page { try await onEvent(event) }
-            guard let last = page.last, page.count == Self.replayPage else { return }
+            for event in page.events { try await onEvent(event) }
+            guard let last = page.events.last, page.more else { return }
             cursor = last.seq
         }
     }
