@@ -212,7 +212,7 @@ struct LiveGatewayTests {
                     try await outbound.write(.text(frame.canonicalJSON))
                 }
                 try await outbound.write(.text(#"{"type":"req","id":"ping","method":"ping"}"#))
-                try await TestRuns.waitUntil { provider.calls == limit }
+                try await TestRuns.waitUntil(timeout: .seconds(20)) { provider.calls == limit }
                 // One run ends (cancelled from elsewhere): only then is the ping read and answered
                 _ = try await client.post("/api/sessions/\(sessions[0])/cancel")
                 for try await message in inbound.messages(maxSize: 1 << 20) {
@@ -224,8 +224,9 @@ struct LiveGatewayTests {
                 }
                 try await outbound.close(.normalClosure, reason: nil)
             }
-            // The cancelled send's answer came first, then the ping's (before, the ping was answered at once)
-            #expect(answered.frames == [0, "ping"])
+            // A send's answer came first (the cancelled one's, unless a slow model's 30 s ran out first), then the
+            // ping's; before, the ping was answered at once
+            #expect(answered.frames.count >= 2 && answered.frames.last == "ping", "\(answered.frames)")
             for session in sessions.dropFirst() { _ = try await client.post("/api/sessions/\(session)/cancel") }
         }
     }
