@@ -93,7 +93,7 @@ struct EventsController {
                 // client that stops reading holds one frame here (and the bus its bounded backlog, refilled from the
                 // database later), not every event since `after`.
                 let chunks = AsyncChannel<ByteBuffer>()
-                let revoked = Revoked()
+                let revoked = Latch()  // set once the stream's token is revoked or expires
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
                         defer { chunks.finish() }
@@ -135,13 +135,6 @@ struct EventsController {
                 try await writer.finish(nil)
             }
         )
-    }
-
-    /// Set once the stream's token is revoked or expires.
-    final class Revoked: Sendable {
-        private let flag = Atomic<Bool>(false)
-        func set() { flag.store(true, ordering: .releasing) }
-        var isSet: Bool { flag.load(ordering: .acquiring) }
     }
 
     /// The last few hundred events' SSE frames, by seq.

@@ -2,7 +2,6 @@ import COspreySystem
 public import Foundation
 public import OspreyCore
 import OspreySandbox
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -34,7 +33,7 @@ public enum CommandRunner {
         outputLimit: Int
     ) async throws -> CommandResult {
         precondition(!argv.isEmpty, "argv[0] is the program")  // callers always pass a program
-        let cancelled = CancelFlag()
+        let cancelled = Latch()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 // The wait blocks in poll(2): a plain thread is the bridging edge here, not a Task.
@@ -58,12 +57,6 @@ public enum CommandRunner {
         }
     }
 
-    final class CancelFlag: Sendable {
-        private let flag = Atomic(false)
-        func set() { flag.store(true, ordering: .relaxed) }
-        var isSet: Bool { flag.load(ordering: .relaxed) }
-    }
-
     struct SpawnError: Error, CustomStringConvertible {
         var description: String
     }
@@ -74,7 +67,7 @@ public enum CommandRunner {
         directory: String,
         timeout: Duration,
         outputLimit: Int,
-        cancelled: CancelFlag
+        cancelled: Latch
     ) throws -> CommandResult {
         var fds: [Int32] = [0, 0]
         let piped = osprey_pipe_cloexec(&fds)
