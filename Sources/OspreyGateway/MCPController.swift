@@ -252,7 +252,8 @@ struct MCPController {
     func engine(
         session id: String,
         token: TokenRecord?,
-        send: @escaping @Sendable (JSONValue) -> Void
+        send: @escaping @Sendable (JSONValue) -> Void,
+        requestEnded: @escaping @Sendable () -> Void = {}
     ) async -> MCPServerSession {
         var caller = Caller(token: token)
         caller.door = "mcp:\(id)"
@@ -265,7 +266,8 @@ struct MCPController {
             prompts: OspreyToolCatalog.prompts(agents: agents),
             version: Kernel.version,
             instructions: OspreyToolCatalog.instructions,
-            send: send
+            send: send,
+            requestEnded: requestEnded
         )
     }
 

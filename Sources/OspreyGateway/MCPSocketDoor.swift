@@ -6,6 +6,7 @@ import OspreyCore
 import OspreyMCP
 import OspreyStore
 import ServiceLifecycle
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -38,6 +39,7 @@ struct MCPSocketDoor: Service {
             server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .serverChannelOption(.backlog, value: 64)
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelOption(.autoRead, value: false)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         try channel.pipeline.syncOperations.addHandler(Connection(door: self, channel: channel))
@@ -88,14 +90,27 @@ struct MCPSocketDoor: Service {
     }
 
     /// One bridge's connection, on its event loop: the token line, then the session's lines.
+    ///
+    /// Reading is flow-controlled (`autoRead` off): lines are taken only while the socket takes what is written to
+    /// it, a request runs only while fewer than ``maxRunning`` of the connection's requests run (``maxWaiting`` more
+    /// may wait their turn), and the next bytes are read only once every line read has been taken. A host that sends faster than its calls end, or stops
+    /// reading its answers, waits on its own connection, and the gateway holds a bounded amount for it.
     final class Connection: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         typealias OutboundOut = ByteBuffer
 
+        /// Requests of one connection that run at once (as on a WebSocket).
+        static let maxRunning = 16
+        /// Requests of one connection read and waiting for one of those to end.
+        static let maxWaiting = 64
+        /// Notifications (progress, resource updates) held for a host that is not reading; later ones are dropped
+        /// until it reads again. Answers are never dropped: the requests that owe them are bounded.
+        static let maxHeldNotifications = 256
+
         enum Phase {
             case greeting
             /// The session is being built; lines wait for it.
-            case opening([[UInt8]])
+            case opening
             case open(MCPController.Entry, MCPServerSession)
             case closed
         }
@@ -107,33 +122,107 @@ struct MCPSocketDoor: Service {
         /// Skipping the rest of a line that was too long.
         var skipping = false
         var inputEnded = false
+        var finishing = false
+        /// Requests read while ``maxRunning`` ran, in order, with their sizes. Lines are read on while they are
+        /// few (so a cancellation still comes through), and not once ``maxWaiting`` or a megabyte of them wait.
+        var waiting: [(message: JSONValue, size: Int)] = []
+        var waitingBytes = 0
+        var waitingFull: Bool { waiting.count >= Self.maxWaiting || waitingBytes >= 1 << 20 }
+        /// Notifications written since the socket last stopped taking writes.
+        let held = Held()
+
+        final class Held: Sendable {
+            private let count = Mutex(0)
+            /// Counts one more; whether that one is past the limit.
+            func add() -> Bool {
+                count.withLock { count in
+                    count += 1
+                    return count > Connection.maxHeldNotifications
+                }
+            }
+            func reset() { count.withLock { $0 = 0 } }
+        }
 
         init(door: MCPSocketDoor, channel: any Channel) {
             self.door = door
             self.channel = channel
         }
 
+        func channelActive(context: ChannelHandlerContext) {
+            context.read()
+            context.fireChannelActive()
+        }
+
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var incoming = unwrapInboundIn(data)
             pending.writeBuffer(&incoming)
-            while case let view = pending.readableBytesView, let newline = view.firstIndex(of: UInt8(ascii: "\n")) {
-                let length = newline - pending.readerIndex
-                let line = pending.readBytes(length: length) ?? []
-                pending.moveReaderIndex(forwardBy: 1)
-                if skipping {
-                    skipping = false
-                } else if line.count > door.maxLineBytes {
-                    refuse(line: line.count)
-                } else {
-                    take(line.last == UInt8(ascii: "\r") ? Array(line.dropLast()) : line)
+        }
+
+        func channelReadComplete(context: ChannelHandlerContext) { resume() }
+
+        func channelWritabilityChanged(context: ChannelHandlerContext) {
+            if context.channel.isWritable {
+                held.reset()
+                resume()
+            }
+            context.fireChannelWritabilityChanged()
+        }
+
+        /// Takes the lines read while the socket takes writes: requests while fewer than ``maxRunning`` run (later
+        /// ones wait, in order, in `waiting`), notifications at once, so a host can cancel a call while others
+        /// wait. Once every line read is taken, reads on while few wait, or at the end of the input lets the calls
+        /// finish.
+        private func resume() {
+            taking: while channel.isWritable {
+                switch phase {
+                case .greeting:
+                    guard let line = nextLine() else { break taking }
+                    greet(line)
+                case .open(let entry, let session):
+                    if !waiting.isEmpty, session.inFlight < Self.maxRunning {
+                        let (message, size) = waiting.removeFirst()
+                        waitingBytes -= size
+                        Self.deliver(message, to: session, entry, bus: door.ledger.bus)
+                    } else if waitingFull {
+                        break taking
+                    } else if let line = nextLine() {
+                        take(line, entry, session)
+                    } else {
+                        break taking
+                    }
+                case .opening, .closed: break taking
                 }
             }
+            // Resumed when a request ends or the socket drains.
+            guard !waitingFull, !pending.readableBytesView.contains(UInt8(ascii: "\n")) else { return }
             if pending.readableBytes > door.maxLineBytes {
                 if !skipping { refuse(line: pending.readableBytes) }
                 skipping = true
                 pending.clear()
             }
             pending.discardReadBytes()
+            switch phase {
+            case _ where inputEnded: if waiting.isEmpty { ended() }
+            case .greeting, .open: if channel.isWritable { channel.read() }
+            case .opening, .closed: break
+            }
+        }
+
+        /// The next whole line read, without its line end; a line that is too long is refused and skipped.
+        private func nextLine() -> [UInt8]? {
+            while let end = pending.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
+                let line = pending.readBytes(length: end - pending.readerIndex) ?? []
+                pending.moveReaderIndex(forwardBy: 1)
+                if skipping {
+                    skipping = false
+                } else if line.count > door.maxLineBytes {
+                    refuse(line: line.count)
+                    guard case .open = phase else { return nil }
+                } else if !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == 13 }) {
+                    return line.last == UInt8(ascii: "\r") ? Array(line.dropLast()) : line
+                }
+            }
+            return nil
         }
 
         private func refuse(line length: Int) {
@@ -142,27 +231,33 @@ struct MCPSocketDoor: Service {
             close(saying: ["error": .string(reason)])
         }
 
-        private func take(_ line: [UInt8]) {
-            guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") }) else { return }
-            switch phase {
-            case .greeting: greet(line)
-            case .opening(var waiting):
-                waiting.append(line)
-                phase = .opening(waiting)
-            case .open(let entry, let session): Self.deliver(line, to: session, entry, bus: door.ledger.bus)
-            case .closed: break
+        private func take(_ line: [UInt8], _ entry: MCPController.Entry, _ session: MCPServerSession) {
+            guard let message = try? JSONValue.parse(line) else { return session.receive(line: line) }  // -32700
+            if message["id"] != nil, message["method"] != nil,
+                !waiting.isEmpty || session.inFlight >= Self.maxRunning
+            {
+                waiting.append((message, line.count))
+                waitingBytes += line.count
+                return
             }
+            // A request cancelled before its turn never runs (on this channel a cancellation has no answer).
+            if message["method"] == "notifications/cancelled", let id = message["params"]?["requestId"],
+                let index = waiting.firstIndex(where: { $0.message["id"] == id })
+            {
+                waitingBytes -= waiting.remove(at: index).size
+                return
+            }
+            Self.deliver(message, to: session, entry, bus: door.ledger.bus)
         }
 
-        static func deliver(_ line: [UInt8], to session: MCPServerSession, _ entry: MCPController.Entry, bus: EventBus)
-        {
-            switch Result(catching: { try JSONValue.parse(line) }) {
-            case .success(let message):
-                if message["method"] == "resources/subscribe" { entry.watch(bus) }
-                session.receive(message)
-            case .failure:
-                session.receive(line: line)  // answers the parse error
-            }
+        static func deliver(
+            _ message: JSONValue,
+            to session: MCPServerSession,
+            _ entry: MCPController.Entry,
+            bus: EventBus
+        ) {
+            if message["method"] == "resources/subscribe" { entry.watch(bus) }
+            session.receive(message)
         }
 
         /// The token line: the same checks as a bearer token on `/mcp`.
@@ -187,31 +282,48 @@ struct MCPSocketDoor: Service {
                 return close(saying: ["error": .string(refusal.message)])
             }
             let entry = MCPController.Entry(id: "mcp_" + UUID().uuidString.lowercased(), tokenID: token.id.rawValue)
-            phase = .opening([])
+            phase = .opening
             let channel = self.channel
-            let send: @Sendable (JSONValue) -> Void = { message in Self.write(message, to: channel) }
+            let held = self.held
+            let send: @Sendable (JSONValue) -> Void = { message in
+                // A notification for a host that has stopped reading is dropped past the few held for it.
+                if message["id"] == nil, !channel.isWritable, held.add() { return }
+                Self.write(message, to: channel)
+            }
             let bound = NIOLoopBound(self, eventLoop: channel.eventLoop)
+            let resume: @Sendable () -> Void = { channel.eventLoop.execute { bound.value.resume() } }
             Task { [controller = door.controller] in
-                let session = await controller.engine(session: entry.id, token: token, send: send)
+                let session = await controller.engine(
+                    session: entry.id,
+                    token: token,
+                    send: send,
+                    requestEnded: resume
+                )
                 entry.attach(session)
                 channel.eventLoop.execute { bound.value.opened(entry, session) }
             }
         }
 
         private func opened(_ entry: MCPController.Entry, _ session: MCPServerSession) {
-            guard case .opening(let waiting) = phase else { return entry.close() }
+            guard case .opening = phase else { return entry.close() }
             phase = .open(entry, session)
             Self.write(["session": .string(entry.id)], to: channel)
-            for line in waiting { Self.deliver(line, to: session, entry, bus: door.ledger.bus) }
-            if inputEnded { finish(session) }
+            resume()
         }
 
-        /// The host's input ended: the calls in flight are answered, then the connection closes.
-        private func finish(_ session: MCPServerSession) {
-            let channel = self.channel
-            Task {
-                await session.drain()
-                channel.close(promise: nil)
+        /// The host's input ended and every line was taken: the calls in flight are answered, then the connection
+        /// closes.
+        private func ended() {
+            switch phase {
+            case .open(_, let session) where !finishing:
+                finishing = true
+                let channel = self.channel
+                Task {
+                    await session.drain()
+                    channel.close(promise: nil)
+                }
+            case .greeting: channel.close(promise: nil)
+            case .open, .opening, .closed: break
             }
         }
 
@@ -220,11 +332,7 @@ struct MCPSocketDoor: Service {
                 return context.fireUserInboundEventTriggered(event)
             }
             inputEnded = true
-            switch phase {
-            case .open(_, let session): finish(session)
-            case .greeting: context.close(promise: nil)
-            case .opening, .closed: break
-            }
+            resume()
         }
 
         func channelInactive(context: ChannelHandlerContext) {

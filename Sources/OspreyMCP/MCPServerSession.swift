@@ -25,6 +25,9 @@ public final class MCPServerSession: Sendable {
     private let state = Mutex(State())
     /// Where messages that answer no request go (a line on stdout for stdio, the GET stream for HTTP).
     private let send: @Sendable (JSONValue) -> Void
+    /// Called when a request's work has ended, answered or not: a transport that bounds the requests in flight
+    /// (``inFlight``) reads on.
+    private let requestEnded: @Sendable () -> Void
 
     /// A request in flight: its work, and how to answer it if the host cancels it (only on a transport that waits
     /// for one answer per request).
@@ -50,7 +53,8 @@ public final class MCPServerSession: Sendable {
         version: String,
         instructions: String? = nil,
         heartbeat: Duration = .seconds(10),
-        send: @escaping @Sendable (JSONValue) -> Void
+        send: @escaping @Sendable (JSONValue) -> Void,
+        requestEnded: @escaping @Sendable () -> Void = {}
     ) {
         var table: [String: ServedTool] = [:]
         for tool in tools where table[tool.name] == nil { table[tool.name] = tool }
@@ -66,6 +70,7 @@ public final class MCPServerSession: Sendable {
         self.instructions = instructions
         self.heartbeat = heartbeat
         self.send = send
+        self.requestEnded = requestEnded
     }
 
     /// Handles one line from the host. Requests that do work run in their own task, so a slow call does not hold
@@ -97,6 +102,9 @@ public final class MCPServerSession: Sendable {
     ) {
         handle(message, reply: reply, answerCancelled: true, immediate: immediate)
     }
+
+    /// Requests whose work is running (calls, reads, prompts); everything else is answered as it is received.
+    public var inFlight: Int { state.withLock { $0.running.count } }
 
     /// The URIs the host subscribed to.
     public var subscriptions: Set<String> { state.withLock { $0.subscriptions } }
@@ -289,12 +297,22 @@ public final class MCPServerSession: Sendable {
         let heartbeat = self.heartbeat
         let cancelled: (@Sendable () -> Void)? =
             answerCancelled ? { @Sendable in send(Self.error(id: id, code: -32800, "Request cancelled")) } : nil
-        // Registered before the work starts, so its end always finds it (an immediate start may end at once).
-        state.withLock { state in
+        // Registered before the work starts, so its end always finds it (an immediate start may end at once). An
+        // id already in flight is refused: the work would be neither cancellable nor counted.
+        let taken = state.withLock { state -> Bool in
+            guard state.running[key] == nil else { return true }
             state.cancelledEarly.remove(key)
             state.running[key] = Running(task: nil, answerCancelled: cancelled)
+            return false
         }
+        if taken {
+            return send(
+                Self.error(id: id, code: -32600, "Invalid request: id \(key) is already in use by a request in flight")
+            )
+        }
+        let requestEnded = self.requestEnded
         let body: @Sendable () async -> Void = {
+            defer { requestEnded() }
             let ticker: Task<Void, any Error>? =
                 progress.isActive
                 ? Task {
