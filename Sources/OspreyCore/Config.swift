@@ -25,6 +25,9 @@ public struct OspreyConfig: Hashable, Sendable {
         public var headerTimeoutSeconds = 10.0
         /// A kept-alive connection with no request in progress is closed after this many seconds.
         public var idleTimeoutSeconds = 60
+        /// A connection whose client has taken nothing written to it (a stream or WebSocket it stopped reading)
+        /// for this many seconds is closed.
+        public var writeStallSeconds = 60
         /// Connections open at once (event streams and WebSockets included); more wait in the listen backlog. The
         /// gateway raises its open-file limit to fit them, or serves fewer with a warning.
         public var maxConnections = 4096
@@ -381,6 +384,8 @@ public struct OspreyConfig: Hashable, Sendable {
         # Seconds a new connection has to send its request head; seconds an idle kept-alive connection stays open.
         header_timeout_seconds = 10
         idle_timeout_seconds = 60
+        # Seconds a client may take nothing written to it (a stream it stopped reading) before it is cut off.
+        write_stall_seconds = 60
         # Connections served at once (streams included); more wait in the listen backlog.
         max_connections = 4096
 
@@ -536,7 +541,7 @@ struct ConfigReader {
                 section: "gateway",
                 known: [
                     "host", "port", "max_body_bytes", "allow_remote", "allowed_origins", "allowed_hosts",
-                    "header_timeout_seconds", "idle_timeout_seconds", "max_connections",
+                    "header_timeout_seconds", "idle_timeout_seconds", "write_stall_seconds", "max_connections",
                 ]
             )
             if let host = try string(gateway, "host", section: "gateway") { config.gateway.host = host }
@@ -556,6 +561,9 @@ struct ConfigReader {
             }
             if let seconds = try int(gateway, "idle_timeout_seconds", section: "gateway", range: 1...86_400) {
                 config.gateway.idleTimeoutSeconds = seconds
+            }
+            if let seconds = try int(gateway, "write_stall_seconds", section: "gateway", range: 1...86_400) {
+                config.gateway.writeStallSeconds = seconds
             }
             if let count = try int(gateway, "max_connections", section: "gateway", range: 1...1_000_000) {
                 config.gateway.maxConnections = count

@@ -42,7 +42,8 @@ public func buildApplication(
             gatekeeper: kernel.gatekeeper(routes: routes),
             limits: EdgeLimits(
                 headerTimeout: .milliseconds(Int64(limits.headerTimeoutSeconds * 1000)),
-                idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds))
+                idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
+                writeStallTimeout: .seconds(Int64(limits.writeStallSeconds))
             ),
             maxFrameSize: 1 << 20
         ),

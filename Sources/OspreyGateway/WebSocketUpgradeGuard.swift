@@ -15,6 +15,9 @@ struct EdgeLimits: Sendable {
     var headerTimeout: TimeAmount
     /// A keep-alive connection with no request in progress is closed after this.
     var idleTimeout: TimeAmount
+    /// A connection whose client has taken nothing written to it for this long (an event stream or WebSocket it
+    /// stopped reading) is closed: it would hold one of the gateway's connections for ever.
+    var writeStallTimeout: TimeAmount = .seconds(60)
     /// The request line (method, target, version); longer gets 414.
     var maxRequestLine = 8192
     /// All header fields together; more gets 431.
@@ -43,6 +46,10 @@ struct GuardedWebSocketChannel: ServerChildChannel {
                 handlerType: ByteToMessageHandler<HTTPRequestDecoder>.self
             )
             let state = EdgeState()
+            try channel.pipeline.syncOperations.addHandler(
+                WriteStallGuardHandler(limit: limits.writeStallTimeout, logger: logger),
+                position: .first
+            )
             // First in the pipeline, in front of the response encoder, so its raw answer reaches the socket as is.
             try channel.pipeline.syncOperations.addHandler(
                 RequestLineGuardHandler(state: state, limits: limits),
@@ -92,6 +99,58 @@ extension HTTPServerBuilder {
                 limits: limits
             )
         }
+    }
+}
+
+/// Closes a connection once it has stayed unwritable (its client reads nothing of what is written to it) for
+/// `limit`. Hummingbird's idle timeout never fires while a response is being written, and an event stream or a
+/// WebSocket is always being written: a client that stopped reading one held its connection, one of
+/// `max_connections`, for as long as it stayed connected. A client that reads, however slowly, makes the channel
+/// writable again within the limit and is left alone.
+final class WriteStallGuardHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = NIOAny
+
+    let limit: TimeAmount
+    let logger: Logger
+    private var timer: Scheduled<Void>?
+
+    init(limit: TimeAmount, logger: Logger) {
+        self.limit = limit
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            timer?.cancel()
+            timer = nil
+        } else if timer == nil {
+            let bound = NIOLoopBound((context, self), eventLoop: context.eventLoop)
+            timer = context.eventLoop.scheduleTask(in: limit) {
+                let (context, handler) = bound.value
+                handler.logger.info(
+                    "closing a connection whose client took nothing written to it",
+                    metadata: [
+                        "seconds": "\(handler.limit.nanoseconds / 1_000_000_000)",
+                        "address": "\(context.remoteAddress.map { "\($0)" } ?? "-")",
+                    ]
+                )
+                context.close(promise: nil)
+            }
+        }
+        context.fireChannelWritabilityChanged()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.cancel()
+        timer = nil
     }
 }
 

@@ -17,6 +17,11 @@ struct EventStreamTests {
         // its own ("z": no secret pattern starts with it, so the redactor's scan of the filler stays cheap)
         let home = Home(root: directory.url)
         _ = try home.bootstrap()
+        // Its stalled clients wait as long as a loaded machine needs (cutting them off is another test's subject)
+        let config = try String(contentsOf: home.configFile, encoding: .utf8)
+        #expect(config.contains("write_stall_seconds = 60"))
+        try Data(config.replacingOccurrences(of: "write_stall_seconds = 60", with: "write_stall_seconds = 3600").utf8)
+            .write(to: home.configFile)
         let last: Int
         do {
             let store = try Store.open(home: home)

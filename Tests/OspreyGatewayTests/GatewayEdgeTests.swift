@@ -261,6 +261,50 @@ struct GatewayEdgeTests {
         }
     }
 
+    @Test(.timeLimit(.minutes(3))) func aClientThatStopsReadingAStreamIsCutOffAndOneThatReadsIsNot() async throws {
+        var config = OspreyConfig()
+        config.gateway.writeStallSeconds = 2
+        let gateway = try await TestGateway(config: config)
+        // More events than the loopback sockets hold (19 MB)
+        let large = String(repeating: "z", count: 300_000)
+        var appended = 0
+        for n in 0..<64 {
+            appended = try await gateway.store.ledger.append(
+                EventDraft(
+                    type: Event.Kind(rawValue: "test.large"),
+                    actor: .system,
+                    payload: ["n": .int(n), "text": .string(large)]
+                )
+            ).seq
+        }
+        let last = appended
+        let request =
+            "GET /api/events/stream?after=0 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TestGateway.adminToken)\r\n\r\n"
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            let stalled = try RawHTTPConnection(port: port)
+            let reading = try RawHTTPConnection(port: port)
+            await stalled.send(request)
+            await reading.send(request)
+            // One client reads the whole stream and then idles, reading, past the limit; the other reads nothing
+            let streamed = await reading.read(until: "id: \(last)\n", timeout: 60)
+            #expect(streamed.contains("id: \(last)\n"))
+            try await Task.sleep(for: .seconds(6))
+            // The one that read nothing finds its connection closed behind what its socket already held (before:
+            // the stream went on for as long as it stayed connected)
+            let (text, closed) = await stalled.readAll(timeout: 30)
+            #expect(closed, "a client that read nothing for 6 s still has its stream")
+            #expect(RawHTTPConnection.status(text) == 200)
+            #expect(!text.contains("id: \(last)\n"))
+            // The one that reads still gets what comes next
+            let next = try await gateway.store.ledger.append(
+                EventDraft(type: Event.Kind(rawValue: "test.next"), actor: .system)
+            ).seq
+            let more = await reading.read(until: "id: \(next)\n", timeout: 30)
+            #expect(more.contains("id: \(next)\n"))
+        }
+    }
+
     @Test func malformedRequestsAreAnsweredAndClosed() async throws {
         let gateway = try await TestGateway()
         try await gateway.app().test(.live) { client in
