@@ -109,6 +109,9 @@ public struct HTTPFetch: Tool {
                     return (Int(response.status.code), response.headers, body)
                 }
                 outcome = fetched.map { .success($0) } ?? .failure(TimedOut(seconds: Int(timeout.timeInterval)))
+            } catch let error as HTTPClientError where error == .readTimeout || error == .deadlineExceeded {
+                // The client's own limits, met first on a loaded machine: the same answer as the whole limit's.
+                outcome = .failure(TimedOut(seconds: Int(timeout.timeInterval)))
             } catch let error as NIOTooManyBytesError {
                 outcome = .failure(ToolArgumentError(description: "the response is larger than 1 MiB: \(error)"))
             } catch {
