@@ -1,3 +1,4 @@
+import AsyncAlgorithms
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -302,34 +303,39 @@ struct MCPController {
             guard let id = Int(header), id >= 0 else { throw APIError.badRequest("Last-Event-ID must be a number.") }
             after = id
         }
-        let frames = entry.outbox.listen(after: after)
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
-            body: ResponseBody { @concurrent writer in
-                let (chunks, sink) = AsyncStream<String>.makeStream()
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for await frame in frames { sink.yield(frame) }
-                        sink.finish()
-                    }
-                    group.addTask {
-                        while true {
-                            try await Task.sleep(for: EventsController.keepAlive)
-                            sink.yield(": keep-alive\n\n")
-                        }
-                    }
-                    try await writer.write(ByteBuffer(string: ": connected\n\n"))
-                    try await withGracefulShutdownHandler {
-                        for await chunk in chunks { try await writer.write(ByteBuffer(string: chunk)) }
-                    } onGracefulShutdown: {
-                        sink.finish()
-                    }
-                    group.cancelAll()
-                }
-                try await writer.finish(nil)
-            }
+            body: Self.streamBody(entry.outbox.listen(after: after))
         )
+    }
+
+    /// Writes the stream's frames as the host takes them, with keep-alives. A hand-over, not a second buffer: a host
+    /// that stops reading holds one frame here, and its outbox the newest few it could replay (``Outbox/keep``).
+    static func streamBody(_ frames: AsyncStream<String>) -> ResponseBody {
+        ResponseBody { @concurrent writer in
+            let chunks = AsyncChannel<String>()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    defer { chunks.finish() }
+                    for await frame in frames { await chunks.send(frame) }
+                }
+                group.addTask {
+                    while true {
+                        try await Task.sleep(for: EventsController.keepAlive)
+                        await chunks.send(": keep-alive\n\n")
+                    }
+                }
+                try await writer.write(ByteBuffer(string: ": connected\n\n"))
+                try await withGracefulShutdownHandler {
+                    for await chunk in chunks { try await writer.write(ByteBuffer(string: chunk)) }
+                } onGracefulShutdown: {
+                    chunks.finish()
+                }
+                group.cancelAll()
+            }
+            try await writer.finish(nil)
+        }
     }
 
     /// The operation table as the catalog calls it: with the caller's token, a run's steps as progress.

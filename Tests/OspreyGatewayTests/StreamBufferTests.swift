@@ -1,5 +1,9 @@
+import HTTPTypes
+import Hummingbird
 import NIOCore
 import OspreyCore
+import OspreyTesting
+import Synchronization
 import Testing
 
 @testable import OspreyGateway
@@ -19,6 +23,31 @@ struct StreamBufferTests {
             ids += frame.split(separator: "\n").compactMap { $0.hasPrefix("id: ") ? Int($0.dropFirst(4)) : nil }
         }
         #expect(ids == Array((10_001 - MCPController.Outbox.keep)...10_000))
+    }
+
+    /// The stream as written to a host: one that stops reading holds no second buffer behind the outbox's (before,
+    /// the frames were moved on into an unbounded one, so every update waited in memory for the host), and once it
+    /// reads again it gets the newest frames, in order.
+    @Test(.timeLimit(.minutes(1))) func anMCPStreamWrittenToAHostThatStopsReadingHoldsOnlyTheReplayableFrames()
+        async throws
+    {
+        let outbox = MCPController.Outbox()
+        let (gate, open) = AsyncStream<Void>.makeStream()
+        let writer = GatedWriter(gate: gate)
+        let body = MCPController.streamBody(outbox.listen(after: 0))
+        let written = Task { try await body.write(writer) }
+        // The host takes ": connected" and then stops reading, while 10,000 updates are posted
+        try await TestRuns.waitUntil(timeout: .seconds(30)) { writer.collected.count >= 1 }
+        try await Task.sleep(for: .milliseconds(200))  // the first frame is taken and its write waits
+        for n in 1...10_000 { outbox.post(["n": .int(n)]) }
+        open.finish()
+        outbox.finish()
+        try await written.value
+        let ids = writer.collected.text.split(separator: "\n").compactMap {
+            $0.hasPrefix("id: ") ? Int($0.dropFirst(4)) : nil
+        }
+        #expect(ids.count <= MCPController.Outbox.keep + 3, "\(ids.count) frames were held for a host that read none")
+        #expect(ids == ids.sorted() && ids.last == 10_000)
     }
 
     /// The event stream's shared frames: small ones are made once for every stream, large ones (a long message, a
@@ -46,5 +75,32 @@ struct StreamBufferTests {
         #expect(kept > 512 * 1_000 && kept < 512 * 2_000)
         // A kept frame is the same bytes as a fresh one
         #expect(String(buffer: cache.frame(for: event(1200, 1_000))) == EventsController.frame(event(1200, 1_000)))
+    }
+}
+
+/// A response writer whose host reads ": connected" and then nothing until `gate` ends.
+final class GatedWriter: ResponseBodyWriter, @unchecked Sendable {  // written by the one body task
+    let gate: AsyncStream<Void>
+    let collected = Collected()
+    private var waited = false
+
+    init(gate: AsyncStream<Void>) { self.gate = gate }
+
+    func write(_ buffer: ByteBuffer) async throws {
+        if !collected.isEmpty && !waited {
+            waited = true
+            for await _ in gate {}
+        }
+        collected.append(String(buffer: buffer))
+    }
+
+    func finish(_ trailingHeaders: HTTPFields?) async throws {}
+
+    final class Collected: Sendable {
+        private let parts = Mutex<[String]>([])
+        func append(_ part: String) { parts.withLock { $0.append(part) } }
+        var count: Int { parts.withLock { $0.count } }
+        var isEmpty: Bool { count == 0 }
+        var text: String { parts.withLock { $0.joined() } }
     }
 }
