@@ -115,12 +115,13 @@ struct GatewayBench: AsyncParsableCommand {
 
     /// A fresh home whose agents use the scripted model at `modelURL`: `default` calls `list_dir` once and answers
     /// (model `bench-2`), `direct` answers at once (`bench-1`).
-    static func benchHome(modelURL: String, name: String) throws -> URL {
+    static func benchHome(modelURL: String, name: String, gateway: String = "") throws -> URL {
         let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
             "osprey-bench-\(name)-\(getpid())"
         )
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         try """
+        \(gateway.isEmpty ? "" : "[gateway]\n\(gateway)\n")
         [[providers]]
         name = "mock"
         kind = "openai"

@@ -33,7 +33,12 @@ struct ScaleBench: AsyncParsableCommand {
     }
 
     func measure(modelURL: String) async throws {
-        let home = try GatewayBench.benchHome(modelURL: modelURL, name: "scale")
+        // Every subscriber follows with the home's token: one token's share of the streams must fit them all.
+        let home = try GatewayBench.benchHome(
+            modelURL: modelURL,
+            name: "scale",
+            gateway: "max_streams_per_token = \(subscribers + 16)"
+        )
         defer { try? FileManager.default.removeItem(at: home) }
         let gateway = try GatewayBench.startGateway(home: home, port: port)
         defer {

@@ -28,6 +28,8 @@ public struct OspreyConfig: Hashable, Sendable {
         /// A connection whose client has taken nothing written to it (a stream or WebSocket it stopped reading)
         /// for this many seconds is closed.
         public var writeStallSeconds = 60
+        /// Long-lived streams (event streams, WebSockets, MCP GET streams) one token may hold open at once.
+        public var maxStreamsPerToken = 32
         /// Connections open at once (event streams and WebSockets included); more wait in the listen backlog. The
         /// gateway raises its open-file limit to fit them, or serves fewer with a warning.
         public var maxConnections = 4096
@@ -386,6 +388,8 @@ public struct OspreyConfig: Hashable, Sendable {
         idle_timeout_seconds = 60
         # Seconds a client may take nothing written to it (a stream it stopped reading) before it is cut off.
         write_stall_seconds = 60
+        # Event streams, WebSockets and MCP streams one token may hold open at once; more get 429.
+        max_streams_per_token = 32
         # Connections served at once (streams included); more wait in the listen backlog.
         max_connections = 4096
 
@@ -542,6 +546,7 @@ struct ConfigReader {
                 known: [
                     "host", "port", "max_body_bytes", "allow_remote", "allowed_origins", "allowed_hosts",
                     "header_timeout_seconds", "idle_timeout_seconds", "write_stall_seconds", "max_connections",
+                    "max_streams_per_token",
                 ]
             )
             if let host = try string(gateway, "host", section: "gateway") { config.gateway.host = host }
@@ -564,6 +569,9 @@ struct ConfigReader {
             }
             if let seconds = try int(gateway, "write_stall_seconds", section: "gateway", range: 1...86_400) {
                 config.gateway.writeStallSeconds = seconds
+            }
+            if let count = try int(gateway, "max_streams_per_token", section: "gateway", range: 1...1_000_000) {
+                config.gateway.maxStreamsPerToken = count
             }
             if let count = try int(gateway, "max_connections", section: "gateway", range: 1...1_000_000) {
                 config.gateway.maxConnections = count

@@ -89,7 +89,8 @@ func buildDoors(
     let events = EventsController(
         ledger: kernel.store.ledger,
         authenticator: kernel.authenticator,
-        streams: kernel.telemetry.streams("sse")
+        streams: kernel.telemetry.streams("sse"),
+        quota: kernel.streamQuota
     )
     let approvals = ApprovalsController(approvals: kernel.store.approvals, desk: kernel.runtime.approvals)
     let tasks = TasksController(
@@ -210,7 +211,8 @@ func buildDoors(
         agents: kernel.config.agentNames.map {
             ($0, kernel.config.agents[$0]?.model ?? "the default route")
         },
-        serveAgent: kernel.config.mcp.serveAgent
+        serveAgent: kernel.config.mcp.serveAgent,
+        quota: kernel.streamQuota
     )
     mcp.add(to: &routes)
     WebSocketController(

@@ -44,6 +44,8 @@ struct Gatekeeper: Sendable {
     /// Where refusals that count as failures are recorded.
     let ledger: Ledger
     let routes: RouteCatalog
+    /// The streams each token holds open: a WebSocket upgrade takes one.
+    let streams: StreamQuota
 
     enum Decision {
         case allow(TokenRecord?)

@@ -16,6 +16,8 @@ struct EventsController {
     let authenticator: Authenticator
     /// The SSE streams open now (`osprey_open_streams{door="sse"}`).
     let streams: CoreMetrics.Meter
+    /// The streams each token holds open: each stream takes one.
+    let quota: StreamQuota
     /// Every stream sends the same bytes for an event: encoded once, whichever stream asks first.
     let frames = FrameCache()
 
@@ -78,6 +80,7 @@ struct EventsController {
             after = seq
         }
         let filter = Self.filter(request)
+        let hold = try quota.take(context.token)
         let start = after
         let ledger = self.ledger
         let authenticator = self.authenticator
@@ -88,7 +91,10 @@ struct EventsController {
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
             body: ResponseBody { @concurrent writer in
                 streams.increment()
-                defer { streams.decrement() }
+                defer {
+                    streams.decrement()
+                    hold.release()
+                }
                 // A hand-over, not a buffer: the ledger is read no faster than the client takes its frames, so a
                 // client that stops reading holds one frame here (and the bus its bounded backlog, refilled from the
                 // database later), not every event since `after`.

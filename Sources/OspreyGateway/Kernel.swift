@@ -42,6 +42,8 @@ public struct Kernel: Sendable {
     let channels: [ChannelHub.Entry]
     let authenticator: Authenticator
     let authLimiter: AuthFailureLimiter
+    /// The long-lived streams each token holds open, and the most it may.
+    let streamQuota: StreamQuota
     public let startedAt: Date
     /// Where new signed heads are appended, if `[ledger] witness` names a file.
     let witnessFile: URL?
@@ -237,6 +239,7 @@ public struct Kernel: Sendable {
             window: Double(config.auth.windowSeconds),
             lockout: Double(config.auth.lockoutSeconds)
         )
+        self.streamQuota = StreamQuota(limit: config.gateway.maxStreamsPerToken)
         self.startedAt = Date()
         self.witnessFile =
             config.ledger.witness.isEmpty ? nil : try LedgerWitness.file(path: config.ledger.witness, home: home.root)
@@ -390,7 +393,8 @@ public struct Kernel: Sendable {
             lockoutSeconds: config.auth.lockoutSeconds,
             authenticator: authenticator,
             ledger: store.ledger,
-            routes: routes
+            routes: routes,
+            streams: streamQuota
         )
     }
 

@@ -31,6 +31,8 @@ struct MCPController {
     let agents: [(name: String, model: String)]
     /// Who `ask_agent` talks to when the host names nobody and the token is bound to no agent (`[mcp] serve_agent`).
     let serveAgent: String
+    /// The streams each token holds open: a session's GET stream takes one.
+    let quota: StreamQuota
     let sessions = MCPSessions()
 
     static let paths = ["/mcp", "/api/mcp"]
@@ -303,17 +305,19 @@ struct MCPController {
             guard let id = Int(header), id >= 0 else { throw APIError.badRequest("Last-Event-ID must be a number.") }
             after = id
         }
+        let hold = try quota.take(context.token)
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .init("X-Accel-Buffering")!: "no"],
-            body: Self.streamBody(entry.outbox.listen(after: after))
+            body: Self.streamBody(entry.outbox.listen(after: after), hold: hold)
         )
     }
 
     /// Writes the stream's frames as the host takes them, with keep-alives. A hand-over, not a second buffer: a host
     /// that stops reading holds one frame here, and its outbox the newest few it could replay (``Outbox/keep``).
-    static func streamBody(_ frames: AsyncStream<String>) -> ResponseBody {
+    static func streamBody(_ frames: AsyncStream<String>, hold: StreamQuota.Hold? = nil) -> ResponseBody {
         ResponseBody { @concurrent writer in
+            defer { hold?.release() }
             let chunks = AsyncChannel<String>()
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {

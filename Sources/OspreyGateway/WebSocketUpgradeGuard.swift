@@ -364,8 +364,18 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 consumeTicket: false
             )
         )
-        if case .reject(let error, let failure) = decision { return (error, failure) }
-        return nil
+        switch decision {
+        case .reject(let error, let failure): return (error, failure)
+        case .allow(let token):
+            // A socket is one of its token's streams, given back when the connection closes.
+            do {
+                let hold = try gatekeeper.streams.take(token)
+                context.channel.closeFuture.whenComplete { _ in hold.release() }
+                return nil
+            } catch {
+                return (error, nil)
+            }
+        }
     }
 }
 

@@ -305,6 +305,60 @@ struct GatewayEdgeTests {
         }
     }
 
+    @Test(.timeLimit(.minutes(3))) func aTokenHoldsAtMostItsShareOfTheGatewaysStreams() async throws {
+        var config = OspreyConfig()
+        config.gateway.maxStreamsPerToken = 2
+        let gateway = try await TestGateway(config: config)
+        let (_, token) = try await gateway.store.tokens.create(name: "monitor", role: .viewer, actor: .test)
+        try await gateway.kernel.refreshTokens()
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            func stream(_ token: String) async throws -> (RawHTTPConnection, String) {
+                let connection = try RawHTTPConnection(port: port)
+                await connection.send(
+                    "GET /api/events/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\n\r\n"
+                )
+                let head = await connection.read(until: "\r\n\r\n", timeout: 20)
+                let marker = RawHTTPConnection.status(head) == 200 ? ": connected" : "too_many_streams"
+                return (
+                    connection, head + (head.contains(marker) ? "" : await connection.read(until: marker, timeout: 20))
+                )
+            }
+            // A token's first two streams are served
+            var first: RawHTTPConnection? = try await stream(token).0
+            let (second, opened) = try await stream(token)
+            #expect(RawHTTPConnection.status(opened) == 200)
+            // A third is refused with 429, and so is a WebSocket for the same token (before: every connection the
+            // gateway serves could be one token's)
+            let (_, refused) = try await stream(token)
+            #expect(RawHTTPConnection.status(refused) == 429)
+            #expect(refused.contains("too_many_streams"), "\(refused)")
+            let socket = try RawHTTPConnection(port: port)
+            await socket.send(
+                "GET /api/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                    + "Authorization: Bearer \(token)\r\n\r\n"
+            )
+            let upgrade = await socket.read(until: "too_many_streams", timeout: 20)
+            #expect(RawHTTPConnection.status(upgrade) == 429, "\(upgrade)")
+            // Another token is not held back
+            #expect(RawHTTPConnection.status(try await stream(TestGateway.adminToken).1) == 200)
+            // Once one of the two closes (noticed at its next write), the token may open another
+            first = nil
+            var third: RawHTTPConnection?
+            try await TestRuns.waitUntil(timeout: .seconds(30)) {
+                try await gateway.store.ledger.append(
+                    EventDraft(type: Event.Kind(rawValue: "test.poke"), actor: .system)
+                )
+                let (connection, answer) = try await stream(token)
+                if RawHTTPConnection.status(answer) == 200 { third = connection }
+                return third != nil
+            }
+            #expect(first == nil)
+            _ = (second, third)
+        }
+    }
+
     @Test func malformedRequestsAreAnsweredAndClosed() async throws {
         let gateway = try await TestGateway()
         try await gateway.app().test(.live) { client in

@@ -28,7 +28,7 @@ struct StreamBufferTests {
     /// The stream as written to a host: one that stops reading holds no second buffer behind the outbox's (before,
     /// the frames were moved on into an unbounded one, so every update waited in memory for the host), and once it
     /// reads again it gets the newest frames, in order.
-    @Test(.timeLimit(.minutes(1))) func anMCPStreamWrittenToAHostThatStopsReadingHoldsOnlyTheReplayableFrames()
+    @Test(.timeLimit(.minutes(3))) func anMCPStreamWrittenToAHostThatStopsReadingHoldsOnlyTheReplayableFrames()
         async throws
     {
         let outbox = MCPController.Outbox()
