@@ -374,6 +374,7 @@ public struct Agent: Sendable {
                             if case .textDelta(let text) = event { try await onEvent(.textDelta(text)) }
                         },
                         onAttempt: { attempt in
+                            let attempt = attempt.estimatingCut(input: estimate)
                             usage = usage + attempt.usage
                             run.tokens += attempt.usage.inputTokens + attempt.usage.outputTokens
                             // The successful call is recorded with the message it produced, in one transaction.
@@ -381,13 +382,10 @@ public struct Agent: Sendable {
                                 answered = attempt
                                 return
                             }
-                            try await promptWrite?.stored()
-                            run.cost += try await meter.record(
-                                attempt,
-                                agent: name,
-                                session: session,
-                                task: taskID
-                            )
+                            // Owed if the store does not take it now: made, and maybe paid for, all the same.
+                            run.cost += try await meter.record(attempt, agent: name, session: session, task: taskID) {
+                                try await promptWrite?.stored()
+                            }
                         }
                     )
                 } catch let error as ProviderError {
@@ -590,6 +588,7 @@ public struct Agent: Sendable {
                 routes: routes,
                 onEvent: { _ in },
                 onAttempt: { attempt in
+                    let attempt = attempt.estimatingCut(input: ContextGuard.estimate(request.messages))
                     run.tokens += attempt.usage.inputTokens + attempt.usage.outputTokens
                     run.cost += try await meter.record(attempt, agent: name, session: session, task: taskID)
                 }

@@ -16,10 +16,51 @@ public final class Meter: Sendable {
     /// Calls made and paid for whose record the store refused (a full disk): recorded before the next call is
     /// reserved, and held against their agent's daily limits until then.
     private let owed = Mutex<[Spending.Charge]>([])
+    /// Where owed calls are kept over a stop (``keepOwed()``, ``loadOwed()``): room taken on the disk at start-up, so
+    /// a full disk still takes them; and whether it holds any now.
+    private let reserve: ReservedFile?
+    private let reserveHolds = Mutex(false)
 
-    public init(store: Store, pricing: @escaping @Sendable (ModelRoute) -> Pricing?) {
+    public init(store: Store, reserve: ReservedFile? = nil, pricing: @escaping @Sendable (ModelRoute) -> Pricing?) {
         self.store = store
+        self.reserve = reserve
         self.pricing = pricing
+    }
+
+    /// The owed calls a stop kept (``keepOwed()``), owed again: recorded at the next reservation once the store
+    /// takes writes, the file emptied once all are. Returns how many.
+    @discardableResult
+    public func loadOwed() throws -> Int {
+        guard let bytes = try reserve?.load() else { return 0 }
+        let charges = try store.spending.unsealed(bytes)
+        reserveHolds.withLock { $0 = true }
+        for charge in charges { owe(charge) }
+        return charges.count
+    }
+
+    /// At a stop: records the owed calls if the store takes them now, and keeps the rest in the reserved file (the
+    /// newest, as many as fit), for the next start to owe again. Returns how many were kept.
+    @discardableResult
+    public func keepOwed() async throws -> Int {
+        await settleOwed()
+        let charges = owed.withLock { $0 }
+        guard let reserve else { return 0 }
+        guard !charges.isEmpty else {
+            if reserveHolds.withLock({ $0 }) {
+                try reserve.clear()
+                reserveHolds.withLock { $0 = false }
+            }
+            return 0
+        }
+        var kept = charges
+        var bytes = store.spending.sealed(kept)
+        while bytes.count > reserve.capacity, !kept.isEmpty {
+            kept.removeFirst(max(1, kept.count / 8))
+            bytes = store.spending.sealed(kept)
+        }
+        try reserve.store(bytes)
+        reserveHolds.withLock { $0 = true }
+        return kept.count
     }
 
     /// What a run has used so far.
@@ -204,18 +245,33 @@ public final class Meter: Sendable {
             }
             release(Reservation(agent: charge.agent, tokens: charge.tokens, cost: charge.costUSD))
         }
+        // Every owed call is recorded: what a stop kept is spent.
+        // (A file that cannot be emptied now is emptied, or rewritten, by the stop: ``keepOwed()``.)
+        guard let reserve, reserveHolds.withLock({ $0 }), (try? reserve.clear()) != nil else { return }
+        reserveHolds.withLock { $0 = false }
     }
 
-    /// Records one attempt as an `llm.call` event and adds its tokens and cost to the day (and to the task), atomically.
+    /// Records one attempt that produced no message (failed, or cut on our side) as an `llm.call` event, with its
+    /// tokens and cost added to the day (and to the task), atomically; `first` runs before (the prompt's write). A
+    /// call the store does not take now (a full disk, a prompt it could not write, a run cancelled meanwhile) was
+    /// still made: it is owed, recorded at the next settlement or kept over a stop, and the error thrown. Returns
+    /// its cost.
     @discardableResult
     public func record(
         _ attempt: CallAttempt,
         agent: String,
         session: Session.ID?,
-        task: TaskRecord.ID? = nil
+        task: TaskRecord.ID? = nil,
+        after first: () async throws -> Void = {}
     ) async throws -> Double {
         let charge = charge(for: attempt, agent: agent, session: session, task: task)
-        try await store.spending.record(charge)
+        do {
+            try await first()
+            try await store.spending.record(charge)
+        } catch {
+            owe(charge)
+            throw error
+        }
         return charge.costUSD
     }
 
@@ -236,6 +292,7 @@ public final class Meter: Sendable {
         ]
         if let error = attempt.error { payload["error"] = .string(error) }
         if let first = attempt.firstTokenMS { payload["first_token_ms"] = .int(first) }
+        if attempt.usageEstimated { payload["usage_estimated"] = true }
         // The event's task is `task`, else the task this run is for (``EventDraft/currentTask``): the store
         // charges that task and its ancestors too.
         let draft = EventDraft(
@@ -251,5 +308,17 @@ public final class Meter: Sendable {
             costUSD: cost,
             event: draft
         )
+    }
+}
+
+extension CallAttempt {
+    /// A call cut on our side before the provider said what it used, with its prompt's size (`input`, estimated)
+    /// as its usage: the prompt was sent, and is billed. Any other attempt as it is.
+    func estimatingCut(input: Int) -> CallAttempt {
+        guard outcome == .cancelled, usage == Usage() else { return self }
+        var estimated = self
+        estimated.usage = Usage(inputTokens: input, outputTokens: 0)
+        estimated.usageEstimated = true
+        return estimated
     }
 }

@@ -24,6 +24,9 @@ extension Event {
         public static let circuitOpen = CallOutcome(rawValue: "circuit_open")
         /// Every route failed.
         public static let exhausted = CallOutcome(rawValue: "exhausted")
+        /// The call was cut on Osprey's side before its answer was complete (the run was cancelled or stopped, or
+        /// what it streamed could not be taken): it was made, and may be billed.
+        public static let cancelled = CallOutcome(rawValue: "cancelled")
     }
 
     /// The outcome of an `llm.call` event; nil for any other kind, or when the payload carries none.

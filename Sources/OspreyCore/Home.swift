@@ -51,6 +51,8 @@ public struct Home: Hashable, Sendable {
     public var lockFile: URL { root.appendingPathComponent("gateway.lock") }
     /// The running gateway's MCP socket, which `osprey mcp serve` carries a host's stdio to.
     public var mcpSocket: URL { root.appendingPathComponent("mcp.sock") }
+    /// Room kept on the disk for the cost of model calls a full disk would not let the store record, over a stop.
+    public var owedChargesFile: URL { root.appendingPathComponent("owed-charges") }
 
     /// Subdirectories created on first start, all private to the owner.
     public var directories: [URL] {

@@ -1,5 +1,6 @@
 import COspreySystem
 import Foundation
+import Logging
 public import OspreyAgent
 public import OspreyCore
 import OspreyHost
@@ -145,7 +146,17 @@ public final class AgentRuntime: Sendable {
                 )
             }
         }
-        self.meter = Meter(store: store) { route in prices[route.description] }
+        // Room for the cost of calls whose record a full disk refused, kept over a stop: taken now, while there is.
+        var reserve: ReservedFile?
+        do {
+            reserve = try ReservedFile.open(home.owedChargesFile.path, capacity: 1 << 20)
+        } catch {
+            Logger.current.warning(
+                "calls owed when the disk is full cannot be kept over a stop",
+                metadata: ["error": "\(error)"]
+            )
+        }
+        self.meter = Meter(store: store, reserve: reserve) { route in prices[route.description] }
     }
 
     /// Resolves `${env:VAR}` and `${secret:NAME}` (the encrypted store). The value never leaves the provider.

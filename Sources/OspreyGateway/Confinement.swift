@@ -33,7 +33,7 @@ public struct Confinement: Sendable {
         self.sandbox = resolved
         self.commandPolicy = CommandPolicy(protectedPaths: [
             home.configFile.path, home.tokenFile.path, home.secretsDirectory.path, home.databaseFile.path,
-            home.lockFile.path,
+            home.lockFile.path, home.owedChargesFile.path,
         ])
     }
 

@@ -2,6 +2,7 @@ public import Foundation
 import Hummingbird
 public import Logging
 import NIOCore
+import OspreyAgent
 public import OspreyCore
 import OspreyStore
 import ServiceLifecycle
@@ -107,6 +108,7 @@ public enum Daemon {
         } catch let restart as ResourceRestart {
             // Drained by the service group: recorded, then the process ends for its supervisor to restart it.
             await kernel.runtime.localModel?.stop()
+            await keepOwed(kernel, logger: logger)
             try await kernel.store.ledger.append(
                 EventDraft(
                     type: .gatewayStopped,
@@ -119,6 +121,7 @@ public enum Daemon {
             throw DaemonError(description: restart.description, exitCode: 75)
         } catch {
             await kernel.runtime.localModel?.stop()
+            await keepOwed(kernel, logger: logger)
             do {
                 try await kernel.store.ledger.append(
                     EventDraft(
@@ -131,11 +134,27 @@ public enum Daemon {
             }
             throw error
         }
+        await keepOwed(kernel, logger: logger)
         do {
             try await kernel.store.ledger.append(EventDraft(type: .gatewayStopped, payload: ["reason": "signal"]))
         } catch let error as StoreError where error.isUnavailable {
             // The stop asked for is done; that it could not be recorded (a full disk) is no reason to exit as failed.
             logger.error("the gateway's stop could not be recorded", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Records the model calls a full disk left owed, or keeps them over the stop for the next start to owe.
+    static func keepOwed(_ kernel: Kernel, logger: Logger) async {
+        do {
+            let kept = try await kernel.runtime.meter.keepOwed()
+            if kept > 0 {
+                logger.warning(
+                    "model calls owed are kept for the next start (the disk is full)",
+                    metadata: ["calls": "\(kept)"]
+                )
+            }
+        } catch {
+            logger.error("model calls owed could not be kept over the stop", metadata: ["error": "\(error)"])
         }
     }
 

@@ -193,6 +193,15 @@ public struct Kernel: Sendable {
             confinement: confinement
         )
         self.runtime = runtime
+        // Calls a stop kept because a full disk refused their record: owed again, recorded once the store takes them.
+        do {
+            let owed = try runtime.meter.loadOwed()
+            if owed > 0 {
+                Logger.current.warning("model calls kept over the last stop are owed", metadata: ["calls": "\(owed)"])
+            }
+        } catch {
+            Logger.current.error("the calls kept over the last stop cannot be read", metadata: ["error": "\(error)"])
+        }
         self.supervisor = Supervisor(
             store: store,
             limits: Supervisor.Limits(

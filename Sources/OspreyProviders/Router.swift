@@ -35,6 +35,8 @@ public struct CallAttempt: Hashable, Sendable {
     /// `ok`, or the failure's ``ProviderError/outcome``.
     public var outcome: Event.CallOutcome
     public var error: String?
+    /// The usage is an estimate (a call cut before the provider said what it used), not the provider's count.
+    public var usageEstimated = false
 }
 
 /// Sends a request down a chain of routes: per-provider circuit breakers, retries with backoff and
@@ -107,6 +109,8 @@ public final class Router: Sendable {
                 var routed = request
                 routed.model = route.model
                 var emitted = false
+                // What the caller's own handling of the stream threw: the call is cut on our side, not failed.
+                var refused: (any Error)?
                 let clock = ContinuousClock()
                 let start = clock.now
                 var firstEvent: ContinuousClock.Instant?
@@ -114,7 +118,12 @@ public final class Router: Sendable {
                     let reply = try await provider.respond(to: routed) { event in
                         emitted = true
                         if firstEvent == nil { firstEvent = clock.now }
-                        try await onEvent(event)
+                        do {
+                            try await onEvent(event)
+                        } catch {
+                            refused = error
+                            throw error
+                        }
                     }
                     breakers.withLock { $0[route.provider, default: breakerTemplate].recordSuccess() }
                     try await onAttempt(
@@ -128,8 +137,20 @@ public final class Router: Sendable {
                         )
                     )
                     return (reply, route)
-                } catch is CancellationError {
-                    throw CancellationError()
+                } catch let cause where cause is CancellationError || refused != nil {
+                    // Cut on our side (the run cancelled or stopped, or the caller could not take what streamed): no
+                    // failure of the provider's, but a call made and maybe billed, so it is reported before the run
+                    // ends with the cut's own cause.
+                    let cut = CallAttempt(
+                        route: route,
+                        usage: Usage(),
+                        durationMS: Self.ms(clock.now - start),
+                        firstTokenMS: firstEvent.map { Self.ms($0 - start) },
+                        outcome: .cancelled,
+                        error: "\(refused ?? cause)"
+                    )
+                    do { try await onAttempt(cut) } catch { throw refused ?? cause }
+                    throw refused ?? cause
                 } catch {
                     var failure = error as? ProviderError ?? .transport(provider: route.provider, message: "\(error)")
                     if case .streamCut(let name, let usage, _) = failure, emitted {

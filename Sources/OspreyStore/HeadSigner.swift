@@ -24,6 +24,22 @@ struct HeadSigner: Sendable {
         return mac.finalize().withUnsafeBytes { String.hex($0) }
     }
 
+    /// The HMAC of `bytes` kept for `purpose` outside the database (the purpose is part of what is signed).
+    func seal(_ bytes: [UInt8], purpose: String) -> String {
+        var mac = keyed
+        mac.update(data: Array("osprey-\(purpose):".utf8) + bytes)
+        return mac.finalize().withUnsafeBytes { String.hex($0) }
+    }
+
+    func isSealed(_ bytes: [UInt8], purpose: String, by signature: String) -> Bool {
+        guard let code = hexBytes(signature) else { return false }
+        return HMAC<SHA256>.isValidAuthenticationCode(
+            code,
+            authenticating: Array("osprey-\(purpose):".utf8) + bytes,
+            using: key
+        )
+    }
+
     func isValid(_ signature: String, seq: Int, hash: String) -> Bool {
         guard let bytes = hexBytes(signature) else { return false }
         let message = Data("osprey-ledger-head:\(seq):\(hash)".utf8)

@@ -34,6 +34,64 @@ public struct Spending: Sendable {
             self.costUSD = costUSD
             self.event = event
         }
+
+        /// The charge as JSON, to keep it outside the store until the store takes it (``init(json:)`` reads it).
+        public var json: JSONValue {
+            var draft: [String: JSONValue] = [
+                "type": .string(event.type.rawValue), "actor": .string(event.actor.rawValue), "payload": event.payload,
+            ]
+            if let session = event.session { draft["session"] = .string(session.rawValue) }
+            if let task = event.task { draft["task"] = .string(task.rawValue) }
+            return [
+                "agent": .string(agent), "tokens": .int(tokens), "cost_usd": .double(costUSD), "event": .object(draft),
+            ]
+        }
+
+        public init?(json: JSONValue) {
+            guard let agent = json["agent"]?.stringValue, let tokens = json["tokens"]?.intValue,
+                let cost = json["cost_usd"]?.doubleValue, let draft = json["event"],
+                let type = draft["type"]?.stringValue, let actor = draft["actor"]?.stringValue
+            else { return nil }
+            self.init(
+                agent: agent,
+                tokens: tokens,
+                costUSD: cost,
+                event: EventDraft(
+                    type: Event.Kind(rawValue: type),
+                    actor: Principal(rawValue: actor),
+                    session: draft["session"]?.stringValue.map { Session.ID($0) },
+                    task: draft["task"]?.stringValue.map { BackgroundTask.ID($0) },
+                    payload: draft["payload"] ?? [:]
+                )
+            )
+        }
+    }
+
+    /// `charges` as bytes to keep outside the store (the cost of calls a full disk would not let it record, kept over
+    /// a stop), sealed with the ledger's key: ``unsealed(_:)`` takes back only what this home wrote.
+    public func sealed(_ charges: [Charge]) -> [UInt8] {
+        let body = JSONValue.array(charges.map(\.json)).canonicalBytes
+        return JSONValue.object([
+            "charges": .string(String(decoding: body, as: UTF8.self)),
+            "mac": .string(ledger.signer.seal(body, purpose: "owed-charges")),
+        ]).canonicalBytes
+    }
+
+    /// The charges ``sealed(_:)`` wrote; refused when the bytes are not sealed with this ledger's key, or hold
+    /// anything but model calls.
+    public func unsealed(_ bytes: [UInt8]) throws -> [Charge] {
+        let sealed = try JSONValue.parse(bytes)
+        guard let body = sealed["charges"]?.stringValue.map({ Array($0.utf8) }), let mac = sealed["mac"]?.stringValue,
+            ledger.signer.isSealed(body, purpose: "owed-charges", by: mac)
+        else { throw StoreError.invalid("the kept charges are not sealed with this ledger's key") }
+        guard case .array(let items) = try JSONValue.parse(body) else {
+            throw StoreError.invalid("the kept charges are not a list")
+        }
+        let charges = items.compactMap(Charge.init(json:))
+        guard charges.count == items.count, charges.allSatisfy({ $0.event.type == .llmCall }) else {
+            throw StoreError.invalid("the kept charges hold something other than model calls")
+        }
+        return charges
     }
 
     /// The UTC day `date` counts against, as stored: `YYYY-MM-DD`.

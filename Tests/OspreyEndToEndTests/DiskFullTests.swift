@@ -156,6 +156,14 @@ struct DiskFullTests {
             let completed = try await api.call("GET", "/api/tasks/\(task)").json
             #expect(completed["result"]?.stringValue?.contains("Hello from the mock.") == true, "\(completed)")
             #expect((completed["attempts"]?.intValue ?? 0) >= 2, "\(completed)")
+            // Every call the model answered is on record, with what it cost: the one answered as the disk filled
+            // too, whose record the store refused, kept over the stop and recorded once there was room (before: lost)
+            let calls = try await api.call("GET", "/api/events?type=llm.call&limit=1000").json["events"]?.arrayValue
+            #expect(
+                calls?.count == server.requests.count,
+                "\(calls?.count ?? 0) llm.call events, \(server.requests.count) calls"
+            )
+            #expect(log().contains("model calls owed are kept for the next start"), "\(log())")
             let verified = try await api.call("GET", "/api/audit/verify")
             #expect(verified.status == 200 && verified.json["ok"] == true, "\(verified.body)")
             #expect(shell.isRunning, "\(log())")

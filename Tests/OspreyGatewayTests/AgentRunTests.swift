@@ -107,6 +107,14 @@ struct AgentRunTests {
         #expect(try await gateway.store.ledger.events(filter: EventFilter(type: "run.cancelled")).count == 2)
         let prompts = try await gateway.store.sessions.messages(of: session.id).map(\.message.text)
         #expect(prompts == ["think hard", "me too"])
+        // Both model calls were made and cut: each is on record as cancelled, its prompt's size estimated and charged
+        // to the day (before: a cancelled call left no trace)
+        let calls = try await gateway.store.ledger.events(filter: EventFilter(type: "llm.call"))
+        #expect(calls.map(\.callOutcome) == [.cancelled, .cancelled], "\(calls.map(\.payload))")
+        #expect(
+            calls.allSatisfy { $0.payload["usage_estimated"] == true && ($0.payload["tokens_in"]?.intValue ?? 0) > 0 }
+        )
+        #expect(try await gateway.store.spending.today(agent: "default").tokens > 0)
     }
 
     @Test func deletingASessionStopsItsRun() async throws {
