@@ -157,8 +157,17 @@ public struct HTTPTransport: Sendable {
                         message: "the streamed answer is larger than \(Self.maxAnswerBytes >> 20) MiB"
                     )
                 }
-                for event in parser.feed(chunk.readableBytesView) { try await onEvent(event) }
+                for event in parser.feed(chunk.readableBytesView) {
+                    do {
+                        try await onEvent(event)
+                    } catch {
+                        throw Refused(error: error)
+                    }
+                }
             }
+        } catch let refused as Refused {
+            // The caller could not take an event (its own failure, not the connection's): it ends the call.
+            throw refused.error
         } catch let error as ProviderError {
             throw error
         } catch {
@@ -169,6 +178,11 @@ public struct HTTPTransport: Sendable {
             return false
         }
         return parser.finish()
+    }
+
+    /// What the caller's `onEvent` threw, told apart from the connection's own failures.
+    private struct Refused: Error {
+        let error: any Error
     }
 
     /// The most a provider's answer may be, streamed or not.

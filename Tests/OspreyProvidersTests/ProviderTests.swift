@@ -335,6 +335,51 @@ struct ProviderTests {
         #"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":1}}"#, "[DONE]",
     ])
 
+    /// A call cut on our side, by a caller that cannot take what streamed or by cancellation, is reported as made
+    /// (outcome `cancelled`), ends with the cut's own cause, and is no failure of the provider's: its breaker stays
+    /// closed and nothing is retried (before: the caller's error opened the provider's breaker as a transport error).
+    @Test func aCallCutOnOurSideIsReportedAndIsNoFailureOfTheProviders() async throws {
+        struct Refused: Error {}
+        let server = ScriptedHTTPServer(responses: [Self.okStream], fallback: Self.okStream)
+        try await server.run { server in
+            let router = Router(
+                providers: ["p": OpenAIProvider(name: "p", baseURL: server.baseURL + "/v1", apiKey: nil)],
+                policy: RetryPolicy(maxAttempts: 3, baseDelay: 0.5, maxDelay: 30),
+                breaker: CircuitBreaker(failureThreshold: 1, cooldown: 60),
+                sleep: { _ in }
+            )
+            let attempts = Mutex<[CallAttempt]>([])
+            await #expect(throws: Refused.self) {
+                _ = try await router.respond(
+                    to: Self.request,
+                    routes: [ModelRoute(provider: "p", model: "a")],
+                    onEvent: { _ in throw Refused() },
+                    onAttempt: { attempt in attempts.withLock { $0.append(attempt) } }
+                )
+            }
+            #expect(attempts.withLock { $0.map(\.outcome) } == [.cancelled])
+            #expect(attempts.withLock { $0.first?.error?.contains("Refused") } == true)
+            #expect(router.breakerStates()["p"] == "closed")
+            #expect(server.requests.count == 1)
+            // A cancelled caller: the same report, and CancellationError
+            attempts.withLock { $0.removeAll() }
+            let cancelled = Task {
+                try await router.respond(
+                    to: Self.request,
+                    routes: [ModelRoute(provider: "p", model: "a")],
+                    onEvent: { _ in
+                        withUnsafeCurrentTask { $0?.cancel() }
+                        try Task.checkCancellation()
+                    },
+                    onAttempt: { attempt in attempts.withLock { $0.append(attempt) } }
+                )
+            }
+            await #expect(throws: CancellationError.self) { _ = try await cancelled.value }
+            #expect(attempts.withLock { $0.map(\.outcome) } == [.cancelled])
+            #expect(router.breakerStates()["p"] == "closed")
+        }
+    }
+
     @Test func theRouterHonoursRetryAfterRetriesServerErrorsAndFallsBack() async throws {
         let limited = ScriptedHTTPServer.Response.error(
             429,
