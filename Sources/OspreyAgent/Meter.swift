@@ -44,7 +44,12 @@ public final class Meter: Sendable {
     public func keepOwed() async throws -> Int {
         await settleOwed()
         let charges = owed.withLock { $0 }
-        guard let reserve else { return 0 }
+        guard let reserve else {
+            guard charges.isEmpty else {
+                throw FileWriteError("\(charges.count) calls owed are lost: no room was taken for them at start-up")
+            }
+            return 0
+        }
         guard !charges.isEmpty else {
             if reserveHolds.withLock({ $0 }) {
                 try reserve.clear()

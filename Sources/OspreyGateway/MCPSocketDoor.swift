@@ -93,8 +93,9 @@ struct MCPSocketDoor: Service {
     ///
     /// Reading is flow-controlled (`autoRead` off): lines are taken only while the socket takes what is written to
     /// it, a request runs only while fewer than ``maxRunning`` of the connection's requests run (``maxWaiting`` more
-    /// may wait their turn), and the next bytes are read only once every line read has been taken. A host that sends faster than its calls end, or stops
-    /// reading its answers, waits on its own connection, and the gateway holds a bounded amount for it.
+    /// may wait their turn), and the next bytes are read only once every line read has been taken. A host that
+    /// sends faster than its calls end, or stops reading its answers, waits on its own connection, and the gateway
+    /// holds a bounded amount for it.
     final class Connection: ChannelInboundHandler {
         typealias InboundIn = ByteBuffer
         typealias OutboundOut = ByteBuffer

@@ -32,9 +32,6 @@ final class StreamQuota: Sendable {
         return Hold(quota: self, key: key)
     }
 
-    /// The streams `token` holds now.
-    func held(by token: TokenRecord?) -> Int { open.withLock { $0[token?.id.rawValue ?? ""] ?? 0 } }
-
     fileprivate func give(back key: String) {
         open.withLock { open in
             let left = (open[key] ?? 1) - 1
