@@ -16,8 +16,9 @@ public final class Meter: Sendable {
     /// Calls made and paid for whose record the store refused (a full disk): recorded before the next call is
     /// reserved, and held against their agent's daily limits until then.
     private let owed = Mutex<[Spending.Charge]>([])
-    /// Where owed calls are kept over a stop (``keepOwed()``, ``loadOwed()``): room taken on the disk at start-up, so
-    /// a full disk still takes them; and whether it holds any now.
+    /// Where the owed calls are kept, rewritten whenever they change (so a gateway killed before its stop loses
+    /// none), read back at the next start (``loadOwed()``): room taken on the disk at start-up, so a full disk still
+    /// takes them. Whether it holds any now.
     private let reserve: ReservedFile?
     private let reserveHolds = Mutex(false)
 
@@ -34,7 +35,7 @@ public final class Meter: Sendable {
         guard let bytes = try reserve?.load() else { return 0 }
         let charges = try store.spending.unsealed(bytes)
         reserveHolds.withLock { $0 = true }
-        for charge in charges { owe(charge) }
+        owe(charges, keeping: false)  // the file holds them already
         return charges.count
     }
 
@@ -43,7 +44,12 @@ public final class Meter: Sendable {
     @discardableResult
     public func keepOwed() async throws -> Int {
         await settleOwed()
-        let charges = owed.withLock { $0 }
+        return try owed.withLock { owed in try keep(owed) }
+    }
+
+    /// Makes the reserved file hold `charges` (the newest, as many as fit), or nothing; returns how many it holds.
+    /// Called with the owed list locked, so writes follow its changes in order.
+    private func keep(_ charges: [Spending.Charge]) throws -> Int {
         guard let reserve else {
             guard charges.isEmpty else {
                 throw FileWriteError("\(charges.count) calls owed are lost: no room was taken for them at start-up")
@@ -227,33 +233,41 @@ public final class Meter: Sendable {
     /// Keeps a paid call whose record the store refused, to record it once the store takes writes again (at the next
     /// reservation); until then it holds against its agent's daily limits like a call in flight. At most 1,024 are
     /// kept (the oldest beyond go unrecorded).
-    func owe(_ charge: Spending.Charge) {
+    func owe(_ charge: Spending.Charge) { owe([charge]) }
+
+    /// The same for several; `keeping` writes the reserved file at once (a failure to is met again at the stop,
+    /// ``keepOwed()``, which throws it).
+    func owe(_ charges: [Spending.Charge], keeping: Bool = true) {
         owed.withLock { owed in
-            owed.append(charge)
+            owed += charges
             if owed.count > 1_024 { owed.removeFirst(owed.count - 1_024) }
+            if keeping { _ = try? keep(owed) }
         }
         reserved.withLock { reserved in
-            let held = reserved[charge.agent] ?? (0, 0)
-            reserved[charge.agent] = (held.tokens + charge.tokens, held.cost + charge.costUSD)
+            for charge in charges {
+                let held = reserved[charge.agent] ?? (0, 0)
+                reserved[charge.agent] = (held.tokens + charge.tokens, held.cost + charge.costUSD)
+            }
         }
     }
 
     /// Records the calls ``owe(_:)`` kept, oldest first, until the store refuses one (kept for the next time). Each
     /// is taken before it is recorded, so two reservations at once never record one twice.
     func settleOwed() async {
+        var settled = false
         while let charge = owed.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) {
             do {
                 try await store.spending.record(charge)
             } catch {
                 owed.withLock { $0.insert(charge, at: 0) }
-                return
+                break
             }
+            settled = true
             release(Reservation(agent: charge.agent, tokens: charge.tokens, cost: charge.costUSD))
         }
-        // Every owed call is recorded: what a stop kept is spent.
-        // (A file that cannot be emptied now is emptied, or rewritten, by the stop: ``keepOwed()``.)
-        guard let reserve, reserveHolds.withLock({ $0 }), (try? reserve.clear()) != nil else { return }
-        reserveHolds.withLock { $0 = false }
+        // The file follows: what was recorded leaves it (a failure to write it is met again at the stop).
+        guard settled || owed.withLock({ $0.isEmpty }) && reserveHolds.withLock({ $0 }) else { return }
+        owed.withLock { owed in _ = try? keep(owed) }
     }
 
     /// Records one attempt that produced no message (failed, or cut on our side) as an `llm.call` event, with its

@@ -10,8 +10,8 @@ import Testing
 import Glibc
 #endif
 
-/// Model calls made and paid for while the store refused their record (a full disk): kept over a stop in room taken
-/// on the disk at start-up, owed again at the next start, recorded once.
+/// Model calls made and paid for while the store refused their record (a full disk): kept, as they are owed, in room
+/// taken on the disk at start-up, owed again at the next start, recorded once.
 struct OwedChargesTests {
     static func charge(_ n: Int) -> Spending.Charge {
         Spending.Charge(
@@ -42,6 +42,8 @@ struct OwedChargesTests {
         let before = Meter(store: refusing, reserve: reserve) { _ in nil }
         before.owe(Self.charge(1))
         before.owe(Self.charge(2))
+        // kept at once, so a gateway killed before its stop loses none of them
+        #expect(try Meter(store: refusing, reserve: reserve) { _ in nil }.loadOwed() == 2)
         #expect(try await before.keepOwed() == 2)
         // The next start owes them again and records them at its first settlement (before: they were lost)
         let store = try Store.open(path: database, ledgerKey: key)
