@@ -266,7 +266,8 @@ public final class Meter: Sendable {
             release(Reservation(agent: charge.agent, tokens: charge.tokens, cost: charge.costUSD))
         }
         // The file follows: what was recorded leaves it (a failure to write it is met again at the stop).
-        guard settled || owed.withLock({ $0.isEmpty }) && reserveHolds.withLock({ $0 }) else { return }
+        // (The flag first: with nothing owed and nothing kept, as for nearly every call, one lock more, no I/O.)
+        guard settled || reserveHolds.withLock({ $0 }) && owed.withLock({ $0.isEmpty }) else { return }
         owed.withLock { owed in _ = try? keep(owed) }
     }
 

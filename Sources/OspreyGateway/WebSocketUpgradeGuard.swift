@@ -119,8 +119,6 @@ final class WriteStallGuardHandler: ChannelInboundHandler, RemovableChannelHandl
         self.logger = logger
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) { context.fireChannelRead(data) }
-
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable {
             timer?.cancel()

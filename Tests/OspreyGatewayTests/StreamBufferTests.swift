@@ -3,7 +3,6 @@ import Hummingbird
 import NIOCore
 import OspreyCore
 import OspreyTesting
-import Synchronization
 import Testing
 
 @testable import OspreyGateway
@@ -37,13 +36,13 @@ struct StreamBufferTests {
         let body = MCPController.streamBody(outbox.listen(after: 0))
         let written = Task { try await body.write(writer) }
         // The host takes ": connected" and then stops reading, while 2,000 updates are posted
-        try await TestRuns.waitUntil(timeout: .seconds(30)) { writer.collected.count >= 1 }
+        try await TestRuns.waitUntil(timeout: .seconds(30)) { !writer.collected.frames.isEmpty }
         try await Task.sleep(for: .milliseconds(200))  // the first frame is taken and its write waits
         for n in 1...2_000 { outbox.post(["n": .int(n)]) }
         open.finish()
         outbox.finish()
         try await written.value
-        let ids = writer.collected.text.split(separator: "\n").compactMap {
+        let ids = writer.collected.frames.compactMap(\.stringValue).joined().split(separator: "\n").compactMap {
             $0.hasPrefix("id: ") ? Int($0.dropFirst(4)) : nil
         }
         #expect(ids.count <= MCPController.Outbox.keep + 3, "\(ids.count) frames were held for a host that read none")
@@ -87,20 +86,13 @@ final class GatedWriter: ResponseBodyWriter, @unchecked Sendable {  // written b
     init(gate: AsyncStream<Void>) { self.gate = gate }
 
     func write(_ buffer: ByteBuffer) async throws {
-        if !collected.isEmpty && !waited {
+        if !collected.frames.isEmpty && !waited {
             waited = true
             for await _ in gate {}
         }
-        collected.append(String(buffer: buffer))
+        collected.append(.string(String(buffer: buffer)))
     }
 
     func finish(_ trailingHeaders: HTTPFields?) async throws {}
 
-    final class Collected: Sendable {
-        private let parts = Mutex<[String]>([])
-        func append(_ part: String) { parts.withLock { $0.append(part) } }
-        var count: Int { parts.withLock { $0.count } }
-        var isEmpty: Bool { count == 0 }
-        var text: String { parts.withLock { $0.joined() } }
-    }
 }
