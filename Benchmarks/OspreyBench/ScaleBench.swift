@@ -33,11 +33,13 @@ struct ScaleBench: AsyncParsableCommand {
     }
 
     func measure(modelURL: String) async throws {
-        // Every subscriber follows with the home's token: one token's share of the streams must fit them all.
+        // Every subscriber follows with the home's token, from one address: one token's share of the streams, and
+        // one address's share of the connections, must fit them all.
         let home = try GatewayBench.benchHome(
             modelURL: modelURL,
             name: "scale",
-            gateway: "max_streams_per_token = \(subscribers + 16)"
+            gateway:
+                "max_streams_per_token = \(subscribers + 16)\nmax_connections_per_address = \(subscribers + runs + 64)"
         )
         defer { try? FileManager.default.removeItem(at: home) }
         let gateway = try GatewayBench.startGateway(home: home, port: port)

@@ -33,6 +33,8 @@ public struct OspreyConfig: Hashable, Sendable {
         /// Connections open at once (event streams and WebSockets included); more wait in the listen backlog. The
         /// gateway raises its open-file limit to fit them, or serves fewer with a warning.
         public var maxConnections = 4096
+        /// Connections one client address (an IPv6 client's /64) may hold open at once; 0 is no limit.
+        public var maxConnectionsPerAddress = 256
         public init() {}
     }
 
@@ -392,6 +394,9 @@ public struct OspreyConfig: Hashable, Sendable {
         max_streams_per_token = 32
         # Connections served at once (streams included); more wait in the listen backlog.
         max_connections = 4096
+        # Connections one client address (an IPv6 /64) may hold; more get 429. Behind a reverse proxy every client
+        # is the proxy's address: raise it, or 0 for no limit.
+        max_connections_per_address = 256
 
         [auth]
         # After this many bad tokens from one address within window_seconds, the address is locked out.
@@ -546,7 +551,7 @@ struct ConfigReader {
                 known: [
                     "host", "port", "max_body_bytes", "allow_remote", "allowed_origins", "allowed_hosts",
                     "header_timeout_seconds", "idle_timeout_seconds", "write_stall_seconds", "max_connections",
-                    "max_streams_per_token",
+                    "max_streams_per_token", "max_connections_per_address",
                 ]
             )
             if let host = try string(gateway, "host", section: "gateway") { config.gateway.host = host }
@@ -575,6 +580,9 @@ struct ConfigReader {
             }
             if let count = try int(gateway, "max_connections", section: "gateway", range: 1...1_000_000) {
                 config.gateway.maxConnections = count
+            }
+            if let count = try int(gateway, "max_connections_per_address", section: "gateway", range: 0...1_000_000) {
+                config.gateway.maxConnectionsPerAddress = count
             }
         }
         if let auth = try table("auth") {

@@ -46,6 +46,8 @@ struct Gatekeeper: Sendable {
     let routes: RouteCatalog
     /// The streams each token holds open: a WebSocket upgrade takes one.
     let streams: StreamQuota
+    /// The connections each client address holds open: a new connection takes one.
+    let addresses: AddressQuota
 
     enum Decision {
         case allow(TokenRecord?)

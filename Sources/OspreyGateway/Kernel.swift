@@ -44,6 +44,8 @@ public struct Kernel: Sendable {
     let authLimiter: AuthFailureLimiter
     /// The long-lived streams each token holds open, and the most it may.
     let streamQuota: StreamQuota
+    /// The connections each client address holds (`gateway.max_connections_per_address`).
+    let addressQuota: AddressQuota
     public let startedAt: Date
     /// Where new signed heads are appended, if `[ledger] witness` names a file.
     let witnessFile: URL?
@@ -249,6 +251,7 @@ public struct Kernel: Sendable {
             lockout: Double(config.auth.lockoutSeconds)
         )
         self.streamQuota = StreamQuota(limit: config.gateway.maxStreamsPerToken)
+        self.addressQuota = AddressQuota(limit: config.gateway.maxConnectionsPerAddress)
         self.startedAt = Date()
         self.witnessFile =
             config.ledger.witness.isEmpty ? nil : try LedgerWitness.file(path: config.ledger.witness, home: home.root)
@@ -403,7 +406,8 @@ public struct Kernel: Sendable {
             authenticator: authenticator,
             ledger: store.ledger,
             routes: routes,
-            streams: streamQuota
+            streams: streamQuota,
+            addresses: addressQuota
         )
     }
 

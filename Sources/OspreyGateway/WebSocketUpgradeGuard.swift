@@ -59,6 +59,22 @@ struct GuardedWebSocketChannel: ServerChildChannel {
                 EdgeGuardHandler(gatekeeper: gatekeeper, state: state, limits: limits, logger: logger),
                 position: .after(decoder.handler)
             )
+            if case .refused(let first) = gatekeeper.addresses.admit(channel) {
+                if first {
+                    logger.warning(
+                        "connections refused: a client address holds its limit",
+                        metadata: [
+                            "address": "\(channel.remoteAddress.map { "\($0)" } ?? "-")",
+                            "limit": "\(gatekeeper.addresses.limit)",
+                        ]
+                    )
+                }
+                // In front of everything: nothing of the connection is read, the answer goes out as raw bytes.
+                try channel.pipeline.syncOperations.addHandler(
+                    AddressRefusalHandler(limit: gatekeeper.addresses.limit),
+                    position: .first
+                )
+            }
             return value
         }
     }
@@ -99,6 +115,37 @@ extension HTTPServerBuilder {
                 limits: limits
             )
         }
+    }
+}
+
+/// Answers a connection its address had no room for (``AddressQuota``) with 429 `too_many_connections` and closes
+/// it, reading nothing of it and passing nothing on: the handlers behind it never see the connection become active.
+final class AddressRefusalHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    let limit: Int
+    private var answered = false
+
+    init(limit: Int) { self.limit = limit }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { answer(context: context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) { answer(context: context) }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    private func answer(context: ChannelHandlerContext) {
+        guard !answered else { return }
+        answered = true
+        EdgeResponse.send(
+            context: context,
+            status: .tooManyRequests,
+            code: "too_many_connections",
+            message: "This address already holds \(limit) connections to the gateway, the most one address may "
+                + "(gateway.max_connections_per_address); close one first.",
+            raw: true
+        )
     }
 }
 

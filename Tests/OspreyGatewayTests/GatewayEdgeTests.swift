@@ -359,6 +359,41 @@ struct GatewayEdgeTests {
         }
     }
 
+    @Test(.timeLimit(.minutes(3))) func anAddressHoldsAtMostItsShareOfTheGatewaysConnections() async throws {
+        var config = OspreyConfig()
+        config.gateway.maxConnectionsPerAddress = 4
+        config.gateway.headerTimeoutSeconds = 600
+        config.gateway.idleTimeoutSeconds = 600
+        let gateway = try await TestGateway(config: config)
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            // The test framework's client holds one connection; three kept-alive ones more, each served once (so
+            // each has surely been let in), make the address's four
+            var held: [RawHTTPConnection] = []
+            for _ in 0..<3 {
+                let connection = try RawHTTPConnection(port: port)
+                await connection.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                let answer = await connection.read(until: "\r\n\r\n", timeout: 20)
+                #expect(RawHTTPConnection.status(answer) == 200, "\(answer)")
+                held.append(connection)
+            }
+            // A fourth from the same address is answered 429 and closed, before anything of it is read (before:
+            // one address could take every connection the gateway serves, each for the header timeout)
+            let refused = try RawHTTPConnection(port: port)
+            await refused.send(Self.request("GET", "/health"))
+            let (text, closed) = await refused.readAll(timeout: 20)
+            #expect(RawHTTPConnection.status(text) == 429, "\(text)")
+            #expect(text.contains("too_many_connections"), "\(text)")
+            #expect(closed)
+            // Once one of the three closes, the address may connect again
+            held.removeFirst()
+            try await TestRuns.waitUntil(timeout: .seconds(30)) {
+                try await Self.exchange(Self.request("GET", "/health"), port: port).status == 200
+            }
+            #expect(held.count == 2)
+        }
+    }
+
     @Test func malformedRequestsAreAnsweredAndClosed() async throws {
         let gateway = try await TestGateway()
         try await gateway.app().test(.live) { client in
