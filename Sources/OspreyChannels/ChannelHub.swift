@@ -33,7 +33,7 @@ public final class ChannelHub: Sendable {
     let workspace: URL
     let logger: Logger
     /// Per `channel/sender`: the times of the messages of the last minute.
-    let recent = Mutex<[String: [ContinuousClock.Instant]]>([:])
+    let recent = SenderRates()
     /// Per `channel/chat`: the lane its messages wait in.
     let lanes = Mutex<[String: AsyncStream<InboundMessage>.Continuation]>([:])
     /// New lanes for `run` to start.
@@ -198,28 +198,9 @@ public final class ChannelHub: Sendable {
         return (.accepted, { self.enqueue(message, on: entry) })
     }
 
-    enum Admission: Equatable {
-        case admitted
-        /// Over the limit; `first` for the first refusal of the burst.
-        case refused(first: Bool)
-    }
-
     /// Counts a message against its sender's last minute.
-    func admit(_ sender: String, on settings: OspreyConfig.Channel) -> Admission {
-        let now = ContinuousClock.now
-        return recent.withLock { recent in
-            let key = settings.name + "/" + sender
-            var times = (recent[key] ?? []).filter { now - $0 < .seconds(60) }
-            defer { recent[key] = times }
-            guard times.count < settings.ratePerMinute else {
-                // One refusal is counted too (past the limit), so only the first of a burst says so.
-                let first = times.count == settings.ratePerMinute
-                if first { times.append(now) }
-                return .refused(first: first)
-            }
-            times.append(now)
-            return .admitted
-        }
+    func admit(_ sender: String, on settings: OspreyConfig.Channel) -> SenderRates.Admission {
+        recent.admit(settings.name + "/" + sender, limit: settings.ratePerMinute)
     }
 
     /// Puts an accepted message in its chat's lane, starting the lane on the chat's first message.

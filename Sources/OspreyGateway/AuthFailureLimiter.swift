@@ -27,7 +27,9 @@ final class AuthFailureLimiter: Sendable {
         }
     }
 
-    private let windows = Mutex<[String: Window]>([:])
+    /// The windows by address, and the size at which they are next swept of addresses with nothing left to count.
+    private let windows = Mutex<(byAddress: [String: Window], sweepAt: Int)>(([:], smallestSweep))
+    static let smallestSweep = 10_000
     let maxFailures: Int
     let window: Double
     let lockout: Double
@@ -39,17 +41,24 @@ final class AuthFailureLimiter: Sendable {
     }
 
     func retryAfter(address: String, now: Double = Date().timeIntervalSince1970) -> Double? {
-        windows.withLock { $0[address]?.retryAfter(now: now) }
+        windows.withLock { $0.byAddress[address]?.retryAfter(now: now) }
     }
+
+    /// How many addresses have a window.
+    var tracked: Int { windows.withLock { $0.byAddress.count } }
 
     /// Records a failure; returns true when the address is now locked out.
     func fail(address: String, now: Double = Date().timeIntervalSince1970) -> Bool {
         windows.withLock { windows in
-            if windows.count > 10_000 {
-                // Bounded memory under a spray of source addresses: forget idle windows.
-                windows = windows.filter { $0.value.retryAfter(now: now) != nil || !$0.value.failures.isEmpty }
+            if windows.byAddress.count >= windows.sweepAt {
+                // Bounded memory under a spray of source addresses: forget the windows with no lockout running and
+                // no failure left in the window (each is swept once the table has doubled: O(1) a failure).
+                windows.byAddress = windows.byAddress.filter { _, kept in
+                    kept.retryAfter(now: now) != nil || kept.failures.contains { now - $0 < window }
+                }
+                windows.sweepAt = max(Self.smallestSweep, windows.byAddress.count * 2)
             }
-            return windows[address, default: Window()].fail(
+            return windows.byAddress[address, default: Window()].fail(
                 now: now,
                 maxFailures: maxFailures,
                 window: window,
