@@ -15,6 +15,9 @@ struct RequestFacts: Sendable {
     var authorization: String?
     var contentType: String?
     var address: String
+    /// What the bad-token limit counts: the address, or an IPv6 client's /64 (a host has a whole /64 to pick
+    /// addresses from, and would otherwise get `max_failures` guesses, and as many `auth.failed` events, from each).
+    var client: String
     /// A WebSocket ticket (`?ticket=` on `GET /api/ws`), for a browser that cannot send `Authorization` there.
     var ticket: String? = nil
     /// Whether deciding uses the ticket up (the upgrade) or only checks it (the edge, before the upgrade).
@@ -90,7 +93,7 @@ struct Gatekeeper: Sendable {
                 failure: nil
             )
         }
-        if let wait = limiter.retryAfter(address: request.address) {
+        if let wait = limiter.retryAfter(address: request.client) {
             var headers = HTTPFields()
             headers[.retryAfter] = String(Int(wait.rounded(.up)))
             return .reject(
@@ -109,7 +112,7 @@ struct Gatekeeper: Sendable {
             presented == nil && request.method == .get && segments == ["api", "ws"]
             ? request.ticket.flatMap { authenticator.redeem(ticket: $0, consume: request.consumeTicket) } : nil
         guard let token = ticketed ?? presented.flatMap({ authenticator.authenticate($0) }) else {
-            let lockedOut = limiter.fail(address: request.address)
+            let lockedOut = limiter.fail(address: request.client)
             var payload: [String: JSONValue] = [
                 "reason": .string(presented == nil && request.ticket == nil ? "missing" : "invalid"),
                 "address": .string(request.address),
@@ -234,6 +237,10 @@ struct Gatekeeper: Sendable {
     static func address(_ socket: SocketAddress?) -> String {
         socket?.ipAddress ?? "unknown"
     }
+
+    static func client(_ socket: SocketAddress?) -> String {
+        socket.flatMap(AddressQuota.key) ?? address(socket)
+    }
 }
 
 /// Puts every request through the ``Gatekeeper``: the Host check everywhere, tokens and roles on `/api/*`.
@@ -255,6 +262,7 @@ struct AuthMiddleware: RouterMiddleware {
                 authorization: request.headers[.authorization],
                 contentType: request.headers[.contentType],
                 address: Gatekeeper.address(context.remoteAddress),
+                client: Gatekeeper.client(context.remoteAddress),
                 ticket: request.uri.queryParameters["ticket"].map(String.init)
             )
         )

@@ -405,6 +405,7 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 authorization: head.headers.first(name: "authorization"),
                 contentType: head.headers.first(name: "content-type"),
                 address: Gatekeeper.address(context.remoteAddress),
+                client: Gatekeeper.client(context.remoteAddress),
                 ticket: ticket,
                 consumeTicket: false
             )

@@ -21,4 +21,21 @@ struct AddressQuotaTests {
         // A Unix socket's peer is not limited by address
         #expect(AddressQuota.key(try SocketAddress(unixDomainSocketPath: "/tmp/x.sock")) == nil)
     }
+
+    @Test func theBadTokenLimitCountsAnIPv6ClientByItsSixtyFour() throws {
+        let one = try SocketAddress(ipAddress: "2001:db8:1:2::1", port: 40_000)
+        let other = try SocketAddress(ipAddress: "2001:db8:1:2::2:3", port: 40_001)
+        // The limiter locks out what `client` names: both addresses are one client, each still logged as itself
+        #expect(Gatekeeper.client(one) == Gatekeeper.client(other))
+        #expect(Gatekeeper.address(one) != Gatekeeper.address(other))
+        let limiter = AuthFailureLimiter(maxFailures: 2, window: 60, lockout: 300)
+        #expect(!limiter.fail(address: Gatekeeper.client(one), now: 0))
+        #expect(limiter.fail(address: Gatekeeper.client(other), now: 1))
+        #expect(
+            limiter.retryAfter(
+                address: Gatekeeper.client(try SocketAddress(ipAddress: "2001:db8:1:2::9", port: 1)),
+                now: 2
+            ) != nil
+        )
+    }
 }
