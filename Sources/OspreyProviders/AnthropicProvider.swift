@@ -123,8 +123,16 @@ struct AnthropicStream {
         switch type {
         case "message_start":
             if let reported = data["message"]?["usage"] {
-                usage.inputTokens = reported["input_tokens"]?.intValue ?? 0
-                usage.outputTokens = reported["output_tokens"]?.intValue ?? 0
+                usage.inputTokens = try ReportedUsage.tokens(
+                    reported["input_tokens"],
+                    field: "input_tokens",
+                    provider: provider
+                )
+                usage.outputTokens = try ReportedUsage.tokens(
+                    reported["output_tokens"],
+                    field: "output_tokens",
+                    provider: provider
+                )
                 sawUsage = true
             }
         case "content_block_start":
@@ -155,8 +163,8 @@ struct AnthropicStream {
             }
         case "message_delta":
             if let reason = data["delta"]?["stop_reason"]?.stringValue { stopReason = reason }
-            if let output = data["usage"]?["output_tokens"]?.intValue {
-                usage.outputTokens = output
+            if let output = data["usage"]?["output_tokens"], output != .null {
+                usage.outputTokens = try ReportedUsage.tokens(output, field: "output_tokens", provider: provider)
                 sawUsage = true
             }
         case "message_stop":

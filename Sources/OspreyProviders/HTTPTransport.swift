@@ -144,6 +144,12 @@ public struct HTTPTransport: Sendable {
                 message: "it answered with a web page (text/html), not an event stream; check its base_url"
             )
         }
+        if !type.isEmpty && !type.hasPrefix("text/event-stream") {
+            throw ProviderError.invalidResponse(
+                provider: provider,
+                message: "it answered with \(type.prefix(60)), not the event stream it was asked for"
+            )
+        }
         var parser = ServerSentEventParser()
         var received = 0
         do {
@@ -202,6 +208,12 @@ public struct HTTPTransport: Sendable {
         let bytes: ByteBuffer
         do {
             bytes = try await response.body.collect(upTo: Self.maxAnswerBytes)
+        } catch is NIOTooManyBytesError {
+            // It was reached: what it sent is not an answer this gateway takes.
+            throw ProviderError.invalidResponse(
+                provider: provider,
+                message: "its answer is larger than \(Self.maxAnswerBytes >> 20) MiB"
+            )
         } catch {
             throw failure(error, provider: provider)
         }

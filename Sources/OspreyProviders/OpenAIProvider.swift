@@ -163,11 +163,15 @@ struct OpenAIStream {
     var finishReason: String?
     var usage: Usage?
     var done = false
+    /// Events taken, and whether any carried a choice: an answer with neither is no reply at all.
+    var events = 0
+    var sawChoice = false
 
     init(provider: String) { self.provider = provider }
 
     /// Applies one server-sent event; returns what to tell the listener.
     mutating func consume(_ event: ServerSentEvent) throws -> [ModelEvent] {
+        events += 1
         if event.data == "[DONE]" {
             done = true
             return []
@@ -187,12 +191,21 @@ struct OpenAIStream {
         }
         if let reported = chunk["usage"], reported != .null {
             usage = Usage(
-                inputTokens: reported["prompt_tokens"]?.intValue ?? 0,
-                outputTokens: reported["completion_tokens"]?.intValue ?? 0
+                inputTokens: try ReportedUsage.tokens(
+                    reported["prompt_tokens"],
+                    field: "prompt_tokens",
+                    provider: provider
+                ),
+                outputTokens: try ReportedUsage.tokens(
+                    reported["completion_tokens"],
+                    field: "completion_tokens",
+                    provider: provider
+                )
             )
         }
         var events: [ModelEvent] = []
         for choice in chunk["choices"]?.arrayValue ?? [] {
+            sawChoice = true
             if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
             let delta = choice["delta"] ?? choice["message"] ?? .null
             if let content = delta["content"]?.stringValue, !content.isEmpty {
@@ -230,6 +243,12 @@ struct OpenAIStream {
     }
 
     func reply(cleanEnd: Bool) throws -> ModelReply {
+        if cleanEnd && events == 0 {
+            throw ProviderError.invalidResponse(provider: provider, message: "its answer held no server-sent events")
+        }
+        if done && !sawChoice {
+            throw ProviderError.invalidResponse(provider: provider, message: "its answer held no choices")
+        }
         guard done || finishReason != nil else {
             throw ProviderError.streamCut(
                 provider: provider,

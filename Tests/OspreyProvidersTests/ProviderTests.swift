@@ -270,6 +270,73 @@ struct ProviderTests {
         }
     }
 
+    /// Answers that are no reply: usage counts no call can have (summed into a run's and a day's totals they
+    /// overflowed them and stopped the gateway), no choices, no events at all, a whole answer past the size limit.
+    /// Each fails the call as an invalid response, saying what came, for both formats.
+    @Test func answersThatAreNoReplyFailAsInvalidResponses() async throws {
+        let huge = ScriptedHTTPServer.Response(
+            headers: ["Content-Type": "application/json"],
+            chunks: [
+                #"{"choices":[{"index":0,"message":{"content":"#, String(repeating: " ", count: 33 << 20), #""x"}}]}"#,
+            ]
+        )
+        let cases: [(ScriptedHTTPServer.Response, String)] = [
+            (
+                .sse([
+                    #"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}]}"#,
+                    #"{"choices":[],"usage":{"prompt_tokens":9223372036854775807,"completion_tokens":1}}"#, "[DONE]",
+                ]),
+                "its usage reports prompt_tokens = 9223372036854775807, not a token count from 0 to 100000000"
+            ),
+            (
+                .sse([
+                    #"{"choices":[{"index":0,"delta":{"content":"hi"},"finish_reason":"stop"}],"usage":{"prompt_tokens":-100,"completion_tokens":5}}"#
+                ]),
+                "its usage reports prompt_tokens = -100, not a token count from 0 to 100000000"
+            ),
+            (
+                .init(headers: ["Content-Type": "application/json"], chunks: [#"{"id":"x","choices":[]}"#]),
+                "its answer held no choices"
+            ),
+            (
+                .init(headers: ["Content-Type": "text/event-stream"], chunks: ["{not json at all\n\n"]),
+                "its answer held no server-sent events"
+            ),
+            (
+                .init(headers: ["Content-Type": "text/plain"], chunks: ["{not json at all"]),
+                "it answered with text/plain, not the event stream it was asked for"
+            ),
+            (huge, "its answer is larger than 32 MiB"),
+        ]
+        let server = ScriptedHTTPServer(responses: cases.map(\.0))
+        try await server.run { server in
+            let provider = OpenAIProvider(name: "odd", baseURL: server.baseURL + "/v1", apiKey: nil)
+            for (_, message) in cases {
+                await #expect(throws: ProviderError.invalidResponse(provider: "odd", message: message)) {
+                    _ = try await Self.collect(provider)
+                }
+            }
+        }
+        let anthropic = ScriptedHTTPServer(responses: [
+            .sse([#"{"type":"message_start","message":{"usage":{"input_tokens":3,"output_tokens":"many"}}}"#]),
+            .sse([
+                #"{"type":"message_start","message":{"usage":{"input_tokens":3,"output_tokens":0}}}"#,
+                #"{"type":"message_delta","delta":{"stop_reason":"end_turn"},"usage":{"output_tokens":1e300}}"#,
+            ]),
+        ])
+        try await anthropic.run { server in
+            let provider = AnthropicProvider(name: "claude", baseURL: server.baseURL, apiKey: nil)
+            for message in [
+                "its usage reports output_tokens = \"many\", not a token count from 0 to 100000000",
+                "its usage reports output_tokens = 1e+300, not a token count from 0 to 100000000",
+            ] {
+                await #expect(throws: ProviderError.invalidResponse(provider: "claude", message: message)) {
+                    _ = try await Self.collect(provider)
+                }
+            }
+        }
+    }
+
     @Test func aStreamCutInsideAToolCallIsAnErrorNotAPartialCall() async throws {
         let server = ScriptedHTTPServer(responses: [
             .sse(
