@@ -71,6 +71,22 @@ struct AgentRunner {
                 )
             )
             throw APIError(.conflict, "cancelled", "The run was cancelled.")
+        } catch is CancellationError {
+            // The caller went away (an event stream's client hung up, a WebSocket closed, the gateway is stopping)
+            // and the run was cut with it: its transcript says so. Recorded outside the cancelled task, whose
+            // database accesses would be interrupted.
+            let name = agent.name
+            _ = try await Task {
+                try await ledger.append(
+                    EventDraft(
+                        type: .runCancelled,
+                        actor: actor,
+                        session: session,
+                        payload: ["agent": .string(name), "reason": "caller_gone"]
+                    )
+                )
+            }.value
+            throw CancellationError()
         } catch let error as AgentError {
             try await ledger.append(
                 EventDraft(

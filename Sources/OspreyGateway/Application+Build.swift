@@ -300,7 +300,8 @@ struct RouteTable {
                     fields.set(name, .string(String(text)), from: .query)
                 }
             }
-            let caller = Caller(token: context.token)
+            var caller = Caller(token: context.token)
+            caller.connectionClosed = context.connectionClosed
             if let eventStream, request.wantsEventStream { return try await eventStream(fields, caller) }
             let answer = try await operation.call(fields, caller: caller)
             let status = status(answer)

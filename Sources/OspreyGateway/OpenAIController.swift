@@ -41,7 +41,12 @@ struct OpenAIController {
             } catch {
                 throw APIError.badRequest("The body is not valid JSON: \(error)")
             }
-            return try await complete(json, session: request.headers[Self.sessionHeader], token: context.token)
+            return try await complete(
+                json,
+                session: request.headers[Self.sessionHeader],
+                token: context.token,
+                connectionClosed: context.connectionClosed
+            )
         }
     }
 
@@ -74,7 +79,12 @@ struct OpenAIController {
         }
     }
 
-    func complete(_ body: JSONValue, session header: String?, token: TokenRecord?) async throws -> Response {
+    func complete(
+        _ body: JSONValue,
+        session header: String?,
+        token: TokenRecord?,
+        connectionClosed: EventLoopFuture<Void>? = nil
+    ) async throws -> Response {
         guard let model = body["model"]?.stringValue else { throw APIError.badRequest("Field 'model' is required.") }
         guard let messages = body["messages"]?.arrayValue, !messages.isEmpty else {
             throw APIError.badRequest("Field 'messages' must be a non-empty array.")
@@ -98,7 +108,9 @@ struct OpenAIController {
         guard let last = turns.last, last.role == "user", !last.text.isEmpty else {
             throw APIError.badRequest("The last message must be the user's, with text.")
         }
-        let caller = Caller(token: token)
+        var door = Caller(token: token)
+        door.connectionClosed = connectionClosed
+        let caller = door
         let session: Session.ID
         var content = last.text
         if let header {
@@ -211,8 +223,14 @@ struct OpenAIController {
                         }
                         sink.yield(ByteBuffer(string: "data: [DONE]\n\n"))
                     }
+                    // A client that hangs up ends the stream, and the run with it, at once (this stream has no
+                    // keep-alive whose write would find the connection gone).
+                    group.addTask { [closed = caller.connectionClosed] in
+                        await HangUp.wait(closed)
+                        sink.finish()
+                    }
                     for await frame in frames { try await writer.write(frame) }
-                    try await group.waitForAll()
+                    group.cancelAll()
                 }
                 try await writer.finish(nil)
             }

@@ -1,5 +1,6 @@
 import Foundation
 import HTTPTypes
+import NIOCore
 import OspreyAgent
 import OspreyCore
 import OspreyStore
@@ -64,6 +65,9 @@ struct Caller: Sendable {
     /// True when the door vouches for none of the content it carries (another agent's message through A2A): work
     /// it starts is tainted from the outset.
     var untrusted = false
+
+    /// Completes when the caller's connection closes (a door over HTTP): a streamed answer stops its work then.
+    var connectionClosed: EventLoopFuture<Void>?
 
     /// Who acts when it is not a token's holder (a channel's sender, `channel:<channel>/<sender>`).
     var principal: Principal?

@@ -182,6 +182,12 @@ struct SessionsController {
                             )
                         }
                     }
+                    // A client that hangs up ends the stream, and the run with it, at once: a silent model's call
+                    // would otherwise go on, paid for, until the next keep-alive found the connection gone.
+                    group.addTask { [closed = caller.connectionClosed] in
+                        await HangUp.wait(closed)
+                        sink.finish()
+                    }
                     // A slow model or tool can be silent for minutes: comments keep proxies and clients from timing out.
                     group.addTask {
                         while true {

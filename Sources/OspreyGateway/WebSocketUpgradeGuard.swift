@@ -50,6 +50,7 @@ struct GuardedWebSocketChannel: ServerChildChannel {
                 WriteStallGuardHandler(limit: limits.writeStallTimeout, logger: logger),
                 position: .first
             )
+            try channel.pipeline.syncOperations.addHandler(HangUpHandler(), position: .first)
             // First in the pipeline, in front of the response encoder, so its raw answer reaches the socket as is.
             try channel.pipeline.syncOperations.addHandler(
                 RequestLineGuardHandler(state: state, limits: limits),
@@ -115,6 +116,24 @@ extension HTTPServerBuilder {
                 limits: limits
             )
         }
+    }
+}
+
+/// Closes a connection whose client closed its side.
+///
+/// Hummingbird accepts half-closed connections (`allowRemoteHalfClosure`), so a client that hung up mid-answer left
+/// its connection open until a write to it failed: a streamed run whose model was silent went on, paid for, until
+/// the next keep-alive, and a stream with none went on to its end. The end of a client's input is taken as its
+/// hang-up, as nginx takes it (a client that half-closes and then waits for its answer gets none).
+final class HangUpHandler: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
     }
 }
 
