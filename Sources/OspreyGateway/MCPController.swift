@@ -124,18 +124,36 @@ struct MCPController {
         }
     }
 
-    /// The open sessions, at most `limit`; the oldest is closed to make room.
+    /// The open sessions: at most `perToken` of one token (its oldest is closed to make room) and `limit` in all
+    /// (the oldest of the token holding the most is closed), so no token, however many sessions it opens, closes
+    /// another's.
     final class MCPSessions: Sendable {
         private let table = Mutex<(entries: [String: Entry], order: [String])>(([:], []))
-        let limit = 1000
+        let limit: Int
+        let perToken: Int
+
+        init(limit: Int = 1000, perToken: Int = 64) {
+            self.limit = limit
+            self.perToken = perToken
+        }
 
         func open(tokenID: String?) -> Entry {
             let entry = Entry(id: "mcp_" + UUID().uuidString.lowercased(), tokenID: tokenID)
             let evicted = table.withLock { table -> Entry? in
                 table.entries[entry.id] = entry
                 table.order.append(entry.id)
-                guard table.order.count > limit else { return nil }
-                return table.entries.removeValue(forKey: table.order.removeFirst())
+                let holders = Dictionary(grouping: table.order) { table.entries[$0]?.tokenID ?? "" }
+                let over: String?
+                if let own = holders[tokenID ?? ""], own.count > perToken {
+                    over = tokenID ?? ""
+                } else if table.order.count > limit {
+                    over = holders.max { $0.value.count < $1.value.count }?.key
+                } else {
+                    over = nil
+                }
+                guard let over, let oldest = holders[over]?.first else { return nil }
+                table.order.removeAll { $0 == oldest }
+                return table.entries.removeValue(forKey: oldest)
             }
             evicted?.close()
             return entry
@@ -213,8 +231,12 @@ struct MCPController {
         guard let session = entry.session else { throw APIError(.notFound, "not_found", "The MCP session ended.") }
         let method = message["method"]?.stringValue
         guard message["id"] != nil, method != nil else {
-            guard message.objectValue != nil else {
-                // A batch or a scalar: the engine says why, as an answer.
+            // A notification (a method, no id) or an answer to the server (a result or an error, no method) is
+            // taken with 202; anything else (a batch, a scalar, an id with a method that is no string) is no
+            // request, and the engine says why, as an answer.
+            let notification = message["id"] == nil && method != nil
+            let answer = message["method"] == nil && (message["result"] != nil || message["error"] != nil)
+            guard message.objectValue != nil, notification || answer else {
                 return JSONRPC.answer(await Self.single(message, to: session), headers: headers)
             }
             session.receive(message)

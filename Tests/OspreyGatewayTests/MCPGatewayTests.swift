@@ -382,12 +382,61 @@ struct MCPHTTPDoorTests {
             try await client.execute(uri: "/api/mcp", method: .get, headers: known) {
                 #expect($0.status == .notAcceptable)  // the session's stream is an event stream
             }
+            // A message with an id whose method is no string is no request: answered -32600, not taken with 202
+            // and left unanswered (its host would wait for id 7 for ever)
+            try await client.execute(
+                uri: "/api/mcp",
+                method: .post,
+                headers: known,
+                body: TestGateway.json(#"{"jsonrpc":"2.0","id":7,"method":5}"#)
+            ) {
+                #expect($0.json["error"]?["code"] == -32600, "\($0.status)")
+                #expect($0.json["id"] == 7)
+            }
             try await client.execute(uri: "/api/mcp", method: .delete, headers: known) {
                 #expect($0.status == .noContent)
             }
             try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json(list)) {
                 #expect($0.status == .notFound)
             }
+        }
+    }
+
+    @Test(.timeLimit(.minutes(3))) func oneTokensSessionsNeverCloseAnothers() async throws {
+        let gateway = try await TestGateway()
+        let (_, other) = try await gateway.store.tokens.create(name: "other", role: .viewer, actor: .test)
+        try await gateway.kernel.refreshTokens()
+        let initialize =
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{}}}"#
+        try await gateway.app().test(.router) { client in
+            func open(_ token: String) async throws -> String {
+                try await client.execute(
+                    uri: "/api/mcp",
+                    method: .post,
+                    headers: TestGateway.auth(token),
+                    body: TestGateway.json(initialize)
+                ) { $0.headers[Self.sessionHeader] ?? "" }
+            }
+            func alive(_ session: String, _ token: String) async throws -> Bool {
+                var headers = TestGateway.auth(token)
+                headers[Self.sessionHeader] = session
+                return try await client.execute(
+                    uri: "/api/mcp",
+                    method: .post,
+                    headers: headers,
+                    body: TestGateway.json(#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#)
+                ) { $0.status == .ok }
+            }
+            // Given another token's session, and then 1,100 sessions opened by one token
+            let theirs = try await open(other)
+            var mine: [String] = []
+            for _ in 0..<1100 { mine.append(try await open(TestGateway.adminToken)) }
+            // Then the other token's session lives on (before: the 1,000th of them closed it)
+            #expect(try await alive(theirs, other))
+            // And the token that opened so many lost its own oldest: it keeps its newest 64
+            #expect(try await alive(mine[mine.count - 64], TestGateway.adminToken))
+            #expect(try await !alive(mine[mine.count - 65], TestGateway.adminToken))
+            #expect(try await !alive(mine[0], TestGateway.adminToken))
         }
     }
 
