@@ -77,6 +77,7 @@ func buildDoors(
     routes catalog: RouteCatalog
 ) -> (router: Router<GatewayRequestContext>, mcp: MCPController, hub: ChannelHub?) {
     let router = Router(context: GatewayRequestContext.self)
+    router.add(middleware: CrossOriginMiddleware(routes: catalog, allowedOrigins: kernel.allowedOrigins))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthMiddleware(gatekeeper: kernel.gatekeeper(routes: catalog)))
     router.add(middleware: BodyLimitMiddleware(maxBytes: kernel.config.gateway.maxBodyBytes))
@@ -256,10 +257,13 @@ struct RouteTable {
     ) {
         methods[path, default: []].append(method)
         let route = catalog.declare(method, path, access: access)
-        router.on(RouterPath(path), method: method) { request, context in
+        let checked: Handler = { request, context in
             if let refusal = Gatekeeper.refusal(token: context.token, route: route) { throw refusal }
             return try await handler(request, context)
         }
+        router.on(RouterPath(path), method: method, use: checked)
+        // HEAD is answered as GET is; ``CrossOriginMiddleware`` drops the body.
+        if method == .get { router.on(RouterPath(path), method: .head, use: checked) }
     }
 
     /// Binds `operation` to a route: the route needs the operation's role, and the request's fields come from

@@ -70,6 +70,11 @@ final class RouteCatalog: Sendable {
         return candidates.isEmpty ? .none : .otherMethod
     }
 
+    /// The methods some route serves on a canonical path.
+    func methods(for segments: [Substring]) -> Set<HTTPRequest.Method> {
+        Set(routes.withLock { $0 }.filter { $0.matches(segments) }.map(\.method))
+    }
+
     var all: [RouteDeclaration] { routes.withLock { $0 } }
 }
 

@@ -21,6 +21,40 @@ struct DashboardBrowserTests {
         ])
     }
 
+    /// A web app served from another origin that `allowed_origins` names calls the API from a real browser (a
+    /// preflighted `fetch` with a bearer token); a page from an origin it does not name is stopped by the browser.
+    @Test(.timeLimit(.minutes(3))) func aPageFromAnAllowedOriginCallsTheAPIAndAForeignOneCannot() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") else {
+            Issue.record("chromium-driver is not installed: run scripts/install-deps --browser")
+            return
+        }
+        let osprey = try OspreyExecutable.locate()
+        let server = ScriptedHTTPServer(responses: [])
+        try await server.run { server in
+            let home = try TemporaryDirectory(prefix: "osprey-cors")
+            defer { home.remove() }
+            let (allowed, foreign) = (try freeLoopbackPort(), try freeLoopbackPort())
+            try TaskRecoveryTests.config(
+                server,
+                extra: "[gateway]\nallowed_origins = [\"http://127.0.0.1:\(allowed)\"]"
+            ).write(to: home.url.appendingPathComponent("config.toml"), atomically: true, encoding: .utf8)
+            let port = try freeLoopbackPort()
+            let gateway = try await osprey.startGateway(home: home.path, port: port)
+            defer { gateway.kill() }
+            let token = try String(contentsOf: home.url.appendingPathComponent("token"), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            let script = URL(fileURLWithPath: Self.driver).deletingLastPathComponent()
+                .appendingPathComponent("cross_origin.py").path
+            let result = try await runPython([script, "http://127.0.0.1:\(port)", token, "\(allowed)", "\(foreign)"])
+            #expect(result.status == 0, "\(result.stderr.suffix(3000))")
+            let seen = try JSONValue.parse(result.stdout.split(separator: "\n").last.map(String.init) ?? "")
+            // Before: the preflight got 401 (and counted as a failed login), so no page from another origin could
+            // call the API, whatever allowed_origins said
+            #expect(seen["allowed"]?.stringValue?.hasPrefix("ok 201 ses_") == true, "\(seen)")
+            #expect(seen["foreign"]?.stringValue?.hasPrefix("blocked:") == true, "\(seen)")
+        }
+    }
+
     @Test(.timeLimit(.minutes(5))) func theDashboardRunsWatchesAndApprovesInARealBrowser() async throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromedriver") else {
             Issue.record("chromium-driver is not installed: run scripts/install-deps --browser")
