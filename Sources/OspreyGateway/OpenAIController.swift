@@ -50,6 +50,39 @@ struct OpenAIController {
         }
     }
 
+    /// Refuses parameters of the wrong type or out of OpenAI's documented range with 400, as OpenAI does, instead of
+    /// ignoring them: a client that sent `"stream": "yes"` would otherwise get a whole answer it did not ask for. The
+    /// sampling parameters are checked but not applied (the agent's own settings in config.toml are).
+    static func checkParameters(_ body: JSONValue) throws {
+        guard body.objectValue != nil else { throw APIError.badRequest("The body must be a JSON object.") }
+        func given(_ name: String) -> JSONValue? { body[name].flatMap { $0 == .null ? nil : $0 } }
+        for name in ["stream", "logprobs", "parallel_tool_calls"] {
+            if let value = given(name), value.boolValue == nil {
+                throw APIError.badRequest("Field '\(name)' must be true or false.")
+            }
+        }
+        if let options = given("stream_options") {
+            guard options.objectValue != nil, options["include_usage"].map({ $0.boolValue != nil }) ?? true else {
+                throw APIError.badRequest("Field 'stream_options' must be an object whose include_usage is a boolean.")
+            }
+        }
+        for name in ["max_tokens", "max_completion_tokens", "n"] {
+            if let value = given(name), (value.intValue ?? 0) < 1 {
+                throw APIError.badRequest("Field '\(name)' must be a whole number of at least 1.")
+            }
+        }
+        let ranges: [(String, ClosedRange<Double>)] = [
+            ("temperature", 0...2), ("top_p", 0...1), ("presence_penalty", -2...2), ("frequency_penalty", -2...2),
+        ]
+        for (name, range) in ranges {
+            if let value = given(name), !(value.doubleValue.map(range.contains) ?? false) {
+                throw APIError.badRequest(
+                    "Field '\(name)' must be a number from \(range.lowerBound) to \(range.upperBound)."
+                )
+            }
+        }
+    }
+
     /// The agent a `model` names, or 404 `model_not_found`.
     func agent(for model: String) throws -> String {
         let name = model.hasPrefix("osprey/") ? String(model.dropFirst("osprey/".count)) : model
@@ -85,6 +118,7 @@ struct OpenAIController {
         token: TokenRecord?,
         connectionClosed: EventLoopFuture<Void>? = nil
     ) async throws -> Response {
+        try Self.checkParameters(body)
         guard let model = body["model"]?.stringValue else { throw APIError.badRequest("Field 'model' is required.") }
         guard let messages = body["messages"]?.arrayValue, !messages.isEmpty else {
             throw APIError.badRequest("Field 'messages' must be a non-empty array.")

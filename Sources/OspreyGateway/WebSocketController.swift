@@ -110,7 +110,17 @@ struct WebSocketConnection: Sendable {
                     }
                     let id = frame["id"] ?? .null
                     let method = frame["method"]?.stringValue ?? ""
-                    let params = frame["params"]?.objectValue ?? [:]
+                    // Absent params are none; params that are not an object are refused, like an unknown one.
+                    guard
+                        let params = (frame["params"] == nil || frame["params"] == .null)
+                            ? [:] : frame["params"]?.objectValue
+                    else {
+                        try await send([
+                            "type": "res", "id": id, "ok": false,
+                            "error": Self.error("invalid_request", "params must be an object."),
+                        ])
+                        continue
+                    }
                     if method == "subscribe" || method == "unsubscribe" {
                         let payload: JSONValue
                         if method == "subscribe" {

@@ -136,14 +136,17 @@ struct LiveGatewayTests {
             // Responses come back with the request ids, in order.
             let responses = frames.filter { $0["type"] == "res" }
             // The last frame has duplicate keys, so it is refused whole and its id cannot be trusted.
-            #expect(responses.map { $0["id"] } == [1, 2, 3, 4, 5, .null])
+            #expect(responses.map { $0["id"] } == [1, 2, 3, 4, 5, 6, .null])
             #expect(responses[0]["ok"] == true)
             #expect(responses[2]["ok"] == true)
             #expect(responses[3]["ok"] == false)
             #expect(responses[3]["error"]?["code"] == "unknown_method")
             #expect(responses[4]["ok"] == false)
             #expect(responses[4]["error"]?["code"] == "not_found")
-            #expect(responses[5]["error"]?["code"] == "malformed_json")
+            // Params that are no object are refused (before: read as none, and sessions.list answered)
+            #expect(responses[5]["ok"] == false)
+            #expect(responses[5]["error"]?["code"] == "invalid_request", "\(responses[5])")
+            #expect(responses[6]["error"]?["code"] == "malformed_json")
             // The subscription delivered session.created and the echoed message.user as events.
             let events = frames.filter { $0["type"] == "event" }.compactMap { $0["payload"]?["type"]?.stringValue }
             #expect(events.contains("session.created"))
@@ -255,7 +258,7 @@ struct LiveGatewayTests {
                 collected.append(frame)
                 if frame["payload"]?["type"] == "message.user" { sawMessageEvent = true }
                 guard frame["type"] == "res" else {
-                    if responses == 6 && sawMessageEvent { break }
+                    if responses == 7 && sawMessageEvent { break }
                     continue
                 }
                 responses += 1
@@ -264,7 +267,8 @@ struct LiveGatewayTests {
                         #"{"type":"req","id":3,"method":"sessions.send","params":{"session":"\#(session)","content":"hello over ws"}}"#,
                         #"{"type":"req","id":4,"method":"no.such.method"}"#,
                         #"{"type":"req","id":5,"method":"sessions.get","params":{"session":"ses_missing"}}"#,
-                        #"{"type":"req","id":6,"method":"sessions.send","params":{"session":"x","content":"a","content":"b"}}"#,
+                        #"{"type":"req","id":6,"method":"sessions.list","params":[1]}"#,
+                        #"{"type":"req","id":7,"method":"sessions.send","params":{"session":"x","content":"a","content":"b"}}"#,
                     ]
                 }
                 if !pending.isEmpty {

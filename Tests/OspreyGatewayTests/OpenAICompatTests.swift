@@ -34,6 +34,35 @@ struct OpenAICompatTests {
         }
     }
 
+    @Test func parametersOfTheWrongTypeOrOutOfRangeAreRefusedNotIgnored() async throws {
+        let gateway = try await TestGateway()
+        let messages = #""messages":[{"role":"user","content":"hi"}]"#
+        let cases = [
+            #""stream":"yes""#, #""max_tokens":-1"#, #""max_tokens":1.5"#, #""temperature":-5"#, #""top_p":"high""#,
+            #""n":"two""#, #""stream_options":{"include_usage":"yes"}"#, #""presence_penalty":3"#,
+        ]
+        try await gateway.app().test(.router) { client in
+            for field in cases {
+                try await client.execute(
+                    uri: "/v1/chat/completions",
+                    method: .post,
+                    headers: TestGateway.auth(),
+                    body: TestGateway.json(#"{"model":"osprey/default",\#(messages),\#(field)}"#)
+                ) { response in
+                    // Before: each was ignored and answered 200 (a whole answer for "stream":"yes")
+                    #expect(response.status == .badRequest, "\(field)")
+                    #expect(response.json["error"]?["message"]?.stringValue?.hasPrefix("Field '") == true, "\(field)")
+                }
+            }
+            try await client.execute(
+                uri: "/v1/chat/completions",
+                method: .post,
+                headers: TestGateway.auth(),
+                body: TestGateway.json(#"{"model":"osprey/default",\#(messages),"temperature":0.2,"max_tokens":50}"#)
+            ) { #expect($0.status == .ok) }
+        }
+    }
+
     @Test(.timeLimit(.minutes(3))) func theOfficialOpenAISDKTalksToAnAgentAsAModel() async throws {
         var config = OspreyConfig()
         config.auth.maxFailures = 3
