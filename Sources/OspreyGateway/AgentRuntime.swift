@@ -245,6 +245,29 @@ public final class AgentRuntime: Sendable {
         return granted + tools.filter { !$0.contains("*") && !granted.contains($0) }
     }
 
+    /// The names in `names` that name no tool this gateway has: not a built-in or service tool, not `*`, not a
+    /// configured MCP server's (`server__tool`, `server__*`: its tools may still be loading).
+    public func unknownTools(_ names: [String]) -> [String] {
+        let servers = Set(config.mcpServers.map(\.name))
+        let known = Set(toolbox.names)
+        return names.filter { name in
+            if name == "*" || known.contains(name) { return false }
+            guard let split = name.range(of: "__") else { return true }
+            return !servers.contains(String(name[..<split.lowerBound]))
+        }
+    }
+
+    /// Why `name` is no model route this gateway can call (`provider/model` with a configured provider, or the
+    /// local model when it is enabled), or nil.
+    public func modelRouteProblem(_ name: String) -> String? {
+        guard let route = ModelRoute(name) else { return "model '\(name)' must be provider/model" }
+        let providers = config.providers.map(\.name) + (config.localModelEnabled ? ["local"] : [])
+        guard providers.contains(route.provider) else {
+            return "model '\(name)' names no configured provider (\(providers.joined(separator: ", ")))"
+        }
+        return nil
+    }
+
     /// Whether `name` is an agent this gateway can run.
     public func knows(agent name: String) -> Bool { Self.knows(agent: name, in: config) }
 

@@ -76,7 +76,8 @@ func buildDoors(
     kernel: Kernel,
     routes catalog: RouteCatalog
 ) -> (router: Router<GatewayRequestContext>, mcp: MCPController, hub: ChannelHub?) {
-    let router = Router(context: GatewayRequestContext.self)
+    // HEAD on every GET route, answered by it without the body (added once the routes are, not a route each).
+    let router = Router(context: GatewayRequestContext.self, options: .autoGenerateHeadEndpoints)
     router.add(middleware: CrossOriginMiddleware(routes: catalog, allowedOrigins: kernel.allowedOrigins))
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: AuthMiddleware(gatekeeper: kernel.gatekeeper(routes: catalog)))
@@ -100,6 +101,7 @@ func buildDoors(
         scheduler: kernel.scheduler,
         knows: kernel.runtime.knows(agent:),
         knowsPersona: { [personas = kernel.runtime.personas] in personas.persona(named: $0) != nil },
+        unknownTools: { [runtime = kernel.runtime] in runtime.unknownTools($0) },
         workflow: { [runtime = kernel.runtime] name, inputs in
             try WorkflowsController.check(name, inputs: inputs, runtime: runtime)
         }
@@ -135,7 +137,11 @@ func buildDoors(
     workflows.add(to: &routes)
     let budgets = BudgetsController(config: kernel.config, store: kernel.store)
     budgets.add(to: &routes)
-    let personas = PersonasController(catalog: kernel.runtime.personas)
+    let personas = PersonasController(
+        catalog: kernel.runtime.personas,
+        modelProblem: { [runtime = kernel.runtime] in runtime.modelRouteProblem($0) },
+        unknownTools: { [runtime = kernel.runtime] in runtime.unknownTools($0) }
+    )
     personas.add(to: &routes)
     let checkpoints = CheckpointsController(runtime: kernel.runtime, ledger: kernel.store.ledger)
     checkpoints.add(to: &routes)
@@ -257,13 +263,10 @@ struct RouteTable {
     ) {
         methods[path, default: []].append(method)
         let route = catalog.declare(method, path, access: access)
-        let checked: Handler = { request, context in
+        router.on(RouterPath(path), method: method) { request, context in
             if let refusal = Gatekeeper.refusal(token: context.token, route: route) { throw refusal }
             return try await handler(request, context)
         }
-        router.on(RouterPath(path), method: method, use: checked)
-        // HEAD is answered as GET is; ``CrossOriginMiddleware`` drops the body.
-        if method == .get { router.on(RouterPath(path), method: .head, use: checked) }
     }
 
     /// Binds `operation` to a route: the route needs the operation's role, and the request's fields come from

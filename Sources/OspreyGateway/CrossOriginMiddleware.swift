@@ -3,8 +3,9 @@ import Hummingbird
 
 /// HEAD, OPTIONS and cross-origin access, for every route, in front of everything else.
 ///
-/// - `HEAD` is answered by the `GET` route (``RouteTable`` binds both), without the body (the same status and headers, `Content-Length` included), so
-///   a health check or a proxy that probes with `HEAD` sees what a `GET` would (a route answered 404 before).
+/// - `HEAD` is answered by the `GET` route without the body (the router's `autoGenerateHeadEndpoints`: the same
+///   status and headers, `Content-Length` included), so a health check or a proxy that probes with `HEAD` sees what
+///   a `GET` would (a route answered 404 before).
 /// - `OPTIONS` on a route answers 204 with `Allow`; for an origin `gateway.allowed_origins` names (or the gateway's
 ///   own), it is the CORS preflight: the methods, the request headers a client of the API sends, and how long the
 ///   answer may be kept. A preflight carries no token, so it is answered here, before the gatekeeper, which would
@@ -32,12 +33,6 @@ struct CrossOriginMiddleware: RouterMiddleware {
             return try preflight(routes.methods(for: segments), request: request, context: context, origin: origin)
         }
         var response = try await next(request, context)
-        if request.method == .head {
-            // The GET route's answer, without its body; the length a GET would get stays (setting the body resets it).
-            let length = response.headers[.contentLength]
-            response.body = ResponseBody()
-            response.headers[.contentLength] = length
-        }
         if let origin { Self.allow(origin, in: &response.headers) }
         return response
     }

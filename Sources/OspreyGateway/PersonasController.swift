@@ -8,6 +8,10 @@ import OspreyTools
 /// written or removed by an admin.
 struct PersonasController {
     let catalog: PersonaCatalog
+    /// Why a persona's model is no route this gateway can call, or nil.
+    var modelProblem: @Sendable (String) -> String? = { _ in nil }
+    /// The tool names of a persona's list that name no tool.
+    var unknownTools: @Sendable ([String]) -> [String] = { _ in [] }
 
     var operations: [Operation] { [list, show, set, remove] }
 
@@ -82,6 +86,14 @@ struct PersonasController {
 
     var set: Operation {
         Operation("personas.set", role: .admin) { (request: Change, _) in
+            // Checked when written, not when a run first takes the persona up and fails.
+            if let model = request.persona.model, let problem = modelProblem(model) {
+                throw APIError.badRequest(problem)
+            }
+            let unknown = unknownTools(request.persona.tools ?? [])
+            guard unknown.isEmpty else {
+                throw APIError.badRequest("No tool named \(unknown.map { "'\($0)'" }.joined(separator: ", ")).")
+            }
             do {
                 try catalog.write(request.persona)
             } catch let error as SkillError {

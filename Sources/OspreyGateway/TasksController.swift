@@ -14,6 +14,9 @@ struct TasksController {
     let knows: @Sendable (String) -> Bool
     /// Whether a persona by this name exists.
     let knowsPersona: @Sendable (String) -> Bool
+    /// The tool names of a list that name no tool (a task's tools narrow its agent's: a misspelt one would leave
+    /// the task without the tool, silently).
+    var unknownTools: @Sendable ([String]) -> [String] = { _ in [] }
     /// Checks a workflow skill and the inputs (JSON) a schedule gives it; whether the skill is trusted.
     let workflow: @Sendable (_ name: String, _ inputs: String) throws -> Bool
 
@@ -57,7 +60,7 @@ struct TasksController {
 
     var submit: Operation {
         Operation("tasks.submit", role: .operator) { (request: Submit, caller) in
-            try check(agent: request.draft.agent)
+            try check(agent: request.draft.agent, tools: request.draft.tools)
             if let persona = request.draft.persona, !knowsPersona(persona) {
                 throw APIError.badRequest("No persona named '\(persona)'.")
             }
@@ -68,8 +71,12 @@ struct TasksController {
         }
     }
 
-    func check(agent: String) throws {
+    func check(agent: String, tools: [String]? = nil) throws {
         guard knows(agent) else { throw APIError.badRequest("No agent named '\(agent)'.") }
+        let unknown = unknownTools(tools ?? [])
+        guard unknown.isEmpty else {
+            throw APIError.badRequest("No tool named \(unknown.map { "'\($0)'" }.joined(separator: ", ")).")
+        }
     }
 
     /// A task draft from JSON members, every field checked.
@@ -227,7 +234,7 @@ struct TasksController {
 
     var schedule: Operation {
         Operation("schedules.add", role: .operator) { (request: Schedule, caller) in
-            try check(agent: request.request.agent)
+            try check(agent: request.request.agent, tools: request.request.tools)
             var draft = request.request
             if let name = draft.workflow {
                 do {

@@ -96,6 +96,17 @@ struct PersonaTests {
             #expect(try await put("Bad Name", body).status == .badRequest)
             #expect(try await put("review", body).status == .conflict)  // a built-in one cannot be replaced
             #expect(try await put("triage", #"{"description":"x"}"#).status == .badRequest)  // no instructions
+            // A model no configured provider serves, or a tool that does not exist, is refused when written (before:
+            // 200, and the first run in the persona failed with "no provider named '..'")
+            let badModel = try await put("triage", #"{"description":"x","instructions":"y","model":"../../x"}"#)
+            #expect(badModel.status == .badRequest)
+            #expect(badModel.json["error"]?["message"]?.stringValue?.contains("no configured provider") == true)
+            #expect(
+                try await put("triage", #"{"description":"x","instructions":"y","model":"plain"}"#).status
+                    == .badRequest
+            )
+            let badTool = try await put("triage", #"{"description":"x","instructions":"y","tools":["nope"]}"#)
+            #expect(badTool.status == .badRequest && badTool.json["error"]?["message"] == "No tool named 'nope'.")
             let written = try await put("triage", body)
             #expect(written.status == .ok && written.json["source"] == "file", "\(written.json)")
             let file = gateway.directory.url.appendingPathComponent("personas/triage.md")

@@ -22,6 +22,9 @@ struct TasksAPITests {
                 ("/api/tasks", #"{"title":"t","instructions":"x","agent":"ghost"}"#, "ghost"),
                 ("/api/tasks", #"{"title":"t"}"#, "instructions"),
                 ("/api/tasks", #"{"title":"t","instructions":"x","tools":"all"}"#, "tools"),
+                // A tool name that names no tool (before: stored, and the task ran without the tool it meant)
+                ("/api/tasks", #"{"title":"t","instructions":"x","tools":["read_file","nope"]}"#, "'nope'"),
+                ("/api/schedules", #"{"spec":"@daily","title":"t","instructions":"x","tools":["grpe"]}"#, "'grpe'"),
                 ("/api/schedules", #"{"spec":"61 * * * *","title":"t","instructions":"x"}"#, "minute"),
                 (
                     "/api/schedules", #"{"spec":"@daily","timezone":"Nowhere/City","title":"t","instructions":"x"}"#,
