@@ -48,12 +48,6 @@ final class AddressQuota: Sendable {
         return verdict
     }
 
-    /// How many connections `address` holds now (for tests and status).
-    func held(by address: SocketAddress) -> Int {
-        guard let key = Self.key(address) else { return 0 }
-        return open.withLock { $0[key]?.count ?? 0 }
-    }
-
     private func giveBack(_ key: String) {
         open.withLock { open in
             guard var entry = open[key] else { return }
