@@ -109,7 +109,8 @@ extension HTTPServerBuilder {
                                 maxHeaderFieldCount: limits.maxHeaderCount
                             )
                         ),
-                        ws: .init(maxFrameSize: maxFrameSize)
+                        // A text frame that is not UTF-8 closes the socket with 1007, as RFC 6455 asks (it was read with U+FFFD).
+                        ws: .init(maxFrameSize: maxFrameSize, validateUTF8: true)
                     )
                 ),
                 gatekeeper: gatekeeper,

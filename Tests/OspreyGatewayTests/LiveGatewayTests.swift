@@ -124,6 +124,35 @@ struct LiveGatewayTests {
         #expect(try await gateway.store.ledger.events(filter: EventFilter(type: "auth.failed")).count == 1)
     }
 
+    @Test(.timeLimit(.minutes(2))) func aTextFrameThatIsNotUTF8ClosesTheWebSocketUnanswered() async throws {
+        var config = OspreyConfig()
+        config.gateway.allowedOrigins = ["ws://127.0.0.1"]
+        let gateway = try await TestGateway(config: config)
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            let answers = Collected()
+            let close = try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(port)/api/ws",
+                configuration: .init(additionalHeaders: [.authorization: "Bearer \(TestGateway.adminToken)"]),
+                logger: Logger(label: "ws-utf8")
+            ) { inbound, outbound, _ in
+                // `{"type":"req","id":1,"method":"ping"}` with two bytes that are no UTF-8 in the method's name
+                var bytes = Array(#"{"type":"req","id":1,"method":"pi"#.utf8) + [0xFF, 0xFE] + Array(#"ng"}"#.utf8)
+                try await outbound.write(
+                    .custom(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: bytes)))
+                )
+                for try await message in inbound.messages(maxSize: 1 << 16) {
+                    if case .text(let text) = message { answers.append(try JSONValue.parse(text)) }
+                }
+            }
+            // The server ended the socket (with 1007, swift-websocket's close for it; the client reports its own
+            // close) and answered nothing. Before: the frame was read with U+FFFD in place of the bytes, answered
+            // as an unknown method, and the socket stayed open: this test ran into its time limit.
+            #expect(close != nil)
+            #expect(answers.frames.isEmpty, "\(answers.frames)")
+        }
+    }
+
     @Test
     func theWebSocketAnswersRequestsAndStreamsSubscribedEvents() async throws {
         // The WebSocket client library always sends `Origin: ws://127.0.0.1` (no port): allow it explicitly.
