@@ -54,7 +54,7 @@ final class OpenCalls: Sendable {
 /// transcript and the ledger even when (especially when) its run is being cancelled. An unstructured task
 /// does not inherit the cancellation; it does inherit task-local values, so its events keep their task id.
 /// The caller still awaits it, so nothing outlives the run.
-func uncancelled<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
+public func uncancelled<T: Sendable>(_ body: @escaping @Sendable () async throws -> T) async throws -> T {
     try await Task { try await body() }.value
 }
 

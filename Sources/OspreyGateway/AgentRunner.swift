@@ -76,7 +76,7 @@ struct AgentRunner {
             // and the run was cut with it: its transcript says so. Recorded outside the cancelled task, whose
             // database accesses would be interrupted.
             let name = agent.name
-            _ = try await Task {
+            _ = try await uncancelled {
                 try await ledger.append(
                     EventDraft(
                         type: .runCancelled,
@@ -85,7 +85,7 @@ struct AgentRunner {
                         payload: ["agent": .string(name), "reason": "caller_gone"]
                     )
                 )
-            }.value
+            }
             throw CancellationError()
         } catch let error as AgentError {
             try await ledger.append(

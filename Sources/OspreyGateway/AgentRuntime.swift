@@ -247,13 +247,22 @@ public final class AgentRuntime: Sendable {
 
     /// The names in `names` that name no tool this gateway has: not a built-in or service tool, not `*`, not a
     /// configured MCP server's (`server__tool`, `server__*`: its tools may still be loading).
-    public func unknownTools(_ names: [String]) -> [String] {
+    func unknownTools(_ names: [String]) -> [String] {
         let servers = Set(config.mcpServers.map(\.name))
         let known = Set(toolbox.names)
         return names.filter { name in
             if name == "*" || known.contains(name) { return false }
             guard let split = name.range(of: "__") else { return true }
             return !servers.contains(String(name[..<split.lowerBound]))
+        }
+    }
+
+    /// Refuses a tool list (a task's, a schedule's, a persona's) that names a tool ``unknownTools(_:)`` finds, with
+    /// 400 naming them: a misspelt name would leave the work without the tool it meant, silently.
+    func checkTools(_ names: [String]) throws {
+        let unknown = unknownTools(names)
+        guard unknown.isEmpty else {
+            throw APIError.badRequest("No tool named \(unknown.map { "'\($0)'" }.joined(separator: ", ")).")
         }
     }
 

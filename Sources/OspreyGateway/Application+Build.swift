@@ -101,7 +101,7 @@ func buildDoors(
         scheduler: kernel.scheduler,
         knows: kernel.runtime.knows(agent:),
         knowsPersona: { [personas = kernel.runtime.personas] in personas.persona(named: $0) != nil },
-        unknownTools: { [runtime = kernel.runtime] in runtime.unknownTools($0) },
+        checkTools: { [runtime = kernel.runtime] in try runtime.checkTools($0) },
         workflow: { [runtime = kernel.runtime] name, inputs in
             try WorkflowsController.check(name, inputs: inputs, runtime: runtime)
         }
@@ -140,7 +140,7 @@ func buildDoors(
     let personas = PersonasController(
         catalog: kernel.runtime.personas,
         modelProblem: { [runtime = kernel.runtime] in runtime.modelRouteProblem($0) },
-        unknownTools: { [runtime = kernel.runtime] in runtime.unknownTools($0) }
+        checkTools: { [runtime = kernel.runtime] in try runtime.checkTools($0) }
     )
     personas.add(to: &routes)
     let checkpoints = CheckpointsController(runtime: kernel.runtime, ledger: kernel.store.ledger)

@@ -395,28 +395,6 @@ public struct Kernel: Sendable {
 
     /// Reloads the active tokens after they were changed outside the API (tests, the CLI's offline commands).
     public func refreshTokens() async throws { try await authenticator.refresh() }
-
-    /// The access decision for HTTP routes and WebSocket upgrades, over this kernel's tokens and limits.
-    func gatekeeper(routes: RouteCatalog) -> Gatekeeper {
-        Gatekeeper(
-            gateway: config.gateway,
-            allowedOrigins: allowedOrigins,
-            limiter: authLimiter,
-            lockoutSeconds: config.auth.lockoutSeconds,
-            authenticator: authenticator,
-            ledger: store.ledger,
-            routes: routes,
-            streams: streamQuota,
-            addresses: addressQuota
-        )
-    }
-
-    /// Origins allowed to open the WebSocket: the gateway's own loopback names, plus configured ones.
-    var allowedOrigins: Set<String> {
-        var origins: Set<String> = ["http://127.0.0.1:\(port)", "http://localhost:\(port)", "http://[::1]:\(port)"]
-        for origin in config.gateway.allowedOrigins { origins.insert(origin.lowercased()) }
-        return origins
-    }
 }
 
 extension Logger {

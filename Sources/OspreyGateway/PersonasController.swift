@@ -10,8 +10,8 @@ struct PersonasController {
     let catalog: PersonaCatalog
     /// Why a persona's model is no route this gateway can call, or nil.
     var modelProblem: @Sendable (String) -> String? = { _ in nil }
-    /// The tool names of a persona's list that name no tool.
-    var unknownTools: @Sendable ([String]) -> [String] = { _ in [] }
+    /// Refuses a persona's tool list that names a tool there is none of (``AgentRuntime/checkTools(_:)``).
+    var checkTools: @Sendable ([String]) throws -> Void = { _ in }
 
     var operations: [Operation] { [list, show, set, remove] }
 
@@ -90,10 +90,7 @@ struct PersonasController {
             if let model = request.persona.model, let problem = modelProblem(model) {
                 throw APIError.badRequest(problem)
             }
-            let unknown = unknownTools(request.persona.tools ?? [])
-            guard unknown.isEmpty else {
-                throw APIError.badRequest("No tool named \(unknown.map { "'\($0)'" }.joined(separator: ", ")).")
-            }
+            try checkTools(request.persona.tools ?? [])
             do {
                 try catalog.write(request.persona)
             } catch let error as SkillError {

@@ -14,9 +14,8 @@ struct TasksController {
     let knows: @Sendable (String) -> Bool
     /// Whether a persona by this name exists.
     let knowsPersona: @Sendable (String) -> Bool
-    /// The tool names of a list that name no tool (a task's tools narrow its agent's: a misspelt one would leave
-    /// the task without the tool, silently).
-    var unknownTools: @Sendable ([String]) -> [String] = { _ in [] }
+    /// Refuses a tool list that names a tool there is none of (``AgentRuntime/checkTools(_:)``).
+    var checkTools: @Sendable ([String]) throws -> Void = { _ in }
     /// Checks a workflow skill and the inputs (JSON) a schedule gives it; whether the skill is trusted.
     let workflow: @Sendable (_ name: String, _ inputs: String) throws -> Bool
 
@@ -73,10 +72,7 @@ struct TasksController {
 
     func check(agent: String, tools: [String]? = nil) throws {
         guard knows(agent) else { throw APIError.badRequest("No agent named '\(agent)'.") }
-        let unknown = unknownTools(tools ?? [])
-        guard unknown.isEmpty else {
-            throw APIError.badRequest("No tool named \(unknown.map { "'\($0)'" }.joined(separator: ", ")).")
-        }
+        try checkTools(tools ?? [])
     }
 
     /// A task draft from JSON members, every field checked.

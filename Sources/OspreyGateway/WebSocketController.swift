@@ -111,9 +111,8 @@ struct WebSocketConnection: Sendable {
                     let id = frame["id"] ?? .null
                     let method = frame["method"]?.stringValue ?? ""
                     // Absent params are none; params that are not an object are refused, like an unknown one.
-                    guard
-                        let params = (frame["params"] == nil || frame["params"] == .null)
-                            ? [:] : frame["params"]?.objectValue
+                    let given = frame["params"] ?? .null
+                    guard let params = given == .null ? [:] : given.objectValue
                     else {
                         try await send([
                             "type": "res", "id": id, "ok": false,
