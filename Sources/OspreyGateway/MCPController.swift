@@ -37,6 +37,17 @@ struct MCPController {
 
     static let paths = ["/mcp", "/api/mcp"]
     static let sessionHeader = HTTPField.Name("Mcp-Session-Id")!
+    static let versionHeader = HTTPField.Name("MCP-Protocol-Version")!
+
+    /// Why a request after `initialize` cannot be served for its `MCP-Protocol-Version`: one this door does not
+    /// speak gets 400, as the spec requires. None is served (a 2025-03-26 host sends none).
+    static func versionProblem(_ request: Request) -> String? {
+        guard let asked = request.headers[versionHeader], !MCPServerSession.protocolVersions.contains(asked) else {
+            return nil
+        }
+        let supported = MCPServerSession.protocolVersions.joined(separator: ", ")
+        return "Unsupported MCP-Protocol-Version '\(asked.prefix(40))' (supported: \(supported))"
+    }
     static let lastEventHeader = HTTPField.Name("Last-Event-ID")!
 
     /// One MCP session: the protocol engine, whose token opened it, its own stream's messages, and the watch that
@@ -187,6 +198,7 @@ struct MCPController {
     }
 
     func existing(_ request: Request, _ context: GatewayRequestContext) throws -> Entry {
+        if let problem = Self.versionProblem(request) { throw APIError.badRequest(problem + ".") }
         guard let id = request.headers[Self.sessionHeader] else {
             throw APIError.badRequest("Header 'Mcp-Session-Id' is required after initialize.")
         }
@@ -213,6 +225,9 @@ struct MCPController {
         } else {
             // Refused as JSON-RPC errors too, so a host (or `osprey mcp serve`) can tell its own request why.
             let id = message["method"] != nil ? message["id"] ?? .null : .null
+            if let problem = Self.versionProblem(request) {
+                return JSONRPC.answer(JSONRPC.error(id, -32600, "Bad request: \(problem)"), status: .badRequest)
+            }
             guard let sessionID = request.headers[Self.sessionHeader] else {
                 return JSONRPC.answer(
                     JSONRPC.error(id, -32600, "Bad request: initialize first (no Mcp-Session-Id header)"),

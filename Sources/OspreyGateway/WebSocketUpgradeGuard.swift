@@ -197,6 +197,10 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     let limits: EdgeLimits
     let logger: Logger
     private var headerTimer: Scheduled<Void>?
+    /// A request's head has been read and its end has not: its body is on its way.
+    private var readingBody = false
+    /// The request being read has been answered, or its answer has begun.
+    private var answered = false
 
     init(gatekeeper: Gatekeeper, state: EdgeState, limits: EdgeLimits, logger: Logger) {
         self.gatekeeper = gatekeeper
@@ -266,7 +270,25 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
         )
     }
 
+    /// A request whose body stopped arriving is closed by the HTTP server behind at its idle timeout, unanswered: it
+    /// gets 408 first, unless its answer has already begun.
+    func close(context: ChannelHandlerContext, mode: CloseMode, promise: EventLoopPromise<Void>?) {
+        guard mode == .all, readingBody, !answered, state.mode == .http, context.channel.isActive else {
+            context.close(mode: mode, promise: promise)
+            return
+        }
+        state.mode = .closing
+        EdgeResponse.send(
+            context: context,
+            status: .requestTimeout,
+            code: "request_timeout",
+            message: "The request body stopped arriving."
+        )
+        context.channel.closeFuture.cascade(to: promise)
+    }
+
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .head = unwrapOutboundIn(data) { answered = true }
         if case .end = unwrapOutboundIn(data) {
             // The response is complete: the next request's head is due within the timeout.
             state.awaitingRequestLine = true
@@ -279,9 +301,18 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if state.mode == .closing { return }
         let part = unwrapInboundIn(data)
+        if case .end = part { readingBody = false }
         if case .head(let head) = part {
             headerTimer?.cancel()
             headerTimer = nil
+            readingBody = true
+            answered = false
+            if let problem = Self.hostProblem(head) {
+                // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host, and to any with two.
+                state.mode = .closing
+                EdgeResponse.send(context: context, status: .badRequest, code: "bad_host", message: problem)
+                return
+            }
             let isUpgrade = head.headers[canonicalForm: "upgrade"].contains { $0.lowercased() == "websocket" }
             if isUpgrade, let (error, failure) = refusal(head, context: context) {
                 state.mode = .closing  // answered and closing: the rest of the request is dropped
@@ -309,6 +340,23 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
             }
         }
         context.fireChannelRead(data)
+    }
+
+    /// Why a request's Host header makes it unanswerable, if it does: none in HTTP/1.1 (HTTP/1.0 may omit it), more
+    /// than one, or one that is empty or holds a space, a slash or an `@` (no host name does).
+    static func hostProblem(_ head: HTTPRequestHead) -> String? {
+        let hosts = head.headers[canonicalForm: "host"]
+        if hosts.isEmpty {
+            guard head.version.major == 1 && head.version.minor >= 1 else { return nil }
+            return "An HTTP/1.1 request needs a Host header."
+        }
+        guard hosts.count == 1, let host = hosts.first else {
+            return "A request carries one Host header, not \(hosts.count)."
+        }
+        if host.isEmpty || host.contains(where: { " \t/@\\".contains($0) }) {
+            return "The Host header is not a host name (with an optional port)."
+        }
+        return nil
     }
 
     private func refusal(_ head: HTTPRequestHead, context: ChannelHandlerContext) -> (APIError, EventDraft?)? {

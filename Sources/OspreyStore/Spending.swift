@@ -101,7 +101,10 @@ public struct Spending: Sendable {
     public func today(agent: String) async throws -> Total {
         let day = Self.day()
         return try await writer.readBounded { db in
-            let row = try db.row("SELECT tokens, cost_usd FROM usage_daily WHERE agent = ? AND day = ?", [agent, day])
+            let row = try db.row(
+                "SELECT \(Self.bounded("tokens", db.dialect)) AS tokens, cost_usd FROM usage_daily WHERE agent = ? AND day = ?",
+                [agent, day]
+            )
             return Total(tokens: row?["tokens"] ?? 0, costUSD: row?["cost_usd"] ?? 0)
         }
     }
@@ -118,7 +121,10 @@ public struct Spending: Sendable {
         let first = Self.day(now.addingTimeInterval(-Double(max(days - 1, 0)) * 86_400))
         return try await writer.read { db in
             try db.rows(
-                "SELECT agent, day, tokens, cost_usd FROM usage_daily WHERE day >= ? ORDER BY day, agent",
+                """
+                SELECT agent, day, \(Self.bounded("tokens", db.dialect)) AS tokens, cost_usd FROM usage_daily
+                WHERE day >= ? ORDER BY day, agent
+                """,
                 [first]
             ).map { row in
                 Day(day: row["day"], agent: row["agent"], total: Total(tokens: row["tokens"], costUSD: row["cost_usd"]))
@@ -148,8 +154,19 @@ public struct Spending: Sendable {
         }
     }
 
-    /// The query that sums `llm.call` events per day and model: the payload is JSON text on both engines.
+    /// `expression` (NULL as 0) held to 0…`limit`. A count from before providers' usage was range-checked (an
+    /// older ledger may hold 2^63 from a hostile server, and SQLite a day's total that overflowed into a REAL) must
+    /// neither overflow a sum nor stop a read.
+    static func bounded(_ expression: String, _ dialect: SQLDialect, limit: Int = 1_000_000_000_000_000) -> String {
+        dialect == .sqlite
+            ? "min(max(coalesce(\(expression), 0), 0), \(limit))"
+            : "LEAST(GREATEST(coalesce(\(expression), 0), 0), \(limit))"
+    }
+
+    /// The query that sums `llm.call` events per day and model: the payload is JSON text on both engines. Each
+    /// call's counts are held to what a provider may report (`ReportedUsage`'s 100,000,000).
     static func byModel(_ dialect: SQLDialect) -> String {
+        let perCall = 100_000_000
         func field(_ name: String) -> String {
             dialect == .sqlite ? "json_extract(payload, '$.\(name)')" : "(payload::jsonb ->> '\(name)')"
         }
@@ -159,7 +176,8 @@ public struct Spending: Sendable {
         return """
             SELECT substr(ts, 1, 10) AS day,
                 coalesce(\(field("provider")), '?') || '/' || coalesce(\(field("model")), '?') AS model,
-                sum(coalesce(\(number("tokens_in")), 0) + coalesce(\(number("tokens_out")), 0)) AS tokens,
+                sum(\(bounded(number("tokens_in"), dialect, limit: perCall)) + \(bounded(number("tokens_out"), dialect, limit: perCall)))
+                    AS tokens,
                 sum(coalesce(\(number("cost_usd")), 0)) AS cost_usd
             FROM events WHERE type = 'llm.call' AND ts >= ?
             GROUP BY day, model ORDER BY day, model

@@ -14,7 +14,8 @@ struct DiskFullTests {
         "$osprey" gateway --home "$home" --port "$port" > "$control/gateway.log" 2>&1 &
         gateway=$!
         until [ -s "$home/token" ]; do sleep 0.05; done
-        cp "$home/token" "$control/token"
+        # renamed into place: the test reads it as soon as it exists (a plain cp was once read empty)
+        cp "$home/token" "$control/token.new" && mv "$control/token.new" "$control/token"
         until [ -e "$control/fill" ]; do sleep 0.05; done
         dd if=/dev/zero of="$home/filler" bs=1M count=64 2>/dev/null
         touch "$control/filled"

@@ -421,6 +421,14 @@ struct GatewayEdgeTests {
                     [431]
                 ),
                 ("10,000 headers", Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\(manyHeaders)\r\n".utf8), [431]),
+                // RFC 9112 §3.2: no Host in HTTP/1.1, two of them, or one that names no host
+                ("HTTP/1.1 without a Host", Array("GET /health HTTP/1.1\r\n\r\n".utf8), [400]),
+                (
+                    "two Hosts", Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: evil.example\r\n\r\n".utf8),
+                    [400]
+                ),
+                ("a Host with a path", Array("GET /health HTTP/1.1\r\nHost: 127.0.0.1/x\r\n\r\n".utf8), [400]),
+                ("an empty Host", Array("GET /health HTTP/1.1\r\nHost:\r\n\r\n".utf8), [400]),
             ]
             for (name, bytes, expected) in cases {
                 let connection = try RawHTTPConnection(port: port)
@@ -430,14 +438,19 @@ struct GatewayEdgeTests {
                 #expect(status.map(expected.contains) == true, "\(name): \(text.prefix(160))")
                 #expect(closed, "\(name): the connection stayed open")
             }
-            // And the gateway still serves
+            // And the gateway still serves, HTTP/1.0 without a Host (which it may omit) too
             #expect(try await Self.exchange(Self.request("GET", "/health"), port: port).status == 200)
+            let old = try RawHTTPConnection(port: port)
+            await old.send("GET /health HTTP/1.0\r\n\r\n")
+            let (answer, _) = await old.readAll(timeout: 30)
+            #expect(answer.hasPrefix("HTTP/1.0 200") || answer.hasPrefix("HTTP/1.1 200"), "\(answer.prefix(160))")
         }
     }
 
     @Test(.timeLimit(.minutes(3))) func slowClientsAreCutOffAndDoNotHoldTheGateway() async throws {
         var config = OspreyConfig()
         config.gateway.headerTimeoutSeconds = 1
+        config.gateway.idleTimeoutSeconds = 2
         let gateway = try await TestGateway(config: config)
         try await gateway.app().test(.live) { client in
             let port = try #require(client.port)
@@ -463,6 +476,15 @@ struct GatewayEdgeTests {
             }
             #expect(closedCount == 200)
             #expect(answered > 0)
+            // And a request whose body stops arriving is answered 408 at the idle timeout, not closed unanswered
+            let stalled = try RawHTTPConnection(port: port)
+            await stalled.send(
+                "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TestGateway.adminToken)\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"agent\""
+            )
+            let (text, closed) = await stalled.readAll(timeout: 30)
+            #expect(RawHTTPConnection.status(text) == 408, "\(text.prefix(160))")
+            #expect(text.contains("request_timeout") && closed)
         }
     }
 

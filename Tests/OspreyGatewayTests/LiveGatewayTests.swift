@@ -137,7 +137,7 @@ struct LiveGatewayTests {
                 logger: Logger(label: "ws-utf8")
             ) { inbound, outbound, _ in
                 // `{"type":"req","id":1,"method":"ping"}` with two bytes that are no UTF-8 in the method's name
-                var bytes = Array(#"{"type":"req","id":1,"method":"pi"#.utf8) + [0xFF, 0xFE] + Array(#"ng"}"#.utf8)
+                let bytes = Array(#"{"type":"req","id":1,"method":"pi"#.utf8) + [0xFF, 0xFE] + Array(#"ng"}"#.utf8)
                 try await outbound.write(
                     .custom(WebSocketFrame(fin: true, opcode: .text, data: ByteBuffer(bytes: bytes)))
                 )

@@ -393,6 +393,28 @@ struct MCPHTTPDoorTests {
                 #expect($0.json["error"]?["code"] == -32600, "\($0.status)")
                 #expect($0.json["id"] == 7)
             }
+            // A protocol version this door does not speak is 400 (the spec's MUST), on each method; a known one, or
+            // none (a 2025-03-26 host sends none), is served
+            var future = known
+            future[MCPHTTPDoorTests.versionHeader] = "2099-01-01"
+            try await client.execute(uri: "/api/mcp", method: .post, headers: future, body: TestGateway.json(list)) {
+                #expect($0.status == .badRequest)
+                #expect($0.json["error"]?["code"] == -32600)
+                #expect($0.json["id"] == 2)
+                #expect($0.json["error"]?["message"]?.stringValue?.contains("2099-01-01") == true)
+            }
+            future[.accept] = "text/event-stream"
+            try await client.execute(uri: "/api/mcp", method: .get, headers: future) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/api/mcp", method: .delete, headers: future) {
+                #expect($0.status == .badRequest)
+            }
+            var current = known
+            current[MCPHTTPDoorTests.versionHeader] = "2025-06-18"
+            try await client.execute(uri: "/api/mcp", method: .post, headers: current, body: TestGateway.json(list)) {
+                #expect($0.json["result"]?["tools"]?.arrayValue?.count == 22)
+            }
             try await client.execute(uri: "/api/mcp", method: .delete, headers: known) {
                 #expect($0.status == .noContent)
             }
@@ -441,4 +463,5 @@ struct MCPHTTPDoorTests {
     }
 
     static let sessionHeader = HTTPField.Name("Mcp-Session-Id")!
+    static let versionHeader = HTTPField.Name("MCP-Protocol-Version")!
 }

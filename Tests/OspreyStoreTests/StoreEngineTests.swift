@@ -135,6 +135,40 @@ struct StoreEngineTests {
         }
     }
 
+    /// A ledger written before providers' usage was range-checked may hold `llm.call` events of 2^63 tokens, and
+    /// SQLite a day's total that overflowed into a REAL: reading them was a 500 (the sum overflowed) and a stopped
+    /// gateway (a REAL where a count is read); now each call counts at most 100,000,000 and a day 10^15.
+    @Test(arguments: StoreEngine.allCases)
+    func spendingAnUncheckedProviderReportedIsReadWithinBounds(engine: StoreEngine) async throws {
+        try await engine.withStore { store in
+            for _ in 0..<2 {
+                try await store.spending.record(
+                    Spending.Charge(
+                        agent: "default",
+                        tokens: 1,
+                        costUSD: 0,
+                        event: EventDraft(
+                            type: .llmCall,
+                            actor: .agent("default"),
+                            payload: ["provider": "mock", "model": "m1", "tokens_in": .int(Int.max), "tokens_out": -5]
+                        )
+                    )
+                )
+            }
+            if engine == .sqlite {
+                // The day's total as an older version left it: an addition past Int64, which SQLite keeps as a REAL
+                try await store.transaction { db in
+                    try db.execute("UPDATE usage_daily SET tokens = 9223372036854775807 + 9223372036854775807")
+                }
+            }
+            let days = try await store.spending.dailyByModel(days: 2)
+            #expect(days.map(\.total.tokens) == [200_000_000])
+            let expected = engine == .sqlite ? 1_000_000_000_000_000 : 2
+            #expect(try await store.spending.daily(days: 2).map(\.total.tokens) == [expected])
+            #expect(try await store.spending.today(agent: "default").tokens == expected)
+        }
+    }
+
     @Test(arguments: StoreEngine.allCases)
     func schedulesIncidentsAndMemoriesAreStoredAndFound(engine: StoreEngine) async throws {
         try await engine.withStore { store in
