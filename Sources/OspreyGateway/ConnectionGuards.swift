@@ -100,3 +100,95 @@ final class WriteStallGuardHandler: ChannelInboundHandler, RemovableChannelHandl
         timer = nil
     }
 }
+
+/// Closes a WebSocket whose client sends a frame without a mask, as RFC 6455 §5.1 requires of a server (an unmasked
+/// frame is how a page could make a proxy in between read the stream as requests of its own, poisoning its cache;
+/// swift-websocket reads such frames as any other). It sees the raw bytes in front of everything and only reads the
+/// frames' headers, passing every byte on untouched; a frame without a mask gets the close frame 1002 (protocol
+/// error) and the connection is closed.
+///
+/// Frames are read from the upgrade's `101` on. A client must wait for it before its first frame (§4.1); one that
+/// sent bytes before it cannot be read from a known frame boundary, so its frames go unchecked.
+final class WebSocketMaskGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = IOData
+    typealias OutboundOut = ByteBuffer
+
+    let state: EdgeState
+    private var frames = ClientFrameHeaders()
+    /// The upgrade's `101` went out: what the client sends from here on is frames.
+    private var upgraded = false
+    /// The client sent bytes between its upgrade request and the `101`: no frame boundary is known.
+    private var unknownStart = false
+
+    init(state: EdgeState) { self.state = state }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard state.mode == .webSocket else {
+            let buffer = unwrapInboundIn(data)
+            context.fireChannelRead(data)
+            // The upgrade request was decoded in this read: anything after its head (a GET has no body) came early.
+            if state.mode == .webSocket {
+                unknownStart = !buffer.readableBytesView.suffix(4).elementsEqual("\r\n\r\n".utf8)
+            }
+            return
+        }
+        guard upgraded else {
+            unknownStart = true
+            context.fireChannelRead(data)
+            return
+        }
+        if !unknownStart, !frames.take(unwrapInboundIn(data).readableBytesView) {
+            state.mode = .closing
+            unknownStart = true
+            let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
+            // FIN + close, two bytes of payload: 1002
+            let close = context.channel.allocator.buffer(bytes: [0x88, 0x02, 0x03, 0xEA])
+            context.writeAndFlush(wrapOutboundOut(close)).whenComplete { _ in bound.value.close(promise: nil) }
+            return
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if !upgraded, state.mode == .webSocket, case .byteBuffer(let bytes) = unwrapOutboundIn(data),
+            bytes.readableBytesView.starts(with: "HTTP/1.1 101".utf8)
+        {
+            upgraded = true
+        }
+        context.write(data, promise: promise)
+    }
+}
+
+/// The headers of the frames a WebSocket client sends, read from its byte stream as it arrives: each frame's mask
+/// bit, then its payload skipped by its length.
+struct ClientFrameHeaders {
+    private var header: [UInt8] = []
+    private var payloadLeft: UInt64 = 0
+
+    /// Takes the stream's next bytes; false at a frame without a mask.
+    mutating func take(_ bytes: ByteBufferView) -> Bool {
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            if payloadLeft > 0 {
+                let skipped = min(UInt64(bytes.endIndex - index), payloadLeft)
+                index += Int(skipped)
+                payloadLeft -= skipped
+                continue
+            }
+            header.append(bytes[index])
+            index += 1
+            guard header.count >= 2 else { continue }
+            guard header[1] & 0x80 != 0 else { return false }
+            let short = header[1] & 0x7F
+            let extended = short == 126 ? 2 : short == 127 ? 8 : 0
+            // the two first bytes, the extended length, the 4-byte mask
+            guard header.count == 2 + extended + 4 else { continue }
+            payloadLeft =
+                extended == 0 ? UInt64(short) : header[2..<(2 + extended)].reduce(0) { $0 << 8 | UInt64($1) }
+            header.removeAll(keepingCapacity: true)
+        }
+        return true
+    }
+}

@@ -56,6 +56,7 @@ struct GuardedWebSocketChannel: ServerChildChannel {
                 RequestLineGuardHandler(state: state, limits: limits),
                 position: .first
             )
+            try channel.pipeline.syncOperations.addHandler(WebSocketMaskGuardHandler(state: state), position: .first)
             try channel.pipeline.syncOperations.addHandler(
                 EdgeGuardHandler(gatekeeper: gatekeeper, state: state, limits: limits, logger: logger),
                 position: .after(decoder.handler)
