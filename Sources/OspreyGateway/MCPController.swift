@@ -38,6 +38,7 @@ struct MCPController {
     static let paths = ["/mcp", "/api/mcp"]
     static let sessionHeader = HTTPField.Name("Mcp-Session-Id")!
     static let versionHeader = HTTPField.Name("MCP-Protocol-Version")!
+    static let lastEventHeader = HTTPField.Name("Last-Event-ID")!
 
     /// Why a request after `initialize` cannot be served for its `MCP-Protocol-Version`: one this door does not
     /// speak gets 400, as the spec requires. None is served (a 2025-03-26 host sends none).
@@ -48,7 +49,6 @@ struct MCPController {
         let supported = MCPServerSession.protocolVersions.joined(separator: ", ")
         return "Unsupported MCP-Protocol-Version '\(asked.prefix(40))' (supported: \(supported))"
     }
-    static let lastEventHeader = HTTPField.Name("Last-Event-ID")!
 
     /// One MCP session: the protocol engine, whose token opened it, its own stream's messages, and the watch that
     /// turns ledger events into resource updates while it has subscriptions.
