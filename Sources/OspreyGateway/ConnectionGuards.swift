@@ -141,7 +141,6 @@ final class WebSocketMaskGuardHandler: ChannelDuplexHandler, RemovableChannelHan
         }
         if !unknownStart, !frames.take(unwrapInboundIn(data).readableBytesView) {
             state.mode = .closing
-            unknownStart = true
             let bound = NIOLoopBound(context, eventLoop: context.eventLoop)
             // FIN + close, two bytes of payload: 1002
             let close = context.channel.allocator.buffer(bytes: [0x88, 0x02, 0x03, 0xEA])

@@ -9,9 +9,9 @@ import OspreyTools
 struct PersonasController {
     let catalog: PersonaCatalog
     /// Why a persona's model is no route this gateway can call, or nil.
-    var modelProblem: @Sendable (String) -> String? = { _ in nil }
+    let modelProblem: @Sendable (String) -> String?
     /// Refuses a persona's tool list that names a tool there is none of (``AgentRuntime/checkTools(_:)``).
-    var checkTools: @Sendable ([String]) throws -> Void = { _ in }
+    let checkTools: @Sendable ([String]) throws -> Void
 
     var operations: [Operation] { [list, show, set, remove] }
 

@@ -15,7 +15,7 @@ struct TasksController {
     /// Whether a persona by this name exists.
     let knowsPersona: @Sendable (String) -> Bool
     /// Refuses a tool list that names a tool there is none of (``AgentRuntime/checkTools(_:)``).
-    var checkTools: @Sendable ([String]) throws -> Void = { _ in }
+    let checkTools: @Sendable ([String]) throws -> Void
     /// Checks a workflow skill and the inputs (JSON) a schedule gives it; whether the skill is trusted.
     let workflow: @Sendable (_ name: String, _ inputs: String) throws -> Bool
 

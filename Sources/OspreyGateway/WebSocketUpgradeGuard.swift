@@ -289,8 +289,9 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
-        if case .head = unwrapOutboundIn(data) { answered = true }
-        if case .end = unwrapOutboundIn(data) {
+        let part = unwrapOutboundIn(data)
+        if case .head = part { answered = true }
+        if case .end = part {
             // The response is complete: the next request's head is due within the timeout.
             state.awaitingRequestLine = true
             state.requestLineBytes = 0
