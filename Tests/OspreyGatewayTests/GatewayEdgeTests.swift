@@ -396,7 +396,8 @@ struct GatewayEdgeTests {
 
     @Test func malformedRequestsAreAnsweredAndClosed() async throws {
         let gateway = try await TestGateway()
-        try await gateway.app().test(.live) { client in
+        let logs = CapturedLogs()
+        try await gateway.app(logger: logs.logger).test(.live) { client in
             let port = try #require(client.port)
             let hugeURL = "/api/status?" + String(repeating: "a", count: 1 << 20)
             let manyHeaders = (0..<10_000).map { "X-H\($0): v\r\n" }.joined()
@@ -440,11 +441,29 @@ struct GatewayEdgeTests {
             }
             // And the gateway still serves, HTTP/1.0 without a Host (which it may omit) too
             #expect(try await Self.exchange(Self.request("GET", "/health"), port: port).status == 200)
-            let old = try RawHTTPConnection(port: port)
-            await old.send("GET /health HTTP/1.0\r\n\r\n")
-            let (answer, _) = await old.readAll(timeout: 30)
-            #expect(answer.hasPrefix("HTTP/1.0 200") || answer.hasPrefix("HTTP/1.1 200"), "\(answer.prefix(160))")
+            // RFC 9112 §9.3: without `keep-alive` an HTTP/1.0 connection ends after the answer, as does one whose
+            // `Connection` names `close` among other options (both stayed open until the idle timeout).
+            for request in [
+                "GET /health HTTP/1.0\r\n\r\n",
+                "GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close, TE\r\nTE: trailers\r\n\r\n",
+            ] {
+                let connection = try RawHTTPConnection(port: port)
+                await connection.send(request)
+                let (answer, closed) = await connection.readAll(timeout: 30)
+                #expect(answer.hasPrefix("HTTP/1.0 200") || answer.hasPrefix("HTTP/1.1 200"), "\(answer.prefix(160))")
+                #expect(answer.lowercased().contains("connection: close"), "\(answer.prefix(300))")
+                #expect(closed, "\(request): the connection stayed open")
+            }
+            // One that asks to be kept alive is
+            let kept = try RawHTTPConnection(port: port)
+            await kept.send("GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            await kept.send("GET /health HTTP/1.0\r\n\r\n")
+            let (both, _) = await kept.readAll(timeout: 30)
+            #expect(both.components(separatedBy: "200 OK").count == 3, "\(both)")
         }
+        // What a client sent wrong is not the gateway's error: nothing of it is logged at error level.
+        let errors = logs.entries(atLeast: .error).map { "\($0.message) \($0.metadata)" }
+        #expect(errors.isEmpty, "\(errors)")
     }
 
     @Test(.timeLimit(.minutes(3))) func slowClientsAreCutOffAndDoNotHoldTheGateway() async throws {

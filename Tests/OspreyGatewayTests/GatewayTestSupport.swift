@@ -77,8 +77,8 @@ struct TestGateway {
         )
     }
 
-    func app(port: Int = 0) -> some ApplicationProtocol {
-        buildApplication(kernel: kernel, host: "127.0.0.1", port: port, logger: Logger(label: "test"))
+    func app(port: Int = 0, logger: Logger = Logger(label: "test")) -> some ApplicationProtocol {
+        buildApplication(kernel: kernel, host: "127.0.0.1", port: port, logger: logger)
     }
 
     /// The bearer token, and the JSON content type the gateway requires on every state-changing request.

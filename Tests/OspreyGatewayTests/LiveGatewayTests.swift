@@ -102,7 +102,8 @@ struct LiveGatewayTests {
     @Test
     func aWebSocketFromAForeignOriginGets403BeforeTheUpgrade() async throws {
         let gateway = try await TestGateway()
-        try await gateway.app().test(.live) { client in
+        let logs = CapturedLogs()
+        try await gateway.app(logger: logs.logger).test(.live) { client in
             let port = try #require(client.port)
             let auth = "Bearer \(TestGateway.adminToken)"
             #expect(
@@ -125,6 +126,11 @@ struct LiveGatewayTests {
         let failures = { try await gateway.store.ledger.events(filter: EventFilter(type: "auth.failed")).count }
         try await TestRuns.waitUntil(timeout: .seconds(30)) { try await failures() > 0 }
         #expect(try await failures() == 1)
+        // A refusal is the client's doing: it is logged, but not as the gateway's own error (every refused upgrade
+        // was logged at error level as "Error handling upgrade result").
+        let errors = logs.entries(atLeast: .error).map(\.message)
+        #expect(errors.isEmpty, "\(errors)")
+        #expect(logs.entries.contains { $0.message == "Error handling upgrade result" && $0.level == .debug })
     }
 
     @Test(.timeLimit(.minutes(2))) func aTextFrameThatIsNotUTF8ClosesTheWebSocketUnanswered() async throws {
