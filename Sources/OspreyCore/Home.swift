@@ -125,16 +125,22 @@ public struct Home: Hashable, Sendable {
     public static func newToken() -> String { "osp_" + randomHex(bytes: 32) }
 
     public static func randomHex(bytes count: Int) -> String {
+        // Eight bytes a draw (`UInt8.random` takes a whole draw, one system call, for each byte).
         var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }.hexString
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count + 7)
+        while bytes.count < count { withUnsafeBytes(of: generator.next()) { bytes += $0 } }
+        return bytes.prefix(count).hexString
     }
 
     /// Creates a file with `mode` from the first byte (no window where it is world-readable); keeps an existing one.
     /// Written whole and synced before it is named (``DurableFile``): a failed write (a full disk, a file size limit),
     /// a crash or a power cut leaves no file or the whole one, never a partial one that every later start would keep
     /// as if it were whole (a truncated `config.toml`, a short key).
-    static func createFile(at url: URL, contents: String, mode: mode_t) throws {
-        try DurableFile.create(url.path, bytes: Array(contents.utf8), mode: mode)
+    /// `contents` is made only for a file that is not there (a new key is not drawn at every start).
+    static func createFile(at url: URL, contents: @autoclosure () -> String, mode: mode_t) throws {
+        if access(url.path, F_OK) == 0 { return }
+        try DurableFile.create(url.path, bytes: Array(contents().utf8), mode: mode)
     }
 
     /// The permission bits of a file, or nil if it does not exist.

@@ -34,4 +34,24 @@ struct IdentifierTests {
         let outOfOrder = zip(ids, ids.dropFirst()).filter { $0.0 >= $0.1 }.count
         #expect(outOfOrder == 0)
     }
+
+    @Test func aRandomKeyIsTwoHexDigitsPerByteAndNeverRepeats() {
+        // Given keys of lengths around the generator's eight-byte draws
+        for count in [0, 1, 7, 8, 9, 32] {
+            let keys = (0..<200).map { _ in Home.randomHex(bytes: count) }
+            // Then each has two lowercase hex digits a byte
+            #expect(keys.allSatisfy { $0.count == 2 * count && $0.allSatisfy { $0.isHexDigit && !$0.isUppercase } })
+            // And keys of eight bytes or more never repeat, and every position varies
+            if count >= 8 {
+                #expect(Set(keys).count == keys.count)
+                for position in 0..<(2 * count) {
+                    let digits = Set(keys.map { $0[$0.index($0.startIndex, offsetBy: position)] })
+                    #expect(digits.count > 4, "position \(position): \(digits)")
+                }
+            }
+        }
+        // And a token is `osp_` and 64 of them
+        let token = Home.newToken()
+        #expect(token.hasPrefix("osp_") && token.count == 68)
+    }
 }
