@@ -43,7 +43,8 @@ public func buildApplication(
             limits: EdgeLimits(
                 headerTimeout: .milliseconds(Int64(limits.headerTimeoutSeconds * 1000)),
                 idleTimeout: .seconds(Int64(limits.idleTimeoutSeconds)),
-                writeStallTimeout: .seconds(Int64(limits.writeStallSeconds))
+                writeStallTimeout: .seconds(Int64(limits.writeStallSeconds)),
+                maxBodyBytes: limits.maxBodyBytes
             ),
             maxFrameSize: 1 << 20
         ),

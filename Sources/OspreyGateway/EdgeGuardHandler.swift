@@ -137,12 +137,15 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
         if state.mode == .closing { return }
         let part = unwrapInboundIn(data)
         if case .end = part { readingBody = false }
-        if case .head(let head) = part {
+        if case .head(let received) = part {
             headerTimer?.cancel()
             headerTimer = nil
             readingBody = true
             answered = false
-            lastOnConnection = !head.isKeepAlive
+            lastOnConnection = !received.isKeepAlive
+            // RFC 9112 §3.2.2: the host of an absolute-form target is the request's, whatever `Host` says, so it is
+            // the one checked (a request for `http://evil.example/…` was served on `Host: 127.0.0.1`).
+            let head = Self.originForm(received)
             if let problem = Self.hostProblem(head) {
                 // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without a Host, and to any with two.
                 state.mode = .closing
@@ -170,21 +173,58 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
             if isUpgrade {
                 // An accepted upgrade: the pipeline is about to carry WebSocket frames, which are not ours to read.
                 state.mode = .webSocket
-                context.fireChannelRead(data)
+                context.fireChannelRead(wrapInboundOut(.head(head)))
                 context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
                 return
             }
+            var passed = head
             if !head.isKeepAlive && head.headers[canonicalForm: "connection"] != ["close"] {
                 // RFC 9112 §9.3: an HTTP/1.0 request without `keep-alive`, or any whose `Connection` names `close`
                 // among other options, ends its connection after the answer. The HTTP server behind closes only on
                 // a `Connection` of exactly `close` (an HTTP/1.0 client waited for the idle timeout for its end).
-                var head = head
-                head.headers.replaceOrAdd(name: "Connection", value: "close")
-                context.fireChannelRead(wrapInboundOut(.head(head)))
-                return
+                passed.headers.replaceOrAdd(name: "Connection", value: "close")
             }
+            if Self.awaitsContinue(head, maxBodyBytes: limits.maxBodyBytes) {
+                // RFC 9110 §10.1.1: a client that sent `Expect: 100-continue` waits for this before its body (curl
+                // for a second, then sends it anyway). A body over the limit gets its 413 without it, unsent.
+                context.writeAndFlush(
+                    wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: .continue))),
+                    promise: nil
+                )
+            }
+            context.fireChannelRead(wrapInboundOut(.head(passed)))
+            return
         }
         context.fireChannelRead(data)
+    }
+
+    /// `head` with an absolute-form target (`GET http://host:port/path?query`) in origin form, its authority as the
+    /// one `Host`; any other head as it is. The authority is then checked as any `Host` is.
+    static func originForm(_ head: HTTPRequestHead) -> HTTPRequestHead {
+        guard head.method != .CONNECT, let schemeEnd = head.uri.range(of: "://"),
+            head.uri[..<schemeEnd.lowerBound].allSatisfy({ $0.isLetter || $0.isNumber || "+-.".contains($0) }),
+            head.uri.first?.isLetter == true
+        else { return head }
+        let rest = head.uri[schemeEnd.upperBound...]
+        let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        var path = String(rest[authorityEnd...])
+        if !path.hasPrefix("/") { path = "/" + path }
+        var head = head
+        head.uri = path
+        head.headers.replaceOrAdd(name: "Host", value: String(rest[..<authorityEnd]))
+        return head
+    }
+
+    /// Whether a request waits for `100 Continue` before sending its body: HTTP/1.1, `Expect: 100-continue`, a
+    /// body to come, and no `Content-Length` over the gateway's limit.
+    static func awaitsContinue(_ head: HTTPRequestHead, maxBodyBytes: Int) -> Bool {
+        guard head.version.major == 1 && head.version.minor >= 1,
+            head.headers[canonicalForm: "expect"].contains(where: { $0.lowercased() == "100-continue" })
+        else { return false }
+        if let length = head.headers.first(name: "content-length").flatMap(Int.init) {
+            return length > 0 && length <= maxBodyBytes
+        }
+        return head.headers[canonicalForm: "transfer-encoding"].contains { $0.lowercased() == "chunked" }
     }
 
     /// Why a request's Host header makes it unanswerable, if it does: none in HTTP/1.1 (HTTP/1.0 may omit it), more

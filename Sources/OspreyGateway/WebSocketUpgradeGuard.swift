@@ -20,6 +20,8 @@ struct EdgeLimits: Sendable {
     var writeStallTimeout: TimeAmount = .seconds(60)
     /// The request line (method, target, version); longer gets 414.
     var maxRequestLine = 8192
+    /// A request body's most bytes (`[gateway] max_body_bytes`): a larger one is not asked for with `100 Continue`.
+    var maxBodyBytes = 1 << 20
     /// All header fields together; more gets 431.
     var maxHeaderBytes = 64 * 1024
     /// Header fields; more gets 431.

@@ -466,6 +466,50 @@ struct GatewayEdgeTests {
         #expect(errors.isEmpty, "\(errors)")
     }
 
+    @Test func anAbsoluteTargetNamesTheHostAndAnExpectedBodyIsAskedFor() async throws {
+        var config = OspreyConfig()
+        config.gateway.maxBodyBytes = 4096
+        let gateway = try await TestGateway(config: config)
+        try await gateway.app().test(.live) { client in
+            let port = try #require(client.port)
+            // RFC 9112 §3.2.2: an absolute-form target's host is the request's, whatever `Host` says (a request
+            // for evil.example was served because its Host header named the gateway)
+            let foreign = "GET http://evil.example/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            let refused = try await Self.exchange(foreign, port: port)
+            #expect(refused.status == 421 && refused.text.contains("unknown_host"), "\(refused.text.prefix(200))")
+            let own = "GET http://127.0.0.1:\(port)/health HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n"
+            #expect(try await Self.exchange(own, port: port).status == 200)
+            let withUser = "GET http://a@127.0.0.1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+            #expect(try await Self.exchange(withUser, port: port).status == 400)
+
+            // RFC 9110 §10.1.1: a client that expects 100-continue gets it before it sends its body (nothing came,
+            // and curl waits a second for it before sending anyway)
+            let body = #"{"title":"asked for"}"#
+            let connection = try RawHTTPConnection(port: port)
+            await connection.send(
+                "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TestGateway.adminToken)\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
+                    + "Expect: 100-continue\r\nConnection: close\r\n\r\n"
+            )
+            let interim = await connection.read(until: "\r\n\r\n", timeout: 30)
+            #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(interim.prefix(200))")
+            await connection.send(body)
+            let (final, _) = await connection.readAll(timeout: 30)
+            #expect(final.contains("HTTP/1.1 201"), "\(final.prefix(300))")
+            #expect(try await gateway.store.sessions.list().contains { $0.title == "asked for" })
+
+            // A body over the limit is refused from its length, and never asked for
+            let large = try RawHTTPConnection(port: port)
+            await large.send(
+                "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TestGateway.adminToken)\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: 5000\r\n"
+                    + "Expect: 100-continue\r\nConnection: close\r\n\r\n"
+            )
+            let answer = await large.read(until: "\r\n\r\n", timeout: 30)
+            #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer.prefix(200))")
+        }
+    }
+
     @Test(.timeLimit(.minutes(3))) func slowClientsAreCutOffAndDoNotHoldTheGateway() async throws {
         var config = OspreyConfig()
         config.gateway.headerTimeoutSeconds = 1
