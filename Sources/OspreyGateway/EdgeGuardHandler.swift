@@ -81,6 +81,9 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
             context.fireErrorCaught(error)
             return
         }
+        // RFC 9112 §9.6: bytes after a request that closes its connection are not read; the request itself is
+        // answered (it was answered 400 in its place).
+        if parserError == .closedConnection { return }
         headerTimer?.cancel()
         if state.mode == .closing { return }
         state.mode = .closing
