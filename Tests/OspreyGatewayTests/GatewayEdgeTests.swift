@@ -490,13 +490,14 @@ struct GatewayEdgeTests {
 
             // RFC 9110 §10.1.1: a client that expects 100-continue gets it before it sends its body (nothing came,
             // and curl waits a second for it before sending anyway)
+            let expecting = { (length: Int) in
+                "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TestGateway.adminToken)\r\n"
+                    + "Content-Type: application/json\r\nContent-Length: \(length)\r\n"
+                    + "Expect: 100-continue\r\nConnection: close\r\n\r\n"
+            }
             let body = #"{"title":"asked for"}"#
             let connection = try RawHTTPConnection(port: port)
-            await connection.send(
-                "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TestGateway.adminToken)\r\n"
-                    + "Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n"
-                    + "Expect: 100-continue\r\nConnection: close\r\n\r\n"
-            )
+            await connection.send(expecting(body.utf8.count))
             let interim = await connection.read(until: "\r\n\r\n", timeout: 30)
             #expect(interim.hasPrefix("HTTP/1.1 100 Continue\r\n"), "\(interim.prefix(200))")
             await connection.send(body)
@@ -506,11 +507,7 @@ struct GatewayEdgeTests {
 
             // A body over the limit is refused from its length, and never asked for
             let large = try RawHTTPConnection(port: port)
-            await large.send(
-                "POST /api/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(TestGateway.adminToken)\r\n"
-                    + "Content-Type: application/json\r\nContent-Length: 5000\r\n"
-                    + "Expect: 100-continue\r\nConnection: close\r\n\r\n"
-            )
+            await large.send(expecting(5000))
             let answer = await large.read(until: "\r\n\r\n", timeout: 30)
             #expect(answer.hasPrefix("HTTP/1.1 413"), "\(answer.prefix(200))")
         }
