@@ -1,11 +1,11 @@
 import Logging
 
-/// Passes every entry on to the handler it wraps, except hummingbird-websocket's "Error handling upgrade result", which goes at
-/// debug level. That entry is logged at error level whenever a connection's upgrade negotiation ends without a
-/// request: a client that sent something unparseable, or one the edge refused (a foreign origin, a bad token, a
-/// malformed head), so any client could fill the gateway's error log at will. The refusals are recorded where they
-/// are made (`auth.failed` events, the edge's warnings); the library's `Value` keeps its future to itself, so the
-/// entry is recognised by its text (a renamed entry would be logged at error level again, as before).
+/// Passes every entry on to the handler it wraps, except hummingbird-websocket's "Error handling upgrade result",
+/// which goes at debug level. That entry is logged at error level whenever a connection's upgrade negotiation ends
+/// without a request: a client that sent something unparseable, or one the edge refused (a foreign origin, a bad
+/// token, a malformed head), so any client could fill the gateway's error log at will. The refusals are recorded
+/// where they are made (`auth.failed` events, the edge's warnings); the library's `Value` keeps its future to itself,
+/// so the entry is recognised by its text (a renamed entry would be logged at error level again, as before).
 struct ClientCausedAtDebug: LogHandler {
     static let message = "Error handling upgrade result"
     var inner: any LogHandler
