@@ -17,11 +17,12 @@ public struct FileWriteError: Error, Hashable, Sendable, CustomStringConvertible
 /// are written under a temporary name beside the target instead, removed if the write fails.
 public enum DurableFile {
     /// Creates `path` with `bytes` and `mode` (exactly: the umask does not narrow it); keeps a file that exists, also
-    /// one another process makes meanwhile. Returns whether this call made it.
+    /// one another process makes meanwhile. Returns whether this call made it. `bytes` are made only when the file is
+    /// not there (a new key is not drawn for a file that exists).
     @discardableResult
-    public static func create(_ path: String, bytes: [UInt8], mode: mode_t) throws -> Bool {
+    public static func create(_ path: String, bytes: @autoclosure () -> [UInt8], mode: mode_t) throws -> Bool {
         if access(path, F_OK) == 0 { return false }
-        guard try name(bytes, mode: mode, at: path, for: path, failing: "create") else { return false }
+        guard try name(bytes(), mode: mode, at: path, for: path, failing: "create") else { return false }
         try syncDirectory(directory(of: path))
         return true
     }

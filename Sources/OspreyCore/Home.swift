@@ -139,7 +139,6 @@ public struct Home: Hashable, Sendable {
     /// as if it were whole (a truncated `config.toml`, a short key).
     /// `contents` is made only for a file that is not there (a new key is not drawn at every start).
     static func createFile(at url: URL, contents: @autoclosure () -> String, mode: mode_t) throws {
-        if access(url.path, F_OK) == 0 { return }
         try DurableFile.create(url.path, bytes: Array(contents().utf8), mode: mode)
     }
 

@@ -181,7 +181,7 @@ final class EdgeGuardHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             }
             var passed = head
-            if !head.isKeepAlive && head.headers[canonicalForm: "connection"] != ["close"] {
+            if lastOnConnection && head.headers[canonicalForm: "connection"] != ["close"] {
                 // RFC 9112 §9.3: an HTTP/1.0 request without `keep-alive`, or any whose `Connection` names `close`
                 // among other options, ends its connection after the answer. The HTTP server behind closes only on
                 // a `Connection` of exactly `close` (an HTTP/1.0 client waited for the idle timeout for its end).
