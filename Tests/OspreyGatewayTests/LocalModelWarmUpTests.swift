@@ -14,7 +14,8 @@ import Testing
 @Suite(.serialized)
 struct LocalModelWarmUpTests {
     /// Answers `GET /v1/models`, and each chat request with a `read_file` call while the model is shown tools and
-    /// the last message is the user's asking to read, else with words; appends every chat request to `requests.jsonl` beside it.
+    /// the last message is the user's asking to read, else with words (after a tool, leaving a file in the
+    /// workspace named in `workspace` beside it); appends every chat request to `requests.jsonl` beside it.
     static let server = #"""
         import json, os, sys
         from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -43,6 +44,10 @@ struct LocalModelWarmUpTests {
                                "function": {"name": "read_file", "arguments": json.dumps({"path": "notes.txt"})}}]}
                 else:
                     message = {"role": "assistant", "content": "Done."}
+                    if request.get("tool_choice") == "none":
+                        # A run that leaves a new file in the workspace, which the next run's instructions list.
+                        with open(os.path.join(os.path.dirname(RECORD), "workspace")) as workspace:
+                            open(os.path.join(workspace.read(), "made-by-the-run.txt"), "w").close()
                 self.answer({"id": "c", "object": "chat.completion", "created": 0, "model": "fake",
                              "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
                              "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}})
@@ -66,6 +71,7 @@ struct LocalModelWarmUpTests {
         try home.workspaceDirectory.writeFile("notes.txt", "The osprey returns at dawn.\n")
         let script = directory.url.appendingPathComponent("model.py")
         try Self.server.write(to: script, atomically: true, encoding: .utf8)
+        try directory.url.writeFile("workspace", home.workspaceDirectory.path)
         var config = OspreyConfig()
         config.localModel.command = ["python3", script.path]
         config.localModel.chatFormat = "chatml-function-calling"
@@ -112,8 +118,13 @@ struct LocalModelWarmUpTests {
             #expect(warm["tools"] == first["tools"] && warm["tool_choice"] == first["tool_choice"])
             let opening = try #require(warm["messages"]?.arrayValue)
             #expect(opening.count == 2)
-            #expect(opening.first == first["messages"]?.arrayValue?.first)
+            // (the instructions as they are now: naming the file the run left, which the run's first call could not)
+            let instructions = try #require(first["messages"]?.arrayValue?.first?["content"]?.stringValue)
+            #expect(!instructions.contains("made-by-the-run.txt"))
             #expect(opening.first?["role"] == "system")
+            #expect(opening.first?["content"]?.stringValue?.contains("made-by-the-run.txt") == true)
+            let now = agent.openingRequest().instructions ?? ""
+            #expect(opening.first == .object(["role": "system", "content": .string(now)]))
             #expect(opening.last?["role"] == "user" && opening.last?["content"] == "")
             // And it is no call of the run: the ledger has the run's two
             let calls = try await store.ledger.events(filter: EventFilter(type: "llm.call"))
