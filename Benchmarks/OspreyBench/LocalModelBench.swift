@@ -12,8 +12,10 @@ import Glibc
 #endif
 
 /// `osprey-bench local-model`: the first answer of a fresh gateway whose only model is the embedded one, the model
-/// server's start included, as a user without an API key meets it. Beside it, in the same run: the same server
-/// program started by hand and asked the same question with no system prompt and no tools, the floor under it.
+/// server's start included, as a user without an API key meets it, then the first answer of a second session asked
+/// `--pause` seconds later (the server warm, its opening evaluated again after the first run). Beside it, in the same
+/// run: the same server program started by hand and asked the same question with no system prompt and no tools, the
+/// floor under it.
 struct LocalModelBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "local-model",
@@ -28,8 +30,15 @@ struct LocalModelBench: AsyncParsableCommand {
     var python = "python3"
     @Option(help: "Also run the gateway with this [local_model] chat_format, e.g. chatml-function-calling (A/B).")
     var compare: String?
+    @Option(help: "Seconds between the first answer and the question of a second session.")
+    var pause = 12.0
+    @Option(help: "The default agent's tools: none, read-only (an agent table without tools) or all (a new home's).")
+    var tools = "all"
 
     func run() async throws {
+        guard ["none", "read-only", "all"].contains(tools) else {
+            throw ValidationError("--tools must be none, read-only or all")
+        }
         try await report {
             var gateway: [Timeline] = []
             var bare: [Timeline] = []
@@ -51,6 +60,7 @@ struct LocalModelBench: AsyncParsableCommand {
                 bare.append(floor)
             }
             let osprey = gateway.map(\.answered).sorted()[repetitions / 2]
+            let next = gateway.map(\.nextAnswered).sorted()[repetitions / 2]
             let primitive = bare.map(\.answered).sorted()[repetitions / 2]
             print(
                 String(
@@ -63,6 +73,7 @@ struct LocalModelBench: AsyncParsableCommand {
                     osprey / primitive
                 )
             )
+            print(String(format: "a second session's first answer, %.0f s later (median): %.2f s", pause, next))
             if let compare {
                 print(
                     String(
@@ -80,16 +91,19 @@ struct LocalModelBench: AsyncParsableCommand {
         var serverReady = 0.0
         var firstByte = 0.0
         var answered = 0.0
+        /// Seconds a second session's first message took, asked `pause` seconds after the first answer.
+        var nextAnswered = 0.0
         var answer = ""
         /// The model file the server ran.
         var model = ""
 
         var description: String {
             String(
-                format: "model server ready %.2f s, first streamed byte %.2f s, answer %.2f s: %@",
+                format: "model server ready %.2f s, first byte %.2f s, answer %.2f s%@: %@",
                 serverReady,
                 firstByte,
                 answered,
+                (nextAnswered > 0 ? String(format: ", next session's %.2f s", nextAnswered) : "") as NSString,
                 String(answer.prefix(80)).debugDescription as NSString
             )
         }
@@ -102,7 +116,14 @@ struct LocalModelBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: home) }
         let format = chatFormat.map { "chat_format = \"\($0)\"\n" } ?? ""
-        try "[local_model]\nport = \(modelPort)\n\(format)".write(
+        let names = OspreyConfig.Agent.defaultAgentTools.map { "\"\($0)\"" }.joined(separator: ", ")
+        let grant =
+            switch tools {
+            case "none": "\n[agents.default]\ntools = []\n"
+            case "read-only": ""
+            default: "\n[agents.default]\ntools = [\(names)]\n"
+            }
+        try "[local_model]\nport = \(modelPort)\n\(format)\(grant)".write(
             to: home.appendingPathComponent("config.toml"),
             atomically: true,
             encoding: .utf8
@@ -143,6 +164,20 @@ struct LocalModelBench: AsyncParsableCommand {
         guard !timeline.answer.isEmpty else {
             throw BenchError("the gateway gave no answer: \(text.suffix(400))")
         }
+        try await Task.sleep(for: .seconds(pause))
+        let second = try await api.json(api.call(.POST, "/api/sessions", ["title": "next answer"]))
+        let asked = clock.now
+        let next = try await api.client.execute(
+            api.call(
+                .POST,
+                "/api/sessions/\(second["id"]?.stringValue ?? "")/messages",
+                ["content": .string(question)],
+                stream: true
+            ),
+            timeout: .seconds(300)
+        )
+        for try await _ in next.body {}
+        timeline.nextAnswered = (clock.now - asked).seconds
         return timeline
     }
 
