@@ -20,24 +20,23 @@ extension OspreyConfig {
 
 extension ConfigReader {
     func backup(_ table: [String: JSONValue]) throws -> OspreyConfig.Backup {
-        let section = "backup"
-        try checkKeys(
+        let section = try section(
             table,
-            section: section,
+            name: "backup",
             known: ["schedule", "directory", "keep_daily", "keep_weekly", "passphrase"]
         )
         var backup = OspreyConfig.Backup()
-        backup.schedule = try string(table, "schedule", section: section)
-        backup.directory = try string(table, "directory", section: section)
+        backup.schedule = try section.string("schedule")
+        backup.directory = try section.string("directory")
         if let directory = backup.directory, !directory.hasPrefix("/") {
             throw ConfigError("config.toml: backup.directory must be an absolute path")
         }
-        backup.keepDaily = try int(table, "keep_daily", section: section, range: 0...3650) ?? 7
-        backup.keepWeekly = try int(table, "keep_weekly", section: section, range: 0...520) ?? 4
+        try section.read("keep_daily", 0...3650, into: &backup.keepDaily)
+        try section.read("keep_weekly", 0...520, into: &backup.keepWeekly)
         guard backup.keepDaily + backup.keepWeekly > 0 else {
             throw ConfigError("config.toml: backup keeps nothing (keep_daily and keep_weekly are both 0)")
         }
-        backup.passphrase = try string(table, "passphrase", section: section)
+        backup.passphrase = try section.string("passphrase")
         if let passphrase = backup.passphrase, !(passphrase.hasPrefix("${secret:") || passphrase.hasPrefix("${env:")) {
             throw ConfigError(
                 "config.toml: backup.passphrase must be \"${secret:NAME}\" or \"${env:VAR}\", never in clear"

@@ -25,26 +25,26 @@ extension ConfigReader {
                 )
             }
             guard let entry = value.objectValue else { throw ConfigError("config.toml: \(section) must be a table") }
-            try checkKeys(
+            let keys = try self.section(
                 entry,
-                section: section,
+                name: section,
                 known: ["description", "instructions", "model", "tools", "temperature", "read_only"]
             )
             var persona = OspreyConfig.PersonaSettings()
-            guard let instructions = try string(entry, "instructions", section: section), !instructions.isEmpty else {
+            guard let instructions = try keys.string("instructions"), !instructions.isEmpty else {
                 throw ConfigError("config.toml: \(section).instructions is required")
             }
             persona.instructions = instructions
-            persona.description = try string(entry, "description", section: section) ?? ""
-            persona.model = try string(entry, "model", section: section)
-            persona.tools = try strings(entry, "tools", section: section)
+            try keys.read("description", into: &persona.description)
+            persona.model = try keys.string("model")
+            persona.tools = try keys.strings("tools")
             if let value = entry["temperature"] {
                 guard let number = value.doubleValue, (0...2).contains(number) else {
                     throw ConfigError("config.toml: \(section).temperature must be a number in 0...2")
                 }
                 persona.temperature = number
             }
-            persona.readOnly = try bool(entry, "read_only", section: section) ?? false
+            try keys.read("read_only", into: &persona.readOnly)
             personas[name] = persona
         }
         return personas

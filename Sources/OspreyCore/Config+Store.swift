@@ -25,18 +25,17 @@ extension OspreyConfig {
 
 extension ConfigReader {
     func store(_ table: [String: JSONValue]) throws -> OspreyConfig.Store {
-        let section = "store"
-        try checkKeys(table, section: section, known: ["backend", "url", "password", "node"])
+        let section = try section(table, name: "store", known: ["backend", "url", "password", "node"])
         var store = OspreyConfig.Store()
-        if let backend = try string(table, "backend", section: section) {
+        if let backend = try section.string("backend") {
             guard let known = OspreyConfig.Store.Backend(rawValue: backend) else {
                 throw ConfigError("config.toml: store.backend must be \"sqlite\" or \"postgres\"")
             }
             store.backend = known
         }
-        store.url = try string(table, "url", section: section)
-        store.password = try string(table, "password", section: section)
-        store.node = try string(table, "node", section: section)
+        store.url = try section.string("url")
+        store.password = try section.string("password")
+        store.node = try section.string("node")
         switch store.backend {
         case .sqlite:
             guard store.url == nil, store.password == nil, store.node == nil else {

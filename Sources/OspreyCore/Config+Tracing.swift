@@ -17,29 +17,22 @@ extension OspreyConfig {
 
 extension ConfigReader {
     func tracing(_ table: [String: JSONValue]) throws -> OspreyConfig.Tracing {
-        try checkKeys(
+        let section = try section(
             table,
-            section: "tracing",
+            name: "tracing",
             known: ["enabled", "endpoint", "protocol", "service_name", "batch_milliseconds"]
         )
         var tracing = OspreyConfig.Tracing()
-        tracing.enabled = try bool(table, "enabled", section: "tracing") ?? false
-        if let endpoint = try string(table, "endpoint", section: "tracing") {
+        try section.read("enabled", into: &tracing.enabled)
+        if let endpoint = try section.string("endpoint") {
             guard let url = URL(string: endpoint), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
                 url.host?.isEmpty == false
             else { throw ConfigError("config.toml: tracing.endpoint must be an http(s) URL") }
             tracing.endpoint = endpoint
         }
-        if let kind = try string(table, "protocol", section: "tracing") {
-            guard ["http/protobuf", "http/json"].contains(kind) else {
-                throw ConfigError("config.toml: tracing.protocol must be \"http/protobuf\" or \"http/json\"")
-            }
-            tracing.protocol = kind
-        }
-        tracing.serviceName = try string(table, "service_name", section: "tracing") ?? tracing.serviceName
-        if let milliseconds = try int(table, "batch_milliseconds", section: "tracing", range: 10...60_000) {
-            tracing.batchMilliseconds = milliseconds
-        }
+        try section.choice("protocol", ["http/protobuf", "http/json"], into: &tracing.protocol)
+        try section.read("service_name", into: &tracing.serviceName)
+        try section.read("batch_milliseconds", 10...60_000, into: &tracing.batchMilliseconds)
         return tracing
     }
 }

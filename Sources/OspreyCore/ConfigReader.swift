@@ -57,6 +57,11 @@ struct ConfigReader {
     /// The table `name`, its keys checked against `known`, or nil when config.toml has none.
     func section(_ name: String, known: Set<String>) throws -> ConfigSection? {
         guard let table = try table(name) else { return nil }
+        return try section(table, name: name, known: known)
+    }
+
+    /// `table`, the section `name` (`personas.NAME`), with its keys checked.
+    func section(_ table: [String: JSONValue], name: String, known: Set<String>) throws -> ConfigSection {
         try checkKeys(table, section: name, known: known)
         return ConfigSection(table: table, name: name, reader: self)
     }
