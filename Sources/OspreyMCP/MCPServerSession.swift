@@ -171,6 +171,12 @@ public final class MCPServerSession: Sendable {
             answer([:])
         case _ where !state.withLock({ $0.initialized }):
             send(Self.error(id: id, code: -32600, "Invalid request: initialize first"))
+        case _
+        where Self.listMethods.contains(method) && (params["cursor"] ?? .null) != .null
+            && (resources != nil || !method.hasPrefix("resources/")):
+            // Every list is answered whole, with no `nextCursor`: a cursor is one this server never gave (the spec's
+            // SHOULD: -32602), not a request for the first page again.
+            send(Self.error(id: id, code: -32602, "Invalid params: unknown cursor (every list comes whole)"))
         case "tools/list":
             let listed = order.compactMap { tools[$0] }.map { tool -> JSONValue in
                 ["name": .string(tool.name), "description": .string(tool.description), "inputSchema": tool.inputSchema]
@@ -378,6 +384,9 @@ public final class MCPServerSession: Sendable {
         running.task?.cancel()
         running.answerCancelled?()
     }
+
+    /// The methods that list, each answered in one page.
+    static let listMethods: Set<String> = ["tools/list", "prompts/list", "resources/list", "resources/templates/list"]
 
     static func error(id: JSONValue, code: Int, _ message: String) -> JSONValue {
         ["jsonrpc": "2.0", "id": id, "error": ["code": .int(code), "message": .string(message)]]

@@ -378,6 +378,21 @@ struct MCPHTTPDoorTests {
             }
             try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json(list)) {
                 #expect($0.json["result"]?["tools"]?.arrayValue?.count == 22)
+                #expect($0.json["result"]?["nextCursor"] == nil)
+            }
+            // Each list comes whole, with no nextCursor: a cursor it never gave is -32602 (the spec's SHOULD), not the
+            // first page again; a null cursor is none
+            for method in ["tools/list", "prompts/list"] {
+                let request = #"{"jsonrpc":"2.0","id":3,"method":"\#(method)","params":{"cursor":"p2"}}"#
+                let paged = TestGateway.json(request)
+                try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: paged) {
+                    #expect($0.json["error"]?["code"] == -32602, "\(method)")
+                    #expect($0.json["id"] == 3)
+                }
+            }
+            let unpaged = #"{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"cursor":null}}"#
+            try await client.execute(uri: "/api/mcp", method: .post, headers: known, body: TestGateway.json(unpaged)) {
+                #expect($0.json["result"]?["tools"]?.arrayValue?.count == 22)
             }
             try await client.execute(uri: "/api/mcp", method: .get, headers: known) {
                 #expect($0.status == .notAcceptable)  // the session's stream is an event stream
