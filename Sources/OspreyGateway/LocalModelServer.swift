@@ -112,12 +112,19 @@ public actor LocalModelServer {
     private func warmed() { warming = nil }
 
     /// Starts the server and evaluates `opening` (a configured agent's first call, made ready when the gateway
-    /// starts with `local_model.start = "with_gateway"`), waiting for both.
+    /// starts with `local_model.start = "with_gateway"`), waiting for both; a cancelled caller (a shutdown) stops
+    /// the evaluation rather than wait for it.
     public func start(warming opening: ModelRequest?) async throws {
         try await ensureRunning()
         guard let opening else { return }
         warm(Self.opening(of: opening))
-        await warming?.value
+        guard let warming else { return }
+        await withTaskCancellationHandler {
+            await warming.value
+        } onCancel: {
+            warming.cancel()
+        }
+        try Task.checkCancellation()
     }
 
     /// The port the server was started on: the configured one, or a free one when another process holds it.
