@@ -40,11 +40,11 @@ extension OspreyConfig {
 
 extension ConfigReader {
     func a2a(_ table: [String: JSONValue]) throws -> OspreyConfig.A2A {
-        try checkKeys(table, section: "a2a", known: ["public_card", "trust_inbound", "agent"])
+        let section = try section(table, name: "a2a", known: ["public_card", "trust_inbound", "agent"])
         var a2a = OspreyConfig.A2A()
-        a2a.publicCard = try bool(table, "public_card", section: "a2a") ?? a2a.publicCard
-        a2a.trustInbound = try bool(table, "trust_inbound", section: "a2a") ?? a2a.trustInbound
-        a2a.agent = try string(table, "agent", section: "a2a") ?? a2a.agent
+        try section.read("public_card", into: &a2a.publicCard)
+        try section.read("trust_inbound", into: &a2a.trustInbound)
+        try section.read("agent", into: &a2a.agent)
         return a2a
     }
 
@@ -56,12 +56,12 @@ extension ConfigReader {
         return try entries.enumerated().map { position, entry in
             let section = "a2a_agents[\(position)]"
             guard let table = entry.objectValue else { throw ConfigError("config.toml: \(section) must be a table") }
-            try checkKeys(
+            let keys = try self.section(
                 table,
-                section: section,
+                name: section,
                 known: ["name", "url", "description", "token", "private_addresses", "timeout_seconds", "trust"]
             )
-            guard let name = try string(table, "name", section: section),
+            guard let name = try keys.string("name"),
                 name.range(of: "^[a-z0-9][a-z0-9_-]{0,31}$", options: .regularExpression) != nil
             else {
                 throw ConfigError("config.toml: \(section).name is required: 1-32 lower-case letters, digits, - and _")
@@ -69,27 +69,23 @@ extension ConfigReader {
             guard names.insert(name).inserted else {
                 throw ConfigError("config.toml: two a2a_agents are named '\(name)'")
             }
-            guard let url = try string(table, "url", section: section), let parsed = URL(string: url),
+            guard let url = try keys.string("url"), let parsed = URL(string: url),
                 ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""), parsed.host?.isEmpty == false
             else {
                 throw ConfigError("config.toml: \(section).url is required: the agent's http(s) JSON-RPC endpoint")
             }
             var agent = OspreyConfig.A2AAgent(name: name, url: url)
-            agent.description = try string(table, "description", section: section) ?? ""
-            agent.token = try string(table, "token", section: section)
+            agent.description = try keys.string("description") ?? ""
+            agent.token = try keys.string("token")
             if let token = agent.token, !(token.hasPrefix("${secret:") || token.hasPrefix("${env:")) {
                 throw ConfigError(
                     "config.toml: \(section).token must be ${secret:NAME} or ${env:VAR}, never the token in clear"
                 )
             }
-            agent.privateAddresses = try strings(table, "private_addresses", section: section) ?? []
-            if let seconds = try int(table, "timeout_seconds", section: section, range: 1...3600) {
-                agent.timeoutSeconds = seconds
-            }
-            let trust = try string(table, "trust", section: section) ?? "untrusted"
-            guard ["trusted", "untrusted"].contains(trust) else {
-                throw ConfigError("config.toml: \(section).trust must be \"trusted\" or \"untrusted\"")
-            }
+            agent.privateAddresses = try keys.strings("private_addresses") ?? []
+            try keys.read("timeout_seconds", 1...3600, into: &agent.timeoutSeconds)
+            var trust = "untrusted"
+            try keys.choice("trust", ["trusted", "untrusted"], into: &trust)
             agent.trust = trust
             return agent
         }

@@ -64,35 +64,35 @@ extension ConfigReader {
         return try entries.enumerated().map { position, entry in
             let section = "channels[\(position)]"
             guard let table = entry.objectValue else { throw ConfigError("config.toml: \(section) must be a table") }
-            try checkKeys(
+            let keys = try self.section(
                 table,
-                section: section,
+                name: section,
                 known: [
                     "name", "kind", "token", "agent", "allow", "approvers", "groups", "base_url", "rate_per_minute",
                     "edit_interval_ms", "max_attachment_bytes", "pairing_seconds", "poll_seconds", "gateway_url",
                 ]
             )
             let kinds = OspreyConfig.Channel.Kind.allCases.map(\.rawValue)
-            guard let kindName = try string(table, "kind", section: section),
+            guard let kindName = try keys.string("kind"),
                 let kind = OspreyConfig.Channel.Kind(rawValue: kindName)
             else {
                 throw ConfigError("config.toml: \(section).kind must be one of \(kinds.joined(separator: ", "))")
             }
-            let name = try string(table, "name", section: section) ?? kind.rawValue
+            let name = try keys.string("name") ?? kind.rawValue
             guard name.range(of: "^[a-z0-9][a-z0-9_-]{0,31}$", options: .regularExpression) != nil else {
                 throw ConfigError("config.toml: \(section).name must be 1-32 lower-case letters, digits, - and _")
             }
             guard names.insert(name).inserted else {
                 throw ConfigError("config.toml: two channels are named '\(name)'")
             }
-            guard let token = try string(table, "token", section: section),
+            guard let token = try keys.string("token"),
                 token.hasPrefix("${secret:") || token.hasPrefix("${env:"), token.hasSuffix("}")
             else {
                 throw ConfigError(
                     "config.toml: \(section).token is required: ${secret:NAME} or ${env:VAR}, never the token in clear"
                 )
             }
-            let base = try string(table, "base_url", section: section) ?? OspreyConfig.Channel.defaultBaseURL(kind)
+            let base = try keys.string("base_url") ?? OspreyConfig.Channel.defaultBaseURL(kind)
             guard let url = URL(string: base), ["http", "https"].contains(url.scheme?.lowercased() ?? ""),
                 url.host?.isEmpty == false
             else { throw ConfigError("config.toml: \(section).base_url must be an http(s) URL") }
@@ -102,26 +102,16 @@ extension ConfigReader {
                 token: token,
                 baseURL: base.hasSuffix("/") ? String(base.dropLast()) : base
             )
-            channel.agent = try string(table, "agent", section: section) ?? channel.agent
-            channel.allow = try strings(table, "allow", section: section) ?? []
-            channel.approvers = try strings(table, "approvers", section: section) ?? []
-            channel.groups = try strings(table, "groups", section: section) ?? []
-            if let value = try int(table, "rate_per_minute", section: section, range: 1...600) {
-                channel.ratePerMinute = value
-            }
-            if let value = try int(table, "edit_interval_ms", section: section, range: 100...60_000) {
-                channel.editIntervalMilliseconds = value
-            }
-            if let value = try int(table, "max_attachment_bytes", section: section, range: 0...(100 << 20)) {
-                channel.maxAttachmentBytes = value
-            }
-            if let value = try int(table, "pairing_seconds", section: section, range: 60...86_400) {
-                channel.pairingSeconds = value
-            }
-            if let value = try int(table, "poll_seconds", section: section, range: 1...50) {
-                channel.pollSeconds = value
-            }
-            if let value = try string(table, "gateway_url", section: section) {
+            channel.agent = try keys.string("agent") ?? channel.agent
+            channel.allow = try keys.strings("allow") ?? []
+            channel.approvers = try keys.strings("approvers") ?? []
+            channel.groups = try keys.strings("groups") ?? []
+            try keys.read("rate_per_minute", 1...600, into: &channel.ratePerMinute)
+            try keys.read("edit_interval_ms", 100...60_000, into: &channel.editIntervalMilliseconds)
+            try keys.read("max_attachment_bytes", 0...(100 << 20), into: &channel.maxAttachmentBytes)
+            try keys.read("pairing_seconds", 60...86_400, into: &channel.pairingSeconds)
+            try keys.read("poll_seconds", 1...50, into: &channel.pollSeconds)
+            if let value = try keys.string("gateway_url") {
                 guard value.hasPrefix("ws://") || value.hasPrefix("wss://") else {
                     throw ConfigError("config.toml: \(section).gateway_url must be a ws(s) URL")
                 }

@@ -49,15 +49,15 @@ extension ConfigReader {
         return try entries.enumerated().map { position, entry in
             let section = "mcp_servers[\(position)]"
             guard let table = entry.objectValue else { throw ConfigError("config.toml: \(section) must be a table") }
-            try checkKeys(
+            let keys = try self.section(
                 table,
-                section: section,
+                name: section,
                 known: [
                     "name", "transport", "command", "args", "env", "trust", "tools_allow", "tools_deny",
                     "timeout_seconds", "url", "headers", "private_addresses",
                 ]
             )
-            guard let name = try string(table, "name", section: section),
+            guard let name = try keys.string("name"),
                 name.range(of: "^[a-z0-9][a-z0-9_-]{0,31}$", options: .regularExpression) != nil, !name.contains("__")
             else {
                 throw ConfigError(
@@ -67,40 +67,36 @@ extension ConfigReader {
             guard names.insert(name).inserted else {
                 throw ConfigError("config.toml: two mcp_servers are named '\(name)'")
             }
-            let transport = try string(table, "transport", section: section) ?? "stdio"
+            let transport = try keys.string("transport") ?? "stdio"
             var server = OspreyConfig.MCPServer(name: name, command: "")
             server.transport = transport
             switch transport {
             case "stdio":
-                guard let command = try string(table, "command", section: section), !command.isEmpty else {
+                guard let command = try keys.string("command"), !command.isEmpty else {
                     throw ConfigError("config.toml: \(section).command is required for a stdio server")
                 }
                 server.command = command
             case "http":
-                guard let url = try string(table, "url", section: section),
+                guard let url = try keys.string("url"),
                     let parsed = URL(string: url), ["http", "https"].contains(parsed.scheme?.lowercased() ?? ""),
                     parsed.host?.isEmpty == false
                 else {
                     throw ConfigError("config.toml: \(section).url is required for an http server: an http(s) URL")
                 }
                 server.url = url
-                server.privateAddresses = try strings(table, "private_addresses", section: section) ?? []
+                server.privateAddresses = try keys.strings("private_addresses") ?? []
             default:
                 throw ConfigError("config.toml: \(section).transport must be \"stdio\" or \"http\"")
             }
-            server.args = try strings(table, "args", section: section) ?? []
+            server.args = try keys.strings("args") ?? []
             server.env = try variables(table, "env", section: section, names: "^[A-Za-z_][A-Za-z0-9_]*$")
             server.headers = try variables(table, "headers", section: section, names: "^[A-Za-z0-9-]{1,64}$")
-            let trust = try string(table, "trust", section: section) ?? "untrusted"
-            guard ["trusted", "untrusted"].contains(trust) else {
-                throw ConfigError("config.toml: \(section).trust must be \"trusted\" or \"untrusted\"")
-            }
+            var trust = "untrusted"
+            try keys.choice("trust", ["trusted", "untrusted"], into: &trust)
             server.trust = trust
-            server.toolsAllow = try strings(table, "tools_allow", section: section)
-            server.toolsDeny = try strings(table, "tools_deny", section: section) ?? []
-            if let seconds = try int(table, "timeout_seconds", section: section, range: 1...3600) {
-                server.timeoutSeconds = seconds
-            }
+            server.toolsAllow = try keys.strings("tools_allow")
+            server.toolsDeny = try keys.strings("tools_deny") ?? []
+            try keys.read("timeout_seconds", 1...3600, into: &server.timeoutSeconds)
             return server
         }
     }
