@@ -320,7 +320,7 @@ let package = Package(
 // local model) have their own. Each names what its files import: a module of this package or a product below.
 let testTargets: [(name: String, imports: [String])] = [
     ("OspreyCoreTests", ["OspreyCore"]),
-    ("OspreyStoreTests", ["OspreyCore", "OspreyStore", "OspreyTesting", "GRDB", "GRDBSQLite"]),
+    ("OspreyStoreTests", ["OspreyCore", "OspreyStore", "OspreyTesting", "GRDB", "GRDBSQLite", "Logging", "NIOCore"]),
     ("OspreyProvidersTests", ["OspreyCore", "OspreyProviders", "OspreyTesting", "AsyncHTTPClient"]),
     ("OspreySandboxTests", ["OspreyCore", "OspreySandbox", "OspreyTools", "OspreyTesting", "NIOCore"]),
     ("OspreyToolsTests", ["OspreyCore", "OspreySandbox", "OspreyTools", "OspreyTesting"]),

@@ -15,6 +15,12 @@ final class PostgresBlockingConnection: @unchecked Sendable {
     let connection: PostgresConnection
     let logger: Logger
     private(set) var inTransaction = false
+    /// How long a statement may go unanswered before the connection is given up (closed, the statement failed as
+    /// `StoreError.unavailable`). No statement of the store's takes minutes; one unanswered this long means a server
+    /// or network that went away without the connection hearing of it, and the thread waiting for it (a store's
+    /// writer, or a test process that cannot exit while it waits) would otherwise wait for ever. A lane's advisory
+    /// lock, which waits for another gateway's run, is not a statement through here.
+    var answerLimit: TimeAmount = .minutes(5)
 
     init(connection: PostgresConnection, logger: Logger) {
         self.connection = connection
@@ -98,10 +104,28 @@ final class PostgresBlockingConnection: @unchecked Sendable {
         let query = PostgresQuery(unsafeSQL: Self.numbered(sql), binds: binds)
         track(sql)
         do {
-            return try connection.query(query, logger: logger).wait()
+            return try answer(connection.query(query, logger: logger))
         } catch {
             throw Self.translated(error)
         }
+    }
+
+    /// `future`'s value, waited for at most ``answerLimit``; past it the connection is closed and the wait fails.
+    private func answer<T: Sendable>(_ future: EventLoopFuture<T>) throws -> T {
+        let answered = future.eventLoop.makePromise(of: T.self)
+        future.cascade(to: answered)
+        let connection = connection
+        let limit = answerLimit
+        let giveUp = future.eventLoop.scheduleTask(in: limit) {
+            let failure = StoreError.unavailable(
+                "PostgreSQL: no answer within \(limit.nanoseconds / 1_000_000) ms; connection closed"
+            )
+            // Failed first, so the caller hears why (the close fails the statement too, as a closed connection).
+            answered.fail(failure)
+            connection.close().whenComplete { _ in withExtendedLifetime(connection) {} }
+        }
+        defer { giveUp.cancel() }
+        return try answered.futureResult.wait()
     }
 
     /// Follows `BEGIN`, `COMMIT` and `ROLLBACK` (not `ROLLBACK TO`), as SQLite's `isInsideTransaction` does.
