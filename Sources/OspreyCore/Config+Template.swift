@@ -3,34 +3,28 @@ extension OspreyConfig {
     /// (referenced as `${env:VAR}`, never copied), so a key that is set is used and the local model is not.
     public static func initialText(environment: [String: String]) -> String {
         var text = defaultText
-        if environment["ANTHROPIC_API_KEY"].map({ !$0.isEmpty }) == true {
+        for key in initialProviders where environment[key.variable].map({ !$0.isEmpty }) == true {
             text += """
 
                 [[providers]]
-                name = "anthropic"
-                kind = "anthropic"
-                base_url = "https://api.anthropic.com"
-                api_key = "${env:ANTHROPIC_API_KEY}"
-                models = ["claude-sonnet-4-5"]
-                pricing = { "claude-sonnet-4-5" = { input = 3.0, output = 15.0 } }
-
-                """
-        }
-        if environment["OPENAI_API_KEY"].map({ !$0.isEmpty }) == true {
-            text += """
-
-                [[providers]]
-                name = "openai"
-                kind = "openai"
-                base_url = "https://api.openai.com/v1"
-                api_key = "${env:OPENAI_API_KEY}"
-                models = ["gpt-4o-mini"]
-                pricing = { "gpt-4o-mini" = { input = 0.15, output = 0.6 } }
+                name = "\(key.name)"
+                kind = "\(key.name)"
+                base_url = "\(key.baseURL)"
+                api_key = "${env:\(key.variable)}"
+                models = ["\(key.model)"]
+                pricing = { "\(key.model)" = { input = \(key.input), output = \(key.output) } }
 
                 """
         }
         return text
     }
+
+    /// The providers a new home's config names when their API key is in the environment, in this order.
+    static let initialProviders:
+        [(variable: String, name: String, baseURL: String, model: String, input: String, output: String)] = [
+            ("ANTHROPIC_API_KEY", "anthropic", "https://api.anthropic.com", "claude-sonnet-4-5", "3.0", "15.0"),
+            ("OPENAI_API_KEY", "openai", "https://api.openai.com/v1", "gpt-4o-mini", "0.15", "0.6"),
+        ]
 
     /// The file written on first start: every setting at its default, commented.
     public static let defaultText = """
