@@ -13,7 +13,9 @@ import Glibc
 
 /// `osprey-bench local-model`: the first answer of a fresh gateway whose only model is the embedded one, the model
 /// server's start included, as a user without an API key meets it, then the first answer of a second session asked
-/// `--pause` seconds later (the server warm, its opening evaluated again after the first run). Beside it, in the same
+/// `--pause` seconds later (the server warm, its opening evaluated again after the first run), then the first answer
+/// of the gateway restarted on the same home (a new model server, which loads the opening the first one kept on
+/// disk instead of evaluating it), its start included. Beside it, in the same
 /// run: the same server program started by hand and asked the same question with no system prompt and no tools, the
 /// floor under it.
 struct LocalModelBench: AsyncParsableCommand {
@@ -61,6 +63,7 @@ struct LocalModelBench: AsyncParsableCommand {
             }
             let osprey = gateway.map(\.answered).sorted()[repetitions / 2]
             let next = gateway.map(\.nextAnswered).sorted()[repetitions / 2]
+            let restarted = gateway.map(\.restartAnswered).sorted()[repetitions / 2]
             let primitive = bare.map(\.answered).sorted()[repetitions / 2]
             print(
                 String(
@@ -74,6 +77,13 @@ struct LocalModelBench: AsyncParsableCommand {
                 )
             )
             print(String(format: "a second session's first answer, %.0f s later (median): %.2f s", pause, next))
+            print(
+                String(
+                    format:
+                        "the first answer of the gateway restarted on the same home, its start included (median): %.2f s",
+                    restarted
+                )
+            )
             if let compare {
                 print(
                     String(
@@ -93,6 +103,8 @@ struct LocalModelBench: AsyncParsableCommand {
         var answered = 0.0
         /// Seconds a second session's first message took, asked `pause` seconds after the first answer.
         var nextAnswered = 0.0
+        /// Seconds from the restart of the gateway on the same home to its first answer.
+        var restartAnswered = 0.0
         var answer = ""
         /// The model file the server ran.
         var model = ""
@@ -103,7 +115,9 @@ struct LocalModelBench: AsyncParsableCommand {
                 serverReady,
                 firstByte,
                 answered,
-                (nextAnswered > 0 ? String(format: ", next session's %.2f s", nextAnswered) : "") as NSString,
+                (nextAnswered > 0
+                    ? String(format: ", next session's %.2f s, after a restart %.2f s", nextAnswered, restartAnswered)
+                    : "") as NSString,
                 String(answer.prefix(80)).debugDescription as NSString
             )
         }
@@ -130,7 +144,7 @@ struct LocalModelBench: AsyncParsableCommand {
         )
         let clock = ContinuousClock()
         let start = clock.now
-        let gateway = try GatewayBench.startGateway(home: home, port: port)
+        var gateway = try GatewayBench.startGateway(home: home, port: port)
         defer {
             gateway.terminate()
             gateway.waitUntilExit()
@@ -178,6 +192,24 @@ struct LocalModelBench: AsyncParsableCommand {
         )
         for try await _ in next.body {}
         timeline.nextAnswered = (clock.now - asked).seconds
+        // The gateway stopped and started again on the same home: a new model server.
+        gateway.terminate()
+        gateway.waitUntilExit()
+        try await Self.waitUntilFree(port: modelPort)
+        let restart = clock.now
+        gateway = try GatewayBench.startGateway(home: home, port: port)
+        let third = try await api.json(api.call(.POST, "/api/sessions", ["title": "after a restart"]))
+        let afterRestart = try await api.client.execute(
+            api.call(
+                .POST,
+                "/api/sessions/\(third["id"]?.stringValue ?? "")/messages",
+                ["content": .string(question)],
+                stream: true
+            ),
+            timeout: .seconds(300)
+        )
+        for try await _ in afterRestart.body {}
+        timeline.restartAnswered = (clock.now - restart).seconds
         return timeline
     }
 

@@ -51,6 +51,9 @@ public struct Home: Hashable, Sendable {
     public var lockFile: URL { root.appendingPathComponent("gateway.lock") }
     /// The running gateway's MCP socket, which `osprey mcp serve` carries a host's stdio to.
     public var mcpSocket: URL { root.appendingPathComponent("mcp.sock") }
+    /// What is kept only to be faster (the local model's evaluated openings): deleting it loses nothing, and backups
+    /// leave it out.
+    public var cacheDirectory: URL { root.appendingPathComponent("cache") }
     /// Room kept on the disk for the cost of model calls a full disk would not let the store record, over a stop.
     public var owedChargesFile: URL { root.appendingPathComponent("owed-charges") }
 

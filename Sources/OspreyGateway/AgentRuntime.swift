@@ -130,7 +130,8 @@ public final class AgentRuntime: Sendable {
             if config.localModelEnabled {
                 let server = LocalModelServer(
                     settings: config.localModel,
-                    logFile: home.logsDirectory.appendingPathComponent("local-model.log")
+                    logFile: home.logsDirectory.appendingPathComponent("local-model.log"),
+                    statesDirectory: home.cacheDirectory.appendingPathComponent("local-model")
                 )
                 local = server
                 table["local"] = LocalModelProvider(server: server)

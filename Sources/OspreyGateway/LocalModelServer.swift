@@ -18,6 +18,9 @@ import Glibc
 public actor LocalModelServer {
     public let settings: OspreyConfig.LocalModel
     let logFile: URL
+    /// Where the server keeps the state of an agent's evaluated opening across its restarts (nil: nowhere), so a
+    /// restarted server loads it instead of evaluating it again (``LocalModelLauncher``).
+    let statesDirectory: URL?
     private var pid: pid_t?
     private var starting: Task<Void, any Error>?
     private var restarts = 0
@@ -32,9 +35,15 @@ public actor LocalModelServer {
     private(set) var warmUps = 0
     let logger: Logger
 
-    public init(settings: OspreyConfig.LocalModel, logFile: URL, logger: Logger = Logger.current) {
+    public init(
+        settings: OspreyConfig.LocalModel,
+        logFile: URL,
+        statesDirectory: URL? = nil,
+        logger: Logger = Logger.current
+    ) {
         self.settings = settings
         self.logFile = logFile
+        self.statesDirectory = statesDirectory
         self.port = Mutex(settings.port)
         self.logger = logger
     }
@@ -270,6 +279,9 @@ public actor LocalModelServer {
             "PATH=" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"), "HF_HUB_OFFLINE=1",
         ]
         if let home = ProcessInfo.processInfo.environment["HOME"] { environment.append("HOME=" + home) }
+        if let statesDirectory, settings.chatFormat == LocalModelLauncher.chatFormat {
+            environment.append(LocalModelLauncher.statesVariable + "=" + statesDirectory.path)
+        }
         var child: pid_t = 0
         let status = CommandRunner.withCStrings([executable] + argv.dropFirst()) { argvPointers in
             CommandRunner.withCStrings(environment) { envPointers in

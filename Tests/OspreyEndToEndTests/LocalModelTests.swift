@@ -103,4 +103,91 @@ struct LocalModelTests {
             await server.stop()
         }
     }
+
+    /// A restarted server loads the opening its predecessor kept instead of evaluating it again; a kept state that
+    /// does not load is deleted, and the prompt evaluated as usual.
+    @Test func aRestartedServerLoadsTheOpeningItsPredecessorKept() async throws {
+        let directory = try TemporaryDirectory(prefix: "osprey-local-openings")
+        defer { directory.remove() }
+        let home = Home(root: directory.url)
+        try home.bootstrap()
+        try home.workspaceDirectory.writeFile("notes.txt", "The osprey returns at dawn.\n")
+        var config = OspreyConfig()
+        config.localModel.port = freeLoopbackPort()
+        // Tools that cannot change the workspace, whose listing is in the instructions: every start's opening is the same
+        var agent = OspreyConfig.Agent()
+        agent.tools = ["read_file", "list_dir", "glob", "grep", "list_tasks", "check_task", "query_memories"]
+        config.agents["default"] = agent
+        let store = try Store.inMemory()
+        let logFile = home.logsDirectory.appendingPathComponent("local-model.log")
+        let states = home.cacheDirectory.appendingPathComponent("local-model")
+        /// Asks `question` through a runtime of its own, so a server of its own, which it stops; returns what the
+        /// server wrote to the log.
+        func ask(_ question: String) async throws -> String {
+            let before = (try? Data(contentsOf: logFile))?.count ?? 0
+            let runtime = try AgentRuntime(config: config, store: store, home: home)
+            let server = try #require(runtime.localModel)
+            do {
+                let agent = try await runtime.agent(named: "default")
+                let session = try await store.sessions.create(actor: .user("test"))
+                _ = try await agent.run(question, session: session.id, actor: .user("test")) { _ in }
+            } catch {
+                await server.stop()
+                throw error
+            }
+            await server.stop()
+            return String(decoding: try Data(contentsOf: logFile).dropFirst(before), as: UTF8.self)
+        }
+        /// The files kept in the one directory of this model and settings.
+        func kept() throws -> [URL] {
+            let folders = try FileManager.default.contentsOfDirectory(at: states, includingPropertiesForKeys: nil)
+            #expect(folders.count == 1)
+            return try FileManager.default.contentsOfDirectory(
+                at: try #require(folders.first),
+                includingPropertiesForKeys: nil
+            )
+            .sorted { $0.lastPathComponent < $1.lastPathComponent }
+        }
+        /// The tokens the first prompt a server evaluated counted (llama.cpp's `prompt eval time = … / N tokens`).
+        func firstEvaluated(_ log: String) throws -> Int {
+            let line = try #require(log.split(separator: "\n").first { $0.contains("prompt eval time =") })
+            let count = try #require(line.split(separator: "/").last?.split(separator: " ").first)
+            return try #require(Int(count))
+        }
+        func number(after prefix: String, in log: String) throws -> Int {
+            let rest = try #require(log.range(of: prefix).map { log[$0.upperBound...] })
+            return try #require(Int(rest.prefix { $0.isNumber }))
+        }
+
+        // Given a first server, which evaluated the default agent's opening and kept it (no user's words: it ends
+        // before the first user turn), in files only the owner reads
+        let first = try await ask("Say hello in one short sentence.")
+        let opening = try number(after: "osprey: kept the state of a ", in: first)
+        #expect(opening >= 256, "\(first.suffix(3000))")
+        #expect(try firstEvaluated(first) > opening)
+        let files = try kept()
+        #expect(files.map { $0.pathExtension }.sorted() == ["npy", "state"], "\(files)")
+        for file in files {
+            let mode = try FileManager.default.attributesOfItem(atPath: file.path)[.posixPermissions] as? Int
+            #expect(mode == 0o600)
+        }
+
+        // When the gateway starts a new server and asks another question
+        let second = try await ask("Which files are in the workspace?")
+
+        // Then the server loaded the opening and evaluated only the rest of the prompt
+        #expect(try number(after: "osprey: kept state loaded, ", in: second) == opening, "\(second.suffix(3000))")
+        #expect(try firstEvaluated(second) < 100)
+        #expect(!second.contains("osprey: kept the state of a"))
+
+        // And a state damaged on disk is deleted, the prompt evaluated as usual, and the opening kept again
+        let state = try #require(try kept().first { $0.pathExtension == "state" })
+        try Data(repeating: 7, count: 4096).write(to: state)
+        let third = try await ask("Say goodbye in one short sentence.")
+        #expect(third.contains("not loaded"), "\(third.suffix(3000))")
+        #expect(try firstEvaluated(third) > opening)
+        #expect(try number(after: "osprey: kept the state of a ", in: third) == opening)
+        let again = try kept()
+        #expect(again.count == 2 && !again.contains(state))
+    }
 }
