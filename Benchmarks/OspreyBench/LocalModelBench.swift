@@ -152,17 +152,9 @@ struct LocalModelBench: AsyncParsableCommand {
         let watcher = Task { try await Self.waitForModels(port: modelPort, clock: clock, since: start) }
         defer { watcher.cancel() }
         let api = try GatewayAPI(home: home, port: port)
-        let session = try await api.json(api.call(.POST, "/api/sessions", ["title": "first answer"]))
-        let id = session["id"]?.stringValue ?? ""
-        let response = try await api.client.execute(
-            api.call(.POST, "/api/sessions/\(id)/messages", ["content": .string(question)], stream: true),
-            timeout: .seconds(300)
-        )
         var timeline = Timeline()
-        var text = ""
-        for try await chunk in response.body where chunk.readableBytes > 0 {
+        let text = try await ask(api, title: "first answer") {
             if timeline.firstByte == 0 { timeline.firstByte = (clock.now - start).seconds }
-            text += String(buffer: chunk)
         }
         timeline.answered = (clock.now - start).seconds
         timeline.serverReady = try await watcher.value
@@ -179,18 +171,8 @@ struct LocalModelBench: AsyncParsableCommand {
             throw BenchError("the gateway gave no answer: \(text.suffix(400))")
         }
         try await Task.sleep(for: .seconds(pause))
-        let second = try await api.json(api.call(.POST, "/api/sessions", ["title": "next answer"]))
         let asked = clock.now
-        let next = try await api.client.execute(
-            api.call(
-                .POST,
-                "/api/sessions/\(second["id"]?.stringValue ?? "")/messages",
-                ["content": .string(question)],
-                stream: true
-            ),
-            timeout: .seconds(300)
-        )
-        for try await _ in next.body {}
+        _ = try await ask(api, title: "next answer")
         timeline.nextAnswered = (clock.now - asked).seconds
         // The gateway stopped and started again on the same home: a new model server.
         gateway.terminate()
@@ -198,19 +180,30 @@ struct LocalModelBench: AsyncParsableCommand {
         try await Self.waitUntilFree(port: modelPort)
         let restart = clock.now
         gateway = try GatewayBench.startGateway(home: home, port: port)
-        let third = try await api.json(api.call(.POST, "/api/sessions", ["title": "after a restart"]))
-        let afterRestart = try await api.client.execute(
+        _ = try await ask(api, title: "after a restart")
+        timeline.restartAnswered = (clock.now - restart).seconds
+        return timeline
+    }
+
+    /// Asks the question in a new session titled `title` and reads the streamed answer to its end, calling `heard`
+    /// at each piece; returns the stream's text.
+    func ask(_ api: GatewayAPI, title: String, heard: () -> Void = {}) async throws -> String {
+        let session = try await api.json(api.call(.POST, "/api/sessions", ["title": .string(title)]))
+        let response = try await api.client.execute(
             api.call(
                 .POST,
-                "/api/sessions/\(third["id"]?.stringValue ?? "")/messages",
+                "/api/sessions/\(session["id"]?.stringValue ?? "")/messages",
                 ["content": .string(question)],
                 stream: true
             ),
             timeout: .seconds(300)
         )
-        for try await _ in afterRestart.body {}
-        timeline.restartAnswered = (clock.now - restart).seconds
-        return timeline
+        var text = ""
+        for try await chunk in response.body where chunk.readableBytes > 0 {
+            heard()
+            text += String(buffer: chunk)
+        }
+        return text
     }
 
     /// The same server program on the same model, started by hand, asked the question alone.

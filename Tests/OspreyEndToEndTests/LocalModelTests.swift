@@ -9,15 +9,22 @@ import Testing
 /// End to end against the real local model (SmolLM2-135M under llama.cpp's server), which `.ci/run` installs.
 @Suite(.serialized)
 struct LocalModelTests {
-    /// A fresh home with no provider, its workspace holding `notes.txt`: the default agent runs on the local model.
-    func withLocalAgent(_ body: (Store, Agent, Home) async throws -> Void) async throws {
-        let directory = try TemporaryDirectory(prefix: "osprey-local")
-        defer { directory.remove() }
+    /// A fresh home in `directory`, its workspace holding `notes.txt`, and a config with no provider and the local
+    /// model on a free port.
+    static func localHome(in directory: TemporaryDirectory) throws -> (Home, OspreyConfig) {
         let home = Home(root: directory.url)
         try home.bootstrap()
         try home.workspaceDirectory.writeFile("notes.txt", "The osprey returns at dawn.\nSecond line.\n")
         var config = OspreyConfig()
         config.localModel.port = freeLoopbackPort()
+        return (home, config)
+    }
+
+    /// A fresh home with no provider: the default agent runs on the local model.
+    func withLocalAgent(_ body: (Store, Agent, Home) async throws -> Void) async throws {
+        let directory = try TemporaryDirectory(prefix: "osprey-local")
+        defer { directory.remove() }
+        let (home, config) = try Self.localHome(in: directory)
         #expect(config.localModelEnabled)
         let store = try Store.inMemory()
         let runtime = try AgentRuntime(config: config, store: store, home: home)
@@ -109,11 +116,8 @@ struct LocalModelTests {
     @Test func aRestartedServerLoadsTheOpeningItsPredecessorKept() async throws {
         let directory = try TemporaryDirectory(prefix: "osprey-local-openings")
         defer { directory.remove() }
-        let home = Home(root: directory.url)
-        try home.bootstrap()
-        try home.workspaceDirectory.writeFile("notes.txt", "The osprey returns at dawn.\n")
-        var config = OspreyConfig()
-        config.localModel.port = freeLoopbackPort()
+        let (home, fresh) = try Self.localHome(in: directory)
+        var config = fresh
         // Tools that cannot change the workspace, whose listing is in the instructions: every start's opening is the same
         var agent = OspreyConfig.Agent()
         agent.tools = ["read_file", "list_dir", "glob", "grep", "list_tasks", "check_task", "query_memories"]
