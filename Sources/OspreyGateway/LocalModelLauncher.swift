@@ -163,12 +163,14 @@ enum LocalModelLauncher {
             (llama.cpp's own serialization of its context) if that is more than the server holds. Otherwise, when the prompt's
             opening (all before its first user turn: no user's words) needs FRESH or more tokens evaluated, it is evaluated
             alone, its state written under a name for this model and these settings, and the rest of the prompt evaluated
-            after it as usual. At most KEEP are kept, the least recently used dropped; states of other models or settings are
-            deleted. A state that does not load (another llama.cpp, a damaged file) is deleted and the prompt evaluated; one
-            whose load ends the process is found renamed at the next start, and deleted.
+            after it as usual. At most KEEP states and KEEP_BYTES are kept (the newest always), the least recently used going
+            first; states of other models or settings are deleted. A state that does not load (another llama.cpp, a damaged
+            file) is deleted and the prompt evaluated; one whose load ends the process is found renamed at the next start, and
+            deleted.
             """
 
             KEEP = 4
+            KEEP_BYTES = 256 << 20
             FRESH = 256
             SLACK = 64  # an opening a kept state holds all but this many tokens of is not kept again
 
@@ -304,9 +306,12 @@ enum LocalModelLauncher {
                     f"osprey: kept the state of a {cut}-token opening ({size} bytes, {time.monotonic() - began:.3f} s)",
                     file=sys.stderr,
                 )
-                by_use = sorted(self.kept(), key=lambda path: os.stat(path + ".state").st_mtime_ns)
-                for old in by_use[: max(0, len(by_use) - self.KEEP)]:
-                    self.forget(old)
+                by_use = sorted(self.kept(), key=lambda path: os.stat(path + ".state").st_mtime_ns, reverse=True)
+                total = 0
+                for at, kept in enumerate(by_use):
+                    total += os.stat(kept + ".state").st_size
+                    if at > 0 and (at >= self.KEEP or total > self.KEEP_BYTES):
+                        self.forget(kept)
 
             @staticmethod
             def write(path, fill):

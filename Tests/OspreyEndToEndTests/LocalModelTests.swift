@@ -184,14 +184,43 @@ struct LocalModelTests {
         #expect(try firstEvaluated(second) < 100)
         #expect(!second.contains("osprey: kept the state of a"))
 
-        // And a state damaged on disk is deleted, the prompt evaluated as usual, and the opening kept again
+        // And a state damaged on disk is deleted, the prompt evaluated as usual, and the opening kept again; beside
+        // four older states (of openings no prompt here starts with), the least recently used of them goes
         let state = try #require(try kept().first { $0.pathExtension == "state" })
         try Data(repeating: 7, count: 4096).write(to: state)
+        let folder = state.deletingLastPathComponent()
+        for age in 1...4 {
+            let old = folder.appendingPathComponent("old\(age)")
+            try Self.npy(int32: [49_000, 49_001]).write(to: old.appendingPathExtension("tokens.npy"))
+            let oldState = old.appendingPathExtension("state")
+            try Data(repeating: 1, count: 1024).write(to: oldState)
+            try FileManager.default.setAttributes(
+                [.modificationDate: Date(timeIntervalSinceNow: -3600 * Double(age))],
+                ofItemAtPath: oldState.path
+            )
+        }
         let third = try await ask("Say goodbye in one short sentence.")
         #expect(third.contains("not loaded"), "\(third.suffix(3000))")
         #expect(try firstEvaluated(third) > opening)
         #expect(try number(after: "osprey: kept the state of a ", in: third) == opening)
-        let again = try kept()
-        #expect(again.count == 2 && !again.contains(state))
+        let again = try kept().map(\.lastPathComponent)
+        let stateFiles = again.filter { $0.hasSuffix(".state") }
+        #expect(stateFiles.count == 4 && !again.contains(state.lastPathComponent), "\(again)")
+        #expect(["old1.state", "old2.state", "old3.state"].allSatisfy(stateFiles.contains))
+        #expect(!stateFiles.contains("old4.state"))
+        #expect(!again.contains("old4.tokens.npy"))
+    }
+
+    /// A NumPy `.npy` file (format 1.0) holding `values` as little-endian 32-bit integers.
+    static func npy(int32 values: [Int32]) -> Data {
+        var header = "{'descr': '<i4', 'fortran_order': False, 'shape': (\(values.count),), }"
+        // Magic (6) + version (2) + header length (2) + header, padded with spaces to a multiple of 64, ending in \n.
+        while (10 + header.utf8.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var data = Data([0x93] + Array("NUMPY".utf8) + [1, 0])
+        data.append(contentsOf: [UInt8(header.utf8.count & 0xff), UInt8(header.utf8.count >> 8)])
+        data.append(contentsOf: Array(header.utf8))
+        for value in values { withUnsafeBytes(of: value.littleEndian) { data.append(contentsOf: $0) } }
+        return data
     }
 }
