@@ -163,16 +163,17 @@ enum LocalModelLauncher {
             (llama.cpp's own serialization of its context) if that is more than the server holds. Otherwise, when the prompt's
             opening (all before its first user turn: no user's words) needs FRESH or more tokens evaluated, it is evaluated
             alone, its state written under a name for this model and these settings, and the rest of the prompt evaluated
-            after it as usual. At most KEEP states and KEEP_BYTES are kept (the newest always), the least recently used going
-            first; states of other models or settings are deleted. A state that does not load (another llama.cpp, a damaged
-            file) is deleted and the prompt evaluated; one whose load ends the process is found renamed at the next start, and
-            deleted.
+            after it as usual; when a state is kept already, only the second time the same opening is evaluated. At most
+            KEEP states and KEEP_BYTES are kept (the newest always), the least recently used going first; states of other
+            models or settings are deleted. A state that does not load (another llama.cpp, a damaged file) is deleted and the
+            prompt evaluated; one whose load ends the process is found renamed at the next start, and deleted.
             """
 
             KEEP = 4
             KEEP_BYTES = 256 << 20
             FRESH = 256
             SLACK = 64  # an opening a kept state holds all but this many tokens of is not kept again
+            MARKS = 64  # openings remembered as seen once
 
             def __init__(self, llama, directory):
                 self.llama = llama
@@ -284,7 +285,10 @@ enum LocalModelLauncher {
                 opening = tokens[:cut]
                 if cut - held < self.FRESH:
                     return
-                if any(self.shared(kept, opening) >= cut - self.SLACK for kept in self.kept().values()):
+                kept = self.kept()
+                if any(self.shared(other, opening) >= cut - self.SLACK for other in kept.values()):
+                    return
+                if kept and not self.seen_before(opening):
                     return
                 llama.n_tokens = held
                 llama.eval(opening[held:])
@@ -312,6 +316,23 @@ enum LocalModelLauncher {
                     total += os.stat(kept + ".state").st_size
                     if at > 0 and (at >= self.KEEP or total > self.KEEP_BYTES):
                         self.forget(kept)
+
+            def seen_before(self, opening):
+                """Whether `opening` was evaluated before (by this server or one before it); marks it seen. An opening is kept
+                the second time it is evaluated (the first, when none is kept yet): one made for a single prompt (memories
+                recalled into its instructions) is then never written."""
+                mark = os.path.join(self.directory, hashlib.sha256(numpy.asarray(opening, dtype=numpy.int32)).hexdigest()[:32])
+                if os.path.exists(mark + ".seen"):
+                    return True
+                self.write(mark + ".seen", lambda file: None)
+                marks = sorted(
+                    (entry for entry in os.listdir(self.directory) if entry.endswith(".seen")),
+                    key=lambda entry: os.stat(os.path.join(self.directory, entry)).st_mtime_ns,
+                    reverse=True,
+                )
+                for old in marks[self.MARKS :]:
+                    os.unlink(os.path.join(self.directory, old))
+                return False
 
             @staticmethod
             def write(path, fill):
