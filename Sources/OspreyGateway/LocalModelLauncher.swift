@@ -213,6 +213,8 @@ enum LocalModelLauncher {
 
             def kept(self):
                 found = {}
+                # Deleting the directory loses nothing: it is made again.
+                os.makedirs(self.directory, mode=0o700, exist_ok=True)
                 for entry in os.listdir(self.directory):
                     if entry.endswith(".tokens.npy"):
                         path = os.path.join(self.directory, entry[: -len(".tokens.npy")])
@@ -230,7 +232,7 @@ enum LocalModelLauncher {
                 for suffix in (".tokens.npy", ".state", ".loading"):
                     try:
                         os.unlink(path + suffix)
-                    except FileNotFoundError:
+                    except OSError:
                         pass
 
             def restore(self, tokens):
@@ -324,14 +326,17 @@ enum LocalModelLauncher {
                 mark = os.path.join(self.directory, hashlib.sha256(numpy.asarray(opening, dtype=numpy.int32)).hexdigest()[:32])
                 if os.path.exists(mark + ".seen"):
                     return True
-                self.write(mark + ".seen", lambda file: None)
-                marks = sorted(
-                    (entry for entry in os.listdir(self.directory) if entry.endswith(".seen")),
-                    key=lambda entry: os.stat(os.path.join(self.directory, entry)).st_mtime_ns,
-                    reverse=True,
-                )
-                for old in marks[self.MARKS :]:
-                    os.unlink(os.path.join(self.directory, old))
+                try:
+                    self.write(mark + ".seen", lambda file: None)
+                    marks = sorted(
+                        (entry for entry in os.listdir(self.directory) if entry.endswith(".seen")),
+                        key=lambda entry: os.stat(os.path.join(self.directory, entry)).st_mtime_ns,
+                        reverse=True,
+                    )
+                    for old in marks[self.MARKS :]:
+                        os.unlink(os.path.join(self.directory, old))
+                except OSError as error:
+                    print(f"osprey: an opening not marked seen ({error})", file=sys.stderr)
                 return False
 
             @staticmethod
@@ -348,7 +353,12 @@ enum LocalModelLauncher {
 
                 def generate_with_openings(tokens, *args, **kwargs):
                     tokens = list(tokens)
-                    self.keep(tokens, self.restore(tokens))
+                    try:
+                        self.keep(tokens, self.restore(tokens))
+                    except Exception as error:
+                        # What the server holds may no longer match its tokens: the prompt is evaluated from the start.
+                        print(f"osprey: openings skipped for this prompt ({error})", file=sys.stderr)
+                        self.llama.reset()
                     return generate(tokens, *args, **kwargs)
 
                 self.llama.generate = generate_with_openings
