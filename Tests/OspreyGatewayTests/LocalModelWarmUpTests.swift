@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import OspreyAgent
 import OspreyCore
+import OspreyProviders
 import OspreyStore
 import OspreyTesting
 import ServiceLifecycle
@@ -161,6 +162,32 @@ struct LocalModelWarmUpTests {
             #expect(made[0]["tools"]?.arrayValue?.compactMap { $0["function"]?["name"]?.stringValue } == ["read_file"])
             // And the service stopped the server when it was cancelled
             #expect(await kernel.runtime.localModel?.isRunning == false)
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func aStoppedServerIsNeverStartedAgain() async throws {
+        try await withRecordingModel { home, config, _ in
+            // Given a running server
+            let runtime = try AgentRuntime(config: config, store: try Store.inMemory(), home: home)
+            let server = try #require(runtime.localModel)
+            try await server.ensureRunning()
+            #expect(await server.isRunning)
+            // When the gateway's shutdown stops it
+            await server.stop()
+            #expect(await !server.isRunning)
+            // Then a call still under way cannot start another behind the exiting gateway, and says why
+            await #expect(throws: ConfigError.self) { try await server.ensureRunning() }
+            let provider = LocalModelProvider(server: server)
+            do {
+                _ = try await provider.respond(to: ModelRequest(model: "fake", messages: [.user("Hello")])) { _ in }
+                Issue.record("the stopped local model answered")
+            } catch let error as ProviderError {
+                #expect("\(error)".contains("stopped"))
+            }
+            await server.superviseOnce()
+            #expect(await !server.isRunning)
+            #expect(!FileManager.default.fileExists(atPath: server.pidFile.path))
         }
     }
 
