@@ -34,13 +34,19 @@ struct LocalModelBench: AsyncParsableCommand {
     var compare: String?
     @Option(help: "Seconds between the first answer and the question of a second session.")
     var pause = 12.0
-    @Option(help: "The default agent's tools: none, read-only (an agent table without tools) or all (a new home's).")
-    var tools = "all"
+    @Option(
+        help:
+            "The default agent's tools: none, read-only (an agent table without tools), files (a new home's with no API key) or all (every built-in tool)."
+    )
+    var tools = "files"
+    @Flag(help: "Instead: the first action the model takes on twelve questions, with the file tools and with all.")
+    var choices = false
 
     func run() async throws {
-        guard ["none", "read-only", "all"].contains(tools) else {
-            throw ValidationError("--tools must be none, read-only or all")
+        guard ["none", "read-only", "files", "all"].contains(tools) else {
+            throw ValidationError("--tools must be none, read-only, files or all")
         }
+        if choices { return try await measureChoices() }
         try await report {
             var gateway: [Timeline] = []
             var bare: [Timeline] = []
@@ -130,7 +136,8 @@ struct LocalModelBench: AsyncParsableCommand {
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: home) }
         let format = chatFormat.map { "chat_format = \"\($0)\"\n" } ?? ""
-        let names = OspreyConfig.Agent.defaultAgentTools.map { "\"\($0)\"" }.joined(separator: ", ")
+        let granted = tools == "files" ? OspreyConfig.Agent.localModelTools : OspreyConfig.Agent.defaultAgentTools
+        let names = granted.map { "\"\($0)\"" }.joined(separator: ", ")
         let grant =
             switch tools {
             case "none": "\n[agents.default]\ntools = []\n"

@@ -3,7 +3,22 @@ extension OspreyConfig {
     /// (referenced as `${env:VAR}`, never copied), so a key that is set is used and the local model is not.
     public static func initialText(environment: [String: String]) -> String {
         var text = defaultText
-        for key in initialProviders where environment[key.variable].map({ !$0.isEmpty }) == true {
+        let keys = initialProviders.filter { environment[$0.variable].map { !$0.isEmpty } == true }
+        if keys.isEmpty {
+            // The local model then runs the default agent: its file tools (Agent.localModelTools).
+            text = text.replacing(
+                "[agents.default]\n" + grant(Agent.defaultAgentTools),
+                with: """
+                    [agents.default]
+                    # No API key was set when this file was written: the default agent runs on the local model and
+                    # gets its file tools (every other tool lengthens a small model's first prompt, and it misuses
+                    # them). With a provider, the default agent's grant is every built-in tool:
+                    # \(grant(Agent.defaultAgentTools))
+                    \(grant(Agent.localModelTools))
+                    """
+            )
+        }
+        for key in keys {
             text += """
 
                 [[providers]]
@@ -25,6 +40,11 @@ extension OspreyConfig {
             ("ANTHROPIC_API_KEY", "anthropic", "https://api.anthropic.com", "claude-sonnet-4-5", "3.0", "15.0"),
             ("OPENAI_API_KEY", "openai", "https://api.openai.com/v1", "gpt-4o-mini", "0.15", "0.6"),
         ]
+
+    /// A `tools = [...]` line granting `tools`.
+    static func grant(_ tools: [String]) -> String {
+        "tools = [" + tools.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+    }
 
     /// The file written on first start: every setting at its default, commented.
     public static let defaultText = """
@@ -113,7 +133,7 @@ extension OspreyConfig {
         # (read_file, list_dir, glob, grep, query_memories, check_task, list_tasks, list_schedules);
         # `tools = ["*"]` grants every tool. The default agent's grant is written out here:
         [agents.default]
-        tools = [\(Agent.defaultAgentTools.map { "\"\($0)\"" }.joined(separator: ", "))]
+        \(grant(Agent.defaultAgentTools))
         # model = "anthropic/claude-sonnet-4-5"
         # fallbacks = ["openai/gpt-4o-mini"]
         # instructions = "You are a careful assistant."

@@ -114,6 +114,11 @@ public struct OspreyConfig: Hashable, Sendable {
             "store_memory", "query_memories", "forget_memory", "submit_task", "check_task", "cancel_task",
             "list_tasks", "schedule_task", "unschedule_task", "list_schedules",
         ]
+        /// The default agent's grant in the `config.toml` of a new home with no API key, whose agent runs on the
+        /// local model: its file tools. Each tool lengthens the small model's first prompt (~1,250 tokens with
+        /// ``defaultAgentTools``, ~520 with these: its first answer seconds sooner on two cores), and in a check of
+        /// twelve questions it did no better with the others (it called task tools for a greeting).
+        public static let localModelTools = ["read_file", "write_file", "edit_file", "list_dir", "glob", "grep"]
         /// What an agent whose table names no `tools` may call: reading, never writing, running or fetching.
         public static let readOnlyTools = [
             "read_file", "list_dir", "glob", "grep", "query_memories", "check_task", "list_tasks", "list_schedules",

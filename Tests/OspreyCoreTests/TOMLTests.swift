@@ -87,6 +87,27 @@ struct ConfigTests {
         #expect(!OspreyConfig.initialText(environment: ["OPENAI_API_KEY": "sk-secret"]).contains("sk-secret"))
     }
 
+    @Test func aNewHomeWithNoAPIKeyGivesItsDefaultAgentOnTheLocalModelTheFileTools() throws {
+        // With no key (or an empty one) the default agent runs on the local model, with its file tools
+        for environment in [[:], ["OPENAI_API_KEY": ""]] {
+            let text = OspreyConfig.initialText(environment: environment)
+            let config = try OspreyConfig(toml: text)
+            #expect(config.localModelEnabled)
+            #expect(config.agent("default").tools == OspreyConfig.Agent.localModelTools)
+            // and the file says why, with the full grant to copy once there is a provider
+            #expect(text.contains("# No API key was set when this file was written"))
+            let full = OspreyConfig.Agent.defaultAgentTools.map { "\"\($0)\"" }.joined(separator: ", ")
+            #expect(text.contains("# tools = [\(full)]"))
+        }
+        // With a key, every built-in tool, as before
+        for environment in [["ANTHROPIC_API_KEY": "sk-ant"], ["OPENAI_API_KEY": "sk"]] {
+            let config = try OspreyConfig(toml: OspreyConfig.initialText(environment: environment))
+            #expect(config.agent("default").tools == OspreyConfig.Agent.defaultAgentTools)
+        }
+        // And the local model's grant is a subset of the full one
+        #expect(Set(OspreyConfig.Agent.localModelTools).isSubset(of: OspreyConfig.Agent.defaultAgentTools))
+    }
+
     @Test func settingsOverrideDefaults() throws {
         let config = try OspreyConfig(
             toml: """

@@ -1,0 +1,74 @@
+import Foundation
+import NIOHTTP1
+import OspreyCore
+
+/// `osprey-bench local-model --choices`: what the local model does first with twelve questions (a tool, and which,
+/// or words), through the gateway, with the file tools (a new home's grant with no API key) and with every built-in
+/// tool, and how long each grant makes the first prompt.
+extension LocalModelBench {
+    /// The questions and the first action each wants: a tool's name, or nil for an answer in words.
+    static let questions: [(question: String, wanted: String?)] = [
+        ("Read notes.txt", "read_file"), ("List the files in the workspace", "list_dir"), ("Say hello", nil),
+        ("What is 2+2?", nil), ("Find the files whose names end in .md", "glob"),
+        ("Search the files for the word osprey", "grep"), ("Write 'hi' to hello.txt", "write_file"),
+        ("What is the capital of France?", nil), ("Show me the first line of notes.txt", "read_file"),
+        ("Create a file todo.txt containing buy milk", "write_file"), ("Thank you!", nil),
+        ("Open plan.md and tell me what it says", "read_file"),
+    ]
+
+    func measureChoices() async throws {
+        for (label, granted) in [
+            ("file tools", OspreyConfig.Agent.localModelTools), ("every tool", OspreyConfig.Agent.defaultAgentTools),
+        ] {
+            try await Self.waitUntilFree(port: modelPort)
+            let (right, promptTokens) = try await choices(granted: granted, label: label)
+            print(
+                "\(label) (\(granted.count)): \(right) of \(Self.questions.count) first actions as wanted; first prompt \(promptTokens) tokens"
+            )
+        }
+    }
+
+    /// Asks each question in a new session of a fresh gateway whose default agent has `granted` (one tool round at
+    /// most), and reads the first tool it asked for from the ledger.
+    func choices(granted: [String], label: String) async throws -> (right: Int, promptTokens: Int) {
+        let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
+            "osprey-bench-choices-\(getpid())"
+        )
+        try? FileManager.default.removeItem(at: home)
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: home) }
+        let names = granted.map { "\"\($0)\"" }.joined(separator: ", ")
+        try "[local_model]\nport = \(modelPort)\n\n[agents.default]\ntools = [\(names)]\nmax_tool_rounds = 1\n".write(
+            to: home.appendingPathComponent("config.toml"),
+            atomically: true,
+            encoding: .utf8
+        )
+        let gateway = try GatewayBench.startGateway(home: home, port: port)
+        defer {
+            gateway.terminate()
+            gateway.waitUntilExit()
+        }
+        try "The osprey returns at dawn.\n".write(
+            to: home.appendingPathComponent("workspace/notes.txt"),
+            atomically: true,
+            encoding: .utf8
+        )
+        let api = try GatewayAPI(home: home, port: port)
+        var right = 0
+        var promptTokens = 0
+        for (question, wanted) in Self.questions {
+            let session = try await api.json(api.call(.POST, "/api/sessions", ["title": "choice"]))
+            let id = session["id"]?.stringValue ?? ""
+            _ = try await api.json(api.call(.POST, "/api/sessions/\(id)/messages", ["content": .string(question)]))
+            let requested = try await api.json(
+                api.call(.GET, "/api/events?session=\(id)&type=tool.call.requested&limit=1")
+            )
+            let chosen = requested["events"]?.arrayValue?.first?["payload"]?["tool"]?.stringValue
+            let calls = try await api.json(api.call(.GET, "/api/events?session=\(id)&type=llm.call&limit=1"))
+            promptTokens = calls["events"]?.arrayValue?.first?["payload"]?["tokens_in"]?.intValue ?? promptTokens
+            if chosen == wanted { right += 1 }
+            print("  \(label): \(question.debugDescription) wanted \(wanted ?? "words"), got \(chosen ?? "words")")
+        }
+        return (right, promptTokens)
+    }
+}
