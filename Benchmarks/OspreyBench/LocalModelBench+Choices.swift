@@ -37,12 +37,13 @@ extension LocalModelBench {
         try? FileManager.default.removeItem(at: home)
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: home) }
-        let names = granted.map { "\"\($0)\"" }.joined(separator: ", ")
-        try "[local_model]\nport = \(modelPort)\n\n[agents.default]\ntools = [\(names)]\nmax_tool_rounds = 1\n".write(
-            to: home.appendingPathComponent("config.toml"),
-            atomically: true,
-            encoding: .utf8
-        )
+        try
+            "[local_model]\nport = \(modelPort)\n\n[agents.default]\n\(OspreyConfig.grant(granted))\nmax_tool_rounds = 1\n"
+            .write(
+                to: home.appendingPathComponent("config.toml"),
+                atomically: true,
+                encoding: .utf8
+            )
         let gateway = try GatewayBench.startGateway(home: home, port: port)
         defer {
             gateway.terminate()

@@ -137,12 +137,11 @@ struct LocalModelBench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: home) }
         let format = chatFormat.map { "chat_format = \"\($0)\"\n" } ?? ""
         let granted = tools == "files" ? OspreyConfig.Agent.localModelTools : OspreyConfig.Agent.defaultAgentTools
-        let names = granted.map { "\"\($0)\"" }.joined(separator: ", ")
         let grant =
             switch tools {
             case "none": "\n[agents.default]\ntools = []\n"
             case "read-only": ""
-            default: "\n[agents.default]\ntools = [\(names)]\n"
+            default: "\n[agents.default]\n\(OspreyConfig.grant(granted))\n"
             }
         try "[local_model]\nport = \(modelPort)\n\(format)\(grant)".write(
             to: home.appendingPathComponent("config.toml"),

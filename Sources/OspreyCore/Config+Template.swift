@@ -41,8 +41,8 @@ extension OspreyConfig {
             ("OPENAI_API_KEY", "openai", "https://api.openai.com/v1", "gpt-4o-mini", "0.15", "0.6"),
         ]
 
-    /// A `tools = [...]` line granting `tools`.
-    static func grant(_ tools: [String]) -> String {
+    /// A `tools = [...]` line granting `tools`, as config.toml writes it.
+    public static func grant(_ tools: [String]) -> String {
         "tools = [" + tools.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
     }
 

@@ -96,8 +96,7 @@ struct ConfigTests {
             #expect(config.agent("default").tools == OspreyConfig.Agent.localModelTools)
             // and the file says why, with the full grant to copy once there is a provider
             #expect(text.contains("# No API key was set when this file was written"))
-            let full = OspreyConfig.Agent.defaultAgentTools.map { "\"\($0)\"" }.joined(separator: ", ")
-            #expect(text.contains("# tools = [\(full)]"))
+            #expect(text.contains("# " + OspreyConfig.grant(OspreyConfig.Agent.defaultAgentTools)))
         }
         // With a key, every built-in tool, as before
         for environment in [["ANTHROPIC_API_KEY": "sk-ant"], ["OPENAI_API_KEY": "sk"]] {
