@@ -206,7 +206,12 @@ struct LocalModelTests {
                 ofItemAtPath: oldState.path
             )
         }
-        try home.workspaceDirectory.writeFile("plans.txt", "Count the ospreys.\n")
+        // (names listed before the others, long enough that the new opening is worth keeping: ≥ 256 tokens from
+        // where it parts from the kept one, whatever the tool list's length)
+        for part in 1...8 {
+            let name = "0\(part)-a-plan-for-counting-the-ospreys-along-the-river-at-first-light.txt"
+            try home.workspaceDirectory.writeFile(name, "Count the ospreys.\n")
+        }
         let fourth = try await ask("Say hello again.")
         // Then the new opening is not kept the first time it is evaluated (one state is kept already)
         let firstCall = try #require(fourth.range(of: "prompt eval time =")).lowerBound

@@ -102,8 +102,94 @@ struct LocalModelLauncherTests {
             #expect(prompt.contains(#"What is in "a&b.txt"? It says &amp; and &#39;"#), "\(prompt)")
             #expect(!prompt.contains("&#34;") && !prompt.contains("&amp;amp;"), "\(prompt)")
         }
-        // And the template's own text is untouched (the tool list, and where the call begins)
-        #expect(prompts[1].contains("functions.read_file:\n{\"properties\""), "\(prompts[1])")
+        // And the template's own text is untouched but for the tool list's one line a tool (where the call begins)
+        #expect(prompts[1].contains("functions.read_file:\n{\"path\"?: string}\n"), "\(prompts[1])")
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func theModelSeesEachToolInOneLineAndItsArgumentsAreStillHeldToTheWholeSchema() async throws {
+        // Given the launcher's chat format, in front of a model that records each prompt and grammar it is given
+        let directory = try TemporaryDirectory(prefix: "osprey-launcher")
+        defer { directory.remove() }
+        let script = directory.url.appendingPathComponent("local_model_launcher.py")
+        _ = try LocalModelLauncher.command(OspreyConfig().localModel, script: script)
+        let probe = """
+            import json, sys
+            sys.path.insert(0, sys.argv[1])
+            import local_model_launcher as launcher
+            from llama_cpp import llama_chat_format
+
+            class Model:
+                verbose = False
+                calls = []
+                def create_completion(self, **kwargs):
+                    grammar = getattr(kwargs.get("grammar"), "_grammar", None)
+                    self.calls.append({"prompt": kwargs["prompt"], "grammar": grammar})
+                    # The choice between words and tools (it stops at ":") picks words; else the arguments.
+                    text = "message" if kwargs.get("stop") == [":"] else '{"path": "a.txt", "mode": "fast"}'
+                    return {"id": "c", "object": "text_completion", "created": 0, "model": "m",
+                            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+            def tool(name, properties, required):
+                return {"type": "function", "function": {"name": name, "description": "Does " + name, "parameters":
+                        {"type": "object", "properties": properties, "required": required,
+                         "additionalProperties": False}}}
+
+            tools = [
+                tool("read_file", {"path": {"type": "string", "description": "Relative path"},
+                                   "limit": {"type": "integer"}}, ["path"]),
+                tool("copy", {"mode": {"type": "string", "enum": ["fast", "safe"]}, "paths": {"type": "array",
+                              "items": {"type": "string"}}, "options": {"type": "object"}}, ["mode"]),
+            ]
+            model = Model()
+            handler = llama_chat_format.get_chat_completion_handler("osprey-function-calling")
+            # Instructions that quote the list's heading: only the handler's own list is rewritten.
+            quoted = "Say 'You have access to the following functions:' when asked."
+            messages = [{"role": "system", "content": quoted + "\\n\\nYou have access to the following functions:\\n"},
+                        {"role": "user", "content": "Copy it"}]
+            handler(llama=model, messages=messages, tools=tools, tool_choice={"type": "function",
+                    "function": {"name": "copy"}})
+            handler(llama=model, messages=messages, tools=tools[:1], tool_choice="auto")
+            # A list the rewrite does not recognise (a tool without a name) is left as the handler wrote it.
+            nameless = [dict(tools[0], function=dict(tools[0]["function"], name=""))]
+            handler(llama=model, messages=messages, tools=nameless, tool_choice="auto")
+            print(json.dumps(model.calls))
+            """
+        // When a tool is named, and when the model may choose, with tools of required, optional, enumerated, array
+        // and object parameters
+        let run = try await runPython(["-c", probe, directory.path])
+        #expect(run.status == 0, "\(run.stderr)")
+        struct Call: Decodable {
+            var prompt: String
+            var grammar: String?
+        }
+        let calls = try JSONDecoder().decode([Call].self, from: Data(run.stdout.utf8))
+        // (the named tool's arguments; then, twice, the choice and the words chosen)
+        try #require(calls.count == 5)
+        let (named, chosen, nameless) = (calls[0], calls[1], calls[3])
+        // Then each tool is listed as its name and one line of its parameters, the optional ones marked, and not
+        // as a JSON schema
+        let list = """
+
+            functions.read_file:
+            {"path": string, "limit"?: integer}
+
+            functions.copy:
+            {"mode": "fast"|"safe", "paths"?: string[], "options"?: object}
+
+            """
+        #expect(named.prompt.contains("You have access to the following functions:\n" + list), "\(named.prompt)")
+        #expect(!named.prompt.contains("additionalProperties") && !named.prompt.contains("Relative path"))
+        // And the instructions' own text is left as written, the heading they quote included
+        #expect(named.prompt.contains("Say 'You have access to the following functions:' when asked."))
+        // And the named tool's arguments are still generated under its whole schema's grammar (its enumeration)
+        #expect(named.grammar?.contains("fast") == true && named.grammar?.contains("safe") == true)
+        #expect(named.prompt.hasSuffix("functions.copy:\n"))
+        // And the model choosing among tools sees the same one-line list
+        #expect(chosen.prompt.contains("\nfunctions.read_file:\n{\"path\": string, \"limit\"?: integer}\n"))
+        // And a list the rewrite does not recognise reaches the model as the handler wrote it
+        #expect(nameless.prompt.contains("\nfunctions.:\n{\""), "\(nameless.prompt)")
     }
 
     @Test func anotherChatFormatRunsTheCommandAsConfigured() throws {
