@@ -4,7 +4,8 @@ import OspreyCore
 
 /// `osprey-bench local-model --choices`: what the local model does first with twelve questions (a tool, and which,
 /// or words), through the gateway, with the file tools (a new home's grant with no API key) and with every built-in
-/// tool, and how long each grant makes the first prompt.
+/// tool, and how long each grant makes the first prompt; and how many of the answers carry the tool list's format
+/// text ("message:", "functions.", ...) instead of words of their own.
 extension LocalModelBench {
     /// The questions and the first action each wants: a tool's name, or nil for an answer in words.
     static let questions: [(question: String, wanted: String?)] = [
@@ -21,16 +22,16 @@ extension LocalModelBench {
             ("file tools", OspreyConfig.Agent.localModelTools), ("every tool", OspreyConfig.Agent.defaultAgentTools),
         ] {
             try await Self.waitUntilFree(port: modelPort)
-            let (right, promptTokens) = try await choices(granted: granted, label: label)
+            let (right, promptTokens, copied) = try await choices(granted: granted, label: label)
             print(
-                "\(label) (\(granted.count)): \(right) of \(Self.questions.count) first actions as wanted; first prompt \(promptTokens) tokens"
+                "\(label) (\(granted.count)): \(right) of \(Self.questions.count) first actions as wanted; first prompt \(promptTokens) tokens; \(copied) of \(Self.questions.count) answers carry the format's text"
             )
         }
     }
 
     /// Asks each question in a new session of a fresh gateway whose default agent has `granted` (one tool round at
-    /// most), and reads the first tool it asked for from the ledger.
-    func choices(granted: [String], label: String) async throws -> (right: Int, promptTokens: Int) {
+    /// most), and reads the first tool it asked for from the ledger; `copied` counts the answers with the format's text.
+    func choices(granted: [String], label: String) async throws -> (right: Int, promptTokens: Int, copied: Int) {
         let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
             "osprey-bench-choices-\(getpid())"
         )
@@ -57,10 +58,16 @@ extension LocalModelBench {
         let api = try GatewayAPI(home: home, port: port)
         var right = 0
         var promptTokens = 0
+        var copied = 0
         for (question, wanted) in Self.questions {
             let session = try await api.json(api.call(.POST, "/api/sessions", ["title": "choice"]))
             let id = session["id"]?.stringValue ?? ""
-            _ = try await api.json(api.call(.POST, "/api/sessions/\(id)/messages", ["content": .string(question)]))
+            let reply = try await api.json(
+                api.call(.POST, "/api/sessions/\(id)/messages", ["content": .string(question)])
+            )
+            let answer = reply["response"]?.stringValue ?? ""
+            let format = ["message:", "<message>", "functions.", "function calls", "You can respond"]
+            if format.contains(where: answer.contains) { copied += 1 }
             let requested = try await api.json(
                 api.call(.GET, "/api/events?session=\(id)&type=tool.call.requested&limit=1")
             )
@@ -68,8 +75,10 @@ extension LocalModelBench {
             let calls = try await api.json(api.call(.GET, "/api/events?session=\(id)&type=llm.call&limit=1"))
             promptTokens = calls["events"]?.arrayValue?.first?["payload"]?["tokens_in"]?.intValue ?? promptTokens
             if chosen == wanted { right += 1 }
-            print("  \(label): \(question.debugDescription) wanted \(wanted ?? "words"), got \(chosen ?? "words")")
+            print(
+                "  \(label): \(question.debugDescription) wanted \(wanted ?? "words"), got \(chosen ?? "words"): \(String(answer.prefix(90)).debugDescription)"
+            )
         }
-        return (right, promptTokens)
+        return (right, promptTokens, copied)
     }
 }

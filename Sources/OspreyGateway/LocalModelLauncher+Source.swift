@@ -22,7 +22,12 @@ extension LocalModelLauncher {
         # as its name and its parameters' JSON schema (~60 tokens a tool, most of a prompt's tokens: every one of them is
         # evaluated before the first answer), here as its name and one line of its parameters, their types and which are
         # optional ({"path": string, "limit"?: integer}; 18 tools 1,054 -> ~450 tokens); the arguments are still held to
-        # the whole schema by the handler's grammar. Anything else passes through unchanged.
+        # the whole schema by the handler's grammar. And, in a short conversation, an answer in words is written from the
+        # conversation without the tool list and its format instructions: after them the 135M model copied them into
+        # its words ("<message>", "You can respond to users messages ..."), or ran on into made-up calls. And in an answer
+        # in words written from the conversation alone, the assistant's earlier tool calls are written as words ("I called
+        # write_file with {...}.") instead of the handler's "functions.write_file:" and the arguments, which the model
+        # copied as its answer after the tool's result. Anything else passes through unchanged.
         import ctypes
         import hashlib
         import html
@@ -86,6 +91,18 @@ extension LocalModelLauncher {
         TOOLS_HEAD = "\n\nYou have access to the following functions:\n"
         TOOLS_TAIL = "\n\nYou can respond to users messages with either a single message or one or more function calls."
         TOOL_BLOCK = re.compile(r"\nfunctions\.([^\n]*):\n([^\n]*)\n")
+        ASSISTANT = "<|im_start|>assistant\n"
+        # An answer in words is written from the conversation without the tool list while the conversation after the
+        # system message is at most this many characters (~250 tokens): it is then evaluated apart from the prompt the
+        # choice was made on, and again by the next request's choice, ~1 s each at this length.
+        PLAIN_WORDS = 1000
+        # An assistant turn of tool calls as the handler renders it ("functions.<name>:", the arguments, again for each
+        # call), after the turn's start or after its words' end.
+        CALL_TURN = re.compile(
+            r"(<\|im_start\|>assistant\n(?:message:\n)?|<\|im_end\|>\n)(functions\.[^\n]*:\n.*?)<\|im_end\|>\n", re.S
+        )
+        CALL_HEAD = re.compile(r"functions\.([^\n:]*):\n")
+        DECODER = json.JSONDecoder()
 
 
         def signature(schema):
@@ -107,30 +124,69 @@ extension LocalModelLauncher {
             return "{" + ", ".join(parts) + "}"
 
 
-        def compact_tools(prompt, tools):
-            """The prompt with its list of `tools` (the handler's: a name and a JSON schema each) in one line a tool.
-
-            Only a list that is exactly the handler's for these tools, in their order, is rewritten (an agent's
-            instructions may quote the list's heading); otherwise the prompt is returned as it was."""
+        def tool_section(prompt, tools):
+            """Where the handler's list of `tools` stands in the prompt (its heading's start, the end of its format
+            instructions: the system message's end), or None. Only a list that is exactly the handler's for these
+            tools, in their order, is found (an agent's instructions may quote the list's heading)."""
             names = [(tool.get("function") or {}).get("name") for tool in tools or [] if isinstance(tool, dict)]
             if not names or len(names) != len(tools) or not all(isinstance(name, str) and name for name in names):
-                return prompt
+                return None
             start = prompt.find(TOOLS_HEAD)
             while start >= 0:
                 end = prompt.find(TOOLS_TAIL, start)
                 if end < 0:
-                    return prompt
+                    return None
                 listed = prompt[start + len(TOOLS_HEAD) : end]
                 blocks = TOOL_BLOCK.findall(listed)
                 rebuilt = "".join("\nfunctions.%s:\n%s\n" % block for block in blocks)
                 if rebuilt == listed and [name for name, _ in blocks] == names:
-                    lines = "".join(
-                        "\nfunctions.%s:\n%s\n" % (name, signature(tool["function"].get("parameters") or {}))
-                        for name, tool in zip(names, tools)
-                    )
-                    return prompt[: start + len(TOOLS_HEAD)] + lines + prompt[end:]
+                    close = prompt.find(END, end)
+                    return (start, end, close) if close >= 0 else None
                 start = prompt.find(TOOLS_HEAD, start + 1)
-            return prompt
+            return None
+
+
+        def compact_tools(prompt, tools, section):
+            """The prompt with its list of `tools` (the handler's: a name and a JSON schema each) in one line a tool."""
+            start, end, _ = section
+            lines = "".join(
+                "\nfunctions.%s:\n%s\n" % (function["name"], signature(function.get("parameters") or {}))
+                for function in (tool["function"] for tool in tools)
+            )
+            return prompt[: start + len(TOOLS_HEAD)] + lines + prompt[end:]
+
+
+        def without_tools(prompt, section):
+            """The prompt of an answer in words as a plain conversation: no tool list or format instructions, and no
+            "message:" before the assistant's turns (this one's included)."""
+            start, _, close = section
+            return (prompt[:start] + prompt[close:]).replace(ASSISTANT + "message:\n", ASSISTANT)
+
+
+        def calls_in_words(prompt):
+            """The prompt with each assistant turn of tool calls written as words: "I called read_file with {"path":
+            "a.txt"}." (and ", then <name> with ..." for each further call). A turn whose calls do not read as the
+            handler writes them is left as it is."""
+
+            def words(turn):
+                opening, body = turn.group(1), turn.group(2)
+                calls, position = [], 0
+                while position < len(body):
+                    head = CALL_HEAD.match(body, position)
+                    if head is None:
+                        return turn.group(0)
+                    try:
+                        _, end = DECODER.raw_decode(body, head.end())
+                    except ValueError:
+                        following = CALL_HEAD.search(body, head.end())
+                        end = following.start() if following else len(body)
+                    arguments = body[head.end() : end].strip()
+                    calls.append(head.group(1) + (" with " + arguments if arguments else ""))
+                    position = end
+                start = ASSISTANT if opening.startswith("<|im_start|>") else opening + ASSISTANT
+                return start + "I called " + ", then ".join(calls) + "." + END + "\n"
+
+            return CALL_TURN.sub(words, prompt)
 
 
         class FastChoices:
@@ -144,12 +200,25 @@ extension LocalModelLauncher {
                 return getattr(self._llama, name)
 
             def create_completion(self, *args, **kwargs):
-                if isinstance(kwargs.get("prompt"), str):
-                    kwargs["prompt"] = compact_tools(html.unescape(kwargs["prompt"]), self._tools)
+                words = False
                 text = getattr(kwargs.get("grammar"), "_grammar", None)
-                if text is not None and (text.startswith(CHOICE) or text.startswith(FOLLOW_UP)):
+                choosing = text is not None and (text.startswith(CHOICE) or text.startswith(FOLLOW_UP))
+                if isinstance(kwargs.get("prompt"), str):
+                    prompt = html.unescape(kwargs["prompt"])
+                    # The handler's words step: the prompt it chose words after, and "message:".
+                    words = prompt.endswith(ASSISTANT + "message:\n")
+                    section = tool_section(prompt, self._tools)
+                    if section is not None and words and len(prompt) - section[2] <= PLAIN_WORDS:
+                        prompt = calls_in_words(without_tools(prompt, section))
+                    elif section is not None:
+                        prompt = compact_tools(prompt, self._tools, section)
+                    elif prompt.endswith(ASSISTANT) and not choosing:
+                        # Words with no tools offered (none, or none any more: the agent's rounds are spent).
+                        prompt = calls_in_words(prompt)
+                    kwargs["prompt"] = prompt
+                if choosing:
                     kwargs["grammar"] = None
-                    if not (text.startswith(FOLLOW_UP) and str(kwargs.get("prompt", "")).endswith("message:\n")):
+                    if not (text.startswith(FOLLOW_UP) and words):
                         choices = re.findall(r'"([^"\\]*)"', text)
                         kwargs["logits_processor"] = LogitsProcessorList(
                             [Choice(self._llama, choices)] + list(kwargs.get("logits_processor") or [])

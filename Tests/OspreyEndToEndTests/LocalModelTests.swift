@@ -73,6 +73,9 @@ struct LocalModelTests {
                 actor: .user("test")
             ) { _ in }
             #expect(!result.message.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+            // Its own words, not the tool list's format text (which the 135M model copied when it wrote after it)
+            let format = ["message:", "<message>", "functions.", "function calls", "You can respond"]
+            #expect(!format.contains(where: result.message.text.contains), "\(result.message.text)")
             let stored = try await store.sessions.messages(of: session.id, limit: 100)
             #expect(stored.last?.message.text == result.message.text)
             // One chat request to the server: the words came with the tools offered (no second request without them).

@@ -58,27 +58,8 @@ struct LocalModelLauncherTests {
     @Test(.timeLimit(.minutes(2)))
     func theModelSeesTheMessagesTextAsWrittenNotAsHTMLEntities() async throws {
         // Given the launcher's chat format, in front of a model that records the prompt it is given
-        let directory = try TemporaryDirectory(prefix: "osprey-launcher")
-        defer { directory.remove() }
-        let script = directory.url.appendingPathComponent("local_model_launcher.py")
-        _ = try LocalModelLauncher.command(OspreyConfig().localModel, script: script)
         let probe = """
-            import json, sys
-            sys.path.insert(0, sys.argv[1])
-            import local_model_launcher as launcher
-            from llama_cpp import llama_chat_format
-
-            class Model:
-                verbose = False
-                prompts = []
-                def create_completion(self, **kwargs):
-                    self.prompts.append(kwargs["prompt"])
-                    return {"id": "c", "object": "text_completion", "created": 0, "model": "m",
-                            "choices": [{"text": '{"path": "a.txt"}', "index": 0, "logprobs": None, "finish_reason": "stop"}],
-                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-
-            model = Model()
-            handler = llama_chat_format.get_chat_completion_handler("osprey-function-calling")
+            model = Model(lambda kwargs: '{"path": "a.txt"}')
             messages = [
                 {"role": "system", "content": "Quote files 'exactly' & <plainly>."},
                 {"role": "user", "content": 'What is in "a&b.txt"? It says &amp; and &#39;'},
@@ -88,11 +69,11 @@ struct LocalModelLauncherTests {
                     "properties": {"path": {"type": "string"}}}}}
             handler(llama=model, messages=messages, tools=[tool], tool_choice={"type": "function",
                     "function": {"name": "read_file"}})
-            print(json.dumps(model.prompts))
+            print(json.dumps([call["prompt"] for call in model.calls]))
             """
         // When a conversation with quotes, ampersands, angle brackets and text that looks like an entity is
         // rendered, without tools and with a tool to call
-        let run = try await runPython(["-c", probe, directory.path])
+        let run = try await runLauncherProbe(probe)
         #expect(run.status == 0, "\(run.stderr)")
         let prompts = try JSONDecoder().decode([String].self, from: Data(run.stdout.utf8))
         // Then the model is given each message's text exactly as written, in both prompts
@@ -109,28 +90,7 @@ struct LocalModelLauncherTests {
     @Test(.timeLimit(.minutes(2)))
     func theModelSeesEachToolInOneLineAndItsArgumentsAreStillHeldToTheWholeSchema() async throws {
         // Given the launcher's chat format, in front of a model that records each prompt and grammar it is given
-        let directory = try TemporaryDirectory(prefix: "osprey-launcher")
-        defer { directory.remove() }
-        let script = directory.url.appendingPathComponent("local_model_launcher.py")
-        _ = try LocalModelLauncher.command(OspreyConfig().localModel, script: script)
         let probe = """
-            import json, sys
-            sys.path.insert(0, sys.argv[1])
-            import local_model_launcher as launcher
-            from llama_cpp import llama_chat_format
-
-            class Model:
-                verbose = False
-                calls = []
-                def create_completion(self, **kwargs):
-                    grammar = getattr(kwargs.get("grammar"), "_grammar", None)
-                    self.calls.append({"prompt": kwargs["prompt"], "grammar": grammar})
-                    # The choice between words and tools (it stops at ":") picks words; else the arguments.
-                    text = "message" if kwargs.get("stop") == [":"] else '{"path": "a.txt", "mode": "fast"}'
-                    return {"id": "c", "object": "text_completion", "created": 0, "model": "m",
-                            "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
-                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
-
             def tool(name, properties, required):
                 return {"type": "function", "function": {"name": name, "description": "Does " + name, "parameters":
                         {"type": "object", "properties": properties, "required": required,
@@ -142,8 +102,8 @@ struct LocalModelLauncherTests {
                 tool("copy", {"mode": {"type": "string", "enum": ["fast", "safe"]}, "paths": {"type": "array",
                               "items": {"type": "string"}}, "options": {"type": "object"}}, ["mode"]),
             ]
-            model = Model()
-            handler = llama_chat_format.get_chat_completion_handler("osprey-function-calling")
+            # The choice between words and tools picks words; else the arguments.
+            model = Model(choosing_words('{"path": "a.txt", "mode": "fast"}'))
             # Instructions that quote the list's heading: only the handler's own list is rewritten.
             quoted = "Say 'You have access to the following functions:' when asked."
             messages = [{"role": "system", "content": quoted + "\\n\\nYou have access to the following functions:\\n"},
@@ -158,7 +118,7 @@ struct LocalModelLauncherTests {
             """
         // When a tool is named, and when the model may choose, with tools of required, optional, enumerated, array
         // and object parameters
-        let run = try await runPython(["-c", probe, directory.path])
+        let run = try await runLauncherProbe(probe)
         #expect(run.status == 0, "\(run.stderr)")
         struct Call: Decodable {
             var prompt: String
@@ -192,6 +152,125 @@ struct LocalModelLauncherTests {
         #expect(nameless.prompt.contains("\nfunctions.:\n{\""), "\(nameless.prompt)")
     }
 
+    @Test(.timeLimit(.minutes(2)))
+    func anAnswerInWordsInAShortConversationIsWrittenFromTheConversationWithoutTheToolList() async throws {
+        // Given the launcher's chat format, in front of a model that records each prompt it is given and whether its
+        // tokens were held to choices, and that chooses words
+        let probe = """
+            tools = [{"type": "function", "function": {"name": "read_file", "parameters": {"type": "object",
+                      "properties": {"path": {"type": "string"}}, "required": ["path"]}}}]
+            model = Model(choosing_words("Shakespeare wrote it."))
+            system = {"role": "system", "content": "Be brief."}
+            short = [system, {"role": "user", "content": "Hi"}, {"role": "assistant", "content": "Hello!"},
+                     {"role": "user", "content": "Who wrote Hamlet?"}]
+            long = [system, {"role": "user", "content": "Tell me about ospreys. " * 60},
+                    {"role": "assistant", "content": "They fish."}, {"role": "user", "content": "Who wrote Hamlet?"}]
+            answers = [handler(llama=model, messages=messages, tools=tools, tool_choice="auto")
+                       for messages in (short, long)]
+            print(json.dumps({"calls": model.calls, "answers": [a["choices"][0]["message"]["content"] for a in answers]}))
+            """
+        // When the model chooses words, in a short conversation and in one past the limit
+        let run = try await runLauncherProbe(probe)
+        #expect(run.status == 0, "\(run.stderr)")
+        struct Call: Decodable {
+            var prompt: String
+            var held: Bool
+        }
+        struct Probe: Decodable {
+            var calls: [Call]
+            var answers: [String?]
+        }
+        let output = try JSONDecoder().decode(Probe.self, from: Data(run.stdout.utf8))
+        // (a choice and the words, for each conversation)
+        try #require(output.calls.count == 4)
+        let (choice, words) = (output.calls[0], output.calls[1])
+        let (longChoice, longWords) = (output.calls[2], output.calls[3])
+        // Then the choice is made on the prompt with the tool list, its tokens held to the choices
+        #expect(choice.prompt.contains("functions.read_file:\n{\"path\": string}") && choice.held)
+        // And the short conversation's words are written from the conversation alone: the instructions, the turns
+        // (the assistant's without "message:"), no tool list or format instructions, free
+        let plain = """
+            <|im_start|>system
+            Be brief.<|im_end|>
+            <|im_start|>user
+            Hi<|im_end|>
+            <|im_start|>assistant
+            Hello!<|im_end|>
+            <|im_start|>user
+            Who wrote Hamlet?<|im_end|>
+            <|im_start|>assistant
+
+            """
+        #expect(words.prompt == plain, "\(words.prompt)")
+        #expect(!words.held)
+        #expect(output.answers == ["Shakespeare wrote it.", "Shakespeare wrote it."])
+        // And past the limit the words follow the prompt the choice was made on, as the handler writes them
+        #expect(longWords.prompt == longChoice.prompt + "message:\n", "\(longWords.prompt)")
+        #expect(longWords.prompt.contains("functions.read_file:\n{\"path\": string}") && !longWords.held)
+    }
+
+    @Test(.timeLimit(.minutes(2)))
+    func theAssistantsEarlierToolCallsAreWrittenAsWordsInAnAnswerInWords() async throws {
+        // Given the launcher's chat format, in front of a model that records each prompt it is given and chooses
+        // words, and a conversation in which the assistant called two tools and was given a result
+        let probe = """
+            def call(name, arguments):
+                return {"id": name, "type": "function", "function": {"name": name, "arguments": arguments}}
+
+            tools = [{"type": "function", "function": {"name": "write_file", "parameters": {"type": "object",
+                      "properties": {"path": {"type": "string"}, "content": {"type": "string"}}}}}]
+            model = Model(choosing_words("Done."))
+            called = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Write hi to a.txt"},
+                      {"role": "assistant", "content": "", "tool_calls": [
+                          call("write_file", '{"path": "a.txt", "content": "hi"}'), call("list_dir", "{}")]},
+                      {"role": "user", "content": "Result of write_file:\\nWrote 2 bytes to a.txt."},
+                      {"role": "assistant", "content": "Checking.", "tool_calls": [call("read_file", '{"path": "a.txt"}')]},
+                      {"role": "user", "content": "Result of read_file:\\nhi"}]
+            long = called[:1] + [{"role": "user", "content": "Tell me about ospreys. " * 60}] + called[1:]
+            handler(llama=model, messages=called, tools=tools, tool_choice="none")
+            handler(llama=model, messages=called)
+            handler(llama=model, messages=called, tools=tools, tool_choice="auto")
+            handler(llama=model, messages=long, tools=tools, tool_choice="auto")
+            print(json.dumps([call["prompt"] for call in model.calls]))
+            """
+        // When the model answers in words with the tools no longer offered (the agent's rounds spent), with none,
+        // and after choosing words with them offered, in a short conversation and in a long one
+        let run = try await runLauncherProbe(probe)
+        #expect(run.status == 0, "\(run.stderr)")
+        let prompts = try JSONDecoder().decode([String].self, from: Data(run.stdout.utf8))
+        // (one prompt each without tools; a choice and the words with them)
+        try #require(prompts.count == 6)
+        // Then each answer in words from the conversation alone sees the calls as words, not in the call format
+        let history = """
+            <|im_start|>user
+            Write hi to a.txt<|im_end|>
+            <|im_start|>assistant
+            I called write_file with {"path": "a.txt", "content": "hi"}, then list_dir with {}.<|im_end|>
+            <|im_start|>user
+            Result of write_file:
+            Wrote 2 bytes to a.txt.<|im_end|>
+            <|im_start|>assistant
+            Checking.<|im_end|>
+            <|im_start|>assistant
+            I called read_file with {"path": "a.txt"}.<|im_end|>
+            <|im_start|>user
+            Result of read_file:
+            hi<|im_end|>
+            <|im_start|>assistant
+
+            """
+        for words in [prompts[0], prompts[1], prompts[3]] {
+            #expect(words.hasSuffix(history), "\(words)")
+            #expect(!words.contains("functions."), "\(words)")
+        }
+        // And the model choosing between words and tools still sees its calls as the format it answers in
+        let call = #"<|im_start|>assistant\#nfunctions.write_file:\#n{"path": "a.txt""#
+        #expect(prompts[2].contains(call), "\(prompts[2])")
+        // And past the limit the words follow the prompt the choice was made on, the calls as the handler writes them
+        #expect(prompts[5] == prompts[4] + "message:\n")
+        #expect(prompts[5].contains("functions.list_dir:\n{}"), "\(prompts[5])")
+    }
+
     @Test func anotherChatFormatRunsTheCommandAsConfigured() throws {
         let directory = try TemporaryDirectory(prefix: "osprey-launcher")
         defer { directory.remove() }
@@ -215,5 +294,49 @@ struct LocalModelLauncherTests {
                 (error as? ConfigError)?.message.contains("-m llama_cpp.server") == true
             }
         }
+    }
+
+    /// Runs `probe` in Python after the launcher is written to a new directory and imported, with
+    /// `llama_chat_format`, `handler` (the launcher's chat format), `Model(answer)` (a model that records what it is
+    /// asked) and `choosing_words(text)` defined.
+    private func runLauncherProbe(_ probe: String) async throws -> ProcessOutput {
+        let directory = try TemporaryDirectory(prefix: "osprey-launcher")
+        defer { directory.remove() }
+        let script = directory.url.appendingPathComponent("local_model_launcher.py")
+        _ = try LocalModelLauncher.command(OspreyConfig().localModel, script: script)
+        let prelude = """
+            import json, sys
+            sys.path.insert(0, sys.argv[1])
+            import local_model_launcher as launcher
+            from llama_cpp import llama_chat_format
+
+            handler = llama_chat_format.get_chat_completion_handler("osprey-function-calling")
+
+            # Records each completion asked of it (the prompt, the grammar, whether its tokens were held) and answers
+            # with answer(kwargs), as llama-cpp-python returns a completion.
+            class Model:
+                verbose = False
+
+                def __init__(self, answer):
+                    self.answer = answer
+                    self.calls = []
+
+                def create_completion(self, **kwargs):
+                    grammar = getattr(kwargs.get("grammar"), "_grammar", None)
+                    held = bool(kwargs.get("logits_processor")) or grammar is not None
+                    self.calls.append({"prompt": kwargs["prompt"], "grammar": grammar, "held": held})
+                    return {"id": "c", "object": "text_completion", "created": 0, "model": "m",
+                            "choices": [{"text": self.answer(kwargs), "index": 0, "logprobs": None,
+                                         "finish_reason": "stop"}],
+                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+
+            # An answer that chooses words where the handler asks for a choice (it stops at ":"), else `text`.
+            def choosing_words(text):
+                return lambda kwargs: "message" if kwargs.get("stop") == [":"] else text
+
+
+            """
+        return try await runPython(["-c", prelude + probe, directory.path])
     }
 }
