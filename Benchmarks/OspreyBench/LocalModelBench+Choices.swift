@@ -2,7 +2,7 @@ import Foundation
 import NIOHTTP1
 import OspreyCore
 
-/// `osprey-bench local-model --choices`: what the local model does first with twelve questions (a tool, and which,
+/// `osprey-bench local-model --choices`: what the local model does first with 28 questions (a tool, and which,
 /// or words), through the gateway, with the file tools (a new home's grant with no API key) and with every built-in
 /// tool, and how long each grant makes the first prompt; and how many of the answers carry the tool list's format
 /// text ("message:", "functions.", ...) instead of words of their own.
@@ -15,6 +15,14 @@ extension LocalModelBench {
         ("What is the capital of France?", nil), ("Show me the first line of notes.txt", "read_file"),
         ("Create a file todo.txt containing buy milk", "write_file"), ("Thank you!", nil),
         ("Open plan.md and tell me what it says", "read_file"),
+        // Sixteen more (the thirty-first session), half of them wanting words.
+        ("Good morning!", nil), ("How are you?", nil), ("Who wrote Hamlet?", nil), ("Tell me a joke", nil),
+        ("What does HTTP stand for?", nil), ("Translate 'cat' into French", nil),
+        ("What is the boiling point of water?", nil), ("Can you explain what a variable is?", nil),
+        ("What is in notes.txt?", "read_file"), ("Delete the word dawn from notes.txt", "edit_file"),
+        ("Which files are in the workspace?", "list_dir"), ("Save the text 'done' in status.txt", "write_file"),
+        ("Look for TODO in all files", "grep"), ("Replace osprey with eagle in notes.txt", "edit_file"),
+        ("Thanks, that's all.", nil), ("What day comes after Monday?", nil),
     ]
 
     func measureChoices() async throws {
@@ -23,15 +31,17 @@ extension LocalModelBench {
         ] {
             try await Self.waitUntilFree(port: modelPort)
             let (right, promptTokens, copied) = try await choices(granted: granted, label: label)
+            let words = Self.questions.indices.filter { Self.questions[$0].wanted == nil }
             print(
-                "\(label) (\(granted.count)): \(right) of \(Self.questions.count) first actions as wanted; first prompt \(promptTokens) tokens; \(copied) of \(Self.questions.count) answers carry the format's text"
+                "\(label) (\(granted.count)): \(right.count) of \(Self.questions.count) first actions as wanted (the first twelve: \(right.filter { $0 < 12 }.count); of the \(words.count) wanting words: \(right.filter(words.contains).count)); first prompt \(promptTokens) tokens; \(copied) of \(Self.questions.count) answers carry the format's text"
             )
         }
     }
 
     /// Asks each question in a new session of a fresh gateway whose default agent has `granted` (one tool round at
-    /// most), and reads the first tool it asked for from the ledger; `copied` counts the answers with the format's text.
-    func choices(granted: [String], label: String) async throws -> (right: Int, promptTokens: Int, copied: Int) {
+    /// most), and reads the first tool it asked for from the ledger: `right` holds the questions' indices whose first
+    /// action was the one wanted, `copied` counts the answers with the format's text.
+    func choices(granted: [String], label: String) async throws -> (right: [Int], promptTokens: Int, copied: Int) {
         let home = URL(fileURLWithPath: NSTemporaryDirectory()).appendingPathComponent(
             "osprey-bench-choices-\(getpid())"
         )
@@ -56,10 +66,10 @@ extension LocalModelBench {
             encoding: .utf8
         )
         let api = try GatewayAPI(home: home, port: port)
-        var right = 0
+        var right: [Int] = []
         var promptTokens = 0
         var copied = 0
-        for (question, wanted) in Self.questions {
+        for (index, (question, wanted)) in Self.questions.enumerated() {
             let session = try await api.json(api.call(.POST, "/api/sessions", ["title": "choice"]))
             let id = session["id"]?.stringValue ?? ""
             let reply = try await api.json(
@@ -73,8 +83,10 @@ extension LocalModelBench {
             )
             let chosen = requested["events"]?.arrayValue?.first?["payload"]?["tool"]?.stringValue
             let calls = try await api.json(api.call(.GET, "/api/events?session=\(id)&type=llm.call&limit=1"))
-            promptTokens = calls["events"]?.arrayValue?.first?["payload"]?["tokens_in"]?.intValue ?? promptTokens
-            if chosen == wanted { right += 1 }
+            // The longest: an answer in words may be written from a prompt without the tool list.
+            let tokens = calls["events"]?.arrayValue?.first?["payload"]?["tokens_in"]?.intValue ?? 0
+            promptTokens = max(promptTokens, tokens)
+            if chosen == wanted { right.append(index) }
             print(
                 "  \(label): \(question.debugDescription) wanted \(wanted ?? "words"), got \(chosen ?? "words"): \(String(answer.prefix(90)).debugDescription)"
             )

@@ -39,7 +39,7 @@ struct LocalModelBench: AsyncParsableCommand {
             "The default agent's tools: none, read-only (an agent table without tools), files (a new home's with no API key) or all (every built-in tool)."
     )
     var tools = "files"
-    @Flag(help: "Instead: the first action the model takes on twelve questions, with the file tools and with all.")
+    @Flag(help: "Instead: the first action the model takes on 28 questions, with the file tools and with all.")
     var choices = false
 
     func run() async throws {

@@ -48,12 +48,23 @@ extension LocalModelLauncher {
         END = "<|im_end|>"
 
 
-        class Choice:
-            """Allows only tokens that continue one of `choices` from what has been generated so far."""
+        WORDS = "message:"
+        USER = "<|im_start|>user\n"
+        # The question a choice is calibrated against: words that ask for nothing.
+        CONTENT_FREE = "N/A"
 
-            def __init__(self, llama, choices):
+
+        class Choice:
+            """Allows only tokens that continue one of `choices` from what has been generated so far.
+
+            With `prior` (the probability of words the model gives a content-free question in the same place), the
+            choice between words and tools is calibrated (Zhao et al., "Calibrate Before Use", 2021): words when the
+            model's probability of words, divided by the prior, is the larger of the two."""
+
+            def __init__(self, llama, choices, prior=None):
                 self.llama = llama
                 self.choices = choices
+                self.prior = prior
                 self.start = None
                 self.pieces = {}
 
@@ -63,12 +74,10 @@ extension LocalModelLauncher {
                     self.pieces[text] = ids[0] if len(ids) == 1 else None
                 return self.pieces[text]
 
-            def __call__(self, input_ids, scores):
-                if self.start is None:
-                    self.start = len(input_ids)
-                made = self.llama.detokenize(list(input_ids[self.start :])).decode("utf-8", "replace")
+            def allowed(self, choices, made):
+                """The tokens that continue one of `choices` after `made`."""
                 allowed = set()
-                for choice in self.choices:
+                for choice in choices:
                     if choice == END:
                         if made == "":
                             allowed.add(self.llama.token_eos())
@@ -80,12 +89,58 @@ extension LocalModelLauncher {
                         token = self.single_token(rest[:end])
                         if token is not None:
                             allowed.add(token)
+                return allowed
+
+            def words_probability(self, scores):
+                """The probability of words rather than a tool at the first step, over the tokens that begin a choice."""
+                words = self.allowed([choice for choice in self.choices if choice == WORDS], "")
+                tools = self.allowed([choice for choice in self.choices if choice != WORDS], "")
+                if not words or not tools:
+                    return None
+                logits = numpy.asarray(scores, dtype=numpy.float64)
+                indices = numpy.fromiter(words | tools, dtype=numpy.int64)
+                weights = numpy.exp(logits[indices] - logits[indices].max())
+                chosen = numpy.fromiter((index in words for index in indices), dtype=bool)
+                return float(weights[chosen].sum() / weights.sum())
+
+            def __call__(self, input_ids, scores):
+                if self.start is None:
+                    self.start = len(input_ids)
+                    probability = self.words_probability(scores) if self.prior is not None else None
+                    if probability is not None:
+                        prior = min(max(self.prior, 1e-6), 1 - 1e-6)
+                        words = probability / prior > (1 - probability) / (1 - prior)
+                        self.choices = [choice for choice in self.choices if (choice == WORDS) == words]
+                made = self.llama.detokenize(list(input_ids[self.start :])).decode("utf-8", "replace")
+                allowed = self.allowed(self.choices, made)
                 if not allowed:
                     allowed.add(self.llama.token_eos())
                 kept = numpy.full_like(scores, -numpy.inf)
                 indices = numpy.fromiter(allowed, dtype=numpy.int64)
                 kept[indices] = scores[indices]
                 return kept
+
+
+        class Prior:
+            """Records the probability of words at the first step, leaving the scores as they are."""
+
+            def __init__(self, choice):
+                self.choice = choice
+                self.probability = None
+
+            def __call__(self, input_ids, scores):
+                if self.probability is None:
+                    self.probability = self.choice.words_probability(scores)
+                return scores
+
+
+        def content_free(prompt):
+            """The prompt with its last user turn's words replaced by the content-free question, or None."""
+            start = prompt.rfind(USER)
+            end = prompt.find(END, start) if start >= 0 else -1
+            if end < 0:
+                return None
+            return prompt[: start + len(USER)] + CONTENT_FREE + prompt[end:]
 
 
         TOOLS_HEAD = "\n\nYou have access to the following functions:\n"
@@ -220,9 +275,37 @@ extension LocalModelLauncher {
                     kwargs["grammar"] = None
                     if not (text.startswith(FOLLOW_UP) and words):
                         choices = re.findall(r'"([^"\\]*)"', text)
+                        prior = self.prior(kwargs.get("prompt"), choices) if text.startswith(CHOICE) else None
                         kwargs["logits_processor"] = LogitsProcessorList(
-                            [Choice(self._llama, choices)] + list(kwargs.get("logits_processor") or [])
+                            [Choice(self._llama, choices, prior)] + list(kwargs.get("logits_processor") or [])
                         )
                 return self._llama.create_completion(*args, **kwargs)
+
+            def prior(self, prompt, choices):
+                """The probability of words the model gives the content-free question in `prompt`'s place (one token
+                generated; the conversation before it is the prompt's, so only the question's few tokens are
+                evaluated), kept for the same prompt; None without a user turn, or on any error."""
+                if not isinstance(prompt, str):
+                    return None
+                blank = content_free(prompt)
+                if blank is None:
+                    return None
+                if blank not in PRIORS:
+                    try:
+                        probe = Prior(Choice(self._llama, choices))
+                        self._llama.create_completion(
+                            prompt=blank, max_tokens=1, temperature=0, logits_processor=LogitsProcessorList([probe])
+                        )
+                    except Exception as error:
+                        print(f"osprey: choice not calibrated ({error})", file=sys.stderr)
+                        return None
+                    if len(PRIORS) >= 16:
+                        PRIORS.pop(next(iter(PRIORS)))
+                    PRIORS[blank] = probe.probability
+                return PRIORS[blank]
+
+
+        # The priors of the latest content-free prompts.
+        PRIORS = {}
         """#
 }

@@ -271,6 +271,78 @@ struct LocalModelLauncherTests {
         #expect(prompts[5].contains("functions.list_dir:\n{}"), "\(prompts[5])")
     }
 
+    @Test(.timeLimit(.minutes(2)))
+    func theChoiceBetweenWordsAndAToolIsCalibratedAgainstAQuestionThatAsksForNothing() async throws {
+        // Given the launcher's chat format, in front of a model whose tokens are letters, that generates under the
+        // launcher's logits processors, and whose first letter leans to "f" (functions) by as much as the question
+        // says: by 2 for the content-free "N/A", by 1 for "Capital?", by 4 for "Read a.txt"
+        let probe = """
+            import numpy
+
+            class Letters:
+                verbose = False
+
+                def __init__(self):
+                    self.prompts = []
+
+                def tokenize(self, text, add_bos=False, special=False):
+                    return list(text)
+
+                def detokenize(self, tokens):
+                    return bytes(tokens)
+
+                def token_eos(self):
+                    return 0
+
+                def create_completion(self, prompt, logits_processor=None, grammar=None, max_tokens=None, stop=None,
+                                      **kwargs):
+                    self.prompts.append(prompt)
+                    if not logits_processor:
+                        return completion('{"path": "a.txt"}' if grammar is not None else "Paris.")
+                    question = prompt[prompt.rfind("<|im_start|>user\\n") :]
+                    lean = 2 if "N/A" in question else 1 if "Capital?" in question else 4
+                    tokens, text = [7] * len(prompt), ""
+                    for _ in range(max_tokens or 64):
+                        scores = numpy.full(256, -5.0)
+                        scores[ord("m")], scores[ord("f")] = 0.0, float(lean)
+                        for processor in logits_processor:
+                            scores = processor(tokens, scores)
+                        token = int(numpy.argmax(scores))
+                        if token == self.token_eos():
+                            break
+                        tokens.append(token)
+                        text += chr(token)
+                        if stop and any(text.endswith(end) for end in stop):
+                            text = text[: -1]
+                            break
+                    return completion(text)
+
+            tools = [{"type": "function", "function": {"name": "read_file", "parameters": {"type": "object",
+                      "properties": {"path": {"type": "string"}}, "required": ["path"]}}}]
+            model = Letters()
+            answers = []
+            for question in ["Capital?", "Read a.txt", "Capital?"]:
+                answer = handler(llama=model, messages=[{"role": "user", "content": question}], tools=tools,
+                                 tool_choice="auto")["choices"][0]["message"]
+                answers.append(answer.get("content") or answer["tool_calls"][0]["function"]["name"])
+            print(json.dumps({"answers": answers, "prompts": model.prompts}))
+            """
+        // When it is asked a question that wants words, one that wants a tool, and the first again
+        let run = try await runLauncherProbe(probe)
+        #expect(run.status == 0, "\(run.stderr)")
+        struct Probe: Decodable {
+            var answers: [String]
+            var prompts: [String]
+        }
+        let output = try JSONDecoder().decode(Probe.self, from: Data(run.stdout.utf8))
+        // Then the question that leans to a tool less than a question asking for nothing gets words (uncalibrated,
+        // its "f" would win), and the one that leans more gets its tool
+        #expect(output.answers == ["Paris.", "read_file", "Paris."])
+        // And the content-free question is asked once in this place, its answer kept for the same conversation
+        let blank = output.prompts.filter { $0.contains("<|im_start|>user\nN/A<|im_end|>") }
+        #expect(blank.count == 1, "\(output.prompts)")
+    }
+
     @Test func anotherChatFormatRunsTheCommandAsConfigured() throws {
         let directory = try TemporaryDirectory(prefix: "osprey-launcher")
         defer { directory.remove() }
@@ -297,8 +369,8 @@ struct LocalModelLauncherTests {
     }
 
     /// Runs `probe` in Python after the launcher is written to a new directory and imported, with
-    /// `llama_chat_format`, `handler` (the launcher's chat format), `Model(answer)` (a model that records what it is
-    /// asked) and `choosing_words(text)` defined.
+    /// `llama_chat_format`, `handler` (the launcher's chat format), `completion(text)`, `Model(answer)` (a model that
+    /// records what it is asked) and `choosing_words(text)` defined.
     private func runLauncherProbe(_ probe: String) async throws -> ProcessOutput {
         let directory = try TemporaryDirectory(prefix: "osprey-launcher")
         defer { directory.remove() }
@@ -312,23 +384,32 @@ struct LocalModelLauncherTests {
 
             handler = llama_chat_format.get_chat_completion_handler("osprey-function-calling")
 
+            # A model's completion of `text`, as llama-cpp-python returns it.
+            def completion(text):
+                return {"id": "c", "object": "text_completion", "created": 0, "model": "m",
+                        "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
+                        "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+
+
             # Records each completion asked of it (the prompt, the grammar, whether its tokens were held) and answers
-            # with answer(kwargs), as llama-cpp-python returns a completion.
+            # with answer(kwargs), as llama-cpp-python returns a completion; counts the calibration's questions.
             class Model:
                 verbose = False
 
                 def __init__(self, answer):
                     self.answer = answer
                     self.calls = []
+                    self.blanks = 0
 
                 def create_completion(self, **kwargs):
+                    # The choice's calibration asks a content-free question first: counted, not recorded.
+                    if kwargs["prompt"].endswith("<|im_start|>user\\nN/A<|im_end|>\\n<|im_start|>assistant\\n"):
+                        self.blanks += 1
+                        return completion("message")
                     grammar = getattr(kwargs.get("grammar"), "_grammar", None)
                     held = bool(kwargs.get("logits_processor")) or grammar is not None
                     self.calls.append({"prompt": kwargs["prompt"], "grammar": grammar, "held": held})
-                    return {"id": "c", "object": "text_completion", "created": 0, "model": "m",
-                            "choices": [{"text": self.answer(kwargs), "index": 0, "logprobs": None,
-                                         "finish_reason": "stop"}],
-                            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+                    return completion(self.answer(kwargs))
 
 
             # An answer that chooses words where the handler asks for a choice (it stops at ":"), else `text`.
