@@ -87,6 +87,23 @@ struct LocalModelTests {
         }
     }
 
+    /// The 135M model leans to tools whatever it is asked; the launcher calibrates its choice against a question that
+    /// asks for nothing, so a general question gets words (uncalibrated, this one got a file tool).
+    @Test func theLocalModelAnswersAGeneralQuestionInWordsWithoutATool() async throws {
+        try await withLocalAgent { store, agent, _ in
+            let session = try await store.sessions.create(actor: .user("test"))
+            let result = try await agent.run(
+                "What is the capital of France?",
+                session: session.id,
+                actor: .user("test")
+            ) { _ in }
+            let requested = try await store.ledger.events(filter: EventFilter(type: "tool.call.requested"))
+            #expect(requested.isEmpty, "\(requested.map(\.payload))")
+            #expect(result.turns == 1)
+            #expect(!result.message.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+        }
+    }
+
     @Test func anotherProcessOnTheConfiguredPortIsNeverMistakenForTheLocalModel() async throws {
         let directory = try TemporaryDirectory(prefix: "osprey-local-port")
         defer { directory.remove() }
