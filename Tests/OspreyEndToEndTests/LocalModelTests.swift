@@ -20,6 +20,13 @@ struct LocalModelTests {
         return (home, config)
     }
 
+    /// `question` asked of `agent` in a new session; the run's result and the session.
+    static func ask(_ question: String, _ agent: Agent, _ store: Store) async throws -> (RunResult, Session) {
+        let session = try await store.sessions.create(actor: .user("test"))
+        let result = try await agent.run(question, session: session.id, actor: .user("test")) { _ in }
+        return (result, session)
+    }
+
     /// A fresh home with no provider: the default agent runs on the local model.
     func withLocalAgent(_ body: (Store, Agent, Home) async throws -> Void) async throws {
         let directory = try TemporaryDirectory(prefix: "osprey-local")
@@ -44,12 +51,7 @@ struct LocalModelTests {
 
     @Test func theLocalModelReadsAFileWithAToolAndQuotesIt() async throws {
         try await withLocalAgent { store, agent, _ in
-            let session = try await store.sessions.create(actor: .user("test"))
-            let result = try await agent.run(
-                "Read notes.txt and tell me its first line",
-                session: session.id,
-                actor: .user("test")
-            ) { _ in }
+            let (result, _) = try await Self.ask("Read notes.txt and tell me its first line", agent, store)
             // The model called read_file on the real file and its answer quotes the first line.
             let completed = try await store.ledger.events(filter: EventFilter(type: "tool.call.completed"))
             #expect(completed.first?.payload["tool"] == "read_file")
@@ -66,12 +68,7 @@ struct LocalModelTests {
     /// launcher (`osprey-function-calling`) leaves the words free, so a plain question gets words from one request.
     @Test func theLocalModelAnswersAPlainQuestionInWords() async throws {
         try await withLocalAgent { store, agent, home in
-            let session = try await store.sessions.create(actor: .user("test"))
-            let result = try await agent.run(
-                "Say hello in one short sentence.",
-                session: session.id,
-                actor: .user("test")
-            ) { _ in }
+            let (result, session) = try await Self.ask("Say hello in one short sentence.", agent, store)
             #expect(!result.message.text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
             // Its own words, not the tool list's format text (which the 135M model copied when it wrote after it)
             let format = ["message:", "<message>", "functions.", "function calls", "You can respond"]
@@ -91,12 +88,7 @@ struct LocalModelTests {
     /// asks for nothing, so a general question gets words (uncalibrated, this one got a file tool).
     @Test func theLocalModelAnswersAGeneralQuestionInWordsWithoutATool() async throws {
         try await withLocalAgent { store, agent, _ in
-            let session = try await store.sessions.create(actor: .user("test"))
-            let result = try await agent.run(
-                "What is the capital of France?",
-                session: session.id,
-                actor: .user("test")
-            ) { _ in }
+            let (result, _) = try await Self.ask("What is the capital of France?", agent, store)
             let requested = try await store.ledger.events(filter: EventFilter(type: "tool.call.requested"))
             #expect(requested.isEmpty, "\(requested.map(\.payload))")
             #expect(result.turns == 1)
@@ -153,8 +145,7 @@ struct LocalModelTests {
             let server = try #require(runtime.localModel)
             do {
                 let agent = try await runtime.agent(named: "default")
-                let session = try await store.sessions.create(actor: .user("test"))
-                _ = try await agent.run(question, session: session.id, actor: .user("test")) { _ in }
+                _ = try await Self.ask(question, agent, store)
             } catch {
                 await server.stop()
                 throw error
