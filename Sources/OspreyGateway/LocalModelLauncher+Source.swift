@@ -48,6 +48,9 @@ extension LocalModelLauncher {
         END = "<|im_end|>"
 
 
+        # Whether each piece of a choice is one token, by model and text: a choice among 18 tools asks the tokenizer
+        # about ~400 pieces at its first step and as many again over its later steps (~20 ms), the same every time.
+        PIECES = {}
         WORDS = "message:"
         USER = "<|im_start|>user\n"
         # The question a choice is calibrated against: words that ask for nothing.
@@ -66,13 +69,16 @@ extension LocalModelLauncher {
                 self.choices = choices
                 self.prior = prior
                 self.start = None
-                self.pieces = {}
 
             def single_token(self, text):
-                if text not in self.pieces:
+                """The token that is `text`, or None; kept for the model's later choices (PIECES)."""
+                key = (getattr(self.llama, "model_path", None), text)
+                if key not in PIECES:
+                    if len(PIECES) >= 65536:
+                        PIECES.clear()
                     ids = self.llama.tokenize(text.encode("utf-8"), add_bos=False, special=False)
-                    self.pieces[text] = ids[0] if len(ids) == 1 else None
-                return self.pieces[text]
+                    PIECES[key] = ids[0] if len(ids) == 1 else None
+                return PIECES[key]
 
             def allowed(self, choices, made):
                 """The tokens that continue one of `choices` after `made`."""
