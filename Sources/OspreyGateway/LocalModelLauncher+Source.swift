@@ -49,7 +49,8 @@ extension LocalModelLauncher {
 
 
         # Whether each piece of a choice is one token, by model and text: a choice among 18 tools asks the tokenizer
-        # about ~400 pieces at its first step and as many again over its later steps (~20 ms), the same every time.
+        # about ~400 pieces at its first step and more over its later steps, the same every time (a whole choice taken
+        # character by character: 57 ms the first time, ~1 ms once kept).
         PIECES = {}
         WORDS = "message:"
         USER = "<|im_start|>user\n"
